@@ -1,0 +1,47 @@
+# One-command run and test. Everything the project needs is installed from here.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+DEV    := .vir/dev
+export VIR_PORT ?= 8443
+
+.PHONY: setup run dev test lint typecheck check clean
+
+$(STAMP): pyproject.toml scripts/ensure-libsodium.sh
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "vir needs Python 3.11 or newer")'
+	@scripts/ensure-libsodium.sh $(PYTHON)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+## Development PKI, demo organisations, OPRF key and database; reuses what exists.
+dev: $(STAMP)
+	$(BIN)/vir dev init --dev-dir $(DEV)
+
+run: dev
+	@echo
+	@echo "vir on https://127.0.0.1:$(VIR_PORT) — mutual TLS; the CA is $(DEV)/ca.crt"
+	@echo "Demo organisations (certificates and keys): $(DEV)/orgs.json"
+	@echo "Try:  echo 123456782 | $(BIN)/vir-client --url https://127.0.0.1:$(VIR_PORT) --dev-org gp pseudonymise bsn"
+	@echo "  or: curl --cacert $(DEV)/ca.crt --cert $(DEV)/orgs/00000009000000000002.crt --key $(DEV)/orgs/00000009000000000002.key https://127.0.0.1:$(VIR_PORT)/health"
+	@echo
+	$(BIN)/vir serve
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check vir tests
+	$(BIN)/ruff format --check vir tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+clean:
+	rm -rf $(VENV) .vir

@@ -1,0 +1,80 @@
+"""The ``vir`` command: start-up refusals, idempotent dev set-up, audit verification."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+
+from support.service import RunningService, free_port, run_vir, service_env
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_dev_init_is_idempotent_and_never_overwrites(tmp_path: Path) -> None:
+    env = service_env(tmp_path, free_port())
+    run_vir(tmp_path, env, "dev", "init", "--dev-dir", str(tmp_path / "dev"))
+    before = _digests(tmp_path / "dev") | _digests(tmp_path / "keys")
+    assert (tmp_path / "dev" / "ca.key").stat().st_mode & 0o077 == 0
+    run_vir(tmp_path, env, "dev", "init", "--dev-dir", str(tmp_path / "dev"))
+    assert _digests(tmp_path / "dev") | _digests(tmp_path / "keys") == before
+    listing = run_vir(tmp_path, env, "org", "list").stdout
+    assert listing.count("\n") == 4
+
+
+def test_serve_refuses_to_start_without_a_key_and_says_how(tmp_path: Path) -> None:
+    env = service_env(tmp_path, free_port())
+    run_vir(tmp_path, env, "dev", "init", "--dev-dir", str(tmp_path / "dev"))
+    for key in (tmp_path / "keys").iterdir():
+        key.unlink()
+    result = run_vir(tmp_path, env, "serve", check=False)
+    assert result.returncode == 2
+    assert "vir keys init" in result.stderr
+
+
+def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    env = service_env(tmp_path, free_port())
+    run_vir(tmp_path, env, "dev", "init", "--dev-dir", str(tmp_path / "dev"))
+    env["VIR_DATABASE_URL"] = f"sqlite:///{tmp_path / 'other.db'}"
+    result = run_vir(tmp_path, env, "serve", check=False)
+    assert result.returncode == 2
+    assert "vir db upgrade" in result.stderr
+
+
+def test_audit_verify_names_the_edited_entry(service: RunningService) -> None:
+    assert "intact" in service.vir("audit", "verify").stdout
+    db = service.root / "vir.db"
+    with sqlite3.connect(db) as conn:
+        (count,) = conn.execute("SELECT count(*) FROM audit_entries").fetchone()
+        target = max(2, count // 2)
+        conn.execute("UPDATE audit_entries SET organisation = '00000000000000000000' "
+                     "WHERE seq = ?", (target,))
+    try:
+        result = service.vir("audit", "verify", check=False)
+        assert result.returncode == 1
+        assert f"BROKEN at entry {target}" in result.stderr
+    finally:
+        with sqlite3.connect(db) as conn:
+            row = conn.execute("SELECT body FROM audit_entries WHERE seq = ?",
+                               (target,)).fetchone()
+            conn.execute("UPDATE audit_entries SET organisation = ? WHERE seq = ?",
+                         (json.loads(row[0])["organisation"], target))
+    assert "intact" in service.vir("audit", "verify").stdout
+
+
+def test_audit_verify_detects_an_edited_body(service: RunningService) -> None:
+    db = service.root / "vir.db"
+    with sqlite3.connect(db) as conn:
+        (body,) = conn.execute("SELECT body FROM audit_entries WHERE seq = 1").fetchone()
+        conn.execute("UPDATE audit_entries SET body = ? WHERE seq = 1",
+                     (body.replace(b"success", b"refused"),))
+    try:
+        result = service.vir("audit", "verify", check=False)
+        assert "BROKEN at entry 1" in result.stderr
+    finally:
+        with sqlite3.connect(db) as conn:
+            conn.execute("UPDATE audit_entries SET body = ? WHERE seq = 1", (body,))

@@ -1,0 +1,201 @@
+"""Organisation identity over real mutual TLS against a running ``vir serve``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import ssl
+from pathlib import Path
+
+import pytest
+from support.https import request
+from support.service import RunningService
+
+from vir.crypto import pki
+
+EVALUATE = "/v1/oprf/evaluate"
+# A valid element: the RFC 9497 test vector's blinded element.
+BODY = json.dumps({"blinded_elements": ["YJoK5owVo89pA3ZkYTB-XIuy-V5-ZVDh_6Lcmd5RgDw"]}).encode()
+
+
+def _write(tmp: Path, issued: pki.Issued, name: str) -> tuple[str, str]:
+    cert, key = tmp / f"{name}.crt", tmp / f"{name}.key"
+    pki.save_issued(issued, cert, key)
+    return str(cert), str(key)
+
+
+def _audit(service: RunningService) -> list[dict[str, object]]:
+    with sqlite3.connect(service.root / "vir.db") as db:
+        return [
+            json.loads(body)
+            for (body,) in db.execute("SELECT body FROM audit_entries ORDER BY seq")
+        ]
+
+
+def _ca(service: RunningService) -> pki.Issued:
+    return pki.load_issued(service.dev / "ca.crt", service.dev / "ca.key")
+
+
+def test_health_and_openapi_need_no_certificate(service: RunningService) -> None:
+    assert request(service.port, service.ca, "GET", "/health").json() == {"status": "ok"}
+    spec = request(service.port, service.ca, "GET", "/openapi.json").json()
+    assert "/v1/oprf/evaluate" in spec["paths"]
+
+
+def test_demo_organisations_are_accepted(service: RunningService) -> None:
+    assert len({o.category for o in service.orgs}) >= 3
+    for org in service.orgs:
+        reply = request(service.port, service.ca, "POST", EVALUATE, BODY, (org.cert, org.key))
+        assert reply.status == 200, reply.body
+
+
+def test_no_certificate_is_refused_with_problem_and_audited(service: RunningService) -> None:
+    before = len(_audit(service))
+    reply = request(service.port, service.ca, "POST", EVALUATE, BODY)
+    assert reply.status == 401
+    assert reply.headers["content-type"] == "application/problem+json"
+    problem = reply.json()
+    assert problem["type"].endswith("client-certificate-required")
+    assert {"type", "title", "status", "detail"} <= problem.keys()
+    entries = _audit(service)[before:]
+    assert [(e["action"], e["outcome"], e["reason"]) for e in entries] == [
+        ("access.refused", "refused", "no_client_certificate")
+    ]
+    assert entries[0]["objects"] == {"endpoint": "POST /v1/oprf/evaluate"}
+
+
+def test_certificate_from_another_ca_fails_the_handshake(
+    service: RunningService, tmp_path: Path
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    foreign = pki.create_ca("someone else's CA", now)
+    member = service.orgs[0]
+    files = _write(
+        tmp_path,
+        pki.issue_client_certificate(
+            foreign,
+            member.oin,
+            member.name,
+            now - dt.timedelta(hours=1),
+            now + dt.timedelta(days=1),
+        ),
+        "foreign",
+    )
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        request(service.port, service.ca, "POST", EVALUATE, BODY, files)
+
+
+def test_expired_certificate_is_refused_and_audited(
+    service: RunningService, tmp_path: Path
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    member = service.org("gp")
+    issued = pki.issue_client_certificate(
+        _ca(service),
+        member.oin,
+        member.name,
+        now - dt.timedelta(days=30),
+        now - dt.timedelta(days=1),
+    )
+    files = _write(tmp_path, issued, "expired")
+    before = len(_audit(service))
+    reply = request(service.port, service.ca, "POST", EVALUATE, BODY, files)
+    assert reply.status == 401
+    assert reply.json()["type"].endswith("certificate-not-valid-now")
+    (entry,) = _audit(service)[before:]
+    assert entry["reason"] == "certificate_not_valid_now"
+    assert entry["organisation"] == member.oin
+    assert entry["certificate"] == pki.fingerprint(issued.cert)
+
+
+def test_unknown_organisation_is_refused_and_audited(
+    service: RunningService, tmp_path: Path
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    files = _write(
+        tmp_path,
+        pki.issue_client_certificate(
+            _ca(service),
+            "00000009999999999999",
+            "Not Onboarded BV",
+            now - dt.timedelta(hours=1),
+            now + dt.timedelta(days=1),
+        ),
+        "stranger",
+    )
+    before = len(_audit(service))
+    reply = request(service.port, service.ca, "POST", EVALUATE, BODY, files)
+    assert reply.status == 403
+    assert reply.json()["type"].endswith("unknown-organisation")
+    (entry,) = _audit(service)[before:]
+    assert (entry["organisation"], entry["reason"]) == (
+        "00000009999999999999",
+        "unknown_organisation",
+    )
+
+
+def test_unregistered_certificate_of_known_organisation_is_refused(
+    service: RunningService, tmp_path: Path
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    member = service.org("education")
+    files = _write(
+        tmp_path,
+        pki.issue_client_certificate(
+            _ca(service),
+            member.oin,
+            member.name,
+            now - dt.timedelta(hours=1),
+            now + dt.timedelta(days=1),
+        ),
+        "second",
+    )
+    reply = request(service.port, service.ca, "POST", EVALUATE, BODY, files)
+    assert reply.status == 403
+    assert reply.json()["type"].endswith("unknown-certificate")
+
+
+def test_org_add_issues_a_certificate_that_works(service: RunningService) -> None:
+    out = service.root / "onboarded"
+    result = service.vir(
+        "org",
+        "add",
+        "--oin",
+        "00000009000000000042",
+        "--name",
+        "Politie Rotterdam",
+        "--category",
+        "police",
+        "--region",
+        "Rotterdam",
+        "--dev-dir",
+        str(service.dev),
+        "--out",
+        str(out),
+    )
+    assert "registered Politie Rotterdam" in result.stdout
+    assert (out / "00000009000000000042.key").stat().st_mode & 0o077 == 0
+    files = (str(out / "00000009000000000042.crt"), str(out / "00000009000000000042.key"))
+    reply = request(service.port, service.ca, "POST", EVALUATE, BODY, files)
+    assert reply.status == 200
+    listing = service.vir("org", "list").stdout
+    assert "00000009000000000042  police" in listing
+
+
+def test_org_add_rejects_an_unknown_category(service: RunningService) -> None:
+    result = service.vir(
+        "org",
+        "add",
+        "--oin",
+        "00000009000000000043",
+        "--name",
+        "X",
+        "--category",
+        "bakery",
+        "--region",
+        "R",
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "category" in result.stderr

@@ -1,0 +1,50 @@
+"""Every error class maps to a problem+json answer; messages never carry input."""
+
+from __future__ import annotations
+
+import json
+
+from vir.api import errors as api_errors
+from vir.domain import errors
+
+
+def _all_subclasses(klass: type) -> set[type]:
+    found = set()
+    for sub in klass.__subclasses__():
+        found |= {sub} | _all_subclasses(sub)
+    return found
+
+
+def test_every_error_class_has_its_own_row() -> None:
+    for klass in _all_subclasses(errors.VirError) | {errors.VirError}:
+        assert klass in api_errors.PROBLEMS, klass.__name__
+
+
+def test_statuses_are_client_errors_except_configuration() -> None:
+    for klass, kind in api_errors.PROBLEMS.items():
+        if klass in (errors.ConfigurationError, errors.VirError):
+            assert kind.status == 500
+        else:
+            assert 400 <= kind.status < 500, klass.__name__
+
+
+def test_problem_body_shape_and_retry_after() -> None:
+    response = api_errors.vir_error_response(errors.RateLimited(7))
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "7"
+    assert response.media_type == "application/problem+json"
+    body = json.loads(response.body)
+    assert set(body) == {"type", "title", "status", "detail"}
+
+
+def test_input_error_names_the_field() -> None:
+    body = json.loads(
+        api_errors.vir_error_response(errors.InvalidElement("blinded_elements[3]")).body
+    )
+    assert body["errors"] == [
+        {
+            "field": "blinded_elements[3]",
+            "message": "not a canonical, non-identity ristretto255 element",
+        }
+    ]
+    assert body["detail"].startswith("blinded_elements[3]")

@@ -1,0 +1,86 @@
+"""RFC 9497 known answers and element validation for vir.crypto.oprf."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vir.crypto import oprf
+from vir.domain.errors import CryptoError
+
+VECTORS = Path(__file__).resolve().parents[4] / "shared" / "vectors"
+SHARED = json.loads((VECTORS / "rfc9497-ristretto255-sha512-oprf.json").read_text())
+# RFC 9497 Appendix A.1.1, test vector 2 (same key, another input and blind).
+VECTOR_2 = {
+    "Input": "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a",
+    "Blind": "64d37aed22a27f5191de1c1d69fadb899d8862b58eb4220029e036ec4c1f6706",
+    "BlindedElement": "da27ef466870f5f15296299850aa088629945a17d1f5b7f5ff043f76b3c06418",
+    "EvaluationElement": "b4cbf5a4f1eeda5a63ce7b77c7d23f461db3fcab0dd28e4e17cecb5c90d02c25",
+    "Output": "f4a74c9c592497375e796aa837e907b1a045d34306a749db9f34221f7e750cb4f2a6413a6bf6fa5e"
+    "19ba6348eb673934a722a7ede2e7621306d18951e7cf2c73",
+}
+
+
+def _key() -> bytes:
+    sk, _pk = oprf.derive_key_pair(bytes.fromhex(SHARED["Seed"]), bytes.fromhex(SHARED["KeyInfo"]))
+    return sk
+
+
+def test_derive_key_pair_matches_rfc() -> None:
+    assert _key().hex() == SHARED["skSm"]
+
+
+@pytest.mark.parametrize("vector", [*SHARED["vectors"], VECTOR_2])
+def test_blind_evaluate_finalize_match_rfc(vector: dict[str, str]) -> None:
+    data = bytes.fromhex(vector["Input"])
+    r, blinded = oprf.blind(data, lambda: bytes.fromhex(vector["Blind"]))
+    assert blinded.hex() == vector["BlindedElement"]
+    evaluated = oprf.evaluate(_key(), blinded)
+    assert evaluated.hex() == vector["EvaluationElement"]
+    assert oprf.finalize(data, r, evaluated).hex() == vector["Output"]
+
+
+def test_pseudonym_is_key_times_hash_to_group() -> None:
+    data = b"nl-bsn:123456782"
+    r, blinded = oprf.blind(data)
+    n = oprf.unblind(r, oprf.evaluate(_key(), blinded))
+    assert n == oprf.scalar_mult(_key(), oprf.hash_to_group(data))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        bytes(32),  # identity
+        b"\xff" * 32,
+        (2**255 - 19).to_bytes(32, "little"),  # p itself: non-canonical 0
+        b"\x01" + bytes(31),  # 1 is negative (odd): not a valid s
+        bytes(31),  # short
+        bytes(33),  # long
+    ],
+)
+def test_invalid_elements_are_rejected(bad: bytes) -> None:
+    assert not oprf.is_valid_element(bad)
+    with pytest.raises(CryptoError) as info:
+        oprf.evaluate(_key(), bad)
+    assert str(info.value) == "cryptographic operation failed"
+
+
+def test_non_canonical_scalar_is_refused() -> None:
+    with pytest.raises(CryptoError):
+        oprf.scalar_mult(oprf.GROUP_ORDER.to_bytes(32, "little"), oprf.hash_to_group(b"x"))
+
+
+def test_random_scalar_is_canonical_and_nonzero() -> None:
+    for _ in range(50):
+        s = oprf.random_scalar()
+        assert oprf.is_canonical_scalar(s) and s != bytes(32)
+
+
+def test_expand_message_xmd_rfc9380_vector() -> None:
+    # RFC 9380 Appendix K.3, expand_message_xmd(SHA-512), msg "", len_in_bytes 0x20.
+    dst = b"QUUX-V01-CS02-with-expander-SHA512-256"
+    assert oprf.expand_message_xmd(b"", dst, 0x20).hex() == (
+        "6b9a7312411d92f921c6f68ca0b6380730a1a4d982c507211a90964c394179ba"
+    )

@@ -1,0 +1,69 @@
+"""``create_app(settings)``: the only place the service is wired together."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from vir import __version__
+from vir.api import errors
+from vir.api.limits import BodySizeLimit
+from vir.api.routes import health, oprf
+from vir.crypto.evaluator import Evaluator, LocalEvaluator
+from vir.crypto.keys import load_oprf_keyring
+from vir.domain.clock import Clock, utc_now
+from vir.domain.ratelimit import TokenBuckets
+from vir.services.identity import Authenticator
+from vir.services.pseudonymisation import PseudonymisationService
+from vir.settings import Settings
+from vir.store.db import make_engine, make_sessionmaker
+from vir.store.migrate import require_current
+
+
+@dataclass(frozen=True)
+class Services:
+    engine: Engine
+    authenticator: Authenticator
+    pseudonymisation: PseudonymisationService
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock = utc_now,
+    evaluator: Evaluator | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> FastAPI:
+    """Build the app; raises ConfigurationError (with how to fix it) when it must not start."""
+    if evaluator is None:
+        evaluator = LocalEvaluator(load_oprf_keyring(settings.keys_dir))
+    engine = make_engine(settings.database_url)
+    require_current(engine)
+    sessions = make_sessionmaker(engine)
+    services = Services(
+        engine=engine,
+        authenticator=Authenticator(sessions, clock),
+        pseudonymisation=PseudonymisationService(
+            evaluator,
+            sessions,
+            TokenBuckets(settings.oprf_rate_per_second, settings.oprf_burst),
+            clock,
+            monotonic,
+        ),
+    )
+    app = FastAPI(
+        title="vir",
+        version=__version__,
+        description="Privacy-preserving signal index (Verwijsindex). Mutual TLS on every "
+        "endpoint except /health and this document; errors are application/problem+json.",
+    )
+    app.state.services = services
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(oprf.router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,135 @@
+"""One table from the error tree to problem+json (RFC 9457), and the handlers that use it.
+
+Validation errors name the offending field but never repeat the value that was
+sent: a rejected element may be a pseudonym, and messages end up in logs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from vir.domain import errors as e
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_PREFIX = "urn:vir:problem:"
+
+
+@dataclass(frozen=True)
+class ProblemKind:
+    status: int
+    slug: str
+    title: str
+
+
+# Most specific first: lookup walks the exception's MRO and takes the first hit.
+PROBLEMS: dict[type[e.VirError], ProblemKind] = {
+    e.InvalidElement: ProblemKind(422, "invalid-element", "Invalid group element"),
+    e.InputError: ProblemKind(422, "invalid-input", "Invalid input"),
+    e.NoClientCertificate: ProblemKind(
+        401, "client-certificate-required", "Client certificate required"
+    ),
+    e.CertificateNotValidNow: ProblemKind(
+        401, "certificate-not-valid-now", "Certificate expired or not yet valid"
+    ),
+    e.AuthenticationError: ProblemKind(401, "unauthenticated", "Not authenticated"),
+    e.UnknownOrganisation: ProblemKind(403, "unknown-organisation", "Unknown organisation"),
+    e.UnknownCertificate: ProblemKind(403, "unknown-certificate", "Unknown certificate"),
+    e.CertificateRevoked: ProblemKind(403, "certificate-revoked", "Certificate revoked"),
+    e.AccessDenied: ProblemKind(403, "forbidden", "Forbidden"),
+    e.RateLimited: ProblemKind(429, "rate-limited", "Too many requests"),
+    e.CryptoError: ProblemKind(422, "crypto", "Cryptographic operation failed"),
+    e.ConfigurationError: ProblemKind(500, "configuration", "Service misconfigured"),
+    e.VirError: ProblemKind(500, "internal", "Internal error"),
+}
+
+
+def problem_kind(error: e.VirError) -> ProblemKind:
+    for klass in type(error).__mro__:
+        if klass in PROBLEMS:
+            return PROBLEMS[klass]
+    raise LookupError(type(error).__name__)  # unreachable: VirError is in the table
+
+
+def problem_response(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body = {"type": TYPE_PREFIX + slug, "title": title, "status": status, "detail": detail}
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if part.isdigit() else (f".{part}" if path else part)
+    return path or "body"
+
+
+def vir_error_response(error: e.VirError) -> JSONResponse:
+    kind = problem_kind(error)
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, e.RateLimited) else None
+    extra: dict[str, Any] = {}
+    if isinstance(error, e.InputError):
+        extra["errors"] = [{"field": error.field, "message": error.detail}]
+        detail = f"{error.field}: {error.detail}"
+    else:
+        detail = error.detail
+    return problem_response(kind.status, kind.slug, kind.title, detail, headers, **extra)
+
+
+def validation_response(error: RequestValidationError) -> JSONResponse:
+    problems = []
+    for item in error.errors():
+        if item.get("type") == "json_invalid":
+            return problem_response(
+                400, "malformed-json", "Malformed JSON", "the request body is not valid JSON"
+            )
+        # pydantic's "input" and "ctx" may hold the rejected value: never passed on.
+        problems.append(
+            {
+                "field": _field_path(tuple(item.get("loc", ()))),
+                "message": str(item.get("msg", "invalid")),
+            }
+        )
+    fields = ", ".join(p["field"] for p in problems)
+    return problem_response(
+        422, "invalid-input", "Invalid input", f"invalid field(s): {fields}", errors=problems
+    )
+
+
+def install(app: FastAPI) -> None:
+    async def on_vir_error(_request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, e.VirError)
+        return vir_error_response(error)
+
+    async def on_validation(_request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, RequestValidationError)
+        return validation_response(error)
+
+    async def on_http(_request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, StarletteHTTPException)
+        title = {404: "Not found", 405: "Method not allowed"}.get(error.status_code, "Error")
+        detail = error.detail if isinstance(error.detail, str) else title
+        return problem_response(
+            error.status_code,
+            f"http-{error.status_code}",
+            title,
+            detail,
+            dict(error.headers) if error.headers else None,
+        )
+
+    app.add_exception_handler(e.VirError, on_vir_error)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)

@@ -1,0 +1,42 @@
+"""From the ASGI TLS extension to a ``Caller``.
+
+The embedded server (``vir.server.tls``) puts the verified client certificate
+into ``scope["extensions"]["tls"]["client_cert_chain"]`` as PEM, the shape of
+the ASGI TLS extension. This module reads only that: a header sent by a client
+can never stand in for a certificate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from starlette.routing import Route
+
+from vir.services.identity import Caller
+
+
+def client_certificate(scope: Mapping[str, Any]) -> str | None:
+    """The leaf certificate (PEM) the TLS layer verified, or None."""
+    tls = scope.get("extensions", {}).get("tls") or {}
+    chain = tls.get("client_cert_chain") or []
+    return chain[0] if chain else None
+
+
+def endpoint_name(request: Request) -> str:
+    """Method and route template (``POST /v1/oprf/evaluate``): no ids from the URL."""
+    route = request.scope.get("route")
+    path = route.path if isinstance(route, Route) else "?"
+    return f"{request.method} {path}"
+
+
+def require_caller(request: Request) -> Caller:
+    services = request.app.state.services
+    caller: Caller = services.authenticator.authenticate(
+        client_certificate(request.scope), endpoint_name(request)
+    )
+    return caller
+
+
+CurrentCaller = Annotated[Caller, Depends(require_caller)]

@@ -1,0 +1,127 @@
+"""Hash-chained audit entries.
+
+Each entry is a canonical JSON document (sorted keys, no spaces, UTF-8). Its
+chain hash is ``SHA-256(previous chain hash ‖ entry bytes)``, starting from 32
+zero bytes, so editing, deleting or reordering any entry breaks every later
+link. The entry bytes are also what a later Merkle tree (RFC 6962) hashes as
+leaves. Entries name organisations by OIN and objects by id; they never hold a
+pseudonym, BSN, contact detail or key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+GENESIS = bytes(32)
+
+
+class Outcome:
+    SUCCESS = "success"
+    REFUSED = "refused"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One audit entry before it is chained (NEN 7513: event, user, access point, object)."""
+
+    event_id: str
+    occurred_at: str  # RFC 3339, UTC, microseconds
+    action: str
+    outcome: str
+    organisation: str | None = None  # OIN
+    actor: str | None = None  # role or system that acted
+    certificate: str | None = None  # SHA-256 fingerprint of the client certificate
+    objects: Mapping[str, str | int] = field(default_factory=dict)
+    reason: str | None = None  # a code from a fixed list, never free text from a caller
+
+    def encode(self) -> bytes:
+        document = {
+            "action": self.action,
+            "actor": self.actor,
+            "certificate": self.certificate,
+            "event_id": self.event_id,
+            "objects": dict(sorted(self.objects.items())),
+            "occurred_at": self.occurred_at,
+            "organisation": self.organisation,
+            "outcome": self.outcome,
+            "reason": self.reason,
+        }
+        return json.dumps(
+            document, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode("utf-8")
+
+    @classmethod
+    def decode(cls, body: bytes) -> AuditEvent:
+        doc = json.loads(body)
+        return cls(
+            event_id=doc["event_id"],
+            occurred_at=doc["occurred_at"],
+            action=doc["action"],
+            outcome=doc["outcome"],
+            organisation=doc["organisation"],
+            actor=doc["actor"],
+            certificate=doc["certificate"],
+            objects=doc["objects"],
+            reason=doc["reason"],
+        )
+
+
+def chain_hash(previous: bytes, body: bytes) -> bytes:
+    return hashlib.sha256(previous + body).digest()
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    seq: int
+    body: bytes
+    prev_hash: bytes
+    entry_hash: bytes
+    # The indexed columns kept beside the body; they must agree with it.
+    columns: Mapping[str, str | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    entries: int
+    first_broken: int | None = None
+    problem: str | None = None
+    head: bytes = GENESIS
+
+    @property
+    def intact(self) -> bool:
+        return self.first_broken is None
+
+
+def verify_chain(entries: Iterable[StoredEntry]) -> ChainReport:
+    """Walk entries in sequence order; report the first one that does not fit."""
+    previous = GENESIS
+    expected_seq = 1
+    count = 0
+    for entry in entries:
+        count += 1
+        problem = None
+        if entry.seq != expected_seq:
+            problem = f"sequence number {entry.seq} where {expected_seq} was expected"
+        elif entry.prev_hash != previous:
+            problem = "does not link to the previous entry"
+        elif chain_hash(previous, entry.body) != entry.entry_hash:
+            problem = "content does not match its hash"
+        else:
+            try:
+                event = AuditEvent.decode(entry.body)
+            except (ValueError, KeyError, TypeError):
+                problem = "content is not a valid audit entry"
+            else:
+                for name, value in entry.columns.items():
+                    if getattr(event, name) != value:
+                        problem = f"column {name!r} differs from the hashed content"
+                        break
+        if problem is not None:
+            return ChainReport(count, first_broken=entry.seq, problem=problem, head=previous)
+        previous = entry.entry_hash
+        expected_seq += 1
+    return ChainReport(count, head=previous)

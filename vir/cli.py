@@ -1,0 +1,185 @@
+"""``vir``: run and administer the service.
+
+vir serve                 the embedded HTTPS server with mutual TLS
+vir db upgrade            apply database migrations
+vir keys init             create the OPRF key (epoch 1) if there is none
+vir dev init              development PKI, demo organisations, keys and database
+vir org add ...           onboard an organisation and issue (or register) its certificate
+vir org list              registered organisations
+vir audit verify          walk the audit hash chain; name the first broken entry
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from typing import TYPE_CHECKING
+
+from vir.domain.clock import utc_now
+from vir.domain.errors import InputError, VirError
+from vir.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+
+def _sessions(settings: Settings) -> sessionmaker[Session]:
+    """Sessions on a database whose schema is current (imported late: ``vir --help`` stays fast)."""
+    from vir.store.db import make_engine, make_sessionmaker
+    from vir.store.migrate import require_current
+
+    engine = make_engine(settings.database_url)
+    require_current(engine)
+    return make_sessionmaker(engine)
+
+
+def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
+    from vir.server.run import serve
+
+    print(
+        f"vir: serving https://{settings.host}:{settings.port} (mutual TLS; "
+        f"client CA {settings.client_ca})",
+        flush=True,
+    )
+    serve(settings)
+    return 0
+
+
+def cmd_db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
+    from vir.store.migrate import upgrade
+
+    upgrade(settings.database_url)
+    print("vir: database schema is up to date")
+    return 0
+
+
+def cmd_keys_init(settings: Settings, args: argparse.Namespace) -> int:
+    from vir.crypto.keys import init_oprf_key
+
+    path, created = init_oprf_key(Path(args.keys_dir or settings.keys_dir))
+    print(f"vir: {'created' if created else 'kept existing'} OPRF key {path}")
+    return 0
+
+
+def cmd_dev_init(settings: Settings, args: argparse.Namespace) -> int:
+    from vir.crypto.keys import init_oprf_key
+    from vir.services.devsetup import init_dev
+    from vir.store.migrate import upgrade
+
+    init_oprf_key(settings.keys_dir)
+    upgrade(settings.database_url)
+    paths = init_dev(Path(args.dev_dir), _sessions(settings), utc_now())
+    print(f"vir: development set-up ready in {paths.root} (CA, server and demo organisations)")
+    return 0
+
+
+def cmd_org_add(settings: Settings, args: argparse.Namespace) -> int:
+    from vir.crypto import pki
+    from vir.domain.organisations import Category, Oin, Organisation
+    from vir.services.devsetup import DevPaths, issue_organisation_certificate
+    from vir.services.onboarding import register_certificate, register_organisation
+
+    try:
+        category = Category(args.category)
+    except ValueError:
+        raise InputError("category", "one of: " + ", ".join(c.value for c in Category)) from None
+    org = Organisation(Oin(args.oin), args.name, category, args.region)
+    sessions = _sessions(settings)
+    now = utc_now()
+    if args.cert:
+        cert = pki.load_certificate(Path(args.cert).read_bytes())
+        if pki.oin_of(cert) != args.oin:
+            raise InputError("cert", "the certificate's serialNumber is not this OIN")
+        register_organisation(sessions, org, now)
+        register_certificate(sessions, cert, now)
+        print(f"vir: registered {org.name} with certificate {pki.fingerprint(cert)}")
+        return 0
+    dev = DevPaths(Path(args.dev_dir))
+    ca = pki.load_issued(dev.ca_cert, dev.ca_key)
+    out = Path(args.out or dev.root / "orgs")
+    cert_path, key_path = out / f"{org.oin}.crt", out / f"{org.oin}.key"
+    if cert_path.exists() or key_path.exists():
+        raise InputError("out", f"{cert_path} or its key already exists; not overwriting")
+    register_organisation(sessions, org, now)
+    cert = issue_organisation_certificate(ca, org, cert_path, key_path, now, args.days)
+    register_certificate(sessions, cert, now)
+    print(f"vir: registered {org.name}; certificate {cert_path}, key {key_path}")
+    return 0
+
+
+def cmd_org_list(settings: Settings, _args: argparse.Namespace) -> int:
+    from vir.store.organisations import list_organisations
+
+    with _sessions(settings)() as session:
+        for org in list_organisations(session):
+            print(f"{org.oin}  {org.category.value:<22} {org.region:<14} {org.name}")
+    return 0
+
+
+def cmd_audit_verify(settings: Settings, _args: argparse.Namespace) -> int:
+    from vir.audit.chain import verify_chain
+    from vir.store.audit_log import stored_entries
+
+    with _sessions(settings)() as session:
+        report = verify_chain(stored_entries(session))
+    if report.intact:
+        print(f"vir: audit chain intact: {report.entries} entries, head {report.head.hex()}")
+        return 0
+    print(
+        f"vir: audit chain BROKEN at entry {report.first_broken}: {report.problem}", file=sys.stderr
+    )
+    return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vir", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve").set_defaults(run=cmd_serve)
+    db = sub.add_parser("db").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade").set_defaults(run=cmd_db_upgrade)
+    keys = sub.add_parser("keys").add_subparsers(dest="keys_command", required=True)
+    init = keys.add_parser("init")
+    init.add_argument("--keys-dir")
+    init.set_defaults(run=cmd_keys_init)
+    dev = sub.add_parser("dev").add_subparsers(dest="dev_command", required=True)
+    dev_init = dev.add_parser("init")
+    dev_init.add_argument("--dev-dir", default=".vir/dev")
+    dev_init.set_defaults(run=cmd_dev_init)
+    org = sub.add_parser("org").add_subparsers(dest="org_command", required=True)
+    add = org.add_parser("add", help="onboard an organisation")
+    add.add_argument("--oin", required=True, help="20-digit OIN")
+    add.add_argument("--name", required=True)
+    add.add_argument("--category", required=True)
+    add.add_argument("--region", required=True)
+    add.add_argument("--cert", help="register this externally issued certificate (PEM)")
+    add.add_argument("--dev-dir", default=".vir/dev", help="CA used to issue a certificate")
+    add.add_argument("--out", help="folder for the issued certificate and key")
+    add.add_argument("--days", type=int, default=365)
+    add.set_defaults(run=cmd_org_add)
+    org.add_parser("list").set_defaults(run=cmd_org_list)
+    audit = sub.add_parser("audit").add_subparsers(dest="audit_command", required=True)
+    audit.add_parser("verify").set_defaults(run=cmd_audit_verify)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+        code: int = args.run(settings, args)
+    except InputError as error:
+        print(f"vir: {error.field}: {error.detail}", file=sys.stderr)
+        return 2
+    except VirError as error:
+        print(f"vir: {error.detail}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,103 @@
+"""``vir-client``: pseudonymise identities from a back-office system's command line.
+
+Identities are read from standard input, one per line, never from arguments
+(which end up in shell history and process lists):
+
+    bsn      123456782
+    person   surname;YYYY-MM-DD;m|v|x
+    address  postcode;house number;suffix (suffix may be empty)
+
+It prints one base64url pseudonym per input line, in order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import httpx
+
+from vir.client.canonical import nl_address, nl_bsn, nl_person
+from vir.client.connection import DEFAULT_URL, ClientError, VirClient
+from vir.domain.errors import InputError
+
+
+def _person(line: str) -> str:
+    parts = line.split(";")
+    if len(parts) != 3:
+        raise InputError("line", "expected surname;YYYY-MM-DD;gender")
+    return nl_person(*parts)
+
+
+def _address(line: str) -> str:
+    parts = line.split(";")
+    if len(parts) not in (2, 3):
+        raise InputError("line", "expected postcode;house number;suffix")
+    return nl_address(parts[0], parts[1], parts[2] if len(parts) == 3 else "")
+
+
+CANONICAL: dict[str, Callable[[str], str]] = {"bsn": nl_bsn, "person": _person, "address": _address}
+
+
+def canonical_inputs(kind: str, lines: Sequence[str]) -> list[str]:
+    build = CANONICAL[kind]
+    inputs = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            inputs.append(build(line.rstrip("\n")))
+        except InputError as error:
+            # The line number, never the line: it holds a BSN or a name.
+            raise InputError(f"line {number}", error.detail) from None
+    return inputs
+
+
+def _connect(args: argparse.Namespace) -> VirClient:
+    if args.dev_org:
+        return VirClient.from_dev(args.dev_org, Path(args.dev_dir), args.url)
+    if not (args.cert and args.key and args.ca):
+        raise ClientError("give --ca, --cert and --key, or --dev-org for the development set-up")
+    return VirClient(args.url, Path(args.ca), Path(args.cert), Path(args.key))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="vir-client", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--url", default=DEFAULT_URL)
+    parser.add_argument("--ca", help="CA certificate that signed the service's certificate")
+    parser.add_argument("--cert", help="the organisation's client certificate (PEM)")
+    parser.add_argument("--key", help="the organisation's private key (PEM)")
+    parser.add_argument("--dev-org", help="a demo organisation (OIN, category or name prefix)")
+    parser.add_argument("--dev-dir", default=".vir/dev")
+    sub = parser.add_subparsers(dest="command", required=True)
+    pseudo = sub.add_parser("pseudonymise", help="identities on stdin → pseudonyms on stdout")
+    pseudo.add_argument("kind", choices=sorted(CANONICAL))
+    pseudo.add_argument("--json", action="store_true", help="print {epoch, pseudonyms} as JSON")
+    args = parser.parse_args(argv)
+
+    try:
+        inputs = canonical_inputs(args.kind, sys.stdin.readlines())
+        if not inputs:
+            raise ClientError("no input lines on stdin")
+        with _connect(args) as client:
+            result = client.pseudonymise(inputs)
+    except InputError as error:
+        print(f"vir-client: {error.field}: {error.detail}", file=sys.stderr)
+        return 2
+    except (ClientError, OSError, httpx.HTTPError) as error:
+        print(f"vir-client: {error}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"epoch": result.epoch, "pseudonyms": result.pseudonyms}))
+    else:
+        print("\n".join(result.pseudonyms))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,127 @@
+"""The HTTPS + mutual TLS connection to vir, and client-side pseudonymisation."""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from vir.crypto import oprf
+from vir.domain.encoding import b64url_decode, b64url_encode
+
+BATCH = 64  # the largest batch POST /v1/oprf/evaluate accepts
+DEFAULT_URL = "https://127.0.0.1:8443"
+
+
+class ClientError(Exception):
+    """Base of the client's errors."""
+
+
+class ServiceError(ClientError):
+    """The service answered with a problem+json (or another non-success status)."""
+
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+        self.status = status
+        self.problem = problem
+        super().__init__(f"{status} {problem.get('title', '')}: {problem.get('detail', '')}")
+
+
+class ProtocolError(ClientError):
+    """The service's answer does not follow the contract (wrong count, invalid element)."""
+
+
+@dataclass(frozen=True)
+class Pseudonymised:
+    epoch: int
+    pseudonyms: list[str]  # base64url, ready for the wire
+
+
+def tls_context(ca_file: Path, cert_file: Path, key_file: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(ca_file))
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(str(cert_file), str(key_file))
+    return context
+
+
+class VirClient:
+    """A back-office system's connection, holding its organisation certificate and key."""
+
+    def __init__(
+        self,
+        base_url: str,
+        ca_file: Path,
+        cert_file: Path,
+        key_file: Path,
+        timeout: float = 30.0,
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=base_url, verify=tls_context(ca_file, cert_file, key_file), timeout=timeout
+        )
+
+    @classmethod
+    def from_dev(
+        cls, organisation: str, dev_dir: Path = Path(".vir/dev"), base_url: str = DEFAULT_URL
+    ) -> VirClient:
+        """Connect as a demo organisation of ``.vir/dev/orgs.json`` (by OIN, or name prefix)."""
+        orgs = json.loads((dev_dir / "orgs.json").read_text(encoding="utf-8"))
+        for org in orgs:
+            if organisation in (org["oin"], org["category"]) or org["name"].startswith(
+                organisation
+            ):
+                return cls(
+                    base_url, dev_dir / "ca.crt", dev_dir / org["cert"], dev_dir / org["key"]
+                )
+        raise ClientError(f"no demo organisation matches {organisation!r} in {dev_dir}")
+
+    def __enter__(self) -> VirClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def request(
+        self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None
+    ) -> httpx.Response:
+        response = self._http.request(method, path, json=body, params=params)
+        if response.status_code >= 400:
+            try:
+                problem = response.json()
+            except ValueError:
+                problem = {"detail": response.text[:200]}
+            raise ServiceError(response.status_code, problem)
+        return response
+
+    def pseudonymise(self, inputs: Sequence[str]) -> Pseudonymised:
+        """Blind → evaluate → unblind for canonical inputs; returns ``N = k·H(x)`` each."""
+        epoch: int | None = None
+        pseudonyms: list[str] = []
+        for start in range(0, len(inputs), BATCH):
+            chunk = inputs[start : start + BATCH]
+            blinded = [oprf.blind(x.encode("utf-8")) for x in chunk]
+            answer = self.request(
+                "POST",
+                "/v1/oprf/evaluate",
+                {"blinded_elements": [b64url_encode(element) for _r, element in blinded]},
+            ).json()
+            evaluated = answer.get("evaluated_elements")
+            if not isinstance(evaluated, list) or len(evaluated) != len(chunk):
+                raise ProtocolError("the service returned a different number of elements")
+            if epoch is not None and answer.get("epoch") != epoch:
+                raise ProtocolError("the key epoch changed during one call; retry")
+            epoch = int(answer["epoch"])
+            for (r, _element), text in zip(blinded, evaluated, strict=True):
+                element = b64url_decode(text) if isinstance(text, str) else None
+                if element is None or not oprf.is_valid_element(element):
+                    raise ProtocolError("the service returned an invalid element")
+                pseudonyms.append(b64url_encode(oprf.unblind(r, element)))
+        if epoch is None:
+            raise ClientError("nothing to pseudonymise")
+        return Pseudonymised(epoch, pseudonyms)

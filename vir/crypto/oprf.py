@@ -1,0 +1,149 @@
+"""RFC 9497 OPRF, mode 0x00 (base), suite ristretto255-SHA512, on libsodium.
+
+Client side: ``blind`` → (server) ``evaluate`` → ``unblind`` gives the pseudonym
+``N = k·HashToGroup(x)``; ``finalize`` is the RFC's output hash, used for the
+known-answer test. Every element that arrives from outside goes through
+``decode_element``, which refuses non-canonical encodings and the identity.
+All failures raise the opaque ``CryptoError`` (or ``InvalidElement`` for input
+validation at the edge), never libsodium's own message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable
+
+import pysodium
+
+from vir.domain.errors import CryptoError
+
+ELEMENT_BYTES = 32
+SCALAR_BYTES = 32
+MODE_OPRF = 0x00
+CONTEXT_STRING = b"OPRFV1-" + bytes([MODE_OPRF]) + b"-ristretto255-SHA512"
+# The prime order of the ristretto255 group (RFC 9496 §4).
+GROUP_ORDER = 2**252 + 27742317777372353535851937790883648493
+_IDENTITY = bytes(ELEMENT_BYTES)
+
+RandomScalar = Callable[[], bytes]
+
+
+def _i2osp(value: int, length: int) -> bytes:
+    return value.to_bytes(length, "big")
+
+
+def expand_message_xmd(msg: bytes, dst: bytes, length: int) -> bytes:
+    """RFC 9380 §5.3.1 with SHA-512 (b_in_bytes = 64, s_in_bytes = 128)."""
+    b_in_bytes, s_in_bytes = 64, 128
+    ell = -(-length // b_in_bytes)
+    if ell > 255 or length > 65535 or len(dst) > 255:
+        raise CryptoError()
+    dst_prime = dst + _i2osp(len(dst), 1)
+    msg_prime = bytes(s_in_bytes) + msg + _i2osp(length, 2) + _i2osp(0, 1) + dst_prime
+    b0 = hashlib.sha512(msg_prime).digest()
+    blocks = [hashlib.sha512(b0 + _i2osp(1, 1) + dst_prime).digest()]
+    for i in range(2, ell + 1):
+        mixed = bytes(x ^ y for x, y in zip(b0, blocks[-1], strict=True))
+        blocks.append(hashlib.sha512(mixed + _i2osp(i, 1) + dst_prime).digest())
+    return b"".join(blocks)[:length]
+
+
+def hash_to_group(data: bytes) -> bytes:
+    """HashToGroup of RFC 9497 §4.1: RFC 9380 hash_to_ristretto255 with the OPRF DST."""
+    uniform = expand_message_xmd(data, b"HashToGroup-" + CONTEXT_STRING, 64)
+    return bytes(pysodium.crypto_core_ristretto255_from_hash(uniform))
+
+
+def hash_to_scalar(data: bytes, dst: bytes | None = None) -> bytes:
+    """HashToScalar of RFC 9497 §4.1: 64 uniform bytes reduced modulo the group order."""
+    uniform = expand_message_xmd(data, dst or b"HashToScalar-" + CONTEXT_STRING, 64)
+    return bytes(pysodium.crypto_core_ristretto255_scalar_reduce(uniform))
+
+
+def scalar_from_int(value: int) -> bytes:
+    return (value % GROUP_ORDER).to_bytes(SCALAR_BYTES, "little")
+
+
+def is_canonical_scalar(scalar: bytes) -> bool:
+    return len(scalar) == SCALAR_BYTES and int.from_bytes(scalar, "little") < GROUP_ORDER
+
+
+def random_scalar() -> bytes:
+    """A uniformly random non-zero scalar."""
+    while True:
+        scalar = scalar_from_int(secrets.randbelow(GROUP_ORDER))
+        if scalar != bytes(SCALAR_BYTES):
+            return scalar
+
+
+def is_valid_element(encoded: bytes) -> bool:
+    """True for a canonical ristretto255 encoding that is not the identity."""
+    return (
+        len(encoded) == ELEMENT_BYTES
+        and encoded != _IDENTITY
+        and bool(pysodium.crypto_core_ristretto255_is_valid_point(encoded))
+    )
+
+
+def scalar_mult(scalar: bytes, element: bytes) -> bytes:
+    """``scalar·element``; refuses invalid elements and an identity result."""
+    if not is_valid_element(element) or not is_canonical_scalar(scalar):
+        raise CryptoError()
+    try:
+        return bytes(pysodium.crypto_scalarmult_ristretto255(scalar, element))
+    except ValueError:
+        raise CryptoError() from None
+
+
+def scalar_invert(scalar: bytes) -> bytes:
+    try:
+        return bytes(pysodium.crypto_core_ristretto255_scalar_invert(scalar))
+    except ValueError:
+        raise CryptoError() from None
+
+
+def scalar_mul(a: bytes, b: bytes) -> bytes:
+    return bytes(pysodium.crypto_core_ristretto255_scalar_mul(a, b))
+
+
+def derive_key_pair(seed: bytes, info: bytes) -> tuple[bytes, bytes]:
+    """DeriveKeyPair of RFC 9497 §3.2.1: (skS, pkS) from a 32-byte seed and public info."""
+    if len(seed) != 32 or len(info) > 65535:
+        raise CryptoError()
+    derive_input = seed + _i2osp(len(info), 2) + info
+    dst = b"DeriveKeyPair" + CONTEXT_STRING
+    for counter in range(256):
+        sk = hash_to_scalar(derive_input + _i2osp(counter, 1), dst)
+        if sk != bytes(SCALAR_BYTES):
+            return sk, bytes(pysodium.crypto_scalarmult_ristretto255_base(sk))
+    raise CryptoError()
+
+
+def blind(data: bytes, rng: RandomScalar = random_scalar) -> tuple[bytes, bytes]:
+    """Blind of RFC 9497 §3.3.1: returns (blind, blindedElement)."""
+    r = rng()
+    if not is_canonical_scalar(r) or r == bytes(SCALAR_BYTES):
+        raise CryptoError()
+    input_element = hash_to_group(data)
+    if input_element == _IDENTITY:
+        raise CryptoError()
+    return r, scalar_mult(r, input_element)
+
+
+def evaluate(secret_key: bytes, blinded_element: bytes) -> bytes:
+    """BlindEvaluate of RFC 9497 §3.3.1: ``k·blindedElement``."""
+    return scalar_mult(secret_key, blinded_element)
+
+
+def unblind(blind_scalar: bytes, evaluated_element: bytes) -> bytes:
+    """The pseudonym ``N = blind⁻¹·evaluatedElement = k·HashToGroup(x)`` (API-CONTRACT.md)."""
+    return scalar_mult(scalar_invert(blind_scalar), evaluated_element)
+
+
+def finalize(data: bytes, blind_scalar: bytes, evaluated_element: bytes) -> bytes:
+    """Finalize of RFC 9497 §3.3.1: the 64-byte PRF output."""
+    unblinded = unblind(blind_scalar, evaluated_element)
+    return hashlib.sha512(
+        _i2osp(len(data), 2) + data + _i2osp(len(unblinded), 2) + unblinded + b"Finalize"
+    ).digest()

@@ -1,0 +1,213 @@
+"""X.509 for mutual TLS: a development CA, organisation and server certificates.
+
+Organisation certificates follow PKIoverheid's shape: the OIN (20 digits) is the
+subject's ``serialNumber`` attribute, the organisation name is ``O``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+PrivateKey = ec.EllipticCurvePrivateKey
+Certificate = x509.Certificate
+
+
+@dataclass(frozen=True)
+class Issued:
+    cert: x509.Certificate
+    key: PrivateKey
+
+    def __repr__(self) -> str:
+        return f"Issued(subject={self.cert.subject.rfc4514_string()!r})"
+
+
+def _new_key() -> PrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _builder(
+    subject: x509.Name,
+    issuer: x509.Name,
+    public_key: ec.EllipticCurvePublicKey,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+) -> x509.CertificateBuilder:
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+    )
+
+
+def create_ca(common_name: str, now: dt.datetime, days: int = 3650) -> Issued:
+    key = _new_key()
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "NL"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "vir development"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+    cert = (
+        _builder(
+            name,
+            name,
+            key.public_key(),
+            now - dt.timedelta(minutes=5),
+            now + dt.timedelta(days=days),
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return Issued(cert, key)
+
+
+def _leaf(
+    ca: Issued,
+    subject: x509.Name,
+    usage: x509.ObjectIdentifier,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    san: x509.SubjectAlternativeName | None = None,
+) -> Issued:
+    key = _new_key()
+    builder = (
+        _builder(subject, ca.cert.subject, key.public_key(), not_before, not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()),
+            critical=False,
+        )
+    )
+    if san is not None:
+        builder = builder.add_extension(san, critical=False)
+    return Issued(builder.sign(ca.key, hashes.SHA256()), key)
+
+
+def issue_server_certificate(
+    ca: Issued, hosts: list[str], now: dt.datetime, days: int = 825
+) -> Issued:
+    names: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])])
+    return _leaf(
+        ca,
+        subject,
+        ExtendedKeyUsageOID.SERVER_AUTH,
+        now - dt.timedelta(minutes=5),
+        now + dt.timedelta(days=days),
+        x509.SubjectAlternativeName(names),
+    )
+
+
+def issue_client_certificate(
+    ca: Issued,
+    oin: str,
+    organisation_name: str,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+) -> Issued:
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "NL"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation_name),
+            x509.NameAttribute(NameOID.SERIAL_NUMBER, oin),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"{organisation_name} back-office"),
+        ]
+    )
+    return _leaf(ca, subject, ExtendedKeyUsageOID.CLIENT_AUTH, not_before, not_after)
+
+
+def oin_of(cert: x509.Certificate) -> str | None:
+    """The subject serialNumber (the OIN in PKIoverheid certificates), if exactly one."""
+    values = cert.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)
+    if len(values) != 1:
+        return None
+    value = values[0].value
+    return value if isinstance(value, str) else None
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    """SHA-256 over the DER encoding, lower-case hex."""
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def load_certificate(pem: bytes) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(pem)
+
+
+def load_issued(cert_path: Path, key_path: Path) -> Issued:
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{key_path} is not an EC private key")
+    return Issued(cert, key)
+
+
+def cert_pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def save_issued(issued: Issued, cert_path: Path, key_path: Path) -> None:
+    """Write certificate (0644) and private key (0600, created exclusively: never overwritten)."""
+    key_pem = issued.key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key_pem)
+    cert_path.write_bytes(cert_pem(issued.cert))
+
+
+def not_valid_window(cert: x509.Certificate) -> tuple[dt.datetime, dt.datetime]:
+    return cert.not_valid_before_utc, cert.not_valid_after_utc

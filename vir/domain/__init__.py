@@ -1,0 +1,1 @@
+"""The pure core: value objects, policies and errors. Imports no web, database or crypto library."""

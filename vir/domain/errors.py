@@ -1,0 +1,94 @@
+"""The one error tree of vir, free of any web framework.
+
+    VirError
+    ├── ConfigurationError        the service cannot start as configured (missing key, ...)
+    ├── InputError                a request field is invalid; names the field, not the value
+    │   └── InvalidElement        not a canonical, non-identity ristretto255 element
+    ├── AuthenticationError       who is calling could not be established
+    │   ├── NoClientCertificate   no client certificate was presented
+    │   └── CertificateNotValidNow  outside the certificate's validity period
+    ├── AccessDenied              the caller is known but not allowed
+    │   ├── UnknownOrganisation   the certificate's OIN is not a registered organisation
+    │   ├── UnknownCertificate    the organisation is registered, this certificate is not
+    │   └── CertificateRevoked    the certificate was revoked
+    ├── RateLimited               too many requests; carries ``retry_after`` seconds
+    └── CryptoError               any failure inside a cryptographic operation; deliberately opaque
+
+``api/errors.py`` maps every class to one problem+json answer. Messages are written for the
+caller and must never contain a pseudonym, BSN, token, key or the offending input itself.
+"""
+
+from __future__ import annotations
+
+
+class VirError(Exception):
+    """Base of every error vir raises on purpose."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class ConfigurationError(VirError):
+    """The service is configured in a way that is unsafe or incomplete."""
+
+
+class InputError(VirError):
+    """A request field is invalid. ``field`` is a dotted path such as ``blinded_elements[3]``."""
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(detail)
+        self.field = field
+
+
+class InvalidElement(InputError):
+    """A group element is not a canonical, non-identity ristretto255 encoding."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field, "not a canonical, non-identity ristretto255 element")
+
+
+class AuthenticationError(VirError):
+    """The caller could not be identified."""
+
+
+class NoClientCertificate(AuthenticationError):
+    def __init__(self) -> None:
+        super().__init__("this endpoint requires a client certificate (mutual TLS)")
+
+
+class CertificateNotValidNow(AuthenticationError):
+    def __init__(self) -> None:
+        super().__init__("the client certificate is outside its validity period")
+
+
+class AccessDenied(VirError):
+    """The caller is identified but not allowed to do this."""
+
+
+class UnknownOrganisation(AccessDenied):
+    def __init__(self) -> None:
+        super().__init__("the certificate does not belong to a registered organisation")
+
+
+class UnknownCertificate(AccessDenied):
+    def __init__(self) -> None:
+        super().__init__("this certificate is not registered for the organisation")
+
+
+class CertificateRevoked(AccessDenied):
+    def __init__(self) -> None:
+        super().__init__("the client certificate has been revoked")
+
+
+class RateLimited(VirError):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("rate limit exceeded; retry later")
+        self.retry_after = retry_after
+
+
+class CryptoError(VirError):
+    """A cryptographic operation failed. Which check failed is deliberately not said."""
+
+    def __init__(self) -> None:
+        super().__init__("cryptographic operation failed")

@@ -1,0 +1,53 @@
+"""Organisations that may report: their identity number (OIN) and designated category."""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+from vir.domain.errors import InputError
+
+_OIN = re.compile(r"[0-9]{20}")
+
+
+class Category(enum.StrEnum):
+    """Designated categories of reporting organisations (Jeugdwet art. 7.1.1.1; DESIGN.md §3)."""
+
+    YOUTH_CARE = "youth_care"
+    VEILIG_THUIS = "veilig_thuis"
+    JGZ = "jgz"
+    GGZ = "ggz"
+    ADDICTION_CARE = "addiction_care"
+    DISABILITY_CARE = "disability_care"
+    GP = "gp"
+    HOSPITAL_EMERGENCY = "hospital_emergency"
+    EDUCATION = "education"
+    LEERPLICHT_RMC = "leerplicht_rmc"
+    WMO_PROVIDER = "wmo_provider"
+    CREDIT_BANK = "credit_bank"
+    POLICE = "police"
+    HALT = "halt"
+    RAAD_KINDERBESCHERMING = "raad_kinderbescherming"
+
+
+@dataclass(frozen=True, slots=True)
+class Oin:
+    """Organisatie-identificatienummer: 20 digits, carried in the certificate's serialNumber."""
+
+    value: str
+
+    def __post_init__(self) -> None:
+        if not _OIN.fullmatch(self.value):
+            raise InputError("oin", "an OIN is exactly 20 digits")
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class Organisation:
+    oin: Oin
+    name: str
+    category: Category
+    region: str

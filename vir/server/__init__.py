@@ -1,0 +1,1 @@
+"""The embedded HTTPS server (uvicorn) with mutual TLS."""

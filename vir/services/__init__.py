@@ -1,0 +1,1 @@
+"""Use cases, one module each. They own transactions and write the audit entries."""

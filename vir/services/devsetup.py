@@ -1,0 +1,136 @@
+"""The development set-up that ``make run`` leaves behind (API-CONTRACT.md).
+
+``.vir/dev/`` gets a CA, a server certificate for 127.0.0.1/localhost, and one
+client certificate per demo organisation, listed in ``orgs.json``. Everything
+that exists is reused; nothing is ever overwritten.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from vir.crypto import pki
+from vir.domain.organisations import Category, Oin, Organisation
+from vir.services.onboarding import register_certificate, register_organisation
+from vir.store.organisations import get_certificate, get_organisation
+
+DEMO_ORGANISATIONS = (
+    Organisation(
+        Oin("00000009000000000001"), "Basisschool De Regenboog", Category.EDUCATION, "Rotterdam"
+    ),
+    Organisation(
+        Oin("00000009000000000002"), "Huisartsenpraktijk Kralingen", Category.GP, "Rotterdam"
+    ),
+    Organisation(
+        Oin("00000009000000000003"), "Jeugdzorg Rijnmond", Category.YOUTH_CARE, "Rotterdam"
+    ),
+    Organisation(
+        Oin("00000009000000000004"),
+        "Veilig Thuis Rotterdam Rijnmond",
+        Category.VEILIG_THUIS,
+        "Rotterdam",
+    ),
+)
+CLIENT_CERT_DAYS = 365
+
+
+@dataclass(frozen=True)
+class DevPaths:
+    root: Path
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.root / "ca.crt"
+
+    @property
+    def ca_key(self) -> Path:
+        return self.root / "ca.key"
+
+    @property
+    def server_cert(self) -> Path:
+        return self.root / "server.crt"
+
+    @property
+    def server_key(self) -> Path:
+        return self.root / "server.key"
+
+    @property
+    def orgs_json(self) -> Path:
+        return self.root / "orgs.json"
+
+    def org_files(self, oin: Oin) -> tuple[Path, Path]:
+        return self.root / "orgs" / f"{oin}.crt", self.root / "orgs" / f"{oin}.key"
+
+
+def ensure_ca(paths: DevPaths, now: dt.datetime) -> pki.Issued:
+    paths.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if paths.ca_cert.exists() or paths.ca_key.exists():
+        return pki.load_issued(paths.ca_cert, paths.ca_key)
+    ca = pki.create_ca("vir development CA", now)
+    pki.save_issued(ca, paths.ca_cert, paths.ca_key)
+    return ca
+
+
+def ensure_server_certificate(paths: DevPaths, ca: pki.Issued, now: dt.datetime) -> None:
+    if paths.server_cert.exists() or paths.server_key.exists():
+        return
+    server = pki.issue_server_certificate(ca, ["127.0.0.1", "localhost", "::1"], now)
+    pki.save_issued(server, paths.server_cert, paths.server_key)
+
+
+def issue_organisation_certificate(
+    ca: pki.Issued,
+    org: Organisation,
+    cert_path: Path,
+    key_path: Path,
+    now: dt.datetime,
+    days: int = CLIENT_CERT_DAYS,
+) -> pki.Certificate:
+    """Issue and save a client certificate, or return the one already saved there."""
+    if cert_path.exists() or key_path.exists():
+        return pki.load_issued(cert_path, key_path).cert
+    cert_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    issued = pki.issue_client_certificate(
+        ca, str(org.oin), org.name, now - dt.timedelta(minutes=5), now + dt.timedelta(days=days)
+    )
+    pki.save_issued(issued, cert_path, key_path)
+    return issued.cert
+
+
+def ensure_registered(
+    sessions: sessionmaker[Session], org: Organisation, cert: pki.Certificate, now: dt.datetime
+) -> None:
+    with sessions() as session:
+        org_known = get_organisation(session, str(org.oin)) is not None
+        cert_known = get_certificate(session, pki.fingerprint(cert)) is not None
+    if not org_known:
+        register_organisation(sessions, org, now)
+    if not cert_known:
+        register_certificate(sessions, cert, now)
+
+
+def init_dev(root: Path, sessions: sessionmaker[Session], now: dt.datetime) -> DevPaths:
+    paths = DevPaths(root)
+    ca = ensure_ca(paths, now)
+    ensure_server_certificate(paths, ca, now)
+    listing = []
+    for org in DEMO_ORGANISATIONS:
+        cert_path, key_path = paths.org_files(org.oin)
+        cert = issue_organisation_certificate(ca, org, cert_path, key_path, now)
+        ensure_registered(sessions, org, cert, now)
+        listing.append(
+            {
+                "oin": str(org.oin),
+                "name": org.name,
+                "category": org.category.value,
+                "cert": str(cert_path.relative_to(root)),
+                "key": str(key_path.relative_to(root)),
+            }
+        )
+    paths.orgs_json.write_text(json.dumps(listing, indent=2) + "\n", encoding="utf-8")
+    return paths

@@ -1,0 +1,25 @@
+"""All configuration in one validated object, read from ``VIR_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIR_", frozen=True, extra="forbid")
+
+    database_url: str = "sqlite:///.vir/vir.db"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8443, ge=1, le=65535)
+    keys_dir: Path = Path("keys")
+    tls_cert: Path = Path(".vir/dev/server.crt")
+    tls_key: Path = Path(".vir/dev/server.key")
+    client_ca: Path = Path(".vir/dev/ca.crt")
+    # OPRF evaluations per organisation: sustained elements per second, and the burst allowed.
+    oprf_rate_per_second: float = Field(default=200.0, gt=0)
+    oprf_burst: int = Field(default=2000, ge=64)
+    # Largest request body accepted; anything larger is refused before it is parsed.
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)

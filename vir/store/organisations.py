@@ -1,0 +1,65 @@
+"""Registered organisations and the client certificates that identify them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vir.domain.organisations import Category, Oin, Organisation
+from vir.store.tables import CertificateRow, OrganisationRow
+
+
+def _to_domain(row: OrganisationRow) -> Organisation:
+    return Organisation(Oin(row.oin), row.name, Category(row.category), row.region)
+
+
+def add_organisation(session: Session, org: Organisation, now: dt.datetime) -> None:
+    session.add(
+        OrganisationRow(
+            oin=str(org.oin),
+            name=org.name,
+            category=org.category.value,
+            region=org.region,
+            created_at=now,
+        )
+    )
+    session.flush()
+
+
+def get_organisation(session: Session, oin: str) -> Organisation | None:
+    row = session.get(OrganisationRow, oin)
+    return _to_domain(row) if row else None
+
+
+def list_organisations(session: Session) -> list[Organisation]:
+    rows = session.scalars(select(OrganisationRow).order_by(OrganisationRow.oin))
+    return [_to_domain(row) for row in rows]
+
+
+def add_certificate(
+    session: Session,
+    *,
+    fingerprint: str,
+    oin: str,
+    serial: str,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    now: dt.datetime,
+) -> None:
+    session.add(
+        CertificateRow(
+            fingerprint=fingerprint,
+            oin=oin,
+            serial=serial,
+            not_before=not_before,
+            not_after=not_after,
+            created_at=now,
+        )
+    )
+    session.flush()
+
+
+def get_certificate(session: Session, fingerprint: str) -> CertificateRow | None:
+    return session.get(CertificateRow, fingerprint)
