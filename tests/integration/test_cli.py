@@ -11,8 +11,11 @@ from support.service import RunningService, free_port, run_vir, service_env
 
 
 def _digests(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_dev_init_is_idempotent_and_never_overwrites(tmp_path: Path) -> None:
@@ -51,18 +54,21 @@ def test_audit_verify_names_the_edited_entry(service: RunningService) -> None:
     with sqlite3.connect(db) as conn:
         (count,) = conn.execute("SELECT count(*) FROM audit_entries").fetchone()
         target = max(2, count // 2)
-        conn.execute("UPDATE audit_entries SET organisation = '00000000000000000000' "
-                     "WHERE seq = ?", (target,))
+        conn.execute(
+            "UPDATE audit_entries SET organisation = '00000000000000000000' WHERE seq = ?",
+            (target,),
+        )
     try:
         result = service.vir("audit", "verify", check=False)
         assert result.returncode == 1
         assert f"BROKEN at entry {target}" in result.stderr
     finally:
         with sqlite3.connect(db) as conn:
-            row = conn.execute("SELECT body FROM audit_entries WHERE seq = ?",
-                               (target,)).fetchone()
-            conn.execute("UPDATE audit_entries SET organisation = ? WHERE seq = ?",
-                         (json.loads(row[0])["organisation"], target))
+            row = conn.execute("SELECT body FROM audit_entries WHERE seq = ?", (target,)).fetchone()
+            conn.execute(
+                "UPDATE audit_entries SET organisation = ? WHERE seq = ?",
+                (json.loads(row[0])["organisation"], target),
+            )
     assert "intact" in service.vir("audit", "verify").stdout
 
 
@@ -70,8 +76,10 @@ def test_audit_verify_detects_an_edited_body(service: RunningService) -> None:
     db = service.root / "vir.db"
     with sqlite3.connect(db) as conn:
         (body,) = conn.execute("SELECT body FROM audit_entries WHERE seq = 1").fetchone()
-        conn.execute("UPDATE audit_entries SET body = ? WHERE seq = 1",
-                     (body.replace(b"success", b"refused"),))
+        conn.execute(
+            "UPDATE audit_entries SET body = ? WHERE seq = 1",
+            (body.replace(b"success", b"refused"),),
+        )
     try:
         result = service.vir("audit", "verify", check=False)
         assert "BROKEN at entry 1" in result.stderr

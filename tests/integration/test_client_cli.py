@@ -9,20 +9,36 @@ from support import refclient
 from support.service import RunningService
 
 
-def _client(service: RunningService, stdin: str,
-            *args: str) -> subprocess.CompletedProcess[str]:
+def _client(service: RunningService, stdin: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "vir.client.cli", "--url", service.url, "--dev-dir",
-         str(service.dev), "--dev-org", "youth_care", "pseudonymise", *args],
-        input=stdin, capture_output=True, text=True, timeout=60, check=False)
+        [
+            sys.executable,
+            "-m",
+            "vir.client.cli",
+            "--url",
+            service.url,
+            "--dev-dir",
+            str(service.dev),
+            "--dev-org",
+            "youth_care",
+            "pseudonymise",
+            *args,
+        ],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_bsn_lines_become_pseudonyms_in_order(service: RunningService) -> None:
     result = _client(service, "123456782\n\n111222333\n", "bsn")
     assert result.returncode == 0, result.stderr
     org = service.org("youth_care")
-    _, expected = refclient.pseudonymise(service.url, service.ca, org.cert, org.key,
-                                         [b"nl-bsn:123456782", b"nl-bsn:111222333"])
+    _, expected = refclient.pseudonymise(
+        service.url, service.ca, org.cert, org.key, [b"nl-bsn:123456782", b"nl-bsn:111222333"]
+    )
     assert result.stdout.split() == [refclient.b64url_encode(n) for n in expected]
 
 
@@ -31,10 +47,15 @@ def test_person_and_address_use_the_canonical_forms(service: RunningService) -> 
     person = _client(service, "  Çelik ;2011-05-06;V\n", "person")
     address = _client(service, "3011 ab;12;a\n", "address")
     _, expected = refclient.pseudonymise(
-        service.url, service.ca, org.cert, org.key,
-        [b"nl-person:celik:2011-05-06:v", b"nl-address:3011AB:12:A"])
+        service.url,
+        service.ca,
+        org.cert,
+        org.key,
+        [b"nl-person:celik:2011-05-06:v", b"nl-address:3011AB:12:A"],
+    )
     assert [person.stdout.strip(), address.stdout.strip()] == [
-        refclient.b64url_encode(n) for n in expected]
+        refclient.b64url_encode(n) for n in expected
+    ]
 
 
 def test_bad_bsn_names_the_line_not_the_number(service: RunningService) -> None:
