@@ -118,6 +118,42 @@ def cmd_org_list(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_address_exclude(settings: Settings, args: argparse.Namespace) -> int:
+    from vir.client.canonical import nl_address
+    from vir.crypto.keys import load_oprf_keyring
+    from vir.domain.encoding import b64url_decode
+    from vir.services.addresses import address_pseudonym, exclude
+
+    if args.pseudonym:
+        address = b64url_decode(args.pseudonym)
+        if address is None:
+            raise InputError("pseudonym", "not a base64url pseudonym")
+    elif args.postcode and args.number:
+        canonical = nl_address(args.postcode, args.number, args.suffix)
+        address = address_pseudonym(load_oprf_keyring(settings.keys_dir), canonical)
+    else:
+        raise InputError("address", "give --postcode and --number, or --pseudonym")
+    exclude(_sessions(settings), address, args.label, utc_now())
+    print(f"vir: excluded {args.label!r}; it no longer makes household matches")
+    return 0
+
+
+def cmd_address_list(settings: Settings, _args: argparse.Namespace) -> int:
+    from vir.services.addresses import listing
+
+    for label, created in listing(_sessions(settings)):
+        print(f"{created:%Y-%m-%d}  {label}")
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from vir.client.demo import run_demo
+
+    url = args.url or f"https://127.0.0.1:{settings.port}"
+    print(run_demo(url, Path(args.dev_dir)))
+    return 0
+
+
 def cmd_audit_verify(settings: Settings, _args: argparse.Namespace) -> int:
     from vir.audit.chain import verify_chain
     from vir.store.audit_log import stored_entries
@@ -161,6 +197,19 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--days", type=int, default=365)
     add.set_defaults(run=cmd_org_add)
     org.add_parser("list").set_defaults(run=cmd_org_list)
+    address = sub.add_parser("address").add_subparsers(dest="address_command", required=True)
+    excl = address.add_parser("exclude", help="an institutional address that never matches")
+    excl.add_argument("--label", required=True, help="what the address is, e.g. a shelter")
+    excl.add_argument("--postcode")
+    excl.add_argument("--number")
+    excl.add_argument("--suffix", default="")
+    excl.add_argument("--pseudonym", help="the address pseudonym, if the key is elsewhere")
+    excl.set_defaults(run=cmd_address_exclude)
+    address.add_parser("list").set_defaults(run=cmd_address_list)
+    demo = sub.add_parser("demo", help="run the school/GP/youth-care scenario")
+    demo.add_argument("--url", help="service URL (default https://127.0.0.1:$VIR_PORT)")
+    demo.add_argument("--dev-dir", default=".vir/dev")
+    demo.set_defaults(run=cmd_demo)
     audit = sub.add_parser("audit").add_subparsers(dest="audit_command", required=True)
     audit.add_parser("verify").set_defaults(run=cmd_audit_verify)
     return parser

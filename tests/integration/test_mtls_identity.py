@@ -60,7 +60,7 @@ def test_no_certificate_is_refused_with_problem_and_audited(service: RunningServ
     assert {"type", "title", "status", "detail"} <= problem.keys()
     entries = _audit(service)[before:]
     assert [(e["action"], e["outcome"], e["reason"]) for e in entries] == [
-        ("access.refused", "refused", "no_client_certificate")
+        ("request.refused", "refused", "no_client_certificate")
     ]
     assert entries[0]["objects"] == {"endpoint": "POST /v1/oprf/evaluate"}
 

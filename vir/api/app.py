@@ -12,13 +12,15 @@ from sqlalchemy import Engine
 from vir import __version__
 from vir.api import errors
 from vir.api.limits import BodySizeLimit
-from vir.api.routes import health, oprf
+from vir.api.routes import health, oprf, signals
 from vir.crypto.evaluator import Evaluator, LocalEvaluator
 from vir.crypto.keys import load_oprf_keyring
 from vir.domain.clock import Clock, utc_now
 from vir.domain.ratelimit import TokenBuckets
 from vir.services.identity import Authenticator
 from vir.services.pseudonymisation import PseudonymisationService
+from vir.services.refusals import RefusalRecorder
+from vir.services.signals import NotificationService, SignalService
 from vir.settings import Settings
 from vir.store.db import make_engine, make_sessionmaker
 from vir.store.migrate import require_current
@@ -29,6 +31,9 @@ class Services:
     engine: Engine
     authenticator: Authenticator
     pseudonymisation: PseudonymisationService
+    signals: SignalService
+    notifications: NotificationService
+    refusals: RefusalRecorder
 
 
 def create_app(
@@ -54,6 +59,9 @@ def create_app(
             clock,
             monotonic,
         ),
+        signals=SignalService(sessions, clock, evaluator.epoch),
+        notifications=NotificationService(sessions, clock),
+        refusals=RefusalRecorder(sessions, clock),
     )
     app = FastAPI(
         title="vir",
@@ -65,5 +73,6 @@ def create_app(
     errors.install(app)
     app.include_router(health.router)
     app.include_router(oprf.router)
+    app.include_router(signals.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -12,9 +12,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from vir.api.identity import claim_of, endpoint_name
 from vir.domain import errors as e
+from vir.services.refusals import reason_code
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:vir:problem:"
@@ -42,6 +45,8 @@ PROBLEMS: dict[type[e.VirError], ProblemKind] = {
     e.UnknownCertificate: ProblemKind(403, "unknown-certificate", "Unknown certificate"),
     e.CertificateRevoked: ProblemKind(403, "certificate-revoked", "Certificate revoked"),
     e.AccessDenied: ProblemKind(403, "forbidden", "Forbidden"),
+    e.NotFound: ProblemKind(404, "not-found", "Not found"),
+    e.Conflict: ProblemKind(409, "conflict", "Conflict"),
     e.RateLimited: ProblemKind(429, "rate-limited", "Too many requests"),
     e.CryptoError: ProblemKind(422, "crypto", "Cryptographic operation failed"),
     e.ConfigurationError: ProblemKind(500, "configuration", "Service misconfigured"),
@@ -109,13 +114,23 @@ def validation_response(error: RequestValidationError) -> JSONResponse:
     )
 
 
+def _record_refusal(request: Request, reason: str) -> None:
+    """Every refused request on the API (not /health, not the docs) is an audit entry."""
+    if not request.url.path.startswith("/v1/"):
+        return
+    services = request.app.state.services
+    services.refusals.record(claim_of(request), endpoint_name(request), reason)
+
+
 def install(app: FastAPI) -> None:
-    async def on_vir_error(_request: Request, error: Exception) -> JSONResponse:
+    async def on_vir_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, e.VirError)
+        await run_in_threadpool(_record_refusal, request, reason_code(error))
         return vir_error_response(error)
 
-    async def on_validation(_request: Request, error: Exception) -> JSONResponse:
+    async def on_validation(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)
+        await run_in_threadpool(_record_refusal, request, "invalid_input")
         return validation_response(error)
 
     async def on_http(_request: Request, error: Exception) -> JSONResponse:

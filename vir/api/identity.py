@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from starlette.routing import Route
 
-from vir.services.identity import Caller
+from vir.services.identity import Caller, Presented, presented
 
 
 def client_certificate(scope: Mapping[str, Any]) -> str | None:
@@ -31,11 +31,17 @@ def endpoint_name(request: Request) -> str:
     return f"{request.method} {path}"
 
 
+def claim_of(request: Request) -> Presented:
+    """What the request's certificate claims (kept on the request for refusal records)."""
+    claim: Presented | None = getattr(request.state, "claim", None)
+    if claim is None:
+        claim = presented(client_certificate(request.scope))
+        request.state.claim = claim
+    return claim
+
+
 def require_caller(request: Request) -> Caller:
-    services = request.app.state.services
-    caller: Caller = services.authenticator.authenticate(
-        client_certificate(request.scope), endpoint_name(request)
-    )
+    caller: Caller = request.app.state.services.authenticator.authenticate(claim_of(request))
     return caller
 
 

@@ -25,6 +25,8 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         400: "Malformed request",
         401: "No valid client certificate",
         403: "Organisation or certificate not allowed",
+        404: "Not found (or not yours)",
+        409: "Conflicts with an existing signal",
         413: "Request body too large",
         422: "Invalid field (named in the problem)",
         429: "Rate limited (see Retry-After)",

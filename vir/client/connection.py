@@ -125,3 +125,36 @@ class VirClient:
         if epoch is None:
             raise ClientError("nothing to pseudonymise")
         return Pseudonymised(epoch, pseudonyms)
+
+    def register_signal(self, signal: dict[str, Any]) -> dict[str, Any]:
+        """``POST /v1/signals``; returns the answer (signal id, removal date, matches)."""
+        answer: dict[str, Any] = self.request("POST", "/v1/signals", signal).json()
+        return answer
+
+    def withdraw_signal(self, local_ref: str, reason: str) -> None:
+        self.request("DELETE", f"/v1/signals/{local_ref}", params={"reason": reason})
+
+    def matches(self, local_ref: str) -> list[dict[str, Any]]:
+        matches: list[dict[str, Any]] = self.request(
+            "GET", "/v1/matches", params={"local_ref": local_ref}
+        ).json()["matches"]
+        return matches
+
+    def notifications(
+        self, after: str | None = None, limit: int = 100
+    ) -> tuple[list[dict[str, Any]], str]:
+        """One page of notifications and the cursor for the next call."""
+        params: dict[str, Any] = {"limit": limit}
+        if after is not None:
+            params["after"] = after
+        page = self.request("GET", "/v1/notifications", params=params).json()
+        return page["items"], page["next"]
+
+    def all_notifications(self, after: str | None = None) -> tuple[list[dict[str, Any]], str]:
+        """Every notification after the cursor, following ``next`` until the end."""
+        items: list[dict[str, Any]] = []
+        while True:
+            page, after = self.notifications(after, limit=500)
+            items += page
+            if not page:
+                return items, after or ""

@@ -11,6 +11,8 @@
     │   ├── UnknownOrganisation   the certificate's OIN is not a registered organisation
     │   ├── UnknownCertificate    the organisation is registered, this certificate is not
     │   └── CertificateRevoked    the certificate was revoked
+    ├── NotFound                  no such object for this caller (another's objects look absent)
+    ├── Conflict                  the request contradicts what is already registered
     ├── RateLimited               too many requests; carries ``retry_after`` seconds
     └── CryptoError               any failure inside a cryptographic operation; deliberately opaque
 
@@ -79,6 +81,14 @@ class UnknownCertificate(AccessDenied):
 class CertificateRevoked(AccessDenied):
     def __init__(self) -> None:
         super().__init__("the client certificate has been revoked")
+
+
+class NotFound(VirError):
+    """The object does not exist for this caller. Others' objects are reported the same way."""
+
+
+class Conflict(VirError):
+    """The request contradicts an existing registration."""
 
 
 class RateLimited(VirError):

@@ -2,9 +2,9 @@
 
 The TLS layer (embedded server or trusted proxy) has already checked the chain to
 the configured CA. Here the certificate must also be inside its validity period,
-registered for an organisation by fingerprint, and not revoked. Every refusal
-that gets this far is written to the audit log with the claimed OIN and the
-certificate fingerprint, so that a privacy officer sees attempts, not just use.
+registered for an organisation by fingerprint, and not revoked. Refusals are
+recorded in the audit log by the API's error handling (``services.refusals``),
+with the claimed OIN and the certificate fingerprint from ``presented``.
 """
 
 from __future__ import annotations
@@ -14,23 +14,26 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from vir.audit.chain import Outcome
 from vir.crypto import pki
 from vir.domain.clock import Clock
 from vir.domain.errors import (
-    AuthenticationError,
     CertificateNotValidNow,
     CertificateRevoked,
     NoClientCertificate,
     UnknownCertificate,
     UnknownOrganisation,
-    VirError,
 )
 from vir.domain.organisations import Organisation
-from vir.store import audit_log
 from vir.store.organisations import get_certificate, get_organisation
 
-ACTION_REFUSED = "access.refused"
+
+@dataclass(frozen=True)
+class Presented:
+    """What a client certificate claims, before it is checked (for audit entries)."""
+
+    oin: str | None = None
+    fingerprint: str | None = None
+    certificate: pki.Certificate | None = None
 
 
 @dataclass(frozen=True)
@@ -43,21 +46,16 @@ class Caller:
         return str(self.organisation.oin)
 
 
-def reason_code(error: VirError) -> str:
-    """A fixed code for an error class, for audit entries (never the message)."""
-    name = type(error).__name__
-    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
-
-
-_REFUSALS = (AuthenticationError, UnknownOrganisation, UnknownCertificate, CertificateRevoked)
-
-
-@dataclass
-class _Presented:
-    """What the certificate claims, kept for the audit entry of a refusal."""
-
-    oin: str | None = None
-    fingerprint: str | None = None
+def presented(cert_pem: str | None) -> Presented:
+    if cert_pem is None:
+        return Presented()
+    try:
+        cert = pki.load_certificate(cert_pem.encode("ascii"))
+    except ValueError:
+        return Presented()
+    claimed = pki.oin_of(cert)
+    oin = claimed if claimed is not None and claimed.isdigit() and len(claimed) == 20 else None
+    return Presented(oin, pki.fingerprint(cert), cert)
 
 
 class Authenticator:
@@ -65,52 +63,24 @@ class Authenticator:
         self._sessions = sessions
         self._clock = clock
 
-    def authenticate(self, cert_pem: str | None, endpoint: str) -> Caller:
+    def authenticate(self, claim: Presented) -> Caller:
         now = self._clock()
-        presented = _Presented()
-        with self._sessions.begin() as session:
-            try:
-                return self._identify(session, cert_pem, now, presented)
-            except _REFUSALS as refusal:
-                # The refusal is recorded in the same transaction, which commits on leaving.
-                audit_log.append(
-                    session,
-                    audit_log.new_event(
-                        ACTION_REFUSED,
-                        Outcome.REFUSED,
-                        now,
-                        organisation=presented.oin,
-                        certificate=presented.fingerprint,
-                        objects={"endpoint": endpoint},
-                        reason=reason_code(refusal),
-                    ),
-                )
-                error = refusal
-        raise error
+        with self._sessions() as session:
+            return self._identify(session, claim, now)
 
     @staticmethod
-    def _identify(
-        session: Session, cert_pem: str | None, now: dt.datetime, presented: _Presented
-    ) -> Caller:
-        if cert_pem is None:
+    def _identify(session: Session, claim: Presented, now: dt.datetime) -> Caller:
+        if claim.certificate is None or claim.fingerprint is None:
             raise NoClientCertificate()
-        try:
-            cert = pki.load_certificate(cert_pem.encode("ascii"))
-        except ValueError:
-            raise NoClientCertificate() from None
-        presented.fingerprint = pki.fingerprint(cert)
-        claimed = pki.oin_of(cert)
-        if claimed is not None and claimed.isdigit() and len(claimed) == 20:
-            presented.oin = claimed
-        not_before, not_after = pki.not_valid_window(cert)
+        not_before, not_after = pki.not_valid_window(claim.certificate)
         if not not_before <= now <= not_after:
             raise CertificateNotValidNow()
-        organisation = get_organisation(session, presented.oin) if presented.oin else None
+        organisation = get_organisation(session, claim.oin) if claim.oin else None
         if organisation is None:
             raise UnknownOrganisation()
-        row = get_certificate(session, presented.fingerprint)
-        if row is None or row.oin != presented.oin:
+        row = get_certificate(session, claim.fingerprint)
+        if row is None or row.oin != claim.oin:
             raise UnknownCertificate()
         if row.revoked_at is not None and row.revoked_at <= now:
             raise CertificateRevoked()
-        return Caller(organisation, presented.fingerprint)
+        return Caller(organisation, claim.fingerprint)

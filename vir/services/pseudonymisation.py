@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from vir.audit.chain import Outcome
 from vir.crypto.evaluator import Evaluator
 from vir.domain.clock import Clock
-from vir.domain.errors import InvalidElement, RateLimited
+from vir.domain.errors import RateLimited
 from vir.domain.ratelimit import TokenBuckets
-from vir.services.identity import Caller, reason_code
+from vir.services.identity import Caller
 from vir.store import audit_log
 
 ACTION_EVALUATE = "oprf.evaluate"
@@ -33,31 +33,29 @@ class PseudonymisationService:
         self._clock = clock
         self._monotonic = monotonic
 
+    @property
+    def epoch(self) -> int:
+        return self._evaluator.epoch
+
     def evaluate(self, caller: Caller, blinded: Sequence[bytes]) -> tuple[int, list[bytes]]:
-        """Returns (epoch, evaluated elements); the audit entry records only the count."""
+        """Returns (epoch, evaluated elements); the audit entry records only the count.
+
+        Refusals (rate limit, invalid element) are audited by the caller's error path.
+        """
         wait = self._limiter.take(caller.oin, len(blinded), self._monotonic())
         if wait:
-            self._record(caller, len(blinded), Outcome.REFUSED, reason_code(RateLimited(wait)))
             raise RateLimited(wait)
-        try:
-            evaluated = self._evaluator.evaluate(blinded)
-        except InvalidElement as error:
-            self._record(caller, len(blinded), Outcome.REFUSED, reason_code(error))
-            raise
-        self._record(caller, len(blinded), Outcome.SUCCESS, None)
-        return self._evaluator.epoch, evaluated
-
-    def _record(self, caller: Caller, count: int, outcome: str, reason: str | None) -> None:
+        evaluated = self._evaluator.evaluate(blinded)
         with self._sessions.begin() as session:
             audit_log.append(
                 session,
                 audit_log.new_event(
                     ACTION_EVALUATE,
-                    outcome,
+                    Outcome.SUCCESS,
                     self._clock(),
                     organisation=caller.oin,
                     certificate=caller.certificate,
-                    objects={"elements": count, "epoch": self._evaluator.epoch},
-                    reason=reason,
+                    objects={"elements": len(blinded), "epoch": self._evaluator.epoch},
                 ),
             )
+        return self._evaluator.epoch, evaluated

@@ -1,11 +1,23 @@
-"""The database tables. Only OINs, certificate metadata and audit entries so far."""
+"""The database tables. Pseudonyms are 32-byte ristretto255 encodings; no BSN exists here."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any, ClassVar
 
-from sqlalchemy import DateTime, Dialect, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import (
+    Date,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -70,3 +82,98 @@ class AuditEntryRow(Base):
     body: Mapped[bytes] = mapped_column(LargeBinary)
     prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     entry_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class SignalRow(Base):
+    """An active signal. Withdrawal deletes the row (archive comes with the lifecycle work)."""
+
+    __tablename__ = "signals"
+    __table_args__ = (
+        UniqueConstraint("oin", "local_ref", name="uq_signals_oin_local_ref"),
+        UniqueConstraint("oin", "person", name="uq_signals_oin_person"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    oin: Mapped[str] = mapped_column(ForeignKey("organisations.oin"))
+    local_ref: Mapped[str] = mapped_column(String(64))
+    epoch: Mapped[int] = mapped_column(Integer)
+    person: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
+    address: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
+    remove_on: Mapped[dt.date] = mapped_column(Date)
+    professional_name: Mapped[str] = mapped_column(String(100))
+    professional_email: Mapped[str | None] = mapped_column(String(254))
+    professional_phone: Mapped[str | None] = mapped_column(String(32))
+    professional_function: Mapped[str | None] = mapped_column(String(100))
+    # SHA-256 of the request's content, to tell an idempotent repeat from a conflict.
+    content_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[dt.datetime] = mapped_column()
+
+
+class SignalParentRow(Base):
+    __tablename__ = "signal_parents"
+
+    signal_id: Mapped[str] = mapped_column(
+        ForeignKey("signals.id", ondelete="CASCADE"), primary_key=True
+    )
+    parent: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True, index=True)
+
+
+class MatchRow(Base):
+    """A match: the group of one key (person, parent or address pseudonym) while it qualifies.
+
+    ``key`` is cleared when the match ends, so no pseudonym outlives its signals here.
+    """
+
+    __tablename__ = "matches"
+    __table_args__ = (
+        Index(
+            "uq_matches_active_key",
+            "via",
+            "key",
+            unique=True,
+            sqlite_where=text("ended_at IS NULL"),
+            postgresql_where=text("ended_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    via: Mapped[str] = mapped_column(String(16))
+    key: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    created_at: Mapped[dt.datetime] = mapped_column()
+    ended_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class MatchMemberRow(Base):
+    __tablename__ = "match_members"
+
+    match_id: Mapped[str] = mapped_column(ForeignKey("matches.id"), primary_key=True)
+    signal_id: Mapped[str] = mapped_column(
+        ForeignKey("signals.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    joined_at: Mapped[dt.datetime] = mapped_column()
+
+
+class NotificationRow(Base):
+    """A notification as sent: the match as the recipient saw it then (never a pseudonym)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_oin_seq", "oin", "seq"),)
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True)
+    oin: Mapped[str] = mapped_column(String(20))
+    local_ref: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(32))
+    match_id: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[dt.datetime] = mapped_column()
+    payload: Mapped[str] = mapped_column(Text)
+
+
+class ExcludedAddressRow(Base):
+    """Institutional addresses (shelters, institutions) that never make a household match."""
+
+    __tablename__ = "excluded_addresses"
+
+    address: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    label: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column()

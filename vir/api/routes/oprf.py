@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
 from vir.api.identity import CurrentCaller
 from vir.api.problems import problem_responses
-from vir.domain.encoding import b64url_decode, b64url_encode
-from vir.domain.errors import InvalidElement
+from vir.api.schemas import Element, decode_element
+from vir.domain.encoding import b64url_encode
 
 router = APIRouter(prefix="/v1/oprf", tags=["pseudonyms"])
-
-# 32 bytes in unpadded base64url are exactly 43 characters.
-Element = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{43}$")]
 
 
 class EvaluateRequest(BaseModel):
@@ -40,11 +35,9 @@ class EvaluateResponse(BaseModel):
 )
 def evaluate(body: EvaluateRequest, caller: CurrentCaller, request: Request) -> EvaluateResponse:
     """Evaluate the OPRF (RFC 9497, ristretto255-SHA512, mode 0x00) on a batch of 1..64."""
-    decoded: list[bytes] = []
-    for index, text in enumerate(body.blinded_elements):
-        element = b64url_decode(text)
-        if element is None:
-            raise InvalidElement(f"blinded_elements[{index}]")
-        decoded.append(element)
+    decoded = [
+        decode_element(text, f"blinded_elements[{i}]")
+        for i, text in enumerate(body.blinded_elements)
+    ]
     epoch, evaluated = request.app.state.services.pseudonymisation.evaluate(caller, decoded)
     return EvaluateResponse(epoch=epoch, evaluated_elements=[b64url_encode(e) for e in evaluated])

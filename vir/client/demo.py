@@ -1,0 +1,111 @@
+"""``vir demo``: the main job, end to end, against a running service.
+
+A school and a GP each register a concern about the same child; youth care
+registers one about the child's younger brother, whose mother is the same. Every
+identity is pseudonymised by the client first: the service sees no BSN. Then
+each demo organisation reads its notifications.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+
+from vir.client.canonical import is_valid_bsn, nl_bsn
+from vir.client.connection import VirClient
+
+
+def made_up_bsn() -> str:
+    """A random number that passes the 11-proof, in the 9xxxxxxxx range (demo only)."""
+    while True:
+        candidate = "9" + "".join(secrets.choice("0123456789") for _ in range(8))
+        if is_valid_bsn(candidate):
+            return candidate
+
+
+def _professional(name: str, email: str, phone: str, function: str) -> dict[str, str]:
+    return {"name": name, "email": email, "phone": phone, "function": function}
+
+
+SCENARIO = (
+    (
+        "education",
+        "child",
+        _professional(
+            "Els Visser", "e.visser@regenboog.example", "010-1234567", "intern begeleider"
+        ),
+    ),
+    (
+        "gp",
+        "child",
+        _professional(
+            "Dr. Karim Bouali", "k.bouali@hakralingen.example", "010-7654321", "huisarts"
+        ),
+    ),
+    (
+        "youth_care",
+        "sibling",
+        _professional(
+            "Sanne de Jong", "s.dejong@jzrijnmond.example", "06-12345678", "jeugdhulpverlener"
+        ),
+    ),
+)
+
+
+def _describe(item: dict[str, Any]) -> str:
+    match = item["match"]
+    who = (
+        "; ".join(
+            f"{p['organisation']['name']} ({p['professional']['name']}, "
+            f"{p['professional']['email'] or p['professional']['phone']})"
+            for p in match["participants"]
+        )
+        or "nobody any more"
+    )
+    return f"  {item['type']:<13} {match['kind']}/{match['via']:<7} on {item['local_ref']}: {who}"
+
+
+def run_demo(base_url: str, dev_dir: Path) -> str:
+    orgs = json.loads((dev_dir / "orgs.json").read_text(encoding="utf-8"))
+    clients = {o["category"]: VirClient.from_dev(o["oin"], dev_dir, base_url) for o in orgs}
+    lines = []
+    try:
+        cursors = {c: clients[c].all_notifications()[1] for c in clients}
+        run = secrets.token_hex(3)
+        family = {"child": made_up_bsn(), "sibling": made_up_bsn(), "mother": made_up_bsn()}
+        for category, who, professional in SCENARIO:
+            client = clients[category]
+            result = client.pseudonymise([nl_bsn(family[who]), nl_bsn(family["mother"])])
+            person, mother = result.pseudonyms
+            epoch = result.epoch
+            local_ref = f"demo-{run}-{category}"
+            answer = client.register_signal(
+                {
+                    "local_ref": local_ref,
+                    "epoch": epoch,
+                    "person": person,
+                    "parents": [mother],
+                    "remove_on": (dt.date.today() + dt.timedelta(days=365)).isoformat(),
+                    "professional": professional,
+                }
+            )
+            lines.append(
+                f"{category}: registered {local_ref} "
+                f"({len(answer['matches'])} match(es) right away)"
+            )
+        lines.append("")
+        for org in orgs:
+            items, _ = clients[org["category"]].all_notifications(cursors[org["category"]])
+            lines.append(f"{org['name']} ({org['category']}): {len(items)} notification(s)")
+            lines += [_describe(item) for item in items]
+        for category, _who, _p in SCENARIO:
+            clients[category].withdraw_signal(f"demo-{run}-{category}", "unjustified")
+        lines.append("")
+        lines.append("(demo signals withdrawn again)")
+    finally:
+        for client in clients.values():
+            client.close()
+    return "\n".join(lines)

@@ -1,0 +1,52 @@
+"""The exclusion list: institutional addresses (shelters, institutions) never match."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from vir.audit.chain import Outcome
+from vir.crypto import oprf
+from vir.crypto.keys import OprfKeyring
+from vir.domain.errors import Conflict, InvalidElement
+from vir.domain.matching import GroupKey, Via
+from vir.services.matching import settle, snapshot
+from vir.store import audit_log
+from vir.store.tables import ExcludedAddressRow
+
+
+def address_pseudonym(keyring: OprfKeyring, canonical_address: str) -> bytes:
+    """``k·H(x)`` computed by the key holder directly: the same value clients obtain
+    by blinding. Used only for institutional addresses, which are not personal data."""
+    return oprf.scalar_mult(
+        keyring.current.secret, oprf.hash_to_group(canonical_address.encode("utf-8"))
+    )
+
+
+def exclude(sessions: sessionmaker[Session], address: bytes, label: str, now: dt.datetime) -> None:
+    """Put an address on the list; a household match on it ends (its members are told)."""
+    if not oprf.is_valid_element(address):
+        raise InvalidElement("pseudonym")
+    with sessions.begin() as session:
+        if session.get(ExcludedAddressRow, address) is not None:
+            raise Conflict("this address is already excluded")
+        before = snapshot(session, [GroupKey(Via.ADDRESS, address)])
+        session.add(ExcludedAddressRow(address=address, label=label, created_at=now))
+        session.flush()
+        audit_log.append(
+            session,
+            audit_log.new_event("admin.address_excluded", Outcome.SUCCESS, now, actor="admin"),
+        )
+        settle(session, before, now)
+
+
+def listing(sessions: sessionmaker[Session]) -> list[tuple[str, dt.datetime]]:
+    with sessions() as session:
+        rows = session.execute(
+            select(ExcludedAddressRow.label, ExcludedAddressRow.created_at).order_by(
+                ExcludedAddressRow.created_at
+            )
+        ).all()
+    return [(label, created) for label, created in rows]
