@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 DEV    := .vir/dev
 export VIR_PORT ?= 8443
 
-.PHONY: setup run dev test lint typecheck check clean
+.PHONY: setup run dev demo bench test lint typecheck check clean
 
 $(STAMP): pyproject.toml scripts/ensure-libsodium.sh
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "vir needs Python 3.11 or newer")'
@@ -25,18 +25,28 @@ dev: $(STAMP)
 run: dev
 	@echo
 	@echo "vir on https://127.0.0.1:$(VIR_PORT) — mutual TLS; the CA is $(DEV)/ca.crt"
-	@echo "Demo organisations (certificates and keys): $(DEV)/orgs.json"
+	@echo "Demo organisations (certificates and keys): $(DEV)/orgs.json; in another terminal: make demo"
 	@echo "Try:  echo 123456782 | $(BIN)/vir-client --url https://127.0.0.1:$(VIR_PORT) --dev-org gp pseudonymise bsn"
 	@echo "  or: curl --cacert $(DEV)/ca.crt --cert $(DEV)/orgs/00000009000000000002.crt --key $(DEV)/orgs/00000009000000000002.key https://127.0.0.1:$(VIR_PORT)/health"
 	@echo
 	$(BIN)/vir serve
 
+## The school/GP/youth-care scenario against the service that `make run` started.
+demo: $(STAMP)
+	@$(BIN)/python -c 'import ssl, sys, urllib.request; urllib.request.urlopen("https://127.0.0.1:$(VIR_PORT)/health", context=ssl.create_default_context(cafile="$(DEV)/ca.crt"), timeout=3)' 2>/dev/null \
+	  || { echo "vir is not running on port $(VIR_PORT): start it with 'make run' in another terminal"; exit 1; }
+	$(BIN)/vir demo --dev-dir $(DEV)
+
+## Registration throughput and latency against a bare-insert baseline (bench/results/).
+bench: $(STAMP)
+	$(BIN)/python bench/bench.py
+
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check vir tests
-	$(BIN)/ruff format --check vir tests
+	$(BIN)/ruff check vir tests bench
+	$(BIN)/ruff format --check vir tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

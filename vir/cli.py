@@ -22,17 +22,17 @@ from vir.domain.errors import InputError, VirError
 from vir.settings import Settings
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session, sessionmaker
+    from vir.store.db import Database
 
 
-def _sessions(settings: Settings) -> sessionmaker[Session]:
+def _database(settings: Settings) -> Database:
     """Sessions on a database whose schema is current (imported late: ``vir --help`` stays fast)."""
-    from vir.store.db import make_engine, make_sessionmaker
+    from vir.store.db import Database
     from vir.store.migrate import require_current
 
-    engine = make_engine(settings.database_url)
-    require_current(engine)
-    return make_sessionmaker(engine)
+    db = Database.connect(settings.database_url)
+    require_current(db.engine)
+    return db
 
 
 def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
@@ -70,7 +70,7 @@ def cmd_dev_init(settings: Settings, args: argparse.Namespace) -> int:
 
     init_oprf_key(settings.keys_dir)
     upgrade(settings.database_url)
-    paths = init_dev(Path(args.dev_dir), _sessions(settings), utc_now())
+    paths = init_dev(Path(args.dev_dir), _database(settings), utc_now())
     print(f"vir: development set-up ready in {paths.root} (CA, server and demo organisations)")
     return 0
 
@@ -86,14 +86,14 @@ def cmd_org_add(settings: Settings, args: argparse.Namespace) -> int:
     except ValueError:
         raise InputError("category", "one of: " + ", ".join(c.value for c in Category)) from None
     org = Organisation(Oin(args.oin), args.name, category, args.region)
-    sessions = _sessions(settings)
+    db = _database(settings)
     now = utc_now()
     if args.cert:
         cert = pki.load_certificate(Path(args.cert).read_bytes())
         if pki.oin_of(cert) != args.oin:
             raise InputError("cert", "the certificate's serialNumber is not this OIN")
-        register_organisation(sessions, org, now)
-        register_certificate(sessions, cert, now)
+        register_organisation(db, org, now)
+        register_certificate(db, cert, now)
         print(f"vir: registered {org.name} with certificate {pki.fingerprint(cert)}")
         return 0
     dev = DevPaths(Path(args.dev_dir))
@@ -102,9 +102,9 @@ def cmd_org_add(settings: Settings, args: argparse.Namespace) -> int:
     cert_path, key_path = out / f"{org.oin}.crt", out / f"{org.oin}.key"
     if cert_path.exists() or key_path.exists():
         raise InputError("out", f"{cert_path} or its key already exists; not overwriting")
-    register_organisation(sessions, org, now)
+    register_organisation(db, org, now)
     cert = issue_organisation_certificate(ca, org, cert_path, key_path, now, args.days)
-    register_certificate(sessions, cert, now)
+    register_certificate(db, cert, now)
     print(f"vir: registered {org.name}; certificate {cert_path}, key {key_path}")
     return 0
 
@@ -112,7 +112,7 @@ def cmd_org_add(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_org_list(settings: Settings, _args: argparse.Namespace) -> int:
     from vir.store.organisations import list_organisations
 
-    with _sessions(settings)() as session:
+    with _database(settings).read() as session:
         for org in list_organisations(session):
             print(f"{org.oin}  {org.category.value:<22} {org.region:<14} {org.name}")
     return 0
@@ -133,7 +133,7 @@ def cmd_address_exclude(settings: Settings, args: argparse.Namespace) -> int:
         address = address_pseudonym(load_oprf_keyring(settings.keys_dir), canonical)
     else:
         raise InputError("address", "give --postcode and --number, or --pseudonym")
-    exclude(_sessions(settings), address, args.label, utc_now())
+    exclude(_database(settings), address, args.label, utc_now())
     print(f"vir: excluded {args.label!r}; it no longer makes household matches")
     return 0
 
@@ -141,7 +141,7 @@ def cmd_address_exclude(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_address_list(settings: Settings, _args: argparse.Namespace) -> int:
     from vir.services.addresses import listing
 
-    for label, created in listing(_sessions(settings)):
+    for label, created in listing(_database(settings)):
         print(f"{created:%Y-%m-%d}  {label}")
     return 0
 
@@ -158,7 +158,7 @@ def cmd_audit_verify(settings: Settings, _args: argparse.Namespace) -> int:
     from vir.audit.chain import verify_chain
     from vir.store.audit_log import stored_entries
 
-    with _sessions(settings)() as session:
+    with _database(settings).read() as session:
         report = verify_chain(stored_entries(session))
     if report.intact:
         print(f"vir: audit chain intact: {report.entries} entries, head {report.head.hex()}")

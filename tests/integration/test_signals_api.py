@@ -337,3 +337,13 @@ def test_excluded_address_ends_and_prevents_household_matches(service: RunningSe
     call(service, service.org("youth_care"), "POST", "/v1/signals", signal("x-3", c, address=home))
     assert len(notifications(service, school, start[school.oin])[0]) == 2
     assert "Opvang De Haven" in service.vir("address", "list").stdout
+
+
+def test_vir_demo_prints_each_organisations_notifications(service: RunningService) -> None:
+    result = service.vir("demo", "--url", service.url, "--dev-dir", str(service.dev))
+    out = result.stdout
+    assert "Basisschool De Regenboog (education): 2 notification(s)" in out
+    assert "Huisartsenpraktijk Kralingen (gp): 2 notification(s)" in out
+    assert "Jeugdzorg Rijnmond (youth_care): 1 notification(s)" in out
+    assert "Veilig Thuis Rotterdam Rijnmond (veilig_thuis): 0 notification(s)" in out
+    assert "household/parent" in out and "person/person" in out

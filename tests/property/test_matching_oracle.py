@@ -147,7 +147,7 @@ _TEMPLATE_DIR = Path(tempfile.mkdtemp(prefix="vir-oracle-"))
 
 def _service_notifications(store: Store, after_seq: int) -> tuple[list[tuple[object, ...]], int]:
     orgs = {str(store.caller(i).oin): i for i in range(N_ORGS)}
-    with store.sessions() as session:
+    with store.db.read() as session:
         rows = session.scalars(
             select(NotificationRow)
             .where(NotificationRow.seq > after_seq)
@@ -164,7 +164,7 @@ def _service_notifications(store: Store, after_seq: int) -> tuple[list[tuple[obj
 
 
 def _instance(store: Store, match_id: str, oracle: Oracle) -> object:
-    with store.sessions() as session:
+    with store.db.read() as session:
         match = session.get(MatchRow, match_id)
         assert match is not None and match.key is not None
         pool = ADDRESSES if match.via == "address" else PEOPLE
@@ -184,9 +184,9 @@ def test_persisted_matches_and_notifications_equal_the_oracle(
     # A new file per example: the test function's tmp_path is shared by all examples.
     database = Path(tempfile.mkdtemp(dir=tmp_path)) / "db.sqlite"
     with fresh_store(template(_TEMPLATE_DIR), database) as store:
-        with store.sessions.begin() as session:
+        with store.db.write() as session:
             session.add(ExcludedAddressRow(address=EXCLUDED, label="shelter", created_at=T0))
-        service = SignalService(store.sessions, lambda: T0, current_epoch=1)
+        service = SignalService(store.db, lambda: T0, current_epoch=1)
         oracle = Oracle()
         active: list[Sig] = []
         seq = 0
@@ -238,7 +238,7 @@ def test_persisted_matches_and_notifications_equal_the_oracle(
             active = new_active
 
         # The persisted active matches are exactly the oracle's, member for member.
-        with store.sessions() as session:
+        with store.db.read() as session:
             rows = session.execute(
                 select(MatchRow.id, MatchMemberRow.signal_id)
                 .join(MatchMemberRow, MatchMemberRow.match_id == MatchRow.id)

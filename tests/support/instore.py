@@ -9,13 +9,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
-
 from vir.domain.organisations import Category, Oin, Organisation
 from vir.services.identity import Caller
 from vir.services.onboarding import register_organisation
-from vir.store.db import make_engine, make_sessionmaker
+from vir.store.db import Database
 from vir.store.migrate import upgrade
 
 ORGS = [
@@ -34,8 +31,7 @@ T0 = dt.datetime(2026, 11, 22, 9, 0, tzinfo=dt.UTC)
 
 @dataclass
 class Store:
-    engine: Engine
-    sessions: sessionmaker[Session]
+    db: Database
 
     def caller(self, index: int) -> Caller:
         return Caller(ORGS[index], f"{index:064x}")
@@ -46,18 +42,18 @@ def template(folder: Path) -> Path:
     path = folder / "template.db"
     if not path.exists():
         upgrade(f"sqlite:///{path}")
-        engine = make_engine(f"sqlite:///{path}")
+        db = Database.connect(f"sqlite:///{path}")
         for org in ORGS:
-            register_organisation(make_sessionmaker(engine), org, T0)
-        engine.dispose()
+            register_organisation(db, org, T0)
+        db.dispose()
     return path
 
 
 @contextmanager
 def fresh_store(template_path: Path, target: Path) -> Iterator[Store]:
     shutil.copy(template_path, target)
-    engine = make_engine(f"sqlite:///{target}", durable=False)
+    db = Database.connect(f"sqlite:///{target}", durable=False)
     try:
-        yield Store(engine, make_sessionmaker(engine))
+        yield Store(db)
     finally:
-        engine.dispose()
+        db.dispose()

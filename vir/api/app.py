@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import FastAPI
-from sqlalchemy import Engine
 
 from vir import __version__
 from vir.api import errors
@@ -22,13 +21,13 @@ from vir.services.pseudonymisation import PseudonymisationService
 from vir.services.refusals import RefusalRecorder
 from vir.services.signals import NotificationService, SignalService
 from vir.settings import Settings
-from vir.store.db import make_engine, make_sessionmaker
+from vir.store.db import Database
 from vir.store.migrate import require_current
 
 
 @dataclass(frozen=True)
 class Services:
-    engine: Engine
+    db: Database
     authenticator: Authenticator
     pseudonymisation: PseudonymisationService
     signals: SignalService
@@ -46,22 +45,21 @@ def create_app(
     """Build the app; raises ConfigurationError (with how to fix it) when it must not start."""
     if evaluator is None:
         evaluator = LocalEvaluator(load_oprf_keyring(settings.keys_dir))
-    engine = make_engine(settings.database_url)
-    require_current(engine)
-    sessions = make_sessionmaker(engine)
+    db = Database.connect(settings.database_url)
+    require_current(db.engine)
     services = Services(
-        engine=engine,
-        authenticator=Authenticator(sessions, clock),
+        db=db,
+        authenticator=Authenticator(db, clock),
         pseudonymisation=PseudonymisationService(
             evaluator,
-            sessions,
+            db,
             TokenBuckets(settings.oprf_rate_per_second, settings.oprf_burst),
             clock,
             monotonic,
         ),
-        signals=SignalService(sessions, clock, evaluator.epoch),
-        notifications=NotificationService(sessions, clock),
-        refusals=RefusalRecorder(sessions, clock),
+        signals=SignalService(db, clock, evaluator.epoch),
+        notifications=NotificationService(db, clock),
+        refusals=RefusalRecorder(db, clock),
     )
     app = FastAPI(
         title="vir",

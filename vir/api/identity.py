@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
 from vir.services.identity import Caller, Presented, presented
@@ -40,8 +41,15 @@ def claim_of(request: Request) -> Presented:
     return claim
 
 
-def require_caller(request: Request) -> Caller:
-    caller: Caller = request.app.state.services.authenticator.authenticate(claim_of(request))
+async def require_caller(request: Request) -> Caller:
+    """The calling organisation. A recently accepted certificate is answered from memory
+    on the event loop; otherwise the registry is consulted in a worker thread."""
+    claim = claim_of(request)
+    authenticator = request.app.state.services.authenticator
+    cached: Caller | None = authenticator.cached(claim)
+    if cached is not None:
+        return cached
+    caller: Caller = await run_in_threadpool(authenticator.authenticate, claim)
     return caller
 
 

@@ -9,7 +9,7 @@ import uvicorn
 
 from vir.api.app import create_app
 from vir.domain.errors import ConfigurationError
-from vir.server.tls import TLSH11Protocol, server_context
+from vir.server.tls import protocol_class, server_context
 from vir.settings import Settings
 
 
@@ -31,7 +31,7 @@ def build_config(settings: Settings) -> uvicorn.Config:
         app,
         host=settings.host,
         port=settings.port,
-        http=TLSH11Protocol,
+        http=protocol_class(),
         lifespan="off",
         ssl_context_factory=context_factory,
         access_log=False,

@@ -27,6 +27,14 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    HTTPTOOLS = True
+except ImportError:  # pragma: no cover - httptools is a declared dependency
+    HttpToolsProtocol = H11Protocol  # type: ignore[misc,assignment]
+    HTTPTOOLS = False
+
 # OpenSSL's X509_V_FLAG_NO_CHECK_TIME: chain and signature are still verified.
 _NO_CHECK_TIME = 0x200000
 _CIPHERS_TLS12 = "ECDHE+AESGCM:ECDHE+CHACHA20"
@@ -74,11 +82,26 @@ class _WithTLSExtension:
         await self._app(scope, receive, send)
 
 
-class TLSH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol, plus the ASGI TLS extension for the connection's peer."""
+class _TLSExtension:
+    """Mixin for a uvicorn HTTP protocol: wrap the app per connection with its TLS facts."""
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+    app: ASGIApp
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
         tls = tls_extension(transport.get_extra_info("ssl_object"))
         if tls is not None:
             self.app = _WithTLSExtension(self.app, tls)
+
+
+class TLSH11Protocol(_TLSExtension, H11Protocol):  # type: ignore[misc]
+    """uvicorn's pure-Python h11 protocol with the ASGI TLS extension."""
+
+
+class TLSHttpToolsProtocol(_TLSExtension, HttpToolsProtocol):  # type: ignore[misc]
+    """uvicorn's httptools (C parser) protocol with the ASGI TLS extension."""
+
+
+def protocol_class() -> type[asyncio.Protocol]:
+    """The faster httptools parser when it is installed (it is a dependency), else h11."""
+    return TLSHttpToolsProtocol if HTTPTOOLS else TLSH11Protocol

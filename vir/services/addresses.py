@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from vir.audit.chain import Outcome
 from vir.crypto import oprf
@@ -14,6 +13,7 @@ from vir.domain.errors import Conflict, InvalidElement
 from vir.domain.matching import GroupKey, Via
 from vir.services.matching import settle, snapshot
 from vir.store import audit_log
+from vir.store.db import Database
 from vir.store.tables import ExcludedAddressRow
 
 
@@ -25,11 +25,11 @@ def address_pseudonym(keyring: OprfKeyring, canonical_address: str) -> bytes:
     )
 
 
-def exclude(sessions: sessionmaker[Session], address: bytes, label: str, now: dt.datetime) -> None:
+def exclude(db: Database, address: bytes, label: str, now: dt.datetime) -> None:
     """Put an address on the list; a household match on it ends (its members are told)."""
     if not oprf.is_valid_element(address):
         raise InvalidElement("pseudonym")
-    with sessions.begin() as session:
+    with db.write() as session:
         if session.get(ExcludedAddressRow, address) is not None:
             raise Conflict("this address is already excluded")
         before = snapshot(session, [GroupKey(Via.ADDRESS, address)])
@@ -42,8 +42,8 @@ def exclude(sessions: sessionmaker[Session], address: bytes, label: str, now: dt
         settle(session, before, now)
 
 
-def listing(sessions: sessionmaker[Session]) -> list[tuple[str, dt.datetime]]:
-    with sessions() as session:
+def listing(db: Database) -> list[tuple[str, dt.datetime]]:
+    with db.read() as session:
         rows = session.execute(
             select(ExcludedAddressRow.label, ExcludedAddressRow.created_at).order_by(
                 ExcludedAddressRow.created_at

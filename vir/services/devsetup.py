@@ -12,11 +12,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from vir.crypto import pki
 from vir.domain.organisations import Category, Oin, Organisation
 from vir.services.onboarding import register_certificate, register_organisation
+from vir.store.db import Database
 from vir.store.organisations import get_certificate, get_organisation
 
 DEMO_ORGANISATIONS = (
@@ -103,18 +102,18 @@ def issue_organisation_certificate(
 
 
 def ensure_registered(
-    sessions: sessionmaker[Session], org: Organisation, cert: pki.Certificate, now: dt.datetime
+    db: Database, org: Organisation, cert: pki.Certificate, now: dt.datetime
 ) -> None:
-    with sessions() as session:
+    with db.read() as session:
         org_known = get_organisation(session, str(org.oin)) is not None
         cert_known = get_certificate(session, pki.fingerprint(cert)) is not None
     if not org_known:
-        register_organisation(sessions, org, now)
+        register_organisation(db, org, now)
     if not cert_known:
-        register_certificate(sessions, cert, now)
+        register_certificate(db, cert, now)
 
 
-def init_dev(root: Path, sessions: sessionmaker[Session], now: dt.datetime) -> DevPaths:
+def init_dev(root: Path, db: Database, now: dt.datetime) -> DevPaths:
     paths = DevPaths(root)
     ca = ensure_ca(paths, now)
     ensure_server_certificate(paths, ca, now)
@@ -122,7 +121,7 @@ def init_dev(root: Path, sessions: sessionmaker[Session], now: dt.datetime) -> D
     for org in DEMO_ORGANISATIONS:
         cert_path, key_path = paths.org_files(org.oin)
         cert = issue_organisation_certificate(ca, org, cert_path, key_path, now)
-        ensure_registered(sessions, org, cert, now)
+        ensure_registered(db, org, cert, now)
         listing.append(
             {
                 "oin": str(org.oin),

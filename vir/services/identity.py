@@ -10,9 +10,12 @@ with the claimed OIN and the certificate fingerprint from ``presented``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from vir.crypto import pki
 from vir.domain.clock import Clock
@@ -24,6 +27,7 @@ from vir.domain.errors import (
     UnknownOrganisation,
 )
 from vir.domain.organisations import Organisation
+from vir.store.db import Database
 from vir.store.organisations import get_certificate, get_organisation
 
 
@@ -46,7 +50,9 @@ class Caller:
         return str(self.organisation.oin)
 
 
+@functools.lru_cache(maxsize=4096)
 def presented(cert_pem: str | None) -> Presented:
+    """Parse a client certificate once per distinct PEM (connections repeat it)."""
     if cert_pem is None:
         return Presented()
     try:
@@ -58,15 +64,59 @@ def presented(cert_pem: str | None) -> Presented:
     return Presented(oin, pki.fingerprint(cert), cert)
 
 
+@dataclass(frozen=True)
+class _Known:
+    caller: Caller
+    not_before: dt.datetime
+    not_after: dt.datetime
+    until: float  # monotonic time after which the registration is looked up again
+
+
 class Authenticator:
-    def __init__(self, sessions: sessionmaker[Session], clock: Clock) -> None:
-        self._sessions = sessions
+    """Checks a presented certificate against the registry.
+
+    A successful lookup is remembered for ``cache_seconds`` (default 5), so a
+    revocation or deregistration takes effect within that time; the validity
+    period is checked on every request regardless.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        cache_seconds: float = 5.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._db = db
         self._clock = clock
+        self._cache_seconds = cache_seconds
+        self._monotonic = monotonic
+        self._known: dict[str, _Known] = {}
+
+    def cached(self, claim: Presented) -> Caller | None:
+        """The caller if this certificate was accepted recently and is valid now; no I/O."""
+        known = self._known.get(claim.fingerprint or "")
+        if known is None or known.until < self._monotonic():
+            return None
+        if not known.not_before <= self._clock() <= known.not_after:
+            return None
+        return known.caller
 
     def authenticate(self, claim: Presented) -> Caller:
+        cached = self.cached(claim)
+        if cached is not None:
+            return cached
         now = self._clock()
-        with self._sessions() as session:
-            return self._identify(session, claim, now)
+        with self._db.read() as session:
+            caller = self._identify(session, claim, now)
+        assert claim.certificate is not None
+        not_before, not_after = pki.not_valid_window(claim.certificate)
+        if len(self._known) > 10_000:
+            self._known.clear()
+        self._known[caller.certificate] = _Known(
+            caller, not_before, not_after, self._monotonic() + self._cache_seconds
+        )
+        return caller
 
     @staticmethod
     def _identify(session: Session, claim: Presented, now: dt.datetime) -> Caller:

@@ -1,7 +1,7 @@
 """Persisting matches: run the pure matching for the groups an operation touched,
 compare with the stored matches, store the difference, notify, and audit.
 
-Runs inside the caller's transaction, so a signal, its matches, the
+Runs inside the caller's write transaction, so a signal, its matches, the
 notifications and the audit entries commit together or not at all.
 """
 
@@ -14,19 +14,18 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vir.audit.chain import Outcome
-from vir.domain.matching import GroupKey, Notice, Via, qualifies, reconcile
+from vir.domain.matching import GroupKey, NotificationType, Via, qualifies, reconcile
 from vir.store import audit_log
 from vir.store import signals as repo
-from vir.store.tables import MatchMemberRow, MatchRow, NotificationRow, OrganisationRow, SignalRow
+from vir.store.signals import Match, Signal
 
 
 @dataclass(frozen=True)
 class Before:
-    match: MatchRow | None
+    match: Match | None
     members: frozenset[str] | None
 
 
@@ -35,7 +34,7 @@ def snapshot(session: Session, keys: Iterable[GroupKey]) -> dict[GroupKey, Befor
     found = {}
     for key in sorted(set(keys)):
         match = repo.active_match(session, key)
-        found[key] = Before(match, frozenset(repo.members(session, match.id)) if match else None)
+        found[key] = Before(match, repo.members(session, match.id) if match else None)
     return found
 
 
@@ -48,17 +47,11 @@ class _Names:
 
     def __call__(self, oin: str) -> str:
         if oin not in self._names:
-            self._names[oin] = self._session.scalars(
-                select(OrganisationRow.name).where(OrganisationRow.oin == oin)
-            ).one()
+            self._names[oin] = repo.organisation_name(self._session, oin)
         return self._names[oin]
 
 
-def rfc3339(moment: dt.datetime) -> str:
-    return audit_log.rfc3339(moment)
-
-
-def participant(row: SignalRow, name: str) -> dict[str, Any]:
+def participant(row: Signal, name: str) -> dict[str, Any]:
     return {
         "organisation": {"oin": row.oin, "name": name},
         "professional": {
@@ -67,32 +60,31 @@ def participant(row: SignalRow, name: str) -> dict[str, Any]:
             "phone": row.professional_phone,
             "function": row.professional_function,
         },
-        "since": rfc3339(row.created_at),
+        "since": audit_log.rfc3339(row.created_at),
     }
 
 
 def match_view(
-    match: MatchRow, rows: Collection[SignalRow], for_oin: str, names: _Names
+    match: Match, rows: Collection[Signal], for_oin: str, names: _Names
 ) -> dict[str, Any]:
     """A match as one organisation sees it: the *other* organisations, never a pseudonym."""
-    via = Via(match.via)
     others = sorted((r for r in rows if r.oin != for_oin), key=lambda r: (r.created_at, r.id))
     return {
         "id": match.id,
-        "kind": via.kind,
-        "via": via.value,
-        "active": match.ended_at is None,
+        "kind": match.via.kind,
+        "via": match.via.value,
+        "active": match.active,
         "participants": [participant(r, names(r.oin)) for r in others],
     }
 
 
-def current_matches(session: Session, signal: SignalRow) -> list[dict[str, Any]]:
+def current_matches(session: Session, signal_id: str, oin: str) -> list[dict[str, Any]]:
+    """The active matches of one signal, as its organisation sees them."""
     names = _Names(session)
     views = []
-    for match in repo.matches_of(session, signal.id):
-        ids = repo.members(session, match.id)
-        rows = session.scalars(select(SignalRow).where(SignalRow.id.in_(ids))).all()
-        views.append(match_view(match, rows, signal.oin, names))
+    for match, _key in repo.matches_of(session, signal_id):
+        rows = repo.signals_by_id(session, repo.members(session, match.id))
+        views.append(match_view(match, rows, oin, names))
     return views
 
 
@@ -107,23 +99,51 @@ def settle(
     ``departed`` maps signals removed by this operation to their organisation.
     """
     names = _Names(session)
-    addresses = [k.key for k in before if k.via is Via.ADDRESS]
-    excluded = repo.excluded(session, addresses)
+    excluded = repo.excluded(session, [k.key for k in before if k.via is Via.ADDRESS])
     for key, old in before.items():
-        rows = {r.id: r for r in repo.group_rows(session, key)}
-        group = repo.facts(session, rows.values())
-        is_match = qualifies(key, group) and not (key.via is Via.ADDRESS and key.key in excluded)
+        rows = {r.id: r for r in repo.group(session, key)}
+        is_match = (
+            not (key.via is Via.ADDRESS and key.key in excluded)
+            and (old.members is not None or len({r.oin for r in rows.values()}) >= 2)
+            and qualifies(key, repo.facts(session, rows.values()))
+        )
         after = frozenset(rows) if is_match else None
         if old.members == after:
             continue
-        oin_of = {f.id: f.oin for f in group} | dict(departed or {})
+        oin_of = {r.id: r.oin for r in rows.values()} | dict(departed or {})
         notices = reconcile(key, old.members, after, rows.keys(), oin_of)
         match = _store(session, key, old, after, now, oin_of)
-        shown = [
-            rows[s] for s in (after if after is not None else (old.members or ())) if s in rows
-        ]
+        shown = [rows[s] for s in (after if after is not None else old.members or ()) if s in rows]
+        views: dict[str, dict[str, Any]] = {}  # one view per recipient organisation
+        notifications = []
         for notice in notices:
-            _notify(session, notice, match, rows[notice.recipient], shown, now, names)
+            recipient = rows[notice.recipient]
+            if recipient.oin not in views:
+                views[recipient.oin] = match_view(match, shown, recipient.oin, names)
+            notifications.append(
+                _notification(session, notice.type, match, recipient, views[recipient.oin], now)
+            )
+        repo.insert_notifications(session, notifications)
+
+
+def _audit(
+    session: Session,
+    now: dt.datetime,
+    action: str,
+    objects: dict[str, str | int],
+    organisation: str | None = None,
+) -> None:
+    audit_log.append(
+        session,
+        audit_log.new_event(
+            action,
+            Outcome.SUCCESS,
+            now,
+            organisation=organisation,
+            actor="matching",
+            objects=objects,
+        ),
+    )
 
 
 def _store(
@@ -133,65 +153,49 @@ def _store(
     after: frozenset[str] | None,
     now: dt.datetime,
     oin_of: Mapping[str, str],
-) -> MatchRow:
-    def audit(action: str, objects: dict[str, str | int], organisation: str | None = None) -> None:
-        audit_log.append(
-            session,
-            audit_log.new_event(
-                action,
-                Outcome.SUCCESS,
-                now,
-                organisation=organisation,
-                actor="matching",
-                objects=objects,
-            ),
-        )
-
+) -> Match:
     if old.match is None:
-        match = MatchRow(id=str(uuid.uuid4()), via=key.via.value, key=key.key, created_at=now)
-        session.add(match)
-        session.flush()
-        audit("match.created", {"match": match.id, "via": key.via.value})
+        match = Match(str(uuid.uuid4()), key.via, now)
+        repo.create_match(session, match.id, key, now)
+        _audit(session, now, "match.created", {"match": match.id, "via": key.via.value})
     else:
         match = old.match
     previous = old.members or frozenset()
     current = after or frozenset()
+    repo.add_members(session, match.id, current - previous, now)
     for signal_id in sorted(current - previous):
-        session.add(MatchMemberRow(match_id=match.id, signal_id=signal_id, joined_at=now))
-        audit("match.member_added", {"match": match.id, "signal": signal_id}, oin_of[signal_id])
-    for signal_id in sorted(previous - current):
-        audit(
-            "match.member_removed", {"match": match.id, "signal": signal_id}, oin_of.get(signal_id)
+        _audit(
+            session,
+            now,
+            "match.member_added",
+            {"match": match.id, "signal": signal_id},
+            oin_of[signal_id],
         )
-    repo.delete_members(session, match.id, previous - current)
+    repo.remove_members(session, match.id, previous - current)
+    for signal_id in sorted(previous - current):
+        _audit(
+            session,
+            now,
+            "match.member_removed",
+            {"match": match.id, "signal": signal_id},
+            oin_of.get(signal_id),
+        )
     if after is None:
-        match.ended_at = now
-        match.key = None  # no pseudonym outlives the match
-        audit("match.ended", {"match": match.id})
-    session.flush()
+        repo.end_match(session, match.id, now)
+        _audit(session, now, "match.ended", {"match": match.id})
+        match = Match(match.id, match.via, match.created_at, active=False)
     return match
 
 
-def _notify(
+def _notification(
     session: Session,
-    notice: Notice,
-    match: MatchRow,
-    recipient: SignalRow,
-    shown: Collection[SignalRow],
+    kind: NotificationType,
+    match: Match,
+    recipient: Signal,
+    view: dict[str, Any],
     now: dt.datetime,
-    names: _Names,
-) -> None:
-    view = match_view(match, shown, recipient.oin, names)
-    notification = NotificationRow(
-        id=str(uuid.uuid4()),
-        oin=recipient.oin,
-        local_ref=recipient.local_ref,
-        type=notice.type.value,
-        match_id=match.id,
-        created_at=now,
-        payload=json.dumps(view, separators=(",", ":"), ensure_ascii=False),
-    )
-    session.add(notification)
+) -> dict[str, Any]:
+    notification_id = str(uuid.uuid4())
     audit_log.append(
         session,
         audit_log.new_event(
@@ -201,10 +205,19 @@ def _notify(
             organisation=recipient.oin,
             actor="matching",
             objects={
-                "notification": notification.id,
+                "notification": notification_id,
                 "match": match.id,
                 "signal": recipient.id,
-                "type": notice.type.value,
+                "type": kind.value,
             },
         ),
     )
+    return {
+        "id": notification_id,
+        "oin": recipient.oin,
+        "local_ref": recipient.local_ref,
+        "type": kind.value,
+        "match_id": match.id,
+        "created_at": now,
+        "payload": json.dumps(view, separators=(",", ":"), ensure_ascii=False),
+    }

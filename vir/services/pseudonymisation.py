@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from vir.audit.chain import Outcome
 from vir.crypto.evaluator import Evaluator
 from vir.domain.clock import Clock
@@ -14,6 +12,7 @@ from vir.domain.errors import RateLimited
 from vir.domain.ratelimit import TokenBuckets
 from vir.services.identity import Caller
 from vir.store import audit_log
+from vir.store.db import Database
 
 ACTION_EVALUATE = "oprf.evaluate"
 
@@ -22,13 +21,13 @@ class PseudonymisationService:
     def __init__(
         self,
         evaluator: Evaluator,
-        sessions: sessionmaker[Session],
+        db: Database,
         limiter: TokenBuckets,
         clock: Clock,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._evaluator = evaluator
-        self._sessions = sessions
+        self._db = db
         self._limiter = limiter
         self._clock = clock
         self._monotonic = monotonic
@@ -46,7 +45,7 @@ class PseudonymisationService:
         if wait:
             raise RateLimited(wait)
         evaluated = self._evaluator.evaluate(blinded)
-        with self._sessions.begin() as session:
+        with self._db.write() as session:
             audit_log.append(
                 session,
                 audit_log.new_event(

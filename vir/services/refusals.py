@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from vir.audit.chain import Outcome
 from vir.domain.clock import Clock
 from vir.domain.errors import VirError
 from vir.services.identity import Presented
 from vir.store import audit_log
+from vir.store.db import Database
 
 ACTION_REFUSED = "request.refused"
 
@@ -20,12 +19,12 @@ def reason_code(error: VirError | type[VirError]) -> str:
 
 
 class RefusalRecorder:
-    def __init__(self, sessions: sessionmaker[Session], clock: Clock) -> None:
-        self._sessions = sessions
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
         self._clock = clock
 
     def record(self, claim: Presented, endpoint: str, reason: str) -> None:
-        with self._sessions.begin() as session:
+        with self._db.write() as session:
             audit_log.append(
                 session,
                 audit_log.new_event(

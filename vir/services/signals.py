@@ -9,20 +9,17 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete
-from sqlalchemy.orm import Session, sessionmaker
-
 from vir.audit.chain import Outcome
 from vir.crypto import oprf
 from vir.domain.clock import Clock
 from vir.domain.errors import Conflict, InputError, InvalidElement, NotFound
-from vir.domain.matching import GroupKey, group_keys
+from vir.domain.matching import group_keys
 from vir.domain.signals import Professional, SignalFacts, WithdrawalReason, latest_removal
 from vir.services.identity import Caller
 from vir.services.matching import current_matches, settle, snapshot
 from vir.store import audit_log
 from vir.store import signals as repo
-from vir.store.tables import MatchMemberRow, SignalParentRow, SignalRow
+from vir.store.db import Database
 
 
 @dataclass(frozen=True)
@@ -86,8 +83,8 @@ def _validate(request: SignalRequest, current_epoch: int, today: dt.date) -> dt.
 
 
 class SignalService:
-    def __init__(self, sessions: sessionmaker[Session], clock: Clock, current_epoch: int) -> None:
-        self._sessions = sessions
+    def __init__(self, db: Database, clock: Clock, current_epoch: int) -> None:
+        self._db = db
         self._clock = clock
         self._epoch = current_epoch
 
@@ -95,7 +92,7 @@ class SignalService:
         now = self._clock()
         remove_on = _validate(request, self._epoch, now.date())
         digest = request.content_hash()
-        with self._sessions.begin() as session:
+        with self._db.write() as session:
             existing = repo.signal_by_ref(session, caller.oin, request.local_ref)
             if existing is not None:
                 if existing.content_hash != digest:
@@ -105,35 +102,36 @@ class SignalService:
                     existing.id,
                     existing.local_ref,
                     existing.remove_on,
-                    current_matches(session, existing),
+                    current_matches(session, existing.id, existing.oin),
                 )
-            if repo.signal_by_person(session, caller.oin, request.person) is not None:
+            if repo.has_signal_on(session, caller.oin, request.person):
                 raise Conflict(
                     "your organisation already has an active signal on this young person"
                 )
-            row = SignalRow(
-                id=str(uuid.uuid4()),
-                oin=caller.oin,
-                local_ref=request.local_ref,
-                epoch=request.epoch,
-                person=request.person,
-                address=request.address,
-                remove_on=remove_on,
-                professional_name=request.professional.name,
-                professional_email=request.professional.email,
-                professional_phone=request.professional.phone,
-                professional_function=request.professional.function,
-                content_hash=digest,
-                created_at=now,
-            )
+            signal_id = str(uuid.uuid4())
             facts = SignalFacts(
-                row.id, row.oin, row.person, frozenset(request.parents), row.address
+                signal_id, caller.oin, request.person, frozenset(request.parents), request.address
             )
             before = snapshot(session, group_keys(facts))
-            session.add(row)
-            session.flush()
-            session.add_all(SignalParentRow(signal_id=row.id, parent=p) for p in request.parents)
-            session.flush()
+            repo.insert_signal(
+                session,
+                {
+                    "id": signal_id,
+                    "oin": caller.oin,
+                    "local_ref": request.local_ref,
+                    "epoch": request.epoch,
+                    "person": request.person,
+                    "address": request.address,
+                    "remove_on": remove_on,
+                    "professional_name": request.professional.name,
+                    "professional_email": request.professional.email,
+                    "professional_phone": request.professional.phone,
+                    "professional_function": request.professional.function,
+                    "content_hash": digest,
+                    "created_at": now,
+                },
+                request.parents,
+            )
             audit_log.append(
                 session,
                 audit_log.new_event(
@@ -142,25 +140,28 @@ class SignalService:
                     now,
                     organisation=caller.oin,
                     certificate=caller.certificate,
-                    objects={"signal": row.id},
+                    objects={"signal": signal_id},
                 ),
             )
             settle(session, before, now)
-            return Registered(True, row.id, row.local_ref, remove_on, current_matches(session, row))
+            return Registered(
+                True,
+                signal_id,
+                request.local_ref,
+                remove_on,
+                current_matches(session, signal_id, caller.oin),
+            )
 
     def withdraw(self, caller: Caller, local_ref: str, reason: WithdrawalReason) -> None:
         now = self._clock()
-        with self._sessions.begin() as session:
+        with self._db.write() as session:
             row = repo.signal_by_ref(session, caller.oin, local_ref)
             if row is None:
                 raise NotFound("your organisation has no active signal with this local_ref")
             (facts,) = repo.facts(session, [row])
-            keys: set[GroupKey] = group_keys(facts) | set(repo.match_keys_of(session, row.id))
+            keys = group_keys(facts) | {key for _m, key in repo.matches_of(session, row.id)}
             before = snapshot(session, keys)
-            departed = {row.id: row.oin}
-            session.execute(delete(MatchMemberRow).where(MatchMemberRow.signal_id == row.id))
-            session.execute(delete(SignalParentRow).where(SignalParentRow.signal_id == row.id))
-            session.execute(delete(SignalRow).where(SignalRow.id == row.id))
+            repo.delete_signal(session, row.id)
             audit_log.append(
                 session,
                 audit_log.new_event(
@@ -173,14 +174,14 @@ class SignalService:
                     reason=reason.value,
                 ),
             )
-            settle(session, before, now, departed)
+            settle(session, before, now, {row.id: row.oin})
 
     def matches(self, caller: Caller, local_ref: str) -> list[dict[str, Any]]:
-        with self._sessions() as session:
+        with self._db.read() as session:
             row = repo.signal_by_ref(session, caller.oin, local_ref)
             if row is None:
                 raise NotFound("your organisation has no active signal with this local_ref")
-            return current_matches(session, row)
+            return current_matches(session, row.id, row.oin)
 
 
 @dataclass(frozen=True)
@@ -190,8 +191,8 @@ class NotificationPage:
 
 
 class NotificationService:
-    def __init__(self, sessions: sessionmaker[Session], clock: Clock) -> None:
-        self._sessions = sessions
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
         self._clock = clock
 
     def read(self, caller: Caller, after: str | None, limit: int) -> NotificationPage:
@@ -203,7 +204,7 @@ class NotificationService:
         if after is not None and not (after.isascii() and after.isdigit() and len(after) < 19):
             raise InputError("after", "not a cursor returned by this endpoint")
         position = int(after) if after else 0
-        with self._sessions.begin() as session:
+        with self._db.write() as session:
             rows = repo.notifications_after(session, caller.oin, position, limit)
             items = [
                 {

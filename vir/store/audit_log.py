@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterator, Mapping
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from vir.audit.chain import GENESIS, AuditEvent, StoredEntry, chain_hash
@@ -41,33 +41,45 @@ def new_event(
     )
 
 
-def append(session: Session, event: AuditEvent) -> int:
-    """Chain ``event`` onto the head, inside the caller's transaction. Returns its sequence number.
+_HEAD = (
+    select(AuditEntryRow.seq, AuditEntryRow.entry_hash).order_by(AuditEntryRow.seq.desc()).limit(1)
+)
+_INSERT = insert(AuditEntryRow)
+_HEAD_KEY = "vir_audit_head"
 
-    ``seq`` is the primary key, so two writers that read the same head cannot both
-    commit: the loser's transaction fails instead of forking the chain.
+
+def append(session: Session, event: AuditEvent) -> int:
+    """Chain ``event`` onto the head, inside the caller's write transaction.
+
+    The head is read once per transaction and then carried along: a write
+    transaction holds the database's write lock, so nobody else can append
+    meanwhile. ``seq`` is the primary key, so should two writers ever read the
+    same head, the loser's transaction fails instead of forking the chain.
     """
-    head = session.execute(
-        select(AuditEntryRow.seq, AuditEntryRow.entry_hash)
-        .order_by(AuditEntryRow.seq.desc())
-        .limit(1)
-    ).first()
-    seq, previous = (head[0] + 1, head[1]) if head else (1, GENESIS)
+    head = session.info.get(_HEAD_KEY)
+    if head is None:
+        row = session.execute(_HEAD).first()
+        head = (row[0], row[1]) if row else (0, GENESIS)
+    seq, previous = head[0] + 1, head[1]
     body = event.encode()
-    session.add(
-        AuditEntryRow(
-            seq=seq,
-            event_id=event.event_id,
-            occurred_at=event.occurred_at,
-            organisation=event.organisation,
-            action=event.action,
-            outcome=event.outcome,
-            body=body,
-            prev_hash=previous,
-            entry_hash=chain_hash(previous, body),
-        )
+    digest = chain_hash(previous, body)
+    session.execute(
+        _INSERT,
+        [
+            {
+                "seq": seq,
+                "event_id": event.event_id,
+                "occurred_at": event.occurred_at,
+                "organisation": event.organisation,
+                "action": event.action,
+                "outcome": event.outcome,
+                "body": body,
+                "prev_hash": previous,
+                "entry_hash": digest,
+            }
+        ],
     )
-    session.flush()
+    session.info[_HEAD_KEY] = (seq, digest)
     return seq
 
 

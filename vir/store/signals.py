@@ -1,11 +1,18 @@
-"""Reading and writing signals, matches and notifications."""
+"""Reading and writing signals, matches and notifications.
+
+Hot paths use prebuilt Core statements with bound parameters: SQLAlchemy
+compiles each once, and rows come back as plain named tuples rather than
+tracked ORM objects.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import Row, Table, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from vir.domain.matching import GroupKey, Via
@@ -15,118 +22,185 @@ from vir.store.tables import (
     MatchMemberRow,
     MatchRow,
     NotificationRow,
+    OrganisationRow,
     SignalParentRow,
     SignalRow,
 )
 
+SIGNALS = cast(Table, SignalRow.__table__)
+PARENTS = cast(Table, SignalParentRow.__table__)
+MATCHES = cast(Table, MatchRow.__table__)
+MEMBERS = cast(Table, MatchMemberRow.__table__)
+NOTIFICATIONS = cast(Table, NotificationRow.__table__)
+EXCLUDED = cast(Table, ExcludedAddressRow.__table__)
+ORGANISATIONS = cast(Table, OrganisationRow.__table__)
 
-def parents_of(session: Session, signal_ids: Collection[str]) -> dict[str, set[bytes]]:
-    found: dict[str, set[bytes]] = {i: set() for i in signal_ids}
-    if signal_ids:
-        rows = session.execute(
-            select(SignalParentRow.signal_id, SignalParentRow.parent).where(
-                SignalParentRow.signal_id.in_(signal_ids)
-            )
+Signal = Row[Any]  # a row of ``signals``: .id, .oin, .local_ref, .person, ... .created_at
+
+
+@dataclass(frozen=True)
+class Match:
+    id: str
+    via: Via
+    created_at: dt.datetime
+    active: bool = True
+
+
+_BY_REF = select(SIGNALS).where(
+    SIGNALS.c.oin == bindparam("oin"), SIGNALS.c.local_ref == bindparam("ref")
+)
+_BY_PERSON = select(SIGNALS.c.id).where(
+    SIGNALS.c.oin == bindparam("oin"), SIGNALS.c.person == bindparam("person")
+)
+_BY_IDS = select(SIGNALS).where(SIGNALS.c.id.in_(bindparam("ids", expanding=True)))
+_GROUP = {
+    Via.PERSON: select(SIGNALS).where(SIGNALS.c.person == bindparam("key")),
+    Via.ADDRESS: select(SIGNALS).where(SIGNALS.c.address == bindparam("key")),
+    Via.PARENT: select(SIGNALS).where(
+        or_(
+            SIGNALS.c.person == bindparam("key"),
+            SIGNALS.c.id.in_(
+                select(PARENTS.c.signal_id).where(PARENTS.c.parent == bindparam("key"))
+            ),
         )
-        for signal_id, parent in rows:
-            found[signal_id].add(parent)
-    return found
+    ),
+}
+_PARENTS_OF = select(PARENTS.c.signal_id, PARENTS.c.parent).where(
+    PARENTS.c.signal_id.in_(bindparam("ids", expanding=True))
+)
+_ACTIVE_MATCH = select(MATCHES.c.id, MATCHES.c.via, MATCHES.c.created_at).where(
+    MATCHES.c.via == bindparam("via"),
+    MATCHES.c.key == bindparam("key"),
+    MATCHES.c.ended_at.is_(None),
+)
+_MEMBERS = select(MEMBERS.c.signal_id).where(MEMBERS.c.match_id == bindparam("match"))
+_MATCHES_OF = (
+    select(MATCHES.c.id, MATCHES.c.via, MATCHES.c.created_at, MATCHES.c.key)
+    .join(MEMBERS, MEMBERS.c.match_id == MATCHES.c.id)
+    .where(MEMBERS.c.signal_id == bindparam("signal"), MATCHES.c.ended_at.is_(None))
+    .order_by(MATCHES.c.created_at, MATCHES.c.id)
+)
+_EXCLUDED = select(EXCLUDED.c.address).where(
+    EXCLUDED.c.address.in_(bindparam("addresses", expanding=True))
+)
+_ORG_NAME = select(ORGANISATIONS.c.name).where(ORGANISATIONS.c.oin == bindparam("oin"))
+_NOTIFICATIONS_AFTER = (
+    select(NOTIFICATIONS)
+    .where(NOTIFICATIONS.c.oin == bindparam("oin"), NOTIFICATIONS.c.seq > bindparam("after"))
+    .order_by(NOTIFICATIONS.c.seq)
+    .limit(bindparam("limit"))
+)
 
 
-def facts(session: Session, rows: Iterable[SignalRow]) -> list[SignalFacts]:
+def signal_by_ref(session: Session, oin: str, local_ref: str) -> Signal | None:
+    return session.execute(_BY_REF, {"oin": oin, "ref": local_ref}).first()
+
+
+def has_signal_on(session: Session, oin: str, person: bytes) -> bool:
+    return session.execute(_BY_PERSON, {"oin": oin, "person": person}).first() is not None
+
+
+def signals_by_id(session: Session, ids: Collection[str]) -> list[Signal]:
+    return list(session.execute(_BY_IDS, {"ids": list(ids)})) if ids else []
+
+
+def insert_signal(session: Session, values: dict[str, Any], parents: Sequence[bytes]) -> None:
+    session.execute(insert(SIGNALS), [values])
+    if parents:
+        session.execute(
+            insert(PARENTS), [{"signal_id": values["id"], "parent": p} for p in parents]
+        )
+
+
+def delete_signal(session: Session, signal_id: str) -> None:
+    session.execute(delete(MEMBERS).where(MEMBERS.c.signal_id == signal_id))
+    session.execute(delete(PARENTS).where(PARENTS.c.signal_id == signal_id))
+    session.execute(delete(SIGNALS).where(SIGNALS.c.id == signal_id))
+
+
+def facts(session: Session, rows: Iterable[Signal]) -> list[SignalFacts]:
     rows = list(rows)
-    parents = parents_of(session, [r.id for r in rows])
+    parents: dict[str, set[bytes]] = {r.id: set() for r in rows}
+    if rows:
+        for signal_id, parent in session.execute(_PARENTS_OF, {"ids": list(parents)}):
+            parents[signal_id].add(parent)
     return [SignalFacts(r.id, r.oin, r.person, frozenset(parents[r.id]), r.address) for r in rows]
 
 
-def group_rows(session: Session, key: GroupKey) -> list[SignalRow]:
+def group(session: Session, key: GroupKey) -> list[Signal]:
     """The active signals in one group (see ``vir.domain.matching``)."""
-    if key.via is Via.PERSON:
-        condition = SignalRow.person == key.key
-    elif key.via is Via.ADDRESS:
-        condition = SignalRow.address == key.key
-    else:
-        as_parent = select(SignalParentRow.signal_id).where(SignalParentRow.parent == key.key)
-        condition = or_(SignalRow.person == key.key, SignalRow.id.in_(as_parent))
-    return list(session.scalars(select(SignalRow).where(condition).order_by(SignalRow.id)))
+    return list(session.execute(_GROUP[key.via], {"key": key.key}))
 
 
 def excluded(session: Session, addresses: Collection[bytes]) -> set[bytes]:
     if not addresses:
         return set()
-    return set(
-        session.scalars(
-            select(ExcludedAddressRow.address).where(ExcludedAddressRow.address.in_(addresses))
-        )
+    return set(session.scalars(_EXCLUDED, {"addresses": list(addresses)}))
+
+
+def active_match(session: Session, key: GroupKey) -> Match | None:
+    row = session.execute(_ACTIVE_MATCH, {"via": key.via.value, "key": key.key}).first()
+    return Match(row.id, Via(row.via), row.created_at) if row else None
+
+
+def members(session: Session, match_id: str) -> frozenset[str]:
+    return frozenset(session.scalars(_MEMBERS, {"match": match_id}))
+
+
+def matches_of(session: Session, signal_id: str) -> list[tuple[Match, GroupKey]]:
+    rows = session.execute(_MATCHES_OF, {"signal": signal_id})
+    return [(Match(r.id, Via(r.via), r.created_at), GroupKey(Via(r.via), r.key)) for r in rows]
+
+
+def create_match(session: Session, match_id: str, key: GroupKey, now: dt.datetime) -> None:
+    session.execute(
+        insert(MATCHES),
+        [
+            {
+                "id": match_id,
+                "via": key.via.value,
+                "key": key.key,
+                "created_at": now,
+                "ended_at": None,
+            }
+        ],
     )
 
 
-def active_match(session: Session, key: GroupKey) -> MatchRow | None:
-    return session.scalars(
-        select(MatchRow).where(
-            MatchRow.via == key.via.value, MatchRow.key == key.key, MatchRow.ended_at.is_(None)
-        )
-    ).first()
+def end_match(session: Session, match_id: str, now: dt.datetime) -> None:
+    # The key is cleared: no pseudonym outlives the match.
+    session.execute(update(MATCHES).where(MATCHES.c.id == match_id).values(ended_at=now, key=None))
+    session.execute(delete(MEMBERS).where(MEMBERS.c.match_id == match_id))
 
 
-def members(session: Session, match_id: str) -> dict[str, dt.datetime]:
-    rows = session.execute(
-        select(MatchMemberRow.signal_id, MatchMemberRow.joined_at).where(
-            MatchMemberRow.match_id == match_id
-        )
-    )
-    return {signal_id: joined_at for signal_id, joined_at in rows}
-
-
-def match_keys_of(session: Session, signal_id: str) -> list[GroupKey]:
-    rows = session.execute(
-        select(MatchRow.via, MatchRow.key)
-        .join(MatchMemberRow, MatchMemberRow.match_id == MatchRow.id)
-        .where(MatchMemberRow.signal_id == signal_id, MatchRow.ended_at.is_(None))
-    )
-    return [GroupKey(Via(via), key) for via, key in rows if key is not None]
-
-
-def matches_of(session: Session, signal_id: str) -> list[MatchRow]:
-    return list(
-        session.scalars(
-            select(MatchRow)
-            .join(MatchMemberRow, MatchMemberRow.match_id == MatchRow.id)
-            .where(MatchMemberRow.signal_id == signal_id, MatchRow.ended_at.is_(None))
-            .order_by(MatchRow.created_at, MatchRow.id)
-        )
-    )
-
-
-def signal_by_ref(session: Session, oin: str, local_ref: str) -> SignalRow | None:
-    return session.scalars(
-        select(SignalRow).where(SignalRow.oin == oin, SignalRow.local_ref == local_ref)
-    ).first()
-
-
-def signal_by_person(session: Session, oin: str, person: bytes) -> SignalRow | None:
-    return session.scalars(
-        select(SignalRow).where(SignalRow.oin == oin, SignalRow.person == person)
-    ).first()
-
-
-def delete_members(session: Session, match_id: str, signal_ids: Collection[str]) -> None:
+def add_members(
+    session: Session, match_id: str, signal_ids: Collection[str], now: dt.datetime
+) -> None:
     if signal_ids:
         session.execute(
-            delete(MatchMemberRow).where(
-                MatchMemberRow.match_id == match_id, MatchMemberRow.signal_id.in_(signal_ids)
+            insert(MEMBERS),
+            [{"match_id": match_id, "signal_id": s, "joined_at": now} for s in sorted(signal_ids)],
+        )
+
+
+def remove_members(session: Session, match_id: str, signal_ids: Collection[str]) -> None:
+    if signal_ids:
+        session.execute(
+            delete(MEMBERS).where(
+                MEMBERS.c.match_id == match_id, MEMBERS.c.signal_id.in_(list(signal_ids))
             )
         )
 
 
-def notifications_after(
-    session: Session, oin: str, after: int, limit: int
-) -> list[NotificationRow]:
-    return list(
-        session.scalars(
-            select(NotificationRow)
-            .where(NotificationRow.oin == oin, NotificationRow.seq > after)
-            .order_by(NotificationRow.seq)
-            .limit(limit)
-        )
-    )
+def insert_notifications(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(NOTIFICATIONS), rows)
+
+
+def organisation_name(session: Session, oin: str) -> str:
+    name: str = session.execute(_ORG_NAME, {"oin": oin}).scalar_one()
+    return name
+
+
+def notifications_after(session: Session, oin: str, after: int, limit: int) -> list[Row[Any]]:
+    return list(session.execute(_NOTIFICATIONS_AFTER, {"oin": oin, "after": after, "limit": limit}))
