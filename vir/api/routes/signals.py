@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictInt
 
 from vir.api.identity import CurrentCaller
@@ -88,19 +89,20 @@ def _signal_request(body: SignalIn) -> SignalRequest:
         **problem_responses(*COMMON, 409),
     },
 )
-def register_signal(
-    body: SignalIn, caller: CurrentCaller, request: Request, response: Response
-) -> dict[str, Any]:
+def register_signal(body: SignalIn, caller: CurrentCaller, request: Request) -> Response:
     """Register that this organisation has a concern about a young person."""
     result = request.app.state.services.signals.register(caller, _signal_request(body))
-    if not result.created:
-        response.status_code = 200
-    return {
-        "signal_id": result.signal_id,
-        "local_ref": result.local_ref,
-        "remove_on": result.remove_on.isoformat(),
-        "matches": result.matches,
-    }
+    # Built by the service in the documented shape; returned as is, without a second
+    # validation pass through the response model (that is for the OpenAPI document).
+    return JSONResponse(
+        {
+            "signal_id": result.signal_id,
+            "local_ref": result.local_ref,
+            "remove_on": result.remove_on.isoformat(),
+            "matches": result.matches,
+        },
+        status_code=201 if result.created else 200,
+    )
 
 
 @router.delete("/signals/{local_ref}", status_code=204, responses=problem_responses(*COMMON, 404))
