@@ -55,20 +55,31 @@ def cmd_db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_keys_init(settings: Settings, args: argparse.Namespace) -> int:
+def _init_keys(keys_dir: Path) -> list[str]:
+    """Create whatever key is missing (never overwriting): the OPRF key and the audit
+    checkpoint signing key."""
     from vir.crypto.keys import init_oprf_key
+    from vir.crypto.signing import init_signing_key
 
-    path, created = init_oprf_key(Path(args.keys_dir or settings.keys_dir))
-    print(f"vir: {'created' if created else 'kept existing'} OPRF key {path}")
+    lines = []
+    for what, (path, created) in (
+        ("OPRF key", init_oprf_key(keys_dir)),
+        ("checkpoint signing key", init_signing_key(keys_dir)),
+    ):
+        lines.append(f"vir: {'created' if created else 'kept existing'} {what} {path}")
+    return lines
+
+
+def cmd_keys_init(settings: Settings, args: argparse.Namespace) -> int:
+    print("\n".join(_init_keys(Path(args.keys_dir or settings.keys_dir))))
     return 0
 
 
 def cmd_dev_init(settings: Settings, args: argparse.Namespace) -> int:
-    from vir.crypto.keys import init_oprf_key
     from vir.services.devsetup import init_dev
     from vir.store.migrate import upgrade
 
-    init_oprf_key(settings.keys_dir)
+    _init_keys(settings.keys_dir)
     upgrade(settings.database_url)
     paths = init_dev(Path(args.dev_dir), _database(settings), utc_now())
     print(f"vir: development set-up ready in {paths.root} (CA, server and demo organisations)")

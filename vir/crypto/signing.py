@@ -1,0 +1,178 @@
+"""Ed25519 signing of log checkpoints, and the checkpoint key file.
+
+The key file is ``<keys_dir>/checkpoint-ed25519.key`` holding the 32-byte Ed25519 seed
+(RFC 8032 private key) in hex, created by ``vir keys init``. The service refuses to start
+on a missing key, a key readable by group or others, a malformed seed, or a published
+test key, and says how to make one. Formats (checkpoint body, signed note, verifier key)
+live in ``vir.audit.checkpoint``; this module adds only the cryptography.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import stat
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+from vir.audit.checkpoint import (
+    ED25519_PUBLIC_KEY_SIZE,
+    Checkpoint,
+    NoteSignature,
+    SignedNote,
+    ed25519_key_hash,
+    format_verifier_key,
+    is_valid_key_name,
+)
+from vir.domain.errors import ConfigurationError
+
+SEED_SIZE = 32
+SIGNATURE_SIZE = 64
+KEY_FILE_NAME = "checkpoint-ed25519.key"
+
+_SEED_HEX = re.compile(r"[0-9a-fA-F]{64}")
+# Seeds printed in specifications and reference test suites: public, so anyone could
+# sign checkpoints with them. Never acceptable as a production key.
+_PUBLISHED_TEST_SEEDS = frozenset(
+    {
+        bytes(SEED_SIZE),
+        # RFC 8032 section 7.1, TEST 1.
+        bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"),
+        # golang.org/x/mod/sumdb/note note_test.go, "PRIVATE+KEY+PeterNeumann+c74f20a3+...".
+        bytes.fromhex("810a1402d5146c8d84f2443330f54080ebf98ee17d9c74f6252fc5d5c7283173"),
+    }
+)
+_HOW_TO = "create one with: vir keys init --keys-dir {dir}"
+
+
+class CheckpointSigner:
+    """Signs checkpoints of one log; the key name in the signature line is the log's origin.
+
+    The tlog-checkpoint spec says the key name SHOULD equal the origin, and tying the two
+    together means this signer cannot be used to sign another log's tree heads.
+    """
+
+    __slots__ = ("_key_hash", "_origin", "_private_key", "_public_key")
+
+    def __init__(self, private_key: Ed25519PrivateKey, origin: str) -> None:
+        if not is_valid_key_name(origin):
+            raise ValueError(
+                "checkpoint origin must be non-empty without spaces, '+' or control "
+                "characters, because it is also the signature key name"
+            )
+        self._private_key = private_key
+        self._origin = origin
+        self._public_key = private_key.public_key().public_bytes_raw()
+        self._key_hash = ed25519_key_hash(origin, self._public_key)
+
+    @classmethod
+    def from_seed(cls, seed: bytes, origin: str) -> CheckpointSigner:
+        """Build from a 32-byte RFC 8032 seed."""
+        if len(seed) != SEED_SIZE:
+            raise ValueError(f"Ed25519 seed is not {SEED_SIZE} bytes")
+        return cls(Ed25519PrivateKey.from_private_bytes(seed), origin)
+
+    @property
+    def origin(self) -> str:
+        return self._origin
+
+    @property
+    def key_hash(self) -> bytes:
+        """The 4-byte signed-note key ID."""
+        return self._key_hash
+
+    def public_key(self) -> bytes:
+        """The 32-byte raw Ed25519 public key."""
+        return self._public_key
+
+    def verifier_key(self) -> str:
+        """The ``<origin>+<key hash>+<key>`` text a verifier or witness is configured with."""
+        return format_verifier_key(self._origin, self._public_key)
+
+    def sign(self, checkpoint: Checkpoint) -> bytes:
+        """The checkpoint as a signed note with this log's signature line."""
+        if checkpoint.origin != self._origin:
+            # Signing another origin would let one log vouch for another's tree head.
+            raise ValueError("checkpoint origin is not this signer's log origin")
+        text = checkpoint.body()
+        signature = NoteSignature(self._origin, self._key_hash, self._private_key.sign(text))
+        return SignedNote(text, (signature,)).render()
+
+    def __repr__(self) -> str:  # never show key material in logs or tracebacks
+        return f"CheckpointSigner(origin={self._origin!r}, key_hash={self._key_hash.hex()})"
+
+
+def ed25519_verify(public_key: bytes, signature: bytes, message: bytes) -> bool:
+    """RFC 8032 verification; False for a bad signature, key or length, and never raises."""
+    if len(public_key) != ED25519_PUBLIC_KEY_SIZE or len(signature) != SIGNATURE_SIZE:
+        return False
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+    except Exception:
+        # Deliberately broad: callers get one opaque answer whatever went wrong, and a
+        # malformed key from an untrusted note must not turn into an unhandled error.
+        return False
+    return True
+
+
+def signing_key_path(keys_dir: Path) -> Path:
+    return keys_dir / KEY_FILE_NAME
+
+
+def init_signing_key(keys_dir: Path) -> tuple[Path, bool]:
+    """Create the checkpoint key if none exists. Returns (path, created); never overwrites."""
+    keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = signing_key_path(keys_dir)
+    try:
+        # O_EXCL: two concurrent inits cannot both write, and an existing key (the log's
+        # identity, pinned by every witness) is never replaced; 0600 from the first byte.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path, False
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_bytes(SEED_SIZE).hex() + "\n")
+    return path, True
+
+
+def load_signing_key(keys_dir: Path, origin: str) -> CheckpointSigner:
+    """Load the checkpoint key, refusing a missing, exposed, malformed or published one."""
+    path = signing_key_path(keys_dir)
+    how_to = _HOW_TO.format(dir=keys_dir)
+    if not is_valid_key_name(origin):
+        raise ConfigurationError(
+            "the checkpoint origin must be non-empty without spaces, '+' or control "
+            "characters, because it is also the signature key name"
+        )
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ConfigurationError(f"no checkpoint signing key at {path}; " + how_to) from None
+    except OSError:
+        raise ConfigurationError(f"checkpoint signing key {path} cannot be read") from None
+    if not stat.S_ISREG(mode):
+        raise ConfigurationError(f"checkpoint signing key {path} is not a regular file")
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigurationError(
+            f"checkpoint signing key {path} is accessible by group or others; run: chmod 600 {path}"
+        )
+    try:
+        text = path.read_bytes().decode("ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    # fullmatch before fromhex: fromhex also accepts spaces between bytes.
+    if not _SEED_HEX.fullmatch(text):
+        raise ConfigurationError(
+            f"checkpoint signing key {path} is not a 32-byte Ed25519 seed in hex; "
+            "restore it from a backup, or remove it and " + how_to
+        )
+    seed = bytes.fromhex(text)
+    if seed in _PUBLISHED_TEST_SEEDS:
+        raise ConfigurationError(
+            f"checkpoint signing key {path} is a published test key; remove it and " + how_to
+        )
+    return CheckpointSigner.from_seed(seed, origin)
