@@ -22,6 +22,7 @@ from vir.domain.errors import InputError, VirError
 from vir.settings import Settings
 
 if TYPE_CHECKING:
+    from vir.services.transparency import TransparencyLog
     from vir.store.db import Database
 
 
@@ -165,7 +166,40 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_audit_verify(settings: Settings, _args: argparse.Namespace) -> int:
+def _transparency(settings: Settings) -> TransparencyLog:
+    from vir.crypto.signing import load_signing_key
+    from vir.services.transparency import TransparencyLog
+
+    signer = load_signing_key(settings.keys_dir, settings.audit_origin)
+    return TransparencyLog(_database(settings), signer, utc_now)
+
+
+def cmd_audit_checkpoint(settings: Settings, _args: argparse.Namespace) -> int:
+    signed = _transparency(settings).checkpoint()
+    sys.stdout.write(signed.note.decode("utf-8"))
+    return 0
+
+
+def cmd_audit_key(settings: Settings, _args: argparse.Namespace) -> int:
+    from vir.crypto.signing import load_signing_key
+
+    print(load_signing_key(settings.keys_dir, settings.audit_origin).verifier_key())
+    return 0
+
+
+def cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    count = -1
+    with out.open("wb") as handle:
+        for count, line in enumerate(_transparency(settings).export()):  # noqa: B007
+            handle.write(line)
+    print(f"vir: exported {count} audit entries and their signed checkpoint to {out}")
+    return 0
+
+
+def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+    if args.file:
+        return _verify_export(Path(args.file), args.verifier_key)
     from vir.audit.chain import verify_chain
     from vir.store.audit_log import stored_entries
 
@@ -175,8 +209,34 @@ def cmd_audit_verify(settings: Settings, _args: argparse.Namespace) -> int:
         print(f"vir: audit chain intact: {report.entries} entries, head {report.head.hex()}")
         return 0
     print(
-        f"vir: audit chain BROKEN at entry {report.first_broken}: {report.problem}", file=sys.stderr
+        f"vir: audit chain BROKEN at entry {report.first_broken}: {report.problem}",
+        file=sys.stderr,
     )
+    return 1
+
+
+def _verify_export(path: Path, verifier_key: str | None) -> int:
+    """Needs no database and no service: the file and (ideally) the log's public key."""
+    from vir.audit.export import verify
+    from vir.crypto.signing import ed25519_verify
+
+    with path.open("rb") as handle:
+        report = verify(handle, ed25519_verify, verifier_key)
+    if report.ok:
+        assert report.root is not None
+        print(
+            f"vir: export verified: {report.entries} entries, Merkle root "
+            f"{report.root.hex()}, signed by {report.verifier_key}"
+        )
+        if verifier_key is None:
+            print(
+                "vir: the key was taken from the file itself; compare it with the log's "
+                "published key, or pass --verifier-key",
+                file=sys.stderr,
+            )
+        return 0
+    where = f" at entry {report.first_bad_entry}" if report.first_bad_entry else ""
+    print(f"vir: export does NOT verify{where}: {report.problem}", file=sys.stderr)
     return 1
 
 
@@ -222,7 +282,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dev-dir", default=".vir/dev")
     demo.set_defaults(run=cmd_demo)
     audit = sub.add_parser("audit").add_subparsers(dest="audit_command", required=True)
-    audit.add_parser("verify").set_defaults(run=cmd_audit_verify)
+    verify = audit.add_parser("verify", help="the stored chain, or an export FILE (no database)")
+    verify.add_argument("file", nargs="?", help="an export made by vir audit export")
+    verify.add_argument("--verifier-key", help="the log's public key (vir audit key)")
+    verify.set_defaults(run=cmd_audit_verify)
+    audit.add_parser("checkpoint", help="sign a checkpoint now").set_defaults(
+        run=cmd_audit_checkpoint
+    )
+    audit.add_parser("key", help="the checkpoint verifier key").set_defaults(run=cmd_audit_key)
+    export = audit.add_parser("export", help="entries and a signed checkpoint, portable")
+    export.add_argument("--out", required=True)
+    export.set_defaults(run=cmd_audit_export)
     return parser
 
 

@@ -15,6 +15,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8443, ge=1, le=65535)
     keys_dir: Path = Path("keys")
+    # The audit log's name in its signed checkpoints (C2SP origin; no spaces or '+').
+    audit_origin: str = Field(default="vir-dev/audit-log", pattern=r"^[!-*,-~]{1,200}$")
     tls_cert: Path = Path(".vir/dev/server.crt")
     tls_key: Path = Path(".vir/dev/server.key")
     client_ca: Path = Path(".vir/dev/ca.crt")

@@ -86,3 +86,20 @@ def test_audit_verify_detects_an_edited_body(service: RunningService) -> None:
     finally:
         with sqlite3.connect(db) as conn:
             conn.execute("UPDATE audit_entries SET body = ? WHERE seq = 1", (body,))
+
+
+def test_export_verifies_without_the_database_and_names_an_edit(
+    service: RunningService, tmp_path: Path
+) -> None:
+    key = service.vir("audit", "key").stdout.strip()
+    assert key.startswith("vir-dev/audit-log+")
+    out = tmp_path / "audit.export"
+    assert "exported" in service.vir("audit", "export", "--out", str(out)).stdout
+    checked = service.vir("audit", "verify", str(out), "--verifier-key", key)
+    assert "export verified" in checked.stdout
+    lines = out.read_bytes().splitlines(keepends=True)
+    lines[3] = lines[3].replace(b'"success"', b'"refused"')
+    out.write_bytes(b"".join(lines))
+    broken = service.vir("audit", "verify", str(out), "--verifier-key", key, check=False)
+    assert broken.returncode == 1
+    assert "at entry 3" in broken.stderr

@@ -50,6 +50,7 @@ PROBLEMS: dict[type[e.VirError], ProblemKind] = {
     e.RateLimited: ProblemKind(429, "rate-limited", "Too many requests"),
     e.CryptoError: ProblemKind(422, "crypto", "Cryptographic operation failed"),
     e.ConfigurationError: ProblemKind(500, "configuration", "Service misconfigured"),
+    e.LogInconsistent: ProblemKind(500, "audit-log-inconsistent", "Audit log inconsistent"),
     e.VirError: ProblemKind(500, "internal", "Internal error"),
 }
 

@@ -14,6 +14,7 @@
     ├── NotFound                  no such object for this caller (another's objects look absent)
     ├── Conflict                  the request contradicts what is already registered
     ├── RateLimited               too many requests; carries ``retry_after`` seconds
+    ├── LogInconsistent           the stored audit log no longer matches what was signed
     └── CryptoError               any failure inside a cryptographic operation; deliberately opaque
 
 ``api/errors.py`` maps every class to one problem+json answer. Messages are written for the
@@ -95,6 +96,10 @@ class RateLimited(VirError):
     def __init__(self, retry_after: int) -> None:
         super().__init__("rate limit exceeded; retry later")
         self.retry_after = retry_after
+
+
+class LogInconsistent(VirError):
+    """The audit log contradicts an earlier signed checkpoint: it was edited or truncated."""
 
 
 class CryptoError(VirError):

@@ -83,15 +83,23 @@ def append(session: Session, event: AuditEvent) -> int:
     return seq
 
 
+def _as_bytes(value: object) -> bytes:
+    """Stored bytes as bytes. SQLite lets an editor store text in a blob column (its
+    replace() returns text): such a value is checked like any other, not crashed on."""
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode("utf-8")
+
+
 def stored_entries(session: Session, batch: int = 5000) -> Iterator[StoredEntry]:
     """Every entry in sequence order, with its indexed columns for cross-checking."""
     rows = session.execute(select(AuditEntryRow).order_by(AuditEntryRow.seq)).yield_per(batch)
     for (row,) in rows:
         yield StoredEntry(
             seq=row.seq,
-            body=row.body,
-            prev_hash=row.prev_hash,
-            entry_hash=row.entry_hash,
+            body=_as_bytes(row.body),
+            prev_hash=_as_bytes(row.prev_hash),
+            entry_hash=_as_bytes(row.entry_hash),
             columns={
                 "event_id": row.event_id,
                 "occurred_at": row.occurred_at,

@@ -169,6 +169,17 @@ class NotificationRow(Base):
     payload: Mapped[str] = mapped_column(Text)
 
 
+class CheckpointRow(Base):
+    """A signed checkpoint (C2SP signed note) over the first ``size`` audit entries."""
+
+    __tablename__ = "checkpoints"
+
+    size: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column()
+
+
 class ExcludedAddressRow(Base):
     """Institutional addresses (shelters, institutions) that never make a household match."""
 

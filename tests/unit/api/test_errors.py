@@ -20,9 +20,9 @@ def test_every_error_class_has_its_own_row() -> None:
         assert klass in api_errors.PROBLEMS, klass.__name__
 
 
-def test_statuses_are_client_errors_except_configuration() -> None:
+def test_statuses_are_client_errors_except_server_state() -> None:
     for klass, kind in api_errors.PROBLEMS.items():
-        if klass in (errors.ConfigurationError, errors.VirError):
+        if klass in (errors.ConfigurationError, errors.LogInconsistent, errors.VirError):
             assert kind.status == 500
         else:
             assert 400 <= kind.status < 500, klass.__name__

@@ -1,0 +1,62 @@
+"""Checkpoints are signed over the stored log and never over a log that contradicts one."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import pytest
+from support.instore import T0, fresh_store, template
+
+from vir.audit.checkpoint import Checkpoint, SignedNote, parse_verifier_key, verify_note
+from vir.audit.export import verify
+from vir.crypto.signing import CheckpointSigner, ed25519_verify
+from vir.domain.errors import LogInconsistent
+from vir.services.transparency import TransparencyLog
+from vir.store import audit_log
+
+SIGNER = CheckpointSigner.from_seed(hashlib.sha256(b"transparency test").digest(), "test/log")
+
+
+def _append(log_db, n: int) -> None:  # type: ignore[no-untyped-def]
+    for i in range(n):
+        with log_db.write() as session:
+            audit_log.append(
+                session, audit_log.new_event("test.event", "success", T0, objects={"i": i})
+            )
+
+
+def test_checkpoints_follow_the_log_and_verify_with_the_public_key(tmp_path: Path) -> None:
+    with fresh_store(template(tmp_path), tmp_path / "db.sqlite") as store:
+        log = TransparencyLog(store.db, SIGNER, lambda: T0)
+        first = log.checkpoint()
+        assert log.checkpoint() == first  # nothing new: the same checkpoint
+        _append(store.db, 3)
+        second = log.checkpoint()
+        assert second.size == first.size + 3
+        note = SignedNote.parse(second.note)
+        name, key = parse_verifier_key(log.verifier_key)
+        assert verify_note(note, name, key, ed25519_verify)
+        assert Checkpoint.parse_body(note.text).root_hash == second.root_hash
+        report = verify(list(log.export()), ed25519_verify, log.verifier_key)
+        assert report.ok and report.entries == second.size
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        "UPDATE audit_entries SET body = replace(body, 'success', 'refused') WHERE seq = 2",
+        "DELETE FROM audit_entries WHERE seq = (SELECT max(seq) FROM audit_entries)",
+    ],
+)
+def test_no_checkpoint_over_an_edited_or_truncated_log(tmp_path: Path, tamper: str) -> None:
+    database = tmp_path / "db.sqlite"
+    with fresh_store(template(tmp_path), database) as store:
+        log = TransparencyLog(store.db, SIGNER, lambda: T0)
+        _append(store.db, 3)
+        log.checkpoint()
+        with sqlite3.connect(database) as raw:
+            raw.execute(tamper)
+        with pytest.raises(LogInconsistent):
+            log.checkpoint()

@@ -1,0 +1,88 @@
+"""Signed checkpoints over the audit log, and portable exports.
+
+A checkpoint is signed inside a write transaction, over every entry stored at
+that moment. Before signing, the stored log must still agree with the newest
+checkpoint already signed (same entries, same Merkle root for that prefix):
+the service never signs two inconsistent checkpoints, so an edit or truncation
+of the log stops checkpointing instead of being papered over.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vir.audit import merkle
+from vir.audit.chain import verify_chain
+from vir.audit.checkpoint import Checkpoint
+from vir.audit.export import ExportedEntry, render
+from vir.crypto.signing import CheckpointSigner
+from vir.domain.clock import Clock
+from vir.domain.errors import LogInconsistent
+from vir.store.audit_log import stored_entries
+from vir.store.db import Database
+from vir.store.tables import CheckpointRow
+
+
+@dataclass(frozen=True)
+class Signed:
+    size: int
+    root_hash: bytes
+    note: bytes
+
+
+class TransparencyLog:
+    def __init__(self, db: Database, signer: CheckpointSigner, clock: Clock) -> None:
+        self._db = db
+        self._signer = signer
+        self._clock = clock
+
+    @property
+    def verifier_key(self) -> str:
+        return self._signer.verifier_key()
+
+    def checkpoint(self) -> Signed:
+        """The checkpoint over all entries now, signing a new one if the log has grown."""
+        with self._db.write() as session:
+            return self._checkpoint(session, self._clock())
+
+    def export(self) -> Iterator[bytes]:
+        """Sign (if needed) and export every entry up to that checkpoint, line by line."""
+        with self._db.write() as session:
+            signed = self._checkpoint(session, self._clock())
+            entries = [
+                ExportedEntry(e.seq, e.entry_hash, e.body)
+                for e in stored_entries(session)
+                if e.seq <= signed.size
+            ]
+        return render(self._signer.origin, self._signer.verifier_key(), signed.note, entries)
+
+    def _checkpoint(self, session: Session, now: dt.datetime) -> Signed:
+        entries = list(stored_entries(session))
+        chain = verify_chain(entries)
+        if not chain.intact:
+            raise LogInconsistent(f"audit entry {chain.first_broken}: {chain.problem}")
+        leaves = [merkle.leaf_hash(e.body) for e in entries]
+        latest = session.scalars(
+            select(CheckpointRow).order_by(CheckpointRow.size.desc()).limit(1)
+        ).first()
+        if latest is not None:
+            if latest.size > len(leaves) or merkle.root(leaves[: latest.size]) != latest.root_hash:
+                raise LogInconsistent(
+                    f"the audit log no longer matches the checkpoint signed at size "
+                    f"{latest.size}; refusing to sign"
+                )
+            if latest.size == len(leaves):
+                return Signed(latest.size, latest.root_hash, latest.note.encode("utf-8"))
+        root_hash = merkle.root(leaves)
+        note = self._signer.sign(Checkpoint(self._signer.origin, len(leaves), root_hash))
+        session.add(
+            CheckpointRow(
+                size=len(leaves), root_hash=root_hash, note=note.decode("utf-8"), created_at=now
+            )
+        )
+        return Signed(len(leaves), root_hash, note)
