@@ -33,6 +33,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+import audit_bench  # noqa: E402
 from support.service import free_port, start_service  # noqa: E402
 
 from vir.client import VirClient, nl_bsn  # noqa: E402
@@ -256,6 +257,7 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,4,16")
     parser.add_argument("--large", type=int, default=1_000_000)
     parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--audit-entries", type=int, default=1_000_000)
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     folder = Path(tempfile.mkdtemp(prefix="vir-bench-"))
@@ -306,6 +308,7 @@ def main() -> None:
         },
         "p50_large_over_small": round(large["p50_ms"] / small["p50_ms"], 3),
     }
+    report["audit"] = audit_bench.run(args.audit_entries)
     out = ROOT / "bench" / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
@@ -338,6 +341,19 @@ def main() -> None:
         f"per-signal pseudonymisation, "
         f"{report['targets']['throughput_ratio_best_batched']} batched (target >= 0.5)"
     )
+    audit = report["audit"]
+    print(
+        f"audit: verify export of {audit['verify_export']['entries']:,} entries "
+        f"{audit['verify_export']['seconds']} s (target <= 10 s); raw SHA-256 "
+        f"{audit['sha256']['hashes_per_second']:,}/s of {audit['sha256']['bytes_per_hash']} B "
+        f"({audit['sha256']['mb_per_second']} MB/s)"
+    )
+    for append in audit["append"]:
+        print(
+            f"audit: {append['per_second']:,} appends/s with {append['per_transaction']} "
+            f"entr{'y' if append['per_transaction'] == 1 else 'ies'} per durable transaction "
+            f"(target >= 5,000/s)"
+        )
     print(f"written: {out.relative_to(ROOT)}")
 
 
