@@ -8,6 +8,7 @@ import hashlib
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from support.note_vectors import SUMDB_NOTE, SUMDB_VKEY
 
 from vir.audit.checkpoint import (
     MAX_SIGNATURES,
@@ -35,17 +36,6 @@ PETER_SIG = (
 ENOCH_SIG = (
     "\u2014 EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTG"
     "wnWLox33WWd1RvMc+QQ=\n"
-).encode()
-# transparency-dev/formats log/note_test.go (TestSumDBNoteParsing): a real sum.golang.org
-# checkpoint and that log's verifier key.
-SUMDB_VKEY = "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8"
-SUMDB_NOTE = (
-    "go.sum database tree\n"
-    "6476701\n"
-    "mb8QLQIs0Z0yP5Cstq6guj87oXWeC9gEM8oVikmm9Wk=\n"
-    "\n"
-    "\u2014 sum.golang.org Az3grsLX85Gz+s1SiTbgkuqxgItqFq7gsMUEyVnrsa9LM7Us9S+1xbFIGu95949rj4nPRYf"
-    "vimWEPWL+o3GeoWwOoAw=\n"
 ).encode()
 # transparency-dev/formats log/note_test.go: verifier keys of its test signers.
 FORMATS_VKEYS = [

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from support.note_vectors import SUMDB_NOTE, SUMDB_VKEY
 
 from vir.audit.checkpoint import (
     Checkpoint,
@@ -43,19 +44,10 @@ PETER_NOTE = (
     "\u2014 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfq"
     "dngotpRZb6KE6RyyBwJnAM=\n"
 ).encode()
-# transparency-dev/formats log/note_test.go: a test signer and its verifier key, and a
-# real sum.golang.org checkpoint with that log's verifier key.
+# transparency-dev/formats log/note_test.go: a test signer and its verifier key
+# (the sum.golang.org checkpoint is in support/note_vectors.py).
 FORMATS_LOG_SKEY = "PRIVATE+KEY+Log+2271c621+AdEIq9FLRQni54Wg68T96VJO+iayOaulswav2DUMKgvQ"
 FORMATS_LOG_VKEY = "Log+2271c621+AemuH5ooBpEPcr+W8onrjA1NfuzBVHdezakU81Ekarvs"
-SUMDB_VKEY = "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8"
-SUMDB_NOTE = (
-    "go.sum database tree\n"
-    "6476701\n"
-    "mb8QLQIs0Z0yP5Cstq6guj87oXWeC9gEM8oVikmm9Wk=\n"
-    "\n"
-    "\u2014 sum.golang.org Az3grsLX85Gz+s1SiTbgkuqxgItqFq7gsMUEyVnrsa9LM7Us9S+1xbFIGu95949rj4nPRYf"
-    "vimWEPWL+o3GeoWwOoAw=\n"
-).encode()
 
 
 def _seed_from_signer_key(skey: str) -> bytes:
