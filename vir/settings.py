@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     tls_cert: Path = Path(".vir/dev/server.crt")
     tls_key: Path = Path(".vir/dev/server.key")
     client_ca: Path = Path(".vir/dev/ca.crt")
+    # Seconds between automatic audit checkpoints (0: only on demand, `vir audit checkpoint`).
+    checkpoint_interval_seconds: float = Field(default=300.0, ge=0)
     # OPRF evaluations per organisation: sustained elements per second, and the burst allowed.
     oprf_rate_per_second: float = Field(default=200.0, gt=0)
     oprf_burst: int = Field(default=2000, ge=64)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import time
 from pathlib import Path
 
-from support.service import RunningService, free_port, run_vir, service_env
+from support.service import RunningService, free_port, run_vir, service_env, start_service
 
 
 def _digests(folder: Path) -> dict[str, str]:
@@ -103,3 +104,38 @@ def test_export_verifies_without_the_database_and_names_an_edit(
     broken = service.vir("audit", "verify", str(out), "--verifier-key", key, check=False)
     assert broken.returncode == 1
     assert "at entry 3" in broken.stderr
+
+
+def test_serve_refuses_to_start_without_the_checkpoint_key(tmp_path: Path) -> None:
+    env = service_env(tmp_path, free_port())
+    run_vir(tmp_path, env, "dev", "init", "--dev-dir", str(tmp_path / "dev"))
+    (tmp_path / "keys" / "checkpoint-ed25519.key").unlink()
+    result = run_vir(tmp_path, env, "serve", check=False)
+    assert result.returncode == 2
+    assert "vir keys init" in result.stderr
+
+
+def test_the_server_signs_checkpoints_on_its_own(tmp_path: Path) -> None:
+    from support import refclient
+    from support.https import request
+
+    from vir.audit.checkpoint import SignedNote, parse_verifier_key, verify_note
+    from vir.crypto.signing import ed25519_verify
+
+    service = start_service(tmp_path, VIR_CHECKPOINT_INTERVAL_SECONDS="0.3")
+    try:
+        org = service.org("gp")
+        refclient.pseudonymise(service.url, service.ca, org.cert, org.key, [b"x"])
+        deadline = time.monotonic() + 15
+        while True:
+            reply = request(
+                service.port, service.ca, "GET", "/v1/audit/checkpoint", cert=(org.cert, org.key)
+            )
+            if reply.status == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert reply.status == 200, reply.body
+        name, key = parse_verifier_key(service.vir("audit", "key").stdout.strip())
+        assert verify_note(SignedNote.parse(reply.body), name, key, ed25519_verify)
+    finally:
+        service.stop()

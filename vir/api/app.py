@@ -10,16 +10,19 @@ from fastapi import FastAPI
 
 from vir import __version__
 from vir.api import errors
+from vir.api.lifespan import checkpoint_lifespan
 from vir.api.limits import BodySizeLimit
-from vir.api.routes import health, oprf, signals
+from vir.api.routes import audit, health, oprf, signals
 from vir.crypto.evaluator import Evaluator, LocalEvaluator
 from vir.crypto.keys import load_oprf_keyring
+from vir.crypto.signing import load_signing_key
 from vir.domain.clock import Clock, utc_now
 from vir.domain.ratelimit import TokenBuckets
 from vir.services.identity import Authenticator
 from vir.services.pseudonymisation import PseudonymisationService
 from vir.services.refusals import RefusalRecorder
 from vir.services.signals import NotificationService, SignalService
+from vir.services.transparency import TransparencyLog
 from vir.settings import Settings
 from vir.store.db import Database
 from vir.store.migrate import require_current
@@ -33,6 +36,7 @@ class Services:
     signals: SignalService
     notifications: NotificationService
     refusals: RefusalRecorder
+    transparency: TransparencyLog
 
 
 def create_app(
@@ -45,6 +49,7 @@ def create_app(
     """Build the app; raises ConfigurationError (with how to fix it) when it must not start."""
     if evaluator is None:
         evaluator = LocalEvaluator(load_oprf_keyring(settings.keys_dir))
+    signer = load_signing_key(settings.keys_dir, settings.audit_origin)
     db = Database.connect(settings.database_url)
     require_current(db.engine)
     services = Services(
@@ -60,8 +65,10 @@ def create_app(
         signals=SignalService(db, clock, evaluator.epoch),
         notifications=NotificationService(db, clock),
         refusals=RefusalRecorder(db, clock),
+        transparency=TransparencyLog(db, signer, clock),
     )
     app = FastAPI(
+        lifespan=checkpoint_lifespan(services.transparency, settings.checkpoint_interval_seconds),
         title="vir",
         version=__version__,
         description="Privacy-preserving signal index (Verwijsindex). Mutual TLS on every "
@@ -72,5 +79,6 @@ def create_app(
     app.include_router(health.router)
     app.include_router(oprf.router)
     app.include_router(signals.router)
+    app.include_router(audit.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

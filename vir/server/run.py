@@ -32,7 +32,7 @@ def build_config(settings: Settings) -> uvicorn.Config:
         host=settings.host,
         port=settings.port,
         http=protocol_class(),
-        lifespan="off",
+        lifespan="on",
         ssl_context_factory=context_factory,
         access_log=False,
         server_header=False,

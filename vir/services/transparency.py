@@ -50,6 +50,14 @@ class TransparencyLog:
         with self._db.write() as session:
             return self._checkpoint(session, self._clock())
 
+    def latest(self) -> Signed | None:
+        """The newest stored checkpoint, without signing anything."""
+        with self._db.read() as session:
+            row = session.scalars(
+                select(CheckpointRow).order_by(CheckpointRow.size.desc()).limit(1)
+            ).first()
+        return Signed(row.size, row.root_hash, row.note.encode("utf-8")) if row else None
+
     def export(self) -> Iterator[bytes]:
         """Sign (if needed) and export every entry up to that checkpoint, line by line."""
         with self._db.write() as session:
