@@ -139,3 +139,56 @@ def test_the_server_signs_checkpoints_on_its_own(tmp_path: Path) -> None:
         assert verify_note(SignedNote.parse(reply.body), name, key, ed25519_verify)
     finally:
         service.stop()
+
+
+def test_proofs_over_the_api_verify_against_the_signed_checkpoint(
+    service: RunningService,
+) -> None:
+    import base64
+
+    from support.https import request
+
+    from vir.audit import merkle
+    from vir.audit.checkpoint import Checkpoint, SignedNote
+
+    org = service.org("education")
+    service.vir("audit", "checkpoint")
+    first = Checkpoint.parse_body(
+        SignedNote.parse(
+            request(
+                service.port, service.ca, "GET", "/v1/audit/checkpoint", cert=(org.cert, org.key)
+            ).body
+        ).text
+    )
+    request(service.port, service.ca, "GET", "/v1/notifications", cert=(org.cert, org.key))
+    service.vir("audit", "checkpoint")
+    proof = request(
+        service.port, service.ca, "GET", "/v1/audit/proof/inclusion?seq=2", cert=(org.cert, org.key)
+    ).json()
+    checkpoint = Checkpoint.parse_body(SignedNote.parse(proof["checkpoint"].encode()).text)
+    assert checkpoint.size > first.size
+    assert merkle.verify_inclusion(
+        base64.b64decode(proof["leaf_hash"]),
+        1,
+        checkpoint.size,
+        [base64.b64decode(h) for h in proof["audit_path"]],
+        checkpoint.root_hash,
+    )
+    consistency = request(
+        service.port,
+        service.ca,
+        "GET",
+        f"/v1/audit/proof/consistency?from={first.size}",
+        cert=(org.cert, org.key),
+    ).json()
+    assert merkle.verify_consistency(
+        first.size,
+        checkpoint.size,
+        first.root_hash,
+        checkpoint.root_hash,
+        [base64.b64decode(h) for h in consistency["proof"]],
+    )
+    bad = request(
+        service.port, service.ca, "GET", "/v1/audit/proof/inclusion?seq=0", cert=(org.cert, org.key)
+    )
+    assert bad.status == 422

@@ -12,7 +12,7 @@ from support.instore import T0, fresh_store, template
 from vir.audit.checkpoint import Checkpoint, SignedNote, parse_verifier_key, verify_note
 from vir.audit.export import verify
 from vir.crypto.signing import CheckpointSigner, ed25519_verify
-from vir.domain.errors import LogInconsistent
+from vir.domain.errors import InputError, LogInconsistent, NotFound
 from vir.services.transparency import TransparencyLog
 from vir.store import audit_log
 
@@ -60,3 +60,26 @@ def test_no_checkpoint_over_an_edited_or_truncated_log(tmp_path: Path, tamper: s
             raw.execute(tamper)
         with pytest.raises(LogInconsistent):
             log.checkpoint()
+
+
+def test_inclusion_and_consistency_proofs_verify_against_signed_roots(tmp_path: Path) -> None:
+    from vir.audit import merkle
+
+    with fresh_store(template(tmp_path), tmp_path / "db.sqlite") as store:
+        log = TransparencyLog(store.db, SIGNER, lambda: T0)
+        _append(store.db, 5)
+        old = log.checkpoint()
+        _append(store.db, 7)
+        new = log.checkpoint()
+        for seq in (1, old.size, new.size):
+            signed, leaf, path = log.inclusion(seq)
+            assert signed == new
+            assert merkle.verify_inclusion(leaf, seq - 1, new.size, path, new.root_hash)
+        signed, leaf, path = log.inclusion(2, size=old.size)
+        assert merkle.verify_inclusion(leaf, 1, old.size, path, old.root_hash)
+        signed, proof = log.consistency(old.size)
+        assert merkle.verify_consistency(old.size, new.size, old.root_hash, new.root_hash, proof)
+        with pytest.raises(InputError):
+            log.inclusion(new.size + 1)
+        with pytest.raises(NotFound):
+            log.inclusion(1, size=new.size + 100)

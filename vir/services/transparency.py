@@ -22,7 +22,7 @@ from vir.audit.checkpoint import Checkpoint
 from vir.audit.export import ExportedEntry, render
 from vir.crypto.signing import CheckpointSigner
 from vir.domain.clock import Clock
-from vir.domain.errors import LogInconsistent
+from vir.domain.errors import InputError, LogInconsistent, NotFound
 from vir.store.audit_log import stored_entries
 from vir.store.db import Database
 from vir.store.tables import CheckpointRow
@@ -57,6 +57,39 @@ class TransparencyLog:
                 select(CheckpointRow).order_by(CheckpointRow.size.desc()).limit(1)
             ).first()
         return Signed(row.size, row.root_hash, row.note.encode("utf-8")) if row else None
+
+    def inclusion(self, seq: int, size: int | None = None) -> tuple[Signed, bytes, list[bytes]]:
+        """Proof that entry ``seq`` is in the tree of a signed checkpoint (the newest, or the
+        one of ``size``): (checkpoint, leaf hash, audit path)."""
+        signed, leaves = self._signed_tree(size)
+        if not 1 <= seq <= signed.size:
+            raise InputError("seq", f"no entry {seq} in the tree of size {signed.size}")
+        return signed, leaves[seq - 1], merkle.inclusion_proof(leaves[: signed.size], seq - 1)
+
+    def consistency(self, old_size: int, size: int | None = None) -> tuple[Signed, list[bytes]]:
+        """Proof that the tree of ``old_size`` is a prefix of a signed checkpoint's tree."""
+        signed, leaves = self._signed_tree(size)
+        if not 1 <= old_size <= signed.size:
+            raise InputError("from", f"must be between 1 and {signed.size}")
+        return signed, merkle.consistency_proof(leaves[: signed.size], old_size)
+
+    def _signed_tree(self, size: int | None) -> tuple[Signed, list[bytes]]:
+        with self._db.read() as session:
+            query = select(CheckpointRow)
+            query = (
+                query.where(CheckpointRow.size == size)
+                if size is not None
+                else query.order_by(CheckpointRow.size.desc()).limit(1)
+            )
+            row = session.scalars(query).first()
+            if row is None:
+                raise NotFound("no signed checkpoint of that size")
+            leaves = [
+                merkle.leaf_hash(e.body) for e in stored_entries(session) if e.seq <= row.size
+            ]
+        if merkle.root(leaves) != row.root_hash:
+            raise LogInconsistent(f"the stored log no longer matches checkpoint {row.size}")
+        return Signed(row.size, row.root_hash, row.note.encode("utf-8")), leaves
 
     def export(self) -> Iterator[bytes]:
         """Sign (if needed) and export every entry up to that checkpoint, line by line."""
