@@ -6,15 +6,16 @@ Reported next to this machine's raw SHA-256 throughput measured in the same run.
 from __future__ import annotations
 
 import hashlib
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from vir.audit import merkle
-from vir.audit.chain import GENESIS, AuditEvent, chain_hash
-from vir.audit.checkpoint import Checkpoint
-from vir.audit.export import ExportedEntry, render, verify
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from support.audit_export import synthetic_export
+
+from vir.audit.export import verify
 from vir.crypto.signing import CheckpointSigner, ed25519_verify
 from vir.domain.clock import utc_now
 from vir.store import audit_log
@@ -39,23 +40,8 @@ def make_export(path: Path, count: int) -> CheckpointSigner:
     signer = CheckpointSigner.from_seed(
         hashlib.sha256(path.name.encode()).digest(), "bench/audit-log"
     )
-    previous, leaves, entries = GENESIS, [], []
-    for i in range(1, count + 1):
-        body = AuditEvent(
-            event_id=f"{i:036d}",
-            occurred_at="2026-11-22T10:00:00.000000Z",
-            action="signal.registered",
-            outcome="success",
-            organisation="00000009000000000001",
-            certificate="ab" * 32,
-            objects={"signal": f"{i:036d}"},
-        ).encode()
-        previous = chain_hash(previous, body)
-        entries.append(ExportedEntry(i, previous, body))
-        leaves.append(merkle.leaf_hash(body))
-    note = signer.sign(Checkpoint(signer.origin, count, merkle.root(leaves)))
     with path.open("wb") as out:
-        out.writelines(render(signer.origin, signer.verifier_key(), note, entries))
+        out.writelines(synthetic_export(count, signer))
     return signer
 
 
