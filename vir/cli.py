@@ -189,10 +189,11 @@ def cmd_audit_key(settings: Settings, _args: argparse.Namespace) -> int:
 
 def cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
     out = Path(args.out)
-    count = -1
+    count = -1  # the first line is the header
     with out.open("wb") as handle:
-        for count, line in enumerate(_transparency(settings).export()):  # noqa: B007
+        for line in _transparency(settings).export():
             handle.write(line)
+            count += 1
     print(f"vir: exported {count} audit entries and their signed checkpoint to {out}")
     return 0
 

@@ -44,3 +44,5 @@ async def _every(log: TransparencyLog, interval: float) -> None:
             await asyncio.to_thread(log.checkpoint)
         except LogInconsistent:
             _log.error("audit.checkpoint_refused: the log contradicts a signed checkpoint")
+        except Exception:  # a busy database must not end checkpointing for good
+            _log.exception("audit.checkpoint_failed: will try again at the next interval")

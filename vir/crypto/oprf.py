@@ -103,10 +103,6 @@ def scalar_invert(scalar: bytes) -> bytes:
         raise CryptoError() from None
 
 
-def scalar_mul(a: bytes, b: bytes) -> bytes:
-    return bytes(pysodium.crypto_core_ristretto255_scalar_mul(a, b))
-
-
 def derive_key_pair(seed: bytes, info: bytes) -> tuple[bytes, bytes]:
     """DeriveKeyPair of RFC 9497 §3.2.1: (skS, pkS) from a 32-byte seed and public info."""
     if len(seed) != 32 or len(info) > 65535:
