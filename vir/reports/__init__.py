@@ -1,0 +1,1 @@
+"""Reports for privacy officers, data subjects and municipalities."""
