@@ -6,6 +6,10 @@ vir keys init             create the OPRF key (epoch 1) if there is none
 vir dev init              development PKI, demo organisations, keys and database
 vir org add ...           onboard an organisation and issue (or register) its certificate
 vir org list              registered organisations
+vir org cert ...          another certificate with a role (coordinator, privacy_officer)
+vir org coordinator ...   appoint or remove an organisation's coordinator
+vir lifecycle run         removal dates and the archive term (idempotent, resumable)
+vir person deceased       death notice for the pseudonyms on standard input
 vir audit verify          walk the audit hash chain; name the first broken entry
 """
 
@@ -18,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vir.domain.clock import utc_now
-from vir.domain.errors import InputError, VirError
+from vir.domain.errors import InputError, NotFound, VirError
 from vir.settings import Settings
 
 if TYPE_CHECKING:
@@ -118,6 +122,94 @@ def cmd_org_add(settings: Settings, args: argparse.Namespace) -> int:
     cert = issue_organisation_certificate(ca, org, cert_path, key_path, now, args.days)
     register_certificate(db, cert, now)
     print(f"vir: registered {org.name}; certificate {cert_path}, key {key_path}")
+    return 0
+
+
+def cmd_org_cert(settings: Settings, args: argparse.Namespace) -> int:
+    """Another certificate for a registered organisation, with a role."""
+    from vir.crypto import pki
+    from vir.domain.organisations import Oin, Role
+    from vir.services.devsetup import DevPaths, issue_organisation_certificate
+    from vir.services.onboarding import register_certificate
+    from vir.store.organisations import get_organisation
+
+    role = Role(args.role)
+    db = _database(settings)
+    now = utc_now()
+    with db.read() as session:
+        org = get_organisation(session, str(Oin(args.oin)))
+    if org is None:
+        raise InputError("oin", "not a registered organisation")
+    if args.cert:
+        cert = pki.load_certificate(Path(args.cert).read_bytes())
+        register_certificate(db, cert, now, role)
+        print(f"vir: registered {role.value} certificate {pki.fingerprint(cert)} for {org.name}")
+        return 0
+    dev = DevPaths(Path(args.dev_dir))
+    ca = pki.load_issued(dev.ca_cert, dev.ca_key)
+    out = Path(args.out or dev.root / "roles")
+    stem = f"{org.oin}-{role.value}"
+    cert_path, key_path = out / f"{stem}.crt", out / f"{stem}.key"
+    if cert_path.exists() or key_path.exists():
+        raise InputError("out", f"{cert_path} or its key already exists; not overwriting")
+    cert = issue_organisation_certificate(ca, org, cert_path, key_path, now, args.days, role)
+    register_certificate(db, cert, now, role)
+    print(f"vir: {role.value} certificate for {org.name}: {cert_path}, key {key_path}")
+    return 0
+
+
+def cmd_org_coordinator(settings: Settings, args: argparse.Namespace) -> int:
+    from vir.domain.organisations import Oin
+    from vir.domain.signals import Professional
+    from vir.services.onboarding import set_coordinator
+
+    oin = str(Oin(args.oin))
+    if args.remove:
+        contact = None
+    elif not args.name or not (args.email or args.phone):
+        raise InputError("name", "give --name and --email and/or --phone (or --remove)")
+    else:
+        contact = Professional(args.name, args.email, args.phone)
+    sent = set_coordinator(_database(settings), oin, contact, utc_now())
+    print(f"vir: coordinator {'removed' if contact is None else 'set'}; {sent} partner(s) told")
+    return 0
+
+
+def cmd_lifecycle_run(settings: Settings, args: argparse.Namespace) -> int:
+    """Removal dates and the archive term, now (idempotent; safe to interrupt)."""
+    from vir.services.lifecycle import Lifecycle, progress_bar
+
+    lifecycle = Lifecycle(_database(settings), utc_now)
+    interactive = sys.stderr.isatty() and not args.quiet
+    report = lifecycle.run(progress_bar(sys.stderr.write) if interactive else None)
+    if interactive:
+        sys.stderr.write("\n")
+    print(
+        f"vir: lifecycle: {report.archived} archived, {report.erased} erased, "
+        f"{report.destroyed} destroyed"
+    )
+    return 0
+
+
+def cmd_person_deceased(settings: Settings, _args: argparse.Namespace) -> int:
+    """A death notice: pseudonyms (base64url, one per line) on standard input."""
+    from vir.domain.encoding import b64url_decode
+    from vir.services.privacy import PrivacyService
+
+    service = PrivacyService(_database(settings), utc_now)
+    total = 0
+    for number, line in enumerate(sys.stdin, start=1):
+        text = line.strip()
+        if not text:
+            continue
+        person = b64url_decode(text)
+        if person is None or len(person) != 32:
+            raise InputError(f"line {number}", "not a pseudonym (43 base64url characters)")
+        try:
+            total += len(service.deceased(None, person))
+        except NotFound:
+            print(f"vir: line {number}: nothing held", file=sys.stderr)
+    print(f"vir: death notice(s) processed; {total} signal(s) erased")
     return 0
 
 
@@ -269,6 +361,29 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--days", type=int, default=365)
     add.set_defaults(run=cmd_org_add)
     org.add_parser("list").set_defaults(run=cmd_org_list)
+    cert = org.add_parser("cert", help="another certificate for an organisation, with a role")
+    cert.add_argument("--oin", required=True)
+    cert.add_argument("--role", required=True, choices=["system", "coordinator", "privacy_officer"])
+    cert.add_argument("--cert", help="register this externally issued certificate (PEM)")
+    cert.add_argument("--dev-dir", default=".vir/dev", help="CA used to issue a certificate")
+    cert.add_argument("--out", help="folder for the issued certificate and key")
+    cert.add_argument("--days", type=int, default=365)
+    cert.set_defaults(run=cmd_org_cert)
+    coord = org.add_parser("coordinator", help="appoint or remove the organisation's coordinator")
+    coord.add_argument("--oin", required=True)
+    coord.add_argument("--name")
+    coord.add_argument("--email")
+    coord.add_argument("--phone")
+    coord.add_argument("--remove", action="store_true")
+    coord.set_defaults(run=cmd_org_coordinator)
+    lifecycle = sub.add_parser("lifecycle").add_subparsers(dest="lifecycle_command", required=True)
+    run = lifecycle.add_parser("run", help="removal dates and the archive term, now")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(run=cmd_lifecycle_run)
+    person = sub.add_parser("person").add_subparsers(dest="person_command", required=True)
+    person.add_parser(
+        "deceased", help="death notice: erase everything on the pseudonyms read from stdin"
+    ).set_defaults(run=cmd_person_deceased)
     address = sub.add_parser("address").add_subparsers(dest="address_command", required=True)
     excl = address.add_parser("exclude", help="an institutional address that never matches")
     excl.add_argument("--label", required=True, help="what the address is, e.g. a shelter")

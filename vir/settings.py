@@ -25,5 +25,13 @@ class Settings(BaseSettings):
     # OPRF evaluations per organisation: sustained elements per second, and the burst allowed.
     oprf_rate_per_second: float = Field(default=200.0, gt=0)
     oprf_burst: int = Field(default=2000, ge=64)
+    # Seconds between in-process lifecycle runs (removal dates, archive term); 0: off, run
+    # `vir lifecycle run` from a timer instead.
+    lifecycle_interval_seconds: float = Field(default=3600.0, ge=0)
+    # Days after which a signal without confirmation of the information duty is listed.
+    information_duty_days: int = Field(default=30, ge=1, le=365)
+    # Veilig Thuis consultations per organisation: sustained per second, and the burst.
+    consult_rate_per_second: float = Field(default=1.0, gt=0)
+    consult_burst: int = Field(default=60, ge=1)
     # Largest request body accepted; anything larger is refused before it is parsed.
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)

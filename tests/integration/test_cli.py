@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -27,7 +29,40 @@ def test_dev_init_is_idempotent_and_never_overwrites(tmp_path: Path) -> None:
     run_vir(tmp_path, env, "dev", "init", "--dev-dir", str(tmp_path / "dev"))
     assert _digests(tmp_path / "dev") | _digests(tmp_path / "keys") == before
     listing = run_vir(tmp_path, env, "org", "list").stdout
-    assert listing.count("\n") == 4
+    assert listing.count("\n") == 5  # four reporting organisations and the municipality
+    roles = json.loads((tmp_path / "dev" / "roles.json").read_text())
+    assert {r["role"] for r in roles} == {"privacy_officer", "coordinator"}
+
+
+def test_lifecycle_run_and_a_death_notice_from_the_command_line(tmp_path: Path) -> None:
+    env = service_env(tmp_path, free_port())
+    run_vir(tmp_path, env, "dev", "init", "--dev-dir", str(tmp_path / "dev"))
+    result = run_vir(tmp_path, env, "lifecycle", "run")
+    assert "0 archived, 0 erased, 0 destroyed" in result.stdout
+    unknown = "hpgDTODJM7zyvQlm3obljpITEDuEoVVs-qF-UeLOOkY\n"
+    result = subprocess.run(
+        [sys.executable, "-m", "vir.cli", "person", "deceased"],
+        cwd=tmp_path,
+        env=env,
+        input=unknown,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0 and "nothing held" in result.stderr
+    assert "hpgDTODJM7" not in result.stderr  # never echoes a pseudonym
+    bad = subprocess.run(
+        [sys.executable, "-m", "vir.cli", "person", "deceased"],
+        cwd=tmp_path,
+        env=env,
+        input="not-a-pseudonym\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "line 1" in bad.stderr
+    verify = run_vir(tmp_path, env, "audit", "verify")
+    assert "intact" in verify.stdout + verify.stderr
 
 
 def test_serve_refuses_to_start_without_a_key_and_says_how(tmp_path: Path) -> None:

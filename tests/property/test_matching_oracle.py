@@ -27,6 +27,8 @@ from vir.domain.errors import Conflict, NotFound
 from vir.domain.signals import Professional, WithdrawalReason
 from vir.services.signals import SignalRequest, SignalService
 from vir.store.tables import (
+    ArchivedSignalRow,
+    ArchiveOfferRow,
     ExcludedAddressRow,
     MatchMemberRow,
     MatchRow,
@@ -85,6 +87,26 @@ def expected_matches(active: list[Sig]) -> dict[tuple[str, int], frozenset[str]]
 class Oracle:
     active: list[Sig] = field(default_factory=list)
     generation: dict[tuple[str, int], int] = field(default_factory=dict)
+    archive: list[Sig] = field(default_factory=list)
+    offered: set[tuple[str, int]] = field(default_factory=set)  # (archived ref, organisation)
+
+    def archived(self, signal: Sig) -> None:
+        self.archive.append(signal)
+
+    def historical(self, new: Sig) -> list[tuple[object, ...]]:
+        """An organisation newly registering a person is offered, once, others' archived
+        signals on that person (DESIGN.md §3)."""
+        fresh = [
+            a
+            for a in self.archive
+            if a.person == new.person and a.org != new.org and (a.ref, new.org) not in self.offered
+        ]
+        self.offered |= {(a.ref, new.org) for a in fresh}
+        if not fresh:
+            return []
+        instance = ("historical", frozenset(a.ref for a in fresh))
+        others = tuple(sorted(a.org for a in fresh))
+        return [(new.org, new.ref, "match.historical", instance, others)]
 
     def step(self, new_active: list[Sig]) -> list[tuple[object, ...]]:
         """Expected notifications: (org, local_ref, type, match instance, other orgs)."""
@@ -136,7 +158,12 @@ operations = st.lists(
             st.frozensets(st.integers(0, 4), max_size=2),
             st.one_of(st.none(), st.integers(0, len(ADDRESSES) - 1)),
         ),
-        st.tuples(st.just("withdraw"), st.integers(0, N_ORGS - 1), st.integers(0, 3)),
+        st.tuples(
+            st.just("withdraw"),
+            st.integers(0, N_ORGS - 1),
+            st.integers(0, 3),
+            st.sampled_from([WithdrawalReason.RISK_ENDED, WithdrawalReason.UNJUSTIFIED]),
+        ),
     ),
     min_size=1,
     max_size=14,
@@ -161,6 +188,17 @@ def _service_notifications(store: Store, after_seq: int) -> tuple[list[tuple[obj
                 (orgs[row.oin], row.local_ref, row.type, row.match_id, others, payload["via"])
             )
         return got, (rows[-1].seq if rows else after_seq)
+
+
+def _offer(store: Store, offer_id: str) -> object:
+    """An archive offer named by the local references of the archived signals it offered."""
+    with store.db.read() as session:
+        refs = session.scalars(
+            select(ArchivedSignalRow.local_ref)
+            .join(ArchiveOfferRow, ArchiveOfferRow.archived_signal_id == ArchivedSignalRow.id)
+            .where(ArchiveOfferRow.notification_id == offer_id)
+        ).all()
+    return ("historical", frozenset(refs))
 
 
 def _instance(store: Store, match_id: str, oracle: Oracle) -> object:
@@ -193,6 +231,7 @@ def test_persisted_matches_and_notifications_equal_the_oracle(
         counter = itertools.count()
         instance_of: dict[str, object] = {}  # service match id -> oracle instance
         for op in ops:
+            extra: list[tuple[object, ...]] = []
             if op[0] == "register":
                 _, org, person, parents, address = op
                 parents = frozenset(p for p in parents if p != person)
@@ -212,9 +251,11 @@ def test_persisted_matches_and_notifications_equal_the_oracle(
                     new_active = active
                 else:
                     service.register(store.caller(org), request)
-                    new_active = [*active, Sig(ref, org, person, parents, address)]
+                    new = Sig(ref, org, person, parents, address)
+                    new_active = [*active, new]
+                    extra = oracle.historical(new)
             else:
-                _, org, person = op
+                _, org, person, reason = op
                 target = next((s for s in active if s.org == org and s.person == person), None)
                 if target is None:
                     with pytest.raises(NotFound):
@@ -223,14 +264,18 @@ def test_persisted_matches_and_notifications_equal_the_oracle(
                         )
                     new_active = active
                 else:
-                    service.withdraw(store.caller(org), target.ref, WithdrawalReason.RISK_ENDED)
+                    service.withdraw(store.caller(org), target.ref, reason)
                     new_active = [s for s in active if s is not target]
-            expected = oracle.step(new_active)
+                    if reason is WithdrawalReason.RISK_ENDED:
+                        oracle.archived(target)
+            expected = sorted(oracle.step(new_active) + extra, key=repr)
             got, seq = _service_notifications(store, seq)
             # Name each service match by its key (read while the match is new) and the
             # oracle's generation of that key, so both sides speak of the same instance.
             mapped = []
             for org, ref, kind, match_id, others, _via in got:
+                if kind == "match.historical":
+                    instance_of[match_id] = _offer(store, match_id)
                 if match_id not in instance_of:
                     instance_of[match_id] = _instance(store, match_id, oracle)
                 mapped.append((org, ref, kind, instance_of[match_id], others))

@@ -10,15 +10,18 @@ from fastapi import FastAPI
 
 from vir import __version__
 from vir.api import errors
-from vir.api.lifespan import checkpoint_lifespan
+from vir.api.lifespan import Periodic, periodic_lifespan
 from vir.api.limits import BodySizeLimit
-from vir.api.routes import audit, health, oprf, signals
+from vir.api.routes import audit, health, oprf, privacy, signals
 from vir.crypto.evaluator import Evaluator, LocalEvaluator
 from vir.crypto.keys import load_oprf_keyring
 from vir.crypto.signing import load_signing_key
 from vir.domain.clock import Clock, utc_now
 from vir.domain.ratelimit import TokenBuckets
+from vir.services.consultations import ConsultationService
 from vir.services.identity import Authenticator
+from vir.services.lifecycle import Lifecycle
+from vir.services.privacy import PrivacyService
 from vir.services.pseudonymisation import PseudonymisationService
 from vir.services.refusals import RefusalRecorder
 from vir.services.signals import NotificationService, SignalService
@@ -37,6 +40,9 @@ class Services:
     notifications: NotificationService
     refusals: RefusalRecorder
     transparency: TransparencyLog
+    lifecycle: Lifecycle
+    consultations: ConsultationService
+    privacy: PrivacyService
 
 
 def create_app(
@@ -62,23 +68,41 @@ def create_app(
             clock,
             monotonic,
         ),
-        signals=SignalService(db, clock, evaluator.epoch),
+        signals=SignalService(db, clock, evaluator.epoch, settings.information_duty_days),
         notifications=NotificationService(db, clock),
         refusals=RefusalRecorder(db, clock),
         transparency=TransparencyLog(db, signer, clock),
+        lifecycle=Lifecycle(db, clock),
+        consultations=ConsultationService(
+            db,
+            clock,
+            TokenBuckets(settings.consult_rate_per_second, settings.consult_burst),
+            monotonic,
+        ),
+        privacy=PrivacyService(db, clock, settings.information_duty_days),
     )
+    jobs = [
+        Periodic(
+            "audit.checkpoint",
+            settings.checkpoint_interval_seconds,
+            services.transparency.checkpoint,
+        ),
+        Periodic("lifecycle.run", settings.lifecycle_interval_seconds, services.lifecycle.run),
+    ]
     app = FastAPI(
-        lifespan=checkpoint_lifespan(services.transparency, settings.checkpoint_interval_seconds),
+        lifespan=periodic_lifespan(jobs),
         title="vir",
         version=__version__,
         description="Privacy-preserving signal index (Verwijsindex). Mutual TLS on every "
         "endpoint except /health and this document; errors are application/problem+json.",
     )
     app.state.services = services
+    app.state.clock = clock
     errors.install(app)
     app.include_router(health.router)
     app.include_router(oprf.router)
     app.include_router(signals.router)
+    app.include_router(privacy.router)
     app.include_router(audit.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

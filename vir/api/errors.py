@@ -44,6 +44,7 @@ PROBLEMS: dict[type[e.VirError], ProblemKind] = {
     e.UnknownOrganisation: ProblemKind(403, "unknown-organisation", "Unknown organisation"),
     e.UnknownCertificate: ProblemKind(403, "unknown-certificate", "Unknown certificate"),
     e.CertificateRevoked: ProblemKind(403, "certificate-revoked", "Certificate revoked"),
+    e.NotPermitted: ProblemKind(403, "not-permitted", "Not permitted"),
     e.AccessDenied: ProblemKind(403, "forbidden", "Forbidden"),
     e.NotFound: ProblemKind(404, "not-found", "Not found"),
     e.Conflict: ProblemKind(409, "conflict", "Conflict"),

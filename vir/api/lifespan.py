@@ -1,4 +1,5 @@
-"""The app's lifespan: periodic audit checkpoints while the service runs."""
+"""The app's lifespan: periodic jobs while the service runs (audit checkpoints, the
+signal lifecycle), each on its own interval; 0 switches a job off."""
 
 from __future__ import annotations
 
@@ -6,43 +7,46 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from vir.domain.errors import LogInconsistent
-from vir.services.transparency import TransparencyLog
 
-_log = logging.getLogger("vir.audit")
+_log = logging.getLogger("vir.jobs")
 
 
-def checkpoint_lifespan(
-    log: TransparencyLog, interval: float
+@dataclass(frozen=True)
+class Periodic:
+    name: str  # an event id for the logs, e.g. "audit.checkpoint"
+    interval: float  # seconds; 0: never
+    run: Callable[[], object]  # blocking; runs in a worker thread
+
+
+def periodic_lifespan(
+    jobs: list[Periodic],
 ) -> Callable[[Any], contextlib.AbstractAsyncContextManager[None]]:
-    """An ASGI lifespan that signs a checkpoint every ``interval`` seconds (0: never).
-
-    A log that contradicts an earlier checkpoint is reported (event id, no
-    details from entries) and not signed; the service keeps serving.
-    """
-
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
-        task = asyncio.create_task(_every(log, interval)) if interval > 0 else None
+        tasks = [asyncio.create_task(_every(job)) for job in jobs if job.interval > 0]
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
     return lifespan
 
 
-async def _every(log: TransparencyLog, interval: float) -> None:
+async def _every(job: Periodic) -> None:
     while True:
-        await asyncio.sleep(interval)
+        await asyncio.sleep(job.interval)
         try:
-            await asyncio.to_thread(log.checkpoint)
+            await asyncio.to_thread(job.run)
         except LogInconsistent:
-            _log.error("audit.checkpoint_refused: the log contradicts a signed checkpoint")
-        except Exception:  # a busy database must not end checkpointing for good
-            _log.exception("audit.checkpoint_failed: will try again at the next interval")
+            # Reported by event id only, no details from entries; nothing is signed.
+            _log.error("%s_refused: the log contradicts a signed checkpoint", job.name)
+        except Exception:  # a busy database must not end the job for good
+            _log.exception("%s_failed: will try again at the next interval", job.name)

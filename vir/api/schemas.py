@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
 
+from vir.crypto import oprf
 from vir.domain.encoding import b64url_decode
 from vir.domain.errors import InputError, InvalidElement
 
@@ -35,6 +36,21 @@ def decode_element(text: str, field: str) -> bytes:
     return element
 
 
+def decode_pseudonym(text: str, field: str) -> bytes:
+    """A pseudonym from the wire: base64url of a canonical, non-identity element."""
+    element = decode_element(text, field)
+    if not oprf.is_valid_element(element):
+        raise InvalidElement(field)
+    return element
+
+
+def check_epoch(epoch: int, current: int) -> None:
+    if epoch != current:
+        raise InputError(
+            "epoch", f"pseudonyms must be made under the current key epoch ({current})"
+        )
+
+
 def parse_date(text: str, field: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -44,6 +60,13 @@ def parse_date(text: str, field: str) -> dt.date:
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class PseudonymIn(Strict):
+    """A person's pseudonym, made by the caller's client from the BSN (never the BSN)."""
+
+    epoch: StrictInt = Field(ge=1, description="key epoch the pseudonym was made under")
+    person: Element = Field(description="pseudonym of the person")
 
 
 class ProfessionalIn(Strict):
@@ -71,10 +94,22 @@ class ProfessionalOut(BaseModel):
     function: str | None
 
 
+class CoordinatorOut(BaseModel):
+    name: str
+    email: str | None
+    phone: str | None
+
+
 class ParticipantOut(BaseModel):
     organisation: OrganisationOut
     professional: ProfessionalOut
+    coordinator: CoordinatorOut | None = Field(
+        default=None, description="the organisation's coordinator, when it appointed one"
+    )
     since: str = Field(description="RFC 3339: when this participant's signal was registered")
+    archived_on: str | None = Field(
+        default=None, description="historical offers only: the day the signal was archived"
+    )
 
 
 class MatchOut(BaseModel):
@@ -82,6 +117,10 @@ class MatchOut(BaseModel):
     kind: Literal["person", "household"]
     via: Literal["person", "parent", "address"]
     active: bool = Field(description="false once the match has ended")
+    historical: bool = Field(
+        default=False,
+        description="true for an offer of archived signals (match.historical), made once",
+    )
     participants: list[ParticipantOut] = Field(
         description="the other organisations involved; never the caller, never a pseudonym"
     )

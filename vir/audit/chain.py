@@ -37,6 +37,8 @@ class AuditEvent:
     certificate: str | None = None  # SHA-256 fingerprint of the client certificate
     objects: Mapping[str, str | int] = field(default_factory=dict)
     reason: str | None = None  # a code from a fixed list, never free text from a caller
+    role: str | None = None  # the certificate's role: system, coordinator, privacy_officer
+    purpose: str | None = None  # why, where a purpose applies (a code from a fixed list)
 
     def encode(self) -> bytes:
         document = {
@@ -50,6 +52,11 @@ class AuditEvent:
             "outcome": self.outcome,
             "reason": self.reason,
         }
+        # Added later: present only when set, so earlier entries keep their exact bytes.
+        if self.role is not None:
+            document["role"] = self.role
+        if self.purpose is not None:
+            document["purpose"] = self.purpose
         return json.dumps(
             document, sort_keys=True, separators=(",", ":"), ensure_ascii=False
         ).encode("utf-8")
@@ -67,6 +74,8 @@ class AuditEvent:
             certificate=doc["certificate"],
             objects=doc["objects"],
             reason=doc["reason"],
+            role=doc.get("role"),
+            purpose=doc.get("purpose"),
         )
 
 

@@ -67,12 +67,17 @@ class VirClient:
     def from_dev(
         cls, organisation: str, dev_dir: Path = Path(".vir/dev"), base_url: str = DEFAULT_URL
     ) -> VirClient:
-        """Connect as a demo organisation of ``.vir/dev/orgs.json`` (by OIN, or name prefix)."""
+        """Connect as a demo organisation of ``.vir/dev/orgs.json`` (by OIN, category or name
+        prefix), or with a role certificate of ``roles.json`` (by role: ``privacy_officer``,
+        ``coordinator``)."""
         orgs = json.loads((dev_dir / "orgs.json").read_text(encoding="utf-8"))
+        roles_file = dev_dir / "roles.json"
+        if roles_file.exists():
+            orgs += json.loads(roles_file.read_text(encoding="utf-8"))
         for org in orgs:
-            if organisation in (org["oin"], org["category"]) or org["name"].startswith(
-                organisation
-            ):
+            if organisation in (org["oin"], org.get("category"), org.get("role")) or org[
+                "name"
+            ].startswith(organisation):
                 return cls(
                     base_url, dev_dir / "ca.crt", dev_dir / org["cert"], dev_dir / org["key"]
                 )
@@ -133,6 +138,66 @@ class VirClient:
 
     def withdraw_signal(self, local_ref: str, reason: str) -> None:
         self.request("DELETE", f"/v1/signals/{local_ref}", params={"reason": reason})
+
+    def update_signal(self, local_ref: str, change: dict[str, Any]) -> dict[str, Any]:
+        """``PATCH /v1/signals/{local_ref}``: new ``professional`` and/or ``informed``."""
+        answer: dict[str, Any] = self.request("PATCH", f"/v1/signals/{local_ref}", change).json()
+        return answer
+
+    def list_signals(self, **params: Any) -> list[dict[str, Any]]:
+        """Every own signal (``status``, ``uninformed`` as in ``GET /v1/signals``)."""
+        items: list[dict[str, Any]] = []
+        query = {"limit": 1000, **params}
+        while True:
+            page = self.request("GET", "/v1/signals", params=query).json()
+            items += page["items"]
+            if page["next"] is None:
+                return items
+            query["after"] = page["next"]
+
+    def consult(self, canonical: str, purpose: str) -> dict[str, Any]:
+        """Veilig Thuis: who is or was involved with a person (canonical input, local)."""
+        made = self.pseudonymise([canonical])
+        body = {"epoch": made.epoch, "person": made.pseudonyms[0], "purpose": purpose}
+        answer: dict[str, Any] = self.request("POST", "/v1/consultations", body).json()
+        return answer
+
+    def _person(self, canonical: str) -> dict[str, Any]:
+        made = self.pseudonymise([canonical])
+        return {"epoch": made.epoch, "person": made.pseudonyms[0]}
+
+    def access_report(self, canonical: str) -> dict[str, Any]:
+        """Privacy officer: everything held on a person (GDPR art. 15), as JSON."""
+        answer: dict[str, Any] = self.request(
+            "POST", "/v1/privacy/access", self._person(canonical)
+        ).json()
+        return answer
+
+    def access_report_pdf(self, canonical: str) -> bytes:
+        """The same, as the Dutch PDF for the data subject."""
+        response = self._http.post(
+            "/v1/privacy/access",
+            json=self._person(canonical),
+            headers={"Accept": "application/pdf"},
+        )
+        if response.status_code >= 400:
+            raise ServiceError(response.status_code, response.json())
+        return response.content
+
+    def erase(self, canonical: str, kind: str, signals: list[str] | None = None) -> list[str]:
+        """Privacy officer: execute an erasure, objection or correction request."""
+        body = self._person(canonical) | {"kind": kind}
+        if signals is not None:
+            body["signals"] = signals
+        erased: list[str] = self.request("POST", "/v1/privacy/erasure", body).json()["erased"]
+        return erased
+
+    def deceased(self, canonical: str) -> list[str]:
+        """Privacy officer: a death notice."""
+        erased: list[str] = self.request(
+            "POST", "/v1/privacy/deaths", self._person(canonical)
+        ).json()["erased"]
+        return erased
 
     def matches(self, local_ref: str) -> list[dict[str, Any]]:
         matches: list[dict[str, Any]] = self.request(

@@ -10,7 +10,8 @@
     ├── AccessDenied              the caller is known but not allowed
     │   ├── UnknownOrganisation   the certificate's OIN is not a registered organisation
     │   ├── UnknownCertificate    the organisation is registered, this certificate is not
-    │   └── CertificateRevoked    the certificate was revoked
+    │   ├── CertificateRevoked    the certificate was revoked
+    │   └── NotPermitted          this organisation's category or this certificate's role may not
     ├── NotFound                  no such object for this caller (another's objects look absent)
     ├── Conflict                  the request contradicts what is already registered
     ├── RateLimited               too many requests; carries ``retry_after`` seconds
@@ -82,6 +83,10 @@ class UnknownCertificate(AccessDenied):
 class CertificateRevoked(AccessDenied):
     def __init__(self) -> None:
         super().__init__("the client certificate has been revoked")
+
+
+class NotPermitted(AccessDenied):
+    """The caller's category or role does not allow this action (says which, not why not)."""
 
 
 class NotFound(VirError):

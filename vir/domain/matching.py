@@ -53,6 +53,9 @@ class NotificationType(enum.StrEnum):
     CREATED = "match.created"
     JOINED = "match.joined"
     LEFT = "match.left"
+    # Not from reconcile(): a partner's contact details changed; an archived signal offered.
+    CONTACT_CHANGED = "match.contact_changed"
+    HISTORICAL = "match.historical"
 
 
 @dataclass(frozen=True, order=True)

@@ -29,6 +29,22 @@ class Category(enum.StrEnum):
     POLICE = "police"
     HALT = "halt"
     RAAD_KINDERBESCHERMING = "raad_kinderbescherming"
+    # Not a reporting category: a municipality or region, whose certificates carry
+    # roles such as privacy officer. It never registers or receives signals.
+    MUNICIPALITY = "municipality"
+
+    @property
+    def reports(self) -> bool:
+        """Whether organisations of this category may register signals."""
+        return self is not Category.MUNICIPALITY
+
+
+class Role(enum.StrEnum):
+    """What a certificate's holder may do on behalf of its organisation."""
+
+    SYSTEM = "system"  # the organisation's back-office system: its own signals
+    COORDINATOR = "coordinator"  # the organisation's coordinator: also its contact details
+    PRIVACY_OFFICER = "privacy_officer"  # of a municipality: access, erasure, death notices
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vir.crypto import pki
-from vir.domain.organisations import Category, Oin, Organisation
+from vir.domain.organisations import Category, Oin, Organisation, Role
 from vir.services.onboarding import register_certificate, register_organisation
 from vir.store.db import Database
 from vir.store.organisations import get_certificate, get_organisation
@@ -34,6 +34,15 @@ DEMO_ORGANISATIONS = (
         Category.VEILIG_THUIS,
         "Rotterdam",
     ),
+)
+MUNICIPALITY = Organisation(
+    Oin("00000009000000000010"), "Gemeente Rotterdam", Category.MUNICIPALITY, "Rotterdam"
+)
+# Certificates with a role other than the back office's: listed in roles.json, not in
+# orgs.json (whose organisations all register signals, as API-CONTRACT.md describes).
+DEMO_ROLES = (
+    (MUNICIPALITY, Role.PRIVACY_OFFICER),
+    (DEMO_ORGANISATIONS[2], Role.COORDINATOR),
 )
 CLIENT_CERT_DAYS = 365
 
@@ -62,8 +71,16 @@ class DevPaths:
     def orgs_json(self) -> Path:
         return self.root / "orgs.json"
 
+    @property
+    def roles_json(self) -> Path:
+        return self.root / "roles.json"
+
     def org_files(self, oin: Oin) -> tuple[Path, Path]:
         return self.root / "orgs" / f"{oin}.crt", self.root / "orgs" / f"{oin}.key"
+
+    def role_files(self, oin: Oin, role: Role) -> tuple[Path, Path]:
+        folder = self.root / "roles"
+        return folder / f"{oin}-{role.value}.crt", folder / f"{oin}-{role.value}.key"
 
 
 def ensure_ca(paths: DevPaths, now: dt.datetime) -> pki.Issued:
@@ -89,20 +106,26 @@ def issue_organisation_certificate(
     key_path: Path,
     now: dt.datetime,
     days: int = CLIENT_CERT_DAYS,
+    role: Role = Role.SYSTEM,
 ) -> pki.Certificate:
     """Issue and save a client certificate, or return the one already saved there."""
     if cert_path.exists() or key_path.exists():
         return pki.load_issued(cert_path, key_path).cert
     cert_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    name = org.name if role is Role.SYSTEM else f"{org.name} ({role.value})"
     issued = pki.issue_client_certificate(
-        ca, str(org.oin), org.name, now - dt.timedelta(minutes=5), now + dt.timedelta(days=days)
+        ca, str(org.oin), name, now - dt.timedelta(minutes=5), now + dt.timedelta(days=days)
     )
     pki.save_issued(issued, cert_path, key_path)
     return issued.cert
 
 
 def ensure_registered(
-    db: Database, org: Organisation, cert: pki.Certificate, now: dt.datetime
+    db: Database,
+    org: Organisation,
+    cert: pki.Certificate,
+    now: dt.datetime,
+    role: Role = Role.SYSTEM,
 ) -> None:
     with db.read() as session:
         org_known = get_organisation(session, str(org.oin)) is not None
@@ -110,7 +133,7 @@ def ensure_registered(
     if not org_known:
         register_organisation(db, org, now)
     if not cert_known:
-        register_certificate(db, cert, now)
+        register_certificate(db, cert, now, role)
 
 
 def init_dev(root: Path, db: Database, now: dt.datetime) -> DevPaths:
@@ -132,4 +155,19 @@ def init_dev(root: Path, db: Database, now: dt.datetime) -> DevPaths:
             }
         )
     paths.orgs_json.write_text(json.dumps(listing, indent=2) + "\n", encoding="utf-8")
+    roles = []
+    for org, role in DEMO_ROLES:
+        cert_path, key_path = paths.role_files(org.oin, role)
+        cert = issue_organisation_certificate(ca, org, cert_path, key_path, now, role=role)
+        ensure_registered(db, org, cert, now, role)
+        roles.append(
+            {
+                "role": role.value,
+                "oin": str(org.oin),
+                "name": org.name,
+                "cert": str(cert_path.relative_to(root)),
+                "key": str(key_path.relative_to(root)),
+            }
+        )
+    paths.roles_json.write_text(json.dumps(roles, indent=2) + "\n", encoding="utf-8")
     return paths

@@ -26,7 +26,7 @@ from vir.domain.errors import (
     UnknownCertificate,
     UnknownOrganisation,
 )
-from vir.domain.organisations import Organisation
+from vir.domain.organisations import Organisation, Role
 from vir.store.db import Database
 from vir.store.organisations import get_certificate, get_organisation
 
@@ -44,6 +44,7 @@ class Presented:
 class Caller:
     organisation: Organisation
     certificate: str  # SHA-256 fingerprint
+    role: Role = Role.SYSTEM
 
     @property
     def oin(self) -> str:
@@ -133,4 +134,4 @@ class Authenticator:
             raise UnknownCertificate()
         if row.revoked_at is not None and row.revoked_at <= now:
             raise CertificateRevoked()
-        return Caller(organisation, claim.fingerprint)
+        return Caller(organisation, claim.fingerprint, Role(row.role))

@@ -38,34 +38,47 @@ def snapshot(session: Session, keys: Iterable[GroupKey]) -> dict[GroupKey, Befor
     return found
 
 
-class _Names:
-    """Organisation names, loaded once per operation."""
+class Organisations:
+    """Organisation names and coordinators, loaded once per operation."""
 
     def __init__(self, session: Session) -> None:
         self._session = session
-        self._names: dict[str, str] = {}
+        self._known: dict[str, Any] = {}
 
-    def __call__(self, oin: str) -> str:
-        if oin not in self._names:
-            self._names[oin] = repo.organisation_name(self._session, oin)
-        return self._names[oin]
+    def __call__(self, oin: str) -> Any:
+        if oin not in self._known:
+            self._known[oin] = repo.organisation_contact(self._session, oin)
+        return self._known[oin]
 
 
-def participant(row: Signal, name: str) -> dict[str, Any]:
+def professional(row: Any) -> dict[str, str | None]:
     return {
-        "organisation": {"oin": row.oin, "name": name},
-        "professional": {
-            "name": row.professional_name,
-            "email": row.professional_email,
-            "phone": row.professional_phone,
-            "function": row.professional_function,
-        },
-        "since": audit_log.rfc3339(row.created_at),
+        "name": row.professional_name,
+        "email": row.professional_email,
+        "phone": row.professional_phone,
+        "function": row.professional_function,
+    }
+
+
+def participant(row: Any, org: Any, since: dt.datetime) -> dict[str, Any]:
+    """One reporter as match partners see it: organisation, professional, coordinator."""
+    coordinator = None
+    if org.coordinator_name is not None:
+        coordinator = {
+            "name": org.coordinator_name,
+            "email": org.coordinator_email,
+            "phone": org.coordinator_phone,
+        }
+    return {
+        "organisation": {"oin": row.oin, "name": org.name},
+        "professional": professional(row),
+        "coordinator": coordinator,
+        "since": audit_log.rfc3339(since),
     }
 
 
 def match_view(
-    match: Match, rows: Collection[Signal], for_oin: str, names: _Names
+    match: Match, rows: Collection[Signal], for_oin: str, names: Organisations
 ) -> dict[str, Any]:
     """A match as one organisation sees it: the *other* organisations, never a pseudonym."""
     others = sorted((r for r in rows if r.oin != for_oin), key=lambda r: (r.created_at, r.id))
@@ -74,13 +87,13 @@ def match_view(
         "kind": match.via.kind,
         "via": match.via.value,
         "active": match.active,
-        "participants": [participant(r, names(r.oin)) for r in others],
+        "participants": [participant(r, names(r.oin), r.created_at) for r in others],
     }
 
 
 def current_matches(session: Session, signal_id: str, oin: str) -> list[dict[str, Any]]:
     """The active matches of one signal, as its organisation sees them."""
-    names = _Names(session)
+    names = Organisations(session)
     views = []
     for match, _key in repo.matches_of(session, signal_id):
         rows = repo.signals_by_id(session, repo.members(session, match.id))
@@ -98,7 +111,7 @@ def settle(
 
     ``departed`` maps signals removed by this operation to their organisation.
     """
-    names = _Names(session)
+    names = Organisations(session)
     excluded = repo.excluded(session, [k.key for k in before if k.via is Via.ADDRESS])
     for key, old in before.items():
         rows = {r.id: r for r in repo.group(session, key)}
@@ -121,7 +134,7 @@ def settle(
             if recipient.oin not in views:
                 views[recipient.oin] = match_view(match, shown, recipient.oin, names)
             notifications.append(
-                _notification(session, notice.type, match, recipient, views[recipient.oin], now)
+                notification(session, notice.type, match.id, recipient, views[recipient.oin], now)
             )
         repo.insert_notifications(session, notifications)
 
@@ -187,15 +200,17 @@ def _store(
     return match
 
 
-def _notification(
+def notification(
     session: Session,
     kind: NotificationType,
-    match: Match,
+    match_id: str,
     recipient: Signal,
     view: dict[str, Any],
     now: dt.datetime,
+    notification_id: str | None = None,
 ) -> dict[str, Any]:
-    notification_id = str(uuid.uuid4())
+    """A notification row for ``recipient``'s organisation about its own signal, audited."""
+    notification_id = notification_id or str(uuid.uuid4())
     audit_log.append(
         session,
         audit_log.new_event(
@@ -206,7 +221,7 @@ def _notification(
             actor="matching",
             objects={
                 "notification": notification_id,
-                "match": match.id,
+                "match": match_id,
                 "signal": recipient.id,
                 "type": kind.value,
             },
@@ -217,7 +232,37 @@ def _notification(
         "oin": recipient.oin,
         "local_ref": recipient.local_ref,
         "type": kind.value,
-        "match_id": match.id,
+        "match_id": match_id,
         "created_at": now,
         "payload": json.dumps(view, separators=(",", ":"), ensure_ascii=False),
     }
+
+
+def notify_contact_changed(session: Session, signal_ids: Collection[str], now: dt.datetime) -> int:
+    """Tell the partners in every active match of these signals that contact details changed.
+
+    Each recipient gets the match as it now stands, once per match.
+    """
+    names = Organisations(session)
+    changed = set(signal_ids)
+    seen: set[str] = set()
+    rows: list[dict[str, Any]] = []
+    for signal_id in sorted(changed):
+        for match, _key in repo.matches_of(session, signal_id):
+            if match.id in seen:
+                continue
+            seen.add(match.id)
+            members = repo.signals_by_id(session, repo.members(session, match.id))
+            changed_oins = {m.oin for m in members if m.id in changed}
+            for recipient in members:
+                # Told only of another organisation's change, never of its own.
+                if recipient.id in changed or not changed_oins - {recipient.oin}:
+                    continue
+                view = match_view(match, members, recipient.oin, names)
+                rows.append(
+                    notification(
+                        session, NotificationType.CONTACT_CHANGED, match.id, recipient, view, now
+                    )
+                )
+    repo.insert_notifications(session, rows)
+    return len(rows)

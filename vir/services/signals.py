@@ -9,17 +9,32 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from vir.audit.chain import Outcome
 from vir.crypto import oprf
+from vir.domain import policy
 from vir.domain.clock import Clock
 from vir.domain.errors import Conflict, InputError, InvalidElement, NotFound
-from vir.domain.matching import group_keys
+from vir.domain.lifecycle import ArchiveReason, InformedWho, archives
+from vir.domain.matching import NotificationType, group_keys
 from vir.domain.signals import Professional, SignalFacts, WithdrawalReason, latest_removal
+from vir.services import removal
 from vir.services.identity import Caller
-from vir.services.matching import current_matches, settle, snapshot
+from vir.services.matching import (
+    Organisations,
+    current_matches,
+    notification,
+    notify_contact_changed,
+    participant,
+    professional,
+    settle,
+    snapshot,
+)
 from vir.store import audit_log
 from vir.store import signals as repo
 from vir.store.db import Database
+from vir.store.signals import ArchivedSignal, Signal
 
 
 @dataclass(frozen=True)
@@ -31,6 +46,7 @@ class SignalRequest:
     address: bytes | None
     remove_on: dt.date | None
     professional: Professional
+    archive_until: dt.date | None = None
 
     def content_hash(self) -> bytes:
         """What makes a repeat idempotent: the same content under the same ``local_ref``."""
@@ -42,6 +58,8 @@ class SignalRequest:
             "remove_on": self.remove_on.isoformat() if self.remove_on else None,
             "professional": self.professional.as_dict(),
         }
+        if self.archive_until is not None:
+            document["archive_until"] = self.archive_until.isoformat()
         return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).digest()
 
 
@@ -71,8 +89,19 @@ def _validate(request: SignalRequest, current_epoch: int, today: dt.date) -> dt.
     if request.person in request.parents:
         raise InputError("parents", "the young person cannot be their own parent")
     latest = latest_removal(today)
+    if request.archive_until is not None:
+        if request.archive_until <= today:
+            raise InputError(
+                "archive_until", "the young person is 23 or older: outside the index's scope"
+            )
+        if request.remove_on is None or request.remove_on > request.archive_until:
+            latest = min(latest, request.archive_until)
     if request.remove_on is None:
         return latest
+    if request.archive_until is not None and request.remove_on > request.archive_until:
+        raise InputError(
+            "remove_on", "a signal must be removed when the young person turns 23 (archive_until)"
+        )
     if request.remove_on <= today:
         raise InputError("remove_on", "the removal date must be in the future")
     if request.remove_on > latest:
@@ -83,12 +112,16 @@ def _validate(request: SignalRequest, current_epoch: int, today: dt.date) -> dt.
 
 
 class SignalService:
-    def __init__(self, db: Database, clock: Clock, current_epoch: int) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, current_epoch: int, information_days: int = 30
+    ) -> None:
         self._db = db
         self._clock = clock
         self._epoch = current_epoch
+        self._information_days = information_days
 
     def register(self, caller: Caller, request: SignalRequest) -> Registered:
+        policy.require_reporter(caller)
         now = self._clock()
         remove_on = _validate(request, self._epoch, now.date())
         digest = request.content_hash()
@@ -129,6 +162,7 @@ class SignalService:
                     "professional_function": request.professional.function,
                     "content_hash": digest,
                     "created_at": now,
+                    "archive_until": request.archive_until,
                 },
                 request.parents,
             )
@@ -138,12 +172,12 @@ class SignalService:
                     "signal.registered",
                     Outcome.SUCCESS,
                     now,
-                    organisation=caller.oin,
-                    certificate=caller.certificate,
-                    objects={"signal": signal_id},
+                    objects={"signal": signal_id, "remove_on": remove_on.isoformat()},
+                    **audit_log.by(caller),
                 ),
             )
             settle(session, before, now)
+            offer_archive(session, signal_id, now)
             return Registered(
                 True,
                 signal_id,
@@ -152,36 +186,216 @@ class SignalService:
                 current_matches(session, signal_id, caller.oin),
             )
 
-    def withdraw(self, caller: Caller, local_ref: str, reason: WithdrawalReason) -> None:
+    def withdraw(self, caller: Caller, local_ref: str, reason: WithdrawalReason) -> str:
+        """Withdraw one's own signal: archived when the risk ended, otherwise erased."""
+        policy.require_reporter(caller)
         now = self._clock()
         with self._db.write() as session:
-            row = repo.signal_by_ref(session, caller.oin, local_ref)
-            if row is None:
-                raise NotFound("your organisation has no active signal with this local_ref")
-            (facts,) = repo.facts(session, [row])
-            keys = group_keys(facts) | {key for _m, key in repo.matches_of(session, row.id)}
-            before = snapshot(session, keys)
-            repo.delete_signal(session, row.id)
+            row = _own(session, caller, local_ref)
+            accessor: dict[str, Any] = {**audit_log.by(caller), "reason": reason.value}
             audit_log.append(
                 session,
                 audit_log.new_event(
-                    "signal.withdrawn",
-                    Outcome.SUCCESS,
-                    now,
-                    organisation=caller.oin,
-                    certificate=caller.certificate,
-                    objects={"signal": row.id},
-                    reason=reason.value,
+                    "signal.withdrawn", Outcome.SUCCESS, now, objects={"signal": row.id}, **accessor
                 ),
             )
-            settle(session, before, now, {row.id: row.oin})
+            archive = ArchiveReason.RISK_ENDED if archives(reason) else None
+            return removal.remove(session, row, now, archive, accessor)
+
+    def update(self, caller: Caller, local_ref: str, change: SignalChange) -> dict[str, Any]:
+        """New contact details (partners are told) and/or the information-duty confirmation."""
+        policy.require_reporter(caller)
+        now = self._clock()
+        with self._db.write() as session:
+            row = _own(session, caller, local_ref)
+            values: dict[str, Any] = {}
+            if change.informed is not None:
+                informed_on, who = change.informed
+                if informed_on > now.date():
+                    raise InputError("informed.on", "the date lies in the future")
+                if informed_on < row.created_at.date():
+                    raise InputError("informed.on", "the date lies before the signal was made")
+                values |= {"informed_on": informed_on, "informed_who": who.value}
+                audit_log.append(
+                    session,
+                    audit_log.new_event(
+                        "signal.informed",
+                        Outcome.SUCCESS,
+                        now,
+                        objects={"signal": row.id, "informed": who.value},
+                        **audit_log.by(caller),
+                    ),
+                )
+            if change.professional is not None and change.professional != _professional(row):
+                values |= _professional_columns(change.professional)
+                values["content_hash"] = _rehash(session, row, change.professional)
+                audit_log.append(
+                    session,
+                    audit_log.new_event(
+                        "signal.contact_changed",
+                        Outcome.SUCCESS,
+                        now,
+                        objects={"signal": row.id},
+                        **audit_log.by(caller),
+                    ),
+                )
+            if values:
+                repo.update_signal(session, row.id, values)
+            if "professional_name" in values:
+                notify_contact_changed(session, [row.id], now)
+            updated = _own(session, caller, local_ref)
+            return signal_view(updated, current_matches(session, row.id, row.oin))
+
+    def list_own(
+        self,
+        caller: Caller,
+        *,
+        archived: bool,
+        uninformed: bool,
+        after: str | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """The organisation's signals (for its back office and coordinator), by id."""
+        policy.require_reporter(caller)
+        with self._db.read() as session:
+            if archived:
+                return [
+                    archived_view(r) for r in repo.own_archived(session, caller.oin, after, limit)
+                ]
+            due = self._clock() - dt.timedelta(days=self._information_days) if uninformed else None
+            return [
+                signal_view(r) for r in repo.own_signals(session, caller.oin, after, limit, due)
+            ]
 
     def matches(self, caller: Caller, local_ref: str) -> list[dict[str, Any]]:
+        policy.require_reporter(caller)
         with self._db.read() as session:
-            row = repo.signal_by_ref(session, caller.oin, local_ref)
-            if row is None:
-                raise NotFound("your organisation has no active signal with this local_ref")
+            row = _own(session, caller, local_ref)
             return current_matches(session, row.id, row.oin)
+
+
+@dataclass(frozen=True)
+class SignalChange:
+    professional: Professional | None = None
+    informed: tuple[dt.date, InformedWho] | None = None
+
+
+def _own(session: Session, caller: Caller, local_ref: str) -> Signal:
+    row = repo.signal_by_ref(session, caller.oin, local_ref)
+    if row is None:
+        raise NotFound("your organisation has no active signal with this local_ref")
+    return row
+
+
+def _professional(row: Signal) -> Professional:
+    return Professional(
+        row.professional_name,
+        row.professional_email,
+        row.professional_phone,
+        row.professional_function,
+    )
+
+
+def _professional_columns(p: Professional) -> dict[str, Any]:
+    return {
+        "professional_name": p.name,
+        "professional_email": p.email,
+        "professional_phone": p.phone,
+        "professional_function": p.function,
+    }
+
+
+def _rehash(session: Session, row: Signal, new: Professional) -> bytes:
+    """The content hash of the signal as it now reads, so a repeat of it stays idempotent."""
+    (facts,) = repo.facts(session, [row])
+    return SignalRequest(
+        row.local_ref,
+        row.epoch,
+        row.person,
+        tuple(facts.parents),
+        row.address,
+        row.remove_on,
+        new,
+        row.archive_until,
+    ).content_hash()
+
+
+def signal_view(row: Signal, matches: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "signal_id": row.id,
+        "local_ref": row.local_ref,
+        "status": "active",
+        "registered_at": audit_log.rfc3339(row.created_at),
+        "remove_on": row.remove_on.isoformat(),
+        "professional": professional(row),
+        "informed": _informed(row),
+    }
+    if matches is not None:
+        view["matches"] = matches
+    return view
+
+
+def archived_view(row: ArchivedSignal) -> dict[str, Any]:
+    return {
+        "signal_id": row.id,
+        "local_ref": row.local_ref,
+        "status": "archived",
+        "registered_at": audit_log.rfc3339(row.registered_at),
+        "remove_on": row.remove_on.isoformat(),
+        "archived_on": row.archived_on.isoformat(),
+        "destroy_on": row.destroy_on.isoformat(),
+        "professional": professional(row),
+        "informed": _informed(row),
+    }
+
+
+def _informed(row: Any) -> dict[str, str] | None:
+    if row.informed_on is None:
+        return None
+    return {"on": row.informed_on.isoformat(), "who": row.informed_who}
+
+
+def offer_archive(session: Session, signal_id: str, now: dt.datetime) -> None:
+    """Offer a newly registered signal's reporter, once, the archived signals of others.
+
+    Once per (archived signal, organisation): an organisation that withdraws and
+    registers again is not offered the same archived signal a second time.
+    """
+    (new,) = repo.signals_by_id(session, [signal_id])
+    archived = [r for r in repo.archived_on_person(session, new.person) if r.oin != new.oin]
+    already = repo.offered(session, new.oin, [r.id for r in archived])
+    fresh = [r for r in archived if r.id not in already]
+    if not fresh:
+        return
+    offer_id = str(uuid.uuid4())
+    names = Organisations(session)
+    view = {
+        "id": offer_id,
+        "kind": "person",
+        "via": "person",
+        "active": False,
+        "historical": True,
+        "participants": [
+            participant(r, names(r.oin), r.registered_at)
+            | {"archived_on": r.archived_on.isoformat()}
+            for r in fresh
+        ],
+    }
+    row = notification(session, NotificationType.HISTORICAL, offer_id, new, view, now, offer_id)
+    repo.insert_notifications(session, [row])
+    repo.record_offers(session, new.oin, [r.id for r in fresh], offer_id, now)
+    for r in fresh:
+        audit_log.append(
+            session,
+            audit_log.new_event(
+                "archive.offered",
+                Outcome.SUCCESS,
+                now,
+                organisation=new.oin,
+                actor="matching",
+                objects={"signal": new.id, "archived_signal": r.id, "notification": offer_id},
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -196,6 +410,7 @@ class NotificationService:
         self._clock = clock
 
     def read(self, caller: Caller, after: str | None, limit: int) -> NotificationPage:
+        policy.require_reporter(caller)
         """Notifications for the caller's organisation after the cursor, oldest first.
 
         The cursor is the last item's sequence number: inserts commit in sequence
@@ -222,9 +437,8 @@ class NotificationService:
                     "notifications.read",
                     Outcome.SUCCESS,
                     self._clock(),
-                    organisation=caller.oin,
-                    certificate=caller.certificate,
                     objects={"count": len(rows)},
+                    **audit_log.by(caller),
                 ),
             )
         return NotificationPage(items, str(rows[-1].seq if rows else position))

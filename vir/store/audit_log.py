@@ -4,13 +4,29 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
+from typing import TYPE_CHECKING, TypedDict
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from vir.audit.chain import GENESIS, AuditEvent, StoredEntry, chain_hash
 from vir.store.tables import AuditEntryRow
+
+if TYPE_CHECKING:
+    from vir.services.identity import Caller
+
+
+class Accessor(TypedDict):
+    """The user and access point of an entry (NEN 7513): organisation, certificate, role."""
+
+    organisation: str
+    certificate: str
+    role: str
+
+
+def by(caller: Caller) -> Accessor:
+    return {"organisation": caller.oin, "certificate": caller.certificate, "role": caller.role}
 
 
 def rfc3339(moment: dt.datetime) -> str:
@@ -27,6 +43,8 @@ def new_event(
     certificate: str | None = None,
     objects: Mapping[str, str | int] | None = None,
     reason: str | None = None,
+    role: str | None = None,
+    purpose: str | None = None,
 ) -> AuditEvent:
     return AuditEvent(
         event_id=str(uuid.uuid4()),
@@ -38,6 +56,8 @@ def new_event(
         certificate=certificate,
         objects=dict(objects or {}),
         reason=reason,
+        role=role,
+        purpose=purpose,
     )
 
 
@@ -108,3 +128,30 @@ def stored_entries(session: Session, batch: int = 5000) -> Iterator[StoredEntry]
                 "outcome": row.outcome,
             },
         )
+
+
+def entries_mentioning(session: Session, ids: Collection[str]) -> list[tuple[int, AuditEvent]]:
+    """Entries whose objects name any of ``ids`` (signal or match ids), in sequence order.
+
+    A scan of the entry bodies: the log holds ids, never pseudonyms, so this is the
+    only way back from a person to their entries, and it ends once their signals
+    are purged. Used for data-subject access, which is rare.
+    """
+    if not ids:
+        return []
+    needles = [f'"{i}"'.encode() for i in sorted(ids)]
+    if session.get_bind().dialect.name == "sqlite":  # SQLite's LIKE does not search blobs
+        patterns = [func.instr(AuditEntryRow.body, n) > 0 for n in needles]
+    else:  # PostgreSQL defines LIKE on bytea
+        patterns = [AuditEntryRow.body.op("LIKE")(b"%" + n + b"%") for n in needles]
+    rows = session.execute(
+        select(AuditEntryRow.seq, AuditEntryRow.body)
+        .where(or_(*patterns))
+        .order_by(AuditEntryRow.seq)
+    )
+    found = []
+    for seq, body in rows:
+        event = AuditEvent.decode(_as_bytes(body))
+        if any(str(v) in ids for v in event.objects.values()):
+            found.append((seq, event))
+    return found

@@ -47,6 +47,7 @@ def add_certificate(
     not_before: dt.datetime,
     not_after: dt.datetime,
     now: dt.datetime,
+    role: str = "system",
 ) -> None:
     session.add(
         CertificateRow(
@@ -56,6 +57,7 @@ def add_certificate(
             not_before=not_before,
             not_after=not_after,
             created_at=now,
+            role=role,
         )
     )
     session.flush()
@@ -63,3 +65,12 @@ def add_certificate(
 
 def get_certificate(session: Session, fingerprint: str) -> CertificateRow | None:
     return session.get(CertificateRow, fingerprint)
+
+
+def set_coordinator(
+    session: Session, oin: str, name: str | None, email: str | None, phone: str | None
+) -> None:
+    row = session.get(OrganisationRow, oin)
+    assert row is not None
+    row.coordinator_name, row.coordinator_email, row.coordinator_phone = name, email, phone
+    session.flush()

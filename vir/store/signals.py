@@ -12,12 +12,14 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Row, Table, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from vir.domain.matching import GroupKey, Via
 from vir.domain.signals import SignalFacts
 from vir.store.tables import (
+    ArchivedSignalRow,
+    ArchiveOfferRow,
     ExcludedAddressRow,
     MatchMemberRow,
     MatchRow,
@@ -34,6 +36,8 @@ MEMBERS = cast(Table, MatchMemberRow.__table__)
 NOTIFICATIONS = cast(Table, NotificationRow.__table__)
 EXCLUDED = cast(Table, ExcludedAddressRow.__table__)
 ORGANISATIONS = cast(Table, OrganisationRow.__table__)
+ARCHIVED = cast(Table, ArchivedSignalRow.__table__)
+OFFERS = cast(Table, ArchiveOfferRow.__table__)
 
 Signal = Row[Any]  # a row of ``signals``: .id, .oin, .local_ref, .person, ... .created_at
 
@@ -84,6 +88,13 @@ _EXCLUDED = select(EXCLUDED.c.address).where(
     EXCLUDED.c.address.in_(bindparam("addresses", expanding=True))
 )
 _ORG_NAME = select(ORGANISATIONS.c.name).where(ORGANISATIONS.c.oin == bindparam("oin"))
+_ORG_CONTACT = select(
+    ORGANISATIONS.c.name,
+    ORGANISATIONS.c.category,
+    ORGANISATIONS.c.coordinator_name,
+    ORGANISATIONS.c.coordinator_email,
+    ORGANISATIONS.c.coordinator_phone,
+).where(ORGANISATIONS.c.oin == bindparam("oin"))
 _NOTIFICATIONS_AFTER = (
     select(NOTIFICATIONS)
     .where(NOTIFICATIONS.c.oin == bindparam("oin"), NOTIFICATIONS.c.seq > bindparam("after"))
@@ -204,3 +215,175 @@ def organisation_name(session: Session, oin: str) -> str:
 
 def notifications_after(session: Session, oin: str, after: int, limit: int) -> list[Row[Any]]:
     return list(session.execute(_NOTIFICATIONS_AFTER, {"oin": oin, "after": after, "limit": limit}))
+
+
+def organisation_contact(session: Session, oin: str) -> Any:
+    """Name and coordinator contact details of an organisation (a row)."""
+    return session.execute(_ORG_CONTACT, {"oin": oin}).one()
+
+
+# --- the lifecycle: removal dates, the archive and its one-time offers --------------
+
+ArchivedSignal = Row[Any]  # a row of ``archived_signals``
+
+
+def update_signal(session: Session, signal_id: str, values: dict[str, Any]) -> None:
+    session.execute(update(SIGNALS).where(SIGNALS.c.id == signal_id).values(**values))
+
+
+def archive_signal(
+    session: Session, row: Signal, archived_on: dt.date, reason: str, destroy_on: dt.date
+) -> None:
+    """Move an active signal to the archive: the person, reporter and dates only."""
+    session.execute(
+        insert(ARCHIVED),
+        [
+            {
+                "id": row.id,
+                "oin": row.oin,
+                "local_ref": row.local_ref,
+                "person": row.person,
+                "professional_name": row.professional_name,
+                "professional_email": row.professional_email,
+                "professional_phone": row.professional_phone,
+                "professional_function": row.professional_function,
+                "registered_at": row.created_at,
+                "remove_on": row.remove_on,
+                "informed_on": row.informed_on,
+                "informed_who": row.informed_who,
+                "archived_on": archived_on,
+                "reason": reason,
+                "destroy_on": destroy_on,
+            }
+        ],
+    )
+    delete_signal(session, row.id)
+
+
+def delete_archived(session: Session, signal_id: str) -> None:
+    session.execute(delete(OFFERS).where(OFFERS.c.archived_signal_id == signal_id))
+    session.execute(delete(ARCHIVED).where(ARCHIVED.c.id == signal_id))
+
+
+_ARCHIVED_ON_PERSON = (
+    select(ARCHIVED)
+    .where(ARCHIVED.c.person == bindparam("person"))
+    .order_by(ARCHIVED.c.registered_at, ARCHIVED.c.id)
+)
+_ACTIVE_ON_PERSON = (
+    select(SIGNALS)
+    .where(SIGNALS.c.person == bindparam("person"))
+    .order_by(SIGNALS.c.created_at, SIGNALS.c.id)
+)
+_AS_PARENT = (
+    select(SIGNALS)
+    .where(SIGNALS.c.id.in_(select(PARENTS.c.signal_id).where(PARENTS.c.parent == bindparam("p"))))
+    .order_by(SIGNALS.c.created_at, SIGNALS.c.id)
+)
+_OFFERED = select(OFFERS.c.archived_signal_id).where(
+    OFFERS.c.oin == bindparam("oin"),
+    OFFERS.c.archived_signal_id.in_(bindparam("ids", expanding=True)),
+)
+
+
+def archived_on_person(session: Session, person: bytes) -> list[ArchivedSignal]:
+    return list(session.execute(_ARCHIVED_ON_PERSON, {"person": person}))
+
+
+def active_on_person(session: Session, person: bytes) -> list[Signal]:
+    return list(session.execute(_ACTIVE_ON_PERSON, {"person": person}))
+
+
+def active_as_parent(session: Session, parent: bytes) -> list[Signal]:
+    return list(session.execute(_AS_PARENT, {"p": parent}))
+
+
+def offered(session: Session, oin: str, archived_ids: Collection[str]) -> set[str]:
+    if not archived_ids:
+        return set()
+    return set(session.scalars(_OFFERED, {"oin": oin, "ids": list(archived_ids)}))
+
+
+def record_offers(
+    session: Session,
+    oin: str,
+    archived_ids: Collection[str],
+    notification_id: str,
+    now: dt.datetime,
+) -> None:
+    session.execute(
+        insert(OFFERS),
+        [
+            {
+                "archived_signal_id": a,
+                "oin": oin,
+                "notification_id": notification_id,
+                "offered_at": now,
+            }
+            for a in sorted(archived_ids)
+        ],
+    )
+
+
+def due_for_removal(session: Session, today: dt.date, limit: int) -> list[Signal]:
+    query = (
+        select(SIGNALS)
+        .where(SIGNALS.c.remove_on <= today)
+        .order_by(SIGNALS.c.remove_on, SIGNALS.c.id)
+        .limit(limit)
+    )
+    return list(session.execute(query))
+
+
+def due_for_destruction(session: Session, today: dt.date, limit: int) -> list[ArchivedSignal]:
+    query = (
+        select(ARCHIVED)
+        .where(ARCHIVED.c.destroy_on <= today)
+        .order_by(ARCHIVED.c.destroy_on, ARCHIVED.c.id)
+        .limit(limit)
+    )
+    return list(session.execute(query))
+
+
+def count_due(session: Session, today: dt.date) -> tuple[int, int]:
+    removal = session.execute(
+        select(func.count()).select_from(SIGNALS).where(SIGNALS.c.remove_on <= today)
+    ).scalar_one()
+    destruction = session.execute(
+        select(func.count()).select_from(ARCHIVED).where(ARCHIVED.c.destroy_on <= today)
+    ).scalar_one()
+    return int(removal), int(destruction)
+
+
+def own_signals(
+    session: Session, oin: str, after: str | None, limit: int, uninformed_before: dt.datetime | None
+) -> list[Signal]:
+    query = select(SIGNALS).where(SIGNALS.c.oin == oin)
+    if after is not None:
+        query = query.where(SIGNALS.c.id > after)
+    if uninformed_before is not None:
+        query = query.where(
+            SIGNALS.c.informed_on.is_(None), SIGNALS.c.created_at < uninformed_before
+        )
+    return list(session.execute(query.order_by(SIGNALS.c.id).limit(limit)))
+
+
+def own_archived(session: Session, oin: str, after: str | None, limit: int) -> list[ArchivedSignal]:
+    query = select(ARCHIVED).where(ARCHIVED.c.oin == oin)
+    if after is not None:
+        query = query.where(ARCHIVED.c.id > after)
+    return list(session.execute(query.order_by(ARCHIVED.c.id).limit(limit)))
+
+
+def uninformed(session: Session, before: dt.datetime) -> list[Signal]:
+    """Active signals, of every organisation, unconfirmed since before ``before``."""
+    query = (
+        select(SIGNALS)
+        .where(SIGNALS.c.informed_on.is_(None), SIGNALS.c.created_at < before)
+        .order_by(SIGNALS.c.oin, SIGNALS.c.created_at, SIGNALS.c.id)
+    )
+    return list(session.execute(query))
+
+
+def signals_of_organisation(session: Session, oin: str) -> list[Signal]:
+    return list(session.execute(select(SIGNALS).where(SIGNALS.c.oin == oin).order_by(SIGNALS.c.id)))

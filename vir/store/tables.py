@@ -54,6 +54,10 @@ class OrganisationRow(Base):
     category: Mapped[str] = mapped_column(String(40))
     region: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column()
+    # The organisation's coordinator (DESIGN.md §3), shown to match partners when set.
+    coordinator_name: Mapped[str | None] = mapped_column(String(100))
+    coordinator_email: Mapped[str | None] = mapped_column(String(254))
+    coordinator_phone: Mapped[str | None] = mapped_column(String(32))
 
 
 class CertificateRow(Base):
@@ -66,6 +70,8 @@ class CertificateRow(Base):
     not_after: Mapped[dt.datetime] = mapped_column()
     created_at: Mapped[dt.datetime] = mapped_column()
     revoked_at: Mapped[dt.datetime | None] = mapped_column()
+    # What the holder may do: system (back office), coordinator, privacy_officer.
+    role: Mapped[str] = mapped_column(String(24), server_default="system")
 
 
 class AuditEntryRow(Base):
@@ -85,7 +91,7 @@ class AuditEntryRow(Base):
 
 
 class SignalRow(Base):
-    """An active signal. Withdrawal deletes the row (archive comes with the lifecycle work)."""
+    """An active signal. Removal moves it to ``archived_signals`` or erases it."""
 
     __tablename__ = "signals"
     __table_args__ = (
@@ -99,7 +105,7 @@ class SignalRow(Base):
     epoch: Mapped[int] = mapped_column(Integer)
     person: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
     address: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
-    remove_on: Mapped[dt.date] = mapped_column(Date)
+    remove_on: Mapped[dt.date] = mapped_column(Date, index=True)
     professional_name: Mapped[str] = mapped_column(String(100))
     professional_email: Mapped[str | None] = mapped_column(String(254))
     professional_phone: Mapped[str | None] = mapped_column(String(32))
@@ -107,6 +113,11 @@ class SignalRow(Base):
     # SHA-256 of the request's content, to tell an idempotent repeat from a conflict.
     content_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     created_at: Mapped[dt.datetime] = mapped_column()
+    # The last day an archived copy may exist (the young person turns 23), when earlier
+    # than the five-year archive term; computed by the client, never a date of birth.
+    archive_until: Mapped[dt.date | None] = mapped_column(Date)
+    informed_on: Mapped[dt.date | None] = mapped_column(Date)
+    informed_who: Mapped[str | None] = mapped_column(String(16))
 
 
 class SignalParentRow(Base):
@@ -188,3 +199,42 @@ class ExcludedAddressRow(Base):
     address: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     label: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column()
+
+
+class ArchivedSignalRow(Base):
+    """A signal removed because the risk ended or its term ran out, kept five years.
+
+    Only what an offer to a new reporter needs: the person's pseudonym, the
+    reporter and the dates. Parents and address are dropped on archiving.
+    """
+
+    __tablename__ = "archived_signals"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    oin: Mapped[str] = mapped_column(ForeignKey("organisations.oin"), index=True)
+    local_ref: Mapped[str] = mapped_column(String(64))
+    person: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
+    professional_name: Mapped[str] = mapped_column(String(100))
+    professional_email: Mapped[str | None] = mapped_column(String(254))
+    professional_phone: Mapped[str | None] = mapped_column(String(32))
+    professional_function: Mapped[str | None] = mapped_column(String(100))
+    registered_at: Mapped[dt.datetime] = mapped_column()
+    remove_on: Mapped[dt.date] = mapped_column(Date)
+    informed_on: Mapped[dt.date | None] = mapped_column(Date)
+    informed_who: Mapped[str | None] = mapped_column(String(16))
+    archived_on: Mapped[dt.date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(16))  # risk_ended | expired
+    destroy_on: Mapped[dt.date] = mapped_column(Date, index=True)
+
+
+class ArchiveOfferRow(Base):
+    """An archived signal was offered to an organisation: once, never again."""
+
+    __tablename__ = "archive_offers"
+
+    archived_signal_id: Mapped[str] = mapped_column(
+        ForeignKey("archived_signals.id", ondelete="CASCADE"), primary_key=True
+    )
+    oin: Mapped[str] = mapped_column(String(20), primary_key=True)
+    notification_id: Mapped[str] = mapped_column(String(36))
+    offered_at: Mapped[dt.datetime] = mapped_column()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -13,16 +13,29 @@ from vir.api.problems import problem_responses
 from vir.api.schemas import (
     LOCAL_REF_PATTERN,
     Element,
+    Email,
     IsoDate,
     LocalRef,
     MatchOut,
+    ParticipantOut,
+    PersonName,
+    Phone,
     ProfessionalIn,
+    ProfessionalOut,
+    PseudonymIn,
     Strict,
+    check_epoch,
     decode_element,
+    decode_pseudonym,
     parse_date,
 )
+from vir.domain import policy
+from vir.domain.errors import InputError
+from vir.domain.lifecycle import InformedWho
 from vir.domain.signals import MAX_PARENTS, Professional, WithdrawalReason
-from vir.services.signals import SignalRequest
+from vir.services import onboarding
+from vir.services.consultations import Purpose
+from vir.services.signals import SignalChange, SignalRequest
 
 router = APIRouter(prefix="/v1", tags=["signals"])
 COMMON = (400, 401, 403, 413, 422)
@@ -40,6 +53,70 @@ class SignalIn(Strict):
         description="removal date; default and maximum two years from today",
     )
     professional: ProfessionalIn
+    archive_until: IsoDate | None = Field(
+        default=None,
+        json_schema_extra={"format": "date"},
+        description="the day the young person turns 23, when that comes before the removal "
+        "date plus five years: no archived copy outlives it (computed by the client; "
+        "the date of birth stays there)",
+    )
+
+
+class InformedIn(Strict):
+    on: IsoDate = Field(json_schema_extra={"format": "date"}, description="when they were told")
+    who: InformedWho = Field(description="who was informed")
+
+
+class SignalPatch(Strict):
+    professional: ProfessionalIn | None = Field(
+        default=None, description="new contact details; match partners are notified"
+    )
+    informed: InformedIn | None = Field(
+        default=None, description="confirmation of the information duty (GDPR art. 14)"
+    )
+
+
+class InformedOut(BaseModel):
+    on: str
+    who: str
+
+
+class OwnSignalOut(BaseModel):
+    signal_id: str
+    local_ref: str
+    status: Literal["active", "archived"]
+    registered_at: str
+    remove_on: str
+    archived_on: str | None = None
+    destroy_on: str | None = None
+    professional: ProfessionalOut
+    informed: InformedOut | None
+    matches: list[MatchOut] | None = None
+
+
+class OwnSignalsOut(BaseModel):
+    items: list[OwnSignalOut]
+    next: str | None = Field(description="cursor for `after`; null at the end")
+
+
+class ConsultationIn(PseudonymIn):
+    purpose: Purpose = Field(description="why the index is consulted (a fixed list)")
+
+
+class InvolvementOut(ParticipantOut):
+    status: Literal["active", "archived"]
+
+
+class ConsultationOut(BaseModel):
+    consultation_id: str
+    purpose: str
+    involvement: list[InvolvementOut]
+
+
+class CoordinatorIn(Strict):
+    name: PersonName
+    email: Email | None = None
+    phone: Phone | None = None
 
 
 class SignalOut(BaseModel):
@@ -56,7 +133,10 @@ class MatchesOut(BaseModel):
 
 class NotificationOut(BaseModel):
     id: str
-    type: str = Field(description="match.created, match.joined or match.left")
+    type: str = Field(
+        description="match.created, match.joined, match.left, match.contact_changed "
+        "or match.historical"
+    )
     created_at: str
     local_ref: str = Field(description="the caller's own signal")
     match: MatchOut
@@ -77,6 +157,9 @@ def _signal_request(body: SignalIn) -> SignalRequest:
         address=decode_element(body.address, "address") if body.address is not None else None,
         remove_on=parse_date(body.remove_on, "remove_on") if body.remove_on else None,
         professional=Professional(p.name, p.email, p.phone, p.function),
+        archive_until=(
+            parse_date(body.archive_until, "archive_until") if body.archive_until else None
+        ),
     )
 
 
@@ -138,3 +221,78 @@ def get_notifications(
     """Notifications addressed to the caller's organisation, oldest first."""
     page = request.app.state.services.notifications.read(caller, after, limit)
     return {"items": page.items, "next": page.next}
+
+
+@router.patch(
+    "/signals/{local_ref}", response_model=OwnSignalOut, responses=problem_responses(*COMMON, 404)
+)
+def update_signal(
+    local_ref: Annotated[str, Path(pattern=LOCAL_REF_PATTERN)],
+    body: SignalPatch,
+    caller: CurrentCaller,
+    request: Request,
+) -> dict[str, Any]:
+    """Change the professional's contact details and/or confirm the information duty."""
+    if body.professional is None and body.informed is None:
+        raise InputError("body", "give professional, informed or both")
+    p = body.professional
+    change = SignalChange(
+        professional=Professional(p.name, p.email, p.phone, p.function) if p else None,
+        informed=(
+            (parse_date(body.informed.on, "informed.on"), body.informed.who)
+            if body.informed
+            else None
+        ),
+    )
+    view: dict[str, Any] = request.app.state.services.signals.update(caller, local_ref, change)
+    return view
+
+
+@router.get("/signals", response_model=OwnSignalsOut, responses=problem_responses(*COMMON))
+def list_signals(
+    caller: CurrentCaller,
+    request: Request,
+    status: Annotated[Literal["active", "archived"], Query()] = "active",
+    uninformed: Annotated[bool, Query(description="only unconfirmed past the term")] = False,
+    after: Annotated[str | None, Query(max_length=36)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """The organisation's own signals, for its back office and its coordinator."""
+    items = request.app.state.services.signals.list_own(
+        caller, archived=status == "archived", uninformed=uninformed, after=after, limit=limit
+    )
+    return {"items": items, "next": items[-1]["signal_id"] if len(items) == limit else None}
+
+
+@router.post(
+    "/consultations",
+    response_model=ConsultationOut,
+    responses=problem_responses(*COMMON, 429),
+    tags=["consultations"],
+)
+def consult(body: ConsultationIn, caller: CurrentCaller, request: Request) -> dict[str, Any]:
+    """Veilig Thuis only: who is or was involved with a young person, without a signal."""
+    services = request.app.state.services
+    check_epoch(body.epoch, services.pseudonymisation.epoch)
+    person = decode_pseudonym(body.person, "person")
+    result: dict[str, Any] = services.consultations.consult(caller, person, body.purpose)
+    return result
+
+
+@router.put(
+    "/organisation/coordinator",
+    status_code=204,
+    responses=problem_responses(*COMMON),
+    tags=["organisation"],
+)
+def set_coordinator(body: CoordinatorIn, caller: CurrentCaller, request: Request) -> Response:
+    """The organisation's coordinator: their contact details are shown to match partners."""
+    policy.require_coordinator(caller)
+    onboarding.set_coordinator(
+        request.app.state.services.db,
+        caller.oin,
+        Professional(body.name, body.email, body.phone),
+        request.app.state.clock(),
+        caller,
+    )
+    return Response(status_code=204)

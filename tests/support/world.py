@@ -1,0 +1,131 @@
+"""A small in-process world for service tests: a fresh store, a clock that tests move,
+and the services wired as the app wires them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from support.instore import ORGS, T0, Store, fresh_store, template
+
+from vir.audit.chain import AuditEvent
+from vir.crypto import oprf
+from vir.domain.organisations import Category, Oin, Organisation, Role
+from vir.domain.ratelimit import TokenBuckets
+from vir.domain.signals import Professional
+from vir.services.consultations import ConsultationService
+from vir.services.identity import Caller
+from vir.services.lifecycle import Lifecycle
+from vir.services.onboarding import register_organisation
+from vir.services.privacy import PrivacyService
+from vir.services.signals import SignalRequest, SignalService
+from vir.store.tables import AuditEntryRow, NotificationRow
+
+MUNICIPALITY = Organisation(
+    Oin("00000009000000000199"), "Gemeente Test", Category.MUNICIPALITY, "R"
+)
+VEILIG_THUIS = Organisation(
+    Oin("00000009000000000198"), "Veilig Thuis T", Category.VEILIG_THUIS, "R"
+)
+
+
+def person(name: str) -> bytes:
+    """A pseudonym stand-in: a valid group element derived from a name."""
+    return oprf.hash_to_group(name.encode())
+
+
+@dataclass
+class Clock:
+    now: dt.datetime = T0
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def to(self, day: dt.date) -> None:
+        self.now = dt.datetime.combine(day, dt.time(3, 0), tzinfo=dt.UTC)
+
+
+@dataclass
+class World:
+    store: Store
+    clock: Clock
+    signals: SignalService
+    lifecycle: Lifecycle
+    privacy: PrivacyService
+    consultations: ConsultationService
+    refs: dict[str, str] = field(default_factory=dict)
+
+    def caller(self, index: int, role: Role = Role.SYSTEM) -> Caller:
+        return Caller(ORGS[index], f"{index:064x}", role)
+
+    @property
+    def officer(self) -> Caller:
+        return Caller(MUNICIPALITY, "f" * 64, Role.PRIVACY_OFFICER)
+
+    @property
+    def veilig_thuis(self) -> Caller:
+        return Caller(VEILIG_THUIS, "e" * 64)
+
+    def register(
+        self,
+        org: int,
+        who: str,
+        ref: str | None = None,
+        *,
+        parents: tuple[str, ...] = (),
+        remove_on: dt.date | None = None,
+        archive_until: dt.date | None = None,
+        name: str = "Anna de Vries",
+    ) -> Any:
+        local_ref = ref or f"{who}-{org}"
+        request = SignalRequest(
+            local_ref,
+            1,
+            person(who),
+            tuple(person(p) for p in parents),
+            None,
+            remove_on,
+            Professional(name, f"{name.split()[0].lower()}@org{org}.example"),
+            archive_until,
+        )
+        return self.signals.register(self.caller(org), request)
+
+    def notifications(self, org_oin: str | None = None) -> list[dict[str, Any]]:
+        with self.store.db.read() as session:
+            query = select(NotificationRow).order_by(NotificationRow.seq)
+            if org_oin is not None:
+                query = query.where(NotificationRow.oin == org_oin)
+            return [
+                {"oin": r.oin, "type": r.type, "local_ref": r.local_ref, **json.loads(r.payload)}
+                for r in session.scalars(query)
+            ]
+
+    def audit(self) -> list[AuditEvent]:
+        with self.store.db.read() as session:
+            bodies = session.scalars(select(AuditEntryRow.body).order_by(AuditEntryRow.seq))
+            return [AuditEvent.decode(bytes(b)) for b in bodies]
+
+    def actions(self, since: int = 0) -> list[str]:
+        return [e.action for e in self.audit()[since:]]
+
+
+@contextmanager
+def world(tmp_path: Path) -> Iterator[World]:
+    with fresh_store(template(tmp_path), tmp_path / "world.sqlite") as store:
+        clock = Clock()
+        for org in (MUNICIPALITY, VEILIG_THUIS):
+            register_organisation(store.db, org, T0)
+        yield World(
+            store,
+            clock,
+            SignalService(store.db, clock, 1),
+            Lifecycle(store.db, clock, batch=2),
+            PrivacyService(store.db, clock),
+            ConsultationService(store.db, clock, TokenBuckets(1.0, 3), lambda: 0.0),
+        )

@@ -1,0 +1,94 @@
+"""The privacy officer's endpoints: data-subject access, erasure, death notices, and the
+signals whose information duty is unconfirmed. A privacy-officer certificate only."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from vir.api.identity import CurrentCaller
+from vir.api.problems import problem_responses
+from vir.api.schemas import PseudonymIn, check_epoch, decode_pseudonym
+from vir.domain.lifecycle import ErasureKind
+
+router = APIRouter(prefix="/v1/privacy", tags=["privacy officer"])
+COMMON = (400, 401, 403, 413, 422)
+PDF = "application/pdf"
+
+
+class ErasureIn(PseudonymIn):
+    kind: ErasureKind = Field(description="erasure (art. 17), objection (art. 21), correction")
+    signals: list[Annotated[str, Field(pattern=r"^[0-9a-f-]{36}$")]] | None = Field(
+        default=None, max_length=100, description="only these signal ids; default: all"
+    )
+
+
+class ErasedOut(BaseModel):
+    erased: list[str] = Field(description="ids of the signals erased or destroyed")
+
+
+class UninformedOut(BaseModel):
+    items: list[dict[str, Any]]
+
+
+def _person(body: PseudonymIn, request: Request) -> bytes:
+    check_epoch(body.epoch, request.app.state.services.pseudonymisation.epoch)
+    return decode_pseudonym(body.person, "person")
+
+
+@router.post(
+    "/access",
+    responses={
+        200: {
+            "description": "everything held on the pseudonym (JSON, or a Dutch PDF)",
+            "content": {PDF: {}},
+        },
+        **problem_responses(*COMMON, 404),
+    },
+)
+async def access(
+    body: PseudonymIn,
+    caller: CurrentCaller,
+    request: Request,
+    accept: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Data-subject access (GDPR art. 15). `Accept: application/pdf` gives the Dutch PDF."""
+    person = _person(body, request)
+    privacy = request.app.state.services.privacy
+    report: dict[str, Any] = await run_in_threadpool(privacy.access, caller, person)
+    if accept is not None and PDF in accept:
+        # Imported when first asked for: matplotlib and fpdf2 are slow to load.
+        from vir.reports.access_pdf import render_access_report
+
+        pdf = await run_in_threadpool(render_access_report, report)
+        return Response(
+            pdf,
+            media_type=PDF,
+            headers={"Content-Disposition": 'attachment; filename="inzage.pdf"'},
+        )
+    return JSONResponse(report)
+
+
+@router.post("/erasure", response_model=ErasedOut, responses=problem_responses(*COMMON, 404))
+def erase(body: ErasureIn, caller: CurrentCaller, request: Request) -> dict[str, Any]:
+    """Execute an erasure, objection or correction request: erased, never archived."""
+    person = _person(body, request)
+    erased = request.app.state.services.privacy.erase(caller, person, body.kind, body.signals)
+    return {"erased": erased}
+
+
+@router.post("/deaths", response_model=ErasedOut, responses=problem_responses(*COMMON, 404))
+def deceased(body: PseudonymIn, caller: CurrentCaller, request: Request) -> dict[str, Any]:
+    """A death notice: every active and archived signal on the person is erased."""
+    person = _person(body, request)
+    return {"erased": request.app.state.services.privacy.deceased(caller, person)}
+
+
+@router.get("/uninformed", response_model=UninformedOut, responses=problem_responses(*COMMON))
+def uninformed(caller: CurrentCaller, request: Request) -> dict[str, Any]:
+    """Signals of every organisation whose information duty is unconfirmed past the term."""
+    return {"items": request.app.state.services.privacy.uninformed(caller)}

@@ -1,0 +1,121 @@
+"""The scheduled lifecycle (``vir lifecycle run``): removal dates and the archive term.
+
+Signals whose removal date has come are removed — archived for five years, or
+erased when the young person turns 23 before any archive term could start —
+and archived signals whose term has ended are destroyed. Work goes in small
+batches, each its own transaction: a crash loses at most the batch in flight,
+which the next run picks up again, and a run with nothing due changes nothing
+but its own audit entry. Time comes from the injected clock only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from vir.audit.chain import Outcome
+from vir.domain.clock import Clock
+from vir.domain.lifecycle import ArchiveReason
+from vir.services import removal
+from vir.store import audit_log
+from vir.store import signals as repo
+from vir.store.db import Database
+
+BATCH = 50
+ACTOR = "lifecycle"
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+@dataclass(frozen=True)
+class LifecycleReport:
+    archived: int = 0
+    erased: int = 0
+    destroyed: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.archived + self.erased + self.destroyed
+
+
+class Lifecycle:
+    def __init__(self, db: Database, clock: Clock, batch: int = BATCH) -> None:
+        self._db = db
+        self._clock = clock
+        self._batch = batch
+
+    def due(self) -> tuple[int, int]:
+        """How many signals are due for removal and how many archived ones for destruction."""
+        with self._db.read() as session:
+            return repo.count_due(session, self._clock().date())
+
+    def run(self, progress: Progress | None = None) -> LifecycleReport:
+        now = self._clock()
+        today = now.date()
+        removal_due, destruction_due = self.due()
+        total, done = removal_due + destruction_due, 0
+        archived = erased = destroyed = 0
+        while True:
+            with self._db.write() as session:
+                rows = repo.due_for_removal(session, today, self._batch)
+                for row in rows:
+                    accessor = {"organisation": row.oin, "actor": ACTOR, "reason": "remove_on"}
+                    audit_log.append(
+                        session,
+                        audit_log.new_event(
+                            "signal.expired",
+                            Outcome.SUCCESS,
+                            now,
+                            objects={"signal": row.id, "remove_on": row.remove_on.isoformat()},
+                            **accessor,
+                        ),
+                    )
+                    outcome = removal.remove(session, row, now, ArchiveReason.EXPIRED, accessor)
+                    archived += outcome == removal.ARCHIVED
+                    erased += outcome == removal.ERASED
+            done += len(rows)
+            if progress and rows:
+                progress(min(done, total), max(total, done))
+            if len(rows) < self._batch:
+                break
+        while True:
+            with self._db.write() as session:
+                old = repo.due_for_destruction(session, today, self._batch)
+                for row in old:
+                    removal.destroy(
+                        session, row, now, organisation=row.oin, actor=ACTOR, reason="archive_term"
+                    )
+                destroyed += len(old)
+            done += len(old)
+            if progress and old:
+                progress(min(done, total), max(total, done))
+            if len(old) < self._batch:
+                break
+        report = LifecycleReport(archived, erased, destroyed)
+        with self._db.write() as session:
+            audit_log.append(
+                session,
+                audit_log.new_event(
+                    "lifecycle.run",
+                    Outcome.SUCCESS,
+                    now,
+                    actor=ACTOR,
+                    objects={
+                        "archived": archived,
+                        "erased": erased,
+                        "destroyed": destroyed,
+                        "as_of": today.isoformat(),
+                    },
+                ),
+            )
+        return report
+
+
+def progress_bar(write: Callable[[str], object], width: int = 30) -> Progress:
+    """A one-line text progress bar for a terminal (``\\r``-rewritten)."""
+
+    def show(done: int, total: int) -> None:
+        filled = width * done // total if total else width
+        write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+
+    return show

@@ -1,0 +1,66 @@
+"""Taking a signal out of the index: archived or erased, matches settled, audited.
+
+Every way a signal ends — withdrawal by its reporter, its removal date, an
+erasure or objection request, a death notice — goes through ``remove`` inside
+the caller's write transaction, so the signal, its matches, the notifications to
+the partners that remain and the audit entries change together or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from vir.audit.chain import Outcome
+from vir.domain.lifecycle import ArchiveReason, destroy_on
+from vir.domain.matching import group_keys
+from vir.services.matching import settle, snapshot
+from vir.store import audit_log
+from vir.store import signals as repo
+from vir.store.signals import ArchivedSignal, Signal
+
+ARCHIVED = "archived"
+ERASED = "erased"
+
+
+def remove(
+    session: Session,
+    row: Signal,
+    now: dt.datetime,
+    archive: ArchiveReason | None,
+    accessor: dict[str, Any],
+) -> str:
+    """Archive ``row`` (when ``archive`` is given and the archive term allows) or erase it.
+
+    ``accessor`` names who caused it, as keyword arguments for the audit entry.
+    """
+    (facts,) = repo.facts(session, [row])
+    keys = group_keys(facts) | {key for _m, key in repo.matches_of(session, row.id)}
+    before = snapshot(session, keys)
+    today = now.date()
+    until = destroy_on(today, row.archive_until) if archive is not None else None
+    if archive is not None and until is not None:
+        repo.archive_signal(session, row, today, archive.value, until)
+        outcome, objects = ARCHIVED, {"signal": row.id, "destroy_on": until.isoformat()}
+    else:
+        repo.delete_signal(session, row.id)
+        outcome, objects = ERASED, {"signal": row.id}
+    audit_log.append(
+        session,
+        audit_log.new_event(f"signal.{outcome}", Outcome.SUCCESS, now, objects=objects, **accessor),
+    )
+    settle(session, before, now, {row.id: row.oin})
+    return outcome
+
+
+def destroy(session: Session, row: ArchivedSignal, now: dt.datetime, **accessor: Any) -> None:
+    """Delete an archived signal for good (end of term, turning 23, death, erasure)."""
+    repo.delete_archived(session, row.id)
+    audit_log.append(
+        session,
+        audit_log.new_event(
+            "signal.destroyed", Outcome.SUCCESS, now, objects={"signal": row.id}, **accessor
+        ),
+    )
