@@ -63,3 +63,51 @@ def test_bad_bsn_names_the_line_not_the_number(service: RunningService) -> None:
     assert result.returncode == 2
     assert "line 2" in result.stderr and "11-proof" in result.stderr
     assert "123456789" not in result.stderr + result.stdout
+
+
+def test_a_privacy_officer_gets_the_access_pdf(service: RunningService, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    base = [sys.executable, "-m", "vir.client.cli", "--url", service.url]
+    base += ["--dev-dir", str(service.dev)]
+    register = subprocess.run(
+        [*base, "--dev-org", "gp", "pseudonymise", "person", "--json"],
+        input="Clitest;2014-05-06;v\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    import json
+
+    from vir.client.connection import VirClient
+
+    made = json.loads(register.stdout)
+    with VirClient.from_dev("gp", service.dev, service.url) as gp:
+        gp.register_signal(
+            {
+                "local_ref": "cli-access-1",
+                "epoch": made["epoch"],
+                "person": made["pseudonyms"][0],
+                "professional": {"name": "Karim Bouali", "email": "k@example.nl"},
+            }
+        )
+    out = tmp_path / "inzage.pdf"
+    result = subprocess.run(
+        [*base, "--dev-org", "privacy_officer", "access", "person", "--pdf", str(out)],
+        input="Clitest;2014-05-06;v\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes().startswith(b"%PDF")
+    refused = subprocess.run(
+        [*base, "--dev-org", "gp", "access", "person"],
+        input="Clitest;2014-05-06;v\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == 1 and "403" in refused.stderr
+    assert "Clitest" not in refused.stderr

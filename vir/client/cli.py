@@ -7,7 +7,9 @@ Identities are read from standard input, one per line, never from arguments
     person   surname;YYYY-MM-DD;m|v|x
     address  postcode;house number;suffix (suffix may be empty)
 
-It prints one base64url pseudonym per input line, in order.
+``pseudonymise KIND`` prints one base64url pseudonym per input line, in order.
+``access KIND [--pdf FILE]`` (privacy officer) prints everything the index holds
+on the one identity given, as JSON, or writes the Dutch PDF for the data subject.
 """
 
 from __future__ import annotations
@@ -78,12 +80,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     pseudo = sub.add_parser("pseudonymise", help="identities on stdin → pseudonyms on stdout")
     pseudo.add_argument("kind", choices=sorted(CANONICAL))
     pseudo.add_argument("--json", action="store_true", help="print {epoch, pseudonyms} as JSON")
+    access = sub.add_parser("access", help="privacy officer: what is held on one identity")
+    access.add_argument("kind", choices=sorted(CANONICAL))
+    access.add_argument("--pdf", help="write the Dutch PDF here instead of printing JSON")
     args = parser.parse_args(argv)
 
     try:
         inputs = canonical_inputs(args.kind, sys.stdin.readlines())
         if not inputs:
             raise ClientError("no input lines on stdin")
+        if args.command == "access":
+            if len(inputs) != 1:
+                raise ClientError("give exactly one identity for an access request")
+            with _connect(args) as client:
+                if args.pdf:
+                    Path(args.pdf).write_bytes(client.access_report_pdf(inputs[0]))
+                    print(f"vir-client: written {args.pdf}")
+                else:
+                    print(json.dumps(client.access_report(inputs[0]), indent=2))
+            return 0
         with _connect(args) as client:
             result = client.pseudonymise(inputs)
     except InputError as error:
