@@ -11,6 +11,7 @@ vir org coordinator ...   appoint or remove an organisation's coordinator
 vir lifecycle run         removal dates and the archive term (idempotent, resumable)
 vir person deceased       death notice for the pseudonyms on standard input
 vir audit verify          walk the audit hash chain; name the first broken entry
+vir report privacy|monitor  a report over --from/--to (JSON, or --csv/--pdf FILE)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -308,6 +310,39 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     return 1
 
 
+def _report_date(value: str, field: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InputError(field, "a date as YYYY-MM-DD") from None
+
+
+def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    """The privacy officer's report or the monitor, by the operator (audited as admin)."""
+    import json
+
+    from vir.reports import officer
+    from vir.services import reports
+
+    start, end = _report_date(args.start, "from"), _report_date(args.end, "to")
+    db, now = _database(settings), utc_now()
+    if args.report_command == "privacy":
+        report = reports.privacy_report(db, lambda: now, None, start, end)
+        to_csv, to_pdf = officer.privacy_csv, officer.privacy_pdf
+    else:
+        report = reports.monitor_report(db, lambda: now, None, start, end, args.region)
+        to_csv, to_pdf = officer.monitor_csv, officer.monitor_pdf
+    if args.csv:
+        Path(args.csv).write_text(to_csv(report), encoding="utf-8", newline="")
+        print(f"vir: wrote {args.csv}")
+    if args.pdf:
+        Path(args.pdf).write_bytes(to_pdf(report, now))
+        print(f"vir: wrote {args.pdf}")
+    if not args.csv and not args.pdf:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    return 0
+
+
 def _verify_export(path: Path, verifier_key: str | None) -> int:
     """Needs no database and no service: the file and (ideally) the log's public key."""
     from vir.audit.export import verify
@@ -409,6 +444,16 @@ def build_parser() -> argparse.ArgumentParser:
     export = audit.add_parser("export", help="entries and a signed checkpoint, portable")
     export.add_argument("--out", required=True)
     export.set_defaults(run=cmd_audit_export)
+    report = sub.add_parser("report").add_subparsers(dest="report_command", required=True)
+    for name, what in (("privacy", "the privacy officer's report"), ("monitor", "the monitor")):
+        one = report.add_parser(name, help=what)
+        one.add_argument("--from", dest="start", required=True, help="first day, YYYY-MM-DD")
+        one.add_argument("--to", dest="end", required=True, help="day after the last")
+        one.add_argument("--csv", help="write CSV to this file")
+        one.add_argument("--pdf", help="write a PDF to this file")
+        if name == "monitor":
+            one.add_argument("--region", help="only organisations of this region")
+        one.set_defaults(run=cmd_report)
     return parser
 
 

@@ -154,3 +154,28 @@ def test_only_a_coordinator_sets_the_coordinator(
     listed = service.vir("org", "list").stdout
     assert "Jeugdzorg Rijnmond" in listed
     assert Path(service.dev / "roles.json").exists()
+
+
+def test_privacy_officer_reports_over_the_api(clients: dict[str, VirClient]) -> None:
+    officer = clients["privacy_officer"]
+    period = {"from": "2026-01-01", "to": "2027-01-01"}
+    events = officer.request("GET", "/v1/privacy/reports/events", params=period).json()
+    assert events  # a JSON document
+    csv_text = officer.request(
+        "GET", "/v1/privacy/reports/events", params=period | {"format": "csv"}
+    ).text
+    assert csv_text.splitlines()[0]
+    pdf = officer.request(
+        "GET", "/v1/privacy/reports/monitor", params=period | {"format": "pdf"}
+    ).content
+    assert pdf.startswith(b"%PDF")
+    monitor = officer.request("GET", "/v1/privacy/reports/monitor", params=period).text
+    assert "00000009000000000001" not in monitor and "Regenboog" not in monitor
+    with pytest.raises(ServiceError) as refused:
+        clients["education"].request("GET", "/v1/privacy/reports/events", params=period)
+    assert refused.value.status == 403
+    with pytest.raises(ServiceError) as refused:
+        officer.request(
+            "GET", "/v1/privacy/reports/events", params={"from": "2027-01-01", "to": "2026-01-01"}
+        )
+    assert _problem(refused)[0] == 422

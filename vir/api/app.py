@@ -12,7 +12,7 @@ from vir import __version__
 from vir.api import errors
 from vir.api.lifespan import Periodic, periodic_lifespan
 from vir.api.limits import BodySizeLimit
-from vir.api.routes import audit, health, oprf, privacy, signals
+from vir.api.routes import audit, health, oprf, privacy, reports, signals
 from vir.crypto.evaluator import Evaluator, LocalEvaluator
 from vir.crypto.keys import load_oprf_keyring
 from vir.crypto.signing import load_signing_key
@@ -103,6 +103,7 @@ def create_app(
     app.include_router(oprf.router)
     app.include_router(signals.router)
     app.include_router(privacy.router)
+    app.include_router(reports.router)
     app.include_router(audit.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

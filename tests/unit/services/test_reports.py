@@ -1,0 +1,264 @@
+"""The privacy officer's report and the municipal monitor, built from months of activity."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pypdf import PdfReader
+from support.instore import ORGS
+from support.world import MUNICIPALITY, VEILIG_THUIS, World, person, world
+
+from vir.audit.chain import Outcome
+from vir.domain.errors import InputError, NotPermitted
+from vir.domain.ratelimit import TokenBuckets
+from vir.reports.officer import monitor_csv, monitor_pdf, privacy_csv, privacy_pdf
+from vir.services.consultations import ConsultationService, Purpose
+from vir.services.reports import monitor_report, privacy_report
+from vir.store import audit_log
+
+START, END = dt.date(2026, 8, 1), dt.date(2026, 12, 1)
+MONTHS = ["2026-08", "2026-09", "2026-10", "2026-11"]
+CREATED = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
+
+
+def _append(w: World, action: str, at: dt.datetime, oin: str, **fields: Any) -> None:
+    with w.store.db.write() as session:
+        audit_log.append(
+            session,
+            audit_log.new_event(
+                action, fields.pop("outcome", Outcome.SUCCESS), at, organisation=oin, **fields
+            ),
+        )
+
+
+@pytest.fixture
+def active(tmp_path: Path) -> Iterator[World]:
+    """Four months of activity, each anomaly built on purpose.
+
+    School A (0): 1 signal a month, then 12 in November (a surge).
+    Huisarts B (1): 10 signals every month (steady, no flag).
+    Jeugdzorg C (2): 1100 evaluated elements within 45 minutes (a burst).
+    Politie D (3): 1100 elements spread over 90 minutes (no burst).
+    Veilig Thuis: 6 consultations and no signal of its own.
+    """
+    with world(tmp_path) as w:
+        for month in range(8, 12):
+            w.clock.to(dt.date(2026, month, 3))
+            for n in range(12 if month == 11 else 1):
+                w.register(0, f"a{month}-{n}")
+            for n in range(10):
+                w.register(1, f"b{month}-{n}")
+        # A person match (A and B on one child) and a household match (shared parent).
+        w.clock.to(dt.date(2026, 9, 10))
+        w.register(0, "shared-child")
+        w.register(1, "shared-child")
+        w.register(2, "sib-1", parents=("mother",))
+        w.register(3, "sib-2", parents=("mother",))
+        consultations = ConsultationService(
+            w.store.db, w.clock, TokenBuckets(1.0, 100), lambda: 0.0
+        )
+        w.clock.to(dt.date(2026, 10, 20))
+        for n in range(4):
+            consultations.consult(w.veilig_thuis, person(f"b10-{n}"), Purpose.TRIAGE)
+        for n in range(2):
+            consultations.consult(w.veilig_thuis, person(f"x{n}"), Purpose.SAFETY_ASSESSMENT)
+        at = dt.datetime(2026, 10, 5, 10, 0, tzinfo=dt.UTC)
+        _append(w, "oprf.evaluate", at, str(ORGS[2].oin), objects={"elements": 600})
+        _append(
+            w,
+            "oprf.evaluate",
+            at + dt.timedelta(minutes=45),
+            str(ORGS[2].oin),
+            objects={"elements": 500},
+        )
+        _append(w, "oprf.evaluate", at, str(ORGS[3].oin), objects={"elements": 600})
+        _append(
+            w,
+            "oprf.evaluate",
+            at + dt.timedelta(minutes=90),
+            str(ORGS[3].oin),
+            objects={"elements": 500},
+        )
+        for _ in range(2):
+            _append(
+                w,
+                "request.refused",
+                at,
+                str(ORGS[3].oin),
+                outcome=Outcome.REFUSED,
+                reason="not_permitted",
+                objects={"endpoint": "/v1/consultations"},
+            )
+        # Outside the period: never counted.
+        _append(
+            w,
+            "oprf.evaluate",
+            dt.datetime(2026, 12, 1, tzinfo=dt.UTC),
+            str(ORGS[0].oin),
+            objects={"elements": 5000},
+        )
+        w.clock.now = CREATED
+        yield w
+
+
+def _count(report: dict[str, Any], oin: str | None, action: str) -> int:
+    return sum(e["count"] for e in report["events"] if e["oin"] == oin and e["action"] == action)
+
+
+def test_privacy_report_counts_events_consultations_refusals_and_volumes(
+    active: World,
+) -> None:
+    report = privacy_report(active.store.db, active.clock, active.officer, START, END)
+    a, b, vt = str(ORGS[0].oin), str(ORGS[1].oin), str(VEILIG_THUIS.oin)
+    assert report["months"] == MONTHS
+    assert _count(report, a, "signal.registered") == 3 + 12 + 1
+    assert _count(report, b, "signal.registered") == 40 + 1
+    assert _count(report, vt, "consultation.made") == 6
+    assert _count(report, None, "match.created") == 2
+    names = {e["oin"]: e["name"] for e in report["events"]}
+    assert names[a] == "School A" and names[vt] == "Veilig Thuis T"
+    assert report["consultations"] == [
+        {
+            "oin": vt,
+            "name": "Veilig Thuis T",
+            "total": 6,
+            "purposes": {Purpose.SAFETY_ASSESSMENT.value: 2, Purpose.TRIAGE.value: 4},
+        }
+    ]
+    assert report["refusals"] == [
+        {"reason": "not_permitted", "endpoint": "/v1/consultations", "count": 2}
+    ]
+    volumes = {(v["oin"], v["month"]): v for v in report["volumes"]}
+    assert volumes[(a, "2026-11")]["registrations"] == 12
+    assert volumes[(b, "2026-09")]["registrations"] == 11
+    assert volumes[(vt, "2026-10")]["consultations"] == 6
+    assert volumes[(str(ORGS[2].oin), "2026-10")]["evaluations"] == 1100
+    # Uninformed: registered more than 30 days before the report, never confirmed.
+    uninformed = {u["oin"]: u["count"] for u in report["uninformed"]["organisations"]}
+    assert uninformed[a] == 4 and uninformed[b] == 31
+    assert str(ORGS[2].oin) in uninformed
+
+
+def test_privacy_report_flags_exactly_the_constructed_anomalies(active: World) -> None:
+    report = privacy_report(active.store.db, active.clock, None, START, END)
+    flags = {(f["oin"], f["kind"]): f["figures"] for f in report["flags"]}
+    assert set(flags) == {
+        (str(ORGS[0].oin), "registration_surge"),
+        (str(VEILIG_THUIS.oin), "consultations_without_registrations"),
+        (str(ORGS[2].oin), "evaluation_burst"),
+    }
+    assert flags[(str(ORGS[0].oin), "registration_surge")] == {
+        "month": "2026-11",
+        "registrations": 12,
+        "median": 1.5,  # of 1, 2, 1, 12
+    }
+    assert flags[(str(VEILIG_THUIS.oin), "consultations_without_registrations")] == {
+        "consultations": 6,
+        "registrations": 0,
+    }
+    burst = flags[(str(ORGS[2].oin), "evaluation_burst")]
+    assert burst["elements"] == 1100 and burst["limit"] == 1000
+    # A lower limit also catches the spread-out organisation's busiest hour.
+    lower = privacy_report(active.store.db, active.clock, None, START, END, burst_elements=599)
+    assert (str(ORGS[3].oin), "evaluation_burst") in {(f["oin"], f["kind"]) for f in lower["flags"]}
+
+
+def test_generating_a_report_is_audited_and_needs_a_privacy_officer(active: World) -> None:
+    before = len(active.audit())
+    privacy_report(active.store.db, active.clock, active.officer, START, END)
+    monitor_report(active.store.db, active.clock, None, START, END)
+    events = active.audit()[before:]
+    assert [(e.action, e.objects["report"]) for e in events] == [
+        ("report.generated", "privacy"),
+        ("report.generated", "monitor"),
+    ]
+    assert events[0].organisation == str(MUNICIPALITY.oin) and events[1].actor == "admin"
+    with pytest.raises(NotPermitted):
+        privacy_report(active.store.db, active.clock, active.caller(0), START, END)
+    with pytest.raises(NotPermitted):
+        monitor_report(active.store.db, active.clock, active.veilig_thuis, START, END)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "field"),
+    [
+        (dt.date(2026, 5, 1), dt.date(2026, 5, 1), "from"),
+        (dt.date(2026, 5, 2), dt.date(2026, 5, 1), "from"),
+        (dt.date(2023, 1, 1), dt.date(2026, 5, 1), "to"),
+    ],
+)
+def test_a_bad_period_is_refused(tmp_path: Path, start: dt.date, end: dt.date, field: str) -> None:
+    with world(tmp_path) as w:
+        for report in (privacy_report, monitor_report):
+            with pytest.raises(InputError) as caught:
+                report(w.store.db, w.clock, None, start, end)
+            assert caught.value.field == field
+
+
+def test_monitor_names_no_organisation_and_hides_small_counts(active: World) -> None:
+    report = monitor_report(active.store.db, active.clock, active.officer, START, END)
+    text = json.dumps(report, ensure_ascii=False)
+    for org in [*ORGS, VEILIG_THUIS, MUNICIPALITY]:
+        assert str(org.oin) not in text and org.name not in text
+    tables = {m["measure"]: m["rows"] for m in report["measures"]}
+    assert set(tables) == {"signals", "person_matches", "household_matches", "consultations"}
+    for rows in tables.values():
+        assert rows[0] == ["categorie", *MONTHS, "totaal"]
+        for line in rows[1:]:
+            for cell in line[1:]:
+                assert cell in ("<10", "x") or int(cell) >= 10
+    signals = {line[0]: line[1:] for line in tables["signals"][1:]}
+    # Huisarts B (gp): 10, 11, 10, 10; School A (education): 1, 2, 1, 12.
+    assert signals["gp"][-1] == "41"
+    assert signals["education"][0] == "<10"
+    assert signals["totaal"][-1] == "59"  # 16 + 41 + 1 + 1
+    assert all(cell == "<10" for cell in signals["police"])
+    assert tables["person_matches"][-1][-1] == "<10"  # a single match
+    csv_text = monitor_csv(report)
+    assert "School A" not in csv_text and str(ORGS[0].oin) not in csv_text
+
+
+def test_monitor_for_another_region_is_empty(active: World) -> None:
+    report = monitor_report(active.store.db, active.clock, None, START, END, region="Elders")
+    for measure in report["measures"]:
+        assert all(cell == "<10" for line in measure["rows"][1:] for cell in line[1:])
+    mine = monitor_report(active.store.db, active.clock, None, START, END, region="Rotterdam")
+    assert mine["measures"][0]["rows"][-1][-1] == "59"  # 16 + 41 + 1 + 1
+
+
+def _pdf_text(pdf: bytes) -> tuple[str, int]:
+    reader = PdfReader(io.BytesIO(pdf))
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    images = sum(len(page.images) for page in reader.pages)
+    return text, images
+
+
+def test_reports_render_to_csv_and_dutch_pdf(active: World) -> None:
+    privacy = privacy_report(active.store.db, active.clock, active.officer, START, END)
+    rows = list(csv.DictReader(io.StringIO(privacy_csv(privacy))))
+    sections = {row["section"] for row in rows}
+    assert {"events", "consultations", "refusals", "uninformed", "volumes", "flags"} <= sections
+    text, images = _pdf_text(privacy_pdf(privacy, CREATED))
+    for heading in (
+        "Signaleringen",
+        "Volumes per maand",
+        "Raadplegingen per doel",
+        "Geweigerde verzoeken",
+        "Informatieplicht niet bevestigd",
+    ):
+        assert heading in text
+    assert "School A" in text
+    assert images >= 1
+
+    monitor = monitor_report(active.store.db, active.clock, active.officer, START, END)
+    text, _ = _pdf_text(monitor_pdf(monitor, CREATED))
+    assert "Geregistreerde signalen" in text and "<10" in text
+    assert "minder dan 10" in text and "geheim" in text
+    assert "School A" not in text and str(ORGS[0].oin) not in text

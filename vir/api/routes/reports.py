@@ -1,0 +1,102 @@
+"""The privacy officer's reports over the audit log: events per organisation and the
+municipal monitor, as JSON, CSV or a Dutch PDF. A privacy-officer certificate only
+(the monitor too, for now)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from vir.api.identity import CurrentCaller
+from vir.api.problems import problem_responses
+from vir.domain import policy
+from vir.domain.errors import InputError
+
+router = APIRouter(prefix="/v1/privacy/reports", tags=["privacy officer"])
+COMMON = (400, 401, 403, 422)
+PDF = "application/pdf"
+CSV = "text/csv"
+Format = Literal["json", "csv", "pdf"]
+_CONTENT: dict[int | str, dict[str, Any]] = {
+    200: {"description": "the report (JSON, CSV or a Dutch PDF)", "content": {PDF: {}, CSV: {}}}
+}
+
+
+def _date(value: str, field: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise InputError(field, "a date as YYYY-MM-DD") from None
+
+
+def _period(start: str, end: str) -> tuple[dt.date, dt.date]:
+    return _date(start, "from"), _date(end, "to")
+
+
+async def _respond(
+    report: dict[str, Any],
+    fmt: Format,
+    name: str,
+    request: Request,
+    to_csv: Callable[[dict[str, Any]], str],
+    to_pdf: Callable[[dict[str, Any], dt.datetime], bytes],
+) -> Response:
+    if fmt == "json":
+        return JSONResponse(report)
+    disposition = {"Content-Disposition": f'attachment; filename="{name}.{fmt}"'}
+    if fmt == "csv":
+        return Response(to_csv(report), media_type=f"{CSV}; charset=utf-8", headers=disposition)
+    created_at: dt.datetime = request.app.state.clock()
+    pdf = await run_in_threadpool(to_pdf, report, created_at)
+    return Response(pdf, media_type=PDF, headers=disposition)
+
+
+@router.get("/events", responses={**_CONTENT, **problem_responses(*COMMON)})
+async def events(
+    caller: CurrentCaller,
+    request: Request,
+    start: Annotated[str, Query(alias="from", description="first day, YYYY-MM-DD")],
+    end: Annotated[str, Query(alias="to", description="day after the last, YYYY-MM-DD")],
+    fmt: Annotated[Format, Query(alias="format")] = "json",
+) -> Response:
+    """Events per organisation and action, consultations, refusals, volumes and anomaly
+    flags over ``[from, to)`` (at most three years)."""
+    policy.require_privacy_officer(caller)
+    first, last = _period(start, end)
+    # Imported when first asked for: matplotlib and fpdf2 are slow to load.
+    from vir.reports.officer import privacy_csv, privacy_pdf
+    from vir.services.reports import privacy_report
+
+    state = request.app.state
+    report = await run_in_threadpool(
+        privacy_report, state.services.db, state.clock, caller, first, last
+    )
+    return await _respond(report, fmt, "privacy-rapport", request, privacy_csv, privacy_pdf)
+
+
+@router.get("/monitor", responses={**_CONTENT, **problem_responses(*COMMON)})
+async def monitor(
+    caller: CurrentCaller,
+    request: Request,
+    start: Annotated[str, Query(alias="from", description="first day, YYYY-MM-DD")],
+    end: Annotated[str, Query(alias="to", description="day after the last, YYYY-MM-DD")],
+    fmt: Annotated[Format, Query(alias="format")] = "json",
+    region: Annotated[str | None, Query(max_length=100)] = None,
+) -> Response:
+    """The municipal monitor over ``[from, to)``: counts per organisation category and
+    month, small numbers suppressed; no organisation is named."""
+    policy.require_privacy_officer(caller)
+    first, last = _period(start, end)
+    from vir.reports.officer import monitor_csv, monitor_pdf
+    from vir.services.reports import monitor_report
+
+    state = request.app.state
+    report = await run_in_threadpool(
+        monitor_report, state.services.db, state.clock, caller, first, last, region
+    )
+    return await _respond(report, fmt, "monitor", request, monitor_csv, monitor_pdf)

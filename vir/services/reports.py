@@ -1,0 +1,365 @@
+"""Reports over the audit log: the privacy officer's report and the municipal monitor.
+
+Both read the audit entries whose ``occurred_at`` lies in ``[start, end)`` (dates, UTC
+midnight to midnight) and nothing else of the log; generating either report is itself
+an audited action (``report.generated``). ``caller`` None is the operator at the CLI.
+
+* :func:`privacy_report` is for the privacy officer and names organisations: events by
+  organisation and action, consultations by purpose, refused requests, signals whose
+  information duty is unconfirmed (the current state, not the period), volumes per
+  month and anomaly flags.
+* :func:`monitor_report` is for the municipality and names no organisation at all: per
+  measure a table of organisation category by month, suppressed by
+  :func:`vir.reports.suppression.suppress` (small counts shown as ``<10``, numbers hidden
+  to protect them as ``x``). The tables are returned as rendered by
+  :func:`vir.reports.suppression.render_rows`, so the JSON, CSV and PDF forms show the
+  same published cells and never a true hidden value.
+
+A match is counted under the category of the organisation whose action created it: the
+organisation of the last entry before ``match.created`` in the same transaction (same
+moment) that has an organisation and was not written by the matcher.
+
+Later issue: the monitor is to add ratio measures — follow-up rate and time to contact.
+They are to be derived only from *published* counts
+(:func:`vir.reports.suppression.ratio`), and shown only where both numerator and
+denominator are published; a measure whose complement can be small must be suppressed
+as counts of every outcome, jointly (see the module docstring of
+``vir.reports.suppression``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from collections import Counter, defaultdict, deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Final
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vir.audit.chain import AuditEvent, Outcome
+from vir.domain import policy
+from vir.domain.clock import Clock
+from vir.domain.errors import InputError
+from vir.domain.organisations import Category, Organisation
+from vir.reports.suppression import legend, render_rows, suppress
+from vir.services.identity import Caller
+from vir.store import audit_log
+from vir.store import signals as repo
+from vir.store.db import Database
+from vir.store.organisations import list_organisations
+from vir.store.tables import AuditEntryRow
+
+__all__ = [
+    "BURST_ELEMENTS",
+    "MAX_PERIOD_DAYS",
+    "MONITOR_MEASURES",
+    "check_period",
+    "monitor_report",
+    "privacy_report",
+]
+
+ACTION_REPORT: Final = "report.generated"
+BURST_ELEMENTS: Final = 1000
+MAX_PERIOD_DAYS: Final = 3 * 366
+# Flag (a): registrations in the last month above this multiple of the monthly median.
+SURGE_FACTOR: Final = 3
+SURGE_MINIMUM: Final = 10
+# Flag (b): at least this many consultations without a single registration.
+CONSULT_ONLY_MINIMUM: Final = 5
+_HOUR: Final = dt.timedelta(hours=1)
+
+MONITOR_MEASURES: Final = {
+    "signals": "Geregistreerde signalen",
+    "person_matches": "Matches op de jeugdige",
+    "household_matches": "Matches op het huishouden",
+    "consultations": "Raadplegingen door Veilig Thuis",
+}
+_HOUSEHOLD_VIA: Final = frozenset({"parent", "address"})
+
+
+def check_period(start: dt.date, end: dt.date) -> None:
+    """``start`` before ``end``, at most three years apart (an InputError naming the field)."""
+    if start >= end:
+        raise InputError("from", "must be before 'to'")
+    if (end - start).days > MAX_PERIOD_DAYS:
+        raise InputError("to", "the period is at most 3 years")
+
+
+def months_of(start: dt.date, end: dt.date) -> list[str]:
+    """The months ``YYYY-MM`` that ``[start, end)`` touches, in order."""
+    last = end - dt.timedelta(days=1)
+    months = []
+    year, month = start.year, start.month
+    while (year, month) <= (last.year, last.month):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    seq: int
+    event: AuditEvent
+
+    @property
+    def month(self) -> str:
+        return self.event.occurred_at[:7]
+
+
+def _entries(session: Session, start: dt.date, end: dt.date) -> Iterator[_Entry]:
+    low = audit_log.rfc3339(dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC))
+    high = audit_log.rfc3339(dt.datetime.combine(end, dt.time(), tzinfo=dt.UTC))
+    rows = session.execute(
+        select(AuditEntryRow.seq, AuditEntryRow.body)
+        .where(AuditEntryRow.occurred_at >= low, AuditEntryRow.occurred_at < high)
+        .order_by(AuditEntryRow.seq)
+    ).yield_per(5000)
+    for seq, body in rows:
+        raw = body if isinstance(body, bytes) else str(body).encode("utf-8")
+        yield _Entry(seq, AuditEvent.decode(raw))
+
+
+def _audit_generation(
+    session: Session,
+    caller: Caller | None,
+    now: dt.datetime,
+    report: str,
+    start: dt.date,
+    end: dt.date,
+) -> None:
+    accessor: dict[str, Any] = (
+        {**audit_log.by(caller)} if caller is not None else {"actor": "admin"}
+    )
+    audit_log.append(
+        session,
+        audit_log.new_event(
+            ACTION_REPORT,
+            Outcome.SUCCESS,
+            now,
+            objects={"report": report, "from": start.isoformat(), "to": end.isoformat()},
+            **accessor,
+        ),
+    )
+
+
+def _evaluated(event: AuditEvent) -> int:
+    elements = event.objects.get("elements", 0)
+    return elements if isinstance(elements, int) else 0
+
+
+def _busiest_hour(points: list[tuple[dt.datetime, int]]) -> tuple[dt.datetime, int]:
+    """The start of the 60-minute window holding the most elements, and that number."""
+    window: deque[tuple[dt.datetime, int]] = deque()
+    total = 0
+    best: tuple[dt.datetime, int] = (points[0][0], 0)
+    for moment, count in points:
+        window.append((moment, count))
+        total += count
+        while window[0][0] <= moment - _HOUR:
+            total -= window.popleft()[1]
+        if total > best[1]:
+            best = (window[0][0], total)
+    return best
+
+
+def privacy_report(
+    db: Database,
+    clock: Clock,
+    caller: Caller | None,
+    start: dt.date,
+    end: dt.date,
+    *,
+    burst_elements: int = BURST_ELEMENTS,
+    information_days: int = 30,
+) -> dict[str, Any]:
+    """The privacy officer's report on ``[start, end)``; see the module docstring."""
+    if caller is not None:
+        policy.require_privacy_officer(caller)
+    check_period(start, end)
+    now = clock()
+    months = months_of(start, end)
+    events: Counter[tuple[str | None, str]] = Counter()
+    purposes: dict[str, Counter[str]] = defaultdict(Counter)
+    refusals: Counter[tuple[str, str]] = Counter()
+    volumes: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+    evaluations: dict[str, list[tuple[dt.datetime, int]]] = defaultdict(list)
+    with db.write() as session:
+        names = {str(o.oin): o.name for o in list_organisations(session)}
+        for entry in _entries(session, start, end):
+            event = entry.event
+            oin = event.organisation
+            events[(oin, event.action)] += 1
+            if event.action == "request.refused":
+                endpoint = str(event.objects.get("endpoint", ""))
+                refusals[(event.reason or "", endpoint)] += 1
+            if oin is None or event.outcome != Outcome.SUCCESS:
+                continue
+            if event.action == "signal.registered":
+                volumes[oin][entry.month]["registrations"] += 1
+            elif event.action == "consultation.made":
+                volumes[oin][entry.month]["consultations"] += 1
+                purposes[oin][event.purpose or ""] += 1
+            elif event.action == "oprf.evaluate":
+                elements = _evaluated(event)
+                volumes[oin][entry.month]["evaluations"] += elements
+                moment = dt.datetime.fromisoformat(event.occurred_at.replace("Z", "+00:00"))
+                evaluations[oin].append((moment, elements))
+        uninformed = Counter(
+            r.oin for r in repo.uninformed(session, now - dt.timedelta(days=information_days))
+        )
+        _audit_generation(session, caller, now, "privacy", start, end)
+
+    def org(oin: str | None) -> dict[str, str | None]:
+        return {"oin": oin, "name": names.get(oin, oin) if oin is not None else None}
+
+    def total(oin: str, measure: str) -> int:
+        return sum(volumes[oin][m][measure] for m in months)
+
+    flags: list[dict[str, Any]] = []
+    for oin in sorted(volumes):
+        monthly = [volumes[oin][m]["registrations"] for m in months]
+        median = statistics.median(monthly)
+        last = monthly[-1]
+        if last >= SURGE_MINIMUM and last > SURGE_FACTOR * median:
+            flags.append(
+                org(oin)
+                | {
+                    "kind": "registration_surge",
+                    "figures": {"month": months[-1], "registrations": last, "median": median},
+                }
+            )
+        consulted = total(oin, "consultations")
+        if consulted >= CONSULT_ONLY_MINIMUM and total(oin, "registrations") == 0:
+            flags.append(
+                org(oin)
+                | {
+                    "kind": "consultations_without_registrations",
+                    "figures": {"consultations": consulted, "registrations": 0},
+                }
+            )
+    for oin in sorted(evaluations):
+        began, elements = _busiest_hour(sorted(evaluations[oin]))
+        if elements > burst_elements:
+            flags.append(
+                org(oin)
+                | {
+                    "kind": "evaluation_burst",
+                    "figures": {
+                        "from": audit_log.rfc3339(began),
+                        "elements": elements,
+                        "limit": burst_elements,
+                    },
+                }
+            )
+
+    return {
+        "report": "privacy",
+        "period": {"from": start.isoformat(), "to": end.isoformat()},
+        "generated_at": audit_log.rfc3339(now),
+        "months": months,
+        "events": [
+            org(oin) | {"action": action, "count": count}
+            for (oin, action), count in sorted(
+                events.items(), key=lambda item: (item[0][0] or "", item[0][1])
+            )
+        ],
+        "consultations": [
+            org(oin) | {"total": sum(counts.values()), "purposes": dict(sorted(counts.items()))}
+            for oin, counts in sorted(purposes.items())
+        ],
+        "refusals": [
+            {"reason": reason, "endpoint": endpoint, "count": count}
+            for (reason, endpoint), count in sorted(refusals.items())
+        ],
+        "uninformed": {
+            "days": information_days,
+            "organisations": [
+                org(oin) | {"count": count} for oin, count in sorted(uninformed.items())
+            ],
+        },
+        "volumes": [
+            org(oin)
+            | {
+                "month": month,
+                "registrations": volumes[oin][month]["registrations"],
+                "consultations": volumes[oin][month]["consultations"],
+                "evaluations": volumes[oin][month]["evaluations"],
+            }
+            for oin in sorted(volumes)
+            for month in months
+        ],
+        "flags": flags,
+    }
+
+
+def _reporting_categories() -> list[str]:
+    return [c.value for c in Category if c.reports]
+
+
+def monitor_report(
+    db: Database,
+    clock: Clock,
+    caller: Caller | None,
+    start: dt.date,
+    end: dt.date,
+    region: str | None = None,
+) -> dict[str, Any]:
+    """The municipal monitor on ``[start, end)`` for ``region`` (None: every region)."""
+    if caller is not None:
+        policy.require_privacy_officer(caller)
+    check_period(start, end)
+    now = clock()
+    months = months_of(start, end)
+    categories = _reporting_categories()
+    cells: dict[str, Counter[tuple[str, str]]] = {m: Counter() for m in MONITOR_MEASURES}
+    with db.write() as session:
+        orgs: dict[str, Organisation] = {
+            str(o.oin): o
+            for o in list_organisations(session)
+            if region is None or o.region == region
+        }
+        acting: tuple[str, str | None] = ("", None)  # (moment, organisation) of the last act
+        for entry in _entries(session, start, end):
+            event = entry.event
+            if event.organisation is not None and event.actor != "matching":
+                acting = (event.occurred_at, event.organisation)
+            if event.outcome != Outcome.SUCCESS:
+                continue
+            if event.action == "match.created":
+                oin = acting[1] if acting[0] == event.occurred_at else None
+                via = event.objects.get("via")
+                measure = "household_matches" if via in _HOUSEHOLD_VIA else "person_matches"
+            elif event.action == "signal.registered":
+                oin, measure = event.organisation, "signals"
+            elif event.action == "consultation.made":
+                oin, measure = event.organisation, "consultations"
+            else:
+                continue
+            found = orgs.get(oin) if oin is not None else None
+            if found is None or not found.category.reports:
+                continue
+            cells[measure][(found.category.value, entry.month)] += 1
+        _audit_generation(session, caller, now, "monitor", start, end)
+
+    measures = []
+    for key, title in MONITOR_MEASURES.items():
+        table = suppress(dict(cells[key]), categories, months)
+        measures.append(
+            {
+                "measure": key,
+                "title": title,
+                "rows": render_rows(table, corner="categorie"),
+                "legend": legend(table),
+            }
+        )
+    return {
+        "report": "monitor",
+        "period": {"from": start.isoformat(), "to": end.isoformat()},
+        "region": region,
+        "generated_at": audit_log.rfc3339(now),
+        "months": months,
+        "measures": measures,
+    }
