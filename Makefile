@@ -43,6 +43,8 @@ bench: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+	@scripts/ensure-postgres.sh
+	VIR_TEST_DATABASE=postgresql $(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check vir tests bench

@@ -1,11 +1,108 @@
-"""Hypothesis profiles: the default keeps CI fast; HYPOTHESIS_PROFILE=deep searches harder."""
+"""Hypothesis profiles, and the database the suite runs on.
+
+HYPOTHESIS_PROFILE: the default keeps CI fast; ``deep`` searches harder.
+
+VIR_TEST_DATABASE: ``sqlite`` (default) or ``postgresql`` (a server the suite
+starts itself, see ``support.postgres``). On PostgreSQL, tests marked
+``sqlite_only`` are skipped, and so is any test that opens the database file
+with the ``sqlite3`` module itself (directly or through a helper of its module):
+such a test cannot reach a PostgreSQL database.
+"""
 
 from __future__ import annotations
 
 import os
+import sqlite3
+import types
+from collections.abc import Callable
+from typing import Any
 
+import pytest
 from hypothesis import settings
+from support import postgres
 
 settings.register_profile("default", print_blob=True)
 settings.register_profile("deep", max_examples=2000, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "sqlite_only(reason): a test of SQLite itself; skipped when VIR_TEST_DATABASE=postgresql",
+    )
+    config.addinivalue_line(
+        "markers", "postgresql_only(reason): needs PostgreSQL; skipped on SQLite"
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"vir test database: {postgres.backend()} ({postgres.BACKEND_ENV})"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if (
+        postgres.on_postgresql()
+        and not os.environ.get(postgres.URL_ENV)
+        and postgres.find_bindir() is None
+    ):
+        raise pytest.UsageError(
+            "VIR_TEST_DATABASE=postgresql, but no PostgreSQL server binaries (initdb, "
+            "postgres) were found: run scripts/ensure-postgres.sh, or set "
+            f"{postgres.BINDIR_ENV} or {postgres.URL_ENV}"
+        )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    postgres.stop_server()
+
+
+def _opens_sqlite_file(function: Callable[..., Any], module: types.ModuleType) -> bool:
+    """Whether ``function``, or a function of its module that it names, uses ``sqlite3``."""
+    if module.__dict__.get("sqlite3") is not sqlite3:
+        return False
+    seen: set[int] = set()
+    pending = [function]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen or not hasattr(current, "__code__"):
+            continue
+        seen.add(id(current))
+        codes, names = [current.__code__], set()
+        while codes:
+            code = codes.pop()
+            names.update(code.co_names)
+            codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+        if "sqlite3" in names:
+            return True
+        pending += [
+            value
+            for name in names
+            if isinstance(value := module.__dict__.get(name), types.FunctionType)
+            and value.__module__ == module.__name__
+        ]
+    return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    on_postgresql = postgres.on_postgresql()
+    for item in items:
+        if not isinstance(item, pytest.Function):
+            continue
+        if on_postgresql:
+            marker = item.get_closest_marker("sqlite_only")
+            if marker is not None:
+                reason = marker.kwargs.get("reason") or (marker.args or ["SQLite only"])[0]
+                item.add_marker(pytest.mark.skip(reason=f"SQLite only: {reason}"))
+            elif _opens_sqlite_file(item.obj, item.module):
+                item.add_marker(
+                    pytest.mark.skip(
+                        reason="opens the database with the sqlite3 module; to run it on "
+                        "PostgreSQL too, use RunningService.sql() or store.db.engine"
+                    )
+                )
+        else:
+            marker = item.get_closest_marker("postgresql_only")
+            if marker is not None:
+                reason = marker.kwargs.get("reason") or (marker.args or ["PostgreSQL only"])[0]
+                item.add_marker(pytest.mark.skip(reason=f"PostgreSQL only: {reason}"))

@@ -1,17 +1,30 @@
-"""Start a real vir service (``vir dev init`` + ``vir serve``) in a subprocess for tests."""
+"""Start a real vir service (``vir dev init`` + ``vir serve``) in a subprocess for tests.
+
+Its database is ``ROOT/vir.db`` (SQLite), or with ``VIR_TEST_DATABASE=postgresql``
+a PostgreSQL database of its own on the test server (``support.postgres``),
+named after ROOT: services started on the same folder share keys, PKI and
+database, as several instances of one deployment do.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+from support import postgres
 
 
 def free_port() -> int:
@@ -50,6 +63,21 @@ class RunningService:
     def ca(self) -> str:
         return str(self.dev / "ca.crt")
 
+    @property
+    def database_url(self) -> str:
+        return self.env["VIR_DATABASE_URL"]
+
+    def sql(self, statement: str, **params: object) -> list[Any]:
+        """Run one SQL statement (``:name`` parameters) on the service's database, SQLite
+        or PostgreSQL, and commit; the rows it returns, if any."""
+        engine = create_engine(self.database_url, poolclass=NullPool)
+        try:
+            with engine.begin() as connection:
+                result = connection.execute(text(statement), params)
+                return list(result) if result.returns_rows else []
+        finally:
+            engine.dispose()
+
     def org(self, category: str) -> Org:
         return next(o for o in self.orgs if o.category == category)
 
@@ -69,11 +97,27 @@ class RunningService:
                 self.process.wait()
 
 
+_database_lock = threading.Lock()
+
+
+def database_url(root: Path) -> str:
+    """The database of the service(s) in ``root``; on PostgreSQL, created when new."""
+    if not postgres.on_postgresql():
+        return f"sqlite:///{root / 'vir.db'}"
+    server = postgres.server()
+    name = "vir_service_" + hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:20]
+    with _database_lock:
+        if not server.exists(name):
+            server.create_database(name)
+    return server.url(name)
+
+
 def service_env(root: Path, port: int, **overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIR_")}
+    if "VIR_DATABASE_URL" not in overrides:
+        env["VIR_DATABASE_URL"] = database_url(root)
     env.update(
         {
-            "VIR_DATABASE_URL": f"sqlite:///{root / 'vir.db'}",
             "VIR_KEYS_DIR": str(root / "keys"),
             "VIR_TLS_CERT": str(root / "dev" / "server.crt"),
             "VIR_TLS_KEY": str(root / "dev" / "server.key"),
@@ -121,7 +165,10 @@ def start_service(root: Path, **overrides: str) -> RunningService:
     port = free_port()
     env = service_env(root, port, **overrides)
     run_vir(root, env, "dev", "init", "--dev-dir", str(root / "dev"))
+    # A second instance on the same folder logs to a file of its own.
     log_path = root / "serve.log"
+    if log_path.exists():
+        log_path = root / f"serve-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "vir.cli", "serve"],

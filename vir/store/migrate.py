@@ -1,4 +1,10 @@
-"""Alembic, driven from code: ``vir db upgrade`` and the start-up schema check."""
+"""Alembic, driven from code: ``vir db upgrade`` and the start-up schema check.
+
+Migrations run on SQLite and PostgreSQL alike. On PostgreSQL they run in one
+transaction holding the database's write lock (``vir.store.db.take_write_lock``),
+so two instances upgrading at once run them one after the other (the second
+finds nothing left to do), and no write transaction interleaves with them.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +17,12 @@ from sqlalchemy import Engine
 from vir.domain.errors import ConfigurationError
 
 
-def _config(url: str) -> Config:
+def _config(url: str | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", "vir.store:migrations")
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if url is not None:
+        # ConfigParser interpolation: a '%' in the URL (an escaped password) stays literal.
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 
 
@@ -24,7 +32,7 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 def require_current(engine: Engine) -> None:
     """Refuse to serve on a database whose schema is not at the latest migration."""
-    head = ScriptDirectory.from_config(_config(str(engine.url))).get_current_head()
+    head = ScriptDirectory.from_config(_config()).get_current_head()
     with engine.connect() as connection:
         current = MigrationContext.configure(connection).get_current_revision()
     if current != head:
