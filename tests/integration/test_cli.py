@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import subprocess
 import sys
 import time
@@ -86,42 +85,38 @@ def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
 
 def test_audit_verify_names_the_edited_entry(service: RunningService) -> None:
     assert "intact" in service.vir("audit", "verify").stdout
-    db = service.root / "vir.db"
-    with sqlite3.connect(db) as conn:
-        (count,) = conn.execute("SELECT count(*) FROM audit_entries").fetchone()
-        target = max(2, count // 2)
-        conn.execute(
-            "UPDATE audit_entries SET organisation = '00000000000000000000' WHERE seq = ?",
-            (target,),
-        )
+    ((count,),) = service.sql("SELECT count(*) FROM audit_entries")
+    target = max(2, count // 2)
+    service.sql(
+        "UPDATE audit_entries SET organisation = '00000000000000000000' WHERE seq = :seq",
+        seq=target,
+    )
     try:
         result = service.vir("audit", "verify", check=False)
         assert result.returncode == 1
         assert f"BROKEN at entry {target}" in result.stderr
     finally:
-        with sqlite3.connect(db) as conn:
-            row = conn.execute("SELECT body FROM audit_entries WHERE seq = ?", (target,)).fetchone()
-            conn.execute(
-                "UPDATE audit_entries SET organisation = ? WHERE seq = ?",
-                (json.loads(row[0])["organisation"], target),
-            )
+        ((body,),) = service.sql("SELECT body FROM audit_entries WHERE seq = :seq", seq=target)
+        service.sql(
+            "UPDATE audit_entries SET organisation = :oin WHERE seq = :seq",
+            oin=json.loads(bytes(body))["organisation"],
+            seq=target,
+        )
     assert "intact" in service.vir("audit", "verify").stdout
 
 
 def test_audit_verify_detects_an_edited_body(service: RunningService) -> None:
-    db = service.root / "vir.db"
-    with sqlite3.connect(db) as conn:
-        (body,) = conn.execute("SELECT body FROM audit_entries WHERE seq = 1").fetchone()
-        conn.execute(
-            "UPDATE audit_entries SET body = ? WHERE seq = 1",
-            (body.replace(b"success", b"refused"),),
-        )
+    ((body,),) = service.sql("SELECT body FROM audit_entries WHERE seq = 1")
+    body = bytes(body)
+    service.sql(
+        "UPDATE audit_entries SET body = :body WHERE seq = 1",
+        body=body.replace(b"success", b"refused"),
+    )
     try:
         result = service.vir("audit", "verify", check=False)
         assert "BROKEN at entry 1" in result.stderr
     finally:
-        with sqlite3.connect(db) as conn:
-            conn.execute("UPDATE audit_entries SET body = ? WHERE seq = 1", (body,))
+        service.sql("UPDATE audit_entries SET body = :body WHERE seq = 1", body=body)
 
 
 def test_export_verifies_without_the_database_and_names_an_edit(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 import ssl
 from pathlib import Path
 
@@ -26,11 +25,10 @@ def _write(tmp: Path, issued: pki.Issued, name: str) -> tuple[str, str]:
 
 
 def _audit(service: RunningService) -> list[dict[str, object]]:
-    with sqlite3.connect(service.root / "vir.db") as db:
-        return [
-            json.loads(body)
-            for (body,) in db.execute("SELECT body FROM audit_entries ORDER BY seq")
-        ]
+    return [
+        json.loads(bytes(body))
+        for (body,) in service.sql("SELECT body FROM audit_entries ORDER BY seq")
+    ]
 
 
 def _ca(service: RunningService) -> pki.Issued:

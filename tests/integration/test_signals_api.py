@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 import threading
 from itertools import count
 from typing import Any
@@ -297,9 +296,8 @@ def test_audit_log_holds_ids_not_pseudonyms(service: RunningService) -> None:
     school = service.org("education")
     (a,) = pseudonyms(service, school, fresh_bsn())
     call(service, school, "POST", "/v1/signals", signal("au-1", a))
-    with sqlite3.connect(service.root / "vir.db") as db:
-        bodies = [b for (b,) in db.execute("SELECT body FROM audit_entries")]
-        actions = {json.loads(b)["action"] for b in bodies}
+    bodies = [bytes(b) for (b,) in service.sql("SELECT body FROM audit_entries")]
+    actions = {json.loads(b)["action"] for b in bodies}
     assert {
         "signal.registered",
         "match.created",

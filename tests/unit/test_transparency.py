@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Connection, text
 from support.instore import T0, fresh_store, template
 
 from vir.audit.checkpoint import Checkpoint, SignedNote, parse_verifier_key, verify_note
@@ -43,21 +44,32 @@ def test_checkpoints_follow_the_log_and_verify_with_the_public_key(tmp_path: Pat
         assert report.ok and report.entries == second.size
 
 
-@pytest.mark.parametrize(
-    "tamper",
-    [
-        "UPDATE audit_entries SET body = replace(body, 'success', 'refused') WHERE seq = 2",
-        "DELETE FROM audit_entries WHERE seq = (SELECT max(seq) FROM audit_entries)",
-    ],
-)
-def test_no_checkpoint_over_an_edited_or_truncated_log(tmp_path: Path, tamper: str) -> None:
-    database = tmp_path / "db.sqlite"
-    with fresh_store(template(tmp_path), database) as store:
+def _edit(connection: Connection) -> None:
+    body = bytes(
+        connection.execute(text("SELECT body FROM audit_entries WHERE seq = 2")).scalar_one()
+    )
+    connection.execute(
+        text("UPDATE audit_entries SET body = :body WHERE seq = 2"),
+        {"body": body.replace(b"success", b"refused")},
+    )
+
+
+def _truncate(connection: Connection) -> None:
+    connection.execute(
+        text("DELETE FROM audit_entries WHERE seq = (SELECT max(seq) FROM audit_entries)")
+    )
+
+
+@pytest.mark.parametrize("tamper", [_edit, _truncate])
+def test_no_checkpoint_over_an_edited_or_truncated_log(
+    tmp_path: Path, tamper: Callable[[Connection], None]
+) -> None:
+    with fresh_store(template(tmp_path), tmp_path / "db.sqlite") as store:
         log = TransparencyLog(store.db, SIGNER, lambda: T0)
         _append(store.db, 3)
         log.checkpoint()
-        with sqlite3.connect(database) as raw:
-            raw.execute(tamper)
+        with store.db.engine.begin() as connection:  # behind the service's back
+            tamper(connection)
         with pytest.raises(LogInconsistent):
             log.checkpoint()
 
