@@ -112,6 +112,7 @@ class _Entry:
 def _entries(session: Session, start: dt.date, end: dt.date) -> Iterator[_Entry]:
     low = audit_log.rfc3339(dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC))
     high = audit_log.rfc3339(dt.datetime.combine(end, dt.time(), tzinfo=dt.UTC))
+    audit_log.flush(session)
     rows = session.execute(
         select(AuditEntryRow.seq, AuditEntryRow.body)
         .where(AuditEntryRow.occurred_at >= low, AuditEntryRow.occurred_at < high)
