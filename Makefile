@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench.py
 
 test: $(STAMP)
+	@scripts/ensure-nginx.sh
 	$(BIN)/python -m pytest
 	@scripts/ensure-postgres.sh
 	VIR_TEST_DATABASE=postgresql $(BIN)/python -m pytest

@@ -8,6 +8,8 @@ vir org add ...           onboard an organisation and issue (or register) its ce
 vir org list              registered organisations
 vir org cert ...          another certificate with a role (coordinator, privacy_officer)
 vir org coordinator ...   appoint or remove an organisation's coordinator
+vir org revoke ...        revoke a certificate (--fingerprint or --serial) and rewrite the CRL
+vir org crl               (re)write the development CA's CRL from the revoked certificates
 vir lifecycle run         removal dates and the archive term (idempotent, resumable)
 vir person deceased       death notice for the pseudonyms on standard input
 vir audit verify          walk the audit hash chain; name the first broken entry
@@ -45,11 +47,18 @@ def _database(settings: Settings) -> Database:
 def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
     from vir.server.run import serve
 
-    print(
-        f"vir: serving https://{settings.host}:{settings.port} (mutual TLS; "
-        f"client CA {settings.client_ca})",
-        flush=True,
-    )
+    if settings.tls_mode == "proxy":
+        print(
+            f"vir: serving http://{settings.host}:{settings.port} behind a reverse proxy "
+            f"(Client-Cert trusted from {settings.trusted_proxies})",
+            flush=True,
+        )
+    else:
+        print(
+            f"vir: serving https://{settings.host}:{settings.port} (mutual TLS; "
+            f"client CA {settings.client_ca})",
+            flush=True,
+        )
     serve(settings)
     return 0
 
@@ -103,7 +112,10 @@ def cmd_org_add(settings: Settings, args: argparse.Namespace) -> int:
         category = Category(args.category)
     except ValueError:
         raise InputError("category", "one of: " + ", ".join(c.value for c in Category)) from None
-    org = Organisation(Oin(args.oin), args.name, category, args.region)
+    if category.reports and not args.convenant:
+        # Only organisations with a written agreement with the municipality may report.
+        raise InputError("convenant", "a reporting organisation needs --convenant REFERENCE")
+    org = Organisation(Oin(args.oin), args.name, category, args.region, args.convenant)
     db = _database(settings)
     now = utc_now()
     if args.cert:
@@ -157,6 +169,49 @@ def cmd_org_cert(settings: Settings, args: argparse.Namespace) -> int:
     cert = issue_organisation_certificate(ca, org, cert_path, key_path, now, args.days, role)
     register_certificate(db, cert, now, role)
     print(f"vir: {role.value} certificate for {org.name}: {cert_path}, key {key_path}")
+    return 0
+
+
+def _write_crl(settings: Settings, args: argparse.Namespace, db: Database) -> Path | None:
+    """The development CA's CRL listing every revoked certificate; None without a CA key."""
+    from vir.crypto import pki
+    from vir.services.devsetup import DevPaths
+    from vir.services.identity import revoked_certificates
+
+    dev = DevPaths(Path(args.dev_dir))
+    if not dev.ca_key.is_file():
+        return None
+    path = Path(args.crl) if args.crl else settings.client_crl or dev.root / "crl.pem"
+    ca = pki.load_issued(dev.ca_cert, dev.ca_key)
+    previous = pki.load_crl(path)
+    if previous is not None and not pki.crl_is_signed_by(previous, ca.cert):
+        raise InputError("crl", f"{path} is not signed by the CA in {dev.root}; not replacing it")
+    pki.write_crl(pki.build_crl(ca, revoked_certificates(db), utc_now(), previous), path)
+    return path
+
+
+def cmd_org_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    from vir.services.identity import revoke_certificate
+
+    db = _database(settings)
+    done = revoke_certificate(db, utc_now(), fingerprint=args.fingerprint, serial=args.serial)
+    print(
+        f"vir: certificate {done.fingerprint} of {done.oin} "
+        f"{'was already' if done.already else 'is now'} revoked"
+    )
+    crl = _write_crl(settings, args, db)
+    if crl is None:
+        print("vir: no CA key in --dev-dir: publish the revocation through your CA's CRL")
+    else:
+        print(f"vir: CRL written to {crl}; reload the proxy (nginx -s reload) to apply it")
+    return 0
+
+
+def cmd_org_crl(settings: Settings, args: argparse.Namespace) -> int:
+    crl = _write_crl(settings, args, _database(settings))
+    if crl is None:
+        raise InputError("dev_dir", f"no CA key in {args.dev_dir}")
+    print(f"vir: CRL written to {crl}")
     return 0
 
 
@@ -220,7 +275,8 @@ def cmd_org_list(settings: Settings, _args: argparse.Namespace) -> int:
 
     with _database(settings).read() as session:
         for org in list_organisations(session):
-            print(f"{org.oin}  {org.category.value:<22} {org.region:<14} {org.name}")
+            convenant = f"  (convenant {org.convenant})" if org.convenant else ""
+            print(f"{org.oin}  {org.category.value:<22} {org.region:<14} {org.name}{convenant}")
     return 0
 
 
@@ -390,6 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--name", required=True)
     add.add_argument("--category", required=True)
     add.add_argument("--region", required=True)
+    add.add_argument("--convenant", help="reference of the written agreement (required to report)")
     add.add_argument("--cert", help="register this externally issued certificate (PEM)")
     add.add_argument("--dev-dir", default=".vir/dev", help="CA used to issue a certificate")
     add.add_argument("--out", help="folder for the issued certificate and key")
@@ -411,6 +468,16 @@ def build_parser() -> argparse.ArgumentParser:
     coord.add_argument("--phone")
     coord.add_argument("--remove", action="store_true")
     coord.set_defaults(run=cmd_org_coordinator)
+    revoke = org.add_parser("revoke", help="revoke a client certificate and rewrite the CRL")
+    which = revoke.add_mutually_exclusive_group(required=True)
+    which.add_argument("--fingerprint", help="SHA-256 fingerprint (hex) of the certificate")
+    which.add_argument("--serial", help="serial number (hex) of the certificate")
+    crl = org.add_parser("crl", help="(re)write the development CA's CRL")
+    for one in (revoke, crl):
+        one.add_argument("--dev-dir", default=".vir/dev", help="CA that signs the CRL")
+        one.add_argument("--crl", help="CRL file (default: VIR_CLIENT_CRL, else DEV-DIR/crl.pem)")
+    revoke.set_defaults(run=cmd_org_revoke)
+    crl.set_defaults(run=cmd_org_crl)
     lifecycle = sub.add_parser("lifecycle").add_subparsers(dest="lifecycle_command", required=True)
     run = lifecycle.add_parser("run", help="removal dates and the archive term, now")
     run.add_argument("--quiet", action="store_true", help="no progress bar")

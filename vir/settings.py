@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,6 +21,15 @@ class Settings(BaseSettings):
     tls_cert: Path = Path(".vir/dev/server.crt")
     tls_key: Path = Path(".vir/dev/server.key")
     client_ca: Path = Path(".vir/dev/ca.crt")
+    # "embedded": `vir serve` does mutual TLS itself. "proxy": plain HTTP behind a reverse
+    # proxy (deploy/nginx) that terminates mutual TLS and forwards the certificate in the
+    # RFC 9440 Client-Cert header, believed only from `trusted_proxies` (docs/trust-model.md).
+    tls_mode: Literal["embedded", "proxy"] = "embedded"
+    # Comma-separated IP addresses/CIDRs of the reverse proxies (proxy mode only; empty: none).
+    trusted_proxies: str = ""
+    # CRL (PEM) of the client CA: loaded into the embedded server's TLS context at start;
+    # when `vir org revoke` rewrites it, cached identities are dropped at once.
+    client_crl: Path | None = None
     # Seconds between automatic audit checkpoints (0: only on demand, `vir audit checkpoint`).
     checkpoint_interval_seconds: float = Field(default=300.0, ge=0)
     # OPRF evaluations per organisation: sustained elements per second, and the burst allowed.
@@ -35,3 +45,7 @@ class Settings(BaseSettings):
     consult_burst: int = Field(default=60, ge=1)
     # Largest request body accepted; anything larger is refused before it is parsed.
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Log lines: "json" (one object per line) or "text"; both via the event catalogue (vir.logs).
+    log_format: Literal["json", "text"] = "json"
+    # Comma-separated addresses/CIDRs that may read GET /metrics (no client certificate).
+    metrics_allow: str = "127.0.0.1"

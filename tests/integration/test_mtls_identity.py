@@ -167,6 +167,8 @@ def test_org_add_issues_a_certificate_that_works(service: RunningService) -> Non
         "police",
         "--region",
         "Rotterdam",
+        "--convenant",
+        "RTM-2026-017",
         "--dev-dir",
         str(service.dev),
         "--out",
@@ -179,6 +181,15 @@ def test_org_add_issues_a_certificate_that_works(service: RunningService) -> Non
     assert reply.status == 200
     listing = service.vir("org", "list").stdout
     assert "00000009000000000042  police" in listing
+    assert "(convenant RTM-2026-017)" in listing
+
+
+def test_org_add_needs_a_convenant_to_report(service: RunningService) -> None:
+    args = ["org", "add", "--oin", "00000009000000000044", "--name", "Halt Rijnmond"]
+    args += ["--category", "halt", "--region", "Rotterdam", "--dev-dir", str(service.dev)]
+    result = service.vir(*args, check=False)
+    assert result.returncode == 2 and "convenant" in result.stderr
+    assert "00000009000000000044" not in service.vir("org", "list").stdout
 
 
 def test_org_add_rejects_an_unknown_category(service: RunningService) -> None:

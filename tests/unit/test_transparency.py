@@ -95,3 +95,21 @@ def test_inclusion_and_consistency_proofs_verify_against_signed_roots(tmp_path: 
             log.inclusion(new.size + 1)
         with pytest.raises(NotFound):
             log.inclusion(1, size=new.size + 100)
+
+
+def test_after_a_key_rotation_the_same_tree_head_is_cosigned(tmp_path: Path) -> None:
+    rotated = CheckpointSigner.from_seed(hashlib.sha256(b"the next key").digest(), "test/log")
+    with fresh_store(template(tmp_path), tmp_path / "db.sqlite") as store:
+        _append(store.db, 4)
+        old = TransparencyLog(store.db, SIGNER, lambda: T0).checkpoint()
+        log = TransparencyLog(store.db, rotated, lambda: T0)
+        new = log.checkpoint()
+        assert (new.size, new.root_hash) == (old.size, old.root_hash)
+        note = SignedNote.parse(new.note)
+        assert len(note.signatures) == 2
+        for verifier in (SIGNER.verifier_key(), rotated.verifier_key()):
+            name, key = parse_verifier_key(verifier)
+            assert verify_note(note, name, key, ed25519_verify)
+        assert log.checkpoint().note == new.note  # cosigned once
+        report = verify(list(log.export()), ed25519_verify, rotated.verifier_key())
+        assert report.ok

@@ -10,8 +10,10 @@ from fastapi import FastAPI
 
 from vir import __version__
 from vir.api import errors
+from vir.api.identity import proxy_trust
 from vir.api.lifespan import Periodic, periodic_lifespan
 from vir.api.limits import BodySizeLimit
+from vir.api.metrics import install as install_metrics
 from vir.api.routes import audit, health, oprf, privacy, reports, signals
 from vir.crypto.evaluator import Evaluator, LocalEvaluator
 from vir.crypto.keys import load_oprf_keyring
@@ -19,7 +21,7 @@ from vir.crypto.signing import load_signing_key
 from vir.domain.clock import Clock, utc_now
 from vir.domain.ratelimit import TokenBuckets
 from vir.services.consultations import ConsultationService
-from vir.services.identity import Authenticator
+from vir.services.identity import Authenticator, crl_marker
 from vir.services.lifecycle import Lifecycle
 from vir.services.privacy import PrivacyService
 from vir.services.pseudonymisation import PseudonymisationService
@@ -56,11 +58,16 @@ def create_app(
     if evaluator is None:
         evaluator = LocalEvaluator(load_oprf_keyring(settings.keys_dir))
     signer = load_signing_key(settings.keys_dir, settings.audit_origin)
+    trust = proxy_trust(settings.tls_mode, settings.trusted_proxies)
     db = Database.connect(settings.database_url)
     require_current(db.engine)
     services = Services(
         db=db,
-        authenticator=Authenticator(db, clock),
+        authenticator=Authenticator(
+            db,
+            clock,
+            revocation_marker=crl_marker(settings.client_crl) if settings.client_crl else None,
+        ),
         pseudonymisation=PseudonymisationService(
             evaluator,
             db,
@@ -94,10 +101,12 @@ def create_app(
         title="vir",
         version=__version__,
         description="Privacy-preserving signal index (Verwijsindex). Mutual TLS on every "
-        "endpoint except /health and this document; errors are application/problem+json.",
+        "endpoint except /health, /metrics (VIR_METRICS_ALLOW only) and this document; errors "
+        "are application/problem+json.",
     )
     app.state.services = services
     app.state.clock = clock
+    app.state.proxy_trust = trust
     errors.install(app)
     app.include_router(health.router)
     app.include_router(oprf.router)
@@ -106,4 +115,5 @@ def create_app(
     app.include_router(reports.router)
     app.include_router(audit.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    install_metrics(app, db, settings.metrics_allow)  # GET /metrics, request ids, access log
     return app

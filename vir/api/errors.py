@@ -40,6 +40,9 @@ PROBLEMS: dict[type[e.VirError], ProblemKind] = {
     e.CertificateNotValidNow: ProblemKind(
         401, "certificate-not-valid-now", "Certificate expired or not yet valid"
     ),
+    e.ForwardedCertificateNotTrusted: ProblemKind(
+        401, "forwarded-certificate-not-trusted", "Client-Cert header from an untrusted peer"
+    ),
     e.AuthenticationError: ProblemKind(401, "unauthenticated", "Not authenticated"),
     e.UnknownOrganisation: ProblemKind(403, "unknown-organisation", "Unknown organisation"),
     e.UnknownCertificate: ProblemKind(403, "unknown-certificate", "Unknown certificate"),
@@ -147,6 +150,14 @@ def install(app: FastAPI) -> None:
             dict(error.headers) if error.headers else None,
         )
 
+    async def on_unexpected(_request: Request, _error: Exception) -> JSONResponse:
+        # A bug, not a refusal: the answer is still problem+json, and says nothing about
+        # the exception (the server logs it, Starlette re-raises it after this answer).
+        return problem_response(
+            500, "internal", "Internal error", "the request could not be handled"
+        )
+
     app.add_exception_handler(e.VirError, on_vir_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)

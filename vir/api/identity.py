@@ -1,21 +1,98 @@
-"""From the ASGI TLS extension to a ``Caller``.
+"""From the verified client certificate to a ``Caller``.
 
-The embedded server (``vir.server.tls``) puts the verified client certificate
-into ``scope["extensions"]["tls"]["client_cert_chain"]`` as PEM, the shape of
-the ASGI TLS extension. This module reads only that: a header sent by a client
-can never stand in for a certificate.
+Two ways a certificate reaches the application, chosen by ``VIR_TLS_MODE``:
+
+- ``embedded`` (default): the embedded server (``vir.server.tls``) puts the
+  certificate it verified into ``scope["extensions"]["tls"]["client_cert_chain"]``
+  as PEM, the shape of the ASGI TLS extension. Only that is read; a
+  ``Client-Cert`` header is ignored entirely, whoever sends it.
+- ``proxy``: a reverse proxy terminates mutual TLS and forwards the certificate
+  in the RFC 9440 ``Client-Cert`` header. The header is believed only when the
+  TCP peer (``scope["client"]``, never ``X-Forwarded-For``) is one of
+  ``VIR_TRUSTED_PROXIES``; from any other peer a request carrying it is refused
+  (``ForwardedCertificateNotTrusted``) and the refusal is audited.
+
+Either way the certificate is then checked by ``services.identity`` (validity,
+registration by fingerprint, revocation) exactly the same.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import ipaddress
+import re
+import ssl
+import urllib.parse
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
+from vir.domain.errors import ConfigurationError, ForwardedCertificateNotTrusted
 from vir.services.identity import Caller, Presented, presented
+
+CLIENT_CERT_HEADER = "client-cert"
+# RFC 8941 byte sequence: base64 (with padding) between colons.
+_BYTE_SEQUENCE = re.compile(r":([A-Za-z0-9+/]+={0,2}):")
+_PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
+_MAX_HEADER = 16 * 1024
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class ProxyTrust:
+    """The reverse proxies whose ``Client-Cert`` header is believed (proxy mode only)."""
+
+    networks: tuple[IPNetwork, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> ProxyTrust:
+        """``"127.0.0.1, 10.0.0.0/24"``; refuses anything that is not an address or network."""
+        networks = []
+        for item in (part.strip() for part in text.split(",")):
+            if not item:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise ConfigurationError(
+                    f"VIR_TRUSTED_PROXIES: {item!r} is not an IP address or network"
+                ) from None
+        return cls(tuple(networks))
+
+    def trusts(self, peer: tuple[str, int] | list[Any] | None) -> bool:
+        if not peer:
+            return False
+        try:
+            address = ipaddress.ip_address(str(peer[0]))
+        except ValueError:  # a Unix socket or an unknown peer: never a trusted proxy
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in network for network in self.networks)
+
+
+def proxy_trust(tls_mode: str, trusted_proxies: str) -> ProxyTrust | None:
+    """None in embedded mode (the header is never read); the trusted proxies in proxy mode."""
+    trust = ProxyTrust.parse(trusted_proxies)
+    if tls_mode != "proxy":
+        if trust.networks:
+            raise ConfigurationError(
+                "VIR_TRUSTED_PROXIES is set, but VIR_TLS_MODE is not 'proxy': the embedded "
+                "server never believes a Client-Cert header; unset one or set the other"
+            )
+        return None
+    if not trust.networks:
+        raise ConfigurationError(
+            "VIR_TLS_MODE=proxy needs VIR_TRUSTED_PROXIES (the reverse proxy's address, "
+            "e.g. 127.0.0.1); without it no request could be authenticated"
+        )
+    return trust
 
 
 def client_certificate(scope: Mapping[str, Any]) -> str | None:
@@ -25,6 +102,28 @@ def client_certificate(scope: Mapping[str, Any]) -> str | None:
     return chain[0] if chain else None
 
 
+def forwarded_certificate(value: str) -> str | None:
+    """The PEM of a ``Client-Cert`` header value, or None when it holds no certificate.
+
+    RFC 9440: the DER certificate as an RFC 8941 byte sequence (``:base64:``). Also
+    accepted, because nginx without njs cannot produce that: the URL-encoded PEM of
+    ``$ssl_client_escaped_cert`` (deploy/nginx/README.md). Anything else, or a value
+    that does not decode, is no certificate.
+    """
+    value = value.strip()
+    if not value or len(value) > _MAX_HEADER:
+        return None
+    match = _BYTE_SEQUENCE.fullmatch(value)
+    if match is not None:
+        try:
+            der = base64.b64decode(match.group(1), validate=True)
+        except binascii.Error:
+            return None
+        return ssl.DER_cert_to_PEM_cert(der) if der else None
+    pem = urllib.parse.unquote(value, errors="strict") if "%" in value else value
+    return pem if pem.startswith(_PEM_BEGIN) else None
+
+
 def endpoint_name(request: Request) -> str:
     """Method and route template (``POST /v1/oprf/evaluate``): no ids from the URL."""
     route = request.scope.get("route")
@@ -32,12 +131,34 @@ def endpoint_name(request: Request) -> str:
     return f"{request.method} {path}"
 
 
+def _certificate_of(request: Request) -> tuple[str | None, bool]:
+    """The certificate (PEM) this request presents, and whether it may be believed."""
+    trust: ProxyTrust | None = getattr(request.app.state, "proxy_trust", None)
+    if trust is None:
+        return client_certificate(request.scope), True
+    values = request.headers.getlist(CLIENT_CERT_HEADER)
+    if not values:
+        return None, True
+    try:
+        pem = forwarded_certificate(values[0]) if len(values) == 1 else None
+    except UnicodeDecodeError:
+        pem = None
+    return pem, trust.trusts(request.scope.get("client"))
+
+
 def claim_of(request: Request) -> Presented:
-    """What the request's certificate claims (kept on the request for refusal records)."""
+    """What the request's certificate claims (kept on the request for refusal records).
+
+    A ``Client-Cert`` header from a peer that is no trusted proxy is still parsed for
+    what it claims, so that the refusal records whom it tried to pass for.
+    """
     claim: Presented | None = getattr(request.state, "claim", None)
     if claim is None:
-        claim = presented(client_certificate(request.scope))
+        pem, believed = _certificate_of(request)
+        # presented() remembers what it parsed; an untrusted peer must not fill that memory.
+        claim = presented(pem) if believed else presented.__wrapped__(pem)
         request.state.claim = claim
+        request.state.claim_believed = believed
     return claim
 
 
@@ -45,6 +166,8 @@ async def require_caller(request: Request) -> Caller:
     """The calling organisation. A recently accepted certificate is answered from memory
     on the event loop; otherwise the registry is consulted in a worker thread."""
     claim = claim_of(request)
+    if not request.state.claim_believed:
+        raise ForwardedCertificateNotTrusted()
     authenticator = request.app.state.services.authenticator
     cached: Caller | None = authenticator.cached(claim)
     if cached is not None:

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from vir import logs
 from vir.domain.errors import LogInconsistent
-
-_log = logging.getLogger("vir.jobs")
 
 
 @dataclass(frozen=True)
@@ -47,6 +45,6 @@ async def _every(job: Periodic) -> None:
             await asyncio.to_thread(job.run)
         except LogInconsistent:
             # Reported by event id only, no details from entries; nothing is signed.
-            _log.error("%s_refused: the log contradicts a signed checkpoint", job.name)
+            logs.emit(logs.JOB_REFUSED, job=job.name)
         except Exception:  # a busy database must not end the job for good
-            _log.exception("%s_failed: will try again at the next interval", job.name)
+            logs.emit(logs.JOB_FAILED, job=job.name, exc_info=True)

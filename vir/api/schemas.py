@@ -14,7 +14,13 @@ from vir.domain.errors import InputError, InvalidElement
 # 32 bytes in unpadded base64url are exactly 43 characters.
 ELEMENT_PATTERN = r"^[A-Za-z0-9_-]{43}$"
 LOCAL_REF_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
-Element = Annotated[str, StringConstraints(pattern=ELEMENT_PATTERN)]
+SIGNAL_ID_PATTERN = r"^[0-9a-f-]{36}$"
+# A canonical, non-identity ristretto255 element (RFC 9497's test vector blinded element),
+# so that the document's examples are accepted and generated clients can try the API.
+ELEMENT_EXAMPLE = "YJoK5owVo89pA3ZkYTB-XIuy-V5-ZVDh_6Lcmd5RgDw"
+Element = Annotated[
+    str, StringConstraints(pattern=ELEMENT_PATTERN), Field(examples=[ELEMENT_EXAMPLE])
+]
 LocalRef = Annotated[str, StringConstraints(pattern=LOCAL_REF_PATTERN)]
 # Contact details are the only personal data in clear; their shapes leave no room for notes.
 PersonName = Annotated[str, StringConstraints(pattern=r"^\p{L}[\p{L} .'\-]{0,99}$")]

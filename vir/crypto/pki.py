@@ -206,3 +206,73 @@ def save_issued(issued: Issued, cert_path: Path, key_path: Path) -> None:
 
 def not_valid_window(cert: x509.Certificate) -> tuple[dt.datetime, dt.datetime]:
     return cert.not_valid_before_utc, cert.not_valid_after_utc
+
+
+# --- Certificate revocation lists -------------------------------------------------------
+
+CRL_DAYS = 30
+
+
+def build_crl(
+    ca: Issued,
+    revoked: list[tuple[int, dt.datetime]],
+    now: dt.datetime,
+    previous: x509.CertificateRevocationList | None = None,
+    days: int = CRL_DAYS,
+) -> x509.CertificateRevocationList:
+    """A CRL signed by ``ca`` listing every ``(serial, revoked_at)``, numbered one higher
+    than ``previous``. ``lastUpdate`` is ``now``, never later: a CRL from the future is
+    refused by OpenSSL, and with it every client certificate."""
+    last_update = now.replace(microsecond=0)
+    number = 1
+    if previous is not None:
+        try:
+            number = previous.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+            number += 1
+        except x509.ExtensionNotFound:
+            pass
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca.cert.subject)
+        .last_update(last_update)
+        .next_update(last_update + dt.timedelta(days=days))
+        .add_extension(x509.CRLNumber(number), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()),
+            critical=False,
+        )
+    )
+    for serial, revoked_at in sorted(revoked):
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(serial)
+            .revocation_date(revoked_at.replace(microsecond=0))
+            .build()
+        )
+    return builder.sign(ca.key, hashes.SHA256())
+
+
+def load_crl(path: Path) -> x509.CertificateRevocationList | None:
+    """The CRL in ``path`` (PEM), or None when there is none yet."""
+    try:
+        return x509.load_pem_x509_crl(path.read_bytes())
+    except FileNotFoundError:
+        return None
+
+
+def write_crl(crl: x509.CertificateRevocationList, path: Path) -> None:
+    """Replace ``path`` atomically (0644): a reader sees the old CRL or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+    tmp.chmod(0o644)
+    os.replace(tmp, path)
+
+
+def crl_serials(crl: x509.CertificateRevocationList) -> set[int]:
+    return {entry.serial_number for entry in crl}
+
+
+def crl_is_signed_by(crl: x509.CertificateRevocationList, ca: x509.Certificate) -> bool:
+    public_key = ca.public_key()
+    return isinstance(public_key, ec.EllipticCurvePublicKey) and crl.is_signature_valid(public_key)

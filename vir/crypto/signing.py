@@ -103,6 +103,21 @@ class CheckpointSigner:
         signature = NoteSignature(self._origin, self._key_hash, self._private_key.sign(text))
         return SignedNote(text, (signature,)).render()
 
+    def cosign(self, note: bytes) -> bytes:
+        """``note`` with this key's signature added, unless it already carries one.
+
+        After a key rotation the newest checkpoint was signed by the old key; adding
+        the new key's signature to the same tree head (not a new, different one)
+        lets exports made before the log grows verify with the current key.
+        """
+        parsed = SignedNote.parse(note)
+        if any(s.key_hash == self._key_hash for s in parsed.signatures):
+            return note
+        if Checkpoint.parse_body(parsed.text).origin != self._origin:
+            raise ValueError("checkpoint origin is not this signer's log origin")
+        signature = NoteSignature(self._origin, self._key_hash, self._private_key.sign(parsed.text))
+        return SignedNote(parsed.text, (*parsed.signatures, signature)).render()
+
     def __repr__(self) -> str:  # never show key material in logs or tracebacks
         return f"CheckpointSigner(origin={self._origin!r}, key_hash={self._key_hash.hex()})"
 

@@ -6,7 +6,8 @@
     │   └── InvalidElement        not a canonical, non-identity ristretto255 element
     ├── AuthenticationError       who is calling could not be established
     │   ├── NoClientCertificate   no client certificate was presented
-    │   └── CertificateNotValidNow  outside the certificate's validity period
+    │   ├── CertificateNotValidNow  outside the certificate's validity period
+    │   └── ForwardedCertificateNotTrusted  Client-Cert header from a peer not a trusted proxy
     ├── AccessDenied              the caller is known but not allowed
     │   ├── UnknownOrganisation   the certificate's OIN is not a registered organisation
     │   ├── UnknownCertificate    the organisation is registered, this certificate is not
@@ -64,6 +65,14 @@ class NoClientCertificate(AuthenticationError):
 class CertificateNotValidNow(AuthenticationError):
     def __init__(self) -> None:
         super().__init__("the client certificate is outside its validity period")
+
+
+class ForwardedCertificateNotTrusted(AuthenticationError):
+    def __init__(self) -> None:
+        super().__init__(
+            "a Client-Cert header is accepted only from the configured reverse proxies; "
+            "connect through the proxy"
+        )
 
 
 class AccessDenied(VirError):

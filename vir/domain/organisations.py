@@ -67,3 +67,6 @@ class Organisation:
     name: str
     category: Category
     region: str
+    # Reference of the written agreement (convenant) with the municipality; required
+    # at onboarding for a reporting organisation.
+    convenant: str | None = None

@@ -1,1 +1,1 @@
-"""The embedded HTTPS server (uvicorn) with mutual TLS."""
+"""The uvicorn server: mutual TLS itself (embedded), or plain HTTP behind a reverse proxy."""

@@ -40,7 +40,12 @@ _NO_CHECK_TIME = 0x200000
 _CIPHERS_TLS12 = "ECDHE+AESGCM:ECDHE+CHACHA20"
 
 
-def server_context(cert: Path, key: Path, client_ca: Path) -> ssl.SSLContext:
+def server_context(
+    cert: Path, key: Path, client_ca: Path, client_crl: Path | None = None
+) -> ssl.SSLContext:
+    """The embedded server's TLS context. With ``client_crl`` a revoked client certificate
+    fails the handshake; the CRL is read here, at start: the application's own check
+    (``services.identity``) is what makes a later revocation effective at once."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.set_ciphers(_CIPHERS_TLS12)
@@ -49,6 +54,9 @@ def server_context(cert: Path, key: Path, client_ca: Path) -> ssl.SSLContext:
     context.load_verify_locations(cafile=str(client_ca))
     context.verify_mode = ssl.CERT_OPTIONAL
     context.verify_flags |= _NO_CHECK_TIME
+    if client_crl is not None:
+        context.load_verify_locations(cafile=str(client_crl))
+        context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
     return context
 
 

@@ -18,22 +18,15 @@ from vir.services.onboarding import register_certificate, register_organisation
 from vir.store.db import Database
 from vir.store.organisations import get_certificate, get_organisation
 
-DEMO_ORGANISATIONS = (
-    Organisation(
-        Oin("00000009000000000001"), "Basisschool De Regenboog", Category.EDUCATION, "Rotterdam"
-    ),
-    Organisation(
-        Oin("00000009000000000002"), "Huisartsenpraktijk Kralingen", Category.GP, "Rotterdam"
-    ),
-    Organisation(
-        Oin("00000009000000000003"), "Jeugdzorg Rijnmond", Category.YOUTH_CARE, "Rotterdam"
-    ),
-    Organisation(
-        Oin("00000009000000000004"),
-        "Veilig Thuis Rotterdam Rijnmond",
-        Category.VEILIG_THUIS,
-        "Rotterdam",
-    ),
+DEMO_CONVENANT = "dev-convenant-rotterdam-2026"
+DEMO_ORGANISATIONS = tuple(
+    Organisation(Oin(oin), name, category, "Rotterdam", DEMO_CONVENANT)
+    for oin, name, category in (
+        ("00000009000000000001", "Basisschool De Regenboog", Category.EDUCATION),
+        ("00000009000000000002", "Huisartsenpraktijk Kralingen", Category.GP),
+        ("00000009000000000003", "Jeugdzorg Rijnmond", Category.YOUTH_CARE),
+        ("00000009000000000004", "Veilig Thuis Rotterdam Rijnmond", Category.VEILIG_THUIS),
+    )
 )
 MUNICIPALITY = Organisation(
     Oin("00000009000000000010"), "Gemeente Rotterdam", Category.MUNICIPALITY, "Rotterdam"

@@ -14,21 +14,29 @@ import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vir.audit.chain import Outcome
 from vir.crypto import pki
 from vir.domain.clock import Clock
 from vir.domain.errors import (
     CertificateNotValidNow,
     CertificateRevoked,
+    InputError,
     NoClientCertificate,
     UnknownCertificate,
     UnknownOrganisation,
 )
 from vir.domain.organisations import Organisation, Role
+from vir.store import audit_log
 from vir.store.db import Database
 from vir.store.organisations import get_certificate, get_organisation
+from vir.store.tables import CertificateRow
+
+ACTION_CERT_REVOKED = "admin.certificate_revoked"
 
 
 @dataclass(frozen=True)
@@ -73,12 +81,28 @@ class _Known:
     until: float  # monotonic time after which the registration is looked up again
 
 
+def crl_marker(path: Path) -> Callable[[], object]:
+    """A cheap token that changes whenever the CRL file is rewritten (one ``stat``)."""
+
+    def marker() -> object:
+        try:
+            status = path.stat()
+        except FileNotFoundError:
+            return None
+        return (status.st_mtime_ns, status.st_ino, status.st_size)
+
+    return marker
+
+
 class Authenticator:
     """Checks a presented certificate against the registry.
 
     A successful lookup is remembered for ``cache_seconds`` (default 5), so a
     revocation or deregistration takes effect within that time; the validity
-    period is checked on every request regardless.
+    period is checked on every request regardless. With a ``revocation_marker``
+    (``crl_marker`` of the CRL that ``vir org revoke`` rewrites) the whole cache
+    is dropped as soon as the marker changes, so a revocation made on this host
+    takes effect for the very next request.
     """
 
     def __init__(
@@ -87,15 +111,25 @@ class Authenticator:
         clock: Clock,
         cache_seconds: float = 5.0,
         monotonic: Callable[[], float] = time.monotonic,
+        revocation_marker: Callable[[], object] | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._cache_seconds = cache_seconds
         self._monotonic = monotonic
         self._known: dict[str, _Known] = {}
+        self._revocation_marker = revocation_marker
+        self._marker_seen = revocation_marker() if revocation_marker else None
 
     def cached(self, claim: Presented) -> Caller | None:
-        """The caller if this certificate was accepted recently and is valid now; no I/O."""
+        """The caller if this certificate was accepted recently and is valid now; no I/O
+        beyond one ``stat`` of the CRL when a revocation marker is configured."""
+        if self._revocation_marker is not None:
+            marker = self._revocation_marker()
+            if marker != self._marker_seen:
+                self._known.clear()
+                self._marker_seen = marker
+                return None
         known = self._known.get(claim.fingerprint or "")
         if known is None or known.until < self._monotonic():
             return None
@@ -135,3 +169,67 @@ class Authenticator:
         if row.revoked_at is not None and row.revoked_at <= now:
             raise CertificateRevoked()
         return Caller(organisation, claim.fingerprint, Role(row.role))
+
+
+@dataclass(frozen=True)
+class Revocation:
+    fingerprint: str
+    oin: str
+    serial: int
+    revoked_at: dt.datetime
+    already: bool  # it had been revoked before; nothing changed
+
+
+def revoke_certificate(
+    db: Database, now: dt.datetime, *, fingerprint: str | None = None, serial: str | None = None
+) -> Revocation:
+    """Mark a registered certificate revoked (by SHA-256 fingerprint or hex serial), audited
+    as ``admin.certificate_revoked``. Revoking it again changes nothing and is not audited."""
+    with db.write() as session:
+        if fingerprint is not None:
+            row = get_certificate(session, fingerprint.lower().replace(":", ""))
+        elif serial is not None:
+            wanted = serial.lower().removeprefix("0x").replace(":", "").lstrip("0")
+            rows = list(
+                session.scalars(select(CertificateRow).where(CertificateRow.serial == wanted))
+            )
+            if len(rows) > 1:
+                raise InputError(
+                    "serial", "several certificates have this serial; use --fingerprint"
+                )
+            row = rows[0] if rows else None
+        else:
+            raise InputError("fingerprint", "give a fingerprint or a serial")
+        if row is None:
+            raise InputError(
+                "fingerprint" if fingerprint is not None else "serial",
+                "no registered certificate has it",
+            )
+        already = row.revoked_at is not None
+        if not already:
+            row.revoked_at = now
+            session.flush()
+            audit_log.append(
+                session,
+                audit_log.new_event(
+                    ACTION_CERT_REVOKED,
+                    Outcome.SUCCESS,
+                    now,
+                    organisation=row.oin,
+                    actor="admin",
+                    certificate=row.fingerprint,
+                ),
+            )
+        assert row.revoked_at is not None
+        return Revocation(row.fingerprint, row.oin, int(row.serial, 16), row.revoked_at, already)
+
+
+def revoked_certificates(db: Database) -> list[tuple[int, dt.datetime]]:
+    """``(serial, revoked_at)`` of every revoked certificate: the content of the CRL."""
+    with db.read() as session:
+        rows = session.execute(
+            select(CertificateRow.serial, CertificateRow.revoked_at).where(
+                CertificateRow.revoked_at.is_not(None)
+            )
+        )
+        return [(int(serial, 16), revoked_at) for serial, revoked_at in rows if revoked_at]

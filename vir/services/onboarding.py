@@ -35,7 +35,8 @@ def register_organisation(db: Database, org: Organisation, now: dt.datetime) -> 
                 now,
                 organisation=str(org.oin),
                 actor="admin",
-                objects={"category": org.category.value},
+                objects={"category": org.category.value}
+                | ({"convenant": org.convenant} if org.convenant else {}),
             ),
         )
 

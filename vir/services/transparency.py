@@ -118,7 +118,9 @@ class TransparencyLog:
                     f"{latest.size}; refusing to sign"
                 )
             if latest.size == len(leaves):
-                return Signed(latest.size, latest.root_hash, latest.note.encode("utf-8"))
+                note = self._signer.cosign(latest.note.encode("utf-8"))
+                latest.note = note.decode("utf-8")  # unchanged unless the key was rotated
+                return Signed(latest.size, latest.root_hash, note)
         root_hash = merkle.root(leaves)
         note = self._signer.sign(Checkpoint(self._signer.origin, len(leaves), root_hash))
         session.add(

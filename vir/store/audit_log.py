@@ -12,6 +12,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
 from vir.audit.chain import GENESIS, AuditEvent, StoredEntry, chain_hash
+from vir.store.db import COMMIT_OBSERVERS
 from vir.store.tables import AuditEntryRow
 
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ _HEAD = (
 _INSERT = insert(cast(Table, AuditEntryRow.__table__))
 _HEAD_KEY = "vir_audit_head"
 _PENDING_KEY = "vir_audit_pending"
+_EVENTS_KEY = "vir_audit_events"  # this transaction's events, for the commit observers
 
 
 def append(session: Session, event: AuditEvent) -> int:
@@ -106,6 +108,7 @@ def append(session: Session, event: AuditEvent) -> int:
         }
     )
     session.info[_HEAD_KEY] = (seq, digest)
+    session.info.setdefault(_EVENTS_KEY, []).append(event)
     return seq
 
 
@@ -121,10 +124,21 @@ def _before_commit(session: Session) -> None:
     flush(session)
 
 
+@sa_event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    """Committed: only now are the transaction's events told to the observers (metrics),
+    so that a transaction that rolls back is never counted."""
+    events = session.info.pop(_EVENTS_KEY, None)
+    if events:
+        for observer in session.info.get(COMMIT_OBSERVERS, ()):
+            observer(events)
+
+
 @sa_event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
     session.info.pop(_PENDING_KEY, None)
     session.info.pop(_HEAD_KEY, None)
+    session.info.pop(_EVENTS_KEY, None)
 
 
 def _as_bytes(value: object) -> bytes:

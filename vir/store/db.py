@@ -30,7 +30,7 @@ A writer that waits for the database's lock for 30 seconds gives up with an erro
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from vir.domain.errors import ConfigurationError
 
 _IMMEDIATE = "vir_immediate"
+# Key in a write session's info: the callables told of each committed transaction's
+# audit events (vir.store.audit_log calls them after commit; vir.api.metrics counts).
+COMMIT_OBSERVERS = "vir_commit_observers"
 LOCK_WAIT_SECONDS = 30
 
 # The id of vir's one write lock in PostgreSQL's advisory-lock space ("vir-writ" in
@@ -130,8 +133,16 @@ class Database:
         self._postgresql = engine.dialect.name == "postgresql"
         self._reads = sessionmaker(engine, expire_on_commit=False)
         writer = engine if self._postgresql else engine.execution_options(**{_IMMEDIATE: True})
-        self._writes = sessionmaker(writer, expire_on_commit=False)
+        self._observers: list[Callable[[Sequence[Any]], None]] = []
+        self._writes = sessionmaker(
+            writer, expire_on_commit=False, info={COMMIT_OBSERVERS: self._observers}
+        )
         self._lock = threading.Lock()
+
+    def observe_commits(self, observer: Callable[[Sequence[Any]], None]) -> None:
+        """Call ``observer`` with the audit events of every committed write transaction
+        (after the commit; it must not raise)."""
+        self._observers.append(observer)
 
     @classmethod
     def connect(cls, url: str, *, durable: bool = True) -> Database:

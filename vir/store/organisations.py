@@ -12,7 +12,7 @@ from vir.store.tables import CertificateRow, OrganisationRow
 
 
 def _to_domain(row: OrganisationRow) -> Organisation:
-    return Organisation(Oin(row.oin), row.name, Category(row.category), row.region)
+    return Organisation(Oin(row.oin), row.name, Category(row.category), row.region, row.convenant)
 
 
 def add_organisation(session: Session, org: Organisation, now: dt.datetime) -> None:
@@ -23,6 +23,7 @@ def add_organisation(session: Session, org: Organisation, now: dt.datetime) -> N
             category=org.category.value,
             region=org.region,
             created_at=now,
+            convenant=org.convenant,
         )
     )
     session.flush()

@@ -58,6 +58,8 @@ class OrganisationRow(Base):
     coordinator_name: Mapped[str | None] = mapped_column(String(100))
     coordinator_email: Mapped[str | None] = mapped_column(String(254))
     coordinator_phone: Mapped[str | None] = mapped_column(String(32))
+    # Reference of the written agreement with the municipality (Jeugdwet art. 7.1.3.2).
+    convenant: Mapped[str | None] = mapped_column(String(100))
 
 
 class CertificateRow(Base):

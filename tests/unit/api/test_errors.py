@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+
+import httpx
+from fastapi import FastAPI
 
 from vir.api import errors as api_errors
 from vir.domain import errors
@@ -48,3 +52,24 @@ def test_input_error_names_the_field() -> None:
         }
     ]
     assert body["detail"].startswith("blinded_elements[3]")
+
+
+def test_an_unexpected_exception_is_still_problem_json() -> None:
+    app = FastAPI()
+    api_errors.install(app)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("secret detail that must not leak")
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.get("/boom")
+
+    response = asyncio.run(call())
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["type"] == "urn:vir:problem:internal"
+    assert "secret" not in response.text

@@ -14,6 +14,9 @@ from vir.api.problems import problem_responses
 from vir.domain.errors import NotFound
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
+# Sequence numbers and tree sizes are stored as SQL INTEGER (32-bit on PostgreSQL):
+# anything larger is refused as input (422) instead of overflowing the driver (a 500).
+MAX_INDEX = 2**31 - 1
 
 
 @router.get(
@@ -63,8 +66,8 @@ def _b64(hashes: list[bytes]) -> list[str]:
 def inclusion_proof(
     _caller: CurrentCaller,
     request: Request,
-    seq: Annotated[int, Query(ge=1)],
-    size: Annotated[int | None, Query(ge=1)] = None,
+    seq: Annotated[int, Query(ge=1, le=MAX_INDEX)],
+    size: Annotated[int | None, Query(ge=1, le=MAX_INDEX)] = None,
 ) -> dict[str, Any]:
     """RFC 9162 inclusion proof of audit entry ``seq`` in a signed checkpoint's tree."""
     signed, leaf, path = request.app.state.services.transparency.inclusion(seq, size)
@@ -86,8 +89,8 @@ def inclusion_proof(
 def consistency_proof(
     _caller: CurrentCaller,
     request: Request,
-    old_size: Annotated[int, Query(alias="from", ge=1)],
-    size: Annotated[int | None, Query(alias="to", ge=1)] = None,
+    old_size: Annotated[int, Query(alias="from", ge=1, le=MAX_INDEX)],
+    size: Annotated[int | None, Query(alias="to", ge=1, le=MAX_INDEX)] = None,
 ) -> dict[str, Any]:
     """RFC 9162 consistency proof from tree size ``from`` to a signed checkpoint's size."""
     signed, proof = request.app.state.services.transparency.consistency(old_size, size)

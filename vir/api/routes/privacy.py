@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from vir.api.identity import CurrentCaller
 from vir.api.problems import problem_responses
-from vir.api.schemas import PseudonymIn, check_epoch, decode_pseudonym
+from vir.api.schemas import SIGNAL_ID_PATTERN, PseudonymIn, check_epoch, decode_pseudonym
 from vir.domain.lifecycle import ErasureKind
 
 router = APIRouter(prefix="/v1/privacy", tags=["privacy officer"])
@@ -22,7 +22,7 @@ PDF = "application/pdf"
 
 class ErasureIn(PseudonymIn):
     kind: ErasureKind = Field(description="erasure (art. 17), objection (art. 21), correction")
-    signals: list[Annotated[str, Field(pattern=r"^[0-9a-f-]{36}$")]] | None = Field(
+    signals: list[Annotated[str, Field(pattern=SIGNAL_ID_PATTERN)]] | None = Field(
         default=None, max_length=100, description="only these signal ids; default: all"
     )
 

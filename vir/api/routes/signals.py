@@ -12,6 +12,7 @@ from vir.api.identity import CurrentCaller
 from vir.api.problems import problem_responses
 from vir.api.schemas import (
     LOCAL_REF_PATTERN,
+    SIGNAL_ID_PATTERN,
     Element,
     Email,
     IsoDate,
@@ -254,7 +255,9 @@ def list_signals(
     request: Request,
     status: Annotated[Literal["active", "archived"], Query()] = "active",
     uninformed: Annotated[bool, Query(description="only unconfirmed past the term")] = False,
-    after: Annotated[str | None, Query(max_length=36)] = None,
+    # The cursor is a signal id: its shape keeps NUL and other bytes the database
+    # refuses (PostgreSQL text) out of the query.
+    after: Annotated[str | None, Query(pattern=SIGNAL_ID_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """The organisation's own signals, for its back office and its coordinator."""

@@ -1,0 +1,120 @@
+"""A real ``vir serve``: a signal registered over mutual TLS shows up in /metrics, and the
+server's log is JSON event lines with request ids and no identifiers."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import refclient
+from support.https import Reply, request
+from support.service import Org, RunningService, start_service
+
+from vir import logs
+
+pytestmark = pytest.mark.integration
+
+BSN = "123456782"
+REFS = ("OBS-LLN-000123", "OBS-HA-998877")
+
+
+@pytest.fixture(scope="module")
+def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+    running = start_service(tmp_path_factory.mktemp("observability"))
+    yield running
+    running.stop()
+
+
+def call(
+    service: RunningService, org: Org | None, method: str, path: str, body: Any = None
+) -> Reply:
+    data = json.dumps(body).encode() if body is not None else None
+    cert = (org.cert, org.key) if org is not None else None
+    return request(service.port, service.ca, method, path, data, cert)
+
+
+def signal(local_ref: str, person: str) -> dict[str, Any]:
+    return {
+        "local_ref": local_ref,
+        "epoch": 1,
+        "person": person,
+        "professional": {"name": "Anna de Wit", "email": "anna@example.nl"},
+    }
+
+
+def log_lines(service: RunningService) -> list[dict[str, Any]]:
+    found = []
+    for line in service.log().splitlines():
+        if line.startswith("vir: serving "):  # `vir serve` says where, before logging starts
+            continue
+        found.append(json.loads(line))  # anything else must be a JSON event line
+    return found
+
+
+def test_metrics_and_logs_of_a_real_service(observed: RunningService) -> None:
+    school, other = observed.orgs[0], observed.orgs[1]
+    _epoch, (person,) = refclient.pseudonymise(
+        observed.url, observed.ca, school.cert, school.key, [f"nl-bsn:{BSN}".encode()]
+    )
+    pseudonym = refclient.b64url_encode(person)
+    assert call(observed, school, "POST", "/v1/signals", signal(REFS[0], pseudonym)).status == 201
+    assert call(observed, other, "POST", "/v1/signals", signal(REFS[1], pseudonym)).status == 201
+    bad = call(observed, other, "DELETE", f"/v1/signals/{REFS[1]}?reason=bsn-{BSN}")
+    assert bad.status == 422
+    invalid = refclient.b64url_encode(b"\xff" * 32)
+    body = {"blinded_elements": [invalid]}
+    assert call(observed, school, "POST", "/v1/oprf/evaluate", body).status == 422
+    assert call(observed, None, "GET", f"/v1/matches?local_ref={REFS[0]}").status == 401
+    given = str(uuid.uuid4())
+    health = request(observed.port, observed.ca, "GET", "/health", headers={"X-Request-Id": given})
+    assert health.headers["x-request-id"] == given
+
+    scraped = call(observed, None, "GET", "/metrics")
+    assert scraped.status == 200
+    assert scraped.headers["content-type"].startswith("text/plain; version=0.0.4")
+    text = scraped.body.decode()
+    assert 'vir_http_requests_total{method="POST",route="/v1/signals",status="201"} 2' in text
+    assert 'route="/v1/signals/{local_ref}",status="422"} 1' in text
+    assert "vir_matches_created_total 1\n" in text
+    assert 'vir_notifications_created_total{type="match.created"} 2\n' in text
+    assert re.search(r"vir_oprf_evaluated_elements_total [1-9]", text)
+    assert 'vir_requests_refused_total{reason="no_client_certificate"} 1\n' in text
+    assert 'vir_requests_refused_total{reason="invalid_input"} 1\n' in text
+
+    deadline = time.monotonic() + 10  # the log is written as requests end
+    while '"route":"/metrics"' not in observed.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    log = observed.log()
+    oins = [o.oin for o in observed.orgs]
+    for secret in (BSN, pseudonym, invalid, person.hex(), *REFS, *oins):
+        assert secret not in text, secret
+        assert secret not in log, secret
+    assert "/v1/matches?" not in log
+    assert "Traceback" not in log
+    lines = log_lines(observed)
+    for line in lines:
+        assert (
+            set(line)
+            <= {"ts", "level", "event", "request_id"} | logs.CATALOGUE[line["event"]].fields
+        ), line
+    access = [line for line in lines if line["event"] == "http.request"]
+    assert {"/v1/signals", "/v1/signals/{local_ref}", "/v1/matches", "/metrics"} <= {
+        line["route"] for line in access
+    }
+    assert any(line["request_id"] == given and line["route"] == "/health" for line in access)
+    assert any(line["event"] == "server.log" for line in lines)  # uvicorn's start-up lines
+
+
+def test_metrics_are_not_served_to_other_addresses(tmp_path: Path) -> None:
+    running = start_service(tmp_path / "closed", VIR_METRICS_ALLOW="10.9.9.9")
+    try:
+        assert call(running, None, "GET", "/metrics").status == 403
+        assert call(running, None, "GET", "/health").status == 200
+    finally:
+        running.stop()

@@ -1,0 +1,128 @@
+"""Certificate revocation with the embedded server (``vir serve`` doing mutual TLS):
+``vir org revoke`` takes effect for the very next request, and, with ``VIR_CLIENT_CRL``,
+a revoked certificate no longer completes the TLS handshake after a restart. Also: the
+embedded server never believes a ``Client-Cert`` header."""
+
+from __future__ import annotations
+
+import base64
+import json
+import ssl
+from pathlib import Path
+
+import pytest
+from support.https import request
+from support.service import RunningService, free_port, run_vir, service_env, start_service
+
+from vir.crypto import pki
+
+EVALUATE = "/v1/oprf/evaluate"
+BODY = json.dumps({"blinded_elements": ["YJoK5owVo89pA3ZkYTB-XIuy-V5-ZVDh_6Lcmd5RgDw"]}).encode()
+
+pytestmark = pytest.mark.integration
+
+
+def _audit(service: RunningService) -> list[dict[str, object]]:
+    return [
+        json.loads(bytes(body))
+        for (body,) in service.sql("SELECT body FROM audit_entries ORDER BY seq")
+    ]
+
+
+def test_embedded_server_ignores_a_client_cert_header(service: RunningService) -> None:
+    gp = service.org("gp")
+    der = ssl.PEM_cert_to_DER_cert(Path(gp.cert).read_text())
+    header = {"Client-Cert": ":" + base64.b64encode(der).decode() + ":"}
+    # No certificate on the connection: the header does not stand in for one.
+    reply = request(service.port, service.ca, "POST", EVALUATE, BODY, headers=header)
+    assert reply.status == 401
+    assert reply.json()["type"].endswith("client-certificate-required")
+    # The school's certificate on the connection, the GP's in the header: the school.
+    school = service.org("education")
+    before = len(_audit(service))
+    reply = request(
+        service.port, service.ca, "POST", EVALUATE, BODY, (school.cert, school.key), header
+    )
+    assert reply.status == 200
+    assert [(e["action"], e["organisation"]) for e in _audit(service)[before:]] == [
+        ("oprf.evaluate", school.oin)
+    ]
+
+
+def test_revocation_is_immediate_and_the_crl_stops_the_handshake(tmp_path: Path) -> None:
+    root = tmp_path / "vir"
+    root.mkdir()
+    crl_path = root / "dev" / "crl.pem"
+    overrides = {"VIR_CLIENT_CRL": str(crl_path)}
+    env = service_env(root, free_port(), **overrides)
+    run_vir(root, env, "dev", "init", "--dev-dir", str(root / "dev"))
+    run_vir(root, env, "org", "crl", "--dev-dir", str(root / "dev"))
+    empty = pki.load_crl(crl_path)
+    assert empty is not None and pki.crl_serials(empty) == set()
+
+    service = start_service(root, **overrides)
+    try:
+        gp, school = service.org("gp"), service.org("education")
+        gp_files, school_files = (gp.cert, gp.key), (school.cert, school.key)
+        gp_cert = pki.load_certificate(Path(gp.cert).read_bytes())
+        for _ in range(2):  # the second answer comes from the authenticator's cache
+            assert request(service.port, service.ca, "POST", EVALUATE, BODY, gp_files).status == 200
+
+        before = len(_audit(service))
+        out = service.vir(
+            "org",
+            "revoke",
+            "--serial",
+            format(gp_cert.serial_number, "x"),
+            "--dev-dir",
+            str(service.dev),
+        ).stdout
+        assert "is now revoked" in out
+        crl = pki.load_crl(crl_path)
+        assert crl is not None
+        assert pki.crl_serials(crl) == {gp_cert.serial_number}
+        assert crl.last_update_utc >= empty.last_update_utc
+        assert pki.crl_is_signed_by(crl, pki.load_certificate(Path(service.ca).read_bytes()))
+
+        # Within the cache time, on the same server: refused all the same.
+        reply = request(service.port, service.ca, "POST", EVALUATE, BODY, gp_files)
+        assert reply.status == 403
+        assert reply.json()["type"].endswith("certificate-revoked")
+        assert request(service.port, service.ca, "POST", EVALUATE, BODY, school_files).status == 200
+        entries = _audit(service)[before:]
+        assert [(e["action"], e.get("reason")) for e in entries] == [
+            ("admin.certificate_revoked", None),
+            ("request.refused", "certificate_revoked"),
+            ("oprf.evaluate", None),
+        ]
+        assert entries[0]["certificate"] == pki.fingerprint(gp_cert)
+
+        # Revoking again changes nothing and is not audited again.
+        before = len(_audit(service))
+        out = service.vir(
+            "org",
+            "revoke",
+            "--fingerprint",
+            pki.fingerprint(gp_cert),
+            "--dev-dir",
+            str(service.dev),
+        ).stdout
+        assert "was already revoked" in out
+        assert _audit(service)[before:] == []
+    finally:
+        service.stop()
+
+    # Restarted, the embedded server has the new CRL in its TLS context: no handshake.
+    service = start_service(root, **overrides)
+    try:
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            request(service.port, service.ca, "POST", EVALUATE, BODY, gp_files)
+        assert request(service.port, service.ca, "POST", EVALUATE, BODY, school_files).status == 200
+    finally:
+        service.stop()
+
+
+def test_revoke_refuses_an_unknown_certificate(service: RunningService) -> None:
+    result = service.vir("org", "revoke", "--fingerprint", "00" * 32, check=False)
+    assert result.returncode == 2
+    assert "no registered certificate" in result.stderr

@@ -1,0 +1,211 @@
+"""A throwaway nginx (own prefix, config, pid and log files) in front of vir processes
+started in proxy mode (``VIR_TLS_MODE=proxy``), all on one database.
+
+The nginx configuration is ``deploy/nginx/vir.conf`` with its ``${VIR_NGINX_*}``
+placeholders filled in, inside a minimal main configuration of our own.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from support.service import free_port, run_vir, service_env
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "vir.conf"
+PROXY_SOURCE = "127.0.0.1"
+
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
+    )
+
+
+def render(template: str, values: dict[str, str]) -> str:
+    """Fill every ``${VIR_NGINX_*}`` placeholder; a missing value is an error."""
+
+    def value(match: re.Match[str]) -> str:
+        return values[match.group(1)]
+
+    return re.sub(r"\$\{(VIR_NGINX_[A-Z0-9_]+)\}", value, template)
+
+
+@dataclass
+class ProxiedApp:
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _wait_http(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"vir serve exited early:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"vir serve did not become healthy:\n{log.read_text()}")
+
+
+def start_proxied_app(root: Path, env: dict[str, str]) -> ProxiedApp:
+    """One ``vir serve`` in proxy mode (plain HTTP on 127.0.0.1), on a free port."""
+    port = free_port()
+    log_path = root / f"serve-proxy-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "vir.cli", "serve"],
+            cwd=root,
+            env={**env, "VIR_PORT": str(port)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    app = ProxiedApp(port, process, log_path)
+    try:
+        _wait_http(port, process, log_path)
+    except AssertionError:
+        app.stop()
+        raise
+    return app
+
+
+def proxy_env(root: Path, trusted_proxies: str = PROXY_SOURCE) -> dict[str, str]:
+    """The environment of the vir processes behind nginx (port set per process)."""
+    return service_env(
+        root,
+        1,  # replaced per process (start_proxied_app)
+        VIR_TLS_MODE="proxy",
+        VIR_TRUSTED_PROXIES=trusted_proxies,
+        VIR_CLIENT_CRL=str(root / "dev" / "crl.pem"),
+    )
+
+
+def prepare(root: Path, env: dict[str, str]) -> None:
+    """Keys, development PKI, demo organisations, database, and an (empty) CRL."""
+    root.mkdir(parents=True, exist_ok=True)
+    run_vir(root, env, "dev", "init", "--dev-dir", str(root / "dev"))
+    run_vir(root, env, "org", "crl", "--dev-dir", str(root / "dev"))
+
+
+@dataclass
+class Nginx:
+    binary: str
+    prefix: Path
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def conf(self) -> Path:
+        return self.prefix / "nginx.conf"
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return (self.prefix / "error.log").read_text(errors="replace")
+
+    def access_log(self) -> str:
+        """One line per request: status, the upstream address that served it, URI."""
+        return (self.prefix / "access.log").read_text(errors="replace")
+
+    def reload(self) -> None:
+        """``nginx -s reload``; returns once the new configuration has been read."""
+        result = subprocess.run(
+            [self.binary, "-p", str(self.prefix), "-c", str(self.conf), "-s", "reload"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert result.returncode == 0, result.stderr
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_nginx(root: Path, apps: list[ProxiedApp], binary: str) -> Nginx:
+    """nginx on a free port of 127.0.0.1, non-daemon, everything under ``root/nginx``."""
+    prefix = root / "nginx"
+    prefix.mkdir(parents=True, exist_ok=True)
+    dev = root / "dev"
+    port = free_port()
+    site = render(
+        TEMPLATE.read_text(),
+        {
+            "VIR_NGINX_APP_1": f"127.0.0.1:{apps[0].port}",
+            "VIR_NGINX_APP_2": f"127.0.0.1:{apps[1].port}",
+            "VIR_NGINX_LISTEN": f"127.0.0.1:{port}",
+            "VIR_NGINX_SERVER_NAME": "localhost",
+            "VIR_NGINX_CERT": str(dev / "server.crt"),
+            "VIR_NGINX_KEY": str(dev / "server.key"),
+            "VIR_NGINX_CLIENT_CA": str(dev / "ca.crt"),
+            "VIR_NGINX_CLIENT_CRL": str(dev / "crl.pem"),
+            "VIR_NGINX_PROXY_SOURCE": PROXY_SOURCE,
+        },
+    )
+    (prefix / "vir.conf").write_text(site)
+    temp = "\n".join(
+        f"    {kind}_temp_path {prefix / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    # As root, workers would run as 'nobody' and could not enter pytest's 0700 folders.
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    (prefix / "nginx.conf").write_text(
+        f"{user}worker_processes 1;\n"
+        f"pid {prefix / 'nginx.pid'};\n"
+        f"error_log {prefix / 'error.log'} info;\n"
+        "events { worker_connections 256; }\n"
+        "http {\n"
+        "    log_format upstream '$status $upstream_addr $request_uri';\n"
+        f"    access_log {prefix / 'access.log'} upstream;\n"
+        f"{temp}\n"
+        f"    include {prefix / 'vir.conf'};\n"
+        "}\n"
+    )
+    with (prefix / "stderr.log").open("wb") as stderr:
+        process = subprocess.Popen(
+            [binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    nginx = Nginx(binary, prefix, port, process)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(
+                f"nginx exited:\n{(prefix / 'stderr.log').read_text()}\n{nginx.log()}"
+            )
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return nginx
+        except OSError:
+            time.sleep(0.05)
+    nginx.stop()
+    raise AssertionError(f"nginx did not start listening:\n{nginx.log()}")

@@ -1,0 +1,35 @@
+"""``GET /metrics``: Prometheus text format, for scrapers at ``VIR_METRICS_ALLOW`` only.
+
+Like ``/health`` it needs no client certificate (the embedded server's TLS asks
+for one but does not require it); instead the TCP peer (``scope["client"]``,
+never a forwarded header) must be one of ``VIR_METRICS_ALLOW`` (default
+127.0.0.1). In proxy mode a request from a trusted reverse proxy is refused
+whatever ``VIR_METRICS_ALLOW`` says: it may come from anyone on the other side.
+The answer holds counts only (vir.api.metrics), never an identifier.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from vir.api.errors import problem_response
+from vir.api.metrics import CONTENT_TYPE, peer_allowed
+
+router = APIRouter()
+
+
+@router.get("/metrics", tags=["service"], include_in_schema=False, response_model=None)
+def metrics(request: Request) -> Response | JSONResponse:
+    state = request.app.state
+    peer = request.scope.get("client")
+    trust = getattr(state, "proxy_trust", None)
+    via_proxy = trust is not None and trust.trusts(peer)
+    if via_proxy or not peer_allowed(state.metrics_allow, peer):
+        return problem_response(
+            403,
+            "metrics-not-allowed",
+            "Metrics not allowed",
+            "/metrics answers only addresses in VIR_METRICS_ALLOW, never via the reverse proxy",
+        )
+    return Response(state.metrics.render(), media_type=CONTENT_TYPE)
