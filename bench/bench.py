@@ -34,6 +34,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 import audit_bench  # noqa: E402
+from support import postgres  # noqa: E402
 from support.service import free_port, start_service  # noqa: E402
 
 from vir.client import VirClient, nl_bsn  # noqa: E402
@@ -251,6 +252,34 @@ def store_size_latency(folder: Path, sizes: list[int], samples: int) -> list[dic
             service.stop()
 
 
+def postgres_two_processes(
+    folder: Path, levels: list[int], operations: int
+) -> list[dict[str, Any]]:
+    """Registration with two ``vir serve`` processes on one durable PostgreSQL database,
+    the load spread over both (as a proxy would), connections alternating."""
+    server = postgres.start_server(durable=True)
+    url = server.url(server.create_database("vir_bench"))
+    first = start_service(folder / "pg", VIR_DATABASE_URL=url)
+    second = start_service(first.root, VIR_DATABASE_URL=url)
+    services = [first, second]
+    try:
+        results = []
+        for level in levels:
+            turn = iter(range(10**9))
+
+            def make(turn: Any = turn) -> Callable[[int], None]:
+                service = services[next(turn) % 2]
+                return vir_worker(service, "education")()
+
+            results.append(drive(make, operations, level))
+            print(f"concurrency {level}: PostgreSQL x2 {results[-1]['per_second']}/s", flush=True)
+        return results
+    finally:
+        for service in services:
+            service.stop()
+        server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--operations", type=int, default=600)
@@ -258,6 +287,7 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=1_000_000)
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--audit-entries", type=int, default=1_000_000)
+    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL run")
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     folder = Path(tempfile.mkdtemp(prefix="vir-bench-"))
@@ -294,6 +324,10 @@ def main() -> None:
     finally:
         baseline.terminate()
         service.stop()
+    if not args.no_postgres:
+        report["registration_postgres_2proc"] = postgres_two_processes(
+            folder, levels, args.operations
+        )
     small, large = store_size_latency(folder, [10_000, args.large], args.samples)
     report["store_size"] = [small, large]
     best_vir = max(r["per_second"] for r in report["registration"])
@@ -324,6 +358,14 @@ def main() -> None:
             f"{v['per_second'] / b['per_second']:>6.2f} {v['p50_ms']:>7}ms {v['p95_ms']:>7}ms "
             f"{v['p99_ms']:>7}ms   {b['p50_ms']}ms/{b['p99_ms']}ms"
         )
+    if "registration_postgres_2proc" in report:
+        print("same, PostgreSQL (durable) with two app processes, load spread over both")
+        for v, b in zip(report["registration_postgres_2proc"], report["baseline"], strict=True):
+            print(
+                f"{v['concurrency']:>5} {v['per_second']:>8} {b['per_second']:>8} "
+                f"{v['per_second'] / b['per_second']:>6.2f} {v['p50_ms']:>7}ms "
+                f"{v['p95_ms']:>7}ms {v['p99_ms']:>7}ms"
+            )
     print("same, identities pseudonymised 32 signals at a time (one evaluation per 64)")
     for v, b in zip(report["registration_batched"], report["baseline"], strict=True):
         print(

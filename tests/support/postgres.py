@@ -234,8 +234,11 @@ def reap_orphans() -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def start_server(bindir: Path | None = None) -> Server:
-    """initdb into a temporary folder and start ``postgres`` on a free local port."""
+def start_server(bindir: Path | None = None, *, durable: bool = False) -> Server:
+    """initdb into a temporary folder and start ``postgres`` on a free local port.
+
+    ``durable=True`` (benchmarks) keeps PostgreSQL's own fsync'd commits, so the
+    figures compare with SQLite's ``synchronous=FULL``."""
     reap_orphans()
     bindir = bindir or find_bindir()
     if bindir is None:
@@ -292,12 +295,18 @@ def start_server(bindir: Path | None = None) -> Server:
                     "-c",
                     "unix_socket_directories=",
                     # A test server: durability off, nothing that runs on its own.
-                    "-c",
-                    "fsync=off",
-                    "-c",
-                    "synchronous_commit=off",
-                    "-c",
-                    "full_page_writes=off",
+                    *(
+                        ()
+                        if durable
+                        else (
+                            "-c",
+                            "fsync=off",
+                            "-c",
+                            "synchronous_commit=off",
+                            "-c",
+                            "full_page_writes=off",
+                        )
+                    ),
                     "-c",
                     # Autovacuum workers connect to databases, and CREATE DATABASE ...
                     # TEMPLATE refuses a template that anyone is connected to.
