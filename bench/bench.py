@@ -213,7 +213,13 @@ def fill(db_path: Path, count: int, oin: str) -> None:
                     )
                 )
                 parents.append((sid, os.urandom(32)))
-            db.executemany("INSERT INTO signals VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            db.executemany(
+                "INSERT INTO signals (id, oin, local_ref, epoch, person, address, remove_on, "
+                "professional_name, professional_email, professional_phone, "
+                "professional_function, content_hash, created_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
             db.executemany("INSERT INTO signal_parents VALUES (?,?)", parents)
     db.execute("ANALYZE")
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -258,7 +264,7 @@ def postgres_two_processes(
     """Registration with two ``vir serve`` processes on one durable PostgreSQL database,
     the load spread over both (as a proxy would), connections alternating."""
     server = postgres.start_server(durable=True)
-    url = server.url(server.create_database("vir_bench"))
+    url = server.create_database("vir_bench")
     first = start_service(folder / "pg", VIR_DATABASE_URL=url)
     second = start_service(first.root, VIR_DATABASE_URL=url)
     services = [first, second]
