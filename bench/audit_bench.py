@@ -6,13 +6,17 @@ Reported next to this machine's raw SHA-256 throughput measured in the same run.
 from __future__ import annotations
 
 import hashlib
+import shutil
+import sqlite3
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from sqlalchemy import event
 from support.audit_export import synthetic_export
 
 from vir.audit.export import verify
@@ -58,35 +62,83 @@ def verify_export(count: int) -> dict[str, Any]:
     return {"entries": count, "seconds": round(seconds, 2), "file_mb": round(size / 1e6, 1)}
 
 
-def append_rate(count: int = 20_000, per_transaction: int = 1) -> dict[str, Any]:
-    """Appends through the service's own path: durable write transactions of
-    ``per_transaction`` entries (a registration writes several entries in one)."""
+def append_rate(count: int = 20_000, per_transaction: int = 1, writers: int = 1) -> dict[str, Any]:
+    """Appends through the service's own path: ``writers`` threads, each writing durable
+    transactions of ``per_transaction`` entries (a registration writes several entries
+    in one; concurrent writers share commits, see "Group commit" in vir/store/db.py)."""
     folder = Path(tempfile.mkdtemp(prefix="vir-append-"))
     url = f"sqlite:///{folder / 'vir.db'}"
     upgrade(url)
     db = Database.connect(url)
+    commits = [0]
+
+    def counted(_connection: Any) -> None:
+        commits[0] += 1
+
+    event.listen(db.engine, "commit", counted)
+    share = count // writers // per_transaction * per_transaction
+
+    def work(w: int) -> None:
+        for start in range(0, share, per_transaction):
+            with db.write() as session:
+                for i in range(start, start + per_transaction):
+                    audit_log.append(
+                        session,
+                        audit_log.new_event(
+                            "bench.append", "success", utc_now(), objects={"w": w, "i": i}
+                        ),
+                    )
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(writers)]
     started = time.perf_counter()
-    for start in range(0, count, per_transaction):
-        with db.write() as session:
-            for i in range(start, min(count, start + per_transaction)):
-                audit_log.append(
-                    session,
-                    audit_log.new_event("bench.append", "success", utc_now(), objects={"i": i}),
-                )
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     seconds = time.perf_counter() - started
     db.dispose()
+    shutil.rmtree(folder)
+    total = share * writers
     return {
-        "entries": count,
+        "entries": total,
         "per_transaction": per_transaction,
-        "per_second": round(count / seconds),
+        "writers": writers,
+        "commits": commits[0],
+        "per_second": round(total / seconds),
     }
+
+
+def append_baseline(count: int = 3_000) -> dict[str, Any]:
+    """The same rows through the bare ``sqlite3`` module, one durable commit each (WAL,
+    synchronous=FULL): what one fsync per entry allows on this machine."""
+    folder = Path(tempfile.mkdtemp(prefix="vir-append-base-"))
+    connection = sqlite3.connect(folder / "base.db", isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=FULL")
+    connection.execute("CREATE TABLE entries (seq INTEGER PRIMARY KEY, body BLOB, hash BLOB)")
+    body = b"x" * 300
+    started = time.perf_counter()
+    for seq in range(1, count + 1):
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("INSERT INTO entries VALUES (?, ?, ?)", (seq, body, body[:32]))
+        connection.execute("COMMIT")
+    seconds = time.perf_counter() - started
+    connection.close()
+    shutil.rmtree(folder)
+    return {"entries": count, "per_second": round(count / seconds)}
+
+
+# (entries per transaction, concurrent writers): one writer alone; 40 is the service's
+# worker-thread pool (one writer per request being handled).
+APPEND_CASES = ((1, 1), (1, 8), (1, 40), (5, 1), (20, 1))
 
 
 def run(entries: int) -> dict[str, Any]:
     return {
         "sha256": sha256_throughput(),
         "verify_export": verify_export(entries),
-        "append": [append_rate(per_transaction=k) for k in (1, 5, 20, 50)],
+        "append_baseline": append_baseline(),
+        "append": [append_rate(per_transaction=k, writers=w) for k, w in APPEND_CASES],
     }
 
 

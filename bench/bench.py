@@ -396,11 +396,17 @@ def main() -> None:
         f"{audit['sha256']['hashes_per_second']:,}/s of {audit['sha256']['bytes_per_hash']} B "
         f"({audit['sha256']['mb_per_second']} MB/s)"
     )
+    base = audit["append_baseline"]["per_second"]
+    print(
+        f"audit appends (target >= 5,000/s); baseline: bare sqlite3, one durable commit "
+        f"per entry, {base:,}/s"
+    )
+    print("  entries/tx  writers  appends/s  commits  ratio to baseline")
     for append in audit["append"]:
         print(
-            f"audit: {append['per_second']:,} appends/s with {append['per_transaction']} "
-            f"entr{'y' if append['per_transaction'] == 1 else 'ies'} per durable transaction "
-            f"(target >= 5,000/s)"
+            f"  {append['per_transaction']:>10}  {append['writers']:>7}  "
+            f"{append['per_second']:>9,}  {append['commits']:>7,}  "
+            f"{append['per_second'] / base:>6.2f}"
         )
     print(f"written: {out.relative_to(ROOT)}")
 

@@ -3,6 +3,7 @@ consultation, access (JSON and the Dutch PDF), erasure, death notice, bad input.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import uuid
@@ -62,15 +63,17 @@ def test_roles_rights_and_the_pdf(clients: dict[str, VirClient]) -> None:
     _signal(gp, f"g-{tag}", child, "Karim Bouali")
     _signal(youth, f"y-{tag}", child, "Sanne de Jong")
 
-    # Contact change and the information duty, by PATCH.
+    # Contact change and the information duty, by PATCH (informed today: not before the
+    # signal was made, not in the future).
+    today = dt.datetime.now(dt.UTC).date().isoformat()
     view = school.update_signal(
         f"s-{tag}",
         {
             "professional": {"name": "Bram Jansen", "phone": "010-7654321"},
-            "informed": {"on": "2026-11-22", "who": "both"},
+            "informed": {"on": today, "who": "both"},
         },
     )
-    assert view["informed"] == {"on": "2026-11-22", "who": "both"}
+    assert view["informed"] == {"on": today, "who": "both"}
     items, _ = gp.all_notifications()
     changed = [n for n in items if n["type"] == "match.contact_changed"]
     assert changed and changed[-1]["local_ref"] == f"g-{tag}"

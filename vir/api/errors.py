@@ -54,6 +54,7 @@ PROBLEMS: dict[type[e.VirError], ProblemKind] = {
     e.RateLimited: ProblemKind(429, "rate-limited", "Too many requests"),
     e.CryptoError: ProblemKind(422, "crypto", "Cryptographic operation failed"),
     e.ConfigurationError: ProblemKind(500, "configuration", "Service misconfigured"),
+    e.WriteNotCommitted: ProblemKind(503, "not-committed", "Not stored, try again"),
     e.LogInconsistent: ProblemKind(500, "audit-log-inconsistent", "Audit log inconsistent"),
     e.VirError: ProblemKind(500, "internal", "Internal error"),
 }
@@ -89,7 +90,11 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 
 def vir_error_response(error: e.VirError) -> JSONResponse:
     kind = problem_kind(error)
-    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, e.RateLimited) else None
+    headers = None
+    if isinstance(error, e.RateLimited):
+        headers = {"Retry-After": str(error.retry_after)}
+    elif isinstance(error, e.WriteNotCommitted):
+        headers = {"Retry-After": "1"}  # nothing was stored: the same request may be sent again
     extra: dict[str, Any] = {}
     if isinstance(error, e.InputError):
         extra["errors"] = [{"field": error.field, "message": error.detail}]

@@ -17,6 +17,7 @@
     ├── Conflict                  the request contradicts what is already registered
     ├── RateLimited               too many requests; carries ``retry_after`` seconds
     ├── LogInconsistent           the stored audit log no longer matches what was signed
+    ├── WriteNotCommitted         the database did not commit a write; nothing of it was stored
     └── CryptoError               any failure inside a cryptographic operation; deliberately opaque
 
 ``api/errors.py`` maps every class to one problem+json answer. Messages are written for the
@@ -114,6 +115,14 @@ class RateLimited(VirError):
 
 class LogInconsistent(VirError):
     """The audit log contradicts an earlier signed checkpoint: it was edited or truncated."""
+
+
+class WriteNotCommitted(VirError):
+    """The transaction a write was part of did not commit: nothing of the request was
+    stored, and it may be sent again."""
+
+    def __init__(self) -> None:
+        super().__init__("the write was not committed: nothing was stored, try again")
 
 
 class CryptoError(VirError):

@@ -61,10 +61,6 @@ class PrivacyService:
                     **audit_log.by(caller),
                 ),
             )
-            if not found:
-                # Committed: the request itself is on the record even when nothing was held.
-                session.commit()
-                raise NotFound(NOTHING_HELD)
             signals = []
             for row in active:
                 view = signal_view(row) | {"organisation": _org(names, row.oin)}
@@ -78,7 +74,7 @@ class PrivacyService:
                 )
             ids = {s["signal_id"] for s in signals}
             entries = audit_log.entries_mentioning(session, ids)
-            return {
+            report = {
                 "request_id": request_id,
                 "generated_at": audit_log.rfc3339(now),
                 "signals": signals,
@@ -112,6 +108,9 @@ class PrivacyService:
                     for seq, e in entries
                 ],
             }
+        if not found:  # raised after the commit: the request is on the record all the same
+            raise NotFound(NOTHING_HELD)
+        return report
 
     def erase(
         self,

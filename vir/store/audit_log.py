@@ -7,12 +7,12 @@ import uuid
 from collections.abc import Collection, Iterator, Mapping
 from typing import TYPE_CHECKING, TypedDict, cast
 
-from sqlalchemy import Table, func, insert, or_, select
+from sqlalchemy import Connection, Table, func, insert, or_, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
 from vir.audit.chain import GENESIS, AuditEvent, StoredEntry, chain_hash
-from vir.store.db import COMMIT_OBSERVERS
+from vir.store.db import COMMIT_OBSERVERS, GROUP, WITHOUT_SAVEPOINT, WriteGroup
 from vir.store.tables import AuditEntryRow
 
 if TYPE_CHECKING:
@@ -71,27 +71,67 @@ _HEAD = (
 _INSERT = insert(cast(Table, AuditEntryRow.__table__))
 _HEAD_KEY = "vir_audit_head"
 _PENDING_KEY = "vir_audit_pending"
+_TAKEN_KEY = "vir_audit_taken"  # the group's rows this transaction wrote early
 _EVENTS_KEY = "vir_audit_events"  # this transaction's events, for the commit observers
+
+
+class _GroupLog:
+    """The entries of a write group's committed writers, not written yet.
+
+    Writers in a group (``vir.store.db``, "Group commit") run one after the other
+    inside one database transaction; each chains onto the head the previous one
+    left here, and the rows of all of them are written in one multi-row insert
+    just before the group commits. A writer that only appends to the log thus
+    sends no statement to the database at all.
+    """
+
+    def __init__(self) -> None:
+        self.head: tuple[int, bytes] | None = None
+        self.rows: list[dict[str, object]] = []
+
+    def write(self, connection: Connection) -> None:
+        if self.rows:
+            connection.execute(_INSERT, self.rows)
+            self.rows = []
+
+
+def _group_log(session: Session) -> _GroupLog | None:
+    group: WriteGroup | None = session.info.get(GROUP)
+    if group is None:
+        return None
+    log = group.shared.get(__name__)
+    if log is None:
+        log = group.shared[__name__] = _GroupLog()
+        group.before_commit.append(log.write)
+    return cast(_GroupLog, log)
+
+
+def _head(session: Session) -> tuple[int, bytes]:
+    head = session.info.get(_HEAD_KEY)
+    if head is None:
+        log = _group_log(session)
+        head = log.head if log is not None else None
+    if head is None:  # rows a group holds always come with its head: the table's is current
+        row = session.execute(_HEAD).first()
+        head = (row[0], row[1]) if row else (0, GENESIS)
+    return cast(tuple[int, bytes], head)
 
 
 def append(session: Session, event: AuditEvent) -> int:
     """Chain ``event`` onto the head, inside the caller's write transaction.
 
-    The head is read once per transaction and then carried along: a write
+    The head is read once per write group and then carried along: a write
     transaction holds the database's write lock, so nobody else can append
     meanwhile. ``seq`` is the primary key, so should two writers ever read the
     same head, the loser's transaction fails instead of forking the chain.
 
-    Rows are written in one multi-row insert when the transaction commits (or
+    Rows are written in one multi-row insert when the write group commits (or
     when this module reads the log in the same transaction): one statement per
-    transaction instead of one per entry. They commit with everything else in
-    the transaction or not at all.
+    commit instead of one per entry. They commit with everything else in the
+    transaction or not at all.
     """
-    head = session.info.get(_HEAD_KEY)
-    if head is None:
-        row = session.execute(_HEAD).first()
-        head = (row[0], row[1]) if row else (0, GENESIS)
-    seq, previous = head[0] + 1, head[1]
+    seq, previous = _head(session)
+    seq += 1
     body = event.encode()
     digest = chain_hash(previous, body)
     session.info.setdefault(_PENDING_KEY, []).append(
@@ -113,29 +153,52 @@ def append(session: Session, event: AuditEvent) -> int:
 
 
 def flush(session: Session) -> None:
-    """Write the entries appended in this transaction that are not written yet."""
-    rows = session.info.pop(_PENDING_KEY, None)
+    """Write the entries appended so far that are not written yet, so that this
+    transaction can read the whole log."""
+    rows = session.info.pop(_PENDING_KEY, None) or []
+    log = _group_log(session)
+    if log is not None and log.rows:
+        # Earlier writers' rows, written inside this writer's savepoint: should it roll
+        # back, they go back to the group (see _after_rollback).
+        session.info.setdefault(_TAKEN_KEY, []).extend(log.rows)
+        rows = log.rows + rows
+        log.rows = []
     if rows:
         session.connection().execute(_INSERT, rows)
 
 
 @sa_event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
-    flush(session)
+    if _group_log(session) is None:
+        flush(session)
 
 
 @sa_event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
-    """Committed: only now are the transaction's events told to the observers (metrics),
-    so that a transaction that rolls back is never counted."""
+    """Committed (in a group: this writer's savepoint released): its rows join the
+    group's; only now are its events told to the observers, so that a transaction
+    that rolls back is never counted."""
+    session.info.pop(_TAKEN_KEY, None)
+    log = _group_log(session)
+    rows = session.info.pop(_PENDING_KEY, None)
+    if log is not None and _HEAD_KEY in session.info:
+        log.rows.extend(rows or ())
+        log.head = session.info[_HEAD_KEY]
     events = session.info.pop(_EVENTS_KEY, None)
     if events:
         for observer in session.info.get(COMMIT_OBSERVERS, ()):
             observer(events)
 
 
+WITHOUT_SAVEPOINT.append(_after_commit)
+
+
 @sa_event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
+    taken = session.info.pop(_TAKEN_KEY, None)
+    log = _group_log(session)
+    if taken and log is not None:
+        log.rows[:0] = taken
     session.info.pop(_PENDING_KEY, None)
     session.info.pop(_HEAD_KEY, None)
     session.info.pop(_EVENTS_KEY, None)

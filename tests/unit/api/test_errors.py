@@ -28,8 +28,19 @@ def test_statuses_are_client_errors_except_server_state() -> None:
     for klass, kind in api_errors.PROBLEMS.items():
         if klass in (errors.ConfigurationError, errors.LogInconsistent, errors.VirError):
             assert kind.status == 500
+        elif klass is errors.WriteNotCommitted:
+            assert kind.status == 503  # the database's state, not the request: try again
         else:
             assert 400 <= kind.status < 500, klass.__name__
+
+
+def test_a_write_that_did_not_commit_says_try_again() -> None:
+    response = api_errors.vir_error_response(errors.WriteNotCommitted())
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert json.loads(response.body)["detail"] == (
+        "the write was not committed: nothing was stored, try again"
+    )
 
 
 def test_problem_body_shape_and_retry_after() -> None:

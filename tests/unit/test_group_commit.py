@@ -1,0 +1,265 @@
+"""Group commit (vir/store/db.py): writers queued behind one another share a commit,
+each in its own savepoint. Runs on SQLite and on PostgreSQL.
+
+Each test holds a first writer inside its transaction until the others are queued,
+so that they form one group deterministically; a commit counter on the engine shows
+how many database commits there were.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, event, func, select, text
+from sqlalchemy.orm import Session
+from support.instore import T0, Store, fresh_store, template
+
+from vir.audit.chain import AuditEvent, Outcome, verify_chain
+from vir.domain.errors import WriteNotCommitted
+from vir.store import audit_log
+from vir.store.db import GROUP, Database, WriteGroup
+from vir.store.tables import ExcludedAddressRow
+
+Body = Callable[[Session], None]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with fresh_store(template(tmp_path), tmp_path / "s.sqlite") as store:
+        yield store
+
+
+def _entry(name: str) -> AuditEvent:
+    return audit_log.new_event("test.entry", Outcome.SUCCESS, T0, objects={"name": name})
+
+
+def _append(name: str) -> Body:
+    def body(session: Session) -> None:
+        audit_log.append(session, _entry(name))
+
+    return body
+
+
+def _fail(session: Session) -> None:
+    raise RuntimeError("this writer fails")
+
+
+@contextmanager
+def _commits(db: Database) -> Iterator[list[int]]:
+    count = [0]
+
+    def counted(_connection: Connection) -> None:
+        count[0] += 1
+
+    event.listen(db.engine, "commit", counted)
+    try:
+        yield count
+    finally:
+        event.remove(db.engine, "commit", counted)
+
+
+def _one_group(db: Database, bodies: list[Body]) -> list[BaseException | None]:
+    """Run ``bodies`` as writers on threads of their own, all in one group: the first
+    waits inside its transaction until all the others are queued behind it."""
+    outcomes: list[BaseException | None] = [None] * len(bodies)
+    entered = threading.Event()
+
+    def first(session: Session) -> None:
+        entered.set()
+        deadline = time.monotonic() + 10
+        while db._queued < len(bodies) - 1:
+            assert time.monotonic() < deadline, "the other writers never queued"
+            time.sleep(0.001)
+        bodies[0](session)
+
+    def run(index: int, body: Body) -> None:
+        try:
+            with db.write() as session:
+                body(session)
+        except BaseException as error:
+            outcomes[index] = error
+
+    threads = [threading.Thread(target=run, args=(0, first))]
+    threads += [
+        threading.Thread(target=run, args=(i, body)) for i, body in enumerate(bodies) if i > 0
+    ]
+    threads[0].start()
+    assert entered.wait(10)
+    for thread in threads[1:]:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+        assert not thread.is_alive()
+    return outcomes
+
+
+def _names(db: Database) -> list[str]:
+    with db.read() as session:
+        entries = list(audit_log.stored_entries(session))
+        report = verify_chain(entries)
+    assert report.intact, report.problem
+    return [
+        str(AuditEvent.decode(e.body).objects["name"])
+        for e in entries
+        if AuditEvent.decode(e.body).action == "test.entry"
+    ]
+
+
+def _addresses(db: Database) -> int:
+    with db.read() as session:
+        return int(session.scalar(select(func.count()).select_from(ExcludedAddressRow)) or 0)
+
+
+def _add_address(fail: bool = False) -> Body:
+    def body(session: Session) -> None:
+        session.add(ExcludedAddressRow(address=os.urandom(32), label="Opvang", created_at=T0))
+        session.flush()
+        audit_log.append(session, _entry("address"))
+        if fail:
+            raise RuntimeError("fails after writing")
+
+    return body
+
+
+def test_queued_writers_share_one_commit(store: Store) -> None:
+    db = store.db
+    with _commits(db) as commits:
+        outcomes = _one_group(db, [_append(f"w{i}") for i in range(12)])
+    assert outcomes == [None] * 12
+    assert commits == [1]
+    assert sorted(_names(db)) == sorted(f"w{i}" for i in range(12))
+
+
+def test_a_lone_writer_commits_at_once(store: Store) -> None:
+    with _commits(store.db) as commits:
+        for i in range(3):
+            with store.db.write() as session:
+                audit_log.append(session, _entry(f"alone{i}"))
+            assert commits == [i + 1]  # durable before the with-block returns
+    assert _names(store.db) == ["alone0", "alone1", "alone2"]
+
+
+def test_a_failing_writer_rolls_back_only_itself(store: Store) -> None:
+    db = store.db
+    bodies = [_append("a"), _add_address(), _add_address(fail=True), _fail, _append("b")]
+    with _commits(db) as commits:
+        outcomes = _one_group(db, bodies)
+    assert [type(o).__name__ if o else None for o in outcomes] == [
+        None,
+        None,
+        "RuntimeError",
+        "RuntimeError",
+        None,
+    ]
+    assert commits == [1]
+    assert _names(db) == ["a", "address", "b"]  # the chain has no gap where the failure was
+    assert _addresses(db) == 1
+
+
+def test_a_writer_that_read_the_log_and_failed_gives_back_the_entries_it_wrote(
+    store: Store,
+) -> None:
+    """Reading the log writes out the group's buffered entries inside the reader's
+    savepoint; when that rolls back, they must still be committed for their writers."""
+    db = store.db
+
+    def reads_then_fails(session: Session) -> None:
+        audit_log.append(session, _entry("reader"))
+        assert [AuditEvent.decode(e.body).action for e in audit_log.stored_entries(session)]
+        raise RuntimeError("fails after reading")
+
+    def reads(session: Session) -> None:
+        names = [
+            AuditEvent.decode(e.body).objects.get("name") for e in audit_log.stored_entries(session)
+        ]
+        assert names[-2:] == ["a", "b"], names  # earlier writers of the group, not the failed one
+        audit_log.append(session, _entry("c"))
+
+    outcomes = _one_group(db, [_append("a"), _append("b"), reads_then_fails, reads, _append("d")])
+    assert [type(o).__name__ if o else None for o in outcomes] == [
+        None,
+        None,
+        "RuntimeError",
+        None,
+        None,
+    ]
+    assert _names(db) == ["a", "b", "c", "d"]
+
+
+def test_when_the_shared_commit_fails_no_writer_of_the_group_is_stored(store: Store) -> None:
+    db = store.db
+    observed: list[Any] = []
+    db.observe_commits(observed.extend)
+
+    def breaks_the_commit(session: Session) -> None:
+        audit_log.append(session, _entry("last"))
+
+        def refuse(_connection: Connection) -> None:
+            raise OSError("disk gone")
+
+        group: WriteGroup = session.info[GROUP]
+        group.before_commit.append(refuse)
+
+    outcomes = _one_group(db, [_append("a"), _add_address(), breaks_the_commit])
+    assert all(isinstance(o, WriteNotCommitted) for o in outcomes)
+    assert all(isinstance(o.__cause__, OSError) for o in outcomes if o)
+    assert "disk gone" not in str(outcomes[0])
+    assert _names(db) == []
+    assert _addresses(db) == 0
+    assert observed == []  # metrics never count what did not commit
+    with db.write() as session:  # and the next writer starts afresh
+        audit_log.append(session, _entry("after"))
+    assert _names(db) == ["after"]
+    assert [e.objects["name"] for e in observed] == ["after"]
+
+
+def test_a_writer_that_ends_the_transaction_fails_the_group(store: Store) -> None:
+    """A failure can end the whole database transaction, not just a savepoint
+    (SQLite does so on a full disk or an I/O error): the group then fails as a whole."""
+    db = store.db
+
+    def ends_it(session: Session) -> None:
+        session.connection().execute(text("ROLLBACK"))
+        raise RuntimeError("the transaction is gone")
+
+    outcomes = _one_group(db, [_append("a"), ends_it, _append("b")])
+    assert isinstance(outcomes[0], WriteNotCommitted)
+    assert outcomes[1] is not None  # its own error, or the failed rollback to its savepoint
+    # The writer queued after the failure starts a new group of its own.
+    assert outcomes[2] is None
+    assert _names(db) == ["b"]
+
+
+def test_many_writers_at_once_keep_one_chain(store: Store) -> None:
+    db = store.db
+    errors: list[BaseException] = []
+
+    def writer(w: int) -> None:
+        try:
+            for i in range(25):
+                with db.write() as session:
+                    audit_log.append(session, _entry(f"{w}.{i}"))
+                    if i % 5 == 0:
+                        _add_address()(session)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    names = _names(db)
+    assert len(names) == 16 * 25 + 16 * 5
+    for w in range(16):  # each writer's own entries in its own order
+        mine = [n for n in names if n.startswith(f"{w}.")]
+        assert mine == [f"{w}.{i}" for i in range(25)]
+    assert _addresses(db) == 16 * 5
