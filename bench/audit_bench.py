@@ -12,6 +12,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,11 @@ def append_rate(count: int = 20_000, per_transaction: int = 1, writers: int = 1)
                     audit_log.append(
                         session,
                         audit_log.new_event(
-                            "bench.append", "success", utc_now(), objects={"w": w, "i": i}
+                            "bench.append",
+                            "success",
+                            utc_now(),
+                            # like a signal's entries: an id (indexed in audit_refs) and a count
+                            objects={"signal": str(uuid.uuid4()), "i": i},
                         ),
                     )
 

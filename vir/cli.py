@@ -355,7 +355,7 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     from vir.store.audit_log import stored_entries
 
     with _database(settings).read() as session:
-        report = verify_chain(stored_entries(session))
+        report = verify_chain(stored_entries(session, with_refs=True))
     if report.intact:
         print(f"vir: audit chain intact: {report.entries} entries, head {report.head.hex()}")
         return 0

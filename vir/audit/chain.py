@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 GENESIS = bytes(32)
+# An object id: a lower-case UUID, as vir makes them (signals, matches, consultations, ...).
+_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 
 
 class Outcome:
@@ -61,6 +64,12 @@ class AuditEvent:
             document, sort_keys=True, separators=(",", ":"), ensure_ascii=False
         ).encode("utf-8")
 
+    @property
+    def refs(self) -> list[str]:
+        """The object ids the entry names, sorted (the store indexes entries by them).
+        Counts, dates and codes among the objects are not ids."""
+        return sorted({v for v in self.objects.values() if isinstance(v, str) and _ID.match(v)})
+
     @classmethod
     def decode(cls, body: bytes) -> AuditEvent:
         doc = json.loads(body)
@@ -90,7 +99,7 @@ class StoredEntry:
     prev_hash: bytes
     entry_hash: bytes
     # The indexed columns kept beside the body; they must agree with it.
-    columns: Mapping[str, str | None] = field(default_factory=dict)
+    columns: Mapping[str, str | list[str] | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

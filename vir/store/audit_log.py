@@ -7,13 +7,13 @@ import uuid
 from collections.abc import Collection, Iterator, Mapping
 from typing import TYPE_CHECKING, TypedDict, cast
 
-from sqlalchemy import Connection, Table, func, insert, or_, select
+from sqlalchemy import Connection, Table, func, insert, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
 from vir.audit.chain import GENESIS, AuditEvent, StoredEntry, chain_hash
 from vir.store.db import COMMIT_OBSERVERS, GROUP, WITHOUT_SAVEPOINT, WriteGroup
-from vir.store.tables import AuditEntryRow
+from vir.store.tables import AuditEntryRow, AuditRefRow
 
 if TYPE_CHECKING:
     from vir.services.identity import Caller
@@ -69,6 +69,19 @@ _HEAD = (
 # The Core table, not the mapped class: an ORM-enabled insert costs several times more
 # per row, and the audit log is appended to on every request.
 _INSERT = insert(cast(Table, AuditEntryRow.__table__))
+_INSERT_REFS = insert(cast(Table, AuditRefRow.__table__))
+# An entry not written yet: its row, and its rows in the audit_refs index.
+Row = dict[str, object]
+_Pending = tuple[Row, list[Row]]
+
+
+def _write(connection: Connection, pending: list[_Pending]) -> None:
+    connection.execute(_INSERT, [row for row, _refs in pending])
+    refs = [ref for _row, refs in pending for ref in refs]
+    if refs:
+        connection.execute(_INSERT_REFS, refs)
+
+
 _HEAD_KEY = "vir_audit_head"
 _PENDING_KEY = "vir_audit_pending"
 _TAKEN_KEY = "vir_audit_taken"  # the group's rows this transaction wrote early
@@ -87,11 +100,11 @@ class _GroupLog:
 
     def __init__(self) -> None:
         self.head: tuple[int, bytes] | None = None
-        self.rows: list[dict[str, object]] = []
+        self.rows: list[_Pending] = []
 
     def write(self, connection: Connection) -> None:
         if self.rows:
-            connection.execute(_INSERT, self.rows)
+            _write(connection, self.rows)
             self.rows = []
 
 
@@ -134,19 +147,19 @@ def append(session: Session, event: AuditEvent) -> int:
     seq += 1
     body = event.encode()
     digest = chain_hash(previous, body)
-    session.info.setdefault(_PENDING_KEY, []).append(
-        {
-            "seq": seq,
-            "event_id": event.event_id,
-            "occurred_at": event.occurred_at,
-            "organisation": event.organisation,
-            "action": event.action,
-            "outcome": event.outcome,
-            "body": body,
-            "prev_hash": previous,
-            "entry_hash": digest,
-        }
-    )
+    refs: list[Row] = [{"ref": ref, "seq": seq} for ref in event.refs]
+    row: Row = {
+        "seq": seq,
+        "event_id": event.event_id,
+        "occurred_at": event.occurred_at,
+        "organisation": event.organisation,
+        "action": event.action,
+        "outcome": event.outcome,
+        "body": body,
+        "prev_hash": previous,
+        "entry_hash": digest,
+    }
+    session.info.setdefault(_PENDING_KEY, []).append((row, refs))
     session.info[_HEAD_KEY] = (seq, digest)
     session.info.setdefault(_EVENTS_KEY, []).append(event)
     return seq
@@ -164,7 +177,7 @@ def flush(session: Session) -> None:
         rows = log.rows + rows
         log.rows = []
     if rows:
-        session.connection().execute(_INSERT, rows)
+        _write(session.connection(), rows)
 
 
 @sa_event.listens_for(Session, "before_commit")
@@ -212,44 +225,66 @@ def _as_bytes(value: object) -> bytes:
     return str(value).encode("utf-8")
 
 
-def stored_entries(session: Session, batch: int = 5000) -> Iterator[StoredEntry]:
-    """Every entry in sequence order, with its indexed columns for cross-checking."""
+def stored_entries(
+    session: Session, batch: int = 5000, *, with_refs: bool = False
+) -> Iterator[StoredEntry]:
+    """Every entry in sequence order, with its indexed columns for cross-checking;
+    ``with_refs``: also its rows in the ``audit_refs`` index (the ``refs`` column)."""
     flush(session)
+    refs = _IndexedRefs(session, batch) if with_refs else None
     rows = session.execute(select(AuditEntryRow).order_by(AuditEntryRow.seq)).yield_per(batch)
     for (row,) in rows:
+        columns: dict[str, str | list[str] | None] = {
+            "event_id": row.event_id,
+            "occurred_at": row.occurred_at,
+            "organisation": row.organisation,
+            "action": row.action,
+            "outcome": row.outcome,
+        }
+        if refs is not None:
+            columns["refs"] = refs.up_to(row.seq)
         yield StoredEntry(
             seq=row.seq,
             body=_as_bytes(row.body),
             prev_hash=_as_bytes(row.prev_hash),
             entry_hash=_as_bytes(row.entry_hash),
-            columns={
-                "event_id": row.event_id,
-                "occurred_at": row.occurred_at,
-                "organisation": row.organisation,
-                "action": row.action,
-                "outcome": row.outcome,
-            },
+            columns=columns,
         )
+
+
+class _IndexedRefs:
+    """The ``audit_refs`` rows, handed out entry by entry in sequence order. Rows for a
+    seq that has no entry go with the next entry (or the last), so that a stray index
+    row shows up as a mismatch there instead of going unnoticed."""
+
+    def __init__(self, session: Session, batch: int) -> None:
+        self._last = session.scalar(select(func.max(AuditEntryRow.seq))) or 0
+        query = select(AuditRefRow.seq, AuditRefRow.ref).order_by(AuditRefRow.seq, AuditRefRow.ref)
+        self._rows = iter(session.execute(query).yield_per(batch))
+        self._next = next(self._rows, None)
+
+    def up_to(self, seq: int) -> list[str]:
+        found: list[str] = []
+        while self._next is not None and (self._next[0] <= seq or seq >= self._last):
+            found.append(self._next[1])
+            self._next = next(self._rows, None)
+        return found
 
 
 def entries_mentioning(session: Session, ids: Collection[str]) -> list[tuple[int, AuditEvent]]:
     """Entries whose objects name any of ``ids`` (signal or match ids), in sequence order.
 
-    A scan of the entry bodies: the log holds ids, never pseudonyms, so this is the
-    only way back from a person to their entries, and it ends once their signals
-    are purged. Used for data-subject access, which is rare.
+    Found through the ``audit_refs`` index: the log holds ids, never pseudonyms, so
+    ids are the only way back from a person to their entries, and that way ends once
+    their signals are purged. Used for data-subject access.
     """
     if not ids:
         return []
     flush(session)
-    needles = [f'"{i}"'.encode() for i in sorted(ids)]
-    if session.get_bind().dialect.name == "sqlite":  # SQLite's LIKE does not search blobs
-        patterns = [func.instr(AuditEntryRow.body, n) > 0 for n in needles]
-    else:  # PostgreSQL defines LIKE on bytea
-        patterns = [AuditEntryRow.body.op("LIKE")(b"%" + n + b"%") for n in needles]
+    named = select(AuditRefRow.seq).where(AuditRefRow.ref.in_(sorted(ids)))
     rows = session.execute(
         select(AuditEntryRow.seq, AuditEntryRow.body)
-        .where(or_(*patterns))
+        .where(AuditEntryRow.seq.in_(named))
         .order_by(AuditEntryRow.seq)
     )
     found = []

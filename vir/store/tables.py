@@ -92,6 +92,17 @@ class AuditEntryRow(Base):
     entry_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
+class AuditRefRow(Base):
+    """Which entries name which object id (signal, match, ...): derived from the entry
+    bodies, so an access request finds a person's entries without reading the whole
+    log. ``vir audit verify`` checks it against the bodies."""
+
+    __tablename__ = "audit_refs"
+
+    ref: Mapped[str] = mapped_column(String(36), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+
+
 class SignalRow(Base):
     """An active signal. Removal moves it to ``archived_signals`` or erases it."""
 
