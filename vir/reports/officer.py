@@ -20,6 +20,40 @@ from vir.reports.pdf import Document, chart_png, dutch_date, dutch_datetime
 __all__ = ["monitor_csv", "monitor_pdf", "privacy_csv", "privacy_pdf"]
 
 _SYSTEM: Final = "(systeem)"
+# The monitor's organisation categories as a Dutch reader knows them (the CSV keeps
+# the codes, vir.domain.organisations.Category).
+_CATEGORY_LABELS: Final = {
+    "youth_care": "Jeugdhulp",
+    "veilig_thuis": "Veilig Thuis",
+    "jgz": "JGZ",
+    "ggz": "GGZ",
+    "addiction_care": "Verslavingszorg",
+    "disability_care": "Gehandicaptenzorg",
+    "gp": "Huisartsen",
+    "hospital_emergency": "Spoedeisende hulp",
+    "education": "Onderwijs",
+    "leerplicht_rmc": "Leerplicht en RMC",
+    "wmo_provider": "Wmo-aanbieders",
+    "credit_bank": "Kredietbank",
+    "police": "Politie",
+    "halt": "Halt",
+    "raad_kinderbescherming": "Raad voor de Kinderbescherming",
+    "totaal": "Totaal",
+}
+_MONTHS: Final = (
+    "jan",
+    "feb",
+    "mrt",
+    "apr",
+    "mei",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "okt",
+    "nov",
+    "dec",
+)
 
 _FLAG_TITLES: Final = {
     "registration_surge": "Piek in registraties in de laatste maand",
@@ -142,7 +176,7 @@ def privacy_pdf(report: Mapping[str, Any], created_at: datetime) -> bytes:
             ]
             for v in report["volumes"]
         ],
-        widths=(3, 1.3, 1.5, 1.5, 2),
+        widths=(2.4, 1.2, 1.7, 1.9, 2.4),  # wide enough for each header word unbroken
     )
 
     doc.heading("Gebeurtenissen per organisatie")
@@ -231,7 +265,18 @@ def monitor_pdf(report: Mapping[str, Any], created_at: datetime) -> bytes:
     for measure in report["measures"]:
         doc.heading(measure["title"])
         header, *body = measure["rows"]
-        doc.table(header, body)
+        months = header[1:-1]
+        doc.table(
+            ["Categorie", *(_month_label(m) for m in months), "Totaal"],
+            [[_CATEGORY_LABELS.get(row[0], row[0]), *row[1:]] for row in body],
+            widths=(3.2, *(1.0 for _ in months), 1.3),
+        )
         for note in measure["legend"]:
             doc.paragraph(note, muted=True)
     return doc.render()
+
+
+def _month_label(month: str) -> str:
+    """``2026-03`` as ``mrt`` over ``2026``: narrow enough for a column per month."""
+    year, number = month.split("-")
+    return f"{_MONTHS[int(number) - 1]}\n{year}"

@@ -255,10 +255,17 @@ def test_reports_render_to_csv_and_dutch_pdf(active: World) -> None:
     ):
         assert heading in text
     assert "School A" in text
+    # Column headers fit their columns: no word broken over two lines.
+    assert "Organisatie Maand Registraties Raadplegingen Pseudonimiseringen" in text
     assert images >= 1
 
     monitor = monitor_report(active.store.db, active.clock, active.officer, START, END)
     text, _ = _pdf_text(monitor_pdf(monitor, CREATED))
     assert "Geregistreerde signalen" in text and "<10" in text
+    # Categories by their Dutch names, months as "aug" over "2026", no word broken.
+    words = set(text.split())
+    assert {"Categorie", "Totaal", "Jeugdhulp", "Verslavingszorg", "Gehandicaptenzorg"} <= words
+    assert {"Kinderbescherming", "Spoedeisende", "Wmo-aanbieders", "aug", "nov", "2026"} <= words
+    assert "youth_care" not in text and "2026-08" not in text
     assert "minder dan 10" in text and "geheim" in text
     assert "School A" not in text and str(ORGS[0].oin) not in text
