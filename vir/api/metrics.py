@@ -11,8 +11,8 @@ can put a value of its choosing into a label.
 
 Domain counters are read from the audit log, which sees every event: the
 ``vir.store.audit_log`` module hands the events appended in a write transaction
-to ``Database`` observers *after that transaction committed* (SQLAlchemy's
-``after_commit``), and drops them on rollback. Counting in ``append`` itself
+to ``Database`` observers *after that transaction committed* (the commit of its
+write group, ``vir.store.db``), and drops them on rollback. Counting in ``append`` itself
 would count transactions that later roll back (a busy database, a conflict); a
 commit that succeeds is exactly what happened. One observer call per
 transaction, under the registry's lock.

@@ -8,11 +8,10 @@ from collections.abc import Collection, Iterator, Mapping
 from typing import TYPE_CHECKING, TypedDict, cast
 
 from sqlalchemy import Connection, Table, func, insert, select
-from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
 from vir.audit.chain import GENESIS, AuditEvent, StoredEntry, chain_hash
-from vir.store.db import COMMIT_OBSERVERS, GROUP, WITHOUT_SAVEPOINT, WriteGroup
+from vir.store.db import GROUP, ON_WRITER_COMMITTED, ON_WRITER_ROLLED_BACK, WriteGroup
 from vir.store.tables import AuditEntryRow, AuditRefRow
 
 if TYPE_CHECKING:
@@ -85,7 +84,7 @@ def _write(connection: Connection, pending: list[_Pending]) -> None:
 _HEAD_KEY = "vir_audit_head"
 _PENDING_KEY = "vir_audit_pending"
 _TAKEN_KEY = "vir_audit_taken"  # the group's rows this transaction wrote early
-_EVENTS_KEY = "vir_audit_events"  # this transaction's events, for the commit observers
+_EVENTS_KEY = "vir_audit_events"  # this writer's events, for the commit observers
 
 
 class _GroupLog:
@@ -109,6 +108,7 @@ class _GroupLog:
 
 
 def _group_log(session: Session) -> _GroupLog | None:
+    """The log of the write group ``session`` writes in; None outside ``Database.write``."""
     group: WriteGroup | None = session.info.get(GROUP)
     if group is None:
         return None
@@ -119,11 +119,8 @@ def _group_log(session: Session) -> _GroupLog | None:
     return cast(_GroupLog, log)
 
 
-def _head(session: Session) -> tuple[int, bytes]:
-    head = session.info.get(_HEAD_KEY)
-    if head is None:
-        log = _group_log(session)
-        head = log.head if log is not None else None
+def _head(session: Session, log: _GroupLog) -> tuple[int, bytes]:
+    head = session.info.get(_HEAD_KEY) or log.head
     if head is None:  # rows a group holds always come with its head: the table's is current
         row = session.execute(_HEAD).first()
         head = (row[0], row[1]) if row else (0, GENESIS)
@@ -131,7 +128,8 @@ def _head(session: Session) -> tuple[int, bytes]:
 
 
 def append(session: Session, event: AuditEvent) -> int:
-    """Chain ``event`` onto the head, inside the caller's write transaction.
+    """Chain ``event`` onto the head, inside the caller's write transaction
+    (``Database.write``).
 
     The head is read once per write group and then carried along: a write
     transaction holds the database's write lock, so nobody else can append
@@ -143,7 +141,10 @@ def append(session: Session, event: AuditEvent) -> int:
     commit instead of one per entry. They commit with everything else in the
     transaction or not at all.
     """
-    seq, previous = _head(session)
+    log = _group_log(session)
+    if log is None:
+        raise RuntimeError("audit entries are appended inside Database.write()")
+    seq, previous = _head(session, log)
     seq += 1
     body = event.encode()
     digest = chain_hash(previous, body)
@@ -167,12 +168,14 @@ def append(session: Session, event: AuditEvent) -> int:
 
 def flush(session: Session) -> None:
     """Write the entries appended so far that are not written yet, so that this
-    transaction can read the whole log."""
-    rows = session.info.pop(_PENDING_KEY, None) or []
+    transaction can read the whole log (outside a write there are none)."""
     log = _group_log(session)
-    if log is not None and log.rows:
+    if log is None:
+        return
+    rows = session.info.pop(_PENDING_KEY, [])
+    if log.rows:
         # Earlier writers' rows, written inside this writer's savepoint: should it roll
-        # back, they go back to the group (see _after_rollback).
+        # back, they go back to the group (_writer_rolled_back).
         session.info.setdefault(_TAKEN_KEY, []).extend(log.rows)
         rows = log.rows + rows
         log.rows = []
@@ -180,41 +183,30 @@ def flush(session: Session) -> None:
         _write(session.connection(), rows)
 
 
-@sa_event.listens_for(Session, "before_commit")
-def _before_commit(session: Session) -> None:
-    if _group_log(session) is None:
-        flush(session)
-
-
-@sa_event.listens_for(Session, "after_commit")
-def _after_commit(session: Session) -> None:
-    """Committed (in a group: this writer's savepoint released): its rows join the
-    group's; only now are its events told to the observers, so that a transaction
-    that rolls back is never counted."""
-    session.info.pop(_TAKEN_KEY, None)
+def _writer_committed(session: Session) -> None:
+    """The writer's savepoint was released: its rows join the group's, and its events
+    the group's, told to the commit observers (metrics) once the group commits, so
+    that what rolls back is never counted."""
     log = _group_log(session)
-    rows = session.info.pop(_PENDING_KEY, None)
-    if log is not None and _HEAD_KEY in session.info:
-        log.rows.extend(rows or ())
-        log.head = session.info[_HEAD_KEY]
-    events = session.info.pop(_EVENTS_KEY, None)
-    if events:
-        for observer in session.info.get(COMMIT_OBSERVERS, ()):
-            observer(events)
+    if log is None or _HEAD_KEY not in session.info:
+        return  # appended nothing
+    log.rows.extend(session.info.pop(_PENDING_KEY, ()))
+    log.head = session.info[_HEAD_KEY]
+    session.info[GROUP].events.extend(session.info[_EVENTS_KEY])
 
 
-WITHOUT_SAVEPOINT.append(_after_commit)
-
-
-@sa_event.listens_for(Session, "after_rollback")
-def _after_rollback(session: Session) -> None:
+def _writer_rolled_back(session: Session) -> None:
+    """The writer's savepoint was rolled back: the group's rows it wrote early are
+    unwritten again, so they go back to the group. Its own entries are dropped with
+    its session."""
+    log = _group_log(session)
     taken = session.info.pop(_TAKEN_KEY, None)
-    log = _group_log(session)
     if taken and log is not None:
         log.rows[:0] = taken
-    session.info.pop(_PENDING_KEY, None)
-    session.info.pop(_HEAD_KEY, None)
-    session.info.pop(_EVENTS_KEY, None)
+
+
+ON_WRITER_COMMITTED.append(_writer_committed)
+ON_WRITER_ROLLED_BACK.append(_writer_rolled_back)
 
 
 def _as_bytes(value: object) -> bytes:

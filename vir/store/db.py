@@ -26,13 +26,15 @@ wait in line instead of in SQLite's sleep-and-retry busy handler, and so a
 process keeps at most one pooled connection waiting for the database's lock.
 A writer that waits for the database's lock for 30 seconds gives up with an error.
 
-Group commit. A durable commit costs one fsync, the same for one row as for a
-thousand. Writers that queue in one process while a commit is under way share
-the next one: the first opens a database transaction (taking the write lock);
-each writer in turn runs inside its own SAVEPOINT on it; the last in line, or
-the one that finds the group full (``MAX_GROUP`` writers or ``MAX_GROUP_SECONDS``
-open), commits for all. A writer's ``with db.write()`` returns only once that
-commit is durable, so nothing is acknowledged before it is on disk. A writer
+Group commit. Every write transaction pays a fixed cost (a connection, BEGIN and
+the lock, the audit head, the durable commit) that for most transactions is
+nearly all they cost. Writers that queue in one process while another writes
+share its transaction and its commit: the first opens a database transaction
+(taking the write lock); each writer in turn runs inside its own SAVEPOINT on
+it; the last in line, or the one that finds the group full (``MAX_GROUP``
+writers or ``MAX_GROUP_SECONDS`` open), commits for all. A writer's
+``with db.write()`` returns only once that commit is durable, so nothing is
+acknowledged before it is on disk. A writer
 that fails rolls back its own savepoint only; the others commit. If the shared
 commit fails, or a failure leaves the transaction unusable, every writer in
 the group gets ``WriteNotCommitted`` and nothing of theirs was stored.
@@ -57,14 +59,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from vir.domain.errors import ConfigurationError, WriteNotCommitted
 
 _IMMEDIATE = "vir_immediate"
-# Key in a write session's info: the callables told of each committed transaction's
-# audit events (vir.store.audit_log calls them after commit; vir.api.metrics counts).
-COMMIT_OBSERVERS = "vir_commit_observers"
 # Key in a write session's info: the WriteGroup it runs in.
 GROUP = "vir_write_group"
-# Called for a writer that succeeded without sending a statement: its session never
-# began a savepoint, so SQLAlchemy's after_commit does not fire for it.
-WITHOUT_SAVEPOINT: list[Callable[[Session], None]] = []
+# Called with a writer's session once its block succeeded (its savepoint, if it sent
+# any statement, released) or failed (rolled back): vir.store.audit_log hands the
+# writer's entries to the group, or takes back what it lent the writer.
+ON_WRITER_COMMITTED: list[Callable[[Session], None]] = []
+ON_WRITER_ROLLED_BACK: list[Callable[[Session], None]] = []
 LOCK_WAIT_SECONDS = 30
 # A group commits once it holds this many writers or has been open this long, even
 # with more writers waiting: a bound on the wait a grouped writer adds for the others.
@@ -234,16 +235,15 @@ class Database:
             with session:
                 try:
                     yield session
-                    if session.in_transaction():
+                    if session.in_transaction():  # not begun if it sent no statement
                         session.commit()  # releases this writer's savepoint
-                    else:  # it sent no statement, so it has no savepoint (audit-only writers)
-                        for committed in WITHOUT_SAVEPOINT:
-                            committed(session)
                 except BaseException:
-                    # Explicitly, not by close(): only rollback() tells the after_rollback
-                    # listeners (the audit log takes back what it lent this writer).
                     session.rollback()
+                    for rolled_back in ON_WRITER_ROLLED_BACK:
+                        rolled_back(session)
                     raise
+                for committed in ON_WRITER_COMMITTED:
+                    committed(session)
             self._spare = session  # closed: nothing of this writer is left in it
         finally:
             self._end_turn(group)
@@ -263,7 +263,7 @@ class Database:
             session = self._writes()
         session.bind = group.connection
         session.info.clear()
-        session.info.update({COMMIT_OBSERVERS: [group.events.extend], GROUP: group})
+        session.info[GROUP] = group
         return session
 
     def _take_turn(self) -> WriteGroup:
