@@ -6,7 +6,7 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 from vir.store.migrate import upgrade
 from vir.store.tables import Base
@@ -21,3 +21,38 @@ def test_migrated_schema_equals_the_declared_tables(tmp_path: Path) -> None:
         differences = compare_metadata(context, Base.metadata)
     engine.dispose()
     assert differences == []
+
+
+def test_notification_positions_number_existing_rows_per_organisation(tmp_path: Path) -> None:
+    """0007 numbers the notifications already stored in seq order, per organisation, and
+    starts each organisation's counter after its last one."""
+    url = f"sqlite:///{tmp_path / 'positions.db'}"
+    upgrade(url, "0006")
+    engine = create_engine(url)
+    rows = [(seq, oin) for seq, oin in enumerate(["A", "B", "A", "B", "B", "A", "C"], 1)]
+    with engine.begin() as connection:
+        for seq, oin in rows:
+            connection.execute(
+                text(
+                    "INSERT INTO notifications (seq, id, oin, local_ref, type, match_id, "
+                    "created_at, payload) VALUES (:seq, :id, :oin, 'r', 'match.created', 'm', "
+                    "'2026-11-01 00:00:00', '{}')"
+                ),
+                {"seq": seq, "id": f"n{seq}", "oin": oin.ljust(20, "0")},
+            )
+    engine.dispose()
+    upgrade(url)
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        positions = connection.execute(
+            text("SELECT seq, substr(oin, 1, 1), position FROM notifications ORDER BY seq")
+        ).all()
+        counters = {
+            oin: last
+            for oin, last in connection.execute(
+                text("SELECT substr(oin, 1, 1), last FROM notification_counters")
+            )
+        }
+    engine.dispose()
+    assert [p for _, _, p in positions] == [1, 1, 2, 2, 3, 3, 1]
+    assert counters == {"A": 3, "B": 3, "C": 1}

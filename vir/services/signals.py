@@ -15,6 +15,7 @@ from vir.audit.chain import Outcome
 from vir.crypto import oprf
 from vir.domain import policy
 from vir.domain.clock import Clock
+from vir.domain.cursor import decode_cursor, encode_cursor, legacy_seq
 from vir.domain.errors import Conflict, InputError, InvalidElement, NotFound
 from vir.domain.lifecycle import ArchiveReason, InformedWho, archives
 from vir.domain.matching import NotificationType, group_keys
@@ -410,16 +411,21 @@ class NotificationService:
         self._clock = clock
 
     def read(self, caller: Caller, after: str | None, limit: int) -> NotificationPage:
-        policy.require_reporter(caller)
         """Notifications for the caller's organisation after the cursor, oldest first.
 
-        The cursor is the last item's sequence number: inserts commit in sequence
-        order (writes are serialised), so following ``next`` never skips or repeats.
+        The cursor stands for the last item's position among the organisation's own
+        notifications (``vir.domain.cursor``): positions are drawn in commit order
+        (writes are serialised), so following ``next`` never skips or repeats.
         """
-        if after is not None and not (after.isascii() and after.isdigit() and len(after) < 19):
+        policy.require_reporter(caller)
+        position = decode_cursor(after) if after else 0
+        seq = legacy_seq(after) if after and position is None else None
+        if position is None and seq is None:
             raise InputError("after", "not a cursor returned by this endpoint")
-        position = int(after) if after else 0
         with self._db.write() as session:
+            if seq is not None:
+                position = repo.position_at_seq(session, caller.oin, seq)
+            assert position is not None
             rows = repo.notifications_after(session, caller.oin, position, limit)
             items = [
                 {
@@ -441,4 +447,4 @@ class NotificationService:
                     **audit_log.by(caller),
                 ),
             )
-        return NotificationPage(items, str(rows[-1].seq if rows else position))
+        return NotificationPage(items, encode_cursor(rows[-1].position if rows else position))

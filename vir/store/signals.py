@@ -23,6 +23,7 @@ from vir.store.tables import (
     ExcludedAddressRow,
     MatchMemberRow,
     MatchRow,
+    NotificationCounterRow,
     NotificationRow,
     OrganisationRow,
     SignalParentRow,
@@ -34,6 +35,7 @@ PARENTS = cast(Table, SignalParentRow.__table__)
 MATCHES = cast(Table, MatchRow.__table__)
 MEMBERS = cast(Table, MatchMemberRow.__table__)
 NOTIFICATIONS = cast(Table, NotificationRow.__table__)
+COUNTERS = cast(Table, NotificationCounterRow.__table__)
 EXCLUDED = cast(Table, ExcludedAddressRow.__table__)
 ORGANISATIONS = cast(Table, OrganisationRow.__table__)
 ARCHIVED = cast(Table, ArchivedSignalRow.__table__)
@@ -97,9 +99,18 @@ _ORG_CONTACT = select(
 ).where(ORGANISATIONS.c.oin == bindparam("oin"))
 _NOTIFICATIONS_AFTER = (
     select(NOTIFICATIONS)
-    .where(NOTIFICATIONS.c.oin == bindparam("oin"), NOTIFICATIONS.c.seq > bindparam("after"))
-    .order_by(NOTIFICATIONS.c.seq)
+    .where(NOTIFICATIONS.c.oin == bindparam("oin"), NOTIFICATIONS.c.position > bindparam("after"))
+    .order_by(NOTIFICATIONS.c.position)
     .limit(bindparam("limit"))
+)
+_COUNTER = select(COUNTERS.c.last).where(COUNTERS.c.oin == bindparam("oin"))
+_ADVANCE_COUNTER = (
+    update(COUNTERS).where(COUNTERS.c.oin == bindparam("b_oin")).values(last=bindparam("b_last"))
+)
+# The position of an organisation's newest notification at or before a global ``seq``:
+# how an old-style cursor (the global seq, before migration 0007) carries on.
+_POSITION_AT_SEQ = select(func.max(NOTIFICATIONS.c.position)).where(
+    NOTIFICATIONS.c.oin == bindparam("oin"), NOTIFICATIONS.c.seq <= bindparam("seq")
 )
 
 
@@ -204,8 +215,30 @@ def remove_members(session: Session, match_id: str, signal_ids: Collection[str])
 
 
 def insert_notifications(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(NOTIFICATIONS), rows)
+    """Insert notifications, each numbered after its organisation's previous ones.
+
+    Positions are drawn from ``notification_counters`` inside the write transaction;
+    writes are serialised (vir.store.db), so two writers never draw the same one.
+    """
+    if not rows:
+        return
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["oin"]] = counts.get(row["oin"], 0) + 1
+    drawn: dict[str, int] = {}
+    for oin in sorted(counts):
+        last = session.execute(_COUNTER, {"oin": oin}).scalar()
+        if last is None:
+            session.execute(insert(COUNTERS), [{"oin": oin, "last": counts[oin]}])
+            last = 0
+        else:
+            session.execute(_ADVANCE_COUNTER, {"b_oin": oin, "b_last": last + counts[oin]})
+        drawn[oin] = last
+    numbered = []
+    for row in rows:
+        drawn[row["oin"]] += 1
+        numbered.append({**row, "position": drawn[row["oin"]]})
+    session.execute(insert(NOTIFICATIONS), numbered)
 
 
 def organisation_name(session: Session, oin: str) -> str:
@@ -214,7 +247,14 @@ def organisation_name(session: Session, oin: str) -> str:
 
 
 def notifications_after(session: Session, oin: str, after: int, limit: int) -> list[Row[Any]]:
+    """The organisation's notifications after ``position`` ``after``, in position order."""
     return list(session.execute(_NOTIFICATIONS_AFTER, {"oin": oin, "after": after, "limit": limit}))
+
+
+def position_at_seq(session: Session, oin: str, seq: int) -> int:
+    """The organisation's position that a legacy global-seq cursor stands for."""
+    position: int | None = session.execute(_POSITION_AT_SEQ, {"oin": oin, "seq": seq}).scalar()
+    return position or 0
 
 
 def organisation_contact(session: Session, oin: str) -> Any:

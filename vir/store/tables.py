@@ -181,16 +181,29 @@ class NotificationRow(Base):
     """A notification as sent: the match as the recipient saw it then (never a pseudonym)."""
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_oin_seq", "oin", "seq"),)
+    __table_args__ = (Index("uq_notifications_oin_position", "oin", "position", unique=True),)
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(String(36), unique=True)
     oin: Mapped[str] = mapped_column(String(20))
+    # The notification's place among its organisation's own (1, 2, ...): the cursor is
+    # made of it, so it tells nothing about other organisations' notifications.
+    position: Mapped[int] = mapped_column(Integer)
     local_ref: Mapped[str] = mapped_column(String(64))
     type: Mapped[str] = mapped_column(String(32))
     match_id: Mapped[str] = mapped_column(String(36))
     created_at: Mapped[dt.datetime] = mapped_column()
     payload: Mapped[str] = mapped_column(Text)
+
+
+class NotificationCounterRow(Base):
+    """The last notification position drawn per organisation; never goes back, so a
+    position is never reused, also after notifications are deleted."""
+
+    __tablename__ = "notification_counters"
+
+    oin: Mapped[str] = mapped_column(String(20), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
 
 
 class CheckpointRow(Base):

@@ -216,7 +216,10 @@ def get_matches(
 def get_notifications(
     caller: CurrentCaller,
     request: Request,
-    after: Annotated[str | None, Query(max_length=20)] = None,
+    after: Annotated[
+        str | None,
+        Query(max_length=20, description="opaque cursor: the `next` of the previous page"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     """Notifications addressed to the caller's organisation, oldest first."""
