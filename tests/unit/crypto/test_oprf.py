@@ -10,7 +10,8 @@ import pytest
 from vir.crypto import oprf
 from vir.domain.errors import CryptoError
 
-VECTORS = Path(__file__).resolve().parents[4] / "shared" / "vectors"
+# RFC 9497 Appendix A.1.1 test vector 1, copied into tests/vectors/ (its "source" field).
+VECTORS = Path(__file__).resolve().parents[2] / "vectors"
 SHARED = json.loads((VECTORS / "rfc9497-ristretto255-sha512-oprf.json").read_text())
 # RFC 9497 Appendix A.1.1, test vector 2 (same key, another input and blind).
 VECTOR_2 = {
