@@ -25,7 +25,13 @@ from dataclasses import dataclass
 
 from vir.audit import merkle
 from vir.audit.chain import GENESIS, chain_hash
-from vir.audit.checkpoint import Checkpoint, SignedNote, parse_verifier_key, verify_note
+from vir.audit.checkpoint import (
+    Checkpoint,
+    SignedNote,
+    ed25519_key_hash,
+    parse_verifier_key,
+    verify_note,
+)
 
 FORMAT = "vir-audit-export/1"
 Verify = Callable[[bytes, bytes, bytes], bool]
@@ -41,19 +47,38 @@ class ExportedEntry:
 def render(
     origin: str, verifier_key: str, signed_checkpoint: bytes, entries: Iterable[ExportedEntry]
 ) -> Iterator[bytes]:
-    """The export, line by line (header first)."""
+    """The export, line by line (header first).
+
+    The checkpoint keeps only the signature of ``verifier_key``: a cosignature by an
+    earlier key (after a rotation) names a key the file cannot carry in a checkable
+    way, and every byte of the file must be checkable.
+    """
     note = SignedNote.parse(signed_checkpoint)
+    name, public_key = parse_verifier_key(verifier_key)
+    key_hash = ed25519_key_hash(name, public_key)
+    own = tuple(s for s in note.signatures if s.name == name and s.key_hash == key_hash)
+    if len(own) != 1:
+        raise ValueError("the checkpoint carries no single signature by the export's key")
+    note = SignedNote(note.text, own)
     size = Checkpoint.parse_body(note.text).size
+    yield _header_line(origin, size, verifier_key, note.render().decode("utf-8"))
+    for entry in entries:
+        yield _entry_line(entry.seq, entry.chain, entry.body)
+
+
+def _header_line(origin: str, size: int, verifier_key: str, checkpoint: str) -> bytes:
     header = {
         "format": FORMAT,
         "origin": origin,
         "size": size,
         "verifier_key": verifier_key,
-        "checkpoint": signed_checkpoint.decode("utf-8"),
+        "checkpoint": checkpoint,
     }
-    yield json.dumps(header, sort_keys=True).encode() + b"\n"
-    for entry in entries:
-        yield b"%d %s %s\n" % (entry.seq, entry.chain.hex().encode(), entry.body)
+    return json.dumps(header, sort_keys=True).encode() + b"\n"
+
+
+def _entry_line(seq: int, chain: bytes, body: bytes) -> bytes:
+    return b"%d %s %s\n" % (seq, chain.hex().encode(), body)
 
 
 @dataclass(frozen=True)
@@ -66,52 +91,93 @@ class ExportReport:
     verifier_key: str | None = None
 
 
+@dataclass(frozen=True)
+class _Header:
+    checkpoint: Checkpoint
+    note: SignedNote
+    verifier_key: str
+
+
+def _read_header(line: bytes, trusted_verifier_key: str | None) -> _Header:
+    """The header, accepted only in the one form ``render`` writes (ValueError otherwise)."""
+    header = json.loads(line)
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ValueError("not a vir-audit-export/1 file")
+    if set(header) != {"format", "origin", "size", "verifier_key", "checkpoint"}:
+        raise ValueError("the header has other fields than the format's")
+    origin, size, key_text, text = (
+        header["origin"],
+        header["size"],
+        header["verifier_key"],
+        header["checkpoint"],
+    )
+    if not (
+        isinstance(origin, str)
+        and type(size) is int
+        and isinstance(key_text, str)
+        and isinstance(text, str)
+    ):
+        raise ValueError("a header field has the wrong type")
+    if line != _header_line(origin, size, key_text, text):
+        raise ValueError("the header is not in its canonical form")
+    note = SignedNote.parse(text.encode("utf-8"))
+    if note.render() != text.encode("utf-8"):
+        raise ValueError("the checkpoint is not in its canonical form")
+    checkpoint = Checkpoint.parse_body(note.text)
+    if checkpoint.origin != origin or checkpoint.size != size:
+        raise ValueError("the header's origin or size differs from the checkpoint's")
+    if trusted_verifier_key is not None and key_text != trusted_verifier_key:
+        raise ValueError("the header names another key than the one given to verify with")
+    return _Header(checkpoint, note, key_text)
+
+
 def verify(
     lines: Iterable[bytes], ed25519_verify: Verify, trusted_verifier_key: str | None = None
 ) -> ExportReport:
     """Check an export. ``trusted_verifier_key`` should come from outside the file;
-    without it the key named in the header is used (and reported, to compare)."""
+    without it the key named in the header is used (and reported, to compare).
+
+    Exactly one encoding of an export verifies: the header as ``render`` writes it
+    (canonical JSON, canonical signed note with one signature, by the named key),
+    then for entry k the line ``k``, a space, the chain hash in lowercase hex, a
+    space, the entry, a newline; nothing after the last entry. Memory stays flat:
+    the Merkle root is folded as the entries stream by (``merkle.CompactRange``).
+    """
     iterator = iter(lines)
     try:
-        header = json.loads(next(iterator))
-        if header.get("format") != FORMAT:
-            return ExportReport(0, False, problem="not a vir-audit-export/1 file")
-        note = SignedNote.parse(header["checkpoint"].encode("utf-8"))
-        checkpoint = Checkpoint.parse_body(note.text)
-        key_text = trusted_verifier_key or header["verifier_key"]
-        name, public_key = parse_verifier_key(key_text)
+        header = _read_header(next(iterator), trusted_verifier_key)
+        name, public_key = parse_verifier_key(header.verifier_key)
     except (StopIteration, ValueError, KeyError, TypeError, AttributeError) as error:
         return ExportReport(0, False, problem=f"unreadable header: {error}")
+    key_text = header.verifier_key
 
     def fail(count: int, seq: int | None, problem: str) -> ExportReport:
         return ExportReport(count, False, seq, problem, verifier_key=key_text)
 
-    if not verify_note(note, name, public_key, ed25519_verify):
+    if len(header.note.signatures) != 1 or not verify_note(
+        header.note, name, public_key, ed25519_verify
+    ):
         return fail(0, None, "the checkpoint's signature does not verify with the log's key")
-    leaves: list[bytes] = []
+    tree = merkle.CompactRange()
     previous = GENESIS
     for expected, line in enumerate(iterator, start=1):
-        parts = line.rstrip(b"\n").split(b" ", 2)
-        if len(parts) != 3 or not parts[0].isdigit() or int(parts[0]) != expected:
+        parts = line.split(b" ", 2)
+        body = parts[2][:-1] if len(parts) == 3 else b""
+        chain = chain_hash(previous, body)
+        if len(parts) != 3 or line != _entry_line(expected, chain, body):
+            if len(parts) == 3 and parts[0] == b"%d" % expected and line.endswith(b"\n"):
+                return fail(expected - 1, expected, f"entry {expected} does not fit the hash chain")
             return fail(expected - 1, expected, f"entry {expected} is missing or out of place")
-        try:
-            chain = bytes.fromhex(parts[1].decode("ascii"))
-        except (UnicodeDecodeError, ValueError):
-            chain = b""
-        body = parts[2]
-        if chain != chain_hash(previous, body):
-            return fail(expected - 1, expected, f"entry {expected} does not fit the hash chain")
-        leaves.append(merkle.leaf_hash(body))
+        tree.append(merkle.leaf_hash(body))
         previous = chain
-    if len(leaves) != checkpoint.size:
+    count = tree.size
+    if count != header.checkpoint.size:
         return fail(
-            len(leaves),
-            len(leaves) + 1 if len(leaves) < checkpoint.size else None,
-            f"the file holds {len(leaves)} entries, the checkpoint {checkpoint.size}",
+            count,
+            count + 1 if count < header.checkpoint.size else None,
+            f"the file holds {count} entries, the checkpoint {header.checkpoint.size}",
         )
-    root = merkle.root(leaves)
-    if root != checkpoint.root_hash:
-        return fail(
-            len(leaves), None, "the entries do not match the signed checkpoint's Merkle root"
-        )
-    return ExportReport(len(leaves), True, root=root, verifier_key=key_text)
+    root = tree.root()
+    if root != header.checkpoint.root_hash:
+        return fail(count, None, "the entries do not match the signed checkpoint's Merkle root")
+    return ExportReport(count, True, root=root, verifier_key=key_text)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -10,7 +12,7 @@ from hypothesis import strategies as st
 from support.audit_export import synthetic_export
 
 from vir.audit.chain import chain_hash
-from vir.audit.export import verify
+from vir.audit.export import ExportedEntry, render, verify
 from vir.crypto.signing import CheckpointSigner, ed25519_verify
 
 SIGNER = CheckpointSigner.from_seed(hashlib.sha256(b"vir test signer").digest(), "test/log")
@@ -42,6 +44,94 @@ def test_flipping_any_byte_of_any_entry_is_named(data: st.DataObject) -> None:
     report = check(lines)
     assert not report.ok
     assert report.first_bad_entry == k
+
+
+@given(st.data())
+def test_changing_any_byte_anywhere_fails_and_names_the_place(data: st.DataObject) -> None:
+    """Header, checkpoint, separators, newlines, hex digits: one encoding verifies."""
+    lines = export_lines(data.draw(st.integers(min_value=0, max_value=12)))
+    k = data.draw(st.integers(min_value=0, max_value=len(lines) - 1))
+    line = bytearray(lines[k])
+    at = data.draw(st.integers(min_value=0, max_value=len(line) - 1))
+    line[at] ^= data.draw(st.integers(min_value=1, max_value=255))
+    lines[k] = bytes(line)
+    report = check(b"".join(lines).splitlines(keepends=True))  # as a file would be read
+    assert not report.ok
+    assert report.first_bad_entry == (k if k > 0 else None)
+
+
+def _hex_case_flipped(line: bytes) -> bytes:
+    seq, chain, body = line.split(b" ", 2)
+    letter = next(i for i, c in enumerate(chain) if c in b"abcdef")
+    chain = chain[:letter] + chain[letter : letter + 1].upper() + chain[letter + 1 :]
+    return b" ".join((seq, chain, body))
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        (lambda ls: ls.__setitem__(2, _hex_case_flipped(ls[2])), 2),  # a -> A in the chain
+        (lambda ls: ls.__setitem__(2, b"0" + ls[2]), 2),  # seq 02
+        (lambda ls: ls.__setitem__(2, b"+" + ls[2]), 2),  # seq +2
+        (lambda ls: ls.__setitem__(2, ls[2].replace(b" ", b"  ", 1)), 2),  # two spaces
+        (lambda ls: ls.__setitem__(3, ls[3].rstrip(b"\n")), 3),  # no final newline
+        (lambda ls: ls.__setitem__(3, ls[3][:-1] + b"\r\n"), 3),  # CRLF
+        (lambda ls: ls.append(b"\n"), 4),  # a trailing empty line
+        (lambda ls: ls.__setitem__(0, ls[0].replace(b'", "', b'","', 1)), None),  # JSON spacing
+        (lambda ls: ls.__setitem__(0, ls[0].replace(b"\\u2014", "\u2014".encode(), 1)), None),
+        (lambda ls: ls.__setitem__(0, ls[0].replace(b'"size": 3', b'"size": 3.0', 1)), None),
+        (lambda ls: ls.__setitem__(0, ls[0].replace(b'"size": 3', b'"size": 2', 1)), None),
+        (
+            lambda ls: ls.__setitem__(0, ls[0].replace(b'{"checkpoint"', b'{"x": 1, "checkpoint"')),
+            None,
+        ),
+    ],
+    ids=[
+        "hex-uppercase",
+        "seq-leading-zero",
+        "seq-plus-sign",
+        "double-space",
+        "no-final-newline",
+        "crlf",
+        "trailing-empty-line",
+        "header-json-spacing",
+        "header-unescaped-dash",
+        "header-size-float",
+        "header-size-changed",
+        "header-extra-field",
+    ],
+)
+def test_no_second_encoding_of_an_export_verifies(edit: Any, named: int | None) -> None:
+    lines = export_lines(3)
+    original = list(lines)
+    edit(lines)
+    assert lines != original
+    report = check(lines)
+    assert not report.ok
+    assert report.first_bad_entry == named
+
+
+def test_a_cosignature_by_another_key_is_not_carried_into_the_export() -> None:
+    """After a rotation the checkpoint is cosigned; the export keeps the one signature
+    it can have checked, by the key in its header."""
+    entries = [line for line in export_lines(2)[1:]]
+    header = json.loads(export_lines(2)[0])
+    cosigned = SIGNER.cosign(OTHER.cosign(header["checkpoint"].encode()))
+    lines = list(
+        render(
+            SIGNER.origin,
+            SIGNER.verifier_key(),
+            cosigned,
+            [_entry(line) for line in entries],
+        )
+    )
+    assert json.loads(lines[0])["checkpoint"].count("\u2014") == 1
+    assert check(lines).ok
+
+
+def _entry(line: bytes) -> ExportedEntry:
+    seq, chain, body = line.rstrip(b"\n").split(b" ", 2)
+    return ExportedEntry(int(seq), bytes.fromhex(chain.decode()), body)
 
 
 @given(st.data())
