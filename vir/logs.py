@@ -9,10 +9,13 @@ hold input values. A request is named by its route *template*
 (``/v1/signals/{local_ref}``) and by its request id.
 
 Records from other libraries (uvicorn's own error log, asyncio) become
-``server.log`` events carrying the logger name and the message *template*
-(``record.msg`` before ``%`` formatting, so never its arguments), and, for an
+``server.log`` events carrying the logger name and the message, and, for an
 exception, only its class name and the innermost frame (``file.py:123``): a
-traceback's text may quote input values.
+traceback's text may quote input values. The message is the template with only
+its safe arguments filled in: all of them for the few templates whose arguments
+are the server's own configuration (``Uvicorn running on %s://%s:%d``: scheme,
+bound address, port; a process id), elsewhere numbers only, every other
+argument shown as ``…`` (a string argument may be a request's content).
 
 ``VIR_LOG_FORMAT``: ``json`` (default) writes one JSON object per line
 (``ts``, ``level``, ``event``, ``request_id``, then the event's fields);
@@ -81,7 +84,7 @@ JOB_REFUSED = _event(
 SERVER_LOG = _event(
     "server.log",
     logging.INFO,
-    "a record from another library (uvicorn): logger and message template only",
+    "a record from another library (uvicorn): logger, message with safe arguments only",
     "logger",
     "message",
     "exception",
@@ -90,6 +93,36 @@ SERVER_LOG = _event(
 CATALOGUE: dict[str, Event] = {e.id: e for e in (HTTP_REQUEST, JOB_FAILED, JOB_REFUSED, SERVER_LOG)}
 
 _Scalar = str | int | float | bool | None
+
+# Templates (uvicorn's) whose every argument is the server's own configuration or
+# process id, never a request's content: printed with their arguments.
+_SAFE_TEMPLATES = frozenset(
+    {
+        "Uvicorn running on %s://%s:%d (Press CTRL+C to quit)",
+        "Uvicorn running on %s://[%s]:%d (Press CTRL+C to quit)",
+        "Uvicorn running on unix socket %s (Press CTRL+C to quit)",
+        "Started server process [%d]",
+        "Finished server process [%d]",
+        "Maximum request limit of %d exceeded. Terminating process.",
+    }
+)
+_WITHHELD = "…"
+
+
+def _message(record: logging.LogRecord) -> str:
+    """``record``'s message with only its safe arguments filled in (module docstring)."""
+    template = record.msg if isinstance(record.msg, str) else ""
+    args = record.args
+    if not args or not isinstance(args, tuple):
+        return template
+    if template not in _SAFE_TEMPLATES:
+        args = tuple(
+            a if isinstance(a, int | float) and not isinstance(a, bool) else _WITHHELD for a in args
+        )
+    try:
+        return template % args
+    except (TypeError, ValueError):  # a %d given "…": the template alone says enough
+        return template
 
 
 def emit(event: Event, /, *, exc_info: bool = False, **fields: _Scalar) -> None:
@@ -126,8 +159,7 @@ def record_fields(record: logging.LogRecord) -> dict[str, _Scalar]:
         raw: dict[str, object] = dict(getattr(record, _EXTRA_FIELDS, None) or {})
     else:
         event = SERVER_LOG
-        # The template only: its %-arguments are where values would be.
-        raw = {"logger": record.name, "message": record.msg if isinstance(record.msg, str) else ""}
+        raw = {"logger": record.name, "message": _message(record)}
     if record.exc_info and record.exc_info[0] is not None:
         raw["exception"] = record.exc_info[0].__name__
         raw["where"] = _where(record.exc_info)

@@ -74,7 +74,7 @@ def test_other_records_keep_their_template_and_the_exception_class_only() -> Non
     warning, error = lines(stream)
     assert warning["event"] == "server.log"
     assert warning["logger"] == "uvicorn.error"
-    assert warning["message"] == "Invalid request from %s: %s"
+    assert warning["message"] == "Invalid request from …: …"
     assert error["exception"] == "ValueError"
     assert re.fullmatch(r"test_logs\.py:\d+", str(error["where"]))
     for secret in ("123456782", "10.0.0.9", "LLN-2026", "Traceback", "not valid"):
@@ -119,11 +119,25 @@ def test_serve_logging_config_routes_uvicorn_through_the_catalogue() -> None:
     assert result.stdout == ""
     found = [json.loads(line) for line in result.stderr.splitlines()]
     assert [(f["event"], f.get("message")) for f in found] == [
-        ("server.log", "Started server process [%d]"),
+        ("server.log", "Started server process [4242]"),
         ("http.request", None),
     ]
     assert "REF-1" not in result.stderr
-    assert "4242" not in result.stderr
+
+
+def test_the_servers_own_address_is_printed_and_request_values_are_not() -> None:
+    with captured() as stream:
+        logger = logging.getLogger("uvicorn.error")
+        message = "Uvicorn running on %s://%s:%d (Press CTRL+C to quit)"
+        logger.info(message, "https", "127.0.0.1", 8443)
+        logger.warning("Request from %s took %d ms", "LLN-2026-000123", 12)
+    running, slow = lines(stream)
+    assert running["message"] == "Uvicorn running on https://127.0.0.1:8443 (Press CTRL+C to quit)"
+    assert slow["message"] == "Request from … took 12 ms"
+    assert "LLN-2026" not in stream.getvalue()
+    # A %d whose argument is withheld: the template alone.
+    record = logging.LogRecord("uvicorn.error", logging.WARNING, "x", 1, "Bad %d", ("1",), None)
+    assert logs.record_fields(record)["message"] == "Bad %d"
 
 
 def test_request_id_is_returned_and_logged(tmp_path: Path) -> None:
