@@ -24,10 +24,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from support.world import person, world  # noqa: E402
 
-from vir.domain.ratelimit import TokenBuckets  # noqa: E402
+from vir.domain.ratelimit import Limit, LimitKind  # noqa: E402
 from vir.reports.officer import monitor_csv, monitor_pdf, privacy_csv, privacy_pdf  # noqa: E402
 from vir.services.consultations import ConsultationService, Purpose  # noqa: E402
 from vir.services.reports import monitor_report, privacy_report  # noqa: E402
+from vir.store.ratelimits import RateLimits  # noqa: E402
 
 START, END = dt.date(2026, 1, 1), dt.date(2026, 11, 1)
 CREATED = dt.datetime(2026, 11, 20, 4, 0, tzinfo=dt.UTC)
@@ -37,7 +38,7 @@ HEAD_LINES = 12
 def _activity(folder: Path) -> tuple[dict[str, str], dict[str, bytes]]:
     with world(folder) as w:
         consultations = ConsultationService(
-            w.store.db, w.clock, TokenBuckets(1.0, 100), lambda: 0.0
+            w.store.db, w.clock, RateLimits({LimitKind.CONSULTATION: Limit(1.0, 100)})
         )
         for month in range(1, 11):
             w.clock.to(dt.date(2026, month, 5))

@@ -2,11 +2,12 @@
 
 vir serve                 the embedded HTTPS server with mutual TLS
 vir db upgrade            apply database migrations
+vir db check              count stored pseudonyms that are not canonical elements (exit 1)
 vir keys init             create the OPRF key (epoch 1) if there is none
 vir dev init              development PKI, demo organisations, keys and database
 vir org add ...           onboard an organisation and issue (or register) its certificate
 vir org list              registered organisations
-vir org cert ...          another certificate with a role (coordinator, privacy_officer)
+vir org cert ...          another certificate with a role (coordinator, privacy_officer, ...)
 vir org coordinator ...   appoint or remove an organisation's coordinator
 vir org revoke ...        revoke a certificate (--fingerprint or --serial) and rewrite the CRL
 vir org crl               (re)write the development CA's CRL from the revoked certificates
@@ -25,11 +26,14 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vir.crypto import oprf
 from vir.domain.clock import utc_now
 from vir.domain.errors import InputError, NotFound, VirError
+from vir.domain.organisations import Role
 from vir.settings import Settings
 
 if TYPE_CHECKING:
+    from vir.crypto.pki import Certificate
     from vir.services.transparency import TransparencyLog
     from vir.store.db import Database
 
@@ -71,6 +75,42 @@ def cmd_db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_check(settings: Settings, args: argparse.Namespace) -> int:
+    """Count, per table and column, stored pseudonyms that are not canonical, non-identity
+    ristretto255 elements (never their values); exit 1 when there is any."""
+    from vir.crypto import oprf
+    from vir.store.integrity import check_pseudonyms
+
+    terminal = sys.stderr.isatty()
+    shown: list[str] = []
+
+    def show(column: str, done: int, total: int) -> None:
+        # A terminal gets one line per column, rewritten after each batch; a log a line a batch.
+        if not terminal:
+            sys.stderr.write(f"vir: checking {column}: {done}/{total}\n")
+            return
+        if shown and shown[0] != column:
+            sys.stderr.write("\n")
+        shown[:] = [column]
+        sys.stderr.write(f"\rvir: checking {column}: {done}/{total}")
+
+    db = _database(settings)
+    try:
+        results = check_pseudonyms(db, oprf.is_valid_element, args.batch, show)
+    finally:
+        db.dispose()
+    if shown:
+        sys.stderr.write("\n")
+    for result in results:
+        print(f"{result.name}: {result.invalid} not canonical of {result.checked}")
+    invalid = sum(r.invalid for r in results)
+    if invalid:
+        print(f"vir: {invalid} stored pseudonym(s) are not canonical elements", file=sys.stderr)
+        return 1
+    print("vir: every stored pseudonym is a canonical element")
+    return 0
+
+
 def _init_keys(keys_dir: Path) -> list[str]:
     """Create whatever key is missing (never overwriting): the OPRF key and the audit
     checkpoint signing key."""
@@ -105,25 +145,30 @@ def cmd_dev_init(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_org_add(settings: Settings, args: argparse.Namespace) -> int:
     from vir.crypto import pki
     from vir.domain.organisations import Category, Oin, Organisation
+    from vir.domain.policy import certificate_roles
     from vir.services.devsetup import DevPaths, issue_organisation_certificate
-    from vir.services.onboarding import register_certificate, register_organisation
+    from vir.services.onboarding import (
+        check_certificate,
+        register_certificate,
+        register_organisation,
+    )
 
     try:
         category = Category(args.category)
     except ValueError:
         raise InputError("category", "one of: " + ", ".join(c.value for c in Category)) from None
-    if category.reports and not args.convenant:
-        # Only organisations with a written agreement with the municipality may report.
-        raise InputError("convenant", "a reporting organisation needs --convenant REFERENCE")
     org = Organisation(Oin(args.oin), args.name, category, args.region, args.convenant)
+    # A municipality's first certificate is its privacy officer's, the index operator's its
+    # national officer's: neither has a back office that registers signals.
+    role = certificate_roles(category)[0]
     db = _database(settings)
     now = utc_now()
     if args.cert:
-        cert = pki.load_certificate(Path(args.cert).read_bytes())
-        if pki.oin_of(cert) != args.oin:
-            raise InputError("cert", "the certificate's serialNumber is not this OIN")
+        cert = _certificate_file(args.cert)
+        # Checked before the organisation is registered: a refused certificate leaves nothing.
+        check_certificate(cert, now, str(org.oin))
         register_organisation(db, org, now)
-        register_certificate(db, cert, now)
+        register_certificate(db, cert, now, role, oin=str(org.oin))
         print(f"vir: registered {org.name} with certificate {pki.fingerprint(cert)}")
         return 0
     dev = DevPaths(Path(args.dev_dir))
@@ -134,7 +179,7 @@ def cmd_org_add(settings: Settings, args: argparse.Namespace) -> int:
         raise InputError("out", f"{cert_path} or its key already exists; not overwriting")
     register_organisation(db, org, now)
     cert = issue_organisation_certificate(ca, org, cert_path, key_path, now, args.days)
-    register_certificate(db, cert, now)
+    register_certificate(db, cert, now, role)
     print(f"vir: registered {org.name}; certificate {cert_path}, key {key_path}")
     return 0
 
@@ -142,7 +187,7 @@ def cmd_org_add(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_org_cert(settings: Settings, args: argparse.Namespace) -> int:
     """Another certificate for a registered organisation, with a role."""
     from vir.crypto import pki
-    from vir.domain.organisations import Oin, Role
+    from vir.domain.organisations import Oin
     from vir.services.devsetup import DevPaths, issue_organisation_certificate
     from vir.services.onboarding import register_certificate
     from vir.store.organisations import get_organisation
@@ -155,8 +200,8 @@ def cmd_org_cert(settings: Settings, args: argparse.Namespace) -> int:
     if org is None:
         raise InputError("oin", "not a registered organisation")
     if args.cert:
-        cert = pki.load_certificate(Path(args.cert).read_bytes())
-        register_certificate(db, cert, now, role)
+        cert = _certificate_file(args.cert)
+        register_certificate(db, cert, now, role, oin=str(org.oin))
         print(f"vir: registered {role.value} certificate {pki.fingerprint(cert)} for {org.name}")
         return 0
     dev = DevPaths(Path(args.dev_dir))
@@ -250,6 +295,7 @@ def cmd_lifecycle_run(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_person_deceased(settings: Settings, _args: argparse.Namespace) -> int:
     """A death notice: pseudonyms (base64url, one per line) on standard input."""
+    from vir.crypto import oprf
     from vir.domain.encoding import b64url_decode
     from vir.services.privacy import PrivacyService
 
@@ -260,8 +306,10 @@ def cmd_person_deceased(settings: Settings, _args: argparse.Namespace) -> int:
         if not text:
             continue
         person = b64url_decode(text)
-        if person is None or len(person) != 32:
-            raise InputError(f"line {number}", "not a pseudonym (43 base64url characters)")
+        if person is None or not oprf.is_valid_element(person):
+            raise InputError(
+                f"line {number}", "not a pseudonym (a canonical element, 43 base64url characters)"
+            )
         try:
             total += len(service.deceased(None, person))
         except NotFound:
@@ -383,7 +431,15 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     start, end = _report_date(args.start, "from"), _report_date(args.end, "to")
     db, now = _database(settings), utc_now()
     if args.report_command == "privacy":
-        report = reports.privacy_report(db, lambda: now, None, start, end)
+        report = reports.privacy_report(
+            db,
+            lambda: now,
+            None,
+            start,
+            end,
+            information_days=settings.information_duty_days,
+            region=args.region,
+        )
         to_csv, to_pdf = officer.privacy_csv, officer.privacy_pdf
     else:
         report = reports.monitor_report(db, lambda: now, None, start, end, args.region)
@@ -424,6 +480,18 @@ def _verify_export(path: Path, verifier_key: str | None) -> int:
     return 1
 
 
+def _certificate_file(path: str) -> Certificate:
+    """The PEM certificate in ``path``, or an InputError naming ``cert`` (no traceback)."""
+    from vir.crypto import pki
+
+    try:
+        return pki.load_certificate(Path(path).read_bytes())
+    except OSError:
+        raise InputError("cert", "cannot read the certificate file") from None
+    except ValueError:
+        raise InputError("cert", "the file holds no PEM certificate") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vir", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -432,6 +500,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("serve").set_defaults(run=cmd_serve)
     db = sub.add_parser("db").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade").set_defaults(run=cmd_db_upgrade)
+    check = db.add_parser("check", help="count stored pseudonyms that are not canonical")
+    check.add_argument("--batch", type=int, default=10_000, help="rows read per batch")
+    check.set_defaults(run=cmd_db_check)
     keys = sub.add_parser("keys").add_subparsers(dest="keys_command", required=True)
     init = keys.add_parser("init")
     init.add_argument("--keys-dir")
@@ -455,7 +526,13 @@ def build_parser() -> argparse.ArgumentParser:
     org.add_parser("list").set_defaults(run=cmd_org_list)
     cert = org.add_parser("cert", help="another certificate for an organisation, with a role")
     cert.add_argument("--oin", required=True)
-    cert.add_argument("--role", required=True, choices=["system", "coordinator", "privacy_officer"])
+    cert.add_argument(
+        "--role",
+        required=True,
+        choices=[r.value for r in Role],
+        help="system or coordinator (reporting organisation), privacy_officer (municipality: "
+        "its region), national_privacy_officer (index_operator: every region)",
+    )
     cert.add_argument("--cert", help="register this externally issued certificate (PEM)")
     cert.add_argument("--dev-dir", default=".vir/dev", help="CA used to issue a certificate")
     cert.add_argument("--out", help="folder for the issued certificate and key")
@@ -518,8 +595,7 @@ def build_parser() -> argparse.ArgumentParser:
         one.add_argument("--to", dest="end", required=True, help="day after the last")
         one.add_argument("--csv", help="write CSV to this file")
         one.add_argument("--pdf", help="write a PDF to this file")
-        if name == "monitor":
-            one.add_argument("--region", help="only organisations of this region")
+        one.add_argument("--region", help="only organisations of this region")
         one.set_defaults(run=cmd_report)
     return parser
 
@@ -527,6 +603,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        oprf.require_strict_backend()
         settings = Settings()
         code: int = args.run(settings, args)
     except InputError as error:

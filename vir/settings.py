@@ -32,9 +32,32 @@ class Settings(BaseSettings):
     client_crl: Path | None = None
     # Seconds between automatic audit checkpoints (0: only on demand, `vir audit checkpoint`).
     checkpoint_interval_seconds: float = Field(default=300.0, ge=0)
-    # OPRF evaluations per organisation: sustained elements per second, and the burst allowed.
+    # Rate limits are per organisation and hold across every instance on the database (the
+    # buckets are in it, vir.store.ratelimits); over the limit: 429 with Retry-After, the
+    # refusal audited, and a "rate_limited" flag in the privacy officer's report. Each is a
+    # token bucket: the burst is what may be used at once, the rate refills it.
+    # OPRF evaluations: sustained elements per second, and the burst allowed. A registration
+    # costs one element per pseudonym (young person, parents, address).
     oprf_rate_per_second: float = Field(default=200.0, gt=0)
     oprf_burst: int = Field(default=2000, ge=64)
+    # Signals registered. The burst takes a region's migration of one organisation's whole
+    # case load (a large youth-care provider holds a few thousand active signals) or a
+    # school's batch at the start of term in one go; then 1,000 an hour, ten times the
+    # busiest organisation's daily flow. Registering alone is no quiet probe: a signal that
+    # stays makes matches, notifies the other reporters and counts in the report.
+    register_per_hour: float = Field(default=1000.0, gt=0)
+    register_burst: int = Field(default=10_000, ge=1)
+    # Signals withdrawn: register-then-withdraw is the quiet probe ("is this child in the
+    # index?"), so this is the tighter one. A back office withdraws as cases close (tens a
+    # day), a school at the end of the school year some hundreds at once; 1,000 at once,
+    # then 200 an hour. A larger clean-up (a migration gone wrong) is the operator's call.
+    withdraw_per_hour: float = Field(default=200.0, gt=0)
+    withdraw_burst: int = Field(default=1000, ge=1)
+    # A privacy officer's lookups on a pseudonym (access requests and erasures, found or
+    # not), per organisation: each is a person's request, handled by hand. 20 at once (a
+    # backlog worked through by a script), then one a minute.
+    privacy_lookups_per_hour: float = Field(default=60.0, gt=0)
+    privacy_lookup_burst: int = Field(default=20, ge=1)
     # Seconds between in-process lifecycle runs (removal dates, archive term); 0: off, run
     # `vir lifecycle run` from a timer instead.
     lifecycle_interval_seconds: float = Field(default=3600.0, ge=0)
@@ -43,6 +66,18 @@ class Settings(BaseSettings):
     # Veilig Thuis consultations per organisation: sustained per second, and the burst.
     consult_rate_per_second: float = Field(default=1.0, gt=0)
     consult_burst: int = Field(default=60, ge=1)
+    # Hard cap on request.refused audit entries per minute, all instances together (counted
+    # in the database). Refusals are counted per key (reason, endpoint, claimed organisation
+    # and certificate, peer network) and minute: a key's first refusal is an entry at once,
+    # the rest of its minute one more entry with their count; so (cap - 1) // 2 keys a
+    # minute are itemised, and refusals past them are summed in one "overflow" entry per
+    # minute and counted in vir_refusals_overflow_total. Ordinary traffic refuses a handful
+    # of keys a minute (an expired certificate, a typo, a 404); 60 keeps a flood from many
+    # sources to at most 86,400 entries a day (~40 MB) instead of one entry per request.
+    refusal_entries_per_minute: int = Field(default=60, ge=3)
+    # Seconds between writing the counts of closed minutes to the audit log (any instance
+    # does; also at start and at stop). 0: only at start and at stop.
+    refusal_flush_seconds: float = Field(default=15.0, ge=0)
     # Largest request body accepted; anything larger is refused before it is parsed.
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # Log lines: "json" (one object per line) or "text"; both via the event catalogue (vir.logs).

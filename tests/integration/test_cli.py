@@ -28,9 +28,14 @@ def test_dev_init_is_idempotent_and_never_overwrites(tmp_path: Path) -> None:
     run_vir(tmp_path, env, "dev", "init", "--dev-dir", str(tmp_path / "dev"))
     assert _digests(tmp_path / "dev") | _digests(tmp_path / "keys") == before
     listing = run_vir(tmp_path, env, "org", "list").stdout
-    assert listing.count("\n") == 5  # four reporting organisations and the municipality
+    # Four reporting organisations, the municipality and the index operator.
+    assert listing.count("\n") == 6
     roles = json.loads((tmp_path / "dev" / "roles.json").read_text())
-    assert {r["role"] for r in roles} == {"privacy_officer", "coordinator"}
+    assert {r["role"] for r in roles} == {
+        "privacy_officer",
+        "coordinator",
+        "national_privacy_officer",
+    }
 
 
 def test_lifecycle_run_and_a_death_notice_from_the_command_line(tmp_path: Path) -> None:

@@ -60,7 +60,10 @@ def test_no_certificate_is_refused_with_problem_and_audited(service: RunningServ
     assert [(e["action"], e["outcome"], e["reason"]) for e in entries] == [
         ("request.refused", "refused", "no_client_certificate")
     ]
-    assert entries[0]["objects"] == {"endpoint": "POST /v1/oprf/evaluate"}
+    # One refusal: an entry at once, with its count, minute and the peer's network.
+    objects = entries[0]["objects"]
+    assert objects.pop("minute") == entries[0]["occurred_at"][:16] + "Z"
+    assert objects == {"endpoint": "POST /v1/oprf/evaluate", "count": 1, "peer": "127.0.0.0/24"}
 
 
 def test_certificate_from_another_ca_fails_the_handshake(

@@ -217,11 +217,14 @@ def test_forged_client_cert_straight_to_an_app_is_refused_and_audited(
 ) -> None:
     gp = deployment.orgs["gp"]
     forged = _rfc9440(gp["cert"])
-    for app in deployment.apps:
+    for n, app in enumerate(deployment.apps):
         before = len(deployment.audit())
+        # Each from a network of its own: refusals of one key in one minute are summed
+        # (one entry at once, the rest when the minute is over), whichever app refused.
+        source = f"127.0.{n + 1}.2"
         # X-Forwarded-For must not make the peer look like the proxy either.
         status, headers, body = _direct(
-            app, UNTRUSTED_SOURCE, {"Client-Cert": forged, "X-Forwarded-For": "127.0.0.1"}
+            app, source, {"Client-Cert": forged, "X-Forwarded-For": "127.0.0.1"}
         )
         assert status == 401, body
         assert headers["content-type"] == "application/problem+json"
@@ -232,7 +235,12 @@ def test_forged_client_cert_straight_to_an_app_is_refused_and_audited(
             "refused",
             "forwarded_certificate_not_trusted",
         )
-        assert entry["objects"] == {"endpoint": "POST /v1/oprf/evaluate"}
+        assert entry["objects"] == {
+            "endpoint": "POST /v1/oprf/evaluate",
+            "count": 1,
+            "minute": entry["occurred_at"][:16] + "Z",
+            "peer": f"127.0.{n + 1}.0/24",
+        }
         # Whom the forger tried to pass for.
         assert (entry["organisation"], entry["certificate"]) == (
             gp["oin"],

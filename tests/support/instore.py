@@ -40,13 +40,24 @@ from vir.store.db import Database
 from vir.store.migrate import upgrade
 
 ORGS = [
-    Organisation(Oin(f"000000090000000001{i:02d}"), name, category, "Rotterdam")
+    Organisation(Oin(f"000000090000000001{i:02d}"), name, category, "Rotterdam", "test-convenant")
     for i, (name, category) in enumerate(
         [
             ("School A", Category.EDUCATION),
             ("Huisarts B", Category.GP),
             ("Jeugdzorg C", Category.YOUTH_CARE),
             ("Politie D", Category.POLICE),
+        ]
+    )
+]
+# A second region's reporting organisations: registered by ``support.world`` (with the
+# region's municipality), not in the template, so ORGS stays every store's whole list.
+UTRECHT_ORGS = [
+    Organisation(Oin(f"000000090000000002{i:02d}"), name, category, "Utrecht", "test-convenant")
+    for i, (name, category) in enumerate(
+        [
+            ("School U", Category.EDUCATION),
+            ("Huisarts U", Category.GP),
         ]
     )
 ]

@@ -162,6 +162,8 @@ def wait_healthy(url: str, ca: str, process: subprocess.Popen[bytes], log: Path)
 
 def start_service(root: Path, **overrides: str) -> RunningService:
     root.mkdir(parents=True, exist_ok=True)
+    # The folder holds the SQLite database: vir serve refuses one others can read.
+    root.chmod(0o700)
     port = free_port()
     env = service_env(root, port, **overrides)
     run_vir(root, env, "dev", "init", "--dev-dir", str(root / "dev"))

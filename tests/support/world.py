@@ -1,5 +1,10 @@
 """A small in-process world for service tests: a fresh store, a clock that tests move,
-and the services wired as the app wires them."""
+and the services wired as the app wires them.
+
+Two regions: Rotterdam (``ORGS``, ``VEILIG_THUIS`` and the municipality ``MUNICIPALITY``,
+whose privacy officer is ``World.officer``) and Utrecht (``UTRECHT_ORGS`` and
+``UTRECHT``, officer ``World.utrecht_officer``); and the index operator ``OPERATOR``,
+whose national officer (``World.national_officer``) sees both."""
 
 from __future__ import annotations
 
@@ -12,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from support.instore import ORGS, T0, Store, fresh_store, template
+from support.instore import ORGS, T0, UTRECHT_ORGS, Store, fresh_store, template
 
 from vir.audit.chain import AuditEvent
 from vir.crypto import oprf
 from vir.domain.organisations import Category, Oin, Organisation, Role
-from vir.domain.ratelimit import TokenBuckets
+from vir.domain.ratelimit import Limit, LimitKind
 from vir.domain.signals import Professional
 from vir.services.consultations import ConsultationService
 from vir.services.identity import Caller
@@ -25,13 +30,26 @@ from vir.services.lifecycle import Lifecycle
 from vir.services.onboarding import register_organisation
 from vir.services.privacy import PrivacyService
 from vir.services.signals import SignalRequest, SignalService
+from vir.store.ratelimits import RateLimits
 from vir.store.tables import AuditEntryRow, NotificationRow
 
+# Rotterdam, as every organisation of ``ORGS`` is: the municipality's officer acts for
+# the region of the organisations the tests register with.
 MUNICIPALITY = Organisation(
-    Oin("00000009000000000199"), "Gemeente Test", Category.MUNICIPALITY, "R"
+    Oin("00000009000000000199"), "Gemeente Test", Category.MUNICIPALITY, "Rotterdam"
 )
 VEILIG_THUIS = Organisation(
-    Oin("00000009000000000198"), "Veilig Thuis T", Category.VEILIG_THUIS, "R"
+    Oin("00000009000000000198"),
+    "Veilig Thuis T",
+    Category.VEILIG_THUIS,
+    "Rotterdam",
+    "test-convenant",
+)
+UTRECHT = Organisation(
+    Oin("00000009000000000299"), "Gemeente Utrecht", Category.MUNICIPALITY, "Utrecht"
+)
+OPERATOR = Organisation(
+    Oin("00000009000000000999"), "Beheerder Verwijsindex", Category.INDEX_OPERATOR, "Nederland"
 )
 
 
@@ -61,12 +79,24 @@ class World:
     consultations: ConsultationService
     refs: dict[str, str] = field(default_factory=dict)
 
-    def caller(self, index: int, role: Role = Role.SYSTEM) -> Caller:
+    def caller(self, index: int | Organisation, role: Role = Role.SYSTEM) -> Caller:
+        """``ORGS[index]``, or the organisation given (one of ``UTRECHT_ORGS``)."""
+        if isinstance(index, Organisation):
+            return Caller(index, f"{int(str(index.oin)):064x}", role)
         return Caller(ORGS[index], f"{index:064x}", role)
 
     @property
     def officer(self) -> Caller:
+        """The Rotterdam privacy officer."""
         return Caller(MUNICIPALITY, "f" * 64, Role.PRIVACY_OFFICER)
+
+    @property
+    def utrecht_officer(self) -> Caller:
+        return Caller(UTRECHT, "d" * 64, Role.PRIVACY_OFFICER)
+
+    @property
+    def national_officer(self) -> Caller:
+        return Caller(OPERATOR, "c" * 64, Role.NATIONAL_PRIVACY_OFFICER)
 
     @property
     def veilig_thuis(self) -> Caller:
@@ -74,7 +104,7 @@ class World:
 
     def register(
         self,
-        org: int,
+        org: int | Organisation,
         who: str,
         ref: str | None = None,
         *,
@@ -83,7 +113,8 @@ class World:
         archive_until: dt.date | None = None,
         name: str = "Anna de Vries",
     ) -> Any:
-        local_ref = ref or f"{who}-{org}"
+        tag = org if isinstance(org, int) else str(org.oin)[-4:]
+        local_ref = ref or f"{who}-{tag}"
         request = SignalRequest(
             local_ref,
             1,
@@ -91,7 +122,7 @@ class World:
             tuple(person(p) for p in parents),
             None,
             remove_on,
-            Professional(name, f"{name.split()[0].lower()}@org{org}.example"),
+            Professional(name, f"{name.split()[0].lower()}@org{tag}.example"),
             archive_until,
         )
         return self.signals.register(self.caller(org), request)
@@ -119,7 +150,7 @@ class World:
 def world(tmp_path: Path) -> Iterator[World]:
     with fresh_store(template(tmp_path), tmp_path / "world.sqlite") as store:
         clock = Clock()
-        for org in (MUNICIPALITY, VEILIG_THUIS):
+        for org in (MUNICIPALITY, VEILIG_THUIS, UTRECHT, *UTRECHT_ORGS, OPERATOR):
             register_organisation(store.db, org, T0)
         yield World(
             store,
@@ -127,5 +158,7 @@ def world(tmp_path: Path) -> Iterator[World]:
             SignalService(store.db, clock, 1),
             Lifecycle(store.db, clock, batch=2),
             PrivacyService(store.db, clock),
-            ConsultationService(store.db, clock, TokenBuckets(1.0, 3), lambda: 0.0),
+            ConsultationService(
+                store.db, clock, RateLimits({LimitKind.CONSULTATION: Limit(1.0, 3)})
+            ),
         )

@@ -40,6 +40,9 @@ PROBLEMS: dict[type[e.VirError], ProblemKind] = {
     e.CertificateNotValidNow: ProblemKind(
         401, "certificate-not-valid-now", "Certificate expired or not yet valid"
     ),
+    e.CertificateNotForClientAuth: ProblemKind(
+        401, "certificate-not-for-client-auth", "Not a client certificate"
+    ),
     e.ForwardedCertificateNotTrusted: ProblemKind(
         401, "forwarded-certificate-not-trusted", "Client-Cert header from an untrusted peer"
     ),
@@ -48,6 +51,7 @@ PROBLEMS: dict[type[e.VirError], ProblemKind] = {
     e.UnknownCertificate: ProblemKind(403, "unknown-certificate", "Unknown certificate"),
     e.CertificateRevoked: ProblemKind(403, "certificate-revoked", "Certificate revoked"),
     e.NotPermitted: ProblemKind(403, "not-permitted", "Not permitted"),
+    e.OutsideRegion: ProblemKind(403, "outside-region", "Outside your region"),
     e.AccessDenied: ProblemKind(403, "forbidden", "Forbidden"),
     e.NotFound: ProblemKind(404, "not-found", "Not found"),
     e.Conflict: ProblemKind(409, "conflict", "Conflict"),
@@ -125,11 +129,17 @@ def validation_response(error: RequestValidationError) -> JSONResponse:
 
 
 def _record_refusal(request: Request, reason: str) -> None:
-    """Every refused request on the API (not /health, not the docs) is an audit entry."""
+    """Every refused request on the API (not /health, not the docs) is accounted for: in
+    the audit log, per key and minute with a count (``vir.services.refusals``), and in
+    the metrics."""
     if not request.url.path.startswith("/v1/"):
         return
     services = request.app.state.services
-    services.refusals.record(claim_of(request), endpoint_name(request), reason)
+    peer = request.client.host if request.client is not None else None
+    recorded = services.refusals.record(claim_of(request), endpoint_name(request), reason, peer)
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.refused_request(reason, recorded)
 
 
 def install(app: FastAPI) -> None:

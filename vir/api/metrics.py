@@ -9,7 +9,12 @@ an outcome or a refusal reason code. Every label value is checked against a
 fixed pattern and anything else becomes ``other``, so neither a client nor a bug
 can put a value of its choosing into a label.
 
-Domain counters are read from the audit log, which sees every event: the
+Refusals are counted as they are answered (``refused_request``, from the error
+handlers), one per refused request: the audit log sums them per key and minute
+(``vir.services.refusals``), and those past its per-minute cap, or not taken by the
+database, are counted in ``vir_refusals_overflow_total`` as well.
+
+The other domain counters are read from the audit log, which sees every event: the
 ``vir.store.audit_log`` module hands the events appended in a write transaction
 to ``Database`` observers *after that transaction committed* (the commit of its
 write group, ``vir.store.db``), and drops them on rollback. Counting in ``append`` itself
@@ -40,6 +45,7 @@ from vir import logs
 from vir.audit.chain import AuditEvent
 from vir.domain.errors import ConfigurationError
 from vir.domain.matching import NotificationType
+from vir.services.refusals import Recorded
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Request latency buckets, seconds (upper bounds; +Inf is added).
@@ -52,6 +58,9 @@ _CODE = re.compile(r"[a-z][a-z0-9_.]{0,63}")
 _TEMPLATE = re.compile(r"(/([A-Za-z0-9_.-]+|\{[a-z_][a-z0-9_]*(:[a-z]+)?\}))*/?")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 LIFECYCLE_OUTCOMES = ("archived", "erased", "destroyed")
+# Why a refusal has no audit entry of its own: past the per-minute cap (summed in the
+# minute's overflow entry), or not taken by the database at all.
+OVERFLOW_CAUSES = {Recorded.OVERFLOW: "cap", Recorded.UNRECORDED: "unrecorded"}
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -189,8 +198,14 @@ class Metrics:
         )
         self.refused = Counter(
             "vir_requests_refused_total",
-            "Refused API requests (audited), by reason code.",
+            "Refused API requests (audited per key and minute), by reason code.",
             ("reason",),
+        )
+        self.refusals_overflow = Counter(
+            "vir_refusals_overflow_total",
+            "Refused API requests not itemised in the audit log: past the per-minute cap "
+            "(cause cap: summed in the minute's overflow entry) or not stored (unrecorded).",
+            ("reason", "cause"),
         )
         self.audit_events = Counter(
             "vir_audit_events_total",
@@ -212,6 +227,7 @@ class Metrics:
             self.consultations,
             self.oprf_elements,
             self.refused,
+            self.refusals_overflow,
             self.audit_events,
         ]
 
@@ -220,6 +236,15 @@ class Metrics:
         with self._lock:
             self.requests.inc(method=method, route=route, status=str(status))
             self.latency.observe(seconds, route=route)
+
+    def refused_request(self, reason: str, recorded: Recorded) -> None:
+        """Count one refused request, and whether the audit log itemises it."""
+        label = code_label(reason)
+        with self._lock:
+            self.refused.inc(reason=label)
+            cause = OVERFLOW_CAUSES.get(recorded)
+            if cause is not None:
+                self.refusals_overflow.inc(reason=label, cause=cause)
 
     def committed(self, events: Sequence[AuditEvent]) -> None:
         """Count the events of one committed transaction (a ``Database`` commit observer)."""
@@ -245,8 +270,6 @@ class Metrics:
             self.consultations.inc()
         elif action == "oprf.evaluate":
             self.oprf_elements.inc(_count_of(objects.get("elements")))
-        elif action == "request.refused":
-            self.refused.inc(reason=code_label(event.reason))
 
     def render(self) -> str:
         with self._lock:

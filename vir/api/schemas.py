@@ -3,17 +3,36 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from vir.crypto import oprf
+from vir.domain import local_ref
+from vir.domain.contact import (
+    MAX_EMAIL_CHARS,
+    MAX_NAME_CHARS,
+    email_address,
+    person_name,
+    phone_number,
+)
 from vir.domain.encoding import b64url_decode
 from vir.domain.errors import InputError, InvalidElement
+from vir.domain.functions import CODE_PATTERN, CODES, check_code
 
 # 32 bytes in unpadded base64url are exactly 43 characters.
 ELEMENT_PATTERN = r"^[A-Za-z0-9_-]{43}$"
-LOCAL_REF_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+LOCAL_REF_PATTERN = local_ref.LOCAL_REF_PATTERN
 SIGNAL_ID_PATTERN = r"^[0-9a-f-]{36}$"
 # A canonical, non-identity ristretto255 element (RFC 9497's test vector blinded element),
 # so that the document's examples are accepted and generated clients can try the API.
@@ -22,20 +41,71 @@ Element = Annotated[
     str, StringConstraints(pattern=ELEMENT_PATTERN), Field(examples=[ELEMENT_EXAMPLE])
 ]
 LocalRef = Annotated[str, StringConstraints(pattern=LOCAL_REF_PATTERN)]
-# Contact details are the only personal data in clear; their shapes leave no room for notes.
-PersonName = Annotated[str, StringConstraints(pattern=r"^\p{L}[\p{L} .'\-]{0,99}$")]
+
+
+def _checked(check: Callable[[str, str], str]) -> AfterValidator:
+    """A domain check as a pydantic validator: the field's path comes from pydantic, the
+    message from the domain (neither repeats the value)."""
+
+    def validate(value: str) -> str:
+        try:
+            return check(value, "")
+        except InputError as error:
+            raise PydanticCustomError("invalid_contact", error.detail) from None
+
+    return AfterValidator(validate)
+
+
+# Contact details are the only personal data in clear; their shapes leave no room for notes
+# (``domain/contact.py``). The patterns are what the OpenAPI document can say; the domain
+# checks say the rest (word count, capitals, Latin script, phone prefix ...).
+PersonName = Annotated[
+    str,
+    StringConstraints(max_length=MAX_NAME_CHARS, pattern=r"^[\p{L}\p{M}\p{Zs}.'\u2019\-]+$"),
+    _checked(person_name),
+    Field(
+        description="the person's name: Latin letters (with accents), spaces, hyphens, "
+        "apostrophes and dots; at most 6 words of at most 30 characters; every part "
+        "capitalised except tussenvoegsels (van, de, der, 't, ...)",
+        examples=["Anna van der Berg-de Wit"],
+    ),
+]
 Email = Annotated[
     str,
     StringConstraints(
-        max_length=254, pattern=r"^[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9.\-]{1,185}\.[A-Za-z]{2,24}$"
+        max_length=MAX_EMAIL_CHARS,
+        pattern=r"^[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9.\-]{1,185}\.[A-Za-z]{2,24}$",
+    ),
+    _checked(email_address),
+    Field(examples=["a.dewit@school.example"]),
+]
+Phone = Annotated[
+    str,
+    StringConstraints(pattern=r"^[+(0-9][0-9 ()\-]{5,19}$"),
+    _checked(phone_number),
+    Field(
+        description="digits in groups (single space or hyphen between), one group in "
+        "parentheses, starting with + or 0; 8 to 16 digits",
+        examples=["010-1234567"],
     ),
 ]
-Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 ()\-]{5,19}$")]
-Function = Annotated[str, StringConstraints(pattern=r"^\p{L}[\p{L}0-9 .'()/\-]{0,59}$")]
+Function = Annotated[
+    str,
+    StringConstraints(pattern=CODE_PATTERN),
+    _checked(check_code),
+    Field(
+        description="a function code of the caller's organisation category "
+        "(GET /v1/functions); never free text",
+        json_schema_extra={"enum": list(CODES)},
+        examples=["mentor"],
+    ),
+]
 IsoDate = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
 
 
 def decode_element(text: str, field: str) -> bytes:
+    """The 32 bytes of ``text`` (canonical base64url), not yet checked as an element: the
+    evaluator and the signal service check what they are given with ``is_valid_element``."""
     element = b64url_decode(text)
     if element is None:
         raise InvalidElement(field)
@@ -97,7 +167,10 @@ class ProfessionalOut(BaseModel):
     name: str
     email: str | None
     phone: str | None
-    function: str | None
+    function: str | None = Field(description="the function code (GET /v1/functions)")
+    function_label: str | None = Field(
+        default=None, description="the function's Dutch label, e.g. 'Intern begeleider'"
+    )
 
 
 class CoordinatorOut(BaseModel):

@@ -11,8 +11,10 @@ from typing import Any
 
 import httpx
 
+from vir.client.professional import check_professional
 from vir.crypto import oprf
 from vir.domain.encoding import b64url_decode, b64url_encode
+from vir.domain.local_ref import is_local_ref
 
 BATCH = 64  # the largest batch POST /v1/oprf/evaluate accepts
 DEFAULT_URL = "https://127.0.0.1:8443"
@@ -59,6 +61,7 @@ class VirClient:
         key_file: Path,
         timeout: float = 30.0,
     ) -> None:
+        oprf.require_strict_backend()  # it checks every element the service returns
         self._http = httpx.Client(
             base_url=base_url, verify=tls_context(ca_file, cert_file, key_file), timeout=timeout
         )
@@ -132,16 +135,22 @@ class VirClient:
         return Pseudonymised(epoch, pseudonyms)
 
     def register_signal(self, signal: dict[str, Any]) -> dict[str, Any]:
-        """``POST /v1/signals``; returns the answer (signal id, removal date, matches)."""
+        """``POST /v1/signals``; returns the answer (signal id, removal date, matches).
+
+        The professional's contact details are checked first (``InputError`` naming the
+        field, e.g. ``professional.name``): what the service would refuse is not sent."""
+        check_professional(signal.get("professional"))
         answer: dict[str, Any] = self.request("POST", "/v1/signals", signal).json()
         return answer
 
     def withdraw_signal(self, local_ref: str, reason: str) -> None:
-        self.request("DELETE", f"/v1/signals/{local_ref}", params={"reason": reason})
+        self.request("DELETE", _signal_path(local_ref), params={"reason": reason})
 
     def update_signal(self, local_ref: str, change: dict[str, Any]) -> dict[str, Any]:
-        """``PATCH /v1/signals/{local_ref}``: new ``professional`` and/or ``informed``."""
-        answer: dict[str, Any] = self.request("PATCH", f"/v1/signals/{local_ref}", change).json()
+        """``PATCH /v1/signals/{local_ref}``: new ``professional`` and/or ``informed``
+        (the contact details checked first, as in ``register_signal``)."""
+        check_professional(change.get("professional"))
+        answer: dict[str, Any] = self.request("PATCH", _signal_path(local_ref), change).json()
         return answer
 
     def list_signals(self, **params: Any) -> list[dict[str, Any]]:
@@ -199,6 +208,15 @@ class VirClient:
         ).json()["erased"]
         return erased
 
+    def functions(self, category: str | None = None) -> list[dict[str, Any]]:
+        """``GET /v1/functions``: ``[{"category", "functions": [{"code", "label"}]}]`` for
+        the organisation's own category, another one, or ``"all"``."""
+        params = {"category": category} if category is not None else None
+        found: list[dict[str, Any]] = self.request("GET", "/v1/functions", params=params).json()[
+            "categories"
+        ]
+        return found
+
     def matches(self, local_ref: str) -> list[dict[str, Any]]:
         matches: list[dict[str, Any]] = self.request(
             "GET", "/v1/matches", params={"local_ref": local_ref}
@@ -223,3 +241,11 @@ class VirClient:
             items += page
             if not page:
                 return items, after or ""
+
+
+def _signal_path(local_ref: str) -> str:
+    """``/v1/signals/{local_ref}``, refusing a reference that would change the path
+    (``..``, ``/``, ``?``: a request meant for one signal must not reach another URL)."""
+    if not is_local_ref(local_ref):
+        raise ClientError("local_ref: not 1..64 of [A-Za-z0-9._:-], or '.' / '..'")
+    return f"/v1/signals/{local_ref}"

@@ -27,6 +27,8 @@ def made_up_bsn() -> str:
 
 
 def _professional(name: str, email: str, phone: str, function: str) -> dict[str, str]:
+    """Contact details as the service takes them: ``function`` is a code of the
+    organisation's category (``GET /v1/functions``), never free text."""
     return {"name": name, "email": email, "phone": phone, "function": function}
 
 
@@ -35,7 +37,7 @@ SCENARIO = (
         "education",
         "child",
         _professional(
-            "Els Visser", "e.visser@regenboog.example", "010-1234567", "intern begeleider"
+            "Els Visser", "e.visser@regenboog.example", "010-1234567", "intern_begeleider"
         ),
     ),
     (
@@ -55,12 +57,18 @@ SCENARIO = (
 )
 
 
+def _who(professional: dict[str, Any]) -> str:
+    """Name, function label (when given) and how to reach them."""
+    parts = [professional["name"], professional.get("function_label")]
+    parts.append(professional["email"] or professional["phone"])
+    return ", ".join(p for p in parts if p)
+
+
 def _describe(item: dict[str, Any]) -> str:
     match = item["match"]
     who = (
         "; ".join(
-            f"{p['organisation']['name']} ({p['professional']['name']}, "
-            f"{p['professional']['email'] or p['professional']['phone']})"
+            f"{p['organisation']['name']} ({_who(p['professional'])})"
             for p in match["participants"]
         )
         or "nobody any more"

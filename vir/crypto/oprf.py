@@ -2,21 +2,23 @@
 
 Client side: ``blind`` → (server) ``evaluate`` → ``unblind`` gives the pseudonym
 ``N = k·HashToGroup(x)``; ``finalize`` is the RFC's output hash, used for the
-known-answer test. Every element that arrives from outside goes through
-``decode_element``, which refuses non-canonical encodings and the identity.
-All failures raise the opaque ``CryptoError`` (or ``InvalidElement`` for input
-validation at the edge), never libsodium's own message.
+known-answer test. Every element that arrives from outside is checked with
+``is_valid_element`` (vir's own strict RFC 9496 decoder, then not the identity)
+before libsodium sees it. All failures raise the opaque ``CryptoError`` (or
+``InvalidElement`` for input validation at the edge), never libsodium's own message.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from collections.abc import Callable
 
 import pysodium
 
-from vir.domain.errors import CryptoError
+from vir.crypto import ristretto
+from vir.domain.errors import ConfigurationError, CryptoError
 
 ELEMENT_BYTES = 32
 SCALAR_BYTES = 32
@@ -78,12 +80,51 @@ def random_scalar() -> bytes:
 
 
 def is_valid_element(encoded: bytes) -> bool:
-    """True for a canonical ristretto255 encoding that is not the identity."""
+    """True for the canonical ristretto255 encoding of an element other than the identity.
+
+    The one check for every element and pseudonym that enters vir. The encoding rule
+    (s < p, bit 255 included, and s not negative) is vir's own: libsodium 1.0.18
+    accepts bit 255 set, which would give every person a second pseudonym that
+    compares unequal as bytes. The curve check is libsodium's, whose agreement with
+    vir's reference decoder is checked at start-up (``require_strict_backend``).
+    """
+    # An accepted encoding is the only one of its element, so comparing bytes with the
+    # identity's encoding compares elements.
     return (
-        len(encoded) == ELEMENT_BYTES
+        ristretto.is_canonical_field_element(encoded)
         and encoded != _IDENTITY
         and bool(pysodium.crypto_core_ristretto255_is_valid_point(encoded))
     )
+
+
+@functools.cache
+def require_strict_backend() -> None:
+    """Refuse to run where ``is_valid_element`` and the reference decoder disagree.
+
+    Run once per process by everything that takes elements from outside (the service,
+    the client, ``vir db check``): RFC 9496's bad encodings, and bit-255, s + p and
+    p - s variants of points made here, must be refused, and the points accepted.
+    """
+    bad = [bytes.fromhex(h) for group in ristretto.RFC_9496_BAD_ENCODINGS.values() for h in group]
+    good = [
+        bytes(pysodium.crypto_scalarmult_ristretto255_base(scalar_from_int(k)))
+        for k in (1, 2, 7, 2**200 + 3)
+    ]
+    for element in good:
+        s = int.from_bytes(element, "little")
+        bad += [
+            (s | 1 << 255).to_bytes(32, "little"),
+            (s + ristretto.P).to_bytes(32, "little"),
+            (ristretto.P - s).to_bytes(32, "little"),
+        ]
+    bad.append(bytes(31) + b"\x80")  # the identity with bit 255 set
+    for element in good + bad:
+        reference = ristretto.decode(element) is not None
+        if is_valid_element(element) != reference or reference != (element in good):
+            raise ConfigurationError(
+                "this libsodium decodes ristretto255 differently from RFC 9496; "
+                "install libsodium 1.0.18 or newer (scripts/ensure-libsodium.sh)"
+            )
 
 
 def scalar_mult(scalar: bytes, element: bytes) -> bytes:

@@ -2,6 +2,12 @@
 
 Organisation certificates follow PKIoverheid's shape: the OIN (20 digits) is the
 subject's ``serialNumber`` attribute, the organisation name is ``O``.
+
+A certificate is registered for an organisation only when it is fit to be a TLS client
+certificate (``client_certificate_problem``): valid now, not a CA, ExtendedKeyUsage
+clientAuth, a strong enough key and signature. Every request checks the first two facts
+again (``is_client_auth_certificate``): a CA certificate must not log in even if it was
+registered some other way.
 """
 
 from __future__ import annotations
@@ -14,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 PrivateKey = ec.EllipticCurvePrivateKey
@@ -206,6 +213,96 @@ def save_issued(issued: Issued, cert_path: Path, key_path: Path) -> None:
 
 def not_valid_window(cert: x509.Certificate) -> tuple[dt.datetime, dt.datetime]:
     return cert.not_valid_before_utc, cert.not_valid_after_utc
+
+
+# --- What a client certificate must be ----------------------------------------------------
+
+# RSA moduli of fewer bits are refused. 2048 is PKIoverheid's floor for end-entity
+# certificates (Programma van Eisen) and "voldoende" in NCSC's TLS guidelines, which call
+# 3072 "goed": vir is a relying party, and refusing 2048 would refuse certificates that
+# PKIoverheid still issues and organisations hold. Raise it here when PKIoverheid does.
+MIN_RSA_BITS = 2048
+# NIST P-256 and P-384: "goed" in NCSC's guidelines, and what PKIoverheid issues on.
+CLIENT_EC_CURVES = frozenset({"secp256r1", "secp384r1"})
+_KEYS_ACCEPTED = f"RSA of {MIN_RSA_BITS} bits or more, EC P-256 or P-384, or Ed25519"
+
+
+def is_client_auth_certificate(cert: x509.Certificate) -> bool:
+    """Whether ``cert`` may authenticate a TLS client: it is no CA (BasicConstraints absent
+    or CA:FALSE) and its ExtendedKeyUsage lists clientAuth (explicitly: an absent EKU,
+    which OpenSSL lets through, or anyExtendedKeyUsage is not enough)."""
+    try:
+        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+        if constraints.ca:
+            return False
+    except x509.ExtensionNotFound:
+        pass
+    except ValueError:  # malformed or duplicated extensions: nothing is believed
+        return False
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except (x509.ExtensionNotFound, ValueError):
+        return False
+    return ExtendedKeyUsageOID.CLIENT_AUTH in usage
+
+
+def _key_problem(cert: x509.Certificate) -> str | None:
+    try:
+        key = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        return f"its public key cannot be read; use {_KEYS_ACCEPTED}"
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < MIN_RSA_BITS:
+            return f"its RSA key has {key.key_size} bits, fewer than {MIN_RSA_BITS}"
+        return None
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        if key.curve.name not in CLIENT_EC_CURVES:
+            return f"its EC key is on {key.curve.name}; accepted: {_KEYS_ACCEPTED}"
+        return None
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return None
+    return f"its key type is not accepted; use {_KEYS_ACCEPTED}"
+
+
+def client_certificate_problem(cert: x509.Certificate, now: dt.datetime) -> str | None:
+    """Why ``cert`` cannot be registered as a client certificate, or None when it can.
+
+    Checked: the validity period covers ``now``; BasicConstraints is not CA:TRUE;
+    ExtendedKeyUsage lists clientAuth; the key is RSA of ``MIN_RSA_BITS`` or more, EC on
+    P-256/P-384 or Ed25519; the signature hash is not MD5 or SHA-1. The chain to the
+    client CA is not checked here: the TLS layer does that on every connection. The
+    answer describes the certificate, which is public; it holds no key material.
+    """
+    not_before, not_after = not_valid_window(cert)
+    if now < not_before:
+        return "it is not valid yet (notBefore is in the future)"
+    if now > not_after:
+        return "it has expired (notAfter is in the past)"
+    try:
+        extensions = cert.extensions
+    except ValueError:
+        return "its extensions cannot be parsed (malformed or duplicated)"
+    try:
+        if extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
+            return "it is a CA certificate (BasicConstraints CA:TRUE), not a client certificate"
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        usage = extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return "it has no ExtendedKeyUsage; a client certificate lists clientAuth"
+    if ExtendedKeyUsageOID.CLIENT_AUTH not in usage:
+        return "its ExtendedKeyUsage does not list clientAuth (TLS client authentication)"
+    problem = _key_problem(cert)
+    if problem is not None:
+        return problem
+    try:
+        digest = cert.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        return "its signature algorithm is not supported"
+    if isinstance(digest, hashes.SHA1 | hashes.MD5):
+        return f"it is signed with {digest.name.upper()}, which is broken"
+    return None
 
 
 # --- Certificate revocation lists -------------------------------------------------------

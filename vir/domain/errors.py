@@ -7,12 +7,14 @@
     ├── AuthenticationError       who is calling could not be established
     │   ├── NoClientCertificate   no client certificate was presented
     │   ├── CertificateNotValidNow  outside the certificate's validity period
+    │   ├── CertificateNotForClientAuth  a CA certificate, or one without EKU clientAuth
     │   └── ForwardedCertificateNotTrusted  Client-Cert header from a peer not a trusted proxy
     ├── AccessDenied              the caller is known but not allowed
     │   ├── UnknownOrganisation   the certificate's OIN is not a registered organisation
     │   ├── UnknownCertificate    the organisation is registered, this certificate is not
     │   ├── CertificateRevoked    the certificate was revoked
-    │   └── NotPermitted          this organisation's category or this certificate's role may not
+    │   ├── NotPermitted          this organisation's category or this certificate's role may not
+    │   └── OutsideRegion         a privacy officer named something outside their region
     ├── NotFound                  no such object for this caller (another's objects look absent)
     ├── Conflict                  the request contradicts what is already registered
     ├── RateLimited               too many requests; carries ``retry_after`` seconds
@@ -68,6 +70,17 @@ class CertificateNotValidNow(AuthenticationError):
         super().__init__("the client certificate is outside its validity period")
 
 
+class CertificateNotForClientAuth(AuthenticationError):
+    """The certificate chains to the client CA but is not a client certificate: it is a CA
+    certificate (BasicConstraints CA:TRUE) or its ExtendedKeyUsage lacks clientAuth."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the certificate is not a TLS client certificate (a CA certificate, or no "
+            "extended key usage clientAuth)"
+        )
+
+
 class ForwardedCertificateNotTrusted(AuthenticationError):
     def __init__(self) -> None:
         super().__init__(
@@ -97,6 +110,12 @@ class CertificateRevoked(AccessDenied):
 
 class NotPermitted(AccessDenied):
     """The caller's category or role does not allow this action (says which, not why not)."""
+
+
+class OutsideRegion(AccessDenied):
+    """A regional privacy officer named something outside their region: another region's
+    monitor, or a signal that is not one of their region's signals on the person. The
+    message never says whether that thing exists elsewhere."""
 
 
 class NotFound(VirError):

@@ -32,11 +32,14 @@ class Category(enum.StrEnum):
     # Not a reporting category: a municipality or region, whose certificates carry
     # roles such as privacy officer. It never registers or receives signals.
     MUNICIPALITY = "municipality"
+    # Not a reporting category either: the organisation that runs the index itself. Its
+    # data protection officer is the one officer whose scope is every region.
+    INDEX_OPERATOR = "index_operator"
 
     @property
     def reports(self) -> bool:
         """Whether organisations of this category may register signals."""
-        return self is not Category.MUNICIPALITY
+        return self not in (Category.MUNICIPALITY, Category.INDEX_OPERATOR)
 
 
 class Role(enum.StrEnum):
@@ -44,7 +47,10 @@ class Role(enum.StrEnum):
 
     SYSTEM = "system"  # the organisation's back-office system: its own signals
     COORDINATOR = "coordinator"  # the organisation's coordinator: also its contact details
-    PRIVACY_OFFICER = "privacy_officer"  # of a municipality: access, erasure, death notices
+    # Of a municipality, for its region: access, erasure, death notices, reports.
+    PRIVACY_OFFICER = "privacy_officer"
+    # Of the index operator: the same, for every region (the index's own DPO).
+    NATIONAL_PRIVACY_OFFICER = "national_privacy_officer"
 
 
 @dataclass(frozen=True, slots=True)

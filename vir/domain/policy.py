@@ -1,10 +1,12 @@
-"""Who may do what: organisation categories and certificate roles (DESIGN.md §2-3)."""
+"""Who may do what: organisation categories and certificate roles (DESIGN.md §2-3), and
+the part of the index a privacy officer acts for (their region, or every region)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
-from vir.domain.errors import NotPermitted
+from vir.domain.errors import InputError, NotPermitted, OutsideRegion
 from vir.domain.organisations import Category, Organisation, Role
 
 
@@ -38,6 +40,63 @@ def require_veilig_thuis(actor: Actor) -> None:
         raise NotPermitted("only Veilig Thuis organisations may consult the index")
 
 
-def require_privacy_officer(actor: Actor) -> None:
-    if actor.role is not Role.PRIVACY_OFFICER:
-        raise NotPermitted("only a privacy officer may do this")
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """The part of the index a privacy officer acts for: the signals and organisations of
+    one region, or (``region`` None) of every region."""
+
+    region: str | None
+
+    @property
+    def national(self) -> bool:
+        return self.region is None
+
+    def covers(self, region: str) -> bool:
+        """Whether an organisation of ``region`` is within this scope."""
+        return self.region is None or region == self.region
+
+    def report_region(self, asked: str | None) -> str | None:
+        """The region a report covers when ``asked`` for one (None: not asked): a regional
+        officer always gets their own, and asking for another is refused (OutsideRegion);
+        the national officer gets what was asked, None being every region."""
+        if self.region is None:
+            return asked
+        if asked is not None and asked != self.region:
+            raise OutsideRegion("a privacy officer sees the reports of their own region only")
+        return self.region
+
+
+NATIONAL = Scope(None)
+
+
+def require_privacy_officer(actor: Actor) -> Scope:
+    """A privacy officer's scope, or NotPermitted. A municipality's officer acts for the
+    municipality's region; the index operator's (``national_privacy_officer``) for every
+    region. The category is checked as well as the role: onboarding never gives these
+    roles to another category (``certificate_roles``), and a row edited by hand must not
+    turn a reporter's certificate into an officer's."""
+    if actor.role is Role.PRIVACY_OFFICER and actor.organisation.category is Category.MUNICIPALITY:
+        return Scope(actor.organisation.region)
+    if (
+        actor.role is Role.NATIONAL_PRIVACY_OFFICER
+        and actor.organisation.category is Category.INDEX_OPERATOR
+    ):
+        return NATIONAL
+    raise NotPermitted("only a privacy officer may do this")
+
+
+def certificate_roles(category: Category) -> tuple[Role, ...]:
+    """The roles a certificate of an organisation of ``category`` may carry; the first is
+    the one a new organisation's first certificate gets."""
+    if category is Category.MUNICIPALITY:
+        return (Role.PRIVACY_OFFICER,)
+    if category is Category.INDEX_OPERATOR:
+        return (Role.NATIONAL_PRIVACY_OFFICER,)
+    return (Role.SYSTEM, Role.COORDINATOR)
+
+
+def require_certificate_role(category: Category, role: Role) -> None:
+    """InputError (field ``role``) unless ``certificate_roles(category)`` holds ``role``."""
+    if role not in certificate_roles(category):
+        allowed = ", ".join(r.value for r in certificate_roles(category))
+        raise InputError("role", f"a certificate of a {category.value} may carry: {allowed}")

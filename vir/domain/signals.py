@@ -11,6 +11,8 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 
+from vir.domain import contact, functions
+
 MAX_PARENTS = 4
 MAX_RETENTION_YEARS = 2
 
@@ -25,10 +27,44 @@ class WithdrawalReason(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Professional:
+    """A professional's (or a coordinator's) contact details, as match partners see them.
+
+    Making one checks every field against ``domain/contact.py`` (the name NFC-normalised)
+    and the function against the catalogue of codes (``domain/functions.py``), raising
+    ``InputError`` naming ``name``, ``email``, ``phone`` or ``function``: no sentence about
+    the case fits. Whether the function belongs to the organisation's category is checked
+    where the category is known (``functions.check_for``). ``stored`` reads a row as it is.
+    """
+
     name: str
     email: str | None = None
     phone: str | None = None
     function: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", contact.person_name(self.name))
+        if self.email is not None:
+            contact.email_address(self.email)
+        if self.phone is not None:
+            contact.phone_number(self.phone)
+        if self.function is not None:
+            functions.check_code(self.function)
+
+    @classmethod
+    def stored(
+        cls, name: str, email: str | None, phone: str | None, function: str | None
+    ) -> Professional:
+        """Contact details as the store holds them, not checked again: a row written under
+        earlier rules must still be readable (and replaceable by a ``PATCH``)."""
+        professional = object.__new__(cls)
+        for field, value in (
+            ("name", name),
+            ("email", email),
+            ("phone", phone),
+            ("function", function),
+        ):
+            object.__setattr__(professional, field, value)
+        return professional
 
     def as_dict(self) -> dict[str, str | None]:
         return {

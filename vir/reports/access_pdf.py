@@ -222,7 +222,13 @@ def _signals(doc: Document, signals: Sequence[Mapping[str, Any]], numbers: _Numb
             ("Organisatie", _organisation_line(organisation)),
             ("OIN (organisatienummer)", _text(organisation, "oin")),
             ("Professional", _text(professional, "name")),
-            ("Functie", _optional(professional, "function") or _NOT_GIVEN),
+            # The Dutch label of the function code ("Intern begeleider"), not the code.
+            (
+                "Functie",
+                _optional(professional, "function_label")
+                or _optional(professional, "function")
+                or _NOT_GIVEN,
+            ),
             ("E-mail", _optional(professional, "email") or _NOT_GIVEN),
             ("Telefoon", _optional(professional, "phone") or _NOT_GIVEN),
             ("Gemeld op", dutch_datetime(_timestamp(signal, "registered_at"))),

@@ -59,6 +59,9 @@ _FLAG_TITLES: Final = {
     "registration_surge": "Piek in registraties in de laatste maand",
     "consultations_without_registrations": "Raadplegingen zonder eigen registraties",
     "evaluation_burst": "Piek in pseudonimiseringen binnen één uur",
+    "quick_withdrawals": "Signalen kort na registratie ingetrokken",
+    "lookup_burst": "Piek in inzage- en verwijderverzoeken binnen één minuut",
+    "rate_limited": "Verzoeken geweigerd wegens de limiet",
 }
 
 

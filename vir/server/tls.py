@@ -14,26 +14,64 @@ without one and every other endpoint can refuse with a clear problem+json (and
 an audit entry) instead of a bare handshake failure. The validity period is
 checked by the application (``services.identity``), again so that an expired
 certificate is refused with a clear error and recorded; a certificate from
-another CA never completes the handshake.
+another CA never completes the handshake. (OpenSSL refuses a certificate whose
+ExtendedKeyUsage lacks clientAuth, but not one without any EKU, nor a CA:TRUE one:
+``services.identity`` refuses those.)
+
+HTTP limits, before the application runs: a request's head (request line and header
+fields) may be ``MAX_HEAD_BYTES`` long and carry ``MAX_HEADER_FIELDS`` fields, else 431;
+a request the parser cannot read (malformed Content-Length, Content-Length with
+Transfer-Encoding, a broken request line) is 400. uvicorn answers those in plain text;
+the protocol classes here answer problem+json like the application does, and close the
+connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import http
+import logging
 import ssl
 from pathlib import Path
 from typing import Any
 
+import h11
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.server import ServerState
+
+from vir.api.errors import PROBLEM_JSON, ProblemKind
+from vir.api.limits import HEADERS_TOO_LARGE, MALFORMED_HTTP, MALFORMED_HTTP_DETAIL, problem_body
 
 try:
+    import httptools
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
     HTTPTOOLS = True
 except ImportError:  # pragma: no cover - httptools is a declared dependency
     HttpToolsProtocol = H11Protocol  # type: ignore[misc,assignment]
     HTTPTOOLS = False
+
+# The request line and header fields together. 32 KiB: in proxy mode the RFC 9440
+# Client-Cert header alone may take up to 16 KiB (vir.api.identity's cap; a real
+# certificate takes 2-4 KiB), and the other headers of a back office need a few hundred
+# bytes. uvicorn's httptools parser has no bound at all.
+MAX_HEAD_BYTES = 32 * 1024
+# Header fields per request; a back office sends about ten (Apache's default limit).
+MAX_HEADER_FIELDS = 100
+
+Refusal = tuple[ProblemKind, str]
+_MALFORMED: Refusal = (MALFORMED_HTTP, MALFORMED_HTTP_DETAIL)
+_HEAD_TOO_LARGE: Refusal = (
+    HEADERS_TOO_LARGE,
+    f"the request line and header fields are limited to {MAX_HEAD_BYTES} bytes",
+)
+_TOO_MANY_FIELDS: Refusal = (
+    HEADERS_TOO_LARGE,
+    f"a request may carry at most {MAX_HEADER_FIELDS} header fields",
+)
+_LOG = logging.getLogger("uvicorn.error")
 
 # OpenSSL's X509_V_FLAG_NO_CHECK_TIME: chain and signature are still verified.
 _NO_CHECK_TIME = 0x200000
@@ -76,6 +114,172 @@ def tls_extension(ssl_object: ssl.SSLObject | None) -> dict[str, Any] | None:
     }
 
 
+def problem_response(
+    refusal: Refusal, default_headers: list[tuple[bytes, bytes]] | None = None
+) -> bytes:
+    """A complete HTTP/1.1 problem+json response that closes the connection."""
+    kind, detail = refusal
+    body = problem_body(kind, detail)
+    head = [f"HTTP/1.1 {kind.status} {http.HTTPStatus(kind.status).phrase}\r\n".encode()]
+    head += [name + b": " + value + b"\r\n" for name, value in default_headers or []]
+    head += [
+        b"content-type: " + PROBLEM_JSON.encode() + b"\r\n",
+        b"content-length: " + str(len(body)).encode() + b"\r\n",
+        b"connection: close\r\n\r\n",
+    ]
+    return b"".join(head) + body
+
+
+def _refuse(transport: asyncio.Transport, refusal: Refusal, state: ServerState) -> None:
+    kind = refusal[0]
+    # A fixed text per kind of refusal, without %-arguments (vir.logs keeps only a
+    # record's template): nothing the client sent is logged.
+    _LOG.warning(f"HTTP request refused before the application: {kind.status} {kind.slug}")
+    transport.write(problem_response(refusal, state.default_headers))
+    transport.close()
+
+
+class _Refused(Exception):
+    """Raised in a parser callback to stop parsing; the parser wraps it."""
+
+
+class LimitedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with bounds on the request head and problem+json refusals.
+
+    The head is fed to the parser at most ``MAX_HEAD_BYTES`` at a time and counted as it
+    goes, so a header that never ends is refused after that many bytes, not buffered;
+    the callbacks count the fields and their sizes exactly. (A pipelined request that
+    begins inside one read is counted from the next read on: the callbacks still hold
+    it to the limit, and what the parser buffered is bounded by that one read.)
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self._in_head = True  # the next bytes belong to a request line or header fields
+        self._head_bytes = 0  # raw bytes fed to the parser since the head began
+        self._head_size = 0  # request target, field names and values so far
+        self._fields = 0
+        self._refusal: Refusal | None = None
+
+    def data_received(self, data: bytes) -> None:
+        if self.transport.is_closing():
+            return
+        self._unset_keepalive_if_required()
+        while data:
+            if self._in_head:
+                # Never more than one byte past the limit: a head that long is refused
+                # without the parser having buffered the rest.
+                room = MAX_HEAD_BYTES + 1 - self._head_bytes
+                piece, data = data[:room], data[room:]
+                self._head_bytes += len(piece)
+            else:
+                piece, data = data, b""
+            try:
+                self.parser.feed_data(piece)
+            except httptools.HttpParserError:
+                self._refuse(self._refusal or _MALFORMED)
+                return
+            except httptools.HttpParserUpgrade:
+                # As uvicorn does: vir serves no WebSocket, so this only logs a warning.
+                if self._should_upgrade():
+                    self.handle_websocket_upgrade()
+                else:
+                    self._unsupported_upgrade_warning()
+                return
+            if self._in_head and self._head_bytes > MAX_HEAD_BYTES:
+                self._refuse(_HEAD_TOO_LARGE)
+                return
+
+    def send_400_response(self, msg: str) -> None:
+        self._refuse(self._refusal or _MALFORMED)
+
+    def _refuse(self, refusal: Refusal) -> None:
+        _refuse(self.transport, refusal, self.server_state)
+
+    def _stop(self, refusal: Refusal) -> None:
+        self._refusal = refusal
+        raise _Refused()
+
+    def on_message_begin(self) -> None:
+        self._head_size = 0
+        self._fields = 0
+        super().on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        if len(self.url) > MAX_HEAD_BYTES:
+            self._stop(_HEAD_TOO_LARGE)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._fields += 1
+        self._head_size += len(name) + len(value) + 4  # ": " and CRLF
+        if self._fields > MAX_HEADER_FIELDS:
+            self._stop(_TOO_MANY_FIELDS)
+        if len(self.url) + self._head_size > MAX_HEAD_BYTES:
+            self._stop(_HEAD_TOO_LARGE)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        # Whatever follows is the next request's head, counted from zero.
+        self._in_head = True
+        self._head_bytes = 0
+
+
+class _LimitedConnection(h11.Connection):
+    """h11's connection, refusing more than ``MAX_HEADER_FIELDS`` fields and Content-Length
+    with Transfer-Encoding, and remembering why it refused (its head-size limit is
+    ``max_incomplete_event_size``)."""
+
+    refusal: Refusal | None = None
+
+    def next_event(self) -> Any:
+        try:
+            event = super().next_event()
+        except h11.RemoteProtocolError as error:
+            self.refusal = _HEAD_TOO_LARGE if error.error_status_hint == 431 else _MALFORMED
+            raise
+        if isinstance(event, h11.Request):
+            if len(event.headers) > MAX_HEADER_FIELDS:
+                self.refusal = _TOO_MANY_FIELDS
+                raise h11.RemoteProtocolError("too many header fields", error_status_hint=431)
+            names = {name for name, _ in event.headers}
+            if b"content-length" in names and b"transfer-encoding" in names:
+                # h11 lets Transfer-Encoding win (RFC 9112 6.3 allows that); the framing is
+                # ambiguous, the classic request-smuggling shape: refused, as httptools does.
+                self.refusal = _MALFORMED
+                raise h11.RemoteProtocolError("Content-Length with Transfer-Encoding")
+        return event
+
+
+class LimitedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with the same bounds and problem+json refusals."""
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.conn = _LimitedConnection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
+
+    def send_400_response(self, msg: str) -> None:
+        refusal = self.conn.refusal if isinstance(self.conn, _LimitedConnection) else None
+        _refuse(self.transport, refusal or _MALFORMED, self.server_state)
+
+
 class _WithTLSExtension:
     """Wraps the app for one connection and puts that connection's TLS facts in each scope."""
 
@@ -102,12 +306,12 @@ class _TLSExtension:
             self.app = _WithTLSExtension(self.app, tls)
 
 
-class TLSH11Protocol(_TLSExtension, H11Protocol):  # type: ignore[misc]
-    """uvicorn's pure-Python h11 protocol with the ASGI TLS extension."""
+class TLSH11Protocol(_TLSExtension, LimitedH11Protocol):  # type: ignore[misc]
+    """uvicorn's pure-Python h11 protocol with the ASGI TLS extension and vir's limits."""
 
 
-class TLSHttpToolsProtocol(_TLSExtension, HttpToolsProtocol):  # type: ignore[misc]
-    """uvicorn's httptools (C parser) protocol with the ASGI TLS extension."""
+class TLSHttpToolsProtocol(_TLSExtension, LimitedHttpToolsProtocol):  # type: ignore[misc]
+    """uvicorn's httptools (C parser) protocol with the ASGI TLS extension and vir's limits."""
 
 
 def protocol_class() -> type[asyncio.Protocol]:

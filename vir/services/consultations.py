@@ -9,21 +9,19 @@ count consultations per organisation.
 from __future__ import annotations
 
 import enum
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from vir.audit.chain import Outcome
 from vir.domain import policy
 from vir.domain.clock import Clock
-from vir.domain.errors import RateLimited
-from vir.domain.ratelimit import TokenBuckets
+from vir.domain.ratelimit import LimitKind
 from vir.services.identity import Caller
 from vir.services.matching import Organisations, participant
 from vir.store import audit_log
 from vir.store import signals as repo
 from vir.store.db import Database
+from vir.store.ratelimits import RateLimits
 
 
 class Purpose(enum.StrEnum):
@@ -36,26 +34,19 @@ class Purpose(enum.StrEnum):
 
 
 class ConsultationService:
-    def __init__(
-        self,
-        db: Database,
-        clock: Clock,
-        limiter: TokenBuckets,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, db: Database, clock: Clock, limits: RateLimits | None = None) -> None:
         self._db = db
         self._clock = clock
-        self._limiter = limiter
-        self._monotonic = monotonic
+        self._limits = limits if limits is not None else RateLimits({})
 
     def consult(self, caller: Caller, person: bytes, purpose: Purpose) -> dict[str, Any]:
         policy.require_veilig_thuis(caller)
-        wait = self._limiter.take(caller.oin, 1, self._monotonic())
-        if wait:
-            raise RateLimited(wait)
         now = self._clock()
+        self._limits.precheck(LimitKind.CONSULTATION, caller.oin, 1, now)
         consultation_id = str(uuid.uuid4())
         with self._db.write() as session:
+            # The organisation's bucket, shared by every instance, in this transaction.
+            self._limits.take(session, LimitKind.CONSULTATION, caller.oin, 1, now)
             names = Organisations(session)
             active = repo.active_on_person(session, person)
             archived = repo.archived_on_person(session, person)

@@ -2,7 +2,10 @@
 
 ``.vir/dev/`` gets a CA, a server certificate for 127.0.0.1/localhost, and one
 client certificate per demo organisation, listed in ``orgs.json``. Everything
-that exists is reused; nothing is ever overwritten.
+that exists is reused; nothing is ever overwritten. Folders it creates (``.vir/``
+too) are 0700 and private keys 0600: the CA key issues certificates that the
+service accepts. An existing folder keeps its mode (``vir serve`` refuses a
+database folder that others can read, and says how to fix it).
 """
 
 from __future__ import annotations
@@ -31,11 +34,16 @@ DEMO_ORGANISATIONS = tuple(
 MUNICIPALITY = Organisation(
     Oin("00000009000000000010"), "Gemeente Rotterdam", Category.MUNICIPALITY, "Rotterdam"
 )
+# The organisation that runs the index: its national privacy officer sees every region.
+INDEX_OPERATOR = Organisation(
+    Oin("00000009000000000020"), "Beheerder Verwijsindex", Category.INDEX_OPERATOR, "Nederland"
+)
 # Certificates with a role other than the back office's: listed in roles.json, not in
 # orgs.json (whose organisations all register signals, as API-CONTRACT.md describes).
 DEMO_ROLES = (
     (MUNICIPALITY, Role.PRIVACY_OFFICER),
     (DEMO_ORGANISATIONS[2], Role.COORDINATOR),
+    (INDEX_OPERATOR, Role.NATIONAL_PRIVACY_OFFICER),
 )
 CLIENT_CERT_DAYS = 365
 
@@ -76,8 +84,19 @@ class DevPaths:
         return folder / f"{oin}-{role.value}.crt", folder / f"{oin}-{role.value}.key"
 
 
+def private_folder(path: Path) -> None:
+    """Create ``path`` and each missing folder above it 0700 (``mkdir(parents=True)``
+    would give the parents the default mode, often 0755)."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+
+
 def ensure_ca(paths: DevPaths, now: dt.datetime) -> pki.Issued:
-    paths.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_folder(paths.root)
     if paths.ca_cert.exists() or paths.ca_key.exists():
         return pki.load_issued(paths.ca_cert, paths.ca_key)
     ca = pki.create_ca("vir development CA", now)
@@ -104,7 +123,7 @@ def issue_organisation_certificate(
     """Issue and save a client certificate, or return the one already saved there."""
     if cert_path.exists() or key_path.exists():
         return pki.load_issued(cert_path, key_path).cert
-    cert_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_folder(cert_path.parent)
     name = org.name if role is Role.SYSTEM else f"{org.name} ({role.value})"
     issued = pki.issue_client_certificate(
         ca, str(org.oin), name, now - dt.timedelta(minutes=5), now + dt.timedelta(days=days)

@@ -1,10 +1,12 @@
 """Who is calling: from a verified client certificate to a registered organisation.
 
 The TLS layer (embedded server or trusted proxy) has already checked the chain to
-the configured CA. Here the certificate must also be inside its validity period,
-registered for an organisation by fingerprint, and not revoked. Refusals are
-recorded in the audit log by the API's error handling (``services.refusals``),
-with the claimed OIN and the certificate fingerprint from ``presented``.
+the configured CA. Here the certificate must also be a client certificate (no CA,
+ExtendedKeyUsage clientAuth: OpenSSL lets a CA:TRUE leaf, or one without any EKU,
+through), inside its validity period, registered for an organisation by fingerprint,
+and not revoked. Refusals are recorded in the audit log by the API's error handling
+(``services.refusals``), with the claimed OIN and the certificate fingerprint from
+``presented``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from vir.audit.chain import Outcome
 from vir.crypto import pki
 from vir.domain.clock import Clock
 from vir.domain.errors import (
+    CertificateNotForClientAuth,
     CertificateNotValidNow,
     CertificateRevoked,
     InputError,
@@ -69,7 +72,10 @@ def presented(cert_pem: str | None) -> Presented:
     except ValueError:
         return Presented()
     claimed = pki.oin_of(cert)
-    oin = claimed if claimed is not None and claimed.isdigit() and len(claimed) == 20 else None
+    oin = None
+    # isascii: str.isdigit() also accepts other scripts' digits; an OIN is 20 ASCII digits.
+    if claimed is not None and claimed.isascii() and claimed.isdigit() and len(claimed) == 20:
+        oin = claimed
     return Presented(oin, pki.fingerprint(cert), cert)
 
 
@@ -157,6 +163,10 @@ class Authenticator:
     def _identify(session: Session, claim: Presented, now: dt.datetime) -> Caller:
         if claim.certificate is None or claim.fingerprint is None:
             raise NoClientCertificate()
+        # Registration refuses these too; this also stops one registered some other way
+        # (an older vir, a database edit) from logging in.
+        if not pki.is_client_auth_certificate(claim.certificate):
+            raise CertificateNotForClientAuth()
         not_before, not_after = pki.not_valid_window(claim.certificate)
         if not not_before <= now <= not_after:
             raise CertificateNotValidNow()

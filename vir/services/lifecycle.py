@@ -2,10 +2,12 @@
 
 Signals whose removal date has come are removed — archived for five years, or
 erased when the young person turns 23 before any archive term could start —
-and archived signals whose term has ended are destroyed. Work goes in small
-batches, each its own transaction: a crash loses at most the batch in flight,
-which the next run picks up again, and a run with nothing due changes nothing
-but its own audit entry. Time comes from the injected clock only.
+and archived signals whose term has ended are destroyed. Last, notifications
+that outlived a signal they carry (docs/matching.md, Retention) are swept: removal
+deletes them as it goes, so this finds only rows some other path left behind.
+Work goes in small batches, each its own transaction: a crash loses at most the
+batch in flight, which the next run picks up again, and a run with nothing due
+changes nothing but its own audit entry. Time comes from the injected clock only.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class LifecycleReport:
     archived: int = 0
     erased: int = 0
     destroyed: int = 0
+    swept: int = 0  # notifications deleted by the sweep (not counted in ``total``)
 
     @property
     def total(self) -> int:
@@ -91,7 +94,8 @@ class Lifecycle:
                 progress(min(done, total), max(total, done))
             if len(old) < self._batch:
                 break
-        report = LifecycleReport(archived, erased, destroyed)
+        swept = self.sweep()
+        report = LifecycleReport(archived, erased, destroyed, swept)
         with self._db.write() as session:
             audit_log.append(
                 session,
@@ -104,11 +108,31 @@ class Lifecycle:
                         "archived": archived,
                         "erased": erased,
                         "destroyed": destroyed,
+                        "swept": swept,
                         "as_of": today.isoformat(),
                     },
                 ),
             )
         return report
+
+    def sweep(self) -> int:
+        """Delete notifications that carry a signal no longer held; returns how many.
+
+        Found in a read transaction, one batch at a time in seq order, and deleted in a
+        write transaction of their own: at most one batch of ids in memory, and the
+        write lock is not held while the table is scanned. Safe outside the lock: a
+        signal that has gone never comes back (ids are never reused).
+        """
+        deleted, after = 0, 0
+        while True:
+            with self._db.read() as session:
+                found = repo.orphaned_notifications(session, after, self._batch)
+            if found:
+                with self._db.write() as session:
+                    deleted += repo.delete_notifications(session, [i for _seq, i in found])
+                after = found[-1][0]
+            if len(found) < self._batch:
+                return deleted
 
 
 def progress_bar(write: Callable[[str], object], width: int = 30) -> Progress:

@@ -17,7 +17,15 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from vir.audit.chain import Outcome
-from vir.domain.matching import GroupKey, NotificationType, Via, qualifies, reconcile
+from vir.domain import functions
+from vir.domain.matching import (
+    GroupKey,
+    NotificationType,
+    Via,
+    group_members,
+    qualifies,
+    reconcile,
+)
 from vir.store import audit_log
 from vir.store import signals as repo
 from vir.store.signals import Match, Signal
@@ -52,11 +60,13 @@ class Organisations:
 
 
 def professional(row: Any) -> dict[str, str | None]:
+    """The contact details as shown: the function as its code and its Dutch label."""
     return {
         "name": row.professional_name,
         "email": row.professional_email,
         "phone": row.professional_phone,
         "function": row.professional_function,
+        "function_label": functions.label(row.professional_function),
     }
 
 
@@ -77,17 +87,23 @@ def participant(row: Any, org: Any, since: dt.datetime) -> dict[str, Any]:
     }
 
 
+def shown_to(rows: Collection[Signal], for_oin: str) -> list[Signal]:
+    """The members whose reporters an organisation is shown: the other organisations'."""
+    return sorted((r for r in rows if r.oin != for_oin), key=lambda r: (r.created_at, r.id))
+
+
 def match_view(
     match: Match, rows: Collection[Signal], for_oin: str, names: Organisations
 ) -> dict[str, Any]:
     """A match as one organisation sees it: the *other* organisations, never a pseudonym."""
-    others = sorted((r for r in rows if r.oin != for_oin), key=lambda r: (r.created_at, r.id))
     return {
         "id": match.id,
         "kind": match.via.kind,
         "via": match.via.value,
         "active": match.active,
-        "participants": [participant(r, names(r.oin), r.created_at) for r in others],
+        "participants": [
+            participant(r, names(r.oin), r.created_at) for r in shown_to(rows, for_oin)
+        ],
     }
 
 
@@ -114,27 +130,38 @@ def settle(
     names = Organisations(session)
     excluded = repo.excluded(session, [k.key for k in before if k.via is Via.ADDRESS])
     for key, old in before.items():
-        rows = {r.id: r for r in repo.group(session, key)}
-        is_match = (
-            not (key.via is Via.ADDRESS and key.key in excluded)
-            and (old.members is not None or len({r.oin for r in rows.values()}) >= 2)
-            and qualifies(key, repo.facts(session, rows.values()))
-        )
-        after = frozenset(rows) if is_match else None
+        candidates = repo.group(session, key)
+        if old.members is None and len({r.oin for r in candidates}) < 2:
+            continue  # no match before, and too few organisations for one now
+        rows = {r.id: r for r in candidates}
+        members = group_members(key, repo.facts(session, candidates), excluded)
+        after = frozenset(m.id for m in members) if qualifies(key, members) else None
         if old.members == after:
             continue
+        # Former members still registered: out of this group now, but told so.
+        missing = (old.members or frozenset()) - rows.keys()
+        rows |= {r.id: r for r in repo.signals_by_id(session, missing)}
         oin_of = {r.id: r.oin for r in rows.values()} | dict(departed or {})
         notices = reconcile(key, old.members, after, rows.keys(), oin_of)
         match = _store(session, key, old, after, now, oin_of)
         shown = [rows[s] for s in (after if after is not None else old.members or ()) if s in rows]
-        views: dict[str, dict[str, Any]] = {}  # one view per recipient organisation
+        # A recipient out of the match (it ended, or the recipient left it) sees it
+        # inactive; one view per recipient organisation and standing, with the signals
+        # whose reporters it shows.
+        gone = Match(match.id, match.via, match.created_at, active=False)
+        views: dict[tuple[str, bool], tuple[dict[str, Any], frozenset[str]]] = {}
         notifications = []
         for notice in notices:
             recipient = rows[notice.recipient]
-            if recipient.oin not in views:
-                views[recipient.oin] = match_view(match, shown, recipient.oin, names)
+            member = after is not None and recipient.id in after
+            if (recipient.oin, member) not in views:
+                views[recipient.oin, member] = (
+                    match_view(match if member else gone, shown, recipient.oin, names),
+                    frozenset(r.id for r in shown_to(shown, recipient.oin)),
+                )
+            view, carries = views[recipient.oin, member]
             notifications.append(
-                notification(session, notice.type, match.id, recipient, views[recipient.oin], now)
+                notification(session, notice.type, match.id, recipient, view, now, carries=carries)
             )
         repo.insert_notifications(session, notifications)
 
@@ -208,8 +235,14 @@ def notification(
     view: dict[str, Any],
     now: dt.datetime,
     notification_id: str | None = None,
-) -> dict[str, Any]:
-    """A notification row for ``recipient``'s organisation about its own signal, audited."""
+    *,
+    carries: Collection[str] = (),
+) -> repo.NewNotification:
+    """A notification for ``recipient``'s organisation about its own signal, audited.
+
+    ``carries``: the active signals whose reporters ``view`` shows. The notification
+    lives no longer than they and the recipient's signal do (vir.services.removal).
+    """
     notification_id = notification_id or str(uuid.uuid4())
     audit_log.append(
         session,
@@ -227,15 +260,17 @@ def notification(
             },
         ),
     )
-    return {
-        "id": notification_id,
-        "oin": recipient.oin,
-        "local_ref": recipient.local_ref,
-        "type": kind.value,
-        "match_id": match_id,
-        "created_at": now,
-        "payload": json.dumps(view, separators=(",", ":"), ensure_ascii=False),
-    }
+    return repo.NewNotification(
+        id=notification_id,
+        oin=recipient.oin,
+        local_ref=recipient.local_ref,
+        type=kind.value,
+        match_id=match_id,
+        created_at=now,
+        payload=json.dumps(view, separators=(",", ":"), ensure_ascii=False),
+        recipient=recipient.id,
+        carries=frozenset(carries),
+    )
 
 
 def notify_contact_changed(session: Session, signal_ids: Collection[str], now: dt.datetime) -> int:
@@ -246,7 +281,7 @@ def notify_contact_changed(session: Session, signal_ids: Collection[str], now: d
     names = Organisations(session)
     changed = set(signal_ids)
     seen: set[str] = set()
-    rows: list[dict[str, Any]] = []
+    rows: list[repo.NewNotification] = []
     for signal_id in sorted(changed):
         for match, _key in repo.matches_of(session, signal_id):
             if match.id in seen:
@@ -259,9 +294,16 @@ def notify_contact_changed(session: Session, signal_ids: Collection[str], now: d
                 if recipient.id in changed or not changed_oins - {recipient.oin}:
                     continue
                 view = match_view(match, members, recipient.oin, names)
+                shown = frozenset(r.id for r in shown_to(members, recipient.oin))
                 rows.append(
                     notification(
-                        session, NotificationType.CONTACT_CHANGED, match.id, recipient, view, now
+                        session,
+                        NotificationType.CONTACT_CHANGED,
+                        match.id,
+                        recipient,
+                        view,
+                        now,
+                        carries=shown,
                     )
                 )
     repo.insert_notifications(session, rows)

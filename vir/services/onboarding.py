@@ -7,8 +7,9 @@ from typing import Any
 
 from vir.audit.chain import Outcome
 from vir.crypto import pki
+from vir.domain import policy
 from vir.domain.errors import InputError
-from vir.domain.organisations import Organisation, Role
+from vir.domain.organisations import Oin, Organisation, Role
 from vir.domain.signals import Professional
 from vir.services.identity import Caller
 from vir.services.matching import notify_contact_changed
@@ -23,6 +24,10 @@ ACTION_CERT_REGISTERED = "admin.certificate_registered"
 
 
 def register_organisation(db: Database, org: Organisation, now: dt.datetime) -> None:
+    """Register an organisation. One that may report needs the reference of its written
+    agreement (convenant) with the municipality (Jeugdwet art. 7.1.3.2): whoever calls."""
+    if org.category.reports and not (org.convenant and org.convenant.strip()):
+        raise InputError("convenant", "a reporting organisation needs a convenant reference")
     with db.write() as session:
         if get_organisation(session, str(org.oin)) is not None:
             raise InputError("oin", "an organisation with this OIN is already registered")
@@ -41,17 +46,47 @@ def register_organisation(db: Database, org: Organisation, now: dt.datetime) -> 
         )
 
 
-def register_certificate(
-    db: Database, cert: pki.Certificate, now: dt.datetime, role: Role = Role.SYSTEM
-) -> str:
-    """Register a client certificate for the organisation named by its serialNumber (OIN).
+def check_certificate(cert: pki.Certificate, now: dt.datetime, oin: str | None = None) -> str:
+    """The OIN of a certificate fit to be registered as a client certificate, or InputError
+    (field ``certificate``) saying why it is not: its subject must carry exactly one
+    serialNumber of 20 digits (and, given ``oin``, that one), and it must pass
+    ``pki.client_certificate_problem`` (valid now, no CA, clientAuth, key strength).
 
-    Roles: ``system`` (the back office) and ``coordinator`` for reporting organisations,
-    ``privacy_officer`` for a municipality.
+    ``vir org add --cert`` calls it before the organisation is registered, so that a
+    refused certificate leaves nothing behind.
     """
-    oin = pki.oin_of(cert)
-    if oin is None:
-        raise InputError("certificate", "the certificate subject has no single serialNumber (OIN)")
+    claimed = pki.oin_of(cert)
+    try:
+        owner = str(Oin(claimed or ""))
+    except InputError:
+        raise InputError(
+            "certificate", "the subject has no single serialNumber holding a 20-digit OIN"
+        ) from None
+    if oin is not None and owner != oin:
+        raise InputError("certificate", "its serialNumber (OIN) is not this organisation's")
+    problem = pki.client_certificate_problem(cert, now)
+    if problem is not None:
+        raise InputError("certificate", problem)
+    return owner
+
+
+def register_certificate(
+    db: Database,
+    cert: pki.Certificate,
+    now: dt.datetime,
+    role: Role = Role.SYSTEM,
+    *,
+    oin: str | None = None,
+) -> str:
+    """Register a client certificate for the organisation named by its serialNumber (OIN);
+    with ``oin``, only when that is the OIN it names. Refused (InputError, field
+    ``certificate``) unless ``check_certificate`` accepts it.
+
+    Roles (``policy.certificate_roles``): ``system`` (the back office) and ``coordinator``
+    for reporting organisations, ``privacy_officer`` for a municipality (its region),
+    ``national_privacy_officer`` for the index operator (every region).
+    """
+    oin = check_certificate(cert, now, oin)
     fingerprint = pki.fingerprint(cert)
     not_before, not_after = pki.not_valid_window(cert)
     with db.write() as session:
@@ -60,12 +95,7 @@ def register_certificate(
             raise InputError(
                 "certificate", "the certificate's OIN is not a registered organisation"
             )
-        if (role is Role.PRIVACY_OFFICER) == org.category.reports:
-            raise InputError(
-                "role",
-                "privacy officers belong to a municipality; system and coordinator "
-                "certificates to a reporting organisation",
-            )
+        policy.require_certificate_role(org.category, role)
         add_certificate(
             session,
             fingerprint=fingerprint,
@@ -99,7 +129,13 @@ def set_coordinator(
     caller: Caller | None = None,
 ) -> int:
     """Appoint (or, with None, remove) an organisation's coordinator; match partners of
-    the organisation's signals are told. Returns the number of notifications sent."""
+    the organisation's signals are told. Returns the number of notifications sent.
+
+    The contact details are held to the rules of every professional's (``domain/contact.py``,
+    checked again here whoever made ``contact``); a coordinator has no function.
+    """
+    if contact is not None:
+        contact = Professional(contact.name, contact.email, contact.phone)
     with db.write() as session:
         org = get_organisation(session, oin)
         if org is None or not org.category.reports:

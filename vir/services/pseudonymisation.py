@@ -2,35 +2,28 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from vir.audit.chain import Outcome
 from vir.crypto.evaluator import Evaluator
 from vir.domain.clock import Clock
-from vir.domain.errors import RateLimited
-from vir.domain.ratelimit import TokenBuckets
+from vir.domain.ratelimit import LimitKind
 from vir.services.identity import Caller
 from vir.store import audit_log
 from vir.store.db import Database
+from vir.store.ratelimits import RateLimits
 
 ACTION_EVALUATE = "oprf.evaluate"
 
 
 class PseudonymisationService:
     def __init__(
-        self,
-        evaluator: Evaluator,
-        db: Database,
-        limiter: TokenBuckets,
-        clock: Clock,
-        monotonic: Callable[[], float] = time.monotonic,
+        self, evaluator: Evaluator, db: Database, limits: RateLimits, clock: Clock
     ) -> None:
         self._evaluator = evaluator
         self._db = db
-        self._limiter = limiter
+        self._limits = limits
         self._clock = clock
-        self._monotonic = monotonic
 
     @property
     def epoch(self) -> int:
@@ -39,19 +32,23 @@ class PseudonymisationService:
     def evaluate(self, caller: Caller, blinded: Sequence[bytes]) -> tuple[int, list[bytes]]:
         """Returns (epoch, evaluated elements); the audit entry records only the count.
 
-        Refusals (rate limit, invalid element) are audited by the caller's error path.
+        The organisation's OPRF bucket (shared by every instance) pays one token per
+        element, in the transaction that writes the audit entry. The evaluation runs
+        before it, outside the database's write lock; an organisation this instance
+        already saw without tokens is refused before any evaluation. Refusals (rate
+        limit, invalid element) are audited by the caller's error path.
         """
-        wait = self._limiter.take(caller.oin, len(blinded), self._monotonic())
-        if wait:
-            raise RateLimited(wait)
+        now = self._clock()
+        self._limits.precheck(LimitKind.OPRF, caller.oin, len(blinded), now)
         evaluated = self._evaluator.evaluate(blinded)
         with self._db.write() as session:
+            self._limits.take(session, LimitKind.OPRF, caller.oin, len(blinded), now)
             audit_log.append(
                 session,
                 audit_log.new_event(
                     ACTION_EVALUATE,
                     Outcome.SUCCESS,
-                    self._clock(),
+                    now,
                     organisation=caller.oin,
                     certificate=caller.certificate,
                     objects={"elements": len(blinded), "epoch": self._evaluator.epoch},

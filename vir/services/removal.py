@@ -4,6 +4,13 @@ Every way a signal ends — withdrawal by its reporter, its removal date, an
 erasure or objection request, a death notice — goes through ``remove`` inside
 the caller's write transaction, so the signal, its matches, the notifications to
 the partners that remain and the audit entries change together or not at all.
+
+Notifications live no longer than the signals they carry (docs/matching.md,
+Retention): when a signal leaves the index, archived or erased, every notification
+addressed to it or showing its reporter goes in the same transaction, and when an
+archived signal is destroyed, so do the archive offers that showed it. Its
+reporter's contact details then remain only in the archive (by law), never in
+another organisation's notifications.
 """
 
 from __future__ import annotations
@@ -37,7 +44,10 @@ def remove(
     ``accessor`` names who caused it, as keyword arguments for the audit entry.
     """
     (facts,) = repo.facts(session, [row])
-    keys = group_keys(facts) | {key for _m, key in repo.matches_of(session, row.id)}
+    # Every parent linked to the young person: the signal leaves those households, and
+    # a link that only it declared takes the person's other signals out with it.
+    linked = repo.linked_parents(session, row.person)
+    keys = group_keys(facts, linked) | {key for _m, key in repo.matches_of(session, row.id)}
     before = snapshot(session, keys)
     today = now.date()
     until = destroy_on(today, row.archive_until) if archive is not None else None
@@ -52,12 +62,17 @@ def remove(
         audit_log.new_event(f"signal.{outcome}", Outcome.SUCCESS, now, objects=objects, **accessor),
     )
     settle(session, before, now, {row.id: row.oin})
+    # After settle: the partners' notices it just made show the match without the
+    # signal, and are kept; everything made earlier that shows the signal goes.
+    repo.forget_notifications(session, row.id)
     return outcome
 
 
 def destroy(session: Session, row: ArchivedSignal, now: dt.datetime, **accessor: Any) -> None:
-    """Delete an archived signal for good (end of term, turning 23, death, erasure)."""
+    """Delete an archived signal for good (end of term, turning 23, death, erasure), and
+    the archive offers that showed it."""
     repo.delete_archived(session, row.id)
+    repo.forget_notifications(session, row.id)
     audit_log.append(
         session,
         audit_log.new_event(

@@ -7,7 +7,16 @@ an audited action (``report.generated``). ``caller`` None is the operator at the
 * :func:`privacy_report` is for the privacy officer and names organisations: events by
   organisation and action, consultations by purpose, refused requests, signals whose
   information duty is unconfirmed (the current state, not the period), volumes per
-  month and anomaly flags.
+  month and anomaly flags. A ``request.refused`` entry stands for ``count`` refusals
+  (``vir.services.refusals`` sums them per key and minute); events and refusals count
+  refusals, not entries.
+
+  The flags: a surge of registrations in the last month; consultations without
+  registrations; an hour with many evaluated elements; signals withdrawn within
+  minutes of their registration (register-then-withdraw asks "is this child in the
+  index?" and leaves no signal), counted per organisation and withdrawal reason;
+  privacy-officer lookups (access requests, erasures) bunched within a minute; and
+  requests refused by a rate limit, per organisation.
 * :func:`monitor_report` is for the municipality and names no organisation at all: per
   measure a table of organisation category by month, suppressed by
   :func:`vir.reports.suppression.suppress` (small counts shown as ``<10``, numbers hidden
@@ -18,6 +27,14 @@ an audited action (``report.generated``). ``caller`` None is the operator at the
 A match is counted under the category of the organisation whose action created it: the
 organisation of the last entry before ``match.created`` in the same transaction (same
 moment) that has an organisation and was not written by the matcher.
+
+Both reports cover a region, or every region (``region`` None). A municipality's privacy
+officer gets their own region whatever is asked, and asking for another is refused
+(``OutsideRegion``); the index operator's national officer and the operator at the CLI
+choose. A region's part of the log is the entries of its organisations, and the
+matcher's entries caused by one of them (attributed as matches are, above); entries of
+no organisation (lifecycle runs, key and admin events, refusals of an unknown caller) are
+in the every-region report only.
 
 Later issue: the monitor is to add ratio measures — follow-up rate and time to contact.
 They are to be derived only from *published* counts
@@ -63,6 +80,14 @@ __all__ = [
 
 ACTION_REPORT: Final = "report.generated"
 BURST_ELEMENTS: Final = 1000
+# Flag (d): at least this many signals withdrawn within QUICK_MINUTES of registration.
+QUICK_MINUTES: Final = 10
+QUICK_MINIMUM: Final = 3
+# Flag (e): more than this many privacy-officer lookups within one minute. A person's
+# request takes minutes to handle by hand; the rate limit allows a short burst.
+LOOKUP_BURST: Final = 10
+_LOOKUPS: Final = frozenset({"access.requested", "erasure.executed"})
+_MINUTE: Final = dt.timedelta(minutes=1)
 MAX_PERIOD_DAYS: Final = 3 * 366
 # Flag (a): registrations in the last month above this multiple of the monthly median.
 SURGE_FACTOR: Final = 3
@@ -146,20 +171,52 @@ def _audit_generation(
     )
 
 
+class _Within:
+    """Whether an entry is in a region's part of the log (``oins`` None: every entry).
+    Called on every entry in sequence: a matcher's entry without an organisation belongs
+    to the organisation whose act, at the same moment, caused it."""
+
+    def __init__(self, oins: frozenset[str] | None) -> None:
+        self._oins = oins
+        self._acting: tuple[str, str | None] = ("", None)  # (moment, organisation)
+
+    def __call__(self, event: AuditEvent) -> bool:
+        if event.organisation is not None and event.actor != "matching":
+            self._acting = (event.occurred_at, event.organisation)
+        if self._oins is None:
+            return True
+        oin = event.organisation
+        if oin is None and event.actor == "matching" and self._acting[0] == event.occurred_at:
+            oin = self._acting[1]
+        return oin is not None and oin in self._oins
+
+
 def _evaluated(event: AuditEvent) -> int:
     elements = event.objects.get("elements", 0)
     return elements if isinstance(elements, int) else 0
 
 
-def _busiest_hour(points: list[tuple[dt.datetime, int]]) -> tuple[dt.datetime, int]:
-    """The start of the 60-minute window holding the most elements, and that number."""
+def _refusals(event: AuditEvent) -> int:
+    """How many refused requests a ``request.refused`` entry stands for."""
+    count = event.objects.get("count", 1)
+    return count if isinstance(count, int) and count > 0 else 1
+
+
+def _moment(event: AuditEvent) -> dt.datetime:
+    return dt.datetime.fromisoformat(event.occurred_at.replace("Z", "+00:00"))
+
+
+def _busiest_hour(
+    points: list[tuple[dt.datetime, int]], span: dt.timedelta = _HOUR
+) -> tuple[dt.datetime, int]:
+    """The start of the ``span`` window (an hour) holding the most, and that number."""
     window: deque[tuple[dt.datetime, int]] = deque()
     total = 0
     best: tuple[dt.datetime, int] = (points[0][0], 0)
     for moment, count in points:
         window.append((moment, count))
         total += count
-        while window[0][0] <= moment - _HOUR:
+        while window[0][0] <= moment - span:
             total -= window.popleft()[1]
         if total > best[1]:
             best = (window[0][0], total)
@@ -175,10 +232,18 @@ def privacy_report(
     *,
     burst_elements: int = BURST_ELEMENTS,
     information_days: int = 30,
+    quick_minutes: int = QUICK_MINUTES,
+    quick_minimum: int = QUICK_MINIMUM,
+    lookup_burst: int = LOOKUP_BURST,
+    region: str | None = None,
 ) -> dict[str, Any]:
-    """The privacy officer's report on ``[start, end)``; see the module docstring."""
-    if caller is not None:
-        policy.require_privacy_officer(caller)
+    """The privacy officer's report on ``[start, end)`` for ``region`` (None: every region,
+    or the officer's own); see the module docstring. ``information_days`` is the term
+    after which a signal's information duty counts as unconfirmed
+    (``VIR_INFORMATION_DUTY_DAYS``)."""
+    scope = policy.NATIONAL if caller is None else policy.require_privacy_officer(caller)
+    region = scope.report_region(region)
+    quick_after = dt.timedelta(minutes=quick_minutes)
     check_period(start, end)
     now = clock()
     months = months_of(start, end)
@@ -187,30 +252,47 @@ def privacy_report(
     refusals: Counter[tuple[str, str]] = Counter()
     volumes: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
     evaluations: dict[str, list[tuple[dt.datetime, int]]] = defaultdict(list)
+    registered: dict[str, dt.datetime] = {}  # signal id -> when, within the period
+    quick: dict[str, Counter[str]] = defaultdict(Counter)  # oin -> withdrawal reasons
+    lookups: dict[str, list[tuple[dt.datetime, int]]] = defaultdict(list)
+    limited: dict[str, Counter[str]] = defaultdict(Counter)  # oin -> endpoint -> refusals
     with db.write() as session:
         names = {str(o.oin): o.name for o in list_organisations(session)}
+        within = _Within(None if region is None else repo.oins_in_region(session, region))
         for entry in _entries(session, start, end):
             event = entry.event
             oin = event.organisation
-            events[(oin, event.action)] += 1
+            if not within(event):
+                continue
             if event.action == "request.refused":
+                count = _refusals(event)
                 endpoint = str(event.objects.get("endpoint", ""))
-                refusals[(event.reason or "", endpoint)] += 1
+                refusals[(event.reason or "", endpoint)] += count
+                events[(oin, event.action)] += count
+                if event.reason == "rate_limited" and oin is not None:
+                    limited[oin][endpoint] += count
+                continue
+            events[(oin, event.action)] += 1
+            if oin is not None and event.action in _LOOKUPS:
+                lookups[oin].append((_moment(event), 1))  # found or not
             if oin is None or event.outcome != Outcome.SUCCESS:
                 continue
             if event.action == "signal.registered":
+                registered[str(event.objects.get("signal", ""))] = _moment(event)
                 volumes[oin][entry.month]["registrations"] += 1
+            elif event.action == "signal.withdrawn":
+                since = registered.get(str(event.objects.get("signal", "")))
+                if since is not None and _moment(event) - since <= quick_after:
+                    quick[oin][event.reason or ""] += 1
             elif event.action == "consultation.made":
                 volumes[oin][entry.month]["consultations"] += 1
                 purposes[oin][event.purpose or ""] += 1
             elif event.action == "oprf.evaluate":
                 elements = _evaluated(event)
                 volumes[oin][entry.month]["evaluations"] += elements
-                moment = dt.datetime.fromisoformat(event.occurred_at.replace("Z", "+00:00"))
-                evaluations[oin].append((moment, elements))
-        uninformed = Counter(
-            r.oin for r in repo.uninformed(session, now - dt.timedelta(days=information_days))
-        )
+                evaluations[oin].append((_moment(event), elements))
+        before = now - dt.timedelta(days=information_days)
+        uninformed = Counter(r.oin for r in repo.uninformed_in_region(session, before, region))
         _audit_generation(session, caller, now, "privacy", start, end)
 
     def org(oin: str | None) -> dict[str, str | None]:
@@ -255,10 +337,50 @@ def privacy_report(
                     },
                 }
             )
+    for oin in sorted(quick):
+        withdrawn = sum(quick[oin].values())
+        if withdrawn >= quick_minimum:
+            flags.append(
+                org(oin)
+                | {
+                    "kind": "quick_withdrawals",
+                    "figures": {
+                        "signals": withdrawn,
+                        "within_minutes": quick_minutes,
+                        **dict(sorted(quick[oin].items())),
+                    },
+                }
+            )
+    for oin in sorted(lookups):
+        began, counted = _busiest_hour(sorted(lookups[oin]), _MINUTE)
+        if counted > lookup_burst:
+            flags.append(
+                org(oin)
+                | {
+                    "kind": "lookup_burst",
+                    "figures": {
+                        "from": audit_log.rfc3339(began),
+                        "lookups": counted,
+                        "limit": lookup_burst,
+                    },
+                }
+            )
+    for oin in sorted(limited):
+        flags.append(
+            org(oin)
+            | {
+                "kind": "rate_limited",
+                "figures": {
+                    "refusals": sum(limited[oin].values()),
+                    "endpoints": ", ".join(sorted(limited[oin])),
+                },
+            }
+        )
 
     return {
         "report": "privacy",
         "period": {"from": start.isoformat(), "to": end.isoformat()},
+        "region": region,
         "generated_at": audit_log.rfc3339(now),
         "months": months,
         "events": [
@@ -308,9 +430,10 @@ def monitor_report(
     end: dt.date,
     region: str | None = None,
 ) -> dict[str, Any]:
-    """The municipal monitor on ``[start, end)`` for ``region`` (None: every region)."""
-    if caller is not None:
-        policy.require_privacy_officer(caller)
+    """The municipal monitor on ``[start, end)`` for ``region`` (None: every region, or
+    the officer's own)."""
+    scope = policy.NATIONAL if caller is None else policy.require_privacy_officer(caller)
+    region = scope.report_region(region)
     check_period(start, end)
     now = clock()
     months = months_of(start, end)

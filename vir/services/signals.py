@@ -19,6 +19,7 @@ from vir.domain.cursor import decode_cursor, encode_cursor, legacy_seq
 from vir.domain.errors import Conflict, InputError, InvalidElement, NotFound
 from vir.domain.lifecycle import ArchiveReason, InformedWho, archives
 from vir.domain.matching import NotificationType, group_keys
+from vir.domain.ratelimit import LimitKind
 from vir.domain.signals import Professional, SignalFacts, WithdrawalReason, latest_removal
 from vir.services import removal
 from vir.services.identity import Caller
@@ -35,6 +36,7 @@ from vir.services.matching import (
 from vir.store import audit_log
 from vir.store import signals as repo
 from vir.store.db import Database
+from vir.store.ratelimits import RateLimits
 from vir.store.signals import ArchivedSignal, Signal
 
 
@@ -114,19 +116,29 @@ def _validate(request: SignalRequest, current_epoch: int, today: dt.date) -> dt.
 
 class SignalService:
     def __init__(
-        self, db: Database, clock: Clock, current_epoch: int, information_days: int = 30
+        self,
+        db: Database,
+        clock: Clock,
+        current_epoch: int,
+        information_days: int = 30,
+        limits: RateLimits | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._epoch = current_epoch
         self._information_days = information_days
+        # Per organisation, shared by every instance: registering and withdrawing in a
+        # loop would otherwise ask "is this child in the index?" in bulk.
+        self._limits = limits if limits is not None else RateLimits({})
 
     def register(self, caller: Caller, request: SignalRequest) -> Registered:
         policy.require_reporter(caller)
         now = self._clock()
         remove_on = _validate(request, self._epoch, now.date())
         digest = request.content_hash()
+        self._limits.precheck(LimitKind.REGISTER, caller.oin, 1, now)
         with self._db.write() as session:
+            self._limits.take(session, LimitKind.REGISTER, caller.oin, 1, now)
             existing = repo.signal_by_ref(session, caller.oin, request.local_ref)
             if existing is not None:
                 if existing.content_hash != digest:
@@ -146,7 +158,10 @@ class SignalService:
             facts = SignalFacts(
                 signal_id, caller.oin, request.person, frozenset(request.parents), request.address
             )
-            before = snapshot(session, group_keys(facts))
+            # Its groups, with every parent linked to the young person: a new parent
+            # link brings the person's other signals into that parent's household.
+            linked = repo.linked_parents(session, request.person)
+            before = snapshot(session, group_keys(facts, linked))
             repo.insert_signal(
                 session,
                 {
@@ -191,7 +206,9 @@ class SignalService:
         """Withdraw one's own signal: archived when the risk ended, otherwise erased."""
         policy.require_reporter(caller)
         now = self._clock()
+        self._limits.precheck(LimitKind.WITHDRAW, caller.oin, 1, now)
         with self._db.write() as session:
+            self._limits.take(session, LimitKind.WITHDRAW, caller.oin, 1, now)
             row = _own(session, caller, local_ref)
             accessor: dict[str, Any] = {**audit_log.by(caller), "reason": reason.value}
             audit_log.append(
@@ -289,7 +306,7 @@ def _own(session: Session, caller: Caller, local_ref: str) -> Signal:
 
 
 def _professional(row: Signal) -> Professional:
-    return Professional(
+    return Professional.stored(
         row.professional_name,
         row.professional_email,
         row.professional_phone,

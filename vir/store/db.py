@@ -45,6 +45,10 @@ order, so everything above (one writer, seq order = commit order) holds.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shlex
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -93,7 +97,7 @@ def make_engine(url: str, *, durable: bool = True) -> Engine:
             f"unsupported database {backend!r}: use sqlite:///PATH or postgresql+psycopg://..."
         )
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        _create_private(Path(parsed.database))
     # pysqlite's own transaction handling is off; transactions begin in _on_begin.
     engine = create_engine(
         parsed,
@@ -117,6 +121,61 @@ def make_engine(url: str, *, durable: bool = True) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _create_private(database: Path) -> None:
+    """Create the SQLite file 0600, and every missing directory above it 0700; whatever
+    exists already is left as it is (``check_database_files`` refuses it if it is open).
+
+    The file is created here, before SQLite opens it, because SQLite would create it
+    0644 (masked by the umask); SQLite then gives its -wal and -shm files the database
+    file's own permissions. The database holds pseudonyms, professionals' contact details
+    and the audit log: no other local user may read it.
+    """
+    missing = []
+    folder = database.parent
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+    # An existing database (or one another process made just now) is left as it is.
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def check_database_files(url: str) -> None:
+    """ConfigurationError, with the commands that fix it, when the SQLite database named by
+    ``url`` or its directory is accessible by group or others (``vir serve`` refuses to
+    start then). Also the -wal and -shm files, which hold recent writes. PostgreSQL and
+    an in-memory database are not files: nothing to check."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    database = Path(parsed.database)
+    folder = database.parent
+    files = [p for p in (database, *_sidecars(database)) if p.exists()]
+    open_files = [p for p in files if _open_to_others(p)]
+    open_folder = folder.exists() and _open_to_others(folder)
+    if not open_files and not open_folder:
+        return
+    fixes = []
+    if open_folder:
+        fixes.append(f"chmod 700 {shlex.quote(str(folder))}")
+    if files:
+        fixes.append("chmod 600 " + " ".join(shlex.quote(str(p)) for p in files))
+    raise ConfigurationError(
+        f"SQLite database {database} or its directory is accessible by group or others "
+        f"(it holds pseudonyms, contact details and the audit log); run: {' && '.join(fixes)}"
+    )
+
+
+def _sidecars(database: Path) -> tuple[Path, Path]:
+    return database.with_name(database.name + "-wal"), database.with_name(database.name + "-shm")
+
+
+def _open_to_others(path: Path) -> bool:
+    return bool(path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO))
 
 
 def _postgresql_engine(url: URL) -> Engine:

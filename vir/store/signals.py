@@ -8,11 +8,25 @@ tracked ORM objects.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Row,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    union,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from vir.domain.matching import GroupKey, Via
@@ -25,6 +39,7 @@ from vir.store.tables import (
     MatchRow,
     NotificationCounterRow,
     NotificationRow,
+    NotificationSignalRow,
     OrganisationRow,
     SignalParentRow,
     SignalRow,
@@ -36,6 +51,7 @@ MATCHES = cast(Table, MatchRow.__table__)
 MEMBERS = cast(Table, MatchMemberRow.__table__)
 NOTIFICATIONS = cast(Table, NotificationRow.__table__)
 COUNTERS = cast(Table, NotificationCounterRow.__table__)
+CARRIED = cast(Table, NotificationSignalRow.__table__)
 EXCLUDED = cast(Table, ExcludedAddressRow.__table__)
 ORGANISATIONS = cast(Table, OrganisationRow.__table__)
 ARCHIVED = cast(Table, ArchivedSignalRow.__table__)
@@ -59,18 +75,32 @@ _BY_PERSON = select(SIGNALS.c.id).where(
     SIGNALS.c.oin == bindparam("oin"), SIGNALS.c.person == bindparam("person")
 )
 _BY_IDS = select(SIGNALS).where(SIGNALS.c.id.in_(bindparam("ids", expanding=True)))
+# The young persons in parent ``key``'s household: the parent as a young person, and
+# everyone some active signal declares ``key`` the parent of (index on
+# signal_parents.parent, then the signals' primary key).
+_HOUSEHOLD_OF = union(
+    select(bindparam("key", type_=SIGNALS.c.person.type)),
+    select(SIGNALS.c.person)
+    .join(PARENTS, PARENTS.c.signal_id == SIGNALS.c.id)
+    .where(PARENTS.c.parent == bindparam("key")),
+)
+# Candidates of each group; vir.domain.matching.group_members decides membership.
 _GROUP = {
     Via.PERSON: select(SIGNALS).where(SIGNALS.c.person == bindparam("key")),
     Via.ADDRESS: select(SIGNALS).where(SIGNALS.c.address == bindparam("key")),
-    Via.PARENT: select(SIGNALS).where(
-        or_(
-            SIGNALS.c.person == bindparam("key"),
-            SIGNALS.c.id.in_(
-                select(PARENTS.c.signal_id).where(PARENTS.c.parent == bindparam("key"))
-            ),
-        )
-    ),
+    # Every signal about those young persons (index on signals.person), whether or not
+    # it names the parent itself. ``IN (... UNION ...)`` rather than ``person = key OR
+    # person IN (...)``: PostgreSQL scans the whole table for the OR form.
+    Via.PARENT: select(SIGNALS).where(SIGNALS.c.person.in_(_HOUSEHOLD_OF)),
 }
+# The parents active signals declare for one young person (index on signals.person,
+# then the primary key of signal_parents).
+_LINKED_PARENTS = (
+    select(PARENTS.c.parent)
+    .join(SIGNALS, SIGNALS.c.id == PARENTS.c.signal_id)
+    .where(SIGNALS.c.person == bindparam("person"))
+    .distinct()
+)
 _PARENTS_OF = select(PARENTS.c.signal_id, PARENTS.c.parent).where(
     PARENTS.c.signal_id.in_(bindparam("ids", expanding=True))
 )
@@ -150,8 +180,14 @@ def facts(session: Session, rows: Iterable[Signal]) -> list[SignalFacts]:
 
 
 def group(session: Session, key: GroupKey) -> list[Signal]:
-    """The active signals in one group (see ``vir.domain.matching``)."""
+    """The candidate active signals of one group: every member, and every signal that
+    links one to it (``vir.domain.matching.group_members`` decides membership)."""
     return list(session.execute(_GROUP[key.via], {"key": key.key}))
+
+
+def linked_parents(session: Session, person: bytes) -> set[bytes]:
+    """Every parent that some active signal declares for this young person."""
+    return set(session.scalars(_LINKED_PARENTS, {"person": person}))
 
 
 def excluded(session: Session, addresses: Collection[bytes]) -> set[bytes]:
@@ -214,17 +250,42 @@ def remove_members(session: Session, match_id: str, signal_ids: Collection[str])
         )
 
 
-def insert_notifications(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert notifications, each numbered after its organisation's previous ones.
+class Carried(enum.StrEnum):
+    """How a notification carries a signal (``notification_signals.role``)."""
+
+    RECIPIENT = "recipient"  # the recipient's own signal, active
+    PARTICIPANT = "participant"  # an active signal whose reporter the payload shows
+    ARCHIVED = "archived"  # an archived signal offered (``match.historical``)
+
+
+@dataclass(frozen=True, slots=True)
+class NewNotification:
+    """A notification to store: for the organisation ``oin`` about its signal
+    ``recipient`` (under ``local_ref``), showing the reporters of ``carries``."""
+
+    id: str
+    oin: str
+    local_ref: str
+    type: str
+    match_id: str
+    created_at: dt.datetime
+    payload: str
+    recipient: str
+    carries: frozenset[str] = frozenset()
+
+
+def insert_notifications(session: Session, notifications: Sequence[NewNotification]) -> None:
+    """Insert notifications, each numbered after its organisation's previous ones, and
+    link each to the signals it carries.
 
     Positions are drawn from ``notification_counters`` inside the write transaction;
     writes are serialised (vir.store.db), so two writers never draw the same one.
     """
-    if not rows:
+    if not notifications:
         return
     counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["oin"]] = counts.get(row["oin"], 0) + 1
+    for n in notifications:
+        counts[n.oin] = counts.get(n.oin, 0) + 1
     drawn: dict[str, int] = {}
     for oin in sorted(counts):
         last = session.execute(_COUNTER, {"oin": oin}).scalar()
@@ -235,10 +296,129 @@ def insert_notifications(session: Session, rows: list[dict[str, Any]]) -> None:
             session.execute(_ADVANCE_COUNTER, {"b_oin": oin, "b_last": last + counts[oin]})
         drawn[oin] = last
     numbered = []
-    for row in rows:
-        drawn[row["oin"]] += 1
-        numbered.append({**row, "position": drawn[row["oin"]]})
+    links = []
+    for n in notifications:
+        drawn[n.oin] += 1
+        numbered.append(
+            {
+                "id": n.id,
+                "oin": n.oin,
+                "position": drawn[n.oin],
+                "local_ref": n.local_ref,
+                "type": n.type,
+                "match_id": n.match_id,
+                "created_at": n.created_at,
+                "payload": n.payload,
+            }
+        )
+        links.append(
+            {"notification_id": n.id, "signal_id": n.recipient, "role": Carried.RECIPIENT.value}
+        )
+        links += [
+            {"notification_id": n.id, "signal_id": s, "role": Carried.PARTICIPANT.value}
+            for s in sorted(n.carries - {n.recipient})
+        ]
     session.execute(insert(NOTIFICATIONS), numbered)
+    session.execute(insert(CARRIED), links)
+
+
+_CARRYING = select(CARRIED.c.notification_id).where(CARRIED.c.signal_id == bindparam("signal"))
+_STORY_ENDS = (
+    select(CARRIED.c.signal_id, NOTIFICATIONS.c.match_id, func.max(NOTIFICATIONS.c.position))
+    .join(NOTIFICATIONS, NOTIFICATIONS.c.id == CARRIED.c.notification_id)
+    .where(
+        CARRIED.c.role == Carried.RECIPIENT.value,
+        NOTIFICATIONS.c.id.in_(bindparam("ids", expanding=True)),
+    )
+    .group_by(CARRIED.c.signal_id, NOTIFICATIONS.c.match_id)
+)
+# A recipient signal's notifications on one match up to a position (index on
+# notification_signals.signal_id, then the notifications' unique id).
+_STORY_UP_TO = (
+    select(NOTIFICATIONS.c.id)
+    .join(CARRIED, CARRIED.c.notification_id == NOTIFICATIONS.c.id)
+    .where(
+        CARRIED.c.signal_id == bindparam("recipient"),
+        CARRIED.c.role == Carried.RECIPIENT.value,
+        NOTIFICATIONS.c.match_id == bindparam("match"),
+        NOTIFICATIONS.c.position <= bindparam("position"),
+    )
+)
+
+
+def forget_notifications(session: Session, signal_id: str) -> int:
+    """Delete every notification that carries the signal (active or archived), as
+    ``delete_notifications`` does; returns how many went."""
+    ids = set(session.scalars(_CARRYING, {"signal": signal_id}))
+    return delete_notifications(session, ids)
+
+
+def delete_notifications(session: Session, ids: Collection[str]) -> int:
+    """Delete these notifications, the earlier ones of the same recipient signal on the
+    same match, and their links; returns how many went.
+
+    What is held of one recipient's notifications on one match is so always the newest
+    part of what was sent: never an older notice (a ``match.created``) that a deleted
+    later one (its ``match.left``) had overtaken. Positions are not reused
+    (``notification_counters``), so the cursor carries on over the gaps.
+    """
+    if not ids:
+        return 0
+    doomed = set(ids)
+    for recipient, match_id, position in session.execute(_STORY_ENDS, {"ids": sorted(ids)}):
+        doomed |= set(
+            session.scalars(
+                _STORY_UP_TO, {"recipient": recipient, "match": match_id, "position": position}
+            )
+        )
+    chosen = sorted(doomed)
+    session.execute(delete(CARRIED).where(CARRIED.c.notification_id.in_(chosen)))
+    result = session.execute(delete(NOTIFICATIONS).where(NOTIFICATIONS.c.id.in_(chosen)))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+_LINK = CARRIED.alias("link")
+_RECIPIENT = CARRIED.alias("recipient")
+_ACTIVE = SIGNALS.alias("active")
+_KEPT = ARCHIVED.alias("kept")
+# A notification that outlived what it carries: a carried active signal is no longer
+# active (ended, archived or erased), an offered archived signal is destroyed, or it has
+# no recipient link at all. ``vir.services.removal`` deletes them as it goes; this finds
+# any it missed (``vir lifecycle run`` sweeps them).
+_ORPHANED = (
+    select(NOTIFICATIONS.c.seq, NOTIFICATIONS.c.id)
+    .where(
+        NOTIFICATIONS.c.seq > bindparam("after"),
+        or_(
+            ~exists().where(
+                _RECIPIENT.c.notification_id == NOTIFICATIONS.c.id,
+                _RECIPIENT.c.role == Carried.RECIPIENT.value,
+            ),
+            exists().where(
+                _LINK.c.notification_id == NOTIFICATIONS.c.id,
+                or_(
+                    and_(
+                        _LINK.c.role != Carried.ARCHIVED.value,
+                        ~exists().where(_ACTIVE.c.id == _LINK.c.signal_id),
+                    ),
+                    and_(
+                        _LINK.c.role == Carried.ARCHIVED.value,
+                        ~exists().where(_KEPT.c.id == _LINK.c.signal_id),
+                    ),
+                ),
+            ),
+        ),
+    )
+    .order_by(NOTIFICATIONS.c.seq)
+    .limit(bindparam("limit"))
+)
+
+
+def orphaned_notifications(session: Session, after_seq: int, limit: int) -> list[tuple[int, str]]:
+    """Up to ``limit`` (seq, id) of notifications after ``after_seq`` that carry a signal
+    no longer held, in seq order (a keyset: the caller passes the last seq back)."""
+    rows = session.execute(_ORPHANED, {"after": after_seq, "limit": limit})
+    return [(int(seq), str(notification_id)) for seq, notification_id in rows]
 
 
 def organisation_name(session: Session, oin: str) -> str:
@@ -351,6 +531,15 @@ def record_offers(
     notification_id: str,
     now: dt.datetime,
 ) -> None:
+    """Record that ``oin`` was offered these archived signals by ``notification_id``
+    (stored already), and link the notification to them: it goes when one is destroyed."""
+    session.execute(
+        insert(CARRIED),
+        [
+            {"notification_id": notification_id, "signal_id": a, "role": Carried.ARCHIVED.value}
+            for a in sorted(archived_ids)
+        ],
+    )
     session.execute(
         insert(OFFERS),
         [
@@ -427,3 +616,27 @@ def uninformed(session: Session, before: dt.datetime) -> list[Signal]:
 
 def signals_of_organisation(session: Session, oin: str) -> list[Signal]:
     return list(session.execute(select(SIGNALS).where(SIGNALS.c.oin == oin).order_by(SIGNALS.c.id)))
+
+
+def oins_in_region(session: Session, region: str) -> frozenset[str]:
+    """The OINs of the organisations of ``region``: a regional privacy officer's part."""
+    return frozenset(
+        session.scalars(select(ORGANISATIONS.c.oin).where(ORGANISATIONS.c.region == region))
+    )
+
+
+def uninformed_in_region(session: Session, before: dt.datetime, region: str | None) -> list[Signal]:
+    """``uninformed``, of the organisations of ``region`` only (None: of every region)."""
+    if region is None:
+        return uninformed(session, before)
+    query = (
+        select(SIGNALS)
+        .join(ORGANISATIONS, ORGANISATIONS.c.oin == SIGNALS.c.oin)
+        .where(
+            ORGANISATIONS.c.region == region,
+            SIGNALS.c.informed_on.is_(None),
+            SIGNALS.c.created_at < before,
+        )
+        .order_by(SIGNALS.c.oin, SIGNALS.c.created_at, SIGNALS.c.id)
+    )
+    return list(session.execute(query))

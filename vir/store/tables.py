@@ -9,6 +9,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -181,7 +182,13 @@ class NotificationRow(Base):
     """A notification as sent: the match as the recipient saw it then (never a pseudonym)."""
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("uq_notifications_oin_position", "oin", "position", unique=True),)
+    # AUTOINCREMENT on SQLite: without it a new row reuses the seq of deleted newest rows,
+    # and seq must grow in commit order (legacy cursors, vir.store.db) also after
+    # notifications are deleted (migration 0010).
+    __table_args__ = (
+        Index("uq_notifications_oin_position", "oin", "position", unique=True),
+        {"sqlite_autoincrement": True},
+    )
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(String(36), unique=True)
@@ -264,3 +271,53 @@ class ArchiveOfferRow(Base):
     oin: Mapped[str] = mapped_column(String(20), primary_key=True)
     notification_id: Mapped[str] = mapped_column(String(36))
     offered_at: Mapped[dt.datetime] = mapped_column()
+
+
+class RateLimitRow(Base):
+    """One token bucket per (kind, organisation), shared by every app instance: read and
+    updated inside the write transaction of the action it limits (vir.store.ratelimits)."""
+
+    __tablename__ = "rate_limits"
+
+    kind: Mapped[str] = mapped_column(String(24), primary_key=True)
+    oin: Mapped[str] = mapped_column(String(20), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[dt.datetime] = mapped_column()
+
+
+class RefusalCountRow(Base):
+    """Refused requests of one minute, counted per key until they are in the audit log.
+
+    The key is the reason, the endpoint, the claimed organisation and certificate and
+    the peer's network ('' when absent). ``audited`` of ``count`` are in audit entries
+    already, in ``entries`` entries (vir.services.refusals). Rows of closed minutes are
+    written to the audit log and deleted by the next flush of any instance.
+    """
+
+    __tablename__ = "refusal_counts"
+
+    minute: Mapped[str] = mapped_column(String(17), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(64), primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(128), primary_key=True)
+    organisation: Mapped[str] = mapped_column(String(20), primary_key=True)
+    certificate: Mapped[str] = mapped_column(String(64), primary_key=True)
+    network: Mapped[str] = mapped_column(String(48), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    audited: Mapped[int] = mapped_column(Integer)
+    entries: Mapped[int] = mapped_column(Integer)
+
+
+class NotificationSignalRow(Base):
+    """Which signals a notification carries: the recipient's own, and those whose reporter
+    details its payload shows (the participants, or for an archive offer the archived
+    signals offered). A notification goes when any of them ends (docs/matching.md,
+    Retention); ``signal_id`` is no foreign key, as an archived signal keeps its id."""
+
+    __tablename__ = "notification_signals"
+
+    notification_id: Mapped[str] = mapped_column(
+        ForeignKey("notifications.id", ondelete="CASCADE"), primary_key=True
+    )
+    signal_id: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
+    # recipient | participant | archived (vir.store.signals.Carried)
+    role: Mapped[str] = mapped_column(String(12))

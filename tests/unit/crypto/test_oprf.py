@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pysodium
 import pytest
 
 from vir.crypto import oprf
@@ -22,6 +23,10 @@ VECTOR_2 = {
     "Output": "f4a74c9c592497375e796aa837e907b1a045d34306a749db9f34221f7e750cb4f2a6413a6bf6fa5e"
     "19ba6348eb673934a722a7ede2e7621306d18951e7cf2c73",
 }
+
+
+_VALID = oprf.hash_to_group(b"nl-bsn:123456782")
+_WITH_BIT_255 = _VALID[:31] + bytes([_VALID[31] | 0x80])
 
 
 def _key() -> bytes:
@@ -57,6 +62,8 @@ def test_pseudonym_is_key_times_hash_to_group() -> None:
         b"\xff" * 32,
         (2**255 - 19).to_bytes(32, "little"),  # p itself: non-canonical 0
         b"\x01" + bytes(31),  # 1 is negative (odd): not a valid s
+        bytes(31) + b"\x80",  # the identity with bit 255 set (libsodium 1.0.18 accepts it)
+        _WITH_BIT_255,  # a valid element with bit 255 set (libsodium 1.0.18 accepts it)
         bytes(31),  # short
         bytes(33),  # long
     ],
@@ -66,6 +73,14 @@ def test_invalid_elements_are_rejected(bad: bytes) -> None:
     with pytest.raises(CryptoError) as info:
         oprf.evaluate(_key(), bad)
     assert str(info.value) == "cryptographic operation failed"
+
+
+def test_element_check_does_not_rest_on_libsodiums(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a libsodium that accepts anything, non-canonical encodings are still refused."""
+    monkeypatch.setattr(pysodium, "crypto_core_ristretto255_is_valid_point", lambda _e: True)
+    assert oprf.is_valid_element(_VALID)
+    for bad in (_WITH_BIT_255, bytes(31) + b"\x80", (2**255 - 19).to_bytes(32, "little")):
+        assert not oprf.is_valid_element(bad)
 
 
 def test_non_canonical_scalar_is_refused() -> None:

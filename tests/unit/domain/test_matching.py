@@ -8,7 +8,10 @@ from vir.domain.matching import (
     NotificationType,
     Via,
     group_keys,
+    group_members,
+    groups,
     matches,
+    parent_links,
     qualifies,
     reconcile,
 )
@@ -53,9 +56,57 @@ def test_young_mother_links_two_households() -> None:
 
 def test_excluded_address_never_groups() -> None:
     a = sig("a", "1", CHILD, address=SHELTER)
-    assert GroupKey(Via.ADDRESS, SHELTER) not in group_keys(a, {SHELTER})
+    assert GroupKey(Via.ADDRESS, SHELTER) not in group_keys(a, excluded_addresses={SHELTER})
     assert matches([a, sig("b", "2", SIBLING, address=SHELTER)], {SHELTER}) == {}
     assert matches([sig("a", "1", CHILD, address=HOME), sig("b", "2", SIBLING, address=HOME)])
+
+
+def test_a_parent_belongs_to_the_young_person_not_to_one_signal() -> None:
+    school = sig("a", "1", CHILD, (MOTHER,))
+    gp = sig("b", "2", CHILD)  # no parents registered
+    youth_care = sig("c", "3", SIBLING, (MOTHER,))
+    household = GroupKey(Via.PARENT, MOTHER)
+    assert parent_links([school, gp, youth_care]) == {
+        CHILD: frozenset({MOTHER}),
+        SIBLING: frozenset({MOTHER}),
+    }
+    assert household in group_keys(gp, {MOTHER})
+    assert household not in group_keys(gp)
+    found = matches([school, gp, youth_care])
+    assert found[household] == {"a", "b", "c"}
+    assert found[GroupKey(Via.PERSON, CHILD)] == {"a", "b"}
+    # The school withdraws: no active signal names the mother of the child any more.
+    assert matches([gp, youth_care]) == {}
+    # Another signal on the child that names the mother keeps the link.
+    police = sig("d", "4", CHILD, (MOTHER,))
+    assert matches([gp, youth_care, police])[household] == {"b", "c", "d"}
+
+
+def test_the_link_is_per_parent_and_not_transitive() -> None:
+    # The GP's signal on the child is in the mother's household (the school names her)
+    # but not in the grandmother's, which only the mother's own signal is in.
+    school = sig("a", "1", CHILD, (MOTHER,))
+    gp = sig("b", "2", CHILD)
+    mother_herself = sig("c", "3", MOTHER, (GRANDMA,))
+    aunt = sig("d", "4", SIBLING, (GRANDMA,))
+    found = groups([school, gp, mother_herself, aunt])
+    assert {s.id for s in found[GroupKey(Via.PARENT, MOTHER)]} == {"a", "b", "c"}
+    assert {s.id for s in found[GroupKey(Via.PARENT, GRANDMA)]} == {"c", "d"}
+
+
+def test_group_members_agrees_with_groups_whatever_else_is_among_the_candidates() -> None:
+    signals = [
+        sig("a", "1", CHILD, (MOTHER,), HOME),
+        sig("b", "2", CHILD, (), SHELTER),
+        sig("c", "3", SIBLING, (MOTHER, GRANDMA), HOME),
+        sig("d", "1", MOTHER, (GRANDMA,)),
+        sig("e", "2", GRANDMA),
+    ]
+    everything = groups(signals, {SHELTER})
+    for key in {*everything, GroupKey(Via.ADDRESS, SHELTER)}:
+        want = {s.id for s in everything.get(key, [])}
+        assert {s.id for s in group_members(key, signals, {SHELTER})} == want
+        assert {s.id for s in group_members(key, list(reversed(signals)), {SHELTER})} == want
 
 
 KEY = GroupKey(Via.PERSON, CHILD)
@@ -78,6 +129,13 @@ def test_join_tells_the_newcomer_created_and_other_organisations_joined() -> Non
 def test_leave_tells_remaining_other_organisations() -> None:
     got = reconcile(KEY, frozenset("abc"), frozenset("ab"), "ab", ORGS)
     assert got == [Notice("a", LEFT, KEY), Notice("b", LEFT, KEY)]
+
+
+def test_a_registered_signal_that_leaves_a_continuing_match_is_told() -> None:
+    # c (organisation 3) left, but is still registered: its parent link went with a
+    # withdrawn signal. It is told, and so are the remaining other organisations.
+    got = reconcile(KEY, frozenset("abc"), frozenset("ab"), "abc", ORGS)
+    assert got == [Notice("a", LEFT, KEY), Notice("b", LEFT, KEY), Notice("c", LEFT, KEY)]
 
 
 def test_end_tells_every_remaining_member() -> None:

@@ -105,7 +105,8 @@ def realistic_report() -> dict[str, Any]:
                     "name": "Şükrü Yılmaz",
                     "email": "s.yilmaz@erasmuscollege.example.nl",
                     "phone": "010-555 12 34",
-                    "function": "zorgcoördinator",
+                    "function": "zorgcoordinator",
+                    "function_label": "Zorgcoördinator",
                 },
                 "registered_at": "2026-03-05T10:30:00.000000Z",
                 "remove_on": "2028-03-05",
@@ -188,6 +189,7 @@ def realistic_report() -> dict[str, Any]:
                     "email": "a.devries@jeugdhulp-rijnmond.example.nl",
                     "phone": "+31 10 555 98 76",
                     "function": "jeugdhulpverlener",
+                    "function_label": "Jeugdhulpverlener",
                 },
                 "registered_at": "2026-05-20T12:00:00.000000Z",
                 "remove_on": "2028-05-20",
@@ -281,8 +283,9 @@ def test_every_professionals_contact_details(text: str) -> None:
     report = realistic_report()
     for signal in report["signals"]:
         professional = signal["professional"]
-        for field in ("name", "email", "phone", "function"):
-            if professional[field] is not None:
+        # The function as its Dutch label (the code is for systems, not for the reader).
+        for field in ("name", "email", "phone", "function_label"):
+            if professional.get(field) is not None:
                 assert professional[field] in text, professional[field]
     assert "niet opgegeven" in text  # the GP gave no phone number and no function
 

@@ -60,14 +60,14 @@ def test_a_signal_walks_through_two_years_and_five_years(tmp_path: Path) -> None
             "archived": 2,
             "erased": 0,
             "destroyed": 0,
+            "swept": 0,
             "as_of": add_years(TODAY, 2).isoformat(),
         }
-        # Whichever signal expired second, its organisation was told the match ended.
-        assert sorted(n["type"] for n in w.notifications()) == [
-            "match.created",
-            "match.created",
-            "match.left",
-        ]
+        # Whichever signal expired second, its organisation was told the match ended;
+        # with both signals gone, so are the notifications (docs/matching.md, Retention).
+        told = [e.objects["type"] for e in entries if e.action == "notification.created"]
+        assert told == ["match.left"]
+        assert w.notifications() == []
 
         again = len(w.audit())
         assert w.lifecycle.run().total == 0  # idempotent
@@ -217,6 +217,9 @@ def test_archive_is_offered_once_to_the_new_reporter_only(tmp_path: Path) -> Non
         offers = [
             (n["oin"], n["local_ref"]) for n in w.notifications() if n["type"] == "match.historical"
         ]
-        assert offers == [(gp, "gp-1"), (youth, "youth-1")]
+        # gp-1's offer went with gp-1 (docs/matching.md, Retention); gp-2 got none.
+        assert offers == [(youth, "youth-1")]
+        offered = [e.organisation for e in w.audit() if e.action == "archive.offered"]
+        assert offered == [gp, youth]
         assert school not in {oin for oin, _ in offers}
         assert person("mila") not in repr(w.notifications()).encode()

@@ -16,12 +16,14 @@ from support.instore import ORGS
 from support.world import MUNICIPALITY, VEILIG_THUIS, World, person, world
 
 from vir.audit.chain import Outcome
-from vir.domain.errors import InputError, NotPermitted
-from vir.domain.ratelimit import TokenBuckets
+from vir.domain.errors import InputError, NotFound, NotPermitted
+from vir.domain.ratelimit import Limit, LimitKind
+from vir.domain.signals import WithdrawalReason
 from vir.reports.officer import monitor_csv, monitor_pdf, privacy_csv, privacy_pdf
 from vir.services.consultations import ConsultationService, Purpose
 from vir.services.reports import monitor_report, privacy_report
 from vir.store import audit_log
+from vir.store.ratelimits import RateLimits
 
 START, END = dt.date(2026, 8, 1), dt.date(2026, 12, 1)
 MONTHS = ["2026-08", "2026-09", "2026-10", "2026-11"]
@@ -62,7 +64,7 @@ def active(tmp_path: Path) -> Iterator[World]:
         w.register(2, "sib-1", parents=("mother",))
         w.register(3, "sib-2", parents=("mother",))
         consultations = ConsultationService(
-            w.store.db, w.clock, TokenBuckets(1.0, 100), lambda: 0.0
+            w.store.db, w.clock, RateLimits({LimitKind.CONSULTATION: Limit(1.0, 100)})
         )
         w.clock.to(dt.date(2026, 10, 20))
         for n in range(4):
@@ -269,3 +271,82 @@ def test_reports_render_to_csv_and_dutch_pdf(active: World) -> None:
     assert "youth_care" not in text and "2026-08" not in text
     assert "minder dan 10" in text and "geheim" in text
     assert "School A" not in text and str(ORGS[0].oin) not in text
+
+
+def test_probe_flags_catch_quick_withdrawals_lookup_bursts_and_rate_limits(
+    tmp_path: Path,
+) -> None:
+    """Register-then-withdraw within minutes (from three on), more than ten privacy-officer
+    lookups within a minute, and any refusal by a rate limit; nothing short of them."""
+    with world(tmp_path) as w:
+        start = dt.datetime(2026, 11, 2, 10, 0, tzinfo=dt.UTC)
+
+        def probe(org: int, n: int, reason: WithdrawalReason, after: dt.timedelta) -> None:
+            w.clock.now = start
+            w.register(org, f"p{org}-{n}")
+            w.clock.now = start + after
+            w.signals.withdraw(w.caller(org), f"p{org}-{n}-{org}", reason)
+
+        quick, slow = dt.timedelta(minutes=4), dt.timedelta(minutes=11)
+        probe(0, 0, WithdrawalReason.UNJUSTIFIED, quick)
+        probe(0, 1, WithdrawalReason.UNJUSTIFIED, quick)
+        probe(0, 2, WithdrawalReason.RISK_ENDED, dt.timedelta(minutes=10))
+        for n in range(3):
+            probe(1, n, WithdrawalReason.UNJUSTIFIED, slow)  # not within ten minutes
+        for n in range(2):
+            probe(2, n, WithdrawalReason.UNJUSTIFIED, quick)  # two: not a pattern yet
+
+        def lookups(at: dt.datetime, count: int) -> None:
+            for n in range(count):
+                w.clock.now = at + dt.timedelta(seconds=5 * n)
+                with pytest.raises(NotFound):
+                    w.privacy.access(w.officer, person(f"nobody-{at.hour}-{n}"))
+
+        lookups(start.replace(hour=12), 10)  # ten within a minute: allowed
+        lookups(start.replace(hour=14), 11)
+        for count in (5, 2):
+            _append(
+                w,
+                "request.refused",
+                start,
+                str(ORGS[3].oin),
+                outcome=Outcome.REFUSED,
+                reason="rate_limited",
+                objects={"endpoint": "POST /v1/oprf/evaluate", "count": count},
+            )
+        w.clock.now = CREATED
+        report = privacy_report(
+            w.store.db, w.clock, None, dt.date(2026, 11, 1), dt.date(2026, 12, 1)
+        )
+    flags = {(f["oin"], f["kind"]): f["figures"] for f in report["flags"]}
+    assert set(flags) == {
+        (str(ORGS[0].oin), "quick_withdrawals"),
+        (str(MUNICIPALITY.oin), "lookup_burst"),
+        (str(ORGS[3].oin), "rate_limited"),
+    }
+    assert flags[(str(ORGS[0].oin), "quick_withdrawals")] == {
+        "signals": 3,
+        "within_minutes": 10,
+        "risk_ended": 1,
+        "unjustified": 2,
+    }
+    assert flags[(str(MUNICIPALITY.oin), "lookup_burst")] == {
+        "from": "2026-11-02T14:00:00.000000Z",
+        "lookups": 11,
+        "limit": 10,
+    }
+    assert flags[(str(ORGS[3].oin), "rate_limited")] == {
+        "refusals": 7,
+        "endpoints": "POST /v1/oprf/evaluate",
+    }
+    # An entry stands for its count of refusals, in the events and the refusals alike.
+    assert _count(report, str(ORGS[3].oin), "request.refused") == 7
+    assert report["refusals"] == [
+        {"reason": "rate_limited", "endpoint": "POST /v1/oprf/evaluate", "count": 7}
+    ]
+    pdf = privacy_pdf(report, CREATED)
+    text = " ".join(
+        " ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(pdf)).pages
+    )
+    for title in ("kort na registratie ingetrokken", "binnen één minuut", "wegens de limiet"):
+        assert title in text

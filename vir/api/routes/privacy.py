@@ -1,5 +1,8 @@
 """The privacy officer's endpoints: data-subject access, erasure, death notices, and the
-signals whose information duty is unconfirmed. A privacy-officer certificate only."""
+signals whose information duty is unconfirmed. A privacy-officer certificate only: a
+municipality's officer for the signals of its region's organisations (a person held
+only elsewhere is 404 like one held nowhere; naming a signal outside the region is 403
+``outside-region``), the index operator's national officer for every region."""
 
 from __future__ import annotations
 
@@ -47,7 +50,7 @@ def _person(body: PseudonymIn, request: Request) -> bytes:
             "description": "everything held on the pseudonym (JSON, or a Dutch PDF)",
             "content": {PDF: {}},
         },
-        **problem_responses(*COMMON, 404),
+        **problem_responses(*COMMON, 404, 429),
     },
 )
 async def access(
@@ -56,7 +59,8 @@ async def access(
     request: Request,
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """Data-subject access (GDPR art. 15). `Accept: application/pdf` gives the Dutch PDF."""
+    """Data-subject access (GDPR art. 15), of the officer's region. `Accept: application/pdf`
+    gives the Dutch PDF."""
     person = _person(body, request)
     privacy = request.app.state.services.privacy
     report: dict[str, Any] = await run_in_threadpool(privacy.access, caller, person)
@@ -73,22 +77,25 @@ async def access(
     return JSONResponse(report)
 
 
-@router.post("/erasure", response_model=ErasedOut, responses=problem_responses(*COMMON, 404))
+@router.post("/erasure", response_model=ErasedOut, responses=problem_responses(*COMMON, 404, 429))
 def erase(body: ErasureIn, caller: CurrentCaller, request: Request) -> dict[str, Any]:
-    """Execute an erasure, objection or correction request: erased, never archived."""
+    """Execute an erasure, objection or correction request in the officer's region: erased,
+    never archived."""
     person = _person(body, request)
     erased = request.app.state.services.privacy.erase(caller, person, body.kind, body.signals)
     return {"erased": erased}
 
 
-@router.post("/deaths", response_model=ErasedOut, responses=problem_responses(*COMMON, 404))
+@router.post("/deaths", response_model=ErasedOut, responses=problem_responses(*COMMON, 404, 429))
 def deceased(body: PseudonymIn, caller: CurrentCaller, request: Request) -> dict[str, Any]:
-    """A death notice: every active and archived signal on the person is erased."""
+    """A death notice: every active and archived signal on the person is erased, in every
+    region; the answer lists those of the officer's region (404 when it held none)."""
     person = _person(body, request)
     return {"erased": request.app.state.services.privacy.deceased(caller, person)}
 
 
 @router.get("/uninformed", response_model=UninformedOut, responses=problem_responses(*COMMON))
 def uninformed(caller: CurrentCaller, request: Request) -> dict[str, Any]:
-    """Signals of every organisation whose information duty is unconfirmed past the term."""
+    """Signals of the officer's region's organisations whose information duty is
+    unconfirmed past the term (``VIR_INFORMATION_DUTY_DAYS``)."""
     return {"items": request.app.state.services.privacy.uninformed(caller)}

@@ -1,10 +1,13 @@
 """The privacy officer's reports over the audit log: events per organisation and the
 municipal monitor, as JSON, CSV or a Dutch PDF. A privacy-officer certificate only
-(the monitor too, for now)."""
+(the monitor too, for now). A municipality's officer gets their own region's part;
+asking for another region is refused (403 ``outside-region``, audited). The national
+officer may ask for any region, or none (every region)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -63,9 +66,12 @@ async def events(
     start: Annotated[str, Query(alias="from", description="first day, YYYY-MM-DD")],
     end: Annotated[str, Query(alias="to", description="day after the last, YYYY-MM-DD")],
     fmt: Annotated[Format, Query(alias="format")] = "json",
+    region: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
     """Events per organisation and action, consultations, refusals, volumes and anomaly
-    flags over ``[from, to)`` (at most three years)."""
+    flags over ``[from, to)`` (at most three years), of the officer's region (the national
+    officer: `region`, or every region). Unconfirmed information duty counts after
+    `VIR_INFORMATION_DUTY_DAYS`."""
     policy.require_privacy_officer(caller)
     first, last = _period(start, end)
     # Imported when first asked for: matplotlib and fpdf2 are slow to load.
@@ -74,7 +80,16 @@ async def events(
 
     state = request.app.state
     report = await run_in_threadpool(
-        privacy_report, state.services.db, state.clock, caller, first, last
+        functools.partial(
+            privacy_report,
+            state.services.db,
+            state.clock,
+            caller,
+            first,
+            last,
+            information_days=state.services.privacy.information_days,
+            region=region,
+        )
     )
     return await _respond(report, fmt, "privacy-rapport", request, privacy_csv, privacy_pdf)
 
@@ -89,7 +104,8 @@ async def monitor(
     region: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
     """The municipal monitor over ``[from, to)``: counts per organisation category and
-    month, small numbers suppressed; no organisation is named."""
+    month, small numbers suppressed; no organisation is named. The officer's own region
+    (another `region` is refused); the national officer's `region`, or every region."""
     policy.require_privacy_officer(caller)
     first, last = _period(start, end)
     from vir.reports.officer import monitor_csv, monitor_pdf

@@ -30,12 +30,13 @@ from vir.api.schemas import (
     decode_pseudonym,
     parse_date,
 )
-from vir.domain import policy
+from vir.domain import functions, policy
 from vir.domain.errors import InputError
 from vir.domain.lifecycle import InformedWho
 from vir.domain.signals import MAX_PARENTS, Professional, WithdrawalReason
 from vir.services import onboarding
 from vir.services.consultations import Purpose
+from vir.services.identity import Caller
 from vir.services.signals import SignalChange, SignalRequest
 
 router = APIRouter(prefix="/v1", tags=["signals"])
@@ -148,6 +149,15 @@ class NotificationsOut(BaseModel):
     next: str = Field(description="cursor for the next call's `after`")
 
 
+def _check_function(caller: Caller, professional: ProfessionalIn | None) -> None:
+    """The function code must be one of the caller's category (a municipality, which
+    registers nothing, is refused by the service with 403 instead)."""
+    if professional is not None and caller.organisation.category.reports:
+        functions.check_for(
+            caller.organisation.category, professional.function, "professional.function"
+        )
+
+
 def _signal_request(body: SignalIn) -> SignalRequest:
     p = body.professional
     return SignalRequest(
@@ -170,11 +180,12 @@ def _signal_request(body: SignalIn) -> SignalRequest:
     response_model=SignalOut,
     responses={
         200: {"model": SignalOut, "description": "idempotent repeat"},
-        **problem_responses(*COMMON, 409),
+        **problem_responses(*COMMON, 409, 429),
     },
 )
 def register_signal(body: SignalIn, caller: CurrentCaller, request: Request) -> Response:
     """Register that this organisation has a concern about a young person."""
+    _check_function(caller, body.professional)
     result = request.app.state.services.signals.register(caller, _signal_request(body))
     # Built by the service in the documented shape; returned as is, without a second
     # validation pass through the response model (that is for the OpenAPI document).
@@ -189,7 +200,9 @@ def register_signal(body: SignalIn, caller: CurrentCaller, request: Request) -> 
     )
 
 
-@router.delete("/signals/{local_ref}", status_code=204, responses=problem_responses(*COMMON, 404))
+@router.delete(
+    "/signals/{local_ref}", status_code=204, responses=problem_responses(*COMMON, 404, 429)
+)
 def withdraw_signal(
     local_ref: Annotated[str, Path(pattern=LOCAL_REF_PATTERN)],
     reason: Annotated[WithdrawalReason, Query()],
@@ -240,6 +253,7 @@ def update_signal(
     if body.professional is None and body.informed is None:
         raise InputError("body", "give professional, informed or both")
     p = body.professional
+    _check_function(caller, p)
     change = SignalChange(
         professional=Professional(p.name, p.email, p.phone, p.function) if p else None,
         informed=(

@@ -1,0 +1,447 @@
+"""HTTP-level edges of the embedded server, tried with raw sockets as an attacker would
+(issue 11, point 6).
+
+Before: an 8 MB request header was accepted; a malformed Content-Length, or
+Content-Length with Transfer-Encoding, got uvicorn's plain-text 400; a chunked body over
+the limit got 400 instead of 413; JSON nested 20,000 deep got a generic 400. Now the
+head is bounded (``MAX_HEAD_BYTES``, ``MAX_HEADER_FIELDS``: 431), every refusal a client
+can see is problem+json (RFC 9457) with its documented type and status, also those the
+HTTP parser makes before the application runs, and the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import select
+import socket
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import uvicorn
+from support.service import RunningService, start_service
+from uvicorn.server import ServerState
+
+from vir.api.limits import MAX_JSON_DEPTH, BodySizeLimit
+from vir.server.tls import (
+    MAX_HEAD_BYTES,
+    MAX_HEADER_FIELDS,
+    LimitedH11Protocol,
+    LimitedHttpToolsProtocol,
+)
+
+EVALUATE = b"/v1/oprf/evaluate"
+ELEMENT = "YJoK5owVo89pA3ZkYTB-XIuy-V5-ZVDh_6Lcmd5RgDw"
+BODY = json.dumps({"blinded_elements": [ELEMENT]}).encode()
+MAX_BODY = 64 * 1024  # VIR_MAX_BODY_BYTES's default
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+    running = start_service(tmp_path_factory.mktemp("http-edges"))
+    yield running
+    running.stop()
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    closed: bool  # the server closed the connection after this answer
+
+    def problem(self) -> dict[str, object]:
+        """The problem+json document, checked for RFC 9457's members and vir's type."""
+        assert self.headers["content-type"] == "application/problem+json", self
+        document = json.loads(self.body)
+        assert isinstance(document, dict)
+        assert {"type", "title", "status", "detail"} <= document.keys()
+        assert document["status"] == self.status
+        assert str(document["type"]).startswith("urn:vir:problem:")
+        return document
+
+
+def _connect(service: RunningService, cert: bool) -> ssl.SSLSocket:
+    context = ssl.create_default_context(cafile=service.ca)
+    if cert:
+        org = service.org("gp")
+        context.load_cert_chain(org.cert, org.key)
+    raw = socket.create_connection(("127.0.0.1", service.port), timeout=30)
+    return context.wrap_socket(raw, server_hostname="127.0.0.1")
+
+
+def _read_answer(sock: ssl.SSLSocket, buffered: bytes = b"") -> tuple[Answer, bytes]:
+    """One HTTP/1.1 response (Content-Length framed), and whatever was read past it."""
+    data = buffered
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError(f"connection closed before a full answer: {data!r}")
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers["content-length"])
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError("connection closed in the middle of the body")
+        rest += chunk
+    closed = headers.get("connection", "").lower() == "close"
+    answer = Answer(int(status_line.split()[1]), headers, rest[:length], closed)
+    return answer, rest[length:]
+
+
+def _early(sock: ssl.SSLSocket) -> bytes | None:
+    """What the server has already sent, without waiting: None when nothing (a TLS 1.3
+    session ticket makes the socket readable but is no answer), b"" when it closed."""
+    readable, _, _ = select.select([sock], [], [], 0)
+    if not readable and not sock.pending():
+        return None
+    sock.setblocking(False)
+    try:
+        return sock.recv(65536)
+    except ssl.SSLWantReadError:
+        return None
+    finally:
+        sock.settimeout(30)
+
+
+def exchange(service: RunningService, data: bytes, *, cert: bool = False) -> Answer:
+    """Send ``data`` on a fresh TLS connection, in 16 KiB pieces, and stop sending as soon
+    as the server answers (as a client that reads while it writes would); the answer."""
+    with _connect(service, cert) as sock:
+        early = b""
+        for start in range(0, len(data), 16 * 1024):
+            answered = _early(sock)
+            if answered is not None:
+                early = answered
+                break  # the server answered before the request was complete: a refusal
+            try:
+                sock.sendall(data[start : start + 16 * 1024])
+            except (BrokenPipeError, ConnectionResetError):
+                break
+        answer, _ = _read_answer(sock, early)
+        return answer
+
+
+def _request(
+    method: bytes,
+    path: bytes,
+    headers: list[tuple[bytes, bytes]],
+    body: bytes = b"",
+) -> bytes:
+    lines = [method + b" " + path + b" HTTP/1.1", b"Host: 127.0.0.1"]
+    lines += [name + b": " + value for name, value in headers]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def _post(body: bytes, *extra: tuple[bytes, bytes]) -> bytes:
+    headers = [(b"Content-Type", b"application/json"), (b"Content-Length", b"%d" % len(body))]
+    return _request(b"POST", EVALUATE, [*headers, *extra], body)
+
+
+def _assert_still_serving(service: RunningService) -> None:
+    answer = exchange(service, _request(b"GET", b"/health", [(b"Connection", b"close")]))
+    assert (answer.status, json.loads(answer.body)) == (200, {"status": "ok"})
+
+
+# --- Header size and count -----------------------------------------------------------------
+
+
+def test_an_8_mb_header_is_refused_with_431_before_it_is_read(service: RunningService) -> None:
+    data = _request(b"GET", b"/health", [(b"X-Big", b"a" * (8 * 1024 * 1024))])
+    answer = exchange(service, data)
+    assert answer.status == 431
+    assert answer.problem()["type"] == "urn:vir:problem:headers-too-large"
+    assert answer.closed
+    _assert_still_serving(service)
+
+
+def test_a_request_target_longer_than_the_head_limit_is_refused(service: RunningService) -> None:
+    answer = exchange(service, _request(b"GET", b"/health?" + b"q" * MAX_HEAD_BYTES, []))
+    assert answer.status == 431
+    assert answer.problem()["type"] == "urn:vir:problem:headers-too-large"
+
+
+def test_a_head_just_over_the_limit_is_refused_and_one_under_it_is_served(
+    service: RunningService,
+) -> None:
+    over = _request(b"GET", b"/health", [(b"X-Pad", b"a" * MAX_HEAD_BYTES)])
+    assert exchange(service, over).status == 431
+    # Room for a proxy's Client-Cert header at vir.api.identity's 16 KiB cap, and more.
+    under = _request(b"GET", b"/health", [(b"X-Pad", b"a" * (MAX_HEAD_BYTES - 200))])
+    assert exchange(service, under).status == 200
+
+
+def test_too_many_header_fields_are_refused_with_431(service: RunningService) -> None:
+    # Host counts: MAX_HEADER_FIELDS fields in all are served, one more is refused.
+    many = [(b"X-H%d" % i, b"v") for i in range(MAX_HEADER_FIELDS)]
+    answer = exchange(service, _request(b"GET", b"/health", many))
+    assert answer.status == 431
+    assert "header fields" in str(answer.problem()["detail"])
+    allowed = _request(b"GET", b"/health", many[: MAX_HEADER_FIELDS - 1])
+    assert exchange(service, allowed).status == 200
+    _assert_still_serving(service)
+
+
+def test_each_request_on_a_connection_gets_the_whole_head_limit(service: RunningService) -> None:
+    """The count starts again for every request: a keep-alive connection, pipelined."""
+    pad = (b"X-Pad", b"a" * (MAX_HEAD_BYTES * 3 // 4))
+    one = _request(b"GET", b"/health", [pad])
+    with _connect(service, cert=False) as sock:
+        sock.sendall(one + one + one)
+        rest = b""
+        for _ in range(3):
+            answer, rest = _read_answer(sock, rest)
+            assert answer.status == 200
+
+
+def test_a_large_body_in_the_same_read_as_the_head_is_not_taken_for_header(
+    service: RunningService,
+) -> None:
+    body = BODY[:-1] + b" " * (MAX_HEAD_BYTES + 1000) + b"}"  # JSON whitespace
+    assert MAX_HEAD_BYTES < len(body) < MAX_BODY
+    with _connect(service, cert=True) as sock:
+        sock.sendall(_post(body))  # one write: head and body arrive together
+        answer, _ = _read_answer(sock)
+    assert answer.status == 200, answer.body
+
+
+# --- Framing the parser refuses ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(b"Content-Length", b"abc")],
+        [(b"Content-Length", b"-1")],
+        [(b"Content-Length", b"1, 2")],
+        [(b"Content-Length", b"5"), (b"Content-Length", b"6")],
+        [(b"Content-Length", b"5"), (b"Transfer-Encoding", b"chunked")],
+        [(b"Transfer-Encoding", b"chunked"), (b"Content-Length", b"5")],
+        [(b"Transfer-Encoding", b"gzip, chunked, identity")],
+    ],
+    ids=["letters", "negative", "list", "twice", "CL+TE", "TE+CL", "TE-not-last"],
+)
+def test_malformed_framing_is_a_problem_json_400(
+    service: RunningService, headers: list[tuple[bytes, bytes]]
+) -> None:
+    data = _request(b"POST", EVALUATE, [(b"Content-Type", b"application/json"), *headers])
+    answer = exchange(service, data + b"0\r\n\r\n", cert=True)
+    assert answer.status == 400
+    assert answer.problem()["type"] == "urn:vir:problem:malformed-http"
+    assert answer.closed
+    _assert_still_serving(service)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x00\x01\x02 garbage\r\n\r\n",
+        b"GET /health HTTP/9.9\r\n\r\n",
+        b"GET /health HTTP/1.1\r\nBad Header Name: x\r\n\r\n",
+        b"GET /health HTTP/1.1\r\nX-Nul: a\x00b\r\n\r\n",
+    ],
+    ids=["binary", "version", "field-name", "nul-in-value"],
+)
+def test_an_unparseable_request_is_a_problem_json_400(service: RunningService, data: bytes) -> None:
+    answer = exchange(service, data)
+    assert answer.status == 400
+    assert answer.problem()["type"] == "urn:vir:problem:malformed-http"
+
+
+# --- Bodies ------------------------------------------------------------------------------------
+
+
+def _chunked(body: bytes, size: int = 8192) -> bytes:
+    pieces = [body[i : i + size] for i in range(0, len(body), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+
+
+def test_a_chunked_body_over_the_limit_is_413(service: RunningService) -> None:
+    body = b'{"blinded_elements": ["' + b"A" * MAX_BODY + b'"]}'
+    head = [(b"Content-Type", b"application/json"), (b"Transfer-Encoding", b"chunked")]
+    answer = exchange(service, _request(b"POST", EVALUATE, head, _chunked(body)), cert=True)
+    assert answer.status == 413
+    assert answer.problem()["type"] == "urn:vir:problem:body-too-large"
+
+
+def test_a_chunked_body_under_the_limit_is_served(service: RunningService) -> None:
+    head = [(b"Content-Type", b"application/json"), (b"Transfer-Encoding", b"chunked")]
+    data = _request(b"POST", EVALUATE, head, _chunked(BODY, 7))
+    assert exchange(service, data, cert=True).status == 200
+
+
+def test_a_declared_length_over_the_limit_is_413_without_the_body(
+    service: RunningService,
+) -> None:
+    head = [(b"Content-Type", b"application/json"), (b"Content-Length", b"%d" % (MAX_BODY + 1))]
+    answer = exchange(service, _request(b"POST", EVALUATE, head), cert=True)
+    assert answer.status == 413
+    assert answer.problem()["type"] == "urn:vir:problem:body-too-large"
+
+
+def test_json_nested_20000_deep_is_refused_before_it_is_parsed(service: RunningService) -> None:
+    for deep in (b"[" * 20_000 + b"]" * 20_000, b'{"a":' * 10_000 + b"1" + b"}" * 10_000):
+        answer = exchange(service, _post(deep), cert=True)
+        assert answer.status == 400
+        problem = answer.problem()
+        assert problem["type"] == "urn:vir:problem:json-too-deep"
+        assert "nest" in str(problem["detail"])
+    _assert_still_serving(service)
+
+
+def test_nesting_at_the_limit_reaches_validation_and_one_more_does_not(
+    service: RunningService,
+) -> None:
+    def nested(depth: int) -> bytes:
+        # The object is level 1 and the array level 2: depth - 2 more levels inside.
+        inner = b"[" * (depth - 2) + b"]" * (depth - 2)
+        return b'{"blinded_elements": [' + inner + b"]}"
+
+    at_limit = exchange(service, _post(nested(MAX_JSON_DEPTH)), cert=True)
+    assert at_limit.status == 422  # parsed, then refused by the schema
+    assert at_limit.problem()["type"] == "urn:vir:problem:invalid-input"
+    over = exchange(service, _post(nested(MAX_JSON_DEPTH + 1)), cert=True)
+    assert over.status == 400
+    assert over.problem()["type"] == "urn:vir:problem:json-too-deep"
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(service: RunningService) -> None:
+    body = json.dumps({"blinded_elements": [ELEMENT], "x": "[" * 5000}).encode()
+    answer = exchange(service, _post(body), cert=True)
+    assert answer.status == 422  # the unknown field "x", not the brackets
+    assert answer.problem()["type"] == "urn:vir:problem:invalid-input"
+
+
+# --- Both parsers, in process: httptools (what vir serve uses) and the h11 fallback ----------
+
+
+class _Transport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = b""
+        self.closed = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written += bytes(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8443)}.get(name)
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+def _feed(protocol_class: type[asyncio.Protocol], data: bytes, piece: int) -> _Transport:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("a refused request must not reach the application")
+
+    async def run() -> _Transport:
+        config = uvicorn.Config(app, log_config=None, lifespan="off")
+        protocol: Any = protocol_class(config=config, server_state=ServerState(), app_state={})
+        transport = _Transport()
+        protocol.connection_made(transport)
+        for start in range(0, len(data), piece):
+            if transport.closed:
+                break
+            protocol.data_received(data[start : start + piece])
+        return transport
+
+    return asyncio.run(run())
+
+
+PARSERS = [LimitedHttpToolsProtocol, LimitedH11Protocol]
+
+
+@pytest.mark.parametrize("protocol_class", PARSERS, ids=["httptools", "h11"])
+@pytest.mark.parametrize(
+    ("data", "status", "slug"),
+    [
+        (_request(b"GET", b"/", [(b"X-Big", b"a" * (8 * 1024 * 1024))]), 431, "headers-too-large"),
+        (
+            _request(b"GET", b"/", [(b"X-H%d" % i, b"v") for i in range(MAX_HEADER_FIELDS)]),
+            431,
+            "headers-too-large",
+        ),
+        (_request(b"POST", b"/", [(b"Content-Length", b"abc")]), 400, "malformed-http"),
+        (
+            _request(
+                b"POST", b"/", [(b"Content-Length", b"1"), (b"Transfer-Encoding", b"chunked")]
+            ),
+            400,
+            "malformed-http",
+        ),
+    ],
+    ids=["8MB-header", "too-many-fields", "bad-length", "CL+TE"],
+)
+def test_both_parsers_refuse_with_problem_json(
+    protocol_class: type[asyncio.Protocol], data: bytes, status: int, slug: str
+) -> None:
+    transport = _feed(protocol_class, data, 64 * 1024)
+    assert transport.closed
+    head, _, body = transport.written.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 %d " % status)
+    assert b"content-type: application/problem+json" in head.lower()
+    assert json.loads(body)["type"] == "urn:vir:problem:" + slug
+
+
+# --- The body check itself, for servers that pass on what vir's protocol would refuse -------
+
+
+def _through_limit(
+    headers: list[tuple[bytes, bytes]], messages: list[dict[str, Any]]
+) -> tuple[int, dict[str, Any] | None, bytes]:
+    """Run one request through ``BodySizeLimit`` (64 KiB): the status, what the application
+    received (None if it was not called) and the answer's body."""
+    reached: dict[str, Any] = {}
+    sent: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        reached.update(await receive())
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": headers}
+    asyncio.run(BodySizeLimit(app, MAX_BODY)(scope, receive, send))
+    return sent[0]["status"], reached or None, sent[1]["body"]
+
+
+@pytest.mark.parametrize("length", [b"abc", b"-1", b" 5", b"\xd9\xa5"])
+def test_a_malformed_content_length_never_reaches_the_application(length: bytes) -> None:
+    status, reached, body = _through_limit([(b"content-length", length)], [])
+    assert (status, reached) == (400, None)
+    assert json.loads(body)["type"] == "urn:vir:problem:malformed-http"
+
+
+def test_a_streamed_body_is_counted_and_handed_on_whole() -> None:
+    piece = {"type": "http.request", "body": b"x" * 1024, "more_body": True}
+    status, reached, body = _through_limit([], [dict(piece) for _ in range(65)])
+    assert (status, reached) == (413, None)
+    assert json.loads(body)["type"] == "urn:vir:problem:body-too-large"
+    pieces = [dict(piece) for _ in range(3)] + [{"type": "http.request", "body": b"]"}]
+    status, reached, _ = _through_limit([(b"content-type", b"text/plain")], pieces)
+    assert status == 200 and reached is not None
+    assert (reached["body"], reached["more_body"]) == (b"x" * 3072 + b"]", False)

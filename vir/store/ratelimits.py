@@ -1,0 +1,196 @@
+"""Rate-limit buckets in the database, shared by every app instance on it.
+
+One token bucket per (kind, organisation) in ``rate_limits`` (the arithmetic is
+``vir.domain.ratelimit``). A bucket is read and updated inside the write transaction
+of the action it limits (``Database.write``): writes are serialised across threads,
+processes and instances (``vir.store.db``), so the read-modify-write cannot race,
+and it costs no commit of its own. A refused action raises ``RateLimited`` inside
+that transaction, which then stores nothing of it.
+
+Like the audit log, a write group (``vir.store.db``, "Group commit") carries the
+buckets its writers changed and writes them in one statement per bucket just before
+the group commits; a writer that rolls back leaves the group's buckets as they were.
+A bucket is read from the table once per group.
+
+Bucket time is the service clock (seconds since the epoch): the instances' clocks
+are assumed synchronised (NTP); a clock behind the stored time refills nothing.
+
+Each instance also remembers the last state it saw of every bucket, refilled to that
+moment and before its own take. Other instances only take tokens from a bucket, so
+that state refilled to now is an upper bound on the bucket: when even the upper bound
+cannot pay, ``precheck`` refuses without touching the database (and before any work,
+such as an OPRF evaluation). When it might pay, the database decides.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import cast
+
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from vir.domain.errors import RateLimited
+from vir.domain.ratelimit import Bucket, Limit, LimitKind, take
+from vir.store.db import GROUP, ON_WRITER_COMMITTED, ON_WRITER_ROLLED_BACK, WriteGroup
+from vir.store.tables import RateLimitRow
+
+_Key = tuple[str, str]  # (kind, oin)
+_TABLE = cast(Table, RateLimitRow.__table__)
+_PENDING_KEY = "vir_ratelimits_pending"  # session.info: this writer's buckets, not committed
+
+
+@dataclass(slots=True)
+class _Stored:
+    bucket: Bucket | None  # as the group now has it (None: no row, a full bucket)
+    exists: bool  # whether the table has a row for it
+    dirty: bool = False  # changed by a committed writer of the group, not written yet
+
+
+class _GroupBuckets:
+    """The buckets a write group has read or changed, written out before it commits."""
+
+    def __init__(self) -> None:
+        self.buckets: dict[_Key, _Stored] = {}
+
+    def write(self, connection: Connection) -> None:
+        updates: list[dict[str, object]] = []
+        inserts: list[dict[str, object]] = []
+        for (kind, oin), stored in self.buckets.items():
+            if not stored.dirty or stored.bucket is None:
+                continue
+            values = {
+                "b_kind": kind,
+                "b_oin": oin,
+                "tokens": stored.bucket.tokens,
+                "updated_at": _moment(stored.bucket.updated),
+            }
+            (updates if stored.exists else inserts).append(values)
+            stored.exists, stored.dirty = True, False
+        if updates:
+            connection.execute(_UPDATE, updates)
+        if inserts:
+            connection.execute(_INSERT, inserts)
+
+
+def _group_buckets(session: Session) -> _GroupBuckets:
+    group: WriteGroup | None = session.info.get(GROUP)
+    if group is None:
+        raise RuntimeError("rate limits are taken inside Database.write()")
+    buckets = group.shared.get(__name__)
+    if buckets is None:
+        buckets = group.shared[__name__] = _GroupBuckets()
+        group.before_commit.append(buckets.write)
+    return cast(_GroupBuckets, buckets)
+
+
+def _seconds(moment: dt.datetime) -> float:
+    return moment.timestamp()
+
+
+def _moment(seconds: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC)
+
+
+class RateLimits:
+    """The configured limits; a kind without a limit is not limited."""
+
+    def __init__(self, limits: Mapping[LimitKind, Limit]) -> None:
+        self._limits = dict(limits)
+        self._seen: dict[_Key, Bucket] = {}
+        self._lock = threading.Lock()
+
+    def limit(self, kind: LimitKind) -> Limit | None:
+        return self._limits.get(kind)
+
+    def precheck(self, kind: LimitKind, oin: str, cost: float, now: dt.datetime) -> None:
+        """Raise ``RateLimited`` when the bucket surely cannot pay ``cost`` now, judged from
+        what this instance last saw of it (no database access); otherwise return."""
+        limit = self._limits.get(kind)
+        if limit is None:
+            return
+        with self._lock:
+            seen = self._seen.get((kind.value, oin))
+        if seen is None:
+            return
+        _bucket, wait = take(seen, limit, cost, _seconds(now))
+        if wait:
+            raise RateLimited(wait)
+
+    def take(
+        self, session: Session, kind: LimitKind, oin: str, cost: float, now: dt.datetime
+    ) -> None:
+        """Take ``cost`` from the organisation's bucket in the caller's write transaction,
+        or raise ``RateLimited`` (with the seconds to wait)."""
+        limit = self._limits.get(kind)
+        if limit is None:
+            return
+        key = (kind.value, oin)
+        group = _group_buckets(session)
+        pending: dict[_Key, Bucket] = session.info.setdefault(_PENDING_KEY, {})
+        current = pending.get(key)
+        if current is None:
+            stored = group.buckets.get(key)
+            if stored is None:
+                connection: Connection = session.info[GROUP].connection
+                stored = group.buckets[key] = _read(connection, key)
+            current = stored.bucket
+        seconds = _seconds(now)
+        after, wait = take(current, limit, cost, seconds)
+        with self._lock:
+            # Refilled, before this take: an upper bound whether or not the take commits.
+            self._seen[key] = after if wait else Bucket(after.tokens + cost, after.updated)
+        if wait:
+            raise RateLimited(wait)
+        pending[key] = after
+
+
+_SELECT = select(_TABLE.c.tokens, _TABLE.c.updated_at).where(
+    _TABLE.c.kind == bindparam("kind"), _TABLE.c.oin == bindparam("oin")
+)
+_UPDATE = (
+    update(_TABLE)
+    .where(_TABLE.c.kind == bindparam("b_kind"), _TABLE.c.oin == bindparam("b_oin"))
+    .values(tokens=bindparam("tokens"), updated_at=bindparam("updated_at"))
+)
+_INSERT = insert(_TABLE).values(
+    kind=bindparam("b_kind"),
+    oin=bindparam("b_oin"),
+    tokens=bindparam("tokens"),
+    updated_at=bindparam("updated_at"),
+)
+
+
+def _read(connection: Connection, key: _Key) -> _Stored:
+    """The stored bucket, read on the group's connection: inside its transaction (so
+    under the write lock) but not through the writer's session, so that it opens no
+    savepoint for a writer that otherwise only appends to the audit log (a read needs
+    no savepoint: there is nothing of it to roll back)."""
+    row = connection.execute(_SELECT, {"kind": key[0], "oin": key[1]}).first()
+    if row is None:
+        return _Stored(None, exists=False)
+    return _Stored(Bucket(float(row[0]), _seconds(row[1])), exists=True)
+
+
+def _writer_committed(session: Session) -> None:
+    """The writer's savepoint was released: its buckets become the group's."""
+    pending: dict[_Key, Bucket] | None = session.info.pop(_PENDING_KEY, None)
+    if not pending:
+        return
+    group = _group_buckets(session)
+    for key, bucket in pending.items():
+        stored = group.buckets[key]
+        stored.bucket = bucket
+        stored.dirty = True
+
+
+def _writer_rolled_back(session: Session) -> None:
+    """The writer's savepoint was rolled back: what it took is given back."""
+    session.info.pop(_PENDING_KEY, None)
+
+
+ON_WRITER_COMMITTED.append(_writer_committed)
+ON_WRITER_ROLLED_BACK.append(_writer_rolled_back)
