@@ -5,8 +5,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEV    := .vir/dev
 export VIR_PORT ?= 8443
+# Spectral (OpenAPI linter) with the Logius API Design Rules ruleset, installed into
+# the repository from npm at a pinned version; it runs offline once installed.
+SPECTRAL_VERSION := 6.16.3
+NODE_DIR := .ci/node
+SPECTRAL := $(NODE_DIR)/node_modules/.bin/spectral
+SPECTRAL_STAMP := $(NODE_DIR)/.installed-$(SPECTRAL_VERSION)
 
-.PHONY: setup run dev demo bench test lint typecheck check clean
+.PHONY: setup run dev demo bench test lint typecheck spectral check clean
 
 $(STAMP): pyproject.toml scripts/ensure-libsodium.sh
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "vir needs Python 3.11 or newer")'
@@ -54,7 +60,20 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-check: lint typecheck test
+$(SPECTRAL_STAMP):
+	@command -v npm >/dev/null || { echo "make spectral needs npm (Debian: apt-get install npm)"; exit 1; }
+	rm -rf $(NODE_DIR)
+	SCARF_ANALYTICS=false npm install --prefix $(NODE_DIR) --no-audit --no-fund --ignore-scripts \
+	  --save-exact @stoplight/spectral-cli@$(SPECTRAL_VERSION)
+	@touch $(SPECTRAL_STAMP)
+
+## The OpenAPI document the service serves, linted against the API Design Rules.
+spectral: $(STAMP) $(SPECTRAL_STAMP)
+	@mkdir -p .ci/out
+	$(BIN)/python .ci/dump_openapi.py .ci/out/openapi.json
+	$(SPECTRAL) lint --ruleset .ci/spectral.yaml --fail-severity error .ci/out/openapi.json
+
+check: lint typecheck spectral test
 
 clean:
-	rm -rf $(VENV) .vir
+	rm -rf $(VENV) .vir $(NODE_DIR) .ci/out

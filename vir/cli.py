@@ -38,12 +38,18 @@ if TYPE_CHECKING:
     from vir.store.db import Database
 
 
+# Databases a command opened; main() closes them when the command is done, so that no
+# connection outlives it (a command may run in-process, from a test or a job runner).
+_OPENED: list[Database] = []
+
+
 def _database(settings: Settings) -> Database:
     """Sessions on a database whose schema is current (imported late: ``vir --help`` stays fast)."""
     from vir.store.db import Database
     from vir.store.migrate import require_current
 
     db = Database.connect(settings.database_url)
+    _OPENED.append(db)
     require_current(db.engine)
     return db
 
@@ -330,6 +336,7 @@ def cmd_org_list(settings: Settings, _args: argparse.Namespace) -> int:
 
 def cmd_address_exclude(settings: Settings, args: argparse.Namespace) -> int:
     from vir.client.canonical import nl_address
+    from vir.crypto.evaluator import LocalEvaluator
     from vir.crypto.keys import load_oprf_keyring
     from vir.domain.encoding import b64url_decode
     from vir.services.addresses import address_pseudonym, exclude
@@ -340,7 +347,8 @@ def cmd_address_exclude(settings: Settings, args: argparse.Namespace) -> int:
             raise InputError("pseudonym", "not a base64url pseudonym")
     elif args.postcode and args.number:
         canonical = nl_address(args.postcode, args.number, args.suffix)
-        address = address_pseudonym(load_oprf_keyring(settings.keys_dir), canonical)
+        evaluator = LocalEvaluator(load_oprf_keyring(settings.keys_dir))
+        address = address_pseudonym(evaluator, canonical)
     else:
         raise InputError("address", "give --postcode and --number, or --pseudonym")
     exclude(_database(settings), address, args.label, utc_now())
@@ -612,6 +620,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VirError as error:
         print(f"vir: {error.detail}", file=sys.stderr)
         return 2
+    finally:
+        while _OPENED:
+            _OPENED.pop().dispose()
     return code
 
 

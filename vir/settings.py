@@ -84,3 +84,12 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     # Comma-separated addresses/CIDRs that may read GET /metrics (no client certificate).
     metrics_allow: str = "127.0.0.1"
+    # Who answers questions about the API, in the OpenAPI document's info.contact (the
+    # Logius API Design Rules ask for one): the operator's service desk, not a person.
+    api_contact_name: str = Field(default="vir operator", min_length=1, max_length=100)
+    api_contact_email: str = Field(
+        default="servicedesk@vir.example", pattern=r"^[^@\s]{1,64}@[^@\s]{1,190}$"
+    )
+    api_contact_url: str = Field(
+        default="https://vir.example/servicedesk", pattern=r"^https://\S{1,200}$"
+    )

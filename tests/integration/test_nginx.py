@@ -33,7 +33,7 @@ from support.nginx import (
 from support.service import run_vir
 
 from vir.client.canonical import nl_bsn
-from vir.client.connection import VirClient
+from vir.client.connection import ServiceError, VirClient
 from vir.client.demo import made_up_bsn
 from vir.crypto import pki
 
@@ -184,8 +184,38 @@ def test_person_and_household_matches_through_nginx(deployment: Deployment) -> N
     assert any(kind == "household" for _type, kind in seen["youth_care"]), seen
     assert any(kind == "household" for _type, kind in seen["education"]), seen
     # Both app processes behind nginx served requests (least_conn spreads them).
-    served_by = {line.split()[1] for line in deployment.nginx.access_log().splitlines()}
+    served_by = {line.split()[-1] for line in deployment.nginx.access_log().splitlines()}
     assert {f"127.0.0.1:{app.port}" for app in deployment.apps} <= served_by
+
+
+def test_the_access_log_names_routes_never_a_local_ref_or_a_query(
+    deployment: Deployment,
+) -> None:
+    ref = "LOGCHECK-2026-000777"
+    with deployment.client("education") as client:
+        made = client.pseudonymise([nl_bsn(made_up_bsn())])
+        client.register_signal(
+            {
+                "local_ref": ref,
+                "epoch": made.epoch,
+                "person": made.pseudonyms[0],
+                "professional": {"name": "Sanne de Jong", "email": "s.dejong@x.example"},
+            }
+        )
+        client.matches(ref)  # GET /v1/matches?local_ref=...
+        client.withdraw_signal(ref, "risk_ended")  # DELETE /v1/signals/...?reason=...
+        with pytest.raises(ServiceError):  # a path that is no route, holding a BSN
+            client.request("GET", "/v1/signals/123456782/x", params={"after": "123456782"})
+    # nginx writes a line once the answer has gone out: wait for the last one.
+    deadline = time.monotonic() + 10
+    while '"GET {other}" 404 ' not in (log := deployment.nginx.access_log()):
+        assert time.monotonic() < deadline, log
+        time.sleep(0.05)
+    assert '"DELETE /v1/signals/{local_ref}" 204 ' in log, log
+    assert '"GET /v1/matches" 200 ' in log, log
+    assert '"GET {other}" 404 ' in log, log
+    for secret in (ref, "risk_ended", "reason", "local_ref=", "123456782", "?"):
+        assert secret not in log, secret
 
 
 def test_a_client_supplied_client_cert_header_is_replaced_by_nginx(

@@ -81,11 +81,24 @@ def test_metrics_and_logs_of_a_real_service(observed: RunningService) -> None:
     text = scraped.body.decode()
     assert 'vir_http_requests_total{method="POST",route="/v1/signals",status="201"} 2' in text
     assert 'route="/v1/signals/{local_ref}",status="422"} 1' in text
-    assert "vir_matches_created_total 1\n" in text
-    assert 'vir_notifications_created_total{type="match.created"} 2\n' in text
+    assert "vir_matches_created_total 1.0\n" in text
+    assert 'vir_notifications_created_total{type="match.created"} 2.0\n' in text
     assert re.search(r"vir_oprf_evaluated_elements_total [1-9]", text)
-    assert 'vir_requests_refused_total{reason="no_client_certificate"} 1\n' in text
-    assert 'vir_requests_refused_total{reason="invalid_input"} 1\n' in text
+    assert 'vir_requests_refused_total{reason="no_client_certificate"} 1.0\n' in text
+    assert 'vir_requests_refused_total{reason="invalid_input"} 1.0\n' in text
+    # The process, the periodic jobs (refusals.flush ran at start) and the newest checkpoint.
+    assert re.search(r"^process_resident_memory_bytes [0-9.e+]+$", text, re.MULTILINE)
+    assert re.search(r"^python_info\{", text, re.MULTILINE)
+    flushed = re.search(
+        r'^vir_job_last_success_timestamp_seconds\{job="refusals.flush"\} (\S+)$',
+        text,
+        re.MULTILINE,
+    )
+    assert flushed and 0 < float(flushed.group(1)) <= time.time()
+    assert re.search(r"^vir_audit_checkpoint_last_timestamp_seconds \S+$", text, re.MULTILINE)
+    assert not re.search(r"_created\{|_created [0-9]", text)  # no creation-time series
+    ready = call(observed, None, "GET", "/ready")
+    assert (ready.status, ready.body) == (200, b'{"status":"ready"}')
 
     deadline = time.monotonic() + 10  # the log is written as requests end
     while '"route":"/metrics"' not in observed.log() and time.monotonic() < deadline:

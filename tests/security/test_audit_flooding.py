@@ -33,8 +33,9 @@ BODY = {"blinded_elements": [b64url_encode(person("Kim"))]}
 
 
 def _metric(text: str, name: str, **labels: str) -> int:
-    inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    found = re.search(rf"^{re.escape(name)}{{{re.escape(inner)}}} (\d+)$", text, re.MULTILINE)
+    # prometheus_client writes labels sorted by name and counts as floats: 300.0
+    inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    found = re.search(rf"^{re.escape(name)}{{{re.escape(inner)}}} (\d+)\.0$", text, re.MULTILINE)
     return int(found.group(1)) if found else 0
 
 

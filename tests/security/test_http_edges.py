@@ -25,6 +25,7 @@ import uvicorn
 from support.service import RunningService, start_service
 from uvicorn.server import ServerState
 
+from vir.api.headers import API_VERSION
 from vir.api.limits import MAX_JSON_DEPTH, BodySizeLimit
 from vir.server.tls import (
     MAX_HEAD_BYTES,
@@ -161,6 +162,10 @@ def test_an_8_mb_header_is_refused_with_431_before_it_is_read(service: RunningSe
     assert answer.status == 431
     assert answer.problem()["type"] == "urn:vir:problem:headers-too-large"
     assert answer.closed
+    # Refused before the app, with the headers every answer of the app carries.
+    assert answer.headers["api-version"] == API_VERSION
+    assert answer.headers["cache-control"] == "no-store"
+    assert answer.headers["x-content-type-options"] == "nosniff"
     _assert_still_serving(service)
 
 

@@ -92,7 +92,7 @@ def realistic_run(app: InApp) -> dict[str, list[str]]:
     app.anonymous()
     statuses += [
         app.request("DELETE", f"/v1/signals/{refs[0]}?reason=risk_ended"),  # 401: no certificate
-        app.request("GET", f"/v1/signals/{refs[0]}"),  # no such method: 405
+        app.request("PUT", f"/v1/signals/{refs[0]}"),  # no such method: 405
         app.request("GET", "/v1/no/such/path/123456782"),  # no such route: 404
     ]
     assert [r.status_code for r in statuses] == [422, 422, 200, 404, 404, 401, 405, 404]

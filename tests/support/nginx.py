@@ -127,7 +127,8 @@ class Nginx:
         return (self.prefix / "error.log").read_text(errors="replace")
 
     def access_log(self) -> str:
-        """One line per request: status, the upstream address that served it, URI."""
+        """One line per request, in vir.conf's own format (``vir_route``): the route,
+        never the URI; the upstream address that served it is the last field."""
         return (self.prefix / "access.log").read_text(errors="replace")
 
     def reload(self) -> None:
@@ -168,6 +169,7 @@ def start_nginx(root: Path, apps: list[ProxiedApp], binary: str) -> Nginx:
             "VIR_NGINX_CLIENT_CA": str(dev / "ca.crt"),
             "VIR_NGINX_CLIENT_CRL": str(dev / "crl.pem"),
             "VIR_NGINX_PROXY_SOURCE": PROXY_SOURCE,
+            "VIR_NGINX_ACCESS_LOG": str(prefix / "access.log"),
         },
     )
     (prefix / "vir.conf").write_text(site)
@@ -183,8 +185,7 @@ def start_nginx(root: Path, apps: list[ProxiedApp], binary: str) -> Nginx:
         f"error_log {prefix / 'error.log'} info;\n"
         "events { worker_connections 256; }\n"
         "http {\n"
-        "    log_format upstream '$status $upstream_addr $request_uri';\n"
-        f"    access_log {prefix / 'access.log'} upstream;\n"
+        "    access_log off;  # vir.conf's server names its own (VIR_NGINX_ACCESS_LOG)\n"
         f"{temp}\n"
         f"    include {prefix / 'vir.conf'};\n"
         "}\n"

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import create_engine, delete, insert, select, update
 from support.instore import T0, Store, fresh_store, template
 
+from vir.audit.actions import Action
 from vir.audit.chain import AuditEvent, Outcome, verify_chain
 from vir.store import audit_log
 from vir.store.db import Database
@@ -29,7 +30,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def _event(**objects: str | int) -> AuditEvent:
-    return audit_log.new_event("test.entry", Outcome.SUCCESS, T0, objects=objects)
+    return audit_log.new_event(Action.REPORT_GENERATED, Outcome.SUCCESS, T0, objects=objects)
 
 
 def _ids(count: int) -> list[str]:

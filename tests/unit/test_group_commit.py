@@ -21,6 +21,7 @@ from sqlalchemy import Connection, event, func, select, text
 from sqlalchemy.orm import Session
 from support.instore import T0, Store, fresh_store, template
 
+from vir.audit.actions import Action
 from vir.audit.chain import AuditEvent, Outcome, verify_chain
 from vir.domain.errors import WriteNotCommitted
 from vir.store import audit_log
@@ -38,7 +39,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def _entry(name: str) -> AuditEvent:
-    return audit_log.new_event("test.entry", Outcome.SUCCESS, T0, objects={"name": name})
+    return audit_log.new_event(Action.REPORT_GENERATED, Outcome.SUCCESS, T0, objects={"name": name})
 
 
 def _append(name: str) -> Body:
@@ -116,7 +117,7 @@ def _names(db: Database) -> list[str]:
     return [
         str(AuditEvent.decode(e.body).objects["name"])
         for e in entries
-        if AuditEvent.decode(e.body).action == "test.entry"
+        if AuditEvent.decode(e.body).action == Action.REPORT_GENERATED
     ]
 
 

@@ -176,7 +176,7 @@ def test_a_realistic_run_logs_no_identifiers(tmp_path: Path) -> None:
         ("GET", "/v1/matches", 404),
         ("DELETE", "/v1/signals/{local_ref}", 404),
         ("DELETE", "/v1/signals/{local_ref}", 401),
-        ("GET", "/v1/signals/{local_ref}", 405),
+        ("PUT", "/v1/signals/{local_ref}", 405),
         ("GET", "unmatched", 404),
     ]
     assert all(isinstance(line["duration_ms"], float) for line in access)

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Connection, text
 from support.instore import T0, fresh_store, template
 
+from vir.audit.actions import Action
 from vir.audit.checkpoint import Checkpoint, SignedNote, parse_verifier_key, verify_note
 from vir.audit.export import verify
 from vir.crypto.signing import CheckpointSigner, ed25519_verify
@@ -24,7 +25,8 @@ def _append(log_db, n: int) -> None:  # type: ignore[no-untyped-def]
     for i in range(n):
         with log_db.write() as session:
             audit_log.append(
-                session, audit_log.new_event("test.event", "success", T0, objects={"i": i})
+                session,
+                audit_log.new_event(Action.REPORT_GENERATED, "success", T0, objects={"i": i}),
             )
 
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
 from fastapi import FastAPI
 
 from vir import __version__
-from vir.api import errors
+from vir.api import errors, openapi
+from vir.api.deps import Services
+from vir.api.headers import API_VERSION, ResponseHeaders
 from vir.api.identity import proxy_trust
 from vir.api.lifespan import Once, Periodic, periodic_lifespan
 from vir.api.limits import BodySizeLimit
 from vir.api.metrics import install as install_metrics
-from vir.api.routes import audit, functions, health, oprf, privacy, reports, signals
+from vir.api.routes import audit, functions, health, metrics, oprf, privacy, reports, signals
 from vir.crypto import oprf as group
 from vir.crypto.evaluator import Evaluator, LocalEvaluator
 from vir.crypto.keys import load_oprf_keyring
@@ -34,20 +35,6 @@ from vir.store.migrate import require_current
 from vir.store.ratelimits import RateLimits
 
 
-@dataclass(frozen=True)
-class Services:
-    db: Database
-    authenticator: Authenticator
-    pseudonymisation: PseudonymisationService
-    signals: SignalService
-    notifications: NotificationService
-    refusals: RefusalRecorder
-    transparency: TransparencyLog
-    lifecycle: Lifecycle
-    consultations: ConsultationService
-    privacy: PrivacyService
-
-
 def create_app(
     settings: Settings,
     *,
@@ -65,6 +52,7 @@ def create_app(
     limits = rate_limits(settings)
     services = Services(
         db=db,
+        clock=clock,
         authenticator=Authenticator(
             db,
             clock,
@@ -94,10 +82,17 @@ def create_app(
     app = FastAPI(
         lifespan=periodic_lifespan(jobs, at_start, at_stop),
         title="vir",
-        version=__version__,
+        version=API_VERSION,
         description="Privacy-preserving signal index (Verwijsindex). Mutual TLS on every "
-        "endpoint except /health, /metrics (VIR_METRICS_ALLOW only) and this document; errors "
-        "are application/problem+json.",
+        "endpoint except /health, /metrics (VIR_METRICS_ALLOW only) and this document "
+        "(/openapi.json, /v1/openapi.json); errors are application/problem+json. "
+        f"Served by vir {__version__}.",
+        # Swagger UI and ReDoc load their scripts from a CDN: not served (docs/api.md).
+        docs_url=None,
+        redoc_url=None,
+        # /v1/signals/ is not /v1/signals: no redirect, a 404 problem.
+        redirect_slashes=False,
+        generate_unique_id_function=openapi.operation_id,
     )
     app.state.services = services
     app.state.clock = clock
@@ -110,8 +105,22 @@ def create_app(
     app.include_router(privacy.router)
     app.include_router(reports.router)
     app.include_router(audit.router)
+    app.include_router(metrics.router)
+    # /ready checks the database and the key files a restart would load.
+    local_epoch = evaluator.epoch if isinstance(evaluator, LocalEvaluator) else None
+    health.install_readiness(app, db, settings.keys_dir, local_epoch)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_metrics(app, db, settings.metrics_allow)  # GET /metrics, request ids, access log
+    contact = {
+        "name": settings.api_contact_name,
+        "email": settings.api_contact_email,
+        "url": settings.api_contact_url,
+    }
+    openapi.install(app, contact)
+    # Outside everything, Starlette's ServerErrorMiddleware included, so that even the
+    # answer to an unexpected exception (500) carries API-Version and the security headers.
+    build = app.build_middleware_stack
+    app.build_middleware_stack = lambda: ResponseHeaders(build())  # type: ignore[method-assign]
     return app
 
 

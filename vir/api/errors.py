@@ -15,11 +15,12 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from vir.api.deps import services_of
 from vir.api.identity import claim_of, endpoint_name
+from vir.api.problems import PROBLEM_JSON as PROBLEM_JSON  # one definition, re-exported
 from vir.domain import errors as e
 from vir.services.refusals import reason_code
 
-PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:vir:problem:"
 
 
@@ -134,7 +135,7 @@ def _record_refusal(request: Request, reason: str) -> None:
     the metrics."""
     if not request.url.path.startswith("/v1/"):
         return
-    services = request.app.state.services
+    services = services_of(request)
     peer = request.client.host if request.client is not None else None
     recorded = services.refusals.record(claim_of(request), endpoint_name(request), reason, peer)
     metrics = getattr(request.app.state, "metrics", None)

@@ -1,17 +1,29 @@
 """The app's lifespan: periodic jobs while the service runs (audit checkpoints, the
 signal lifecycle, refusal counts), each on its own interval (0 switches a job off),
-and jobs run once when the service starts and once when it stops."""
+and jobs run once when the service starts and once when it stops.
+
+Each successful run is told to a ``JobObserver`` (the app's metrics:
+``vir_job_last_success_timestamp_seconds``), so that an operator can alert on a job
+that stopped succeeding; a failed run is logged (``job.failed``, ``job.refused``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from vir import logs
 from vir.domain.errors import LogInconsistent
+
+
+class JobObserver(Protocol):
+    def job_scheduled(self, job: str) -> None: ...
+
+    def job_succeeded(self, job: str, at: float | None = None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -31,12 +43,21 @@ def periodic_lifespan(
     jobs: list[Periodic],
     at_start: Sequence[Once] = (),
     at_stop: Sequence[Once] = (),
+    *,
+    observer: JobObserver | None = None,
 ) -> Callable[[Any], contextlib.AbstractAsyncContextManager[None]]:
+    """``observer``: told of each successful run; None: the app's metrics
+    (``app.state.metrics``), when it has them."""
+
     @contextlib.asynccontextmanager
-    async def lifespan(_app: Any) -> AsyncIterator[None]:
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        told = observer if observer is not None else _metrics_of(app)
+        for periodic in jobs:
+            if periodic.interval > 0 and told is not None:
+                told.job_scheduled(periodic.name)
         for job in at_start:
-            await _run(job.name, job.run)
-        tasks = [asyncio.create_task(_every(job)) for job in jobs if job.interval > 0]
+            await _run(job.name, job.run, told)
+        tasks = [asyncio.create_task(_every(p, told)) for p in jobs if p.interval > 0]
         try:
             yield
         finally:
@@ -46,18 +67,23 @@ def periodic_lifespan(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             for job in at_stop:
-                await _run(job.name, job.run)
+                await _run(job.name, job.run, told)
 
     return lifespan
 
 
-async def _every(job: Periodic) -> None:
+def _metrics_of(app: Any) -> JobObserver | None:
+    metrics = getattr(getattr(app, "state", None), "metrics", None)
+    return metrics if hasattr(metrics, "job_succeeded") else None
+
+
+async def _every(job: Periodic, observer: JobObserver | None) -> None:
     while True:
         await asyncio.sleep(job.interval)
-        await _run(job.name, job.run)
+        await _run(job.name, job.run, observer)
 
 
-async def _run(name: str, run: Callable[[], object]) -> None:
+async def _run(name: str, run: Callable[[], object], observer: JobObserver | None) -> None:
     try:
         await asyncio.to_thread(run)
     except LogInconsistent:
@@ -65,3 +91,6 @@ async def _run(name: str, run: Callable[[], object]) -> None:
         logs.emit(logs.JOB_REFUSED, job=name)
     except Exception:  # a busy database must not end the job for good, nor the service
         logs.emit(logs.JOB_FAILED, job=name, exc_info=True)
+    else:
+        if observer is not None:
+            observer.job_succeeded(name, time.time())

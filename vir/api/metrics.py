@@ -1,13 +1,15 @@
 """Metrics without identifiers, the request id and the access log.
 
-``Metrics`` is a small per-process registry written out in the Prometheus text
-exposition format 0.0.4 (``GET /metrics``, ``vir.api.routes.metrics``); with
-several processes Prometheus scrapes each. No label ever holds an identifier:
-labels are a request method, a route *template* (``/v1/signals/{local_ref}``,
-never the concrete path), a status code, a notification type, an audit action,
-an outcome or a refusal reason code. Every label value is checked against a
-fixed pattern and anything else becomes ``other``, so neither a client nor a bug
-can put a value of its choosing into a label.
+``Metrics`` holds one ``prometheus_client.CollectorRegistry`` per app (nothing is
+registered globally: ``create_app`` may run several times in one process), written
+out in the Prometheus text exposition format 0.0.4 (``GET /metrics``,
+``vir.api.routes.metrics``); with several processes Prometheus scrapes each. No
+label ever holds an identifier: labels are a request method, a route *template*
+(``/v1/signals/{local_ref}``, never the concrete path), a status code, a
+notification type, an audit action, an outcome, a refusal reason code or a job
+name. Every label value is checked against a fixed pattern and anything else
+becomes ``other``, so neither a client nor a bug can put a value of its choosing
+into a label.
 
 Refusals are counted as they are answered (``refused_request``, from the error
 handlers), one per refused request: the audit log sums them per key and minute
@@ -20,7 +22,15 @@ to ``Database`` observers *after that transaction committed* (the commit of its
 write group, ``vir.store.db``), and drops them on rollback. Counting in ``append`` itself
 would count transactions that later roll back (a busy database, a conflict); a
 commit that succeeds is exactly what happened. One observer call per
-transaction, under the registry's lock.
+transaction, under the registry's lock. Actions are the catalogue's
+(``vir.audit.actions``).
+
+Besides: the process (``process_*``, ``python_info``), the last success of each
+periodic job in this process (``vir_job_last_success_timestamp_seconds``, set by
+``vir.api.lifespan``) and the newest signed audit checkpoint, read from the
+database at each scrape (``vir_audit_checkpoint_last_timestamp_seconds``: a
+checkpoint made by another process, ``vir audit export`` or ``vir audit
+checkpoint``, counts too).
 
 ``Observe`` (outermost middleware) gives each request an id (a new UUID, or an
 incoming ``X-Request-Id`` when it is a canonical UUID: nothing else is taken
@@ -30,23 +40,40 @@ times the request, and writes its ``http.request`` log line (``vir.logs``).
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import ipaddress
-import math
 import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vir import logs
+from vir.audit.actions import Action
 from vir.audit.chain import AuditEvent
 from vir.domain.errors import ConfigurationError
 from vir.domain.matching import NotificationType
 from vir.services.refusals import Recorded
+from vir.store.db import Database
+from vir.store.tables import CheckpointRow
 
+# The text format prometheus_client writes (``generate_latest``), version 0.0.4.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Request latency buckets, seconds (upper bounds; +Inf is added).
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -61,8 +88,8 @@ LIFECYCLE_OUTCOMES = ("archived", "erased", "destroyed")
 # Why a refusal has no audit entry of its own: past the per-minute cap (summed in the
 # minute's overflow entry), or not taken by the database at all.
 OVERFLOW_CAUSES = {Recorded.OVERFLOW: "cap", Recorded.UNRECORDED: "unrecorded"}
-
-Labels = tuple[tuple[str, str], ...]
+# The periodic jobs whose last success is a gauge (``vir.api.lifespan``).
+JOBS = ("audit.checkpoint", "lifecycle.run", "refusals.flush")
 
 
 def code_label(value: object) -> str:
@@ -79,172 +106,160 @@ def route_label(scope: Scope) -> str:
     return path if len(path) <= 200 and _TEMPLATE.fullmatch(path) else OTHER
 
 
-def _escape_label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+class _Registry(CollectorRegistry):
+    """A registry without the ``*_created`` series prometheus_client adds to every
+    counter and histogram label set: they would double the series for a timestamp
+    nobody alerts on. Dropped here, per registry, instead of through the library's
+    process-wide switch."""
+
+    def collect(self) -> Iterable[Any]:
+        for family in super().collect():
+            if family.type in ("counter", "histogram"):
+                created = family.name + "_created"
+                family.samples = [s for s in family.samples if s.name != created]
+            yield family
 
 
-def _escape_help(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n")
+class _NewestCheckpoint(Collector):
+    """``vir_audit_checkpoint_last_timestamp_seconds``, read at each scrape; 0 when the
+    database holds no checkpoint, nothing when it cannot be read (``/ready`` says so)."""
 
+    NAME = "vir_audit_checkpoint_last_timestamp_seconds"
+    HELP = "Unix time the newest signed audit checkpoint was made (by any process); 0: none."
 
-def _number(value: float) -> str:
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+    def __init__(self, newest: Callable[[], dt.datetime | None]) -> None:
+        self._newest = newest
 
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        """What ``collect`` yields, without reading the database (at registration)."""
+        return [GaugeMetricFamily(self.NAME, self.HELP)]
 
-def _series(name: str, labels: Labels, value: float) -> str:
-    if not labels:
-        return f"{name} {_number(value)}"
-    inner = ",".join(f'{k}="{_escape_label(v)}"' for k, v in labels)
-    return f"{name}{{{inner}}} {_number(value)}"
-
-
-class _Metric:
-    kind = ""
-
-    def __init__(self, name: str, help_text: str, labelnames: Sequence[str] = ()) -> None:
-        self.name = name
-        self.help = help_text
-        self.labelnames = tuple(labelnames)
-
-    def _key(self, labels: dict[str, str]) -> Labels:
-        if set(labels) != set(self.labelnames):
-            raise ValueError(f"{self.name} takes labels {self.labelnames}")
-        return tuple((k, labels[k]) for k in self.labelnames)
-
-    def header(self) -> list[str]:
-        return [f"# HELP {self.name} {_escape_help(self.help)}", f"# TYPE {self.name} {self.kind}"]
-
-
-class Counter(_Metric):
-    kind = "counter"
-
-    def __init__(self, name: str, help_text: str, labelnames: Sequence[str] = ()) -> None:
-        super().__init__(name, help_text, labelnames)
-        self.values: dict[Labels, float] = {} if labelnames else {(): 0.0}
-
-    def inc(self, amount: float = 1.0, **labels: str) -> None:
-        key = self._key(labels)
-        self.values[key] = self.values.get(key, 0.0) + amount
-
-    def lines(self) -> list[str]:
-        return self.header() + [_series(self.name, k, v) for k, v in sorted(self.values.items())]
-
-
-class Histogram(_Metric):
-    kind = "histogram"
-
-    def __init__(
-        self, name: str, help_text: str, labelnames: Sequence[str], buckets: Sequence[float]
-    ) -> None:
-        super().__init__(name, help_text, labelnames)
-        self.buckets = tuple(sorted(buckets))
-        # Per label set: cumulative bucket counts, then [sum, count].
-        self.values: dict[Labels, tuple[list[int], list[float]]] = {}
-
-    def observe(self, value: float, **labels: str) -> None:
-        counts, totals = self.values.setdefault(
-            self._key(labels), ([0] * len(self.buckets), [0.0, 0.0])
-        )
-        for i, bound in enumerate(self.buckets):
-            if value <= bound:
-                counts[i] += 1
-        totals[0] += value
-        totals[1] += 1
-
-    def lines(self) -> list[str]:
-        out = self.header()
-        for key, (counts, (total, count)) in sorted(self.values.items()):
-            for bound, in_bucket in zip(self.buckets, counts, strict=True):
-                le = (*key, ("le", repr(float(bound))))
-                out.append(_series(f"{self.name}_bucket", le, in_bucket))
-            out.append(_series(f"{self.name}_bucket", (*key, ("le", "+Inf")), count))
-            out.append(_series(f"{self.name}_sum", key, total))
-            out.append(_series(f"{self.name}_count", key, count))
-        return out
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        try:
+            moment = self._newest()
+        except Exception:  # a scrape must not fail with the database; /ready reports it
+            return
+        family = GaugeMetricFamily(self.NAME, self.HELP)
+        if moment is not None and moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)  # stored as UTC
+        family.add_metric([], moment.timestamp() if moment is not None else 0.0)
+        yield family
 
 
 class Metrics:
-    """The registry of one process (one app): thread-safe, rendered on demand."""
+    """The registry of one app: thread-safe, rendered on demand.
 
-    def __init__(self) -> None:
+    ``newest_checkpoint``: reads the time of the newest stored checkpoint (None: no
+    gauge). ``process``: add the process and platform collectors.
+    """
+
+    def __init__(
+        self,
+        newest_checkpoint: Callable[[], dt.datetime | None] | None = None,
+        *,
+        process: bool = True,
+    ) -> None:
         self._lock = threading.Lock()
+        self.registry = registry = _Registry(auto_describe=True)
         self.requests = Counter(
             "vir_http_requests_total",
             "HTTP requests answered, by method, route template and status.",
             ("method", "route", "status"),
+            registry=registry,
         )
         self.latency = Histogram(
             "vir_http_request_duration_seconds",
             "Time from request to the end of the response, by route template.",
             ("route",),
-            BUCKETS,
+            buckets=BUCKETS,
+            registry=registry,
         )
-        self.matches_created = Counter("vir_matches_created_total", "Matches created.")
-        self.matches_ended = Counter("vir_matches_ended_total", "Matches ended.")
+        self.matches_created = Counter(
+            "vir_matches_created_total", "Matches created.", registry=registry
+        )
+        self.matches_ended = Counter("vir_matches_ended_total", "Matches ended.", registry=registry)
         self.notifications = Counter(
-            "vir_notifications_created_total", "Notifications created, by type.", ("type",)
+            "vir_notifications_created_total",
+            "Notifications created, by type.",
+            ("type",),
+            registry=registry,
         )
-        self.lifecycle_runs = Counter("vir_lifecycle_runs_total", "Lifecycle runs completed.")
+        self.lifecycle_runs = Counter(
+            "vir_lifecycle_runs_total", "Lifecycle runs completed.", registry=registry
+        )
         self.lifecycle_signals = Counter(
             "vir_lifecycle_signals_total",
             "Signals removed by lifecycle runs: archived, erased, or destroyed (archive term).",
             ("outcome",),
+            registry=registry,
         )
-        self.consultations = Counter("vir_consultations_total", "Veilig Thuis consultations made.")
+        self.consultations = Counter(
+            "vir_consultations_total", "Veilig Thuis consultations made.", registry=registry
+        )
         self.oprf_elements = Counter(
-            "vir_oprf_evaluated_elements_total", "Blinded elements evaluated by the OPRF."
+            "vir_oprf_evaluated_elements_total",
+            "Blinded elements evaluated by the OPRF.",
+            registry=registry,
         )
         self.refused = Counter(
             "vir_requests_refused_total",
             "Refused API requests (audited per key and minute), by reason code.",
             ("reason",),
+            registry=registry,
         )
         self.refusals_overflow = Counter(
             "vir_refusals_overflow_total",
             "Refused API requests not itemised in the audit log: past the per-minute cap "
             "(cause cap: summed in the minute's overflow entry) or not stored (unrecorded).",
             ("reason", "cause"),
+            registry=registry,
         )
         self.audit_events = Counter(
             "vir_audit_events_total",
             "Committed audit log entries, by action and outcome.",
             ("action", "outcome"),
+            registry=registry,
+        )
+        self.job_last_success = Gauge(
+            "vir_job_last_success_timestamp_seconds",
+            "Unix time of the last successful run of a periodic job in this process; 0: none yet.",
+            ("job",),
+            registry=registry,
         )
         for kind in NotificationType:
-            self.notifications.inc(0, type=kind.value)
+            self.notifications.labels(type=kind.value)
         for outcome in LIFECYCLE_OUTCOMES:
-            self.lifecycle_signals.inc(0, outcome=outcome)
-        self._all: list[Counter | Histogram] = [
-            self.requests,
-            self.latency,
-            self.matches_created,
-            self.matches_ended,
-            self.notifications,
-            self.lifecycle_runs,
-            self.lifecycle_signals,
-            self.consultations,
-            self.oprf_elements,
-            self.refused,
-            self.refusals_overflow,
-            self.audit_events,
-        ]
+            self.lifecycle_signals.labels(outcome=outcome)
+        if newest_checkpoint is not None:
+            registry.register(_NewestCheckpoint(newest_checkpoint))
+        if process:
+            ProcessCollector(registry=registry)
+            PlatformCollector(registry=registry)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         method = method if method in METHODS else OTHER
         with self._lock:
-            self.requests.inc(method=method, route=route, status=str(status))
-            self.latency.observe(seconds, route=route)
+            self.requests.labels(method=method, route=route, status=str(status)).inc()
+            self.latency.labels(route=route).observe(seconds)
 
     def refused_request(self, reason: str, recorded: Recorded) -> None:
         """Count one refused request, and whether the audit log itemises it."""
         label = code_label(reason)
         with self._lock:
-            self.refused.inc(reason=label)
+            self.refused.labels(reason=label).inc()
             cause = OVERFLOW_CAUSES.get(recorded)
             if cause is not None:
-                self.refusals_overflow.inc(reason=label, cause=cause)
+                self.refusals_overflow.labels(reason=label, cause=cause).inc()
+
+    def job_scheduled(self, job: str) -> None:
+        """A periodic job runs in this process: its gauge shows 0 until it first succeeds."""
+        with self._lock:
+            self.job_last_success.labels(job=code_label(job))
+
+    def job_succeeded(self, job: str, at: float | None = None) -> None:
+        """A job run ended without an error (``at``: Unix time, now when None)."""
+        with self._lock:
+            self.job_last_success.labels(job=code_label(job)).set(time.time() if at is None else at)
 
     def committed(self, events: Sequence[AuditEvent]) -> None:
         """Count the events of one committed transaction (a ``Database`` commit observer)."""
@@ -254,27 +269,27 @@ class Metrics:
 
     def _count(self, event: AuditEvent) -> None:
         action = event.action
-        self.audit_events.inc(action=code_label(action), outcome=code_label(event.outcome))
+        self.audit_events.labels(action=code_label(action), outcome=code_label(event.outcome)).inc()
         objects = event.objects
-        if action == "match.created":
+        if action == Action.MATCH_CREATED:
             self.matches_created.inc()
-        elif action == "match.ended":
+        elif action == Action.MATCH_ENDED:
             self.matches_ended.inc()
-        elif action == "notification.created":
-            self.notifications.inc(type=code_label(objects.get("type")))
-        elif action == "lifecycle.run":
+        elif action == Action.NOTIFICATION_CREATED:
+            self.notifications.labels(type=code_label(objects.get("type"))).inc()
+        elif action == Action.LIFECYCLE_RUN:
             self.lifecycle_runs.inc()
             for outcome in LIFECYCLE_OUTCOMES:
-                self.lifecycle_signals.inc(_count_of(objects.get(outcome)), outcome=outcome)
-        elif action == "consultation.made":
+                count = _count_of(objects.get(outcome))
+                self.lifecycle_signals.labels(outcome=outcome).inc(count)
+        elif action == Action.CONSULTATION_MADE:
             self.consultations.inc()
-        elif action == "oprf.evaluate":
+        elif action == Action.OPRF_EVALUATE:
             self.oprf_elements.inc(_count_of(objects.get("elements")))
 
     def render(self) -> str:
         with self._lock:
-            lines = [line for metric in self._all for line in metric.lines()]
-        return "\n".join(lines) + "\n"
+            return generate_latest(self.registry).decode("utf-8")
 
 
 def _count_of(value: object) -> int:
@@ -372,13 +387,17 @@ class Observe:
 
 def install(app: Any, db: Any, metrics_allow: str) -> Metrics:
     """Wire metrics, request ids and access logs into ``app``; call after the last
-    ``add_middleware`` so that ``Observe`` is outermost (it sees 413s too)."""
-    from vir.api.routes import metrics as route  # here: the route module imports this one
-
-    metrics = Metrics()
+    ``add_middleware`` so that ``Observe`` is outermost (it sees 413s too). The
+    ``GET /metrics`` route (``vir.api.routes.metrics``) is included by ``create_app``."""
+    metrics = Metrics(functools.partial(newest_checkpoint_at, db))
     app.state.metrics = metrics
     app.state.metrics_allow = parse_allow(metrics_allow)
     db.observe_commits(metrics.committed)
-    app.include_router(route.router)
     app.add_middleware(Observe, metrics=metrics)
     return metrics
+
+
+def newest_checkpoint_at(db: Database) -> dt.datetime | None:
+    """When the newest stored audit checkpoint was made; None when there is none."""
+    with db.read() as session:
+        return session.scalar(select(func.max(CheckpointRow.created_at)))

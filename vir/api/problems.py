@@ -1,10 +1,17 @@
-"""The problem+json schema, for the OpenAPI document."""
+"""The problem+json schema and the response headers, for the OpenAPI document.
+
+Error answers are documented under ``application/problem+json`` only (RFC 9457), with
+``Problem`` as their schema, never under FastAPI's default ``application/json``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from pydantic import BaseModel
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_REF = "#/components/schemas/Problem"
 
 
 class FieldProblem(BaseModel):
@@ -20,22 +27,45 @@ class Problem(BaseModel):
     errors: list[FieldProblem] | None = None
 
 
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    descriptions = {
-        400: "Malformed request",
-        401: "No valid client certificate",
-        403: "Organisation or certificate not allowed",
-        404: "Not found (or not yours)",
-        409: "Conflicts with an existing signal",
-        413: "Request body too large",
-        422: "Invalid field (named in the problem)",
-        429: "Rate limited (see Retry-After)",
+DESCRIPTIONS = {
+    400: "Malformed request",
+    401: "No valid client certificate",
+    403: "Organisation or certificate not allowed",
+    404: "Not found (or not yours)",
+    409: "Conflicts with an existing signal",
+    413: "Request body too large",
+    422: "Invalid field (named in the problem)",
+    429: "Rate limited (see Retry-After)",
+    500: "Internal error (nothing about it in the answer)",
+    503: "Not stored, nothing changed: send the same request again (see Retry-After)",
+}
+# Statuses whose answers carry Retry-After (seconds).
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+
+
+def header_ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/headers/{name}"}
+
+
+def problem_response(status: int) -> dict[str, Any]:
+    """One documented error answer: its description, problem+json body and headers."""
+    response: dict[str, Any] = {
+        "description": DESCRIPTIONS[status],
+        "content": {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}},
     }
+    if status in RETRY_AFTER_STATUSES:
+        response["headers"] = {"Retry-After": header_ref("Retry-After")}
+    return response
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: problem_response(status) for status in statuses}
+
+
+def location_header(target: str) -> dict[str, Any]:
+    """A ``Location`` response header pointing at ``target`` (an operation, for the reader)."""
     return {
-        status: {
-            "model": Problem,
-            "description": descriptions[status],
-            "content": {"application/problem+json": {}},
-        }
-        for status in statuses
+        "description": f"where the new resource is: {target}",
+        "required": True,
+        "schema": {"type": "string", "format": "uri-reference"},
     }

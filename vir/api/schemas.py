@@ -29,6 +29,7 @@ from vir.domain.contact import (
 from vir.domain.encoding import b64url_decode
 from vir.domain.errors import InputError, InvalidElement
 from vir.domain.functions import CODE_PATTERN, CODES, check_code
+from vir.domain.intake import check_epoch as check_epoch  # the one epoch rule
 
 # 32 bytes in unpadded base64url are exactly 43 characters.
 ELEMENT_PATTERN = r"^[A-Za-z0-9_-]{43}$"
@@ -101,6 +102,9 @@ Function = Annotated[
     ),
 ]
 IsoDate = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+# In answers: formats declared (RFC 3339 full-date and date-time), for generated clients.
+DateOut = Annotated[str, Field(json_schema_extra={"format": "date"})]
+TimestampOut = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 
 
 def decode_element(text: str, field: str) -> bytes:
@@ -118,13 +122,6 @@ def decode_pseudonym(text: str, field: str) -> bytes:
     if not oprf.is_valid_element(element):
         raise InvalidElement(field)
     return element
-
-
-def check_epoch(epoch: int, current: int) -> None:
-    if epoch != current:
-        raise InputError(
-            "epoch", f"pseudonyms must be made under the current key epoch ({current})"
-        )
 
 
 def parse_date(text: str, field: str) -> dt.date:
@@ -185,8 +182,8 @@ class ParticipantOut(BaseModel):
     coordinator: CoordinatorOut | None = Field(
         default=None, description="the organisation's coordinator, when it appointed one"
     )
-    since: str = Field(description="RFC 3339: when this participant's signal was registered")
-    archived_on: str | None = Field(
+    since: TimestampOut = Field(description="when this participant's signal was registered")
+    archived_on: DateOut | None = Field(
         default=None, description="historical offers only: the day the signal was archived"
     )
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 
 from vir.client.canonical import nl_address, nl_bsn, nl_person
-from vir.client.connection import DEFAULT_URL, ClientError, VirClient
+from vir.client.connection import DEFAULT_URL, ClientError, RetryPolicy, VirClient
 from vir.domain.errors import InputError
 
 
@@ -59,11 +59,26 @@ def canonical_inputs(kind: str, lines: Sequence[str]) -> list[str]:
 
 
 def _connect(args: argparse.Namespace) -> VirClient:
+    retry = RetryPolicy(max_retries=args.retries, max_wait=args.retry_budget)
     if args.dev_org:
-        return VirClient.from_dev(args.dev_org, Path(args.dev_dir), args.url)
+        return VirClient.from_dev(args.dev_org, Path(args.dev_dir), args.url, retry=retry)
     if not (args.cert and args.key and args.ca):
         raise ClientError("give --ca, --cert and --key, or --dev-org for the development set-up")
-    return VirClient(args.url, Path(args.ca), Path(args.cert), Path(args.key))
+    return VirClient(args.url, Path(args.ca), Path(args.cert), Path(args.key), retry=retry)
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("not negative")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError("0..3600 seconds")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -76,6 +91,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--key", help="the organisation's private key (PEM)")
     parser.add_argument("--dev-org", help="a demo organisation (OIN, category or name prefix)")
     parser.add_argument("--dev-dir", default=".vir/dev")
+    parser.add_argument(
+        "--retries",
+        type=_count,
+        default=RetryPolicy.max_retries,
+        help="send a request refused with 429 or 503 again at most this often, after "
+        "Retry-After (default %(default)s; 0: never)",
+    )
+    parser.add_argument(
+        "--retry-budget",
+        type=_seconds,
+        default=RetryPolicy.max_wait,
+        help="at most this many seconds of waiting for retries in all (default %(default)s)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     pseudo = sub.add_parser("pseudonymise", help="identities on stdin → pseudonyms on stdout")
     pseudo.add_argument("kind", choices=sorted(CANONICAL))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import random
 import ssl
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,65 @@ class ProtocolError(ClientError):
     """The service's answer does not follow the contract (wrong count, invalid element)."""
 
 
+# Requests that may be sent again after a refusal: their effect is the same however
+# often they arrive. POST /v1/oprf/evaluate computes and stores nothing; POST
+# /v1/signals is idempotent by the contract (the same local_ref with the same content
+# answers 200 with the same signal, other content 409), so a registration whose
+# answer was refused or lost is repeated without registering twice. Other POSTs
+# (consultations, privacy-officer requests: each one is a logged lookup) and PATCH
+# (each change notifies match partners) are never repeated.
+REPEATABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+REPEATABLE_POSTS = frozenset({"/v1/oprf/evaluate", "/v1/signals"})
+
+
+def repeatable(method: str, path: str) -> bool:
+    """Whether ``method path`` may be sent again after a 429 or 503."""
+    method = method.upper()
+    return method in REPEATABLE_METHODS or (
+        method == "POST" and httpx.URL(path).path in REPEATABLE_POSTS
+    )
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When the client sends a refused request again, and how long it waits first.
+
+    A 429 (rate limited) or 503 (not stored: vir changed nothing) of a repeatable
+    request is sent again after ``Retry-After`` seconds (``default_wait`` when the
+    header is absent or not a number of seconds) plus up to ``jitter`` of that at
+    random, so clients refused together do not return together. At most
+    ``max_retries`` times, and never past ``max_wait`` seconds of waiting in all: a
+    wait that would go past it is not started, the refusal is raised instead.
+    ``RetryPolicy(max_retries=0)`` switches retrying off.
+    """
+
+    max_retries: int = 3
+    max_wait: float = 30.0
+    jitter: float = 0.1
+    default_wait: float = 1.0
+    statuses: frozenset[int] = frozenset({429, 503})
+
+    def wait(
+        self, response: httpx.Response, retries: int, waited: float, rng: random.Random
+    ) -> float | None:
+        """Seconds to wait before sending the request of ``response`` again, after
+        ``retries`` retries and ``waited`` seconds; None: do not send it again."""
+        if response.status_code not in self.statuses or retries >= self.max_retries:
+            return None
+        if not repeatable(response.request.method, response.request.url.path):
+            return None
+        seconds = _retry_after(response.headers.get("retry-after"), self.default_wait)
+        seconds += seconds * self.jitter * rng.random()
+        return seconds if waited + seconds <= self.max_wait else None
+
+
+def _retry_after(value: str | None, default: float) -> float:
+    # vir sends whole seconds; an HTTP-date (RFC 9110 §10.2.3) or junk gets the default.
+    if value is not None and value.strip().isdigit():
+        return float(value.strip())
+    return default
+
+
 @dataclass(frozen=True)
 class Pseudonymised:
     epoch: int
@@ -53,6 +114,11 @@ def tls_context(ca_file: Path, cert_file: Path, key_file: Path) -> ssl.SSLContex
 class VirClient:
     """A back-office system's connection, holding its organisation certificate and key."""
 
+    # Class defaults, so that a client made without __init__ (tests) retries the same way.
+    retry: RetryPolicy = RetryPolicy()
+    _sleep: Callable[[float], None] = staticmethod(time.sleep)
+    _rng: random.Random = random.Random()  # noqa: S311 (jitter, not a secret)
+
     def __init__(
         self,
         base_url: str,
@@ -60,15 +126,22 @@ class VirClient:
         cert_file: Path,
         key_file: Path,
         timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
     ) -> None:
         oprf.require_strict_backend()  # it checks every element the service returns
+        if retry is not None:
+            self.retry = retry
         self._http = httpx.Client(
             base_url=base_url, verify=tls_context(ca_file, cert_file, key_file), timeout=timeout
         )
 
     @classmethod
     def from_dev(
-        cls, organisation: str, dev_dir: Path = Path(".vir/dev"), base_url: str = DEFAULT_URL
+        cls,
+        organisation: str,
+        dev_dir: Path = Path(".vir/dev"),
+        base_url: str = DEFAULT_URL,
+        retry: RetryPolicy | None = None,
     ) -> VirClient:
         """Connect as a demo organisation of ``.vir/dev/orgs.json`` (by OIN, category or name
         prefix), or with a role certificate of ``roles.json`` (by role: ``privacy_officer``,
@@ -82,7 +155,11 @@ class VirClient:
                 "name"
             ].startswith(organisation):
                 return cls(
-                    base_url, dev_dir / "ca.crt", dev_dir / org["cert"], dev_dir / org["key"]
+                    base_url,
+                    dev_dir / "ca.crt",
+                    dev_dir / org["cert"],
+                    dev_dir / org["key"],
+                    retry=retry,
                 )
         raise ClientError(f"no demo organisation matches {organisation!r} in {dev_dir}")
 
@@ -98,7 +175,15 @@ class VirClient:
     def request(
         self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None
     ) -> httpx.Response:
-        response = self._http.request(method, path, json=body, params=params)
+        retries, waited = 0, 0.0
+        while True:
+            response = self._http.request(method, path, json=body, params=params)
+            pause = self.retry.wait(response, retries, waited, self._rng)
+            if pause is None:
+                break
+            response.close()
+            self._sleep(pause)
+            retries, waited = retries + 1, waited + pause
         if response.status_code >= 400:
             try:
                 problem = response.json()

@@ -2,7 +2,9 @@
 
 Its interface is deliberately narrow (the current epoch, and evaluate a batch),
 so that it can move into a separate service with its own operator and keys
-(DESIGN.md §4, two trust domains) without the index noticing.
+(DESIGN.md §4, two trust domains) without the index noticing. Whatever else needs
+a pseudonym asks through it (``pseudonymise``); nothing outside ``vir.crypto``
+touches the key or the group arithmetic.
 """
 
 from __future__ import annotations
@@ -43,3 +45,13 @@ class LocalEvaluator:
             if not oprf.is_valid_element(element):
                 raise InvalidElement(f"blinded_elements[{index}]")
         return [oprf.evaluate(self._key.secret, element) for element in blinded_elements]
+
+
+def pseudonymise(evaluator: Evaluator, canonical_input: bytes) -> bytes:
+    """The pseudonym ``k·H(x)`` of ``canonical_input``, obtained as a client obtains it:
+    blinded here, evaluated by ``evaluator``, unblinded here. Through the narrow interface,
+    so that it works as well when the evaluator runs elsewhere; the evaluator sees only a
+    blinded element. Used for institutional addresses (``vir address exclude``)."""
+    blind, blinded = oprf.blind(canonical_input)
+    (evaluated,) = evaluator.evaluate([blinded])
+    return oprf.unblind(blind, evaluated)

@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Final
 
+from vir.audit.actions import Action
 from vir.reports.pdf import AMSTERDAM, Document, dutch_date, dutch_datetime
 
 __all__ = [
@@ -59,32 +60,18 @@ CATEGORY_LABELS: Final[Mapping[str, str]] = {
     "municipality": "gemeente",
 }
 
-ACTION_LABELS: Final[Mapping[str, str]] = {
-    "signal.registered": "Melding gedaan",
-    "signal.withdrawn": "Melding ingetrokken",
-    "signal.archived": "Melding gearchiveerd",
-    "signal.expired": "Melding verlopen (termijn bereikt)",
-    "signal.erased": "Melding gewist",
-    "signal.destroyed": "Melding vernietigd",
-    "signal.contact_changed": "Contactgegevens gewijzigd",
-    "signal.informed": "Informeren van betrokkene vastgelegd",
-    "match.created": "Match ontstaan",
+# Actions no emitter writes today that an older log may hold: kept readable.
+_EARLIER_ACTIONS: Final[Mapping[str, str]] = {
     "match.joined": "Organisatie aan match toegevoegd",
     "match.left": "Organisatie uit match vertrokken",
-    "match.member_added": "Organisatie aan match toegevoegd",
-    "match.member_removed": "Organisatie uit match verwijderd",
-    "match.ended": "Match beëindigd",
-    "notification.created": "Matchbericht verstuurd",
-    "notification.read": "Matchbericht gelezen",
-    "notifications.read": "Matchberichten opgehaald",
-    "consultation.made": "Raadpleging door Veilig Thuis",
-    "consultation.disclosed": "Melding getoond bij raadpleging door Veilig Thuis",
     "match.contact_changed": "Contactgegevens in match gewijzigd",
     "match.historical": "Gearchiveerde melding getoond aan nieuwe melder",
-    "access.requested": "Inzageverzoek ontvangen",
-    "erasure.executed": "Verwijderverzoek uitgevoerd",
-    "person.deceased": "Overlijden verwerkt",
-    "request.refused": "Verzoek geweigerd",
+    "notification.read": "Matchbericht gelezen",
+}
+# The catalogue's Dutch labels (vir.audit.actions), by stored action.
+ACTION_LABELS: Final[Mapping[str, str]] = {
+    **_EARLIER_ACTIONS,
+    **{action.value: action.label_nl for action in Action},
 }
 
 PURPOSE_LABELS: Final[Mapping[str, str]] = {

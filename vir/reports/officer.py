@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Final
 
+from vir.audit.actions import Action
 from vir.reports.pdf import Document, chart_png, dutch_date, dutch_datetime
 
 __all__ = ["monitor_csv", "monitor_pdf", "privacy_csv", "privacy_pdf"]
@@ -70,6 +71,15 @@ def _csv(rows: Iterable[Sequence[object]]) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerows(rows)
     return out.getvalue()
+
+
+def _action(code: str) -> str:
+    """An audit action's Dutch label (vir.audit.actions); the code itself when the
+    catalogue no longer has it (an entry written by an earlier version)."""
+    try:
+        return Action(code).label_nl
+    except ValueError:
+        return code
 
 
 def _name(item: Mapping[str, Any]) -> str:
@@ -185,7 +195,7 @@ def privacy_pdf(report: Mapping[str, Any], created_at: datetime) -> bytes:
     doc.heading("Gebeurtenissen per organisatie")
     doc.table(
         ["Organisatie", "OIN", "Handeling", "Aantal"],
-        [[_name(e), _oin(e), e["action"], str(e["count"])] for e in report["events"]],
+        [[_name(e), _oin(e), _action(e["action"]), str(e["count"])] for e in report["events"]],
         widths=(3, 3, 3, 1),
     )
 

@@ -42,6 +42,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
 from vir.api.errors import PROBLEM_JSON, ProblemKind
+from vir.api.headers import API_HEADERS
 from vir.api.limits import HEADERS_TOO_LARGE, MALFORMED_HTTP, MALFORMED_HTTP_DETAIL, problem_body
 
 try:
@@ -122,6 +123,8 @@ def problem_response(
     body = problem_body(kind, detail)
     head = [f"HTTP/1.1 {kind.status} {http.HTTPStatus(kind.status).phrase}\r\n".encode()]
     head += [name + b": " + value + b"\r\n" for name, value in default_headers or []]
+    # What ResponseHeaders adds to the app's answers: this one never reaches the app.
+    head += [name + b": " + value + b"\r\n" for name, value in API_HEADERS]
     head += [
         b"content-type: " + PROBLEM_JSON.encode() + b"\r\n",
         b"content-length: " + str(len(body)).encode() + b"\r\n",

@@ -6,9 +6,10 @@ import datetime as dt
 
 from sqlalchemy import select
 
+from vir.audit.actions import Action
 from vir.audit.chain import Outcome
 from vir.crypto import oprf
-from vir.crypto.keys import OprfKeyring
+from vir.crypto.evaluator import Evaluator, pseudonymise
 from vir.domain.errors import Conflict, InvalidElement
 from vir.domain.matching import GroupKey, Via
 from vir.services.matching import settle, snapshot
@@ -17,12 +18,11 @@ from vir.store.db import Database
 from vir.store.tables import ExcludedAddressRow
 
 
-def address_pseudonym(keyring: OprfKeyring, canonical_address: str) -> bytes:
-    """``k·H(x)`` computed by the key holder directly: the same value clients obtain
-    by blinding. Used only for institutional addresses, which are not personal data."""
-    return oprf.scalar_mult(
-        keyring.current.secret, oprf.hash_to_group(canonical_address.encode("utf-8"))
-    )
+def address_pseudonym(evaluator: Evaluator, canonical_address: str) -> bytes:
+    """The pseudonym of a canonical address (``vir.client.canonical.nl_address``): the
+    same value clients obtain. Asked of the evaluator, which alone holds the key. Used
+    only for institutional addresses, which are not personal data."""
+    return pseudonymise(evaluator, canonical_address.encode("utf-8"))
 
 
 def exclude(db: Database, address: bytes, label: str, now: dt.datetime) -> None:
@@ -37,7 +37,7 @@ def exclude(db: Database, address: bytes, label: str, now: dt.datetime) -> None:
         session.flush()
         audit_log.append(
             session,
-            audit_log.new_event("admin.address_excluded", Outcome.SUCCESS, now, actor="admin"),
+            audit_log.new_event(Action.ADMIN_ADDRESS_EXCLUDED, Outcome.SUCCESS, now, actor="admin"),
         )
         settle(session, before, now)
 

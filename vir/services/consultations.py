@@ -12,6 +12,7 @@ import enum
 import uuid
 from typing import Any
 
+from vir.audit.actions import Action
 from vir.audit.chain import Outcome
 from vir.domain import policy
 from vir.domain.clock import Clock
@@ -61,7 +62,7 @@ class ConsultationService:
             audit_log.append(
                 session,
                 audit_log.new_event(
-                    "consultation.made",
+                    Action.CONSULTATION_MADE,
                     Outcome.SUCCESS,
                     now,
                     objects={"consultation": consultation_id, "results": len(involvement)},
@@ -72,7 +73,7 @@ class ConsultationService:
                 audit_log.append(
                     session,
                     audit_log.new_event(
-                        "consultation.disclosed",
+                        Action.CONSULTATION_DISCLOSED,
                         Outcome.SUCCESS,
                         now,
                         objects={"consultation": consultation_id, "signal": row.id},

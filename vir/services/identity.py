@@ -21,8 +21,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vir.audit.actions import Action
 from vir.audit.chain import Outcome
 from vir.crypto import pki
+from vir.domain.caller import Caller as Caller  # where the store can see it
 from vir.domain.clock import Clock
 from vir.domain.errors import (
     CertificateNotForClientAuth,
@@ -33,13 +35,11 @@ from vir.domain.errors import (
     UnknownCertificate,
     UnknownOrganisation,
 )
-from vir.domain.organisations import Organisation, Role
+from vir.domain.organisations import Role
 from vir.store import audit_log
 from vir.store.db import Database
 from vir.store.organisations import get_certificate, get_organisation
 from vir.store.tables import CertificateRow
-
-ACTION_CERT_REVOKED = "admin.certificate_revoked"
 
 
 @dataclass(frozen=True)
@@ -49,17 +49,6 @@ class Presented:
     oin: str | None = None
     fingerprint: str | None = None
     certificate: pki.Certificate | None = None
-
-
-@dataclass(frozen=True)
-class Caller:
-    organisation: Organisation
-    certificate: str  # SHA-256 fingerprint
-    role: Role = Role.SYSTEM
-
-    @property
-    def oin(self) -> str:
-        return str(self.organisation.oin)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -222,7 +211,7 @@ def revoke_certificate(
             audit_log.append(
                 session,
                 audit_log.new_event(
-                    ACTION_CERT_REVOKED,
+                    Action.ADMIN_CERTIFICATE_REVOKED,
                     Outcome.SUCCESS,
                     now,
                     organisation=row.oin,

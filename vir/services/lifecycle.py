@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from vir.audit.actions import Action
 from vir.audit.chain import Outcome
 from vir.domain.clock import Clock
 from vir.domain.lifecycle import ArchiveReason
@@ -66,7 +67,7 @@ class Lifecycle:
                     audit_log.append(
                         session,
                         audit_log.new_event(
-                            "signal.expired",
+                            Action.SIGNAL_EXPIRED,
                             Outcome.SUCCESS,
                             now,
                             objects={"signal": row.id, "remove_on": row.remove_on.isoformat()},
@@ -100,7 +101,7 @@ class Lifecycle:
             audit_log.append(
                 session,
                 audit_log.new_event(
-                    "lifecycle.run",
+                    Action.LIFECYCLE_RUN,
                     Outcome.SUCCESS,
                     now,
                     actor=ACTOR,

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from vir.audit.actions import Action
 from vir.audit.chain import Outcome
 from vir.domain import functions
 from vir.domain.matching import (
@@ -169,7 +170,7 @@ def settle(
 def _audit(
     session: Session,
     now: dt.datetime,
-    action: str,
+    action: Action,
     objects: dict[str, str | int],
     organisation: str | None = None,
 ) -> None:
@@ -197,7 +198,7 @@ def _store(
     if old.match is None:
         match = Match(str(uuid.uuid4()), key.via, now)
         repo.create_match(session, match.id, key, now)
-        _audit(session, now, "match.created", {"match": match.id, "via": key.via.value})
+        _audit(session, now, Action.MATCH_CREATED, {"match": match.id, "via": key.via.value})
     else:
         match = old.match
     previous = old.members or frozenset()
@@ -207,7 +208,7 @@ def _store(
         _audit(
             session,
             now,
-            "match.member_added",
+            Action.MATCH_MEMBER_ADDED,
             {"match": match.id, "signal": signal_id},
             oin_of[signal_id],
         )
@@ -216,13 +217,13 @@ def _store(
         _audit(
             session,
             now,
-            "match.member_removed",
+            Action.MATCH_MEMBER_REMOVED,
             {"match": match.id, "signal": signal_id},
             oin_of.get(signal_id),
         )
     if after is None:
         repo.end_match(session, match.id, now)
-        _audit(session, now, "match.ended", {"match": match.id})
+        _audit(session, now, Action.MATCH_ENDED, {"match": match.id})
         match = Match(match.id, match.via, match.created_at, active=False)
     return match
 
@@ -247,7 +248,7 @@ def notification(
     audit_log.append(
         session,
         audit_log.new_event(
-            "notification.created",
+            Action.NOTIFICATION_CREATED,
             Outcome.SUCCESS,
             now,
             organisation=recipient.oin,

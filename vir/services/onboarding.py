@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from vir.audit.actions import Action
 from vir.audit.chain import Outcome
 from vir.crypto import pki
-from vir.domain import policy
+from vir.domain import intake, policy
 from vir.domain.errors import InputError
 from vir.domain.organisations import Oin, Organisation, Role
 from vir.domain.signals import Professional
@@ -19,15 +20,11 @@ from vir.store.organisations import add_certificate, add_organisation, get_organ
 from vir.store.organisations import set_coordinator as store_coordinator
 from vir.store.signals import signals_of_organisation
 
-ACTION_ORG_ADDED = "admin.organisation_added"
-ACTION_CERT_REGISTERED = "admin.certificate_registered"
-
 
 def register_organisation(db: Database, org: Organisation, now: dt.datetime) -> None:
     """Register an organisation. One that may report needs the reference of its written
     agreement (convenant) with the municipality (Jeugdwet art. 7.1.3.2): whoever calls."""
-    if org.category.reports and not (org.convenant and org.convenant.strip()):
-        raise InputError("convenant", "a reporting organisation needs a convenant reference")
+    intake.check_convenant(org)
     with db.write() as session:
         if get_organisation(session, str(org.oin)) is not None:
             raise InputError("oin", "an organisation with this OIN is already registered")
@@ -35,7 +32,7 @@ def register_organisation(db: Database, org: Organisation, now: dt.datetime) -> 
         audit_log.append(
             session,
             audit_log.new_event(
-                ACTION_ORG_ADDED,
+                Action.ADMIN_ORGANISATION_ADDED,
                 Outcome.SUCCESS,
                 now,
                 organisation=str(org.oin),
@@ -109,7 +106,7 @@ def register_certificate(
         audit_log.append(
             session,
             audit_log.new_event(
-                ACTION_CERT_REGISTERED,
+                Action.ADMIN_CERTIFICATE_REGISTERED,
                 Outcome.SUCCESS,
                 now,
                 organisation=oin,
@@ -153,7 +150,7 @@ def set_coordinator(
         audit_log.append(
             session,
             audit_log.new_event(
-                "organisation.coordinator_changed", Outcome.SUCCESS, now, **accessor
+                Action.ORGANISATION_COORDINATOR_CHANGED, Outcome.SUCCESS, now, **accessor
             ),
         )
         ids = [r.id for r in signals_of_organisation(session, oin)]

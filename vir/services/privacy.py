@@ -29,6 +29,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from vir.audit.actions import Action
 from vir.audit.chain import Outcome
 from vir.domain import policy
 from vir.domain.clock import Clock
@@ -111,7 +112,7 @@ class PrivacyService:
             audit_log.append(
                 session,
                 audit_log.new_event(
-                    "access.requested",
+                    Action.ACCESS_REQUESTED,
                     Outcome.SUCCESS if found else Outcome.REFUSED,
                     now,
                     objects={"request": request_id, "signals": len(active) + len(archived)},
@@ -157,7 +158,7 @@ class PrivacyService:
                         "purpose": e.purpose,
                     }
                     for _seq, e in entries
-                    if e.action == "consultation.disclosed"
+                    if e.action == Action.CONSULTATION_DISCLOSED
                 ],
                 "audit": [
                     {
@@ -185,7 +186,9 @@ class PrivacyService:
         """Erase (never archive) the person's signals in the officer's part, all or the
         listed ones; listing one outside it is refused (OutsideRegion), erasing nothing."""
         scope = policy.require_privacy_officer(caller)
-        return self._erase_all(caller, person, kind.value, "erasure.executed", signal_ids, scope)
+        return self._erase_all(
+            caller, person, kind.value, Action.ERASURE_EXECUTED, signal_ids, scope
+        )
 
     def deceased(self, caller: Caller | None, person: bytes) -> list[str]:
         """A death notice: every active and archived signal on the person goes, in every
@@ -197,7 +200,7 @@ class PrivacyService:
         # wait for every other region's. Its answer is limited to the officer's part, so
         # it tells nothing of what was held elsewhere.
         return self._erase_all(
-            caller, person, "deceased", "person.deceased", None, scope, everywhere=True
+            caller, person, "deceased", Action.PERSON_DECEASED, None, scope, everywhere=True
         )
 
     def _erase_all(
@@ -205,7 +208,7 @@ class PrivacyService:
         caller: Caller | None,
         person: bytes,
         reason: str,
-        action: str,
+        action: Action,
         only: Collection[str] | None,
         scope: policy.Scope,
         *,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from vir.audit.actions import Action
 from vir.audit.chain import Outcome
 from vir.crypto.evaluator import Evaluator
 from vir.domain.clock import Clock
@@ -12,8 +13,6 @@ from vir.services.identity import Caller
 from vir.store import audit_log
 from vir.store.db import Database
 from vir.store.ratelimits import RateLimits
-
-ACTION_EVALUATE = "oprf.evaluate"
 
 
 class PseudonymisationService:
@@ -46,7 +45,7 @@ class PseudonymisationService:
             audit_log.append(
                 session,
                 audit_log.new_event(
-                    ACTION_EVALUATE,
+                    Action.OPRF_EVALUATE,
                     Outcome.SUCCESS,
                     now,
                     organisation=caller.oin,

@@ -44,6 +44,7 @@ import ipaddress
 
 from sqlalchemy.exc import OperationalError
 
+from vir.audit.actions import Action
 from vir.audit.chain import AuditEvent, Outcome
 from vir.domain.clock import Clock
 from vir.domain.errors import VirError, WriteNotCommitted
@@ -53,7 +54,6 @@ from vir.store import refusals as store
 from vir.store.db import Database
 from vir.store.refusals import RefusalCount, RefusalKey
 
-ACTION_REFUSED = "request.refused"
 # The reason of the entry that sums a minute's refusals past the cap.
 OVERFLOW = "overflow"
 # Entries per key and minute: its first refusal, then the rest of the minute.
@@ -186,7 +186,7 @@ def _entry(key: RefusalKey, count: int, now: dt.datetime) -> AuditEvent:
     if key.network:
         objects["peer"] = key.network
     return audit_log.new_event(
-        ACTION_REFUSED,
+        Action.REQUEST_REFUSED,
         Outcome.REFUSED,
         now,
         organisation=key.organisation or None,

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from vir.audit.actions import Action
 from vir.audit.chain import Outcome
 from vir.domain.lifecycle import ArchiveReason, destroy_on
 from vir.domain.matching import group_keys
@@ -59,7 +60,13 @@ def remove(
         outcome, objects = ERASED, {"signal": row.id}
     audit_log.append(
         session,
-        audit_log.new_event(f"signal.{outcome}", Outcome.SUCCESS, now, objects=objects, **accessor),
+        audit_log.new_event(
+            Action.SIGNAL_ARCHIVED if outcome == ARCHIVED else Action.SIGNAL_ERASED,
+            Outcome.SUCCESS,
+            now,
+            objects=objects,
+            **accessor,
+        ),
     )
     settle(session, before, now, {row.id: row.oin})
     # After settle: the partners' notices it just made show the match without the
@@ -76,6 +83,10 @@ def destroy(session: Session, row: ArchivedSignal, now: dt.datetime, **accessor:
     audit_log.append(
         session,
         audit_log.new_event(
-            "signal.destroyed", Outcome.SUCCESS, now, objects={"signal": row.id}, **accessor
+            Action.SIGNAL_DESTROYED,
+            Outcome.SUCCESS,
+            now,
+            objects={"signal": row.id},
+            **accessor,
         ),
     )

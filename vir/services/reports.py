@@ -56,6 +56,7 @@ from typing import Any, Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vir.audit.actions import Action
 from vir.audit.chain import AuditEvent, Outcome
 from vir.domain import policy
 from vir.domain.clock import Clock
@@ -78,7 +79,6 @@ __all__ = [
     "privacy_report",
 ]
 
-ACTION_REPORT: Final = "report.generated"
 BURST_ELEMENTS: Final = 1000
 # Flag (d): at least this many signals withdrawn within QUICK_MINUTES of registration.
 QUICK_MINUTES: Final = 10
@@ -86,7 +86,7 @@ QUICK_MINIMUM: Final = 3
 # Flag (e): more than this many privacy-officer lookups within one minute. A person's
 # request takes minutes to handle by hand; the rate limit allows a short burst.
 LOOKUP_BURST: Final = 10
-_LOOKUPS: Final = frozenset({"access.requested", "erasure.executed"})
+_LOOKUPS: Final = frozenset({Action.ACCESS_REQUESTED, Action.ERASURE_EXECUTED})
 _MINUTE: Final = dt.timedelta(minutes=1)
 MAX_PERIOD_DAYS: Final = 3 * 366
 # Flag (a): registrations in the last month above this multiple of the monthly median.
@@ -162,7 +162,7 @@ def _audit_generation(
     audit_log.append(
         session,
         audit_log.new_event(
-            ACTION_REPORT,
+            Action.REPORT_GENERATED,
             Outcome.SUCCESS,
             now,
             objects={"report": report, "from": start.isoformat(), "to": end.isoformat()},
@@ -264,7 +264,7 @@ def privacy_report(
             oin = event.organisation
             if not within(event):
                 continue
-            if event.action == "request.refused":
+            if event.action == Action.REQUEST_REFUSED:
                 count = _refusals(event)
                 endpoint = str(event.objects.get("endpoint", ""))
                 refusals[(event.reason or "", endpoint)] += count
@@ -277,17 +277,17 @@ def privacy_report(
                 lookups[oin].append((_moment(event), 1))  # found or not
             if oin is None or event.outcome != Outcome.SUCCESS:
                 continue
-            if event.action == "signal.registered":
+            if event.action == Action.SIGNAL_REGISTERED:
                 registered[str(event.objects.get("signal", ""))] = _moment(event)
                 volumes[oin][entry.month]["registrations"] += 1
-            elif event.action == "signal.withdrawn":
+            elif event.action == Action.SIGNAL_WITHDRAWN:
                 since = registered.get(str(event.objects.get("signal", "")))
                 if since is not None and _moment(event) - since <= quick_after:
                     quick[oin][event.reason or ""] += 1
-            elif event.action == "consultation.made":
+            elif event.action == Action.CONSULTATION_MADE:
                 volumes[oin][entry.month]["consultations"] += 1
                 purposes[oin][event.purpose or ""] += 1
-            elif event.action == "oprf.evaluate":
+            elif event.action == Action.OPRF_EVALUATE:
                 elements = _evaluated(event)
                 volumes[oin][entry.month]["evaluations"] += elements
                 evaluations[oin].append((_moment(event), elements))
@@ -452,13 +452,13 @@ def monitor_report(
                 acting = (event.occurred_at, event.organisation)
             if event.outcome != Outcome.SUCCESS:
                 continue
-            if event.action == "match.created":
+            if event.action == Action.MATCH_CREATED:
                 oin = acting[1] if acting[0] == event.occurred_at else None
                 via = event.objects.get("via")
                 measure = "household_matches" if via in _HOUSEHOLD_VIA else "person_matches"
-            elif event.action == "signal.registered":
+            elif event.action == Action.SIGNAL_REGISTERED:
                 oin, measure = event.organisation, "signals"
-            elif event.action == "consultation.made":
+            elif event.action == Action.CONSULTATION_MADE:
                 oin, measure = event.organisation, "consultations"
             else:
                 continue

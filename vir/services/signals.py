@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import uuid
 from dataclasses import dataclass
@@ -11,16 +10,18 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from vir.audit.actions import Action
 from vir.audit.chain import Outcome
 from vir.crypto import oprf
-from vir.domain import policy
+from vir.domain import intake, policy
 from vir.domain.clock import Clock
 from vir.domain.cursor import decode_cursor, encode_cursor, legacy_seq
-from vir.domain.errors import Conflict, InputError, InvalidElement, NotFound
+from vir.domain.errors import Conflict, InputError, NotFound
+from vir.domain.intake import SignalRequest as SignalRequest  # what register() takes
 from vir.domain.lifecycle import ArchiveReason, InformedWho, archives
 from vir.domain.matching import NotificationType, group_keys
 from vir.domain.ratelimit import LimitKind
-from vir.domain.signals import Professional, SignalFacts, WithdrawalReason, latest_removal
+from vir.domain.signals import Professional, SignalFacts, WithdrawalReason
 from vir.services import removal
 from vir.services.identity import Caller
 from vir.services.matching import (
@@ -41,77 +42,12 @@ from vir.store.signals import ArchivedSignal, Signal
 
 
 @dataclass(frozen=True)
-class SignalRequest:
-    local_ref: str
-    epoch: int
-    person: bytes
-    parents: tuple[bytes, ...]
-    address: bytes | None
-    remove_on: dt.date | None
-    professional: Professional
-    archive_until: dt.date | None = None
-
-    def content_hash(self) -> bytes:
-        """What makes a repeat idempotent: the same content under the same ``local_ref``."""
-        document = {
-            "epoch": self.epoch,
-            "person": self.person.hex(),
-            "parents": sorted(p.hex() for p in self.parents),
-            "address": self.address.hex() if self.address else None,
-            "remove_on": self.remove_on.isoformat() if self.remove_on else None,
-            "professional": self.professional.as_dict(),
-        }
-        if self.archive_until is not None:
-            document["archive_until"] = self.archive_until.isoformat()
-        return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).digest()
-
-
-@dataclass(frozen=True)
 class Registered:
     created: bool
     signal_id: str
     local_ref: str
     remove_on: dt.date
     matches: list[dict[str, Any]]
-
-
-def _validate(request: SignalRequest, current_epoch: int, today: dt.date) -> dt.date:
-    if request.epoch != current_epoch:
-        raise InputError(
-            "epoch", f"pseudonyms must be made under the current key epoch ({current_epoch})"
-        )
-    elements = [("person", request.person)]
-    elements += [(f"parents[{i}]", p) for i, p in enumerate(request.parents)]
-    if request.address is not None:
-        elements.append(("address", request.address))
-    for field, element in elements:
-        if not oprf.is_valid_element(element):
-            raise InvalidElement(field)
-    if len(set(request.parents)) != len(request.parents):
-        raise InputError("parents", "a parent is listed twice")
-    if request.person in request.parents:
-        raise InputError("parents", "the young person cannot be their own parent")
-    latest = latest_removal(today)
-    if request.archive_until is not None:
-        if request.archive_until <= today:
-            raise InputError(
-                "archive_until", "the young person is 23 or older: outside the index's scope"
-            )
-        if request.remove_on is None or request.remove_on > request.archive_until:
-            latest = min(latest, request.archive_until)
-    if request.remove_on is None:
-        return latest
-    if request.archive_until is not None and request.remove_on > request.archive_until:
-        raise InputError(
-            "remove_on", "a signal must be removed when the young person turns 23 (archive_until)"
-        )
-    if request.remove_on <= today:
-        raise InputError("remove_on", "the removal date must be in the future")
-    if request.remove_on > latest:
-        raise InputError(
-            "remove_on", f"the removal date may be at most two years ahead ({latest.isoformat()})"
-        )
-    return request.remove_on
 
 
 class SignalService:
@@ -134,7 +70,13 @@ class SignalService:
     def register(self, caller: Caller, request: SignalRequest) -> Registered:
         policy.require_reporter(caller)
         now = self._clock()
-        remove_on = _validate(request, self._epoch, now.date())
+        remove_on = intake.check_signal(
+            request,
+            category=caller.organisation.category,
+            current_epoch=self._epoch,
+            today=now.date(),
+            is_valid_element=oprf.is_valid_element,
+        )
         digest = request.content_hash()
         self._limits.precheck(LimitKind.REGISTER, caller.oin, 1, now)
         with self._db.write() as session:
@@ -185,7 +127,7 @@ class SignalService:
             audit_log.append(
                 session,
                 audit_log.new_event(
-                    "signal.registered",
+                    Action.SIGNAL_REGISTERED,
                     Outcome.SUCCESS,
                     now,
                     objects={"signal": signal_id, "remove_on": remove_on.isoformat()},
@@ -214,7 +156,11 @@ class SignalService:
             audit_log.append(
                 session,
                 audit_log.new_event(
-                    "signal.withdrawn", Outcome.SUCCESS, now, objects={"signal": row.id}, **accessor
+                    Action.SIGNAL_WITHDRAWN,
+                    Outcome.SUCCESS,
+                    now,
+                    objects={"signal": row.id},
+                    **accessor,
                 ),
             )
             archive = ArchiveReason.RISK_ENDED if archives(reason) else None
@@ -223,21 +169,19 @@ class SignalService:
     def update(self, caller: Caller, local_ref: str, change: SignalChange) -> dict[str, Any]:
         """New contact details (partners are told) and/or the information-duty confirmation."""
         policy.require_reporter(caller)
+        intake.check_function(caller.organisation.category, change.professional)
         now = self._clock()
         with self._db.write() as session:
             row = _own(session, caller, local_ref)
             values: dict[str, Any] = {}
             if change.informed is not None:
                 informed_on, who = change.informed
-                if informed_on > now.date():
-                    raise InputError("informed.on", "the date lies in the future")
-                if informed_on < row.created_at.date():
-                    raise InputError("informed.on", "the date lies before the signal was made")
+                intake.check_informed(informed_on, now.date(), row.created_at.date())
                 values |= {"informed_on": informed_on, "informed_who": who.value}
                 audit_log.append(
                     session,
                     audit_log.new_event(
-                        "signal.informed",
+                        Action.SIGNAL_INFORMED,
                         Outcome.SUCCESS,
                         now,
                         objects={"signal": row.id, "informed": who.value},
@@ -250,7 +194,7 @@ class SignalService:
                 audit_log.append(
                     session,
                     audit_log.new_event(
-                        "signal.contact_changed",
+                        Action.SIGNAL_CONTACT_CHANGED,
                         Outcome.SUCCESS,
                         now,
                         objects={"signal": row.id},
@@ -284,6 +228,12 @@ class SignalService:
             return [
                 signal_view(r) for r in repo.own_signals(session, caller.oin, after, limit, due)
             ]
+
+    def own(self, caller: Caller, local_ref: str) -> dict[str, Any]:
+        """One of the organisation's own active signals, as ``list_own`` shows it."""
+        policy.require_reporter(caller)
+        with self._db.read() as session:
+            return signal_view(_own(session, caller, local_ref))
 
     def matches(self, caller: Caller, local_ref: str) -> list[dict[str, Any]]:
         policy.require_reporter(caller)
@@ -406,7 +356,7 @@ def offer_archive(session: Session, signal_id: str, now: dt.datetime) -> None:
         audit_log.append(
             session,
             audit_log.new_event(
-                "archive.offered",
+                Action.ARCHIVE_OFFERED,
                 Outcome.SUCCESS,
                 now,
                 organisation=new.oin,
@@ -457,7 +407,7 @@ class NotificationService:
             audit_log.append(
                 session,
                 audit_log.new_event(
-                    "notifications.read",
+                    Action.NOTIFICATIONS_READ,
                     Outcome.SUCCESS,
                     self._clock(),
                     objects={"count": len(rows)},

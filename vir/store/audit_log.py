@@ -5,17 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Collection, Iterator, Mapping
-from typing import TYPE_CHECKING, TypedDict, cast
+from typing import TypedDict, cast
 
 from sqlalchemy import Connection, Table, func, insert, select
 from sqlalchemy.orm import Session
 
+from vir.audit.actions import Action, action_of
 from vir.audit.chain import GENESIS, AuditEvent, StoredEntry, chain_hash
-from vir.store.db import GROUP, ON_WRITER_COMMITTED, ON_WRITER_ROLLED_BACK, WriteGroup
+from vir.domain.caller import Caller
 from vir.store.tables import AuditEntryRow, AuditRefRow
-
-if TYPE_CHECKING:
-    from vir.services.identity import Caller
+from vir.store.write_group import GROUP, WriteGroup, WriterHooks
 
 
 class Accessor(TypedDict):
@@ -35,7 +34,7 @@ def rfc3339(moment: dt.datetime) -> str:
 
 
 def new_event(
-    action: str,
+    action: Action,
     outcome: str,
     now: dt.datetime,
     *,
@@ -47,10 +46,13 @@ def new_event(
     role: str | None = None,
     purpose: str | None = None,
 ) -> AuditEvent:
+    """An entry to ``append``. ``action`` must be in the catalogue (``vir.audit.actions``):
+    anything else raises UnknownAction, so that no emitter can log an action that
+    metrics, reports and docs/audit.md do not know."""
     return AuditEvent(
         event_id=str(uuid.uuid4()),
         occurred_at=rfc3339(now),
-        action=action,
+        action=action_of(action).value,
         outcome=outcome,
         organisation=organisation,
         actor=actor,
@@ -205,8 +207,8 @@ def _writer_rolled_back(session: Session) -> None:
         log.rows[:0] = taken
 
 
-ON_WRITER_COMMITTED.append(_writer_committed)
-ON_WRITER_ROLLED_BACK.append(_writer_rolled_back)
+# Registered by every Database (vir.store.db.STORE_HOOKS), not by importing this module.
+WRITER_HOOKS = WriterHooks(_writer_committed, _writer_rolled_back)
 
 
 def _as_bytes(value: object) -> bytes:

@@ -61,15 +61,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from vir.domain.errors import ConfigurationError, WriteNotCommitted
+from vir.store import audit_log, ratelimits
+from vir.store.write_group import GROUP, WriteGroup, WriterHooks
 
 _IMMEDIATE = "vir_immediate"
-# Key in a write session's info: the WriteGroup it runs in.
-GROUP = "vir_write_group"
-# Called with a writer's session once its block succeeded (its savepoint, if it sent
-# any statement, released) or failed (rolled back): vir.store.audit_log hands the
-# writer's entries to the group, or takes back what it lent the writer.
-ON_WRITER_COMMITTED: list[Callable[[Session], None]] = []
-ON_WRITER_ROLLED_BACK: list[Callable[[Session], None]] = []
 LOCK_WAIT_SECONDS = 30
 # A group commits once it holds this many writers or has been open this long, even
 # with more writers waiting: a bound on the wait a grouped writer adds for the others.
@@ -228,28 +223,17 @@ def _usable(connection: Connection) -> bool:
     return bool(raw.in_transaction)
 
 
-class WriteGroup:
-    """One database transaction shared by consecutive writers, committed once.
-
-    ``shared`` holds state a module keeps across the group's writers, and
-    ``before_commit`` the callables that write it out, on the group's connection,
-    just before the commit (``vir.store.audit_log`` buffers the chain there).
-    """
-
-    def __init__(self, connection: Connection) -> None:
-        self.connection = connection
-        self.opened = time.monotonic()
-        self.members = 0
-        self.shared: dict[str, Any] = {}
-        self.before_commit: list[Callable[[Connection], None]] = []
-        self.events: list[Any] = []  # the audit events of members whose savepoint committed
-        self.committed = threading.Event()
-        self.failure: BaseException | None = None
+# The store's own bookkeeping across a group's writers: the audit log hands a writer's
+# entries to the group (or takes back what it lent the writer), the rate limits its
+# buckets. Every Database registers them: without them a group would lose entries.
+STORE_HOOKS = (audit_log.WRITER_HOOKS, ratelimits.WRITER_HOOKS)
 
 
 class Database:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, hooks: Sequence[WriterHooks] = ()) -> None:
+        """``hooks``: called for every writer, after the store's own (``STORE_HOOKS``)."""
         self.engine = engine
+        self._hooks = (*STORE_HOOKS, *hooks)
         self._postgresql = engine.dialect.name == "postgresql"
         self._reads = sessionmaker(engine, expire_on_commit=False)
         self._writer = (
@@ -272,8 +256,10 @@ class Database:
         self._observers.append(observer)
 
     @classmethod
-    def connect(cls, url: str, *, durable: bool = True) -> Database:
-        return cls(make_engine(url, durable=durable))
+    def connect(
+        cls, url: str, *, durable: bool = True, hooks: Sequence[WriterHooks] = ()
+    ) -> Database:
+        return cls(make_engine(url, durable=durable), hooks=hooks)
 
     def read(self) -> Session:
         """A session for reading (``with db.read() as session: ...``)."""
@@ -298,11 +284,11 @@ class Database:
                         session.commit()  # releases this writer's savepoint
                 except BaseException:
                     session.rollback()
-                    for rolled_back in ON_WRITER_ROLLED_BACK:
-                        rolled_back(session)
+                    for hook in self._hooks:
+                        hook.rolled_back(session)
                     raise
-                for committed in ON_WRITER_COMMITTED:
-                    committed(session)
+                for hook in self._hooks:
+                    hook.committed(session)
             self._spare = session  # closed: nothing of this writer is left in it
         finally:
             self._end_turn(group)

@@ -35,8 +35,8 @@ from sqlalchemy.orm import Session
 
 from vir.domain.errors import RateLimited
 from vir.domain.ratelimit import Bucket, Limit, LimitKind, take
-from vir.store.db import GROUP, ON_WRITER_COMMITTED, ON_WRITER_ROLLED_BACK, WriteGroup
 from vir.store.tables import RateLimitRow
+from vir.store.write_group import GROUP, WriteGroup, WriterHooks
 
 _Key = tuple[str, str]  # (kind, oin)
 _TABLE = cast(Table, RateLimitRow.__table__)
@@ -192,5 +192,5 @@ def _writer_rolled_back(session: Session) -> None:
     session.info.pop(_PENDING_KEY, None)
 
 
-ON_WRITER_COMMITTED.append(_writer_committed)
-ON_WRITER_ROLLED_BACK.append(_writer_rolled_back)
+# Registered by every Database (vir.store.db.STORE_HOOKS), not by importing this module.
+WRITER_HOOKS = WriterHooks(_writer_committed, _writer_rolled_back)

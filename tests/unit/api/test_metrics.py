@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import re
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import Counter, Histogram
 from support.inapp import in_app, realistic_run
 from support.instore import T0, fresh_store, template
 
-from vir.api.metrics import Counter, Histogram, Metrics, code_label
+from vir.api.lifespan import Periodic, periodic_lifespan
+from vir.api.metrics import JOBS, Metrics, code_label
+from vir.audit.actions import Action
 from vir.audit.chain import AuditEvent, Outcome
+from vir.services.refusals import Recorded
 from vir.store import audit_log
 
 _SAMPLE = re.compile(r"^([a-z_]+)(\{(.*)\})? (\S+)$")
@@ -43,28 +50,97 @@ def value(metrics: dict[str, dict[str, float]], name: str, labels: str = "") -> 
 
 
 def test_exposition_format_and_escaping() -> None:
-    counter = Counter("vir_x_total", 'Help with \\ and\nnewline "quoted".', ("reason",))
-    counter.inc(reason='a"b\\c\nd')
-    counter.inc(2, reason="plain")
-    assert counter.lines() == [
-        '# HELP vir_x_total Help with \\\\ and\\nnewline "quoted".',
-        "# TYPE vir_x_total counter",
-        'vir_x_total{reason="a\\"b\\\\c\\nd"} 1',
-        'vir_x_total{reason="plain"} 2',
-    ]
+    metrics = Metrics(process=False)
+    counter = Counter(
+        "vir_x_total",
+        'Help with \\ and\nnewline "quoted".',
+        ("reason",),
+        registry=metrics.registry,
+    )
+    counter.labels(reason='a"b\\c\nd').inc()
+    counter.labels(reason="plain").inc(2)
+    text = metrics.render()
+    assert (
+        '# HELP vir_x_total Help with \\\\ and\\nnewline "quoted".\n'
+        "# TYPE vir_x_total counter\n"
+        'vir_x_total{reason="a\\"b\\\\c\\nd"} 1.0\n'
+        'vir_x_total{reason="plain"} 2.0\n'
+    ) in text
+    assert not re.search(r"_created(\{| )", text)  # no creation-time series per label set
     with pytest.raises(ValueError):
-        counter.inc(other="x")
-    histogram = Histogram("vir_t_seconds", "Time.", ("route",), (0.1, 1.0))
-    histogram.observe(0.05, route="/a")
-    histogram.observe(0.5, route="/a")
-    histogram.observe(7, route="/a")
-    assert histogram.lines()[2:] == [
-        'vir_t_seconds_bucket{route="/a",le="0.1"} 1',
-        'vir_t_seconds_bucket{route="/a",le="1.0"} 2',
-        'vir_t_seconds_bucket{route="/a",le="+Inf"} 3',
-        'vir_t_seconds_sum{route="/a"} 7.55',
-        'vir_t_seconds_count{route="/a"} 3',
-    ]
+        counter.labels(other="x")
+    histogram = Histogram(
+        "vir_t_seconds", "Time.", ("route",), buckets=(0.1, 1.0), registry=metrics.registry
+    )
+    histogram.labels(route="/a").observe(0.05)
+    histogram.labels(route="/a").observe(0.5)
+    histogram.labels(route="/a").observe(7)
+    found = parse(metrics.render())
+    assert found["vir_t_seconds_bucket"] == {
+        'le="0.1",route="/a"': 1,
+        'le="1.0",route="/a"': 2,
+        'le="+Inf",route="/a"': 3,
+    }
+    assert found["vir_t_seconds_sum"] == {'route="/a"': 7.55}
+    assert found["vir_t_seconds_count"] == {'route="/a"': 3}
+
+
+def test_registries_are_per_app() -> None:
+    """create_app may run many times in one process: nothing is registered globally."""
+    first, second = Metrics(), Metrics()
+    first.refused_request("invalid_input", Recorded.AUDITED)
+    assert 'vir_requests_refused_total{reason="invalid_input"} 1.0' in first.render()
+    assert "vir_requests_refused_total{" not in second.render()
+    for name in ("process_cpu_seconds_total", "process_start_time_seconds", "python_info"):
+        assert name in first.render(), name
+
+
+def test_job_and_checkpoint_gauges() -> None:
+    moments: list[dt.datetime | None] = [None]
+    metrics = Metrics(lambda: moments[0], process=False)
+    metrics.job_scheduled("lifecycle.run")
+    metrics.job_succeeded("audit.checkpoint", 1_700_000_000.5)
+    found = parse(metrics.render())
+    jobs = found["vir_job_last_success_timestamp_seconds"]
+    assert jobs == {'job="lifecycle.run"': 0, 'job="audit.checkpoint"': 1_700_000_000.5}
+    assert value(found, "vir_audit_checkpoint_last_timestamp_seconds") == 0
+    moments[0] = dt.datetime(2026, 12, 1, 9, 0)  # as stored: naive UTC
+    found = parse(metrics.render())
+    expected = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC).timestamp()
+    assert value(found, "vir_audit_checkpoint_last_timestamp_seconds") == expected
+
+    def broken() -> dt.datetime | None:
+        raise OSError("database gone")
+
+    failing = Metrics(broken, process=False)
+    assert "vir_audit_checkpoint_last_timestamp_seconds " not in failing.render()
+
+
+def test_lifespan_tells_the_metrics_of_successful_runs() -> None:
+    metrics = Metrics(process=False)
+
+    def fails() -> None:
+        raise RuntimeError("busy")
+
+    lifespan = periodic_lifespan(
+        [
+            Periodic("audit.checkpoint", 0.01, lambda: None),
+            Periodic("lifecycle.run", 0.01, fails),
+            Periodic("refusals.flush", 0, lambda: None),  # switched off: no gauge
+        ],
+        observer=metrics,
+    )
+
+    async def run() -> None:
+        async with lifespan(object()):
+            await asyncio.sleep(0.2)
+
+    before = time.time()
+    asyncio.run(run())
+    jobs = parse(metrics.render())["vir_job_last_success_timestamp_seconds"]
+    assert jobs['job="audit.checkpoint"'] >= before
+    assert jobs['job="lifecycle.run"'] == 0  # scheduled, never succeeded
+    assert 'job="refusals.flush"' not in jobs
 
 
 def test_label_values_are_codes_or_other() -> None:
@@ -79,22 +155,22 @@ def test_counts_only_committed_transactions(tmp_path: Path) -> None:
     with fresh_store(template(tmp_path), tmp_path / "s.sqlite") as store:
         store.db.observe_commits(metrics.committed)
 
-        def event(action: str, **objects: Any) -> AuditEvent:
+        def event(action: Action, **objects: Any) -> AuditEvent:
             return audit_log.new_event(action, Outcome.SUCCESS, T0, objects=objects)
 
         with pytest.raises(RuntimeError), store.db.write() as session:
-            audit_log.append(session, event("match.created", match="m1"))
+            audit_log.append(session, event(Action.MATCH_CREATED, match="m1"))
             raise RuntimeError("rolled back")
-        assert "vir_matches_created_total 0\n" in metrics.render()
+        assert "vir_matches_created_total 0.0\n" in metrics.render()
         with store.db.write() as session:
-            audit_log.append(session, event("match.created", match="m2"))
-            audit_log.append(session, event("oprf.evaluate", elements=5, epoch=1))
-            audit_log.append(session, event("consultation.made", consultation="c", results=0))
+            audit_log.append(session, event(Action.MATCH_CREATED, match="m2"))
+            audit_log.append(session, event(Action.OPRF_EVALUATE, elements=5, epoch=1))
+            audit_log.append(session, event(Action.CONSULTATION_MADE, consultation="c", results=0))
             audit_log.append(
-                session, event("lifecycle.run", archived=2, erased=1, destroyed=0, as_of="x")
+                session, event(Action.LIFECYCLE_RUN, archived=2, erased=1, destroyed=0, as_of="x")
             )
-            audit_log.append(session, event("notification.created", type="match.created"))
-            assert "vir_matches_created_total 0\n" in metrics.render()  # not yet committed
+            audit_log.append(session, event(Action.NOTIFICATION_CREATED, type="match.created"))
+            assert "vir_matches_created_total 0.0\n" in metrics.render()  # not yet committed
     found = parse(metrics.render())
     assert value(found, "vir_matches_created_total") == 1
     assert value(found, "vir_oprf_evaluated_elements_total") == 5
@@ -136,6 +212,10 @@ def test_a_realistic_run_is_counted_without_identifiers(tmp_path: Path) -> None:
     for labels in (*found["vir_http_requests_total"], *refused):
         for part in re.findall(r'="([^"]*)"', labels):
             assert re.fullmatch(r"[A-Za-z0-9_./{}]+|\+Inf", part), labels
+    jobs = found.get("vir_job_last_success_timestamp_seconds", {})
+    assert set(jobs) <= {f'job="{job}"' for job in JOBS}
+    assert "vir_audit_checkpoint_last_timestamp_seconds" in found
+    assert "process_resident_memory_bytes" in found
 
 
 def test_metrics_only_for_allowed_peers(tmp_path: Path) -> None:
@@ -162,6 +242,6 @@ def test_time_is_measured_per_route_template(tmp_path: Path) -> None:
             assert app.request("GET", "/health").status_code == 200
         found = parse(app.request("GET", "/metrics").text)
     buckets = found["vir_http_request_duration_seconds_bucket"]
-    assert buckets['route="/health",le="+Inf"'] == 3
+    assert buckets['le="+Inf",route="/health"'] == 3
     assert found["vir_http_requests_total"]['method="GET",route="/health",status="200"'] == 3
     assert found["vir_http_request_duration_seconds_sum"]['route="/health"'] > 0

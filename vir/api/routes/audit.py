@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
+from vir.api.deps import TransparencyDep
 from vir.api.identity import CurrentCaller
 from vir.api.problems import problem_responses
 from vir.domain.errors import NotFound
@@ -22,6 +23,7 @@ MAX_INDEX = 2**31 - 1
 @router.get(
     "/checkpoint",
     response_class=PlainTextResponse,
+    operation_id="getAuditCheckpoint",
     responses={
         200: {
             "content": {"text/plain": {}},
@@ -30,9 +32,9 @@ MAX_INDEX = 2**31 - 1
         **problem_responses(401, 403, 404),
     },
 )
-def latest_checkpoint(_caller: CurrentCaller, request: Request) -> PlainTextResponse:
+def latest_checkpoint(_caller: CurrentCaller, transparency: TransparencyDep) -> PlainTextResponse:
     """The newest signed checkpoint of the audit log; verify it with `vir audit key`'s key."""
-    signed = request.app.state.services.transparency.latest()
+    signed = transparency.latest()
     if signed is None:
         raise NotFound("no checkpoint has been signed yet")
     return PlainTextResponse(signed.note.decode("utf-8"))
@@ -61,16 +63,17 @@ def _b64(hashes: list[bytes]) -> list[str]:
 @router.get(
     "/proof/inclusion",
     response_model=InclusionProof,
+    operation_id="getInclusionProof",
     responses=problem_responses(401, 403, 404, 422),
 )
 def inclusion_proof(
     _caller: CurrentCaller,
-    request: Request,
+    transparency: TransparencyDep,
     seq: Annotated[int, Query(ge=1, le=MAX_INDEX)],
     size: Annotated[int | None, Query(ge=1, le=MAX_INDEX)] = None,
 ) -> dict[str, Any]:
     """RFC 9162 inclusion proof of audit entry ``seq`` in a signed checkpoint's tree."""
-    signed, leaf, path = request.app.state.services.transparency.inclusion(seq, size)
+    signed, leaf, path = transparency.inclusion(seq, size)
     return {
         "seq": seq,
         "leaf_index": seq - 1,
@@ -84,16 +87,17 @@ def inclusion_proof(
 @router.get(
     "/proof/consistency",
     response_model=ConsistencyProof,
+    operation_id="getConsistencyProof",
     responses=problem_responses(401, 403, 404, 422),
 )
 def consistency_proof(
     _caller: CurrentCaller,
-    request: Request,
+    transparency: TransparencyDep,
     old_size: Annotated[int, Query(alias="from", ge=1, le=MAX_INDEX)],
     size: Annotated[int | None, Query(alias="to", ge=1, le=MAX_INDEX)] = None,
 ) -> dict[str, Any]:
     """RFC 9162 consistency proof from tree size ``from`` to a signed checkpoint's size."""
-    signed, proof = request.app.state.services.transparency.consistency(old_size, size)
+    signed, proof = transparency.consistency(old_size, size)
     return {
         "old_size": old_size,
         "tree_size": signed.size,

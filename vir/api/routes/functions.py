@@ -36,6 +36,7 @@ class FunctionsOut(BaseModel):
 @router.get(
     "/functions",
     response_model=FunctionsOut,
+    operation_id="listFunctions",
     responses=problem_responses(401, 403, 422),
 )
 def list_functions(

@@ -1,17 +1,121 @@
-"""``GET /health``: reachable without a client certificate, says nothing about data."""
+"""``GET /health`` and ``GET /ready``: reachable without a client certificate, say
+nothing about data.
+
+``/health`` is liveness only: the process answers. ``/ready`` is for a load
+balancer: 200 ``{"status": "ready"}`` when the database answers a trivial query
+and the keys are in place (the OPRF keyring and the checkpoint signer were
+loaded, and their key files still exist and are readable, so a restart would
+start), else 503 problem+json (``urn:vir:problem:not-ready``) with ``Retry-After``
+and the names of the checks that failed (``database``, ``keys``): never a path,
+an error message or a key.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy import text
+
+from vir.api.errors import problem_response
+from vir.crypto.keys import key_path
+from vir.crypto.signing import signing_key_path
+from vir.store.db import Database
 
 router = APIRouter()
+# Seconds a load balancer waits before asking again.
+RETRY_AFTER = 5
+DATABASE = "database"
+KEYS = "keys"
 
 
 class Health(BaseModel):
     status: str
 
 
+@dataclass(frozen=True)
+class Readiness:
+    """What ``/ready`` checks: the database, and the key files the service loaded at
+    start (none known: only that the app was built, which needs its keys)."""
+
+    db: Database | None
+    key_files: Sequence[Path] = field(default_factory=tuple)
+
+    def not_ready(self) -> list[str]:
+        """The names of the checks that fail, in a fixed order; empty when ready."""
+        failed = []
+        if not self._database():
+            failed.append(DATABASE)
+        if not self._keys():
+            failed.append(KEYS)
+        return failed
+
+    def _database(self) -> bool:
+        if self.db is None:
+            return False
+        try:
+            with self.db.read() as session:
+                return session.execute(text("SELECT 1")).scalar() == 1
+        except Exception:  # any failure means not ready; what failed is not for this answer
+            return False
+
+    def _keys(self) -> bool:
+        # Existence and permission only: key material is read by vir.crypto alone.
+        return all(p.is_file() and os.access(p, os.R_OK) for p in self.key_files)
+
+
+def key_files(keys_dir: Path, oprf_epoch: int | None) -> tuple[Path, ...]:
+    """The files a restart would load: the checkpoint signing key and, with a local OPRF
+    evaluator (``oprf_epoch``, None for a remote one), the current epoch's key."""
+    files = [signing_key_path(keys_dir)]
+    if oprf_epoch is not None:
+        files.append(key_path(keys_dir, oprf_epoch))
+    return tuple(files)
+
+
+def install_readiness(app: Any, db: Database, keys_dir: Path, oprf_epoch: int | None) -> None:
+    """Tell ``/ready`` the database and key files of ``app`` (from ``create_app``)."""
+    app.state.readiness = Readiness(db, key_files(keys_dir, oprf_epoch))
+
+
+def readiness_of(app: Any) -> Readiness:
+    state = app.state
+    found = getattr(state, "readiness", None)
+    if isinstance(found, Readiness):
+        return found
+    # Not installed: the database of the app's services; the keys were loaded when the
+    # services were built (create_app refuses to start without them).
+    services = getattr(state, "services", None)
+    db = getattr(services, "db", None)
+    return Readiness(db if isinstance(db, Database) else None)
+
+
 @router.get("/health", response_model=Health, tags=["service"])
 def health() -> Health:
     return Health(status="ok")
+
+
+@router.get(
+    "/ready",
+    response_model=Health,
+    tags=["service"],
+    responses={503: {"description": "Not ready: the problem names the failing checks."}},
+)
+def ready(request: Request) -> Health | JSONResponse:
+    failed = readiness_of(request.app).not_ready()
+    if failed:
+        return problem_response(
+            503,
+            "not-ready",
+            "Not ready",
+            "not ready: " + ", ".join(failed),
+            headers={"Retry-After": str(RETRY_AFTER)},
+            checks=failed,
+        )
+    return Health(status="ready")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from vir.api.deps import MetricsAllowDep, MetricsDep, ProxyTrustDep
 from vir.api.errors import problem_response
 from vir.api.metrics import CONTENT_TYPE, peer_allowed
 
@@ -20,16 +21,16 @@ router = APIRouter()
 
 
 @router.get("/metrics", tags=["service"], include_in_schema=False, response_model=None)
-def metrics(request: Request) -> Response | JSONResponse:
-    state = request.app.state
+def metrics(
+    request: Request, found: MetricsDep, allow: MetricsAllowDep, trust: ProxyTrustDep
+) -> Response | JSONResponse:
     peer = request.scope.get("client")
-    trust = getattr(state, "proxy_trust", None)
     via_proxy = trust is not None and trust.trusts(peer)
-    if via_proxy or not peer_allowed(state.metrics_allow, peer):
+    if via_proxy or not peer_allowed(allow, peer):
         return problem_response(
             403,
             "metrics-not-allowed",
             "Metrics not allowed",
             "/metrics answers only addresses in VIR_METRICS_ALLOW, never via the reverse proxy",
         )
-    return Response(state.metrics.render(), media_type=CONTENT_TYPE)
+    return Response(found.render(), media_type=CONTENT_TYPE)

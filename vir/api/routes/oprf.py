@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from vir.api.deps import PseudonymisationDep
 from vir.api.identity import CurrentCaller
 from vir.api.problems import problem_responses
 from vir.api.schemas import Element, decode_element
@@ -31,13 +32,16 @@ class EvaluateResponse(BaseModel):
 @router.post(
     "/evaluate",
     response_model=EvaluateResponse,
+    operation_id="evaluateOprf",
     responses=problem_responses(400, 401, 403, 413, 422, 429),
 )
-def evaluate(body: EvaluateRequest, caller: CurrentCaller, request: Request) -> EvaluateResponse:
+def evaluate(
+    body: EvaluateRequest, caller: CurrentCaller, pseudonymisation: PseudonymisationDep
+) -> EvaluateResponse:
     """Evaluate the OPRF (RFC 9497, ristretto255-SHA512, mode 0x00) on a batch of 1..64."""
     decoded = [
         decode_element(text, f"blinded_elements[{i}]")
         for i, text in enumerate(body.blinded_elements)
     ]
-    epoch, evaluated = request.app.state.services.pseudonymisation.evaluate(caller, decoded)
+    epoch, evaluated = pseudonymisation.evaluate(caller, decoded)
     return EvaluateResponse(epoch=epoch, evaluated_elements=[b64url_encode(e) for e in evaluated])

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Header, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from vir.api.deps import PrivacyServiceDep, PseudonymisationDep
 from vir.api.identity import CurrentCaller
 from vir.api.problems import problem_responses
 from vir.api.schemas import SIGNAL_ID_PATTERN, PseudonymIn, check_epoch, decode_pseudonym
@@ -38,13 +39,14 @@ class UninformedOut(BaseModel):
     items: list[dict[str, Any]]
 
 
-def _person(body: PseudonymIn, request: Request) -> bytes:
-    check_epoch(body.epoch, request.app.state.services.pseudonymisation.epoch)
+def _person(body: PseudonymIn, pseudonymisation: PseudonymisationDep) -> bytes:
+    check_epoch(body.epoch, pseudonymisation.epoch)
     return decode_pseudonym(body.person, "person")
 
 
 @router.post(
     "/access",
+    operation_id="getSubjectAccess",
     responses={
         200: {
             "description": "everything held on the pseudonym (JSON, or a Dutch PDF)",
@@ -56,13 +58,13 @@ def _person(body: PseudonymIn, request: Request) -> bytes:
 async def access(
     body: PseudonymIn,
     caller: CurrentCaller,
-    request: Request,
+    pseudonymisation: PseudonymisationDep,
+    privacy: PrivacyServiceDep,
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Data-subject access (GDPR art. 15), of the officer's region. `Accept: application/pdf`
     gives the Dutch PDF."""
-    person = _person(body, request)
-    privacy = request.app.state.services.privacy
+    person = _person(body, pseudonymisation)
     report: dict[str, Any] = await run_in_threadpool(privacy.access, caller, person)
     if accept is not None and PDF in accept:
         # Imported when first asked for: matplotlib and fpdf2 are slow to load.
@@ -77,25 +79,50 @@ async def access(
     return JSONResponse(report)
 
 
-@router.post("/erasure", response_model=ErasedOut, responses=problem_responses(*COMMON, 404, 429))
-def erase(body: ErasureIn, caller: CurrentCaller, request: Request) -> dict[str, Any]:
+@router.post(
+    "/erasure",
+    response_model=ErasedOut,
+    operation_id="eraseSignals",
+    responses=problem_responses(*COMMON, 404, 429),
+)
+def erase(
+    body: ErasureIn,
+    caller: CurrentCaller,
+    pseudonymisation: PseudonymisationDep,
+    privacy: PrivacyServiceDep,
+) -> dict[str, Any]:
     """Execute an erasure, objection or correction request in the officer's region: erased,
     never archived."""
-    person = _person(body, request)
-    erased = request.app.state.services.privacy.erase(caller, person, body.kind, body.signals)
+    person = _person(body, pseudonymisation)
+    erased = privacy.erase(caller, person, body.kind, body.signals)
     return {"erased": erased}
 
 
-@router.post("/deaths", response_model=ErasedOut, responses=problem_responses(*COMMON, 404, 429))
-def deceased(body: PseudonymIn, caller: CurrentCaller, request: Request) -> dict[str, Any]:
+@router.post(
+    "/deaths",
+    response_model=ErasedOut,
+    operation_id="registerDeath",
+    responses=problem_responses(*COMMON, 404, 429),
+)
+def deceased(
+    body: PseudonymIn,
+    caller: CurrentCaller,
+    pseudonymisation: PseudonymisationDep,
+    privacy: PrivacyServiceDep,
+) -> dict[str, Any]:
     """A death notice: every active and archived signal on the person is erased, in every
     region; the answer lists those of the officer's region (404 when it held none)."""
-    person = _person(body, request)
-    return {"erased": request.app.state.services.privacy.deceased(caller, person)}
+    person = _person(body, pseudonymisation)
+    return {"erased": privacy.deceased(caller, person)}
 
 
-@router.get("/uninformed", response_model=UninformedOut, responses=problem_responses(*COMMON))
-def uninformed(caller: CurrentCaller, request: Request) -> dict[str, Any]:
+@router.get(
+    "/uninformed",
+    response_model=UninformedOut,
+    operation_id="listUninformedSignals",
+    responses=problem_responses(*COMMON),
+)
+def uninformed(caller: CurrentCaller, privacy: PrivacyServiceDep) -> dict[str, Any]:
     """Signals of the officer's region's organisations whose information duty is
     unconfirmed past the term (``VIR_INFORMATION_DUTY_DAYS``)."""
-    return {"items": request.app.state.services.privacy.uninformed(caller)}
+    return {"items": privacy.uninformed(caller)}

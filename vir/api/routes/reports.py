@@ -11,10 +11,11 @@ import functools
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from vir.api.deps import ClockDep, DatabaseDep, PrivacyServiceDep
 from vir.api.identity import CurrentCaller
 from vir.api.problems import problem_responses
 from vir.domain import policy
@@ -45,7 +46,7 @@ async def _respond(
     report: dict[str, Any],
     fmt: Format,
     name: str,
-    request: Request,
+    clock: ClockDep,
     to_csv: Callable[[dict[str, Any]], str],
     to_pdf: Callable[[dict[str, Any], dt.datetime], bytes],
 ) -> Response:
@@ -54,15 +55,21 @@ async def _respond(
     disposition = {"Content-Disposition": f'attachment; filename="{name}.{fmt}"'}
     if fmt == "csv":
         return Response(to_csv(report), media_type=f"{CSV}; charset=utf-8", headers=disposition)
-    created_at: dt.datetime = request.app.state.clock()
+    created_at = clock()
     pdf = await run_in_threadpool(to_pdf, report, created_at)
     return Response(pdf, media_type=PDF, headers=disposition)
 
 
-@router.get("/events", responses={**_CONTENT, **problem_responses(*COMMON)})
+@router.get(
+    "/events",
+    operation_id="getEventsReport",
+    responses={**_CONTENT, **problem_responses(*COMMON)},
+)
 async def events(
     caller: CurrentCaller,
-    request: Request,
+    db: DatabaseDep,
+    clock: ClockDep,
+    privacy: PrivacyServiceDep,
     start: Annotated[str, Query(alias="from", description="first day, YYYY-MM-DD")],
     end: Annotated[str, Query(alias="to", description="day after the last, YYYY-MM-DD")],
     fmt: Annotated[Format, Query(alias="format")] = "json",
@@ -78,26 +85,30 @@ async def events(
     from vir.reports.officer import privacy_csv, privacy_pdf
     from vir.services.reports import privacy_report
 
-    state = request.app.state
     report = await run_in_threadpool(
         functools.partial(
             privacy_report,
-            state.services.db,
-            state.clock,
+            db,
+            clock,
             caller,
             first,
             last,
-            information_days=state.services.privacy.information_days,
+            information_days=privacy.information_days,
             region=region,
         )
     )
-    return await _respond(report, fmt, "privacy-rapport", request, privacy_csv, privacy_pdf)
+    return await _respond(report, fmt, "privacy-rapport", clock, privacy_csv, privacy_pdf)
 
 
-@router.get("/monitor", responses={**_CONTENT, **problem_responses(*COMMON)})
+@router.get(
+    "/monitor",
+    operation_id="getMonitorReport",
+    responses={**_CONTENT, **problem_responses(*COMMON)},
+)
 async def monitor(
     caller: CurrentCaller,
-    request: Request,
+    db: DatabaseDep,
+    clock: ClockDep,
     start: Annotated[str, Query(alias="from", description="first day, YYYY-MM-DD")],
     end: Annotated[str, Query(alias="to", description="day after the last, YYYY-MM-DD")],
     fmt: Annotated[Format, Query(alias="format")] = "json",
@@ -111,8 +122,5 @@ async def monitor(
     from vir.reports.officer import monitor_csv, monitor_pdf
     from vir.services.reports import monitor_report
 
-    state = request.app.state
-    report = await run_in_threadpool(
-        monitor_report, state.services.db, state.clock, caller, first, last, region
-    )
-    return await _respond(report, fmt, "monitor", request, monitor_csv, monitor_pdf)
+    report = await run_in_threadpool(monitor_report, db, clock, caller, first, last, region)
+    return await _respond(report, fmt, "monitor", clock, monitor_csv, monitor_pdf)

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictInt
 
+from vir.api.deps import (
+    ClockDep,
+    ConsultationServiceDep,
+    DatabaseDep,
+    NotificationServiceDep,
+    PseudonymisationDep,
+    SignalServiceDep,
+)
 from vir.api.identity import CurrentCaller
-from vir.api.problems import problem_responses
+from vir.api.problems import location_header, problem_responses
 from vir.api.schemas import (
     LOCAL_REF_PATTERN,
     SIGNAL_ID_PATTERN,
+    DateOut,
     Element,
     Email,
     IsoDate,
@@ -25,18 +34,18 @@ from vir.api.schemas import (
     ProfessionalOut,
     PseudonymIn,
     Strict,
+    TimestampOut,
     check_epoch,
     decode_element,
     decode_pseudonym,
     parse_date,
 )
-from vir.domain import functions, policy
+from vir.domain import policy
 from vir.domain.errors import InputError
 from vir.domain.lifecycle import InformedWho
 from vir.domain.signals import MAX_PARENTS, Professional, WithdrawalReason
 from vir.services import onboarding
 from vir.services.consultations import Purpose
-from vir.services.identity import Caller
 from vir.services.signals import SignalChange, SignalRequest
 
 router = APIRouter(prefix="/v1", tags=["signals"])
@@ -79,7 +88,7 @@ class SignalPatch(Strict):
 
 
 class InformedOut(BaseModel):
-    on: str
+    on: DateOut
     who: str
 
 
@@ -87,10 +96,10 @@ class OwnSignalOut(BaseModel):
     signal_id: str
     local_ref: str
     status: Literal["active", "archived"]
-    registered_at: str
-    remove_on: str
-    archived_on: str | None = None
-    destroy_on: str | None = None
+    registered_at: TimestampOut
+    remove_on: DateOut
+    archived_on: DateOut | None = None
+    destroy_on: DateOut | None = None
     professional: ProfessionalOut
     informed: InformedOut | None
     matches: list[MatchOut] | None = None
@@ -124,7 +133,7 @@ class CoordinatorIn(Strict):
 class SignalOut(BaseModel):
     signal_id: str
     local_ref: str
-    remove_on: str
+    remove_on: DateOut
     matches: list[MatchOut]
 
 
@@ -139,7 +148,7 @@ class NotificationOut(BaseModel):
         description="match.created, match.joined, match.left, match.contact_changed "
         "or match.historical"
     )
-    created_at: str
+    created_at: TimestampOut
     local_ref: str = Field(description="the caller's own signal")
     match: MatchOut
 
@@ -147,15 +156,6 @@ class NotificationOut(BaseModel):
 class NotificationsOut(BaseModel):
     items: list[NotificationOut]
     next: str = Field(description="cursor for the next call's `after`")
-
-
-def _check_function(caller: Caller, professional: ProfessionalIn | None) -> None:
-    """The function code must be one of the caller's category (a municipality, which
-    registers nothing, is refused by the service with 403 instead)."""
-    if professional is not None and caller.organisation.category.reports:
-        functions.check_for(
-            caller.organisation.category, professional.function, "professional.function"
-        )
 
 
 def _signal_request(body: SignalIn) -> SignalRequest:
@@ -178,15 +178,23 @@ def _signal_request(body: SignalIn) -> SignalRequest:
     "/signals",
     status_code=201,
     response_model=SignalOut,
+    operation_id="registerSignal",
     responses={
         200: {"model": SignalOut, "description": "idempotent repeat"},
+        201: {
+            "description": "a new signal",
+            "headers": {"Location": location_header("GET /v1/signals/{local_ref}")},
+        },
         **problem_responses(*COMMON, 409, 429),
     },
 )
-def register_signal(body: SignalIn, caller: CurrentCaller, request: Request) -> Response:
-    """Register that this organisation has a concern about a young person."""
-    _check_function(caller, body.professional)
-    result = request.app.state.services.signals.register(caller, _signal_request(body))
+def register_signal(body: SignalIn, caller: CurrentCaller, signals: SignalServiceDep) -> Response:
+    """Register that this organisation has a concern about a young person.
+
+    The same `local_ref` with the same content again answers 200 with the same signal
+    (nothing new is stored), so a client may repeat a registration it got no answer to.
+    """
+    result = signals.register(caller, _signal_request(body))
     # Built by the service in the documented shape; returned as is, without a second
     # validation pass through the response model (that is for the OpenAPI document).
     return JSONResponse(
@@ -197,38 +205,71 @@ def register_signal(body: SignalIn, caller: CurrentCaller, request: Request) -> 
             "matches": result.matches,
         },
         status_code=201 if result.created else 200,
+        # An absolute path (RFC 9110 §10.2.2); local_ref's pattern keeps it one path
+        # segment that needs no escaping.
+        headers={"Location": f"/v1/signals/{result.local_ref}"} if result.created else None,
     )
 
 
+@router.get(
+    "/signals/{local_ref}",
+    response_model=OwnSignalOut,
+    operation_id="getSignal",
+    responses=problem_responses(*COMMON, 404),
+)
+def get_signal(
+    local_ref: Annotated[str, Path(pattern=LOCAL_REF_PATTERN)],
+    caller: CurrentCaller,
+    signals: SignalServiceDep,
+) -> dict[str, Any]:
+    """One of the organisation's own active signals, as `GET /v1/signals` lists it.
+    Other organisations' signals (and archived ones) are not found."""
+    view: dict[str, Any] = signals.own(caller, local_ref)
+    return view
+
+
 @router.delete(
-    "/signals/{local_ref}", status_code=204, responses=problem_responses(*COMMON, 404, 429)
+    "/signals/{local_ref}",
+    status_code=204,
+    operation_id="withdrawSignal",
+    responses=problem_responses(*COMMON, 404, 429),
 )
 def withdraw_signal(
     local_ref: Annotated[str, Path(pattern=LOCAL_REF_PATTERN)],
     reason: Annotated[WithdrawalReason, Query()],
     caller: CurrentCaller,
-    request: Request,
+    signals: SignalServiceDep,
 ) -> Response:
     """Withdraw one's own signal. Other organisations' signals are not found."""
-    request.app.state.services.signals.withdraw(caller, local_ref, reason)
+    signals.withdraw(caller, local_ref, reason)
     return Response(status_code=204)
 
 
-@router.get("/matches", response_model=MatchesOut, responses=problem_responses(*COMMON, 404))
+@router.get(
+    "/matches",
+    response_model=MatchesOut,
+    operation_id="getMatches",
+    responses=problem_responses(*COMMON, 404),
+)
 def get_matches(
     local_ref: Annotated[str, Query(pattern=LOCAL_REF_PATTERN)],
     caller: CurrentCaller,
-    request: Request,
+    signals: SignalServiceDep,
 ) -> dict[str, Any]:
     """The current matches of one of the caller's own signals."""
-    matches = request.app.state.services.signals.matches(caller, local_ref)
+    matches = signals.matches(caller, local_ref)
     return {"local_ref": local_ref, "matches": matches}
 
 
-@router.get("/notifications", response_model=NotificationsOut, responses=problem_responses(*COMMON))
+@router.get(
+    "/notifications",
+    response_model=NotificationsOut,
+    operation_id="getNotifications",
+    responses=problem_responses(*COMMON),
+)
 def get_notifications(
     caller: CurrentCaller,
-    request: Request,
+    notifications: NotificationServiceDep,
     after: Annotated[
         str | None,
         Query(max_length=20, description="opaque cursor: the `next` of the previous page"),
@@ -236,24 +277,26 @@ def get_notifications(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     """Notifications addressed to the caller's organisation, oldest first."""
-    page = request.app.state.services.notifications.read(caller, after, limit)
+    page = notifications.read(caller, after, limit)
     return {"items": page.items, "next": page.next}
 
 
 @router.patch(
-    "/signals/{local_ref}", response_model=OwnSignalOut, responses=problem_responses(*COMMON, 404)
+    "/signals/{local_ref}",
+    response_model=OwnSignalOut,
+    operation_id="updateSignal",
+    responses=problem_responses(*COMMON, 404),
 )
 def update_signal(
     local_ref: Annotated[str, Path(pattern=LOCAL_REF_PATTERN)],
     body: SignalPatch,
     caller: CurrentCaller,
-    request: Request,
+    signals: SignalServiceDep,
 ) -> dict[str, Any]:
     """Change the professional's contact details and/or confirm the information duty."""
     if body.professional is None and body.informed is None:
         raise InputError("body", "give professional, informed or both")
     p = body.professional
-    _check_function(caller, p)
     change = SignalChange(
         professional=Professional(p.name, p.email, p.phone, p.function) if p else None,
         informed=(
@@ -262,14 +305,19 @@ def update_signal(
             else None
         ),
     )
-    view: dict[str, Any] = request.app.state.services.signals.update(caller, local_ref, change)
+    view: dict[str, Any] = signals.update(caller, local_ref, change)
     return view
 
 
-@router.get("/signals", response_model=OwnSignalsOut, responses=problem_responses(*COMMON))
+@router.get(
+    "/signals",
+    response_model=OwnSignalsOut,
+    operation_id="listSignals",
+    responses=problem_responses(*COMMON),
+)
 def list_signals(
     caller: CurrentCaller,
-    request: Request,
+    signals: SignalServiceDep,
     status: Annotated[Literal["active", "archived"], Query()] = "active",
     uninformed: Annotated[bool, Query(description="only unconfirmed past the term")] = False,
     # The cursor is a signal id: its shape keeps NUL and other bytes the database
@@ -278,7 +326,7 @@ def list_signals(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """The organisation's own signals, for its back office and its coordinator."""
-    items = request.app.state.services.signals.list_own(
+    items = signals.list_own(
         caller, archived=status == "archived", uninformed=uninformed, after=after, limit=limit
     )
     return {"items": items, "next": items[-1]["signal_id"] if len(items) == limit else None}
@@ -287,32 +335,36 @@ def list_signals(
 @router.post(
     "/consultations",
     response_model=ConsultationOut,
+    operation_id="consult",
     responses=problem_responses(*COMMON, 429),
     tags=["consultations"],
 )
-def consult(body: ConsultationIn, caller: CurrentCaller, request: Request) -> dict[str, Any]:
+def consult(
+    body: ConsultationIn,
+    caller: CurrentCaller,
+    pseudonymisation: PseudonymisationDep,
+    consultations: ConsultationServiceDep,
+) -> dict[str, Any]:
     """Veilig Thuis only: who is or was involved with a young person, without a signal."""
-    services = request.app.state.services
-    check_epoch(body.epoch, services.pseudonymisation.epoch)
+    check_epoch(body.epoch, pseudonymisation.epoch)
     person = decode_pseudonym(body.person, "person")
-    result: dict[str, Any] = services.consultations.consult(caller, person, body.purpose)
+    result: dict[str, Any] = consultations.consult(caller, person, body.purpose)
     return result
 
 
 @router.put(
     "/organisation/coordinator",
     status_code=204,
+    operation_id="setCoordinator",
     responses=problem_responses(*COMMON),
     tags=["organisation"],
 )
-def set_coordinator(body: CoordinatorIn, caller: CurrentCaller, request: Request) -> Response:
+def set_coordinator(
+    body: CoordinatorIn, caller: CurrentCaller, db: DatabaseDep, clock: ClockDep
+) -> Response:
     """The organisation's coordinator: their contact details are shown to match partners."""
     policy.require_coordinator(caller)
     onboarding.set_coordinator(
-        request.app.state.services.db,
-        caller.oin,
-        Professional(body.name, body.email, body.phone),
-        request.app.state.clock(),
-        caller,
+        db, caller.oin, Professional(body.name, body.email, body.phone), clock(), caller
     )
     return Response(status_code=204)

@@ -1,0 +1,320 @@
+"""The catalogue of audit actions: every ``action`` an audit entry may have.
+
+One ``Action`` member per action, and per member what it means, who performs it
+(``Performer``), why it is logged (``Purpose``, after NEN 7513's reasons for
+logging) and its Dutch label for reports. Emitters pass the member
+(``audit_log.new_event(Action.SIGNAL_REGISTERED, ...)``), which refuses anything
+else; readers (metrics, reports, the access report) compare with members. A rename
+is then one edit here, and ``tests/unit/audit/test_actions.py`` fails when the
+catalogue, the emitters and ``docs/audit.md`` disagree.
+
+Entries already in a log keep the action they were written with: a stored action
+that is no longer in the catalogue is read as text (``AuditEvent.action``), so
+never rename a member's *value* without keeping the old value readable.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final
+
+
+class Performer(enum.StrEnum):
+    """Who performs an action (the entry's ``organisation``/``role`` or ``actor`` says
+    which one exactly)."""
+
+    REPORTER = "reporter"  # an organisation's back office (certificate role system)
+    COORDINATOR = "coordinator"  # an organisation's coordinator
+    VEILIG_THUIS = "veilig_thuis"  # a Veilig Thuis organisation consulting the index
+    PRIVACY_OFFICER = "privacy_officer"  # a (national) privacy officer, or the operator
+    ADMIN = "admin"  # the operator, at the ``vir`` command line
+    MATCHER = "matcher"  # the service's matching (actor ``matching``)
+    SYSTEM = "system"  # the service itself: lifecycle runs, removals, refusals
+
+
+class Purpose(enum.StrEnum):
+    """Why the action is logged (NEN 7513: whose processing it accounts for)."""
+
+    CARE_COORDINATION = "care_coordination"  # the index's task: signals, matches, notices
+    DATA_SUBJECT_RIGHTS = "data_subject_rights"  # access, erasure (AVG art. 15, 17)
+    RETENTION = "retention"  # removal dates, archive terms (storage limitation)
+    ACCOUNTABILITY = "accountability"  # supervision of the index's use: reports
+    SECURITY = "security"  # refused requests, pseudonymisation volumes
+    ADMINISTRATION = "administration"  # who may connect: organisations, certificates
+
+
+@dataclass(frozen=True, slots=True)
+class Description:
+    meaning: str
+    performer: Performer
+    purpose: Purpose
+    label_nl: str
+
+
+class Action(enum.StrEnum):
+    """Every audit action. The value is what the entry stores."""
+
+    SIGNAL_REGISTERED = "signal.registered"
+    SIGNAL_WITHDRAWN = "signal.withdrawn"
+    SIGNAL_INFORMED = "signal.informed"
+    SIGNAL_CONTACT_CHANGED = "signal.contact_changed"
+    SIGNAL_EXPIRED = "signal.expired"
+    SIGNAL_ARCHIVED = "signal.archived"
+    SIGNAL_ERASED = "signal.erased"
+    SIGNAL_DESTROYED = "signal.destroyed"
+    MATCH_CREATED = "match.created"
+    MATCH_MEMBER_ADDED = "match.member_added"
+    MATCH_MEMBER_REMOVED = "match.member_removed"
+    MATCH_ENDED = "match.ended"
+    NOTIFICATION_CREATED = "notification.created"
+    NOTIFICATIONS_READ = "notifications.read"
+    ARCHIVE_OFFERED = "archive.offered"
+    CONSULTATION_MADE = "consultation.made"
+    CONSULTATION_DISCLOSED = "consultation.disclosed"
+    ACCESS_REQUESTED = "access.requested"
+    ERASURE_EXECUTED = "erasure.executed"
+    PERSON_DECEASED = "person.deceased"
+    LIFECYCLE_RUN = "lifecycle.run"
+    REPORT_GENERATED = "report.generated"
+    OPRF_EVALUATE = "oprf.evaluate"
+    REQUEST_REFUSED = "request.refused"
+    ORGANISATION_COORDINATOR_CHANGED = "organisation.coordinator_changed"
+    ADMIN_ORGANISATION_ADDED = "admin.organisation_added"
+    ADMIN_CERTIFICATE_REGISTERED = "admin.certificate_registered"
+    ADMIN_CERTIFICATE_REVOKED = "admin.certificate_revoked"
+    ADMIN_ADDRESS_EXCLUDED = "admin.address_excluded"
+
+    @property
+    def description(self) -> Description:
+        return CATALOGUE[self]
+
+    @property
+    def meaning(self) -> str:
+        return CATALOGUE[self].meaning
+
+    @property
+    def performer(self) -> Performer:
+        return CATALOGUE[self].performer
+
+    @property
+    def purpose(self) -> Purpose:
+        return CATALOGUE[self].purpose
+
+    @property
+    def label_nl(self) -> str:
+        return CATALOGUE[self].label_nl
+
+
+class UnknownAction(ValueError):
+    """An action that is not in the catalogue: a programming error, never input."""
+
+
+def action_of(value: str) -> Action:
+    """The catalogue member for ``value``; UnknownAction when there is none."""
+    try:
+        return Action(value)
+    except ValueError:
+        raise UnknownAction(f"{value!r} is not in the audit action catalogue") from None
+
+
+_D = Description
+_P = Performer
+_U = Purpose
+_DESCRIPTIONS: Final[dict[Action, Description]] = {
+    Action.SIGNAL_REGISTERED: _D(
+        "An organisation registered a signal on a young person.",
+        _P.REPORTER,
+        _U.CARE_COORDINATION,
+        "Melding gedaan",
+    ),
+    Action.SIGNAL_WITHDRAWN: _D(
+        "The reporter withdrew its signal (with a reason code); it is archived or erased.",
+        _P.REPORTER,
+        _U.CARE_COORDINATION,
+        "Melding ingetrokken",
+    ),
+    Action.SIGNAL_INFORMED: _D(
+        "The reporter confirmed that the young person or a parent was informed.",
+        _P.REPORTER,
+        _U.CARE_COORDINATION,
+        "Informeren van betrokkene vastgelegd",
+    ),
+    Action.SIGNAL_CONTACT_CHANGED: _D(
+        "The reporter changed the professional's contact details on its signal.",
+        _P.REPORTER,
+        _U.CARE_COORDINATION,
+        "Contactgegevens gewijzigd",
+    ),
+    Action.SIGNAL_EXPIRED: _D(
+        "A signal reached its removal date; it is archived or erased.",
+        _P.SYSTEM,
+        _U.RETENTION,
+        "Melding verlopen (termijn bereikt)",
+    ),
+    Action.SIGNAL_ARCHIVED: _D(
+        "A signal left the index into the archive (withdrawal or removal date).",
+        _P.SYSTEM,
+        _U.RETENTION,
+        "Melding gearchiveerd",
+    ),
+    Action.SIGNAL_ERASED: _D(
+        "A signal left the index without being archived.",
+        _P.SYSTEM,
+        _U.RETENTION,
+        "Melding gewist",
+    ),
+    Action.SIGNAL_DESTROYED: _D(
+        "An archived signal was deleted for good (end of term, erasure, death).",
+        _P.SYSTEM,
+        _U.RETENTION,
+        "Melding vernietigd",
+    ),
+    Action.MATCH_CREATED: _D(
+        "Signals of two or more organisations on one person or household became a match.",
+        _P.MATCHER,
+        _U.CARE_COORDINATION,
+        "Match ontstaan",
+    ),
+    Action.MATCH_MEMBER_ADDED: _D(
+        "A signal joined an existing match.",
+        _P.MATCHER,
+        _U.CARE_COORDINATION,
+        "Organisatie aan match toegevoegd",
+    ),
+    Action.MATCH_MEMBER_REMOVED: _D(
+        "A signal left a match.",
+        _P.MATCHER,
+        _U.CARE_COORDINATION,
+        "Organisatie uit match verwijderd",
+    ),
+    Action.MATCH_ENDED: _D(
+        "A match ended: fewer than two organisations remain.",
+        _P.MATCHER,
+        _U.CARE_COORDINATION,
+        "Match beëindigd",
+    ),
+    Action.NOTIFICATION_CREATED: _D(
+        "A notification was made for an organisation about its signal (objects: type).",
+        _P.MATCHER,
+        _U.CARE_COORDINATION,
+        "Matchbericht verstuurd",
+    ),
+    Action.NOTIFICATIONS_READ: _D(
+        "An organisation fetched its notifications (objects: count).",
+        _P.REPORTER,
+        _U.CARE_COORDINATION,
+        "Matchberichten opgehaald",
+    ),
+    Action.ARCHIVE_OFFERED: _D(
+        "A new reporter was shown an archived signal of another organisation.",
+        _P.MATCHER,
+        _U.CARE_COORDINATION,
+        "Gearchiveerde melding getoond aan nieuwe melder",
+    ),
+    Action.CONSULTATION_MADE: _D(
+        "Veilig Thuis consulted the index on a person (with a purpose).",
+        _P.VEILIG_THUIS,
+        _U.CARE_COORDINATION,
+        "Raadpleging door Veilig Thuis",
+    ),
+    Action.CONSULTATION_DISCLOSED: _D(
+        "A signal was shown to Veilig Thuis in a consultation.",
+        _P.VEILIG_THUIS,
+        _U.CARE_COORDINATION,
+        "Melding getoond bij raadpleging door Veilig Thuis",
+    ),
+    Action.ACCESS_REQUESTED: _D(
+        "A privacy officer looked up what is held on a person (access request).",
+        _P.PRIVACY_OFFICER,
+        _U.DATA_SUBJECT_RIGHTS,
+        "Inzageverzoek ontvangen",
+    ),
+    Action.ERASURE_EXECUTED: _D(
+        "A privacy officer erased a person's signals (erasure or objection).",
+        _P.PRIVACY_OFFICER,
+        _U.DATA_SUBJECT_RIGHTS,
+        "Verwijderverzoek uitgevoerd",
+    ),
+    Action.PERSON_DECEASED: _D(
+        "A death notice removed every signal on a person.",
+        _P.PRIVACY_OFFICER,
+        _U.DATA_SUBJECT_RIGHTS,
+        "Overlijden verwerkt",
+    ),
+    Action.LIFECYCLE_RUN: _D(
+        "A lifecycle run finished (objects: counts archived, erased, destroyed).",
+        _P.SYSTEM,
+        _U.RETENTION,
+        "Bewaartermijnen verwerkt",
+    ),
+    Action.REPORT_GENERATED: _D(
+        "A privacy or monitor report was made (objects: report, period).",
+        _P.PRIVACY_OFFICER,
+        _U.ACCOUNTABILITY,
+        "Rapportage gemaakt",
+    ),
+    Action.OPRF_EVALUATE: _D(
+        "An organisation had blinded elements evaluated (count only, never the elements).",
+        _P.REPORTER,
+        _U.SECURITY,
+        "Pseudonimisering uitgevoerd",
+    ),
+    Action.REQUEST_REFUSED: _D(
+        "Requests were refused, summed per key and minute (objects: count, endpoint).",
+        _P.SYSTEM,
+        _U.SECURITY,
+        "Verzoek geweigerd",
+    ),
+    Action.ORGANISATION_COORDINATOR_CHANGED: _D(
+        "An organisation's coordinator was appointed, changed or removed.",
+        _P.COORDINATOR,
+        _U.CARE_COORDINATION,
+        "Coördinator gewijzigd",
+    ),
+    Action.ADMIN_ORGANISATION_ADDED: _D(
+        "The operator registered an organisation.",
+        _P.ADMIN,
+        _U.ADMINISTRATION,
+        "Organisatie aangemeld",
+    ),
+    Action.ADMIN_CERTIFICATE_REGISTERED: _D(
+        "The operator registered a client certificate (with its role).",
+        _P.ADMIN,
+        _U.ADMINISTRATION,
+        "Certificaat geregistreerd",
+    ),
+    Action.ADMIN_CERTIFICATE_REVOKED: _D(
+        "The operator revoked a client certificate.",
+        _P.ADMIN,
+        _U.ADMINISTRATION,
+        "Certificaat ingetrokken",
+    ),
+    Action.ADMIN_ADDRESS_EXCLUDED: _D(
+        "The operator excluded an address from household matching (a shelter, an institution).",
+        _P.ADMIN,
+        _U.ADMINISTRATION,
+        "Adres uitgesloten van matchen",
+    ),
+}
+# Checked when the module loads: a member without a description cannot be released.
+if set(_DESCRIPTIONS) != set(Action):  # pragma: no cover - guarded by the test too
+    raise RuntimeError(f"undescribed audit actions: {sorted(set(Action) - set(_DESCRIPTIONS))}")
+CATALOGUE: Final[Mapping[Action, Description]] = MappingProxyType(_DESCRIPTIONS)
+
+
+def markdown_table() -> str:
+    """The catalogue as the Markdown table in ``docs/audit.md``."""
+    lines = [
+        "| action | performed by | purpose | meaning | label (nl) |",
+        "|---|---|---|---|---|",
+    ]
+    for action in Action:
+        d = action.description
+        lines.append(
+            f"| `{action.value}` | {d.performer.value} | {d.purpose.value} "
+            f"| {d.meaning} | {d.label_nl} |"
+        )
+    return "\n".join(lines) + "\n"

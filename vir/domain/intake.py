@@ -1,0 +1,152 @@
+"""What a signal, its changes and a reporting organisation must meet to enter the index.
+
+Every intake rule lives here, as a pure function: the facts it judges (the
+current key epoch, the caller's category, ``today``) are parameters, and a
+broken rule raises a domain error naming the field (``InputError``,
+``InvalidElement``). The services gather the facts and call these; the API only
+parses the wire format. Whether a pseudonym is a valid group element is a
+question for the crypto layer, so the caller passes that predicate in
+(``is_valid_element``): the domain imports no crypto.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from vir.domain import functions
+from vir.domain.errors import InputError, InvalidElement
+from vir.domain.organisations import Category, Organisation
+from vir.domain.signals import Professional, latest_removal
+
+
+@dataclass(frozen=True)
+class SignalRequest:
+    """A signal as a reporting organisation asks to register it (pseudonyms as bytes)."""
+
+    local_ref: str
+    epoch: int
+    person: bytes
+    parents: tuple[bytes, ...]
+    address: bytes | None
+    remove_on: dt.date | None
+    professional: Professional
+    archive_until: dt.date | None = None
+
+    def content_hash(self) -> bytes:
+        """What makes a repeat idempotent: the same content under the same ``local_ref``."""
+        document = {
+            "epoch": self.epoch,
+            "person": self.person.hex(),
+            "parents": sorted(p.hex() for p in self.parents),
+            "address": self.address.hex() if self.address else None,
+            "remove_on": self.remove_on.isoformat() if self.remove_on else None,
+            "professional": self.professional.as_dict(),
+        }
+        if self.archive_until is not None:
+            document["archive_until"] = self.archive_until.isoformat()
+        return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).digest()
+
+
+def check_epoch(epoch: int, current: int) -> None:
+    """Pseudonyms are made under the current key epoch; any other epoch's never match."""
+    if epoch != current:
+        raise InputError(
+            "epoch", f"pseudonyms must be made under the current key epoch ({current})"
+        )
+
+
+def check_elements(request: SignalRequest, is_valid_element: Callable[[bytes], bool]) -> None:
+    """Every pseudonym of the request is a valid group element (InvalidElement names it)."""
+    elements = [("person", request.person)]
+    elements += [(f"parents[{i}]", p) for i, p in enumerate(request.parents)]
+    if request.address is not None:
+        elements.append(("address", request.address))
+    for field, element in elements:
+        if not is_valid_element(element):
+            raise InvalidElement(field)
+
+
+def check_parents(person: bytes, parents: tuple[bytes, ...]) -> None:
+    """Each parent once, and never the young person themself."""
+    if len(set(parents)) != len(parents):
+        raise InputError("parents", "a parent is listed twice")
+    if person in parents:
+        raise InputError("parents", "the young person cannot be their own parent")
+
+
+def removal_date(
+    remove_on: dt.date | None, archive_until: dt.date | None, today: dt.date
+) -> dt.date:
+    """The day the signal is removed: ``remove_on``, which must lie in the future and at
+    most two years ahead (``latest_removal``), and not after the young person turns 23
+    (``archive_until``); when not given, the latest day allowed.
+
+    ``archive_until`` itself must lie in the future: a young person who is 23 or older is
+    outside the index's scope.
+    """
+    latest = latest_removal(today)
+    if archive_until is not None:
+        if archive_until <= today:
+            raise InputError(
+                "archive_until", "the young person is 23 or older: outside the index's scope"
+            )
+        if remove_on is None or remove_on > archive_until:
+            latest = min(latest, archive_until)
+    if remove_on is None:
+        return latest
+    if archive_until is not None and remove_on > archive_until:
+        raise InputError(
+            "remove_on", "a signal must be removed when the young person turns 23 (archive_until)"
+        )
+    if remove_on <= today:
+        raise InputError("remove_on", "the removal date must be in the future")
+    if remove_on > latest:
+        raise InputError(
+            "remove_on", f"the removal date may be at most two years ahead ({latest.isoformat()})"
+        )
+    return remove_on
+
+
+def check_function(
+    category: Category, professional: Professional | None, field: str = "professional.function"
+) -> None:
+    """The professional's function code is one of the caller's category's. A category that
+    registers nothing (a municipality) is refused by ``policy.require_reporter`` instead."""
+    if professional is not None and category.reports:
+        functions.check_for(category, professional.function, field)
+
+
+def check_signal(
+    request: SignalRequest,
+    *,
+    category: Category,
+    current_epoch: int,
+    today: dt.date,
+    is_valid_element: Callable[[bytes], bool],
+) -> dt.date:
+    """Every intake rule of a new signal, in the order the errors are reported; returns
+    its removal date (``removal_date``)."""
+    check_function(category, request.professional)
+    check_epoch(request.epoch, current_epoch)
+    check_elements(request, is_valid_element)
+    check_parents(request.person, request.parents)
+    return removal_date(request.remove_on, request.archive_until, today)
+
+
+def check_informed(on: dt.date, today: dt.date, registered_on: dt.date) -> None:
+    """The information duty was met on a day between registration and today."""
+    if on > today:
+        raise InputError("informed.on", "the date lies in the future")
+    if on < registered_on:
+        raise InputError("informed.on", "the date lies before the signal was made")
+
+
+def check_convenant(org: Organisation) -> None:
+    """An organisation that may report needs the reference of its written agreement
+    (convenant) with the municipality (Jeugdwet art. 7.1.3.2)."""
+    if org.category.reports and not (org.convenant and org.convenant.strip()):
+        raise InputError("convenant", "a reporting organisation needs a convenant reference")

@@ -1,0 +1,50 @@
+"""What a write group (``vir.store.db``, "Group commit") shares with the store's modules.
+
+A module that keeps state across the writers of one group (the audit log's chain
+head and unwritten rows, the rate-limit buckets) finds the group in a writer's
+``session.info[GROUP]``, and gives ``Database`` a ``WriterHooks`` to be told when a
+writer's savepoint committed or rolled back. ``Database`` registers those hooks
+when it is made; importing a module registers nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session
+
+# Key in a write session's info: the WriteGroup it runs in.
+GROUP = "vir_write_group"
+
+
+class WriteGroup:
+    """One database transaction shared by consecutive writers, committed once.
+
+    ``shared`` holds state a module keeps across the group's writers, and
+    ``before_commit`` the callables that write it out, on the group's connection,
+    just before the commit (``vir.store.audit_log`` buffers the chain there).
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.opened = time.monotonic()
+        self.members = 0
+        self.shared: dict[str, Any] = {}
+        self.before_commit: list[Callable[[Connection], None]] = []
+        self.events: list[Any] = []  # the audit events of members whose savepoint committed
+        self.committed = threading.Event()
+        self.failure: BaseException | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WriterHooks:
+    """Called with a writer's session once its block succeeded (its savepoint, if it sent
+    any statement, released: ``committed``) or failed (rolled back: ``rolled_back``)."""
+
+    committed: Callable[[Session], None]
+    rolled_back: Callable[[Session], None]
