@@ -90,7 +90,7 @@ def test_metrics_and_logs_of_a_real_service(observed: RunningService) -> None:
     assert re.search(r"^process_resident_memory_bytes [0-9.e+]+$", text, re.MULTILINE)
     assert re.search(r"^python_info\{", text, re.MULTILINE)
     flushed = re.search(
-        r'^vir_job_last_success_timestamp_seconds\{job="refusals.flush"\} (\S+)$',
+        r'^vir_job_last_success_timestamp_seconds\{task="refusals.flush"\} (\S+)$',
         text,
         re.MULTILINE,
     )

@@ -223,7 +223,9 @@ class Metrics:
         self.job_last_success = Gauge(
             "vir_job_last_success_timestamp_seconds",
             "Unix time of the last successful run of a periodic job in this process; 0: none yet.",
-            ("job",),
+            # Not "job": Prometheus's own label on every scraped series (it would arrive
+            # as exported_job); these are vir's periodic tasks.
+            ("task",),
             registry=registry,
         )
         for kind in NotificationType:
@@ -254,12 +256,13 @@ class Metrics:
     def job_scheduled(self, job: str) -> None:
         """A periodic job runs in this process: its gauge shows 0 until it first succeeds."""
         with self._lock:
-            self.job_last_success.labels(job=code_label(job))
+            self.job_last_success.labels(task=code_label(job))
 
     def job_succeeded(self, job: str, at: float | None = None) -> None:
         """A job run ended without an error (``at``: Unix time, now when None)."""
         with self._lock:
-            self.job_last_success.labels(job=code_label(job)).set(time.time() if at is None else at)
+            when = time.time() if at is None else at
+            self.job_last_success.labels(task=code_label(job)).set(when)
 
     def committed(self, events: Sequence[AuditEvent]) -> None:
         """Count the events of one committed transaction (a ``Database`` commit observer)."""

@@ -102,7 +102,7 @@ def test_job_and_checkpoint_gauges() -> None:
     metrics.job_succeeded("audit.checkpoint", 1_700_000_000.5)
     found = parse(metrics.render())
     jobs = found["vir_job_last_success_timestamp_seconds"]
-    assert jobs == {'job="lifecycle.run"': 0, 'job="audit.checkpoint"': 1_700_000_000.5}
+    assert jobs == {'task="lifecycle.run"': 0, 'task="audit.checkpoint"': 1_700_000_000.5}
     assert value(found, "vir_audit_checkpoint_last_timestamp_seconds") == 0
     moments[0] = dt.datetime(2026, 12, 1, 9, 0)  # as stored: naive UTC
     found = parse(metrics.render())
@@ -138,9 +138,9 @@ def test_lifespan_tells_the_metrics_of_successful_runs() -> None:
     before = time.time()
     asyncio.run(run())
     jobs = parse(metrics.render())["vir_job_last_success_timestamp_seconds"]
-    assert jobs['job="audit.checkpoint"'] >= before
-    assert jobs['job="lifecycle.run"'] == 0  # scheduled, never succeeded
-    assert 'job="refusals.flush"' not in jobs
+    assert jobs['task="audit.checkpoint"'] >= before
+    assert jobs['task="lifecycle.run"'] == 0  # scheduled, never succeeded
+    assert 'task="refusals.flush"' not in jobs
 
 
 def test_label_values_are_codes_or_other() -> None:
@@ -213,7 +213,7 @@ def test_a_realistic_run_is_counted_without_identifiers(tmp_path: Path) -> None:
         for part in re.findall(r'="([^"]*)"', labels):
             assert re.fullmatch(r"[A-Za-z0-9_./{}]+|\+Inf", part), labels
     jobs = found.get("vir_job_last_success_timestamp_seconds", {})
-    assert set(jobs) <= {f'job="{job}"' for job in JOBS}
+    assert set(jobs) <= {f'task="{job}"' for job in JOBS}
     assert "vir_audit_checkpoint_last_timestamp_seconds" in found
     assert "process_resident_memory_bytes" in found
 
