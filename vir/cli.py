@@ -14,12 +14,14 @@ vir org crl               (re)write the development CA's CRL from the revoked ce
 vir lifecycle run         removal dates and the archive term (idempotent, resumable)
 vir person deceased       death notice for the pseudonyms on standard input
 vir audit verify          walk the audit hash chain; name the first broken entry
-vir report privacy|monitor  a report over --from/--to (JSON, or --csv/--pdf FILE)
+vir report privacy|monitor  a report over --from/--to (JSON, or --csv/--pdf/--json FILE)
+vir report verify FILE    is a report's signed checkpoint consistent with the current log?
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -430,14 +432,26 @@ def _report_date(value: str, field: str) -> date:
 
 
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
-    """The privacy officer's report or the monitor, by the operator (audited as admin)."""
+    """The privacy officer's report or the monitor, by the operator (audited as admin),
+    computed over the log up to a signed checkpoint (signed now if the log has grown)."""
     import json
 
     from vir.reports import officer
     from vir.services import reports
 
     start, end = _report_date(args.start, "from"), _report_date(args.end, "to")
+    from vir.crypto.signing import signing_key_path
+
     db, now = _database(settings), utc_now()
+    log = None
+    if signing_key_path(settings.keys_dir).exists():
+        log = _transparency(settings)  # a key that is there but unfit still stops us
+    else:
+        print(
+            f"vir: no checkpoint signing key in {settings.keys_dir}: this report is NOT tied "
+            "to a signed checkpoint and cannot be verified (vir keys init creates the key)",
+            file=sys.stderr,
+        )
     if args.report_command == "privacy":
         report = reports.privacy_report(
             db,
@@ -447,20 +461,55 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
             end,
             information_days=settings.information_duty_days,
             region=args.region,
+            log=log,
         )
         to_csv, to_pdf = officer.privacy_csv, officer.privacy_pdf
     else:
-        report = reports.monitor_report(db, lambda: now, None, start, end, args.region)
+        report = reports.monitor_report(db, lambda: now, None, start, end, args.region, log=log)
         to_csv, to_pdf = officer.monitor_csv, officer.monitor_pdf
     if args.csv:
-        Path(args.csv).write_text(to_csv(report), encoding="utf-8", newline="")
+        Path(args.csv).write_text(to_csv(report, args.csv_dialect), encoding="utf-8", newline="")
         print(f"vir: wrote {args.csv}")
     if args.pdf:
         Path(args.pdf).write_bytes(to_pdf(report, now))
         print(f"vir: wrote {args.pdf}")
-    if not args.csv and not args.pdf:
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+        )
+        print(f"vir: wrote {args.json}")
+    if not args.csv and not args.pdf and not args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
     return 0
+
+
+def cmd_report_verify(settings: Settings, args: argparse.Namespace) -> int:
+    """Whether a report's checkpoint (from its JSON FILE, or --tree-size and --root-hash as
+    printed in its PDF or CSV) is consistent with the current audit log."""
+    import json
+
+    from vir.services.reports import verify_checkpoint
+
+    if args.file:
+        try:
+            checkpoint = json.loads(Path(args.file).read_text(encoding="utf-8"))["checkpoint"]
+            size, root = int(checkpoint["tree_size"]), str(checkpoint["root_hash"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise InputError("file", "not a report in JSON with a checkpoint") from None
+    elif args.tree_size is not None and args.root_hash:
+        size, root = args.tree_size, args.root_hash
+    else:
+        raise InputError("file", "give a report's JSON file, or --tree-size and --root-hash")
+    check = verify_checkpoint(_transparency(settings), size, root)
+    if check.ok:
+        print(
+            f"vir: report checkpoint verified: the log's first {check.size} entries are "
+            f"unchanged in the newest checkpoint ({check.newest_size} entries, root "
+            f"{base64.b64encode(check.newest_root).decode('ascii')})"
+        )
+        return 0
+    print(f"vir: report checkpoint does NOT verify: {check.problem}", file=sys.stderr)
+    return 1
 
 
 def _verify_export(path: Path, verifier_key: str | None) -> int:
@@ -602,9 +651,23 @@ def build_parser() -> argparse.ArgumentParser:
         one.add_argument("--from", dest="start", required=True, help="first day, YYYY-MM-DD")
         one.add_argument("--to", dest="end", required=True, help="day after the last")
         one.add_argument("--csv", help="write CSV to this file")
+        one.add_argument(
+            "--csv-dialect",
+            choices=("nl", "data"),
+            default="nl",
+            help="nl: for Dutch Excel (;, BOM, labels; default); data: codes, long format",
+        )
         one.add_argument("--pdf", help="write a PDF to this file")
+        one.add_argument("--json", help="write the JSON to this file (for vir report verify)")
         one.add_argument("--region", help="only organisations of this region")
         one.set_defaults(run=cmd_report)
+    check = report.add_parser(
+        "verify", help="is a report's signed checkpoint consistent with the current log?"
+    )
+    check.add_argument("file", nargs="?", help="a report in JSON")
+    check.add_argument("--tree-size", type=int, help="the tree size the report states")
+    check.add_argument("--root-hash", help="the root hash (base64) the report states")
+    check.set_defaults(run=cmd_report_verify)
     return parser
 
 

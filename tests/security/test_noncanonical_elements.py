@@ -14,7 +14,6 @@ import contextlib
 import io
 import json
 import logging
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,11 +25,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert, select, update
+from support.clirun import Ran, run_vir
 from support.inapp import InApp, in_app
 from support.instore import ORGS, T0
 from support.world import MUNICIPALITY, VEILIG_THUIS
 
-from vir import cli, logs
+from vir import logs
 from vir.api.identity import require_caller
 from vir.client.connection import ProtocolError, VirClient
 from vir.crypto import oprf
@@ -39,7 +39,6 @@ from vir.domain.organisations import Role
 from vir.services.identity import Caller
 from vir.services.onboarding import register_organisation
 from vir.settings import Settings
-from vir.store.db import Database
 from vir.store.tables import AuditEntryRow, ExcludedAddressRow, SignalRow
 
 P = 2**255 - 19
@@ -275,36 +274,9 @@ def test_the_identity_with_bit_255_is_refused(app: InApp, endpoint: Endpoint) ->
         assert_refused(post(app, endpoint.caller, endpoint.path, body), endpoint.field, value)
 
 
-@dataclass
-class Ran:
-    code: int
-    out: str
-    err: str
-
-
 def run_cli(app: InApp, *args: str, stdin: str = "") -> Ran:
     """``vir ARGS`` in this process, on the app's database (the commands here need no key)."""
-    url = app.app.state.services.db.engine.url.render_as_string(hide_password=False)
-    out, err = io.StringIO(), io.StringIO()
-    opened: list[Database] = []
-    connect = Database.connect
-
-    def connect_and_keep(*given: Any, **named: Any) -> Database:
-        opened.append(connect(*given, **named))
-        return opened[-1]
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("VIR_DATABASE_URL", url)
-        patch.setattr(sys, "stdin", io.StringIO(stdin))
-        # A command leaves its connections to the end of its process; here that is ours.
-        patch.setattr(Database, "connect", connect_and_keep)
-        try:
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                code = cli.main(list(args))
-        finally:
-            for db in opened:
-                db.dispose()
-    return Ran(code, out.getvalue(), err.getvalue())
+    return run_vir(app.app.state.services.db, *args, stdin=stdin)
 
 
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])

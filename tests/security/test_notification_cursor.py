@@ -38,7 +38,7 @@ def _cursors(w: World, busy_others: bool) -> list[str]:
         w.register(OBSERVER, child)
         w.register(1, child)
         page = reader.read(w.caller(OBSERVER), after, 100)
-        assert [item["type"] for item in page.items] == ["match.created"]
+        assert [item.type for item in page.items] == ["match.created"]
         after = page.next
         cursors.append(after)
     return cursors
@@ -83,7 +83,7 @@ def test_following_next_never_repeats_or_skips(tmp_path: Path) -> None:
             if not page.items:
                 assert page.next == after  # the end: the same cursor comes back
                 break
-            seen += [item["id"] for item in page.items]
+            seen += [item.id for item in page.items]
             after = page.next
         assert seen == _ids_in_commit_order(w) and len(seen) == 7
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
+from support.clirun import run_vir
 from support.inapp import InApp, in_app
 from support.instore import ORGS, T0, UTRECHT_ORGS
 from support.world import (
@@ -37,7 +37,6 @@ from support.world import (
     world,
 )
 
-from vir import cli
 from vir.audit.chain import AuditEvent
 from vir.crypto import pki
 from vir.domain import policy
@@ -94,9 +93,9 @@ def two_regions(tmp_path: Path) -> Iterator[tuple[World, dict[str, list[str]]]]:
         yield (
             w,
             {
-                "rotterdam": [s.signal_id for s in rotterdam],
-                "utrecht": [s.signal_id for s in utrecht],
-                "noor": [s.signal_id for s in noor],
+                "rotterdam": [s.id for s in rotterdam],
+                "utrecht": [s.id for s in utrecht],
+                "noor": [s.id for s in noor],
             },
         )
 
@@ -222,7 +221,7 @@ def test_uninformed_lists_and_reports_cover_the_officers_region(
     w, _ids = two_regions
     w.clock.now = T0 + dt.timedelta(days=40)  # every active signal's duty is overdue
     lists = {
-        name: {u["organisation"]["oin"] for u in w.privacy.uninformed(officer)}
+        name: {u.organisation.oin for u in w.privacy.uninformed(officer)}
         for name, officer in (
             ("rotterdam", w.officer),
             ("utrecht", w.utrecht_officer),
@@ -373,7 +372,7 @@ def _register(app: InApp, org: Organisation, who: str, days_ago: int = 0) -> str
         None,
         Professional("Anna de Vries", "anna@org.example"),
     )
-    return signals.register(caller, request).signal_id
+    return signals.register(caller, request).signal.id
 
 
 @contextlib.contextmanager
@@ -498,27 +497,9 @@ def test_the_privacy_report_honours_the_information_duty_days_setting(tmp_path: 
 
 def _vir(db: Database, *args: str, days: int | None = None) -> tuple[int, str, str]:
     """``vir ARGS`` in this process, on ``db``: exit code, standard output and error."""
-    url = db.engine.url.render_as_string(hide_password=False)
-    out, err = io.StringIO(), io.StringIO()
-    opened: list[Database] = []
-    connect = Database.connect
-
-    def connect_and_keep(*given: Any, **named: Any) -> Database:
-        opened.append(connect(*given, **named))
-        return opened[-1]
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("VIR_DATABASE_URL", url)
-        if days is not None:
-            patch.setenv("VIR_INFORMATION_DUTY_DAYS", str(days))
-        patch.setattr(Database, "connect", connect_and_keep)
-        try:
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                code = cli.main(list(args))
-        finally:
-            for opened_db in opened:
-                opened_db.dispose()
-    return code, out.getvalue(), err.getvalue()
+    env = {"information_duty_days": str(days)} if days is not None else {}
+    ran = run_vir(db, *args, **env)
+    return ran.code, ran.out, ran.err
 
 
 def _cli_report(db: Database, *args: str, days: int | None = None) -> dict[str, Any]:

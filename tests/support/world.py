@@ -31,6 +31,7 @@ from vir.services.onboarding import register_organisation
 from vir.services.privacy import PrivacyService
 from vir.services.signals import SignalRequest, SignalService
 from vir.store.ratelimits import RateLimits
+from vir.store.records import Signal
 from vir.store.tables import AuditEntryRow, NotificationRow
 
 # Rotterdam, as every organisation of ``ORGS`` is: the municipality's officer acts for
@@ -112,7 +113,8 @@ class World:
         remove_on: dt.date | None = None,
         archive_until: dt.date | None = None,
         name: str = "Anna de Vries",
-    ) -> Any:
+    ) -> Signal:
+        """Register a signal as ``org`` would; the signal as stored."""
         tag = org if isinstance(org, int) else str(org.oin)[-4:]
         local_ref = ref or f"{who}-{tag}"
         request = SignalRequest(
@@ -125,7 +127,7 @@ class World:
             Professional(name, f"{name.split()[0].lower()}@org{tag}.example"),
             archive_until,
         )
-        return self.signals.register(self.caller(org), request)
+        return self.signals.register(self.caller(org), request).signal
 
     def notifications(self, org_oin: str | None = None) -> list[dict[str, Any]]:
         with self.store.db.read() as session:

@@ -28,8 +28,11 @@ from vir.domain.contact import (
 )
 from vir.domain.encoding import b64url_decode
 from vir.domain.errors import InputError, InvalidElement
-from vir.domain.functions import CODE_PATTERN, CODES, check_code
+from vir.domain.functions import CODE_PATTERN, CODES, check_code, label
 from vir.domain.intake import check_epoch as check_epoch  # the one epoch rule
+from vir.domain.signals import Professional
+from vir.services.views import MatchView, Participant
+from vir.store.audit_log import rfc3339
 
 # 32 bytes in unpadded base64url are exactly 43 characters.
 ELEMENT_PATTERN = r"^[A-Za-z0-9_-]{43}$"
@@ -155,6 +158,11 @@ class ProfessionalIn(Strict):
         return self
 
 
+def timestamp(moment: dt.datetime) -> str:
+    """A moment as answers show it: RFC 3339 in UTC, to the microsecond."""
+    return rfc3339(moment)
+
+
 class OrganisationOut(BaseModel):
     oin: str
     name: str
@@ -169,11 +177,25 @@ class ProfessionalOut(BaseModel):
         default=None, description="the function's Dutch label, e.g. 'Intern begeleider'"
     )
 
+    @classmethod
+    def of(cls, p: Professional) -> ProfessionalOut:
+        return cls(
+            name=p.name,
+            email=p.email,
+            phone=p.phone,
+            function=p.function,
+            function_label=label(p.function),
+        )
+
 
 class CoordinatorOut(BaseModel):
     name: str
     email: str | None
     phone: str | None
+
+    @classmethod
+    def of(cls, p: Professional | None) -> CoordinatorOut | None:
+        return None if p is None else cls(name=p.name, email=p.email, phone=p.phone)
 
 
 class ParticipantOut(BaseModel):
@@ -186,6 +208,16 @@ class ParticipantOut(BaseModel):
     archived_on: DateOut | None = Field(
         default=None, description="historical offers only: the day the signal was archived"
     )
+
+    @classmethod
+    def of(cls, p: Participant) -> ParticipantOut:
+        return cls(
+            organisation=OrganisationOut(oin=p.organisation.oin, name=p.organisation.name),
+            professional=ProfessionalOut.of(p.professional),
+            coordinator=CoordinatorOut.of(p.organisation.coordinator),
+            since=timestamp(p.since),
+            archived_on=p.archived_on.isoformat() if p.archived_on else None,
+        )
 
 
 class MatchOut(BaseModel):
@@ -200,3 +232,14 @@ class MatchOut(BaseModel):
     participants: list[ParticipantOut] = Field(
         description="the other organisations involved; never the caller, never a pseudonym"
     )
+
+    @classmethod
+    def of(cls, view: MatchView) -> MatchOut:
+        return cls(
+            id=view.id,
+            kind=view.kind,
+            via=view.via_name,
+            active=view.active,
+            historical=view.historical,
+            participants=[ParticipantOut.of(p) for p in view.participants],
+        )

@@ -1,7 +1,21 @@
 """CSV and PDF forms of the privacy officer's report and the municipal monitor.
 
-The reports come from :mod:`vir.services.reports` as plain dictionaries. A CSV file holds
-one report, its parts told apart by the first column, ``section``. The PDFs are Dutch
+The reports come from :mod:`vir.services.reports` as plain dictionaries. Whatever a
+person reads says it in Dutch: every code (action, purpose, reason, category, flag)
+is replaced by its label (:mod:`vir.reports.labels`), months read ``januari 2026``, the
+period names its last day (``1 januari t/m 31 oktober 2026``) and a flag is a sentence
+with its figures.
+
+CSV comes in two dialects:
+
+* ``nl`` (the default): for Dutch Excel — ``;`` between fields, UTF-8 with a byte order
+  mark, a decimal comma, Dutch headers and labels; parts told apart by the first column,
+  ``Onderdeel``.
+* ``data``: for programs — ``,``, UTF-8 without BOM, the codes as the JSON has them,
+  one long table ``section, oin, organisation, key, subkey, value``.
+
+Every form states the signed checkpoint the report was computed from and the command
+that checks it against the current log. The PDFs are Dutch
 :class:`~vir.reports.pdf.Document` s with tables and charts. The monitor's tables are
 printed cell for cell as :func:`vir.reports.suppression.render_rows` rendered them
 (``<10`` and ``x``), with the legend under every table.
@@ -13,34 +27,28 @@ import csv
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any, Final
+from typing import Any, Final, Literal
 
-from vir.audit.actions import Action
-from vir.reports.pdf import Document, chart_png, dutch_date, dutch_datetime
+from vir.reports.labels import (
+    PURPOSES,
+    REFUSALS,
+    action_label,
+    category_label,
+    flag_sentence,
+    flag_title,
+    label,
+    month_label,
+    number,
+    period_text,
+)
+from vir.reports.pdf import Document, chart_png, dutch_datetime
 
-__all__ = ["monitor_csv", "monitor_pdf", "privacy_csv", "privacy_pdf"]
+__all__ = ["CSV_DIALECTS", "CsvDialect", "monitor_csv", "monitor_pdf", "privacy_csv", "privacy_pdf"]
 
+CsvDialect = Literal["nl", "data"]
+CSV_DIALECTS: Final[tuple[CsvDialect, ...]] = ("nl", "data")
+_BOM: Final = "\ufeff"
 _SYSTEM: Final = "(systeem)"
-# The monitor's organisation categories as a Dutch reader knows them (the CSV keeps
-# the codes, vir.domain.organisations.Category).
-_CATEGORY_LABELS: Final = {
-    "youth_care": "Jeugdhulp",
-    "veilig_thuis": "Veilig Thuis",
-    "jgz": "JGZ",
-    "ggz": "GGZ",
-    "addiction_care": "Verslavingszorg",
-    "disability_care": "Gehandicaptenzorg",
-    "gp": "Huisartsen",
-    "hospital_emergency": "Spoedeisende hulp",
-    "education": "Onderwijs",
-    "leerplicht_rmc": "Leerplicht en RMC",
-    "wmo_provider": "Wmo-aanbieders",
-    "credit_bank": "Kredietbank",
-    "police": "Politie",
-    "halt": "Halt",
-    "raad_kinderbescherming": "Raad voor de Kinderbescherming",
-    "totaal": "Totaal",
-}
 _MONTHS: Final = (
     "jan",
     "feb",
@@ -55,31 +63,22 @@ _MONTHS: Final = (
     "nov",
     "dec",
 )
-
-_FLAG_TITLES: Final = {
-    "registration_surge": "Piek in registraties in de laatste maand",
-    "consultations_without_registrations": "Raadplegingen zonder eigen registraties",
-    "evaluation_burst": "Piek in pseudonimiseringen binnen één uur",
-    "quick_withdrawals": "Signalen kort na registratie ingetrokken",
-    "lookup_burst": "Piek in inzage- en verwijderverzoeken binnen één minuut",
-    "rate_limited": "Verzoeken geweigerd wegens de limiet",
+_MEASURES_NL: Final = {
+    "registrations": "Registraties",
+    "consultations": "Raadplegingen",
+    "evaluations": "Gepseudonimiseerde elementen",
 }
 
 
-def _csv(rows: Iterable[Sequence[object]]) -> str:
+def _csv(rows: Iterable[Sequence[object]], dialect: CsvDialect = "data") -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerows(rows)
+    if dialect == "nl":
+        out.write(_BOM)  # Excel reads UTF-8 only when the file says so
+        writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+        writer.writerows([[number(cell) for cell in row] for row in rows])
+    else:
+        csv.writer(out, lineterminator="\r\n").writerows(rows)
     return out.getvalue()
-
-
-def _action(code: str) -> str:
-    """An audit action's Dutch label (vir.audit.actions); the code itself when the
-    catalogue no longer has it (an entry written by an earlier version)."""
-    try:
-        return Action(code).label_nl
-    except ValueError:
-        return code
 
 
 def _name(item: Mapping[str, Any]) -> str:
@@ -102,16 +101,55 @@ def _period(report: Mapping[str, Any]) -> tuple[date, date]:
 
 
 def _period_text(report: Mapping[str, Any]) -> str:
-    start, end = _period(report)
-    return f"{dutch_date(start)} tot {dutch_date(end)}"
+    return period_text(*_period(report))
 
 
-def privacy_csv(report: Mapping[str, Any]) -> str:
-    """The privacy report as one CSV: ``section, oin, organisation, key, subkey, value``."""
+def _checkpoint_nl(report: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The checkpoint a report was computed from, as label-value pairs in Dutch."""
+    checkpoint = report.get("checkpoint")
+    if not checkpoint:
+        return [
+            (
+                "Controlepunt",
+                "geen: de cijfers zijn niet aan een ondertekend controlepunt gekoppeld",
+            )
+        ]
+    return [
+        ("Auditlog", str(checkpoint["origin"])),
+        ("Aantal regels in het log", str(checkpoint["tree_size"])),
+        ("Roothash (Merkle-boom)", str(checkpoint["root_hash"])),
+        ("Ondertekend met sleutel", f"{checkpoint['key_name']} (id {checkpoint['key_id']})"),
+        ("Publieke sleutel", str(checkpoint["verifier_key"])),
+        ("Controleren met", str(checkpoint["verify"])),
+    ]
+
+
+def _checkpoint_data(report: Mapping[str, Any]) -> list[list[object]]:
+    checkpoint = report.get("checkpoint") or {}
+    return [
+        ["checkpoint", "", "", key, "", checkpoint[key]]
+        for key in (
+            "origin",
+            "tree_size",
+            "root_hash",
+            "key_name",
+            "key_id",
+            "verifier_key",
+            "verify",
+        )
+        if key in checkpoint
+    ]
+
+
+def privacy_csv(report: Mapping[str, Any], dialect: CsvDialect = "nl") -> str:
+    """The privacy report as one CSV file in ``dialect`` (see the module docstring)."""
+    if dialect == "nl":
+        return _privacy_csv_nl(report)
     rows: list[list[object]] = [["section", "oin", "organisation", "key", "subkey", "value"]]
     period = report["period"]
     rows.append(["period", "", "", "from", "", period["from"]])
     rows.append(["period", "", "", "to", "", period["to"]])
+    rows.extend(_checkpoint_data(report))
     for item in report["events"]:
         rows.append(["events", _oin(item), _name(item), item["action"], "", item["count"]])
     for item in report["consultations"]:
@@ -129,11 +167,125 @@ def privacy_csv(report: Mapping[str, Any]) -> str:
     return _csv(rows)
 
 
+def _privacy_csv_nl(report: Mapping[str, Any]) -> str:
+    rows: list[list[object]] = [
+        ["Onderdeel", "OIN", "Organisatie", "Onderwerp", "Toelichting", "Aantal"]
+    ]
+    rows.append(["Rapportage", "", "", "Periode", _period_text(report), ""])
+    for key, value in _checkpoint_nl(report):
+        rows.append(["Herkomst", "", "", key, value, ""])
+    for item in report["flags"]:
+        rows.append(
+            [
+                "Opvallend patroon",
+                _oin(item),
+                _name(item),
+                flag_title(item["kind"]),
+                flag_sentence(item),
+                "",
+            ]
+        )
+    for item in report["events"]:
+        rows.append(
+            [
+                "Gebeurtenissen",
+                _oin(item),
+                _name(item),
+                action_label(item["action"]),
+                "",
+                item["count"],
+            ]
+        )
+    for item in report["consultations"]:
+        for purpose, count in item["purposes"].items():
+            rows.append(
+                [
+                    "Raadplegingen per doel",
+                    _oin(item),
+                    _name(item),
+                    label(PURPOSES, purpose),
+                    "",
+                    count,
+                ]
+            )
+    for item in report["refusals"]:
+        rows.append(
+            [
+                "Geweigerde verzoeken",
+                "",
+                "",
+                label(REFUSALS, item["reason"]),
+                item["endpoint"],
+                item["count"],
+            ]
+        )
+    for item in report["uninformed"]["organisations"]:
+        rows.append(
+            [
+                "Informatieplicht niet bevestigd",
+                _oin(item),
+                _name(item),
+                "Actieve meldingen",
+                f"na {report['uninformed']['days']} dagen",
+                item["count"],
+            ]
+        )
+    for item in report["volumes"]:
+        for measure, title in _MEASURES_NL.items():
+            rows.append(
+                [
+                    "Volumes per maand",
+                    _oin(item),
+                    _name(item),
+                    title,
+                    month_label(item["month"]),
+                    item[measure],
+                ]
+            )
+    return _csv(rows, "nl")
+
+
 def _volume_series(report: Mapping[str, Any]) -> dict[str, list[tuple[str, int]]]:
     return {
         "registraties": _monthly(report, "registrations"),
         "raadplegingen": _monthly(report, "consultations"),
     }
+
+
+def _labelled(
+    series: Mapping[str, Sequence[tuple[str, int]]],
+) -> dict[str, list[tuple[str, int]]]:
+    """A chart's series with months as a reader writes them (``januari 2026``)."""
+    return {name: [(month_label(m), n) for m, n in points] for name, points in series.items()}
+
+
+def _provenance(doc: Document, report: Mapping[str, Any]) -> None:
+    """The section that ties the figures to the signed audit log."""
+    doc.heading("Herkomst van de cijfers")
+    if report.get("checkpoint"):
+        doc.paragraph(
+            "De cijfers zijn berekend over het auditlog tot en met het ondertekende "
+            "controlepunt hieronder. Met de opdracht onder 'Controleren met' toont de "
+            "beheerder aan dat het huidige auditlog dit controlepunt ongewijzigd bevat."
+        )
+    doc.key_values(_checkpoint_nl(report))
+
+
+def _first_page(report: Mapping[str, Any], created_at: datetime) -> list[tuple[str, str]]:
+    checkpoint = report.get("checkpoint")
+    items = [("Periode", _period_text(report))]
+    if "region" in report:
+        items.append(("Regio", report.get("region") or "alle regio's"))
+    items.append(("Opgesteld", dutch_datetime(created_at)))
+    if checkpoint:
+        items.append(
+            (
+                "Auditlog",
+                f"{checkpoint['origin']}, ondertekend controlepunt na "
+                f"{checkpoint['tree_size']} regels (zie 'Herkomst van de cijfers')",
+            )
+        )
+    return items
 
 
 def privacy_pdf(report: Mapping[str, Any], created_at: datetime) -> bytes:
@@ -144,58 +296,64 @@ def privacy_pdf(report: Mapping[str, Any], created_at: datetime) -> bytes:
         created_at=created_at,
     )
     doc.key_values(
-        [
-            ("Periode", _period_text(report)),
-            ("Opgesteld", dutch_datetime(created_at)),
-            ("Signaleringen", str(len(report["flags"]))),
-        ]
+        [*_first_page(report, created_at), ("Opvallende patronen", str(len(report["flags"])))]
     )
 
-    doc.heading("Signaleringen")
+    doc.heading("Opvallende patronen")
     if report["flags"]:
+        doc.paragraph(
+            "Patronen in het gebruik die een nadere blik verdienen. Een patroon is geen "
+            "vaststelling van misbruik."
+        )
         doc.table(
-            ["Organisatie", "Signalering", "Cijfers"],
-            [
-                [_name(f), _FLAG_TITLES.get(f["kind"], f["kind"]), _figures(f["figures"])]
-                for f in report["flags"]
-            ],
-            widths=(2, 2, 3),
+            ["Patroon", "Wat er is gezien"],
+            [[flag_title(f["kind"]), flag_sentence(f)] for f in report["flags"]],
+            widths=(2, 5),
         )
     else:
-        doc.paragraph("Geen bijzonderheden gevonden in deze periode.")
+        doc.paragraph("Geen opvallende patronen gevonden in deze periode.")
 
     doc.heading("Volumes per maand")
     series = _volume_series(report)
     if report["months"]:
         doc.chart(
-            chart_png(series, "Registraties en raadplegingen per maand", "aantal"),
-            description="Staafdiagram van registraties en raadplegingen per maand",
+            chart_png(_labelled(series), "Registraties en raadplegingen per maand", "aantal"),
+            description=_chart_description(
+                "Staafdiagram van het aantal registraties en raadplegingen per maand", series
+            ),
         )
     evaluations = {"pseudonimiseringen": _monthly(report, "evaluations")}
     if any(count for _month, count in evaluations["pseudonimiseringen"]):
         doc.chart(
-            chart_png(evaluations, "Gepseudonimiseerde elementen per maand", "aantal", kind="line"),
-            description="Lijndiagram van het aantal gepseudonimiseerde elementen per maand",
+            chart_png(
+                _labelled(evaluations),
+                "Gepseudonimiseerde elementen per maand",
+                "aantal",
+                kind="line",
+            ),
+            description=_chart_description(
+                "Lijndiagram van het aantal gepseudonimiseerde elementen per maand", evaluations
+            ),
         )
     doc.table(
         ["Organisatie", "Maand", "Registraties", "Raadplegingen", "Pseudonimiseringen"],
         [
             [
                 _name(v),
-                v["month"],
+                month_label(v["month"]),
                 str(v["registrations"]),
                 str(v["consultations"]),
                 str(v["evaluations"]),
             ]
             for v in report["volumes"]
         ],
-        widths=(2.4, 1.2, 1.7, 1.9, 2.4),  # wide enough for each header word unbroken
+        widths=(2.4, 1.6, 1.7, 1.9, 2.4),  # wide enough for each header word unbroken
     )
 
-    doc.heading("Gebeurtenissen per organisatie")
+    doc.heading("Handelingen per organisatie")
     doc.table(
         ["Organisatie", "OIN", "Handeling", "Aantal"],
-        [[_name(e), _oin(e), _action(e["action"]), str(e["count"])] for e in report["events"]],
+        [[_name(e), _oin(e), action_label(e["action"]), str(e["count"])] for e in report["events"]],
         widths=(3, 3, 3, 1),
     )
 
@@ -204,11 +362,11 @@ def privacy_pdf(report: Mapping[str, Any], created_at: datetime) -> bytes:
         doc.table(
             ["Organisatie", "Doel", "Aantal"],
             [
-                [_name(c), purpose, str(count)]
+                [_name(c), label(PURPOSES, purpose), str(count)]
                 for c in report["consultations"]
                 for purpose, count in c["purposes"].items()
             ],
-            widths=(3, 2, 1),
+            widths=(3, 3, 1),
         )
     else:
         doc.paragraph("Geen raadplegingen in deze periode.")
@@ -216,9 +374,12 @@ def privacy_pdf(report: Mapping[str, Any], created_at: datetime) -> bytes:
     doc.heading("Geweigerde verzoeken")
     if report["refusals"]:
         doc.table(
-            ["Reden", "Endpoint", "Aantal"],
-            [[r["reason"], r["endpoint"], str(r["count"])] for r in report["refusals"]],
-            widths=(2, 3, 1),
+            ["Reden", "Koppelvlak", "Aantal"],
+            [
+                [label(REFUSALS, r["reason"]), r["endpoint"], str(r["count"])]
+                for r in report["refusals"]
+            ],
+            widths=(3, 3, 1),
         )
     else:
         doc.paragraph("Geen geweigerde verzoeken in deze periode.")
@@ -226,16 +387,26 @@ def privacy_pdf(report: Mapping[str, Any], created_at: datetime) -> bytes:
     uninformed = report["uninformed"]
     doc.heading("Informatieplicht niet bevestigd")
     doc.paragraph(
-        f"Actieve signalen waarvan de informatieplicht na {uninformed['days']} dagen niet "
+        f"Actieve meldingen waarvan de informatieplicht na {uninformed['days']} dagen niet "
         "is bevestigd (stand op het moment van opstellen)."
     )
     if uninformed["organisations"]:
         doc.table(
-            ["Organisatie", "OIN", "Signalen"],
+            ["Organisatie", "OIN", "Meldingen"],
             [[_name(u), _oin(u), str(u["count"])] for u in uninformed["organisations"]],
             widths=(3, 3, 1),
         )
+    _provenance(doc, report)
     return doc.render()
+
+
+def _chart_description(what: str, series: Mapping[str, Sequence[tuple[str, int]]]) -> str:
+    """A chart's alternative text: what it shows, and its figures, for a screen reader."""
+    parts = []
+    for name, points in series.items():
+        figures = ", ".join(f"{month_label(period)}: {count}" for period, count in points)
+        parts.append(f"{name}: {figures}")
+    return f"{what}. " + ". ".join(parts) + "."
 
 
 def _monthly(report: Mapping[str, Any], measure: str) -> list[tuple[str, int]]:
@@ -245,15 +416,34 @@ def _monthly(report: Mapping[str, Any], measure: str) -> list[tuple[str, int]]:
     return list(totals.items())
 
 
-def monitor_csv(report: Mapping[str, Any]) -> str:
-    """The monitor as one CSV: each table's rendered rows, prefixed by its measure."""
+def monitor_csv(report: Mapping[str, Any], dialect: CsvDialect = "nl") -> str:
+    """The monitor as one CSV file in ``dialect``: each table's rendered rows, prefixed by
+    its measure, then its legend (``nl``: labels, a title row per table, the checkpoint
+    first; ``data``: codes, the checkpoint last)."""
     rows: list[list[object]] = []
+    if dialect == "data":
+        for measure in report["measures"]:
+            for line in measure["rows"]:
+                rows.append([measure["measure"], *line])
+            for note in measure["legend"]:
+                rows.append([measure["measure"], "legenda", note])
+        rows.extend(
+            [["checkpoint", key, value] for _, _, _, key, _, value in _checkpoint_data(report)]
+        )
+        return _csv(rows)
+    rows.append(["Monitor Verwijsindex", "Periode", _period_text(report)])
+    rows.append(["Monitor Verwijsindex", "Regio", report.get("region") or "alle regio's"])
+    for key, value in _checkpoint_nl(report):
+        rows.append(["Herkomst", key, value])
     for measure in report["measures"]:
-        for line in measure["rows"]:
-            rows.append([measure["measure"], *line])
+        header, *body = measure["rows"]
+        title = measure["title"]
+        rows.append([title, "Categorie", *(month_label(m) for m in header[1:-1]), "Totaal"])
+        for line in body:
+            rows.append([title, category_label(line[0]), *line[1:]])
         for note in measure["legend"]:
-            rows.append([measure["measure"], "legenda", note])
-    return _csv(rows)
+            rows.append([title, "Legenda", note])
+    return _csv(rows, "nl")
 
 
 def monitor_pdf(report: Mapping[str, Any], created_at: datetime) -> bytes:
@@ -264,13 +454,7 @@ def monitor_pdf(report: Mapping[str, Any], created_at: datetime) -> bytes:
         subtitle=f"Periode {_period_text(report)}" + (f", regio {region}" if region else ""),
         created_at=created_at,
     )
-    doc.key_values(
-        [
-            ("Periode", _period_text(report)),
-            ("Regio", region or "alle regio's"),
-            ("Opgesteld", dutch_datetime(created_at)),
-        ]
-    )
+    doc.key_values(_first_page(report, created_at))
     doc.paragraph(
         "Aantallen per categorie van organisaties en per maand. Kleine aantallen worden niet "
         "getoond, en evenmin getallen waaruit een klein aantal terug te rekenen zou zijn."
@@ -281,11 +465,12 @@ def monitor_pdf(report: Mapping[str, Any], created_at: datetime) -> bytes:
         months = header[1:-1]
         doc.table(
             ["Categorie", *(_month_label(m) for m in months), "Totaal"],
-            [[_CATEGORY_LABELS.get(row[0], row[0]), *row[1:]] for row in body],
-            widths=(3.2, *(1.0 for _ in months), 1.3),
+            [[category_label(row[0]), *row[1:]] for row in body],
+            widths=(4.0, *(1.0 for _ in months), 1.3),  # "Jeugdgezondheidszorg" unbroken
         )
         for note in measure["legend"]:
             doc.paragraph(note, muted=True)
+    _provenance(doc, report)
     return doc.render()
 
 

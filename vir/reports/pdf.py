@@ -15,6 +15,20 @@ the font has no glyph for (CJK, say) prints as U+FFFD rather than being handed t
 fpdf2, which would log it: the text of a report holds personal data, and personal data
 stays out of the logs.
 
+Accessibility. The PDF says its language (``/Lang``, ``nl``) and title (shown as the
+window title: ``DisplayDocTitle``), and is tagged (``/MarkInfo``, a structure tree under
+``/StructTreeRoot``): the title, subtitle and every heading (``/H1``..``/H3``) and
+paragraph (``/P``) is a structure element in reading order, every chart a ``/Figure``
+with alternative text, and the footer an ``/Artifact`` a screen reader skips. A
+paragraph is kept on one page, because a marked sequence cannot span pages.
+
+Not tagged: tables (and the key-value blocks, drawn as borderless tables). fpdf2 2.8.9
+(``fpdf.structure_tree.StructureTreeBuilder``) builds only a flat list of elements under
+``/Document`` and serialises only that list, and ``FPDF.table`` draws its cells without
+marked content; a ``/Table`` with ``/TR``, ``/TH`` (scope) and ``/TD`` children needs
+nested elements and a hook per cell, i.e. a table renderer of our own. Table text is
+therefore outside the structure tree. Until then these PDFs are not PDF/UA.
+
 Determinism. Time is a parameter: the creation date written into the metadata is
 ``created_at``, never the wall clock, and fpdf2 derives the file identifier (/ID) from
 the content and that date. Font subsets, images and page numbers are laid out the same
@@ -27,7 +41,8 @@ from __future__ import annotations
 import io
 import unicodedata
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Final, Literal
@@ -37,9 +52,12 @@ import matplotlib
 from fpdf import FPDF
 from fpdf.enums import Align, TableBordersLayout, VAlign, XPos, YPos
 from fpdf.fonts import FontFace, TTFFont
+from fpdf.prefs import ViewerPreferences
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+
+from vir.reports.labels import date_text
 
 __all__ = ["AMSTERDAM", "Document", "chart_png", "dutch_date", "dutch_datetime"]
 
@@ -76,25 +94,10 @@ _UNPRINTABLE: Final = "\ufffd"
 # Reports are for Dutch readers: local time is Dutch time, whatever zone the host is in.
 AMSTERDAM: Final = ZoneInfo("Europe/Amsterdam")
 
-_MONTHS: Final = (
-    "januari",
-    "februari",
-    "maart",
-    "april",
-    "mei",
-    "juni",
-    "juli",
-    "augustus",
-    "september",
-    "oktober",
-    "november",
-    "december",
-)
-
 
 def dutch_date(value: date) -> str:
     """A date as Dutch readers write it: ``22 november 2026``."""
-    return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"
+    return date_text(value, "nl")
 
 
 def dutch_datetime(moment: datetime, *, seconds: bool = False) -> str:
@@ -111,14 +114,31 @@ def _font_dir() -> Path:
 
 
 class _Canvas(FPDF):
-    """fpdf2 with the report footer: "Pagina X van Y", centred."""
+    """fpdf2 with the report footer ("Pagina X van Y", centred, an artifact) and marked
+    content for structure elements other than fpdf2's own ``/Figure``."""
 
     def footer(self) -> None:
+        self._out("/Artifact <</Type /Pagination>> BDC")
         self.set_y(-_BOTTOM_MARGIN + 6)
         self.set_font(_FAMILY, "", _FOOTER_PT)
         self.set_text_color(*_MUTED)
         self.cell(0, 5, f"Pagina {self.page_no()} van {_PAGES_ALIAS}", align=Align.C)
         self.set_text_color(0, 0, 0)
+        self._out("EMC")
+
+    @contextmanager
+    def tagged(self, struct_type: str) -> Iterator[None]:
+        """What is drawn inside becomes one structure element (``/H1``, ``/P``, ...), next
+        in reading order. It must stay on one page (fpdf2's ``_marked_sequence``, with a
+        structure type of our choosing)."""
+        mcid = self.struct_builder.next_mcid_for_page(self.page)
+        self._add_marked_content(struct_type=f"/{struct_type}", mcid=mcid)
+        page = self.page
+        self._out(f"/{struct_type} <</MCID {mcid}>> BDC")
+        yield
+        if self.page != page:  # pragma: no cover - callers break the page first
+            raise RuntimeError("a tagged element ran onto the next page")
+        self._out("EMC")
 
 
 class Document:
@@ -168,13 +188,14 @@ class Document:
             pdf.set_author(_printable(author, None))
         pdf.set_creator("vir")
         pdf.set_lang(lang)
+        pdf.viewer_preferences = ViewerPreferences(display_doc_title=True)
         pdf.add_page()
         self._pdf = pdf
         self._rendered: bytes | None = None
 
-        self._write(title, "B", _TITLE_PT)
+        self._write(title, "B", _TITLE_PT, tag="Title")
         if subtitle:
-            self._write(subtitle, "", _SUBTITLE_PT, muted=True)
+            self._write(subtitle, "", _SUBTITLE_PT, muted=True, tag="P")
         pdf.ln(4)
 
     def heading(self, text: str, *, level: Literal[1, 2, 3] = 1) -> None:
@@ -185,13 +206,13 @@ class Document:
             self._pdf.add_page()
         else:
             self._pdf.ln({1: 4, 2: 2, 3: 1}[level])
-        self._write(text, "B", size)
+        self._write(text, "B", size, tag=f"H{level}")
         self._pdf.ln(1)
 
     def paragraph(self, text: str, *, muted: bool = False) -> None:
         """A paragraph of running text; ``muted`` prints it smaller and grey (notes)."""
         self._check_open()
-        self._write(text, "", _TABLE_PT if muted else _BODY_PT, muted=muted)
+        self._write(text, "", _TABLE_PT if muted else _BODY_PT, muted=muted, tag="P")
         self._pdf.ln(2)
 
     def key_values(self, items: Sequence[tuple[str, str]]) -> None:
@@ -281,20 +302,37 @@ class Document:
     def _line_height(self, size_pt: float) -> float:
         return size_pt * _LINE * 25.4 / 72
 
-    def _write(self, text: str, style: str, size_pt: float, *, muted: bool = False) -> None:
-        """``text`` across the text width, wrapped, in ``style`` at ``size_pt``."""
-        self._pdf.set_font(_FAMILY, style, size_pt)
+    def _write(
+        self, text: str, style: str, size_pt: float, *, muted: bool = False, tag: str = "P"
+    ) -> None:
+        """``text`` across the text width, wrapped, in ``style`` at ``size_pt``: one
+        structure element ``tag``, kept on one page (a new page if it does not fit)."""
+        pdf = self._pdf
+        pdf.set_font(_FAMILY, style, size_pt)
+        clean = self._clean(text, style)
+        height = self._line_height(size_pt)
+        lines = pdf.multi_cell(0, height, clean, dry_run=True, output="LINES")
+        assert isinstance(lines, list)
+        per_page = max(1, int((pdf.page_break_trigger - pdf.t_margin) // height))
         if muted:
-            self._pdf.set_text_color(*_MUTED)
-        self._pdf.multi_cell(
-            0,
-            self._line_height(size_pt),
-            self._clean(text, style),
-            align=Align.L,
-            new_x=XPos.LMARGIN,
-            new_y=YPos.NEXT,
-        )
-        self._pdf.set_text_color(0, 0, 0)
+            pdf.set_text_color(*_MUTED)
+        while lines:
+            room = int((pdf.page_break_trigger - pdf.y) // height)
+            # Keep the text together unless it is longer than a page: then fill this one.
+            if room < 1 or (room < len(lines) <= per_page):
+                pdf.add_page()
+                continue
+            chunk, lines = lines[:room], lines[room:]
+            with pdf.tagged(tag):
+                pdf.multi_cell(
+                    0,
+                    height,
+                    "\n".join(chunk),
+                    align=Align.L,
+                    new_x=XPos.LMARGIN,
+                    new_y=YPos.NEXT,
+                )
+        pdf.set_text_color(0, 0, 0)
 
     def _clean(self, text: str, style: str) -> str:
         return _printable(text, self._glyphs[style])

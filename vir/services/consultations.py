@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import enum
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from vir.audit.actions import Action
 from vir.audit.chain import Outcome
@@ -18,7 +19,8 @@ from vir.domain import policy
 from vir.domain.clock import Clock
 from vir.domain.ratelimit import LimitKind
 from vir.services.identity import Caller
-from vir.services.matching import Organisations, participant
+from vir.services.matching import Organisations
+from vir.services.views import Participant
 from vir.store import audit_log
 from vir.store import signals as repo
 from vir.store.db import Database
@@ -34,13 +36,30 @@ class Purpose(enum.StrEnum):
     ADVICE = "advice"  # advies aan een professional
 
 
+@dataclass(frozen=True, slots=True)
+class Involvement:
+    """One reporter involved with the young person, with its signal's standing."""
+
+    participant: Participant
+    status: Literal["active", "archived"]
+
+
+@dataclass(frozen=True, slots=True)
+class Consultation:
+    """What a consultation disclosed: every reporter, active signals first."""
+
+    id: str
+    purpose: Purpose
+    involvement: tuple[Involvement, ...]
+
+
 class ConsultationService:
     def __init__(self, db: Database, clock: Clock, limits: RateLimits | None = None) -> None:
         self._db = db
         self._clock = clock
         self._limits = limits if limits is not None else RateLimits({})
 
-    def consult(self, caller: Caller, person: bytes, purpose: Purpose) -> dict[str, Any]:
+    def consult(self, caller: Caller, person: bytes, purpose: Purpose) -> Consultation:
         policy.require_veilig_thuis(caller)
         now = self._clock()
         self._limits.precheck(LimitKind.CONSULTATION, caller.oin, 1, now)
@@ -51,13 +70,16 @@ class ConsultationService:
             names = Organisations(session)
             active = repo.active_on_person(session, person)
             archived = repo.archived_on_person(session, person)
-            involvement = [
-                participant(r, names(r.oin), r.created_at) | {"status": "active"} for r in active
-            ] + [
-                participant(r, names(r.oin), r.registered_at)
-                | {"status": "archived", "archived_on": r.archived_on.isoformat()}
+            involvement = tuple(
+                Involvement(Participant(names(r.oin), r.professional, r.created_at), "active")
+                for r in active
+            ) + tuple(
+                Involvement(
+                    Participant(names(r.oin), r.professional, r.registered_at, r.archived_on),
+                    "archived",
+                )
                 for r in archived
-            ]
+            )
             accessor: dict[str, Any] = {**audit_log.by(caller), "purpose": purpose.value}
             audit_log.append(
                 session,
@@ -69,19 +91,15 @@ class ConsultationService:
                     **accessor,
                 ),
             )
-            for row in [*active, *archived]:
+            for signal_id in [*(r.id for r in active), *(r.id for r in archived)]:
                 audit_log.append(
                     session,
                     audit_log.new_event(
                         Action.CONSULTATION_DISCLOSED,
                         Outcome.SUCCESS,
                         now,
-                        objects={"consultation": consultation_id, "signal": row.id},
+                        objects={"consultation": consultation_id, "signal": signal_id},
                         **accessor,
                     ),
                 )
-        return {
-            "consultation_id": consultation_id,
-            "purpose": purpose.value,
-            "involvement": involvement,
-        }
+        return Consultation(consultation_id, purpose, involvement)

@@ -85,9 +85,14 @@ class Lifecycle:
         while True:
             with self._db.write() as session:
                 old = repo.due_for_destruction(session, today, self._batch)
-                for row in old:
+                for kept in old:
                     removal.destroy(
-                        session, row, now, organisation=row.oin, actor=ACTOR, reason="archive_term"
+                        session,
+                        kept,
+                        now,
+                        organisation=kept.oin,
+                        actor=ACTOR,
+                        reason="archive_term",
                     )
                 destroyed += len(old)
             done += len(old)

@@ -8,17 +8,14 @@ notifications and the audit entries commit together or not at all.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from vir.audit.actions import Action
 from vir.audit.chain import Outcome
-from vir.domain import functions
 from vir.domain.matching import (
     GroupKey,
     NotificationType,
@@ -27,9 +24,10 @@ from vir.domain.matching import (
     qualifies,
     reconcile,
 )
+from vir.services.views import MatchView, Participant, match_payload
 from vir.store import audit_log
 from vir.store import signals as repo
-from vir.store.signals import Match, Signal
+from vir.store.records import Match, OrganisationContact, Signal
 
 
 @dataclass(frozen=True)
@@ -52,40 +50,12 @@ class Organisations:
 
     def __init__(self, session: Session) -> None:
         self._session = session
-        self._known: dict[str, Any] = {}
+        self._known: dict[str, OrganisationContact] = {}
 
-    def __call__(self, oin: str) -> Any:
+    def __call__(self, oin: str) -> OrganisationContact:
         if oin not in self._known:
             self._known[oin] = repo.organisation_contact(self._session, oin)
         return self._known[oin]
-
-
-def professional(row: Any) -> dict[str, str | None]:
-    """The contact details as shown: the function as its code and its Dutch label."""
-    return {
-        "name": row.professional_name,
-        "email": row.professional_email,
-        "phone": row.professional_phone,
-        "function": row.professional_function,
-        "function_label": functions.label(row.professional_function),
-    }
-
-
-def participant(row: Any, org: Any, since: dt.datetime) -> dict[str, Any]:
-    """One reporter as match partners see it: organisation, professional, coordinator."""
-    coordinator = None
-    if org.coordinator_name is not None:
-        coordinator = {
-            "name": org.coordinator_name,
-            "email": org.coordinator_email,
-            "phone": org.coordinator_phone,
-        }
-    return {
-        "organisation": {"oin": row.oin, "name": org.name},
-        "professional": professional(row),
-        "coordinator": coordinator,
-        "since": audit_log.rfc3339(since),
-    }
 
 
 def shown_to(rows: Collection[Signal], for_oin: str) -> list[Signal]:
@@ -95,27 +65,26 @@ def shown_to(rows: Collection[Signal], for_oin: str) -> list[Signal]:
 
 def match_view(
     match: Match, rows: Collection[Signal], for_oin: str, names: Organisations
-) -> dict[str, Any]:
+) -> MatchView:
     """A match as one organisation sees it: the *other* organisations, never a pseudonym."""
-    return {
-        "id": match.id,
-        "kind": match.via.kind,
-        "via": match.via.value,
-        "active": match.active,
-        "participants": [
-            participant(r, names(r.oin), r.created_at) for r in shown_to(rows, for_oin)
-        ],
-    }
+    return MatchView(
+        match.id,
+        match.via,
+        match.active,
+        tuple(
+            Participant(names(r.oin), r.professional, r.created_at) for r in shown_to(rows, for_oin)
+        ),
+    )
 
 
-def current_matches(session: Session, signal_id: str, oin: str) -> list[dict[str, Any]]:
+def current_matches(session: Session, signal_id: str, oin: str) -> tuple[MatchView, ...]:
     """The active matches of one signal, as its organisation sees them."""
     names = Organisations(session)
     views = []
     for match, _key in repo.matches_of(session, signal_id):
         rows = repo.signals_by_id(session, repo.members(session, match.id))
         views.append(match_view(match, rows, oin, names))
-    return views
+    return tuple(views)
 
 
 def settle(
@@ -150,7 +119,7 @@ def settle(
         # inactive; one view per recipient organisation and standing, with the signals
         # whose reporters it shows.
         gone = Match(match.id, match.via, match.created_at, active=False)
-        views: dict[tuple[str, bool], tuple[dict[str, Any], frozenset[str]]] = {}
+        views: dict[tuple[str, bool], tuple[MatchView, frozenset[str]]] = {}
         notifications = []
         for notice in notices:
             recipient = rows[notice.recipient]
@@ -233,7 +202,7 @@ def notification(
     kind: NotificationType,
     match_id: str,
     recipient: Signal,
-    view: dict[str, Any],
+    view: MatchView,
     now: dt.datetime,
     notification_id: str | None = None,
     *,
@@ -268,7 +237,7 @@ def notification(
         type=kind.value,
         match_id=match_id,
         created_at=now,
-        payload=json.dumps(view, separators=(",", ":"), ensure_ascii=False),
+        payload=match_payload(view),
         recipient=recipient.id,
         carries=frozenset(carries),
     )

@@ -39,11 +39,12 @@ from vir.domain.ratelimit import LimitKind
 from vir.services import removal
 from vir.services.identity import Caller
 from vir.services.matching import Organisations
-from vir.services.signals import archived_view, signal_view
+from vir.services.views import UninformedSignal, professional_json
 from vir.store import audit_log
 from vir.store import signals as repo
 from vir.store.db import Database
 from vir.store.ratelimits import RateLimits
+from vir.store.records import ArchivedSignal, Informed, Match, Signal
 
 NOTHING_HELD = "nothing is held on this pseudonym"
 NOTHING_HELD_IN_REGION = "nothing is held on this pseudonym in your region"
@@ -104,7 +105,9 @@ class PrivacyService:
             part = _part(session, scope)
             # Ids of the person's signals outside the officer's part: no entry naming one
             # is shown (an archive offer names the archived signal, whoever reported it).
-            outside = {r.id for r in [*active, *archived, *as_parent] if not part.has(r.oin)}
+            held = [(r.oin, r.id) for r in active] + [(r.oin, r.id) for r in archived]
+            held += [(r.oin, r.id) for r in as_parent]
+            outside = {signal_id for oin, signal_id in held if not part.has(oin)}
             active = [r for r in active if part.has(r.oin)]
             archived = [r for r in archived if part.has(r.oin)]
             as_parent = [r for r in as_parent if part.has(r.oin)]
@@ -122,14 +125,14 @@ class PrivacyService:
             )
             signals = []
             for row in active:
-                view = signal_view(row) | {"organisation": _org(names, row.oin)}
+                view = _active_entry(row) | {"organisation": _org(names, row.oin)}
                 view["matches"] = [
                     _match(session, match, row, names, part) for match in _matches(session, row.id)
                 ]
                 signals.append(view)
-            for row in archived:
+            for kept in archived:
                 signals.append(
-                    archived_view(row) | {"organisation": _org(names, row.oin), "matches": []}
+                    _archived_entry(kept) | {"organisation": _org(names, kept.oin), "matches": []}
                 )
             ids = {s["signal_id"] for s in signals}
             entries = [
@@ -230,7 +233,8 @@ class PrivacyService:
             active = repo.active_on_person(session, person)
             archived = repo.archived_on_person(session, person)
             part = _part(session, scope)
-            mine = {r.id for r in [*active, *archived] if part.has(r.oin)}
+            mine = {r.id for r in active if part.has(r.oin)}
+            mine |= {r.id for r in archived if part.has(r.oin)}
             if not everywhere:
                 active = [r for r in active if r.id in mine]
                 archived = [r for r in archived if r.id in mine]
@@ -276,7 +280,7 @@ class PrivacyService:
             raise refused
         return erased
 
-    def uninformed(self, caller: Caller) -> list[dict[str, Any]]:
+    def uninformed(self, caller: Caller) -> list[UninformedSignal]:
         """Active signals whose information duty is unconfirmed after the configured number
         of days, of the organisations in the officer's part."""
         scope = policy.require_privacy_officer(caller)
@@ -286,12 +290,7 @@ class PrivacyService:
             before = now - dt.timedelta(days=self._information_days)
             rows = repo.uninformed_in_region(session, before, scope.region)
             return [
-                {
-                    "signal_id": r.id,
-                    "organisation": _org(names, r.oin),
-                    "registered_at": audit_log.rfc3339(r.created_at),
-                    "days": (now - r.created_at).days,
-                }
+                UninformedSignal(r.id, names(r.oin), r.created_at, (now - r.created_at).days)
                 for r in rows
             ]
 
@@ -301,12 +300,44 @@ def _org(names: Organisations, oin: str) -> dict[str, str]:
     return {"oin": oin, "name": org.name, "category": org.category}
 
 
-def _matches(session: Session, signal_id: str) -> list[Any]:
+def _matches(session: Session, signal_id: str) -> list[Match]:
     return [match for match, _key in repo.matches_of(session, signal_id)]
 
 
+# The access report is a JSON document (the PDF renderer, vir.reports.access_pdf, reads
+# the same one), built here until it has records and a response model of its own.
+def _informed(informed: Informed | None) -> dict[str, str] | None:
+    return None if informed is None else {"on": informed.on.isoformat(), "who": informed.who}
+
+
+def _active_entry(row: Signal) -> dict[str, Any]:
+    return {
+        "signal_id": row.id,
+        "local_ref": row.local_ref,
+        "status": "active",
+        "registered_at": audit_log.rfc3339(row.created_at),
+        "remove_on": row.remove_on.isoformat(),
+        "professional": professional_json(row.professional),
+        "informed": _informed(row.informed),
+    }
+
+
+def _archived_entry(row: ArchivedSignal) -> dict[str, Any]:
+    return {
+        "signal_id": row.id,
+        "local_ref": row.local_ref,
+        "status": "archived",
+        "registered_at": audit_log.rfc3339(row.registered_at),
+        "remove_on": row.remove_on.isoformat(),
+        "archived_on": row.archived_on.isoformat(),
+        "destroy_on": row.destroy_on.isoformat(),
+        "professional": professional_json(row.professional),
+        "informed": _informed(row.informed),
+    }
+
+
 def _match(
-    session: Session, match: Any, row: Any, names: Organisations, part: _Part
+    session: Session, match: Match, row: Signal, names: Organisations, part: _Part
 ) -> dict[str, Any]:
     view: dict[str, Any] = {
         "id": match.id,

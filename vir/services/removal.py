@@ -27,7 +27,7 @@ from vir.domain.matching import group_keys
 from vir.services.matching import settle, snapshot
 from vir.store import audit_log
 from vir.store import signals as repo
-from vir.store.signals import ArchivedSignal, Signal
+from vir.store.records import ArchivedSignal, Signal
 
 ARCHIVED = "archived"
 ERASED = "erased"

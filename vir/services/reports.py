@@ -36,6 +36,14 @@ matcher's entries caused by one of them (attributed as matches are, above); entr
 no organisation (lifecycle runs, key and admin events, refusals of an unknown caller) are
 in the every-region report only.
 
+Both are tied to the signed log: given the :class:`~vir.services.transparency.TransparencyLog`
+(``log``), a report first takes a signed checkpoint (signing one if the log has grown)
+and counts only the entries inside that checkpoint's tree; the report states the
+checkpoint (origin, tree size, root hash, signing key, the signed note itself) and the
+command that checks it against the current log (``vir report verify``). Without
+``log`` (a test of the counting alone) the report reads the whole log and says so
+(``checkpoint`` None).
+
 Later issue: the monitor is to add ratio measures — follow-up rate and time to contact.
 They are to be derived only from *published* counts
 (:func:`vir.reports.suppression.ratio`), and shown only where both numerator and
@@ -46,18 +54,21 @@ as counts of every outcome, jointly (see the module docstring of
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import statistics
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vir.audit import merkle
 from vir.audit.actions import Action
 from vir.audit.chain import AuditEvent, Outcome
+from vir.audit.checkpoint import ed25519_key_hash, parse_verifier_key
 from vir.domain import policy
 from vir.domain.clock import Clock
 from vir.domain.errors import InputError
@@ -70,13 +81,19 @@ from vir.store.db import Database
 from vir.store.organisations import list_organisations
 from vir.store.tables import AuditEntryRow
 
+if TYPE_CHECKING:
+    from vir.services.transparency import TransparencyLog
+
 __all__ = [
     "BURST_ELEMENTS",
     "MAX_PERIOD_DAYS",
     "MONITOR_MEASURES",
+    "CheckpointCheck",
     "check_period",
+    "checkpoint_of",
     "monitor_report",
     "privacy_report",
+    "verify_checkpoint",
 ]
 
 BURST_ELEMENTS: Final = 1000
@@ -134,15 +151,42 @@ class _Entry:
         return self.event.occurred_at[:7]
 
 
-def _entries(session: Session, start: dt.date, end: dt.date) -> Iterator[_Entry]:
+def checkpoint_of(log: TransparencyLog | None) -> dict[str, Any] | None:
+    """Sign (if the log has grown) and describe the checkpoint a report is computed from:
+    origin, tree size, root hash (base64, as in the note), the signing key's name, id
+    (key hash, hex) and verifier key, the signed note, and the command that checks it."""
+    if log is None:
+        return None
+    signed = log.checkpoint()
+    verifier_key = log.verifier_key
+    name, public_key = parse_verifier_key(verifier_key)
+    note = signed.note.decode("utf-8")
+    root = base64.b64encode(signed.root_hash).decode("ascii")
+    return {
+        "origin": note.split("\n", 1)[0],
+        "tree_size": signed.size,
+        "root_hash": root,
+        "key_name": name,
+        "key_id": ed25519_key_hash(name, public_key).hex(),
+        "verifier_key": verifier_key,
+        "note": note,
+        "verify": f"vir report verify --tree-size {signed.size} --root-hash {root}",
+    }
+
+
+def _entries(
+    session: Session, start: dt.date, end: dt.date, size: int | None = None
+) -> Iterator[_Entry]:
+    """The entries of ``[start, end)``, of the first ``size`` entries of the log (or all)."""
     low = audit_log.rfc3339(dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC))
     high = audit_log.rfc3339(dt.datetime.combine(end, dt.time(), tzinfo=dt.UTC))
     audit_log.flush(session)
-    rows = session.execute(
-        select(AuditEntryRow.seq, AuditEntryRow.body)
-        .where(AuditEntryRow.occurred_at >= low, AuditEntryRow.occurred_at < high)
-        .order_by(AuditEntryRow.seq)
-    ).yield_per(5000)
+    query = select(AuditEntryRow.seq, AuditEntryRow.body).where(
+        AuditEntryRow.occurred_at >= low, AuditEntryRow.occurred_at < high
+    )
+    if size is not None:
+        query = query.where(AuditEntryRow.seq <= size)
+    rows = session.execute(query.order_by(AuditEntryRow.seq)).yield_per(5000)
     for seq, body in rows:
         raw = body if isinstance(body, bytes) else str(body).encode("utf-8")
         yield _Entry(seq, AuditEvent.decode(raw))
@@ -236,16 +280,19 @@ def privacy_report(
     quick_minimum: int = QUICK_MINIMUM,
     lookup_burst: int = LOOKUP_BURST,
     region: str | None = None,
+    log: TransparencyLog | None = None,
 ) -> dict[str, Any]:
     """The privacy officer's report on ``[start, end)`` for ``region`` (None: every region,
     or the officer's own); see the module docstring. ``information_days`` is the term
     after which a signal's information duty counts as unconfirmed
-    (``VIR_INFORMATION_DUTY_DAYS``)."""
+    (``VIR_INFORMATION_DUTY_DAYS``); ``log`` ties the report to a signed checkpoint."""
     scope = policy.NATIONAL if caller is None else policy.require_privacy_officer(caller)
     region = scope.report_region(region)
     quick_after = dt.timedelta(minutes=quick_minutes)
     check_period(start, end)
     now = clock()
+    checkpoint = checkpoint_of(log)
+    size = None if checkpoint is None else int(checkpoint["tree_size"])
     months = months_of(start, end)
     events: Counter[tuple[str | None, str]] = Counter()
     purposes: dict[str, Counter[str]] = defaultdict(Counter)
@@ -259,7 +306,7 @@ def privacy_report(
     with db.write() as session:
         names = {str(o.oin): o.name for o in list_organisations(session)}
         within = _Within(None if region is None else repo.oins_in_region(session, region))
-        for entry in _entries(session, start, end):
+        for entry in _entries(session, start, end, size):
             event = entry.event
             oin = event.organisation
             if not within(event):
@@ -382,6 +429,7 @@ def privacy_report(
         "period": {"from": start.isoformat(), "to": end.isoformat()},
         "region": region,
         "generated_at": audit_log.rfc3339(now),
+        "checkpoint": checkpoint,
         "months": months,
         "events": [
             org(oin) | {"action": action, "count": count}
@@ -429,13 +477,17 @@ def monitor_report(
     start: dt.date,
     end: dt.date,
     region: str | None = None,
+    *,
+    log: TransparencyLog | None = None,
 ) -> dict[str, Any]:
     """The municipal monitor on ``[start, end)`` for ``region`` (None: every region, or
-    the officer's own)."""
+    the officer's own); ``log`` ties the report to a signed checkpoint."""
     scope = policy.NATIONAL if caller is None else policy.require_privacy_officer(caller)
     region = scope.report_region(region)
     check_period(start, end)
     now = clock()
+    checkpoint = checkpoint_of(log)
+    size = None if checkpoint is None else int(checkpoint["tree_size"])
     months = months_of(start, end)
     categories = _reporting_categories()
     cells: dict[str, Counter[tuple[str, str]]] = {m: Counter() for m in MONITOR_MEASURES}
@@ -446,7 +498,7 @@ def monitor_report(
             if region is None or o.region == region
         }
         acting: tuple[str, str | None] = ("", None)  # (moment, organisation) of the last act
-        for entry in _entries(session, start, end):
+        for entry in _entries(session, start, end, size):
             event = entry.event
             if event.organisation is not None and event.actor != "matching":
                 acting = (event.occurred_at, event.organisation)
@@ -484,6 +536,48 @@ def monitor_report(
         "period": {"from": start.isoformat(), "to": end.isoformat()},
         "region": region,
         "generated_at": audit_log.rfc3339(now),
+        "checkpoint": checkpoint,
         "months": months,
         "measures": measures,
     }
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointCheck:
+    """What ``vir report verify`` found: ``ok`` when the report's tree (``size``, ``root``)
+    is a prefix of the newest signed checkpoint's tree (``newest_size``, ``newest_root``)."""
+
+    ok: bool
+    size: int
+    newest_size: int
+    newest_root: bytes
+    problem: str | None = None
+
+
+def verify_checkpoint(log: TransparencyLog, size: int, root_hash: str) -> CheckpointCheck:
+    """Check that the tree a report was computed from (``size`` entries, base64
+    ``root_hash``) is consistent with the current log: an RFC 9162 consistency proof from
+    ``size`` to the newest checkpoint (signed now if the log has grown), checked here
+    against the report's root. A report whose root the log cannot prove was computed
+    from a log that has since been rewritten, or was altered itself."""
+    try:
+        root = base64.b64decode(root_hash.encode("ascii"), validate=True)
+    except (UnicodeEncodeError, ValueError):
+        raise InputError("root-hash", "the root hash as base64") from None
+    if len(root) != merkle.HASH_SIZE:
+        raise InputError("root-hash", f"a root hash is {merkle.HASH_SIZE} bytes")
+    newest = log.checkpoint()
+    if not 1 <= size <= newest.size:
+        return CheckpointCheck(
+            False, size, newest.size, newest.root_hash, "the log has no tree of that size"
+        )
+    signed, proof = log.consistency(size, newest.size)
+    if not merkle.verify_consistency(size, signed.size, root, signed.root_hash, proof):
+        return CheckpointCheck(
+            False,
+            size,
+            signed.size,
+            signed.root_hash,
+            "the report's root hash is not a prefix of the current log",
+        )
+    return CheckpointCheck(True, size, signed.size, signed.root_hash)

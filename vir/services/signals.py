@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ from vir.domain.cursor import decode_cursor, encode_cursor, legacy_seq
 from vir.domain.errors import Conflict, InputError, NotFound
 from vir.domain.intake import SignalRequest as SignalRequest  # what register() takes
 from vir.domain.lifecycle import ArchiveReason, InformedWho, archives
-from vir.domain.matching import NotificationType, group_keys
+from vir.domain.matching import NotificationType, Via, group_keys
 from vir.domain.ratelimit import LimitKind
 from vir.domain.signals import Professional, SignalFacts, WithdrawalReason
 from vir.services import removal
@@ -29,25 +29,15 @@ from vir.services.matching import (
     current_matches,
     notification,
     notify_contact_changed,
-    participant,
-    professional,
     settle,
     snapshot,
 )
+from vir.services.views import MatchView, Participant, Registration, SignalState
 from vir.store import audit_log
 from vir.store import signals as repo
 from vir.store.db import Database
 from vir.store.ratelimits import RateLimits
-from vir.store.signals import ArchivedSignal, Signal
-
-
-@dataclass(frozen=True)
-class Registered:
-    created: bool
-    signal_id: str
-    local_ref: str
-    remove_on: dt.date
-    matches: list[dict[str, Any]]
+from vir.store.records import ArchivedSignal, Informed, Signal, StoredNotification
 
 
 class SignalService:
@@ -67,7 +57,7 @@ class SignalService:
         # loop would otherwise ask "is this child in the index?" in bulk.
         self._limits = limits if limits is not None else RateLimits({})
 
-    def register(self, caller: Caller, request: SignalRequest) -> Registered:
+    def register(self, caller: Caller, request: SignalRequest) -> Registration:
         policy.require_reporter(caller)
         now = self._clock()
         remove_on = intake.check_signal(
@@ -85,12 +75,8 @@ class SignalService:
             if existing is not None:
                 if existing.content_hash != digest:
                     raise Conflict("this local_ref is already registered with other content")
-                return Registered(
-                    False,
-                    existing.id,
-                    existing.local_ref,
-                    existing.remove_on,
-                    current_matches(session, existing.id, existing.oin),
+                return Registration(
+                    existing, current_matches(session, existing.id, existing.oin), created=False
                 )
             if repo.has_signal_on(session, caller.oin, request.person):
                 raise Conflict(
@@ -104,26 +90,20 @@ class SignalService:
             # link brings the person's other signals into that parent's household.
             linked = repo.linked_parents(session, request.person)
             before = snapshot(session, group_keys(facts, linked))
-            repo.insert_signal(
-                session,
-                {
-                    "id": signal_id,
-                    "oin": caller.oin,
-                    "local_ref": request.local_ref,
-                    "epoch": request.epoch,
-                    "person": request.person,
-                    "address": request.address,
-                    "remove_on": remove_on,
-                    "professional_name": request.professional.name,
-                    "professional_email": request.professional.email,
-                    "professional_phone": request.professional.phone,
-                    "professional_function": request.professional.function,
-                    "content_hash": digest,
-                    "created_at": now,
-                    "archive_until": request.archive_until,
-                },
-                request.parents,
+            signal = Signal(
+                id=signal_id,
+                oin=caller.oin,
+                local_ref=request.local_ref,
+                epoch=request.epoch,
+                person=request.person,
+                address=request.address,
+                remove_on=remove_on,
+                professional=request.professional,
+                content_hash=digest,
+                created_at=now,
+                archive_until=request.archive_until,
             )
+            repo.insert_signal(session, signal, request.parents)
             audit_log.append(
                 session,
                 audit_log.new_event(
@@ -135,13 +115,9 @@ class SignalService:
                 ),
             )
             settle(session, before, now)
-            offer_archive(session, signal_id, now)
-            return Registered(
-                True,
-                signal_id,
-                request.local_ref,
-                remove_on,
-                current_matches(session, signal_id, caller.oin),
+            offer_archive(session, signal, now)
+            return Registration(
+                signal, current_matches(session, signal_id, caller.oin), created=True
             )
 
     def withdraw(self, caller: Caller, local_ref: str, reason: WithdrawalReason) -> str:
@@ -166,18 +142,17 @@ class SignalService:
             archive = ArchiveReason.RISK_ENDED if archives(reason) else None
             return removal.remove(session, row, now, archive, accessor)
 
-    def update(self, caller: Caller, local_ref: str, change: SignalChange) -> dict[str, Any]:
+    def update(self, caller: Caller, local_ref: str, change: SignalChange) -> SignalState:
         """New contact details (partners are told) and/or the information-duty confirmation."""
         policy.require_reporter(caller)
         intake.check_function(caller.organisation.category, change.professional)
         now = self._clock()
         with self._db.write() as session:
             row = _own(session, caller, local_ref)
-            values: dict[str, Any] = {}
             if change.informed is not None:
                 informed_on, who = change.informed
                 intake.check_informed(informed_on, now.date(), row.created_at.date())
-                values |= {"informed_on": informed_on, "informed_who": who.value}
+                repo.set_informed(session, row.id, Informed(informed_on, who.value))
                 audit_log.append(
                     session,
                     audit_log.new_event(
@@ -188,9 +163,13 @@ class SignalService:
                         **audit_log.by(caller),
                     ),
                 )
-            if change.professional is not None and change.professional != _professional(row):
-                values |= _professional_columns(change.professional)
-                values["content_hash"] = _rehash(session, row, change.professional)
+            contact_changed = (
+                change.professional is not None and change.professional != row.professional
+            )
+            if change.professional is not None and contact_changed:
+                repo.set_professional(
+                    session, row.id, change.professional, _rehash(session, row, change.professional)
+                )
                 audit_log.append(
                     session,
                     audit_log.new_event(
@@ -201,12 +180,10 @@ class SignalService:
                         **audit_log.by(caller),
                     ),
                 )
-            if values:
-                repo.update_signal(session, row.id, values)
-            if "professional_name" in values:
+            if contact_changed:
                 notify_contact_changed(session, [row.id], now)
             updated = _own(session, caller, local_ref)
-            return signal_view(updated, current_matches(session, row.id, row.oin))
+            return SignalState(updated, current_matches(session, row.id, row.oin))
 
     def list_own(
         self,
@@ -216,26 +193,22 @@ class SignalService:
         uninformed: bool,
         after: str | None,
         limit: int,
-    ) -> list[dict[str, Any]]:
+    ) -> Sequence[Signal | ArchivedSignal]:
         """The organisation's signals (for its back office and coordinator), by id."""
         policy.require_reporter(caller)
         with self._db.read() as session:
             if archived:
-                return [
-                    archived_view(r) for r in repo.own_archived(session, caller.oin, after, limit)
-                ]
+                return repo.own_archived(session, caller.oin, after, limit)
             due = self._clock() - dt.timedelta(days=self._information_days) if uninformed else None
-            return [
-                signal_view(r) for r in repo.own_signals(session, caller.oin, after, limit, due)
-            ]
+            return repo.own_signals(session, caller.oin, after, limit, due)
 
-    def own(self, caller: Caller, local_ref: str) -> dict[str, Any]:
+    def own(self, caller: Caller, local_ref: str) -> Signal:
         """One of the organisation's own active signals, as ``list_own`` shows it."""
         policy.require_reporter(caller)
         with self._db.read() as session:
-            return signal_view(_own(session, caller, local_ref))
+            return _own(session, caller, local_ref)
 
-    def matches(self, caller: Caller, local_ref: str) -> list[dict[str, Any]]:
+    def matches(self, caller: Caller, local_ref: str) -> tuple[MatchView, ...]:
         policy.require_reporter(caller)
         with self._db.read() as session:
             row = _own(session, caller, local_ref)
@@ -255,24 +228,6 @@ def _own(session: Session, caller: Caller, local_ref: str) -> Signal:
     return row
 
 
-def _professional(row: Signal) -> Professional:
-    return Professional.stored(
-        row.professional_name,
-        row.professional_email,
-        row.professional_phone,
-        row.professional_function,
-    )
-
-
-def _professional_columns(p: Professional) -> dict[str, Any]:
-    return {
-        "professional_name": p.name,
-        "professional_email": p.email,
-        "professional_phone": p.phone,
-        "professional_function": p.function,
-    }
-
-
 def _rehash(session: Session, row: Signal, new: Professional) -> bytes:
     """The content hash of the signal as it now reads, so a repeat of it stays idempotent."""
     (facts,) = repo.facts(session, [row])
@@ -288,48 +243,12 @@ def _rehash(session: Session, row: Signal, new: Professional) -> bytes:
     ).content_hash()
 
 
-def signal_view(row: Signal, matches: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "signal_id": row.id,
-        "local_ref": row.local_ref,
-        "status": "active",
-        "registered_at": audit_log.rfc3339(row.created_at),
-        "remove_on": row.remove_on.isoformat(),
-        "professional": professional(row),
-        "informed": _informed(row),
-    }
-    if matches is not None:
-        view["matches"] = matches
-    return view
-
-
-def archived_view(row: ArchivedSignal) -> dict[str, Any]:
-    return {
-        "signal_id": row.id,
-        "local_ref": row.local_ref,
-        "status": "archived",
-        "registered_at": audit_log.rfc3339(row.registered_at),
-        "remove_on": row.remove_on.isoformat(),
-        "archived_on": row.archived_on.isoformat(),
-        "destroy_on": row.destroy_on.isoformat(),
-        "professional": professional(row),
-        "informed": _informed(row),
-    }
-
-
-def _informed(row: Any) -> dict[str, str] | None:
-    if row.informed_on is None:
-        return None
-    return {"on": row.informed_on.isoformat(), "who": row.informed_who}
-
-
-def offer_archive(session: Session, signal_id: str, now: dt.datetime) -> None:
+def offer_archive(session: Session, new: Signal, now: dt.datetime) -> None:
     """Offer a newly registered signal's reporter, once, the archived signals of others.
 
     Once per (archived signal, organisation): an organisation that withdraws and
     registers again is not offered the same archived signal a second time.
     """
-    (new,) = repo.signals_by_id(session, [signal_id])
     archived = [r for r in repo.archived_on_person(session, new.person) if r.oin != new.oin]
     already = repo.offered(session, new.oin, [r.id for r in archived])
     fresh = [r for r in archived if r.id not in already]
@@ -337,18 +256,15 @@ def offer_archive(session: Session, signal_id: str, now: dt.datetime) -> None:
         return
     offer_id = str(uuid.uuid4())
     names = Organisations(session)
-    view = {
-        "id": offer_id,
-        "kind": "person",
-        "via": "person",
-        "active": False,
-        "historical": True,
-        "participants": [
-            participant(r, names(r.oin), r.registered_at)
-            | {"archived_on": r.archived_on.isoformat()}
-            for r in fresh
-        ],
-    }
+    view = MatchView(
+        offer_id,
+        Via.PERSON,
+        active=False,
+        participants=tuple(
+            Participant(names(r.oin), r.professional, r.registered_at, r.archived_on) for r in fresh
+        ),
+        historical=True,
+    )
     row = notification(session, NotificationType.HISTORICAL, offer_id, new, view, now, offer_id)
     repo.insert_notifications(session, [row])
     repo.record_offers(session, new.oin, [r.id for r in fresh], offer_id, now)
@@ -366,9 +282,12 @@ def offer_archive(session: Session, signal_id: str, now: dt.datetime) -> None:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NotificationPage:
-    items: list[dict[str, Any]]
+    """One page of notifications, each with its match as stored (``match_payload``), and
+    the cursor for the next."""
+
+    items: list[StoredNotification]
     next: str
 
 
@@ -394,16 +313,6 @@ class NotificationService:
                 position = repo.position_at_seq(session, caller.oin, seq)
             assert position is not None
             rows = repo.notifications_after(session, caller.oin, position, limit)
-            items = [
-                {
-                    "id": r.id,
-                    "type": r.type,
-                    "created_at": audit_log.rfc3339(r.created_at),
-                    "local_ref": r.local_ref,
-                    "match": json.loads(r.payload),
-                }
-                for r in rows
-            ]
             audit_log.append(
                 session,
                 audit_log.new_event(
@@ -414,4 +323,4 @@ class NotificationService:
                     **audit_log.by(caller),
                 ),
             )
-        return NotificationPage(items, encode_cursor(rows[-1].position if rows else position))
+        return NotificationPage(rows, encode_cursor(rows[-1].position if rows else position))

@@ -30,7 +30,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from vir.domain.matching import GroupKey, Via
-from vir.domain.signals import SignalFacts
+from vir.domain.signals import Professional, SignalFacts
+from vir.store.records import (
+    ArchivedSignal,
+    Informed,
+    Match,
+    OrganisationContact,
+    Signal,
+    StoredNotification,
+)
 from vir.store.tables import (
     ArchivedSignalRow,
     ArchiveOfferRow,
@@ -57,15 +65,70 @@ ORGANISATIONS = cast(Table, OrganisationRow.__table__)
 ARCHIVED = cast(Table, ArchivedSignalRow.__table__)
 OFFERS = cast(Table, ArchiveOfferRow.__table__)
 
-Signal = Row[Any]  # a row of ``signals``: .id, .oin, .local_ref, .person, ... .created_at
+
+def _professional(row: Row[Any]) -> Professional:
+    return Professional.stored(
+        row.professional_name,
+        row.professional_email,
+        row.professional_phone,
+        row.professional_function,
+    )
 
 
-@dataclass(frozen=True)
-class Match:
-    id: str
-    via: Via
-    created_at: dt.datetime
-    active: bool = True
+def _professional_columns(p: Professional) -> dict[str, str | None]:
+    return {
+        "professional_name": p.name,
+        "professional_email": p.email,
+        "professional_phone": p.phone,
+        "professional_function": p.function,
+    }
+
+
+def _informed(row: Row[Any]) -> Informed | None:
+    if row.informed_on is None:
+        return None
+    return Informed(row.informed_on, row.informed_who)
+
+
+def _signal(row: Row[Any]) -> Signal:
+    return Signal(
+        id=row.id,
+        oin=row.oin,
+        local_ref=row.local_ref,
+        epoch=row.epoch,
+        person=row.person,
+        address=row.address,
+        remove_on=row.remove_on,
+        professional=_professional(row),
+        content_hash=row.content_hash,
+        created_at=row.created_at,
+        archive_until=row.archive_until,
+        informed=_informed(row),
+    )
+
+
+def _signals(rows: Iterable[Row[Any]]) -> list[Signal]:
+    return [_signal(r) for r in rows]
+
+
+def _archived(row: Row[Any]) -> ArchivedSignal:
+    return ArchivedSignal(
+        id=row.id,
+        oin=row.oin,
+        local_ref=row.local_ref,
+        person=row.person,
+        professional=_professional(row),
+        registered_at=row.registered_at,
+        remove_on=row.remove_on,
+        archived_on=row.archived_on,
+        reason=row.reason,
+        destroy_on=row.destroy_on,
+        informed=_informed(row),
+    )
+
+
+def _archived_list(rows: Iterable[Row[Any]]) -> list[ArchivedSignal]:
+    return [_archived(r) for r in rows]
 
 
 _BY_REF = select(SIGNALS).where(
@@ -145,7 +208,8 @@ _POSITION_AT_SEQ = select(func.max(NOTIFICATIONS.c.position)).where(
 
 
 def signal_by_ref(session: Session, oin: str, local_ref: str) -> Signal | None:
-    return session.execute(_BY_REF, {"oin": oin, "ref": local_ref}).first()
+    row = session.execute(_BY_REF, {"oin": oin, "ref": local_ref}).first()
+    return _signal(row) if row is not None else None
 
 
 def has_signal_on(session: Session, oin: str, person: bytes) -> bool:
@@ -153,15 +217,33 @@ def has_signal_on(session: Session, oin: str, person: bytes) -> bool:
 
 
 def signals_by_id(session: Session, ids: Collection[str]) -> list[Signal]:
-    return list(session.execute(_BY_IDS, {"ids": list(ids)})) if ids else []
+    return _signals(session.execute(_BY_IDS, {"ids": list(ids)})) if ids else []
 
 
-def insert_signal(session: Session, values: dict[str, Any], parents: Sequence[bytes]) -> None:
-    session.execute(insert(SIGNALS), [values])
+def insert_signal(session: Session, signal: Signal, parents: Sequence[bytes]) -> None:
+    """Store a new active signal and the parents it declares."""
+    session.execute(
+        insert(SIGNALS),
+        [
+            {
+                "id": signal.id,
+                "oin": signal.oin,
+                "local_ref": signal.local_ref,
+                "epoch": signal.epoch,
+                "person": signal.person,
+                "address": signal.address,
+                "remove_on": signal.remove_on,
+                **_professional_columns(signal.professional),
+                "content_hash": signal.content_hash,
+                "created_at": signal.created_at,
+                "archive_until": signal.archive_until,
+                "informed_on": signal.informed.on if signal.informed else None,
+                "informed_who": signal.informed.who if signal.informed else None,
+            }
+        ],
+    )
     if parents:
-        session.execute(
-            insert(PARENTS), [{"signal_id": values["id"], "parent": p} for p in parents]
-        )
+        session.execute(insert(PARENTS), [{"signal_id": signal.id, "parent": p} for p in parents])
 
 
 def delete_signal(session: Session, signal_id: str) -> None:
@@ -171,6 +253,7 @@ def delete_signal(session: Session, signal_id: str) -> None:
 
 
 def facts(session: Session, rows: Iterable[Signal]) -> list[SignalFacts]:
+    """What matching needs of these signals: their pseudonyms and declared parents."""
     rows = list(rows)
     parents: dict[str, set[bytes]] = {r.id: set() for r in rows}
     if rows:
@@ -182,7 +265,7 @@ def facts(session: Session, rows: Iterable[Signal]) -> list[SignalFacts]:
 def group(session: Session, key: GroupKey) -> list[Signal]:
     """The candidate active signals of one group: every member, and every signal that
     links one to it (``vir.domain.matching.group_members`` decides membership)."""
-    return list(session.execute(_GROUP[key.via], {"key": key.key}))
+    return _signals(session.execute(_GROUP[key.via], {"key": key.key}))
 
 
 def linked_parents(session: Session, person: bytes) -> set[bytes]:
@@ -426,9 +509,17 @@ def organisation_name(session: Session, oin: str) -> str:
     return name
 
 
-def notifications_after(session: Session, oin: str, after: int, limit: int) -> list[Row[Any]]:
+def notifications_after(
+    session: Session, oin: str, after: int, limit: int
+) -> list[StoredNotification]:
     """The organisation's notifications after ``position`` ``after``, in position order."""
-    return list(session.execute(_NOTIFICATIONS_AFTER, {"oin": oin, "after": after, "limit": limit}))
+    rows = session.execute(_NOTIFICATIONS_AFTER, {"oin": oin, "after": after, "limit": limit})
+    return [
+        StoredNotification(
+            r.id, r.oin, r.position, r.local_ref, r.type, r.match_id, r.created_at, r.payload
+        )
+        for r in rows
+    ]
 
 
 def position_at_seq(session: Session, oin: str, seq: int) -> int:
@@ -437,18 +528,38 @@ def position_at_seq(session: Session, oin: str, seq: int) -> int:
     return position or 0
 
 
-def organisation_contact(session: Session, oin: str) -> Any:
-    """Name and coordinator contact details of an organisation (a row)."""
-    return session.execute(_ORG_CONTACT, {"oin": oin}).one()
+def organisation_contact(session: Session, oin: str) -> OrganisationContact:
+    """Name, category and coordinator contact details of an organisation."""
+    row = session.execute(_ORG_CONTACT, {"oin": oin}).one()
+    coordinator = None
+    if row.coordinator_name is not None:
+        coordinator = Professional.stored(
+            row.coordinator_name, row.coordinator_email, row.coordinator_phone, None
+        )
+    return OrganisationContact(oin, row.name, row.category, coordinator)
 
 
 # --- the lifecycle: removal dates, the archive and its one-time offers --------------
 
-ArchivedSignal = Row[Any]  # a row of ``archived_signals``
+
+def set_informed(session: Session, signal_id: str, informed: Informed) -> None:
+    """Record the confirmation of the information duty."""
+    session.execute(
+        update(SIGNALS)
+        .where(SIGNALS.c.id == signal_id)
+        .values(informed_on=informed.on, informed_who=informed.who)
+    )
 
 
-def update_signal(session: Session, signal_id: str, values: dict[str, Any]) -> None:
-    session.execute(update(SIGNALS).where(SIGNALS.c.id == signal_id).values(**values))
+def set_professional(
+    session: Session, signal_id: str, professional: Professional, content_hash: bytes
+) -> None:
+    """New contact details, and the content hash of the signal as it now reads."""
+    session.execute(
+        update(SIGNALS)
+        .where(SIGNALS.c.id == signal_id)
+        .values(**_professional_columns(professional), content_hash=content_hash)
+    )
 
 
 def archive_signal(
@@ -463,14 +574,11 @@ def archive_signal(
                 "oin": row.oin,
                 "local_ref": row.local_ref,
                 "person": row.person,
-                "professional_name": row.professional_name,
-                "professional_email": row.professional_email,
-                "professional_phone": row.professional_phone,
-                "professional_function": row.professional_function,
+                **_professional_columns(row.professional),
                 "registered_at": row.created_at,
                 "remove_on": row.remove_on,
-                "informed_on": row.informed_on,
-                "informed_who": row.informed_who,
+                "informed_on": row.informed.on if row.informed else None,
+                "informed_who": row.informed.who if row.informed else None,
                 "archived_on": archived_on,
                 "reason": reason,
                 "destroy_on": destroy_on,
@@ -507,15 +615,15 @@ _OFFERED = select(OFFERS.c.archived_signal_id).where(
 
 
 def archived_on_person(session: Session, person: bytes) -> list[ArchivedSignal]:
-    return list(session.execute(_ARCHIVED_ON_PERSON, {"person": person}))
+    return _archived_list(session.execute(_ARCHIVED_ON_PERSON, {"person": person}))
 
 
 def active_on_person(session: Session, person: bytes) -> list[Signal]:
-    return list(session.execute(_ACTIVE_ON_PERSON, {"person": person}))
+    return _signals(session.execute(_ACTIVE_ON_PERSON, {"person": person}))
 
 
 def active_as_parent(session: Session, parent: bytes) -> list[Signal]:
-    return list(session.execute(_AS_PARENT, {"p": parent}))
+    return _signals(session.execute(_AS_PARENT, {"p": parent}))
 
 
 def offered(session: Session, oin: str, archived_ids: Collection[str]) -> set[str]:
@@ -561,7 +669,7 @@ def due_for_removal(session: Session, today: dt.date, limit: int) -> list[Signal
         .order_by(SIGNALS.c.remove_on, SIGNALS.c.id)
         .limit(limit)
     )
-    return list(session.execute(query))
+    return _signals(session.execute(query))
 
 
 def due_for_destruction(session: Session, today: dt.date, limit: int) -> list[ArchivedSignal]:
@@ -571,7 +679,7 @@ def due_for_destruction(session: Session, today: dt.date, limit: int) -> list[Ar
         .order_by(ARCHIVED.c.destroy_on, ARCHIVED.c.id)
         .limit(limit)
     )
-    return list(session.execute(query))
+    return _archived_list(session.execute(query))
 
 
 def count_due(session: Session, today: dt.date) -> tuple[int, int]:
@@ -594,14 +702,14 @@ def own_signals(
         query = query.where(
             SIGNALS.c.informed_on.is_(None), SIGNALS.c.created_at < uninformed_before
         )
-    return list(session.execute(query.order_by(SIGNALS.c.id).limit(limit)))
+    return _signals(session.execute(query.order_by(SIGNALS.c.id).limit(limit)))
 
 
 def own_archived(session: Session, oin: str, after: str | None, limit: int) -> list[ArchivedSignal]:
     query = select(ARCHIVED).where(ARCHIVED.c.oin == oin)
     if after is not None:
         query = query.where(ARCHIVED.c.id > after)
-    return list(session.execute(query.order_by(ARCHIVED.c.id).limit(limit)))
+    return _archived_list(session.execute(query.order_by(ARCHIVED.c.id).limit(limit)))
 
 
 def uninformed(session: Session, before: dt.datetime) -> list[Signal]:
@@ -611,11 +719,12 @@ def uninformed(session: Session, before: dt.datetime) -> list[Signal]:
         .where(SIGNALS.c.informed_on.is_(None), SIGNALS.c.created_at < before)
         .order_by(SIGNALS.c.oin, SIGNALS.c.created_at, SIGNALS.c.id)
     )
-    return list(session.execute(query))
+    return _signals(session.execute(query))
 
 
 def signals_of_organisation(session: Session, oin: str) -> list[Signal]:
-    return list(session.execute(select(SIGNALS).where(SIGNALS.c.oin == oin).order_by(SIGNALS.c.id)))
+    query = select(SIGNALS).where(SIGNALS.c.oin == oin).order_by(SIGNALS.c.id)
+    return _signals(session.execute(query))
 
 
 def oins_in_region(session: Session, region: str) -> frozenset[str]:
@@ -639,4 +748,4 @@ def uninformed_in_region(session: Session, before: dt.datetime, region: str | No
         )
         .order_by(SIGNALS.c.oin, SIGNALS.c.created_at, SIGNALS.c.id)
     )
-    return list(session.execute(query))
+    return _signals(session.execute(query))

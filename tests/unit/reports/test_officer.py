@@ -5,30 +5,55 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from typing import Any
 
+import pytest
 from pypdf import PdfReader
 
+from vir.audit.actions import Action
+from vir.reports.labels import CATEGORIES, FLAGS, PURPOSES, REFUSALS, WITHDRAWALS
 from vir.reports.officer import monitor_csv, monitor_pdf, privacy_csv, privacy_pdf
 from vir.reports.suppression import legend, render_rows, suppress
 
 CREATED = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 OIN = "00000009000000000100"
+VT = "00000009000000000198"
+ROOT = "2Q6oXRkbVh0EUqTiNS32ecCuBF4vHmUYDs9TThAfa/o="
+CHECKPOINT = {
+    "origin": "vir.example/audit",
+    "tree_size": 1234,
+    "root_hash": ROOT,
+    "key_name": "vir.example/audit",
+    "key_id": "0a1b2c3d",
+    "verifier_key": "vir.example/audit+0a1b2c3d+AQ==",
+    "note": "vir.example/audit\n1234\n" + ROOT + "\n\n— vir.example/audit AAAA\n",
+    "verify": f"vir report verify --tree-size 1234 --root-hash {ROOT}",
+}
 
 
 def _privacy() -> dict[str, Any]:
     org = {"oin": OIN, "name": "School Ş"}
+    vt = {"oin": VT, "name": "Veilig Thuis T"}
     return {
         "report": "privacy",
         "period": {"from": "2026-10-01", "to": "2026-12-01"},
         "generated_at": "2026-12-01T09:00:00.000000Z",
+        "checkpoint": CHECKPOINT,
         "months": ["2026-10", "2026-11"],
         "events": [
             org | {"action": "signal.registered", "count": 14},
             {"oin": None, "name": None, "action": "match.created", "count": 2},
+            {"oin": None, "name": None, "action": "match.member_added", "count": 1},
         ],
-        "consultations": [org | {"total": 3, "purposes": {"triage": 3}}],
-        "refusals": [{"reason": "not_permitted", "endpoint": "/v1/signals", "count": 1}],
+        "consultations": [
+            org | {"total": 3, "purposes": {"triage": 3}},
+            vt | {"total": 30, "purposes": {"safety_assessment": 10, "triage": 20}},
+        ],
+        "refusals": [
+            {"reason": "not_permitted", "endpoint": "/v1/signals", "count": 1},
+            {"reason": "rate_limited", "endpoint": "/v1/oprf/evaluate", "count": 4},
+        ],
         "uninformed": {"days": 30, "organisations": [org | {"count": 2}]},
         "volumes": [
             org | {"month": "2026-10", "registrations": 2, "consultations": 0, "evaluations": 5},
@@ -38,8 +63,33 @@ def _privacy() -> dict[str, Any]:
             org
             | {
                 "kind": "registration_surge",
-                "figures": {"month": "2026-11", "registrations": 12, "median": 7},
-            }
+                "figures": {"month": "2026-11", "registrations": 12, "median": 3.5},
+            },
+            vt
+            | {
+                "kind": "consultations_without_registrations",
+                "figures": {"consultations": 30, "registrations": 0},
+            },
+            org
+            | {
+                "kind": "evaluation_burst",
+                "figures": {"from": "2026-10-05T10:00:00Z", "elements": 1100, "limit": 1000},
+            },
+            org
+            | {
+                "kind": "quick_withdrawals",
+                "figures": {"signals": 4, "within_minutes": 10, "correction": 1, "unjustified": 3},
+            },
+            org
+            | {
+                "kind": "lookup_burst",
+                "figures": {"from": "2026-10-06T08:00:00Z", "lookups": 12, "limit": 10},
+            },
+            org
+            | {
+                "kind": "rate_limited",
+                "figures": {"refusals": 4, "endpoints": "/v1/oprf/evaluate"},
+            },
         ],
     }
 
@@ -54,6 +104,7 @@ def _monitor() -> dict[str, Any]:
         "period": {"from": "2026-01-01", "to": "2026-04-01"},
         "region": "Rotterdam",
         "generated_at": "2026-12-01T09:00:00.000000Z",
+        "checkpoint": CHECKPOINT,
         "months": months,
         "measures": [
             {
@@ -72,8 +123,55 @@ def _read(pdf: bytes) -> tuple[str, int]:
     return " ".join(text.split()), sum(len(page.images) for page in reader.pages)
 
 
-def test_privacy_csv_has_one_section_column_and_every_part() -> None:
-    rows = list(csv.reader(io.StringIO(privacy_csv(_privacy()))))
+def _nl_rows(text: str) -> list[list[str]]:
+    assert text.startswith("\ufeff"), "Excel needs the BOM to read UTF-8"
+    return list(csv.reader(io.StringIO(text[1:]), delimiter=";"))
+
+
+# Codes a reader must never meet: every catalogued code, a month or date as the JSON
+# writes it, and figures as key=value.
+_CODES = sorted(
+    {a.value for a in Action}
+    | {c for table in (PURPOSES, WITHDRAWALS, REFUSALS, FLAGS) for c in table}
+    | {c for c in CATEGORIES if "_" in c},
+    key=len,
+    reverse=True,
+)
+_RAW = re.compile(
+    r"\b20\d\d-\d\d\b|\w=\w|consultations=|(?<![\w/.])("
+    + "|".join(re.escape(c) for c in _CODES)
+    + r")(?![\w.])"
+)
+
+
+def _raw_codes(text: str) -> list[str]:
+    # The checkpoint's own lines (origin, hashes, keys, the command) are technical on
+    # purpose: an auditor copies them. They are not codes a reader has to decode.
+    for value in CHECKPOINT.values():
+        text = text.replace(str(value), " ")
+    return [m.group(0) for m in _RAW.finditer(text)]
+
+
+def test_the_raw_code_check_catches_codes() -> None:
+    assert _raw_codes("match.member_added; safety_assessment in 2026-01, consultations=3")
+
+
+def test_privacy_pdf_and_dutch_csv_contain_no_raw_code() -> None:
+    text, _ = _read(privacy_pdf(_privacy(), CREATED))
+    assert _raw_codes(text) == []
+    cells = " | ".join(" ".join(row) for row in _nl_rows(privacy_csv(_privacy(), "nl")))
+    assert _raw_codes(cells) == []
+
+
+def test_monitor_pdf_and_dutch_csv_contain_no_raw_code() -> None:
+    text, _ = _read(monitor_pdf(_monitor(), CREATED))
+    assert _raw_codes(text) == []
+    cells = " | ".join(" ".join(row) for row in _nl_rows(monitor_csv(_monitor(), "nl")))
+    assert _raw_codes(cells) == []
+
+
+def test_privacy_csv_data_dialect_keeps_the_codes_in_one_long_table() -> None:
+    rows = list(csv.reader(io.StringIO(privacy_csv(_privacy(), "data"))))
     assert rows[0] == ["section", "oin", "organisation", "key", "subkey", "value"]
     assert ["events", OIN, "School Ş", "signal.registered", "", "14"] in rows
     assert ["events", "", "(systeem)", "match.created", "", "2"] in rows
@@ -87,8 +185,45 @@ def test_privacy_csv_has_one_section_column_and_every_part() -> None:
         "School Ş",
         "registration_surge",
         "",
-        "month=2026-11; registrations=12; median=7",
+        "month=2026-11; registrations=12; median=3.5",
     ] in rows
+    assert ["checkpoint", "", "", "tree_size", "", "1234"] in rows
+    assert ["checkpoint", "", "", "root_hash", "", ROOT] in rows
+
+
+def test_privacy_csv_for_dutch_excel() -> None:
+    text = privacy_csv(_privacy())  # nl is the default
+    rows = _nl_rows(text)
+    assert rows[0] == ["Onderdeel", "OIN", "Organisatie", "Onderwerp", "Toelichting", "Aantal"]
+    assert ["Rapportage", "", "", "Periode", "1 oktober t/m 30 november 2026", ""] in rows
+    assert ["Gebeurtenissen", OIN, "School Ş", "Melding gedaan", "", "14"] in rows
+    assert ["Gebeurtenissen", "", "(systeem)", "Organisatie aan match toegevoegd", "", "1"] in rows
+    assert ["Raadplegingen per doel", VT, "Veilig Thuis T", "Veiligheidsbeoordeling", "", "10"] in (
+        rows
+    )
+    assert ["Volumes per maand", OIN, "School Ş", "Registraties", "november 2026", "12"] in rows
+    surge = next(r for r in rows if r[0] == "Opvallend patroon")
+    assert "mediaan van 3,5 per maand" in surge[4]  # a decimal comma
+    assert ["Herkomst", "", "", "Aantal regels in het log", "1234", ""] in rows
+    assert ["Herkomst", "", "", "Roothash (Merkle-boom)", ROOT, ""] in rows
+    assert all(len(row) == 6 for row in rows)
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Veilig Thuis T: 30 raadplegingen zonder eigen registraties in de periode",
+        "School Ş: 12 registraties in november 2026, tegen een mediaan van 3,5 per maand",
+        "School Ş: 1100 gepseudonimiseerde elementen binnen één uur vanaf 5 oktober 2026 "
+        "12:00 (meer dan 1000)",
+        "School Ş: 4 meldingen binnen 10 minuten na registratie ingetrokken (reden correctie: "
+        "1, ten onrechte gemeld: 3)",
+        "School Ş: 4 verzoeken geweigerd wegens de limiet",
+    ],
+)
+def test_privacy_pdf_says_each_flag_as_a_sentence(sentence: str) -> None:
+    text, _ = _read(privacy_pdf(_privacy(), CREATED))
+    assert sentence in text
 
 
 def test_privacy_pdf_has_dutch_headings_and_a_chart() -> None:
@@ -96,28 +231,52 @@ def test_privacy_pdf_has_dutch_headings_and_a_chart() -> None:
     text, images = _read(pdf)
     for heading in (
         "Rapportage voor de functionaris gegevensbescherming",
-        "Signaleringen",
+        "Opvallende patronen",
         "Piek in registraties in de laatste maand",
         "Volumes per maand",
-        "Gebeurtenissen per organisatie",
+        "Handelingen per organisatie",
         "Raadplegingen per doel",
         "Geweigerde verzoeken",
+        "Te veel verzoeken (limiet bereikt)",
         "Informatieplicht niet bevestigd",
-        "1 oktober 2026 tot 1 december 2026",
+        "Periode 1 oktober t/m 30 november 2026",
+        "Organisatie aan match toegevoegd",
+        "Veiligheidsbeoordeling",
+        "november 2026",
     ):
         assert heading in text
+    # "Signaleringen" is the domain's word for registrations: never a heading for flags.
+    assert "Signalering" not in text
     assert images >= 2  # volumes, and evaluations per month
     assert privacy_pdf(_privacy(), CREATED) == pdf  # deterministic
+
+
+def test_every_report_states_its_signed_checkpoint_and_how_to_verify_it() -> None:
+    for pdf in (privacy_pdf(_privacy(), CREATED), monitor_pdf(_monitor(), CREATED)):
+        text, _ = _read(pdf)
+        assert "Herkomst van de cijfers" in text
+        for value in ("vir.example/audit", "1234", "0a1b2c3d", "vir report verify --tree-size"):
+            assert value in text
+        assert ROOT in text.replace(" ", "")  # a long hash may wrap
+    monitor_rows = _nl_rows(monitor_csv(_monitor()))
+    assert ["Herkomst", "Roothash (Merkle-boom)", ROOT] in monitor_rows
+    data_rows = list(csv.reader(io.StringIO(monitor_csv(_monitor(), "data"))))
+    assert ["checkpoint", "verify", CHECKPOINT["verify"]] in data_rows
+
+
+def test_a_report_without_a_checkpoint_says_so() -> None:
+    text, _ = _read(privacy_pdf(_privacy() | {"checkpoint": None}, CREATED))
+    assert "niet aan een ondertekend controlepunt gekoppeld" in text
 
 
 def test_privacy_pdf_of_a_quiet_period() -> None:
     report = _privacy() | {"flags": [], "consultations": [], "refusals": []}
     text, _ = _read(privacy_pdf(report, CREATED))
-    assert "Geen bijzonderheden" in text and "Geen geweigerde verzoeken" in text
+    assert "Geen opvallende patronen" in text and "Geen geweigerde verzoeken" in text
 
 
-def test_monitor_csv_shows_the_published_cells_and_the_legend() -> None:
-    rows = list(csv.reader(io.StringIO(monitor_csv(_monitor()))))
+def test_monitor_csv_data_dialect_shows_the_published_cells_and_the_legend() -> None:
+    rows = list(csv.reader(io.StringIO(monitor_csv(_monitor(), "data"))))
     assert rows[0] == ["signals", "categorie", "2026-01", "2026-02", "2026-03", "totaal"]
     gp = next(r for r in rows if r[1] == "gp")
     assert gp[3] == "<10" and "3" not in gp
@@ -126,8 +285,37 @@ def test_monitor_csv_shows_the_published_cells_and_the_legend() -> None:
     assert notes[0].startswith("<10: minder dan 10") and notes[1].startswith("x: geheim")
 
 
+def test_monitor_csv_for_dutch_excel() -> None:
+    rows = _nl_rows(monitor_csv(_monitor()))
+    title = "Geregistreerde signalen"
+    assert [title, "Categorie", "januari 2026", "februari 2026", "maart 2026", "Totaal"] in rows
+    gp = next(r for r in rows if r[1] == "Huisartsen")
+    assert gp[3] == "<10" and "3" not in gp
+    assert any(r[1] == "Totaal" for r in rows if r[0] == title)
+    assert [r[2][:18] for r in rows if r[1] == "Legenda"] == [
+        "<10: minder dan 10",
+        "x: geheim; het get",
+    ]
+
+
 def test_monitor_pdf_prints_markers_and_legend() -> None:
     text, _ = _read(monitor_pdf(_monitor(), CREATED))
     assert "Monitor Verwijsindex" in text and "regio Rotterdam" in text
-    assert "Geregistreerde signalen" in text
+    assert "1 januari t/m 31 maart 2026" in text
+    assert "Geregistreerde signalen" in text and "Huisartsen" in text
     assert "<10" in text and "minder dan 10" in text and "geheim" in text
+
+
+def test_charts_label_months_as_a_reader_writes_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    import vir.reports.officer as officer
+
+    drawn: list[str] = []
+    real = officer.chart_png
+
+    def spy(series: Any, *args: Any, **named: Any) -> bytes:
+        drawn.extend(period for points in series.values() for period, _ in points)
+        return real(series, *args, **named)
+
+    monkeypatch.setattr(officer, "chart_png", spy)
+    privacy_pdf(_privacy(), CREATED)
+    assert drawn and set(drawn) == {"oktober 2026", "november 2026"}

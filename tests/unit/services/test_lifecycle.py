@@ -41,13 +41,11 @@ def test_a_signal_walks_through_two_years_and_five_years(tmp_path: Path) -> None
         entries = w.audit()[start + 1 :]
         assert [e.action for e in entries[:2]] == ["signal.expired", "signal.archived"]
         expired = next(
-            e
-            for e in entries
-            if e.action == "signal.expired" and e.objects["signal"] == mine.signal_id
+            e for e in entries if e.action == "signal.expired" and e.objects["signal"] == mine.id
         )
         assert expired.actor == "lifecycle" and expired.organisation == str(ORGS[0].oin)
         assert expired.objects == {
-            "signal": mine.signal_id,
+            "signal": mine.id,
             "remove_on": mine.remove_on.isoformat(),
         }
         assert (
@@ -90,8 +88,8 @@ def test_turning_23_erases_without_archive(tmp_path: Path) -> None:
         assert (
             w.signals.list_own(w.caller(0), archived=False, uninformed=False, after=None, limit=10)[
                 0
-            ]["remove_on"]
-            == birthday.isoformat()
+            ].remove_on
+            == birthday
         )  # capped at the 23rd birthday
         w.clock.to(birthday)
         report = w.lifecycle.run()

@@ -134,7 +134,7 @@ def test_the_sweep_deletes_what_removal_left_behind_in_batches(
         stranded = []
         for i in range(3):
             w.register(0, f"child-{i}")
-            stranded.append(w.register(1, f"child-{i}").signal_id)
+            stranded.append(w.register(1, f"child-{i}").id)
             w.register(2, f"other-{i}")
             w.register(3, f"other-{i}")
         with w.store.db.write() as session:  # a row without a recipient link (0010)
@@ -180,7 +180,7 @@ def test_following_next_neither_repeats_nor_skips_after_deletions(tmp_path: Path
             w.register(1, f"c{i}")
         reader = NotificationService(w.store.db, w.clock)
         page = reader.read(w.caller(OBSERVER), None, 2)
-        read_first = [item["id"] for item in page.items]
+        read_first = [item.id for item in page.items]
         with w.store.db.read() as session:
             legacy = str(
                 session.scalar(
@@ -201,7 +201,7 @@ def test_following_next_neither_repeats_nor_skips_after_deletions(tmp_path: Path
                 if not more.items:
                     assert more.next == after
                     break
-                seen += [item["id"] for item in more.items]
+                seen += [item.id for item in more.items]
                 after = more.next
             expected = [i for i in remaining if i not in read_first]
             assert seen == expected and len(expected) == 5

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import datetime as dt
+import hashlib
 import io
 import json
 from collections.abc import Iterator
@@ -12,18 +14,23 @@ from typing import Any
 
 import pytest
 from pypdf import PdfReader
+from sqlalchemy import func, select
 from support.instore import ORGS
 from support.world import MUNICIPALITY, VEILIG_THUIS, World, person, world
 
 from vir.audit.chain import Outcome
+from vir.audit.checkpoint import Checkpoint, SignedNote, parse_verifier_key, verify_note
+from vir.crypto.signing import CheckpointSigner, ed25519_verify
 from vir.domain.errors import InputError, NotFound, NotPermitted
 from vir.domain.ratelimit import Limit, LimitKind
 from vir.domain.signals import WithdrawalReason
 from vir.reports.officer import monitor_csv, monitor_pdf, privacy_csv, privacy_pdf
 from vir.services.consultations import ConsultationService, Purpose
-from vir.services.reports import monitor_report, privacy_report
+from vir.services.reports import monitor_report, privacy_report, verify_checkpoint
+from vir.services.transparency import Signed, TransparencyLog
 from vir.store import audit_log
 from vir.store.ratelimits import RateLimits
+from vir.store.tables import AuditEntryRow
 
 START, END = dt.date(2026, 8, 1), dt.date(2026, 12, 1)
 MONTHS = ["2026-08", "2026-09", "2026-10", "2026-11"]
@@ -244,12 +251,17 @@ def _pdf_text(pdf: bytes) -> tuple[str, int]:
 
 def test_reports_render_to_csv_and_dutch_pdf(active: World) -> None:
     privacy = privacy_report(active.store.db, active.clock, active.officer, START, END)
-    rows = list(csv.DictReader(io.StringIO(privacy_csv(privacy))))
+    rows = list(csv.DictReader(io.StringIO(privacy_csv(privacy, "data"))))
     sections = {row["section"] for row in rows}
     assert {"events", "consultations", "refusals", "uninformed", "volumes", "flags"} <= sections
+    dutch = privacy_csv(privacy)
+    assert dutch.startswith("\ufeffOnderdeel;OIN;Organisatie;")
+    parts = {row["Onderdeel"] for row in csv.DictReader(io.StringIO(dutch[1:]), delimiter=";")}
+    assert {"Gebeurtenissen", "Raadplegingen per doel", "Opvallend patroon"} <= parts
     text, images = _pdf_text(privacy_pdf(privacy, CREATED))
+    assert "Veilig Thuis T: 6 raadplegingen zonder eigen registraties in de periode" in text
     for heading in (
-        "Signaleringen",
+        "Opvallende patronen",
         "Volumes per maand",
         "Raadplegingen per doel",
         "Geweigerde verzoeken",
@@ -350,3 +362,73 @@ def test_probe_flags_catch_quick_withdrawals_lookup_bursts_and_rate_limits(
     )
     for title in ("kort na registratie ingetrokken", "binnen één minuut", "wegens de limiet"):
         assert title in text
+
+
+SIGNER = CheckpointSigner.from_seed(hashlib.sha256(b"report test").digest(), "test/audit")
+
+
+class _At:
+    """A transparency log whose ``checkpoint`` is one signed earlier: the report must count
+    only the entries inside it, even when the log has grown since."""
+
+    def __init__(self, log: TransparencyLog, signed: Signed) -> None:
+        self._signed = signed
+        self.verifier_key = log.verifier_key
+
+    def checkpoint(self) -> Signed:
+        return self._signed
+
+
+def test_a_report_states_the_signed_checkpoint_it_was_computed_from(active: World) -> None:
+    log = TransparencyLog(active.store.db, SIGNER, active.clock)
+    report = privacy_report(active.store.db, active.clock, active.officer, START, END, log=log)
+    checkpoint = report["checkpoint"]
+    with active.store.db.read() as session:
+        entries = session.scalar(select(func.count()).select_from(AuditEntryRow))
+    assert checkpoint["tree_size"] == entries - 1  # all but the report's own entry
+    note = SignedNote.parse(checkpoint["note"].encode("utf-8"))
+    name, key = parse_verifier_key(checkpoint["verifier_key"])
+    assert verify_note(note, name, key, ed25519_verify)
+    body = Checkpoint.parse_body(note.text)
+    assert (body.origin, body.size) == (checkpoint["origin"], checkpoint["tree_size"])
+    assert base64.b64encode(body.root_hash).decode() == checkpoint["root_hash"]
+    assert checkpoint["key_id"] == SIGNER.key_hash.hex()
+    assert checkpoint["verify"] == (
+        f"vir report verify --tree-size {body.size} --root-hash {checkpoint['root_hash']}"
+    )
+    monitor = monitor_report(active.store.db, active.clock, active.officer, START, END, log=log)
+    assert monitor["checkpoint"]["tree_size"] > body.size  # the first report's entry since
+    assert json.loads(json.dumps(report)) == report
+
+
+def test_entries_after_the_checkpoint_are_not_counted(active: World) -> None:
+    log = TransparencyLog(active.store.db, SIGNER, active.clock)
+    signed = log.checkpoint()
+    a = str(ORGS[0].oin)
+    _append(
+        w=active, action="signal.registered", at=dt.datetime(2026, 11, 20, tzinfo=dt.UTC), oin=a
+    )
+    before = privacy_report(
+        active.store.db,
+        active.clock,
+        active.officer,
+        START,
+        END,
+        log=_At(log, signed),  # type: ignore[arg-type]
+    )
+    after = privacy_report(active.store.db, active.clock, active.officer, START, END, log=log)
+    assert _count(after, a, "signal.registered") == _count(before, a, "signal.registered") + 1
+    assert before["checkpoint"]["tree_size"] == signed.size
+
+
+def test_verify_checkpoint_proves_the_report_is_a_prefix_of_the_log(active: World) -> None:
+    log = TransparencyLog(active.store.db, SIGNER, active.clock)
+    report = privacy_report(active.store.db, active.clock, active.officer, START, END, log=log)
+    size, root = report["checkpoint"]["tree_size"], report["checkpoint"]["root_hash"]
+    check = verify_checkpoint(log, size, root)  # the log has grown since: a real proof
+    assert check.ok and check.newest_size > size
+    wrong = base64.b64encode(bytes(32)).decode()
+    assert not verify_checkpoint(log, size, wrong).ok
+    assert not verify_checkpoint(log, 10**6, root).ok
+    with pytest.raises(InputError):
+        verify_checkpoint(log, size, "not base64!")

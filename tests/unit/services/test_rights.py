@@ -35,14 +35,14 @@ def test_access_report_lists_three_organisations_and_nothing_about_anyone_else(
         report = w.privacy.access(w.officer, person("lotte"))
 
         ids = {s["signal_id"] for s in report["signals"]}
-        assert ids == {s.signal_id for s in mine}
+        assert ids == {s.id for s in mine}
         assert {s["organisation"]["oin"] for s in report["signals"]} == {
             str(o.oin) for o in ORGS[:3]
         }
         statuses = {s["signal_id"]: s["status"] for s in report["signals"]}
-        assert statuses[mine[2].signal_id] == "archived"
+        assert statuses[mine[2].id] == "archived"
         text = json.dumps(report)
-        for foreign in (sibling.signal_id, other.signal_id):
+        for foreign in (sibling.id, other.id):
             assert foreign not in text
         assert str(ORGS[3].oin) not in text  # the sibling's reporter is not named
         person_match = next(
@@ -63,9 +63,9 @@ def test_access_report_lists_three_organisations_and_nothing_about_anyone_else(
         as_parent = w.privacy.access(w.officer, person("mother"))
         assert as_parent["signals"] == []
         assert {s["signal_id"] for s in as_parent["as_parent"]} == {
-            mine[0].signal_id,
-            mine[1].signal_id,
-            sibling.signal_id,
+            mine[0].id,
+            mine[1].id,
+            sibling.id,
         }
 
 
@@ -98,8 +98,8 @@ def test_erasure_and_objection_erase_without_archive(tmp_path: Path) -> None:
         with pytest.raises(InputError) as refused:
             w.privacy.erase(w.national_officer, person("ruben"), ErasureKind.OBJECTION, ["0" * 36])
         assert refused.value.field == "signals"
-        erased = w.privacy.erase(w.officer, person("ruben"), ErasureKind.OBJECTION, [a.signal_id])
-        assert erased == [a.signal_id]
+        erased = w.privacy.erase(w.officer, person("ruben"), ErasureKind.OBJECTION, [a.id])
+        assert erased == [a.id]
         gp = w.notifications(str(ORGS[1].oin))
         # The match.created that showed the objecting reporter went with its signal.
         assert [n["type"] for n in gp] == ["match.left"]
@@ -131,7 +131,7 @@ def test_veilig_thuis_consults_others_may_not(tmp_path: Path) -> None:
         old = w.register(1, "ivy")
         w.signals.withdraw(w.caller(1), old.local_ref, WithdrawalReason.RISK_ENDED)
         answer = w.consultations.consult(w.veilig_thuis, person("ivy"), Purpose.TRIAGE)
-        involvement = {(i["organisation"]["oin"], i["status"]) for i in answer["involvement"]}
+        involvement = {(i.participant.organisation.oin, i.status) for i in answer.involvement}
         assert involvement == {(str(ORGS[0].oin), "active"), (str(ORGS[1].oin), "archived")}
         entry = next(e for e in w.audit() if e.action == "consultation.made")
         assert (entry.purpose, entry.objects["results"]) == ("triage", 2)
@@ -151,7 +151,7 @@ def test_contact_change_tells_the_partners_once(tmp_path: Path) -> None:
         w.register(2, "max")
         new = Professional("Bram Jansen", "b.jansen@org0.example", "010-1234567")
         view = w.signals.update(w.caller(0), "max-0", SignalChange(professional=new))
-        assert view["professional"]["name"] == "Bram Jansen"
+        assert view.signal.professional.name == "Bram Jansen"
         changed = [n for n in w.notifications() if n["type"] == "match.contact_changed"]
         # The person match (three organisations): the two partners; the parent group has
         # the same young person only, so it is no match.
@@ -183,12 +183,12 @@ def test_the_information_duty_is_confirmed_and_the_unconfirmed_are_listed(
         assert w.privacy.uninformed(w.officer) == []
         w.clock.to(TODAY + dt.timedelta(days=31))
         listed = w.privacy.uninformed(w.officer)
-        assert [(x["organisation"]["oin"], x["days"]) for x in listed] == [
+        assert [(x.organisation.oin, x.days) for x in listed] == [
             (str(ORGS[0].oin), 30),
             (str(ORGS[1].oin), 30),
         ]
         own = w.signals.list_own(w.caller(0), archived=False, uninformed=True, after=None, limit=9)
-        assert [s["local_ref"] for s in own] == ["b-0"]
+        assert [s.local_ref for s in own] == ["b-0"]
         with pytest.raises(NotPermitted):
             w.privacy.uninformed(w.caller(0))
 
@@ -206,7 +206,8 @@ def test_a_coordinator_is_shown_to_partners(tmp_path: Path) -> None:
         )
         assert sent == 1
         gp_view = w.signals.matches(w.caller(1), "zoe-1")[0]
-        assert gp_view["participants"][0]["coordinator"]["name"] == "Carla Coördinator"
+        coordinator = gp_view.participants[0].organisation.coordinator
+        assert coordinator is not None and coordinator.name == "Carla Coördinator"
 
 
 def test_a_municipality_or_an_officer_never_registers(tmp_path: Path) -> None:

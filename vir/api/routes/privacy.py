@@ -16,8 +16,16 @@ from pydantic import BaseModel, Field
 from vir.api.deps import PrivacyServiceDep, PseudonymisationDep
 from vir.api.identity import CurrentCaller
 from vir.api.problems import problem_responses
-from vir.api.schemas import SIGNAL_ID_PATTERN, PseudonymIn, check_epoch, decode_pseudonym
+from vir.api.schemas import (
+    SIGNAL_ID_PATTERN,
+    PseudonymIn,
+    TimestampOut,
+    check_epoch,
+    decode_pseudonym,
+    timestamp,
+)
 from vir.domain.lifecycle import ErasureKind
+from vir.services.views import UninformedSignal
 
 router = APIRouter(prefix="/v1/privacy", tags=["privacy officer"])
 COMMON = (400, 401, 403, 413, 422)
@@ -35,8 +43,31 @@ class ErasedOut(BaseModel):
     erased: list[str] = Field(description="ids of the signals erased or destroyed")
 
 
+class OfficerOrganisationOut(BaseModel):
+    oin: str
+    name: str
+    category: str
+
+
+class UninformedItemOut(BaseModel):
+    signal_id: str
+    organisation: OfficerOrganisationOut
+    registered_at: TimestampOut
+    days: int = Field(description="days since the signal was registered")
+
+    @classmethod
+    def of(cls, item: UninformedSignal) -> UninformedItemOut:
+        org = item.organisation
+        return cls(
+            signal_id=item.signal_id,
+            organisation=OfficerOrganisationOut(oin=org.oin, name=org.name, category=org.category),
+            registered_at=timestamp(item.registered_at),
+            days=item.days,
+        )
+
+
 class UninformedOut(BaseModel):
-    items: list[dict[str, Any]]
+    items: list[UninformedItemOut]
 
 
 def _person(body: PseudonymIn, pseudonymisation: PseudonymisationDep) -> bytes:
@@ -90,12 +121,11 @@ def erase(
     caller: CurrentCaller,
     pseudonymisation: PseudonymisationDep,
     privacy: PrivacyServiceDep,
-) -> dict[str, Any]:
+) -> ErasedOut:
     """Execute an erasure, objection or correction request in the officer's region: erased,
     never archived."""
     person = _person(body, pseudonymisation)
-    erased = privacy.erase(caller, person, body.kind, body.signals)
-    return {"erased": erased}
+    return ErasedOut(erased=privacy.erase(caller, person, body.kind, body.signals))
 
 
 @router.post(
@@ -109,11 +139,11 @@ def deceased(
     caller: CurrentCaller,
     pseudonymisation: PseudonymisationDep,
     privacy: PrivacyServiceDep,
-) -> dict[str, Any]:
+) -> ErasedOut:
     """A death notice: every active and archived signal on the person is erased, in every
     region; the answer lists those of the officer's region (404 when it held none)."""
     person = _person(body, pseudonymisation)
-    return {"erased": privacy.deceased(caller, person)}
+    return ErasedOut(erased=privacy.deceased(caller, person))
 
 
 @router.get(
@@ -122,7 +152,7 @@ def deceased(
     operation_id="listUninformedSignals",
     responses=problem_responses(*COMMON),
 )
-def uninformed(caller: CurrentCaller, privacy: PrivacyServiceDep) -> dict[str, Any]:
+def uninformed(caller: CurrentCaller, privacy: PrivacyServiceDep) -> UninformedOut:
     """Signals of the officer's region's organisations whose information duty is
     unconfirmed past the term (``VIR_INFORMATION_DUTY_DAYS``)."""
-    return {"items": privacy.uninformed(caller)}
+    return UninformedOut(items=[UninformedItemOut.of(i) for i in privacy.uninformed(caller)])

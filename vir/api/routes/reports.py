@@ -2,7 +2,14 @@
 municipal monitor, as JSON, CSV or a Dutch PDF. A privacy-officer certificate only
 (the monitor too, for now). A municipality's officer gets their own region's part;
 asking for another region is refused (403 ``outside-region``, audited). The national
-officer may ask for any region, or none (every region)."""
+officer may ask for any region, or none (every region).
+
+Every report is computed over the audit log up to a signed checkpoint, which it states
+(``checkpoint``), so that it can be checked later (``vir report verify``). CSV comes in
+two dialects: ``nl`` (for Dutch Excel: ``;``, UTF-8 with BOM, Dutch labels) and ``data``
+(``,``, the codes, one long table). Without ``dialect``, a caller whose first
+Accept-Language is Dutch (an officer's browser) gets ``nl`` and any other (a program)
+``data``."""
 
 from __future__ import annotations
 
@@ -11,11 +18,11 @@ import functools
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from vir.api.deps import ClockDep, DatabaseDep, PrivacyServiceDep
+from vir.api.deps import ClockDep, DatabaseDep, PrivacyServiceDep, TransparencyDep
 from vir.api.identity import CurrentCaller
 from vir.api.problems import problem_responses
 from vir.domain import policy
@@ -26,6 +33,7 @@ COMMON = (400, 401, 403, 422)
 PDF = "application/pdf"
 CSV = "text/csv"
 Format = Literal["json", "csv", "pdf"]
+Dialect = Literal["nl", "data"]
 _CONTENT: dict[int | str, dict[str, Any]] = {
     200: {"description": "the report (JSON, CSV or a Dutch PDF)", "content": {PDF: {}, CSV: {}}}
 }
@@ -42,19 +50,30 @@ def _period(start: str, end: str) -> tuple[dt.date, dt.date]:
     return _date(start, "from"), _date(end, "to")
 
 
+def _dialect(asked: Dialect | None, accept_language: str | None) -> Dialect:
+    """The CSV dialect asked for, else ``nl`` for a caller whose first language is Dutch."""
+    if asked is not None:
+        return asked
+    first = (accept_language or "").split(",")[0].split(";")[0].strip().lower()
+    return "nl" if first == "nl" or first.startswith("nl-") else "data"
+
+
 async def _respond(
     report: dict[str, Any],
     fmt: Format,
+    dialect: Dialect,
     name: str,
     clock: ClockDep,
-    to_csv: Callable[[dict[str, Any]], str],
+    to_csv: Callable[[dict[str, Any], Dialect], str],
     to_pdf: Callable[[dict[str, Any], dt.datetime], bytes],
 ) -> Response:
     if fmt == "json":
         return JSONResponse(report)
     disposition = {"Content-Disposition": f'attachment; filename="{name}.{fmt}"'}
     if fmt == "csv":
-        return Response(to_csv(report), media_type=f"{CSV}; charset=utf-8", headers=disposition)
+        return Response(
+            to_csv(report, dialect), media_type=f"{CSV}; charset=utf-8", headers=disposition
+        )
     created_at = clock()
     pdf = await run_in_threadpool(to_pdf, report, created_at)
     return Response(pdf, media_type=PDF, headers=disposition)
@@ -70,9 +89,15 @@ async def events(
     db: DatabaseDep,
     clock: ClockDep,
     privacy: PrivacyServiceDep,
+    transparency: TransparencyDep,
     start: Annotated[str, Query(alias="from", description="first day, YYYY-MM-DD")],
     end: Annotated[str, Query(alias="to", description="day after the last, YYYY-MM-DD")],
     fmt: Annotated[Format, Query(alias="format")] = "json",
+    dialect: Annotated[
+        Dialect | None,
+        Query(description="CSV only: nl (Dutch Excel) or data (codes); default by language"),
+    ] = None,
+    accept_language: Annotated[str | None, Header(include_in_schema=False)] = None,
     region: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
     """Events per organisation and action, consultations, refusals, volumes and anomaly
@@ -95,9 +120,18 @@ async def events(
             last,
             information_days=privacy.information_days,
             region=region,
+            log=transparency,
         )
     )
-    return await _respond(report, fmt, "privacy-rapport", clock, privacy_csv, privacy_pdf)
+    return await _respond(
+        report,
+        fmt,
+        _dialect(dialect, accept_language),
+        "privacy-rapport",
+        clock,
+        privacy_csv,
+        privacy_pdf,
+    )
 
 
 @router.get(
@@ -109,9 +143,15 @@ async def monitor(
     caller: CurrentCaller,
     db: DatabaseDep,
     clock: ClockDep,
+    transparency: TransparencyDep,
     start: Annotated[str, Query(alias="from", description="first day, YYYY-MM-DD")],
     end: Annotated[str, Query(alias="to", description="day after the last, YYYY-MM-DD")],
     fmt: Annotated[Format, Query(alias="format")] = "json",
+    dialect: Annotated[
+        Dialect | None,
+        Query(description="CSV only: nl (Dutch Excel) or data (codes); default by language"),
+    ] = None,
+    accept_language: Annotated[str | None, Header(include_in_schema=False)] = None,
     region: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
     """The municipal monitor over ``[from, to)``: counts per organisation category and
@@ -122,5 +162,9 @@ async def monitor(
     from vir.reports.officer import monitor_csv, monitor_pdf
     from vir.services.reports import monitor_report
 
-    report = await run_in_threadpool(monitor_report, db, clock, caller, first, last, region)
-    return await _respond(report, fmt, "monitor", clock, monitor_csv, monitor_pdf)
+    report = await run_in_threadpool(
+        functools.partial(monitor_report, db, clock, caller, first, last, region, log=transparency)
+    )
+    return await _respond(
+        report, fmt, _dialect(dialect, accept_language), "monitor", clock, monitor_csv, monitor_pdf
+    )

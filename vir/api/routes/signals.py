@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictInt
 
 from vir.api.deps import (
@@ -39,14 +38,17 @@ from vir.api.schemas import (
     decode_element,
     decode_pseudonym,
     parse_date,
+    timestamp,
 )
 from vir.domain import policy
 from vir.domain.errors import InputError
 from vir.domain.lifecycle import InformedWho
 from vir.domain.signals import MAX_PARENTS, Professional, WithdrawalReason
 from vir.services import onboarding
-from vir.services.consultations import Purpose
+from vir.services.consultations import Consultation, Involvement, Purpose
 from vir.services.signals import SignalChange, SignalRequest
+from vir.services.views import MatchView
+from vir.store.records import ArchivedSignal, Informed, Signal, StoredNotification
 
 router = APIRouter(prefix="/v1", tags=["signals"])
 COMMON = (400, 401, 403, 413, 422)
@@ -91,6 +93,10 @@ class InformedOut(BaseModel):
     on: DateOut
     who: str
 
+    @classmethod
+    def of(cls, informed: Informed | None) -> InformedOut | None:
+        return None if informed is None else cls(on=informed.on.isoformat(), who=informed.who)
+
 
 class OwnSignalOut(BaseModel):
     signal_id: str
@@ -103,6 +109,33 @@ class OwnSignalOut(BaseModel):
     professional: ProfessionalOut
     informed: InformedOut | None
     matches: list[MatchOut] | None = None
+
+    @classmethod
+    def active(cls, signal: Signal, matches: tuple[MatchView, ...] | None = None) -> OwnSignalOut:
+        return cls(
+            signal_id=signal.id,
+            local_ref=signal.local_ref,
+            status="active",
+            registered_at=timestamp(signal.created_at),
+            remove_on=signal.remove_on.isoformat(),
+            professional=ProfessionalOut.of(signal.professional),
+            informed=InformedOut.of(signal.informed),
+            matches=None if matches is None else [MatchOut.of(m) for m in matches],
+        )
+
+    @classmethod
+    def archived(cls, signal: ArchivedSignal) -> OwnSignalOut:
+        return cls(
+            signal_id=signal.id,
+            local_ref=signal.local_ref,
+            status="archived",
+            registered_at=timestamp(signal.registered_at),
+            remove_on=signal.remove_on.isoformat(),
+            archived_on=signal.archived_on.isoformat(),
+            destroy_on=signal.destroy_on.isoformat(),
+            professional=ProfessionalOut.of(signal.professional),
+            informed=InformedOut.of(signal.informed),
+        )
 
 
 class OwnSignalsOut(BaseModel):
@@ -117,11 +150,31 @@ class ConsultationIn(PseudonymIn):
 class InvolvementOut(ParticipantOut):
     status: Literal["active", "archived"]
 
+    @classmethod
+    def of_involvement(cls, involvement: Involvement) -> InvolvementOut:
+        shown = ParticipantOut.of(involvement.participant)
+        return cls(
+            organisation=shown.organisation,
+            professional=shown.professional,
+            coordinator=shown.coordinator,
+            since=shown.since,
+            archived_on=shown.archived_on,
+            status=involvement.status,
+        )
+
 
 class ConsultationOut(BaseModel):
     consultation_id: str
     purpose: str
     involvement: list[InvolvementOut]
+
+    @classmethod
+    def of(cls, consultation: Consultation) -> ConsultationOut:
+        return cls(
+            consultation_id=consultation.id,
+            purpose=consultation.purpose.value,
+            involvement=[InvolvementOut.of_involvement(i) for i in consultation.involvement],
+        )
 
 
 class CoordinatorIn(Strict):
@@ -151,6 +204,17 @@ class NotificationOut(BaseModel):
     created_at: TimestampOut
     local_ref: str = Field(description="the caller's own signal")
     match: MatchOut
+
+    @classmethod
+    def of(cls, stored: StoredNotification) -> NotificationOut:
+        """A stored notification: its match is read back from the JSON stored with it."""
+        return cls(
+            id=stored.id,
+            type=stored.type,
+            created_at=timestamp(stored.created_at),
+            local_ref=stored.local_ref,
+            match=MatchOut.model_validate_json(stored.payload),
+        )
 
 
 class NotificationsOut(BaseModel):
@@ -188,26 +252,26 @@ def _signal_request(body: SignalIn) -> SignalRequest:
         **problem_responses(*COMMON, 409, 429),
     },
 )
-def register_signal(body: SignalIn, caller: CurrentCaller, signals: SignalServiceDep) -> Response:
+def register_signal(
+    body: SignalIn, caller: CurrentCaller, signals: SignalServiceDep, response: Response
+) -> SignalOut:
     """Register that this organisation has a concern about a young person.
 
     The same `local_ref` with the same content again answers 200 with the same signal
     (nothing new is stored), so a client may repeat a registration it got no answer to.
     """
     result = signals.register(caller, _signal_request(body))
-    # Built by the service in the documented shape; returned as is, without a second
-    # validation pass through the response model (that is for the OpenAPI document).
-    return JSONResponse(
-        {
-            "signal_id": result.signal_id,
-            "local_ref": result.local_ref,
-            "remove_on": result.remove_on.isoformat(),
-            "matches": result.matches,
-        },
-        status_code=201 if result.created else 200,
+    if result.created:
         # An absolute path (RFC 9110 §10.2.2); local_ref's pattern keeps it one path
         # segment that needs no escaping.
-        headers={"Location": f"/v1/signals/{result.local_ref}"} if result.created else None,
+        response.headers["Location"] = f"/v1/signals/{result.signal.local_ref}"
+    else:
+        response.status_code = 200
+    return SignalOut(
+        signal_id=result.signal.id,
+        local_ref=result.signal.local_ref,
+        remove_on=result.signal.remove_on.isoformat(),
+        matches=[MatchOut.of(m) for m in result.matches],
     )
 
 
@@ -221,11 +285,10 @@ def get_signal(
     local_ref: Annotated[str, Path(pattern=LOCAL_REF_PATTERN)],
     caller: CurrentCaller,
     signals: SignalServiceDep,
-) -> dict[str, Any]:
+) -> OwnSignalOut:
     """One of the organisation's own active signals, as `GET /v1/signals` lists it.
     Other organisations' signals (and archived ones) are not found."""
-    view: dict[str, Any] = signals.own(caller, local_ref)
-    return view
+    return OwnSignalOut.active(signals.own(caller, local_ref))
 
 
 @router.delete(
@@ -255,10 +318,10 @@ def get_matches(
     local_ref: Annotated[str, Query(pattern=LOCAL_REF_PATTERN)],
     caller: CurrentCaller,
     signals: SignalServiceDep,
-) -> dict[str, Any]:
+) -> MatchesOut:
     """The current matches of one of the caller's own signals."""
     matches = signals.matches(caller, local_ref)
-    return {"local_ref": local_ref, "matches": matches}
+    return MatchesOut(local_ref=local_ref, matches=[MatchOut.of(m) for m in matches])
 
 
 @router.get(
@@ -275,10 +338,10 @@ def get_notifications(
         Query(max_length=20, description="opaque cursor: the `next` of the previous page"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> dict[str, Any]:
+) -> NotificationsOut:
     """Notifications addressed to the caller's organisation, oldest first."""
     page = notifications.read(caller, after, limit)
-    return {"items": page.items, "next": page.next}
+    return NotificationsOut(items=[NotificationOut.of(n) for n in page.items], next=page.next)
 
 
 @router.patch(
@@ -292,7 +355,7 @@ def update_signal(
     body: SignalPatch,
     caller: CurrentCaller,
     signals: SignalServiceDep,
-) -> dict[str, Any]:
+) -> OwnSignalOut:
     """Change the professional's contact details and/or confirm the information duty."""
     if body.professional is None and body.informed is None:
         raise InputError("body", "give professional, informed or both")
@@ -305,8 +368,8 @@ def update_signal(
             else None
         ),
     )
-    view: dict[str, Any] = signals.update(caller, local_ref, change)
-    return view
+    state = signals.update(caller, local_ref, change)
+    return OwnSignalOut.active(state.signal, state.matches)
 
 
 @router.get(
@@ -324,12 +387,16 @@ def list_signals(
     # refuses (PostgreSQL text) out of the query.
     after: Annotated[str | None, Query(pattern=SIGNAL_ID_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> dict[str, Any]:
+) -> OwnSignalsOut:
     """The organisation's own signals, for its back office and its coordinator."""
-    items = signals.list_own(
+    found = signals.list_own(
         caller, archived=status == "archived", uninformed=uninformed, after=after, limit=limit
     )
-    return {"items": items, "next": items[-1]["signal_id"] if len(items) == limit else None}
+    items = [
+        OwnSignalOut.archived(s) if isinstance(s, ArchivedSignal) else OwnSignalOut.active(s)
+        for s in found
+    ]
+    return OwnSignalsOut(items=items, next=found[-1].id if len(found) == limit else None)
 
 
 @router.post(
@@ -344,12 +411,11 @@ def consult(
     caller: CurrentCaller,
     pseudonymisation: PseudonymisationDep,
     consultations: ConsultationServiceDep,
-) -> dict[str, Any]:
+) -> ConsultationOut:
     """Veilig Thuis only: who is or was involved with a young person, without a signal."""
     check_epoch(body.epoch, pseudonymisation.epoch)
     person = decode_pseudonym(body.person, "person")
-    result: dict[str, Any] = consultations.consult(caller, person, body.purpose)
-    return result
+    return ConsultationOut.of(consultations.consult(caller, person, body.purpose))
 
 
 @router.put(

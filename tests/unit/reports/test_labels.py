@@ -1,0 +1,99 @@
+"""The label tables agree with the enums they label, and months and periods read Dutch."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from vir.audit.actions import Action
+from vir.domain import errors
+from vir.domain.organisations import Category
+from vir.domain.signals import WithdrawalReason
+from vir.reports.labels import (
+    CATEGORIES,
+    FLAGS,
+    PURPOSES,
+    REFUSALS,
+    WITHDRAWALS,
+    action_label,
+    flag_sentence,
+    month_label,
+    number,
+    period_text,
+)
+from vir.services.consultations import Purpose
+from vir.services.refusals import OVERFLOW, reason_code
+
+
+def _subclasses(cls: type[errors.VirError]) -> set[type[errors.VirError]]:
+    found = {cls}
+    for sub in cls.__subclasses__():
+        found |= _subclasses(sub)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("table", "codes"),
+    [
+        (PURPOSES, {p.value for p in Purpose}),
+        (WITHDRAWALS, {r.value for r in WithdrawalReason}),
+        (CATEGORIES, {c.value for c in Category} | {"totaal"}),
+        (REFUSALS, {reason_code(e) for e in _subclasses(errors.VirError)} | {OVERFLOW}),
+    ],
+    ids=["purposes", "withdrawal reasons", "categories", "refusal reasons"],
+)
+def test_every_code_has_a_label_and_every_label_a_code(
+    table: dict[str, tuple[str, str]], codes: set[str]
+) -> None:
+    assert set(table) == codes
+    for nl, en in table.values():
+        assert nl and en
+
+
+def test_every_flag_kind_the_service_raises_has_a_label() -> None:
+    from pathlib import Path
+
+    import vir.services.reports as service
+
+    source = Path(service.__file__).read_text(encoding="utf-8")
+    kinds = {line.split('"')[3] for line in source.splitlines() if '"kind": "' in line}
+    assert kinds == set(FLAGS)
+
+
+def test_actions_in_dutch_and_english_and_unknown_codes_as_themselves() -> None:
+    assert action_label("match.member_added") == "Organisatie aan match toegevoegd"
+    assert action_label("match.member_added", "en") == "A signal joined an existing match"
+    assert all(action_label(a.value) != a.value for a in Action)
+    assert action_label("old.action") == "old.action"
+
+
+def test_months_periods_and_numbers() -> None:
+    assert month_label("2026-01") == "januari 2026"
+    assert month_label("2026-10", "en") == "October 2026"
+    assert month_label("totaal") == "totaal"
+    assert period_text(dt.date(2026, 1, 1), dt.date(2026, 11, 1)) == "1 januari t/m 31 oktober 2026"
+    assert (
+        period_text(dt.date(2025, 12, 1), dt.date(2026, 2, 1))
+        == "1 december 2025 t/m 31 januari 2026"
+    )
+    assert (
+        period_text(dt.date(2026, 1, 1), dt.date(2026, 2, 1), "en")
+        == "1 January to 31 January 2026"
+    )
+    assert number(3.5) == "3,5" and number(3.5, "en") == "3.5" and number(7.0) == "7"
+    assert number(12) == "12"
+
+
+def test_a_flag_is_a_sentence_with_its_figures() -> None:
+    flag = {
+        "oin": "00000009000000000198",
+        "name": "Veilig Thuis T",
+        "kind": "consultations_without_registrations",
+        "figures": {"consultations": 30, "registrations": 0},
+    }
+    assert flag_sentence(flag) == (
+        "Veilig Thuis T: 30 raadplegingen zonder eigen registraties in de periode"
+    )
+    later = {"name": None, "oin": None, "kind": "new_kind", "figures": {"n": 3}}
+    assert flag_sentence(later) == "(systeem): new_kind: n 3"

@@ -1,0 +1,63 @@
+"""``vir report``: the Dutch CSV by default, the JSON to a file, and ``vir report verify``
+checking a report's checkpoint against the current log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from support.clirun import run_vir
+from support.world import world
+
+from vir.crypto.signing import init_signing_key
+from vir.store.db import Database
+
+
+def _vir(db: Database, keys: Path, *args: str) -> tuple[int, str, str]:
+    ran = run_vir(db, *args, keys_dir=str(keys))
+    return ran.code, ran.out, ran.err
+
+
+def test_report_then_verify(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    init_signing_key(keys)
+    period = ("--from", "2026-01-01", "--to", "2027-01-01")
+    with world(tmp_path) as w:
+        w.register(0, "kim")
+        db = w.store.db
+        out = tmp_path / "rapport.json"
+        sheet = tmp_path / "rapport.csv"
+        code, _, err = _vir(
+            db, keys, "report", "privacy", *period, "--json", str(out), "--csv", str(sheet)
+        )
+        assert code == 0, err
+        assert sheet.read_bytes().startswith(b"\xef\xbb\xbfOnderdeel;")
+        code, _, err = _vir(
+            db, keys, "report", "monitor", *period, "--csv", str(sheet), "--csv-dialect", "data"
+        )
+        assert code == 0, err
+        assert not sheet.read_text(encoding="utf-8").startswith("\ufeff")
+        checkpoint = json.loads(out.read_text(encoding="utf-8"))["checkpoint"]
+
+        w.register(1, "kim")  # the log grows: the old checkpoint must still be a prefix
+        code, said, err = _vir(db, keys, "report", "verify", str(out))
+        assert code == 0, err
+        assert f"first {checkpoint['tree_size']} entries are unchanged" in said
+        code, said, err = _vir(
+            db,
+            keys,
+            "report",
+            "verify",
+            "--tree-size",
+            str(checkpoint["tree_size"]),
+            "--root-hash",
+            checkpoint["root_hash"],
+        )
+        assert code == 0, err
+
+        altered = dict(checkpoint, root_hash="A" * 43 + "=")
+        out.write_text(json.dumps({"checkpoint": altered}), encoding="utf-8")
+        code, _, err = _vir(db, keys, "report", "verify", str(out))
+        assert code == 1 and "does NOT verify" in err
+        code, _, err = _vir(db, keys, "report", "verify")
+        assert code == 2 and "--tree-size" in err
