@@ -465,7 +465,17 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
         )
         to_csv, to_pdf = officer.privacy_csv, officer.privacy_pdf
     else:
-        report = reports.monitor_report(db, lambda: now, None, start, end, args.region, log=log)
+        report = reports.monitor_report(
+            db,
+            lambda: now,
+            None,
+            start,
+            end,
+            args.region,
+            log=log,
+            granularity=args.granularity,
+            grouping=args.grouping,
+        )
         to_csv, to_pdf = officer.monitor_csv, officer.monitor_pdf
     if args.csv:
         Path(args.csv).write_text(to_csv(report, args.csv_dialect), encoding="utf-8", newline="")
@@ -660,6 +670,20 @@ def build_parser() -> argparse.ArgumentParser:
         one.add_argument("--pdf", help="write a PDF to this file")
         one.add_argument("--json", help="write the JSON to this file (for vir report verify)")
         one.add_argument("--region", help="only organisations of this region")
+        if name == "monitor":
+            one.add_argument(
+                "--granularity",
+                choices=("month", "quarter", "year", "auto"),
+                default="auto",
+                help="columns per month, quarter or year; auto (default): the finest at "
+                "which most numbers can be shown",
+            )
+            one.add_argument(
+                "--grouping",
+                choices=("categories", "groups", "auto"),
+                default="auto",
+                help="rows per organisation category or group of categories; auto (default)",
+            )
         one.set_defaults(run=cmd_report)
     check = report.add_parser(
         "verify", help="is a report's signed checkpoint consistent with the current log?"

@@ -37,6 +37,24 @@ def test_report_then_verify(tmp_path: Path) -> None:
         )
         assert code == 0, err
         assert not sheet.read_text(encoding="utf-8").startswith("\ufeff")
+        monitor = tmp_path / "monitor.json"
+        code, _, err = _vir(
+            db,
+            keys,
+            "report",
+            "monitor",
+            *period,
+            "--granularity",
+            "quarter",
+            "--grouping",
+            "groups",
+            "--json",
+            str(monitor),
+        )
+        assert code == 0, err
+        chosen = json.loads(monitor.read_text(encoding="utf-8"))
+        assert (chosen["granularity"], chosen["grouping"]) == ("quarter", "groups")
+        assert chosen["measures"][0]["rows"][0][1] == "2026-Q1"
         checkpoint = json.loads(out.read_text(encoding="utf-8"))["checkpoint"]
 
         w.register(1, "kim")  # the log grows: the old checkpoint must still be a prefix

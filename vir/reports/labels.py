@@ -28,6 +28,7 @@ from vir.audit.actions import Action
 
 __all__ = [
     "CATEGORIES",
+    "CATEGORY_GROUPS",
     "FLAGS",
     "PURPOSES",
     "REFUSALS",
@@ -41,6 +42,7 @@ __all__ = [
     "label",
     "month_label",
     "number",
+    "period_label",
     "period_text",
 ]
 
@@ -82,6 +84,14 @@ CATEGORIES: Final[Mapping[str, tuple[str, str]]] = {
     "municipality": ("Gemeente", "Municipality"),
     "index_operator": ("Beheerder van de verwijsindex", "Index operator"),
     "totaal": ("Totaal", "Total"),
+}
+
+# The monitor's coarser rows: groups of categories (vir.reports.aggregation).
+CATEGORY_GROUPS: Final[Mapping[str, tuple[str, str]]] = {
+    "schooling": ("Onderwijs en leerplicht", "Education and school attendance"),
+    "care": ("Zorg", "Health care"),
+    "youth_and_safety": ("Jeugdhulp en veiligheid", "Youth care and safety"),
+    "support": ("Wmo en kredietbank", "Social support and credit bank"),
 }
 
 # Refusal reasons are the reason_code of the error that refused the request, or
@@ -189,7 +199,8 @@ def action_label(code: str, lang: Language = "nl") -> str:
 
 
 def category_label(code: str, lang: Language = "nl") -> str:
-    return label(CATEGORIES, code, lang)
+    """An organisation category, or a group of them (the monitor's rows)."""
+    return label(CATEGORIES if code in CATEGORIES else CATEGORY_GROUPS, code, lang)
 
 
 def flag_title(kind: str, lang: Language = "nl") -> str:
@@ -199,6 +210,15 @@ def flag_title(kind: str, lang: Language = "nl") -> str:
 def date_text(value: dt.date, lang: Language = "nl") -> str:
     """``22 november 2026`` (``22 November 2026``)."""
     return f"{value.day} {_MONTHS[lang][value.month - 1]} {value.year}"
+
+
+def period_label(period: str, lang: Language = "nl") -> str:
+    """A month (``2026-03``: ``maart 2026``), quarter (``2026-Q1``: ``1e kwartaal 2026``)
+    or year (``2026``) as a reader writes it; anything else as itself."""
+    year, _, part = period.partition("-")
+    if year.isdigit() and part[:1] == "Q" and part[1:] in ("1", "2", "3", "4"):
+        return f"{part[1]}e kwartaal {year}" if lang == "nl" else f"Q{part[1]} {year}"
+    return month_label(period, lang)
 
 
 def month_label(month: str, lang: Language = "nl") -> str:

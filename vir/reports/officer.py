@@ -39,6 +39,7 @@ from vir.reports.labels import (
     label,
     month_label,
     number,
+    period_label,
     period_text,
 )
 from vir.reports.pdf import Document, chart_png, dutch_datetime
@@ -416,10 +417,35 @@ def _monthly(report: Mapping[str, Any], measure: str) -> list[tuple[str, int]]:
     return list(totals.items())
 
 
+_GRANULARITY_NL: Final = {"month": "maand", "quarter": "kwartaal", "year": "jaar"}
+_GROUPING_NL: Final = {
+    "categories": "categorie van organisaties",
+    "groups": "groep van categorieën van organisaties",
+}
+
+
+def _shares(report: Mapping[str, Any]) -> str:
+    """``12 van 80 getallen (15 %)``: how much of the report is not shown."""
+    return _share_text(report.get("suppressed"))
+
+
+def _share_text(share: Mapping[str, Any] | None) -> str:
+    if not share:
+        return "onbekend"
+    percent = round(100 * share["hidden"] / share["numbers"]) if share["numbers"] else 0
+    return f"{share['hidden']} van {share['numbers']} getallen ({percent} %)"
+
+
+def _level_text(report: Mapping[str, Any]) -> str:
+    granularity = _GRANULARITY_NL[report.get("granularity", "month")]
+    grouping = _GROUPING_NL[report.get("grouping", "categories")]
+    return f"per {grouping} en per {granularity}"
+
+
 def monitor_csv(report: Mapping[str, Any], dialect: CsvDialect = "nl") -> str:
     """The monitor as one CSV file in ``dialect``: each table's rendered rows, prefixed by
-    its measure, then its legend (``nl``: labels, a title row per table, the checkpoint
-    first; ``data``: codes, the checkpoint last)."""
+    its measure, then its legend and how many of its numbers are hidden (``nl``: labels, a
+    title row per table, the checkpoint first; ``data``: codes, the checkpoint last)."""
     rows: list[list[object]] = []
     if dialect == "data":
         for measure in report["measures"]:
@@ -427,54 +453,112 @@ def monitor_csv(report: Mapping[str, Any], dialect: CsvDialect = "nl") -> str:
                 rows.append([measure["measure"], *line])
             for note in measure["legend"]:
                 rows.append([measure["measure"], "legenda", note])
+            if share := measure.get("suppressed"):
+                rows.append([measure["measure"], "suppressed", share["hidden"], share["numbers"]])
+        if share := report.get("suppressed"):
+            rows.append(["report", "suppressed", share["hidden"], share["numbers"]])
+        for key in ("granularity", "grouping"):
+            if key in report:
+                rows.append(["report", key, report[key]])
         rows.extend(
             [["checkpoint", key, value] for _, _, _, key, _, value in _checkpoint_data(report)]
         )
         return _csv(rows)
     rows.append(["Monitor Verwijsindex", "Periode", _period_text(report)])
     rows.append(["Monitor Verwijsindex", "Regio", report.get("region") or "alle regio's"])
+    rows.append(["Monitor Verwijsindex", "Indeling", f"Aantallen {_level_text(report)}"])
+    rows.append(["Monitor Verwijsindex", "Niet getoond", _shares(report)])
     for key, value in _checkpoint_nl(report):
         rows.append(["Herkomst", key, value])
     for measure in report["measures"]:
         header, *body = measure["rows"]
         title = measure["title"]
-        rows.append([title, "Categorie", *(month_label(m) for m in header[1:-1]), "Totaal"])
+        corner = "Groep" if header[0] == "groep" else "Categorie"
+        rows.append([title, corner, *(period_label(m) for m in header[1:-1]), "Totaal"])
         for line in body:
             rows.append([title, category_label(line[0]), *line[1:]])
         for note in measure["legend"]:
             rows.append([title, "Legenda", note])
+        rows.append([title, "Niet getoond", _share_text(measure.get("suppressed"))])
     return _csv(rows, "nl")
 
 
 def monitor_pdf(report: Mapping[str, Any], created_at: datetime) -> bytes:
-    """The monitor as a Dutch PDF: one table per measure, each with its legend."""
+    """The monitor as a Dutch PDF: per measure a chart, a table and its legend, and how
+    many numbers are not shown."""
     region = report.get("region")
     doc = Document(
         "Monitor Verwijsindex",
         subtitle=f"Periode {_period_text(report)}" + (f", regio {region}" if region else ""),
         created_at=created_at,
     )
-    doc.key_values(_first_page(report, created_at))
+    doc.key_values(
+        [
+            *_first_page(report, created_at),
+            ("Indeling", f"Aantallen {_level_text(report)}"),
+            ("Niet getoond", _shares(report)),
+        ]
+    )
     doc.paragraph(
-        "Aantallen per categorie van organisaties en per maand. Kleine aantallen worden niet "
-        "getoond, en evenmin getallen waaruit een klein aantal terug te rekenen zou zijn."
+        f"Aantallen {_level_text(report)}. Kleine aantallen worden niet getoond, en evenmin "
+        "getallen waaruit een klein aantal terug te rekenen zou zijn. Maanden en categorieën "
+        "worden samengevoegd tot kwartalen, jaren of groepen waar dat nodig is om de meeste "
+        "getallen te kunnen tonen."
     )
     for measure in report["measures"]:
         doc.heading(measure["title"])
         header, *body = measure["rows"]
-        months = header[1:-1]
+        periods = header[1:-1]
+        _monitor_chart(doc, measure["title"], header, body)
+        corner = "Groep" if header[0] == "groep" else "Categorie"
         doc.table(
-            ["Categorie", *(_month_label(m) for m in months), "Totaal"],
+            [corner, *(_short_period(m) for m in periods), "Totaal"],
             [[category_label(row[0]), *row[1:]] for row in body],
-            widths=(4.0, *(1.0 for _ in months), 1.3),  # "Jeugdgezondheidszorg" unbroken
+            widths=(4.0, *(1.0 for _ in periods), 1.3),  # "Jeugdgezondheidszorg" unbroken
         )
         for note in measure["legend"]:
             doc.paragraph(note, muted=True)
+        if share := measure.get("suppressed"):
+            doc.paragraph(f"Niet getoond in deze tabel: {_share_text(share)}.", muted=True)
     _provenance(doc, report)
     return doc.render()
 
 
-def _month_label(month: str) -> str:
-    """``2026-03`` as ``mrt`` over ``2026``: narrow enough for a column per month."""
-    year, number = month.split("-")
-    return f"{_MONTHS[int(number) - 1]}\n{year}"
+def _monitor_chart(
+    doc: Document, title: str, header: Sequence[str], body: Sequence[Sequence[str]]
+) -> None:
+    """A bar chart of a measure's shown totals: per period, or (one period) per row.
+    Hidden totals are left out of the chart and named under it; with fewer than two
+    shown, there is nothing to compare and no chart."""
+    periods = header[1:-1]
+    if len(periods) > 1:
+        points = list(zip((period_label(p) for p in periods), body[-1][1:-1], strict=True))
+        what, axis = "per periode", "totaal per periode"
+    else:
+        points = [(category_label(row[0]), row[-1]) for row in body[:-1]]
+        what, axis = "per " + ("groep" if header[0] == "groep" else "categorie"), "totaal"
+    shown = [(name, int(value)) for name, value in points if value.isdigit()]
+    hidden = [f"{name} ({value})" for name, value in points if not value.isdigit()]
+    if len(shown) < 2:
+        return
+    series = {title.lower(): shown}
+    doc.chart(
+        chart_png(series, f"{title} {what}", "aantal"),
+        description=f"Staafdiagram van {title.lower()} {what}, {axis}. "
+        + ", ".join(f"{name}: {count}" for name, count in shown)
+        + (". Niet getoond: " + ", ".join(hidden) if hidden else "")
+        + ".",
+    )
+    if hidden:
+        doc.paragraph("Niet in de grafiek (niet getoond): " + ", ".join(hidden) + ".", muted=True)
+
+
+def _short_period(period: str) -> str:
+    """``2026-03`` as ``mrt`` over ``2026``, ``2026-Q1`` as ``1e kw.`` over ``2026``:
+    narrow enough for a column per period."""
+    year, _, part = period.partition("-")
+    if not part:
+        return year
+    if part.startswith("Q"):
+        return f"{part[1:]}e kw.\n{year}"
+    return f"{_MONTHS[int(part) - 1]}\n{year}"

@@ -22,12 +22,15 @@ paragraph (``/P``) is a structure element in reading order, every chart a ``/Fig
 with alternative text, and the footer an ``/Artifact`` a screen reader skips. A
 paragraph is kept on one page, because a marked sequence cannot span pages.
 
-Not tagged: tables (and the key-value blocks, drawn as borderless tables). fpdf2 2.8.9
-(``fpdf.structure_tree.StructureTreeBuilder``) builds only a flat list of elements under
-``/Document`` and serialises only that list, and ``FPDF.table`` draws its cells without
-marked content; a ``/Table`` with ``/TR``, ``/TH`` (scope) and ``/TD`` children needs
-nested elements and a hook per cell, i.e. a table renderer of our own. Table text is
-therefore outside the structure tree. Until then these PDFs are not PDF/UA.
+Tables (and the key-value blocks, drawn as borderless tables) are a ``/Table`` of
+``/TR`` rows whose cells are ``/TH`` (header cells, with ``/Scope /Column``, or ``/Row``
+for the labels of a key-value block) or ``/TD``, each cell's text one marked sequence.
+fpdf2 2.8.9 cannot do this by itself: its ``StructureTreeBuilder`` keeps a flat list of
+elements under ``/Document`` and serialises only that list, and ``FPDF.table`` draws its
+cells without marked content. So :class:`_TreeBuilder` nests elements and serialises
+the whole tree, and :meth:`Document.table` draws tables cell by cell. A row is kept on
+one page; a header row repeated on a later page, cell fills and rules are artifacts.
+A row taller than a page (not met in the reports) continues as a further row.
 
 Determinism. Time is a parameter: the creation date written into the metadata is
 ``created_at``, never the wall clock, and fpdf2 derives the file identifier (/ID) from
@@ -45,14 +48,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo
 
 import matplotlib
 from fpdf import FPDF
-from fpdf.enums import Align, TableBordersLayout, VAlign, XPos, YPos
-from fpdf.fonts import FontFace, TTFFont
+from fpdf.enums import Align, XPos, YPos
+from fpdf.fonts import TTFFont
 from fpdf.prefs import ViewerPreferences
+from fpdf.structure_tree import StructElem, StructureTreeBuilder
+from fpdf.syntax import PDFObject
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -113,9 +118,123 @@ def _font_dir() -> Path:
     return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 
 
+class _Element(StructElem):
+    """A structure element that may carry attributes (``/A``, e.g. a header cell's scope)."""
+
+    __slots__ = ("a",)
+
+    def __init__(
+        self,
+        struct_type: str,
+        parent: PDFObject,
+        page_number: int,
+        page: PDFObject,
+        *,
+        mcid: int | None = None,
+        attributes: str | None = None,
+    ) -> None:
+        super().__init__(
+            struct_type=struct_type,
+            parent=parent,
+            kids=[] if mcid is None else [mcid],
+            page_number=page_number,
+        )
+        # Written verbatim (a plain str is not escaped): a PDF dictionary we compose.
+        self.a = attributes
+        # Nested elements are not in /Document's kids, where fpdf2 sets /Pg at output.
+        self.pg = page  # type: ignore[assignment]  # fpdf2 declares /Pg as None until output
+
+
+class _TreeBuilder(StructureTreeBuilder):
+    """fpdf2's structure tree with nested elements: a ``/Table`` holds ``/TR`` rows, a row
+    its cells. Every element is serialised, depth first; the parent tree maps each page's
+    MCIDs, in order, to the element that holds them."""
+
+    def next_mcid_for_page(self, page_number: int) -> int:
+        # fpdf2 counts /Document's kids with content on the page; nested cells count too.
+        spid = self.spid_per_page_number.get(page_number)
+        return 0 if spid is None else len(self.struct_tree_root.parent_tree.nums[spid])
+
+    def group(
+        self, struct_type: str, parent: StructElem | None, page_number: int, page: PDFObject
+    ) -> _Element:
+        """A new element without content of its own (``/Table``, ``/TR``), last child of
+        ``parent`` (``None``: of ``/Document``)."""
+        holder = self.doc_struct_elem if parent is None else parent
+        element = _Element(f"/{struct_type}", holder, page_number, page)
+        holder.k.append(element)
+        return element
+
+    def content(
+        self,
+        struct_type: str,
+        parent: StructElem,
+        page_number: int,
+        page: PDFObject,
+        attributes: str | None = None,
+    ) -> tuple[int, int]:
+        """A new element holding one marked sequence on ``page_number``, last child of
+        ``parent``: its MCID and the page's struct-parents key."""
+        spid = self.spid_per_page_number.setdefault(page_number, len(self.spid_per_page_number))
+        mcid = len(self.struct_tree_root.parent_tree.nums[spid])
+        element = _Element(
+            f"/{struct_type}", parent, page_number, page, mcid=mcid, attributes=attributes
+        )
+        parent.k.append(element)
+        self.struct_tree_root.parent_tree.nums[spid].append(element)
+        return mcid, spid
+
+    def __iter__(self) -> Iterator[PDFObject]:
+        yield self.struct_tree_root
+        yield self.doc_struct_elem
+        yield self.struct_tree_root.parent_tree
+        stack = list(reversed(self.doc_struct_elem.k))
+        while stack:
+            element = stack.pop()
+            yield element
+            stack.extend(kid for kid in reversed(element.k) if isinstance(kid, StructElem))
+
+
 class _Canvas(FPDF):
-    """fpdf2 with the report footer ("Pagina X van Y", centred, an artifact) and marked
-    content for structure elements other than fpdf2's own ``/Figure``."""
+    """fpdf2 with the report footer ("Pagina X van Y", centred, an artifact), marked
+    content for structure elements other than fpdf2's own ``/Figure``, and nested
+    structure elements for tables."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.struct_builder: _TreeBuilder = _TreeBuilder()
+
+    def table_element(self) -> _Element:
+        """A new ``/Table`` element, next in reading order under ``/Document``."""
+        return self.struct_builder.group("Table", None, self.page, self.pages[self.page])
+
+    def row_element(self, table: _Element) -> _Element:
+        """A new ``/TR`` row, last in ``table``."""
+        return self.struct_builder.group("TR", table, self.page, self.pages[self.page])
+
+    @contextmanager
+    def tagged_cell(self, row: _Element, struct_type: str, scope: str | None) -> Iterator[None]:
+        """What is drawn inside becomes a new cell (``/TH`` with ``scope``, or ``/TD``) of
+        ``row``: one marked sequence on this page."""
+        attributes = None if scope is None else f"<</O /Table /Scope /{scope}>>"
+        mcid, spid = self.struct_builder.content(
+            struct_type, row, self.page, self.pages[self.page], attributes
+        )
+        self.pages[self.page].struct_parents = spid
+        self._set_min_pdf_version("1.4")  # due to using /MarkInfo
+        page = self.page
+        self._out(f"/{struct_type} <</MCID {mcid}>> BDC")
+        yield
+        if self.page != page:  # pragma: no cover - the renderer breaks the page first
+            raise RuntimeError("a table cell ran onto the next page")
+        self._out("EMC")
+
+    @contextmanager
+    def artifact(self) -> Iterator[None]:
+        """What is drawn inside is decoration (rules, fills, a repeated header row)."""
+        self._out("/Artifact BMC")
+        yield
+        self._out("EMC")
 
     def footer(self) -> None:
         self._out("/Artifact <</Type /Pagination>> BDC")
@@ -216,25 +335,20 @@ class Document:
         self._pdf.ln(2)
 
     def key_values(self, items: Sequence[tuple[str, str]]) -> None:
-        """Label-value pairs, labels in bold on the left; long values wrap."""
+        """Label-value pairs, labels in bold on the left; long values wrap.
+
+        Tagged as a table without header row: each label a row header (``/TH``, scope
+        ``/Row``), each value a ``/TD``."""
         self._check_open()
         if not items:
             return
-        self._pdf.set_font(_FAMILY, "", _BODY_PT)
-        label = FontFace(emphasis="BOLD")
-        with self._pdf.table(
-            col_widths=(1, 2),
-            first_row_as_headings=False,
-            borders_layout=TableBordersLayout.NONE,
-            text_align=Align.L,
-            v_align=VAlign.T,
-            line_height=self._line_height(_BODY_PT),
-            padding=(0.6, _CELL_PADDING, 0.6, 0),
-        ) as table:
-            for key, value in items:
-                row = table.row()
-                row.cell(self._clean(key, "B"), style=label)
-                row.cell(self._clean(value, ""))
+        self._grid(
+            None,
+            [(key, value) for key, value in items],
+            fractions=(1, 2),
+            size_pt=_BODY_PT,
+            bordered=False,
+        )
         self._pdf.ln(2)
 
     def table(
@@ -258,21 +372,171 @@ class Document:
         for row_cells in rows:
             if len(row_cells) != len(header):
                 raise ValueError("every row must have one cell per column")
-        self._pdf.set_font(_FAMILY, "", _TABLE_PT)
-        with self._pdf.table(
-            col_widths=tuple(widths) if widths is not None else None,
-            first_row_as_headings=True,
-            repeat_headings=1,
-            headings_style=FontFace(emphasis="BOLD", fill_color=_HEADER_FILL),
-            text_align=Align.L,
-            v_align=VAlign.T,
-            line_height=self._line_height(_TABLE_PT),
-            padding=(0.6, _CELL_PADDING),
-        ) as table:
-            table.row([self._clean(cell, "B") for cell in header])
-            for row_cells in rows:
-                table.row([self._clean(cell, "") for cell in row_cells])
+        self._grid(
+            header,
+            rows,
+            fractions=tuple(widths) if widths is not None else (1,) * len(header),
+            size_pt=_TABLE_PT,
+            bordered=True,
+        )
         self._pdf.ln(3)
+
+    def _grid(
+        self,
+        header: Sequence[str] | None,
+        rows: Sequence[Sequence[str]],
+        *,
+        fractions: Sequence[float],
+        size_pt: float,
+        bordered: bool,
+    ) -> None:
+        """Draw a table cell by cell as a tagged ``/Table``.
+
+        With ``header`` the table has a header row of ``/TH`` cells (scope ``/Column``),
+        ruled, filled and repeated (as an artifact) on every page the table runs onto.
+        Without it, the first column holds row headers (``/TH``, scope ``/Row``, bold) and
+        the table is drawn without rules, as a label-value block.
+        """
+        pdf = self._pdf
+        if any(f <= 0 for f in fractions):
+            raise ValueError("column widths must be positive")
+        total = sum(fractions)
+        widths = [pdf.epw * f / total for f in fractions]
+        height = self._line_height(size_pt)
+        pad_v = 0.6
+        pad_l = _CELL_PADDING if bordered else 0.0
+        pad_r = _CELL_PADDING
+
+        def wrap(text: str, style: str, width: float) -> list[str]:
+            pdf.set_font(_FAMILY, style, size_pt)
+            clean = self._clean(text, style)
+            if not clean.strip():
+                return []
+            lines = pdf.multi_cell(
+                max(width - pad_l - pad_r, 1.0), height, clean, dry_run=True, output="LINES"
+            )
+            assert isinstance(lines, list)
+            return [str(line) for line in lines]
+
+        def styles(is_header: bool) -> list[str]:
+            if is_header:
+                return ["B"] * len(widths)
+            return ["" if bordered else "B", *([""] * (len(widths) - 1))][: len(widths)]
+
+        def draw(
+            cells: Sequence[list[str]],
+            cell_styles: Sequence[str],
+            row_height: float,
+            *,
+            filled: bool,
+            row: _Element | None,
+        ) -> None:
+            """One row at the current y; ``row`` None draws it as an artifact."""
+            top = pdf.y
+            if bordered:
+                with pdf.artifact():
+                    x = pdf.l_margin
+                    if filled:
+                        pdf.set_fill_color(*_HEADER_FILL)
+                    for width in widths:
+                        pdf.rect(x, top, width, row_height, style="FD" if filled else "D")
+                        x += width
+            x = pdf.l_margin
+            for column, (lines, style, width) in enumerate(
+                zip(cells, cell_styles, widths, strict=True)
+            ):
+                pdf.set_font(_FAMILY, style, size_pt)
+                if row is None:
+                    context = pdf.artifact()
+                elif header is not None and filled:
+                    context = pdf.tagged_cell(row, "TH", "Column")
+                elif header is None and column == 0:
+                    context = pdf.tagged_cell(row, "TH", "Row")
+                else:
+                    context = pdf.tagged_cell(row, "TD", None)
+                with context:
+                    if lines:
+                        pdf.set_xy(x + pad_l, top + pad_v)
+                        pdf.multi_cell(
+                            width - pad_l - pad_r,
+                            height,
+                            "\n".join(lines),
+                            align=Align.L,
+                            new_x=XPos.LMARGIN,
+                            new_y=YPos.NEXT,
+                        )
+                x += width
+            pdf.set_xy(pdf.l_margin, top + row_height)
+
+        auto_break, break_margin = pdf.auto_page_break, pdf.b_margin
+        c_margin = pdf.c_margin
+        # Rows are placed by hand: a page must never break inside a marked sequence.
+        pdf.set_auto_page_break(False, margin=break_margin)
+        pdf.c_margin = 0
+        try:
+            header_cells = (
+                [wrap(text, "B", width) for text, width in zip(header, widths, strict=True)]
+                if header is not None
+                else None
+            )
+            header_height = (
+                max(1, *(len(c) for c in header_cells)) * height + 2 * pad_v
+                if header_cells is not None
+                else 0.0
+            )
+            table: _Element | None = None
+            body = [
+                [wrap(t, st, w) for t, st, w in zip(cells, styles(False), widths, strict=True)]
+                for cells in rows
+            ]
+            all_rows: list[tuple[list[list[str]], bool]] = []
+            if header_cells is not None:
+                all_rows.append((header_cells, True))
+            all_rows.extend((cells, False) for cells in body)
+            for cells, is_header in all_rows:
+                remaining = cells
+                while True:
+                    need = max(1, *(len(c) for c in remaining))
+                    room = int((pdf.page_break_trigger - pdf.y - 2 * pad_v) // height)
+                    if is_header and body:
+                        # Keep the header with the first row.
+                        first_row = max(1, *(len(c) for c in body[0])) * height + 2 * pad_v
+                        room = int(
+                            (pdf.page_break_trigger - pdf.y - first_row - 2 * pad_v) // height
+                        )
+                    fresh = int(
+                        (pdf.page_break_trigger - pdf.t_margin - header_height - 2 * pad_v)
+                        // height
+                    )
+                    if need > room and (need <= fresh or room < 1):
+                        pdf.add_page()
+                        if header_cells is not None and not is_header:
+                            draw(
+                                header_cells,
+                                styles(True),
+                                header_height,
+                                filled=True,
+                                row=None,
+                            )
+                        continue
+                    take = min(need, room)
+                    piece = [c[:take] for c in remaining]
+                    if table is None:
+                        # The table begins on the page of its first row.
+                        table = pdf.table_element()
+                    draw(
+                        piece,
+                        styles(is_header),
+                        take * height + 2 * pad_v,
+                        filled=is_header,
+                        row=pdf.row_element(table),
+                    )
+                    remaining = [c[take:] for c in remaining]
+                    if not any(remaining):
+                        break
+        finally:
+            pdf.c_margin = c_margin
+            pdf.set_auto_page_break(auto_break, margin=break_margin)
 
     def chart(self, png: bytes, *, description: str, width: float | None = None) -> None:
         """Embed a PNG image (from :func:`chart_png`), ``width`` mm wide (default: the text width).

@@ -18,7 +18,9 @@ an audited action (``report.generated``). ``caller`` None is the operator at the
   privacy-officer lookups (access requests, erasures) bunched within a minute; and
   requests refused by a rate limit, per organisation.
 * :func:`monitor_report` is for the municipality and names no organisation at all: per
-  measure a table of organisation category by month, suppressed by
+  measure a table of organisation category (or group of categories) by month (quarter,
+  year; the level chosen by :mod:`vir.reports.aggregation`, counts added up first),
+  suppressed by
   :func:`vir.reports.suppression.suppress` (small counts shown as ``<10``, numbers hidden
   to protect them as ``x``). The tables are returned as rendered by
   :func:`vir.reports.suppression.render_rows`, so the JSON, CSV and PDF forms show the
@@ -60,7 +62,7 @@ import statistics
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -73,7 +75,8 @@ from vir.domain import policy
 from vir.domain.clock import Clock
 from vir.domain.errors import InputError
 from vir.domain.organisations import Category, Organisation
-from vir.reports.suppression import legend, render_rows, suppress
+from vir.reports.aggregation import GRANULARITIES, GROUPINGS, Granularity, Grouping, choose
+from vir.reports.suppression import legend, render_rows
 from vir.services.identity import Caller
 from vir.store import audit_log
 from vir.store import signals as repo
@@ -479,12 +482,21 @@ def monitor_report(
     region: str | None = None,
     *,
     log: TransparencyLog | None = None,
+    granularity: str = "auto",
+    grouping: str = "auto",
 ) -> dict[str, Any]:
     """The municipal monitor on ``[start, end)`` for ``region`` (None: every region, or
-    the officer's own); ``log`` ties the report to a signed checkpoint."""
+    the officer's own); ``log`` ties the report to a signed checkpoint. ``granularity``
+    (month, quarter, year) and ``grouping`` (categories, groups) set the level of the
+    tables; ``auto`` picks the finest at which most numbers can be shown
+    (:func:`vir.reports.aggregation.choose`)."""
     scope = policy.NATIONAL if caller is None else policy.require_privacy_officer(caller)
     region = scope.report_region(region)
     check_period(start, end)
+    if granularity not in ("auto", *GRANULARITIES):
+        raise InputError("granularity", "month, quarter, year or auto")
+    if grouping not in ("auto", *GROUPINGS):
+        raise InputError("grouping", "categories, groups or auto")
     now = clock()
     checkpoint = checkpoint_of(log)
     size = None if checkpoint is None else int(checkpoint["tree_size"])
@@ -520,15 +532,25 @@ def monitor_report(
             cells[measure][(found.category.value, entry.month)] += 1
         _audit_generation(session, caller, now, "monitor", start, end)
 
+    level = choose(
+        cells,
+        categories,
+        months,
+        cast("Granularity | Literal['auto']", granularity),
+        cast("Grouping | Literal['auto']", grouping),
+    )
     measures = []
     for key, title in MONITOR_MEASURES.items():
-        table = suppress(dict(cells[key]), categories, months)
+        table = level.tables[key]
         measures.append(
             {
                 "measure": key,
                 "title": title,
-                "rows": render_rows(table, corner="categorie"),
+                "rows": render_rows(
+                    table, corner="categorie" if level.grouping == "categories" else "groep"
+                ),
                 "legend": legend(table),
+                "suppressed": _share(len(table.suppressed()), len(table.positions())),
             }
         )
     return {
@@ -538,7 +560,20 @@ def monitor_report(
         "generated_at": audit_log.rfc3339(now),
         "checkpoint": checkpoint,
         "months": months,
+        "granularity": level.granularity,
+        "grouping": level.grouping,
+        "asked": {"granularity": granularity, "grouping": grouping},
+        "suppressed": _share(level.hidden, level.numbers),
         "measures": measures,
+    }
+
+
+def _share(hidden: int, numbers: int) -> dict[str, Any]:
+    """How many of a table's published numbers (cells and totals) are hidden."""
+    return {
+        "hidden": hidden,
+        "numbers": numbers,
+        "share": round(hidden / numbers, 3) if numbers else 0.0,
     }
 
 

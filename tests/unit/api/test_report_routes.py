@@ -56,3 +56,16 @@ def test_csv_dialects(app: InApp) -> None:
     assert program.text.startswith("section,")
     wrong = app.request("GET", path, params=PERIOD | {"format": "csv", "dialect": "excel"})
     assert wrong.status_code == 422
+
+
+def test_the_monitors_level_can_be_chosen(app: InApp) -> None:
+    path = "/v1/privacy/reports/monitor"
+    auto = app.request("GET", path, params=PERIOD).json()
+    assert auto["asked"] == {"granularity": "auto", "grouping": "auto"}
+    assert 0 <= auto["suppressed"]["share"] <= 1
+    chosen = app.request(
+        "GET", path, params=PERIOD | {"granularity": "year", "grouping": "categories"}
+    ).json()
+    assert (chosen["granularity"], chosen["grouping"]) == ("year", "categories")
+    wrong = app.request("GET", path, params=PERIOD | {"granularity": "week"})
+    assert wrong.status_code == 422

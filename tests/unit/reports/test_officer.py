@@ -106,12 +106,16 @@ def _monitor() -> dict[str, Any]:
         "generated_at": "2026-12-01T09:00:00.000000Z",
         "checkpoint": CHECKPOINT,
         "months": months,
+        "granularity": "month",
+        "grouping": "categories",
+        "suppressed": {"hidden": 4, "numbers": 16, "share": 0.25},
         "measures": [
             {
                 "measure": "signals",
                 "title": "Geregistreerde signalen",
                 "rows": render_rows(table, corner="categorie"),
                 "legend": legend(table),
+                "suppressed": {"hidden": 4, "numbers": 16, "share": 0.25},
             }
         ],
     }
@@ -138,7 +142,7 @@ _CODES = sorted(
     reverse=True,
 )
 _RAW = re.compile(
-    r"\b20\d\d-\d\d\b|\w=\w|consultations=|(?<![\w/.])("
+    r"\b20\d\d-(\d\d|Q\d)\b|\w=\w|consultations=|(?<![\w/.])("
     + "|".join(re.escape(c) for c in _CODES)
     + r")(?![\w.])"
 )
@@ -319,3 +323,38 @@ def test_charts_label_months_as_a_reader_writes_them(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(officer, "chart_png", spy)
     privacy_pdf(_privacy(), CREATED)
     assert drawn and set(drawn) == {"oktober 2026", "november 2026"}
+
+
+def test_monitor_says_how_much_is_not_shown_and_charts_each_measure() -> None:
+    text, images = _read(monitor_pdf(_monitor(), CREATED))
+    assert "Niet getoond 4 van 16 getallen (25 %)" in text
+    assert "per categorie van organisaties en per maand" in text
+    assert images == 1  # one chart per measure
+    rows = _nl_rows(monitor_csv(_monitor()))
+    assert ["Monitor Verwijsindex", "Niet getoond", "4 van 16 getallen (25 %)"] in rows
+    assert ["Geregistreerde signalen", "Niet getoond", "4 van 16 getallen (25 %)"] in rows
+    data = list(csv.reader(io.StringIO(monitor_csv(_monitor(), "data"))))
+    assert ["signals", "suppressed", "4", "16"] in data and [
+        "report",
+        "granularity",
+        "month",
+    ] in data
+
+
+def test_monitor_by_quarter_and_group_reads_as_dutch() -> None:
+    cells = {("schooling", "2026-Q1"): 30, ("care", "2026-Q1"): 12, ("care", "2026-Q2"): 15}
+    table = suppress(cells, ["schooling", "care"], ["2026-Q1", "2026-Q2"])
+    report = _monitor() | {"granularity": "quarter", "grouping": "groups"}
+    report["measures"] = [report["measures"][0] | {"rows": render_rows(table, corner="groep")}]
+    text, images = _read(monitor_pdf(report, CREATED))
+    assert _raw_codes(text) == []
+    assert "Onderwijs en leerplicht" in text and "1e kw." in text and "Groep" in text
+    assert images == 1
+    rows = _nl_rows(monitor_csv(report))
+    assert [
+        "Geregistreerde signalen",
+        "Groep",
+        "1e kwartaal 2026",
+        "2e kwartaal 2026",
+        "Totaal",
+    ] in rows

@@ -34,6 +34,8 @@ from vir.store.tables import AuditEntryRow
 
 START, END = dt.date(2026, 8, 1), dt.date(2026, 12, 1)
 MONTHS = ["2026-08", "2026-09", "2026-10", "2026-11"]
+# The monitor at its finest level: what the data is, before any aggregation.
+BY_MONTH: dict[str, str] = {"granularity": "month", "grouping": "categories"}
 CREATED = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 
 
@@ -212,7 +214,7 @@ def test_a_bad_period_is_refused(tmp_path: Path, start: dt.date, end: dt.date, f
 
 
 def test_monitor_names_no_organisation_and_hides_small_counts(active: World) -> None:
-    report = monitor_report(active.store.db, active.clock, active.officer, START, END)
+    report = monitor_report(active.store.db, active.clock, active.officer, START, END, **BY_MONTH)
     text = json.dumps(report, ensure_ascii=False)
     for org in [*ORGS, VEILIG_THUIS, MUNICIPALITY]:
         assert str(org.oin) not in text and org.name not in text
@@ -235,10 +237,14 @@ def test_monitor_names_no_organisation_and_hides_small_counts(active: World) -> 
 
 
 def test_monitor_for_another_region_is_empty(active: World) -> None:
-    report = monitor_report(active.store.db, active.clock, None, START, END, region="Elders")
+    report = monitor_report(
+        active.store.db, active.clock, None, START, END, region="Elders", **BY_MONTH
+    )
     for measure in report["measures"]:
         assert all(cell == "<10" for line in measure["rows"][1:] for cell in line[1:])
-    mine = monitor_report(active.store.db, active.clock, None, START, END, region="Rotterdam")
+    mine = monitor_report(
+        active.store.db, active.clock, None, START, END, region="Rotterdam", **BY_MONTH
+    )
     assert mine["measures"][0]["rows"][-1][-1] == "59"  # 16 + 41 + 1 + 1
 
 
@@ -273,7 +279,7 @@ def test_reports_render_to_csv_and_dutch_pdf(active: World) -> None:
     assert "Organisatie Maand Registraties Raadplegingen Pseudonimiseringen" in text
     assert images >= 1
 
-    monitor = monitor_report(active.store.db, active.clock, active.officer, START, END)
+    monitor = monitor_report(active.store.db, active.clock, active.officer, START, END, **BY_MONTH)
     text, _ = _pdf_text(monitor_pdf(monitor, CREATED))
     assert "Geregistreerde signalen" in text and "<10" in text
     # Categories by their Dutch names, months as "aug" over "2026", no word broken.
@@ -432,3 +438,25 @@ def test_verify_checkpoint_proves_the_report_is_a_prefix_of_the_log(active: Worl
     assert not verify_checkpoint(log, 10**6, root).ok
     with pytest.raises(InputError):
         verify_checkpoint(log, size, "not base64!")
+
+
+def test_monitor_auto_aggregates_until_most_numbers_show(active: World) -> None:
+    fine = monitor_report(active.store.db, active.clock, None, START, END, **BY_MONTH)
+    auto = monitor_report(active.store.db, active.clock, None, START, END)
+    assert auto["suppressed"]["share"] < fine["suppressed"]["share"]
+    assert (auto["granularity"], auto["grouping"]) != ("month", "categories")
+    assert auto["asked"] == {"granularity": "auto", "grouping": "auto"}
+    for measure in auto["measures"]:
+        share = measure["suppressed"]
+        cells = [c for line in measure["rows"][1:] for c in line[1:]]
+        assert share["numbers"] == len(cells)
+        assert share["hidden"] == sum(c in ("<10", "x") for c in cells)
+    # Aggregation adds up before suppressing: the grand total is the same wherever shown.
+    assert auto["measures"][0]["rows"][-1][-1] == fine["measures"][0]["rows"][-1][-1] == "59"
+    by_year = monitor_report(
+        active.store.db, active.clock, None, START, END, granularity="year", grouping="groups"
+    )
+    assert by_year["measures"][0]["rows"][0] == ["groep", "2026", "totaal"]
+    with pytest.raises(InputError) as caught:
+        monitor_report(active.store.db, active.clock, None, START, END, granularity="week")
+    assert caught.value.field == "granularity"

@@ -153,17 +153,37 @@ async def monitor(
     ] = None,
     accept_language: Annotated[str | None, Header(include_in_schema=False)] = None,
     region: Annotated[str | None, Query(max_length=100)] = None,
+    granularity: Annotated[
+        Literal["month", "quarter", "year", "auto"],
+        Query(description="columns per month, quarter or year; auto: the finest that shows most"),
+    ] = "auto",
+    grouping: Annotated[
+        Literal["categories", "groups", "auto"],
+        Query(description="rows per organisation category or group of categories; or auto"),
+    ] = "auto",
 ) -> Response:
-    """The municipal monitor over ``[from, to)``: counts per organisation category and
-    month, small numbers suppressed; no organisation is named. The officer's own region
-    (another `region` is refused); the national officer's `region`, or every region."""
+    """The municipal monitor over ``[from, to)``: counts per organisation category (or
+    group) and month (quarter, year), small numbers suppressed, with the share of numbers
+    not shown; no organisation is named. The officer's own region (another `region` is
+    refused); the national officer's `region`, or every region."""
     policy.require_privacy_officer(caller)
     first, last = _period(start, end)
     from vir.reports.officer import monitor_csv, monitor_pdf
     from vir.services.reports import monitor_report
 
     report = await run_in_threadpool(
-        functools.partial(monitor_report, db, clock, caller, first, last, region, log=transparency)
+        functools.partial(
+            monitor_report,
+            db,
+            clock,
+            caller,
+            first,
+            last,
+            region,
+            log=transparency,
+            granularity=granularity,
+            grouping=grouping,
+        )
     )
     return await _respond(
         report, fmt, _dialect(dialect, accept_language), "monitor", clock, monitor_csv, monitor_pdf
