@@ -12,7 +12,7 @@ NODE_DIR := .ci/node
 SPECTRAL := $(NODE_DIR)/node_modules/.bin/spectral
 SPECTRAL_STAMP := $(NODE_DIR)/.installed-$(SPECTRAL_VERSION)
 
-.PHONY: setup run dev demo bench test lint typecheck spectral check clean
+.PHONY: setup run dev demo bench test lint typecheck samples-check spectral check clean
 
 $(STAMP): pyproject.toml scripts/ensure-libsodium.sh
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "vir needs Python 3.11 or newer")'
@@ -54,11 +54,15 @@ test: $(STAMP)
 	VIR_TEST_DATABASE=postgresql $(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check vir tests bench
-	$(BIN)/ruff format --check vir tests bench
+	$(BIN)/ruff check vir tests bench scripts
+	$(BIN)/ruff format --check vir tests bench scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+## docs/privacy/samples/ as scripts/report-samples.py makes them (run it to regenerate).
+samples-check: $(STAMP)
+	$(BIN)/python scripts/report-samples.py --check
 
 $(SPECTRAL_STAMP):
 	@command -v npm >/dev/null || { echo "make spectral needs npm (Debian: apt-get install npm)"; exit 1; }
@@ -73,7 +77,7 @@ spectral: $(STAMP) $(SPECTRAL_STAMP)
 	$(BIN)/python .ci/dump_openapi.py .ci/out/openapi.json
 	$(SPECTRAL) lint --ruleset .ci/spectral.yaml --fail-severity error .ci/out/openapi.json
 
-check: lint typecheck spectral test
+check: lint typecheck samples-check spectral test
 
 clean:
 	rm -rf $(VENV) .vir $(NODE_DIR) .ci/out

@@ -1,6 +1,7 @@
 """Make the sample reports in docs/privacy/samples/ from ten months of synthetic activity.
 
     .venv/bin/python scripts/report-samples.py [OUT_DIR]
+    .venv/bin/python scripts/report-samples.py --check    # make samples-check, in CI
 
 Writes the first lines of the privacy officer's CSV (Dutch Excel dialect, and the data
 dialect) and of the monitor's CSV, the privacy report's JSON, the PDFs (privacy report,
@@ -10,19 +11,35 @@ is made through the services themselves, on the test suite's throwaway store: fo
 reporting organisations register more each month, Veilig Thuis consults without
 registering (an anomaly flag), some signals share a child or a parent (person and
 household matches). The reports are tied to a checkpoint signed with a fixed sample
-key; the root hash differs per run (signal ids are random), the counts do not.
+key.
+
+The output is the same bytes on every run (for the fpdf2, matplotlib and font versions
+installed): the clock is the world's, fixed; the record ids the services draw from
+``uuid.uuid4`` come from a seeded generator while the activity runs; the key is derived
+from a public string; the PDFs carry ``CREATED`` (or the access report's own time) as
+their creation date, and fpdf2 derives their /ID from content and date. ``--check``
+makes the samples afresh in a temporary folder and compares the PDF, CSV and JSON files
+byte for byte with docs/privacy/samples/, so the committed samples cannot drift from
+the code; the PNG pages are left out of the comparison (they depend on poppler).
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import hashlib
+import io
 import json
+import random
 import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from unittest import mock
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -41,14 +58,29 @@ from vir.store.ratelimits import RateLimits  # noqa: E402
 START, END = dt.date(2026, 1, 1), dt.date(2026, 11, 1)
 CREATED = dt.datetime(2026, 11, 20, 4, 0, tzinfo=dt.UTC)
 HEAD_LINES = 16
+SAMPLES = ROOT / "docs" / "privacy" / "samples"
+COMPARED = (".pdf", ".csv", ".json")  # not .png: pdftoppm's output is poppler's business
+ID_SEED = 19  # issue 19: seeds the record ids, so the root hash is the same every run
 # A sample key, derived from a public string: never a key of a real log.
 SIGNER = CheckpointSigner.from_seed(
     hashlib.sha256(b"vir sample reports").digest(), "verwijsindex.example/audit"
 )
 
 
+@contextmanager
+def _seeded_uuids(seed: int) -> Iterator[None]:
+    """``uuid.uuid4`` (which the services call for every record id) from a seeded generator."""
+    rng = random.Random(seed)  # noqa: S311 - sample ids, deliberately predictable
+
+    def uuid4() -> uuid.UUID:
+        return uuid.UUID(int=rng.getrandbits(128), version=4)
+
+    with mock.patch.object(uuid, "uuid4", uuid4):
+        yield
+
+
 def _activity(folder: Path) -> tuple[dict[str, str], dict[str, bytes]]:
-    with world(folder) as w:
+    with _seeded_uuids(ID_SEED), world(folder) as w:
         log = TransparencyLog(w.store.db, SIGNER, w.clock)
         consultations = ConsultationService(
             w.store.db, w.clock, RateLimits({LimitKind.CONSULTATION: Limit(1.0, 100)})
@@ -87,17 +119,23 @@ def _head(text: str) -> str:
     return "".join(text.splitlines(keepends=True)[:HEAD_LINES])
 
 
-def main() -> int:
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "privacy" / "samples"
+def _write(out: Path, *, pngs: bool) -> list[str]:
+    """The samples into ``out``; the PNG pages too if ``pngs`` and pdftoppm is there.
+
+    The names of the files written.
+    """
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="vir-samples-") as scratch:
         texts, pdfs = _activity(Path(scratch))
+    written = []
     for name, text in texts.items():
         (out / name).write_text(text, encoding="utf-8", newline="")
-    renderer = shutil.which("pdftoppm")
+        written.append(name)
+    renderer = shutil.which("pdftoppm") if pngs else None
     for name, pdf in pdfs.items():
         path = out / f"{name}.pdf"
         path.write_bytes(pdf)
+        written.append(path.name)
         if renderer is None:
             continue
         subprocess.run(  # noqa: S603 - a fixed program found on PATH, our own file names
@@ -116,9 +154,71 @@ def main() -> int:
             ],
             check=True,
         )
-    written = sorted(p.name for p in out.iterdir())
+        written.append(f"{name}-page1.png")
+    return sorted(written)
+
+
+def _pdf_text(data: bytes) -> list[str]:
+    from pypdf import PdfReader
+
+    return [page.extract_text() for page in PdfReader(io.BytesIO(data)).pages]
+
+
+def _same(name: str, stored: bytes, made: bytes) -> bool:
+    """The same bytes; for a PDF also the same text on the same pages, so that a new
+    release of fpdf2, matplotlib or fontTools (other font subsets, other compression)
+    is no drift, while any change of what a reader sees is."""
+    if stored == made:
+        return True
+    return name.endswith(".pdf") and _pdf_text(stored) == _pdf_text(made)
+
+
+def _check(samples: Path) -> int:
+    """0 if ``samples`` holds exactly the PDFs, CSVs and JSONs made afresh, else 1."""
+    if not samples.is_dir():
+        print(f"{samples}: no such folder", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory(prefix="vir-samples-check-") as fresh:
+        made = Path(fresh)
+        _write(made, pngs=False)
+        expected = {p.name: p.read_bytes() for p in made.iterdir() if p.suffix in COMPARED}
+    present = {p.name for p in samples.iterdir() if p.suffix in COMPARED}
+    problems = []
+    for name, data in sorted(expected.items()):
+        path = samples / name
+        if not path.exists():
+            problems.append(f"{name}: missing")
+        elif not _same(name, path.read_bytes(), data):
+            problems.append(f"{name}: differs from what the script makes")
+    problems += [f"{name}: not made by the script" for name in sorted(present - set(expected))]
+    if problems:
+        for problem in problems:
+            print(f"{samples / problem}", file=sys.stderr)
+        print(
+            "the samples have drifted: run .venv/bin/python scripts/report-samples.py "
+            "and commit docs/privacy/samples/",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"{samples}: {len(expected)} samples (PDF, CSV, JSON) as the script makes them")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("out", nargs="?", type=Path, default=SAMPLES, help="the folder")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="compare with the folder instead of writing to it (exit 1 on a difference)",
+    )
+    args = parser.parse_args(argv)
+    out: Path = args.out
+    if args.check:
+        return _check(out)
+    written = _write(out, pngs=True)
     print(f"written to {out}: {', '.join(written)}")
-    if renderer is None:
+    if shutil.which("pdftoppm") is None:
         print("no pdftoppm: install poppler-utils for the PNG pages", file=sys.stderr)
     return 0
 
