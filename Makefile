@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEV    := .vir/dev
 export VIR_PORT ?= 8443
+export VIR_KEYHOLDER_PORT ?= 8444
 # Spectral (OpenAPI linter) with the Logius API Design Rules ruleset, installed into
 # the repository from npm at a pinned version; it runs offline once installed.
 SPECTRAL_VERSION := 6.16.3
@@ -12,7 +13,7 @@ NODE_DIR := .ci/node
 SPECTRAL := $(NODE_DIR)/node_modules/.bin/spectral
 SPECTRAL_STAMP := $(NODE_DIR)/.installed-$(SPECTRAL_VERSION)
 
-.PHONY: setup run dev demo bench test lint typecheck samples-check spectral check clean
+.PHONY: setup run run-threshold dev demo bench test lint typecheck samples-check spectral check clean
 
 $(STAMP): pyproject.toml scripts/ensure-libsodium.sh
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "vir needs Python 3.11 or newer")'
@@ -24,18 +25,25 @@ $(STAMP): pyproject.toml scripts/ensure-libsodium.sh
 
 setup: $(STAMP)
 
-## Development PKI, demo organisations, OPRF key and database; reuses what exists.
+## Development PKI, demo organisations, databases and keys, for the index and its key
+## holder(s) (VIR_DEV_THRESHOLD=2-of-3: three holders sharing the key); reuses what exists.
 dev: $(STAMP)
 	$(BIN)/vir dev init --dev-dir $(DEV)
 
+## The index on VIR_PORT and the key holder(s) from VIR_KEYHOLDER_PORT on, until Ctrl-C.
 run: dev
 	@echo
-	@echo "vir on https://127.0.0.1:$(VIR_PORT) — mutual TLS; the CA is $(DEV)/ca.crt"
-	@echo "Demo organisations (certificates and keys): $(DEV)/orgs.json; in another terminal: make demo"
-	@echo "Try:  echo 123456782 | $(BIN)/vir-client --url https://127.0.0.1:$(VIR_PORT) --dev-org gp pseudonymise bsn"
+	@echo "vir index on https://127.0.0.1:$(VIR_PORT), key holder(s): see $(DEV)/endpoints.json"
+	@echo "Mutual TLS; the CA is $(DEV)/ca.crt; demo organisations: $(DEV)/orgs.json"
+	@echo "In another terminal: make demo"
+	@echo "Try:  echo 123456782 | $(BIN)/vir-client --dev-org gp pseudonymise bsn"
 	@echo "  or: curl --cacert $(DEV)/ca.crt --cert $(DEV)/orgs/00000009000000000002.crt --key $(DEV)/orgs/00000009000000000002.key https://127.0.0.1:$(VIR_PORT)/health"
 	@echo
-	$(BIN)/vir serve
+	$(BIN)/vir dev run
+
+## The same with three key holders, any two of which pseudonymise (threshold OPRF).
+run-threshold:
+	VIR_DEV_THRESHOLD=2-of-3 $(MAKE) run
 
 ## The school/GP/youth-care scenario against the service that `make run` started.
 demo: $(STAMP)
@@ -49,6 +57,7 @@ bench: $(STAMP)
 
 test: $(STAMP)
 	@scripts/ensure-nginx.sh
+	@scripts/ensure-softhsm.sh
 	$(BIN)/python -m pytest
 	@scripts/ensure-postgres.sh
 	VIR_TEST_DATABASE=postgresql $(BIN)/python -m pytest
@@ -71,11 +80,12 @@ $(SPECTRAL_STAMP):
 	  --save-exact @stoplight/spectral-cli@$(SPECTRAL_VERSION)
 	@touch $(SPECTRAL_STAMP)
 
-## The OpenAPI document the service serves, linted against the API Design Rules.
+## The OpenAPI documents the index and the key holder serve, linted against the API Design Rules.
 spectral: $(STAMP) $(SPECTRAL_STAMP)
 	@mkdir -p .ci/out
-	$(BIN)/python .ci/dump_openapi.py .ci/out/openapi.json
+	$(BIN)/python .ci/dump_openapi.py .ci/out/openapi.json .ci/out/keyholder-openapi.json
 	$(SPECTRAL) lint --ruleset .ci/spectral.yaml --fail-severity error .ci/out/openapi.json
+	$(SPECTRAL) lint --ruleset .ci/spectral.yaml --fail-severity error .ci/out/keyholder-openapi.json
 
 check: lint typecheck samples-check spectral test
 

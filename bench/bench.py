@@ -34,6 +34,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 import audit_bench  # noqa: E402
+import keyholder_bench  # noqa: E402
 from support import postgres  # noqa: E402
 from support.service import free_port, start_service  # noqa: E402
 
@@ -45,8 +46,9 @@ PROFESSIONAL = {"name": "Anna de Wit", "email": "anna@example.nl", "phone": "010
 # by the instances on one database: one organisation registers thousands of signals
 # here within seconds, which the defaults (vir/settings.py) are there to stop.
 UNTHROTTLED = {
-    "VIR_OPRF_RATE_PER_SECOND": "1000000",
-    "VIR_OPRF_BURST": "1000000",
+    "VIR_KEYHOLDER_OPRF_RATE_PER_SECOND": "1000000",
+    "VIR_KEYHOLDER_OPRF_BURST": "1000000",
+    "VIR_KEYHOLDER_OPRF_PER_HOUR": "100000000",
     "VIR_REGISTER_PER_HOUR": "100000000",
     "VIR_REGISTER_BURST": "1000000",
 }
@@ -129,7 +131,13 @@ def vir_worker(service: Any, category: str, batch: int = 1) -> Callable[[], Call
 
     def make() -> Callable[[int], None]:
         org = service.org(category)
-        client = VirClient(service.url, Path(service.ca), Path(org.cert), Path(org.key))
+        client = VirClient(
+            service.url,
+            Path(service.ca),
+            Path(org.cert),
+            Path(org.key),
+            keyholders=service.keyholder_urls,
+        )
         prefix = secrets.token_hex(4)
         ready: list[tuple[int, str, str]] = []
 
@@ -295,6 +303,15 @@ def postgres_two_processes(
         server.stop()
 
 
+def rekey_bench(signals: int) -> dict[str, Any]:
+    """bench/rekey.py in its own process (it uses every core), its JSON result read back."""
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "rekey.py"), "--signals", str(signals)], check=True
+    )
+    found: dict[str, Any] = json.loads((ROOT / "bench" / "results" / "rekey.json").read_text())
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--operations", type=int, default=600)
@@ -303,6 +320,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--audit-entries", type=int, default=1_000_000)
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL run")
+    parser.add_argument("--rekey-signals", type=int, default=1_000_000)
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     folder = Path(tempfile.mkdtemp(prefix="vir-bench-"))
@@ -358,6 +376,8 @@ def main() -> None:
         "p50_large_over_small": round(large["p50_ms"] / small["p50_ms"], 3),
     }
     report["audit"] = audit_bench.run(args.audit_entries)
+    report["keyholder"] = keyholder_bench.run(folder, UNTHROTTLED)
+    report["rekey"] = rekey_bench(args.rekey_signals)
     out = ROOT / "bench" / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")

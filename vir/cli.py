@@ -3,8 +3,10 @@
 vir serve                 the embedded HTTPS server with mutual TLS
 vir db upgrade            apply database migrations
 vir db check              count stored pseudonyms that are not canonical elements (exit 1)
-vir keys init             create the OPRF key (epoch 1) if there is none
-vir dev init              development PKI, demo organisations, keys and database
+vir keys init             create the index's checkpoint signing key if there is none
+vir dev init              development PKI, demo organisations, keys, databases, key holder(s)
+vir dev run               the index and its key holder(s) of `vir dev init`
+vir keyholder ...         the key holder service (vir keyholder --help)
 vir org add ...           onboard an organisation and issue (or register) its certificate
 vir org list              registered organisations
 vir org cert ...          another certificate with a role (coordinator, privacy_officer, ...)
@@ -13,6 +15,7 @@ vir org revoke ...        revoke a certificate (--fingerprint or --serial) and r
 vir org crl               (re)write the development CA's CRL from the revoked certificates
 vir lifecycle run         removal dates and the archive term (idempotent, resumable)
 vir person deceased       death notice for the pseudonyms on standard input
+vir address exclude ...   an institutional address pseudonym that never matches
 vir audit verify          walk the audit hash chain; name the first broken entry
 vir report privacy|monitor  a report over --from/--to (JSON, or --csv/--pdf/--json FILE)
 vir report verify FILE    is a report's signed checkpoint consistent with the current log?
@@ -22,12 +25,15 @@ from __future__ import annotations
 
 import argparse
 import base64
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vir import cli_keyholder, cli_keys
+from vir.cli_databases import close_databases, open_database
 from vir.crypto import oprf
 from vir.domain.clock import utc_now
 from vir.domain.errors import InputError, NotFound, VirError
@@ -40,20 +46,12 @@ if TYPE_CHECKING:
     from vir.store.db import Database
 
 
-# Databases a command opened; main() closes them when the command is done, so that no
-# connection outlives it (a command may run in-process, from a test or a job runner).
-_OPENED: list[Database] = []
+Command = Callable[[Settings, argparse.Namespace], int]
 
 
 def _database(settings: Settings) -> Database:
-    """Sessions on a database whose schema is current (imported late: ``vir --help`` stays fast)."""
-    from vir.store.db import Database
-    from vir.store.migrate import require_current
-
-    db = Database.connect(settings.database_url)
-    _OPENED.append(db)
-    require_current(db.engine)
-    return db
+    """Sessions on the index's database, its schema current; main() closes it."""
+    return open_database(settings.database_url)
 
 
 def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
@@ -120,18 +118,12 @@ def cmd_db_check(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _init_keys(keys_dir: Path) -> list[str]:
-    """Create whatever key is missing (never overwriting): the OPRF key and the audit
-    checkpoint signing key."""
-    from vir.crypto.keys import init_oprf_key
+    """Create the index's key if it is missing (never overwriting): the audit checkpoint
+    signing key. The index has no OPRF key: that is the key holder's (vir keyholder init)."""
     from vir.crypto.signing import init_signing_key
 
-    lines = []
-    for what, (path, created) in (
-        ("OPRF key", init_oprf_key(keys_dir)),
-        ("checkpoint signing key", init_signing_key(keys_dir)),
-    ):
-        lines.append(f"vir: {'created' if created else 'kept existing'} {what} {path}")
-    return lines
+    path, created = init_signing_key(keys_dir)
+    return [f"vir: {'created' if created else 'kept existing'} checkpoint signing key {path}"]
 
 
 def cmd_keys_init(settings: Settings, args: argparse.Namespace) -> int:
@@ -140,14 +132,39 @@ def cmd_keys_init(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_dev_init(settings: Settings, args: argparse.Namespace) -> int:
+    """The development set-up: PKI, demo organisations, the index's database and key, and
+    the key holder(s) with their own databases, keys and certificates."""
+    from vir.cli_keyholder import keyholder_settings
+    from vir.crypto.threshold import parse_threshold
+    from vir.keyholder import devsetup as holders
     from vir.services.devsetup import init_dev
     from vir.store.migrate import upgrade
 
+    try:
+        t, n = parse_threshold(args.threshold)
+    except ValueError as error:
+        raise InputError("threshold", str(error)) from None
     _init_keys(settings.keys_dir)
     upgrade(settings.database_url)
-    paths = init_dev(Path(args.dev_dir), _database(settings), utc_now())
-    print(f"vir: development set-up ready in {paths.root} (CA, server and demo organisations)")
+    now = utc_now()
+    setup = init_dev(Path(args.dev_dir), _database(settings), now)
+    planned = holders.plan(keyholder_settings(), setup, t, n)
+    holders.init_keyholders(setup, planned, t, settings.keys_dir, now)
+    holders.write_endpoints(setup, f"https://127.0.0.1:{settings.port}", planned, t)
+    where = ", ".join(h.url for h in planned)
+    print(
+        f"vir: development set-up ready in {setup.paths.root} (CA, server, demo organisations; "
+        f"key holder{'s' if n > 1 else ''} {where}, threshold {t}-of-{n})"
+    )
     return 0
+
+
+def cmd_dev_run(settings: Settings, _args: argparse.Namespace) -> int:
+    """The index and its key holder(s) of ``vir dev init``, until Ctrl-C."""
+    from vir.server.devrun import run_dev
+
+    del settings  # each process reads its own
+    return run_dev()
 
 
 def cmd_org_add(settings: Settings, args: argparse.Namespace) -> int:
@@ -301,13 +318,19 @@ def cmd_lifecycle_run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_person_deceased(settings: Settings, _args: argparse.Namespace) -> int:
-    """A death notice: pseudonyms (base64url, one per line) on standard input."""
+def cmd_person_deceased(settings: Settings, args: argparse.Namespace) -> int:
+    """A death notice: pseudonyms (base64url, one per line) on standard input, made under
+    ``--epoch`` (default: the index's current epoch)."""
     from vir.crypto import oprf
     from vir.domain.encoding import b64url_decode
+    from vir.services.epochs import Arriving, EpochBook
     from vir.services.privacy import PrivacyService
 
-    service = PrivacyService(_database(settings), utc_now)
+    db = _database(settings)
+    book = EpochBook(db)
+    epoch = args.epoch if args.epoch is not None else book.current()
+    book.convert(epoch, [])  # refuses an epoch that is not accepted, before any line
+    service = PrivacyService(db, utc_now)
     total = 0
     for number, line in enumerate(sys.stdin, start=1):
         text = line.strip()
@@ -319,7 +342,7 @@ def cmd_person_deceased(settings: Settings, _args: argparse.Namespace) -> int:
                 f"line {number}", "not a pseudonym (a canonical element, 43 base64url characters)"
             )
         try:
-            total += len(service.deceased(None, person))
+            total += len(service.deceased(None, Arriving(epoch, person)))
         except NotFound:
             print(f"vir: line {number}: nothing held", file=sys.stderr)
     print(f"vir: death notice(s) processed; {total} signal(s) erased")
@@ -337,23 +360,23 @@ def cmd_org_list(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_address_exclude(settings: Settings, args: argparse.Namespace) -> int:
-    from vir.client.canonical import nl_address
-    from vir.crypto.evaluator import LocalEvaluator
-    from vir.crypto.keys import load_oprf_keyring
+    """The operator's way to put a pseudonym on the exclusion list; a municipality's
+    address officer normally does it with their client (vir-client address exclude),
+    which pseudonymises the address at the key holder: the index has no key."""
+    from vir.crypto import oprf
     from vir.domain.encoding import b64url_decode
-    from vir.services.addresses import address_pseudonym, exclude
+    from vir.services.addresses import exclude
+    from vir.services.epochs import Arriving, EpochBook
 
-    if args.pseudonym:
-        address = b64url_decode(args.pseudonym)
-        if address is None:
-            raise InputError("pseudonym", "not a base64url pseudonym")
-    elif args.postcode and args.number:
-        canonical = nl_address(args.postcode, args.number, args.suffix)
-        evaluator = LocalEvaluator(load_oprf_keyring(settings.keys_dir))
-        address = address_pseudonym(evaluator, canonical)
-    else:
-        raise InputError("address", "give --postcode and --number, or --pseudonym")
-    exclude(_database(settings), address, args.label, utc_now())
+    lines = [line.strip() for line in sys.stdin if line.strip()]
+    address = b64url_decode(lines[0]) if len(lines) == 1 else None
+    if address is None or not oprf.is_valid_element(address):
+        # Read from standard input, never an argument: no pseudonym in shell history or
+        # process lists (and a base64url text may begin with "-", which argparse refuses).
+        raise InputError("pseudonym", "give one address pseudonym (base64url) on standard input")
+    db = _database(settings)
+    EpochBook(db).convert(args.epoch, [address])  # refuses an epoch not accepted
+    exclude(db, Arriving(args.epoch, address), args.label, utc_now())
     print(f"vir: excluded {args.label!r}; it no longer makes household matches")
     return 0
 
@@ -452,6 +475,8 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
             "to a signed checkpoint and cannot be verified (vir keys init creates the key)",
             file=sys.stderr,
         )
+    from vir.api.app import evaluation_counts
+
     if args.report_command == "privacy":
         report = reports.privacy_report(
             db,
@@ -462,6 +487,7 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
             information_days=settings.information_duty_days,
             region=args.region,
             log=log,
+            evaluation_counts=evaluation_counts(settings),
         )
         to_csv, to_pdf = officer.privacy_csv, officer.privacy_pdf
     else:
@@ -559,26 +585,14 @@ def _certificate_file(path: str) -> Certificate:
         raise InputError("cert", "the file holds no PEM certificate") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="vir", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve").set_defaults(run=cmd_serve)
-    db = sub.add_parser("db").add_subparsers(dest="db_command", required=True)
-    db.add_parser("upgrade").set_defaults(run=cmd_db_upgrade)
-    check = db.add_parser("check", help="count stored pseudonyms that are not canonical")
-    check.add_argument("--batch", type=int, default=10_000, help="rows read per batch")
-    check.set_defaults(run=cmd_db_check)
-    keys = sub.add_parser("keys").add_subparsers(dest="keys_command", required=True)
-    init = keys.add_parser("init")
-    init.add_argument("--keys-dir")
-    init.set_defaults(run=cmd_keys_init)
-    dev = sub.add_parser("dev").add_subparsers(dest="dev_command", required=True)
-    dev_init = dev.add_parser("init")
-    dev_init.add_argument("--dev-dir", default=".vir/dev")
-    dev_init.set_defaults(run=cmd_dev_init)
-    org = sub.add_parser("org").add_subparsers(dest="org_command", required=True)
+def add_org_parsers(parser: argparse.ArgumentParser, shared: Command | None = None) -> None:
+    """``vir org ...``; with ``shared`` (``vir keyholder org ...``) each command runs
+    through it, on the key holder's database (no coordinator there)."""
+    org = parser.add_subparsers(dest="org_command", required=True)
+
+    def handler(command: Command) -> dict[str, Command]:
+        return {"run": command} if shared is None else {"run": shared, "shared": command}
+
     add = org.add_parser("add", help="onboard an organisation")
     add.add_argument("--oin", required=True, help="20-digit OIN")
     add.add_argument("--name", required=True)
@@ -589,8 +603,8 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--dev-dir", default=".vir/dev", help="CA used to issue a certificate")
     add.add_argument("--out", help="folder for the issued certificate and key")
     add.add_argument("--days", type=int, default=365)
-    add.set_defaults(run=cmd_org_add)
-    org.add_parser("list").set_defaults(run=cmd_org_list)
+    add.set_defaults(**handler(cmd_org_add))
+    org.add_parser("list").set_defaults(**handler(cmd_org_list))
     cert = org.add_parser("cert", help="another certificate for an organisation, with a role")
     cert.add_argument("--oin", required=True)
     cert.add_argument(
@@ -604,14 +618,17 @@ def build_parser() -> argparse.ArgumentParser:
     cert.add_argument("--dev-dir", default=".vir/dev", help="CA used to issue a certificate")
     cert.add_argument("--out", help="folder for the issued certificate and key")
     cert.add_argument("--days", type=int, default=365)
-    cert.set_defaults(run=cmd_org_cert)
-    coord = org.add_parser("coordinator", help="appoint or remove the organisation's coordinator")
-    coord.add_argument("--oin", required=True)
-    coord.add_argument("--name")
-    coord.add_argument("--email")
-    coord.add_argument("--phone")
-    coord.add_argument("--remove", action="store_true")
-    coord.set_defaults(run=cmd_org_coordinator)
+    cert.set_defaults(**handler(cmd_org_cert))
+    if shared is None:
+        coord = org.add_parser(
+            "coordinator", help="appoint or remove the organisation's coordinator"
+        )
+        coord.add_argument("--oin", required=True)
+        coord.add_argument("--name")
+        coord.add_argument("--email")
+        coord.add_argument("--phone")
+        coord.add_argument("--remove", action="store_true")
+        coord.set_defaults(**handler(cmd_org_coordinator))
     revoke = org.add_parser("revoke", help="revoke a client certificate and rewrite the CRL")
     which = revoke.add_mutually_exclusive_group(required=True)
     which.add_argument("--fingerprint", help="SHA-256 fingerprint (hex) of the certificate")
@@ -620,23 +637,61 @@ def build_parser() -> argparse.ArgumentParser:
     for one in (revoke, crl):
         one.add_argument("--dev-dir", default=".vir/dev", help="CA that signs the CRL")
         one.add_argument("--crl", help="CRL file (default: VIR_CLIENT_CRL, else DEV-DIR/crl.pem)")
-    revoke.set_defaults(run=cmd_org_revoke)
-    crl.set_defaults(run=cmd_org_crl)
+    revoke.set_defaults(**handler(cmd_org_revoke))
+    crl.set_defaults(**handler(cmd_org_crl))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vir", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve").set_defaults(run=cmd_serve)
+    cli_keyholder.add_parsers(
+        sub,
+        org_parsers=add_org_parsers,
+        db_upgrade=cmd_db_upgrade,
+        audit_verify=cmd_audit_verify,
+    )
+    db = sub.add_parser("db").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade").set_defaults(run=cmd_db_upgrade)
+    check = db.add_parser("check", help="count stored pseudonyms that are not canonical")
+    check.add_argument("--batch", type=int, default=10_000, help="rows read per batch")
+    check.set_defaults(run=cmd_db_check)
+    keys = sub.add_parser("keys").add_subparsers(dest="keys_command", required=True)
+    init = keys.add_parser("init")
+    init.add_argument("--keys-dir")
+    init.set_defaults(run=cmd_keys_init)
+    cli_keys.add_parsers(keys)
+    dev = sub.add_parser("dev").add_subparsers(dest="dev_command", required=True)
+    dev_init = dev.add_parser("init")
+    dev_init.add_argument("--dev-dir", default=".vir/dev")
+    dev_init.add_argument(
+        "--threshold",
+        default=os.environ.get("VIR_DEV_THRESHOLD", "1-of-1"),
+        help="t-of-n key holders sharing the key (default VIR_DEV_THRESHOLD, else 1-of-1)",
+    )
+    dev_init.set_defaults(run=cmd_dev_init)
+    dev.add_parser("run", help="the index and its key holder(s), until Ctrl-C").set_defaults(
+        run=cmd_dev_run
+    )
+    add_org_parsers(sub.add_parser("org"))
     lifecycle = sub.add_parser("lifecycle").add_subparsers(dest="lifecycle_command", required=True)
     run = lifecycle.add_parser("run", help="removal dates and the archive term, now")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(run=cmd_lifecycle_run)
     person = sub.add_parser("person").add_subparsers(dest="person_command", required=True)
-    person.add_parser(
+    deceased = person.add_parser(
         "deceased", help="death notice: erase everything on the pseudonyms read from stdin"
-    ).set_defaults(run=cmd_person_deceased)
+    )
+    deceased.add_argument(
+        "--epoch", type=int, help="the key epoch they were made under (default: the current)"
+    )
+    deceased.set_defaults(run=cmd_person_deceased)
     address = sub.add_parser("address").add_subparsers(dest="address_command", required=True)
     excl = address.add_parser("exclude", help="an institutional address that never matches")
     excl.add_argument("--label", required=True, help="what the address is, e.g. a shelter")
-    excl.add_argument("--postcode")
-    excl.add_argument("--number")
-    excl.add_argument("--suffix", default="")
-    excl.add_argument("--pseudonym", help="the address pseudonym, if the key is elsewhere")
+    excl.add_argument("--epoch", type=int, required=True, help="the key epoch it was made under")
     excl.set_defaults(run=cmd_address_exclude)
     address.add_parser("list").set_defaults(run=cmd_address_list)
     demo = sub.add_parser("demo", help="run the school/GP/youth-care scenario")
@@ -708,8 +763,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"vir: {error.detail}", file=sys.stderr)
         return 2
     finally:
-        while _OPENED:
-            _OPENED.pop().dispose()
+        close_databases()
     return code
 
 

@@ -15,7 +15,23 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///.vir/vir.db"
     host: str = "127.0.0.1"
     port: int = Field(default=8443, ge=1, le=65535)
+    # The index's own keys (the audit checkpoint key); never an OPRF key, which lives
+    # only at the key holder (vir keyholder serve; docs/trust-model.md).
     keys_dir: Path = Path("keys")
+    # The key holder's verifier key (its checkpoint key, `vir keyholder key`): rekey tokens
+    # (vir keys rekey --token) must be signed with it.
+    keyholder_verifier_key: Path = Path("keys/keyholder.pub")
+    # Days a replaced key epoch is still accepted (converted on arrival) after a rekey.
+    epoch_grace_days: int = Field(default=30, ge=0, le=365)
+    # Where the privacy report reads how much each organisation had pseudonymised: the key
+    # holders' GET /v1/oprf/usage (comma-separated base URLs; empty: the index's own log
+    # only), how many of them each evaluation reaches (a threshold deployment's t), and
+    # the index's own client certificate there (an index operator's, role index_service).
+    usage_keyholders: str = ""
+    usage_threshold: int = Field(default=1, ge=1, le=255)
+    usage_client_cert: Path = Path(".vir/dev/index-service.crt")
+    usage_client_key: Path = Path(".vir/dev/index-service.key")
+    usage_ca: Path = Path(".vir/dev/ca.crt")
     # The audit log's name in its signed checkpoints (C2SP origin; no spaces or '+').
     audit_origin: str = Field(default="vir-dev/audit-log", pattern=r"^[!-*,-~]{1,200}$")
     tls_cert: Path = Path(".vir/dev/server.crt")
@@ -36,10 +52,6 @@ class Settings(BaseSettings):
     # buckets are in it, vir.store.ratelimits); over the limit: 429 with Retry-After, the
     # refusal audited, and a "rate_limited" flag in the privacy officer's report. Each is a
     # token bucket: the burst is what may be used at once, the rate refills it.
-    # OPRF evaluations: sustained elements per second, and the burst allowed. A registration
-    # costs one element per pseudonym (young person, parents, address).
-    oprf_rate_per_second: float = Field(default=200.0, gt=0)
-    oprf_burst: int = Field(default=2000, ge=64)
     # Signals registered. The burst takes a region's migration of one organisation's whole
     # case load (a large youth-care provider holds a few thousand active signals) or a
     # school's batch at the start of term in one go; then 1,000 an hour, ten times the

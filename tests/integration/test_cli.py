@@ -9,7 +9,14 @@ import sys
 import time
 from pathlib import Path
 
-from support.service import RunningService, free_port, run_vir, service_env, start_service
+from support.service import (
+    RunningService,
+    free_port,
+    keyholder_listing,
+    run_vir,
+    service_env,
+    start_service,
+)
 
 
 def _digests(folder: Path) -> dict[str, str]:
@@ -23,18 +30,40 @@ def _digests(folder: Path) -> dict[str, str]:
 def test_dev_init_is_idempotent_and_never_overwrites(tmp_path: Path) -> None:
     env = service_env(tmp_path, free_port())
     run_vir(tmp_path, env, "dev", "init", "--dev-dir", str(tmp_path / "dev"))
-    before = _digests(tmp_path / "dev") | _digests(tmp_path / "keys")
+
+    def state() -> dict[str, str]:
+        return {
+            f"{name}/{path}": digest
+            for name in ("dev", "keys", "keyholder/keys")
+            for path, digest in _digests(tmp_path / name).items()
+        }
+
+    before = state()
     assert (tmp_path / "dev" / "ca.key").stat().st_mode & 0o077 == 0
+    # The OPRF key is the key holder's; the index's keys directory has none.
+    assert any(p.startswith("keyholder/keys/oprf-epoch-1") for p in before)
+    assert not [p for p in before if p.startswith("keys/oprf")]
+    assert (tmp_path / "keyholder" / "keys").stat().st_mode & 0o077 == 0
     run_vir(tmp_path, env, "dev", "init", "--dev-dir", str(tmp_path / "dev"))
-    assert _digests(tmp_path / "dev") | _digests(tmp_path / "keys") == before
+    assert state() == before
     listing = run_vir(tmp_path, env, "org", "list").stdout
     # Four reporting organisations, the municipality and the index operator.
     assert listing.count("\n") == 6
+    # The key holder registers the same organisations, in its own database.
+    (holder,) = keyholder_listing(tmp_path)
+    assert run_vir(tmp_path, env | holder["env"], "keyholder", "org", "list").stdout == listing
     roles = json.loads((tmp_path / "dev" / "roles.json").read_text())
     assert {r["role"] for r in roles} == {
         "privacy_officer",
         "coordinator",
         "national_privacy_officer",
+        "address_officer",
+    }
+    endpoints = json.loads((tmp_path / "dev" / "endpoints.json").read_text())
+    assert endpoints == {
+        "index": f"https://127.0.0.1:{env['VIR_PORT']}",
+        "keyholders": [holder["url"]],
+        "threshold": 1,
     }
 
 
@@ -157,10 +186,16 @@ def test_the_server_signs_checkpoints_on_its_own(tmp_path: Path) -> None:
     from vir.audit.checkpoint import SignedNote, parse_verifier_key, verify_note
     from vir.crypto.signing import ed25519_verify
 
-    service = start_service(tmp_path, VIR_CHECKPOINT_INTERVAL_SECONDS="0.3")
+    service = start_service(
+        tmp_path,
+        VIR_CHECKPOINT_INTERVAL_SECONDS="0.3",
+        VIR_KEYHOLDER_CHECKPOINT_INTERVAL_SECONDS="0.3",
+    )
     try:
         org = service.org("gp")
-        refclient.pseudonymise(service.url, service.ca, org.cert, org.key, [b"x"])
+        # Something to log: pseudonyms made at the key holder, and a request at the index.
+        refclient.pseudonymise(service.keyholder_url, service.ca, org.cert, org.key, [b"x"])
+        request(service.port, service.ca, "GET", "/v1/notifications", cert=(org.cert, org.key))
         deadline = time.monotonic() + 15
         while True:
             reply = request(
@@ -172,6 +207,13 @@ def test_the_server_signs_checkpoints_on_its_own(tmp_path: Path) -> None:
         assert reply.status == 200, reply.body
         name, key = parse_verifier_key(service.vir("audit", "key").stdout.strip())
         assert verify_note(SignedNote.parse(reply.body), name, key, ed25519_verify)
+        # The key holder signs checkpoints of its own log, with its own key.
+        while not (notes := service.keyholder_sql("SELECT note FROM checkpoints")):
+            assert time.monotonic() < deadline, "the key holder signed no checkpoint"
+            time.sleep(0.2)
+        name, key = parse_verifier_key(service.keyholder("key").stdout.strip())
+        assert name.startswith("vir-dev/keyholder-log")
+        assert verify_note(SignedNote.parse(notes[-1][0].encode()), name, key, ed25519_verify)
     finally:
         service.stop()
 

@@ -1,12 +1,19 @@
-"""``vir-client`` reads identities from stdin and prints pseudonyms."""
+"""``vir-client`` reads identities from stdin and prints pseudonyms, made at the key
+holder(s) of ``endpoints.json`` (or ``--keyholder``); an address officer puts an
+institutional address on the index's exclusion list."""
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
+from typing import Any
 
 from support import refclient
 from support.service import RunningService
+
+from vir.client.canonical import nl_address, nl_bsn
+from vir.client.demo import made_up_bsn
 
 
 def _client(service: RunningService, stdin: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -37,7 +44,11 @@ def test_bsn_lines_become_pseudonyms_in_order(service: RunningService) -> None:
     assert result.returncode == 0, result.stderr
     org = service.org("youth_care")
     _, expected = refclient.pseudonymise(
-        service.url, service.ca, org.cert, org.key, [b"nl-bsn:123456782", b"nl-bsn:111222333"]
+        service.keyholder_url,
+        service.ca,
+        org.cert,
+        org.key,
+        [b"nl-bsn:123456782", b"nl-bsn:111222333"],
     )
     assert result.stdout.split() == [refclient.b64url_encode(n) for n in expected]
 
@@ -47,7 +58,7 @@ def test_person_and_address_use_the_canonical_forms(service: RunningService) -> 
     person = _client(service, "  Çelik ;2011-05-06;V\n", "person")
     address = _client(service, "3011 ab;12;a\n", "address")
     _, expected = refclient.pseudonymise(
-        service.url,
+        service.keyholder_url,
         service.ca,
         org.cert,
         org.key,
@@ -111,3 +122,94 @@ def test_a_privacy_officer_gets_the_access_pdf(service: RunningService, tmp_path
     )
     assert refused.returncode == 1 and "403" in refused.stderr
     assert "Clitest" not in refused.stderr
+
+
+def _vir_client(
+    service: RunningService, stdin: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """``vir-client --dev-dir DEV ARGS``: the index and key holders of endpoints.json."""
+    return subprocess.run(
+        [sys.executable, "-m", "vir.client.cli", "--dev-dir", str(service.dev), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_key_holder_can_be_named_on_the_command_line(service: RunningService) -> None:
+    org = service.org("gp")
+    args = ["--url", service.url, "--ca", service.ca, "--cert", org.cert, "--key", org.key]
+    given = _vir_client(
+        service, "123456782\n", *args, "--keyholder", service.keyholder_url, "pseudonymise", "bsn"
+    )
+    assert given.returncode == 0, given.stderr
+    from_endpoints = _vir_client(service, "123456782\n", "--dev-org", "gp", "pseudonymise", "bsn")
+    assert from_endpoints.returncode == 0, from_endpoints.stderr
+    assert given.stdout == from_endpoints.stdout
+    # A key holder that does not answer: a clear error, no pseudonym.
+    nobody = "https://127.0.0.1:9"
+    failed = _vir_client(
+        service, "123456782\n", "--dev-org", "gp", "--keyholder", nobody, "pseudonymise", "bsn"
+    )
+    assert failed.returncode == 1 and failed.stdout == ""
+    assert "key holder" in failed.stderr
+
+
+def _signal(ref: str, person: str, address: str) -> dict[str, Any]:
+    return {
+        "local_ref": ref,
+        "epoch": 1,
+        "person": person,
+        "address": address,
+        "remove_on": (dt.date.today() + dt.timedelta(days=300)).isoformat(),
+        "professional": {"name": "Sanne de Jong", "email": "s.dejong@x.example"},
+    }
+
+
+def _household_matches(service: RunningService, address: str, tag: str) -> list[Any]:
+    """A school and a GP each register a different child at ``address``; the matches of
+    the school's signal (a shared address makes a household match: test_signals_api)."""
+    with service.client("education") as school, service.client("gp") as gp:
+        made = school.pseudonymise([nl_bsn(made_up_bsn()), address])
+        child, home = made.pseudonyms
+        school.register_signal(_signal(f"{tag}-school", child, home))
+        made = gp.pseudonymise([nl_bsn(made_up_bsn()), address])
+        child, home = made.pseudonyms
+        gp.register_signal(_signal(f"{tag}-gp", child, home))
+        return school.matches(f"{tag}-school")
+
+
+def test_an_excluded_address_makes_no_household_match(service: RunningService) -> None:
+    # Another address, not excluded: the two children are one household.
+    (matched,) = _household_matches(service, nl_address("3014 GH", "21", ""), "addr-open")
+    assert (matched["kind"], matched["via"]) == ("household", "address")
+
+    # The municipality's address officer excludes a shelter, with only its client: the
+    # address is pseudonymised at the key holder, the index gets the pseudonym.
+    excluded = _vir_client(
+        service,
+        "3014 GH;23;\n",
+        "--dev-org",
+        "address_officer",
+        "address",
+        "exclude",
+        "--label",
+        "Opvanghuis",
+    )
+    assert excluded.returncode == 0, excluded.stderr
+    assert "Opvanghuis" in excluded.stdout
+    listed = _vir_client(service, "", "--dev-org", "address_officer", "address", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "Opvanghuis" in listed.stdout
+    assert "3014" not in listed.stdout  # a label, never the address
+    assert _household_matches(service, nl_address("3014 GH", "23", ""), "addr-shelter") == []
+    # Only an address officer keeps the list.
+    refused = _vir_client(
+        service, "3014 GH;25;\n", "--dev-org", "gp", "address", "exclude", "--label", "X"
+    )
+    assert refused.returncode == 1 and "403" in refused.stderr
+    with service.client("address_officer") as officer:
+        labels = [item["label"] for item in officer.address_exclusions()]
+    assert labels.count("Opvanghuis") == 1 and "X" not in labels

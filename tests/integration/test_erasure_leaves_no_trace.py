@@ -84,7 +84,7 @@ def register(
 ) -> str:
     body = {
         "local_ref": ref,
-        "epoch": app.app.state.services.pseudonymisation.epoch,
+        "epoch": app.epoch,
         "person": b64url_encode(person(who)),
         "professional": professional,
         **extra,
@@ -99,7 +99,7 @@ def reporter(org: int) -> Caller:
 
 def pseudonym(app: InApp, who: str) -> dict[str, Any]:
     return {
-        "epoch": app.app.state.services.pseudonymisation.epoch,
+        "epoch": app.epoch,
         "person": b64url_encode(person(who)),
     }
 

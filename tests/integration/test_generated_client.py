@@ -71,7 +71,7 @@ def test_generated_models_parse_real_answers(
     models = generate(served, tmp_path, monkeypatch)
     with in_app(tmp_path / "app") as app:
         app.as_caller(0)
-        epoch = app.app.state.services.pseudonymisation.epoch
+        epoch = app.epoch
         created = app.request("POST", "/v1/signals", json=signal_body("case-1", "Kim", epoch))
         assert created.status_code == 201
         assert created.headers["location"] == "/v1/signals/case-1"

@@ -32,7 +32,7 @@ class Index:
 
     def __init__(self, app: InApp) -> None:
         self.app = app
-        self.epoch = app.app.state.services.pseudonymisation.epoch
+        self.epoch = app.epoch
         self.cursor: dict[int, str | None] = dict.fromkeys(range(len(ORGS)))
         self.texts: list[str] = []
 

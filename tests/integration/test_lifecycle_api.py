@@ -17,8 +17,16 @@ from vir.client.connection import ServiceError, VirClient
 
 
 def _client(service: RunningService, entry: dict[str, Any]) -> VirClient:
+    """The organisation's (or role's) client: the index, and the key holder it
+    pseudonymises at with the same certificate."""
     dev = service.dev
-    return VirClient(service.url, dev / "ca.crt", dev / entry["cert"], dev / entry["key"])
+    return VirClient(
+        service.url,
+        dev / "ca.crt",
+        dev / entry["cert"],
+        dev / entry["key"],
+        keyholders=service.keyholder_urls,
+    )
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """vir behind a real nginx: mutual TLS at nginx, two ``vir serve`` processes in proxy
 mode (``VIR_TLS_MODE=proxy``) on one database, the certificate forwarded in
-``Client-Cert``, believed only from the trusted proxy address (127.0.0.1).
+``Client-Cert``, believed only from the trusted proxy address (127.0.0.1). Clients
+pseudonymise at the key holder (``vir keyholder serve``, its own mutual TLS) beside it.
 
 Needs the nginx binary: ``scripts/ensure-nginx.sh`` (``make test`` runs it).
 """
@@ -30,15 +31,15 @@ from support.nginx import (
     start_nginx,
     start_proxied_app,
 )
-from support.service import run_vir
+from support.service import run_vir, start_keyholders, stop_process
 
 from vir.client.canonical import nl_bsn
 from vir.client.connection import ServiceError, VirClient
 from vir.client.demo import made_up_bsn
 from vir.crypto import pki
 
-EVALUATE = "/v1/oprf/evaluate"
-BODY = json.dumps({"blinded_elements": ["YJoK5owVo89pA3ZkYTB-XIuy-V5-ZVDh_6Lcmd5RgDw"]}).encode()
+# A request of every organisation's that the index audits with its organisation.
+PROBE = "/v1/notifications"
 # Not in VIR_TRUSTED_PROXIES; Linux routes all of 127/8 over the loopback interface.
 UNTRUSTED_SOURCE = "127.0.0.2"
 
@@ -52,6 +53,7 @@ class Deployment:
     apps: list[ProxiedApp]
     nginx: Nginx
     orgs: dict[str, dict[str, str]]  # by category, paths absolute
+    keyholder_urls: list[str]
 
     @property
     def dev(self) -> Path:
@@ -59,7 +61,13 @@ class Deployment:
 
     def client(self, category: str) -> VirClient:
         org = self.orgs[category]
-        return VirClient(self.nginx.url, self.dev / "ca.crt", Path(org["cert"]), Path(org["key"]))
+        return VirClient(
+            self.nginx.url,
+            self.dev / "ca.crt",
+            Path(org["cert"]),
+            Path(org["key"]),
+            keyholders=self.keyholder_urls,
+        )
 
     def audit(self) -> list[dict[str, Any]]:
         engine = create_engine(self.env["VIR_DATABASE_URL"], poolclass=NullPool)
@@ -79,6 +87,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     root = tmp_path_factory.mktemp("vir-nginx")
     env = proxy_env(root)
     prepare(root, env)
+    holders, holder_urls = start_keyholders(root, env)
     apps: list[ProxiedApp] = []
     try:
         for _ in range(2):
@@ -87,6 +96,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     except BaseException:
         for app in apps:
             app.stop()
+        for holder in holders:
+            stop_process(holder)
         raise
     orgs = {
         o["category"]: {
@@ -96,10 +107,12 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         }
         for o in json.loads((root / "dev" / "orgs.json").read_text())
     }
-    yield Deployment(root, env, apps, nginx, orgs)
+    yield Deployment(root, env, apps, nginx, orgs, holder_urls)
     nginx.stop()
     for app in apps:
         app.stop()
+    for holder in holders:
+        stop_process(holder)
 
 
 def _tls(deployment: Deployment, category: str | None) -> ssl.SSLContext:
@@ -117,9 +130,7 @@ def _via_nginx(
         "127.0.0.1", deployment.nginx.port, context=_tls(deployment, category), timeout=30
     )
     try:
-        conn.request(
-            "POST", EVALUATE, BODY, {"Content-Type": "application/json", **(headers or {})}
-        )
+        conn.request("GET", PROBE, headers=headers or {})
         reply = conn.getresponse()
         return reply.status, {k.lower(): v for k, v in reply.getheaders()}, reply.read()
     finally:
@@ -132,7 +143,7 @@ def _direct(
     """Plain HTTP straight to one app process, from ``source`` (bypassing nginx)."""
     conn = http.client.HTTPConnection("127.0.0.1", app.port, timeout=30, source_address=(source, 0))
     try:
-        conn.request("POST", EVALUATE, BODY, {"Content-Type": "application/json", **headers})
+        conn.request("GET", PROBE, headers=headers)
         reply = conn.getresponse()
         return reply.status, {k.lower(): v for k, v in reply.getheaders()}, reply.read()
     finally:
@@ -229,7 +240,7 @@ def test_a_client_supplied_client_cert_header_is_replaced_by_nginx(
     assert status == 200, body
     entries = deployment.audit()[before:]
     assert [(e["action"], e["organisation"]) for e in entries] == [
-        ("oprf.evaluate", deployment.orgs["education"]["oin"])
+        ("notifications.read", deployment.orgs["education"]["oin"])
     ], entries
 
 
@@ -266,7 +277,7 @@ def test_forged_client_cert_straight_to_an_app_is_refused_and_audited(
             "forwarded_certificate_not_trusted",
         )
         assert entry["objects"] == {
-            "endpoint": "POST /v1/oprf/evaluate",
+            "endpoint": f"GET {PROBE}",
             "count": 1,
             "minute": entry["occurred_at"][:16] + "Z",
             "peer": f"127.0.{n + 1}.0/24",

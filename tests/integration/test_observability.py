@@ -1,5 +1,6 @@
-"""A real ``vir serve``: a signal registered over mutual TLS shows up in /metrics, and the
-server's log is JSON event lines with request ids and no identifiers."""
+"""A real ``vir serve`` and ``vir keyholder serve``: a signal registered over mutual TLS
+shows up in the index's /metrics, an evaluation in the key holder's, and each server's
+log is JSON event lines with request ids and no identifiers."""
 
 from __future__ import annotations
 
@@ -32,11 +33,18 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServic
 
 
 def call(
-    service: RunningService, org: Org | None, method: str, path: str, body: Any = None
+    service: RunningService,
+    org: Org | None,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    port: int | None = None,
 ) -> Reply:
+    """A request to the index (``port``: another server of the service, a key holder)."""
     data = json.dumps(body).encode() if body is not None else None
     cert = (org.cert, org.key) if org is not None else None
-    return request(service.port, service.ca, method, path, data, cert)
+    return request(port or service.port, service.ca, method, path, data, cert)
 
 
 def signal(local_ref: str, person: str) -> dict[str, Any]:
@@ -48,10 +56,11 @@ def signal(local_ref: str, person: str) -> dict[str, Any]:
     }
 
 
-def log_lines(service: RunningService) -> list[dict[str, Any]]:
+def log_lines(log: str) -> list[dict[str, Any]]:
     found = []
-    for line in service.log().splitlines():
-        if line.startswith("vir: serving "):  # `vir serve` says where, before logging starts
+    for line in log.splitlines():
+        # `vir serve` and `vir keyholder serve` say where, before logging starts.
+        if line.startswith(("vir: serving ", "vir: key holder serving ")):
             continue
         found.append(json.loads(line))  # anything else must be a JSON event line
     return found
@@ -59,8 +68,15 @@ def log_lines(service: RunningService) -> list[dict[str, Any]]:
 
 def test_metrics_and_logs_of_a_real_service(observed: RunningService) -> None:
     school, other = observed.orgs[0], observed.orgs[1]
+    blind = refclient.random_blind()
+    blinded = refclient.blind(f"nl-bsn:{BSN}".encode(), blind)
     _epoch, (person,) = refclient.pseudonymise(
-        observed.url, observed.ca, school.cert, school.key, [f"nl-bsn:{BSN}".encode()]
+        observed.keyholder_url,
+        observed.ca,
+        school.cert,
+        school.key,
+        [f"nl-bsn:{BSN}".encode()],
+        [blind],
     )
     pseudonym = refclient.b64url_encode(person)
     assert call(observed, school, "POST", "/v1/signals", signal(REFS[0], pseudonym)).status == 201
@@ -69,7 +85,10 @@ def test_metrics_and_logs_of_a_real_service(observed: RunningService) -> None:
     assert bad.status == 422
     invalid = refclient.b64url_encode(b"\xff" * 32)
     body = {"blinded_elements": [invalid]}
-    assert call(observed, school, "POST", "/v1/oprf/evaluate", body).status == 422
+    holder = observed.keyholder_port
+    assert call(observed, school, "POST", "/v1/oprf/evaluate", body, port=holder).status == 422
+    # The index evaluates nothing.
+    assert call(observed, school, "POST", "/v1/oprf/evaluate", body).status == 404
     assert call(observed, None, "GET", f"/v1/matches?local_ref={REFS[0]}").status == 401
     given = str(uuid.uuid4())
     health = request(observed.port, observed.ca, "GET", "/health", headers={"X-Request-Id": given})
@@ -83,7 +102,7 @@ def test_metrics_and_logs_of_a_real_service(observed: RunningService) -> None:
     assert 'route="/v1/signals/{local_ref}",status="422"} 1' in text
     assert "vir_matches_created_total 1.0\n" in text
     assert 'vir_notifications_created_total{type="match.created"} 2.0\n' in text
-    assert re.search(r"vir_oprf_evaluated_elements_total [1-9]", text)
+    assert not re.search(r"vir_oprf_evaluated_elements_total [1-9]", text)
     assert 'vir_requests_refused_total{reason="no_client_certificate"} 1.0\n' in text
     assert 'vir_requests_refused_total{reason="invalid_input"} 1.0\n' in text
     # The process, the periodic jobs (refusals.flush ran at start) and the newest checkpoint.
@@ -100,18 +119,34 @@ def test_metrics_and_logs_of_a_real_service(observed: RunningService) -> None:
     ready = call(observed, None, "GET", "/ready")
     assert (ready.status, ready.body) == (200, b'{"status":"ready"}')
 
+    # The key holder's metrics: what it evaluated and refused, never an element.
+    held = call(observed, None, "GET", "/metrics", port=holder)
+    assert held.status == 200
+    held_text = held.body.decode()
+    assert re.search(r"vir_oprf_evaluated_elements_total [1-9]", held_text)
+    evaluate = 'vir_http_requests_total{method="POST",route="/v1/oprf/evaluate",status="%d"} 1'
+    assert evaluate % 200 in held_text and evaluate % 422 in held_text
+
     deadline = time.monotonic() + 10  # the log is written as requests end
     while '"route":"/metrics"' not in observed.log() and time.monotonic() < deadline:
         time.sleep(0.1)
-    log = observed.log()
+    while '"route":"/metrics"' not in observed.keyholder_log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    log, held_log = observed.log(), observed.keyholder_log()
     oins = [o.oin for o in observed.orgs]
-    for secret in (BSN, pseudonym, invalid, person.hex(), *REFS, *oins):
-        assert secret not in text, secret
-        assert secret not in log, secret
-    assert "/v1/matches?" not in log
-    assert "Traceback" not in log
-    lines = log_lines(observed)
-    for line in lines:
+    sent = refclient.b64url_encode(blinded)
+    for secret in (BSN, pseudonym, invalid, sent, person.hex(), blinded.hex(), *REFS, *oins):
+        for where in (text, log, held_text, held_log):
+            assert secret not in where, secret
+    for where in (log, held_log):
+        assert "/v1/matches?" not in where
+        assert "Traceback" not in where
+    held_lines = log_lines(held_log)
+    assert {"/v1/oprf/evaluate", "/metrics"} <= {
+        line["route"] for line in held_lines if line["event"] == "http.request"
+    }
+    lines = log_lines(log)
+    for line in [*lines, *held_lines]:
         assert (
             set(line)
             <= {"ts", "level", "event", "request_id"} | logs.CATALOGUE[line["event"]].fields

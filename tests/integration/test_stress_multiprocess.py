@@ -94,7 +94,9 @@ def _pool(service: RunningService) -> Pool:
     inputs += [f"nl-person:bakker:1980-02-0{i + 1}:v".encode() for i in range(1, PARENTS)]
     inputs += [f"nl-address:30{i}1AB:{i + 1}:".encode() for i in range(ADDRESSES)]
     inputs += [b"nl-address:3012CD:5:"]
-    _epoch, elements = refclient.pseudonymise(service.url, service.ca, org.cert, org.key, inputs)
+    _epoch, elements = refclient.pseudonymise(
+        service.keyholder_url, service.ca, org.cert, org.key, inputs
+    )
     encoded = [refclient.b64url_encode(e) for e in elements]
     persons = encoded[:PERSONS]
     parents = [persons[-1], *encoded[PERSONS : PERSONS + PARENTS - 1]]
@@ -187,7 +189,14 @@ def _exclude_midway(service: RunningService, address: str, tally: Tally, planned
     while sum(tally.ops.values()) < planned // 3 and time.monotonic() < deadline:
         time.sleep(0.05)
     result = service.vir(
-        "address", "exclude", "--label", "Opvang 2", "--pseudonym", address, check=False
+        "address",
+        "exclude",
+        "--label",
+        "Opvang 2",
+        "--epoch",
+        "1",
+        check=False,
+        stdin=address + "\n",
     )
     with tally.lock:
         tally.ops["address excluded"] += 1
@@ -310,10 +319,16 @@ def test_two_instances_under_concurrent_load_keep_every_invariant(tmp_path: Path
     try:
         services.append(start_service(root, VIR_CHECKPOINT_INTERVAL_SECONDS="0.5"))
         assert services[0].database_url == services[1].database_url
-        first.vir(
-            "address", "exclude", "--label", "Opvang", "--postcode", "3012CD", "--number", "5"
-        )
         pool = _pool(first)
+        first.vir(
+            "address",
+            "exclude",
+            "--label",
+            "Opvang",
+            "--epoch",
+            "1",
+            stdin=pool.addresses[-1] + "\n",
+        )
         orgs = first.orgs
         tally = Tally()
         done = threading.Event()

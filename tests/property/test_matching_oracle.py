@@ -31,6 +31,7 @@ from support.instore import T0, Store, fresh_store, template
 from vir.crypto import oprf
 from vir.domain.errors import Conflict, NotFound
 from vir.domain.signals import Professional, WithdrawalReason
+from vir.services.epochs import EpochBook
 from vir.services.signals import SignalRequest, SignalService
 from vir.store.tables import (
     ArchivedSignalRow,
@@ -270,7 +271,7 @@ def test_persisted_matches_and_notifications_equal_the_oracle(
     with fresh_store(template(_TEMPLATE_DIR), database) as store:
         with store.db.write() as session:
             session.add(ExcludedAddressRow(address=EXCLUDED, label="shelter", created_at=T0))
-        service = SignalService(store.db, lambda: T0, current_epoch=1)
+        service = SignalService(store.db, lambda: T0, EpochBook(store.db))
         oracle = Oracle()
         active: list[Sig] = []
         seq = 0

@@ -7,7 +7,8 @@ peer network) and minute: an entry at once for a key's first refusal, one more w
 the count of the rest once the minute is over, at most VIR_REFUSAL_ENTRIES_PER_MINUTE
 entries a minute for all instances together, past that one overflow entry, and the
 overflow in ``vir_refusals_overflow_total``. Accountable all the same: the counts sum
-to the requests refused, and survive an instance that crashes.
+to the requests refused, and survive an instance that crashes. The index and the key
+holder share this edge: each is flooded here, on its own log.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,13 +26,37 @@ from support.instances import ATTACKER, MINUTE, Instances, instances, refused_co
 from support.instore import ORGS
 from support.world import person
 
-from vir.crypto.evaluator import Evaluator
+from vir.crypto import oprf
 from vir.domain.encoding import b64url_encode
+from vir.keyholder import evaluation
 from vir.services.identity import Caller
 from vir.services.refusals import OVERFLOW, itemised_keys, network_of
 
 EVALUATE = "/v1/oprf/evaluate"
 BODY = {"blinded_elements": [b64url_encode(person("Kim"))]}
+
+
+@dataclass(frozen=True)
+class Target:
+    """The index or the key holder, and a request to it that needs a certificate."""
+
+    name: str
+    method: str
+    path: str
+    json: Any = None
+
+    @property
+    def keyholder(self) -> bool:
+        return self.name == "keyholder"
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+INDEX = Target("index", "GET", "/v1/signals")
+KEYHOLDER = Target("keyholder", "POST", EVALUATE, BODY)
+on_both = pytest.mark.parametrize("target", [INDEX, KEYHOLDER], ids=["index", "keyholder"])
 
 
 def _metric(text: str, name: str, **labels: str) -> int:
@@ -43,7 +70,7 @@ def _total(flood: Instances, name: str, **labels: str) -> int:
     return sum(_metric(flood.metrics(n), name, **labels) for n in range(len(flood.apps)))
 
 
-def _no_certificate(flood: Instances, peers: Sequence[str]) -> list[httpx.Response]:
+def _no_certificate(flood: Instances, peers: Sequence[str], target: Target) -> list[httpx.Response]:
     """One request without a client certificate per peer, the instances taking turns."""
 
     async def run() -> list[httpx.Response]:
@@ -52,18 +79,19 @@ def _no_certificate(flood: Instances, peers: Sequence[str]) -> list[httpx.Respon
             app = flood.apps[i % len(flood.apps)]
             transport = httpx.ASGITransport(app=app, client=(peer, 50000))
             async with httpx.AsyncClient(transport=transport, base_url="http://vir") as client:
-                replies.append(await client.post(EVALUATE, json=BODY))
+                replies.append(await client.request(target.method, target.path, json=target.json))
         return replies
 
     return asyncio.run(run())
 
 
+@on_both
 def test_300_requests_without_a_certificate_make_two_entries_counting_300(
-    tmp_path: Path,
+    tmp_path: Path, target: Target
 ) -> None:
-    with instances(tmp_path) as flood:
+    with instances(tmp_path, keyholder=target.keyholder) as flood:
         before = len(flood.events())
-        replies = _no_certificate(flood, [ATTACKER] * 300)
+        replies = _no_certificate(flood, [ATTACKER] * 300, target)
         assert {r.status_code for r in replies} == {401}
         # The first refusal is on the record at once, with all it says.
         (first,) = flood.events()[before:]
@@ -73,7 +101,7 @@ def test_300_requests_without_a_certificate_make_two_entries_counting_300(
             None,
         )
         assert first.objects == {
-            "endpoint": "POST /v1/oprf/evaluate",
+            "endpoint": target.endpoint,
             "count": 1,
             "minute": "2026-11-22T09:00Z",
             "peer": "203.0.113.0/24",  # the network, not the address
@@ -90,15 +118,16 @@ def test_300_requests_without_a_certificate_make_two_entries_counting_300(
         assert _total(flood, "vir_refusals_overflow_total", **labels) == 0
 
 
+@on_both
 def test_a_flood_from_many_networks_is_capped_across_instances_and_the_rest_counted(
-    tmp_path: Path,
+    tmp_path: Path, target: Target
 ) -> None:
     cap = 20
     keys = itemised_keys(cap)  # 9 keys, 2 entries each, and the overflow entry
-    with instances(tmp_path, refusal_entries_per_minute=cap) as flood:
+    with instances(tmp_path, keyholder=target.keyholder, refusal_entries_per_minute=cap) as flood:
         before = len(flood.events())
         peers = [f"198.51.{n}.9" for n in range(100) for _ in range(3)]  # 100 networks
-        assert {r.status_code for r in _no_certificate(flood, peers)} == {401}
+        assert {r.status_code for r in _no_certificate(flood, peers, target)} == {401}
         assert len(flood.events()) - before == keys  # at once: each key's first refusal
         flood.flush_refusals()
         refused = flood.events("request.refused")
@@ -114,32 +143,26 @@ def test_a_flood_from_many_networks_is_capped_across_instances_and_the_rest_coun
         assert _total(flood, "vir_refusals_overflow_total", **labels) == past_cap
         assert _total(flood, "vir_requests_refused_total", reason="no_client_certificate") == 300
         # The next minute has a cap of its own.
-        _no_certificate(flood, ["192.0.2.1"])
+        _no_certificate(flood, ["192.0.2.1"], target)
         assert flood.events()[-1].objects["peer"] == "192.0.2.0/24"
         assert flood.chain_intact()
 
 
-class _CountingEvaluator:
-    """The real evaluation is beside the point here; how often it runs is not."""
-
-    def __init__(self) -> None:
-        self.batches = 0
-
-    @property
-    def epoch(self) -> int:
-        return 1
-
-    def evaluate(self, blinded_elements: Sequence[bytes]) -> list[bytes]:
-        self.batches += 1
-        return list(blinded_elements)
-
-
 def test_930_rate_limited_oprf_calls_add_two_refusal_entries_and_no_evaluations(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    evaluator = _CountingEvaluator()
-    counted: Evaluator = evaluator
-    with instances(tmp_path, oprf_burst=64, oprf_rate_per_second=1, evaluator=counted) as flood:
+    evaluated: list[bytes] = []
+
+    def counted(secret: bytes, element: bytes) -> bytes:
+        """The real evaluation, counted: how often it runs is the point here."""
+        evaluated.append(element)
+        return oprf.evaluate(secret, element)
+
+    # What the key holder's evaluation service calls for each element.
+    assert evaluation.oprf is oprf
+    monkeypatch.setattr(evaluation, "oprf", _Counting(counted))
+    settings = {"oprf_burst": 64, "oprf_rate_per_second": 1}
+    with instances(tmp_path, keyholder=True, **settings) as flood:
         org = Caller(ORGS[0], "a" * 64)
         flood.act_as(org)
         replies = flood.requests([(n % 2, "POST", EVALUATE, {"json": BODY}) for n in range(930)])
@@ -150,7 +173,7 @@ def test_930_rate_limited_oprf_calls_add_two_refusal_entries_and_no_evaluations(
         assert replies[64].headers["content-type"] == "application/problem+json"
         # Past the limit no work is done: one evaluation found the bucket empty, after
         # which each instance refuses from what it saw (at most one wasted per instance).
-        assert evaluator.batches <= 64 + 2
+        assert 64 <= len(evaluated) <= 64 + 2
         flood.flush_refusals()
         refused = flood.events("request.refused")
         assert len(refused) == 2
@@ -162,11 +185,22 @@ def test_930_rate_limited_oprf_calls_add_two_refusal_entries_and_no_evaluations(
         assert flood.chain_intact()
 
 
+class _Counting:
+    """``vir.crypto.oprf`` as the evaluation service sees it, with ``evaluate`` replaced."""
+
+    def __init__(self, evaluate: Any) -> None:
+        self.evaluate = evaluate
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(oprf, name)
+
+
+@on_both
 def test_counts_of_an_instance_that_crashed_are_written_by_the_next_to_start(
-    tmp_path: Path,
+    tmp_path: Path, target: Target
 ) -> None:
-    with instances(tmp_path) as flood:
-        _no_certificate(flood, [ATTACKER] * 50)  # both instances; neither stops cleanly
+    with instances(tmp_path, keyholder=target.keyholder) as flood:
+        _no_certificate(flood, [ATTACKER] * 50, target)  # both instances; neither stops cleanly
         assert refused_count(flood.events("request.refused")) == 1
         flood.clock.now += MINUTE
 
@@ -179,24 +213,26 @@ def test_counts_of_an_instance_that_crashed_are_written_by_the_next_to_start(
         assert [e.objects["count"] for e in refused] == [1, 49]
 
 
+@on_both
 def test_an_instance_that_stops_writes_its_minute_so_far_and_keeps_the_cap(
-    tmp_path: Path,
+    tmp_path: Path, target: Target
 ) -> None:
-    with instances(tmp_path, count=1) as flood:
+    with instances(tmp_path, count=1, keyholder=target.keyholder) as flood:
 
         async def serve_then_stop() -> None:
             async with flood.lifespan(0):
                 transport = httpx.ASGITransport(app=flood.apps[0], client=(ATTACKER, 1))
                 async with httpx.AsyncClient(transport=transport, base_url="http://vir") as c:
                     for _ in range(10):
-                        await c.post(EVALUATE, json=BODY)
+                        reply = await c.request(target.method, target.path, json=target.json)
+                        assert reply.status_code == 401
 
         asyncio.run(serve_then_stop())
         refused = flood.events("request.refused")
         assert [e.objects["count"] for e in refused] == [1, 9]
         # The same key again within that minute: its two entries are spent, so it goes
         # to the minute's overflow entry once the minute is over.
-        _no_certificate(flood, [ATTACKER] * 5)
+        _no_certificate(flood, [ATTACKER] * 5, target)
         assert len(flood.events("request.refused")) == 2
         flood.flush_refusals()
         refused = flood.events("request.refused")

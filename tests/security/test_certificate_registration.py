@@ -5,7 +5,8 @@
 valid, a serverAuth-only, a CA:TRUE and an RSA-1024 certificate, and the CA:TRUE one
 then logged in. Registration (``services.onboarding``, not only the CLI) now refuses
 every unfit certificate with an InputError naming ``certificate``; at use, a CA
-certificate or one without EKU clientAuth is refused even when it is in the registry.
+certificate or one without EKU clientAuth is refused even when it is in the registry,
+by the index and by the key holder (which keeps a registry of its own).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import shutil
 import ssl
 import subprocess
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,7 +26,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from support.https import request
+from sqlalchemy import select
+from support.https import Reply, request
 from support.instore import ORGS, T0, Store, fresh_store, template
 from support.service import RunningService, start_service
 
@@ -266,9 +269,47 @@ def _files(folder: Path, name: str, cert: x509.Certificate, key: PrivateKey) -> 
     return str(cert_path), str(key_path)
 
 
-def _refusals(service: RunningService) -> list[dict[str, object]]:
-    rows = service.sql("SELECT body FROM audit_entries ORDER BY seq")
-    return [e for e in (json.loads(bytes(body)) for (body,) in rows) if e["outcome"] == "refused"]
+@dataclass(frozen=True)
+class Server:
+    """The index or key holder 1 of a running service: a request that needs a client
+    certificate, and the database holding that server's registry and audit log."""
+
+    name: str
+    method: str
+    path: str
+    body: bytes | None
+
+    def port(self, service: RunningService) -> int:
+        return service.port if self.name == "index" else service.keyholder_port
+
+    def database_url(self, service: RunningService) -> str:
+        return service.database_url if self.name == "index" else service.keyholder_database_url
+
+    def call(self, service: RunningService, files: tuple[str, str]) -> Reply:
+        return request(self.port(service), service.ca, self.method, self.path, self.body, files)
+
+
+SERVERS = [Server("index", "GET", "/v1/signals", None), Server("keyholder", "POST", EVALUATE, BODY)]
+on_both = pytest.mark.parametrize("server", SERVERS, ids=[s.name for s in SERVERS])
+
+
+def _refusals(service: RunningService, server: Server) -> list[dict[str, object]]:
+    database = Database.connect(server.database_url(service))
+    try:
+        with database.read() as session:
+            bodies = session.scalars(select(AuditEntryRow.body).order_by(AuditEntryRow.seq))
+            entries = [json.loads(bytes(body)) for body in bodies]
+    finally:
+        database.dispose()
+    return [e for e in entries if e["outcome"] == "refused"]
+
+
+def _register_in(service: RunningService, server: Server, cert: x509.Certificate) -> None:
+    database = Database.connect(server.database_url(service))
+    try:
+        _register_directly(database, cert, dt.datetime.now(dt.UTC))
+    finally:
+        database.dispose()
 
 
 def test_the_demo_certificates_pass_the_registration_checks(service: RunningService) -> None:
@@ -279,9 +320,18 @@ def test_the_demo_certificates_pass_the_registration_checks(service: RunningServ
         assert pki.is_client_auth_certificate(cert)
 
 
+def test_the_member_certificate_logs_in_at_both(service: RunningService) -> None:
+    """The control for the refusals below: the same requests with the demo certificate."""
+    member = service.org("gp")
+    for server in SERVERS:
+        reply = server.call(service, (member.cert, member.key))
+        assert reply.status == 200, (server.name, reply.body)
+
+
+@on_both
 @pytest.mark.parametrize("name", ["CA:TRUE", "no EKU"])
 def test_a_registered_non_client_certificate_is_refused_over_tls(
-    service: RunningService, tmp_path: Path, name: str
+    service: RunningService, tmp_path: Path, server: Server, name: str
 ) -> None:
     """OpenSSL completes the handshake for these; the application must refuse them."""
     now = dt.datetime.now(dt.UTC)
@@ -290,23 +340,22 @@ def test_a_registered_non_client_certificate_is_refused_over_tls(
         cert, key = forge(_dev_ca(service), now=now, serials=(member.oin,), is_ca=True)
     else:
         cert, key = forge(_dev_ca(service), now=now, serials=(member.oin,), usages=None)
-    database = Database.connect(service.database_url)
-    try:
-        _register_directly(database, cert, now)
-    finally:
-        database.dispose()
+    _register_in(service, server, cert)
     files = _files(tmp_path, "forged", cert, key)
-    before = len(_refusals(service))
-    reply = request(service.port, service.ca, "POST", EVALUATE, BODY, files)
+    before = len(_refusals(service, server))
+    reply = server.call(service, files)
     assert reply.status == 401, reply.body
     assert reply.headers["content-type"] == "application/problem+json"
     assert reply.json()["type"] == "urn:vir:problem:certificate-not-for-client-auth"
-    (entry,) = _refusals(service)[before:]
+    (entry,) = _refusals(service, server)[before:]
     assert entry["reason"] == "certificate_not_for_client_auth"
     assert entry["certificate"] == pki.fingerprint(cert)
 
 
-def test_a_server_certificate_does_not_log_in(service: RunningService, tmp_path: Path) -> None:
+@on_both
+def test_a_server_certificate_does_not_log_in(
+    service: RunningService, tmp_path: Path, server: Server
+) -> None:
     """serverAuth only, registered behind registration's back: OpenSSL already refuses it
     in the handshake (the application would too)."""
     now = dt.datetime.now(dt.UTC)
@@ -314,14 +363,10 @@ def test_a_server_certificate_does_not_log_in(service: RunningService, tmp_path:
     cert, key = forge(
         _dev_ca(service), now=now, serials=(member.oin,), usages=(ExtendedKeyUsageOID.SERVER_AUTH,)
     )
-    database = Database.connect(service.database_url)
-    try:
-        _register_directly(database, cert, now)
-    finally:
-        database.dispose()
+    _register_in(service, server, cert)
     files = _files(tmp_path, "server-only", cert, key)
     try:
-        reply = request(service.port, service.ca, "POST", EVALUATE, BODY, files)
+        reply = server.call(service, files)
     except (ssl.SSLError, ConnectionError):
         return
     assert reply.status == 401, reply.body

@@ -67,7 +67,7 @@ def app(tmp_path: Path) -> Iterator[InApp]:
 
 
 def _body(ref: str, who: str, app: InApp, **professional: Any) -> dict[str, Any]:
-    body = signal_body(ref, who, app.app.state.services.pseudonymisation.epoch)
+    body = signal_body(ref, who, app.epoch)
     body["professional"] = {
         "name": "Anna de Wit",
         "email": "a.dewit@school.example",

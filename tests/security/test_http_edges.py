@@ -7,6 +7,9 @@ the limit got 400 instead of 413; JSON nested 20,000 deep got a generic 400. Now
 head is bounded (``MAX_HEAD_BYTES``, ``MAX_HEADER_FIELDS``: 431), every refusal a client
 can see is problem+json (RFC 9457) with its documented type and status, also those the
 HTTP parser makes before the application runs, and the server keeps serving.
+
+The index and the key holder run the same embedded server: the framing and body
+checks are tried on both (``TARGETS``), each at its own endpoint and body limit.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import json
 import select
 import socket
 import ssl
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -27,17 +31,67 @@ from uvicorn.server import ServerState
 
 from vir.api.headers import API_VERSION
 from vir.api.limits import MAX_JSON_DEPTH, BodySizeLimit
+from vir.crypto import oprf
+from vir.domain.encoding import b64url_encode
+from vir.keyholder.settings import KeyholderSettings
 from vir.server.tls import (
     MAX_HEAD_BYTES,
     MAX_HEADER_FIELDS,
     LimitedH11Protocol,
     LimitedHttpToolsProtocol,
 )
+from vir.settings import Settings
 
+SIGNALS = b"/v1/signals"
 EVALUATE = b"/v1/oprf/evaluate"
 ELEMENT = "YJoK5owVo89pA3ZkYTB-XIuy-V5-ZVDh_6Lcmd5RgDw"
 BODY = json.dumps({"blinded_elements": [ELEMENT]}).encode()
-MAX_BODY = 64 * 1024  # VIR_MAX_BODY_BYTES's default
+MAX_BODY = Settings.model_fields["max_body_bytes"].default  # VIR_MAX_BODY_BYTES's default
+assert MAX_BODY == 64 * 1024
+
+
+def _signal() -> dict[str, Any]:
+    """A registration the index serves (201): a person it has not seen before."""
+    person = oprf.hash_to_group(f"nl-bsn:{uuid.uuid4()}".encode())
+    return {
+        "local_ref": f"EDGE-{uuid.uuid4().hex[:12]}",
+        "epoch": 1,
+        "person": b64url_encode(person),
+        "professional": {"name": "Anna de Vries", "email": "anna@huisarts.example"},
+    }
+
+
+@dataclass(frozen=True)
+class Target:
+    """A service behind the embedded server: where a JSON body goes, a body it serves
+    (``served``), and its body limit. ``field`` is a list field of that body's schema."""
+
+    name: str
+    path: bytes
+    served: int
+    max_body: int
+    field: str
+
+    def port(self, service: RunningService) -> int:
+        return service.port if self.name == "index" else service.keyholder_port
+
+    def document(self) -> dict[str, Any]:
+        return _signal() if self.name == "index" else {"blinded_elements": [ELEMENT]}
+
+    def body(self) -> bytes:
+        return json.dumps(self.document()).encode()
+
+
+INDEX = Target("index", SIGNALS, 201, MAX_BODY, "parents")
+KEYHOLDER = Target(
+    "keyholder",
+    EVALUATE,
+    200,
+    KeyholderSettings.model_fields["max_body_bytes"].default,
+    "blinded_elements",
+)
+TARGETS = [INDEX, KEYHOLDER]
+on_both = pytest.mark.parametrize("target", TARGETS, ids=[t.name for t in TARGETS])
 
 
 @pytest.fixture(scope="module")
@@ -65,12 +119,12 @@ class Answer:
         return document
 
 
-def _connect(service: RunningService, cert: bool) -> ssl.SSLSocket:
+def _connect(service: RunningService, cert: bool, port: int | None = None) -> ssl.SSLSocket:
     context = ssl.create_default_context(cafile=service.ca)
     if cert:
         org = service.org("gp")
         context.load_cert_chain(org.cert, org.key)
-    raw = socket.create_connection(("127.0.0.1", service.port), timeout=30)
+    raw = socket.create_connection(("127.0.0.1", port or service.port), timeout=30)
     return context.wrap_socket(raw, server_hostname="127.0.0.1")
 
 
@@ -114,10 +168,13 @@ def _early(sock: ssl.SSLSocket) -> bytes | None:
         sock.settimeout(30)
 
 
-def exchange(service: RunningService, data: bytes, *, cert: bool = False) -> Answer:
-    """Send ``data`` on a fresh TLS connection, in 16 KiB pieces, and stop sending as soon
-    as the server answers (as a client that reads while it writes would); the answer."""
-    with _connect(service, cert) as sock:
+def exchange(
+    service: RunningService, data: bytes, *, cert: bool = False, target: Target = INDEX
+) -> Answer:
+    """Send ``data`` on a fresh TLS connection to ``target``, in 16 KiB pieces, and stop
+    sending as soon as the server answers (as a client that reads while it writes would);
+    the answer."""
+    with _connect(service, cert, target.port(service)) as sock:
         early = b""
         for start in range(0, len(data), 16 * 1024):
             answered = _early(sock)
@@ -143,13 +200,14 @@ def _request(
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
-def _post(body: bytes, *extra: tuple[bytes, bytes]) -> bytes:
+def _post(body: bytes, *extra: tuple[bytes, bytes], target: Target = INDEX) -> bytes:
     headers = [(b"Content-Type", b"application/json"), (b"Content-Length", b"%d" % len(body))]
-    return _request(b"POST", EVALUATE, [*headers, *extra], body)
+    return _request(b"POST", target.path, [*headers, *extra], body)
 
 
-def _assert_still_serving(service: RunningService) -> None:
-    answer = exchange(service, _request(b"GET", b"/health", [(b"Connection", b"close")]))
+def _assert_still_serving(service: RunningService, target: Target = INDEX) -> None:
+    data = _request(b"GET", b"/health", [(b"Connection", b"close")])
+    answer = exchange(service, data, target=target)
     assert (answer.status, json.loads(answer.body)) == (200, {"status": "ok"})
 
 
@@ -211,17 +269,19 @@ def test_each_request_on_a_connection_gets_the_whole_head_limit(service: Running
 def test_a_large_body_in_the_same_read_as_the_head_is_not_taken_for_header(
     service: RunningService,
 ) -> None:
-    body = BODY[:-1] + b" " * (MAX_HEAD_BYTES + 1000) + b"}"  # JSON whitespace
+    # The index's limit (the key holder's is under the head limit: no such body there).
+    body = INDEX.body()[:-1] + b" " * (MAX_HEAD_BYTES + 1000) + b"}"  # JSON whitespace
     assert MAX_HEAD_BYTES < len(body) < MAX_BODY
     with _connect(service, cert=True) as sock:
         sock.sendall(_post(body))  # one write: head and body arrive together
         answer, _ = _read_answer(sock)
-    assert answer.status == 200, answer.body
+    assert answer.status == INDEX.served, answer.body
 
 
 # --- Framing the parser refuses ----------------------------------------------------------------
 
 
+@on_both
 @pytest.mark.parametrize(
     "headers",
     [
@@ -236,14 +296,14 @@ def test_a_large_body_in_the_same_read_as_the_head_is_not_taken_for_header(
     ids=["letters", "negative", "list", "twice", "CL+TE", "TE+CL", "TE-not-last"],
 )
 def test_malformed_framing_is_a_problem_json_400(
-    service: RunningService, headers: list[tuple[bytes, bytes]]
+    service: RunningService, target: Target, headers: list[tuple[bytes, bytes]]
 ) -> None:
-    data = _request(b"POST", EVALUATE, [(b"Content-Type", b"application/json"), *headers])
-    answer = exchange(service, data + b"0\r\n\r\n", cert=True)
+    data = _request(b"POST", target.path, [(b"Content-Type", b"application/json"), *headers])
+    answer = exchange(service, data + b"0\r\n\r\n", cert=True, target=target)
     assert answer.status == 400
     assert answer.problem()["type"] == "urn:vir:problem:malformed-http"
     assert answer.closed
-    _assert_still_serving(service)
+    _assert_still_serving(service, target)
 
 
 @pytest.mark.parametrize(
@@ -270,60 +330,89 @@ def _chunked(body: bytes, size: int = 8192) -> bytes:
     return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
 
 
-def test_a_chunked_body_over_the_limit_is_413(service: RunningService) -> None:
-    body = b'{"blinded_elements": ["' + b"A" * MAX_BODY + b'"]}'
+@on_both
+def test_a_chunked_body_over_the_limit_is_413(service: RunningService, target: Target) -> None:
+    body = b'{"' + target.field.encode() + b'": ["' + b"A" * target.max_body + b'"]}'
     head = [(b"Content-Type", b"application/json"), (b"Transfer-Encoding", b"chunked")]
-    answer = exchange(service, _request(b"POST", EVALUATE, head, _chunked(body)), cert=True)
+    data = _request(b"POST", target.path, head, _chunked(body))
+    answer = exchange(service, data, cert=True, target=target)
     assert answer.status == 413
     assert answer.problem()["type"] == "urn:vir:problem:body-too-large"
 
 
-def test_a_chunked_body_under_the_limit_is_served(service: RunningService) -> None:
+@on_both
+def test_a_chunked_body_under_the_limit_is_served(service: RunningService, target: Target) -> None:
     head = [(b"Content-Type", b"application/json"), (b"Transfer-Encoding", b"chunked")]
-    data = _request(b"POST", EVALUATE, head, _chunked(BODY, 7))
-    assert exchange(service, data, cert=True).status == 200
+    data = _request(b"POST", target.path, head, _chunked(target.body(), 7))
+    answer = exchange(service, data, cert=True, target=target)
+    assert answer.status == target.served, answer.body
 
 
+@on_both
 def test_a_declared_length_over_the_limit_is_413_without_the_body(
-    service: RunningService,
+    service: RunningService, target: Target
 ) -> None:
-    head = [(b"Content-Type", b"application/json"), (b"Content-Length", b"%d" % (MAX_BODY + 1))]
-    answer = exchange(service, _request(b"POST", EVALUATE, head), cert=True)
+    length = b"%d" % (target.max_body + 1)
+    head = [(b"Content-Type", b"application/json"), (b"Content-Length", length)]
+    answer = exchange(service, _request(b"POST", target.path, head), cert=True, target=target)
     assert answer.status == 413
     assert answer.problem()["type"] == "urn:vir:problem:body-too-large"
+    # One byte less is read and reaches validation (an empty body: 422, not 413).
+    head = [(b"Content-Type", b"application/json"), (b"Content-Length", b"2")]
+    small = exchange(service, _request(b"POST", target.path, head, b"{}"), cert=True, target=target)
+    assert small.status == 422
 
 
-def test_json_nested_20000_deep_is_refused_before_it_is_parsed(service: RunningService) -> None:
-    for deep in (b"[" * 20_000 + b"]" * 20_000, b'{"a":' * 10_000 + b"1" + b"}" * 10_000):
-        answer = exchange(service, _post(deep), cert=True)
+@on_both
+def test_json_nested_20000_deep_is_refused_before_it_is_parsed(
+    service: RunningService, target: Target
+) -> None:
+    # As deep as the body limit allows, up to 20,000 (the key holder's limit is lower).
+    arrays = min(20_000, target.max_body // 2 - 1)
+    objects = min(10_000, (target.max_body - 1) // 6)
+    assert min(arrays, objects) > 10 * MAX_JSON_DEPTH
+    for deep in (b"[" * arrays + b"]" * arrays, b'{"a":' * objects + b"1" + b"}" * objects):
+        assert len(deep) <= target.max_body
+        answer = exchange(service, _post(deep, target=target), cert=True, target=target)
         assert answer.status == 400
         problem = answer.problem()
         assert problem["type"] == "urn:vir:problem:json-too-deep"
         assert "nest" in str(problem["detail"])
-    _assert_still_serving(service)
+    _assert_still_serving(service, target)
 
 
+@on_both
 def test_nesting_at_the_limit_reaches_validation_and_one_more_does_not(
-    service: RunningService,
+    service: RunningService, target: Target
 ) -> None:
     def nested(depth: int) -> bytes:
         # The object is level 1 and the array level 2: depth - 2 more levels inside.
         inner = b"[" * (depth - 2) + b"]" * (depth - 2)
-        return b'{"blinded_elements": [' + inner + b"]}"
+        return b'{"' + target.field.encode() + b'": [' + inner + b"]}"
 
-    at_limit = exchange(service, _post(nested(MAX_JSON_DEPTH)), cert=True)
+    def post(body: bytes) -> Answer:
+        return exchange(service, _post(body, target=target), cert=True, target=target)
+
+    at_limit = post(nested(MAX_JSON_DEPTH))
     assert at_limit.status == 422  # parsed, then refused by the schema
     assert at_limit.problem()["type"] == "urn:vir:problem:invalid-input"
-    over = exchange(service, _post(nested(MAX_JSON_DEPTH + 1)), cert=True)
+    over = post(nested(MAX_JSON_DEPTH + 1))
     assert over.status == 400
     assert over.problem()["type"] == "urn:vir:problem:json-too-deep"
 
 
-def test_brackets_inside_strings_do_not_count_as_nesting(service: RunningService) -> None:
-    body = json.dumps({"blinded_elements": [ELEMENT], "x": "[" * 5000}).encode()
-    answer = exchange(service, _post(body), cert=True)
+@on_both
+def test_brackets_inside_strings_do_not_count_as_nesting(
+    service: RunningService, target: Target
+) -> None:
+    body = json.dumps({**target.document(), "x": "[" * 5000}).encode()
+    answer = exchange(service, _post(body, target=target), cert=True, target=target)
     assert answer.status == 422  # the unknown field "x", not the brackets
-    assert answer.problem()["type"] == "urn:vir:problem:invalid-input"
+    problem = answer.problem()
+    assert problem["type"] == "urn:vir:problem:invalid-input"
+    errors = problem["errors"]
+    assert isinstance(errors, list)
+    assert [e["field"] for e in errors] == ["x"]
 
 
 # --- Both parsers, in process: httptools (what vir serve uses) and the h11 fallback ----------

@@ -21,7 +21,7 @@ from vir.client.connection import ClientError, VirClient
 def test_unaddressable_references_are_refused(tmp_path: Path, ref: str) -> None:
     with in_app(tmp_path) as app:
         app.as_caller(0)
-        body = signal_body(ref, "Kim", app.app.state.services.pseudonymisation.epoch)
+        body = signal_body(ref, "Kim", app.epoch)
         answer = app.request("POST", "/v1/signals", json=body)
         assert answer.status_code == 422
         assert answer.headers["content-type"] == "application/problem+json"
@@ -38,7 +38,7 @@ def test_dotted_references_that_survive_a_url_path_work_end_to_end(
 ) -> None:
     with in_app(tmp_path) as app:
         app.as_caller(0)
-        body = signal_body(ref, "Kim", app.app.state.services.pseudonymisation.epoch)
+        body = signal_body(ref, "Kim", app.epoch)
         assert app.request("POST", "/v1/signals", json=body).status_code == 201
         assert app.request("GET", f"/v1/signals/{ref}").status_code in (200, 405)
         gone = app.request("DELETE", f"/v1/signals/{ref}", params={"reason": "risk_ended"})

@@ -5,9 +5,10 @@ Registering a signal answers with the other reporters' names and e-mail addresse
 withdrawing it at once as ``unjustified`` leaves no signal behind. That loop ran at
 140 probes a second, and a privacy officer's access lookups at 200 a second. Now
 registrations, withdrawals, privacy-officer lookups (access requests and erasures),
-OPRF evaluations and consultations pay from per-organisation token buckets kept in
-the database, in the transaction of the action itself: the limits hold across app
-instances (two ``create_app`` on one database here; the PostgreSQL run of the suite
+and consultations pay from per-organisation token buckets kept in the database, in
+the transaction of the action itself, and so do OPRF evaluations at the key holder
+(per second and per hour): the limits hold across app instances (two ``create_app``,
+or two ``create_keyholder_app``, on one database here; the PostgreSQL run of the suite
 does the same on PostgreSQL). Past a limit: 429 problem+json with Retry-After. And the
 privacy officer's report flags the loop, the lookups and the refusals.
 """
@@ -109,20 +110,60 @@ def test_privacy_officer_lookup_flood_is_cut_off_across_two_instances(tmp_path: 
         assert len(flood.events("access.requested")) == burst
 
 
-def test_oprf_and_consultation_limits_hold_across_two_instances(tmp_path: Path) -> None:
-    with instances(tmp_path, oprf_burst=64, consult_burst=5) as flood:
+def _evaluate_twice(flood: Instances, count: int) -> list[httpx.Response]:
+    """``count`` evaluations of two elements each, the key holder instances taking turns."""
+    two = {"blinded_elements": [b64url_encode(person("a")), b64url_encode(person("b"))]}
+    return flood.requests(
+        [(n % 2, "POST", "/v1/oprf/evaluate", {"json": two}) for n in range(count)]
+    )
+
+
+def test_oprf_limits_hold_across_two_key_holder_instances(tmp_path: Path) -> None:
+    with instances(tmp_path, keyholder=True, oprf_burst=64) as flood:
         flood.act_as(PROBER)
-        two = {"blinded_elements": [b64url_encode(person("a")), b64url_encode(person("b"))]}
-        replies = flood.requests(
-            [(n % 2, "POST", "/v1/oprf/evaluate", {"json": two}) for n in range(40)]
-        )
+        replies = _evaluate_twice(flood, 40)
         assert [r.status_code for r in replies] == [200] * 32 + [429] * 8
+        assert replies[-1].json()["type"] == "urn:vir:problem:rate-limited"
+        assert "retry-after" in replies[-1].headers
+        # Only the evaluations that were answered are audited, with their counts.
+        answered = flood.events("oprf.evaluate")
+        assert [e.objects["elements"] for e in answered] == [2] * 32
+        # Another organisation has budgets of its own.
+        flood.act_as(Caller(ORGS[1], "b" * 64))
+        assert _evaluate_twice(flood, 1)[0].status_code == 200
+
+
+def test_the_hourly_oprf_quota_holds_across_two_key_holder_instances(tmp_path: Path) -> None:
+    per_hour = 64
+    with instances(tmp_path, keyholder=True, oprf_per_hour=per_hour) as flood:
+        flood.act_as(PROBER)
+        replies = _evaluate_twice(flood, 40)
+        assert [r.status_code for r in replies] == [200] * 32 + [429] * 8
+        # The per-second bucket is far from empty: it is the hourly quota that refuses,
+        # and says when two more elements will be granted.
+        _check_refusal(replies[-1], per_hour=per_hour / 2)
+        flood.clock.now += dt.timedelta(minutes=1)  # the per-second bucket is full again
+        assert _evaluate_twice(flood, 1)[0].status_code == 429
+        flood.clock.now += dt.timedelta(seconds=math.ceil(2 * 3600 / per_hour))
+        assert _evaluate_twice(flood, 1)[0].status_code == 200
+        assert len(flood.events("oprf.evaluate")) == 33
+
+
+def test_consultation_limits_hold_across_two_instances(tmp_path: Path) -> None:
+    with instances(tmp_path, consult_burst=5) as flood:
         flood.act_as(Caller(VEILIG_THUIS, "e" * 64))
         body = {"epoch": 1, "person": b64url_encode(person("a")), "purpose": "triage"}
         replies = flood.requests(
             [(n % 2, "POST", "/v1/consultations", {"json": body}) for n in range(8)]
         )
         assert [r.status_code for r in replies] == [200] * 5 + [429] * 3
+
+
+def test_the_index_has_no_evaluation_to_flood(tmp_path: Path) -> None:
+    with instances(tmp_path) as index:
+        index.act_as(PROBER)
+        two = {"blinded_elements": [b64url_encode(person("a"))]}
+        assert index.request(0, "POST", "/v1/oprf/evaluate", json=two).status_code == 404
 
 
 def test_the_privacy_report_flags_the_loop_the_lookups_and_the_refusals(tmp_path: Path) -> None:

@@ -359,9 +359,9 @@ class Api:
 
 def _register(app: InApp, org: Organisation, who: str, days_ago: int = 0) -> str:
     services = app.app.state.services
-    epoch = services.pseudonymisation.epoch
+    epoch = services.epochs.current()
     clock = (lambda: T0 - dt.timedelta(days=days_ago)) if days_ago else app.app.state.clock
-    signals = SignalService(services.db, clock, epoch)
+    signals = SignalService(services.db, clock, services.epochs)
     caller = Caller(org, f"{int(str(org.oin)):064x}")
     request = SignalRequest(
         f"{who}-{str(org.oin)[-4:]}",
@@ -404,7 +404,7 @@ def _body(who: str, epoch: int, **extra: Any) -> dict[str, Any]:
 
 def test_out_of_scope_requests_are_403_problems_and_audited(tmp_path: Path) -> None:
     with _api(tmp_path, information_duty_days=5) as api:
-        epoch = api.app.app.state.services.pseudonymisation.epoch
+        epoch = api.app.epoch
         before = len(api.audit())
         erasure = api.call(
             "utrecht",

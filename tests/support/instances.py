@@ -25,9 +25,10 @@ from support.world import MUNICIPALITY, VEILIG_THUIS, Clock
 from vir.api.app import create_app
 from vir.api.identity import require_caller
 from vir.audit.chain import AuditEvent, verify_chain
-from vir.crypto.evaluator import Evaluator
 from vir.crypto.keys import init_oprf_key
 from vir.crypto.signing import init_signing_key
+from vir.keyholder.app import create_keyholder_app
+from vir.keyholder.settings import KeyholderSettings
 from vir.services.identity import Caller, Presented
 from vir.services.onboarding import register_organisation
 from vir.settings import Settings
@@ -127,25 +128,31 @@ def refused_count(events: list[AuditEvent]) -> int:
 
 @contextmanager
 def instances(
-    tmp_path: Path, count: int = 2, *, evaluator: Evaluator | None = None, **settings: Any
+    tmp_path: Path, count: int = 2, *, keyholder: bool = False, **settings: Any
 ) -> Iterator[Instances]:
+    """``count`` index instances on one store; ``keyholder``: key holder instances instead
+    (``create_keyholder_app``, its settings), on a store of their own."""
     keys = tmp_path / "keys"
-    init_oprf_key(keys)
+    if keyholder:
+        init_oprf_key(keys)
     init_signing_key(keys)
     clock = Clock(T0)
     with fresh_store(template(tmp_path), tmp_path / "instances.sqlite") as store:
         for org in (MUNICIPALITY, VEILIG_THUIS):
             register_organisation(store.db, org, T0)
         url = store.db.engine.url.render_as_string(hide_password=False)
-        config = Settings(
-            database_url=url,
-            keys_dir=keys,
-            checkpoint_interval_seconds=0,
-            lifecycle_interval_seconds=0,
-            refusal_flush_seconds=0,
-            **settings,
-        )
-        apps = [create_app(config, clock=clock, evaluator=evaluator) for _ in range(count)]
+        common: dict[str, Any] = {
+            "database_url": url,
+            "keys_dir": keys,
+            "checkpoint_interval_seconds": 0,
+            "refusal_flush_seconds": 0,
+        }
+        if keyholder:
+            held = KeyholderSettings(**common, retire_interval_seconds=0, **settings)
+            apps = [create_keyholder_app(held, clock=clock) for _ in range(count)]
+        else:
+            config = Settings(**common, lifecycle_interval_seconds=0, **settings)
+            apps = [create_app(config, clock=clock) for _ in range(count)]
         try:
             yield Instances(apps, clock, store.db)
         finally:

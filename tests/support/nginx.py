@@ -1,5 +1,6 @@
 """A throwaway nginx (own prefix, config, pid and log files) in front of vir processes
-started in proxy mode (``VIR_TLS_MODE=proxy``), all on one database.
+started in proxy mode (``VIR_TLS_MODE=proxy``), all on one database; the key holder
+beside them (``support.service.start_keyholders``), with its own mutual TLS.
 
 The nginx configuration is ``deploy/nginx/vir.conf`` with its ``${VIR_NGINX_*}``
 placeholders filled in, inside a minimal main configuration of our own.
@@ -91,18 +92,21 @@ def start_proxied_app(root: Path, env: dict[str, str]) -> ProxiedApp:
 
 
 def proxy_env(root: Path, trusted_proxies: str = PROXY_SOURCE) -> dict[str, str]:
-    """The environment of the vir processes behind nginx (port set per process)."""
+    """The environment of the vir processes behind nginx (port set per process), and of
+    the key holder (``VIR_KEYHOLDER_*``: a port of its own, embedded TLS)."""
     return service_env(
         root,
         1,  # replaced per process (start_proxied_app)
         VIR_TLS_MODE="proxy",
         VIR_TRUSTED_PROXIES=trusted_proxies,
         VIR_CLIENT_CRL=str(root / "dev" / "crl.pem"),
+        VIR_KEYHOLDER_PORT=str(free_port()),
     )
 
 
 def prepare(root: Path, env: dict[str, str]) -> None:
-    """Keys, development PKI, demo organisations, database, and an (empty) CRL."""
+    """Keys, development PKI, demo organisations, database, and an (empty) CRL; the key
+    holder's key, database and registry (``keyholders.json``)."""
     root.mkdir(parents=True, exist_ok=True)
     run_vir(root, env, "dev", "init", "--dev-dir", str(root / "dev"))
     run_vir(root, env, "org", "crl", "--dev-dir", str(root / "dev"))

@@ -11,7 +11,8 @@ What it holds:
   mod p = 2^255 - 19 and extended twisted Edwards coordinates (X : Y : Z : T);
 - ``expand_message_xmd`` with SHA-512 (RFC 9380 §5.3.1);
 - the OPRF protocol, mode 0x00, suite ristretto255-SHA512 (RFC 9497 §3, §4.1);
-- a small mutual-TLS HTTPS client for ``POST /v1/oprf/evaluate``.
+- a small mutual-TLS HTTPS client for ``POST /v1/oprf/evaluate``, which the key holder
+  serves (``vir keyholder serve``): pass the key holder's base URL, not the index's.
 
 Nothing here is constant-time: it is test code. The RFCs' ``CT_SELECT``, ``CT_ABS`` and
 ``CT_EQ`` become plain ``if`` statements and ``==``.
@@ -528,12 +529,14 @@ def pseudonymise(
     *,
     timeout: float = 30.0,
 ) -> tuple[int, list[bytes]]:
-    """Run the OPRF against the service: blind, POST /v1/oprf/evaluate, check, unblind.
+    """Run the OPRF against a key holder (``base_url``): blind, POST /v1/oprf/evaluate,
+    check, unblind.
 
     Returns (epoch, [N, ...]) where each N = skS * HashToGroup(input), as its 32-byte
     ristretto255 encoding, in the order of inputs. Blinds are random non-zero scalars
     unless given. Raises RuntimeError on a non-200 answer (with status and body), and
-    ValueError on a malformed answer (ResponseError) or an invalid element.
+    ValueError on a malformed answer (ResponseError: also a threshold key holder's share,
+    which alone is not the pseudonym) or an invalid element.
     """
     if blinds is None:
         blinds = [random_blind() for _ in inputs]
@@ -565,6 +568,10 @@ def pseudonymise(
         raise ResponseError("evaluated_elements is not a list of strings")
     if len(evaluated) != len(inputs):
         raise ResponseError(f"expected {len(inputs)} evaluated elements, got {len(evaluated)}")
+    if doc.get("share_index") is not None:
+        # A threshold key holder answers with its share k_i: unblinding one answer would
+        # give k_i * HashToGroup(input), not the pseudonym. This client combines nothing.
+        raise ResponseError("the answer is one key holder's share (share_index), not k")
 
     outputs: list[bytes] = []
     for r, enc in zip(blinds, evaluated, strict=True):

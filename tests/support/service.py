@@ -26,6 +26,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 from support import postgres
 
+from vir.client.connection import VirClient
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -50,6 +52,9 @@ class RunningService:
     process: subprocess.Popen[bytes]
     log_path: Path
     orgs: list[Org] = field(default_factory=list)
+    # The key holders, started before the index (vir dev init's keyholders.json).
+    keyholders: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    keyholder_urls: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -70,42 +75,126 @@ class RunningService:
     def sql(self, statement: str, **params: object) -> list[Any]:
         """Run one SQL statement (``:name`` parameters) on the service's database, SQLite
         or PostgreSQL, and commit; the rows it returns, if any."""
-        engine = create_engine(self.database_url, poolclass=NullPool)
-        try:
-            with engine.begin() as connection:
-                result = connection.execute(text(statement), params)
-                return list(result) if result.returns_rows else []
-        finally:
-            engine.dispose()
+        return _sql(self.database_url, statement, params)
 
     def org(self, category: str) -> Org:
         return next(o for o in self.orgs if o.category == category)
 
-    def vir(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return run_vir(self.root, self.env, *args, check=check)
+    def vir(
+        self, *args: str, check: bool = True, stdin: str = ""
+    ) -> subprocess.CompletedProcess[str]:
+        return run_vir(self.root, self.env, *args, check=check, stdin=stdin)
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
+    @property
+    def keyholder_url(self) -> str:
+        """Key holder 1's base URL (where POST /v1/oprf/evaluate is)."""
+        return self.keyholder_urls[0]
+
+    @property
+    def keyholder_port(self) -> int:
+        return int(self.keyholder_url.rsplit(":", 1)[1])
+
+    @property
+    def keyholder_database_url(self) -> str:
+        return str(self.keyholder_env["VIR_KEYHOLDER_DATABASE_URL"])
+
+    @property
+    def keyholder_keys_dir(self) -> Path:
+        return Path(self.keyholder_env["VIR_KEYHOLDER_KEYS_DIR"])
+
+    def keyholder_sql(self, statement: str, **params: object) -> list[Any]:
+        """``sql`` on key holder 1's database."""
+        return _sql(self.keyholder_database_url, statement, params)
+
+    def keyholder_log(self, number: int = 1) -> str:
+        """The output of key holder ``number`` (started by ``start_service``)."""
+        path = self.root / f"keyholder-{number}.log"
+        return path.read_text(encoding="utf-8", errors="replace")
+
+    def client(self, who: str, **kwargs: Any) -> VirClient:
+        """The project's client as a demo organisation or role (``VirClient.from_dev``): the
+        index and the key holders of endpoints.json, with their threshold."""
+        return VirClient.from_dev(who, self.dev, self.url, **kwargs)
+
+    @property
+    def keyholder_env(self) -> dict[str, str]:
+        """The environment of ``vir keyholder ...`` commands for key holder 1."""
+        return self.env | keyholder_listing(self.root)[0]["env"]
+
+    def keyholder(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """``vir keyholder ARGS`` on key holder 1."""
+        return run_vir(self.root, self.keyholder_env, "keyholder", *args, check=check)
+
+    def start_keyholder_instance(self, number: int = 1) -> str:
+        """Another process of key holder ``number`` (its database, keys and certificate)
+        on a port of its own; stopped with the service. Its URL."""
+        holder = keyholder_listing(self.root)[number - 1]
+        port = free_port()
+        url = f"https://127.0.0.1:{port}"
+        log = self.root / f"keyholder-{number}-{port}.log"
+        with log.open("ab") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "vir.cli", "keyholder", "serve"],
+                cwd=self.root,
+                env=self.env | holder["env"] | {"VIR_KEYHOLDER_PORT": str(port)},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        self.keyholders.append(process)
+        wait_healthy(url, self.ca, process, log)
+        return url
+
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        for process in [self.process, *self.keyholders]:
+            stop_process(process)
+
+
+def _sql(url: str, statement: str, params: dict[str, object]) -> list[Any]:
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            result = connection.execute(text(statement), params)
+            return list(result) if result.returns_rows else []
+    finally:
+        engine.dispose()
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def kill_process(process: subprocess.Popen[bytes]) -> None:
+    """Stop ``process`` at once (SIGKILL), as a crash or a power cut would: a server with
+    an idle TLS keep-alive connection open waits for it on a graceful stop."""
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def keyholder_listing(root: Path) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = json.loads((root / "dev" / "keyholders.json").read_text())
+    return found
 
 
 _database_lock = threading.Lock()
 
 
-def database_url(root: Path) -> str:
-    """The database of the service(s) in ``root``; on PostgreSQL, created when new."""
+def database_url(root: Path, kind: str = "service") -> str:
+    """The database of the service(s) in ``root`` (``kind``: the index's, ``service``, or
+    key holder 1's, ``keyholder``); on PostgreSQL, created when new."""
     if not postgres.on_postgresql():
-        return f"sqlite:///{root / 'vir.db'}"
+        return f"sqlite:///{root / ('vir.db' if kind == 'service' else 'keyholder/keyholder.db')}"
     server = postgres.server()
-    name = "vir_service_" + hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:20]
+    name = f"vir_{kind}_" + hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:20]
     with _database_lock:
         if not server.exists(name):
             server.create_database(name)
@@ -123,6 +212,13 @@ def service_env(root: Path, port: int, **overrides: str) -> dict[str, str]:
             "VIR_TLS_KEY": str(root / "dev" / "server.key"),
             "VIR_CLIENT_CA": str(root / "dev" / "ca.crt"),
             "VIR_PORT": str(port),
+            "VIR_KEYHOLDER_DATABASE_URL": database_url(root, "keyholder"),
+            "VIR_KEYHOLDER_KEYS_DIR": str(root / "keyholder" / "keys"),
+            "VIR_KEYHOLDER_CLIENT_CA": str(root / "dev" / "ca.crt"),
+            # The index's certificate for the key holder's evaluation counts (reports).
+            "VIR_USAGE_CLIENT_CERT": str(root / "dev" / "index-service.crt"),
+            "VIR_USAGE_CLIENT_KEY": str(root / "dev" / "index-service.key"),
+            "VIR_USAGE_CA": str(root / "dev" / "ca.crt"),
         }
     )
     env.update(overrides)
@@ -130,12 +226,13 @@ def service_env(root: Path, port: int, **overrides: str) -> dict[str, str]:
 
 
 def run_vir(
-    root: Path, env: dict[str, str], *args: str, check: bool = True
+    root: Path, env: dict[str, str], *args: str, check: bool = True, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         [sys.executable, "-m", "vir.cli", *args],
         cwd=root,
         env=env,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=120,
@@ -160,13 +257,78 @@ def wait_healthy(url: str, ca: str, process: subprocess.Popen[bytes], log: Path)
     raise AssertionError(f"vir serve did not become healthy:\n{log.read_text()}")
 
 
-def start_service(root: Path, **overrides: str) -> RunningService:
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive free ports (key holders 2..n take the next ones)."""
+    while True:
+        first = free_port()
+        try:
+            for port in range(first + 1, first + count):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return first
+
+
+def listening(url: str) -> bool:
+    """Whether something accepts connections at ``url``'s port on 127.0.0.1."""
+    try:
+        socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def start_keyholders(
+    root: Path, env: dict[str, str], *, missing_only: bool = False
+) -> tuple[list[Any], list[str]]:
+    """Start every key holder of ``root``'s dev set-up (``missing_only``: those not
+    running yet); wait until each is healthy. Their processes and URLs."""
+    processes, urls = [], []
+    for holder in keyholder_listing(root):
+        if missing_only and listening(holder["url"]):
+            continue
+        log = root / f"keyholder-{holder['number']}.log"
+        with log.open("ab") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "vir.cli", "keyholder", "serve"],
+                cwd=root,
+                env=env | holder["env"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        processes.append(process)
+        urls.append(holder["url"])
+        try:
+            wait_healthy(holder["url"], str(root / "dev" / "ca.crt"), process, log)
+        except AssertionError:
+            for started in processes:
+                stop_process(started)
+            raise
+    return processes, urls
+
+
+def start_service(
+    root: Path, *, threshold: str = "1-of-1", keyholders: bool = True, **overrides: str
+) -> RunningService:
+    """``vir dev init`` in ``root`` and ``vir serve``; with ``keyholders`` (default) the
+    key holder(s) too, first (``threshold``: t-of-n of them)."""
     root.mkdir(parents=True, exist_ok=True)
     # The folder holds the SQLite database: vir serve refuses one others can read.
     root.chmod(0o700)
     port = free_port()
     env = service_env(root, port, **overrides)
-    run_vir(root, env, "dev", "init", "--dev-dir", str(root / "dev"))
+    if (root / "dev" / "keyholders.json").exists():  # another instance: the same key holders
+        listing = keyholder_listing(root)
+        env["VIR_KEYHOLDER_PORT"] = listing[0]["env"]["VIR_KEYHOLDER_PORT"]
+        endpoints = json.loads((root / "dev" / "endpoints.json").read_text())
+        threshold = f"{endpoints['threshold']}-of-{len(listing)}"
+    elif "VIR_KEYHOLDER_PORT" not in overrides:
+        env["VIR_KEYHOLDER_PORT"] = str(free_ports(int(threshold.split("-of-")[1])))
+    run_vir(root, env, "dev", "init", "--dev-dir", str(root / "dev"), "--threshold", threshold)
+    holders: list[Any] = []
+    if keyholders:  # those already running (for another instance) are shared
+        holders, _urls = start_keyholders(root, env, missing_only=True)
     # A second instance on the same folder logs to a file of its own.
     log_path = root / "serve.log"
     if log_path.exists():
@@ -179,7 +341,8 @@ def start_service(root: Path, **overrides: str) -> RunningService:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    service = RunningService(root, port, env, process, log_path)
+    service = RunningService(root, port, env, process, log_path, keyholders=holders)
+    service.keyholder_urls = [h["url"] for h in keyholder_listing(root)]
     try:
         wait_healthy(service.url, service.ca, process, log_path)
     except AssertionError:

@@ -25,6 +25,7 @@ from vir.domain.organisations import Category, Oin, Organisation, Role
 from vir.domain.ratelimit import Limit, LimitKind
 from vir.domain.signals import Professional
 from vir.services.consultations import ConsultationService
+from vir.services.epochs import EpochBook
 from vir.services.identity import Caller
 from vir.services.lifecycle import Lifecycle
 from vir.services.onboarding import register_organisation
@@ -157,7 +158,7 @@ def world(tmp_path: Path) -> Iterator[World]:
         yield World(
             store,
             clock,
-            SignalService(store.db, clock, 1),
+            SignalService(store.db, clock, EpochBook(store.db)),
             Lifecycle(store.db, clock, batch=2),
             PrivacyService(store.db, clock),
             ConsultationService(

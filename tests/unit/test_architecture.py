@@ -162,10 +162,12 @@ MAY_IMPORT = {
     "vir.store": {"vir.domain", "vir.audit", "vir.crypto"},
     "vir.client": {"vir.domain", "vir.crypto"},
 }
+_TOP = {"vir.client", "vir.server", "vir.cli", "vir.cli_keyholder"}
 MAY_NOT_IMPORT = {
-    "vir.reports": {"vir.store", "vir.services", "vir.api", "vir.client", "vir.server", "vir.cli"},
-    "vir.services": {"vir.api", "vir.client", "vir.server", "vir.cli"},
-    "vir.api": {"vir.client", "vir.server", "vir.cli"},
+    "vir.reports": {"vir.store", "vir.services", "vir.api", "vir.keyholder", *_TOP},
+    "vir.services": {"vir.api", "vir.keyholder", *_TOP},
+    "vir.api": {"vir.keyholder", *_TOP},
+    "vir.keyholder": _TOP,
 }
 
 
@@ -189,3 +191,31 @@ def test_layer_rules_can_fail() -> None:
     """The store once imported ``Caller`` from services: that edge would be refused."""
     layer, target = "vir.store", "vir.services"
     assert target not in MAY_IMPORT[layer]
+
+
+# The index holds no OPRF key (DESIGN.md §4): none of its modules may import the code
+# that loads one. The key holder and the development set-up (which makes the key
+# holders' keys) are the only places that do.
+KEY_CODE = {"vir.crypto.keys"}
+INDEX_LAYERS = {"vir.api", "vir.services", "vir.store", "vir.reports", "vir.domain", "vir.audit"}
+
+
+def test_the_index_never_imports_key_code() -> None:
+    graph = _import_graph()
+    reach = {
+        f"{module} -> {target}"
+        for module, targets in graph.items()
+        if _layer(module) in INDEX_LAYERS
+        for target in targets
+        if target in KEY_CODE
+    }
+    assert reach == set()
+    # vir serve's own module graph, followed transitively from the index's app: no key code.
+    seen, todo = set(), ["vir.api.app"]
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        todo.extend(graph.get(module, ()))
+    assert seen & KEY_CODE == set(), "vir.api.app reaches the key code"

@@ -22,6 +22,19 @@ def test_every_setting_is_in_the_environment_example() -> None:
     assert named - settings - {"VIR_PORT"} == set(), "vir.env.example names unknown settings"
 
 
+def test_every_keyholder_setting_is_in_its_environment_example() -> None:
+    from vir.keyholder.settings import KeyholderSettings
+
+    example = (ROOT / "deploy" / "keyholder.env.example").read_text(encoding="utf-8")
+    named = set(re.findall(r"^#?\s*(VIR_[A-Z0-9_]+)=", example, re.MULTILINE))
+    settings = {
+        f"VIR_{name.upper()}" if name.startswith("pkcs11") else f"VIR_KEYHOLDER_{name.upper()}"
+        for name in KeyholderSettings.model_fields
+    }
+    assert settings - named == set(), "settings missing from keyholder.env.example"
+    assert named - settings == set(), "keyholder.env.example names unknown settings"
+
+
 def test_every_endpoint_is_in_the_api_document(tmp_path: Path) -> None:
     from support.inapp import in_app
 
@@ -47,8 +60,9 @@ def test_operations_alerts_name_real_log_events() -> None:
     section = text[text.index(alerts[0]) :].split("\n- ", 1)[0]
     named = set(re.findall(r"`([a-z]+\.[a-z_]+)`", section))
     # Besides events, the alerts name periodic jobs (a job.failed line's "job" field).
-    app_source = (ROOT / "vir" / "api" / "app.py").read_text(encoding="utf-8")
-    jobs = set(re.findall(r'Periodic\(\s*"([a-z._]+)"', app_source))
-    assert jobs, "no periodic jobs found in vir/api/app.py"
+    sources = ("vir/api/app.py", "vir/api/lifespan.py", "vir/keyholder/app.py")
+    source = "".join((ROOT / name).read_text(encoding="utf-8") for name in sources)
+    jobs = set(re.findall(r'(?:Periodic|Once)\(\s*"([a-z._]+)"', source))
+    assert {"audit.checkpoint", "lifecycle.run", "epochs.retire"} <= jobs, jobs
     unknown = named - set(logs.CATALOGUE) - jobs
     assert named & set(logs.CATALOGUE) and unknown == set(), unknown

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from support.inapp import in_app, realistic_run
+from support.inapp import in_app, in_keyholder, keyholder_run, realistic_run
 
 from vir import logs
 
@@ -171,12 +171,31 @@ def test_a_realistic_run_logs_no_identifiers(tmp_path: Path) -> None:
         ("POST", "/v1/signals", 201),
         ("POST", "/v1/signals", 201),
         ("DELETE", "/v1/signals/{local_ref}", 422),
-        ("POST", "/v1/oprf/evaluate", 422),
-        ("POST", "/v1/oprf/evaluate", 200),
         ("GET", "/v1/matches", 404),
         ("DELETE", "/v1/signals/{local_ref}", 404),
         ("DELETE", "/v1/signals/{local_ref}", 401),
         ("PUT", "/v1/signals/{local_ref}", 405),
+        ("GET", "unmatched", 404),
+    ]
+    assert all(isinstance(line["duration_ms"], float) for line in access)
+    assert len({line["request_id"] for line in access}) == len(access)
+
+
+def test_a_realistic_key_holder_run_logs_no_identifiers(tmp_path: Path) -> None:
+    with in_keyholder(tmp_path) as holder, captured() as stream:
+        secrets = keyholder_run(holder)
+    text = stream.getvalue()
+    found = lines(stream)
+    for kind, values in secrets.items():
+        for secret in values:
+            assert secret not in text, (kind, secret)
+    access = [line for line in found if line["event"] == "http.request"]
+    assert [(line["method"], line["route"], line["status"]) for line in access] == [
+        ("POST", "/v1/oprf/evaluate", 200),
+        ("POST", "/v1/oprf/evaluate", 422),
+        ("GET", "/v1/oprf/epochs", 200),
+        ("POST", "/v1/oprf/evaluate", 401),
+        ("PUT", "/v1/oprf/evaluate", 405),
         ("GET", "unmatched", 404),
     ]
     assert all(isinstance(line["duration_ms"], float) for line in access)

@@ -17,11 +17,12 @@ from vir.api.identity import ProxyTrust
 from vir.api.metrics import Metrics, Network
 from vir.domain.clock import Clock
 from vir.services.consultations import ConsultationService
+from vir.services.epochs import EpochBook
 from vir.services.identity import Authenticator
 from vir.services.lifecycle import Lifecycle
 from vir.services.privacy import PrivacyService
-from vir.services.pseudonymisation import PseudonymisationService
 from vir.services.refusals import RefusalRecorder
+from vir.services.reports import EvaluationCounts
 from vir.services.signals import NotificationService, SignalService
 from vir.services.transparency import TransparencyLog
 from vir.store.db import Database
@@ -34,7 +35,7 @@ class Services:
     db: Database
     clock: Clock
     authenticator: Authenticator
-    pseudonymisation: PseudonymisationService
+    epochs: EpochBook
     signals: SignalService
     notifications: NotificationService
     refusals: RefusalRecorder
@@ -42,6 +43,8 @@ class Services:
     lifecycle: Lifecycle
     consultations: ConsultationService
     privacy: PrivacyService
+    # The key holder's evaluation counts for the privacy report (None: the index's own log).
+    evaluation_counts: EvaluationCounts | None = None
 
 
 def services_of(request: Request) -> Services:
@@ -67,8 +70,8 @@ async def notification_service(request: Request) -> NotificationService:
     return services_of(request).notifications
 
 
-async def pseudonymisation_service(request: Request) -> PseudonymisationService:
-    return services_of(request).pseudonymisation
+async def epoch_book(request: Request) -> EpochBook:
+    return services_of(request).epochs
 
 
 async def consultation_service(request: Request) -> ConsultationService:
@@ -77,6 +80,10 @@ async def consultation_service(request: Request) -> ConsultationService:
 
 async def privacy_service(request: Request) -> PrivacyService:
     return services_of(request).privacy
+
+
+async def evaluation_counts(request: Request) -> EvaluationCounts | None:
+    return services_of(request).evaluation_counts
 
 
 async def transparency_log(request: Request) -> TransparencyLog:
@@ -102,10 +109,11 @@ DatabaseDep = Annotated[Database, Depends(database)]
 ClockDep = Annotated[Clock, Depends(clock)]
 SignalServiceDep = Annotated[SignalService, Depends(signal_service)]
 NotificationServiceDep = Annotated[NotificationService, Depends(notification_service)]
-PseudonymisationDep = Annotated[PseudonymisationService, Depends(pseudonymisation_service)]
+EpochsDep = Annotated[EpochBook, Depends(epoch_book)]
 ConsultationServiceDep = Annotated[ConsultationService, Depends(consultation_service)]
 PrivacyServiceDep = Annotated[PrivacyService, Depends(privacy_service)]
 TransparencyDep = Annotated[TransparencyLog, Depends(transparency_log)]
+EvaluationCountsDep = Annotated[EvaluationCounts | None, Depends(evaluation_counts)]
 MetricsDep = Annotated[Metrics, Depends(metrics)]
 MetricsAllowDep = Annotated[tuple[Network, ...], Depends(metrics_allow)]
 ProxyTrustDep = Annotated[ProxyTrust | None, Depends(proxy_trust)]

@@ -20,6 +20,7 @@ from vir.api.identity import claim_of, endpoint_name
 from vir.api.problems import PROBLEM_JSON as PROBLEM_JSON  # one definition, re-exported
 from vir.domain import errors as e
 from vir.services.refusals import reason_code
+from vir.services.rekey import RekeyBlocked
 
 TYPE_PREFIX = "urn:vir:problem:"
 
@@ -56,6 +57,8 @@ PROBLEMS: dict[type[e.VirError], ProblemKind] = {
     e.AccessDenied: ProblemKind(403, "forbidden", "Forbidden"),
     e.NotFound: ProblemKind(404, "not-found", "Not found"),
     e.Conflict: ProblemKind(409, "conflict", "Conflict"),
+    # Raised by `vir keys rekey`, never by a request; listed so that every error has one.
+    RekeyBlocked: ProblemKind(409, "rekey-blocked", "Rekey blocked"),
     e.RateLimited: ProblemKind(429, "rate-limited", "Too many requests"),
     e.CryptoError: ProblemKind(422, "crypto", "Cryptographic operation failed"),
     e.ConfigurationError: ProblemKind(500, "configuration", "Service misconfigured"),

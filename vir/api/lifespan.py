@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -94,3 +95,24 @@ async def _run(name: str, run: Callable[[], object], observer: JobObserver | Non
     else:
         if observer is not None:
             observer.job_succeeded(name, time.time())
+
+
+def service_lifespan(
+    checkpoint: Callable[[], object],
+    checkpoint_interval: float,
+    flush_refusals: Callable[..., object],
+    refusal_interval: float,
+    *extra: Periodic,
+) -> Callable[[Any], contextlib.AbstractAsyncContextManager[None]]:
+    """What every vir service runs beside its requests: signing audit checkpoints and
+    writing refusal counts, each on its interval, and ``extra`` jobs. Refusal counts
+    left by an instance that stopped or crashed are written at start; this one's at stop
+    (``flush_refusals(final=True)``)."""
+    jobs = [
+        Periodic("audit.checkpoint", checkpoint_interval, checkpoint),
+        *extra,
+        Periodic("refusals.flush", refusal_interval, flush_refusals),
+    ]
+    at_start = [Once("refusals.flush", flush_refusals)]
+    at_stop = [Once("refusals.flush", functools.partial(flush_refusals, final=True))]
+    return periodic_lifespan(jobs, at_start, at_stop)

@@ -86,6 +86,11 @@ class Action(enum.StrEnum):
     ADMIN_CERTIFICATE_REGISTERED = "admin.certificate_registered"
     ADMIN_CERTIFICATE_REVOKED = "admin.certificate_revoked"
     ADMIN_ADDRESS_EXCLUDED = "admin.address_excluded"
+    KEY_REKEY_STARTED = "key.rekey_started"
+    KEY_REKEY_SWITCHED = "key.rekey_switched"
+    KEY_EPOCH_RETIRED = "key.epoch_retired"
+    KEY_EPOCH_CREATED = "key.epoch_created"
+    KEY_EPOCH_ACTIVATED = "key.epoch_activated"
 
     @property
     def description(self) -> Description:
@@ -297,6 +302,41 @@ _DESCRIPTIONS: Final[dict[Action, Description]] = {
         _P.ADMIN,
         _U.ADMINISTRATION,
         "Adres uitgesloten van matchen",
+    ),
+    Action.KEY_REKEY_STARTED: _D(
+        "The operator started converting the stored pseudonyms to a new key epoch "
+        "(objects: from_epoch, to_epoch, signer of the rekey token; never the factor).",
+        _P.ADMIN,
+        _U.SECURITY,
+        "Sleutelwissel gestart",
+    ),
+    Action.KEY_REKEY_SWITCHED: _D(
+        "Every stored pseudonym was converted and the new key epoch became current; the "
+        "old one is accepted until retire_after (objects: epochs, rows).",
+        _P.ADMIN,
+        _U.SECURITY,
+        "Sleutelwissel voltooid",
+    ),
+    Action.KEY_EPOCH_RETIRED: _D(
+        "A replaced key epoch's grace period ended: the index refuses its pseudonyms and "
+        "erases the conversion factor, the key holder its key (objects: epoch).",
+        _P.SYSTEM,
+        _U.SECURITY,
+        "Oude sleutelperiode beëindigd",
+    ),
+    Action.KEY_EPOCH_CREATED: _D(
+        "The key holder made the next key epoch, k' = δ·k, not yet served, and wrote the "
+        "rekey token for the index (objects: epoch; never a key or δ).",
+        _P.ADMIN,
+        _U.SECURITY,
+        "Nieuwe sleutelperiode aangemaakt",
+    ),
+    Action.KEY_EPOCH_ACTIVATED: _D(
+        "The key holder now evaluates under this key epoch; the one before is kept for its "
+        "grace period (objects: epoch).",
+        _P.ADMIN,
+        _U.SECURITY,
+        "Nieuwe sleutelperiode in gebruik",
     ),
 }
 # Checked when the module loads: a member without a description cannot be released.

@@ -23,7 +23,13 @@ from pathlib import Path
 import httpx
 
 from vir.client.canonical import nl_address, nl_bsn, nl_person
-from vir.client.connection import DEFAULT_URL, ClientError, RetryPolicy, VirClient
+from vir.client.connection import (
+    DEFAULT_KEYHOLDER_URL,
+    DEFAULT_URL,
+    ClientError,
+    RetryPolicy,
+    VirClient,
+)
 from vir.domain.errors import InputError
 
 
@@ -59,12 +65,29 @@ def canonical_inputs(kind: str, lines: Sequence[str]) -> list[str]:
 
 
 def _connect(args: argparse.Namespace) -> VirClient:
+    """The index of ``--url`` and the key holders of ``--keyholder`` (``--threshold`` of
+    them); with ``--dev-org``, those of ``.vir/dev/endpoints.json`` unless given."""
     retry = RetryPolicy(max_retries=args.retries, max_wait=args.retry_budget)
     if args.dev_org:
-        return VirClient.from_dev(args.dev_org, Path(args.dev_dir), args.url, retry=retry)
+        return VirClient.from_dev(
+            args.dev_org,
+            Path(args.dev_dir),
+            args.url,
+            retry=retry,
+            keyholders=args.keyholder,
+            threshold=args.threshold,
+        )
     if not (args.cert and args.key and args.ca):
         raise ClientError("give --ca, --cert and --key, or --dev-org for the development set-up")
-    return VirClient(args.url, Path(args.ca), Path(args.cert), Path(args.key), retry=retry)
+    return VirClient(
+        args.url or DEFAULT_URL,
+        Path(args.ca),
+        Path(args.cert),
+        Path(args.key),
+        retry=retry,
+        keyholders=args.keyholder or [DEFAULT_KEYHOLDER_URL],
+        threshold=args.threshold or 1,
+    )
 
 
 def _count(text: str) -> int:
@@ -85,7 +108,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="vir-client", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--url", default=DEFAULT_URL)
+    parser.add_argument("--url", help=f"the index (default: endpoints.json, else {DEFAULT_URL})")
+    parser.add_argument(
+        "--keyholder",
+        action="append",
+        help="a key holder's URL, once per key holder (default: endpoints.json, else "
+        f"{DEFAULT_KEYHOLDER_URL})",
+    )
+    parser.add_argument(
+        "--threshold", type=int, help="how many key holders must answer (default: 1)"
+    )
     parser.add_argument("--ca", help="CA certificate that signed the service's certificate")
     parser.add_argument("--cert", help="the organisation's client certificate (PEM)")
     parser.add_argument("--key", help="the organisation's private key (PEM)")
@@ -111,7 +143,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     access = sub.add_parser("access", help="privacy officer: what is held on one identity")
     access.add_argument("kind", choices=sorted(CANONICAL))
     access.add_argument("--pdf", help="write the Dutch PDF here instead of printing JSON")
+    address = sub.add_parser(
+        "address", help="an address officer: the exclusion list of institutional addresses"
+    ).add_subparsers(dest="address_command", required=True)
+    exclude = address.add_parser(
+        "exclude", help="'postcode;house number;suffix' on stdin → on the exclusion list"
+    )
+    exclude.add_argument("--label", required=True, help="what the address is, e.g. a shelter")
+    address.add_parser("list", help="the labels on the exclusion list")
     args = parser.parse_args(argv)
+    if args.command == "address":
+        return _address_command(args)
 
     try:
         inputs = canonical_inputs(args.kind, sys.stdin.readlines())
@@ -139,6 +181,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps({"epoch": result.epoch, "pseudonyms": result.pseudonyms}))
     else:
         print("\n".join(result.pseudonyms))
+    return 0
+
+
+def _address_command(args: argparse.Namespace) -> int:
+    try:
+        with _connect(args) as client:
+            if args.address_command == "list":
+                for item in client.address_exclusions():
+                    print(f"{item['created_at'][:10]}  {item['label']}")
+                return 0
+            inputs = canonical_inputs("address", sys.stdin.readlines())
+            if len(inputs) != 1:
+                raise ClientError("give exactly one address on stdin")
+            client.exclude_address(inputs[0], args.label)
+    except InputError as error:
+        print(f"vir-client: {error.field}: {error.detail}", file=sys.stderr)
+        return 2
+    except (ClientError, OSError, httpx.HTTPError) as error:
+        print(f"vir-client: {error}", file=sys.stderr)
+        return 1
+    print(f"vir-client: excluded {args.label!r}; it no longer makes household matches")
     return 0
 
 

@@ -14,12 +14,13 @@ from typing import Any
 import httpx
 
 from vir.client.professional import check_professional
-from vir.crypto import oprf
+from vir.crypto import oprf, threshold
 from vir.domain.encoding import b64url_decode, b64url_encode
 from vir.domain.local_ref import is_local_ref
 
 BATCH = 64  # the largest batch POST /v1/oprf/evaluate accepts
 DEFAULT_URL = "https://127.0.0.1:8443"
+DEFAULT_KEYHOLDER_URL = "https://127.0.0.1:8444"
 
 
 class ClientError(Exception):
@@ -111,13 +112,44 @@ def tls_context(ca_file: Path, cert_file: Path, key_file: Path) -> ssl.SSLContex
     return context
 
 
+@dataclass(frozen=True)
+class Endpoints:
+    """Where to call: the index, the key holder(s), and how many of them must answer
+    (``threshold`` t of n; 1 with a single key holder). ``.vir/dev/endpoints.json``."""
+
+    index: str
+    keyholders: tuple[str, ...]
+    threshold: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.threshold <= max(1, len(self.keyholders)):
+            raise ClientError("threshold: must be between 1 and the number of key holders")
+
+    @classmethod
+    def load(cls, path: Path) -> Endpoints:
+        try:
+            found = json.loads(path.read_text(encoding="utf-8"))
+            return cls(
+                str(found["index"]),
+                tuple(str(url) for url in found["keyholders"]),
+                int(found.get("threshold", 1)),
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            raise ClientError(
+                f"{path} is not an endpoints file (index, keyholders, threshold)"
+            ) from None
+
+
 class VirClient:
-    """A back-office system's connection, holding its organisation certificate and key."""
+    """A back-office system's connection, holding its organisation certificate and key:
+    to the index, and to the key holder(s) that pseudonymise."""
 
     # Class defaults, so that a client made without __init__ (tests) retries the same way.
     retry: RetryPolicy = RetryPolicy()
     _sleep: Callable[[float], None] = staticmethod(time.sleep)
     _rng: random.Random = random.Random()  # noqa: S311 (jitter, not a secret)
+    _holders: tuple[httpx.Client, ...] = ()
+    threshold: int = 1
 
     def __init__(
         self,
@@ -127,39 +159,61 @@ class VirClient:
         key_file: Path,
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
+        *,
+        keyholders: Sequence[str] = (),
+        threshold: int = 1,
     ) -> None:
+        """``base_url``: the index; ``keyholders``: the key holders' base URLs, of which
+        ``threshold`` must answer each pseudonymisation (none: this client only talks to
+        the index, with pseudonyms made elsewhere)."""
         oprf.require_strict_backend()  # it checks every element the service returns
         if retry is not None:
             self.retry = retry
-        self._http = httpx.Client(
-            base_url=base_url, verify=tls_context(ca_file, cert_file, key_file), timeout=timeout
+        Endpoints(base_url, tuple(keyholders), threshold)  # checks the threshold
+        context = tls_context(ca_file, cert_file, key_file)
+        self._http = httpx.Client(base_url=base_url, verify=context, timeout=timeout)
+        self._holders = tuple(
+            httpx.Client(base_url=url, verify=context, timeout=timeout) for url in keyholders
         )
+        self.threshold = threshold
 
     @classmethod
     def from_dev(
         cls,
         organisation: str,
         dev_dir: Path = Path(".vir/dev"),
-        base_url: str = DEFAULT_URL,
+        base_url: str | None = None,
         retry: RetryPolicy | None = None,
+        *,
+        keyholders: Sequence[str] | None = None,
+        threshold: int | None = None,
     ) -> VirClient:
         """Connect as a demo organisation of ``.vir/dev/orgs.json`` (by OIN, category or name
         prefix), or with a role certificate of ``roles.json`` (by role: ``privacy_officer``,
-        ``coordinator``)."""
+        ``coordinator``, ``address_officer``), to the index and key holders of
+        ``endpoints.json`` (``base_url``: another index)."""
         orgs = json.loads((dev_dir / "orgs.json").read_text(encoding="utf-8"))
         roles_file = dev_dir / "roles.json"
         if roles_file.exists():
             orgs += json.loads(roles_file.read_text(encoding="utf-8"))
+        endpoints_file = dev_dir / "endpoints.json"
+        endpoints = (
+            Endpoints.load(endpoints_file)
+            if endpoints_file.exists()
+            else Endpoints(DEFAULT_URL, (DEFAULT_KEYHOLDER_URL,))
+        )
         for org in orgs:
             if organisation in (org["oin"], org.get("category"), org.get("role")) or org[
                 "name"
             ].startswith(organisation):
                 return cls(
-                    base_url,
+                    base_url or endpoints.index,
                     dev_dir / "ca.crt",
                     dev_dir / org["cert"],
                     dev_dir / org["key"],
                     retry=retry,
+                    keyholders=keyholders or endpoints.keyholders,
+                    threshold=threshold or (1 if keyholders else endpoints.threshold),
                 )
         raise ClientError(f"no demo organisation matches {organisation!r} in {dev_dir}")
 
@@ -171,13 +225,24 @@ class VirClient:
 
     def close(self) -> None:
         self._http.close()
+        for holder in self._holders:
+            holder.close()
 
     def request(
-        self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        *,
+        via: httpx.Client | None = None,
     ) -> httpx.Response:
+        """One call to the index (``via``: another server, a key holder), sent again after
+        a 429 or 503 as ``retry`` says; a problem answer raises ServiceError."""
+        http = via if via is not None else self._http
         retries, waited = 0, 0.0
         while True:
-            response = self._http.request(method, path, json=body, params=params)
+            response = http.request(method, path, json=body, params=params)
             pause = self.retry.wait(response, retries, waited, self._rng)
             if pause is None:
                 break
@@ -193,31 +258,98 @@ class VirClient:
         return response
 
     def pseudonymise(self, inputs: Sequence[str]) -> Pseudonymised:
-        """Blind → evaluate → unblind for canonical inputs; returns ``N = k·H(x)`` each."""
+        """Blind → evaluate at the key holder(s) → unblind for canonical inputs; returns
+        ``N = k·H(x)`` each. With a threshold, t key holders each evaluate with their share
+        and the answers are combined (Lagrange at 0) before unblinding: the same N."""
+        if not self._holders:
+            raise ClientError("no key holder configured: give keyholders (endpoints.json)")
         epoch: int | None = None
         pseudonyms: list[str] = []
         for start in range(0, len(inputs), BATCH):
             chunk = inputs[start : start + BATCH]
             blinded = [oprf.blind(x.encode("utf-8")) for x in chunk]
-            answer = self.request(
-                "POST",
-                "/v1/oprf/evaluate",
-                {"blinded_elements": [b64url_encode(element) for _r, element in blinded]},
-            ).json()
-            evaluated = answer.get("evaluated_elements")
-            if not isinstance(evaluated, list) or len(evaluated) != len(chunk):
-                raise ProtocolError("the service returned a different number of elements")
-            if epoch is not None and answer.get("epoch") != epoch:
+            chunk_epoch, evaluated = self._evaluate([element for _r, element in blinded])
+            if epoch is not None and chunk_epoch != epoch:
                 raise ProtocolError("the key epoch changed during one call; retry")
-            epoch = int(answer["epoch"])
-            for (r, _element), text in zip(blinded, evaluated, strict=True):
-                element = b64url_decode(text) if isinstance(text, str) else None
-                if element is None or not oprf.is_valid_element(element):
-                    raise ProtocolError("the service returned an invalid element")
+            epoch = chunk_epoch
+            for (r, _element), element in zip(blinded, evaluated, strict=True):
                 pseudonyms.append(b64url_encode(oprf.unblind(r, element)))
         if epoch is None:
             raise ClientError("nothing to pseudonymise")
         return Pseudonymised(epoch, pseudonyms)
+
+    def _evaluate(self, blinded: list[bytes]) -> tuple[int, list[bytes]]:
+        """``k·B`` for each blinded element, and the epoch: from one key holder, or
+        combined from ``threshold`` of them (the others are asked when one fails)."""
+        body = {"blinded_elements": [b64url_encode(element) for element in blinded]}
+        answers: list[tuple[int | None, int, list[bytes]]] = []
+        failures: list[ClientError | httpx.HTTPError] = []
+        for holder in self._holders:
+            if len(answers) == self.threshold:
+                break
+            try:
+                answers.append(self._answer(holder, body, len(blinded)))
+            except (ServiceError, httpx.HTTPError) as error:
+                failures.append(error)
+        if len(answers) < self.threshold:
+            if len(failures) == 1 and isinstance(failures[0], ServiceError):
+                raise failures[0]
+            raise ClientError(
+                f"{len(answers)} of the {self.threshold} key holder answers needed; "
+                f"{len(failures)} key holder(s) failed"
+            ) from (failures[-1] if failures else None)
+        epochs = {epoch for _index, epoch, _elements in answers}
+        if len(epochs) != 1:
+            raise ProtocolError("the key holders answered under different epochs; retry")
+        (epoch,) = epochs
+        if self.threshold == 1:
+            return epoch, answers[0][2]
+        indices = [index for index, _epoch, _elements in answers]
+        if None in indices or len(set(indices)) != len(indices):
+            raise ProtocolError("the key holders did not answer with distinct share indices")
+        combined = [
+            threshold.combine([(int(index or 0), elements[i]) for index, _e, elements in answers])
+            for i in range(len(blinded))
+        ]
+        return epoch, combined
+
+    def _answer(
+        self, holder: httpx.Client, body: dict[str, Any], count: int
+    ) -> tuple[int | None, int, list[bytes]]:
+        """One key holder's (share index, epoch, evaluated elements), each checked."""
+        answer = self.request("POST", "/v1/oprf/evaluate", body, via=holder).json()
+        evaluated = answer.get("evaluated_elements")
+        if not isinstance(evaluated, list) or len(evaluated) != count:
+            raise ProtocolError("the key holder returned a different number of elements")
+        epoch, index = answer.get("epoch"), answer.get("share_index")
+        if not isinstance(epoch, int) or not (index is None or isinstance(index, int)):
+            raise ProtocolError("the key holder's answer has no valid epoch or share index")
+        stated = answer.get("threshold", 1 if index is None else None)
+        if stated != self.threshold:
+            # A share combined with too few others (or a whole key combined) is no
+            # pseudonym at all: refuse rather than register under a wrong one.
+            raise ProtocolError(
+                f"the key holder's answers are combined {stated!r} at a time; this client "
+                f"is set to {self.threshold} (endpoints.json threshold, or --threshold)"
+            )
+        elements = []
+        for text in evaluated:
+            element = b64url_decode(text) if isinstance(text, str) else None
+            if element is None or not oprf.is_valid_element(element):
+                raise ProtocolError("the key holder returned an invalid element")
+            elements.append(element)
+        return index, epoch, elements
+
+    def exclude_address(self, canonical: str, label: str) -> None:
+        """A municipality's address officer: put an institutional address (canonical
+        ``nl-address:...``) on the index's exclusion list, pseudonymised here."""
+        made = self.pseudonymise([canonical])
+        body = {"epoch": made.epoch, "address": made.pseudonyms[0], "label": label}
+        self.request("POST", "/v1/address-exclusions", body)
+
+    def address_exclusions(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self.request("GET", "/v1/address-exclusions").json()["items"]
+        return found
 
     def register_signal(self, signal: dict[str, Any]) -> dict[str, Any]:
         """``POST /v1/signals``; returns the answer (signal id, removal date, matches).

@@ -1,36 +1,59 @@
 """OPRF key files: one secret scalar per epoch, created by ``vir keys init``.
 
-A key file is ``<keys_dir>/oprf-epoch-<N>.key`` holding the 32-byte scalar in hex.
-The service refuses to start on a missing key, a key readable by group or others,
-a malformed or zero scalar, or a published test key, and says how to make one.
+A key file is ``<keys_dir>/oprf-epoch-<N>.key`` holding the 32-byte scalar in hex on its
+first line and, for a Shamir share of a threshold deployment, ``share-index <i>`` (1..255)
+on a second line. With an HSM (``vir.crypto.hsm``) the same text is wrapped by the token's
+AES key and stored base64 in ``oprf-epoch-<N>.key.wrapped`` instead; it is unwrapped into
+memory only when the service starts.
+
+The service refuses to start on a missing key, a key file readable by group or others, a
+malformed or zero scalar, or a published test key, and says how to make one; with an HSM
+configured it also refuses a plain key file (import it first), and without one a wrapped
+file (configure the HSM).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import os
 import re
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vir.crypto import oprf
-from vir.domain.errors import ConfigurationError
+from vir.domain.errors import ConfigurationError, CryptoError
 
-_KEY_FILE = re.compile(r"oprf-epoch-([1-9][0-9]{0,8})\.key")
+if TYPE_CHECKING:
+    from vir.crypto.hsm import Token
+
+_KEY_FILE = re.compile(r"oprf-epoch-([1-9][0-9]{0,8})\.key(\.wrapped)?")
+_SCALAR_HEX = re.compile(r"[0-9a-fA-F]{64}")
+_SHARE_LINE = re.compile(r"share-index ([0-9]{1,3})")
+_WRAPPED_SUFFIX = ".wrapped"
+MAX_SHARE_INDEX = 255
 # RFC 9497 Appendix A.1.1's skSm: public, so never acceptable as a production key.
 _PUBLISHED_TEST_KEYS = frozenset(
     {bytes.fromhex("5ebcea5ee37023ccb9fc2d2019f9d7737be85591ae8652ffa9ef0f4d37063b0e")}
 )
 _HOW_TO = "create one with: vir keys init --keys-dir {dir}"
+_IMPORT = "run: vir keyholder hsm-import"
+_CONFIGURE_HSM = "set VIR_PKCS11_MODULE, VIR_PKCS11_TOKEN and VIR_PKCS11_PIN_FILE"
 
 
 @dataclass(frozen=True)
 class OprfKey:
     epoch: int
     secret: bytes = b""
+    share_index: int | None = None  # this server's Shamir share index; None: the whole key
 
     def __repr__(self) -> str:  # never show key material in logs or tracebacks
-        return f"OprfKey(epoch={self.epoch})"
+        share = "" if self.share_index is None else f", share_index={self.share_index}"
+        return f"OprfKey(epoch={self.epoch}{share})"
 
 
 @dataclass(frozen=True)
@@ -41,62 +64,284 @@ class OprfKeyring:
     def current(self) -> OprfKey:
         return max(self.keys, key=lambda k: k.epoch)
 
+    def get(self, epoch: int) -> OprfKey | None:
+        return next((k for k in self.keys if k.epoch == epoch), None)
+
 
 def key_path(keys_dir: Path, epoch: int) -> Path:
     return keys_dir / f"oprf-epoch-{epoch}.key"
 
 
-def init_oprf_key(keys_dir: Path) -> tuple[Path, bool]:
-    """Create epoch 1 if no OPRF key exists. Returns (path, created); never overwrites."""
-    keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    existing = sorted(p for p in keys_dir.iterdir() if _KEY_FILE.fullmatch(p.name))
-    if existing:
-        return existing[-1], False
-    path = key_path(keys_dir, 1)
-    # O_EXCL: two concurrent inits cannot both write; 0600 from the first byte on.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(oprf.random_scalar().hex() + "\n")
-    return path, True
+def wrapped_key_path(keys_dir: Path, epoch: int) -> Path:
+    return keys_dir / f"oprf-epoch-{epoch}.key{_WRAPPED_SUFFIX}"
 
 
-def _load_one(path: Path, epoch: int) -> OprfKey:
-    mode = path.stat().st_mode
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigurationError(
-            f"OPRF key {path} is accessible by group or others; run: chmod 600 {path}"
-        )
-    text = path.read_text(encoding="ascii", errors="replace").strip()
-    try:
-        secret = bytes.fromhex(text)
-    except ValueError:
-        secret = b""
+def _key_files(keys_dir: Path) -> Iterator[tuple[int, bool, Path]]:
+    """(epoch, wrapped, path) of every OPRF key file in ``keys_dir``, by epoch."""
+    found = []
+    for path in keys_dir.iterdir():
+        match = _KEY_FILE.fullmatch(path.name)
+        if match:
+            found.append((int(match.group(1)), match.group(2) is not None, path))
+    yield from sorted(found)
+
+
+def _wrap_context(epoch: int) -> bytes:
+    # Bound into the wrapping (GCM additional data): one epoch's wrapped key copied over
+    # another's file does not unwrap.
+    return f"vir oprf-epoch-{epoch}.key".encode("ascii")
+
+
+def _render(secret: bytes, share_index: int | None) -> bytes:
+    """What a plain key file holds; the same bytes are what a wrapped file wraps."""
+    text = secret.hex() + "\n"
+    if share_index is not None:
+        text += f"share-index {share_index}\n"
+    return text.encode("ascii")
+
+
+def _check_secret(secret: bytes, where: str, how_to: str) -> None:
     if (
         len(secret) != oprf.SCALAR_BYTES
         or not oprf.is_canonical_scalar(secret)
         or secret == bytes(oprf.SCALAR_BYTES)
     ):
-        raise ConfigurationError(
-            f"OPRF key {path} is not a valid ristretto255 scalar; "
-            + _HOW_TO.format(dir=path.parent)
-        )
+        raise ConfigurationError(f"{where} is not a valid ristretto255 scalar; {how_to}")
     if secret in _PUBLISHED_TEST_KEYS:
+        raise ConfigurationError(f"{where} is a published test key; {how_to}")
+
+
+def _check_share_index(share_index: int | None) -> None:
+    if share_index is not None and not 1 <= share_index <= MAX_SHARE_INDEX:
+        raise ConfigurationError(f"a share index is 1..{MAX_SHARE_INDEX}")
+
+
+def _parse(content: bytes, path: Path, epoch: int) -> OprfKey:
+    """The key in a plain file's content (or a wrapped file's plaintext); never says what
+    the content was."""
+    how_to = _HOW_TO.format(dir=path.parent)
+    try:
+        lines = content.decode("ascii").strip().splitlines()
+    except UnicodeDecodeError:
+        lines = []
+    lines = [line.strip() for line in lines]
+    # fullmatch before fromhex: fromhex also accepts spaces between bytes.
+    if not 1 <= len(lines) <= 2 or not _SCALAR_HEX.fullmatch(lines[0]):
+        raise ConfigurationError(f"OPRF key {path} is not a valid ristretto255 scalar; {how_to}")
+    secret = bytes.fromhex(lines[0])
+    _check_secret(secret, f"OPRF key {path}", how_to)
+    share_index = None
+    if len(lines) == 2:
+        share = _SHARE_LINE.fullmatch(lines[1])
+        if share is None or not 1 <= int(share.group(1)) <= MAX_SHARE_INDEX:
+            raise ConfigurationError(
+                f"OPRF key {path} has a malformed second line; it must be "
+                f"'share-index <i>' with i in 1..{MAX_SHARE_INDEX}, or absent for a whole key"
+            )
+        share_index = int(share.group(1))
+    return OprfKey(epoch=epoch, secret=secret, share_index=share_index)
+
+
+def _read_private(path: Path) -> bytes:
+    try:
+        mode = path.stat().st_mode  # follows a symlink (a mounted secret) to the file
+    except OSError:
+        raise ConfigurationError(f"OPRF key {path} cannot be read") from None
+    if not stat.S_ISREG(mode):
+        raise ConfigurationError(f"OPRF key {path} is not a regular file")
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise ConfigurationError(
-            f"OPRF key {path} is a published test key; " + _HOW_TO.format(dir=path.parent)
+            f"OPRF key {path} is accessible by group or others; run: chmod 600 {path}"
         )
-    return OprfKey(epoch=epoch, secret=secret)
+    try:
+        return path.read_bytes()
+    except OSError:
+        raise ConfigurationError(f"OPRF key {path} cannot be read") from None
 
 
-def load_oprf_keyring(keys_dir: Path) -> OprfKeyring:
+def _load_plain(path: Path, epoch: int) -> OprfKey:
+    return _parse(_read_private(path), path, epoch)
+
+
+def _unwrap_file(path: Path, epoch: int, token: Token) -> bytes:
+    text = _read_private(path)
+    try:
+        blob = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        blob = b""
+    try:
+        return token.unwrap(blob, aad=_wrap_context(epoch))
+    except CryptoError:
+        raise ConfigurationError(
+            f"OPRF key {path} does not unwrap with token '{token.label}': it was wrapped by "
+            "another token or key, or it was altered; restore it from a backup"
+        ) from None
+
+
+def _load_wrapped(path: Path, epoch: int, token: Token) -> OprfKey:
+    return _parse(_unwrap_file(path, epoch, token), path, epoch)
+
+
+def _write_new(path: Path, content: bytes) -> None:
+    """Create ``path`` with ``content``: O_EXCL (never overwrites; FileExistsError), 0600
+    from the first byte, synced to disk. A half-written file is removed."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        raise
+    _sync_dir(path.parent)
+
+
+def _sync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):  # not every platform or filesystem allows it
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_oprf_key(
+    keys_dir: Path,
+    epoch: int,
+    secret: bytes,
+    share_index: int | None = None,
+    token: Token | None = None,
+) -> Path:
+    """Write the key of ``epoch`` (a whole key, or share ``share_index``): the plain file, or
+    with a token its wrapped twin. 0600, never overwriting any key of that epoch."""
+    if epoch < 1:
+        raise ValueError("an OPRF key epoch is 1 or more")
+    _check_share_index(share_index)
+    _check_secret(secret, "the OPRF key to write", "refusing to write it")
+    keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for existing in (key_path(keys_dir, epoch), wrapped_key_path(keys_dir, epoch)):
+        if existing.exists() or existing.is_symlink():
+            raise ConfigurationError(
+                f"an OPRF key for epoch {epoch} already exists at {existing}; vir never "
+                "overwrites a key"
+            )
+    return _write_key(keys_dir, epoch, _render(secret, share_index), token)
+
+
+def _write_key(keys_dir: Path, epoch: int, content: bytes, token: Token | None) -> Path:
+    """Write a key file's ``content``: plain, or with ``token`` wrapped and base64."""
+    if token is None:
+        path = key_path(keys_dir, epoch)
+    else:
+        path = wrapped_key_path(keys_dir, epoch)
+        content = base64.b64encode(token.wrap(content, aad=_wrap_context(epoch))) + b"\n"
+    try:
+        _write_new(path, content)
+    except FileExistsError:
+        raise ConfigurationError(
+            f"an OPRF key for epoch {epoch} already exists at {path}; vir never overwrites a key"
+        ) from None
+    return path
+
+
+def init_oprf_key(keys_dir: Path, token: Token | None = None) -> tuple[Path, bool]:
+    """Create epoch 1 (wrapped when ``token``) if no OPRF key of any kind exists.
+    Returns (path, created); never overwrites."""
+    keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    existing = list(_key_files(keys_dir))
+    if existing:
+        return existing[-1][2], False
+    try:
+        return write_oprf_key(keys_dir, 1, oprf.random_scalar(), token=token), True
+    except ConfigurationError:
+        # A concurrent init won the race (O_EXCL); its key stands.
+        existing = list(_key_files(keys_dir))
+        if existing:
+            return existing[-1][2], False
+        raise
+
+
+def load_oprf_keyring(keys_dir: Path, token: Token | None = None) -> OprfKeyring:
+    """Every epoch's key: plain files without a token, wrapped files (unwrapped by the
+    token) with one. Refuses the other kind, and anything :func:`_parse` refuses."""
     if not keys_dir.is_dir():
         raise ConfigurationError(
             f"no OPRF key directory at {keys_dir}; " + _HOW_TO.format(dir=keys_dir)
         )
     keys = []
-    for path in sorted(keys_dir.iterdir()):
-        match = _KEY_FILE.fullmatch(path.name)
-        if match:
-            keys.append(_load_one(path, int(match.group(1))))
+    for epoch, wrapped, path in _key_files(keys_dir):
+        if token is None and wrapped:
+            raise ConfigurationError(
+                f"OPRF key {path} is wrapped by an HSM; {_CONFIGURE_HSM} to use it"
+            )
+        if token is not None and not wrapped:
+            raise ConfigurationError(
+                f"OPRF key {path} is not wrapped, but an HSM is configured; {_IMPORT} "
+                f"--keys-dir {keys_dir} to wrap it with the token"
+            )
+        keys.append(
+            _load_plain(path, epoch) if token is None else _load_wrapped(path, epoch, token)
+        )
     if not keys:
         raise ConfigurationError(f"no OPRF key in {keys_dir}; " + _HOW_TO.format(dir=keys_dir))
     return OprfKeyring(tuple(keys))
+
+
+def _destroy(path: Path) -> bool:
+    """Overwrite with zeros, sync, unlink. A symlink is unlinked, never followed.
+
+    Overwriting is best effort: copy-on-write and flash filesystems may keep old blocks.
+    """
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return False
+    if stat.S_ISREG(mode):
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
+        try:
+            size = os.fstat(fd).st_size
+            os.write(fd, bytes(size))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    path.unlink()
+    _sync_dir(path.parent)
+    return True
+
+
+def destroy_oprf_key(keys_dir: Path, epoch: int) -> bool:
+    """Destroy the key of ``epoch``, plain and wrapped; True if something was removed."""
+    removed = _destroy(key_path(keys_dir, epoch))
+    return _destroy(wrapped_key_path(keys_dir, epoch)) or removed
+
+
+def import_to_token(keys_dir: Path, token: Token) -> list[Path]:
+    """Wrap every plain key file with ``token``, check that the wrapped file unwraps to
+    the same key, then destroy the plain file. Returns the wrapped files.
+
+    Resumable: a plain file whose wrapped twin already holds the same key is just
+    destroyed. A twin holding another key (or none that unwraps) stops the import, and
+    both files are left for the operator.
+    """
+    imported = []
+    for epoch, wrapped, path in list(_key_files(keys_dir)):
+        if wrapped:
+            continue
+        key = _load_plain(path, epoch)  # refuses an exposed, malformed or published key
+        twin = wrapped_key_path(keys_dir, epoch)
+        if not twin.exists():
+            _write_key(keys_dir, epoch, _render(key.secret, key.share_index), token)
+        try:
+            same = _load_wrapped(twin, epoch, token) == key
+        except ConfigurationError:
+            same = False
+        if not same:
+            raise ConfigurationError(
+                f"{twin} exists but does not hold the key in {path}; check both and remove "
+                "the wrong one before importing again"
+            )
+        _destroy(path)
+        imported.append(twin)
+    return imported

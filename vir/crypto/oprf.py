@@ -137,6 +137,13 @@ def scalar_mult(scalar: bytes, element: bytes) -> bytes:
         raise CryptoError() from None
 
 
+def scalar_product(a: bytes, b: bytes) -> bytes:
+    """``a·b`` modulo the group order (a key times a rekey factor δ)."""
+    if not (is_canonical_scalar(a) and is_canonical_scalar(b)):
+        raise CryptoError()
+    return bytes(pysodium.crypto_core_ristretto255_scalar_mul(a, b))
+
+
 def scalar_invert(scalar: bytes) -> bytes:
     try:
         return bytes(pysodium.crypto_core_ristretto255_scalar_invert(scalar))

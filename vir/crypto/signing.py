@@ -1,10 +1,12 @@
-"""Ed25519 signing of log checkpoints, and the checkpoint key file.
+"""Ed25519 signing of log checkpoints, and the checkpoint key file or token key.
 
 The key file is ``<keys_dir>/checkpoint-ed25519.key`` holding the 32-byte Ed25519 seed
 (RFC 8032 private key) in hex, created by ``vir keys init``. The service refuses to start
 on a missing key, a key readable by group or others, a malformed seed, or a published
-test key, and says how to make one. Formats (checkpoint body, signed note, verifier key)
-live in ``vir.audit.checkpoint``; this module adds only the cryptography.
+test key, and says how to make one. With an HSM (``vir.crypto.hsm``) the key is instead
+the token's Ed25519 key pair labelled ``vir-checkpoint``, which signs inside the token.
+Formats (checkpoint body, signed note, verifier key) live in ``vir.audit.checkpoint``;
+this module adds only the cryptography.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ import os
 import re
 import secrets
 import stat
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
@@ -29,11 +34,18 @@ from vir.audit.checkpoint import (
     format_verifier_key,
     is_valid_key_name,
 )
-from vir.domain.errors import ConfigurationError
+from vir.domain.errors import ConfigurationError, CryptoError
+
+if TYPE_CHECKING:
+    from vir.crypto.hsm import Token
 
 SEED_SIZE = 32
 SIGNATURE_SIZE = 64
 KEY_FILE_NAME = "checkpoint-ed25519.key"
+SIGNING_KEY_LABEL = "vir-checkpoint"  # a label, not a secret
+# Signed once by a signer built from a callable, to check the function and public key
+# belong together. Not a checkpoint body (no tree size line), and never published.
+_SELF_TEST = b"vir checkpoint signer self-test\n"
 
 _SEED_HEX = re.compile(r"[0-9a-fA-F]{64}")
 # Seeds printed in specifications and reference test suites: public, so anyone could
@@ -57,18 +69,23 @@ class CheckpointSigner:
     together means this signer cannot be used to sign another log's tree heads.
     """
 
-    __slots__ = ("_key_hash", "_origin", "_private_key", "_public_key")
+    __slots__ = ("_key_hash", "_origin", "_public_key", "_sign")
 
     def __init__(self, private_key: Ed25519PrivateKey, origin: str) -> None:
+        self._setup(private_key.sign, private_key.public_key().public_bytes_raw(), origin)
+
+    def _setup(self, sign: Callable[[bytes], bytes], public_key: bytes, origin: str) -> None:
         if not is_valid_key_name(origin):
             raise ValueError(
                 "checkpoint origin must be non-empty without spaces, '+' or control "
                 "characters, because it is also the signature key name"
             )
-        self._private_key = private_key
+        if len(public_key) != ED25519_PUBLIC_KEY_SIZE:
+            raise ValueError(f"Ed25519 public key is not {ED25519_PUBLIC_KEY_SIZE} bytes")
+        self._sign = sign
         self._origin = origin
-        self._public_key = private_key.public_key().public_bytes_raw()
-        self._key_hash = ed25519_key_hash(origin, self._public_key)
+        self._public_key = public_key
+        self._key_hash = ed25519_key_hash(origin, public_key)
 
     @classmethod
     def from_seed(cls, seed: bytes, origin: str) -> CheckpointSigner:
@@ -76,6 +93,36 @@ class CheckpointSigner:
         if len(seed) != SEED_SIZE:
             raise ValueError(f"Ed25519 seed is not {SEED_SIZE} bytes")
         return cls(Ed25519PrivateKey.from_private_bytes(seed), origin)
+
+    @classmethod
+    def from_callable(
+        cls, sign: Callable[[bytes], bytes], public_key: bytes, origin: str
+    ) -> CheckpointSigner:
+        """Build from a function that makes Ed25519 signatures for ``public_key`` elsewhere
+        (an HSM). It is tried once here: a function whose signatures do not verify under
+        ``public_key`` is refused, before it can sign a checkpoint nobody can check."""
+        signer = cls.__new__(cls)
+        signer._setup(sign, public_key, origin)
+        if not ed25519_verify(public_key, signer._signature(_SELF_TEST), _SELF_TEST):
+            raise ConfigurationError(
+                "the checkpoint signing key's signatures do not verify under its public key"
+            )
+        return signer
+
+    @classmethod
+    def from_token(cls, token: Token, label: str, origin: str) -> CheckpointSigner:
+        """Sign inside ``token`` (CKM_EDDSA) with its Ed25519 key pair ``label``; refuses a
+        missing key pair and says how to create it."""
+        public_key = token.ed25519_public_key(label)
+        return cls.from_callable(
+            lambda message: token.ed25519_sign(label, message), public_key, origin
+        )
+
+    def _signature(self, message: bytes) -> bytes:
+        signature = self._sign(message)
+        if len(signature) != SIGNATURE_SIZE:
+            raise CryptoError()
+        return signature
 
     @property
     def origin(self) -> str:
@@ -100,8 +147,18 @@ class CheckpointSigner:
             # Signing another origin would let one log vouch for another's tree head.
             raise ValueError("checkpoint origin is not this signer's log origin")
         text = checkpoint.body()
-        signature = NoteSignature(self._origin, self._key_hash, self._private_key.sign(text))
+        signature = NoteSignature(self._origin, self._key_hash, self._signature(text))
         return SignedNote(text, (signature,)).render()
+
+    def sign_bytes(self, message: bytes) -> bytes:
+        """A raw 64-byte Ed25519 signature over ``message``, for another signed format of
+        this log (a rekey token). Refuses a message that parses as a checkpoint body: tree
+        heads are signed only by :meth:`sign`, which checks their origin."""
+        try:
+            Checkpoint.parse_body(message)
+        except ValueError:
+            return self._signature(message)
+        raise ValueError("a checkpoint is signed with sign(), not sign_bytes()")
 
     def cosign(self, note: bytes) -> bytes:
         """``note`` with this key's signature added, unless it already carries one.
@@ -115,7 +172,7 @@ class CheckpointSigner:
             return note
         if Checkpoint.parse_body(parsed.text).origin != self._origin:
             raise ValueError("checkpoint origin is not this signer's log origin")
-        signature = NoteSignature(self._origin, self._key_hash, self._private_key.sign(parsed.text))
+        signature = NoteSignature(self._origin, self._key_hash, self._signature(parsed.text))
         return SignedNote(parsed.text, (*parsed.signatures, signature)).render()
 
     def __repr__(self) -> str:  # never show key material in logs or tracebacks
@@ -139,8 +196,20 @@ def signing_key_path(keys_dir: Path) -> Path:
     return keys_dir / KEY_FILE_NAME
 
 
-def init_signing_key(keys_dir: Path) -> tuple[Path, bool]:
-    """Create the checkpoint key if none exists. Returns (path, created); never overwrites."""
+def token_key_uri(token: Token, label: str = SIGNING_KEY_LABEL) -> Path:
+    """Where a token key is, as an RFC 7512 PKCS#11 URI (shown where a key file's path is)."""
+    return Path(f"pkcs11:token={quote(token.label, safe='')};object={quote(label, safe='')}")
+
+
+def init_signing_key(keys_dir: Path, token: Token | None = None) -> tuple[Path, bool]:
+    """Create the checkpoint key if none exists. Returns (path, created); never overwrites.
+
+    With ``token``: the token's Ed25519 key pair ``vir-checkpoint`` (the private key a
+    sensitive, non-extractable token object), and its PKCS#11 URI in place of a path.
+    """
+    if token is not None:
+        _, created = token.ensure_ed25519_key(SIGNING_KEY_LABEL)
+        return token_key_uri(token), created
     keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = signing_key_path(keys_dir)
     try:
@@ -154,8 +223,12 @@ def init_signing_key(keys_dir: Path) -> tuple[Path, bool]:
     return path, True
 
 
-def load_signing_key(keys_dir: Path, origin: str) -> CheckpointSigner:
-    """Load the checkpoint key, refusing a missing, exposed, malformed or published one."""
+def load_signing_key(keys_dir: Path, origin: str, token: Token | None = None) -> CheckpointSigner:
+    """Load the checkpoint key, refusing a missing, exposed, malformed or published one.
+
+    With ``token``: a signer that signs inside the token with its ``vir-checkpoint`` key
+    pair; the key file in ``keys_dir`` (if any) is not used.
+    """
     path = signing_key_path(keys_dir)
     how_to = _HOW_TO.format(dir=keys_dir)
     if not is_valid_key_name(origin):
@@ -163,6 +236,8 @@ def load_signing_key(keys_dir: Path, origin: str) -> CheckpointSigner:
             "the checkpoint origin must be non-empty without spaces, '+' or control "
             "characters, because it is also the signature key name"
         )
+    if token is not None:
+        return CheckpointSigner.from_token(token, SIGNING_KEY_LABEL, origin)
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from vir.domain import functions
@@ -37,25 +37,67 @@ class SignalRequest:
     archive_until: dt.date | None = None
 
     def content_hash(self) -> bytes:
-        """What makes a repeat idempotent: the same content under the same ``local_ref``."""
-        document = {
-            "epoch": self.epoch,
-            "person": self.person.hex(),
-            "parents": sorted(p.hex() for p in self.parents),
-            "address": self.address.hex() if self.address else None,
-            "remove_on": self.remove_on.isoformat() if self.remove_on else None,
-            "professional": self.professional.as_dict(),
-        }
-        if self.archive_until is not None:
-            document["archive_until"] = self.archive_until.isoformat()
-        return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).digest()
+        """What makes a repeat idempotent, besides the pseudonyms themselves: the same
+        content under the same ``local_ref``.
+
+        Epoch-independent on purpose: a rekey multiplies every stored pseudonym by δ, so
+        a hash over pseudonyms would go stale with every rotation, and a repeat made
+        under the new epoch (or the old one during its grace period) must still be
+        recognised. The pseudonyms are compared as stored instead, after conversion to
+        the stored epoch (``same_registration``); the hash covers everything else,
+        including how many parents were named and whether an address was.
+        """
+        return content_digest(
+            len(self.parents),
+            self.address is not None,
+            self.remove_on,
+            self.professional,
+            self.archive_until,
+        )
 
 
-def check_epoch(epoch: int, current: int) -> None:
-    """Pseudonyms are made under the current key epoch; any other epoch's never match."""
-    if epoch != current:
+def content_digest(
+    parents: int,
+    has_address: bool,
+    remove_on: dt.date | None,
+    professional: Professional,
+    archive_until: dt.date | None,
+) -> bytes:
+    """SHA-256 of a registration's content other than its pseudonyms (``content_hash``)."""
+    document: dict[str, object] = {
+        "parents": parents,
+        "address": has_address,
+        "remove_on": remove_on.isoformat() if remove_on else None,
+        "professional": professional.as_dict(),
+    }
+    if archive_until is not None:
+        document["archive_until"] = archive_until.isoformat()
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).digest()
+
+
+def same_registration(
+    stored_hash: bytes,
+    stored: tuple[bytes, frozenset[bytes], bytes | None],
+    request: SignalRequest,
+) -> bool:
+    """Whether ``request`` (its pseudonyms converted to the stored epoch) repeats the
+    registration stored with ``stored_hash`` and (person, parents, address)."""
+    person, parents, address = stored
+    return (
+        stored_hash == request.content_hash()
+        and person == request.person
+        and parents == frozenset(request.parents)
+        and address == request.address
+    )
+
+
+def check_epoch(epoch: int, current: int, accepted: Collection[int] = ()) -> None:
+    """Pseudonyms are made under the current key epoch, or one the index still accepts
+    and converts (``accepted``: during a rekey and the grace period after it)."""
+    if epoch != current and epoch not in accepted:
+        choices = ", ".join(str(e) for e in sorted({current, *accepted}))
         raise InputError(
-            "epoch", f"pseudonyms must be made under the current key epoch ({current})"
+            "epoch", f"pseudonyms must be made under an accepted key epoch ({choices})"
         )
 
 
@@ -127,11 +169,13 @@ def check_signal(
     current_epoch: int,
     today: dt.date,
     is_valid_element: Callable[[bytes], bool],
+    accepted_epochs: Collection[int] = (),
 ) -> dt.date:
     """Every intake rule of a new signal, in the order the errors are reported; returns
-    its removal date (``removal_date``)."""
+    its removal date (``removal_date``). ``accepted_epochs``: epochs besides the current
+    one whose pseudonyms the index converts on arrival."""
     check_function(category, request.professional)
-    check_epoch(request.epoch, current_epoch)
+    check_epoch(request.epoch, current_epoch, accepted_epochs)
     check_elements(request, is_valid_element)
     check_parents(request.person, request.parents)
     return removal_date(request.remove_on, request.archive_until, today)

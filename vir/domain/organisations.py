@@ -51,6 +51,12 @@ class Role(enum.StrEnum):
     PRIVACY_OFFICER = "privacy_officer"
     # Of the index operator: the same, for every region (the index's own DPO).
     NATIONAL_PRIVACY_OFFICER = "national_privacy_officer"
+    # Of a municipality: keeps the list of institutional addresses (shelters, care homes)
+    # that never make household matches, pseudonymised with their own client.
+    ADDRESS_OFFICER = "address_officer"
+    # Of the index operator: the index itself, reading the key holder's evaluation counts
+    # for the privacy report (GET /v1/oprf/usage at the key holder).
+    INDEX_SERVICE = "index_service"
 
 
 @dataclass(frozen=True, slots=True)

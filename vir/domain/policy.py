@@ -85,13 +85,21 @@ def require_privacy_officer(actor: Actor) -> Scope:
     raise NotPermitted("only a privacy officer may do this")
 
 
+def require_address_officer(actor: Actor) -> None:
+    """Keeping the address exclusion list: a municipality's address officer."""
+    if not (
+        actor.role is Role.ADDRESS_OFFICER and actor.organisation.category is Category.MUNICIPALITY
+    ):
+        raise NotPermitted("only a municipality's address officer may do this")
+
+
 def certificate_roles(category: Category) -> tuple[Role, ...]:
     """The roles a certificate of an organisation of ``category`` may carry; the first is
     the one a new organisation's first certificate gets."""
     if category is Category.MUNICIPALITY:
-        return (Role.PRIVACY_OFFICER,)
+        return (Role.PRIVACY_OFFICER, Role.ADDRESS_OFFICER)
     if category is Category.INDEX_OPERATOR:
-        return (Role.NATIONAL_PRIVACY_OFFICER,)
+        return (Role.NATIONAL_PRIVACY_OFFICER, Role.INDEX_SERVICE)
     return (Role.SYSTEM, Role.COORDINATOR)
 
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 class LimitKind(enum.StrEnum):
     """What a bucket limits, per organisation; the cost of one action is given with it."""
 
-    OPRF = "oprf"  # blinded elements evaluated
+    OPRF = "oprf"  # blinded elements evaluated (at the key holder), per second
+    OPRF_HOURLY = "oprf_hourly"  # the same, the hourly quota
     REGISTER = "register"  # signals registered
     WITHDRAW = "withdraw"  # signals withdrawn
     PRIVACY_LOOKUP = "privacy_lookup"  # a privacy officer's access requests and erasures

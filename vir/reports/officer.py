@@ -324,6 +324,13 @@ def privacy_pdf(report: Mapping[str, Any], created_at: datetime) -> bytes:
             ),
         )
     evaluations = {"pseudonimiseringen": _monthly(report, "evaluations")}
+    if not report.get("evaluation_counts", {}).get("available", True):
+        doc.paragraph(
+            "Let op: de sleutelhouder was niet bereikbaar. Het aantal pseudonimiseringen "
+            "per organisatie ontbreekt in dit rapport, en daarmee ook het signaal bij "
+            "pseudonimiseren op grote schaal. Maak het rapport opnieuw als de sleutelhouder "
+            "weer bereikbaar is."
+        )
     if any(count for _month, count in evaluations["pseudonimiseringen"]):
         doc.chart(
             chart_png(

@@ -1,5 +1,5 @@
-"""``vir serve``: uvicorn with mutual TLS and the TLS-extension protocol, or plain HTTP
-behind a reverse proxy (``VIR_TLS_MODE=proxy``)."""
+"""``vir serve`` and ``vir keyholder serve``: uvicorn with mutual TLS and the TLS-extension
+protocol, or plain HTTP behind a reverse proxy (``VIR_TLS_MODE=proxy``)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ import ssl
 import stat
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Literal, Protocol
 
 import uvicorn
+from fastapi import FastAPI
 
 from vir.api.app import create_app
 from vir.domain.errors import ConfigurationError
+from vir.keyholder.app import create_keyholder_app
+from vir.keyholder.settings import KeyholderSettings
 from vir.logs import logging_config
 from vir.server.tls import protocol_class, server_context
 from vir.settings import Settings
@@ -29,10 +33,43 @@ def check_private_key(path: Path) -> None:
         )
 
 
-def build_config(settings: Settings) -> uvicorn.Config:
-    """The uvicorn configuration; create_app runs here, so a bad key stops us before binding.
+class Listener(Protocol):
+    """The settings of how a vir service listens (the index's and the key holder's)."""
 
-    ``VIR_TLS_MODE=proxy``: plain HTTP for the reverse proxy in front (deploy/nginx), which
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def tls_mode(self) -> str: ...
+    @property
+    def tls_cert(self) -> Path: ...
+    @property
+    def tls_key(self) -> Path: ...
+    @property
+    def client_ca(self) -> Path: ...
+    @property
+    def client_crl(self) -> Path | None: ...
+    @property
+    def log_format(self) -> Literal["json", "text"]: ...
+    @property
+    def database_url(self) -> str: ...
+
+
+def build_config(settings: Settings) -> uvicorn.Config:
+    """The index's uvicorn configuration (``vir serve``)."""
+    return _config(settings, lambda: create_app(settings))
+
+
+def build_keyholder_config(settings: KeyholderSettings) -> uvicorn.Config:
+    """The key holder's uvicorn configuration (``vir keyholder serve``)."""
+    return _config(settings, lambda: create_keyholder_app(settings))
+
+
+def _config(listener: Listener, make_app: Callable[[], FastAPI]) -> uvicorn.Config:
+    """The uvicorn configuration; the app is built here, so a bad key stops us before binding.
+
+    ``tls_mode=proxy``: plain HTTP for the reverse proxy in front (deploy/nginx), which
     does the mutual TLS; no TLS file is read. uvicorn's X-Forwarded-For handling is off in
     both modes: the peer address decides whether a Client-Cert header is believed, so no
     header may rewrite it.
@@ -40,53 +77,46 @@ def build_config(settings: Settings) -> uvicorn.Config:
     Refuses to start (ConfigurationError) when the SQLite database, its directory or the
     TLS private key can be read by other local users.
     """
-    check_database_files(settings.database_url)
-    if settings.tls_mode == "proxy":
-        return uvicorn.Config(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            http=protocol_class(),  # plain TCP: no TLS extension is added
-            lifespan="on",
-            ws="none",  # vir serves no WebSocket: an Upgrade header changes nothing
-            proxy_headers=False,
-            access_log=False,  # it prints concrete paths; vir.api.metrics logs requests
-            log_config=logging_config(settings.log_format),
-            server_header=False,
-            log_level="info",
-        )
-    files = [settings.tls_cert, settings.tls_key, settings.client_ca]
-    for path in files + ([settings.client_crl] if settings.client_crl else []):
+    check_database_files(listener.database_url)
+    common: dict[str, Any] = {
+        "host": listener.host,
+        "port": listener.port,
+        "http": protocol_class(),  # embedded: adds the TLS extension; proxy: plain TCP
+        "lifespan": "on",
+        "ws": "none",  # vir serves no WebSocket: an Upgrade header changes nothing
+        "proxy_headers": False,
+        "access_log": False,  # it prints concrete paths; vir.api.metrics logs requests
+        "log_config": logging_config(listener.log_format),
+        "server_header": False,
+        "log_level": "info",
+        # SIGTERM: stop taking requests, let those in flight finish, then close idle
+        # keep-alive connections after at most this long instead of waiting for clients.
+        "timeout_graceful_shutdown": 5,
+    }
+    if listener.tls_mode == "proxy":
+        return uvicorn.Config(make_app(), **common)
+    files = [listener.tls_cert, listener.tls_key, listener.client_ca]
+    crl = listener.client_crl
+    for path in files + ([crl] if crl else []):
         if not path.is_file():
             raise ConfigurationError(
                 f"TLS file {path} is missing; for development run: vir dev init "
                 "(a CRL: vir org crl)"
             )
-    check_private_key(settings.tls_key)
-    app = create_app(settings)
+    check_private_key(listener.tls_key)
+    app = make_app()
 
     def context_factory(
         _config: uvicorn.Config, _default: Callable[[], ssl.SSLContext]
     ) -> ssl.SSLContext:
-        return server_context(
-            settings.tls_cert, settings.tls_key, settings.client_ca, settings.client_crl
-        )
+        return server_context(listener.tls_cert, listener.tls_key, listener.client_ca, crl)
 
-    return uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        http=protocol_class(),
-        lifespan="on",
-        ws="none",
-        ssl_context_factory=context_factory,
-        proxy_headers=False,
-        access_log=False,  # it prints concrete paths; vir.api.metrics logs requests
-        log_config=logging_config(settings.log_format),
-        server_header=False,
-        log_level="info",
-    )
+    return uvicorn.Config(app, ssl_context_factory=context_factory, **common)
 
 
 def serve(settings: Settings) -> None:
     uvicorn.Server(build_config(settings)).run()
+
+
+def serve_keyholder(settings: KeyholderSettings) -> None:
+    uvicorn.Server(build_keyholder_config(settings)).run()

@@ -9,27 +9,35 @@ from sqlalchemy import select
 from vir.audit.actions import Action
 from vir.audit.chain import Outcome
 from vir.crypto import oprf
-from vir.crypto.evaluator import Evaluator, pseudonymise
+from vir.domain.addresses import check_label
 from vir.domain.errors import Conflict, InvalidElement
 from vir.domain.matching import GroupKey, Via
+from vir.services.epochs import Arriving, stored_in
 from vir.services.matching import settle, snapshot
 from vir.store import audit_log
 from vir.store.db import Database
 from vir.store.tables import ExcludedAddressRow
 
 
-def address_pseudonym(evaluator: Evaluator, canonical_address: str) -> bytes:
-    """The pseudonym of a canonical address (``vir.client.canonical.nl_address``): the
-    same value clients obtain. Asked of the evaluator, which alone holds the key. Used
-    only for institutional addresses, which are not personal data."""
-    return pseudonymise(evaluator, canonical_address.encode("utf-8"))
+def exclude(
+    db: Database,
+    address: bytes | Arriving,
+    label: str,
+    now: dt.datetime,
+    *,
+    organisation: str | None = None,
+    certificate: str | None = None,
+) -> None:
+    """Put an address on the list; a household match on it ends (its members are told).
 
-
-def exclude(db: Database, address: bytes, label: str, now: dt.datetime) -> None:
-    """Put an address on the list; a household match on it ends (its members are told)."""
-    if not oprf.is_valid_element(address):
+    ``address`` is the pseudonym a municipality's address officer made with their own
+    client at the key holder (``vir-client address exclude``), already in the index's
+    current epoch; ``organisation``/``certificate``: who asked (None: the operator's CLI)."""
+    if not oprf.is_valid_element(address if isinstance(address, bytes) else address.element):
         raise InvalidElement("pseudonym")
+    label = check_label(label)
     with db.write() as session:
+        address = stored_in(session, address)
         if session.get(ExcludedAddressRow, address) is not None:
             raise Conflict("this address is already excluded")
         before = snapshot(session, [GroupKey(Via.ADDRESS, address)])
@@ -37,7 +45,14 @@ def exclude(db: Database, address: bytes, label: str, now: dt.datetime) -> None:
         session.flush()
         audit_log.append(
             session,
-            audit_log.new_event(Action.ADMIN_ADDRESS_EXCLUDED, Outcome.SUCCESS, now, actor="admin"),
+            audit_log.new_event(
+                Action.ADMIN_ADDRESS_EXCLUDED,
+                Outcome.SUCCESS,
+                now,
+                actor="admin" if organisation is None else None,
+                organisation=organisation,
+                certificate=certificate,
+            ),
         )
         settle(session, before, now)
 

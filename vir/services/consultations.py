@@ -18,6 +18,7 @@ from vir.audit.chain import Outcome
 from vir.domain import policy
 from vir.domain.clock import Clock
 from vir.domain.ratelimit import LimitKind
+from vir.services.epochs import Arriving, stored_in
 from vir.services.identity import Caller
 from vir.services.matching import Organisations
 from vir.services.views import Participant
@@ -59,7 +60,7 @@ class ConsultationService:
         self._clock = clock
         self._limits = limits if limits is not None else RateLimits({})
 
-    def consult(self, caller: Caller, person: bytes, purpose: Purpose) -> Consultation:
+    def consult(self, caller: Caller, person: bytes | Arriving, purpose: Purpose) -> Consultation:
         policy.require_veilig_thuis(caller)
         now = self._clock()
         self._limits.precheck(LimitKind.CONSULTATION, caller.oin, 1, now)
@@ -67,6 +68,7 @@ class ConsultationService:
         with self._db.write() as session:
             # The organisation's bucket, shared by every instance, in this transaction.
             self._limits.take(session, LimitKind.CONSULTATION, caller.oin, 1, now)
+            person = stored_in(session, person)
             names = Organisations(session)
             active = repo.active_on_person(session, person)
             archived = repo.archived_on_person(session, person)

@@ -44,6 +44,7 @@ DEMO_ROLES = (
     (MUNICIPALITY, Role.PRIVACY_OFFICER),
     (DEMO_ORGANISATIONS[2], Role.COORDINATOR),
     (INDEX_OPERATOR, Role.NATIONAL_PRIVACY_OFFICER),
+    (MUNICIPALITY, Role.ADDRESS_OFFICER),
 )
 CLIENT_CERT_DAYS = 365
 
@@ -76,6 +77,19 @@ class DevPaths:
     def roles_json(self) -> Path:
         return self.root / "roles.json"
 
+    @property
+    def endpoints_json(self) -> Path:
+        return self.root / "endpoints.json"
+
+    @property
+    def keyholders_json(self) -> Path:
+        return self.root / "keyholders.json"
+
+    def keyholder_files(self, number: int) -> tuple[Path, Path]:
+        """The server certificate and key of development key holder ``number``."""
+        name = "keyholder" if number == 1 else f"keyholder-{number}"
+        return self.root / f"{name}.crt", self.root / f"{name}.key"
+
     def org_files(self, oin: Oin) -> tuple[Path, Path]:
         return self.root / "orgs" / f"{oin}.crt", self.root / "orgs" / f"{oin}.key"
 
@@ -104,11 +118,15 @@ def ensure_ca(paths: DevPaths, now: dt.datetime) -> pki.Issued:
     return ca
 
 
-def ensure_server_certificate(paths: DevPaths, ca: pki.Issued, now: dt.datetime) -> None:
-    if paths.server_cert.exists() or paths.server_key.exists():
+def ensure_server_certificate(
+    paths: DevPaths, ca: pki.Issued, now: dt.datetime, files: tuple[Path, Path] | None = None
+) -> None:
+    """The server certificate for 127.0.0.1/localhost at ``files`` (default: the index's)."""
+    cert_path, key_path = files or (paths.server_cert, paths.server_key)
+    if cert_path.exists() or key_path.exists():
         return
     server = pki.issue_server_certificate(ca, ["127.0.0.1", "localhost", "::1"], now)
-    pki.save_issued(server, paths.server_cert, paths.server_key)
+    pki.save_issued(server, cert_path, key_path)
 
 
 def issue_organisation_certificate(
@@ -148,8 +166,18 @@ def ensure_registered(
         register_certificate(db, cert, now, role)
 
 
-def init_dev(root: Path, db: Database, now: dt.datetime) -> DevPaths:
+@dataclass(frozen=True)
+class DevSetup:
+    paths: DevPaths
+    ca: pki.Issued
+    # Every demo certificate with its organisation and role: the key holder registers
+    # the same ones (organisations pseudonymise there with the certificate they use here).
+    certificates: tuple[tuple[Organisation, pki.Certificate, Role], ...]
+
+
+def init_dev(root: Path, db: Database, now: dt.datetime) -> DevSetup:
     paths = DevPaths(root)
+    issued: list[tuple[Organisation, pki.Certificate, Role]] = []
     ca = ensure_ca(paths, now)
     ensure_server_certificate(paths, ca, now)
     listing = []
@@ -157,6 +185,7 @@ def init_dev(root: Path, db: Database, now: dt.datetime) -> DevPaths:
         cert_path, key_path = paths.org_files(org.oin)
         cert = issue_organisation_certificate(ca, org, cert_path, key_path, now)
         ensure_registered(db, org, cert, now)
+        issued.append((org, cert, Role.SYSTEM))
         listing.append(
             {
                 "oin": str(org.oin),
@@ -172,6 +201,7 @@ def init_dev(root: Path, db: Database, now: dt.datetime) -> DevPaths:
         cert_path, key_path = paths.role_files(org.oin, role)
         cert = issue_organisation_certificate(ca, org, cert_path, key_path, now, role=role)
         ensure_registered(db, org, cert, now, role)
+        issued.append((org, cert, role))
         roles.append(
             {
                 "role": role.value,
@@ -182,4 +212,4 @@ def init_dev(root: Path, db: Database, now: dt.datetime) -> DevPaths:
             }
         )
     paths.roles_json.write_text(json.dumps(roles, indent=2) + "\n", encoding="utf-8")
-    return paths
+    return DevSetup(paths, ca, tuple(issued))

@@ -19,7 +19,7 @@ from vir.audit.actions import Action
 from vir.audit.chain import Outcome
 from vir.domain.clock import Clock
 from vir.domain.lifecycle import ArchiveReason
-from vir.services import removal
+from vir.services import rekey, removal
 from vir.store import audit_log
 from vir.store import signals as repo
 from vir.store.db import Database
@@ -101,6 +101,7 @@ class Lifecycle:
             if len(old) < self._batch:
                 break
         swept = self.sweep()
+        rekey.retire(self._db, now, actor=ACTOR)  # key epochs past their grace period
         report = LifecycleReport(archived, erased, destroyed, swept)
         with self._db.write() as session:
             audit_log.append(

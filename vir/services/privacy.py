@@ -37,6 +37,7 @@ from vir.domain.errors import InputError, NotFound, OutsideRegion, VirError
 from vir.domain.lifecycle import ErasureKind
 from vir.domain.ratelimit import LimitKind
 from vir.services import removal
+from vir.services.epochs import Arriving, stored_in
 from vir.services.identity import Caller
 from vir.services.matching import Organisations
 from vir.services.views import UninformedSignal, professional_json
@@ -89,7 +90,7 @@ class PrivacyService:
         (``VIR_INFORMATION_DUTY_DAYS``); the privacy report uses the same term."""
         return self._information_days
 
-    def access(self, caller: Caller, person: bytes) -> dict[str, Any]:
+    def access(self, caller: Caller, person: bytes | Arriving) -> dict[str, Any]:
         scope = policy.require_privacy_officer(caller)
         now = self._clock()
         # Every lookup, found or not, pays from the organisation's bucket (shared by all
@@ -98,6 +99,7 @@ class PrivacyService:
         request_id = str(uuid.uuid4())
         with self._db.write() as session:
             self._limits.take(session, LimitKind.PRIVACY_LOOKUP, caller.oin, 1, now)
+            person = stored_in(session, person)
             names = Organisations(session)
             active = repo.active_on_person(session, person)
             archived = repo.archived_on_person(session, person)
@@ -182,7 +184,7 @@ class PrivacyService:
     def erase(
         self,
         caller: Caller,
-        person: bytes,
+        person: bytes | Arriving,
         kind: ErasureKind,
         signal_ids: Collection[str] | None = None,
     ) -> list[str]:
@@ -193,7 +195,7 @@ class PrivacyService:
             caller, person, kind.value, Action.ERASURE_EXECUTED, signal_ids, scope
         )
 
-    def deceased(self, caller: Caller | None, person: bytes) -> list[str]:
+    def deceased(self, caller: Caller | None, person: bytes | Arriving) -> list[str]:
         """A death notice: every active and archived signal on the person goes, in every
         region. Returns the ids of those in the officer's part (None: the operator's,
         every one); NotFound when that part held none."""
@@ -209,7 +211,7 @@ class PrivacyService:
     def _erase_all(
         self,
         caller: Caller | None,
-        person: bytes,
+        person: bytes | Arriving,
         reason: str,
         action: Action,
         only: Collection[str] | None,
@@ -230,6 +232,7 @@ class PrivacyService:
         with self._db.write() as session:
             if caller is not None:
                 self._limits.take(session, LimitKind.PRIVACY_LOOKUP, caller.oin, 1, now)
+            person = stored_in(session, person)
             active = repo.active_on_person(session, person)
             archived = repo.archived_on_person(session, person)
             part = _part(session, scope)

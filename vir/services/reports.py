@@ -60,7 +60,7 @@ import base64
 import datetime as dt
 import statistics
 from collections import Counter, defaultdict, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
@@ -77,6 +77,7 @@ from vir.domain.errors import InputError
 from vir.domain.organisations import Category, Organisation
 from vir.reports.aggregation import GRANULARITIES, GROUPINGS, Granularity, Grouping, choose
 from vir.reports.suppression import legend, render_rows
+from vir.services.evaluation_counts import CountsUnavailable
 from vir.services.identity import Caller
 from vir.store import audit_log
 from vir.store import signals as repo
@@ -218,6 +219,23 @@ def _audit_generation(
     )
 
 
+# (organisation, clock hour, elements) of the key holder's evaluations over [start, end).
+EvaluationCounts = Callable[[dt.date, dt.date], list[tuple[str, dt.datetime, int]]]
+
+
+def _fetch_evaluations(
+    source: EvaluationCounts | None, start: dt.date, end: dt.date
+) -> tuple[list[tuple[str, dt.datetime, int]], dict[str, Any]]:
+    """The key holder's counts (asked before the report's transaction: no network call
+    under the write lock), and where the counts came from and whether they were read."""
+    if source is None:
+        return [], {"source": "index_log", "available": True}
+    try:
+        return source(start, end), {"source": "keyholder", "available": True}
+    except CountsUnavailable:
+        return [], {"source": "keyholder", "available": False}
+
+
 class _Within:
     """Whether an entry is in a region's part of the log (``oins`` None: every entry).
     Called on every entry in sequence: a matcher's entry without an organisation belongs
@@ -226,6 +244,9 @@ class _Within:
     def __init__(self, oins: frozenset[str] | None) -> None:
         self._oins = oins
         self._acting: tuple[str, str | None] = ("", None)  # (moment, organisation)
+
+    def covers(self, oin: str) -> bool:
+        return self._oins is None or oin in self._oins
 
     def __call__(self, event: AuditEvent) -> bool:
         if event.organisation is not None and event.actor != "matching":
@@ -284,11 +305,14 @@ def privacy_report(
     lookup_burst: int = LOOKUP_BURST,
     region: str | None = None,
     log: TransparencyLog | None = None,
+    evaluation_counts: EvaluationCounts | None = None,
 ) -> dict[str, Any]:
     """The privacy officer's report on ``[start, end)`` for ``region`` (None: every region,
     or the officer's own); see the module docstring. ``information_days`` is the term
     after which a signal's information duty counts as unconfirmed
-    (``VIR_INFORMATION_DUTY_DAYS``); ``log`` ties the report to a signed checkpoint."""
+    (``VIR_INFORMATION_DUTY_DAYS``); ``log`` ties the report to a signed checkpoint;
+    ``evaluation_counts``: the key holder's counts of evaluations (per organisation and
+    hour), which the index's own log no longer sees since pseudonyms are made there."""
     scope = policy.NATIONAL if caller is None else policy.require_privacy_officer(caller)
     region = scope.report_region(region)
     quick_after = dt.timedelta(minutes=quick_minutes)
@@ -306,6 +330,7 @@ def privacy_report(
     quick: dict[str, Counter[str]] = defaultdict(Counter)  # oin -> withdrawal reasons
     lookups: dict[str, list[tuple[dt.datetime, int]]] = defaultdict(list)
     limited: dict[str, Counter[str]] = defaultdict(Counter)  # oin -> endpoint -> refusals
+    fetched, counts_source = _fetch_evaluations(evaluation_counts, start, end)
     with db.write() as session:
         names = {str(o.oin): o.name for o in list_organisations(session)}
         within = _Within(None if region is None else repo.oins_in_region(session, region))
@@ -341,6 +366,10 @@ def privacy_report(
                 elements = _evaluated(event)
                 volumes[oin][entry.month]["evaluations"] += elements
                 evaluations[oin].append((_moment(event), elements))
+        for oin, hour, elements in fetched:
+            if within.covers(oin):
+                volumes[oin][f"{hour:%Y-%m}"]["evaluations"] += elements
+                evaluations[oin].append((hour, elements))
         before = now - dt.timedelta(days=information_days)
         uninformed = Counter(r.oin for r in repo.uninformed_in_region(session, before, region))
         _audit_generation(session, caller, now, "privacy", start, end)
@@ -466,6 +495,7 @@ def privacy_report(
             for month in months
         ],
         "flags": flags,
+        "evaluation_counts": counts_source,
     }
 
 

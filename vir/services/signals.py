@@ -23,6 +23,7 @@ from vir.domain.matching import NotificationType, Via, group_keys
 from vir.domain.ratelimit import LimitKind
 from vir.domain.signals import Professional, SignalFacts, WithdrawalReason
 from vir.services import removal
+from vir.services.epochs import EpochBook, in_transaction
 from vir.services.identity import Caller
 from vir.services.matching import (
     Organisations,
@@ -45,35 +46,43 @@ class SignalService:
         self,
         db: Database,
         clock: Clock,
-        current_epoch: int,
+        epochs: EpochBook,
         information_days: int = 30,
         limits: RateLimits | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
-        self._epoch = current_epoch
+        self._epochs = epochs
         self._information_days = information_days
         # Per organisation, shared by every instance: registering and withdrawing in a
         # loop would otherwise ask "is this child in the index?" in bulk.
         self._limits = limits if limits is not None else RateLimits({})
 
     def register(self, caller: Caller, request: SignalRequest) -> Registration:
+        """Store a signal and settle its matches; a repeat of a stored one returns it.
+
+        ``request`` may be made under any accepted key epoch: its pseudonyms are
+        converted to the stored epoch inside the write transaction, where no rekey can
+        switch epochs (``vir.services.epochs``), so the signal is stored, matched and
+        compared in the epoch of everything it meets."""
         policy.require_reporter(caller)
         now = self._clock()
+        known = self._epochs.for_epoch(request.epoch)
         remove_on = intake.check_signal(
             request,
             category=caller.organisation.category,
-            current_epoch=self._epoch,
+            current_epoch=known.current,
             today=now.date(),
             is_valid_element=oprf.is_valid_element,
+            accepted_epochs=tuple(known.factors),
         )
-        digest = request.content_hash()
         self._limits.precheck(LimitKind.REGISTER, caller.oin, 1, now)
         with self._db.write() as session:
             self._limits.take(session, LimitKind.REGISTER, caller.oin, 1, now)
+            request = in_transaction(session).convert_request(request)
             existing = repo.signal_by_ref(session, caller.oin, request.local_ref)
             if existing is not None:
-                if existing.content_hash != digest:
+                if not _repeats(session, existing, request):
                     raise Conflict("this local_ref is already registered with other content")
                 return Registration(
                     existing, current_matches(session, existing.id, existing.oin), created=False
@@ -99,7 +108,7 @@ class SignalService:
                 address=request.address,
                 remove_on=remove_on,
                 professional=request.professional,
-                content_hash=digest,
+                content_hash=request.content_hash(),
                 created_at=now,
                 archive_until=request.archive_until,
             )
@@ -228,19 +237,19 @@ def _own(session: Session, caller: Caller, local_ref: str) -> Signal:
     return row
 
 
+def _repeats(session: Session, existing: Signal, request: SignalRequest) -> bool:
+    """Whether ``request`` (converted to the stored epoch) is ``existing`` again."""
+    (facts,) = repo.facts(session, [existing])
+    stored = (existing.person, facts.parents, existing.address)
+    return intake.same_registration(existing.content_hash, stored, request)
+
+
 def _rehash(session: Session, row: Signal, new: Professional) -> bytes:
     """The content hash of the signal as it now reads, so a repeat of it stays idempotent."""
     (facts,) = repo.facts(session, [row])
-    return SignalRequest(
-        row.local_ref,
-        row.epoch,
-        row.person,
-        tuple(facts.parents),
-        row.address,
-        row.remove_on,
-        new,
-        row.archive_until,
-    ).content_hash()
+    return intake.content_digest(
+        len(facts.parents), row.address is not None, row.remove_on, new, row.archive_until
+    )
 
 
 def offer_archive(session: Session, new: Signal, now: dt.datetime) -> None:

@@ -309,8 +309,13 @@ def create_match(session: Session, match_id: str, key: GroupKey, now: dt.datetim
 
 
 def end_match(session: Session, match_id: str, now: dt.datetime) -> None:
-    # The key is cleared: no pseudonym outlives the match.
-    session.execute(update(MATCHES).where(MATCHES.c.id == match_id).values(ended_at=now, key=None))
+    # The key is cleared: no pseudonym outlives the match; nor its rekey shadow, which
+    # would otherwise be moved back into place by a running rekey's switch.
+    session.execute(
+        update(MATCHES)
+        .where(MATCHES.c.id == match_id)
+        .values(ended_at=now, key=None, key_next=None)
+    )
     session.execute(delete(MEMBERS).where(MEMBERS.c.match_id == match_id))
 
 

@@ -116,6 +116,8 @@ class SignalRow(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     oin: Mapped[str] = mapped_column(ForeignKey("organisations.oin"))
     local_ref: Mapped[str] = mapped_column(String(64))
+    # The key epoch ``person``, ``address`` and the parents are stored in (the current
+    # one when the signal arrived, converted on arrival; a rekey moves it on).
     epoch: Mapped[int] = mapped_column(Integer)
     person: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
     address: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
@@ -124,7 +126,8 @@ class SignalRow(Base):
     professional_email: Mapped[str | None] = mapped_column(String(254))
     professional_phone: Mapped[str | None] = mapped_column(String(32))
     professional_function: Mapped[str | None] = mapped_column(String(100))
-    # SHA-256 of the request's content, to tell an idempotent repeat from a conflict.
+    # SHA-256 of the request's content other than its pseudonyms (epoch-independent,
+    # vir.domain.intake), to tell an idempotent repeat from a conflict.
     content_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     created_at: Mapped[dt.datetime] = mapped_column()
     # The last day an archived copy may exist (the young person turns 23), when earlier
@@ -132,6 +135,10 @@ class SignalRow(Base):
     archive_until: Mapped[dt.date | None] = mapped_column(Date)
     informed_on: Mapped[dt.date | None] = mapped_column(Date)
     informed_who: Mapped[str | None] = mapped_column(String(16))
+    # While a rekey runs (vir.store.rekey): ``person`` and ``address`` in the incoming
+    # epoch (δ·N), filled batch by batch and moved into place at the switch; NULL otherwise.
+    person_next: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    address_next: Mapped[bytes | None] = mapped_column(LargeBinary(32))
 
 
 class SignalParentRow(Base):
@@ -141,6 +148,7 @@ class SignalParentRow(Base):
         ForeignKey("signals.id", ondelete="CASCADE"), primary_key=True
     )
     parent: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True, index=True)
+    parent_next: Mapped[bytes | None] = mapped_column(LargeBinary(32))  # as signals.person_next
 
 
 class MatchRow(Base):
@@ -166,6 +174,7 @@ class MatchRow(Base):
     key: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     created_at: Mapped[dt.datetime] = mapped_column()
     ended_at: Mapped[dt.datetime | None] = mapped_column()
+    key_next: Mapped[bytes | None] = mapped_column(LargeBinary(32))  # as signals.person_next
 
 
 class MatchMemberRow(Base):
@@ -232,6 +241,7 @@ class ExcludedAddressRow(Base):
     address: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     label: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column()
+    address_next: Mapped[bytes | None] = mapped_column(LargeBinary(32))  # as signals.person_next
 
 
 class ArchivedSignalRow(Base):
@@ -258,6 +268,7 @@ class ArchivedSignalRow(Base):
     archived_on: Mapped[dt.date] = mapped_column(Date)
     reason: Mapped[str] = mapped_column(String(16))  # risk_ended | expired
     destroy_on: Mapped[dt.date] = mapped_column(Date, index=True)
+    person_next: Mapped[bytes | None] = mapped_column(LargeBinary(32))  # as signals.person_next
 
 
 class ArchiveOfferRow(Base):
@@ -321,3 +332,18 @@ class NotificationSignalRow(Base):
     signal_id: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
     # recipient | participant | archived (vir.store.signals.Carried)
     role: Mapped[str] = mapped_column(String(12))
+
+
+class KeyEpochRow(Base):
+    """A key epoch as the index knows it (migration 0011): never key material, only the
+    rekey factor δ from the epoch before while the older one may still arrive."""
+
+    __tablename__ = "key_epochs"
+
+    epoch: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    # current | incoming | previous | retired (vir.services.epochs.EpochState)
+    state: Mapped[str] = mapped_column(String(12))
+    delta: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    created_at: Mapped[dt.datetime]
+    activated_at: Mapped[dt.datetime | None]
+    retire_after: Mapped[dt.datetime | None]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import Counter, Histogram
-from support.inapp import in_app, realistic_run
+from support.inapp import in_app, in_keyholder, keyholder_run, realistic_run
 from support.instore import T0, fresh_store, template
 
 from vir.api.lifespan import Periodic, periodic_lifespan
@@ -204,7 +204,7 @@ def test_a_realistic_run_is_counted_without_identifiers(tmp_path: Path) -> None:
     assert latency['route="/v1/signals"'] == 2
     assert value(found, "vir_matches_created_total") == 1
     assert value(found, "vir_notifications_created_total", 'type="match.created"') == 2
-    assert value(found, "vir_oprf_evaluated_elements_total") == 1
+    assert value(found, "vir_oprf_evaluated_elements_total") == 0  # the index evaluates nothing
     assert value(found, "vir_lifecycle_runs_total") == 1
     refused = found["vir_requests_refused_total"]
     assert refused['reason="invalid_input"'] >= 1
@@ -215,6 +215,39 @@ def test_a_realistic_run_is_counted_without_identifiers(tmp_path: Path) -> None:
     jobs = found.get("vir_job_last_success_timestamp_seconds", {})
     assert set(jobs) <= {f'task="{job}"' for job in JOBS}
     assert "vir_audit_checkpoint_last_timestamp_seconds" in found
+    assert "process_resident_memory_bytes" in found
+
+
+def test_a_realistic_key_holder_run_is_counted_without_identifiers(tmp_path: Path) -> None:
+    with in_keyholder(tmp_path) as holder:
+        secrets = keyholder_run(holder)
+        response = holder.request("GET", "/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+    text = response.text
+    found = parse(text)
+    for kind, values in secrets.items():
+        for secret in values:
+            assert secret not in text, (kind, secret)
+    assert secrets["ids"], "the run was audited"
+    requests = found["vir_http_requests_total"]
+    assert requests['method="POST",route="/v1/oprf/evaluate",status="200"'] == 1
+    assert requests['method="POST",route="/v1/oprf/evaluate",status="422"'] == 1
+    assert requests['method="POST",route="/v1/oprf/evaluate",status="401"'] == 1
+    assert requests['method="GET",route="/v1/oprf/epochs",status="200"'] == 1
+    assert requests['method="GET",route="unmatched",status="404"'] == 1
+    # three POSTs and the PUT (405): timed per route template, whatever the method
+    assert found["vir_http_request_duration_seconds_count"]['route="/v1/oprf/evaluate"'] == 4
+    assert value(found, "vir_oprf_evaluated_elements_total") == 1
+    assert value(found, "vir_matches_created_total") == 0
+    refused = found["vir_requests_refused_total"]
+    assert refused['reason="invalid_element"'] >= 1
+    assert refused['reason="no_client_certificate"'] >= 1
+    for labels in (*found["vir_http_requests_total"], *refused):
+        for part in re.findall(r'="([^"]*)"', labels):
+            assert re.fullmatch(r"[A-Za-z0-9_./{}]+|\+Inf", part), labels
+    jobs = found.get("vir_job_last_success_timestamp_seconds", {})
+    assert set(jobs) <= {f'task="{job}"' for job in JOBS}
     assert "process_resident_memory_bytes" in found
 
 

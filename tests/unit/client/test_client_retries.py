@@ -133,7 +133,9 @@ def test_vir_client_takes_its_retry_policy_from_the_command_line(
 ) -> None:
     seen: list[RetryPolicy | None] = []
 
-    def from_dev(*_args: object, retry: RetryPolicy | None = None) -> VirClient:
+    def from_dev(
+        *_args: object, retry: RetryPolicy | None = None, **_endpoints: object
+    ) -> VirClient:
         seen.append(retry)
         raise ClientError("not connecting in this test")
 

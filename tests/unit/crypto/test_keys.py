@@ -1,13 +1,24 @@
 from __future__ import annotations
 
+import datetime as dt
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
+from support.instore import ORGS, T0, Store, fresh_store, template
 
-from vir.crypto import keys
-from vir.crypto.evaluator import LocalEvaluator
-from vir.domain.errors import ConfigurationError, InvalidElement
+from vir.audit.chain import AuditEvent
+from vir.crypto import keys, oprf
+from vir.domain.errors import ConfigurationError, InvalidElement, RateLimited
+from vir.domain.ratelimit import Limit, LimitKind
+from vir.keyholder import epochs
+from vir.keyholder.epochs import KeyStore
+from vir.keyholder.evaluation import EvaluationService
+from vir.services.identity import Caller
+from vir.store.ratelimits import RateLimits
+from vir.store.tables import AuditEntryRow
 
 
 def test_init_creates_a_private_key_once(tmp_path: Path) -> None:
@@ -70,18 +81,108 @@ def test_newest_epoch_is_current_and_repr_hides_the_secret(tmp_path: Path) -> No
     ring = keys.load_oprf_keyring(tmp_path)
     assert ring.current.epoch == 2
     assert "02" + "00" * 31 not in repr(ring)
-    evaluator = LocalEvaluator(ring)
-    assert evaluator.epoch == 2
-    assert "secret" not in repr(evaluator)
+    assert "secret" not in repr(ring.current) and "02" + "00" * 31 not in repr(ring.current)
 
 
-def test_evaluator_validates_the_whole_batch_first(tmp_path: Path) -> None:
-    keys.init_oprf_key(tmp_path)
-    evaluator = LocalEvaluator(keys.load_oprf_keyring(tmp_path))
-    from vir.crypto import oprf
+# The key holder's keys: the epoch it serves is its database's, not the newest file.
 
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with fresh_store(template(tmp_path), tmp_path / "keyholder.db") as opened:
+        yield opened
+
+
+def test_the_key_store_serves_the_databases_epoch_and_hides_the_secret(
+    tmp_path: Path, store: Store
+) -> None:
+    folder = tmp_path / "keys"
+    keys.init_oprf_key(folder)
+    keys.write_oprf_key(folder, 2, oprf.random_scalar())  # made, not activated
+    served = KeyStore(folder, store.db)
+    key = served.current()
+    assert key.epoch == 1  # the database says 1: epoch 2 is not served until activated
+    assert key.secret == keys.load_oprf_keyring(folder).get(1).secret  # type: ignore[union-attr]
+    for shown in (repr(served), repr(key)):
+        assert key.secret.hex() not in shown and "secret" not in shown
+
+
+def test_the_key_store_refuses_to_start_without_the_served_epochs_key(
+    tmp_path: Path, store: Store
+) -> None:
+    folder = tmp_path / "keys"
+    keys.write_oprf_key(folder, 2, oprf.random_scalar())  # epoch 1 is served, not here
+    with pytest.raises(ConfigurationError, match="no key for it"):
+        KeyStore(folder, store.db)
+
+
+def test_the_key_store_follows_an_activation_made_elsewhere(tmp_path: Path, store: Store) -> None:
+    folder = tmp_path / "keys"
+    keys.init_oprf_key(folder)
+    served = KeyStore(folder, store.db, ttl=0)
+    first = served.current()
+    rotation = epochs.rotate(store.db, folder, T0)
+    assert served.current() == first  # incoming: not served yet
+    assert epochs.activate(store.db, T0, dt.timedelta(days=30)) == rotation.to_epoch
+    now = served.current()  # loaded from the directory: made after this store started
+    assert now.epoch == 2
+    assert now.secret == oprf.scalar_product(rotation.delta, first.secret)
+
+
+def _evaluation(tmp_path: Path, store: Store, burst: int = 64) -> EvaluationService:
+    folder = tmp_path / "keys"
+    keys.init_oprf_key(folder)
+    limits = RateLimits(
+        {
+            LimitKind.OPRF: Limit(1.0, burst),
+            LimitKind.OPRF_HOURLY: Limit.per_hour(1000, 1000),
+        }
+    )
+    return EvaluationService(KeyStore(folder, store.db), store.db, limits, lambda: T0)
+
+
+def _audit(store: Store) -> list[AuditEvent]:
+    with store.db.read() as session:
+        bodies = session.scalars(select(AuditEntryRow.body).order_by(AuditEntryRow.seq))
+        return [AuditEvent.decode(bytes(b)) for b in bodies]
+
+
+CALLER = Caller(ORGS[0], "a" * 64)
+
+
+def test_evaluation_validates_the_whole_batch_first(tmp_path: Path, store: Store) -> None:
+    service = _evaluation(tmp_path, store, burst=64)
+    before = len(_audit(store))
     good = oprf.blind(b"a")[1]
     with pytest.raises(InvalidElement) as info:
-        evaluator.evaluate([good, good, bytes(32)])
+        service.evaluate(CALLER, [good, good, bytes(32)])
     assert info.value.field == "blinded_elements[2]"
-    assert len(evaluator.evaluate([good, good])) == 2
+    assert len(_audit(store)) == before  # refused before anything was evaluated or paid
+    done = service.evaluate(CALLER, [good, good])
+    key = keys.load_oprf_keyring(tmp_path / "keys").get(1)
+    assert key is not None
+    assert (done.epoch, done.share_index) == (1, None)
+    assert done.elements == [oprf.evaluate(key.secret, good)] * 2
+    (entry,) = _audit(store)[before:]
+    assert (entry.action, entry.organisation, entry.certificate) == (
+        "oprf.evaluate",
+        str(CALLER.oin),
+        CALLER.certificate,
+    )
+    # The organisation and how many, never an element.
+    assert entry.objects == {"elements": 2, "epoch": 1}
+    with store.db.read() as session:
+        bodies = b"".join(bytes(b) for b in session.scalars(select(AuditEntryRow.body)))
+    for element in (good, *done.elements):
+        assert element not in bodies and element.hex().encode() not in bodies
+
+
+def test_evaluation_pays_one_token_per_element(tmp_path: Path, store: Store) -> None:
+    service = _evaluation(tmp_path, store, burst=64)
+    element = oprf.blind(b"a")[1]
+    assert len(service.evaluate(CALLER, [element] * 64).elements) == 64
+    with pytest.raises(RateLimited):
+        service.evaluate(CALLER, [element])
+    with store.db.read() as session:
+        count = session.scalar(select(func.count()).where(AuditEntryRow.action == "oprf.evaluate"))
+    assert count == 1

@@ -307,10 +307,16 @@ def _assert_links_match_payloads(w: World, links: set[tuple[str, str, str]]) -> 
 
 
 def _legacy_rows(w: World) -> list[str]:
-    """Two notifications as the code before 0010 left them; their ids."""
+    """Two notifications as the code before 0010 left them; their ids. The schema is
+    0009's here: the columns read are named (the model has columns added since)."""
+    columns = (
+        SignalRow.created_at,
+        SignalRow.professional_name,
+        SignalRow.professional_email,
+    )
     with w.store.db.read() as session:
-        kim = session.execute(select(SignalRow).where(SignalRow.local_ref == "kim-0")).one()[0]
-        lou = session.execute(select(SignalRow).where(SignalRow.local_ref == "lou-1")).one()[0]
+        kim = session.execute(select(*columns).where(SignalRow.local_ref == "kim-0")).one()
+        lou = session.execute(select(*columns).where(SignalRow.local_ref == "lou-1")).one()
         last = session.scalar(
             select(func.max(NotificationRow.position)).where(NotificationRow.oin == _oin(0))
         )

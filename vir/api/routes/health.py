@@ -3,11 +3,11 @@ nothing about data.
 
 ``/health`` is liveness only: the process answers. ``/ready`` is for a load
 balancer: 200 ``{"status": "ready"}`` when the database answers a trivial query
-and the keys are in place (the OPRF keyring and the checkpoint signer were
-loaded, and their key files still exist and are readable, so a restart would
-start), else 503 problem+json (``urn:vir:problem:not-ready``) with ``Retry-After``
-and the names of the checks that failed (``database``, ``keys``): never a path,
-an error message or a key.
+and the key files the service loaded at start still exist and are readable, so a
+restart would start (the index's checkpoint key; the key holder's also the served
+epoch's OPRF key), else 503 problem+json (``urn:vir:problem:not-ready``) with
+``Retry-After`` and the names of the checks that failed (``database``, ``keys``):
+never a path, an error message or a key.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from vir.api.errors import problem_response
-from vir.crypto.keys import key_path
-from vir.crypto.signing import signing_key_path
 from vir.store.db import Database
 
 router = APIRouter()
@@ -70,18 +68,9 @@ class Readiness:
         return all(p.is_file() and os.access(p, os.R_OK) for p in self.key_files)
 
 
-def key_files(keys_dir: Path, oprf_epoch: int | None) -> tuple[Path, ...]:
-    """The files a restart would load: the checkpoint signing key and, with a local OPRF
-    evaluator (``oprf_epoch``, None for a remote one), the current epoch's key."""
-    files = [signing_key_path(keys_dir)]
-    if oprf_epoch is not None:
-        files.append(key_path(keys_dir, oprf_epoch))
-    return tuple(files)
-
-
-def install_readiness(app: Any, db: Database, keys_dir: Path, oprf_epoch: int | None) -> None:
-    """Tell ``/ready`` the database and key files of ``app`` (from ``create_app``)."""
-    app.state.readiness = Readiness(db, key_files(keys_dir, oprf_epoch))
+def install_readiness(app: Any, db: Database, key_files: Sequence[Path]) -> None:
+    """Tell ``/ready`` the database and the key files a restart of ``app`` would load."""
+    app.state.readiness = Readiness(db, tuple(key_files))
 
 
 def readiness_of(app: Any) -> Readiness:

@@ -13,18 +13,18 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from vir.api.deps import PrivacyServiceDep, PseudonymisationDep
+from vir.api.deps import EpochsDep, PrivacyServiceDep
 from vir.api.identity import CurrentCaller
 from vir.api.problems import problem_responses
 from vir.api.schemas import (
     SIGNAL_ID_PATTERN,
     PseudonymIn,
     TimestampOut,
-    check_epoch,
     decode_pseudonym,
     timestamp,
 )
 from vir.domain.lifecycle import ErasureKind
+from vir.services.epochs import Arriving
 from vir.services.views import UninformedSignal
 
 router = APIRouter(prefix="/v1/privacy", tags=["privacy officer"])
@@ -70,9 +70,12 @@ class UninformedOut(BaseModel):
     items: list[UninformedItemOut]
 
 
-def _person(body: PseudonymIn, pseudonymisation: PseudonymisationDep) -> bytes:
-    check_epoch(body.epoch, pseudonymisation.epoch)
-    return decode_pseudonym(body.person, "person")
+def _person(body: PseudonymIn, epochs: EpochsDep) -> Arriving:
+    """The person's pseudonym and its epoch, converted to the stored epoch by the service
+    inside its transaction; an epoch that is not accepted at all is refused here."""
+    person = decode_pseudonym(body.person, "person")
+    epochs.convert(body.epoch, [person])  # 422 naming `epoch` before any lock is taken
+    return Arriving(body.epoch, person)
 
 
 @router.post(
@@ -89,13 +92,13 @@ def _person(body: PseudonymIn, pseudonymisation: PseudonymisationDep) -> bytes:
 async def access(
     body: PseudonymIn,
     caller: CurrentCaller,
-    pseudonymisation: PseudonymisationDep,
+    epochs: EpochsDep,
     privacy: PrivacyServiceDep,
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Data-subject access (GDPR art. 15), of the officer's region. `Accept: application/pdf`
     gives the Dutch PDF."""
-    person = _person(body, pseudonymisation)
+    person = _person(body, epochs)
     report: dict[str, Any] = await run_in_threadpool(privacy.access, caller, person)
     if accept is not None and PDF in accept:
         # Imported when first asked for: matplotlib and fpdf2 are slow to load.
@@ -119,12 +122,12 @@ async def access(
 def erase(
     body: ErasureIn,
     caller: CurrentCaller,
-    pseudonymisation: PseudonymisationDep,
+    epochs: EpochsDep,
     privacy: PrivacyServiceDep,
 ) -> ErasedOut:
     """Execute an erasure, objection or correction request in the officer's region: erased,
     never archived."""
-    person = _person(body, pseudonymisation)
+    person = _person(body, epochs)
     return ErasedOut(erased=privacy.erase(caller, person, body.kind, body.signals))
 
 
@@ -137,12 +140,12 @@ def erase(
 def deceased(
     body: PseudonymIn,
     caller: CurrentCaller,
-    pseudonymisation: PseudonymisationDep,
+    epochs: EpochsDep,
     privacy: PrivacyServiceDep,
 ) -> ErasedOut:
     """A death notice: every active and archived signal on the person is erased, in every
     region; the answer lists those of the officer's region (404 when it held none)."""
-    person = _person(body, pseudonymisation)
+    person = _person(body, epochs)
     return ErasedOut(erased=privacy.deceased(caller, person))
 
 

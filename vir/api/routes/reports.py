@@ -22,7 +22,13 @@ from fastapi import APIRouter, Header, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from vir.api.deps import ClockDep, DatabaseDep, PrivacyServiceDep, TransparencyDep
+from vir.api.deps import (
+    ClockDep,
+    DatabaseDep,
+    EvaluationCountsDep,
+    PrivacyServiceDep,
+    TransparencyDep,
+)
 from vir.api.identity import CurrentCaller
 from vir.api.problems import problem_responses
 from vir.domain import policy
@@ -90,6 +96,7 @@ async def events(
     clock: ClockDep,
     privacy: PrivacyServiceDep,
     transparency: TransparencyDep,
+    counts: EvaluationCountsDep,
     start: Annotated[str, Query(alias="from", description="first day, YYYY-MM-DD")],
     end: Annotated[str, Query(alias="to", description="day after the last, YYYY-MM-DD")],
     fmt: Annotated[Format, Query(alias="format")] = "json",
@@ -121,6 +128,7 @@ async def events(
             information_days=privacy.information_days,
             region=region,
             log=transparency,
+            evaluation_counts=counts,
         )
     )
     return await _respond(

@@ -11,8 +11,8 @@ from vir.api.deps import (
     ClockDep,
     ConsultationServiceDep,
     DatabaseDep,
+    EpochsDep,
     NotificationServiceDep,
-    PseudonymisationDep,
     SignalServiceDep,
 )
 from vir.api.identity import CurrentCaller
@@ -34,7 +34,6 @@ from vir.api.schemas import (
     PseudonymIn,
     Strict,
     TimestampOut,
-    check_epoch,
     decode_element,
     decode_pseudonym,
     parse_date,
@@ -46,6 +45,7 @@ from vir.domain.lifecycle import InformedWho
 from vir.domain.signals import MAX_PARENTS, Professional, WithdrawalReason
 from vir.services import onboarding
 from vir.services.consultations import Consultation, Involvement, Purpose
+from vir.services.epochs import Arriving
 from vir.services.signals import SignalChange, SignalRequest
 from vir.services.views import MatchView
 from vir.store.records import ArchivedSignal, Informed, Signal, StoredNotification
@@ -409,13 +409,15 @@ def list_signals(
 def consult(
     body: ConsultationIn,
     caller: CurrentCaller,
-    pseudonymisation: PseudonymisationDep,
+    epochs: EpochsDep,
     consultations: ConsultationServiceDep,
 ) -> ConsultationOut:
     """Veilig Thuis only: who is or was involved with a young person, without a signal."""
-    check_epoch(body.epoch, pseudonymisation.epoch)
     person = decode_pseudonym(body.person, "person")
-    return ConsultationOut.of(consultations.consult(caller, person, body.purpose))
+    epochs.convert(body.epoch, [person])  # 422 naming `epoch` before any lock is taken
+    return ConsultationOut.of(
+        consultations.consult(caller, Arriving(body.epoch, person), body.purpose)
+    )
 
 
 @router.put(

@@ -1,0 +1,136 @@
+"""The key holder with its keys in an HSM (SoftHSM2 over PKCS#11), as an operator moves it.
+
+A key holder that ran on key files has its keys imported into a token (``vir keyholder
+hsm-import``: each OPRF key wrapped by the token's AES key, the plain file destroyed)
+and is started with ``VIR_PKCS11_*``: it unwraps the key into memory at start and
+gives the same pseudonyms as before; restarted, it unwraps again; with a wrong PIN it
+refuses to start and says so; its audit checkpoints are signed inside the token.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support.service import (
+    RunningService,
+    keyholder_listing,
+    run_vir,
+    start_service,
+    stop_process,
+    wait_healthy,
+)
+from support.softhsm import HsmToken, SoftHsm, session_softhsm, write_private
+
+from vir.audit.checkpoint import SignedNote, parse_verifier_key
+from vir.client.canonical import nl_bsn
+from vir.client.connection import VirClient
+from vir.crypto.signing import ed25519_verify
+
+BSN = "123456782"
+
+
+@pytest.fixture(scope="module")
+def softhsm(tmp_path_factory: pytest.TempPathFactory) -> SoftHsm:
+    return session_softhsm(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+    running = start_service(tmp_path_factory.mktemp("hsm"))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def _hsm_env(
+    service: RunningService, softhsm: SoftHsm, token: HsmToken, pin: Path
+) -> dict[str, str]:
+    return service.keyholder_env | {
+        "SOFTHSM2_CONF": str(softhsm.conf),
+        "VIR_PKCS11_MODULE": str(token.module),
+        "VIR_PKCS11_TOKEN": token.label,
+        "VIR_PKCS11_PIN_FILE": str(pin),
+    }
+
+
+def _start_holder(service: RunningService, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    log = service.root / "keyholder-hsm.log"
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "vir.cli", "keyholder", "serve"],
+            cwd=service.root,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    wait_healthy(service.keyholder_urls[0], service.ca, process, log)
+    return process
+
+
+def _pseudonym(service: RunningService) -> str:
+    with VirClient.from_dev("gp", service.dev) as gp:
+        return gp.pseudonymise([nl_bsn(BSN)]).pseudonyms[0]
+
+
+def test_a_key_holder_moved_into_an_hsm_keeps_its_pseudonyms(
+    service: RunningService, softhsm: SoftHsm
+) -> None:
+    before = _pseudonym(service)
+    keys_dir = Path(keyholder_listing(service.root)[0]["env"]["VIR_KEYHOLDER_KEYS_DIR"])
+    secret_hex = (keys_dir / "oprf-epoch-1.key").read_text().split()[0]
+    for process in service.keyholders:
+        stop_process(process)
+    token = softhsm.new_token()
+    env = _hsm_env(service, softhsm, token, token.pin_file)
+    root = service.root
+    imported = run_vir(root, env, "keyholder", "hsm-import")
+    assert "wrapped by the HSM" in imported.stdout
+    run_vir(root, env, "keyholder", "init")  # the checkpoint key, made inside the token
+    assert not (keys_dir / "oprf-epoch-1.key").exists()
+    assert (keys_dir / "oprf-epoch-1.key.wrapped").exists()
+    for path in keys_dir.iterdir():
+        data = path.read_bytes()
+        assert secret_hex.encode() not in data and bytes.fromhex(secret_hex) not in data
+
+    holder = _start_holder(service, env)
+    try:
+        assert _pseudonym(service) == before  # unwrapped at start: the same k
+    finally:
+        stop_process(holder)
+    holder = _start_holder(service, env)  # a restart unwraps again
+    try:
+        assert _pseudonym(service) == before
+        signed = run_vir(root, env, "keyholder", "audit", "checkpoint").stdout.encode()
+        verifier = run_vir(root, env, "keyholder", "key").stdout.strip()
+        name, public_key = parse_verifier_key(verifier)
+        note = SignedNote.parse(signed)
+        assert any(
+            s.name == name and ed25519_verify(public_key, s.signature, note.text)
+            for s in note.signatures
+        )
+    finally:
+        stop_process(holder)
+
+    wrong = write_private(service.root / "wrong.pin", "not-the-pin\n")
+    refused = subprocess.run(
+        [sys.executable, "-m", "vir.cli", "keyholder", "serve"],
+        cwd=root,
+        env=_hsm_env(service, softhsm, token, wrong),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode != 0
+    assert "is not accepted by token" in refused.stderr + refused.stdout
+    assert "not-the-pin" not in refused.stderr + refused.stdout
+    # Without the HSM settings the wrapped key is refused too, with how to fix it.
+    plain = run_vir(root, service.keyholder_env, "keyholder", "serve", check=False)
+    assert plain.returncode != 0
+    assert "VIR_PKCS11_MODULE" in plain.stderr
+    # Put the key holder back as the module found it, for nothing else uses it afterwards.
+    service.keyholders = []

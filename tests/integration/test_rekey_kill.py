@@ -1,0 +1,132 @@
+"""``vir keys rekey`` killed with SIGKILL at random moments, and run again until it
+finishes, leaves exactly the database one uninterrupted rekey leaves: no pseudonym
+multiplied twice, none skipped. On the suite's database (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import select
+from support import seed
+from support.instore import T0, Store, fresh_store, template
+
+from vir.audit.actions import Action
+from vir.crypto import oprf
+from vir.crypto.rekey_token import read_token
+from vir.services import rekey
+from vir.store import rekey as shadows
+from vir.store.integrity import check_pseudonyms
+from vir.store.rekey import PLAN
+from vir.store.tables import AuditEntryRow
+
+SIGNALS = 3000
+KILLS = 7
+BATCH = "10"
+
+
+def _filled(store: Store) -> tuple[int, int]:
+    """(rows whose shadows are written or switched, rows in all), over every table."""
+    with store.db.read() as session:
+        todo = sum(shadows.count_todo(session, part) for part in PLAN)
+        total = sum(shadows.count_rows(session, part) for part in PLAN)
+    return total - todo, total
+
+
+def _rekey(url: str, token: Path, key: Path, log: Path) -> subprocess.Popen[bytes]:
+    """``vir keys rekey`` in its own process group, its output appended to ``log``."""
+    env = {
+        **os.environ,
+        "VIR_DATABASE_URL": url,
+        "VIR_KEYHOLDER_VERIFIER_KEY": str(key),
+        "VIR_EPOCH_GRACE_DAYS": "30",
+    }
+    command = [sys.executable, "-m", "vir.cli", "keys", "rekey", "--token", str(token)]
+    with log.open("ab") as output:
+        return subprocess.Popen(
+            [*command, "--batch", BATCH, "--workers", "2"],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: the kill takes its workers too
+        )
+
+
+def test_a_rekey_killed_at_random_moments_ends_as_one_clean_run(tmp_path: Path) -> None:
+    chance = random.Random()
+    chosen = chance.randrange(2**32)
+    chance.seed(chosen)
+    print(f"random seed {chosen}")
+    token = tmp_path / "rekey.json"
+    token.write_bytes(seed.token())
+    key = tmp_path / "keyholder.pub"
+    key.write_text(seed.VERIFIER_KEY + "\n")
+    log = tmp_path / "rekey.log"
+    with (
+        fresh_store(template(tmp_path), tmp_path / "killed.sqlite") as killed,
+        fresh_store(template(tmp_path), tmp_path / "clean.sqlite") as clean,
+    ):
+        seed.seed(killed.db, SIGNALS)
+        seed.seed(clean.db, SIGNALS)
+        before = seed.pseudonym_columns(clean.db)
+        assert seed.pseudonym_columns(killed.db) == before
+
+        rekey.start(clean.db, read_token(seed.token(), seed.VERIFIER_KEY), T0)
+        assert rekey.run(
+            clean.db, clock=lambda: T0, grace=dt.timedelta(days=30), workers=0
+        ).switched
+
+        url = killed.db.engine.url.render_as_string(hide_password=False)
+        _, total = _filled(killed)
+        # Where to kill each run: at a random moment of its start-up (a third of them),
+        # or once a random share of the rows is converted (progress carries over from
+        # run to run, so the shares rise); the last once every row is, which is around
+        # the switch. The run after the kills is left to finish.
+        shares = [*sorted(chance.uniform(0.02, 0.98) for _ in range(KILLS - 1)), 1.0]
+        progress: list[tuple[str, int, str]] = []
+        for share in shares:
+            process = _rekey(url, token, key, log)
+            if chance.random() < 1 / 3 and share < 1:
+                when = chance.uniform(0.05, 1.5)
+                time.sleep(when)
+                moment = f"{when:.2f} s"
+            else:
+                while process.poll() is None and _filled(killed)[0] < share * total:
+                    time.sleep(0.01)
+                moment = f"{share:.0%} of rows"
+            if process.poll() is not None:
+                assert process.returncode == 0, log.read_text()
+                break  # it finished first: nothing left to interrupt
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            done, _ = _filled(killed)
+            states = "/".join(s for _, s, _ in seed.epoch_states(killed.db))
+            progress.append((moment, done, states))
+        print(f"killed at (moment, rows done of {total}, epoch states): {progress}")
+        assert sum(0 < done < total for _, done, _ in progress) >= 2, progress
+
+        began = time.monotonic()
+        final = _rekey(url, token, key, log)
+        final.wait(timeout=600)
+        assert final.returncode == 0, log.read_text()
+        print(f"final run: {time.monotonic() - began:.1f} s")
+
+        assert seed.pseudonym_columns(killed.db) == seed.pseudonym_columns(clean.db)
+        assert seed.epoch_states(killed.db) == seed.epoch_states(clean.db)
+        assert seed.epoch_states(killed.db) == [(1, "previous", False), (2, "current", True)]
+        checks = check_pseudonyms(killed.db, oprf.is_valid_element)
+        assert [c.invalid for c in checks] == [0] * len(checks)
+        with killed.db.read() as session:
+            actions = list(session.scalars(select(AuditEntryRow.action)))
+        assert actions.count(Action.KEY_REKEY_STARTED) == 1
+        assert actions.count(Action.KEY_REKEY_SWITCHED) == 1
+        # And the clean run is right: every person is δ times what was seeded.
+        people = {row[0]: row[1] for row in before["signals"]}
+        for row in seed.pseudonym_columns(clean.db)["signals"]:
+            assert row[1] == seed.times(seed.DELTA, people[row[0]])

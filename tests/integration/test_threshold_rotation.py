@@ -1,0 +1,92 @@
+"""A 2-of-3 threshold deployment rotates its key like a single key holder: every holder
+multiplies its share by the same δ (the first holder's token; the others rotate with
+``--from-token``), the index rekeys once, and a child registered before the rotation
+matches one registered after it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support.service import RunningService, keyholder_listing, run_vir, start_service
+
+from vir.client.canonical import nl_bsn
+from vir.client.connection import VirClient
+from vir.crypto import keys, oprf, threshold
+from vir.domain.encoding import b64url_encode
+
+BSN = "123456782"
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+    running = start_service(tmp_path_factory.mktemp("threshold-rotation"), threshold="2-of-3")
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def _signal(ref: str, epoch: int, person: str) -> dict[str, object]:
+    return {
+        "local_ref": ref,
+        "epoch": epoch,
+        "person": person,
+        "professional": {"name": "Anna de Vries", "email": "anna@example.org"},
+    }
+
+
+def _shares(service: RunningService, epoch: int) -> list[threshold.Share]:
+    found = []
+    for holder in keyholder_listing(service.root):
+        ring = keys.load_oprf_keyring(Path(holder["env"]["VIR_KEYHOLDER_KEYS_DIR"]))
+        key = ring.get(epoch)
+        assert key is not None and key.share_index is not None
+        found.append(threshold.Share(key.share_index, key.secret))
+    return found
+
+
+def test_every_holder_rotates_with_one_delta_and_matching_survives(
+    service: RunningService, tmp_path: Path
+) -> None:
+    holders = keyholder_listing(service.root)
+    with VirClient.from_dev("education", service.dev) as school:
+        before = school.pseudonymise([nl_bsn(BSN)])
+        school.register_signal(_signal("school-1", 1, before.pseudonyms[0]))
+    first_token = tmp_path / "rekey-holder-1.json"
+    service.keyholder("rotate", "--token-out", str(first_token))
+    verifier = service.keyholder("key").stdout.strip()
+    for holder in holders[1:]:
+        env = service.env | holder["env"]
+        out = tmp_path / f"rekey-holder-{holder['number']}.json"
+        run_vir(
+            service.root,
+            env,
+            "keyholder",
+            "rotate",
+            "--from-token",
+            str(first_token),
+            "--verifier-key",
+            verifier,
+            "--token-out",
+            str(out),
+        )
+    service.vir("keys", "rekey", "--token", str(first_token))
+    for holder in holders:
+        run_vir(service.root, service.env | holder["env"], "keyholder", "activate")
+
+    # Every pair of epoch-2 shares gives δ·k, the same as scaling epoch 1's key.
+    old, new = _shares(service, 1), _shares(service, 2)
+    k, k2 = threshold.reconstruct(old[:2]), threshold.reconstruct(new[1:])
+    assert k2 != k
+    assert threshold.reconstruct([new[0], new[2]]) == k2
+    point = oprf.hash_to_group(nl_bsn(BSN).encode())
+    assert oprf.scalar_mult(k2, point) != oprf.scalar_mult(k, point)
+
+    with VirClient.from_dev("gp", service.dev) as gp:
+        after = gp.pseudonymise([nl_bsn(BSN)])
+        assert after.epoch == 2
+        assert after.pseudonyms[0] == b64url_encode(oprf.scalar_mult(k2, point))
+        (match,) = gp.register_signal(_signal("gp-1", 2, after.pseudonyms[0]))["matches"]
+    assert match["kind"] == "person"

@@ -1,0 +1,144 @@
+"""``VirClient.pseudonymise`` at the key holder(s), against in-process fakes that hold a
+real key or real Shamir shares of one: one holder's answer unblinds to ``k·H(x)``;
+with a threshold, t answers combine to the same; failing holders are skipped while t
+others answer; too few answers, mixed epochs or repeated share indices are refused."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from vir.client.connection import ClientError, ProtocolError, ServiceError, VirClient
+from vir.crypto import oprf, threshold
+from vir.domain.encoding import b64url_decode, b64url_encode
+
+KEY = oprf.hash_to_scalar(b"a test key, not a published one")
+INPUTS = ["nl-bsn:123456782", "nl-bsn:111222333"]
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def holder(secret: bytes, share_index: int | None = None, epoch: int = 1, t: int = 2) -> Handler:
+    """A key holder that evaluates with ``secret`` (a share when ``share_index``, of a
+    deployment whose answers are combined ``t`` at a time)."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        assert (request.method, request.url.path) == ("POST", "/v1/oprf/evaluate")
+        blinded = [b64url_decode(e) for e in json.loads(request.content)["blinded_elements"]]
+        body: dict[str, object] = {
+            "epoch": epoch,
+            "evaluated_elements": [
+                b64url_encode(oprf.evaluate(secret, b)) for b in blinded if b is not None
+            ],
+        }
+        if share_index is not None:
+            body["share_index"] = share_index
+            body["threshold"] = t
+        return httpx.Response(200, json=body)
+
+    return answer
+
+
+def down(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("connection refused", request=request)
+
+
+def refusing(request: httpx.Request) -> httpx.Response:
+    problem = {"type": "urn:vir:problem:forbidden", "title": "t", "status": 403, "detail": "d"}
+    return httpx.Response(403, json=problem)
+
+
+def client(handlers: list[Handler], t: int = 1) -> VirClient:
+    made = object.__new__(VirClient)  # no certificate: mock transports
+    made._holders = tuple(
+        httpx.Client(base_url=f"https://holder-{n}.test", transport=httpx.MockTransport(h))
+        for n, h in enumerate(handlers)
+    )
+    made.threshold = t
+    made._sleep = lambda _seconds: None
+    return made
+
+
+def expected() -> list[str]:
+    return [b64url_encode(oprf.scalar_mult(KEY, oprf.hash_to_group(x.encode()))) for x in INPUTS]
+
+
+def test_one_key_holder_gives_k_times_h_of_x() -> None:
+    made = client([holder(KEY)]).pseudonymise(INPUTS)
+    assert (made.epoch, made.pseudonyms) == (1, expected())
+
+
+def test_any_two_of_three_shares_combine_to_the_same_pseudonyms() -> None:
+    shares = threshold.split(KEY, 2, 3)
+    holders = [holder(s.secret, s.index) for s in shares]
+    for pair in ([0, 1], [1, 2], [0, 2]):
+        made = client([holders[i] for i in pair], t=2).pseudonymise(INPUTS)
+        assert made.pseudonyms == expected(), pair
+    # All three listed: the first two that answer are used.
+    assert client(holders, t=2).pseudonymise(INPUTS).pseudonyms == expected()
+
+
+def test_a_failing_key_holder_is_skipped_while_enough_others_answer() -> None:
+    shares = threshold.split(KEY, 2, 3)
+    holders = [down, refusing, *(holder(s.secret, s.index) for s in shares[1:])]
+    assert client(holders, t=2).pseudonymise(INPUTS).pseudonyms == expected()
+
+
+def test_too_few_answers_is_a_clear_error() -> None:
+    shares = threshold.split(KEY, 2, 3)
+    with pytest.raises(ClientError, match="1 of the 2 key holder answers needed") as failed:
+        client([down, holder(shares[0].secret, shares[0].index), down], t=2).pseudonymise(INPUTS)
+    assert not isinstance(failed.value, ServiceError)
+    with pytest.raises(ClientError, match="0 of the 1 key holder answers"):
+        client([down]).pseudonymise(INPUTS)
+    # A single refusal is the service's own answer (e.g. 403, 429 with its problem).
+    with pytest.raises(ServiceError) as refused:
+        client([refusing]).pseudonymise(INPUTS)
+    assert refused.value.status == 403
+
+
+def test_no_key_holder_configured_is_a_clear_error() -> None:
+    with pytest.raises(ClientError, match="no key holder"):
+        client([]).pseudonymise(INPUTS)
+
+
+def test_answers_that_cannot_be_combined_are_refused() -> None:
+    shares = threshold.split(KEY, 2, 3)
+    first = holder(shares[0].secret, shares[0].index)
+    with pytest.raises(ProtocolError, match="different epochs"):
+        client([first, holder(shares[1].secret, shares[1].index, epoch=2)], t=2).pseudonymise(
+            INPUTS
+        )
+    with pytest.raises(ProtocolError, match="share indices"):
+        client([first, first], t=2).pseudonymise(INPUTS)
+    with pytest.raises(ProtocolError, match="combined 1 at a time"):
+        client([first, holder(shares[1].secret)], t=2).pseudonymise(INPUTS)
+
+
+def test_a_client_set_to_another_threshold_refuses_rather_than_miscombine() -> None:
+    """One share unblinded alone is k_i·H(x): a pseudonym of nobody. A client set to t = 1
+    in a 2-of-3 deployment (or to 3) must refuse, not register under it."""
+    shares = threshold.split(KEY, 2, 3)
+    answers = [holder(s.secret, s.index) for s in shares]
+    with pytest.raises(ProtocolError, match="combined 2 at a time; this client is set to 1"):
+        client(answers, t=1).pseudonymise(INPUTS)
+    with pytest.raises(ProtocolError, match="combined 2 at a time; this client is set to 3"):
+        client(answers, t=3).pseudonymise(INPUTS)
+    with pytest.raises(ProtocolError, match="combined 1 at a time; this client is set to 2"):
+        client([holder(KEY), holder(KEY)], t=2).pseudonymise(INPUTS)
+
+
+def test_a_threshold_beyond_the_key_holders_is_refused() -> None:
+    missing = Path("/nonexistent")  # refused before any certificate is read
+    with pytest.raises(ClientError, match="threshold"):
+        VirClient(
+            "https://index.test",
+            missing,
+            missing,
+            missing,
+            keyholders=["https://holder.test"],
+            threshold=2,
+        )

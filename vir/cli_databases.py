@@ -1,0 +1,29 @@
+"""The databases a ``vir`` command opened (the index's, a key holder's), closed when the
+command is done, so that no connection outlives it (a command may run in-process, from a
+test or a job runner)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vir.store.db import Database
+
+_OPENED: list[Database] = []
+
+
+def open_database(url: str) -> Database:
+    """Sessions on the database at ``url``, whose schema must be current (imported late:
+    ``vir --help`` stays fast)."""
+    from vir.store.db import Database
+    from vir.store.migrate import require_current
+
+    db = Database.connect(url)
+    _OPENED.append(db)
+    require_current(db.engine)
+    return db
+
+
+def close_databases() -> None:
+    while _OPENED:
+        _OPENED.pop().dispose()

@@ -1,0 +1,251 @@
+"""``vir keyholder ...``: run and administer the key holder (its own settings,
+``VIR_KEYHOLDER_*``; its own database, keys and audit log).
+
+vir keyholder serve            the key holder's HTTPS server with mutual TLS
+vir keyholder init             create its database, epoch-1 OPRF key and checkpoint key
+vir keyholder rotate           make epoch e+1 (k' = δ·k) and write the index's rekey token
+vir keyholder activate         serve the rotated epoch (after the index took the token)
+vir keyholder retire           destroy the keys of replaced epochs past their grace period
+vir keyholder epochs           the epochs and their states
+vir keyholder key              the verifier key of its checkpoints and rekey tokens
+vir keyholder hsm-import       move plain key files into the HSM (wrapped)
+vir keyholder org ...          the organisations that may pseudonymise
+vir keyholder audit ...        verify, checkpoint, export its audit log
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vir.cli_databases import open_database
+from vir.domain.clock import utc_now
+from vir.domain.errors import InputError
+
+if TYPE_CHECKING:
+    from vir.keyholder.custody import Custody
+    from vir.keyholder.settings import KeyholderSettings
+    from vir.settings import Settings
+    from vir.store.db import Database
+
+Command = Callable[["Settings", argparse.Namespace], int]
+
+
+def keyholder_settings() -> KeyholderSettings:
+    from vir.keyholder.settings import KeyholderSettings
+
+    return KeyholderSettings()
+
+
+def as_index_settings(keyholder: KeyholderSettings) -> Settings:
+    """The key holder's database, keys and log in the shape the shared commands take
+    (``vir org``, ``vir audit verify``, ``vir db upgrade`` run on its database)."""
+    from vir.settings import Settings
+
+    return Settings(
+        database_url=keyholder.database_url,
+        keys_dir=keyholder.keys_dir,
+        audit_origin=keyholder.audit_origin,
+        client_ca=keyholder.client_ca,
+        client_crl=keyholder.client_crl,
+    )
+
+
+def _custody(settings: KeyholderSettings) -> Custody:
+    from vir.keyholder.custody import Custody
+
+    return Custody.open(settings)
+
+
+def _database(settings: KeyholderSettings) -> Database:
+    """The key holder's database, its schema current; closed when the command is done."""
+    return open_database(settings.database_url)
+
+
+def cmd_serve(_settings: Settings, _args: argparse.Namespace) -> int:
+    from vir.server.run import serve_keyholder
+
+    settings = keyholder_settings()
+    print(
+        f"vir: key holder serving https://{settings.host}:{settings.port} (mutual TLS; "
+        f"client CA {settings.client_ca})",
+        flush=True,
+    )
+    serve_keyholder(settings)
+    return 0
+
+
+def cmd_init(_settings: Settings, _args: argparse.Namespace) -> int:
+    from vir.store.migrate import upgrade
+
+    settings = keyholder_settings()
+    _private_folder_of(settings.database_url)
+    upgrade(settings.database_url)
+    for what, path, created in _custody(settings).init():
+        print(f"vir: {'created' if created else 'kept existing'} {what} {path}")
+    return 0
+
+
+def _private_folder_of(database_url: str) -> None:
+    from vir.services.devsetup import private_folder
+
+    if database_url.startswith("sqlite:///"):
+        private_folder(Path(database_url.removeprefix("sqlite:///")).parent)
+
+
+def cmd_rotate(_settings: Settings, args: argparse.Namespace) -> int:
+    """Make the next epoch and write the signed rekey token for the index."""
+    from vir.crypto import rekey_token
+    from vir.keyholder import epochs
+
+    settings = keyholder_settings()
+    custody = _custody(settings)
+    signer = custody.signer(settings.audit_origin)
+    delta = None
+    if args.from_token:
+        # Another holder of a threshold deployment: the same δ as the first holder.
+        token = rekey_token.read_token(Path(args.from_token).read_bytes(), args.verifier_key)
+        delta = token.delta
+    now = utc_now()
+    done = epochs.rotate(
+        _database(settings),
+        settings.keys_dir,
+        now,
+        delta=delta,
+        write=custody.write_key,
+        load=custody.load_keyring,
+    )
+    data = rekey_token.make_token(
+        signer.sign_bytes, signer.verifier_key(), done.from_epoch, done.to_epoch, done.delta, now
+    )
+    out = Path(args.token_out)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    print(f"vir: key holder made epoch {done.to_epoch} (incoming; epoch {done.from_epoch} served)")
+    print(f"vir: rekey token for the index written to {out}: vir keys rekey --token {out}")
+    print("vir: when the index has taken it, run: vir keyholder activate")
+    return 0
+
+
+def cmd_activate(_settings: Settings, _args: argparse.Namespace) -> int:
+    from vir.keyholder import epochs
+
+    settings = keyholder_settings()
+    grace = dt.timedelta(days=settings.epoch_grace_days)
+    epoch = epochs.activate(_database(settings), utc_now(), grace)
+    print(
+        f"vir: key holder now serves epoch {epoch}; the previous key is destroyed after "
+        f"{settings.epoch_grace_days} day(s) (vir keyholder retire)"
+    )
+    return 0
+
+
+def cmd_retire(_settings: Settings, args: argparse.Namespace) -> int:
+    from vir.keyholder import epochs
+
+    settings = keyholder_settings()
+    retired = epochs.retire(_database(settings), settings.keys_dir, utc_now(), force=args.now)
+    if retired:
+        print("vir: retired epoch(s) " + ", ".join(map(str, retired)) + "; their keys destroyed")
+    else:
+        print("vir: no epoch is past its grace period")
+    return 0
+
+
+def cmd_epochs(_settings: Settings, _args: argparse.Namespace) -> int:
+    from vir.keyholder import epochs
+
+    for e in epochs.listing(_database(keyholder_settings())):
+        after = f"  retire after {e.retire_after:%Y-%m-%d %H:%M}" if e.retire_after else ""
+        print(f"{e.epoch:>4}  {e.state:<9}{after}")
+    return 0
+
+
+def cmd_key(_settings: Settings, _args: argparse.Namespace) -> int:
+    settings = keyholder_settings()
+    print(_custody(settings).signer(settings.audit_origin).verifier_key())
+    return 0
+
+
+def cmd_hsm_import(_settings: Settings, _args: argparse.Namespace) -> int:
+    from vir.crypto.keys import import_to_token
+
+    settings = keyholder_settings()
+    custody = _custody(settings)
+    if custody.token is None:
+        raise InputError(
+            "VIR_PKCS11_MODULE", "set VIR_PKCS11_MODULE, VIR_PKCS11_TOKEN, VIR_PKCS11_PIN_FILE"
+        )
+    moved = import_to_token(settings.keys_dir, custody.token)
+    print(f"vir: {len(moved)} key file(s) now wrapped by the HSM; the plain files are destroyed")
+    return 0
+
+
+def cmd_audit_checkpoint(_settings: Settings, _args: argparse.Namespace) -> int:
+    from vir.services.transparency import TransparencyLog
+
+    settings = keyholder_settings()
+    log = TransparencyLog(
+        _database(settings), _custody(settings).signer(settings.audit_origin), utc_now
+    )
+    sys.stdout.write(log.checkpoint().note.decode("utf-8"))
+    return 0
+
+
+def cmd_shared(_settings: Settings, args: argparse.Namespace) -> int:
+    """A shared command (``vir org ...``, ``vir audit verify``, ``vir db upgrade``) on the
+    key holder's database."""
+    code: int = args.shared(as_index_settings(keyholder_settings()), args)
+    return code
+
+
+def add_parsers(
+    sub: argparse._SubParsersAction,  # type: ignore[type-arg]
+    *,
+    org_parsers: Callable[..., None],
+    db_upgrade: Command,
+    audit_verify: Command,
+) -> None:
+    """``vir keyholder ...``; the shared commands (``vir org``, ``vir db upgrade``,
+    ``vir audit verify``) come from ``vir.cli``, run on the key holder's database."""
+    holder = sub.add_parser(
+        "keyholder",
+        help="the key holder service",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    ).add_subparsers(dest="keyholder_command", required=True)
+    holder.add_parser("serve").set_defaults(run=cmd_serve)
+    holder.add_parser("init").set_defaults(run=cmd_init)
+    rotate = holder.add_parser("rotate", help="make the next epoch and the index's rekey token")
+    rotate.add_argument("--token-out", required=True, help="where to write the rekey token")
+    rotate.add_argument(
+        "--from-token", help="threshold: apply the δ of the first holder's token (same rotation)"
+    )
+    rotate.add_argument(
+        "--verifier-key", help="the first holder's verifier key (with --from-token)"
+    )
+    rotate.set_defaults(run=cmd_rotate)
+    holder.add_parser("activate", help="serve the rotated epoch").set_defaults(run=cmd_activate)
+    retire = holder.add_parser("retire", help="destroy keys of epochs past their grace period")
+    retire.add_argument("--now", action="store_true", help="do not wait for the grace period")
+    retire.set_defaults(run=cmd_retire)
+    holder.add_parser("epochs").set_defaults(run=cmd_epochs)
+    holder.add_parser("key", help="the checkpoint and token verifier key").set_defaults(run=cmd_key)
+    holder.add_parser("hsm-import", help="wrap plain key files into the HSM").set_defaults(
+        run=cmd_hsm_import
+    )
+    db = holder.add_parser("db").add_subparsers(dest="keyholder_db_command", required=True)
+    db.add_parser("upgrade").set_defaults(run=cmd_shared, shared=db_upgrade)
+    org_parsers(holder.add_parser("org"), shared=cmd_shared)
+    audit = holder.add_parser("audit").add_subparsers(dest="keyholder_audit", required=True)
+    verify = audit.add_parser("verify", help="the stored chain, or an export FILE")
+    verify.add_argument("file", nargs="?")
+    verify.add_argument("--verifier-key")
+    verify.set_defaults(run=cmd_shared, shared=audit_verify)
+    audit.add_parser("checkpoint").set_defaults(run=cmd_audit_checkpoint)

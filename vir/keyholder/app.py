@@ -1,0 +1,130 @@
+"""``create_keyholder_app(settings)``: the key holder wired together.
+
+The same edge as the index (mutual TLS identities from its own organisation
+registry, problem+json, refusal accounting, metrics, ``/ready``, the API headers) and
+the same audit code (a hash-chained log with signed checkpoints of its own), around
+two routes: evaluate, and the list of epochs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+
+from vir import __version__
+from vir.api import openapi
+from vir.api.app import assemble
+from vir.api.headers import API_VERSION
+from vir.api.identity import proxy_trust
+from vir.api.lifespan import Periodic, service_lifespan
+from vir.api.routes import health, metrics
+from vir.crypto import oprf
+from vir.domain.clock import Clock, utc_now
+from vir.domain.errors import ConfigurationError
+from vir.domain.ratelimit import Limit, LimitKind
+from vir.keyholder import epochs, routes, usage
+from vir.keyholder.custody import Custody
+from vir.keyholder.evaluation import EvaluationService
+from vir.keyholder.settings import KeyholderSettings
+from vir.services.identity import Authenticator, crl_marker
+from vir.services.refusals import RefusalRecorder
+from vir.services.transparency import TransparencyLog
+from vir.store.db import Database
+from vir.store.migrate import require_current
+from vir.store.ratelimits import RateLimits
+
+
+@dataclass(frozen=True)
+class KeyholderServices:
+    """What ``create_keyholder_app`` wires together (the attribute names the shared edge
+    reads: ``db``, ``clock``, ``authenticator``, ``refusals``)."""
+
+    db: Database
+    clock: Clock
+    authenticator: Authenticator
+    refusals: RefusalRecorder
+    transparency: TransparencyLog
+    keys: epochs.KeyStore
+    evaluation: EvaluationService
+
+
+def create_keyholder_app(settings: KeyholderSettings, *, clock: Clock = utc_now) -> FastAPI:
+    """Build the key holder; ConfigurationError (with how to fix it) when it must not start:
+    no key for the served epoch, a key readable by others, a wrong HSM PIN, an old schema."""
+    oprf.require_strict_backend()
+    custody = Custody.open(settings)
+    db = Database.connect(settings.database_url)
+    require_current(db.engine)
+    keys = epochs.KeyStore(settings.keys_dir, db, load=custody.load_keyring)
+    require_threshold(keys.current().share_index, settings.threshold)
+    limits = RateLimits(
+        {
+            LimitKind.OPRF: Limit(settings.oprf_rate_per_second, settings.oprf_burst),
+            LimitKind.OPRF_HOURLY: Limit.per_hour(settings.oprf_per_hour, settings.oprf_per_hour),
+        }
+    )
+    services = KeyholderServices(
+        db=db,
+        clock=clock,
+        authenticator=Authenticator(
+            db,
+            clock,
+            revocation_marker=crl_marker(settings.client_crl) if settings.client_crl else None,
+        ),
+        refusals=RefusalRecorder(db, clock, settings.refusal_entries_per_minute),
+        transparency=TransparencyLog(db, custody.signer(settings.audit_origin), clock),
+        keys=keys,
+        evaluation=EvaluationService(keys, db, limits, clock, settings.threshold),
+    )
+
+    def retire() -> list[int]:
+        return epochs.retire(db, settings.keys_dir, clock())
+
+    app = FastAPI(
+        lifespan=service_lifespan(
+            services.transparency.checkpoint,
+            settings.checkpoint_interval_seconds,
+            services.refusals.flush,
+            settings.refusal_flush_seconds,
+            Periodic("epochs.retire", settings.retire_interval_seconds, retire),
+        ),
+        title="vir key holder",
+        version=API_VERSION,
+        description="The key holder of vir: evaluates the OPRF (RFC 9497, "
+        "ristretto255-SHA512) on blinded elements for organisations, and lists its key "
+        "epochs. It never sees an identity or a pseudonym. Mutual TLS on every endpoint "
+        "except /health, /ready, /metrics (VIR_KEYHOLDER_METRICS_ALLOW only) and this "
+        f"document; errors are application/problem+json. Served by vir {__version__}.",
+        docs_url=None,
+        redoc_url=None,
+        redirect_slashes=False,
+        generate_unique_id_function=openapi.operation_id,
+    )
+    app.state.services = services
+    app.state.clock = clock
+    app.state.proxy_trust = proxy_trust(settings.tls_mode, settings.trusted_proxies)
+    for router in (health.router, routes.router, usage.router, metrics.router):
+        app.include_router(router)
+    contact = {
+        "name": settings.api_contact_name,
+        "email": settings.api_contact_email,
+        "url": settings.api_contact_url,
+    }
+    assemble(app, db, custody.key_files(keys.current().epoch), settings, contact)
+    return app
+
+
+def require_threshold(share_index: int | None, threshold: int) -> None:
+    """A share is served only with its deployment's t (>= 2), a whole key only with t = 1:
+    every answer states t, and a client combines that many."""
+    if share_index is not None and threshold < 2:
+        raise ConfigurationError(
+            "this key holder's key is a Shamir share: set VIR_KEYHOLDER_THRESHOLD to the "
+            "deployment's t (2 or more)"
+        )
+    if share_index is None and threshold != 1:
+        raise ConfigurationError(
+            "VIR_KEYHOLDER_THRESHOLD is above 1, but this key holder's key is a whole key, "
+            "not a share"
+        )

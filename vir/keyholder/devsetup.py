@@ -1,0 +1,179 @@
+"""The key holders of a development set-up (``vir dev init``; API-CONTRACT.md).
+
+One key holder by default; with a threshold (``--threshold 2-of-3``, or
+``VIR_DEV_THRESHOLD``) n of them, each with a Shamir share of the key. Holder 1 uses
+the key holder's settings as given (``VIR_KEYHOLDER_*``, defaults under
+``.vir/keyholder/``); holder i > 1 lives in a sibling folder ``<holder 1's>-i`` on the
+next port, with a SQLite database of its own. ``keyholders.json`` in the dev folder
+says how to start each (its environment); ``endpoints.json`` where clients call.
+
+Keys are made once and never overwritten. An OPRF key left in the index's keys
+directory by an older set-up is moved to the key holder (or, with a threshold, split
+and destroyed), so that the pseudonyms already stored stay valid.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from vir.crypto import keys, oprf, pki, threshold
+from vir.crypto.signing import init_signing_key, load_signing_key
+from vir.domain.errors import ConfigurationError
+from vir.domain.organisations import Role
+from vir.keyholder.settings import KeyholderSettings
+from vir.services.devsetup import (
+    INDEX_OPERATOR,
+    DevSetup,
+    ensure_registered,
+    ensure_server_certificate,
+    issue_organisation_certificate,
+    private_folder,
+)
+from vir.store.db import Database
+from vir.store.migrate import upgrade
+
+
+@dataclass(frozen=True)
+class DevKeyholder:
+    number: int
+    settings: KeyholderSettings
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.settings.host}:{self.settings.port}"
+
+    def env(self) -> dict[str, str]:
+        s = self.settings
+        env = {
+            "VIR_KEYHOLDER_PORT": str(s.port),
+            "VIR_KEYHOLDER_DATABASE_URL": s.database_url,
+            "VIR_KEYHOLDER_KEYS_DIR": str(s.keys_dir.resolve()),
+            "VIR_KEYHOLDER_TLS_CERT": str(s.tls_cert.resolve()),
+            "VIR_KEYHOLDER_TLS_KEY": str(s.tls_key.resolve()),
+            "VIR_KEYHOLDER_CLIENT_CA": str(s.client_ca.resolve()),
+            "VIR_KEYHOLDER_AUDIT_ORIGIN": s.audit_origin,
+            "VIR_KEYHOLDER_THRESHOLD": str(s.threshold),
+        }
+        if s.client_crl is not None:
+            env["VIR_KEYHOLDER_CLIENT_CRL"] = str(s.client_crl.resolve())
+        return env
+
+
+def plan(first: KeyholderSettings, setup: DevSetup, t: int, n: int) -> list[DevKeyholder]:
+    """Holder 1 as configured, holders 2..n beside it (see the module docstring)."""
+    holders = []
+    root = first.keys_dir.resolve().parent
+    for number in range(1, n + 1):
+        cert, key = setup.paths.keyholder_files(number)
+        if number == 1:
+            settings = first.model_copy(
+                update={"tls_cert": cert, "tls_key": key, "threshold": t if n > 1 else 1}
+            )
+        else:
+            folder = root.with_name(f"{root.name}-{number}")
+            settings = first.model_copy(
+                update={
+                    "port": first.port + number - 1,
+                    "keys_dir": folder / "keys",
+                    "database_url": f"sqlite:///{folder / 'keyholder.db'}",
+                    "tls_cert": cert,
+                    "tls_key": key,
+                    "threshold": t,
+                    "audit_origin": f"{first.audit_origin}-{number}",
+                }
+            )
+        holders.append(DevKeyholder(number, settings))
+    return holders
+
+
+def init_keyholders(
+    setup: DevSetup,
+    holders: list[DevKeyholder],
+    t: int,
+    index_keys_dir: Path,
+    now: dt.datetime,
+) -> None:
+    for holder in holders:
+        s = holder.settings
+        ensure_server_certificate(setup.paths, setup.ca, now, (s.tls_cert, s.tls_key))
+        private_folder(s.keys_dir)
+        if s.database_url.startswith("sqlite:///"):
+            private_folder(Path(s.database_url.removeprefix("sqlite:///")).parent)
+        upgrade(s.database_url)
+        db = Database.connect(s.database_url)
+        try:
+            for org, cert, role in setup.certificates:
+                ensure_registered(db, org, cert, now, role)
+            # The index's own certificate: it reads the evaluation counts for the report.
+            service = _index_service_certificate(setup, now)
+            ensure_registered(db, INDEX_OPERATOR, service, now, Role.INDEX_SERVICE)
+        finally:
+            db.dispose()
+        init_signing_key(s.keys_dir)
+    _oprf_keys(holders, t, index_keys_dir)
+    # The index verifies rekey tokens with holder 1's key (the holder that rotates first).
+    first = holders[0].settings
+    verifier = load_signing_key(first.keys_dir, first.audit_origin).verifier_key()
+    (index_keys_dir / "keyholder.pub").write_text(verifier + "\n", encoding="ascii")
+
+
+def _index_service_certificate(setup: DevSetup, now: dt.datetime) -> pki.Certificate:
+    """``index-service.crt``/``.key`` in the dev folder (VIR_USAGE_CLIENT_CERT/KEY)."""
+    return issue_organisation_certificate(
+        setup.ca,
+        INDEX_OPERATOR,
+        setup.paths.root / "index-service.crt",
+        setup.paths.root / "index-service.key",
+        now,
+        role=Role.INDEX_SERVICE,
+    )
+
+
+def _has_key(keys_dir: Path) -> bool:
+    return keys_dir.is_dir() and any(p.name.startswith("oprf-epoch-") for p in keys_dir.iterdir())
+
+
+def _oprf_keys(holders: list[DevKeyholder], t: int, index_keys_dir: Path) -> None:
+    dirs = [h.settings.keys_dir for h in holders]
+    legacy = keys.load_oprf_keyring(index_keys_dir) if _has_key(index_keys_dir) else None
+    present = [d for d in dirs if _has_key(d)]
+    if present:
+        if len(present) != len(dirs):
+            raise ConfigurationError(
+                f"this development set-up has {len(present)} key holder(s) with a key, and "
+                f"{len(dirs)} are asked for: it was made with another threshold. Keys are "
+                "never replaced: to change the threshold, remove .vir/ (its demo data goes "
+                "with it) and run again"
+            )
+        if legacy is not None:
+            raise ConfigurationError(
+                f"{index_keys_dir} still holds an OPRF key beside the key holder's; the "
+                "index must not hold one: remove it (the key holder's is in use)"
+            )
+        return
+    if len(dirs) == 1:
+        if legacy is None:
+            keys.init_oprf_key(dirs[0])
+        else:
+            for key in legacy.keys:
+                keys.write_oprf_key(dirs[0], key.epoch, key.secret)
+    else:
+        found = legacy.keys if legacy is not None else (keys.OprfKey(1, oprf.random_scalar()),)
+        for key in found:
+            for share, keys_dir in zip(
+                threshold.split(key.secret, t, len(dirs)), dirs, strict=True
+            ):
+                keys.write_oprf_key(keys_dir, key.epoch, share.secret, share.index)
+    if legacy is not None:
+        for key in legacy.keys:
+            keys.destroy_oprf_key(index_keys_dir, key.epoch)
+
+
+def write_endpoints(setup: DevSetup, index_url: str, holders: list[DevKeyholder], t: int) -> None:
+    endpoints = {"index": index_url, "keyholders": [h.url for h in holders], "threshold": t}
+    setup.paths.endpoints_json.write_text(json.dumps(endpoints, indent=2) + "\n", encoding="utf-8")
+    listing = [{"number": h.number, "url": h.url, "env": h.env()} for h in holders]
+    setup.paths.keyholders_json.write_text(json.dumps(listing, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,106 @@
+"""The key holder's API: ``POST /v1/oprf/evaluate`` and ``GET /v1/oprf/epochs``
+(API-CONTRACT.md, Pseudonyms)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from vir.api.identity import CurrentCaller
+from vir.api.problems import problem_responses
+from vir.api.schemas import Element, TimestampOut, decode_element, timestamp
+from vir.domain.encoding import b64url_encode
+from vir.keyholder.deps import DatabaseDep, EvaluationDep
+from vir.keyholder.epochs import listing
+
+router = APIRouter(prefix="/v1/oprf", tags=["pseudonyms"])
+
+
+class EvaluateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    blinded_elements: list[Element] = Field(
+        min_length=1,
+        max_length=64,
+        description="Blinded elements r·HashToGroup(x), 32-byte ristretto255, base64url unpadded",
+    )
+
+
+class EvaluateResponse(BaseModel):
+    epoch: int = Field(description="Key epoch the elements were evaluated under")
+    evaluated_elements: list[str] = Field(description="k·blinded, in request order")
+    share_index: int | None = Field(
+        default=None,
+        description="In a threshold deployment: this key holder's share index i (the "
+        "elements are k_i·blinded; combine t answers with Lagrange coefficients at 0); "
+        "absent with a single key",
+    )
+    threshold: int | None = Field(
+        default=None,
+        description="In a threshold deployment: t, the number of key holders' answers to "
+        "combine; absent with a single key",
+    )
+
+
+@router.post(
+    "/evaluate",
+    response_model=EvaluateResponse,
+    response_model_exclude_none=True,
+    operation_id="evaluateOprf",
+    responses=problem_responses(400, 401, 403, 413, 422, 429),
+)
+def evaluate(
+    body: EvaluateRequest, caller: CurrentCaller, evaluation: EvaluationDep
+) -> EvaluateResponse:
+    """Evaluate the OPRF (RFC 9497, ristretto255-SHA512, mode 0x00) on a batch of 1..64."""
+    decoded = [
+        decode_element(text, f"blinded_elements[{i}]")
+        for i, text in enumerate(body.blinded_elements)
+    ]
+    done = evaluation.evaluate(caller, decoded)
+    return EvaluateResponse(
+        epoch=done.epoch,
+        evaluated_elements=[b64url_encode(e) for e in done.elements],
+        share_index=done.share_index,
+        threshold=done.threshold if done.share_index is not None else None,
+    )
+
+
+class EpochOut(BaseModel):
+    epoch: int
+    state: str = Field(description="current, incoming (not served yet), previous, retired")
+    created_at: TimestampOut
+    activated_at: TimestampOut | None = None
+    retire_after: TimestampOut | None = Field(
+        default=None, description="a previous epoch's key is destroyed after this moment"
+    )
+
+
+class EpochsOut(BaseModel):
+    current: int = Field(description="the epoch POST /v1/oprf/evaluate evaluates under")
+    epochs: list[EpochOut] = Field(description="every epoch not yet retired, oldest first")
+
+
+@router.get(
+    "/epochs",
+    response_model=EpochsOut,
+    response_model_exclude_none=True,
+    operation_id="listOprfEpochs",
+    responses=problem_responses(401, 403),
+)
+def epochs(_caller: CurrentCaller, db: DatabaseDep) -> EpochsOut:
+    """The key epochs this key holder has not retired."""
+    found = [e for e in listing(db) if e.state != "retired"]
+    return EpochsOut(
+        current=next(e.epoch for e in found if e.state == "current"),
+        epochs=[
+            EpochOut(
+                epoch=e.epoch,
+                state=e.state,
+                created_at=timestamp(e.created_at),
+                activated_at=timestamp(e.activated_at) if e.activated_at else None,
+                retire_after=timestamp(e.retire_after) if e.retire_after else None,
+            )
+            for e in found
+        ],
+    )

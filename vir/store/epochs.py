@@ -1,0 +1,109 @@
+"""The ``key_epochs`` table: which key epoch the stored pseudonyms are in, and the rest.
+
+One row per epoch the index has known. ``delta`` on the row of epoch ``e`` is δₑ, the
+factor from epoch ``e - 1`` (kₑ = δₑ·kₑ₋₁); it is kept only while epoch ``e - 1`` is
+still accepted, and erased when that one retires. Every change is made inside a
+write transaction (``Database.write``), so a writer reads the epochs, converts
+pseudonyms and stores them without an epoch switch in between.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import cast
+
+from sqlalchemy import Table, insert, select, update
+from sqlalchemy.orm import Session
+
+from vir.store.tables import KeyEpochRow
+
+EPOCHS = cast(Table, KeyEpochRow.__table__)
+
+
+class EpochState(enum.StrEnum):
+    CURRENT = "current"  # stored pseudonyms are in this epoch
+    INCOMING = "incoming"  # a rekey to this epoch has started; accepted, converted down
+    PREVIOUS = "previous"  # replaced by a rekey; accepted, converted up, until retire_after
+    RETIRED = "retired"  # no longer accepted; δ erased
+
+
+@dataclass(frozen=True, slots=True)
+class EpochRecord:
+    """A row of ``key_epochs``; ``delta`` (δ from the epoch before) is not in the repr."""
+
+    epoch: int
+    state: EpochState
+    delta: bytes | None = field(repr=False)
+    created_at: dt.datetime
+    activated_at: dt.datetime | None = None
+    retire_after: dt.datetime | None = None
+
+
+_ALL = select(EPOCHS).order_by(EPOCHS.c.epoch)
+
+
+def load(session: Session) -> list[EpochRecord]:
+    """Every epoch, oldest first."""
+    return [
+        EpochRecord(
+            r.epoch,
+            EpochState(r.state),
+            bytes(r.delta) if r.delta is not None else None,
+            r.created_at,
+            r.activated_at,
+            r.retire_after,
+        )
+        for r in session.execute(_ALL)
+    ]
+
+
+def current(records: Sequence[EpochRecord]) -> EpochRecord:
+    (found,) = [r for r in records if r.state == EpochState.CURRENT]
+    return found
+
+
+def incoming(records: Sequence[EpochRecord]) -> EpochRecord | None:
+    found = [r for r in records if r.state == EpochState.INCOMING]
+    return found[0] if found else None
+
+
+def add_incoming(session: Session, epoch: int, delta: bytes, now: dt.datetime) -> None:
+    session.execute(
+        insert(EPOCHS),
+        [{"epoch": epoch, "state": EpochState.INCOMING.value, "delta": delta, "created_at": now}],
+    )
+
+
+def switch(
+    session: Session, old: int, new: int, now: dt.datetime, retire_after: dt.datetime
+) -> None:
+    """``new`` becomes current, ``old`` previous until ``retire_after``."""
+    session.execute(
+        update(EPOCHS)
+        .where(EPOCHS.c.epoch == old)
+        .values(state=EpochState.PREVIOUS.value, retire_after=retire_after)
+    )
+    session.execute(
+        update(EPOCHS)
+        .where(EPOCHS.c.epoch == new)
+        .values(state=EpochState.CURRENT.value, activated_at=now)
+    )
+
+
+def retire(session: Session, epochs: Sequence[int]) -> None:
+    """Mark ``epochs`` retired and erase every δ no accepted epoch needs any more: δₑ
+    goes once epoch ``e - 1`` is retired (or never existed)."""
+    if epochs:
+        session.execute(
+            update(EPOCHS)
+            .where(EPOCHS.c.epoch.in_(list(epochs)))
+            .values(state=EpochState.RETIRED.value)
+        )
+    records = load(session)
+    accepted = {r.epoch for r in records if r.state != EpochState.RETIRED}
+    unneeded = [r.epoch for r in records if r.delta is not None and r.epoch - 1 not in accepted]
+    if unneeded:
+        session.execute(update(EPOCHS).where(EPOCHS.c.epoch.in_(unneeded)).values(delta=None))

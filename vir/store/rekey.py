@@ -1,0 +1,340 @@
+"""The rekey's work on the tables: shadow columns filled batch by batch, then swapped in.
+
+Every pseudonym column (``vir.store.integrity.PSEUDONYM_COLUMNS``) has a shadow
+column (``person`` → ``person_next``, ...; migration 0012), NULL except while a
+rekey from epoch e to e + 1 runs. The rekey reads rows whose shadow is NULL, has
+δ·N computed, and writes it into the shadow; at the end one transaction moves every
+shadow into place and makes e + 1 current (``vir.services.rekey``). What the rest of
+vir reads and matches on, the live columns, is therefore always of one epoch.
+
+The invariant that makes this safe to stop at any point and run again: **a shadow is
+NULL or δ times the live value of its row**. It holds because
+
+- a shadow is only ever written as ``SET shadow = δ·v WHERE <row> AND live = v``: the
+  condition is on the very value that was multiplied, so a row that changed between
+  the read (outside the write lock) and the write is left alone, and whichever row
+  the key finds, what is written is right for it;
+- live values change only by insertion (shadow NULL), deletion (the shadow goes with
+  the row), or by being cleared (``end_match`` clears the shadow too); and
+- nothing multiplies a shadow or writes a live value from one until the swap, which is
+  one transaction: before it commits every live value is of epoch e, after it of e + 1.
+
+So a batch computed twice writes the same values again (nothing is multiplied twice:
+δ is always applied to the untouched live value), and a row never written keeps a
+NULL shadow, which the next pass finds (nothing is skipped). Rows inserted during the
+run (registrations, archiving, new matches) arrive with a NULL shadow and are found
+by a later pass, or by the final one that runs inside the switch's transaction.
+
+Rows are walked in key order (SQLite's rowid, PostgreSQL's primary key), so a pass is
+a keyset scan with flat memory. No value leaves this module except to be multiplied.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Table,
+    and_,
+    bindparam,
+    column,
+    func,
+    literal_column,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql.psycopg import dialect as postgresql_dialect
+from sqlalchemy.dialects.sqlite.pysqlite import dialect as sqlite_dialect
+from sqlalchemy.orm import Session
+
+from vir.store.tables import (
+    ArchivedSignalRow,
+    ExcludedAddressRow,
+    MatchRow,
+    SignalParentRow,
+    SignalRow,
+)
+
+Key = tuple[Any, ...]
+# A row to convert as ``read_todo`` gives it: its key (``key_width`` columns), then its
+# live values in ``Shadowed.live`` order; plain driver tuples, as there are millions.
+Row = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Shadowed:
+    """A table's pseudonym columns and their shadows. The first live column is set on
+    every row that has anything to convert (a match's key is NULL once it ended)."""
+
+    table: Table
+    live: tuple[str, ...]
+    shadow: tuple[str, ...]
+    # The table's ``epoch`` column, moved on at the swap (signals: the epoch its
+    # pseudonyms are in).
+    stamps_epoch: bool = False
+    # Swap rows in primary-key order: the key holds the pseudonym and another column.
+    swap_in_key_order: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.table.name
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """``table.column`` of every live column, as ``vir db check`` names them."""
+        return tuple(f"{self.table.name}.{c}" for c in self.live)
+
+
+def _table(row: type[Any]) -> Table:
+    return cast(Table, row.__table__)
+
+
+PLAN: tuple[Shadowed, ...] = (
+    Shadowed(_table(SignalRow), ("person", "address"), ("person_next", "address_next"), True),
+    Shadowed(_table(SignalParentRow), ("parent",), ("parent_next",), swap_in_key_order=True),
+    Shadowed(_table(ArchivedSignalRow), ("person",), ("person_next",)),
+    Shadowed(_table(ExcludedAddressRow), ("address",), ("address_next",)),
+    Shadowed(_table(MatchRow), ("key",), ("key_next",)),
+)
+
+
+def _postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _keys(part: Shadowed, postgresql: bool) -> list[ColumnElement[Any]]:
+    """SQLite walks rowids (in storage order, no index lookup); PostgreSQL the primary
+    key (a row's ctid moves with every update)."""
+    if not postgresql:
+        return [literal_column("rowid")]
+    return list(part.table.primary_key.columns)
+
+
+@dataclass(frozen=True)
+class _Statement:
+    """A statement compiled to the driver's SQL with positional parameters: ``order``
+    says, per parameter, which of the values given it takes (None: its fixed value
+    in ``fixed``, such as the OFFSET 0 SQLite renders after a LIMIT)."""
+
+    sql: str
+    order: tuple[int | None, ...]
+    fixed: tuple[Any, ...]
+
+    @property
+    def in_order(self) -> bool:
+        """Whether it takes the values as given, in that order."""
+        return self.order == tuple(range(len(self.order)))
+
+    def parameters(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
+        if self.in_order:
+            return values
+        return tuple(
+            values[i] if i is not None else f for i, f in zip(self.order, self.fixed, strict=True)
+        )
+
+
+@dataclass(frozen=True)
+class _Statements:
+    first: _Statement  # the first batch of rows to do: (limit)
+    after: _Statement  # the next batch: (*key, limit)
+    write: _Statement  # the shadows of one row: (*shadows, *key, *live values)
+
+
+@functools.cache
+def _statements(part: Shadowed, postgresql: bool) -> _Statements:
+    """The batch statements compiled once, run on the driver's cursor: a batch is
+    thousands of rows, and SQLAlchemy's per-row parameter handling would cost more
+    than the database's own work."""
+    t = part.table.c
+    keys = _keys(part, postgresql)
+    todo = and_(t[part.live[0]].is_not(None), t[part.shadow[0]].is_(None))
+    key_names = [f"k{i}" for i in range(len(keys))]
+    reading = (
+        select(*keys, *(t[c] for c in part.live))
+        .select_from(part.table)
+        .where(todo)
+        .order_by(*keys)
+        .limit(bindparam("n", type_=Integer))
+    )
+    later = tuple_(*keys) > tuple_(*(bindparam(k) for k in key_names))
+    # The first live column is set on every row to do; the others may be NULL.
+    same = [t[part.live[0]] == bindparam("v0")] + [
+        t[c].is_not_distinct_from(bindparam(f"v{i}", type_=t[c].type))
+        for i, c in enumerate(part.live)
+        if i > 0
+    ]
+    writing = (
+        update(part.table)
+        .where(*(k == bindparam(n) for k, n in zip(keys, key_names, strict=True)), *same)
+        .values({s: bindparam(f"s{i}", type_=t[s].type) for i, s in enumerate(part.shadow)})
+    )
+    dialects: dict[bool, Callable[[], Any]] = {
+        True: lambda: cast(Any, postgresql_dialect)(paramstyle="format"),
+        False: sqlite_dialect,
+    }
+    dialect = dialects[postgresql]()
+    shadows = [f"s{i}" for i in range(len(part.shadow))]
+    values = [f"v{i}" for i in range(len(part.live))]
+    return _Statements(
+        first=_compile(reading, dialect, ["n"]),
+        after=_compile(reading.where(later), dialect, [*key_names, "n"]),
+        write=_compile(writing, dialect, [*shadows, *key_names, *values]),
+    )
+
+
+def _compile(statement: Any, dialect: Any, names: list[str]) -> _Statement:
+    compiled = statement.compile(dialect=dialect)
+    positions = list(compiled.positiontup)
+    order = tuple(names.index(n) if n in names else None for n in positions)
+    fixed = tuple(None if n in names else compiled.binds[n].value for n in positions)
+    return _Statement(compiled.string, order, fixed)
+
+
+def _cursor(session: Session) -> Any:
+    """A DB-API cursor inside the session's transaction."""
+    return session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+
+
+def count_rows(session: Session, part: Shadowed) -> int:
+    """Rows of ``part`` with something to convert."""
+    live = part.table.c[part.live[0]]
+    query = select(func.count()).select_from(part.table).where(live.is_not(None))
+    return int(session.scalar(query) or 0)
+
+
+def count_todo(session: Session, part: Shadowed) -> int:
+    """Rows of ``part`` whose shadows are still to be written."""
+    t = part.table.c
+    todo = and_(t[part.live[0]].is_not(None), t[part.shadow[0]].is_(None))
+    return int(session.scalar(select(func.count()).select_from(part.table).where(todo)) or 0)
+
+
+def key_width(session: Session, part: Shadowed) -> int:
+    """How many of a ``read_todo`` row's leading columns are its key."""
+    return len(_keys(part, _postgresql(session)))
+
+
+def read_todo(session: Session, part: Shadowed, after: Key | None, limit: int) -> list[Row]:
+    """Up to ``limit`` rows after the key ``after`` (None: from the start), in key
+    order, whose shadows are still NULL."""
+    statements = _statements(part, _postgresql(session))
+    cursor = _cursor(session)
+    try:
+        if after is None:
+            cursor.execute(statements.first.sql, statements.first.parameters((limit,)))
+        else:
+            statement = statements.after
+            cursor.execute(statement.sql, statement.parameters((*after, limit)))
+        rows: list[Row] = cursor.fetchall()  # both drivers give BLOB/bytea as bytes
+    finally:
+        cursor.close()
+    return rows
+
+
+def write_shadows(session: Session, part: Shadowed, rows: Sequence[Row]) -> None:
+    """Write shadows where a row's live values are still the ones converted (see the
+    module docstring). Each of ``rows`` is ``(*shadows, *row)``: the converted values,
+    then the row as ``read_todo`` gave it."""
+    if not rows:
+        return
+    statement = _statements(part, _postgresql(session)).write
+    cursor = _cursor(session)
+    try:
+        if statement.in_order:
+            cursor.executemany(statement.sql, rows)
+        else:
+            cursor.executemany(statement.sql, [statement.parameters(row) for row in rows])
+    finally:
+        cursor.close()
+
+
+def swap_all(session: Session, to_epoch: int) -> dict[str, int]:
+    """Move every shadow into place and clear it, in every table; rows moved per table.
+    Only inside the switch's transaction, once every shadow is written.
+
+    This rewrites every index entry on a pseudonym, which is most of the switch's time
+    (and the write lock is held meanwhile). On SQLite the plain indexes on pseudonym
+    columns are therefore dropped first and built again after, by sorting, several
+    times faster than updating them row by row; the page cache is enlarged for the
+    unique indexes that must be updated in place. Both are transactional: a switch
+    that fails leaves the indexes as they were. On PostgreSQL an update adds index
+    entries without removing the old ones (MVCC), and dropping an index would lock out
+    readers: nothing is done there.
+    """
+    if _postgresql(session):
+        return {part.name: _swap(session, part, to_epoch) for part in PLAN}
+    connection = session.connection()
+    indexes = [
+        index
+        for part in PLAN
+        for index in part.table.indexes
+        if not index.unique and any(c.name in part.live for c in index.columns)
+    ]
+    cursor = _cursor(session)
+    try:
+        cursor.execute("PRAGMA cache_size")
+        (cache,) = cursor.fetchone()
+        cursor.execute(f"PRAGMA cache_size = {-SWAP_CACHE_KIB:d}")
+        for index in indexes:
+            index.drop(connection)
+        moved = {part.name: _swap(session, part, to_epoch) for part in PLAN}
+        for index in indexes:
+            index.create(connection)
+        cursor.execute(f"PRAGMA cache_size = {int(cache):d}")
+    finally:
+        cursor.close()
+    return moved
+
+
+# SQLite's page cache while the switch updates the unique indexes on pseudonyms: they
+# are updated in random order, and a miss costs a read. Released when the switch ends.
+SWAP_CACHE_KIB = 128 * 1024
+
+
+def _swap(session: Session, part: Shadowed, to_epoch: int) -> int:
+    t = part.table.c
+    moved: dict[str, Any] = {
+        live: t[shadow] for live, shadow in zip(part.live, part.shadow, strict=True)
+    }
+    moved |= {shadow: None for shadow in part.shadow}
+    if part.stamps_epoch:
+        moved["epoch"] = to_epoch
+    statement = update(part.table).values(moved)
+    if part.swap_in_key_order and not _postgresql(session):
+        # A primary key that holds the pseudonym: rows taken in key order remove and add
+        # each row's key entries next to each other (SQLite's UPDATE ... FROM).
+        rowid = column("rowid", Integer, _selectable=part.table)
+        ordered = (
+            select(rowid.label("r"))
+            .where(t[part.live[0]].is_not(None))
+            .order_by(*part.table.primary_key.columns)
+            .subquery("ordered")
+        )
+        statement = statement.where(rowid == ordered.c.r)
+    else:
+        statement = statement.where(t[part.live[0]].is_not(None))
+    result = session.execute(statement)
+    # A row without a live value has no shadow (end_match clears both); cleared anyway.
+    session.execute(
+        update(part.table)
+        .where(t[part.live[0]].is_(None), t[part.shadow[0]].is_not(None))
+        .values({shadow: None for shadow in part.shadow})
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def clear_shadows(session: Session) -> None:
+    """Empty every shadow column: a new rekey starts from nothing."""
+    for part in PLAN:
+        t = part.table.c
+        session.execute(
+            update(part.table)
+            .where(t[part.shadow[0]].is_not(None))
+            .values({shadow: None for shadow in part.shadow})
+        )
