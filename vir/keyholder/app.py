@@ -8,8 +8,6 @@ two routes: evaluate, and the list of epochs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from fastapi import FastAPI
 
 from vir import __version__
@@ -25,6 +23,7 @@ from vir.domain.errors import ConfigurationError
 from vir.domain.ratelimit import Limit, LimitKind
 from vir.keyholder import epochs, routes, usage
 from vir.keyholder.custody import Custody
+from vir.keyholder.deps import KeyholderServices
 from vir.keyholder.evaluation import EvaluationService
 from vir.keyholder.settings import KeyholderSettings
 from vir.services.identity import Authenticator, crl_marker
@@ -33,20 +32,6 @@ from vir.services.transparency import TransparencyLog
 from vir.store.db import Database
 from vir.store.migrate import require_current
 from vir.store.ratelimits import RateLimits
-
-
-@dataclass(frozen=True)
-class KeyholderServices:
-    """What ``create_keyholder_app`` wires together (the attribute names the shared edge
-    reads: ``db``, ``clock``, ``authenticator``, ``refusals``)."""
-
-    db: Database
-    clock: Clock
-    authenticator: Authenticator
-    refusals: RefusalRecorder
-    transparency: TransparencyLog
-    keys: epochs.KeyStore
-    evaluation: EvaluationService
 
 
 def create_keyholder_app(settings: KeyholderSettings, *, clock: Clock = utc_now) -> FastAPI:

@@ -1,17 +1,34 @@
-"""The key holder's typed dependencies, each read from its one ``KeyholderServices``."""
+"""The key holder's services (what ``create_keyholder_app`` wires together) and the typed
+dependencies its routes read from them."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from dataclasses import dataclass
+from typing import Annotated
 
 from fastapi import Depends, Request
 
 from vir.domain.clock import Clock
+from vir.keyholder.epochs import KeyStore
 from vir.keyholder.evaluation import EvaluationService
+from vir.services.identity import Authenticator
+from vir.services.refusals import RefusalRecorder
+from vir.services.transparency import TransparencyLog
 from vir.store.db import Database
 
-if TYPE_CHECKING:
-    from vir.keyholder.app import KeyholderServices
+
+@dataclass(frozen=True)
+class KeyholderServices:
+    """What ``create_keyholder_app`` wires together (the attribute names the shared edge
+    reads: ``db``, ``clock``, ``authenticator``, ``refusals``)."""
+
+    db: Database
+    clock: Clock
+    authenticator: Authenticator
+    refusals: RefusalRecorder
+    transparency: TransparencyLog
+    keys: KeyStore
+    evaluation: EvaluationService
 
 
 def _services(request: Request) -> KeyholderServices:
