@@ -10,7 +10,6 @@ the same run (bench/baseline.py), and threshold pseudonymisation latency.
 
 from __future__ import annotations
 
-import secrets
 import sys
 import tempfile
 import threading
@@ -24,7 +23,7 @@ from baseline import bare_scalarmult_rate, peak_rss_mb  # noqa: E402
 from support.service import RunningService, start_service  # noqa: E402
 
 from vir.client import VirClient, nl_bsn  # noqa: E402
-from vir.client.canonical import is_valid_bsn  # noqa: E402
+from vir.client.demo import made_up_bsn  # noqa: E402
 from vir.crypto import oprf  # noqa: E402
 from vir.domain.encoding import b64url_encode  # noqa: E402
 
@@ -41,13 +40,6 @@ def _client(service: RunningService) -> VirClient:
         keyholders=service.keyholder_urls,
         threshold=len(service.keyholder_urls) if len(service.keyholder_urls) == 1 else 2,
     )
-
-
-def _bsn() -> str:
-    while True:
-        candidate = "9" + "".join(secrets.choice("0123456789") for _ in range(8))
-        if is_valid_bsn(candidate):
-            return candidate
 
 
 def evaluation_rate(service: RunningService, seconds: float, clients: int) -> float:
@@ -79,10 +71,10 @@ def evaluation_rate(service: RunningService, seconds: float, clients: int) -> fl
 def latency(service: RunningService, samples: int) -> dict[str, float]:
     times = []
     with _client(service) as client:
-        client.pseudonymise([nl_bsn(_bsn())])  # connections warm
+        client.pseudonymise([nl_bsn(made_up_bsn())])  # connections warm
         for _ in range(samples):
             began = time.perf_counter()
-            client.pseudonymise([nl_bsn(_bsn())])
+            client.pseudonymise([nl_bsn(made_up_bsn())])
             times.append((time.perf_counter() - began) * 1000)
     times.sort()
     return {

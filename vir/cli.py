@@ -434,11 +434,16 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
         return _verify_export(Path(args.file), args.verifier_key)
     from vir.audit.chain import verify_chain
     from vir.store.audit_log import stored_entries
+    from vir.store.sequencer import pending
 
     with _database(settings).read() as session:
         report = verify_chain(stored_entries(session, with_refs=True))
+        staged, _unnumbered = pending(session.connection())
     if report.intact:
         print(f"vir: audit chain intact: {report.entries} entries, head {report.head.hex()}")
+        if staged:
+            # Committed with their changes; the service's integrator chains them.
+            print(f"vir: {staged} more entries committed and not chained yet")
         return 0
     print(
         f"vir: audit chain BROKEN at entry {report.first_broken}: {report.problem}",

@@ -37,6 +37,7 @@ from vir.client.canonical import nl_bsn
 from vir.client.connection import ServiceError, VirClient
 from vir.client.demo import made_up_bsn
 from vir.crypto import pki
+from vir.store.db import Database
 
 # A request of every organisation's that the index audits with its organisation.
 PROBE = "/v1/notifications"
@@ -70,6 +71,11 @@ class Deployment:
         )
 
     def audit(self) -> list[dict[str, Any]]:
+        database = Database.connect(self.env["VIR_DATABASE_URL"])
+        try:
+            database.integrate()  # what the apps committed, as their integrators would
+        finally:
+            database.dispose()
         engine = create_engine(self.env["VIR_DATABASE_URL"], poolclass=NullPool)
         try:
             with engine.connect() as connection:

@@ -296,6 +296,7 @@ on_both = pytest.mark.parametrize("server", SERVERS, ids=[s.name for s in SERVER
 def _refusals(service: RunningService, server: Server) -> list[dict[str, object]]:
     database = Database.connect(server.database_url(service))
     try:
+        database.integrate()  # what the service committed, as its integrator would
         with database.read() as session:
             bodies = session.scalars(select(AuditEntryRow.body).order_by(AuditEntryRow.seq))
             entries = [json.loads(bytes(body)) for body in bodies]

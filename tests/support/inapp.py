@@ -32,6 +32,7 @@ from vir.domain.encoding import b64url_encode
 from vir.keyholder.app import create_keyholder_app
 from vir.keyholder.settings import KeyholderSettings
 from vir.services.identity import Caller
+from vir.services.integrator import integrate_now
 from vir.settings import Settings
 from vir.store.tables import AuditEntryRow
 
@@ -109,6 +110,7 @@ def signal_body(local_ref: str, who: str, epoch: int) -> dict[str, Any]:
 
 def _audit_ids(db: Any) -> set[str]:
     """The identifiers (signal, match, OIN, certificate) the audit log of ``db`` holds."""
+    integrate_now(db)
     with db.read() as session:
         events = [
             AuditEvent.decode(bytes(b))

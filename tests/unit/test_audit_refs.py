@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, delete, insert, select, update
+from sqlalchemy.orm import Session
 from support.instore import T0, Store, fresh_store, template
 
 from vir.audit.actions import Action
@@ -39,23 +40,29 @@ def _ids(count: int) -> list[str]:
 
 def _fill(db: Database) -> tuple[list[str], dict[str, list[int]]]:
     """Entries naming signals and matches in several transactions; returns the ids and,
-    per id, the seqs of the entries naming it."""
+    per id, the seqs of the entries naming it (given when they are integrated)."""
     signals, matches = _ids(3), _ids(2)
-    named: dict[str, list[int]] = {i: [] for i in signals + matches}
+    named: dict[str, list[str]] = {i: [] for i in signals + matches}
+
+    def append(session: Session, event: AuditEvent, *ids: str) -> None:
+        audit_log.append(session, event)
+        for i in ids:
+            named[i].append(event.event_id)
+
     with db.write() as session:
         for s in signals:
-            seq = audit_log.append(session, _event(signal=s, remove_on="2027-01-01"))
-            named[s].append(seq)
+            append(session, _event(signal=s, remove_on="2027-01-01"), s)
     with db.write() as session:
-        seq = audit_log.append(session, _event(match=matches[0], signal=signals[0], count=2))
-        named[matches[0]].append(seq)
-        named[signals[0]].append(seq)
+        append(
+            session, _event(match=matches[0], signal=signals[0], count=2), *matches[:1], signals[0]
+        )
         audit_log.append(session, _event(elements=5, epoch=1))  # names no id
     with db.write() as session:
-        seq = audit_log.append(session, _event(match=matches[1], other=signals[2]))
-        named[matches[1]].append(seq)
-        named[signals[2]].append(seq)
-    return signals + matches, named
+        append(session, _event(match=matches[1], other=signals[2]), matches[1], signals[2])
+    db.integrate()
+    with db.read() as session:
+        seq_of = dict(session.execute(select(AuditEntryRow.event_id, AuditEntryRow.seq)).all())
+    return signals + matches, {i: [seq_of[e] for e in events] for i, events in named.items()}
 
 
 def _verify(db: Database) -> tuple[int | None, str | None]:

@@ -24,6 +24,7 @@ from vir.api.routes import (
     privacy,
     reports,
     signals,
+    signals_batch,
 )
 from vir.crypto import oprf as group
 from vir.crypto.custody import require_no_oprf_key
@@ -34,6 +35,7 @@ from vir.services.consultations import ConsultationService
 from vir.services.epochs import EpochBook
 from vir.services.evaluation_counts import KeyholderCounts
 from vir.services.identity import Authenticator, crl_marker
+from vir.services.integrator import Integrator
 from vir.services.lifecycle import Lifecycle
 from vir.services.privacy import PrivacyService
 from vir.services.refusals import RefusalRecorder
@@ -76,10 +78,12 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
         lifecycle=Lifecycle(db, clock),
         consultations=ConsultationService(db, clock, limits),
         privacy=PrivacyService(db, clock, settings.information_duty_days, limits),
+        integrator=Integrator(db),
         evaluation_counts=evaluation_counts(settings),
     )
     app = FastAPI(
         lifespan=service_lifespan(
+            services.integrator,
             services.transparency.checkpoint,
             settings.checkpoint_interval_seconds,
             services.refusals.flush,
@@ -106,6 +110,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     for router in (
         health.router,
         signals.router,
+        signals_batch.router,
         addresses.router,
         functions.router,
         privacy.router,

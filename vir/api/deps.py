@@ -19,6 +19,7 @@ from vir.domain.clock import Clock
 from vir.services.consultations import ConsultationService
 from vir.services.epochs import EpochBook
 from vir.services.identity import Authenticator
+from vir.services.integrator import Integrator
 from vir.services.lifecycle import Lifecycle
 from vir.services.privacy import PrivacyService
 from vir.services.refusals import RefusalRecorder
@@ -43,6 +44,7 @@ class Services:
     lifecycle: Lifecycle
     consultations: ConsultationService
     privacy: PrivacyService
+    integrator: Integrator
     # The key holder's evaluation counts for the privacy report (None: the index's own log).
     evaluation_counts: EvaluationCounts | None = None
 

@@ -132,10 +132,10 @@ def validation_response(error: RequestValidationError) -> JSONResponse:
     )
 
 
-def _record_refusal(request: Request, reason: str) -> None:
+def record_refusal(request: Request, reason: str) -> None:
     """Every refused request on the API (not /health, not the docs) is accounted for: in
     the audit log, per key and minute with a count (``vir.services.refusals``), and in
-    the metrics."""
+    the metrics. A refused item of a batch is accounted for the same way."""
     if not request.url.path.startswith("/v1/"):
         return
     services = services_of(request)
@@ -149,12 +149,12 @@ def _record_refusal(request: Request, reason: str) -> None:
 def install(app: FastAPI) -> None:
     async def on_vir_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, e.VirError)
-        await run_in_threadpool(_record_refusal, request, reason_code(error))
+        await run_in_threadpool(record_refusal, request, reason_code(error))
         return vir_error_response(error)
 
     async def on_validation(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)
-        await run_in_threadpool(_record_refusal, request, "invalid_input")
+        await run_in_threadpool(record_refusal, request, "invalid_input")
         return validation_response(error)
 
     async def on_http(_request: Request, error: Exception) -> JSONResponse:

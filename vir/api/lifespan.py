@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from vir import logs
 from vir.domain.errors import LogInconsistent
+from vir.services.integrator import Integrator
 
 
 class JobObserver(Protocol):
@@ -98,21 +99,26 @@ async def _run(name: str, run: Callable[[], object], observer: JobObserver | Non
 
 
 def service_lifespan(
+    integrator: Integrator,
     checkpoint: Callable[[], object],
     checkpoint_interval: float,
     flush_refusals: Callable[..., object],
     refusal_interval: float,
     *extra: Periodic,
 ) -> Callable[[Any], contextlib.AbstractAsyncContextManager[None]]:
-    """What every vir service runs beside its requests: signing audit checkpoints and
-    writing refusal counts, each on its interval, and ``extra`` jobs. Refusal counts
-    left by an instance that stopped or crashed are written at start; this one's at stop
-    (``flush_refusals(final=True)``)."""
+    """What every vir service runs beside its requests: the audit integrator (a thread,
+    from start to stop), signing audit checkpoints and writing refusal counts, each on
+    its interval, and ``extra`` jobs. Refusal counts left by an instance that stopped or
+    crashed are written at start; this one's at stop (``flush_refusals(final=True)``),
+    after which the integrator integrates what is left."""
     jobs = [
         Periodic("audit.checkpoint", checkpoint_interval, checkpoint),
         *extra,
         Periodic("refusals.flush", refusal_interval, flush_refusals),
     ]
-    at_start = [Once("refusals.flush", flush_refusals)]
-    at_stop = [Once("refusals.flush", functools.partial(flush_refusals, final=True))]
+    at_start = [Once("audit.integrate", integrator.start), Once("refusals.flush", flush_refusals)]
+    at_stop = [
+        Once("refusals.flush", functools.partial(flush_refusals, final=True)),
+        Once("audit.integrate", integrator.stop),
+    ]
     return periodic_lifespan(jobs, at_start, at_stop)

@@ -71,6 +71,7 @@ from vir.domain.errors import ConfigurationError
 from vir.domain.matching import NotificationType
 from vir.services.refusals import Recorded
 from vir.store.db import Database
+from vir.store.sequencer import Integrated
 from vir.store.tables import CheckpointRow
 
 # The text format prometheus_client writes (``generate_latest``), version 0.0.4.
@@ -220,6 +221,18 @@ class Metrics:
             ("action", "outcome"),
             registry=registry,
         )
+        self.integration_delay = Histogram(
+            "vir_audit_integration_delay_seconds",
+            "Time from staging an audit entry (its transaction committing) to its "
+            "integration into the hash chain, by this process's integrator.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=registry,
+        )
+        self.integrated_entries = Counter(
+            "vir_audit_integrated_entries_total",
+            "Audit entries chained into the log by this process's integrator.",
+            registry=registry,
+        )
         self.job_last_success = Gauge(
             "vir_job_last_success_timestamp_seconds",
             "Unix time of the last successful run of a periodic job in this process; 0: none yet.",
@@ -269,6 +282,12 @@ class Metrics:
         with self._lock:
             for event in events:
                 self._count(event)
+
+    def integrated(self, done: Integrated) -> None:
+        """Told by the integrator (``vir.services.integrator``) after each integration."""
+        for delay in done.delays:
+            self.integration_delay.observe(delay)
+        self.integrated_entries.inc(done.entries)
 
     def _count(self, event: AuditEvent) -> None:
         action = event.action
@@ -396,6 +415,9 @@ def install(app: Any, db: Any, metrics_allow: str) -> Metrics:
     app.state.metrics = metrics
     app.state.metrics_allow = parse_allow(metrics_allow)
     db.observe_commits(metrics.committed)
+    integrator = getattr(getattr(app.state, "services", None), "integrator", None)
+    if integrator is not None:
+        integrator.observe(metrics.integrated)
     app.add_middleware(Observe, metrics=metrics)
     return metrics
 

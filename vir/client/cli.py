@@ -10,6 +10,13 @@ Identities are read from standard input, one per line, never from arguments
 ``pseudonymise KIND`` prints one base64url pseudonym per input line, in order.
 ``access KIND [--pdf FILE]`` (privacy officer) prints everything the index holds
 on the one identity given, as JSON, or writes the Dutch PDF for the data subject.
+
+``import FILE.csv`` registers the signals of a CSV file (a region migrating its
+existing signals); ``sync FILE.csv`` does the same and withdraws the organisation's
+active signals the file no longer holds (a nightly reconciliation). Both show a
+progress bar on standard error and resume where an interrupted run stopped; the
+file's format is in docs/import.md. The file holds identities: they are never
+printed, a refused row is named by its row number and column.
 """
 
 from __future__ import annotations
@@ -19,9 +26,11 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from vir.client import bulk
 from vir.client.canonical import nl_address, nl_bsn, nl_person
 from vir.client.connection import (
     DEFAULT_KEYHOLDER_URL,
@@ -31,6 +40,7 @@ from vir.client.connection import (
     VirClient,
 )
 from vir.domain.errors import InputError
+from vir.domain.signals import WithdrawalReason
 
 
 def _person(line: str) -> str:
@@ -104,6 +114,113 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("a fraction from 0 to 1")
+    return value
+
+
+def _bulk_parsers(sub: Any) -> None:
+    """``import FILE.csv`` and ``sync FILE.csv`` (``vir.client.bulk``)."""
+    for name, what in (
+        ("import", "register the signals of a CSV file (docs/import.md)"),
+        ("sync", "register the file's signals, withdraw the active ones it no longer holds"),
+    ):
+        command = sub.add_parser(name, help=what, description=what)
+        command.add_argument("file", type=Path, help="the CSV file (docs/import.md)")
+        command.add_argument(
+            "--state",
+            type=Path,
+            help=f"where the progress is kept (default: FILE{bulk.STATE_SUFFIX}); run the "
+            "same command again to resume an interrupted run",
+        )
+        command.add_argument(
+            "--restart", action="store_true", help="ignore the state file, start from the top"
+        )
+        command.add_argument(
+            "--limit",
+            type=_count,
+            help="send at most this many rows, then stop (run again to go on)",
+        )
+        command.add_argument(
+            "--delimiter", choices=[",", ";"], help="default: what the header row uses"
+        )
+        command.add_argument("--quiet", action="store_true", help="no progress bar")
+        if name == "sync":
+            command.add_argument(
+                "--reason",
+                choices=[r.value for r in WithdrawalReason],
+                default=WithdrawalReason.RISK_ENDED.value,
+                help="why the signals the file no longer holds are withdrawn (default "
+                "%(default)s: archived, as a case that closed)",
+            )
+            command.add_argument(
+                "--max-withdraw-fraction",
+                type=_fraction,
+                default=0.5,
+                help="refuse to withdraw more than this share of the organisation's active "
+                "signals (default %(default)s): a truncated file must not wipe them",
+            )
+            command.add_argument(
+                "--force", action="store_true", help="withdraw past --max-withdraw-fraction"
+            )
+
+
+def _bulk_command(args: argparse.Namespace) -> int:
+    """Exit 0: every row is in the index; 1: some rows were refused (conflict, invalid)
+    or the service failed; 2: the file cannot be used; 3: the run stopped early (rate
+    limit, --limit, a mass withdrawal refused): run it again; 130: interrupted."""
+    sync = args.command == "sync"
+    options = bulk.Options(
+        state=args.state,
+        restart=args.restart,
+        limit=args.limit,
+        delimiter=args.delimiter,
+        progress=not args.quiet,
+        **(
+            {
+                "reason": WithdrawalReason(args.reason),
+                "max_withdraw_fraction": args.max_withdraw_fraction,
+                "force": args.force,
+            }
+            if sync
+            else {}
+        ),
+    )
+    summary = bulk.Summary(sync=sync)
+    code = 0
+    try:
+        if not args.file.is_file():
+            raise bulk.BulkError(f"{args.file}: no such file")
+        bulk.check_header(args.file, args.delimiter)
+        with _connect(args) as client:
+            run = bulk.sync_file if sync else bulk.import_file
+            run(client, args.file, options, sys.stderr, summary=summary)
+    except bulk.BulkError as error:
+        print(f"vir-client: {error}", file=sys.stderr)
+        return 2
+    except bulk.Stopped as error:
+        print(f"vir-client: {error}", file=sys.stderr)
+        code = 3
+    except KeyboardInterrupt:
+        print("vir-client: interrupted", file=sys.stderr)
+        code = 130
+    except (ClientError, OSError, httpx.HTTPError) as error:
+        print(f"vir-client: {error}", file=sys.stderr)
+        code = 1
+    if summary.rows is not None:
+        print("\n".join(summary.lines()))
+    if summary.state_kept:
+        print(
+            f"vir-client: progress kept in {summary.state}: run the same command again to resume",
+            file=sys.stderr,
+        )
+    if code == 0 and (summary.conflicts or summary.invalid):
+        code = 1
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="vir-client", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -151,9 +268,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     exclude.add_argument("--label", required=True, help="what the address is, e.g. a shelter")
     address.add_parser("list", help="the labels on the exclusion list")
+    _bulk_parsers(sub)
     args = parser.parse_args(argv)
     if args.command == "address":
         return _address_command(args)
+    if args.command in ("import", "sync"):
+        return _bulk_command(args)
 
     try:
         inputs = canonical_inputs(args.kind, sys.stdin.readlines())

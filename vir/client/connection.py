@@ -19,6 +19,7 @@ from vir.domain.encoding import b64url_decode, b64url_encode
 from vir.domain.local_ref import is_local_ref
 
 BATCH = 64  # the largest batch POST /v1/oprf/evaluate accepts
+MAX_SIGNAL_BATCH = 500  # the largest batch POST /v1/signals/batch accepts
 DEFAULT_URL = "https://127.0.0.1:8443"
 DEFAULT_KEYHOLDER_URL = "https://127.0.0.1:8444"
 
@@ -42,13 +43,13 @@ class ProtocolError(ClientError):
 
 # Requests that may be sent again after a refusal: their effect is the same however
 # often they arrive. POST /v1/oprf/evaluate computes and stores nothing; POST
-# /v1/signals is idempotent by the contract (the same local_ref with the same content
-# answers 200 with the same signal, other content 409), so a registration whose
-# answer was refused or lost is repeated without registering twice. Other POSTs
-# (consultations, privacy-officer requests: each one is a logged lookup) and PATCH
-# (each change notifies match partners) are never repeated.
+# /v1/signals (and /v1/signals/batch, item by item) is idempotent by the contract (the
+# same local_ref with the same content answers 200 with the same signal, other content
+# 409), so a registration whose answer was refused or lost is repeated without
+# registering twice. Other POSTs (consultations, privacy-officer requests: each one is
+# a logged lookup) and PATCH (each change notifies match partners) are never repeated.
 REPEATABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-REPEATABLE_POSTS = frozenset({"/v1/oprf/evaluate", "/v1/signals"})
+REPEATABLE_POSTS = frozenset({"/v1/oprf/evaluate", "/v1/signals", "/v1/signals/batch"})
 
 
 def repeatable(method: str, path: str) -> bool:
@@ -359,6 +360,25 @@ class VirClient:
         check_professional(signal.get("professional"))
         answer: dict[str, Any] = self.request("POST", "/v1/signals", signal).json()
         return answer
+
+    def register_signals(self, signals: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``POST /v1/signals/batch``: 1..500 signals in one request, registered in order,
+        each as ``register_signal`` would be. Returns one result per signal, in order:
+        ``status`` 201 or 200 with the signal, or 409, 422, 429 or 503 with the problem
+        (``retry_after`` on 429 and 503: from that item on nothing was tried; send those
+        again later). Nothing is checked here first: an invalid item is the service's
+        422 result, and does not keep the others from being registered."""
+        if not 1 <= len(signals) <= MAX_SIGNAL_BATCH:
+            raise ClientError(f"a batch holds 1..{MAX_SIGNAL_BATCH} signals")
+        answer = self.request("POST", "/v1/signals/batch", {"signals": signals}).json()
+        results = answer.get("results") if isinstance(answer, dict) else None
+        if (
+            not isinstance(results, list)
+            or len(results) != len(signals)
+            or not all(isinstance(r, dict) and isinstance(r.get("status"), int) for r in results)
+        ):
+            raise ProtocolError("the batch answer does not have one result per signal")
+        return results
 
     def withdraw_signal(self, local_ref: str, reason: str) -> None:
         self.request("DELETE", _signal_path(local_ref), params={"reason": reason})

@@ -27,6 +27,7 @@ from vir.keyholder.deps import KeyholderServices
 from vir.keyholder.evaluation import EvaluationService
 from vir.keyholder.settings import KeyholderSettings
 from vir.services.identity import Authenticator, crl_marker
+from vir.services.integrator import Integrator
 from vir.services.refusals import RefusalRecorder
 from vir.services.transparency import TransparencyLog
 from vir.store.db import Database
@@ -61,6 +62,7 @@ def create_keyholder_app(settings: KeyholderSettings, *, clock: Clock = utc_now)
         transparency=TransparencyLog(db, custody.signer(settings.audit_origin), clock),
         keys=keys,
         evaluation=EvaluationService(keys, db, limits, clock, settings.threshold),
+        integrator=Integrator(db),
     )
 
     def retire() -> list[int]:
@@ -68,6 +70,7 @@ def create_keyholder_app(settings: KeyholderSettings, *, clock: Clock = utc_now)
 
     app = FastAPI(
         lifespan=service_lifespan(
+            services.integrator,
             services.transparency.checkpoint,
             settings.checkpoint_interval_seconds,
             services.refusals.flush,

@@ -12,6 +12,7 @@ from vir.domain.clock import Clock
 from vir.keyholder.epochs import KeyStore
 from vir.keyholder.evaluation import EvaluationService
 from vir.services.identity import Authenticator
+from vir.services.integrator import Integrator
 from vir.services.refusals import RefusalRecorder
 from vir.services.transparency import TransparencyLog
 from vir.store.db import Database
@@ -29,6 +30,7 @@ class KeyholderServices:
     transparency: TransparencyLog
     keys: KeyStore
     evaluation: EvaluationService
+    integrator: Integrator
 
 
 def _services(request: Request) -> KeyholderServices:

@@ -35,15 +35,14 @@ from vir.crypto.keys import (
 from vir.domain.errors import ConfigurationError, Conflict, NotFound
 from vir.store import audit_log
 from vir.store.db import Database
+from vir.store.epochs import EpochState
 from vir.store.tables import KeyEpochRow
-
-CURRENT, INCOMING, PREVIOUS, RETIRED = "current", "incoming", "previous", "retired"
 
 
 @dataclass(frozen=True)
 class EpochInfo:
     epoch: int
-    state: str
+    state: EpochState
     created_at: dt.datetime
     activated_at: dt.datetime | None
     retire_after: dt.datetime | None
@@ -53,12 +52,15 @@ def listing(db: Database) -> list[EpochInfo]:
     with db.read() as session:
         rows = session.scalars(select(KeyEpochRow).order_by(KeyEpochRow.epoch)).all()
         return [
-            EpochInfo(r.epoch, r.state, r.created_at, r.activated_at, r.retire_after) for r in rows
+            EpochInfo(r.epoch, EpochState(r.state), r.created_at, r.activated_at, r.retire_after)
+            for r in rows
         ]
 
 
 def _current_row(session: Session) -> KeyEpochRow:
-    row = session.scalars(select(KeyEpochRow).where(KeyEpochRow.state == CURRENT)).one_or_none()
+    row = session.scalars(
+        select(KeyEpochRow).where(KeyEpochRow.state == EpochState.CURRENT.value)
+    ).one_or_none()
     if row is None:
         raise ConfigurationError("the key holder's database has no current key epoch")
     return row
@@ -142,8 +144,10 @@ def rotate(
     if delta is not None and (not oprf.is_canonical_scalar(delta) or delta == bytes(32)):
         raise ConfigurationError("the rekey factor is not a canonical non-zero scalar")
     factor = delta if delta is not None else oprf.random_scalar()
-    with db.write() as session:
-        if session.scalars(select(KeyEpochRow).where(KeyEpochRow.state == INCOMING)).first():
+    with db.write(exclusive=True) as session:
+        if session.scalars(
+            select(KeyEpochRow).where(KeyEpochRow.state == EpochState.INCOMING.value)
+        ).first():
             raise Conflict("a rotation is already incoming; activate it first")
         current = _current_row(session)
         key = load(keys_dir).get(current.epoch)
@@ -155,23 +159,23 @@ def rotate(
         # was never served, and is made again.
         destroy_oprf_key(keys_dir, new_epoch)
         write(keys_dir, new_epoch, secret, share_index=key.share_index)
-        session.add(KeyEpochRow(epoch=new_epoch, state=INCOMING, created_at=now))
+        session.add(KeyEpochRow(epoch=new_epoch, state=EpochState.INCOMING.value, created_at=now))
         _audit(session, Action.KEY_EPOCH_CREATED, new_epoch, now)
     return Rotation(current.epoch, new_epoch, factor)
 
 
 def activate(db: Database, now: dt.datetime, grace: dt.timedelta) -> int:
     """Serve the incoming epoch; the one it replaces is kept until ``now + grace``."""
-    with db.write() as session:
+    with db.write(exclusive=True) as session:
         incoming = session.scalars(
-            select(KeyEpochRow).where(KeyEpochRow.state == INCOMING)
+            select(KeyEpochRow).where(KeyEpochRow.state == EpochState.INCOMING.value)
         ).one_or_none()
         if incoming is None:
             raise NotFound("no incoming key epoch; run: vir keyholder rotate")
         current = _current_row(session)
-        current.state, current.retire_after = PREVIOUS, now + grace
+        current.state, current.retire_after = EpochState.PREVIOUS.value, now + grace
         session.flush()
-        incoming.state, incoming.activated_at = CURRENT, now
+        incoming.state, incoming.activated_at = EpochState.CURRENT.value, now
         _audit(session, Action.KEY_EPOCH_ACTIVATED, incoming.epoch, now)
         return incoming.epoch
 
@@ -179,12 +183,14 @@ def activate(db: Database, now: dt.datetime, grace: dt.timedelta) -> int:
 def retire(db: Database, keys_dir: Path, now: dt.datetime, *, force: bool = False) -> list[int]:
     """Destroy the keys of replaced epochs past their grace period (``force``: now)."""
     retired = []
-    with db.write() as session:
-        rows = session.scalars(select(KeyEpochRow).where(KeyEpochRow.state == PREVIOUS)).all()
+    with db.write(exclusive=True) as session:
+        rows = session.scalars(
+            select(KeyEpochRow).where(KeyEpochRow.state == EpochState.PREVIOUS.value)
+        ).all()
         for row in rows:
             if force or (row.retire_after is not None and row.retire_after <= now):
                 destroy_oprf_key(keys_dir, row.epoch)
-                row.state = RETIRED
+                row.state = EpochState.RETIRED.value
                 _audit(session, Action.KEY_EPOCH_RETIRED, row.epoch, now)
                 retired.append(row.epoch)
     return retired

@@ -21,11 +21,12 @@ from vir.api.identity import CurrentCaller
 from vir.api.problems import problem_responses
 from vir.api.schemas import IsoDate, TimestampOut, parse_date, timestamp
 from vir.audit.actions import Action
-from vir.audit.chain import AuditEvent, Outcome
+from vir.audit.chain import AuditEvent
 from vir.domain.errors import InputError, NotPermitted
 from vir.domain.organisations import Category, Role
 from vir.keyholder.deps import ClockDep, DatabaseDep
 from vir.services.identity import Caller
+from vir.services.reports import audit_generation
 from vir.store import audit_log
 from vir.store.db import Database
 from vir.store.tables import AuditEntryRow
@@ -50,6 +51,7 @@ def hourly_usage(db: Database, start: dt.date, end: dt.date) -> list[tuple[str, 
     low = audit_log.rfc3339(dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC))
     high = audit_log.rfc3339(dt.datetime.combine(end, dt.time(), tzinfo=dt.UTC))
     counts: Counter[tuple[str, dt.datetime]] = Counter()
+    db.integrate()  # every evaluation committed so far, chained (vir.store.sequencer)
     with db.read() as session:
         rows = session.execute(
             select(AuditEntryRow.body)
@@ -74,16 +76,7 @@ def hourly_usage(db: Database, start: dt.date, end: dt.date) -> list[tuple[str, 
 
 def _audit(db: Database, caller: Caller, now: dt.datetime, start: dt.date, end: dt.date) -> None:
     with db.write() as session:
-        audit_log.append(
-            session,
-            audit_log.new_event(
-                Action.REPORT_GENERATED,
-                Outcome.SUCCESS,
-                now,
-                objects={"report": "oprf_usage", "from": start.isoformat(), "to": end.isoformat()},
-                **audit_log.by(caller),
-            ),
-        )
+        audit_generation(session, caller, now, "oprf_usage", start, end)
 
 
 @router.get(

@@ -14,8 +14,9 @@ from vir.domain.errors import Conflict, InvalidElement
 from vir.domain.matching import GroupKey, Via
 from vir.services.epochs import Arriving, stored_in
 from vir.services.matching import settle, snapshot
-from vir.store import audit_log
+from vir.store import audit_log, locks
 from vir.store.db import Database
+from vir.store.locks import Lock
 from vir.store.tables import ExcludedAddressRow
 
 
@@ -38,6 +39,7 @@ def exclude(
     label = check_label(label)
     with db.write() as session:
         address = stored_in(session, address)
+        locks.take(session, [Lock.group(GroupKey(Via.ADDRESS, address))])
         if session.get(ExcludedAddressRow, address) is not None:
             raise Conflict("this address is already excluded")
         before = snapshot(session, [GroupKey(Via.ADDRESS, address)])

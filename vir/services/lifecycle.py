@@ -61,7 +61,11 @@ class Lifecycle:
         archived = erased = destroyed = 0
         while True:
             with self._db.write() as session:
-                rows = repo.due_for_removal(session, today, self._batch)
+                due = repo.due_for_removal(session, today, self._batch)
+                # Locked, then read again: its reporter may have withdrawn one meanwhile.
+                removal.lock(session, due)
+                now_held = {r.id: r for r in repo.signals_by_id(session, [r.id for r in due])}
+                rows = [now_held[r.id] for r in due if r.id in now_held]
                 for row in rows:
                     accessor = {"organisation": row.oin, "actor": ACTOR, "reason": "remove_on"}
                     audit_log.append(
@@ -77,10 +81,10 @@ class Lifecycle:
                     outcome = removal.remove(session, row, now, ArchiveReason.EXPIRED, accessor)
                     archived += outcome == removal.ARCHIVED
                     erased += outcome == removal.ERASED
-            done += len(rows)
-            if progress and rows:
+            done += len(due)
+            if progress and due:
                 progress(min(done, total), max(total, done))
-            if len(rows) < self._batch:
+            if len(due) < self._batch:
                 break
         while True:
             with self._db.write() as session:

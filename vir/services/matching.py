@@ -25,8 +25,9 @@ from vir.domain.matching import (
     reconcile,
 )
 from vir.services.views import MatchView, Participant, match_payload
-from vir.store import audit_log
+from vir.store import audit_log, locks
 from vir.store import signals as repo
+from vir.store.locks import Lock
 from vir.store.records import Match, OrganisationContact, Signal
 
 
@@ -37,9 +38,15 @@ class Before:
 
 
 def snapshot(session: Session, keys: Iterable[GroupKey]) -> dict[GroupKey, Before]:
-    """The stored match of each group before an operation changes anything."""
+    """The stored match of each group before an operation changes anything.
+
+    Locks the groups first (``vir.store.locks``), for the rest of the transaction: a
+    writer that would change one of them waits, so what is read here stays true until
+    the difference is stored."""
+    keys = set(keys)
+    locks.take(session, [Lock.group(key) for key in keys])
     found = {}
-    for key in sorted(set(keys)):
+    for key in sorted(keys):
         match = repo.active_match(session, key)
         found[key] = Before(match, repo.members(session, match.id) if match else None)
     return found

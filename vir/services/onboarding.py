@@ -14,8 +14,9 @@ from vir.domain.organisations import Oin, Organisation, Role
 from vir.domain.signals import Professional
 from vir.services.identity import Caller
 from vir.services.matching import notify_contact_changed
-from vir.store import audit_log
+from vir.store import audit_log, locks
 from vir.store.db import Database
+from vir.store.locks import Lock
 from vir.store.organisations import add_certificate, add_organisation, get_organisation
 from vir.store.organisations import set_coordinator as store_coordinator
 from vir.store.signals import signals_of_organisation
@@ -26,6 +27,7 @@ def register_organisation(db: Database, org: Organisation, now: dt.datetime) -> 
     agreement (convenant) with the municipality (Jeugdwet art. 7.1.3.2): whoever calls."""
     intake.check_convenant(org)
     with db.write() as session:
+        locks.take(session, [Lock.named("organisation", str(org.oin))])
         if get_organisation(session, str(org.oin)) is not None:
             raise InputError("oin", "an organisation with this OIN is already registered")
         add_organisation(session, org, now)
@@ -87,6 +89,7 @@ def register_certificate(
     fingerprint = pki.fingerprint(cert)
     not_before, not_after = pki.not_valid_window(cert)
     with db.write() as session:
+        locks.take(session, [Lock.named("organisation", oin)])
         org = get_organisation(session, oin)
         if org is None:
             raise InputError(

@@ -41,9 +41,10 @@ from vir.services.epochs import Arriving, stored_in
 from vir.services.identity import Caller
 from vir.services.matching import Organisations
 from vir.services.views import UninformedSignal, professional_json
-from vir.store import audit_log
+from vir.store import audit_log, locks
 from vir.store import signals as repo
 from vir.store.db import Database
+from vir.store.locks import Lock
 from vir.store.ratelimits import RateLimits
 from vir.store.records import ArchivedSignal, Informed, Match, Signal
 
@@ -233,6 +234,7 @@ class PrivacyService:
             if caller is not None:
                 self._limits.take(session, LimitKind.PRIVACY_LOOKUP, caller.oin, 1, now)
             person = stored_in(session, person)
+            locks.take(session, [Lock.person(person)])
             active = repo.active_on_person(session, person)
             archived = repo.archived_on_person(session, person)
             part = _part(session, scope)
@@ -259,6 +261,7 @@ class PrivacyService:
             if not active and not archived:
                 refused = refused or nothing_held(scope)
             if refused is None:
+                removal.lock(session, active)
                 for row in active:
                     removal.remove(session, row, now, None, accessor | {"organisation": row.oin})
                 for old in archived:

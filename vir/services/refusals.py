@@ -49,14 +49,17 @@ from vir.audit.chain import AuditEvent, Outcome
 from vir.domain.clock import Clock
 from vir.domain.errors import VirError, WriteNotCommitted
 from vir.services.identity import Presented
-from vir.store import audit_log
+from vir.store import audit_log, locks
 from vir.store import refusals as store
 from vir.store.db import Database
+from vir.store.locks import Lock
 from vir.store.refusals import RefusalCount, RefusalKey
 
 # The reason of the entry that sums a minute's refusals past the cap.
 OVERFLOW = "overflow"
 # Entries per key and minute: its first refusal, then the rest of the minute.
+# Refusal counts of every minute, under one lock: the cap holds across instances.
+_LOCK = Lock.named("refusals")
 ENTRIES_PER_KEY = 2
 _ENDPOINT_LENGTH = 128
 _REASON_LENGTH = 64
@@ -126,6 +129,8 @@ class RefusalRecorder:
         )
         try:
             with self._db.write() as session:
+                # Refusals count against a cap per minute across instances: one at a time.
+                locks.take(session, [_LOCK])
                 found = store.get(session, key)
                 if found is None:
                     if store.keys_in(session, key.minute, besides=OVERFLOW) < self._keys:
@@ -165,6 +170,7 @@ class RefusalRecorder:
             if not store.any_due(session, current, open_minute, OVERFLOW):
                 return 0
         with self._db.write() as session:
+            locks.take(session, [_LOCK])
             counts = store.due(session, current, open_minute, OVERFLOW)
             for count in counts:
                 audit_log.append(session, _entry(count.key, _unaudited(count), now))

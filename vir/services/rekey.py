@@ -52,7 +52,7 @@ from vir.store import rekey as shadows
 from vir.store.db import Database
 from vir.store.epochs import EpochRecord, EpochState
 from vir.store.rekey import PLAN, Row, Shadowed
-from vir.store.tables import AuditEntryRow
+from vir.store.tables import AuditEntryRow, AuditStagedRow
 
 BATCH = 4096
 ACTOR = "admin"
@@ -111,7 +111,7 @@ class RekeyBlocked(Conflict):
 def start(db: Database, token: RekeyToken, now: dt.datetime) -> Started:
     """Record ``token``'s epoch as incoming, with its δ; idempotent for the same token.
     Conflict for a token that does not follow the index's current epoch."""
-    with db.write() as session:
+    with db.write(exclusive=True) as session:
         records = table.load(session)
         current = table.current(records)
         incoming = table.incoming(records)
@@ -200,7 +200,7 @@ def retire(db: Database, now: dt.datetime, actor: str = ACTOR) -> list[int]:
     with db.read() as session:
         if not _due(table.load(session), now):
             return []  # the common case: no write transaction at all
-    with db.write() as session:
+    with db.write(exclusive=True) as session:
         due = _due(table.load(session), now)
         table.retire(session, due)
         for epoch in due:
@@ -423,9 +423,13 @@ class _Job:
         for j, label in enumerate(part.labels):
             self.result.converted[label] += sum(1 for row in done if row[j] is not None)
 
-    def _audit_head(self) -> int | None:
+    def _audit_head(self) -> tuple[int | None, int | None]:
+        """Where the audit log stands: its chain's head and the newest staged entry."""
         with self._db.read() as session:
-            return session.scalar(select(func.max(AuditEntryRow.seq)))
+            return (
+                session.scalar(select(func.max(AuditEntryRow.seq))),
+                session.scalar(select(func.max(AuditStagedRow.id))),
+            )
 
     def _still_incoming(self, session: Session) -> bool:
         incoming = table.incoming(table.load(session))
@@ -442,7 +446,7 @@ class _Job:
         make the incoming epoch current and the old one previous until now + grace."""
         retire_after = now + grace
         began = time.monotonic()
-        with self._db.write() as session:
+        with self._db.write(exclusive=True) as session:
             if not self._still_incoming(session):
                 self.stopped = self.result.superseded = True  # switched by another run
                 return

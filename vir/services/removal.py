@@ -16,6 +16,7 @@ another organisation's notifications.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -23,10 +24,11 @@ from sqlalchemy.orm import Session
 from vir.audit.actions import Action
 from vir.audit.chain import Outcome
 from vir.domain.lifecycle import ArchiveReason, destroy_on
-from vir.domain.matching import group_keys
+from vir.domain.matching import GroupKey, group_keys
 from vir.services.matching import settle, snapshot
-from vir.store import audit_log
+from vir.store import audit_log, locks
 from vir.store import signals as repo
+from vir.store.locks import Lock
 from vir.store.records import ArchivedSignal, Signal
 
 ARCHIVED = "archived"
@@ -44,12 +46,8 @@ def remove(
 
     ``accessor`` names who caused it, as keyword arguments for the audit entry.
     """
-    (facts,) = repo.facts(session, [row])
-    # Every parent linked to the young person: the signal leaves those households, and
-    # a link that only it declared takes the person's other signals out with it.
-    linked = repo.linked_parents(session, row.person)
-    keys = group_keys(facts, linked) | {key for _m, key in repo.matches_of(session, row.id)}
-    before = snapshot(session, keys)
+    lock(session, [row])
+    before = snapshot(session, _groups(session, row))
     today = now.date()
     until = destroy_on(today, row.archive_until) if archive is not None else None
     if archive is not None and until is not None:
@@ -73,6 +71,27 @@ def remove(
     # signal, and are kept; everything made earlier that shows the signal goes.
     repo.forget_notifications(session, row.id)
     return outcome
+
+
+def lock(session: Session, rows: Sequence[Signal]) -> None:
+    """Lock what removing ``rows`` touches: their young persons, then every group they
+    are in (``vir.store.locks``). A transaction that removes several signals locks them
+    all first: locks come in one order, and removing one signal only ever shrinks the
+    groups of the next."""
+    locks.take(session, [Lock.person(row.person) for row in rows])
+    groups: set[GroupKey] = set()
+    for row in rows:
+        groups |= _groups(session, row)
+    locks.take(session, [Lock.group(key) for key in groups])
+
+
+def _groups(session: Session, row: Signal) -> set[GroupKey]:
+    """The groups a signal is in, or makes with the parents linked to its young person:
+    the signal leaves those households, and a link that only it declared takes the
+    person's other signals out with it. Read under the person's lock."""
+    (facts,) = repo.facts(session, [row])
+    linked = repo.linked_parents(session, row.person)
+    return set(group_keys(facts, linked)) | {key for _m, key in repo.matches_of(session, row.id)}
 
 
 def destroy(session: Session, row: ArchivedSignal, now: dt.datetime, **accessor: Any) -> None:

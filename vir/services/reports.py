@@ -93,6 +93,7 @@ __all__ = [
     "MAX_PERIOD_DAYS",
     "MONITOR_MEASURES",
     "CheckpointCheck",
+    "audit_generation",
     "check_period",
     "checkpoint_of",
     "monitor_report",
@@ -196,7 +197,7 @@ def _entries(
         yield _Entry(seq, AuditEvent.decode(raw))
 
 
-def _audit_generation(
+def audit_generation(
     session: Session,
     caller: Caller | None,
     now: dt.datetime,
@@ -204,6 +205,8 @@ def _audit_generation(
     start: dt.date,
     end: dt.date,
 ) -> None:
+    """Audit ``report.generated`` for ``report`` over ``[start, end)`` (``caller`` None:
+    the operator at the CLI); also for the key holder's evaluation counts."""
     accessor: dict[str, Any] = (
         {**audit_log.by(caller)} if caller is not None else {"actor": "admin"}
     )
@@ -227,7 +230,7 @@ def _fetch_evaluations(
     source: EvaluationCounts | None, start: dt.date, end: dt.date
 ) -> tuple[list[tuple[str, dt.datetime, int]], dict[str, Any]]:
     """The key holder's counts (asked before the report's transaction: no network call
-    under the write lock), and where the counts came from and whether they were read."""
+    inside a write transaction), and where the counts came from and whether they were read."""
     if source is None:
         return [], {"source": "index_log", "available": True}
     try:
@@ -372,7 +375,7 @@ def privacy_report(
                 evaluations[oin].append((hour, elements))
         before = now - dt.timedelta(days=information_days)
         uninformed = Counter(r.oin for r in repo.uninformed_in_region(session, before, region))
-        _audit_generation(session, caller, now, "privacy", start, end)
+        audit_generation(session, caller, now, "privacy", start, end)
 
     def org(oin: str | None) -> dict[str, str | None]:
         return {"oin": oin, "name": names.get(oin, oin) if oin is not None else None}
@@ -560,7 +563,7 @@ def monitor_report(
             if found is None or not found.category.reports:
                 continue
             cells[measure][(found.category.value, entry.month)] += 1
-        _audit_generation(session, caller, now, "monitor", start, end)
+        audit_generation(session, caller, now, "monitor", start, end)
 
     level = choose(
         cells,

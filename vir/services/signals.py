@@ -34,9 +34,10 @@ from vir.services.matching import (
     snapshot,
 )
 from vir.services.views import MatchView, Participant, Registration, SignalState
-from vir.store import audit_log
+from vir.store import audit_log, locks
 from vir.store import signals as repo
 from vir.store.db import Database
+from vir.store.locks import Lock
 from vir.store.ratelimits import RateLimits
 from vir.store.records import ArchivedSignal, Informed, Signal, StoredNotification
 
@@ -80,6 +81,11 @@ class SignalService:
         with self._db.write() as session:
             self._limits.take(session, LimitKind.REGISTER, caller.oin, 1, now)
             request = in_transaction(session).convert_request(request)
+            # Its local_ref and young person, before reading whether either is taken.
+            locks.take(
+                session,
+                [Lock.named("ref", caller.oin, request.local_ref), Lock.person(request.person)],
+            )
             existing = repo.signal_by_ref(session, caller.oin, request.local_ref)
             if existing is not None:
                 if not _repeats(session, existing, request):
@@ -136,6 +142,7 @@ class SignalService:
         self._limits.precheck(LimitKind.WITHDRAW, caller.oin, 1, now)
         with self._db.write() as session:
             self._limits.take(session, LimitKind.WITHDRAW, caller.oin, 1, now)
+            locks.take(session, [Lock.named("ref", caller.oin, local_ref)])
             row = _own(session, caller, local_ref)
             accessor: dict[str, Any] = {**audit_log.by(caller), "reason": reason.value}
             audit_log.append(
@@ -157,7 +164,12 @@ class SignalService:
         intake.check_function(caller.organisation.category, change.professional)
         now = self._clock()
         with self._db.write() as session:
+            locks.take(session, [Lock.named("ref", caller.oin, local_ref)])
             row = _own(session, caller, local_ref)
+            # The partners are told in every match of the signal: those groups stay as
+            # they are meanwhile (its person's lock keeps its matches from changing).
+            locks.take(session, [Lock.person(row.person)])
+            locks.take(session, [Lock.group(key) for _m, key in repo.matches_of(session, row.id)])
             if change.informed is not None:
                 informed_on, who = change.informed
                 intake.check_informed(informed_on, now.date(), row.created_at.date())
@@ -245,11 +257,21 @@ def _repeats(session: Session, existing: Signal, request: SignalRequest) -> bool
 
 
 def _rehash(session: Session, row: Signal, new: Professional) -> bytes:
-    """The content hash of the signal as it now reads, so a repeat of it stays idempotent."""
+    """The content hash of the signal as it now reads, so a repeat of it stays idempotent.
+
+    The stored hash covers the removal date as it was requested: none when the
+    registration gave none (the row holds the default date). The new hash keeps
+    that reading, so a repeat of the original registration with the new contact
+    details is still recognised."""
     (facts,) = repo.facts(session, [row])
-    return intake.content_digest(
-        len(facts.parents), row.address is not None, row.remove_on, new, row.archive_until
-    )
+
+    def digest(remove_on: dt.date | None, professional: Professional) -> bytes:
+        return intake.content_digest(
+            len(facts.parents), row.address is not None, remove_on, professional, row.archive_until
+        )
+
+    requested = None if row.content_hash == digest(None, row.professional) else row.remove_on
+    return digest(requested, new)
 
 
 def offer_archive(session: Session, new: Signal, now: dt.datetime) -> None:
@@ -309,8 +331,9 @@ class NotificationService:
         """Notifications for the caller's organisation after the cursor, oldest first.
 
         The cursor stands for the last item's position among the organisation's own
-        notifications (``vir.domain.cursor``): positions are drawn in commit order
-        (writes are serialised), so following ``next`` never skips or repeats.
+        notifications (``vir.domain.cursor``): the integrator gives positions to
+        committed notifications only, in its own transactions (``vir.store.sequencer``),
+        so following ``next`` never skips or repeats.
         """
         policy.require_reporter(caller)
         position = decode_cursor(after) if after else 0
@@ -318,6 +341,10 @@ class NotificationService:
         if position is None and seq is None:
             raise InputError("after", "not a cursor returned by this endpoint")
         with self._db.write() as session:
+            if repo.has_unnumbered(session, caller.oin):
+                # Committed but not numbered yet: number them now (waiting for a running
+                # integrator), so that a reader sees what was committed before it asked.
+                audit_log.flush(session)
             if seq is not None:
                 position = repo.position_at_seq(session, caller.oin, seq)
             assert position is not None

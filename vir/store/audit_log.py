@@ -1,8 +1,13 @@
-"""Appending to and reading the hash-chained audit table."""
+"""Appending to and reading the hash-chained audit log.
+
+Writers stage events (``append``); the integrator (``vir.store.sequencer``) chains
+them into ``audit_entries``. Readers read ``audit_entries``: what is integrated.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from collections.abc import Collection, Iterator, Mapping
 from typing import TypedDict, cast
@@ -11,9 +16,10 @@ from sqlalchemy import Connection, Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from vir.audit.actions import Action, action_of
-from vir.audit.chain import GENESIS, AuditEvent, StoredEntry, chain_hash
+from vir.audit.chain import AuditEvent, StoredEntry
 from vir.domain.caller import Caller
-from vir.store.tables import AuditEntryRow, AuditRefRow
+from vir.store import sequencer
+from vir.store.tables import AuditEntryRow, AuditRefRow, AuditStagedRow
 from vir.store.write_group import GROUP, WriteGroup, WriterHooks
 
 
@@ -64,48 +70,31 @@ def new_event(
     )
 
 
-_HEAD = (
-    select(AuditEntryRow.seq, AuditEntryRow.entry_hash).order_by(AuditEntryRow.seq.desc()).limit(1)
-)
 # The Core table, not the mapped class: an ORM-enabled insert costs several times more
 # per row, and the audit log is appended to on every request.
-_INSERT = insert(cast(Table, AuditEntryRow.__table__))
-_INSERT_REFS = insert(cast(Table, AuditRefRow.__table__))
-# An entry not written yet: its row, and its rows in the audit_refs index.
+_STAGE = insert(cast(Table, AuditStagedRow.__table__))
+# An event not staged yet: its row in audit_staged.
 Row = dict[str, object]
-_Pending = tuple[Row, list[Row]]
 
-
-def _write(connection: Connection, pending: list[_Pending]) -> None:
-    connection.execute(_INSERT, [row for row, _refs in pending])
-    refs = [ref for _row, refs in pending for ref in refs]
-    if refs:
-        connection.execute(_INSERT_REFS, refs)
-
-
-_HEAD_KEY = "vir_audit_head"
 _PENDING_KEY = "vir_audit_pending"
-_TAKEN_KEY = "vir_audit_taken"  # the group's rows this transaction wrote early
+_TAKEN_KEY = "vir_audit_taken"  # the group's rows this transaction staged early
 _EVENTS_KEY = "vir_audit_events"  # this writer's events, for the commit observers
 
 
 class _GroupLog:
-    """The entries of a write group's committed writers, not written yet.
+    """The events of a write group's committed writers, not staged yet.
 
     Writers in a group (``vir.store.db``, "Group commit") run one after the other
-    inside one database transaction; each chains onto the head the previous one
-    left here, and the rows of all of them are written in one multi-row insert
-    just before the group commits. A writer that only appends to the log thus
-    sends no statement to the database at all.
+    inside one database transaction; the rows of all of them are staged in one
+    multi-row insert just before the group commits.
     """
 
     def __init__(self) -> None:
-        self.head: tuple[int, bytes] | None = None
-        self.rows: list[_Pending] = []
+        self.rows: list[Row] = []
 
     def write(self, connection: Connection) -> None:
         if self.rows:
-            _write(connection, self.rows)
+            connection.execute(_STAGE, self.rows)
             self.rows = []
 
 
@@ -121,68 +110,53 @@ def _group_log(session: Session) -> _GroupLog | None:
     return cast(_GroupLog, log)
 
 
-def _head(session: Session, log: _GroupLog) -> tuple[int, bytes]:
-    head = session.info.get(_HEAD_KEY) or log.head
-    if head is None:  # rows a group holds always come with its head: the table's is current
-        row = session.execute(_HEAD).first()
-        head = (row[0], row[1]) if row else (0, GENESIS)
-    return cast(tuple[int, bytes], head)
+def append(session: Session, event: AuditEvent) -> None:
+    """Stage ``event`` inside the caller's write transaction (``Database.write``).
 
+    The event commits with everything else the transaction does, or not at all; the
+    integrator (``vir.store.sequencer``) later chains it into the log, giving it its
+    ``seq``. Staging takes no lock: writers append in parallel.
 
-def append(session: Session, event: AuditEvent) -> int:
-    """Chain ``event`` onto the head, inside the caller's write transaction
-    (``Database.write``).
-
-    The head is read once per write group and then carried along: a write
-    transaction holds the database's write lock, so nobody else can append
-    meanwhile. ``seq`` is the primary key, so should two writers ever read the
-    same head, the loser's transaction fails instead of forking the chain.
-
-    Rows are written in one multi-row insert when the write group commits (or
-    when this module reads the log in the same transaction): one statement per
-    commit instead of one per entry. They commit with everything else in the
-    transaction or not at all.
+    Rows are staged in one multi-row insert when the write group commits (or when this
+    module reads the log in the same transaction): one statement per commit instead
+    of one per entry.
     """
-    log = _group_log(session)
-    if log is None:
+    if _group_log(session) is None:
         raise RuntimeError("audit entries are appended inside Database.write()")
-    seq, previous = _head(session, log)
-    seq += 1
-    body = event.encode()
-    digest = chain_hash(previous, body)
-    refs: list[Row] = [{"ref": ref, "seq": seq} for ref in event.refs]
     row: Row = {
-        "seq": seq,
         "event_id": event.event_id,
         "occurred_at": event.occurred_at,
         "organisation": event.organisation,
         "action": event.action,
         "outcome": event.outcome,
-        "body": body,
-        "prev_hash": previous,
-        "entry_hash": digest,
+        "body": event.encode(),
+        "refs": " ".join(event.refs),
+        "staged_at": time.time(),
     }
-    session.info.setdefault(_PENDING_KEY, []).append((row, refs))
-    session.info[_HEAD_KEY] = (seq, digest)
+    session.info.setdefault(_PENDING_KEY, []).append(row)
     session.info.setdefault(_EVENTS_KEY, []).append(event)
-    return seq
 
 
-def flush(session: Session) -> None:
-    """Write the entries appended so far that are not written yet, so that this
-    transaction can read the whole log (outside a write there are none)."""
+def flush(session: Session, *, wait: bool = True) -> sequencer.Integrated | None:
+    """Make the whole log readable in this write transaction: stage what it and its group
+    appended so far, then integrate everything staged (``vir.store.sequencer``, taking
+    the integrator's lock for the rest of the transaction; ``wait=False``: return None
+    at once when another integrator has it). Outside a write transaction it does
+    nothing: a reader sees the log as integrated."""
     log = _group_log(session)
     if log is None:
-        return
+        return None
     rows = session.info.pop(_PENDING_KEY, [])
     if log.rows:
-        # Earlier writers' rows, written inside this writer's savepoint: should it roll
+        # Earlier writers' rows, staged inside this writer's savepoint: should it roll
         # back, they go back to the group (_writer_rolled_back).
         session.info.setdefault(_TAKEN_KEY, []).extend(log.rows)
         rows = log.rows + rows
         log.rows = []
+    connection = session.connection()
     if rows:
-        _write(session.connection(), rows)
+        connection.execute(_STAGE, rows)
+    return sequencer.integrate(connection, wait=wait)
 
 
 def _writer_committed(session: Session) -> None:
@@ -190,16 +164,16 @@ def _writer_committed(session: Session) -> None:
     the group's, told to the commit observers (metrics) once the group commits, so
     that what rolls back is never counted."""
     log = _group_log(session)
-    if log is None or _HEAD_KEY not in session.info:
+    events = session.info.get(_EVENTS_KEY)
+    if log is None or not events:
         return  # appended nothing
     log.rows.extend(session.info.pop(_PENDING_KEY, ()))
-    log.head = session.info[_HEAD_KEY]
-    session.info[GROUP].events.extend(session.info[_EVENTS_KEY])
+    session.info[GROUP].events.extend(events)
 
 
 def _writer_rolled_back(session: Session) -> None:
-    """The writer's savepoint was rolled back: the group's rows it wrote early are
-    unwritten again, so they go back to the group. Its own entries are dropped with
+    """The writer's savepoint was rolled back: the group's rows it staged early are
+    unstaged again, so they go back to the group. Its own events are dropped with
     its session."""
     log = _group_log(session)
     taken = session.info.pop(_TAKEN_KEY, None)

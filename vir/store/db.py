@@ -1,46 +1,38 @@
-"""The database: engine, read sessions and serialised write transactions.
+"""The database: engine, read sessions and write transactions.
 
-vir runs one write transaction at a time per database, across threads,
-processes and app instances; readers never wait for it. Matching (read a
-group's stored match, write the difference), the audit hash chain (read the
-head, append head + 1) and the notification cursor (``notifications.seq``
-grows in commit order) are correct because of that; docs/concurrency.md says why.
+Writers do not wait for each other unless they touch the same thing
+(docs/concurrency.md). A write transaction that reads something to decide what to
+write locks it first (``vir.store.locks``: a young person, a parent, an address, an
+organisation's ``local_ref``); the audit log and notification positions are
+sequenced afterwards by the integrator (``vir.store.sequencer``), so no writer
+reads a shared head. Readers never wait.
 
-SQLite runs in WAL mode with durable commits (``synchronous=FULL``). Readers
-use ordinary deferred transactions. Every write transaction starts with
-``BEGIN IMMEDIATE``, so it holds SQLite's write lock from its first statement:
-two writers can never both read the audit head or a match and then race.
+SQLite runs in WAL mode with durable commits (``synchronous=FULL``) and admits one
+writer at a time: every write transaction starts with ``BEGIN IMMEDIATE``, so it
+holds SQLite's write lock from its first statement. Writers of one process queue on
+an in-process lock (waiting in line instead of in SQLite's sleep-and-retry busy
+handler) and share commits ("Group commit" below).
 
-PostgreSQL (``postgresql+psycopg://``, several app instances on one database):
-the first statement of every write transaction takes a transaction-scoped
-advisory lock, ``pg_advisory_xact_lock(WRITE_LOCK)``, which the server releases
-at commit or rollback. Transactions are READ COMMITTED, where every statement
-reads a fresh snapshot, so everything a writer reads after taking the lock
-includes all that earlier writers committed; REPEATABLE READ or SERIALIZABLE
-would read a snapshot taken before the lock was granted, and must not be used.
-Commit order is lock order, and so is the order in which ``seq`` values are
-drawn. Readers take no lock and see only committed data.
+PostgreSQL (``postgresql+psycopg://``, several app instances on one database): every
+writer has its own connection and transaction, READ COMMITTED, so every statement
+after a lock sees what earlier holders committed (REPEATABLE READ or SERIALIZABLE
+would read a snapshot taken before the lock was granted, and must not be used).
+The first statement takes ``WRITE_LOCK`` shared: writers do not exclude each other,
+but a migration or a rekey's switch takes it exclusively (``write(exclusive=True)``)
+and so runs alone. A writer that waits for a lock for 30 seconds gives up with an
+error.
 
-On both, writers in one process first queue on an in-process lock, so they
-wait in line instead of in SQLite's sleep-and-retry busy handler, and so a
-process keeps at most one pooled connection waiting for the database's lock.
-A writer that waits for the database's lock for 30 seconds gives up with an error.
-
-Group commit. Every write transaction pays a fixed cost (a connection, BEGIN and
-the lock, the audit head, the durable commit) that for most transactions is
-nearly all they cost. Writers that queue in one process while another writes
-share its transaction and its commit: the first opens a database transaction
-(taking the write lock); each writer in turn runs inside its own SAVEPOINT on
-it; the last in line, or the one that finds the group full (``MAX_GROUP``
-writers or ``MAX_GROUP_SECONDS`` open), commits for all. A writer's
-``with db.write()`` returns only once that commit is durable, so nothing is
-acknowledged before it is on disk. A writer
-that fails rolls back its own savepoint only; the others commit. If the shared
-commit fails, or a failure leaves the transaction unusable, every writer in
-the group gets ``WriteNotCommitted`` and nothing of theirs was stored.
-With nobody waiting, a writer commits at once, alone, as before: grouping adds
-no wait at low load. Within a group, writers still run one at a time and in
-order, so everything above (one writer, seq order = commit order) holds.
+Group commit (SQLite). Every write transaction pays a fixed cost (a connection,
+BEGIN, the durable commit) that for most transactions is nearly all they cost.
+Writers that queue in one process while another writes share its transaction and
+its commit: the first opens a database transaction; each writer in turn runs inside
+its own SAVEPOINT on it; the last in line, or the one that finds the group full
+(``MAX_GROUP`` writers or ``MAX_GROUP_SECONDS`` open), commits for all. A writer's
+``with db.write()`` returns only once that commit is durable. A writer that fails
+rolls back its own savepoint only; the others commit. If the shared commit fails,
+or a failure leaves the transaction unusable, every writer in the group gets
+``WriteNotCommitted`` and nothing of theirs was stored. On PostgreSQL each writer is
+a group of one: the server shares WAL flushes between concurrent commits itself.
 """
 
 from __future__ import annotations
@@ -60,8 +52,9 @@ from sqlalchemy import URL, Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from vir.domain.errors import ConfigurationError, WriteNotCommitted
+from vir.domain.errors import ConfigurationError, RateLimited, WriteNotCommitted
 from vir.store import audit_log, ratelimits
+from vir.store.sequencer import Integrated
 from vir.store.write_group import GROUP, WriteGroup, WriterHooks
 
 _IMMEDIATE = "vir_immediate"
@@ -71,10 +64,13 @@ LOCK_WAIT_SECONDS = 30
 MAX_GROUP = 64
 MAX_GROUP_SECONDS = 0.02
 
-# The id of vir's one write lock in PostgreSQL's advisory-lock space ("vir-writ" in
-# ASCII). Fixed: every instance of every version must take the same lock.
+# The id of vir's write lock in PostgreSQL's advisory-lock space ("vir-writ" in ASCII),
+# taken shared by every writer and exclusively by migrations and a rekey's switch.
+# Fixed: every instance of every version must take the same lock (versions before
+# the integrator took it exclusively for every write, which still excludes correctly).
 WRITE_LOCK = 0x7669_722D_7772_6974
 _TAKE_WRITE_LOCK = text(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+_SHARE_WRITE_LOCK = text(f"SELECT pg_advisory_xact_lock_shared({WRITE_LOCK})")
 
 
 def make_engine(url: str, *, durable: bool = True) -> Engine:
@@ -195,15 +191,16 @@ def _postgresql_engine(url: URL) -> Engine:
     )
 
 
-def take_write_lock(connection: Connection) -> None:
-    """Make the transaction on ``connection`` the database's only writer until it ends.
+def take_write_lock(connection: Connection, *, exclusive: bool = True) -> None:
+    """``exclusive``: make the transaction on ``connection`` the database's only writer
+    until it ends (migrations, a rekey's switch); otherwise one of many.
 
     On PostgreSQL it must come before the transaction reads anything (it is the
     first statement in ``Database.write`` and in the migrations). On SQLite it
     does nothing: write transactions hold SQLite's lock from ``BEGIN IMMEDIATE``.
     """
     if connection.dialect.name == "postgresql":
-        connection.execute(_TAKE_WRITE_LOCK)
+        connection.execute(_TAKE_WRITE_LOCK if exclusive else _SHARE_WRITE_LOCK)
 
 
 def _usable(connection: Connection) -> bool:
@@ -240,10 +237,16 @@ class Database:
             engine if self._postgresql else engine.execution_options(**{_IMMEDIATE: True})
         )
         self._observers: list[Callable[[Sequence[Any]], None]] = []
-        # Every writer's session runs in a SAVEPOINT on the group's connection.
+        # Until a service's integrator thread takes over (vir.services.integrator), a
+        # write that staged audit events integrates them before it returns: a CLI
+        # command's entries are in the log when it ends.
+        self.integrate_after_commit = True
+        # Every writer's session runs in a SAVEPOINT on the group's connection; on
+        # PostgreSQL, in the writer's own transaction, which Database.write commits.
         self._writes = sessionmaker(
             expire_on_commit=False, join_transaction_mode="create_savepoint"
         )
+        self._alone = sessionmaker(expire_on_commit=False, join_transaction_mode="rollback_only")
         self._turn = threading.Lock()  # held by the one writer using the group's connection
         self._counter = threading.Lock()
         self._queued = 0  # writers waiting for their turn
@@ -266,35 +269,63 @@ class Database:
         return self._reads()
 
     @contextmanager
-    def write(self) -> Iterator[Session]:
-        """A write transaction, alone on the database: on success it returns once the
-        commit is durable; on any exception nothing of it is stored.
+    def write(self, *, exclusive: bool = False) -> Iterator[Session]:
+        """A write transaction: on success it returns once the commit is durable; on any
+        exception nothing of it is stored. ``exclusive``: no other writer runs meanwhile
+        (a rekey's switch); every writer on SQLite is.
 
-        It may share its database transaction (and commit) with writers queued behind
-        it: see "Group commit" above.
+        On SQLite it may share its database transaction (and commit) with writers
+        queued behind it: see "Group commit" above.
         """
-        group = self._take_turn()
-        try:
-            group.members += 1
-            session = self._session(group)
-            with session:
-                try:
-                    yield session
-                    if session.in_transaction():  # not begun if it sent no statement
-                        session.commit()  # releases this writer's savepoint
-                except BaseException:
-                    session.rollback()
-                    for hook in self._hooks:
-                        hook.rolled_back(session)
-                    raise
-                for hook in self._hooks:
-                    hook.committed(session)
-            self._spare = session  # closed: nothing of this writer is left in it
-        finally:
-            self._end_turn(group)
+        if self._postgresql:
+            group = self._open_group(exclusive=exclusive)
+            ok = False
+            try:
+                yield from self._run(group, self._alone())
+                ok = True
+            finally:
+                self._finish(group, commit=ok and _usable(group.connection))
+        else:
+            group = self._take_turn()
+            try:
+                session = self._session(group)
+                yield from self._run(group, session)
+                self._spare = session  # closed: nothing of this writer is left in it
+            finally:
+                self._end_turn(group)
         group.committed.wait()
+        if isinstance(group.failure, RateLimited):
+            raise group.failure  # a bucket another writer emptied meanwhile (PostgreSQL)
         if group.failure is not None:
             raise WriteNotCommitted() from group.failure
+        if self.integrate_after_commit and group.events:
+            self.integrate()
+
+    def integrate(self, *, wait: bool = True) -> Integrated | None:
+        """Integrate everything staged so far into the audit log, in a write transaction
+        of its own (``vir.store.sequencer``); None when ``wait`` is False and another
+        integrator is running."""
+        with self.write() as session:
+            return audit_log.flush(session, wait=wait)
+
+    def _run(self, group: WriteGroup, session: Session) -> Iterator[Session]:
+        """One writer's block in its own savepoint of the group's transaction."""
+        group.members += 1
+        session.bind = group.connection
+        session.info.clear()
+        session.info[GROUP] = group
+        with session:
+            try:
+                yield session
+                if session.in_transaction():  # not begun if it sent no statement
+                    session.commit()  # releases this writer's savepoint
+            except BaseException:
+                session.rollback()
+                for hook in self._hooks:
+                    hook.rolled_back(session)
+                raise
+            for hook in self._hooks:
+                hook.committed(session)
 
     def _session(self, group: WriteGroup) -> Session:
         """A session for the writer whose turn it is, on the group's connection.
@@ -304,12 +335,7 @@ class Database:
         no objects and no transaction; only its bind and info are set afresh).
         """
         session, self._spare = self._spare, None
-        if session is None:
-            session = self._writes()
-        session.bind = group.connection
-        session.info.clear()
-        session.info[GROUP] = group
-        return session
+        return session if session is not None else self._writes()
 
     def _take_turn(self) -> WriteGroup:
         with self._counter:
@@ -325,11 +351,11 @@ class Database:
             self._turn.release()
             raise
 
-    def _open_group(self) -> WriteGroup:
+    def _open_group(self, *, exclusive: bool = False) -> WriteGroup:
         connection = self._writer.connect()
         try:
             connection.begin()  # BEGIN IMMEDIATE on SQLite
-            take_write_lock(connection)
+            take_write_lock(connection, exclusive=exclusive)
         except BaseException:
             connection.close()
             raise
@@ -344,18 +370,19 @@ class Database:
             except BaseException:
                 usable = False
             if not usable:
+                self._group = None
                 self._finish(group, commit=False)
                 return
             with self._counter:
                 last = self._queued == 0
             full = group.members >= MAX_GROUP
             if last or full or time.monotonic() - group.opened >= MAX_GROUP_SECONDS:
+                self._group = None
                 self._finish(group, commit=True)
         finally:
             self._turn.release()
 
     def _finish(self, group: WriteGroup, *, commit: bool) -> None:
-        self._group = None
         try:
             if commit:
                 for write_out in group.before_commit:

@@ -1,9 +1,10 @@
 """Alembic, driven from code: ``vir db upgrade`` and the start-up schema check.
 
 Migrations run on SQLite and PostgreSQL alike. On PostgreSQL they run in one
-transaction holding the database's write lock (``vir.store.db.take_write_lock``),
-so two instances upgrading at once run them one after the other (the second
-finds nothing left to do), and no write transaction interleaves with them.
+transaction holding the database's write lock exclusively
+(``vir.store.db.take_write_lock``; every other writer takes it shared), so two
+instances upgrading at once run them one after the other (the second finds
+nothing left to do), and no write transaction interleaves with them.
 """
 
 from __future__ import annotations

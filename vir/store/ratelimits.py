@@ -2,10 +2,13 @@
 
 One token bucket per (kind, organisation) in ``rate_limits`` (the arithmetic is
 ``vir.domain.ratelimit``). A bucket is read and updated inside the write transaction
-of the action it limits (``Database.write``): writes are serialised across threads,
-processes and instances (``vir.store.db``), so the read-modify-write cannot race,
-and it costs no commit of its own. A refused action raises ``RateLimited`` inside
-that transaction, which then stores nothing of it.
+of the action it limits (``Database.write``), and costs no commit of its own. A
+refused action raises ``RateLimited`` inside that transaction, which then stores
+nothing of it. On SQLite writers take turns, so the read-modify-write cannot race.
+On PostgreSQL writers run side by side: the bucket read at the take only refuses
+early; just before the commit the row is locked (held to the commit, a moment) and
+the transaction's takes are replayed on it as it is then (``_GroupBuckets._settle``),
+so the limit holds across instances.
 
 Like the audit log, a write group (``vir.store.db``, "Group commit") carries the
 buckets its writers changed and writes them in one statement per bucket just before
@@ -27,10 +30,11 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from vir.domain.errors import RateLimited
@@ -41,6 +45,7 @@ from vir.store.write_group import GROUP, WriteGroup, WriterHooks
 _Key = tuple[str, str]  # (kind, oin)
 _TABLE = cast(Table, RateLimitRow.__table__)
 _PENDING_KEY = "vir_ratelimits_pending"  # session.info: this writer's buckets, not committed
+_TAKES_KEY = "vir_ratelimits_takes"  # session.info: this writer's takes, in order
 
 
 @dataclass(slots=True)
@@ -48,6 +53,9 @@ class _Stored:
     bucket: Bucket | None  # as the group now has it (None: no row, a full bucket)
     exists: bool  # whether the table has a row for it
     dirty: bool = False  # changed by a committed writer of the group, not written yet
+    # The takes of the group's committed writers: (limit, cost, seconds), replayed on
+    # the row as it is at commit on PostgreSQL, where other writers run meanwhile.
+    takes: list[tuple[Limit, float, float]] = field(default_factory=list)
 
 
 class _GroupBuckets:
@@ -57,6 +65,9 @@ class _GroupBuckets:
         self.buckets: dict[_Key, _Stored] = {}
 
     def write(self, connection: Connection) -> None:
+        if connection.dialect.name == "postgresql":
+            self._settle(connection)
+            return
         updates: list[dict[str, object]] = []
         inserts: list[dict[str, object]] = []
         for (kind, oin), stored in self.buckets.items():
@@ -74,6 +85,43 @@ class _GroupBuckets:
             connection.execute(_UPDATE, updates)
         if inserts:
             connection.execute(_INSERT, inserts)
+
+    def _settle(self, connection: Connection) -> None:
+        """PostgreSQL: other writers take from the same buckets meanwhile. Just before
+        the commit, lock each bucket's row (held to the commit, a moment), replay this
+        transaction's takes on it as it is now, and write the result; when it can no
+        longer pay, raise ``RateLimited`` and nothing of the transaction is stored."""
+        for (kind, oin), stored in sorted(self.buckets.items()):
+            if not stored.takes:
+                continue
+            params = {"kind": kind, "oin": oin}
+            row = connection.execute(_SELECT_FOR_UPDATE, params).first()
+            fresh: Bucket | None = None  # no row: a full bucket
+            if row is None:
+                # A placeholder row to lock; a writer that made it first is waited for.
+                made = connection.execute(
+                    _INSERT_IF_NONE,
+                    {"b_kind": kind, "b_oin": oin, "tokens": 0.0, "updated_at": _moment(0)},
+                )
+                if made.first() is None:  # another writer's row (now committed): locked
+                    row = connection.execute(_SELECT_FOR_UPDATE, params).one()
+            if row is not None:
+                fresh = Bucket(float(row[0]), _seconds(row[1]))
+            for limit, cost, seconds in stored.takes:
+                fresh, wait = take(fresh, limit, cost, seconds)
+                if wait:
+                    raise RateLimited(wait)
+            assert fresh is not None
+            connection.execute(
+                _UPDATE,
+                {
+                    "b_kind": kind,
+                    "b_oin": oin,
+                    "tokens": fresh.tokens,
+                    "updated_at": _moment(fresh.updated),
+                },
+            )
+            stored.bucket, stored.exists, stored.dirty, stored.takes = fresh, True, False, []
 
 
 def _group_buckets(session: Session) -> _GroupBuckets:
@@ -146,6 +194,7 @@ class RateLimits:
         if wait:
             raise RateLimited(wait)
         pending[key] = after
+        session.info.setdefault(_TAKES_KEY, []).append((key, limit, cost, seconds))
 
 
 _SELECT = select(_TABLE.c.tokens, _TABLE.c.updated_at).where(
@@ -156,11 +205,23 @@ _UPDATE = (
     .where(_TABLE.c.kind == bindparam("b_kind"), _TABLE.c.oin == bindparam("b_oin"))
     .values(tokens=bindparam("tokens"), updated_at=bindparam("updated_at"))
 )
+_SELECT_FOR_UPDATE = _SELECT.with_for_update()
 _INSERT = insert(_TABLE).values(
     kind=bindparam("b_kind"),
     oin=bindparam("b_oin"),
     tokens=bindparam("tokens"),
     updated_at=bindparam("updated_at"),
+)
+_INSERT_IF_NONE = (
+    postgresql.insert(_TABLE)
+    .values(
+        kind=bindparam("b_kind"),
+        oin=bindparam("b_oin"),
+        tokens=bindparam("tokens"),
+        updated_at=bindparam("updated_at"),
+    )
+    .on_conflict_do_nothing()
+    .returning(_TABLE.c.kind)
 )
 
 
@@ -185,11 +246,14 @@ def _writer_committed(session: Session) -> None:
         stored = group.buckets[key]
         stored.bucket = bucket
         stored.dirty = True
+    for key, limit, cost, seconds in session.info.pop(_TAKES_KEY, ()):
+        group.buckets[key].takes.append((limit, cost, seconds))
 
 
 def _writer_rolled_back(session: Session) -> None:
     """The writer's savepoint was rolled back: what it took is given back."""
     session.info.pop(_PENDING_KEY, None)
+    session.info.pop(_TAKES_KEY, None)
 
 
 # Registered by every Database (vir.store.db.STORE_HOOKS), not by importing this module.

@@ -45,7 +45,6 @@ from vir.store.tables import (
     ExcludedAddressRow,
     MatchMemberRow,
     MatchRow,
-    NotificationCounterRow,
     NotificationRow,
     NotificationSignalRow,
     OrganisationRow,
@@ -58,7 +57,6 @@ PARENTS = cast(Table, SignalParentRow.__table__)
 MATCHES = cast(Table, MatchRow.__table__)
 MEMBERS = cast(Table, MatchMemberRow.__table__)
 NOTIFICATIONS = cast(Table, NotificationRow.__table__)
-COUNTERS = cast(Table, NotificationCounterRow.__table__)
 CARRIED = cast(Table, NotificationSignalRow.__table__)
 EXCLUDED = cast(Table, ExcludedAddressRow.__table__)
 ORGANISATIONS = cast(Table, OrganisationRow.__table__)
@@ -195,10 +193,6 @@ _NOTIFICATIONS_AFTER = (
     .where(NOTIFICATIONS.c.oin == bindparam("oin"), NOTIFICATIONS.c.position > bindparam("after"))
     .order_by(NOTIFICATIONS.c.position)
     .limit(bindparam("limit"))
-)
-_COUNTER = select(COUNTERS.c.last).where(COUNTERS.c.oin == bindparam("oin"))
-_ADVANCE_COUNTER = (
-    update(COUNTERS).where(COUNTERS.c.oin == bindparam("b_oin")).values(last=bindparam("b_last"))
 )
 # The position of an organisation's newest notification at or before a global ``seq``:
 # how an old-style cursor (the global seq, before migration 0007) carries on.
@@ -363,35 +357,24 @@ class NewNotification:
 
 
 def insert_notifications(session: Session, notifications: Sequence[NewNotification]) -> None:
-    """Insert notifications, each numbered after its organisation's previous ones, and
-    link each to the signals it carries.
+    """Insert notifications, not numbered yet, and link each to the signals it carries.
 
-    Positions are drawn from ``notification_counters`` inside the write transaction;
-    writes are serialised (vir.store.db), so two writers never draw the same one.
+    The integrator (``vir.store.sequencer``) numbers them among their organisation's
+    own once committed; until then no reader sees them. Their ``seq`` is drawn here:
+    all notifications of one recipient signal on one match are made by writers that
+    hold the match's group lock (``vir.store.locks``), so within that story ``seq``
+    order is commit order.
     """
     if not notifications:
         return
-    counts: dict[str, int] = {}
-    for n in notifications:
-        counts[n.oin] = counts.get(n.oin, 0) + 1
-    drawn: dict[str, int] = {}
-    for oin in sorted(counts):
-        last = session.execute(_COUNTER, {"oin": oin}).scalar()
-        if last is None:
-            session.execute(insert(COUNTERS), [{"oin": oin, "last": counts[oin]}])
-            last = 0
-        else:
-            session.execute(_ADVANCE_COUNTER, {"b_oin": oin, "b_last": last + counts[oin]})
-        drawn[oin] = last
     numbered = []
     links = []
     for n in notifications:
-        drawn[n.oin] += 1
         numbered.append(
             {
                 "id": n.id,
                 "oin": n.oin,
-                "position": drawn[n.oin],
+                "position": None,
                 "local_ref": n.local_ref,
                 "type": n.type,
                 "match_id": n.match_id,
@@ -412,7 +395,7 @@ def insert_notifications(session: Session, notifications: Sequence[NewNotificati
 
 _CARRYING = select(CARRIED.c.notification_id).where(CARRIED.c.signal_id == bindparam("signal"))
 _STORY_ENDS = (
-    select(CARRIED.c.signal_id, NOTIFICATIONS.c.match_id, func.max(NOTIFICATIONS.c.position))
+    select(CARRIED.c.signal_id, NOTIFICATIONS.c.match_id, func.max(NOTIFICATIONS.c.seq))
     .join(NOTIFICATIONS, NOTIFICATIONS.c.id == CARRIED.c.notification_id)
     .where(
         CARRIED.c.role == Carried.RECIPIENT.value,
@@ -420,7 +403,7 @@ _STORY_ENDS = (
     )
     .group_by(CARRIED.c.signal_id, NOTIFICATIONS.c.match_id)
 )
-# A recipient signal's notifications on one match up to a position (index on
+# A recipient signal's notifications on one match up to a seq (index on
 # notification_signals.signal_id, then the notifications' unique id).
 _STORY_UP_TO = (
     select(NOTIFICATIONS.c.id)
@@ -429,7 +412,7 @@ _STORY_UP_TO = (
         CARRIED.c.signal_id == bindparam("recipient"),
         CARRIED.c.role == Carried.RECIPIENT.value,
         NOTIFICATIONS.c.match_id == bindparam("match"),
-        NOTIFICATIONS.c.position <= bindparam("position"),
+        NOTIFICATIONS.c.seq <= bindparam("seq"),
     )
 )
 
@@ -453,11 +436,9 @@ def delete_notifications(session: Session, ids: Collection[str]) -> int:
     if not ids:
         return 0
     doomed = set(ids)
-    for recipient, match_id, position in session.execute(_STORY_ENDS, {"ids": sorted(ids)}):
+    for recipient, match_id, seq in session.execute(_STORY_ENDS, {"ids": sorted(ids)}):
         doomed |= set(
-            session.scalars(
-                _STORY_UP_TO, {"recipient": recipient, "match": match_id, "position": position}
-            )
+            session.scalars(_STORY_UP_TO, {"recipient": recipient, "match": match_id, "seq": seq})
         )
     chosen = sorted(doomed)
     session.execute(delete(CARRIED).where(CARRIED.c.notification_id.in_(chosen)))
@@ -754,3 +735,16 @@ def uninformed_in_region(session: Session, before: dt.datetime, region: str | No
         .order_by(SIGNALS.c.oin, SIGNALS.c.created_at, SIGNALS.c.id)
     )
     return _signals(session.execute(query))
+
+
+_UNNUMBERED_OF = (
+    select(NOTIFICATIONS.c.seq)
+    .where(NOTIFICATIONS.c.position.is_(None), NOTIFICATIONS.c.oin == bindparam("oin"))
+    .limit(1)
+)
+
+
+def has_unnumbered(session: Session, oin: str) -> bool:
+    """Whether the organisation has committed notifications the integrator has not
+    numbered yet (readers do not see them until it has)."""
+    return session.execute(_UNNUMBERED_OF, {"oin": oin}).first() is not None

@@ -93,6 +93,24 @@ class AuditEntryRow(Base):
     entry_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
+class AuditStagedRow(Base):
+    """An audit event committed with its change and not in the chain yet: the
+    integrator (vir.store.sequencer) moves it into ``audit_entries`` in id order."""
+
+    __tablename__ = "audit_staged"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    occurred_at: Mapped[str] = mapped_column(String(32))
+    organisation: Mapped[str | None] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    refs: Mapped[str] = mapped_column(Text)  # the object ids it names, space-separated
+    staged_at: Mapped[float] = mapped_column(Float)  # seconds since the epoch
+
+
 class AuditRefRow(Base):
     """Which entries name which object id (signal, match, ...): derived from the entry
     bodies, so an access request finds a person's entries without reading the whole
@@ -196,6 +214,12 @@ class NotificationRow(Base):
     # notifications are deleted (migration 0010).
     __table_args__ = (
         Index("uq_notifications_oin_position", "oin", "position", unique=True),
+        Index(
+            "ix_notifications_unnumbered",
+            "seq",
+            sqlite_where=text("position IS NULL"),
+            postgresql_where=text("position IS NULL"),
+        ),
         {"sqlite_autoincrement": True},
     )
 
@@ -204,7 +228,9 @@ class NotificationRow(Base):
     oin: Mapped[str] = mapped_column(String(20))
     # The notification's place among its organisation's own (1, 2, ...): the cursor is
     # made of it, so it tells nothing about other organisations' notifications.
-    position: Mapped[int] = mapped_column(Integer)
+    # None until the audit integrator numbers it (vir.store.sequencer); readers see
+    # numbered notifications only.
+    position: Mapped[int | None] = mapped_column(Integer)
     local_ref: Mapped[str] = mapped_column(String(64))
     type: Mapped[str] = mapped_column(String(32))
     match_id: Mapped[str] = mapped_column(String(36))

@@ -1,0 +1,176 @@
+"""``POST /v1/signals/batch``: many registrations in one request, each one on its own.
+
+A back office migrating its case load, or reconciling it every night, sends up to
+``MAX_BATCH`` signals at once. Each item is exactly a ``POST /v1/signals``: validated
+on its own, registered through the same use case in a write transaction of its own,
+in order (so items of one batch meet each other as if they had been sent one by one),
+charged to the same per-organisation rate limit, and answered with what the single
+endpoint would have answered: its status, and its signal or its problem (the same
+problem+json members, from the same table in ``vir.api.errors``). One invalid item
+does not fail the others.
+
+Once an item is refused because the index cannot take more now (429 rate limited, 503
+not stored), the items after it are not tried and get the same refusal: a batch is no
+way around the rate limit, and the client resends everything from the first refused
+item on, in order.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, ValidationError
+
+from vir.api.deps import SignalServiceDep
+from vir.api.errors import record_refusal, validation_response, vir_error_response
+from vir.api.identity import CurrentCaller
+from vir.api.problems import FieldProblem, problem_responses
+from vir.api.routes.signals import COMMON, SignalIn, SignalOut, _signal_request
+from vir.api.schemas import DateOut, MatchOut, Strict
+from vir.domain import policy
+from vir.domain.errors import RateLimited, VirError, WriteNotCommitted
+from vir.domain.local_ref import is_local_ref
+from vir.services.identity import Caller
+from vir.services.refusals import reason_code
+from vir.services.signals import SignalService
+
+router = APIRouter(prefix="/v1", tags=["signals"])
+
+MAX_BATCH = 500
+
+# An item is any JSON object here: it is validated as a SignalIn on its own, so that an
+# invalid item gets its own 422 result instead of failing the whole batch.
+BatchItem = Annotated[
+    dict[str, Any],
+    Field(
+        description="a signal exactly as the body of POST /v1/signals (schema SignalIn); "
+        "validated on its own: an invalid item gets a 422 result, the others are registered"
+    ),
+]
+
+
+class SignalBatchIn(Strict):
+    signals: list[BatchItem] = Field(
+        min_length=1,
+        max_length=MAX_BATCH,
+        description=f"1..{MAX_BATCH} signals, registered in this order",
+    )
+
+
+class BatchRegistered(BaseModel):
+    """An item that was registered (201) or repeated a stored signal (200)."""
+
+    local_ref: str
+    status: Literal[200, 201] = Field(description="201 a new signal, 200 an idempotent repeat")
+    signal_id: str
+    remove_on: DateOut
+    matches: list[MatchOut]
+
+
+class BatchRefused(BaseModel):
+    """An item that was refused: the problem POST /v1/signals would have answered."""
+
+    local_ref: str | None = Field(
+        description="the item's local_ref; null when the item has no valid one"
+    )
+    status: int = Field(
+        description="409 conflict, 422 invalid (the field is named), 429 rate limited or "
+        "503 not stored; after a 429 or 503 every later item of the batch has it too"
+    )
+    type: str
+    title: str
+    detail: str
+    errors: list[FieldProblem] | None = None
+    retry_after: int | None = Field(
+        default=None, description="429 and 503: seconds to wait before sending the item again"
+    )
+
+
+class SignalBatchOut(BaseModel):
+    results: list[BatchRegistered | BatchRefused] = Field(
+        description="one result per item, in the order of the items"
+    )
+
+
+@router.post(
+    "/signals/batch",
+    response_model=SignalBatchOut,
+    operation_id="registerSignalBatch",
+    responses=problem_responses(*COMMON),
+)
+def register_signal_batch(
+    body: SignalBatchIn, caller: CurrentCaller, signals: SignalServiceDep, request: Request
+) -> JSONResponse:
+    """Register up to 500 signals, each as `POST /v1/signals` would, in order.
+
+    Answers 200 with one result per item: `status` 201 or 200 with the signal, or the
+    refusal (409, 422, 429, 503) with the problem the single endpoint would answer. Each
+    item counts against the organisation's registration rate limit; from the first item
+    refused with 429 (or 503) on, the rest are not tried and carry the same refusal.
+    """
+    policy.require_reporter(caller)
+    results: list[dict[str, Any]] = []
+    stopped: VirError | None = None
+    for item in body.signals:
+        ref = item.get("local_ref")
+        shown = ref if isinstance(ref, str) and is_local_ref(ref) else None
+        if stopped is not None:
+            results.append(_refused(request, shown, stopped))
+            continue
+        result = _register(request, caller, signals, item, shown)
+        if isinstance(result, (RateLimited, WriteNotCommitted)):
+            stopped = result
+            results.append(_refused(request, shown, result))
+        elif isinstance(result, VirError):
+            results.append(_refused(request, shown, result))
+        else:
+            results.append(result)
+    return JSONResponse({"results": results})
+
+
+def _register(
+    request: Request,
+    caller: Caller,
+    signals: SignalService,
+    item: dict[str, Any],
+    shown: str | None,
+) -> dict[str, Any] | VirError:
+    """One item as ``POST /v1/signals`` handles its body: its result, or its refusal."""
+    try:
+        body = SignalIn.model_validate(item)
+    except ValidationError as error:
+        record_refusal(request, "invalid_input")
+        problem = _body_of(validation_response(RequestValidationError(error.errors())))
+        return {"local_ref": shown, **problem}
+    try:
+        registered = signals.register(caller, _signal_request(body))
+    except VirError as error:
+        return error
+    out = SignalOut(
+        signal_id=registered.signal.id,
+        local_ref=registered.signal.local_ref,
+        remove_on=registered.signal.remove_on.isoformat(),
+        matches=[MatchOut.of(m) for m in registered.matches],
+    )
+    status = 201 if registered.created else 200
+    return {"local_ref": out.local_ref, "status": status, **out.model_dump(mode="json")}
+
+
+def _refused(request: Request, shown: str | None, error: VirError) -> dict[str, Any]:
+    """The problem the single endpoint answers for ``error``, as the item's result."""
+    record_refusal(request, reason_code(error))
+    result: dict[str, Any] = {"local_ref": shown, **_body_of(vir_error_response(error))}
+    if isinstance(error, RateLimited):
+        result["retry_after"] = error.retry_after
+    elif isinstance(error, WriteNotCommitted):
+        result["retry_after"] = 1  # as the single endpoint's Retry-After
+    return result
+
+
+def _body_of(response: JSONResponse) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(bytes(response.body))
+    return found

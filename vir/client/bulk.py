@@ -1,0 +1,825 @@
+"""``vir-client import`` and ``vir-client sync``: a back office's signals from a CSV file.
+
+``import FILE.csv`` registers every row (a region migrating its existing signals);
+``sync FILE.csv`` does the same and then withdraws every active signal of the
+organisation whose ``local_ref`` the file no longer holds (a nightly reconciliation).
+The file's format is in ``docs/import.md``.
+
+How a run goes, and why:
+
+* The file is read twice, streaming: once to count its rows (for the progress bar;
+  ``sync`` also keeps the set of its ``local_ref`` values), once to send them. Only
+  one chunk of rows is in memory at a time, however long the file.
+* Rows are taken in chunks of at most ``BATCH`` (64) identities, the most one
+  ``POST /v1/oprf/evaluate`` takes: each chunk is one pseudonymisation at the key
+  holder and one ``POST /v1/signals/batch`` (split further only when its body would
+  exceed ``BODY_BUDGET``, below the index's default 64 KiB request limit). A row
+  names one to six identities (the young person, up to four parents, the address),
+  so a batch holds 10 to 64 signals.
+* After each batch, the rows the index accepted (201 new, 200 already there) are
+  appended to a state file (``FILE.csv.vir-state``, or ``--state``) and flushed to
+  disk. A run that stops (interrupted, killed, rate limited, ``--limit``) is resumed
+  by running the same command again: accepted rows are skipped. The state file holds
+  each accepted row's number, its ``local_ref`` and a digest of its columns other than
+  the identities, never an identity nor a hash of one (a hash of a BSN is reversed by
+  trying every BSN). A row sent twice anyway (the process died between the answer and
+  the state write) is answered 200: the index is idempotent per ``local_ref``. When
+  the file changed since the state was written (size or modification time), the state
+  is ignored and the run starts over, which is safe for the same reason. A run that
+  went through the whole file removes its state file.
+* Identities never leave the client except blinded, and are never printed: a refused
+  row is reported by its row number (the header is row 1) and its column.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from vir.client.canonical import nl_address, nl_bsn, nl_person
+from vir.client.connection import BATCH, ClientError, ServiceError, VirClient
+from vir.client.professional import check_professional
+from vir.domain.errors import InputError
+from vir.domain.local_ref import is_local_ref
+from vir.domain.signals import MAX_PARENTS, WithdrawalReason
+
+# The index refuses request bodies over VIR_MAX_BODY_BYTES (64 KiB by default): a batch
+# is cut below that. 64 signals rarely come near it (170 to 600 bytes each).
+BODY_BUDGET = 60_000
+STATE_SUFFIX = ".vir-state"
+STATE_VERSION = 1
+PAGE = 1000  # GET /v1/signals page size (its maximum)
+
+PERSON_COLUMNS = ("bsn", "surname", "birth_date", "gender")
+ADDRESS_COLUMNS = ("postcode", "house_number", "house_number_suffix")
+PROFESSIONAL_COLUMNS = (
+    "professional_name",
+    "professional_email",
+    "professional_phone",
+    "professional_function",
+)
+COLUMNS = (
+    "local_ref",
+    *PERSON_COLUMNS,
+    *(f"parent{i}_{c}" for i in range(1, MAX_PARENTS + 1) for c in PERSON_COLUMNS),
+    *ADDRESS_COLUMNS,
+    "remove_on",
+    "archive_until",
+    *PROFESSIONAL_COLUMNS,
+)
+
+
+class BulkError(ClientError):
+    """The file cannot be used at all (no header, unknown columns, not UTF-8)."""
+
+
+class Stopped(ClientError):
+    """The run stopped before the end of the file; running it again resumes it."""
+
+
+@dataclass(frozen=True)
+class RowError:
+    """A row the client refuses before sending anything: its number and column only."""
+
+    number: int
+    column: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"row {self.number}, column {self.column}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Row:
+    """A row ready to pseudonymise: its canonical identities (never printed) and the rest
+    of its signal."""
+
+    number: int
+    local_ref: str
+    identities: tuple[str, ...]  # the young person, the parents, then the address
+    parents: int
+    has_address: bool
+    fields: dict[str, Any]  # local_ref, remove_on, archive_until, professional
+    digest: str  # of everything but the identities (the state file's check)
+
+    def signal(self, epoch: int, pseudonyms: list[str]) -> dict[str, Any]:
+        person, *rest = pseudonyms
+        body = {**self.fields, "epoch": epoch, "person": person}
+        if self.parents:
+            body["parents"] = rest[: self.parents]
+        if self.has_address:
+            body["address"] = rest[self.parents]
+        return body
+
+
+@dataclass
+class Summary:
+    registered: int = 0
+    unchanged: int = 0
+    updated: int = 0
+    conflicts: int = 0
+    invalid: int = 0
+    done_earlier: int = 0
+    withdrawn: int = 0
+    not_done: int = 0
+    sync: bool = False
+    rows: int | None = None  # the file's data rows, once counted
+    state: Path | None = None
+    state_kept: bool = False
+
+    def lines(self) -> list[str]:
+        shown = [
+            ("registered", self.registered),
+            ("unchanged", self.unchanged),
+            *([("updated", self.updated)] if self.sync else []),
+            ("conflicts", self.conflicts),
+            ("invalid rows", self.invalid),
+            ("done in an earlier run", self.done_earlier),
+            *([("withdrawn", self.withdrawn)] if self.sync else []),
+            ("not done", self.not_done),
+        ]
+        return [f"{name}: {count}" for name, count in shown]
+
+
+@dataclass(frozen=True)
+class Options:
+    state: Path | None = None  # default: FILE + STATE_SUFFIX
+    restart: bool = False  # ignore an existing state file
+    limit: int | None = None  # send at most this many rows, then stop (resumable)
+    delimiter: str | None = None  # default: from the header
+    progress: bool = True
+    # sync only
+    reason: WithdrawalReason = WithdrawalReason.RISK_ENDED
+    max_withdraw_fraction: float = 0.5
+    force: bool = False
+
+
+# --- The file -----------------------------------------------------------------------
+
+
+def _delimiter(path: Path, given: str | None) -> str:
+    if given:
+        return given
+    try:
+        with _open(path) as handle:
+            header = handle.readline()
+    except UnicodeDecodeError:
+        raise BulkError("the file is not UTF-8 text") from None
+    return ";" if header.count(";") > header.count(",") else ","
+
+
+def _open(path: Path) -> TextIO:
+    # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first column.
+    return path.open(encoding="utf-8-sig", newline="")
+
+
+def _header(fieldnames: list[str] | None) -> list[str]:
+    if not fieldnames:
+        raise BulkError("the file is empty: the first row names the columns (docs/import.md)")
+    names = [name.strip() for name in fieldnames]
+    unknown = [name for name in names if name not in COLUMNS]
+    if unknown:
+        shown = ", ".join(repr(name[:40]) for name in unknown[:5])
+        raise BulkError(f"unknown column(s) {shown}: the columns are in docs/import.md")
+    if len(set(names)) != len(names):
+        raise BulkError("a column is named twice in the header")
+    missing = [c for c in ("local_ref", "professional_name") if c not in names]
+    if "bsn" not in names and not {"surname", "birth_date", "gender"} <= set(names):
+        missing.append("bsn (or surname, birth_date and gender)")
+    if missing:
+        raise BulkError("missing column(s): " + ", ".join(missing))
+    return names
+
+
+def check_header(path: Path, delimiter: str | None = None) -> None:
+    """Raise BulkError when the file cannot be used (before connecting to anything)."""
+    delimiter = _delimiter(path, delimiter)
+    try:
+        with _open(path) as handle:
+            _header(next(csv.reader(handle, delimiter=delimiter, strict=True), None))
+    except UnicodeDecodeError:
+        raise BulkError("the file is not UTF-8 text") from None
+    except csv.Error as error:
+        raise BulkError(f"the file is not valid CSV: {error}") from None
+
+
+def records(path: Path, delimiter: str) -> Iterator[tuple[int, dict[str, str] | RowError]]:
+    """Each data row of the file as (row number, its non-empty cells by column), or the
+    RowError of a row that does not fit the header. The header is row 1."""
+    try:
+        with _open(path) as handle:
+            reader = csv.reader(handle, delimiter=delimiter, strict=True)
+            names = _header(next(reader, None))
+            for number, cells in enumerate(reader, start=2):
+                if not any(cell.strip() for cell in cells):
+                    continue  # an empty line
+                if len(cells) != len(names):
+                    yield (
+                        number,
+                        RowError(
+                            number, "-", f"{len(cells)} fields, the header names {len(names)}"
+                        ),
+                    )
+                    continue
+                yield number, {n: c.strip() for n, c in zip(names, cells, strict=True) if c.strip()}
+    except UnicodeDecodeError:
+        raise BulkError("the file is not UTF-8 text") from None
+    except csv.Error as error:
+        # csv's messages name the problem (an unclosed quote), never a cell's value.
+        raise BulkError(f"the file is not valid CSV: {error}") from None
+
+
+def _identity(cells: dict[str, str], prefix: str) -> str | None:
+    """The canonical input of a person's columns (``prefix``: "" or "parent2_"), or None
+    when they are all empty. InputError names the column."""
+    try:
+        if cells.get(prefix + "bsn"):
+            return nl_bsn(cells[prefix + "bsn"])
+        parts = [cells.get(prefix + c, "") for c in ("surname", "birth_date", "gender")]
+        if not any(parts):
+            return None
+        for column, part in zip(("surname", "birth_date", "gender"), parts, strict=True):
+            if not part:
+                raise InputError(column, "give the BSN, or surname, birth_date and gender")
+        return nl_person(*parts)
+    except InputError as error:
+        raise InputError(prefix + error.field, error.detail) from None
+
+
+def _address(cells: dict[str, str]) -> str | None:
+    if not any(cells.get(c) for c in ADDRESS_COLUMNS):
+        return None
+    for column in ("postcode", "house_number"):
+        if not cells.get(column):
+            raise InputError(column, "an address needs postcode and house_number")
+    try:
+        return nl_address(
+            cells["postcode"], cells["house_number"], cells.get("house_number_suffix", "")
+        )
+    except InputError as error:
+        column = "house_number_suffix" if error.field == "suffix" else error.field
+        raise InputError(column, error.detail) from None
+
+
+def _date(cells: dict[str, str], column: str) -> str | None:
+    text = cells.get(column)
+    if text is None:
+        return None
+    if len(text) != 10:
+        raise InputError(column, "not a YYYY-MM-DD date")
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        raise InputError(column, "not a YYYY-MM-DD date") from None
+    return text
+
+
+def parse_row(number: int, cells: dict[str, str]) -> Row:
+    """The row's signal and identities; InputError names the column, never the value."""
+    local_ref = cells.get("local_ref", "")
+    if not is_local_ref(local_ref):
+        raise InputError("local_ref", "1..64 of A-Z a-z 0-9 . _ : - (not '.' or '..')")
+    person = _identity(cells, "")
+    if person is None:
+        raise InputError("bsn", "give the BSN, or surname, birth_date and gender")
+    parents = []
+    for i in range(1, MAX_PARENTS + 1):
+        parent = _identity(cells, f"parent{i}_")
+        if parent is not None:
+            parents.append(parent)
+    address = _address(cells)
+    keys = ("name", "email", "phone", "function")
+    professional = {
+        key: cells[column]
+        for key, column in zip(keys, PROFESSIONAL_COLUMNS, strict=True)
+        if column in cells
+    }
+    if "name" not in professional:
+        raise InputError("professional_name", "the professional's name is required")
+    if "email" not in professional and "phone" not in professional:
+        raise InputError("professional_email", "give an e-mail address or a phone number")
+    try:
+        check_professional(professional)
+    except InputError as error:
+        raise InputError(error.field.replace(".", "_"), error.detail) from None
+    fields: dict[str, Any] = {"local_ref": local_ref}
+    for column in ("remove_on", "archive_until"):
+        value = _date(cells, column)
+        if value is not None:
+            fields[column] = value
+    fields["professional"] = professional
+    digest_of = {**fields, "parents": len(parents), "address": address is not None}
+    digest = hashlib.sha256(json.dumps(digest_of, sort_keys=True).encode()).hexdigest()[:32]
+    identities = (person, *parents, *([address] if address is not None else []))
+    return Row(number, local_ref, identities, len(parents), address is not None, fields, digest)
+
+
+def rows(path: Path, delimiter: str) -> Iterator[Row | RowError]:
+    for number, found in records(path, delimiter):
+        if isinstance(found, RowError):
+            yield found
+            continue
+        try:
+            yield parse_row(number, found)
+        except InputError as error:
+            yield RowError(number, error.field, error.detail)
+
+
+# --- The state file ----------------------------------------------------------------
+
+
+class State:
+    """Which rows the index accepted in an earlier, unfinished run (module docstring)."""
+
+    def __init__(self, path: Path, csv_path: Path, done: dict[str, str]) -> None:
+        self.path = path
+        self.done = done  # local_ref -> digest of the row accepted under it
+        self._csv = csv_path
+        self._handle: TextIO | None = None
+
+    @classmethod
+    def open(cls, path: Path, csv_path: Path, restart: bool) -> State:
+        done: dict[str, str] = {}
+        if path.exists() and not restart:
+            done = _read_state(path, _file_mark(csv_path))
+        return cls(path, csv_path, done)
+
+    def accepted(self, row: Row) -> bool:
+        return self.done.get(row.local_ref) == row.digest
+
+    def add(self, accepted: list[Row]) -> None:
+        if not accepted:
+            return
+        if self._handle is None:
+            fresh = not self.done
+            descriptor = os.open(
+                self.path,
+                os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if fresh else os.O_APPEND),
+                0o600,
+            )
+            self._handle = os.fdopen(descriptor, "w", encoding="utf-8")
+            if fresh:
+                header = {"vir_client_state": STATE_VERSION, "file": _file_mark(self._csv)}
+                self._handle.write(json.dumps(header) + "\n")
+        for row in accepted:
+            entry = {"row": row.number, "local_ref": row.local_ref, "digest": row.digest}
+            self._handle.write(json.dumps(entry) + "\n")
+            self.done[row.local_ref] = row.digest
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def remove(self) -> None:
+        self.close()
+        self.path.unlink(missing_ok=True)
+
+
+def _file_mark(path: Path) -> dict[str, int]:
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _read_state(path: Path, mark: dict[str, int]) -> dict[str, str]:
+    """The accepted rows of the state file at ``path``; none when it was written for
+    another version of the file. A line that does not parse (the last one, cut short
+    by a crash) is left out: its rows are sent again, and answered 200."""
+    with path.open(encoding="utf-8") as handle:
+        lines = iter(handle)
+        try:
+            header = json.loads(next(lines, ""))
+        except ValueError:
+            header = None
+        if not isinstance(header, dict) or header.get("vir_client_state") != STATE_VERSION:
+            raise BulkError(f"{path} is not a vir-client state file: delete it or give --restart")
+        if header.get("file") != mark:
+            return {}
+        done: dict[str, str] = {}
+        for line in lines:
+            try:
+                entry = json.loads(line)
+                done[str(entry["local_ref"])] = str(entry["digest"])
+            except (ValueError, KeyError, TypeError):
+                continue
+        return done
+
+
+# --- Progress -----------------------------------------------------------------------
+
+
+class Progress:
+    """A progress bar on standard error (``stream``): on a terminal one line, rewritten;
+    to a file a line at most every 5 seconds, and the last one. ``bar`` False: only the
+    notes (refused rows) are written."""
+
+    def __init__(
+        self, label: str, total: int, stream: TextIO | None, bar: bool = True, width: int = 30
+    ) -> None:
+        self.label = label
+        self.total = total
+        self.done = 0
+        self._stream = stream
+        self._bar = bar and stream is not None
+        self._width = width
+        self._terminal = self._bar and stream is not None and stream.isatty()
+        self._last = 0.0
+        self._shown = False
+
+    def advance(self, count: int = 1) -> None:
+        self.done += count
+        self._show(final=self.done >= self.total)
+
+    def note(self, text: str) -> None:
+        """A line of its own (a refused row), above the bar."""
+        if self._stream is None:
+            return
+        if self._terminal and self._shown:
+            self._stream.write("\r\x1b[K")
+        self._stream.write(f"vir-client: {text}\n")
+        if self._terminal and self._shown:
+            self._show(final=False, force=True)
+
+    def end(self) -> None:
+        if self._stream is not None and self._bar and self._shown:
+            if self._terminal:
+                self._stream.write("\n")
+            elif self._last and self.done < self.total:
+                self._stream.write(f"{self._line()}\n")
+            self._stream.flush()
+
+    def _line(self) -> str:
+        total = max(self.total, self.done)
+        filled = self._width * self.done // total if total else self._width
+        bar = "#" * filled + "." * (self._width - filled)
+        return f"vir-client: {self.label} [{bar}] {self.done}/{total}"
+
+    def _show(self, final: bool, force: bool = False) -> None:
+        if self._stream is None or not self._bar:
+            return
+        if self._terminal:
+            self._stream.write(f"\r{self._line()}")
+            self._stream.flush()
+            self._shown = True
+            return
+        now = time.monotonic()
+        if final or force or now - self._last >= 5.0:
+            self._last = now
+            self._stream.write(f"{self._line()}\n")
+            self._stream.flush()
+            self._shown = True
+
+
+# --- Sending ------------------------------------------------------------------------
+
+
+@dataclass
+class _Waits:
+    """How long the run may wait for the rate limit: the client's RetryPolicy, with its
+    retry count per stall (it starts again once something got through)."""
+
+    max_retries: int
+    max_wait: float
+    sleep: Callable[[float], None]
+    waited: float = 0.0
+    stalled: int = 0
+
+    def wait(self, seconds: float, progressed: bool) -> bool:
+        if progressed:
+            self.stalled = 0
+        if self.stalled >= self.max_retries or self.waited + seconds > self.max_wait:
+            return False
+        self.sleep(seconds)
+        self.waited += seconds
+        self.stalled += 1
+        return True
+
+
+@dataclass
+class _Run:
+    client: VirClient
+    summary: Summary
+    state: State
+    progress: Progress
+    waits: _Waits
+    # sync: the organisation's active local_refs before the run (a conflict on one of
+    # them may be a change of the professional's contact details: updated in place).
+    active: frozenset[str] = frozenset()
+    update: bool = False
+    pending: list[Row] = field(default_factory=list)
+
+    def add(self, row: Row) -> None:
+        if sum(len(r.identities) for r in self.pending) + len(row.identities) > BATCH:
+            self.flush()
+        self.pending.append(row)
+
+    def flush(self) -> None:
+        chunk, self.pending = self.pending, []
+        if not chunk:
+            return
+        with _busy("the key holder"):
+            made = self.client.pseudonymise([x for row in chunk for x in row.identities])
+        items: list[tuple[Row, dict[str, Any]]] = []
+        at = 0
+        for row in chunk:
+            count = len(row.identities)
+            items.append((row, row.signal(made.epoch, made.pseudonyms[at : at + count])))
+            at += count
+        for part in _by_size(items):
+            self._send(part)
+
+    def _send(self, items: list[tuple[Row, dict[str, Any]]]) -> None:
+        while items:
+            with _busy("the index"):
+                results = self.client.register_signals([signal for _row, signal in items])
+            accepted: list[Row] = []
+            retry_at: int | None = None
+            for index, ((row, signal), result) in enumerate(zip(items, results, strict=True)):
+                status = result.get("status")
+                if status in (429, 503):
+                    retry_at = index
+                    break
+                if self._outcome(row, signal, result):
+                    accepted.append(row)
+            self.state.add(accepted)
+            if retry_at is None:
+                return
+            items = items[retry_at:]
+            seconds = float(results[retry_at].get("retry_after") or 1)
+            if not self.waits.wait(seconds, progressed=retry_at > 0):
+                raise Stopped(
+                    f"the index refused more registrations for now ({results[retry_at]['status']}"
+                    f", retry after {int(seconds)} s)"
+                )
+
+    def _outcome(self, row: Row, signal: dict[str, Any], result: dict[str, Any]) -> bool:
+        """Count one row's result; whether the index holds the row now."""
+        status = result.get("status")
+        self.progress.advance()
+        if status == 201:
+            self.summary.registered += 1
+            return True
+        if status == 200:
+            self.summary.unchanged += 1
+            return True
+        detail = str(result.get("detail", "conflict"))
+        if status == 409 and self.update and row.local_ref in self.active:
+            updated = self._update(row, signal)
+            if updated is True:
+                self.summary.updated += 1
+                return True
+            if updated is False:
+                detail = (
+                    "the contact details were updated, but other columns differ from the "
+                    "stored signal (identities or dates): withdraw it (reason correction) "
+                    "and register the row again"
+                )
+        if status == 409:
+            self.summary.conflicts += 1
+            self.progress.note(f"row {row.number}: 409 {detail}")
+            return False
+        self.summary.invalid += 1
+        for problem in result.get("errors") or [{"field": "-", "message": result.get("detail")}]:
+            column = _column(str(problem.get("field")))
+            self.progress.note(
+                f"row {row.number}, column {column}: {status} {problem.get('message')}"
+            )
+        return False
+
+    def _update(self, row: Row, signal: dict[str, Any]) -> bool | None:
+        """Sync: the row's professional in place of the stored one (``PATCH``: match
+        partners are told), then the registration again. True: it now repeats the stored
+        signal; False: the contact details were updated but something else differs
+        (identities, dates: no update in place for those); None: nothing was updated."""
+        try:
+            self.client.update_signal(row.local_ref, {"professional": signal["professional"]})
+        except ServiceError:
+            return None
+        try:
+            self.client.register_signal(signal)
+        except ServiceError:
+            return False
+        return True
+
+
+@contextlib.contextmanager
+def _busy(who: str) -> Iterator[None]:
+    """A whole request refused for now (429, 503) after the client's own retries: the
+    run stops, to be resumed later."""
+    try:
+        yield
+    except ServiceError as error:
+        if error.status not in (429, 503):
+            raise
+        raise Stopped(f"{who} refused more requests for now ({error.status})") from None
+
+
+def _by_size(
+    items: list[tuple[Row, dict[str, Any]]],
+) -> Iterator[list[tuple[Row, dict[str, Any]]]]:
+    """``items`` in requests whose bodies stay under BODY_BUDGET."""
+    part: list[tuple[Row, dict[str, Any]]] = []
+    size = len('{"signals":[]}')
+    for item in items:
+        # As httpx encodes a body (UTF-8, no spaces), plus the separating comma.
+        item_size = len(json.dumps(item[1], ensure_ascii=False, separators=(",", ":")).encode())
+        if part and size + item_size + 1 > BODY_BUDGET:
+            yield part
+            part, size = [], len('{"signals":[]}')
+        part.append(item)
+        size += item_size + 1
+    if part:
+        yield part
+
+
+def _column(field: str) -> str:
+    """The file's column for a field the index named (``professional.name`` →
+    ``professional_name``, ``parents[1]`` → ``parent2``, ``person`` → the person's)."""
+    if field.startswith("parents[") and field.endswith("]") and field[8:-1].isdigit():
+        return f"parent{int(field[8:-1]) + 1}"
+    return {"person": "bsn", "address": "postcode"}.get(field, field.replace(".", "_"))
+
+
+# --- The commands -------------------------------------------------------------------
+
+
+def _count(path: Path, delimiter: str, refs: set[str] | None) -> int:
+    """The number of data rows (the progress bar's total); with ``refs``, also collects
+    every valid local_ref of the file."""
+    total = 0
+    for _number, found in records(path, delimiter):
+        total += 1
+        if refs is not None and not isinstance(found, RowError):
+            ref = found.get("local_ref", "")
+            if is_local_ref(ref):
+                refs.add(ref)
+    return total
+
+
+def active_refs(client: VirClient) -> set[str]:
+    """The local_ref of every active signal of the organisation, page by page."""
+    refs: set[str] = set()
+    query: dict[str, Any] = {"status": "active", "limit": PAGE}
+    while True:
+        page = client.request("GET", "/v1/signals", params=query).json()
+        refs.update(str(item["local_ref"]) for item in page["items"])
+        if page.get("next") is None:
+            return refs
+        query["after"] = page["next"]
+
+
+def import_file(
+    client: VirClient,
+    path: Path,
+    options: Options,
+    stderr: TextIO | None = sys.stderr,
+    *,
+    summary: Summary | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Summary:
+    """Register every row of ``path`` (``vir-client import``); see the module docstring.
+
+    Raises Stopped when the run ends before the end of the file (the state is kept),
+    BulkError when the file cannot be read; ``summary`` is filled in as it goes.
+    ``sleep``: how the run waits for the rate limit (``client.retry`` says how long)."""
+    found = summary or Summary()
+    return _run(client, path, options, stderr, found, sleep, sync=False)
+
+
+def sync_file(
+    client: VirClient,
+    path: Path,
+    options: Options,
+    stderr: TextIO | None = sys.stderr,
+    *,
+    summary: Summary | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Summary:
+    """``import_file``, then withdraw (``options.reason``) every active signal whose
+    local_ref is not in the file. Refuses (Stopped, before anything is sent) to withdraw
+    more than ``options.max_withdraw_fraction`` of the active signals unless
+    ``options.force``: a truncated file must not wipe the organisation's signals."""
+    found = summary or Summary(sync=True)
+    return _run(client, path, options, stderr, found, sleep, sync=True)
+
+
+def _run(
+    client: VirClient,
+    path: Path,
+    options: Options,
+    stderr: TextIO | None,
+    summary: Summary,
+    sleep: Callable[[float], None],
+    *,
+    sync: bool,
+) -> Summary:
+    delimiter = _delimiter(path, options.delimiter)
+    file_refs: set[str] | None = set() if sync else None
+    total = _count(path, delimiter, file_refs)
+    summary.rows = total
+    active: set[str] = set()
+    withdraw: list[str] = []
+    if sync:
+        assert file_refs is not None
+        active = active_refs(client)
+        withdraw = sorted(active - file_refs)
+        share = len(withdraw) / len(active) if active else 0.0
+        if share > options.max_withdraw_fraction and not options.force:
+            summary.not_done = total
+            raise Stopped(
+                f"the file would withdraw {len(withdraw)} of the organisation's "
+                f"{len(active)} active signals ({share:.0%}, more than "
+                f"{options.max_withdraw_fraction:.0%}): is the file complete? Nothing was "
+                "sent. Give --force to withdraw them anyway"
+            )
+        del file_refs  # only the refs to withdraw are kept
+    state_path = options.state or path.with_name(path.name + STATE_SUFFIX)
+    state = State.open(state_path, path, options.restart)
+    summary.state = state_path
+    progress = Progress("sync" if sync else "import", total, stderr, bar=options.progress)
+    retry = client.retry
+    run = _Run(
+        client,
+        summary,
+        state,
+        progress,
+        _Waits(retry.max_retries, retry.max_wait, sleep),
+        frozenset(active),
+        update=sync,
+    )
+    sent = 0
+    finished = False
+    try:
+        for row in rows(path, delimiter):
+            if isinstance(row, RowError):
+                summary.invalid += 1
+                progress.advance()
+                progress.note(str(row))
+                continue
+            if state.accepted(row):
+                summary.done_earlier += 1
+                progress.advance()
+                continue
+            if options.limit is not None and sent >= options.limit:
+                break
+            run.add(row)
+            sent += 1
+        else:
+            finished = True
+        run.flush()
+        if not finished:
+            raise Stopped(f"stopped after {sent} rows (--limit)")
+        if sync:
+            _withdraw(client, withdraw, options.reason, summary, stderr, options.progress)
+    except BaseException:
+        state.close()
+        summary.not_done = total - progress.done
+        summary.state_kept = state.path.exists()
+        progress.end()
+        raise
+    progress.end()
+    state.remove()
+    return summary
+
+
+def _withdraw(
+    client: VirClient,
+    refs: list[str],
+    reason: WithdrawalReason,
+    summary: Summary,
+    stderr: TextIO | None,
+    bar: bool,
+) -> None:
+    if not refs:
+        return
+    progress = Progress("withdrawing", len(refs), stderr, bar=bar)
+    try:
+        for ref in refs:
+            try:
+                client.withdraw_signal(ref, reason.value)
+            except ServiceError as error:
+                if error.status == 404:  # withdrawn meanwhile: gone all the same
+                    progress.advance()
+                    continue
+                if error.status in (429, 503):
+                    raise Stopped(
+                        f"the index refused more withdrawals for now ({error.status}); "
+                        f"{len(refs) - progress.done} left: run sync again later"
+                    ) from None
+                raise
+            summary.withdrawn += 1
+            progress.advance()
+    finally:
+        progress.end()

@@ -1,0 +1,92 @@
+"""The integrator's loop in a running service (``vir.store.sequencer`` does the work).
+
+Every instance runs one: a thread that integrates when a write of this process
+committed audit events, and at least every ``POLL_SECONDS`` (for what other
+instances and the CLI staged). On PostgreSQL the integrators of all instances take
+turns through the integrator's lock; one that finds it taken skips its turn, since
+the holder integrates what it would have. Readers that need what was just committed
+(a notification page) call ``catch_up``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from vir import logs
+from vir.store.db import Database
+from vir.store.sequencer import Integrated
+
+POLL_SECONDS = 0.25
+
+
+def integrate_now(db: Database, *, wait: bool = True) -> Integrated | None:
+    """Integrate everything committed so far, in a write transaction of its own (waiting
+    for a running integrator; ``wait=False``: None when one is running). Tests run it
+    before reading ``audit_entries`` that another process wrote."""
+    return db.integrate(wait=wait)
+
+
+class Integrator:
+    def __init__(
+        self,
+        db: Database,
+        observer: Callable[[Integrated], None] | None = None,
+        poll: float = POLL_SECONDS,
+    ) -> None:
+        self._db = db
+        self._observer = observer
+        self._poll = poll
+        self._nudged = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        db.observe_commits(self._committed)
+
+    def observe(self, observer: Callable[[Integrated], None]) -> None:
+        self._observer = observer
+
+    def _committed(self, _events: Sequence[Any]) -> None:
+        self._nudged.set()
+
+    def run_once(self, *, wait: bool = True) -> Integrated | None:
+        """One integration in a write transaction of its own; None when another
+        integrator had the lock and ``wait`` is False."""
+        done = integrate_now(self._db, wait=wait)
+        if done is not None and self._observer is not None and (done.entries or done.notifications):
+            self._observer(done)
+        return done
+
+    def catch_up(self) -> None:
+        """Integrate everything committed so far (waiting for a running integrator)."""
+        self.run_once(wait=True)
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._db.integrate_after_commit = False  # this thread integrates from now on
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._loop, name="vir-integrator", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread, then integrate what is left."""
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._stopping.set()
+            self._nudged.set()
+            thread.join()
+        self.run_once(wait=True)
+        self._db.integrate_after_commit = True
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            self._nudged.wait(self._poll)
+            self._nudged.clear()
+            if self._stopping.is_set():
+                return
+            try:
+                self.run_once(wait=False)
+            except Exception:  # a busy database must not end the loop for good
+                logs.emit(logs.JOB_FAILED, job="audit.integrate", exc_info=True)
+                self._stopping.wait(self._poll)

@@ -1,0 +1,113 @@
+"""Transaction-scoped locks on what a write touches, taken in one global order.
+
+A write that reads something to decide what to write (matching reads a group and
+stores the difference; a registration checks that its ``local_ref`` and its young
+person are free) locks what it read first, so that a writer touching the same
+thing waits and one touching something else does not (docs/concurrency.md).
+
+Every lock has a kind and a name. Its id is the first 8 bytes of
+SHA-256(kind, name), a signed 64-bit PostgreSQL advisory-lock key, so no
+pseudonym reaches the lock table (``pg_locks`` shows the hash only). Two names
+whose ids collide share a lock: they wait for each other, nothing worse.
+
+No deadlock: locks are taken in one global order, by kind (``Kind``: organisation
+names first, then young persons, parents, addresses) and then by id. A
+transaction may lock in several rounds (a withdrawal reads its signal's person,
+then the groups the person's parents make), but each round may only add locks
+ordered after every lock it already holds; ``take`` raises ``LockOrderViolation``
+otherwise, on SQLite as on PostgreSQL, so a test catches the mistake.
+
+On PostgreSQL a lock is ``pg_advisory_xact_lock``: the server queues the waiters
+and releases it at commit or rollback, also when the client dies. On SQLite
+every write transaction already holds the database's single write lock
+(``BEGIN IMMEDIATE``), so a lock here only checks the order.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from vir.domain.matching import GroupKey, Via
+
+
+class Kind(enum.IntEnum):
+    """Lock kinds in the order in which a transaction must take them."""
+
+    NAME = 0  # an organisation's own name for something: a local_ref, a bucket, a minute
+    PERSON = 1
+    PARENT = 2
+    ADDRESS = 3
+
+
+_OF_VIA = {Via.PERSON: Kind.PERSON, Via.PARENT: Kind.PARENT, Via.ADDRESS: Kind.ADDRESS}
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Lock:
+    kind: Kind
+    id: int
+
+    @classmethod
+    def of(cls, kind: Kind, *name: str | bytes) -> Lock:
+        digest = hashlib.sha256(kind.name.encode())
+        for part in name:
+            raw = part.encode() if isinstance(part, str) else part
+            digest.update(len(raw).to_bytes(4, "big") + raw)
+        return cls(kind, int.from_bytes(digest.digest()[:8], "big", signed=True))
+
+    @classmethod
+    def named(cls, *name: str) -> Lock:
+        """A lock on a name (an organisation's local_ref, a rate-limit bucket, ...)."""
+        return cls.of(Kind.NAME, *name)
+
+    @classmethod
+    def group(cls, key: GroupKey) -> Lock:
+        """The lock on a matching group: a young person, a parent, an address."""
+        return cls.of(_OF_VIA[key.via], key.key)
+
+    @classmethod
+    def person(cls, person: bytes) -> Lock:
+        return cls.group(GroupKey(Via.PERSON, person))
+
+    def __repr__(self) -> str:  # the id is a hash of a pseudonym at most; still not shown
+        return f"Lock({self.kind.name})"
+
+
+class LockOrderViolation(RuntimeError):
+    """A transaction asked for a lock ordered before one it holds: a programming error
+    that could deadlock two writers; nothing is locked."""
+
+
+_HELD = "vir_locks_held"
+_TAKE = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
+
+
+def take(session: Session, locks: Iterable[Lock]) -> None:
+    """Lock ``locks`` for the rest of the caller's write transaction, in order.
+
+    Locks already held are skipped; every new one must be ordered after the last one
+    held. Call it before reading what the locks protect: on PostgreSQL (READ
+    COMMITTED) every statement after it sees what earlier holders committed.
+    """
+    held: set[Lock] = session.info.setdefault(_HELD, set())
+    new = sorted(set(locks) - held)
+    if not new:
+        return
+    if held and new[0] < max(held):
+        raise LockOrderViolation(
+            f"a {new[0].kind.name} lock after a {max(held).kind.name} lock: "
+            "take every lock of a transaction in one round, or in rounds of later kinds"
+        )
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_TAKE, {"keys": [lock.id for lock in new]})
+    held.update(new)
+
+
+def holds(session: Session, lock: Lock) -> bool:
+    return lock in session.info.get(_HELD, ())
