@@ -51,7 +51,7 @@ demo: $(STAMP)
 	  || { echo "vir is not running on port $(VIR_PORT): start it with 'make run' in another terminal"; exit 1; }
 	$(BIN)/vir demo --dev-dir $(DEV)
 
-## Registration throughput and latency against a bare-insert baseline (bench/results/).
+## Every figure against a baseline measured in the same run (docs/benchmarks.md; bench/results/).
 bench: $(STAMP)
 	$(BIN)/python bench/bench.py
 

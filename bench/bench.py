@@ -1,12 +1,29 @@
-"""``make bench``: registration through the real HTTPS + mTLS path, against a baseline.
+"""``make bench``: vir against baselines measured in the same run on the same machine.
 
-1. Throughput and latency of end-to-end registration (the real client:
-   blind → evaluate → unblind, then POST /v1/signals) at several concurrencies,
-   next to a bare FastAPI endpoint inserting one row into SQLite, measured in the
-   same run on the same machine.
-2. Registration latency with 10,000 vs 1,000,000 signals already stored.
+1. End-to-end registration (the real client: blind -> evaluate at the key holder ->
+   unblind, then POST /v1/signals over HTTPS + mutual TLS), closed loop at several
+   concurrencies, next to a bare FastAPI endpoint inserting one row into SQLite
+   (bench/baseline_app.py). Target: best vir/baseline throughput >= 0.5.
+2. Open-loop latency at 50% and 80% of that maximum, vir and the baseline at the same
+   arrival rate (bench/openloop.py). Target: vir p99 <= 3 x baseline p99.
+3. PostgreSQL scale-out: 1, 2 and 4 ``vir serve`` processes on one durable database,
+   with the CPU one registration costs in each process (bench/scaleout.py). Target:
+   2 processes / 1 >= 1.3 at concurrency 16.
+4. Registration latency with 10,000 vs 1,000,000 signals stored. Target: <= 1.2.
+5. Bulk import: ``vir-client import`` of 100,000 rows against the baseline's single-row
+   rate at concurrency 1 (bench/bulk_import.py). Target: >= 3.
+6. The lifecycle over 1,000,000 signals, 10% due, against the same changes in bare SQL
+   (bench/lifecycle_bench.py). Target: <= 60 s.
+7. The audit integrator against bare SHA-256 chaining, and its delay under the load of
+   item 1 at concurrency 16 (bench/integrator_bench.py). Target: p99 <= 1 s.
+8. The audit log (bench/audit_bench.py), the key holder (bench/keyholder_bench.py) and
+   a rekey (bench/rekey.py).
 
-Writes bench/results/<time>.json and prints a summary.
+``--vir-root DIR`` measures another checkout's ``vir`` (the previous design: its
+``vir serve``, key holder and lifecycle; the load generator stays this one's): items
+1-3 and 6, which that design has too. ``--skip`` leaves parts out; sizes have flags.
+docs/benchmarks.md says what each figure is. Writes bench/results/<time>.json (and
+the summary as <time>.txt) and prints the summary.
 """
 
 from __future__ import annotations
@@ -16,188 +33,51 @@ import datetime as dt
 import json
 import os
 import platform
-import secrets
+import shutil
 import sqlite3
-import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
+import audit_bench
+import bulk_import
+import harness
+import integrator_bench
+import keyholder_bench
+import lifecycle_bench
+import openloop
+import scaleout
+from harness import (
+    ROOT,
+    UNTHROTTLED,
+    baseline_worker,
+    design_env,
+    drive,
+    percentiles,
+    service_processes,
+    start_baseline,
+    vir_worker,
+)
+from support.service import start_service
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-import audit_bench  # noqa: E402
-import keyholder_bench  # noqa: E402
-from support import postgres  # noqa: E402
-from support.service import free_port, start_service  # noqa: E402
-
-from vir.client import VirClient, nl_bsn  # noqa: E402
-from vir.client.canonical import is_valid_bsn  # noqa: E402
-
-PROFESSIONAL = {"name": "Anna de Wit", "email": "anna@example.nl", "phone": "010-1234567"}
-# The bench measures throughput, not the per-organisation rate limits, which are shared
-# by the instances on one database: one organisation registers thousands of signals
-# here within seconds, which the defaults (vir/settings.py) are there to stop.
-UNTHROTTLED = {
-    "VIR_KEYHOLDER_OPRF_RATE_PER_SECOND": "1000000",
-    "VIR_KEYHOLDER_OPRF_BURST": "1000000",
-    "VIR_KEYHOLDER_OPRF_PER_HOUR": "100000000",
-    "VIR_REGISTER_PER_HOUR": "100000000",
-    "VIR_REGISTER_BURST": "1000000",
-}
-
-
-class UniqueBsns:
-    """Distinct 11-proof numbers for one run (random ones would collide: birthday bound)."""
-
-    def __init__(self) -> None:
-        self._next = secrets.randbelow(10**7) * 10
-        self._lock = threading.Lock()
-
-    def __call__(self) -> str:
-        with self._lock:
-            while True:
-                self._next += 1
-                candidate = f"{self._next % 10**9:09d}"
-                if is_valid_bsn(candidate):
-                    return candidate
-
-
-made_up_bsn = UniqueBsns()
-
-
-def percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-
-    def pick(q: float) -> float:
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
-
-    return {
-        "p50_ms": round(pick(0.50), 2),
-        "p95_ms": round(pick(0.95), 2),
-        "p99_ms": round(pick(0.99), 2),
-    }
-
-
-def drive(
-    make_worker: Callable[[], Callable[[int], None]], total: int, concurrency: int
-) -> dict[str, Any]:
-    """Run ``total`` operations over ``concurrency`` threads, each with its own connection."""
-    latencies: list[float] = []
-    lock = threading.Lock()
-    counter = iter(range(total))
-    workers = [make_worker() for _ in range(concurrency)]
-    for worker in workers:  # warm up each connection (TLS handshake) outside the timing
-        worker(-1)
-
-    def loop(worker: Callable[[int], None]) -> None:
-        while True:
-            with lock:
-                i = next(counter, None)
-            if i is None:
-                return
-            t0 = time.perf_counter()
-            worker(i)
-            elapsed = time.perf_counter() - t0
-            with lock:
-                latencies.append(elapsed)
-
-    threads = [threading.Thread(target=loop, args=(w,)) for w in workers]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - start
-    return {
-        "concurrency": concurrency,
-        "operations": total,
-        "per_second": round(total / wall, 1),
-        **percentiles(latencies),
-    }
-
-
-def vir_worker(service: Any, category: str, batch: int = 1) -> Callable[[], Callable[[int], None]]:
-    """One registration per call: a new child with one parent, pseudonymised by the
-    real client. ``batch`` > 1 pseudonymises that many signals' identities in one
-    evaluation (as a back-office syncing several cases does) and spreads its cost."""
-
-    def make() -> Callable[[int], None]:
-        org = service.org(category)
-        client = VirClient(
-            service.url,
-            Path(service.ca),
-            Path(org.cert),
-            Path(org.key),
-            keyholders=service.keyholder_urls,
-        )
-        prefix = secrets.token_hex(4)
-        ready: list[tuple[int, str, str]] = []
-
-        def register(i: int) -> None:
-            if not ready:
-                result = client.pseudonymise([nl_bsn(made_up_bsn()) for _ in range(2 * batch)])
-                names = result.pseudonyms
-                ready.extend((result.epoch, names[2 * k], names[2 * k + 1]) for k in range(batch))
-            epoch, person, parent = ready.pop()
-            client.register_signal(
-                {
-                    "local_ref": f"b-{prefix}-{i}",
-                    "epoch": epoch,
-                    "person": person,
-                    "parents": [parent],
-                    "professional": PROFESSIONAL,
-                }
-            )
-
-        return register
-
-    return make
-
-
-def baseline_worker(url: str, ca: str) -> Callable[[], Callable[[int], None]]:
-    def make() -> Callable[[int], None]:
-        client = httpx.Client(base_url=url, verify=ssl.create_default_context(cafile=ca))
-
-        def insert(i: int) -> None:
-            response = client.post(
-                "/insert", json={"local_ref": f"b-{i}", "person": secrets.token_urlsafe(32)}
-            )
-            response.raise_for_status()
-
-        return insert
-
-    return make
-
-
-def start_baseline(folder: Path, dev: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "baseline_app.py"),
-            str(folder / "base.db"),
-            str(port),
-            str(dev / "server.crt"),
-            str(dev / "server.key"),
-        ]
-    )
-    url = f"https://127.0.0.1:{port}"
-    context = ssl.create_default_context(cafile=str(dev / "ca.crt"))
-    for _ in range(300):
-        try:
-            httpx.post(f"{url}/insert", json={"local_ref": "warm", "person": "x"}, verify=context)
-            return process, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError("baseline did not start")
+PARTS = (
+    "openloop",
+    "scaleout",
+    "storesize",
+    "import",
+    "lifecycle",
+    "integrator",
+    "audit",
+    "keyholder",
+    "rekey",
+)
+# What the previous design has: the rest needs code it did not have (the batch endpoint
+# and import command, the integrator) or runs this checkout's code in-process.
+PREVIOUS_DESIGN_PARTS = frozenset({"openloop", "scaleout", "lifecycle"})
 
 
 def fill(db_path: Path, count: int, oin: str) -> None:
@@ -237,7 +117,7 @@ def fill(db_path: Path, count: int, oin: str) -> None:
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 rows,
             )
-            db.executemany("INSERT INTO signal_parents VALUES (?,?)", parents)
+            db.executemany("INSERT INTO signal_parents (signal_id, parent) VALUES (?,?)", parents)
     db.execute("ANALYZE")
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
@@ -267,40 +147,17 @@ def store_size_latency(folder: Path, sizes: list[int], samples: int) -> list[dic
                 worker(i)
                 timings[k].append(time.perf_counter() - t0)
         return [
-            {"stored_signals": size, "operations": samples, **percentiles(t)}
-            for size, t in zip(sizes, timings, strict=True)
+            {
+                "stored_signals": size,
+                "operations": samples,
+                **percentiles(t),
+                "peak_rss_mb": harness.vm_hwm_mb(service.process.pid),
+            }
+            for size, t, service in zip(sizes, timings, services, strict=True)
         ]
     finally:
         for service in services:
             service.stop()
-
-
-def postgres_two_processes(
-    folder: Path, levels: list[int], operations: int
-) -> list[dict[str, Any]]:
-    """Registration with two ``vir serve`` processes on one durable PostgreSQL database,
-    the load spread over both (as a proxy would), connections alternating."""
-    server = postgres.start_server(durable=True)
-    url = server.create_database("vir_bench")
-    first = start_service(folder / "pg", VIR_DATABASE_URL=url, **UNTHROTTLED)
-    second = start_service(first.root, VIR_DATABASE_URL=url, **UNTHROTTLED)
-    services = [first, second]
-    try:
-        results = []
-        for level in levels:
-            turn = iter(range(10**9))
-
-            def make(turn: Any = turn) -> Callable[[int], None]:
-                service = services[next(turn) % 2]
-                return vir_worker(service, "education")()
-
-            results.append(drive(make, operations, level))
-            print(f"concurrency {level}: PostgreSQL x2 {results[-1]['per_second']}/s", flush=True)
-        return results
-    finally:
-        for service in services:
-            service.stop()
-        server.stop()
 
 
 def rekey_bench(signals: int) -> dict[str, Any]:
@@ -312,17 +169,76 @@ def rekey_bench(signals: int) -> dict[str, Any]:
     return found
 
 
+def registration(
+    folder: Path, levels: list[int], operations: int, vir_root: Path | None, report: dict[str, Any]
+) -> tuple[Any, subprocess.Popen[bytes], str]:
+    """Closed-loop registration and the baseline at each concurrency; the integration
+    delay observed during each vir run. Returns the service and the baseline, running."""
+    service = start_service(folder / "main", **UNTHROTTLED, **design_env(vir_root))
+    baseline, base_url = start_baseline(folder, service.dev)
+    watched = service_processes([service]).add("baseline", baseline.pid)
+    harness.check_design(service, vir_root)
+    for level in levels:
+        report["baseline"].append(
+            drive(baseline_worker(base_url, service.ca), operations, level, watched.cpu)
+        )
+        before = integrator_bench.scrape(service)
+        report["registration"].append(
+            drive(vir_worker(service, "education"), operations, level, watched.cpu)
+        )
+        delay = integrator_bench.delay_between(before, integrator_bench.scrape(service))
+        report["integration_delay"][str(level)] = delay
+        report["registration_batched"].append(
+            drive(vir_worker(service, "gp", batch=32), operations, level, watched.cpu)
+        )
+        print(
+            f"concurrency {level}: baseline {report['baseline'][-1]['per_second']}/s, "
+            f"vir {report['registration'][-1]['per_second']}/s, batched "
+            f"{report['registration_batched'][-1]['per_second']}/s",
+            flush=True,
+        )
+    report["registration_peak_rss_mb"] = watched.peak_rss_mb()
+    return service, baseline, base_url
+
+
+def check(value: float | None, target: str) -> bool | None:
+    """Whether ``value`` meets ``target`` ('>= x' or '<= x'); None when not measured."""
+    if value is None:
+        return None
+    bound = float(target.split()[1])
+    return value >= bound if target.startswith(">=") else value <= bound
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--operations", type=int, default=600)
     parser.add_argument("--concurrency", default="1,4,16")
+    parser.add_argument("--vir-root", type=Path, help="another checkout's vir (previous design)")
+    parser.add_argument("--skip", default="", help=f"comma-separated, of: {', '.join(PARTS)}")
+    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL run")
+    parser.add_argument("--open-loop-seconds", type=float, default=20.0)
+    parser.add_argument("--open-loop-fractions", default="0.5,0.8")
+    parser.add_argument("--scaleout-processes", default="1,2,4")
+    parser.add_argument("--scaleout-concurrency", default="4,16,32")
+    parser.add_argument("--scaleout-operations", type=int, default=800)
     parser.add_argument("--large", type=int, default=1_000_000)
     parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--import-rows", type=int, default=100_000)
+    parser.add_argument("--lifecycle-signals", type=int, default=1_000_000)
+    parser.add_argument("--lifecycle-expiring-fraction", type=float, default=0.1)
+    parser.add_argument("--integrator-entries", type=int, default=200_000)
     parser.add_argument("--audit-entries", type=int, default=1_000_000)
-    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL run")
     parser.add_argument("--rekey-signals", type=int, default=1_000_000)
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    if unknown := skip - set(PARTS):
+        parser.error(f"--skip: unknown {', '.join(sorted(unknown))}")
+    if args.no_postgres:
+        skip.add("scaleout")
+    if args.vir_root is not None:
+        skip |= set(PARTS) - PREVIOUS_DESIGN_PARTS
+    parts = [p for p in PARTS if p not in skip]
     folder = Path(tempfile.mkdtemp(prefix="vir-bench-"))
     report: dict[str, Any] = {
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -331,113 +247,248 @@ def main() -> None:
             "python": platform.python_version(),
             "platform": platform.platform(),
         },
+        "design": harness.describe_design(args.vir_root),
+        "parts": ["registration", *parts],
         "registration": [],
         "registration_batched": [],
         "baseline": [],
+        "integration_delay": {},
     }
-    service = start_service(folder / "main", **UNTHROTTLED)
-    baseline, base_url = start_baseline(folder, service.dev)
+    service, baseline, base_url = registration(
+        folder, levels, args.operations, args.vir_root, report
+    )
     try:
-        for level in levels:
-            report["baseline"].append(
-                drive(baseline_worker(base_url, service.ca), args.operations, level)
-            )
-            report["registration"].append(
-                drive(vir_worker(service, "education"), args.operations, level)
-            )
-            report["registration_batched"].append(
-                drive(vir_worker(service, "gp", batch=32), args.operations, level)
-            )
-            print(
-                f"concurrency {level}: baseline {report['baseline'][-1]['per_second']}/s, "
-                f"vir {report['registration'][-1]['per_second']}/s, batched "
-                f"{report['registration_batched'][-1]['per_second']}/s",
-                flush=True,
+        if "openloop" in parts:
+            best = max(r["per_second"] for r in report["registration"])
+            report["open_loop"] = openloop.run(
+                service,
+                base_url,
+                best,
+                [float(f) for f in args.open_loop_fractions.split(",")],
+                args.open_loop_seconds,
+                baseline.pid,
             )
     finally:
         baseline.terminate()
         service.stop()
-    if not args.no_postgres:
-        report["registration_postgres_2proc"] = postgres_two_processes(
-            folder, levels, args.operations
+    if "scaleout" in parts:
+        report["scaleout"] = scaleout.run(
+            folder,
+            [int(p) for p in args.scaleout_processes.split(",")],
+            [int(c) for c in args.scaleout_concurrency.split(",")],
+            args.scaleout_operations,
+            args.vir_root,
         )
-    small, large = store_size_latency(folder, [10_000, args.large], args.samples)
-    report["store_size"] = [small, large]
-    best_vir = max(r["per_second"] for r in report["registration"])
+    if "storesize" in parts:
+        report["store_size"] = store_size_latency(folder, [10_000, args.large], args.samples)
+    if "import" in parts:
+        report["bulk_import"] = bulk_import.run(folder / "import", args.import_rows, 600)
+    if "lifecycle" in parts:
+        report["lifecycle"] = lifecycle_bench.run(
+            folder / "lifecycle",
+            args.lifecycle_signals,
+            args.lifecycle_expiring_fraction,
+            args.vir_root,
+        )
+    if "integrator" in parts:
+        loaded = max(levels)
+        report["integrator"] = {
+            "throughput": integrator_bench.throughput(args.integrator_entries),
+            "under_load": {
+                "registration": report["registration"][levels.index(loaded)],
+                "delay": report["integration_delay"][str(loaded)],
+                "peak_rss_mb": report["registration_peak_rss_mb"],
+            },
+        }
+    if "audit" in parts:
+        report["audit"] = audit_bench.run(args.audit_entries)
+    if "keyholder" in parts:
+        report["keyholder"] = keyholder_bench.run(folder, UNTHROTTLED)
+    if "rekey" in parts:
+        report["rekey"] = rekey_bench(args.rekey_signals)
+    report["targets"], report["targets_met"] = targets(report)
+    report["source_digest_at_end"] = harness.source_digest((args.vir_root or ROOT).resolve())
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    design = report["design"]
+    name = stamp if args.vir_root is None else f"{stamp}-previous-{design['commit']}"
+    out = harness.results_dir() / f"{name}.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    lines = summary(report)
+    lines.append(f"written: {out.relative_to(ROOT)} (and .txt)")
+    out.with_suffix(".txt").write_text("\n".join(lines) + "\n")
+    shutil.rmtree(folder, ignore_errors=True)
+    print()
+    print("\n".join(lines))
+
+
+def targets(report: dict[str, Any]) -> tuple[dict[str, Any], dict[str, bool | None]]:
+    """The figures that have targets (and a few without), and which targets are met."""
+    registration, base = report["registration"], report["baseline"]
+    best_vir = max(r["per_second"] for r in registration)
     best_batched = max(r["per_second"] for r in report["registration_batched"])
-    best_base = max(r["per_second"] for r in report["baseline"])
-    report["targets"] = {
+    best_base = max(r["per_second"] for r in base)
+    found: dict[str, Any] = {
         "throughput_ratio_best": round(best_vir / best_base, 3),
         "throughput_ratio_best_batched": round(best_batched / best_base, 3),
         "throughput_ratio_by_concurrency": {
             str(v["concurrency"]): round(v["per_second"] / b["per_second"], 3)
-            for v, b in zip(report["registration"], report["baseline"], strict=True)
+            for v, b in zip(registration, base, strict=True)
         },
-        "p50_large_over_small": round(large["p50_ms"] / small["p50_ms"], 3),
     }
-    report["audit"] = audit_bench.run(args.audit_entries)
-    report["keyholder"] = keyholder_bench.run(folder, UNTHROTTLED)
-    report["rekey"] = rekey_bench(args.rekey_signals)
-    out = ROOT / "bench" / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print()
-    print("registration (real client: pseudonymise + POST /v1/signals, HTTPS + mTLS)")
-    print(
+    goals: dict[str, tuple[float | None, str]] = {
+        "throughput_ratio_best": (found["throughput_ratio_best"], ">= 0.5"),
+    }
+    if "open_loop" in report:
+        for run in report["open_loop"]["runs"]:
+            key = f"open_loop_p99_ratio_at_{round(100 * run['fraction_of_max'])}pct"
+            found[key] = run["p99_ratio"]
+            goals[key] = (run["p99_ratio"], "<= 3")
+    if "scaleout" in report:
+        ratios = report["scaleout"]["ratios"]
+        found["scaleout_ratios"] = ratios
+        for name in ("2/1", "4/1"):
+            at16 = ratios.get(name, {}).get("16")
+            found[f"scaleout_{name[0]}_over_1_at_16"] = at16
+            if name == "2/1":
+                goals["scaleout_2_over_1_at_16"] = (at16, ">= 1.3")
+        found["scaleout_never_falls"] = report["scaleout"]["never_falls"]
+    if "store_size" in report:
+        small, large = report["store_size"]
+        found["p50_large_over_small"] = round(large["p50_ms"] / small["p50_ms"], 3)
+        goals["p50_large_over_small"] = (found["p50_large_over_small"], "<= 1.2")
+    if "bulk_import" in report:
+        found["import_ratio_to_single_row_baseline"] = report["bulk_import"]["ratio_to_baseline"]
+        goals["import_ratio_to_single_row_baseline"] = (
+            found["import_ratio_to_single_row_baseline"],
+            ">= 3",
+        )
+    if "lifecycle" in report:
+        found["lifecycle_seconds"] = report["lifecycle"]["vir"]["seconds"]
+        found["lifecycle_ratio_to_bare_sql"] = report["lifecycle"]["ratio_to_baseline"]
+        goals["lifecycle_seconds"] = (found["lifecycle_seconds"], "<= 60")
+    if "integrator" in report:
+        found["integrator_ratio_to_sha256"] = report["integrator"]["throughput"]["ratio_to_sha256"]
+        delay = report["integrator"]["under_load"]["delay"] or {}
+        found["integration_delay_p99_s_at_most"] = delay.get("p99_s_at_most")
+        goals["integration_delay_p99_s_at_most"] = (delay.get("p99_s_at_most"), "<= 1")
+    found["goals"] = {name: target for name, (_value, target) in goals.items()}
+    met = {name: check(value, target) for name, (value, target) in goals.items()}
+    return found, met
+
+
+def summary(report: dict[str, Any]) -> list[str]:
+    design = report["design"]
+    lines = [
+        f"vir bench, {design['design']} design: {design['vir_root']} at {design['commit']}"
+        f"{' (with uncommitted changes)' if design['uncommitted_changes'] else ''}; "
+        f"{report['machine']['cpus']} CPUs, {report['when']}; vir source digest "
+        f"{design['source_digest']}"
+        + (
+            ""
+            if report["source_digest_at_end"] == design["source_digest"]
+            else f" at the start, {report['source_digest_at_end']} at the end (edited meanwhile)"
+        ),
+        "",
+        "registration (real client: pseudonymise + POST /v1/signals, HTTPS + mTLS), SQLite",
         f"{'conc':>5} {'vir/s':>8} {'base/s':>8} {'ratio':>6} {'p50':>8} {'p95':>8} "
-        f"{'p99':>8}   baseline p50/p99"
-    )
+        f"{'p99':>8}   baseline p50/p99   CPU ms/reg (vir serve, key holder, client)",
+    ]
     for v, b in zip(report["registration"], report["baseline"], strict=True):
-        print(
+        cpu = v.get("cpu_ms_per_operation", {})
+        lines.append(
             f"{v['concurrency']:>5} {v['per_second']:>8} {b['per_second']:>8} "
             f"{v['per_second'] / b['per_second']:>6.2f} {v['p50_ms']:>7}ms {v['p95_ms']:>7}ms "
-            f"{v['p99_ms']:>7}ms   {b['p50_ms']}ms/{b['p99_ms']}ms"
+            f"{v['p99_ms']:>7}ms   {b['p50_ms']}ms/{b['p99_ms']}ms   "
+            f"{cpu.get('vir_serve')}, {cpu.get('keyholder')}, {cpu.get('client')}"
         )
-    if "registration_postgres_2proc" in report:
-        print("same, PostgreSQL (durable) with two app processes, load spread over both")
-        for v, b in zip(report["registration_postgres_2proc"], report["baseline"], strict=True):
-            print(
-                f"{v['concurrency']:>5} {v['per_second']:>8} {b['per_second']:>8} "
-                f"{v['per_second'] / b['per_second']:>6.2f} {v['p50_ms']:>7}ms "
-                f"{v['p95_ms']:>7}ms {v['p99_ms']:>7}ms"
-            )
-    print("same, identities pseudonymised 32 signals at a time (one evaluation per 64)")
+    lines.append("same, identities pseudonymised 32 signals at a time (one evaluation per 64)")
     for v, b in zip(report["registration_batched"], report["baseline"], strict=True):
-        print(
+        lines.append(
             f"{v['concurrency']:>5} {v['per_second']:>8} {b['per_second']:>8} "
             f"{v['per_second'] / b['per_second']:>6.2f} {v['p50_ms']:>7}ms {v['p95_ms']:>7}ms "
             f"{v['p99_ms']:>7}ms"
         )
-    print(
-        f"store size: p50 {small['p50_ms']} ms at {small['stored_signals']:,} signals, "
-        f"{large['p50_ms']} ms at {large['stored_signals']:,} "
-        f"(ratio {report['targets']['p50_large_over_small']}; target <= 1.2)"
-    )
-    print(
-        f"best throughput ratio vir/baseline: {report['targets']['throughput_ratio_best']} "
-        f"per-signal pseudonymisation, "
-        f"{report['targets']['throughput_ratio_best_batched']} batched (target >= 0.5)"
-    )
-    audit = report["audit"]
-    print(
+    rss = report["registration_peak_rss_mb"]
+    targets = report["targets"]
+    lines += [
+        f"peak RSS MiB: vir serve {rss['vir_serve']}, key holder {rss['keyholder']}, "
+        f"baseline {rss['baseline']}, load generator {rss['client']}",
+        f"best throughput ratio vir/baseline: {targets['throughput_ratio_best']} "
+        f"per-signal pseudonymisation (target >= 0.5), "
+        f"{targets['throughput_ratio_best_batched']} batched",
+    ]
+    if "open_loop" in report:
+        lines += ["", *openloop.summary(report["open_loop"])]
+    if "scaleout" in report:
+        lines += ["", *scaleout.summary(report["scaleout"])]
+    if "store_size" in report:
+        small, large = report["store_size"]
+        lines += [
+            "",
+            f"store size: p50 {small['p50_ms']} ms at {small['stored_signals']:,} signals, "
+            f"{large['p50_ms']} ms at {large['stored_signals']:,} "
+            f"(ratio {targets['p50_large_over_small']}; target <= 1.2); peak RSS of vir serve "
+            f"{small.get('peak_rss_mb')} / {large.get('peak_rss_mb')} MiB",
+        ]
+    if "bulk_import" in report:
+        lines += ["", *bulk_import.summary(report["bulk_import"])]
+    if "lifecycle" in report:
+        lines += ["", *lifecycle_bench.summary(report["lifecycle"])]
+    if "integrator" in report:
+        lines += ["", *integrator_bench.summary(report["integrator"])]
+    if "audit" in report:
+        lines += ["", *audit_summary(report["audit"])]
+    if "keyholder" in report:
+        held = report["keyholder"]
+        lines += [
+            "",
+            f"key holder: {held['evaluated_elements_per_second']:,} elements/s evaluated "
+            f"(32 a request) vs bare scalar multiplication {held['bare_scalarmult_per_second']:,}"
+            f"/s: ratio {held['evaluation_ratio']} (target >= 0.5); pseudonymise p50 single key "
+            f"{held['pseudonymise_single_key']['p50_ms']} ms, 2-of-3 "
+            f"{held['pseudonymise_threshold_2_of_3']['p50_ms']} ms; peak RSS "
+            f"{held['peak_rss_mb']} MiB",
+        ]
+    if "rekey" in report:
+        rekey = report["rekey"]
+        lines += [
+            "",
+            f"rekey: {rekey.get('signals', 0):,} signals, {rekey.get('seconds')} s, "
+            f"{rekey.get('pseudonyms_per_second')} pseudonyms/s, ratio to bare "
+            f"{rekey.get('ratio_to_bare')} (target >= {rekey.get('target_ratio')}); peak RSS "
+            f"{rekey.get('rekey_peak_rss_mb')} MiB",
+        ]
+    skipped = [p for p in PARTS if p not in report["parts"]]
+    if skipped:
+        lines += ["", f"not run: {', '.join(skipped)}"]
+    lines += ["", "targets:"]
+    for name, target in targets["goals"].items():
+        met = report["targets_met"][name]
+        value = targets.get(name)
+        shown = "not measured" if met is None else ("met" if met else "NOT met")
+        lines.append(f"  {name}: {value} (target {target}): {shown}")
+    return lines
+
+
+def audit_summary(audit: dict[str, Any]) -> list[str]:
+    base = audit["append_baseline"]["per_second"]
+    lines = [
         f"audit: verify export of {audit['verify_export']['entries']:,} entries "
         f"{audit['verify_export']['seconds']} s (target <= 10 s); raw SHA-256 "
         f"{audit['sha256']['hashes_per_second']:,}/s of {audit['sha256']['bytes_per_hash']} B "
-        f"({audit['sha256']['mb_per_second']} MB/s)"
-    )
-    base = audit["append_baseline"]["per_second"]
-    print(
+        f"({audit['sha256']['mb_per_second']} MB/s); peak RSS of the bench process "
+        f"{audit.get('peak_rss_mb')} MiB",
         f"audit appends (target >= 5,000/s); baseline: bare sqlite3, one durable commit "
-        f"per entry, {base:,}/s"
-    )
-    print("  entries/tx  writers  appends/s  commits  ratio to baseline")
+        f"per entry, {base:,}/s",
+        "  entries/tx  writers  appends/s  commits  ratio to baseline",
+    ]
     for append in audit["append"]:
-        print(
+        lines.append(
             f"  {append['per_transaction']:>10}  {append['writers']:>7}  "
             f"{append['per_second']:>9,}  {append['commits']:>7,}  "
             f"{append['per_second'] / base:>6.2f}"
         )
-    print(f"written: {out.relative_to(ROOT)}")
+    return lines
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
 """The integrator's loop in a running service (``vir.store.sequencer`` does the work).
 
 Every instance runs one: a thread that integrates when a write of this process
-committed audit events, and at least every ``POLL_SECONDS`` (for what other
-instances and the CLI staged). On PostgreSQL the integrators of all instances take
-turns through the integrator's lock; one that finds it taken skips its turn, since
-the holder integrates what it would have. Readers that need what was just committed
-(a notification page) call ``catch_up``.
+committed audit events (at most once per ``MIN_INTERVAL_SECONDS``), and at least
+every ``POLL_SECONDS`` (for what other instances and the CLI staged). On
+PostgreSQL the integrators of all instances take turns through the integrator's
+lock; one that finds it taken skips its turn, since the holder integrates what it
+would have. Readers that need what was just committed (a notification page) call
+``catch_up``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from vir.store.db import Database
 from vir.store.sequencer import Integrated
 
 POLL_SECONDS = 0.25
+# At most one integration per this interval from the thread: under load, one
+# transaction integrates the events of many commits instead of one per commit, and
+# does not compete with the writers for SQLite's one write lock after each of theirs.
+MIN_INTERVAL_SECONDS = 0.05
 
 
 def integrate_now(db: Database, *, wait: bool = True) -> Integrated | None:
@@ -90,3 +95,4 @@ class Integrator:
             except Exception:  # a busy database must not end the loop for good
                 logs.emit(logs.JOB_FAILED, job="audit.integrate", exc_info=True)
                 self._stopping.wait(self._poll)
+            self._stopping.wait(MIN_INTERVAL_SECONDS)

@@ -1,0 +1,171 @@
+"""Bulk import: ``vir-client import FILE.csv`` of 100,000 signals against a running service.
+
+The file is made up here in the format of docs/import.md: one row per signal, a
+young person's BSN and one parent's (distinct made-up numbers that pass the
+11-proof, ``vir.client.demo.made_up_bsn``), and the professional's contact details.
+The command runs as a back office would run it (its own process, the real client:
+identities pseudonymised at the key holder 64 at a time, ``POST /v1/signals/batch``,
+the state file written after each batch), against ``vir serve`` on SQLite with the
+rate limits raised (``harness.UNTHROTTLED``: the default burst is 10,000).
+
+Figure: rows per second over the command's whole run (process start to exit), as a
+ratio to the bare-insert baseline's single-row rate at concurrency 1 measured in
+the same run (target >= 3). Also the CPU a row costs in each process and their peak
+resident memory. The previous design had no batch endpoint and no import command.
+
+``python bench/bulk_import.py [--rows N] [--baseline-operations N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import harness
+from harness import (
+    UNTHROTTLED,
+    baseline_worker,
+    drive,
+    run_child,
+    service_processes,
+    start_baseline,
+)
+from support.service import start_service
+
+from vir.client.demo import made_up_bsn
+
+COLUMNS = (
+    "local_ref",
+    "bsn",
+    "parent1_bsn",
+    "professional_name",
+    "professional_email",
+    "professional_phone",
+)
+
+
+def write_csv(path: Path, rows: int) -> None:
+    """``rows`` signals, every BSN in the file distinct (a young person and a parent)."""
+    seen: set[str] = set()
+
+    def fresh() -> str:
+        while True:
+            bsn = made_up_bsn()
+            if bsn not in seen:
+                seen.add(bsn)
+                return bsn
+
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle)
+        out.writerow(COLUMNS)
+        for i in range(rows):
+            out.writerow(
+                (f"IMP-{i:07d}", fresh(), fresh(), "Anna de Wit", "anna@example.nl", "010-1234567")
+            )
+
+
+def run(folder: Path, rows: int, baseline_operations: int) -> dict[str, Any]:
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    path = folder / "signalen.csv"
+    write_csv(path, rows)
+    print(f"import: {rows:,} rows written in {time.perf_counter() - started:.1f} s", flush=True)
+    service = start_service(folder / "main", **UNTHROTTLED)
+    baseline, base_url = start_baseline(folder, service.dev)
+    try:
+        harness.check_design(service, None)
+        base = drive(baseline_worker(base_url, service.ca), baseline_operations, 1)
+        baseline.terminate()
+        org = service.org("education")
+        watched = service_processes([service])
+        before = watched.cpu()
+        child = run_child(
+            [
+                str(Path(sys.executable).parent / "vir-client"),
+                "--url",
+                service.url,
+                "--keyholder",
+                service.keyholder_url,
+                "--ca",
+                service.ca,
+                "--cert",
+                org.cert,
+                "--key",
+                org.key,
+                "import",
+                str(path),
+                "--quiet",
+            ],
+            env=harness.child_env(None),
+        )
+        after = watched.cpu()
+        stored = service.sql("SELECT count(*) FROM signals")[0][0]
+        peak = watched.peak_rss_mb()
+    finally:
+        baseline.terminate()
+        service.stop()
+    out = str(child.output.get("stdout", ""))
+    registered = next(
+        (int(line.split(":")[1]) for line in out.splitlines() if line.startswith("registered:")),
+        0,
+    )
+    if registered != rows or stored != rows:
+        raise RuntimeError(f"import registered {registered}, stored {stored} of {rows}:\n{out}")
+    per_second = rows / child.wall_seconds
+    cpu = {k: round(1000 * (after[k] - before[k]) / rows, 3) for k in ("vir_serve", "keyholder")}
+    cpu["vir_client"] = round(1000 * child.cpu_seconds / rows, 3)
+    return {
+        "rows": rows,
+        "seconds": child.wall_seconds,
+        "rows_per_second": round(per_second, 1),
+        "baseline_single_row": base,
+        "ratio_to_baseline": round(per_second / base["per_second"], 2),
+        "cpu_ms_per_row": cpu,
+        "peak_rss_mb": {
+            "vir_serve": peak["vir_serve"],
+            "keyholder": peak["keyholder"],
+            "vir_client": child.peak_rss_mb,
+        },
+    }
+
+
+def summary(found: dict[str, Any]) -> list[str]:
+    base = found["baseline_single_row"]
+    cpu, rss = found["cpu_ms_per_row"], found["peak_rss_mb"]
+    return [
+        f"bulk import (vir-client import, {found['rows']:,} rows, SQLite): "
+        f"{found['seconds']} s, {found['rows_per_second']} rows/s; baseline single-row "
+        f"inserts at concurrency 1 {base['per_second']}/s; ratio "
+        f"{found['ratio_to_baseline']} (target >= 3)",
+        f"  CPU ms/row: vir serve {cpu['vir_serve']}, key holder {cpu['keyholder']}, "
+        f"vir-client {cpu['vir_client']}; peak RSS MiB: vir serve {rss['vir_serve']}, "
+        f"key holder {rss['keyholder']}, vir-client {rss['vir_client']}",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--baseline-operations", type=int, default=600)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="vir-import-"))
+    try:
+        found = run(folder, args.rows, args.baseline_operations)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    found["design"] = harness.describe_design(None)
+    print("\n".join(summary(found)))
+    if args.out:
+        args.out.write_text(json.dumps(found, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

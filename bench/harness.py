@@ -1,0 +1,516 @@
+"""What the ``make bench`` modules share: load drivers, workers, the baseline app, and
+what the processes under test cost (CPU seconds, peak resident memory).
+
+Every module can measure the previous design too: ``design_env(vir_root)`` is the
+environment that makes a ``vir`` subprocess (``vir serve``, ``vir keyholder serve``,
+``vir dev init``, a child of a bench module) import the ``vir`` package of another
+checkout. The interpreter and its packages stay this virtualenv's; ``PYTHONPATH``
+comes before site-packages, where the editable install of this checkout is found, so
+the checkout's own ``vir`` wins. The load generator (the client) stays this
+checkout's: it speaks the same HTTP API to both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import resource
+import secrets
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "tests") not in sys.path:
+    sys.path.insert(0, str(ROOT / "tests"))
+from support.service import RunningService, free_port  # noqa: E402
+
+from vir.client import VirClient, nl_bsn  # noqa: E402
+from vir.client.canonical import is_valid_bsn  # noqa: E402
+
+PROFESSIONAL = {"name": "Anna de Wit", "email": "anna@example.nl", "phone": "010-1234567"}
+# The bench measures throughput, not the per-organisation rate limits, which are shared
+# by the instances on one database: one organisation registers thousands of signals
+# here within seconds, which the defaults (vir/settings.py) are there to stop.
+UNTHROTTLED = {
+    "VIR_KEYHOLDER_OPRF_RATE_PER_SECOND": "1000000",
+    "VIR_KEYHOLDER_OPRF_BURST": "1000000",
+    "VIR_KEYHOLDER_OPRF_PER_HOUR": "100000000",
+    "VIR_REGISTER_PER_HOUR": "100000000",
+    "VIR_REGISTER_BURST": "1000000",
+}
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+# --- Which design -------------------------------------------------------------------
+
+
+def design_env(vir_root: Path | None) -> dict[str, str]:
+    """Environment overrides that make ``vir`` subprocesses run ``vir_root``'s code
+    (None: this checkout's)."""
+    if vir_root is None:
+        return {}
+    return {"PYTHONPATH": str(vir_root.resolve())}
+
+
+def describe_design(vir_root: Path | None) -> dict[str, Any]:
+    """Which code ran: the checkout's folder and commit, and whether its tree had changes."""
+    where = (vir_root or ROOT).resolve()
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(where), *args], capture_output=True, text=True, check=False
+        )
+        return done.stdout.strip()
+
+    return {
+        "design": "previous" if vir_root is not None else "new",
+        "vir_root": str(where),
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "uncommitted_changes": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "source_digest": source_digest(where),
+    }
+
+
+def source_digest(where: Path) -> str:
+    """SHA-256 over the ``vir`` package's Python files (names and contents): the code a
+    run measured, also when it is uncommitted, and whether it changed during the run."""
+    digest = hashlib.sha256()
+    for path in sorted((where / "vir").rglob("*.py")):
+        digest.update(str(path.relative_to(where)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def check_design(service: RunningService, vir_root: Path | None) -> None:
+    """Refuse to measure when a ``vir serve`` runs other code than asked (its log's first
+    lines name no file, so ask the interpreter the way it was started)."""
+    env = service.env
+    found = subprocess.run(
+        [sys.executable, "-c", "import vir, os; print(os.path.dirname(vir.__file__))"],
+        cwd=service.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    expected = str(((vir_root or ROOT) / "vir").resolve())
+    if found != expected:
+        raise RuntimeError(f"vir serve would import {found}, not {expected}")
+
+
+# --- Identities ---------------------------------------------------------------------
+
+
+class UniqueBsns:
+    """Distinct 11-proof numbers for one run (random ones would collide: birthday bound)."""
+
+    def __init__(self) -> None:
+        self._next = secrets.randbelow(10**7) * 10
+        self._lock = threading.Lock()
+
+    def __call__(self) -> str:
+        with self._lock:
+            while True:
+                self._next += 1
+                candidate = f"{self._next % 10**9:09d}"
+                if is_valid_bsn(candidate):
+                    return candidate
+
+
+made_up_bsn = UniqueBsns()
+
+
+# --- Load ---------------------------------------------------------------------------
+
+
+def percentiles(samples: Sequence[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    if not ordered:
+        return {"p50_ms": 0.0, "p95_ms": 0.0, "p99_ms": 0.0}
+
+    def pick(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+    return {
+        "p50_ms": round(pick(0.50), 2),
+        "p95_ms": round(pick(0.95), 2),
+        "p99_ms": round(pick(0.99), 2),
+    }
+
+
+Snapshot = Callable[[], dict[str, float]]
+
+
+def drive(
+    make_worker: Callable[[], Callable[[int], None]],
+    total: int,
+    concurrency: int,
+    snapshot: Snapshot | None = None,
+) -> dict[str, Any]:
+    """Run ``total`` operations over ``concurrency`` threads, each with its own connection
+    (closed loop: a thread sends its next request when its last one is answered).
+    ``snapshot``: CPU seconds by process group, taken before and after the timed part;
+    the result then has their difference per operation."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    counter = iter(range(total))
+    workers = [make_worker() for _ in range(concurrency)]
+    for worker in workers:  # warm up each connection (TLS handshake) outside the timing
+        worker(-1)
+
+    def loop(worker: Callable[[int], None]) -> None:
+        while True:
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                return
+            t0 = time.perf_counter()
+            worker(i)
+            elapsed = time.perf_counter() - t0
+            with lock:
+                latencies.append(elapsed)
+
+    threads = [threading.Thread(target=loop, args=(w,)) for w in workers]
+    before = snapshot() if snapshot else None
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    result: dict[str, Any] = {
+        "concurrency": concurrency,
+        "operations": total,
+        "per_second": round(total / wall, 1),
+        **percentiles(latencies),
+    }
+    if snapshot is not None and before is not None:
+        result["cpu_ms_per_operation"] = cpu_per_operation(before, snapshot(), total)
+    return result
+
+
+def cpu_per_operation(
+    before: dict[str, float], after: dict[str, float], operations: int
+) -> dict[str, float]:
+    return {k: round(1000 * (after[k] - before[k]) / operations, 3) for k in after}
+
+
+def open_loop(
+    make_worker: Callable[[], Callable[[int], None]],
+    rate: float,
+    seconds: float,
+    threads: int = 64,
+) -> dict[str, Any]:
+    """Requests at a fixed arrival rate, whatever the answers do: request i is due at
+    ``start + i / rate``, and its latency runs from that due time to its answer, so a
+    request that could not even be sent on time (every thread busy, the service
+    behind) counts its wait too (no coordinated omission). ``threads`` must exceed
+    rate x latency, or the generator itself falls behind (``late_sends`` says)."""
+    total = max(1, round(rate * seconds))
+    workers = [make_worker() for _ in range(threads)]
+    for worker in workers:
+        worker(-1)  # TLS handshakes outside the schedule
+    lock = threading.Lock()
+    counter = iter(range(total))
+    from_due: list[float] = []
+    service: list[float] = []
+    late = [0]
+    failed = [0]
+    start = time.perf_counter() + 0.2
+
+    def loop(worker: Callable[[int], None]) -> None:
+        while True:
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                return
+            due = start + i / rate
+            wait = due - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            sent = time.perf_counter()
+            try:
+                worker(i)
+            except Exception:  # counted, and its latency is still what it took
+                with lock:
+                    failed[0] += 1
+            done = time.perf_counter()
+            with lock:
+                from_due.append(done - due)
+                service.append(done - sent)
+                late[0] += sent - due > 0.010
+
+    pool = [threading.Thread(target=loop, args=(w,)) for w in workers]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    wall = time.perf_counter() - start
+    found = percentiles(from_due)
+    return {
+        "rate_per_second": round(rate, 1),
+        "seconds": seconds,
+        "requests": total,
+        "achieved_per_second": round(total / wall, 1),
+        "threads": threads,
+        **found,
+        "max_ms": round(max(from_due) * 1000, 2),
+        "service_time": percentiles(service),
+        "late_sends": late[0],
+        "failed": failed[0],
+    }
+
+
+def vir_worker(service: Any, category: str, batch: int = 1) -> Callable[[], Callable[[int], None]]:
+    """One registration per call: a new child with one parent, pseudonymised by the
+    real client. ``batch`` > 1 pseudonymises that many signals' identities in one
+    evaluation (as a back-office syncing several cases does) and spreads its cost."""
+
+    def make() -> Callable[[int], None]:
+        org = service.org(category)
+        client = VirClient(
+            service.url,
+            Path(service.ca),
+            Path(org.cert),
+            Path(org.key),
+            keyholders=service.keyholder_urls,
+        )
+        prefix = secrets.token_hex(4)
+        ready: list[tuple[int, str, str]] = []
+
+        def register(i: int) -> None:
+            if not ready:
+                result = client.pseudonymise([nl_bsn(made_up_bsn()) for _ in range(2 * batch)])
+                names = result.pseudonyms
+                ready.extend((result.epoch, names[2 * k], names[2 * k + 1]) for k in range(batch))
+            epoch, person, parent = ready.pop()
+            client.register_signal(
+                {
+                    "local_ref": f"b-{prefix}-{i}",
+                    "epoch": epoch,
+                    "person": person,
+                    "parents": [parent],
+                    "professional": PROFESSIONAL,
+                }
+            )
+
+        return register
+
+    return make
+
+
+def baseline_worker(url: str, ca: str) -> Callable[[], Callable[[int], None]]:
+    def make() -> Callable[[int], None]:
+        client = httpx.Client(base_url=url, verify=ssl.create_default_context(cafile=ca))
+        prefix = secrets.token_hex(4)
+
+        def insert(i: int) -> None:
+            response = client.post(
+                "/insert",
+                json={"local_ref": f"b-{prefix}-{i}", "person": secrets.token_urlsafe(32)},
+            )
+            response.raise_for_status()
+
+        return insert
+
+    return make
+
+
+def start_baseline(folder: Path, dev: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """bench/baseline_app.py (a bare FastAPI endpoint inserting one row into SQLite) on
+    a free port, with the service's certificate. Always this checkout's file: it
+    imports nothing of vir."""
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "baseline_app.py"),
+            str(folder / "base.db"),
+            str(port),
+            str(dev / "server.crt"),
+            str(dev / "server.key"),
+        ]
+    )
+    url = f"https://127.0.0.1:{port}"
+    context = ssl.create_default_context(cafile=str(dev / "ca.crt"))
+    for _ in range(300):
+        try:
+            httpx.post(f"{url}/insert", json={"local_ref": "warm", "person": "x"}, verify=context)
+            return process, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError("baseline did not start")
+
+
+# --- What processes cost ------------------------------------------------------------
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text.rsplit(")", 1)[1].split()
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        fields = _stat(int(entry.name))
+        if fields is not None:
+            tree.setdefault(int(fields[1]), []).append(int(entry.name))
+    return tree
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every live process below it."""
+    tree = _children()
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += tree.get(current, [])
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid``, of its children that ended and were waited
+    for (cutime, cstime: a PostgreSQL backend that exits), and of its live descendants."""
+    ticks = 0
+    for member in descendants(pid):
+        fields = _stat(member)
+        if fields is None:
+            continue
+        # After the name: state=0 ppid=1 ... utime=11 stime=12 cutime=13 cstime=14
+        ticks += sum(int(f) for f in fields[11:15])
+    return ticks / TICK
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def vm_hwm_mb(pid: int) -> float:
+    """Peak resident memory of a live process (VmHWM), MiB; 0 when it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return 0.0
+
+
+def own_peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+@dataclass
+class Processes:
+    """Named groups of processes whose CPU and peak memory a figure reports; each group
+    is a list of root pids, counted with everything below them. ``client`` (this
+    process: the load generator) is always there."""
+
+    groups: dict[str, list[int]] = field(default_factory=dict)
+
+    def add(self, name: str, *pids: int) -> Processes:
+        self.groups.setdefault(name, []).extend(pids)
+        return self
+
+    def cpu(self) -> dict[str, float]:
+        found = {
+            name: sum(tree_cpu_seconds(pid) for pid in pids) for name, pids in self.groups.items()
+        }
+        found["client"] = own_cpu_seconds()
+        return found
+
+    def peak_rss_mb(self) -> dict[str, float]:
+        """Per group, the largest peak (VmHWM) among its processes since they started
+        (PostgreSQL's processes share its buffers: their peaks are not added up)."""
+        found = {
+            name: max((vm_hwm_mb(p) for pid in pids for p in descendants(pid)), default=0.0)
+            for name, pids in self.groups.items()
+        }
+        found["client"] = own_peak_rss_mb()
+        return found
+
+
+def service_processes(services: Sequence[RunningService]) -> Processes:
+    """The ``vir serve`` processes and the key holders they use."""
+    found = Processes()
+    found.add("vir_serve", *(s.process.pid for s in services))
+    found.add("keyholder", *(k.pid for s in services for k in s.keyholders))
+    return found
+
+
+@dataclass
+class ChildResult:
+    """What a child process printed as JSON on its last line, and what it cost."""
+
+    output: dict[str, Any]
+    wall_seconds: float
+    cpu_seconds: float
+    peak_rss_mb: float
+
+
+def run_child(
+    args: Sequence[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> ChildResult:
+    """Run ``args``; its CPU from ``wait4``, its peak RSS from its own VmHWM: what the
+    child prints as ``vm_hwm_mb``, else the last of samples taken every 50 ms while it
+    runs. (Not ``ru_maxrss``: Linux carries the spawning process's peak over into the
+    child's across exec, so a small child of a big bench process would show the
+    bench's size.)"""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        list(args), env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=None, text=True
+    )
+    assert process.stdout is not None
+    sampled = [0.0]
+    running = threading.Event()
+
+    def sample() -> None:
+        while not running.wait(0.05):
+            sampled[0] = max(sampled[0], vm_hwm_mb(process.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out = process.stdout.read()
+    running.set()
+    sampler.join()
+    _pid, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - started
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} exited with {process.returncode}:\n{out}")
+    lines = [line for line in out.splitlines() if line.strip()]
+    output = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {"stdout": out}
+    peak = float(output.pop("vm_hwm_mb", 0.0)) or sampled[0]
+    return ChildResult(output, round(wall, 3), round(usage.ru_utime + usage.ru_stime, 3), peak)
+
+
+def child_env(vir_root: Path | None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIR_")}
+    env.pop("PYTHONPATH", None)
+    env.update(design_env(vir_root))
+    env.update(extra)
+    return env
+
+
+def results_dir() -> Path:
+    folder = ROOT / "bench" / "results"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
