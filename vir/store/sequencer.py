@@ -58,11 +58,17 @@ _COUNTERS = cast(Table, NotificationCounterRow.__table__)
 _HEAD = select(_ENTRIES.c.seq, _ENTRIES.c.entry_hash).order_by(_ENTRIES.c.seq.desc()).limit(1)
 _NEXT_STAGED = select(_STAGED).order_by(_STAGED.c.id).limit(BATCH)
 _UNSTAGE = delete(_STAGED).where(_STAGED.c.id.in_(bindparam("ids", expanding=True)))
+# SKIP LOCKED (PostgreSQL; SQLite has one writer and no row locks): a notification a
+# writer is deleting right now (retention) is left for the next integration instead of
+# waited for, so the integrator never waits for a writer's row lock and the two can
+# never deadlock (a writer deleting several notifications in another order than the
+# integrator numbering them would otherwise be aborted by PostgreSQL).
 _UNNUMBERED = (
     select(_NOTIFICATIONS.c.seq, _NOTIFICATIONS.c.oin)
     .where(_NOTIFICATIONS.c.position.is_(None))
     .order_by(_NOTIFICATIONS.c.seq)
     .limit(BATCH)
+    .with_for_update(skip_locked=True)
 )
 _COUNTERS_OF = select(_COUNTERS.c.oin, _COUNTERS.c.last).where(
     _COUNTERS.c.oin.in_(bindparam("oins", expanding=True))
