@@ -32,7 +32,6 @@ from vir.domain.encoding import b64url_encode
 from vir.keyholder.app import create_keyholder_app
 from vir.keyholder.settings import KeyholderSettings
 from vir.services.identity import Caller
-from vir.services.integrator import integrate_now
 from vir.settings import Settings
 from vir.store.tables import AuditEntryRow
 
@@ -110,7 +109,7 @@ def signal_body(local_ref: str, who: str, epoch: int) -> dict[str, Any]:
 
 def _audit_ids(db: Any) -> set[str]:
     """The identifiers (signal, match, OIN, certificate) the audit log of ``db`` holds."""
-    integrate_now(db)
+    db.integrate()
     with db.read() as session:
         events = [
             AuditEvent.decode(bytes(b))

@@ -30,7 +30,6 @@ from vir.crypto.signing import init_signing_key
 from vir.keyholder.app import create_keyholder_app
 from vir.keyholder.settings import KeyholderSettings
 from vir.services.identity import Caller, Presented
-from vir.services.integrator import integrate_now
 from vir.services.onboarding import register_organisation
 from vir.settings import Settings
 from vir.store import audit_log
@@ -100,7 +99,7 @@ class Instances:
         return self.request(instance, "GET", "/metrics", peer="127.0.0.1").text
 
     def events(self, action: str | None = None) -> list[AuditEvent]:
-        integrate_now(self.db)
+        self.db.integrate()
         with self.db.read() as session:
             query = select(AuditEntryRow.body).order_by(AuditEntryRow.seq)
             if action is not None:
@@ -108,7 +107,7 @@ class Instances:
             return [AuditEvent.decode(bytes(b)) for b in session.scalars(query)]
 
     def chain_intact(self) -> bool:
-        integrate_now(self.db)
+        self.db.integrate()
         with self.db.read() as session:
             return verify_chain(audit_log.stored_entries(session)).intact
 

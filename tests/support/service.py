@@ -27,7 +27,6 @@ from sqlalchemy.pool import NullPool
 from support import postgres
 
 from vir.client.connection import VirClient
-from vir.services.integrator import integrate_now
 from vir.store.db import Database
 
 
@@ -160,7 +159,7 @@ def _sql(url: str, statement: str, params: dict[str, object]) -> list[Any]:
         # within moments (vir.services.integrator).
         db = Database.connect(url, durable=False)
         try:
-            integrate_now(db)
+            db.integrate()
         finally:
             db.dispose()
     engine = create_engine(url, poolclass=NullPool)

@@ -27,7 +27,6 @@ from vir.domain.signals import Professional
 from vir.services.consultations import ConsultationService
 from vir.services.epochs import EpochBook
 from vir.services.identity import Caller
-from vir.services.integrator import integrate_now
 from vir.services.lifecycle import Lifecycle
 from vir.services.onboarding import register_organisation
 from vir.services.privacy import PrivacyService
@@ -142,7 +141,7 @@ class World:
             ]
 
     def audit(self) -> list[AuditEvent]:
-        integrate_now(self.store.db)
+        self.store.db.integrate()
         with self.store.db.read() as session:
             bodies = session.scalars(select(AuditEntryRow.body).order_by(AuditEntryRow.seq))
             return [AuditEvent.decode(bytes(b)) for b in bodies]

@@ -8,7 +8,6 @@ is checked.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from support.world import World, person, world
 
 from vir.domain.matching import GroupKey, Via
 from vir.store import locks
+from vir.store import signals as repo
 from vir.store.locks import Kind, Lock, LockOrderViolation
 
 PARALLEL = pytest.mark.skipif(
@@ -114,7 +114,7 @@ def test_a_lock_names_no_pseudonym(w: World) -> None:
     assert Lock.person(person("anna")) == lock != Lock.group(GroupKey(Via.PARENT, person("anna")))
 
 
-def test_every_writer_of_a_busy_household_sees_the_others(w: World, tmp_path: Path) -> None:
+def test_every_writer_of_a_busy_household_sees_the_others(w: World) -> None:
     """Sixteen threads register children of one parent at once (every registration
     joins the same household match): the stored match holds them all, and every member
     was told; on PostgreSQL with the writers really running side by side."""
@@ -129,16 +129,12 @@ def test_every_writer_of_a_busy_household_sees_the_others(w: World, tmp_path: Pa
             errors.append(error)
 
     threads = [threading.Thread(target=register, args=(i,)) for i in range(16)]
-    began = time.monotonic()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(60)
     assert errors == []
-    assert time.monotonic() - began < 60
     with w.store.db.read() as session:
-        from vir.store import signals as repo
-
         match = repo.active_match(session, GroupKey(Via.PARENT, person("moeder")))
         assert match is not None
         assert len(repo.members(session, match.id)) == 16

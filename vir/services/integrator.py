@@ -5,8 +5,8 @@ committed audit events (at most once per ``MIN_INTERVAL_SECONDS``), and at least
 every ``POLL_SECONDS`` (for what other instances and the CLI staged). On
 PostgreSQL the integrators of all instances take turns through the integrator's
 lock; one that finds it taken skips its turn, since the holder integrates what it
-would have. Readers that need what was just committed (a notification page) call
-``catch_up``.
+would have. Readers that need what was just committed integrate themselves
+(``Database.integrate``, ``audit_log.flush``).
 """
 
 from __future__ import annotations
@@ -24,13 +24,6 @@ POLL_SECONDS = 0.25
 # transaction integrates the events of many commits instead of one per commit, and
 # does not compete with the writers for SQLite's one write lock after each of theirs.
 MIN_INTERVAL_SECONDS = 0.05
-
-
-def integrate_now(db: Database, *, wait: bool = True) -> Integrated | None:
-    """Integrate everything committed so far, in a write transaction of its own (waiting
-    for a running integrator; ``wait=False``: None when one is running). Tests run it
-    before reading ``audit_entries`` that another process wrote."""
-    return db.integrate(wait=wait)
 
 
 class Integrator:
@@ -57,14 +50,10 @@ class Integrator:
     def run_once(self, *, wait: bool = True) -> Integrated | None:
         """One integration in a write transaction of its own; None when another
         integrator had the lock and ``wait`` is False."""
-        done = integrate_now(self._db, wait=wait)
+        done = self._db.integrate(wait=wait)
         if done is not None and self._observer is not None and (done.entries or done.notifications):
             self._observer(done)
         return done
-
-    def catch_up(self) -> None:
-        """Integrate everything committed so far (waiting for a running integrator)."""
-        self.run_once(wait=True)
 
     def start(self) -> None:
         if self._thread is not None:
