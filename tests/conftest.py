@@ -57,6 +57,24 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     postgres.stop_server()
 
 
+# Lines a test wants shown at the end of the run (``record_property("terminal_summary",
+# text)``): a test's own output is not shown when it runs in a pytest-xdist worker, but its
+# report, with these properties, reaches the process that writes the summary.
+_SUMMARIES: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call":  # the teardown's report carries the same properties
+        _SUMMARIES.extend(
+            str(v) for name, v in report.user_properties if name == "terminal_summary"
+        )
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for text in _SUMMARIES:
+        terminalreporter.write_line(text)
+
+
 def _opens_sqlite_file(function: Callable[..., Any], module: types.ModuleType) -> bool:
     """Whether ``function``, or a function of its module that it names, uses ``sqlite3``."""
     if module.__dict__.get("sqlite3") is not sqlite3:

@@ -29,7 +29,7 @@ from support.nginx import (
     prepare,
     proxy_env,
     start_nginx,
-    start_proxied_app,
+    start_proxied_apps,
 )
 from support.service import run_vir, start_keyholders, stop_process
 
@@ -96,8 +96,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     holders, holder_urls = start_keyholders(root, env)
     apps: list[ProxiedApp] = []
     try:
-        for _ in range(2):
-            apps.append(start_proxied_app(root, env))
+        apps = start_proxied_apps(root, env, 2)
         nginx = start_nginx(root, apps, binary)
     except BaseException:
         for app in apps:

@@ -160,7 +160,7 @@ def test_metrics_and_logs_of_a_real_service(observed: RunningService) -> None:
 
 
 def test_metrics_are_not_served_to_other_addresses(tmp_path: Path) -> None:
-    running = start_service(tmp_path / "closed", VIR_METRICS_ALLOW="10.9.9.9")
+    running = start_service(tmp_path / "closed", keyholders=False, VIR_METRICS_ALLOW="10.9.9.9")
     try:
         assert call(running, None, "GET", "/metrics").status == 403
         assert call(running, None, "GET", "/health").status == 200

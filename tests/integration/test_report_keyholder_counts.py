@@ -23,7 +23,12 @@ from vir.client.canonical import nl_bsn
 from vir.client.connection import ServiceError, VirClient
 
 TODAY = dt.datetime.now(dt.UTC).date()
-PERIOD = {"from": TODAY.isoformat(), "to": (TODAY + dt.timedelta(days=1)).isoformat()}
+# The day before to the day after (UTC) of when the module was loaded: a run that passes
+# midnight between loading and evaluating still counts the evaluations in the period.
+PERIOD = {
+    "from": (TODAY - dt.timedelta(days=1)).isoformat(),
+    "to": (TODAY + dt.timedelta(days=2)).isoformat(),
+}
 GP = "00000009000000000002"
 
 

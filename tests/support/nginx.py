@@ -66,12 +66,11 @@ def _wait_http(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
                 if reply.status == 200:
                     return
         except OSError:
-            time.sleep(0.1)
+            time.sleep(0.05)
     raise AssertionError(f"vir serve did not become healthy:\n{log.read_text()}")
 
 
-def start_proxied_app(root: Path, env: dict[str, str]) -> ProxiedApp:
-    """One ``vir serve`` in proxy mode (plain HTTP on 127.0.0.1), on a free port."""
+def _spawn_proxied_app(root: Path, env: dict[str, str]) -> ProxiedApp:
     port = free_port()
     log_path = root / f"serve-proxy-{port}.log"
     with log_path.open("wb") as log:
@@ -82,13 +81,25 @@ def start_proxied_app(root: Path, env: dict[str, str]) -> ProxiedApp:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    app = ProxiedApp(port, process, log_path)
+    return ProxiedApp(port, process, log_path)
+
+
+def start_proxied_app(root: Path, env: dict[str, str]) -> ProxiedApp:
+    """One ``vir serve`` in proxy mode (plain HTTP on 127.0.0.1), on a free port."""
+    return start_proxied_apps(root, env, 1)[0]
+
+
+def start_proxied_apps(root: Path, env: dict[str, str], count: int) -> list[ProxiedApp]:
+    """``count`` of them, started side by side; returns once each is healthy."""
+    apps = [_spawn_proxied_app(root, env) for _ in range(count)]
     try:
-        _wait_http(port, process, log_path)
+        for app in apps:
+            _wait_http(app.port, app.process, app.log_path)
     except AssertionError:
-        app.stop()
+        for app in apps:
+            app.stop()
         raise
-    return app
+    return apps
 
 
 def proxy_env(root: Path, trusted_proxies: str = PROXY_SOURCE) -> dict[str, str]:

@@ -149,8 +149,7 @@ class RunningService:
         return url
 
     def stop(self) -> None:
-        for process in [self.process, *self.keyholders]:
-            stop_process(process)
+        stop_processes([self.process, *self.keyholders])
 
 
 def _sql(url: str, statement: str, params: dict[str, object]) -> list[Any]:
@@ -172,8 +171,16 @@ def _sql(url: str, statement: str, params: dict[str, object]) -> list[Any]:
 
 
 def stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
+    stop_processes([process])
+
+
+def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Stop every one of ``processes`` (SIGTERM, SIGKILL after 10 s), all at once: each
+    shuts down while the others do."""
+    running = [p for p in processes if p.poll() is None]
+    for process in running:
         process.terminate()
+    for process in running:
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -257,13 +264,37 @@ def wait_healthy(url: str, ca: str, process: subprocess.Popen[bytes], log: Path)
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"vir serve exited early:\n{log.read_text()}")
+        # Nothing listens yet: ask again soon, without a TLS handshake until something does.
+        if not listening(url):
+            time.sleep(0.05)
+            continue
         try:
             with urllib.request.urlopen(f"{url}/health", context=context, timeout=2) as resp:
                 if resp.status == 200:
                     return
         except OSError:
-            time.sleep(0.1)
+            time.sleep(0.05)
     raise AssertionError(f"vir serve did not become healthy:\n{log.read_text()}")
+
+
+@dataclass
+class _Starting:
+    """A server process started and not yet known to be healthy."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+def _wait_all_healthy(starting: list[_Starting], ca: str) -> None:
+    """Wait until every one of ``starting`` answers /health (they start side by side);
+    if one does not, stop them all and raise."""
+    try:
+        for server in starting:
+            wait_healthy(server.url, ca, server.process, server.log)
+    except AssertionError:
+        stop_processes([s.process for s in starting])
+        raise
 
 
 def free_ports(count: int) -> int:
@@ -288,12 +319,12 @@ def listening(url: str) -> bool:
     return True
 
 
-def start_keyholders(
+def _spawn_keyholders(
     root: Path, env: dict[str, str], *, missing_only: bool = False
-) -> tuple[list[Any], list[str]]:
+) -> list[_Starting]:
     """Start every key holder of ``root``'s dev set-up (``missing_only``: those not
-    running yet); wait until each is healthy. Their processes and URLs."""
-    processes, urls = [], []
+    running yet), without waiting for them."""
+    starting = []
     for holder in keyholder_listing(root):
         if missing_only and listening(holder["url"]):
             continue
@@ -306,22 +337,26 @@ def start_keyholders(
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        processes.append(process)
-        urls.append(holder["url"])
-        try:
-            wait_healthy(holder["url"], str(root / "dev" / "ca.crt"), process, log)
-        except AssertionError:
-            for started in processes:
-                stop_process(started)
-            raise
-    return processes, urls
+        starting.append(_Starting(holder["url"], process, log))
+    return starting
+
+
+def start_keyholders(
+    root: Path, env: dict[str, str], *, missing_only: bool = False
+) -> tuple[list[Any], list[str]]:
+    """Start every key holder of ``root``'s dev set-up (``missing_only``: those not
+    running yet), side by side; wait until each is healthy. Their processes and URLs."""
+    starting = _spawn_keyholders(root, env, missing_only=missing_only)
+    _wait_all_healthy(starting, str(root / "dev" / "ca.crt"))
+    return [s.process for s in starting], [s.url for s in starting]
 
 
 def start_service(
     root: Path, *, threshold: str = "1-of-1", keyholders: bool = True, **overrides: str
 ) -> RunningService:
     """``vir dev init`` in ``root`` and ``vir serve``; with ``keyholders`` (default) the
-    key holder(s) too, first (``threshold``: t-of-n of them)."""
+    key holder(s) too, started beside it (``threshold``: t-of-n of them). A test that
+    never pseudonymises (no ``/v1/oprf/evaluate``) passes ``keyholders=False``."""
     root.mkdir(parents=True, exist_ok=True)
     # The folder holds the SQLite database: vir serve refuses one others can read.
     root.chmod(0o700)
@@ -335,9 +370,11 @@ def start_service(
     elif "VIR_KEYHOLDER_PORT" not in overrides:
         env["VIR_KEYHOLDER_PORT"] = str(free_ports(int(threshold.split("-of-")[1])))
     run_vir(root, env, "dev", "init", "--dev-dir", str(root / "dev"), "--threshold", threshold)
-    holders: list[Any] = []
+    # The key holders and the index start side by side: the index asks no key holder
+    # anything until a request needs it.
+    holders: list[_Starting] = []
     if keyholders:  # those already running (for another instance) are shared
-        holders, _urls = start_keyholders(root, env, missing_only=True)
+        holders = _spawn_keyholders(root, env, missing_only=True)
     # A second instance on the same folder logs to a file of its own.
     log_path = root / "serve.log"
     if log_path.exists():
@@ -350,13 +387,11 @@ def start_service(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    service = RunningService(root, port, env, process, log_path, keyholders=holders)
+    service = RunningService(
+        root, port, env, process, log_path, keyholders=[h.process for h in holders]
+    )
     service.keyholder_urls = [h["url"] for h in keyholder_listing(root)]
-    try:
-        wait_healthy(service.url, service.ca, process, log_path)
-    except AssertionError:
-        service.stop()
-        raise
+    _wait_all_healthy([*holders, _Starting(service.url, process, log_path)], service.ca)
     for entry in json.loads((root / "dev" / "orgs.json").read_text()):
         service.orgs.append(
             Org(
