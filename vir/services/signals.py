@@ -16,7 +16,7 @@ from vir.crypto import oprf
 from vir.domain import intake, policy
 from vir.domain.clock import Clock
 from vir.domain.cursor import decode_cursor, encode_cursor, legacy_seq
-from vir.domain.errors import Conflict, InputError, NotFound
+from vir.domain.errors import Conflict, InputError, NotFound, RateLimited, VirError
 from vir.domain.intake import SignalRequest as SignalRequest  # what register() takes
 from vir.domain.lifecycle import ArchiveReason, InformedWho, archives
 from vir.domain.matching import NotificationType, Via, group_keys
@@ -68,8 +68,95 @@ class SignalService:
         compared in the epoch of everything it meets."""
         policy.require_reporter(caller)
         now = self._clock()
+        remove_on = self._check(caller, request, now)
+        self._limits.precheck(LimitKind.REGISTER, caller.oin, 1, now)
+        with self._db.write() as session:
+            request = in_transaction(session).convert_request(request)
+            # Its local_ref and young person, before reading whether either is taken.
+            locks.take(
+                session,
+                [Lock.named("ref", caller.oin, request.local_ref), Lock.person(request.person)],
+            )
+            return self._store(session, caller, request, remove_on, now)
+
+    def register_many(
+        self, caller: Caller, requests: Sequence[SignalRequest | VirError]
+    ) -> list[Registration | VirError]:
+        """Register ``requests`` in order, in one write transaction: each as ``register``
+        would (an item meets the items before it), with its registration or its refusal.
+
+        An item given as a ``VirError`` (its caller could not even read it) is answered
+        with that error. A refusal of one item (invalid, a conflict) leaves the others;
+        once the rate limit refuses one, it refuses every later one. Nothing is stored
+        unless the transaction commits: then ``WriteNotCommitted`` (or ``RateLimited``)
+        is raised for all of them.
+
+        Locks: every local_ref and young person of the batch in one round, then every
+        group any of them is in, in a second; an item's own rounds find them held. An
+        item can only be in groups that item-by-item registration would have found:
+        what an earlier item adds to a young person's groups (a parent it declares) is
+        seen by a later item on the same young person only, which is the same
+        organisation's second signal on them and a conflict or a repeat.
+        """
+        policy.require_reporter(caller)
+        now = self._clock()
+        results: list[Registration | VirError | None] = [None] * len(requests)
+        checked: list[tuple[int, SignalRequest, dt.date]] = []
+        for i, request in enumerate(requests):
+            try:
+                if isinstance(request, VirError):
+                    raise request
+                checked.append((i, request, self._check(caller, request, now)))
+            except VirError as error:
+                results[i] = error
+        if checked:
+            self._limits.precheck(LimitKind.REGISTER, caller.oin, 1, now)
+            with self._db.write() as session:
+                epochs = in_transaction(session)
+                items: list[tuple[int, SignalRequest, dt.date]] = []
+                for i, request, remove_on in checked:
+                    try:
+                        items.append((i, epochs.convert_request(request), remove_on))
+                    except VirError as error:
+                        results[i] = error
+                locks.take(
+                    session,
+                    [
+                        lock
+                        for _i, r, _on in items
+                        for lock in (
+                            Lock.named("ref", caller.oin, r.local_ref),
+                            Lock.person(r.person),
+                        )
+                    ],
+                )
+                locks.take(
+                    session,
+                    [
+                        Lock.group(key)
+                        for _i, r, _on in items
+                        for key in group_keys(
+                            _facts("", caller, r), repo.linked_parents(session, r.person)
+                        )
+                    ],
+                )
+                stopped: RateLimited | None = None
+                for i, request, remove_on in items:
+                    if stopped is not None:
+                        results[i] = stopped
+                        continue
+                    try:
+                        results[i] = self._store(session, caller, request, remove_on, now)
+                    except RateLimited as error:
+                        results[i] = stopped = error
+                    except (Conflict, InputError) as error:
+                        results[i] = error
+        return [r for r in results if r is not None]
+
+    def _check(self, caller: Caller, request: SignalRequest, now: dt.datetime) -> dt.date:
+        """The request's removal date, once it is a valid signal for the caller to send."""
         known = self._epochs.for_epoch(request.epoch)
-        remove_on = intake.check_signal(
+        return intake.check_signal(
             request,
             category=caller.organisation.category,
             current_epoch=known.current,
@@ -77,63 +164,62 @@ class SignalService:
             is_valid_element=oprf.is_valid_element,
             accepted_epochs=tuple(known.factors),
         )
-        self._limits.precheck(LimitKind.REGISTER, caller.oin, 1, now)
-        with self._db.write() as session:
+
+    def _store(
+        self,
+        session: Session,
+        caller: Caller,
+        request: SignalRequest,
+        remove_on: dt.date,
+        now: dt.datetime,
+    ) -> Registration:
+        """Register ``request`` (in the stored epoch, its local_ref and young person
+        locked) in the caller's write transaction; the rate limit is charged for a new
+        signal and for a repeat, not for a conflict (nothing is written before it)."""
+        existing = repo.signal_by_ref(session, caller.oin, request.local_ref)
+        if existing is not None:
+            if not _repeats(session, existing, request):
+                raise Conflict("this local_ref is already registered with other content")
             self._limits.take(session, LimitKind.REGISTER, caller.oin, 1, now)
-            request = in_transaction(session).convert_request(request)
-            # Its local_ref and young person, before reading whether either is taken.
-            locks.take(
-                session,
-                [Lock.named("ref", caller.oin, request.local_ref), Lock.person(request.person)],
-            )
-            existing = repo.signal_by_ref(session, caller.oin, request.local_ref)
-            if existing is not None:
-                if not _repeats(session, existing, request):
-                    raise Conflict("this local_ref is already registered with other content")
-                return Registration(
-                    existing, current_matches(session, existing.id, existing.oin), created=False
-                )
-            if repo.has_signal_on(session, caller.oin, request.person):
-                raise Conflict(
-                    "your organisation already has an active signal on this young person"
-                )
-            signal_id = str(uuid.uuid4())
-            facts = SignalFacts(
-                signal_id, caller.oin, request.person, frozenset(request.parents), request.address
-            )
-            # Its groups, with every parent linked to the young person: a new parent
-            # link brings the person's other signals into that parent's household.
-            linked = repo.linked_parents(session, request.person)
-            before = snapshot(session, group_keys(facts, linked))
-            signal = Signal(
-                id=signal_id,
-                oin=caller.oin,
-                local_ref=request.local_ref,
-                epoch=request.epoch,
-                person=request.person,
-                address=request.address,
-                remove_on=remove_on,
-                professional=request.professional,
-                content_hash=request.content_hash(),
-                created_at=now,
-                archive_until=request.archive_until,
-            )
-            repo.insert_signal(session, signal, request.parents)
-            audit_log.append(
-                session,
-                audit_log.new_event(
-                    Action.SIGNAL_REGISTERED,
-                    Outcome.SUCCESS,
-                    now,
-                    objects={"signal": signal_id, "remove_on": remove_on.isoformat()},
-                    **audit_log.by(caller),
-                ),
-            )
-            settle(session, before, now)
-            offer_archive(session, signal, now)
             return Registration(
-                signal, current_matches(session, signal_id, caller.oin), created=True
+                existing, current_matches(session, existing.id, existing.oin), created=False
             )
+        if repo.has_signal_on(session, caller.oin, request.person):
+            raise Conflict("your organisation already has an active signal on this young person")
+        self._limits.take(session, LimitKind.REGISTER, caller.oin, 1, now)
+        signal_id = str(uuid.uuid4())
+        facts = _facts(signal_id, caller, request)
+        # Its groups, with every parent linked to the young person: a new parent
+        # link brings the person's other signals into that parent's household.
+        linked = repo.linked_parents(session, request.person)
+        before = snapshot(session, group_keys(facts, linked))
+        signal = Signal(
+            id=signal_id,
+            oin=caller.oin,
+            local_ref=request.local_ref,
+            epoch=request.epoch,
+            person=request.person,
+            address=request.address,
+            remove_on=remove_on,
+            professional=request.professional,
+            content_hash=request.content_hash(),
+            created_at=now,
+            archive_until=request.archive_until,
+        )
+        repo.insert_signal(session, signal, request.parents)
+        audit_log.append(
+            session,
+            audit_log.new_event(
+                Action.SIGNAL_REGISTERED,
+                Outcome.SUCCESS,
+                now,
+                objects={"signal": signal_id, "remove_on": remove_on.isoformat()},
+                **audit_log.by(caller),
+            ),
+        )
+        settle(session, before, now)
+        offer_archive(session, signal, now)
+        return Registration(signal, current_matches(session, signal_id, caller.oin), created=True)
 
     def withdraw(self, caller: Caller, local_ref: str, reason: WithdrawalReason) -> str:
         """Withdraw one's own signal: archived when the risk ended, otherwise erased."""
@@ -240,6 +326,12 @@ class SignalService:
 class SignalChange:
     professional: Professional | None = None
     informed: tuple[dt.date, InformedWho] | None = None
+
+
+def _facts(signal_id: str, caller: Caller, request: SignalRequest) -> SignalFacts:
+    return SignalFacts(
+        signal_id, caller.oin, request.person, frozenset(request.parents), request.address
+    )
 
 
 def _own(session: Session, caller: Caller, local_ref: str) -> Signal:

@@ -2,12 +2,18 @@
 
 A back office migrating its case load, or reconciling it every night, sends up to
 ``MAX_BATCH`` signals at once. Each item is exactly a ``POST /v1/signals``: validated
-on its own, registered through the same use case in a write transaction of its own,
+on its own, registered by the same steps as a single signal (``SignalService``),
 in order (so items of one batch meet each other as if they had been sent one by one),
 charged to the same per-organisation rate limit, and answered with what the single
 endpoint would have answered: its status, and its signal or its problem (the same
 problem+json members, from the same table in ``vir.api.errors``). One invalid item
 does not fail the others.
+
+The items are stored ``CHUNK`` at a time, each chunk in one write transaction
+(``SignalService.register_many``): a back office's batch costs one durable commit
+per chunk instead of one per signal. An item is answered once its chunk has
+committed; when a chunk cannot commit, its items and every later one are refused
+with 503 and nothing of them is stored.
 
 Once an item is refused because the index cannot take more now (429 rate limited, 503
 not stored), the items after it are not tried and get the same refusal: a batch is no
@@ -34,13 +40,16 @@ from vir.api.schemas import DateOut, MatchOut, Strict
 from vir.domain import policy
 from vir.domain.errors import RateLimited, VirError, WriteNotCommitted
 from vir.domain.local_ref import is_local_ref
-from vir.services.identity import Caller
 from vir.services.refusals import reason_code
-from vir.services.signals import SignalService
+from vir.services.signals import SignalRequest
+from vir.services.views import Registration
 
 router = APIRouter(prefix="/v1", tags=["signals"])
 
 MAX_BATCH = 500
+# Items registered in one write transaction (one commit, one round of locks): small
+# enough that no other writer waits long for a batch.
+CHUNK = 64
 
 # An item is any JSON object here: it is validated as a SignalIn on its own, so that an
 # invalid item gets its own 422 result instead of failing the whole batch.
@@ -115,31 +124,44 @@ def register_signal_batch(
     policy.require_reporter(caller)
     results: list[dict[str, Any]] = []
     stopped: VirError | None = None
-    for item in body.signals:
-        ref = item.get("local_ref")
-        shown = ref if isinstance(ref, str) and is_local_ref(ref) else None
-        if stopped is not None:
-            results.append(_refused(request, shown, stopped))
-            continue
-        result = _register(request, caller, signals, item, shown)
-        if isinstance(result, (RateLimited, WriteNotCommitted)):
-            stopped = result
-            results.append(_refused(request, shown, result))
-        elif isinstance(result, VirError):
-            results.append(_refused(request, shown, result))
-        else:
-            results.append(result)
+    for first in range(0, len(body.signals), CHUNK):
+        chunk = body.signals[first : first + CHUNK]
+        shown = [_shown(item) for item in chunk]
+        if stopped is None:
+            read = [_request(request, item, ref) for item, ref in zip(chunk, shown, strict=True)]
+            try:
+                answers = iter(
+                    signals.register_many(caller, [r for r in read if not isinstance(r, dict)])
+                )
+            except (RateLimited, WriteNotCommitted) as error:
+                stopped = error
+            else:
+                for item, ref in zip(read, shown, strict=True):
+                    if isinstance(item, dict):
+                        results.append(item)  # not a signal: its 422 result as is
+                        continue
+                    answer = next(answers)
+                    if isinstance(answer, VirError):
+                        results.append(_refused(request, ref, answer))
+                        if isinstance(answer, (RateLimited, WriteNotCommitted)):
+                            stopped = answer
+                    else:
+                        results.append(_registered(answer))
+                continue
+        results.extend(_refused(request, ref, stopped) for ref in shown)
     return JSONResponse({"results": results})
 
 
-def _register(
-    request: Request,
-    caller: Caller,
-    signals: SignalService,
-    item: dict[str, Any],
-    shown: str | None,
-) -> dict[str, Any] | VirError:
-    """One item as ``POST /v1/signals`` handles its body: its result, or its refusal."""
+def _shown(item: dict[str, Any]) -> str | None:
+    ref = item.get("local_ref")
+    return ref if isinstance(ref, str) and is_local_ref(ref) else None
+
+
+def _request(
+    request: Request, item: dict[str, Any], shown: str | None
+) -> SignalRequest | VirError | dict[str, Any]:
+    """The item as the single endpoint reads its body: the request, its refusal, or
+    (invalid JSON for a signal) the 422 result itself."""
     try:
         body = SignalIn.model_validate(item)
     except ValidationError as error:
@@ -147,9 +169,12 @@ def _register(
         problem = _body_of(validation_response(RequestValidationError(error.errors())))
         return {"local_ref": shown, **problem}
     try:
-        registered = signals.register(caller, _signal_request(body))
+        return _signal_request(body)
     except VirError as error:
         return error
+
+
+def _registered(registered: Registration) -> dict[str, Any]:
     out = SignalOut(
         signal_id=registered.signal.id,
         local_ref=registered.signal.local_ref,
