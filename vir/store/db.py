@@ -385,7 +385,7 @@ class Database:
     def _finish(self, group: WriteGroup, *, commit: bool) -> None:
         try:
             if commit:
-                for write_out in group.before_commit:
+                for write_out in (*group.before_commit, *group.last_before_commit):
                     write_out(group.connection)
                 group.connection.commit()
             else:

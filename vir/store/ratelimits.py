@@ -6,9 +6,10 @@ of the action it limits (``Database.write``), and costs no commit of its own. A
 refused action raises ``RateLimited`` inside that transaction, which then stores
 nothing of it. On SQLite writers take turns, so the read-modify-write cannot race.
 On PostgreSQL writers run side by side: the bucket read at the take only refuses
-early; just before the commit the row is locked (held to the commit, a moment) and
-the transaction's takes are replayed on it as it is then (``_GroupBuckets._settle``),
-so the limit holds across instances.
+early; as the last statement before the commit, the database refills the row as it
+is then and takes the transaction's tokens from it in one statement, locking it to the
+commit (``_GroupBuckets._settle``), so the limit holds across instances and writers of
+one organisation wait for each other's commit only, not for each other's work.
 
 Like the audit log, a write group (``vir.store.db``, "Group commit") carries the
 buckets its writers changed and writes them in one statement per bucket just before
@@ -33,7 +34,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import cast
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Float, Table, bindparam, func, insert, select, update
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -87,41 +89,75 @@ class _GroupBuckets:
             connection.execute(_INSERT, inserts)
 
     def _settle(self, connection: Connection) -> None:
-        """PostgreSQL: other writers take from the same buckets meanwhile. Just before
-        the commit, lock each bucket's row (held to the commit, a moment), replay this
-        transaction's takes on it as it is now, and write the result; when it can no
-        longer pay, raise ``RateLimited`` and nothing of the transaction is stored."""
+        """PostgreSQL: other writers take from the same buckets meanwhile. As the last
+        statements before the commit, each bucket pays this transaction's takes as it
+        is now, refilled and checked by the database in one statement (``_PAY``), which
+        locks its row to the commit: one round trip, so the lock is held for the
+        commit alone, not while this process gets back to it. When the bucket can no
+        longer pay, ``RateLimited`` is raised and nothing of the transaction is stored.
+
+        Takes at the same moment of the same limit are paid at once (granted together
+        exactly when each would be in turn, as refilling to the same moment twice adds
+        nothing); the others one statement each."""
         for (kind, oin), stored in sorted(self.buckets.items()):
-            if not stored.takes:
-                continue
-            params = {"kind": kind, "oin": oin}
-            row = connection.execute(_SELECT_FOR_UPDATE, params).first()
-            fresh: Bucket | None = None  # no row: a full bucket
-            if row is None:
-                # A placeholder row to lock; a writer that made it first is waited for.
-                made = connection.execute(
-                    _INSERT_IF_NONE,
-                    {"b_kind": kind, "b_oin": oin, "tokens": 0.0, "updated_at": _moment(0)},
-                )
-                if made.first() is None:  # another writer's row (now committed): locked
-                    row = connection.execute(_SELECT_FOR_UPDATE, params).one()
-            if row is not None:
-                fresh = Bucket(float(row[0]), _seconds(row[1]))
-            for limit, cost, seconds in stored.takes:
-                fresh, wait = take(fresh, limit, cost, seconds)
-                if wait:
-                    raise RateLimited(wait)
-            assert fresh is not None
-            connection.execute(
-                _UPDATE,
-                {
+            paid: Bucket | None = None
+            for limit, cost, seconds in _merged(stored.takes):
+                params = {
                     "b_kind": kind,
                     "b_oin": oin,
-                    "tokens": fresh.tokens,
-                    "updated_at": _moment(fresh.updated),
-                },
-            )
-            stored.bucket, stored.exists, stored.dirty, stored.takes = fresh, True, False, []
+                    "rate": limit.rate,
+                    "burst": limit.burst,
+                    "cost": cost,
+                    "now": seconds,
+                }
+                row = connection.execute(_PAY, params).first()
+                if row is None:
+                    now = connection.execute(_SELECT, {"kind": kind, "oin": oin}).first()
+                    current = Bucket(float(now[0]), _seconds(now[1])) if now else None
+                    _after, wait = take(current, limit, cost, seconds)
+                    raise RateLimited(max(1, wait))
+                paid = Bucket(float(row[0]), float(row[1]))
+            if paid is not None:
+                stored.bucket, stored.exists, stored.dirty, stored.takes = paid, True, False, []
+
+
+def _merged(takes: list[tuple[Limit, float, float]]) -> list[tuple[Limit, float, float]]:
+    """Consecutive takes of one limit at one moment, as one take of their total cost."""
+    merged: list[tuple[Limit, float, float]] = []
+    for limit, cost, seconds in takes:
+        if merged and merged[-1][0] == limit and merged[-1][2] == seconds:
+            merged[-1] = (limit, merged[-1][1] + cost, seconds)
+        else:
+            merged.append((limit, cost, seconds))
+    return merged
+
+
+# A bucket pays ``cost`` at ``now`` (seconds): refilled at ``rate`` up to ``burst`` for
+# the time since it was updated (a clock behind it refills nothing), as
+# vir.domain.ratelimit.take does, and only when it then holds ``cost``; no row is a
+# full bucket. No row comes back when it cannot pay.
+_NOW = bindparam("now", type_=Float)
+_RATE, _BURST, _COST = (bindparam(name, type_=Float) for name in ("rate", "burst", "cost"))
+_UPDATED = sql_cast(func.extract("epoch", _TABLE.c.updated_at), Float)
+_REFILLED = func.least(_BURST, _TABLE.c.tokens + func.greatest(0.0, _NOW - _UPDATED) * _RATE)
+_PAY = (
+    postgresql.insert(_TABLE)
+    .values(
+        kind=bindparam("b_kind"),
+        oin=bindparam("b_oin"),
+        tokens=_BURST - _COST,
+        updated_at=func.to_timestamp(_NOW),
+    )
+    .on_conflict_do_update(
+        index_elements=[_TABLE.c.kind, _TABLE.c.oin],
+        set_={
+            "tokens": _REFILLED - _COST,
+            "updated_at": func.greatest(func.to_timestamp(_NOW), _TABLE.c.updated_at),
+        },
+        where=_REFILLED >= _COST,
+    )
+    .returning(_TABLE.c.tokens, _UPDATED)
+)
 
 
 def _group_buckets(session: Session) -> _GroupBuckets:
@@ -131,7 +167,7 @@ def _group_buckets(session: Session) -> _GroupBuckets:
     buckets = group.shared.get(__name__)
     if buckets is None:
         buckets = group.shared[__name__] = _GroupBuckets()
-        group.before_commit.append(buckets.write)
+        group.last_before_commit.append(buckets.write)
     return cast(_GroupBuckets, buckets)
 
 
@@ -205,23 +241,11 @@ _UPDATE = (
     .where(_TABLE.c.kind == bindparam("b_kind"), _TABLE.c.oin == bindparam("b_oin"))
     .values(tokens=bindparam("tokens"), updated_at=bindparam("updated_at"))
 )
-_SELECT_FOR_UPDATE = _SELECT.with_for_update()
 _INSERT = insert(_TABLE).values(
     kind=bindparam("b_kind"),
     oin=bindparam("b_oin"),
     tokens=bindparam("tokens"),
     updated_at=bindparam("updated_at"),
-)
-_INSERT_IF_NONE = (
-    postgresql.insert(_TABLE)
-    .values(
-        kind=bindparam("b_kind"),
-        oin=bindparam("b_oin"),
-        tokens=bindparam("tokens"),
-        updated_at=bindparam("updated_at"),
-    )
-    .on_conflict_do_nothing()
-    .returning(_TABLE.c.kind)
 )
 
 

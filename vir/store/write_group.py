@@ -36,6 +36,10 @@ class WriteGroup:
         self.members = 0
         self.shared: dict[str, Any] = {}
         self.before_commit: list[Callable[[Connection], None]] = []
+        # Run after ``before_commit``, as the last statements before the commit: writes
+        # that lock a row other transactions wait for (a shared rate-limit bucket), so
+        # that the lock is held for as short a time as possible.
+        self.last_before_commit: list[Callable[[Connection], None]] = []
         self.events: list[Any] = []  # the audit events of members whose savepoint committed
         self.committed = threading.Event()
         self.failure: BaseException | None = None
