@@ -1,13 +1,13 @@
 """The timed half of the integrator throughput figure, in a process of its own.
 
-``python bench/integrator_child.py N FOLDER``: a fresh SQLite store in FOLDER; N audit
-events staged the way writers stage them (``audit_log.append`` inside
-``Database.write()``, 100 a transaction, the integrator held off), then
-``Database.integrate()`` timed until every staged event is in the chain; then the
-baseline, SHA-256 chaining of the same bodies in a loop
-(``hashlib.sha256(previous + body)``, as ``vir.audit.chain.chain_hash``), whose last
-hash must equal the chain's head. Prints one JSON line. This checkout's ``vir`` only:
-the previous design had no integrator.
+``python bench/integrator_child.py N FOLDER [URL]``: a fresh SQLite store in FOLDER, or
+the empty database at URL (PostgreSQL: ``postgresql+psycopg://...``); N audit events
+staged the way writers stage them (``audit_log.append`` inside ``Database.write()``, 100
+a transaction, the integrator held off), then ``Database.integrate()`` timed until every
+staged event is in the chain; then the baseline, SHA-256 chaining of the same bodies in
+a loop (``hashlib.sha256(previous + body)``, as ``vir.audit.chain.chain_hash``), whose
+last hash must equal the chain's head. Prints one JSON line. This checkout's ``vir``
+only: the previous design had no integrator.
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ OIN = "00000009000000000002"
 CERTIFICATE = hashlib.sha256(b"bench certificate").hexdigest()
 
 
-def stage(db: Database, count: int) -> float:
-    """Stage ``count`` registration-like events; seconds it took."""
+def stage(db: Database, count: int) -> tuple[float, float]:
+    """Stage ``count`` registration-like events; seconds it took, and CPU seconds."""
+    cpu = time.process_time()
     started = time.perf_counter()
     for first in range(0, count, PER_TRANSACTION):
         with db.write() as session:
@@ -54,19 +55,20 @@ def stage(db: Database, count: int) -> float:
                         objects={"signal": str(uuid.uuid4()), "remove_on": "2028-01-01"},
                     ),
                 )
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
-def measure(count: int, folder: Path) -> dict[str, Any]:
-    url = f"sqlite:///{folder / 'vir.db'}"
+def measure(count: int, folder: Path, url: str | None = None) -> dict[str, Any]:
+    url = url or f"sqlite:///{folder / 'vir.db'}"
     upgrade(url)
     db = Database.connect(url)
     db.integrate_after_commit = False  # staged only, as under a busy integrator
-    staging = stage(db, count)
+    staging, staging_cpu = stage(db, count)
     with db.engine.connect() as connection:
         staged, _ = sequencer.pending(connection)
     assert staged == count, (staged, count)
     integrated, calls = 0, 0
+    cpu = time.process_time()
     started = time.perf_counter()
     while integrated < count:
         done = db.integrate()
@@ -74,6 +76,7 @@ def measure(count: int, folder: Path) -> dict[str, Any]:
         assert done is not None and done.entries > 0
         integrated += done.entries
     seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu
     with db.read() as session:
         bodies = [bytes(b) for b in session.scalars(select(AuditEntryRow.body).order_by("seq"))]
         head = session.scalar(select(AuditEntryRow.entry_hash).order_by(AuditEntryRow.seq.desc()))
@@ -89,13 +92,17 @@ def measure(count: int, folder: Path) -> dict[str, Any]:
     assert previous == bytes(head or b""), "the baseline's chain differs from the log's"
     assert left == 0
     return {
+        "database": db.engine.dialect.name,
         "entries": count,
         "body_bytes_mean": round(sum(map(len, bodies)) / len(bodies)),
         "staging_seconds": round(staging, 2),
         "staged_per_second": round(count / staging),
+        "staging_cpu_seconds": round(staging_cpu, 2),
         "integrate_seconds": round(seconds, 3),
         "integrate_transactions": calls,
         "integrated_per_second": round(count / seconds),
+        # This process's CPU only: on PostgreSQL the server's work is not in it.
+        "integrate_cpu_seconds": round(cpu, 3),
         "sha256_seconds": round(hashing, 3),
         "sha256_per_second": round(count / hashing),
         "ratio_to_sha256": round(hashing / seconds, 4),
@@ -110,5 +117,5 @@ def vm_hwm_mb() -> float:
 
 
 if __name__ == "__main__":
-    found = measure(int(sys.argv[1]), Path(sys.argv[2]))
+    found = measure(int(sys.argv[1]), Path(sys.argv[2]), *sys.argv[3:4])
     print(json.dumps({**found, "vm_hwm_mb": vm_hwm_mb()}))

@@ -77,7 +77,6 @@ def test_integration_runs_in_batches_and_continues_the_chain(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sequencer, "BATCH", 7)
-    monkeypatch.setattr(sequencer, "_NEXT_STAGED", sequencer._NEXT_STAGED.limit(7))
     _stage(store.db, [f"n{i}" for i in range(30)])
     store.db.integrate()
     _stage(store.db, ["last"])
@@ -118,20 +117,17 @@ from vir.store.db import Database
 
 db = Database.connect(sys.argv[1])
 sequencer.BATCH = 10
-sequencer._NEXT_STAGED = sequencer._NEXT_STAGED.limit(10)
-chain = sequencer._chain
 batches = []
-real_insert = sequencer.insert
+real_write = sequencer._write
 
-def insert(table):
-    if table is sequencer._ENTRIES:
-        batches.append(1)
-        if len(batches) == 3:  # two batches written, the third under way: die
-            sys.stdout.write("dying\\n"); sys.stdout.flush()
-            os.kill(os.getpid(), signal.SIGKILL)
-    return real_insert(table)
+def write(*args):
+    batches.append(1)
+    if len(batches) == 3:  # two batches written, the third taken from staging: die
+        sys.stdout.write("dying\\n"); sys.stdout.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_write(*args)
 
-sequencer.insert = insert
+sequencer._write = write
 db.integrate()
 """
 
@@ -160,3 +156,37 @@ def test_an_integrator_killed_mid_batch_loses_and_repeats_nothing(
         ids = session.scalars(select(AuditEntryRow.event_id)).all()
     assert len(ids) == len(set(ids))
     assert _staged(store.db) == 0
+
+
+@pytest.mark.postgresql_only("writers and the integrator run at once on PostgreSQL only")
+def test_an_event_staged_earlier_but_committed_later_is_integrated_once(store: Store) -> None:
+    # A writer draws its staging id, then another writer stages and commits behind it:
+    # the integrator takes the later event while the earlier one is invisible to it, and
+    # leaves the earlier one staged, for the next integration to chain after it.
+    early = store.db.engine.connect()
+    transaction = early.begin()
+    try:
+        event = audit_log.new_event(
+            Action.REPORT_GENERATED, Outcome.SUCCESS, T0, objects={"name": "early"}
+        )
+        audit_log._stage(early, [audit_log._row(event)])
+        _stage(store.db, ["late"])
+        store.db.integrate()
+        assert _log(store.db) == (["late"], True)
+        transaction.commit()
+    finally:
+        early.close()
+    assert _staged(store.db) == 1
+    store.db.integrate()
+    assert _log(store.db) == (["late", "early"], True)
+    assert _staged(store.db) == 0
+
+
+@pytest.mark.sqlite_only("SQLite's page cache")
+def test_integrating_leaves_the_pooled_connections_page_cache_as_it_was(store: Store) -> None:
+    _stage(store.db, ["a"])
+    with store.db.engine.connect() as connection, connection.begin():
+        before = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+        done = sequencer.integrate(connection)
+        assert done is not None and done.entries == 1
+        assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == before

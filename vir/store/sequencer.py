@@ -26,10 +26,27 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import cast
+from operator import itemgetter
+from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Float,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 
 from vir.audit.chain import GENESIS, chain_hash
 from vir.store.tables import (
@@ -48,6 +65,9 @@ _TRY_LOCK = text(f"SELECT pg_try_advisory_xact_lock({INTEGRATOR_LOCK})")
 # transactions of bounded size, each committing what it moved.
 BATCH = 5000
 MAX_BATCHES = 20
+# SQLite's page cache while integrating (KiB): what a transaction of MAX_BATCHES
+# batches touches of the indexes, instead of SQLite's default 2 MiB.
+_SQLITE_CACHE_KIB = 32 * 1024
 
 _STAGED = cast(Table, AuditStagedRow.__table__)
 _ENTRIES = cast(Table, AuditEntryRow.__table__)
@@ -56,8 +76,86 @@ _NOTIFICATIONS = cast(Table, NotificationRow.__table__)
 _COUNTERS = cast(Table, NotificationCounterRow.__table__)
 
 _HEAD = select(_ENTRIES.c.seq, _ENTRIES.c.entry_hash).order_by(_ENTRIES.c.seq.desc()).limit(1)
-_NEXT_STAGED = select(_STAGED).order_by(_STAGED.c.id).limit(BATCH)
-_UNSTAGE = delete(_STAGED).where(_STAGED.c.id.in_(bindparam("ids", expanding=True)))
+
+# The audit events move through the database driver itself, rows as plain tuples:
+# through SQLAlchemy's statement and type machinery a row cost several times what the
+# database spends on it, and the integrator moves hundreds of thousands of entries
+# after a lifecycle run.
+
+# A staged event as taken: (id, event_id, occurred_at, organisation, action, outcome,
+# body, refs, staged_at); an entry as written: (seq, event_id, occurred_at,
+# organisation, action, outcome, body, prev_hash, entry_hash).
+_ID, _BODY, _REF_LIST, _STAGED_AT = 0, 6, 7, 8
+
+# SQLite: the oldest staged events, then their rows deleted by id range. The
+# integrator's transaction holds SQLite's write lock (BEGIN IMMEDIATE), so nothing can
+# be staged behind its back: every staged id in the range is one it took. The deleted
+# rows are counted anyway.
+_SQLITE_TAKE = (
+    "SELECT id, event_id, occurred_at, organisation, action, outcome, body, refs, staged_at"
+    " FROM audit_staged ORDER BY id LIMIT ?"
+)
+_SQLITE_UNSTAGE = "DELETE FROM audit_staged WHERE id BETWEEN ? AND ?"
+_SQLITE_ENTRIES = (
+    "INSERT INTO audit_entries (seq, event_id, occurred_at, organisation, action, outcome,"
+    " body, prev_hash, entry_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SQLITE_REFS = "INSERT INTO audit_refs (ref, seq) VALUES (?, ?)"
+# PostgreSQL: writers stage while the integrator runs, and an id drawn before another
+# may commit after it, so a range read in one statement and deleted in the next could
+# delete an event committed in between, never integrated. One statement takes the
+# oldest staged events and returns exactly the rows it deleted: those its snapshot
+# sees; an event committed meanwhile stays staged for the next batch. (A range, not
+# ``id IN (...)``: on a large backlog PostgreSQL would plan that as a scan of the table.)
+# RETURNING gives no order: the rows are sorted here.
+_POSTGRESQL_TAKE = (
+    "DELETE FROM audit_staged WHERE id <="
+    " (SELECT max(id) FROM (SELECT id FROM audit_staged ORDER BY id LIMIT %s) AS batch)"
+    " RETURNING id, event_id, occurred_at, organisation, action, outcome, body, refs, staged_at"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Copy:
+    """``COPY`` into a table in PostgreSQL's binary format, the fastest way in. It needs
+    every column's type: taken from the table's definition."""
+
+    statement: str
+    types: tuple[str, ...]
+
+    @classmethod
+    def into(cls, table: Table, *columns: str) -> _Copy:
+        statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+        return cls(statement, tuple(_postgresql_type(table.c[name].type) for name in columns))
+
+    def write(self, cursor: Any, rows: Sequence[tuple[object, ...]]) -> None:
+        with cursor.copy(self.statement) as copy:
+            copy.set_types(self.types)
+            for row in rows:
+                copy.write_row(row)
+
+
+def _postgresql_type(kind: object) -> str:
+    for general, name in (
+        (BigInteger, "int8"),
+        (Integer, "int4"),
+        (LargeBinary, "bytea"),
+        (Text, "text"),
+        (String, "varchar"),
+        (Float, "float8"),
+    ):
+        if isinstance(kind, general):
+            return name
+    raise TypeError(f"no PostgreSQL type known for {kind!r}")
+
+
+_COPY_ENTRIES = _Copy.into(
+    _ENTRIES,
+    *("seq", "event_id", "occurred_at", "organisation", "action", "outcome", "body"),
+    *("prev_hash", "entry_hash"),
+)
+_COPY_REFS = _Copy.into(_REFS, "ref", "seq")
+
 # SKIP LOCKED (PostgreSQL; SQLite has one writer and no row locks): a notification a
 # writer is deleting right now (retention) is left for the next integration instead of
 # waited for, so the integrator never waits for a writer's row lock and the two can
@@ -67,7 +165,7 @@ _UNNUMBERED = (
     select(_NOTIFICATIONS.c.seq, _NOTIFICATIONS.c.oin)
     .where(_NOTIFICATIONS.c.position.is_(None))
     .order_by(_NOTIFICATIONS.c.seq)
-    .limit(BATCH)
+    .limit(bindparam("batch"))
     .with_for_update(skip_locked=True)
 )
 _COUNTERS_OF = select(_COUNTERS.c.oin, _COUNTERS.c.last).where(
@@ -97,7 +195,8 @@ def integrate(connection: Connection, *, wait: bool = True) -> Integrated | None
     """Integrate what is staged, in the transaction on ``connection`` (the caller commits).
 
     Takes the integrator's lock for the rest of that transaction; with ``wait=False``
-    returns None at once when another integrator holds it.
+    returns None at once when another integrator holds it. On SQLite the transaction
+    must hold the write lock (``Database.write``).
     """
     if connection.dialect.name == "postgresql":
         if wait:
@@ -113,45 +212,78 @@ def integrate(connection: Connection, *, wait: bool = True) -> Integrated | None
 def _chain(connection: Connection, done: Integrated) -> None:
     head = connection.execute(_HEAD).first()
     seq, previous = (int(head[0]), bytes(head[1])) if head else (0, GENESIS)
-    for _ in range(MAX_BATCHES):
-        staged = connection.execute(_NEXT_STAGED).all()
-        if not staged:
-            return
-        now = time.time()
-        entries = []
-        refs = []
-        for row in staged:
-            seq += 1
-            body = bytes(row.body)
-            digest = chain_hash(previous, body)
-            entries.append(
-                {
-                    "seq": seq,
-                    "event_id": row.event_id,
-                    "occurred_at": row.occurred_at,
-                    "organisation": row.organisation,
-                    "action": row.action,
-                    "outcome": row.outcome,
-                    "body": body,
-                    "prev_hash": previous,
-                    "entry_hash": digest,
-                }
-            )
-            previous = digest
-            refs += [{"ref": ref, "seq": seq} for ref in row.refs.split()]
-            done.delays.append(max(0.0, now - row.staged_at))
-        connection.execute(insert(_ENTRIES), entries)
+    postgresql = connection.dialect.name == "postgresql"
+    cursor = connection.connection.cursor()  # the driver's, in the same transaction
+    cache = None
+    if not postgresql:
+        # A batch touches pages all over the staging table's and the log's indexes
+        # (event ids are random): with SQLite's default cache (2 MiB) most of them are
+        # read back in again and again. Restored afterwards: the connection is pooled.
+        cache = cursor.execute("PRAGMA cache_size").fetchone()[0]
+        cursor.execute(f"PRAGMA cache_size = {-_SQLITE_CACHE_KIB}")
+    try:
+        for _ in range(MAX_BATCHES):
+            staged = _take(cursor, postgresql, BATCH)
+            if not staged:
+                return
+            now = time.time()
+            entries = []
+            refs = []
+            for row in staged:
+                seq += 1
+                body = row[_BODY]
+                digest = chain_hash(previous, body)
+                entries.append((seq, *row[1:_BODY], body, previous, digest))
+                previous = digest
+                refs += [(ref, seq) for ref in row[_REF_LIST].split()]
+            done.delays += [max(0.0, now - row[_STAGED_AT]) for row in staged]
+            # In index order: the index pages fill one after the other instead of at random.
+            refs.sort()
+            _write(cursor, postgresql, entries, refs)
+            done.entries += len(entries)
+            if len(staged) < BATCH:
+                return
+    finally:
+        if cache is not None:
+            cursor.execute(f"PRAGMA cache_size = {int(cache)}")
+        cursor.close()
+
+
+def _take(cursor: Any, postgresql: bool, limit: int) -> list[tuple[Any, ...]]:
+    """The oldest ``limit`` staged events, in id order, deleted from the staging table."""
+    if postgresql:
+        cursor.execute(_POSTGRESQL_TAKE, (limit,))
+        return sorted(cursor.fetchall(), key=itemgetter(_ID))
+    cursor.execute(_SQLITE_TAKE, (limit,))
+    staged = list(cursor.fetchall())
+    if staged:
+        first, last = staged[0][_ID], staged[-1][_ID]
+        cursor.execute(_SQLITE_UNSTAGE, (first, last))
+        if cursor.rowcount != len(staged):  # cannot happen under the write lock
+            raise RuntimeError(f"staged ids {first}..{last} changed while integrating")
+    return staged
+
+
+def _write(
+    cursor: Any,
+    postgresql: bool,
+    entries: Sequence[tuple[object, ...]],
+    refs: Sequence[tuple[str, int]],
+) -> None:
+    """Insert one batch's entries into the chain, and their ``audit_refs`` rows."""
+    if postgresql:
+        _COPY_ENTRIES.write(cursor, entries)
         if refs:
-            connection.execute(insert(_REFS), refs)
-        connection.execute(_UNSTAGE, {"ids": [row.id for row in staged]})
-        done.entries += len(entries)
-        if len(staged) < BATCH:
-            return
+            _COPY_REFS.write(cursor, refs)
+    else:
+        cursor.executemany(_SQLITE_ENTRIES, entries)
+        if refs:
+            cursor.executemany(_SQLITE_REFS, refs)
 
 
 def _number(connection: Connection, done: Integrated) -> None:
     for _ in range(MAX_BATCHES):
-        unnumbered = connection.execute(_UNNUMBERED).all()
+        unnumbered = connection.execute(_UNNUMBERED, {"batch": BATCH}).all()
         if not unnumbered:
             return
         counts = Counter(oin for _seq, oin in unnumbered)
