@@ -34,12 +34,10 @@ import json
 import os
 import platform
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +60,7 @@ from harness import (
     start_baseline,
     vir_worker,
 )
+from store_fill import fill
 from support.service import start_service
 
 PARTS = (
@@ -78,49 +77,6 @@ PARTS = (
 # What the previous design has: the rest needs code it did not have (the batch endpoint
 # and import command, the integrator) or runs this checkout's code in-process.
 PREVIOUS_DESIGN_PARTS = frozenset({"openloop", "scaleout", "lifecycle"})
-
-
-def fill(db_path: Path, count: int, oin: str) -> None:
-    """Put ``count`` filler signals straight into the store (random, unlinked pseudonyms)."""
-    db = sqlite3.connect(db_path)
-    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    remove_on = (dt.date.today() + dt.timedelta(days=700)).isoformat()
-    batch = 20_000
-    with db:
-        for start in range(0, count, batch):
-            rows = []
-            parents = []
-            for _ in range(min(batch, count - start)):
-                sid = str(uuid.uuid4())
-                rows.append(
-                    (
-                        sid,
-                        oin,
-                        f"fill-{sid}",
-                        1,
-                        os.urandom(32),
-                        os.urandom(32),
-                        remove_on,
-                        "Filler",
-                        "f@example.nl",
-                        None,
-                        None,
-                        os.urandom(32),
-                        now,
-                    )
-                )
-                parents.append((sid, os.urandom(32)))
-            db.executemany(
-                "INSERT INTO signals (id, oin, local_ref, epoch, person, address, remove_on, "
-                "professional_name, professional_email, professional_phone, "
-                "professional_function, content_hash, created_at) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                rows,
-            )
-            db.executemany("INSERT INTO signal_parents (signal_id, parent) VALUES (?,?)", parents)
-    db.execute("ANALYZE")
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    db.close()
 
 
 def store_size_latency(folder: Path, sizes: list[int], samples: int) -> list[dict[str, Any]]:

@@ -1,119 +1,66 @@
 """The lifecycle over a large index: ``vir lifecycle run`` on 1,000,000 signals, 10% due.
 
 A SQLite database is made with the design's own migrations (``vir db upgrade``) and
-filled straight through ``sqlite3`` (as ``bench.fill`` does): ``--signals`` signals of
-one organisation, each with one parent, random unlinked pseudonyms (no matches), the
-same rows for every design (seeded); every tenth one has a removal date in the past.
-The file is then copied, and:
+filled straight through ``sqlite3`` (``store_fill.fill``, as ``bench.py`` fills its
+large store): ``--signals`` signals of one organisation, each with one parent, random
+unlinked pseudonyms (no matches), the same rows for every design (seeded); every tenth
+one has a removal date in the past. The file is then copied, and:
 
-- vir: ``Lifecycle(db, utc_now).run()`` in a process of its own (what ``vir lifecycle
-  run`` does: batches of 50 signals, each batch one durable write transaction that
-  locks, re-reads and archives its signals, settles their groups and appends two
-  audit entries per signal, integrated into the hash chain). Target: <= 60 s.
-- baseline: the same changes in bare ``sqlite3`` on the copy, in the same batches of
-  50, one durable commit each (WAL, ``synchronous=FULL``, as vir): select the next 50
-  due (in the ``remove_on`` index's order, which needs no sort), copy them into
-  ``archived_signals`` (destroyed five years on), delete their rows in
+- vir: ``Lifecycle(db, utc_now, batch).run()`` in a process of its own (what ``vir
+  lifecycle run`` does: batches of the design's ``BATCH`` signals unless ``--batch``
+  says otherwise, each batch one durable write transaction that locks, re-reads and
+  archives its signals, settles their groups and appends two audit entries per
+  signal, integrated into the hash chain). Target: <= 60 s.
+- baseline: the same changes in bare ``sqlite3`` on the copy, in batches of the size
+  vir used, one durable commit each (WAL, ``synchronous=FULL``, as vir): select the
+  next batch due (in the order of the index on ``remove_on``, which needs no sort),
+  copy them into ``archived_signals`` (destroyed five years on), delete their rows in
   ``match_members``, ``signal_parents``, ``notification_signals``/``notifications``
   (none here) and ``signals``, and append the two audit entries per signal the
   lifecycle appends (the same fields, JSON, SHA-256 chained) with their
   ``audit_refs`` rows. What vir does beyond that is its own checking: the group
   snapshots and re-reads matching needs, the lock order, the records, and its
-  batches in ``remove_on, id`` order (a sort of a due date's rows per batch).
+  batches in ``remove_on, id`` order (an index range since migration 0014; before
+  it, a sort of a due date's rows per batch).
 
 Reported: seconds of each (the run itself; the child process's wall time with its
 start-up beside it), their ratio, and each process's peak RSS (own ``VmHWM``).
 
-``python bench/lifecycle_bench.py [--signals N] [--expiring-fraction F] [--vir-root DIR]``
+``python bench/lifecycle_bench.py [--signals N] [--expiring-fraction F] [--batch N]
+[--vir-root DIR]``
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import random
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import harness
 from harness import child_env, run_child
+from store_fill import fill
 
 OIN = "00000009000000000002"
-
-
-def fill(db_path: Path, count: int, expiring: int, seed: int = 15) -> None:
-    """``count`` signals of one organisation, ``expiring`` of them due (spread through
-    the table, due 1..30 days ago), each with one parent; the same rows for a seed."""
-    rng = random.Random(seed)
-    today = dt.date.today()
-    now = dt.datetime.now(dt.UTC) - dt.timedelta(days=400)
-    created = now.strftime("%Y-%m-%d %H:%M:%S.%f")
-    every = count // expiring if expiring else count + 1
-    db = sqlite3.connect(db_path)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA cache_size=-262144")  # 256 MiB: the indexes of a large fill stay cached
-    with db:
-        db.execute(
-            "INSERT INTO organisations (oin, name, category, region, created_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (OIN, "Bench GP", "gp", "Bench", created),
-        )
-        batch = 20_000
-        for start in range(0, count, batch):
-            rows, parents = [], []
-            for i in range(start, min(start + batch, count)):
-                sid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-                due = i % every == 0 and i // every < expiring
-                remove_on = (
-                    today - dt.timedelta(days=1 + i % 30)
-                    if due
-                    else today + dt.timedelta(days=365 + i % 365)
-                )
-                rows.append(
-                    (
-                        sid,
-                        OIN,
-                        f"fill-{i}",
-                        1,
-                        rng.randbytes(32),
-                        rng.randbytes(32),
-                        remove_on.isoformat(),
-                        "Filler",
-                        "f@example.nl",
-                        None,
-                        None,
-                        rng.randbytes(32),
-                        created,
-                    )
-                )
-                parents.append((sid, rng.randbytes(32)))
-            db.executemany(
-                "INSERT INTO signals (id, oin, local_ref, epoch, person, address, remove_on, "
-                "professional_name, professional_email, professional_phone, "
-                "professional_function, content_hash, created_at) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                rows,
-            )
-            db.executemany("INSERT INTO signal_parents (signal_id, parent) VALUES (?,?)", parents)
-    db.execute("ANALYZE")
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    db.close()
 
 
 # --- The run ------------------------------------------------------------------------
 
 
 def run(
-    folder: Path, signals: int, expiring_fraction: float, vir_root: Path | None = None
+    folder: Path,
+    signals: int,
+    expiring_fraction: float,
+    vir_root: Path | None = None,
+    batch: int | None = None,
 ) -> dict[str, Any]:
+    """``batch``: signals per transaction, for vir and the baseline alike (None: the
+    design's own ``vir.services.lifecycle.BATCH``)."""
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o700)
     expiring = round(signals * expiring_fraction)
@@ -128,7 +75,7 @@ def run(
         capture_output=True,
     )
     started = time.perf_counter()
-    fill(path, signals, expiring)
+    fill(path, signals, OIN, expiring=expiring, organisation="Bench GP")
     print(
         f"lifecycle: {signals:,} signals ({expiring:,} due) filled in "
         f"{time.perf_counter() - started:.0f} s, {path.stat().st_size / 1e6:.0f} MB",
@@ -137,14 +84,17 @@ def run(
     copy = folder / "base.db"
     shutil.copyfile(path, copy)
     me = str(Path(__file__).resolve().with_name("lifecycle_child.py"))
-    vir = run_child([sys.executable, me, "lifecycle", url], env=env, cwd=folder)
+    sized = [] if batch is None else [str(batch)]
+    vir = run_child([sys.executable, me, "lifecycle", url, *sized], env=env, cwd=folder)
     expected = str(((vir_root or harness.ROOT) / "vir").resolve())
     if vir.output["vir"] != expected:
         raise RuntimeError(f"the lifecycle ran {vir.output['vir']}, not {expected}")
     if vir.output["archived"] != expiring:
         raise RuntimeError(f"the lifecycle archived {vir.output['archived']} of {expiring}")
-    print(f"lifecycle: vir {vir.output['seconds']} s", flush=True)
-    base = run_child([sys.executable, me, "baseline", str(copy)], env=env, cwd=folder)
+    print(f"lifecycle: vir {vir.output['seconds']} s, batches of {vir.output['batch']}", flush=True)
+    base = run_child(
+        [sys.executable, me, "baseline", str(copy), str(vir.output["batch"])], env=env, cwd=folder
+    )
     if base.output["archived"] != expiring:
         raise RuntimeError(f"the baseline archived {base.output['archived']} of {expiring}")
     print(f"lifecycle: bare SQL {base.output['seconds']} s", flush=True)
@@ -153,6 +103,7 @@ def run(
         "signals": signals,
         "due": expiring,
         "database": "sqlite",
+        "batch": vir.output["batch"],
         "vir": {
             **vir.output,
             "process_wall_seconds": vir.wall_seconds,
@@ -172,7 +123,8 @@ def run(
 def summary(found: dict[str, Any]) -> list[str]:
     vir, base = found["vir"], found["baseline"]
     return [
-        f"lifecycle over {found['signals']:,} signals, {found['due']:,} due (SQLite): vir "
+        f"lifecycle over {found['signals']:,} signals, {found['due']:,} due (SQLite, batches "
+        f"of {found.get('batch', 50):,}): vir "
         f"{vir['seconds']} s (target <= 60 s; process {vir['process_wall_seconds']} s, "
         f"peak RSS {vir['peak_rss_mb']} MiB, {vir['audit_entries']:,} audit entries), "
         f"bare SQL {base['seconds']} s (peak RSS {base['peak_rss_mb']} MiB); "
@@ -184,11 +136,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--signals", type=int, default=1_000_000)
     parser.add_argument("--expiring-fraction", type=float, default=0.1)
+    parser.add_argument("--batch", type=int, help="signals per transaction (default: vir's)")
     parser.add_argument("--vir-root", type=Path, help="another checkout's vir (the old design)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="vir-lifecycle-"))
-    found = run(folder, args.signals, args.expiring_fraction, args.vir_root)
+    found = run(folder, args.signals, args.expiring_fraction, args.vir_root, args.batch)
     found["design"] = harness.describe_design(args.vir_root)
     print("\n".join(summary(found)))
     if args.out:

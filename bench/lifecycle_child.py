@@ -1,9 +1,10 @@
 """The two timed halves of bench/lifecycle_bench.py, each run in a process of its own.
 
-``python bench/lifecycle_child.py lifecycle URL``: vir's lifecycle, as ``vir lifecycle
-run`` runs it, with whichever ``vir`` comes first on the path (``PYTHONPATH``: the
-previous design's checkout). ``python bench/lifecycle_child.py baseline FILE``: the
-same changes in bare ``sqlite3``. Each prints one JSON line. Imports nothing of the
+``python bench/lifecycle_child.py lifecycle URL [BATCH]``: vir's lifecycle, as ``vir
+lifecycle run`` runs it (in batches of the design's own size unless BATCH is given),
+with whichever ``vir`` comes first on the path (``PYTHONPATH``: the previous design's
+checkout). ``python bench/lifecycle_child.py baseline FILE BATCH``: the same changes in
+bare ``sqlite3``, in batches of BATCH. Each prints one JSON line. Imports nothing of the
 bench (``harness`` imports this checkout's test support, hence its ``vir``).
 """
 
@@ -19,20 +20,20 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-BATCH = 50  # vir.services.lifecycle.BATCH
 GENESIS = b"\x00" * 32  # vir.audit.chain.GENESIS
 
 
-def child_lifecycle(url: str) -> dict[str, Any]:
+def child_lifecycle(url: str, batch: int | None) -> dict[str, Any]:
     """In a process of its own, with the design's ``vir`` first on sys.path."""
     import vir
     from vir.domain.clock import utc_now
-    from vir.services.lifecycle import Lifecycle
+    from vir.services.lifecycle import BATCH, Lifecycle
     from vir.store.db import Database
 
+    batch = batch or BATCH
     db = Database.connect(url)
     started = time.perf_counter()
-    report = Lifecycle(db, utc_now).run()
+    report = Lifecycle(db, utc_now, batch).run()
     seconds = time.perf_counter() - started
     with db.read() as session:
         from sqlalchemy import text
@@ -42,6 +43,7 @@ def child_lifecycle(url: str) -> dict[str, Any]:
     return {
         "vir": str(Path(vir.__file__).parent),
         "seconds": round(seconds, 2),
+        "batch": batch,
         "archived": report.archived,
         "erased": report.erased,
         "audit_entries": entries,
@@ -63,12 +65,12 @@ def _event(action: str, oin: str, signal: str, now: str, extra: dict[str, str]) 
     return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
 
-def child_baseline(path: Path) -> dict[str, Any]:
+def child_baseline(path: Path, batch: int) -> dict[str, Any]:
     """The lifecycle's changes in bare sqlite3 (see bench/lifecycle_bench.py). Each batch
-    is the next 50 due in the order of the index on ``remove_on``: vir orders them by
-    ``remove_on, id`` (deterministic batches), which SQLite can only do by sorting the
-    rows due on a date for every batch ("USE TEMP B-TREE FOR RIGHT PART OF ORDER BY");
-    the baseline does the same work without that cost."""
+    is the next ``batch`` due in the order of an index on ``remove_on`` (no sort): vir
+    orders them by ``remove_on, id`` (deterministic batches), an index range since
+    migration 0014; before it SQLite sorted the rows due on a date for every batch
+    ("USE TEMP B-TREE FOR RIGHT PART OF ORDER BY"), a cost the baseline never had."""
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
@@ -87,7 +89,7 @@ def child_baseline(path: Path) -> dict[str, Any]:
             "SELECT id, oin, local_ref, person, professional_name, professional_email, "
             "professional_phone, professional_function, created_at, remove_on, informed_on, "
             "informed_who FROM signals WHERE remove_on <= ? ORDER BY remove_on LIMIT ?",
-            (today.isoformat(), BATCH),
+            (today.isoformat(), batch),
         ).fetchall()
         ids = [r[0] for r in rows]
         marks = ",".join("?" * len(ids))
@@ -130,7 +132,7 @@ def child_baseline(path: Path) -> dict[str, Any]:
             db.executemany("INSERT INTO audit_refs (ref, seq) VALUES (?,?)", refs)
         db.execute("COMMIT")
         archived += len(ids)
-        if len(ids) < BATCH:
+        if len(ids) < batch:
             break
     seconds = time.perf_counter() - started
     db.close()
@@ -147,5 +149,10 @@ def vm_hwm_mb() -> float:
 
 if __name__ == "__main__":
     what, where = sys.argv[1], sys.argv[2]
-    found = child_lifecycle(where) if what == "lifecycle" else child_baseline(Path(where))
+    size = int(sys.argv[3]) if len(sys.argv) > 3 else None
+    if what == "lifecycle":
+        found = child_lifecycle(where, size)
+    else:
+        assert size is not None, "baseline FILE BATCH"
+        found = child_baseline(Path(where), size)
     print(json.dumps({**found, "vm_hwm_mb": vm_hwm_mb()}))

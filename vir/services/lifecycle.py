@@ -5,26 +5,39 @@ erased when the young person turns 23 before any archive term could start —
 and archived signals whose term has ended are destroyed. Last, notifications
 that outlived a signal they carry (docs/matching.md, Retention) are swept: removal
 deletes them as it goes, so this finds only rows some other path left behind.
-Work goes in small batches, each its own transaction: a crash loses at most the
-batch in flight, which the next run picks up again, and a run with nothing due
-changes nothing but its own audit entry. Time comes from the injected clock only.
+
+Work goes in batches (``BATCH`` signals), each its own transaction: a crash loses at
+most the batch in flight, which the next run picks up again, and a run with nothing
+due changes nothing but its own audit entry. A batch is removed as a set
+(``removal.remove_many``): its groups are read and settled once, its rows archived and
+deleted a few statements at a time. The batches' audit entries are staged with them
+and integrated into the log at the end of the run, with the run's own entry, rather
+than after every batch (in ``vir serve`` the integrator thread takes them as they
+come). Time comes from the injected clock only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from vir.audit.actions import Action
-from vir.audit.chain import Outcome
+from vir.audit.chain import AuditEvent, Outcome
 from vir.domain.clock import Clock
 from vir.domain.lifecycle import ArchiveReason
 from vir.services import rekey, removal
-from vir.store import audit_log
+from vir.store import audit_log, locks
 from vir.store import signals as repo
 from vir.store.db import Database
+from vir.store.locks import Lock
+from vir.store.records import ArchivedSignal, Signal
 
-BATCH = 50
+# Signals a transaction. Larger batches share more of their work (statements, the
+# pages of the indexes they touch, commits) but hold SQLite's write lock longer.
+BATCH = 1_000
 ACTOR = "lifecycle"
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -42,6 +55,20 @@ class LifecycleReport:
         return self.archived + self.erased + self.destroyed
 
 
+class _Tally:
+    """What a run did so far, and its progress reports."""
+
+    def __init__(self, total: int, progress: Progress | None) -> None:
+        self.total, self.done = total, 0
+        self.archived = self.erased = self.destroyed = 0
+        self._progress = progress
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        if self._progress and count:
+            self._progress(min(self.done, self.total), max(self.total, self.done))
+
+
 class Lifecycle:
     def __init__(self, db: Database, clock: Clock, batch: int = BATCH) -> None:
         self._db = db
@@ -56,75 +83,89 @@ class Lifecycle:
     def run(self, progress: Progress | None = None) -> LifecycleReport:
         now = self._clock()
         today = now.date()
-        removal_due, destruction_due = self.due()
-        total, done = removal_due + destruction_due, 0
-        archived = erased = destroyed = 0
-        while True:
+        tally = _Tally(sum(self.due()), progress)
+        with self._integrated_at_the_end():
+            self._remove_due(now, tally)
+            self._destroy_due(now, tally)
+            swept = self.sweep()
+            rekey.retire(self._db, now, actor=ACTOR)  # key epochs past their grace period
+            report = LifecycleReport(tally.archived, tally.erased, tally.destroyed, swept)
             with self._db.write() as session:
-                due = repo.due_for_removal(session, today, self._batch)
-                # Locked, then read again: its reporter may have withdrawn one meanwhile.
-                removal.lock(session, due)
-                now_held = {r.id: r for r in repo.signals_by_id(session, [r.id for r in due])}
-                rows = [now_held[r.id] for r in due if r.id in now_held]
-                for row in rows:
-                    accessor = {"organisation": row.oin, "actor": ACTOR, "reason": "remove_on"}
-                    audit_log.append(
-                        session,
-                        audit_log.new_event(
-                            Action.SIGNAL_EXPIRED,
-                            Outcome.SUCCESS,
-                            now,
-                            objects={"signal": row.id, "remove_on": row.remove_on.isoformat()},
-                            **accessor,
-                        ),
-                    )
-                    outcome = removal.remove(session, row, now, ArchiveReason.EXPIRED, accessor)
-                    archived += outcome == removal.ARCHIVED
-                    erased += outcome == removal.ERASED
-            done += len(due)
-            if progress and due:
-                progress(min(done, total), max(total, done))
-            if len(due) < self._batch:
-                break
-        while True:
-            with self._db.write() as session:
-                old = repo.due_for_destruction(session, today, self._batch)
-                for kept in old:
-                    removal.destroy(
-                        session,
-                        kept,
+                audit_log.append(
+                    session,
+                    audit_log.new_event(
+                        Action.LIFECYCLE_RUN,
+                        Outcome.SUCCESS,
                         now,
-                        organisation=kept.oin,
                         actor=ACTOR,
-                        reason="archive_term",
-                    )
-                destroyed += len(old)
-            done += len(old)
-            if progress and old:
-                progress(min(done, total), max(total, done))
-            if len(old) < self._batch:
-                break
-        swept = self.sweep()
-        rekey.retire(self._db, now, actor=ACTOR)  # key epochs past their grace period
-        report = LifecycleReport(archived, erased, destroyed, swept)
-        with self._db.write() as session:
-            audit_log.append(
-                session,
-                audit_log.new_event(
-                    Action.LIFECYCLE_RUN,
-                    Outcome.SUCCESS,
-                    now,
-                    actor=ACTOR,
-                    objects={
-                        "archived": archived,
-                        "erased": erased,
-                        "destroyed": destroyed,
-                        "swept": swept,
-                        "as_of": today.isoformat(),
-                    },
-                ),
-            )
+                        objects={
+                            "archived": report.archived,
+                            "erased": report.erased,
+                            "destroyed": report.destroyed,
+                            "swept": swept,
+                            "as_of": today.isoformat(),
+                        },
+                    ),
+                )
         return report
+
+    def _remove_due(self, now: dt.datetime, tally: _Tally) -> None:
+        """Remove the signals whose removal date has come, a batch a transaction."""
+        after: repo.Keyset | None = None
+        while True:
+            with self._db.write() as session, repo.batch_cache(session):
+                due = repo.due_for_removal(session, now.date(), self._batch, after)
+                # Their young persons locked, then the signals read: a reporter may have
+                # withdrawn one, or changed its contact details, until then.
+                locks.take(session, [Lock.person(d.person) for d in due])
+                held = {r.id: r for r in repo.signals_by_id(session, [d.id for d in due])}
+                outcomes = removal.remove_many(
+                    session,
+                    [held[d.id] for d in due if d.id in held],
+                    now,
+                    ArchiveReason.EXPIRED,
+                    _removed_by,
+                    cause=lambda row: _expired(row, now),
+                )
+            tally.archived += outcomes.count(removal.ARCHIVED)
+            tally.erased += outcomes.count(removal.ERASED)
+            tally.advance(len(due))
+            if len(due) < self._batch:
+                return
+            after = (due[-1].remove_on, due[-1].id)
+
+    def _destroy_due(self, now: dt.datetime, tally: _Tally) -> None:
+        """Destroy the archived signals whose term has ended, a batch a transaction."""
+        after: repo.Keyset | None = None
+        while True:
+            with self._db.write() as session, repo.batch_cache(session):
+                old = repo.due_for_destruction(session, now.date(), self._batch, after)
+                removal.destroy_many(session, old, now, _destroyed_by)
+            tally.destroyed += len(old)
+            tally.advance(len(old))
+            if len(old) < self._batch:
+                return
+            after = (old[-1].destroy_on, old[-1].id)
+
+    @contextmanager
+    def _integrated_at_the_end(self) -> Iterator[None]:
+        """Leave the audit events of the run's writes staged meanwhile, when this process
+        integrates after every write (the CLI, which has no integrator thread), and
+        integrate them at the end: a few integrations, however many batches. Staged,
+        they are committed already; should the run stop early, the next integration
+        takes them."""
+        if not self._db.integrate_after_commit:
+            yield  # an integrator thread integrates as the writes commit
+            return
+        self._db.integrate_after_commit = False
+        try:
+            yield
+        finally:
+            self._db.integrate_after_commit = True
+        # One integration moves a bounded number of events (vir.store.sequencer): the
+        # log is whole when one finds nothing left.
+        while (done := self._db.integrate()) is not None and done.entries:
+            pass
 
     def sweep(self) -> int:
         """Delete notifications that carry a signal no longer held; returns how many.
@@ -144,6 +185,27 @@ class Lifecycle:
                 after = found[-1][0]
             if len(found) < self._batch:
                 return deleted
+
+
+def _removed_by(row: Signal) -> dict[str, Any]:
+    """Who removes a signal whose removal date has come, for its audit entries."""
+    return {"organisation": row.oin, "actor": ACTOR, "reason": "remove_on"}
+
+
+def _expired(row: Signal, now: dt.datetime) -> AuditEvent:
+    """The entry that precedes a signal's ``signal.archived`` or ``signal.erased``."""
+    return audit_log.new_event(
+        Action.SIGNAL_EXPIRED,
+        Outcome.SUCCESS,
+        now,
+        objects={"signal": row.id, "remove_on": row.remove_on.isoformat()},
+        **_removed_by(row),
+    )
+
+
+def _destroyed_by(row: ArchivedSignal) -> dict[str, Any]:
+    """Who destroys an archived signal at the end of its term."""
+    return {"organisation": row.oin, "actor": ACTOR, "reason": "archive_term"}
 
 
 def progress_bar(write: Callable[[str], object], width: int = 30) -> Progress:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -22,8 +23,10 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    literal,
     or_,
     select,
+    tuple_,
     union,
     update,
 )
@@ -240,12 +243,6 @@ def insert_signal(session: Session, signal: Signal, parents: Sequence[bytes]) ->
         session.execute(insert(PARENTS), [{"signal_id": signal.id, "parent": p} for p in parents])
 
 
-def delete_signal(session: Session, signal_id: str) -> None:
-    session.execute(delete(MEMBERS).where(MEMBERS.c.signal_id == signal_id))
-    session.execute(delete(PARENTS).where(PARENTS.c.signal_id == signal_id))
-    session.execute(delete(SIGNALS).where(SIGNALS.c.id == signal_id))
-
-
 def facts(session: Session, rows: Iterable[Signal]) -> list[SignalFacts]:
     """What matching needs of these signals: their pseudonyms and declared parents."""
     rows = list(rows)
@@ -393,34 +390,49 @@ def insert_notifications(session: Session, notifications: Sequence[NewNotificati
     session.execute(insert(CARRIED), links)
 
 
-_CARRYING = select(CARRIED.c.notification_id).where(CARRIED.c.signal_id == bindparam("signal"))
+_CARRYING = select(CARRIED.c.notification_id).where(
+    CARRIED.c.signal_id.in_(bindparam("signals", expanding=True))
+)
+# The newest of the given notifications of each (recipient signal, match): a story's end.
 _STORY_ENDS = (
-    select(CARRIED.c.signal_id, NOTIFICATIONS.c.match_id, func.max(NOTIFICATIONS.c.seq))
+    select(
+        CARRIED.c.signal_id.label("recipient"),
+        NOTIFICATIONS.c.match_id,
+        func.max(NOTIFICATIONS.c.seq).label("seq"),
+    )
     .join(NOTIFICATIONS, NOTIFICATIONS.c.id == CARRIED.c.notification_id)
     .where(
         CARRIED.c.role == Carried.RECIPIENT.value,
         NOTIFICATIONS.c.id.in_(bindparam("ids", expanding=True)),
     )
     .group_by(CARRIED.c.signal_id, NOTIFICATIONS.c.match_id)
+    .subquery("ends")
 )
-# A recipient signal's notifications on one match up to a seq (index on
-# notification_signals.signal_id, then the notifications' unique id).
-_STORY_UP_TO = (
+# Those stories up to their ends: per story, the recipient's notifications on the match
+# (index on notification_signals.signal_id, then the notifications' unique id).
+_STORIES_UP_TO = (
     select(NOTIFICATIONS.c.id)
     .join(CARRIED, CARRIED.c.notification_id == NOTIFICATIONS.c.id)
+    .join(
+        _STORY_ENDS,
+        and_(
+            _STORY_ENDS.c.recipient == CARRIED.c.signal_id,
+            _STORY_ENDS.c.match_id == NOTIFICATIONS.c.match_id,
+        ),
+    )
     .where(
-        CARRIED.c.signal_id == bindparam("recipient"),
         CARRIED.c.role == Carried.RECIPIENT.value,
-        NOTIFICATIONS.c.match_id == bindparam("match"),
-        NOTIFICATIONS.c.seq <= bindparam("seq"),
+        NOTIFICATIONS.c.seq <= _STORY_ENDS.c.seq,
     )
 )
 
 
-def forget_notifications(session: Session, signal_id: str) -> int:
-    """Delete every notification that carries the signal (active or archived), as
+def forget_notifications(session: Session, signal_ids: Collection[str]) -> int:
+    """Delete every notification that carries one of the signals (active or archived), as
     ``delete_notifications`` does; returns how many went."""
-    ids = set(session.scalars(_CARRYING, {"signal": signal_id}))
+    ids: set[str] = set()
+    for part in _chunks(signal_ids):
+        ids.update(session.scalars(_CARRYING, {"signals": part}))
     return delete_notifications(session, ids)
 
 
@@ -433,17 +445,15 @@ def delete_notifications(session: Session, ids: Collection[str]) -> int:
     later one (its ``match.left``) had overtaken. Positions are not reused
     (``notification_counters``), so the cursor carries on over the gaps.
     """
-    if not ids:
-        return 0
     doomed = set(ids)
-    for recipient, match_id, seq in session.execute(_STORY_ENDS, {"ids": sorted(ids)}):
-        doomed |= set(
-            session.scalars(_STORY_UP_TO, {"recipient": recipient, "match": match_id, "seq": seq})
-        )
-    chosen = sorted(doomed)
-    session.execute(delete(CARRIED).where(CARRIED.c.notification_id.in_(chosen)))
-    result = session.execute(delete(NOTIFICATIONS).where(NOTIFICATIONS.c.id.in_(chosen)))
-    return int(getattr(result, "rowcount", 0) or 0)
+    for part in _chunks(ids):
+        doomed.update(session.scalars(_STORIES_UP_TO, {"ids": part}))
+    deleted = 0
+    for part in _chunks(doomed):
+        session.execute(delete(CARRIED).where(CARRIED.c.notification_id.in_(part)))
+        result = session.execute(delete(NOTIFICATIONS).where(NOTIFICATIONS.c.id.in_(part)))
+        deleted += int(getattr(result, "rowcount", 0) or 0)
+    return deleted
 
 
 _LINK = CARRIED.alias("link")
@@ -548,37 +558,6 @@ def set_professional(
     )
 
 
-def archive_signal(
-    session: Session, row: Signal, archived_on: dt.date, reason: str, destroy_on: dt.date
-) -> None:
-    """Move an active signal to the archive: the person, reporter and dates only."""
-    session.execute(
-        insert(ARCHIVED),
-        [
-            {
-                "id": row.id,
-                "oin": row.oin,
-                "local_ref": row.local_ref,
-                "person": row.person,
-                **_professional_columns(row.professional),
-                "registered_at": row.created_at,
-                "remove_on": row.remove_on,
-                "informed_on": row.informed.on if row.informed else None,
-                "informed_who": row.informed.who if row.informed else None,
-                "archived_on": archived_on,
-                "reason": reason,
-                "destroy_on": destroy_on,
-            }
-        ],
-    )
-    delete_signal(session, row.id)
-
-
-def delete_archived(session: Session, signal_id: str) -> None:
-    session.execute(delete(OFFERS).where(OFFERS.c.archived_signal_id == signal_id))
-    session.execute(delete(ARCHIVED).where(ARCHIVED.c.id == signal_id))
-
-
 _ARCHIVED_ON_PERSON = (
     select(ARCHIVED)
     .where(ARCHIVED.c.person == bindparam("person"))
@@ -648,24 +627,166 @@ def record_offers(
     )
 
 
-def due_for_removal(session: Session, today: dt.date, limit: int) -> list[Signal]:
-    query = (
-        select(SIGNALS)
-        .where(SIGNALS.c.remove_on <= today)
-        .order_by(SIGNALS.c.remove_on, SIGNALS.c.id)
-        .limit(limit)
-    )
-    return _signals(session.execute(query))
+Keyset = tuple[dt.date, str]  # (date, id): where the previous batch of the lifecycle ended
+
+# SQLite's page cache while a lifecycle batch runs (KiB): what a batch of a thousand
+# removals reads and writes all over the signals' indexes (some ten thousand pages),
+# instead of the default 2 MiB, with which every statement reads most of them in again.
+_SQLITE_BATCH_CACHE_KIB = 64 * 1024
 
 
-def due_for_destruction(session: Session, today: dt.date, limit: int) -> list[ArchivedSignal]:
-    query = (
-        select(ARCHIVED)
-        .where(ARCHIVED.c.destroy_on <= today)
-        .order_by(ARCHIVED.c.destroy_on, ARCHIVED.c.id)
-        .limit(limit)
+@contextmanager
+def batch_cache(session: Session) -> Iterator[None]:
+    """On SQLite, a page cache that holds what one lifecycle batch touches, for the rest
+    of the ``with``; then the connection's own again (it is pooled, and shared by the
+    writers of a group commit). Nothing on PostgreSQL."""
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    before = int(connection.exec_driver_sql("PRAGMA cache_size").scalar_one())
+    connection.exec_driver_sql(f"PRAGMA cache_size = {-_SQLITE_BATCH_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"PRAGMA cache_size = {before}")
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """A signal whose removal date has come: enough to lock it and read it again."""
+
+    remove_on: dt.date
+    id: str
+    person: bytes
+
+
+def due_for_removal(
+    session: Session, today: dt.date, limit: int, after: Keyset | None = None
+) -> list[Due]:
+    """Up to ``limit`` active signals whose removal date has come, in ``(remove_on, id)``
+    order, after ``after``: a range of the index ``ix_signals_remove_on_id_person`` alone."""
+    order = tuple_(SIGNALS.c.remove_on, SIGNALS.c.id)
+    query = select(SIGNALS.c.remove_on, SIGNALS.c.id, SIGNALS.c.person).where(
+        SIGNALS.c.remove_on <= today
     )
+    if after is not None:
+        query = query.where(order > tuple_(*after))
+    query = query.order_by(SIGNALS.c.remove_on, SIGNALS.c.id).limit(limit)
+    return [Due(r.remove_on, r.id, r.person) for r in session.execute(query)]
+
+
+def due_for_destruction(
+    session: Session, today: dt.date, limit: int, after: Keyset | None = None
+) -> list[ArchivedSignal]:
+    """Up to ``limit`` archived signals whose term has ended, in ``(destroy_on, id)``
+    order, after ``after`` (the index ``ix_archived_signals_destroy_on_id``)."""
+    order = tuple_(ARCHIVED.c.destroy_on, ARCHIVED.c.id)
+    query = select(ARCHIVED).where(ARCHIVED.c.destroy_on <= today)
+    if after is not None:
+        query = query.where(order > tuple_(*after))
+    query = query.order_by(ARCHIVED.c.destroy_on, ARCHIVED.c.id).limit(limit)
     return _archived_list(session.execute(query))
+
+
+# Removal, several signals at once (vir.services.removal). IN lists go in parts of at
+# most this many values: PostgreSQL takes at most 65,535 parameters in one statement.
+_IN_PART = 5_000
+
+
+def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
+    ordered = sorted(set(values))
+    for start in range(0, len(ordered), _IN_PART):
+        yield ordered[start : start + _IN_PART]
+
+
+_LINKED_PARENTS_OF = (
+    select(SIGNALS.c.person, PARENTS.c.parent)
+    .join(PARENTS, PARENTS.c.signal_id == SIGNALS.c.id)
+    .where(SIGNALS.c.person.in_(bindparam("persons", expanding=True)))
+    .distinct()
+)
+_MATCH_KEYS_OF = (
+    select(MATCHES.c.via, MATCHES.c.key)
+    .join(MEMBERS, MEMBERS.c.match_id == MATCHES.c.id)
+    .where(
+        MEMBERS.c.signal_id.in_(bindparam("signals", expanding=True)),
+        MATCHES.c.ended_at.is_(None),
+    )
+    .distinct()
+)
+
+
+def linked_parents_of(session: Session, persons: Collection[bytes]) -> dict[bytes, set[bytes]]:
+    """``linked_parents`` of several young persons: person -> parents (none: absent)."""
+    found: dict[bytes, set[bytes]] = {}
+    for part in _chunks(persons):
+        for person, parent in session.execute(_LINKED_PARENTS_OF, {"persons": part}):
+            found.setdefault(person, set()).add(parent)
+    return found
+
+
+def match_keys_of(session: Session, signal_ids: Collection[str]) -> set[GroupKey]:
+    """The keys of the active matches these signals are members of."""
+    found: set[GroupKey] = set()
+    for part in _chunks(signal_ids):
+        rows = session.execute(_MATCH_KEYS_OF, {"signals": part})
+        found.update(GroupKey(Via(via), key) for via, key in rows)
+    return found
+
+
+def archive_signals(
+    session: Session, destroy_on: Mapping[str, dt.date], archived_on: dt.date, reason: str
+) -> None:
+    """Move active signals to the archive, each (id) until its ``destroy_on`` date: the
+    person, reporter and dates only, copied by the database (one statement a date)."""
+    by_date: dict[dt.date, list[str]] = {}
+    for signal_id, until in destroy_on.items():
+        by_date.setdefault(until, []).append(signal_id)
+    for until, ids in sorted(by_date.items()):
+        for part in _chunks(ids):
+            copied = select(
+                *(SIGNALS.c[name] for name in _ARCHIVED_AS_IS),
+                SIGNALS.c.created_at,
+                literal(archived_on, ARCHIVED.c.archived_on.type),
+                literal(reason, ARCHIVED.c.reason.type),
+                literal(until, ARCHIVED.c.destroy_on.type),
+            ).where(SIGNALS.c.id.in_(part))
+            columns = [*_ARCHIVED_AS_IS, "registered_at", "archived_on", "reason", "destroy_on"]
+            session.execute(insert(ARCHIVED).from_select(columns, copied))
+    delete_signals(session, list(destroy_on))
+
+
+# What the archive keeps of a signal under the same name (``registered_at`` is its
+# ``created_at``); its parents and address are dropped.
+_ARCHIVED_AS_IS = (
+    "id",
+    "oin",
+    "local_ref",
+    "person",
+    "professional_name",
+    "professional_email",
+    "professional_phone",
+    "professional_function",
+    "remove_on",
+    "informed_on",
+    "informed_who",
+)
+
+
+def delete_signals(session: Session, signal_ids: Collection[str]) -> None:
+    """Delete active signals, their parents and their match memberships."""
+    for part in _chunks(signal_ids):
+        session.execute(delete(MEMBERS).where(MEMBERS.c.signal_id.in_(part)))
+        session.execute(delete(PARENTS).where(PARENTS.c.signal_id.in_(part)))
+        session.execute(delete(SIGNALS).where(SIGNALS.c.id.in_(part)))
+
+
+def delete_archived(session: Session, signal_ids: Collection[str]) -> None:
+    """Delete archived signals and the record of their offers."""
+    for part in _chunks(signal_ids):
+        session.execute(delete(OFFERS).where(OFFERS.c.archived_signal_id.in_(part)))
+        session.execute(delete(ARCHIVED).where(ARCHIVED.c.id.in_(part)))
 
 
 def count_due(session: Session, today: dt.date) -> tuple[int, int]:

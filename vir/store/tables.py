@@ -129,6 +129,8 @@ class SignalRow(Base):
     __table_args__ = (
         UniqueConstraint("oin", "local_ref", name="uq_signals_oin_local_ref"),
         UniqueConstraint("oin", "person", name="uq_signals_oin_person"),
+        # The lifecycle's batches, in this order, and whom to lock (migration 0014).
+        Index("ix_signals_remove_on_id_person", "remove_on", "id", "person"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -139,7 +141,7 @@ class SignalRow(Base):
     epoch: Mapped[int] = mapped_column(Integer)
     person: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
     address: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
-    remove_on: Mapped[dt.date] = mapped_column(Date, index=True)
+    remove_on: Mapped[dt.date] = mapped_column(Date)
     professional_name: Mapped[str] = mapped_column(String(100))
     professional_email: Mapped[str | None] = mapped_column(String(254))
     professional_phone: Mapped[str | None] = mapped_column(String(32))
@@ -278,6 +280,8 @@ class ArchivedSignalRow(Base):
     """
 
     __tablename__ = "archived_signals"
+    # Destruction at the end of the term, in this order (migration 0014).
+    __table_args__ = (Index("ix_archived_signals_destroy_on_id", "destroy_on", "id"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     oin: Mapped[str] = mapped_column(ForeignKey("organisations.oin"), index=True)
@@ -293,7 +297,7 @@ class ArchivedSignalRow(Base):
     informed_who: Mapped[str | None] = mapped_column(String(16))
     archived_on: Mapped[dt.date] = mapped_column(Date)
     reason: Mapped[str] = mapped_column(String(16))  # risk_ended | expired
-    destroy_on: Mapped[dt.date] = mapped_column(Date, index=True)
+    destroy_on: Mapped[dt.date] = mapped_column(Date)
     person_next: Mapped[bytes | None] = mapped_column(LargeBinary(32))  # as signals.person_next
 
 

@@ -13,7 +13,8 @@ from support.world import person, world
 
 from vir.domain.errors import InputError
 from vir.domain.signals import WithdrawalReason, add_years
-from vir.store.tables import ArchivedSignalRow, SignalRow
+from vir.services.lifecycle import Lifecycle
+from vir.store.tables import ArchivedSignalRow, AuditStagedRow, SignalRow
 
 TODAY = T0.date()
 
@@ -61,10 +62,9 @@ def test_a_signal_walks_through_two_years_and_five_years(tmp_path: Path) -> None
             "swept": 0,
             "as_of": add_years(TODAY, 2).isoformat(),
         }
-        # Whichever signal expired second, its organisation was told the match ended;
-        # with both signals gone, so are the notifications (docs/matching.md, Retention).
-        told = [e.objects["type"] for e in entries if e.action == "notification.created"]
-        assert told == ["match.left"]
+        # Both left in one batch: the match ended with nobody left in it to tell (one at
+        # a time, the second would have been told, and that notice deleted as it left).
+        assert "notification.created" not in [e.action for e in entries]
         assert w.notifications() == []
 
         again = len(w.audit())
@@ -79,6 +79,52 @@ def test_a_signal_walks_through_two_years_and_five_years(tmp_path: Path) -> None
         assert _count(w, ArchivedSignalRow) == 0
         assert w.actions(before) == ["signal.destroyed", "signal.destroyed", "lifecycle.run"]
         assert {e.reason for e in w.audit()[before:-1]} == {"archive_term"}
+
+
+@pytest.mark.parametrize("batch", [2, 1])
+def test_partners_are_told_once_when_two_signals_leave_in_one_batch(
+    tmp_path: Path, batch: int
+) -> None:
+    """The school and the GP reach their removal date together; youth care and police
+    stay. Removed in one batch, their group is settled once: each partner that stays is
+    told once, with the match as it now stands. One at a time (batch 1), each partner
+    was told twice, and the first notice, showing the GP, went with the GP."""
+    with world(tmp_path) as w:
+        w.lifecycle = Lifecycle(w.store.db, w.clock, batch=batch)
+        soon = TODAY + dt.timedelta(days=30)
+        leaving = [w.register(i, "kim", remove_on=soon) for i in (0, 1)]
+        staying = [w.register(i, "kim") for i in (2, 3)]
+        start = len(w.audit())
+        w.clock.to(soon)
+        assert w.lifecycle.run().archived == 2
+
+        entries = w.audit()[start:]
+        for signal in leaving:  # each signal's own entries stay together, in order
+            at = [(e.action, e.objects.get("signal")) for e in entries].index(
+                ("signal.expired", signal.id)
+            )
+            assert entries[at + 1].action == "signal.archived"
+            assert entries[at + 1].objects["signal"] == signal.id
+        told = [
+            (e.objects["signal"], e.objects["type"])
+            for e in entries
+            if e.action == "notification.created"
+        ]
+        if batch == 1:
+            second = max(leaving, key=lambda s: s.id)  # batches go in (remove_on, id) order
+            assert sorted(told) == sorted(
+                [(s.id, "match.left") for s in [second, *staying, *staying]]
+            )
+        else:
+            assert sorted(told) == sorted((s.id, "match.left") for s in staying)
+        # What is held is the same either way: one notice each, the match without them.
+        held = sorted(w.notifications(), key=lambda n: str(n["local_ref"]))
+        assert [(n["local_ref"], n["type"], n["active"]) for n in held] == [
+            (s.local_ref, "match.left", True) for s in staying
+        ]
+        for notice, other in zip(held, reversed(staying), strict=True):
+            shown = [p["organisation"]["oin"] for p in notice["participants"]]
+            assert shown == [other.oin]
 
 
 def test_turning_23_erases_without_archive(tmp_path: Path) -> None:
@@ -168,10 +214,41 @@ def test_an_interrupted_run_resumes_without_doing_anything_twice(tmp_path: Path)
         with pytest.raises(Crash):
             w.lifecycle.run(crash_after_first_batch)
         assert _count(w, ArchivedSignalRow) == 2  # the first batch (of 2) committed
+        assert w.store.db.integrate_after_commit  # writers integrate again
         assert w.lifecycle.run().archived == 3  # the rest, once
         assert _count(w, ArchivedSignalRow) == 5 and _count(w, SignalRow) == 0
         archived = [e.objects["signal"] for e in w.audit() if e.action == "signal.archived"]
         assert len(archived) == len(set(archived)) == 5
+
+
+def test_a_run_integrates_its_audit_entries_at_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five batches, and the entries integrated at the end, not after every batch: they
+    stay staged (committed) until the run has written its own entry; then one
+    integration moves them all, and one more finds nothing left."""
+    with world(tmp_path) as w:
+        w.lifecycle = Lifecycle(w.store.db, w.clock, batch=1)
+        for i in range(5):
+            w.register(i % 4, f"child-{i}")
+        start = len(w.audit())
+        w.clock.to(add_years(TODAY, 2))
+        integrations: list[int] = []
+        integrate = w.store.db.integrate
+
+        def counted(*, wait: bool = True) -> object:
+            integrations.append(1)
+            return integrate(wait=wait)
+
+        monkeypatch.setattr(w.store.db, "integrate", counted)
+        assert w.lifecycle.run().archived == 5
+        assert len(integrations) == 2
+        assert w.store.db.integrate_after_commit
+        with w.store.db.read() as session:
+            assert session.scalar(select(func.count()).select_from(AuditStagedRow)) == 0
+        actions = w.actions(start)
+        assert actions.count("signal.expired") == actions.count("signal.archived") == 5
+        assert actions[-1] == "lifecycle.run"
 
 
 def test_progress_reports_reach_the_total(tmp_path: Path) -> None:
