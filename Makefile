@@ -39,7 +39,7 @@ run: dev
 	@echo "Try:  echo 123456782 | $(BIN)/vir-client --dev-org gp pseudonymise bsn"
 	@echo "  or: curl --cacert $(DEV)/ca.crt --cert $(DEV)/orgs/00000009000000000002.crt --key $(DEV)/orgs/00000009000000000002.key https://127.0.0.1:$(VIR_PORT)/health"
 	@echo
-	$(BIN)/vir dev run
+	VIR_DEV=1 $(BIN)/vir dev run
 
 ## The same with three key holders, any two of which pseudonymise (threshold OPRF).
 run-threshold:

@@ -11,8 +11,12 @@ vir org add ...           onboard an organisation and issue (or register) its ce
 vir org list              registered organisations
 vir org cert ...          another certificate with a role (coordinator, privacy_officer, ...)
 vir org coordinator ...   appoint or remove an organisation's coordinator
+vir org email ...         content-free e-mail to its professionals: --enable/--disable, --language
+vir org webhook ...       push notifications to a webhook (--url, --secret-file) or --disable
 vir org revoke ...        revoke a certificate (--fingerprint or --serial) and rewrite the CRL
 vir org crl               (re)write the development CA's CRL from the revoked certificates
+vir outbox list|retry     the delivery outbox (ids only); deliver dead ones again
+vir worker                deliver notifications (webhooks, e-mail) in its own process
 vir lifecycle run         removal dates and the archive term (idempotent, resumable)
 vir person deceased       death notice for the pseudonyms on standard input
 vir address exclude ...   an institutional address pseudonym that never matches
@@ -32,7 +36,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vir import cli_keyholder, cli_keys
+from vir import cli_delivery, cli_keyholder, cli_keys
 from vir.cli_databases import close_databases, open_database
 from vir.crypto import oprf
 from vir.domain.clock import utc_now
@@ -299,6 +303,27 @@ def cmd_org_coordinator(settings: Settings, args: argparse.Namespace) -> int:
         contact = Professional(args.name, args.email, args.phone)
     sent = set_coordinator(_database(settings), oin, contact, utc_now())
     print(f"vir: coordinator {'removed' if contact is None else 'set'}; {sent} partner(s) told")
+    return 0
+
+
+def cmd_org_email(settings: Settings, args: argparse.Namespace) -> int:
+    """Content-free e-mail to an organisation's professionals: on, off, language."""
+    from vir.delivery.email import configure_organisation
+    from vir.domain.organisations import Oin
+    from vir.store.email_outbox import Language
+
+    enabled = True if args.enable else False if args.disable else None
+    language = Language(args.language) if args.language else None
+    state = configure_organisation(
+        _database(settings), str(Oin(args.oin)), utc_now(), enabled=enabled, language=language
+    )
+    if state.enabled:
+        print(f"vir: e-mail to the professionals of {state.name} is on ({state.language.value})")
+    else:
+        print(
+            f"vir: e-mail to the professionals of {state.name} is off "
+            f"(language {state.language.value}); turn it on with --enable"
+        )
     return 0
 
 
@@ -634,6 +659,19 @@ def add_org_parsers(parser: argparse.ArgumentParser, shared: Command | None = No
         coord.add_argument("--phone")
         coord.add_argument("--remove", action="store_true")
         coord.set_defaults(**handler(cmd_org_coordinator))
+        email = org.add_parser(
+            "email",
+            help="content-free e-mail to the organisation's professionals: on, off, language",
+        )
+        email.add_argument("--oin", required=True)
+        email.add_argument(
+            "--language", choices=("nl", "en"), help="the e-mails' language (default nl)"
+        )
+        turn = email.add_mutually_exclusive_group()
+        turn.add_argument("--enable", action="store_true", help="send e-mail (opt-in)")
+        turn.add_argument("--disable", action="store_true", help="send no e-mail")
+        email.set_defaults(**handler(cmd_org_email))
+        cli_delivery.add_org_webhook(org)
     revoke = org.add_parser("revoke", help="revoke a client certificate and rewrite the CRL")
     which = revoke.add_mutually_exclusive_group(required=True)
     which.add_argument("--fingerprint", help="SHA-256 fingerprint (hex) of the certificate")
@@ -681,6 +719,7 @@ def build_parser() -> argparse.ArgumentParser:
         run=cmd_dev_run
     )
     add_org_parsers(sub.add_parser("org"))
+    cli_delivery.add_parsers(sub)
     lifecycle = sub.add_parser("lifecycle").add_subparsers(dest="lifecycle_command", required=True)
     run = lifecycle.add_parser("run", help="removal dates and the archive term, now")
     run.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -105,3 +105,44 @@ class Settings(BaseSettings):
     api_contact_url: str = Field(
         default="https://vir.example/servicedesk", pattern=r"^https://\S{1,200}$"
     )
+
+    # --- Delivery of notifications (vir.delivery, docs/delivery.md) ---
+    # Development mode (`make run` sets VIR_DEV=1): webhooks may be http://127.0.0.1 or
+    # http://localhost, and plain SMTP to localhost is allowed. Never in production.
+    dev: bool = False
+    # Run the delivery worker as a thread of `vir serve` (default); 0: run `vir worker`
+    # processes instead (as many as wanted, on the same database).
+    delivery_inprocess: bool = True
+    # Seconds a worker holds the deliveries it claimed: one that dies holding them leaves
+    # them to be claimed again after this (at least once). Longer than a batch can take.
+    delivery_lease_seconds: float = Field(default=300.0, ge=1, le=3600)
+    # Hours a webhook delivery is retried (exponential backoff with full jitter) before it
+    # is dead-lettered (`vir outbox list --state dead`, `vir outbox retry`).
+    webhook_retry_hours: float = Field(default=24.0, gt=0, le=24 * 14)
+    # Seconds each network step of a webhook request may take (connect, send, each read).
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # The CloudEvents `source` of every event: which index sent it.
+    webhook_source: str = Field(default="urn:vir:index", pattern=r"^[!-~]{1,200}$")
+    # CA certificates (PEM) webhook receivers' certificates must chain to; unset: the system's.
+    webhook_ca_file: Path | None = None
+
+    # --- E-mail to the professional (vir.delivery.email, docs/delivery.md "E-mail") ---
+    # The mail server: smtp://[user@]host[:port] (STARTTLS required, port 587 by default);
+    # empty: no e-mail. smtp+insecure://localhost:PORT (plain) only with VIR_DEV=1. Never a
+    # password in the URL: it is refused (and kept out of repr).
+    smtp_url: str = Field(default="", repr=False)
+    # The file holding the SMTP password (one line, chmod 600); required when the URL names a user.
+    smtp_password_file: Path | None = None
+    # The sender address (From); required with smtp_url.
+    smtp_from: str = ""
+    # CA certificates (PEM) the mail server's certificate must chain to; unset: the system's.
+    smtp_ca_file: Path | None = None
+    # Seconds each network step with the mail server may take (connect, STARTTLS, each command).
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    # At most one e-mail per professional address per this many minutes (0: no digest).
+    email_digest_minutes: float = Field(default=15.0, ge=0, le=1440)
+    # Hours an e-mail is retried (with backoff) while the mail server refuses or is down.
+    email_retry_hours: float = Field(default=24.0, gt=0, le=24 * 14)
+    # Where a professional looks up a match in the web portal, named in the e-mail; empty:
+    # the e-mail points to the organisation's own system only.
+    portal_url: str = Field(default="", pattern=r"^(https://[!-~]{1,200})?$")

@@ -26,9 +26,12 @@ from vir.api.routes import (
     signals,
     signals_batch,
 )
+from vir.api.routes.signals import notification_item
 from vir.crypto import oprf as group
 from vir.crypto.custody import require_no_oprf_key
 from vir.crypto.signing import load_signing_key, signing_key_path
+from vir.delivery.registry import make_worker
+from vir.delivery.worker import Worker
 from vir.domain.clock import Clock, utc_now
 from vir.domain.ratelimit import Limit, LimitKind
 from vir.services.consultations import ConsultationService
@@ -89,6 +92,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
             services.refusals.flush,
             settings.refusal_flush_seconds,
             Periodic("lifecycle.run", settings.lifecycle_interval_seconds, services.lifecycle.run),
+            delivery=delivery_worker(settings, db, clock),
         ),
         title="vir",
         version=API_VERSION,
@@ -181,3 +185,11 @@ def rate_limits(settings: Settings) -> RateLimits:
             LimitKind.CONSULTATION: Limit(settings.consult_rate_per_second, settings.consult_burst),
         }
     )
+
+
+def delivery_worker(settings: Settings, db: Database, clock: Clock) -> Worker | None:
+    """The delivery worker of this process (docs/delivery.md), or None when delivery runs
+    in ``vir worker`` processes (``VIR_DELIVERY_INPROCESS=0``). The channels are made
+    either way, so that a channel configured wrongly stops the service at start."""
+    worker = make_worker(settings, db, clock, notification_item)
+    return worker if settings.delivery_inprocess else None

@@ -22,6 +22,14 @@ from vir.domain.errors import LogInconsistent
 from vir.services.integrator import Integrator
 
 
+class Background(Protocol):
+    """A thread a service runs from start to stop (the delivery worker)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 class JobObserver(Protocol):
     def job_scheduled(self, job: str) -> None: ...
 
@@ -105,12 +113,15 @@ def service_lifespan(
     flush_refusals: Callable[..., object],
     refusal_interval: float,
     *extra: Periodic,
+    delivery: Background | None = None,
 ) -> Callable[[Any], contextlib.AbstractAsyncContextManager[None]]:
     """What every vir service runs beside its requests: the audit integrator (a thread,
     from start to stop), signing audit checkpoints and writing refusal counts, each on
-    its interval, and ``extra`` jobs. Refusal counts left by an instance that stopped or
-    crashed are written at start; this one's at stop (``flush_refusals(final=True)``),
-    after which the integrator integrates what is left."""
+    its interval, and ``extra`` jobs; with ``delivery``, the delivery worker's thread
+    (``vir.delivery.worker``), started after the integrator and stopped before it, so
+    that its audit entries are integrated. Refusal counts left by an instance that
+    stopped or crashed are written at start; this one's at stop
+    (``flush_refusals(final=True)``), after which the integrator integrates what is left."""
     jobs = [
         Periodic("audit.checkpoint", checkpoint_interval, checkpoint),
         *extra,
@@ -121,4 +132,7 @@ def service_lifespan(
         Once("refusals.flush", functools.partial(flush_refusals, final=True)),
         Once("audit.integrate", integrator.stop),
     ]
+    if delivery is not None:
+        at_start.append(Once("delivery.start", delivery.start))
+        at_stop.insert(0, Once("delivery.stop", delivery.stop))
     return periodic_lifespan(jobs, at_start, at_stop)

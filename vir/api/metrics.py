@@ -70,6 +70,7 @@ from vir.audit.chain import AuditEvent
 from vir.domain.errors import ConfigurationError
 from vir.domain.matching import NotificationType
 from vir.services.refusals import Recorded
+from vir.store import outbox
 from vir.store.db import Database
 from vir.store.sequencer import Integrated
 from vir.store.tables import CheckpointRow
@@ -145,6 +146,49 @@ class _NewestCheckpoint(Collector):
             moment = moment.replace(tzinfo=dt.UTC)  # stored as UTC
         family.add_metric([], moment.timestamp() if moment is not None else 0.0)
         yield family
+
+
+class _Deliveries(Collector):
+    """``vir_deliveries`` (by channel and state) and ``vir_deliveries_dead`` (by channel),
+    read from the outbox at each scrape: every instance and worker process sees the same
+    numbers. Labels are channel names and states only; nothing when it cannot be read."""
+
+    NAME = "vir_deliveries"
+    HELP = "Notification deliveries in the outbox, by channel and state."
+    DEAD = "vir_deliveries_dead"
+    DEAD_HELP = "Dead-lettered notification deliveries, by channel (vir outbox list --state dead)."
+
+    def __init__(self, counts: Callable[[], dict[tuple[str, str], int]]) -> None:
+        self._counts = counts
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return [
+            GaugeMetricFamily(self.NAME, self.HELP),
+            GaugeMetricFamily(self.DEAD, self.DEAD_HELP),
+        ]
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        try:
+            counts = self._counts()
+        except Exception:  # a scrape must not fail with the database
+            return
+        family = GaugeMetricFamily(self.NAME, self.HELP, labels=("channel", "state"))
+        dead = GaugeMetricFamily(self.DEAD, self.DEAD_HELP, labels=("channel",))
+        channels = {_DELIVERY_LABEL.sub("_", c)[:16] for c, _s in counts} | {"webhook"}
+        for channel in sorted(channels):
+            for state in outbox.STATES:
+                family.add_metric([channel, state], float(counts.get((channel, state), 0)))
+            dead.add_metric([channel], float(counts.get((channel, outbox.DEAD), 0)))
+        yield family
+        yield dead
+
+
+_DELIVERY_LABEL = re.compile(r"[^a-z0-9_]")
+
+
+def delivery_counts(db: Database) -> dict[tuple[str, str], int]:
+    with db.read() as session:
+        return outbox.counts(session)
 
 
 class Metrics:
@@ -412,6 +456,7 @@ def install(app: Any, db: Any, metrics_allow: str) -> Metrics:
     ``add_middleware`` so that ``Observe`` is outermost (it sees 413s too). The
     ``GET /metrics`` route (``vir.api.routes.metrics``) is included by ``create_app``."""
     metrics = Metrics(functools.partial(newest_checkpoint_at, db))
+    metrics.registry.register(_Deliveries(functools.partial(delivery_counts, db)))
     app.state.metrics = metrics
     app.state.metrics_allow = parse_allow(metrics_allow)
     db.observe_commits(metrics.committed)

@@ -71,6 +71,8 @@ class Action(enum.StrEnum):
     MATCH_ENDED = "match.ended"
     NOTIFICATION_CREATED = "notification.created"
     NOTIFICATIONS_READ = "notifications.read"
+    DELIVERY_DELIVERED = "delivery.delivered"
+    DELIVERY_DEAD = "delivery.dead"
     ARCHIVE_OFFERED = "archive.offered"
     CONSULTATION_MADE = "consultation.made"
     CONSULTATION_DISCLOSED = "consultation.disclosed"
@@ -86,6 +88,9 @@ class Action(enum.StrEnum):
     ADMIN_CERTIFICATE_REGISTERED = "admin.certificate_registered"
     ADMIN_CERTIFICATE_REVOKED = "admin.certificate_revoked"
     ADMIN_ADDRESS_EXCLUDED = "admin.address_excluded"
+    ADMIN_WEBHOOK_CHANGED = "admin.webhook_changed"
+    ADMIN_EMAIL_CHANGED = "admin.email_changed"
+    ADMIN_DELIVERY_RETRIED = "admin.delivery_retried"
     KEY_REKEY_STARTED = "key.rekey_started"
     KEY_REKEY_SWITCHED = "key.rekey_switched"
     KEY_EPOCH_RETIRED = "key.epoch_retired"
@@ -213,6 +218,19 @@ _DESCRIPTIONS: Final[dict[Action, Description]] = {
         _U.CARE_COORDINATION,
         "Matchberichten opgehaald",
     ),
+    Action.DELIVERY_DELIVERED: _D(
+        "A notification was delivered on a channel (objects: notification, channel, attempts).",
+        _P.SYSTEM,
+        _U.CARE_COORDINATION,
+        "Matchbericht afgeleverd",
+    ),
+    Action.DELIVERY_DEAD: _D(
+        "Delivering a notification on a channel was given up (objects: notification, "
+        "channel, attempts, error code).",
+        _P.SYSTEM,
+        _U.CARE_COORDINATION,
+        "Matchbericht niet afgeleverd",
+    ),
     Action.ARCHIVE_OFFERED: _D(
         "A new reporter was shown an archived signal of another organisation.",
         _P.MATCHER,
@@ -302,6 +320,26 @@ _DESCRIPTIONS: Final[dict[Action, Description]] = {
         _P.ADMIN,
         _U.ADMINISTRATION,
         "Adres uitgesloten van matchen",
+    ),
+    Action.ADMIN_WEBHOOK_CHANGED: _D(
+        "The operator set or disabled an organisation's webhook (objects: state; never "
+        "the URL or the secret).",
+        _P.ADMIN,
+        _U.ADMINISTRATION,
+        "Webhook gewijzigd",
+    ),
+    Action.ADMIN_EMAIL_CHANGED: _D(
+        "The operator turned e-mail to an organisation's professionals on or off, or set "
+        "its language (objects: enabled, language).",
+        _P.ADMIN,
+        _U.ADMINISTRATION,
+        "E-mailinstelling gewijzigd",
+    ),
+    Action.ADMIN_DELIVERY_RETRIED: _D(
+        "The operator put deliveries back in the outbox (objects: count).",
+        _P.ADMIN,
+        _U.ADMINISTRATION,
+        "Aflevering opnieuw aangeboden",
     ),
     Action.KEY_REKEY_STARTED: _D(
         "The operator started converting the stored pseudonyms to a new key epoch "

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from vir.client.professional import check_professional
+from vir.client.webhooks import WebhookVerifier
 from vir.crypto import oprf, threshold
 from vir.domain.encoding import b64url_decode, b64url_encode
 from vir.domain.local_ref import is_local_ref
@@ -177,6 +178,12 @@ class VirClient:
             httpx.Client(base_url=url, verify=context, timeout=timeout) for url in keyholders
         )
         self.threshold = threshold
+
+    @staticmethod
+    def webhook_verifier(secret: str) -> WebhookVerifier:
+        """A verifier of vir's webhook requests signed with ``secret`` (``whsec_...``):
+        signature, timestamp within 5 minutes, duplicates by id (``vir.client.webhooks``)."""
+        return WebhookVerifier(secret)
 
     @classmethod
     def from_dev(

@@ -165,7 +165,15 @@ def privacy_csv(report: Mapping[str, Any], dialect: CsvDialect = "nl") -> str:
             rows.append(["volumes", _oin(item), _name(item), measure, item["month"], item[measure]])
     for item in report["flags"]:
         rows.append(["flags", _oin(item), _name(item), item["kind"], "", _figures(item["figures"])])
+    for channel, count in _dead_letters(report).items():
+        rows.append(["dead_letters", "", "", channel, "", count])
     return _csv(rows)
+
+
+def _dead_letters(report: Mapping[str, Any]) -> dict[str, int]:
+    """Channel -> notifications whose delivery was given up in the period (reports made
+    before delivery existed have none)."""
+    return dict(report.get("dead_letters", {}).get("channels", {}))
 
 
 def _privacy_csv_nl(report: Mapping[str, Any]) -> str:
@@ -243,7 +251,21 @@ def _privacy_csv_nl(report: Mapping[str, Any]) -> str:
                     item[measure],
                 ]
             )
+    for channel, count in _dead_letters(report).items():
+        rows.append(
+            [
+                "Niet afgeleverde matchberichten",
+                "",
+                "",
+                _CHANNELS_NL.get(channel, channel),
+                "",
+                count,
+            ]
+        )
     return _csv(rows, "nl")
+
+
+_CHANNELS_NL = {"webhook": "Webhook", "email": "E-mail"}
 
 
 def _volume_series(report: Mapping[str, Any]) -> dict[str, list[tuple[str, int]]]:
@@ -404,6 +426,20 @@ def privacy_pdf(report: Mapping[str, Any], created_at: datetime) -> bytes:
             [[_name(u), _oin(u), str(u["count"])] for u in uninformed["organisations"]],
             widths=(3, 3, 1),
         )
+    dead = _dead_letters(report)
+    doc.heading("Niet afgeleverde matchberichten")
+    doc.paragraph(
+        "Matchberichten die na herhaalde pogingen niet zijn afgeleverd (webhook of e-mail); "
+        "ze blijven op te halen via de API."
+    )
+    if dead:
+        doc.table(
+            ["Kanaal", "Aantal"],
+            [[_CHANNELS_NL.get(c, c), str(n)] for c, n in dead.items()],
+            widths=(3, 1),
+        )
+    else:
+        doc.paragraph("Geen in deze periode.")
     _provenance(doc, report)
     return doc.render()
 

@@ -333,6 +333,7 @@ def privacy_report(
     quick: dict[str, Counter[str]] = defaultdict(Counter)  # oin -> withdrawal reasons
     lookups: dict[str, list[tuple[dt.datetime, int]]] = defaultdict(list)
     limited: dict[str, Counter[str]] = defaultdict(Counter)  # oin -> endpoint -> refusals
+    dead: Counter[str] = Counter()  # channel -> deliveries given up (dead letters)
     fetched, counts_source = _fetch_evaluations(evaluation_counts, start, end)
     with db.write() as session:
         names = {str(o.oin): o.name for o in list_organisations(session)}
@@ -351,6 +352,8 @@ def privacy_report(
                     limited[oin][endpoint] += count
                 continue
             events[(oin, event.action)] += 1
+            if event.action == Action.DELIVERY_DEAD:
+                dead[str(event.objects.get("channel", ""))] += 1
             if oin is not None and event.action in _LOOKUPS:
                 lookups[oin].append((_moment(event), 1))  # found or not
             if oin is None or event.outcome != Outcome.SUCCESS:
@@ -499,6 +502,9 @@ def privacy_report(
         ],
         "flags": flags,
         "evaluation_counts": counts_source,
+        # Notifications whose delivery (webhook, e-mail) was given up in the period
+        # (delivery.dead entries; docs/delivery.md): they were never pushed, only pollable.
+        "dead_letters": {"total": sum(dead.values()), "channels": dict(sorted(dead.items()))},
     }
 
 

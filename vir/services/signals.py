@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -34,7 +34,7 @@ from vir.services.matching import (
     snapshot,
 )
 from vir.services.views import MatchView, Participant, Registration, SignalState
-from vir.store import audit_log, locks
+from vir.store import audit_log, locks, outbox
 from vir.store import signals as repo
 from vir.store.db import Database
 from vir.store.locks import Lock
@@ -412,6 +412,9 @@ class NotificationPage:
 
     items: list[StoredNotification]
     next: str
+    # Notification id -> {channel: state} of its deliveries (vir.store.outbox); a
+    # notification without any is absent.
+    delivery: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 class NotificationService:
@@ -441,6 +444,7 @@ class NotificationService:
                 position = repo.position_at_seq(session, caller.oin, seq)
             assert position is not None
             rows = repo.notifications_after(session, caller.oin, position, limit)
+            delivery = outbox.states_of(session, [r.id for r in rows])
             audit_log.append(
                 session,
                 audit_log.new_event(
@@ -451,4 +455,6 @@ class NotificationService:
                     **audit_log.by(caller),
                 ),
             )
-        return NotificationPage(rows, encode_cursor(rows[-1].position if rows else position))
+        return NotificationPage(
+            rows, encode_cursor(rows[-1].position if rows else position), delivery
+        )

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from vir.domain.matching import GroupKey, Via
 from vir.domain.signals import Professional, SignalFacts
+from vir.store import outbox
 from vir.store.records import (
     ArchivedSignal,
     Informed,
@@ -388,6 +389,7 @@ def insert_notifications(session: Session, notifications: Sequence[NewNotificati
         ]
     session.execute(insert(NOTIFICATIONS), numbered)
     session.execute(insert(CARRIED), links)
+    outbox.enqueue(session, notifications)  # their deliveries (webhook, e-mail)
 
 
 _CARRYING = select(CARRIED.c.notification_id).where(

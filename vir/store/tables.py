@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any, ClassVar
 
 from sqlalchemy import (
+    Boolean,
     Date,
     DateTime,
     Dialect,
@@ -377,3 +378,82 @@ class KeyEpochRow(Base):
     created_at: Mapped[dt.datetime]
     activated_at: Mapped[dt.datetime | None]
     retire_after: Mapped[dt.datetime | None]
+
+
+class WebhookRow(Base):
+    """An organisation's webhook (``vir org webhook``, migration 0015): where its
+    notifications are pushed and the Standard Webhooks secret they are signed with.
+    Every instance reads it per delivery, so a change applies at once. Disabling deletes
+    the row, secret and all."""
+
+    __tablename__ = "webhooks"
+
+    oin: Mapped[str] = mapped_column(
+        ForeignKey("organisations.oin", ondelete="CASCADE"), primary_key=True
+    )
+    url: Mapped[str] = mapped_column(String(2048))
+    secret: Mapped[str] = mapped_column(String(200))  # whsec_<base64>; never logged
+    updated_at: Mapped[dt.datetime]
+
+
+class DeliveryRow(Base):
+    """The outbox: one notification for one channel (vir.store.outbox, docs/delivery.md).
+
+    Made in the notification's own transaction and deleted with it. ``claim`` and
+    ``claimed_until`` are a worker's lease: a worker that dies leaves a claim that
+    expires, and the delivery is claimed again (at least once). ``last_error`` is a
+    short code ("503", "timeout"), never a URL, body or secret."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("notification_id", "channel", name="uq_deliveries_notification_channel"),
+        Index("ix_deliveries_due", "channel", "state", "next_attempt_at"),
+        # An organisation's open deliveries of a channel: the claim's ordering check.
+        Index("ix_deliveries_oin", "oin", "channel", "state"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    notification_id: Mapped[str] = mapped_column(ForeignKey("notifications.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))
+    oin: Mapped[str] = mapped_column(String(20))
+    # pending | retrying | delivered | dead (vir.delivery.channels.State)
+    state: Mapped[str] = mapped_column(String(10))
+    attempts: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime]
+    next_attempt_at: Mapped[dt.datetime]
+    # Retried until this plus the channel's window (VIR_WEBHOOK_RETRY_HOURS): when the
+    # notification was made, or when an operator retried it (vir outbox retry).
+    retry_from: Mapped[dt.datetime]
+    claim: Mapped[str | None] = mapped_column(String(32))
+    claimed_until: Mapped[dt.datetime | None]
+    first_attempt_at: Mapped[dt.datetime | None]
+    last_attempt_at: Mapped[dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(16))
+
+
+class OrganisationEmailRow(Base):
+    """Whether an organisation's professionals get content-free e-mail about their matches,
+    and in which language (``vir org email``, migration 0016). No row: no e-mail (opt-in)."""
+
+    __tablename__ = "organisation_email"
+
+    oin: Mapped[str] = mapped_column(
+        ForeignKey("organisations.oin", ondelete="CASCADE"), primary_key=True
+    )
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    language: Mapped[str] = mapped_column(String(2))  # nl | en
+    updated_at: Mapped[dt.datetime]
+
+
+class EmailDigestRow(Base):
+    """When the last e-mail went to a professional's address (the digest window,
+    vir.delivery.email), keyed by a SHA-256 of the address, never the address itself.
+    A row whose window is over decides nothing: the channel's next round deletes it."""
+
+    __tablename__ = "email_digests"
+
+    # SHA-256, hex: not a 32-byte binary column, which in this schema means a pseudonym
+    # (those a rekey converts; tests/unit/services/test_rekey.py).
+    address_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_sent_at: Mapped[dt.datetime]

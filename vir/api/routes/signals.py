@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field, StrictInt
@@ -39,6 +40,7 @@ from vir.api.schemas import (
     parse_date,
     timestamp,
 )
+from vir.delivery.channels import DeliveryState
 from vir.domain import policy
 from vir.domain.errors import InputError
 from vir.domain.lifecycle import InformedWho
@@ -204,9 +206,16 @@ class NotificationOut(BaseModel):
     created_at: TimestampOut
     local_ref: str = Field(description="the caller's own signal")
     match: MatchOut
+    delivery: dict[str, DeliveryState] = Field(
+        default_factory=dict,
+        description="per channel that applies to this notification (webhook, email): "
+        "pending, retrying, delivered or dead (docs/delivery.md); {} when none applies",
+    )
 
     @classmethod
-    def of(cls, stored: StoredNotification) -> NotificationOut:
+    def of(
+        cls, stored: StoredNotification, delivery: Mapping[str, str] | None = None
+    ) -> NotificationOut:
         """A stored notification: its match is read back from the JSON stored with it."""
         return cls(
             id=stored.id,
@@ -214,7 +223,14 @@ class NotificationOut(BaseModel):
             created_at=timestamp(stored.created_at),
             local_ref=stored.local_ref,
             match=MatchOut.model_validate_json(stored.payload),
+            delivery={channel: DeliveryState(state) for channel, state in (delivery or {}).items()},
         )
+
+
+def notification_item(stored: StoredNotification) -> dict[str, Any]:
+    """A notification exactly as ``GET /v1/notifications`` shows it, without its delivery
+    state: the ``data`` of the webhook's event (``vir.delivery.webhook``)."""
+    return NotificationOut.of(stored).model_dump(mode="json", exclude={"delivery"})
 
 
 class NotificationsOut(BaseModel):
@@ -341,7 +357,9 @@ def get_notifications(
 ) -> NotificationsOut:
     """Notifications addressed to the caller's organisation, oldest first."""
     page = notifications.read(caller, after, limit)
-    return NotificationsOut(items=[NotificationOut.of(n) for n in page.items], next=page.next)
+    return NotificationsOut(
+        items=[NotificationOut.of(n, page.delivery.get(n.id)) for n in page.items], next=page.next
+    )
 
 
 @router.patch(

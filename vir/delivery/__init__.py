@@ -1,0 +1,1 @@
+"""Delivery of notifications: the outbox worker and its channels (docs/delivery.md)."""

@@ -1,0 +1,121 @@
+"""What an operator does with delivery: an organisation's webhook, the outbox listed,
+deliveries retried (``vir org webhook``, ``vir outbox``; docs/delivery.md).
+
+Every change is in the database, so every instance and worker sees it at once; every
+change is audited with ids only (never the URL or the secret).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import stat
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from vir.audit.actions import Action
+from vir.audit.chain import Outcome
+from vir.delivery.channels import State
+from vir.delivery.webhook import check_secret, check_url
+from vir.domain.errors import InputError
+from vir.store import audit_log, outbox
+from vir.store.db import Database
+from vir.store.organisations import get_organisation
+
+MAX_SECRET_FILE = 1024
+
+
+def read_secret_file(path: Path) -> str:
+    """The ``whsec_`` secret in ``path``: a file only its owner may read (chmod 600).
+    Errors name the field, never the content."""
+    try:
+        info = path.stat()
+    except OSError:
+        raise InputError("secret-file", "cannot read the file") from None
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise InputError(
+            "secret-file", f"readable by group or others; run: chmod 600 {os.fspath(path)}"
+        )
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_SECRET_FILE + 1)
+    except OSError:
+        raise InputError("secret-file", "cannot read the file") from None
+    if len(raw) > MAX_SECRET_FILE:
+        raise InputError("secret-file", "too large for a webhook secret")
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise InputError("secret", "not a Standard Webhooks secret (whsec_...)") from None
+    return check_secret(text)
+
+
+def set_webhook(
+    db: Database, oin: str, url: str, secret: str, now: dt.datetime, *, dev: bool
+) -> None:
+    """Set (or replace) the organisation's webhook; from its next notification on, every
+    instance delivers there."""
+    url = check_url(url, dev=dev)
+    secret = check_secret(secret)
+    with db.write() as session:
+        _require_reporting(session, oin)
+        outbox.set_webhook(session, outbox.Webhook(oin, url, secret), now)
+        _audit(session, oin, "set", now)
+
+
+def disable_webhook(db: Database, oin: str, now: dt.datetime) -> bool:
+    """Remove the organisation's webhook (URL and secret); deliveries still open for it
+    go dead when next tried ("disabled"). False when it had none."""
+    with db.write() as session:
+        _require_reporting(session, oin)
+        removed = outbox.remove_webhook(session, oin)
+        if removed:
+            _audit(session, oin, "disabled", now)
+    return removed
+
+
+def listing(db: Database, state: str | None, limit: int = 1000) -> list[outbox.Listed]:
+    if state is not None and state not in {s.value for s in State}:
+        raise InputError("state", "one of " + ", ".join(s.value for s in State))
+    with db.read() as session:
+        return outbox.listed(session, state, limit)
+
+
+def retry(db: Database, now: dt.datetime, *, delivery_id: int | None, dead: bool) -> int:
+    """Put one delivery (not delivered yet) or every dead one back as pending, due now,
+    with a fresh retry window; audited. Returns how many."""
+    with db.write() as session:
+        count = outbox.retry(session, now, delivery_id=delivery_id, dead=dead)
+        if count:
+            audit_log.append(
+                session,
+                audit_log.new_event(
+                    Action.ADMIN_DELIVERY_RETRIED,
+                    Outcome.SUCCESS,
+                    now,
+                    actor="admin",
+                    objects={"count": count},
+                ),
+            )
+    return count
+
+
+def _require_reporting(session: Session, oin: str) -> None:
+    org = get_organisation(session, oin)
+    if org is None or not org.category.reports:
+        raise InputError("oin", "not a registered reporting organisation")
+
+
+def _audit(session: Session, oin: str, state: str, now: dt.datetime) -> None:
+    audit_log.append(
+        session,
+        audit_log.new_event(
+            Action.ADMIN_WEBHOOK_CHANGED,
+            Outcome.SUCCESS,
+            now,
+            organisation=oin,
+            actor="admin",
+            objects={"state": state},
+        ),
+    )
