@@ -43,6 +43,7 @@ MAX_EXAMPLES = 100
 MIN_REQUESTS = 2000
 SEED = 20260501
 
+
 def rejected_or_too_large(ctx: Any, response: Any, case: schemathesis.Case) -> bool | None:
     """``negative_data_rejection``, with 413 counted as a rejection too: a schema-violating
     body over ``VIR_MAX_BODY_BYTES`` (a batch of more than 500 large items, say) is
