@@ -159,6 +159,39 @@ _CATALOGUE: dict[Category, tuple[Function, ...]] = {
         ("zittingsvertegenwoordiger", "Zittingsvertegenwoordiger"),
         ("teamleider", "Teamleider"),
     ),
+    Category.CHILDCARE: _functions(
+        ("pedagogisch_medewerker", "Pedagogisch medewerker"),
+        ("gastouder", "Gastouder"),
+        ("locatiemanager", "Locatiemanager"),
+        ("aandachtsfunctionaris", "Aandachtsfunctionaris"),
+    ),
+    Category.MIDWIFERY: _functions(
+        ("verloskundige", "Verloskundige"),
+        ("kraamverzorgende", "Kraamverzorgende"),
+        ("praktijkassistent_verloskunde", "Praktijkassistent verloskunde"),
+    ),
+    Category.PROBATION: _functions(
+        ("reclasseringswerker", "Reclasseringswerker"),
+        ("toezichthouder", "Toezichthouder"),
+        ("adviseur_reclassering", "Adviseur reclassering"),
+    ),
+    Category.SOCIAL_WORK: _functions(
+        ("maatschappelijk_werker", "Maatschappelijk werker"),
+        ("sociaal_werker", "Sociaal werker"),
+        ("schuldhulpverlener", "Schuldhulpverlener"),
+    ),
+    Category.YOUTH_WELFARE: _functions(
+        ("jongerenwerker", "Jongerenwerker"),
+        ("straathoekwerker", "Straathoekwerker"),
+        ("sociaal_werker", "Sociaal werker"),
+    ),
+    Category.NEIGHBOURHOOD_TEAM: _functions(
+        ("wijkteammedewerker", "Wijkteammedewerker"),
+        ("generalist", "Generalist"),
+        ("gezinscoach", "Gezinscoach"),
+        ("casemanager", "Casemanager"),
+        ("maatschappelijk_werker", "Maatschappelijk werker"),
+    ),
     # A municipality registers no signals: its people have no function here.
     Category.MUNICIPALITY: (),
     Category.INDEX_OPERATOR: (),

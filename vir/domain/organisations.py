@@ -29,6 +29,13 @@ class Category(enum.StrEnum):
     POLICE = "police"
     HALT = "halt"
     RAAD_KINDERBESCHERMING = "raad_kinderbescherming"
+    CHILDCARE = "childcare"  # kinderopvang, peuteropvang, gastouderbureau
+    MIDWIFERY = "midwifery"  # verloskunde and kraamzorg
+    PROBATION = "probation"  # reclassering (adult probation: the parents of a household)
+    SOCIAL_WORK = "social_work"  # algemeen maatschappelijk werk
+    YOUTH_WELFARE = "youth_welfare"  # jongerenwerk
+    # The municipal neighbourhood team (wijkteam, sociaal team): reports and coordinates.
+    NEIGHBOURHOOD_TEAM = "neighbourhood_team"
     # Not a reporting category: a municipality or region, whose certificates carry
     # roles such as privacy officer. It never registers or receives signals.
     MUNICIPALITY = "municipality"

@@ -57,6 +57,12 @@ CATEGORY_LABELS: Final[Mapping[str, str]] = {
     "credit_bank": "gemeentelijke kredietbank",
     "halt": "Halt",
     "raad_kinderbescherming": "Raad voor de Kinderbescherming",
+    "childcare": "kinderopvang",
+    "midwifery": "verloskunde",
+    "probation": "reclassering",
+    "social_work": "maatschappelijk werk",
+    "youth_welfare": "jongerenwerk",
+    "neighbourhood_team": "wijkteam",
     "municipality": "gemeente",
 }
 

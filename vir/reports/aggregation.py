@@ -73,6 +73,12 @@ CATEGORY_GROUPS: Final[Mapping[Category, str]] = {
     Category.POLICE: "youth_and_safety",
     Category.WMO_PROVIDER: "support",
     Category.CREDIT_BANK: "support",
+    Category.CHILDCARE: "schooling",
+    Category.MIDWIFERY: "care",
+    Category.PROBATION: "youth_and_safety",
+    Category.SOCIAL_WORK: "support",
+    Category.YOUTH_WELFARE: "support",
+    Category.NEIGHBOURHOOD_TEAM: "support",
 }
 
 # The levels auto tries, finest first: categories are kept before months are.

@@ -81,6 +81,12 @@ CATEGORIES: Final[Mapping[str, tuple[str, str]]] = {
     "police": ("Politie", "Police"),
     "halt": ("Halt", "Halt"),
     "raad_kinderbescherming": ("Raad voor de Kinderbescherming", "Child Protection Board"),
+    "childcare": ("Kinderopvang", "Childcare"),
+    "midwifery": ("Verloskunde en kraamzorg", "Midwifery and maternity care"),
+    "probation": ("Reclassering", "Probation"),
+    "social_work": ("Maatschappelijk werk", "Social work"),
+    "youth_welfare": ("Jongerenwerk", "Youth work"),
+    "neighbourhood_team": ("Wijkteam", "Neighbourhood team"),
     "municipality": ("Gemeente", "Municipality"),
     "index_operator": ("Beheerder van de verwijsindex", "Index operator"),
     "totaal": ("Totaal", "Total"),
@@ -88,10 +94,13 @@ CATEGORIES: Final[Mapping[str, tuple[str, str]]] = {
 
 # The monitor's coarser rows: groups of categories (vir.reports.aggregation).
 CATEGORY_GROUPS: Final[Mapping[str, tuple[str, str]]] = {
-    "schooling": ("Onderwijs en leerplicht", "Education and school attendance"),
+    "schooling": (
+        "Onderwijs, leerplicht en kinderopvang",
+        "Education, school attendance and childcare",
+    ),
     "care": ("Zorg", "Health care"),
     "youth_and_safety": ("Jeugdhulp en veiligheid", "Youth care and safety"),
-    "support": ("Wmo en kredietbank", "Social support and credit bank"),
+    "support": ("Sociaal domein", "Social support"),
 }
 
 # Refusal reasons are the reason_code of the error that refused the request, or

@@ -348,7 +348,7 @@ def test_monitor_by_quarter_and_group_reads_as_dutch() -> None:
     report["measures"] = [report["measures"][0] | {"rows": render_rows(table, corner="groep")}]
     text, images = _read(monitor_pdf(report, CREATED))
     assert _raw_codes(text) == []
-    assert "Onderwijs en leerplicht" in text and "1e kw." in text and "Groep" in text
+    assert "Onderwijs, leerplicht en kinderopvang" in text and "1e kw." in text and "Groep" in text
     assert images == 1
     rows = _nl_rows(monitor_csv(report))
     assert [
