@@ -15,7 +15,9 @@ vir org email ...         content-free e-mail to its professionals: --enable/--d
 vir org webhook ...       push notifications to a webhook (--url, --secret-file) or --disable
 vir org revoke ...        revoke a certificate (--fingerprint or --serial) and rewrite the CRL
 vir org crl               (re)write the development CA's CRL from the revoked certificates
+vir region coordination   a region's categories that coordinate matches: show, or --categories
 vir outbox list|retry     the delivery outbox (ids only); deliver dead ones again
+vir outbox seal-secrets   encrypt webhook secrets stored before vir encrypted them
 vir worker                deliver notifications (webhooks, e-mail) in its own process
 vir lifecycle run         removal dates and the archive term (idempotent, resumable)
 vir person deceased       death notice for the pseudonyms on standard input
@@ -36,7 +38,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vir import cli_delivery, cli_keyholder, cli_keys
+from vir import cli_delivery, cli_keyholder, cli_keys, cli_regions
 from vir.cli_databases import close_databases, open_database
 from vir.crypto import oprf
 from vir.domain.clock import utc_now
@@ -122,12 +124,18 @@ def cmd_db_check(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _init_keys(keys_dir: Path) -> list[str]:
-    """Create the index's key if it is missing (never overwriting): the audit checkpoint
-    signing key. The index has no OPRF key: that is the key holder's (vir keyholder init)."""
+    """Create the index's keys if missing (never overwriting): the audit checkpoint
+    signing key and the webhook secret key. The index has no OPRF key: that is the key
+    holder's (vir keyholder init)."""
+    from vir.crypto.secretbox import init_secret_key
     from vir.crypto.signing import init_signing_key
 
     path, created = init_signing_key(keys_dir)
-    return [f"vir: {'created' if created else 'kept existing'} checkpoint signing key {path}"]
+    box_path, box_created = init_secret_key(keys_dir)
+    return [
+        f"vir: {'created' if created else 'kept existing'} checkpoint signing key {path}",
+        f"vir: {'created' if box_created else 'kept existing'} webhook secret key {box_path}",
+    ]
 
 
 def cmd_keys_init(settings: Settings, args: argparse.Namespace) -> int:
@@ -720,6 +728,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_org_parsers(sub.add_parser("org"))
     cli_delivery.add_parsers(sub)
+    cli_regions.add_parsers(sub)
     lifecycle = sub.add_parser("lifecycle").add_subparsers(dest="lifecycle_command", required=True)
     run = lifecycle.add_parser("run", help="removal dates and the archive term, now")
     run.add_argument("--quiet", action="store_true", help="no progress bar")

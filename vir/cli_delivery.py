@@ -41,7 +41,15 @@ def cmd_org_webhook(settings: Settings, args: argparse.Namespace) -> int:
     if not args.url or not args.secret_file:
         raise InputError("url", "give --url and --secret-file (or --disable)")
     secret = admin.read_secret_file(Path(args.secret_file))
-    admin.set_webhook(_database(settings), oin, args.url, secret, utc_now(), dev=settings.dev)
+    admin.set_webhook(
+        _database(settings),
+        oin,
+        args.url,
+        secret,
+        utc_now(),
+        dev=settings.dev,
+        keys_dir=settings.keys_dir,
+    )
     # Neither the URL (it may carry a token) nor the secret is echoed.
     print(f"vir: webhook set for {oin}; new notifications are delivered there")
     return 0
@@ -65,6 +73,14 @@ def cmd_outbox_retry(settings: Settings, args: argparse.Namespace) -> int:
 
     count = admin.retry(_database(settings), utc_now(), delivery_id=args.id, dead=args.dead)
     print(f"vir: {count} deliver{'y' if count == 1 else 'ies'} due again")
+    return 0
+
+
+def cmd_outbox_seal_secrets(settings: Settings, _args: argparse.Namespace) -> int:
+    from vir.delivery import admin
+
+    count = admin.seal_secrets(_database(settings), utc_now(), keys_dir=settings.keys_dir)
+    print(f"vir: {count} webhook secret{'' if count == 1 else 's'} sealed")
     return 0
 
 
@@ -120,6 +136,10 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     which.add_argument("--id", type=_delivery_id, help="a delivery id from vir outbox list")
     which.add_argument("--dead", action="store_true", help="every dead delivery")
     retry.set_defaults(run=cmd_outbox_retry)
+    outbox.add_parser(
+        "seal-secrets",
+        help="encrypt webhook secrets stored plain (before vir encrypted them) in place",
+    ).set_defaults(run=cmd_outbox_seal_secrets)
     sub.add_parser(
         "worker", help="deliver notifications (webhooks, e-mail) until stopped"
     ).set_defaults(run=cmd_worker)

@@ -119,7 +119,7 @@ class Settings(BaseSettings):
     # Hours a webhook delivery is retried (exponential backoff with full jitter) before it
     # is dead-lettered (`vir outbox list --state dead`, `vir outbox retry`).
     webhook_retry_hours: float = Field(default=24.0, gt=0, le=24 * 14)
-    # Seconds each network step of a webhook request may take (connect, send, each read).
+    # Seconds one whole webhook request may take (connect, TLS, send, the answer's head).
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     # The CloudEvents `source` of every event: which index sent it.
     webhook_source: str = Field(default="urn:vir:index", pattern=r"^[!-~]{1,200}$")

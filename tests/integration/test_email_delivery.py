@@ -51,14 +51,9 @@ def _oin(index: int) -> str:
     return str(ORGS[index].oin)
 
 
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return Pki.make(tmp_path_factory.mktemp("mail-pki"))
-
-
 @pytest.fixture
-def room(tmp_path: Path, certs: Pki) -> Iterator[Mailroom]:
-    with mailroom(tmp_path, certs) as made:
+def room(tmp_path: Path) -> Iterator[Mailroom]:
+    with mailroom(tmp_path) as made:
         yield made
 
 
@@ -257,10 +252,10 @@ def test_a_mail_server_that_is_down_for_a_while_loses_nothing(room: Mailroom) ->
 
 
 def test_a_server_certificate_from_another_ca_is_refused_before_the_password(
-    tmp_path: Path, certs: Pki
+    tmp_path: Path,
 ) -> None:
     stranger = Pki.make(tmp_path / "stranger")
-    with mailroom(tmp_path, certs, server_certs=stranger) as room:
+    with mailroom(tmp_path, server_certs=stranger) as room:
         w = room.w
         w.register(0, "ivo", "school-ivo", name="Karim Bouali")
         w.register(1, "ivo", "gp-ivo", name="Els Jansen")
@@ -292,6 +287,31 @@ def test_a_recipient_the_server_refuses_is_dead_and_the_others_go(room: Mailroom
         keys = set(session.scalars(select(EmailDigestRow.address_hash)))
     assert address_hash(address("Els Jansen", 1)) not in keys
     assert address_hash(address("Karim Bouali", 0)) in keys
+
+
+def test_windows_that_are_over_are_deleted_also_when_nothing_is_sent(room: Mailroom) -> None:
+    """``email_digests`` holds the (hashed) addresses e-mailed within the last window
+    only: after a quiet spell the worker's housekeeping deletes the rows, although no
+    e-mail goes and no delivery is due."""
+    w = room.w
+    w.register(0, "pia", "school-pia", name="Karim Bouali")
+    w.register(1, "pia", "gp-pia", name="Els Jansen")
+    room.run()
+    assert len(room.server.received) == 2 and room.states() == {"delivered": 2}
+
+    def windows() -> set[str]:
+        with w.store.db.read() as session:
+            return set(session.scalars(select(EmailDigestRow.address_hash)))
+
+    assert windows() == {
+        address_hash(address("Karim Bouali", 0)),
+        address_hash(address("Els Jansen", 1)),
+    }
+    w.clock.now += dt.timedelta(minutes=14)
+    assert room.run() == 0 and len(windows()) == 2  # still within the window
+    w.clock.now += dt.timedelta(minutes=2)
+    assert room.run() == 0 and windows() == set()
+    assert len(room.server.received) == 2
 
 
 def test_two_workers_at_once_send_one_email_per_window(room: Mailroom) -> None:
@@ -385,7 +405,7 @@ def test_plain_smtp_to_a_local_mail_catcher_in_development(tmp_path: Path) -> No
     """VIR_DEV=1 and smtp+insecure://127.0.0.1: what `make run` with a local mail catcher
     uses; no TLS, no login."""
     with (
-        mailroom(tmp_path, Pki.make(tmp_path / "pki")) as room,
+        mailroom(tmp_path) as room,
         MailServer(None, tls=False, auth=False) as catcher,
     ):
         settings = Settings(

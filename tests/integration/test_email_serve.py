@@ -5,14 +5,14 @@ to start on a mail server URL it must not use, without showing the password."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.mailroom import mail_pki, password_file
 from support.service import RunningService, start_service
-from support.smtpd import PASSWORD, MailServer, Pki, Received
+from support.smtpd import PASSWORD, MailServer, Received
 
 from vir.client import nl_bsn
 
@@ -22,22 +22,14 @@ SENDER = "vir@vir-test.example"
 BSN = "123456782"
 
 
-def _password_file(folder: Path) -> Path:
-    path = folder / "smtp-password"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(PASSWORD + "\n")
-    return path
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[RunningService, MailServer]]:
-    certs = Pki.make(tmp_path / "mail-pki")
+    certs = mail_pki()
     with MailServer(certs) as mail:
         service = start_service(
             tmp_path / "vir",
             VIR_SMTP_URL=mail.url(),
-            VIR_SMTP_PASSWORD_FILE=str(_password_file(tmp_path)),
+            VIR_SMTP_PASSWORD_FILE=str(password_file(tmp_path)),
             VIR_SMTP_FROM=SENDER,
             VIR_SMTP_CA_FILE=str(certs.ca_file),
             VIR_SMTP_TIMEOUT_SECONDS="5",

@@ -18,12 +18,16 @@ from property.test_matching_oracle import (
     EXCLUDED,
     N_ORGS,
     PEOPLE,
+    RULES,
     Oracle,
     Sig,
     _instance,
     _offer,
     _service_notifications,
+    check_coordinators,
+    configure,
     expected_matches,
+    ticking,
 )
 from sqlalchemy import select
 from support.instore import T0, fresh_store, template
@@ -65,7 +69,7 @@ _TEMPLATE_DIR = Path(tempfile.mkdtemp(prefix="vir-removal-oracle-"))
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-@given(ops=operations)
+@given(ops=operations, rules=RULES)
 # Person 4 is the mother of 0, 1 and 2. The school names her for child 0, the GP
 # registers child 0 without parents, youth care and the GP register siblings 1 and 2
 # with her. The school's signal and youth care's on sibling 1 expire together: the GP's
@@ -78,7 +82,8 @@ _TEMPLATE_DIR = Path(tempfile.mkdtemp(prefix="vir-removal-oracle-"))
         ("register", 2, 1, frozenset({4}), None),
         ("register", 1, 2, frozenset({4}), None),
         ("expire", frozenset({(0, 0), (2, 1)})),
-    ]
+    ],
+    rules=None,
 )
 # Two of three organisations on one child leave together; the third is told once.
 @example(
@@ -88,17 +93,32 @@ _TEMPLATE_DIR = Path(tempfile.mkdtemp(prefix="vir-removal-oracle-"))
         ("register", 2, 0, frozenset(), 1),
         ("register", 2, 3, frozenset(), 0),
         ("expire", frozenset({(0, 0), (1, 0)})),
-    ]
+    ],
+    rules=None,
+)
+# Youth care coordinates the household at address 0 (the school and youth care on
+# child 0, the GP and the school on child 1); youth care's signal and the school's on
+# child 1 expire together: the household goes on, the GP takes over and all are told.
+@example(
+    ops=[
+        ("register", 0, 0, frozenset(), 0),
+        ("register", 2, 0, frozenset(), 0),
+        ("register", 1, 1, frozenset(), 0),
+        ("register", 0, 1, frozenset(), 0),
+        ("expire", frozenset({(2, 0), (0, 1)})),
+    ],
+    rules=None,
 )
 def test_a_batch_of_removals_equals_the_oracle(
-    ops: list[tuple[object, ...]], tmp_path: Path
+    ops: list[tuple[object, ...]], rules: tuple[str, ...] | None, tmp_path: Path
 ) -> None:
     database = Path(tempfile.mkdtemp(dir=tmp_path)) / "db.sqlite"
     with fresh_store(template(_TEMPLATE_DIR), database) as store:
         with store.db.write() as session:
             session.add(ExcludedAddressRow(address=EXCLUDED, label="shelter", created_at=T0))
-        service = SignalService(store.db, lambda: T0, EpochBook(store.db))
-        oracle = Oracle()
+        clock = ticking()
+        service = SignalService(store.db, clock, EpochBook(store.db))
+        oracle = Oracle(rules=configure(store, rules))
         active: list[Sig] = []
         seq = 0
         counter = itertools.count()
@@ -143,7 +163,7 @@ def test_a_batch_of_removals_equals_the_oracle(
                     outcomes = removal.remove_many(
                         session,
                         rows,
-                        T0,
+                        clock(),
                         ArchiveReason.EXPIRED,
                         lambda row: {"organisation": row.oin, "actor": "lifecycle"},
                     )
@@ -154,14 +174,15 @@ def test_a_batch_of_removals_equals_the_oracle(
             expected = sorted(oracle.step(new_active) + extra, key=repr)
             got, seq = _service_notifications(store, seq)
             mapped = []
-            for org, ref, kind, match_id, others, shown_active in got:
+            for org, ref, kind, match_id, others, shown_active, lead in got:
                 assert isinstance(match_id, str)
                 if kind == "match.historical":
                     instance_of[match_id] = _offer(store, match_id)
                 if match_id not in instance_of:
                     instance_of[match_id] = _instance(store, match_id, oracle)
-                mapped.append((org, ref, kind, instance_of[match_id], others, shown_active))
+                mapped.append((org, ref, kind, instance_of[match_id], others, shown_active, lead))
             assert sorted(mapped, key=repr) == expected
+            check_coordinators(store, oracle)
             active = new_active
 
         with store.db.read() as session:

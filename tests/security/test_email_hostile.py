@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 from support.instore import ORGS
-from support.mailroom import Mailroom, address, mail_settings, mailroom
-from support.smtpd import PASSWORD, USER, MailServer, Pki
+from support.mailroom import Mailroom, address, mail_pki, mail_settings, mailroom
+from support.smtpd import PASSWORD, USER, MailServer
 
 from vir.delivery.channels import Due, Result
 from vir.delivery.email import email_channel, sender_address
@@ -26,14 +26,9 @@ from vir.store.tables import DeliveryRow, NotificationRow, SignalRow
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return Pki.make(tmp_path_factory.mktemp("mail-pki"))
-
-
 @pytest.fixture
-def room(tmp_path: Path, certs: Pki) -> Iterator[Mailroom]:
-    with mailroom(tmp_path, certs) as made:
+def room(tmp_path: Path) -> Iterator[Mailroom]:
+    with mailroom(tmp_path) as made:
         yield made
 
 
@@ -199,16 +194,14 @@ def test_plain_smtp_to_this_machine_only_in_development() -> None:
     )
 
 
-def test_a_server_without_starttls_gets_no_password_and_no_message(
-    tmp_path: Path, certs: Pki
-) -> None:
+def test_a_server_without_starttls_gets_no_password_and_no_message(tmp_path: Path) -> None:
     """smtp:// never falls back to plain text, also when the server (or someone on the
     path, stripping the offer) does not offer STARTTLS."""
     with MailServer(None, tls=False, auth=False) as plain:
         url = f"smtp://{USER}@127.0.0.1:{plain.port}"
         secret = _password_file(tmp_path)
         sender = SmtpSender.configure(
-            url, password_file=secret, ca_file=certs.ca_file, timeout=5, dev=True
+            url, password_file=secret, ca_file=mail_pki().ca_file, timeout=5, dev=True
         )
         with pytest.raises(SendFailed) as failed:
             sender.send(_message(), "vir@vir-test.example", "k@org0.example")
@@ -272,16 +265,16 @@ def test_a_user_without_a_password_file_and_the_reverse_are_refused(tmp_path: Pa
 
 
 def test_a_refused_login_shows_the_password_nowhere(
-    tmp_path: Path, certs: Pki, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A wrong password: the server refuses it, the deliveries retry with a short code,
     and neither that password nor the right one is in any log line, outcome or repr."""
     wrong = "Wrong-" + PASSWORD[::-1]
     caplog.set_level(logging.DEBUG)
-    with mailroom(tmp_path, certs) as room:
+    with mailroom(tmp_path) as room:
         secret = tmp_path / "smtp-password"
         secret.write_text(wrong + "\n", encoding="utf-8")
-        settings = mail_settings(tmp_path, room.server, certs)
+        settings = mail_settings(tmp_path, room.server, mail_pki())
         channel = email_channel(settings, room.w.store.db, room.w.clock)
         assert channel is not None
         room.channel.sender = channel.sender

@@ -3,9 +3,13 @@ configured as ``vir serve`` configures it, and the delivery worker on the world'
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
+import functools
 import os
 import random
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -70,15 +74,29 @@ class Mailroom:
         )
 
 
-def mail_settings(tmp_path: Path, server: MailServer, certs: Pki, **extra: object) -> Settings:
-    secret = tmp_path / "smtp-password"
+@functools.cache
+def mail_pki() -> Pki:
+    """The test mail server's CA and certificate, made once per test process."""
+    folder = Path(tempfile.mkdtemp(prefix="vir-mail-pki-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return Pki.make(folder)
+
+
+def password_file(folder: Path) -> Path:
+    """``folder/smtp-password`` holding the test server's password, mode 0600 (made when
+    missing), as ``VIR_SMTP_PASSWORD_FILE`` wants it."""
+    secret = folder / "smtp-password"
     if not secret.exists():
         fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(PASSWORD + "\n")
+    return secret
+
+
+def mail_settings(tmp_path: Path, server: MailServer, certs: Pki, **extra: object) -> Settings:
     values: dict[str, object] = {
         "smtp_url": server.url(),
-        "smtp_password_file": secret,
+        "smtp_password_file": password_file(tmp_path),
         "smtp_from": SENDER,
         "smtp_ca_file": certs.ca_file,
         "smtp_timeout_seconds": 5,
@@ -89,11 +107,12 @@ def mail_settings(tmp_path: Path, server: MailServer, certs: Pki, **extra: objec
 
 @contextmanager
 def mailroom(
-    tmp_path: Path, certs: Pki, *, server_certs: Pki | None = None, **settings: object
+    tmp_path: Path, *, server_certs: Pki | None = None, **settings: object
 ) -> Iterator[Mailroom]:
     """A world, a running mail server (with ``server_certs``' certificate, default
-    ``certs``'), e-mail on for every organisation of ORGS, and the channel trusting
-    ``certs``' CA."""
+    ``mail_pki()``'s), e-mail on for every organisation of ORGS, and the channel trusting
+    ``mail_pki()``'s CA."""
+    certs = mail_pki()
     with world(tmp_path) as w, MailServer(server_certs or certs) as server:
         configured = mail_settings(tmp_path, server, certs, **settings)
         channel = email_channel(configured, w.store.db, w.clock)

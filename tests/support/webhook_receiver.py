@@ -2,23 +2,40 @@
 
 It records every request (headers and body) and answers as told: ``status`` (200 by
 default), after ``delay`` seconds, with ``body_size`` bytes of body and ``location``
-for a redirect. ``down()`` closes the listening socket (connections are refused),
-``up()`` listens again on the same port.
+for a redirect; with ``drip`` the answer's status line and headers go out one byte
+every ``drip`` seconds (a receiver that never trips a per-read timeout). ``down()``
+closes the listening socket (connections are refused), ``up()`` listens again on the
+same port; ``receiving()`` is one that is up for a block.
+
+``set_hook`` sets an organisation's webhook as ``vir org webhook`` does, its secret
+sealed with ``hook_keys()``, the webhook secret key of the test process.
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
 import http.server
+import shutil
 import socket
 import ssl
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from support.instore import ORGS
+
 from vir.crypto import pki
+from vir.crypto.secretbox import init_secret_key
+from vir.crypto.standard_webhooks import new_secret
+from vir.delivery import admin
 from vir.domain.clock import utc_now
+from vir.store.db import Database
 
 
 @dataclass(frozen=True)
@@ -34,6 +51,7 @@ class Behaviour:
     delay: float = 0.0
     body_size: int = 0
     location: str | None = None
+    drip: float = 0.0
 
 
 @dataclass
@@ -69,6 +87,9 @@ class Receiver:
                 b = receiver.behaviour
                 if b.delay:
                     time.sleep(b.delay)
+                if b.drip:
+                    self._drip(b)
+                    return
                 self.send_response(b.status)
                 if b.location:
                     self.send_header("Location", b.location)
@@ -82,6 +103,17 @@ class Receiver:
                         left -= len(chunk)
                 except OSError:
                     pass
+
+            def _drip(self, b: Behaviour) -> None:
+                head = f"HTTP/1.1 {b.status} OK\r\nContent-Length: 0\r\n\r\n".encode()
+                try:
+                    for byte in head:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(b.drip)
+                except OSError:
+                    pass  # the sender gave up
+                self.close_connection = True
 
             def log_message(self, *_args: Any) -> None:
                 pass
@@ -125,3 +157,36 @@ def make_test_ca(folder: Path) -> tuple[Path, Path, Path]:
     cert, key = folder / "server.crt", folder / "server.key"
     pki.save_issued(server, cert, key)
     return ca_path, cert, key
+
+
+@functools.cache
+def hook_keys() -> Path:
+    """An index keys directory holding the webhook secret key, as ``vir keys init`` makes
+    it; one per test process (in-process tests seal and open secrets with it)."""
+    folder = Path(tempfile.mkdtemp(prefix="vir-hook-keys-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    init_secret_key(folder / "keys")
+    return folder / "keys"
+
+
+@contextmanager
+def receiving(**behaviour: Any) -> Iterator[Receiver]:
+    """A receiver that is up for the block, answering as ``behaviour`` (Behaviour's
+    fields) says."""
+    receiver = Receiver(behaviour=Behaviour(**behaviour))
+    receiver.up()
+    try:
+        yield receiver
+    finally:
+        receiver.down()
+
+
+def set_hook(db: Database, url: str, *orgs: int | str, secret: str | None = None) -> str:
+    """Set the webhook ``url`` with one secret (new unless given) for each of ``orgs``
+    (an index into ORGS, or an OIN), as ``vir org webhook`` does in development
+    (``VIR_DEV=1``), sealed with ``hook_keys()``; the secret."""
+    secret = secret or new_secret()
+    for org in orgs:
+        oin = str(ORGS[org].oin) if isinstance(org, int) else org
+        admin.set_webhook(db, oin, url, secret, utc_now(), dev=True, keys_dir=hook_keys())
+    return secret

@@ -18,9 +18,12 @@ from vir.api.metrics import install as install_metrics
 from vir.api.routes import (
     addresses,
     audit,
+    consultations,
     functions,
     health,
+    matches,
     metrics,
+    organisations,
     privacy,
     reports,
     signals,
@@ -84,6 +87,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
         integrator=Integrator(db),
         evaluation_counts=evaluation_counts(settings),
     )
+    delivery = delivery_worker(settings, db, clock)
     app = FastAPI(
         lifespan=service_lifespan(
             services.integrator,
@@ -92,7 +96,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
             services.refusals.flush,
             settings.refusal_flush_seconds,
             Periodic("lifecycle.run", settings.lifecycle_interval_seconds, services.lifecycle.run),
-            delivery=delivery_worker(settings, db, clock),
+            delivery=delivery,
         ),
         title="vir",
         version=API_VERSION,
@@ -109,12 +113,16 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
         generate_unique_id_function=openapi.operation_id,
     )
     app.state.services = services
+    app.state.delivery = delivery  # its results counted by /metrics (vir.api.metrics)
     app.state.clock = clock
     app.state.proxy_trust = trust
     for router in (
         health.router,
         signals.router,
         signals_batch.router,
+        matches.router,
+        consultations.router,
+        organisations.router,
         addresses.router,
         functions.router,
         privacy.router,

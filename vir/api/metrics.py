@@ -149,12 +149,15 @@ class _NewestCheckpoint(Collector):
 
 
 class _Deliveries(Collector):
-    """``vir_deliveries`` (by channel and state) and ``vir_deliveries_dead`` (by channel),
-    read from the outbox at each scrape: every instance and worker process sees the same
-    numbers. Labels are channel names and states only; nothing when it cannot be read."""
+    """``vir_deliveries`` (by channel and state: pending, retrying, dead) and
+    ``vir_deliveries_dead`` (by channel), read from the outbox at each scrape: every
+    instance and worker process sees the same numbers. Delivered deliveries are not
+    counted here (they pile up until retention; ``vir_deliveries_delivered_total`` counts
+    them as they happen), so a scrape costs only the open and dead ones (index ranges,
+    ``vir.store.outbox.counts``). Nothing when the database cannot be read."""
 
     NAME = "vir_deliveries"
-    HELP = "Notification deliveries in the outbox, by channel and state."
+    HELP = "Notification deliveries in the outbox not delivered yet, by channel and state."
     DEAD = "vir_deliveries_dead"
     DEAD_HELP = "Dead-lettered notification deliveries, by channel (vir outbox list --state dead)."
 
@@ -174,21 +177,17 @@ class _Deliveries(Collector):
             return
         family = GaugeMetricFamily(self.NAME, self.HELP, labels=("channel", "state"))
         dead = GaugeMetricFamily(self.DEAD, self.DEAD_HELP, labels=("channel",))
-        channels = {_DELIVERY_LABEL.sub("_", c)[:16] for c, _s in counts} | {"webhook"}
-        for channel in sorted(channels):
-            for state in outbox.STATES:
+        for channel in outbox.CHANNELS:
+            for state in outbox.NOT_DELIVERED:
                 family.add_metric([channel, state], float(counts.get((channel, state), 0)))
             dead.add_metric([channel], float(counts.get((channel, outbox.DEAD), 0)))
         yield family
         yield dead
 
 
-_DELIVERY_LABEL = re.compile(r"[^a-z0-9_]")
-
-
 def delivery_counts(db: Database) -> dict[tuple[str, str], int]:
     with db.read() as session:
-        return outbox.counts(session)
+        return outbox.counts(session, outbox.CHANNELS)
 
 
 class Metrics:
@@ -277,6 +276,13 @@ class Metrics:
             "Audit entries chained into the log by this process's integrator.",
             registry=registry,
         )
+        self.delivered = Counter(
+            "vir_deliveries_delivered",
+            "Notification deliveries this process's delivery worker recorded as delivered, "
+            "by channel.",
+            ("channel",),
+            registry=registry,
+        )
         self.job_last_success = Gauge(
             "vir_job_last_success_timestamp_seconds",
             "Unix time of the last successful run of a periodic job in this process; 0: none yet.",
@@ -289,6 +295,8 @@ class Metrics:
             self.notifications.labels(type=kind.value)
         for outcome in LIFECYCLE_OUTCOMES:
             self.lifecycle_signals.labels(outcome=outcome)
+        for channel in outbox.CHANNELS:
+            self.delivered.labels(channel=channel)
         if newest_checkpoint is not None:
             registry.register(_NewestCheckpoint(newest_checkpoint))
         if process:
@@ -332,6 +340,11 @@ class Metrics:
         for delay in done.delays:
             self.integration_delay.observe(delay)
         self.integrated_entries.inc(done.entries)
+
+    def delivery_recorded(self, channel: str, state: str) -> None:
+        """Told by this process's delivery worker of each delivery state it recorded."""
+        if state == outbox.DELIVERED and channel in outbox.CHANNELS:
+            self.delivered.labels(channel=channel).inc()
 
     def _count(self, event: AuditEvent) -> None:
         action = event.action
@@ -463,6 +476,9 @@ def install(app: Any, db: Any, metrics_allow: str) -> Metrics:
     integrator = getattr(getattr(app.state, "services", None), "integrator", None)
     if integrator is not None:
         integrator.observe(metrics.integrated)
+    delivery = getattr(app.state, "delivery", None)
+    if delivery is not None:
+        delivery.observe(metrics.delivery_recorded)
     app.add_middleware(Observe, metrics=metrics)
     return metrics
 

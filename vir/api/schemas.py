@@ -28,6 +28,7 @@ from vir.domain.contact import (
 )
 from vir.domain.encoding import b64url_decode
 from vir.domain.errors import InputError, InvalidElement
+from vir.domain.feedback import FeedbackCode
 from vir.domain.functions import CODE_PATTERN, CODES, check_code, label
 from vir.domain.intake import check_epoch as check_epoch  # the one epoch rule
 from vir.domain.signals import Professional
@@ -220,6 +221,14 @@ class ParticipantOut(BaseModel):
         )
 
 
+class SafetyFeedbackOut(BaseModel):
+    """What Veilig Thuis told the reporters a consultation found (match.safety_feedback)."""
+
+    organisation: OrganisationOut = Field(description="the Veilig Thuis that consulted")
+    code: FeedbackCode
+    label: str = Field(description="the code's Dutch label")
+
+
 class MatchOut(BaseModel):
     id: str
     kind: Literal["person", "household"]
@@ -229,8 +238,18 @@ class MatchOut(BaseModel):
         default=False,
         description="true for an offer of archived signals (match.historical), made once",
     )
+    safety_feedback: SafetyFeedbackOut | None = Field(
+        default=None,
+        description="match.safety_feedback only: Veilig Thuis and its code; the match's id "
+        "is then the consultation's, and it has no participants",
+    )
     participants: list[ParticipantOut] = Field(
         description="the other organisations involved; never the caller, never a pseudonym"
+    )
+    coordinator: ParticipantOut | None = Field(
+        default=None,
+        description="who coordinates the match (possibly the caller), chosen by the rules "
+        "of the region of its earliest signal; null once the match ended or left",
     )
 
     @classmethod
@@ -242,4 +261,5 @@ class MatchOut(BaseModel):
             active=view.active,
             historical=view.historical,
             participants=[ParticipantOut.of(p) for p in view.participants],
+            coordinator=None if view.coordinator is None else ParticipantOut.of(view.coordinator),
         )

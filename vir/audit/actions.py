@@ -69,6 +69,11 @@ class Action(enum.StrEnum):
     MATCH_MEMBER_ADDED = "match.member_added"
     MATCH_MEMBER_REMOVED = "match.member_removed"
     MATCH_ENDED = "match.ended"
+    MATCH_COORDINATOR_SET = "match.coordinator_set"
+    MATCH_HANDOVER_OFFERED = "match.handover_offered"
+    MATCH_HANDOVER_ACCEPTED = "match.handover_accepted"
+    MATCH_HANDOVER_DECLINED = "match.handover_declined"
+    MATCH_FOLLOW_UP_RECORDED = "match.follow_up_recorded"
     NOTIFICATION_CREATED = "notification.created"
     NOTIFICATIONS_READ = "notifications.read"
     DELIVERY_DELIVERED = "delivery.delivered"
@@ -76,6 +81,8 @@ class Action(enum.StrEnum):
     ARCHIVE_OFFERED = "archive.offered"
     CONSULTATION_MADE = "consultation.made"
     CONSULTATION_DISCLOSED = "consultation.disclosed"
+    CONSULTATION_FEEDBACK = "consultation.feedback"
+    ORGANISATIONS_LISTED = "organisations.listed"
     ACCESS_REQUESTED = "access.requested"
     ERASURE_EXECUTED = "erasure.executed"
     PERSON_DECEASED = "person.deceased"
@@ -91,6 +98,7 @@ class Action(enum.StrEnum):
     ADMIN_WEBHOOK_CHANGED = "admin.webhook_changed"
     ADMIN_EMAIL_CHANGED = "admin.email_changed"
     ADMIN_DELIVERY_RETRIED = "admin.delivery_retried"
+    ADMIN_COORDINATION_CHANGED = "admin.coordination_changed"
     KEY_REKEY_STARTED = "key.rekey_started"
     KEY_REKEY_SWITCHED = "key.rekey_switched"
     KEY_EPOCH_RETIRED = "key.epoch_retired"
@@ -206,6 +214,37 @@ _DESCRIPTIONS: Final[dict[Action, Description]] = {
         _U.CARE_COORDINATION,
         "Match beëindigd",
     ),
+    Action.MATCH_COORDINATOR_SET: _D(
+        "A match's coordinator was chosen by the regional rules (objects: match, signal).",
+        _P.MATCHER,
+        _U.CARE_COORDINATION,
+        "Regisseur van match bepaald",
+    ),
+    Action.MATCH_HANDOVER_OFFERED: _D(
+        "A match's coordinator offered the role to another participant (objects: match, "
+        "signal, to).",
+        _P.REPORTER,
+        _U.CARE_COORDINATION,
+        "Regie ter overdracht aangeboden",
+    ),
+    Action.MATCH_HANDOVER_ACCEPTED: _D(
+        "A participant accepted the coordinator's role offered to it (objects: match, signal).",
+        _P.REPORTER,
+        _U.CARE_COORDINATION,
+        "Regieoverdracht aanvaard",
+    ),
+    Action.MATCH_HANDOVER_DECLINED: _D(
+        "A participant declined the coordinator's role offered to it (objects: match, signal).",
+        _P.REPORTER,
+        _U.CARE_COORDINATION,
+        "Regieoverdracht afgewezen",
+    ),
+    Action.MATCH_FOLLOW_UP_RECORDED: _D(
+        "A participant recorded a content-free follow-up of a match (objects: match, event, with).",
+        _P.REPORTER,
+        _U.CARE_COORDINATION,
+        "Opvolging van match vastgelegd",
+    ),
     Action.NOTIFICATION_CREATED: _D(
         "A notification was made for an organisation about its signal (objects: type).",
         _P.MATCHER,
@@ -248,6 +287,19 @@ _DESCRIPTIONS: Final[dict[Action, Description]] = {
         _P.VEILIG_THUIS,
         _U.CARE_COORDINATION,
         "Melding getoond bij raadpleging door Veilig Thuis",
+    ),
+    Action.CONSULTATION_FEEDBACK: _D(
+        "Veilig Thuis told the reporters a consultation found where its involvement "
+        "stands (objects: consultation, code, notified).",
+        _P.VEILIG_THUIS,
+        _U.CARE_COORDINATION,
+        "Terugkoppeling door Veilig Thuis",
+    ),
+    Action.ORGANISATIONS_LISTED: _D(
+        "A professional listed the organisations connected in their region (objects: count).",
+        _P.REPORTER,
+        _U.CARE_COORDINATION,
+        "Aangesloten organisaties opgevraagd",
     ),
     Action.ACCESS_REQUESTED: _D(
         "A privacy officer looked up what is held on a person (access request).",
@@ -340,6 +392,13 @@ _DESCRIPTIONS: Final[dict[Action, Description]] = {
         _P.ADMIN,
         _U.ADMINISTRATION,
         "Aflevering opnieuw aangeboden",
+    ),
+    Action.ADMIN_COORDINATION_CHANGED: _D(
+        "The operator set a region's rules for choosing a match's coordinator (objects: "
+        "region, categories).",
+        _P.ADMIN,
+        _U.ADMINISTRATION,
+        "Regieregels van regio gewijzigd",
     ),
     Action.KEY_REKEY_STARTED: _D(
         "The operator started converting the stored pseudonyms to a new key epoch "

@@ -11,6 +11,17 @@ Identities are read from standard input, one per line, never from arguments
 ``access KIND [--pdf FILE]`` (privacy officer) prints everything the index holds
 on the one identity given, as JSON, or writes the Dutch PDF for the data subject.
 
+``consult bsn|person --purpose P [--household]`` (Veilig Thuis) prints who is or was
+involved with the one identity given, or with the household of that parent, as JSON;
+``feedback CONSULTATION_ID taken_up|handed_over|closed`` tells the reporters it found
+where Veilig Thuis stands. ``organisations`` lists the organisations connected in the
+caller's region (docs/categories.md).
+
+``match show|handover|accept|decline|follow-up MATCH_ID`` reads one match with its
+coordinator, hands the coordinator's role over (``--to OIN``), answers an offer, or
+records a content-free follow-up (``contact_made --with OIN``, ``plan_agreed``,
+``care_started``); it prints the match as it now stands, as JSON.
+
 ``import FILE.csv`` registers the signals of a CSV file (a region migrating its
 existing signals); ``sync FILE.csv`` does the same and withdraws the organisation's
 active signals the file no longer holds (a nightly reconciliation). Both show a
@@ -30,7 +41,7 @@ from typing import Any
 
 import httpx
 
-from vir.client import bulk
+from vir.client import bulk, consultations, matchregie
 from vir.client.canonical import nl_address, nl_bsn, nl_person
 from vir.client.connection import (
     DEFAULT_KEYHOLDER_URL,
@@ -40,6 +51,7 @@ from vir.client.connection import (
     VirClient,
 )
 from vir.domain.errors import InputError
+from vir.domain.feedback import FeedbackCode
 from vir.domain.signals import WithdrawalReason
 
 
@@ -268,12 +280,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     exclude.add_argument("--label", required=True, help="what the address is, e.g. a shelter")
     address.add_parser("list", help="the labels on the exclusion list")
+    _veilig_thuis_parsers(sub)
     _bulk_parsers(sub)
+    matchregie.add_parsers(sub)
     args = parser.parse_args(argv)
+    if args.command == "match":
+        return matchregie.command(args, _connect)
     if args.command == "address":
         return _address_command(args)
     if args.command in ("import", "sync"):
         return _bulk_command(args)
+    if args.command in ("consult", "feedback", "organisations"):
+        return _veilig_thuis_command(args)
 
     try:
         inputs = canonical_inputs(args.kind, sys.stdin.readlines())
@@ -301,6 +319,70 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps({"epoch": result.epoch, "pseudonyms": result.pseudonyms}))
     else:
         print("\n".join(result.pseudonyms))
+    return 0
+
+
+def _veilig_thuis_parsers(sub: Any) -> None:
+    """``consult``, ``feedback`` (Veilig Thuis) and ``organisations`` (who takes part)."""
+    consult = sub.add_parser(
+        "consult",
+        help="Veilig Thuis: who is or was involved with one identity on stdin",
+        description="Veilig Thuis: who is or was involved with the young person on stdin, "
+        "or with --household, with the household of the parent on stdin (JSON).",
+    )
+    consult.add_argument("kind", choices=["bsn", "person"])
+    consult.add_argument(
+        "--purpose",
+        required=True,
+        help="triage, safety_assessment, investigation or advice (logged with the consultation)",
+    )
+    consult.add_argument(
+        "--household",
+        action="store_true",
+        help="the identity is a parent: the reporters of every young person linked to them",
+    )
+    feedback = sub.add_parser(
+        "feedback",
+        help="Veilig Thuis: tell the reporters a consultation found where it stands",
+    )
+    feedback.add_argument("consultation_id", help="the consultation_id `consult` printed")
+    feedback.add_argument("code", choices=[c.value for c in FeedbackCode])
+    listing = sub.add_parser(
+        "organisations", help="the organisations connected in your region (name, category)"
+    )
+    listing.add_argument("--region", help="your own region (the default); another is refused")
+    listing.add_argument("--json", action="store_true", help="print the list as JSON")
+
+
+def _veilig_thuis_command(args: argparse.Namespace) -> int:
+    try:
+        with _connect(args) as client:
+            if args.command == "organisations":
+                found = consultations.connected_organisations(client, args.region)
+                lines = [f"{item['category_label']:<32}  {item['name']}" for item in found]
+                print(
+                    json.dumps(found, indent=2, ensure_ascii=False)
+                    if args.json
+                    else "\n".join(lines)
+                )
+                return 0
+            if args.command == "feedback":
+                consultations.give_feedback(client, args.consultation_id, args.code)
+                print(f"vir-client: the reporters are told: {FeedbackCode(args.code).label}")
+                return 0
+            inputs = canonical_inputs(args.kind, sys.stdin.readlines())
+            if len(inputs) != 1:
+                raise ClientError("give exactly one identity on stdin")
+            answer = consultations.consult(
+                client, inputs[0], args.purpose, household=args.household
+            )
+    except InputError as error:
+        print(f"vir-client: {error.field}: {error.detail}", file=sys.stderr)
+        return 2
+    except (ClientError, OSError, httpx.HTTPError) as error:
+        print(f"vir-client: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(answer, indent=2, ensure_ascii=False))
     return 0
 
 

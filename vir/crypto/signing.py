@@ -12,9 +12,7 @@ this module adds only the cryptography.
 from __future__ import annotations
 
 import os
-import re
 import secrets
-import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,6 +32,7 @@ from vir.audit.checkpoint import (
     format_verifier_key,
     is_valid_key_name,
 )
+from vir.crypto.keyfile import read_hex_key
 from vir.domain.errors import ConfigurationError, CryptoError
 
 if TYPE_CHECKING:
@@ -47,7 +46,6 @@ SIGNING_KEY_LABEL = "vir-checkpoint"  # a label, not a secret
 # belong together. Not a checkpoint body (no tree size line), and never published.
 _SELF_TEST = b"vir checkpoint signer self-test\n"
 
-_SEED_HEX = re.compile(r"[0-9a-fA-F]{64}")
 # Seeds printed in specifications and reference test suites: public, so anyone could
 # sign checkpoints with them. Never acceptable as a production key.
 _PUBLISHED_TEST_SEEDS = frozenset(
@@ -238,29 +236,12 @@ def load_signing_key(keys_dir: Path, origin: str, token: Token | None = None) ->
         )
     if token is not None:
         return CheckpointSigner.from_token(token, SIGNING_KEY_LABEL, origin)
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise ConfigurationError(f"no checkpoint signing key at {path}; " + how_to) from None
-    except OSError:
-        raise ConfigurationError(f"checkpoint signing key {path} cannot be read") from None
-    if not stat.S_ISREG(mode):
-        raise ConfigurationError(f"checkpoint signing key {path} is not a regular file")
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigurationError(
-            f"checkpoint signing key {path} is accessible by group or others; run: chmod 600 {path}"
-        )
-    try:
-        text = path.read_bytes().decode("ascii").strip()
-    except (OSError, UnicodeDecodeError):
-        text = ""
-    # fullmatch before fromhex: fromhex also accepts spaces between bytes.
-    if not _SEED_HEX.fullmatch(text):
-        raise ConfigurationError(
-            f"checkpoint signing key {path} is not a 32-byte Ed25519 seed in hex; "
-            "restore it from a backup, or remove it and " + how_to
-        )
-    seed = bytes.fromhex(text)
+    seed = read_hex_key(
+        path,
+        "checkpoint signing key",
+        how_to,
+        "restore it from a backup, or remove it and " + how_to,
+    )
     if seed in _PUBLISHED_TEST_SEEDS:
         raise ConfigurationError(
             f"checkpoint signing key {path} is a published test key; remove it and " + how_to

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from vir.audit.actions import Action
 from vir.audit.chain import Outcome
+from vir.crypto.secretbox import PLAIN_PREFIX, load_secret_box
 from vir.delivery.channels import State
 from vir.delivery.webhook import check_secret, check_url
 from vir.domain.errors import InputError
@@ -52,16 +53,41 @@ def read_secret_file(path: Path) -> str:
 
 
 def set_webhook(
-    db: Database, oin: str, url: str, secret: str, now: dt.datetime, *, dev: bool
+    db: Database,
+    oin: str,
+    url: str,
+    secret: str,
+    now: dt.datetime,
+    *,
+    dev: bool,
+    keys_dir: Path,
 ) -> None:
     """Set (or replace) the organisation's webhook; from its next notification on, every
-    instance delivers there."""
+    instance delivers there. The secret is stored sealed under the index's webhook
+    secret key in ``keys_dir`` (vir.crypto.secretbox), bound to the organisation."""
     url = check_url(url, dev=dev)
     secret = check_secret(secret)
     with db.write() as session:
         _require_reporting(session, oin)
-        outbox.set_webhook(session, outbox.Webhook(oin, url, secret), now)
+        sealed = load_secret_box(keys_dir).seal(secret, oin)
+        outbox.set_webhook(session, outbox.Webhook(oin, url, sealed), now)
         _audit(session, oin, "set", now)
+
+
+def seal_secrets(db: Database, now: dt.datetime, *, keys_dir: Path) -> int:
+    """Seal every webhook secret still stored plain (written before vir sealed them),
+    in place; audited per organisation. Returns how many. Sealed ones are left alone."""
+    box = load_secret_box(keys_dir)
+    count = 0
+    with db.write() as session:
+        for hook in outbox.webhooks(session):
+            if not hook.secret.startswith(PLAIN_PREFIX):
+                continue
+            sealed = box.seal(check_secret(hook.secret), hook.oin)
+            if outbox.replace_secret(session, hook.oin, hook.secret, sealed):
+                _audit(session, hook.oin, "sealed", now)
+                count += 1
+    return count
 
 
 def disable_webhook(db: Database, oin: str, now: dt.datetime) -> bool:

@@ -215,6 +215,13 @@ class EmailChannel:
                         email_outbox.release(session, key, now, granted[key])
         return [outcomes[d.id] for d in due]
 
+    def housekeep(self, now: dt.datetime) -> int:
+        """Delete the digest windows that are over (the worker calls this every minute,
+        whether or not anything is due): ``email_digests`` holds only the addresses
+        (hashed) e-mailed within the last window. How many went."""
+        with self.db.write() as session:
+            return email_outbox.forget_old_windows(session, now - self.digest)
+
     def _send_all(
         self,
         groups: dict[str, tuple[str, list[Due]]],

@@ -20,6 +20,7 @@ def make_channels(settings: Settings, db: Database, clock: Clock) -> list[Channe
     channels: list[Channel] = [
         WebhookChannel(
             db,
+            keys_dir=settings.keys_dir,
             dev=settings.dev,
             timeout=settings.webhook_timeout_seconds,
             retry_hours=settings.webhook_retry_hours,

@@ -4,12 +4,16 @@ CloudEvents 1.0 structured JSON event, signed per Standard Webhooks (docs/delive
 The organisation's URL and secret are read from the database (``vir org webhook``) for
 every batch, so a change holds at once on every instance. HTTPS only, except
 ``http://127.0.0.1``/``localhost`` with ``VIR_DEV=1``; redirects are never followed;
-a URL with user information is refused. What goes wrong is reported as a short code
-(the HTTP status, ``timeout``, ``refused``, ``tls``), never the URL or a body.
+a URL with user information is refused. One deadline bounds each whole request. The
+secret is stored sealed (``vir.crypto.secretbox``) and opened per batch with the
+index's key, bound to the organisation. What goes wrong is reported as a short code
+(the HTTP status, ``timeout``, ``refused``, ``tls``, ``secret``, ``unsealed``,
+``secret-key``), never the URL, a body or the secret.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import ipaddress
 import json
@@ -23,9 +27,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from vir.crypto.secretbox import SealedSecretError, SecretBox, load_secret_box
 from vir.crypto.standard_webhooks import InvalidSecret, parse_secret, sign
 from vir.delivery.channels import Due, Outcome, Result
-from vir.domain.errors import InputError
+from vir.domain.errors import ConfigurationError, InputError
 from vir.store import outbox
 from vir.store.db import Database
 
@@ -126,6 +131,7 @@ class WebhookChannel:
         self,
         db: Database,
         *,
+        keys_dir: Path,
         dev: bool = False,
         timeout: float = 10.0,
         retry_hours: float = 24.0,
@@ -136,6 +142,8 @@ class WebhookChannel:
         clock_seconds: Any = time.monotonic,
     ) -> None:
         self._db = db
+        self._keys_dir = keys_dir
+        self._box: SecretBox | None = None
         self._dev = dev
         self._timeout = timeout
         self._give_up = dt.timedelta(hours=retry_hours)
@@ -148,16 +156,9 @@ class WebhookChannel:
         # that delivers webhooks.
         for noisy in ("httpx", "httpcore"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
-        verify: ssl.SSLContext | bool = True
+        self._verify: ssl.SSLContext | bool = True
         if ca_file is not None:
-            verify = ssl.create_default_context(cafile=str(ca_file))
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(timeout),
-            follow_redirects=False,
-            verify=verify,
-            trust_env=False,  # no proxy or .netrc from the environment
-            limits=httpx.Limits(max_connections=4, max_keepalive_connections=4),
-        )
+            self._verify = ssl.create_default_context(cafile=str(ca_file))
 
     @property
     def give_up_after(self) -> dt.timedelta:
@@ -168,51 +169,96 @@ class WebhookChannel:
         return self._batch
 
     def close(self) -> None:
-        self._client.close()
+        """Nothing held between batches: each ``deliver`` opens and closes its client."""
 
     def deliver(self, due: Sequence[Due], now: dt.datetime) -> Sequence[Outcome]:
+        """Runs the batch on an event loop of its own (the worker's thread has none): on
+        it one deadline bounds each whole request, which per-step socket timeouts
+        cannot (a receiver dripping a byte a second never trips a read timeout)."""
+        return asyncio.run(self._deliver(due, now))
+
+    async def _deliver(self, due: Sequence[Due], now: dt.datetime) -> list[Outcome]:
         outcomes: list[Outcome] = []
         hooks: dict[str, outbox.Webhook | None] = {}
         with self._db.read() as session:
             for oin in sorted({d.oin for d in due}):
                 hooks[oin] = outbox.webhook(session, oin)
+        box = self._secret_box() if any(hooks.values()) else None
         started = self._monotonic()
         failed: dict[str, Outcome] = {}  # per organisation: the failure that stops its batch
-        for d in due:
-            hook = hooks.get(d.oin)
-            if hook is None:
-                outcomes.append(Outcome(d.id, Result.FAILED, "disabled"))
-                continue
-            if d.oin in failed:
-                # Its receiver just failed: the rest of this batch is not tried (the
-                # receiver not hammered) and waits behind the failed one (claim's
-                # ``ordered``), so the organisation's events keep their order.
-                outcomes.append(Outcome(d.id, Result.DEFER, retry_at=now))
-                continue
-            if self._monotonic() - started > self._budget:
-                outcomes.append(Outcome(d.id, Result.DEFER, retry_at=now))
-                continue
-            outcome = self._post(d, hook, now)
-            outcomes.append(outcome)
-            if outcome.result is not Result.DELIVERED:
-                failed[d.oin] = outcome
+        async with httpx.AsyncClient(
+            timeout=httpx.Timeout(self._timeout),
+            follow_redirects=False,
+            verify=self._verify,
+            trust_env=False,  # no proxy or .netrc from the environment
+            limits=httpx.Limits(max_connections=4, max_keepalive_connections=4),
+        ) as client:
+            for d in due:
+                hook = hooks.get(d.oin)
+                if hook is None:
+                    outcomes.append(Outcome(d.id, Result.FAILED, "disabled"))
+                    continue
+                if d.oin in failed:
+                    # Its receiver just failed: the rest of this batch is not tried (the
+                    # receiver not hammered) and waits behind the failed one (claim's
+                    # ``ordered``), so the organisation's events keep their order.
+                    outcomes.append(Outcome(d.id, Result.DEFER, retry_at=now))
+                    continue
+                if self._monotonic() - started > self._budget:
+                    outcomes.append(Outcome(d.id, Result.DEFER, retry_at=now))
+                    continue
+                outcome = await self._post(client, d, hook, box, now)
+                outcomes.append(outcome)
+                if outcome.result is not Result.DELIVERED:
+                    failed[d.oin] = outcome
         return outcomes
 
-    def _post(self, d: Due, hook: outbox.Webhook, now: dt.datetime) -> Outcome:
+    def _secret_box(self) -> SecretBox | None:
+        """The index's webhook secret key, read once; None while it is missing or unusable
+        (deliveries are retried with ``secret-key`` until the operator fixes it)."""
+        if self._box is None:
+            try:
+                self._box = load_secret_box(self._keys_dir)
+            except ConfigurationError:
+                return None
+        return self._box
+
+    async def _post(
+        self,
+        client: httpx.AsyncClient,
+        d: Due,
+        hook: outbox.Webhook,
+        box: SecretBox | None,
+        now: dt.datetime,
+    ) -> Outcome:
+        if box is None:
+            return Outcome(d.id, Result.RETRY, "secret-key")
+        try:
+            secret = box.open(hook.secret, d.oin)
+        except SealedSecretError as error:
+            # Fail closed: never sent unsigned or signed with another organisation's
+            # secret. A plain secret from before sealing waits (retried) for
+            # ``vir outbox seal-secrets``; one that does not open here is dead.
+            result = Result.RETRY if error.code == "unsealed" else Result.FAILED
+            return Outcome(d.id, result, error.code)
         try:
             check_url(hook.url, dev=self._dev)
-            parse_secret(hook.secret)
+            parse_secret(secret)
         except (InputError, InvalidSecret):
             return Outcome(d.id, Result.FAILED, "config")
         body = body_of(cloud_event(d, self._source))
-        headers = headers_of(hook.secret, d.notification_id, int(now.timestamp()), body)
+        headers = headers_of(secret, d.notification_id, int(now.timestamp()), body)
         try:
-            # Streamed and closed without reading the body: a receiver's answer is its
-            # status; a huge or endless body costs nothing.
-            with self._client.stream("POST", hook.url, content=body, headers=headers) as response:
-                status = response.status_code
-                retry_after = response.headers.get("retry-after")
-        except httpx.TimeoutException:
+            # One deadline for the whole attempt: connect, TLS, sending and the answer's
+            # status and headers. Streamed and closed without reading the body: a
+            # receiver's answer is its status; a huge or endless body costs nothing.
+            async with asyncio.timeout(self._timeout):
+                async with client.stream(
+                    "POST", hook.url, content=body, headers=headers
+                ) as response:
+                    status = response.status_code
+                    retry_after = response.headers.get("retry-after")
+        except (TimeoutError, httpx.TimeoutException):
             return Outcome(d.id, Result.RETRY, "timeout")
         except httpx.ConnectError as error:
             return Outcome(d.id, Result.RETRY, "tls" if _tls_failure(error) else "refused")

@@ -38,6 +38,8 @@ BASE = dt.timedelta(seconds=10)
 CAP = dt.timedelta(hours=2)
 LEASE = dt.timedelta(minutes=5)
 POLL_SECONDS = 0.5
+# How often a channel's own upkeep (``housekeep``) runs, whether or not anything is due.
+HOUSEKEEPING = dt.timedelta(minutes=1)
 
 Render = Callable[[StoredNotification], Mapping[str, Any]]
 
@@ -75,8 +77,14 @@ class Worker:
         self._base = base
         self._poll = poll
         self._on_result = on_result
+        self._tidied: dict[str, dt.datetime] = {}  # channel -> its last housekeeping
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def observe(self, on_result: Callable[[str, str], None]) -> None:
+        """Tell ``on_result(channel, state)`` of each delivery state recorded from now on
+        (the metrics' delivered counter)."""
+        self._on_result = on_result
 
     @property
     def channels(self) -> Sequence[Channel]:
@@ -98,6 +106,7 @@ class Worker:
 
     def _round(self, channel: Channel) -> int:
         now = self._clock()
+        self._housekeep(channel, now)
         with self._db.read() as session:
             if not outbox.has_due(session, channel.name, now):
                 return 0
@@ -146,6 +155,20 @@ class Worker:
             for name, state in results:
                 self._on_result(name, state)
         return len(claimed)
+
+    def _housekeep(self, channel: Channel, now: dt.datetime) -> None:
+        """A channel's own upkeep (an optional ``housekeep(now)``: the e-mail channel
+        deletes digest windows that are over), at most once per HOUSEKEEPING, also in a
+        quiet spell when nothing is due (the round then ends before ``deliver``)."""
+        tidy = getattr(channel, "housekeep", None)
+        last = self._tidied.get(channel.name)
+        if not callable(tidy) or (last is not None and now - last < HOUSEKEEPING):
+            return
+        self._tidied[channel.name] = now
+        try:
+            tidy(now)
+        except Exception:  # upkeep must not stop delivery; tried again next time
+            logs.emit(logs.JOB_FAILED, job=f"delivery.{channel.name}", exc_info=True)
 
     def _record(
         self,

@@ -65,6 +65,14 @@ class NotificationType(enum.StrEnum):
     # Not from reconcile(): a partner's contact details changed; an archived signal offered.
     CONTACT_CHANGED = "match.contact_changed"
     HISTORICAL = "match.historical"
+    # Not from matching: Veilig Thuis's feedback on a consultation (vir.domain.feedback).
+    SAFETY_FEEDBACK = "match.safety_feedback"
+    # Not from reconcile(): the match's coordinator changed (vir.domain.coordination).
+    COORDINATOR = "match.coordinator"
+    # Not from reconcile() either: a handover of the coordinator's role offered to the
+    # recipient; declined, told to the coordinator who offered it.
+    HANDOVER_OFFERED = "match.handover_offered"
+    HANDOVER_DECLINED = "match.handover_declined"
 
 
 @dataclass(frozen=True, order=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from vir.domain.errors import InputError, NotPermitted, OutsideRegion
+from vir.domain.errors import InputError, NotFound, NotPermitted, OutsideRegion
 from vir.domain.organisations import Category, Organisation, Role
 
 
@@ -38,6 +38,26 @@ def require_veilig_thuis(actor: Actor) -> None:
     require_reporter(actor)
     if actor.organisation.category is not Category.VEILIG_THUIS:
         raise NotPermitted("only Veilig Thuis organisations may consult the index")
+
+
+def require_feedback_giver(actor: Actor, consulted_by: str) -> None:
+    """Feedback on a consultation (``match.safety_feedback``): Veilig Thuis, and only the
+    organisation that made the consultation. Another organisation's consultation is
+    NotFound, as one that does not exist: the answer never says that it does."""
+    require_veilig_thuis(actor)
+    if str(actor.organisation.oin) != consulted_by:
+        raise NotFound("no such consultation of this organisation")
+
+
+def directory_region(actor: Actor, asked: str | None) -> str:
+    """The region whose connected organisations a professional may list: their own
+    organisation's (``asked`` None or the same); another is OutsideRegion. Professionals
+    are a reporting organisation's system or coordinator certificates."""
+    require_reporter(actor)
+    own = actor.organisation.region
+    if asked is not None and asked != own:
+        raise OutsideRegion("professionals see the organisations of their own region only")
+    return own
 
 
 @dataclass(frozen=True, slots=True)

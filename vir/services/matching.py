@@ -1,6 +1,11 @@
 """Persisting matches: run the pure matching for the groups an operation touched,
 compare with the stored matches, store the difference, notify, and audit.
 
+Every active match has one coordinator (vir.domain.coordination): chosen by the rules
+of its region when it is created, kept while its signal stays, chosen again when it
+leaves; then every member is told (``match.coordinator``). The rules are read only
+when a choice is made, so a registration that keeps the coordinator costs nothing more.
+
 Runs inside the caller's write transaction, so a signal, its matches, the
 notifications and the audit entries commit together or not at all.
 """
@@ -16,8 +21,10 @@ from sqlalchemy.orm import Session
 
 from vir.audit.actions import Action
 from vir.audit.chain import Outcome
+from vir.domain.coordination import DEFAULT_RULES, Candidate, choose, rules_region
 from vir.domain.matching import (
     GroupKey,
+    Notice,
     NotificationType,
     Via,
     group_members,
@@ -25,7 +32,7 @@ from vir.domain.matching import (
     reconcile,
 )
 from vir.services.views import MatchView, Participant, match_payload
-from vir.store import audit_log, locks
+from vir.store import audit_log, coordination, locks
 from vir.store import signals as repo
 from vir.store.locks import Lock
 from vir.store.records import Match, OrganisationContact, Signal
@@ -53,16 +60,40 @@ def snapshot(session: Session, keys: Iterable[GroupKey]) -> dict[GroupKey, Befor
 
 
 class Organisations:
-    """Organisation names and coordinators, loaded once per operation."""
+    """Organisation names and coordinators, and regions' coordination rules, loaded once
+    per operation."""
 
     def __init__(self, session: Session) -> None:
         self._session = session
         self._known: dict[str, OrganisationContact] = {}
+        self._rules: dict[str, tuple[str, ...]] = {}
 
     def __call__(self, oin: str) -> OrganisationContact:
         if oin not in self._known:
             self._known[oin] = repo.organisation_contact(self._session, oin)
         return self._known[oin]
+
+    def rules(self, region: str) -> tuple[str, ...]:
+        """The region's coordination rules, or the default ones where it set none."""
+        if region not in self._rules:
+            configured = coordination.rules_of(self._session, region)
+            self._rules[region] = configured or tuple(c.value for c in DEFAULT_RULES)
+        return self._rules[region]
+
+
+def candidate(row: Signal, names: Organisations) -> Candidate:
+    """A member signal as the coordinator's choice sees it."""
+    organisation = names(row.oin)
+    return Candidate(row.id, organisation.category, organisation.region, row.created_at)
+
+
+def chosen(current: str | None, members: Collection[Signal], names: Organisations) -> str:
+    """The coordinator after a change of members: the current one while its signal is
+    among them, else the choice of the rules of the earliest signal's region."""
+    if current is not None and any(m.id == current for m in members):
+        return current
+    candidates = [candidate(m, names) for m in members]
+    return choose(candidates, names.rules(rules_region(candidates)))
 
 
 def shown_to(rows: Collection[Signal], for_oin: str) -> list[Signal]:
@@ -73,7 +104,18 @@ def shown_to(rows: Collection[Signal], for_oin: str) -> list[Signal]:
 def match_view(
     match: Match, rows: Collection[Signal], for_oin: str, names: Organisations
 ) -> MatchView:
-    """A match as one organisation sees it: the *other* organisations, never a pseudonym."""
+    """A match as one organisation sees it: the *other* organisations, never a pseudonym,
+    and its coordinator (possibly the organisation itself) while it is active."""
+    coordinator = None
+    if match.active:
+        coordinator = next(
+            (
+                Participant(names(r.oin), r.professional, r.created_at)
+                for r in rows
+                if r.id == match.coordinator
+            ),
+            None,
+        )
     return MatchView(
         match.id,
         match.via,
@@ -81,6 +123,7 @@ def match_view(
         tuple(
             Participant(names(r.oin), r.professional, r.created_at) for r in shown_to(rows, for_oin)
         ),
+        coordinator=coordinator,
     )
 
 
@@ -106,6 +149,10 @@ def settle(
     """
     names = Organisations(session)
     excluded = repo.excluded(session, [k.key for k in before if k.via is Via.ADDRESS])
+    # Handover offers that lapse: of the matches that ended, and of (match, signal) pairs
+    # whose signal left a match that goes on; dropped in one statement at the end.
+    ended: list[str] = []
+    departed_from: list[tuple[str, str]] = []
     for key, old in before.items():
         candidates = repo.group(session, key)
         if old.members is None and len({r.oin for r in candidates}) < 2:
@@ -120,7 +167,18 @@ def settle(
         rows |= {r.id: r for r in repo.signals_by_id(session, missing)}
         oin_of = {r.id: r.oin for r in rows.values()} | dict(departed or {})
         notices = reconcile(key, old.members, after, rows.keys(), oin_of)
-        match = _store(session, key, old, after, now, oin_of)
+        coordinator = None
+        if after is not None:
+            current = old.match.coordinator if old.match else None
+            coordinator = chosen(current, [rows[s] for s in after], names)
+            if old.match is not None and coordinator != current:
+                # Everyone in the match is told who coordinates now.
+                notices += [Notice(s, NotificationType.COORDINATOR, key) for s in sorted(after)]
+        match = _store(session, key, old, after, now, oin_of, coordinator)
+        if after is None:
+            ended.append(match.id)
+        else:
+            departed_from += [(match.id, s) for s in sorted((old.members or frozenset()) - after)]
         shown = [rows[s] for s in (after if after is not None else old.members or ()) if s in rows]
         # A recipient out of the match (it ended, or the recipient left it) sees it
         # inactive; one view per recipient organisation and standing, with the signals
@@ -141,6 +199,7 @@ def settle(
                 notification(session, notice.type, match.id, recipient, view, now, carries=carries)
             )
         repo.insert_notifications(session, notifications)
+    coordination.lapse_offers(session, ended, departed_from)
 
 
 def _audit(
@@ -170,13 +229,22 @@ def _store(
     after: frozenset[str] | None,
     now: dt.datetime,
     oin_of: Mapping[str, str],
+    coordinator: str | None,
 ) -> Match:
+    """Store the group's change; ``coordinator`` is the member signal that coordinates
+    the match after it (None when it ends)."""
     if old.match is None:
-        match = Match(str(uuid.uuid4()), key.via, now)
-        repo.create_match(session, match.id, key, now)
+        assert coordinator is not None
+        match = Match(str(uuid.uuid4()), key.via, now, coordinator=coordinator)
+        repo.create_match(session, match.id, key, now, coordinator)
         _audit(session, now, Action.MATCH_CREATED, {"match": match.id, "via": key.via.value})
+        _audit_coordinator(session, now, match.id, coordinator, oin_of)
     else:
         match = old.match
+        if coordinator is not None and coordinator != match.coordinator:
+            repo.set_coordinator(session, match.id, coordinator)
+            _audit_coordinator(session, now, match.id, coordinator, oin_of)
+            match = Match(match.id, match.via, match.created_at, coordinator=coordinator)
     previous = old.members or frozenset()
     current = after or frozenset()
     repo.add_members(session, match.id, current - previous, now)
@@ -202,6 +270,18 @@ def _store(
         _audit(session, now, Action.MATCH_ENDED, {"match": match.id})
         match = Match(match.id, match.via, match.created_at, active=False)
     return match
+
+
+def _audit_coordinator(
+    session: Session, now: dt.datetime, match_id: str, signal_id: str, oin_of: Mapping[str, str]
+) -> None:
+    _audit(
+        session,
+        now,
+        Action.MATCH_COORDINATOR_SET,
+        {"match": match_id, "signal": signal_id},
+        oin_of[signal_id],
+    )
 
 
 def notification(

@@ -41,13 +41,16 @@ class Participant:
 
 @dataclass(frozen=True, slots=True)
 class MatchView:
-    """A match as one organisation sees it: the *other* organisations, never a pseudonym."""
+    """A match as one organisation sees it: the *other* organisations, never a pseudonym;
+    ``coordinator`` is whoever coordinates it (the organisation itself, perhaps), shown
+    as a participant is, while the match is active."""
 
     id: str
     via: Via
     active: bool
     participants: tuple[Participant, ...]
     historical: bool = False
+    coordinator: Participant | None = None
 
     @property
     def kind(self) -> Kind:
@@ -56,6 +59,36 @@ class MatchView:
     @property
     def via_name(self) -> ViaName:
         return _VIA_NAMES[self.via]
+
+
+@dataclass(frozen=True, slots=True)
+class HandoverShown:
+    """An open offer of the coordinator's role, between two participating organisations."""
+
+    from_organisation: OrganisationContact
+    to_organisation: OrganisationContact
+    offered_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpShown:
+    """One follow-up event: which organisation recorded what, when; ``with_organisation``
+    for a contact made, None for the coordinator's plan and care."""
+
+    organisation: OrganisationContact
+    event: str
+    with_organisation: OrganisationContact | None
+    recorded_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MatchDetail:
+    """One match as a participant reads it (``GET /v1/matches/{id}``): the match, an open
+    handover offer and its follow-up, all content-free."""
+
+    match: MatchView
+    handover: HandoverShown | None
+    follow_up: tuple[FollowUpShown, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,4 +153,6 @@ def match_payload(view: MatchView) -> str:
     if view.historical:
         shown["historical"] = True
     shown["participants"] = [_participant(p) for p in view.participants]
+    if not view.historical:
+        shown["coordinator"] = None if view.coordinator is None else _participant(view.coordinator)
     return json.dumps(shown, separators=(",", ":"), ensure_ascii=False)

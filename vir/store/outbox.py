@@ -25,7 +25,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Table, and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import Select, Table, and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from vir.store import email_outbox
@@ -41,6 +41,10 @@ _CARRIED = cast(Table, NotificationSignalRow.__table__)
 # The states (vir.delivery.channels.State; the store keeps the strings).
 PENDING, RETRYING, DELIVERED, DEAD = "pending", "retrying", "delivered", "dead"
 STATES = (PENDING, RETRYING, DELIVERED, DEAD)
+# The states that do not accumulate: what /metrics counts in the table (``counts``).
+NOT_DELIVERED = (PENDING, RETRYING, DEAD)
+# Every channel a worker may deliver on (vir.delivery.webhook.NAME, vir.delivery.email.NAME).
+CHANNELS = ("webhook", "email")
 _OPEN = (PENDING, RETRYING)
 
 
@@ -310,14 +314,23 @@ def retry(
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def counts(session: Session) -> dict[tuple[str, str], int]:
-    """(channel, state) -> how many deliveries."""
-    rows = session.execute(
-        select(DELIVERIES.c.channel, DELIVERIES.c.state, func.count()).group_by(
-            DELIVERIES.c.channel, DELIVERIES.c.state
-        )
-    )
+def counts(session: Session, channels: Sequence[str]) -> dict[tuple[str, str], int]:
+    """(channel, state) -> how many deliveries of ``channels`` are pending, retrying or
+    dead (``counts_query``)."""
+    rows = session.execute(counts_query(channels))
     return {(channel, state): int(n) for channel, state, n in rows}
+
+
+def counts_query(channels: Sequence[str]) -> Select[str, str, int]:
+    """Delivered deliveries are left out: they accumulate until retention removes their
+    notification, and counting them would make every scrape cost all of them. The rest
+    are ranges of ``ix_deliveries_due`` (channel, state, ...): a scrape costs the open and
+    dead deliveries only (``vir_deliveries_delivered_total`` counts deliveries made)."""
+    return (
+        select(DELIVERIES.c.channel, DELIVERIES.c.state, func.count())
+        .where(DELIVERIES.c.channel.in_(channels), DELIVERIES.c.state.in_(NOT_DELIVERED))
+        .group_by(DELIVERIES.c.channel, DELIVERIES.c.state)
+    )
 
 
 def dead_between(session: Session, start: dt.datetime, end: dt.datetime) -> dict[str, int]:
@@ -338,7 +351,9 @@ def dead_between(session: Session, start: dt.datetime, end: dt.datetime) -> dict
 class Webhook:
     oin: str
     url: str
-    secret: str  # whsec_...; never logged, printed or put in an error
+    # As stored: sealed (vir.crypto.secretbox), or a plain whsec_ secret written before
+    # sealing. Never logged, printed or put in an error.
+    secret: str
 
     def __repr__(self) -> str:
         return f"Webhook(oin={self.oin!r}, url=<hidden>, secret=<hidden>)"
@@ -356,6 +371,23 @@ def set_webhook(session: Session, hook: Webhook, now: dt.datetime) -> None:
     session.execute(
         insert(WEBHOOKS).values(oin=hook.oin, url=hook.url, secret=hook.secret, updated_at=now)
     )
+
+
+def webhooks(session: Session) -> list[Webhook]:
+    """Every organisation's webhook, by OIN (``vir outbox seal-secrets``)."""
+    rows = session.execute(
+        select(WEBHOOKS.c.oin, WEBHOOKS.c.url, WEBHOOKS.c.secret).order_by(WEBHOOKS.c.oin)
+    )
+    return [Webhook(row.oin, row.url, row.secret) for row in rows]
+
+
+def replace_secret(session: Session, oin: str, old: str, new: str) -> bool:
+    """Store ``new`` as the organisation's secret if it still holds ``old`` (a change
+    meanwhile wins); whether it did."""
+    result = session.execute(
+        WEBHOOKS.update().where(WEBHOOKS.c.oin == oin, WEBHOOKS.c.secret == old).values(secret=new)
+    )
+    return bool(getattr(result, "rowcount", 0))
 
 
 def remove_webhook(session: Session, oin: str) -> bool:

@@ -61,21 +61,27 @@ class ArchivedSignal:
 
 @dataclass(frozen=True, slots=True)
 class Match:
+    """A match; ``coordinator`` is the id of the member signal whose reporter coordinates
+    it (None once it ended)."""
+
     id: str
     via: Via
     created_at: dt.datetime
     active: bool = True
+    coordinator: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class OrganisationContact:
     """An organisation as match partners and privacy officers see it: its name, category
-    and (when it appointed one) its coordinator's contact details."""
+    and (when it appointed one) its coordinator's contact details; ``region`` chooses
+    the rules for a match's coordinator and is never shown."""
 
     oin: str
     name: str
     category: str
     coordinator: Professional | None = None
+    region: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,3 +97,25 @@ class StoredNotification:
     match_id: str
     created_at: dt.datetime
     payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class HandoverOffer:
+    """A coordinator's open offer of the role: from its signal to another member's."""
+
+    match_id: str
+    from_signal: str
+    to_signal: str
+    offered_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpRecord:
+    """One follow-up event of a match: organisation ``oin`` recorded ``event`` (a
+    ``FollowUp`` value) at ``recorded_at``; ``with_oin`` the organisation it made
+    contact with (``contact_made`` only, else empty)."""
+
+    oin: str
+    event: str
+    with_oin: str
+    recorded_at: dt.datetime

@@ -169,14 +169,16 @@ _LINKED_PARENTS = (
 _PARENTS_OF = select(PARENTS.c.signal_id, PARENTS.c.parent).where(
     PARENTS.c.signal_id.in_(bindparam("ids", expanding=True))
 )
-_ACTIVE_MATCH = select(MATCHES.c.id, MATCHES.c.via, MATCHES.c.created_at).where(
+_ACTIVE_MATCH = select(
+    MATCHES.c.id, MATCHES.c.via, MATCHES.c.created_at, MATCHES.c.coordinator
+).where(
     MATCHES.c.via == bindparam("via"),
     MATCHES.c.key == bindparam("key"),
     MATCHES.c.ended_at.is_(None),
 )
 _MEMBERS = select(MEMBERS.c.signal_id).where(MEMBERS.c.match_id == bindparam("match"))
 _MATCHES_OF = (
-    select(MATCHES.c.id, MATCHES.c.via, MATCHES.c.created_at, MATCHES.c.key)
+    select(MATCHES.c.id, MATCHES.c.via, MATCHES.c.created_at, MATCHES.c.key, MATCHES.c.coordinator)
     .join(MEMBERS, MEMBERS.c.match_id == MATCHES.c.id)
     .where(MEMBERS.c.signal_id == bindparam("signal"), MATCHES.c.ended_at.is_(None))
     .order_by(MATCHES.c.created_at, MATCHES.c.id)
@@ -191,6 +193,7 @@ _ORG_CONTACT = select(
     ORGANISATIONS.c.coordinator_name,
     ORGANISATIONS.c.coordinator_email,
     ORGANISATIONS.c.coordinator_phone,
+    ORGANISATIONS.c.region,
 ).where(ORGANISATIONS.c.oin == bindparam("oin"))
 _NOTIFICATIONS_AFTER = (
     select(NOTIFICATIONS)
@@ -273,7 +276,7 @@ def excluded(session: Session, addresses: Collection[bytes]) -> set[bytes]:
 
 def active_match(session: Session, key: GroupKey) -> Match | None:
     row = session.execute(_ACTIVE_MATCH, {"via": key.via.value, "key": key.key}).first()
-    return Match(row.id, Via(row.via), row.created_at) if row else None
+    return Match(row.id, Via(row.via), row.created_at, coordinator=row.coordinator) if row else None
 
 
 def members(session: Session, match_id: str) -> frozenset[str]:
@@ -282,10 +285,34 @@ def members(session: Session, match_id: str) -> frozenset[str]:
 
 def matches_of(session: Session, signal_id: str) -> list[tuple[Match, GroupKey]]:
     rows = session.execute(_MATCHES_OF, {"signal": signal_id})
-    return [(Match(r.id, Via(r.via), r.created_at), GroupKey(Via(r.via), r.key)) for r in rows]
+    return [
+        (
+            Match(r.id, Via(r.via), r.created_at, coordinator=r.coordinator),
+            GroupKey(Via(r.via), r.key),
+        )
+        for r in rows
+    ]
 
 
-def create_match(session: Session, match_id: str, key: GroupKey, now: dt.datetime) -> None:
+_MATCH_BY_ID = select(
+    MATCHES.c.id, MATCHES.c.via, MATCHES.c.created_at, MATCHES.c.key, MATCHES.c.coordinator
+).where(MATCHES.c.id == bindparam("match"), MATCHES.c.ended_at.is_(None))
+
+
+def active_match_by_id(session: Session, match_id: str) -> tuple[Match, GroupKey] | None:
+    """An active match and its key, by id (None: no such match, or it ended)."""
+    r = session.execute(_MATCH_BY_ID, {"match": match_id}).first()
+    if r is None:
+        return None
+    return (
+        Match(r.id, Via(r.via), r.created_at, coordinator=r.coordinator),
+        GroupKey(Via(r.via), r.key),
+    )
+
+
+def create_match(
+    session: Session, match_id: str, key: GroupKey, now: dt.datetime, coordinator: str
+) -> None:
     session.execute(
         insert(MATCHES),
         [
@@ -295,6 +322,7 @@ def create_match(session: Session, match_id: str, key: GroupKey, now: dt.datetim
                 "key": key.key,
                 "created_at": now,
                 "ended_at": None,
+                "coordinator": coordinator,
             }
         ],
     )
@@ -306,9 +334,14 @@ def end_match(session: Session, match_id: str, now: dt.datetime) -> None:
     session.execute(
         update(MATCHES)
         .where(MATCHES.c.id == match_id)
-        .values(ended_at=now, key=None, key_next=None)
+        .values(ended_at=now, key=None, key_next=None, coordinator=None)
     )
     session.execute(delete(MEMBERS).where(MEMBERS.c.match_id == match_id))
+
+
+def set_coordinator(session: Session, match_id: str, signal_id: str) -> None:
+    """The member signal whose reporter now coordinates the match."""
+    session.execute(update(MATCHES).where(MATCHES.c.id == match_id).values(coordinator=signal_id))
 
 
 def add_members(
@@ -534,7 +567,7 @@ def organisation_contact(session: Session, oin: str) -> OrganisationContact:
         coordinator = Professional.stored(
             row.coordinator_name, row.coordinator_email, row.coordinator_phone, None
         )
-    return OrganisationContact(oin, row.name, row.category, coordinator)
+    return OrganisationContact(oin, row.name, row.category, coordinator, row.region)
 
 
 # --- the lifecycle: removal dates, the archive and its one-time offers --------------

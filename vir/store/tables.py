@@ -196,6 +196,9 @@ class MatchRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column()
     ended_at: Mapped[dt.datetime | None] = mapped_column()
     key_next: Mapped[bytes | None] = mapped_column(LargeBinary(32))  # as signals.person_next
+    # The member signal whose reporter coordinates the match (vir.domain.coordination);
+    # NULL once the match ended (migration 0017).
+    coordinator: Mapped[str | None] = mapped_column(String(36))
 
 
 class MatchMemberRow(Base):
@@ -457,3 +460,42 @@ class EmailDigestRow(Base):
     # (those a rekey converts; tests/unit/services/test_rekey.py).
     address_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     last_sent_at: Mapped[dt.datetime]
+
+
+class RegionCoordinationRow(Base):
+    """A region's rules for choosing a match's coordinator (``vir region coordination``,
+    migration 0017): the eligible organisation categories, comma-separated, first to
+    last. No row: the default rules (vir.domain.coordination.DEFAULT_RULES)."""
+
+    __tablename__ = "region_coordination"
+
+    region: Mapped[str] = mapped_column(String(100), primary_key=True)
+    categories: Mapped[str] = mapped_column(String(1000))
+    updated_at: Mapped[dt.datetime]
+
+
+class CoordinationOfferRow(Base):
+    """A coordinator's open offer to hand the role to another participant (migration
+    0017): one per match, deleted when answered or when either signal leaves it."""
+
+    __tablename__ = "coordination_offers"
+
+    match_id: Mapped[str] = mapped_column(ForeignKey("matches.id"), primary_key=True)
+    from_signal: Mapped[str] = mapped_column(String(36))
+    to_signal: Mapped[str] = mapped_column(String(36))
+    offered_at: Mapped[dt.datetime]
+
+
+class MatchFollowUpRow(Base):
+    """One content-free follow-up event of a match (migration 0017): organisation ``oin``
+    confirmed contact with ``with_oin`` (``contact_made``), or, as coordinator, that a
+    plan was agreed or care started (``with_oin`` empty). Times only, never text."""
+
+    __tablename__ = "match_follow_ups"
+
+    match_id: Mapped[str] = mapped_column(ForeignKey("matches.id"), primary_key=True)
+    oin: Mapped[str] = mapped_column(String(20), primary_key=True)
+    # contact_made | plan_agreed | care_started (vir.domain.coordination.FollowUp)
+    event: Mapped[str] = mapped_column(String(16), primary_key=True)
+    with_oin: Mapped[str] = mapped_column(String(20), primary_key=True)
+    recorded_at: Mapped[dt.datetime]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from support.inapp import in_app, signal_body
 from support.instore import ORGS, T0
-from support.webhook_receiver import Receiver
+from support.webhook_receiver import Receiver, hook_keys
 
 from vir.api.routes.signals import notification_item
 from vir.crypto.standard_webhooks import new_secret
@@ -26,7 +26,9 @@ def test_notifications_show_their_delivery_state_and_metrics_count_dead_letters(
     try:
         with in_app(tmp_path) as app:
             db = app.app.state.services.db
-            admin.set_webhook(db, str(ORGS[0].oin), receiver.url, new_secret(), T0, dev=True)
+            admin.set_webhook(
+                db, str(ORGS[0].oin), receiver.url, new_secret(), T0, dev=True, keys_dir=hook_keys()
+            )
             for index, ref in ((0, "a-1"), (1, "b-1")):
                 app.as_caller(index)
                 assert (
@@ -44,7 +46,7 @@ def test_notifications_show_their_delivery_state_and_metrics_count_dead_letters(
             ] == [{}]
             worker = Worker(
                 db,
-                [WebhookChannel(db, dev=True)],
+                [WebhookChannel(db, keys_dir=hook_keys(), dev=True)],
                 lambda: T0,
                 notification_item,
                 rng=random.Random(0),

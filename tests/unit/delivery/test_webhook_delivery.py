@@ -21,11 +21,10 @@ import pytest
 import standardwebhooks
 from sqlalchemy import func, select
 from support.instore import ORGS
-from support.webhook_receiver import Receiver, make_test_ca
+from support.webhook_receiver import Receiver, hook_keys, make_test_ca, set_hook
 from support.world import World, world
 
 from vir.api.routes.signals import notification_item
-from vir.crypto.standard_webhooks import new_secret
 from vir.delivery import admin
 from vir.delivery.webhook import WebhookChannel
 from vir.delivery.worker import Worker
@@ -53,19 +52,10 @@ def w(tmp_path: Path) -> Iterator[World]:
         yield made
 
 
-def _hook(w: World, receiver: Receiver, *orgs: int) -> str:
-    secret = new_secret()
-    for index in orgs:
-        admin.set_webhook(
-            w.store.db, str(ORGS[index].oin), receiver.url, secret, utc_now(), dev=True
-        )
-    return secret
-
-
 def _worker(w: World, clock: SimClock, **channel: Any) -> Worker:
     return Worker(
         w.store.db,
-        [WebhookChannel(w.store.db, dev=True, timeout=2.0, **channel)],
+        [WebhookChannel(w.store.db, keys_dir=hook_keys(), dev=True, timeout=2.0, **channel)],
         clock,
         notification_item,
         rng=random.Random(16),
@@ -95,7 +85,7 @@ def test_a_receiver_down_for_a_minute_gets_every_event_verified_and_in_recoverab
 ) -> None:
     receiver = Receiver()
     receiver.reserve()  # down: nothing listens on its port yet
-    secret = _hook(w, receiver, 0, 1)
+    secret = set_hook(w.store.db, receiver.url, 0, 1)
     # Starts a minute in the past: the reference library checks webhook-timestamp
     # against the real clock (5 minutes either way).
     clock = SimClock(utc_now() - dt.timedelta(seconds=60))
@@ -166,7 +156,7 @@ def test_https_receiver_with_the_test_ca(w: World, tmp_path: Path) -> None:
     receiver = Receiver(tls=(cert, key))
     receiver.up()
     try:
-        secret = _hook(w, receiver, 0, 1)
+        secret = set_hook(w.store.db, receiver.url, 0, 1)
         _make_matches(w, 2)
         clock = SimClock(utc_now())
         assert _worker(w, clock, ca_file=ca).run_until_idle() == 4
@@ -183,7 +173,7 @@ def test_a_receiver_the_system_trust_does_not_know_is_not_delivered_to(
     receiver = Receiver(tls=(cert, key))
     receiver.up()
     try:
-        _hook(w, receiver, 0)
+        set_hook(w.store.db, receiver.url, 0)
         _make_matches(w, 1)
         _worker(w, SimClock(utc_now())).run_until_idle()
     finally:
@@ -196,7 +186,7 @@ def test_a_receiver_the_system_trust_does_not_know_is_not_delivered_to(
 def test_deliveries_commit_with_their_notification_and_go_with_it(w: World) -> None:
     receiver = Receiver()
     receiver.reserve()
-    _hook(w, receiver, 0)  # only ORGS[0] has a webhook
+    set_hook(w.store.db, receiver.url, 0)  # only ORGS[0] has a webhook
     _make_matches(w, 1)
     with w.store.db.read() as session:
         rows = session.execute(
@@ -218,7 +208,7 @@ def test_unnumbered_notifications_are_not_delivered(w: World) -> None:
     receiver = Receiver()
     receiver.up()
     try:
-        _hook(w, receiver, 0)
+        set_hook(w.store.db, receiver.url, 0)
         _make_matches(w, 1)
         with w.store.db.write() as session:
             session.execute(NotificationRow.__table__.update().values(position=None))  # type: ignore[attr-defined]
@@ -232,7 +222,7 @@ def test_unnumbered_notifications_are_not_delivered(w: World) -> None:
 def test_a_lease_keeps_a_claim_from_a_second_worker_until_it_expires(w: World) -> None:
     receiver = Receiver()
     receiver.reserve()
-    _hook(w, receiver, 0, 1)
+    set_hook(w.store.db, receiver.url, 0, 1)
     _make_matches(w, 3)
     now = utc_now()
     with w.store.db.write() as session:
@@ -262,7 +252,7 @@ def test_gone_is_dead_at_once_and_retry_puts_it_back(w: World) -> None:
     receiver.behaviour.status = 410
     receiver.up()
     try:
-        _hook(w, receiver, 0)
+        set_hook(w.store.db, receiver.url, 0)
         _make_matches(w, 1)
         clock = SimClock(utc_now())
         _worker(w, clock).run_until_idle()
@@ -282,7 +272,7 @@ def test_retries_end_dead_after_the_window(w: World) -> None:
     receiver.behaviour.status = 503
     receiver.up()
     try:
-        _hook(w, receiver, 0)
+        set_hook(w.store.db, receiver.url, 0)
         _make_matches(w, 1)
         clock = SimClock(utc_now())
         worker = _worker(w, clock, retry_hours=1.0)

@@ -10,9 +10,7 @@ from pydantic import BaseModel, Field, StrictInt
 
 from vir.api.deps import (
     ClockDep,
-    ConsultationServiceDep,
     DatabaseDep,
-    EpochsDep,
     NotificationServiceDep,
     SignalServiceDep,
 )
@@ -27,16 +25,13 @@ from vir.api.schemas import (
     IsoDate,
     LocalRef,
     MatchOut,
-    ParticipantOut,
     PersonName,
     Phone,
     ProfessionalIn,
     ProfessionalOut,
-    PseudonymIn,
     Strict,
     TimestampOut,
     decode_element,
-    decode_pseudonym,
     parse_date,
     timestamp,
 )
@@ -46,8 +41,6 @@ from vir.domain.errors import InputError
 from vir.domain.lifecycle import InformedWho
 from vir.domain.signals import MAX_PARENTS, Professional, WithdrawalReason
 from vir.services import onboarding
-from vir.services.consultations import Consultation, Involvement, Purpose
-from vir.services.epochs import Arriving
 from vir.services.signals import SignalChange, SignalRequest
 from vir.services.views import MatchView
 from vir.store.records import ArchivedSignal, Informed, Signal, StoredNotification
@@ -145,40 +138,6 @@ class OwnSignalsOut(BaseModel):
     next: str | None = Field(description="cursor for `after`; null at the end")
 
 
-class ConsultationIn(PseudonymIn):
-    purpose: Purpose = Field(description="why the index is consulted (a fixed list)")
-
-
-class InvolvementOut(ParticipantOut):
-    status: Literal["active", "archived"]
-
-    @classmethod
-    def of_involvement(cls, involvement: Involvement) -> InvolvementOut:
-        shown = ParticipantOut.of(involvement.participant)
-        return cls(
-            organisation=shown.organisation,
-            professional=shown.professional,
-            coordinator=shown.coordinator,
-            since=shown.since,
-            archived_on=shown.archived_on,
-            status=involvement.status,
-        )
-
-
-class ConsultationOut(BaseModel):
-    consultation_id: str
-    purpose: str
-    involvement: list[InvolvementOut]
-
-    @classmethod
-    def of(cls, consultation: Consultation) -> ConsultationOut:
-        return cls(
-            consultation_id=consultation.id,
-            purpose=consultation.purpose.value,
-            involvement=[InvolvementOut.of_involvement(i) for i in consultation.involvement],
-        )
-
-
 class CoordinatorIn(Strict):
     name: PersonName
     email: Email | None = None
@@ -200,8 +159,8 @@ class MatchesOut(BaseModel):
 class NotificationOut(BaseModel):
     id: str
     type: str = Field(
-        description="match.created, match.joined, match.left, match.contact_changed "
-        "or match.historical"
+        description="match.created, match.joined, match.left, match.contact_changed, "
+        "match.historical, match.safety_feedback, ... (docs/api.md lists every type)"
     )
     created_at: TimestampOut
     local_ref: str = Field(description="the caller's own signal")
@@ -415,27 +374,6 @@ def list_signals(
         for s in found
     ]
     return OwnSignalsOut(items=items, next=found[-1].id if len(found) == limit else None)
-
-
-@router.post(
-    "/consultations",
-    response_model=ConsultationOut,
-    operation_id="consult",
-    responses=problem_responses(*COMMON, 429),
-    tags=["consultations"],
-)
-def consult(
-    body: ConsultationIn,
-    caller: CurrentCaller,
-    epochs: EpochsDep,
-    consultations: ConsultationServiceDep,
-) -> ConsultationOut:
-    """Veilig Thuis only: who is or was involved with a young person, without a signal."""
-    person = decode_pseudonym(body.person, "person")
-    epochs.convert(body.epoch, [person])  # 422 naming `epoch` before any lock is taken
-    return ConsultationOut.of(
-        consultations.consult(caller, Arriving(body.epoch, person), body.purpose)
-    )
 
 
 @router.put(

@@ -1,0 +1,39 @@
+"""Reading a 32-byte key kept as hex in a file of its own (the checkpoint seed, the
+webhook secret key): one set of checks, one set of messages, none showing the key."""
+
+from __future__ import annotations
+
+import re
+import stat
+from pathlib import Path
+
+from vir.domain.errors import ConfigurationError
+
+_HEX_32 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def read_hex_key(path: Path, what: str, how_to: str, malformed: str) -> bytes:
+    """The 32 bytes in ``path``; ConfigurationError naming ``what`` and the file (never
+    its content) when it is missing (``how_to`` says how to make one), not a regular
+    file, readable by group or others, or not 64 hex digits (``malformed`` says what
+    to do)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ConfigurationError(f"no {what} at {path}; " + how_to) from None
+    except OSError:
+        raise ConfigurationError(f"{what} {path} cannot be read") from None
+    if not stat.S_ISREG(mode):
+        raise ConfigurationError(f"{what} {path} is not a regular file")
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigurationError(
+            f"{what} {path} is accessible by group or others; run: chmod 600 {path}"
+        )
+    try:
+        text = path.read_bytes().decode("ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    # fullmatch before fromhex: fromhex also accepts spaces between bytes.
+    if not _HEX_32.fullmatch(text):
+        raise ConfigurationError(f"{what} {path} is not 32 bytes in hex; {malformed}")
+    return bytes.fromhex(text)

@@ -1,0 +1,117 @@
+"""Webhook secrets encrypted at rest: AES-256-GCM under an index-side key file.
+
+``webhooks.secret`` holds an organisation's ``whsec_`` secret. Whoever can read the
+database (a backup, a replica, a support query) could otherwise sign events in vir's
+name to that organisation's back office. So the column holds ``vir-aesgcm1:`` and the
+base64url of a random 96-bit nonce and the AES-256-GCM ciphertext with its tag; the key
+is ``<keys_dir>/webhook-secrets.key`` (32 random bytes in hex, mode 0600, made by
+``vir keys init`` and ``vir dev init`` beside the checkpoint key and backed up with it).
+The associated data is the organisation's OIN: a row copied to another organisation's
+webhook does not decrypt there, and the delivery fails closed (never sent unsigned, never
+signed with another organisation's secret).
+
+The index's checkpoint key is a file, not a token key (the HSM, ``vir.crypto.hsm``, holds
+the key holder's keys), so this key is a file too, with the same protection.
+A value that is still a plain ``whsec_`` secret (written before encryption) is not used:
+``vir outbox seal-secrets`` encrypts such rows in place.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from vir.crypto.keyfile import read_hex_key
+
+KEY_FILE_NAME = "webhook-secrets.key"
+KEY_SIZE = 32
+NONCE_SIZE = 12
+PREFIX = "vir-aesgcm1:"
+PLAIN_PREFIX = "whsec_"
+_AAD = b"vir webhook secret v1\x00"
+_HOW_TO = "create one with: vir keys init --keys-dir {dir}"
+
+
+class SealedSecretError(Exception):
+    """A stored secret that cannot be used; ``code`` says why, and nothing else:
+    ``unsealed`` (a plain secret from before encryption) or ``secret`` (not decryptable
+    here: another organisation's row, another key, or tampered with)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def key_path(keys_dir: Path) -> Path:
+    return keys_dir / KEY_FILE_NAME
+
+
+def is_sealed(stored: str) -> bool:
+    return stored.startswith(PREFIX)
+
+
+class SecretBox:
+    """Seals and opens webhook secrets for one index (its key file)."""
+
+    __slots__ = ("_aead",)
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != KEY_SIZE:
+            raise ValueError("an AES-256 key is 32 bytes")
+        self._aead = AESGCM(key)
+
+    def __repr__(self) -> str:  # never show key material in logs or tracebacks
+        return "SecretBox(<key hidden>)"
+
+    def seal(self, secret: str, oin: str) -> str:
+        """The stored form of ``secret`` for organisation ``oin``'s webhook."""
+        nonce = secrets.token_bytes(NONCE_SIZE)
+        sealed = self._aead.encrypt(nonce, secret.encode("ascii"), _AAD + oin.encode("ascii"))
+        return PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
+
+    def open(self, stored: str, oin: str) -> str:
+        """The secret in ``stored`` if it was sealed for ``oin`` under this key, else
+        SealedSecretError (with a code, never content)."""
+        if stored.startswith(PLAIN_PREFIX):
+            raise SealedSecretError("unsealed")
+        if not is_sealed(stored):
+            raise SealedSecretError("secret")
+        text = stored[len(PREFIX) :]
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            plain = self._aead.decrypt(
+                raw[:NONCE_SIZE], raw[NONCE_SIZE:], _AAD + oin.encode("ascii")
+            )
+            return plain.decode("ascii")
+        except (binascii.Error, ValueError, InvalidTag, UnicodeError):
+            raise SealedSecretError("secret") from None
+
+
+def init_secret_key(keys_dir: Path) -> tuple[Path, bool]:
+    """Create the webhook secret key if none exists. Returns (path, created); never
+    overwrites (the stored secrets would no longer open)."""
+    keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = key_path(keys_dir)
+    try:
+        # O_EXCL: two concurrent inits cannot both write; 0600 from the first byte.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path, False
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_bytes(KEY_SIZE).hex() + "\n")
+    return path, True
+
+
+def load_secret_box(keys_dir: Path) -> SecretBox:
+    """The box of the key in ``keys_dir``; ConfigurationError (naming the file, never its
+    content) for a missing, exposed or malformed key."""
+    path = key_path(keys_dir)
+    how_to = _HOW_TO.format(dir=keys_dir)
+    key = read_hex_key(path, "webhook secret key", how_to, "restore it from a backup")
+    return SecretBox(key)
