@@ -30,11 +30,13 @@ setup: $(STAMP)
 dev: $(STAMP)
 	$(BIN)/vir dev init --dev-dir $(DEV)
 
-## The index on VIR_PORT and the key holder(s) from VIR_KEYHOLDER_PORT on, until Ctrl-C.
+## The index on VIR_PORT, the key holder(s) from VIR_KEYHOLDER_PORT on, the portal on
+## VIR_PORTAL_PORT (8445) and its development OpenID provider (8446), until Ctrl-C.
 run: dev
 	@echo
 	@echo "vir index on https://127.0.0.1:$(VIR_PORT), key holder(s): see $(DEV)/endpoints.json"
 	@echo "Mutual TLS; the CA is $(DEV)/ca.crt; demo organisations: $(DEV)/orgs.json"
+	@echo "Portal (in a browser): https://127.0.0.1:$${VIR_PORTAL_PORT:-8445} - sign in as a demo user (README)"
 	@echo "In another terminal: make demo"
 	@echo "Try:  echo 123456782 | $(BIN)/vir-client --dev-org gp pseudonymise bsn"
 	@echo "  or: curl --cacert $(DEV)/ca.crt --cert $(DEV)/orgs/00000009000000000002.crt --key $(DEV)/orgs/00000009000000000002.key https://127.0.0.1:$(VIR_PORT)/health"
@@ -58,6 +60,7 @@ bench: $(STAMP)
 test: $(STAMP)
 	@scripts/ensure-nginx.sh
 	@scripts/ensure-softhsm.sh
+	@scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest
 	@scripts/ensure-postgres.sh
 	VIR_TEST_DATABASE=postgresql $(BIN)/python -m pytest
