@@ -12,6 +12,10 @@ SPECTRAL_VERSION := 6.16.3
 NODE_DIR := .ci/node
 SPECTRAL := $(NODE_DIR)/node_modules/.bin/spectral
 SPECTRAL_STAMP := $(NODE_DIR)/.installed-$(SPECTRAL_VERSION)
+# axe-core, the accessibility engine the portal's browser tests run in every page.
+AXE_VERSION := 4.14.1
+AXE_DIR := .ci/axe
+AXE_STAMP := $(AXE_DIR)/.installed-$(AXE_VERSION)
 
 .PHONY: setup run run-threshold dev demo bench test lint typecheck samples-check spectral check clean
 
@@ -57,7 +61,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench.py
 
-test: $(STAMP)
+test: $(STAMP) $(AXE_STAMP)
 	@scripts/ensure-nginx.sh
 	@scripts/ensure-softhsm.sh
 	@scripts/ensure-chromium.sh
@@ -84,6 +88,12 @@ $(SPECTRAL_STAMP):
 	@touch $(SPECTRAL_STAMP)
 
 ## The OpenAPI documents the index and the key holder serve, linted against the API Design Rules.
+$(AXE_STAMP):
+	@command -v npm >/dev/null || { echo "make test needs npm for axe-core (Debian: apt-get install npm)"; exit 1; }
+	rm -rf $(AXE_DIR)
+	npm install --prefix $(AXE_DIR) --no-audit --no-fund --ignore-scripts --save-exact axe-core@$(AXE_VERSION)
+	@touch $(AXE_STAMP)
+
 spectral: $(STAMP) $(SPECTRAL_STAMP)
 	@mkdir -p .ci/out
 	$(BIN)/python .ci/dump_openapi.py .ci/out/openapi.json .ci/out/keyholder-openapi.json

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from support import postgres
-from support.browser import chromium
+from support.browser import axe_violations, chromium, new_context
 from support.portal import GP, SCHOOL, RunningPortal, running_portal
 
 from vir.portal.app import SESSION_COOKIE
@@ -35,16 +35,21 @@ def browser(portal: RunningPortal) -> Iterator[Any]:
         yield found
 
 
-def test_sign_in_and_out_in_the_browser(portal: RunningPortal, browser: Any) -> None:
-    context = browser.new_context()
+def test_sign_in_and_out_in_the_browser(
+    portal: RunningPortal, browser: Any, record_property: Any
+) -> None:
+    context = new_context(browser)
     page = context.new_page()
     page.goto(portal.url)
     assert page.locator("html").get_attribute("lang") == "nl"
+    checked = {"sign-in page": axe_violations(page)}
     page.get_by_role("link", name=f"Inloggen bij {GP.name}").click()
     page.wait_for_url(f"{portal.idp.issuer}/authorize**")
+    checked["provider's page"] = axe_violations(page)
     with page.expect_navigation(url=f"{portal.url}/"):
         page.get_by_role("button", name="Dokter Jansen").click()
     assert page.get_by_role("heading", level=1).inner_text() == "Welkom, Dokter Jansen"
+    checked["start page"] = axe_violations(page)
     cookies = {c["name"]: c for c in context.cookies()}
     session = cookies[SESSION_COOKIE]
     assert session["secure"] and session["httpOnly"] and session["sameSite"] == "Strict"
@@ -53,7 +58,15 @@ def test_sign_in_and_out_in_the_browser(portal: RunningPortal, browser: Any) -> 
         page.get_by_role("button", name="Uitloggen").click()
     assert page.get_by_role("heading", level=1).inner_text() == "Inloggen"
     assert SESSION_COOKIE not in {c["name"] for c in context.cookies()}
+    page.goto(f"{portal.url}/nergens")
+    checked["not found"] = axe_violations(page)
+    page.goto(f"{portal.url}/auth/callback?state=x")
+    checked["sign-in failed"] = axe_violations(page)
     context.close()
+    assert all(not found for found in checked.values()), checked
+    record_property(
+        "terminal_summary", f"portal: axe-core WCAG 2.1 AA, {len(checked)} pages, 0 violations"
+    )
 
 
 def _focused(page: Any) -> str:
@@ -61,7 +74,7 @@ def _focused(page: Any) -> str:
 
 
 def test_sign_in_with_the_keyboard_only(portal: RunningPortal, browser: Any) -> None:
-    context = browser.new_context()
+    context = new_context(browser)
     page = context.new_page()
     page.goto(portal.url)
     page.keyboard.press("Tab")
