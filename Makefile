@@ -17,7 +17,7 @@ AXE_VERSION := 4.14.1
 AXE_DIR := .ci/axe
 AXE_STAMP := $(AXE_DIR)/.installed-$(AXE_VERSION)
 
-.PHONY: setup run run-threshold dev demo bench test lint typecheck samples-check spectral check clean
+.PHONY: setup run run-threshold dev demo bench test lint typecheck samples-check spectral portal-js-check check clean
 
 $(STAMP): pyproject.toml scripts/ensure-libsodium.sh
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "vir needs Python 3.11 or newer")'
@@ -100,7 +100,11 @@ spectral: $(STAMP) $(SPECTRAL_STAMP)
 	$(SPECTRAL) lint --ruleset .ci/spectral.yaml --fail-severity error .ci/out/openapi.json
 	$(SPECTRAL) lint --ruleset .ci/spectral.yaml --fail-severity error .ci/out/keyholder-openapi.json
 
-check: lint typecheck samples-check spectral test
+## vir/portal/static/vir-blind.js is what scripts/build-portal-js.sh builds from vir/portal/js.
+portal-js-check:
+	scripts/build-portal-js.sh --check
+
+check: lint typecheck samples-check spectral portal-js-check test
 
 clean:
 	rm -rf $(VENV) .vir $(NODE_DIR) .ci/out
