@@ -12,8 +12,12 @@ SPECTRAL_VERSION := 6.16.3
 NODE_DIR := .ci/node
 SPECTRAL := $(NODE_DIR)/node_modules/.bin/spectral
 SPECTRAL_STAMP := $(NODE_DIR)/.installed-$(SPECTRAL_VERSION)
+# axe-core, the accessibility engine the portal's browser tests run in every page.
+AXE_VERSION := 4.14.1
+AXE_DIR := .ci/axe
+AXE_STAMP := $(AXE_DIR)/.installed-$(AXE_VERSION)
 
-.PHONY: setup run run-threshold dev demo bench test lint typecheck samples-check spectral check clean
+.PHONY: setup run run-threshold dev demo bench test lint typecheck samples-check spectral portal-js-check check clean
 
 $(STAMP): pyproject.toml scripts/ensure-libsodium.sh
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "vir needs Python 3.11 or newer")'
@@ -30,11 +34,13 @@ setup: $(STAMP)
 dev: $(STAMP)
 	$(BIN)/vir dev init --dev-dir $(DEV)
 
-## The index on VIR_PORT and the key holder(s) from VIR_KEYHOLDER_PORT on, until Ctrl-C.
+## The index on VIR_PORT, the key holder(s) from VIR_KEYHOLDER_PORT on, the portal on
+## VIR_PORTAL_PORT (8445) and its development OpenID provider (8446), until Ctrl-C.
 run: dev
 	@echo
 	@echo "vir index on https://127.0.0.1:$(VIR_PORT), key holder(s): see $(DEV)/endpoints.json"
 	@echo "Mutual TLS; the CA is $(DEV)/ca.crt; demo organisations: $(DEV)/orgs.json"
+	@echo "Portal (in a browser): https://127.0.0.1:$${VIR_PORTAL_PORT:-8445} - sign in as a demo user (README)"
 	@echo "In another terminal: make demo"
 	@echo "Try:  echo 123456782 | $(BIN)/vir-client --dev-org gp pseudonymise bsn"
 	@echo "  or: curl --cacert $(DEV)/ca.crt --cert $(DEV)/orgs/00000009000000000002.crt --key $(DEV)/orgs/00000009000000000002.key https://127.0.0.1:$(VIR_PORT)/health"
@@ -55,9 +61,10 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench.py
 
-test: $(STAMP)
+test: $(STAMP) $(AXE_STAMP)
 	@scripts/ensure-nginx.sh
 	@scripts/ensure-softhsm.sh
+	@scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest
 	@scripts/ensure-postgres.sh
 	VIR_TEST_DATABASE=postgresql $(BIN)/python -m pytest
@@ -81,13 +88,23 @@ $(SPECTRAL_STAMP):
 	@touch $(SPECTRAL_STAMP)
 
 ## The OpenAPI documents the index and the key holder serve, linted against the API Design Rules.
+$(AXE_STAMP):
+	@command -v npm >/dev/null || { echo "make test needs npm for axe-core (Debian: apt-get install npm)"; exit 1; }
+	rm -rf $(AXE_DIR)
+	npm install --prefix $(AXE_DIR) --no-audit --no-fund --ignore-scripts --save-exact axe-core@$(AXE_VERSION)
+	@touch $(AXE_STAMP)
+
 spectral: $(STAMP) $(SPECTRAL_STAMP)
 	@mkdir -p .ci/out
 	$(BIN)/python .ci/dump_openapi.py .ci/out/openapi.json .ci/out/keyholder-openapi.json
 	$(SPECTRAL) lint --ruleset .ci/spectral.yaml --fail-severity error .ci/out/openapi.json
 	$(SPECTRAL) lint --ruleset .ci/spectral.yaml --fail-severity error .ci/out/keyholder-openapi.json
 
-check: lint typecheck samples-check spectral test
+## vir/portal/static/vir-blind.js is what scripts/build-portal-js.sh builds from vir/portal/js.
+portal-js-check:
+	scripts/build-portal-js.sh --check
+
+check: lint typecheck samples-check spectral portal-js-check test
 
 clean:
 	rm -rf $(VENV) .vir $(NODE_DIR) .ci/out

@@ -38,7 +38,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vir import cli_delivery, cli_keyholder, cli_keys, cli_regions
+from vir import cli_delivery, cli_keyholder, cli_keys, cli_portal, cli_regions
 from vir.cli_databases import close_databases, open_database
 from vir.crypto import oprf
 from vir.domain.clock import utc_now
@@ -147,8 +147,11 @@ def cmd_dev_init(settings: Settings, args: argparse.Namespace) -> int:
     """The development set-up: PKI, demo organisations, the index's database and key, and
     the key holder(s) with their own databases, keys and certificates."""
     from vir.cli_keyholder import keyholder_settings
+    from vir.crypto.secretbox import load_secret_box
     from vir.crypto.threshold import parse_threshold
     from vir.keyholder import devsetup as holders
+    from vir.portal.devsetup import add_to_endpoints, init_portal
+    from vir.portal.settings import PortalSettings
     from vir.services.devsetup import init_dev
     from vir.store.migrate import upgrade
 
@@ -163,10 +166,15 @@ def cmd_dev_init(settings: Settings, args: argparse.Namespace) -> int:
     planned = holders.plan(keyholder_settings(), setup, t, n)
     holders.init_keyholders(setup, planned, t, settings.keys_dir, now)
     holders.write_endpoints(setup, f"https://127.0.0.1:{settings.port}", planned, t)
+    portal_url = PortalSettings().public_url
+    box = load_secret_box(settings.keys_dir)
+    issuer = init_portal(setup.paths, _database(settings), portal_url, now, box)
+    add_to_endpoints(setup.paths, portal_url)
     where = ", ".join(h.url for h in planned)
     print(
         f"vir: development set-up ready in {setup.paths.root} (CA, server, demo organisations; "
-        f"key holder{'s' if n > 1 else ''} {where}, threshold {t}-of-{n})"
+        f"key holder{'s' if n > 1 else ''} {where}, threshold {t}-of-{n}; portal {portal_url}, "
+        f"its OpenID provider {issuer})"
     )
     return 0
 
@@ -680,6 +688,7 @@ def add_org_parsers(parser: argparse.ArgumentParser, shared: Command | None = No
         turn.add_argument("--disable", action="store_true", help="send no e-mail")
         email.set_defaults(**handler(cmd_org_email))
         cli_delivery.add_org_webhook(org)
+        cli_portal.add_org_oidc(org)
     revoke = org.add_parser("revoke", help="revoke a client certificate and rewrite the CRL")
     which = revoke.add_mutually_exclusive_group(required=True)
     which.add_argument("--fingerprint", help="SHA-256 fingerprint (hex) of the certificate")
@@ -729,6 +738,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_org_parsers(sub.add_parser("org"))
     cli_delivery.add_parsers(sub)
     cli_regions.add_parsers(sub)
+    cli_portal.add_parsers(sub)
     lifecycle = sub.add_parser("lifecycle").add_subparsers(dest="lifecycle_command", required=True)
     run = lifecycle.add_parser("run", help="removal dates and the archive term, now")
     run.add_argument("--quiet", action="store_true", help="no progress bar")

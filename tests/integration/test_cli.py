@@ -64,7 +64,12 @@ def test_dev_init_is_idempotent_and_never_overwrites(tmp_path: Path) -> None:
         "index": f"https://127.0.0.1:{env['VIR_PORT']}",
         "keyholders": [holder["url"]],
         "threshold": 1,
+        "portal": "https://127.0.0.1:8445",
     }
+    # The development OpenID provider's users and client: kept private, made once.
+    idp = tmp_path / "dev" / "idp.json"
+    assert idp.stat().st_mode & 0o077 == 0
+    assert (tmp_path / "dev" / "portal-client-secret").stat().st_mode & 0o077 == 0
 
 
 def test_lifecycle_run_and_a_death_notice_from_the_command_line(tmp_path: Path) -> None:

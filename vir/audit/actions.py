@@ -33,6 +33,7 @@ class Performer(enum.StrEnum):
     ADMIN = "admin"  # the operator, at the ``vir`` command line
     MATCHER = "matcher"  # the service's matching (actor ``matching``)
     SYSTEM = "system"  # the service itself: lifecycle runs, removals, refusals
+    PERSON = "person"  # a person signed in to the portal (actor ``person:<id>``)
 
 
 class Purpose(enum.StrEnum):
@@ -99,6 +100,11 @@ class Action(enum.StrEnum):
     ADMIN_EMAIL_CHANGED = "admin.email_changed"
     ADMIN_DELIVERY_RETRIED = "admin.delivery_retried"
     ADMIN_COORDINATION_CHANGED = "admin.coordination_changed"
+    ADMIN_OIDC_CHANGED = "admin.oidc_changed"
+    PORTAL_SIGNED_IN = "portal.signed_in"
+    PORTAL_SIGNED_OUT = "portal.signed_out"
+    PORTAL_SIGN_IN_REFUSED = "portal.sign_in_refused"
+    PORTAL_REQUEST_REFUSED = "portal.request_refused"
     KEY_REKEY_STARTED = "key.rekey_started"
     KEY_REKEY_SWITCHED = "key.rekey_switched"
     KEY_EPOCH_RETIRED = "key.epoch_retired"
@@ -399,6 +405,39 @@ _DESCRIPTIONS: Final[dict[Action, Description]] = {
         _P.ADMIN,
         _U.ADMINISTRATION,
         "Regieregels van regio gewijzigd",
+    ),
+    Action.ADMIN_OIDC_CHANGED: _D(
+        "The operator set or removed how an organisation's people sign in to the portal "
+        "(objects: state, issuer host; never the client secret).",
+        _P.ADMIN,
+        _U.ADMINISTRATION,
+        "Inlogkoppeling gewijzigd",
+    ),
+    Action.PORTAL_SIGNED_IN: _D(
+        "A person signed in to the portal with their organisation's identity provider "
+        "(actor: the person's pseudonymous id; role: their portal roles).",
+        _P.PERSON,
+        _U.SECURITY,
+        "Ingelogd op het portaal",
+    ),
+    Action.PORTAL_SIGNED_OUT: _D(
+        "A person signed out of the portal.",
+        _P.PERSON,
+        _U.SECURITY,
+        "Uitgelogd van het portaal",
+    ),
+    Action.PORTAL_SIGN_IN_REFUSED: _D(
+        "A sign-in to the portal was refused (reason: a fixed code, such as "
+        "assurance_level, organisation or id_token_signature).",
+        _P.SYSTEM,
+        _U.SECURITY,
+        "Inloggen op het portaal geweigerd",
+    ),
+    Action.PORTAL_REQUEST_REFUSED: _D(
+        "A signed-in person's request was refused (reason: csrf, forbidden).",
+        _P.PERSON,
+        _U.SECURITY,
+        "Verzoek in het portaal geweigerd",
     ),
     Action.KEY_REKEY_STARTED: _D(
         "The operator started converting the stored pseudonyms to a new key epoch "

@@ -1,4 +1,5 @@
-"""Webhook secrets encrypted at rest: AES-256-GCM under an index-side key file.
+"""Webhook secrets (and the portal's OpenID client secrets) encrypted at rest: AES-256-GCM
+under an index-side key file.
 
 ``webhooks.secret`` holds an organisation's ``whsec_`` secret. Whoever can read the
 database (a backup, a replica, a support query) could otherwise sign events in vir's
@@ -6,8 +7,9 @@ name to that organisation's back office. So the column holds ``vir-aesgcm1:`` an
 base64url of a random 96-bit nonce and the AES-256-GCM ciphertext with its tag; the key
 is ``<keys_dir>/webhook-secrets.key`` (32 random bytes in hex, mode 0600, made by
 ``vir keys init`` and ``vir dev init`` beside the checkpoint key and backed up with it).
-The associated data is the organisation's OIN: a row copied to another organisation's
-webhook does not decrypt there, and the delivery fails closed (never sent unsigned, never
+The associated data is what the value is for (``WEBHOOK``, ``OIDC_CLIENT``) and the
+organisation's OIN: a row copied to another organisation's webhook, or into another
+column, does not decrypt there, and the delivery fails closed (never sent unsigned, never
 signed with another organisation's secret).
 
 The index's checkpoint key is a file, not a token key (the HSM, ``vir.crypto.hsm``, holds
@@ -34,7 +36,16 @@ KEY_SIZE = 32
 NONCE_SIZE = 12
 PREFIX = "vir-aesgcm1:"
 PLAIN_PREFIX = "whsec_"
-_AAD = b"vir webhook secret v1\x00"
+# What a sealed value is for, in its associated data with the OIN: a value sealed for
+# one use does not open as another (a webhook secret is no OpenID client secret).
+WEBHOOK = "webhook"
+OIDC_CLIENT = "oidc-client"
+
+
+def _aad(purpose: str, oin: str) -> bytes:
+    return f"vir {purpose} secret v1\x00{oin}".encode("ascii")
+
+
 _HOW_TO = "create one with: vir keys init --keys-dir {dir}"
 
 
@@ -69,15 +80,15 @@ class SecretBox:
     def __repr__(self) -> str:  # never show key material in logs or tracebacks
         return "SecretBox(<key hidden>)"
 
-    def seal(self, secret: str, oin: str) -> str:
-        """The stored form of ``secret`` for organisation ``oin``'s webhook."""
+    def seal(self, secret: str, oin: str, purpose: str = WEBHOOK) -> str:
+        """The stored form of ``secret`` for organisation ``oin``'s ``purpose``."""
         nonce = secrets.token_bytes(NONCE_SIZE)
-        sealed = self._aead.encrypt(nonce, secret.encode("ascii"), _AAD + oin.encode("ascii"))
+        sealed = self._aead.encrypt(nonce, secret.encode("ascii"), _aad(purpose, oin))
         return PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
 
-    def open(self, stored: str, oin: str) -> str:
-        """The secret in ``stored`` if it was sealed for ``oin`` under this key, else
-        SealedSecretError (with a code, never content)."""
+    def open(self, stored: str, oin: str, purpose: str = WEBHOOK) -> str:
+        """The secret in ``stored`` if it was sealed for ``oin`` and ``purpose`` under
+        this key, else SealedSecretError (with a code, never content)."""
         if stored.startswith(PLAIN_PREFIX):
             raise SealedSecretError("unsealed")
         if not is_sealed(stored):
@@ -85,9 +96,7 @@ class SecretBox:
         text = stored[len(PREFIX) :]
         try:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-            plain = self._aead.decrypt(
-                raw[:NONCE_SIZE], raw[NONCE_SIZE:], _AAD + oin.encode("ascii")
-            )
+            plain = self._aead.decrypt(raw[:NONCE_SIZE], raw[NONCE_SIZE:], _aad(purpose, oin))
             return plain.decode("ascii")
         except (binascii.Error, ValueError, InvalidTag, UnicodeError):
             raise SealedSecretError("secret") from None

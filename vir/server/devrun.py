@@ -1,4 +1,5 @@
-"""``vir dev run`` (``make run``): the index and its key holder(s), each its own process.
+"""``vir dev run`` (``make run``): the index, its key holder(s), the portal and the
+development OpenID provider, each its own process.
 
 The key holders listed in ``.vir/dev/keyholders.json`` (written by ``vir dev init``)
 start first, each with its own environment; then the index. Ctrl-C (or SIGTERM)
@@ -27,6 +28,15 @@ def _start(args: list[str], extra: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, env=os.environ | extra)  # noqa: S603 (our own command)
 
 
+def _start_idp(dev_dir: Path) -> subprocess.Popen[bytes]:
+    from vir.portal.devsetup import idp_port
+
+    command = [sys.executable, "-m", "vir.devidp", "--config", str(dev_dir / "idp.json")]
+    command += ["--port", str(idp_port()), "--cert", str(dev_dir / "server.crt")]
+    command += ["--key", str(dev_dir / "server.key")]
+    return subprocess.Popen(command)  # noqa: S603 (our own command)
+
+
 def run_dev(dev_dir: Path = DEV_DIR) -> int:
     listing = dev_dir / "keyholders.json"
     if not listing.is_file():
@@ -40,6 +50,12 @@ def run_dev(dev_dir: Path = DEV_DIR) -> int:
         "VIR_USAGE_THRESHOLD": str(endpoints["threshold"]),
     }
     processes.append(_start(["serve"], {k: v for k, v in usage.items() if k not in os.environ}))
+    # The portal, and the development OpenID provider its demo organisations sign in with.
+    processes.append(_start_idp(dev_dir))
+    trust = {"VIR_PORTAL_OIDC_CA": str(dev_dir / "ca.crt")}
+    processes.append(
+        _start(["portal", "serve"], {k: v for k, v in trust.items() if k not in os.environ})
+    )
     stopping = False
 
     def stop(_signum: int, _frame: FrameType | None) -> None:

@@ -499,3 +499,59 @@ class MatchFollowUpRow(Base):
     event: Mapped[str] = mapped_column(String(16), primary_key=True)
     with_oin: Mapped[str] = mapped_column(String(20), primary_key=True)
     recorded_at: Mapped[dt.datetime]
+
+
+class OrganisationOidcRow(Base):
+    """How an organisation's people sign in to the portal (``vir org oidc``, migration
+    0018): its OpenID provider, the portal's client there, the claims that name the
+    person and give a role, and the assurance level required. ``client_secret`` is the
+    client's secret at the provider's token endpoint; never logged or shown."""
+
+    __tablename__ = "organisation_oidc"
+
+    oin: Mapped[str] = mapped_column(
+        ForeignKey("organisations.oin", ondelete="CASCADE"), primary_key=True
+    )
+    issuer: Mapped[str] = mapped_column(String(300))
+    client_id: Mapped[str] = mapped_column(String(200))
+    client_secret: Mapped[str] = mapped_column(String(400))
+    person_claim: Mapped[str] = mapped_column(String(64))
+    role_claim: Mapped[str] = mapped_column(String(64))
+    # JSON: portal role -> the value of role_claim that gives it.
+    roles: Mapped[str] = mapped_column(String(1000))
+    # The acr an ID token must carry (None: any); a claim that must equal the OIN (None:
+    # the provider is the organisation's own).
+    acr: Mapped[str | None] = mapped_column(String(200))
+    organisation_claim: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[dt.datetime]
+
+
+class PortalLoginRow(Base):
+    """A sign-in under way (migration 0018), keyed by a SHA-256 of the state sent to the
+    provider and the browser's sign-in cookie, with the nonce and PKCE verifier it must
+    come back with. Used once; an unfinished one is deleted after ten minutes."""
+
+    __tablename__ = "portal_logins"
+
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    oin: Mapped[str] = mapped_column(String(20))
+    nonce: Mapped[str] = mapped_column(String(64))
+    verifier: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime]
+
+
+class PortalSessionRow(Base):
+    """A signed-in person in the portal (migration 0018), keyed by a SHA-256 of the
+    cookie's value (the value itself is only in the browser). ``person`` is the stable
+    pseudonymous id of the person (vir.portal.identity), never the provider's subject."""
+
+    __tablename__ = "portal_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    oin: Mapped[str] = mapped_column(String(20))
+    person: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    roles: Mapped[str] = mapped_column(String(200))  # comma-separated portal roles
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime]
+    last_seen_at: Mapped[dt.datetime]

@@ -1,0 +1,231 @@
+"""The portal's sign-in and session against hostile use, through the real provider and
+portal processes (no browser: every request is made by hand, so each guard is tested
+on its own): login CSRF, replayed and forged callbacks, the wrong organisation or
+assurance level, session cookies, CSRF on forms, idle sessions, security headers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select, text
+from support.portal import GP, SCHOOL, RunningPortal, running_portal
+
+from vir.portal.app import LOGIN_COOKIE, SECURITY_HEADERS, SESSION_COOKIE
+from vir.store.tables import OrganisationOidcRow, PortalSessionRow
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPortal]:
+    with running_portal(Path(tmp_path_factory.mktemp("portal"))) as running:
+        yield running
+
+
+def _actions(portal: RunningPortal) -> list[tuple[str, str | None]]:
+    """(action, reason) of the audit entries written so far, staged or chained."""
+    db = portal.database()
+    try:
+        db.integrate()
+        with db.read() as session:
+            rows = session.execute(text("SELECT body FROM audit_entries ORDER BY seq")).all()
+    finally:
+        db.dispose()
+    found = []
+    for (body,) in rows:
+        entry = json.loads(body if isinstance(body, str) else bytes(body).decode())
+        found.append((entry["action"], entry.get("reason")))
+    return found
+
+
+def test_sign_in_then_out(portal: RunningPortal) -> None:
+    with portal.http() as http:
+        answer = portal.sign_in(http, str(GP.oin), "huisarts-1")
+        assert answer.status_code == 200 and "Ingelogd" in answer.text
+        cookie = answer.headers["set-cookie"]
+        assert cookie.startswith(f"{SESSION_COOKIE}=")
+        for flag in ("Secure", "HttpOnly", "SameSite=strict", "Path=/"):
+            assert flag.lower() in cookie.lower()
+        home = http.get("/")
+        assert "Welkom, Dokter Jansen" in home.text and GP.name in home.text
+        csrf = home.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        out = http.post("/uitloggen", data={"csrf": csrf})
+        assert out.status_code == 303
+        assert "Inloggen" in http.get("/").text
+    actions = [a for a, _ in _actions(portal)]
+    assert "portal.signed_in" in actions and "portal.signed_out" in actions
+
+
+def test_only_hashes_of_the_cookie_are_stored(portal: RunningPortal) -> None:
+    with portal.http() as http:
+        portal.sign_in(http, str(GP.oin), "huisarts-1")
+        token = http.cookies[SESSION_COOKIE]
+    db = portal.database()
+    with db.read() as session:
+        rows = session.execute(select(PortalSessionRow.id_hash, PortalSessionRow.person)).all()
+    db.dispose()
+    assert rows and all(token not in (h, p) for h, p in rows)
+    assert all("huisarts-1" not in p for _h, p in rows)  # the provider's subject is not kept
+
+
+def test_the_client_secret_is_sealed_and_a_moved_one_fails_closed(portal: RunningPortal) -> None:
+    db = portal.database()
+    try:
+        with db.read() as session:
+            found = session.execute(
+                select(OrganisationOidcRow.oin, OrganisationOidcRow.client_secret)
+            )
+            rows = {oin: stored for oin, stored in found}
+        assert all(portal.idp.client_secret not in stored for stored in rows.values())
+        # The school's sealed secret copied into the GP practice's row does not open there.
+        with db.write() as session:
+            gp = session.get(OrganisationOidcRow, str(GP.oin))
+            assert gp is not None
+            original, gp.client_secret = gp.client_secret, rows[str(SCHOOL.oin)]
+        with portal.http() as http:
+            refused = http.get("/inloggen", params={"organisatie": str(GP.oin)})
+        assert refused.status_code == 400 and "location" not in refused.headers
+        assert ("portal.sign_in_refused", "secret") in _actions(portal)
+        with db.write() as session:
+            row = session.get(OrganisationOidcRow, str(GP.oin))
+            assert row is not None
+            row.client_secret = original
+    finally:
+        db.dispose()
+    assert portal.idp.client_secret not in portal.log.read_text()
+
+
+def test_the_callback_needs_the_browser_that_started(portal: RunningPortal) -> None:
+    with portal.http() as http:
+        start = http.get("/inloggen", params={"organisatie": str(GP.oin)})
+        params = dict(httpx.URL(start.headers["location"]).params)
+        chosen = http.post(f"{portal.idp.issuer}/authorize", data=params | {"sub": "huisarts-1"})
+        callback = chosen.headers["location"]
+    with portal.http() as other:  # no sign-in cookie: another browser (login CSRF)
+        forged = other.get(callback)
+    assert forged.status_code == 400 and SESSION_COOKIE not in forged.headers.get("set-cookie", "")
+    with portal.http() as http:
+        http.cookies.set(LOGIN_COOKIE, "not-the-binding", domain="127.0.0.1")
+        assert http.get(callback).status_code == 400
+
+
+def test_a_callback_is_used_once(portal: RunningPortal) -> None:
+    with portal.http() as http:
+        start = http.get("/inloggen", params={"organisatie": str(GP.oin)})
+        params = dict(httpx.URL(start.headers["location"]).params)
+        chosen = http.post(f"{portal.idp.issuer}/authorize", data=params | {"sub": "huisarts-1"})
+        binding = http.cookies[LOGIN_COOKIE]
+        assert http.get(chosen.headers["location"]).status_code == 200
+        http.cookies.set(LOGIN_COOKIE, binding, domain="127.0.0.1")
+        again = http.get(chosen.headers["location"])
+    assert again.status_code == 400
+
+
+def test_a_person_of_another_organisation_is_refused(portal: RunningPortal) -> None:
+    with portal.http() as http:
+        # The school's teacher signs in at the provider for the GP practice.
+        answer = portal.sign_in(http, str(GP.oin), "school-1")
+    assert answer.status_code == 403 and SESSION_COOKIE not in answer.headers.get("set-cookie", "")
+    assert ("portal.sign_in_refused", "organisation") in _actions(portal)
+
+
+def test_a_lower_assurance_level_is_refused(portal: RunningPortal) -> None:
+    # The GP practice requires its provider's level 3; its locum signed in at level 2.
+    with portal.http() as http:
+        answer = portal.sign_in(http, str(GP.oin), "huisarts-2")
+        assert answer.status_code == 403
+        # The school requires no level: its teacher at level 2 gets in.
+        assert portal.sign_in(http, str(SCHOOL.oin), "school-1").status_code == 200
+    assert ("portal.sign_in_refused", "assurance_level") in _actions(portal)
+
+
+def test_a_denied_sign_in_makes_no_session(portal: RunningPortal) -> None:
+    with portal.http() as http:
+        answer = portal.sign_in(http, str(GP.oin), "nobody")
+    assert answer.status_code == 403
+    assert ("portal.sign_in_refused", "provider_denied") in _actions(portal)
+
+
+@pytest.mark.parametrize(
+    "organisation", ["", "123", "00000009000000000099", "x" * 5000, "0000000900000000000'"]
+)
+def test_unknown_organisations_get_no_redirect(portal: RunningPortal, organisation: str) -> None:
+    with portal.http() as http:
+        answer = http.get("/inloggen", params={"organisatie": organisation})
+    assert answer.status_code == 400 and "location" not in answer.headers
+
+
+def _signed_in(portal: RunningPortal, http: httpx.Client) -> str:
+    portal.sign_in(http, str(GP.oin), "huisarts-1")
+    home = http.get("/")
+    return home.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+
+
+@pytest.mark.parametrize(
+    ("data", "headers"),
+    [
+        ({}, {}),
+        ({"csrf": "wrong"}, {}),
+        ("csrf-in-json", {"content-type": "application/json"}),
+        ("same", {"origin": "https://evil.example"}),
+        ("twice", {}),
+        ("huge", {}),
+    ],
+)
+def test_forms_need_the_sessions_csrf_token(
+    portal: RunningPortal, data: object, headers: dict[str, str]
+) -> None:
+    with portal.http() as http:
+        csrf = _signed_in(portal, http)
+        if data == "csrf-in-json":
+            answer = http.post("/uitloggen", content=f'{{"csrf": "{csrf}"}}', headers=headers)
+        elif data == "same":
+            answer = http.post("/uitloggen", data={"csrf": csrf}, headers=headers)
+        elif data == "twice":
+            answer = http.post(
+                "/uitloggen",
+                content=f"csrf={csrf}&csrf={csrf}",
+                headers={"content-type": "application/x-www-form-urlencoded"},
+            )
+        elif data == "huge":
+            answer = http.post("/uitloggen", data={"csrf": csrf, "x": "y" * 20000})
+        else:
+            answer = http.post("/uitloggen", data=data, headers=headers)
+        assert answer.status_code == 403
+        assert "Welkom" in http.get("/").text  # still signed in: nothing was done
+    assert ("portal.request_refused", "csrf") in _actions(portal)
+
+
+def test_an_idle_session_ends(portal: RunningPortal) -> None:
+    with portal.http() as http:
+        _signed_in(portal, http)
+        db = portal.database()
+        with db.write() as session:
+            for row in session.scalars(select(PortalSessionRow)):
+                row.last_seen_at -= dt.timedelta(minutes=16)
+        db.dispose()
+        page = http.get("/")
+    assert "Welkom" not in page.text and "Inloggen" in page.text
+    assert f'{SESSION_COOKIE}=""' in page.headers.get("set-cookie", "")
+
+
+def test_a_forged_session_cookie_opens_nothing(portal: RunningPortal) -> None:
+    with portal.http() as http:
+        http.cookies.set(SESSION_COOKIE, "x" * 43, domain="127.0.0.1")
+        assert "Welkom" not in http.get("/").text
+        http.cookies.set(SESSION_COOKIE, "x" * 5000, domain="127.0.0.1")
+        assert http.get("/").status_code in (200, 400, 431)
+
+
+@pytest.mark.parametrize("path", ["/", "/inloggen", "/static/portal.css", "/nergens"])
+def test_every_answer_has_the_security_headers(portal: RunningPortal, path: str) -> None:
+    with portal.http() as http:
+        answer = http.get(path)
+    for name, value in SECURITY_HEADERS.items():
+        assert answer.headers.get(name) == value, name
+    assert "unsafe-inline" not in answer.headers["content-security-policy"]

@@ -1,0 +1,1 @@
+"""The development OpenID provider (``make run``, tests): Authlib, demo users."""
