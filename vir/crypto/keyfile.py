@@ -3,7 +3,9 @@ webhook secret key): one set of checks, one set of messages, none showing the ke
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
 import stat
 from pathlib import Path
 
@@ -37,3 +39,16 @@ def read_hex_key(path: Path, what: str, how_to: str, malformed: str) -> bytes:
     if not _HEX_32.fullmatch(text):
         raise ConfigurationError(f"{what} {path} is not 32 bytes in hex; {malformed}")
     return bytes.fromhex(text)
+
+
+def create_hex_key(path: Path, size: int = 32) -> bool:
+    """Write ``size`` random bytes as hex to a new file ``path`` (mode 0600 from the first
+    byte); False, writing nothing, when it exists: a key is never replaced, and with
+    O_EXCL two concurrent inits cannot both write. The folder must exist."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_bytes(size).hex() + "\n")
+    return True

@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 import secrets
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from vir.crypto.keyfile import read_hex_key
+from vir.crypto.keyfile import create_hex_key, read_hex_key
 
 KEY_FILE_NAME = "webhook-secrets.key"
 KEY_SIZE = 32
@@ -107,14 +106,7 @@ def init_secret_key(keys_dir: Path) -> tuple[Path, bool]:
     overwrites (the stored secrets would no longer open)."""
     keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = key_path(keys_dir)
-    try:
-        # O_EXCL: two concurrent inits cannot both write; 0600 from the first byte.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path, False
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secrets.token_bytes(KEY_SIZE).hex() + "\n")
-    return path, True
+    return path, create_hex_key(path, KEY_SIZE)
 
 
 def load_secret_box(keys_dir: Path) -> SecretBox:

@@ -11,8 +11,6 @@ this module adds only the cryptography.
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,7 +30,7 @@ from vir.audit.checkpoint import (
     format_verifier_key,
     is_valid_key_name,
 )
-from vir.crypto.keyfile import read_hex_key
+from vir.crypto.keyfile import create_hex_key, read_hex_key
 from vir.domain.errors import ConfigurationError, CryptoError
 
 if TYPE_CHECKING:
@@ -210,15 +208,8 @@ def init_signing_key(keys_dir: Path, token: Token | None = None) -> tuple[Path, 
         return token_key_uri(token), created
     keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = signing_key_path(keys_dir)
-    try:
-        # O_EXCL: two concurrent inits cannot both write, and an existing key (the log's
-        # identity, pinned by every witness) is never replaced; 0600 from the first byte.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path, False
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secrets.token_bytes(SEED_SIZE).hex() + "\n")
-    return path, True
+    # An existing key (the log's identity, pinned by every witness) is never replaced.
+    return path, create_hex_key(path, SEED_SIZE)
 
 
 def load_signing_key(keys_dir: Path, origin: str, token: Token | None = None) -> CheckpointSigner:

@@ -34,7 +34,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vir.audit.actions import Action
-from vir.audit.chain import Outcome
+from vir.audit.chain import AuditEvent, Outcome
 from vir.crypto.secretbox import SealedSecretError, SecretBox
 from vir.domain.clock import Clock
 from vir.portal import config, oidc, sessions
@@ -91,6 +91,27 @@ class Portal:
     ) -> HTMLResponse:
         return self.page("message.html", status, heading=heading, text=text, error=error, **values)
 
+    def event(
+        self,
+        action: Action,
+        outcome: str,
+        oin: str | None,
+        *,
+        person: str | None = None,
+        roles: tuple[PortalRole, ...] = (),
+        reason: str | None = None,
+    ) -> AuditEvent:
+        """A portal audit entry: the person by their pseudonymous id, their roles."""
+        return audit_log.new_event(
+            action,
+            outcome,
+            self.clock(),
+            organisation=oin,
+            actor=f"person:{person}" if person else "portal",
+            role=",".join(r.value for r in roles) or None,
+            reason=reason,
+        )
+
     def audit(
         self,
         action: Action,
@@ -101,19 +122,10 @@ class Portal:
         roles: tuple[PortalRole, ...] = (),
         reason: str | None = None,
     ) -> None:
+        """``event`` in a write transaction of its own."""
+        entry = self.event(action, outcome, oin, person=person, roles=roles, reason=reason)
         with self.db.write() as session:
-            audit_log.append(
-                session,
-                audit_log.new_event(
-                    action,
-                    outcome,
-                    self.clock(),
-                    organisation=oin,
-                    actor=f"person:{person}" if person else "portal",
-                    role=",".join(r.value for r in roles) or None,
-                    reason=reason,
-                ),
-            )
+            audit_log.append(session, entry)
 
     def current(self, request: Request) -> sessions.PortalSession | None:
         token = request.cookies.get(SESSION_COOKIE)
@@ -298,13 +310,12 @@ def create_portal_app(
             token = sessions.create(session, login.oin, who.person, who.name, who.roles, clock())
             audit_log.append(
                 session,
-                audit_log.new_event(
+                portal.event(
                     Action.PORTAL_SIGNED_IN,
                     Outcome.SUCCESS,
-                    clock(),
-                    organisation=login.oin,
-                    actor=f"person:{who.person}",
-                    role=",".join(r.value for r in who.roles),
+                    login.oin,
+                    person=who.person,
+                    roles=who.roles,
                 ),
             )
         # A page of our own that moves on: the session cookie (SameSite=Strict) is not
@@ -344,13 +355,12 @@ def create_portal_app(
             sessions.end(session, user.token_hash)
             audit_log.append(
                 session,
-                audit_log.new_event(
+                portal.event(
                     Action.PORTAL_SIGNED_OUT,
                     Outcome.SUCCESS,
-                    clock(),
-                    organisation=user.oin,
-                    actor=f"person:{user.person}",
-                    role=",".join(r.value for r in user.roles),
+                    user.oin,
+                    person=user.person,
+                    roles=user.roles,
                 ),
             )
         response = RedirectResponse("/", status_code=303)
