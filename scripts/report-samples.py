@@ -4,14 +4,17 @@
     .venv/bin/python scripts/report-samples.py --check    # make samples-check, in CI
 
 Writes the first lines of the privacy officer's CSV (Dutch Excel dialect, and the data
-dialect) and of the monitor's CSV, the privacy report's JSON, the PDFs (privacy report,
-monitor, and a data-subject access report for one of the children), and a PNG of each
-PDF's first page (that needs ``pdftoppm``, from Debian's poppler-utils). The activity
-is made through the services themselves, on the test suite's throwaway store: four
-reporting organisations register more each month, Veilig Thuis consults without
-registering (an anomaly flag), some signals share a child or a parent (person and
-household matches). The reports are tied to a checkpoint signed with a fixed sample
-key.
+dialect), of the monitor's CSV and of the participation monitor's CSV, the privacy
+report's JSON, the PDFs (privacy report, monitor, participation monitor, and a
+data-subject access report for one of the children), and a PNG of each PDF's first page
+(that needs ``pdftoppm``, from Debian's poppler-utils). The activity is made through the
+services themselves, on the test suite's throwaway store: four reporting organisations
+register more each month, Veilig Thuis consults without registering (an anomaly flag),
+some signals share a child or a parent (person and household matches). The
+participation monitor has an activity of its own (its own store and seed, so the other
+samples do not move): four schools, one of which rarely reports (flagged), match with
+youth care each month, and both confirm contact, in time or late. The reports are tied
+to a checkpoint signed with a fixed sample key.
 
 The output is the same bytes on every run (for the fpdf2, matplotlib and font versions
 installed): the clock is the world's, fixed; the record ids the services draw from
@@ -41,19 +44,29 @@ from contextlib import contextmanager
 from pathlib import Path
 from unittest import mock
 
+from sqlalchemy import select
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from support.world import person, world  # noqa: E402
+from support.instore import ORGS  # noqa: E402
+from support.world import World, person, world  # noqa: E402
 
 from vir.crypto.signing import CheckpointSigner  # noqa: E402
+from vir.domain.coordination import FollowUp  # noqa: E402
+from vir.domain.organisations import Category, Oin, Organisation  # noqa: E402
 from vir.domain.ratelimit import Limit, LimitKind  # noqa: E402
 from vir.reports.access_pdf import render_access_report  # noqa: E402
 from vir.reports.officer import monitor_csv, monitor_pdf, privacy_csv, privacy_pdf  # noqa: E402
+from vir.reports.participation import participation_csv, participation_pdf  # noqa: E402
 from vir.services.consultations import ConsultationService, Purpose  # noqa: E402
+from vir.services.matchregie import Matchregie  # noqa: E402
+from vir.services.onboarding import register_organisation  # noqa: E402
+from vir.services.participation import participation_report  # noqa: E402
 from vir.services.reports import monitor_report, privacy_report  # noqa: E402
 from vir.services.transparency import TransparencyLog  # noqa: E402
 from vir.store.ratelimits import RateLimits  # noqa: E402
+from vir.store.tables import MatchMemberRow  # noqa: E402
 
 START, END = dt.date(2026, 1, 1), dt.date(2026, 11, 1)
 CREATED = dt.datetime(2026, 11, 20, 4, 0, tzinfo=dt.UTC)
@@ -61,6 +74,7 @@ HEAD_LINES = 16
 SAMPLES = ROOT / "docs" / "privacy" / "samples"
 COMPARED = (".pdf", ".csv", ".json")  # not .png: pdftoppm's output is poppler's business
 ID_SEED = 19  # issue 19: seeds the record ids, so the root hash is the same every run
+PARTICIPATION_SEED = 17  # issue 17: the participation monitor's activity
 # A sample key, derived from a public string: never a key of a real log.
 SIGNER = CheckpointSigner.from_seed(
     hashlib.sha256(b"vir sample reports").digest(), "verwijsindex.example/audit"
@@ -115,6 +129,46 @@ def _activity(folder: Path) -> tuple[dict[str, str], dict[str, bytes]]:
     return texts, pdfs
 
 
+def _match_of(w: World, signal_id: str) -> str:
+    with w.store.db.read() as session:
+        query = select(MatchMemberRow.match_id).where(MatchMemberRow.signal_id == signal_id)
+        return str(session.scalars(query).one())
+
+
+def _participation(folder: Path) -> tuple[str, bytes]:
+    """The participation monitor's sample: its CSV head (nl) and PDF."""
+    schools = [ORGS[0]] + [
+        Organisation(Oin(f"000000090000000004{n:02d}"), name, Category.EDUCATION, "Rotterdam", "s")
+        for n, name in enumerate(("Basisschool De Linde", "Basisschool Het Anker", "Het Lyceum"))
+    ]
+    youth_care = ORGS[2]
+    with _seeded_uuids(PARTICIPATION_SEED), world(folder) as w:
+        log = TransparencyLog(w.store.db, SIGNER, w.clock)
+        regie = Matchregie(w.store.db, w.clock)
+        for school in schools[1:]:
+            register_organisation(w.store.db, school, w.clock())
+        for month in range(1, 11):
+            w.clock.to(dt.date(2026, month, 2))
+            for school, count in zip(schools, (month % 4 == 0, 3, 4, 5), strict=True):
+                for n in range(int(count)):
+                    w.register(school, f"p{month}-{str(school.oin)[-2:]}-{n}")
+            school = schools[1 + month % 3]
+            w.register(school, f"kind-{month}")
+            w.clock.to(dt.date(2026, month, 3))
+            match_id = _match_of(w, w.register(youth_care, f"kind-{month}").id)
+            w.clock.to(dt.date(2026, month, 5 + month % 3))  # 2, 3 or 4 days later
+            regie.follow_up(
+                w.caller(youth_care), match_id, FollowUp.CONTACT_MADE, [str(school.oin)]
+            )
+            if month % 2:  # the school confirms too: within the term or after it
+                w.clock.to(dt.date(2026, month, 4 + 6 * (month % 4)))
+                caller = w.caller(school)
+                regie.follow_up(caller, match_id, FollowUp.CONTACT_MADE, [str(youth_care.oin)])
+        w.clock.now = CREATED
+        report = participation_report(w.store.db, w.clock, w.officer, START, END, log=log)
+    return _head(participation_csv(report, "nl")), participation_pdf(report, CREATED)
+
+
 def _head(text: str) -> str:
     return "".join(text.splitlines(keepends=True)[:HEAD_LINES])
 
@@ -127,6 +181,10 @@ def _write(out: Path, *, pngs: bool) -> list[str]:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="vir-samples-") as scratch:
         texts, pdfs = _activity(Path(scratch))
+        (Path(scratch) / "participation").mkdir()
+        texts["participation-head.csv"], pdfs["participation"] = _participation(
+            Path(scratch) / "participation"
+        )
     written = []
     for name, text in texts.items():
         (out / name).write_text(text, encoding="utf-8", newline="")

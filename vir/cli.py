@@ -23,7 +23,8 @@ vir lifecycle run         removal dates and the archive term (idempotent, resuma
 vir person deceased       death notice for the pseudonyms on standard input
 vir address exclude ...   an institutional address pseudonym that never matches
 vir audit verify          walk the audit hash chain; name the first broken entry
-vir report privacy|monitor  a report over --from/--to (JSON, or --csv/--pdf/--json FILE)
+vir report privacy|monitor|participation  a report over --from/--to (JSON, or
+                          --csv/--pdf/--json FILE); participation also --days N
 vir report verify FILE    is a report's signed checkpoint consistent with the current log?
 """
 
@@ -34,9 +35,9 @@ import base64
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vir import cli_delivery, cli_keyholder, cli_keys, cli_portal, cli_regions
 from vir.cli_databases import close_databases, open_database
@@ -501,8 +502,9 @@ def _report_date(value: str, field: str) -> date:
 
 
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
-    """The privacy officer's report or the monitor, by the operator (audited as admin),
-    computed over the log up to a signed checkpoint (signed now if the log has grown)."""
+    """The privacy officer's report, the monitor or the participation monitor, by the
+    operator (audited as admin), computed over the log up to a signed checkpoint (signed
+    now if the log has grown)."""
     import json
 
     from vir.reports import officer
@@ -536,6 +538,11 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
             evaluation_counts=evaluation_counts(settings),
         )
         to_csv, to_pdf = officer.privacy_csv, officer.privacy_pdf
+    elif args.report_command == "participation":
+        from vir.reports.participation import participation_csv, participation_pdf
+
+        report = _participation(db, now, start, end, args, log)
+        to_csv, to_pdf = participation_csv, participation_pdf
     else:
         report = reports.monitor_report(
             db,
@@ -563,6 +570,36 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     if not args.csv and not args.pdf and not args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
     return 0
+
+
+def _participation(
+    db: Database,
+    now: datetime,
+    start: date,
+    end: date,
+    args: argparse.Namespace,
+    log: TransparencyLog | None,
+) -> dict[str, Any]:
+    """The participation monitor, with a progress bar over the entries it reads on a
+    terminal (standard error; not with --quiet)."""
+    from vir.services.lifecycle import progress_bar
+    from vir.services.participation import participation_report
+
+    interactive = sys.stderr.isatty() and not args.quiet
+    report = participation_report(
+        db,
+        lambda: now,
+        None,
+        start,
+        end,
+        args.region,
+        days=args.days,
+        log=log,
+        progress=progress_bar(sys.stderr.write) if interactive else None,
+    )
+    if interactive:
+        sys.stderr.write("\n")
+    return report
 
 
 def cmd_report_verify(settings: Settings, args: argparse.Namespace) -> int:
@@ -657,8 +694,9 @@ def add_org_parsers(parser: argparse.ArgumentParser, shared: Command | None = No
         "--role",
         required=True,
         choices=[r.value for r in Role],
-        help="system or coordinator (reporting organisation), privacy_officer (municipality: "
-        "its region), national_privacy_officer (index_operator: every region)",
+        help="system or coordinator (reporting organisation); privacy_officer, "
+        "address_officer or follow_up_officer (municipality: its region); "
+        "national_privacy_officer or index_service (index_operator)",
     )
     cert.add_argument("--cert", help="register this externally issued certificate (PEM)")
     cert.add_argument("--dev-dir", default=".vir/dev", help="CA used to issue a certificate")
@@ -774,7 +812,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", required=True)
     export.set_defaults(run=cmd_audit_export)
     report = sub.add_parser("report").add_subparsers(dest="report_command", required=True)
-    for name, what in (("privacy", "the privacy officer's report"), ("monitor", "the monitor")):
+    for name, what in (
+        ("privacy", "the privacy officer's report"),
+        ("monitor", "the monitor"),
+        ("participation", "the participation monitor"),
+    ):
         one = report.add_parser(name, help=what)
         one.add_argument("--from", dest="start", required=True, help="first day, YYYY-MM-DD")
         one.add_argument("--to", dest="end", required=True, help="day after the last")
@@ -802,6 +844,14 @@ def build_parser() -> argparse.ArgumentParser:
                 default="auto",
                 help="rows per organisation category or group of categories; auto (default)",
             )
+        if name == "participation":
+            one.add_argument(
+                "--days",
+                type=int,
+                help="the term for contact after a match, 1..365 days (default: the "
+                "region's follow-up period; 14 for every region)",
+            )
+            one.add_argument("--quiet", action="store_true", help="no progress bar")
         one.set_defaults(run=cmd_report)
     check = report.add_parser(
         "verify", help="is a report's signed checkpoint consistent with the current log?"

@@ -58,6 +58,7 @@ def test_dev_init_is_idempotent_and_never_overwrites(tmp_path: Path) -> None:
         "coordinator",
         "national_privacy_officer",
         "address_officer",
+        "follow_up_officer",
     }
     endpoints = json.loads((tmp_path / "dev" / "endpoints.json").read_text())
     assert endpoints == {

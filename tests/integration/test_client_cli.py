@@ -5,6 +5,7 @@ institutional address on the index's exclusion list."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import subprocess
 import sys
 from typing import Any
@@ -213,3 +214,28 @@ def test_an_excluded_address_makes_no_household_match(service: RunningService) -
     with service.client("address_officer") as officer:
         labels = [item["label"] for item in officer.address_exclusions()]
     assert labels.count("Opvanghuis") == 1 and "X" not in labels
+
+
+def test_the_follow_up_officer_uses_its_own_certificate(service: RunningService) -> None:
+    """Over mutual TLS with the municipality's follow_up_officer certificate: its list,
+    a reminder for an unknown match, and a reporter refused the officer's list."""
+    listed = _vir_client(service, "", "--dev-org", "follow_up_officer", "follow-up", "overdue")
+    assert listed.returncode == 0, listed.stderr
+    answer = json.loads(listed.stdout)
+    assert (answer["region"], answer["days"]) == ("Rotterdam", 14)
+    assert isinstance(answer["items"], list)
+    unknown = _vir_client(
+        service,
+        "",
+        "--dev-org",
+        "follow_up_officer",
+        "follow-up",
+        "remind",
+        "00000000-0000-4000-8000-000000000000",
+    )
+    assert unknown.returncode == 1 and "404" in unknown.stderr
+    refused = _vir_client(service, "", "--dev-org", "gp", "follow-up", "overdue")
+    assert refused.returncode == 1 and "403" in refused.stderr
+    # The officer's certificate opens nothing else.
+    signals = _vir_client(service, "", "--dev-org", "follow_up_officer", "organisations")
+    assert signals.returncode == 1 and "403" in signals.stderr

@@ -10,6 +10,7 @@ import datetime as dt
 import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,23 @@ from vir.services.onboarding import register_organisation
 from vir.settings import Settings
 
 
+@dataclass
+class TickingClock:
+    """T0, a second later at every reading, plus ``offset`` (a test moves it on days)."""
+
+    offset: dt.timedelta = dt.timedelta(0)
+    seconds: Iterator[int] = field(default_factory=itertools.count)
+
+    def __call__(self) -> dt.datetime:
+        return T0 + self.offset + dt.timedelta(seconds=next(self.seconds))
+
+
 @contextmanager
-def regie_app(tmp_path: Path, **settings: Any) -> Iterator[InApp]:
+def regie_app(
+    tmp_path: Path, clock: TickingClock | None = None, **settings: Any
+) -> Iterator[InApp]:
     keys = tmp_path / "keys"
     init_signing_key(keys)
-    seconds = itertools.count()
     with fresh_store(template(tmp_path), tmp_path / "app.sqlite") as store:
         url = store.db.engine.url.render_as_string(hide_password=False)
         config = Settings(
@@ -40,7 +53,7 @@ def regie_app(tmp_path: Path, **settings: Any) -> Iterator[InApp]:
             lifecycle_interval_seconds=0,
             **settings,
         )
-        app = create_app(config, clock=lambda: T0 + dt.timedelta(seconds=next(seconds)))
+        app = create_app(config, clock=clock or TickingClock())
         for org in (VEILIG_THUIS, MUNICIPALITY, *UTRECHT_ORGS):
             register_organisation(app.state.services.db, org, T0)
         try:

@@ -34,6 +34,8 @@ class Performer(enum.StrEnum):
     MATCHER = "matcher"  # the service's matching (actor ``matching``)
     SYSTEM = "system"  # the service itself: lifecycle runs, removals, refusals
     PERSON = "person"  # a person signed in to the portal (actor ``person:<id>``)
+    # A municipality's follow-up officer: checks that matched reporters made contact.
+    FOLLOW_UP_OFFICER = "follow_up_officer"
 
 
 class Purpose(enum.StrEnum):
@@ -75,6 +77,8 @@ class Action(enum.StrEnum):
     MATCH_HANDOVER_ACCEPTED = "match.handover_accepted"
     MATCH_HANDOVER_DECLINED = "match.handover_declined"
     MATCH_FOLLOW_UP_RECORDED = "match.follow_up_recorded"
+    MATCH_REMINDED = "match.reminded"
+    FOLLOW_UP_OVERDUE_LISTED = "follow_up.overdue_listed"
     NOTIFICATION_CREATED = "notification.created"
     NOTIFICATIONS_READ = "notifications.read"
     DELIVERY_DELIVERED = "delivery.delivered"
@@ -101,6 +105,7 @@ class Action(enum.StrEnum):
     ADMIN_DELIVERY_RETRIED = "admin.delivery_retried"
     ADMIN_COORDINATION_CHANGED = "admin.coordination_changed"
     ADMIN_OIDC_CHANGED = "admin.oidc_changed"
+    ADMIN_FOLLOW_UP_CHANGED = "admin.follow_up_changed"
     PORTAL_SIGNED_IN = "portal.signed_in"
     PORTAL_SIGNED_OUT = "portal.signed_out"
     PORTAL_SIGN_IN_REFUSED = "portal.sign_in_refused"
@@ -251,6 +256,20 @@ _DESCRIPTIONS: Final[dict[Action, Description]] = {
         _U.CARE_COORDINATION,
         "Opvolging van match vastgelegd",
     ),
+    Action.MATCH_REMINDED: _D(
+        "A municipality's follow-up officer reminded the participants of its region without "
+        "confirmed contact in an overdue match (objects: match, region, organisations).",
+        _P.FOLLOW_UP_OFFICER,
+        _U.CARE_COORDINATION,
+        "Herinnering opvolging match verstuurd",
+    ),
+    Action.FOLLOW_UP_OVERDUE_LISTED: _D(
+        "A municipality's follow-up officer listed its region's matches without confirmed "
+        "contact (objects: region, days, count).",
+        _P.FOLLOW_UP_OFFICER,
+        _U.ACCOUNTABILITY,
+        "Overzicht opvolging matches opgevraagd",
+    ),
     Action.NOTIFICATION_CREATED: _D(
         "A notification was made for an organisation about its signal (objects: type).",
         _P.MATCHER,
@@ -332,7 +351,7 @@ _DESCRIPTIONS: Final[dict[Action, Description]] = {
         "Bewaartermijnen verwerkt",
     ),
     Action.REPORT_GENERATED: _D(
-        "A privacy or monitor report was made (objects: report, period).",
+        "A privacy, monitor or participation report was made (objects: report, period).",
         _P.PRIVACY_OFFICER,
         _U.ACCOUNTABILITY,
         "Rapportage gemaakt",
@@ -406,6 +425,13 @@ _DESCRIPTIONS: Final[dict[Action, Description]] = {
         _U.ADMINISTRATION,
         "Regieregels van regio gewijzigd",
     ),
+    Action.ADMIN_FOLLOW_UP_CHANGED: _D(
+        "The operator set after how many days a region's matches without confirmed contact "
+        "are overdue (objects: region, days).",
+        _P.ADMIN,
+        _U.ADMINISTRATION,
+        "Opvolgtermijn van regio gewijzigd",
+    ),
     Action.ADMIN_OIDC_CHANGED: _D(
         "The operator set or removed how an organisation's people sign in to the portal "
         "(objects: state, issuer host; never the client secret).",
@@ -434,7 +460,9 @@ _DESCRIPTIONS: Final[dict[Action, Description]] = {
         "Inloggen op het portaal geweigerd",
     ),
     Action.PORTAL_REQUEST_REFUSED: _D(
-        "A signed-in person's request was refused (reason: csrf, forbidden).",
+        "A signed-in person's request was refused (reason: csrf, forbidden, not_found, "
+        "invalid, conflict, unexpected_field, rate_limited; objects: the signal or match "
+        "id asked for, the field refused).",
         _P.PERSON,
         _U.SECURITY,
         "Verzoek in het portaal geweigerd",

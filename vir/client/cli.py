@@ -22,6 +22,14 @@ coordinator, hands the coordinator's role over (``--to OIN``), answers an offer,
 records a content-free follow-up (``contact_made --with OIN``, ``plan_agreed``,
 ``care_started``); it prints the match as it now stands, as JSON.
 
+``follow-up overdue [--days N]`` (a municipality's follow-up officer) prints the
+region's matches where contact was not confirmed in time, every page, as JSON;
+``follow-up remind MATCH_ID`` reminds the region's participants (``match.reminder``).
+
+``report participation --from D --to D`` (a municipality's privacy or follow-up
+officer, the national privacy officer) prints the participation monitor as JSON or CSV,
+or writes it (also the Dutch PDF) to ``--out``, with a progress bar.
+
 ``import FILE.csv`` registers the signals of a CSV file (a region migrating its
 existing signals); ``sync FILE.csv`` does the same and withdraws the organisation's
 active signals the file no longer holds (a nightly reconciliation). Both show a
@@ -41,7 +49,7 @@ from typing import Any
 
 import httpx
 
-from vir.client import bulk, consultations, matchregie
+from vir.client import bulk, consultations, matchregie, reports
 from vir.client.canonical import nl_address, nl_bsn, nl_person
 from vir.client.connection import (
     DEFAULT_KEYHOLDER_URL,
@@ -283,9 +291,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     _veilig_thuis_parsers(sub)
     _bulk_parsers(sub)
     matchregie.add_parsers(sub)
+    matchregie.add_follow_up_parsers(sub)
+    reports.add_parsers(sub)
     args = parser.parse_args(argv)
+    if args.command == "report":
+        return reports.command(args, _connect)
     if args.command == "match":
         return matchregie.command(args, _connect)
+    if args.command == "follow-up":
+        return matchregie.follow_up_command(args, _connect)
     if args.command == "address":
         return _address_command(args)
     if args.command in ("import", "sync"):

@@ -265,6 +265,28 @@ class VirClient:
             raise ServiceError(response.status_code, problem)
         return response
 
+    def download(
+        self, path: str, params: dict[str, Any], advance: Callable[[int, int], object]
+    ) -> bytes:
+        """``GET path`` (a report) read in chunks; ``advance(received, total)`` is told
+        after each, ``total`` the Content-Length (0 when not given), for a progress bar.
+        A problem answer raises ServiceError. Not sent again after a 429 or 503: a report
+        is logged each time it is made."""
+        with self._http.stream("GET", path, params=params) as response:
+            if response.status_code >= 400:
+                response.read()
+                try:
+                    problem = response.json()
+                except ValueError:
+                    problem = {"detail": response.text[:200]}
+                raise ServiceError(response.status_code, problem)
+            total = int(response.headers.get("content-length") or 0)
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                advance(len(body), total)
+            return bytes(body)
+
     def pseudonymise(self, inputs: Sequence[str]) -> Pseudonymised:
         """Blind → evaluate at the key holder(s) → unblind for canonical inputs; returns
         ``N = k·H(x)`` each. With a threshold, t key holders each evaluate with their share

@@ -1,5 +1,6 @@
 """``vir-client match ...``: one match, its coordinator's handover and its follow-up
-(docs/api.md, "Matchregie").
+(docs/api.md, "Matchregie"); ``vir-client follow-up ...``: a municipality's follow-up
+officer's overdue matches and reminders (docs/api.md, "Follow-up officer").
 
 A match is named by the id its notifications carry; participating organisations by
 their OIN, as the match shows them. Nothing sent carries text: an event is one of a
@@ -21,6 +22,7 @@ import httpx
 from vir.client.connection import ClientError
 from vir.domain.coordination import FollowUp
 from vir.domain.errors import InputError
+from vir.domain.followup import MAX_DAYS
 
 if TYPE_CHECKING:
     from vir.client.connection import VirClient
@@ -53,6 +55,58 @@ def add_parsers(sub: Any) -> None:
         default=[],
         help="contact_made: a participating organisation's OIN (repeat for several)",
     )
+
+
+def add_follow_up_parsers(sub: Any) -> None:
+    """``vir-client follow-up overdue|remind`` (a municipality's follow-up officer)."""
+    follow = sub.add_parser(
+        "follow-up", help="follow-up officer: matches without confirmed contact, reminders"
+    ).add_subparsers(dest="follow_up_command", required=True)
+    overdue = follow.add_parser("overdue", help="the region's overdue matches, every page (JSON)")
+    overdue.add_argument("--days", type=int, help="overdue after this many days (1-365)")
+    remind = follow.add_parser("remind", help="remind the region's participants (match.reminder)")
+    remind.add_argument("match_id")
+
+
+def follow_up_command(
+    args: argparse.Namespace,
+    connect: Callable[[argparse.Namespace], AbstractContextManager[VirClient]],
+) -> int:
+    """Run a ``follow-up`` command; print the answer (every page of the list) as JSON.
+    The match id and the period are checked before anything is sent."""
+    try:
+        if args.follow_up_command == "remind" and not _MATCH_ID.fullmatch(args.match_id):
+            raise InputError("match_id", "the match id the overdue list carries")
+        days = getattr(args, "days", None)
+        if days is not None and not 1 <= days <= MAX_DAYS:
+            raise InputError("days", f"give a number of days from 1 to {MAX_DAYS}")
+        with connect(args) as client:
+            if args.follow_up_command == "remind":
+                path = f"/v1/follow-up/overdue/{args.match_id}/reminder"
+                answer = client.request("POST", path, None).json()
+            else:
+                answer = _all_overdue(client, days)
+    except InputError as error:
+        print(f"vir-client: {error.field}: {error.detail}", file=sys.stderr)
+        return 2
+    except (ClientError, OSError, httpx.HTTPError) as error:
+        print(f"vir-client: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(answer, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _all_overdue(client: VirClient, days: int | None) -> dict[str, Any]:
+    query: dict[str, Any] = {"limit": 500}
+    if days is not None:
+        query["days"] = days
+    items: list[Any] = []
+    while True:
+        page = client.request("GET", "/v1/follow-up/overdue", params=query).json()
+        items += page["items"]
+        if page["next"] is None:
+            return {"region": page["region"], "days": page["days"], "items": items}
+        query["after"] = page["next"]
 
 
 def request_of(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | None]:

@@ -73,6 +73,9 @@ class NotificationType(enum.StrEnum):
     # recipient; declined, told to the coordinator who offered it.
     HANDOVER_OFFERED = "match.handover_offered"
     HANDOVER_DECLINED = "match.handover_declined"
+    # Not from matching: a municipality's follow-up officer reminds the participants of
+    # its region that have not confirmed contact in an overdue match (vir.domain.followup).
+    REMINDER = "match.reminder"
 
 
 @dataclass(frozen=True, order=True)

@@ -64,6 +64,9 @@ class Role(enum.StrEnum):
     # Of the index operator: the index itself, reading the key holder's evaluation counts
     # for the privacy report (GET /v1/oprf/usage at the key holder).
     INDEX_SERVICE = "index_service"
+    # Of a municipality, for its region: checks that matched reporters made contact
+    # (the overdue matches, reminders), seeing nothing about persons or signals.
+    FOLLOW_UP_OFFICER = "follow_up_officer"
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,11 +113,22 @@ def require_address_officer(actor: Actor) -> None:
         raise NotPermitted("only a municipality's address officer may do this")
 
 
+def require_follow_up_officer(actor: Actor) -> str:
+    """The region a municipality's follow-up officer checks (their municipality's), or
+    NotPermitted. As for privacy officers, the category is checked as well as the role."""
+    if not (
+        actor.role is Role.FOLLOW_UP_OFFICER
+        and actor.organisation.category is Category.MUNICIPALITY
+    ):
+        raise NotPermitted("only a municipality's follow-up officer may do this")
+    return actor.organisation.region
+
+
 def certificate_roles(category: Category) -> tuple[Role, ...]:
     """The roles a certificate of an organisation of ``category`` may carry; the first is
     the one a new organisation's first certificate gets."""
     if category is Category.MUNICIPALITY:
-        return (Role.PRIVACY_OFFICER, Role.ADDRESS_OFFICER)
+        return (Role.PRIVACY_OFFICER, Role.ADDRESS_OFFICER, Role.FOLLOW_UP_OFFICER)
     if category is Category.INDEX_OPERATOR:
         return (Role.NATIONAL_PRIVACY_OFFICER, Role.INDEX_SERVICE)
     return (Role.SYSTEM, Role.COORDINATOR)

@@ -66,7 +66,7 @@ class Matchregie:
                 raise NotPermitted("only the match's coordinator may hand it over")
             if to_oin == caller.oin:
                 raise InputError("to", "the coordinator's own organisation cannot take over")
-            target = _acting(rows, to_oin, "to")
+            target = acting(rows, to_oin, "to")
             coordination.put_offer(session, HandoverOffer(match.id, coordinator.id, target.id, now))
             _audit(
                 session,
@@ -75,7 +75,7 @@ class Matchregie:
                 Action.MATCH_HANDOVER_OFFERED,
                 {"match": match.id, "signal": coordinator.id, "to": target.id},
             )
-            _notify(session, NotificationType.HANDOVER_OFFERED, match, rows, [target], now, names)
+            notify(session, NotificationType.HANDOVER_OFFERED, match, rows, [target], now, names)
             return _detail(session, match, rows, caller.oin, names)
 
     def answer(self, caller: Caller, match_id: str, accept: bool) -> MatchDetail:
@@ -99,12 +99,12 @@ class Matchregie:
                 repo.set_coordinator(session, match.id, target.id)
                 match = Match(match.id, match.via, match.created_at, coordinator=target.id)
                 _audit(session, now, caller, Action.MATCH_HANDOVER_ACCEPTED, objects)
-                _notify(session, NotificationType.COORDINATOR, match, rows, rows, now, names)
+                notify(session, NotificationType.COORDINATOR, match, rows, rows, now, names)
             else:
                 _audit(session, now, caller, Action.MATCH_HANDOVER_DECLINED, objects)
                 offering = _by_id(rows, offer.from_signal)
                 kind = NotificationType.HANDOVER_DECLINED
-                _notify(session, kind, match, rows, [offering], now, names)
+                notify(session, kind, match, rows, [offering], now, names)
             return _detail(session, match, rows, caller.oin, names)
 
     def follow_up(
@@ -188,7 +188,7 @@ def _by_id(rows: Collection[Signal], signal_id: str | None) -> Signal:
     return next(r for r in rows if r.id == signal_id)
 
 
-def _acting(rows: Collection[Signal], oin: str, field: str) -> Signal:
+def acting(rows: Collection[Signal], oin: str, field: str) -> Signal:
     """The signal a participating organisation acts through: its earliest in the match."""
     own = sorted((r for r in rows if r.oin == oin), key=lambda r: (r.created_at, r.id))
     if not own:
@@ -196,7 +196,7 @@ def _acting(rows: Collection[Signal], oin: str, field: str) -> Signal:
     return own[0]
 
 
-def _notify(
+def notify(
     session: Session,
     kind: NotificationType,
     match: Match,

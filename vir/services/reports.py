@@ -46,12 +46,10 @@ command that checks it against the current log (``vir report verify``). Without
 ``log`` (a test of the counting alone) the report reads the whole log and says so
 (``checkpoint`` None).
 
-Later issue: the monitor is to add ratio measures — follow-up rate and time to contact.
-They are to be derived only from *published* counts
-(:func:`vir.reports.suppression.ratio`), and shown only where both numerator and
-denominator are published; a measure whose complement can be small must be suppressed
-as counts of every outcome, jointly (see the module docstring of
-``vir.reports.suppression``).
+The follow-up rate and the time to contact are in the participation monitor
+(:mod:`vir.services.participation`), which reuses this module's period check,
+checkpoint and audit of generation: derived only from *published* counts
+(:func:`vir.reports.suppression.ratio`), the outcomes suppressed jointly.
 """
 
 from __future__ import annotations

@@ -188,6 +188,14 @@ class MatchRow(Base):
             sqlite_where=text("ended_at IS NULL"),
             postgresql_where=text("ended_at IS NULL"),
         ),
+        # The follow-up officer's list walks the active matches oldest first (0019).
+        Index(
+            "ix_matches_active_created",
+            "created_at",
+            "id",
+            sqlite_where=text("ended_at IS NULL"),
+            postgresql_where=text("ended_at IS NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -499,6 +507,28 @@ class MatchFollowUpRow(Base):
     event: Mapped[str] = mapped_column(String(16), primary_key=True)
     with_oin: Mapped[str] = mapped_column(String(20), primary_key=True)
     recorded_at: Mapped[dt.datetime]
+
+
+class RegionFollowUpRow(Base):
+    """After how many days without confirmed contact a region's matches are overdue
+    (``vir region follow-up``, migration 0019). No row: 14 days."""
+
+    __tablename__ = "region_follow_up"
+
+    region: Mapped[str] = mapped_column(String(100), primary_key=True)
+    overdue_days: Mapped[int]
+    updated_at: Mapped[dt.datetime]
+
+
+class MatchReminderRow(Base):
+    """When a region's follow-up officer last reminded a match's participants of that
+    region (``match.reminder``, migration 0019): at most once a day."""
+
+    __tablename__ = "match_reminders"
+
+    match_id: Mapped[str] = mapped_column(ForeignKey("matches.id"), primary_key=True)
+    region: Mapped[str] = mapped_column(String(100), primary_key=True)
+    sent_at: Mapped[dt.datetime]
 
 
 class OrganisationOidcRow(Base):

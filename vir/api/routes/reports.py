@@ -9,7 +9,10 @@ Every report is computed over the audit log up to a signed checkpoint, which it 
 two dialects: ``nl`` (for Dutch Excel: ``;``, UTF-8 with BOM, Dutch labels) and ``data``
 (``,``, the codes, one long table). Without ``dialect``, a caller whose first
 Accept-Language is Dutch (an officer's browser) gets ``nl`` and any other (a program)
-``data``."""
+``data``.
+
+The participation monitor (``/participation``) is also for a municipality's follow-up
+officer, for their own region (``vir.services.participation``)."""
 
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ from vir.api.identity import CurrentCaller
 from vir.api.problems import problem_responses
 from vir.domain import policy
 from vir.domain.errors import InputError
+from vir.services.participation import MAX_DAYS, participation_scope
 
 router = APIRouter(prefix="/v1/privacy/reports", tags=["privacy officer"])
 COMMON = (400, 401, 403, 422)
@@ -195,4 +199,68 @@ async def monitor(
     )
     return await _respond(
         report, fmt, _dialect(dialect, accept_language), "monitor", clock, monitor_csv, monitor_pdf
+    )
+
+
+@router.get(
+    "/participation",
+    operation_id="getParticipationReport",
+    responses={**_CONTENT, **problem_responses(*COMMON)},
+)
+async def participation(
+    caller: CurrentCaller,
+    db: DatabaseDep,
+    clock: ClockDep,
+    transparency: TransparencyDep,
+    start: Annotated[str, Query(alias="from", description="first day, YYYY-MM-DD")],
+    end: Annotated[str, Query(alias="to", description="day after the last, YYYY-MM-DD")],
+    fmt: Annotated[Format, Query(alias="format")] = "json",
+    dialect: Annotated[
+        Dialect | None,
+        Query(description="CSV only: nl (Dutch Excel) or data (codes); default by language"),
+    ] = None,
+    accept_language: Annotated[str | None, Header(include_in_schema=False)] = None,
+    region: Annotated[str | None, Query(max_length=100)] = None,
+    days: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=MAX_DAYS,
+            description="the term for contact after a match, in days; default: the "
+            "region's follow-up period (14 unless the operator set another)",
+        ),
+    ] = None,
+) -> Response:
+    """The participation monitor over ``[from, to)``: per organisation of the region its
+    signals, matches, contact within `days` days and median days to contact, against the
+    other organisations of its category, flagged when it reports far less; per region the
+    same added up, small numbers suppressed. A privacy officer or follow-up officer of a
+    municipality: their own region (another `region` is refused); the national officer:
+    `region`, or every region."""
+    participation_scope(caller)
+    first, last = _period(start, end)
+    from vir.reports.participation import participation_csv, participation_pdf
+    from vir.services.participation import participation_report
+
+    report = await run_in_threadpool(
+        functools.partial(
+            participation_report,
+            db,
+            clock,
+            caller,
+            first,
+            last,
+            region,
+            days=days,
+            log=transparency,
+        )
+    )
+    return await _respond(
+        report,
+        fmt,
+        _dialect(dialect, accept_language),
+        "deelname",
+        clock,
+        participation_csv,
+        participation_pdf,
     )

@@ -1,0 +1,380 @@
+"""The participation monitor (issue 17, part 6): which organisations take part in the
+index, and how quickly matched organisations make contact.
+
+Like the other reports (:mod:`vir.services.reports`) it reads the audit log and nothing
+else, up to a signed checkpoint that it states, streaming the entries in batches; making
+it is audited (``report.generated``, report ``participation``). ``caller`` None is the
+operator at the CLI.
+
+Who may run it: a municipality's privacy officer or follow-up officer, for the
+municipality's region (asking for another region is refused, ``OutsideRegion``); the
+national privacy officer and the operator, for any region or (``region`` None) every
+region.
+
+The figures, over ``[start, end)`` (UTC days):
+
+* **Signals**: the organisation's ``signal.registered`` entries in the period.
+* **Matches**: the matches the organisation took part in: a ``match.member_added`` of
+  one of its signals in the period (a new match adds every member). One per
+  organisation and match, from the first time it joined in the period.
+* **Contact**: the organisation's first ``match.follow_up_recorded`` ``contact_made``
+  for that match, read up to the checkpoint (so also after the period). Each match of
+  the organisation has exactly one outcome: contact *within* ``days`` days of joining
+  (at most ``days`` times 24 hours later), contact *later*, *no contact* while the term has
+  passed, or *pending* (no contact yet, the term still running when the report is made).
+* **Median days to contact**: over the organisation's matches with a contact, the
+  median of the days (one decimal) from joining to that first contact.
+
+Per organisation (every reporting organisation of the region, also one that did
+nothing): those figures, compared with its **peers** — the other organisations of the
+same category in the same region: the peers' median of signals and of matches, and the
+median days to contact over all the peers' contacts. An organisation is flagged
+(``reports_far_less``) when it has at least :data:`MIN_PEERS` peers and its signals
+are fewer than :data:`FAR_LESS_SHARE` (a quarter) of its peers' median. These figures
+name organisations and are not suppressed: they describe the organisations' use of the
+index, as the privacy report does, for the officers of their own region.
+
+Per region (always every region with reporting organisations, for comparison): the same
+figures added up, as tables of counts suppressed by
+:func:`vir.reports.suppression.suppress` and published as rendered by
+:func:`vir.reports.suppression.render_rows` — signals by group of categories, and the
+region's matches by outcome (the four outcomes jointly, so that no complement is left
+unprotected, as ``vir.reports.suppression`` asks of a rate). The share with contact
+within the term is derived only from published counts
+(:func:`vir.reports.suppression.ratio`); the region's median days to contact is shown
+only where the counts of matches with a contact are published and together at least
+the threshold.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, Final
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from vir.audit.actions import Action
+from vir.audit.chain import AuditEvent, Outcome
+from vir.domain import policy
+from vir.domain.clock import Clock
+from vir.domain.coordination import FollowUp
+from vir.domain.errors import NotPermitted
+from vir.domain.followup import DEFAULT_DAYS, MAX_DAYS, check_days
+from vir.domain.organisations import Organisation, Role
+from vir.reports.aggregation import CATEGORY_GROUPS
+from vir.reports.suppression import SuppressedTable, legend, ratio, render_rows, suppress
+from vir.services.followup import period
+from vir.services.identity import Caller
+from vir.services.reports import audit_generation, check_period, checkpoint_of
+from vir.store import audit_log
+from vir.store.db import Database
+from vir.store.organisations import list_organisations
+from vir.store.tables import AuditEntryRow
+
+if TYPE_CHECKING:
+    from vir.services.transparency import TransparencyLog
+
+__all__ = [
+    "DEFAULT_DAYS",
+    "FAR_LESS_SHARE",
+    "MAX_DAYS",
+    "MIN_PEERS",
+    "OUTCOMES",
+    "Progress",
+    "check_days",
+    "participation_report",
+    "participation_scope",
+]
+
+# Flag: signals below this share of the peers' median, with at least MIN_PEERS peers.
+FAR_LESS_SHARE: Final = Fraction(1, 4)
+MIN_PEERS: Final = 3
+# A match's outcome for one organisation, in the order the tables show them.
+OUTCOMES: Final = ("within", "later", "none", "pending")
+_BATCH: Final = 5000
+_READ: Final = (
+    Action.SIGNAL_REGISTERED.value,
+    Action.MATCH_MEMBER_ADDED.value,
+    Action.MATCH_FOLLOW_UP_RECORDED.value,
+)
+_DAY_SECONDS: Final = 86400
+
+# (entries read, entries to read): after every batch, for a progress bar.
+Progress = Callable[[int, int], None]
+
+
+def participation_scope(caller: Caller) -> policy.Scope:
+    """Whose part a caller may see: a municipality's follow-up officer their region's, a
+    privacy officer theirs (the national one every region's); anyone else NotPermitted."""
+    if caller.role is Role.FOLLOW_UP_OFFICER:
+        return policy.Scope(policy.require_follow_up_officer(caller))
+    try:
+        return policy.require_privacy_officer(caller)
+    except NotPermitted:
+        raise NotPermitted("only a privacy officer or a follow-up officer may do this") from None
+
+
+@dataclass
+class _Joined:
+    """One organisation in one match: when it joined (in the period) and first made contact."""
+
+    joined: dt.datetime
+    contact: dt.datetime | None = None
+
+
+@dataclass
+class _Figures:
+    """What the log says of one organisation."""
+
+    signals: int = 0
+    matches: dict[str, _Joined] = field(default_factory=dict)  # match id -> its part
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcomes:
+    """One organisation's matches by outcome, and the days to each contact."""
+
+    counts: Mapping[str, int]
+    days: tuple[float, ...]
+
+    @property
+    def matches(self) -> int:
+        return sum(self.counts.values())
+
+
+def _moment(event: AuditEvent) -> dt.datetime:
+    return dt.datetime.fromisoformat(event.occurred_at.replace("Z", "+00:00"))
+
+
+def _query(low: str, size: int | None) -> Any:
+    query = select(AuditEntryRow.seq, AuditEntryRow.body).where(
+        AuditEntryRow.occurred_at >= low, AuditEntryRow.action.in_(_READ)
+    )
+    return query if size is None else query.where(AuditEntryRow.seq <= size)
+
+
+def _read(
+    session: Session, start: dt.date, size: int | None, progress: Progress | None
+) -> Iterator[AuditEvent]:
+    """The entries the monitor reads from ``start`` on, of the first ``size`` entries of
+    the log (or all), in log order, in batches; ``progress`` told after every batch."""
+    low = audit_log.rfc3339(dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC))
+    audit_log.flush(session)
+    total = 0
+    if progress is not None:
+        counted = select(func.count()).select_from(_query(low, size).subquery())
+        total = int(session.execute(counted).scalar_one())
+        progress(0, total)
+    rows = session.execute(_query(low, size).order_by(AuditEntryRow.seq)).yield_per(_BATCH)
+    for done, (_seq, body) in enumerate(rows, start=1):
+        raw = body if isinstance(body, bytes) else str(body).encode("utf-8")
+        yield AuditEvent.decode(raw)
+        if progress is not None and (done % _BATCH == 0 or done == total):
+            progress(done, total)
+
+
+def _collect(events: Iterator[AuditEvent], oins: frozenset[str], high: str) -> dict[str, _Figures]:
+    """Signals and matches of the organisations ``oins`` before ``high``, and the first
+    contact of each of their matches (whenever recorded)."""
+    figures: dict[str, _Figures] = {oin: _Figures() for oin in oins}
+    for event in events:
+        oin = event.organisation
+        if oin not in figures or event.outcome != Outcome.SUCCESS:
+            continue
+        mine = figures[oin]
+        match_id = str(event.objects.get("match", ""))
+        if event.action == Action.MATCH_FOLLOW_UP_RECORDED:
+            joined = mine.matches.get(match_id)
+            if (
+                joined is not None
+                and joined.contact is None
+                and event.objects.get("event") == FollowUp.CONTACT_MADE.value
+            ):
+                joined.contact = _moment(event)
+        elif event.occurred_at >= high:
+            continue
+        elif event.action == Action.SIGNAL_REGISTERED:
+            mine.signals += 1
+        elif event.action == Action.MATCH_MEMBER_ADDED and match_id not in mine.matches:
+            mine.matches[match_id] = _Joined(_moment(event))
+    return figures
+
+
+def _outcomes_of(figures: _Figures, days: int, now: dt.datetime) -> _Outcomes:
+    """An organisation's matches by outcome (see the module docstring)."""
+    term = dt.timedelta(days=days)
+    counts: Counter[str] = Counter(dict.fromkeys(OUTCOMES, 0))
+    waited: list[float] = []
+    for part in figures.matches.values():
+        if part.contact is not None:
+            took = part.contact - part.joined
+            counts["within" if took <= term else "later"] += 1
+            waited.append(took.total_seconds() / _DAY_SECONDS)
+        else:
+            counts["none" if now - part.joined > term else "pending"] += 1
+    return _Outcomes(dict(counts), tuple(waited))
+
+
+def _median(values: Sequence[float | int]) -> float | None:
+    """The median, one decimal; None of nothing."""
+    return round(float(statistics.median(values)), 1) if values else None
+
+
+def _organisation(
+    org: Organisation,
+    own: _Figures,
+    mine: _Outcomes,
+    peers: Sequence[tuple[_Figures, _Outcomes]],
+) -> dict[str, Any]:
+    peer_signals = [p.signals for p, _ in peers]
+    peer_median = _median(peer_signals)
+    far_less = (
+        len(peers) >= MIN_PEERS
+        and peer_median is not None
+        and Fraction(own.signals) < FAR_LESS_SHARE * Fraction(peer_median)
+    )
+    return {
+        "oin": str(org.oin),
+        "name": org.name,
+        "region": org.region,
+        "category": org.category.value,
+        "signals": own.signals,
+        "matches": mine.matches,
+        **{f"contact_{key}": mine.counts[key] for key in OUTCOMES},
+        "median_days": _median(mine.days),
+        "peers": {
+            "organisations": len(peers),
+            "signals": peer_median,
+            "matches": _median([o.matches for _, o in peers]),
+            "median_days": _median([d for _, o in peers for d in o.days]),
+        },
+        "reports_far_less": far_less,
+    }
+
+
+def _flag(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "oin": item["oin"],
+        "name": item["name"],
+        "kind": "reports_far_less",
+        "figures": {
+            "signals": item["signals"],
+            "peer_median": item["peers"]["signals"],
+            "peers": item["peers"]["organisations"],
+            "category": item["category"],
+            "share": str(FAR_LESS_SHARE),
+        },
+    }
+
+
+def _region_rows(
+    regions: Sequence[str],
+    orgs: Mapping[str, Organisation],
+    figures: Mapping[str, _Figures],
+    outcome: Mapping[str, _Outcomes],
+) -> dict[str, Any]:
+    """The regional comparison: two suppressed tables and what may be derived from them."""
+    groups = list(dict.fromkeys(CATEGORY_GROUPS.values()))
+    signals: Counter[tuple[str, str]] = Counter()
+    matches: Counter[tuple[str, str]] = Counter()
+    days: dict[str, list[float]] = defaultdict(list)
+    for oin, org in orgs.items():
+        signals[(org.region, CATEGORY_GROUPS[org.category])] += figures[oin].signals
+        for key, count in outcome[oin].counts.items():
+            matches[(org.region, key)] += count
+        days[org.region].extend(outcome[oin].days)
+    by_group = suppress(signals, regions, groups)
+    by_outcome = suppress(matches, regions, OUTCOMES)
+    return {
+        "signals": _table(by_group, "regio"),
+        "matches": _table(by_outcome, "regio"),
+        "derived": [_derived(by_outcome, region, days[region]) for region in regions],
+    }
+
+
+def _table(table: SuppressedTable, corner: str) -> dict[str, Any]:
+    return {
+        "rows": render_rows(table, corner=corner),
+        "legend": legend(table),
+        "suppressed": {"hidden": len(table.suppressed()), "numbers": len(table.positions())},
+    }
+
+
+def _derived(table: SuppressedTable, region: str, days: Sequence[float]) -> dict[str, Any]:
+    """A region's share of matches with contact within the term (of those whose term
+    passed or that had contact) and its median days to contact, from the published
+    counts only: None where a count they need is hidden, or (the median) where fewer
+    than the threshold of matches had contact."""
+    within, later, none = (table.cell(region, key) for key in ("within", "later", "none"))
+    share = None
+    if isinstance(within, int) and isinstance(later, int) and isinstance(none, int):
+        share = ratio(within, within + later + none)
+    contacted = within + later if isinstance(within, int) and isinstance(later, int) else 0
+    return {
+        "region": region,
+        "share_within": None if share is None else round(float(share), 3),
+        "median_days": _median(days) if contacted >= table.threshold else None,
+    }
+
+
+def participation_report(
+    db: Database,
+    clock: Clock,
+    caller: Caller | None,
+    start: dt.date,
+    end: dt.date,
+    region: str | None = None,
+    *,
+    days: int | None = None,
+    log: TransparencyLog | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """The participation monitor on ``[start, end)`` for ``region`` (None: every region,
+    or the officer's own); contact counts as timely within ``days`` days (None: the
+    region's follow-up period, ``vir region follow-up``; 14 for every region). ``log`` ties
+    the report to a signed checkpoint; ``progress`` is told how far the reading is."""
+    scope = policy.NATIONAL if caller is None else participation_scope(caller)
+    region = scope.report_region(region)
+    check_period(start, end)
+    if days is None:
+        days = DEFAULT_DAYS if region is None else period(db, region).days
+    check_days(days)
+    now = clock()
+    checkpoint = checkpoint_of(log)
+    size = None if checkpoint is None else int(checkpoint["tree_size"])
+    high = audit_log.rfc3339(dt.datetime.combine(end, dt.time(), tzinfo=dt.UTC))
+    with db.write() as session:
+        orgs = {str(o.oin): o for o in list_organisations(session) if o.category.reports}
+        figures = _collect(_read(session, start, size, progress), frozenset(orgs), high)
+        audit_generation(session, caller, now, "participation", start, end)
+    outcome = {oin: _outcomes_of(figures[oin], days, now) for oin in orgs}
+    shown = [oin for oin, org in orgs.items() if region is None or org.region == region]
+    shown.sort(key=lambda oin: (orgs[oin].region, orgs[oin].category.value, orgs[oin].name))
+    organisations = []
+    for oin in shown:
+        org = orgs[oin]
+        peers = [
+            (figures[other], outcome[other])
+            for other, o in orgs.items()
+            if other != oin and o.region == org.region and o.category is org.category
+        ]
+        organisations.append(_organisation(org, figures[oin], outcome[oin], peers))
+    regions = sorted({o.region for o in orgs.values()})
+    return {
+        "report": "participation",
+        "period": {"from": start.isoformat(), "to": end.isoformat()},
+        "region": region,
+        "generated_at": audit_log.rfc3339(now),
+        "checkpoint": checkpoint,
+        "days": days,
+        "rule": {"share": str(FAR_LESS_SHARE), "min_peers": MIN_PEERS},
+        "organisations": organisations,
+        "flags": [_flag(item) for item in organisations if item["reports_far_less"]],
+        "regions": _region_rows(regions, orgs, figures, outcome) if regions else None,
+    }
