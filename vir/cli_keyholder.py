@@ -10,6 +10,7 @@ vir keyholder epochs           the epochs and their states
 vir keyholder key              the verifier key of its checkpoints and rekey tokens
 vir keyholder hsm-import       move plain key files into the HSM (wrapped)
 vir keyholder org ...          the organisations that may pseudonymise
+vir keyholder oidc OIN ...     whose access tokens speak for an organisation (the portal)
 vir keyholder audit ...        verify, checkpoint, export its audit log
 """
 
@@ -28,6 +29,7 @@ from vir.domain.clock import utc_now
 from vir.domain.errors import InputError
 
 if TYPE_CHECKING:
+    from vir.audit.chain import AuditEvent
     from vir.keyholder.custody import Custody
     from vir.keyholder.settings import KeyholderSettings
     from vir.settings import Settings
@@ -198,6 +200,67 @@ def cmd_audit_checkpoint(_settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_oidc(_settings: Settings, args: argparse.Namespace) -> int:
+    """Set (or ``--remove``) the OpenID provider whose access tokens may ask for
+    evaluations on an organisation's account: its people, in the portal's page."""
+    from urllib.parse import urlsplit
+
+    from vir.domain.organisations import Oin
+    from vir.keyholder import trust
+    from vir.store import audit_log
+
+    settings = keyholder_settings()
+    oin = str(Oin(args.oin))
+    db = _database(settings)
+    now = utc_now()
+    if args.remove:
+        with db.write() as session:
+            removed = trust.remove(session, oin)
+            audit_log.append(session, _oidc_event(now, oin, None))
+        print(f"vir: key holder access tokens {'removed' if removed else 'were not set'} for {oin}")
+        return 0
+    if not args.issuer:
+        raise InputError("issuer", "give --issuer (or --remove)")
+    found = trust.OidcTrust(
+        oin=oin,
+        issuer=args.issuer,
+        audience=args.audience or settings.oidc_audience,
+        acr=args.acr,
+        organisation_claim=args.organisation_claim,
+    )
+    with db.write() as session:
+        trust.save(session, found, now)
+        audit_log.append(session, _oidc_event(now, oin, urlsplit(found.issuer).hostname or ""))
+    print(
+        f"vir: key holder accepts access tokens for {oin} from {found.issuer} "
+        f"(audience {found.audience}"
+        + (f", acr {found.acr}" if found.acr else "")
+        + (f", {found.organisation_claim} = the OIN" if found.organisation_claim else "")
+        + ")"
+    )
+    return 0
+
+
+def _oidc_event(now: dt.datetime, oin: str, issuer_host: str | None) -> AuditEvent:
+    """The audit entry of ``vir keyholder oidc``: the issuer's host when set, nothing
+    more; ``issuer_host`` None: removed."""
+    from vir.audit.actions import Action
+    from vir.audit.chain import Outcome
+    from vir.store import audit_log
+
+    objects = (
+        {"state": "removed"} if issuer_host is None else {"state": "set", "issuer": issuer_host}
+    )
+    return audit_log.new_event(
+        Action.ADMIN_OIDC_CHANGED,
+        Outcome.SUCCESS,
+        now,
+        organisation=oin,
+        actor="admin",
+        objects=objects,
+    )
+
+
 def cmd_shared(_settings: Settings, args: argparse.Namespace) -> int:
     """A shared command (``vir org ...``, ``vir audit verify``, ``vir db upgrade``) on the
     key holder's database."""
@@ -243,6 +306,23 @@ def add_parsers(
     db = holder.add_parser("db").add_subparsers(dest="keyholder_db_command", required=True)
     db.add_parser("upgrade").set_defaults(run=cmd_shared, shared=db_upgrade)
     org_parsers(holder.add_parser("org"), shared=cmd_shared)
+    oidc = holder.add_parser(
+        "oidc",
+        help="whose access tokens may ask for evaluations on an organisation's account "
+        "(its people in the portal), or --remove",
+    )
+    oidc.add_argument("oin")
+    oidc.add_argument("--issuer", help="the OpenID provider's issuer (https://...)")
+    oidc.add_argument(
+        "--audience", help="the aud a token must name (default: VIR_KEYHOLDER_OIDC_AUDIENCE)"
+    )
+    oidc.add_argument("--acr", help="the acr a token must carry (default: any)")
+    oidc.add_argument(
+        "--organisation-claim",
+        help="a claim that must equal the OIN (needed when the provider serves others)",
+    )
+    oidc.add_argument("--remove", action="store_true")
+    oidc.set_defaults(run=cmd_oidc)
     audit = holder.add_parser("audit").add_subparsers(dest="keyholder_audit", required=True)
     verify = audit.add_parser("verify", help="the stored chain, or an export FILE")
     verify.add_argument("file", nargs="?")

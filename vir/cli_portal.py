@@ -95,13 +95,18 @@ def cmd_org_oidc(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_portal_serve(settings: Settings, _args: argparse.Namespace) -> int:
     import uvicorn
 
+    from vir.api.app import rate_limits
     from vir.crypto.secretbox import load_secret_box
     from vir.domain.clock import utc_now as clock
     from vir.logs import logging_config
     from vir.portal.app import create_portal_app
     from vir.portal.oidc import Providers
+    from vir.portal.pages import Services
     from vir.portal.settings import PortalSettings
     from vir.server.run import check_private_key
+    from vir.services.epochs import EpochBook
+    from vir.services.matchregie import Matchregie
+    from vir.services.signals import NotificationService, SignalService
     from vir.store.migrate import require_current
 
     portal = PortalSettings()
@@ -114,7 +119,17 @@ def cmd_portal_serve(settings: Settings, _args: argparse.Namespace) -> int:
     db = open_database(settings.database_url)
     require_current(db.engine)
     providers = Providers(portal.oidc_ca)
-    app = create_portal_app(portal, db, clock, providers, load_secret_box(settings.keys_dir))
+    # The professional's pages call the index's own services, with its limits.
+    epochs = EpochBook(db)
+    limits = rate_limits(settings)
+    services = Services(
+        SignalService(db, clock, epochs, settings.information_duty_days, limits),
+        Matchregie(db, clock),
+        NotificationService(db, clock),
+    )
+    app = create_portal_app(
+        portal, db, clock, providers, load_secret_box(settings.keys_dir), services
+    )
     print(f"vir: portal serving {portal.public_url} (HTTPS, sign-in per organisation)", flush=True)
     uvicorn.run(
         app,

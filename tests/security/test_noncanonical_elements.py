@@ -37,6 +37,7 @@ from vir.client.connection import ProtocolError, VirClient
 from vir.crypto import oprf
 from vir.domain.encoding import b64url_decode, b64url_encode
 from vir.domain.organisations import Role
+from vir.keyholder.routes import require_evaluator
 from vir.services.identity import Caller
 from vir.services.onboarding import register_organisation
 from vir.settings import Settings
@@ -83,6 +84,7 @@ def fresh() -> bytes:
 
 def act_as(app: InApp, caller: Caller) -> None:
     app.app.dependency_overrides[require_caller] = lambda: caller
+    app.app.dependency_overrides[require_evaluator] = lambda: caller
 
 
 def epoch_of(app: InApp) -> int:

@@ -30,6 +30,7 @@ from vir.crypto.keys import init_oprf_key
 from vir.crypto.signing import init_signing_key
 from vir.domain.encoding import b64url_encode
 from vir.keyholder.app import create_keyholder_app
+from vir.keyholder.routes import require_evaluator
 from vir.keyholder.settings import KeyholderSettings
 from vir.services.identity import Caller
 from vir.settings import Settings
@@ -45,6 +46,8 @@ class InApp:
     def as_caller(self, index: int) -> Caller:
         caller = Caller(ORGS[index], f"{index:064x}")
         self.app.dependency_overrides[require_caller] = lambda: caller
+        # The key holder's evaluate: a certificate or a person's token (vir.keyholder.routes).
+        self.app.dependency_overrides[require_evaluator] = lambda: caller
         return caller
 
     @property
@@ -58,6 +61,7 @@ class InApp:
 
     def anonymous(self) -> None:
         self.app.dependency_overrides.pop(require_caller, None)
+        self.app.dependency_overrides.pop(require_evaluator, None)
 
     def request(
         self,

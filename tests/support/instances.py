@@ -28,6 +28,7 @@ from vir.audit.chain import AuditEvent, verify_chain
 from vir.crypto.keys import init_oprf_key
 from vir.crypto.signing import init_signing_key
 from vir.keyholder.app import create_keyholder_app
+from vir.keyholder.routes import require_evaluator
 from vir.keyholder.settings import KeyholderSettings
 from vir.services.identity import Caller, Presented
 from vir.services.onboarding import register_organisation
@@ -51,10 +52,13 @@ class Instances:
         """Every instance takes requests to come from ``caller`` (None: no certificate)."""
         self.acting = caller
         for app in self.apps:
-            if caller is None:
-                app.dependency_overrides.pop(require_caller, None)
-            else:
-                app.dependency_overrides[require_caller] = self._verified
+            # The key holder's evaluate takes a certificate or a bearer token
+            # (require_evaluator): standing in for the certificate covers both.
+            for dependency in (require_caller, require_evaluator):
+                if caller is None:
+                    app.dependency_overrides.pop(dependency, None)
+                else:
+                    app.dependency_overrides[dependency] = self._verified
 
     async def _verified(self, request: Request) -> Caller:
         caller = self.acting

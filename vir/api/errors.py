@@ -48,6 +48,7 @@ PROBLEMS: dict[type[e.VirError], ProblemKind] = {
     e.ForwardedCertificateNotTrusted: ProblemKind(
         401, "forwarded-certificate-not-trusted", "Client-Cert header from an untrusted peer"
     ),
+    e.TokenRefused: ProblemKind(401, "invalid-token", "Invalid access token"),
     e.AuthenticationError: ProblemKind(401, "unauthenticated", "Not authenticated"),
     e.UnknownOrganisation: ProblemKind(403, "unknown-organisation", "Unknown organisation"),
     e.UnknownCertificate: ProblemKind(403, "unknown-certificate", "Unknown certificate"),
@@ -103,6 +104,8 @@ def vir_error_response(error: e.VirError) -> JSONResponse:
         headers = {"Retry-After": str(error.retry_after)}
     elif isinstance(error, e.WriteNotCommitted):
         headers = {"Retry-After": "1"}  # nothing was stored: the same request may be sent again
+    elif isinstance(error, e.TokenRefused):
+        headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'}  # RFC 6750
     extra: dict[str, Any] = {}
     if isinstance(error, e.InputError):
         extra["errors"] = [{"field": error.field, "message": error.detail}]

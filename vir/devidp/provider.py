@@ -6,6 +6,12 @@ authorization, token, ID token signed with a key published as a JWK set). Users 
 the demo users of ``vir dev init`` (``users.json``): a person per demo organisation
 and role. It keeps clients' codes and tokens in memory; it is one process.
 
+Its access tokens are JWTs (RFC 9068: ``typ`` ``at+jwt``, signed with the same key)
+for the key holder, which checks them itself when the portal's page asks it for an
+evaluation (vir.keyholder.bearer): ``aud`` the key holder's audience
+(``KEYHOLDER_AUDIENCE`` unless configured), ``acr``, ``vir_oin``, ``sub``,
+``client_id``, valid ACCESS_TOKEN_SECONDS. ``/userinfo`` takes them too.
+
 What a real provider does that this one leaves out: passwords or any other
 authentication (the sign-in page lets you pick a demo user), consent, sessions of
 its own, refresh tokens.
@@ -26,14 +32,18 @@ from authlib.oauth2 import AuthorizationServer, OAuth2Request
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload, JsonRequest
-from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from authlib.oidc.core.grants import OpenIDCode
 from joserfc.jwk import ECKey, KeySet
 
 CODE_SECONDS = 60
 TOKEN_SECONDS = 900
+ACCESS_TOKEN_SECONDS = 600
 ALGORITHM = "ES256"
+# The ``aud`` of the access tokens: the name by which they address the key holder (its
+# VIR_KEYHOLDER_OIDC_AUDIENCE; ``vir dev init`` configures the demo key holder with it).
+KEYHOLDER_AUDIENCE = "vir-keyholder"
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,9 @@ class DemoUser:
             roles=tuple(str(r) for r in data["roles"]),
             acr=str(data["acr"]),
         )
+
+    def get_user_id(self) -> str:
+        return self.sub
 
     def claims(self) -> dict[str, Any]:
         return {
@@ -199,22 +212,48 @@ class _OpenIDCode(OpenIDCode):  # type: ignore[misc]
         return user.claims()
 
 
+class _AccessTokens(JWTBearerTokenGenerator):  # type: ignore[misc]
+    """RFC 9068 access tokens: for the key holder, with the person's assurance level and
+    organisation."""
+
+    def __init__(self, provider: Provider) -> None:
+        super().__init__(
+            provider.issuer,
+            alg=ALGORITHM,
+            expires_generator=lambda _client, _grant: ACCESS_TOKEN_SECONDS,
+        )
+        self._provider = provider
+
+    def get_jwks(self) -> KeySet:
+        return self._provider.keys
+
+    def get_audiences(self, client: Client, user: DemoUser, scope: str) -> list[str]:
+        return [self._provider.audience]
+
+    def get_acr(self, user: DemoUser) -> str:
+        return user.acr
+
+    def get_extra_claims(
+        self, client: Client, grant_type: str, user: DemoUser, scope: str
+    ) -> dict[str, Any]:
+        return {"vir_oin": user.organisation}
+
+
 class _Server(AuthorizationServer):  # type: ignore[misc]
     """Authlib's authorization server on plain request values (method, URL, form)."""
 
     def __init__(self, provider: Provider) -> None:
         super().__init__(scopes_supported=["openid", "profile", "email"])
         self.provider = provider
-        self.register_token_generator(
-            "default", BearerTokenGenerator(lambda **_: secrets.token_urlsafe(32))
-        )
+        self.register_token_generator("default", _AccessTokens(provider))
         self.register_grant(_CodeGrant, [_S256Only(required=True), _OpenIDCode(provider)])
 
     def query_client(self, client_id: str) -> Client | None:
         return self.provider.clients.get(client_id)
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
-        self.provider.tokens[token["access_token"]] = (request.user, time.time() + TOKEN_SECONDS)
+        expires = time.time() + ACCESS_TOKEN_SECONDS
+        self.provider.tokens[token["access_token"]] = (request.user, expires)
 
     def create_oauth2_request(self, request: OAuth2Request) -> OAuth2Request:
         return request
@@ -260,20 +299,39 @@ def oauth2_request(
 class Provider:
     """Clients, demo users, codes, tokens and the signing key of one provider."""
 
-    def __init__(self, issuer: str, users: list[DemoUser], clients: list[Client]) -> None:
+    def __init__(
+        self,
+        issuer: str,
+        users: list[DemoUser],
+        clients: list[Client],
+        *,
+        audience: str = KEYHOLDER_AUDIENCE,
+        key: ECKey | None = None,
+    ) -> None:
+        """``key``: the P-256 signing key (a test's, to make tokens the provider would);
+        by default a new one, in memory only."""
         self.issuer = issuer.rstrip("/")
+        self.audience = audience
         self.users = {u.sub: u for u in users}
         self.clients = {c.client_id: c for c in clients}
         self.codes: dict[str, Code] = {}
         self.tokens: dict[str, tuple[DemoUser, float]] = {}
-        key = ECKey.generate_key("P-256", parameters={"use": "sig", "alg": ALGORITHM})
+        if key is None:
+            key = ECKey.generate_key("P-256", parameters={"use": "sig", "alg": ALGORITHM})
         key.ensure_kid()
         self.keys = KeySet([key])
         self._lock = threading.Lock()
         self._server = _Server(self)
 
     @classmethod
-    def from_file(cls, issuer: str, path: Path) -> Provider:
+    def from_file(
+        cls,
+        issuer: str,
+        path: Path,
+        *,
+        audience: str = KEYHOLDER_AUDIENCE,
+        key: ECKey | None = None,
+    ) -> Provider:
         """The provider of ``users.json`` (``vir dev init``): its users and clients."""
         data = json.loads(path.read_text())
         return cls(
@@ -283,6 +341,8 @@ class Provider:
                 Client(c["client_id"], c["client_secret"], tuple(c["redirect_uris"]))
                 for c in data["clients"]
             ],
+            audience=audience,
+            key=key,
         )
 
     def discovery(self) -> dict[str, Any]:

@@ -8,7 +8,8 @@
     │   ├── NoClientCertificate   no client certificate was presented
     │   ├── CertificateNotValidNow  outside the certificate's validity period
     │   ├── CertificateNotForClientAuth  a CA certificate, or one without EKU clientAuth
-    │   └── ForwardedCertificateNotTrusted  Client-Cert header from a peer not a trusted proxy
+    │   ├── ForwardedCertificateNotTrusted  Client-Cert header from a peer not a trusted proxy
+    │   └── TokenRefused          a Bearer access token not accepted (the key holder's evaluate)
     ├── AccessDenied              the caller is known but not allowed
     │   ├── UnknownOrganisation   the certificate's OIN is not a registered organisation
     │   ├── UnknownCertificate    the organisation is registered, this certificate is not
@@ -87,6 +88,16 @@ class ForwardedCertificateNotTrusted(AuthenticationError):
             "a Client-Cert header is accepted only from the configured reverse proxies; "
             "connect through the proxy"
         )
+
+
+class TokenRefused(AuthenticationError):
+    """A person's access token is not accepted (vir.keyholder.bearer); ``code`` (fixed,
+    safe to audit: ``token_expired``, ``token_audience``, ...) says why. The message
+    never echoes the token."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__("the access token is not valid")
+        self.code = code
 
 
 class AccessDenied(VirError):

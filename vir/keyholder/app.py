@@ -3,25 +3,34 @@
 The same edge as the index (mutual TLS identities from its own organisation
 registry, problem+json, refusal accounting, metrics, ``/ready``, the API headers) and
 the same audit code (a hash-chained log with signed checkpoints of its own), around
-two routes: evaluate, and the list of epochs.
+two routes: evaluate, and the list of epochs. Evaluate also takes a person's access
+token from the portal's page (vir.keyholder.bearer), with CORS for the portal's
+origins only (vir.keyholder.cors).
 """
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from vir import __version__
 from vir.api import openapi
 from vir.api.app import assemble
+from vir.api.errors import record_refusal, vir_error_response
 from vir.api.headers import API_VERSION
 from vir.api.identity import proxy_trust
 from vir.api.lifespan import Periodic, service_lifespan
 from vir.api.routes import health, metrics
 from vir.crypto import oprf
 from vir.domain.clock import Clock, utc_now
-from vir.domain.errors import ConfigurationError
+from vir.domain.errors import ConfigurationError, TokenRefused
 from vir.domain.ratelimit import Limit, LimitKind
 from vir.keyholder import epochs, routes, usage
+from vir.keyholder.bearer import BearerVerifier, ProviderKeys, person_key
+from vir.keyholder.cors import PortalCors, parse_origins
 from vir.keyholder.custody import Custody
 from vir.keyholder.deps import KeyholderServices
 from vir.keyholder.evaluation import EvaluationService
@@ -42,6 +51,8 @@ def create_keyholder_app(settings: KeyholderSettings, *, clock: Clock = utc_now)
     custody = Custody.open(settings)
     db = Database.connect(settings.database_url)
     require_current(db.engine)
+    origins = parse_origins(settings.portal_origins)
+    signer = custody.signer(settings.audit_origin)
     keys = epochs.KeyStore(settings.keys_dir, db, load=custody.load_keyring)
     require_threshold(keys.current().share_index, settings.threshold)
     limits = RateLimits(
@@ -59,10 +70,11 @@ def create_keyholder_app(settings: KeyholderSettings, *, clock: Clock = utc_now)
             revocation_marker=crl_marker(settings.client_crl) if settings.client_crl else None,
         ),
         refusals=RefusalRecorder(db, clock, settings.refusal_entries_per_minute),
-        transparency=TransparencyLog(db, custody.signer(settings.audit_origin), clock),
+        transparency=TransparencyLog(db, signer, clock),
         keys=keys,
         evaluation=EvaluationService(keys, db, limits, clock, settings.threshold),
         integrator=Integrator(db),
+        bearer=BearerVerifier(db, ProviderKeys(settings.oidc_ca), person_key(signer), clock),
     )
 
     def retire() -> list[int]:
@@ -100,7 +112,39 @@ def create_keyholder_app(settings: KeyholderSettings, *, clock: Clock = utc_now)
         "url": settings.api_contact_url,
     }
     assemble(app, db, custody.key_files(keys.current().epoch), settings, contact)
+    app.add_exception_handler(TokenRefused, _token_refused)
+    app.add_middleware(PortalCors, origins=origins)
+    _document_bearer(app)
     return app
+
+
+BEARER = "bearerAccessToken"
+
+
+async def _token_refused(request: Request, error: Exception) -> JSONResponse:
+    """401 with the RFC 6750 challenge; the refusal audited with its fixed code (never
+    the token), as every refusal is (vir.api.errors)."""
+    assert isinstance(error, TokenRefused)
+    await run_in_threadpool(record_refusal, request, error.code)
+    return vir_error_response(error)
+
+
+def _document_bearer(app: FastAPI) -> None:
+    """The OpenAPI document: evaluate takes a client certificate or a Bearer token.
+    Made now and amended in place: both /openapi.json and /v1/openapi.json serve the
+    one document FastAPI keeps."""
+    spec: dict[str, Any] = app.openapi()
+    spec["components"]["securitySchemes"][BEARER] = {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "a person's OAuth access token (RFC 9068 JWT, typ at+jwt) from "
+        "their organisation's OpenID provider, as configured at this key holder (vir "
+        "keyholder oidc): for the portal's page, which calls from the person's browser. "
+        "A request with a client certificate is judged by the certificate only.",
+    }
+    operation = spec["paths"]["/v1/oprf/evaluate"]["post"]
+    operation["security"] = [{openapi.MUTUAL_TLS: []}, {BEARER: []}]
 
 
 def require_threshold(share_index: int | None, threshold: int) -> None:

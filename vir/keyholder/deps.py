@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from vir.domain.clock import Clock
+from vir.keyholder.bearer import BearerVerifier
 from vir.keyholder.epochs import KeyStore
 from vir.keyholder.evaluation import EvaluationService
 from vir.services.identity import Authenticator
@@ -31,6 +32,7 @@ class KeyholderServices:
     keys: KeyStore
     evaluation: EvaluationService
     integrator: Integrator
+    bearer: BearerVerifier  # people's access tokens (vir.keyholder.bearer)
 
 
 def _services(request: Request) -> KeyholderServices:

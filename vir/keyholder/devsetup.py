@@ -10,6 +10,12 @@ says how to start each (its environment); ``endpoints.json`` where clients call.
 Keys are made once and never overwritten. An OPRF key left in the index's keys
 directory by an older set-up is moved to the key holder (or, with a threshold, split
 and destroyed), so that the pseudonyms already stored stay valid.
+
+The portal's page calls the key holders from the browser with the person's access
+token: each holder accepts the development OpenID provider's tokens for the demo
+organisations whose people sign in (checked by ``vir_oin`` and the demo ``acr``),
+trusts the development CA for fetching that provider's keys, and grants CORS to the
+portal's origin (``VIR_KEYHOLDER_PORTAL_ORIGINS``, ``VIR_KEYHOLDER_OIDC_CA``).
 """
 
 from __future__ import annotations
@@ -18,14 +24,21 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from vir.crypto import keys, oprf, pki, threshold
 from vir.crypto.signing import init_signing_key, load_signing_key
+from vir.devidp.provider import KEYHOLDER_AUDIENCE
 from vir.domain.errors import ConfigurationError
 from vir.domain.organisations import Role
+from vir.keyholder import trust
 from vir.keyholder.settings import KeyholderSettings
+from vir.portal.devsetup import ACR, idp_port
+from vir.portal.settings import PortalSettings
 from vir.services.devsetup import (
+    DEMO_ORGANISATIONS,
     INDEX_OPERATOR,
+    MUNICIPALITY,
     DevSetup,
     ensure_registered,
     ensure_server_certificate,
@@ -56,9 +69,12 @@ class DevKeyholder:
             "VIR_KEYHOLDER_CLIENT_CA": str(s.client_ca.resolve()),
             "VIR_KEYHOLDER_AUDIT_ORIGIN": s.audit_origin,
             "VIR_KEYHOLDER_THRESHOLD": str(s.threshold),
+            "VIR_KEYHOLDER_PORTAL_ORIGINS": s.portal_origins,
         }
         if s.client_crl is not None:
             env["VIR_KEYHOLDER_CLIENT_CRL"] = str(s.client_crl.resolve())
+        if s.oidc_ca is not None:
+            env["VIR_KEYHOLDER_OIDC_CA"] = str(s.oidc_ca.resolve())
         return env
 
 
@@ -66,6 +82,14 @@ def plan(first: KeyholderSettings, setup: DevSetup, t: int, n: int) -> list[DevK
     """Holder 1 as configured, holders 2..n beside it (see the module docstring)."""
     holders = []
     root = first.keys_dir.resolve().parent
+    # The portal's page calls every holder: its origin, and the provider's CA to trust.
+    portal = urlsplit(PortalSettings().public_url)
+    first = first.model_copy(
+        update={
+            "portal_origins": first.portal_origins or f"{portal.scheme}://{portal.netloc}",
+            "oidc_ca": first.oidc_ca or setup.paths.ca_cert,
+        }
+    )
     for number in range(1, n + 1):
         cert, key = setup.paths.keyholder_files(number)
         if number == 1:
@@ -110,6 +134,7 @@ def init_keyholders(
             # The index's own certificate: it reads the evaluation counts for the report.
             service = _index_service_certificate(setup, now)
             ensure_registered(db, INDEX_OPERATOR, service, now, Role.INDEX_SERVICE)
+            _accept_demo_tokens(db, now)
         finally:
             db.dispose()
         init_signing_key(s.keys_dir)
@@ -118,6 +143,16 @@ def init_keyholders(
     first = holders[0].settings
     verifier = load_signing_key(first.keys_dir, first.audit_origin).verifier_key()
     (index_keys_dir / "keyholder.pub").write_text(verifier + "\n", encoding="ascii")
+
+
+def _accept_demo_tokens(db: Database, now: dt.datetime) -> None:
+    """The development provider's access tokens speak for the demo organisations whose
+    people sign in to the portal (vir.portal.devsetup), each by its ``vir_oin``."""
+    issuer = f"https://127.0.0.1:{idp_port()}"
+    with db.write() as session:
+        for org in (*DEMO_ORGANISATIONS, MUNICIPALITY):
+            found = trust.OidcTrust(str(org.oin), issuer, KEYHOLDER_AUDIENCE, ACR, "vir_oin")
+            trust.save(session, found, now)
 
 
 def _index_service_certificate(setup: DevSetup, now: dt.datetime) -> pki.Certificate:

@@ -2,7 +2,10 @@
 
 The audit entry records the organisation and the number of elements, never an
 element: the key holder learns neither inputs nor pseudonyms, and its log says only
-how much each organisation asked (the privacy report's evaluation flag).
+how much each organisation asked (the privacy report's evaluation flag). An
+organisation asks with its client certificate (``Caller``), or one of its people
+signed in to the portal asks with their access token (``Person``, vir.keyholder.bearer):
+the same buckets, the same counts, with the person's pseudonymous id as the actor.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from vir.crypto import oprf
 from vir.domain.clock import Clock
 from vir.domain.errors import InvalidElement
 from vir.domain.ratelimit import LimitKind
+from vir.keyholder.bearer import Person
 from vir.keyholder.epochs import KeyStore
 from vir.services.identity import Caller
 from vir.store import audit_log
@@ -41,7 +45,7 @@ class EvaluationService:
         self._limits = limits
         self._clock = clock
 
-    def evaluate(self, caller: Caller, blinded: Sequence[bytes]) -> Evaluation:
+    def evaluate(self, caller: Caller | Person, blinded: Sequence[bytes]) -> Evaluation:
         """``k·B`` for each element, under the served epoch.
 
         The whole batch is validated before any key operation (InvalidElement names the
@@ -69,7 +73,8 @@ class EvaluationService:
                     Outcome.SUCCESS,
                     now,
                     organisation=caller.oin,
-                    certificate=caller.certificate,
+                    certificate=caller.certificate if isinstance(caller, Caller) else None,
+                    actor=caller.actor if isinstance(caller, Person) else None,
                     objects={"elements": count, "epoch": key.epoch},
                 ),
             )

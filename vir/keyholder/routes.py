@@ -1,19 +1,56 @@
 """The key holder's API: ``POST /v1/oprf/evaluate`` and ``GET /v1/oprf/epochs``
-(API-CONTRACT.md, Pseudonyms)."""
+(API-CONTRACT.md, Pseudonyms).
+
+Evaluate takes an organisation's client certificate, or a person's access token
+(``Authorization: Bearer``, vir.keyholder.bearer) from a browser without one. A
+request that presents a certificate is judged by the certificate alone, token or not.
+The list of epochs takes a certificate only."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
 
-from vir.api.identity import CurrentCaller
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from vir.api.identity import CLIENT_CERT_HEADER, CurrentCaller, client_certificate, require_caller
 from vir.api.problems import problem_responses
 from vir.api.schemas import Element, TimestampOut, decode_element, timestamp
 from vir.domain.encoding import b64url_encode
+from vir.domain.errors import TokenRefused
+from vir.keyholder.bearer import Person
 from vir.keyholder.deps import DatabaseDep, EvaluationDep
 from vir.keyholder.epochs import listing
+from vir.services.identity import Caller
 
 router = APIRouter(prefix="/v1/oprf", tags=["pseudonyms"])
+
+
+def _presents_certificate(request: Request) -> bool:
+    """Whether the request comes with a client certificate: the one the embedded server
+    verified or, behind a reverse proxy, a ``Client-Cert`` header (believed or not)."""
+    if getattr(request.app.state, "proxy_trust", None) is None:
+        return client_certificate(request.scope) is not None
+    return bool(request.headers.getlist(CLIENT_CERT_HEADER))
+
+
+async def require_evaluator(request: Request) -> Caller | Person:
+    """The organisation of the client certificate; without one, the person (and their
+    organisation) of a Bearer access token; with neither, 401 as for a certificate."""
+    authorization = request.headers.getlist("authorization")
+    if _presents_certificate(request) or not authorization:
+        return await require_caller(request)
+    scheme, _, token = authorization[0].partition(" ")
+    if len(authorization) != 1 or scheme.lower() != "bearer":
+        raise TokenRefused("token_format")
+    person: Person = await run_in_threadpool(
+        request.app.state.services.bearer.verify, token.strip()
+    )
+    return person
+
+
+Evaluator = Annotated[Caller | Person, Depends(require_evaluator)]
 
 
 class EvaluateRequest(BaseModel):
@@ -50,9 +87,10 @@ class EvaluateResponse(BaseModel):
     responses=problem_responses(400, 401, 403, 413, 422, 429),
 )
 def evaluate(
-    body: EvaluateRequest, caller: CurrentCaller, evaluation: EvaluationDep
+    body: EvaluateRequest, caller: Evaluator, evaluation: EvaluationDep
 ) -> EvaluateResponse:
-    """Evaluate the OPRF (RFC 9497, ristretto255-SHA512, mode 0x00) on a batch of 1..64."""
+    """Evaluate the OPRF (RFC 9497, ristretto255-SHA512, mode 0x00) on a batch of 1..64.
+    With an organisation's client certificate, or a person's access token (Bearer)."""
     decoded = [
         decode_element(text, f"blinded_elements[{i}]")
         for i, text in enumerate(body.blinded_elements)

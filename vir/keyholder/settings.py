@@ -48,6 +48,16 @@ class KeyholderSettings(BaseSettings):
     epoch_grace_days: int = Field(default=30, ge=0, le=365)
     # Seconds between runs of the job that retires epochs past their grace period.
     retire_interval_seconds: float = Field(default=3600.0, ge=0)
+    # People signed in to the portal call POST /v1/oprf/evaluate from their browser with
+    # their access token (vir.keyholder.bearer): the portal's origins (comma-separated,
+    # exact, e.g. https://portal.example) are the only ones CORS lets read the answer.
+    portal_origins: str = Field(default="", max_length=2000)
+    # CA certificates (PEM) to trust for the organisations' OpenID providers, whose
+    # discovery documents and keys the key holder fetches; none: the system's.
+    oidc_ca: Path | None = None
+    # The audience ``vir keyholder oidc`` stores when none is given: the name by which
+    # the providers' access tokens address this key holder (their ``aud``).
+    oidc_audience: str = Field(default="vir-keyholder", pattern=r"^[!-~]{1,200}$")
     refusal_entries_per_minute: int = Field(default=60, ge=3)
     refusal_flush_seconds: float = Field(default=15.0, ge=0)
     max_body_bytes: int = Field(default=16 * 1024, ge=1024)

@@ -16,38 +16,32 @@ the browser that started it.
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qsl
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vir.audit.actions import Action
-from vir.audit.chain import AuditEvent, Outcome
+from vir.audit.chain import Outcome
 from vir.crypto.secretbox import SealedSecretError, SecretBox
 from vir.domain.clock import Clock
-from vir.portal import config, oidc, sessions
+from vir.portal import config, oidc, pages, sessions
 from vir.portal.config import PortalRole
-from vir.portal.settings import PortalSettings
+from vir.portal.settings import KeyHolders, PortalSettings
+from vir.portal.state import SESSION_COOKIE, Portal
 from vir.store import audit_log
 from vir.store.db import Database
-from vir.store.tables import OrganisationRow
 
-SESSION_COOKIE = "__Host-vir-portal"
 LOGIN_COOKIE = "__Host-vir-login"
-_HERE = Path(__file__).parent
-_FORM = "application/x-www-form-urlencoded"
+STATIC = Path(__file__).parent / "static"
 ROLE_LABELS = {
     PortalRole.PROFESSIONAL: "professional",
     PortalRole.COORDINATOR: "coördinator van de organisatie",
@@ -66,106 +60,23 @@ SECURITY_HEADERS = {
 }
 
 
-class Portal:
-    """The portal's state: settings, database, clock, providers and templates."""
-
-    def __init__(
-        self, settings: PortalSettings, db: Database, clock: Clock, providers: oidc.Providers
-    ) -> None:
-        self.settings = settings
-        self.db = db
-        self.clock = clock
-        self.providers = providers
-        self.idle = dt.timedelta(minutes=settings.idle_minutes)
-        self.templates = Environment(
-            loader=FileSystemLoader(_HERE / "templates"),
-            autoescape=select_autoescape(default=True),
-        )
-
-    def page(self, name: str, status: int = 200, **values: Any) -> HTMLResponse:
-        html = self.templates.get_template(name).render(**values)
-        return HTMLResponse(html, status_code=status)
-
-    def message(
-        self, heading: str, text: str, status: int, *, error: bool = True, **values: Any
-    ) -> HTMLResponse:
-        return self.page("message.html", status, heading=heading, text=text, error=error, **values)
-
-    def event(
-        self,
-        action: Action,
-        outcome: str,
-        oin: str | None,
-        *,
-        person: str | None = None,
-        roles: tuple[PortalRole, ...] = (),
-        reason: str | None = None,
-    ) -> AuditEvent:
-        """A portal audit entry: the person by their pseudonymous id, their roles."""
-        return audit_log.new_event(
-            action,
-            outcome,
-            self.clock(),
-            organisation=oin,
-            actor=f"person:{person}" if person else "portal",
-            role=",".join(r.value for r in roles) or None,
-            reason=reason,
-        )
-
-    def audit(
-        self,
-        action: Action,
-        outcome: str,
-        oin: str | None,
-        *,
-        person: str | None = None,
-        roles: tuple[PortalRole, ...] = (),
-        reason: str | None = None,
-    ) -> None:
-        """``event`` in a write transaction of its own."""
-        entry = self.event(action, outcome, oin, person=person, roles=roles, reason=reason)
-        with self.db.write() as session:
-            audit_log.append(session, entry)
-
-    def current(self, request: Request) -> sessions.PortalSession | None:
-        token = request.cookies.get(SESSION_COOKIE)
-        if not token or len(token) > 100:
-            return None
-        with self.db.write() as session:
-            return sessions.current(session, token, self.clock(), self.idle)
-
-    def organisation_name(self, oin: str) -> str:
-        with self.db.read() as session:
-            row = session.get(OrganisationRow, oin)
-            return row.name if row else oin
-
-
-async def _form(request: Request, limit: int) -> dict[str, str] | None:
-    """A urlencoded form's fields, each once; None when too large, repeated or not a form."""
-    if request.headers.get("content-type", "").split(";")[0].strip() != _FORM:
-        return None
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            return None
-    try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=50)
-    except (UnicodeDecodeError, ValueError):
-        return None
-    fields: dict[str, str] = {}
-    for key, value in pairs:
-        if key in fields:
-            return None
-        fields[key] = value
-    return fields
+def security_headers(holders: KeyHolders) -> dict[str, str]:
+    """SECURITY_HEADERS, the policy letting scripts connect to the key holders as well
+    (the registration page evaluates the OPRF there)."""
+    if not holders.origins:
+        return dict(SECURITY_HEADERS)
+    policy = SECURITY_HEADERS["Content-Security-Policy"].replace(
+        "connect-src 'self'", "connect-src 'self' " + " ".join(holders.origins)
+    )
+    return SECURITY_HEADERS | {"Content-Security-Policy": policy}
 
 
 class SecurityHeaders:
-    """Adds SECURITY_HEADERS to every answer: pages, static files, errors alike."""
+    """Adds the security headers to every answer: pages, static files, errors alike."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, headers: dict[str, str]) -> None:
         self._app = app
+        self._headers = headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -175,7 +86,7 @@ class SecurityHeaders:
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
+                for name, value in self._headers.items():
                     headers[name] = value
             await send(message)
 
@@ -188,10 +99,13 @@ def create_portal_app(
     clock: Clock,
     providers: oidc.Providers,
     box: SecretBox,
+    services: pages.Services,
 ) -> Starlette:
-    """The portal on ``db``; ``box`` opens the organisations' client secrets."""
+    """The portal on ``db``; ``box`` opens the organisations' client secrets, ``services``
+    are the index's, which the professional's pages call for the signed-in person."""
     portal = Portal(settings, db, clock, providers)
     origin = settings.public_url.rstrip("/")
+    holders = settings.key_holders()
 
     async def home(request: Request) -> Response:
         user = await run_in_threadpool(portal.current, request)
@@ -318,6 +232,8 @@ def create_portal_app(
                     roles=who.roles,
                 ),
             )
+        if who.access_token is not None:
+            portal.tokens.keep(sessions.digest(token), who.access_token, who.expires_in)
         # A page of our own that moves on: the session cookie (SameSite=Strict) is not
         # sent on a redirect chain that another site started.
         response = portal.message("Ingelogd", "U bent ingelogd.", 200, error=False, next="/")
@@ -329,7 +245,7 @@ def create_portal_app(
 
     async def logout(request: Request) -> Response:
         user = await run_in_threadpool(portal.current, request)
-        form = await _form(request, settings.max_form_bytes)
+        form = await portal.read_form(request)
         if user is None:
             return RedirectResponse("/", status_code=303)
         if (
@@ -351,6 +267,7 @@ def create_portal_app(
                 "Dit formulier is verlopen of komt niet van deze website. Probeer het opnieuw.",
                 403,
             )
+        portal.tokens.drop(user.token_hash)
         with db.write() as session:
             sessions.end(session, user.token_hash)
             audit_log.append(
@@ -379,12 +296,13 @@ def create_portal_app(
         Route("/auth/callback", callback),
         Route("/uitloggen", logout, methods=["POST"]),
         Route("/health", health),
-        Mount("/static", app=StaticFiles(directory=_HERE / "static"), name="static"),
+        *pages.routes(portal, services, holders, origin),
+        Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(
         routes=routes,
         exception_handlers={404: not_found},
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[Middleware(SecurityHeaders, headers=security_headers(holders))],
     )
     app.state.portal = portal
     return app

@@ -13,6 +13,7 @@ nothing a provider sends ends up in a log or an error message: failures are code
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import ssl
 import threading
@@ -35,6 +36,8 @@ ALGORITHMS = ["ES256", "ES384", "RS256", "PS256", "EdDSA"]
 LEEWAY_SECONDS = 60  # clock difference tolerated on exp and iat
 CACHE_SECONDS = 600  # how long a provider's discovery document and keys are reused
 MAX_ANSWER_BYTES = 64 * 1024
+MAX_ACCESS_TOKEN = 4096  # longer access tokens are not kept
+DEFAULT_TOKEN_SECONDS = 300  # an access token's life when the provider does not say
 
 
 class SignInFailed(Exception):
@@ -48,11 +51,15 @@ class SignInFailed(Exception):
 @dataclass(frozen=True)
 class SignedIn:
     """Who signed in: the stable pseudonymous person id, the name to greet them with,
-    and their portal roles."""
+    their portal roles, and the provider's access token (for the key holder, which
+    accepts it for the person's organisation; None when the provider gave none) with
+    the seconds it is valid."""
 
     person: str
     name: str
     roles: tuple[PortalRole, ...]
+    access_token: str | None = None
+    expires_in: int = 0
 
 
 def s256(verifier: str) -> str:
@@ -189,7 +196,12 @@ def sign_in(
     claims = verified_claims(providers, config, str(metadata["jwks_uri"]), token, time.time())
     if claims.get("nonce") != nonce:
         raise SignInFailed("nonce")
-    return _signed_in(config, claims)
+    who = _signed_in(config, claims)
+    access, expires = answer.get("access_token"), answer.get("expires_in")
+    if not (isinstance(access, str) and 0 < len(access) <= MAX_ACCESS_TOKEN):
+        return who
+    lasts = expires if isinstance(expires, int) and 0 < expires <= 86400 else DEFAULT_TOKEN_SECONDS
+    return dataclasses.replace(who, access_token=access, expires_in=lasts)
 
 
 def verified_claims(

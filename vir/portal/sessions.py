@@ -46,6 +46,11 @@ class PortalSession:
     roles: tuple[PortalRole, ...]
     csrf: str
 
+    @property
+    def reports(self) -> bool:
+        """Whether the person registers signals (a professional or the coordinator)."""
+        return PortalRole.PROFESSIONAL in self.roles or PortalRole.COORDINATOR in self.roles
+
 
 def _login_key(state: str, binding: str) -> str:
     return digest(f"{state}\n{binding}")

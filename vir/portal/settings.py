@@ -2,10 +2,36 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from vir.domain.errors import ConfigurationError
+
+
+@dataclass(frozen=True)
+class KeyHolders:
+    """Where the registration page's script evaluates the OPRF: the key holders' base
+    URLs and ``threshold``, how many of them answer each evaluation (1: a whole key)."""
+
+    urls: tuple[str, ...]
+    threshold: int
+
+    @property
+    def origins(self) -> tuple[str, ...]:
+        """scheme://host[:port] of each, for the Content-Security-Policy's connect-src."""
+        return tuple(dict.fromkeys(_origin(url) for url in self.urls))
+
+
+def _origin(url: str) -> str:
+    split = urlsplit(url)
+    if split.scheme != "https" or not split.netloc or split.username or split.query:
+        raise ConfigurationError("a key holder URL must be https://host[:port][/path]")
+    return f"https://{split.netloc}"
 
 
 class PortalSettings(BaseSettings):
@@ -26,7 +52,31 @@ class PortalSettings(BaseSettings):
     idle_minutes: int = Field(default=15, ge=1, le=120)
     # Largest form body accepted, in bytes.
     max_form_bytes: int = Field(default=8192, ge=1024, le=65536)
+    # The key holders the registration page's script asks (comma-separated https base
+    # URLs) and how many of them answer each evaluation. Empty: those of a development
+    # set-up's endpoints.json (``dev_endpoints``), when it exists.
+    keyholders: str = Field(default="", max_length=2000)
+    threshold: int = Field(default=1, ge=1, le=255)
+    dev_endpoints: Path = Path(".vir/dev/endpoints.json")
 
     @property
     def redirect_uri(self) -> str:
         return f"{self.public_url.rstrip('/')}/auth/callback"
+
+    def key_holders(self) -> KeyHolders:
+        """The key holders of ``keyholders``, else of ``dev_endpoints``; none: registration
+        in the browser is not possible (the page says so)."""
+        if self.keyholders.strip():
+            urls = tuple(u.strip().rstrip("/") for u in self.keyholders.split(",") if u.strip())
+            threshold = self.threshold
+        elif self.dev_endpoints.is_file():
+            found = json.loads(self.dev_endpoints.read_text(encoding="utf-8"))
+            urls = tuple(str(u).rstrip("/") for u in found.get("keyholders", []))
+            threshold = int(found.get("threshold", 1))
+        else:
+            return KeyHolders((), 1)
+        for url in urls:
+            _origin(url)  # https, or ConfigurationError
+        if urls and threshold > len(urls):
+            raise ConfigurationError("the threshold is larger than the number of key holders")
+        return KeyHolders(urls, threshold)

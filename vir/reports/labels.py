@@ -121,6 +121,7 @@ REFUSALS: Final[Mapping[str, tuple[str, str]]] = {
         "Doorgegeven certificaat niet vertrouwd",
         "Forwarded certificate not trusted",
     ),
+    "token_refused": ("Toegangstoken niet geaccepteerd", "Access token refused"),
     "access_denied": ("Geen toegang", "Access denied"),
     "unknown_organisation": ("Onbekende organisatie", "Unknown organisation"),
     "unknown_certificate": ("Onbekend certificaat", "Unknown certificate"),

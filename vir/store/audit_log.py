@@ -24,15 +24,19 @@ from vir.store.tables import AuditEntryRow, AuditRefRow
 from vir.store.write_group import GROUP, WriteGroup, WriterHooks
 
 
-class Accessor(TypedDict):
-    """The user and access point of an entry (NEN 7513): organisation, certificate, role."""
+class Accessor(TypedDict, total=False):
+    """The user and access point of an entry (NEN 7513): organisation, certificate, role;
+    for a person signed in to the portal, ``actor`` ``person:<id>`` and no certificate."""
 
     organisation: str
     certificate: str
     role: str
+    actor: str
 
 
 def by(caller: Caller) -> Accessor:
+    if caller.person is not None:
+        return {"organisation": caller.oin, "role": caller.role, "actor": f"person:{caller.person}"}
     return {"organisation": caller.oin, "certificate": caller.certificate, "role": caller.role}
 
 

@@ -556,6 +556,25 @@ class OrganisationOidcRow(Base):
     updated_at: Mapped[dt.datetime]
 
 
+class KeyholderOidcRow(Base):
+    """At the key holder (``vir keyholder oidc``, migration 0020): whose OAuth access
+    tokens (RFC 9068 JWTs) may ask for evaluations on an organisation's account, for
+    people signed in to the portal. The issuer, the audience the token must name, the
+    acr it must carry (None: any) and a claim that must equal the OIN (None: the issuer
+    is the organisation's own, and then serves no other organisation here)."""
+
+    __tablename__ = "keyholder_oidc"
+
+    oin: Mapped[str] = mapped_column(
+        ForeignKey("organisations.oin", ondelete="CASCADE"), primary_key=True
+    )
+    issuer: Mapped[str] = mapped_column(String(300), index=True)
+    audience: Mapped[str] = mapped_column(String(200))
+    acr: Mapped[str | None] = mapped_column(String(200))
+    organisation_claim: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[dt.datetime]
+
+
 class PortalLoginRow(Base):
     """A sign-in under way (migration 0018), keyed by a SHA-256 of the state sent to the
     provider and the browser's sign-in cookie, with the nonce and PKCE verifier it must
@@ -585,3 +604,17 @@ class PortalSessionRow(Base):
     csrf: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime]
     last_seen_at: Mapped[dt.datetime]
+
+
+class PortalSignalRow(Base):
+    """Which person registered a signal through the portal (migration 0021), for their
+    "Mijn meldingen": the signal's id and the person's stable pseudonymous id. Goes with
+    the signal (withdrawn, archived or removed: the row is deleted with it)."""
+
+    __tablename__ = "portal_signals"
+
+    signal_id: Mapped[str] = mapped_column(
+        ForeignKey("signals.id", ondelete="CASCADE"), primary_key=True
+    )
+    person: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[dt.datetime]

@@ -170,11 +170,20 @@ def test_the_document_declares_security_servers_contact_and_version(served: InAp
     assert spec["servers"] and spec["info"]["version"] == API_VERSION
     assert {"name", "email", "url"} <= set(spec["info"]["contact"])
     schemes = spec["components"]["securitySchemes"]
+    # The key holder's evaluate also takes a person's access token (the portal's page).
+    keyholder = "bearerAccessToken" in schemes
+    bearer = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     assert schemes == {
         "mutualTLS": {"type": "mutualTLS", "description": schemes["mutualTLS"]["description"]}
-    }
+    } | (
+        {"bearerAccessToken": bearer | {"description": schemes["bearerAccessToken"]["description"]}}
+        if keyholder
+        else {}
+    )
     for method, path, operation in _operations(spec):
         expected = [{"mutualTLS": []}] if path.startswith("/v1/") else None
+        if keyholder and (method, path) == ("POST", "/v1/oprf/evaluate"):
+            expected = [{"mutualTLS": []}, {"bearerAccessToken": []}]
         assert operation.get("security") == expected, (method, path)
 
 

@@ -1,0 +1,121 @@
+"""Whose access tokens the key holder accepts, per organisation (``vir keyholder oidc``).
+
+People signed in to the portal pseudonymise in their browser: it calls the key holder
+with their OAuth access token (vir.keyholder.bearer) instead of a client certificate.
+For each organisation that allows this, ``keyholder_oidc`` holds its OpenID
+provider's issuer, the audience a token must name, the ``acr`` it must carry (None:
+any) and a claim that must equal the OIN (None: the provider is the organisation's
+own). Every value is checked here, whoever sets it.
+
+An issuer names exactly one organisation for a token: a provider without an
+organisation claim may serve one organisation only, and a provider shared by several
+(the development provider, a sector's broker) must have every one of them identified
+by an organisation claim.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vir.domain.errors import InputError
+from vir.store.tables import KeyholderOidcRow, OrganisationRow
+
+_VALUE = re.compile(r"[A-Za-z0-9._:/~+-]{1,200}")
+_CLAIM = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
+# Claims that say something else than the organisation: never accepted as its claim.
+_RESERVED_CLAIMS = frozenset(
+    {"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "acr", "amr", "azp", "client_id", "scope"}
+)
+
+
+@dataclass(frozen=True)
+class OidcTrust:
+    oin: str
+    issuer: str
+    audience: str
+    acr: str | None
+    organisation_claim: str | None
+
+    def __post_init__(self) -> None:
+        split = urlsplit(self.issuer)
+        if (
+            split.scheme != "https"
+            or not split.hostname
+            or split.query
+            or split.fragment
+            or "@" in split.netloc
+            or "?" in self.issuer
+            or "#" in self.issuer
+            or len(self.issuer) > 300
+            or not (self.issuer.isascii() and self.issuer.isprintable())
+            or " " in self.issuer
+        ):
+            raise InputError("issuer", "an https URL without query, fragment or user name")
+        if not _VALUE.fullmatch(self.audience):
+            raise InputError("audience", "1 to 200 letters, digits or ._:/~+-")
+        if self.acr is not None and not _VALUE.fullmatch(self.acr):
+            raise InputError("acr", "1 to 200 letters, digits or ._:/~+-")
+        claim = self.organisation_claim
+        if claim is not None and (not _CLAIM.fullmatch(claim) or claim in _RESERVED_CLAIMS):
+            raise InputError(
+                "organisation_claim",
+                "a claim name (letters, digits and _.:-, at most 64), not a registered one",
+            )
+
+
+def save(session: Session, trust: OidcTrust, now: dt.datetime) -> None:
+    """Store (or replace) ``trust`` for its organisation, which must be registered here.
+    InputError when the issuer would then name more than one organisation."""
+    if session.get(OrganisationRow, trust.oin) is None:
+        raise InputError("oin", "no organisation with this OIN (vir keyholder org add first)")
+    others = [t for t in for_issuer(session, trust.issuer) if t.oin != trust.oin]
+    if others and (
+        trust.organisation_claim is None or any(t.organisation_claim is None for t in others)
+    ):
+        raise InputError(
+            "organisation_claim",
+            "this issuer serves another organisation here: each organisation it serves "
+            "needs an organisation claim",
+        )
+    row = session.get(KeyholderOidcRow, trust.oin)
+    values = {
+        "issuer": trust.issuer,
+        "audience": trust.audience,
+        "acr": trust.acr,
+        "organisation_claim": trust.organisation_claim,
+        "updated_at": now,
+    }
+    if row is None:
+        session.add(KeyholderOidcRow(oin=trust.oin, **values))
+    else:
+        for key, value in values.items():
+            setattr(row, key, value)
+
+
+def remove(session: Session, oin: str) -> bool:
+    row = session.get(KeyholderOidcRow, oin)
+    if row is None:
+        return False
+    session.delete(row)
+    return True
+
+
+def for_issuer(session: Session, issuer: str) -> list[OidcTrust]:
+    """The organisations whose people's tokens from ``issuer`` are accepted."""
+    rows = session.scalars(select(KeyholderOidcRow).where(KeyholderOidcRow.issuer == issuer)).all()
+    return [_trust(row) for row in rows]
+
+
+def listing(session: Session) -> list[OidcTrust]:
+    rows = session.scalars(select(KeyholderOidcRow).order_by(KeyholderOidcRow.oin)).all()
+    return [_trust(row) for row in rows]
+
+
+def _trust(row: KeyholderOidcRow) -> OidcTrust:
+    return OidcTrust(row.oin, row.issuer, row.audience, row.acr, row.organisation_claim)

@@ -1,0 +1,693 @@
+"""The professional's pages (issue 18, part 2): register a signal (blinded in the
+browser), my signals (contact details, withdraw), my matches with their follow-up
+(matchregie), and notifications.
+
+The portal calls vir's services in-process, acting for the signed-in person: as their
+organisation, with the role their portal role gives (a professional: ``Role.SYSTEM``,
+the organisation's coordinator: ``Role.COORDINATOR``), and named in every audit entry
+by their pseudonymous id (``Caller.person``). A professional sees the signals they
+registered here (``portal_signals``) and those signals' matches; the coordinator sees
+all of the organisation's. Anything else, another organisation's above all, gets the
+same "not found" page as an unknown id, and an audit entry.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from vir.audit.actions import Action
+from vir.audit.chain import Outcome
+from vir.domain import functions
+from vir.domain.caller import Caller
+from vir.domain.coordination import FollowUp
+from vir.domain.errors import Conflict, InputError, NotFound, NotPermitted, RateLimited, VirError
+from vir.domain.organisations import Organisation, Role
+from vir.domain.signals import Professional, WithdrawalReason
+from vir.portal import forms, sessions
+from vir.portal.config import PortalRole
+from vir.portal.forms import UnexpectedField
+from vir.portal.settings import KeyHolders
+from vir.services.matchregie import MAX_CONTACTS, Matchregie
+from vir.services.signals import NotificationService, SignalChange, SignalRequest, SignalService
+from vir.services.views import MatchDetail, MatchView
+from vir.store import signals as repo
+from vir.store.organisations import get_organisation
+from vir.store.records import Signal, StoredNotification
+from vir.store.tables import PortalSignalRow
+
+if TYPE_CHECKING:
+    from vir.portal.state import Portal
+
+_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# At most this many of the organisation's signals on the coordinator's pages.
+MAX_LISTED = 1000
+# Notifications read for the notifications page: at most this many pages of this size.
+NOTIFICATION_PAGES = 10
+NOTIFICATION_PAGE = 500
+_ALREADY = (
+    "Uw organisatie heeft al een actieve melding over deze jeugdige. U vindt die onder "
+    "Mijn meldingen."
+)
+_STALE = "Dit formulier is verlopen of komt niet van deze website. Probeer het opnieuw."
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the pages call (the index's own services, on its database)."""
+
+    signals: SignalService
+    matchregie: Matchregie
+    notifications: NotificationService
+
+
+@dataclass(frozen=True)
+class Acting:
+    """The signed-in person as a caller of the services."""
+
+    user: sessions.PortalSession
+    organisation: Organisation
+    caller: Caller
+
+    @property
+    def coordinator(self) -> bool:
+        return self.caller.role is Role.COORDINATOR
+
+
+class Refused(Exception):
+    """A request the page answers with a refusal (audited with ``reason``)."""
+
+    def __init__(self, reason: str, status: int, heading: str, text: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.heading = heading
+        self.text = text
+
+
+def _not_found() -> Refused:
+    return Refused(
+        "not_found",
+        404,
+        "Niet gevonden",
+        "Dit bestaat niet, of u hebt er geen toegang toe.",
+    )
+
+
+Handler = Callable[[Request, Acting], Awaitable[Response]]
+# What a match action does with the form, once the match is known to be visible.
+Act = Callable[[Acting, str, Mapping[str, str]], object]
+
+
+class Pages:
+    """The professional's pages on ``portal`` (vir.portal.state.Portal): each handler
+    takes the request and the person acting (``guarded`` makes sure there is one)."""
+
+    def __init__(
+        self, portal: Portal, services: Services, holders: KeyHolders, origin: str
+    ) -> None:
+        self.portal = portal
+        self.db = portal.db
+        self.services = services
+        self.holders = holders
+        self.origin = origin
+
+    def routes(self) -> list[Route]:
+        guarded, act = self.guarded, self.match_action
+        return [
+            Route("/meldingen", guarded(self.signals_page)),
+            Route("/meldingen/nieuw", guarded(self.register_page)),
+            Route(
+                "/meldingen/nieuw",
+                guarded(self.register_post, post=forms.REGISTER),
+                methods=["POST"],
+            ),
+            Route("/meldingen/{id}", guarded(self.signal_page)),
+            Route(
+                "/meldingen/{id}/contact",
+                guarded(self.contact_post, post=forms.CONTACT),
+                methods=["POST"],
+            ),
+            Route(
+                "/meldingen/{id}/intrekken",
+                guarded(self.withdraw_post, post=forms.WITHDRAW),
+                methods=["POST"],
+            ),
+            Route("/matches", guarded(self.matches_page)),
+            Route("/matches/{id}", guarded(self.match_page)),
+            Route(
+                "/matches/{id}/contact",
+                guarded(
+                    act(self.contact_made, "contact"),
+                    post=frozenset(),
+                    prefix=forms.CONTACT_PREFIX,
+                ),
+                methods=["POST"],
+            ),
+            Route(
+                "/matches/{id}/opvolging",
+                guarded(act(self.coordinator_step, "opvolging"), post=forms.FOLLOW_UP),
+                methods=["POST"],
+            ),
+            Route(
+                "/matches/{id}/overdragen",
+                guarded(act(self.hand_over, "overdracht"), post=forms.HANDOVER),
+                methods=["POST"],
+            ),
+            Route(
+                "/matches/{id}/overname",
+                guarded(act(self.answer, "antwoord"), post=forms.ANSWER),
+                methods=["POST"],
+            ),
+            Route("/notificaties", guarded(self.notifications_page)),
+        ]
+
+    # -- who acts, refusals, rendering --------------------------------------------------
+
+    def acting(self, user: sessions.PortalSession) -> Acting | None:
+        """The person as a caller; None when no portal role of theirs registers signals."""
+        if PortalRole.COORDINATOR in user.roles:
+            role = Role.COORDINATOR
+        elif PortalRole.PROFESSIONAL in user.roles:
+            role = Role.SYSTEM
+        else:
+            return None
+        with self.db.read() as session:
+            organisation = get_organisation(session, user.oin)
+        if organisation is None or not organisation.category.reports:
+            return None
+        return Acting(user, organisation, Caller(organisation, "", role, person=user.person))
+
+    def refuse(
+        self,
+        user: sessions.PortalSession,
+        reason: str,
+        objects: Mapping[str, str | int] | None = None,
+    ) -> None:
+        self.portal.audit(
+            Action.PORTAL_REQUEST_REFUSED,
+            Outcome.REFUSED,
+            user.oin,
+            person=user.person,
+            roles=user.roles,
+            reason=reason,
+            objects=objects,
+        )
+
+    def refused(self, who: Acting, error: VirError) -> None:
+        """Audit a service's refusal of the person's request (the field it names)."""
+        field = {"field": forms.form_field(error.field)} if isinstance(error, InputError) else None
+        self.refuse(who.user, _reason(error), field)
+
+    def render(self, who: Acting, template: str, status: int = 200, **values: Any) -> Response:
+        return self.portal.page(
+            template,
+            status,
+            user=who.user,
+            organisation=who.organisation.name,
+            coordinator=who.coordinator,
+            **values,
+        )
+
+    def guarded(
+        self, handler: Handler, *, post: frozenset[str] | None = None, prefix: str = ""
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """``handler`` for a signed-in person who registers signals; for a POST (``post``:
+        the form's fields, and those starting with ``prefix``), once the Origin and the
+        CSRF token check out, with the form in ``request.state.form``. Refusals are
+        audited and shown in plain Dutch."""
+
+        async def endpoint(request: Request) -> Response:
+            user = await run_in_threadpool(self.portal.current, request)
+            if user is None:
+                return RedirectResponse("/", status_code=303)
+            who = await run_in_threadpool(self.acting, user)
+            if who is None:
+                await run_in_threadpool(self.refuse, user, "forbidden")
+                return self.portal.message(
+                    "Geen toegang",
+                    "Deze pagina is voor professionals en coördinatoren van een organisatie "
+                    "die meldt.",
+                    403,
+                    user=user,
+                    organisation=await run_in_threadpool(self.portal.organisation_name, user.oin),
+                )
+            try:
+                if post is not None:
+                    request.state.form = await self.checked_form(request, user, post, prefix)
+                return await handler(request, who)
+            except Refused as refused:
+                await run_in_threadpool(self.refuse, user, refused.reason, _object(request))
+                return self.render(
+                    who,
+                    "message.html",
+                    refused.status,
+                    heading=refused.heading,
+                    text=refused.text,
+                    error=True,
+                )
+
+        return endpoint
+
+    async def checked_form(
+        self,
+        request: Request,
+        user: sessions.PortalSession,
+        allowed: frozenset[str],
+        prefix: str,
+    ) -> dict[str, str]:
+        """The posted form, from the portal's own page with the session's CSRF token
+        and only ``allowed`` fields; Refused otherwise."""
+        form = await self.portal.read_form(request)
+        sent = request.headers.get("origin")
+        if (
+            form is None
+            or (sent is not None and sent != self.origin)
+            or not secrets.compare_digest(form.get("csrf", ""), user.csrf)
+        ):
+            raise Refused("csrf", 403, "Niet uitgevoerd", _STALE)
+        try:
+            forms.only(form, allowed, prefix=prefix)
+        except UnexpectedField:
+            raise Refused(
+                "unexpected_field",
+                400,
+                "Niet uitgevoerd",
+                "Dit formulier bevat gegevens die hier niet horen (zoals een BSN of een naam). "
+                "Ze zijn niet verwerkt en niet bewaard.",
+            ) from None
+        return form
+
+    # -- signals ------------------------------------------------------------------------
+
+    def own_signal(self, who: Acting, signal_id: str) -> Signal:
+        """One of the person's signals (the organisation's, for its coordinator)."""
+        if not _ID.fullmatch(signal_id):
+            raise _not_found()
+        with self.db.read() as session:
+            found = repo.signals_by_id(session, [signal_id])
+            registered_by = session.scalar(
+                select(PortalSignalRow.person).where(PortalSignalRow.signal_id == signal_id)
+            )
+        mine = who.coordinator or registered_by == who.user.person
+        if not found or found[0].oin != who.user.oin or not mine:
+            raise _not_found()
+        return found[0]
+
+    def listed(self, who: Acting) -> list[Signal]:
+        """The person's active signals (the organisation's, for its coordinator), newest
+        first."""
+        if who.coordinator:
+            found = self.services.signals.list_own(
+                who.caller, archived=False, uninformed=False, after=None, limit=MAX_LISTED
+            )
+            rows = [s for s in found if isinstance(s, Signal)]
+        else:
+            with self.db.read() as session:
+                ids = session.scalars(
+                    select(PortalSignalRow.signal_id).where(
+                        PortalSignalRow.person == who.user.person
+                    )
+                ).all()
+                found = repo.signals_by_id(session, list(ids))
+            rows = [s for s in found if isinstance(s, Signal) and s.oin == who.user.oin]
+        return sorted(rows, key=lambda s: (s.created_at, s.id), reverse=True)
+
+    async def signals_page(self, request: Request, who: Acting) -> Response:
+        rows = await run_in_threadpool(self.listed, who)
+        return self.render(
+            who, "signals.html", signals=rows, done=request.query_params.get("klaar")
+        )
+
+    def register_form(
+        self,
+        who: Acting,
+        values: Mapping[str, str],
+        status: int = 200,
+        problem: tuple[str, str] | None = None,
+    ) -> Response:
+        return self.render(
+            who,
+            "register.html",
+            status,
+            values={"name": who.user.name, **values},
+            functions=functions.of_category(who.organisation.category),
+            holders=self.holders,
+            token=self.portal.tokens.get(who.user.token_hash),
+            problem=problem,
+            integrity=self.portal.integrity,
+        )
+
+    async def register_page(self, _request: Request, who: Acting) -> Response:
+        return self.register_form(who, {})
+
+    def register(self, who: Acting, form: Mapping[str, str]) -> Signal:
+        """Register the signal of ``form`` (pseudonyms made in the browser) for the person,
+        and note that they registered it."""
+        parents = tuple(p for p in (forms.pseudonym(form, f"parent_{i}") for i in (1, 2)) if p)
+        person = forms.pseudonym(form, "person")
+        if person is None:
+            raise InputError("person", "missing")
+        request = SignalRequest(
+            local_ref=f"portal-{secrets.token_hex(12)}",
+            epoch=forms.epoch(form),
+            person=person,
+            parents=parents,
+            address=forms.pseudonym(form, "address"),
+            remove_on=forms.date(form, "remove_on"),
+            professional=_professional(form),
+        )
+        done = self.services.signals.register(who.caller, request)
+        with self.db.write() as session:
+            if session.get(PortalSignalRow, done.signal.id) is None:
+                session.add(
+                    PortalSignalRow(
+                        signal_id=done.signal.id,
+                        person=who.user.person,
+                        created_at=self.portal.clock(),
+                    )
+                )
+        return done.signal
+
+    async def register_post(self, request: Request, who: Acting) -> Response:
+        form = request.state.form
+        try:
+            signal = await run_in_threadpool(self.register, who, form)
+        except VirError as error:
+            await run_in_threadpool(self.refused, who, error)
+            return self.register_form(
+                who,
+                forms.kept(form, ("remove_on", *forms.CONTACT)),
+                _status(error),
+                _problem(error, conflict=_ALREADY),
+            )
+        return RedirectResponse(f"/meldingen/{signal.id}?klaar=gemeld", status_code=303)
+
+    def signal_form(
+        self,
+        who: Acting,
+        signal_id: str,
+        status: int = 200,
+        problem: tuple[str, str] | None = None,
+        values: Mapping[str, str] | None = None,
+        done: str | None = None,
+    ) -> Response:
+        signal = self.own_signal(who, signal_id)
+        try:
+            matches = self.services.signals.matches(who.caller, signal.local_ref)
+        except NotFound:  # withdrawn meanwhile
+            raise _not_found() from None
+        p = signal.professional
+        shown = {
+            "name": p.name,
+            "email": p.email or "",
+            "phone": p.phone or "",
+            "function": p.function or "",
+        }
+        return self.render(
+            who,
+            "signal.html",
+            status,
+            signal=signal,
+            matches=matches,
+            values={**shown, **(values or {})},
+            functions=functions.of_category(who.organisation.category),
+            reasons=forms.REASON_LABELS,
+            problem=problem,
+            done=done,
+        )
+
+    async def signal_page(self, request: Request, who: Acting) -> Response:
+        return await run_in_threadpool(
+            self.signal_form,
+            who,
+            request.path_params["id"],
+            done=request.query_params.get("klaar"),
+        )
+
+    def change_contact(self, who: Acting, signal_id: str, form: Mapping[str, str]) -> None:
+        signal = self.own_signal(who, signal_id)
+        change = SignalChange(professional=_professional(form))
+        self.services.signals.update(who.caller, signal.local_ref, change)
+
+    async def contact_post(self, request: Request, who: Acting) -> Response:
+        form, signal_id = request.state.form, request.path_params["id"]
+        try:
+            await run_in_threadpool(self.change_contact, who, signal_id, form)
+        except VirError as error:
+            await run_in_threadpool(self.refused, who, error)
+            return await run_in_threadpool(
+                self.signal_form,
+                who,
+                signal_id,
+                _status(error),
+                _problem(error),
+                forms.kept(form, forms.CONTACT),
+            )
+        return RedirectResponse(f"/meldingen/{signal_id}?klaar=contact", status_code=303)
+
+    def withdraw(self, who: Acting, signal_id: str, form: Mapping[str, str]) -> None:
+        signal = self.own_signal(who, signal_id)
+        try:
+            reason = WithdrawalReason(form.get("reason", ""))
+        except ValueError:
+            raise InputError("reason", "not a reason code") from None
+        self.services.signals.withdraw(who.caller, signal.local_ref, reason)
+
+    async def withdraw_post(self, request: Request, who: Acting) -> Response:
+        form, signal_id = request.state.form, request.path_params["id"]
+        try:
+            await run_in_threadpool(self.withdraw, who, signal_id, form)
+        except VirError as error:
+            await run_in_threadpool(self.refused, who, error)
+            return await run_in_threadpool(
+                self.signal_form, who, signal_id, _status(error), _problem(error)
+            )
+        return RedirectResponse("/meldingen?klaar=ingetrokken", status_code=303)
+
+    # -- matches ------------------------------------------------------------------------
+
+    def matches_of(self, who: Acting) -> list[tuple[Signal, MatchView]]:
+        """The current matches of the person's signals, with the signal of each."""
+        found: list[tuple[Signal, MatchView]] = []
+        for signal in self.listed(who):
+            try:
+                views = self.services.signals.matches(who.caller, signal.local_ref)
+            except NotFound:  # withdrawn meanwhile
+                continue
+            found.extend((signal, view) for view in views)
+        return found
+
+    async def matches_page(self, _request: Request, who: Acting) -> Response:
+        found = await run_in_threadpool(self.matches_of, who)
+        return self.render(who, "matches.html", matches=found)
+
+    def match_detail(self, who: Acting, match_id: str) -> MatchDetail:
+        """The match, when one of the person's signals is in it (the organisation's, for
+        its coordinator); else the "not found" refusal."""
+        if not _ID.fullmatch(match_id):
+            raise _not_found()
+        if not who.coordinator and all(v.id != match_id for _s, v in self.matches_of(who)):
+            raise _not_found()
+        try:
+            return self.services.matchregie.read(who.caller, match_id)
+        except NotFound:
+            raise _not_found() from None
+
+    def match_form(
+        self,
+        who: Acting,
+        match_id: str,
+        status: int = 200,
+        problem: tuple[str, str] | None = None,
+        done: str | None = None,
+    ) -> Response:
+        detail = self.match_detail(who, match_id)
+        view, handover = detail.match, detail.handover
+        others = {p.organisation.oin: p.organisation for p in view.participants}
+        others.pop(who.user.oin, None)
+        return self.render(
+            who,
+            "match.html",
+            status,
+            detail=detail,
+            view=view,
+            others=sorted(others.values(), key=lambda o: o.name),
+            coordinates=view.coordinator is not None
+            and view.coordinator.organisation.oin == who.user.oin,
+            offered_to_us=handover is not None and handover.to_organisation.oin == who.user.oin,
+            follow_up_labels=forms.FOLLOW_UP_LABELS,
+            problem=problem,
+            done=done,
+        )
+
+    async def match_page(self, request: Request, who: Acting) -> Response:
+        return await run_in_threadpool(
+            self.match_form,
+            who,
+            request.path_params["id"],
+            done=request.query_params.get("klaar"),
+        )
+
+    def match_action(self, act: Act, done: str) -> Handler:
+        """A matchregie form's handler: ``act`` on a match visible to the person, then back
+        to the match's page (or the page again, with the problem)."""
+
+        def run(who: Acting, match_id: str, form: Mapping[str, str]) -> None:
+            self.match_detail(who, match_id)  # visible to this person, or not found
+            act(who, match_id, form)
+
+        async def handler(request: Request, who: Acting) -> Response:
+            form, match_id = request.state.form, request.path_params["id"]
+            try:
+                await run_in_threadpool(run, who, match_id, form)
+            except VirError as error:
+                await run_in_threadpool(self.refused, who, error)
+                return await run_in_threadpool(
+                    self.match_form, who, match_id, _status(error), _problem(error)
+                )
+            return RedirectResponse(f"/matches/{match_id}?klaar={done}", status_code=303)
+
+        return handler
+
+    def contact_made(self, who: Acting, match_id: str, form: Mapping[str, str]) -> object:
+        prefix = forms.CONTACT_PREFIX
+        chosen = [key[len(prefix) :] for key in form if key.startswith(prefix)]
+        if len(chosen) > MAX_CONTACTS or any(not _is_oin(o) for o in chosen):
+            raise InputError("contact_with", "not an organisation of this match")
+        return self.services.matchregie.follow_up(
+            who.caller, match_id, FollowUp.CONTACT_MADE, chosen
+        )
+
+    def coordinator_step(self, who: Acting, match_id: str, form: Mapping[str, str]) -> object:
+        event = form.get("event", "")
+        if event not in (FollowUp.PLAN_AGREED.value, FollowUp.CARE_STARTED.value):
+            raise InputError("event", "not a step")
+        return self.services.matchregie.follow_up(who.caller, match_id, FollowUp(event), [])
+
+    def hand_over(self, who: Acting, match_id: str, form: Mapping[str, str]) -> object:
+        to = form.get("to", "")
+        if not _is_oin(to):
+            raise InputError("to", "not an organisation of this match")
+        return self.services.matchregie.offer(who.caller, match_id, to)
+
+    def answer(self, who: Acting, match_id: str, form: Mapping[str, str]) -> object:
+        choice = form.get("answer", "")
+        if choice not in ("accept", "decline"):
+            raise InputError("answer", "accept or decline")
+        return self.services.matchregie.answer(who.caller, match_id, choice == "accept")
+
+    # -- notifications ------------------------------------------------------------------
+
+    def notifications_of(self, who: Acting) -> list[StoredNotification]:
+        """The notifications of the person's signals (the organisation's, for its
+        coordinator), newest first."""
+        refs = None if who.coordinator else {s.local_ref for s in self.listed(who)}
+        found: list[StoredNotification] = []
+        after = None
+        for _ in range(NOTIFICATION_PAGES):
+            chunk = self.services.notifications.read(who.caller, after, NOTIFICATION_PAGE)
+            found.extend(n for n in chunk.items if refs is None or n.local_ref in refs)
+            if len(chunk.items) < NOTIFICATION_PAGE:
+                break
+            after = chunk.next
+        return sorted(found, key=lambda n: n.position, reverse=True)
+
+    async def notifications_page(self, _request: Request, who: Acting) -> Response:
+        found = await run_in_threadpool(self.notifications_of, who)
+        return self.render(who, "notifications.html", notifications=found, types=_TYPES)
+
+
+def routes(portal: Portal, services: Services, holders: KeyHolders, origin: str) -> list[Route]:
+    """The professional's pages on ``portal``."""
+    return Pages(portal, services, holders, origin).routes()
+
+
+_TYPES = {
+    "match.created": "Nieuwe match",
+    "match.joined": "Iemand sloot aan bij een match",
+    "match.left": "Iemand verliet een match",
+    "match.contact_changed": "Contactgegevens gewijzigd",
+    "match.historical": "Eerdere melding (archief)",
+    "match.coordinator": "Nieuwe regisseur",
+    "match.handover_offered": "Regie aangeboden",
+    "match.handover_declined": "Regie niet overgenomen",
+    "match.reminder": "Herinnering opvolging",
+    "match.safety_feedback": "Terugkoppeling Veilig Thuis",
+}
+
+
+def _professional(form: Mapping[str, str]) -> Professional:
+    return Professional(
+        form.get("name", "").strip(),
+        forms.optional(form, "email"),
+        forms.optional(form, "phone"),
+        forms.optional(form, "function"),
+    )
+
+
+def _object(request: Request) -> dict[str, str | int] | None:
+    """The id a refused request was about, for its audit entry (when it is an id)."""
+    found = request.path_params.get("id", "")
+    if not _ID.fullmatch(found):
+        return None
+    kind = "match" if request.url.path.startswith("/matches/") else "signal"
+    return {kind: found}
+
+
+def _reason(error: VirError) -> str:
+    if isinstance(error, InputError):
+        return "invalid"
+    if isinstance(error, NotFound):
+        return "not_found"
+    if isinstance(error, NotPermitted):
+        return "forbidden"
+    if isinstance(error, Conflict):
+        return "conflict"
+    if isinstance(error, RateLimited):
+        return "rate_limited"
+    return "refused"
+
+
+def _status(error: VirError) -> int:
+    if isinstance(error, InputError):
+        return 400
+    if isinstance(error, NotPermitted):
+        return 403
+    if isinstance(error, Conflict):
+        return 409
+    if isinstance(error, RateLimited):
+        return 429
+    return 400
+
+
+def _problem(error: VirError, *, conflict: str | None = None) -> tuple[str, str]:
+    """(field or "", a Dutch sentence) for a refusal shown above the form."""
+    if isinstance(error, InputError):
+        return forms.problem(error.field)
+    if isinstance(error, NotPermitted):
+        return "", (
+            "Dit mag alleen de regisseur van deze match (of de organisatie waaraan de regie "
+            "is aangeboden)."
+        )
+    if isinstance(error, Conflict):
+        return "", conflict or "Dit is al vastgelegd, of kan nu nog niet."
+    if isinstance(error, RateLimited):
+        return "", (
+            "Uw organisatie heeft te veel verzoeken gedaan. Probeer het over een paar minuten "
+            "opnieuw."
+        )
+    return "", "Dit kon niet worden uitgevoerd."
+
+
+def _is_oin(text: str) -> bool:
+    return len(text) == 20 and text.isascii() and text.isdigit()
