@@ -11,6 +11,7 @@ none of them, nor in any log or table. axe-core checks every page and state reac
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -185,6 +186,21 @@ def test_register_match_follow_up_and_withdraw_in_the_browser(
     assert "Nieuwe match" in gp.inner_text("main")
     checked["notifications"] = axe_violations(gp)
 
+    # The GP needs longer: a date in the past is refused, naming the field; a date a
+    # year and a month ahead is taken.
+    gp.get_by_role("link", name="Mijn meldingen").click()
+    gp.get_by_role("link", name=re.compile("Melding van")).first.click()
+    gp.get_by_label("Nieuwe verwijderdatum").fill("2020-01-01")
+    gp.get_by_role("button", name="Verwijderdatum opslaan").click()
+    assert "Verwijderdatum" in gp.inner_text("[role=alert]")
+    checked["signal, a refused removal date"] = axe_violations(gp)
+    later = dt.date.today() + dt.timedelta(days=400)
+    gp.get_by_label("Nieuwe verwijderdatum").fill(later.isoformat())
+    gp.get_by_role("button", name="Verwijderdatum opslaan").click()
+    assert "De verwijderdatum is gewijzigd." in gp.inner_text("main")
+    assert later.strftime("%d-%m-%Y") in gp.inner_text("dl")
+    checked["signal, removal date changed"] = axe_violations(gp)
+
     # The teacher withdraws, with the keyboard only.
     _tab_to(school, "Mijn meldingen")
     with school.expect_navigation():
@@ -269,5 +285,6 @@ def _sign_in_without_script(page: Any, world: PortalWorld) -> None:
     page.get_by_role("link", name=f"Inloggen bij {GP_NAME}").click()
     page.wait_for_url(f"{world.idp_url}/authorize**")
     page.get_by_role("button", name="Dokter Jansen").click()
-    page.wait_for_url(f"{world.url}/**")
-    page.goto(world.url)  # the sign-in page moves on by a meta refresh
+    # The sign-in page moves on to the start page by a meta refresh: wait for it to land
+    # (a navigation of our own meanwhile would be interrupted by it).
+    page.wait_for_url(f"{world.url}/")

@@ -84,15 +84,19 @@ def test_a_rekey_killed_at_random_moments_ends_as_one_clean_run(tmp_path: Path) 
 
         url = killed.db.engine.url.render_as_string(hide_password=False)
         _, total = _filled(killed)
-        # Where to kill each run: at a random moment of its start-up (a third of them),
-        # or once a random share of the rows is converted (progress carries over from
+        # Where to kill each run: at a random moment of its start-up (two of them), or
+        # once a random share of the rows is converted (progress carries over from
         # run to run, so the shares rise); the last once every row is, which is around
         # the switch. The run after the kills is left to finish.
         shares = [*sorted(chance.uniform(0.02, 0.98) for _ in range(KILLS - 1)), 1.0]
+        # Two of the kills before the last are at start-up, chosen at random; the others
+        # wait for their share of rows, so that at least four interrupt the conversion
+        # itself (a coin per kill could, now and then, leave fewer than two).
+        at_start_up = set(chance.sample(range(KILLS - 1), 2))
         progress: list[tuple[str, int, str]] = []
-        for share in shares:
+        for kill, share in enumerate(shares):
             process = _rekey(url, token, key, log)
-            if chance.random() < 1 / 3 and share < 1:
+            if kill in at_start_up:
                 when = chance.uniform(0.05, 1.5)
                 time.sleep(when)
                 moment = f"{when:.2f} s"

@@ -106,7 +106,9 @@ def test_a_registration_by_form_and_the_match_on_both_sides(world: PortalWorld) 
     assert all(e["certificate"] is None for e in registered)
 
 
-def test_another_organisations_signal_and_match_are_not_found(world: PortalWorld) -> None:
+def test_another_organisations_signal_and_match_are_refused_as_unknown_ones(
+    world: PortalWorld,
+) -> None:
     with world.http() as gp, world.http() as carer:
         gp_csrf = world.sign_in(gp, GP, DOCTOR)
         carer_csrf = world.sign_in(carer, YOUTH_CARE, CARER)
@@ -117,19 +119,20 @@ def test_another_organisations_signal_and_match_are_not_found(world: PortalWorld
         with world.http() as school:
             school_csrf = world.sign_in(school, SCHOOL, TEACHER)
             unknown = school.get(f"/meldingen/{UNKNOWN}")
-            assert unknown.status_code == 404
+            assert unknown.status_code == 403
             for path in (f"/meldingen/{signal}", f"/matches/{match[1]}"):
                 answer = school.get(path)
-                assert answer.status_code == 404
+                assert answer.status_code == 403
                 assert _main(answer.text) == _main(unknown.text)  # the same page
             for path, data in (
                 (f"/meldingen/{signal}/intrekken", {"reason": "unjustified"}),
                 (f"/meldingen/{signal}/contact", {"name": "Iemand Anders"}),
+                (f"/meldingen/{signal}/verwijderdatum", {"remove_on": "2027-06-01"}),
                 (f"/matches/{match[1]}/opvolging", {"event": "plan_agreed"}),
                 (f"/matches/{match[1]}/overdragen", {"to": SCHOOL}),
             ):
                 refused = school.post(path, data=data | {"csrf": school_csrf})
-                assert refused.status_code == 404, path
+                assert refused.status_code == 403, path
         assert signal in gp.get("/meldingen").text  # still there
     refusals = _refusals(world)
     assert ("not_found", {"signal": signal}) in refusals
@@ -146,9 +149,9 @@ def test_the_coordinator_sees_the_organisations_signals(world: PortalWorld) -> N
         # Another professional's signal of one's own organisation: not found either.
         theirs = _signal_id(_register(world, coordinator, coordinator_csrf, _bsn(555666700)))
         assert theirs not in carer.get("/meldingen").text
-        assert carer.get(f"/meldingen/{theirs}").status_code == 404
+        assert carer.get(f"/meldingen/{theirs}").status_code == 403
         withdraw = {"reason": "unjustified", "csrf": carer_csrf}
-        assert carer.post(f"/meldingen/{theirs}/intrekken", data=withdraw).status_code == 404
+        assert carer.post(f"/meldingen/{theirs}/intrekken", data=withdraw).status_code == 403
         assert theirs in coordinator.get("/meldingen").text
 
 

@@ -64,6 +64,7 @@ class Action(enum.StrEnum):
     SIGNAL_WITHDRAWN = "signal.withdrawn"
     SIGNAL_INFORMED = "signal.informed"
     SIGNAL_CONTACT_CHANGED = "signal.contact_changed"
+    SIGNAL_REMOVAL_CHANGED = "signal.removal_changed"
     SIGNAL_EXPIRED = "signal.expired"
     SIGNAL_ARCHIVED = "signal.archived"
     SIGNAL_ERASED = "signal.erased"
@@ -176,6 +177,12 @@ _DESCRIPTIONS: Final[dict[Action, Description]] = {
         _P.REPORTER,
         _U.CARE_COORDINATION,
         "Contactgegevens gewijzigd",
+    ),
+    Action.SIGNAL_REMOVAL_CHANGED: _D(
+        "The reporter set a new removal date on its signal (objects: signal, remove_on).",
+        _P.REPORTER,
+        _U.RETENTION,
+        "Verwijderdatum gewijzigd",
     ),
     Action.SIGNAL_EXPIRED: _D(
         "A signal reached its removal date; it is archived or erased.",

@@ -23,6 +23,7 @@ REGISTER = frozenset(
 )
 CONTACT = frozenset({"name", "email", "phone", "function"})
 WITHDRAW = frozenset({"reason"})
+REMOVAL = frozenset({"remove_on"})
 FOLLOW_UP = frozenset({"event"})
 HANDOVER = frozenset({"to"})
 ANSWER = frozenset({"answer"})

@@ -95,10 +95,12 @@ class Refused(Exception):
 
 
 def _not_found() -> Refused:
+    """Another organisation's (or person's) signal or match, or an unknown id: one and
+    the same answer, 403, so that an id tells nothing about whether it exists."""
     return Refused(
         "not_found",
-        404,
-        "Niet gevonden",
+        403,
+        "Geen toegang",
         "Dit bestaat niet, of u hebt er geen toegang toe.",
     )
 
@@ -135,6 +137,11 @@ class Pages:
             Route(
                 "/meldingen/{id}/contact",
                 guarded(self.contact_post, post=forms.CONTACT),
+                methods=["POST"],
+            ),
+            Route(
+                "/meldingen/{id}/verwijderdatum",
+                guarded(self.removal_post, post=forms.REMOVAL),
                 methods=["POST"],
             ),
             Route(
@@ -454,6 +461,31 @@ class Pages:
                 forms.kept(form, forms.CONTACT),
             )
         return RedirectResponse(f"/meldingen/{signal_id}?klaar=contact", status_code=303)
+
+    def change_removal(self, who: Acting, signal_id: str, form: Mapping[str, str]) -> None:
+        signal = self.own_signal(who, signal_id)
+        remove_on = forms.date(form, "remove_on")
+        if remove_on is None:
+            raise InputError("remove_on", "give the new removal date")
+        self.services.signals.update(
+            who.caller, signal.local_ref, SignalChange(remove_on=remove_on)
+        )
+
+    async def removal_post(self, request: Request, who: Acting) -> Response:
+        form, signal_id = request.state.form, request.path_params["id"]
+        try:
+            await run_in_threadpool(self.change_removal, who, signal_id, form)
+        except VirError as error:
+            await run_in_threadpool(self.refused, who, error)
+            return await run_in_threadpool(
+                self.signal_form,
+                who,
+                signal_id,
+                _status(error),
+                _problem(error),
+                forms.kept(form, forms.REMOVAL),
+            )
+        return RedirectResponse(f"/meldingen/{signal_id}?klaar=verwijderdatum", status_code=303)
 
     def withdraw(self, who: Acting, signal_id: str, form: Mapping[str, str]) -> None:
         signal = self.own_signal(who, signal_id)

@@ -245,7 +245,10 @@ class SignalService:
             return removal.remove(session, row, now, archive, accessor)
 
     def update(self, caller: Caller, local_ref: str, change: SignalChange) -> SignalState:
-        """New contact details (partners are told) and/or the information-duty confirmation."""
+        """New contact details (partners are told), the information-duty confirmation
+        and/or a new removal date: in the future, at most two years from today and not
+        after the 23rd birthday (``intake.removal_date``), extending or shortening the
+        signal. Nobody else is told: partners never see removal dates."""
         policy.require_reporter(caller)
         intake.check_function(caller.organisation.category, change.professional)
         now = self._clock()
@@ -284,6 +287,22 @@ class SignalService:
                         Outcome.SUCCESS,
                         now,
                         objects={"signal": row.id},
+                        **audit_log.by(caller),
+                    ),
+                )
+            if change.remove_on is not None and change.remove_on != row.remove_on:
+                remove_on = intake.removal_date(change.remove_on, row.archive_until, now.date())
+                current = _own(session, caller, local_ref)
+                repo.set_remove_on(
+                    session, row.id, remove_on, _rehash(session, current, remove_on=remove_on)
+                )
+                audit_log.append(
+                    session,
+                    audit_log.new_event(
+                        Action.SIGNAL_REMOVAL_CHANGED,
+                        Outcome.SUCCESS,
+                        now,
+                        objects={"signal": row.id, "remove_on": remove_on.isoformat()},
                         **audit_log.by(caller),
                     ),
                 )
@@ -326,6 +345,7 @@ class SignalService:
 class SignalChange:
     professional: Professional | None = None
     informed: tuple[dt.date, InformedWho] | None = None
+    remove_on: dt.date | None = None  # a new removal date (intake.removal_date's rules)
 
 
 def _facts(signal_id: str, caller: Caller, request: SignalRequest) -> SignalFacts:
@@ -348,13 +368,20 @@ def _repeats(session: Session, existing: Signal, request: SignalRequest) -> bool
     return intake.same_registration(existing.content_hash, stored, request)
 
 
-def _rehash(session: Session, row: Signal, new: Professional) -> bytes:
+def _rehash(
+    session: Session,
+    row: Signal,
+    new: Professional | None = None,
+    *,
+    remove_on: dt.date | None = None,
+) -> bytes:
     """The content hash of the signal as it now reads, so a repeat of it stays idempotent.
 
     The stored hash covers the removal date as it was requested: none when the
-    registration gave none (the row holds the default date). The new hash keeps
-    that reading, so a repeat of the original registration with the new contact
-    details is still recognised."""
+    registration gave none (the row holds the default date). With new contact details
+    the new hash keeps that reading, so a repeat of the original registration with the
+    new contact details is still recognised; a new removal date (``remove_on``) is a
+    date requested from then on."""
     (facts,) = repo.facts(session, [row])
 
     def digest(remove_on: dt.date | None, professional: Professional) -> bytes:
@@ -363,7 +390,7 @@ def _rehash(session: Session, row: Signal, new: Professional) -> bytes:
         )
 
     requested = None if row.content_hash == digest(None, row.professional) else row.remove_on
-    return digest(requested, new)
+    return digest(remove_on or requested, new or row.professional)
 
 
 def offer_archive(session: Session, new: Signal, now: dt.datetime) -> None:

@@ -593,6 +593,17 @@ def set_professional(
     )
 
 
+def set_remove_on(
+    session: Session, signal_id: str, remove_on: dt.date, content_hash: bytes
+) -> None:
+    """A new removal date, and the content hash of the signal as it now reads."""
+    session.execute(
+        update(SIGNALS)
+        .where(SIGNALS.c.id == signal_id)
+        .values(remove_on=remove_on, content_hash=content_hash)
+    )
+
+
 _ARCHIVED_ON_PERSON = (
     select(ARCHIVED)
     .where(ARCHIVED.c.person == bindparam("person"))

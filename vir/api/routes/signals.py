@@ -82,6 +82,12 @@ class SignalPatch(Strict):
     informed: InformedIn | None = Field(
         default=None, description="confirmation of the information duty (GDPR art. 14)"
     )
+    remove_on: IsoDate | None = Field(
+        default=None,
+        json_schema_extra={"format": "date"},
+        description="a new removal date: in the future, at most two years from today, not "
+        "after archive_until (extends or shortens the signal)",
+    )
 
 
 class InformedOut(BaseModel):
@@ -333,9 +339,10 @@ def update_signal(
     caller: CurrentCaller,
     signals: SignalServiceDep,
 ) -> OwnSignalOut:
-    """Change the professional's contact details and/or confirm the information duty."""
-    if body.professional is None and body.informed is None:
-        raise InputError("body", "give professional, informed or both")
+    """Change the professional's contact details, confirm the information duty and/or
+    set a new removal date."""
+    if body.professional is None and body.informed is None and body.remove_on is None:
+        raise InputError("body", "give professional, informed, remove_on or several")
     p = body.professional
     change = SignalChange(
         professional=Professional(p.name, p.email, p.phone, p.function) if p else None,
@@ -344,6 +351,7 @@ def update_signal(
             if body.informed
             else None
         ),
+        remove_on=parse_date(body.remove_on, "remove_on") if body.remove_on else None,
     )
     state = signals.update(caller, local_ref, change)
     return OwnSignalOut.active(state.signal, state.matches)
