@@ -33,7 +33,7 @@ from vir.audit.actions import Action
 from vir.audit.chain import Outcome
 from vir.crypto.secretbox import SealedSecretError, SecretBox
 from vir.domain.clock import Clock
-from vir.portal import config, oidc, pages, sessions
+from vir.portal import config, followup, officer, oidc, pages, sessions
 from vir.portal.config import PortalRole
 from vir.portal.settings import KeyHolders, PortalSettings
 from vir.portal.state import SESSION_COOKIE, Portal
@@ -297,6 +297,8 @@ def create_portal_app(
         Route("/uitloggen", logout, methods=["POST"]),
         Route("/health", health),
         *pages.routes(portal, services, holders, origin),
+        *officer.routes(portal, holders, origin),
+        *followup.routes(portal, origin),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(

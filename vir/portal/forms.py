@@ -28,6 +28,10 @@ FOLLOW_UP = frozenset({"event"})
 HANDOVER = frozenset({"to"})
 ANSWER = frozenset({"answer"})
 CONTACT_PREFIX = "contact_"  # contact made with: one checkbox per organisation (OIN)
+# The follow-up officer's list (a GET form: the number of days, the page's cursor) and
+# reminder (a button: the CSRF token only).
+OVERDUE_DAYS, OVERDUE_AFTER = "dagen", "na"
+REMINDER: frozenset[str] = frozenset()
 
 LABELS = {
     "epoch": "Sleutelperiode",
@@ -45,6 +49,8 @@ LABELS = {
     "event": "Opvolging",
     "to": "Overdragen aan",
     "answer": "Antwoord",
+    "dagen": "Aantal dagen",
+    "na": "Pagina",
 }
 _PSEUDONYM = (
     "het pseudoniem ontbreekt of is niet geldig. Het wordt in uw browser gemaakt uit de "
@@ -66,6 +72,8 @@ _EXPLAINED = {
     "event": "kies een stap uit de lijst.",
     "to": "kies een organisatie uit deze match.",
     "answer": "kies aannemen of afwijzen.",
+    "dagen": "vul een heel aantal dagen in, van 1 tot en met 365.",
+    "na": "deze pagina van de lijst bestaat niet. Begin bij de eerste pagina.",
 }
 REASON_LABELS = {
     WithdrawalReason.RISK_ENDED: "De zorgen zijn weggenomen",
