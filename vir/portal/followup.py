@@ -35,7 +35,7 @@ from vir.domain.followup import MAX_DAYS
 from vir.domain.organisations import Category, Organisation, Role
 from vir.portal import forms, sessions
 from vir.portal.config import PortalRole
-from vir.services.followup import FollowUpCheck, OverduePage, Reminder, period
+from vir.services.followup import NOT_OVERDUE, FollowUpCheck, OverduePage, Reminder, period
 from vir.store.organisations import get_organisation
 
 if TYPE_CHECKING:
@@ -274,7 +274,7 @@ class FollowUpPages:
     def not_needed(self, who: Officer, conflict: Conflict, about: Mapping[str, str]) -> Refused:
         """The service's two conflicts: the match is not overdue yet, or every participant
         of the region confirmed contact (its message says which)."""
-        if "not overdue" in conflict.detail:
+        if conflict.detail.startswith(NOT_OVERDUE):
             days = period(self.db, who.organisation.region).days
             text = (
                 f"Deze match is jonger dan {days} dagen. Een herinnering kan pas als het "

@@ -45,6 +45,10 @@ from vir.store.records import Match, OrganisationContact, Signal
 # a page may hold fewer than asked (then ``next`` goes on from where the scan stopped).
 BATCH = 200
 SCAN_LIMIT = 5_000
+# The two reasons a reminder is not needed (both Conflict, 409); the portal tells them
+# apart by these beginnings of the message.
+NOT_OVERDUE = "this match is not overdue"
+ALL_CONFIRMED = "every participant of this region confirmed contact"
 _CURSOR = re.compile(r"([0-9]{1,17})\.([0-9a-f-]{36})")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -207,11 +211,11 @@ class FollowUpCheck:
             if not own:
                 raise OutsideRegion("this match has no participant in the officer's region")
             if now - match.created_at < dt.timedelta(days=days):
-                raise Conflict(f"this match is not overdue: it is younger than {days} days")
+                raise Conflict(f"{NOT_OVERDUE}: it is younger than {days} days")
             contacts = store.contacts_of(session, [match.id])[match.id]
             waiting = followup.unconfirmed(own, ((c.oin, c.with_oin) for c in contacts))
             if not waiting:
-                raise Conflict("every participant of this region confirmed contact")
+                raise Conflict(ALL_CONFIRMED)
             last = store.last_reminders(session, region, [match.id]).get(match.id)
             wait = followup.reminder_wait(last, now)
             if wait is not None:
