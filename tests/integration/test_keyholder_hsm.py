@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import postgres
 from support.service import (
     RunningService,
     keyholder_listing,
@@ -29,6 +30,10 @@ from vir.audit.checkpoint import SignedNote, parse_verifier_key
 from vir.client.canonical import nl_bsn
 from vir.client.connection import VirClient
 from vir.crypto.signing import ed25519_verify
+
+pytestmark = pytest.mark.skipif(
+    postgres.on_postgresql(), reason="keys in the HSM, not storage: runs once, on SQLite"
+)
 
 BSN = "123456782"
 

@@ -19,10 +19,15 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from support import postgres
 from support.service import free_port, run_vir, service_env
 
 from vir.domain.errors import ConfigurationError
 from vir.store.db import Database, check_database_files
+
+pytestmark = pytest.mark.skipif(
+    postgres.on_postgresql(), reason="file permissions and TLS keys: runs once, on SQLite"
+)
 
 SQLITE_FILES = "the database is a file only on SQLite"
 

@@ -13,12 +13,19 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import select, text
+from support import postgres
 from support.portal import GP, SCHOOL, RunningPortal, running_portal
 
 from vir.portal.app import LOGIN_COOKIE, SECURITY_HEADERS, SESSION_COOKIE
 from vir.store.tables import OrganisationOidcRow, PortalSessionRow
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        postgres.on_postgresql(),
+        reason="the portal's HTTP layer; its services run on both databases elsewhere",
+    ),
+]
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
+from support import postgres
 from support.portal_world import (
     DOCTOR,
     GP,
@@ -30,7 +31,13 @@ from support.portal_world import (
 from vir.client.canonical import nl_bsn
 from vir.store.db import Database
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        postgres.on_postgresql(),
+        reason="the portal's HTTP layer; its services run on both databases elsewhere",
+    ),
+]
 BSN = "123456782"
 PERIOD = {"from": "2026-01-01", "to": "2026-02-01"}
 PAGES = ("/rapportages", "/inzage", "/auditlog")

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import text
+from support import postgres
 from support.portal_world import (
     CARER,
     COORDINATOR,
@@ -35,7 +36,13 @@ from support.portal_world import (
 from vir.client.canonical import is_valid_bsn, nl_bsn
 from vir.store.db import Database
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        postgres.on_postgresql(),
+        reason="the portal's HTTP layer; its services run on both databases elsewhere",
+    ),
+]
 BSN = "123456782"
 OTHER_BSN = "111222333"
 UNKNOWN = "00000000-0000-4000-8000-000000000000"

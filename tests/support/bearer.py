@@ -126,8 +126,7 @@ def deployment(root: Path, **overrides: str) -> Iterator[Deployment]:
     try:
         yield Deployment(service, idp, portal)
     finally:
-        stop_process(idp.process)
-        service.stop()
+        service.stop(also=[idp.process])  # all at once: each shuts down while the others do
 
 
 def _http(base: str, ca: str) -> httpx.Client:

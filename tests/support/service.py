@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,8 +149,9 @@ class RunningService:
         wait_healthy(url, self.ca, process, log)
         return url
 
-    def stop(self) -> None:
-        stop_processes([self.process, *self.keyholders])
+    def stop(self, also: Sequence[subprocess.Popen[bytes]] = ()) -> None:
+        """Stop the index, its key holders and ``also`` (a provider, ...) all at once."""
+        stop_processes([self.process, *self.keyholders, *also])
 
 
 def _sql(url: str, statement: str, params: dict[str, object]) -> list[Any]:

@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         access_log=False,
         server_header=False,
         log_level="warning",
+        # A development server: on SIGTERM, idle keep-alive connections (the key holder
+        # fetching keys, a browser) are closed after a second, not waited for.
+        timeout_graceful_shutdown=1,
     )
     return 0
 
