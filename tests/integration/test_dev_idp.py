@@ -12,6 +12,7 @@ import httpx
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
+from support import postgres
 from support.oidc import (
     CLIENT_ID,
     REDIRECT_URI,
@@ -23,7 +24,13 @@ from support.oidc import (
     sign_in,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        postgres.on_postgresql(),
+        reason="the development provider has no database: runs once, on SQLite",
+    ),
+]
 
 
 @pytest.fixture(scope="module")

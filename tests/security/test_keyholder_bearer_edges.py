@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey
+from support import postgres
 from support.bearer import (
     EVALUATE,
     GP_OIN,
@@ -55,7 +56,13 @@ from vir.keyholder.bearer import (
     TokenRefused,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        postgres.on_postgresql(),
+        reason="checking a token is not storage (the shared quota: test_keyholder_bearer)",
+    ),
+]
 
 CHALLENGE = 'Bearer error="invalid_token"'
 

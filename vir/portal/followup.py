@@ -16,25 +16,23 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
-from vir.audit.actions import Action
-from vir.audit.chain import Outcome
 from vir.domain.caller import Caller
 from vir.domain.errors import AccessDenied, Conflict, InputError, NotFound, RateLimited
 from vir.domain.followup import MAX_DAYS
 from vir.domain.organisations import Category, Organisation, Role
 from vir.portal import forms, sessions
 from vir.portal.config import PortalRole
+from vir.portal.guard import Refused, RolePages
 from vir.services.followup import NOT_OVERDUE, FollowUpCheck, OverduePage, Reminder, period
 from vir.store.organisations import get_organisation
 
@@ -58,50 +56,28 @@ class Officer:
     caller: Caller
 
 
-class Refused(Exception):
-    """A request the page answers with a refusal (audited with ``reason``)."""
-
-    def __init__(
-        self,
-        reason: str,
-        status: int,
-        heading: str,
-        text: str,
-        objects: Mapping[str, str | int] | None = None,
-    ) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
-        self.heading = heading
-        self.text = text
-        self.objects = objects
-
-
-Handler = Callable[[Request, Officer], Awaitable[Response]]
-
-
-class FollowUpPages:
+class FollowUpPages(RolePages[Officer]):
     """The follow-up officer's pages on ``portal`` (vir.portal.state.Portal)."""
 
+    no_access = "Deze pagina is voor de functionaris opvolging van een gemeente."
+
     def __init__(self, portal: Portal, origin: str) -> None:
-        self.portal = portal
-        self.db = portal.db
+        super().__init__(portal, origin)
         self.check = FollowUpCheck(portal.db, portal.clock)
-        self.origin = origin
 
     def routes(self) -> list[Route]:
         return [
             Route("/opvolging", self.guarded(self.overdue_page)),
             Route(
                 "/opvolging/{id}/herinnering",
-                self.guarded(self.remind_post, post=True),
+                self.guarded(self.remind_post, post=forms.REMINDER),
                 methods=["POST"],
             ),
         ]
 
     # -- who acts, refusals, rendering --------------------------------------------------
 
-    def officer(self, user: sessions.PortalSession) -> Officer | None:
+    def acting(self, user: sessions.PortalSession) -> Officer | None:
         """The person as the municipality's follow-up officer; None for anyone else."""
         if PortalRole.FOLLOW_UP_OFFICER not in user.roles:
             return None
@@ -111,91 +87,6 @@ class FollowUpPages:
             return None
         caller = Caller(organisation, "", Role.FOLLOW_UP_OFFICER, person=user.person)
         return Officer(user, organisation, caller)
-
-    def refuse(
-        self,
-        user: sessions.PortalSession,
-        reason: str,
-        objects: Mapping[str, str | int] | None = None,
-    ) -> None:
-        self.portal.audit(
-            Action.PORTAL_REQUEST_REFUSED,
-            Outcome.REFUSED,
-            user.oin,
-            person=user.person,
-            roles=user.roles,
-            reason=reason,
-            objects=objects,
-        )
-
-    def render(self, who: Officer, template: str, status: int = 200, **values: Any) -> Response:
-        return self.portal.page(
-            template, status, user=who.user, organisation=who.organisation.name, **values
-        )
-
-    def guarded(
-        self, handler: Handler, *, post: bool = False
-    ) -> Callable[[Request], Awaitable[Response]]:
-        """``handler`` for a signed-in follow-up officer; a POST only from the portal's own
-        page (its Origin, when sent) with the session's CSRF token and no other field.
-        Refusals are audited and shown in plain Dutch."""
-
-        async def endpoint(request: Request) -> Response:
-            user = await run_in_threadpool(self.portal.current, request)
-            if user is None:
-                return RedirectResponse("/", status_code=303)
-            who = await run_in_threadpool(self.officer, user)
-            if who is None:
-                await run_in_threadpool(self.refuse, user, "forbidden")
-                return self.portal.message(
-                    "Geen toegang",
-                    "Deze pagina is voor de functionaris opvolging van een gemeente.",
-                    403,
-                    user=user,
-                    organisation=await run_in_threadpool(self.portal.organisation_name, user.oin),
-                )
-            try:
-                if post:
-                    await self.checked_form(request, user)
-                return await handler(request, who)
-            except Refused as refused:
-                await run_in_threadpool(self.refuse, user, refused.reason, refused.objects)
-                return self.render(
-                    who,
-                    "message.html",
-                    refused.status,
-                    heading=refused.heading,
-                    text=refused.text,
-                    error=True,
-                )
-
-        return endpoint
-
-    async def checked_form(self, request: Request, user: sessions.PortalSession) -> None:
-        """Refused unless the post is a form of the portal's own page, with the session's
-        CSRF token and nothing else."""
-        form = await self.portal.read_form(request)
-        sent = request.headers.get("origin")
-        if (
-            form is None
-            or (sent is not None and sent != self.origin)
-            or not secrets.compare_digest(form.get("csrf", ""), user.csrf)
-        ):
-            raise Refused(
-                "csrf",
-                403,
-                "Niet uitgevoerd",
-                "Dit formulier is verlopen of komt niet van deze website. Probeer het opnieuw.",
-            )
-        try:
-            forms.only(form, forms.REMINDER)
-        except forms.UnexpectedField:
-            raise Refused(
-                "unexpected_field",
-                400,
-                "Niet uitgevoerd",
-                "Dit formulier bevat gegevens die hier niet horen. Ze zijn niet verwerkt.",
-            ) from None
 
     # -- the overdue matches ------------------------------------------------------------
 

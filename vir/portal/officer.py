@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Final
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from vir.audit import merkle
@@ -52,7 +52,7 @@ from vir.domain.organisations import Category, Organisation, Role
 from vir.portal import forms, sessions
 from vir.portal.config import PortalRole
 from vir.portal.forms import UnexpectedField
-from vir.portal.pages import Refused
+from vir.portal.guard import Refused, RolePages, unexpected
 from vir.portal.settings import KeyHolders
 from vir.services.epochs import Arriving, EpochBook
 from vir.services.participation import MAX_DAYS
@@ -105,7 +105,6 @@ _EXPLAINED: Final = {
     "person": "de code van de persoon ontbreekt of is niet geldig. Die wordt in uw browser "
     "gemaakt uit het BSN of de naam; dat vraagt JavaScript. Vul de gegevens opnieuw in.",
 }
-_STALE = "Dit formulier is verlopen of komt niet van deze website. Probeer het opnieuw."
 _CSV = "text/csv; charset=utf-8"
 _PDF = "application/pdf"
 
@@ -230,17 +229,17 @@ class AccessDownloads:
 Handler = Callable[[Request, Officer], Awaitable[Response]]
 
 
-class OfficerPages:
+class OfficerPages(RolePages[Officer]):
     """The privacy officer's pages on ``portal`` (vir.portal.state.Portal)."""
+
+    no_access = "Deze pagina is voor de privacyfunctionaris."
 
     def __init__(
         self, portal: Portal, services: OfficerServices, holders: KeyHolders, origin: str
     ) -> None:
-        self.portal = portal
-        self.db = portal.db
+        super().__init__(portal, origin)
         self.services = services
         self.holders = holders
-        self.origin = origin
         self.downloads = AccessDownloads()
 
     def routes(self) -> list[Route]:
@@ -276,88 +275,13 @@ class OfficerPages:
             return None
         return Officer(user, organisation, Caller(organisation, "", role, person=user.person))
 
-    def refuse(self, user: sessions.PortalSession, reason: str, field: str | None = None) -> None:
-        self.portal.audit(
-            Action.PORTAL_REQUEST_REFUSED,
-            Outcome.REFUSED,
-            user.oin,
-            person=user.person,
-            roles=user.roles,
-            reason=reason,
-            objects={"field": field} if field else None,
-        )
-
     def refused(self, who: Officer, error: VirError) -> None:
         """Audit a service's refusal of the officer's request (the field it names)."""
-        field = error.field if isinstance(error, InputError) else None
+        field = {"field": error.field} if isinstance(error, InputError) else None
         self.refuse(who.user, _reason(error), field)
 
-    def render(self, who: Officer, template: str, status: int = 200, **values: Any) -> Response:
-        return self.portal.page(
-            template,
-            status,
-            user=who.user,
-            organisation=who.organisation.name,
-            region=who.region,
-            **values,
-        )
-
-    def guarded(
-        self, handler: Handler, *, post: frozenset[str] | None = None
-    ) -> Callable[[Request], Awaitable[Response]]:
-        """``handler`` for a signed-in privacy officer; for a POST (``post``: the form's
-        fields), once the Origin and the CSRF token check out, with the form in
-        ``request.state.form``. Refusals are audited and shown in plain Dutch."""
-
-        async def endpoint(request: Request) -> Response:
-            user = await run_in_threadpool(self.portal.current, request)
-            if user is None:
-                return RedirectResponse("/", status_code=303)
-            who = await run_in_threadpool(self.acting, user)
-            if who is None:
-                await run_in_threadpool(self.refuse, user, "forbidden")
-                return self.portal.message(
-                    "Geen toegang",
-                    "Deze pagina is voor de privacyfunctionaris.",
-                    403,
-                    user=user,
-                    organisation=await run_in_threadpool(self.portal.organisation_name, user.oin),
-                )
-            try:
-                if post is not None:
-                    request.state.form = await self.checked_form(request, user, post)
-                return await handler(request, who)
-            except Refused as refused:
-                await run_in_threadpool(self.refuse, user, refused.reason)
-                return self.render(
-                    who,
-                    "message.html",
-                    refused.status,
-                    heading=refused.heading,
-                    text=refused.text,
-                    error=True,
-                )
-
-        return endpoint
-
-    async def checked_form(
-        self, request: Request, user: sessions.PortalSession, allowed: frozenset[str]
-    ) -> dict[str, str]:
-        """The posted form, from the portal's own page with the session's CSRF token
-        and only ``allowed`` fields; Refused otherwise."""
-        form = await self.portal.read_form(request)
-        sent = request.headers.get("origin")
-        if (
-            form is None
-            or (sent is not None and sent != self.origin)
-            or not secrets.compare_digest(form.get("csrf", ""), user.csrf)
-        ):
-            raise Refused("csrf", 403, "Niet uitgevoerd", _STALE)
-        try:
-            forms.only(form, allowed)
-        except UnexpectedField:
-            raise _unexpected() from None
-        return form
+    def context(self, who: Officer) -> dict[str, Any]:
+        return {"region": who.region}
 
     # -- reports ------------------------------------------------------------------------
 
@@ -422,11 +346,11 @@ class OfficerPages:
         pairs = request.query_params.multi_items()
         values = dict(pairs)
         if len(values) != len(pairs) or any(len(v) > MAX_VALUE for v in values.values()):
-            raise _unexpected()
+            raise unexpected()
         try:
             forms.only(values, REPORT_FIELDS)
         except UnexpectedField:
-            raise _unexpected() from None
+            raise unexpected() from None
         if "report" not in values:
             return self.reports_form(who, _default_period(self.portal.clock().date()))
         try:
@@ -586,16 +510,6 @@ class OfficerPages:
 def routes(portal: Portal, holders: KeyHolders, origin: str) -> list[Route]:
     """The privacy officer's pages on ``portal``."""
     return OfficerPages(portal, officer_services(portal), holders, origin).routes()
-
-
-def _unexpected() -> Refused:
-    return Refused(
-        "unexpected_field",
-        400,
-        "Niet uitgevoerd",
-        "Dit formulier bevat gegevens die hier niet horen (zoals een BSN of een naam). "
-        "Ze zijn niet verwerkt en niet bewaard.",
-    )
 
 
 def _default_period(today: dt.date) -> dict[str, str]:

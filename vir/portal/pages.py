@@ -25,8 +25,6 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from vir.audit.actions import Action
-from vir.audit.chain import Outcome
 from vir.domain import functions
 from vir.domain.caller import Caller
 from vir.domain.coordination import FollowUp
@@ -35,7 +33,7 @@ from vir.domain.organisations import Organisation, Role
 from vir.domain.signals import Professional, WithdrawalReason
 from vir.portal import forms, sessions
 from vir.portal.config import PortalRole
-from vir.portal.forms import UnexpectedField
+from vir.portal.guard import Refused, RolePages
 from vir.portal.settings import KeyHolders
 from vir.services.matchregie import MAX_CONTACTS, Matchregie
 from vir.services.signals import NotificationService, SignalChange, SignalRequest, SignalService
@@ -58,7 +56,6 @@ _ALREADY = (
     "Uw organisatie heeft al een actieve melding over deze jeugdige. U vindt die onder "
     "Mijn meldingen."
 )
-_STALE = "Dit formulier is verlopen of komt niet van deze website. Probeer het opnieuw."
 
 
 @dataclass(frozen=True)
@@ -83,17 +80,6 @@ class Acting:
         return self.caller.role is Role.COORDINATOR
 
 
-class Refused(Exception):
-    """A request the page answers with a refusal (audited with ``reason``)."""
-
-    def __init__(self, reason: str, status: int, heading: str, text: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
-        self.heading = heading
-        self.text = text
-
-
 def _not_found() -> Refused:
     """Another organisation's (or person's) signal or match, or an unknown id: one and
     the same answer, 403, so that an id tells nothing about whether it exists."""
@@ -110,18 +96,18 @@ Handler = Callable[[Request, Acting], Awaitable[Response]]
 Act = Callable[[Acting, str, Mapping[str, str]], object]
 
 
-class Pages:
+class Pages(RolePages[Acting]):
     """The professional's pages on ``portal`` (vir.portal.state.Portal): each handler
     takes the request and the person acting (``guarded`` makes sure there is one)."""
+
+    no_access = "Deze pagina is voor professionals en coördinatoren van een organisatie die meldt."
 
     def __init__(
         self, portal: Portal, services: Services, holders: KeyHolders, origin: str
     ) -> None:
-        self.portal = portal
-        self.db = portal.db
+        super().__init__(portal, origin)
         self.services = services
         self.holders = holders
-        self.origin = origin
 
     def routes(self) -> list[Route]:
         guarded, act = self.guarded, self.match_action
@@ -194,105 +180,16 @@ class Pages:
             return None
         return Acting(user, organisation, Caller(organisation, "", role, person=user.person))
 
-    def refuse(
-        self,
-        user: sessions.PortalSession,
-        reason: str,
-        objects: Mapping[str, str | int] | None = None,
-    ) -> None:
-        self.portal.audit(
-            Action.PORTAL_REQUEST_REFUSED,
-            Outcome.REFUSED,
-            user.oin,
-            person=user.person,
-            roles=user.roles,
-            reason=reason,
-            objects=objects,
-        )
-
     def refused(self, who: Acting, error: VirError) -> None:
         """Audit a service's refusal of the person's request (the field it names)."""
         field = {"field": forms.form_field(error.field)} if isinstance(error, InputError) else None
         self.refuse(who.user, _reason(error), field)
 
-    def render(self, who: Acting, template: str, status: int = 200, **values: Any) -> Response:
-        return self.portal.page(
-            template,
-            status,
-            user=who.user,
-            organisation=who.organisation.name,
-            coordinator=who.coordinator,
-            **values,
-        )
+    def context(self, who: Acting) -> dict[str, Any]:
+        return {"coordinator": who.coordinator}
 
-    def guarded(
-        self, handler: Handler, *, post: frozenset[str] | None = None, prefix: str = ""
-    ) -> Callable[[Request], Awaitable[Response]]:
-        """``handler`` for a signed-in person who registers signals; for a POST (``post``:
-        the form's fields, and those starting with ``prefix``), once the Origin and the
-        CSRF token check out, with the form in ``request.state.form``. Refusals are
-        audited and shown in plain Dutch."""
-
-        async def endpoint(request: Request) -> Response:
-            user = await run_in_threadpool(self.portal.current, request)
-            if user is None:
-                return RedirectResponse("/", status_code=303)
-            who = await run_in_threadpool(self.acting, user)
-            if who is None:
-                await run_in_threadpool(self.refuse, user, "forbidden")
-                return self.portal.message(
-                    "Geen toegang",
-                    "Deze pagina is voor professionals en coördinatoren van een organisatie "
-                    "die meldt.",
-                    403,
-                    user=user,
-                    organisation=await run_in_threadpool(self.portal.organisation_name, user.oin),
-                )
-            try:
-                if post is not None:
-                    request.state.form = await self.checked_form(request, user, post, prefix)
-                return await handler(request, who)
-            except Refused as refused:
-                await run_in_threadpool(self.refuse, user, refused.reason, _object(request))
-                return self.render(
-                    who,
-                    "message.html",
-                    refused.status,
-                    heading=refused.heading,
-                    text=refused.text,
-                    error=True,
-                )
-
-        return endpoint
-
-    async def checked_form(
-        self,
-        request: Request,
-        user: sessions.PortalSession,
-        allowed: frozenset[str],
-        prefix: str,
-    ) -> dict[str, str]:
-        """The posted form, from the portal's own page with the session's CSRF token
-        and only ``allowed`` fields; Refused otherwise."""
-        form = await self.portal.read_form(request)
-        sent = request.headers.get("origin")
-        if (
-            form is None
-            or (sent is not None and sent != self.origin)
-            or not secrets.compare_digest(form.get("csrf", ""), user.csrf)
-        ):
-            raise Refused("csrf", 403, "Niet uitgevoerd", _STALE)
-        try:
-            forms.only(form, allowed, prefix=prefix)
-        except UnexpectedField:
-            raise Refused(
-                "unexpected_field",
-                400,
-                "Niet uitgevoerd",
-                "Dit formulier bevat gegevens die hier niet horen (zoals een BSN of een naam). "
-                "Ze zijn niet verwerkt en niet bewaard.",
-            ) from None
-        return form
+    def about(self, request: Request, refused: Refused) -> Mapping[str, str | int] | None:
+        return refused.objects or _object(request)
 
     # -- signals ------------------------------------------------------------------------
 
