@@ -80,6 +80,12 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
                 body = self.rfile.read(length)
+                if len(body) < length:
+                    # The sender went away mid-request (a worker killed with SIGKILL): a
+                    # real receiver never sees a request, nor answers one, that is cut
+                    # short, and the delivery is made again by another worker.
+                    self.close_connection = True
+                    return
                 with receiver._lock:
                     receiver.received.append(
                         Received({k.lower(): v for k, v in self.headers.items()}, body, self.path)
