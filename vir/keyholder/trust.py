@@ -16,18 +16,16 @@ by an organisation claim.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vir.domain.errors import InputError
+from vir.domain.oidc import check_issuer, check_value, is_claim_name
+from vir.store import rows
 from vir.store.tables import KeyholderOidcRow, OrganisationRow
 
-_VALUE = re.compile(r"[A-Za-z0-9._:/~+-]{1,200}")
-_CLAIM = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
 # Claims that say something else than the organisation: never accepted as its claim.
 _RESERVED_CLAIMS = frozenset(
     {"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "acr", "amr", "azp", "client_id", "scope"}
@@ -43,26 +41,12 @@ class OidcTrust:
     organisation_claim: str | None
 
     def __post_init__(self) -> None:
-        split = urlsplit(self.issuer)
-        if (
-            split.scheme != "https"
-            or not split.hostname
-            or split.query
-            or split.fragment
-            or "@" in split.netloc
-            or "?" in self.issuer
-            or "#" in self.issuer
-            or len(self.issuer) > 300
-            or not (self.issuer.isascii() and self.issuer.isprintable())
-            or " " in self.issuer
-        ):
-            raise InputError("issuer", "an https URL without query, fragment or user name")
-        if not _VALUE.fullmatch(self.audience):
-            raise InputError("audience", "1 to 200 letters, digits or ._:/~+-")
-        if self.acr is not None and not _VALUE.fullmatch(self.acr):
-            raise InputError("acr", "1 to 200 letters, digits or ._:/~+-")
+        check_issuer(self.issuer)
+        check_value("audience", self.audience)
+        if self.acr is not None:
+            check_value("acr", self.acr)
         claim = self.organisation_claim
-        if claim is not None and (not _CLAIM.fullmatch(claim) or claim in _RESERVED_CLAIMS):
+        if claim is not None and (not is_claim_name(claim) or claim in _RESERVED_CLAIMS):
             raise InputError(
                 "organisation_claim",
                 "a claim name (letters, digits and _.:-, at most 64), not a registered one",
@@ -83,7 +67,6 @@ def save(session: Session, trust: OidcTrust, now: dt.datetime) -> None:
             "this issuer serves another organisation here: each organisation it serves "
             "needs an organisation claim",
         )
-    row = session.get(KeyholderOidcRow, trust.oin)
     values = {
         "issuer": trust.issuer,
         "audience": trust.audience,
@@ -91,19 +74,11 @@ def save(session: Session, trust: OidcTrust, now: dt.datetime) -> None:
         "organisation_claim": trust.organisation_claim,
         "updated_at": now,
     }
-    if row is None:
-        session.add(KeyholderOidcRow(oin=trust.oin, **values))
-    else:
-        for key, value in values.items():
-            setattr(row, key, value)
+    rows.put(session, KeyholderOidcRow, trust.oin, values)
 
 
 def remove(session: Session, oin: str) -> bool:
-    row = session.get(KeyholderOidcRow, oin)
-    if row is None:
-        return False
-    session.delete(row)
-    return True
+    return rows.drop(session, KeyholderOidcRow, oin)
 
 
 def for_issuer(session: Session, issuer: str) -> list[OidcTrust]:

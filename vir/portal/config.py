@@ -11,21 +11,18 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vir.crypto.secretbox import OIDC_CLIENT, SecretBox
 from vir.domain.errors import InputError
+from vir.domain.oidc import check_issuer, check_value, is_claim_name, is_value
+from vir.store import rows
 from vir.store.tables import OrganisationOidcRow, OrganisationRow
-
-_TOKEN = re.compile(r"[A-Za-z0-9._:/~+-]{1,200}")
-_CLAIM = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
 
 
 class PortalRole(enum.StrEnum):
@@ -50,18 +47,8 @@ class OidcConfig:
     organisation_claim: str | None  # a claim that must equal the OIN; None: not checked
 
     def __post_init__(self) -> None:
-        split = urlsplit(self.issuer)
-        if (
-            split.scheme != "https"
-            or not split.hostname
-            or split.query
-            or split.fragment
-            or split.username
-            or len(self.issuer) > 300
-        ):
-            raise InputError("issuer", "an https URL without query, fragment or user name")
-        if not _TOKEN.fullmatch(self.client_id):
-            raise InputError("client_id", "1 to 200 letters, digits or ._:/~+-")
+        check_issuer(self.issuer)
+        check_value("client_id", self.client_id)
         secret = self.client_secret
         if not 16 <= len(secret) <= 256 or not (secret.isascii() and secret.isprintable()):
             raise InputError("client_secret", "16 to 256 printable ASCII characters")
@@ -70,15 +57,15 @@ class OidcConfig:
             ("role_claim", self.role_claim),
             ("organisation_claim", self.organisation_claim),
         ):
-            if claim is not None and not _CLAIM.fullmatch(claim):
+            if claim is not None and not is_claim_name(claim):
                 raise InputError(name, "a claim name: letters, digits and _.:- (at most 64)")
         if not self.roles:
             raise InputError("roles", "at least one portal role")
         for value in self.roles.values():
-            if not _TOKEN.fullmatch(value):
+            if not is_value(value):
                 raise InputError("roles", "role claim values: 1 to 200 letters, digits or ._:/~+-")
-        if self.acr is not None and not _TOKEN.fullmatch(self.acr):
-            raise InputError("acr", "1 to 200 letters, digits or ._:/~+-")
+        if self.acr is not None:
+            check_value("acr", self.acr)
 
     def roles_of(self, claim: object) -> tuple[PortalRole, ...]:
         """The portal roles a role claim's value (a string or a list of them) gives."""
@@ -110,7 +97,6 @@ def save(session: Session, config: OidcConfig, now: dt.datetime, box: SecretBox)
     secret sealed with ``box`` (vir.crypto.secretbox)."""
     if session.get(OrganisationRow, config.oin) is None:
         raise InputError("oin", "no organisation with this OIN (vir org add first)")
-    row = session.get(OrganisationOidcRow, config.oin)
     values = {
         "issuer": config.issuer,
         "client_id": config.client_id,
@@ -122,19 +108,11 @@ def save(session: Session, config: OidcConfig, now: dt.datetime, box: SecretBox)
         "organisation_claim": config.organisation_claim,
         "updated_at": now,
     }
-    if row is None:
-        session.add(OrganisationOidcRow(oin=config.oin, **values))
-    else:
-        for key, value in values.items():
-            setattr(row, key, value)
+    rows.put(session, OrganisationOidcRow, config.oin, values)
 
 
 def remove(session: Session, oin: str) -> bool:
-    row = session.get(OrganisationOidcRow, oin)
-    if row is None:
-        return False
-    session.delete(row)
-    return True
+    return rows.drop(session, OrganisationOidcRow, oin)
 
 
 def load(session: Session, oin: str, box: SecretBox) -> OidcConfig | None:

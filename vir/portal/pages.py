@@ -122,12 +122,18 @@ class Pages(RolePages[Acting]):
             Route("/meldingen/{id}", guarded(self.signal_page)),
             Route(
                 "/meldingen/{id}/contact",
-                guarded(self.contact_post, post=forms.CONTACT),
+                guarded(
+                    self.signal_change(self.change_contact, forms.CONTACT, "contact"),
+                    post=forms.CONTACT,
+                ),
                 methods=["POST"],
             ),
             Route(
                 "/meldingen/{id}/verwijderdatum",
-                guarded(self.removal_post, post=forms.REMOVAL),
+                guarded(
+                    self.signal_change(self.change_removal, forms.REMOVAL, "verwijderdatum"),
+                    post=forms.REMOVAL,
+                ),
                 methods=["POST"],
             ),
             Route(
@@ -343,22 +349,6 @@ class Pages(RolePages[Acting]):
         change = SignalChange(professional=_professional(form))
         self.services.signals.update(who.caller, signal.local_ref, change)
 
-    async def contact_post(self, request: Request, who: Acting) -> Response:
-        form, signal_id = request.state.form, request.path_params["id"]
-        try:
-            await run_in_threadpool(self.change_contact, who, signal_id, form)
-        except VirError as error:
-            await run_in_threadpool(self.refused, who, error)
-            return await run_in_threadpool(
-                self.signal_form,
-                who,
-                signal_id,
-                _status(error),
-                _problem(error),
-                forms.kept(form, forms.CONTACT),
-            )
-        return RedirectResponse(f"/meldingen/{signal_id}?klaar=contact", status_code=303)
-
     def change_removal(self, who: Acting, signal_id: str, form: Mapping[str, str]) -> None:
         signal = self.own_signal(who, signal_id)
         remove_on = forms.date(form, "remove_on")
@@ -368,21 +358,28 @@ class Pages(RolePages[Acting]):
             who.caller, signal.local_ref, SignalChange(remove_on=remove_on)
         )
 
-    async def removal_post(self, request: Request, who: Acting) -> Response:
-        form, signal_id = request.state.form, request.path_params["id"]
-        try:
-            await run_in_threadpool(self.change_removal, who, signal_id, form)
-        except VirError as error:
-            await run_in_threadpool(self.refused, who, error)
-            return await run_in_threadpool(
-                self.signal_form,
-                who,
-                signal_id,
-                _status(error),
-                _problem(error),
-                forms.kept(form, forms.REMOVAL),
-            )
-        return RedirectResponse(f"/meldingen/{signal_id}?klaar=verwijderdatum", status_code=303)
+    def signal_change(self, change: Act, fields: frozenset[str], done: str) -> Handler:
+        """A POST that changes one of the person's signals with ``change``: back to the
+        signal's page (``?klaar=done``), or the page again with the refusal and the values
+        of ``fields`` kept."""
+
+        async def handler(request: Request, who: Acting) -> Response:
+            form, signal_id = request.state.form, request.path_params["id"]
+            try:
+                await run_in_threadpool(change, who, signal_id, form)
+            except VirError as error:
+                await run_in_threadpool(self.refused, who, error)
+                return await run_in_threadpool(
+                    self.signal_form,
+                    who,
+                    signal_id,
+                    _status(error),
+                    _problem(error),
+                    forms.kept(form, fields),
+                )
+            return RedirectResponse(f"/meldingen/{signal_id}?klaar={done}", status_code=303)
+
+        return handler
 
     def withdraw(self, who: Acting, signal_id: str, form: Mapping[str, str]) -> None:
         signal = self.own_signal(who, signal_id)
