@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from support import postgres
-from support.browser import axe_violations, chromium, new_context
+from support.browser import axe_violations, chromium, follow, new_context, tab_to
 from support.portal_followup import AGE, Matches, build
 from support.portal_world import GP, MUNICIPALITY, SCHOOL, YOUTH_CARE, PortalWorld, portal_world
 
@@ -50,19 +50,6 @@ def matches(world: PortalWorld) -> Matches:
 def browser(world: PortalWorld) -> Iterator[Any]:
     with chromium(world.certificates) as found:
         yield found
-
-
-def _focused(page: Any) -> str:
-    return str(page.evaluate("() => (document.activeElement.textContent || '').trim()"))
-
-
-def _tab_to(page: Any, label: str, limit: int = 120) -> None:
-    """Press Tab until the element whose text starts with ``label`` has the focus."""
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        if _focused(page).startswith(label):
-            return
-    raise AssertionError(f"no focusable element {label!r} on {page.url}")
 
 
 def _listed(page: Any) -> list[str]:
@@ -128,7 +115,7 @@ def test_the_officer_lists_the_regions_overdue_matches_and_reminds(
         CARE_NAME
     ]
     assert re.search(r"Deelnemers in andere regio's\s+1", spanning.inner_text())
-    page.get_by_role("link", name="Volgende").click()
+    follow(page, page.get_by_role("link", name="Volgende"))
     page.wait_for_url(re.compile(r".*/opvolging\?dagen=14&na=.*"))
     second = _listed(page)
     checked["overdue matches, the second page"] = axe_violations(page)
@@ -139,13 +126,13 @@ def test_the_officer_lists_the_regions_overdue_matches_and_reminds(
 
     # Another number of days: a wrong one is named; with 30, nothing is overdue.
     page.get_by_label("Aantal dagen").fill("0")
-    page.get_by_role("button", name="Toon matches").click()
+    follow(page, page.get_by_role("button", name="Toon matches"))
     page.wait_for_url(f"{world.url}/opvolging?dagen=0")
     assert 'Controleer het veld "Aantal dagen"' in page.inner_text("main")
     assert page.get_by_label("Aantal dagen").get_attribute("aria-invalid") == "true"
     checked["overdue matches, a wrong number of days"] = axe_violations(page)
     page.get_by_label("Aantal dagen").fill("30")
-    page.get_by_role("button", name="Toon matches").click()
+    follow(page, page.get_by_role("button", name="Toon matches"))
     page.wait_for_url(f"{world.url}/opvolging?dagen=30")
     assert "Er zijn geen matches in uw regio" in page.inner_text("main")
     assert _listed(page) == []
@@ -153,10 +140,10 @@ def test_the_officer_lists_the_regions_overdue_matches_and_reminds(
 
     # The reminder, with the keyboard only: the first match's button.
     page.goto(f"{world.url}/")
-    _tab_to(page, "Opvolging")
+    tab_to(page, "Opvolging")
     with page.expect_navigation(url=f"{world.url}/opvolging"):
         page.keyboard.press("Enter")
-    _tab_to(page, "Herinnering sturen")
+    tab_to(page, "Herinnering sturen")
     with page.expect_navigation(url=f"{world.url}/opvolging/{matches.partly}/herinnering"):
         page.keyboard.press("Enter")
     main = page.inner_text("main")
@@ -169,11 +156,11 @@ def test_the_officer_lists_the_regions_overdue_matches_and_reminds(
         assert _reminders(world, oin, matches.partly) == []
 
     # Again today: refused politely, saying when; the list shows the reminder.
-    _tab_to(page, "Terug naar de opvolging")
+    tab_to(page, "Terug naar de opvolging")
     with page.expect_navigation(url=f"{world.url}/opvolging"):
         page.keyboard.press("Enter")
     assert "Nog niet gestuurd" not in page.locator("section").first.inner_text()
-    _tab_to(page, "Herinnering sturen")
+    tab_to(page, "Herinnering sturen")
     with page.expect_navigation():
         page.keyboard.press("Enter")
     main = page.inner_text("main")

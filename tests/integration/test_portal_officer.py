@@ -25,7 +25,7 @@ from pypdf import PdfReader
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.pool import NullPool
 from support import postgres
-from support.browser import axe_violations, chromium, new_context
+from support.browser import axe_violations, chromium, follow, new_context, tab_to
 from support.portal_world import DOCTOR, GP, PortalWorld, portal_world
 from support.service import keyholder_listing
 
@@ -104,24 +104,6 @@ def _register_by_form(world: PortalWorld, bsn: str) -> None:
         assert answer.status_code == 303, answer.text
 
 
-def _focused(page: Any) -> str:
-    return str(
-        page.evaluate(
-            "() => { const e = document.activeElement; return (e.labels && e.labels[0] ? "
-            "e.labels[0].textContent : e.textContent || '').trim(); }"
-        )
-    )
-
-
-def _tab_to(page: Any, label: str, limit: int = 80) -> None:
-    """Press Tab until the element named ``label`` (its text or label) has the focus."""
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        if _focused(page).startswith(label):
-            return
-    raise AssertionError(f"no focusable element {label!r} on {page.url}")
-
-
 def _pdf_text(data: bytes) -> str:
     assert data.startswith(b"%PDF-")
     return "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(data)).pages)
@@ -139,10 +121,10 @@ def test_the_privacy_officer_in_the_browser(
 
     # Sign in with the keyboard only.
     page.goto(world.url)
-    _tab_to(page, f"Inloggen bij {MUNICIPALITY_NAME}")
+    tab_to(page, f"Inloggen bij {MUNICIPALITY_NAME}")
     page.keyboard.press("Enter")
     page.wait_for_url(f"{world.idp_url}/authorize**")
-    _tab_to(page, "Mila Smit")
+    tab_to(page, "Mila Smit")
     with page.expect_navigation(url=f"{world.url}/"):
         page.keyboard.press("Enter")
     assert "Als privacyfunctionaris" in page.inner_text("main")
@@ -150,12 +132,11 @@ def test_the_privacy_officer_in_the_browser(
 
     # The reports: the form, a refused date, the privacy report and the participation
     # monitor as pages.
-    page.get_by_role("link", name="Rapportages").first.click()
+    follow(page, page.get_by_role("link", name="Rapportages").first)
     page.wait_for_url(f"{world.url}/rapportages")
     checked["reports form"] = axe_violations(page)
     page.get_by_label("Van", exact=False).fill("2026-13-01")
-    page.get_by_role("button", name="Bekijken").click()
-    page.wait_for_load_state()
+    follow(page, page.get_by_role("button", name="Bekijken"))
     assert 'Controleer het veld "Van"' in page.locator("#probleem").inner_text()
     assert page.get_by_label("Van", exact=False).get_attribute("aria-invalid") == "true"
     checked["reports form, a refused date"] = axe_violations(page)
@@ -165,20 +146,17 @@ def test_the_privacy_officer_in_the_browser(
     page.get_by_label("Van", exact=False).fill(period["from"])
     page.get_by_label("Tot", exact=False).fill(period["to"])
     page.get_by_label("Rapportage").select_option("privacy")
-    page.get_by_role("button", name="Bekijken").click()
-    page.wait_for_load_state()
+    follow(page, page.get_by_role("button", name="Bekijken"))
     main = page.inner_text("main")
     assert "Privacyrapportage" in main and "Gebeurtenissen" in main and GP_NAME in main
     checked["privacy report"] = axe_violations(page)
     page.get_by_label("Rapportage").select_option("monitor")
-    page.get_by_role("button", name="Bekijken").click()
-    page.wait_for_load_state()
+    follow(page, page.get_by_role("button", name="Bekijken"))
     assert "Geregistreerde signalen" in page.inner_text("main")
     checked["municipal monitor"] = axe_violations(page)
     page.get_by_label("Rapportage").select_option("participation")
     page.get_by_label("Termijn voor contact", exact=False).fill("14")
-    page.get_by_role("button", name="Bekijken").click()
-    page.wait_for_load_state()
+    follow(page, page.get_by_role("button", name="Bekijken"))
     main = page.inner_text("main")
     assert "Deelnamemonitor" in main and "Deelname" in main and "14 dagen" in main
     checked["participation monitor"] = axe_violations(page)
@@ -210,19 +188,19 @@ def test_the_privacy_officer_in_the_browser(
                     assert _pdf_text(answer.content)
 
     # The access request, with the keyboard only: the BSN blinded in the browser.
-    _tab_to(page, "Inzageverzoek")
+    tab_to(page, "Inzageverzoek")
     with page.expect_navigation(url=f"{world.url}/inzage"):
         page.keyboard.press("Enter")
     checked["access request form"] = axe_violations(page)
-    _tab_to(page, "BSN")
+    tab_to(page, "BSN")
     page.keyboard.type(BSN)
-    _tab_to(page, "Opvragen")
+    tab_to(page, "Opvragen")
     with page.expect_navigation(url=f"{world.url}/inzage"):
         page.keyboard.press("Enter")
     main = page.inner_text("main")
     assert "Dit bewaart de verwijsindex in uw regio" in main and GP_NAME in main
     checked["access request answered"] = axe_violations(page)
-    _tab_to(page, "PDF downloaden")
+    tab_to(page, "PDF downloaden")
     with page.expect_download() as access_download:
         page.keyboard.press("Enter")
     assert access_download.value.suggested_filename == "inzage.pdf"
@@ -237,7 +215,7 @@ def test_the_privacy_officer_in_the_browser(
     checked["access request, nothing held"] = axe_violations(page)
 
     # The audit log: the newest checkpoint, verified against the stored log.
-    page.get_by_role("link", name="Auditlog").first.click()
+    follow(page, page.get_by_role("link", name="Auditlog").first)
     page.wait_for_url(f"{world.url}/auditlog")
     main = page.inner_text("main")
     assert "Gecontroleerd: het auditlog klopt" in main and "Heel:" in main

@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.pool import NullPool
 from support import postgres
-from support.browser import axe_violations, chromium, new_context
+from support.browser import axe_violations, chromium, follow, new_context, tab_to
 from support.portal_world import GP, PortalWorld, portal_world
 from support.service import keyholder_listing
 
@@ -81,24 +81,6 @@ def _sign_in(page: Any, world: PortalWorld, organisation: str, person: str) -> N
         page.get_by_role("button", name=person).click()
 
 
-def _focused(page: Any) -> str:
-    return str(
-        page.evaluate(
-            "() => { const e = document.activeElement; return (e.labels && e.labels[0] ? "
-            "e.labels[0].textContent : e.textContent || '').trim(); }"
-        )
-    )
-
-
-def _tab_to(page: Any, label: str, limit: int = 80) -> None:
-    """Press Tab until the element named ``label`` (its text or label) has the focus."""
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        if _focused(page).startswith(label):
-            return
-    raise AssertionError(f"no focusable element {label!r} on {page.url}")
-
-
 def test_register_match_follow_up_and_withdraw_in_the_browser(
     world: PortalWorld, browser: Any, record_property: Any
 ) -> None:
@@ -111,7 +93,7 @@ def test_register_match_follow_up_and_withdraw_in_the_browser(
 
     # The doctor registers the child, with a parent and the address, with the mouse.
     _sign_in(gp, world, GP_NAME, "Dokter Jansen")
-    gp.get_by_role("link", name="Zorg melden").first.click()
+    follow(gp, gp.get_by_role("link", name="Zorg melden").first)
     gp.wait_for_url(f"{world.url}/meldingen/nieuw")
     checked["registration form"] = axe_violations(gp)
     gp.get_by_label("BSN", exact=True).fill("123456789")  # fails the 11-proof
@@ -129,45 +111,45 @@ def test_register_match_follow_up_and_withdraw_in_the_browser(
         gp.get_by_role("button", name="Melden").click()
     assert "De melding is vastgelegd." in gp.inner_text("main")
     checked["signal registered"] = axe_violations(gp)
-    gp.get_by_role("link", name="Mijn meldingen").click()
+    follow(gp, gp.get_by_role("link", name="Mijn meldingen"))
     assert gp.locator("tbody tr").count() == 1
     checked["my signals"] = axe_violations(gp)
 
     # The teacher registers the same child with the keyboard only.
     school = school_context.new_page()
     school.goto(world.url)
-    _tab_to(school, f"Inloggen bij {SCHOOL_NAME}")
+    tab_to(school, f"Inloggen bij {SCHOOL_NAME}")
     school.keyboard.press("Enter")
     school.wait_for_url(f"{world.idp_url}/authorize**")
-    _tab_to(school, "Juf de Vries")
+    tab_to(school, "Juf de Vries")
     with school.expect_navigation(url=f"{world.url}/"):
         school.keyboard.press("Enter")
-    _tab_to(school, "Zorg melden")
+    tab_to(school, "Zorg melden")
     with school.expect_navigation():
         school.keyboard.press("Enter")
-    _tab_to(school, "BSN")
+    tab_to(school, "BSN")
     school.keyboard.type(BSN)
-    _tab_to(school, "Melden")
+    tab_to(school, "Melden")
     with school.expect_navigation(url=re.compile(r".*/meldingen/[0-9a-f-]{36}\?klaar=gemeld")):
         school.keyboard.press("Enter")
     assert "Er is een match" in school.inner_text("main")
-    _tab_to(school, "Match met")
+    tab_to(school, "Match met")
     with school.expect_navigation(url=re.compile(r".*/matches/[0-9a-f-]{36}")):
         school.keyboard.press("Enter")
     assert GP_NAME in school.inner_text("main") and "Regisseur" in school.inner_text("main")
     checked["match, seen by the school"] = axe_violations(school)
-    _tab_to(school, GP_NAME)  # the checkbox "contact made with" the GP practice
+    tab_to(school, GP_NAME)  # the checkbox "contact made with" the GP practice
     school.keyboard.press("Space")
-    _tab_to(school, "Contact vastleggen")
+    tab_to(school, "Contact vastleggen")
     with school.expect_navigation(url=re.compile(r".*\?klaar=contact")):
         school.keyboard.press("Enter")
     assert f"{SCHOOL_NAME}: Contact gehad met {GP_NAME}" in school.inner_text("main")
     checked["match, contact recorded"] = axe_violations(school)
 
     # The doctor sees the match, its coordinator and the follow-up.
-    gp.get_by_role("link", name="Mijn matches").click()
+    follow(gp, gp.get_by_role("link", name="Mijn matches"))
     checked["my matches"] = axe_violations(gp)
-    gp.get_by_role("link", name=re.compile("Zelfde jeugdige")).click()
+    follow(gp, gp.get_by_role("link", name=re.compile("Zelfde jeugdige")))
     main = gp.inner_text("main")
     assert SCHOOL_NAME in main and "Juf de Vries" in main
     assert f"Contact gehad met {GP_NAME}" in main
@@ -182,35 +164,35 @@ def test_register_match_follow_up_and_withdraw_in_the_browser(
             gp.get_by_role("button", name="Stap vastleggen").click()
         assert "Plan afgesproken" in gp.inner_text("main")
     checked["match, follow-up recorded"] = axe_violations(gp)
-    gp.get_by_role("link", name="Berichten").click()
+    follow(gp, gp.get_by_role("link", name="Berichten"))
     assert "Nieuwe match" in gp.inner_text("main")
     checked["notifications"] = axe_violations(gp)
 
     # The GP needs longer: a date in the past is refused, naming the field; a date a
     # year and a month ahead is taken.
-    gp.get_by_role("link", name="Mijn meldingen").click()
-    gp.get_by_role("link", name=re.compile("Melding van")).first.click()
+    follow(gp, gp.get_by_role("link", name="Mijn meldingen"))
+    follow(gp, gp.get_by_role("link", name=re.compile("Melding van")).first)
     gp.get_by_label("Nieuwe verwijderdatum").fill("2020-01-01")
-    gp.get_by_role("button", name="Verwijderdatum opslaan").click()
+    follow(gp, gp.get_by_role("button", name="Verwijderdatum opslaan"))
     assert "Verwijderdatum" in gp.inner_text("[role=alert]")
     checked["signal, a refused removal date"] = axe_violations(gp)
     later = dt.date.today() + dt.timedelta(days=400)
     gp.get_by_label("Nieuwe verwijderdatum").fill(later.isoformat())
-    gp.get_by_role("button", name="Verwijderdatum opslaan").click()
+    follow(gp, gp.get_by_role("button", name="Verwijderdatum opslaan"))
     assert "De verwijderdatum is gewijzigd." in gp.inner_text("main")
     assert later.strftime("%d-%m-%Y") in gp.inner_text("dl")
     checked["signal, removal date changed"] = axe_violations(gp)
 
     # The teacher withdraws, with the keyboard only.
-    _tab_to(school, "Mijn meldingen")
+    tab_to(school, "Mijn meldingen")
     with school.expect_navigation():
         school.keyboard.press("Enter")
-    _tab_to(school, "Melding van")
+    tab_to(school, "Melding van")
     with school.expect_navigation(url=re.compile(r".*/meldingen/[0-9a-f-]{36}")):
         school.keyboard.press("Enter")
-    _tab_to(school, "Reden")
+    tab_to(school, "Reden")
     school.keyboard.press("ArrowDown")  # the first reason: the concerns are gone
-    _tab_to(school, "Melding intrekken")
+    tab_to(school, "Melding intrekken")
     with school.expect_navigation(url=re.compile(r".*/meldingen\?klaar=ingetrokken")):
         school.keyboard.press("Enter")
     assert "De melding is ingetrokken." in school.inner_text("main")

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from support import postgres
-from support.browser import axe_violations, chromium, new_context
+from support.browser import axe_violations, chromium, focused_name, new_context
 from support.portal import GP, SCHOOL, RunningPortal, running_portal
 
 from vir.portal.app import SESSION_COOKIE
@@ -69,23 +69,19 @@ def test_sign_in_and_out_in_the_browser(
     )
 
 
-def _focused(page: Any) -> str:
-    return str(page.evaluate("document.activeElement.textContent")).strip()
-
-
 def test_sign_in_with_the_keyboard_only(portal: RunningPortal, browser: Any) -> None:
     context = new_context(browser)
     page = context.new_page()
     page.goto(portal.url)
     page.keyboard.press("Tab")
-    assert _focused(page) == "Naar de inhoud"  # the skip link comes first
+    assert focused_name(page) == "Naar de inhoud"  # the skip link comes first
     page.keyboard.press("Tab")
-    assert _focused(page) == f"Inloggen bij {SCHOOL.name}"  # organisations by name
+    assert focused_name(page) == f"Inloggen bij {SCHOOL.name}"  # organisations by name
     page.keyboard.press("Enter")
     page.wait_for_url(f"{portal.idp.issuer}/authorize**")
     for _ in range(5):
         page.keyboard.press("Tab")
-        if _focused(page) == "Juf de Vries":
+        if focused_name(page) == "Juf de Vries":
             break
     with page.expect_navigation(url=f"{portal.url}/"):
         page.keyboard.press("Enter")

@@ -80,3 +80,30 @@ def axe_violations(page: Any) -> list[dict[str, Any]]:
         AXE_TAGS,
     )
     return list(found)
+
+
+def follow(page: Any, target: Any) -> None:
+    """Click ``target`` (a link, or a button that submits a form) and wait until the page
+    it leads to has loaded. A bare click returns once the click is dispatched: a check
+    made right after it can still read the page it left."""
+    with page.expect_navigation():
+        target.click()
+
+
+def focused_name(page: Any) -> str:
+    """The name of the element that has the focus: its label's text, else its text."""
+    return str(
+        page.evaluate(
+            "() => { const e = document.activeElement; return (e.labels && e.labels[0] ? "
+            "e.labels[0].textContent : e.textContent || '').trim(); }"
+        )
+    )
+
+
+def tab_to(page: Any, name: str, limit: int = 120) -> None:
+    """Press Tab until the element named ``name`` (its label or text) has the focus."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if focused_name(page).startswith(name):
+            return
+    raise AssertionError(f"no focusable element {name!r} on {page.url}")
