@@ -10,12 +10,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support import postgres
 from support.world import World, person, world
 
 from vir.domain.matching import GroupKey, Via
+from vir.domain.signals import WithdrawalReason
 from vir.store import locks
 from vir.store import signals as repo
 from vir.store.locks import Kind, Lock, LockOrderViolation
@@ -140,3 +142,42 @@ def test_every_writer_of_a_busy_household_sees_the_others(w: World) -> None:
         assert len(repo.members(session, match.id)) == 16
     told = {n["local_ref"] for n in w.notifications()}
     assert told == {f"r{i}" for i in range(16)}
+
+
+@PARALLEL
+def test_a_withdrawal_settles_a_household_match_made_while_it_locked(
+    w: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race the four-instance stress test found: a withdrawal holds its young
+    person's lock, reads the signal's matches, then locks its household groups. A
+    registration about *another* child of the same parent needs none of the locks held
+    by then, and makes a household match with the signal being withdrawn. That match
+    must end with the withdrawal (one organisation is left), not stay with one member."""
+    w.register(0, "kees", parents=("moeder",))
+    real = repo.match_keys_of
+    calls = 0
+
+    def first_read_then_a_registration(session: Any, ids: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        found = real(session, ids)
+        if calls == 1:  # the withdrawal's read before its group locks
+            other = threading.Thread(target=lambda: w.register(1, "lisa", parents=("moeder",)))
+            other.start()
+            other.join(10)
+            assert not other.is_alive(), "the registration waited for the withdrawal"
+            with w.store.db.read() as fresh:
+                assert repo.active_match(fresh, GroupKey(Via.PARENT, person("moeder")))
+        return found
+
+    monkeypatch.setattr(repo, "match_keys_of", first_read_then_a_registration)
+    w.signals.withdraw(w.caller(0), "kees-0", WithdrawalReason.UNJUSTIFIED)
+    assert calls >= 1
+    with w.store.db.read() as session:
+        assert repo.active_match(session, GroupKey(Via.PARENT, person("moeder"))) is None
+    # Lisa's reporter is told what it is told when the same happens one after the other.
+    w.register(0, "piet", parents=("vader",))
+    w.register(1, "mila", parents=("vader",))
+    w.signals.withdraw(w.caller(0), "piet-0", WithdrawalReason.UNJUSTIFIED)
+    told = {n["local_ref"]: n["type"] for n in w.notifications()}
+    assert told["lisa-1"] == told["mila-1"]

@@ -255,10 +255,11 @@ class SignalService:
         with self._db.write() as session:
             locks.take(session, [Lock.named("ref", caller.oin, local_ref)])
             row = _own(session, caller, local_ref)
-            # The partners are told in every match of the signal: those groups stay as
-            # they are meanwhile (its person's lock keeps its matches from changing).
-            locks.take(session, [Lock.person(row.person)])
-            locks.take(session, [Lock.group(key) for _m, key in repo.matches_of(session, row.id)])
+            # The partners are told in every match of the signal: every group it is in
+            # stays as it is meanwhile. Its person's lock alone would not keep another
+            # young person's registration from making a new match of its address or
+            # parent group, whose partners would then see the old contact details.
+            removal.lock(session, [row])
             if change.informed is not None:
                 informed_on, who = change.informed
                 intake.check_informed(informed_on, now.date(), row.created_at.date())
