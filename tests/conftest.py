@@ -15,6 +15,7 @@ import os
 import sqlite3
 import types
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -104,7 +105,40 @@ def _opens_sqlite_file(function: Callable[..., Any], module: types.ModuleType) -
     return False
 
 
+# The modules that run longest (seconds per database on this 2-core machine, from
+# ``--durations=0``, rounded). pytest-xdist hands modules to its two workers in the
+# order they are collected (``--no-loadscope-reorder``): these go first, longest first,
+# and the many short ones fill in behind them, so both workers finish together instead
+# of one running a two-minute module alone at the end.
+LONG_MODULES = {
+    "integration/test_schemathesis.py": 140,
+    "integration/test_stress_multiprocess.py": 90,
+    "integration/test_delivery_workers.py": 70,
+    "integration/test_cli.py": 65,
+    "integration/test_keyholder_service.py": 50,
+    "integration/test_portal_followup.py": 50,
+    "integration/test_threshold_rotation.py": 40,
+    "integration/test_portal_pages.py": 40,
+    "integration/test_portal_officer.py": 40,
+    "integration/test_keyholder_hsm.py": 35,
+    "integration/test_revocation.py": 35,
+    "security/test_keyholder_bearer_edges.py": 35,
+    "security/test_certificate_registration.py": 30,
+    "integration/test_portal_pages_threshold.py": 30,
+    "security/test_audit_flooding.py": 30,
+    "integration/test_rotation_e2e.py": 30,
+    "integration/test_portal_signin.py": 30,
+    "integration/test_rekey_kill.py": 30,
+}
+
+
+def _expected_seconds(item: pytest.Item) -> int:
+    relative = Path(str(item.path)).relative_to(Path(__file__).parent).as_posix()
+    return LONG_MODULES.get(relative, 0)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=_expected_seconds, reverse=True)  # stable: the rest keep their order
     on_postgresql = postgres.on_postgresql()
     for item in items:
         if not isinstance(item, pytest.Function):
