@@ -7,6 +7,7 @@ is checked.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +18,9 @@ from support import postgres
 from support.world import World, person, world
 
 from vir.domain.matching import GroupKey, Via
-from vir.domain.signals import WithdrawalReason
+from vir.domain.signals import Professional, WithdrawalReason
+from vir.services import signals as signal_service
+from vir.services.signals import SignalChange
 from vir.store import locks
 from vir.store import signals as repo
 from vir.store.locks import Kind, Lock, LockOrderViolation
@@ -181,3 +184,32 @@ def test_a_withdrawal_settles_a_household_match_made_while_it_locked(
     w.signals.withdraw(w.caller(0), "piet-0", WithdrawalReason.UNJUSTIFIED)
     told = {n["local_ref"]: n["type"] for n in w.notifications()}
     assert told["lisa-1"] == told["mila-1"]
+
+
+@PARALLEL
+def test_a_household_registration_waits_for_a_contact_change(
+    w: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A contact change locks every group of its signal, not only the matches it has:
+    a registration about another child of the same parent, which makes a household
+    match with the changed signal, waits for it, and shows the new contact details.
+    With the young person's lock alone the registration read the old details while the
+    change was open, and the change's notice went to the matches it had read."""
+    w.register(0, "kees", parents=("moeder",))
+    real = signal_service.notify_contact_changed
+    early: list[bool] = []
+    other = threading.Thread(target=lambda: w.register(1, "lisa", parents=("moeder",)))
+
+    def meanwhile_a_registration(session: Any, ids: Any, now: Any) -> Any:
+        other.start()
+        other.join(0.5)
+        early.append(not other.is_alive())
+        return real(session, ids, now)
+
+    monkeypatch.setattr(signal_service, "notify_contact_changed", meanwhile_a_registration)
+    moved = Professional("Anna de Vries", "anna@verhuisd.example")
+    w.signals.update(w.caller(0), "kees-0", SignalChange(professional=moved))
+    other.join(10)
+    assert early == [False], "the registration did not wait for the change"
+    told = [n for n in w.notifications() if n["local_ref"] == "lisa-1"]
+    assert told and "anna@verhuisd.example" in json.dumps(told[-1])
