@@ -59,7 +59,7 @@ from vir.store.tables import (
 
 pytestmark = pytest.mark.integration
 
-OPS_PER_WORKER = 30  # the four-instance test: 20 each, 320 in all
+OPS_PER_WORKER = 30
 PERSONS = 6
 PARENTS = 3  # parent 0 is also young person 5: a young mother links two households
 ADDRESSES = 3  # plus one excluded (institutional) address
@@ -118,11 +118,11 @@ def _signal(ref: str, pool: Pool, rng: random.Random) -> dict[str, Any]:
 
 
 def _worker(
-    number: int, org: Org, services: list[RunningService], pool: Pool, tally: Tally, ops: int
+    number: int, org: Org, services: list[RunningService], pool: Pool, tally: Tally
 ) -> None:
     rng = random.Random(SEED + number)
     mine: list[str] = []
-    for op in range(ops):
+    for op in range(OPS_PER_WORKER):
         service = rng.choice(services)
         if mine and rng.random() < 0.45:
             ref = mine.pop(rng.randrange(len(mine)))
@@ -322,10 +322,10 @@ def test_four_instances_and_sixteen_writers_on_a_small_universe(tmp_path: Path) 
     """The write path without a global lock (docs/concurrency.md): four instances,
     sixteen writers, six young persons; the persisted matches and notifications are
     still exactly what the pure matching says."""
-    _stress(tmp_path, instances=4, writers=16, ops=20)
+    _stress(tmp_path, instances=4, writers=16)
 
 
-def _stress(tmp_path: Path, *, instances: int, writers: int, ops: int = OPS_PER_WORKER) -> None:
+def _stress(tmp_path: Path, *, instances: int, writers: int) -> None:
     started = time.monotonic()
     root = tmp_path / "deployment"
     first = start_service(root, VIR_CHECKPOINT_INTERVAL_SECONDS="0.5")
@@ -356,14 +356,12 @@ def _stress(tmp_path: Path, *, instances: int, writers: int, ops: int = OPS_PER_
             for i, o in enumerate(orgs)
         ]
         workers = [
-            threading.Thread(
-                target=_worker, args=(n, orgs[n % len(orgs)], services, pool, tally, ops)
-            )
+            threading.Thread(target=_worker, args=(n, orgs[n % len(orgs)], services, pool, tally))
             for n in range(writers)
         ]
         excluder = threading.Thread(
             target=_exclude_midway,
-            args=(services[1], pool.addresses[-2], tally, len(workers) * ops),
+            args=(services[1], pool.addresses[-2], tally, len(workers) * OPS_PER_WORKER),
         )
         load_started = time.monotonic()
         for thread in [*followers, *workers, excluder]:
