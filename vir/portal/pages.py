@@ -17,7 +17,7 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -94,6 +94,7 @@ def _not_found() -> Refused:
 Handler = Callable[[Request, Acting], Awaitable[Response]]
 # What a match action does with the form, once the match is known to be visible.
 Act = Callable[[Acting, str, Mapping[str, str]], object]
+T = TypeVar("T")
 
 
 class Pages(RolePages[Acting]):
@@ -288,19 +289,35 @@ class Pages(RolePages[Acting]):
                 )
         return done.signal
 
-    async def register_post(self, request: Request, who: Acting) -> Response:
-        form = request.state.form
+    async def submit(
+        self,
+        who: Acting,
+        act: Callable[[], T],
+        again: Callable[[VirError], Response],
+        to: Callable[[T], str],
+    ) -> Response:
+        """A form's POST: ``act``, then on to the page ``to`` names (303); when a service
+        refuses, the refusal is audited and ``again`` shows the form with the problem."""
         try:
-            signal = await run_in_threadpool(self.register, who, form)
+            done = await run_in_threadpool(act)
         except VirError as error:
             await run_in_threadpool(self.refused, who, error)
-            return self.register_form(
+            return await run_in_threadpool(again, error)
+        return RedirectResponse(to(done), status_code=303)
+
+    async def register_post(self, request: Request, who: Acting) -> Response:
+        form = request.state.form
+        return await self.submit(
+            who,
+            lambda: self.register(who, form),
+            lambda error: self.register_form(
                 who,
                 forms.kept(form, ("remove_on", *forms.CONTACT)),
                 _status(error),
                 _problem(error, conflict=_ALREADY),
-            )
-        return RedirectResponse(f"/meldingen/{signal.id}?klaar=gemeld", status_code=303)
+            ),
+            lambda signal: f"/meldingen/{signal.id}?klaar=gemeld",
+        )
 
     def signal_form(
         self,
@@ -365,19 +382,14 @@ class Pages(RolePages[Acting]):
 
         async def handler(request: Request, who: Acting) -> Response:
             form, signal_id = request.state.form, request.path_params["id"]
-            try:
-                await run_in_threadpool(change, who, signal_id, form)
-            except VirError as error:
-                await run_in_threadpool(self.refused, who, error)
-                return await run_in_threadpool(
-                    self.signal_form,
-                    who,
-                    signal_id,
-                    _status(error),
-                    _problem(error),
-                    forms.kept(form, fields),
-                )
-            return RedirectResponse(f"/meldingen/{signal_id}?klaar={done}", status_code=303)
+            return await self.submit(
+                who,
+                lambda: change(who, signal_id, form),
+                lambda error: self.signal_form(
+                    who, signal_id, _status(error), _problem(error), forms.kept(form, fields)
+                ),
+                lambda _: f"/meldingen/{signal_id}?klaar={done}",
+            )
 
         return handler
 
@@ -391,14 +403,12 @@ class Pages(RolePages[Acting]):
 
     async def withdraw_post(self, request: Request, who: Acting) -> Response:
         form, signal_id = request.state.form, request.path_params["id"]
-        try:
-            await run_in_threadpool(self.withdraw, who, signal_id, form)
-        except VirError as error:
-            await run_in_threadpool(self.refused, who, error)
-            return await run_in_threadpool(
-                self.signal_form, who, signal_id, _status(error), _problem(error)
-            )
-        return RedirectResponse("/meldingen?klaar=ingetrokken", status_code=303)
+        return await self.submit(
+            who,
+            lambda: self.withdraw(who, signal_id, form),
+            lambda error: self.signal_form(who, signal_id, _status(error), _problem(error)),
+            lambda _: "/meldingen?klaar=ingetrokken",
+        )
 
     # -- matches ------------------------------------------------------------------------
 
@@ -474,14 +484,12 @@ class Pages(RolePages[Acting]):
 
         async def handler(request: Request, who: Acting) -> Response:
             form, match_id = request.state.form, request.path_params["id"]
-            try:
-                await run_in_threadpool(run, who, match_id, form)
-            except VirError as error:
-                await run_in_threadpool(self.refused, who, error)
-                return await run_in_threadpool(
-                    self.match_form, who, match_id, _status(error), _problem(error)
-                )
-            return RedirectResponse(f"/matches/{match_id}?klaar={done}", status_code=303)
+            return await self.submit(
+                who,
+                lambda: run(who, match_id, form),
+                lambda error: self.match_form(who, match_id, _status(error), _problem(error)),
+                lambda _: f"/matches/{match_id}?klaar={done}",
+            )
 
         return handler
 

@@ -140,8 +140,9 @@ def _lock(session: Session, rows: Sequence[Signal]) -> tuple[set[GroupKey], set[
     persons = {row.person for row in rows}
     locks.take(session, [Lock.person(person) for person in persons])
     linked = repo.linked_parents_of(session, persons)
-    matched = repo.match_keys_of(session, [row.id for row in rows])
-    groups = set(matched)
+    # The matches stored now are locked too, should one be of a group the signals' facts
+    # no longer give; which matches to settle is read again below, under the locks.
+    groups = set(repo.match_keys_of(session, [row.id for row in rows]))
     for row in rows:
         # A signal's own parents are among those linked to its person (it is still held),
         # so its facts need not carry them here.
