@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import errno
 import json
 import logging
 import os
@@ -109,8 +110,21 @@ _SAFE_TEMPLATES = frozenset(
 _WITHHELD = "…"
 
 
+def _exception_text(error: BaseException) -> str:
+    """An exception logged as the message itself (uvicorn's ``logger.error(exc)`` when it
+    cannot bind its port): its class and, for an ``OSError``, the errno's name and the
+    system's words for it. Never the exception's own text, which may quote input."""
+    text = type(error).__name__
+    if isinstance(error, OSError) and error.errno is not None:
+        name = errno.errorcode.get(error.errno, str(error.errno))
+        text += f" {name} ({os.strerror(error.errno)})"
+    return text
+
+
 def _message(record: logging.LogRecord) -> str:
     """``record``'s message with only its safe arguments filled in (module docstring)."""
+    if isinstance(record.msg, BaseException):
+        return _exception_text(record.msg)
     template = record.msg if isinstance(record.msg, str) else ""
     args = record.args
     if not args or not isinstance(args, tuple):

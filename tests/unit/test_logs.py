@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import logging
@@ -79,6 +80,21 @@ def test_other_records_keep_their_template_and_the_exception_class_only() -> Non
     assert re.fullmatch(r"test_logs\.py:\d+", str(error["where"]))
     for secret in ("123456782", "10.0.0.9", "LLN-2026", "Traceback", "not valid"):
         assert secret not in text
+
+
+def test_an_exception_logged_as_the_message_shows_its_class_and_errno_only() -> None:
+    """uvicorn logs a failed bind as ``logger.error(exc)``: the line says why (the port is
+    taken) without the exception's text."""
+    with captured() as stream:
+        logger = logging.getLogger("uvicorn.error")
+        bind = "error while attempting to bind on address ('127.0.0.1', 8443): in use"
+        logger.error(OSError(errno.EADDRINUSE, bind))
+        logger.error(ValueError("local_ref LLN-2026-000123 is not valid"))
+    taken, other = lines(stream)
+    assert taken["message"] == "OSError EADDRINUSE (Address already in use)"
+    assert other["message"] == "ValueError"
+    for secret in ("LLN-2026", "8443", "not valid"):
+        assert secret not in stream.getvalue()
 
 
 def test_a_job_failure_names_the_job_and_exception_class() -> None:
