@@ -4,7 +4,8 @@ follow-up officer (their region) or the national privacy officer (any region).
 
 The period and the term are checked here before anything is sent. The report is
 downloaded with a progress bar on standard error (``--quiet``: none) and printed (JSON,
-CSV) or written to ``--out`` (a PDF must be).
+CSV) or written to ``--out`` (a PDF must be; ``--out`` ending in .pdf, .csv or .json
+chooses the format when ``--format`` is not given).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from vir.client.connection import VirClient
 
 PATH = "/v1/privacy/reports/participation"
+FORMATS = ("json", "csv", "pdf")
 
 
 def add_parsers(sub: Any) -> None:
@@ -45,7 +47,11 @@ def add_parsers(sub: Any) -> None:
     one.add_argument(
         "--days", type=int, help=f"the term for contact, 1..{MAX_DAYS} (default: the region's)"
     )
-    one.add_argument("--format", choices=("json", "csv", "pdf"), default="json")
+    one.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="json, csv or pdf (default: the suffix of --out if it names one, else json)",
+    )
     one.add_argument(
         "--dialect", choices=("nl", "data"), help="CSV: nl (Dutch Excel) or data (codes)"
     )
@@ -60,6 +66,18 @@ def _day(value: str, field: str) -> dt.date:
         raise InputError(field, "a date as YYYY-MM-DD") from None
 
 
+def report_format(chosen: str | None, out: Path | None) -> str:
+    """``--format``, or what ``--out``'s suffix names (``.pdf``, ``.csv``, ``.json``), or
+    JSON. A file named for one format never receives another: ``--out x.pdf --format
+    csv`` is refused."""
+    named = out.suffix.lower().lstrip(".") if out is not None else ""
+    if named not in FORMATS:
+        return chosen or "json"
+    if chosen is not None and chosen != named:
+        raise InputError("format", f"{chosen}, but --out names a .{named} file")
+    return named
+
+
 def params_of(args: argparse.Namespace) -> dict[str, Any]:
     """The query a ``report participation`` command sends; InputError before sending."""
     start, end = _day(args.start, "from"), _day(args.end, "to")
@@ -67,10 +85,11 @@ def params_of(args: argparse.Namespace) -> dict[str, Any]:
         raise InputError("from", "must be before 'to'")
     if args.days is not None and not 1 <= args.days <= MAX_DAYS:
         raise InputError("days", f"a whole number of days from 1 to {MAX_DAYS}")
-    if args.format == "pdf" and args.out is None:
+    kind = report_format(args.format, args.out)
+    if kind == "pdf" and args.out is None:
         raise InputError("out", "a PDF is written to a file: give --out")
     params: dict[str, Any] = {"from": start.isoformat(), "to": end.isoformat()}
-    params["format"] = args.format
+    params["format"] = kind
     for key in ("region", "days", "dialect"):
         if getattr(args, key) is not None:
             params[key] = getattr(args, key)

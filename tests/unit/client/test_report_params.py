@@ -35,6 +35,24 @@ def test_the_query_sent() -> None:
 
 
 @pytest.mark.parametrize(
+    ("argv", "kind"),
+    [
+        (("--out", "deelname.pdf"), "pdf"),
+        (("--out", "DEELNAME.PDF"), "pdf"),
+        (("--out", "deelname.csv"), "csv"),
+        (("--out", "deelname.json"), "json"),
+        (("--out", "deelname.txt"), "json"),
+        (("--out", "deelname.txt", "--format", "csv"), "csv"),
+        (("--out", "deelname.csv", "--format", "csv"), "csv"),
+    ],
+)
+def test_the_file_named_chooses_the_format(argv: tuple[str, ...], kind: str) -> None:
+    """A report written to deelname.pdf is a PDF without --format (it used to be JSON
+    in a file named .pdf)."""
+    assert params_of(_args(*PERIOD, *argv))["format"] == kind
+
+
+@pytest.mark.parametrize(
     ("argv", "field"),
     [
         (("--from", "2026-13-01", "--to", "2026-11-01"), "from"),
@@ -43,6 +61,7 @@ def test_the_query_sent() -> None:
         ((*PERIOD, "--days", "0"), "days"),
         ((*PERIOD, "--days", "366"), "days"),
         ((*PERIOD, "--format", "pdf"), "out"),
+        ((*PERIOD, "--format", "csv", "--out", "deelname.pdf"), "format"),
     ],
 )
 def test_bad_input_is_refused_naming_the_field(argv: tuple[str, ...], field: str) -> None:
