@@ -111,24 +111,20 @@ def _opens_sqlite_file(function: Callable[..., Any], module: types.ModuleType) -
 # and the many short ones fill in behind them, so both workers finish together instead
 # of one running a two-minute module alone at the end.
 LONG_MODULES = {
-    "integration/test_schemathesis.py": 140,
-    "integration/test_stress_multiprocess.py": 90,
-    "integration/test_delivery_workers.py": 70,
-    "integration/test_cli.py": 65,
-    "integration/test_keyholder_service.py": 50,
-    "integration/test_portal_followup.py": 50,
-    "integration/test_threshold_rotation.py": 40,
-    "integration/test_portal_pages.py": 40,
-    "integration/test_portal_officer.py": 40,
-    "integration/test_keyholder_hsm.py": 35,
-    "integration/test_revocation.py": 35,
-    "security/test_keyholder_bearer_edges.py": 35,
-    "security/test_certificate_registration.py": 30,
-    "integration/test_portal_pages_threshold.py": 30,
-    "security/test_audit_flooding.py": 30,
-    "integration/test_rotation_e2e.py": 30,
-    "integration/test_portal_signin.py": 30,
-    "integration/test_rekey_kill.py": 30,
+    "integration/test_schemathesis.py": 130,
+    "integration/test_stress_multiprocess.py": 50,
+    "integration/test_delivery_workers.py": 31,
+    "integration/test_portal_pages.py": 30,
+    "integration/test_portal_followup.py": 30,
+    "property/test_matching_oracle.py": 29,
+    "security/test_audit_flooding.py": 29,
+    "integration/test_rekey_kill.py": 28,
+    "integration/test_portal_officer.py": 25,
+    "property/test_removal_oracle.py": 22,
+    "integration/test_cli.py": 22,
+    "integration/test_keyholder_service.py": 20,
+    "integration/test_portal_pages_threshold.py": 12,
+    "integration/test_revocation.py": 10,
 }
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from support import launch
 from support.service import (
     RunningService,
     free_port,
@@ -79,7 +79,7 @@ def test_lifecycle_run_and_a_death_notice_from_the_command_line(tmp_path: Path) 
     result = run_vir(tmp_path, env, "lifecycle", "run")
     assert "0 archived, 0 erased, 0 destroyed" in result.stdout
     unknown = "hpgDTODJM7zyvQlm3obljpITEDuEoVVs-qF-UeLOOkY\n"
-    result = subprocess.run(
+    result = launch.run(
         [sys.executable, "-m", "vir.cli", "person", "deceased"],
         cwd=tmp_path,
         env=env,
@@ -90,7 +90,7 @@ def test_lifecycle_run_and_a_death_notice_from_the_command_line(tmp_path: Path) 
     )
     assert result.returncode == 0 and "nothing held" in result.stderr
     assert "hpgDTODJM7" not in result.stderr  # never echoes a pseudonym
-    bad = subprocess.run(
+    bad = launch.run(
         [sys.executable, "-m", "vir.cli", "person", "deceased"],
         cwd=tmp_path,
         env=env,

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from typing import Any
 
-from support import refclient
+from support import launch, refclient
 from support.service import RunningService
 
 from vir.client.canonical import nl_address, nl_bsn
@@ -18,7 +18,7 @@ from vir.client.demo import made_up_bsn
 
 
 def _client(service: RunningService, stdin: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return launch.run(
         [
             sys.executable,
             "-m",
@@ -80,7 +80,7 @@ def test_bad_bsn_names_the_line_not_the_number(service: RunningService) -> None:
 def test_a_privacy_officer_gets_the_access_pdf(service: RunningService, tmp_path) -> None:  # type: ignore[no-untyped-def]
     base = [sys.executable, "-m", "vir.client.cli", "--url", service.url]
     base += ["--dev-dir", str(service.dev)]
-    register = subprocess.run(
+    register = launch.run(
         [*base, "--dev-org", "gp", "pseudonymise", "person", "--json"],
         input="Clitest;2014-05-06;v\n",
         capture_output=True,
@@ -103,7 +103,7 @@ def test_a_privacy_officer_gets_the_access_pdf(service: RunningService, tmp_path
             }
         )
     out = tmp_path / "inzage.pdf"
-    result = subprocess.run(
+    result = launch.run(
         [*base, "--dev-org", "privacy_officer", "access", "person", "--pdf", str(out)],
         input="Clitest;2014-05-06;v\n",
         capture_output=True,
@@ -113,7 +113,7 @@ def test_a_privacy_officer_gets_the_access_pdf(service: RunningService, tmp_path
     )
     assert result.returncode == 0, result.stderr
     assert out.read_bytes().startswith(b"%PDF")
-    refused = subprocess.run(
+    refused = launch.run(
         [*base, "--dev-org", "gp", "access", "person"],
         input="Clitest;2014-05-06;v\n",
         capture_output=True,
@@ -129,7 +129,7 @@ def _vir_client(
     service: RunningService, stdin: str, *args: str
 ) -> subprocess.CompletedProcess[str]:
     """``vir-client --dev-dir DEV ARGS``: the index and key holders of endpoints.json."""
-    return subprocess.run(
+    return launch.run(
         [sys.executable, "-m", "vir.client.cli", "--dev-dir", str(service.dev), *args],
         input=stdin,
         capture_output=True,

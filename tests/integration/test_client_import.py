@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import launch
 from support.service import RunningService, kill_process, start_service
 
 from vir.client.demo import made_up_bsn
@@ -110,7 +111,7 @@ def _command(service: RunningService, org: str, *args: str) -> list[str]:
 
 
 def _run(service: RunningService, org: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return launch.run(
         _command(service, org, *args), capture_output=True, text=True, timeout=120, check=False
     )
 
@@ -154,7 +155,7 @@ def test_an_import_resumes_after_interruption_without_duplicates(
     assert len(_active(service, "education")) == 70
 
     # Killed midway (as a crash or a power cut would): what the state says is stored.
-    running = subprocess.Popen(
+    running = launch.popen(
         _command(service, "education", "import", str(path), "--quiet"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

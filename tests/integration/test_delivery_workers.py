@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 import standardwebhooks
 from sqlalchemy import func, select
-from support import postgres
+from support import launch, postgres
 from support.instore import ORGS
 from support.service import (
     Org,
@@ -75,7 +75,7 @@ def _start_worker(w: World, log: Path) -> subprocess.Popen[bytes]:
         "VIR_WEBHOOK_TIMEOUT_SECONDS": "5",
     }
     with log.open("ab") as handle:  # the child keeps its own descriptor
-        return subprocess.Popen(
+        return launch.popen(
             [sys.executable, "-m", "vir.cli", "worker"],
             cwd=ROOT,
             env=env,
@@ -244,7 +244,7 @@ def _served_worker(service: RunningService, log: Path) -> subprocess.Popen[bytes
     worker's claims run out within the test)."""
     env = service.env | {"VIR_DELIVERY_LEASE_SECONDS": "3", "VIR_WEBHOOK_TIMEOUT_SECONDS": "5"}
     with log.open("ab") as handle:
-        return subprocess.Popen(
+        return launch.popen(
             [sys.executable, "-m", "vir.cli", "worker"],
             cwd=service.root,
             env=env,

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import postgres
+from support import launch, postgres
 from support.service import (
     RunningService,
     keyholder_listing,
@@ -66,7 +66,7 @@ def _hsm_env(
 def _start_holder(service: RunningService, env: dict[str, str]) -> subprocess.Popen[bytes]:
     log = service.root / "keyholder-hsm.log"
     with log.open("ab") as out:
-        process = subprocess.Popen(
+        process = launch.popen(
             [sys.executable, "-m", "vir.cli", "keyholder", "serve"],
             cwd=service.root,
             env=env,
@@ -122,7 +122,7 @@ def test_a_key_holder_moved_into_an_hsm_keeps_its_pseudonyms(
         stop_process(holder)
 
     wrong = write_private(service.root / "wrong.pin", "not-the-pin\n")
-    refused = subprocess.run(
+    refused = launch.run(
         [sys.executable, "-m", "vir.cli", "keyholder", "serve"],
         cwd=root,
         env=_hsm_env(service, softhsm, token, wrong),

@@ -49,7 +49,8 @@ EPOCHS = "/v1/oprf/epochs"
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
-    running = start_service(tmp_path_factory.mktemp("keyholder"))
+    # An index of its own interpreter: a test reads its command line and environment.
+    running = start_service(tmp_path_factory.mktemp("keyholder"), fresh=True)
     yield running
     running.stop()
 

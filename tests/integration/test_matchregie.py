@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import launch
 from support.clirun import run_vir
 from support.inapp import InApp
 from support.instore import ORGS, UTRECHT_ORGS
@@ -253,7 +254,7 @@ def test_follow_up_statuses(app: InApp) -> None:
 def _vir_client(service: RunningService, who: str, *args: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "vir.client.cli", "--url", service.url]
     command += ["--dev-dir", str(service.dev), "--dev-org", who, *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    return launch.run(command, capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_a_coordination_cycle_with_vir_client(service: RunningService) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import launch
 from support.clirun import run_vir
 from support.inapp import InApp
 from support.instore import ORGS, T0, UTRECHT_ORGS
@@ -164,7 +165,7 @@ def test_the_operator_cli(app: InApp, tmp_path: Path) -> None:
 def _vir_client(service: RunningService, who: str, *args: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "vir.client.cli", "--url", service.url]
     command += ["--dev-dir", str(service.dev), "--dev-org", who, *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    return launch.run(command, capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_vir_client_fetches_the_report(service: RunningService, tmp_path: Path) -> None:

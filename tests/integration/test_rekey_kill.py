@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from sqlalchemy import select
-from support import seed
+from support import launch, seed
 from support.instore import T0, Store, fresh_store, template
 
 from vir.audit.actions import Action
@@ -49,7 +49,7 @@ def _rekey(url: str, token: Path, key: Path, log: Path) -> subprocess.Popen[byte
     }
     command = [sys.executable, "-m", "vir.cli", "keys", "rekey", "--token", str(token)]
     with log.open("ab") as output:
-        return subprocess.Popen(
+        return launch.popen(
             [*command, "--batch", BATCH, "--workers", "2"],
             env=env,
             stdout=output,

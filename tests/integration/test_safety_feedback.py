@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import launch
 from support.inapp import InApp, in_app, signal_body
 from support.instore import ORGS, T0, UTRECHT_ORGS
 from support.service import RunningService
@@ -311,9 +312,7 @@ def _vir_client(
 ) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "vir.client.cli", "--url", service.url]
     command += ["--dev-dir", str(service.dev), "--dev-org", who, *args]
-    return subprocess.run(
-        command, input=stdin, capture_output=True, text=True, timeout=60, check=False
-    )
+    return launch.run(command, input=stdin, capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_vir_client_consults_a_household_gives_feedback_and_lists_who_takes_part(

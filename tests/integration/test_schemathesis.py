@@ -41,9 +41,9 @@ pytestmark = pytest.mark.integration
 # coverage phase's deterministic boundary cases (NUL bytes, integer bounds, wrong types,
 # missing fields), which both databases get in full. What differs between the databases
 # lies at those boundaries, and generating requests is half of this module's time, so
-# PostgreSQL gets a quarter of the fuzzing.
+# PostgreSQL gets half the fuzzing.
 ON_SQLITE = postgres.backend() == "sqlite"
-MAX_EXAMPLES = 100 if ON_SQLITE else 25
+MAX_EXAMPLES = 50 if ON_SQLITE else 25
 # A floor for the total, so a change that quietly stops generating requests fails here.
 MIN_REQUESTS = 2000 if ON_SQLITE else 1500
 SEED = 20260501

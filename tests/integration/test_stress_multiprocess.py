@@ -59,7 +59,7 @@ from vir.store.tables import (
 
 pytestmark = pytest.mark.integration
 
-OPS_PER_WORKER = 30
+OPS_PER_WORKER = 20
 PERSONS = 6
 PARENTS = 3  # parent 0 is also young person 5: a young mother links two households
 ADDRESSES = 3  # plus one excluded (institutional) address

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from joserfc import jwt
 from joserfc.jwk import ECKey
+from support import launch
 from support.oidc import pkce
 from support.service import RunningService, free_port, start_service, stop_process
 
@@ -86,7 +87,7 @@ def start_idp(root: Path, port: int, name: str = "idp") -> Idp:
     key, key_file = _signing_key(root)
     log = root / f"{name}.log"
     with log.open("ab") as out:
-        process = subprocess.Popen(
+        process = launch.popen(
             [
                 *(sys.executable, "-m", "vir.devidp", "--config", str(dev / "idp.json")),
                 *("--port", str(port), "--cert", str(dev / "server.crt")),

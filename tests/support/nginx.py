@@ -19,6 +19,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from support import launch
 from support.service import free_port, run_vir, service_env
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "vir.conf"
@@ -74,7 +75,7 @@ def _spawn_proxied_app(root: Path, env: dict[str, str]) -> ProxiedApp:
     port = free_port()
     log_path = root / f"serve-proxy-{port}.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(
+        process = launch.popen(
             [sys.executable, "-m", "vir.cli", "serve"],
             cwd=root,
             env={**env, "VIR_PORT": str(port)},

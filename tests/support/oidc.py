@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from support import launch
 from support.service import free_port, stop_process
 
 from vir.crypto import pki
@@ -134,7 +135,7 @@ def running_idp(
     port = free_port()
     log = folder / "idp.log"
     with log.open("ab") as out:
-        process = subprocess.Popen(
+        process = launch.popen(
             [
                 *(sys.executable, "-m", "vir.devidp", "--config", str(config)),
                 *("--port", str(port), "--cert", str(cert), "--key", str(key)),

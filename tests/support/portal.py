@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from support import launch
 from support.oidc import USERS, RunningIdp, running_idp, server_files, test_ca
 from support.service import database_url, free_port, run_vir, stop_process
 
@@ -112,7 +113,7 @@ def running_portal(
         }
         log = folder / "portal.log"
         with log.open("ab") as out:
-            process = subprocess.Popen(
+            process = launch.popen(
                 [sys.executable, "-m", "vir.cli", "portal", "serve"],
                 cwd=folder,
                 env=portal_env,

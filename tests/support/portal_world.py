@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from support import launch
 from support.service import RunningService, start_service, stop_processes
 
 from vir.services.devsetup import DEMO_ORGANISATIONS
@@ -104,7 +105,7 @@ def portal_world(root: Path, *, threshold: str = "1-of-1") -> Iterator[PortalWor
     try:
         idp_log = root / "idp.log"
         with idp_log.open("ab") as out:
-            idp = subprocess.Popen(
+            idp = launch.popen(
                 [
                     *(sys.executable, "-m", "vir.devidp", "--config", str(dev / "idp.json")),
                     *("--port", str(idp_port), "--cert", str(dev / "server.crt")),
@@ -127,7 +128,7 @@ def portal_world(root: Path, *, threshold: str = "1-of-1") -> Iterator[PortalWor
             "VIR_LOG_FORMAT": "text",
         }
         with portal_log.open("ab") as out:
-            portal = subprocess.Popen(
+            portal = launch.popen(
                 [sys.executable, "-m", "vir.cli", "portal", "serve"],
                 cwd=root,
                 env=env,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import socket
 import ssl
 import subprocess
@@ -25,16 +26,34 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
-from support import postgres
+from support import launch, postgres
 
 from vir.client.connection import VirClient
 from vir.store.db import Database
 
+# Test servers listen on ports below the kernel's ephemeral range (32768-60999 on Linux):
+# a port the kernel hands out (to a client's connection, or to a bind to port 0) cannot
+# then be taken between a test choosing it and its server binding it.
+_SERVER_PORTS = range(20000, 32000)
+_choose = random.SystemRandom()  # not the seeded global: both workers would pick alike
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port no one listens on now, for a test server to bind soon."""
+    return free_ports(1)
+
+
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive free ports (key holders 2..n take the next ones)."""
+    while True:
+        first = _choose.randrange(_SERVER_PORTS.start, _SERVER_PORTS.stop - count)
+        try:
+            for port in range(first, first + count):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return first
 
 
 @dataclass
@@ -138,7 +157,7 @@ class RunningService:
         url = f"https://127.0.0.1:{port}"
         log = self.root / f"keyholder-{number}-{port}.log"
         with log.open("ab") as out:
-            process = subprocess.Popen(
+            process = launch.popen(
                 [sys.executable, "-m", "vir.cli", "keyholder", "serve"],
                 cwd=self.root,
                 env=self.env | holder["env"] | {"VIR_KEYHOLDER_PORT": str(port)},
@@ -246,14 +265,8 @@ def service_env(root: Path, port: int, **overrides: str) -> dict[str, str]:
 def run_vir(
     root: Path, env: dict[str, str], *args: str, check: bool = True, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "vir.cli", *args],
-        cwd=root,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = launch.run(
+        [sys.executable, "-m", "vir.cli", *args], cwd=root, env=env, input=stdin, timeout=120
     )
     if check and result.returncode != 0:
         raise AssertionError(f"vir {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
@@ -299,19 +312,6 @@ def _wait_all_healthy(starting: list[_Starting], ca: str) -> None:
         raise
 
 
-def free_ports(count: int) -> int:
-    """The first of ``count`` consecutive free ports (key holders 2..n take the next ones)."""
-    while True:
-        first = free_port()
-        try:
-            for port in range(first + 1, first + count):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return first
-
-
 def listening(url: str) -> bool:
     """Whether something accepts connections at ``url``'s port on 127.0.0.1."""
     try:
@@ -332,7 +332,7 @@ def _spawn_keyholders(
             continue
         log = root / f"keyholder-{holder['number']}.log"
         with log.open("ab") as out:
-            process = subprocess.Popen(
+            process = launch.popen(
                 [sys.executable, "-m", "vir.cli", "keyholder", "serve"],
                 cwd=root,
                 env=env | holder["env"],
@@ -354,11 +354,17 @@ def start_keyholders(
 
 
 def start_service(
-    root: Path, *, threshold: str = "1-of-1", keyholders: bool = True, **overrides: str
+    root: Path,
+    *,
+    threshold: str = "1-of-1",
+    keyholders: bool = True,
+    fresh: bool = False,
+    **overrides: str,
 ) -> RunningService:
     """``vir dev init`` in ``root`` and ``vir serve``; with ``keyholders`` (default) the
     key holder(s) too, started beside it (``threshold``: t-of-n of them). A test that
-    never pseudonymises (no ``/v1/oprf/evaluate``) passes ``keyholders=False``."""
+    never pseudonymises (no ``/v1/oprf/evaluate``) passes ``keyholders=False``; one that
+    reads the index process's /proc entries passes ``fresh`` (``support.launch``)."""
     root.mkdir(parents=True, exist_ok=True)
     # The folder holds the SQLite database: vir serve refuses one others can read.
     root.chmod(0o700)
@@ -382,12 +388,13 @@ def start_service(
     if log_path.exists():
         log_path = root / f"serve-{port}.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(
+        process = launch.popen(
             [sys.executable, "-m", "vir.cli", "serve"],
             cwd=root,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            fresh=fresh,
         )
     service = RunningService(
         root, port, env, process, log_path, keyholders=[h.process for h in holders]

@@ -9,7 +9,6 @@ and the server's certificate for 127.0.0.1 and localhost.
 from __future__ import annotations
 
 import datetime as dt
-import socket
 import ssl
 import threading
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from support import service
 
 from vir.crypto import pki
 
@@ -106,10 +106,7 @@ class _Handler:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    return service.free_port()
 
 
 class MailServer:
