@@ -8,8 +8,9 @@ which saves the 3 s of CPU a fresh interpreter spends importing vir (most of wha
 suite's hundreds of servers and commands cost). Anything else, and every command when
 ``VIR_TEST_LAUNCH=exec``, runs through ``subprocess`` as before. Either way the command
 is a process of its own with its own working directory, environment, standard streams
-and exit code; tests that must see a fresh interpreter (the entry points themselves)
-call ``subprocess`` directly.
+and exit code. A test that must see a fresh interpreter (its command line or initial
+environment in /proc, or the entry point itself) passes ``fresh=True`` to ``popen`` or
+calls ``subprocess`` directly.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import atexit
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -71,17 +73,18 @@ def _socket_path() -> str:
         if ready != b"ready\n":
             raise RuntimeError("the tests' fork server did not start")
         _server = (process, path)
-        atexit.register(_stop, process)
+        atexit.register(_stop, process, folder)
         return path
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def _stop(process: subprocess.Popen[bytes], folder: str) -> None:
     if process.stdin is not None:
         process.stdin.close()  # the server stops its children and ends
     try:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _fd(stream: Any, default: int) -> tuple[int, int | None]:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.sqlite_only("the import graph of the code: no database")
+
 
 @pytest.mark.parametrize("package", ["vir.domain", "vir.audit"])
 def test_core_packages_stay_pure(package: str) -> None:

@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 from support import launch
 
-pytestmark = pytest.mark.skipif(not launch.forking(), reason="VIR_TEST_LAUNCH=exec")
+pytestmark = [
+    pytest.mark.skipif(not launch.forking(), reason="VIR_TEST_LAUNCH=exec"),
+    pytest.mark.sqlite_only("the test launcher: no database of its own"),
+]
 
 
 def test_a_vir_command_gets_its_own_streams_environment_and_exit_code(tmp_path: Path) -> None:

@@ -28,6 +28,8 @@ from vir.audit.merkle import (
     verify_inclusion,
 )
 
+pytestmark = pytest.mark.sqlite_only("Merkle tree arithmetic in memory: no database")
+
 # --- Naive reference: RFC 6962 §2.1, recursive, on entries -------------------
 
 

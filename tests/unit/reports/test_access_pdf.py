@@ -17,6 +17,8 @@ from pypdf import PdfReader
 
 from vir.reports.access_pdf import ACTION_LABELS, TITLE, render_access_report
 
+pytestmark = pytest.mark.sqlite_only("rendering a PDF from given data: no database")
+
 SCHOOL = {"oin": "00000001003214345000", "name": "Erasmus College", "category": "education"}
 GP = {"oin": "00000001003214345001", "name": "Huisartsenpraktijk De Linde", "category": "gp"}
 YOUTH_CARE = {

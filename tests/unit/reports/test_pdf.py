@@ -13,6 +13,8 @@ from pypdf import PdfReader
 
 from vir.reports.pdf import Document, chart_png, dutch_date, dutch_datetime
 
+pytestmark = pytest.mark.sqlite_only("rendering a PDF from given data: no database")
+
 CREATED = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SERIES = {

@@ -27,6 +27,8 @@ from vir.reports.access_pdf import render_access_report
 from vir.reports.officer import monitor_pdf, privacy_pdf
 from vir.reports.pdf import Document, chart_png
 
+pytestmark = pytest.mark.sqlite_only("rendering a PDF from given data: no database")
+
 CREATED = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 
 
