@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from property.test_matching_oracle import (
     ADDRESSES,
+    EXAMPLES,
     EXCLUDED,
     N_ORGS,
     PEOPLE,
@@ -66,6 +67,7 @@ _TEMPLATE_DIR = Path(tempfile.mkdtemp(prefix="vir-removal-oracle-"))
 
 @pytest.mark.filterwarnings("ignore::hypothesis.errors.NonInteractiveExampleWarning")
 @settings(
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
