@@ -7,14 +7,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support.https import Reply, request
-from support.service import RunningService
+from support.service import RunningService, start_service
 
 from vir.crypto import pki
 
@@ -47,6 +47,16 @@ class Target:
             json.loads(bytes(body))
             for (body,) in self.sql("SELECT body FROM audit_entries ORDER BY seq")
         ]
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+    """A deployment of this module's own. Refusals are counted per endpoint, network and
+    minute: on the worker's shared service, another module's request without a
+    certificate in the same minute went into the entry this module expects to see made."""
+    running = start_service(tmp_path_factory.mktemp("mtls"))
+    yield running
+    running.stop()
 
 
 @pytest.fixture(params=["index", "keyholder"])
