@@ -40,12 +40,11 @@ def forking() -> bool:
     return os.environ.get(MODE_ENV, "fork") != "exec"
 
 
-def _vir_module(args: Sequence[str]) -> str | None:
-    if len(args) >= 3 and args[0] == sys.executable and args[1] == "-m":
-        module = str(args[2])
-        if module == "vir" or module.startswith("vir."):
-            return module
-    return None
+def _is_vir_module(args: Sequence[str]) -> bool:
+    """Whether ``args`` is ``[sys.executable, "-m", "vir..." ...]``."""
+    if len(args) < 3 or args[0] != sys.executable or args[1] != "-m":
+        return False
+    return str(args[2]) == "vir" or str(args[2]).startswith("vir.")
 
 
 def _socket_path() -> str:
@@ -250,7 +249,7 @@ def popen(args: Sequence[str], *, fresh: bool = False, **kwargs: Any) -> subproc
     """``subprocess.Popen(args, **kwargs)``, forked when it is a vir module (see above);
     ``fresh``: executed all the same, for a test that reads the process's command line
     or initial environment in /proc (a forked child shows its fork server's)."""
-    if forking() and not fresh and _vir_module(args) is not None:
+    if forking() and not fresh and _is_vir_module(args):
         return Launched(args, **kwargs)
     return subprocess.Popen(args, **kwargs)
 
@@ -269,7 +268,7 @@ def run(
     """``subprocess.run(args, capture_output=True, text=True, ...)``, forked when it is a
     vir module (see above)."""
     assert capture_output and text, "the tests read a command's output as text"
-    if not (forking() and _vir_module(args) is not None):
+    if not (forking() and _is_vir_module(args)):
         return subprocess.run(
             args,
             cwd=cwd,

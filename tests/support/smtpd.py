@@ -105,16 +105,12 @@ class _Handler:
         return "250 2.0.0 OK"
 
 
-def free_port() -> int:
-    return service.free_port()
-
-
 class MailServer:
     """aiosmtpd on 127.0.0.1: STARTTLS required (``tls``), AUTH required after it
     (``auth``), or plain with neither (``tls=False``, for development mode)."""
 
     def __init__(self, certs: Pki | None, *, tls: bool = True, auth: bool = True) -> None:
-        self.port = free_port()
+        self.port = service.free_port()
         self._certs = certs
         self._tls = tls
         self._auth = auth
