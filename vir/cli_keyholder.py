@@ -8,7 +8,8 @@ vir keyholder activate         serve the rotated epoch (after the index took the
 vir keyholder retire           destroy the keys of replaced epochs past their grace period
 vir keyholder epochs           the epochs and their states
 vir keyholder key              the verifier key of its checkpoints and rekey tokens
-vir keyholder hsm-import       move plain key files into the HSM (wrapped)
+vir keyholder hsm-import       move the key files into the HSM (OPRF keys wrapped, the
+                               checkpoint key imported: the same verifier key)
 vir keyholder org ...          the organisations that may pseudonymise
 vir keyholder oidc OIN ...     whose access tokens speak for an organisation (the portal)
 vir keyholder audit ...        verify, checkpoint, export its audit log
@@ -177,6 +178,7 @@ def cmd_key(_settings: Settings, _args: argparse.Namespace) -> int:
 
 def cmd_hsm_import(_settings: Settings, _args: argparse.Namespace) -> int:
     from vir.crypto.keys import import_to_token
+    from vir.crypto.signing import import_signing_key
 
     settings = keyholder_settings()
     custody = _custody(settings)
@@ -186,6 +188,13 @@ def cmd_hsm_import(_settings: Settings, _args: argparse.Namespace) -> int:
         )
     moved = import_to_token(settings.keys_dir, custody.token)
     print(f"vir: {len(moved)} key file(s) now wrapped by the HSM; the plain files are destroyed")
+    checkpoint = import_signing_key(settings.keys_dir, custody.token)
+    if checkpoint is not None:
+        state = "moved into" if checkpoint else "was already in"
+        print(
+            f"vir: the checkpoint key {state} the HSM and signs there; its file is destroyed "
+            "(the verifier key is unchanged: vir keyholder key)"
+        )
     return 0
 
 
@@ -300,9 +309,9 @@ def add_parsers(
     retire.set_defaults(run=cmd_retire)
     holder.add_parser("epochs").set_defaults(run=cmd_epochs)
     holder.add_parser("key", help="the checkpoint and token verifier key").set_defaults(run=cmd_key)
-    holder.add_parser("hsm-import", help="wrap plain key files into the HSM").set_defaults(
-        run=cmd_hsm_import
-    )
+    holder.add_parser(
+        "hsm-import", help="wrap plain key files into the HSM; move the checkpoint key in"
+    ).set_defaults(run=cmd_hsm_import)
     db = holder.add_parser("db").add_subparsers(dest="keyholder_db_command", required=True)
     db.add_parser("upgrade").set_defaults(run=cmd_shared, shared=db_upgrade)
     org_parsers(holder.add_parser("org"), shared=cmd_shared)

@@ -88,6 +88,8 @@ def test_a_key_holder_moved_into_an_hsm_keeps_its_pseudonyms(
     before = _pseudonym(service)
     keys_dir = Path(keyholder_listing(service.root)[0]["env"]["VIR_KEYHOLDER_KEYS_DIR"])
     secret_hex = (keys_dir / "oprf-epoch-1.key").read_text().split()[0]
+    seed_hex = (keys_dir / "checkpoint-ed25519.key").read_text().strip()
+    pinned = run_vir(service.root, service.keyholder_env, "keyholder", "key").stdout.strip()
     for process in service.keyholders:
         stop_process(process)
     token = softhsm.new_token()
@@ -95,12 +97,17 @@ def test_a_key_holder_moved_into_an_hsm_keeps_its_pseudonyms(
     root = service.root
     imported = run_vir(root, env, "keyholder", "hsm-import")
     assert "wrapped by the HSM" in imported.stdout
-    run_vir(root, env, "keyholder", "init")  # the checkpoint key, made inside the token
+    assert "checkpoint key moved into the HSM" in imported.stdout
+    assert "created" not in run_vir(root, env, "keyholder", "init").stdout  # nothing new
     assert not (keys_dir / "oprf-epoch-1.key").exists()
     assert (keys_dir / "oprf-epoch-1.key.wrapped").exists()
+    assert not (keys_dir / "checkpoint-ed25519.key").exists()
     for path in keys_dir.iterdir():
         data = path.read_bytes()
-        assert secret_hex.encode() not in data and bytes.fromhex(secret_hex) not in data
+        for secret in (secret_hex, seed_hex):
+            assert secret.encode() not in data and bytes.fromhex(secret) not in data
+    # The log keeps its key: witnesses that pinned it go on verifying.
+    assert run_vir(root, env, "keyholder", "key").stdout.strip() == pinned
 
     holder = _start_holder(service, env)
     try:
@@ -111,8 +118,7 @@ def test_a_key_holder_moved_into_an_hsm_keeps_its_pseudonyms(
     try:
         assert _pseudonym(service) == before
         signed = run_vir(root, env, "keyholder", "audit", "checkpoint").stdout.encode()
-        verifier = run_vir(root, env, "keyholder", "key").stdout.strip()
-        name, public_key = parse_verifier_key(verifier)
+        name, public_key = parse_verifier_key(pinned)
         note = SignedNote.parse(signed)
         assert any(
             s.name == name and ed25519_verify(public_key, s.signature, note.text)

@@ -21,12 +21,13 @@ import pytest
 from support.softhsm import HsmToken, session_softhsm, write_private
 
 from vir.audit.checkpoint import Checkpoint, SignedNote, parse_verifier_key, verify_note
-from vir.crypto import keys, oprf
+from vir.crypto import hsm, keys, oprf
 from vir.crypto.hsm import Token
 from vir.crypto.signing import (
     KEY_FILE_NAME,
     SIGNING_KEY_LABEL,
     ed25519_verify,
+    import_signing_key,
     init_signing_key,
     load_signing_key,
 )
@@ -350,3 +351,101 @@ def test_the_token_key_survives_a_restart(
         assert signer.verifier_key() == before
         note = SignedNote.parse(signer.sign(Checkpoint(ORIGIN, 1, bytes(32))))
         assert verify_note(note, ORIGIN, parse_verifier_key(before)[1], ed25519_verify)
+
+
+# --- Moving a checkpoint key file into the token -----------------------------------------
+def _file_signer(keys_dir: Path) -> tuple[bytes, str]:
+    """A checkpoint key file as ``vir keyholder init`` makes it without an HSM: its seed,
+    and the verifier key witnesses have pinned."""
+    init_signing_key(keys_dir)
+    seed = bytes.fromhex((keys_dir / KEY_FILE_NAME).read_text().strip())
+    return seed, load_signing_key(keys_dir, ORIGIN).verifier_key()
+
+
+def test_an_imported_checkpoint_key_keeps_its_verifier_key_and_leaves_no_file(
+    token: Token, tmp_path: Path
+) -> None:
+    seed, pinned = _file_signer(tmp_path)
+    assert import_signing_key(tmp_path, token) is True
+    assert not (tmp_path / KEY_FILE_NAME).exists()
+    assert leaks(tmp_path, seed) == []
+    signer = load_signing_key(tmp_path, ORIGIN, token=token)
+    assert signer.verifier_key() == pinned  # the log's identity is unchanged
+    note = SignedNote.parse(signer.sign(Checkpoint(ORIGIN, 7, bytes(range(32)))))
+    assert verify_note(note, ORIGIN, parse_verifier_key(pinned)[1], ed25519_verify)
+    # In the token: sensitive, not extractable, signing only; and it says it was once
+    # outside (not "always sensitive", not "never extractable").
+    (private,) = [f for f in token.key_facts(SIGNING_KEY_LABEL) if f.object_class == "private"]
+    assert private.sensitive and private.extractable is False
+    assert private.always_sensitive is False and private.never_extractable is False
+    assert "sign" in private.usages and not private.usages & {"decrypt", "unwrap", "derive"}
+    # init afterwards finds the key; nothing new is made.
+    assert init_signing_key(tmp_path, token=token)[1] is False
+    assert import_signing_key(tmp_path, token) is None  # no file: nothing to do
+
+
+def test_an_import_run_again_after_a_crash_destroys_the_file_only(
+    token: Token, tmp_path: Path
+) -> None:
+    _, pinned = _file_signer(tmp_path)
+    text = (tmp_path / KEY_FILE_NAME).read_text()
+    assert import_signing_key(tmp_path, token) is True
+    write_private(tmp_path / KEY_FILE_NAME, text)  # as if killed before the file went
+    assert import_signing_key(tmp_path, token) is False
+    assert not (tmp_path / KEY_FILE_NAME).exists()
+    assert load_signing_key(tmp_path, ORIGIN, token=token).verifier_key() == pinned
+    assert len([f for f in token.key_facts(SIGNING_KEY_LABEL) if f.object_class == "private"]) == 1
+
+
+def test_an_import_over_another_token_key_is_refused_and_keeps_the_file(
+    token: Token, tmp_path: Path
+) -> None:
+    token.ensure_ed25519_key(SIGNING_KEY_LABEL)
+    in_token = token.ed25519_public_key(SIGNING_KEY_LABEL)
+    seed, _ = _file_signer(tmp_path)
+    with pytest.raises(ConfigurationError, match="already holds another Ed25519 key") as refused:
+        import_signing_key(tmp_path, token)
+    assert seed.hex() not in str(refused.value)
+    assert bytes.fromhex((tmp_path / KEY_FILE_NAME).read_text().strip()) == seed
+    assert token.ed25519_public_key(SIGNING_KEY_LABEL) == in_token
+
+
+@pytest.mark.parametrize("problem", ["published", "exposed", "malformed"])
+def test_an_import_refuses_a_key_file_the_service_would_refuse(
+    token: Token, tmp_path: Path, problem: str
+) -> None:
+    path = tmp_path / KEY_FILE_NAME
+    if problem == "published":  # RFC 8032's first test key
+        write_private(path, "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60\n")
+    elif problem == "exposed":
+        write_private(path, os.urandom(32).hex() + "\n", mode=0o644)
+    else:
+        write_private(path, "not a key\n")
+    with pytest.raises(ConfigurationError):
+        import_signing_key(tmp_path, token)
+    assert path.exists()
+    assert token.key_facts(SIGNING_KEY_LABEL) == ()
+
+
+def test_a_checkpoint_key_file_beside_a_token_is_refused_until_imported(
+    token: Token, tmp_path: Path
+) -> None:
+    _file_signer(tmp_path)
+    for refused in (
+        lambda: load_signing_key(tmp_path, ORIGIN, token=token),
+        lambda: init_signing_key(tmp_path, token=token),
+    ):
+        with pytest.raises(ConfigurationError, match="vir keyholder hsm-import"):
+            refused()
+    assert token.key_facts(SIGNING_KEY_LABEL) == ()  # init made no second key
+
+
+def test_wrap_nonces_come_from_the_token_too(token: Token, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the operating system's random source stuck, the token's still makes every
+    nonce new (a repeated GCM nonce under one key would expose the wrapped keys)."""
+    monkeypatch.setattr("vir.crypto.hsm.secrets.token_bytes", lambda n: bytes(n))
+    secret = oprf.random_scalar()
+    blobs = [token.wrap(secret, aad=b"ctx") for _ in range(16)]
+    nonces = {blob[1 : 1 + hsm.NONCE_SIZE] for blob in blobs}
+    assert len(nonces) == len(blobs)
+    assert all(token.unwrap(blob, aad=b"ctx") == secret for blob in blobs)

@@ -10,6 +10,9 @@ A wrapped blob is self-describing::
 
     version (1 byte, 0x01) ‖ nonce (12 bytes) ‖ AES-256-GCM ciphertext ‖ tag (16 bytes)
 
+where the nonce is drawn from the token's random generator (mixed with the operating
+system's),
+
 with the version byte and a caller-chosen context (``aad``) as additional authenticated
 data, so a blob made for one purpose (one key file) does not unwrap as another.
 
@@ -34,6 +37,9 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import pkcs11
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass, TokenFlag
 from pkcs11 import exceptions as p11
 from pkcs11.util.ec import encode_named_curve_parameters
@@ -45,6 +51,7 @@ WRAP_VERSION = 1
 NONCE_SIZE = 12
 TAG_SIZE = 16
 ED25519_PUBLIC_KEY_SIZE = 32
+ED25519_SEED_SIZE = 32
 ED25519_SIGNATURE_SIZE = 64
 _ED25519_OID = "1.3.101.112"  # RFC 8410 id-Ed25519, as EC_PARAMS of a CKK_EC_EDWARDS key
 _HEADER = bytes([WRAP_VERSION])
@@ -215,15 +222,15 @@ class Token:
         """AES-256-GCM encryption of ``secret`` inside the token with the AES key ``label``,
         created on first use (a token object: sensitive, never extractable, ENCRYPT and
         DECRYPT only). ``aad`` binds the blob to its purpose; give the same to unwrap."""
-        nonce = secrets.token_bytes(NONCE_SIZE)
-        params = pkcs11.GCMParams(nonce, _HEADER + aad, TAG_SIZE * 8)
 
         def encrypt(session: pkcs11.Session) -> bytes:
             key = self._aes_key(session, label, create=True)
-            return bytes(key.encrypt(secret, mechanism=Mechanism.AES_GCM, mechanism_param=params))
+            nonce = _nonce(session)
+            params = pkcs11.GCMParams(nonce, _HEADER + aad, TAG_SIZE * 8)
+            sealed = key.encrypt(secret, mechanism=Mechanism.AES_GCM, mechanism_param=params)
+            return nonce + bytes(sealed)
 
-        sealed = self._run(encrypt, f"encrypting with token key '{label}'")
-        return _HEADER + nonce + sealed
+        return _HEADER + self._run(encrypt, f"encrypting with token key '{label}'")
 
     def unwrap(self, blob: bytes, label: str = WRAP_KEY_LABEL, aad: bytes = b"") -> bytes:
         """The secret in ``blob``. Raises :class:`CryptoError` (which check failed is not
@@ -310,6 +317,88 @@ class Token:
             return self._ed25519_public(session, label), True
 
         return self._run(ensure, f"creating Ed25519 key '{label}'")
+
+    def import_ed25519_key(self, label: str, seed: bytes) -> bool:
+        """Store the Ed25519 key whose 32-byte private key is ``seed`` as the token's key
+        pair ``label`` (private key sensitive, not extractable, SIGN only), so that a key
+        that has signed from a file goes on signing, with the same public key, inside the
+        token. True when stored; False when the token already holds this very key (an
+        import run again). Refuses another key under ``label``, and checks that the token
+        signs with the key before answering.
+
+        The token reports the imported private key as not always sensitive and not never
+        extractable: it once was a file, and PKCS#11 says so."""
+        if len(seed) != ED25519_SEED_SIZE:
+            raise CryptoError()
+        file_key = Ed25519PrivateKey.from_private_bytes(seed)
+        public = file_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+        def store(session: pkcs11.Session) -> bool:
+            if _find(session, ObjectClass.PUBLIC_KEY, label) or _find(
+                session, ObjectClass.PRIVATE_KEY, label
+            ):
+                if not hmac.compare_digest(self._ed25519_public(session, label), public):
+                    raise ConfigurationError(
+                        f"token '{self._label}' already holds another Ed25519 key labelled "
+                        f"'{label}'; the log can be signed by one key only: keep the file "
+                        "(and remove the token's key with the HSM's tools) or keep the token's"
+                    )
+                self._ed25519_private(session, label)  # the pair is whole
+                return False
+            params = encode_named_curve_parameters(_ED25519_OID)
+            common = {
+                Attribute.KEY_TYPE: KeyType.EC_EDWARDS,
+                Attribute.TOKEN: True,
+                Attribute.LABEL: label,
+                Attribute.ID: label.encode(),
+                Attribute.EC_PARAMS: params,
+            }
+            private: Any = session.create_object(
+                common
+                | {
+                    Attribute.CLASS: ObjectClass.PRIVATE_KEY,
+                    Attribute.PRIVATE: True,
+                    Attribute.SENSITIVE: True,
+                    Attribute.EXTRACTABLE: False,
+                    Attribute.SIGN: True,
+                    # SIGN only: modules default the others to true (SoftHSM2 does).
+                    Attribute.SIGN_RECOVER: False,
+                    Attribute.DECRYPT: False,
+                    Attribute.UNWRAP: False,
+                    Attribute.DERIVE: False,
+                    Attribute.VALUE: seed,
+                }
+            )
+            stored = [private]
+            try:
+                stored.append(
+                    session.create_object(
+                        common
+                        | {
+                            Attribute.CLASS: ObjectClass.PUBLIC_KEY,
+                            Attribute.PRIVATE: False,
+                            Attribute.VERIFY: True,
+                            Attribute.VERIFY_RECOVER: False,
+                            Attribute.ENCRYPT: False,
+                            Attribute.WRAP: False,
+                            Attribute.DERIVE: False,
+                            Attribute.EC_POINT: b"\x04\x20" + public,  # DER OCTET STRING
+                        }
+                    )
+                )
+                probe = secrets.token_bytes(32)
+                signed = bytes(private.sign(probe, mechanism=Mechanism.EDDSA))
+                file_key.public_key().verify(signed, probe)
+            except (p11.PKCS11Error, InvalidSignature):
+                for made in stored:
+                    made.destroy()
+                raise ConfigurationError(
+                    f"token '{self._label}' did not sign with the imported Ed25519 key "
+                    f"'{label}'; nothing was kept in the token and the key file is untouched"
+                ) from None
+            return True
+
+        return self._run(store, f"importing Ed25519 key '{label}'")
 
     def ed25519_public_key(self, label: str, create: bool = False) -> bytes:
         """The 32-byte raw public key of the token's Ed25519 key pair ``label``; generates
@@ -413,6 +502,16 @@ class Token:
                 raise ConfigurationError(
                     f"token '{self._label}' refused {what} (PKCS#11 {type(error).__name__})"
                 ) from None
+
+
+def _nonce(session: pkcs11.Session) -> bytes:
+    """A GCM nonce from the token's random generator, mixed (XOR) with the operating
+    system's: unpredictable if either source is, and drawn where the key lives."""
+    drawn = bytes(session.generate_random(NONCE_SIZE * 8))
+    if len(drawn) != NONCE_SIZE:
+        raise CryptoError()
+    local = secrets.token_bytes(NONCE_SIZE)
+    return bytes(a ^ b for a, b in zip(drawn, local, strict=True))
 
 
 def _read_pin(pin_file: Path) -> str:

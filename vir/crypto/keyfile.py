@@ -1,8 +1,10 @@
-"""Reading a 32-byte key kept as hex in a file of its own (the checkpoint seed, the
-webhook secret key): one set of checks, one set of messages, none showing the key."""
+"""Key files: reading a 32-byte key kept as hex in a file of its own (the checkpoint seed,
+the webhook secret key) with one set of checks and messages, none showing the key; and
+destroying a key file."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -52,3 +54,34 @@ def create_hex_key(path: Path, size: int = 32) -> bool:
     with os.fdopen(fd, "w") as handle:
         handle.write(secrets.token_bytes(size).hex() + "\n")
     return True
+
+
+def destroy_key_file(path: Path) -> bool:
+    """Overwrite with zeros, sync, unlink. A symlink is unlinked, never followed.
+
+    Overwriting is best effort: copy-on-write and flash filesystems may keep old blocks.
+    """
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return False
+    if stat.S_ISREG(mode):
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
+        try:
+            size = os.fstat(fd).st_size
+            os.write(fd, bytes(size))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    path.unlink()
+    sync_dir(path.parent)
+    return True
+
+
+def sync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):  # not every platform or filesystem allows it
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

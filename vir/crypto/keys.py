@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vir.crypto import oprf
+from vir.crypto.keyfile import destroy_key_file, sync_dir
 from vir.domain.errors import ConfigurationError, CryptoError
 
 if TYPE_CHECKING:
@@ -195,16 +196,7 @@ def _write_new(path: Path, content: bytes) -> None:
         with contextlib.suppress(OSError):
             path.unlink()
         raise
-    _sync_dir(path.parent)
-
-
-def _sync_dir(directory: Path) -> None:
-    with contextlib.suppress(OSError):  # not every platform or filesystem allows it
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    sync_dir(path.parent)
 
 
 def write_oprf_key(
@@ -289,32 +281,10 @@ def load_oprf_keyring(keys_dir: Path, token: Token | None = None) -> OprfKeyring
     return OprfKeyring(tuple(keys))
 
 
-def _destroy(path: Path) -> bool:
-    """Overwrite with zeros, sync, unlink. A symlink is unlinked, never followed.
-
-    Overwriting is best effort: copy-on-write and flash filesystems may keep old blocks.
-    """
-    try:
-        mode = path.lstat().st_mode
-    except FileNotFoundError:
-        return False
-    if stat.S_ISREG(mode):
-        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
-        try:
-            size = os.fstat(fd).st_size
-            os.write(fd, bytes(size))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    path.unlink()
-    _sync_dir(path.parent)
-    return True
-
-
 def destroy_oprf_key(keys_dir: Path, epoch: int) -> bool:
     """Destroy the key of ``epoch``, plain and wrapped; True if something was removed."""
-    removed = _destroy(key_path(keys_dir, epoch))
-    return _destroy(wrapped_key_path(keys_dir, epoch)) or removed
+    removed = destroy_key_file(key_path(keys_dir, epoch))
+    return destroy_key_file(wrapped_key_path(keys_dir, epoch)) or removed
 
 
 def import_to_token(keys_dir: Path, token: Token) -> list[Path]:
@@ -342,6 +312,6 @@ def import_to_token(keys_dir: Path, token: Token) -> list[Path]:
                 f"{twin} exists but does not hold the key in {path}; check both and remove "
                 "the wrong one before importing again"
             )
-        _destroy(path)
+        destroy_key_file(path)
         imported.append(twin)
     return imported

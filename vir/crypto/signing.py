@@ -30,7 +30,7 @@ from vir.audit.checkpoint import (
     format_verifier_key,
     is_valid_key_name,
 )
-from vir.crypto.keyfile import create_hex_key, read_hex_key
+from vir.crypto.keyfile import create_hex_key, destroy_key_file, read_hex_key
 from vir.domain.errors import ConfigurationError, CryptoError
 
 if TYPE_CHECKING:
@@ -204,6 +204,7 @@ def init_signing_key(keys_dir: Path, token: Token | None = None) -> tuple[Path, 
     sensitive, non-extractable token object), and its PKCS#11 URI in place of a path.
     """
     if token is not None:
+        _refuse_a_file_beside(token, keys_dir)
         _, created = token.ensure_ed25519_key(SIGNING_KEY_LABEL)
         return token_key_uri(token), created
     keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -212,21 +213,36 @@ def init_signing_key(keys_dir: Path, token: Token | None = None) -> tuple[Path, 
     return path, create_hex_key(path, SEED_SIZE)
 
 
-def load_signing_key(keys_dir: Path, origin: str, token: Token | None = None) -> CheckpointSigner:
-    """Load the checkpoint key, refusing a missing, exposed, malformed or published one.
+def import_signing_key(keys_dir: Path, token: Token) -> bool | None:
+    """Move the checkpoint key file into ``token`` as its ``vir-checkpoint`` key pair, so
+    the log keeps its signing key (witnesses and verifiers have pinned its public key):
+    the seed is stored in the token, the token is checked to sign with it, then the file
+    is destroyed. True when moved; False when the token already held this key (an import
+    run again: the file is destroyed); None when there is no key file. Refuses a file
+    key that is exposed, malformed or published, and a token holding another key."""
+    path = signing_key_path(keys_dir)
+    if not path.exists():
+        return None
+    seed = _read_seed(keys_dir)
+    stored = token.import_ed25519_key(SIGNING_KEY_LABEL, seed)
+    destroy_key_file(path)
+    return stored
 
-    With ``token``: a signer that signs inside the token with its ``vir-checkpoint`` key
-    pair; the key file in ``keys_dir`` (if any) is not used.
-    """
+
+def _refuse_a_file_beside(token: Token, keys_dir: Path) -> None:
+    """With an HSM, a checkpoint key file still in the keys directory has not been moved
+    into the token: signing with the token's key instead would change the log's key."""
+    path = signing_key_path(keys_dir)
+    if path.exists():
+        raise ConfigurationError(
+            f"checkpoint signing key {path} is a file, but an HSM is configured (token "
+            f"'{token.label}'); move it into the token with: vir keyholder hsm-import"
+        )
+
+
+def _read_seed(keys_dir: Path) -> bytes:
     path = signing_key_path(keys_dir)
     how_to = _HOW_TO.format(dir=keys_dir)
-    if not is_valid_key_name(origin):
-        raise ConfigurationError(
-            "the checkpoint origin must be non-empty without spaces, '+' or control "
-            "characters, because it is also the signature key name"
-        )
-    if token is not None:
-        return CheckpointSigner.from_token(token, SIGNING_KEY_LABEL, origin)
     seed = read_hex_key(
         path,
         "checkpoint signing key",
@@ -237,4 +253,21 @@ def load_signing_key(keys_dir: Path, origin: str, token: Token | None = None) ->
         raise ConfigurationError(
             f"checkpoint signing key {path} is a published test key; remove it and " + how_to
         )
-    return CheckpointSigner.from_seed(seed, origin)
+    return seed
+
+
+def load_signing_key(keys_dir: Path, origin: str, token: Token | None = None) -> CheckpointSigner:
+    """Load the checkpoint key, refusing a missing, exposed, malformed or published one.
+
+    With ``token``: a signer that signs inside the token with its ``vir-checkpoint`` key
+    pair; a key file still in ``keys_dir`` is refused (it has not been imported).
+    """
+    if not is_valid_key_name(origin):
+        raise ConfigurationError(
+            "the checkpoint origin must be non-empty without spaces, '+' or control "
+            "characters, because it is also the signature key name"
+        )
+    if token is not None:
+        _refuse_a_file_beside(token, keys_dir)
+        return CheckpointSigner.from_token(token, SIGNING_KEY_LABEL, origin)
+    return CheckpointSigner.from_seed(_read_seed(keys_dir), origin)

@@ -52,8 +52,10 @@ def create_keyholder_app(settings: KeyholderSettings, *, clock: Clock = utc_now)
     db = Database.connect(settings.database_url)
     require_current(db.engine)
     origins = parse_origins(settings.portal_origins)
-    signer = custody.signer(settings.audit_origin)
+    # The OPRF keys first: when they are wrapped but no HSM is configured, that is what
+    # to say (the checkpoint key is then in the token too, and its file gone).
     keys = epochs.KeyStore(settings.keys_dir, db, load=custody.load_keyring)
+    signer = custody.signer(settings.audit_origin)
     require_threshold(keys.current().share_index, settings.threshold)
     limits = RateLimits(
         {
