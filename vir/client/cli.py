@@ -17,6 +17,11 @@ involved with the one identity given, or with the household of that parent, as J
 where Veilig Thuis stands. ``organisations`` lists the organisations connected in the
 caller's region (docs/categories.md).
 
+``notifications [--cursor-file F | --after CURSOR] [--follow]`` prints the
+organisation's notifications since the cursor as JSON Lines and keeps the next cursor in
+the file (a scheduled run is a back office's whole integration); ``matches LOCAL_REF``
+prints the matches of one of its own signals, as JSON.
+
 ``match show|handover|accept|decline|follow-up MATCH_ID`` reads one match with its
 coordinator, hands the coordinator's role over (``--to OIN``), answers an offer, or
 records a content-free follow-up (``contact_made --with OIN``, ``plan_agreed``,
@@ -49,7 +54,7 @@ from typing import Any
 
 import httpx
 
-from vir.client import bulk, consultations, matchregie, reports
+from vir.client import bulk, consultations, inbox, matchregie, reports
 from vir.client.canonical import nl_address, nl_bsn, nl_person
 from vir.client.connection import (
     DEFAULT_KEYHOLDER_URL,
@@ -290,12 +295,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     address.add_parser("list", help="the labels on the exclusion list")
     _veilig_thuis_parsers(sub)
     _bulk_parsers(sub)
+    inbox.add_parsers(sub)
     matchregie.add_parsers(sub)
     matchregie.add_follow_up_parsers(sub)
     reports.add_parsers(sub)
     args = parser.parse_args(argv)
     if args.command == "report":
         return reports.command(args, _connect)
+    if args.command == "notifications":
+        return inbox.notifications_command(args, _connect)
+    if args.command == "matches":
+        return inbox.matches_command(args, _connect)
     if args.command == "match":
         return matchregie.command(args, _connect)
     if args.command == "follow-up":
