@@ -10,6 +10,7 @@ vir keyholder epochs           the epochs and their states
 vir keyholder key              the verifier key of its checkpoints and rekey tokens
 vir keyholder hsm-import       move the key files into the HSM (OPRF keys wrapped, the
                                checkpoint key imported: the same verifier key)
+vir keyholder repair ...       give a lost threshold holder its share back from t others
 vir keyholder org ...          the organisations that may pseudonymise
 vir keyholder oidc OIN ...     whose access tokens speak for an organisation (the portal)
 vir keyholder audit ...        verify, checkpoint, export its audit log
@@ -198,6 +199,114 @@ def cmd_hsm_import(_settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_repair(_settings: Settings, args: argparse.Namespace) -> int:
+    """``vir keyholder repair STEP``: give a lost holder its share back from t helpers
+    (vir.keyholder.repair): request (new holder), join, deal, sum (each helper), finish
+    (new holder). Each step prints what it did; never a share, part or key."""
+    from vir.keyholder import repair
+
+    settings = keyholder_settings()
+    custody = _custody(settings)
+    now = utc_now()
+    step = args.repair_step
+    if step == "request":
+        _database(settings)  # prepared first: vir keyholder db upgrade
+        helpers = _indices(args.helpers)
+        done = repair.request(
+            custody, settings.threshold, args.index, helpers, args.threshold, Path(args.out), now
+        )
+        print(
+            f"vir: repair request {done.request.request_id} for holder {done.request.index} "
+            f"from helpers {args.helpers} written to {done.out}"
+        )
+        print(
+            f"vir: its fingerprint is {done.request.fingerprint}: each helper's operator "
+            "confirms it with you before running: vir keyholder repair join"
+        )
+        return 0
+    verifiers = repair.parse_verifier_keys(args.verifier_key or [])
+    request_file = Path(args.request)
+    joins = [Path(f) for f in args.joins or []]
+    db = _database(settings)
+    if step == "finish":
+        sums = [Path(f) for f in args.sums]
+        done = repair.finish(
+            custody, db, settings.threshold, request_file, joins, sums, verifiers, now
+        )
+        print(
+            f"vir: holder {done.request.index} stored its repaired share of epoch(s) "
+            f"{_epochs_text(done.epochs)}, checked against the helpers' public shares"
+        )
+        print("vir: its box key is destroyed; start it with: vir keyholder serve")
+        return 0
+    signer = custody.signer(settings.audit_origin)
+    out = Path(args.out)
+    if step == "join":
+        done = repair.join(custody, signer, db, settings.threshold, request_file, out, now)
+        print(
+            f"vir: holder {done.holder} joined repair {done.request.request_id} (fingerprint "
+            f"{done.request.fingerprint}) for epoch(s) {_epochs_text(done.epochs)}: {out}"
+        )
+    elif step == "deal":
+        done = repair.deal(custody, signer, db, request_file, joins, verifiers, out, now)
+        print(
+            f"vir: holder {done.holder} sealed its parts of epoch(s) "
+            f"{_epochs_text(done.epochs)} to the helpers: {out}"
+        )
+    else:
+        deals = [Path(f) for f in args.deals]
+        done = repair.add_parts(
+            custody, signer, db, request_file, joins, deals, verifiers, out, now
+        )
+        print(
+            f"vir: holder {done.holder} sealed its sums of epoch(s) {_epochs_text(done.epochs)} "
+            f"to holder {done.request.index}: {out}; its box key is destroyed"
+        )
+    return 0
+
+
+def _indices(text: str) -> list[int]:
+    """``1,3`` → [1, 3]."""
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise InputError("helpers", "give the helpers' share indices as 1,3") from None
+
+
+def _epochs_text(epochs: tuple[int, ...]) -> str:
+    return ", ".join(map(str, epochs))
+
+
+def _repair_parsers(holder: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """``vir keyholder repair request|join|deal|sum|finish`` (docs/operations.md)."""
+    steps = holder.add_parser(
+        "repair", help="give a lost threshold key holder its share back from t helpers"
+    ).add_subparsers(dest="repair_step", required=True)
+    verifier_help = "a helper's verifier key as INDEX=KEY (its `vir keyholder key`); repeat"
+    request = steps.add_parser("request", help="new holder: start a repair")
+    request.add_argument("--index", type=int, required=True, help="the lost holder's index")
+    request.add_argument("--helpers", required=True, help="t helper indices, such as 1,3")
+    request.add_argument("--threshold", required=True, help="t-of-n, such as 2-of-3")
+    request.add_argument("--out", required=True)
+    join = steps.add_parser("join", help="each helper: box key and public shares")
+    join.add_argument("--request", required=True)
+    join.add_argument("--out", required=True)
+    join.set_defaults(joins=None, verifier_key=None)
+    deal = steps.add_parser("deal", help="each helper: sealed parts of its term")
+    add_sum = steps.add_parser("sum", help="each helper: the sum of its parts, sealed")
+    finish = steps.add_parser("finish", help="new holder: check and store the share")
+    for parser in (deal, add_sum, finish):
+        parser.add_argument("--request", required=True)
+        parser.add_argument("--joins", nargs="+", required=True, help="every helper's join")
+        parser.add_argument("--verifier-key", action="append", help=verifier_help)
+    deal.add_argument("--out", required=True)
+    add_sum.add_argument("--deals", nargs="+", required=True, help="every helper's deal")
+    add_sum.add_argument("--out", required=True)
+    finish.add_argument("--sums", nargs="+", required=True, help="every helper's sum")
+    for parser in (request, join, deal, add_sum, finish):
+        parser.set_defaults(run=cmd_repair)
+
+
 def cmd_audit_checkpoint(_settings: Settings, _args: argparse.Namespace) -> int:
     from vir.services.transparency import TransparencyLog
 
@@ -309,6 +418,7 @@ def add_parsers(
     retire.set_defaults(run=cmd_retire)
     holder.add_parser("epochs").set_defaults(run=cmd_epochs)
     holder.add_parser("key", help="the checkpoint and token verifier key").set_defaults(run=cmd_key)
+    _repair_parsers(holder)
     holder.add_parser(
         "hsm-import", help="wrap plain key files into the HSM; move the checkpoint key in"
     ).set_defaults(run=cmd_hsm_import)

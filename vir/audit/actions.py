@@ -116,6 +116,10 @@ class Action(enum.StrEnum):
     KEY_EPOCH_RETIRED = "key.epoch_retired"
     KEY_EPOCH_CREATED = "key.epoch_created"
     KEY_EPOCH_ACTIVATED = "key.epoch_activated"
+    KEY_SHARE_REPAIR_JOINED = "key.share_repair_joined"
+    KEY_SHARE_REPAIR_DEALT = "key.share_repair_dealt"
+    KEY_SHARE_REPAIR_SUMMED = "key.share_repair_summed"
+    KEY_SHARE_REPAIR_RESTORED = "key.share_repair_restored"
 
     @property
     def description(self) -> Description:
@@ -508,6 +512,36 @@ _DESCRIPTIONS: Final[dict[Action, Description]] = {
         _P.ADMIN,
         _U.SECURITY,
         "Nieuwe sleutelperiode in gebruik",
+    ),
+    Action.KEY_SHARE_REPAIR_JOINED: _D(
+        "A key holder joined the repair of a lost holder's share as a helper: it published "
+        "its box key and public shares (objects: request, index, holder, helpers, epochs; "
+        "never a share).",
+        _P.ADMIN,
+        _U.SECURITY,
+        "Deelname aan sleutelherstel",
+    ),
+    Action.KEY_SHARE_REPAIR_DEALT: _D(
+        "A helper split its term of the lost holder's share into sealed random parts, one "
+        "per helper (objects: request, index, holder, helpers, epochs; never a part).",
+        _P.ADMIN,
+        _U.SECURITY,
+        "Sleutelherstel: delen verdeeld",
+    ),
+    Action.KEY_SHARE_REPAIR_SUMMED: _D(
+        "A helper added the parts sealed to it and sealed the sum to the new holder; its "
+        "box key is destroyed (objects: request, index, holder, helpers, epochs).",
+        _P.ADMIN,
+        _U.SECURITY,
+        "Sleutelherstel: delen opgeteld",
+    ),
+    Action.KEY_SHARE_REPAIR_RESTORED: _D(
+        "A new key holder stored the share of the lost holder it replaces, checked against "
+        "the helpers' public shares, with their epochs (objects: request, index, holder, "
+        "helpers, epochs; never a share).",
+        _P.ADMIN,
+        _U.SECURITY,
+        "Sleutelherstel voltooid",
     ),
 }
 # Checked when the module loads: a member without a description cannot be released.

@@ -17,6 +17,12 @@ Rotation multiplies every share by the same δ (``scale``): the results are shar
 of δ·k. ``reconstruct`` gives f(0) back from t shares, for the dealer and checks;
 a running deployment never needs k in one place.
 
+Repair (``repair_term``, ``split_additive``, ``add_scalars``; run by
+``vir.keyholder.repair``) gives a lost holder j its share f(j) back from t helpers S:
+f(j) = Σ_{i∈S} λ_i^S(j)·k_i (``lagrange_at``), each term split into random additive
+parts so that no one but j ever holds more than their own share. ``public_share``
+K_i = k_i·G lets j check the result (``check_repaired``) without learning k_i.
+
 Not covered here: ``combine`` cannot tell a wrong answer from a holder (that would
 need per-holder public keys and DLEQ proofs, RFC 9497's VOPRF mode). Who may hold
 a share, and where, is documented with the deployment, not here.
@@ -131,28 +137,40 @@ def split(
     raise CryptoError()
 
 
-def lagrange_at_zero(indices: Sequence[int]) -> dict[int, bytes]:
-    """λ_i = Π_{j≠i} x_j / (x_j - x_i) for each index, as canonical scalars.
+def lagrange_at(indices: Sequence[int], x: int) -> dict[int, bytes]:
+    """λ_i(x) = Π_{m≠i} (x - m) / (i - m) for each index, as canonical scalars.
 
-    With these, Σ λ_i·f(x_i) = f(0) for every polynomial of degree < len(indices).
+    With these, Σ λ_i(x)·f(i) = f(x) for every polynomial f of degree < len(indices):
+    x = 0 gives the key (``lagrange_at_zero``), x = j a lost holder's share (repair).
+    A λ_i(x) is zero only when x is another of the indices.
     """
     checked = [_check_index(index) for index in indices]
     if not checked:
         raise ValueError("need at least one share index")
     if len(set(checked)) != len(checked):
         raise ValueError("share indices must be distinct")
+    if type(x) is not int or not 0 <= x <= MAX_SHARES:
+        raise ValueError(f"a point to interpolate at is an integer from 0 to {MAX_SHARES}")
     order = oprf.GROUP_ORDER
     coefficients = {}
     for i in checked:
         numerator, denominator = 1, 1
-        for j in checked:
-            if j != i:
-                numerator = numerator * j % order
-                denominator = denominator * (j - i) % order
-        # Indices are distinct and below the (prime) order, so denominator is invertible
-        # and every λ_i is non-zero.
+        for m in checked:
+            if m != i:
+                numerator = numerator * (x - m) % order
+                denominator = denominator * (i - m) % order
+        # Indices are distinct and below the (prime) order, so denominator is invertible.
         coefficients[i] = oprf.scalar_from_int(numerator * pow(denominator, -1, order))
     return coefficients
+
+
+def lagrange_at_zero(indices: Sequence[int]) -> dict[int, bytes]:
+    """λ_i = Π_{j≠i} x_j / (x_j - x_i) for each index, as canonical scalars.
+
+    With these, Σ λ_i·f(x_i) = f(0) for every polynomial of degree < len(indices);
+    every λ_i is non-zero.
+    """
+    return lagrange_at(indices, 0)
 
 
 def combine(evaluations: Sequence[tuple[int, bytes]]) -> bytes:
@@ -186,3 +204,79 @@ def reconstruct(shares: Sequence[Share]) -> bytes:
 def scale(share: Share, delta: bytes) -> Share:
     """δ·k_i: applied to every share with the same non-zero δ, gives shares of δ·k."""
     return Share(share.index, oprf.scalar_from_int(_scalar(share.secret) * _nonzero_scalar(delta)))
+
+
+# Share repair (``vir.keyholder.repair``): t helpers S give a lost holder j its share
+# f(j) = Σ_{i∈S} λ_i^S(j)·k_i without anyone seeing another's share. Helper i splits its
+# term c_i = λ_i^S(j)·k_i into t uniformly random additive parts, one per helper; each
+# helper adds the parts it got and only the new holder adds those sums. Any t-1 parts of
+# one term are uniformly random and independent of c_i: only all t of them reveal it.
+
+
+def repair_term(share: Share, helpers: Sequence[int], target: int) -> bytes:
+    """c_i = λ_i^S(j)·k_i: helper ``share.index``'s term of f(``target``) over ``helpers``."""
+    _check_repair(helpers, target)
+    if share.index not in helpers:
+        raise ValueError("the share's holder is not one of the helpers")
+    coefficient = lagrange_at(helpers, target)[share.index]
+    return oprf.scalar_from_int(_scalar(coefficient) * _scalar(share.secret))
+
+
+def split_additive(
+    value: bytes, parts: int, rng: Callable[[], bytes] = oprf.random_scalar
+) -> list[bytes]:
+    """``parts`` scalars that add up to ``value`` modulo the order: the first parts-1 from
+    ``rng`` (uniform), the last what remains. Any parts-1 of them are uniformly random
+    whatever ``value`` is."""
+    if type(parts) is not int or not 1 <= parts <= MAX_SHARES:
+        raise ValueError(f"the number of parts is from 1 to {MAX_SHARES}")
+    total = _scalar(value)
+    drawn = [_scalar(rng()) for _ in range(parts - 1)]
+    last = (total - sum(drawn)) % oprf.GROUP_ORDER
+    return [oprf.scalar_from_int(d) for d in drawn] + [oprf.scalar_from_int(last)]
+
+
+def add_scalars(values: Sequence[bytes]) -> bytes:
+    """Σ values modulo the order (the identity of addition, zero, for none)."""
+    return oprf.scalar_from_int(sum(_scalar(v) for v in values))
+
+
+def repair(shares: Sequence[Share], target: int) -> Share:
+    """f(``target``) from t shares in one place: the reference the two-round repair is
+    tested against (a real repair never gathers shares)."""
+    helpers = [share.index for share in shares]
+    _check_repair(helpers, target)
+    return Share(target, add_scalars([repair_term(share, helpers, target) for share in shares]))
+
+
+def public_share(secret: bytes) -> bytes:
+    """K = k·G for a share k: public (pseudonyms are k·H(x), never k·G), and what a
+    repaired share is checked against."""
+    scalar = oprf.scalar_from_int(_nonzero_scalar(secret))
+    return bytes(pysodium.crypto_scalarmult_ristretto255_base(scalar))
+
+
+def expected_public_share(publics: Sequence[tuple[int, bytes]], target: int) -> bytes:
+    """Σ λ_i^S(j)·K_i over the helpers' (index, K_i): f(j)·G when the K_i are honest."""
+    helpers = [index for index, _public in publics]
+    _check_repair(helpers, target)
+    coefficients = lagrange_at(helpers, target)
+    total = bytes(oprf.ELEMENT_BYTES)  # the identity
+    for index, public in publics:
+        term = oprf.scalar_mult(coefficients[index], public)
+        total = bytes(pysodium.crypto_core_ristretto255_add(total, term))
+    return total
+
+
+def check_repaired(share: Share, publics: Sequence[tuple[int, bytes]]) -> bool:
+    """Whether ``share`` is f(share.index) for the polynomial the helpers' K_i commit to."""
+    return public_share(share.secret) == expected_public_share(publics, share.index)
+
+
+def _check_repair(helpers: Sequence[int], target: int) -> None:
+    for index in (*helpers, target):
+        _check_index(index)
+    if len(set(helpers)) != len(helpers):
+        raise ValueError("the helpers must be distinct")
+    if target in helpers:
+        raise ValueError("the holder to repair cannot be one of the helpers")

@@ -15,11 +15,11 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from vir.audit.actions import Action
@@ -55,6 +55,22 @@ def listing(db: Database) -> list[EpochInfo]:
             EpochInfo(r.epoch, EpochState(r.state), r.created_at, r.activated_at, r.retire_after)
             for r in rows
         ]
+
+
+def restore_listing(session: Session, infos: Sequence[EpochInfo]) -> None:
+    """Make this holder's epochs exactly ``infos``: a repaired holder takes its helpers'
+    (``vir.keyholder.repair``), so that it serves the epoch they serve."""
+    session.execute(delete(KeyEpochRow))
+    session.add_all(
+        KeyEpochRow(
+            epoch=e.epoch,
+            state=e.state.value,
+            created_at=e.created_at,
+            activated_at=e.activated_at,
+            retire_after=e.retire_after,
+        )
+        for e in infos
+    )
 
 
 def _current_row(session: Session) -> KeyEpochRow:
