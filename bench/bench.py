@@ -18,6 +18,9 @@
    item 1 at concurrency 16 (bench/integrator_bench.py). Target: p99 <= 1 s.
 8. The audit log (bench/audit_bench.py), the key holder (bench/keyholder_bench.py) and
    a rekey (bench/rekey.py).
+9. The officers' reports over an audit log of 100,000 and 500,000 entries: seconds,
+   peak RSS (flat as the log grows), the longest a writer waited meanwhile, against a
+   bare read of the same entries (bench/reports_bench.py).
 
 ``--vir-root DIR`` measures another checkout's ``vir`` (the previous design: its
 ``vir serve``, key holder and lifecycle; the load generator stays this one's): items
@@ -48,6 +51,7 @@ import integrator_bench
 import keyholder_bench
 import lifecycle_bench
 import openloop
+import reports_bench
 import scaleout
 from harness import (
     ROOT,
@@ -73,6 +77,7 @@ PARTS = (
     "audit",
     "keyholder",
     "rekey",
+    "reports",
 )
 # What the previous design has: the rest needs code it did not have (the batch endpoint
 # and import command, the integrator) or runs this checkout's code in-process.
@@ -185,6 +190,9 @@ def main() -> None:
     parser.add_argument("--integrator-entries", type=int, default=200_000)
     parser.add_argument("--audit-entries", type=int, default=1_000_000)
     parser.add_argument("--rekey-signals", type=int, default=1_000_000)
+    parser.add_argument(
+        "--report-entries", default="100000,500000", help="audit log sizes for the reports"
+    )
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
@@ -262,6 +270,10 @@ def main() -> None:
         report["keyholder"] = keyholder_bench.run(folder, UNTHROTTLED)
     if "rekey" in parts:
         report["rekey"] = rekey_bench(args.rekey_signals)
+    if "reports" in parts:
+        report["reports"] = reports_bench.run(
+            folder, [int(s) for s in args.report_entries.split(",")]
+        )
     report["targets"], report["targets_met"] = targets(report)
     report["source_digest_at_end"] = harness.source_digest((args.vir_root or ROOT).resolve())
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -394,6 +406,8 @@ def summary(report: dict[str, Any]) -> list[str]:
         lines += ["", *integrator_bench.summary(report["integrator"])]
     if "audit" in report:
         lines += ["", *audit_summary(report["audit"])]
+    if "reports" in report:
+        lines += ["", *reports_bench.summary(report["reports"])]
     if "keyholder" in report:
         held = report["keyholder"]
         lines += [

@@ -71,7 +71,7 @@ from vir.reports.aggregation import CATEGORY_GROUPS
 from vir.reports.suppression import SuppressedTable, legend, ratio, render_rows, suppress
 from vir.services.followup import period
 from vir.services.identity import Caller
-from vir.services.reports import audit_generation, check_period, checkpoint_of
+from vir.services.reports import audit_generation, check_period, checkpoint_of, read_log
 from vir.store import audit_log
 from vir.store.db import Database
 from vir.store.organisations import list_organisations
@@ -120,7 +120,7 @@ def participation_scope(caller: Caller) -> policy.Scope:
         raise NotPermitted("only a privacy officer or a follow-up officer may do this") from None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Joined:
     """One organisation in one match: when it joined (in the period) and first made contact."""
 
@@ -165,7 +165,6 @@ def _read(
     """The entries the monitor reads from ``start`` on, of the first ``size`` entries of
     the log (or all), in log order, in batches; ``progress`` told after every batch."""
     low = audit_log.rfc3339(dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC))
-    audit_log.flush(session)
     total = 0
     if progress is not None:
         counted = select(func.count()).select_from(_query(low, size).subquery())
@@ -349,9 +348,10 @@ def participation_report(
     checkpoint = checkpoint_of(log)
     size = None if checkpoint is None else int(checkpoint["tree_size"])
     high = audit_log.rfc3339(dt.datetime.combine(end, dt.time(), tzinfo=dt.UTC))
-    with db.write() as session:
+    with read_log(db) as session:
         orgs = {str(o.oin): o for o in list_organisations(session) if o.category.reports}
         figures = _collect(_read(session, start, size, progress), frozenset(orgs), high)
+    with db.write() as session:
         audit_generation(session, caller, now, "participation", start, end)
     outcome = {oin: _outcomes_of(figures[oin], days, now) for oin in orgs}
     shown = [oin for oin, org in orgs.items() if region is None or org.region == region]

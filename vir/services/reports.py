@@ -56,9 +56,11 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import heapq
 import statistics
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
@@ -115,6 +117,9 @@ SURGE_MINIMUM: Final = 10
 # Flag (b): at least this many consultations without a single registration.
 CONSULT_ONLY_MINIMUM: Final = 5
 _HOUR: Final = dt.timedelta(hours=1)
+# How much later than its moment an entry may be integrated (the longest transaction,
+# with a wide margin): the reports keep this much of the log in memory, no more.
+LATENESS: Final = dt.timedelta(hours=6)
 
 MONITOR_MEASURES: Final = {
     "signals": "Geregistreerde signalen",
@@ -180,10 +185,10 @@ def checkpoint_of(log: TransparencyLog | None) -> dict[str, Any] | None:
 def _entries(
     session: Session, start: dt.date, end: dt.date, size: int | None = None
 ) -> Iterator[_Entry]:
-    """The entries of ``[start, end)``, of the first ``size`` entries of the log (or all)."""
+    """The entries of ``[start, end)``, of the first ``size`` entries of the log (or all);
+    what is integrated when the read began (``read_log`` integrates first)."""
     low = audit_log.rfc3339(dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC))
     high = audit_log.rfc3339(dt.datetime.combine(end, dt.time(), tzinfo=dt.UTC))
-    audit_log.flush(session)
     query = select(AuditEntryRow.seq, AuditEntryRow.body).where(
         AuditEntryRow.occurred_at >= low, AuditEntryRow.occurred_at < high
     )
@@ -193,6 +198,18 @@ def _entries(
     for seq, body in rows:
         raw = body if isinstance(body, bytes) else str(body).encode("utf-8")
         yield _Entry(seq, AuditEvent.decode(raw))
+
+
+@contextmanager
+def read_log(db: Database) -> Iterator[Session]:
+    """A read session for a report: what is staged is integrated first (a short write of
+    its own), then the log and the stores are read outside any write transaction, so a
+    report over a large log holds no writer up (on SQLite a write transaction excludes
+    every other writer for as long as it lasts). The report's ``report.generated`` entry
+    is written afterwards, in a short write (``audit_generation``)."""
+    db.integrate()
+    with db.read() as session:
+        yield session
 
 
 def audit_generation(
@@ -275,21 +292,90 @@ def _moment(event: AuditEvent) -> dt.datetime:
     return dt.datetime.fromisoformat(event.occurred_at.replace("Z", "+00:00"))
 
 
-def _busiest_hour(
-    points: list[tuple[dt.datetime, int]], span: dt.timedelta = _HOUR
-) -> tuple[dt.datetime, int]:
-    """The start of the ``span`` window (an hour) holding the most, and that number."""
-    window: deque[tuple[dt.datetime, int]] = deque()
-    total = 0
-    best: tuple[dt.datetime, int] = (points[0][0], 0)
-    for moment, count in points:
-        window.append((moment, count))
-        total += count
-        while window[0][0] <= moment - span:
-            total -= window.popleft()[1]
-        if total > best[1]:
-            best = (window[0][0], total)
-    return best
+class _InOrder:
+    """Points (moment, count) given in log order, handed on in time order.
+
+    The log's order is the order of integration, and an entry's moment is when its
+    request was handled: they differ by at most a transaction's length. A point is held
+    until one ``LATENESS`` younger has been seen, so what is handed on is in time order
+    as long as no entry is integrated more than ``LATENESS`` after its moment; memory
+    holds the points of that span only, however long the log."""
+
+    def __init__(self) -> None:
+        self._held: list[tuple[dt.datetime, int, int]] = []  # a heap; the int breaks ties
+        self._added = 0
+        self._latest = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+    def add(self, moment: dt.datetime, count: int) -> Iterator[tuple[dt.datetime, int]]:
+        heapq.heappush(self._held, (moment, self._added, count))
+        self._added += 1
+        self._latest = max(moment, self._latest)
+        while self._held and self._held[0][0] <= self._latest - LATENESS:
+            first, _, counted = heapq.heappop(self._held)
+            yield first, counted
+
+    def rest(self) -> Iterator[tuple[dt.datetime, int]]:
+        while self._held:
+            first, _, counted = heapq.heappop(self._held)
+            yield first, counted
+
+
+class _BusiestWindow:
+    """The ``span`` window (an hour, a minute) holding the most, over points given in log
+    order: the window's start and that number. Memory: the points of one span and of
+    ``LATENESS`` (``_InOrder``), not of the whole period."""
+
+    def __init__(self, span: dt.timedelta) -> None:
+        self._span = span
+        self._order = _InOrder()
+        self._window: deque[tuple[dt.datetime, int]] = deque()
+        self._total = 0
+        self._best: tuple[dt.datetime, int] | None = None
+
+    def add(self, moment: dt.datetime, count: int) -> None:
+        for point in self._order.add(moment, count):
+            self._slide(*point)
+
+    def busiest(self) -> tuple[dt.datetime, int]:
+        for point in self._order.rest():
+            self._slide(*point)
+        assert self._best is not None, "busiest() of a window that saw no point"
+        return self._best
+
+    def _slide(self, moment: dt.datetime, count: int) -> None:
+        self._window.append((moment, count))
+        self._total += count
+        while self._window[0][0] <= moment - self._span:
+            self._total -= self._window.popleft()[1]
+        if self._best is None:
+            self._best = (self._window[0][0], 0)
+        if self._total > self._best[1]:
+            self._best = (self._window[0][0], self._total)
+
+
+class _Recent:
+    """Signal id -> moment of registration, for the registrations that a withdrawal
+    seen from now on can still be within ``keep`` of (``keep``: the quick-withdrawal
+    term plus ``LATENESS``): older ones are dropped, so memory holds the registrations
+    of that span, not of the period."""
+
+    def __init__(self, keep: dt.timedelta) -> None:
+        self._keep = keep
+        self._when: dict[str, dt.datetime] = {}
+        self._order: deque[tuple[dt.datetime, str]] = deque()  # log order
+        self._latest = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+    def add(self, signal: str, moment: dt.datetime) -> None:
+        self._when[signal] = moment
+        self._order.append((moment, signal))
+        self._latest = max(self._latest, moment)
+        while self._order and self._order[0][0] < self._latest - self._keep:
+            old, dropped = self._order.popleft()
+            if self._when.get(dropped) == old:
+                del self._when[dropped]
+
+    def get(self, signal: str) -> dt.datetime | None:
+        return self._when.get(signal)
 
 
 def privacy_report(
@@ -326,14 +412,14 @@ def privacy_report(
     purposes: dict[str, Counter[str]] = defaultdict(Counter)
     refusals: Counter[tuple[str, str]] = Counter()
     volumes: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
-    evaluations: dict[str, list[tuple[dt.datetime, int]]] = defaultdict(list)
-    registered: dict[str, dt.datetime] = {}  # signal id -> when, within the period
     quick: dict[str, Counter[str]] = defaultdict(Counter)  # oin -> withdrawal reasons
-    lookups: dict[str, list[tuple[dt.datetime, int]]] = defaultdict(list)
     limited: dict[str, Counter[str]] = defaultdict(Counter)  # oin -> endpoint -> refusals
     dead: Counter[str] = Counter()  # channel -> deliveries given up (dead letters)
     fetched, counts_source = _fetch_evaluations(evaluation_counts, start, end)
-    with db.write() as session:
+    registered = _Recent(quick_after + LATENESS)  # signal id -> when, within the period
+    lookups: dict[str, _BusiestWindow] = defaultdict(lambda: _BusiestWindow(_MINUTE))
+    evaluations: dict[str, _BusiestWindow] = defaultdict(lambda: _BusiestWindow(_HOUR))
+    with read_log(db) as session:
         names = {str(o.oin): o.name for o in list_organisations(session)}
         within = _Within(None if region is None else repo.oins_in_region(session, region))
         for entry in _entries(session, start, end, size):
@@ -353,11 +439,11 @@ def privacy_report(
             if event.action == Action.DELIVERY_DEAD:
                 dead[str(event.objects.get("channel", ""))] += 1
             if oin is not None and event.action in _LOOKUPS:
-                lookups[oin].append((_moment(event), 1))  # found or not
+                lookups[oin].add(_moment(event), 1)  # found or not
             if oin is None or event.outcome != Outcome.SUCCESS:
                 continue
             if event.action == Action.SIGNAL_REGISTERED:
-                registered[str(event.objects.get("signal", ""))] = _moment(event)
+                registered.add(str(event.objects.get("signal", "")), _moment(event))
                 volumes[oin][entry.month]["registrations"] += 1
             elif event.action == Action.SIGNAL_WITHDRAWN:
                 since = registered.get(str(event.objects.get("signal", "")))
@@ -369,13 +455,14 @@ def privacy_report(
             elif event.action == Action.OPRF_EVALUATE:
                 elements = _evaluated(event)
                 volumes[oin][entry.month]["evaluations"] += elements
-                evaluations[oin].append((_moment(event), elements))
-        for oin, hour, elements in fetched:
+                evaluations[oin].add(_moment(event), elements)
+        for oin, hour, elements in sorted(fetched, key=lambda item: item[1]):
             if within.covers(oin):
                 volumes[oin][f"{hour:%Y-%m}"]["evaluations"] += elements
-                evaluations[oin].append((hour, elements))
+                evaluations[oin].add(hour, elements)
         before = now - dt.timedelta(days=information_days)
         uninformed = Counter(r.oin for r in repo.uninformed_in_region(session, before, region))
+    with db.write() as session:
         audit_generation(session, caller, now, "privacy", start, end)
 
     def org(oin: str | None) -> dict[str, str | None]:
@@ -407,7 +494,7 @@ def privacy_report(
                 }
             )
     for oin in sorted(evaluations):
-        began, elements = _busiest_hour(sorted(evaluations[oin]))
+        began, elements = evaluations[oin].busiest()
         if elements > burst_elements:
             flags.append(
                 org(oin)
@@ -435,7 +522,7 @@ def privacy_report(
                 }
             )
     for oin in sorted(lookups):
-        began, counted = _busiest_hour(sorted(lookups[oin]), _MINUTE)
+        began, counted = lookups[oin].busiest()
         if counted > lookup_burst:
             flags.append(
                 org(oin)
@@ -540,7 +627,7 @@ def monitor_report(
     months = months_of(start, end)
     categories = _reporting_categories()
     cells: dict[str, Counter[tuple[str, str]]] = {m: Counter() for m in MONITOR_MEASURES}
-    with db.write() as session:
+    with read_log(db) as session:
         orgs: dict[str, Organisation] = {
             str(o.oin): o
             for o in list_organisations(session)
@@ -567,6 +654,7 @@ def monitor_report(
             if found is None or not found.category.reports:
                 continue
             cells[measure][(found.category.value, entry.month)] += 1
+    with db.write() as session:
         audit_generation(session, caller, now, "monitor", start, end)
 
     level = choose(
