@@ -168,7 +168,14 @@ def test_an_oversized_file_is_refused_unread() -> None:
 
 
 def test_a_created_at_that_is_no_time_is_refused() -> None:
-    for value in ("2026-13-01T00:00:00Z", "2026-11-22 09:00:00", "yesterday", 12):
+    for value in (
+        "2026-13-01T00:00:00Z",
+        "2026-11-22 09:00:00",
+        "yesterday",
+        12,
+        "٢٠٢٦-11-22T09:00:00Z",  # Arabic-Indic digits: strptime would read them as 2026
+        "2026-11-22T09:00:0²Z",
+    ):
         _refused(_signed(_body(created_at=value)))
 
 

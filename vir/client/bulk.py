@@ -647,8 +647,9 @@ def _by_size(
 def _column(field: str) -> str:
     """The file's column for a field the index named (``professional.name`` →
     ``professional_name``, ``parents[1]`` → ``parent2``, ``person`` → the person's)."""
-    if field.startswith("parents[") and field.endswith("]") and field[8:-1].isdigit():
-        return f"parent{int(field[8:-1]) + 1}"
+    number = field.removeprefix("parents[").removesuffix("]")
+    if field == f"parents[{number}]" and number.isascii() and number.isdigit():
+        return f"parent{int(number) + 1}"
     return {"person": "bsn", "address": "postcode"}.get(field, field.replace(".", "_"))
 
 

@@ -96,7 +96,7 @@ class RetryPolicy:
 
 def _retry_after(value: str | None, default: float) -> float:
     # vir sends whole seconds; an HTTP-date (RFC 9110 §10.2.3) or junk gets the default.
-    if value is not None and value.strip().isdigit():
+    if value is not None and value.strip().isascii() and value.strip().isdigit():
         return float(value.strip())
     return default
 

@@ -43,7 +43,7 @@ FIELDS = frozenset(
 SIGNATURE_BYTES = 64
 _ONE = oprf.scalar_from_int(1)
 _ZERO = bytes(oprf.SCALAR_BYTES)
-_CREATED_AT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+_CREATED_AT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _FIELD_NAME = re.compile(r"[a-z_]{1,32}")
 _KEY_NAME = re.compile(r"[!-*,-~]{1,100}")  # printable ASCII without '+', as key names are
 

@@ -445,12 +445,12 @@ def parse_verifier_keys(values: Iterable[str]) -> dict[int, str]:
     found: dict[int, str] = {}
     for value in values:
         index, sep, key = value.partition("=")
-        if not sep or not index.strip().isdigit():
+        if not sep or not _is_number(index.strip()):
             raise ConfigurationError(
                 "a verifier key is given as INDEX=KEY (the helper's share index, then its "
                 "`vir keyholder key`)"
             )
-        number = int(index)
+        number = int(index.strip())
         if number in found:
             raise ConfigurationError(f"two verifier keys for holder {number}")
         found[number] = key.strip()
@@ -889,7 +889,9 @@ def _sealed(value: object, what: str, path: Path) -> bytes:
 
 def _by_epoch(value: object, path: Path, what: str) -> dict[int, Any]:
     if not isinstance(value, dict) or not all(
-        isinstance(k, str) and k.isdigit() and not k.startswith("0") for k in value
+        # ASCII digits only: str.isdigit() also takes superscripts and other scripts' digits.
+        isinstance(k, str) and k.isascii() and k.isdigit() and not k.startswith("0") and len(k) < 10
+        for k in value
     ):
         raise _bad(path, f"{what} is not an object keyed by epoch")
     return {int(k): v for k, v in sorted(value.items(), key=lambda kv: int(kv[0]))}
@@ -1001,3 +1003,8 @@ def _audit(
 ) -> None:
     with db.write() as session:
         audit_log.append(session, _event(action, req, held, holder, now))
+
+
+def _is_number(text: str) -> bool:
+    """ASCII digits, at most 3 (a share index is 1..255): never another script's digits."""
+    return text.isascii() and text.isdigit() and len(text) <= 3
