@@ -18,9 +18,9 @@
    item 1 at concurrency 16 (bench/integrator_bench.py). Target: p99 <= 1 s.
 8. The audit log (bench/audit_bench.py), the key holder (bench/keyholder_bench.py) and
    a rekey (bench/rekey.py).
-9. The officers' reports over an audit log of 100,000 and 500,000 entries: seconds,
-   peak RSS (flat as the log grows), the longest a writer waited meanwhile, against a
-   bare read of the same entries (bench/reports_bench.py).
+9. The officers' reports, a checkpoint and an export over an audit log of 100,000 and
+   500,000 entries: seconds, peak RSS (flat as the log grows), the longest a writer
+   waited meanwhile, against a bare read of the same entries (bench/reports_bench.py).
 
 ``--vir-root DIR`` measures another checkout's ``vir`` (the previous design: its
 ``vir serve``, key holder and lifecycle; the load generator stays this one's): items

@@ -1,20 +1,25 @@
 """One officer's report, as ``vir report`` computes it, in a process of its own so that
 its peak resident memory is its own (bench/reports_bench.py).
 
-``python bench/report_child.py URL privacy|monitor|participation FROM TO``: prints one
-JSON line: seconds and peak RSS in MiB (its own, VmHWM).
+``python bench/report_child.py URL privacy|monitor|participation|checkpoint|export FROM
+TO``: prints one JSON line: seconds and peak RSS in MiB (its own, VmHWM). ``checkpoint``
+checks the whole log and signs a checkpoint (``vir audit checkpoint``); ``export`` does
+that and writes the export to /dev/null (``vir audit export``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import resource
 import sys
 import time
 
+from vir.crypto.signing import CheckpointSigner
 from vir.domain.clock import utc_now
 from vir.services import participation, reports
+from vir.services.transparency import TransparencyLog
 from vir.store.db import Database
 
 
@@ -27,6 +32,14 @@ def main() -> None:
         reports.privacy_report(db, utc_now, None, start, end)
     elif report == "monitor":
         reports.monitor_report(db, utc_now, None, start, end)
+    elif report in ("checkpoint", "export"):
+        log = TransparencyLog(db, CheckpointSigner.from_seed(os.urandom(32), "bench/log"), utc_now)
+        if report == "checkpoint":
+            log.checkpoint()
+        else:
+            with open(os.devnull, "wb") as sink:
+                for line in log.export():
+                    sink.write(line)
     else:
         participation.participation_report(db, utc_now, None, start, end)
     seconds = time.monotonic() - began

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from sqlalchemy import Connection, text
 from support.instore import T0, fresh_store, template
 
+from vir.audit import merkle
 from vir.audit.actions import Action
 from vir.audit.checkpoint import Checkpoint, SignedNote, parse_verifier_key, verify_note
 from vir.audit.export import verify
@@ -115,3 +117,63 @@ def test_after_a_key_rotation_the_same_tree_head_is_cosigned(tmp_path: Path) -> 
         assert log.checkpoint().note == new.note  # cosigned once
         report = verify(list(log.export()), ed25519_verify, rotated.verifier_key())
         assert report.ok
+
+
+def test_a_write_goes_through_while_a_checkpoint_checks_the_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checking every entry takes time in proportion to the log: it reads outside any
+    write transaction, so a writer halfway through commits at once (on SQLite it waited
+    for the whole check before)."""
+    with fresh_store(template(tmp_path), tmp_path / "db.sqlite") as store:
+        _append(store.db, 30)
+        log = TransparencyLog(store.db, SIGNER, lambda: T0)
+        written = threading.Event()
+        leaf_hash = merkle.leaf_hash
+        hashed = [0]
+
+        def hashing(body: bytes) -> bytes:
+            hashed[0] += 1
+            if hashed[0] == 10:
+                writer = threading.Thread(target=lambda: (_append(store.db, 1), written.set()))
+                writer.start()
+                assert written.wait(10), "a writer waited for the checkpoint's check"
+            return leaf_hash(body)
+
+        monkeypatch.setattr(merkle, "leaf_hash", hashing)
+        signed = log.checkpoint()
+        monkeypatch.undo()
+        assert written.is_set() and hashed[0] >= 30
+        # The checkpoint covers what was integrated when its check began, and verifies.
+        assert signed.size >= 30
+        report = verify(list(log.export()), ed25519_verify, log.verifier_key)
+        assert report.ok and report.entries == log.checkpoint().size
+
+
+def test_a_checkpoint_signed_by_another_process_meanwhile_is_checked_against(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the check and the signing another process signs a checkpoint: the check
+    runs again against it, and the two are consistent."""
+    with fresh_store(template(tmp_path), tmp_path / "db.sqlite") as store:
+        _append(store.db, 5)
+        log = TransparencyLog(store.db, SIGNER, lambda: T0)
+        other = TransparencyLog(store.db, SIGNER, lambda: T0)
+        check = TransparencyLog._check
+        calls = [0]
+
+        def racing(self: TransparencyLog) -> object:
+            calls[0] += 1
+            found = check(self)
+            if calls[0] == 1:  # the other signs after this check, over one entry more
+                _append(store.db, 1)
+                monkeypatch.setattr(TransparencyLog, "_check", check)
+                other.checkpoint()
+                monkeypatch.setattr(TransparencyLog, "_check", racing)
+            return found
+
+        monkeypatch.setattr(TransparencyLog, "_check", racing)
+        signed = log.checkpoint()
+        assert calls[0] == 2
+        monkeypatch.undo()
+        assert signed == log.checkpoint() == other.checkpoint()

@@ -1,10 +1,17 @@
 """Signed checkpoints over the audit log, and portable exports.
 
-A checkpoint is signed inside a write transaction, over every entry stored at
-that moment. Before signing, the stored log must still agree with the newest
-checkpoint already signed (same entries, same Merkle root for that prefix):
-the service never signs two inconsistent checkpoints, so an edit or truncation
-of the log stops checkpointing instead of being papered over.
+A checkpoint covers every entry integrated when it is made. Before signing, the
+stored log must still agree with the newest checkpoint already signed (same
+entries, same Merkle root for that prefix): the service never signs two
+inconsistent checkpoints, so an edit or truncation of the log stops checkpointing
+instead of being papered over.
+
+Checking the whole log takes time in proportion to its length, so it is done in a
+read transaction, streaming: the chain is walked entry by entry and the Merkle root
+grown in a compact range (O(log n) memory). Only signing and storing take a write
+transaction, a short one, which first makes sure the newest checkpoint is still the
+one the check compared against (another process may have signed meanwhile; then the
+check runs again). An export streams its entries the same way.
 """
 
 from __future__ import annotations
@@ -12,12 +19,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import takewhile
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vir.audit import merkle
-from vir.audit.chain import verify_chain
+from vir.audit.chain import StoredEntry, verify_chain
 from vir.audit.checkpoint import Checkpoint
 from vir.audit.export import ExportedEntry, render
 from vir.crypto.signing import CheckpointSigner
@@ -47,8 +55,15 @@ class TransparencyLog:
 
     def checkpoint(self) -> Signed:
         """The checkpoint over all entries now, signing a new one if the log has grown."""
-        with self._db.write() as session:
-            return self._checkpoint(session, self._clock())
+        self._db.integrate()
+        for _attempt in range(_ATTEMPTS):
+            checked = self._check()
+            with self._db.write(exclusive=True) as session:
+                latest = _latest(session)
+                if _seen(latest) != checked.against:
+                    continue  # signed by another process meanwhile: check against that one
+                return self._sign(session, latest, checked, self._clock())
+        raise LogInconsistent("checkpoints were signed by another process throughout; try again")
 
     def latest(self) -> Signed | None:
         """The newest stored checkpoint, without signing anything."""
@@ -92,40 +107,83 @@ class TransparencyLog:
         return Signed(row.size, row.root_hash, row.note.encode("utf-8")), leaves
 
     def export(self) -> Iterator[bytes]:
-        """Sign (if needed) and export every entry up to that checkpoint, line by line."""
-        with self._db.write() as session:
-            signed = self._checkpoint(session, self._clock())
-            entries = [
+        """Sign (if needed) and export every entry up to that checkpoint, line by line,
+        read as they are written out."""
+        signed = self.checkpoint()
+        with self._db.read() as session:
+            entries = (
                 ExportedEntry(e.seq, e.entry_hash, e.body)
-                for e in stored_entries(session)
-                if e.seq <= signed.size
-            ]
-        return render(self._signer.origin, self._signer.verifier_key(), signed.note, entries)
+                for e in takewhile(lambda e: e.seq <= signed.size, stored_entries(session))
+            )
+            yield from render(
+                self._signer.origin, self._signer.verifier_key(), signed.note, entries
+            )
 
-    def _checkpoint(self, session: Session, now: dt.datetime) -> Signed:
-        entries = list(stored_entries(session))
-        chain = verify_chain(entries)
+    def _check(self) -> _Checked:
+        """The chain and the Merkle root of every integrated entry, and the newest signed
+        checkpoint's agreement with them; LogInconsistent when either is broken."""
+        with self._db.read() as session:
+            latest = _latest(session)
+            tree = merkle.CompactRange()
+            prefix = tree.root() if latest is not None and latest.size == 0 else None
+
+            def growing(entries: Iterator[StoredEntry]) -> Iterator[StoredEntry]:
+                nonlocal prefix
+                for entry in entries:
+                    tree.append(merkle.leaf_hash(entry.body))
+                    if latest is not None and tree.size == latest.size:
+                        prefix = tree.root()
+                    yield entry
+
+            chain = verify_chain(growing(stored_entries(session)))
+            against = _seen(latest)
         if not chain.intact:
             raise LogInconsistent(f"audit entry {chain.first_broken}: {chain.problem}")
-        leaves = [merkle.leaf_hash(e.body) for e in entries]
-        latest = session.scalars(
-            select(CheckpointRow).order_by(CheckpointRow.size.desc()).limit(1)
-        ).first()
-        if latest is not None:
-            if latest.size > len(leaves) or merkle.root(leaves[: latest.size]) != latest.root_hash:
-                raise LogInconsistent(
-                    f"the audit log no longer matches the checkpoint signed at size "
-                    f"{latest.size}; refusing to sign"
-                )
-            if latest.size == len(leaves):
-                note = self._signer.cosign(latest.note.encode("utf-8"))
-                latest.note = note.decode("utf-8")  # unchanged unless the key was rotated
-                return Signed(latest.size, latest.root_hash, note)
-        root_hash = merkle.root(leaves)
-        note = self._signer.sign(Checkpoint(self._signer.origin, len(leaves), root_hash))
+        if against is not None and prefix != against[1]:
+            raise LogInconsistent(
+                f"the audit log no longer matches the checkpoint signed at size "
+                f"{against[0]}; refusing to sign"
+            )
+        return _Checked(tree.size, tree.root(), against)
+
+    def _sign(
+        self, session: Session, latest: CheckpointRow | None, checked: _Checked, now: dt.datetime
+    ) -> Signed:
+        if latest is not None and latest.size == checked.size:
+            note = self._signer.cosign(latest.note.encode("utf-8"))
+            latest.note = note.decode("utf-8")  # unchanged unless the key was rotated
+            return Signed(latest.size, latest.root_hash, note)
+        note = self._signer.sign(Checkpoint(self._signer.origin, checked.size, checked.root_hash))
         session.add(
             CheckpointRow(
-                size=len(leaves), root_hash=root_hash, note=note.decode("utf-8"), created_at=now
+                size=checked.size,
+                root_hash=checked.root_hash,
+                note=note.decode("utf-8"),
+                created_at=now,
             )
         )
-        return Signed(len(leaves), root_hash, note)
+        return Signed(checked.size, checked.root_hash, note)
+
+
+# How often a checkpoint is checked again when another process signs one meanwhile.
+_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """What a streaming check of the log found: its size and Merkle root, and the newest
+    signed checkpoint (size, root) it was checked against (None: there was none)."""
+
+    size: int
+    root_hash: bytes
+    against: tuple[int, bytes] | None
+
+
+def _latest(session: Session) -> CheckpointRow | None:
+    return session.scalars(
+        select(CheckpointRow).order_by(CheckpointRow.size.desc()).limit(1)
+    ).first()
+
+
+def _seen(row: CheckpointRow | None) -> tuple[int, bytes] | None:
+    return None if row is None else (row.size, bytes(row.root_hash))
