@@ -123,6 +123,8 @@ LONG_MODULES = {
     "property/test_removal_oracle.py": 22,
     "integration/test_cli.py": 22,
     "integration/test_keyholder_service.py": 20,
+    "integration/test_threshold_repair.py": 17,
+    "security/test_threshold_repair_edges.py": 15,
     "integration/test_portal_pages_threshold.py": 12,
     "integration/test_revocation.py": 10,
 }

@@ -12,11 +12,16 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from support import launch
 from support.service import RunningService
 
 from vir.client.canonical import nl_bsn
 from vir.client.demo import made_up_bsn
+
+pytestmark = pytest.mark.sqlite_only(
+    "the client's reading and cursor file; the index's cursor is tested on both databases"
+)
 
 
 def _vir_client(service: RunningService, org: str, *args: str) -> subprocess.CompletedProcess[str]:

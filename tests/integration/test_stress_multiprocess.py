@@ -422,7 +422,9 @@ def _stress(tmp_path: Path, *, instances: int, writers: int) -> None:
             f"total {time.monotonic() - started:.1f} s"
         )
         assert tally.ops["registered"] > 0 and tally.ops["withdrawn"] > 0
-        assert ended > 0 and persisted and {k.via for k in persisted} >= {Via.PERSON}
+        # The load made person matches (the final state may by chance hold none active:
+        # which matches survive the last withdrawals is up to the interleaving).
+        assert ended > 0 and persisted and by_via[Via.PERSON] > 0
         assert types["match.joined"] > 0 and types["match.left"] > 0
     finally:
         for service in services:

@@ -197,6 +197,7 @@ def test_a_lost_holder_is_repaired_and_gives_the_same_pseudonyms(
     _restart(service, 1)
 
 
+@pytest.mark.sqlite_only("the same steps and stores as the first test, which runs on both")
 def test_after_a_rotation_a_repaired_holder_helps_repair_another(
     service: RunningService, tmp_path: Path
 ) -> None:

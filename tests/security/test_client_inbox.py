@@ -16,6 +16,8 @@ from vir.client import inbox
 from vir.domain.cursor import encode_cursor
 from vir.domain.errors import InputError
 
+pytestmark = pytest.mark.sqlite_only("the client's own checks: no database")
+
 GOOD = encode_cursor(41)
 
 

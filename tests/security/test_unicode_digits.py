@@ -20,6 +20,8 @@ from vir.crypto.standard_webhooks import parse_secret, sign
 from vir.domain.errors import ConfigurationError
 from vir.keyholder import repair
 
+pytestmark = pytest.mark.sqlite_only("parsing in memory: no database")
+
 ODD = ["²", "١٧٦٤٥٠٠٠٠٠", "17645000٠٠", "①"]
 NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
 

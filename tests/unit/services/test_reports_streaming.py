@@ -22,6 +22,10 @@ from vir.audit.chain import AuditEvent, Outcome
 from vir.services import participation, reports
 from vir.store import audit_log
 
+pytestmark = pytest.mark.sqlite_only(
+    "the windows are arithmetic; the writer held up is SQLite's (one writer at a time)"
+)
+
 T0 = dt.datetime(2026, 9, 1, tzinfo=dt.UTC)
 START, END = dt.date(2026, 8, 1), dt.date(2026, 12, 1)
 
