@@ -38,13 +38,25 @@ def test_a_webhook_with_odd_digits_is_refused_as_any_bad_signature() -> None:
         }
         with pytest.raises(InvalidSignature):
             verifier.verify(body.encode(), headers)
-    # A signed body whose sequence is spelled in superscript: refused, not a crash.
+    # A signed body whose sequence is spelled in superscript, or is longer than vir's
+    # zero-padded 20 digits: refused, not a crash; vir's own spelling is taken.
     stamp = str(int(NOW.timestamp()))
-    odd = json.dumps({"id": "msg_2", "type": "match.created", "sequence": "²", "data": {}})
-    signature = sign(parse_secret(secret), "msg_2", int(stamp), odd.encode())
-    headers = {"webhook-id": "msg_2", "webhook-timestamp": stamp, "webhook-signature": signature}
-    with pytest.raises(InvalidSignature):
-        verifier.verify(odd.encode(), headers)
+    for n, (sequence, good) in enumerate(
+        [("²", False), ("1" * 21, False), ("0" * 19 + "7", True)], start=2
+    ):
+        event = {"id": f"msg_{n}", "type": "match.created", "sequence": sequence, "data": {}}
+        odd = json.dumps(event).encode()
+        signature = sign(parse_secret(secret), f"msg_{n}", int(stamp), odd)
+        headers = {
+            "webhook-id": f"msg_{n}",
+            "webhook-timestamp": stamp,
+            "webhook-signature": signature,
+        }
+        if good:
+            assert verifier.verify(odd, headers).sequence == 7
+        else:
+            with pytest.raises(InvalidSignature):
+                verifier.verify(odd, headers)
 
 
 @pytest.mark.parametrize("value", [*ODD, " ² ", "-1", "1.5"])

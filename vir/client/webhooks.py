@@ -81,7 +81,7 @@ class WebhookVerifier:
         msg_id = lower.get("webhook-id", "")
         stamp = lower.get("webhook-timestamp", "")
         signature = lower.get("webhook-signature", "")
-        if not msg_id or not _digits(stamp) or not signature or len(body) > MAX_BODY:
+        if not msg_id or not _digits(stamp, 12) or not signature or len(body) > MAX_BODY:
             raise InvalidSignature()
         timestamp = int(stamp)
         verify(self._secret, msg_id, timestamp, body, signature)
@@ -97,7 +97,7 @@ class WebhookVerifier:
             raise InvalidSignature()  # signed, but not the event it says it is
         data = event.get("data")
         sequence = str(event.get("sequence", ""))
-        if not isinstance(data, dict) or not _digits(sequence):
+        if not isinstance(data, dict) or not _digits(sequence, 20):
             raise InvalidSignature()
         return VerifiedEvent(
             id=msg_id,
@@ -121,7 +121,8 @@ class WebhookVerifier:
             return False
 
 
-def _digits(text: str) -> bool:
-    """ASCII digits only (str.isdigit() also takes superscripts, which int() refuses, and
-    other scripts' digits, which it reads): at most 18, an int64."""
-    return text.isascii() and text.isdigit() and len(text) <= 18
+def _digits(text: str, most: int) -> bool:
+    """1..``most`` ASCII digits (str.isdigit() also takes superscripts, which int() refuses,
+    and other scripts' digits, which it reads). A timestamp has at most 12 (seconds until
+    the year 33658; more would overflow the clock); a sequence 20 (zero-padded)."""
+    return text.isascii() and text.isdigit() and len(text) <= most
