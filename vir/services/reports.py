@@ -306,13 +306,16 @@ class _InOrder:
         self._added = 0
         self._latest = dt.datetime.min.replace(tzinfo=dt.UTC)
 
-    def add(self, moment: dt.datetime, count: int) -> Iterator[tuple[dt.datetime, int]]:
+    def add(self, moment: dt.datetime, count: int) -> list[tuple[dt.datetime, int]]:
+        """Hold the point; the points now older than ``LATENESS``, oldest first."""
         heapq.heappush(self._held, (moment, self._added, count))
         self._added += 1
         self._latest = max(moment, self._latest)
+        released = []
         while self._held and self._held[0][0] <= self._latest - LATENESS:
             first, _, counted = heapq.heappop(self._held)
-            yield first, counted
+            released.append((first, counted))
+        return released
 
     def rest(self) -> Iterator[tuple[dt.datetime, int]]:
         while self._held:
