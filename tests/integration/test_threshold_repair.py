@@ -15,6 +15,7 @@ import pytest
 from support.service import (
     RunningService,
     keyholder_listing,
+    once_served,
     run_vir,
     start_keyholders,
     stop_process,
@@ -171,9 +172,10 @@ def _restart(service: RunningService, number: int) -> None:
     service.keyholders[number - 1] = process
 
 
-def _pseudonym(service: RunningService) -> tuple[int, str]:
+def _pseudonym(service: RunningService, epoch: int = 1) -> tuple[int, str]:
+    """The BSN's pseudonym, once the key holders serve ``epoch``."""
     with service.client("education") as school:
-        made = school.pseudonymise([nl_bsn(BSN)])
+        made = once_served(epoch, lambda: school.pseudonymise([nl_bsn(BSN)]))
     return made.epoch, made.pseudonyms[0]
 
 
@@ -219,7 +221,7 @@ def test_after_a_rotation_a_repaired_holder_helps_repair_another(
     service.vir("keys", "rekey", "--token", str(first_token))
     for number in (1, 2, 3):
         _run(service, number, "activate")
-    before = _pseudonym(service)
+    before = _pseudonym(service, epoch=2)
     assert before[0] == 2
 
     lost = _shares(service, 3)

@@ -19,17 +19,25 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 from support import launch, postgres
 
-from vir.client.connection import VirClient
+from vir.client.connection import ProtocolError, VirClient
 from vir.store.db import Database
+
+
+class _Made(Protocol):
+    @property
+    def epoch(self) -> int: ...
+
+
+_P = TypeVar("_P", bound=_Made)
 
 # Test servers listen on ports below the kernel's ephemeral range (32768-60999 on Linux):
 # a port the kernel hands out (to a client's connection, or to a bind to port 0) cannot
@@ -412,3 +420,26 @@ def start_service(
             )
         )
     return service
+
+
+# A running key holder asks its database which epoch to serve at most once a second
+# (vir.keyholder.epochs.KeyStore), so ``vir keyholder activate`` takes effect within it.
+SERVED_EPOCH_TTL = 1.0
+
+
+def once_served(epoch: int, pseudonymise: Callable[[], _P]) -> _P:
+    """``pseudonymise()`` once the key holders serve ``epoch``: called again (for up to
+    five times the key holder's cache time) while its answer has another epoch, or while
+    a threshold's holders answer under different ones (their caches expire apart). A
+    test that activates an epoch and pseudonymises at once would otherwise race them."""
+    deadline = time.monotonic() + 5 * SERVED_EPOCH_TTL
+    while True:
+        try:
+            made = pseudonymise()
+        except ProtocolError:
+            if time.monotonic() > deadline:
+                raise
+        else:
+            if made.epoch == epoch or time.monotonic() > deadline:
+                return made
+        time.sleep(SERVED_EPOCH_TTL / 10)
