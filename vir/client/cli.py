@@ -63,6 +63,7 @@ from vir.client.connection import (
     RetryPolicy,
     VirClient,
 )
+from vir.client.failures import FAILURES, failed
 from vir.domain.errors import InputError
 from vir.domain.feedback import FeedbackCode
 from vir.domain.signals import WithdrawalReason
@@ -333,12 +334,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         with _connect(args) as client:
             result = client.pseudonymise(inputs)
-    except InputError as error:
-        print(f"vir-client: {error.field}: {error.detail}", file=sys.stderr)
-        return 2
-    except (ClientError, OSError, httpx.HTTPError) as error:
-        print(f"vir-client: {error}", file=sys.stderr)
-        return 1
+    except FAILURES as error:
+        return failed(error)
     if args.json:
         print(json.dumps({"epoch": result.epoch, "pseudonyms": result.pseudonyms}))
     else:
@@ -400,12 +397,8 @@ def _veilig_thuis_command(args: argparse.Namespace) -> int:
             answer = consultations.consult(
                 client, inputs[0], args.purpose, household=args.household
             )
-    except InputError as error:
-        print(f"vir-client: {error.field}: {error.detail}", file=sys.stderr)
-        return 2
-    except (ClientError, OSError, httpx.HTTPError) as error:
-        print(f"vir-client: {error}", file=sys.stderr)
-        return 1
+    except FAILURES as error:
+        return failed(error)
     print(json.dumps(answer, indent=2, ensure_ascii=False))
     return 0
 
@@ -421,12 +414,8 @@ def _address_command(args: argparse.Namespace) -> int:
             if len(inputs) != 1:
                 raise ClientError("give exactly one address on stdin")
             client.exclude_address(inputs[0], args.label)
-    except InputError as error:
-        print(f"vir-client: {error.field}: {error.detail}", file=sys.stderr)
-        return 2
-    except (ClientError, OSError, httpx.HTTPError) as error:
-        print(f"vir-client: {error}", file=sys.stderr)
-        return 1
+    except FAILURES as error:
+        return failed(error)
     print(f"vir-client: excluded {args.label!r}; it no longer makes household matches")
     return 0
 

@@ -27,9 +27,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from vir.client.connection import ClientError
+from vir.client.failures import FAILURES, failed
 from vir.domain.errors import InputError
 from vir.domain.local_ref import is_local_ref
 
@@ -128,12 +126,8 @@ def notifications_command(
                 if not args.follow:
                     break
                 time.sleep(args.interval)
-    except InputError as error:
-        print(f"vir-client: {error.field}: {error.detail}", file=sys.stderr)
-        return 2
-    except (ClientError, OSError, httpx.HTTPError) as error:
-        print(f"vir-client: {error}", file=sys.stderr)
-        return 1
+    except FAILURES as error:
+        return failed(error)
     except KeyboardInterrupt:
         return 130
     if args.cursor_file is None and after is not None:
@@ -164,11 +158,7 @@ def matches_command(
             raise InputError("local_ref", "1..64 of A-Z a-z 0-9 . _ : -")
         with connect(args) as client:
             found = client.matches(args.local_ref)
-    except InputError as error:
-        print(f"vir-client: {error.field}: {error.detail}", file=sys.stderr)
-        return 2
-    except (ClientError, OSError, httpx.HTTPError) as error:
-        print(f"vir-client: {error}", file=sys.stderr)
-        return 1
+    except FAILURES as error:
+        return failed(error)
     print(json.dumps({"local_ref": args.local_ref, "matches": found}, indent=2, ensure_ascii=False))
     return 0

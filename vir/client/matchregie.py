@@ -12,14 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from vir.client.connection import ClientError
+from vir.client.failures import FAILURES, failed
 from vir.domain.coordination import FollowUp
 from vir.domain.errors import InputError
 from vir.domain.followup import MAX_DAYS
@@ -86,12 +83,8 @@ def follow_up_command(
                 answer = client.request("POST", path, None).json()
             else:
                 answer = _all_overdue(client, days)
-    except InputError as error:
-        print(f"vir-client: {error.field}: {error.detail}", file=sys.stderr)
-        return 2
-    except (ClientError, OSError, httpx.HTTPError) as error:
-        print(f"vir-client: {error}", file=sys.stderr)
-        return 1
+    except FAILURES as error:
+        return failed(error)
     print(json.dumps(answer, indent=2, ensure_ascii=False))
     return 0
 
@@ -140,11 +133,7 @@ def command(
         method, path, body = request_of(args)
         with connect(args) as client:
             answer = client.request(method, path, body).json()
-    except InputError as error:
-        print(f"vir-client: {error.field}: {error.detail}", file=sys.stderr)
-        return 2
-    except (ClientError, OSError, httpx.HTTPError) as error:
-        print(f"vir-client: {error}", file=sys.stderr)
-        return 1
+    except FAILURES as error:
+        return failed(error)
     print(json.dumps(answer, indent=2, ensure_ascii=False))
     return 0

@@ -18,10 +18,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from vir.client.bulk import Progress
-from vir.client.connection import ClientError
+from vir.client.failures import FAILURES, failed
 from vir.domain.errors import InputError
 from vir.domain.followup import MAX_DAYS
 
@@ -113,12 +111,8 @@ def command(
         with connect(args) as client:
             body = client.download(PATH, params, advance)
         progress.end()
-    except InputError as error:
-        print(f"vir-client: {error.field}: {error.detail}", file=sys.stderr)
-        return 2
-    except (ClientError, OSError, httpx.HTTPError) as error:
-        print(f"vir-client: {error}", file=sys.stderr)
-        return 1
+    except FAILURES as error:
+        return failed(error)
     if args.out is not None:
         args.out.write_bytes(body)
         print(f"vir-client: written {args.out}")

@@ -56,6 +56,22 @@ def create_hex_key(path: Path, size: int = 32) -> bool:
     return True
 
 
+def write_new_file(path: Path, content: bytes) -> None:
+    """Create ``path`` with ``content``: O_EXCL (never overwrites; FileExistsError), 0600
+    from the first byte, synced to disk. A half-written file is removed."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        raise
+    sync_dir(path.parent)
+
+
 def destroy_key_file(path: Path) -> bool:
     """Overwrite with zeros, sync, unlink. A symlink is unlinked, never followed.
 

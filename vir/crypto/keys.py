@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
-import os
 import re
 import stat
 from collections.abc import Iterator
@@ -26,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vir.crypto import oprf
-from vir.crypto.keyfile import destroy_key_file, sync_dir
+from vir.crypto.keyfile import destroy_key_file, write_new_file
 from vir.domain.errors import ConfigurationError, CryptoError
 
 if TYPE_CHECKING:
@@ -183,22 +181,6 @@ def _load_wrapped(path: Path, epoch: int, token: Token) -> OprfKey:
     return _parse(_unwrap_file(path, epoch, token), path, epoch)
 
 
-def _write_new(path: Path, content: bytes) -> None:
-    """Create ``path`` with ``content``: O_EXCL (never overwrites; FileExistsError), 0600
-    from the first byte, synced to disk. A half-written file is removed."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        with contextlib.suppress(OSError):
-            path.unlink()
-        raise
-    sync_dir(path.parent)
-
-
 def write_oprf_key(
     keys_dir: Path,
     epoch: int,
@@ -230,7 +212,7 @@ def _write_key(keys_dir: Path, epoch: int, content: bytes, token: Token | None) 
         path = wrapped_key_path(keys_dir, epoch)
         content = base64.b64encode(token.wrap(content, aad=_wrap_context(epoch))) + b"\n"
     try:
-        _write_new(path, content)
+        write_new_file(path, content)
     except FileExistsError:
         raise ConfigurationError(
             f"an OPRF key for epoch {epoch} already exists at {path}; vir never overwrites a key"

@@ -11,8 +11,6 @@ it and the step that opens with it, then it is destroyed (overwritten and unlink
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import stat
 from dataclasses import dataclass, field
@@ -20,7 +18,7 @@ from pathlib import Path
 
 import pysodium
 
-from vir.crypto.keyfile import destroy_key_file, sync_dir
+from vir.crypto.keyfile import destroy_key_file, write_new_file
 from vir.domain.errors import ConfigurationError, CryptoError
 
 PUBLIC_KEY_BYTES = 32
@@ -65,21 +63,11 @@ def write_keypair(path: Path, keypair: BoxKeyPair) -> None:
     holding the pair; ConfigurationError when it exists."""
     content = f"{keypair.secret.hex()}\n{keypair.public.hex()}\n".encode("ascii")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        write_new_file(path, content)
     except FileExistsError:
         raise ConfigurationError(
             f"a box key already exists at {path}; vir never overwrites a key"
         ) from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        with contextlib.suppress(OSError):
-            path.unlink()
-        raise
-    sync_dir(path.parent)
 
 
 def read_keypair(path: Path) -> BoxKeyPair:

@@ -30,11 +30,9 @@ key (a repr of a document leaves them out).
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import json
-import os
 import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -46,7 +44,7 @@ from vir.audit.actions import Action
 from vir.audit.chain import AuditEvent, Outcome
 from vir.audit.checkpoint import parse_verifier_key
 from vir.crypto import sealedbox, threshold
-from vir.crypto.keyfile import sync_dir
+from vir.crypto.keyfile import write_new_file
 from vir.crypto.keys import OprfKeyring
 from vir.crypto.signing import CheckpointSigner, ed25519_verify, init_signing_key
 from vir.domain.encoding import b64url_decode, b64url_encode
@@ -756,21 +754,11 @@ def _render(body: Mapping[str, Any]) -> bytes:
 def _write_output(path: Path, data: bytes) -> None:
     """A new file (0600 from the first byte, O_EXCL: never overwrites), synced."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        write_new_file(path, data)
     except FileExistsError:
         raise ConfigurationError(
             f"{path} already exists; vir never overwrites it: choose another --out"
         ) from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        with contextlib.suppress(OSError):
-            path.unlink()
-        raise
-    sync_dir(path.parent)
 
 
 def _bad(path: Path, problem: str) -> ConfigurationError:
