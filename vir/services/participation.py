@@ -3,8 +3,10 @@ index, and how quickly matched organisations make contact.
 
 Like the other reports (:mod:`vir.services.reports`) it reads the audit log and nothing
 else, up to a signed checkpoint that it states, streaming the entries in batches; making
-it is audited (``report.generated``, report ``participation``). ``caller`` None is the
-operator at the CLI.
+it is audited (``report.generated``, report ``participation``). What it must remember of
+each match (who joined when, and the first contact) goes into a temporary SQLite file,
+deleted when the report is made, so its memory does not grow with the matches.
+``caller`` None is the operator at the CLI.
 
 Who may run it: a municipality's privacy officer or follow-up officer, for the
 municipality's region (asking for another region is refused, ``OutsideRegion``); the
@@ -49,11 +51,15 @@ the threshold.
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import statistics
+import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
+from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import func, select
@@ -104,6 +110,8 @@ _READ: Final = (
     Action.MATCH_FOLLOW_UP_RECORDED.value,
 )
 _DAY_SECONDS: Final = 86400
+_MICROS: Final = 1_000_000
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 # (entries read, entries to read): after every batch, for a progress bar.
 Progress = Callable[[int, int], None]
@@ -120,32 +128,99 @@ def participation_scope(caller: Caller) -> policy.Scope:
         raise NotPermitted("only a privacy officer or a follow-up officer may do this") from None
 
 
-@dataclass(slots=True)
-class _Joined:
-    """One organisation in one match: when it joined (in the period) and first made contact."""
+class _Parts:
+    """Each organisation's part in each match of the period: when it joined and how long
+    it took to its first contact (microseconds), kept in a temporary SQLite database on
+    disk, so that the report's memory stays flat however many matches the period has.
+    The medians are read from it in order; nothing but counts comes back whole."""
 
-    joined: dt.datetime
-    contact: dt.datetime | None = None
+    def __init__(self) -> None:
+        self._folder = tempfile.TemporaryDirectory(prefix="vir-participation-")
+        self._db = sqlite3.connect(Path(self._folder.name) / "parts.db", isolation_level=None)
+        self._db.executescript(
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;"
+            "CREATE TABLE part (oin TEXT NOT NULL, match TEXT NOT NULL,"
+            " joined INTEGER NOT NULL, took INTEGER, PRIMARY KEY (oin, match)) WITHOUT ROWID;"
+        )
+        self._db.execute("BEGIN")  # one transaction for the collection: no commit per row
+
+    def __enter__(self) -> _Parts:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._db.close()
+        self._folder.cleanup()
+
+    def join(self, oin: str, match: str, moment: dt.datetime) -> None:
+        """The organisation's first joining of the match counts."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO part VALUES (?, ?, ?, NULL)", (oin, match, _micros(moment))
+        )
+
+    def contact(self, oin: str, match: str, moment: dt.datetime) -> None:
+        """The organisation's first contact in a match it joined (else nothing)."""
+        self._db.execute(
+            "UPDATE part SET took = ? - joined WHERE oin = ? AND match = ? AND took IS NULL",
+            (_micros(moment), oin, match),
+        )
+
+    def done(self) -> None:
+        self._db.execute("COMMIT")
+        self._db.execute("CREATE INDEX part_took ON part (oin, took) WHERE took IS NOT NULL")
+
+    def outcomes(self, oin: str, days: int, now: dt.datetime) -> _Outcomes:
+        """An organisation's matches by outcome (see the module docstring)."""
+        term = days * _DAY_SECONDS * _MICROS
+        row = self._db.execute(
+            "SELECT coalesce(sum(took <= :term), 0), coalesce(sum(took > :term), 0),"
+            " coalesce(sum(took IS NULL AND :now - joined > :term), 0),"
+            " coalesce(sum(took IS NULL AND :now - joined <= :term), 0)"
+            " FROM part WHERE oin = :oin",
+            {"term": term, "now": _micros(now), "oin": oin},
+        ).fetchone()
+        return _Outcomes(dict(zip(OUTCOMES, (int(n) for n in row), strict=True)))
+
+    def median_days(self, oins: Collection[str]) -> float | None:
+        """The median of the days to first contact over the matches of ``oins`` (one
+        decimal, as ``statistics.median`` of them all would give); None of none."""
+        if not oins:
+            return None
+        within = f"oin IN ({', '.join('?' * len(oins))}) AND took IS NOT NULL"
+        (count,) = self._db.execute(f"SELECT count(*) FROM part WHERE {within}", [*oins]).fetchone()  # noqa: S608 (placeholders only)
+        if not count:
+            return None
+        middle = [
+            took / _MICROS / _DAY_SECONDS
+            for (took,) in self._db.execute(
+                f"SELECT took FROM part WHERE {within} ORDER BY took LIMIT ? OFFSET ?",  # noqa: S608
+                [*oins, 2 - count % 2, (count - 1) // 2],
+            )
+        ]
+        median = middle[0] if count % 2 else (middle[0] + middle[1]) / 2
+        return round(float(median), 1)
 
 
 @dataclass
 class _Figures:
-    """What the log says of one organisation."""
+    """What the log says of one organisation (its matches are in ``_Parts``)."""
 
     signals: int = 0
-    matches: dict[str, _Joined] = field(default_factory=dict)  # match id -> its part
 
 
 @dataclass(frozen=True, slots=True)
 class _Outcomes:
-    """One organisation's matches by outcome, and the days to each contact."""
+    """One organisation's matches by outcome."""
 
     counts: Mapping[str, int]
-    days: tuple[float, ...]
 
     @property
     def matches(self) -> int:
         return sum(self.counts.values())
+
+
+def _micros(moment: dt.datetime) -> int:
+    """Microseconds since the epoch: exact, as the timedeltas they stand for."""
+    return (moment - _EPOCH) // dt.timedelta(microseconds=1)
 
 
 def _moment(event: AuditEvent) -> dt.datetime:
@@ -178,46 +253,28 @@ def _read(
             progress(done, total)
 
 
-def _collect(events: Iterator[AuditEvent], oins: frozenset[str], high: str) -> dict[str, _Figures]:
+def _collect(
+    events: Iterator[AuditEvent], oins: frozenset[str], high: str, parts: _Parts
+) -> dict[str, _Figures]:
     """Signals and matches of the organisations ``oins`` before ``high``, and the first
-    contact of each of their matches (whenever recorded)."""
+    contact of each of their matches (whenever recorded), the matches into ``parts``."""
     figures: dict[str, _Figures] = {oin: _Figures() for oin in oins}
     for event in events:
         oin = event.organisation
         if oin not in figures or event.outcome != Outcome.SUCCESS:
             continue
-        mine = figures[oin]
         match_id = str(event.objects.get("match", ""))
         if event.action == Action.MATCH_FOLLOW_UP_RECORDED:
-            joined = mine.matches.get(match_id)
-            if (
-                joined is not None
-                and joined.contact is None
-                and event.objects.get("event") == FollowUp.CONTACT_MADE.value
-            ):
-                joined.contact = _moment(event)
+            if event.objects.get("event") == FollowUp.CONTACT_MADE.value:
+                parts.contact(oin, match_id, _moment(event))
         elif event.occurred_at >= high:
             continue
         elif event.action == Action.SIGNAL_REGISTERED:
-            mine.signals += 1
-        elif event.action == Action.MATCH_MEMBER_ADDED and match_id not in mine.matches:
-            mine.matches[match_id] = _Joined(_moment(event))
+            figures[oin].signals += 1
+        elif event.action == Action.MATCH_MEMBER_ADDED:
+            parts.join(oin, match_id, _moment(event))
+    parts.done()
     return figures
-
-
-def _outcomes_of(figures: _Figures, days: int, now: dt.datetime) -> _Outcomes:
-    """An organisation's matches by outcome (see the module docstring)."""
-    term = dt.timedelta(days=days)
-    counts: Counter[str] = Counter(dict.fromkeys(OUTCOMES, 0))
-    waited: list[float] = []
-    for part in figures.matches.values():
-        if part.contact is not None:
-            took = part.contact - part.joined
-            counts["within" if took <= term else "later"] += 1
-            waited.append(took.total_seconds() / _DAY_SECONDS)
-        else:
-            counts["none" if now - part.joined > term else "pending"] += 1
-    return _Outcomes(dict(counts), tuple(waited))
 
 
 def _median(values: Sequence[float | int]) -> float | None:
@@ -229,9 +286,10 @@ def _organisation(
     org: Organisation,
     own: _Figures,
     mine: _Outcomes,
-    peers: Sequence[tuple[_Figures, _Outcomes]],
+    peers: Mapping[str, tuple[_Figures, _Outcomes]],
+    parts: _Parts,
 ) -> dict[str, Any]:
-    peer_signals = [p.signals for p, _ in peers]
+    peer_signals = [p.signals for p, _ in peers.values()]
     peer_median = _median(peer_signals)
     far_less = (
         len(peers) >= MIN_PEERS
@@ -246,12 +304,12 @@ def _organisation(
         "signals": own.signals,
         "matches": mine.matches,
         **{f"contact_{key}": mine.counts[key] for key in OUTCOMES},
-        "median_days": _median(mine.days),
+        "median_days": parts.median_days([str(org.oin)]),
         "peers": {
             "organisations": len(peers),
             "signals": peer_median,
-            "matches": _median([o.matches for _, o in peers]),
-            "median_days": _median([d for _, o in peers for d in o.days]),
+            "matches": _median([o.matches for _, o in peers.values()]),
+            "median_days": parts.median_days(list(peers)),
         },
         "reports_far_less": far_less,
     }
@@ -277,23 +335,27 @@ def _region_rows(
     orgs: Mapping[str, Organisation],
     figures: Mapping[str, _Figures],
     outcome: Mapping[str, _Outcomes],
+    parts: _Parts,
 ) -> dict[str, Any]:
     """The regional comparison: two suppressed tables and what may be derived from them."""
     groups = list(dict.fromkeys(CATEGORY_GROUPS.values()))
     signals: Counter[tuple[str, str]] = Counter()
     matches: Counter[tuple[str, str]] = Counter()
-    days: dict[str, list[float]] = defaultdict(list)
+    members: dict[str, list[str]] = defaultdict(list)
     for oin, org in orgs.items():
         signals[(org.region, CATEGORY_GROUPS[org.category])] += figures[oin].signals
         for key, count in outcome[oin].counts.items():
             matches[(org.region, key)] += count
-        days[org.region].extend(outcome[oin].days)
+        members[org.region].append(oin)
     by_group = suppress(signals, regions, groups)
     by_outcome = suppress(matches, regions, OUTCOMES)
     return {
         "signals": _table(by_group, "regio"),
         "matches": _table(by_outcome, "regio"),
-        "derived": [_derived(by_outcome, region, days[region]) for region in regions],
+        "derived": [
+            _derived(by_outcome, region, partial(parts.median_days, members[region]))
+            for region in regions
+        ],
     }
 
 
@@ -305,7 +367,9 @@ def _table(table: SuppressedTable, corner: str) -> dict[str, Any]:
     }
 
 
-def _derived(table: SuppressedTable, region: str, days: Sequence[float]) -> dict[str, Any]:
+def _derived(
+    table: SuppressedTable, region: str, median_days: Callable[[], float | None]
+) -> dict[str, Any]:
     """A region's share of matches with contact within the term (of those whose term
     passed or that had contact) and its median days to contact, from the published
     counts only: None where a count they need is hidden, or (the median) where fewer
@@ -318,7 +382,7 @@ def _derived(table: SuppressedTable, region: str, days: Sequence[float]) -> dict
     return {
         "region": region,
         "share_within": None if share is None else round(float(share), 3),
-        "median_days": _median(days) if contacted >= table.threshold else None,
+        "median_days": median_days() if contacted >= table.threshold else None,
     }
 
 
@@ -348,24 +412,26 @@ def participation_report(
     checkpoint = checkpoint_of(log)
     size = None if checkpoint is None else int(checkpoint["tree_size"])
     high = audit_log.rfc3339(dt.datetime.combine(end, dt.time(), tzinfo=dt.UTC))
-    with read_log(db) as session:
-        orgs = {str(o.oin): o for o in list_organisations(session) if o.category.reports}
-        figures = _collect(_read(session, start, size, progress), frozenset(orgs), high)
-    with db.write() as session:
-        audit_generation(session, caller, now, "participation", start, end)
-    outcome = {oin: _outcomes_of(figures[oin], days, now) for oin in orgs}
-    shown = [oin for oin, org in orgs.items() if region is None or org.region == region]
-    shown.sort(key=lambda oin: (orgs[oin].region, orgs[oin].category.value, orgs[oin].name))
-    organisations = []
-    for oin in shown:
-        org = orgs[oin]
-        peers = [
-            (figures[other], outcome[other])
-            for other, o in orgs.items()
-            if other != oin and o.region == org.region and o.category is org.category
-        ]
-        organisations.append(_organisation(org, figures[oin], outcome[oin], peers))
-    regions = sorted({o.region for o in orgs.values()})
+    with _Parts() as parts:
+        with read_log(db) as session:
+            orgs = {str(o.oin): o for o in list_organisations(session) if o.category.reports}
+            figures = _collect(_read(session, start, size, progress), frozenset(orgs), high, parts)
+        with db.write() as session:
+            audit_generation(session, caller, now, "participation", start, end)
+        outcome = {oin: parts.outcomes(oin, days, now) for oin in orgs}
+        shown = [oin for oin, org in orgs.items() if region is None or org.region == region]
+        shown.sort(key=lambda oin: (orgs[oin].region, orgs[oin].category.value, orgs[oin].name))
+        organisations = []
+        for oin in shown:
+            org = orgs[oin]
+            peers = {
+                other: (figures[other], outcome[other])
+                for other, o in orgs.items()
+                if other != oin and o.region == org.region and o.category is org.category
+            }
+            organisations.append(_organisation(org, figures[oin], outcome[oin], peers, parts))
+        regions = sorted({o.region for o in orgs.values()})
+        compared = _region_rows(regions, orgs, figures, outcome, parts) if regions else None
     return {
         "report": "participation",
         "period": {"from": start.isoformat(), "to": end.isoformat()},
@@ -376,5 +442,5 @@ def participation_report(
         "rule": {"share": str(FAR_LESS_SHARE), "min_peers": MIN_PEERS},
         "organisations": organisations,
         "flags": [_flag(item) for item in organisations if item["reports_far_less"]],
-        "regions": _region_rows(regions, orgs, figures, outcome) if regions else None,
+        "regions": compared,
     }
