@@ -416,8 +416,9 @@ def summary(report: dict[str, Any]) -> list[str]:
             f"(32 a request) vs bare scalar multiplication {held['bare_scalarmult_per_second']:,}"
             f"/s: ratio {held['evaluation_ratio']} (target >= 0.5); pseudonymise p50 single key "
             f"{held['pseudonymise_single_key']['p50_ms']} ms, 2-of-3 "
-            f"{held['pseudonymise_threshold_2_of_3']['p50_ms']} ms; peak RSS "
-            f"{held['peak_rss_mb']} MiB",
+            f"{held['pseudonymise_threshold_2_of_3']['p50_ms']} ms; peak RSS MiB: key holder "
+            f"{held['peak_rss_mb']['keyholder']}, load generator "
+            f"{held['peak_rss_mb']['load_generator']}",
         ]
     if "rekey" in report:
         rekey = report["rekey"]
