@@ -127,6 +127,7 @@ LONG_MODULES = {
     "security/test_threshold_repair_edges.py": 15,
     "integration/test_portal_pages_threshold.py": 12,
     "integration/test_revocation.py": 10,
+    "integration/test_threshold_repair_hsm.py": 10,
 }
 
 
