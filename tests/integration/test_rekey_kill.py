@@ -97,9 +97,18 @@ def test_a_rekey_killed_at_random_moments_ends_as_one_clean_run(tmp_path: Path) 
         for kill, share in enumerate(shares):
             process = _rekey(url, token, key, log)
             if kill in at_start_up:
+                # A random moment of its start-up, or the first batch it converts, if
+                # that comes first: on a quiet machine a resumed run may otherwise
+                # finish within the wait, leaving nothing to interrupt.
                 when = chance.uniform(0.05, 1.5)
-                time.sleep(when)
-                moment = f"{when:.2f} s"
+                began, deadline = _filled(killed)[0], time.monotonic() + when
+                while (
+                    process.poll() is None
+                    and time.monotonic() < deadline
+                    and _filled(killed)[0] == began
+                ):
+                    time.sleep(0.01)
+                moment = f"{when:.2f} s or the first batch"
             else:
                 while process.poll() is None and _filled(killed)[0] < share * total:
                     time.sleep(0.01)

@@ -7,13 +7,19 @@ from pathlib import Path
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
+from support import postgres
 
 from vir.store.migrate import upgrade
 from vir.store.tables import Base
 
 
 def test_migrated_schema_equals_the_declared_tables(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'schema.db'}"
+    """On the suite's database (VIR_TEST_DATABASE): SQLite, or a new PostgreSQL one."""
+    if postgres.on_postgresql():
+        server = postgres.server()
+        url = server.create_database(server.unique_name("vir_schema"))
+    else:
+        url = f"sqlite:///{tmp_path / 'schema.db'}"
     upgrade(url)
     engine = create_engine(url)
     with engine.connect() as connection:

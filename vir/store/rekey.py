@@ -32,7 +32,8 @@ a keyset scan with flat memory. No value leaves this module except to be multipl
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -51,8 +52,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql.psycopg import dialect as postgresql_dialect
 from sqlalchemy.dialects.sqlite.pysqlite import dialect as sqlite_dialect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from vir.domain.errors import Conflict
 from vir.store.tables import (
     ArchivedSignalRow,
     ExcludedAddressRow,
@@ -259,41 +262,67 @@ def swap_all(session: Session, to_epoch: int) -> dict[str, int]:
     Only inside the switch's transaction, once every shadow is written.
 
     This rewrites every index entry on a pseudonym, which is most of the switch's time
-    (and the write lock is held meanwhile). On SQLite the plain indexes on pseudonym
-    columns are therefore dropped first and built again after, by sorting, several
-    times faster than updating them row by row; the page cache is enlarged for the
-    unique indexes that must be updated in place. Both are transactional: a switch
-    that fails leaves the indexes as they were. On PostgreSQL an update adds index
-    entries without removing the old ones (MVCC), and dropping an index would lock out
-    readers: nothing is done there.
+    (and the write lock is held meanwhile). On SQLite every index on a pseudonym column
+    (``Table.indexes``: plain ones, and the unique ``uq_signals_oin_person`` and
+    ``uq_matches_active_key``) is therefore dropped first and built again after, by
+    sorting, several times faster than updating it row by row. A unique index built
+    again checks its rows as it is built: as δ is a bijection, no two rows can collide
+    on good data; if they do, Conflict (naming the index, never a value). What cannot
+    be dropped, the primary keys holding a pseudonym (``signal_parents``,
+    ``excluded_addresses``), is updated in place, with the page cache enlarged for it.
+    All of it is transactional: a switch that fails leaves the tables, the shadows and
+    the indexes as they were. On PostgreSQL an update adds index entries without
+    removing the old ones (MVCC), and dropping an index would lock out readers until
+    the switch commits: nothing is done there.
     """
     if _postgresql(session):
-        return {part.name: _swap(session, part, to_epoch) for part in PLAN}
+        with _refusing_duplicates("the swap"):
+            return {part.name: _swap(session, part, to_epoch) for part in PLAN}
     connection = session.connection()
     indexes = [
         index
         for part in PLAN
         for index in part.table.indexes
-        if not index.unique and any(c.name in part.live for c in index.columns)
+        if any(c.name in part.live for c in index.columns)
     ]
     cursor = _cursor(session)
+    cursor.execute("PRAGMA cache_size")
+    (cache,) = cursor.fetchone()
     try:
-        cursor.execute("PRAGMA cache_size")
-        (cache,) = cursor.fetchone()
         cursor.execute(f"PRAGMA cache_size = {-SWAP_CACHE_KIB:d}")
         for index in indexes:
             index.drop(connection)
-        moved = {part.name: _swap(session, part, to_epoch) for part in PLAN}
+        with _refusing_duplicates("the swap"):
+            moved = {part.name: _swap(session, part, to_epoch) for part in PLAN}
         for index in indexes:
-            index.create(connection)
-        cursor.execute(f"PRAGMA cache_size = {int(cache):d}")
+            with _refusing_duplicates(f"building the index {index.name} again"):
+                index.create(connection)
     finally:
+        cursor.execute(f"PRAGMA cache_size = {int(cache):d}")
         cursor.close()
     return moved
 
 
-# SQLite's page cache while the switch updates the unique indexes on pseudonyms: they
-# are updated in random order, and a miss costs a read. Released when the switch ends.
+@contextmanager
+def _refusing_duplicates(step: str) -> Iterator[None]:
+    """An IntegrityError in ``step`` (two rows with the same value where a unique index
+    or key forbids it) as a Conflict; on a sound database it cannot happen, as δ is a
+    bijection and each shadow is δ times its own row's value. The driver's message is
+    not kept: PostgreSQL's names the duplicate values, pseudonyms."""
+    try:
+        yield
+    except IntegrityError:
+        raise Conflict(
+            f"the rekey's switch stopped: {step} found two rows with the same value "
+            "where a unique index or key forbids it, which δ·N cannot make from distinct "
+            "stored values (a shadow column holds a wrong value). Nothing is switched: "
+            "the switch's transaction is rolled back, and the current epoch, the stored "
+            "pseudonyms and their shadows stay as they were."
+        ) from None
+
+
+# SQLite's page cache while the switch updates the primary keys holding pseudonyms:
+# they are updated in random order, and a miss costs a read. Released when it ends.
 SWAP_CACHE_KIB = 128 * 1024
 
 

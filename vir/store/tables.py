@@ -129,7 +129,11 @@ class SignalRow(Base):
     __tablename__ = "signals"
     __table_args__ = (
         UniqueConstraint("oin", "local_ref", name="uq_signals_oin_local_ref"),
-        UniqueConstraint("oin", "person", name="uq_signals_oin_person"),
+        # A unique index, not a table constraint (migration 0022): a rekey's switch drops
+        # it and builds it again after moving every person into place, by sorting, much
+        # faster than updating it row by row (vir.store.rekey.swap_all). SQLite cannot
+        # drop the index behind a table constraint.
+        Index("uq_signals_oin_person", "oin", "person", unique=True),
         # The lifecycle's batches, in this order, and whom to lock (migration 0014).
         Index("ix_signals_remove_on_id_person", "remove_on", "id", "person"),
     )
