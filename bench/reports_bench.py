@@ -6,8 +6,9 @@ members, follow-ups, withdrawals and refusals of eight organisations over eleven
 staged and integrated by vir's own integrator), each report (privacy, monitor,
 participation) runs as ``vir report`` does over the whole period, then a checkpoint
 (``vir audit checkpoint``: the whole chain and Merkle tree checked, a checkpoint signed)
-and an export (``vir audit export``), each in a child process of its own
-(bench/report_child.py). Reported per job and size:
+and an export (``vir audit export``), and 200 inclusion and consistency proofs against
+that checkpoint and the periodic checkpoint after 1,000 more entries, each in a child
+process of its own (bench/report_child.py). Reported per job and size:
 
 - seconds, and entries read per second;
 - the child's peak resident memory: it must stay flat as the log grows;
@@ -45,7 +46,7 @@ from vir.store.db import Database  # noqa: E402
 from vir.store.migrate import upgrade  # noqa: E402
 from vir.store.tables import OrganisationRow  # noqa: E402
 
-REPORTS = ("privacy", "monitor", "participation", "checkpoint", "export")
+REPORTS = ("privacy", "monitor", "participation", "checkpoint", "export", "proofs")
 START, END = dt.date(2026, 1, 1), dt.date(2026, 12, 1)
 ORGS = [
     (f"000000090000000001{n:02d}", category)
@@ -279,6 +280,9 @@ def run(folder: Path, sizes: list[int], jobs: tuple[str, ...] = REPORTS) -> dict
                 "probe_writes_refused": probe.refused,
                 "fill_seconds": round(filled, 1),
             }
+            for extra in ("per_proof_ms", "checkpoint_after_1000_s"):
+                if extra in found:
+                    row[extra] = found[extra]
             results.append(row)
             print(_line(row), file=sys.stderr, flush=True)
         for leftover in folder.glob(f"{path.name}*"):
@@ -292,6 +296,12 @@ def _line(row: dict[str, Any]) -> str:
         f"  {row['report']:13} {row['entries']:>9,} entries  {row['seconds']:7.2f} s  "
         f"(bare read {row['baseline_seconds']:.2f} s, x{row['ratio_to_baseline']})  "
         f"peak RSS {row['peak_rss_mb']} MiB  longest write wait {row['longest_write_wait_s']} s"
+        + (
+            f"  ({row['per_proof_ms']} ms a proof; the periodic checkpoint after 1,000 more "
+            f"entries {row['checkpoint_after_1000_s']} s)"
+            if "per_proof_ms" in row
+            else ""
+        )
         + (f" ({n} writes refused)" if (n := row["probe_writes_refused"]) else "")
     )
 

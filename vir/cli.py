@@ -448,7 +448,7 @@ def _transparency(settings: Settings) -> TransparencyLog:
 
 
 def cmd_audit_checkpoint(settings: Settings, _args: argparse.Namespace) -> int:
-    signed = _transparency(settings).checkpoint()
+    signed = _transparency(settings).checkpoint(full=True)
     sys.stdout.write(signed.note.decode("utf-8"))
     return 0
 
@@ -804,9 +804,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("file", nargs="?", help="an export made by vir audit export")
     verify.add_argument("--verifier-key", help="the log's public key (vir audit key)")
     verify.set_defaults(run=cmd_audit_verify)
-    audit.add_parser("checkpoint", help="sign a checkpoint now").set_defaults(
-        run=cmd_audit_checkpoint
-    )
+    audit.add_parser(
+        "checkpoint", help="check the whole log and sign a checkpoint now"
+    ).set_defaults(run=cmd_audit_checkpoint)
     audit.add_parser("key", help="the checkpoint verifier key").set_defaults(run=cmd_audit_key)
     export = audit.add_parser("export", help="entries and a signed checkpoint, portable")
     export.add_argument("--out", required=True)

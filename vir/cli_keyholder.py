@@ -314,7 +314,7 @@ def cmd_audit_checkpoint(_settings: Settings, _args: argparse.Namespace) -> int:
     log = TransparencyLog(
         _database(settings), _custody(settings).signer(settings.audit_origin), utc_now
     )
-    sys.stdout.write(log.checkpoint().note.decode("utf-8"))
+    sys.stdout.write(log.checkpoint(full=True).note.decode("utf-8"))
     return 0
 
 

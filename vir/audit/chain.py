@@ -160,10 +160,13 @@ class ChainReport:
         return self.first_broken is None
 
 
-def verify_chain(entries: Iterable[StoredEntry]) -> ChainReport:
-    """Walk entries in sequence order; report the first one that does not fit."""
-    previous = GENESIS
-    expected_seq = 1
+def verify_chain(
+    entries: Iterable[StoredEntry], *, previous: bytes = GENESIS, first: int = 1
+) -> ChainReport:
+    """Walk entries in sequence order; report the first one that does not fit. From the
+    start of the log, or from entry ``first`` on, linking to ``previous`` (the chain
+    hash of entry ``first - 1``)."""
+    expected_seq = first
     count = 0
     for entry in entries:
         count += 1

@@ -5,9 +5,12 @@ Plain functions on bytes, standard library only. Leaves are hashed as
 (RFC 6962 §2.1); the distinct prefixes stop a leaf from being passed off as a
 node. The empty tree's root is ``SHA-256("")``.
 
-The producer side (``root``, ``inclusion_proof``, ``consistency_proof``) works on
-leaf hashes, not entries, so the log can keep leaf hashes and never rehash
-entry bytes. The verifier side (``verify_inclusion``, ``verify_consistency``)
+The producer side works on leaf hashes, not entries. ``inclusion_path`` and
+``consistency_path`` follow the RFC's recursive definitions and ask a ``Subtrees``
+source only for the roots of perfect subtrees, O(log² n) of them at most: the log
+keeps those roots in tiles (``vir.store.tiles``) and never reads the whole tree for a
+proof. ``root``, ``inclusion_proof`` and ``consistency_proof`` do the same over a
+list of leaf hashes. The verifier side (``verify_inclusion``, ``verify_consistency``)
 follows RFC 9162 §2.1.3.2 and §2.1.4.2; it checks sizes and hash lengths before
 hashing anything and answers ``False`` to anything malformed rather than
 raising, because its input comes from whoever hands us a proof.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import Protocol
 
 HASH_SIZE = 32
 
@@ -67,18 +71,90 @@ def root(leaf_hashes: Sequence[bytes]) -> bytes:
     return level[0]
 
 
-def _audit_path(level: list[bytes], index: int) -> list[bytes]:
-    """The siblings of node ``index`` on ``level`` and of its ancestors, bottom-up."""
+class Subtrees(Protocol):
+    """Where a proof's hashes come from: the root of any perfect subtree of the tree."""
+
+    def perfect(self, height: int, index: int) -> bytes:
+        """The root of the ``2^height`` leaves from ``index·2^height`` on (all present)."""
+        ...
+
+
+class _Leaves:
+    """Subtrees of a list of leaf hashes, each hashed from its leaves when asked for."""
+
+    def __init__(self, leaf_hashes: Sequence[bytes]) -> None:
+        self._leaves = leaf_hashes
+
+    def perfect(self, height: int, index: int) -> bytes:
+        return root(self._leaves[index << height : (index + 1) << height])
+
+
+def _split(width: int) -> int:
+    """The largest power of two below ``width`` (> 1): where RFC 6962 splits a tree."""
+    return 1 << ((width - 1).bit_length() - 1)
+
+
+def range_hash(tree: Subtrees, start: int, end: int) -> bytes:
+    """MTH(D[start:end]) for a range the RFC's splits produce: ``start`` is a multiple of
+    the largest power of two not above the width. Its perfect subtrees, left (largest) to
+    right, folded from the right: O(log n) subtree roots."""
+    width = end - start
+    if width <= 0:
+        return EMPTY_ROOT
+    if start % (1 << (width.bit_length() - 1)):
+        raise ValueError(f"[{start}, {end}) is not a subtree of an RFC 6962 tree")
+    roots: list[bytes] = []
+    at = start
+    for height in reversed(range(width.bit_length())):
+        if width >> height & 1:
+            roots.append(tree.perfect(height, at >> height))
+            at += 1 << height
+    result = roots[-1]
+    for left in reversed(roots[:-1]):
+        result = node_hash(left, result)
+    return result
+
+
+def inclusion_path(tree: Subtrees, index: int, size: int) -> list[bytes]:
+    """PATH(index, D[size]) (RFC 6962 §2.1.1), from the leaf upward, from ``tree``'s
+    subtree roots: O(log² n) of them at most, never the whole tree."""
+    if not 0 <= index < size:
+        raise ValueError(f"leaf index {index} is outside a tree of size {size}")
     path: list[bytes] = []
-    while len(level) > 1:
-        sibling = index ^ 1
-        # No sibling means this node is the unpaired last one on its level; it
-        # moves up unchanged, and the RFC path has no element for this level.
-        if sibling < len(level):
-            path.append(level[sibling])
-        level = _next_level(level)
-        index >>= 1
+    start, end = 0, size
+    while end - start > 1:
+        half = _split(end - start)
+        if index < start + half:
+            path.append(range_hash(tree, start + half, end))
+            end = start + half
+        else:
+            path.append(range_hash(tree, start, start + half))
+            start += half
+    path.reverse()
     return path
+
+
+def consistency_path(tree: Subtrees, old_size: int, size: int) -> list[bytes]:
+    """PROOF(old_size, D[size]) (RFC 6962 §2.1.2) from ``tree``'s subtree roots; empty
+    when the sizes are equal. Raises ``ValueError`` unless ``0 < old_size <= size``."""
+    if not 0 < old_size <= size:
+        raise ValueError(f"old size {old_size} is outside 1..{size}")
+    proof: list[bytes] = []
+    start, end, old, whole = 0, size, old_size, True
+    while old != end - start:
+        half = _split(end - start)
+        if old <= half:
+            proof.append(range_hash(tree, start + half, end))
+            end = start + half
+        else:
+            proof.append(range_hash(tree, start, start + half))
+            start, old, whole = start + half, old - half, False
+    if not whole:
+        # SUBPROOF(m, D[m], false): the old tree's last subtree itself (the verifier holds
+        # the whole old tree's root already when that subtree is all of it).
+        proof.append(range_hash(tree, start, end))
+    proof.reverse()
+    return proof
 
 
 def inclusion_proof(leaf_hashes: Sequence[bytes], index: int) -> list[bytes]:
@@ -86,10 +162,7 @@ def inclusion_proof(leaf_hashes: Sequence[bytes], index: int) -> list[bytes]:
 
     Raises ``ValueError`` unless ``0 <= index < len(leaf_hashes)``.
     """
-    size = len(leaf_hashes)
-    if not 0 <= index < size:
-        raise ValueError(f"leaf index {index} is outside a tree of size {size}")
-    return _audit_path(list(leaf_hashes), index)
+    return inclusion_path(_Leaves(leaf_hashes), index, len(leaf_hashes))
 
 
 def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int) -> list[bytes]:
@@ -99,22 +172,7 @@ def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int) -> list[bytes
     ``0 < old_size <= len(leaf_hashes)``: a proof from the empty tree proves
     nothing, and a proof to the past does not exist.
     """
-    size = len(leaf_hashes)
-    if not 0 < old_size <= size:
-        raise ValueError(f"old size {old_size} is outside 1..{size}")
-    if old_size == size:
-        return []
-    # The old tree's right edge ends in a perfect subtree of 2^shift leaves;
-    # the proof is the audit path of that subtree's root in the new tree,
-    # preceded by the subtree's own hash unless the old tree is that subtree
-    # alone (then the verifier already holds it as the old root).
-    shift = (old_size & -old_size).bit_length() - 1
-    index = (old_size - 1) >> shift
-    level = list(leaf_hashes)
-    for _ in range(shift):
-        level = _next_level(level)
-    seed = [level[index]] if index != 0 else []
-    return seed + _audit_path(level, index)
+    return consistency_path(_Leaves(leaf_hashes), old_size, len(leaf_hashes))
 
 
 def _is_hash(value: object) -> bool:

@@ -6,18 +6,30 @@ entries, same Merkle root for that prefix): the service never signs two
 inconsistent checkpoints, so an edit or truncation of the log stops checkpointing
 instead of being papered over.
 
-Checking the whole log takes time in proportion to its length, so it is done in a
-read transaction, streaming: the chain is walked entry by entry and the Merkle root
-grown in a compact range (O(log n) memory). Only signing and storing take a write
-transaction, a short one, which first makes sure the newest checkpoint is still the
-one the check compared against (another process may have signed meanwhile; then the
-check runs again). An export streams its entries the same way.
+The periodic checkpoint (every five minutes while the service runs) and the reports
+check what is new: the entries since the newest signed checkpoint, chained on from
+its last entry, and the stored tree (``vir.store.tiles``) still giving its root. That
+takes time in proportion to what is new, not to the log: a whole-log check every few
+minutes would grow into a core's worth of work as the log grows. The new tree is
+built on the tiles that give the signed root, so it extends the signed tree by
+construction. ``vir audit checkpoint``, an export and every checkpoint before the
+tiles cover the signed tree check the whole log from the entries: the chain walked
+entry by entry and the Merkle root grown in a compact range (O(log n) memory), in a
+read transaction. An edit of an entry that is already signed is caught there, by
+``vir audit verify`` of an export (the daily timer in deploy/), and by any inclusion
+proof of that entry.
+
+Only signing and storing take a write transaction, a short one, which first makes
+sure the newest checkpoint is still the one the check compared against (another
+process may have signed meanwhile; then the check runs again). An export streams its
+entries the same way.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import takewhile
 
@@ -31,9 +43,10 @@ from vir.audit.export import ExportedEntry, render
 from vir.crypto.signing import CheckpointSigner
 from vir.domain.clock import Clock
 from vir.domain.errors import InputError, LogInconsistent, NotFound
-from vir.store.audit_log import stored_entries
+from vir.store import tiles
+from vir.store.audit_log import as_bytes, stored_entries
 from vir.store.db import Database
-from vir.store.tables import CheckpointRow
+from vir.store.tables import AuditEntryRow, CheckpointRow
 
 
 @dataclass(frozen=True)
@@ -53,16 +66,24 @@ class TransparencyLog:
     def verifier_key(self) -> str:
         return self._signer.verifier_key()
 
-    def checkpoint(self) -> Signed:
-        """The checkpoint over all entries now, signing a new one if the log has grown."""
+    def checkpoint(self, *, full: bool = False) -> Signed:
+        """The checkpoint over all entries now, signing a new one if the log has grown.
+
+        Checked first: the entries since the newest signed checkpoint (their chain, linked
+        to its last entry) and the stored tree against its root, in time proportional to
+        what is new (the periodic checkpoint and the reports). ``full``: the whole chain
+        and tree from the entries, as ``vir audit checkpoint`` and an export do (and
+        every checkpoint while the tiles do not cover the newest one yet)."""
         self._db.integrate()
         for _attempt in range(_ATTEMPTS):
-            checked = self._check()
+            checked = self._check(full)
             with self._db.write(exclusive=True) as session:
                 latest = _latest(session)
                 if _seen(latest) != checked.against:
                     continue  # signed by another process meanwhile: check against that one
-                return self._sign(session, latest, checked, self._clock())
+                signed = self._sign(session, latest, checked, self._clock())
+            tiles.extend(self._db, signed.size)  # so that proofs on it read O(log n) hashes
+            return signed
         raise LogInconsistent("checkpoints were signed by another process throughout; try again")
 
     def latest(self) -> Signed | None:
@@ -75,20 +96,32 @@ class TransparencyLog:
 
     def inclusion(self, seq: int, size: int | None = None) -> tuple[Signed, bytes, list[bytes]]:
         """Proof that entry ``seq`` is in the tree of a signed checkpoint (the newest, or the
-        one of ``size``): (checkpoint, leaf hash, audit path)."""
-        signed, leaves = self._signed_tree(size)
+        one of ``size``): (checkpoint, leaf hash, audit path). The leaf hash is the stored
+        entry's; the path comes from the tiles and is verified before it is answered."""
+        signed = self._signed(size)
         if not 1 <= seq <= signed.size:
             raise InputError("seq", f"no entry {seq} in the tree of size {signed.size}")
-        return signed, leaves[seq - 1], merkle.inclusion_proof(leaves[: signed.size], seq - 1)
+        with self._tree(signed.size) as tree:
+            leaf = tree.leaf(seq - 1)
+            path = merkle.inclusion_path(tree, seq - 1, signed.size)
+        if not merkle.verify_inclusion(leaf, seq - 1, signed.size, path, signed.root_hash):
+            raise _inconsistent(signed)
+        return signed, leaf, path
 
     def consistency(self, old_size: int, size: int | None = None) -> tuple[Signed, list[bytes]]:
-        """Proof that the tree of ``old_size`` is a prefix of a signed checkpoint's tree."""
-        signed, leaves = self._signed_tree(size)
+        """Proof that the tree of ``old_size`` is a prefix of a signed checkpoint's tree,
+        verified against the signed root before it is answered."""
+        signed = self._signed(size)
         if not 1 <= old_size <= signed.size:
             raise InputError("from", f"must be between 1 and {signed.size}")
-        return signed, merkle.consistency_proof(leaves[: signed.size], old_size)
+        with self._tree(signed.size) as tree:
+            proof = merkle.consistency_path(tree, old_size, signed.size)
+            old_root = merkle.range_hash(tree, 0, old_size)
+        if not merkle.verify_consistency(old_size, signed.size, old_root, signed.root_hash, proof):
+            raise _inconsistent(signed)
+        return signed, proof
 
-    def _signed_tree(self, size: int | None) -> tuple[Signed, list[bytes]]:
+    def _signed(self, size: int | None) -> Signed:
         with self._db.read() as session:
             query = select(CheckpointRow)
             query = (
@@ -99,17 +132,23 @@ class TransparencyLog:
             row = session.scalars(query).first()
             if row is None:
                 raise NotFound("no signed checkpoint of that size")
-            leaves = [
-                merkle.leaf_hash(e.body) for e in stored_entries(session) if e.seq <= row.size
-            ]
-        if merkle.root(leaves) != row.root_hash:
-            raise LogInconsistent(f"the stored log no longer matches checkpoint {row.size}")
-        return Signed(row.size, row.root_hash, row.note.encode("utf-8")), leaves
+            return Signed(row.size, bytes(row.root_hash), row.note.encode("utf-8"))
+
+    @contextmanager
+    def _tree(self, size: int) -> Iterator[tiles.StoredTree]:
+        """The tree of the first ``size`` entries, from the tiles (extended first if they
+        cover less, as after an upgrade: once, in batches)."""
+        with self._db.read() as session:
+            short = tiles.covered(session) < size
+        if short:
+            tiles.extend(self._db, size)
+        with self._db.read() as session:
+            yield tiles.StoredTree(session, size)
 
     def export(self) -> Iterator[bytes]:
         """Sign (if needed) and export every entry up to that checkpoint, line by line,
         read as they are written out."""
-        signed = self.checkpoint()
+        signed = self.checkpoint(full=True)
         with self._db.read() as session:
             entries = (
                 ExportedEntry(e.seq, e.entry_hash, e.body)
@@ -119,9 +158,51 @@ class TransparencyLog:
                 self._signer.origin, self._signer.verifier_key(), signed.note, entries
             )
 
-    def _check(self) -> _Checked:
+    def _check(self, full: bool) -> _Checked:
         """The chain and the Merkle root of every integrated entry, and the newest signed
         checkpoint's agreement with them; LogInconsistent when either is broken."""
+        with self._db.read() as session:
+            latest = _latest(session)
+            tiled = tiles.covered(session)
+        if full or latest is None or latest.size == 0 or tiled < latest.size:
+            return self._check_all()
+        return self._check_since(latest)
+
+    def _check_since(self, latest: CheckpointRow) -> _Checked:
+        """The entries after ``latest`` chained on from its last entry, and the tiles (the
+        tree of every entry up to it, grown since) still giving its root."""
+        against = _seen(latest)
+        assert against is not None
+        old_size, old_root = against
+        with self._db.read() as session:
+            last = session.scalar(
+                select(AuditEntryRow.entry_hash).where(AuditEntryRow.seq == old_size)
+            )
+            if last is None:
+                raise LogInconsistent(
+                    f"audit entry {old_size}, the last of the signed checkpoint, is missing"
+                )
+            chain = verify_chain(
+                stored_entries(session, after=old_size),
+                previous=as_bytes(last),
+                first=old_size + 1,
+            )
+        if not chain.intact:
+            raise LogInconsistent(f"audit entry {chain.first_broken}: {chain.problem}")
+        size = old_size + chain.entries
+        tiles.extend(self._db, size)
+        with self._db.read() as session:
+            tree = tiles.StoredTree(session, size)
+            if merkle.range_hash(tree, 0, old_size) != old_root:
+                raise LogInconsistent(
+                    f"the audit log no longer matches the checkpoint signed at size "
+                    f"{old_size}; refusing to sign"
+                )
+            return _Checked(size, merkle.range_hash(tree, 0, size), against)
+
+    def _check_all(self) -> _Checked:
+        """Every entry from the start: the chain walked and the Merkle root grown in a
+        compact range (O(log n) memory), in a read transaction."""
         with self._db.read() as session:
             latest = _latest(session)
             tree = merkle.CompactRange()
@@ -177,6 +258,10 @@ class _Checked:
     size: int
     root_hash: bytes
     against: tuple[int, bytes] | None
+
+
+def _inconsistent(signed: Signed) -> LogInconsistent:
+    return LogInconsistent(f"the stored log no longer matches checkpoint {signed.size}")
 
 
 def _latest(session: Session) -> CheckpointRow | None:

@@ -234,7 +234,7 @@ def _writer_rolled_back(session: Session) -> None:
 WRITER_HOOKS = WriterHooks(_writer_committed, _writer_rolled_back)
 
 
-def _as_bytes(value: object) -> bytes:
+def as_bytes(value: object) -> bytes:
     """Stored bytes as bytes. SQLite lets an editor store text in a blob column (its
     replace() returns text): such a value is checked like any other, not crashed on."""
     if isinstance(value, bytes):
@@ -243,13 +243,17 @@ def _as_bytes(value: object) -> bytes:
 
 
 def stored_entries(
-    session: Session, batch: int = 5000, *, with_refs: bool = False
+    session: Session, batch: int = 5000, *, with_refs: bool = False, after: int = 0
 ) -> Iterator[StoredEntry]:
-    """Every entry in sequence order, with its indexed columns for cross-checking;
-    ``with_refs``: also its rows in the ``audit_refs`` index (the ``refs`` column)."""
+    """Every entry in sequence order (or those after seq ``after``), with its indexed
+    columns for cross-checking; ``with_refs``: also its rows in the ``audit_refs`` index
+    (the ``refs`` column)."""
     flush(session)
-    refs = _IndexedRefs(session, batch) if with_refs else None
-    rows = session.execute(select(AuditEntryRow).order_by(AuditEntryRow.seq)).yield_per(batch)
+    refs = _IndexedRefs(session, batch, after) if with_refs else None
+    query = select(AuditEntryRow).order_by(AuditEntryRow.seq)
+    if after:
+        query = query.where(AuditEntryRow.seq > after)
+    rows = session.execute(query).yield_per(batch)
     for (row,) in rows:
         columns: dict[str, str | list[str] | None] = {
             "event_id": row.event_id,
@@ -262,9 +266,9 @@ def stored_entries(
             columns["refs"] = refs.up_to(row.seq)
         yield StoredEntry(
             seq=row.seq,
-            body=_as_bytes(row.body),
-            prev_hash=_as_bytes(row.prev_hash),
-            entry_hash=_as_bytes(row.entry_hash),
+            body=as_bytes(row.body),
+            prev_hash=as_bytes(row.prev_hash),
+            entry_hash=as_bytes(row.entry_hash),
             columns=columns,
         )
 
@@ -274,9 +278,13 @@ class _IndexedRefs:
     seq that has no entry go with the next entry (or the last), so that a stray index
     row shows up as a mismatch there instead of going unnoticed."""
 
-    def __init__(self, session: Session, batch: int) -> None:
+    def __init__(self, session: Session, batch: int, after: int = 0) -> None:
         self._last = session.scalar(select(func.max(AuditEntryRow.seq))) or 0
-        query = select(AuditRefRow.seq, AuditRefRow.ref).order_by(AuditRefRow.seq, AuditRefRow.ref)
+        query = (
+            select(AuditRefRow.seq, AuditRefRow.ref)
+            .where(AuditRefRow.seq > after)
+            .order_by(AuditRefRow.seq, AuditRefRow.ref)
+        )
         self._rows = iter(session.execute(query).yield_per(batch))
         self._next = next(self._rows, None)
 
@@ -306,7 +314,7 @@ def entries_mentioning(session: Session, ids: Collection[str]) -> list[tuple[int
     )
     found = []
     for seq, body in rows:
-        event = AuditEvent.decode(_as_bytes(body))
+        event = AuditEvent.decode(as_bytes(body))
         if any(str(v) in ids for v in event.objects.values()):
             found.append((seq, event))
     return found

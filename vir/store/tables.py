@@ -266,6 +266,18 @@ class NotificationCounterRow(Base):
     last: Mapped[int] = mapped_column(Integer)
 
 
+class AuditTileRow(Base):
+    """Merkle tree hashes of the audit log, 256 to a tile (``vir.store.tiles``): tile
+    (level, idx) holds the nodes at height 8·level from index 256·idx on, concatenated;
+    derived from the entries, so a proof reads O(log n) hashes (migration 0023)."""
+
+    __tablename__ = "audit_tiles"
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    hashes: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class CheckpointRow(Base):
     """A signed checkpoint (C2SP signed note) over the first ``size`` audit entries."""
 
