@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from vir import cli_delivery, cli_keyholder, cli_keys, cli_portal, cli_regions
 from vir.cli_databases import close_databases, open_database
+from vir.cli_progress import progress_for
 from vir.crypto import oprf
 from vir.domain.clock import utc_now
 from vir.domain.errors import InputError, NotFound, VirError
@@ -346,13 +347,11 @@ def cmd_org_email(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_lifecycle_run(settings: Settings, args: argparse.Namespace) -> int:
     """Removal dates and the archive term, now (idempotent; safe to interrupt)."""
-    from vir.services.lifecycle import Lifecycle, progress_bar
+    from vir.services.lifecycle import Lifecycle
 
     lifecycle = Lifecycle(_database(settings), utc_now)
-    interactive = sys.stderr.isatty() and not args.quiet
-    report = lifecycle.run(progress_bar(sys.stderr.write) if interactive else None)
-    if interactive:
-        sys.stderr.write("\n")
+    with progress_for(args) as progress:
+        report = lifecycle.run(progress)
     print(
         f"vir: lifecycle: {report.archived} archived, {report.erased} erased, "
         f"{report.destroyed} destroyed"
@@ -447,8 +446,9 @@ def _transparency(settings: Settings) -> TransparencyLog:
     return TransparencyLog(_database(settings), signer, utc_now)
 
 
-def cmd_audit_checkpoint(settings: Settings, _args: argparse.Namespace) -> int:
-    signed = _transparency(settings).checkpoint(full=True)
+def cmd_audit_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
+    with progress_for(args) as progress:
+        signed = _transparency(settings).checkpoint(full=True, progress=progress)
     sys.stdout.write(signed.note.decode("utf-8"))
     return 0
 
@@ -463,8 +463,8 @@ def cmd_audit_key(settings: Settings, _args: argparse.Namespace) -> int:
 def cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
     out = Path(args.out)
     count = -1  # the first line is the header
-    with out.open("wb") as handle:
-        for line in _transparency(settings).export():
+    with out.open("wb") as handle, progress_for(args) as progress:
+        for line in _transparency(settings).export(progress):
             handle.write(line)
             count += 1
     print(f"vir: exported {count} audit entries and their signed checkpoint to {out}")
@@ -473,13 +473,15 @@ def cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     if args.file:
-        return _verify_export(Path(args.file), args.verifier_key)
+        return _verify_export(Path(args.file), args.verifier_key, args)
     from vir.audit.chain import verify_chain
-    from vir.store.audit_log import stored_entries
+    from vir.domain.progress import told
+    from vir.store.audit_log import count_entries, stored_entries
     from vir.store.sequencer import pending
 
-    with _database(settings).read() as session:
-        report = verify_chain(stored_entries(session, with_refs=True))
+    with _database(settings).read() as session, progress_for(args) as progress:
+        total = count_entries(session) if progress is not None else 0
+        report = verify_chain(told(stored_entries(session, with_refs=True), total, progress))
         staged, _unnumbered = pending(session.connection())
     if report.intact:
         print(f"vir: audit chain intact: {report.entries} entries, head {report.head.hex()}")
@@ -582,24 +584,20 @@ def _participation(
 ) -> dict[str, Any]:
     """The participation monitor, with a progress bar over the entries it reads on a
     terminal (standard error; not with --quiet)."""
-    from vir.services.lifecycle import progress_bar
     from vir.services.participation import participation_report
 
-    interactive = sys.stderr.isatty() and not args.quiet
-    report = participation_report(
-        db,
-        lambda: now,
-        None,
-        start,
-        end,
-        args.region,
-        days=args.days,
-        log=log,
-        progress=progress_bar(sys.stderr.write) if interactive else None,
-    )
-    if interactive:
-        sys.stderr.write("\n")
-    return report
+    with progress_for(args) as progress:
+        return participation_report(
+            db,
+            lambda: now,
+            None,
+            start,
+            end,
+            args.region,
+            days=args.days,
+            log=log,
+            progress=progress,
+        )
 
 
 def cmd_report_verify(settings: Settings, args: argparse.Namespace) -> int:
@@ -631,13 +629,16 @@ def cmd_report_verify(settings: Settings, args: argparse.Namespace) -> int:
     return 1
 
 
-def _verify_export(path: Path, verifier_key: str | None) -> int:
-    """Needs no database and no service: the file and (ideally) the log's public key."""
+def _verify_export(path: Path, verifier_key: str | None, args: argparse.Namespace) -> int:
+    """Needs no database and no service: the file and (ideally) the log's public key.
+    The progress bar counts the file's bytes."""
     from vir.audit.export import verify
     from vir.crypto.signing import ed25519_verify
+    from vir.domain.progress import told
 
-    with path.open("rb") as handle:
-        report = verify(handle, ed25519_verify, verifier_key)
+    with path.open("rb") as handle, progress_for(args) as progress:
+        lines = told(handle, path.stat().st_size, progress, every=1 << 20, size=len)
+        report = verify(lines, ed25519_verify, verifier_key)
     if report.ok:
         assert report.root is not None
         print(
@@ -804,13 +805,16 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("file", nargs="?", help="an export made by vir audit export")
     verify.add_argument("--verifier-key", help="the log's public key (vir audit key)")
     verify.set_defaults(run=cmd_audit_verify)
-    audit.add_parser(
+    checkpoint = audit.add_parser(
         "checkpoint", help="check the whole log and sign a checkpoint now"
-    ).set_defaults(run=cmd_audit_checkpoint)
+    )
+    checkpoint.set_defaults(run=cmd_audit_checkpoint)
     audit.add_parser("key", help="the checkpoint verifier key").set_defaults(run=cmd_audit_key)
     export = audit.add_parser("export", help="entries and a signed checkpoint, portable")
     export.add_argument("--out", required=True)
     export.set_defaults(run=cmd_audit_export)
+    for long_job in (verify, checkpoint, export):
+        long_job.add_argument("--quiet", action="store_true", help="no progress bar")
     report = sub.add_parser("report").add_subparsers(dest="report_command", required=True)
     for name, what in (
         ("privacy", "the privacy officer's report"),

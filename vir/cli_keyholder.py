@@ -307,14 +307,17 @@ def _repair_parsers(holder: argparse._SubParsersAction) -> None:  # type: ignore
         parser.set_defaults(run=cmd_repair)
 
 
-def cmd_audit_checkpoint(_settings: Settings, _args: argparse.Namespace) -> int:
+def cmd_audit_checkpoint(_settings: Settings, args: argparse.Namespace) -> int:
+    from vir.cli_progress import progress_for
     from vir.services.transparency import TransparencyLog
 
     settings = keyholder_settings()
     log = TransparencyLog(
         _database(settings), _custody(settings).signer(settings.audit_origin), utc_now
     )
-    sys.stdout.write(log.checkpoint(full=True).note.decode("utf-8"))
+    with progress_for(args) as progress:
+        signed = log.checkpoint(full=True, progress=progress)
+    sys.stdout.write(signed.note.decode("utf-8"))
     return 0
 
 
@@ -447,4 +450,6 @@ def add_parsers(
     verify.add_argument("file", nargs="?")
     verify.add_argument("--verifier-key")
     verify.set_defaults(run=cmd_shared, shared=audit_verify)
-    audit.add_parser("checkpoint").set_defaults(run=cmd_audit_checkpoint)
+    checkpoint = audit.add_parser("checkpoint", help="check the whole log and sign a checkpoint")
+    checkpoint.add_argument("--quiet", action="store_true", help="no progress bar")
+    checkpoint.set_defaults(run=cmd_audit_checkpoint)

@@ -23,10 +23,18 @@ class Ran:
     err: str
 
 
-def run_vir(db: Database, *args: str, stdin: str = "", **env: str) -> Ran:
+class _Terminal(io.StringIO):
+    """Standard error as a terminal: where a long job draws its progress bar."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def run_vir(db: Database, *args: str, stdin: str = "", tty: bool = False, **env: str) -> Ran:
     """Run ``vir ARGS`` on ``db`` with ``stdin`` and extra ``VIR_*`` settings (``env``:
-    ``keys_dir="..."`` sets ``VIR_KEYS_DIR``); exit code, standard output and error."""
-    out, err = io.StringIO(), io.StringIO()
+    ``keys_dir="..."`` sets ``VIR_KEYS_DIR``); exit code, standard output and error
+    (``tty``: a terminal's)."""
+    out, err = io.StringIO(), _Terminal() if tty else io.StringIO()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("VIR_DATABASE_URL", db.engine.url.render_as_string(hide_password=False))
         for name, value in env.items():

@@ -17,6 +17,7 @@ from vir.audit.checkpoint import Checkpoint, SignedNote, parse_verifier_key, ver
 from vir.audit.export import verify
 from vir.crypto.signing import CheckpointSigner, ed25519_verify
 from vir.domain.errors import InputError, LogInconsistent, NotFound
+from vir.domain.progress import Progress
 from vir.services.transparency import TransparencyLog
 from vir.store import audit_log
 
@@ -165,9 +166,9 @@ def test_a_checkpoint_signed_by_another_process_meanwhile_is_checked_against(
         check = TransparencyLog._check
         calls = [0]
 
-        def racing(self: TransparencyLog, full: bool) -> object:
+        def racing(self: TransparencyLog, full: bool, progress: Progress | None = None) -> object:
             calls[0] += 1
-            found = check(self, full)
+            found = check(self, full, progress)
             if calls[0] == 1:  # the other signs after this check, over one entry more
                 _append(store.db, 1)
                 monkeypatch.setattr(TransparencyLog, "_check", check)

@@ -28,6 +28,7 @@ from vir.audit.actions import Action
 from vir.audit.chain import AuditEvent, Outcome
 from vir.domain.clock import Clock
 from vir.domain.lifecycle import ArchiveReason
+from vir.domain.progress import Progress
 from vir.services import rekey, removal
 from vir.store import audit_log, locks
 from vir.store import signals as repo
@@ -39,8 +40,6 @@ from vir.store.records import ArchivedSignal, Signal
 # pages of the indexes they touch, commits) but hold SQLite's write lock longer.
 BATCH = 1_000
 ACTOR = "lifecycle"
-
-Progress = Callable[[int, int], None]  # (done, total)
 
 
 @dataclass(frozen=True)

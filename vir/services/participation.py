@@ -73,6 +73,7 @@ from vir.domain.coordination import FollowUp
 from vir.domain.errors import NotPermitted
 from vir.domain.followup import DEFAULT_DAYS, MAX_DAYS, check_days
 from vir.domain.organisations import Organisation, Role
+from vir.domain.progress import Progress
 from vir.reports.aggregation import CATEGORY_GROUPS
 from vir.reports.suppression import SuppressedTable, legend, ratio, render_rows, suppress
 from vir.services.followup import period
@@ -112,9 +113,6 @@ _READ: Final = (
 _DAY_SECONDS: Final = 86400
 _MICROS: Final = 1_000_000
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-# (entries read, entries to read): after every batch, for a progress bar.
-Progress = Callable[[int, int], None]
 
 
 def participation_scope(caller: Caller) -> policy.Scope:

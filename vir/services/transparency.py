@@ -43,8 +43,9 @@ from vir.audit.export import ExportedEntry, render
 from vir.crypto.signing import CheckpointSigner
 from vir.domain.clock import Clock
 from vir.domain.errors import InputError, LogInconsistent, NotFound
+from vir.domain.progress import Progress, told
 from vir.store import tiles
-from vir.store.audit_log import as_bytes, stored_entries
+from vir.store.audit_log import as_bytes, count_entries, stored_entries
 from vir.store.db import Database
 from vir.store.tables import AuditEntryRow, CheckpointRow
 
@@ -66,23 +67,26 @@ class TransparencyLog:
     def verifier_key(self) -> str:
         return self._signer.verifier_key()
 
-    def checkpoint(self, *, full: bool = False) -> Signed:
+    def checkpoint(self, *, full: bool = False, progress: Progress | None = None) -> Signed:
         """The checkpoint over all entries now, signing a new one if the log has grown.
 
         Checked first: the entries since the newest signed checkpoint (their chain, linked
         to its last entry) and the stored tree against its root, in time proportional to
         what is new (the periodic checkpoint and the reports). ``full``: the whole chain
         and tree from the entries, as ``vir audit checkpoint`` and an export do (and
-        every checkpoint while the tiles do not cover the newest one yet)."""
+        every checkpoint while the tiles do not cover the newest one yet). ``progress``
+        is told how far the check has come."""
         self._db.integrate()
         for _attempt in range(_ATTEMPTS):
-            checked = self._check(full)
+            checked = self._check(full, progress)
             with self._db.write(exclusive=True) as session:
                 latest = _latest(session)
                 if _seen(latest) != checked.against:
                     continue  # signed by another process meanwhile: check against that one
                 signed = self._sign(session, latest, checked, self._clock())
-            tiles.extend(self._db, signed.size)  # so that proofs on it read O(log n) hashes
+            # So that proofs on it read O(log n) hashes (after an upgrade: the whole log,
+            # once; the progress bar stands at the end of the check meanwhile).
+            tiles.extend(self._db, signed.size)
             return signed
         raise LogInconsistent("checkpoints were signed by another process throughout; try again")
 
@@ -145,27 +149,37 @@ class TransparencyLog:
         with self._db.read() as session:
             yield tiles.StoredTree(session, size)
 
-    def export(self) -> Iterator[bytes]:
+    def export(self, progress: Progress | None = None) -> Iterator[bytes]:
         """Sign (if needed) and export every entry up to that checkpoint, line by line,
-        read as they are written out."""
-        signed = self.checkpoint(full=True)
+        read as they are written out; ``progress`` told of both, as halves of one bar."""
+        checking = writing = None
+        if progress is not None:
+            tell = progress
+
+            def checking(done: int, total: int) -> None:
+                tell(done, 2 * total)
+
+            def writing(done: int, total: int) -> None:
+                tell(total + done, 2 * total)
+
+        signed = self.checkpoint(full=True, progress=checking)
         with self._db.read() as session:
+            upto = takewhile(lambda e: e.seq <= signed.size, stored_entries(session))
             entries = (
-                ExportedEntry(e.seq, e.entry_hash, e.body)
-                for e in takewhile(lambda e: e.seq <= signed.size, stored_entries(session))
+                ExportedEntry(e.seq, e.entry_hash, e.body) for e in told(upto, signed.size, writing)
             )
             yield from render(
                 self._signer.origin, self._signer.verifier_key(), signed.note, entries
             )
 
-    def _check(self, full: bool) -> _Checked:
+    def _check(self, full: bool, progress: Progress | None = None) -> _Checked:
         """The chain and the Merkle root of every integrated entry, and the newest signed
         checkpoint's agreement with them; LogInconsistent when either is broken."""
         with self._db.read() as session:
             latest = _latest(session)
             tiled = tiles.covered(session)
         if full or latest is None or latest.size == 0 or tiled < latest.size:
-            return self._check_all()
+            return self._check_all(progress)
         return self._check_since(latest)
 
     def _check_since(self, latest: CheckpointRow) -> _Checked:
@@ -200,7 +214,7 @@ class TransparencyLog:
                 )
             return _Checked(size, merkle.range_hash(tree, 0, size), against)
 
-    def _check_all(self) -> _Checked:
+    def _check_all(self, progress: Progress | None) -> _Checked:
         """Every entry from the start: the chain walked and the Merkle root grown in a
         compact range (O(log n) memory), in a read transaction."""
         with self._db.read() as session:
@@ -216,7 +230,8 @@ class TransparencyLog:
                         prefix = tree.root()
                     yield entry
 
-            chain = verify_chain(growing(stored_entries(session)))
+            total = count_entries(session) if progress is not None else 0
+            chain = verify_chain(told(growing(stored_entries(session)), total, progress))
             against = _seen(latest)
         if not chain.intact:
             raise LogInconsistent(f"audit entry {chain.first_broken}: {chain.problem}")

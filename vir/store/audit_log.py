@@ -273,6 +273,14 @@ def stored_entries(
         )
 
 
+def count_entries(session: Session, after: int = 0) -> int:
+    """How many entries are integrated (after seq ``after``)."""
+    query = select(func.count()).select_from(AuditEntryRow)
+    if after:
+        query = query.where(AuditEntryRow.seq > after)
+    return int(session.scalar(query) or 0)
+
+
 class _IndexedRefs:
     """The ``audit_refs`` rows, handed out entry by entry in sequence order. Rows for a
     seq that has no entry go with the next entry (or the last), so that a stray index

@@ -20,8 +20,6 @@ answers it: a tile edited in the database gives an error, never a false proof.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -49,7 +47,7 @@ def covered(session: Session) -> int:
     return 0 if row is None else int(row[0]) * WIDTH + int(row[1]) // _SIZE
 
 
-def extend(db: Database, size: int, progress: Callable[[int, int], None] | None = None) -> int:
+def extend(db: Database, size: int) -> int:
     """Tile the integrated entries up to ``size``; answers the leaves covered then.
 
     Resumable and safe beside another process extending: each batch checks, under the
@@ -73,8 +71,6 @@ def extend(db: Database, size: int, progress: Callable[[int, int], None] | None 
         with db.write(exclusive=True) as session:
             if covered(session) == start:  # else tiled by another process meanwhile
                 _grow(session, 0, start, leaves)
-        if progress is not None:
-            progress(end, size)
 
 
 def _grow(session: Session, level: int, first: int, nodes: list[bytes]) -> None:
