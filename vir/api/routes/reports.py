@@ -19,9 +19,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
@@ -56,10 +57,6 @@ def _date(value: str, field: str) -> dt.date:
         raise InputError(field, "a date as YYYY-MM-DD") from None
 
 
-def _period(start: str, end: str) -> tuple[dt.date, dt.date]:
-    return _date(start, "from"), _date(end, "to")
-
-
 def _dialect(asked: Dialect | None, accept_language: str | None) -> Dialect:
     """The CSV dialect asked for, else ``nl`` for a caller whose first language is Dutch."""
     if asked is not None:
@@ -68,21 +65,53 @@ def _dialect(asked: Dialect | None, accept_language: str | None) -> Dialect:
     return "nl" if first == "nl" or first.startswith("nl-") else "data"
 
 
+@dataclass(frozen=True)
+class ReportQuery:
+    """What every report is asked with: the period (as given: checked after the caller's
+    role), the format, the CSV dialect and the region."""
+
+    start: str
+    end: str
+    fmt: Format
+    dialect: Dialect
+    region: str | None
+
+    def period(self) -> tuple[dt.date, dt.date]:
+        return _date(self.start, "from"), _date(self.end, "to")
+
+
+def _report_query(
+    start: Annotated[str, Query(alias="from", description="first day, YYYY-MM-DD")],
+    end: Annotated[str, Query(alias="to", description="day after the last, YYYY-MM-DD")],
+    fmt: Annotated[Format, Query(alias="format")] = "json",
+    dialect: Annotated[
+        Dialect | None,
+        Query(description="CSV only: nl (Dutch Excel) or data (codes); default by language"),
+    ] = None,
+    accept_language: Annotated[str | None, Header(include_in_schema=False)] = None,
+    region: Annotated[str | None, Query(max_length=100)] = None,
+) -> ReportQuery:
+    return ReportQuery(start, end, fmt, _dialect(dialect, accept_language), region)
+
+
+ReportQueryDep = Annotated[ReportQuery, Depends(_report_query)]
+
+
 async def _respond(
     report: dict[str, Any],
-    fmt: Format,
-    dialect: Dialect,
+    asked: ReportQuery,
     name: str,
     clock: ClockDep,
     to_csv: Callable[[dict[str, Any], Dialect], str],
     to_pdf: Callable[[dict[str, Any], dt.datetime], bytes],
 ) -> Response:
+    fmt = asked.fmt
     if fmt == "json":
         return JSONResponse(report)
     disposition = {"Content-Disposition": f'attachment; filename="{name}.{fmt}"'}
     if fmt == "csv":
         return Response(
-            to_csv(report, dialect), media_type=f"{CSV}; charset=utf-8", headers=disposition
+            to_csv(report, asked.dialect), media_type=f"{CSV}; charset=utf-8", headers=disposition
         )
     created_at = clock()
     pdf = await run_in_threadpool(to_pdf, report, created_at)
@@ -101,22 +130,14 @@ async def events(
     privacy: PrivacyServiceDep,
     transparency: TransparencyDep,
     counts: EvaluationCountsDep,
-    start: Annotated[str, Query(alias="from", description="first day, YYYY-MM-DD")],
-    end: Annotated[str, Query(alias="to", description="day after the last, YYYY-MM-DD")],
-    fmt: Annotated[Format, Query(alias="format")] = "json",
-    dialect: Annotated[
-        Dialect | None,
-        Query(description="CSV only: nl (Dutch Excel) or data (codes); default by language"),
-    ] = None,
-    accept_language: Annotated[str | None, Header(include_in_schema=False)] = None,
-    region: Annotated[str | None, Query(max_length=100)] = None,
+    asked: ReportQueryDep,
 ) -> Response:
     """Events per organisation and action, consultations, refusals, volumes and anomaly
     flags over ``[from, to)`` (at most three years), of the officer's region (the national
     officer: `region`, or every region). Unconfirmed information duty counts after
     `VIR_INFORMATION_DUTY_DAYS`."""
     policy.require_privacy_officer(caller)
-    first, last = _period(start, end)
+    first, last = asked.period()
     # Imported when first asked for: matplotlib and fpdf2 are slow to load.
     from vir.reports.officer import privacy_csv, privacy_pdf
     from vir.services.reports import privacy_report
@@ -130,15 +151,14 @@ async def events(
             first,
             last,
             information_days=privacy.information_days,
-            region=region,
+            region=asked.region,
             log=transparency,
             evaluation_counts=counts,
         )
     )
     return await _respond(
         report,
-        fmt,
-        _dialect(dialect, accept_language),
+        asked,
         "privacy-rapport",
         clock,
         privacy_csv,
@@ -156,15 +176,7 @@ async def monitor(
     db: DatabaseDep,
     clock: ClockDep,
     transparency: TransparencyDep,
-    start: Annotated[str, Query(alias="from", description="first day, YYYY-MM-DD")],
-    end: Annotated[str, Query(alias="to", description="day after the last, YYYY-MM-DD")],
-    fmt: Annotated[Format, Query(alias="format")] = "json",
-    dialect: Annotated[
-        Dialect | None,
-        Query(description="CSV only: nl (Dutch Excel) or data (codes); default by language"),
-    ] = None,
-    accept_language: Annotated[str | None, Header(include_in_schema=False)] = None,
-    region: Annotated[str | None, Query(max_length=100)] = None,
+    asked: ReportQueryDep,
     granularity: Annotated[
         Literal["month", "quarter", "year", "auto"],
         Query(description="columns per month, quarter or year; auto: the finest that shows most"),
@@ -179,7 +191,7 @@ async def monitor(
     not shown; no organisation is named. The officer's own region (another `region` is
     refused); the national officer's `region`, or every region."""
     policy.require_privacy_officer(caller)
-    first, last = _period(start, end)
+    first, last = asked.period()
     from vir.reports.officer import monitor_csv, monitor_pdf
     from vir.services.reports import monitor_report
 
@@ -191,15 +203,13 @@ async def monitor(
             caller,
             first,
             last,
-            region,
+            asked.region,
             log=transparency,
             granularity=granularity,
             grouping=grouping,
         )
     )
-    return await _respond(
-        report, fmt, _dialect(dialect, accept_language), "monitor", clock, monitor_csv, monitor_pdf
-    )
+    return await _respond(report, asked, "monitor", clock, monitor_csv, monitor_pdf)
 
 
 @router.get(
@@ -212,15 +222,7 @@ async def participation(
     db: DatabaseDep,
     clock: ClockDep,
     transparency: TransparencyDep,
-    start: Annotated[str, Query(alias="from", description="first day, YYYY-MM-DD")],
-    end: Annotated[str, Query(alias="to", description="day after the last, YYYY-MM-DD")],
-    fmt: Annotated[Format, Query(alias="format")] = "json",
-    dialect: Annotated[
-        Dialect | None,
-        Query(description="CSV only: nl (Dutch Excel) or data (codes); default by language"),
-    ] = None,
-    accept_language: Annotated[str | None, Header(include_in_schema=False)] = None,
-    region: Annotated[str | None, Query(max_length=100)] = None,
+    asked: ReportQueryDep,
     days: Annotated[
         int | None,
         Query(
@@ -238,7 +240,7 @@ async def participation(
     municipality: their own region (another `region` is refused); the national officer:
     `region`, or every region."""
     participation_scope(caller)
-    first, last = _period(start, end)
+    first, last = asked.period()
     from vir.reports.participation import participation_csv, participation_pdf
     from vir.services.participation import participation_report
 
@@ -250,15 +252,14 @@ async def participation(
             caller,
             first,
             last,
-            region,
+            asked.region,
             days=days,
             log=transparency,
         )
     )
     return await _respond(
         report,
-        fmt,
-        _dialect(dialect, accept_language),
+        asked,
         "deelname",
         clock,
         participation_csv,
