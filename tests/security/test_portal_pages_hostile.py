@@ -285,7 +285,7 @@ def test_the_registration_page_gives_the_script_what_it_needs(world: PortalWorld
     connect = next(p for p in policy.split("; ") if p.startswith("connect-src"))
     assert connect.split()[1:] == ["'self'", *(h.rstrip("/") for h in holders)]
     assert "unsafe-inline" not in policy and "<script>" not in page.text
-    for script in ("vir-blind.js", "register.js"):
+    for script in ("vir-blind.js", "pseudonym-form.js", "register.js"):
         assert re.search(rf'src="/static/{re.escape(script)}" integrity="sha384-', page.text)
     # The identity fields have no name: a form post cannot carry them.
     for field in ("bsn", "surname", "birth_date", "gender", "parent1_bsn", "postcode"):

@@ -33,7 +33,7 @@ SESSION_COOKIE = "__Host-vir-portal"
 _HERE = Path(__file__).parent
 _FORM = "application/x-www-form-urlencoded"
 # The scripts pages load, each with Subresource Integrity (``Portal.integrity``).
-SCRIPTS = ("vir-blind.js", "register.js", "officer-access.js")
+SCRIPTS = ("vir-blind.js", "pseudonym-form.js", "register.js", "officer-access.js")
 
 
 def _integrity(name: str) -> str:
