@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from support.audit_tiles import append_events, edit_entry, store_tile, tile_blob
+from support.clirun import run_vir
 from support.instore import T0, fresh_store, template
 
 from vir.audit import merkle
@@ -103,3 +104,57 @@ def test_the_periodic_checkpoint_checks_the_chain_of_what_is_new(db: Database) -
     with pytest.raises(LogInconsistent, match=f"audit entry {seq}: content does not match"):
         log.checkpoint()
     assert log.latest() == signed
+
+
+def _verify(db: Database) -> tuple[int, str, str]:
+    ran = run_vir(db, "audit", "verify")
+    return ran.code, ran.out, ran.err
+
+
+def test_vir_audit_verify_checks_the_tiles_against_the_entries(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tiles of 4, so that a hundred entries make four levels (in this process, where
+    # run_vir runs the command).
+    monkeypatch.setattr(tiles, "HEIGHT", 2)
+    monkeypatch.setattr(tiles, "WIDTH", 4)
+    monkeypatch.setattr(tiles, "BATCH", 9)
+    append_events(db, 100)
+    log = TransparencyLog(db, SIGNER, lambda: T0)
+    signed = log.checkpoint()
+    code, out, err = _verify(db)
+    assert code == 0, err
+    assert f"the Merkle tiles agree with the entries ({signed.size} covered)" in out
+
+    append_events(db, 30)  # not tiled yet: the tiles cover fewer, and still agree
+    assert _verify(db)[0] == 0
+
+    blob = tile_blob(db, 1, 0)
+    store_tile(db, 1, 0, blob[:64] + bytes(32) + blob[96:])  # its third node
+    code, _, err = _verify(db)
+    assert code == 1 and "Merkle tile 1/0 differs from the entries" in err
+    store_tile(db, 1, 0, blob)
+
+    store_tile(db, 0, 7, tile_blob(db, 0, 7) + bytes(32))  # a hash more than its entries
+    code, _, err = _verify(db)
+    assert code == 1 and "Merkle tile 0/7 differs from the entries" in err
+
+    with db.engine.begin() as connection:  # the advice given: delete them
+        connection.execute(text("DELETE FROM audit_tiles"))
+    code, out, _ = _verify(db)
+    assert code == 0 and "(0 covered)" in out
+    log.checkpoint()  # builds them again
+    code, out, _ = _verify(db)
+    assert code == 0 and f"({signed.size + 30} covered)" in out
+
+
+def test_vir_audit_verify_finds_tiles_over_entries_that_are_gone(db: Database) -> None:
+    append_events(db, 600)
+    log = TransparencyLog(db, SIGNER, lambda: T0)
+    signed = log.checkpoint()
+    with db.engine.begin() as connection:  # the newest entries deleted: the chain holds
+        connection.execute(text("DELETE FROM audit_entries WHERE seq > 500"))
+        connection.execute(text("DELETE FROM audit_refs WHERE seq > 500"))
+    code, _, err = _verify(db)
+    assert code == 1
+    assert f"the Merkle tiles cover {signed.size} entries, the log holds 500" in err

@@ -158,3 +158,55 @@ class StoredTree:
         if len(leaves) != count:
             raise LogInconsistent(f"audit entries {first + 1}..{first + count} are not all stored")
         return leaves
+
+
+class Check:
+    """The stored tiles against the entries, streaming: ``add`` each entry's leaf hash in
+    sequence order, then ``problem()``. Keeps at most 256 hashes a level (O(log n)
+    memory); reads each stored tile once, as its nodes are complete."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._levels: list[list[bytes]] = []  # per level: the nodes of its open tile
+        self._full = [0]  # per level: tiles completed so far
+        self._first_wrong: str | None = None
+        self.covered = covered(session)
+
+    def add(self, leaf: bytes) -> None:
+        self._push(0, leaf)
+
+    def _push(self, level: int, node: bytes) -> None:
+        if level == len(self._levels):
+            self._levels.append([])
+            self._full.append(0)
+        nodes = self._levels[level]
+        nodes.append(node)
+        if len(nodes) == WIDTH:
+            self._compare(level, self._full[level], nodes)
+            self._full[level] += 1
+            self._levels[level] = []
+            self._push(level + 1, merkle.root(nodes))
+
+    def _compare(self, level: int, idx: int, nodes: list[bytes]) -> None:
+        """Tile (level, idx) as stored against ``nodes``, as far as both go: the tiles
+        cover ``covered`` leaves, maybe fewer than the entries, never more."""
+        if self._first_wrong is not None:
+            return
+        blob = self._session.scalar(
+            select(AuditTileRow.hashes).where(_T.level == level, _T.idx == idx)
+        )
+        stored = _hashes(as_bytes(blob)) if blob is not None else []
+        should = min(len(nodes), max(0, (self.covered >> (HEIGHT * level)) - idx * WIDTH))
+        if len(stored) != should or stored != nodes[:should]:
+            self._first_wrong = f"Merkle tile {level}/{idx} differs from the entries"
+
+    def problem(self) -> str | None:
+        """The first tile that differs from the entries, or one that covers more leaves
+        than there are entries; None when the tiles agree with the entries."""
+        entries = self._full[0] * WIDTH + (len(self._levels[0]) if self._levels else 0)
+        if self.covered > entries:
+            return f"the Merkle tiles cover {self.covered} entries, the log holds {entries}"
+        for level, nodes in enumerate(self._levels):
+            if nodes:
+                self._compare(level, self._full[level], nodes)
+        return self._first_wrong
