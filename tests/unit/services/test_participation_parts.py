@@ -9,6 +9,7 @@ import statistics
 import uuid
 from collections import Counter
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +18,10 @@ from vir.audit.chain import AuditEvent, Outcome
 from vir.domain.coordination import FollowUp
 from vir.services import participation
 from vir.store import audit_log
+
+pytestmark = pytest.mark.sqlite_only(
+    "the monitor's figures from a list of entries, in a temporary SQLite file: no database"
+)
 
 ORGS = [f"0000000900000000010{n}" for n in range(4)]
 T0 = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
