@@ -493,7 +493,8 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
         entries = told(stored_entries(session, with_refs=True), total, progress)
         report = verify_chain(hashed(entries))
         staged, _unnumbered = pending(session.connection())
-        wrong_tiles = tree.problem() if report.intact else None
+        # Counted after the walk: the service may have integrated (and tiled) more since.
+        wrong_tiles = tree.problem(count_entries(session)) if report.intact else None
     if not report.intact:
         print(
             f"vir: audit chain BROKEN at entry {report.first_broken}: {report.problem}",

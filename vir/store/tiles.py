@@ -163,14 +163,21 @@ class StoredTree:
 class Check:
     """The stored tiles against the entries, streaming: ``add`` each entry's leaf hash in
     sequence order, then ``problem()``. Keeps at most 256 hashes a level (O(log n)
-    memory); reads each stored tile once, as its nodes are complete."""
+    memory); reads each stored tile once, as its nodes are complete.
+
+    The service may go on integrating and tiling meanwhile, and PostgreSQL reads each
+    statement at its own moment: a tile may be read holding more or fewer nodes than
+    the entries streamed so far give. So a tile is compared as far as both go, may not
+    hold more than 256 nodes, and may not hold more than the entries stored when the
+    check ends give (read again then)."""
 
     def __init__(self, session: Session) -> None:
         self._session = session
         self._levels: list[list[bytes]] = []  # per level: the nodes of its open tile
-        self._full = [0]  # per level: tiles completed so far
+        self._full: list[int] = []  # per level: tiles completed so far
+        self._longest: dict[tuple[int, int], int] = {}  # tiles read longer than walked
         self._first_wrong: str | None = None
-        self.covered = covered(session)
+        self.covered = 0
 
     def add(self, leaf: bytes) -> None:
         self._push(0, leaf)
@@ -188,25 +195,33 @@ class Check:
             self._push(level + 1, merkle.root(nodes))
 
     def _compare(self, level: int, idx: int, nodes: list[bytes]) -> None:
-        """Tile (level, idx) as stored against ``nodes``, as far as both go: the tiles
-        cover ``covered`` leaves, maybe fewer than the entries, never more."""
         if self._first_wrong is not None:
             return
         blob = self._session.scalar(
             select(AuditTileRow.hashes).where(_T.level == level, _T.idx == idx)
         )
         stored = _hashes(as_bytes(blob)) if blob is not None else []
-        should = min(len(nodes), max(0, (self.covered >> (HEIGHT * level)) - idx * WIDTH))
-        if len(stored) != should or stored != nodes[:should]:
+        both = min(len(stored), len(nodes))
+        if len(stored) > WIDTH or any(len(h) != _SIZE for h in stored):
+            self._first_wrong = f"Merkle tile {level}/{idx} is not a tile"
+        elif stored[:both] != nodes[:both]:
             self._first_wrong = f"Merkle tile {level}/{idx} differs from the entries"
+        elif len(stored) > len(nodes):
+            self._longest[(level, idx)] = len(stored)
 
-    def problem(self) -> str | None:
-        """The first tile that differs from the entries, or one that covers more leaves
-        than there are entries; None when the tiles agree with the entries."""
-        entries = self._full[0] * WIDTH + (len(self._levels[0]) if self._levels else 0)
-        if self.covered > entries:
-            return f"the Merkle tiles cover {self.covered} entries, the log holds {entries}"
+    def problem(self, entries_now: int) -> str | None:
+        """The first tile that differs from the entries, or that holds nodes the
+        ``entries_now`` stored entries (counted when the walk ended) do not make; None
+        when the tiles agree with the entries."""
         for level, nodes in enumerate(self._levels):
             if nodes:
                 self._compare(level, self._full[level], nodes)
-        return self._first_wrong
+        if self._first_wrong is not None:
+            return self._first_wrong
+        self.covered = covered(self._session)
+        if self.covered > entries_now:
+            return f"the Merkle tiles cover {self.covered} entries, the log holds {entries_now}"
+        for (level, idx), length in sorted(self._longest.items()):
+            if idx * WIDTH + length > entries_now >> (HEIGHT * level):
+                return f"Merkle tile {level}/{idx} holds more than the entries make"
+        return None
