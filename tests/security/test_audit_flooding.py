@@ -153,10 +153,10 @@ def test_930_rate_limited_oprf_calls_add_two_refusal_entries_and_no_evaluations(
 ) -> None:
     evaluated: list[bytes] = []
 
-    def counted(secret: bytes, element: bytes) -> bytes:
+    def counted(secret: bytes, elements: Sequence[bytes]) -> list[bytes]:
         """The real evaluation, counted: how often it runs is the point here."""
-        evaluated.append(element)
-        return oprf.evaluate(secret, element)
+        evaluated.extend(elements)
+        return oprf.evaluate_batch(secret, elements)
 
     # What the key holder's evaluation service calls for each element.
     assert evaluation.oprf is oprf
@@ -186,10 +186,11 @@ def test_930_rate_limited_oprf_calls_add_two_refusal_entries_and_no_evaluations(
 
 
 class _Counting:
-    """``vir.crypto.oprf`` as the evaluation service sees it, with ``evaluate`` replaced."""
+    """``vir.crypto.oprf`` as the evaluation service sees it, with ``evaluate_batch``
+    replaced."""
 
-    def __init__(self, evaluate: Any) -> None:
-        self.evaluate = evaluate
+    def __init__(self, evaluate_batch: Any) -> None:
+        self.evaluate_batch = evaluate_batch
 
     def __getattr__(self, name: str) -> Any:
         return getattr(oprf, name)

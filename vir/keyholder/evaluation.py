@@ -10,12 +10,13 @@ the same buckets, the same counts, with the person's pseudonymous id as the acto
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vir.audit.actions import Action
 from vir.audit.chain import Outcome
-from vir.crypto import oprf
+from vir.crypto import oprf, ristretto
 from vir.domain.clock import Clock
 from vir.domain.errors import InvalidElement
 from vir.domain.ratelimit import LimitKind
@@ -35,6 +36,17 @@ class Evaluation:
     threshold: int = 1  # how many holders' answers a client combines
 
 
+@dataclass(frozen=True)
+class Computed:
+    """An evaluation done but not yet paid for nor logged (``EvaluationService.compute``)."""
+
+    caller: Caller | Person
+    at: dt.datetime
+    epoch: int
+    share_index: int | None
+    elements: list[bytes]
+
+
 class EvaluationService:
     def __init__(
         self, keys: KeyStore, db: Database, limits: RateLimits, clock: Clock, threshold: int = 1
@@ -46,23 +58,41 @@ class EvaluationService:
         self._clock = clock
 
     def evaluate(self, caller: Caller | Person, blinded: Sequence[bytes]) -> Evaluation:
-        """``k·B`` for each element, under the served epoch.
+        """``k·B`` for each element, under the served epoch: ``compute``, then
+        ``account``."""
+        return self.account(self.compute(caller, blinded))
 
-        The whole batch is validated before any key operation (InvalidElement names the
-        first bad index). The organisation's buckets (per second and per hour, shared by
-        every instance on this database) pay one token per element, in the transaction
-        that writes the audit entry; an organisation this instance already saw without
-        tokens is refused before any evaluation. Refusals are audited by the error path.
+    def compute(self, caller: Caller | Person, blinded: Sequence[bytes]) -> Computed:
+        """The multiplications, and nothing of the database: CPU work only.
+
+        Every element's encoding is checked before any key operation, and an organisation
+        this instance already saw without tokens is refused before any evaluation;
+        InvalidElement names the first bad index (an element that is canonical but not
+        a point is found by the multiplication, ``oprf.evaluate_batch``).
         """
         for index, element in enumerate(blinded):
-            if not oprf.is_valid_element(element):
+            if not ristretto.is_canonical_field_element(element):
                 raise InvalidElement(f"blinded_elements[{index}]")
         now = self._clock()
         count = len(blinded)
         for kind in (LimitKind.OPRF, LimitKind.OPRF_HOURLY):
             self._limits.precheck(kind, caller.oin, count, now)
         key = self._keys.current()
-        evaluated = [oprf.evaluate(key.secret, element) for element in blinded]
+        try:
+            evaluated = oprf.evaluate_batch(key.secret, blinded)
+        except oprf.ElementRejected as rejected:
+            raise InvalidElement(f"blinded_elements[{rejected.index}]") from None
+        return Computed(caller, now, key.epoch, key.share_index, evaluated)
+
+    def account(self, computed: Computed) -> Evaluation:
+        """Pay for ``computed`` and log it, then answer it.
+
+        The organisation's buckets (per second and per hour, shared by every instance on
+        this database) pay one token per element, in the transaction that writes the
+        audit entry; when another instance emptied them meanwhile, RateLimited and
+        nothing is answered. Refusals are audited by the error path.
+        """
+        caller, now, count = computed.caller, computed.at, len(computed.elements)
         with self._db.write() as session:
             for kind in (LimitKind.OPRF, LimitKind.OPRF_HOURLY):
                 self._limits.take(session, kind, caller.oin, count, now)
@@ -75,7 +105,7 @@ class EvaluationService:
                     organisation=caller.oin,
                     certificate=caller.certificate if isinstance(caller, Caller) else None,
                     actor=caller.actor if isinstance(caller, Person) else None,
-                    objects={"elements": count, "epoch": key.epoch},
+                    objects={"elements": count, "epoch": computed.epoch},
                 ),
             )
-        return Evaluation(key.epoch, evaluated, key.share_index, self._threshold)
+        return Evaluation(computed.epoch, computed.elements, computed.share_index, self._threshold)

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pysodium
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from vir.crypto import oprf
+from vir.crypto import oprf, ristretto
 from vir.domain.errors import CryptoError
 
 # RFC 9497 Appendix A.1.1 test vector 1, copied into tests/vectors/ (its "source" field).
@@ -73,6 +75,69 @@ def test_invalid_elements_are_rejected(bad: bytes) -> None:
     with pytest.raises(CryptoError) as info:
         oprf.evaluate(_key(), bad)
     assert str(info.value) == "cryptographic operation failed"
+
+
+_BAD = [
+    bytes(32),
+    b"\xff" * 32,
+    (2**255 - 19).to_bytes(32, "little"),
+    b"\x01" + bytes(31),
+    bytes(31) + b"\x80",
+    _WITH_BIT_255,
+    bytes(31),
+    bytes(33),
+    *(bytes.fromhex(h) for group in ristretto.RFC_9496_BAD_ENCODINGS.values() for h in group),
+]
+
+
+@pytest.mark.parametrize("bad", _BAD)
+@pytest.mark.parametrize("position", [0, 2, 4])
+def test_a_batch_names_its_first_invalid_element(bad: bytes, position: int) -> None:
+    good = [oprf.hash_to_group(f"nl-bsn:{n}".encode()) for n in range(5)]
+    batch = [*good[:position], bad, *good[position:], bytes(32)]  # and a later bad one
+    with pytest.raises(oprf.ElementRejected) as refused:
+        oprf.evaluate_batch(_key(), batch)
+    assert refused.value.index == position
+    assert str(refused.value) == ""  # no element, no reason in its text
+
+
+def test_a_batch_evaluates_as_one_element_at_a_time() -> None:
+    elements = [oprf.blind(f"nl-bsn:{n}".encode())[1] for n in range(8)]
+    assert oprf.evaluate_batch(_key(), elements) == [oprf.evaluate(_key(), e) for e in elements]
+
+
+@settings(max_examples=400, deadline=None)
+@given(raw=st.binary(min_size=32, max_size=32))
+def test_a_batch_refuses_exactly_what_is_valid_element_refuses(raw: bytes) -> None:
+    try:
+        oprf.evaluate_batch(_key(), [raw])
+        accepted = True
+    except oprf.ElementRejected:
+        accepted = False
+    assert accepted == oprf.is_valid_element(raw)
+
+
+@settings(max_examples=100, deadline=None)
+@given(scalar=st.integers(min_value=1, max_value=oprf.GROUP_ORDER - 1))
+def test_a_batch_accepts_every_point_and_refuses_its_other_encodings(scalar: int) -> None:
+    point = bytes(pysodium.crypto_scalarmult_ristretto255_base(oprf.scalar_from_int(scalar)))
+    s = int.from_bytes(point, "little")
+    variants = [
+        (s | 1 << 255).to_bytes(32, "little"),
+        (s + ristretto.P).to_bytes(32, "little") if s + ristretto.P < 2**256 else bytes(32),
+        (ristretto.P - s).to_bytes(32, "little"),
+    ]
+    assert len(oprf.evaluate_batch(_key(), [point])) == 1
+    for variant in variants:
+        with pytest.raises(oprf.ElementRejected):
+            oprf.evaluate_batch(_key(), [variant])
+
+
+def test_a_batch_refuses_a_key_that_is_no_scalar() -> None:
+    with pytest.raises(CryptoError):
+        oprf.evaluate_batch(oprf.GROUP_ORDER.to_bytes(32, "little"), [_VALID])
+    with pytest.raises(CryptoError):
+        oprf.evaluate_batch(bytes(32), [_VALID])
 
 
 def test_element_check_does_not_rest_on_libsodiums(monkeypatch: pytest.MonkeyPatch) -> None:
