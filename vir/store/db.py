@@ -56,6 +56,7 @@ from vir.domain.errors import ConfigurationError, RateLimited, WriteNotCommitted
 from vir.store import audit_log, ratelimits
 from vir.store.sequencer import Integrated
 from vir.store.write_group import GROUP, WriteGroup, WriterHooks
+from vir.store.writer_gate import WriterGate
 
 _IMMEDIATE = "vir_immediate"
 LOCK_WAIT_SECONDS = 30
@@ -252,6 +253,13 @@ class Database:
         self._queued = 0  # writers waiting for their turn
         self._group: WriteGroup | None = None  # the open group; only touched holding _turn
         self._spare: Session | None = None  # a closed write session to reuse; ditto
+        # Writers of other processes on the same SQLite file queue with ours here.
+        database = engine.url.database
+        self._gate = (
+            WriterGate(Path(database), LOCK_WAIT_SECONDS)
+            if not self._postgresql and database and database != ":memory:"
+            else None
+        )
 
     def observe_commits(self, observer: Callable[[Sequence[Any]], None]) -> None:
         """Call ``observer`` with the audit events of every committed write transaction
@@ -352,14 +360,26 @@ class Database:
             raise
 
     def _open_group(self, *, exclusive: bool = False) -> WriteGroup:
-        connection = self._writer.connect()
+        gated = self._gate is not None and self._gate.enter()
         try:
-            connection.begin()  # BEGIN IMMEDIATE on SQLite
-            take_write_lock(connection, exclusive=exclusive)
+            connection = self._writer.connect()
+            try:
+                connection.begin()  # BEGIN IMMEDIATE on SQLite
+                take_write_lock(connection, exclusive=exclusive)
+            except BaseException:
+                connection.close()
+                raise
         except BaseException:
-            connection.close()
+            if gated:
+                self._leave_gate()
             raise
-        return WriteGroup(connection)
+        group = WriteGroup(connection)
+        group.gated = gated
+        return group
+
+    def _leave_gate(self) -> None:
+        assert self._gate is not None
+        self._gate.leave()
 
     def _end_turn(self, group: WriteGroup) -> None:
         """Commit the group if this writer is the last in line (or the group is full),
@@ -396,6 +416,8 @@ class Database:
             try:
                 group.connection.close()  # rolls back whatever did not commit
             finally:
+                if group.gated:
+                    self._leave_gate()
                 group.committed.set()
         if group.failure is None and group.events:
             for observer in self._observers:
@@ -403,3 +425,6 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._gate is not None:
+            self._gate.close()
+            self._gate = None

@@ -43,6 +43,7 @@ class WriteGroup:
         self.events: list[Any] = []  # the audit events of members whose savepoint committed
         self.committed = threading.Event()
         self.failure: BaseException | None = None
+        self.gated = False  # holds the writers' gate across processes (SQLite)
 
 
 @dataclass(frozen=True, slots=True)
