@@ -80,8 +80,7 @@ def cmd_serve(_settings: Settings, _args: argparse.Namespace) -> int:
         f"client CA {settings.client_ca})",
         flush=True,
     )
-    serve_keyholder(settings)
-    return 0
+    return serve_keyholder(settings)
 
 
 def cmd_init(_settings: Settings, _args: argparse.Namespace) -> int:

@@ -19,6 +19,9 @@ class KeyholderSettings(BaseSettings):
     database_url: str = "sqlite:///.vir/keyholder/keyholder.db"
     host: str = "127.0.0.1"
     port: int = Field(default=8444, ge=1, le=65535)
+    # Processes serving the port (vir.server.workers): evaluation is CPU work, and one
+    # process runs its Python on one core at a time. 1 (default): this process serves.
+    workers: int = Field(default=1, ge=1, le=64)
     # The OPRF key of each epoch (or this holder's share of it) and the checkpoint key.
     keys_dir: Path = Path(".vir/keyholder/keys")
     # The key holder's audit log's name in its signed checkpoints.

@@ -4,6 +4,7 @@ protocol, or plain HTTP behind a reverse proxy (``VIR_TLS_MODE=proxy``)."""
 from __future__ import annotations
 
 import shlex
+import socket
 import ssl
 import stat
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from vir.keyholder.app import create_keyholder_app
 from vir.keyholder.settings import KeyholderSettings
 from vir.logs import logging_config
 from vir.server.tls import protocol_class, server_context
+from vir.server.workers import listening_socket, serve_forked
 from vir.settings import Settings
 from vir.store.db import check_database_files
 
@@ -118,5 +120,16 @@ def serve(settings: Settings) -> None:
     uvicorn.Server(build_config(settings)).run()
 
 
-def serve_keyholder(settings: KeyholderSettings) -> None:
-    uvicorn.Server(build_keyholder_config(settings)).run()
+def serve_keyholder(settings: KeyholderSettings) -> int:
+    """The key holder in this process, or in ``settings.workers`` forked processes on one
+    socket (vir.server.workers); the exit status."""
+    if settings.workers == 1:
+        uvicorn.Server(build_keyholder_config(settings)).run()
+        return 0
+    check_database_files(settings.database_url)  # refused before any worker starts
+    sock = listening_socket(settings.host, settings.port)
+
+    def serve_one(shared: socket.socket) -> None:
+        uvicorn.Server(build_keyholder_config(settings)).run(sockets=[shared])
+
+    return serve_forked(sock, settings.workers, serve_one)

@@ -1,0 +1,114 @@
+"""Several server processes on one listening socket (``VIR_KEYHOLDER_WORKERS``).
+
+The key holder's work is scalar multiplication in libsodium plus the Python around it
+(HTTP, TLS, the audit entry); one process runs that Python on one core at a time. With
+``workers`` > 1 the parent binds the socket, forks that many children, each of which
+builds its own application (its own database connections, key custody and HSM session,
+integrator, background jobs: nothing is shared across the fork but the socket) and
+serves the connections the kernel hands it. What must hold across processes already
+lives in the database: the rate limit and quota buckets, the audit log.
+
+The parent does nothing but wait. SIGTERM or SIGINT is passed on to every child (each
+finishes its requests in flight, as one server would); when a child stops on its own
+(it failed to start, or crashed), the others are stopped too and the parent exits
+non-zero, so that whatever supervises the service sees one failure, not a half-size
+service that still looks alive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import sys
+import traceback
+from collections.abc import Callable
+from types import FrameType
+
+from vir.domain.errors import VirError
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The socket every worker accepts on (SO_REUSEADDR, as uvicorn's own)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.create_server((host, port), family=family, backlog=2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve_forked(sock: socket.socket, workers: int, serve: Callable[[socket.socket], None]) -> int:
+    """Run ``serve(sock)`` in ``workers`` child processes; the exit status for the
+    parent: 0 when every child stopped cleanly after a stop signal, else the first
+    failing child's status (1 for one killed by a signal, or that stopped unasked)."""
+    children: set[int] = set()
+    stopping = False
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        _signal_all(children, signum)
+
+    previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
+    try:
+        for _ in range(workers):
+            pid = os.fork()
+            if pid == 0:  # the child: never returns into the parent's code
+                for signum, handler in previous.items():
+                    signal.signal(signum, handler)
+                os._exit(_child(sock, serve))
+            children.add(pid)
+        if stopping:  # asked to stop while the last workers were being started
+            _signal_all(children, signal.SIGTERM)
+        sock.close()  # the children hold it
+        status = 0
+        while children:
+            try:
+                pid, waited = os.wait()
+            except ChildProcessError:
+                break
+            except InterruptedError:
+                continue
+            children.discard(pid)
+            code = os.waitstatus_to_exitcode(waited)
+            if stopping and -code in STOP_SIGNALS:
+                code = 0  # uvicorn stops gracefully, then dies of the signal it was sent
+            elif not stopping:
+                print(
+                    f"vir: worker {pid} stopped (exit status {code}); stopping the others",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                stopping = True
+                _signal_all(children, signal.SIGTERM)
+                code = code or 1
+            status = status or code
+        return 1 if status < 0 else status  # < 0: killed by that signal
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _child(sock: socket.socket, serve: Callable[[socket.socket], None]) -> int:
+    try:
+        serve(sock)
+    except SystemExit as stopped:
+        return stopped.code if isinstance(stopped.code, int) else 1
+    except VirError as error:  # as vir.cli reports it: the detail, no traceback
+        print(f"vir: {error.detail}", file=sys.stderr)
+        return 2
+    except BaseException:
+        traceback.print_exc()
+        return 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    return 0
+
+
+def _signal_all(children: set[int], signum: int) -> None:
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
