@@ -39,6 +39,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from vir import cli_delivery, cli_keyholder, cli_keys, cli_portal, cli_regions
 from vir.cli_databases import close_databases, open_database
 from vir.cli_progress import progress_for
@@ -901,9 +903,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VirError as error:
         print(f"vir: {error.detail}", file=sys.stderr)
         return 2
+    except ValidationError as error:
+        for line in setting_errors(error):
+            print(f"vir: {line}", file=sys.stderr)
+        return 2
     finally:
         close_databases()
     return code
+
+
+# The environment variables of each settings class: what a refused setting is called.
+SETTING_PREFIXES = {
+    "Settings": "VIR_",
+    "KeyholderSettings": "VIR_KEYHOLDER_",
+    "PortalSettings": "VIR_PORTAL_",
+}
+
+
+def setting_errors(error: ValidationError) -> list[str]:
+    """A refused setting as ``VIR_...: what is wrong``, one line each: the variable, not a
+    traceback, and never the value given (a URL or a path may hold what is not ours to
+    print)."""
+    prefix = SETTING_PREFIXES.get(error.title)
+    found = []
+    for problem in error.errors(include_input=False, include_url=False):
+        where = ".".join(str(part) for part in problem["loc"])
+        if prefix is None:
+            where = f"{error.title}.{where}"
+        else:
+            where = where.upper()
+            where = where if where.startswith("VIR_") else prefix + where
+        found.append(f"{where}: {problem['msg']}")
+    return found
 
 
 if __name__ == "__main__":
