@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import subprocess
@@ -27,6 +26,7 @@ from sqlalchemy import create_engine, make_url, select
 from sqlalchemy.pool import NullPool
 from support import postgres, refclient
 from support.https import Reply, request
+from support.key_forms import written_forms
 from support.service import (
     Org,
     RunningService,
@@ -126,17 +126,6 @@ def _dump(service: RunningService) -> bytes:
     return dumped.stdout
 
 
-def _forms(secret: bytes) -> list[bytes]:
-    """The ways key material could be written down."""
-    return [
-        secret,
-        secret.hex().encode(),
-        secret.hex().upper().encode(),
-        base64.b64encode(secret),
-        refclient.b64url_encode(secret).encode(),
-    ]
-
-
 # ---------------------------------------------------------------------------------------
 # The index: no evaluation, no key, and independent of the key holder being up
 # ---------------------------------------------------------------------------------------
@@ -225,7 +214,7 @@ def test_the_index_holds_no_oprf_key_material(deployment: RunningService) -> Non
         made = school.pseudonymise([nl_bsn(made_up_bsn())])
         school.register_signal(_signal("kh-nokey", made.pseudonyms[0]))
     secret, _share = _key_file(deployment.keyholder_keys_dir)
-    forms = _forms(secret)
+    forms = written_forms(secret)
     # The search finds key material where it is: in the key holder's key file.
     held = (deployment.keyholder_keys_dir / "oprf-epoch-1.key").read_bytes()
     assert any(form in held for form in forms)

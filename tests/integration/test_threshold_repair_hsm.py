@@ -22,7 +22,6 @@ stores nothing); restarted, holder 2 unwraps its share, and with holder 1 down, 
 
 from __future__ import annotations
 
-import base64
 import json
 import shutil
 import subprocess
@@ -31,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from support.key_forms import written_forms
 from support.service import (
     RunningService,
     keyholder_listing,
@@ -46,7 +46,7 @@ from vir.audit.checkpoint import parse_verifier_key
 from vir.client.canonical import nl_bsn
 from vir.crypto import keys
 from vir.crypto.signing import SIGNING_KEY_LABEL, ed25519_verify, signing_key_path
-from vir.domain.encoding import b64url_decode, b64url_encode
+from vir.domain.encoding import b64url_decode
 from vir.keyholder import repair
 from vir.services.devsetup import DEMO_ORGANISATIONS
 
@@ -195,18 +195,6 @@ def _signed_by(path: Path, verifier: str) -> bool:
     )
 
 
-def _forms(secret: bytes) -> list[bytes]:
-    """Every way a 32-byte value could be written down."""
-    return [
-        secret,
-        secret.hex().encode(),
-        secret.hex().upper().encode(),
-        b64url_encode(secret).encode(),
-        base64.b64encode(secret).rstrip(b"="),
-        str(int.from_bytes(secret, "little")).encode(),
-    ]
-
-
 def test_a_lost_hsm_holder_is_repaired_into_a_new_token(
     deployment: Deployment, tmp_path: Path
 ) -> None:
@@ -303,5 +291,5 @@ def test_a_lost_hsm_holder_is_repaired_into_a_new_token(
     assert len(list(work.iterdir())) == 7
     for text in texts:
         for secret in found.shares.values():
-            for form in _forms(secret):
+            for form in written_forms(secret):
                 assert form not in text

@@ -12,7 +12,6 @@ holds a key, and a sum that does not match the helpers' public shares.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime as dt
 import io
@@ -28,6 +27,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from support.key_forms import written_forms
 
 from vir import cli
 from vir.crypto import keys, oprf, sealedbox, threshold
@@ -242,18 +242,6 @@ def _box_keys(world: World, number: int) -> list[Path]:
     return sorted(world.keys_dir(number).glob("repair-*.box"))
 
 
-def _forms(secret: bytes) -> list[bytes]:
-    """Every way a 32-byte value could be written down."""
-    return [
-        secret,
-        secret.hex().encode(),
-        secret.hex().upper().encode(),
-        b64url_encode(secret).encode(),
-        base64.b64encode(secret).rstrip(b"="),
-        str(int.from_bytes(secret, "little")).encode(),
-    ]
-
-
 def _resign(
     world: World, path: Path, helper: int, change: Callable[[dict[str, Any]], None]
 ) -> None:
@@ -306,7 +294,7 @@ def test_a_full_repair_leaves_no_secret_anywhere_and_no_box_key(
 
     # The search finds a share where it is meant to be: in the new holder's key file.
     key_file = keys.key_path(world.keys_dir(NEW), 1).read_bytes()
-    assert _forms(world.shares[NEW])[1] in key_file
+    assert written_forms(world.shares[NEW])[1] in key_file
     secrets = [world.key, *world.shares.values(), *world.made]
     assert len(world.made) > 10, "the recording saw the parts and sums"
     texts = [r.out.encode() + r.err.encode() for r in world.outputs]
@@ -320,7 +308,7 @@ def test_a_full_repair_leaves_no_secret_anywhere_and_no_box_key(
         texts += [p.read_bytes() for p in (world.root / f"holder-{number}").glob("keyholder.db*")]
     for text in texts:
         for secret in secrets:
-            for form in _forms(secret):
+            for form in written_forms(secret):
                 assert form not in text
 
 
