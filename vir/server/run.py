@@ -20,7 +20,7 @@ from vir.keyholder.app import create_keyholder_app
 from vir.keyholder.settings import KeyholderSettings
 from vir.logs import logging_config
 from vir.server.tls import protocol_class, server_context
-from vir.server.workers import listening_socket, serve_forked
+from vir.server.workers import listening_sockets, serve_forked
 from vir.settings import Settings
 from vir.store.db import check_database_files
 
@@ -127,9 +127,9 @@ def serve_keyholder(settings: KeyholderSettings) -> int:
         uvicorn.Server(build_keyholder_config(settings)).run()
         return 0
     check_database_files(settings.database_url)  # refused before any worker starts
-    sock = listening_socket(settings.host, settings.port)
+    socks = listening_sockets(settings.host, settings.port, settings.workers)
 
     def serve_one(shared: socket.socket) -> None:
         uvicorn.Server(build_keyholder_config(settings)).run(sockets=[shared])
 
-    return serve_forked(sock, settings.workers, serve_one)
+    return serve_forked(socks, serve_one)

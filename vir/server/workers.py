@@ -1,12 +1,19 @@
-"""Several server processes on one listening socket (``VIR_KEYHOLDER_WORKERS``).
+"""Several server processes on one port (``VIR_KEYHOLDER_WORKERS``).
 
 The key holder's work is scalar multiplication in libsodium plus the Python around it
 (HTTP, TLS, the audit entry); one process runs that Python on one core at a time. With
-``workers`` > 1 the parent binds the socket, forks that many children, each of which
-builds its own application (its own database connections, key custody and HSM session,
-integrator, background jobs: nothing is shared across the fork but the socket) and
+``workers`` > 1 the parent binds one listening socket per worker to the port
+(SO_REUSEPORT), forks that many children, each of which keeps its own socket, builds
+its own application (its own database connections, key custody and HSM session,
+integrator, background jobs: nothing is shared across the fork but the sockets) and
 serves the connections the kernel hands it. What must hold across processes already
 lives in the database: the rate limit and quota buckets, the audit log.
+
+One socket per worker, not one shared: the kernel then spreads new connections over
+the workers by their addresses. On a shared socket whichever worker wakes first
+accepts every connection waiting (asyncio accepts in a loop), so a burst of
+keep-alive connections lands on one worker while the other idles. SO_REUSEPORT
+admits only sockets of the same user to the port.
 
 The parent does nothing but wait. SIGTERM or SIGINT is passed on to every child (each
 finishes its requests in flight, as one server would); when a child stops on its own
@@ -31,18 +38,29 @@ from vir.domain.errors import VirError
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    """The socket every worker accepts on (SO_REUSEADDR, as uvicorn's own)."""
+def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
+    """``count`` sockets listening on one port (SO_REUSEPORT), one for each worker."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.create_server((host, port), family=family, backlog=2048)
-    sock.set_inheritable(True)
-    return sock
+    found: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            found.append(
+                socket.create_server((host, port), family=family, backlog=2048, reuse_port=True)
+            )
+    except BaseException:
+        for sock in found:
+            sock.close()
+        raise
+    return found
 
 
-def serve_forked(sock: socket.socket, workers: int, serve: Callable[[socket.socket], None]) -> int:
-    """Run ``serve(sock)`` in ``workers`` child processes; the exit status for the
-    parent: 0 when every child stopped cleanly after a stop signal, else the first
-    failing child's status (1 for one killed by a signal, or that stopped unasked)."""
+def serve_forked(socks: list[socket.socket], serve: Callable[[socket.socket], None]) -> int:
+    """Run ``serve(sock)`` for each of ``socks`` in a child process of its own; the exit
+    status for the parent: 0 when every child stopped cleanly after a stop signal, else
+    the first failing child's status (1 for one killed by a signal, or that stopped
+    unasked). A child closes the other children's sockets (a socket left open where
+    nobody accepts would be handed connections that no one answers), and the parent
+    closes all of them once every child has its own."""
     children: set[int] = set()
     stopping = False
 
@@ -53,16 +71,20 @@ def serve_forked(sock: socket.socket, workers: int, serve: Callable[[socket.sock
 
     previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
     try:
-        for _ in range(workers):
+        for own in socks:
             pid = os.fork()
             if pid == 0:  # the child: never returns into the parent's code
                 for signum, handler in previous.items():
                     signal.signal(signum, handler)
-                os._exit(_child(sock, serve))
+                for other in socks:
+                    if other is not own:
+                        other.close()
+                os._exit(_child(own, serve))
             children.add(pid)
         if stopping:  # asked to stop while the last workers were being started
             _signal_all(children, signal.SIGTERM)
-        sock.close()  # the children hold it
+        for sock in socks:
+            sock.close()  # each child holds its own
         status = 0
         while children:
             try:
