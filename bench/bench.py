@@ -413,8 +413,12 @@ def summary(report: dict[str, Any]) -> list[str]:
         lines += [
             "",
             f"key holder: {held['evaluated_elements_per_second']:,} elements/s evaluated "
-            f"(32 a request) vs bare scalar multiplication {held['bare_scalarmult_per_second']:,}"
-            f"/s: ratio {held['evaluation_ratio']} (target >= 0.5); pseudonymise p50 single key "
+            f"(32 a request, {held['keyholder_workers']} processes) vs bare scalar "
+            f"multiplication {held['bare_scalarmult_per_second']:,}/s: ratio "
+            f"{held['evaluation_ratio']} (target >= 0.5; one process "
+            f"{held['one_process']['evaluation_ratio']}); CPU ms per request: key holder "
+            f"{held['cpu_ms_per_request']['keyholder']}, load generator "
+            f"{held['cpu_ms_per_request']['client']}; pseudonymise p50 single key "
             f"{held['pseudonymise_single_key']['p50_ms']} ms, 2-of-3 "
             f"{held['pseudonymise_threshold_2_of_3']['p50_ms']} ms; peak RSS MiB: key holder "
             f"{held['peak_rss_mb']['keyholder']}, load generator "
