@@ -116,3 +116,16 @@ def test_a_worker_that_dies_stops_the_key_holder_with_a_failure(
     assert _wait_exit(holder.pid, holder) != 0
     assert all(_gone(pid) for pid in others)
     assert f"worker {dead} stopped" in service.keyholder_log()
+
+
+def test_ctrl_c_at_a_terminal_stops_every_worker_cleanly(service: RunningService) -> None:
+    """A terminal's Ctrl-C sends SIGINT to every process of the group: each worker
+    gets it once from the terminal and a SIGTERM from the parent, and still stops
+    gracefully, without a traceback."""
+    holder = service.keyholders[0]
+    workers = _children(holder.pid)
+    for pid in [*workers, holder.pid]:
+        os.kill(pid, signal.SIGINT)
+    assert _wait_exit(holder.pid, holder) == 0
+    assert all(_gone(pid) for pid in workers)
+    assert "Traceback" not in service.keyholder_log()

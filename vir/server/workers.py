@@ -64,10 +64,14 @@ def serve_forked(socks: list[socket.socket], serve: Callable[[socket.socket], No
     children: set[int] = set()
     stopping = False
 
-    def stop(signum: int, _frame: FrameType | None) -> None:
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        # Passed on as SIGTERM whatever came: systemd may send SIGTERM to every process
+        # of the service, and a terminal's Ctrl-C sends SIGINT to the whole process
+        # group; uvicorn stops gracefully on any number of SIGTERMs but aborts on a
+        # second SIGINT.
         nonlocal stopping
         stopping = True
-        _signal_all(children, signum)
+        _signal_all(children, signal.SIGTERM)
 
     previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
     try:
@@ -118,6 +122,8 @@ def _child(sock: socket.socket, serve: Callable[[socket.socket], None]) -> int:
         serve(sock)
     except SystemExit as stopped:
         return stopped.code if isinstance(stopped.code, int) else 1
+    except KeyboardInterrupt:  # Ctrl-C, re-raised by uvicorn once it stopped gracefully
+        return 0
     except VirError as error:  # as vir.cli reports it: the detail, no traceback
         print(f"vir: {error.detail}", file=sys.stderr)
         return 2
