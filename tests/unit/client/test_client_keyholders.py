@@ -6,6 +6,7 @@ others answer; too few answers, mixed epochs or repeated share indices are refus
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -142,3 +143,30 @@ def test_a_threshold_beyond_the_key_holders_is_refused() -> None:
             keyholders=["https://holder.test"],
             threshold=2,
         )
+
+
+def test_the_t_key_holders_are_asked_at_once_and_a_failure_replaced_after() -> None:
+    """The t holders are asked together: each answers only once the other has been
+    asked too (a barrier), which asked one after the other would never happen. A
+    holder that fails is replaced by the next, asked only then."""
+    shares = threshold.split(KEY, 2, 3)
+    asked: list[int] = []
+    meet = threading.Barrier(2, timeout=10)
+
+    def counted(handler: Handler, number: int, together: bool = False) -> Handler:
+        def answer(request: httpx.Request) -> httpx.Response:
+            asked.append(number)
+            if together:
+                meet.wait()  # BrokenBarrierError, and no answer, if asked alone
+            return handler(request)
+
+        return answer
+
+    holders = [holder(s.secret, s.index) for s in shares]
+    made = client([counted(h, n, together=n < 2) for n, h in enumerate(holders)], t=2)
+    assert made.pseudonymise(INPUTS).pseudonyms == expected()
+    assert sorted(asked) == [0, 1]  # the third is not asked when two answer
+    asked.clear()
+    made = client([counted(down, 0), counted(holders[1], 1), counted(holders[2], 2)], t=2)
+    assert made.pseudonymise(INPUTS).pseudonyms == expected()
+    assert sorted(asked[:2]) == [0, 1] and asked[2:] == [2]
