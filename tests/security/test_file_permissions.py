@@ -57,11 +57,13 @@ def test_a_new_database_and_its_folders_are_private(tmp_path: Path) -> None:
             connection.execute(text("CREATE TABLE t (x)"))
             connection.execute(text("INSERT INTO t VALUES (1)"))
         wal, shm = path.with_name("vir.db-wal"), path.with_name("vir.db-shm")
-        assert wal.exists() and shm.exists()
-        assert {p.name: mode(p) for p in (path, wal, shm)} == {
+        gate = path.with_name("vir.db-writers")  # vir.store.writer_gate
+        assert wal.exists() and shm.exists() and gate.exists()
+        assert {p.name: mode(p) for p in (path, wal, shm, gate)} == {
             "vir.db": 0o600,
             "vir.db-wal": 0o600,
             "vir.db-shm": 0o600,
+            "vir.db-writers": 0o600,
         }
         assert (mode(folder), mode(folder.parent)) == (0o700, 0o700)
         check_database_files(f"sqlite:///{path}")  # nothing to refuse
@@ -89,10 +91,18 @@ def test_an_existing_folder_and_database_keep_their_mode(tmp_path: Path) -> None
         (0o700, {"vir.db": 0o644}, "chmod 600"),
         (0o700, {"vir.db": 0o600, "vir.db-wal": 0o640}, "chmod 600"),
         (0o700, {"vir.db": 0o600, "vir.db-shm": 0o604}, "chmod 600"),
+        (0o700, {"vir.db": 0o600, "vir.db-writers": 0o666}, "chmod 600"),
         (0o755, {"vir.db": 0o600}, "chmod 700"),
         (0o701, {}, "chmod 700"),
     ],
-    ids=["db-world-readable", "wal-group-readable", "shm-other-readable", "folder", "x-bit"],
+    ids=[
+        "db-world-readable",
+        "wal-group-readable",
+        "shm-other-readable",
+        "writers-gate-writable",
+        "folder",
+        "x-bit",
+    ],
 )
 def test_open_database_files_are_refused_with_the_fix(
     tmp_path: Path, folder_mode: int, file_modes: dict[str, int], fix: str

@@ -139,7 +139,8 @@ def _create_private(database: Path) -> None:
 def check_database_files(url: str) -> None:
     """ConfigurationError, with the commands that fix it, when the SQLite database named by
     ``url`` or its directory is accessible by group or others (``vir serve`` refuses to
-    start then). Also the -wal and -shm files, which hold recent writes. PostgreSQL and
+    start then). Also the -wal and -shm files, which hold recent writes, and the writers'
+    gate. PostgreSQL and
     an in-memory database are not files: nothing to check."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
@@ -162,8 +163,10 @@ def check_database_files(url: str) -> None:
     )
 
 
-def _sidecars(database: Path) -> tuple[Path, Path]:
-    return database.with_name(database.name + "-wal"), database.with_name(database.name + "-shm")
+def _sidecars(database: Path) -> tuple[Path, ...]:
+    """SQLite's -wal and -shm, and the writers' gate (vir.store.writer_gate): whoever
+    can open the gate can hold every writer up."""
+    return tuple(database.with_name(database.name + end) for end in ("-wal", "-shm", "-writers"))
 
 
 def _open_to_others(path: Path) -> bool:

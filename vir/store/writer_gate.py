@@ -32,7 +32,8 @@ _LONGEST_PAUSE = 0.0005
 
 class WriterGate:
     def __init__(self, database: Path, patience: float) -> None:
-        self._fd = os.open(f"{database}-writers", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+        self._fd = os.open(f"{database}-writers", flags, 0o600)
         self._patience = patience
 
     def enter(self) -> bool:
