@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -126,6 +127,19 @@ def test_a_key_holder_moved_into_an_hsm_keeps_its_pseudonyms(
         )
     finally:
         stop_process(holder)
+    # Two worker processes (VIR_KEYHOLDER_WORKERS): each opens its own session on the
+    # token and unwraps the key itself; whichever answers, the same pseudonym.
+    log = service.root / "keyholder-hsm.log"
+    started = log.read_text().count("Application startup complete")
+    holder = _start_holder(service, env | {"VIR_KEYHOLDER_WORKERS": "2"})
+    try:
+        deadline = time.monotonic() + 30  # the port answers once the first is up
+        while log.read_text().count("Application startup complete") < started + 2:
+            assert time.monotonic() < deadline, "the second worker did not start"
+            time.sleep(0.1)
+        assert {_pseudonym(service) for _ in range(6)} == {before}
+    finally:
+        stop_process(holder)
 
     wrong = write_private(service.root / "wrong.pin", "not-the-pin\n")
     refused = launch.run(
@@ -139,6 +153,19 @@ def test_a_key_holder_moved_into_an_hsm_keeps_its_pseudonyms(
     assert refused.returncode != 0
     assert "is not accepted by token" in refused.stderr + refused.stdout
     assert "not-the-pin" not in refused.stderr + refused.stdout
+    # The same with workers: each says so, and the key holder exits with a failure.
+    refused = launch.run(
+        [sys.executable, "-m", "vir.cli", "keyholder", "serve"],
+        cwd=root,
+        env=_hsm_env(service, softhsm, token, wrong) | {"VIR_KEYHOLDER_WORKERS": "2"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode != 0
+    assert "is not accepted by token" in refused.stderr + refused.stdout
+    assert "not-the-pin" not in refused.stderr + refused.stdout
+    assert "Traceback" not in refused.stderr + refused.stdout
     # Without the HSM settings the wrapped key is refused too, with how to fix it.
     plain = run_vir(root, service.keyholder_env, "keyholder", "serve", check=False)
     assert plain.returncode != 0

@@ -95,8 +95,10 @@ def test_the_workers_answer_as_one_key_holder_and_spend_one_quota(
     counted = [e["objects"]["elements"] for e in entries if e["action"] == "oprf.evaluate"]
     assert sum(counted) == QUOTA
     # Each worker built and started an application of its own.
-    log = service.keyholder_log()
-    assert log.count("Application startup complete") == WORKERS
+    deadline = time.monotonic() + 30  # the port answered once the first was up
+    while service.keyholder_log().count("Application startup complete") < WORKERS:
+        assert time.monotonic() < deadline, "a worker did not start"
+        time.sleep(0.1)
 
 
 def test_sigterm_stops_every_worker_cleanly(service: RunningService) -> None:
