@@ -187,3 +187,25 @@ def test_the_check_allows_tiles_grown_after_the_walk_read_the_entries(
         assert check.problem(len(leaves)) == (
             f"the Merkle tiles cover {total} entries, the log holds {len(leaves)}"
         )
+
+
+def test_a_checkpoint_tells_the_tiles_it_builds_after_the_check(db: Database, narrow: None) -> None:
+    """One bar: the entries checked, then the tiles still to build (after an upgrade,
+    every leaf), never going back; without a tile to build, the check alone."""
+    append_events(db, 600)
+    log = TransparencyLog(db, SIGNER, lambda: T0)
+    log.checkpoint()
+    told: list[tuple[int, int]] = []
+    signed = log.checkpoint(full=True, progress=lambda done, total: told.append((done, total)))
+    assert told[-1] == (signed.size, signed.size)  # the tiles were there: the check alone
+    with db.engine.begin() as connection:  # as before migration 0023
+        connection.execute(text("DELETE FROM audit_tiles"))
+    told.clear()
+    signed = log.checkpoint(full=True, progress=lambda done, total: told.append((done, total)))
+    both = 2 * signed.size  # every entry checked, then every leaf tiled
+    assert told[-1] == (both, both)
+    assert {total for _done, total in told} == {both}
+    assert [done for done, _total in told] == sorted(done for done, _total in told)
+    assert any(signed.size < done < both for done, _total in told)  # told while tiling
+    with db.read() as session:
+        assert tiles.covered(session) == signed.size

@@ -77,16 +77,17 @@ class TransparencyLog:
         every checkpoint while the tiles do not cover the newest one yet). ``progress``
         is told how far the check has come."""
         self._db.integrate()
+        checking, tiling = _check_then_tile(self._db, progress)
         for _attempt in range(_ATTEMPTS):
-            checked = self._check(full, progress)
+            checked = self._check(full, checking)
             with self._db.write(exclusive=True) as session:
                 latest = _latest(session)
                 if _seen(latest) != checked.against:
                     continue  # signed by another process meanwhile: check against that one
                 signed = self._sign(session, latest, checked, self._clock())
             # So that proofs on it read O(log n) hashes (after an upgrade: the whole log,
-            # once; the progress bar stands at the end of the check meanwhile).
-            tiles.extend(self._db, signed.size)
+            # once, as the second part of the progress bar).
+            tiles.extend(self._db, signed.size, tiling)
             return signed
         raise LogInconsistent("checkpoints were signed by another process throughout; try again")
 
@@ -277,6 +278,29 @@ class _Checked:
 
 def _inconsistent(signed: Signed) -> LogInconsistent:
     return LogInconsistent(f"the stored log no longer matches checkpoint {signed.size}")
+
+
+def _check_then_tile(
+    db: Database, progress: Progress | None
+) -> tuple[Progress | None, Progress | None]:
+    """``progress`` split over a checkpoint's two long parts, one bar: the check of the
+    entries, then the tiles still to build (all of them after an upgrade). The check's
+    total grows by the entries the tiles do not cover yet; the tiles continue from it."""
+    if progress is None:
+        return None, None
+    tell = progress
+    with db.read() as session:
+        tiled = tiles.covered(session)
+    checked = [0]
+
+    def checking(done: int, total: int) -> None:
+        checked[0] = total
+        tell(done, total + max(0, total - tiled))
+
+    def tiling(done: int, total: int) -> None:
+        tell(checked[0] + done, checked[0] + total)
+
+    return checking, tiling
 
 
 def _latest(session: Session) -> CheckpointRow | None:

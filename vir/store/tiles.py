@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from vir.audit import merkle
 from vir.domain.errors import LogInconsistent
+from vir.domain.progress import Progress
 from vir.store.audit_log import as_bytes
 from vir.store.db import Database
 from vir.store.tables import AuditEntryRow, AuditTileRow
@@ -47,14 +48,20 @@ def covered(session: Session) -> int:
     return 0 if row is None else int(row[0]) * WIDTH + int(row[1]) // _SIZE
 
 
-def extend(db: Database, size: int) -> int:
+def extend(db: Database, size: int, progress: Progress | None = None) -> int:
     """Tile the integrated entries up to ``size``; answers the leaves covered then.
 
     Resumable and safe beside another process extending: each batch checks, under the
-    write lock, that the tiles still end where it started reading."""
+    write lock, that the tiles still end where it started reading. ``progress`` is told
+    (leaves tiled, leaves to tile) after each batch: after an upgrade, the whole log."""
+    first: int | None = None
     while True:
         with db.read() as session:
             start = covered(session)
+            if first is None:
+                first = min(start, size)
+            if progress is not None:
+                progress(min(start, size) - first, size - first)
             if start >= size:
                 return start
             end = min(size, start + BATCH)
