@@ -79,8 +79,7 @@ def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
             f"client CA {settings.client_ca})",
             flush=True,
         )
-    serve(settings)
-    return 0
+    return serve(settings)
 
 
 def cmd_db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:

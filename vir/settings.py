@@ -15,6 +15,10 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///.vir/vir.db"
     host: str = "127.0.0.1"
     port: int = Field(default=8443, ge=1, le=65535)
+    # Processes serving the port (vir.server.workers), each an instance as vir@PORT is
+    # (its own connections and background jobs; what they share is in the database).
+    # 1 (default): this process serves.
+    workers: int = Field(default=1, ge=1, le=64)
     # The index's own keys (the audit checkpoint key); never an OPRF key, which lives
     # only at the key holder (vir keyholder serve; docs/trust-model.md).
     keys_dir: Path = Path("keys")

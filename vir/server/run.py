@@ -116,20 +116,26 @@ def _config(listener: Listener, make_app: Callable[[], FastAPI]) -> uvicorn.Conf
     return uvicorn.Config(app, ssl_context_factory=context_factory, **common)
 
 
-def serve(settings: Settings) -> None:
-    uvicorn.Server(build_config(settings)).run()
+def serve(settings: Settings) -> int:
+    """The index in this process, or in ``settings.workers`` forked processes on its port
+    (vir.server.workers); the exit status."""
+    return _serve(settings, settings.workers, lambda: build_config(settings))
 
 
 def serve_keyholder(settings: KeyholderSettings) -> int:
-    """The key holder in this process, or in ``settings.workers`` forked processes on one
-    socket (vir.server.workers); the exit status."""
-    if settings.workers == 1:
-        uvicorn.Server(build_keyholder_config(settings)).run()
-        return 0
-    check_database_files(settings.database_url)  # refused before any worker starts
-    socks = listening_sockets(settings.host, settings.port, settings.workers)
+    """The key holder in this process, or in ``settings.workers`` forked processes on its
+    port (vir.server.workers); the exit status."""
+    return _serve(settings, settings.workers, lambda: build_keyholder_config(settings))
 
-    def serve_one(shared: socket.socket) -> None:
-        uvicorn.Server(build_keyholder_config(settings)).run(sockets=[shared])
+
+def _serve(listener: Listener, workers: int, config: Callable[[], uvicorn.Config]) -> int:
+    if workers == 1:
+        uvicorn.Server(config()).run()
+        return 0
+    check_database_files(listener.database_url)  # refused before any worker starts
+    socks = listening_sockets(listener.host, listener.port, workers)
+
+    def serve_one(own: socket.socket) -> None:
+        uvicorn.Server(config()).run(sockets=[own])
 
     return serve_forked(socks, serve_one)

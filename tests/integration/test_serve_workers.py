@@ -1,0 +1,79 @@
+"""``VIR_WORKERS``: the index served by several processes on one port
+(vir.server.workers), each an instance of its own on the one database, as vir@PORT
+instances are: a signal registered through one is matched by one registered through
+another, and SIGTERM stops them all cleanly."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.service import RunningService, start_service
+
+from vir.client.canonical import nl_bsn
+from vir.client.connection import VirClient
+from vir.client.demo import made_up_bsn
+
+pytestmark = pytest.mark.integration
+
+WORKERS = 2
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[RunningService]:
+    running = start_service(tmp_path / "workers", VIR_WORKERS=str(WORKERS))
+    yield running
+    running.stop()
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _signal(ref: str, person: str, epoch: int) -> dict[str, Any]:
+    return {
+        "local_ref": ref,
+        "epoch": epoch,
+        "person": person,
+        "remove_on": (dt.date.today() + dt.timedelta(days=300)).isoformat(),
+        "professional": {"name": "Sanne de Jong", "email": "s.dejong@x.example"},
+    }
+
+
+def _started(service: RunningService) -> int:
+    return service.log().count("Application startup complete")
+
+
+def test_signals_through_different_workers_match(service: RunningService) -> None:
+    assert len(_children(service.process.pid)) == WORKERS
+    deadline = time.monotonic() + 30  # the port answered once the first was up
+    while _started(service) < WORKERS:
+        assert time.monotonic() < deadline, "a worker did not start"
+        time.sleep(0.1)
+    # Each pair on fresh connections, which the kernel hands to either worker: over
+    # eight pairs, both workers serve some (the match is in the database either way).
+    for n in range(8):
+        child = nl_bsn(made_up_bsn())
+        with VirClient.from_dev("education", service.dev) as school:
+            made = school.pseudonymise([child])
+            first = school.register_signal(_signal(f"w-school-{n}", made.pseudonyms[0], made.epoch))
+            assert first["matches"] == []
+        with VirClient.from_dev("gp", service.dev) as gp:
+            made = gp.pseudonymise([child])
+            second = gp.register_signal(_signal(f"w-gp-{n}", made.pseudonyms[0], made.epoch))
+        assert [(m["kind"], m["via"]) for m in second["matches"]] == [("person", "person")]
+
+
+def test_sigterm_stops_every_worker_of_the_index(service: RunningService) -> None:
+    workers = _children(service.process.pid)
+    service.process.send_signal(signal.SIGTERM)
+    assert service.process.wait(timeout=20) == 0
+    for pid in workers:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
