@@ -14,12 +14,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, make_url, select
@@ -34,6 +32,7 @@ from support.service import (
     kill_process,
     start_service,
 )
+from support.signal_body import signal_body
 
 from vir.client.canonical import nl_bsn
 from vir.client.connection import ClientError, ServiceError
@@ -79,16 +78,6 @@ def _pseudonym(secret: bytes, canonical: str) -> str:
         int.from_bytes(secret, "little"), refclient.hash_to_group(canonical.encode())
     )
     return refclient.b64url_encode(refclient.encode(point))
-
-
-def _signal(ref: str, person: str, epoch: int = 1) -> dict[str, Any]:
-    return {
-        "local_ref": ref,
-        "epoch": epoch,
-        "person": person,
-        "remove_on": (dt.date.today() + dt.timedelta(days=300)).isoformat(),
-        "professional": {"name": "Sanne de Jong", "email": "s.dejong@x.example"},
-    }
 
 
 def _values(url: str) -> Iterator[bytes]:
@@ -156,10 +145,10 @@ def test_the_index_has_no_evaluate_endpoint_and_the_key_holder_answers_k_h_x(
             ours.pseudonyms == [refclient.b64url_encode(theirs)] == [_pseudonym(secret, canonical)]
         )
         # And it is what the index matches on.
-        client.register_signal(_signal("kh-404-school", ours.pseudonyms[0]))
+        client.register_signal(signal_body("kh-404-school", ours.pseudonyms[0]))
     with deployment.client("gp") as gp:
         made = gp.pseudonymise([canonical])
-        answer = gp.register_signal(_signal("kh-404-gp", made.pseudonyms[0]))
+        answer = gp.register_signal(signal_body("kh-404-gp", made.pseudonyms[0]))
     assert [(m["kind"], m["via"]) for m in answer["matches"]] == [("person", "person")]
 
 
@@ -212,7 +201,7 @@ def test_the_index_holds_no_oprf_key_material(deployment: RunningService) -> Non
     # Some work first, so that the database and its files hold what a running index holds.
     with deployment.client("education") as school:
         made = school.pseudonymise([nl_bsn(made_up_bsn())])
-        school.register_signal(_signal("kh-nokey", made.pseudonyms[0]))
+        school.register_signal(signal_body("kh-nokey", made.pseudonyms[0]))
     secret, _share = _key_file(deployment.keyholder_keys_dir)
     forms = written_forms(secret)
     # The search finds key material where it is: in the key holder's key file.
@@ -256,9 +245,11 @@ def test_the_index_works_on_with_the_key_holder_stopped(tmp_path: Path) -> None:
             for process in service.keyholders:
                 kill_process(process)
             # The pseudonyms made earlier register and match as before.
-            first = school.register_signal(_signal("stopped-school", mine.pseudonyms[0]))
+            first = school.register_signal(signal_body("stopped-school", mine.pseudonyms[0]))
             assert first["matches"] == []
-            reply = gp.request("POST", "/v1/signals", _signal("stopped-gp", theirs.pseudonyms[0]))
+            reply = gp.request(
+                "POST", "/v1/signals", signal_body("stopped-gp", theirs.pseudonyms[0])
+            )
             assert reply.status_code == 201
             assert [(m["kind"], m["via"]) for m in reply.json()["matches"]] == [
                 ("person", "person")
@@ -381,14 +372,14 @@ def test_two_of_three_key_holders_give_the_pseudonym_of_the_shared_key(tmp_path:
             assert client.threshold == 2
             made = client.pseudonymise([canonical])
             assert made.pseudonyms == [expected]
-            client.register_signal(_signal("thr-school", made.pseudonyms[0]))
+            client.register_signal(signal_body("thr-school", made.pseudonyms[0]))
 
             # One key holder down: the other two answer, the same pseudonym.
             kill_process(service.keyholders[0])
             assert client.pseudonymise([canonical]).pseudonyms == [expected]
             with service.client("gp") as gp:
                 answer = gp.register_signal(
-                    _signal("thr-gp", gp.pseudonymise([canonical]).pseudonyms[0])
+                    signal_body("thr-gp", gp.pseudonymise([canonical]).pseudonyms[0])
                 )
             assert [(m["kind"], m["via"]) for m in answer["matches"]] == [("person", "person")]
 

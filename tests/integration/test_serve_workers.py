@@ -5,16 +5,15 @@ another, and SIGTERM stops them all cleanly."""
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from support.service import RunningService, start_service
+from support.signal_body import signal_body
 
 from vir.client.canonical import nl_bsn
 from vir.client.connection import VirClient
@@ -36,16 +35,6 @@ def _children(pid: int) -> list[int]:
     return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
-def _signal(ref: str, person: str, epoch: int) -> dict[str, Any]:
-    return {
-        "local_ref": ref,
-        "epoch": epoch,
-        "person": person,
-        "remove_on": (dt.date.today() + dt.timedelta(days=300)).isoformat(),
-        "professional": {"name": "Sanne de Jong", "email": "s.dejong@x.example"},
-    }
-
-
 def _started(service: RunningService) -> int:
     return service.log().count("Application startup complete")
 
@@ -62,11 +51,13 @@ def test_signals_through_different_workers_match(service: RunningService) -> Non
         child = nl_bsn(made_up_bsn())
         with VirClient.from_dev("education", service.dev) as school:
             made = school.pseudonymise([child])
-            first = school.register_signal(_signal(f"w-school-{n}", made.pseudonyms[0], made.epoch))
+            first = school.register_signal(
+                signal_body(f"w-school-{n}", made.pseudonyms[0], made.epoch)
+            )
             assert first["matches"] == []
         with VirClient.from_dev("gp", service.dev) as gp:
             made = gp.pseudonymise([child])
-            second = gp.register_signal(_signal(f"w-gp-{n}", made.pseudonyms[0], made.epoch))
+            second = gp.register_signal(signal_body(f"w-gp-{n}", made.pseudonyms[0], made.epoch))
         assert [(m["kind"], m["via"]) for m in second["matches"]] == [("person", "person")]
 
 
