@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vir.crypto import oprf, threshold
+from vir.domain.errors import CryptoError
 
 ORDER = oprf.GROUP_ORDER
 scalars = st.integers(min_value=1, max_value=ORDER - 1).map(oprf.scalar_from_int)
@@ -47,7 +48,11 @@ def test_any_t_holders_give_the_single_key_pseudonym_and_t_minus_1_do_not(
         assert combined == expected
         assert oprf.unblind(blind, combined) == pseudonym
     for subset in itertools.combinations(sorted(evaluations), t - 1):
-        assert threshold.combine([(i, evaluations[i]) for i in subset]) != expected
+        try:
+            wrong = threshold.combine([(i, evaluations[i]) for i in subset])
+        except CryptoError:
+            continue  # they combine to the identity (shares can): no pseudonym either
+        assert wrong != expected
 
 
 @settings(max_examples=100, deadline=None)
