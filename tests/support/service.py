@@ -44,6 +44,7 @@ _P = TypeVar("_P", bound=_Made)
 # then be taken between a test choosing it and its server binding it.
 _SERVER_PORTS = range(20000, 32000)
 _choose = random.SystemRandom()  # not the seeded global: both workers would pick alike
+_CHOSEN: set[int] = set()  # every port free_ports gave out in this process
 
 
 def free_port() -> int:
@@ -52,15 +53,24 @@ def free_port() -> int:
 
 
 def free_ports(count: int) -> int:
-    """The first of ``count`` consecutive free ports (key holders 2..n take the next ones)."""
+    """The first of ``count`` consecutive free ports (key holders 2..n take the next ones).
+
+    Never one this process chose before: a port chosen is free until its server binds
+    it, and meanwhile the next choice (the key holders' after the index's) could fall on
+    it. A server on a port of another worker's test that is not bound yet is the one
+    case left (the random choice among 12,000 makes it rare)."""
     while True:
         first = _choose.randrange(_SERVER_PORTS.start, _SERVER_PORTS.stop - count)
+        chosen = range(first, first + count)
+        if any(port in _CHOSEN for port in chosen):
+            continue
         try:
             for port in range(first, first + count):
                 with socket.socket() as sock:
                     sock.bind(("127.0.0.1", port))
         except OSError:
             continue
+        _CHOSEN.update(chosen)
         return first
 
 
