@@ -911,19 +911,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-# The environment variables of each settings class: what a refused setting is called.
-SETTING_PREFIXES = {
-    "Settings": "VIR_",
-    "KeyholderSettings": "VIR_KEYHOLDER_",
-    "PortalSettings": "VIR_PORTAL_",
-}
-
-
 def setting_errors(error: ValidationError) -> list[str]:
     """A refused setting as ``VIR_...: what is wrong``, one line each: the variable, not a
     traceback, and never the value given (a URL or a path may hold what is not ours to
     print)."""
-    prefix = SETTING_PREFIXES.get(error.title)
+    from vir.keyholder.settings import KeyholderSettings
+    from vir.portal.settings import PortalSettings
+
+    prefixes = {
+        model.__name__: model.model_config.get("env_prefix", "")
+        for model in (Settings, KeyholderSettings, PortalSettings)
+    }
+    prefix = prefixes.get(error.title)
     found = []
     for problem in error.errors(include_input=False, include_url=False):
         where = ".".join(str(part) for part in problem["loc"])

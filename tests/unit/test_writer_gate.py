@@ -87,7 +87,7 @@ def test_writers_of_several_processes_all_commit_through_the_gate(tmp_path: Path
         with db.read() as session:
             count = session.execute(text("SELECT count(*) FROM gate_probe")).scalar_one()
         assert count == 600
-        # A gate left open by a dead process is free: the kernel drops its flock.
+        # The writers' processes have ended: whatever they held of the gate is free.
         assert db._gate is not None and db._gate.enter()
         db._gate.leave()
     finally:

@@ -43,6 +43,8 @@ class Listener(Protocol):
     @property
     def port(self) -> int: ...
     @property
+    def workers(self) -> int: ...
+    @property
     def tls_mode(self) -> str: ...
     @property
     def tls_cert(self) -> Path: ...
@@ -119,21 +121,21 @@ def _config(listener: Listener, make_app: Callable[[], FastAPI]) -> uvicorn.Conf
 def serve(settings: Settings) -> int:
     """The index in this process, or in ``settings.workers`` forked processes on its port
     (vir.server.workers); the exit status."""
-    return _serve(settings, settings.workers, lambda: build_config(settings))
+    return _serve(settings, lambda: build_config(settings))
 
 
 def serve_keyholder(settings: KeyholderSettings) -> int:
     """The key holder in this process, or in ``settings.workers`` forked processes on its
     port (vir.server.workers); the exit status."""
-    return _serve(settings, settings.workers, lambda: build_keyholder_config(settings))
+    return _serve(settings, lambda: build_keyholder_config(settings))
 
 
-def _serve(listener: Listener, workers: int, config: Callable[[], uvicorn.Config]) -> int:
-    if workers == 1:
+def _serve(listener: Listener, config: Callable[[], uvicorn.Config]) -> int:
+    if listener.workers == 1:
         uvicorn.Server(config()).run()
         return 0
     check_database_files(listener.database_url)  # refused before any worker starts
-    socks = listening_sockets(listener.host, listener.port, workers)
+    socks = listening_sockets(listener.host, listener.port, listener.workers)
 
     def serve_one(own: socket.socket) -> None:
         uvicorn.Server(config()).run(sockets=[own])

@@ -1,7 +1,8 @@
-"""Several server processes on one port (``VIR_KEYHOLDER_WORKERS``).
+"""Several server processes on one port (``VIR_KEYHOLDER_WORKERS``, ``VIR_WORKERS``).
 
 The key holder's work is scalar multiplication in libsodium plus the Python around it
-(HTTP, TLS, the audit entry); one process runs that Python on one core at a time. With
+(HTTP, TLS, the audit entry), the index's the Python of a registration; one process
+runs that Python on one core at a time. With
 ``workers`` > 1 the parent binds one listening socket per worker to the port
 (SO_REUSEPORT), forks that many children, each of which keeps its own socket, builds
 its own application (its own database connections, key custody and HSM session,
@@ -15,11 +16,11 @@ accepts every connection waiting (asyncio accepts in a loop), so a burst of
 keep-alive connections lands on one worker while the other idles. SO_REUSEPORT
 admits only sockets of the same user to the port.
 
-The parent does nothing but wait. SIGTERM or SIGINT is passed on to every child (each
-finishes its requests in flight, as one server would); when a child stops on its own
-(it failed to start, or crashed), the others are stopped too and the parent exits
-non-zero, so that whatever supervises the service sees one failure, not a half-size
-service that still looks alive.
+The parent does nothing but wait. SIGTERM or SIGINT is passed on to every child as
+SIGTERM (each finishes its requests in flight, as one server would); when a child
+stops on its own (it failed to start, or crashed), the others are stopped too and the
+parent exits non-zero, so that whatever supervises the service sees one failure, not
+a half-size service that still looks alive.
 """
 
 from __future__ import annotations
