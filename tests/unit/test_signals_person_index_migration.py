@@ -12,16 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
-from sqlalchemy.sql import ClauseElement
-from support import seed
+from support import schema, seed
 from support.instore import ORGS, T0, Store, fresh_store, template
-
-from vir.store.migrate import upgrade
 
 NAME = "uq_signals_oin_person"
 SIGNALS = 30
@@ -62,52 +57,11 @@ def _url(store: Store) -> str:
     return store.db.engine.url.render_as_string(hide_password=False)
 
 
-def _downgrade(url: str, revision: str) -> None:
-    config = Config()
-    config.set_main_option("script_location", "vir.store:migrations")
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    command.downgrade(config, revision)
-
-
 @pytest.fixture
 def engine(store: Store) -> Iterator[Engine]:
     engine = create_engine(_url(store), poolclass=NullPool)
     yield engine
     engine.dispose()
-
-
-def _plain(found: Any) -> Any:
-    if isinstance(found, dict):
-        return {k: _plain(v) for k, v in found.items()}
-    if isinstance(found, list):
-        return [_plain(v) for v in found]
-    if isinstance(found, ClauseElement):  # a partial index's WHERE
-        return str(found)
-    return found
-
-
-def _schema(connection: Connection) -> dict[str, Any]:
-    """Every table's columns, keys, unique constraints, indexes and foreign keys."""
-    inspector = inspect(connection)
-    schema: dict[str, Any] = {}
-    for table in inspector.get_table_names():
-        columns = [(c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)]
-        schema[table] = {
-            "columns": columns,
-            "primary_key": _plain(inspector.get_pk_constraint(table)),
-            "foreign_keys": sorted(map(_plain, inspector.get_foreign_keys(table)), key=repr),
-            "unique": sorted(map(_plain, inspector.get_unique_constraints(table)), key=repr),
-            "indexes": sorted(map(_plain, inspector.get_indexes(table)), key=repr),
-        }
-    return schema
-
-
-def _rows(connection: Connection) -> dict[str, list[tuple[Any, ...]]]:
-    tables = [t for t in inspect(connection).get_table_names() if t != "alembic_version"]
-    return {
-        t: sorted((tuple(r) for r in connection.execute(text(f'SELECT * FROM "{t}"'))), key=repr)
-        for t in tables
-    }
 
 
 def _sqlite_indexes(connection: Connection) -> list[tuple[Any, ...]]:
@@ -122,24 +76,20 @@ def _sqlite_indexes(connection: Connection) -> list[tuple[Any, ...]]:
     return sorted(found)
 
 
-def _sqlite_is_sound(connection: Connection) -> None:
-    assert connection.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
-    assert connection.exec_driver_sql("PRAGMA foreign_key_check").all() == []
-
-
-def _without(schema: dict[str, Any], name: str) -> dict[str, Any]:
+def _without(found: dict[str, Any], name: str) -> dict[str, Any]:
     """``schema`` without anything called ``name`` on ``signals``."""
-    signals = dict(schema["signals"])
+    signals = dict(found["signals"])
     for kind in ("unique", "indexes"):
         signals[kind] = [c for c in signals[kind] if c.get("name") != name]
-    return {**schema, "signals": signals}
+    return {**found, "signals": signals}
 
 
 def test_the_constraint_becomes_an_index_and_back_keeping_every_row(
     store: Store, engine: Engine
 ) -> None:
+    schema.downgrade_to(_url(store), "0023")  # what 0022 made (later migrations changed signals)
     with engine.connect() as connection:
-        head_schema, head_rows = _schema(connection), _rows(connection)
+        head_schema, head_rows = schema.schema(connection), schema.rows(connection)
         sqlite = connection.dialect.name == "sqlite"
         if sqlite:
             head_sqlite = _sqlite_indexes(connection)
@@ -154,12 +104,12 @@ def test_the_constraint_becomes_an_index_and_back_keeping_every_row(
         assert (NAME, 1, "c", ["oin", "person"]) in head_sqlite
         assert ("u", 1, "u", ["oin", "person"]) not in head_sqlite
 
-    _downgrade(_url(store), "0021")
+    schema.downgrade_to(_url(store), "0021")
     with engine.connect() as connection:
-        old_schema, old_rows = _schema(connection), _rows(connection)
+        old_schema, old_rows = schema.schema(connection), schema.rows(connection)
         if sqlite:
             old_sqlite = _sqlite_indexes(connection)
-            _sqlite_is_sound(connection)
+            schema.sqlite_is_sound(connection)
     assert {"name": NAME, "column_names": ["oin", "person"]} in [
         {k: u[k] for k in ("name", "column_names")} for u in old_schema["signals"]["unique"]
     ]
@@ -178,13 +128,13 @@ def test_the_constraint_becomes_an_index_and_back_keeping_every_row(
             [("u", 1, "u", ["oin", "person"]) if i[0] == NAME else i for i in head_sqlite]
         )
 
-    upgrade(_url(store))
+    schema.upgrade_to(_url(store), "0023")
     with engine.connect() as connection:
-        assert _schema(connection) == head_schema
-        assert _rows(connection) == head_rows
+        assert schema.schema(connection) == head_schema
+        assert schema.rows(connection) == head_rows
         if sqlite:
             assert _sqlite_indexes(connection) == head_sqlite
-            _sqlite_is_sound(connection)
+            schema.sqlite_is_sound(connection)
 
 
 def test_the_index_refuses_a_second_signal_of_one_person_in_one_organisation(

@@ -104,6 +104,10 @@ def make_engine(url: str, *, durable: bool = True) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=OFF")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # What is deleted is overwritten with zeros, so that a removed signal's
+        # pseudonyms and contact details do not linger in free space of the file. Some
+        # builds (Debian's) do this by default, others do not.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.execute(f"PRAGMA busy_timeout={LOCK_WAIT_SECONDS * 1000}")
         cursor.close()
 

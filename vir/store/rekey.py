@@ -43,7 +43,6 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
-    column,
     func,
     literal_column,
     select,
@@ -81,8 +80,6 @@ class Shadowed:
     # The table's ``epoch`` column, moved on at the swap (signals: the epoch its
     # pseudonyms are in).
     stamps_epoch: bool = False
-    # Swap rows in primary-key order: the key holds the pseudonym and another column.
-    swap_in_key_order: bool = False
 
     @property
     def name(self) -> str:
@@ -100,7 +97,7 @@ def _table(row: type[Any]) -> Table:
 
 PLAN: tuple[Shadowed, ...] = (
     Shadowed(_table(SignalRow), ("person", "address"), ("person_next", "address_next"), True),
-    Shadowed(_table(SignalParentRow), ("parent",), ("parent_next",), swap_in_key_order=True),
+    Shadowed(_table(SignalParentRow), ("parent",), ("parent_next",)),
     Shadowed(_table(ArchivedSignalRow), ("person",), ("person_next",)),
     Shadowed(_table(ExcludedAddressRow), ("address",), ("address_next",)),
     Shadowed(_table(MatchRow), ("key",), ("key_next",)),
@@ -113,10 +110,14 @@ def _postgresql(session: Session) -> bool:
 
 def _keys(part: Shadowed, postgresql: bool) -> list[ColumnElement[Any]]:
     """SQLite walks rowids (in storage order, no index lookup); PostgreSQL the primary
-    key (a row's ctid moves with every update)."""
+    key (a row's ctid moves with every update), or where there is none the first unique
+    index (``signal_parents``, migration 0024)."""
     if not postgresql:
         return [literal_column("rowid")]
-    return list(part.table.primary_key.columns)
+    if part.table.primary_key.columns:
+        return list(part.table.primary_key.columns)
+    unique = sorted((i for i in part.table.indexes if i.unique), key=lambda i: str(i.name))
+    return list(unique[0].columns)
 
 
 @dataclass(frozen=True)
@@ -268,8 +269,8 @@ def swap_all(session: Session, to_epoch: int) -> dict[str, int]:
     sorting, several times faster than updating it row by row. A unique index built
     again checks its rows as it is built: as δ is a bijection, no two rows can collide
     on good data; if they do, Conflict (naming the index, never a value). What cannot
-    be dropped, the primary keys holding a pseudonym (``signal_parents``,
-    ``excluded_addresses``), is updated in place, with the page cache enlarged for it.
+    be dropped, the primary key of the (small) ``excluded_addresses``, is updated in
+    place, with the page cache enlarged for it.
     All of it is transactional: a switch that fails leaves the tables, the shadows and
     the indexes as they were. On PostgreSQL an update adds index entries without
     removing the old ones (MVCC), and dropping an index would lock out readers until
@@ -288,8 +289,14 @@ def swap_all(session: Session, to_epoch: int) -> dict[str, int]:
     cursor = _cursor(session)
     cursor.execute("PRAGMA cache_size")
     (cache,) = cursor.fetchone()
+    cursor.execute("PRAGMA secure_delete")
+    (secure,) = cursor.fetchone()
     try:
         cursor.execute(f"PRAGMA cache_size = {-SWAP_CACHE_KIB:d}")
+        # Freed pages are not zeroed one by one (a write of every page of every index
+        # dropped): the new indexes take most of them again, and what they leave is
+        # zeroed after.
+        cursor.execute("PRAGMA secure_delete = FAST")
         for index in indexes:
             index.drop(connection)
         with _refusing_duplicates("the swap"):
@@ -297,10 +304,31 @@ def swap_all(session: Session, to_epoch: int) -> dict[str, int]:
         for index in indexes:
             with _refusing_duplicates(f"building the index {index.name} again"):
                 index.create(connection)
+        cursor.execute("PRAGMA secure_delete = ON")
+        _zero_free_pages(cursor)
     finally:
+        cursor.execute(f"PRAGMA secure_delete = {int(secure):d}")
         cursor.execute(f"PRAGMA cache_size = {int(cache):d}")
         cursor.close()
     return moved
+
+
+def _zero_free_pages(cursor: Any) -> None:
+    """Overwrite with zeros every free page of the SQLite file (pages of the old indexes
+    that the new ones did not take again hold old pseudonyms): a blob as large as the
+    free pages takes them (and zeros them), and dropping its table, with secure_delete
+    on, frees them zeroed. Inside the caller's transaction."""
+    cursor.execute("PRAGMA freelist_count")
+    (free,) = cursor.fetchone()
+    if not free:
+        return
+    cursor.execute("PRAGMA page_size")
+    (page,) = cursor.fetchone()
+    cursor.execute("CREATE TABLE rekey_zeroed_pages (b BLOB)")
+    # An overflow page holds page - 4 bytes of a blob; the table's own page and the
+    # freelist's trunk pages are among the free ones too.
+    cursor.execute("INSERT INTO rekey_zeroed_pages VALUES (zeroblob(?))", (free * (page - 4),))
+    cursor.execute("DROP TABLE rekey_zeroed_pages")
 
 
 @contextmanager
@@ -321,8 +349,9 @@ def _refusing_duplicates(step: str) -> Iterator[None]:
         ) from None
 
 
-# SQLite's page cache while the switch updates the primary keys holding pseudonyms:
-# they are updated in random order, and a miss costs a read. Released when it ends.
+# SQLite's page cache while the switch moves the pseudonyms and sorts them into their
+# indexes again (and updates the primary key of ``excluded_addresses`` in place, in
+# random order, where a miss costs a read). Released when it ends.
 SWAP_CACHE_KIB = 128 * 1024
 
 
@@ -334,20 +363,7 @@ def _swap(session: Session, part: Shadowed, to_epoch: int) -> int:
     moved |= {shadow: None for shadow in part.shadow}
     if part.stamps_epoch:
         moved["epoch"] = to_epoch
-    statement = update(part.table).values(moved)
-    if part.swap_in_key_order and not _postgresql(session):
-        # A primary key that holds the pseudonym: rows taken in key order remove and add
-        # each row's key entries next to each other (SQLite's UPDATE ... FROM).
-        rowid = column("rowid", Integer, _selectable=part.table)
-        ordered = (
-            select(rowid.label("r"))
-            .where(t[part.live[0]].is_not(None))
-            .order_by(*part.table.primary_key.columns)
-            .subquery("ordered")
-        )
-        statement = statement.where(rowid == ordered.c.r)
-    else:
-        statement = statement.where(t[part.live[0]].is_not(None))
+    statement = update(part.table).values(moved).where(t[part.live[0]].is_not(None))
     result = session.execute(statement)
     # A row without a live value has no shadow (end_match clears both); cleared anyway.
     session.execute(

@@ -711,7 +711,8 @@ def due_for_removal(
     session: Session, today: dt.date, limit: int, after: Keyset | None = None
 ) -> list[Due]:
     """Up to ``limit`` active signals whose removal date has come, in ``(remove_on, id)``
-    order, after ``after``: a range of the index ``ix_signals_remove_on_id_person`` alone."""
+    order, after ``after``: a range of the index ``ix_signals_remove_on_id``, and each
+    row's person from the table (no longer in the index: migration 0024)."""
     order = tuple_(SIGNALS.c.remove_on, SIGNALS.c.id)
     query = select(SIGNALS.c.remove_on, SIGNALS.c.id, SIGNALS.c.person).where(
         SIGNALS.c.remove_on <= today

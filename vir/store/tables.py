@@ -132,10 +132,11 @@ class SignalRow(Base):
         # A unique index, not a table constraint (migration 0022): a rekey's switch drops
         # it and builds it again after moving every person into place, by sorting, much
         # faster than updating it row by row (vir.store.rekey.swap_all). SQLite cannot
-        # drop the index behind a table constraint.
-        Index("uq_signals_oin_person", "oin", "person", unique=True),
-        # The lifecycle's batches, in this order, and whom to lock (migration 0014).
-        Index("ix_signals_remove_on_id_person", "remove_on", "id", "person"),
+        # drop the index behind a table constraint. Person first: it also serves the
+        # lookups by person (migration 0024).
+        Index("uq_signals_person_oin", "person", "oin", unique=True),
+        # The lifecycle's batches, in this order (migrations 0014, 0024).
+        Index("ix_signals_remove_on_id", "remove_on", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -144,7 +145,7 @@ class SignalRow(Base):
     # The key epoch ``person``, ``address`` and the parents are stored in (the current
     # one when the signal arrived, converted on arrival; a rekey moves it on).
     epoch: Mapped[int] = mapped_column(Integer)
-    person: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
+    person: Mapped[bytes] = mapped_column(LargeBinary(32))
     address: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
     remove_on: Mapped[dt.date] = mapped_column(Date)
     professional_name: Mapped[str] = mapped_column(String(100))
@@ -167,13 +168,21 @@ class SignalRow(Base):
 
 
 class SignalParentRow(Base):
-    __tablename__ = "signal_parents"
+    """A parent an active signal declares. No primary key but the same rule as a unique
+    index (migration 0024): a rekey's switch drops that and builds it again, where
+    SQLite would update a primary key holding the pseudonym row by row."""
 
-    signal_id: Mapped[str] = mapped_column(
-        ForeignKey("signals.id", ondelete="CASCADE"), primary_key=True
+    __tablename__ = "signal_parents"
+    __table_args__ = (
+        Index("uq_signal_parents_parent_signal", "parent", "signal_id", unique=True),
+        Index("ix_signal_parents_signal_id", "signal_id"),
     )
-    parent: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True, index=True)
+
+    signal_id: Mapped[str] = mapped_column(ForeignKey("signals.id", ondelete="CASCADE"))
+    parent: Mapped[bytes] = mapped_column(LargeBinary(32))
     parent_next: Mapped[bytes | None] = mapped_column(LargeBinary(32))  # as signals.person_next
+
+    __mapper_args__ = {"primary_key": [signal_id, parent]}  # noqa: RUF012
 
 
 class MatchRow(Base):

@@ -97,9 +97,9 @@ def _signal(db: Database, local_ref: str) -> Any:
 
 
 def _refuses_a_second_person_in_one_organisation(db: Database, local_ref: str) -> None:
-    """The unique (oin, person) index is there and enforced: a copy of the signal
+    """The unique (person, oin) index is there and enforced: a copy of the signal
     ``local_ref`` under another id and local_ref is refused."""
-    refused = pytest.raises(IntegrityError, match=r"uq_signals_oin_person|signals\.oin")
+    refused = pytest.raises(IntegrityError, match=r"uq_signals_person_oin|signals\.person")
     with db.engine.connect() as connection, refused, connection.begin():
         connection.execute(
             text(
@@ -146,7 +146,7 @@ def test_a_switch_that_cannot_build_a_unique_index_again_changes_nothing(store: 
     message = str(failed.value)
     postgresql = store.db.engine.dialect.name == "postgresql"
     assert "two rows with the same value" in message
-    assert postgresql or "uq_signals_oin_person" in message
+    assert postgresql or "uq_signals_person_oin" in message
     planted = (bytes(first.person), bytes(first.person_next), bytes(second.person))
     for value in planted:
         for shown in (value.hex(), repr(value), value.hex().upper()):
