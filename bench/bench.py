@@ -430,8 +430,10 @@ def summary(report: dict[str, Any]) -> list[str]:
             "",
             f"rekey: {rekey.get('signals', 0):,} signals, {rekey.get('seconds')} s, "
             f"{rekey.get('pseudonyms_per_second')} pseudonyms/s, ratio to bare "
-            f"{rekey.get('ratio_to_bare')} (target >= {rekey.get('target_ratio')}); peak RSS "
-            f"{rekey.get('rekey_peak_rss_mb')} MiB",
+            f"{rekey.get('ratio_to_bare')} (target >= {rekey.get('target_ratio')}; against the "
+            f"bare rate before and after: {rekey.get('ratio_range')}"
+            f"{'' if rekey.get('steady', True) else ', UNSTEADY: run again'}); switch "
+            f"{rekey.get('switch_seconds')} s; peak RSS {rekey.get('rekey_peak_rss_mb')} MiB",
         ]
     skipped = [p for p in PARTS if p not in report["parts"]]
     if skipped:

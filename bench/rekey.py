@@ -249,6 +249,10 @@ def main() -> None:
         "bare_scalarmult_per_second": round(bare),
         "bare_before_and_after": [round(before_rate), round(after_rate)],
         "ratio_to_bare": round(rate / bare, 3),
+        # This machine's speed drifts over minutes: the ratio against each of the two
+        # bare figures, and whether they agree within 10% (else the ratio is unreliable).
+        "ratio_range": sorted([round(rate / before_rate, 3), round(rate / after_rate, 3)]),
+        "steady": abs(after_rate - before_rate) <= 0.1 * bare,
         # Without the switch (one transaction under the write lock, no multiplication).
         "ratio_to_bare_before_switch": round(converted / filling / bare, 3),
         "target_ratio": 0.8,
@@ -264,6 +268,12 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(figures, indent=2))
+    if not figures["steady"]:
+        print(
+            f"warning: the bare rate moved from {before_rate:,.0f}/s to {after_rate:,.0f}/s "
+            "during the run: the ratio is not reliable, run again",
+            file=sys.stderr,
+        )
     if wrong or not result.switched:
         raise SystemExit("the rekey did not convert every sampled row correctly")
 

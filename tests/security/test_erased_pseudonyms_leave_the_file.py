@@ -19,6 +19,7 @@ from support.instore import T0, Store, fresh_store, template
 
 from vir.crypto.rekey_token import read_token
 from vir.services import rekey
+from vir.store import rekey as shadows
 
 pytestmark = pytest.mark.skipif(postgres.on_postgresql(), reason="the SQLite file")
 
@@ -77,7 +78,12 @@ def test_a_deleted_signal_s_pseudonyms_are_not_in_the_file(store: Store) -> None
     assert left == []
 
 
-def test_after_a_rekey_no_pseudonym_of_the_old_epoch_is_in_the_file(store: Store) -> None:
+@pytest.mark.parametrize("blob", [None, 3 * 4096], ids=["one blob", "blobs of 3 pages"])
+def test_after_a_rekey_no_pseudonym_of_the_old_epoch_is_in_the_file(
+    store: Store, blob: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if blob is not None:  # the free pages zeroed blob by blob, as in a large file
+        monkeypatch.setattr(shadows, "ZERO_BLOB_BYTES", blob)
     old = set(_values(store))
     assert len(old) >= 2 * SIGNALS
     content = _file_after_checkpoint(store)

@@ -25,8 +25,9 @@ NULL shadow, which the next pass finds (nothing is skipped). Rows inserted durin
 run (registrations, archiving, new matches) arrive with a NULL shadow and are found
 by a later pass, or by the final one that runs inside the switch's transaction.
 
-Rows are walked in key order (SQLite's rowid, PostgreSQL's primary key), so a pass is
-a keyset scan with flat memory. No value leaves this module except to be multiplied.
+Rows are walked in key order (SQLite's rowid, PostgreSQL's primary key or, for
+``signal_parents``, its unique index), so a pass is a keyset scan with flat memory.
+No value leaves this module except to be multiplied.
 """
 
 from __future__ import annotations
@@ -326,9 +327,17 @@ def _zero_free_pages(cursor: Any) -> None:
     (page,) = cursor.fetchone()
     cursor.execute("CREATE TABLE rekey_zeroed_pages (b BLOB)")
     # An overflow page holds page - 4 bytes of a blob; the table's own page and the
-    # freelist's trunk pages are among the free ones too.
-    cursor.execute("INSERT INTO rekey_zeroed_pages VALUES (zeroblob(?))", (free * (page - 4),))
+    # freelist's trunk pages are among the free ones too. In blobs of at most
+    # ZERO_BLOB_BYTES (SQLite refuses one over SQLITE_MAX_LENGTH, 1e9 by default).
+    left = free * (page - 4)
+    while left > 0:
+        size = min(left, ZERO_BLOB_BYTES)
+        cursor.execute("INSERT INTO rekey_zeroed_pages VALUES (zeroblob(?))", (size,))
+        left -= size
     cursor.execute("DROP TABLE rekey_zeroed_pages")
+
+
+ZERO_BLOB_BYTES = 64 * 2**20
 
 
 @contextmanager
