@@ -26,7 +26,6 @@ from support.service import (
 
 from vir.client.canonical import nl_bsn
 from vir.crypto import keys
-from vir.services.devsetup import DEMO_ORGANISATIONS
 
 pytestmark = pytest.mark.integration
 
@@ -71,26 +70,7 @@ def _lose(service: RunningService, number: int) -> None:
     for path in database.parent.glob(database.name + "*"):
         path.unlink()
     _run(service, number, "db", "upgrade")
-    school = service.org("education")
-    (demo,) = [o for o in DEMO_ORGANISATIONS if str(o.oin) == school.oin]
-    _run(
-        service,
-        number,
-        "org",
-        "add",
-        "--oin",
-        school.oin,
-        "--name",
-        demo.name,
-        "--category",
-        demo.category.value,
-        "--region",
-        demo.region,
-        "--convenant",
-        demo.convenant or "",
-        "--cert",
-        school.cert,
-    )
+    _run(service, number, *service.org_add("education"))
 
 
 def _repair(service: RunningService, lost: int, helpers: tuple[int, int], work: Path) -> None:

@@ -48,7 +48,6 @@ from vir.crypto import keys
 from vir.crypto.signing import SIGNING_KEY_LABEL, ed25519_verify, signing_key_path
 from vir.domain.encoding import b64url_decode
 from vir.keyholder import repair
-from vir.services.devsetup import DEMO_ORGANISATIONS
 
 pytestmark = pytest.mark.integration
 
@@ -152,25 +151,7 @@ def _lose(found: Deployment, number: int) -> None:
     assert found.tokens[number].label != old.label
 
     found.ok(number, "db", "upgrade")
-    school = found.service.org("education")
-    (demo,) = [o for o in DEMO_ORGANISATIONS if str(o.oin) == school.oin]
-    found.ok(
-        number,
-        "org",
-        "add",
-        "--oin",
-        school.oin,
-        "--name",
-        demo.name,
-        "--category",
-        demo.category.value,
-        "--region",
-        demo.region,
-        "--convenant",
-        demo.convenant or "",
-        "--cert",
-        school.cert,
-    )
+    found.ok(number, *found.service.org_add("education"))
 
 
 def _pseudonym(service: RunningService) -> str:

@@ -29,6 +29,7 @@ from sqlalchemy.pool import NullPool
 from support import launch, postgres
 
 from vir.client.connection import ProtocolError, VirClient
+from vir.services.devsetup import DEMO_ORGANISATIONS
 from vir.store.db import Database
 
 
@@ -118,6 +119,29 @@ class RunningService:
 
     def org(self, category: str) -> Org:
         return next(o for o in self.orgs if o.category == category)
+
+    def org_add(self, category: str) -> list[str]:
+        """The ``vir org add`` (or ``vir keyholder org add``) arguments that admit the
+        demo organisation of ``category`` with its client certificate, as ``make run``
+        admitted it."""
+        org = self.org(category)
+        (demo,) = [o for o in DEMO_ORGANISATIONS if str(o.oin) == org.oin]
+        return [
+            "org",
+            "add",
+            "--oin",
+            org.oin,
+            "--name",
+            demo.name,
+            "--category",
+            demo.category.value,
+            "--region",
+            demo.region,
+            "--convenant",
+            demo.convenant or "",
+            "--cert",
+            org.cert,
+        ]
 
     def vir(
         self, *args: str, check: bool = True, stdin: str = ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import stat
+import statistics
 import threading
 import time
 from pathlib import Path
@@ -36,28 +37,34 @@ def test_the_gate_admits_one_holder_and_gives_up_after_its_patience(tmp_path: Pa
 
 
 def test_a_waiting_writer_enters_as_soon_as_the_gate_is_left(tmp_path: Path) -> None:
+    """Within milliseconds, where SQLite's busy handler sleeps up to 100 ms between
+    tries: the median of five handoffs, so that one late thread wake-up on a loaded
+    machine does not decide it."""
     database = tmp_path / "vir.db"
     holder, waiter = WriterGate(database, 5.0), WriterGate(database, 5.0)
-    entered = threading.Event()
+    handoffs = []
     try:
-        assert holder.enter()
+        for _ in range(5):
+            entered = threading.Event()
+            assert holder.enter()
 
-        def wait() -> None:
-            waiter.enter()
-            entered.set()
+            def wait(entered: threading.Event = entered) -> None:
+                waiter.enter()
+                entered.set()
 
-        thread = threading.Thread(target=wait)
-        thread.start()
-        assert not entered.wait(0.2)
-        holder.leave()
-        left = time.monotonic()
-        assert entered.wait(2.0)
-        assert time.monotonic() - left < 0.05  # polled within half a millisecond or so
-        thread.join()
-        waiter.leave()
+            thread = threading.Thread(target=wait)
+            thread.start()
+            assert not entered.wait(0.1)
+            holder.leave()
+            left = time.monotonic()
+            assert entered.wait(2.0)
+            handoffs.append(time.monotonic() - left)
+            thread.join()
+            waiter.leave()
     finally:
         holder.close()
         waiter.close()
+    assert statistics.median(handoffs) < 0.05, handoffs
 
 
 def _write_rows(url: str, start: int, count: int) -> None:
