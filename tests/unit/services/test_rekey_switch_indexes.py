@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import inspect, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql import ClauseElement
-from support import seed
+from support import schema, seed
 from support.instore import ORGS, T0, Store, fresh_store, template
 
 from vir.crypto import oprf
@@ -49,9 +48,9 @@ def _indexes(db: Database) -> dict[str, Any]:
         inspector = inspect(connection)
         found: dict[str, Any] = {
             table: (
-                sorted(map(_plain, inspector.get_indexes(table)), key=repr),
-                sorted(map(_plain, inspector.get_unique_constraints(table)), key=repr),
-                _plain(inspector.get_pk_constraint(table)),
+                sorted(map(schema.plain, inspector.get_indexes(table)), key=repr),
+                sorted(map(schema.plain, inspector.get_unique_constraints(table)), key=repr),
+                schema.plain(inspector.get_pk_constraint(table)),
             )
             for table in INDEXED
         }
@@ -59,18 +58,6 @@ def _indexes(db: Database) -> dict[str, Any]:
             found["sqlite_master"] = connection.execute(
                 text("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name")
             ).all()
-    return found
-
-
-def _plain(found: Any) -> Any:
-    """A reflected description as a comparable value: a partial index's WHERE (a SQL
-    expression) as its text."""
-    if isinstance(found, dict):
-        return {k: _plain(v) for k, v in found.items()}
-    if isinstance(found, list):
-        return [_plain(v) for v in found]
-    if isinstance(found, ClauseElement):
-        return str(found)
     return found
 
 
