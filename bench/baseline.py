@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import resource
 import sys
+import threading
 import time
 from multiprocessing.synchronize import Barrier
 
@@ -63,6 +64,59 @@ def bare_scalarmult_rate(seconds: float = 3.0, processes: int | None = None) -> 
         if worker.exitcode != 0:
             raise RuntimeError(f"a baseline process exited with {worker.exitcode}")
     return sum(rates)
+
+
+class SpeedProbe:
+    """Tracks this machine's speed through a run, as a thread of the (otherwise idle)
+    bench process: every ``every`` seconds it times ``ops`` bare multiplications by its
+    own CPU time (``time.thread_time``), so waiting for a core does not count but a
+    slower core does. About 1% of one core at the defaults.
+
+    This host's speed drifts by a third within minutes, so a bare rate measured before
+    and after a two-minute run does not tell the rate during it; scaled by the probe's
+    rate during the run against its rate during each bare measurement, it does
+    (``tracked_bare_rate``)."""
+
+    def __init__(self, every: float = 1.0, ops: int = 200) -> None:
+        self._every = every
+        self._ops = ops
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="speed-probe", daemon=True)
+        self._done = 0
+        self._seconds = 0.0
+
+    def __enter__(self) -> SpeedProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        scalar = pysodium.crypto_core_ristretto255_scalar_random()
+        element = pysodium.crypto_core_ristretto255_random()
+        mult = pysodium.crypto_scalarmult_ristretto255
+        while True:
+            began = time.thread_time()
+            for _ in range(self._ops):
+                mult(scalar, element)
+            self._seconds += time.thread_time() - began
+            self._done += self._ops
+            if self._stop.wait(self._every):
+                return
+
+    @property
+    def rate(self) -> float:
+        """Multiplications per CPU-second of the probe over its life."""
+        return self._done / self._seconds if self._seconds else 0.0
+
+
+def tracked_bare_rate(bare: list[tuple[float, SpeedProbe]], during: SpeedProbe) -> float:
+    """The bare rate during a run, from bare rates measured around it (each with the
+    probe that ran beside it) scaled by the probe's rate during the run."""
+    per_probe = [rate / probe.rate for rate, probe in bare if probe.rate]
+    return sum(per_probe) / len(per_probe) * during.rate if per_probe else 0.0
 
 
 def peak_rss_mb() -> float:

@@ -431,7 +431,8 @@ def summary(report: dict[str, Any]) -> list[str]:
             f"rekey: {rekey.get('signals', 0):,} signals, {rekey.get('seconds')} s, "
             f"{rekey.get('pseudonyms_per_second')} pseudonyms/s, ratio to bare "
             f"{rekey.get('ratio_to_bare')} (target >= {rekey.get('target_ratio')}; against the "
-            f"bare rate before and after: {rekey.get('ratio_range')}"
+            f"bare rate before and after: {rekey.get('ratio_range')}, against it tracked "
+            f"through the run: {rekey.get('ratio_to_tracked_bare')}"
             f"{'' if rekey.get('steady', True) else ', UNSTEADY: run again'}); switch "
             f"{rekey.get('switch_seconds')} s; peak RSS {rekey.get('rekey_peak_rss_mb')} MiB",
         ]

@@ -107,7 +107,9 @@ class SoftHsm:
         """The environment a subprocess needs to see this session's tokens."""
         return {**os.environ, "SOFTHSM2_CONF": str(self.conf)}
 
-    def new_token(self) -> HsmToken:
+    def new_token(self, *, restart: bool = True) -> HsmToken:
+        """A new initialised token with a user PIN; ``restart=False``: this process's
+        module is not initialised again, so it does not see the token yet."""
         label = f"vir-test-{next(self._counter)}-{secrets.token_hex(3)}"
         pin, so_pin = secrets.token_hex(6), secrets.token_hex(6)
         command = [self.util, "--init-token", "--free", "--label", label]
@@ -121,7 +123,8 @@ class SoftHsm:
         if done.returncode != 0:
             pytest.fail(f"softhsm2-util --init-token failed: {done.stderr or done.stdout}")
         pin_file = write_private(self.root / "pins" / f"{label}.pin", pin + "\n")
-        self.restart()  # the module sees the new token only after C_Initialize
+        if restart:
+            self.restart()  # the module sees the new token only after C_Initialize
         return HsmToken(self.module, label, pin_file, pin, so_pin, self.conf)
 
     def restart(self) -> None:

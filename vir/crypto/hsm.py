@@ -30,6 +30,7 @@ import hmac
 import secrets
 import stat
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,7 +131,9 @@ class Token:
                     "library, built for another platform, or its configuration is missing); "
                     "correct VIR_PKCS11_MODULE"
                 ) from None
-            token = _find_token(lib, module, token_label)
+            resolved = str(module.resolve())
+            alone = not any(key[0] == resolved for key in _CONNECTIONS)
+            token = _find_token(lib, module, token_label, may_reinitialize=alone)
             flags = TokenFlag(token.flags)
             if TokenFlag.TOKEN_INITIALIZED not in flags:
                 raise ConfigurationError(
@@ -144,7 +147,7 @@ class Token:
                     f"token '{token_label}' has no user PIN yet; the security officer must "
                     "set one (C_InitPIN) before vir can log in"
                 )
-            key = (str(module.resolve()), int(token.slot.slot_id))
+            key = (resolved, int(token.slot.slot_id))
             digest = _pin_digest(pin)
             connection = _CONNECTIONS.get(key)
             if connection is not None:
@@ -560,8 +563,23 @@ def _locked_message(token_label: str) -> str:
     )
 
 
-def _find_token(lib: Any, module: Path, token_label: str) -> Any:
+# SoftHSM2 reads its token files once, when the library is initialised, and leaves
+# out a token whose files another process is rewriting at that moment (a sibling
+# worker logging in to the same token). A token not found is therefore looked for
+# again, the library initialised anew, after these pauses (seconds); only while this
+# process has no session open on the module, which re-initialising would close.
+FIND_TOKEN_PAUSES = (0.05, 0.2, 0.5)
+
+
+def _find_token(lib: Any, module: Path, token_label: str, *, may_reinitialize: bool) -> Any:
     tokens = list(lib.get_tokens(token_label=token_label))
+    for pause in FIND_TOKEN_PAUSES if may_reinitialize else ():
+        if tokens:
+            break
+        time.sleep(pause)
+        lib.reinitialize()
+        lib = pkcs11.lib(str(module))  # the library as initialised anew
+        tokens = list(lib.get_tokens(token_label=token_label))
     if len(tokens) > 1:
         raise ConfigurationError(
             f"PKCS#11 module {module} has more than one token labelled '{token_label}'; "

@@ -192,6 +192,24 @@ def test_an_unknown_token_label_is_refused(hsm_token: HsmToken) -> None:
     assert hsm_token.pin not in message
 
 
+@pytest.mark.parametrize("looks_again", [True, False])
+def test_a_token_the_module_has_not_read_yet_is_looked_for_again(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, looks_again: bool
+) -> None:
+    """SoftHSM2 reads its token files when initialised: a token made (or being
+    rewritten by another process) after that is missing from the slot list until the
+    module is initialised again, which ``Token.open`` does before it gives up."""
+    softhsm = session_softhsm(tmp_path_factory)
+    softhsm.restart()
+    unseen = softhsm.new_token(restart=False)
+    if not looks_again:
+        monkeypatch.setattr(hsm, "FIND_TOKEN_PAUSES", ())
+        refuses(unseen, unseen.pin_file, f"no token labelled '{unseen.label}'")
+        return
+    with Token.open(unseen.module, unseen.label, unseen.pin_file) as opened:
+        assert opened.unwrap(opened.wrap(SECRET, aad=CONTEXT), aad=CONTEXT) == SECRET
+
+
 def test_a_locked_pin_is_reported(hsm_token: HsmToken, monkeypatch: pytest.MonkeyPatch) -> None:
     # SoftHSM2 never locks a PIN, so the module's answer is simulated.
     def locked(token: object, pin: str) -> pkcs11.Session:
