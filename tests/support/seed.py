@@ -22,7 +22,7 @@ from vir.audit.checkpoint import format_verifier_key
 from vir.crypto import oprf
 from vir.crypto.rekey_token import make_token
 from vir.store.db import Database
-from vir.store.rekey import PLAN
+from vir.store.rekey import PLAN, row_key
 from vir.store.tables import (
     ArchivedSignalRow,
     ExcludedAddressRow,
@@ -192,19 +192,11 @@ def pseudonym_columns(db: Database) -> dict[str, list[tuple[Any, ...]]]:
     with db.read() as session:
         for part in PLAN:
             table = part.table
-            keys = key_columns(table)
+            keys = row_key(table)
             columns = [table.c[c] for c in (*part.live, *part.shadow)]
             rows = session.execute(select(*keys, *columns).order_by(*keys))
             found[part.name] = [tuple(_plain(v) for v in row) for row in rows]
     return found
-
-
-def key_columns(table: Table) -> list[Any]:
-    """What identifies a row: the primary key, or where there is none the unique index
-    (``signal_parents``, migration 0024)."""
-    return list(table.primary_key.columns) or [
-        c for index in table.indexes if index.unique for c in index.columns
-    ]
 
 
 def _plain(value: Any) -> Any:

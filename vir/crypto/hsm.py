@@ -578,7 +578,6 @@ def _find_token(lib: Any, module: Path, token_label: str, *, may_reinitialize: b
             break
         time.sleep(pause)
         lib.reinitialize()
-        lib = pkcs11.lib(str(module))  # the library as initialised anew
         tokens = list(lib.get_tokens(token_label=token_label))
     if len(tokens) > 1:
         raise ConfigurationError(

@@ -109,16 +109,21 @@ def _postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+def row_key(table: Table) -> list[ColumnElement[Any]]:
+    """What identifies a row of ``table``: its primary key, or where there is none its
+    first unique index (``signal_parents``, migration 0024)."""
+    if table.primary_key.columns:
+        return list(table.primary_key.columns)
+    unique = sorted((i for i in table.indexes if i.unique), key=lambda i: str(i.name))
+    return list(unique[0].columns)
+
+
 def _keys(part: Shadowed, postgresql: bool) -> list[ColumnElement[Any]]:
-    """SQLite walks rowids (in storage order, no index lookup); PostgreSQL the primary
-    key (a row's ctid moves with every update), or where there is none the first unique
-    index (``signal_parents``, migration 0024)."""
+    """SQLite walks rowids (in storage order, no index lookup); PostgreSQL the row key
+    (a row's ctid moves with every update)."""
     if not postgresql:
         return [literal_column("rowid")]
-    if part.table.primary_key.columns:
-        return list(part.table.primary_key.columns)
-    unique = sorted((i for i in part.table.indexes if i.unique), key=lambda i: str(i.name))
-    return list(unique[0].columns)
+    return row_key(part.table)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from vir.crypto.rekey_token import RekeyToken, read_token
 from vir.domain.errors import Conflict
 from vir.services import rekey
 from vir.store.integrity import PSEUDONYM_COLUMNS, check_pseudonyms
-from vir.store.rekey import PLAN
+from vir.store.rekey import PLAN, row_key
 from vir.store.tables import AuditEntryRow, Base, SignalRow
 
 GRACE = dt.timedelta(days=30)
@@ -48,7 +48,7 @@ def _times(delta: bytes, columns: dict[str, list[tuple[Any, ...]]]) -> dict[str,
     that are pseudonyms too, likewise), shadows empty."""
     expected: dict[str, list[Any]] = {}
     for part in PLAN:
-        keys = [c.name for c in seed.key_columns(part.table)]
+        keys = [c.name for c in row_key(part.table)]
         width = len(part.live)
         rows = []
         for row in columns[part.name]:
@@ -69,7 +69,7 @@ def _mul(delta: bytes, value: bytes | None) -> bytes | None:
 def _shape(columns: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[Any]]:
     shaped: dict[str, list[Any]] = {}
     for part in PLAN:
-        keys = len(seed.key_columns(part.table))
+        keys = len(row_key(part.table))
         width = len(part.live)
         shaped[part.name] = sorted(
             (
@@ -145,7 +145,7 @@ def test_a_run_stopped_after_some_batches_leaves_only_right_shadows(store: Store
     assert result.batches == 3 and not result.switched and result.in_progress
     middle = seed.pseudonym_columns(store.db)
     for part in PLAN:
-        keys = len(seed.key_columns(part.table))
+        keys = len(row_key(part.table))
         width = len(part.live)
         for old, now in zip(before[part.name], middle[part.name], strict=True):
             assert now[: keys + width] == old[: keys + width], "a live value changed early"
