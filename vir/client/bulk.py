@@ -39,7 +39,9 @@ import datetime as dt
 import hashlib
 import json
 import os
+import queue
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -507,6 +509,54 @@ class _Waits:
         return True
 
 
+class _Sender:
+    """Runs tasks in the order given on a thread of its own: the index registers one
+    chunk while the key holder and this process pseudonymise the next.
+
+    The first task that fails ends the sending: the tasks after it are skipped and its
+    error is raised to the caller (by ``put`` or ``close``). ``cancel`` skips what is
+    still queued; a request already sent is answered and accounted for first, so the
+    state file stays true.
+    """
+
+    def __init__(self) -> None:
+        # One chunk waiting while one is sent: the pseudonyms of at most two chunks
+        # are in memory at a time.
+        self._tasks: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=1)
+        self._error: BaseException | None = None
+        self._cancelled = False
+        self._thread = threading.Thread(target=self._loop, name="vir-client-sender", daemon=True)
+        self._thread.start()
+
+    def put(self, task: Callable[[], None]) -> None:
+        self._raise()
+        self._tasks.put(task)
+
+    def close(self) -> None:
+        """Wait for every task; raise the first failure."""
+        self._tasks.put(None)
+        self._thread.join()
+        self._raise()
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        self._tasks.put(None)
+        self._thread.join()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _loop(self) -> None:
+        while (task := self._tasks.get()) is not None:
+            if self._error is not None or self._cancelled:
+                continue
+            try:
+                task()
+            except BaseException as error:  # raised in the caller's thread
+                self._error = error
+
+
 @dataclass
 class _Run:
     client: VirClient
@@ -519,11 +569,28 @@ class _Run:
     active: frozenset[str] = frozenset()
     update: bool = False
     pending: list[Row] = field(default_factory=list)
+    # Everything that counts rows or writes to the terminal or the state file runs on
+    # the sender's thread, in row order.
+    sender: _Sender = field(default_factory=_Sender)
 
     def add(self, row: Row) -> None:
         if sum(len(r.identities) for r in self.pending) + len(row.identities) > BATCH:
             self.flush()
         self.pending.append(row)
+
+    def skip(self, row: Row | RowError) -> None:
+        """A row not sent: invalid, or accepted in an earlier run. Accounted for after the
+        chunks sent so far, before the one being gathered."""
+        self.sender.put(lambda: self._skipped(row))
+
+    def _skipped(self, row: Row | RowError) -> None:
+        if isinstance(row, RowError):
+            self.summary.invalid += 1
+            self.progress.advance()
+            self.progress.note(str(row))
+        else:
+            self.summary.done_earlier += 1
+            self.progress.advance()
 
     def flush(self) -> None:
         chunk, self.pending = self.pending, []
@@ -537,6 +604,9 @@ class _Run:
             count = len(row.identities)
             items.append((row, row.signal(made.epoch, made.pseudonyms[at : at + count])))
             at += count
+        self.sender.put(lambda: self._send_all(items))
+
+    def _send_all(self, items: list[tuple[Row, dict[str, Any]]]) -> None:
         for part in _by_size(items):
             self._send(part)
 
@@ -763,23 +833,22 @@ def _run(
     sent = 0
     finished = False
     try:
-        for row in rows(path, delimiter):
-            if isinstance(row, RowError):
-                summary.invalid += 1
-                progress.advance()
-                progress.note(str(row))
-                continue
-            if state.accepted(row):
-                summary.done_earlier += 1
-                progress.advance()
-                continue
-            if options.limit is not None and sent >= options.limit:
-                break
-            run.add(row)
-            sent += 1
-        else:
-            finished = True
-        run.flush()
+        try:
+            for row in rows(path, delimiter):
+                if isinstance(row, RowError) or state.accepted(row):
+                    run.skip(row)
+                    continue
+                if options.limit is not None and sent >= options.limit:
+                    break
+                run.add(row)
+                sent += 1
+            else:
+                finished = True
+            run.flush()
+        except BaseException:
+            run.sender.cancel()
+            raise
+        run.sender.close()
         if not finished:
             raise Stopped(f"stopped after {sent} rows (--limit)")
         if sync:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -130,28 +131,88 @@ class SignalService:
                         )
                     ],
                 )
+                linked = repo.linked_parents_of(session, {r.person for _i, r, _on in items})
                 locks.take(
                     session,
                     [
                         Lock.group(key)
                         for _i, r, _on in items
-                        for key in group_keys(
-                            _facts("", caller, r), repo.linked_parents(session, r.person)
-                        )
+                        for key in group_keys(_facts("", caller, r), linked.get(r.person, ()))
                     ],
                 )
+                alone = _alone(session, caller, [r for _i, r, _on in items])
+                new: list[tuple[Signal, Sequence[bytes]]] = []  # not inserted yet
                 stopped: RateLimited | None = None
-                for i, request, remove_on in items:
+                for (i, request, remove_on), meets_nobody in zip(items, alone, strict=True):
                     if stopped is not None:
                         results[i] = stopped
                         continue
                     try:
-                        results[i] = self._store(session, caller, request, remove_on, now)
+                        if meets_nobody:
+                            results[i] = self._store_alone(
+                                session, caller, request, remove_on, now, new
+                            )
+                        else:
+                            repo.insert_signals(session, new)  # what the item may meet
+                            new = []
+                            results[i] = self._store(session, caller, request, remove_on, now)
                     except RateLimited as error:
                         results[i] = stopped = error
                     except (Conflict, InputError) as error:
                         results[i] = error
+                repo.insert_signals(session, new)
         return [r for r in results if r is not None]
+
+    def _store_alone(
+        self,
+        session: Session,
+        caller: Caller,
+        request: SignalRequest,
+        remove_on: dt.date,
+        now: dt.datetime,
+        new: list[tuple[Signal, Sequence[bytes]]],
+    ) -> Registration:
+        """``_store`` for a request that meets nobody (``_alone``): it is new, and has
+        no match, notification or archive offer. Its signal joins ``new``, to be
+        inserted with the others before anything reads it."""
+        self._limits.take(session, LimitKind.REGISTER, caller.oin, 1, now)
+        signal = self._registered(session, caller, request, remove_on, now)
+        new.append((signal, request.parents))
+        return Registration(signal, (), created=True)
+
+    def _registered(
+        self,
+        session: Session,
+        caller: Caller,
+        request: SignalRequest,
+        remove_on: dt.date,
+        now: dt.datetime,
+    ) -> Signal:
+        """A new signal for ``request``, its registration audited (not inserted yet)."""
+        signal_id = str(uuid.uuid4())
+        audit_log.append(
+            session,
+            audit_log.new_event(
+                Action.SIGNAL_REGISTERED,
+                Outcome.SUCCESS,
+                now,
+                objects={"signal": signal_id, "remove_on": remove_on.isoformat()},
+                **audit_log.by(caller),
+            ),
+        )
+        return Signal(
+            id=signal_id,
+            oin=caller.oin,
+            local_ref=request.local_ref,
+            epoch=request.epoch,
+            person=request.person,
+            address=request.address,
+            remove_on=remove_on,
+            professional=request.professional,
+            content_hash=request.content_hash(),
+            created_at=now,
+            archive_until=request.archive_until,
+        )
 
     def _check(self, caller: Caller, request: SignalRequest, now: dt.datetime) -> dt.date:
         """The request's removal date, once it is a valid signal for the caller to send."""
@@ -187,39 +248,15 @@ class SignalService:
         if repo.has_signal_on(session, caller.oin, request.person):
             raise Conflict("your organisation already has an active signal on this young person")
         self._limits.take(session, LimitKind.REGISTER, caller.oin, 1, now)
-        signal_id = str(uuid.uuid4())
-        facts = _facts(signal_id, caller, request)
         # Its groups, with every parent linked to the young person: a new parent
         # link brings the person's other signals into that parent's household.
         linked = repo.linked_parents(session, request.person)
-        before = snapshot(session, group_keys(facts, linked))
-        signal = Signal(
-            id=signal_id,
-            oin=caller.oin,
-            local_ref=request.local_ref,
-            epoch=request.epoch,
-            person=request.person,
-            address=request.address,
-            remove_on=remove_on,
-            professional=request.professional,
-            content_hash=request.content_hash(),
-            created_at=now,
-            archive_until=request.archive_until,
-        )
+        before = snapshot(session, group_keys(_facts("", caller, request), linked))
+        signal = self._registered(session, caller, request, remove_on, now)
         repo.insert_signal(session, signal, request.parents)
-        audit_log.append(
-            session,
-            audit_log.new_event(
-                Action.SIGNAL_REGISTERED,
-                Outcome.SUCCESS,
-                now,
-                objects={"signal": signal_id, "remove_on": remove_on.isoformat()},
-                **audit_log.by(caller),
-            ),
-        )
         settle(session, before, now)
         offer_archive(session, signal, now)
-        return Registration(signal, current_matches(session, signal_id, caller.oin), created=True)
+        return Registration(signal, current_matches(session, signal.id, caller.oin), created=True)
 
     def withdraw(self, caller: Caller, local_ref: str, reason: WithdrawalReason) -> str:
         """Withdraw one's own signal: archived when the risk ended, otherwise erased."""
@@ -347,6 +384,40 @@ class SignalChange:
     professional: Professional | None = None
     informed: tuple[dt.date, InformedWho] | None = None
     remove_on: dt.date | None = None  # a new removal date (intake.removal_date's rules)
+
+
+def _alone(session: Session, caller: Caller, requests: Sequence[SignalRequest]) -> list[bool]:
+    """For each of a batch's requests (in the stored epoch), whether it meets nobody:
+    registered in order, it would find its local_ref free and every group it joins
+    (its young person, their household, each parent's, its address) without an active
+    signal or match but its own, and no archived signal on its young person to offer.
+
+    Read for the whole batch at once, before any of it is stored: a request that
+    shares a local_ref or a group with another of the batch is not alone, so what the
+    others store cannot change the answer for one that is.
+    """
+    keys = [group_keys(_facts("", caller, r)) for r in requests]
+    refs = Counter(r.local_ref for r in requests)
+    shared = Counter(key for own in keys for key in own)
+    pseudonyms = {p for r in requests for p in (r.person, *r.parents)}
+    known = repo.known(
+        session,
+        caller.oin,
+        refs,
+        pseudonyms,
+        {r.address for r in requests if r.address is not None},
+        shared,
+    )
+    taken = known.persons | known.parents
+    return [
+        refs[r.local_ref] == 1
+        and r.local_ref not in known.refs
+        and all(shared[key] == 1 and key not in known.matched for key in own)
+        and taken.isdisjoint((r.person, *r.parents))
+        and r.person not in known.archived
+        and (r.address is None or r.address not in known.addresses)
+        for r, own in zip(requests, keys, strict=True)
+    ]
 
 
 def _facts(signal_id: str, caller: Caller, request: SignalRequest) -> SignalFacts:

@@ -223,6 +223,13 @@ def signals_by_id(session: Session, ids: Collection[str]) -> list[Signal]:
 
 def insert_signal(session: Session, signal: Signal, parents: Sequence[bytes]) -> None:
     """Store a new active signal and the parents it declares."""
+    insert_signals(session, [(signal, parents)])
+
+
+def insert_signals(session: Session, signals: Sequence[tuple[Signal, Sequence[bytes]]]) -> None:
+    """Store new active signals, each with the parents it declares: two statements."""
+    if not signals:
+        return
     session.execute(
         insert(SIGNALS),
         [
@@ -241,10 +248,81 @@ def insert_signal(session: Session, signal: Signal, parents: Sequence[bytes]) ->
                 "informed_on": signal.informed.on if signal.informed else None,
                 "informed_who": signal.informed.who if signal.informed else None,
             }
+            for signal, _parents in signals
         ],
     )
-    if parents:
-        session.execute(insert(PARENTS), [{"signal_id": signal.id, "parent": p} for p in parents])
+    parent_rows = [{"signal_id": s.id, "parent": p} for s, parents in signals for p in parents]
+    if parent_rows:
+        session.execute(insert(PARENTS), parent_rows)
+
+
+@dataclass(frozen=True)
+class Known:
+    """Which of some local_refs and pseudonyms the index holds (``known``)."""
+
+    refs: frozenset[str]  # the organisation's local_refs of active signals
+    persons: frozenset[bytes]  # young persons of active signals
+    parents: frozenset[bytes]  # parents that active signals declare
+    addresses: frozenset[bytes]  # addresses of active signals
+    archived: frozenset[bytes]  # young persons of archived signals
+    matched: frozenset[GroupKey]  # keys of active matches
+
+
+_REFS_IN = select(SIGNALS.c.local_ref).where(
+    SIGNALS.c.oin == bindparam("oin"),
+    SIGNALS.c.local_ref.in_(bindparam("values", expanding=True)),
+)
+# Each on an index whose first column is the one looked up.
+_PERSONS_IN = select(SIGNALS.c.person).where(
+    SIGNALS.c.person.in_(bindparam("values", expanding=True))
+)
+_PARENTS_IN = select(PARENTS.c.parent).where(
+    PARENTS.c.parent.in_(bindparam("values", expanding=True))
+)
+_ADDRESSES_IN = select(SIGNALS.c.address).where(
+    SIGNALS.c.address.in_(bindparam("values", expanding=True))
+)
+_ARCHIVED_IN = select(ARCHIVED.c.person).where(
+    ARCHIVED.c.person.in_(bindparam("values", expanding=True))
+)
+_MATCHED_IN = select(MATCHES.c.key).where(
+    MATCHES.c.via == bindparam("via"),
+    MATCHES.c.key.in_(bindparam("values", expanding=True)),
+    MATCHES.c.ended_at.is_(None),
+)
+
+
+def known(
+    session: Session,
+    oin: str,
+    refs: Collection[str],
+    pseudonyms: Collection[bytes],
+    addresses: Collection[bytes],
+    keys: Collection[GroupKey],
+) -> Known:
+    """Which of ``refs`` the organisation uses; which of ``pseudonyms`` are young persons
+    or declared parents of active signals, or young persons of archived ones; which of
+    ``addresses`` active signals have; which of ``keys`` have an active match. A few
+    statements for a whole batch, where a registration asks one at a time."""
+
+    def found(statement: Any, values: Iterable[Any], **params: Any) -> frozenset[Any]:
+        hits: set[Any] = set()
+        for part in _chunks(values):
+            hits.update(session.scalars(statement, {"values": part, **params}))
+        return frozenset(hits)
+
+    return Known(
+        refs=found(_REFS_IN, refs, oin=oin),
+        persons=found(_PERSONS_IN, pseudonyms),
+        parents=found(_PARENTS_IN, pseudonyms),
+        addresses=found(_ADDRESSES_IN, addresses),
+        archived=found(_ARCHIVED_IN, pseudonyms),
+        matched=frozenset(
+            GroupKey(via, key)
+            for via in Via
+            for key in found(_MATCHED_IN, [k.key for k in keys if k.via is via], via=via.value)
+        ),
+    )
 
 
 def facts(session: Session, rows: Iterable[Signal]) -> list[SignalFacts]:
