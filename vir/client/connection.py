@@ -307,8 +307,10 @@ class VirClient:
             if epoch is not None and chunk_epoch != epoch:
                 raise ProtocolError("the key epoch changed during one call; retry")
             epoch = chunk_epoch
-            for (r, _element), element in zip(blinded, evaluated, strict=True):
-                pseudonyms.append(b64url_encode(oprf.unblind(r, element)))
+            pseudonyms += [
+                b64url_encode(n)
+                for n in oprf.unblind_batch([r for r, _element in blinded], evaluated)
+            ]
         if epoch is None:
             raise ClientError("nothing to pseudonymise")
         return Pseudonymised(epoch, pseudonyms)

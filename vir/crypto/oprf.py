@@ -221,6 +221,39 @@ def unblind(blind_scalar: bytes, evaluated_element: bytes) -> bytes:
     return scalar_mult(scalar_invert(blind_scalar), evaluated_element)
 
 
+def unblind_batch(blind_scalars: Sequence[bytes], evaluated: Sequence[bytes]) -> list[bytes]:
+    """``unblind`` of each pair, with one scalar inversion for them all (Montgomery's
+    trick: the inverse of the product, then each inverse from it by multiplications,
+    which cost a hundredth of an inversion)."""
+    if len(blind_scalars) != len(evaluated):
+        raise CryptoError()
+    return [
+        scalar_mult(inverse, element)
+        for inverse, element in zip(invert_all(blind_scalars), evaluated, strict=True)
+    ]
+
+
+def invert_all(scalars: Sequence[bytes]) -> list[bytes]:
+    """The inverse of each non-zero canonical scalar, with one inversion."""
+    if not all(is_canonical_scalar(s) and s != bytes(SCALAR_BYTES) for s in scalars):
+        raise CryptoError()
+    mul = pysodium.crypto_core_ristretto255_scalar_mul
+    products = []  # products[i] = scalars[0]·…·scalars[i]
+    product = scalar_from_int(1)
+    for scalar in scalars:
+        product = bytes(mul(product, scalar))
+        products.append(product)
+    if not products:
+        return []
+    inverse = scalar_invert(product)  # of all of them
+    inverses = [b""] * len(scalars)
+    for i in range(len(scalars) - 1, 0, -1):
+        inverses[i] = bytes(mul(inverse, products[i - 1]))
+        inverse = bytes(mul(inverse, scalars[i]))  # of the first i
+    inverses[0] = inverse
+    return inverses
+
+
 def finalize(data: bytes, blind_scalar: bytes, evaluated_element: bytes) -> bytes:
     """Finalize of RFC 9497 §3.3.1: the 64-byte PRF output."""
     unblinded = unblind(blind_scalar, evaluated_element)

@@ -57,6 +57,31 @@ def test_pseudonym_is_key_times_hash_to_group() -> None:
     assert n == oprf.scalar_mult(_key(), oprf.hash_to_group(data))
 
 
+@settings(max_examples=50)
+@given(inputs=st.lists(st.binary(min_size=1, max_size=20), max_size=9))
+def test_a_batch_unblinds_as_each_alone(inputs: list[bytes]) -> None:
+    """One inversion for the batch (Montgomery's trick) gives each pseudonym exactly."""
+    blinded = [oprf.blind(x) for x in inputs]
+    evaluated = [oprf.evaluate(_key(), element) for _r, element in blinded]
+    alone = [oprf.unblind(r, e) for (r, _b), e in zip(blinded, evaluated, strict=True)]
+    assert oprf.unblind_batch([r for r, _b in blinded], evaluated) == alone
+    assert alone == [oprf.scalar_mult(_key(), oprf.hash_to_group(x)) for x in inputs]
+
+
+def test_a_batch_refuses_what_unblind_refuses() -> None:
+    r, blinded = oprf.blind(b"x")
+    evaluated = oprf.evaluate(_key(), blinded)
+    for scalars, elements in [
+        ([r, bytes(32)], [evaluated, evaluated]),  # a zero blind has no inverse
+        ([r, b"\xff" * 32], [evaluated, evaluated]),  # not a canonical scalar
+        ([r, r], [evaluated, b"\xff" * 32]),  # not an element
+        ([r, r], [evaluated, bytes(32)]),  # the identity
+        ([r], [evaluated, evaluated]),  # not one blind per element
+    ]:
+        with pytest.raises(CryptoError):
+            oprf.unblind_batch(scalars, elements)
+
+
 @pytest.mark.parametrize(
     "bad",
     [
