@@ -78,6 +78,15 @@ class SignalService:
                 session,
                 [Lock.named("ref", caller.oin, request.local_ref), Lock.person(request.person)],
             )
+            # Then its groups: what it is alone in stays so until it commits.
+            linked = repo.linked_parents(session, request.person)
+            facts = _facts("", caller, request)
+            locks.take(session, [Lock.group(key) for key in group_keys(facts, linked)])
+            if _alone(session, caller, [request]) == [True]:
+                new: list[tuple[Signal, Sequence[bytes]]] = []
+                registered = self._store_alone(session, caller, request, remove_on, now, new)
+                repo.insert_signals(session, new)
+                return registered
             return self._store(session, caller, request, remove_on, now)
 
     def register_many(

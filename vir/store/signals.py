@@ -28,6 +28,7 @@ from sqlalchemy import (
     select,
     tuple_,
     union,
+    union_all,
     update,
 )
 from sqlalchemy.orm import Session
@@ -270,25 +271,33 @@ class Known:
 
 _REFS_IN = select(SIGNALS.c.local_ref).where(
     SIGNALS.c.oin == bindparam("oin"),
-    SIGNALS.c.local_ref.in_(bindparam("values", expanding=True)),
+    SIGNALS.c.local_ref.in_(bindparam("refs", expanding=True)),
 )
-# Each on an index whose first column is the one looked up.
-_PERSONS_IN = select(SIGNALS.c.person).where(
-    SIGNALS.c.person.in_(bindparam("values", expanding=True))
-)
-_PARENTS_IN = select(PARENTS.c.parent).where(
-    PARENTS.c.parent.in_(bindparam("values", expanding=True))
-)
-_ADDRESSES_IN = select(SIGNALS.c.address).where(
-    SIGNALS.c.address.in_(bindparam("values", expanding=True))
-)
-_ARCHIVED_IN = select(ARCHIVED.c.person).where(
-    ARCHIVED.c.person.in_(bindparam("values", expanding=True))
-)
-_MATCHED_IN = select(MATCHES.c.key).where(
-    MATCHES.c.via == bindparam("via"),
-    MATCHES.c.key.in_(bindparam("values", expanding=True)),
-    MATCHES.c.ended_at.is_(None),
+
+
+def _tagged(tag: str, column: Any, values: str, *where: Any) -> Any:
+    return select(literal(tag).label("tag"), column.label("value")).where(
+        column.in_(bindparam(values, expanding=True)), *where
+    )
+
+
+# Which of some pseudonyms the index holds, and in what role: one statement, each part
+# on an index whose first column is the one looked up.
+_PSEUDONYMS_IN = union_all(
+    _tagged("person", SIGNALS.c.person, "pseudonyms"),
+    _tagged("parent", PARENTS.c.parent, "pseudonyms"),
+    _tagged("address", SIGNALS.c.address, "addresses"),
+    _tagged("archived", ARCHIVED.c.person, "pseudonyms"),
+    *(
+        _tagged(
+            f"match:{via.value}",
+            MATCHES.c.key,
+            f"{via.value}_keys",
+            MATCHES.c.via == via.value,
+            MATCHES.c.ended_at.is_(None),
+        )
+        for via in Via
+    ),
 )
 
 
@@ -302,25 +311,25 @@ def known(
 ) -> Known:
     """Which of ``refs`` the organisation uses; which of ``pseudonyms`` are young persons
     or declared parents of active signals, or young persons of archived ones; which of
-    ``addresses`` active signals have; which of ``keys`` have an active match. A few
-    statements for a whole batch, where a registration asks one at a time."""
-
-    def found(statement: Any, values: Iterable[Any], **params: Any) -> frozenset[Any]:
-        hits: set[Any] = set()
-        for part in _chunks(values):
-            hits.update(session.scalars(statement, {"values": part, **params}))
-        return frozenset(hits)
-
+    ``addresses`` active signals have; which of ``keys`` have an active match. Two
+    statements however many (up to a few thousand values of each), where a
+    registration asks one at a time."""
+    params: dict[str, list[bytes]] = {
+        "pseudonyms": list(pseudonyms),
+        "addresses": list(addresses),
+        **{f"{via.value}_keys": [k.key for k in keys if k.via is via] for via in Via},
+    }
+    found: dict[str, set[bytes]] = {}
+    for tag, value in session.execute(_PSEUDONYMS_IN, params):
+        found.setdefault(tag, set()).add(value)
     return Known(
-        refs=found(_REFS_IN, refs, oin=oin),
-        persons=found(_PERSONS_IN, pseudonyms),
-        parents=found(_PARENTS_IN, pseudonyms),
-        addresses=found(_ADDRESSES_IN, addresses),
-        archived=found(_ARCHIVED_IN, pseudonyms),
+        refs=frozenset(session.scalars(_REFS_IN, {"oin": oin, "refs": list(refs)})),
+        persons=frozenset(found.get("person", ())),
+        parents=frozenset(found.get("parent", ())),
+        addresses=frozenset(found.get("address", ())),
+        archived=frozenset(found.get("archived", ())),
         matched=frozenset(
-            GroupKey(via, key)
-            for via in Via
-            for key in found(_MATCHED_IN, [k.key for k in keys if k.via is via], via=via.value)
+            GroupKey(via, k) for via in Via for k in found.get(f"match:{via.value}", ())
         ),
     )
 
