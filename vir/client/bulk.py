@@ -375,8 +375,9 @@ class State:
                 self._handle.write(json.dumps(header) + "\n")
         for row in accepted:
             entry = {"row": row.number, "local_ref": row.local_ref, "digest": row.digest}
+            # Not added to ``done``: that holds the earlier runs' rows, which this run
+            # skips; a dictionary of every row sent would grow with the file.
             self._handle.write(json.dumps(entry) + "\n")
-            self.done[row.local_ref] = row.digest
         self._handle.flush()
         os.fsync(self._handle.fileno())
 
