@@ -521,8 +521,8 @@ class _Sender:
     """
 
     def __init__(self) -> None:
-        # One chunk waiting while one is sent: the pseudonyms of at most two chunks
-        # are in memory at a time.
+        # One chunk queued while one is sent (and the caller holds the next until
+        # there is room): the pseudonyms of at most three chunks are in memory.
         self._tasks: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=1)
         self._error: BaseException | None = None
         self._cancelled = False

@@ -1,0 +1,109 @@
+"""``vir-client import``'s two threads: chunks pseudonymised on the caller's thread are
+sent, in order, by a sender thread. A failure on either side ends the run with that
+failure, no thread left behind, and the state file holding exactly rows the index
+accepted (so that the next run resends nothing it holds and skips nothing it lacks).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vir.client import bulk
+from vir.client.connection import Pseudonymised, RetryPolicy, ServiceError
+from vir.client.demo import made_up_bsn
+from vir.crypto import oprf
+from vir.domain.encoding import b64url_encode
+
+ROWS = 300  # one identity a row: five chunks of 64 and one of 44
+
+
+class FakeClient:
+    """The index and key holder as the import sees them; ``fail_pseudonymise`` /
+    ``fail_register``: the call (1, 2, ...) that fails."""
+
+    retry = RetryPolicy(max_retries=0, max_wait=0)
+
+    def __init__(self, fail_pseudonymise: int = 0, fail_register: int = 0) -> None:
+        self.fail_pseudonymise = fail_pseudonymise
+        self.fail_register = fail_register
+        self.pseudonymised = 0
+        self.sent = 0
+        self.stored: list[str] = []
+
+    def pseudonymise(self, inputs: list[str]) -> Pseudonymised:
+        self.pseudonymised += 1
+        if self.pseudonymised == self.fail_pseudonymise:
+            raise ServiceError(500, {"title": "key holder down"})
+        return Pseudonymised(1, [b64url_encode(oprf.hash_to_group(x.encode())) for x in inputs])
+
+    def register_signals(self, signals: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        self.sent += 1
+        time.sleep(0.02)  # the index at work: the next chunk is pseudonymised meanwhile
+        if self.sent == self.fail_register:
+            raise ServiceError(500, {"title": "index down"})
+        self.stored += [s["local_ref"] for s in signals]
+        return [{"status": 201, "local_ref": s["local_ref"]} for s in signals]
+
+
+def _file(tmp_path: Path) -> Path:
+    path = tmp_path / "rows.csv"
+    lines = ["local_ref,bsn,professional_name,professional_email"]
+    lines += [f"r-{i:03d},{made_up_bsn()},Anna de Wit,a@example.nl" for i in range(ROWS)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _state_refs(path: Path) -> list[str]:
+    state = path.with_name(path.name + bulk.STATE_SUFFIX)
+    lines = state.read_text(encoding="utf-8").splitlines()[1:]
+    return [line.split('"local_ref": "')[1].split('"')[0] for line in lines]
+
+
+def _senders() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "vir-client-sender"]
+
+
+def test_every_row_is_sent_once_in_order(tmp_path: Path) -> None:
+    client = FakeClient()
+    summary = bulk.import_file(client, _file(tmp_path), bulk.Options(progress=False), None)
+    assert client.stored == [f"r-{i:03d}" for i in range(ROWS)]
+    assert (summary.registered, summary.not_done) == (ROWS, 0)
+    assert _senders() == []
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 5])
+def test_a_failing_key_holder_ends_the_run_with_the_state_true(tmp_path: Path, chunk: int) -> None:
+    client = FakeClient(fail_pseudonymise=chunk)
+    path = _file(tmp_path)
+    summary = bulk.Summary()
+    with pytest.raises(ServiceError, match="500"):
+        bulk.import_file(client, path, bulk.Options(progress=False), None, summary=summary)
+    assert _senders() == []
+    # What was sent before the failure is in the state, in order, and nothing else.
+    assert client.stored == [f"r-{i:03d}" for i in range(len(client.stored))]
+    if client.stored:
+        assert _state_refs(path) == client.stored
+    assert summary.registered == len(client.stored) <= (chunk - 1) * 64
+    assert summary.not_done == ROWS - len(client.stored)
+
+
+@pytest.mark.parametrize("call", [1, 2, 4])
+def test_a_failing_index_ends_the_run_with_the_state_true(tmp_path: Path, call: int) -> None:
+    client = FakeClient(fail_register=call)
+    path = _file(tmp_path)
+    summary = bulk.Summary()
+    with pytest.raises(ServiceError, match="500"):
+        bulk.import_file(client, path, bulk.Options(progress=False), None, summary=summary)
+    assert _senders() == []
+    assert client.stored == [f"r-{i:03d}" for i in range((call - 1) * 64)]
+    if client.stored:
+        assert _state_refs(path) == client.stored
+    assert client.sent == call  # nothing is sent after the failure
+    # and the reading stops soon after it: one chunk queued, one waiting, one being made
+    assert client.pseudonymised <= call + 3
+    assert (summary.registered, summary.not_done) == ((call - 1) * 64, ROWS - (call - 1) * 64)
