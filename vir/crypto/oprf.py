@@ -237,14 +237,14 @@ def invert_all(scalars: Sequence[bytes]) -> list[bytes]:
     """The inverse of each non-zero canonical scalar, with one inversion."""
     if not all(is_canonical_scalar(s) and s != bytes(SCALAR_BYTES) for s in scalars):
         raise CryptoError()
+    if not scalars:
+        return []
     mul = pysodium.crypto_core_ristretto255_scalar_mul
     products = []  # products[i] = scalars[0]·…·scalars[i]
     product = scalar_from_int(1)
     for scalar in scalars:
         product = bytes(mul(product, scalar))
         products.append(product)
-    if not products:
-        return []
     inverse = scalar_invert(product)  # of all of them
     inverses = [b""] * len(scalars)
     for i in range(len(scalars) - 1, 0, -1):

@@ -66,28 +66,11 @@ class SignalService:
         ``request`` may be made under any accepted key epoch: its pseudonyms are
         converted to the stored epoch inside the write transaction, where no rekey can
         switch epochs (``vir.services.epochs``), so the signal is stored, matched and
-        compared in the epoch of everything it meets."""
-        policy.require_reporter(caller)
-        now = self._clock()
-        remove_on = self._check(caller, request, now)
-        self._limits.precheck(LimitKind.REGISTER, caller.oin, 1, now)
-        with self._db.write() as session:
-            request = in_transaction(session).convert_request(request)
-            # Its local_ref and young person, before reading whether either is taken.
-            locks.take(
-                session,
-                [Lock.named("ref", caller.oin, request.local_ref), Lock.person(request.person)],
-            )
-            # Then its groups: what it is alone in stays so until it commits.
-            linked = repo.linked_parents(session, request.person)
-            facts = _facts("", caller, request)
-            locks.take(session, [Lock.group(key) for key in group_keys(facts, linked)])
-            if _alone(session, caller, [request]) == [True]:
-                new: list[tuple[Signal, Sequence[bytes]]] = []
-                registered = self._store_alone(session, caller, request, remove_on, now, new)
-                repo.insert_signals(session, new)
-                return registered
-            return self._store(session, caller, request, remove_on, now)
+        compared in the epoch of everything it meets. It is ``register_many`` of one."""
+        (registered,) = self.register_many(caller, [request])
+        if isinstance(registered, VirError):
+            raise registered
+        return registered
 
     def register_many(
         self, caller: Caller, requests: Sequence[SignalRequest | VirError]
@@ -185,43 +168,9 @@ class SignalService:
         no match, notification or archive offer. Its signal joins ``new``, to be
         inserted with the others before anything reads it."""
         self._limits.take(session, LimitKind.REGISTER, caller.oin, 1, now)
-        signal = self._registered(session, caller, request, remove_on, now)
+        signal = _new_signal(session, caller, request, remove_on, now)
         new.append((signal, request.parents))
         return Registration(signal, (), created=True)
-
-    def _registered(
-        self,
-        session: Session,
-        caller: Caller,
-        request: SignalRequest,
-        remove_on: dt.date,
-        now: dt.datetime,
-    ) -> Signal:
-        """A new signal for ``request``, its registration audited (not inserted yet)."""
-        signal_id = str(uuid.uuid4())
-        audit_log.append(
-            session,
-            audit_log.new_event(
-                Action.SIGNAL_REGISTERED,
-                Outcome.SUCCESS,
-                now,
-                objects={"signal": signal_id, "remove_on": remove_on.isoformat()},
-                **audit_log.by(caller),
-            ),
-        )
-        return Signal(
-            id=signal_id,
-            oin=caller.oin,
-            local_ref=request.local_ref,
-            epoch=request.epoch,
-            person=request.person,
-            address=request.address,
-            remove_on=remove_on,
-            professional=request.professional,
-            content_hash=request.content_hash(),
-            created_at=now,
-            archive_until=request.archive_until,
-        )
 
     def _check(self, caller: Caller, request: SignalRequest, now: dt.datetime) -> dt.date:
         """The request's removal date, once it is a valid signal for the caller to send."""
@@ -261,7 +210,7 @@ class SignalService:
         # link brings the person's other signals into that parent's household.
         linked = repo.linked_parents(session, request.person)
         before = snapshot(session, group_keys(_facts("", caller, request), linked))
-        signal = self._registered(session, caller, request, remove_on, now)
+        signal = _new_signal(session, caller, request, remove_on, now)
         repo.insert_signal(session, signal, request.parents)
         settle(session, before, now)
         offer_archive(session, signal, now)
@@ -395,6 +344,36 @@ class SignalChange:
     remove_on: dt.date | None = None  # a new removal date (intake.removal_date's rules)
 
 
+def _new_signal(
+    session: Session, caller: Caller, request: SignalRequest, remove_on: dt.date, now: dt.datetime
+) -> Signal:
+    """A new signal for ``request``, its registration audited (not inserted yet)."""
+    signal_id = str(uuid.uuid4())
+    audit_log.append(
+        session,
+        audit_log.new_event(
+            Action.SIGNAL_REGISTERED,
+            Outcome.SUCCESS,
+            now,
+            objects={"signal": signal_id, "remove_on": remove_on.isoformat()},
+            **audit_log.by(caller),
+        ),
+    )
+    return Signal(
+        id=signal_id,
+        oin=caller.oin,
+        local_ref=request.local_ref,
+        epoch=request.epoch,
+        person=request.person,
+        address=request.address,
+        remove_on=remove_on,
+        professional=request.professional,
+        content_hash=request.content_hash(),
+        created_at=now,
+        archive_until=request.archive_until,
+    )
+
+
 def _alone(session: Session, caller: Caller, requests: Sequence[SignalRequest]) -> list[bool]:
     """For each of a batch's requests (in the stored epoch), whether it meets nobody:
     registered in order, it would find its local_ref free and every group it joins
@@ -405,6 +384,8 @@ def _alone(session: Session, caller: Caller, requests: Sequence[SignalRequest]) 
     shares a local_ref or a group with another of the batch is not alone, so what the
     others store cannot change the answer for one that is.
     """
+    if not requests:
+        return []
     keys = [group_keys(_facts("", caller, r)) for r in requests]
     refs = Counter(r.local_ref for r in requests)
     shared = Counter(key for own in keys for key in own)
