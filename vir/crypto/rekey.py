@@ -20,6 +20,8 @@ from vir.domain.errors import CryptoError
 # δ of the worker process this module runs in (set by ``init_worker``).
 _delta: bytes | None = None
 _NONE = bytes(ELEMENT_BYTES)
+# p = 2^255 - 19: an encoding whose last byte is below 0x7f is below p.
+_TOP_BELOW_P = 0x7F
 
 
 def init_worker(delta: bytes) -> None:
@@ -45,22 +47,25 @@ def multiply_by(delta: bytes, values: bytes) -> tuple[bytes, tuple[int, ...]]:
         raise CryptoError()
     mult = pysodium.crypto_scalarmult_ristretto255
     canonical = ristretto.is_canonical_field_element
+    size = ELEMENT_BYTES
     out = []
     failed = []
-    for index in range(len(values) // ELEMENT_BYTES):
-        element = values[index * ELEMENT_BYTES : (index + 1) * ELEMENT_BYTES]
-        if element == _NONE:
+    for at in range(0, len(values), size):
+        element = values[at : at + size]
+        top = values[at + size - 1]
+        if top == 0 and element == _NONE:
             out.append(_NONE)
             continue
-        # libsodium 1.0.18 ignores bit 255: the encoding rule is checked here first.
-        if canonical(element):
+        # libsodium 1.0.18 ignores bit 255: the encoding rule (s < p, s even) is checked
+        # here first. With the top byte below 0x7f, s < p holds by that byte alone.
+        if (top < _TOP_BELOW_P and not values[at] & 1) or canonical(element):
             try:
-                out.append(bytes(mult(delta, element)))
+                out.append(mult(delta, element))
                 continue
             except ValueError:  # not a point, or the product is the identity
                 pass
-        failed.append(index)
-        out.append(bytes(ELEMENT_BYTES))
+        failed.append(at // size)
+        out.append(_NONE)
     return b"".join(out), tuple(failed)
 
 

@@ -397,9 +397,22 @@ class _Job:
         width = len(batch.part.live)
         chunks = [products[at : at + size] for at in range(0, len(products), size)]
         bad = {position // width for position in failed}
-        bad |= {i for i, row in enumerate(rows) if _NULL in row[keys:]}
-        if width == 1 and not bad:  # the common case, kept lean: millions of rows
+        # A row's key holds no zero element where its values hold none (it is a rowid,
+        # an id, or a pseudonym of the row itself): the whole row is searched, unsliced.
+        bad |= {i for i, row in enumerate(rows) if _NULL in row}
+        # The common cases, kept lean: millions of rows.
+        if width == 1 and not bad:
             return [(chunk, *row) for chunk, row in zip(chunks, rows, strict=True)]
+        if width == 2 and not bad:
+            pairs = iter(chunks)
+            return [
+                (
+                    None if row[keys] is None else first,
+                    None if row[keys + 1] is None else second,
+                    *row,
+                )
+                for first, second, row in zip(pairs, pairs, rows, strict=True)
+            ]
         done = []
         for i, row in enumerate(rows):
             if i in bad:

@@ -33,6 +33,7 @@ No value leaves this module except to be multiplied.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -297,6 +298,8 @@ def swap_all(session: Session, to_epoch: int) -> dict[str, int]:
     (cache,) = cursor.fetchone()
     cursor.execute("PRAGMA secure_delete")
     (secure,) = cursor.fetchone()
+    cursor.execute("PRAGMA threads")
+    (threads,) = cursor.fetchone()
     try:
         cursor.execute(f"PRAGMA cache_size = {-SWAP_CACHE_KIB:d}")
         # Freed pages are not zeroed one by one (a write of every page of every index
@@ -307,12 +310,18 @@ def swap_all(session: Session, to_epoch: int) -> dict[str, int]:
             index.drop(connection)
         with _refusing_duplicates("the swap"):
             moved = {part.name: _swap(session, part, to_epoch) for part in PLAN}
+        # Each index is built by sorting its entries. With a cache of BUILD_CACHE_KIB,
+        # the sorter sorts runs of that size on worker threads, one per core, and merges
+        # them; with the large cache it sorted everything in one run on one thread.
+        cursor.execute(f"PRAGMA cache_size = {-BUILD_CACHE_KIB:d}")
+        cursor.execute(f"PRAGMA threads = {min(os.cpu_count() or 1, MAX_SORT_THREADS):d}")
         for index in indexes:
             with _refusing_duplicates(f"building the index {index.name} again"):
                 index.create(connection)
         cursor.execute("PRAGMA secure_delete = ON")
         _zero_free_pages(cursor)
     finally:
+        cursor.execute(f"PRAGMA threads = {int(threads):d}")
         cursor.execute(f"PRAGMA secure_delete = {int(secure):d}")
         cursor.execute(f"PRAGMA cache_size = {int(cache):d}")
         cursor.close()
@@ -363,10 +372,16 @@ def _refusing_duplicates(step: str) -> Iterator[None]:
         ) from None
 
 
-# SQLite's page cache while the switch moves the pseudonyms and sorts them into their
-# indexes again (and updates the primary key of ``excluded_addresses`` in place, in
-# random order, where a miss costs a read). Released when it ends.
+# SQLite's page cache while the switch moves the pseudonyms (and updates the primary
+# key of ``excluded_addresses`` in place, in random order, where a miss costs a read).
+# Released when it ends.
 SWAP_CACHE_KIB = 128 * 1024
+# The page cache while the indexes are built again, which is also the size of the runs
+# SQLite's sorter sorts on its worker threads (at most MAX_SORT_THREADS: SQLite's own
+# limit is 8). At a million signals, 2 threads and 16 MiB built the three large indexes
+# in 6.3-7.4 s where one thread and the 128 MiB cache took 8.0-9.6 s (docs/benchmarks.md).
+BUILD_CACHE_KIB = 16 * 1024
+MAX_SORT_THREADS = 8
 
 
 def _swap(session: Session, part: Shadowed, to_epoch: int) -> int:

@@ -6,12 +6,13 @@ rows would collide) is refused and leaves everything as it was, indexes included
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import inspect, text, update
+from sqlalchemy import Index, inspect, text, update
 from sqlalchemy.exc import IntegrityError
 from support import schema, seed
 from support.instore import ORGS, T0, Store, fresh_store, template
@@ -153,3 +154,35 @@ def test_a_switch_that_cannot_build_a_unique_index_again_changes_nothing(store: 
     assert finished.switched and finished.converted["signals.person"] == 1
     assert _signal(store.db, "seed-4").person == oprf.scalar_mult(seed.DELTA, second.person)
     assert _indexes(store.db) == indexes
+
+
+def test_the_swap_builds_with_sorter_threads_and_gives_the_connection_back_as_it_was(
+    store: Store,
+) -> None:
+    """On SQLite the indexes are built with one sorter thread per core and a small cache
+    (vir.store.rekey.BUILD_CACHE_KIB); the connection, which serves requests after the
+    switch, has its cache, its sorter threads and secure_delete back as before."""
+    if store.db.engine.dialect.name != "sqlite":
+        pytest.skip("the swap sets SQLite's pragmas only")
+    rekey.start(store.db, read_token(seed.token(), seed.VERIFIER_KEY), T0)
+    _fill_every_shadow(store.db)
+    pragmas = ("cache_size", "threads", "secure_delete")
+    seen_building: list[tuple[Any, ...]] = []
+    create = Index.create
+
+    def creating(index: Any, connection: Any, **kw: Any) -> None:
+        seen_building.append(
+            tuple(connection.exec_driver_sql(f"PRAGMA {p}").scalar() for p in pragmas[:2])
+        )
+        create(index, connection, **kw)
+
+    with store.db.write(exclusive=True) as session:
+        before = [session.execute(text(f"PRAGMA {p}")).scalar() for p in pragmas]
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(Index, "create", creating)
+            shadows.swap_all(session, 2)
+        after = [session.execute(text(f"PRAGMA {p}")).scalar() for p in pragmas]
+    assert after == before
+    assert seen_building
+    threads = min(os.cpu_count() or 1, shadows.MAX_SORT_THREADS)
+    assert set(seen_building) == {(-shadows.BUILD_CACHE_KIB, threads)}
