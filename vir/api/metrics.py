@@ -3,7 +3,8 @@
 ``Metrics`` holds one ``prometheus_client.CollectorRegistry`` per app (nothing is
 registered globally: ``create_app`` may run several times in one process), written
 out in the Prometheus text exposition format 0.0.4 (``GET /metrics``,
-``vir.api.routes.metrics``); with several processes Prometheus scrapes each. No
+``vir.api.routes.metrics``); the worker processes of one server sum their figures
+(``vir.api.metrics_workers``), several servers are scraped each. No
 label ever holds an identifier: labels are a request method, a route *template*
 (``/v1/signals/{local_ref}``, never the concrete path), a status code, a
 notification type, an audit action, an outcome, a refusal reason code or a job
@@ -65,6 +66,7 @@ from sqlalchemy import func, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vir import logs
+from vir.api.metrics_workers import Families, Siblings, merged, snapshot
 from vir.audit.actions import Action
 from vir.audit.chain import AuditEvent
 from vir.domain.errors import ConfigurationError
@@ -204,6 +206,7 @@ class Metrics:
         process: bool = True,
     ) -> None:
         self._lock = threading.Lock()
+        self._siblings: Siblings | None = None
         self.registry = registry = _Registry(auto_describe=True)
         self.requests = Counter(
             "vir_http_requests_total",
@@ -366,9 +369,26 @@ class Metrics:
         elif action == Action.OPRF_EVALUATE:
             self.oprf_elements.inc(_count_of(objects.get("elements")))
 
-    def render(self) -> str:
+    def share_with(self, siblings: Siblings) -> None:
+        """This process is one worker of several on one port: answer the siblings' scrapes
+        with this registry's figures, and sum theirs into this one's
+        (vir.api.metrics_workers)."""
+        self._siblings = siblings
+        siblings.serve(self.figures)
+
+    def figures(self) -> Families:
+        """This process's figures, as a sibling worker asks for them."""
         with self._lock:
-            return generate_latest(self.registry).decode("utf-8")
+            return snapshot(self.registry)
+
+    def render(self) -> str:
+        """The text format of this process's registry or, with siblings, of the sum of
+        theirs and this one's (SiblingsUnavailable when one does not answer)."""
+        if self._siblings is None:
+            with self._lock:
+                return generate_latest(self.registry).decode("utf-8")
+        mine = self.figures()
+        return generate_latest(merged([mine, *self._siblings.gather()])).decode("utf-8")
 
 
 def _count_of(value: object) -> int:

@@ -4,17 +4,20 @@ protocol, or plain HTTP behind a reverse proxy (``VIR_TLS_MODE=proxy``)."""
 from __future__ import annotations
 
 import shlex
+import shutil
 import socket
 import ssl
 import stat
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 import uvicorn
 from fastapi import FastAPI
 
 from vir.api.app import create_app
+from vir.api.metrics_workers import Siblings
 from vir.domain.errors import ConfigurationError
 from vir.keyholder.app import create_keyholder_app
 from vir.keyholder.settings import KeyholderSettings
@@ -136,8 +139,19 @@ def _serve(listener: Listener, config: Callable[[], uvicorn.Config]) -> int:
         return 0
     check_database_files(listener.database_url)  # refused before any worker starts
     socks = listening_sockets(listener.host, listener.port, listener.workers)
+    # Where the workers answer each other's /metrics (vir.api.metrics_workers): 0700.
+    folder = Path(tempfile.mkdtemp(prefix="vir-metrics-"))
 
     def serve_one(own: socket.socket) -> None:
-        uvicorn.Server(config()).run(sockets=[own])
+        built = config()
+        siblings = Siblings(folder, socks.index(own), len(socks))
+        cast(FastAPI, built.app).state.metrics.share_with(siblings)
+        try:
+            uvicorn.Server(built).run(sockets=[own])
+        finally:
+            siblings.close()
 
-    return serve_forked(socks, serve_one)
+    try:
+        return serve_forked(socks, serve_one)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

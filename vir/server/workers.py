@@ -6,9 +6,11 @@ runs that Python on one core at a time. With
 ``workers`` > 1 the parent binds one listening socket per worker to the port
 (SO_REUSEPORT), forks that many children, each of which keeps its own socket, builds
 its own application (its own database connections, key custody and HSM session,
-integrator, background jobs: nothing is shared across the fork but the sockets) and
-serves the connections the kernel hands it. What must hold across processes already
-lives in the database: the rate limit and quota buckets, the audit log.
+integrator, background jobs: nothing is shared across the fork but the sockets, and
+a private folder where the workers give each other their /metrics figures,
+vir.api.metrics_workers) and serves the connections the kernel hands it. What must
+hold across processes already lives in the database: the rate limit and quota
+buckets, the audit log.
 
 One socket per worker, not one shared: the kernel then spreads new connections over
 the workers by their addresses. On a shared socket whichever worker wakes first

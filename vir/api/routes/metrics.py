@@ -5,7 +5,9 @@ for one but does not require it); instead the TCP peer (``scope["client"]``,
 never a forwarded header) must be one of ``VIR_METRICS_ALLOW`` (default
 127.0.0.1). In proxy mode a request from a trusted reverse proxy is refused
 whatever ``VIR_METRICS_ALLOW`` says: it may come from anyone on the other side.
-The answer holds counts only (vir.api.metrics), never an identifier.
+The answer holds counts only (vir.api.metrics), never an identifier. A server of
+several worker processes answers the sum of them all (vir.api.metrics_workers), or
+503 when one of them does not give its figures.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from vir.api.deps import MetricsAllowDep, MetricsDep, ProxyTrustDep
 from vir.api.errors import problem_response
 from vir.api.metrics import CONTENT_TYPE, peer_allowed
+from vir.api.metrics_workers import SiblingsUnavailable
 
 router = APIRouter()
 
@@ -33,4 +36,13 @@ def metrics(
             "Metrics not allowed",
             "/metrics answers only addresses in VIR_METRICS_ALLOW, never via the reverse proxy",
         )
-    return Response(found.render(), media_type=CONTENT_TYPE)
+    try:
+        text = found.render()
+    except SiblingsUnavailable:
+        return problem_response(
+            503,
+            "metrics-unavailable",
+            "Metrics unavailable",
+            "another worker process of this server did not give its figures; scrape again",
+        )
+    return Response(text, media_type=CONTENT_TYPE)

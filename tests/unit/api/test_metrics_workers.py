@@ -1,0 +1,238 @@
+"""/metrics of several worker processes on one port (vir.api.metrics_workers): the
+scraped worker sums its siblings' figures into its own, over Unix sockets in a private
+folder, and refuses the scrape rather than answer a partial sum."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import stat
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import generate_latest
+from test_metrics import parse, value
+
+from vir.api.metrics import Metrics, _Deliveries
+from vir.api.metrics_workers import (
+    GAUGES,
+    MAX_SNAPSHOT_BYTES,
+    Siblings,
+    SiblingsUnavailable,
+    checked,
+    merged,
+    snapshot,
+)
+from vir.store import outbox
+
+
+def _worker(requests: int, job_at: float | None = None, *, process: bool = True) -> Metrics:
+    metrics = Metrics(lambda: None, process=process)
+    for _ in range(requests):
+        metrics.observe_request("GET", "/health", 200, 0.004)
+    metrics.observe_request("POST", "/v1/signals", 201, 0.3)
+    if job_at is not None:
+        metrics.job_succeeded("lifecycle", at=job_at)
+    return metrics
+
+
+def _text(metrics: Metrics) -> dict[str, dict[str, float]]:
+    return parse(metrics.render())
+
+
+def test_the_sum_of_one_is_what_the_worker_itself_shows() -> None:
+    # Without the process's own figures, which move between two readings.
+    metrics = _worker(3, job_at=1_700_000_000.0, process=False)
+    mine = metrics.figures()
+    assert generate_latest(merged([mine])) == generate_latest(metrics.registry)
+
+
+def test_counters_and_histograms_are_summed_per_label_set() -> None:
+    one, two = _worker(3), _worker(5)
+    total = parse(generate_latest(merged([one.figures(), two.figures()])).decode())
+    health = 'method="GET",route="/health",status="200"'
+    assert value(total, "vir_http_requests_total", health) == 8
+    signals = 'method="POST",route="/v1/signals",status="201"'
+    assert value(total, "vir_http_requests_total", signals) == 2
+    assert value(total, "vir_http_request_duration_seconds_count", 'route="/health"') == 8
+    assert (
+        value(total, "vir_http_request_duration_seconds_bucket", 'le="0.005",route="/health"') == 8
+    )
+    assert (
+        value(total, "vir_http_request_duration_seconds_bucket", 'le="0.25",route="/v1/signals"')
+        == 0
+    )
+    assert (
+        value(total, "vir_http_request_duration_seconds_bucket", 'le="0.5",route="/v1/signals"')
+        == 2
+    )
+    assert value(total, "vir_http_request_duration_seconds_sum", 'route="/v1/signals"') == 0.6
+
+
+def _sample(figures: list[dict[str, Any]], name: str) -> float:
+    (found,) = [s[2] for f in figures for s in f["samples"] if s[0] == name and not s[1]]
+    return float(found)
+
+
+def test_gauges_take_their_rule() -> None:
+    one, two = _worker(1, job_at=1_700_000_000.0), _worker(1, job_at=1_700_000_500.0)
+    first, second = one.figures(), two.figures()
+    total = parse(generate_latest(merged([first, second])).decode())
+    task = 'task="lifecycle"'
+    assert value(total, "vir_job_last_success_timestamp_seconds", task) == 1_700_000_500.0
+    memory = "process_resident_memory_bytes"
+    assert value(total, memory) == _sample(first, memory) + _sample(second, memory) > 0
+    start = "process_start_time_seconds"
+    assert value(total, start) == min(_sample(first, start), _sample(second, start))
+    cpu = "process_cpu_seconds_total"  # a counter: summed
+    assert value(total, cpu) == pytest.approx(_sample(first, cpu) + _sample(second, cpu))
+
+
+def test_every_gauge_a_server_shows_has_a_rule() -> None:
+    """A gauge without one would take the largest value, which is wrong for an amount
+    per process: a new gauge must say how its workers add up."""
+    metrics = _worker(1, job_at=1.0)
+    metrics.registry.register(_Deliveries(lambda: dict.fromkeys(_every_delivery_key(), 1)))
+    gauges = {f["name"] for f in metrics.figures() if f["type"] == "gauge"}
+    assert "vir_deliveries" in gauges and "process_open_fds" in gauges
+    assert gauges <= set(GAUGES)
+
+
+def _every_delivery_key() -> list[tuple[str, str]]:
+    states = (*outbox.NOT_DELIVERED, outbox.DEAD)
+    return [(channel, state) for channel in outbox.CHANNELS for state in states]
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Iterator[Path]:
+    private = tmp_path / "siblings"
+    private.mkdir(mode=0o700)
+    yield private
+
+
+def test_workers_sum_each_others_figures_over_their_sockets(folder: Path) -> None:
+    workers = [_worker(n + 1) for n in range(3)]
+    siblings = [Siblings(folder, n, 3) for n in range(3)]
+    try:
+        for metrics, own in zip(workers, siblings, strict=True):
+            metrics.share_with(own)
+        health = 'method="GET",route="/health",status="200"'
+        for metrics in workers:
+            assert value(_text(metrics), "vir_http_requests_total", health) == 1 + 2 + 3
+        sockets = sorted(folder.iterdir())
+        assert [p.name for p in sockets] == ["worker-0.sock", "worker-1.sock", "worker-2.sock"]
+        assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in sockets)
+    finally:
+        for own in siblings:
+            own.close()
+    assert list(folder.iterdir()) == []
+
+
+def test_a_sibling_that_does_not_answer_fails_the_scrape(folder: Path) -> None:
+    metrics = _worker(1)
+    own = Siblings(folder, 0, 2)
+    metrics.share_with(own)
+    try:
+        with pytest.raises(SiblingsUnavailable, match="worker 1 did not answer"):
+            metrics.render()
+    finally:
+        own.close()
+
+
+def _fake_sibling(folder: Path, index: int, answer: bytes) -> socket.socket:
+    """A socket where sibling ``index`` would be, answering ``answer`` to everyone."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(folder / f"worker-{index}.sock"))
+    listener.listen(4)
+
+    def run() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            with connection:
+                connection.sendall(answer)
+
+    threading.Thread(target=run, daemon=True).start()
+    return listener
+
+
+GOOD_FAMILY = {"name": "vir_x_total", "type": "counter", "help": "x", "samples": []}
+NOT_SNAPSHOTS = {
+    "not json": b"\xff\xfe",
+    "not a list": b'{"a": 1}',
+    "a family without samples": json.dumps([{"name": "x", "type": "counter", "help": ""}]).encode(),
+    "an extra key": json.dumps([GOOD_FAMILY | {"extra": 1}]).encode(),
+    "a name with a space": json.dumps([GOOD_FAMILY | {"name": "vir x"}]).encode(),
+    "an unknown type": json.dumps([GOOD_FAMILY | {"type": "bogus"}]).encode(),
+    "a label that is a number": json.dumps(
+        [GOOD_FAMILY | {"samples": [["vir_x_total", {"a": 1}, 1.0]]}]
+    ).encode(),
+    "a label name with a brace": json.dumps(
+        [GOOD_FAMILY | {"samples": [["vir_x_total", {"a}": "b"}, 1.0]]}]
+    ).encode(),
+    "a value that is text": json.dumps(
+        [GOOD_FAMILY | {"samples": [["vir_x_total", {}, "1"]]}]
+    ).encode(),
+    "a value that is true": json.dumps(
+        [GOOD_FAMILY | {"samples": [["vir_x_total", {}, True]]}]
+    ).encode(),
+    "NaN": b'[{"name": "vir_x_total", "type": "counter", "help": "", '
+    b'"samples": [["vir_x_total", {}, NaN]]}]',
+    "a sample of two": json.dumps([GOOD_FAMILY | {"samples": [["vir_x_total", {}]]}]).encode(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NOT_SNAPSHOTS))
+def test_what_is_not_a_snapshot_is_refused(name: str) -> None:
+    with pytest.raises(SiblingsUnavailable, match="could not be read"):
+        checked(NOT_SNAPSHOTS[name])
+
+
+def test_a_sibling_that_sends_junk_or_too_much_fails_the_scrape(folder: Path) -> None:
+    metrics = _worker(1)
+    own = Siblings(folder, 0, 2)
+    metrics.share_with(own)
+    try:
+        fake = _fake_sibling(folder, 1, b"not json")
+        with pytest.raises(SiblingsUnavailable, match="could not be read"):
+            metrics.render()
+        fake.close()
+        (folder / "worker-1.sock").unlink()
+        fake = _fake_sibling(folder, 1, b"[" + b" " * MAX_SNAPSHOT_BYTES + b"]")
+        with pytest.raises(SiblingsUnavailable, match="sent too much"):
+            metrics.render()
+        fake.close()
+    finally:
+        own.close()
+
+
+def test_a_sibling_that_disagrees_on_a_type_fails_the_scrape() -> None:
+    mine = snapshot(_worker(1).registry)
+    theirs = [family | {"type": "gauge"} for family in mine if family["type"] == "counter"]
+    with pytest.raises(SiblingsUnavailable, match="disagree"):
+        merged([mine, theirs])
+
+
+def test_what_a_connection_sends_the_worker_is_not_read(folder: Path) -> None:
+    """A worker's socket only ever writes its figures: whatever a peer sends is never
+    read (the peer may see its connection reset), and the worker goes on answering."""
+    metrics = _worker(2, process=False)
+    own = Siblings(folder, 0, 2)
+    metrics.share_with(own)
+    try:
+        for _ in range(3):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as peer:
+                peer.connect(str(folder / "worker-0.sock"))
+                with contextlib.suppress(ConnectionError):  # reset, or a broken pipe
+                    peer.sendall(b"GET /secrets\r\n" * 1000)
+                    while peer.recv(65536):
+                        pass
+        assert Siblings(folder, 1, 2).gather() == [metrics.figures()]
+    finally:
+        own.close()
