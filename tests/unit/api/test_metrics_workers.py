@@ -4,11 +4,7 @@ folder, and refuses the scrape rather than answer a partial sum."""
 
 from __future__ import annotations
 
-import contextlib
-import json
-import socket
 import stat
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,10 +16,8 @@ from test_metrics import parse, value
 from vir.api.metrics import Metrics, _Deliveries
 from vir.api.metrics_workers import (
     GAUGES,
-    MAX_SNAPSHOT_BYTES,
     Siblings,
     SiblingsUnavailable,
-    checked,
     merged,
     snapshot,
 )
@@ -143,96 +137,8 @@ def test_a_sibling_that_does_not_answer_fails_the_scrape(folder: Path) -> None:
         own.close()
 
 
-def _fake_sibling(folder: Path, index: int, answer: bytes) -> socket.socket:
-    """A socket where sibling ``index`` would be, answering ``answer`` to everyone."""
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(str(folder / f"worker-{index}.sock"))
-    listener.listen(4)
-
-    def run() -> None:
-        while True:
-            try:
-                connection, _ = listener.accept()
-            except OSError:
-                return
-            with connection:
-                connection.sendall(answer)
-
-    threading.Thread(target=run, daemon=True).start()
-    return listener
-
-
-GOOD_FAMILY = {"name": "vir_x_total", "type": "counter", "help": "x", "samples": []}
-NOT_SNAPSHOTS = {
-    "not json": b"\xff\xfe",
-    "not a list": b'{"a": 1}',
-    "a family without samples": json.dumps([{"name": "x", "type": "counter", "help": ""}]).encode(),
-    "an extra key": json.dumps([GOOD_FAMILY | {"extra": 1}]).encode(),
-    "a name with a space": json.dumps([GOOD_FAMILY | {"name": "vir x"}]).encode(),
-    "an unknown type": json.dumps([GOOD_FAMILY | {"type": "bogus"}]).encode(),
-    "a label that is a number": json.dumps(
-        [GOOD_FAMILY | {"samples": [["vir_x_total", {"a": 1}, 1.0]]}]
-    ).encode(),
-    "a label name with a brace": json.dumps(
-        [GOOD_FAMILY | {"samples": [["vir_x_total", {"a}": "b"}, 1.0]]}]
-    ).encode(),
-    "a value that is text": json.dumps(
-        [GOOD_FAMILY | {"samples": [["vir_x_total", {}, "1"]]}]
-    ).encode(),
-    "a value that is true": json.dumps(
-        [GOOD_FAMILY | {"samples": [["vir_x_total", {}, True]]}]
-    ).encode(),
-    "NaN": b'[{"name": "vir_x_total", "type": "counter", "help": "", '
-    b'"samples": [["vir_x_total", {}, NaN]]}]',
-    "a sample of two": json.dumps([GOOD_FAMILY | {"samples": [["vir_x_total", {}]]}]).encode(),
-}
-
-
-@pytest.mark.parametrize("name", sorted(NOT_SNAPSHOTS))
-def test_what_is_not_a_snapshot_is_refused(name: str) -> None:
-    with pytest.raises(SiblingsUnavailable, match="could not be read"):
-        checked(NOT_SNAPSHOTS[name])
-
-
-def test_a_sibling_that_sends_junk_or_too_much_fails_the_scrape(folder: Path) -> None:
-    metrics = _worker(1)
-    own = Siblings(folder, 0, 2)
-    metrics.share_with(own)
-    try:
-        fake = _fake_sibling(folder, 1, b"not json")
-        with pytest.raises(SiblingsUnavailable, match="could not be read"):
-            metrics.render()
-        fake.close()
-        (folder / "worker-1.sock").unlink()
-        fake = _fake_sibling(folder, 1, b"[" + b" " * MAX_SNAPSHOT_BYTES + b"]")
-        with pytest.raises(SiblingsUnavailable, match="sent too much"):
-            metrics.render()
-        fake.close()
-    finally:
-        own.close()
-
-
 def test_a_sibling_that_disagrees_on_a_type_fails_the_scrape() -> None:
     mine = snapshot(_worker(1).registry)
     theirs = [family | {"type": "gauge"} for family in mine if family["type"] == "counter"]
     with pytest.raises(SiblingsUnavailable, match="disagree"):
         merged([mine, theirs])
-
-
-def test_what_a_connection_sends_the_worker_is_not_read(folder: Path) -> None:
-    """A worker's socket only ever writes its figures: whatever a peer sends is never
-    read (the peer may see its connection reset), and the worker goes on answering."""
-    metrics = _worker(2, process=False)
-    own = Siblings(folder, 0, 2)
-    metrics.share_with(own)
-    try:
-        for _ in range(3):
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as peer:
-                peer.connect(str(folder / "worker-0.sock"))
-                with contextlib.suppress(ConnectionError):  # reset, or a broken pipe
-                    peer.sendall(b"GET /secrets\r\n" * 1000)
-                    while peer.recv(65536):
-                        pass
-        assert Siblings(folder, 1, 2).gather() == [metrics.figures()]
-    finally:
-        own.close()
