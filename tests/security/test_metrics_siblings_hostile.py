@@ -134,3 +134,27 @@ def test_a_scrape_that_meets_a_bad_sibling_is_a_503_problem(tmp_path: Path, fold
     assert refused.headers["content-type"] == "application/problem+json"
     assert refused.json()["type"] == "urn:vir:problem:metrics-unavailable"
     assert "vir_leak_marker" not in refused.text
+
+
+def test_a_worker_whose_figures_fail_once_answers_again(folder: Path) -> None:
+    """A failure to collect (a collector raising) fails that scrape only: the worker's
+    socket goes on answering."""
+    metrics = _worker(1)
+    calls = {"n": 0}
+    figures = metrics.figures
+
+    def failing_once() -> list[dict[str, object]]:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("collector failed")
+        return figures()
+
+    own = Siblings(folder, 0, 2)
+    own.serve(failing_once)
+    try:
+        asker = Siblings(folder, 1, 2)
+        with pytest.raises(SiblingsUnavailable):
+            asker.gather()
+        assert asker.gather() == [metrics.figures()]
+    finally:
+        own.close()

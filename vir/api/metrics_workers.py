@@ -189,8 +189,12 @@ class Siblings:
                 return
             with connection:
                 connection.settimeout(TIMEOUT_SECONDS)
+                try:
+                    answer = json.dumps(figures()).encode("utf-8")
+                except Exception:  # a collector failed: this scrape fails (503), not the next
+                    answer = b""
                 with contextlib.suppress(OSError):
-                    connection.sendall(json.dumps(figures()).encode("utf-8"))
+                    connection.sendall(answer)
 
     def gather(self) -> list[Families]:
         """Every sibling's figures; SiblingsUnavailable when one does not give them."""
