@@ -76,18 +76,25 @@ def test_every_row_is_sent_once_in_order(tmp_path: Path) -> None:
     assert _senders() == []
 
 
-@pytest.mark.parametrize("chunk", [1, 3, 5])
-def test_a_failing_key_holder_ends_the_run_with_the_state_true(tmp_path: Path, chunk: int) -> None:
-    client = FakeClient(fail_pseudonymise=chunk)
+def _run_until_it_fails(tmp_path: Path, client: FakeClient) -> bulk.Summary:
+    """Import the file through ``client``, which fails with a 500: the error is raised,
+    no sender thread is left, and what was sent before the failure is in the state, in
+    order, and nothing else."""
     path = _file(tmp_path)
     summary = bulk.Summary()
     with pytest.raises(ServiceError, match="500"):
         bulk.import_file(client, path, bulk.Options(progress=False), None, summary=summary)
     assert _senders() == []
-    # What was sent before the failure is in the state, in order, and nothing else.
-    assert client.stored == [f"r-{i:03d}" for i in range(len(client.stored))]
     if client.stored:
         assert _state_refs(path) == client.stored
+    return summary
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 5])
+def test_a_failing_key_holder_ends_the_run_with_the_state_true(tmp_path: Path, chunk: int) -> None:
+    client = FakeClient(fail_pseudonymise=chunk)
+    summary = _run_until_it_fails(tmp_path, client)
+    assert client.stored == [f"r-{i:03d}" for i in range(len(client.stored))]
     assert summary.registered == len(client.stored) <= (chunk - 1) * 64
     assert summary.not_done == ROWS - len(client.stored)
 
@@ -95,14 +102,8 @@ def test_a_failing_key_holder_ends_the_run_with_the_state_true(tmp_path: Path, c
 @pytest.mark.parametrize("call", [1, 2, 4])
 def test_a_failing_index_ends_the_run_with_the_state_true(tmp_path: Path, call: int) -> None:
     client = FakeClient(fail_register=call)
-    path = _file(tmp_path)
-    summary = bulk.Summary()
-    with pytest.raises(ServiceError, match="500"):
-        bulk.import_file(client, path, bulk.Options(progress=False), None, summary=summary)
-    assert _senders() == []
+    summary = _run_until_it_fails(tmp_path, client)
     assert client.stored == [f"r-{i:03d}" for i in range((call - 1) * 64)]
-    if client.stored:
-        assert _state_refs(path) == client.stored
     assert client.sent == call  # nothing is sent after the failure
     # and the reading stops soon after it: one chunk queued, one waiting, one being made
     assert client.pseudonymised <= call + 3
