@@ -143,10 +143,7 @@ class Token:
             if TokenFlag.USER_PIN_LOCKED in flags:
                 raise ConfigurationError(_locked_message(token_label))
             if TokenFlag.USER_PIN_INITIALIZED not in flags:
-                raise ConfigurationError(
-                    f"token '{token_label}' has no user PIN yet; the security officer must "
-                    "set one (C_InitPIN) before vir can log in"
-                )
+                raise ConfigurationError(_no_user_pin_message(token_label))
             key = (resolved, int(token.slot.slot_id))
             digest = _pin_digest(pin)
             connection = _CONNECTIONS.get(key)
@@ -556,6 +553,13 @@ def _wrong_pin_message(pin_file: Path, token_label: str) -> str:
     )
 
 
+def _no_user_pin_message(token_label: str) -> str:
+    return (
+        f"token '{token_label}' has no user PIN yet; the security officer must set one "
+        "(C_InitPIN) before vir can log in"
+    )
+
+
 def _locked_message(token_label: str) -> str:
     return (
         f"token '{token_label}' has locked its user PIN after too many wrong PINs; the "
@@ -599,9 +603,27 @@ def _open_session(token: Any, pin: str) -> pkcs11.Session:
     return session
 
 
+# SoftHSM2 reads the token's PIN blobs from its file at each login; while a sibling
+# worker's login rewrites that file, the blob reads empty and the login is refused as
+# if the token had no user PIN. The token's flags said it has one a moment earlier,
+# so the login is tried again after these pauses (seconds) before vir believes it.
+LOGIN_PAUSES = (0.05, 0.2, 0.5)
+
+
+def _open_session_settled(token: Any, pin: str) -> pkcs11.Session:
+    for pause in LOGIN_PAUSES:
+        try:
+            return _open_session(token, pin)
+        except p11.UserPinNotInitialized:
+            time.sleep(pause)
+    return _open_session(token, pin)
+
+
 def _login(token: Any, pin: str, pin_file: Path, token_label: str) -> pkcs11.Session:
     try:
-        return _open_session(token, pin)
+        return _open_session_settled(token, pin)
+    except p11.UserPinNotInitialized:
+        raise ConfigurationError(_no_user_pin_message(token_label)) from None
     except (p11.PinIncorrect, p11.PinInvalid, p11.PinLenRange):
         raise ConfigurationError(_wrong_pin_message(pin_file, token_label)) from None
     except p11.PinLocked:

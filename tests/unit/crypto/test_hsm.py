@@ -210,6 +210,33 @@ def test_a_token_the_module_has_not_read_yet_is_looked_for_again(
         assert opened.unwrap(opened.wrap(SECRET, aad=CONTEXT), aad=CONTEXT) == SECRET
 
 
+@pytest.mark.parametrize("refusals", [2, len(hsm.LOGIN_PAUSES) + 1])
+def test_a_login_refused_for_want_of_a_user_pin_is_tried_again(
+    hsm_token: HsmToken, monkeypatch: pytest.MonkeyPatch, refusals: int
+) -> None:
+    """While a sibling worker's login rewrites SoftHSM2's token file, a login reads an
+    empty PIN blob and is refused as if the token had no user PIN (the module's answer
+    is simulated: the race is rare). vir tries again a few times, then believes it."""
+    real = hsm._open_session
+    tries: list[int] = []
+    monkeypatch.setattr(hsm, "LOGIN_PAUSES", (0.0,) * len(hsm.LOGIN_PAUSES))
+
+    def racing(token: object, pin: str) -> pkcs11.Session:
+        tries.append(1)
+        if len(tries) <= refusals:
+            raise p11.UserPinNotInitialized()
+        return real(token, pin)
+
+    monkeypatch.setattr(hsm, "_open_session", racing)
+    if refusals > len(hsm.LOGIN_PAUSES):
+        refuses(hsm_token, hsm_token.pin_file, "has no user PIN yet.*C_InitPIN")
+        assert len(tries) == len(hsm.LOGIN_PAUSES) + 1
+        return
+    with Token.open(hsm_token.module, hsm_token.label, hsm_token.pin_file) as opened:
+        assert opened.unwrap(opened.wrap(SECRET, aad=CONTEXT), aad=CONTEXT) == SECRET
+    assert len(tries) == refusals + 1
+
+
 def test_a_locked_pin_is_reported(hsm_token: HsmToken, monkeypatch: pytest.MonkeyPatch) -> None:
     # SoftHSM2 never locks a PIN, so the module's answer is simulated.
     def locked(token: object, pin: str) -> pkcs11.Session:
