@@ -7,7 +7,8 @@ have them jump between the workers' values, which Prometheus reads as resets. So
 worker that takes a scrape asks its siblings for their figures and answers the sum.
 
 Before forking, the parent makes a private folder (``tempfile.mkdtemp``: mode 0700,
-its own user's) and removes it when it stops. Every worker listens there on a Unix
+its own user's; in ``/tmp`` when the temporary folder's path is too long for a
+socket's, ``private_folder``) and removes it when it stops. Every worker listens there on a Unix
 socket of its own (``worker-<n>.sock``, mode 0600), on a thread that answers each
 connection with a snapshot of its registry as JSON and closes it; it reads nothing
 from the connection. The scraped worker connects to every sibling, reads each
@@ -32,6 +33,7 @@ import math
 import os
 import re
 import socket
+import tempfile
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -40,6 +42,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
+
+from vir.domain.errors import ConfigurationError
 
 # How a gauge of several processes is one number; a gauge not listed takes the largest.
 GAUGES: dict[str, Callable[[Iterable[float]], float]] = {
@@ -152,6 +156,29 @@ def _check_family(family: Any) -> None:
             raise ValueError
 
 
+# The longest path a Unix socket may have on Linux (sun_path is 108 bytes with its NUL).
+MAX_SOCKET_PATH = 107
+_FALLBACK_TMP = Path("/tmp")  # noqa: S108 - only for mkdtemp: a new 0700 folder, random name
+
+
+def private_folder(count: int) -> Path:
+    """A new folder (mode 0700) for the sockets of ``count`` workers: in the temporary
+    folder (``TMPDIR``), or in ``/tmp`` when the sockets' paths there would be too long
+    (a deep ``TMPDIR``); ConfigurationError when they are too long in both."""
+    longest = len(f"/vir-metrics-12345678/{_name(count - 1)}".encode())
+    for base in dict.fromkeys((Path(tempfile.gettempdir()), _FALLBACK_TMP)):
+        if len(os.fsencode(base)) + longest <= MAX_SOCKET_PATH:
+            return Path(tempfile.mkdtemp(prefix="vir-metrics-", dir=base))
+    raise ConfigurationError(
+        f"the temporary folder's path ({tempfile.gettempdir()}) is too long for the "
+        f"sockets of {count} workers: set TMPDIR to a shorter path"
+    )
+
+
+def _name(index: int) -> str:
+    return f"worker-{index}.sock"
+
+
 class Siblings:
     """Worker ``index`` of ``count``, each listening in ``folder`` (see the module
     docstring): ``serve`` answers the siblings, ``gather`` asks them."""
@@ -163,7 +190,7 @@ class Siblings:
         self._listener: socket.socket | None = None
 
     def _path(self, index: int) -> Path:
-        return self._folder / f"worker-{index}.sock"
+        return self._folder / _name(index)
 
     def serve(self, figures: Callable[[], Families]) -> None:
         """Answer every connection with ``figures()``, on a thread of this process."""

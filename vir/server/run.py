@@ -8,7 +8,6 @@ import shutil
 import socket
 import ssl
 import stat
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, Protocol, cast
@@ -17,7 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from vir.api.app import create_app
-from vir.api.metrics_workers import Siblings
+from vir.api.metrics_workers import Siblings, private_folder
 from vir.domain.errors import ConfigurationError
 from vir.keyholder.app import create_keyholder_app
 from vir.keyholder.settings import KeyholderSettings
@@ -140,7 +139,7 @@ def _serve(listener: Listener, config: Callable[[], uvicorn.Config]) -> int:
     check_database_files(listener.database_url)  # refused before any worker starts
     socks = listening_sockets(listener.host, listener.port, listener.workers)
     # Where the workers answer each other's /metrics (vir.api.metrics_workers): 0700.
-    folder = Path(tempfile.mkdtemp(prefix="vir-metrics-"))
+    folder = private_folder(listener.workers)
 
     def serve_one(own: socket.socket) -> None:
         built = config()

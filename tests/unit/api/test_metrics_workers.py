@@ -4,7 +4,9 @@ folder, and refuses the scrape rather than answer a partial sum."""
 
 from __future__ import annotations
 
+import shutil
 import stat
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,14 +15,18 @@ import pytest
 from prometheus_client import generate_latest
 from test_metrics import parse, value
 
+from vir.api import metrics_workers
 from vir.api.metrics import Metrics, _Deliveries
 from vir.api.metrics_workers import (
     GAUGES,
+    MAX_SOCKET_PATH,
     Siblings,
     SiblingsUnavailable,
     merged,
+    private_folder,
     snapshot,
 )
+from vir.domain.errors import ConfigurationError
 
 
 def _worker(requests: int, job_at: float | None = None, *, process: bool = True) -> Metrics:
@@ -118,6 +124,56 @@ def test_workers_sum_each_others_figures_over_their_sockets(folder: Path) -> Non
         for own in siblings:
             own.close()
     assert list(folder.iterdir()) == []
+
+
+def _deep(base: Path, length: int) -> Path:
+    """A folder under ``base`` whose path is ``length`` bytes or a little longer."""
+    deep = base
+    while len(str(deep)) < length:
+        deep = deep / "a-rather-long-folder-name"
+    deep.mkdir(parents=True)
+    return deep
+
+
+def test_the_workers_folder_is_private_and_in_the_temporary_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    made = private_folder(4)
+    assert made.parent == tmp_path and made.name.startswith("vir-metrics-")
+    assert stat.S_IMODE(made.stat().st_mode) == 0o700
+
+
+def test_a_temporary_folder_too_deep_for_a_socket_path_is_passed_over_for_tmp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deep TMPDIR made every worker's socket path longer than Unix allows, and a
+    server of several workers stopped at start. Their folder is then made in /tmp."""
+    monkeypatch.setattr(tempfile, "tempdir", str(_deep(tmp_path, MAX_SOCKET_PATH - 10)))
+    made = private_folder(12)
+    try:
+        assert made.parent == Path("/tmp") and stat.S_IMODE(made.stat().st_mode) == 0o700
+        workers = [_worker(n + 1) for n in range(12)]
+        siblings = [Siblings(made, n, 12) for n in range(12)]
+        for metrics, own in zip(workers, siblings, strict=True):
+            metrics.share_with(own)
+        health = 'method="GET",route="/health",status="200"'
+        assert value(_text(workers[11]), "vir_http_requests_total", health) == sum(range(13))
+        for own in siblings:
+            own.close()
+    finally:
+        shutil.rmtree(made)
+
+
+def test_a_socket_path_too_long_everywhere_is_refused_clearly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deep = _deep(tmp_path, MAX_SOCKET_PATH)
+    monkeypatch.setattr(tempfile, "tempdir", str(deep))
+    monkeypatch.setattr(metrics_workers, "_FALLBACK_TMP", deep)
+    with pytest.raises(ConfigurationError, match=r"too long for the sockets of 2 workers.*TMPDIR"):
+        private_folder(2)
+    assert list(deep.iterdir()) == []
 
 
 def test_a_sibling_that_does_not_answer_fails_the_scrape(folder: Path) -> None:
