@@ -32,6 +32,7 @@ the summary as <time>.txt) and prints the summary.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -41,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -218,62 +220,82 @@ def main() -> None:
         "baseline": [],
         "integration_delay": {},
     }
-    service, baseline, base_url = registration(
-        folder, levels, args.operations, args.vir_root, report
-    )
+    host: dict[str, dict[str, float]] = {}
+    report["host"] = host
+
+    @contextlib.contextmanager
+    def measuring(part: str) -> Iterator[None]:
+        with harness.HostShare() as share:
+            yield
+        host[part] = share.found
+
+    with measuring("registration"):
+        service, baseline, base_url = registration(
+            folder, levels, args.operations, args.vir_root, report
+        )
     try:
         if "openloop" in parts:
             best = max(r["per_second"] for r in report["registration"])
-            report["open_loop"] = openloop.run(
-                service,
-                base_url,
-                best,
-                [float(f) for f in args.open_loop_fractions.split(",")],
-                args.open_loop_seconds,
-                baseline.pid,
-            )
+            with measuring("openloop"):
+                report["open_loop"] = openloop.run(
+                    service,
+                    base_url,
+                    best,
+                    [float(f) for f in args.open_loop_fractions.split(",")],
+                    args.open_loop_seconds,
+                    baseline.pid,
+                )
     finally:
         baseline.terminate()
         service.stop()
     if "scaleout" in parts:
-        report["scaleout"] = scaleout.run(
-            folder,
-            [int(p) for p in args.scaleout_processes.split(",")],
-            [int(c) for c in args.scaleout_concurrency.split(",")],
-            args.scaleout_operations,
-            args.vir_root,
-        )
+        with measuring("scaleout"):
+            report["scaleout"] = scaleout.run(
+                folder,
+                [int(p) for p in args.scaleout_processes.split(",")],
+                [int(c) for c in args.scaleout_concurrency.split(",")],
+                args.scaleout_operations,
+                args.vir_root,
+            )
     if "storesize" in parts:
-        report["store_size"] = store_size_latency(folder, [10_000, args.large], args.samples)
+        with measuring("storesize"):
+            report["store_size"] = store_size_latency(folder, [10_000, args.large], args.samples)
     if "import" in parts:
-        report["bulk_import"] = bulk_import.run(folder / "import", args.import_rows, 600)
+        with measuring("import"):
+            report["bulk_import"] = bulk_import.run(folder / "import", args.import_rows, 600)
     if "lifecycle" in parts:
-        report["lifecycle"] = lifecycle_bench.run(
-            folder / "lifecycle",
-            args.lifecycle_signals,
-            args.lifecycle_expiring_fraction,
-            args.vir_root,
-        )
+        with measuring("lifecycle"):
+            report["lifecycle"] = lifecycle_bench.run(
+                folder / "lifecycle",
+                args.lifecycle_signals,
+                args.lifecycle_expiring_fraction,
+                args.vir_root,
+            )
     if "integrator" in parts:
         loaded = max(levels)
-        report["integrator"] = {
-            "throughput": integrator_bench.throughput(args.integrator_entries),
-            "under_load": {
-                "registration": report["registration"][levels.index(loaded)],
-                "delay": report["integration_delay"][str(loaded)],
-                "peak_rss_mb": report["registration_peak_rss_mb"],
-            },
-        }
+        with measuring("integrator"):
+            report["integrator"] = {
+                "throughput": integrator_bench.throughput(args.integrator_entries),
+                "under_load": {
+                    "registration": report["registration"][levels.index(loaded)],
+                    "delay": report["integration_delay"][str(loaded)],
+                    "peak_rss_mb": report["registration_peak_rss_mb"],
+                },
+            }
     if "audit" in parts:
-        report["audit"] = audit_bench.run(args.audit_entries)
+        with measuring("audit"):
+            report["audit"] = audit_bench.run(args.audit_entries)
     if "keyholder" in parts:
-        report["keyholder"] = keyholder_bench.run(folder, UNTHROTTLED)
+        with measuring("keyholder"):
+            report["keyholder"] = keyholder_bench.run(folder, UNTHROTTLED)
     if "rekey" in parts:
-        report["rekey"] = rekey_bench(args.rekey_signals)
+        with measuring("rekey"):
+            report["rekey"] = rekey_bench(args.rekey_signals)
     if "reports" in parts:
-        report["reports"] = reports_bench.run(
-            folder, [int(s) for s in args.report_entries.split(",")]
-        )
+        with measuring("reports"):
+            report["reports"] = reports_bench.run(
+                folder, [int(s) for s in args.report_entries.split(",")]
+            )
     report["targets"], report["targets_met"] = targets(report)
     report["source_digest_at_end"] = harness.source_digest((args.vir_root or ROOT).resolve())
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -439,6 +461,12 @@ def summary(report: dict[str, Any]) -> list[str]:
     skipped = [p for p in PARTS if p not in report["parts"]]
     if skipped:
         lines += ["", f"not run: {', '.join(skipped)}"]
+    if report.get("host"):
+        lines += ["", "the machine while each part ran (/proc/stat: busy, and stolen by the host):"]
+        lines += [
+            f"  {part}: busy {found['busy_percent']}%{harness.host_note(found)}"
+            for part, found in report["host"].items()
+        ]
     lines += ["", "targets:"]
     for name, target in targets["goals"].items():
         met = report["targets_met"][name]

@@ -158,11 +158,13 @@ def main() -> None:
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="vir-import-"))
     try:
-        found = run(folder, args.rows, args.baseline_operations)
+        with harness.HostShare() as host:
+            found = run(folder, args.rows, args.baseline_operations)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     found["design"] = harness.describe_design(None)
-    print("\n".join(summary(found)))
+    found["host"] = host.found
+    print("\n".join(summary(found)) + harness.host_note(host.found))
     if args.out:
         args.out.write_text(json.dumps(found, indent=2) + "\n")
 

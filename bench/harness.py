@@ -418,6 +418,57 @@ def own_peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+# --- What the host took --------------------------------------------------------------
+
+# /proc/stat's first line, after "cpu": user nice system idle iowait irq softirq steal.
+_HOST_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+# A figure measured while the hypervisor gave more than this share of the machine's CPU
+# time to other guests (steal) is said to be unreliable: the cores ran at a speed the
+# baseline, measured before or after, did not see.
+STEAL_WARNING_PERCENT = 5.0
+
+
+def _host_ticks() -> list[int]:
+    line = Path("/proc/stat").read_text().splitlines()[0]
+    return [int(x) for x in line.split()[1 : 1 + len(_HOST_FIELDS)]]
+
+
+class HostShare:
+    """The machine's CPU time over a stretch of the bench, by kind (``/proc/stat``): how
+    busy it was, and how much the hypervisor took for other guests (``steal``) while a
+    figure was measured. ``with HostShare() as host: ...; host.found``."""
+
+    def __init__(self) -> None:
+        self.found: dict[str, float] = {}
+        self._start: list[int] = []
+
+    def __enter__(self) -> HostShare:
+        self._start = _host_ticks()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        deltas = [b - a for a, b in zip(self._start, _host_ticks(), strict=True)]
+        total = sum(deltas) or 1
+        share = dict(zip(_HOST_FIELDS, deltas, strict=True))
+        self.found = {
+            "steal_percent": round(100 * share["steal"] / total, 1),
+            "busy_percent": round(100 * (total - share["idle"] - share["iowait"]) / total, 1),
+            "iowait_percent": round(100 * share["iowait"] / total, 1),
+            "seconds": round(total / TICK / (os.cpu_count() or 1), 1),
+        }
+
+
+def host_note(found: dict[str, float] | None) -> str:
+    """How a figure's host share reads in a summary line: the steal, and a warning
+    when it is over STEAL_WARNING_PERCENT."""
+    if not found:
+        return ""
+    steal = found["steal_percent"]
+    if steal > STEAL_WARNING_PERCENT:
+        return f" [host steal {steal}%: UNRELIABLE, run again]"
+    return f" [host steal {steal}%]"
+
+
 @dataclass
 class Processes:
     """Named groups of processes whose CPU and peak memory a figure reports; each group

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "bench")]
 from baseline import bare_scalarmult_rate  # noqa: E402
-from harness import service_processes  # noqa: E402
+from harness import HostShare, host_note, service_processes  # noqa: E402
 from support.service import RunningService, start_service  # noqa: E402
 
 from vir.client import VirClient, nl_bsn  # noqa: E402
@@ -231,4 +231,6 @@ if __name__ == "__main__":
         "VIR_KEYHOLDER_OPRF_BURST": "1000000",
         "VIR_KEYHOLDER_OPRF_PER_HOUR": "100000000",
     }
-    run(Path(tempfile.mkdtemp(prefix="vir-khbench-")), UNTHROTTLED)
+    with HostShare() as host:
+        run(Path(tempfile.mkdtemp(prefix="vir-khbench-")), UNTHROTTLED)
+    print(f"the machine meanwhile: busy {host.found['busy_percent']}%{host_note(host.found)}")

@@ -141,9 +141,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="vir-lifecycle-"))
-    found = run(folder, args.signals, args.expiring_fraction, args.vir_root, args.batch)
+    with harness.HostShare() as host:
+        found = run(folder, args.signals, args.expiring_fraction, args.vir_root, args.batch)
     found["design"] = harness.describe_design(args.vir_root)
-    print("\n".join(summary(found)))
+    found["host"] = host.found
+    print("\n".join(summary(found)) + harness.host_note(host.found))
     if args.out:
         args.out.write_text(json.dumps(found, indent=2) + "\n")
 

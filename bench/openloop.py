@@ -108,14 +108,15 @@ def main() -> None:
         harness.check_design(service, args.vir_root)
         closed = drive(vir_worker(service, "education"), args.max_operations, 16)
         print(f"closed loop at concurrency 16: {closed['per_second']}/s", flush=True)
-        found = run(
-            service,
-            base_url,
-            closed["per_second"],
-            [float(f) for f in args.fractions.split(",")],
-            args.seconds,
-            baseline.pid,
-        )
+        with harness.HostShare() as host:
+            found = run(
+                service,
+                base_url,
+                closed["per_second"],
+                [float(f) for f in args.fractions.split(",")],
+                args.seconds,
+                baseline.pid,
+            )
     finally:
         baseline.terminate()
         service.stop()
@@ -123,7 +124,8 @@ def main() -> None:
     found["closed_loop"] = closed
     found["design"] = harness.describe_design(args.vir_root)
     found["when"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-    print("\n".join(summary(found)))
+    found["host"] = host.found
+    print("\n".join(summary(found)) + harness.host_note(host.found))
     if args.out:
         args.out.write_text(json.dumps(found, indent=2) + "\n")
 

@@ -49,6 +49,7 @@ from baseline import (  # noqa: E402
     peak_rss_mb,
     tracked_bare_rate,
 )
+from harness import STEAL_WARNING_PERCENT, HostShare, host_note  # noqa: E402
 
 from vir.audit.checkpoint import format_verifier_key  # noqa: E402
 from vir.crypto import oprf  # noqa: E402
@@ -220,7 +221,7 @@ def main() -> None:
                 target=rekey_in_this_process,
                 args=(url, token, verifier, args.batch, args.workers, answers),
             )
-            with SpeedProbe() as probe_during:
+            with SpeedProbe() as probe_during, HostShare() as host:
                 child.start()
                 result, seconds, memory = answers.get()
                 child.join()
@@ -272,6 +273,8 @@ def main() -> None:
         "bare_tracked_during_run": round(tracked),
         "ratio_to_tracked_bare": round(rate / tracked, 3) if tracked else None,
         "probe_rates": [round(p.rate) for p in (probe_before, probe_during, probe_after)],
+        # The machine during the rekey: how busy, and what the hypervisor took (steal).
+        "host_during_run": host.found,
         # Without the switch (one transaction under the write lock, no multiplication).
         "ratio_to_bare_before_switch": round(converted / filling / bare, 3),
         "target_ratio": 0.8,
@@ -287,6 +290,8 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(figures, indent=2))
+    if host.found["steal_percent"] > STEAL_WARNING_PERCENT:
+        print(f"warning: the machine during the run:{host_note(host.found)}", file=sys.stderr)
     if not figures["steady"]:
         print(
             f"warning: the bare rate moved from {before_rate:,.0f}/s to {after_rate:,.0f}/s "

@@ -157,18 +157,20 @@ def main() -> None:
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="vir-scaleout-"))
     try:
-        found = run(
-            folder,
-            [int(p) for p in args.processes.split(",")],
-            [int(c) for c in args.concurrency.split(",")],
-            args.operations,
-            args.vir_root,
-        )
+        with harness.HostShare() as host:
+            found = run(
+                folder,
+                [int(p) for p in args.processes.split(",")],
+                [int(c) for c in args.concurrency.split(",")],
+                args.operations,
+                args.vir_root,
+            )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     found["design"] = harness.describe_design(args.vir_root)
     found["when"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-    print("\n".join(summary(found)))
+    found["host"] = host.found
+    print("\n".join(summary(found)) + harness.host_note(host.found))
     if args.out:
         args.out.write_text(json.dumps(found, indent=2) + "\n")
 
