@@ -137,8 +137,19 @@ def require_strict_backend() -> None:
 
 
 def scalar_mult(scalar: bytes, element: bytes) -> bytes:
-    """``scalar·element``; refuses invalid elements and an identity result."""
-    if not is_valid_element(element) or not is_canonical_scalar(scalar):
+    """``scalar·element``; refuses what ``is_valid_element`` refuses, and an identity
+    result.
+
+    One libsodium call, as in ``evaluate_batch``: the encoding rule and the identity are
+    checked here, and the curve check is the multiplication's own decoding of the
+    element (the one ``crypto_core_ristretto255_is_valid_point`` makes), which fails
+    on what is not a point, as it fails on an identity result.
+    """
+    if (
+        not ristretto.is_canonical_field_element(element)
+        or element == _IDENTITY
+        or not is_canonical_scalar(scalar)
+    ):
         raise CryptoError()
     try:
         return bytes(pysodium.crypto_scalarmult_ristretto255(scalar, element))

@@ -131,6 +131,16 @@ def test_a_batch_evaluates_as_one_element_at_a_time() -> None:
     assert oprf.evaluate_batch(_key(), elements) == [oprf.evaluate(_key(), e) for e in elements]
 
 
+def _multiplies(raw: bytes) -> bool:
+    """Whether ``scalar_mult`` (every multiplication but the key holder's batches:
+    blind, unblind, combine, convert) takes ``raw``."""
+    try:
+        oprf.scalar_mult(_key(), raw)
+    except CryptoError:
+        return False
+    return True
+
+
 @settings(max_examples=400, deadline=None)
 @given(raw=st.binary(min_size=32, max_size=32))
 def test_a_batch_refuses_exactly_what_is_valid_element_refuses(raw: bytes) -> None:
@@ -140,6 +150,13 @@ def test_a_batch_refuses_exactly_what_is_valid_element_refuses(raw: bytes) -> No
     except oprf.ElementRejected:
         accepted = False
     assert accepted == oprf.is_valid_element(raw)
+    # scalar_mult, too, leaves the curve check to the multiplication's own decoding.
+    assert _multiplies(raw) == oprf.is_valid_element(raw)
+
+
+@pytest.mark.parametrize("bad", _BAD)
+def test_a_multiplication_refuses_every_invalid_encoding(bad: bytes) -> None:
+    assert not _multiplies(bad)
 
 
 @settings(max_examples=100, deadline=None)
@@ -153,9 +170,11 @@ def test_a_batch_accepts_every_point_and_refuses_its_other_encodings(scalar: int
         (ristretto.P - s).to_bytes(32, "little"),
     ]
     assert len(oprf.evaluate_batch(_key(), [point])) == 1
+    assert _multiplies(point)
     for variant in variants:
         with pytest.raises(oprf.ElementRejected):
             oprf.evaluate_batch(_key(), [variant])
+        assert not _multiplies(variant)
 
 
 def test_a_batch_refuses_a_key_that_is_no_scalar() -> None:
