@@ -53,6 +53,7 @@ Every refusal is an ``InputError`` naming the field, never repeating the value.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -122,6 +123,14 @@ def _in(ranges: tuple[tuple[int, int], ...], char: str) -> bool:
     return any(low <= ord(char) <= high for low, high in ranges)
 
 
+# What a character is, looked up once per character and then remembered: a name of a
+# dozen letters asked Unicode's tables (a character's name, above all) dozens of times.
+# Bounded: the characters a name may hold are a few hundred; text that is no name may
+# bring thousands, and is refused at its first.
+_CHARACTERS_REMEMBERED = 4096
+
+
+@functools.lru_cache(maxsize=_CHARACTERS_REMEMBERED)
 def is_name_letter(char: str) -> bool:
     """A cased letter of the Latin script (with or without a precomposed accent)."""
     return (
@@ -131,6 +140,7 @@ def is_name_letter(char: str) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=_CHARACTERS_REMEMBERED)
 def is_name_mark(char: str) -> bool:
     """A combining accent that may follow a letter of a name."""
     return unicodedata.category(char) == "Mn" and _in(_MARKS, char)
@@ -211,6 +221,13 @@ def _initials_ok(word: str) -> bool:
     return all(unicodedata.category(group[0]) in ("Lu", "Lt") for group in word.split(".") if group)
 
 
+# The names last accepted, and what they normalise to: a back office registers many
+# signals for each of its professionals. A refused name is not remembered (the error
+# is raised again each time).
+_NAMES_REMEMBERED = 1024
+
+
+@functools.lru_cache(maxsize=_NAMES_REMEMBERED)
 def person_name(text: str, field: str = "name") -> str:
     """The name of a professional or coordinator, normalised; see the module docstring."""
     name = _clean(text, field)

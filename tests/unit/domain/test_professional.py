@@ -290,3 +290,30 @@ def test_no_accepted_name_holds_a_character_outside_the_allowed_classes(text: st
     assert all(unicodedata.name(c).startswith("LATIN ") for c in name if c.isalpha())
     assert len(name.split(" ")) <= contact.MAX_NAME_WORDS + contact.MAX_TITLES + 1
     assert contact.person_name(name) == name  # idempotent
+
+
+def test_a_name_remembered_is_answered_as_checked_and_the_memory_stays_bounded() -> None:
+    """person_name remembers the names it accepted (a back office sends the same
+    professional with each of its signals), and each character's class: a flood of
+    distinct names and characters does not grow either beyond its bound."""
+    contact.person_name.cache_clear()
+    for name in NAMES:
+        assert contact.person_name(name) == contact.person_name.__wrapped__(name)
+        assert contact.person_name(name) == contact.person_name.__wrapped__(name)  # remembered
+    assert contact.person_name.cache_info().hits >= len(NAMES)
+    for n in range(3 * contact._NAMES_REMEMBERED):
+        word = "".join("abcdefghijklmnopqrstuvwxyz"[n // 26**i % 26] for i in range(3))
+        assert contact.person_name(f"Anna de W{word}") == f"Anna de W{word}"
+    for code in range(0x0100, 0x0100 + 3 * contact._CHARACTERS_REMEMBERED):
+        contact.is_name_letter(chr(code))
+        contact.is_name_mark(chr(code))
+    assert contact.person_name.cache_info().currsize <= contact._NAMES_REMEMBERED
+    for check in (contact.is_name_letter, contact.is_name_mark):
+        assert check.cache_info().currsize <= contact._CHARACTERS_REMEMBERED
+
+
+@pytest.mark.parametrize("name", REFUSED[:5])
+def test_a_refused_name_is_refused_again(name: str) -> None:
+    for _ in range(2):
+        with pytest.raises(InputError):
+            contact.person_name(name, "professional.name")
