@@ -28,7 +28,7 @@ from __future__ import annotations
 import enum
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -48,14 +48,21 @@ class Kind(enum.IntEnum):
 _OF_VIA = {Via.PERSON: Kind.PERSON, Via.PARENT: Kind.PARENT, Via.ADDRESS: Kind.ADDRESS}
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Lock:
+# SHA-256 of each kind's name, to go on from: a lock's id hashes the kind, then the name.
+_HASHED_KIND = {kind: hashlib.sha256(kind.name.encode()) for kind in Kind}
+
+
+class Lock(NamedTuple):
+    """A lock of ``kind`` on the name hashed to ``id``; locks order by kind, then id (a
+    tuple's order: compared, hashed and sorted without Python code, as a write sorts
+    and checks every lock it takes)."""
+
     kind: Kind
     id: int
 
     @classmethod
     def of(cls, kind: Kind, *name: str | bytes) -> Lock:
-        digest = hashlib.sha256(kind.name.encode())
+        digest = _HASHED_KIND[kind].copy()
         for part in name:
             raw = part.encode() if isinstance(part, str) else part
             digest.update(len(raw).to_bytes(4, "big") + raw)
