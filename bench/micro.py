@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import itertools
 import os
 import statistics
 import sys
@@ -136,7 +137,7 @@ def register(signals: int) -> dict[str, Any]:
     from vir.domain.signals import Professional
     from vir.services.signals import SignalRequest
 
-    made = iter(range(10**9))
+    made = itertools.count()
 
     def request() -> SignalRequest:
         n = next(made)

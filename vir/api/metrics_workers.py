@@ -8,10 +8,10 @@ worker that takes a scrape asks its siblings for their figures and answers the s
 
 Before forking, the parent makes a private folder (``tempfile.mkdtemp``: mode 0700,
 its own user's; in ``/tmp`` when the temporary folder's path is too long for a
-socket's, ``private_folder``) and removes it when it stops. Every worker listens there on a Unix
-socket of its own (``worker-<n>.sock``, mode 0600), on a thread that answers each
-connection with a snapshot of its registry as JSON and closes it; it reads nothing
-from the connection. The scraped worker connects to every sibling, reads each
+socket's, ``private_folder``) and removes it when it stops. Every worker listens
+there on a Unix socket of its own (``worker-<n>.sock``, mode 0600), on a thread that
+answers each connection with a snapshot of its registry as JSON and closes it; it
+reads nothing from the connection. The scraped worker connects to every sibling, reads each
 snapshot (bounded in size and time, and checked: a name, a type, samples of labels
 and numbers), and merges them with its own:
 
@@ -166,7 +166,7 @@ def private_folder(count: int) -> Path:
     folder (``TMPDIR``), or in ``/tmp`` when the sockets' paths there would be too long
     (a deep ``TMPDIR``); ConfigurationError when they are too long in both."""
     longest = len(f"/vir-metrics-12345678/{_name(count - 1)}".encode())
-    for base in dict.fromkeys((Path(tempfile.gettempdir()), _FALLBACK_TMP)):
+    for base in (Path(tempfile.gettempdir()), _FALLBACK_TMP):
         if len(os.fsencode(base)) + longest <= MAX_SOCKET_PATH:
             return Path(tempfile.mkdtemp(prefix="vir-metrics-", dir=base))
     raise ConfigurationError(

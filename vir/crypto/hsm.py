@@ -606,8 +606,9 @@ def _open_session(token: Any, pin: str) -> pkcs11.Session:
 # SoftHSM2 reads the token's PIN blobs from its file at each login; while a sibling
 # worker's login rewrites that file, the blob reads empty and the login is refused as
 # if the token had no user PIN. The token's flags said it has one a moment earlier,
-# so the login is tried again after these pauses (seconds) before vir believes it.
-LOGIN_PAUSES = (0.05, 0.2, 0.5)
+# so the login is tried again after the same pauses as a token not found (seconds)
+# before vir believes it.
+LOGIN_PAUSES = FIND_TOKEN_PAUSES
 
 
 def _open_session_settled(token: Any, pin: str) -> pkcs11.Session:
