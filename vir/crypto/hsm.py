@@ -25,13 +25,15 @@ several threads at once, and the service signs from a worker thread.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import hmac
+import os
 import secrets
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -122,7 +124,7 @@ class Token:
                 "or correct VIR_PKCS11_MODULE"
             )
         pin = _read_pin(pin_file)
-        with _LIBRARY_LOCK:
+        with _LIBRARY_LOCK, _opening_alone(pin_file):
             try:
                 lib = pkcs11.lib(str(module))
             except p11.PKCS11Error:
@@ -603,26 +605,25 @@ def _open_session(token: Any, pin: str) -> pkcs11.Session:
     return session
 
 
-# SoftHSM2 reads the token's PIN blobs from its file at each login; while a sibling
-# worker's login rewrites that file, the blob reads empty and the login is refused as
-# if the token had no user PIN. The token's flags said it has one a moment earlier,
-# so the login is tried again after the same pauses as a token not found (seconds)
-# before vir believes it.
-LOGIN_PAUSES = FIND_TOKEN_PAUSES
-
-
-def _open_session_settled(token: Any, pin: str) -> pkcs11.Session:
-    for pause in LOGIN_PAUSES:
-        try:
-            return _open_session(token, pin)
-        except p11.UserPinNotInitialized:
-            time.sleep(pause)
-    return _open_session(token, pin)
+@contextlib.contextmanager
+def _opening_alone(pin_file: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``pin_file`` (flock) while this process finds the token
+    and logs in. SoftHSM2 reads the token's files to list it and at each login, and a
+    login rewrites them: worker processes starting together (``VIR_KEYHOLDER_WORKERS``)
+    read each other's half-written file and were refused ("no user PIN",
+    CKR_GENERAL_ERROR). Every vir process that opens the token reads the same PIN file,
+    so locking it lets them open the token one at a time."""
+    descriptor = os.open(pin_file, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
 
 
 def _login(token: Any, pin: str, pin_file: Path, token_label: str) -> pkcs11.Session:
     try:
-        return _open_session_settled(token, pin)
+        return _open_session(token, pin)
     except p11.UserPinNotInitialized:
         raise ConfigurationError(_no_user_pin_message(token_label)) from None
     except (p11.PinIncorrect, p11.PinInvalid, p11.PinLenRange):

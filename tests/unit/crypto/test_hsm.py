@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -210,31 +212,30 @@ def test_a_token_the_module_has_not_read_yet_is_looked_for_again(
         assert opened.unwrap(opened.wrap(SECRET, aad=CONTEXT), aad=CONTEXT) == SECRET
 
 
-@pytest.mark.parametrize("refusals", [2, len(hsm.LOGIN_PAUSES) + 1])
-def test_a_login_refused_for_want_of_a_user_pin_is_tried_again(
-    hsm_token: HsmToken, monkeypatch: pytest.MonkeyPatch, refusals: int
-) -> None:
-    """While a sibling worker's login rewrites SoftHSM2's token file, a login reads an
-    empty PIN blob and is refused as if the token had no user PIN (the module's answer
-    is simulated: the race is rare). vir tries again a few times, then believes it."""
-    real = hsm._open_session
-    tries: list[int] = []
-    monkeypatch.setattr(hsm, "LOGIN_PAUSES", (0.0,) * len(hsm.LOGIN_PAUSES))
-
-    def racing(token: object, pin: str) -> pkcs11.Session:
-        tries.append(1)
-        if len(tries) <= refusals:
-            raise p11.UserPinNotInitialized()
-        return real(token, pin)
-
-    monkeypatch.setattr(hsm, "_open_session", racing)
-    if refusals > len(hsm.LOGIN_PAUSES):
-        refuses(hsm_token, hsm_token.pin_file, "has no user PIN yet.*C_InitPIN")
-        assert len(tries) == len(hsm.LOGIN_PAUSES) + 1
-        return
-    with Token.open(hsm_token.module, hsm_token.label, hsm_token.pin_file) as opened:
-        assert opened.unwrap(opened.wrap(SECRET, aad=CONTEXT), aad=CONTEXT) == SECRET
-    assert len(tries) == refusals + 1
+def test_processes_open_the_token_one_at_a_time(hsm_token: HsmToken) -> None:
+    """SoftHSM2 reads the token's files to list it and at each login, and a login
+    rewrites them: workers starting together read each other's half-written file
+    ("no user PIN", CKR_GENERAL_ERROR in CI). Token.open holds a lock on the PIN file,
+    which every process opening the token reads, while it finds the token and logs in:
+    here another open description of the file holds it, as a sibling process would."""
+    opened: list[Token] = []
+    descriptor = os.open(hsm_token.pin_file, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        opener = threading.Thread(
+            target=lambda: opened.append(
+                Token.open(hsm_token.module, hsm_token.label, hsm_token.pin_file)
+            )
+        )
+        opener.start()
+        opener.join(0.5)
+        assert opener.is_alive() and not opened  # waits for the sibling's login
+    finally:
+        os.close(descriptor)
+    opener.join(10)
+    assert len(opened) == 1
+    with opened[0] as token:
+        assert token.unwrap(token.wrap(SECRET, aad=CONTEXT), aad=CONTEXT) == SECRET
 
 
 def test_a_locked_pin_is_reported(hsm_token: HsmToken, monkeypatch: pytest.MonkeyPatch) -> None:
