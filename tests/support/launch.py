@@ -47,6 +47,13 @@ def _is_vir_module(args: Sequence[str]) -> bool:
     return str(args[2]) == "vir" or str(args[2]).startswith("vir.")
 
 
+def _same_code(env: Mapping[str, str] | None) -> bool:
+    """Whether a command run with ``env`` imports the vir the fork server preloaded: one
+    with another ``PYTHONPATH`` (``bench`` measuring another checkout's design,
+    ``harness.design_env``) would import other code, so it is executed afresh."""
+    return env is None or env.get("PYTHONPATH") == os.environ.get("PYTHONPATH")
+
+
 def _socket_path() -> str:
     """This process's fork server, started on first use (the PID it runs for is checked,
     so a forked child never talks to its parent's)."""
@@ -249,7 +256,7 @@ def popen(args: Sequence[str], *, fresh: bool = False, **kwargs: Any) -> subproc
     """``subprocess.Popen(args, **kwargs)``, forked when it is a vir module (see above);
     ``fresh``: executed all the same, for a test that reads the process's command line
     or initial environment in /proc (a forked child shows its fork server's)."""
-    if forking() and not fresh and _is_vir_module(args):
+    if forking() and not fresh and _is_vir_module(args) and _same_code(kwargs.get("env")):
         return Launched(args, **kwargs)
     return subprocess.Popen(args, **kwargs)
 
@@ -268,7 +275,7 @@ def run(
     """``subprocess.run(args, capture_output=True, text=True, ...)``, forked when it is a
     vir module (see above)."""
     assert capture_output and text, "the tests read a command's output as text"
-    if not (forking() and _is_vir_module(args)):
+    if not (forking() and _is_vir_module(args) and _same_code(env)):
         return subprocess.run(
             args,
             cwd=cwd,

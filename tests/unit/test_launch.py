@@ -139,3 +139,22 @@ print(sorted(k for k in read if k.startswith("VIR_")))
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_a_command_with_another_pythonpath_imports_that_code(tmp_path: Path) -> None:
+    """The bench runs another checkout's vir with ``PYTHONPATH`` (harness.design_env);
+    the fork server's preloaded vir would answer instead, so such a command is executed
+    afresh, for ``run`` and ``popen`` alike."""
+    other = tmp_path / "vir"
+    other.mkdir()
+    (other / "__init__.py").write_text("")
+    (other / "cli.py").write_text("print('the other checkout')\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIR_")}
+    env["PYTHONPATH"] = str(tmp_path)
+    args = [sys.executable, "-m", "vir.cli", "--help"]
+    elsewhere = tmp_path / "elsewhere"  # python -m looks in the working directory first
+    elsewhere.mkdir()
+    assert launch.run(args, cwd=elsewhere, env=env).stdout == "the other checkout\n"
+    process = launch.popen(args, cwd=elsewhere, env=env, stdout=subprocess.PIPE)
+    out, _ = process.communicate(timeout=60)
+    assert out == b"the other checkout\n"
