@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
+from vir.api.blocking import blocking
 from vir.api.headers import API_VERSION
 from vir.api.problems import (
     PROBLEM_JSON,
@@ -111,5 +112,6 @@ def install(app: FastAPI, contact: dict[str, str]) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/v1/openapi.json", include_in_schema=False)
+    @blocking  # the first call makes the document: ~0.1 s, not on the event loop
     def openapi_v1() -> JSONResponse:
         return JSONResponse(openapi())

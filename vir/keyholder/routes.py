@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from vir.api.blocking import blocking
 from vir.api.identity import CLIENT_CERT_HEADER, CurrentCaller, client_certificate, require_caller
 from vir.api.problems import problem_responses
 from vir.api.schemas import Element, TimestampOut, decode_element, timestamp
@@ -132,6 +133,7 @@ class EpochsOut(BaseModel):
     operation_id="listOprfEpochs",
     responses=problem_responses(401, 403),
 )
+@blocking
 def epochs(_caller: CurrentCaller, db: DatabaseDep) -> EpochsOut:
     """The key epochs this key holder has not retired."""
     found = [e for e in listing(db) if e.state != "retired"]

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, StrictInt, StringConstraints, field_validator
 from starlette.concurrency import run_in_threadpool
 
+from vir.api.blocking import blocking
 from vir.api.deps import ClockDep, DatabaseDep, EpochsDep
 from vir.api.identity import CurrentCaller
 from vir.api.problems import problem_responses
@@ -88,6 +89,7 @@ async def exclude_address(
     operation_id="listAddressExclusions",
     responses=problem_responses(401, 403),
 )
+@blocking
 def list_exclusions(caller: CurrentCaller, db: DatabaseDep) -> ExclusionsOut:
     """The labels on the exclusion list, and when each was added."""
     policy.require_address_officer(caller)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
+from vir.api.blocking import blocking
 from vir.api.deps import TransparencyDep
 from vir.api.identity import CurrentCaller
 from vir.api.problems import problem_responses
@@ -32,6 +33,7 @@ MAX_INDEX = 2**31 - 1
         **problem_responses(401, 403, 404),
     },
 )
+@blocking
 def latest_checkpoint(_caller: CurrentCaller, transparency: TransparencyDep) -> PlainTextResponse:
     """The newest signed checkpoint of the audit log; verify it with `vir audit key`'s key."""
     signed = transparency.latest()
@@ -66,6 +68,7 @@ def _b64(hashes: list[bytes]) -> list[str]:
     operation_id="getInclusionProof",
     responses=problem_responses(401, 403, 404, 422),
 )
+@blocking
 def inclusion_proof(
     _caller: CurrentCaller,
     transparency: TransparencyDep,
@@ -90,6 +93,7 @@ def inclusion_proof(
     operation_id="getConsistencyProof",
     responses=problem_responses(401, 403, 404, 422),
 )
+@blocking
 def consistency_proof(
     _caller: CurrentCaller,
     transparency: TransparencyDep,

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from vir.api.blocking import blocking
 from vir.api.deps import ConsultationServiceDep, EpochsDep
 from vir.api.identity import CurrentCaller
 from vir.api.problems import problem_responses
@@ -105,6 +106,7 @@ def _subject(body: ConsultationIn) -> tuple[str, str, Form]:
     operation_id="consult",
     responses=problem_responses(*COMMON, 429),
 )
+@blocking
 def consult(
     body: ConsultationIn,
     caller: CurrentCaller,
@@ -132,6 +134,7 @@ def consult(
     "consultation, an older one and one that does not exist are alike not found (404); "
     "a code given before, or any after `closed`, is a conflict (409).",
 )
+@blocking
 def give_feedback(
     consultation_id: Annotated[str, Path(pattern=SIGNAL_ID_PATTERN)],
     body: FeedbackIn,

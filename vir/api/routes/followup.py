@@ -16,6 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from vir.api.blocking import blocking
 from vir.api.deps import ClockDep, DatabaseDep
 from vir.api.identity import CurrentCaller
 from vir.api.problems import problem_responses
@@ -119,6 +120,7 @@ class ReminderOut(BaseModel):
     operation_id="listOverdueMatches",
     responses=problem_responses(400, 401, 403, 422),
 )
+@blocking
 def list_overdue(
     caller: CurrentCaller,
     db: DatabaseDep,
@@ -152,6 +154,7 @@ def list_overdue(
     operation_id="remindMatch",
     responses=problem_responses(400, 401, 403, 404, 409, 422, 429),
 )
+@blocking
 def remind(
     match_id: MatchId, caller: CurrentCaller, db: DatabaseDep, clock: ClockDep
 ) -> ReminderOut:

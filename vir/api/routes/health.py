@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from vir.api.blocking import blocking
 from vir.api.errors import problem_response
 from vir.store.db import Database
 
@@ -86,7 +87,7 @@ def readiness_of(app: Any) -> Readiness:
 
 
 @router.get("/health", response_model=Health, tags=["service"])
-def health() -> Health:
+async def health() -> Health:
     return Health(status="ok")
 
 
@@ -96,6 +97,7 @@ def health() -> Health:
     tags=["service"],
     responses={503: {"description": "Not ready: the problem names the failing checks."}},
 )
+@blocking
 def ready(request: Request) -> Health | JSONResponse:
     failed = readiness_of(request.app).not_ready()
     if failed:

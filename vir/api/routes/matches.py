@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field, StringConstraints
 
+from vir.api.blocking import blocking
 from vir.api.deps import ClockDep, DatabaseDep
 from vir.api.identity import CurrentCaller
 from vir.api.problems import problem_responses
@@ -115,6 +116,7 @@ class MatchDetailOut(MatchOut):
     operation_id="getMatch",
     responses=problem_responses(*COMMON, 404),
 )
+@blocking
 def get_match(
     match_id: MatchId, caller: CurrentCaller, db: DatabaseDep, clock: ClockDep
 ) -> MatchDetailOut:
@@ -130,6 +132,7 @@ def get_match(
     operation_id="offerHandover",
     responses=problem_responses(*COMMON, 404),
 )
+@blocking
 def offer_handover(
     match_id: MatchId, body: HandoverIn, caller: CurrentCaller, db: DatabaseDep, clock: ClockDep
 ) -> MatchDetailOut:
@@ -144,6 +147,7 @@ def offer_handover(
     operation_id="acceptHandover",
     responses=problem_responses(*COMMON, 404),
 )
+@blocking
 def accept_handover(
     match_id: MatchId, caller: CurrentCaller, db: DatabaseDep, clock: ClockDep
 ) -> MatchDetailOut:
@@ -158,6 +162,7 @@ def accept_handover(
     operation_id="declineHandover",
     responses=problem_responses(*COMMON, 404),
 )
+@blocking
 def decline_handover(
     match_id: MatchId, caller: CurrentCaller, db: DatabaseDep, clock: ClockDep
 ) -> MatchDetailOut:
@@ -172,6 +177,7 @@ def decline_handover(
     operation_id="recordFollowUp",
     responses=problem_responses(*COMMON, 404, 409),
 )
+@blocking
 def record_follow_up(
     match_id: MatchId, body: FollowUpIn, caller: CurrentCaller, db: DatabaseDep, clock: ClockDep
 ) -> MatchDetailOut:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from vir.api.blocking import blocking
 from vir.api.deps import MetricsAllowDep, MetricsDep, ProxyTrustDep
 from vir.api.errors import problem_response
 from vir.api.metrics import CONTENT_TYPE, peer_allowed
@@ -24,6 +25,7 @@ router = APIRouter()
 
 
 @router.get("/metrics", tags=["service"], include_in_schema=False, response_model=None)
+@blocking
 def metrics(
     request: Request, found: MetricsDep, allow: MetricsAllowDep, trust: ProxyTrustDep
 ) -> Response | JSONResponse:

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from vir.api.blocking import blocking
 from vir.api.deps import ClockDep, DatabaseDep
 from vir.api.identity import CurrentCaller
 from vir.api.problems import problem_responses
@@ -51,6 +52,7 @@ class OrganisationsOut(BaseModel):
     operation_id="listOrganisations",
     responses=problem_responses(400, 401, 403, 413, 422),
 )
+@blocking
 def list_organisations(
     caller: CurrentCaller,
     db: DatabaseDep,

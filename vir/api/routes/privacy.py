@@ -13,6 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from vir.api.blocking import blocking
 from vir.api.deps import EpochsDep, PrivacyServiceDep
 from vir.api.identity import CurrentCaller
 from vir.api.problems import problem_responses
@@ -119,6 +120,7 @@ async def access(
     operation_id="eraseSignals",
     responses=problem_responses(*COMMON, 404, 429),
 )
+@blocking
 def erase(
     body: ErasureIn,
     caller: CurrentCaller,
@@ -137,6 +139,7 @@ def erase(
     operation_id="registerDeath",
     responses=problem_responses(*COMMON, 404, 429),
 )
+@blocking
 def deceased(
     body: PseudonymIn,
     caller: CurrentCaller,
@@ -155,6 +158,7 @@ def deceased(
     operation_id="listUninformedSignals",
     responses=problem_responses(*COMMON),
 )
+@blocking
 def uninformed(caller: CurrentCaller, privacy: PrivacyServiceDep) -> UninformedOut:
     """Signals of the officer's region's organisations whose information duty is
     unconfirmed past the term (``VIR_INFORMATION_DUTY_DAYS``)."""

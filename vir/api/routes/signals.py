@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field, StrictInt
 
+from vir.api.blocking import blocking
 from vir.api.deps import (
     ClockDep,
     DatabaseDep,
@@ -233,6 +234,7 @@ def _signal_request(body: SignalIn) -> SignalRequest:
         **problem_responses(*COMMON, 409, 429),
     },
 )
+@blocking
 def register_signal(
     body: SignalIn, caller: CurrentCaller, signals: SignalServiceDep, response: Response
 ) -> SignalOut:
@@ -262,6 +264,7 @@ def register_signal(
     operation_id="getSignal",
     responses=problem_responses(*COMMON, 404),
 )
+@blocking
 def get_signal(
     local_ref: Annotated[str, Path(pattern=LOCAL_REF_PATTERN)],
     caller: CurrentCaller,
@@ -278,6 +281,7 @@ def get_signal(
     operation_id="withdrawSignal",
     responses=problem_responses(*COMMON, 404, 429),
 )
+@blocking
 def withdraw_signal(
     local_ref: Annotated[str, Path(pattern=LOCAL_REF_PATTERN)],
     reason: Annotated[WithdrawalReason, Query()],
@@ -295,6 +299,7 @@ def withdraw_signal(
     operation_id="getMatches",
     responses=problem_responses(*COMMON, 404),
 )
+@blocking
 def get_matches(
     local_ref: Annotated[str, Query(pattern=LOCAL_REF_PATTERN)],
     caller: CurrentCaller,
@@ -311,6 +316,7 @@ def get_matches(
     operation_id="getNotifications",
     responses=problem_responses(*COMMON),
 )
+@blocking
 def get_notifications(
     caller: CurrentCaller,
     notifications: NotificationServiceDep,
@@ -333,6 +339,7 @@ def get_notifications(
     operation_id="updateSignal",
     responses=problem_responses(*COMMON, 404),
 )
+@blocking
 def update_signal(
     local_ref: Annotated[str, Path(pattern=LOCAL_REF_PATTERN)],
     body: SignalPatch,
@@ -363,6 +370,7 @@ def update_signal(
     operation_id="listSignals",
     responses=problem_responses(*COMMON),
 )
+@blocking
 def list_signals(
     caller: CurrentCaller,
     signals: SignalServiceDep,
@@ -391,6 +399,7 @@ def list_signals(
     responses=problem_responses(*COMMON),
     tags=["organisation"],
 )
+@blocking
 def set_coordinator(
     body: CoordinatorIn, caller: CurrentCaller, db: DatabaseDep, clock: ClockDep
 ) -> Response:

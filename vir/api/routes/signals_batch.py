@@ -31,6 +31,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
+from vir.api.blocking import blocking
 from vir.api.deps import SignalServiceDep
 from vir.api.errors import record_refusal, validation_response, vir_error_response
 from vir.api.identity import CurrentCaller
@@ -111,6 +112,7 @@ class SignalBatchOut(BaseModel):
     operation_id="registerSignalBatch",
     responses=problem_responses(*COMMON),
 )
+@blocking
 def register_signal_batch(
     body: SignalBatchIn, caller: CurrentCaller, signals: SignalServiceDep, request: Request
 ) -> JSONResponse:
