@@ -24,6 +24,7 @@ from vir.domain.matching import NotificationType, Via, group_keys
 from vir.domain.ratelimit import LimitKind
 from vir.domain.signals import Professional, SignalFacts, WithdrawalReason
 from vir.services import removal
+from vir.services.combining import Combiner
 from vir.services.epochs import EpochBook, in_transaction
 from vir.services.identity import Caller
 from vir.services.matching import (
@@ -42,6 +43,10 @@ from vir.store.locks import Lock
 from vir.store.ratelimits import RateLimits
 from vir.store.records import ArchivedSignal, Informed, Signal, StoredNotification
 
+# Registrations handled together at most (SQLite): a batch of 32 costs a signal about
+# a seventh of one alone (docs/benchmarks.md), and keeps the wait it adds short.
+COMBINED_MOST = 32
+
 
 class SignalService:
     def __init__(
@@ -59,6 +64,12 @@ class SignalService:
         # Per organisation, shared by every instance: registering and withdrawing in a
         # loop would otherwise ask "is this child in the index?" in bulk.
         self._limits = limits if limits is not None else RateLimits({})
+        # Where one write transaction runs at a time (SQLite), registrations waiting for
+        # it are registered together; on PostgreSQL each runs its own, in parallel with
+        # those on other children (docs/concurrency.md).
+        self._combined: Combiner[Caller, SignalRequest, Registration] | None = (
+            Combiner(self.register_many, most=COMBINED_MOST) if db.one_writer else None
+        )
 
     def register(self, caller: Caller, request: SignalRequest) -> Registration:
         """Store a signal and settle its matches; a repeat of a stored one returns it.
@@ -66,7 +77,11 @@ class SignalService:
         ``request`` may be made under any accepted key epoch: its pseudonyms are
         converted to the stored epoch inside the write transaction, where no rekey can
         switch epochs (``vir.services.epochs``), so the signal is stored, matched and
-        compared in the epoch of everything it meets. It is ``register_many`` of one."""
+        compared in the epoch of everything it meets. It is ``register_many`` of one,
+        or, on SQLite, of the caller's registrations that arrive meanwhile
+        (``vir.services.combining``): the same answers as one after the other."""
+        if self._combined is not None:
+            return self._combined(caller, request)
         (registered,) = self.register_many(caller, [request])
         if isinstance(registered, VirError):
             raise registered

@@ -268,6 +268,12 @@ class Database:
             else None
         )
 
+    @property
+    def one_writer(self) -> bool:
+        """Whether one write transaction runs at a time (SQLite): a writer waits for
+        every other anyway. On PostgreSQL writers on different rows run in parallel."""
+        return not self._postgresql
+
     def observe_commits(self, observer: Callable[[Sequence[Any]], None]) -> None:
         """Call ``observer`` with the audit events of every committed write transaction
         (after the commit; it must not raise)."""

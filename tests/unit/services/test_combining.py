@@ -1,0 +1,163 @@
+"""Concurrent calls handled together (vir.services.combining)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from support import postgres
+from support.world import World, world
+
+from vir.domain.caller import Caller
+from vir.domain.errors import Conflict
+from vir.domain.intake import SignalRequest
+from vir.services.combining import Combiner
+
+
+class Recorder:
+    """A ``handle`` that records its batches; the first one waits for ``release``."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[str, list[int]]] = []
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, key: str, items: Sequence[int]) -> list[int | BaseException]:
+        if not self.batches:
+            self.entered.set()
+            assert self.release.wait(10)
+        self.batches.append((key, list(items)))
+        if key == "broken":
+            raise RuntimeError("the store is gone")
+        return [Conflict("a conflict") if item < 0 else item * 10 for item in items]
+
+
+def _call(
+    combiner: Combiner[str, int, int], key: str, item: int, answers: dict[int, object]
+) -> None:
+    try:
+        answers[item] = combiner(key, item)
+    except Exception as error:  # the caller's own refusal
+        answers[item] = error
+
+
+def _queued_behind_first(
+    recorder: Recorder, combiner: Combiner[str, int, int], calls: list[tuple[str, int]]
+) -> dict[int, object]:
+    """The first of ``calls`` takes the turn and waits; the others queue meanwhile."""
+    answers: dict[int, object] = {}
+    first = threading.Thread(target=_call, args=(combiner, *calls[0], answers))
+    first.start()
+    assert recorder.entered.wait(10)
+    others = []
+    for key, item in calls[1:]:
+        thread = threading.Thread(target=_call, args=(combiner, key, item, answers))
+        thread.start()
+        others.append(thread)
+        while len(combiner._queue) < len(others):  # queued in this order
+            threading.Event().wait(0.001)
+    recorder.release.set()
+    for thread in (first, *others):
+        thread.join(10)
+    return answers
+
+
+def test_a_call_alone_is_a_batch_of_one() -> None:
+    recorder = Recorder()
+    recorder.release.set()
+    combiner = Combiner(recorder, most=32)
+    assert combiner("a", 4) == 40
+    assert recorder.batches == [("a", [4])]
+
+
+def test_calls_that_arrive_meanwhile_are_one_batch_in_arrival_order() -> None:
+    recorder = Recorder()
+    combiner = Combiner(recorder, most=32)
+    answers = _queued_behind_first(recorder, combiner, [("a", 1), ("a", 2), ("a", 3), ("a", 4)])
+    assert recorder.batches == [("a", [1]), ("a", [2, 3, 4])]
+    assert answers == {1: 10, 2: 20, 3: 30, 4: 40}
+
+
+def test_a_refusal_is_raised_in_its_own_callers_thread_only() -> None:
+    recorder = Recorder()
+    combiner = Combiner(recorder, most=32)
+    answers = _queued_behind_first(recorder, combiner, [("a", 1), ("a", 2), ("a", -3), ("a", 4)])
+    assert isinstance(answers.pop(-3), Conflict)
+    assert answers == {1: 10, 2: 20, 4: 40}
+
+
+def test_each_key_is_a_batch_of_its_own_and_a_broken_one_refuses_only_itself() -> None:
+    recorder = Recorder()
+    combiner = Combiner(recorder, most=32)
+    answers = _queued_behind_first(
+        recorder, combiner, [("a", 1), ("b", 2), ("broken", 3), ("a", 4), ("b", 5)]
+    )
+    assert recorder.batches == [("a", [1]), ("b", [2, 5]), ("broken", [3]), ("a", [4])]
+    assert isinstance(answers.pop(3), RuntimeError)
+    assert answers == {1: 10, 2: 20, 4: 40, 5: 50}
+
+
+def test_a_batch_holds_at_most_most_and_the_rest_follow() -> None:
+    recorder = Recorder()
+    combiner = Combiner(recorder, most=2)
+    answers = _queued_behind_first(recorder, combiner, [("a", i) for i in range(1, 7)])
+    assert [items for _key, items in recorder.batches] == [[1], [2, 3], [4, 5], [6]]
+    assert answers == {i: 10 * i for i in range(1, 7)}
+
+
+def test_an_interrupt_leaves_no_caller_waiting() -> None:
+    """Whatever stops the thread that handles a batch, every caller whose item it took
+    gets an answer (the interrupt), none waits forever."""
+    stop = KeyboardInterrupt()
+
+    def interrupted(_key: str, _items: Sequence[int]) -> list[int | BaseException]:
+        raise stop
+
+    combiner: Combiner[str, int, int] = Combiner(interrupted, most=32)
+    with pytest.raises(KeyboardInterrupt):
+        combiner("a", 1)
+    with pytest.raises(KeyboardInterrupt):
+        combiner("a", 2)  # a later call is handled (and interrupted) in turn
+
+
+SQLITE_ONLY = pytest.mark.skipif(
+    postgres.backend() == "postgresql", reason="on PostgreSQL registrations run in parallel"
+)
+
+
+@SQLITE_ONLY
+def test_registrations_arriving_together_on_sqlite_are_registered_together(
+    tmp_path: Path,
+) -> None:
+    """Sixteen threads register at once: fewer write transactions than registrations,
+    and the same matches as one after the other (every child twice: one match each)."""
+    with world(tmp_path) as w:
+        sizes: list[int] = []
+        combined = w.signals._combined
+        assert combined is not None, "SQLite's registrations are combined"
+        handle = combined._handle
+
+        def counted(caller: Caller, requests: Sequence[SignalRequest]) -> Sequence[object]:
+            sizes.append(len(requests))
+            return handle(caller, requests)
+
+        combined._handle = counted  # type: ignore[assignment]
+        children = [f"kind{i}" for i in range(24)]
+        threads = [  # two threads an organisation: the second repeats the first's signals
+            threading.Thread(target=_registers, args=(w, org, children)) for org in (0, 1, 0, 1)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert sum(sizes) == 2 * len(children) * 2  # each org's signal, and its repeat
+        assert len(sizes) < sum(sizes)
+        created = [n for n in w.notifications() if n["type"] == "match.created"]
+        assert len(created) == 2 * len(children)  # one match a child, told to both
+
+
+def _registers(w: World, org: int, children: list[str]) -> None:
+    for child in children:
+        w.register(org, child, ref=f"{org}-{child}")

@@ -1,0 +1,97 @@
+"""Concurrent calls handled together, in one batch (flat combining).
+
+Each calling thread puts its item in a queue; when no batch is being handled, it
+takes what is queued (its own item and those that arrived meanwhile, up to
+``most``) and hands it to ``handle`` in one go, in arrival order, a batch per key; each
+caller then returns its own item's answer or raises its own item's refusal. When no
+one else is waiting, a call is a batch of one: nothing waits for company.
+
+This is how a registration in the SQLite index costs what a batched one does
+(``SignalService.register``): on SQLite one write transaction runs at a time anyway,
+so the registrations that queue for it are registered in one, as
+``POST /v1/signals/batch`` would (the same ``register_many``), instead of one after the
+other.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable, Sequence
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class _Waiting(Generic[K, T, R]):
+    __slots__ = ("answer", "done", "item", "key")
+
+    def __init__(self, key: K, item: T) -> None:
+        self.key = key
+        self.item = item
+        self.answer: R | BaseException | None = None
+        self.done = False
+
+
+class Combiner(Generic[K, T, R]):
+    def __init__(
+        self,
+        handle: Callable[[K, Sequence[T]], Sequence[R | BaseException]],
+        most: int,
+    ) -> None:
+        """``handle(key, items)``: an answer or a refusal for each item, in order; an
+        exception it raises is every item's refusal."""
+        self._handle = handle
+        self._most = most
+        self._queue: list[_Waiting[K, T, R]] = []
+        # Guards the queue and ``_busy``; a waiting caller sleeps on it until a batch
+        # is done (not on a lock of its own turn: each caller woken in turn only to
+        # find its item done would let the queue fill one item at a time).
+        self._changed = threading.Condition()
+        self._busy = False  # a thread is handling a batch
+
+    def __call__(self, key: K, item: T) -> R:
+        """``item``'s answer, handled with whatever is queued beside it under ``key``."""
+        waiting: _Waiting[K, T, R] = _Waiting(key, item)
+        with self._changed:
+            self._queue.append(waiting)
+            while not waiting.done:
+                if self._busy:
+                    self._changed.wait()
+                    continue
+                self._busy = True
+                taken, self._queue = self._queue[: self._most], self._queue[self._most :]
+                self._changed.release()
+                try:
+                    self._handle_all(taken)
+                finally:
+                    self._changed.acquire()
+                    self._busy = False
+                    self._changed.notify_all()
+        answer = waiting.answer
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer  # type: ignore[return-value]  # set by _handle_all
+
+    def _handle_all(self, taken: list[_Waiting[K, T, R]]) -> None:
+        try:
+            left = taken
+            while left:
+                key = left[0].key
+                batch = [w for w in left if w.key == key]
+                left = [w for w in left if w.key != key]
+                try:
+                    answers = self._handle(key, [w.item for w in batch])
+                except Exception as error:  # the whole batch's refusal, not the others'
+                    answers = [error] * len(batch)
+                for waiting, answer in zip(batch, answers, strict=True):
+                    waiting.answer = answer
+                    waiting.done = True
+        except BaseException as stopped:
+            # An interrupt: nobody may wait for an item that will never be handled.
+            for waiting in taken:
+                if not waiting.done:
+                    waiting.answer = stopped
+                    waiting.done = True
+            raise
