@@ -5,7 +5,8 @@ FastAPI runs a plain ``def`` endpoint in a worker thread, which is right for wor
 blocks; but it then validates the endpoint's answer against the response model in a
 worker thread too, a second trip from the event loop to a thread and back (a task, a
 queue, a wake-up, the interpreter lock handed over twice). That trip cost about a tenth
-of a registration's CPU in the index (docs/benchmarks.md, "Endpoints that block"). An
+of a registration's CPU in the index (docs/benchmarks.md, "Endpoints that block,
+registrations combined"). An
 endpoint declared ``@blocking`` is an ``async`` endpoint that runs the same body in a
 worker thread once, and its answer is validated on the event loop, where that costs
 microseconds.

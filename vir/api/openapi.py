@@ -112,6 +112,6 @@ def install(app: FastAPI, contact: dict[str, str]) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/v1/openapi.json", include_in_schema=False)
-    @blocking  # the first call makes the document: ~0.1 s, not on the event loop
+    @blocking  # the first call makes the document: not on the event loop
     def openapi_v1() -> JSONResponse:
         return JSONResponse(openapi())

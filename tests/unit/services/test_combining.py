@@ -39,7 +39,7 @@ def _call(
 ) -> None:
     try:
         answers[item] = combiner(key, item)
-    except Exception as error:  # the caller's own refusal
+    except BaseException as error:  # the caller's own refusal (or interrupt)
         answers[item] = error
 
 
@@ -61,6 +61,7 @@ def _queued_behind_first(
     recorder.release.set()
     for thread in (first, *others):
         thread.join(10)
+        assert not thread.is_alive(), "a caller still waits"
     return answers
 
 
@@ -107,19 +108,25 @@ def test_a_batch_holds_at_most_most_and_the_rest_follow() -> None:
     assert answers == {i: 10 * i for i in range(1, 7)}
 
 
+class Interrupted(Recorder):
+    """The first batch waits for ``release``; every later one is interrupted."""
+
+    def __call__(self, key: str, items: Sequence[int]) -> list[int | BaseException]:
+        if self.batches:
+            self.batches.append((key, list(items)))
+            raise KeyboardInterrupt
+        return super().__call__(key, items)
+
+
 def test_an_interrupt_leaves_no_caller_waiting() -> None:
     """Whatever stops the thread that handles a batch, every caller whose item it took
-    gets an answer (the interrupt), none waits forever."""
-    stop = KeyboardInterrupt()
-
-    def interrupted(_key: str, _items: Sequence[int]) -> list[int | BaseException]:
-        raise stop
-
-    combiner: Combiner[str, int, int] = Combiner(interrupted, most=32)
-    with pytest.raises(KeyboardInterrupt):
-        combiner("a", 1)
-    with pytest.raises(KeyboardInterrupt):
-        combiner("a", 2)  # a later call is handled (and interrupted) in turn
+    gets the interrupt as its answer: none waits forever."""
+    recorder = Interrupted()
+    combiner = Combiner(recorder, most=32)
+    answers = _queued_behind_first(recorder, combiner, [("a", 1), ("a", 2), ("a", 3)])
+    assert recorder.batches == [("a", [1]), ("a", [2, 3])]
+    assert answers[1] == 10
+    assert isinstance(answers[2], KeyboardInterrupt) and isinstance(answers[3], KeyboardInterrupt)
 
 
 SQLITE_ONLY = pytest.mark.skipif(

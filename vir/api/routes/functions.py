@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from vir.api.blocking import blocking
 from vir.api.identity import CurrentCaller
 from vir.api.problems import problem_responses
 from vir.domain import functions
@@ -40,8 +39,7 @@ class FunctionsOut(BaseModel):
     operation_id="listFunctions",
     responses=problem_responses(401, 403, 422),
 )
-@blocking
-def list_functions(
+async def list_functions(
     caller: CurrentCaller,
     category: Annotated[
         str | None,
