@@ -103,7 +103,7 @@ def cmd_portal_serve(settings: Settings, _args: argparse.Namespace) -> int:
     from vir.portal.oidc import Providers
     from vir.portal.pages import Services
     from vir.portal.settings import PortalSettings
-    from vir.server.run import check_private_key
+    from vir.server.run import check_private_key, settled
     from vir.services.epochs import EpochBook
     from vir.services.matchregie import Matchregie
     from vir.services.signals import NotificationService, SignalService
@@ -127,9 +127,8 @@ def cmd_portal_serve(settings: Settings, _args: argparse.Namespace) -> int:
         Matchregie(db, clock),
         NotificationService(db, clock),
     )
-    app = create_portal_app(
-        portal, db, clock, providers, load_secret_box(settings.keys_dir), services
-    )
+    box = load_secret_box(settings.keys_dir)
+    app = settled(create_portal_app(portal, db, clock, providers, box, services))
     print(f"vir: portal serving {portal.public_url} (HTTPS, sign-in per organisation)", flush=True)
     uvicorn.run(
         app,
