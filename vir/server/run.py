@@ -11,7 +11,7 @@ import ssl
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, Protocol, cast
+from typing import Any, Literal, Protocol, TypeVar, cast
 
 import uvicorn
 from fastapi import FastAPI
@@ -26,6 +26,8 @@ from vir.server.tls import protocol_class, server_context
 from vir.server.workers import listening_sockets, serve_forked
 from vir.settings import Settings
 from vir.store.db import check_database_files
+
+App = TypeVar("App")
 
 
 def check_private_key(path: Path) -> None:
@@ -121,7 +123,7 @@ def _config(listener: Listener, make_app: Callable[[], FastAPI]) -> uvicorn.Conf
     return uvicorn.Config(app, ssl_context_factory=context_factory, **common)
 
 
-def settled(app: FastAPI) -> FastAPI:
+def settled(app: App) -> App:
     """``app``, with everything built to start it moved out of the garbage collector's
     reach (``gc.freeze``): its routes, models, schemas and mappers live as long as the
     process, yet each full collection under load walked all of them (about 170,000
