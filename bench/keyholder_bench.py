@@ -101,20 +101,20 @@ class _Requester:
         self._socket.close()
 
 
-def evaluation_rate(service: RunningService, seconds: float, clients: int) -> float:
-    """Elements per second evaluated at the key holder; each request carries 32."""
-    body = json.dumps(
-        {
-            "blinded_elements": [
-                b64url_encode(oprf.blind(f"bench-{i}".encode())[1]) for i in range(ELEMENTS)
-            ]
-        }
-    ).encode()
+def evaluation_request(service: RunningService, elements: int = ELEMENTS) -> bytes:
+    """A prepared ``POST /v1/oprf/evaluate`` of ``elements`` blinded elements."""
+    blinded = [b64url_encode(oprf.blind(f"bench-{i}".encode())[1]) for i in range(elements)]
+    body = json.dumps({"blinded_elements": blinded}).encode()
     host = urlsplit(service.keyholder_urls[0]).netloc
-    request = (
+    return (
         f"POST /v1/oprf/evaluate HTTP/1.1\r\nHost: {host}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode() + body
+
+
+def evaluation_rate(service: RunningService, seconds: float, clients: int) -> float:
+    """Elements per second evaluated at the key holder; each request carries 32."""
+    request = evaluation_request(service)
     requesters = [_Requester(service, request) for _ in range(clients)]
     answer = json.loads(requesters[0].send())
     if len(answer["evaluated_elements"]) != ELEMENTS:
