@@ -164,8 +164,8 @@ def _throughput(service: RunningService, seconds: float) -> dict[str, Any]:
 
     This host's speed drifts by a third within minutes, so a bare rate measured once
     before the load is not the rate the load met. The two are measured in ``ROUNDS``
-    slices, alternated (bare, served, bare, served, ...): each round's ratio compares
-    what was measured minutes apart at most seconds apart, and the figure is their mean.
+    slices, alternated (bare, served, bare, served, ...): each round's ratio compares two
+    rates measured seconds apart, not minutes, and the figure is the rounds' mean.
     """
     evaluation_rate(service, 2.0, CLIENTS)  # warm: connections, caches, every process
     processes = service_processes([service])

@@ -43,10 +43,12 @@ def cpu_us_per_request(
         processes = service_processes([service])
         before = processes.cpu()["keyholder"]
         each = requests // connections
-        threads = [
-            threading.Thread(target=lambda s=sender: [s.send() for _ in range(each)])
-            for sender in senders
-        ]
+
+        def send_each(sender: _Requester) -> None:
+            for _ in range(each):
+                sender.send()
+
+        threads = [threading.Thread(target=send_each, args=(s,)) for s in senders]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -64,18 +66,15 @@ def compare(against: Path, elements: int, rounds: int, requests: int, connection
     try:
         there = start_service(folder / "there", **one, **design_env(against))
         try:
-            requests_of = {
-                id(here): evaluation_request(here, elements),
-                id(there): evaluation_request(there, elements),
-            }
             mine: list[float] = []
             theirs: list[float] = []
+            sides = [
+                (here, evaluation_request(here, elements), mine),
+                (there, evaluation_request(there, elements), theirs),
+            ]
             for n in range(rounds):
-                order = [(here, mine), (there, theirs)]
-                for service, found in order if n % 2 == 0 else reversed(order):
-                    found.append(
-                        cpu_us_per_request(service, requests_of[id(service)], requests, connections)
-                    )
+                for service, request, found in sides if n % 2 == 0 else reversed(sides):
+                    found.append(cpu_us_per_request(service, request, requests, connections))
         finally:
             there.stop()
     finally:
