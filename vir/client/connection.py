@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import ssl
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -153,6 +154,7 @@ class VirClient:
     _rng: random.Random = random.Random()  # noqa: S311 (jitter, not a secret)
     _holders: tuple[httpx.Client, ...] = ()
     _pool: ThreadPoolExecutor | None = None  # asks threshold key holders at once
+    _pool_made = threading.Lock()
     threshold: int = 1
 
     def __init__(
@@ -370,9 +372,11 @@ class VirClient:
 
         if len(holders) == 1:
             return [one(holders[0])]
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(len(self._holders), "vir-keyholders")
-        return list(self._pool.map(one, holders))
+        with self._pool_made:  # pseudonymise may be called from several threads at once
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(len(self._holders), "vir-keyholders")
+            pool = self._pool
+        return list(pool.map(one, holders))
 
     def _answer(
         self, holder: httpx.Client, body: dict[str, Any], count: int

@@ -20,6 +20,8 @@ from vir.crypto import oprf
 from vir.domain.encoding import b64url_encode
 
 ROWS = 300  # one identity a row: five chunks of 64 and one of 44
+SENT = bulk.SEND_AT  # rows a request to the index carries (the last: the rest)
+CHUNKS = SENT // 64  # chunks pseudonymised for one request
 
 
 class FakeClient:
@@ -65,7 +67,8 @@ def _state_refs(path: Path) -> list[str]:
 
 
 def _senders() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "vir-client-sender"]
+    """The import's own threads still alive: the sender and the pseudonymisers."""
+    return [t for t in threading.enumerate() if t.name.startswith("vir-client-")]
 
 
 def test_every_row_is_sent_once_in_order(tmp_path: Path) -> None:
@@ -99,12 +102,20 @@ def test_a_failing_key_holder_ends_the_run_with_the_state_true(tmp_path: Path, c
     assert summary.not_done == ROWS - len(client.stored)
 
 
-@pytest.mark.parametrize("call", [1, 2, 4])
+def test_rows_are_sent_send_at_at_a_time(tmp_path: Path) -> None:
+    client = FakeClient()
+    bulk.import_file(client, _file(tmp_path), bulk.Options(progress=False), None)
+    assert SENT % 64 == 0 and client.sent == -(-ROWS // SENT)
+
+
+@pytest.mark.parametrize("call", [1, 2, 3])
 def test_a_failing_index_ends_the_run_with_the_state_true(tmp_path: Path, call: int) -> None:
     client = FakeClient(fail_register=call)
     summary = _run_until_it_fails(tmp_path, client)
-    assert client.stored == [f"r-{i:03d}" for i in range((call - 1) * 64)]
+    assert client.stored == [f"r-{i:03d}" for i in range((call - 1) * SENT)]
     assert client.sent == call  # nothing is sent after the failure
-    # and the reading stops soon after it: one chunk queued, one waiting, one being made
-    assert client.pseudonymised <= call + 3
-    assert (summary.registered, summary.not_done) == ((call - 1) * 64, ROWS - (call - 1) * 64)
+    # and the reading stops soon after it: one batch queued, one being gathered, and
+    # IN_FLIGHT chunks under way
+    assert client.pseudonymised <= (call + 2) * CHUNKS + bulk.IN_FLIGHT
+    done = (call - 1) * SENT
+    assert (summary.registered, summary.not_done) == (done, ROWS - done)

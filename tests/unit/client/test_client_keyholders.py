@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from vir.client import connection
 from vir.client.connection import ClientError, ProtocolError, ServiceError, VirClient
 from vir.crypto import oprf, threshold
 from vir.domain.encoding import b64url_decode, b64url_encode
@@ -170,3 +174,38 @@ def test_the_t_key_holders_are_asked_at_once_and_a_failure_replaced_after() -> N
     made = client([counted(down, 0), counted(holders[1], 1), counted(holders[2], 2)], t=2)
     assert made.pseudonymise(INPUTS).pseudonyms == expected()
     assert sorted(asked[:2]) == [0, 1] and asked[2:] == [2]
+
+
+def test_threads_pseudonymising_at_once_share_one_pool_of_key_holder_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``vir-client import`` pseudonymises several chunks at once, each on a thread of
+    its own: with a threshold they all ask the t holders through the one pool the
+    client closes, not a pool each (whose threads nobody would shut down)."""
+    pools: list[ThreadPoolExecutor] = []
+
+    class Counted(ThreadPoolExecutor):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            time.sleep(0.01)  # widens the window in which a second pool could be made
+            super().__init__(*args, **kwargs)
+            pools.append(self)
+
+    monkeypatch.setattr(connection, "ThreadPoolExecutor", Counted)
+    shares = threshold.split(KEY, 2, 3)
+    made = client([holder(s.secret, s.index) for s in shares], t=2)
+    start = threading.Barrier(8, timeout=10)
+    found: list[list[str]] = []
+
+    def pseudonymise() -> None:
+        start.wait()
+        found.append(made.pseudonymise(INPUTS).pseudonyms)
+
+    threads = [threading.Thread(target=pseudonymise) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for pool in pools:
+        pool.shutdown()
+    assert found == [expected()] * 8
+    assert pools == [made._pool]
