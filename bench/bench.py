@@ -11,7 +11,8 @@
    2 processes / 1 >= 1.3 at concurrency 16.
 4. Registration latency with 10,000 vs 1,000,000 signals stored. Target: <= 1.2.
 5. Bulk import: ``vir-client import`` of 100,000 rows against the baseline's single-row
-   rate at concurrency 1 (bench/bulk_import.py). Target: >= 3.
+   rate at concurrency 1, measured before and after it (bench/bulk_import.py).
+   Target: >= 3.
 6. The lifecycle over 1,000,000 signals, 10% due, against the same changes in bare SQL
    (bench/lifecycle_bench.py). Target: <= 60 s.
 7. The audit integrator against bare SHA-256 chaining, and its delay under the load of
