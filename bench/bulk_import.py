@@ -148,11 +148,10 @@ def run(folder: Path, rows: int, baseline_operations: int) -> dict[str, Any]:
 
 def summary(found: dict[str, Any]) -> list[str]:
     cpu, rss = found["cpu_ms_per_row"], found["peak_rss_mb"]
-    readings = [found["baseline_single_row"]["per_second"]]
-    if "baseline_single_row_after" in found:  # results written before 2026-12-04 lack it
-        readings.append(found["baseline_single_row_after"]["per_second"])
-    low, high = found.get("ratio_range", [found["ratio_to_baseline"]] * 2)
-    steady = "" if found.get("steady", True) else " UNSTEADY: the baseline moved >10%, run again"
+    before, after = found["baseline_single_row"], found["baseline_single_row_after"]
+    readings = [before["per_second"], after["per_second"]]
+    low, high = found["ratio_range"]
+    steady = "" if found["steady"] else " UNSTEADY: the baseline moved >10%, run again"
     return [
         f"bulk import (vir-client import, {found['rows']:,} rows, SQLite): "
         f"{found['seconds']} s, {found['rows_per_second']} rows/s; baseline single-row "

@@ -601,9 +601,7 @@ class _Run:
     def skip(self, row: Row | RowError) -> None:
         """A row not sent: invalid, or accepted in an earlier run. Accounted for after the
         chunks sent so far, before the one being gathered."""
-        while self.making:
-            self._collect()
-        self._hand_off()
+        self._drain()
         self.sender.put(lambda: self._skipped(row))
 
     def _skipped(self, row: Row | RowError) -> None:
@@ -644,12 +642,16 @@ class _Run:
         if items:
             self.sender.put(lambda: self._send_all(items))
 
-    def flush(self) -> None:
-        """Everything gathered so far pseudonymised and handed to the sender."""
-        self._pseudonymise()
+    def _drain(self) -> None:
+        """Every chunk under way collected, and what is ready handed to the sender."""
         while self.making:
             self._collect()
         self._hand_off()
+
+    def flush(self) -> None:
+        """Everything gathered so far pseudonymised and handed to the sender."""
+        self._pseudonymise()
+        self._drain()
 
     def close(self) -> None:
         """After the last ``flush``: wait until every row is sent and accounted for;
