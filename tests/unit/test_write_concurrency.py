@@ -213,3 +213,24 @@ def test_a_household_registration_waits_for_a_contact_change(
     assert early == [False], "the registration did not wait for the change"
     told = [n for n in w.notifications() if n["local_ref"] == "lisa-1"]
     assert told and "anna@verhuisd.example" in json.dumps(told[-1])
+
+
+@PARALLEL
+def test_connections_stay_open_for_as_many_requests_as_a_process_serves(w: World) -> None:
+    """Each request thread of a busy process holds a connection: the pool keeps as
+    many open as were in use at once, up to its size, instead of closing all but ten
+    after each use. Every new connection is a new PostgreSQL backend that reads the
+    system catalogues again: at concurrency 16 in one process that doubled
+    PostgreSQL's CPU a registration (bench/scaleout.py, 2026-12-04)."""
+
+    def backends(count: int) -> set[int]:
+        held = [w.store.db.engine.connect() for _ in range(count)]
+        try:
+            return {c.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() for c in held}
+        finally:
+            for connection in held:
+                connection.close()
+
+    first = backends(24)
+    assert len(first) == 24
+    assert backends(24) == first

@@ -194,8 +194,8 @@ def _postgresql_engine(url: URL) -> Engine:
         url.update_query_dict({"options": options}),
         isolation_level="READ COMMITTED",
         pool_pre_ping=True,
-        pool_size=10,
-        max_overflow=20,
+        pool_size=30,
+        max_overflow=0,
     )
 
 
