@@ -153,7 +153,7 @@ def cmd_dev_init(settings: Settings, args: argparse.Namespace) -> int:
     from vir.crypto.secretbox import load_secret_box
     from vir.crypto.threshold import parse_threshold
     from vir.keyholder import devsetup as holders
-    from vir.portal.devsetup import add_to_endpoints, init_portal
+    from vir.portal.devsetup import add_to_endpoints, idp_port, init_portal
     from vir.portal.settings import PortalSettings
     from vir.services.devsetup import init_dev
     from vir.store.migrate import upgrade
@@ -166,10 +166,12 @@ def cmd_dev_init(settings: Settings, args: argparse.Namespace) -> int:
     upgrade(settings.database_url)
     now = utc_now()
     setup = init_dev(Path(args.dev_dir), _database(settings), now)
-    planned = holders.plan(keyholder_settings(), setup, t, n)
+    portal = PortalSettings()
+    taken = {settings.port: "index", portal.port: "portal", idp_port(): "OpenID provider"}
+    planned = holders.plan(keyholder_settings(), setup, t, n, taken)
     holders.init_keyholders(setup, planned, t, settings.keys_dir, now)
     holders.write_endpoints(setup, f"https://127.0.0.1:{settings.port}", planned, t)
-    portal_url = PortalSettings().public_url
+    portal_url = portal.public_url
     box = load_secret_box(settings.keys_dir)
     issuer = init_portal(setup.paths, _database(settings), portal_url, now, box)
     add_to_endpoints(setup.paths, portal_url)

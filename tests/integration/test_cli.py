@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
+import ssl
+import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
+import pytest
 from support import launch
 from support.service import (
     RunningService,
     free_port,
+    free_ports,
     keyholder_listing,
+    listening,
     run_vir,
     service_env,
     start_service,
@@ -71,6 +79,70 @@ def test_dev_init_is_idempotent_and_never_overwrites(tmp_path: Path) -> None:
     idp = tmp_path / "dev" / "idp.json"
     assert idp.stat().st_mode & 0o077 == 0
     assert (tmp_path / "dev" / "portal-client-secret").stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.sqlite_only("make run's development set-up, on SQLite whatever the suite's database")
+def test_dev_run_serves_a_threshold_set_up_beside_the_portal(tmp_path: Path) -> None:
+    """``make run-threshold`` on the default layout, moved to free ports: the index on
+    P, the key holders from P+1, the portal on P+2, its OpenID provider on P+3, as
+    8443..8446. Holders 2 and 3 once took P+2 and P+3, and the portal could not start.
+    Every process answers, and the portal's address follows its port."""
+    base = free_ports(6)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIR_")} | {
+        "VIR_PORT": str(base),
+        "VIR_KEYHOLDER_PORT": str(base + 1),
+        "VIR_PORTAL_PORT": str(base + 2),
+        "VIR_DEV_IDP_PORT": str(base + 3),
+    }
+    run_vir(tmp_path, env, "dev", "init", "--threshold", "2-of-3")
+    dev = tmp_path / ".vir" / "dev"
+    endpoints = json.loads((dev / "endpoints.json").read_text())
+    portal = f"https://127.0.0.1:{base + 2}"
+    assert endpoints["keyholders"] == [
+        f"https://127.0.0.1:{p}" for p in (base + 1, base + 4, base + 5)
+    ]
+    assert endpoints["portal"] == portal
+    assert {
+        h["env"]["VIR_KEYHOLDER_PORTAL_ORIGINS"] for h in keyholder_listing(tmp_path / ".vir")
+    } == {portal}
+    log = (tmp_path / "run.log").open("wb")
+    process = launch.popen(
+        [sys.executable, "-m", "vir.cli", "dev", "run"],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        context = ssl.create_default_context(cafile=str(dev / "ca.crt"))
+        served = [
+            endpoints["index"],
+            *endpoints["keyholders"],
+            portal,
+            f"https://127.0.0.1:{base + 3}",
+        ]
+        deadline = time.monotonic() + 60
+        while not all(listening(url) for url in served):
+            assert process.poll() is None, (tmp_path / "run.log").read_text()
+            assert time.monotonic() < deadline, (tmp_path / "run.log").read_text()
+            time.sleep(0.1)
+        assert process.poll() is None, (tmp_path / "run.log").read_text()
+        with urllib.request.urlopen(f"{portal}/health", context=context, timeout=5) as answer:
+            assert answer.status == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        log.close()
+
+
+def test_dev_init_refuses_a_key_holder_on_the_portals_port(tmp_path: Path) -> None:
+    port = free_port()
+    env = service_env(
+        tmp_path, free_port(), VIR_KEYHOLDER_PORT=str(port), VIR_PORTAL_PORT=str(port)
+    )
+    refused = run_vir(tmp_path, env, "dev", "init", "--dev-dir", str(tmp_path / "dev"), check=False)
+    assert refused.returncode != 0
+    assert f"VIR_KEYHOLDER_PORT {port} is the portal's port" in refused.stderr
 
 
 def test_lifecycle_run_and_a_death_notice_from_the_command_line(tmp_path: Path) -> None:

@@ -4,8 +4,10 @@ One key holder by default; with a threshold (``--threshold 2-of-3``, or
 ``VIR_DEV_THRESHOLD``) n of them, each with a Shamir share of the key. Holder 1 uses
 the key holder's settings as given (``VIR_KEYHOLDER_*``, defaults under
 ``.vir/keyholder/``); holder i > 1 lives in a sibling folder ``<holder 1's>-i`` on the
-next port, with a SQLite database of its own. ``keyholders.json`` in the dev folder
-says how to start each (its environment); ``endpoints.json`` where clients call.
+next port that the index, the portal and its OpenID provider leave free (8447 and
+8448 beside the defaults' 8443, 8445 and 8446), with a SQLite database of its own.
+``keyholders.json`` in the dev folder says how to start each (its environment);
+``endpoints.json`` where clients call.
 
 Keys are made once and never overwritten. An OPRF key left in the index's keys
 directory by an older set-up is moved to the key holder (or, with a threshold, split
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -78,8 +81,22 @@ class DevKeyholder:
         return env
 
 
-def plan(first: KeyholderSettings, setup: DevSetup, t: int, n: int) -> list[DevKeyholder]:
-    """Holder 1 as configured, holders 2..n beside it (see the module docstring)."""
+def plan(
+    first: KeyholderSettings, setup: DevSetup, t: int, n: int, taken: Mapping[int, str]
+) -> list[DevKeyholder]:
+    """Holder 1 as configured, holders 2..n beside it (see the module docstring), each
+    on the next port that ``taken`` (the set-up's other services by port) leaves free;
+    ConfigurationError when holder 1's own port is taken."""
+    if first.port in taken:
+        raise ConfigurationError(
+            f"VIR_KEYHOLDER_PORT {first.port} is the {taken[first.port]}'s port: choose another"
+        )
+    ports = [first.port]
+    while len(ports) < n:
+        following = ports[-1] + 1
+        while following in taken:
+            following += 1
+        ports.append(following)
     holders = []
     root = first.keys_dir.resolve().parent
     # The portal's page calls every holder: its origin, and the provider's CA to trust.
@@ -100,7 +117,7 @@ def plan(first: KeyholderSettings, setup: DevSetup, t: int, n: int) -> list[DevK
             folder = root.with_name(f"{root.name}-{number}")
             settings = first.model_copy(
                 update={
-                    "port": first.port + number - 1,
+                    "port": ports[number - 1],
                     "keys_dir": folder / "keys",
                     "database_url": f"sqlite:///{folder / 'keyholder.db'}",
                     "tls_cert": cert,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vir.domain.errors import ConfigurationError
@@ -40,8 +41,10 @@ class PortalSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8445, ge=1, le=65535)
     # Where browsers reach the portal: the OpenID providers send people back to
-    # <public_url>/auth/callback, which must be registered with them.
-    public_url: str = Field(default="https://127.0.0.1:8445", pattern=r"^https://[!-~]{1,200}$")
+    # <public_url>/auth/callback, which must be registered with them. Not given: the
+    # address it serves on, https://<host>:<port> (127.0.0.1 for a host that stands for
+    # every address), so that VIR_PORTAL_PORT alone moves a development portal.
+    public_url: str = Field(default="", pattern=r"^https://[!-~]{1,200}$")
     # The portal serves browsers without client certificates: HTTPS with this certificate.
     tls_cert: Path = Path(".vir/dev/server.crt")
     tls_key: Path = Path(".vir/dev/server.key")
@@ -58,6 +61,19 @@ class PortalSettings(BaseSettings):
     keyholders: str = Field(default="", max_length=2000)
     threshold: int = Field(default=1, ge=1, le=255)
     dev_endpoints: Path = Path(".vir/dev/endpoints.json")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _served_url(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("public_url"):
+            return data
+        host = str(data.get("host") or cls.model_fields["host"].default)
+        if host in ("0.0.0.0", "::"):  # noqa: S104 (a name for every address, not bound here)
+            host = "127.0.0.1"
+        elif ":" in host:
+            host = f"[{host}]"
+        port = data.get("port") or cls.model_fields["port"].default
+        return {**data, "public_url": f"https://{host}:{port}"}
 
     @property
     def redirect_uri(self) -> str:

@@ -91,3 +91,14 @@ def test_form_fields() -> None:
             forms.epoch({"epoch": bad})
     with pytest.raises(InputError):
         forms.date({"remove_on": "2026-1-1"}, "remove_on")
+
+
+def test_the_portals_address_follows_its_port_unless_given(tmp_path: Path) -> None:
+    assert _settings(tmp_path).public_url == "https://127.0.0.1:8445"
+    assert _settings(tmp_path, port=9445).redirect_uri == "https://127.0.0.1:9445/auth/callback"
+    assert _settings(tmp_path, host="0.0.0.0", port=9445).public_url == "https://127.0.0.1:9445"
+    assert _settings(tmp_path, host="::1", port=9445).public_url == "https://[::1]:9445"
+    given = _settings(tmp_path, port=9445, public_url="https://portal.example")
+    assert given.public_url == "https://portal.example"
+    with pytest.raises(ValueError, match="public_url"):
+        _settings(tmp_path, public_url="http://portal.example")
