@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -68,18 +69,16 @@ def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
     from vir.server.run import serve
 
     if settings.tls_mode == "proxy":
-        print(
+        serving = (
             f"vir: serving http://{settings.host}:{settings.port} behind a reverse proxy "
-            f"(Client-Cert trusted from {settings.trusted_proxies})",
-            flush=True,
+            f"(Client-Cert trusted from {settings.trusted_proxies})"
         )
     else:
-        print(
+        serving = (
             f"vir: serving https://{settings.host}:{settings.port} (mutual TLS; "
-            f"client CA {settings.client_ca})",
-            flush=True,
+            f"client CA {settings.client_ca})"
         )
-    return serve(settings)
+    return serve(settings, lambda: print(serving, flush=True))
 
 
 def cmd_db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
@@ -434,10 +433,42 @@ def cmd_address_list(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    """The scenario against the index at ``--url``, else the development set-up's (its
+    endpoints.json, as ``make run`` wrote it), else on ``VIR_PORT``; one line on stderr
+    and exit 1 when there is no set-up or nothing answers."""
+    import httpx
+
+    from vir.client.connection import ClientError
     from vir.client.demo import run_demo
 
-    url = args.url or f"https://127.0.0.1:{settings.port}"
-    print(run_demo(url, Path(args.dev_dir)))
+    dev = Path(args.dev_dir)
+    if not (dev / "orgs.json").is_file():
+        print(
+            f"vir: no development set-up in {dev}: run make run (or vir dev init)", file=sys.stderr
+        )
+        return 1
+    endpoints = dev / "endpoints.json"
+    url = args.url or (
+        json.loads(endpoints.read_text(encoding="utf-8"))["index"]
+        if endpoints.is_file()
+        else f"https://127.0.0.1:{settings.port}"
+    )
+    try:
+        print(run_demo(url, dev))
+    except httpx.TransportError as error:
+        try:  # the index or one of the key holders
+            where = f"{error.request.url.scheme}://{error.request.url.netloc.decode()}"
+        except RuntimeError:
+            where = url
+        print(
+            f"vir: nothing answers at {where} ({type(error).__name__}): "
+            "start vir with 'make run' in another terminal",
+            file=sys.stderr,
+        )
+        return 1
+    except ClientError as error:
+        print(f"vir: the demo was refused: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -822,7 +853,11 @@ def build_parser() -> argparse.ArgumentParser:
     excl.set_defaults(run=cmd_address_exclude)
     address.add_parser("list").set_defaults(run=cmd_address_list)
     demo = sub.add_parser("demo", help="run the school/GP/youth-care scenario")
-    demo.add_argument("--url", help="service URL (default https://127.0.0.1:$VIR_PORT)")
+    demo.add_argument(
+        "--url",
+        help="the index's URL (default: the set-up's endpoints.json, else "
+        "https://127.0.0.1:$VIR_PORT)",
+    )
     demo.add_argument("--dev-dir", default=".vir/dev")
     demo.set_defaults(run=cmd_demo)
     audit = sub.add_parser("audit").add_subparsers(dest="audit_command", required=True)

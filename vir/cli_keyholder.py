@@ -75,12 +75,11 @@ def cmd_serve(_settings: Settings, _args: argparse.Namespace) -> int:
     from vir.server.run import serve_keyholder
 
     settings = keyholder_settings()
-    print(
+    serving = (
         f"vir: key holder serving https://{settings.host}:{settings.port} (mutual TLS; "
-        f"client CA {settings.client_ca})",
-        flush=True,
+        f"client CA {settings.client_ca})"
     )
-    return serve_keyholder(settings)
+    return serve_keyholder(settings, lambda: print(serving, flush=True))
 
 
 def cmd_init(_settings: Settings, _args: argparse.Namespace) -> int:

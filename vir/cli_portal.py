@@ -103,7 +103,7 @@ def cmd_portal_serve(settings: Settings, _args: argparse.Namespace) -> int:
     from vir.portal.oidc import Providers
     from vir.portal.pages import Services
     from vir.portal.settings import PortalSettings
-    from vir.server.run import check_private_key, settled
+    from vir.server.run import Announcing, check_private_key, settled
     from vir.services.epochs import EpochBook
     from vir.services.matchregie import Matchregie
     from vir.services.signals import NotificationService, SignalService
@@ -129,8 +129,7 @@ def cmd_portal_serve(settings: Settings, _args: argparse.Namespace) -> int:
     )
     box = load_secret_box(settings.keys_dir)
     app = settled(create_portal_app(portal, db, clock, providers, box, services))
-    print(f"vir: portal serving {portal.public_url} (HTTPS, sign-in per organisation)", flush=True)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=portal.host,
         port=portal.port,
@@ -142,6 +141,8 @@ def cmd_portal_serve(settings: Settings, _args: argparse.Namespace) -> int:
         proxy_headers=False,
         timeout_graceful_shutdown=5,
     )
+    serving = f"vir: portal serving {portal.public_url} (HTTPS, sign-in per organisation)"
+    Announcing(config, lambda: print(serving, flush=True)).run()
     providers.close()
     return 0
 

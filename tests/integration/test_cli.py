@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -81,12 +82,45 @@ def test_dev_init_is_idempotent_and_never_overwrites(tmp_path: Path) -> None:
     assert (tmp_path / "dev" / "portal-client-secret").stat().st_mode & 0o077 == 0
 
 
+def _dev_run(root: Path, env: dict[str, str], served: list[str]) -> subprocess.Popen[bytes]:
+    """``vir dev run`` in ``root``, once something listens at each of ``served``."""
+    with (root / "run.log").open("ab") as log:
+        process = launch.popen(
+            [sys.executable, "-m", "vir.cli", "dev", "run"],
+            cwd=root,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 60
+    while not all(listening(url) for url in served):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError((root / "run.log").read_text())
+        time.sleep(0.1)
+    return process
+
+
+def _pid_of_keyholder_on(port: int) -> int:
+    """The ``vir keyholder serve`` process started with VIR_KEYHOLDER_PORT=``port``."""
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes()
+            environment = (entry / "environ").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if b"keyholder\0serve" in command and f"VIR_KEYHOLDER_PORT={port}".encode() in environment:
+            return int(entry.name)
+    raise AssertionError(f"no key holder on port {port}")
+
+
 @pytest.mark.sqlite_only("make run's development set-up, on SQLite whatever the suite's database")
 def test_dev_run_serves_a_threshold_set_up_beside_the_portal(tmp_path: Path) -> None:
     """``make run-threshold`` on the default layout, moved to free ports: the index on
     P, the key holders from P+1, the portal on P+2, its OpenID provider on P+3, as
     8443..8446. Holders 2 and 3 once took P+2 and P+3, and the portal could not start.
-    Every process answers, and the portal's address follows its port."""
+    Every process answers, and the portal's address follows its port. Stopped, it
+    exits 0; when one of its processes ends, it names it and stops the others."""
     base = free_ports(6)
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIR_")} | {
         "VIR_PORT": str(base),
@@ -105,34 +139,32 @@ def test_dev_run_serves_a_threshold_set_up_beside_the_portal(tmp_path: Path) -> 
     assert {
         h["env"]["VIR_KEYHOLDER_PORTAL_ORIGINS"] for h in keyholder_listing(tmp_path / ".vir")
     } == {portal}
-    log = (tmp_path / "run.log").open("wb")
-    process = launch.popen(
-        [sys.executable, "-m", "vir.cli", "dev", "run"],
-        cwd=tmp_path,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    served = [endpoints["index"], *endpoints["keyholders"], portal, f"https://127.0.0.1:{base + 3}"]
+    process = _dev_run(tmp_path, env, served)
+    # `make demo` finds the index in endpoints.json, not in its own VIR_PORT (unset).
+    elsewhere = {k: v for k, v in env.items() if k != "VIR_PORT"}
     try:
         context = ssl.create_default_context(cafile=str(dev / "ca.crt"))
-        served = [
-            endpoints["index"],
-            *endpoints["keyholders"],
-            portal,
-            f"https://127.0.0.1:{base + 3}",
-        ]
-        deadline = time.monotonic() + 60
-        while not all(listening(url) for url in served):
-            assert process.poll() is None, (tmp_path / "run.log").read_text()
-            assert time.monotonic() < deadline, (tmp_path / "run.log").read_text()
-            time.sleep(0.1)
-        assert process.poll() is None, (tmp_path / "run.log").read_text()
         with urllib.request.urlopen(f"{portal}/health", context=context, timeout=5) as answer:
             assert answer.status == 200
+        assert "(demo signals withdrawn again)" in run_vir(tmp_path, elsewhere, "demo").stdout
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
-        log.close()
+    stopped = run_vir(tmp_path, elsewhere, "demo", check=False)
+    assert stopped.returncode == 1
+    assert stopped.stderr.startswith(f"vir: nothing answers at https://127.0.0.1:{base} ")
+    assert "Traceback" not in stopped.stderr
+
+    process = _dev_run(tmp_path, env, served)
+    try:
+        os.kill(_pid_of_keyholder_on(base + 4), signal.SIGTERM)
+        assert process.wait(timeout=30) == 1
+    finally:
+        process.kill()
+    said = f"key holder 2 (https://127.0.0.1:{base + 4}) was stopped by signal 15"
+    assert f"vir: {said}; stopping the others" in (tmp_path / "run.log").read_text()
+    assert not [url for url in served if listening(url)]
 
 
 def test_dev_init_refuses_a_key_holder_on_the_portals_port(tmp_path: Path) -> None:
@@ -184,6 +216,23 @@ def test_serve_refuses_to_start_without_a_key_and_says_how(tmp_path: Path) -> No
     result = run_vir(tmp_path, env, "serve", check=False)
     assert result.returncode == 2
     assert "vir keys init" in result.stderr
+    assert "serving" not in result.stdout  # said only once it does
+
+
+def test_serve_and_keyholder_serve_say_nothing_of_serving_on_a_port_in_use(
+    tmp_path: Path,
+) -> None:
+    env = service_env(tmp_path, free_port())
+    run_vir(tmp_path, env, "dev", "init", "--dev-dir", str(tmp_path / "dev"))
+    (holder,) = keyholder_listing(tmp_path)
+    with socket.create_server(("127.0.0.1", int(env["VIR_PORT"]))):
+        index = run_vir(tmp_path, env, "serve", check=False)
+    with socket.create_server(("127.0.0.1", int(holder["env"]["VIR_KEYHOLDER_PORT"]))):
+        keyholder = run_vir(tmp_path, env | holder["env"], "keyholder", "serve", check=False)
+    for result in (index, keyholder):
+        assert result.returncode != 0
+        assert "serving" not in result.stdout
+        assert "address already in use" in (result.stdout + result.stderr).lower()
 
 
 def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:

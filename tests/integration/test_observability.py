@@ -59,7 +59,7 @@ def signal(local_ref: str, person: str) -> dict[str, Any]:
 def log_lines(log: str) -> list[dict[str, Any]]:
     found = []
     for line in log.splitlines():
-        # `vir serve` and `vir keyholder serve` say where, before logging starts.
+        # `vir serve` and `vir keyholder serve` say where they serve, in a plain line.
         if line.startswith(("vir: serving ", "vir: key holder serving ")):
             continue
         found.append(json.loads(line))  # anything else must be a JSON event line

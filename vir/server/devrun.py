@@ -3,8 +3,8 @@ development OpenID provider, each its own process.
 
 The key holders listed in ``.vir/dev/keyholders.json`` (written by ``vir dev init``)
 start first, each with its own environment; then the index. Ctrl-C (or SIGTERM)
-stops them all; when one of them exits, the others are stopped too and its exit
-status is returned.
+stops them all; when one of them exits, it is named, the others are stopped too and
+its exit status is returned (1 for one stopped by a signal).
 """
 
 from __future__ import annotations
@@ -43,19 +43,27 @@ def run_dev(dev_dir: Path = DEV_DIR) -> int:
         raise ConfigurationError(f"no {listing}; run first: vir dev init (or make run)")
     holders = json.loads(listing.read_text(encoding="utf-8"))
     endpoints = json.loads((dev_dir / "endpoints.json").read_text(encoding="utf-8"))
-    processes = [_start(["keyholder", "serve"], holder["env"]) for holder in holders]
+    named = {
+        f"key holder {holder['number']} ({holder['url']})": _start(
+            ["keyholder", "serve"], holder["env"]
+        )
+        for holder in holders
+    }
     # The index reads the key holders' evaluation counts for the privacy report.
     usage = {
         "VIR_USAGE_KEYHOLDERS": ",".join(endpoints["keyholders"]),
         "VIR_USAGE_THRESHOLD": str(endpoints["threshold"]),
     }
-    processes.append(_start(["serve"], {k: v for k, v in usage.items() if k not in os.environ}))
-    # The portal, and the development OpenID provider its demo organisations sign in with.
-    processes.append(_start_idp(dev_dir))
-    trust = {"VIR_PORTAL_OIDC_CA": str(dev_dir / "ca.crt")}
-    processes.append(
-        _start(["portal", "serve"], {k: v for k, v in trust.items() if k not in os.environ})
+    named[f"the index ({endpoints['index']})"] = _start(
+        ["serve"], {k: v for k, v in usage.items() if k not in os.environ}
     )
+    # The portal, and the development OpenID provider its demo organisations sign in with.
+    named["the development OpenID provider"] = _start_idp(dev_dir)
+    trust = {"VIR_PORTAL_OIDC_CA": str(dev_dir / "ca.crt")}
+    named["the portal"] = _start(
+        ["portal", "serve"], {k: v for k, v in trust.items() if k not in os.environ}
+    )
+    processes = list(named.values())
     stopping = False
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
@@ -66,9 +74,13 @@ def run_dev(dev_dir: Path = DEV_DIR) -> int:
     signal.signal(signal.SIGTERM, stop)
     code = 0
     while not stopping:
-        ended = [p for p in processes if p.poll() is not None]
+        ended = [(name, p) for name, p in named.items() if p.poll() is not None]
         if ended:
-            code = ended[0].returncode or 1
+            name, process = ended[0]
+            status = process.returncode
+            how = f"was stopped by signal {-status}" if status < 0 else f"exited with {status}"
+            print(f"vir: {name} {how}; stopping the others", file=sys.stderr, flush=True)
+            code = status if status > 0 else 1
             break
         time.sleep(0.2)
     for process in processes:

@@ -133,21 +133,40 @@ def settled(app: App) -> App:
     return app
 
 
-def serve(settings: Settings) -> int:
+def serve(settings: Settings, announce: Callable[[], None] = lambda: None) -> int:
     """The index in this process, or in ``settings.workers`` forked processes on its port
-    (vir.server.workers); the exit status."""
-    return _serve(settings, lambda: build_config(settings))
+    (vir.server.workers); the exit status. ``announce`` once it listens."""
+    return _serve(settings, lambda: build_config(settings), announce)
 
 
-def serve_keyholder(settings: KeyholderSettings) -> int:
+def serve_keyholder(
+    settings: KeyholderSettings, announce: Callable[[], None] = lambda: None
+) -> int:
     """The key holder in this process, or in ``settings.workers`` forked processes on its
-    port (vir.server.workers); the exit status."""
-    return _serve(settings, lambda: build_keyholder_config(settings))
+    port (vir.server.workers); the exit status. ``announce`` once it listens."""
+    return _serve(settings, lambda: build_keyholder_config(settings), announce)
 
 
-def _serve(listener: Listener, config: Callable[[], uvicorn.Config]) -> int:
+class Announcing(uvicorn.Server):
+    """A server that says it serves once it does: its checks passed (the app is built
+    before) and its socket is bound. uvicorn exits the process when binding fails, so
+    nothing is announced for a port in use."""
+
+    def __init__(self, config: uvicorn.Config, announce: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._announce = announce
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if not self.should_exit:
+            self._announce()
+
+
+def _serve(
+    listener: Listener, config: Callable[[], uvicorn.Config], announce: Callable[[], None]
+) -> int:
     if listener.workers == 1:
-        uvicorn.Server(config()).run()
+        Announcing(config(), announce).run()
         return 0
     check_database_files(listener.database_url)  # refused before any worker starts
     socks = listening_sockets(listener.host, listener.port, listener.workers)
@@ -156,10 +175,11 @@ def _serve(listener: Listener, config: Callable[[], uvicorn.Config]) -> int:
 
     def serve_one(own: socket.socket) -> None:
         built = config()
-        siblings = Siblings(folder, socks.index(own), len(socks))
+        number = socks.index(own)
+        siblings = Siblings(folder, number, len(socks))
         cast(FastAPI, built.app).state.metrics.share_with(siblings)
         try:
-            uvicorn.Server(built).run(sockets=[own])
+            Announcing(built, announce if number == 0 else lambda: None).run(sockets=[own])
         finally:
             siblings.close()
 
