@@ -199,3 +199,46 @@ def test_revoke_refuses_an_unknown_certificate(service: RunningService) -> None:
     result = service.vir("org", "revoke", "--fingerprint", "00" * 32, check=False)
     assert result.returncode == 2
     assert "no registered certificate" in result.stderr
+
+
+def test_each_register_is_told_of_the_other_and_keeps_its_own_crl(tmp_path: Path) -> None:
+    """In one development folder, without CRL settings, the index's and the key holder's
+    revocations each go to a CRL of their own (the second once replaced the first's),
+    and each command says that the other register must revoke the certificate too: the
+    key holder keeps its own, and a certificate revoked at the index only could still
+    turn any BSN into a pseudonym there."""
+    env = service_env(tmp_path, free_port())
+    dev = tmp_path / "dev"
+    run_vir(tmp_path, env, "dev", "init", "--dev-dir", str(dev))
+    holder_env = env | keyholder_listing(tmp_path)[0]["env"]
+    orgs = {o["category"]: o for o in json.loads((dev / "orgs.json").read_text())}
+    gp, school = (
+        pki.load_certificate((dev / orgs[c]["cert"]).read_bytes()) for c in ("gp", "education")
+    )
+    index = run_vir(
+        tmp_path,
+        env,
+        "org",
+        "revoke",
+        "--serial",
+        format(gp.serial_number, "x"),
+        "--dev-dir",
+        str(dev),
+    ).stdout
+    holder = run_vir(
+        tmp_path,
+        holder_env,
+        "keyholder",
+        "org",
+        "revoke",
+        "--serial",
+        format(school.serial_number, "x"),
+        "--dev-dir",
+        str(dev),
+    ).stdout
+    assert "The key holders keep their own register" in index
+    assert "vir keyholder org revoke --fingerprint " in index
+    assert "Revoke it at the index too" in holder
+    assert "vir org revoke --fingerprint " in holder
+    assert _serials(dev / "crl.pem") == {gp.serial_number}
+    assert _serials(dev / "keyholder-crl.pem") == {school.serial_number}
