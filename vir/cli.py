@@ -511,10 +511,15 @@ def cmd_audit_key(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
+    return write_export(_transparency(settings), args)
+
+
+def write_export(log: TransparencyLog, args: argparse.Namespace) -> int:
+    """``vir audit export`` and ``vir keyholder audit export``: ``log`` to ``--out``."""
     out = Path(args.out)
     count = -1  # the first line is the header
     with out.open("wb") as handle, progress_for(args) as progress:
-        for line in _transparency(settings).export(progress):
+        for line in log.export(progress):
             handle.write(line)
             count += 1
     print(f"vir: exported {count} audit entries and their signed checkpoint to {out}")

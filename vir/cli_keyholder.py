@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from vir.audit.chain import AuditEvent
     from vir.keyholder.custody import Custody
     from vir.keyholder.settings import KeyholderSettings
+    from vir.services.transparency import TransparencyLog
     from vir.settings import Settings
     from vir.store.db import Database
 
@@ -305,18 +306,30 @@ def _repair_parsers(holder: argparse._SubParsersAction) -> None:  # type: ignore
         parser.set_defaults(run=cmd_repair)
 
 
-def cmd_audit_checkpoint(_settings: Settings, args: argparse.Namespace) -> int:
-    from vir.cli_progress import progress_for
+def _transparency() -> TransparencyLog:
+    """The key holder's audit log, signed with its checkpoint key (a file or the HSM)."""
     from vir.services.transparency import TransparencyLog
 
     settings = keyholder_settings()
-    log = TransparencyLog(
-        _database(settings), _custody(settings).signer(settings.audit_origin), utc_now
-    )
+    signer = _custody(settings).signer(settings.audit_origin)
+    return TransparencyLog(_database(settings), signer, utc_now)
+
+
+def cmd_audit_checkpoint(_settings: Settings, args: argparse.Namespace) -> int:
+    from vir.cli_progress import progress_for
+
     with progress_for(args) as progress:
-        signed = log.checkpoint(full=True, progress=progress)
+        signed = _transparency().checkpoint(full=True, progress=progress)
     sys.stdout.write(signed.note.decode("utf-8"))
     return 0
+
+
+def cmd_audit_export(_settings: Settings, args: argparse.Namespace) -> int:
+    """Its audit log with a signed checkpoint, portable: ``vir keyholder audit verify FILE``
+    (or ``vir audit verify FILE``) checks it with the key holder's verifier key."""
+    from vir.cli import write_export
+
+    return write_export(_transparency(), args)
 
 
 def cmd_oidc(_settings: Settings, args: argparse.Namespace) -> int:
@@ -449,5 +462,9 @@ def add_parsers(
     verify.add_argument("--verifier-key")
     verify.set_defaults(run=cmd_shared, shared=audit_verify)
     checkpoint = audit.add_parser("checkpoint", help="check the whole log and sign a checkpoint")
-    checkpoint.add_argument("--quiet", action="store_true", help="no progress bar")
     checkpoint.set_defaults(run=cmd_audit_checkpoint)
+    export = audit.add_parser("export", help="entries and a signed checkpoint, portable")
+    export.add_argument("--out", required=True)
+    export.set_defaults(run=cmd_audit_export)
+    for long_job in (checkpoint, export):
+        long_job.add_argument("--quiet", action="store_true", help="no progress bar")

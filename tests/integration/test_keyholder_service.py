@@ -195,6 +195,15 @@ def test_the_audit_log_counts_evaluations_and_never_holds_an_element(
         for form in (refclient.b64url_encode(element).encode(), element, element.hex().encode()):
             assert not any(form in body for body in bodies)
     assert "intact" in deployment.keyholder("audit", "verify").stdout
+    # Exported with its signed checkpoint, and checked offline with the holder's key.
+    export = deployment.root / "keyholder-audit.jsonl"
+    assert "exported" in deployment.keyholder("audit", "export", "--out", str(export)).stdout
+    verifier = deployment.keyholder("key").stdout.strip()
+    checked = deployment.vir("audit", "verify", str(export), "--verifier-key", verifier)
+    assert checked.stdout.startswith("vir: export verified: ")
+    assert "signed by vir-dev/keyholder-log+" in checked.stdout
+    exported = export.read_bytes()
+    assert not any(refclient.b64url_encode(e).encode() in exported for e in sent + returned)
 
 
 def test_the_index_holds_no_oprf_key_material(deployment: RunningService) -> None:
