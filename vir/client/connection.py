@@ -34,10 +34,11 @@ class ClientError(Exception):
 class ServiceError(ClientError):
     """The service answered with a problem+json (or another non-success status)."""
 
-    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+    def __init__(self, status: int, problem: dict[str, Any], where: str = "") -> None:
         self.status = status
         self.problem = problem
-        super().__init__(f"{status} {problem.get('title', '')}: {problem.get('detail', '')}")
+        said = f"{status} {problem.get('title', '')}: {problem.get('detail', '')}"
+        super().__init__(f"{where}: {said}" if where else said)
 
 
 class ProtocolError(ClientError):
@@ -269,7 +270,9 @@ class VirClient:
                 problem = response.json()
             except ValueError:
                 problem = {"detail": response.text[:200]}
-            raise ServiceError(response.status_code, problem)
+            # A key holder keeps its own register of organisations: say which refused.
+            where = f"key holder {http.base_url}".rstrip("/") if http in self._holders else ""
+            raise ServiceError(response.status_code, problem, where)
         return response
 
     def download(
@@ -336,9 +339,10 @@ class VirClient:
         if len(answers) < self.threshold:
             if len(failures) == 1 and isinstance(failures[0], ServiceError):
                 raise failures[0]
+            reasons = "; ".join(dict.fromkeys(str(failure) for failure in failures))
             raise ClientError(
                 f"{len(answers)} of the {self.threshold} key holder answers needed; "
-                f"{len(failures)} key holder(s) failed"
+                f"{len(failures)} key holder(s) failed" + (f" ({reasons})" if reasons else "")
             ) from (failures[-1] if failures else None)
         epochs = {epoch for _index, epoch, _elements in answers}
         if len(epochs) != 1:

@@ -103,6 +103,12 @@ def test_too_few_answers_is_a_clear_error() -> None:
     with pytest.raises(ServiceError) as refused:
         client([refusing]).pseudonymise(INPUTS)
     assert refused.value.status == 403
+    # Which server refused: the key holder keeps its own register of organisations.
+    assert str(refused.value).startswith("key holder https://holder-0.test: 403 ")
+    with pytest.raises(ClientError) as both:
+        client([refusing, refusing], t=2).pseudonymise(INPUTS)
+    assert "2 key holder(s) failed (key holder https://holder-0.test: 403 " in str(both.value)
+    assert "; key holder https://holder-1.test: 403 " in str(both.value)
 
 
 def test_no_key_holder_configured_is_a_clear_error() -> None:
