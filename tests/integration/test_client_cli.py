@@ -113,6 +113,10 @@ def test_a_privacy_officer_gets_the_access_pdf(service: RunningService, tmp_path
     )
     assert result.returncode == 0, result.stderr
     assert out.read_bytes().startswith(b"%PDF")
+    # What the index holds on a child: only its owner may read the file, whatever the
+    # umask (the test runs with the usual 022), and nothing else is left beside it.
+    assert out.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     refused = launch.run(
         [*base, "--dev-org", "gp", "access", "person"],
         input="Clitest;2014-05-06;v\n",

@@ -64,6 +64,7 @@ from vir.client.connection import (
     VirClient,
 )
 from vir.client.failures import FAILURES, failed
+from vir.client.files import write_private
 from vir.domain.errors import InputError
 from vir.domain.feedback import FeedbackCode
 from vir.domain.signals import WithdrawalReason
@@ -327,7 +328,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise ClientError("give exactly one identity for an access request")
             with _connect(args) as client:
                 if args.pdf:
-                    Path(args.pdf).write_bytes(client.access_report_pdf(inputs[0]))
+                    # What the index holds on a person: for the data subject alone.
+                    write_private(Path(args.pdf), client.access_report_pdf(inputs[0]))
                     print(f"vir-client: written {args.pdf}")
                 else:
                     print(json.dumps(client.access_report(inputs[0]), indent=2))

@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -28,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vir.client.failures import FAILURES, failed
+from vir.client.files import write_private
 from vir.domain.errors import InputError
 from vir.domain.local_ref import is_local_ref
 
@@ -96,16 +95,7 @@ def read_cursor_file(path: Path) -> str | None:
 def write_cursor_file(path: Path, cursor: str) -> None:
     """Replace ``path`` with ``cursor`` as one step: a new file (0600), synced, renamed."""
     check_cursor(cursor, "next")
-    fd, name = tempfile.mkstemp(prefix=".cursor-", dir=path.parent or Path("."))
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(cursor + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(name, path)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
+    write_private(path, (cursor + "\n").encode("ascii"))
 
 
 def notifications_command(
