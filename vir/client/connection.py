@@ -205,7 +205,13 @@ class VirClient:
         prefix), or with a role certificate of ``roles.json`` (by role: ``privacy_officer``,
         ``coordinator``, ``address_officer``), to the index and key holders of
         ``endpoints.json`` (``base_url``: another index)."""
-        orgs = json.loads((dev_dir / "orgs.json").read_text(encoding="utf-8"))
+        listing = dev_dir / "orgs.json"
+        if not listing.is_file():
+            raise ClientError(
+                f"no development set-up in {dev_dir} (no orgs.json): start one with make run, "
+                "or give the index, key holder and certificate"
+            )
+        orgs = json.loads(listing.read_text(encoding="utf-8"))
         roles_file = dev_dir / "roles.json"
         if roles_file.exists():
             orgs += json.loads(roles_file.read_text(encoding="utf-8"))
@@ -228,7 +234,11 @@ class VirClient:
                     keyholders=keyholders or endpoints.keyholders,
                     threshold=threshold or (1 if keyholders else endpoints.threshold),
                 )
-        raise ClientError(f"no demo organisation matches {organisation!r} in {dev_dir}")
+        known = sorted({str(o.get("category") or o.get("role")) for o in orgs} - {"None"})
+        raise ClientError(
+            f"no demo organisation matches {organisation!r} in {dev_dir}; give an OIN, a "
+            f"name's start or one of: {', '.join(known)}"
+        )
 
     def __enter__(self) -> VirClient:
         return self

@@ -215,3 +215,20 @@ def test_threads_pseudonymising_at_once_share_one_pool_of_key_holder_threads(
         pool.shutdown()
     assert found == [expected()] * 8
     assert pools == [made._pool]
+
+
+def test_a_development_set_up_that_is_not_there_or_has_no_such_organisation(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ClientError, match=r"no development set-up in .* start one with make run"):
+        VirClient.from_dev("gp", tmp_path)
+    (tmp_path / "orgs.json").write_text(
+        '[{"oin": "00000009000000000002", "name": "Huisartsenpraktijk Kralingen",'
+        ' "category": "gp", "cert": "gp.crt", "key": "gp.key"}]'
+    )
+    (tmp_path / "roles.json").write_text(
+        '[{"oin": "00000009000000000099", "name": "Gemeente", "role": "privacy_officer",'
+        ' "cert": "po.crt", "key": "po.key"}]'
+    )
+    with pytest.raises(ClientError, match=r"one of: gp, privacy_officer$"):
+        VirClient.from_dev("school", tmp_path)
