@@ -3,8 +3,10 @@ development OpenID provider, each its own process.
 
 The key holders listed in ``.vir/dev/keyholders.json`` (written by ``vir dev init``)
 start first, each with its own environment; then the index. Ctrl-C (or SIGTERM)
-stops them all; when one of them exits, it is named, the others are stopped too and
-its exit status is returned (1 for one stopped by a signal).
+stops them all. When one of them exits it is named, and the others are stopped too
+and its exit status is returned (1 for one stopped by a signal); except a key holder
+of a threshold set-up while at least t of them still serve, which is the property
+such a set-up is there to show.
 """
 
 from __future__ import annotations
@@ -72,13 +74,26 @@ def run_dev(dev_dir: Path = DEV_DIR) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    keyholders = {name for name in named if name.startswith("key holder ")}
+    threshold = int(endpoints["threshold"])
     code = 0
     while not stopping:
         ended = [(name, p) for name, p in named.items() if p.poll() is not None]
         if ended:
             name, process = ended[0]
+            del named[name]
             status = process.returncode
             how = f"was stopped by signal {-status}" if status < 0 else f"exited with {status}"
+            serving = len(keyholders & named.keys())
+            if name in keyholders and serving >= threshold:
+                # Any t of them pseudonymise: what a threshold set-up is there to show.
+                print(
+                    f"vir: {name} {how}; {serving} of {len(keyholders)} key holders still "
+                    f"serve (threshold {threshold}), going on",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                continue
             print(f"vir: {name} {how}; stopping the others", file=sys.stderr, flush=True)
             code = status if status > 0 else 1
             break
