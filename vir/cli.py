@@ -4,8 +4,12 @@ vir serve                 the embedded HTTPS server with mutual TLS
 vir db upgrade            apply database migrations
 vir db check              count stored pseudonyms that are not canonical elements (exit 1)
 vir keys init             create the index's checkpoint signing key if there is none
+vir keys rekey --token F  convert every stored pseudonym to the key holder's next epoch
+vir keys epochs|retire    the index's key epochs; retire those past their grace period
 vir dev init              development PKI, demo organisations, keys, databases, key holder(s)
-vir dev run               the index and its key holder(s) of `vir dev init`
+vir dev run               the index, its key holder(s) and the portal of `vir dev init`
+vir demo                  the school/GP/youth-care scenario against `vir dev run`
+vir portal serve          the portal for browsers (VIR_PORTAL_PORT, default 8445)
 vir keyholder ...         the key holder service (vir keyholder --help)
 vir org add ...           onboard an organisation and issue (or register) its certificate
 vir org list              registered organisations
@@ -16,13 +20,16 @@ vir org webhook ...       push notifications to a webhook (--url, --secret-file)
 vir org revoke ...        revoke a certificate (--fingerprint or --serial) and rewrite the CRL
 vir org crl               (re)write the development CA's CRL from the revoked certificates
 vir region coordination   a region's categories that coordinate matches: show, or --categories
+vir region follow-up      after how many days a match without confirmed contact is overdue
 vir outbox list|retry     the delivery outbox (ids only); deliver dead ones again
 vir outbox seal-secrets   encrypt webhook secrets stored before vir encrypted them
 vir worker                deliver notifications (webhooks, e-mail) in its own process
 vir lifecycle run         removal dates and the archive term (idempotent, resumable)
 vir person deceased       death notice for the pseudonyms on standard input
 vir address exclude ...   an institutional address pseudonym that never matches
-vir audit verify          walk the audit hash chain; name the first broken entry
+vir audit verify [FILE]   walk the audit hash chain (or an export); name the first broken entry
+vir audit checkpoint|key  sign a checkpoint now; print the checkpoint verifier key
+vir audit export --out F  the log with a signed checkpoint, for verifying elsewhere
 vir report privacy|monitor|participation  a report over --from/--to (JSON, or
                           --csv/--pdf/--json FILE); participation also --days N
 vir report verify FILE    is a report's signed checkpoint consistent with the current log?
