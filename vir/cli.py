@@ -3,7 +3,7 @@
 vir serve                 the embedded HTTPS server with mutual TLS
 vir db upgrade            apply database migrations
 vir db check              count stored pseudonyms that are not canonical elements (exit 1)
-vir keys init             create the index's checkpoint signing key if there is none
+vir keys init             create the index's checkpoint and webhook secret keys if absent
 vir keys rekey --token F  convert every stored pseudonym to the key holder's next epoch
 vir keys epochs|retire    the index's key epochs; retire those past their grace period
 vir dev init              development PKI, demo organisations, keys, databases, key holder(s)
@@ -13,6 +13,7 @@ vir portal serve          the portal for browsers (VIR_PORTAL_PORT, default 8445
 vir keyholder ...         the key holder service (vir keyholder --help)
 vir org add ...           onboard an organisation and issue (or register) its certificate
 vir org list              registered organisations
+vir org oidc ...          how an organisation's people sign in to the portal, or --remove
 vir org cert ...          another certificate with a role (coordinator, privacy_officer, ...)
 vir org coordinator ...   appoint or remove an organisation's coordinator
 vir org email ...         content-free e-mail to its professionals: --enable/--disable, --language
@@ -27,6 +28,7 @@ vir worker                deliver notifications (webhooks, e-mail) in its own pr
 vir lifecycle run         removal dates and the archive term (idempotent, resumable)
 vir person deceased       death notice for the pseudonyms on standard input
 vir address exclude ...   an institutional address pseudonym that never matches
+vir address list          the excluded addresses: date and label, never a pseudonym
 vir audit verify [FILE]   walk the audit hash chain (or an export); name the first broken entry
 vir audit checkpoint|key  sign a checkpoint now; print the checkpoint verifier key
 vir audit export --out F  the log with a signed checkpoint, for verifying elsewhere
@@ -847,12 +849,18 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--batch", type=int, default=10_000, help="rows read per batch")
     check.set_defaults(run=cmd_db_check)
     keys = sub.add_parser("keys").add_subparsers(dest="keys_command", required=True)
-    init = keys.add_parser("init")
+    init = keys.add_parser(
+        "init", help="the index's checkpoint signing key and webhook secret key, if absent"
+    )
     init.add_argument("--keys-dir")
     init.set_defaults(run=cmd_keys_init)
     cli_keys.add_parsers(keys)
     dev = sub.add_parser("dev").add_subparsers(dest="dev_command", required=True)
-    dev_init = dev.add_parser("init")
+    dev_init = dev.add_parser(
+        "init",
+        help="development PKI, demo organisations, keys, databases and key holder(s); "
+        "keeps what exists",
+    )
     dev_init.add_argument("--dev-dir", default=".vir/dev")
     dev_init.add_argument(
         "--threshold",
@@ -860,9 +868,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="t-of-n key holders sharing the key (default VIR_DEV_THRESHOLD, else 1-of-1)",
     )
     dev_init.set_defaults(run=cmd_dev_init)
-    dev.add_parser("run", help="the index and its key holder(s), until Ctrl-C").set_defaults(
-        run=cmd_dev_run
-    )
+    dev.add_parser(
+        "run", help="the index, its key holder(s), the portal and its provider, until Ctrl-C"
+    ).set_defaults(run=cmd_dev_run)
     add_org_parsers(sub.add_parser("org"))
     cli_delivery.add_parsers(sub)
     cli_regions.add_parsers(sub)

@@ -3,6 +3,7 @@
 
 vir keyholder serve            the key holder's HTTPS server with mutual TLS
 vir keyholder init             create its database, epoch-1 OPRF key and checkpoint key
+vir keyholder db upgrade       apply its database migrations
 vir keyholder rotate           make epoch e+1 (k' = δ·k) and write the index's rekey token
 vir keyholder activate         serve the rotated epoch (after the index took the token)
 vir keyholder retire           destroy the keys of replaced epochs past their grace period
@@ -11,7 +12,8 @@ vir keyholder key              the verifier key of its checkpoints and rekey tok
 vir keyholder hsm-import       move the key files into the HSM (OPRF keys wrapped, the
                                checkpoint key imported: the same verifier key)
 vir keyholder repair ...       give a lost threshold holder its share back from t others
-vir keyholder org ...          the organisations that may pseudonymise
+vir keyholder org ...          its own register of who may pseudonymise (add, cert, list,
+                               revoke, crl: as vir org ...; the index's is not read)
 vir keyholder oidc OIN ...     whose access tokens speak for an organisation (the portal)
 vir keyholder audit ...        verify, checkpoint, export its audit log
 """

@@ -203,7 +203,8 @@ class VirClient:
     ) -> VirClient:
         """Connect as a demo organisation of ``.vir/dev/orgs.json`` (by OIN, category or name
         prefix), or with a role certificate of ``roles.json`` (by role: ``privacy_officer``,
-        ``coordinator``, ``address_officer``), to the index and key holders of
+        ``coordinator``, ``address_officer``, ``follow_up_officer``,
+        ``national_privacy_officer``), to the index and key holders of
         ``endpoints.json`` (``base_url``: another index)."""
         listing = dev_dir / "orgs.json"
         if not listing.is_file():
