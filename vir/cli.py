@@ -842,6 +842,7 @@ def build_parser() -> argparse.ArgumentParser:
         org_parsers=add_org_parsers,
         db_upgrade=cmd_db_upgrade,
         audit_verify=cmd_audit_verify,
+        audit_export=write_export,
     )
     db = sub.add_parser("db").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade").set_defaults(run=cmd_db_upgrade)

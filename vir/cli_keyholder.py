@@ -328,10 +328,10 @@ def cmd_audit_checkpoint(_settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_audit_export(_settings: Settings, args: argparse.Namespace) -> int:
     """Its audit log with a signed checkpoint, portable: ``vir keyholder audit verify FILE``
-    (or ``vir audit verify FILE``) checks it with the key holder's verifier key."""
-    from vir.cli import write_export
-
-    return write_export(_transparency(), args)
+    (or ``vir audit verify FILE``) checks it with the key holder's verifier key. Written
+    by ``vir audit export``'s writer (``args.write_export``)."""
+    code: int = args.write_export(_transparency(), args)
+    return code
 
 
 def cmd_oidc(_settings: Settings, args: argparse.Namespace) -> int:
@@ -408,6 +408,7 @@ def add_parsers(
     org_parsers: Callable[..., None],
     db_upgrade: Command,
     audit_verify: Command,
+    audit_export: Callable[[TransparencyLog, argparse.Namespace], int],
 ) -> None:
     """``vir keyholder ...``; the shared commands (``vir org``, ``vir db upgrade``,
     ``vir audit verify``) come from ``vir.cli``, run on the key holder's database."""
@@ -467,6 +468,6 @@ def add_parsers(
     checkpoint.set_defaults(run=cmd_audit_checkpoint)
     export = audit.add_parser("export", help="entries and a signed checkpoint, portable")
     export.add_argument("--out", required=True)
-    export.set_defaults(run=cmd_audit_export)
+    export.set_defaults(run=cmd_audit_export, write_export=audit_export)
     for long_job in (checkpoint, export):
         long_job.add_argument("--quiet", action="store_true", help="no progress bar")
