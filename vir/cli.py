@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -463,7 +462,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     and exit 1 when there is no set-up or nothing answers."""
     import httpx
 
-    from vir.client.connection import ClientError
+    from vir.client.connection import ClientError, Endpoints
     from vir.client.demo import run_demo
 
     dev = Path(args.dev_dir)
@@ -473,12 +472,12 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         )
         return 1
     endpoints = dev / "endpoints.json"
-    url = args.url or (
-        json.loads(endpoints.read_text(encoding="utf-8"))["index"]
-        if endpoints.is_file()
-        else f"https://127.0.0.1:{settings.port}"
-    )
     try:
+        url = args.url or (
+            Endpoints.load(endpoints).index
+            if endpoints.is_file()
+            else f"https://127.0.0.1:{settings.port}"
+        )
         print(run_demo(url, dev))
     except httpx.TransportError as error:
         try:  # the index or one of the key holders
@@ -491,8 +490,8 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    except ClientError as error:
-        print(f"vir: the demo was refused: {error}", file=sys.stderr)
+    except ClientError as error:  # a refusal, or a broken endpoints.json
+        print(f"vir: demo: {error}", file=sys.stderr)
         return 1
     return 0
 

@@ -407,3 +407,19 @@ def test_proofs_over_the_api_verify_against_the_signed_checkpoint(
         service.port, service.ca, "GET", "/v1/audit/proof/inclusion?seq=0", cert=(org.cert, org.key)
     )
     assert bad.status == 422
+
+
+def test_demo_says_what_is_wrong_with_a_broken_set_up(tmp_path: Path) -> None:
+    env = service_env(tmp_path, free_port())
+    dev = tmp_path / "dev"
+    run_vir(tmp_path, env, "dev", "init", "--dev-dir", str(dev))
+    (dev / "endpoints.json").write_text('{"index": "https://127.0.0.1:1"')
+    broken = run_vir(tmp_path, env, "demo", "--dev-dir", str(dev), check=False)
+    assert broken.returncode == 1
+    assert broken.stderr == (
+        f"vir: demo: {dev / 'endpoints.json'} is not an endpoints file"
+        " (index, keyholders, threshold)\n"
+    )
+    missing = run_vir(tmp_path, env, "demo", "--dev-dir", str(tmp_path / "none"), check=False)
+    assert missing.returncode == 1
+    assert "no development set-up in" in missing.stderr and "Traceback" not in missing.stderr
