@@ -274,8 +274,9 @@ def cmd_org_cert(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-CRL_NAME = "crl.pem"
-KEYHOLDER_CRL_NAME = "keyholder-crl.pem"
+# The development CA's CRL in DEV-DIR, by whose register it lists (at_keyholder): the
+# index's and the key holder's each have their own file in one development folder.
+_CRL_FILES = {False: "crl.pem", True: "keyholder-crl.pem"}
 
 
 def _write_crl(settings: Settings, args: argparse.Namespace, db: Database) -> Path | None:
@@ -287,7 +288,8 @@ def _write_crl(settings: Settings, args: argparse.Namespace, db: Database) -> Pa
     dev = DevPaths(Path(args.dev_dir))
     if not dev.ca_key.is_file():
         return None
-    path = Path(args.crl) if args.crl else settings.client_crl or dev.root / args.crl_name
+    name = _CRL_FILES[args.at_keyholder]
+    path = Path(args.crl) if args.crl else settings.client_crl or dev.root / name
     ca = pki.load_issued(dev.ca_cert, dev.ca_key)
     previous = pki.load_crl(path)
     if previous is not None and not pki.crl_is_signed_by(previous, ca.cert):
@@ -305,13 +307,12 @@ def cmd_org_revoke(settings: Settings, args: argparse.Namespace) -> int:
         f"vir: certificate {done.fingerprint} of {done.oin} "
         f"{'was already' if done.already else 'is now'} revoked"
     )
-    at_keyholder = args.crl_name != CRL_NAME
     print(
-        f"vir: the {'key holder' if at_keyholder else 'index'} refuses it from now on. "
+        f"vir: the {'key holder' if args.at_keyholder else 'index'} refuses it from now on. "
         + (
             "Revoke it at the index too (its operator): "
             f"vir org revoke --fingerprint {done.fingerprint}"
-            if at_keyholder
+            if args.at_keyholder
             else "The key holders keep their own register: revoke it at each of them too "
             "(their operators), or it can still pseudonymise: "
             f"vir keyholder org revoke --fingerprint {done.fingerprint}"
@@ -818,14 +819,13 @@ def add_org_parsers(parser: argparse.ArgumentParser, shared: Command | None = No
     which.add_argument("--fingerprint", help="SHA-256 fingerprint (hex) of the certificate")
     which.add_argument("--serial", help="serial number (hex) of the certificate")
     crl = org.add_parser("crl", help="(re)write the development CA's CRL")
-    # The index's and the key holder's CRLs list their own registers' revocations: in
-    # one development folder, each its own file.
-    name = CRL_NAME if shared is None else KEYHOLDER_CRL_NAME
-    setting = "VIR_CLIENT_CRL" if shared is None else "VIR_KEYHOLDER_CLIENT_CRL"
+    at_keyholder = shared is not None  # vir keyholder org ...: the key holder's register
+    setting = "VIR_KEYHOLDER_CLIENT_CRL" if at_keyholder else "VIR_CLIENT_CRL"
+    name = _CRL_FILES[at_keyholder]
     for one in (revoke, crl):
         one.add_argument("--dev-dir", default=".vir/dev", help="CA that signs the CRL")
         one.add_argument("--crl", help=f"CRL file (default: {setting}, else DEV-DIR/{name})")
-        one.set_defaults(crl_name=name)
+        one.set_defaults(at_keyholder=at_keyholder)
     revoke.set_defaults(**handler(cmd_org_revoke))
     crl.set_defaults(**handler(cmd_org_crl))
 
