@@ -15,7 +15,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from vir.domain import functions
 from vir.domain.errors import InputError, InvalidElement
@@ -79,12 +79,24 @@ def same_registration(
     stored_hash: bytes,
     stored: tuple[bytes, frozenset[bytes], bytes | None],
     request: SignalRequest,
+    stored_remove_on: dt.date | None = None,
 ) -> bool:
     """Whether ``request`` (its pseudonyms converted to the stored epoch) repeats the
-    registration stored with ``stored_hash`` and (person, parents, address)."""
+    registration stored with ``stored_hash`` and (person, parents, address).
+
+    The removal date is compared as requested: a repeat that leaves it out again is the
+    same content on any later day (the default moves with the date, the stored one does
+    not). A repeat that now states the very date the first registration got by default
+    (``stored_remove_on``, as the 201 answered it) is the same content too: that is
+    what the signal holds."""
     person, parents, address = stored
+    restated = (
+        request.remove_on is not None
+        and request.remove_on == stored_remove_on
+        and stored_hash == replace(request, remove_on=None).content_hash()
+    )
     return (
-        stored_hash == request.content_hash()
+        (stored_hash == request.content_hash() or restated)
         and person == request.person
         and parents == frozenset(request.parents)
         and address == request.address

@@ -442,7 +442,7 @@ def _repeats(session: Session, existing: Signal, request: SignalRequest) -> bool
     """Whether ``request`` (converted to the stored epoch) is ``existing`` again."""
     (facts,) = repo.facts(session, [existing])
     stored = (existing.person, facts.parents, existing.address)
-    return intake.same_registration(existing.content_hash, stored, request)
+    return intake.same_registration(existing.content_hash, stored, request, existing.remove_on)
 
 
 def _rehash(
