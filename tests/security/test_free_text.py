@@ -141,7 +141,11 @@ def test_the_sentence_from_the_issue(app: InApp) -> None:
     answer = app.request("POST", "/v1/signals", json=_body("LLN-1", "Kim", app, name=SENTENCE))
     _refused(answer, "professional.name")
     assert answer.json()["errors"] == [
-        {"field": "professional.name", "message": "a name has at most 6 words"}
+        {
+            "field": "professional.name",
+            "message": "each part of a name starts with a capital letter, except "
+            "tussenvoegsels such as van, de, der, 't",
+        }
     ]
     # Six words of it are no better: the first lowercase word that is no tussenvoegsel.
     six = " ".join(SENTENCE.split()[:6])

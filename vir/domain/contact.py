@@ -19,8 +19,9 @@ Name (``person_name``), after Unicode NFC normalisation, with runs of spaces
   Cyrillic or Greek look-alikes, and no uncased script that would escape the
   capital rule below). Names of Moroccan, Turkish, Surinamese, Polish ...
   descent are written in Latin letters in Dutch records;
-- at most 6 words, besides at most two leading titles (dr., drs., mr., ir.,
-  ing., prof., ...) and a trailing jr./sr.; a word is at most 30 characters;
+- at most 6 words, besides at most three tussenvoegsels (below), at most two
+  leading titles (dr., drs., mr., ir., ing., prof., ...) and a trailing jr./sr.
+  ("Johannes Petrus Maria van den Heuvel"); a word is at most 30 characters;
 - a word is a name (``Anna``), up to three hyphen-joined names (``Berg-de``,
   ``El-Amrani``, ``Tjon-A-Fong``), an abbreviation with a dot of at most four
   letters (``A.``, ``Th.``, ``Chr.``) or initials (``A.M.``, ``Th.J.``, ``v.d.``).
@@ -61,6 +62,9 @@ from vir.domain.errors import InputError
 
 MAX_NAME_CHARS = 100
 MAX_NAME_WORDS = 6
+# Tussenvoegsels are not counted as words ("Johannes Petrus Maria van den Heuvel": six
+# words and two tussenvoegsels); the BRP's longest run of them is three ("van de la").
+MAX_PARTICLES = 3
 MAX_WORD_CHARS = 30
 MAX_TITLES = 2
 MAX_MARKS = 2
@@ -244,8 +248,11 @@ def person_name(text: str, field: str = "name") -> str:
     words = words[titles:]
     if len(words) > 1 and _folded(words[-1]) in SUFFIXES:
         words = words[:-1]
-    if len(words) > MAX_NAME_WORDS:
-        raise InputError(field, f"a name has at most {MAX_NAME_WORDS} words")
+    particles = sum(_folded(word) in PARTICLES for word in words)
+    if len(words) - particles > MAX_NAME_WORDS:
+        raise InputError(field, f"a name has at most {MAX_NAME_WORDS} words besides tussenvoegsels")
+    if particles > MAX_PARTICLES:
+        raise InputError(field, f"a name has at most {MAX_PARTICLES} tussenvoegsels")
     for word in words:
         if len(word) > MAX_WORD_CHARS:
             raise InputError(field, f"a word of a name has at most {MAX_WORD_CHARS} characters")
