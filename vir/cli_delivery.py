@@ -38,9 +38,15 @@ def cmd_org_webhook(settings: Settings, args: argparse.Namespace) -> int:
         removed = admin.disable_webhook(_database(settings), oin, utc_now())
         print(f"vir: webhook {'disabled' if removed else 'was not set'} for {oin}")
         return 0
-    if not args.url or not args.secret_file:
-        raise InputError("url", "give --url and --secret-file (or --disable)")
+    if not args.secret_file:
+        raise InputError("secret-file", "give --url and --secret-file (or --disable)")
     secret = admin.read_secret_file(Path(args.secret_file))
+    if not args.url:
+        admin.replace_secret(
+            _database(settings), oin, secret, utc_now(), keys_dir=settings.keys_dir
+        )
+        print(f"vir: webhook secret replaced for {oin}; new deliveries are signed with it")
+        return 0
     admin.set_webhook(
         _database(settings),
         oin,
@@ -115,7 +121,9 @@ def add_org_webhook(org: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     hook.add_argument("--oin", required=True)
     hook.add_argument("--url", help="https:// URL (http://127.0.0.1 only with VIR_DEV=1)")
     hook.add_argument(
-        "--secret-file", help="file (chmod 600) holding the whsec_ Standard Webhooks secret"
+        "--secret-file",
+        help="file (chmod 600) holding the whsec_ Standard Webhooks secret; without --url: "
+        "a new secret for the webhook already set (a rotation, docs/delivery.md)",
     )
     hook.add_argument("--disable", action="store_true", help="remove the webhook")
     hook.set_defaults(run=cmd_org_webhook)

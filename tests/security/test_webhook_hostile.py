@@ -29,6 +29,7 @@ from support.webhook_receiver import Receiver, hook_keys, receiving, set_hook
 from support.world import World, world
 
 from vir.api.routes.signals import notification_item
+from vir.client.webhooks import InvalidSignature, WebhookVerifier
 from vir.crypto.secretbox import SealedSecretError, init_secret_key, load_secret_box
 from vir.crypto.standard_webhooks import new_secret
 from vir.delivery import admin
@@ -372,3 +373,57 @@ def test_no_usable_secret_key_means_nothing_is_sent_or_stored(w: World, tmp_path
             rng=random.Random(1),
         ).run_until_idle()
     assert receiver.snapshot() == [] and _states(w) == [("retrying", "secret-key")]
+
+
+def test_a_secret_rotation_keeps_the_url_and_the_receiver_takes_both_meanwhile(
+    w: World, tmp_path: Path
+) -> None:
+    """``vir org webhook --oin OIN --secret-file NEW`` (no --url): the URL stays, the next
+    delivery is signed with the new secret, and a receiver verifying with both secrets
+    (docs/delivery.md, rotation) accepts it. Before, the command refused without --url."""
+    with receiving() as receiver:
+        old = set_hook(w.store.db, receiver.url, OIN)
+        verifier = WebhookVerifier([old])
+        path, new = _secret_file(tmp_path)
+        ran = run_vir(w.store.db, "org", "webhook", "--oin", OIN, "--secret-file", str(path),
+                      keys_dir=str(hook_keys()))  # fmt: skip
+        assert ran.code == 0, ran.err
+        assert "secret replaced" in ran.out and new not in ran.out + ran.err
+        w.register(0, "kind")
+        w.register(1, "kind")
+        _worker(w).run_until_idle()
+        (request,) = receiver.snapshot()
+    with pytest.raises(InvalidSignature):
+        verifier.verify(request.body, dict(request.headers))  # the old secret alone
+    both = WebhookVerifier([new, old])
+    assert both.verify(request.body, dict(request.headers)).type == "nl.vir.match.created"
+
+
+def test_a_secret_rotation_without_a_webhook_asks_for_the_url(w: World, tmp_path: Path) -> None:
+    path, _ = _secret_file(tmp_path)
+    ran = run_vir(w.store.db, "org", "webhook", "--oin", OIN, "--secret-file", str(path),
+                  keys_dir=str(hook_keys()))  # fmt: skip
+    assert ran.code == 2 and ran.err.startswith("vir: url: ") and "--url" in ran.err
+
+
+def test_a_folder_given_as_the_secret_file_is_named_as_such(w: World, tmp_path: Path) -> None:
+    folder = tmp_path / "secrets"
+    folder.mkdir(mode=0o700)
+    ran = _command(w, folder, "https://hooks.example.nl/vir")
+    assert ran.code == 2 and ran.err.strip() == "vir: secret-file: not a regular file"
+
+
+def test_retrying_an_unknown_or_delivered_delivery_says_so(w: World) -> None:
+    """Before: ``vir outbox retry --id 99999`` printed "0 deliveries due again", exit 0."""
+    with _one_event(w):
+        _worker(w).run_until_idle()
+    (delivered,) = _ids(w)
+    unknown = run_vir(w.store.db, "outbox", "retry", "--id", "99999")
+    assert unknown.code == 2 and "no delivery has this id" in unknown.err
+    again = run_vir(w.store.db, "outbox", "retry", "--id", str(delivered))
+    assert again.code == 2 and "delivered already" in again.err
+
+
+def _ids(w: World) -> list[int]:
+    with w.store.db.read() as session:
+        return [int(i) for i in session.scalars(select(DeliveryRow.id))]

@@ -8,14 +8,20 @@ event, signed per Standard Webhooks (docs/delivery.md). A receiver checks, in or
 2. the timestamp (``webhook-timestamp``) within ``tolerance`` (5 minutes) of its own
    clock, so a captured request cannot be replayed later;
 3. the id (``webhook-id``, the notification id, also the event's ``id``): delivery is
-   at least once, so an id seen before is a duplicate: answer 2xx, act once.
+   at least once, so an id handled before is a duplicate: answer 2xx, act once.
 
 ```python
 verifier = VirClient.webhook_verifier(open("secret").read())
-event = verifier.verify(request_body_bytes, request_headers)   # InvalidSignature if not
-if not event.duplicate:
-    handle(event.data)                # the notification as GET /v1/notifications has it
+with verifier.receive(request_body_bytes, request_headers) as event:  # InvalidSignature
+    if not event.duplicate:
+        handle(event.data)            # the notification as GET /v1/notifications has it
 ```
+
+An id counts as handled only when the ``with`` block ends without an exception: when
+``handle`` fails, the receiver answers 5xx, vir delivers the event again, and that
+repeat is not taken for a duplicate (``verify`` then ``handled(event)`` does the same
+in two steps). During a secret rotation the verifier takes both secrets
+(``WebhookVerifier([new, old])``): a request signed with either is accepted.
 
 Events of one organisation carry ``sequence`` (the notification's position,
 zero-padded): sort by it to recover the order in which vir made them.
@@ -27,7 +33,8 @@ import datetime as dt
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,21 +57,25 @@ class VerifiedEvent:
     sequence: int  # the notification's position among the organisation's
     data: Mapping[str, Any]  # the notification as GET /v1/notifications shows it
     event: Mapping[str, Any]  # the whole CloudEvent
-    duplicate: bool  # this id was verified before: acknowledge, do not act again
+    duplicate: bool  # this id was handled before: acknowledge, do not act again
 
 
 class WebhookVerifier:
-    """Verifies vir's webhook requests for one secret; thread-safe."""
+    """Verifies vir's webhook requests signed with a secret (or, while the organisation's
+    secret is being replaced, with any of several); thread-safe."""
 
     def __init__(
         self,
-        secret: str | Secret,
+        secret: str | Secret | Sequence[str | Secret],
         *,
         tolerance: dt.timedelta = TOLERANCE,
         remember: dt.timedelta = REMEMBER,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
-        self._secret = secret if isinstance(secret, Secret) else parse_secret(secret)
+        given = [secret] if isinstance(secret, (str, Secret)) else list(secret)
+        if not given:
+            raise ValueError("a webhook verifier needs at least one secret")
+        self._secrets = [s if isinstance(s, Secret) else parse_secret(s) for s in given]
         self._tolerance = tolerance
         self._remember = remember
         self._clock = clock
@@ -84,7 +95,7 @@ class WebhookVerifier:
         if not msg_id or not _digits(stamp, 12) or not signature or len(body) > MAX_BODY:
             raise InvalidSignature()
         timestamp = int(stamp)
-        verify(self._secret, msg_id, timestamp, body, signature)
+        self._check_signature(msg_id, timestamp, body, signature)
         now = self._clock()
         sent = dt.datetime.fromtimestamp(timestamp, dt.UTC)
         if abs(now - sent) > self._tolerance:
@@ -105,20 +116,48 @@ class WebhookVerifier:
             sequence=int(sequence),
             data=data,
             event=event,
-            duplicate=self._seen_before(msg_id, now),
+            duplicate=self._handled_before(msg_id, now),
         )
 
-    def _seen_before(self, msg_id: str, now: dt.datetime) -> bool:
+    def handled(self, event: VerifiedEvent) -> None:
+        """Remember that ``event`` was acted upon: a later delivery of its id is a
+        duplicate. Call it only once the receiver's handling succeeded."""
+        now = self._clock()
         with self._lock:
-            while self._seen:
-                oldest, when = next(iter(self._seen.items()))
-                if now - when <= self._remember and len(self._seen) < MAX_REMEMBERED:
-                    break
-                del self._seen[oldest]
-            if msg_id in self._seen:
-                return True
-            self._seen[msg_id] = now
-            return False
+            self._forget_old(now)
+            self._seen[event.id] = now
+
+    @contextmanager
+    def receive(self, body: bytes, headers: Mapping[str, str]) -> Iterator[VerifiedEvent]:
+        """``verify``, then ``handled`` when the block ends without an exception: an event
+        whose handling failed is not a duplicate when vir delivers it again."""
+        event = self.verify(body, headers)
+        yield event
+        if not event.duplicate:
+            self.handled(event)
+
+    def _check_signature(self, msg_id: str, timestamp: int, body: bytes, header: str) -> None:
+        for secret in self._secrets:
+            try:
+                verify(secret, msg_id, timestamp, body, header)
+            except InvalidSignature:
+                continue
+            return
+        raise InvalidSignature()
+
+    def _handled_before(self, msg_id: str, now: dt.datetime) -> bool:
+        with self._lock:
+            self._forget_old(now)
+            return msg_id in self._seen
+
+    def _forget_old(self, now: dt.datetime) -> None:
+        """Drop ids remembered longer than ``remember``, and the oldest beyond the bound.
+        Holding the lock."""
+        while self._seen:
+            oldest, when = next(iter(self._seen.items()))
+            if now - when <= self._remember and len(self._seen) < MAX_REMEMBERED:
+                break
+            del self._seen[oldest]
 
 
 def _digits(text: str, most: int) -> bool:

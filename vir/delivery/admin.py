@@ -34,6 +34,8 @@ def read_secret_file(path: Path) -> str:
         info = path.stat()
     except OSError:
         raise InputError("secret-file", "cannot read the file") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError("secret-file", "not a regular file")
     if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise InputError(
             "secret-file", f"readable by group or others; run: chmod 600 {os.fspath(path)}"
@@ -71,6 +73,23 @@ def set_webhook(
         _require_reporting(session, oin)
         sealed = load_secret_box(keys_dir).seal(secret, oin)
         outbox.set_webhook(session, outbox.Webhook(oin, url, sealed), now)
+        _audit(session, oin, "set", now)
+
+
+def replace_secret(
+    db: Database, oin: str, secret: str, now: dt.datetime, *, keys_dir: Path
+) -> None:
+    """Give the organisation's webhook a new secret, keeping its URL (a rotation: the
+    receiver accepts the old and the new secret until it has seen the new one used,
+    docs/delivery.md). Audited as a change. InputError when it has no webhook."""
+    secret = check_secret(secret)
+    with db.write() as session:
+        _require_reporting(session, oin)
+        hook = outbox.webhook(session, oin)
+        if hook is None:
+            raise InputError("url", "the organisation has no webhook yet: give --url too")
+        sealed = load_secret_box(keys_dir).seal(secret, oin)
+        outbox.set_webhook(session, outbox.Webhook(oin, hook.url, sealed), now)
         _audit(session, oin, "set", now)
 
 
@@ -113,6 +132,15 @@ def retry(db: Database, now: dt.datetime, *, delivery_id: int | None, dead: bool
     with a fresh retry window; audited. Returns how many."""
     with db.write() as session:
         count = outbox.retry(session, now, delivery_id=delivery_id, dead=dead)
+        if delivery_id is not None and not count:
+            # An operator's typo must not read as done: say which of the two it is.
+            state = outbox.delivery_state(session, delivery_id)
+            raise InputError(
+                "id",
+                "no delivery has this id (see vir outbox list)"
+                if state is None
+                else "this delivery was delivered already; nothing to retry",
+            )
         if count:
             audit_log.append(
                 session,

@@ -314,6 +314,14 @@ def retry(
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def delivery_state(session: Session, delivery_id: int) -> str | None:
+    """The state of one delivery, or None when there is none with this id."""
+    state = session.execute(
+        select(DELIVERIES.c.state).where(DELIVERIES.c.id == delivery_id)
+    ).scalar_one_or_none()
+    return None if state is None else str(state)
+
+
 def counts(session: Session, channels: Sequence[str]) -> dict[tuple[str, str], int]:
     """(channel, state) -> how many deliveries of ``channels`` are pending, retrying or
     dead (``counts_query``)."""

@@ -84,8 +84,8 @@ def test_the_client_verifier_checks_signature_timestamp_and_duplicates() -> None
     verifier = WebhookVerifier(SECRET, clock=lambda: now)
     body = _event()
     headers = headers_of(SECRET, "n-1", int(now.timestamp()), body)
-    first = verifier.verify(body, headers)
-    assert (first.id, first.sequence, first.duplicate) == ("n-1", 7, False)
+    with verifier.receive(body, headers) as first:
+        assert (first.id, first.sequence, first.duplicate) == ("n-1", 7, False)
     assert verifier.verify(body, headers).duplicate  # replayed: recognised by id
     other = WebhookVerifier(new_secret(), clock=lambda: now)
     stale = headers_of(SECRET, "n-2", int((now - dt.timedelta(minutes=6)).timestamp()), body)
@@ -101,3 +101,35 @@ def test_the_client_verifier_checks_signature_timestamp_and_duplicates() -> None
             v.verify(b, h)
         assert str(caught.value) == "webhook signature not valid"
     assert "hidden" in repr(VirClient.webhook_verifier(SECRET))
+
+
+def test_an_event_whose_handling_failed_is_no_duplicate_when_vir_delivers_it_again() -> None:
+    """Before: the id was remembered as soon as the signature checked out, so a receiver
+    whose handler raised (and answered 5xx) took vir's retry for a duplicate, answered
+    2xx and never acted: the notification was lost."""
+    now = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
+    verifier = WebhookVerifier(SECRET, clock=lambda: now)
+    body = _event("n-9")
+    headers = headers_of(SECRET, "n-9", int(now.timestamp()), body)
+    with pytest.raises(RuntimeError), verifier.receive(body, headers) as event:
+        assert not event.duplicate
+        raise RuntimeError("the receiver's database is down")
+    again = verifier.verify(body, headers)
+    assert not again.duplicate  # vir's retry is acted upon
+    verifier.handled(again)
+    assert verifier.verify(body, headers).duplicate
+
+
+def test_during_a_secret_rotation_either_secret_is_accepted() -> None:
+    now = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
+    new = new_secret()
+    verifier = WebhookVerifier([new, SECRET], clock=lambda: now)
+    stamp = int(now.timestamp())
+    for n, secret in enumerate((SECRET, new)):
+        body = _event(f"r-{n}")
+        assert verifier.verify(body, headers_of(secret, f"r-{n}", stamp, body)).id == f"r-{n}"
+    body = _event("r-3")
+    with pytest.raises(InvalidSignature):
+        verifier.verify(body, headers_of(new_secret(), "r-3", stamp, body))
+    with pytest.raises(ValueError, match="at least one secret"):
+        WebhookVerifier([])
