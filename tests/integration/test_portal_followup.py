@@ -135,6 +135,8 @@ def test_the_officer_lists_the_regions_overdue_matches_and_reminds(
     follow(page, page.get_by_role("button", name="Toon matches"))
     page.wait_for_url(f"{world.url}/opvolging?dagen=30")
     assert "Er zijn geen matches in uw regio" in page.inner_text("main")
+    # The hint names the region's term, not the number asked for (it said 30 here).
+    assert "de termijn van uw regio is 14 dagen" in page.inner_text("main")
     assert _listed(page) == []
     checked["overdue matches, none"] = axe_violations(page)
 

@@ -103,11 +103,12 @@ class FollowUpPages(RolePages[Officer]):
 
     async def overdue_page(self, request: Request, who: Officer) -> Response:
         query = request.query_params
+        # The hint names the region's own term, whatever number of days is asked for.
+        region = await run_in_threadpool(period, self.db, who.organisation.region)
         try:
             page = await run_in_threadpool(self.overdue, who, query)
         except InputError as error:
             await run_in_threadpool(self.refuse, who.user, "invalid", {"field": error.field})
-            region = await run_in_threadpool(period, self.db, who.organisation.region)
             return self.render(
                 who,
                 "followup_overdue.html",
@@ -123,7 +124,7 @@ class FollowUpPages(RolePages[Officer]):
             "followup_overdue.html",
             page=page,
             days=str(page.days),
-            default_days=page.days,
+            default_days=region.days,
             max_days=MAX_DAYS,
             problem=None,
             first=not query.get(forms.OVERDUE_AFTER),
