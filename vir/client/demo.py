@@ -11,6 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
+import time
+from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +79,37 @@ def _describe(item: dict[str, Any]) -> str:
     return f"  {item['type']:<13} {match['kind']}/{match['via']:<7} on {item['local_ref']}: {who}"
 
 
+# How long the demo waits for its notifications' webhooks and e-mails before it
+# withdraws the signals (an e-mail digest window may hold them back far longer).
+PUSH_WAIT_SECONDS = 15.0
+_OPEN = frozenset(("pending", "retrying"))
+
+
+def _pushed(clients: Mapping[str, VirClient], cursors: Mapping[str, str | None]) -> list[str]:
+    """Wait until none of the demo's notifications has a delivery still open (or
+    PUSH_WAIT_SECONDS passed); what was pushed, as lines (none without any channel)."""
+    deadline = time.monotonic() + PUSH_WAIT_SECONDS
+    while True:
+        states = [
+            (channel, state)
+            for category, client in clients.items()
+            for item in client.all_notifications(cursors[category])[0]
+            for channel, state in (item.get("delivery") or {}).items()
+        ]
+        still = sum(state in _OPEN for _channel, state in states)
+        if not still or time.monotonic() >= deadline:
+            break
+        time.sleep(0.25)
+    if not states:
+        return []
+    done = Counter(channel for channel, state in states if state == "delivered")
+    pushed = ", ".join(f"{n} by {channel}" for channel, n in sorted(done.items())) or "none"
+    line = f"(pushed before the withdrawal: {pushed}"
+    if still:
+        line += f"; {still} still open after {PUSH_WAIT_SECONDS:.0f} s, withdrawn with them"
+    return ["", line + ")"]
+
+
 def run_demo(base_url: str, dev_dir: Path) -> str:
     orgs = json.loads((dev_dir / "orgs.json").read_text(encoding="utf-8"))
     clients = {o["category"]: VirClient.from_dev(o["oin"], dev_dir, base_url) for o in orgs}
@@ -109,6 +143,9 @@ def run_demo(base_url: str, dev_dir: Path) -> str:
             items, _ = clients[org["category"]].all_notifications(cursors[org["category"]])
             lines.append(f"{org['name']} ({org['category']}): {len(items)} notification(s)")
             lines += [_describe(item) for item in items]
+        # Withdrawing deletes the notifications and what is still to be pushed of them
+        # (docs/matching.md, Retention): with webhooks or e-mail set up, wait for it first.
+        lines += _pushed(clients, cursors)
         for category, _who, _p in SCENARIO:
             clients[category].withdraw_signal(f"demo-{run}-{category}", "unjustified")
         lines.append("")
