@@ -275,6 +275,18 @@ def test_pages_need_a_reporting_role(world: PortalWorld) -> None:
         assert anonymous.post("/meldingen/nieuw", data={"csrf": "x"}).status_code == 303
 
 
+def test_a_page_that_does_not_exist_keeps_the_signed_in_header(world: PortalWorld) -> None:
+    """Before: a signed-in person's 404 page had no name, menu or "Uitloggen"."""
+    with world.http() as officer:
+        world.sign_in(officer, MUNICIPALITY, PRIVACY_OFFICER)
+        answer = officer.get("/bestaat-niet")
+        assert answer.status_code == 404 and "Pagina niet gevonden" in answer.text
+        assert "Uitloggen" in answer.text
+    with world.http() as anonymous:
+        answer = anonymous.get("/bestaat-niet")
+        assert answer.status_code == 404 and "Uitloggen" not in answer.text
+
+
 def test_the_registration_page_gives_the_script_what_it_needs(world: PortalWorld) -> None:
     with world.http() as gp:
         world.sign_in(gp, GP, DOCTOR)

@@ -128,8 +128,8 @@ def parse_smtp_url(url: str, *, dev: bool) -> SmtpServer:
     starttls = scheme == SECURE
     if not starttls and not (dev and host in LOCAL_HOSTS):
         raise _refuse(
-            "asks for plain SMTP (smtp+insecure://), which is allowed only to localhost or "
-            "127.0.0.1 and only with VIR_DEV=1; use smtp:// (STARTTLS)"
+            "asks for plain SMTP (smtp+insecure://), which is allowed only to localhost, "
+            "127.0.0.1 or ::1, and only with VIR_DEV=1; use smtp:// (STARTTLS)"
         )
     return SmtpServer(host, port or DEFAULT_PORTS[scheme], username, starttls)
 

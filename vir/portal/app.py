@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -287,8 +288,14 @@ def create_portal_app(
     async def health(_request: Request) -> Response:
         return Response("ok", media_type="text/plain")
 
-    async def not_found(_request: Request, _exc: Exception) -> Response:
-        return portal.message("Pagina niet gevonden", "Deze pagina bestaat niet.", 404)
+    async def not_found(request: Request, _exc: Exception) -> Response:
+        # A signed-in person keeps the header: their name, the menu and "Uitloggen".
+        user = await run_in_threadpool(portal.current, request)
+        signed_in: dict[str, Any] = {}
+        if user is not None:
+            name = await run_in_threadpool(portal.organisation_name, user.oin)
+            signed_in = {"user": user, "organisation": name}
+        return portal.message("Pagina niet gevonden", "Deze pagina bestaat niet.", 404, **signed_in)
 
     routes = [
         Route("/", home),
