@@ -60,6 +60,7 @@ def scrape(service: RunningService) -> dict[str, float] | None:
     """The delay histogram's cumulative buckets (``le`` -> count), ``sum`` and ``count``;
     None when the service has no such histogram (the previous design)."""
     context = ssl.create_default_context(cafile=service.ca)
+    context.load_cert_chain(*service.monitor())  # /metrics is mutual TLS too
     text = httpx.get(f"{service.url}/metrics", verify=context, timeout=10).text
     found = {f"le={le}": float(count) for le, count in _BUCKET.findall(text)}
     if not found:

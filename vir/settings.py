@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     refusal_flush_seconds: float = Field(default=15.0, ge=0)
     # Largest request body accepted; anything larger is refused before it is parsed.
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # The same for POST /v1/signals/batch, whose 500 items need more: 1 MiB holds 500 of
+    # the largest valid signals (~1,450 bytes each, even with every letter of the name
+    # \u-escaped; tests/unit/api/test_batch_body_limit.py works it out).
+    max_batch_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Log lines: "json" (one object per line) or "text"; both via the event catalogue (vir.logs).
     log_format: Literal["json", "text"] = "json"
     # Comma-separated addresses/CIDRs that may read GET /metrics (no client certificate).

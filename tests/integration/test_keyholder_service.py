@@ -264,7 +264,8 @@ def test_the_index_works_on_with_the_key_holder_stopped(tmp_path: Path) -> None:
                 ("person", "person")
             ]
             assert [m["kind"] for m in school.matches("stopped-school")] == ["person"]
-            assert request(service.port, service.ca, "GET", "/ready").status == 200
+            ready = request(service.port, service.ca, "GET", "/ready", cert=service.monitor())
+            assert ready.status == 200
             # Only new pseudonyms cannot be made: a clear error, not a crash.
             with pytest.raises(ClientError, match="key holder") as failed:
                 school.pseudonymise([nl_bsn(made_up_bsn())])

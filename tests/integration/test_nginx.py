@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 from support import postgres
+from support.maximal import maximal_signal
 from support.nginx import (
     Nginx,
     ProxiedApp,
@@ -239,6 +240,55 @@ def test_the_access_log_names_routes_never_a_local_ref_or_a_query(
     assert '"GET {other}" 404 ' in log, log
     for secret in (ref, "risk_ended", "reason", "local_ref=", "123456782", "?"):
         assert secret not in log, secret
+
+
+def test_dot_references_reach_vir_percent_encoded_through_nginx(deployment: Deployment) -> None:
+    """``proxy_pass`` without a URI part passes /v1/signals/%2E%2E on as the client sent
+    it (nginx's own $uri resolves it to /v1/, which only picks the location)."""
+    with deployment.client("education") as client:
+        for ref, encoded in ((".", "%2E"), ("..", "%2E%2E")):
+            made = client.pseudonymise([nl_bsn(made_up_bsn())])
+            body = {
+                "local_ref": ref,
+                "epoch": made.epoch,
+                "person": made.pseudonyms[0],
+                "professional": {"name": "Sanne de Jong", "email": "s.dejong@x.example"},
+            }
+            assert client.register_signal(body)["local_ref"] == ref
+            assert client.request("GET", f"/v1/signals/{encoded}").json()["local_ref"] == ref
+            client.withdraw_signal(ref, "risk_ended")
+            with pytest.raises(ServiceError) as gone:
+                client.request("GET", f"/v1/signals/{encoded}")
+            assert gone.value.status == 404
+
+
+def _post_via_nginx(deployment: Deployment, path: str, body: bytes) -> tuple[int, str, bytes]:
+    conn = http.client.HTTPSConnection(
+        "127.0.0.1", deployment.nginx.port, context=_tls(deployment, "education"), timeout=60
+    )
+    try:
+        conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+        reply = conn.getresponse()
+        return reply.status, reply.getheader("content-type") or "", reply.read()
+    finally:
+        conn.close()
+
+
+def test_the_batch_has_its_own_body_limit_at_nginx(deployment: Deployment) -> None:
+    """500 of the largest valid signals pass nginx to POST /v1/signals/batch; every other
+    path keeps 64k, refused by nginx itself with vir's problem+json."""
+    items = [maximal_signal(n, "education", 1, dt.date.today()) for n in range(500)]
+    batch = json.dumps({"signals": items}).encode()
+    assert len(batch) > 10 * 65536
+    status, media, body = _post_via_nginx(deployment, "/v1/signals/batch", batch)
+    assert status == 200, body[:500]
+    results = json.loads(body)["results"]
+    assert len(results) == 500 and {r["status"] for r in results} == {201}
+    for path, size in (("/v1/signals", 65536), ("/v1/signals/batch", 1024 * 1024)):
+        status, media, body = _post_via_nginx(deployment, path, b" " * size + b"{}")
+        assert status == 413, (path, body[:200])
+        assert media == "application/problem+json"
+        assert json.loads(body)["type"] == "urn:vir:problem:body-too-large"
 
 
 def test_a_client_supplied_client_cert_header_is_replaced_by_nginx(

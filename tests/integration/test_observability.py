@@ -47,6 +47,11 @@ def call(
     return request(port or service.port, service.ca, method, path, data, cert)
 
 
+def scrape(service: RunningService, path: str, *, port: int | None = None) -> Reply:
+    """``GET path`` as a monitoring system: its own client certificate, from this host."""
+    return request(port or service.port, service.ca, "GET", path, cert=service.monitor())
+
+
 def signal(local_ref: str, person: str) -> dict[str, Any]:
     return {
         "local_ref": local_ref,
@@ -94,7 +99,11 @@ def test_metrics_and_logs_of_a_real_service(observed: RunningService) -> None:
     health = request(observed.port, observed.ca, "GET", "/health", headers={"X-Request-Id": given})
     assert health.headers["x-request-id"] == given
 
-    scraped = call(observed, None, "GET", "/metrics")
+    # /metrics and /ready over mutual TLS, as every endpoint but /health and the
+    # OpenAPI document: the monitoring system's own certificate, of no organisation.
+    assert call(observed, None, "GET", "/metrics").status == 401
+    assert call(observed, None, "GET", "/metrics", port=observed.keyholder_port).status == 401
+    scraped = scrape(observed, "/metrics")
     assert scraped.status == 200
     assert scraped.headers["content-type"].startswith("text/plain; version=0.0.4")
     text = scraped.body.decode()
@@ -116,11 +125,11 @@ def test_metrics_and_logs_of_a_real_service(observed: RunningService) -> None:
     assert flushed and 0 < float(flushed.group(1)) <= time.time()
     assert re.search(r"^vir_audit_checkpoint_last_timestamp_seconds \S+$", text, re.MULTILINE)
     assert not re.search(r"_created\{|_created [0-9]", text)  # no creation-time series
-    ready = call(observed, None, "GET", "/ready")
+    ready = scrape(observed, "/ready")
     assert (ready.status, ready.body) == (200, b'{"status":"ready"}')
 
     # The key holder's metrics: what it evaluated and refused, never an element.
-    held = call(observed, None, "GET", "/metrics", port=holder)
+    held = scrape(observed, "/metrics", port=holder)
     assert held.status == 200
     held_text = held.body.decode()
     assert re.search(r"vir_oprf_evaluated_elements_total [1-9]", held_text)
@@ -162,7 +171,7 @@ def test_metrics_and_logs_of_a_real_service(observed: RunningService) -> None:
 def test_metrics_are_not_served_to_other_addresses(tmp_path: Path) -> None:
     running = start_service(tmp_path / "closed", keyholders=False, VIR_METRICS_ALLOW="10.9.9.9")
     try:
-        assert call(running, None, "GET", "/metrics").status == 403
+        assert scrape(running, "/metrics").status == 403
         assert call(running, None, "GET", "/health").status == 200
     finally:
         running.stop()

@@ -1,7 +1,9 @@
 """GET /ready: 200 when the database answers and the key files are in place (the index's
 checkpoint key; the key holder's also the served epoch's OPRF key), else 503
 problem+json with Retry-After naming the failing checks (never a path); /health stays
-liveness only. Neither needs a client certificate."""
+liveness only. /health needs no client certificate; /ready needs one (any the TLS layer
+verified: a monitoring system's own) with the embedded server, and none on an instance's
+internal port behind the reverse proxy."""
 
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ def holder(tmp_path: Path) -> Iterator[InApp]:
 
 
 def _not_ready(app: InApp, tmp_path: Path) -> list[str]:
-    reply = app.request("GET", "/ready")
+    reply = app.scrape("/ready")
     assert reply.status_code == 503
     assert reply.headers["content-type"] == "application/problem+json"
     assert reply.headers["retry-after"] == str(RETRY_AFTER)
@@ -47,11 +49,26 @@ def _not_ready(app: InApp, tmp_path: Path) -> list[str]:
     return list(body["checks"])
 
 
-def test_ready_and_healthy_without_a_certificate(app: InApp, holder: InApp) -> None:
+def test_ready_needs_a_certificate_and_health_does_not(app: InApp, holder: InApp) -> None:
     for running in (app, holder):
         running.anonymous()
-        assert running.request("GET", "/ready").json() == {"status": "ready"}
+        refused = running.request("GET", "/ready")
+        assert refused.status_code == 401
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["type"] == "urn:vir:problem:client-certificate-required"
+        assert running.scrape("/ready").json() == {"status": "ready"}
         assert running.request("GET", "/health").json() == {"status": "ok"}
+        spec = running.request("GET", "/openapi.json").json()
+        assert spec["paths"]["/ready"]["get"]["security"] == [{"mutualTLS": []}]
+        assert "401" in spec["paths"]["/ready"]["get"]["responses"]
+        assert "security" not in spec["paths"]["/health"]["get"]
+
+
+def test_ready_on_an_instance_behind_the_reverse_proxy(tmp_path: Path) -> None:
+    """The instance's port is internal (nginx requires a certificate on every path)."""
+    with in_app(tmp_path, tls_mode="proxy", trusted_proxies="127.0.0.1") as running:
+        running.anonymous()
+        assert running.request("GET", "/ready", peer="127.0.0.2").status_code == 200
 
 
 def test_ready_with_keys_and_database(app: InApp, holder: InApp, tmp_path: Path) -> None:
@@ -59,7 +76,7 @@ def test_ready_with_keys_and_database(app: InApp, holder: InApp, tmp_path: Path)
     assert not [p for p in (tmp_path / "keys").iterdir() if p.name.startswith("oprf")]
     for running in (app, holder):
         running.anonymous()
-        reply = running.request("GET", "/ready")
+        reply = running.scrape("/ready")
         assert reply.status_code == 200
         assert reply.json() == {"status": "ready"}
         assert "/ready" in running.request("GET", "/openapi.json").json()["paths"]
@@ -103,14 +120,19 @@ def test_an_unreachable_database_is_not_ready(
 
 
 @pytest.mark.integration
-def test_a_real_service_is_ready_over_tls_without_a_certificate(tmp_path: Path) -> None:
+def test_a_real_service_is_ready_over_mutual_tls_only(tmp_path: Path) -> None:
+    """Index and key holder: the monitoring certificate (from the client CA, of no
+    registered organisation) is enough; without a certificate, 401 problem+json."""
     running = start_service(tmp_path / "ready")
     try:
-        reply = request(running.port, running.ca, "GET", "/ready")
-        assert reply.status == 200
-        assert reply.body == b'{"status":"ready"}'
-        reply = request(running.keyholder_port, running.ca, "GET", "/ready")
-        assert reply.status == 200
-        assert reply.body == b'{"status":"ready"}'
+        for port in (running.port, running.keyholder_port):
+            reply = request(port, running.ca, "GET", "/ready", cert=running.monitor())
+            assert reply.status == 200
+            assert reply.body == b'{"status":"ready"}'
+            refused = request(port, running.ca, "GET", "/ready")
+            assert refused.status == 401
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert refused.json()["type"] == "urn:vir:problem:client-certificate-required"
+            assert request(port, running.ca, "GET", "/health").status == 200
     finally:
         running.stop()

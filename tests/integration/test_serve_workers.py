@@ -71,7 +71,7 @@ HEALTH = 'vir_http_requests_total{method="GET",route="/health",status="200"} '
 
 
 def _health_count(service: RunningService) -> float:
-    scraped = request(service.port, service.ca, "GET", "/metrics")
+    scraped = request(service.port, service.ca, "GET", "/metrics", cert=service.monitor())
     assert scraped.status == 200, scraped.body
     (line,) = [x for x in scraped.body.decode().splitlines() if x.startswith(HEALTH)]
     return float(line.removeprefix(HEALTH))

@@ -401,6 +401,67 @@ def test_nesting_at_the_limit_reaches_validation_and_one_more_does_not(
     assert over.problem()["type"] == "urn:vir:problem:json-too-deep"
 
 
+# --- What a body is: JSON in UTF-8 ---------------------------------------------------------
+# Before: a body that is not UTF-8 got a bare 400 "There was an error parsing the body"
+# (type http-400, title "Error"), and a body of another media type 422 on field "body".
+
+
+def _with_type(body: bytes, media: bytes, target: Target) -> bytes:
+    head = [(b"Content-Type", media), (b"Content-Length", b"%d" % len(body))]
+    return _request(b"POST", target.path, head, body)
+
+
+@on_both
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\xff\xfe{",  # a UTF-16 byte order mark: json.loads would guess UTF-16
+        '{"local_ref": "x"}'.encode("utf-16"),  # JSON, but not in UTF-8
+        b'{"local_ref": "\xe9"}',  # Latin-1
+        b'{"local_ref": "\xed\xa0\x80"}',  # an encoded surrogate: not UTF-8 either
+    ],
+    ids=["ff-fe", "utf-16", "latin-1", "surrogate"],
+)
+def test_a_body_that_is_not_utf8_is_malformed_json(
+    service: RunningService, target: Target, body: bytes
+) -> None:
+    answer = exchange(service, _post(body, target=target), cert=True, target=target)
+    assert answer.status == 400
+    problem = answer.problem()
+    assert problem["type"] == "urn:vir:problem:malformed-json"
+    assert problem["title"] == "Malformed JSON"
+    assert "UTF-8" in str(problem["detail"])
+    # The same as any other body that is no JSON.
+    other = exchange(service, _post(b"{not json", target=target), cert=True, target=target)
+    assert (other.status, other.problem()["type"]) == (400, problem["type"])
+
+
+@on_both
+@pytest.mark.parametrize(
+    "media", [b"text/plain", b"application/x-www-form-urlencoded", b"application/xml"]
+)
+def test_a_body_of_another_media_type_is_415(
+    service: RunningService, target: Target, media: bytes
+) -> None:
+    answer = exchange(service, _with_type(target.body(), media, target), cert=True, target=target)
+    assert answer.status == 415
+    problem = answer.problem()
+    assert problem["type"] == "urn:vir:problem:unsupported-media-type"
+    assert "application/json" in str(problem["detail"])
+    _assert_still_serving(service, target)
+
+
+@on_both
+def test_json_media_types_are_parsed(service: RunningService, target: Target) -> None:
+    for media in (b"application/json; charset=utf-8", b"APPLICATION/JSON"):
+        data = _with_type(target.body(), media, target)
+        answer = exchange(service, data, cert=True, target=target)
+        assert answer.status == target.served, (media, answer.body)
+    # No body, no media type to judge: the schema says what is missing.
+    empty = exchange(service, _with_type(b"", b"text/plain", target), cert=True, target=target)
+    assert empty.status == 422
+
+
 @on_both
 def test_brackets_inside_strings_do_not_count_as_nesting(
     service: RunningService, target: Target
@@ -536,6 +597,6 @@ def test_a_streamed_body_is_counted_and_handed_on_whole() -> None:
     assert (status, reached) == (413, None)
     assert json.loads(body)["type"] == "urn:vir:problem:body-too-large"
     pieces = [dict(piece) for _ in range(3)] + [{"type": "http.request", "body": b"]"}]
-    status, reached, _ = _through_limit([(b"content-type", b"text/plain")], pieces)
+    status, reached, _ = _through_limit([(b"content-type", b"application/json")], pieces)
     assert status == 200 and reached is not None
     assert (reached["body"], reached["more_body"]) == (b"x" * 3072 + b"]", False)

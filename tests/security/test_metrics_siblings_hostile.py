@@ -126,7 +126,7 @@ def test_a_scrape_that_meets_a_bad_sibling_is_a_503_problem(tmp_path: Path, fold
         app.app.state.metrics.share_with(own)
         try:
             fake = _fake_sibling(folder, 1, b'{"secret": "vir_leak_marker"}')
-            refused = app.request("GET", "/metrics", peer="127.0.0.1")
+            refused = app.scrape("/metrics", peer="127.0.0.1")
             fake.close()
         finally:
             own.close()

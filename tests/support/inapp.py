@@ -4,12 +4,15 @@
 
 No TLS here, so no client certificate: ``as_caller`` stands in for the verified
 certificate by overriding the ``CurrentCaller`` dependency, and ``peer`` is the
-TCP peer the app sees (``scope["client"]``).
+TCP peer the app sees (``scope["client"]``). ``scrape`` asks ``/metrics`` or
+``/ready`` as a monitoring system does, with a certificate of its own (``MONITOR``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import functools
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +29,7 @@ from support.world import person
 from vir.api.app import create_app
 from vir.api.identity import require_caller
 from vir.audit.chain import AuditEvent
+from vir.crypto import pki
 from vir.crypto.keys import init_oprf_key
 from vir.crypto.signing import init_signing_key
 from vir.domain.encoding import b64url_encode
@@ -78,19 +82,37 @@ class InApp:
         app: Any = self.app
         if certificate is not None:
             assert require_caller not in self.app.dependency_overrides, "call anonymous() first"
-            app = _presenting(self.app, certificate)
+            app = presenting(self.app, certificate)
+        return call_app(app, method, path, peer, kwargs)
 
-        async def call() -> httpx.Response:
-            transport = httpx.ASGITransport(
-                app=app, raise_app_exceptions=False, client=(peer, 50000)
-            )
-            async with httpx.AsyncClient(transport=transport, base_url="http://vir") as client:
-                return await client.request(method, path, **kwargs)
-
-        return asyncio.run(call())
+    def scrape(self, path: str = "/metrics", *, peer: str = "127.0.0.1") -> httpx.Response:
+        """``GET path`` (``/metrics``, ``/ready``) with a monitoring system's certificate,
+        handed over as the embedded server hands over the one it verified."""
+        return call_app(presenting(self.app, monitor_certificate()), "GET", path, peer, {})
 
 
-def _presenting(app: FastAPI, pem: str) -> Any:
+def call_app(app: Any, method: str, path: str, peer: str, kwargs: dict[str, Any]) -> httpx.Response:
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=(peer, 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://vir") as client:
+            return await client.request(method, path, **kwargs)
+
+    return asyncio.run(call())
+
+
+@functools.cache
+def monitor_certificate() -> str:
+    """A monitoring system's client certificate (PEM), of no registered organisation:
+    what ``/metrics`` and ``/ready`` need (vir.api.identity.require_tls_client)."""
+    now = dt.datetime.now(dt.UTC)
+    ca = pki.create_ca("monitoring test CA", now)
+    issued = pki.issue_client_certificate(
+        ca, "00000099999999999999", "Monitoring", now, now + dt.timedelta(days=1)
+    )
+    return pki.cert_pem(issued.cert).decode()
+
+
+def presenting(app: FastAPI, pem: str) -> Any:
     """``app`` behind a TLS server that verified ``pem`` (ASGI's TLS extension)."""
 
     async def with_certificate(scope: Any, receive: Any, send: Any) -> None:

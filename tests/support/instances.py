@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI, Request
 from sqlalchemy import select
+from support.inapp import call_app, monitor_certificate, presenting
 from support.instore import T0, fresh_store, template
 from support.world import MUNICIPALITY, VEILIG_THUIS, Clock
 
@@ -100,7 +101,10 @@ class Instances:
         return self.requests([(instance, method, path, kwargs)], peer)[0]
 
     def metrics(self, instance: int) -> str:
-        return self.request(instance, "GET", "/metrics", peer="127.0.0.1").text
+        """The instance's ``/metrics``, scraped as a monitoring system does (a certificate
+        of its own, from this host)."""
+        app: Any = presenting(self.apps[instance], monitor_certificate())
+        return call_app(app, "GET", "/metrics", "127.0.0.1", {}).text
 
     def events(self, action: str | None = None) -> list[AuditEvent]:
         self.db.integrate()

@@ -8,6 +8,7 @@ database, as several instances of one deployment do.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -29,6 +30,7 @@ from sqlalchemy.pool import NullPool
 from support import launch, postgres
 
 from vir.client.connection import ProtocolError, VirClient
+from vir.crypto import pki
 from vir.services.devsetup import DEMO_ORGANISATIONS
 from vir.store.db import Database
 
@@ -176,6 +178,23 @@ class RunningService:
         """The output of key holder ``number`` (started by ``start_service``)."""
         path = self.root / f"keyholder-{number}.log"
         return path.read_text(encoding="utf-8", errors="replace")
+
+    def monitor(self) -> tuple[str, str]:
+        """A monitoring system's client certificate and key (paths), from the development
+        CA but of no registered organisation: what /ready and /metrics need."""
+        cert, key = self.dev / "monitor.crt", self.dev / "monitor.key"
+        if not cert.exists():
+            ca = pki.load_issued(self.dev / "ca.crt", self.dev / "ca.key")
+            now = dt.datetime.now(dt.UTC)
+            issued = pki.issue_client_certificate(
+                ca,
+                "00000099999999999999",
+                "Monitoring",
+                now - dt.timedelta(minutes=5),
+                now + dt.timedelta(days=1),
+            )
+            pki.save_issued(issued, cert, key)
+        return str(cert), str(key)
 
     def client(self, who: str, **kwargs: Any) -> VirClient:
         """The project's client as a demo organisation or role (``VirClient.from_dev``): the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -31,6 +32,7 @@ from vir.api.routes import (
     signals_batch,
 )
 from vir.api.routes.signals import notification_item
+from vir.api.routes.signals_batch import BATCH_PATH
 from vir.crypto import oprf as group
 from vir.crypto.custody import require_no_oprf_key
 from vir.crypto.signing import load_signing_key, signing_key_path
@@ -102,8 +104,13 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
         title="vir",
         version=API_VERSION,
         description="Privacy-preserving signal index (Verwijsindex). Mutual TLS on every "
-        "endpoint except /health, /metrics (VIR_METRICS_ALLOW only) and this document "
-        "(/openapi.json, /v1/openapi.json); errors are application/problem+json. "
+        "endpoint except /health and this document (/openapi.json, /v1/openapi.json): "
+        "/ready and /metrics take any client certificate of the client CA (a monitoring "
+        "system's own), /metrics only from VIR_METRICS_ALLOW; errors are "
+        "application/problem+json. Request bodies are JSON in UTF-8 (a body of another "
+        "Content-Type: 415 unsupported-media-type; not UTF-8: 400 malformed-json) of at "
+        "most VIR_MAX_BODY_BYTES (64 KiB by default), POST /v1/signals/batch at most "
+        "VIR_MAX_BATCH_BODY_BYTES (1 MiB by default); over it: 413. "
         "Pseudonyms are made at the key holder, a separate service (POST /v1/oprf/evaluate "
         f"there). Served by vir {__version__}.",
         # Swagger UI and ReDoc load their scripts from a CDN: not served (docs/api.md).
@@ -138,7 +145,9 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
         "email": settings.api_contact_email,
         "url": settings.api_contact_url,
     }
-    assemble(app, db, [signing_key_path(settings.keys_dir)], settings, contact)
+    # The batch's 500 items do not fit the limit of every other request.
+    larger = {f"POST {BATCH_PATH}": settings.max_batch_body_bytes}
+    assemble(app, db, [signing_key_path(settings.keys_dir)], settings, contact, larger)
     return app
 
 
@@ -153,14 +162,21 @@ class Edge(Protocol):
 
 
 def assemble(
-    app: FastAPI, db: Database, key_files: list[Path], edge: Edge, contact: dict[str, str]
+    app: FastAPI,
+    db: Database,
+    key_files: list[Path],
+    edge: Edge,
+    contact: dict[str, str],
+    larger: Mapping[str, int] | None = None,
 ) -> None:
     """What every vir service has around its routes: problem+json errors, ``/ready`` over
-    the database and ``key_files``, the body-size limit, metrics and access log, the
-    OpenAPI document, and the API-Version and security headers on every answer."""
+    the database and ``key_files``, the body checks (size, JSON only, UTF-8, nesting:
+    ``larger`` names the routes with a larger body limit of their own), metrics and
+    access log, the OpenAPI document, and the API-Version and security headers on every
+    answer."""
     errors.install(app)
     health.install_readiness(app, db, key_files)
-    app.add_middleware(BodySizeLimit, max_bytes=edge.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=edge.max_body_bytes, larger=larger)
     install_metrics(app, db, edge.metrics_allow)  # GET /metrics, request ids, access log
     openapi.install(app, contact)
     # Outside everything, Starlette's ServerErrorMiddleware included, so that even the

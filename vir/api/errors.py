@@ -69,6 +69,11 @@ PROBLEMS: dict[type[e.VirError], ProblemKind] = {
 }
 
 
+# A body that is not JSON (the application's parser says so, or vir.api.limits finds it
+# is not UTF-8): not a field's fault, so no field is named.
+MALFORMED_JSON = ProblemKind(400, "malformed-json", "Malformed JSON")
+
+
 def problem_kind(error: e.VirError) -> ProblemKind:
     for klass in type(error).__mro__:
         if klass in PROBLEMS:
@@ -119,8 +124,9 @@ def validation_response(error: RequestValidationError) -> JSONResponse:
     problems = []
     for item in error.errors():
         if item.get("type") == "json_invalid":
+            kind = MALFORMED_JSON
             return problem_response(
-                400, "malformed-json", "Malformed JSON", "the request body is not valid JSON"
+                kind.status, kind.slug, kind.title, "the request body is not valid JSON"
             )
         # pydantic's "input" and "ctx" may hold the rejected value: never passed on.
         problems.append(

@@ -32,7 +32,11 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
-from vir.domain.errors import ConfigurationError, ForwardedCertificateNotTrusted
+from vir.domain.errors import (
+    ConfigurationError,
+    ForwardedCertificateNotTrusted,
+    NoClientCertificate,
+)
 from vir.services.identity import Caller, Presented, presented
 
 CLIENT_CERT_HEADER = "client-cert"
@@ -177,3 +181,25 @@ async def require_caller(request: Request) -> Caller:
 
 
 CurrentCaller = Annotated[Caller, Depends(require_caller)]
+
+
+async def require_tls_client(request: Request) -> None:
+    """For the service's own endpoints (``/ready``, ``/metrics``): a client certificate
+    the TLS layer verified, whoever it names (API-CONTRACT.md: mutual TLS on every
+    endpoint but ``/health`` and the OpenAPI document). A monitoring system has one of
+    its own from the client CA; it need not be an organisation's.
+
+    Embedded mode: the handshake checked the chain to the client CA and the CRL; without
+    a certificate, ``NoClientCertificate`` (401). Proxy mode: the reverse proxy requires
+    a verified certificate for every path (``ssl_verify_client on``), and the instance's
+    own port is internal (plain HTTP on 127.0.0.1): what reaches it directly comes from
+    this host, and ``/metrics`` is served to local scrapers only, never via the proxy
+    (``vir.api.routes.metrics``).
+    """
+    if getattr(request.app.state, "proxy_trust", None) is not None:
+        return
+    if client_certificate(request.scope) is None:
+        raise NoClientCertificate()
+
+
+TlsClient = Depends(require_tls_client)

@@ -1,10 +1,15 @@
 """Refuse oversized, malformed or too deeply nested request bodies before anything parses them.
 
 ``BodySizeLimit`` reads the whole body first (it is small: ``VIR_MAX_BODY_BYTES``, 64 KiB
-by default) and only then calls the application, so a refusal never depends on how far
-the application got: a declared ``Content-Length`` over the limit, or a chunked body that
-grows past it, is 413; a ``Content-Length`` that is not one decimal number is 400; JSON
-nested deeper than ``MAX_JSON_DEPTH`` is 400 before ``json`` recurses into it.
+by default; a route may have a larger limit of its own, as ``POST /v1/signals/batch``
+has ``VIR_MAX_BATCH_BODY_BYTES``) and only then calls the application, so a refusal
+never depends on how far the application got: a declared ``Content-Length`` over the
+limit, or a chunked body that grows past it, is 413; a ``Content-Length`` that is not
+one decimal number is 400; a body with a ``Content-Type`` other than JSON is 415 (vir's
+APIs take JSON only: the portal, which takes HTML forms, is another application); a
+JSON body that is not UTF-8 (RFC 8259 §8.1) is 400 ``malformed-json``, as any other
+body that is no JSON is; JSON nested deeper than ``MAX_JSON_DEPTH`` is 400 before
+``json`` recurses into it.
 
 The problem kinds of the HTTP layer live here too: the embedded server's protocol
 (``vir.server.tls``) answers with them before the application runs.
@@ -14,12 +19,16 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vir.api.errors import PROBLEM_JSON, TYPE_PREFIX, ProblemKind
+from vir.api.errors import MALFORMED_JSON, PROBLEM_JSON, TYPE_PREFIX, ProblemKind
 
 BODY_TOO_LARGE = ProblemKind(413, "body-too-large", "Request body too large")
+UNSUPPORTED_MEDIA_TYPE = ProblemKind(415, "unsupported-media-type", "Unsupported media type")
+UNSUPPORTED_MEDIA_TYPE_DETAIL = "request bodies are application/json"
+NOT_UTF8_DETAIL = "the request body is not valid JSON: JSON is sent as UTF-8 (RFC 8259 §8.1)"
 HEADERS_TOO_LARGE = ProblemKind(431, "headers-too-large", "Request header fields too large")
 MALFORMED_HTTP = ProblemKind(400, "malformed-http", "Malformed HTTP request")
 JSON_TOO_DEEP = ProblemKind(400, "json-too-deep", "JSON nested too deeply")
@@ -84,25 +93,41 @@ def _is_json(headers: list[tuple[bytes, bytes]]) -> bool:
     )
 
 
-class BodySizeLimit:
-    """Reads and checks the request body (see the module docstring), then hands it on."""
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+
+class BodySizeLimit:
+    """Reads and checks the request body (see the module docstring), then hands it on.
+
+    ``max_bytes`` holds for every request but those ``larger`` names by method and path
+    (``{"POST /v1/signals/batch": 1048576}``), which have their own limit.
+    """
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, larger: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = dict(larger or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers: list[tuple[bytes, bytes]] = list(scope.get("headers", []))
+        limit = self.larger.get(f"{scope.get('method')} {scope.get('path')}", self.max_bytes)
         declared = [value for name, value in headers if name == b"content-length"]
         # bytes.isdigit is ASCII-only: no sign, no spaces, no other scripts' digits.
         if len(declared) > 1 or (declared and not declared[0].isdigit()):
             await _refuse(send, MALFORMED_HTTP, "Content-Length is not one decimal number")
             return
-        if declared and int(declared[0]) > self.max_bytes:
-            await _refuse(send, BODY_TOO_LARGE, self._too_large)
+        if declared and int(declared[0]) > limit:
+            await _refuse(send, BODY_TOO_LARGE, _too_large(limit))
             return
         messages: list[Message] = []
         received = 0
@@ -112,15 +137,25 @@ class BodySizeLimit:
             if message["type"] != "http.request":
                 break  # the client went away: the application sees that as it would
             received += len(message.get("body", b""))
-            if received > self.max_bytes:
+            if received > limit:
                 # A chunked body (no Content-Length) that grew past the limit.
-                await _refuse(send, BODY_TOO_LARGE, self._too_large)
+                await _refuse(send, BODY_TOO_LARGE, _too_large(limit))
                 return
             if not message.get("more_body", False):
                 break
         if messages[-1]["type"] == "http.request":
             body = b"".join(m.get("body", b"") for m in messages)
-            if _is_json(headers) and json_too_deep(body):
+            if body and not _is_json(headers):
+                # Without this, FastAPI would not parse the body and answer 422 "body:
+                # field required", as if the client had sent nothing.
+                await _refuse(send, UNSUPPORTED_MEDIA_TYPE, UNSUPPORTED_MEDIA_TYPE_DETAIL)
+                return
+            if body and not _is_utf8(body):
+                # json.loads would guess UTF-16 or UTF-32 from the first bytes and fail
+                # with an error FastAPI answers as a bare "error parsing the body".
+                await _refuse(send, MALFORMED_JSON, NOT_UTF8_DETAIL)
+                return
+            if json_too_deep(body):
                 await _refuse(
                     send,
                     JSON_TOO_DEEP,
@@ -137,9 +172,9 @@ class BodySizeLimit:
 
         await self.app(scope, replay, send)
 
-    @property
-    def _too_large(self) -> str:
-        return f"request bodies are limited to {self.max_bytes} bytes"
+
+def _too_large(limit: int) -> str:
+    return f"request bodies are limited to {limit} bytes"
 
 
 async def _refuse(send: Send, kind: ProblemKind, detail: str) -> None:

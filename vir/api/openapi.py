@@ -85,6 +85,9 @@ def amend(spec: dict[str, Any], contact: dict[str, str]) -> dict[str, Any]:
                 operation["security"] = [{MUTUAL_TLS: []}]
                 for always in ALWAYS:
                     responses.setdefault(str(always), problem_response(always))
+            if "requestBody" in operation:
+                # vir.api.limits: a body of any other Content-Type than JSON.
+                responses.setdefault("415", problem_response(415))
             for status, response in responses.items():
                 if status[:1] in "45":
                     # FastAPI's own 422 (HTTPValidationError, application/json) where a

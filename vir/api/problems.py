@@ -34,6 +34,7 @@ DESCRIPTIONS = {
     404: "Not found (or not yours)",
     409: "Conflicts with an existing signal",
     413: "Request body too large",
+    415: "Request body not application/json",
     422: "Invalid field (named in the problem)",
     429: "Rate limited (see Retry-After)",
     500: "Internal error (nothing about it in the answer)",

@@ -304,7 +304,7 @@ def parse_row(number: int, cells: dict[str, str]) -> Row:
     """The row's signal and identities; InputError names the column, never the value."""
     local_ref = cells.get("local_ref", "")
     if not is_local_ref(local_ref):
-        raise InputError("local_ref", "1..64 of A-Z a-z 0-9 . _ : - (not '.' or '..')")
+        raise InputError("local_ref", "1..64 of A-Z a-z 0-9 . _ : -")
     person = _identity(cells, "")
     if person is None:
         raise InputError("bsn", "give the BSN, or surname, birth_date and gender")

@@ -19,7 +19,7 @@ from vir.client.professional import check_professional
 from vir.client.webhooks import WebhookVerifier
 from vir.crypto import oprf, threshold
 from vir.domain.encoding import b64url_decode, b64url_encode
-from vir.domain.local_ref import is_local_ref
+from vir.domain.local_ref import is_local_ref, path_segment
 
 BATCH = 64  # the largest batch POST /v1/oprf/evaluate accepts
 MAX_SIGNAL_BATCH = 500  # the largest batch POST /v1/signals/batch accepts
@@ -560,8 +560,9 @@ class VirClient:
 
 
 def _signal_path(local_ref: str) -> str:
-    """``/v1/signals/{local_ref}``, refusing a reference that would change the path
-    (``..``, ``/``, ``?``: a request meant for one signal must not reach another URL)."""
+    """``/v1/signals/{local_ref}``, refusing a value that is no reference (``/``, ``?``:
+    a request meant for one signal must not reach another URL); ``.`` and ``..`` go
+    percent-encoded, so that no URL resolution turns them into another path."""
     if not is_local_ref(local_ref):
-        raise ClientError("local_ref: not 1..64 of [A-Za-z0-9._:-], or '.' / '..'")
-    return f"/v1/signals/{local_ref}"
+        raise ClientError("local_ref: not 1..64 of [A-Za-z0-9._:-]")
+    return f"/v1/signals/{path_segment(local_ref)}"

@@ -96,8 +96,12 @@ def create_keyholder_app(settings: KeyholderSettings, *, clock: Clock = utc_now)
         description="The key holder of vir: evaluates the OPRF (RFC 9497, "
         "ristretto255-SHA512) on blinded elements for organisations, and lists its key "
         "epochs. It never sees an identity or a pseudonym. Mutual TLS on every endpoint "
-        "except /health, /ready, /metrics (VIR_KEYHOLDER_METRICS_ALLOW only) and this "
-        f"document; errors are application/problem+json. Served by vir {__version__}.",
+        "except /health and this document: /ready and /metrics take any client "
+        "certificate of the client CA (a monitoring system's own), /metrics only from "
+        "VIR_KEYHOLDER_METRICS_ALLOW; errors are application/problem+json. Request bodies "
+        "are JSON in UTF-8 (another Content-Type: 415 unsupported-media-type; not UTF-8: "
+        "400 malformed-json) of at most VIR_KEYHOLDER_MAX_BODY_BYTES (16 KiB by default; "
+        f"over it: 413). Served by vir {__version__}.",
         docs_url=None,
         redoc_url=None,
         redirect_slashes=False,

@@ -186,7 +186,7 @@ def test_counts_only_committed_transactions(tmp_path: Path) -> None:
 def test_a_realistic_run_is_counted_without_identifiers(tmp_path: Path) -> None:
     with in_app(tmp_path) as app:
         secrets = realistic_run(app)
-        response = app.request("GET", "/metrics")
+        response = app.scrape("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
     text = response.text
@@ -221,7 +221,7 @@ def test_a_realistic_run_is_counted_without_identifiers(tmp_path: Path) -> None:
 def test_a_realistic_key_holder_run_is_counted_without_identifiers(tmp_path: Path) -> None:
     with in_keyholder(tmp_path) as holder:
         secrets = keyholder_run(holder)
-        response = holder.request("GET", "/metrics")
+        response = holder.scrape("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
     text = response.text
@@ -253,11 +253,11 @@ def test_a_realistic_key_holder_run_is_counted_without_identifiers(tmp_path: Pat
 
 def test_metrics_only_for_allowed_peers(tmp_path: Path) -> None:
     with in_app(tmp_path, metrics_allow="10.1.2.0/24") as app:
-        assert app.request("GET", "/metrics", peer="10.1.2.3").status_code == 200
-        refused = app.request("GET", "/metrics", peer="127.0.0.1")
+        assert app.scrape("/metrics", peer="10.1.2.3").status_code == 200
+        refused = app.scrape("/metrics", peer="127.0.0.1")
         assert refused.status_code == 403
         assert refused.headers["content-type"] == "application/problem+json"
-        assert app.request("GET", "/metrics", peer="testclient").status_code == 403
+        assert app.scrape("/metrics", peer="testclient").status_code == 403
         assert "/metrics" not in app.request("GET", "/openapi.json").json()["paths"]
 
 
@@ -265,15 +265,36 @@ def test_metrics_refused_through_the_reverse_proxy(tmp_path: Path) -> None:
     with in_app(
         tmp_path, tls_mode="proxy", trusted_proxies="127.0.0.1", metrics_allow="127.0.0.0/8"
     ) as app:
+        # The instance's port is internal: a local scraper needs no certificate there.
         assert app.request("GET", "/metrics", peer="127.0.0.1").status_code == 403
         assert app.request("GET", "/metrics", peer="127.0.0.2").status_code == 200
+
+
+@pytest.mark.parametrize("service", ["index", "keyholder"])
+def test_metrics_need_a_client_certificate_with_the_embedded_server(
+    tmp_path: Path, service: str
+) -> None:
+    """API-CONTRACT.md: mutual TLS on every endpoint but /health and the OpenAPI document.
+    Any certificate the TLS layer verified will do (the monitoring system's own)."""
+    made = in_app if service == "index" else in_keyholder
+    with made(tmp_path, metrics_allow="127.0.0.1") as app:
+        app.anonymous()
+        for peer in ("127.0.0.1", "10.9.9.9"):  # the certificate first, then the address
+            refused = app.request("GET", "/metrics", peer=peer)
+            assert refused.status_code == 401
+            assert refused.headers["content-type"] == "application/problem+json"
+            problem = refused.json()
+            assert problem["type"] == "urn:vir:problem:client-certificate-required"
+            assert problem["status"] == 401
+        assert app.scrape("/metrics").status_code == 200
+        assert app.scrape("/metrics", peer="10.9.9.9").status_code == 403
 
 
 def test_time_is_measured_per_route_template(tmp_path: Path) -> None:
     with in_app(tmp_path) as app:
         for _ in range(3):
             assert app.request("GET", "/health").status_code == 200
-        found = parse(app.request("GET", "/metrics").text)
+        found = parse(app.scrape("/metrics").text)
     buckets = found["vir_http_request_duration_seconds_bucket"]
     assert buckets['le="+Inf",route="/health"'] == 3
     assert found["vir_http_requests_total"]['method="GET",route="/health",status="200"'] == 3

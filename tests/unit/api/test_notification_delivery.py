@@ -55,7 +55,7 @@ def test_notifications_show_their_delivery_state_and_metrics_count_dead_letters(
             app.as_caller(0)
             [item] = app.request("GET", "/v1/notifications").json()["items"]
             assert item["delivery"] == {"webhook": "dead"}
-            metrics = app.request("GET", "/metrics").text
+            metrics = app.scrape("/metrics").text
             assert 'vir_deliveries_dead{channel="webhook"} 1.0' in metrics
             assert 'vir_deliveries{channel="webhook",state="dead"} 1.0' in metrics
             spec = app.request("GET", "/openapi.json").json()

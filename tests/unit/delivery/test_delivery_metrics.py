@@ -163,7 +163,7 @@ def test_the_services_own_worker_counts_on_its_metrics(tmp_path: Path) -> None:
             response = app.request("POST", "/v1/signals", json=signal_body(ref, "Sam", app.epoch))
             assert response.status_code == 201
         assert app.app.state.delivery.run_until_idle() == 1
-        page = app.request("GET", "/metrics").text
+        page = app.scrape("/metrics").text
     assert len(receiver.snapshot()) == 1
     assert 'vir_deliveries_delivered_total{channel="webhook"} 1.0' in page
     assert 'vir_deliveries{channel="webhook",state="pending"} 0.0' in page

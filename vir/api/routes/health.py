@@ -1,12 +1,13 @@
-"""``GET /health`` and ``GET /ready``: reachable without a client certificate, say
-nothing about data.
+"""``GET /health`` and ``GET /ready``: say nothing about data.
 
-``/health`` is liveness only: the process answers. ``/ready`` is for a load
-balancer: 200 ``{"status": "ready"}`` when the database answers a trivial query
-and the key files the service loaded at start still exist and are readable, so a
-restart would start (the index's checkpoint key; the key holder's also the served
-epoch's OPRF key), else 503 problem+json (``urn:vir:problem:not-ready``) with
-``Retry-After`` and the names of the checks that failed (``database``, ``keys``):
+``/health`` is liveness only: the process answers, to anyone (no client certificate).
+``/ready`` is for a load balancer or a readiness probe, which presents a client
+certificate of the client CA (``vir.api.identity.require_tls_client``: any, not an
+organisation's; 401 without one): 200 ``{"status": "ready"}`` when the database
+answers a trivial query and the key files the service loaded at start still exist and
+are readable, so a restart would start (the index's checkpoint key; the key holder's
+also the served epoch's OPRF key), else 503 problem+json (``urn:vir:problem:not-ready``)
+with ``Retry-After`` and the names of the checks that failed (``database``, ``keys``):
 never a path, an error message or a key.
 """
 
@@ -25,6 +26,9 @@ from sqlalchemy import text
 
 from vir.api.blocking import blocking
 from vir.api.errors import problem_response
+from vir.api.identity import TlsClient
+from vir.api.openapi import MUTUAL_TLS
+from vir.api.problems import problem_responses
 from vir.store.db import Database
 
 router = APIRouter()
@@ -95,7 +99,15 @@ async def health() -> Health:
     "/ready",
     response_model=Health,
     tags=["service"],
-    responses={503: {"description": "Not ready: the problem names the failing checks."}},
+    dependencies=[TlsClient],
+    responses={
+        **problem_responses(401),
+        503: {"description": "Not ready: the problem names the failing checks."},
+    },
+    openapi_extra={"security": [{MUTUAL_TLS: []}]},
+    description="Readiness: the database answers and the key files are in place. Needs a "
+    "client certificate of the client CA (any, e.g. the monitoring system's own; it need "
+    "not be an organisation's): 401 without one.",
 )
 @blocking
 def ready(request: Request) -> Health | JSONResponse:

@@ -1,13 +1,16 @@
 """``GET /metrics``: Prometheus text format, for scrapers at ``VIR_METRICS_ALLOW`` only.
 
-Like ``/health`` it needs no client certificate (the embedded server's TLS asks
-for one but does not require it); instead the TCP peer (``scope["client"]``,
-never a forwarded header) must be one of ``VIR_METRICS_ALLOW`` (default
-127.0.0.1). In proxy mode a request from a trusted reverse proxy is refused
-whatever ``VIR_METRICS_ALLOW`` says: it may come from anyone on the other side.
-The answer holds counts only (vir.api.metrics), never an identifier. A server of
-several worker processes answers the sum of them all (vir.api.metrics_workers), or
-503 when one of them does not give its figures.
+Two checks. Embedded mode: the scraper presents a client certificate of the client
+CA, as on every endpoint but ``/health`` and the OpenAPI document (any certificate
+the TLS layer verified, e.g. the monitoring system's own: ``require_tls_client``;
+401 without one). And the TCP peer (``scope["client"]``, never a forwarded header)
+must be one of ``VIR_METRICS_ALLOW`` (default 127.0.0.1), else 403. In proxy mode the
+instance's port is internal (plain HTTP on 127.0.0.1) and ``/metrics`` is for local
+scrapers on it only: a request from a trusted reverse proxy is refused whatever
+``VIR_METRICS_ALLOW`` says, as it may come from anyone on the other side. The answer
+holds counts only (vir.api.metrics), never an identifier. A server of several worker
+processes answers the sum of them all (vir.api.metrics_workers), or 503 when one of
+them does not give its figures.
 """
 
 from __future__ import annotations
@@ -18,13 +21,20 @@ from fastapi.responses import JSONResponse, Response
 from vir.api.blocking import blocking
 from vir.api.deps import MetricsAllowDep, MetricsDep, ProxyTrustDep
 from vir.api.errors import problem_response
+from vir.api.identity import TlsClient
 from vir.api.metrics import CONTENT_TYPE, peer_allowed
 from vir.api.metrics_workers import SiblingsUnavailable
 
 router = APIRouter()
 
 
-@router.get("/metrics", tags=["service"], include_in_schema=False, response_model=None)
+@router.get(
+    "/metrics",
+    tags=["service"],
+    include_in_schema=False,
+    response_model=None,
+    dependencies=[TlsClient],
+)
 @blocking
 def metrics(
     request: Request, found: MetricsDep, allow: MetricsAllowDep, trust: ProxyTrustDep

@@ -40,6 +40,7 @@ from vir.delivery.channels import DeliveryState
 from vir.domain import policy
 from vir.domain.errors import InputError
 from vir.domain.lifecycle import InformedWho
+from vir.domain.local_ref import path_segment
 from vir.domain.signals import MAX_PARENTS, Professional, WithdrawalReason
 from vir.services import onboarding
 from vir.services.signals import SignalChange, SignalRequest
@@ -246,8 +247,8 @@ def register_signal(
     result = signals.register(caller, _signal_request(body))
     if result.created:
         # An absolute path (RFC 9110 §10.2.2); local_ref's pattern keeps it one path
-        # segment that needs no escaping.
-        response.headers["Location"] = f"/v1/signals/{result.signal.local_ref}"
+        # segment, with "." and ".." percent-encoded so that they stay one.
+        response.headers["Location"] = f"/v1/signals/{path_segment(result.signal.local_ref)}"
     else:
         response.status_code = 200
     return SignalOut(

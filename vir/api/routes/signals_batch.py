@@ -48,6 +48,8 @@ from vir.services.views import Registration
 router = APIRouter(prefix="/v1", tags=["signals"])
 
 MAX_BATCH = 500
+# Its body has a limit of its own, VIR_MAX_BATCH_BODY_BYTES (vir.api.app).
+BATCH_PATH = "/v1/signals/batch"
 # Items registered in one write transaction (one commit, one round of locks): small
 # enough that no other writer waits long for a batch.
 CHUNK = 64
@@ -107,7 +109,7 @@ class SignalBatchOut(BaseModel):
 
 
 @router.post(
-    "/signals/batch",
+    BATCH_PATH.removeprefix("/v1"),
     response_model=SignalBatchOut,
     operation_id="registerSignalBatch",
     responses=problem_responses(*COMMON),
@@ -122,6 +124,9 @@ def register_signal_batch(
     refusal (409, 422, 429, 503) with the problem the single endpoint would answer. Each
     item counts against the organisation's registration rate limit; from the first item
     refused with 429 (or 503) on, the rest are not tried and carry the same refusal.
+
+    The body may be larger than other requests': up to `VIR_MAX_BATCH_BODY_BYTES` (1 MiB
+    by default, which holds 500 of the largest valid signals); over it, 413.
     """
     policy.require_reporter(caller)
     results: list[dict[str, Any]] = []
