@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -68,6 +69,15 @@ PROBLEMS: dict[type[e.VirError], ProblemKind] = {
     e.VirError: ProblemKind(500, "internal", "Internal error"),
 }
 
+
+# The database did not answer: driver errors of that kind (not a constraint or a bug).
+DATABASE_DOWN: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+)
+DATABASE_UNAVAILABLE = ProblemKind(503, "database-unavailable", "Database unavailable")
+DATABASE_RETRY_AFTER = 5  # seconds, as /ready's
 
 # A body that is not JSON (the application's parser says so, or vir.api.limits finds it
 # is not UTF-8): not a field's fault, so no field is named.
@@ -178,6 +188,20 @@ def install(app: FastAPI) -> None:
             dict(error.headers) if error.headers else None,
         )
 
+    async def on_database_down(_request: Request, _error: Exception) -> JSONResponse:
+        # The database did not answer (a connection refused or lost, the pool exhausted,
+        # SQLite busy past its wait): the service's state, not the request's fault, so
+        # 503 with Retry-After, as /ready says; never the driver's text (it may quote
+        # the statement's values).
+        return problem_response(
+            DATABASE_UNAVAILABLE.status,
+            DATABASE_UNAVAILABLE.slug,
+            DATABASE_UNAVAILABLE.title,
+            "the database did not answer; send the request again later (a registration "
+            "or withdrawal repeated with the same content is safe)",
+            {"Retry-After": str(DATABASE_RETRY_AFTER)},
+        )
+
     async def on_unexpected(_request: Request, _error: Exception) -> JSONResponse:
         # A bug, not a refusal: the answer is still problem+json, and says nothing about
         # the exception (the server logs it, Starlette re-raises it after this answer).
@@ -188,4 +212,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(e.VirError, on_vir_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    for unavailable in DATABASE_DOWN:
+        app.add_exception_handler(unavailable, on_database_down)
     app.add_exception_handler(Exception, on_unexpected)

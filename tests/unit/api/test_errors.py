@@ -84,3 +84,33 @@ def test_an_unexpected_exception_is_still_problem_json() -> None:
     body = response.json()
     assert body["type"] == "urn:vir:problem:internal"
     assert "secret" not in response.text
+
+
+def test_a_database_that_does_not_answer_is_503_with_retry_after() -> None:
+    """The operator's walk: with PostgreSQL stopped, requests answered 500 internal, so
+    clients were not told to try again. The driver's text (it may quote values) is not
+    in the answer."""
+    import sqlalchemy.exc
+
+    app = FastAPI()
+    api_errors.install(app)
+    refused = ConnectionRefusedError("connection to server at 10.0.0.5 port 5432 refused")
+
+    @app.get("/down")
+    def down() -> None:
+        raise sqlalchemy.exc.OperationalError("SELECT ... WHERE person = ?", ("AAAA",), refused)
+
+    @app.get("/constraint")
+    def constraint() -> None:
+        raise sqlalchemy.exc.IntegrityError("INSERT ...", ("AAAA",), ValueError("duplicate"))
+
+    async def call(path: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.get(path)
+
+    response = asyncio.run(call("/down"))
+    assert response.status_code == 503 and response.headers["retry-after"] == "5"
+    assert response.json()["type"] == "urn:vir:problem:database-unavailable"
+    assert "AAAA" not in response.text and "10.0.0.5" not in response.text
+    assert asyncio.run(call("/constraint")).status_code == 500  # a bug, not the database's state
