@@ -750,7 +750,9 @@ def _certificate_file(path: str) -> Certificate:
     try:
         return pki.load_certificate(Path(path).read_bytes())
     except OSError:
-        raise InputError("cert", "cannot read the certificate file") from None
+        raise InputError(
+            "cert", f"cannot read the certificate file {Path(path).absolute()}"
+        ) from None
     except ValueError:
         raise InputError("cert", "the file holds no PEM certificate") from None
 
