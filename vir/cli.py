@@ -53,6 +53,7 @@ from pydantic import ValidationError
 from vir import cli_delivery, cli_keyholder, cli_keys, cli_portal, cli_regions
 from vir.cli_databases import close_databases, open_database
 from vir.cli_progress import progress_for
+from vir.client.closed_stdout import quiet_when_stdout_closes
 from vir.crypto import oprf
 from vir.domain.clock import utc_now
 from vir.domain.errors import InputError, NotFound, VirError
@@ -970,6 +971,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@quiet_when_stdout_closes
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
