@@ -321,7 +321,10 @@ def cmd_org_revoke(settings: Settings, args: argparse.Namespace) -> int:
     )
     crl = _write_crl(settings, args, db)
     if crl is None:
-        print("vir: no CA key in --dev-dir: publish the revocation through your CA's CRL")
+        print(
+            "vir: publish the revocation through your CA's CRL: have the CA revoke it, then "
+            "give the new CRL to what checks client certificates (nginx: reload it)"
+        )
     else:
         print(f"vir: CRL written to {crl}, for a proxy in front (nginx -s reload to apply it)")
     return 0

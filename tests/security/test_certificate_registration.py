@@ -479,3 +479,19 @@ def test_vir_org_cert_on_a_registered_certificate_is_one_line(service: RunningSe
             "vir: certificate: this certificate is already registered, "
             f"for organisation {oin} with role {role}\n"
         )
+
+
+def test_revoking_without_a_development_ca_says_nothing_of_one(
+    store: Store, tmp_path: Path
+) -> None:
+    """In production there is no development CA, and the operator never gave --dev-dir:
+    the reminder is about their own CA's CRL (before: "no CA key in --dev-dir")."""
+    from support.clirun import run_vir
+
+    cert, _ = forge()
+    fingerprint = register_certificate(store.db, cert, T0)
+    empty = tmp_path / "no-dev-ca"
+    ran = run_vir(store.db, "org", "revoke", "--fingerprint", fingerprint, "--dev-dir", str(empty))
+    assert ran.code == 0, ran.err
+    assert "publish the revocation through your CA's CRL" in ran.out
+    assert "dev" not in ran.out.lower()
