@@ -53,6 +53,7 @@ from pydantic import ValidationError
 from vir import cli_delivery, cli_keyholder, cli_keys, cli_portal, cli_regions
 from vir.cli_databases import close_databases, open_database
 from vir.cli_progress import progress_for
+from vir.client.closed_stdout import quiet_when_stdout_closes
 from vir.crypto import oprf
 from vir.domain.clock import utc_now
 from vir.domain.errors import InputError, NotFound, VirError
@@ -320,7 +321,10 @@ def cmd_org_revoke(settings: Settings, args: argparse.Namespace) -> int:
     )
     crl = _write_crl(settings, args, db)
     if crl is None:
-        print("vir: no CA key in --dev-dir: publish the revocation through your CA's CRL")
+        print(
+            "vir: publish the revocation through your CA's CRL: have the CA revoke it, then "
+            "give the new CRL to what checks client certificates (nginx: reload it)"
+        )
     else:
         print(f"vir: CRL written to {crl}, for a proxy in front (nginx -s reload to apply it)")
     return 0
@@ -750,7 +754,9 @@ def _certificate_file(path: str) -> Certificate:
     try:
         return pki.load_certificate(Path(path).read_bytes())
     except OSError:
-        raise InputError("cert", "cannot read the certificate file") from None
+        raise InputError(
+            "cert", f"cannot read the certificate file {Path(path).absolute()}"
+        ) from None
     except ValueError:
         raise InputError("cert", "the file holds no PEM certificate") from None
 
@@ -968,6 +974,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@quiet_when_stdout_closes
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from vir.cli_databases import open_database
 from vir.domain.clock import utc_now
-from vir.domain.errors import InputError
+from vir.domain.errors import ConfigurationError, InputError
 
 if TYPE_CHECKING:
     from vir.audit.chain import AuditEvent
@@ -89,11 +89,26 @@ def cmd_init(_settings: Settings, _args: argparse.Namespace) -> int:
     from vir.store.migrate import upgrade
 
     settings = keyholder_settings()
+    if settings.threshold > 1 and not _has_oprf_key(settings.keys_dir):
+        # init makes a whole key of its own, which serve then refuses: a holder of a t-of-n
+        # deployment needs its share of the one key that every holder shares.
+        raise ConfigurationError(
+            f"VIR_KEYHOLDER_THRESHOLD is {settings.threshold}, and init makes a whole key, "
+            "not a share of the deployment's key. vir has no production dealing of shares "
+            "(vir dev init splits a key for development only); a lost holder of a running "
+            "deployment gets its share back with vir keyholder repair "
+            '(docs/operations.md, "The key holder"). Nothing was created'
+        )
     _private_folder_of(settings.database_url)
     upgrade(settings.database_url)
     for what, path, created in _custody(settings).init():
         print(f"vir: {'created' if created else 'kept existing'} {what} {path}")
     return 0
+
+
+def _has_oprf_key(keys_dir: Path) -> bool:
+    """Whether ``keys_dir`` holds an OPRF key or share of any epoch (a file or wrapped)."""
+    return keys_dir.is_dir() and any(keys_dir.glob("oprf-epoch-*.key*"))
 
 
 def _private_folder_of(database_url: str) -> None:

@@ -33,6 +33,7 @@ from support.service import RunningService, start_service
 
 from vir.crypto import pki
 from vir.domain.errors import CertificateNotForClientAuth, InputError
+from vir.domain.organisations import Role
 from vir.services.identity import Authenticator, presented
 from vir.services.onboarding import register_certificate
 from vir.store.db import Database
@@ -429,3 +430,68 @@ def test_a_file_that_is_no_certificate_is_a_clean_refusal(
     assert result.returncode == 2
     assert result.stderr.startswith("vir: cert: ")
     assert "Traceback" not in result.stderr
+    if content is None:  # the path it tried, absolute: vir-admin may run elsewhere
+        assert result.stderr == f"vir: cert: cannot read the certificate file {path}\n"
+
+
+def test_a_certificate_registered_twice_is_refused_by_name(store: Store) -> None:
+    # Before: the second insert hit the primary key, and `vir org cert` ended in an
+    # IntegrityError traceback (on PostgreSQL, UniqueViolation on certificates_pkey).
+    cert, _ = forge()
+    register_certificate(store.db, cert, T0, Role.SYSTEM)
+    before = _audit_size(store.db)
+    for role in (Role.SYSTEM, Role.COORDINATOR):
+        with pytest.raises(InputError) as refused:
+            register_certificate(store.db, cert, T0, role, oin=OIN)
+        assert refused.value.field == "certificate"
+        assert refused.value.detail == (
+            f"this certificate is already registered, for organisation {OIN} with role system"
+        )
+    assert _audit_size(store.db) == before
+
+
+def test_vir_org_cert_on_a_registered_certificate_is_one_line(service: RunningService) -> None:
+    member = service.org("gp")
+    index = service.vir(
+        "org", "cert", "--oin", member.oin, "--role", "system", "--cert", member.cert, check=False
+    )
+    # The index's own certificate at the key holder, which `vir dev init` registered there.
+    operator = pki.load_certificate((service.dev / "index-service.crt").read_bytes())
+    operator_oin = pki.oin_of(operator)
+    assert operator_oin is not None
+    holder = service.keyholder(
+        "org",
+        "cert",
+        "--oin",
+        operator_oin,
+        "--role",
+        "index_service",
+        "--cert",
+        str(service.dev / "index-service.crt"),
+        check=False,
+    )
+    for result, oin, role in (
+        (index, member.oin, "system"),
+        (holder, operator_oin, "index_service"),
+    ):
+        assert result.returncode == 2, result.stdout
+        assert result.stderr == (
+            "vir: certificate: this certificate is already registered, "
+            f"for organisation {oin} with role {role}\n"
+        )
+
+
+def test_revoking_without_a_development_ca_says_nothing_of_one(
+    store: Store, tmp_path: Path
+) -> None:
+    """In production there is no development CA, and the operator never gave --dev-dir:
+    the reminder is about their own CA's CRL (before: "no CA key in --dev-dir")."""
+    from support.clirun import run_vir
+
+    cert, _ = forge()
+    fingerprint = register_certificate(store.db, cert, T0)
+    empty = tmp_path / "no-dev-ca"
+    ran = run_vir(store.db, "org", "revoke", "--fingerprint", fingerprint, "--dev-dir", str(empty))
+    assert ran.code == 0, ran.err
+    assert "publish the revocation through your CA's CRL" in ran.out
+    assert "dev" not in ran.out.lower()

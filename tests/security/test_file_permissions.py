@@ -196,3 +196,44 @@ def test_serve_refuses_a_tls_key_others_can_read(tmp_path: Path) -> None:
         assert result.returncode == 2
         assert f"run: chmod 600 {key}" in result.stderr
         assert "BEGIN" not in result.stderr  # the message names the file, never its content
+
+
+@pytest.mark.parametrize("unreadable", ["server.key", "server.crt", "client-ca.crt"])
+def test_serve_names_a_tls_file_it_cannot_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unreadable: str
+) -> None:
+    """A key left root's and 0600 while the service runs as vir: before, uvicorn read it
+    after start-up and ended in a PermissionError traceback. The refusal (the kernel's
+    answer stood in for, since these tests may run as root) names the file and the fix."""
+    from vir.server.run import build_config
+    from vir.settings import Settings
+
+    files = {name: tmp_path / name for name in ("server.crt", "server.key", "client-ca.crt")}
+    for path in files.values():
+        path.write_text("-----BEGIN NOTHING-----\n", encoding="ascii")
+        path.chmod(0o600)
+    refused = files[unreadable]
+    opened = Path.open
+
+    def open_as_another_user(path: Path, *args: object, **kwargs: object) -> object:
+        if path == refused:
+            raise PermissionError(13, "Permission denied", str(path))
+        return opened(path, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(Path, "open", open_as_another_user)
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'state' / 'vir.db'}",
+        tls_mode="embedded",
+        tls_cert=files["server.crt"],
+        tls_key=files["server.key"],
+        client_ca=files["client-ca.crt"],
+        trusted_proxies="",
+    )
+    with pytest.raises(ConfigurationError) as error:
+        build_config(settings)
+    assert f"TLS file {refused} cannot be read by user " in error.value.detail
+    assert "give it to that user: chown " in error.value.detail
+    if unreadable == "server.key":
+        assert error.value.detail.endswith(f" && chmod 600 {refused}")
+    else:
+        assert "chmod" not in error.value.detail

@@ -66,3 +66,18 @@ def test_operations_alerts_name_real_log_events() -> None:
     assert {"audit.checkpoint", "lifecycle.run", "epochs.retire"} <= jobs, jobs
     unknown = named - set(logs.CATALOGUE) - jobs
     assert named & set(logs.CATALOGUE) and unknown == set(), unknown
+
+
+def test_operations_incidents_name_real_log_events() -> None:
+    """The incidents once named ``audit.checkpoint_refused``, which vir never logs: an
+    operator grepping for it would find nothing while the log said ``job.refused``."""
+    text = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    section = text[text.index("\n## Incidents\n") :].split("\n## ", 2)[1]
+    named = set(re.findall(r"`([a-z]+\.[a-z_]+)`", section))
+    source = "".join(
+        (ROOT / name).read_text(encoding="utf-8")
+        for name in ("vir/api/app.py", "vir/api/lifespan.py", "vir/keyholder/app.py")
+    )
+    jobs = set(re.findall(r'(?:Periodic|Once)\(\s*"([a-z._]+)"', source))
+    assert "job.refused" in named
+    assert named - set(logs.CATALOGUE) - jobs == set()

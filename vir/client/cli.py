@@ -56,6 +56,7 @@ import httpx
 
 from vir.client import bulk, consultations, inbox, matchregie, reports
 from vir.client.canonical import nl_address, nl_bsn, nl_person
+from vir.client.closed_stdout import quiet_when_stdout_closes
 from vir.client.connection import (
     DEFAULT_KEYHOLDER_URL,
     DEFAULT_URL,
@@ -248,6 +249,7 @@ def _bulk_command(args: argparse.Namespace) -> int:
     return code
 
 
+@quiet_when_stdout_closes
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="vir-client", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -20,7 +20,11 @@ FAILURES = (InputError, ClientError, OSError, httpx.HTTPError)
 
 
 def failed(error: InputError | ClientError | OSError | httpx.HTTPError) -> int:
-    """Say why on stderr; the exit code: 2 for bad input, 1 for everything else."""
+    """Say why on stderr; the exit code: 2 for bad input, 1 for everything else. A closed
+    standard output is no failure of the command: raised again, for the entry point to
+    end quietly (``closed_stdout``)."""
+    if isinstance(error, BrokenPipeError):
+        raise error
     if isinstance(error, InputError):
         print(f"vir-client: {error.field}: {error.detail}", file=sys.stderr)
         return 2

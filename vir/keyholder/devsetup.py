@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from sqlalchemy import make_url
+
 from vir.crypto import keys, oprf, pki, threshold
 from vir.crypto.signing import init_signing_key, load_signing_key
 from vir.devidp.provider import KEYHOLDER_AUDIENCE
@@ -98,7 +100,8 @@ def plan(
             following += 1
         ports.append(following)
     holders = []
-    root = first.keys_dir.resolve().parent
+    first = _anchored(first, setup)
+    root = first.keys_dir.parent
     # The portal's page calls every holder: its origin, and the provider's CA to trust.
     portal = urlsplit(PortalSettings().public_url)
     first = first.model_copy(
@@ -128,6 +131,39 @@ def plan(
             )
         holders.append(DevKeyholder(number, settings))
     return holders
+
+
+def _anchored(first: KeyholderSettings, setup: DevSetup) -> KeyholderSettings:
+    """Holder 1's settings with absolute paths, and what ``VIR_KEYHOLDER_*`` leaves at its
+    default under the dev folder's parent, as the defaults are under ``.vir/`` beside
+    ``.vir/dev``: ``vir dev init --dev-dir /tmp/x/dev`` keeps everything in ``/tmp/x``
+    (keyholders.json's environments are used from other working directories)."""
+    root = setup.paths.root.resolve().parent
+    given = first.model_fields_set
+    keys_dir = first.keys_dir if "keys_dir" in given else root / "keyholder" / "keys"
+    client_ca = first.client_ca if "client_ca" in given else setup.paths.ca_cert
+    database_url = (
+        first.database_url
+        if "database_url" in given
+        else f"sqlite:///{root / 'keyholder' / 'keyholder.db'}"
+    )
+    return first.model_copy(
+        update={
+            "keys_dir": keys_dir.resolve(),
+            "client_ca": client_ca.resolve(),
+            "database_url": _absolute_sqlite(database_url),
+        }
+    )
+
+
+def _absolute_sqlite(database_url: str) -> str:
+    """A SQLite URL with a relative file made absolute (from the working directory);
+    any other URL as it is."""
+    url = make_url(database_url)
+    name = url.database
+    if url.get_backend_name() != "sqlite" or name in (None, "", ":memory:"):
+        return database_url
+    return url.set(database=str(Path(name).resolve())).render_as_string(hide_password=False)
 
 
 def init_keyholders(

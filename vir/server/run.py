@@ -4,6 +4,8 @@ protocol, or plain HTTP behind a reverse proxy (``VIR_TLS_MODE=proxy``)."""
 from __future__ import annotations
 
 import gc
+import os
+import pwd
 import shlex
 import shutil
 import socket
@@ -38,6 +40,27 @@ def check_private_key(path: Path) -> None:
             f"TLS private key {path} (VIR_TLS_KEY) is accessible by group or others; "
             f"run: chmod 600 {shlex.quote(str(path))}"
         )
+
+
+def check_readable(path: Path, private: bool = False) -> None:
+    """ConfigurationError naming the file and the ``chown`` that fixes it, when this
+    process cannot read the TLS file at ``path`` (a key left root's, 0600, while the
+    service runs as vir): said at start, before uvicorn reads it and fails with a
+    traceback. ``private``: a private key, which must stay 0600 as well."""
+    try:
+        with path.open("rb"):
+            pass
+    except PermissionError:
+        try:
+            user = pwd.getpwuid(os.geteuid()).pw_name
+        except KeyError:
+            user = str(os.geteuid())
+        quoted = shlex.quote(str(path))
+        keep = f" && chmod 600 {quoted}" if private else ""
+        raise ConfigurationError(
+            f"TLS file {path} cannot be read by user {user}, who runs this service; "
+            f"give it to that user: chown {user} {quoted}{keep}"
+        ) from None
 
 
 class Listener(Protocol):
@@ -112,6 +135,8 @@ def _config(listener: Listener, make_app: Callable[[], FastAPI]) -> uvicorn.Conf
                 f"TLS file {path} is missing; for development run: vir dev init "
                 "(a CRL: vir org crl)"
             )
+    for path in files + ([crl] if crl else []):
+        check_readable(path, private=path == listener.tls_key)
     check_private_key(listener.tls_key)
     app = settled(make_app())
 

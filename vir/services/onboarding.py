@@ -17,7 +17,12 @@ from vir.services.matching import notify_contact_changed
 from vir.store import audit_log, locks
 from vir.store.db import Database
 from vir.store.locks import Lock
-from vir.store.organisations import add_certificate, add_organisation, get_organisation
+from vir.store.organisations import (
+    add_certificate,
+    add_organisation,
+    get_certificate,
+    get_organisation,
+)
 from vir.store.organisations import set_coordinator as store_coordinator
 from vir.store.signals import signals_of_organisation
 
@@ -96,6 +101,16 @@ def register_certificate(
                 "certificate", "the certificate's OIN is not a registered organisation"
             )
         policy.require_certificate_role(org.category, role)
+        # Checked under the organisation's lock, which every registration of this
+        # certificate takes (its OIN is the certificate's own): no other can slip in
+        # between this check and the insert.
+        known = get_certificate(session, fingerprint)
+        if known is not None:
+            raise InputError(
+                "certificate",
+                f"this certificate is already registered, for organisation {known.oin} "
+                f"with role {known.role}",
+            )
         add_certificate(
             session,
             fingerprint=fingerprint,
