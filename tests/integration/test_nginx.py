@@ -25,6 +25,7 @@ from sqlalchemy.pool import NullPool
 from support import postgres
 from support.maximal import maximal_signal
 from support.nginx import (
+    PROXY_SOURCE,
     Nginx,
     ProxiedApp,
     nginx_binary,
@@ -44,7 +45,7 @@ from vir.store.db import Database
 # A request of every organisation's that the index audits with its organisation.
 PROBE = "/v1/notifications"
 # Not in VIR_TRUSTED_PROXIES; Linux routes all of 127/8 over the loopback interface.
-UNTRUSTED_SOURCE = "127.0.0.2"
+UNTRUSTED_SOURCE = "127.0.0.3"
 
 pytestmark = [
     pytest.mark.integration,
@@ -291,6 +292,31 @@ def test_the_batch_has_its_own_body_limit_at_nginx(deployment: Deployment) -> No
         assert json.loads(body)["type"] == "urn:vir:problem:body-too-large"
 
 
+def test_metrics_are_scraped_on_the_host_and_refused_through_nginx(
+    deployment: Deployment,
+) -> None:
+    """The documented layout: nginx connects from 127.0.0.2 (VIR_NGINX_PROXY_SOURCE, in
+    VIR_TRUSTED_PROXIES), a scraper on the host from 127.0.0.1 (VIR_METRICS_ALLOW).
+    Before, both were 127.0.0.1, and the instance took the scraper for the proxy: 403."""
+    app = deployment.apps[0]
+    conn = http.client.HTTPConnection("127.0.0.1", app.port, timeout=30)
+    try:
+        conn.request("GET", "/metrics")
+        reply = conn.getresponse()
+        assert reply.status == 200 and b"vir_http_requests_total" in reply.read()
+    finally:
+        conn.close()
+    conn = http.client.HTTPSConnection(
+        "127.0.0.1", deployment.nginx.port, context=_tls(deployment, "gp"), timeout=30
+    )
+    try:
+        conn.request("GET", "/metrics")
+        reply = conn.getresponse()
+        assert reply.status == 403 and b"metrics-not-allowed" in reply.read()
+    finally:
+        conn.close()
+
+
 def test_a_client_supplied_client_cert_header_is_replaced_by_nginx(
     deployment: Deployment,
 ) -> None:
@@ -364,7 +390,7 @@ def test_the_trusted_proxy_address_is_believed_in_both_header_forms(
     pem = Path(gp["cert"]).read_text()
     escaped = "".join(c if c.isalnum() or c in "-_.~" else f"%{ord(c):02X}" for c in pem)
     for value in (_rfc9440(gp["cert"]), escaped):
-        status, _headers, body = _direct(deployment.apps[1], "127.0.0.1", {"Client-Cert": value})
+        status, _headers, body = _direct(deployment.apps[1], PROXY_SOURCE, {"Client-Cert": value})
         assert status == 200, body
 
 
@@ -399,7 +425,7 @@ def test_revoked_certificate_is_refused_by_the_app_at_once_and_by_nginx_after_re
     assert status == 403, body
     assert json.loads(body)["type"] == "urn:vir:problem:certificate-revoked"
     for app in deployment.apps:
-        status, _headers, body = _direct(app, "127.0.0.1", {"Client-Cert": _rfc9440(gp["cert"])})
+        status, _headers, body = _direct(app, PROXY_SOURCE, {"Client-Cert": _rfc9440(gp["cert"])})
         assert status == 403, body
         assert json.loads(body)["type"] == "urn:vir:problem:certificate-revoked"
 

@@ -23,7 +23,9 @@ from support import launch
 from support.service import free_port, run_vir, service_env
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "vir.conf"
-PROXY_SOURCE = "127.0.0.1"
+# nginx connects to the apps from its own loopback address (deploy/vir.env.example), so
+# that a scraper on 127.0.0.1 is not taken for the proxy.
+PROXY_SOURCE = "127.0.0.2"
 
 
 def nginx_binary() -> str | None:
