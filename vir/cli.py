@@ -53,6 +53,7 @@ from pydantic import ValidationError
 from vir import cli_delivery, cli_keyholder, cli_keys, cli_portal, cli_regions
 from vir.cli_databases import close_databases, open_database
 from vir.cli_progress import progress_for
+from vir.client.files import CannotWrite, private_file
 from vir.crypto import oprf
 from vir.domain.clock import utc_now
 from vir.domain.errors import InputError, NotFound, VirError
@@ -527,9 +528,14 @@ def write_export(log: TransparencyLog, args: argparse.Namespace) -> int:
     """``vir audit export`` and ``vir keyholder audit export``: ``log`` to ``--out``."""
     out = Path(args.out)
     count = -1  # the first line is the header
-    with out.open("wb") as handle, progress_for(args) as progress:
+    # Made before the log is read, and over --out only when the whole log is written: a
+    # log that does not check leaves an earlier export there as it was.
+    with private_file(out) as handle, progress_for(args) as progress:
         for line in log.export(progress):
-            handle.write(line)
+            try:
+                handle.write(line)
+            except OSError as error:
+                raise CannotWrite(out, error) from None
             count += 1
     print(f"vir: exported {count} audit entries and their signed checkpoint to {out}")
     return 0
@@ -980,6 +986,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VirError as error:
         print(f"vir: {error.detail}", file=sys.stderr)
         return 2
+    except CannotWrite as error:
+        print(f"vir: {error}", file=sys.stderr)
+        return 1
     except ValidationError as error:
         for line in setting_errors(error):
             print(f"vir: {line}", file=sys.stderr)
