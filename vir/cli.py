@@ -29,7 +29,8 @@ vir lifecycle run         removal dates and the archive term (idempotent, resuma
 vir person deceased       death notice for the pseudonyms on standard input
 vir address exclude ...   an institutional address pseudonym that never matches
 vir address list          the excluded addresses: date and label, never a pseudonym
-vir audit verify [FILE]   walk the audit hash chain (or an export); name the first broken entry
+vir audit verify [FILE --verifier-key K]  walk the audit hash chain (or check an export
+                          with the log's published key); name the first broken entry
 vir audit checkpoint|key  sign a checkpoint now; print the checkpoint verifier key
 vir audit export --out F  the log with a signed checkpoint, for verifying elsewhere
 vir report privacy|monitor|participation  a report over --from/--to (JSON, or
@@ -53,7 +54,7 @@ from pydantic import ValidationError
 from vir import cli_delivery, cli_keyholder, cli_keys, cli_portal, cli_regions
 from vir.cli_databases import close_databases, open_database
 from vir.cli_progress import progress_for
-from vir.client.files import CannotWrite, private_file
+from vir.client.files import CannotWrite, private_file, reason
 from vir.crypto import oprf
 from vir.domain.clock import utc_now
 from vir.domain.errors import InputError, NotFound, VirError
@@ -543,7 +544,15 @@ def write_export(log: TransparencyLog, args: argparse.Namespace) -> int:
 
 def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     if args.file:
-        return _verify_export(Path(args.file), args.verifier_key, args)
+        if not args.verifier_key:
+            # The key a file names proves nothing: whoever rewrites a log can sign it
+            # with a fresh key of their own. Only the published key tells them apart.
+            raise InputError(
+                "verifier-key",
+                "required to verify an export: give the log's published key, as vir audit "
+                "key prints it",
+            )
+        return _verify_export(Path(args.file), _verifier_key(args.verifier_key), args)
     from vir.audit import merkle
     from vir.audit.chain import StoredEntry, verify_chain
     from vir.domain.progress import told
@@ -721,28 +730,45 @@ def cmd_report_verify(settings: Settings, args: argparse.Namespace) -> int:
     return 1
 
 
-def _verify_export(path: Path, verifier_key: str | None, args: argparse.Namespace) -> int:
-    """Needs no database and no service: the file and (ideally) the log's public key.
-    The progress bar counts the file's bytes."""
+def _verifier_key(text: str) -> str:
+    """``--verifier-key`` checked before anything is read with it: a malformed key is said
+    to be one, rather than reported as a file or log that does not match it."""
+    from vir.audit.checkpoint import parse_verifier_key
+
+    try:
+        parse_verifier_key(text)
+    except ValueError as error:
+        if Path(text).exists():
+            raise InputError(
+                "verifier-key",
+                'is a path: give the key itself, e.g. --verifier-key "$(cat FILE)"',
+            ) from None
+        raise InputError("verifier-key", f"not a verifier key: {error}") from None
+    return text
+
+
+def _verify_export(path: Path, verifier_key: str, args: argparse.Namespace) -> int:
+    """Needs no database and no service: the file and the log's published key. The
+    progress bar counts the file's bytes."""
     from vir.audit.export import verify
     from vir.crypto.signing import ed25519_verify
     from vir.domain.progress import told
 
-    with path.open("rb") as handle, progress_for(args) as progress:
-        lines = told(handle, path.stat().st_size, progress, every=1 << 20, size=len)
-        report = verify(lines, ed25519_verify, verifier_key)
+    try:
+        with path.open("rb") as handle, progress_for(args) as progress:
+            lines = told(handle, path.stat().st_size, progress, every=1 << 20, size=len)
+            report = verify(lines, ed25519_verify, verifier_key)
+    except OSError as error:
+        raise InputError("file", f"cannot read {path}: {reason(error)}") from None
     if report.ok:
         assert report.root is not None
+        # Base64, as checkpoints, reports and the portal print a root: compared by eye.
+        # The key by its name and hash: the user gave it, and the two identify it.
+        key_id = "+".join(verifier_key.split("+", 2)[:2])
         print(
             f"vir: export verified: {report.entries} entries, Merkle root "
-            f"{report.root.hex()}, signed by {report.verifier_key}"
+            f"{base64.b64encode(report.root).decode('ascii')}, signed by {key_id}"
         )
-        if verifier_key is None:
-            print(
-                "vir: the key was taken from the file itself; compare it with the log's "
-                "published key, or pass --verifier-key",
-                file=sys.stderr,
-            )
         return 0
     where = f" at entry {report.first_bad_entry}" if report.first_bad_entry else ""
     print(f"vir: export does NOT verify{where}: {report.problem}", file=sys.stderr)
@@ -910,7 +936,9 @@ def build_parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit").add_subparsers(dest="audit_command", required=True)
     verify = audit.add_parser("verify", help="the stored chain, or an export FILE (no database)")
     verify.add_argument("file", nargs="?", help="an export made by vir audit export")
-    verify.add_argument("--verifier-key", help="the log's public key (vir audit key)")
+    verify.add_argument(
+        "--verifier-key", help="the log's published key (vir audit key); required with FILE"
+    )
     verify.set_defaults(run=cmd_audit_verify)
     checkpoint = audit.add_parser(
         "checkpoint", help="check the whole log and sign a checkpoint now"

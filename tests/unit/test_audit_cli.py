@@ -1,20 +1,29 @@
-"""``vir audit export`` as the user meets it: the file is written whole, 0600, or not
-at all, and a refusal is one line that says what is wrong."""
+"""``vir audit verify`` and ``vir audit export`` as the user meets them: an export is
+verified only with the published key, each refusal is one line that says what to do,
+and a file is written whole, 0600, or not at all."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.audit_export import synthetic_export
 from support.audit_tiles import append_events, edit_entry
 from support.clirun import Ran, run_vir
 from support.instore import fresh_store, template
 
-from vir.crypto.signing import init_signing_key
+from vir.audit.checkpoint import Checkpoint, SignedNote
+from vir.crypto.signing import CheckpointSigner, init_signing_key
 from vir.store.db import Database
+
+SIGNER = CheckpointSigner.from_seed(hashlib.sha256(b"audit cli test").digest(), "test/log")
+FORGER = CheckpointSigner.from_seed(hashlib.sha256(b"a fresh key").digest(), "test/log")
 
 
 @pytest.fixture
@@ -23,10 +32,86 @@ def db(tmp_path: Path) -> Iterator[Database]:
         yield store.db
 
 
+def _export(folder: Path, signer: CheckpointSigner = SIGNER, entries: int = 4) -> Path:
+    path = folder / "log.export"
+    path.write_bytes(b"".join(synthetic_export(entries, signer)))
+    return path
+
+
 def _one_line(ran: Ran) -> str:
     assert ran.out == ""
     assert ran.err.count("\n") == 1, ran.err
     return ran.err
+
+
+def test_an_export_verifies_with_the_published_key_and_prints_its_root_in_base64(
+    db: Database, tmp_path: Path
+) -> None:
+    path = _export(tmp_path)
+    ran = run_vir(db, "audit", "verify", str(path), "--verifier-key", SIGNER.verifier_key())
+    assert ran.code == 0, ran.err
+    note = SignedNote.parse(json.loads(path.read_bytes().splitlines()[0])["checkpoint"].encode())
+    root = base64.b64encode(Checkpoint.parse_body(note.text).root_hash).decode("ascii")
+    assert f"export verified: 4 entries, Merkle root {root}, signed by" in ran.out
+
+
+def test_an_export_is_not_verified_without_the_published_key(db: Database, tmp_path: Path) -> None:
+    """A forger signs a rewritten log with a fresh key of their own: the key the file
+    names proves nothing, so there is nothing to verify it with."""
+    forged = _export(tmp_path, FORGER)
+    ran = run_vir(db, "audit", "verify", str(forged))
+    assert ran.code == 2
+    assert _one_line(ran) == (
+        "vir: verifier-key: required to verify an export: give the log's published key, "
+        "as vir audit key prints it\n"
+    )
+    ran = run_vir(db, "audit", "verify", str(forged), "--verifier-key", SIGNER.verifier_key())
+    assert ran.code == 1
+    assert "wrong key: the export names another key than the one given" in ran.err
+
+
+def test_a_malformed_key_is_said_to_be_one(db: Database, tmp_path: Path) -> None:
+    path = _export(tmp_path)
+    ran = run_vir(db, "audit", "verify", str(path), "--verifier-key", "abc")
+    assert ran.code == 2
+    assert _one_line(ran).startswith("vir: verifier-key: not a verifier key: ")
+    key_file = tmp_path / "checkpoint.pub"
+    key_file.write_text(SIGNER.verifier_key() + "\n", encoding="utf-8")
+    ran = run_vir(db, "audit", "verify", str(path), "--verifier-key", str(key_file))
+    assert ran.code == 2
+    assert _one_line(ran) == (
+        'vir: verifier-key: is a path: give the key itself, e.g. --verifier-key "$(cat FILE)"\n'
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "why"), [("missing.export", "no such file or folder"), (".", "it is a folder")]
+)
+def test_a_file_that_cannot_be_read_is_named_in_one_line(
+    db: Database, tmp_path: Path, name: str, why: str
+) -> None:
+    path = tmp_path / name
+    ran = run_vir(db, "audit", "verify", str(path), "--verifier-key", SIGNER.verifier_key())
+    assert ran.code == 2
+    assert _one_line(ran) == f"vir: file: cannot read {path}: {why}\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"", "the file is empty: an export starts with a header"),
+        (b"\x89PNG\r\n\x1a\n", "not a vir-audit-export/1 file: its first line is not UTF-8"),
+    ],
+    ids=["empty", "binary"],
+)
+def test_what_is_not_an_export_is_said_to_be_none(
+    db: Database, tmp_path: Path, content: bytes, problem: str
+) -> None:
+    path = tmp_path / "junk.export"
+    path.write_bytes(content)
+    ran = run_vir(db, "audit", "verify", str(path), "--verifier-key", SIGNER.verifier_key())
+    assert ran.code == 1
+    assert _one_line(ran).startswith(f"vir: export does NOT verify: {problem}")
 
 
 @pytest.fixture
