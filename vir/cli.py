@@ -29,8 +29,9 @@ vir lifecycle run         removal dates and the archive term (idempotent, resuma
 vir person deceased       death notice for the pseudonyms on standard input
 vir address exclude ...   an institutional address pseudonym that never matches
 vir address list          the excluded addresses: date and label, never a pseudonym
-vir audit verify [FILE --verifier-key K]  walk the audit hash chain (or check an export
-                          with the log's published key); name the first broken entry
+vir audit verify [FILE --verifier-key K]  walk the audit hash chain and compare it with
+                          the newest signed checkpoint (or check an export with the log's
+                          published key); name what is broken
 vir audit checkpoint|key  sign a checkpoint now; print the checkpoint verifier key
 vir audit export --out F  the log with a signed checkpoint, for verifying elsewhere
 vir report privacy|monitor|participation  a report over --from/--to (JSON, or
@@ -57,11 +58,13 @@ from vir.cli_progress import progress_for
 from vir.client.files import CannotWrite, private_file, reason
 from vir.crypto import oprf
 from vir.domain.clock import utc_now
-from vir.domain.errors import InputError, NotFound, VirError
+from vir.domain.errors import InputError, LogInconsistent, NotFound, VirError
 from vir.domain.organisations import Role
 from vir.settings import Settings
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from vir.crypto.pki import Certificate
     from vir.services.transparency import TransparencyLog
     from vir.store.db import Database
@@ -553,6 +556,7 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
                 "key prints it",
             )
         return _verify_export(Path(args.file), _verifier_key(args.verifier_key), args)
+    key = _verifier_key(args.verifier_key) if args.verifier_key else None
     from vir.audit import merkle
     from vir.audit.chain import StoredEntry, verify_chain
     from vir.domain.progress import told
@@ -561,30 +565,71 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     from vir.store.sequencer import pending
 
     with _database(settings).read() as session, progress_for(args) as progress:
+        # Read before the walk: the entries walked then hold at least those it signed.
+        signed = _newest_checkpoint(session, key)
         total = count_entries(session) if progress is not None else 0
         tree = tiles.Check(session)
+        prefix = merkle.CompactRange()
+        signed_root = prefix.root() if signed is not None and signed[0] == 0 else None
 
         def hashed(entries: Iterator[StoredEntry]) -> Iterator[StoredEntry]:
+            nonlocal signed_root
             for entry in entries:
-                tree.add(merkle.leaf_hash(entry.body))
+                leaf = merkle.leaf_hash(entry.body)
+                tree.add(leaf)
+                if signed is not None and prefix.size < signed[0]:
+                    prefix.append(leaf)
+                    if prefix.size == signed[0]:
+                        signed_root = prefix.root()
                 yield entry
 
         entries = told(stored_entries(session, with_refs=True), total, progress)
         report = verify_chain(hashed(entries))
         staged, _unnumbered = pending(session.connection())
         # Counted after the walk: the service may have integrated (and tiled) more since.
-        wrong_tiles = tree.problem(count_entries(session)) if report.intact else None
+        entries_now = count_entries(session)
+        wrong_tiles = tree.problem(entries_now) if report.intact else None
     if not report.intact:
         print(
             f"vir: audit chain BROKEN at entry {report.first_broken}: {report.problem}",
             file=sys.stderr,
         )
         return 1
+    if signed is not None and signed_root != signed[1]:
+        # An intact chain can still be cut short, or rewritten with every hash recomputed:
+        # the checkpoint the log signed says how many entries it had, and their root.
+        size = signed[0]
+        problem = (
+            f"it holds {report.entries} entries, fewer than the {size} of its newest signed "
+            "checkpoint: entries were removed"
+            if report.entries < size
+            else f"its first {size} entries do not give the root of its newest signed "
+            "checkpoint: entries were changed"
+        )
+        print(f"vir: audit log BROKEN: {problem}", file=sys.stderr)
+        return 1
     print(f"vir: audit chain intact: {report.entries} entries, head {report.head.hex()}")
+    if signed is None:
+        print("vir: no signed checkpoint yet to compare the log with (vir audit checkpoint)")
+    else:
+        by = ", signed by the key given" if key is not None else ""
+        print(
+            f"vir: the log extends its newest signed checkpoint ({signed[0]} entries, root "
+            f"{base64.b64encode(signed[1]).decode('ascii')}{by})"
+        )
     if staged:
         # Committed with their changes; the service's integrator chains them.
         print(f"vir: {staged} more entries committed and not chained yet")
     if wrong_tiles is not None:
+        if tree.covered > entries_now:
+            # Tiles are built only over entries the log held: not derived data gone stale
+            # but a record of entries since removed. Keep them; they are evidence.
+            print(
+                f"vir: {wrong_tiles}: the log holds fewer entries than were sequenced: "
+                "entries were removed",
+                file=sys.stderr,
+            )
+            return 1
         # Derived data: a proof is checked against its signed root and gives an error
         # rather than a false proof; the tiles are built again once their rows are gone.
         print(
@@ -595,6 +640,46 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     print(f"vir: the Merkle tiles agree with the entries ({tree.covered} covered)")
     return 0
+
+
+def _newest_checkpoint(session: Session, key: str | None) -> tuple[int, bytes] | None:
+    """The size and root of the newest signed checkpoint stored, to compare the log with.
+    With ``key`` (``--verifier-key``), as its note says, once the note is found signed by
+    that key: the database's own columns are then not taken on trust. InputError when it
+    is not, or when there is no checkpoint to check the key against."""
+    from sqlalchemy import select
+
+    from vir.audit.checkpoint import Checkpoint, SignedNote, parse_verifier_key, verify_note
+    from vir.crypto.signing import ed25519_verify
+    from vir.store.tables import CheckpointRow
+
+    row = session.scalars(
+        select(CheckpointRow).order_by(CheckpointRow.size.desc()).limit(1)
+    ).first()
+    if row is None:
+        if key is not None:
+            raise InputError(
+                "verifier-key",
+                "no signed checkpoint in the database to check it against (vir audit "
+                "checkpoint signs one)",
+            )
+        return None
+    if key is None:
+        return row.size, bytes(row.root_hash)
+    name, public_key = parse_verifier_key(key)
+    try:
+        note = SignedNote.parse(row.note.encode("utf-8"))
+        body = Checkpoint.parse_body(note.text)
+    except ValueError:
+        raise LogInconsistent(
+            f"the newest checkpoint ({row.size} entries) is not a signed note"
+        ) from None
+    if not verify_note(note, name, public_key, ed25519_verify):
+        raise InputError(
+            "verifier-key",
+            f"the newest signed checkpoint ({row.size} entries) is not signed by this key",
+        )
+    return body.size, body.root_hash
 
 
 def _report_date(value: str, field: str) -> date:
@@ -937,7 +1022,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify = audit.add_parser("verify", help="the stored chain, or an export FILE (no database)")
     verify.add_argument("file", nargs="?", help="an export made by vir audit export")
     verify.add_argument(
-        "--verifier-key", help="the log's published key (vir audit key); required with FILE"
+        "--verifier-key",
+        help="the log's published key (vir audit key); required with FILE, and without it "
+        "the newest stored checkpoint must be signed by it",
     )
     verify.set_defaults(run=cmd_audit_verify)
     checkpoint = audit.add_parser(
