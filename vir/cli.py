@@ -46,6 +46,7 @@ import base64
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -693,13 +694,39 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     """The privacy officer's report, the monitor or the participation monitor, by the
     operator (audited as admin), computed over the log up to a signed checkpoint (signed
     now if the log has grown)."""
+    start, end = _report_date(args.start, "from"), _report_date(args.end, "to")
+    with ExitStack() as files:
+        # Each file is made (0600) before the report is computed and audited: a path that
+        # cannot be written stops the command before a report.generated entry is logged.
+        outputs = {
+            kind: (Path(name), files.enter_context(private_file(Path(name))))
+            for kind, name in (("csv", args.csv), ("pdf", args.pdf), ("json", args.json))
+            if name
+        }
+        render = _computed_report(settings, args, start, end)
+        for kind, (path, handle) in outputs.items():
+            data = render(kind)
+            try:
+                handle.write(data)
+            except OSError as error:
+                raise CannotWrite(path, error) from None
+    for path, _handle in outputs.values():
+        print(f"vir: wrote {path}")
+    if not outputs:
+        sys.stdout.write(render("json").decode("utf-8"))
+    return 0
+
+
+def _computed_report(
+    settings: Settings, args: argparse.Namespace, start: date, end: date
+) -> Callable[[str], bytes]:
+    """The report ``vir report`` asked for, computed (and audited) now; what it gives
+    renders it as csv, pdf or json."""
     import json
 
+    from vir.crypto.signing import signing_key_path
     from vir.reports import officer
     from vir.services import reports
-
-    start, end = _report_date(args.start, "from"), _report_date(args.end, "to")
-    from vir.crypto.signing import signing_key_path
 
     db, now = _database(settings), utc_now()
     log = None
@@ -744,20 +771,15 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
             grouping=args.grouping,
         )
         to_csv, to_pdf = officer.monitor_csv, officer.monitor_pdf
-    if args.csv:
-        Path(args.csv).write_text(to_csv(report, args.csv_dialect), encoding="utf-8", newline="")
-        print(f"vir: wrote {args.csv}")
-    if args.pdf:
-        Path(args.pdf).write_bytes(to_pdf(report, now))
-        print(f"vir: wrote {args.pdf}")
-    if args.json:
-        Path(args.json).write_text(
-            json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
-        )
-        print(f"vir: wrote {args.json}")
-    if not args.csv and not args.pdf and not args.json:
-        print(json.dumps(report, ensure_ascii=False, indent=2))
-    return 0
+
+    def render(kind: str) -> bytes:
+        if kind == "csv":
+            return to_csv(report, args.csv_dialect).encode("utf-8")
+        if kind == "pdf":
+            return to_pdf(report, now)
+        return (json.dumps(report, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+    return render
 
 
 def _participation(

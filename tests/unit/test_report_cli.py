@@ -4,13 +4,18 @@ checking a report's checkpoint against the current log."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
+from sqlalchemy import text
 from support.clirun import run_vir
 from support.world import world
 
 from vir.crypto.signing import init_signing_key
 from vir.store.db import Database
+
+PERIOD = ("--from", "2026-01-01", "--to", "2027-01-01")
 
 
 def _vir(db: Database, keys: Path, *args: str) -> tuple[int, str, str]:
@@ -79,3 +84,65 @@ def test_report_then_verify(tmp_path: Path) -> None:
         assert code == 1 and "does NOT verify" in err
         code, _, err = _vir(db, keys, "report", "verify")
         assert code == 2 and "--tree-size" in err
+
+
+def _audit_rows(db: Database) -> int:
+    with db.engine.connect() as connection:
+        return sum(
+            connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+            for table in ("audit_entries", "audit_staged")
+        )
+
+
+def test_reports_are_written_for_their_owner_alone(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    init_signing_key(keys)
+    out = tmp_path / "out"
+    out.mkdir()
+    files = [out / "r.csv", out / "r.pdf", out / "r.json"]
+    with world(tmp_path) as w:
+        w.register(0, "kim")
+        old = os.umask(0o022)
+        try:
+            code, said, err = _vir(
+                w.store.db,
+                keys,
+                "report",
+                "privacy",
+                *PERIOD,
+                *("--csv", str(files[0]), "--pdf", str(files[1]), "--json", str(files[2])),
+            )
+        finally:
+            os.umask(old)
+    assert code == 0, err
+    assert said == "".join(f"vir: wrote {f}\n" for f in files)
+    assert {f: stat.S_IMODE(f.stat().st_mode) for f in files} == dict.fromkeys(files, 0o600)
+    assert sorted(out.iterdir()) == sorted(files)  # no temporary left
+
+
+def test_a_report_to_a_folder_that_is_not_there_is_refused_before_it_is_made(
+    tmp_path: Path,
+) -> None:
+    keys = tmp_path / "keys"
+    init_signing_key(keys)
+    pdf = tmp_path / "nodir" / "p.pdf"
+    with world(tmp_path) as w:
+        w.register(0, "kim")
+        w.store.db.integrate()
+        before = _audit_rows(w.store.db)
+        json_out = tmp_path / "r.json"
+        code, said, err = _vir(
+            w.store.db,
+            keys,
+            "report",
+            "privacy",
+            *PERIOD,
+            "--json",
+            str(json_out),
+            "--pdf",
+            str(pdf),
+        )
+        assert (code, said) == (1, "")
+        assert err == f"vir: cannot write {pdf}: no such folder: {pdf.parent}\n"
+        assert _audit_rows(w.store.db) == before  # no report.generated: none was made
+        assert not json_out.exists()
