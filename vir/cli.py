@@ -537,10 +537,7 @@ def write_export(log: TransparencyLog, args: argparse.Namespace) -> int:
     # log that does not check leaves an earlier export there as it was.
     with private_file(out) as handle, progress_for(args) as progress:
         for line in log.export(progress):
-            try:
-                handle.write(line)
-            except OSError as error:
-                raise CannotWrite(out, error) from None
+            handle.write(line)
             count += 1
     print(f"vir: exported {count} audit entries and their signed checkpoint to {out}")
     return 0
@@ -699,19 +696,15 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
         # Each file is made (0600) before the report is computed and audited: a path that
         # cannot be written stops the command before a report.generated entry is logged.
         outputs = {
-            kind: (Path(name), files.enter_context(private_file(Path(name))))
+            kind: files.enter_context(private_file(Path(name)))
             for kind, name in (("csv", args.csv), ("pdf", args.pdf), ("json", args.json))
             if name
         }
         render = _computed_report(settings, args, start, end)
-        for kind, (path, handle) in outputs.items():
-            data = render(kind)
-            try:
-                handle.write(data)
-            except OSError as error:
-                raise CannotWrite(path, error) from None
-    for path, _handle in outputs.values():
-        print(f"vir: wrote {path}")
+        for kind, file in outputs.items():
+            file.write(render(kind))
+    for file in outputs.values():
+        print(f"vir: wrote {file.path}")
     if not outputs:
         sys.stdout.write(render("json").decode("utf-8"))
     return 0

@@ -39,9 +39,24 @@ def reason(error: OSError) -> str:
     return (error.strerror or str(error)).lower()
 
 
+class PrivateFile:
+    """What ``private_file`` hands out: ``write`` appends, and a failure is CannotWrite
+    naming the path the user gave (not the temporary file's)."""
+
+    def __init__(self, path: Path, handle: BinaryIO) -> None:
+        self.path = path
+        self._handle = handle
+
+    def write(self, data: bytes) -> None:
+        try:
+            self._handle.write(data)
+        except OSError as error:
+            raise CannotWrite(self.path, error) from None
+
+
 @contextmanager
-def private_file(path: Path) -> Iterator[BinaryIO]:
-    """A handle to write ``path``'s new content to: a new file beside it, 0600 whatever
+def private_file(path: Path) -> Iterator[PrivateFile]:
+    """A file to write ``path``'s new content to: a new file beside it, 0600 whatever
     the umask, synced and renamed over ``path`` when the block ends without an error, and
     removed when it raises; a reader never sees half of it, nor another local user any
     of it, and a failed command leaves an existing ``path`` as it was.
@@ -60,7 +75,7 @@ def private_file(path: Path) -> Iterator[BinaryIO]:
         raise CannotWrite(path, error) from None
     try:
         with os.fdopen(fd, "wb") as handle:
-            yield handle
+            yield PrivateFile(path, handle)
             try:
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -77,8 +92,5 @@ def private_file(path: Path) -> Iterator[BinaryIO]:
 
 def write_private(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` as one step (``private_file``)."""
-    with private_file(path) as handle:
-        try:
-            handle.write(data)
-        except OSError as error:
-            raise CannotWrite(path, error) from None
+    with private_file(path) as file:
+        file.write(data)
