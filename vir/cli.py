@@ -809,13 +809,24 @@ def cmd_report_verify(settings: Settings, args: argparse.Namespace) -> int:
     from vir.services.reports import verify_checkpoint
 
     if args.file:
+        path = Path(args.file)
         try:
-            checkpoint = json.loads(Path(args.file).read_text(encoding="utf-8"))["checkpoint"]
+            data = path.read_bytes()
+        except OSError as error:
+            raise InputError("file", f"cannot read {path}: {reason(error)}") from None
+        try:
+            checkpoint = json.loads(data.decode("utf-8"))["checkpoint"]
             size, root = int(checkpoint["tree_size"]), str(checkpoint["root_hash"])
-        except (OSError, ValueError, KeyError, TypeError):
-            raise InputError("file", "not a report in JSON with a checkpoint") from None
+        except (ValueError, KeyError, TypeError):
+            raise InputError("file", f"{path} is not a report in JSON with a checkpoint") from None
+        if not _is_root_hash(root):
+            raise InputError(
+                "file", f"the checkpoint in {path} has no valid base64 root hash of 32 bytes"
+            )
     elif args.tree_size is not None and args.root_hash:
         size, root = args.tree_size, args.root_hash
+        if not _is_root_hash(root):
+            raise InputError("root-hash", "not a valid base64 root hash of 32 bytes")
     else:
         raise InputError("file", "give a report's JSON file, or --tree-size and --root-hash")
     check = verify_checkpoint(_transparency(settings), size, root)
@@ -828,6 +839,16 @@ def cmd_report_verify(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     print(f"vir: report checkpoint does NOT verify: {check.problem}", file=sys.stderr)
     return 1
+
+
+def _is_root_hash(text: str) -> bool:
+    """Whether ``text`` is a Merkle root as reports print it: 32 bytes in base64."""
+    import binascii
+
+    try:
+        return len(base64.b64decode(text.encode("ascii"), validate=True)) == 32
+    except (UnicodeEncodeError, binascii.Error):
+        return False
 
 
 def _verifier_key(text: str) -> str:

@@ -146,3 +146,42 @@ def test_a_report_to_a_folder_that_is_not_there_is_refused_before_it_is_made(
         assert err == f"vir: cannot write {pdf}: no such folder: {pdf.parent}\n"
         assert _audit_rows(w.store.db) == before  # no report.generated: none was made
         assert not json_out.exists()
+
+
+def test_report_verify_says_what_is_wrong_with_what_it_was_given(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    init_signing_key(keys)
+    missing = tmp_path / "missing.json"
+    bad_root = tmp_path / "bad.json"
+    bad_root.write_text(
+        json.dumps({"checkpoint": {"tree_size": 3, "root_hash": "abc"}}), encoding="utf-8"
+    )
+    not_a_report = tmp_path / "other.json"
+    not_a_report.write_text("[]", encoding="utf-8")
+    binary = tmp_path / "rapport.pdf"
+    binary.write_bytes(b"%PDF-1.7\n\xe2\xe3\xcf\xd3\n")
+    with world(tmp_path) as w:
+        db = w.store.db
+        for argv, said in [
+            (
+                ("--tree-size", "3", "--root-hash", "abc"),
+                "vir: root-hash: not a valid base64 root hash of 32 bytes\n",
+            ),
+            (
+                ("--tree-size", "3", "--root-hash", "A" * 44),
+                "vir: root-hash: not a valid base64 root hash of 32 bytes\n",
+            ),
+            ((str(missing),), f"vir: file: cannot read {missing}: no such file or folder\n"),
+            (
+                (str(bad_root),),
+                f"vir: file: the checkpoint in {bad_root} has no valid base64 root hash "
+                "of 32 bytes\n",
+            ),
+            (
+                (str(not_a_report),),
+                f"vir: file: {not_a_report} is not a report in JSON with a checkpoint\n",
+            ),
+            ((str(binary),), f"vir: file: {binary} is not a report in JSON with a checkpoint\n"),
+        ]:
+            code, out, err = _vir(db, keys, "report", "verify", *argv)
+            assert (code, out, err) == (2, "", said)
