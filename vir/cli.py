@@ -29,7 +29,9 @@ vir lifecycle run         removal dates and the archive term (idempotent, resuma
 vir person deceased       death notice for the pseudonyms on standard input
 vir address exclude ...   an institutional address pseudonym that never matches
 vir address list          the excluded addresses: date and label, never a pseudonym
-vir audit verify [FILE]   walk the audit hash chain (or an export); name the first broken entry
+vir audit verify [FILE --verifier-key K]  walk the audit hash chain and compare it with
+                          the newest signed checkpoint (or check an export with the log's
+                          published key); name what is broken
 vir audit checkpoint|key  sign a checkpoint now; print the checkpoint verifier key
 vir audit export --out F  the log with a signed checkpoint, for verifying elsewhere
 vir report privacy|monitor|participation  a report over --from/--to (JSON, or
@@ -44,6 +46,7 @@ import base64
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,13 +57,16 @@ from vir import cli_delivery, cli_keyholder, cli_keys, cli_portal, cli_regions
 from vir.cli_databases import close_databases, open_database
 from vir.cli_progress import progress_for
 from vir.client.closed_stdout import quiet_when_stdout_closes
+from vir.client.files import CannotWrite, private_file, reason
 from vir.crypto import oprf
 from vir.domain.clock import utc_now
-from vir.domain.errors import InputError, NotFound, VirError
+from vir.domain.errors import InputError, LogInconsistent, NotFound, VirError
 from vir.domain.organisations import Role
 from vir.settings import Settings
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from vir.crypto.pki import Certificate
     from vir.services.transparency import TransparencyLog
     from vir.store.db import Database
@@ -531,7 +537,9 @@ def write_export(log: TransparencyLog, args: argparse.Namespace) -> int:
     """``vir audit export`` and ``vir keyholder audit export``: ``log`` to ``--out``."""
     out = Path(args.out)
     count = -1  # the first line is the header
-    with out.open("wb") as handle, progress_for(args) as progress:
+    # Made before the log is read, and over --out only when the whole log is written: a
+    # log that does not check leaves an earlier export there as it was.
+    with private_file(out) as handle, progress_for(args) as progress:
         for line in log.export(progress):
             handle.write(line)
             count += 1
@@ -541,7 +549,16 @@ def write_export(log: TransparencyLog, args: argparse.Namespace) -> int:
 
 def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     if args.file:
-        return _verify_export(Path(args.file), args.verifier_key, args)
+        if not args.verifier_key:
+            # The key a file names proves nothing: whoever rewrites a log can sign it
+            # with a fresh key of their own. Only the published key tells them apart.
+            raise InputError(
+                "verifier-key",
+                "required to verify an export: give the log's published key, as vir audit "
+                "key prints it",
+            )
+        return _verify_export(Path(args.file), _verifier_key(args.verifier_key), args)
+    key = _verifier_key(args.verifier_key) if args.verifier_key else None
     from vir.audit import merkle
     from vir.audit.chain import StoredEntry, verify_chain
     from vir.domain.progress import told
@@ -550,30 +567,71 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     from vir.store.sequencer import pending
 
     with _database(settings).read() as session, progress_for(args) as progress:
+        # Read before the walk: the entries walked then hold at least those it signed.
+        signed = _newest_checkpoint(session, key)
         total = count_entries(session) if progress is not None else 0
         tree = tiles.Check(session)
+        prefix = merkle.CompactRange()
+        signed_root = prefix.root() if signed is not None and signed[0] == 0 else None
 
         def hashed(entries: Iterator[StoredEntry]) -> Iterator[StoredEntry]:
+            nonlocal signed_root
             for entry in entries:
-                tree.add(merkle.leaf_hash(entry.body))
+                leaf = merkle.leaf_hash(entry.body)
+                tree.add(leaf)
+                if signed is not None and prefix.size < signed[0]:
+                    prefix.append(leaf)
+                    if prefix.size == signed[0]:
+                        signed_root = prefix.root()
                 yield entry
 
         entries = told(stored_entries(session, with_refs=True), total, progress)
         report = verify_chain(hashed(entries))
         staged, _unnumbered = pending(session.connection())
         # Counted after the walk: the service may have integrated (and tiled) more since.
-        wrong_tiles = tree.problem(count_entries(session)) if report.intact else None
+        entries_now = count_entries(session)
+        wrong_tiles = tree.problem(entries_now) if report.intact else None
     if not report.intact:
         print(
             f"vir: audit chain BROKEN at entry {report.first_broken}: {report.problem}",
             file=sys.stderr,
         )
         return 1
+    if signed is not None and signed_root != signed[1]:
+        # An intact chain can still be cut short, or rewritten with every hash recomputed:
+        # the checkpoint the log signed says how many entries it had, and their root.
+        size = signed[0]
+        problem = (
+            f"it holds {report.entries} entries, fewer than the {size} of its newest signed "
+            "checkpoint: entries were removed"
+            if report.entries < size
+            else f"its first {size} entries do not give the root of its newest signed "
+            "checkpoint: entries were changed"
+        )
+        print(f"vir: audit log BROKEN: {problem}", file=sys.stderr)
+        return 1
     print(f"vir: audit chain intact: {report.entries} entries, head {report.head.hex()}")
+    if signed is None:
+        print("vir: no signed checkpoint yet to compare the log with (vir audit checkpoint)")
+    else:
+        by = ", signed by the key given" if key is not None else ""
+        print(
+            f"vir: the log extends its newest signed checkpoint ({signed[0]} entries, root "
+            f"{base64.b64encode(signed[1]).decode('ascii')}{by})"
+        )
     if staged:
         # Committed with their changes; the service's integrator chains them.
         print(f"vir: {staged} more entries committed and not chained yet")
     if wrong_tiles is not None:
+        if tree.covered > entries_now:
+            # Tiles are built only over entries the log held: not derived data gone stale
+            # but a record of entries since removed. Keep them; they are evidence.
+            print(
+                f"vir: {wrong_tiles}: the log holds fewer entries than were sequenced: "
+                "entries were removed",
+                file=sys.stderr,
+            )
+            return 1
         # Derived data: a proof is checked against its signed root and gives an error
         # rather than a false proof; the tiles are built again once their rows are gone.
         print(
@@ -584,6 +642,46 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     print(f"vir: the Merkle tiles agree with the entries ({tree.covered} covered)")
     return 0
+
+
+def _newest_checkpoint(session: Session, key: str | None) -> tuple[int, bytes] | None:
+    """The size and root of the newest signed checkpoint stored, to compare the log with.
+    With ``key`` (``--verifier-key``), as its note says, once the note is found signed by
+    that key: the database's own columns are then not taken on trust. InputError when it
+    is not, or when there is no checkpoint to check the key against."""
+    from sqlalchemy import select
+
+    from vir.audit.checkpoint import Checkpoint, SignedNote, parse_verifier_key, verify_note
+    from vir.crypto.signing import ed25519_verify
+    from vir.store.tables import CheckpointRow
+
+    row = session.scalars(
+        select(CheckpointRow).order_by(CheckpointRow.size.desc()).limit(1)
+    ).first()
+    if row is None:
+        if key is not None:
+            raise InputError(
+                "verifier-key",
+                "no signed checkpoint in the database to check it against (vir audit "
+                "checkpoint signs one)",
+            )
+        return None
+    if key is None:
+        return row.size, bytes(row.root_hash)
+    name, public_key = parse_verifier_key(key)
+    try:
+        note = SignedNote.parse(row.note.encode("utf-8"))
+        body = Checkpoint.parse_body(note.text)
+    except ValueError:
+        raise LogInconsistent(
+            f"the newest checkpoint ({row.size} entries) is not a signed note"
+        ) from None
+    if not verify_note(note, name, public_key, ed25519_verify):
+        raise InputError(
+            "verifier-key",
+            f"the newest signed checkpoint ({row.size} entries) is not signed by this key",
+        )
+    return body.size, body.root_hash
 
 
 def _report_date(value: str, field: str) -> date:
@@ -597,13 +695,35 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     """The privacy officer's report, the monitor or the participation monitor, by the
     operator (audited as admin), computed over the log up to a signed checkpoint (signed
     now if the log has grown)."""
+    start, end = _report_date(args.start, "from"), _report_date(args.end, "to")
+    with ExitStack() as files:
+        # Each file is made (0600) before the report is computed and audited: a path that
+        # cannot be written stops the command before a report.generated entry is logged.
+        outputs = {
+            kind: files.enter_context(private_file(Path(name)))
+            for kind, name in (("csv", args.csv), ("pdf", args.pdf), ("json", args.json))
+            if name
+        }
+        render = _computed_report(settings, args, start, end)
+        for kind, file in outputs.items():
+            file.write(render(kind))
+    for file in outputs.values():
+        print(f"vir: wrote {file.path}")
+    if not outputs:
+        sys.stdout.write(render("json").decode("utf-8"))
+    return 0
+
+
+def _computed_report(
+    settings: Settings, args: argparse.Namespace, start: date, end: date
+) -> Callable[[str], bytes]:
+    """The report ``vir report`` asked for, computed (and audited) now; what it gives
+    renders it as csv, pdf or json."""
     import json
 
+    from vir.crypto.signing import signing_key_path
     from vir.reports import officer
     from vir.services import reports
-
-    start, end = _report_date(args.start, "from"), _report_date(args.end, "to")
-    from vir.crypto.signing import signing_key_path
 
     db, now = _database(settings), utc_now()
     log = None
@@ -648,20 +768,15 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
             grouping=args.grouping,
         )
         to_csv, to_pdf = officer.monitor_csv, officer.monitor_pdf
-    if args.csv:
-        Path(args.csv).write_text(to_csv(report, args.csv_dialect), encoding="utf-8", newline="")
-        print(f"vir: wrote {args.csv}")
-    if args.pdf:
-        Path(args.pdf).write_bytes(to_pdf(report, now))
-        print(f"vir: wrote {args.pdf}")
-    if args.json:
-        Path(args.json).write_text(
-            json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
-        )
-        print(f"vir: wrote {args.json}")
-    if not args.csv and not args.pdf and not args.json:
-        print(json.dumps(report, ensure_ascii=False, indent=2))
-    return 0
+
+    def render(kind: str) -> bytes:
+        if kind == "csv":
+            return to_csv(report, args.csv_dialect).encode("utf-8")
+        if kind == "pdf":
+            return to_pdf(report, now)
+        return (json.dumps(report, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+    return render
 
 
 def _participation(
@@ -698,13 +813,24 @@ def cmd_report_verify(settings: Settings, args: argparse.Namespace) -> int:
     from vir.services.reports import verify_checkpoint
 
     if args.file:
+        path = Path(args.file)
         try:
-            checkpoint = json.loads(Path(args.file).read_text(encoding="utf-8"))["checkpoint"]
+            data = path.read_bytes()
+        except OSError as error:
+            raise InputError("file", f"cannot read {path}: {reason(error)}") from None
+        try:
+            checkpoint = json.loads(data.decode("utf-8"))["checkpoint"]
             size, root = int(checkpoint["tree_size"]), str(checkpoint["root_hash"])
-        except (OSError, ValueError, KeyError, TypeError):
-            raise InputError("file", "not a report in JSON with a checkpoint") from None
+        except (ValueError, KeyError, TypeError):
+            raise InputError("file", f"{path} is not a report in JSON with a checkpoint") from None
+        if not _is_root_hash(root):
+            raise InputError(
+                "file", f"the checkpoint in {path} has no valid base64 root hash of 32 bytes"
+            )
     elif args.tree_size is not None and args.root_hash:
         size, root = args.tree_size, args.root_hash
+        if not _is_root_hash(root):
+            raise InputError("root-hash", "not a valid base64 root hash of 32 bytes")
     else:
         raise InputError("file", "give a report's JSON file, or --tree-size and --root-hash")
     check = verify_checkpoint(_transparency(settings), size, root)
@@ -719,28 +845,55 @@ def cmd_report_verify(settings: Settings, args: argparse.Namespace) -> int:
     return 1
 
 
-def _verify_export(path: Path, verifier_key: str | None, args: argparse.Namespace) -> int:
-    """Needs no database and no service: the file and (ideally) the log's public key.
-    The progress bar counts the file's bytes."""
+def _is_root_hash(text: str) -> bool:
+    """Whether ``text`` is a Merkle root as reports print it: 32 bytes in base64."""
+    import binascii
+
+    try:
+        return len(base64.b64decode(text.encode("ascii"), validate=True)) == 32
+    except (UnicodeEncodeError, binascii.Error):
+        return False
+
+
+def _verifier_key(text: str) -> str:
+    """``--verifier-key`` checked before anything is read with it: a malformed key is said
+    to be one, rather than reported as a file or log that does not match it."""
+    from vir.audit.checkpoint import parse_verifier_key
+
+    try:
+        parse_verifier_key(text)
+    except ValueError as error:
+        if Path(text).exists():
+            raise InputError(
+                "verifier-key",
+                'is a path: give the key itself, e.g. --verifier-key "$(cat FILE)"',
+            ) from None
+        raise InputError("verifier-key", f"not a verifier key: {error}") from None
+    return text
+
+
+def _verify_export(path: Path, verifier_key: str, args: argparse.Namespace) -> int:
+    """Needs no database and no service: the file and the log's published key. The
+    progress bar counts the file's bytes."""
     from vir.audit.export import verify
     from vir.crypto.signing import ed25519_verify
     from vir.domain.progress import told
 
-    with path.open("rb") as handle, progress_for(args) as progress:
-        lines = told(handle, path.stat().st_size, progress, every=1 << 20, size=len)
-        report = verify(lines, ed25519_verify, verifier_key)
+    try:
+        with path.open("rb") as handle, progress_for(args) as progress:
+            lines = told(handle, path.stat().st_size, progress, every=1 << 20, size=len)
+            report = verify(lines, ed25519_verify, verifier_key)
+    except OSError as error:
+        raise InputError("file", f"cannot read {path}: {reason(error)}") from None
     if report.ok:
         assert report.root is not None
+        # Base64, as checkpoints, reports and the portal print a root: compared by eye.
+        # The key by its name and hash: the user gave it, and the two identify it.
+        key_id = "+".join(verifier_key.split("+", 2)[:2])
         print(
             f"vir: export verified: {report.entries} entries, Merkle root "
-            f"{report.root.hex()}, signed by {report.verifier_key}"
+            f"{base64.b64encode(report.root).decode('ascii')}, signed by {key_id}"
         )
-        if verifier_key is None:
-            print(
-                "vir: the key was taken from the file itself; compare it with the log's "
-                "published key, or pass --verifier-key",
-                file=sys.stderr,
-            )
         return 0
     where = f" at entry {report.first_bad_entry}" if report.first_bad_entry else ""
     print(f"vir: export does NOT verify{where}: {report.problem}", file=sys.stderr)
@@ -910,7 +1063,11 @@ def build_parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit").add_subparsers(dest="audit_command", required=True)
     verify = audit.add_parser("verify", help="the stored chain, or an export FILE (no database)")
     verify.add_argument("file", nargs="?", help="an export made by vir audit export")
-    verify.add_argument("--verifier-key", help="the log's public key (vir audit key)")
+    verify.add_argument(
+        "--verifier-key",
+        help="the log's published key (vir audit key); required with FILE, and without it "
+        "the newest stored checkpoint must be signed by it",
+    )
     verify.set_defaults(run=cmd_audit_verify)
     checkpoint = audit.add_parser(
         "checkpoint", help="check the whole log and sign a checkpoint now"
@@ -987,6 +1144,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VirError as error:
         print(f"vir: {error.detail}", file=sys.stderr)
         return 2
+    except CannotWrite as error:
+        print(f"vir: {error}", file=sys.stderr)
+        return 1
     except ValidationError as error:
         for line in setting_errors(error):
             print(f"vir: {line}", file=sys.stderr)

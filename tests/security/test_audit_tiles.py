@@ -157,4 +157,10 @@ def test_vir_audit_verify_finds_tiles_over_entries_that_are_gone(db: Database) -
         connection.execute(text("DELETE FROM audit_refs WHERE seq > 500"))
     code, _, err = _verify(db)
     assert code == 1
+    assert f"fewer than the {signed.size} of its newest signed checkpoint" in err
+    with db.engine.begin() as connection:  # and the checkpoint that counted them
+        connection.execute(text("DELETE FROM checkpoints"))
+    code, _, err = _verify(db)
+    assert code == 1
     assert f"the Merkle tiles cover {signed.size} entries, the log holds 500" in err
+    assert "entries were removed" in err and "delete" not in err

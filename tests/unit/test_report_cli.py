@@ -4,13 +4,18 @@ checking a report's checkpoint against the current log."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
+from sqlalchemy import text
 from support.clirun import run_vir
 from support.world import world
 
 from vir.crypto.signing import init_signing_key
 from vir.store.db import Database
+
+PERIOD = ("--from", "2026-01-01", "--to", "2027-01-01")
 
 
 def _vir(db: Database, keys: Path, *args: str) -> tuple[int, str, str]:
@@ -79,3 +84,104 @@ def test_report_then_verify(tmp_path: Path) -> None:
         assert code == 1 and "does NOT verify" in err
         code, _, err = _vir(db, keys, "report", "verify")
         assert code == 2 and "--tree-size" in err
+
+
+def _audit_rows(db: Database) -> int:
+    with db.engine.connect() as connection:
+        return sum(
+            connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+            for table in ("audit_entries", "audit_staged")
+        )
+
+
+def test_reports_are_written_for_their_owner_alone(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    init_signing_key(keys)
+    out = tmp_path / "out"
+    out.mkdir()
+    files = [out / "r.csv", out / "r.pdf", out / "r.json"]
+    with world(tmp_path) as w:
+        w.register(0, "kim")
+        old = os.umask(0o022)
+        try:
+            code, said, err = _vir(
+                w.store.db,
+                keys,
+                "report",
+                "privacy",
+                *PERIOD,
+                *("--csv", str(files[0]), "--pdf", str(files[1]), "--json", str(files[2])),
+            )
+        finally:
+            os.umask(old)
+    assert code == 0, err
+    assert said == "".join(f"vir: wrote {f}\n" for f in files)
+    assert {f: stat.S_IMODE(f.stat().st_mode) for f in files} == dict.fromkeys(files, 0o600)
+    assert sorted(out.iterdir()) == sorted(files)  # no temporary left
+
+
+def test_a_report_to_a_folder_that_is_not_there_is_refused_before_it_is_made(
+    tmp_path: Path,
+) -> None:
+    keys = tmp_path / "keys"
+    init_signing_key(keys)
+    pdf = tmp_path / "nodir" / "p.pdf"
+    with world(tmp_path) as w:
+        w.register(0, "kim")
+        w.store.db.integrate()
+        before = _audit_rows(w.store.db)
+        json_out = tmp_path / "r.json"
+        code, said, err = _vir(
+            w.store.db,
+            keys,
+            "report",
+            "privacy",
+            *PERIOD,
+            "--json",
+            str(json_out),
+            "--pdf",
+            str(pdf),
+        )
+        assert (code, said) == (1, "")
+        assert err == f"vir: cannot write {pdf}: no such folder: {pdf.parent}\n"
+        assert _audit_rows(w.store.db) == before  # no report.generated: none was made
+        assert not json_out.exists()
+
+
+def test_report_verify_says_what_is_wrong_with_what_it_was_given(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    init_signing_key(keys)
+    missing = tmp_path / "missing.json"
+    bad_root = tmp_path / "bad.json"
+    bad_root.write_text(
+        json.dumps({"checkpoint": {"tree_size": 3, "root_hash": "abc"}}), encoding="utf-8"
+    )
+    not_a_report = tmp_path / "other.json"
+    not_a_report.write_text("[]", encoding="utf-8")
+    binary = tmp_path / "rapport.pdf"
+    binary.write_bytes(b"%PDF-1.7\n\xe2\xe3\xcf\xd3\n")
+    with world(tmp_path) as w:
+        db = w.store.db
+        for argv, said in [
+            (
+                ("--tree-size", "3", "--root-hash", "abc"),
+                "vir: root-hash: not a valid base64 root hash of 32 bytes\n",
+            ),
+            (
+                ("--tree-size", "3", "--root-hash", "A" * 44),
+                "vir: root-hash: not a valid base64 root hash of 32 bytes\n",
+            ),
+            ((str(missing),), f"vir: file: cannot read {missing}: no such file or folder\n"),
+            (
+                (str(bad_root),),
+                f"vir: file: the checkpoint in {bad_root} has no valid base64 root hash "
+                "of 32 bytes\n",
+            ),
+            (
+                (str(not_a_report),),
+                f"vir: file: {not_a_report} is not a report in JSON with a checkpoint\n",
+            ),
+            ((str(binary),), f"vir: file: {binary} is not a report in JSON with a checkpoint\n"),
+        ]:
+            code, out, err = _vir(db, keys, "report", "verify", *argv)
+            assert (code, out, err) == (2, "", said)

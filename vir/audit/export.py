@@ -98,13 +98,25 @@ class _Header:
     verifier_key: str
 
 
-def _read_header(line: bytes, trusted_verifier_key: str | None) -> _Header:
-    """The header, accepted only in the one form ``render`` writes (ValueError otherwise)."""
-    header = json.loads(line)
+class _Refused(ValueError):
+    """The whole problem with a file's first line, as the report states it."""
+
+
+def _read_header(line: bytes, trusted_verifier_key: str) -> _Header:
+    """The header, accepted only in the one form ``render`` writes (``_Refused``, with
+    the whole problem, otherwise)."""
+    try:
+        header = json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError:
+        # Decoded here rather than by json.loads, which guesses UTF-16 or -32 from the
+        # first bytes and reports that codec's error on any binary file.
+        raise _Refused("not a vir-audit-export/1 file: its first line is not UTF-8 text") from None
+    except json.JSONDecodeError:
+        raise _Refused("not a vir-audit-export/1 file: its first line is not JSON") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise ValueError("not a vir-audit-export/1 file")
+        raise _Refused("not a vir-audit-export/1 file: its header names no such format")
     if set(header) != {"format", "origin", "size", "verifier_key", "checkpoint"}:
-        raise ValueError("the header has other fields than the format's")
+        raise _Refused("unreadable header: it has other fields than the format's")
     origin, size, key_text, text = (
         header["origin"],
         header["size"],
@@ -117,25 +129,31 @@ def _read_header(line: bytes, trusted_verifier_key: str | None) -> _Header:
         and isinstance(key_text, str)
         and isinstance(text, str)
     ):
-        raise ValueError("a header field has the wrong type")
+        raise _Refused("unreadable header: a field has the wrong type")
     if line != _header_line(origin, size, key_text, text):
-        raise ValueError("the header is not in its canonical form")
-    note = SignedNote.parse(text.encode("utf-8"))
+        raise _Refused("unreadable header: it is not in its canonical form")
+    try:
+        note = SignedNote.parse(text.encode("utf-8"))
+        checkpoint = Checkpoint.parse_body(note.text)
+    except ValueError as error:
+        raise _Refused(f"unreadable checkpoint in the header: {error}") from None
     if note.render() != text.encode("utf-8"):
-        raise ValueError("the checkpoint is not in its canonical form")
-    checkpoint = Checkpoint.parse_body(note.text)
+        raise _Refused("unreadable checkpoint in the header: it is not in its canonical form")
     if checkpoint.origin != origin or checkpoint.size != size:
-        raise ValueError("the header's origin or size differs from the checkpoint's")
-    if trusted_verifier_key is not None and key_text != trusted_verifier_key:
-        raise ValueError("the header names another key than the one given to verify with")
+        raise _Refused("inconsistent header: its origin or size differs from its checkpoint's")
+    if key_text != trusted_verifier_key:
+        raise _Refused("wrong key: the export names another key than the one given to verify with")
     return _Header(checkpoint, note, key_text)
 
 
 def verify(
-    lines: Iterable[bytes], ed25519_verify: Verify, trusted_verifier_key: str | None = None
+    lines: Iterable[bytes], ed25519_verify: Verify, trusted_verifier_key: str
 ) -> ExportReport:
-    """Check an export. ``trusted_verifier_key`` should come from outside the file;
-    without it the key named in the header is used (and reported, to compare).
+    """Check an export with ``trusted_verifier_key``, the log's published key (as ``vir
+    audit key`` prints it). It must come from outside the file: the key a file names
+    proves nothing, since whoever rewrites a log can sign it with a fresh key of their
+    own. A malformed ``trusted_verifier_key`` is a ValueError (a mistake of the caller's,
+    not a property of the file).
 
     Exactly one encoding of an export verifies: the header as ``render`` writes it
     (canonical JSON, canonical signed note with one signature, by the named key),
@@ -143,12 +161,15 @@ def verify(
     space, the entry, a newline; nothing after the last entry. Memory stays flat:
     the Merkle root is folded as the entries stream by (``merkle.CompactRange``).
     """
+    name, public_key = parse_verifier_key(trusted_verifier_key)
     iterator = iter(lines)
+    first = next(iterator, None)
+    if not first:
+        return ExportReport(0, False, problem="the file is empty: an export starts with a header")
     try:
-        header = _read_header(next(iterator), trusted_verifier_key)
-        name, public_key = parse_verifier_key(header.verifier_key)
-    except (StopIteration, ValueError, KeyError, TypeError, AttributeError) as error:
-        return ExportReport(0, False, problem=f"unreadable header: {error}")
+        header = _read_header(first, trusted_verifier_key)
+    except _Refused as error:
+        return ExportReport(0, False, problem=str(error))
     key_text = header.verifier_key
 
     def fail(count: int, seq: int | None, problem: str) -> ExportReport:
@@ -158,24 +179,41 @@ def verify(
         header.note, name, public_key, ed25519_verify
     ):
         return fail(0, None, "the checkpoint's signature does not verify with the log's key")
+    size = header.checkpoint.size
     tree = merkle.CompactRange()
     previous = GENESIS
     for expected, line in enumerate(iterator, start=1):
+        if line == b"\n":
+            if expected > size:
+                return fail(
+                    expected - 1,
+                    None,
+                    f"the file ends wrongly: an empty line after its last entry ({size})",
+                )
+            return fail(expected - 1, expected, f"an empty line where entry {expected} belongs")
         parts = line.split(b" ", 2)
-        body = parts[2][:-1] if len(parts) == 3 else b""
+        body = parts[2].removesuffix(b"\n") if len(parts) == 3 else b""
         chain = chain_hash(previous, body)
-        if len(parts) != 3 or line != _entry_line(expected, chain, body):
-            if len(parts) == 3 and parts[0] == b"%d" % expected and line.endswith(b"\n"):
+        proper = _entry_line(expected, chain, body)
+        if len(parts) != 3 or line != proper:
+            if line == proper[:-1]:
+                # Only a file's last line can lack it: the newline removed.
+                return fail(
+                    expected - 1,
+                    expected,
+                    f"the file ends wrongly: no newline after entry {expected}, its last line",
+                )
+            if len(parts) == 3 and parts[0] == b"%d" % expected:
                 return fail(expected - 1, expected, f"entry {expected} does not fit the hash chain")
             return fail(expected - 1, expected, f"entry {expected} is missing or out of place")
         tree.append(merkle.leaf_hash(body))
         previous = chain
     count = tree.size
-    if count != header.checkpoint.size:
+    if count != size:
         return fail(
             count,
-            count + 1 if count < header.checkpoint.size else None,
-            f"the file holds {count} entries, the checkpoint {header.checkpoint.size}",
+            count + 1 if count < size else None,
+            f"the file holds {count} entries, the checkpoint {size}",
         )
     root = tree.root()
     if root != header.checkpoint.root_hash:

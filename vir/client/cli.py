@@ -65,7 +65,7 @@ from vir.client.connection import (
     VirClient,
 )
 from vir.client.failures import FAILURES, failed
-from vir.client.files import write_private
+from vir.client.files import private_file
 from vir.domain.errors import InputError
 from vir.domain.feedback import FeedbackCode
 from vir.domain.signals import WithdrawalReason
@@ -328,12 +328,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "access":
             if len(inputs) != 1:
                 raise ClientError("give exactly one identity for an access request")
-            with _connect(args) as client:
-                if args.pdf:
-                    # What the index holds on a person: for the data subject alone.
-                    write_private(Path(args.pdf), client.access_report_pdf(inputs[0]))
-                    print(f"vir-client: written {args.pdf}")
-                else:
+            if args.pdf:
+                # What the index holds on a person: for the data subject alone. The file
+                # is made first: a --pdf that cannot be written stops the request (which
+                # is audited) before it is made.
+                with private_file(Path(args.pdf)) as pdf, _connect(args) as client:
+                    pdf.write(client.access_report_pdf(inputs[0]))
+                print(f"vir-client: written {args.pdf}")
+            else:
+                with _connect(args) as client:
                     print(json.dumps(client.access_report(inputs[0]), indent=2))
             return 0
         with _connect(args) as client:

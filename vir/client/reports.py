@@ -5,7 +5,8 @@ follow-up officer (their region) or the national privacy officer (any region).
 The period and the term are checked here before anything is sent. The report is
 downloaded with a progress bar on standard error (``--quiet``: none) and printed (JSON,
 CSV) or written to ``--out`` (a PDF must be; ``--out`` ending in .pdf, .csv or .json
-chooses the format when ``--format`` is not given).
+chooses the format when ``--format`` is not given), 0600 and whole, its folder checked
+before the request is sent.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import argparse
 import datetime as dt
 import sys
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vir.client.bulk import Progress
 from vir.client.failures import FAILURES, failed
+from vir.client.files import private_file
 from vir.domain.errors import InputError
 from vir.domain.followup import MAX_DAYS
 
@@ -108,13 +110,17 @@ def command(
             progress.total = total
             progress.advance(received - progress.done)
 
-        with connect(args) as client:
-            body = client.download(PATH, params, advance)
-        progress.end()
+        with ExitStack() as files:
+            # Made (0600) before the request: an --out that cannot be written stops it.
+            out = files.enter_context(private_file(args.out)) if args.out is not None else None
+            with connect(args) as client:
+                body = client.download(PATH, params, advance)
+            progress.end()
+            if out is not None:
+                out.write(body)
     except FAILURES as error:
         return failed(error)
     if args.out is not None:
-        args.out.write_bytes(body)
         print(f"vir-client: written {args.out}")
     else:
         sys.stdout.write(body.decode("utf-8"))

@@ -23,7 +23,7 @@ def export_lines(n: int, signer: CheckpointSigner = SIGNER) -> list[bytes]:
     return list(synthetic_export(n, signer))
 
 
-def check(lines: list[bytes], key: str | None = SIGNER.verifier_key()):  # type: ignore[no-untyped-def]
+def check(lines: list[bytes], key: str = SIGNER.verifier_key()):  # type: ignore[no-untyped-def]
     return verify(lines, ed25519_verify, key)
 
 
@@ -76,7 +76,7 @@ def _hex_case_flipped(line: bytes) -> bytes:
         (lambda ls: ls.__setitem__(2, ls[2].replace(b" ", b"  ", 1)), 2),  # two spaces
         (lambda ls: ls.__setitem__(3, ls[3].rstrip(b"\n")), 3),  # no final newline
         (lambda ls: ls.__setitem__(3, ls[3][:-1] + b"\r\n"), 3),  # CRLF
-        (lambda ls: ls.append(b"\n"), 4),  # a trailing empty line
+        (lambda ls: ls.append(b"\n"), None),  # a trailing empty line: no entry is wrong
         (lambda ls: ls.__setitem__(0, ls[0].replace(b'", "', b'","', 1)), None),  # JSON spacing
         (lambda ls: ls.__setitem__(0, ls[0].replace(b"\\u2014", "\u2014".encode(), 1)), None),
         (lambda ls: ls.__setitem__(0, ls[0].replace(b'"size": 3', b'"size": 3.0', 1)), None),
@@ -181,11 +181,55 @@ def test_tampered_checkpoint_or_key_fails(edit: str) -> None:
     assert not check(lines, key).ok
 
 
-def test_without_a_trusted_key_the_file_key_is_used_and_reported() -> None:
-    report = check(export_lines(3), key=None)
-    assert report.ok and report.verifier_key == SIGNER.verifier_key()
+def test_a_rewrite_signed_with_a_fresh_key_fails_against_the_published_key() -> None:
+    """What a forger can do without the log's key: sign the whole file anew."""
+    report = check(export_lines(3, OTHER))
+    assert not report.ok
+    assert report.problem == (
+        "wrong key: the export names another key than the one given to verify with"
+    )
 
 
-def test_garbage_is_refused_cleanly() -> None:
-    assert not check([b"not json\n"]).ok
-    assert not check([]).ok
+def test_a_malformed_key_is_the_callers_mistake_not_the_files() -> None:
+    with pytest.raises(ValueError, match="verifier key"):
+        check(export_lines(3), key="abc")
+
+
+@pytest.mark.parametrize(
+    ("lines", "problem"),
+    [
+        ([], "the file is empty: an export starts with a header"),
+        ([b"not json\n"], "not a vir-audit-export/1 file: its first line is not JSON"),
+        (
+            [b"\x00\x9f\x92\x96\n", b"\xff\xfe\n"],
+            "not a vir-audit-export/1 file: its first line is not UTF-8 text",
+        ),
+        ([b'{"format": "x"}\n'], "not a vir-audit-export/1 file: its header names no such format"),
+    ],
+    ids=["empty", "text", "binary", "json"],
+)
+def test_what_is_not_an_export_is_said_to_be_none(lines: list[bytes], problem: str) -> None:
+    report = check(lines)
+    assert not report.ok and report.problem == problem
+
+
+def test_the_end_of_the_file_is_named_when_it_is_wrong() -> None:
+    lines = export_lines(3)
+    report = check([*lines[:-1], lines[-1].rstrip(b"\n")])
+    assert report.first_bad_entry == 3
+    assert report.problem == "the file ends wrongly: no newline after entry 3, its last line"
+    report = check([*lines, b"\n"])
+    assert report.first_bad_entry is None
+    assert report.problem == "the file ends wrongly: an empty line after its last entry (3)"
+    report = check([*lines[:2], b"\n", *lines[2:]])
+    assert report.first_bad_entry == 2
+    assert report.problem == "an empty line where entry 2 belongs"
+
+
+def test_a_header_that_disagrees_with_its_checkpoint_is_said_so() -> None:
+    lines = export_lines(3)
+    lines[0] = lines[0].replace(b'"size": 3', b'"size": 2', 1)
+    report = check(lines)
+    assert report.problem == (
+        "inconsistent header: its origin or size differs from its checkpoint's"
+    )
