@@ -75,9 +75,11 @@ def _database(settings: KeyholderSettings) -> Database:
 
 
 def cmd_serve(_settings: Settings, _args: argparse.Namespace) -> int:
+    from vir.keyholder.serving import hold_while_serving
     from vir.server.run import serve_keyholder
 
     settings = keyholder_settings()
+    hold_while_serving(settings.keys_dir)  # hsm-import refuses meanwhile (vir.keyholder.serving)
     serving = (
         f"vir: key holder serving https://{settings.host}:{settings.port} (mutual TLS; "
         f"client CA {settings.client_ca})"
@@ -196,8 +198,10 @@ def cmd_key(_settings: Settings, _args: argparse.Namespace) -> int:
 def cmd_hsm_import(_settings: Settings, _args: argparse.Namespace) -> int:
     from vir.crypto.keys import import_to_token
     from vir.crypto.signing import import_signing_key
+    from vir.keyholder.serving import refuse_while_serving
 
     settings = keyholder_settings()
+    refuse_while_serving(settings.keys_dir, "vir keyholder hsm-import")
     custody = _custody(settings)
     if custody.token is None:
         raise InputError(

@@ -400,3 +400,29 @@ def test_two_of_three_key_holders_give_the_pseudonym_of_the_shared_key(tmp_path:
             assert not isinstance(failed.value, ServiceError)
     finally:
         service.stop()
+
+
+def test_hsm_import_refuses_while_the_key_holder_serves(tmp_path: Path) -> None:
+    """The operator's walk: hsm-import on a live key holder made every evaluation answer
+    500 ("... is wrapped by an HSM; set VIR_PKCS11_MODULE") until a restart. It now
+    refuses while a key holder serves from the keys folder, and changes nothing."""
+    service = start_service(tmp_path / "live")
+    try:
+        keys = Path(service.keyholder_env["VIR_KEYHOLDER_KEYS_DIR"])
+        before = sorted(p.name for p in keys.iterdir())
+        refused = service.keyholder("hsm-import", check=False)
+        assert refused.returncode != 0
+        assert (
+            "a key holder is serving from" in refused.stderr and "stop it first" in refused.stderr
+        )
+        assert sorted(p.name for p in keys.iterdir()) == before
+        with service.client("education") as school:
+            assert school.pseudonymise([nl_bsn(made_up_bsn())]).pseudonyms
+        for process in service.keyholders:
+            kill_process(process)
+        # Stopped (even killed): the lock is gone with the process; the command goes on
+        # to its own checks (no HSM configured here).
+        stopped = service.keyholder("hsm-import", check=False)
+        assert "serving" not in stopped.stderr and "VIR_PKCS11_MODULE" in stopped.stderr
+    finally:
+        service.stop()
