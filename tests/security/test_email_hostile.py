@@ -175,7 +175,7 @@ def test_anything_but_smtp_with_starttls_is_refused_naming_the_setting(url: str)
     ["smtp+insecure://mail.example.nl", "smtp+insecure://10.0.0.5:25", "smtp+insecure://[::2]"],
 )
 def test_plain_smtp_to_another_host_is_refused_even_in_development(url: str) -> None:
-    with pytest.raises(ConfigurationError, match=r"only to localhost or 127\.0\.0\.1"):
+    with pytest.raises(ConfigurationError, match=r"only to localhost, 127\.0\.0\.1 or ::1"):
         parse_smtp_url(url, dev=True)
 
 
