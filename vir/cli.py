@@ -61,6 +61,7 @@ from vir.settings import Settings
 
 if TYPE_CHECKING:
     from vir.crypto.pki import Certificate
+    from vir.services.reports import EvaluationCounts
     from vir.services.transparency import TransparencyLog
     from vir.store.db import Database
 
@@ -589,6 +590,28 @@ def _report_date(value: str, field: str) -> date:
         raise InputError(field, "a date as YYYY-MM-DD") from None
 
 
+def _evaluation_counts(settings: Settings) -> EvaluationCounts | None:
+    """Where the privacy report reads the evaluation counts, as ``vir serve`` does: the key
+    holders of ``VIR_USAGE_KEYHOLDERS``; unset, those of the development set-up (its
+    endpoints.json, which ``vir dev run`` gives the index); else none, and the report says
+    that the counts are missing."""
+    import json
+
+    from vir.api.app import evaluation_counts
+    from vir.server.devrun import DEV_DIR
+
+    endpoints = DEV_DIR / "endpoints.json"
+    if not settings.usage_keyholders and endpoints.is_file():
+        dev = json.loads(endpoints.read_text(encoding="utf-8"))
+        settings = settings.model_copy(
+            update={
+                "usage_keyholders": ",".join(dev["keyholders"]),
+                "usage_threshold": int(dev["threshold"]),
+            }
+        )
+    return evaluation_counts(settings)
+
+
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     """The privacy officer's report, the monitor or the participation monitor, by the
     operator (audited as admin), computed over the log up to a signed checkpoint (signed
@@ -611,8 +634,6 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
             "to a signed checkpoint and cannot be verified (vir keys init creates the key)",
             file=sys.stderr,
         )
-    from vir.api.app import evaluation_counts
-
     if args.report_command == "privacy":
         report = reports.privacy_report(
             db,
@@ -623,12 +644,17 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
             information_days=settings.information_duty_days,
             region=args.region,
             log=log,
-            evaluation_counts=evaluation_counts(settings),
+            evaluation_counts=_evaluation_counts(settings),
         )
+        counts = report["evaluation_counts"]
+        if not counts["available"]:
+            print(f"vir: pseudonymisations are NOT counted: {counts['detail']}", file=sys.stderr)
         to_csv, to_pdf = officer.privacy_csv, officer.privacy_pdf
     elif args.report_command == "participation":
         from vir.reports.participation import participation_csv, participation_pdf
 
+        # A mistyped region is refused, not reported empty (the other two check it).
+        reports.require_known_region(db, args.region)
         report = _participation(db, now, start, end, args, log)
         to_csv, to_pdf = participation_csv, participation_pdf
     else:
