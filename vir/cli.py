@@ -630,8 +630,9 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
         log = _transparency(settings)  # a key that is there but unfit still stops us
     else:
         print(
-            f"vir: no checkpoint signing key in {settings.keys_dir}: this report is NOT tied "
-            "to a signed checkpoint and cannot be verified (vir keys init creates the key)",
+            f"vir: no checkpoint signing key in VIR_KEYS_DIR {settings.keys_dir} "
+            f"({settings.keys_dir.resolve()}): this report is NOT tied to a signed checkpoint "
+            "and cannot be verified (is VIR_KEYS_DIR the index's keys folder?)",
             file=sys.stderr,
         )
     if args.report_command == "privacy":
