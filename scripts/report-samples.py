@@ -93,6 +93,21 @@ def _seeded_uuids(seed: int) -> Iterator[None]:
         yield
 
 
+def _keyholder(start: dt.date, end: dt.date) -> list[tuple[str, dt.datetime, int]]:
+    """The key holder's evaluation counts (GET /v1/oprf/usage) as the sample's index would
+    read them: each reporting organisation pseudonymises what it registers, each month."""
+    del start, end  # the sample's period
+    return [
+        (
+            str(ORGS[org].oin),
+            dt.datetime(2026, month, 5, 9, tzinfo=dt.UTC),
+            3 * (month + 1) * (org + 1),
+        )
+        for month in range(1, 11)
+        for org in range(4)
+    ]
+
+
 def _activity(folder: Path) -> tuple[dict[str, str], dict[str, bytes]]:
     with _seeded_uuids(ID_SEED), world(folder) as w:
         log = TransparencyLog(w.store.db, SIGNER, w.clock)
@@ -112,7 +127,9 @@ def _activity(folder: Path) -> tuple[dict[str, str], dict[str, bytes]]:
                 purpose = Purpose.TRIAGE if n else Purpose.SAFETY_ASSESSMENT
                 consultations.consult(w.veilig_thuis, person(f"vt-{month}-{n}"), purpose)
         w.clock.now = CREATED
-        privacy = privacy_report(w.store.db, w.clock, w.officer, START, END, log=log)
+        privacy = privacy_report(
+            w.store.db, w.clock, w.officer, START, END, log=log, evaluation_counts=_keyholder
+        )
         monitor = monitor_report(w.store.db, w.clock, w.officer, START, END, log=log)
         access = w.privacy.access(w.officer, person("child-10"))
     texts = {

@@ -68,6 +68,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from vir.crypto.pki import Certificate
+    from vir.services.reports import EvaluationCounts
     from vir.services.transparency import TransparencyLog
     from vir.store.db import Database
 
@@ -691,6 +692,28 @@ def _report_date(value: str, field: str) -> date:
         raise InputError(field, "a date as YYYY-MM-DD") from None
 
 
+def _evaluation_counts(settings: Settings) -> EvaluationCounts | None:
+    """Where the privacy report reads the evaluation counts, as ``vir serve`` does: the key
+    holders of ``VIR_USAGE_KEYHOLDERS``; unset, those of the development set-up (its
+    endpoints.json, which ``vir dev run`` gives the index); else none, and the report says
+    that the counts are missing."""
+    import json
+
+    from vir.api.app import evaluation_counts
+    from vir.server.devrun import DEV_DIR
+
+    endpoints = DEV_DIR / "endpoints.json"
+    if not settings.usage_keyholders and endpoints.is_file():
+        dev = json.loads(endpoints.read_text(encoding="utf-8"))
+        settings = settings.model_copy(
+            update={
+                "usage_keyholders": ",".join(dev["keyholders"]),
+                "usage_threshold": int(dev["threshold"]),
+            }
+        )
+    return evaluation_counts(settings)
+
+
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     """The privacy officer's report, the monitor or the participation monitor, by the
     operator (audited as admin), computed over the log up to a signed checkpoint (signed
@@ -731,12 +754,11 @@ def _computed_report(
         log = _transparency(settings)  # a key that is there but unfit still stops us
     else:
         print(
-            f"vir: no checkpoint signing key in {settings.keys_dir}: this report is NOT tied "
-            "to a signed checkpoint and cannot be verified (vir keys init creates the key)",
+            f"vir: no checkpoint signing key in VIR_KEYS_DIR {settings.keys_dir} "
+            f"({settings.keys_dir.resolve()}): this report is NOT tied to a signed checkpoint "
+            "and cannot be verified (is VIR_KEYS_DIR the index's keys folder?)",
             file=sys.stderr,
         )
-    from vir.api.app import evaluation_counts
-
     if args.report_command == "privacy":
         report = reports.privacy_report(
             db,
@@ -747,12 +769,17 @@ def _computed_report(
             information_days=settings.information_duty_days,
             region=args.region,
             log=log,
-            evaluation_counts=evaluation_counts(settings),
+            evaluation_counts=_evaluation_counts(settings),
         )
+        counts = report["evaluation_counts"]
+        if not counts["available"]:
+            print(f"vir: pseudonymisations are NOT counted: {counts['detail']}", file=sys.stderr)
         to_csv, to_pdf = officer.privacy_csv, officer.privacy_pdf
     elif args.report_command == "participation":
         from vir.reports.participation import participation_csv, participation_pdf
 
+        # A mistyped region is refused, not reported empty (the other two check it).
+        reports.require_known_region(db, args.region)
         report = _participation(db, now, start, end, args, log)
         to_csv, to_pdf = participation_csv, participation_pdf
     else:

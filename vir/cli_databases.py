@@ -12,12 +12,14 @@ if TYPE_CHECKING:
 _OPENED: list[Database] = []
 
 
-def open_database(url: str) -> Database:
-    """Sessions on the database at ``url``, whose schema must be current (imported late:
-    ``vir --help`` stays fast)."""
+def open_database(url: str, setting: str = "VIR_DATABASE_URL") -> Database:
+    """Sessions on the database at ``url`` (the value of ``setting``), which must exist
+    (never created here: a command reading the wrong place must say so, not make an
+    empty database) with its schema current (imported late: ``vir --help`` stays fast)."""
     from vir.store.db import Database
-    from vir.store.migrate import require_current
+    from vir.store.migrate import require_current, require_existing
 
+    require_existing(url, setting)
     db = Database.connect(url)
     _OPENED.append(db)
     require_current(db.engine)

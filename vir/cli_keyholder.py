@@ -71,7 +71,7 @@ def _custody(settings: KeyholderSettings) -> Custody:
 
 def _database(settings: KeyholderSettings) -> Database:
     """The key holder's database, its schema current; closed when the command is done."""
-    return open_database(settings.database_url)
+    return open_database(settings.database_url, "VIR_KEYHOLDER_DATABASE_URL")
 
 
 def cmd_serve(_settings: Settings, _args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ import os
 import stat
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 from support.clirun import run_vir
 from support.world import world
@@ -185,3 +186,59 @@ def test_report_verify_says_what_is_wrong_with_what_it_was_given(tmp_path: Path)
         ]:
             code, out, err = _vir(db, keys, "report", "verify", *argv)
             assert (code, out, err) == (2, "", said)
+
+
+def _privacy_json(db: Database, keys: Path) -> tuple[dict[str, object], str]:
+    code, out, err = _vir(
+        db, keys, "report", "privacy", "--from", "2026-01-01", "--to", "2027-01-01"
+    )
+    assert code == 0, err
+    return json.loads(out), err
+
+
+def test_the_privacy_report_asks_the_key_holder_or_says_it_could_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = tmp_path / "keys"
+    init_signing_key(keys)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("VIR_USAGE_KEYHOLDERS", raising=False)
+    with world(tmp_path / "w") as w:
+        # No VIR_USAGE_KEYHOLDERS and no development set-up: not a silent 0.
+        report, err = _privacy_json(w.store.db, keys)
+        assert report["evaluation_counts"] == {
+            "source": "keyholder",
+            "available": False,
+            "reason": "not_configured",
+            "detail": "no key holder to ask for its counts (VIR_USAGE_KEYHOLDERS is empty)",
+        }
+        assert "pseudonymisations are NOT counted" in err
+        # The development set-up's key holders (as `vir dev run` gives `vir serve`).
+        dev = tmp_path / ".vir" / "dev"
+        dev.mkdir(parents=True)
+        (dev / "endpoints.json").write_text(
+            json.dumps(
+                {
+                    "index": "https://127.0.0.1:1",
+                    "keyholders": ["https://127.0.0.1:1"],
+                    "threshold": 1,
+                }
+            ),
+            encoding="utf-8",
+        )
+        report, err = _privacy_json(w.store.db, keys)
+        counts = report["evaluation_counts"]
+        assert isinstance(counts, dict)
+        assert (counts["available"], counts["reason"]) == (False, "unreachable")
+
+
+@pytest.mark.parametrize("kind", ["privacy", "monitor", "participation"])
+def test_a_mistyped_region_is_refused_in_one_line(tmp_path: Path, kind: str) -> None:
+    keys = tmp_path / "keys"
+    init_signing_key(keys)
+    period = ("--from", "2026-01-01", "--to", "2027-01-01")
+    with world(tmp_path) as w:
+        code, out, err = _vir(w.store.db, keys, "report", kind, *period, "--region", "Roterdam")
+    assert code == 2 and out == ""
+    regions = "Nederland, Rotterdam, Utrecht"
+    assert err == f"vir: region: no organisation is in this region; the regions are: {regions}\n"

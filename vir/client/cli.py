@@ -8,8 +8,8 @@ Identities are read from standard input, one per line, never from arguments
     address  postcode;house number;suffix (suffix may be empty)
 
 ``pseudonymise KIND`` prints one base64url pseudonym per input line, in order.
-``access KIND [--pdf FILE]`` (privacy officer) prints everything the index holds
-on the one identity given, as JSON, or writes the Dutch PDF for the data subject.
+``access bsn|person [--pdf FILE]`` (privacy officer) prints everything the index holds
+on the one person given, as JSON, or writes the Dutch PDF for the data subject.
 
 ``consult bsn|person --purpose P [--household]`` (Veilig Thuis) prints who is or was
 involved with the one identity given, or with the household of that parent, as JSON;
@@ -286,8 +286,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     pseudo = sub.add_parser("pseudonymise", help="identities on stdin → pseudonyms on stdout")
     pseudo.add_argument("kind", choices=sorted(CANONICAL))
     pseudo.add_argument("--json", action="store_true", help="print {epoch, pseudonyms} as JSON")
-    access = sub.add_parser("access", help="privacy officer: what is held on one identity")
-    access.add_argument("kind", choices=sorted(CANONICAL))
+    access = sub.add_parser("access", help="privacy officer: what is held on one person")
+    # A person's right of access: the API looks up a person's pseudonym, never an address's.
+    access.add_argument("kind", choices=("bsn", "person"))
     access.add_argument("--pdf", help="write the Dutch PDF here instead of printing JSON")
     address = sub.add_parser(
         "address", help="an address officer: the exclusion list of institutional addresses"

@@ -56,6 +56,13 @@ _PUBLISHED_TEST_SEEDS = frozenset(
     }
 )
 _HOW_TO = "create one with: vir keys init --keys-dir {dir}"
+# A missing key is most often a keys folder looked for in the wrong place (a relative
+# VIR_KEYS_DIR from another directory): a new key there would be a new identity of the
+# log, which its witnesses and verifiers do not know, so init is named for a first set-up only.
+_MISSING = (
+    "VIR_KEYS_DIR is {dir} ({where}) and holds none: set VIR_KEYS_DIR to the index's keys "
+    "folder. Only when setting up a new index: vir keys init --keys-dir {dir}"
+)
 
 
 class CheckpointSigner:
@@ -246,7 +253,7 @@ def _read_seed(keys_dir: Path) -> bytes:
     seed = read_hex_key(
         path,
         "checkpoint signing key",
-        how_to,
+        _MISSING.format(dir=keys_dir, where=keys_dir.resolve()),
         "restore it from a backup, or remove it and " + how_to,
     )
     if seed in _PUBLISHED_TEST_SEEDS:

@@ -29,6 +29,7 @@ from datetime import date, datetime
 from typing import Any, Final
 
 from vir.audit.actions import Action
+from vir.domain.feedback import LABELS as FEEDBACK_LABELS
 from vir.reports.pdf import AMSTERDAM, Document, dutch_date, dutch_datetime
 
 __all__ = [
@@ -96,7 +97,8 @@ _INFORMED: Final = {
     "both": "beiden (jongere en wettelijk vertegenwoordiger)",
 }
 _OUTCOME: Final = {"success": "gelukt", "refused": "geweigerd", "failed": "mislukt"}
-# Labels for the ids and counts an audit entry's objects hold.
+# Labels for what an audit entry's objects hold (the keys the emitters write), so that the
+# reader sees neither a key nor a code: ids as "label id", counts and codes as "label: value".
 _OBJECT: Final = {
     "signal": "melding",
     "match": "match",
@@ -107,6 +109,64 @@ _OBJECT: Final = {
     "results": "aantal gevonden meldingen",
     "active": "actieve meldingen",
     "archived": "gearchiveerde meldingen",
+    "remove_on": "uiterlijk verwijderd op",
+    "destroy_on": "uiterlijk vernietigd op",
+    "type": "soort bericht",
+    "informed": "geïnformeerd",
+    "event": "vervolgstap",
+    "form": "soort raadpleging",
+    "code": "stand van zaken",
+    "notified": "aantal berichten",
+    "channel": "kanaal",
+    "attempts": "aantal pogingen",
+    "error": "fout",
+    "region": "regio",
+    "organisations": "aantal organisaties",
+    "count": "aantal",
+    "days": "termijn in dagen",
+    "report": "rapport",
+    "from": "vanaf",
+    "to": "tot",
+    "field": "veld",
+}
+# Objects that name another signal, after the words that say how.
+_SIGNAL_OBJECTS: Final = {
+    "signal": "",
+    "to": "regierol aangeboden aan ",
+    "archived_signal": "uit het archief getoond: ",
+}
+_DATE_OBJECTS: Final = frozenset({"remove_on", "destroy_on", "from", "to"})
+# The values of the objects that hold a code, by key.
+_NOTIFICATION_TYPES: Final = {
+    "match.created": "nieuwe match",
+    "match.joined": "organisatie bij de match gekomen",
+    "match.left": "organisatie uit de match vertrokken",
+    "match.contact_changed": "contactgegevens gewijzigd",
+    "match.historical": "gearchiveerde melding getoond",
+    "match.safety_feedback": "terugkoppeling van Veilig Thuis",
+    "match.coordinator": "regisseur gekozen of gewijzigd",
+    "match.handover_offered": "regierol aangeboden",
+    "match.handover_declined": "regierol afgewezen",
+    "match.reminder": "herinnering om contact op te nemen",
+}
+_VALUES: Final[Mapping[str, Mapping[str, str]]] = {
+    "type": _NOTIFICATION_TYPES,
+    "via": _VIA,
+    "informed": _INFORMED,
+    "event": {
+        "contact_made": "contact gelegd",
+        "plan_agreed": "plan afgesproken",
+        "care_started": "hulp gestart",
+    },
+    "form": {"person": "over een jongere", "household": "over een huishouden"},
+    "code": {code.value: label for code, label in FEEDBACK_LABELS.items()},
+    "channel": {"webhook": "koppeling met het eigen systeem", "email": "e-mail"},
+    "report": {
+        "privacy": "privacyrapport",
+        "monitor": "monitor",
+        "participation": "deelnamemonitor",
+        "access": "inzage",
+    },
 }
 
 _OBJECT_ORDER: Final = {"signal": 0, "match": 1}
@@ -360,7 +420,7 @@ def _logbook(
                 _code(ACTION_LABELS, _text(entry, "action")),
                 _SYSTEM if oin is None else names.get(oin, oin),
                 _code(_OUTCOME, _text(entry, "outcome")),
-                _objects(_record(entry, "objects"), numbers),
+                _objects(_record(entry, "objects"), names, numbers),
             ]
         )
     doc.table(
@@ -371,24 +431,38 @@ def _logbook(
     )
 
 
-def _objects(objects: Mapping[str, Any], numbers: _Numbers) -> str:
+def _objects(objects: Mapping[str, Any], names: Mapping[str, str], numbers: _Numbers) -> str:
     parts = []
     # The signal first, then its match: the order a reader follows the story in.
     for key, value in sorted(
         objects.items(), key=lambda item: (_OBJECT_ORDER.get(item[0], 9), item[0])
     ):
         text = str(value)
-        if key == "signal":
-            parts.append(numbers.describe_signal(text))
+        day = _date_of(text) if key in _DATE_OBJECTS else None
+        if day is not None:
+            parts.append(f"{_OBJECT[key]} {dutch_date(day)}")
+        elif key in _SIGNAL_OBJECTS:
+            parts.append(_SIGNAL_OBJECTS[key] + numbers.describe_signal(text))
         elif key == "match":
             parts.append(numbers.describe_match(text))
         elif key == "via":
             parts.append(f"via {_code(_VIA, text)}")
-        elif isinstance(value, int):
-            parts.append(f"{_code(_OBJECT, key)}: {text}")
+        elif key == "with":
+            if text != "-":  # a follow-up with no other organisation
+                parts.append(f"met {names.get(text, text)}")
+        elif key in _VALUES or isinstance(value, int):
+            parts.append(f"{_code(_OBJECT, key)}: {_code(_VALUES.get(key, {}), text)}")
         else:
             parts.append(f"{_code(_OBJECT, key)} {text}")
     return "\n".join(parts) or "-"
+
+
+def _date_of(text: str) -> date | None:
+    """The date ``text`` holds (YYYY-MM-DD), or None: a key of a date may hold an id too."""
+    try:
+        return date.fromisoformat(text) if len(text) == 10 else None
+    except ValueError:
+        return None
 
 
 def _rights(doc: Document, request_id: str) -> None:

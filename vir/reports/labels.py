@@ -103,12 +103,15 @@ CATEGORY_GROUPS: Final[Mapping[str, tuple[str, str]]] = {
     "support": ("Sociaal domein", "Social support"),
 }
 
-# Refusal reasons are the reason_code of the error that refused the request, or
-# "overflow" for a minute's refusals past the cap (vir.services.refusals).
+# Refusal reasons are the reason_code of the error that refused the request, "overflow"
+# for a minute's refusals past the cap (vir.services.refusals), "invalid_input" for a
+# request the API could not read (vir.api.errors; the reports count it as input_error),
+# and at a key holder the code of a refused access token (TokenRefused.code).
 REFUSALS: Final[Mapping[str, tuple[str, str]]] = {
     "vir_error": ("Fout in de dienst", "Service error"),
     "configuration_error": ("Dienst onjuist ingesteld", "Service misconfigured"),
     "input_error": ("Ongeldige invoer", "Invalid input"),
+    "invalid_input": ("Ongeldige invoer", "Invalid input"),
     "invalid_element": ("Ongeldig pseudoniem", "Invalid pseudonym"),
     "authentication_error": ("Afzender niet vast te stellen", "Caller not identified"),
     "no_client_certificate": ("Geen certificaat getoond", "No client certificate"),
@@ -122,6 +125,27 @@ REFUSALS: Final[Mapping[str, tuple[str, str]]] = {
         "Forwarded certificate not trusted",
     ),
     "token_refused": ("Toegangstoken niet geaccepteerd", "Access token refused"),
+    "token_format": ("Toegangstoken onleesbaar", "Access token malformed"),
+    "token_algorithm": ("Toegangstoken met een niet toegestaan algoritme", "Token algorithm"),
+    "token_type": ("Geen toegangstoken (verkeerde soort token)", "Not an access token"),
+    "token_issuer": ("Toegangstoken van een niet vertrouwde uitgever", "Token issuer"),
+    "token_signature": ("Handtekening van het toegangstoken klopt niet", "Token signature"),
+    "token_audience": ("Toegangstoken voor een andere dienst", "Token audience"),
+    "token_expired": ("Toegangstoken verlopen", "Access token expired"),
+    "token_time": ("Toegangstoken (nog) niet geldig", "Token not valid yet"),
+    "token_claims": ("Toegangstoken onvolledig", "Token claims incomplete"),
+    "assurance_level": ("Inlogniveau niet hoog genoeg", "Assurance level too low"),
+    "organisation": (
+        "Organisatie van het toegangstoken onbekend",
+        "Access token's organisation unknown",
+    ),
+    "provider_unreachable": ("Inlogdienst niet bereikbaar", "Identity provider unreachable"),
+    "provider_metadata": (
+        "Gegevens van de inlogdienst onbruikbaar",
+        "Identity provider metadata unusable",
+    ),
+    "provider_keys": ("Sleutels van de inlogdienst onbruikbaar", "Identity provider keys unusable"),
+    "provider_answer": ("Antwoord van de inlogdienst onbruikbaar", "Identity provider answer"),
     "access_denied": ("Geen toegang", "Access denied"),
     "unknown_organisation": ("Onbekende organisatie", "Unknown organisation"),
     "unknown_certificate": ("Onbekend certificaat", "Unknown certificate"),

@@ -151,6 +151,9 @@ def privacy_csv(report: Mapping[str, Any], dialect: CsvDialect = "nl") -> str:
     rows.append(["period", "", "", "from", "", period["from"]])
     rows.append(["period", "", "", "to", "", period["to"]])
     rows.extend(_checkpoint_data(report))
+    counts = report.get("evaluation_counts", {})
+    if not counts.get("available", True):
+        rows.append(["evaluation_counts", "", "", "available", counts.get("reason", ""), "false"])
     for item in report["events"]:
         rows.append(["events", _oin(item), _name(item), item["action"], "", item["count"]])
     for item in report["consultations"]:
@@ -176,6 +179,26 @@ def _dead_letters(report: Mapping[str, Any]) -> dict[str, int]:
     return dict(report.get("dead_letters", {}).get("channels", {}))
 
 
+def _counts_missing(report: Mapping[str, Any]) -> str | None:
+    """Why the report has no evaluation counts, in Dutch; None when it has them."""
+    counts = report.get("evaluation_counts", {})
+    if counts.get("available", True):
+        return None
+    if counts.get("reason") == "not_configured":
+        why = (
+            "Let op: er is geen sleutelhouder ingesteld om de aantallen pseudonimiseringen "
+            "te vragen (VIR_USAGE_KEYHOLDERS)."
+        )
+        again = "Maak het rapport opnieuw als de sleutelhouder is ingesteld."
+    else:
+        why = "Let op: de sleutelhouder was niet bereikbaar."
+        again = "Maak het rapport opnieuw als de sleutelhouder weer bereikbaar is."
+    return (
+        f"{why} Het aantal pseudonimiseringen per organisatie ontbreekt in dit rapport, en "
+        f"daarmee ook het signaal bij pseudonimiseren op grote schaal. {again}"
+    )
+
+
 def _privacy_csv_nl(report: Mapping[str, Any]) -> str:
     rows: list[list[object]] = [
         ["Onderdeel", "OIN", "Organisatie", "Onderwerp", "Toelichting", "Aantal"]
@@ -183,6 +206,9 @@ def _privacy_csv_nl(report: Mapping[str, Any]) -> str:
     rows.append(["Rapportage", "", "", "Periode", _period_text(report), ""])
     for key, value in _checkpoint_nl(report):
         rows.append(["Herkomst", "", "", key, value, ""])
+    missing = _counts_missing(report)
+    if missing is not None:
+        rows.append(["Herkomst", "", "", "Pseudonimiseringen", missing, ""])
     for item in report["flags"]:
         rows.append(
             [
@@ -346,13 +372,9 @@ def privacy_pdf(report: Mapping[str, Any], created_at: datetime) -> bytes:
             ),
         )
     evaluations = {"pseudonimiseringen": _monthly(report, "evaluations")}
-    if not report.get("evaluation_counts", {}).get("available", True):
-        doc.paragraph(
-            "Let op: de sleutelhouder was niet bereikbaar. Het aantal pseudonimiseringen "
-            "per organisatie ontbreekt in dit rapport, en daarmee ook het signaal bij "
-            "pseudonimiseren op grote schaal. Maak het rapport opnieuw als de sleutelhouder "
-            "weer bereikbaar is."
-        )
+    missing = _counts_missing(report)
+    if missing is not None:
+        doc.paragraph(missing)
     if any(count for _month, count in evaluations["pseudonimiseringen"]):
         doc.chart(
             chart_png(
@@ -426,6 +448,8 @@ def privacy_pdf(report: Mapping[str, Any], created_at: datetime) -> bytes:
             [[_name(u), _oin(u), str(u["count"])] for u in uninformed["organisations"]],
             widths=(3, 3, 1),
         )
+    else:
+        doc.paragraph("Geen.")  # looked at, and none found: not a section left out
     dead = _dead_letters(report)
     doc.heading("Niet afgeleverde matchberichten")
     doc.paragraph(
@@ -554,11 +578,19 @@ def monitor_pdf(report: Mapping[str, Any], created_at: datetime) -> bytes:
         periods = header[1:-1]
         _monitor_chart(doc, measure["title"], header, body)
         corner = "Groep" if header[0] == "groep" else "Categorie"
-        doc.table(
-            [corner, *(_short_period(m) for m in periods), "Totaal"],
-            [[category_label(row[0]), *row[1:]] for row in body],
-            widths=(4.0, *(1.0 for _ in periods), 1.3),  # "Jeugdgezondheidszorg" unbroken
-        )
+        names = [category_label(row[0]) for row in body]
+        for first, last in _period_columns(periods):
+            total = last == len(periods)
+            doc.table(
+                [corner, *(_short_period(m) for m in periods[first:last])]
+                + (["Totaal"] if total else []),
+                [
+                    [name, *row[1 + first : 1 + last]] + ([row[-1]] if total else [])
+                    for name, row in zip(names, body, strict=True)
+                ],
+                widths=(_NAME_MM, *(_period_mm(m) for m in periods[first:last]))
+                + ((_TOTAL_MM,) if total else ()),
+            )
         for note in measure["legend"]:
             doc.paragraph(note, muted=True)
         if share := measure.get("suppressed"):
@@ -594,6 +626,32 @@ def _monitor_chart(
     )
     if hidden:
         doc.paragraph("Niet in de grafiek (niet getoond): " + ", ".join(hidden) + ".", muted=True)
+
+
+# The monitor's columns in millimetres of the 170 mm text width, each wide enough for its
+# header's words in bold 9 pt and the cell padding: "Jeugdgezondheidszorg", "2026" (under
+# "mrt"), "1e kw.", "Totaal". A word is never broken inside.
+_NAME_MM: Final = 40.0
+_MONTH_MM: Final = 12.0
+_QUARTER_MM: Final = 14.5
+_TOTAL_MM: Final = 14.0
+_TEXT_MM: Final = 170.0
+
+
+def _period_mm(period: str) -> float:
+    return _QUARTER_MM if "-Q" in period else _MONTH_MM
+
+
+def _period_columns(periods: Sequence[str]) -> list[tuple[int, int]]:
+    """The periods of a monitor table split into as few tables as fit the page, of about
+    equal size ([first, last) each); the last one also holds the totals. More months than
+    fit side by side would break their headers mid-word ("jan" / "202" / "6")."""
+    if not periods:
+        return [(0, 0)]
+    fits = max(1, int((_TEXT_MM - _NAME_MM - _TOTAL_MM) // max(map(_period_mm, periods))))
+    tables = -(-len(periods) // fits)
+    size = -(-len(periods) // tables)
+    return [(i, min(i + size, len(periods))) for i in range(0, len(periods), size)]
 
 
 def _short_period(period: str) -> str:

@@ -98,6 +98,7 @@ __all__ = [
     "checkpoint_of",
     "monitor_report",
     "privacy_report",
+    "require_known_region",
     "verify_checkpoint",
 ]
 
@@ -117,6 +118,10 @@ SURGE_MINIMUM: Final = 10
 # Flag (b): at least this many consultations without a single registration.
 CONSULT_ONLY_MINIMUM: Final = 5
 _HOUR: Final = dt.timedelta(hours=1)
+# Refusal reasons that are one reason to the reader, counted under one code: a request
+# the API could not read (invalid_input, vir.api.errors) and input a service refused
+# (input_error) are both answered 422 invalid-input.
+_SAME_REASON: Final = {"invalid_input": "input_error"}
 # How much later than its moment an entry may be integrated (the longest transaction,
 # with a wide margin): the reports keep this much of the log in memory, no more.
 LATENESS: Final = dt.timedelta(hours=6)
@@ -245,13 +250,42 @@ def _fetch_evaluations(
     source: EvaluationCounts | None, start: dt.date, end: dt.date
 ) -> tuple[list[tuple[str, dt.datetime, int]], dict[str, Any]]:
     """The key holder's counts (asked before the report's transaction: no network call
-    inside a write transaction), and where the counts came from and whether they were read."""
+    inside a write transaction), and where the counts came from and whether they were
+    read: when not (none configured, or a key holder not answering), ``available`` is
+    false with the ``reason`` (``not_configured``, ``unreachable``) and what went wrong
+    (``detail``), so that the report never shows a silent zero. Only entries an index
+    wrote before the key holder was a service of its own are then counted."""
     if source is None:
-        return [], {"source": "index_log", "available": True}
+        return [], {
+            "source": "keyholder",
+            "available": False,
+            "reason": "not_configured",
+            "detail": "no key holder to ask for its counts (VIR_USAGE_KEYHOLDERS is empty)",
+        }
     try:
         return source(start, end), {"source": "keyholder", "available": True}
-    except CountsUnavailable:
-        return [], {"source": "keyholder", "available": False}
+    except CountsUnavailable as error:
+        return [], {
+            "source": "keyholder",
+            "available": False,
+            "reason": "unreachable",
+            "detail": str(error),
+        }
+
+
+def require_known_region(db: Database, region: str | None) -> None:
+    """Refuse (InputError naming ``region``) a region no organisation is in: a mistyped
+    name would otherwise give an empty report. Region names are not confidential; the
+    known ones are listed so that the right one can be chosen."""
+    if region is None:
+        return
+    with db.read() as session:
+        known = sorted({o.region for o in list_organisations(session)})
+    if region not in known:
+        raise InputError(
+            "region",
+            "no organisation is in this region; the regions are: " + (", ".join(known) or "none"),
+        )
 
 
 class _Within:
@@ -407,6 +441,7 @@ def privacy_report(
     region = scope.report_region(region)
     quick_after = dt.timedelta(minutes=quick_minutes)
     check_period(start, end)
+    require_known_region(db, region)
     now = clock()
     checkpoint = checkpoint_of(log)
     size = None if checkpoint is None else int(checkpoint["tree_size"])
@@ -433,7 +468,8 @@ def privacy_report(
             if event.action == Action.REQUEST_REFUSED:
                 count = _refusals(event)
                 endpoint = str(event.objects.get("endpoint", ""))
-                refusals[(event.reason or "", endpoint)] += count
+                reason = event.reason or ""
+                refusals[(_SAME_REASON.get(reason, reason), endpoint)] += count
                 events[(oin, event.action)] += count
                 if event.reason == "rate_limited" and oin is not None:
                     limited[oin][endpoint] += count
@@ -620,6 +656,7 @@ def monitor_report(
     scope = policy.NATIONAL if caller is None else policy.require_privacy_officer(caller)
     region = scope.report_region(region)
     check_period(start, end)
+    require_known_region(db, region)
     if granularity not in ("auto", *GRANULARITIES):
         raise InputError("granularity", "month, quarter, year or auto")
     if grouping not in ("auto", *GROUPINGS):

@@ -9,11 +9,13 @@ nothing left to do), and no write transaction interleaves with them.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url
 
 from vir.domain.errors import ConfigurationError
 
@@ -31,12 +33,46 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(_config(url), revision)
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite database URL; None for another database or one in memory."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def require_existing(url: str, setting: str = "VIR_DATABASE_URL") -> None:
+    """Refuse a SQLite database whose file does not exist, before anything opens it:
+    opening creates it, empty, and a command that only reads (``vir audit verify``) would
+    then report on an empty log rather than say that it looked in the wrong place. A
+    relative path is relative to the current directory, hence the folder in the message.
+    Creating a database is ``vir db upgrade``'s alone, at a new index's first set-up."""
+    path = _sqlite_file(url)
+    if path is None or path.exists():
+        return
+    raise ConfigurationError(
+        f"no database at {path.resolve()} ({setting} is {url}"
+        + ("" if path.is_absolute() else f", relative to the current directory {Path.cwd()}")
+        + f"): set {setting} to the index's database, or run this where it is relative to. "
+        "Only when setting up a new index: vir db upgrade creates an empty one"
+    )
+
+
 def require_current(engine: Engine) -> None:
-    """Refuse to serve on a database whose schema is not at the latest migration."""
+    """Refuse to serve on a database whose schema is not at the latest migration; one with
+    no schema at all is named, and not given the advice to upgrade: that would make an
+    empty index of what is most likely the wrong database."""
     head = ScriptDirectory.from_config(_config()).get_current_head()
     with engine.connect() as connection:
         current = MigrationContext.configure(connection).get_current_revision()
+    if current is None:
+        path = _sqlite_file(engine.url.render_as_string(hide_password=False))
+        where = path.resolve() if path is not None else engine.url.render_as_string()
+        raise ConfigurationError(
+            f"the database at {where} is empty (no vir schema): is the database URL "
+            "setting the index's database? Only when setting up a new index: vir db upgrade"
+        )
     if current != head:
         raise ConfigurationError(
-            f"database schema is at {current or 'nothing'}, not {head}; run: vir db upgrade"
+            f"database schema is at {current}, not {head}; run: vir db upgrade"
         )

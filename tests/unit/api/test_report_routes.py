@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from support.inapp import InApp, in_app
-from support.world import MUNICIPALITY
+from support.world import MUNICIPALITY, OPERATOR
 
 from vir.api.identity import require_caller
 from vir.domain.caller import Caller
@@ -69,3 +69,21 @@ def test_the_monitors_level_can_be_chosen(app: InApp) -> None:
     assert (chosen["granularity"], chosen["grouping"]) == ("year", "categories")
     wrong = app.request("GET", path, params=PERIOD | {"granularity": "week"})
     assert wrong.status_code == 422
+
+
+@pytest.mark.parametrize("report", ["events", "monitor", "participation"])
+def test_a_region_no_organisation_is_in_is_refused_naming_region(app: InApp, report: str) -> None:
+    national = Caller(OPERATOR, "e" * 64, Role.NATIONAL_PRIVACY_OFFICER)
+    app.app.dependency_overrides[require_caller] = lambda: national
+    answer = app.request(
+        "GET", f"/v1/privacy/reports/{report}", params=PERIOD | {"region": "Roterdam"}
+    )
+    assert answer.status_code == 422
+    assert answer.headers["content-type"] == "application/problem+json"
+    problem = answer.json()
+    assert [e["field"] for e in problem["errors"]] == ["region"]
+    assert "Rotterdam" in problem["detail"]  # the regions there are, to choose from
+    known = app.request(
+        "GET", f"/v1/privacy/reports/{report}", params=PERIOD | {"region": "Rotterdam"}
+    )
+    assert known.status_code == 200

@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,10 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 
+from vir.audit.actions import Action
+from vir.domain.coordination import FollowUp
+from vir.domain.lifecycle import InformedWho
+from vir.domain.matching import NotificationType, Via
 from vir.reports.access_pdf import ACTION_LABELS, TITLE, render_access_report
 
 pytestmark = pytest.mark.sqlite_only("rendering a PDF from given data: no database")
@@ -477,3 +482,146 @@ def test_a_malformed_report_names_the_field(
     target[path[-1]] = value
     with pytest.raises(ValueError, match=field):
         render_access_report(report)
+
+
+# Every action with its objects as its emitters write them; None: its objects never name
+# a signal or a match, so the access service never puts it in a person's logbook
+# (vir.store.audit_log.entries_mentioning). A new action fails here until it is decided.
+_NOTIFICATION = "6e5d4c3b-2a19-4807-b6f5-e4d3c2b1a0f9"
+_CONSULTATION = "5d4c3b2a-1908-4f7e-a5d4-c3b2a1f0e9d8"
+OBJECTS_OF: dict[Action, dict[str, str | int] | None] = {
+    Action.SIGNAL_REGISTERED: {"signal": S1, "remove_on": "2028-12-04"},
+    Action.SIGNAL_WITHDRAWN: {"signal": S1},
+    Action.SIGNAL_INFORMED: {"signal": S1, "informed": "young_person"},
+    Action.SIGNAL_CONTACT_CHANGED: {"signal": S1},
+    Action.SIGNAL_REMOVAL_CHANGED: {"signal": S1, "remove_on": "2027-06-30"},
+    Action.SIGNAL_EXPIRED: {"signal": S1, "remove_on": "2026-11-01"},
+    Action.SIGNAL_ARCHIVED: {"signal": S1, "destroy_on": "2031-11-01"},
+    Action.SIGNAL_ERASED: {"signal": S1},
+    Action.SIGNAL_DESTROYED: {"signal": S1},
+    Action.MATCH_CREATED: {"match": M_PERSON, "via": "person"},
+    Action.MATCH_MEMBER_ADDED: {"match": M_ADDRESS, "signal": S2},
+    Action.MATCH_MEMBER_REMOVED: {"match": M_ADDRESS, "signal": S2},
+    Action.MATCH_ENDED: {"match": M_PERSON},
+    Action.MATCH_COORDINATOR_SET: {"match": M_PERSON, "signal": S1},
+    Action.MATCH_HANDOVER_OFFERED: {"match": M_PERSON, "signal": S1, "to": S2},
+    Action.MATCH_HANDOVER_ACCEPTED: {"match": M_PERSON, "signal": S2},
+    Action.MATCH_HANDOVER_DECLINED: {"match": M_PERSON, "signal": S2},
+    Action.MATCH_FOLLOW_UP_RECORDED: {
+        "match": M_PERSON,
+        "event": "contact_made",
+        "with": GP["oin"],
+    },
+    Action.MATCH_REMINDED: {"match": M_PERSON, "region": "Rotterdam", "organisations": 2},
+    Action.FOLLOW_UP_OVERDUE_LISTED: None,
+    Action.NOTIFICATION_CREATED: {
+        "notification": _NOTIFICATION,
+        "match": M_PERSON,
+        "signal": S1,
+        "type": "match.created",
+    },
+    Action.NOTIFICATIONS_READ: None,
+    Action.DELIVERY_DELIVERED: None,
+    Action.DELIVERY_DEAD: None,
+    Action.ARCHIVE_OFFERED: {"signal": S2, "archived_signal": S3, "notification": _NOTIFICATION},
+    Action.CONSULTATION_MADE: None,
+    Action.CONSULTATION_DISCLOSED: {"consultation": _CONSULTATION, "signal": S1},
+    Action.CONSULTATION_FEEDBACK: None,
+    Action.ORGANISATIONS_LISTED: None,
+    Action.ACCESS_REQUESTED: None,
+    Action.ERASURE_EXECUTED: None,
+    Action.PERSON_DECEASED: None,
+    Action.LIFECYCLE_RUN: None,
+    Action.REPORT_GENERATED: None,
+    Action.OPRF_EVALUATE: None,
+    Action.REQUEST_REFUSED: None,
+    Action.ORGANISATION_COORDINATOR_CHANGED: None,
+    Action.ADMIN_ORGANISATION_ADDED: None,
+    Action.ADMIN_CERTIFICATE_REGISTERED: None,
+    Action.ADMIN_CERTIFICATE_REVOKED: None,
+    Action.ADMIN_ADDRESS_EXCLUDED: None,
+    Action.ADMIN_WEBHOOK_CHANGED: None,
+    Action.ADMIN_EMAIL_CHANGED: None,
+    Action.ADMIN_DELIVERY_RETRIED: None,
+    Action.ADMIN_COORDINATION_CHANGED: None,
+    Action.ADMIN_OIDC_CHANGED: None,
+    Action.ADMIN_FOLLOW_UP_CHANGED: None,
+    Action.PORTAL_SIGNED_IN: None,
+    Action.PORTAL_SIGNED_OUT: None,
+    Action.PORTAL_SIGN_IN_REFUSED: None,
+    Action.PORTAL_REQUEST_REFUSED: {"signal": S1},
+    Action.KEY_REKEY_STARTED: None,
+    Action.KEY_REKEY_SWITCHED: None,
+    Action.KEY_EPOCH_RETIRED: None,
+    Action.KEY_EPOCH_CREATED: None,
+    Action.KEY_EPOCH_ACTIVATED: None,
+    Action.KEY_SHARE_REPAIR_JOINED: None,
+    Action.KEY_SHARE_REPAIR_DEALT: None,
+    Action.KEY_SHARE_REPAIR_SUMMED: None,
+    Action.KEY_SHARE_REPAIR_RESTORED: None,
+}
+
+
+# The other values of a code the emitters may write, each in a logbook line of its own.
+def _line(action: Action, objects: dict[str, str | int]) -> tuple[Action, dict[str, str | int]]:
+    return action, objects
+
+
+MORE_CODES = [
+    *[
+        _line(Action.NOTIFICATION_CREATED, {"signal": S1, "match": M_PERSON, "type": kind.value})
+        for kind in NotificationType
+    ],
+    *[_line(Action.MATCH_CREATED, {"match": M_PERSON, "via": via.value}) for via in Via],
+    *[_line(Action.SIGNAL_INFORMED, {"signal": S1, "informed": who.value}) for who in InformedWho],
+    *[
+        _line(Action.MATCH_FOLLOW_UP_RECORDED, {"match": M_PERSON, "event": e.value, "with": "-"})
+        for e in FollowUp
+    ],
+]
+
+
+def test_every_action_is_decided_for_the_logbook() -> None:
+    assert set(OBJECTS_OF) == set(Action)
+
+
+def _logbook_of(entries: list[tuple[Action, dict[str, str | int]]]) -> str:
+    report = realistic_report()
+    report["audit"] = [
+        {
+            "seq": seq,
+            "occurred_at": "2026-12-04T10:00:00.000000Z",
+            "action": action.value,
+            "outcome": "success",
+            "organisation": SCHOOL["oin"],
+            "objects": objects,
+        }
+        for seq, (action, objects) in enumerate(entries, 1)
+    ]
+    text = "\n".join(_pages(render_access_report(report)))
+    return text[text.index("Logboek Elke handeling") : text.index("Uw rechten")]
+
+
+def test_the_logbook_shows_no_key_and_no_code_of_any_actions_objects() -> None:
+    entries = [(a, o) for a, o in OBJECTS_OF.items() if o is not None] + MORE_CODES
+    logbook = _logbook_of(entries)
+    words = set(logbook.split())
+    joined = "".join(logbook.split())  # a long word may wrap inside its cell
+    for _action, objects in entries:
+        for key, value in objects.items():
+            if key not in ("match", "via"):  # Dutch words too
+                assert key not in words and f"{key}:" not in words, key
+            if isinstance(value, str) and value[:1].islower():  # a code, not an id or name
+                assert value not in joined, value
+    assert not re.search(r"\d{4}-\d{2}-\d{2}", logbook), "a date as the log keeps it"
+    for dutch in (
+        "uiterlijk verwijderd op 4 december 2028",
+        "uiterlijk vernietigd op 1 november 2031",
+        "soort bericht: nieuwe match",
+        "geïnformeerd: jongere",
+        "vervolgstap: contact gelegd",
+        "met Huisartsenpraktijk De Linde",
+        "regierol aangeboden aan melding 2",
+        "uit het archief getoond: melding 3",
+    ):
+        assert "".join(dutch.split()) in joined, dutch

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import pkgutil
+import re
+from pathlib import Path
 
 import pytest
 
@@ -44,13 +46,26 @@ def _subclasses(cls: type[errors.VirError]) -> set[type[errors.VirError]]:
     return found
 
 
+def _recorded_refusal_reasons() -> set[str]:
+    """Every reason a refusal is recorded with: the code of each error class, the overflow,
+    and the codes the source passes as they are (``record_refusal(request, "...")``, an
+    access token's ``TokenRefused("...")``), read from the source as written."""
+    written = set()
+    for path in Path(vir.__file__).parent.rglob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        written |= set(re.findall(r'record_refusal,? *\(?[^()"]*"([a-z_]+)"', source))
+        written |= set(re.findall(r'TokenRefused\("([a-z_]+)"\)', source))
+    assert {"invalid_input", "token_expired"} <= written  # the reading finds what is there
+    return {reason_code(e) for e in _every_error()} | {OVERFLOW} | written
+
+
 @pytest.mark.parametrize(
     ("table", "codes"),
     [
         (PURPOSES, {p.value for p in Purpose}),
         (WITHDRAWALS, {r.value for r in WithdrawalReason}),
         (CATEGORIES, {c.value for c in Category} | {"totaal"}),
-        (REFUSALS, {reason_code(e) for e in _every_error()} | {OVERFLOW}),
+        (REFUSALS, _recorded_refusal_reasons()),
     ],
     ids=["purposes", "withdrawal reasons", "categories", "refusal reasons"],
 )
@@ -63,7 +78,6 @@ def test_every_code_has_a_label_and_every_label_a_code(
 
 
 def test_every_flag_kind_the_service_raises_has_a_label() -> None:
-    from pathlib import Path
 
     import vir.services.reports as service
 

@@ -358,3 +358,59 @@ def test_monitor_by_quarter_and_group_reads_as_dutch() -> None:
         "2e kwartaal 2026",
         "Totaal",
     ] in rows
+
+
+def _monitor_by_month(months: list[str]) -> dict[str, Any]:
+    categories = ["jgz", "education", "gp", "police"]  # "Jeugdgezondheidszorg": the longest
+    table = suppress({(c, m): 50 for c in categories for m in months}, categories, months)
+    report = _monitor() | {"months": months}
+    report["measures"] = [report["measures"][0] | {"rows": render_rows(table, corner="categorie")}]
+    return report
+
+
+@pytest.mark.parametrize("count", [3, 12, 36])
+def test_monitor_pdf_by_month_breaks_no_header_inside_a_word(count: int) -> None:
+    months = [f"{2026 + i // 12}-{i % 12 + 1:02d}" for i in range(count)]
+    reader = PdfReader(io.BytesIO(monitor_pdf(_monitor_by_month(months), CREATED)))
+    words = {w for page in reader.pages for w in page.extract_text().split()}
+    # A header as docs/privacy/monitor.md shows it: "mrt" over "2026", "Totaal".
+    assert {"jan", "mrt", "dec" if count >= 12 else "feb", "2026", "Totaal"} <= words
+    assert "Jeugdgezondheidszorg" in words
+    assert not words & {"202", "Totaa", "Jeugdgezondheidszor"}  # the pieces of a broken one
+
+
+def test_monitor_pdf_splits_many_months_and_keeps_every_cell() -> None:
+    months = [f"2026-{m:02d}" for m in range(1, 13)]
+    text, _ = _read(monitor_pdf(_monitor_by_month(months), CREATED))
+    assert text.count("Categorie") >= 2  # the months in two tables, each with its rows
+    assert text.count("Totaal") >= 1
+    assert all(label in text for label in ("jan", "jun", "jul", "dec"))
+
+
+def test_privacy_pdf_says_geen_when_every_information_duty_is_confirmed() -> None:
+    report = _privacy() | {"uninformed": {"days": 30, "organisations": []}}
+    text, _ = _read(privacy_pdf(report, CREATED))
+    section = text[text.index("Informatieplicht niet bevestigd") :]
+    assert section.split("(stand op het moment van opstellen).")[1].lstrip().startswith("Geen.")
+
+
+@pytest.mark.parametrize(
+    ("reason", "sentence"),
+    [
+        ("not_configured", "geen sleutelhouder ingesteld"),
+        ("unreachable", "sleutelhouder was niet bereikbaar"),
+    ],
+)
+def test_missing_evaluation_counts_are_said_in_the_pdf_and_both_csvs(
+    reason: str, sentence: str
+) -> None:
+    counts = {"source": "keyholder", "available": False, "reason": reason, "detail": "why"}
+    report = _privacy() | {"evaluation_counts": counts}
+    text, _ = _read(privacy_pdf(report, CREATED))
+    assert sentence in text and "pseudonimiseringen per organisatie ontbreekt" in text
+    nl = [row for row in _nl_rows(privacy_csv(report, "nl")) if row[3] == "Pseudonimiseringen"]
+    assert len(nl) == 1 and sentence in nl[0][4]
+    data = list(csv.reader(io.StringIO(privacy_csv(report, "data"))))
+    assert ["evaluation_counts", "", "", "available", reason, "false"] in data
+    counted = _privacy() | {"evaluation_counts": {"source": "keyholder", "available": True}}
+    assert "Pseudonimiseringen;" not in privacy_csv(counted, "nl").replace('"', "")

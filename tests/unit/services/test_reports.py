@@ -21,11 +21,12 @@ from support.world import MUNICIPALITY, VEILIG_THUIS, World, person, world
 from vir.audit.chain import Outcome
 from vir.audit.checkpoint import Checkpoint, SignedNote, parse_verifier_key, verify_note
 from vir.crypto.signing import CheckpointSigner, ed25519_verify
-from vir.domain.errors import InputError, NotFound, NotPermitted
+from vir.domain.errors import InputError, NotFound, NotPermitted, OutsideRegion
 from vir.domain.ratelimit import Limit, LimitKind
 from vir.domain.signals import WithdrawalReason
 from vir.reports.officer import monitor_csv, monitor_pdf, privacy_csv, privacy_pdf
 from vir.services.consultations import ConsultationService, Purpose
+from vir.services.evaluation_counts import CountsUnavailable
 from vir.services.reports import monitor_report, privacy_report, verify_checkpoint
 from vir.services.transparency import Signed, TransparencyLog
 from vir.store import audit_log
@@ -238,7 +239,7 @@ def test_monitor_names_no_organisation_and_hides_small_counts(active: World) -> 
 
 def test_monitor_for_another_region_is_empty(active: World) -> None:
     report = monitor_report(
-        active.store.db, active.clock, None, START, END, region="Elders", **BY_MONTH
+        active.store.db, active.clock, None, START, END, region="Utrecht", **BY_MONTH
     )
     for measure in report["measures"]:
         assert all(cell == "<10" for line in measure["rows"][1:] for cell in line[1:])
@@ -460,3 +461,53 @@ def test_monitor_auto_aggregates_until_most_numbers_show(active: World) -> None:
     with pytest.raises(InputError) as caught:
         monitor_report(active.store.db, active.clock, None, START, END, granularity="week")
     assert caught.value.field == "granularity"
+
+
+def test_a_region_no_organisation_is_in_is_refused_naming_the_field(active: World) -> None:
+    db, clock = active.store.db, active.clock
+    for report in (privacy_report, monitor_report):
+        with pytest.raises(InputError) as caught:
+            report(db, clock, None, START, END, region="Roterdam")
+        assert caught.value.field == "region"
+        assert "Rotterdam, Utrecht" in caught.value.detail  # the regions there are
+    # A region's officer asking for another region is still refused as outside it.
+    with pytest.raises(OutsideRegion):
+        privacy_report(db, clock, active.officer, START, END, region="Roterdam")
+
+
+def test_without_a_key_holder_the_report_says_the_counts_are_missing(active: World) -> None:
+    report = privacy_report(active.store.db, active.clock, None, START, END)
+    assert report["evaluation_counts"] == {
+        "source": "keyholder",
+        "available": False,
+        "reason": "not_configured",
+        "detail": "no key holder to ask for its counts (VIR_USAGE_KEYHOLDERS is empty)",
+    }
+
+    def unreachable(_start: dt.date, _end: dt.date) -> list[tuple[str, dt.datetime, int]]:
+        raise CountsUnavailable("a key holder did not answer with its counts")
+
+    report = privacy_report(
+        active.store.db, active.clock, None, START, END, evaluation_counts=unreachable
+    )
+    assert report["evaluation_counts"]["reason"] == "unreachable"
+    assert report["evaluation_counts"]["available"] is False
+
+
+def test_unreadable_input_and_refused_input_are_one_refusal_reason(tmp_path: Path) -> None:
+    at = dt.datetime(2026, 10, 5, 10, 0, tzinfo=dt.UTC)
+    with world(tmp_path) as w:
+        for reason, count in (("invalid_input", 3), ("input_error", 2)):
+            _append(
+                w,
+                "request.refused",
+                at,
+                str(ORGS[0].oin),
+                outcome=Outcome.REFUSED,
+                reason=reason,
+                objects={"endpoint": "GET /v1/audit/proof/inclusion", "count": count},
+            )
+        report = privacy_report(w.store.db, w.clock, None, START, END)
+    assert report["refusals"] == [
+        {"reason": "input_error", "endpoint": "GET /v1/audit/proof/inclusion", "count": 5}
+    ]

@@ -12,7 +12,10 @@ Accept-Language is Dutch (an officer's browser) gets ``nl`` and any other (a pro
 ``data``.
 
 The participation monitor (``/participation``) is also for a municipality's follow-up
-officer, for their own region (``vir.services.participation``)."""
+officer, for their own region (``vir.services.participation``).
+
+A ``region`` no organisation is in is refused (422 naming ``region``, with the regions
+there are), not answered with an empty report."""
 
 from __future__ import annotations
 
@@ -239,10 +242,14 @@ async def participation(
     same added up, small numbers suppressed. A privacy officer or follow-up officer of a
     municipality: their own region (another `region` is refused); the national officer:
     `region`, or every region."""
-    participation_scope(caller)
+    scope = participation_scope(caller)
     first, last = asked.period()
     from vir.reports.participation import participation_csv, participation_pdf
     from vir.services.participation import participation_report
+    from vir.services.reports import require_known_region
+
+    # A mistyped region is refused (422 naming `region`) rather than answered empty.
+    await run_in_threadpool(require_known_region, db, scope.report_region(asked.region))
 
     report = await run_in_threadpool(
         functools.partial(
