@@ -28,9 +28,11 @@ class Settings(BaseSettings):
     # Days a replaced key epoch is still accepted (converted on arrival) after a rekey.
     epoch_grace_days: int = Field(default=30, ge=0, le=365)
     # Where the privacy report reads how much each organisation had pseudonymised: the key
-    # holders' GET /v1/oprf/usage (comma-separated base URLs; empty: the index's own log
-    # only), how many of them each evaluation reaches (a threshold deployment's t), and
-    # the index's own client certificate there (an index operator's, role index_service).
+    # holders' GET /v1/oprf/usage (comma-separated base URLs; empty: in development the
+    # key holders of .vir/dev/endpoints.json, else the report says the counts are
+    # missing), how many of them each evaluation reaches (a threshold deployment's t),
+    # and the index's own client certificate there (an index operator's, role
+    # index_service).
     usage_keyholders: str = ""
     usage_threshold: int = Field(default=1, ge=1, le=255)
     usage_client_cert: Path = Path(".vir/dev/index-service.crt")

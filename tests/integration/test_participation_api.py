@@ -198,6 +198,14 @@ def test_vir_client_fetches_the_report(service: RunningService, tmp_path: Path) 
     assert (gp["matches"], gp["contact_within"]) >= (1, 1)
     assert "participation (bytes)" in done.stderr  # the progress bar (not a terminal: lines)
 
+    # A CSV is the Dutch one unless --dialect data (before: the API's data dialect, as
+    # vir-client sent no dialect and no Accept-Language).
+    csv_out = tmp_path / "deelname.csv"
+    done = _vir_client(service, "privacy_officer", "report", "participation", *period,
+                       "--out", str(csv_out), "--quiet")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert csv_out.read_bytes().startswith("\ufeff".encode()) and b";" in csv_out.read_bytes()
+
     out = tmp_path / "deelname.pdf"
     args = ("report", "participation", *period, "--format", "pdf", "--out", str(out), "--quiet")
     written = _vir_client(service, "privacy_officer", *args)

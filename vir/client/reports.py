@@ -53,7 +53,10 @@ def add_parsers(sub: Any) -> None:
         help="json, csv or pdf (default: the suffix of --out if it names one, else json)",
     )
     one.add_argument(
-        "--dialect", choices=("nl", "data"), help="CSV: nl (Dutch Excel) or data (codes)"
+        "--dialect",
+        choices=("nl", "data"),
+        default="nl",
+        help="CSV: nl (Dutch Excel, the default, as vir report's) or data (codes)",
     )
     one.add_argument("--out", type=Path, help="write the report here instead of printing it")
     one.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -91,6 +94,8 @@ def params_of(args: argparse.Namespace) -> dict[str, Any]:
     params: dict[str, Any] = {"from": start.isoformat(), "to": end.isoformat()}
     params["format"] = kind
     for key in ("region", "days", "dialect"):
+        if key == "dialect" and kind != "csv":
+            continue  # a CSV's only
         if getattr(args, key) is not None:
             params[key] = getattr(args, key)
     return params

@@ -39,7 +39,12 @@ MAX_SHARE_INDEX = 255
 _PUBLISHED_TEST_KEYS = frozenset(
     {bytes.fromhex("5ebcea5ee37023ccb9fc2d2019f9d7737be85591ae8652ffa9ef0f4d37063b0e")}
 )
-_HOW_TO = "create one with: vir keys init --keys-dir {dir}"
+# What to do about a missing or unusable OPRF key: a new key pseudonymises every person
+# anew, so nothing stored would match; making one is for a new key holder only.
+_HOW_TO = (
+    "check VIR_KEYHOLDER_KEYS_DIR ({dir}), or restore the key from a backup (a new key "
+    "matches nothing stored). Only when setting up a new key holder: vir keyholder init"
+)
 _IMPORT = "run: vir keyholder hsm-import"
 _CONFIGURE_HSM = "set VIR_PKCS11_MODULE, VIR_PKCS11_TOKEN and VIR_PKCS11_PIN_FILE"
 

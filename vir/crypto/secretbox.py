@@ -45,7 +45,13 @@ def _aad(purpose: str, oin: str) -> bytes:
     return f"vir {purpose} secret v1\x00{oin}".encode("ascii")
 
 
-_HOW_TO = "create one with: vir keys init --keys-dir {dir}"
+# A missing key is most often VIR_KEYS_DIR pointing elsewhere: a new key would not open
+# the secrets already sealed under the old one, so init is named for a first set-up only.
+_MISSING = (
+    "VIR_KEYS_DIR is {dir} ({where}) and holds none: set VIR_KEYS_DIR to the index's keys "
+    "folder, or restore the key from a backup (a new key opens none of the stored webhook "
+    "and sign-in secrets). Only when setting up a new index: vir keys init --keys-dir {dir}"
+)
 
 
 class SealedSecretError(Exception):
@@ -113,6 +119,6 @@ def load_secret_box(keys_dir: Path) -> SecretBox:
     """The box of the key in ``keys_dir``; ConfigurationError (naming the file, never its
     content) for a missing, exposed or malformed key."""
     path = key_path(keys_dir)
-    how_to = _HOW_TO.format(dir=keys_dir)
-    key = read_hex_key(path, "webhook secret key", how_to, "restore it from a backup")
+    missing = _MISSING.format(dir=keys_dir, where=keys_dir.resolve())
+    key = read_hex_key(path, "webhook secret key", missing, "restore it from a backup")
     return SecretBox(key)

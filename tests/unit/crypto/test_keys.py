@@ -33,12 +33,21 @@ def test_init_creates_a_private_key_once(tmp_path: Path) -> None:
     assert keys.load_oprf_keyring(tmp_path / "k").current.epoch == 1
 
 
-def test_missing_key_says_how_to_make_one(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match="vir keys init"):
-        keys.load_oprf_keyring(tmp_path / "nothing")
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(ConfigurationError, match="vir keys init"):
-        keys.load_oprf_keyring(tmp_path / "empty")
+def test_missing_key_names_the_folder_and_makes_a_new_one_only_for_a_new_holder(
+    tmp_path: Path,
+) -> None:
+    """A missing OPRF key is most often a keys folder looked for in the wrong place; a
+    new key would pseudonymise everyone anew, so restoring comes first (and the command
+    is the key holder's, not the index's ``vir keys init`` as before)."""
+    for folder in (tmp_path / "nothing", tmp_path / "empty"):
+        if folder.name == "empty":
+            folder.mkdir()
+        with pytest.raises(ConfigurationError) as missing:
+            keys.load_oprf_keyring(folder)
+        said = str(missing.value)
+        assert "VIR_KEYHOLDER_KEYS_DIR" in said and str(folder) in said
+        assert "restore the key from a backup" in said
+        assert said.endswith("Only when setting up a new key holder: vir keyholder init")
 
 
 def _write(tmp_path: Path, text: str, mode: int = 0o600) -> Path:
