@@ -39,7 +39,9 @@ def test_checkpoint_export_and_verify_draw_a_bar_to_the_end(db: Database, tmp_pa
             db, "audit", "export", "--out", str(export), keys_dir=str(keys), tty=True
         ),
         "verify": run_vir(db, "audit", "verify", keys_dir=str(keys), tty=True),
-        "verify file": run_vir(db, "audit", "verify", str(export), tty=True),
+        "verify file": run_vir(
+            db, "audit", "verify", str(export), "--verifier-key", _published(db, keys), tty=True
+        ),
     }
     for name, result in ran.items():
         assert result.code == 0, (name, result.err)
@@ -75,3 +77,10 @@ def test_told_counts_items_or_their_size_and_ends_at_the_total() -> None:
     list(told(range(4), 2, lambda d, t: seen.append((d, t)), every=3))  # more than expected
     assert seen == [(0, 2), (3, 3), (4, 4)]
     assert list(told(range(3), 3, None)) == [0, 1, 2]
+
+
+def _published(db: Database, keys: Path) -> str:
+    """The log's published verifier key, as ``vir audit key`` prints it."""
+    printed = run_vir(db, "audit", "key", keys_dir=str(keys))
+    assert printed.code == 0, printed.err
+    return printed.out.strip()
