@@ -298,21 +298,21 @@ def test_metrics_are_scraped_on_the_host_and_refused_through_nginx(
     """The documented layout: nginx connects from 127.0.0.2 (VIR_NGINX_PROXY_SOURCE, in
     VIR_TRUSTED_PROXIES), a scraper on the host from 127.0.0.1 (VIR_METRICS_ALLOW).
     Before, both were 127.0.0.1, and the instance took the scraper for the proxy: 403."""
-    app = deployment.apps[0]
-    conn = http.client.HTTPConnection("127.0.0.1", app.port, timeout=30)
-    try:
-        conn.request("GET", "/metrics")
-        reply = conn.getresponse()
-        assert reply.status == 200 and b"vir_http_requests_total" in reply.read()
-    finally:
-        conn.close()
-    conn = http.client.HTTPSConnection(
+    scraper = http.client.HTTPConnection("127.0.0.1", deployment.apps[0].port, timeout=30)
+    status, body = _get_metrics(scraper)
+    assert status == 200 and b"vir_http_requests_total" in body
+    through = http.client.HTTPSConnection(
         "127.0.0.1", deployment.nginx.port, context=_tls(deployment, "gp"), timeout=30
     )
+    status, body = _get_metrics(through)
+    assert status == 403 and b"metrics-not-allowed" in body
+
+
+def _get_metrics(conn: http.client.HTTPConnection) -> tuple[int, bytes]:
     try:
         conn.request("GET", "/metrics")
         reply = conn.getresponse()
-        assert reply.status == 403 and b"metrics-not-allowed" in reply.read()
+        return reply.status, reply.read()
     finally:
         conn.close()
 
