@@ -29,7 +29,10 @@ def test_the_query_sent() -> None:
         "format": "csv",
         "region": "Rotterdam",
         "days": 7,
+        "dialect": "nl",  # the Dutch CSV unless --dialect data (docs/privacy/README.md)
     }
+    data = _args(*PERIOD, "--format", "csv", "--dialect", "data")
+    assert params_of(data)["dialect"] == "data"
     pdf = _args(*PERIOD, "--format", "pdf", "--out", "deelname.pdf")
     assert params_of(pdf)["format"] == "pdf" and pdf.out == Path("deelname.pdf")
 
