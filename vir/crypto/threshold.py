@@ -23,6 +23,11 @@ f(j) = Σ_{i∈S} λ_i^S(j)·k_i (``lagrange_at``), each term split into random 
 parts so that no one but j ever holds more than their own share. ``public_share``
 K_i = k_i·G lets j check the result (``check_repaired``) without learning k_i.
 
+Key generation (``random_polynomial``, ``commitments``, ``check_dealt``, ``group_key``,
+``dealt_public_share``; run by ``vir.keyholder.dkg``) makes the shares without a dealer
+who knows k: every holder deals a random polynomial f_J with Feldman commitments, and
+holder i keeps k_i = Σ_J f_J(i), a share of k = Σ_J f_J(0), which nobody computes.
+
 Not covered here: ``combine`` cannot tell a wrong answer from a holder (that would
 need per-holder public keys and DLEQ proofs, RFC 9497's VOPRF mode). Who may hold
 a share, and where, is documented with the deployment, not here.
