@@ -16,9 +16,11 @@ import pytest
 from support.dkg_world import Generation, generation
 from support.inapp import InApp
 from support.key_forms import written_forms
+from support.softhsm import session_softhsm
 from support.world import person
 
-from vir.crypto import oprf, rekey_token, threshold
+from vir.crypto import keys, oprf, rekey_token, threshold
+from vir.crypto.signing import signing_key_path
 from vir.domain.encoding import b64url_decode, b64url_encode
 from vir.domain.errors import ConfigurationError
 from vir.keyholder.app import create_keyholder_app
@@ -89,6 +91,32 @@ def test_no_secret_is_in_any_output_file_or_database(
         for secret in secrets:
             for form in written_forms(secret):
                 assert form not in text
+
+
+def test_a_holder_with_an_hsm_keeps_its_generated_share_wrapped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    token = session_softhsm(tmp_path_factory).new_token()
+    world = generation(tmp_path, 2, 3, monkeypatch)
+    world.extra_env[2] = {
+        "VIR_PKCS11_MODULE": str(token.module),
+        "VIR_PKCS11_TOKEN": token.label,
+        "VIR_PKCS11_PIN_FILE": str(token.pin_file),
+    }
+    _generate(world)
+    assert not (world.keys_dir(2) / "oprf-epoch-1.key").exists()
+    assert (world.keys_dir(2) / "oprf-epoch-1.key.wrapped").exists()
+    assert not signing_key_path(world.keys_dir(2)).exists(), "its checkpoint key is in the token"
+    hsm = token.open()
+    try:
+        share = keys.load_oprf_keyring(world.keys_dir(2), token=hsm).get(1)
+    finally:
+        hsm.close()
+    assert share is not None and share.share_index == 2
+    blinded = oprf.hash_to_group(b"a blinded element")
+    evaluations = [(2, oprf.evaluate(share.secret, blinded))]
+    evaluations.append((3, oprf.evaluate(world.share(3).secret, blinded)))
+    assert threshold.combine(evaluations) == oprf.evaluate(world.key, blinded)
 
 
 def _settings(world: Generation, number: int) -> KeyholderSettings:

@@ -115,13 +115,7 @@ def test_a_deal_altered_in_transit_or_signed_by_another_key_is_refused(
     )
     world.refused(
         2,
-        "dkg",
-        "deal",
-        "--starts",
-        *starts,
-        *world.verifiers([1, 2]),
-        "--out",
-        str(world.file("deal-x.json")),
+        *world.deal_args(starts, world.file("deal-x.json"), [1, 2]),
         match="no verifier key for holder 3",
     )
     assert not world.file("deal-x.json").exists()
@@ -137,15 +131,7 @@ def test_files_of_another_run_are_refused(world: Generation) -> None:
     run2 += [str(world.start(j, second, out=f"start2-{j}.json")) for j in (2, 3)]
     world.refused(
         1,
-        "dkg",
-        "deal",
-        "--starts",
-        starts[0],
-        run2[1],
-        run2[2],
-        *world.verifiers(),
-        "--out",
-        str(world.file("deal-x.json")),
+        *world.deal_args([starts[0], run2[1], run2[2]], world.file("deal-x.json")),
         match="belongs to another run",
     )
     other = world.file("deal2-1.json")
@@ -164,27 +150,12 @@ def test_a_holder_twice_or_missing_is_refused(world: Generation) -> None:
     starts, deals = _dealt(world)
     world.refused(
         1,
-        "dkg",
-        "deal",
-        "--starts",
-        starts[0],
-        starts[1],
-        starts[1],
-        *world.verifiers(),
-        "--out",
-        str(world.file("deal-x.json")),
+        *world.deal_args([starts[0], starts[1], starts[1]], world.file("deal-x.json")),
         match="a second start file from holder 2",
     )
     world.refused(
         1,
-        "dkg",
-        "deal",
-        "--starts",
-        starts[0],
-        starts[1],
-        *world.verifiers(),
-        "--out",
-        str(world.file("deal-x.json")),
+        *world.deal_args([starts[0], starts[1]], world.file("deal-x.json")),
         match="no start file from holder(s) 3",
     )
     world.refused(
@@ -200,15 +171,7 @@ def test_a_holder_twice_or_missing_is_refused(world: Generation) -> None:
     edited.write_text(json.dumps(doc))
     world.refused(
         1,
-        "dkg",
-        "deal",
-        "--starts",
-        starts[0],
-        str(edited),
-        starts[1],
-        *world.verifiers(),
-        "--out",
-        str(world.file("deal-x.json")),
+        *world.deal_args([starts[0], str(edited), starts[1]], world.file("deal-x.json")),
         match="a second start file from holder 2",
     )
     _no_key(world, 2)

@@ -25,6 +25,11 @@ _DIGEST = re.compile(r"public record digest ([0-9a-f]{64})")
 class Generation(HolderFolders):
     n: int = field(default=3, kw_only=True)
     polynomials: list[list[bytes]] = field(default_factory=list, kw_only=True)
+    # Settings of a holder's own beyond the folders' (its HSM's VIR_PKCS11_*).
+    extra_env: dict[int, dict[str, str]] = field(default_factory=dict, kw_only=True)
+
+    def env(self, number: int) -> dict[str, str]:
+        return super().env(number) | self.extra_env.get(number, {})
 
     @property
     def holders(self) -> range:
@@ -88,8 +93,12 @@ class Generation(HolderFolders):
         paths = [str(first)] + [str(self.start(j, run)) for j in self.holders if j != 1]
         return run, paths
 
-    def deal_args(self, starts: Sequence[str], out: Path) -> list[str]:
-        return ["dkg", "deal", "--starts", *starts, *self.verifiers(), "--out", str(out)]
+    def deal_args(
+        self, starts: Sequence[str], out: Path, verifiers: Sequence[int] | None = None
+    ) -> list[str]:
+        """``dkg deal`` with ``starts``, the verifier keys of ``verifiers`` (all)."""
+        keys = self.verifiers(verifiers)
+        return ["dkg", "deal", "--starts", *starts, *keys, "--out", str(out)]
 
     def deal(self, number: int, starts: Sequence[str]) -> str:
         path = self.file(f"deal-{number}.json")
