@@ -9,6 +9,7 @@ already holds a key. Outputs are never overwritten."""
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,13 +41,7 @@ def _dealt(world: Generation) -> tuple[list[str], list[str]]:
 def _resign(
     world: Generation, path: Path, signer: int, change: Callable[[dict[str, Any]], None]
 ) -> None:
-    """Change a signed file and sign it again with holder ``signer``'s real key."""
-    doc = json.loads(path.read_text())
-    change(doc)
-    body = {k: v for k, v in doc.items() if k not in ("signature", "signer")}
-    key = load_signing_key(world.keys_dir(signer), f"test/holder-{signer}")
-    path.unlink()
-    path.write_bytes(exchange.sign(dkg.FAMILY, body, key))
+    world.resign(dkg.FAMILY, path, signer, change)
 
 
 def _run_of(world: Generation, starts: list[str]) -> dkg.Run:
@@ -268,3 +263,15 @@ def test_an_existing_output_is_refused_and_left_alone(world: Generation) -> None
     starts, _deals = _dealt(world)
     world.refused(1, *world.deal_args(starts, taken), match="already exists")
     assert taken.read_text() == "kept\n"
+
+
+def test_a_run_id_is_typed_after_run_whatever_its_random_bytes(
+    world: Generation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, a run id was base64url: one in 32 started with "-", and ``--run ID`` was
+    then taken for an option. Bytes whose base64url starts with "-" now give hex."""
+    monkeypatch.setattr(secrets, "token_bytes", lambda size: b"\xfb" * size)
+    run, starts = world.starts()
+    assert run == "fb" * 16
+    deals = [world.deal(j, starts) for j in world.holders]
+    assert len({world.finish(j, starts, deals) for j in world.holders}) == 1

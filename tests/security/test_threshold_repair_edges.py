@@ -28,7 +28,7 @@ from support.holder_folders import HolderFolders
 from support.key_forms import written_forms
 
 from vir.crypto import keys, oprf, sealedbox, threshold
-from vir.crypto.signing import init_signing_key, load_signing_key
+from vir.crypto.signing import init_signing_key
 from vir.domain.encoding import b64url_decode, b64url_encode
 from vir.keyholder import epochs, repair
 from vir.store.db import Database
@@ -186,14 +186,7 @@ def _box_keys(world: World, number: int) -> list[Path]:
 def _resign(
     world: World, path: Path, helper: int, change: Callable[[dict[str, Any]], None]
 ) -> None:
-    """Change a signed file and sign it again with ``helper``'s real key: what a helper
-    whose files were corrupted before signing, or a dishonest one, would hand over."""
-    doc = json.loads(path.read_text())
-    change(doc)
-    body = {k: v for k, v in doc.items() if k not in ("signature", "signer")}
-    signer = load_signing_key(world.keys_dir(helper), f"test/holder-{helper}")
-    path.unlink()
-    path.write_bytes(repair._sign(body, signer))
+    world.resign(repair.FAMILY, path, helper, change)
 
 
 def _full_run(world: World) -> tuple[Path, list[str], list[str], list[str]]:

@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from vir import cli
+from vir.crypto.signing import load_signing_key
+from vir.keyholder import exchange
 
 
 @dataclass(frozen=True)
@@ -75,3 +80,20 @@ class HolderFolders:
 
     def file(self, name: str) -> Path:
         return self.root / "files" / name
+
+    def resign(
+        self,
+        family: exchange.Family,
+        path: Path,
+        signer: int,
+        change: Callable[[dict[str, Any]], None],
+    ) -> None:
+        """Change a signed file of ``family`` and sign it again with holder ``signer``'s
+        real key: what a holder whose files were corrupted before signing, or a
+        dishonest one, would hand over."""
+        doc = json.loads(path.read_text())
+        change(doc)
+        body = {k: v for k, v in doc.items() if k not in ("signature", "signer")}
+        key = load_signing_key(self.keys_dir(signer), f"test/holder-{signer}")
+        path.unlink()
+        path.write_bytes(exchange.sign(family, body, key))

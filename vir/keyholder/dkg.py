@@ -54,7 +54,8 @@ VERSION = 1
 DOMAIN = b"vir key generation v1\n"
 RUN_ID_BYTES = 16
 EPOCH = 1  # the generated key is a new deployment's first
-_RUN_ID = re.compile(r"[A-Za-z0-9_-]{22}")
+# Hex: a run id is typed after --run, where a base64url one could start with "-".
+_RUN_ID = re.compile(r"[0-9a-f]{32}")
 _SIGNED = ("version", "kind", "run", "threshold", "signer", "signature")
 FIELDS = {
     "start": frozenset((*_SIGNED, "holder", "box_key", "created_at")),
@@ -150,12 +151,12 @@ def start(
     t, n = _threshold(t, holders)
     if not 1 <= index <= n:
         raise ConfigurationError(f"this holder's index must be 1..{n}, not {index}")
-    _same_threshold(configured_threshold, t)
+    exchange.same_threshold(configured_threshold, t, "run")
     if run_id is None:
-        run_id = b64url_encode(secrets.token_bytes(RUN_ID_BYTES))
+        run_id = secrets.token_hex(RUN_ID_BYTES)
     elif not _RUN_ID.fullmatch(run_id):
         raise ConfigurationError(
-            "--run is not a run id (22 characters, as the first holder's start printed)"
+            "--run is not a run id (32 hex digits, as the first holder's start printed)"
         )
     exchange.refuse_existing(out)
     custody.keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -200,7 +201,7 @@ def deal(
     exchange.refuse_existing(out)
     exchange.refuse_oprf_keys(custody.keys_dir, _NEVER_REPLACES)
     run, me, _keypair, _keys = read_run(custody, signer, start_files, verifier_keys)
-    _same_threshold(configured_threshold, run.t)
+    exchange.same_threshold(configured_threshold, run.t, "run")
     drawn = {} if rng is None else {"rng": rng}
     coefficients = threshold.random_polynomial(run.t, **drawn)
     shares = {
@@ -246,7 +247,7 @@ def finish(
     exchange.refuse_oprf_keys(custody.keys_dir, _NEVER_REPLACES)
     _fresh(db)
     run, me, keypair, keys = read_run(custody, signer, start_files, verifier_keys)
-    _same_threshold(configured_threshold, run.t)
+    exchange.same_threshold(configured_threshold, run.t, "run")
     deals = read_deals(run, deal_files, keys)
     received = []
     for dealer in run.holders:
@@ -425,7 +426,7 @@ def _threshold(t: int, n: int) -> tuple[int, int]:
 def _run_fields(doc: Mapping[str, Any], path: Path) -> tuple[str, int, int]:
     run_id, text = doc["run"], doc["threshold"]
     if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
-        raise exchange.bad(path, "run is not 16 bytes in base64url")
+        raise exchange.bad(path, "run is not 32 hex digits")
     if not isinstance(text, str) or len(text) > 10:
         raise exchange.bad(path, "threshold is not t-of-n")
     t, n = exchange.parse_threshold(text)
@@ -436,14 +437,6 @@ def _run_fields(doc: Mapping[str, Any], path: Path) -> tuple[str, int, int]:
 
 def _shown(value: object) -> str:
     return value if isinstance(value, str) and len(value) <= 10 else "(malformed)"
-
-
-def _same_threshold(configured: int, t: int) -> None:
-    if configured != t:
-        raise ConfigurationError(
-            f"this key holder's threshold (VIR_KEYHOLDER_THRESHOLD) is {configured}, the "
-            f"run's is {t}: set it to the deployment's t"
-        )
 
 
 def _fresh(db: Database) -> None:

@@ -26,7 +26,7 @@ from vir.audit.checkpoint import parse_verifier_key
 from vir.crypto import sealedbox, threshold
 from vir.crypto.keyfile import write_new_file
 from vir.crypto.signing import CheckpointSigner, ed25519_verify
-from vir.domain.encoding import b64url_decode, b64url_encode
+from vir.domain.encoding import b64url_decode, b64url_encode, unique_keys
 from vir.domain.errors import ConfigurationError, CryptoError
 
 SIGNATURE_BYTES = 64
@@ -106,7 +106,7 @@ def load(family: Family, path: Path, kind: str) -> dict[str, Any]:
     if len(data) > family.max_bytes:
         raise bad(path, f"too large for a {family.name} file")
     try:
-        doc = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates)
+        doc = json.loads(data.decode("utf-8"), object_pairs_hook=unique_keys)
     except (UnicodeDecodeError, ValueError):
         # The parser's own message may quote the input: it is not passed on.
         raise bad(path, "not a JSON document") from None
@@ -128,16 +128,6 @@ def load(family: Family, path: Path, kind: str) -> dict[str, Any]:
     if missing:
         raise bad(path, f"missing field(s): {', '.join(missing)}")
     return doc
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object whose every key is there once: with two, which one is signed?"""
-    found: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in found:
-            raise ValueError("duplicate key")
-        found[key] = value
-    return found
 
 
 def signed_by(family: Family, doc: Mapping[str, Any], path: Path, key: tuple[str, bytes]) -> bool:
@@ -260,6 +250,16 @@ def parse_threshold(text: str) -> tuple[int, int]:
         return threshold.parse_threshold(text)
     except ValueError as error:
         raise ConfigurationError(str(error)) from None
+
+
+def same_threshold(configured: int, t: int, what: str) -> None:
+    """Refuse when this holder's ``VIR_KEYHOLDER_THRESHOLD`` is not the t of the
+    ``what`` ("request", "run") its files name."""
+    if configured != t:
+        raise ConfigurationError(
+            f"this key holder's threshold (VIR_KEYHOLDER_THRESHOLD) is {configured}, the "
+            f"{what}'s is {t}: the {what} is for another deployment"
+        )
 
 
 def refuse_oprf_keys(keys_dir: Path, why: str) -> None:

@@ -164,7 +164,7 @@ def request(
     """
     t, n = exchange.parse_threshold(threshold_text)
     _check_request(index, tuple(helpers), t, n)
-    _same_threshold(configured_threshold, t)
+    exchange.same_threshold(configured_threshold, t, "request")
     exchange.refuse_existing(out)
     custody.keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     _refuse_oprf_keys(custody.keys_dir)
@@ -202,7 +202,7 @@ def join(
 ) -> Done:
     """Step 2, on each helper: its box key, K_i per epoch and its epoch listing, signed."""
     req = read_request(request_file)
-    _same_threshold(configured_threshold, req.t)
+    exchange.same_threshold(configured_threshold, req.t, "request")
     exchange.refuse_existing(out)
     listing = _listing(db)
     me, ring = _own_shares(custody, req, listing)
@@ -326,7 +326,7 @@ def finish(
     helpers' K_i, stored with ``custody.write_key`` beside the helpers' epoch listing;
     its box key is destroyed."""
     req = read_request(request_file)
-    _same_threshold(configured_threshold, req.t)
+    exchange.same_threshold(configured_threshold, req.t, "request")
     _refuse_oprf_keys(custody.keys_dir)
     box = box_key_path(custody.keys_dir, req.request_id)
     keypair = _own_box_key(custody, req, req.box_key, new_holder=True)
@@ -453,14 +453,6 @@ def _check_request(index: int, helpers: tuple[int, ...], t: int, n: int, where: 
     if len(helpers) != t:
         raise ConfigurationError(
             f"{prefix}a {t}-of-{n} repair needs exactly {t} helpers, not {len(helpers)}"
-        )
-
-
-def _same_threshold(configured: int, t: int) -> None:
-    if configured != t:
-        raise ConfigurationError(
-            f"this key holder's threshold (VIR_KEYHOLDER_THRESHOLD) is {configured}, the "
-            f"request's is {t}: the request is for another deployment"
         )
 
 
