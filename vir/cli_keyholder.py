@@ -11,6 +11,8 @@ vir keyholder epochs           the epochs and their states
 vir keyholder key              the verifier key of its checkpoints and rekey tokens
 vir keyholder hsm-import       move the key files into the HSM (OPRF keys wrapped, the
                                checkpoint key imported: the same verifier key)
+vir keyholder dkg ...          generate a t-of-n deployment's shares, no one ever holding
+                               the key (start, deal, finish on every new holder)
 vir keyholder repair ...       give a lost threshold holder its share back from t others
 vir keyholder org ...          its own register of who may pseudonymise (add, cert, list,
                                revoke, crl: as vir org ...; the index's is not read)
@@ -96,9 +98,10 @@ def cmd_init(_settings: Settings, _args: argparse.Namespace) -> int:
         # deployment needs its share of the one key that every holder shares.
         raise ConfigurationError(
             f"VIR_KEYHOLDER_THRESHOLD is {settings.threshold}, and init makes a whole key, "
-            "not a share of the deployment's key. vir has no production dealing of shares "
-            "(vir dev init splits a key for development only); a lost holder of a running "
-            "deployment gets its share back with vir keyholder repair "
+            "not a share of the deployment's key. The holders of a new t-of-n deployment "
+            "make their shares together, without anyone holding the key, with vir keyholder "
+            "dkg start, deal and finish; a lost holder of a running deployment gets its "
+            "share back with vir keyholder repair "
             '(docs/operations.md, "The key holder"). Nothing was created'
         )
     _private_folder_of(settings.database_url)
@@ -285,6 +288,97 @@ def cmd_repair(_settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dkg(_settings: Settings, args: argparse.Namespace) -> int:
+    """``vir keyholder dkg STEP``: make this new holder's share of a t-of-n key that
+    nobody holds (vir.keyholder.dkg): start, deal, finish, on every holder. Each step
+    prints what it did; never a share, value or key."""
+    from vir.keyholder import dkg, exchange
+
+    settings = keyholder_settings()
+    custody = _custody(settings)
+    db = _database(settings)  # prepared first: vir keyholder db upgrade
+    now = utc_now()
+    step = args.dkg_step
+    if step == "start":
+        done = dkg.start(
+            custody,
+            db,
+            settings.audit_origin,
+            settings.threshold,
+            args.index,
+            args.holders,
+            args.threshold,
+            args.run_id,
+            Path(args.out),
+            now,
+        )
+        print(
+            f"vir: holder {done.holder} started key generation run {done.run_id} "
+            f"({done.threshold_text}): {done.out}"
+        )
+        if args.run_id is None:
+            print(f"vir: the other holders start the same run with: --run {done.run_id}")
+        print(
+            "vir: give every holder's operator this start file and this holder's verifier "
+            "key (vir keyholder key)"
+        )
+        return 0
+    signer = custody.signer(settings.audit_origin)
+    verifiers = exchange.parse_verifier_keys(args.verifier_key or [])
+    starts = [Path(f) for f in args.starts]
+    if step == "deal":
+        done = dkg.deal(
+            custody, signer, db, settings.threshold, starts, verifiers, Path(args.out), now
+        )
+        print(
+            f"vir: holder {done.holder} dealt its part of run {done.run_id}, one value sealed "
+            f"to each holder: {done.out}"
+        )
+        return 0
+    out = Path(args.out) if args.out else None
+    deals = [Path(f) for f in args.deals]
+    done = dkg.finish(custody, signer, db, settings.threshold, starts, deals, verifiers, out, now)
+    print(
+        f"vir: holder {done.holder} stored its share of run {done.run_id} "
+        f"({done.threshold_text}) as epoch 1, every value checked against its dealer's "
+        "commitments; its box key is destroyed"
+    )
+    if out is not None:
+        print(f"vir: the public record (group key, every holder's public share) is in {out}")
+    print(
+        f"vir: public record digest {done.public_digest}: every holder's operator must see "
+        "the same before any holder serves"
+    )
+    return 0
+
+
+def _dkg_parsers(holder: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """``vir keyholder dkg start|deal|finish`` (docs/operations.md)."""
+    steps = holder.add_parser(
+        "dkg", help="make a t-of-n deployment's shares without anyone holding the key"
+    ).add_subparsers(dest="dkg_step", required=True)
+    start = steps.add_parser("start", help="each new holder: its box key for the run")
+    start.add_argument("--index", type=int, required=True, help="this holder's index, 1..N")
+    start.add_argument("--holders", type=int, required=True, help="N, the number of holders")
+    start.add_argument("--threshold", type=int, required=True, help="T, holders needed")
+    start.add_argument("--run", dest="run_id", help="the run id the first holder's start printed")
+    start.add_argument("--out", required=True)
+    deal = steps.add_parser("deal", help="each holder: commitments and sealed values")
+    finish = steps.add_parser("finish", help="each holder: check the values, store the share")
+    for parser in (deal, finish):
+        parser.add_argument("--starts", nargs="+", required=True, help="every holder's start")
+        parser.add_argument(
+            "--verifier-key",
+            action="append",
+            help="a holder's verifier key as INDEX=KEY (its `vir keyholder key`); repeat",
+        )
+    deal.add_argument("--out", required=True)
+    finish.add_argument("--deals", nargs="+", required=True, help="every holder's deal")
+    finish.add_argument("--out", help="where to write the public record")
+    for parser in (start, deal, finish):
+        parser.set_defaults(run=cmd_dkg)
+
+
 def _indices(text: str) -> list[int]:
     """``1,3`` → [1, 3]."""
     try:
@@ -454,6 +548,7 @@ def add_parsers(
     retire.set_defaults(run=cmd_retire)
     holder.add_parser("epochs").set_defaults(run=cmd_epochs)
     holder.add_parser("key", help="the checkpoint and token verifier key").set_defaults(run=cmd_key)
+    _dkg_parsers(holder)
     _repair_parsers(holder)
     holder.add_parser(
         "hsm-import", help="wrap plain key files into the HSM; move the checkpoint key in"

@@ -35,6 +35,7 @@ def test_init_refuses_to_make_a_whole_key_for_a_threshold_holder(tmp_path: Path)
     assert out == ""
     assert err.startswith("vir: VIR_KEYHOLDER_THRESHOLD is 2, and init makes a whole key")
     assert "vir keyholder repair" in err
+    assert "vir keyholder dkg start, deal and finish" in err
     assert not (tmp_path / "keys").exists() and not (tmp_path / "db").exists()
 
 

@@ -12,12 +12,9 @@ holds a key, and a sum that does not match the helpers' public shares.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import io
 import json
 import logging
-import os
 import shutil
 import stat
 from collections.abc import Callable, Sequence
@@ -27,11 +24,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from support.holder_folders import HolderFolders
 from support.key_forms import written_forms
 
-from vir import cli
 from vir.crypto import keys, oprf, sealedbox, threshold
-from vir.crypto.signing import init_signing_key, load_signing_key
+from vir.crypto.signing import init_signing_key
 from vir.domain.encoding import b64url_decode, b64url_encode
 from vir.keyholder import epochs, repair
 from vir.store.db import Database
@@ -48,68 +45,12 @@ HOLDERS = (1, 2, 3, 4)
 NOW = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.UTC)
 
 
-@dataclass(frozen=True)
-class Ran:
-    code: int
-    out: str
-    err: str
-
-
 @dataclass
-class World:
-    root: Path
-    key: bytes
-    shares: dict[int, bytes]
-    outputs: list[Ran] = field(default_factory=list)
+class World(HolderFolders):
+    key: bytes = field(default=b"", kw_only=True)
+    shares: dict[int, bytes] = field(default_factory=dict, kw_only=True)
     # Every part and sum the steps made (recorded as they are made), to search for.
-    made: list[bytes] = field(default_factory=list)
-
-    def keys_dir(self, number: int) -> Path:
-        return self.root / f"holder-{number}" / "keys"
-
-    def database_url(self, number: int) -> str:
-        return f"sqlite:///{self.root / f'holder-{number}' / 'keyholder.db'}"
-
-    def env(self, number: int) -> dict[str, str]:
-        return {
-            "VIR_KEYHOLDER_KEYS_DIR": str(self.keys_dir(number)),
-            "VIR_KEYHOLDER_DATABASE_URL": self.database_url(number),
-            "VIR_KEYHOLDER_AUDIT_ORIGIN": f"test/holder-{number}",
-            "VIR_KEYHOLDER_THRESHOLD": "2",
-            "VIR_DATABASE_URL": f"sqlite:///{self.root / 'index.db'}",
-        }
-
-    def run(self, number: int, *args: str) -> Ran:
-        """``vir keyholder ARGS`` as holder ``number``, in this process."""
-        out, err = io.StringIO(), io.StringIO()
-        with pytest.MonkeyPatch.context() as patch:
-            for name in list(os.environ):
-                if name.startswith(("VIR_KEYHOLDER_", "VIR_PKCS11_")):
-                    patch.delenv(name)
-            for name, value in self.env(number).items():
-                patch.setenv(name, value)
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                code = cli.main(["keyholder", *args])
-        ran = Ran(code, out.getvalue(), err.getvalue())
-        self.outputs.append(ran)
-        return ran
-
-    def ok(self, number: int, *args: str) -> str:
-        ran = self.run(number, *args)
-        assert ran.code == 0, ran.err
-        return ran.out
-
-    def refused(self, number: int, *args: str, match: str) -> str:
-        ran = self.run(number, *args)
-        assert ran.code != 0, ran.out
-        assert match in ran.err, ran.err
-        return ran.err
-
-    def verifier(self, number: int) -> str:
-        return f"{number}={self.ok(number, 'key').strip()}"
-
-    def file(self, name: str) -> Path:
-        return self.root / "files" / name
+    made: list[bytes] = field(default_factory=list, kw_only=True)
 
 
 def _make_template(root: Path) -> tuple[bytes, dict[int, bytes]]:
@@ -143,7 +84,7 @@ def world(
     root = tmp_path / "world"
     shutil.copytree(source, root)
     (root / "files").mkdir()
-    made = World(root, key, shares)
+    made = World(root, key=key, shares=shares)
     split, add = threshold.split_additive, threshold.add_scalars
 
     def recording_split(value: bytes, parts: int, *args: Any, **kwargs: Any) -> list[bytes]:
@@ -245,14 +186,7 @@ def _box_keys(world: World, number: int) -> list[Path]:
 def _resign(
     world: World, path: Path, helper: int, change: Callable[[dict[str, Any]], None]
 ) -> None:
-    """Change a signed file and sign it again with ``helper``'s real key: what a helper
-    whose files were corrupted before signing, or a dishonest one, would hand over."""
-    doc = json.loads(path.read_text())
-    change(doc)
-    body = {k: v for k, v in doc.items() if k not in ("signature", "signer")}
-    signer = load_signing_key(world.keys_dir(helper), f"test/holder-{helper}")
-    path.unlink()
-    path.write_bytes(repair._sign(body, signer))
+    world.resign(repair.FAMILY, path, helper, change)
 
 
 def _full_run(world: World) -> tuple[Path, list[str], list[str], list[str]]:

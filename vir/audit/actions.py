@@ -120,6 +120,9 @@ class Action(enum.StrEnum):
     KEY_SHARE_REPAIR_DEALT = "key.share_repair_dealt"
     KEY_SHARE_REPAIR_SUMMED = "key.share_repair_summed"
     KEY_SHARE_REPAIR_RESTORED = "key.share_repair_restored"
+    KEY_GENERATION_STARTED = "key.generation_started"
+    KEY_GENERATION_DEALT = "key.generation_dealt"
+    KEY_GENERATION_FINISHED = "key.generation_finished"
 
     @property
     def description(self) -> Description:
@@ -542,6 +545,28 @@ _DESCRIPTIONS: Final[dict[Action, Description]] = {
         _P.ADMIN,
         _U.SECURITY,
         "Sleutelherstel voltooid",
+    ),
+    Action.KEY_GENERATION_STARTED: _D(
+        "A key holder started a distributed key generation: it published its box key for "
+        "the run (objects: run, holder, threshold; never a key).",
+        _P.ADMIN,
+        _U.SECURITY,
+        "Sleutelgeneratie gestart",
+    ),
+    Action.KEY_GENERATION_DEALT: _D(
+        "A key holder dealt its random polynomial: commitments, and one sealed value per "
+        "holder (objects: run, holder, threshold; never a value).",
+        _P.ADMIN,
+        _U.SECURITY,
+        "Sleutelgeneratie: bijdrage verdeeld",
+    ),
+    Action.KEY_GENERATION_FINISHED: _D(
+        "A key holder stored its share of the jointly generated key as epoch 1, every "
+        "dealt value checked against its dealer's commitments; its box key is destroyed "
+        "(objects: run, holder, threshold, public record digest; never a share).",
+        _P.ADMIN,
+        _U.SECURITY,
+        "Sleutelgeneratie voltooid",
     ),
 }
 # Checked when the module loads: a member without a description cannot be released.

@@ -30,7 +30,7 @@ from typing import Any
 from vir.audit.checkpoint import parse_verifier_key
 from vir.crypto import oprf
 from vir.crypto.signing import ed25519_verify
-from vir.domain.encoding import b64url_decode, b64url_encode
+from vir.domain.encoding import b64url_decode, b64url_encode, unique_keys
 from vir.domain.errors import ConfigurationError, InputError
 
 VERSION = 1
@@ -139,7 +139,7 @@ def _document(data: bytes) -> dict[str, Any]:
     if len(data) > MAX_TOKEN_BYTES:
         raise InputError("token", f"larger than {MAX_TOKEN_BYTES} bytes: not a rekey token")
     try:
-        document = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates)
+        document = json.loads(data.decode("utf-8"), object_pairs_hook=unique_keys)
     except (UnicodeDecodeError, ValueError):
         # The parser's own message may quote the input: it is not passed on.
         raise InputError("token", "not a JSON document") from None
@@ -154,16 +154,6 @@ def _document(data: bytes) -> dict[str, Any]:
     if missing:
         raise InputError("token", f"missing field(s): {', '.join(missing)}")
     return document
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object whose every key is there once: with two, which one is signed?"""
-    found: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in found:
-            raise ValueError("duplicate key")
-        found[key] = value
-    return found
 
 
 def _decoded(value: object, size: int, what: str) -> bytes:

@@ -23,6 +23,11 @@ f(j) = Σ_{i∈S} λ_i^S(j)·k_i (``lagrange_at``), each term split into random 
 parts so that no one but j ever holds more than their own share. ``public_share``
 K_i = k_i·G lets j check the result (``check_repaired``) without learning k_i.
 
+Key generation (``random_polynomial``, ``commitments``, ``check_dealt``, ``group_key``,
+``dealt_public_share``; run by ``vir.keyholder.dkg``) makes the shares without a dealer
+who knows k: every holder deals a random polynomial f_J with Feldman commitments, and
+holder i keeps k_i = Σ_J f_J(i), a share of k = Σ_J f_J(0), which nobody computes.
+
 Not covered here: ``combine`` cannot tell a wrong answer from a holder (that would
 need per-holder public keys and DLEQ proofs, RFC 9497's VOPRF mode). Who may hold
 a share, and where, is documented with the deployment, not here.
@@ -280,3 +285,90 @@ def _check_repair(helpers: Sequence[int], target: int) -> None:
         raise ValueError("the helpers must be distinct")
     if target in helpers:
         raise ValueError("the holder to repair cannot be one of the helpers")
+
+
+# Distributed key generation (joint Feldman; run by ``vir.keyholder.dkg``): each holder I
+# deals a random polynomial f_I of degree t-1, publishes C_{I,m} = a_{I,m}·G and gives
+# holder J the value f_I(J). Holder J checks each against the commitments
+# (``check_dealt``) and keeps k_J = Σ_I f_I(J): a share of k = Σ_I f_I(0), which nobody
+# computes. K = Σ_I C_{I,0} = k·G and K_J = k_J·G are public (``group_key``,
+# ``dealt_public_share``).
+
+
+def random_polynomial(t: int, rng: Callable[[], bytes] = oprf.random_scalar) -> list[bytes]:
+    """t coefficients a_0..a_{t-1} from ``rng``, none zero (a zero one is drawn again):
+    every commitment a_m·G is then a valid element."""
+    if type(t) is not int or not 1 <= t <= MAX_SHARES:
+        raise ValueError(f"a threshold is from 1 to {MAX_SHARES}")
+    coefficients = []
+    for _ in range(t):
+        for _ in range(_MAX_DRAWS):
+            value = rng()
+            if _scalar(value) != 0:
+                coefficients.append(value)
+                break
+        else:
+            raise CryptoError()
+    return coefficients
+
+
+def evaluate_polynomial(coefficients: Sequence[bytes], x: int) -> bytes:
+    """f(x) for f = Σ a_m·x^m; x a share index."""
+    _check_index(x)
+    return oprf.scalar_from_int(_evaluate_polynomial([_scalar(a) for a in coefficients], x))
+
+
+def commitments(coefficients: Sequence[bytes]) -> list[bytes]:
+    """Feldman's commitments C_m = a_m·G: public, and what f(x) is checked against."""
+    return [public_share(a) for a in coefficients]
+
+
+def committed_value(commitments: Sequence[bytes], x: int) -> bytes:
+    """Σ_m x^m·C_m: f(x)·G when the C_m commit to f. Every C_m must be a valid element."""
+    if x != 0:
+        _check_index(x)
+    if not commitments:
+        raise ValueError("need at least one commitment")
+    total = bytes(oprf.ELEMENT_BYTES)  # the identity
+    power = 1
+    for commitment in commitments:
+        if power == 1:
+            if not oprf.is_valid_element(commitment):
+                raise CryptoError()
+            term = commitment
+        else:
+            term = oprf.scalar_mult(oprf.scalar_from_int(power), commitment)
+        total = bytes(pysodium.crypto_core_ristretto255_add(total, term))
+        power = power * x % oprf.GROUP_ORDER
+        if power == 0:  # x = 0: only C_0 counts
+            break
+    return total
+
+
+def check_dealt(value: bytes, commitments: Sequence[bytes], x: int) -> bool:
+    """Whether ``value`` is f(x) for the polynomial the Feldman ``commitments`` commit to
+    (False for a zero or non-canonical value, or a malformed commitment)."""
+    try:
+        return public_share(value) == committed_value(commitments, x)
+    except CryptoError:
+        return False
+
+
+def add_elements(elements: Sequence[bytes]) -> bytes:
+    """Σ elements (each valid); the identity for none."""
+    total = bytes(oprf.ELEMENT_BYTES)
+    for element in elements:
+        if not oprf.is_valid_element(element):
+            raise CryptoError()
+        total = bytes(pysodium.crypto_core_ristretto255_add(total, element))
+    return total
+
+
+def group_key(dealt: Sequence[Sequence[bytes]]) -> bytes:
+    """K = Σ_I C_{I,0} over every dealer's commitments: k·G."""
+    return add_elements([committed_value(c, 0) for c in dealt])
+
+
+def dealt_public_share(dealt: Sequence[Sequence[bytes]], index: int) -> bytes:
+    """K_J = Σ_I Σ_m J^m·C_{I,m}: holder J's k_J·G."""
+    return add_elements([committed_value(c, index) for c in dealt])

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -42,14 +41,12 @@ from typing import Any
 
 from vir.audit.actions import Action
 from vir.audit.chain import AuditEvent, Outcome
-from vir.audit.checkpoint import parse_verifier_key
 from vir.crypto import sealedbox, threshold
-from vir.crypto.keyfile import write_new_file
 from vir.crypto.keys import OprfKeyring
-from vir.crypto.signing import CheckpointSigner, ed25519_verify, init_signing_key
-from vir.domain.encoding import b64url_decode, b64url_encode
+from vir.crypto.signing import CheckpointSigner, init_signing_key
+from vir.domain.encoding import b64url_encode
 from vir.domain.errors import ConfigurationError, CryptoError
-from vir.keyholder import epochs
+from vir.keyholder import epochs, exchange
 from vir.keyholder.custody import Custody
 from vir.store import audit_log
 from vir.store.db import Database
@@ -57,13 +54,8 @@ from vir.store.epochs import EpochState
 
 VERSION = 1
 DOMAIN = b"vir share repair v1\n"
-# A deal is about t * epochs * 110 bytes; anything far larger is not a repair file.
-MAX_DOCUMENT_BYTES = 1 << 20
 REQUEST_ID_BYTES = 16
-SIGNATURE_BYTES = 64
-_OPRF_KEY_FILE = re.compile(r"oprf-epoch-[0-9]+\.key(\.wrapped)?")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{22}")
-_FIELD_NAME = re.compile(r"[a-z_]{1,32}")
 
 _COMMON = ("version", "kind", "request_id", "index", "helpers", "threshold")
 _SIGNED = (*_COMMON, "request_digest", "helper", "signer", "signature")
@@ -73,6 +65,9 @@ FIELDS = {
     "deal": frozenset((*_SIGNED, "parts")),
     "sum": frozenset((*_SIGNED, "sums")),
 }
+# A deal is about t * epochs * 110 bytes; anything far larger is not a repair file.
+FAMILY = exchange.Family("repair", VERSION, DOMAIN, FIELDS)
+parse_verifier_keys = exchange.parse_verifier_keys
 
 
 # -- documents -------------------------------------------------------------------------
@@ -167,10 +162,10 @@ def request(
     Refuses when this holder already holds an OPRF key (a holder with a key is not a
     new one), and makes its checkpoint key when it has none (it signs its audit log).
     """
-    t, n = _threshold(threshold_text)
+    t, n = exchange.parse_threshold(threshold_text)
     _check_request(index, tuple(helpers), t, n)
-    _same_threshold(configured_threshold, t)
-    _refuse_existing(out)
+    exchange.same_threshold(configured_threshold, t, "request")
+    exchange.refuse_existing(out)
     custody.keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     _refuse_oprf_keys(custody.keys_dir)
     init_signing_key(custody.keys_dir, token=custody.token)
@@ -189,7 +184,7 @@ def request(
     box = box_key_path(custody.keys_dir, request_id)
     sealedbox.write_keypair(box, keypair)
     try:
-        _write_output(out, _render(body))
+        exchange.write_output(out, exchange.render(body))
     except BaseException:
         sealedbox.destroy_keypair(box)
         raise
@@ -207,8 +202,8 @@ def join(
 ) -> Done:
     """Step 2, on each helper: its box key, K_i per epoch and its epoch listing, signed."""
     req = read_request(request_file)
-    _same_threshold(configured_threshold, req.t)
-    _refuse_existing(out)
+    exchange.same_threshold(configured_threshold, req.t, "request")
+    exchange.refuse_existing(out)
     listing = _listing(db)
     me, ring = _own_shares(custody, req, listing)
     held = _held(listing)
@@ -224,7 +219,7 @@ def join(
     box = box_key_path(custody.keys_dir, req.request_id)
     sealedbox.write_keypair(box, keypair)
     try:
-        _write_output(out, _sign(body, signer))
+        exchange.write_output(out, _sign(body, signer))
         _audit(db, Action.KEY_SHARE_REPAIR_JOINED, req, held, me, now)
     except BaseException:
         sealedbox.destroy_keypair(box)
@@ -246,7 +241,7 @@ def deal(
     """Step 3, on each helper: its term c_i of every epoch in t random parts, part m
     sealed to helper m's box key, signed."""
     req = read_request(request_file)
-    _refuse_existing(out)
+    exchange.refuse_existing(out)
     listing = _listing(db)
     me, ring = _own_shares(custody, req, listing)
     keys = _verifiers(req, verifier_keys, me, signer)
@@ -267,7 +262,7 @@ def deal(
             for m, piece in zip(req.helpers, pieces, strict=True)
         }
     body = _signed_body(req, "deal", me) | {"parts": parts}
-    _write_output(out, _sign(body, signer))
+    exchange.write_output(out, _sign(body, signer))
     _audit(db, Action.KEY_SHARE_REPAIR_DEALT, req, held, me, now)
     return Done(req, held, me, out)
 
@@ -286,7 +281,7 @@ def add_parts(
     """Step 4 (``sum``), on each helper: s_m = Σ_i d_{i,m} of every epoch, sealed to the
     new holder; its box key is destroyed once the file is written."""
     req = read_request(request_file)
-    _refuse_existing(out)
+    exchange.refuse_existing(out)
     listing = _listing(db)
     me, _ring = _own_shares(custody, req, listing)
     keys = _verifiers(req, verifier_keys, me, signer)
@@ -311,7 +306,7 @@ def add_parts(
         sealed = sealedbox.seal(_context(req, "sum", epoch, me, req.index) + total, req.box_key)
         sums[str(epoch)] = b64url_encode(sealed)
     body = _signed_body(req, "sum", me) | {"sums": sums}
-    _write_output(out, _sign(body, signer))
+    exchange.write_output(out, _sign(body, signer))
     _audit(db, Action.KEY_SHARE_REPAIR_SUMMED, req, held, me, now)
     sealedbox.destroy_keypair(box)
     return Done(req, held, me, out)
@@ -331,7 +326,7 @@ def finish(
     helpers' K_i, stored with ``custody.write_key`` beside the helpers' epoch listing;
     its box key is destroyed."""
     req = read_request(request_file)
-    _same_threshold(configured_threshold, req.t)
+    exchange.same_threshold(configured_threshold, req.t, "request")
     _refuse_oprf_keys(custody.keys_dir)
     box = box_key_path(custody.keys_dir, req.request_id)
     keypair = _own_box_key(custody, req, req.box_key, new_holder=True)
@@ -365,11 +360,11 @@ def read_request(path: Path) -> Request:
     """The request in ``path``; ConfigurationError naming the file and the problem."""
     doc = _load(path, "request")
     req = _request_fields(doc, path)
-    box_key = _bytes(doc["box_key"], sealedbox.PUBLIC_KEY_BYTES, "box_key", path)
+    box_key = exchange.bytes_field(doc["box_key"], sealedbox.PUBLIC_KEY_BYTES, "box_key", path)
     created = doc["created_at"]
     if not isinstance(created, str) or len(created) > 40:
-        raise _bad(path, "created_at is not a time")
-    digest = hashlib.sha256(_canonical(doc)).hexdigest()
+        raise exchange.bad(path, "created_at is not a time")
+    digest = hashlib.sha256(exchange.canonical(doc)).hexdigest()
     return Request(req[0], req[1], req[2], req[3], req[4], box_key, digest)
 
 
@@ -380,14 +375,15 @@ def read_joins(
     for path in paths:
         doc = _load_signed(path, "join", req, keys)
         helper = doc["helper"]
-        box_key = _bytes(doc["box_key"], sealedbox.PUBLIC_KEY_BYTES, "box_key", path)
+        box_key = exchange.bytes_field(doc["box_key"], sealedbox.PUBLIC_KEY_BYTES, "box_key", path)
         listing = _epoch_listing(doc["epochs"], path)
         held = _held(listing)
         publics = _by_epoch(doc["public_shares"], path, "public_shares")
         if tuple(publics) != held:
-            raise _bad(path, "its public shares are not those of its unretired epochs")
+            raise exchange.bad(path, "its public shares are not those of its unretired epochs")
         public_shares = {
-            e: _bytes(v, 32, f"public share of epoch {e}", path) for e, v in publics.items()
+            e: exchange.bytes_field(v, 32, f"public share of epoch {e}", path)
+            for e, v in publics.items()
         }
         _once(found, helper, path, "join")
         found[helper] = Join(path, helper, box_key, listing, public_shares)
@@ -409,9 +405,9 @@ def read_deals(
         parts: dict[int, dict[int, bytes]] = {}
         for epoch, value in by_epoch.items():
             if not isinstance(value, dict) or sorted(value) != sorted(map(str, req.helpers)):
-                raise _bad(path, f"the parts of epoch {epoch} are not one per helper")
+                raise exchange.bad(path, f"the parts of epoch {epoch} are not one per helper")
             parts[epoch] = {
-                int(m): _sealed(sealed, f"part of epoch {epoch} for holder {m}", path)
+                int(m): exchange.sealed_field(sealed, f"part of epoch {epoch} for holder {m}", path)
                 for m, sealed in value.items()
             }
         _once(found, doc["helper"], path, "deal")
@@ -431,38 +427,14 @@ def read_sums(
         doc = _load_signed(path, "sum", req, keys)
         by_epoch = _by_epoch(doc["sums"], path, "sums")
         _same_epochs(tuple(by_epoch), held, path)
-        sums = {e: _sealed(v, f"sum of epoch {e}", path) for e, v in by_epoch.items()}
+        sums = {e: exchange.sealed_field(v, f"sum of epoch {e}", path) for e, v in by_epoch.items()}
         _once(found, doc["helper"], path, "sum")
         found[doc["helper"]] = Sum(path, doc["helper"], sums)
     _all_helpers(req, found, "sum")
     return found
 
 
-def parse_verifier_keys(values: Iterable[str]) -> dict[int, str]:
-    """``--verifier-key INDEX=KEY`` values by holder index."""
-    found: dict[int, str] = {}
-    for value in values:
-        index, sep, key = value.partition("=")
-        if not sep or not _is_number(index.strip()):
-            raise ConfigurationError(
-                "a verifier key is given as INDEX=KEY (the helper's share index, then its "
-                "`vir keyholder key`)"
-            )
-        number = int(index.strip())
-        if number in found:
-            raise ConfigurationError(f"two verifier keys for holder {number}")
-        found[number] = key.strip()
-    return found
-
-
 # -- checks ----------------------------------------------------------------------------
-
-
-def _threshold(text: str) -> tuple[int, int]:
-    try:
-        return threshold.parse_threshold(text)
-    except ValueError as error:
-        raise ConfigurationError(str(error)) from None
 
 
 def _check_request(index: int, helpers: tuple[int, ...], t: int, n: int, where: str = "") -> None:
@@ -484,29 +456,10 @@ def _check_request(index: int, helpers: tuple[int, ...], t: int, n: int, where: 
         )
 
 
-def _same_threshold(configured: int, t: int) -> None:
-    if configured != t:
-        raise ConfigurationError(
-            f"this key holder's threshold (VIR_KEYHOLDER_THRESHOLD) is {configured}, the "
-            f"request's is {t}: the request is for another deployment"
-        )
-
-
-def _refuse_existing(out: Path) -> None:
-    if out.exists() or out.is_symlink():
-        raise ConfigurationError(
-            f"{out} already exists; vir never overwrites it: choose another --out"
-        )
-
-
 def _refuse_oprf_keys(keys_dir: Path) -> None:
-    if keys_dir.is_dir():
-        found = sorted(p.name for p in keys_dir.iterdir() if _OPRF_KEY_FILE.fullmatch(p.name))
-        if found:
-            raise ConfigurationError(
-                f"{keys_dir} already holds an OPRF key ({found[0]}): a repair makes the keys "
-                "of a new key holder, and never replaces one"
-            )
+    exchange.refuse_oprf_keys(
+        keys_dir, "a repair makes the keys of a new key holder, and never replaces one"
+    )
 
 
 def _verifiers(
@@ -516,36 +469,9 @@ def _verifiers(
     signer: CheckpointSigner | None,
 ) -> dict[int, tuple[str, bytes]]:
     """Each helper's (key name, Ed25519 key); a helper's own may be left out."""
-    extra = sorted(set(given) - set(req.helpers))
-    if extra:
-        raise ConfigurationError(
-            f"a verifier key is given for holder {extra[0]}, which is not a helper of this "
-            f"request (helpers {_names(req.helpers)})"
-        )
-    keys: dict[int, tuple[str, bytes]] = {}
-    for helper in req.helpers:
-        if helper in given:
-            text = given[helper]
-        elif helper == me and signer is not None:
-            text = signer.verifier_key()
-        else:
-            raise ConfigurationError(
-                f"no verifier key for helper {helper}: give --verifier-key {helper}=KEY "
-                "(that holder's `vir keyholder key`)"
-            )
-        try:
-            keys[helper] = parse_verifier_key(text)
-        except ValueError as error:
-            raise ConfigurationError(f"the verifier key of helper {helper}: {error}") from None
-    if (
-        me is not None
-        and signer is not None
-        and keys[me] != parse_verifier_key(signer.verifier_key())
-    ):
-        raise ConfigurationError(
-            f"the verifier key given for holder {me} is not this key holder's own"
-        )
-    return keys
+    return exchange.verifiers(
+        req.helpers, given, me, signer, role="helper", outside="a helper of this request"
+    )
 
 
 def _listing(db: Database) -> list[epochs.EpochInfo]:
@@ -583,7 +509,7 @@ def _own_shares(
     if me not in req.helpers:
         raise ConfigurationError(
             f"this key holder is holder {me}, not one of the request's helpers "
-            f"{_names(req.helpers)}"
+            f"{exchange.names(req.helpers)}"
         )
     return me, ring
 
@@ -701,19 +627,9 @@ def _context(req: Request, what: str, epoch: int, sender: int, recipient: int) -
 
 
 def _open(box: bytes, keypair: sealedbox.BoxKeyPair, context: bytes, where: str) -> bytes:
-    try:
-        plain = sealedbox.open_sealed(box, keypair)
-    except CryptoError:
-        raise ConfigurationError(
-            f"{where} does not open with this key holder's box key: it was altered, or "
-            "sealed for another holder or request"
-        ) from None
-    scalar = plain[len(context) :]
-    if not plain.startswith(context) or len(scalar) != 32:
-        raise ConfigurationError(
-            f"{where} was sealed for another request, epoch or holder: the files are mixed up"
-        )
-    return scalar
+    return exchange.open_scalar(
+        box, keypair, context, where, run="request", mixed_up="request, epoch or holder"
+    )
 
 
 def _signed_body(req: Request, kind: str, helper: int) -> dict[str, Any]:
@@ -730,82 +646,11 @@ def _signed_body(req: Request, kind: str, helper: int) -> dict[str, Any]:
 
 
 def _sign(body: dict[str, Any], signer: CheckpointSigner) -> bytes:
-    name, public_key = parse_verifier_key(signer.verifier_key())
-    body = body | {"signer": name}
-    message = DOMAIN + _canonical(body)
-    signature = signer.sign_bytes(message)
-    if not ed25519_verify(public_key, signature, message):
-        raise ConfigurationError(
-            "this key holder's checkpoint key does not verify its own signature"
-        )
-    return _render(body | {"signature": b64url_encode(signature)})
-
-
-def _canonical(body: Mapping[str, Any]) -> bytes:
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode(
-        "ascii"
-    )
-
-
-def _render(body: Mapping[str, Any]) -> bytes:
-    return _canonical(body) + b"\n"
-
-
-def _write_output(path: Path, data: bytes) -> None:
-    """A new file (0600 from the first byte, O_EXCL: never overwrites), synced."""
-    try:
-        write_new_file(path, data)
-    except FileExistsError:
-        raise ConfigurationError(
-            f"{path} already exists; vir never overwrites it: choose another --out"
-        ) from None
-
-
-def _bad(path: Path, problem: str) -> ConfigurationError:
-    return ConfigurationError(f"{path}: {problem}")
+    return exchange.sign(FAMILY, body, signer)
 
 
 def _load(path: Path, kind: str) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_DOCUMENT_BYTES + 1)
-    except OSError:
-        raise ConfigurationError(f"{path} cannot be read") from None
-    if len(data) > MAX_DOCUMENT_BYTES:
-        raise _bad(path, "too large for a repair file")
-    try:
-        doc = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates)
-    except (UnicodeDecodeError, ValueError):
-        # The parser's own message may quote the input: it is not passed on.
-        raise _bad(path, "not a JSON document") from None
-    if not isinstance(doc, dict):
-        raise _bad(path, "not a JSON object")
-    if doc.get("version") != VERSION or type(doc.get("version")) is not int:
-        raise _bad(path, f"not a version {VERSION} repair file")
-    if doc.get("kind") != kind:
-        found = doc.get("kind")
-        shown = f"a {found} file" if found in FIELDS else "not a repair file"
-        raise _bad(path, f"{shown}, where a {kind} file is expected")
-    expected = FIELDS[kind]
-    unknown = set(doc) - expected
-    if unknown:
-        names = sorted(n for n in unknown if _FIELD_NAME.fullmatch(n))
-        shown = f": {', '.join(names)}" if len(names) == len(unknown) else ""
-        raise _bad(path, f"{len(unknown)} unknown field(s){shown}")
-    missing = sorted(expected - set(doc))
-    if missing:
-        raise _bad(path, f"missing field(s): {', '.join(missing)}")
-    return doc
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object whose every key is there once: with two, which one is signed?"""
-    found: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in found:
-            raise ValueError("duplicate key")
-        found[key] = value
-    return found
+    return exchange.load(FAMILY, path, kind)
 
 
 def _request_fields(
@@ -813,18 +658,18 @@ def _request_fields(
 ) -> tuple[str, int, tuple[int, ...], int, int]:
     request_id = doc["request_id"]
     if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
-        raise _bad(path, "request_id is not 16 bytes in base64url")
+        raise exchange.bad(path, "request_id is not 16 bytes in base64url")
     index, helpers, text = doc["index"], doc["helpers"], doc["threshold"]
     if type(index) is not int:
-        raise _bad(path, "index is not a whole number")
+        raise exchange.bad(path, "index is not a whole number")
     if not isinstance(helpers, list) or not all(type(h) is int for h in helpers):
-        raise _bad(path, "helpers is not a list of whole numbers")
+        raise exchange.bad(path, "helpers is not a list of whole numbers")
     if not isinstance(text, str) or len(text) > 10:
-        raise _bad(path, "threshold is not t-of-n")
+        raise exchange.bad(path, "threshold is not t-of-n")
     try:
         t, n = threshold.parse_threshold(text)
     except ValueError as error:
-        raise _bad(path, str(error)) from None
+        raise exchange.bad(path, str(error)) from None
     _check_request(index, tuple(helpers), t, n, str(path))
     return request_id, index, tuple(helpers), t, n
 
@@ -835,44 +680,27 @@ def _load_signed(
     """A join, deal or sum of this request, signed by the helper it names."""
     doc = _load(path, kind)
     if doc["request_id"] != req.request_id:
-        raise _bad(path, f"belongs to another repair request, not {req.request_id}")
+        raise exchange.bad(path, f"belongs to another repair request, not {req.request_id}")
     if doc["request_digest"] != req.digest:
-        raise _bad(path, f"was made for another version of request {req.request_id}")
+        raise exchange.bad(path, f"was made for another version of request {req.request_id}")
     if doc["index"] != req.index:
-        raise _bad(path, f"repairs another holder index, not {req.index}")
+        raise exchange.bad(path, f"repairs another holder index, not {req.index}")
     if doc["helpers"] != list(req.helpers) or doc["threshold"] != req.threshold_text:
-        raise _bad(path, "names other helpers or another threshold than the request")
+        raise exchange.bad(path, "names other helpers or another threshold than the request")
     helper = doc["helper"]
     if type(helper) is not int:
-        raise _bad(path, "helper is not a whole number")
+        raise exchange.bad(path, "helper is not a whole number")
     if helper not in req.helpers:
-        raise _bad(path, f"comes from holder {helper}, which is not a helper of this request")
-    name, public_key = keys[helper]
-    signature = _bytes(doc["signature"], SIGNATURE_BYTES, "signature", path)
-    body = {k: v for k, v in doc.items() if k != "signature"}
-    if doc["signer"] != name or not ed25519_verify(
-        public_key, signature, DOMAIN + _canonical(body)
-    ):
-        raise _bad(
+        raise exchange.bad(
+            path, f"comes from holder {helper}, which is not a helper of this request"
+        )
+    if not exchange.signed_by(FAMILY, doc, path, keys[helper]):
+        raise exchange.bad(
             path,
             f"not signed by helper {helper}'s key (the --verifier-key given for {helper}): "
             "altered, or from another key holder",
         )
     return doc
-
-
-def _bytes(value: object, size: int, what: str, path: Path) -> bytes:
-    data = b64url_decode(value) if isinstance(value, str) else None
-    if data is None or len(data) != size:
-        raise _bad(path, f"{what} is not {size} bytes in canonical base64url")
-    return data
-
-
-def _sealed(value: object, what: str, path: Path) -> bytes:
-    data = b64url_decode(value) if isinstance(value, str) else None
-    if data is None or not 48 < len(data) <= 512:
-        raise _bad(path, f"the {what} is not a sealed box in canonical base64url")
-    return data
 
 
 def _by_epoch(value: object, path: Path, what: str) -> dict[int, Any]:
@@ -881,32 +709,33 @@ def _by_epoch(value: object, path: Path, what: str) -> dict[int, Any]:
         isinstance(k, str) and k.isascii() and k.isdigit() and not k.startswith("0") and len(k) < 10
         for k in value
     ):
-        raise _bad(path, f"{what} is not an object keyed by epoch")
+        raise exchange.bad(path, f"{what} is not an object keyed by epoch")
     return {int(k): v for k, v in sorted(value.items(), key=lambda kv: int(kv[0]))}
 
 
 def _same_epochs(found: tuple[int, ...], held: tuple[int, ...], path: Path) -> None:
     if found != held:
-        raise _bad(
+        raise exchange.bad(
             path,
-            f"its epochs ({_names(found)}) are not the helpers' unretired epochs ({_names(held)})",
+            f"its epochs ({exchange.names(found)}) are not the helpers' unretired epochs "
+            f"({exchange.names(held)})",
         )
 
 
 def _once(found: Mapping[int, object], helper: int, path: Path, kind: str) -> None:
     if helper in found:
-        raise _bad(path, f"a second {kind} file from helper {helper}")
+        raise exchange.bad(path, f"a second {kind} file from helper {helper}")
 
 
 def _all_helpers(req: Request, found: Mapping[int, object], kind: str) -> None:
     missing = [h for h in req.helpers if h not in found]
     if missing:
-        raise ConfigurationError(f"no {kind} file from helper(s) {_names(missing)}")
+        raise ConfigurationError(f"no {kind} file from helper(s) {exchange.names(missing)}")
 
 
 def _epoch_listing(value: object, path: Path) -> tuple[EpochEntry, ...]:
     if not isinstance(value, list) or not value:
-        raise _bad(path, "epochs is not a list of epochs")
+        raise exchange.bad(path, "epochs is not a list of epochs")
     entries = []
     for item in value:
         if not isinstance(item, dict) or set(item) != {
@@ -916,22 +745,22 @@ def _epoch_listing(value: object, path: Path) -> tuple[EpochEntry, ...]:
             "activated_at",
             "retire_after",
         }:
-            raise _bad(path, "an epoch entry is malformed")
+            raise exchange.bad(path, "an epoch entry is malformed")
         try:
             state = EpochState(item["state"])
         except ValueError:
-            raise _bad(path, "an epoch's state is unknown") from None
+            raise exchange.bad(path, "an epoch's state is unknown") from None
         if type(item["epoch"]) is not int or item["epoch"] < 1:
-            raise _bad(path, "an epoch number is not a whole number from 1")
+            raise exchange.bad(path, "an epoch number is not a whole number from 1")
         times = [item["created_at"], item["activated_at"], item["retire_after"]]
         if not isinstance(times[0], str) or not all(t is None or _is_time(t) for t in times):
-            raise _bad(path, "an epoch's times are malformed")
+            raise exchange.bad(path, "an epoch's times are malformed")
         entries.append(EpochEntry(item["epoch"], state, *times))
     numbers = [e.epoch for e in entries]
     if numbers != sorted(set(numbers)):
-        raise _bad(path, "its epochs are not in order, or listed twice")
+        raise exchange.bad(path, "its epochs are not in order, or listed twice")
     if [e.state for e in entries].count(EpochState.CURRENT) != 1:
-        raise _bad(path, "it has not exactly one current epoch")
+        raise exchange.bad(path, "it has not exactly one current epoch")
     return tuple(entries)
 
 
@@ -964,10 +793,6 @@ def _parse_time(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value)
 
 
-def _names(indices: Iterable[int]) -> str:
-    return ",".join(str(i) for i in indices)
-
-
 def _event(
     action: Action, req: Request, held: tuple[int, ...], holder: int, now: dt.datetime
 ) -> AuditEvent:
@@ -980,8 +805,8 @@ def _event(
             "request": req.request_id,
             "index": req.index,
             "holder": holder,
-            "helpers": _names(req.helpers),
-            "epochs": _names(held),
+            "helpers": exchange.names(req.helpers),
+            "epochs": exchange.names(held),
         },
     )
 
@@ -991,8 +816,3 @@ def _audit(
 ) -> None:
     with db.write() as session:
         audit_log.append(session, _event(action, req, held, holder, now))
-
-
-def _is_number(text: str) -> bool:
-    """ASCII digits, at most 3 (a share index is 1..255): never another script's digits."""
-    return text.isascii() and text.isdigit() and len(text) <= 3

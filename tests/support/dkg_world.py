@@ -1,0 +1,142 @@
+"""New key holders in folders (``support.holder_folders``) that generate their shares
+together with ``vir keyholder dkg start|deal|finish``. Every dealer's polynomial is
+recorded as it is drawn (``threshold.random_polynomial``): only a test may know them,
+to compute k = Σ f_J(0), which no holder ever does."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.holder_folders import HolderFolders
+
+from vir.crypto import keys, threshold
+from vir.store.migrate import upgrade
+
+_RUN = re.compile(r"--run (\S+)")
+_DIGEST = re.compile(r"public record digest ([0-9a-f]{64})")
+
+
+@dataclass
+class Generation(HolderFolders):
+    n: int = field(default=3, kw_only=True)
+    polynomials: list[list[bytes]] = field(default_factory=list, kw_only=True)
+    # Settings of a holder's own beyond the folders' (its HSM's VIR_PKCS11_*).
+    extra_env: dict[int, dict[str, str]] = field(default_factory=dict, kw_only=True)
+
+    def env(self, number: int) -> dict[str, str]:
+        return super().env(number) | self.extra_env.get(number, {})
+
+    @property
+    def holders(self) -> range:
+        return range(1, self.n + 1)
+
+    @property
+    def key(self) -> bytes:
+        """k = Σ f_J(0) over the recorded polynomials (one per dealer)."""
+        assert len(self.polynomials) == self.n
+        return threshold.add_scalars([f[0] for f in self.polynomials])
+
+    def share(self, number: int, epoch: int = 1) -> threshold.Share:
+        found = keys.load_oprf_keyring(self.keys_dir(number)).get(epoch)
+        assert found is not None and found.share_index is not None
+        return threshold.Share(found.share_index, found.secret)
+
+    def verifiers(self, numbers: Sequence[int] | None = None) -> list[str]:
+        found = []
+        for number in self.holders if numbers is None else numbers:
+            found += ["--verifier-key", self.verifier(number)]
+        return found
+
+    def start(self, number: int, run: str | None = None, *, out: str = "") -> Path:
+        path = self.file(out or f"start-{number}.json")
+        extra = [] if run is None else ["--run", run]
+        self.ok(
+            number,
+            "dkg",
+            "start",
+            "--index",
+            str(number),
+            "--holders",
+            str(self.n),
+            "--threshold",
+            str(self.threshold),
+            "--out",
+            str(path),
+            *extra,
+        )
+        return path
+
+    def starts(self) -> tuple[str, list[str]]:
+        """Holder 1 starts a run, the others join it: the run id and the start files."""
+        first = self.file("start-1.json")
+        printed = self.ok(
+            1,
+            "dkg",
+            "start",
+            "--index",
+            "1",
+            "--holders",
+            str(self.n),
+            "--threshold",
+            str(self.threshold),
+            "--out",
+            str(first),
+        )
+        found = _RUN.search(printed)
+        assert found is not None, printed
+        run = found[1]
+        paths = [str(first)] + [str(self.start(j, run)) for j in self.holders if j != 1]
+        return run, paths
+
+    def deal_args(
+        self, starts: Sequence[str], out: Path, verifiers: Sequence[int] | None = None
+    ) -> list[str]:
+        """``dkg deal`` with ``starts``, the verifier keys of ``verifiers`` (all)."""
+        keys = self.verifiers(verifiers)
+        return ["dkg", "deal", "--starts", *starts, *keys, "--out", str(out)]
+
+    def deal(self, number: int, starts: Sequence[str]) -> str:
+        path = self.file(f"deal-{number}.json")
+        self.ok(number, *self.deal_args(starts, path))
+        return str(path)
+
+    def finish_args(self, starts: Sequence[str], deals: Sequence[str], out: str = "") -> list[str]:
+        extra = ["--out", out] if out else []
+        return ["dkg", "finish", "--starts", *starts, "--deals", *deals, *self.verifiers(), *extra]
+
+    def finish(self, number: int, starts: Sequence[str], deals: Sequence[str]) -> str:
+        """Finish on holder ``number``, its public record in public-N.json: its digest."""
+        out = self.ok(
+            number, *self.finish_args(starts, deals, str(self.file(f"public-{number}.json")))
+        )
+        found = _DIGEST.search(out)
+        assert found is not None, out
+        return found[1]
+
+    def box_keys(self, number: int) -> list[Path]:
+        return sorted(self.keys_dir(number).glob("dkg-*.box"))
+
+
+def generation(root: Path, t: int, n: int, monkeypatch: pytest.MonkeyPatch) -> Generation:
+    """n fresh holders (a database each; their keys directories made by start), with
+    the dealers' polynomials recorded."""
+    world = Generation(root, threshold=t, n=n)
+    for number in world.holders:
+        folder = root / f"holder-{number}"
+        folder.mkdir(mode=0o700, parents=True)
+        upgrade(world.database_url(number))
+    world.file("x").parent.mkdir()
+    draw = threshold.random_polynomial
+
+    def recording(*args: Any, **kwargs: Any) -> list[bytes]:
+        found = draw(*args, **kwargs)
+        world.polynomials.append(found)
+        return found
+
+    monkeypatch.setattr(threshold, "random_polynomial", recording)
+    return world
