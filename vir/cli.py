@@ -1180,6 +1180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     finally:
         close_databases()
+        cli_keyholder.close_custodies()
     return code
 
 

@@ -65,10 +65,23 @@ def as_index_settings(keyholder: KeyholderSettings) -> Settings:
     )
 
 
+# The custodies a command opened, closed when it is done (``close_custodies``): an HSM
+# session must not outlive a command run in-process (a test, a job runner), where it
+# would keep the module from being initialised again to find a token made since.
+_OPENED: list[Custody] = []
+
+
 def _custody(settings: KeyholderSettings) -> Custody:
     from vir.keyholder.custody import Custody
 
-    return Custody.open(settings)
+    custody = Custody.open(settings)
+    _OPENED.append(custody)
+    return custody
+
+
+def close_custodies() -> None:
+    while _OPENED:
+        _OPENED.pop().close()
 
 
 def _database(settings: KeyholderSettings) -> Database:

@@ -37,6 +37,11 @@ class Custody:
     def __repr__(self) -> str:
         return f"Custody(keys_dir={str(self.keys_dir)!r}, hsm={self.token is not None})"
 
+    def close(self) -> None:
+        """Log out of the token, if there is one (closing twice is harmless)."""
+        if self.token is not None:
+            self.token.close()
+
     @property
     def token_backed(self) -> bool:
         return self.token is not None

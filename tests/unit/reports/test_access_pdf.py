@@ -559,6 +559,9 @@ OBJECTS_OF: dict[Action, dict[str, str | int] | None] = {
     Action.KEY_SHARE_REPAIR_DEALT: None,
     Action.KEY_SHARE_REPAIR_SUMMED: None,
     Action.KEY_SHARE_REPAIR_RESTORED: None,
+    Action.KEY_GENERATION_STARTED: None,
+    Action.KEY_GENERATION_DEALT: None,
+    Action.KEY_GENERATION_FINISHED: None,
 }
 
 
