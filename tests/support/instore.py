@@ -220,6 +220,7 @@ _sqlite = _SqliteTemplate()
 def template(folder: Path) -> Path:
     """A migrated database with the test organisations, made once per session and
     copied into ``folder``; pass it to fresh_store."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new folder on either database
     if postgres.on_postgresql():
         path = folder / f"template{_PG_SUFFIX}"
         if not path.exists():
@@ -227,7 +228,6 @@ def template(folder: Path) -> Path:
         return path
     path = folder / "template.db"
     if not path.exists():
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         shutil.copy(_sqlite.path(), path)
     return path
 
