@@ -60,7 +60,7 @@ from vir.client.closed_stdout import quiet_when_stdout_closes
 from vir.client.files import CannotWrite, private_file, reason
 from vir.crypto import oprf
 from vir.domain.clock import utc_now
-from vir.domain.errors import InputError, LogInconsistent, NotFound, VirError
+from vir.domain.errors import ConfigurationError, InputError, LogInconsistent, NotFound, VirError
 from vir.domain.organisations import Role
 from vir.settings import Settings
 
@@ -697,19 +697,18 @@ def _evaluation_counts(settings: Settings) -> EvaluationCounts | None:
     holders of ``VIR_USAGE_KEYHOLDERS``; unset, those of the development set-up (its
     endpoints.json, which ``vir dev run`` gives the index); else none, and the report says
     that the counts are missing."""
-    import json
-
     from vir.api.app import evaluation_counts
+    from vir.client.connection import ClientError, Endpoints
     from vir.server.devrun import DEV_DIR
 
-    endpoints = DEV_DIR / "endpoints.json"
-    if not settings.usage_keyholders and endpoints.is_file():
-        dev = json.loads(endpoints.read_text(encoding="utf-8"))
+    path = DEV_DIR / "endpoints.json"
+    if not settings.usage_keyholders and path.is_file():
+        try:
+            dev = Endpoints.load(path)  # the clients' checked reading of it
+        except ClientError as error:
+            raise ConfigurationError(str(error)) from None
         settings = settings.model_copy(
-            update={
-                "usage_keyholders": ",".join(dev["keyholders"]),
-                "usage_threshold": int(dev["threshold"]),
-            }
+            update={"usage_keyholders": ",".join(dev.keyholders), "usage_threshold": dev.threshold}
         )
     return evaluation_counts(settings)
 

@@ -41,23 +41,20 @@ def cmd_org_webhook(settings: Settings, args: argparse.Namespace) -> int:
     if not args.secret_file:
         raise InputError("secret-file", "give --url and --secret-file (or --disable)")
     secret = admin.read_secret_file(Path(args.secret_file))
-    if not args.url:
-        admin.replace_secret(
-            _database(settings), oin, secret, utc_now(), keys_dir=settings.keys_dir
-        )
-        print(f"vir: webhook secret replaced for {oin}; new deliveries are signed with it")
-        return 0
     admin.set_webhook(
         _database(settings),
         oin,
-        args.url,
+        args.url or None,  # none: a new secret, the URL kept
         secret,
         utc_now(),
         dev=settings.dev,
         keys_dir=settings.keys_dir,
     )
     # Neither the URL (it may carry a token) nor the secret is echoed.
-    print(f"vir: webhook set for {oin}; new notifications are delivered there")
+    if not args.url:
+        print(f"vir: webhook secret replaced for {oin}; new deliveries are signed with it")
+    else:
+        print(f"vir: webhook set for {oin}; new notifications are delivered there")
     return 0
 
 

@@ -57,7 +57,7 @@ def read_secret_file(path: Path) -> str:
 def set_webhook(
     db: Database,
     oin: str,
-    url: str,
+    url: str | None,
     secret: str,
     now: dt.datetime,
     *,
@@ -66,30 +66,22 @@ def set_webhook(
 ) -> None:
     """Set (or replace) the organisation's webhook; from its next notification on, every
     instance delivers there. The secret is stored sealed under the index's webhook
-    secret key in ``keys_dir`` (vir.crypto.secretbox), bound to the organisation."""
-    url = check_url(url, dev=dev)
+    secret key in ``keys_dir`` (vir.crypto.secretbox), bound to the organisation.
+
+    ``url`` None: a new secret for the webhook already set, its URL kept (a rotation: the
+    receiver accepts the old and the new secret until it has seen the new one used,
+    docs/delivery.md); InputError when it has none."""
+    url = None if url is None else check_url(url, dev=dev)
     secret = check_secret(secret)
     with db.write() as session:
         _require_reporting(session, oin)
+        if url is None:
+            hook = outbox.webhook(session, oin)
+            if hook is None:
+                raise InputError("url", "the organisation has no webhook yet: give --url too")
+            url = hook.url
         sealed = load_secret_box(keys_dir).seal(secret, oin)
         outbox.set_webhook(session, outbox.Webhook(oin, url, sealed), now)
-        _audit(session, oin, "set", now)
-
-
-def replace_secret(
-    db: Database, oin: str, secret: str, now: dt.datetime, *, keys_dir: Path
-) -> None:
-    """Give the organisation's webhook a new secret, keeping its URL (a rotation: the
-    receiver accepts the old and the new secret until it has seen the new one used,
-    docs/delivery.md). Audited as a change. InputError when it has no webhook."""
-    secret = check_secret(secret)
-    with db.write() as session:
-        _require_reporting(session, oin)
-        hook = outbox.webhook(session, oin)
-        if hook is None:
-            raise InputError("url", "the organisation has no webhook yet: give --url too")
-        sealed = load_secret_box(keys_dir).seal(secret, oin)
-        outbox.set_webhook(session, outbox.Webhook(oin, hook.url, sealed), now)
         _audit(session, oin, "set", now)
 
 

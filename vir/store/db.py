@@ -140,16 +140,23 @@ def _create_private(database: Path) -> None:
         os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite database URL; None for another database or one in memory."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
 def check_database_files(url: str) -> None:
     """ConfigurationError, with the commands that fix it, when the SQLite database named by
     ``url`` or its directory is accessible by group or others (``vir serve`` refuses to
     start then). Also the -wal and -shm files, which hold recent writes, and the writers'
     gate. PostgreSQL and
     an in-memory database are not files: nothing to check."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+    database = sqlite_file(url)
+    if database is None:
         return
-    database = Path(parsed.database)
     folder = database.parent
     files = [p for p in (database, *_sidecars(database)) if p.exists()]
     open_files = [p for p in files if _open_to_others(p)]

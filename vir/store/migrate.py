@@ -15,9 +15,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, make_url
+from sqlalchemy import Engine
 
 from vir.domain.errors import ConfigurationError
+from vir.store.db import sqlite_file
 
 
 def _config(url: str | None = None) -> Config:
@@ -33,21 +34,13 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(_config(url), revision)
 
 
-def _sqlite_file(url: str) -> Path | None:
-    """The file of a SQLite database URL; None for another database or one in memory."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    return Path(parsed.database)
-
-
 def require_existing(url: str, setting: str = "VIR_DATABASE_URL") -> None:
     """Refuse a SQLite database whose file does not exist, before anything opens it:
     opening creates it, empty, and a command that only reads (``vir audit verify``) would
     then report on an empty log rather than say that it looked in the wrong place. A
     relative path is relative to the current directory, hence the folder in the message.
     Creating a database is ``vir db upgrade``'s alone, at a new index's first set-up."""
-    path = _sqlite_file(url)
+    path = sqlite_file(url)
     if path is None or path.exists():
         return
     raise ConfigurationError(
@@ -66,7 +59,7 @@ def require_current(engine: Engine) -> None:
     with engine.connect() as connection:
         current = MigrationContext.configure(connection).get_current_revision()
     if current is None:
-        path = _sqlite_file(engine.url.render_as_string(hide_password=False))
+        path = sqlite_file(engine.url.render_as_string(hide_password=False))
         where = path.resolve() if path is not None else engine.url.render_as_string()
         raise ConfigurationError(
             f"the database at {where} is empty (no vir schema): is the database URL "

@@ -41,6 +41,7 @@ from vir.api.problems import problem_responses
 from vir.domain import policy
 from vir.domain.errors import InputError
 from vir.services.participation import MAX_DAYS, participation_scope
+from vir.services.reports import require_known_region
 
 router = APIRouter(prefix="/v1/privacy/reports", tags=["privacy officer"])
 COMMON = (400, 401, 403, 422)
@@ -246,7 +247,6 @@ async def participation(
     first, last = asked.period()
     from vir.reports.participation import participation_csv, participation_pdf
     from vir.services.participation import participation_report
-    from vir.services.reports import require_known_region
 
     # A mistyped region is refused (422 naming `region`) rather than answered empty.
     await run_in_threadpool(require_known_region, db, scope.report_region(asked.region))
