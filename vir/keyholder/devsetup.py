@@ -50,7 +50,7 @@ from vir.services.devsetup import (
     issue_organisation_certificate,
     private_folder,
 )
-from vir.store.db import Database
+from vir.store.db import Database, sqlite_file
 from vir.store.migrate import upgrade
 
 
@@ -159,11 +159,11 @@ def _anchored(first: KeyholderSettings, setup: DevSetup) -> KeyholderSettings:
 def _absolute_sqlite(database_url: str) -> str:
     """A SQLite URL with a relative file made absolute (from the working directory);
     any other URL as it is."""
-    url = make_url(database_url)
-    name = url.database
-    if url.get_backend_name() != "sqlite" or name in (None, "", ":memory:"):
+    file = sqlite_file(database_url)
+    if file is None:
         return database_url
-    return url.set(database=str(Path(name).resolve())).render_as_string(hide_password=False)
+    url = make_url(database_url).set(database=str(file.resolve()))
+    return url.render_as_string(hide_password=False)
 
 
 def init_keyholders(
