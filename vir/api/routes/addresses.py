@@ -16,10 +16,9 @@ from starlette.concurrency import run_in_threadpool
 
 from vir.api.blocking import blocking
 from vir.api.deps import ClockDep, DatabaseDep, EpochsDep
-from vir.api.identity import CurrentCaller
 from vir.api.problems import problem_responses
+from vir.api.roles import AddressOfficer
 from vir.api.schemas import Element, Strict, TimestampOut, decode_pseudonym, timestamp
-from vir.domain import policy
 from vir.domain.addresses import check_label
 from vir.domain.errors import InputError
 from vir.services import addresses
@@ -65,10 +64,9 @@ class ExclusionsOut(BaseModel):
     responses=problem_responses(400, 401, 403, 409, 413, 422),
 )
 async def exclude_address(
-    body: ExclusionIn, caller: CurrentCaller, db: DatabaseDep, clock: ClockDep, epochs: EpochsDep
+    body: ExclusionIn, caller: AddressOfficer, db: DatabaseDep, clock: ClockDep, epochs: EpochsDep
 ) -> Response:
     """Put an address on the exclusion list; a household match through it ends."""
-    policy.require_address_officer(caller)
     address = decode_pseudonym(body.address, "address")
     epochs.convert(body.epoch, [address])  # 422 naming `epoch` before any lock is taken
     await run_in_threadpool(
@@ -90,9 +88,8 @@ async def exclude_address(
     responses=problem_responses(401, 403),
 )
 @blocking
-def list_exclusions(caller: CurrentCaller, db: DatabaseDep) -> ExclusionsOut:
+def list_exclusions(caller: AddressOfficer, db: DatabaseDep) -> ExclusionsOut:
     """The labels on the exclusion list, and when each was added."""
-    policy.require_address_officer(caller)
     return ExclusionsOut(
         items=[
             ExclusionOut(label=label, created_at=timestamp(created))

@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from vir.api.blocking import blocking
 from vir.api.deps import ConsultationServiceDep, EpochsDep
-from vir.api.identity import CurrentCaller
 from vir.api.problems import problem_responses
+from vir.api.roles import VeiligThuis
 from vir.api.schemas import (
     SIGNAL_ID_PATTERN,
     Element,
@@ -109,7 +109,7 @@ def _subject(body: ConsultationIn) -> tuple[str, str, Form]:
 @blocking
 def consult(
     body: ConsultationIn,
-    caller: CurrentCaller,
+    caller: VeiligThuis,
     epochs: EpochsDep,
     consultations: ConsultationServiceDep,
 ) -> ConsultationOut:
@@ -138,7 +138,7 @@ def consult(
 def give_feedback(
     consultation_id: Annotated[str, Path(pattern=SIGNAL_ID_PATTERN)],
     body: FeedbackIn,
-    caller: CurrentCaller,
+    caller: VeiligThuis,
     consultations: ConsultationServiceDep,
 ) -> Response:
     """Tell the reporters a consultation found where Veilig Thuis's involvement stands."""

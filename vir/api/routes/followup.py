@@ -18,8 +18,8 @@ from pydantic import BaseModel, Field
 
 from vir.api.blocking import blocking
 from vir.api.deps import ClockDep, DatabaseDep
-from vir.api.identity import CurrentCaller
 from vir.api.problems import problem_responses
+from vir.api.roles import FollowUpOfficer
 from vir.api.routes.matches import MatchId
 from vir.api.schemas import OrganisationOut, ProfessionalOut, TimestampOut, timestamp
 from vir.domain.followup import MAX_DAYS
@@ -122,7 +122,7 @@ class ReminderOut(BaseModel):
 )
 @blocking
 def list_overdue(
-    caller: CurrentCaller,
+    caller: FollowUpOfficer,
     db: DatabaseDep,
     clock: ClockDep,
     days: Annotated[
@@ -156,7 +156,7 @@ def list_overdue(
 )
 @blocking
 def remind(
-    match_id: MatchId, caller: CurrentCaller, db: DatabaseDep, clock: ClockDep
+    match_id: MatchId, caller: FollowUpOfficer, db: DatabaseDep, clock: ClockDep
 ) -> ReminderOut:
     """Remind the participants of the officer's region without confirmed contact in an
     overdue match (``match.reminder``); at most once a day per match."""

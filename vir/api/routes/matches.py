@@ -17,8 +17,8 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from vir.api.blocking import blocking
 from vir.api.deps import ClockDep, DatabaseDep
-from vir.api.identity import CurrentCaller
 from vir.api.problems import problem_responses
+from vir.api.roles import Reporter
 from vir.api.schemas import (
     SIGNAL_ID_PATTERN,
     MatchOut,
@@ -118,7 +118,7 @@ class MatchDetailOut(MatchOut):
 )
 @blocking
 def get_match(
-    match_id: MatchId, caller: CurrentCaller, db: DatabaseDep, clock: ClockDep
+    match_id: MatchId, caller: Reporter, db: DatabaseDep, clock: ClockDep
 ) -> MatchDetailOut:
     """One active match of the caller's organisation: the other organisations, the
     coordinator, an open handover and the follow-up. A match the organisation has no
@@ -134,7 +134,7 @@ def get_match(
 )
 @blocking
 def offer_handover(
-    match_id: MatchId, body: HandoverIn, caller: CurrentCaller, db: DatabaseDep, clock: ClockDep
+    match_id: MatchId, body: HandoverIn, caller: Reporter, db: DatabaseDep, clock: ClockDep
 ) -> MatchDetailOut:
     """The coordinator offers its role to another participating organisation, which is
     told (``match.handover_offered``). Only the coordinator may offer."""
@@ -149,7 +149,7 @@ def offer_handover(
 )
 @blocking
 def accept_handover(
-    match_id: MatchId, caller: CurrentCaller, db: DatabaseDep, clock: ClockDep
+    match_id: MatchId, caller: Reporter, db: DatabaseDep, clock: ClockDep
 ) -> MatchDetailOut:
     """The organisation offered the role takes it; every participant is told
     (``match.coordinator``)."""
@@ -164,7 +164,7 @@ def accept_handover(
 )
 @blocking
 def decline_handover(
-    match_id: MatchId, caller: CurrentCaller, db: DatabaseDep, clock: ClockDep
+    match_id: MatchId, caller: Reporter, db: DatabaseDep, clock: ClockDep
 ) -> MatchDetailOut:
     """The organisation offered the role declines; the coordinator who offered it is told
     (``match.handover_declined``)."""
@@ -179,7 +179,7 @@ def decline_handover(
 )
 @blocking
 def record_follow_up(
-    match_id: MatchId, body: FollowUpIn, caller: CurrentCaller, db: DatabaseDep, clock: ClockDep
+    match_id: MatchId, body: FollowUpIn, caller: Reporter, db: DatabaseDep, clock: ClockDep
 ) -> MatchDetailOut:
     """Content-free follow-up: contact made with participating organisations (any
     participant), or the coordinator's plan agreed and then care started."""

@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 
 from vir.api.blocking import blocking
 from vir.api.deps import ClockDep, DatabaseDep
-from vir.api.identity import CurrentCaller
 from vir.api.problems import problem_responses
+from vir.api.roles import Reporter
 from vir.reports.labels import category_label
 from vir.services.directory import Connected, Directory, connected_organisations
 
@@ -54,7 +54,7 @@ class OrganisationsOut(BaseModel):
 )
 @blocking
 def list_organisations(
-    caller: CurrentCaller,
+    caller: Reporter,
     db: DatabaseDep,
     clock: ClockDep,
     region: Annotated[

@@ -15,8 +15,8 @@ from pydantic import BaseModel, Field
 
 from vir.api.blocking import blocking
 from vir.api.deps import EpochsDep, PrivacyServiceDep
-from vir.api.identity import CurrentCaller
 from vir.api.problems import problem_responses
+from vir.api.roles import PrivacyOfficer
 from vir.api.schemas import (
     SIGNAL_ID_PATTERN,
     PseudonymIn,
@@ -92,7 +92,7 @@ def _person(body: PseudonymIn, epochs: EpochsDep) -> Arriving:
 )
 async def access(
     body: PseudonymIn,
-    caller: CurrentCaller,
+    caller: PrivacyOfficer,
     epochs: EpochsDep,
     privacy: PrivacyServiceDep,
     accept: Annotated[str | None, Header()] = None,
@@ -123,7 +123,7 @@ async def access(
 @blocking
 def erase(
     body: ErasureIn,
-    caller: CurrentCaller,
+    caller: PrivacyOfficer,
     epochs: EpochsDep,
     privacy: PrivacyServiceDep,
 ) -> ErasedOut:
@@ -142,7 +142,7 @@ def erase(
 @blocking
 def deceased(
     body: PseudonymIn,
-    caller: CurrentCaller,
+    caller: PrivacyOfficer,
     epochs: EpochsDep,
     privacy: PrivacyServiceDep,
 ) -> ErasedOut:
@@ -159,7 +159,7 @@ def deceased(
     responses=problem_responses(*COMMON),
 )
 @blocking
-def uninformed(caller: CurrentCaller, privacy: PrivacyServiceDep) -> UninformedOut:
+def uninformed(caller: PrivacyOfficer, privacy: PrivacyServiceDep) -> UninformedOut:
     """Signals of the officer's region's organisations whose information duty is
     unconfirmed past the term (``VIR_INFORMATION_DUTY_DAYS``)."""
     return UninformedOut(items=[UninformedItemOut.of(i) for i in privacy.uninformed(caller)])

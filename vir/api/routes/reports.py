@@ -36,9 +36,8 @@ from vir.api.deps import (
     PrivacyServiceDep,
     TransparencyDep,
 )
-from vir.api.identity import CurrentCaller
 from vir.api.problems import problem_responses
-from vir.domain import policy
+from vir.api.roles import ParticipationReader, PrivacyOfficer
 from vir.domain.errors import InputError
 from vir.services.participation import MAX_DAYS, participation_scope
 from vir.services.reports import require_known_region
@@ -128,7 +127,7 @@ async def _respond(
     responses={**_CONTENT, **problem_responses(*COMMON)},
 )
 async def events(
-    caller: CurrentCaller,
+    caller: PrivacyOfficer,
     db: DatabaseDep,
     clock: ClockDep,
     privacy: PrivacyServiceDep,
@@ -140,7 +139,6 @@ async def events(
     flags over ``[from, to)`` (at most three years), of the officer's region (the national
     officer: `region`, or every region). Unconfirmed information duty counts after
     `VIR_INFORMATION_DUTY_DAYS`."""
-    policy.require_privacy_officer(caller)
     first, last = asked.period()
     # Imported when first asked for: matplotlib and fpdf2 are slow to load.
     from vir.reports.officer import privacy_csv, privacy_pdf
@@ -176,7 +174,7 @@ async def events(
     responses={**_CONTENT, **problem_responses(*COMMON)},
 )
 async def monitor(
-    caller: CurrentCaller,
+    caller: PrivacyOfficer,
     db: DatabaseDep,
     clock: ClockDep,
     transparency: TransparencyDep,
@@ -194,7 +192,6 @@ async def monitor(
     group) and month (quarter, year), small numbers suppressed, with the share of numbers
     not shown; no organisation is named. The officer's own region (another `region` is
     refused); the national officer's `region`, or every region."""
-    policy.require_privacy_officer(caller)
     first, last = asked.period()
     from vir.reports.officer import monitor_csv, monitor_pdf
     from vir.services.reports import monitor_report
@@ -222,7 +219,7 @@ async def monitor(
     responses={**_CONTENT, **problem_responses(*COMMON)},
 )
 async def participation(
-    caller: CurrentCaller,
+    caller: ParticipationReader,
     db: DatabaseDep,
     clock: ClockDep,
     transparency: TransparencyDep,

@@ -15,8 +15,8 @@ from vir.api.deps import (
     NotificationServiceDep,
     SignalServiceDep,
 )
-from vir.api.identity import CurrentCaller
 from vir.api.problems import location_header, problem_responses
+from vir.api.roles import Coordinator, Reporter
 from vir.api.schemas import (
     LOCAL_REF_PATTERN,
     SIGNAL_ID_PATTERN,
@@ -37,7 +37,6 @@ from vir.api.schemas import (
     timestamp,
 )
 from vir.delivery.channels import DeliveryState
-from vir.domain import policy
 from vir.domain.errors import InputError
 from vir.domain.lifecycle import InformedWho
 from vir.domain.local_ref import path_segment
@@ -237,7 +236,7 @@ def _signal_request(body: SignalIn) -> SignalRequest:
 )
 @blocking
 def register_signal(
-    body: SignalIn, caller: CurrentCaller, signals: SignalServiceDep, response: Response
+    body: SignalIn, caller: Reporter, signals: SignalServiceDep, response: Response
 ) -> SignalOut:
     """Register that this organisation has a concern about a young person.
 
@@ -268,7 +267,7 @@ def register_signal(
 @blocking
 def get_signal(
     local_ref: Annotated[str, Path(pattern=LOCAL_REF_PATTERN)],
-    caller: CurrentCaller,
+    caller: Reporter,
     signals: SignalServiceDep,
 ) -> OwnSignalOut:
     """One of the organisation's own active signals, as `GET /v1/signals` lists it.
@@ -286,7 +285,7 @@ def get_signal(
 def withdraw_signal(
     local_ref: Annotated[str, Path(pattern=LOCAL_REF_PATTERN)],
     reason: Annotated[WithdrawalReason, Query()],
-    caller: CurrentCaller,
+    caller: Reporter,
     signals: SignalServiceDep,
 ) -> Response:
     """Withdraw one's own signal. Other organisations' signals are not found."""
@@ -303,7 +302,7 @@ def withdraw_signal(
 @blocking
 def get_matches(
     local_ref: Annotated[str, Query(pattern=LOCAL_REF_PATTERN)],
-    caller: CurrentCaller,
+    caller: Reporter,
     signals: SignalServiceDep,
 ) -> MatchesOut:
     """The current matches of one of the caller's own signals."""
@@ -319,7 +318,7 @@ def get_matches(
 )
 @blocking
 def get_notifications(
-    caller: CurrentCaller,
+    caller: Reporter,
     notifications: NotificationServiceDep,
     after: Annotated[
         str | None,
@@ -344,7 +343,7 @@ def get_notifications(
 def update_signal(
     local_ref: Annotated[str, Path(pattern=LOCAL_REF_PATTERN)],
     body: SignalPatch,
-    caller: CurrentCaller,
+    caller: Reporter,
     signals: SignalServiceDep,
 ) -> OwnSignalOut:
     """Change the professional's contact details, confirm the information duty and/or
@@ -373,7 +372,7 @@ def update_signal(
 )
 @blocking
 def list_signals(
-    caller: CurrentCaller,
+    caller: Reporter,
     signals: SignalServiceDep,
     status: Annotated[Literal["active", "archived"], Query()] = "active",
     uninformed: Annotated[bool, Query(description="only unconfirmed past the term")] = False,
@@ -402,10 +401,9 @@ def list_signals(
 )
 @blocking
 def set_coordinator(
-    body: CoordinatorIn, caller: CurrentCaller, db: DatabaseDep, clock: ClockDep
+    body: CoordinatorIn, caller: Coordinator, db: DatabaseDep, clock: ClockDep
 ) -> Response:
     """The organisation's coordinator: their contact details are shown to match partners."""
-    policy.require_coordinator(caller)
     onboarding.set_coordinator(
         db, caller.oin, Professional(body.name, body.email, body.phone), clock(), caller
     )

@@ -34,11 +34,10 @@ from pydantic import BaseModel, Field, ValidationError
 from vir.api.blocking import blocking
 from vir.api.deps import SignalServiceDep
 from vir.api.errors import record_refusal, validation_response, vir_error_response
-from vir.api.identity import CurrentCaller
 from vir.api.problems import FieldProblem, problem_responses
+from vir.api.roles import Reporter
 from vir.api.routes.signals import COMMON, SignalIn, SignalOut, _signal_request
 from vir.api.schemas import DateOut, MatchOut, Strict
-from vir.domain import policy
 from vir.domain.errors import RateLimited, VirError, WriteNotCommitted
 from vir.domain.local_ref import is_local_ref
 from vir.services.refusals import reason_code
@@ -116,7 +115,7 @@ class SignalBatchOut(BaseModel):
 )
 @blocking
 def register_signal_batch(
-    body: SignalBatchIn, caller: CurrentCaller, signals: SignalServiceDep, request: Request
+    body: SignalBatchIn, caller: Reporter, signals: SignalServiceDep, request: Request
 ) -> JSONResponse:
     """Register up to 500 signals, each as `POST /v1/signals` would, in order.
 
@@ -128,7 +127,6 @@ def register_signal_batch(
     The body may be larger than other requests': up to `VIR_MAX_BATCH_BODY_BYTES` (1 MiB
     by default, which holds 500 of the largest valid signals); over it, 413.
     """
-    policy.require_reporter(caller)
     results: list[dict[str, Any]] = []
     stopped: VirError | None = None
     for first in range(0, len(body.signals), CHUNK):
