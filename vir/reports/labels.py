@@ -106,7 +106,9 @@ CATEGORY_GROUPS: Final[Mapping[str, tuple[str, str]]] = {
 # Refusal reasons are the reason_code of the error that refused the request, "overflow"
 # for a minute's refusals past the cap (vir.services.refusals), "invalid_input" for a
 # request the API could not read (vir.api.errors; the reports count it as input_error),
-# and at a key holder the code of a refused access token (TokenRefused.code).
+# at a key holder the code of a refused access token (TokenRefused.code), and in the
+# portal the reason of a refused request or sign-in (vir.portal; the report's endpoint
+# "portal" or "portal sign-in").
 REFUSALS: Final[Mapping[str, tuple[str, str]]] = {
     "vir_error": ("Fout in de dienst", "Service error"),
     "configuration_error": ("Dienst onjuist ingesteld", "Service misconfigured"),
@@ -160,6 +162,30 @@ REFUSALS: Final[Mapping[str, tuple[str, str]]] = {
     "write_not_committed": ("Niet opgeslagen", "Write not committed"),
     "crypto_error": ("Cryptografische fout", "Cryptographic error"),
     "overflow": ("Overige weigeringen in dezelfde minuut", "Further refusals in the minute"),
+    # The portal's own (vir.portal: a signed-in person's request, and sign-in).
+    "invalid": ("Ongeldige invoer in een formulier", "Invalid form input"),
+    "forbidden": ("Geen toegang tot dit onderdeel", "Forbidden"),
+    "csrf": ("Formulier verlopen of niet van het portaal", "Stale or cross-site form"),
+    "unexpected_field": ("Formulier met een onbekend veld", "Form with an unexpected field"),
+    "download_handle": ("Download niet (meer) beschikbaar", "Download no longer available"),
+    "refused": ("Geweigerd", "Refused"),
+    "not_configured": ("Inloggen niet ingesteld voor de organisatie", "Sign-in not configured"),
+    "unsealed": ("Inloggeheim van de organisatie onversleuteld", "Sign-in secret not sealed"),
+    "secret": ("Inloggeheim van de organisatie niet te openen", "Sign-in secret unusable"),
+    "provider_denied": ("Inloggen afgebroken bij de inlogdienst", "Sign-in denied at provider"),
+    "provider_refused": ("Inlogdienst weigerde de code", "Identity provider refused the code"),
+    "no_id_token": ("Geen identiteitsbewijs van de inlogdienst", "No ID token"),
+    "nonce": ("Aanmelding hoort niet bij deze sessie", "Nonce mismatch"),
+    "id_token_signature": (
+        "Handtekening van het identiteitsbewijs klopt niet",
+        "ID token signature",
+    ),
+    "id_token_issuer": ("Identiteitsbewijs van een niet vertrouwde uitgever", "ID token issuer"),
+    "id_token_audience": ("Identiteitsbewijs voor een andere dienst", "ID token audience"),
+    "id_token_expired": ("Identiteitsbewijs verlopen", "ID token expired"),
+    "id_token_time": ("Identiteitsbewijs (nog) niet geldig", "ID token not valid yet"),
+    "person_claim": ("Identiteitsbewijs noemt geen persoon", "No person in the ID token"),
+    "no_role": ("Geen rol in het portaal", "No portal role"),
 }
 
 FLAGS: Final[Mapping[str, tuple[str, str]]] = {

@@ -9,7 +9,8 @@ an audited action (``report.generated``). ``caller`` None is the operator at the
   information duty is unconfirmed (the current state, not the period), volumes per
   month and anomaly flags. A ``request.refused`` entry stands for ``count`` refusals
   (``vir.services.refusals`` sums them per key and minute); events and refusals count
-  refusals, not entries.
+  refusals, not entries. The portal's refused requests and sign-ins (one entry each)
+  are listed with them, under ``portal`` and ``portal sign-in``.
 
   The flags: a surge of registrations in the last month; consultations without
   registrations; an hour with many evaluated elements; signals withdrawn within
@@ -122,6 +123,12 @@ _HOUR: Final = dt.timedelta(hours=1)
 # the API could not read (invalid_input, vir.api.errors) and input a service refused
 # (input_error) are both answered 422 invalid-input.
 _SAME_REASON: Final = {"invalid_input": "input_error"}
+# The portal's refusals (one entry each, without an endpoint) are listed with the API's,
+# under where they happened.
+_PORTAL_REFUSALS: Final = {
+    Action.PORTAL_REQUEST_REFUSED: "portal",
+    Action.PORTAL_SIGN_IN_REFUSED: "portal sign-in",
+}
 # How much later than its moment an entry may be integrated (the longest transaction,
 # with a wide margin): the reports keep this much of the log in memory, no more.
 LATENESS: Final = dt.timedelta(hours=6)
@@ -475,6 +482,8 @@ def privacy_report(
                     limited[oin][endpoint] += count
                 continue
             events[(oin, event.action)] += 1
+            if event.action in _PORTAL_REFUSALS:
+                refusals[(event.reason or "", _PORTAL_REFUSALS[event.action])] += 1
             if event.action == Action.DELIVERY_DEAD:
                 dead[str(event.objects.get("channel", ""))] += 1
             if oin is not None and event.action in _LOOKUPS:

@@ -46,16 +46,33 @@ def _subclasses(cls: type[errors.VirError]) -> set[type[errors.VirError]]:
     return found
 
 
+# How the source writes a refusal's reason as it is: ``record_refusal(request, "...")``, an
+# access token's ``TokenRefused("...")``, and the portal's refusals (``Refused("...")``,
+# ``SignInFailed("...")``, a sealed secret's code, ``refuse, user, "..."``,
+# ``reason="..."``, and what its ``_reason`` functions return).
+_WRITTEN = [
+    r'record_refusal,? *\(?[^()"]*"([a-z_]+)"',
+    r'TokenRefused\("([a-z_]+)"\)',
+    r'Refused\(\s*"([a-z_]+)"',
+    r'SignInFailed\("([a-z_]+)"\)',
+    r'SealedSecretError\("([a-z_]+)"\)',
+    r'refuse, [\w.]+, "([a-z_]+)"',
+    r'reason="([a-z_]+)"',
+]
+
+
 def _recorded_refusal_reasons() -> set[str]:
     """Every reason a refusal is recorded with: the code of each error class, the overflow,
-    and the codes the source passes as they are (``record_refusal(request, "...")``, an
-    access token's ``TokenRefused("...")``), read from the source as written."""
+    and the codes the source passes as they are (``_WRITTEN``), read from the source."""
     written = set()
     for path in Path(vir.__file__).parent.rglob("*.py"):
         source = path.read_text(encoding="utf-8")
-        written |= set(re.findall(r'record_refusal,? *\(?[^()"]*"([a-z_]+)"', source))
-        written |= set(re.findall(r'TokenRefused\("([a-z_]+)"\)', source))
-    assert {"invalid_input", "token_expired"} <= written  # the reading finds what is there
+        for pattern in _WRITTEN:
+            written |= set(re.findall(pattern, source))
+        for body in re.findall(r"\ndef _reason\(.*?(?=\n\S|\Z)", source, re.DOTALL):
+            written |= set(re.findall(r'return "([a-z_]+)"', body))
+    # The reading finds what is there.
+    assert {"invalid_input", "token_expired", "csrf", "no_role", "secret", "refused"} <= written
     return {reason_code(e) for e in _every_error()} | {OVERFLOW} | written
 
 

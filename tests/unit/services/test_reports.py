@@ -511,3 +511,27 @@ def test_unreadable_input_and_refused_input_are_one_refusal_reason(tmp_path: Pat
     assert report["refusals"] == [
         {"reason": "input_error", "endpoint": "GET /v1/audit/proof/inclusion", "count": 5}
     ]
+
+
+def test_the_portals_refusals_are_listed_with_the_apis(tmp_path: Path) -> None:
+    """A refused portal request or sign-in is one refusal each, under "portal" or
+    "portal sign-in", with its reason; the CSV gives the reason's Dutch label."""
+    at = dt.datetime(2026, 10, 5, 10, 0, tzinfo=dt.UTC)
+    municipality = str(MUNICIPALITY.oin)
+    with world(tmp_path) as w:
+        for action, reason in (
+            ("portal.request_refused", "csrf"),
+            ("portal.request_refused", "csrf"),
+            ("portal.request_refused", "forbidden"),
+            ("portal.sign_in_refused", "id_token_signature"),
+        ):
+            _append(w, action, at, municipality, outcome=Outcome.REFUSED, reason=reason)
+        report = privacy_report(w.store.db, w.clock, None, START, END)
+        text = privacy_csv(report, "nl")
+    assert report["refusals"] == [
+        {"reason": "csrf", "endpoint": "portal", "count": 2},
+        {"reason": "forbidden", "endpoint": "portal", "count": 1},
+        {"reason": "id_token_signature", "endpoint": "portal sign-in", "count": 1},
+    ]
+    assert "Formulier verlopen of niet van het portaal" in text
+    assert "Handtekening van het identiteitsbewijs klopt niet" in text
