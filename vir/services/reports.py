@@ -125,9 +125,9 @@ _HOUR: Final = dt.timedelta(hours=1)
 _SAME_REASON: Final = {"invalid_input": "input_error"}
 # The portal's refusals (one entry each, without an endpoint) are listed with the API's,
 # under where they happened.
-_PORTAL_REFUSALS: Final = {
-    Action.PORTAL_REQUEST_REFUSED: "portal",
-    Action.PORTAL_SIGN_IN_REFUSED: "portal sign-in",
+_PORTAL_REFUSALS: Final[dict[str, str]] = {
+    Action.PORTAL_REQUEST_REFUSED.value: "portal",
+    Action.PORTAL_SIGN_IN_REFUSED.value: "portal sign-in",
 }
 # How much later than its moment an entry may be integrated (the longest transaction,
 # with a wide margin): the reports keep this much of the log in memory, no more.
