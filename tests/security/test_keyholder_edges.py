@@ -22,14 +22,16 @@ import pytest
 from sqlalchemy import select
 from support.inapp import InApp, in_app, in_keyholder
 from support.instore import ORGS, T0
+from support.world import MUNICIPALITY, OPERATOR
 
 from vir.api.app import create_app
 from vir.crypto import keys, oprf, pki
 from vir.crypto.signing import init_signing_key
 from vir.domain.encoding import b64url_decode, b64url_encode
 from vir.domain.errors import ConfigurationError
+from vir.domain.organisations import Organisation, Role
 from vir.keyholder.settings import KeyholderSettings
-from vir.services.onboarding import register_certificate
+from vir.services.onboarding import register_certificate, register_organisation
 from vir.settings import Settings
 from vir.store.tables import AuditEntryRow
 
@@ -172,6 +174,44 @@ def test_a_certificate_the_key_holder_has_not_registered_is_refused(tmp_path: Pa
         assert holder.request("GET", EPOCHS, certificate=_pem(member)).status_code == 200
         (evaluated,) = audit(holder, "oprf.evaluate")
         assert evaluated["organisation"] == str(ORGS[0].oin)
+
+
+@pytest.mark.parametrize(
+    ("org", "role", "status"),
+    [
+        (ORGS[0], Role.SYSTEM, 200),
+        (ORGS[2], Role.COORDINATOR, 200),
+        (MUNICIPALITY, Role.ADDRESS_OFFICER, 200),
+        (MUNICIPALITY, Role.PRIVACY_OFFICER, 200),
+        (OPERATOR, Role.NATIONAL_PRIVACY_OFFICER, 200),
+        # The index's own certificate (on the index's host, for the evaluation counts):
+        # were it served, whoever runs the index could pseudonymise any BSN.
+        (OPERATOR, Role.INDEX_SERVICE, 403),
+        (MUNICIPALITY, Role.FOLLOW_UP_OFFICER, 403),
+    ],
+    ids=lambda value: value.value if isinstance(value, Role) else None,
+)
+def test_only_the_roles_that_pseudonymise_are_served(
+    tmp_path: Path, org: Organisation, role: Role, status: int
+) -> None:
+    issued = _issue(str(org.oin), org.name)
+    with in_keyholder(tmp_path) as holder:
+        db = holder.app.state.services.db
+        if org in (MUNICIPALITY, OPERATOR):
+            register_organisation(db, org, T0)
+        register_certificate(db, issued.cert, T0, role)
+        pem = _pem(issued)
+        answered = holder.request("POST", EVALUATE, json=body(text(1)), certificate=pem)
+        if status == 200:
+            assert answered.status_code == 200, answered.text
+            return
+        problem(answered, 403, "not-permitted")
+        # Whatever it sends: the role is refused before the body is looked at.
+        problem(
+            holder.request("POST", EVALUATE, json={"x": 1}, certificate=pem), 403, "not-permitted"
+        )
+        assert not audit(holder, "oprf.evaluate")
+        assert {e["reason"] for e in audit(holder, "request.refused")} == {"not_permitted"}
 
 
 # --- What may be asked ------------------------------------------------------------------------

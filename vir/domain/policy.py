@@ -27,6 +27,29 @@ def require_reporter(actor: Actor) -> None:
         raise NotPermitted("this certificate's role does not register or manage signals")
 
 
+# The roles whose certificates a key holder evaluates for: a reporting organisation's
+# system and coordinator (registrations), a municipality's address officer (the
+# exclusion list) and the privacy officers (a person's access request or death notice).
+# Never the index's own certificate (index_service, on the index's host, for the
+# evaluation counts): whoever runs the index must not be able to pseudonymise
+# (docs/trust-model.md); nor a follow-up officer, who works on matches.
+PSEUDONYMISERS: frozenset[Role] = frozenset(
+    {
+        Role.SYSTEM,
+        Role.COORDINATOR,
+        Role.ADDRESS_OFFICER,
+        Role.PRIVACY_OFFICER,
+        Role.NATIONAL_PRIVACY_OFFICER,
+    }
+)
+
+
+def require_pseudonymiser(actor: Actor) -> None:
+    """Asking a key holder to evaluate: a certificate of one of ``PSEUDONYMISERS``."""
+    if actor.role not in PSEUDONYMISERS:
+        raise NotPermitted("this certificate's role does not pseudonymise")
+
+
 def require_coordinator(actor: Actor) -> None:
     require_reporter(actor)
     if actor.role is not Role.COORDINATOR:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from vir.audit.actions import Action
 from vir.audit.chain import Outcome
 from vir.crypto import oprf, ristretto
+from vir.domain import policy
 from vir.domain.clock import Clock
 from vir.domain.errors import InvalidElement
 from vir.domain.ratelimit import LimitKind
@@ -70,6 +71,8 @@ class EvaluationService:
         InvalidElement names the first bad index (an element that is canonical but not
         a point is found by the multiplication, ``oprf.evaluate_batch``).
         """
+        if isinstance(caller, Caller):
+            policy.require_pseudonymiser(caller)
         for index, element in enumerate(blinded):
             if not ristretto.is_canonical_field_element(element):
                 raise InvalidElement(f"blinded_elements[{index}]")

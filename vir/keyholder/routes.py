@@ -18,6 +18,7 @@ from vir.api.blocking import blocking
 from vir.api.identity import CLIENT_CERT_HEADER, CurrentCaller, client_certificate, require_caller
 from vir.api.problems import problem_responses
 from vir.api.schemas import Element, TimestampOut, decode_element, timestamp
+from vir.domain import policy
 from vir.domain.encoding import b64url_encode
 from vir.domain.errors import TokenRefused
 from vir.keyholder.bearer import Person
@@ -41,7 +42,11 @@ async def require_evaluator(request: Request) -> Caller | Person:
     organisation) of a Bearer access token; with neither, 401 as for a certificate."""
     authorization = request.headers.getlist("authorization")
     if _presents_certificate(request) or not authorization:
-        return await require_caller(request)
+        caller = await require_caller(request)
+        # Before the body is read, as the index's routes do (vir.api.roles); the
+        # evaluation checks it again (vir.keyholder.evaluation).
+        policy.require_pseudonymiser(caller)
+        return caller
     scheme, _, token = authorization[0].partition(" ")
     if len(authorization) != 1 or scheme.lower() != "bearer":
         raise TokenRefused("token_format")
