@@ -6,6 +6,7 @@ sent: a rejected element may be a pseudonym, and messages end up in logs.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,11 +105,31 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+# A name the client sent (an unknown field, a query parameter) is repeated in an answer
+# only if it has the shape of vir's own names: otherwise a key such as "bsn 999999990"
+# or a pseudonym would come back in the error (and in anything that logs errors).
+_SAFE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}\Z")
+# At most this many fields are named in one answer: a body of 60,000 unknown keys does
+# not get a 4 MB answer.
+MAX_NAMED_FIELDS = 20
+
+
+def safe_name(name: object) -> str:
+    """``name`` quoted if it has the shape of a field name, else a stand-in."""
+    text = str(name)
+    return f'"{text}"' if _SAFE_NAME.match(text) else "(a name that is not a field's)"
+
+
 def _field_path(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     path = ""
     for part in parts:
-        path += f"[{part}]" if part.isdigit() else (f".{part}" if path else part)
+        if part.isdigit():
+            path += f"[{part}]"
+            continue
+        if not _SAFE_NAME.match(part):
+            part = "?"
+        path += f".{part}" if path else part
     return path or "body"
 
 
@@ -135,8 +156,14 @@ def validation_response(error: RequestValidationError) -> JSONResponse:
     for item in error.errors():
         if item.get("type") == "json_invalid":
             kind = MALFORMED_JSON
+            # The parser's reason is one of its fixed sentences or vir.api.strict's:
+            # never a part of the body.
+            reason = str(item.get("ctx", {}).get("error", "")).strip()
             return problem_response(
-                kind.status, kind.slug, kind.title, "the request body is not valid JSON"
+                kind.status,
+                kind.slug,
+                kind.title,
+                "the request body is not valid JSON" + (f": {reason}" if reason else ""),
             )
         # pydantic's "input" and "ctx" may hold the rejected value: never passed on.
         problems.append(
@@ -145,7 +172,10 @@ def validation_response(error: RequestValidationError) -> JSONResponse:
                 "message": str(item.get("msg", "invalid")),
             }
         )
-    fields = ", ".join(p["field"] for p in problems)
+    more = len(problems) - MAX_NAMED_FIELDS
+    if more > 0:
+        problems = problems[:MAX_NAMED_FIELDS]
+    fields = ", ".join(p["field"] for p in problems) + (f" and {more} more" if more > 0 else "")
     return problem_response(
         422, "invalid-input", "Invalid input", f"invalid field(s): {fields}", errors=problems
     )

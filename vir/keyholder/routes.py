@@ -18,6 +18,7 @@ from vir.api.blocking import blocking
 from vir.api.identity import CLIENT_CERT_HEADER, CurrentCaller, client_certificate, require_caller
 from vir.api.problems import problem_responses
 from vir.api.schemas import Element, TimestampOut, decode_element, timestamp
+from vir.api.strict import StrictRoute
 from vir.domain import policy
 from vir.domain.encoding import b64url_encode
 from vir.domain.errors import TokenRefused
@@ -26,7 +27,7 @@ from vir.keyholder.deps import DatabaseDep, EvaluationDep
 from vir.keyholder.epochs import listing
 from vir.services.identity import Caller
 
-router = APIRouter(prefix="/v1/oprf", tags=["pseudonyms"])
+router = APIRouter(prefix="/v1/oprf", tags=["pseudonyms"], route_class=StrictRoute)
 
 
 def _presents_certificate(request: Request) -> bool:

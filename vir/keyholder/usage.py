@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from vir.api.identity import CurrentCaller
 from vir.api.problems import problem_responses
 from vir.api.schemas import IsoDate, TimestampOut, parse_date, timestamp
+from vir.api.strict import StrictRoute
 from vir.audit.actions import Action
 from vir.audit.chain import AuditEvent
 from vir.domain.errors import InputError, NotPermitted
@@ -31,7 +32,7 @@ from vir.store import audit_log
 from vir.store.db import Database
 from vir.store.tables import AuditEntryRow
 
-router = APIRouter(prefix="/v1/oprf", tags=["pseudonyms"])
+router = APIRouter(prefix="/v1/oprf", tags=["pseudonyms"], route_class=StrictRoute)
 # The longest period one answer covers (the privacy report's own limit is three years).
 MAX_DAYS = 3 * 366
 

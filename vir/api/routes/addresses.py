@@ -19,12 +19,13 @@ from vir.api.deps import ClockDep, DatabaseDep, EpochsDep
 from vir.api.problems import problem_responses
 from vir.api.roles import AddressOfficer
 from vir.api.schemas import Element, Strict, TimestampOut, decode_pseudonym, timestamp
+from vir.api.strict import StrictRoute
 from vir.domain.addresses import check_label
 from vir.domain.errors import InputError
 from vir.services import addresses
 from vir.services.epochs import Arriving
 
-router = APIRouter(prefix="/v1", tags=["addresses"])
+router = APIRouter(prefix="/v1", tags=["addresses"], route_class=StrictRoute)
 
 # What the address is ("Blijf-van-mijn-lijfhuis Rotterdam-Zuid"): letters, digits, spaces
 # and a little punctuation, and no run of eight or more digits (no BSN, no phone number).

@@ -13,9 +13,10 @@ from vir.api.blocking import blocking
 from vir.api.deps import TransparencyDep
 from vir.api.identity import CurrentCaller
 from vir.api.problems import problem_responses
+from vir.api.strict import StrictRoute
 from vir.domain.errors import NotFound
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=StrictRoute)
 # Sequence numbers and tree sizes are stored as SQL INTEGER (32-bit on PostgreSQL):
 # anything larger is refused as input (422) instead of overflowing the driver (a 500).
 MAX_INDEX = 2**31 - 1

@@ -19,12 +19,13 @@ from vir.api.schemas import (
     Strict,
     decode_pseudonym,
 )
+from vir.api.strict import StrictRoute
 from vir.domain.errors import InputError
 from vir.domain.feedback import FEEDBACK_DAYS, FeedbackCode
 from vir.services.consultations import Consultation, Form, Involvement, Purpose
 from vir.services.epochs import Arriving
 
-router = APIRouter(prefix="/v1", tags=["consultations"])
+router = APIRouter(prefix="/v1", tags=["consultations"], route_class=StrictRoute)
 COMMON = (400, 401, 403, 413, 422)
 
 

@@ -22,6 +22,7 @@ from vir.api.problems import problem_responses
 from vir.api.roles import FollowUpOfficer
 from vir.api.routes.matches import MatchId
 from vir.api.schemas import OrganisationOut, ProfessionalOut, TimestampOut, timestamp
+from vir.api.strict import StrictRoute
 from vir.domain.followup import MAX_DAYS
 from vir.reports.labels import category_label
 from vir.services.followup import (
@@ -32,7 +33,7 @@ from vir.services.followup import (
     Reminder,
 )
 
-router = APIRouter(prefix="/v1", tags=["follow-up"])
+router = APIRouter(prefix="/v1", tags=["follow-up"], route_class=StrictRoute)
 
 
 class FollowUpParticipantOut(BaseModel):

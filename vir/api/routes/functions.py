@@ -9,10 +9,11 @@ from pydantic import BaseModel, Field
 
 from vir.api.identity import CurrentCaller
 from vir.api.problems import problem_responses
+from vir.api.strict import StrictRoute
 from vir.domain import functions
 from vir.domain.organisations import Category
 
-router = APIRouter(prefix="/v1", tags=["signals"])
+router = APIRouter(prefix="/v1", tags=["signals"], route_class=StrictRoute)
 REPORTING = tuple(c for c in Category if c.reports)
 CATEGORY_PATTERN = "^(" + "|".join([*(c.value for c in Category), "all"]) + ")$"
 

@@ -29,9 +29,10 @@ from vir.api.errors import problem_response
 from vir.api.identity import TlsClient
 from vir.api.openapi import MUTUAL_TLS
 from vir.api.problems import problem_responses
+from vir.api.strict import StrictRoute
 from vir.store.db import Database
 
-router = APIRouter()
+router = APIRouter(route_class=StrictRoute)
 # Seconds a load balancer waits before asking again.
 RETRY_AFTER = 5
 DATABASE = "database"

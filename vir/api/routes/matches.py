@@ -27,12 +27,13 @@ from vir.api.schemas import (
     TimestampOut,
     timestamp,
 )
+from vir.api.strict import StrictRoute
 from vir.domain.coordination import FollowUp
 from vir.services.matchregie import MAX_CONTACTS, Matchregie
 from vir.services.views import FollowUpShown, HandoverShown, MatchDetail
 from vir.store.records import OrganisationContact
 
-router = APIRouter(prefix="/v1", tags=["matches"])
+router = APIRouter(prefix="/v1", tags=["matches"], route_class=StrictRoute)
 COMMON = (400, 401, 403, 422)
 MatchId = Annotated[str, Path(pattern=SIGNAL_ID_PATTERN, description="the match's id")]
 OinIn = Annotated[str, StringConstraints(pattern=r"^[0-9]{20}$")]

@@ -24,8 +24,9 @@ from vir.api.errors import problem_response
 from vir.api.identity import TlsClient
 from vir.api.metrics import CONTENT_TYPE, peer_allowed
 from vir.api.metrics_workers import SiblingsUnavailable
+from vir.api.strict import StrictRoute
 
-router = APIRouter()
+router = APIRouter(route_class=StrictRoute)
 
 
 @router.get(

@@ -12,10 +12,11 @@ from vir.api.blocking import blocking
 from vir.api.deps import ClockDep, DatabaseDep
 from vir.api.problems import problem_responses
 from vir.api.roles import Reporter
+from vir.api.strict import StrictRoute
 from vir.reports.labels import category_label
 from vir.services.directory import Connected, Directory, connected_organisations
 
-router = APIRouter(prefix="/v1", tags=["organisation"])
+router = APIRouter(prefix="/v1", tags=["organisation"], route_class=StrictRoute)
 
 
 class ConnectedOut(BaseModel):

@@ -24,11 +24,12 @@ from vir.api.schemas import (
     decode_pseudonym,
     timestamp,
 )
+from vir.api.strict import StrictRoute
 from vir.domain.lifecycle import ErasureKind
 from vir.services.epochs import Arriving
 from vir.services.views import UninformedSignal
 
-router = APIRouter(prefix="/v1/privacy", tags=["privacy officer"])
+router = APIRouter(prefix="/v1/privacy", tags=["privacy officer"], route_class=StrictRoute)
 COMMON = (400, 401, 403, 413, 422)
 PDF = "application/pdf"
 

@@ -38,11 +38,12 @@ from vir.api.deps import (
 )
 from vir.api.problems import problem_responses
 from vir.api.roles import ParticipationReader, PrivacyOfficer
+from vir.api.strict import StrictRoute
 from vir.domain.errors import InputError
 from vir.services.participation import MAX_DAYS, participation_scope
 from vir.services.reports import require_known_region
 
-router = APIRouter(prefix="/v1/privacy/reports", tags=["privacy officer"])
+router = APIRouter(prefix="/v1/privacy/reports", tags=["privacy officer"], route_class=StrictRoute)
 COMMON = (400, 401, 403, 422)
 PDF = "application/pdf"
 CSV = "text/csv"

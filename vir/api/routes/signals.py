@@ -36,6 +36,7 @@ from vir.api.schemas import (
     parse_date,
     timestamp,
 )
+from vir.api.strict import StrictRoute
 from vir.delivery.channels import DeliveryState
 from vir.domain.errors import InputError
 from vir.domain.lifecycle import InformedWho
@@ -46,7 +47,7 @@ from vir.services.signals import SignalChange, SignalRequest
 from vir.services.views import MatchView
 from vir.store.records import ArchivedSignal, Informed, Signal, StoredNotification
 
-router = APIRouter(prefix="/v1", tags=["signals"])
+router = APIRouter(prefix="/v1", tags=["signals"], route_class=StrictRoute)
 COMMON = (400, 401, 403, 413, 422)
 
 

@@ -38,13 +38,14 @@ from vir.api.problems import FieldProblem, problem_responses
 from vir.api.roles import Reporter
 from vir.api.routes.signals import COMMON, SignalIn, SignalOut, _signal_request
 from vir.api.schemas import DateOut, MatchOut, Strict
+from vir.api.strict import StrictRoute
 from vir.domain.errors import RateLimited, VirError, WriteNotCommitted
 from vir.domain.local_ref import is_local_ref
 from vir.services.refusals import reason_code
 from vir.services.signals import SignalRequest
 from vir.services.views import Registration
 
-router = APIRouter(prefix="/v1", tags=["signals"])
+router = APIRouter(prefix="/v1", tags=["signals"], route_class=StrictRoute)
 
 MAX_BATCH = 500
 # Its body has a limit of its own, VIR_MAX_BATCH_BODY_BYTES (vir.api.app).

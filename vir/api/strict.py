@@ -1,0 +1,86 @@
+"""One reading of a request, whatever the parser would make of a second: every API route
+(the index's and the key holder's) is a ``StrictRoute``.
+
+- A JSON object with a key twice (``{"local_ref": "a", "local_ref": "b"}``) is refused:
+  RFC 8259 §4 leaves it to the parser which value counts, and Python's keeps the last,
+  so a proxy, a log or a client library that keeps the first would see another request
+  than vir registers. It is answered as malformed JSON (400), as is an integer too long
+  for Python to read (more than 4,300 digits), which the parser would otherwise give as
+  a bare "error parsing the body".
+- A query parameter given twice (``?reason=risk_ended&reason=unjustified``) is refused
+  with 422 naming it: vir's parameters take one value each, and the last one silently
+  winning is how ``reason=`` turned an archiving withdrawal into an erasure.
+
+Both refusals go through the application's handlers, so they are accounted for (audit
+log and metrics) as every other refused request is.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from starlette.requests import Request
+from starlette.responses import Response
+
+from vir.api.errors import safe_name
+
+
+class _KeyTwice(json.JSONDecodeError):
+    """A JSON object with a key twice, as FastAPI expects a body that is no JSON."""
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        key = next(key for key, n in Counter(k for k, _ in pairs).items() if n > 1)
+        raise _KeyTwice(f"the key {safe_name(key)} is given twice in one object", "", 0)
+    return found
+
+
+class StrictRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            try:
+                self._json = json.loads(body, object_pairs_hook=_unique)
+            except json.JSONDecodeError:
+                raise
+            except ValueError:  # an integer of more than sys.get_int_max_str_digits()
+                raise json.JSONDecodeError("a number too long to read", "", 0) from None
+        return self._json
+
+
+def repeated_query_names(request: Request) -> list[str]:
+    """The query parameters given more than once, in order."""
+    counts = Counter(name for name, _ in request.query_params.multi_items())
+    return [name for name, n in counts.items() if n > 1]
+
+
+class StrictRoute(APIRoute):
+    """An APIRoute that reads its request as ``StrictRequest`` and refuses a query
+    parameter given twice."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def strict(request: Request) -> Response:
+            repeated = repeated_query_names(request)
+            if repeated:
+                raise RequestValidationError(
+                    [
+                        {
+                            "type": "repeated",
+                            "loc": ("query", name),
+                            "msg": "given more than once: one value only",
+                        }
+                        for name in repeated
+                    ]
+                )
+            return await handler(StrictRequest(request.scope, request.receive))
+
+        return strict
