@@ -7,6 +7,7 @@ import random
 import ssl
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -43,6 +44,11 @@ class ServiceError(ClientError):
 
 class ProtocolError(ClientError):
     """The service's answer does not follow the contract (wrong count, invalid element)."""
+
+
+class EpochsDiffer(ClientError):
+    """Fewer than t key holders answer under any one key epoch: the holders' operators
+    are activating a rotation one by one. Retrying later succeeds."""
 
 
 # Requests that may be sent again after a refusal: their effect is the same however
@@ -333,39 +339,42 @@ class VirClient:
 
     def _evaluate(self, blinded: list[bytes]) -> tuple[int, list[bytes]]:
         """``k·B`` for each blinded element, and the epoch: from one key holder, or
-        combined from ``threshold`` of them, asked at once (when some fail, as many of
-        the others as are still needed are asked, in their order)."""
+        combined from ``threshold`` answers under one epoch.
+
+        The first t holders are asked at once; when some fail, as many of the others as
+        are still needed are asked, in their order. When the answers are under different
+        epochs (holders activating a rotation one by one), every holder not asked yet is
+        asked at once, and the newest epoch that t of them answer under is used: the
+        index accepts it (an activated epoch once the index has taken its rekey token;
+        the one before it during the grace period, converted on arrival), and it is the
+        one the other holders are moving to. Only answers of that epoch are combined,
+        with the Lagrange coefficients of their own share indices."""
         body = {"blinded_elements": [b64url_encode(element) for element in blinded]}
         answers: list[tuple[int | None, int, list[bytes]]] = []
         failures: list[ClientError | httpx.HTTPError] = []
         waiting = list(self._holders)
-        while len(answers) < self.threshold and waiting:
-            needed = self.threshold - len(answers)
-            wave, waiting = waiting[:needed], waiting[needed:]
+        while waiting and _epoch_of(answers, self.threshold) is None:
+            if len({epoch for _index, epoch, _elements in answers}) > 1:
+                wave, waiting = waiting, []
+            else:
+                needed = self.threshold - len(answers)
+                wave, waiting = waiting[:needed], waiting[needed:]
             for outcome in self._ask(wave, body, len(blinded)):
                 if isinstance(outcome, tuple):
                     answers.append(outcome)
                 else:
                     failures.append(outcome)
-        if len(answers) < self.threshold:
-            if len(failures) == 1 and isinstance(failures[0], ServiceError):
-                raise failures[0]
-            reasons = "; ".join(dict.fromkeys(str(failure) for failure in failures))
-            raise ClientError(
-                f"{len(answers)} of the {self.threshold} key holder answers needed; "
-                f"{len(failures)} key holder(s) failed" + (f" ({reasons})" if reasons else "")
-            ) from (failures[-1] if failures else None)
-        epochs = {epoch for _index, epoch, _elements in answers}
-        if len(epochs) != 1:
-            raise ProtocolError("the key holders answered under different epochs; retry")
-        (epoch,) = epochs
+        epoch = _epoch_of(answers, self.threshold)
+        if epoch is None:
+            raise _too_few(answers, failures, self.threshold)
+        used = [answer for answer in answers if answer[1] == epoch][: self.threshold]
         if self.threshold == 1:
-            return epoch, answers[0][2]
-        indices = [index for index, _epoch, _elements in answers]
+            return epoch, used[0][2]
+        indices = [index for index, _epoch, _elements in used]
         if None in indices or len(set(indices)) != len(indices):
             raise ProtocolError("the key holders did not answer with distinct share indices")
         combined = [
-            threshold.combine([(int(index or 0), elements[i]) for index, _e, elements in answers])
+            threshold.combine([(int(index or 0), elements[i]) for index, _e, elements in used])
             for i in range(len(blinded))
         ]
         return epoch, combined
@@ -557,6 +566,36 @@ class VirClient:
             items += page
             if not page:
                 return items, after or ""
+
+
+def _epoch_of(answers: list[tuple[int | None, int, list[bytes]]], needed: int) -> int | None:
+    """The newest epoch of which there are ``needed`` answers; None: no such epoch."""
+    counts = Counter(epoch for _index, epoch, _elements in answers)
+    enough = [epoch for epoch, count in counts.items() if count >= needed]
+    return max(enough) if enough else None
+
+
+def _too_few(
+    answers: list[tuple[int | None, int, list[bytes]]],
+    failures: list[ClientError | httpx.HTTPError],
+    needed: int,
+) -> ClientError:
+    """Why fewer than ``needed`` key holders answered under one epoch, in one line."""
+    reasons = "; ".join(dict.fromkeys(str(failure) for failure in failures))
+    failed = f"{len(failures)} key holder(s) failed" + (f" ({reasons})" if reasons else "")
+    counts = Counter(epoch for _index, epoch, _elements in answers)
+    if len(counts) > 1:
+        under = ", ".join(f"epoch {epoch}: {counts[epoch]}" for epoch in sorted(counts))
+        return EpochsDiffer(
+            f"the key holders answer under different key epochs ({under}), fewer than "
+            f"{needed} under any one" + (f"; {failed}" if failures else "") + ": a rotation "
+            f"is being activated; retry once at least {needed} key holders serve one epoch"
+        )
+    if len(failures) == 1 and isinstance(failures[0], ServiceError):
+        return failures[0]
+    error = ClientError(f"{len(answers)} of the {needed} key holder answers needed; {failed}")
+    error.__cause__ = failures[-1] if failures else None
+    return error
 
 
 def _signal_path(local_ref: str) -> str:
