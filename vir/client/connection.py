@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import ssl
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,41 @@ class ServiceError(ClientError):
 
 class ProtocolError(ClientError):
     """The service's answer does not follow the contract (wrong count, invalid element)."""
+
+
+class EpochNotAccepted(ClientError):
+    """The index refused the key epoch the key holders pseudonymised under: no fault of
+    the input, but of the rotation's order (``epoch_refusal``)."""
+
+
+def epoch_refusal(epoch: object, status: object, problem: Mapping[str, Any]) -> ClientError | None:
+    """When the index answered ``status``/``problem`` (a problem, or a batch item's
+    result) to a request whose ``epoch`` the key holders gave, because it does not
+    accept that epoch: the one line that says which step of the rotation is missing.
+    None for any other answer."""
+    errors = problem.get("errors")
+    if status != 422 or not isinstance(errors, list):
+        return None
+    if not any(isinstance(e, dict) and e.get("field") == "epoch" for e in errors):
+        return None
+    return EpochNotAccepted(
+        f"the index does not accept the key holders' epoch {epoch} yet: the index must "
+        "run vir keys rekey with the rotation's token before the key holders activate it "
+        '(docs/operations.md, "Rotating the OPRF key")'
+    )
+
+
+@contextlib.contextmanager
+def epoch_of_key_holders(epoch: int) -> Iterator[None]:
+    """Around a request that sends pseudonyms made under ``epoch`` at the key holders: the
+    index's refusal of that epoch raised as ``EpochNotAccepted`` (``epoch_refusal``)."""
+    try:
+        yield
+    except ServiceError as error:
+        refused = epoch_refusal(epoch, error.status, error.problem)
+        if refused is None:
+            raise
+        raise refused from None
 
 
 class EpochsDiffer(ClientError):
@@ -434,7 +470,8 @@ class VirClient:
         ``nl-address:...``) on the index's exclusion list, pseudonymised here."""
         made = self.pseudonymise([canonical])
         body = {"epoch": made.epoch, "address": made.pseudonyms[0], "label": label}
-        self.request("POST", "/v1/address-exclusions", body)
+        with epoch_of_key_holders(made.epoch):
+            self.request("POST", "/v1/address-exclusions", body)
 
     def address_exclusions(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = self.request("GET", "/v1/address-exclusions").json()["items"]
@@ -493,44 +530,46 @@ class VirClient:
         """Veilig Thuis: who is or was involved with a person (canonical input, local)."""
         made = self.pseudonymise([canonical])
         body = {"epoch": made.epoch, "person": made.pseudonyms[0], "purpose": purpose}
-        answer: dict[str, Any] = self.request("POST", "/v1/consultations", body).json()
+        with epoch_of_key_holders(made.epoch):
+            answer: dict[str, Any] = self.request("POST", "/v1/consultations", body).json()
         return answer
 
-    def _person(self, canonical: str) -> dict[str, Any]:
+    def _about_person(self, path: str, canonical: str, **extra: Any) -> dict[str, Any]:
+        """``POST path`` with the person's pseudonym made here, and ``extra``."""
         made = self.pseudonymise([canonical])
-        return {"epoch": made.epoch, "person": made.pseudonyms[0]}
+        body = {"epoch": made.epoch, "person": made.pseudonyms[0], **extra}
+        with epoch_of_key_holders(made.epoch):
+            answer: dict[str, Any] = self.request("POST", path, body).json()
+        return answer
 
     def access_report(self, canonical: str) -> dict[str, Any]:
         """Privacy officer: everything held on a person (GDPR art. 15), as JSON."""
-        answer: dict[str, Any] = self.request(
-            "POST", "/v1/privacy/access", self._person(canonical)
-        ).json()
-        return answer
+        return self._about_person("/v1/privacy/access", canonical)
 
     def access_report_pdf(self, canonical: str) -> bytes:
         """The same, as the Dutch PDF for the data subject."""
-        response = self._http.post(
-            "/v1/privacy/access",
-            json=self._person(canonical),
-            headers={"Accept": "application/pdf"},
-        )
-        if response.status_code >= 400:
-            raise ServiceError(response.status_code, response.json())
+        made = self.pseudonymise([canonical])
+        with epoch_of_key_holders(made.epoch):
+            response = self._http.post(
+                "/v1/privacy/access",
+                json={"epoch": made.epoch, "person": made.pseudonyms[0]},
+                headers={"Accept": "application/pdf"},
+            )
+            if response.status_code >= 400:
+                raise ServiceError(response.status_code, response.json())
         return response.content
 
     def erase(self, canonical: str, kind: str, signals: list[str] | None = None) -> list[str]:
         """Privacy officer: execute an erasure, objection or correction request."""
-        body = self._person(canonical) | {"kind": kind}
+        extra: dict[str, Any] = {"kind": kind}
         if signals is not None:
-            body["signals"] = signals
-        erased: list[str] = self.request("POST", "/v1/privacy/erasure", body).json()["erased"]
+            extra["signals"] = signals
+        erased: list[str] = self._about_person("/v1/privacy/erasure", canonical, **extra)["erased"]
         return erased
 
     def deceased(self, canonical: str) -> list[str]:
         """Privacy officer: a death notice."""
-        erased: list[str] = self.request(
-            "POST", "/v1/privacy/deaths", self._person(canonical)
-        ).json()["erased"]
+        erased: list[str] = self._about_person("/v1/privacy/deaths", canonical)["erased"]
         return erased
 
     def functions(self, category: str | None = None) -> list[dict[str, Any]]:

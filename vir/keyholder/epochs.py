@@ -155,16 +155,23 @@ def rotate(
 
     ``delta``: given for the other holders of a threshold deployment, which must all
     multiply their share by the same δ (from the first holder's rekey token); None: a
-    fresh random one. Refuses while another rotation is incoming.
+    fresh random one. Refuses while another rotation is incoming (its token goes to
+    the index, then it is activated).
     """
     if delta is not None and (not oprf.is_canonical_scalar(delta) or delta == bytes(32)):
         raise ConfigurationError("the rekey factor is not a canonical non-zero scalar")
     factor = delta if delta is not None else oprf.random_scalar()
     with db.write(exclusive=True) as session:
-        if session.scalars(
+        incoming = session.scalars(
             select(KeyEpochRow).where(KeyEpochRow.state == EpochState.INCOMING.value)
-        ).first():
-            raise Conflict("a rotation is already incoming; activate it first")
+        ).first()
+        if incoming is not None:
+            # Its token may not have reached the index yet: activating first would make
+            # pseudonyms the index refuses. The order is rotate, rekey, activate.
+            raise Conflict(
+                f"epoch {incoming.epoch} is already incoming: give its rekey token to the "
+                "index (vir keys rekey --token FILE), then run vir keyholder activate"
+            )
         current = _current_row(session)
         key = load(keys_dir).get(current.epoch)
         if key is None:

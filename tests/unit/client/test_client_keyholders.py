@@ -18,9 +18,10 @@ from typing import Any
 import httpx
 import pytest
 
-from vir.client import connection
+from vir.client import connection, consultations
 from vir.client.connection import (
     ClientError,
+    EpochNotAccepted,
     EpochsDiffer,
     ProtocolError,
     ServiceError,
@@ -304,3 +305,48 @@ def test_a_development_set_up_that_is_not_there_or_has_no_such_organisation(
     )
     with pytest.raises(ClientError, match=r"one of: gp, privacy_officer$"):
         VirClient.from_dev("school", tmp_path)
+
+
+def test_the_index_refusing_the_key_holders_epoch_says_which_step_is_missing() -> None:
+    """A request with a pseudonym made here (privacy officer, Veilig Thuis, address
+    officer) refused for its epoch: the key holders activated before the index took the
+    rotation's token, which is said in one line, not as an invalid field."""
+    message = "pseudonyms must be made under an accepted key epoch (1)"
+    refused = {
+        "type": "urn:vir:problem:invalid-input",
+        "title": "Invalid input",
+        "status": 422,
+        "detail": f"epoch: {message}",
+        "errors": [{"field": "epoch", "message": message}],
+    }
+    paths: list[str] = []
+
+    def index(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.path)
+        assert json.loads(request.content)["epoch"] == 2
+        return httpx.Response(422, json=refused)
+
+    made = client([holder(KEY, epoch=2)])
+    made._http = httpx.Client(base_url="https://index.test", transport=httpx.MockTransport(index))
+    calls: list[Callable[[], object]] = [
+        lambda: made.access_report(INPUTS[0]),
+        lambda: made.access_report_pdf(INPUTS[0]),
+        lambda: made.erase(INPUTS[0], "erasure"),
+        lambda: made.deceased(INPUTS[0]),
+        lambda: made.consult(INPUTS[0], "triage"),
+        lambda: consultations.consult(made, INPUTS[0], "triage", household=True),
+        lambda: made.exclude_address("nl-address:3011AB:12:", "opvang"),
+    ]
+    for call in calls:
+        with pytest.raises(EpochNotAccepted) as failed:
+            call()
+        assert str(failed.value) == (
+            "the index does not accept the key holders' epoch 2 yet: the index must run vir "
+            "keys rekey with the rotation's token before the key holders activate it "
+            '(docs/operations.md, "Rotating the OPRF key")'
+        )
+    assert len(paths) == len(calls)
+    # Another field's refusal stays the service's own answer.
+    refused["errors"] = [{"field": "purpose", "message": "not a purpose"}]
+    with pytest.raises(ServiceError, match="422"):
+        made.consult(INPUTS[0], "triage")

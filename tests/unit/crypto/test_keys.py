@@ -11,7 +11,7 @@ from support.instore import ORGS, T0, Store, fresh_store, template
 
 from vir.audit.chain import AuditEvent
 from vir.crypto import keys, oprf
-from vir.domain.errors import ConfigurationError, InvalidElement, RateLimited
+from vir.domain.errors import ConfigurationError, Conflict, InvalidElement, RateLimited
 from vir.domain.ratelimit import Limit, LimitKind
 from vir.keyholder import epochs
 from vir.keyholder.epochs import KeyStore
@@ -195,3 +195,20 @@ def test_evaluation_pays_one_token_per_element(tmp_path: Path, store: Store) -> 
     with store.db.read() as session:
         count = session.scalar(select(func.count()).where(AuditEntryRow.action == "oprf.evaluate"))
     assert count == 1
+
+
+def test_a_second_rotation_names_the_steps_of_the_incoming_one(
+    tmp_path: Path, store: Store
+) -> None:
+    """Rotate, give the token to the index, then activate: a rotate while one is incoming
+    points at the index's rekey first, not straight at activation (which, before the
+    index took the token, makes pseudonyms the index refuses)."""
+    folder = tmp_path / "keys"
+    keys.init_oprf_key(folder)
+    epochs.rotate(store.db, folder, T0)
+    with pytest.raises(Conflict) as refused:
+        epochs.rotate(store.db, folder, T0)
+    assert str(refused.value) == (
+        "epoch 2 is already incoming: give its rekey token to the index "
+        "(vir keys rekey --token FILE), then run vir keyholder activate"
+    )
