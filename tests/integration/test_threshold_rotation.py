@@ -82,6 +82,21 @@ def test_every_holder_rotates_with_one_delta_and_matching_survives(
             str(out),
         )
     service.vir("keys", "rekey", "--token", str(first_token))
+    # The index takes the token signed by the one key in its VIR_KEYHOLDER_VERIFIER_KEY
+    # (holder 1's, as vir dev init sets it up): holder 2's is refused. Configured with
+    # holder 2's key instead, it takes holder 2's token: the same epochs and δ, so the
+    # same rekey (done already here).
+    second_token = tmp_path / "rekey-holder-2.json"
+    refused = service.vir("keys", "rekey", "--token", str(second_token), check=False)
+    assert refused.returncode != 0
+    assert "not by the key holder's key" in refused.stderr
+    assert "give the token that key holder wrote" in refused.stderr
+    second_key = tmp_path / "holder-2.pub"
+    holder_2 = service.env | holders[1]["env"]
+    second_key.write_text(run_vir(service.root, holder_2, "keyholder", "key").stdout)
+    trusting_2 = service.env | {"VIR_KEYHOLDER_VERIFIER_KEY": str(second_key)}
+    taken = run_vir(service.root, trusting_2, "keys", "rekey", "--token", str(second_token))
+    assert "epoch 2 is current already: this rekey is done" in taken.stdout
     run_vir(service.root, service.env | holders[0]["env"], "keyholder", "activate")
 
     # Holder 1 serves epoch 2, holders 2 and 3 epoch 1: asked alone, holders 1 and 2
