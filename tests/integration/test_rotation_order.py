@@ -5,7 +5,8 @@ The order is rotate at the key holder, ``vir keys rekey --token`` at the index, 
 activate at the key holder. A second rotate while one is incoming names the index's
 rekey before activation; a ``vir-client import`` after the key holder activated
 before the index took the token stops in one line saying so (not as invalid rows),
-and resumes once the index has.
+and resumes once the index has. Once retired, epoch 1 is listed with when it was
+retired (not as accepted), and a registration under it is told it was retired.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from support import launch
 from support.service import RunningService, once_served, start_service
 
 from vir.client.canonical import nl_bsn
-from vir.client.connection import VirClient
+from vir.client.connection import ServiceError, VirClient
 from vir.client.demo import made_up_bsn
 
 pytestmark = pytest.mark.integration
@@ -28,7 +29,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
-    running = start_service(tmp_path_factory.mktemp("rotation-order"))
+    # No grace period: epoch 1 can be retired right after the rekey.
+    root = tmp_path_factory.mktemp("rotation-order")
+    running = start_service(root, VIR_EPOCH_GRACE_DAYS="0", VIR_KEYHOLDER_EPOCH_GRACE_DAYS="0")
     try:
         yield running
     finally:
@@ -49,6 +52,9 @@ def _summary(stdout: str) -> dict[str, int]:
 def test_activating_before_the_index_took_the_token_is_named_as_such(
     service: RunningService, tmp_path: Path
 ) -> None:
+    child = nl_bsn(made_up_bsn())
+    with VirClient.from_dev("education", service.dev) as school:
+        old = school.pseudonymise([child])
     token = tmp_path / "rekey-2.json"
     service.keyholder("rotate", "--token-out", str(token))
     again = service.keyholder("rotate", "--token-out", str(tmp_path / "again.json"), check=False)
@@ -80,3 +86,29 @@ def test_activating_before_the_index_took_the_token_is_named_as_such(
     resumed = _import(service, rows)
     assert resumed.returncode == 0, resumed.stderr
     assert _summary(resumed.stdout)["registered"] == 3
+
+    assert "retired epoch(s) 1" in service.vir("keys", "retire").stdout
+    first, second = service.vir("keys", "epochs").stdout.splitlines()
+    assert first.startswith("epoch 1: retired (since 20") and second.startswith("epoch 2: current")
+    signal = {
+        "local_ref": "school-old",
+        "epoch": old.epoch,
+        "person": old.pseudonyms[0],
+        "professional": {"name": "Anna de Wit", "email": "a@example.nl"},
+    }
+    with (
+        VirClient.from_dev("education", service.dev) as school,
+        pytest.raises(ServiceError) as refused,
+    ):
+        school.register_signal(signal)
+    assert refused.value.status == 422
+    assert refused.value.problem["errors"] == [
+        {
+            "field": "epoch",
+            "message": "epoch 1 was retired: pseudonyms must be made under an accepted key "
+            "epoch (2)",
+        }
+    ]
+    assert "retired epoch(s) 1" in service.keyholder("retire").stdout
+    listed = service.keyholder("epochs").stdout.splitlines()
+    assert listed[0].startswith("   1  retired    retired 20"), listed

@@ -60,8 +60,19 @@ def epoch_refusal(epoch: object, status: object, problem: Mapping[str, Any]) -> 
     errors = problem.get("errors")
     if status != 422 or not isinstance(errors, list):
         return None
-    if not any(isinstance(e, dict) and e.get("field") == "epoch" for e in errors):
+    said = [
+        str(e.get("message")) for e in errors if isinstance(e, dict) and e.get("field") == "epoch"
+    ]
+    if not said:
         return None
+    if f"epoch {epoch} was retired" in said[0]:
+        # The key holders still serve an epoch whose grace period ended at the index:
+        # they never activated the rotation that replaced it.
+        return EpochNotAccepted(
+            f"the index no longer accepts the key holders' epoch {epoch} (retired there): "
+            "the key holders must activate the rotation's new epoch (vir keyholder "
+            'activate; docs/operations.md, "Rotating the OPRF key")'
+        )
     return EpochNotAccepted(
         f"the index does not accept the key holders' epoch {epoch} yet: the index must "
         "run vir keys rekey with the rotation's token before the key holders activate it "

@@ -41,6 +41,9 @@ from vir.store.tables import KeyEpochRow
 
 @dataclass(frozen=True)
 class EpochInfo:
+    """An epoch as ``vir keyholder epochs`` lists it; ``retire_after``: a previous
+    epoch's key is destroyed after it, a retired one's was destroyed then."""
+
     epoch: int
     state: EpochState
     created_at: dt.datetime
@@ -213,7 +216,9 @@ def retire(db: Database, keys_dir: Path, now: dt.datetime, *, force: bool = Fals
         for row in rows:
             if force or (row.retire_after is not None and row.retire_after <= now):
                 destroy_oprf_key(keys_dir, row.epoch)
-                row.state = EpochState.RETIRED.value
+                # From now on the moment it was retired (``force``: maybe before its
+                # grace ended), which the listing shows.
+                row.state, row.retire_after = EpochState.RETIRED.value, now
                 _audit(session, Action.KEY_EPOCH_RETIRED, row.epoch, now)
                 retired.append(row.epoch)
     return retired

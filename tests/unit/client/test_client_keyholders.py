@@ -346,6 +346,17 @@ def test_the_index_refusing_the_key_holders_epoch_says_which_step_is_missing() -
             '(docs/operations.md, "Rotating the OPRF key")'
         )
     assert len(paths) == len(calls)
+    # Key holders still on an epoch whose grace period ended at the index: they never
+    # activated the rotation that replaced it.
+    message = "epoch 2 was retired: pseudonyms must be made under an accepted key epoch (3)"
+    refused["errors"] = [{"field": "epoch", "message": message}]
+    with pytest.raises(EpochNotAccepted) as retired:
+        made.consult(INPUTS[0], "triage")
+    assert str(retired.value) == (
+        "the index no longer accepts the key holders' epoch 2 (retired there): the key "
+        "holders must activate the rotation's new epoch (vir keyholder activate; "
+        'docs/operations.md, "Rotating the OPRF key")'
+    )
     # Another field's refusal stays the service's own answer.
     refused["errors"] = [{"field": "purpose", "message": "not a purpose"}]
     with pytest.raises(ServiceError, match="422"):

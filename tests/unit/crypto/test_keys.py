@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from support.instore import ORGS, T0, Store, fresh_store, template
 
+from vir import cli_keyholder
 from vir.audit.chain import AuditEvent
 from vir.crypto import keys, oprf
 from vir.domain.errors import ConfigurationError, Conflict, InvalidElement, RateLimited
@@ -212,3 +213,29 @@ def test_a_second_rotation_names_the_steps_of_the_incoming_one(
         "epoch 2 is already incoming: give its rekey token to the index "
         "(vir keys rekey --token FILE), then run vir keyholder activate"
     )
+
+
+def test_a_retired_epoch_is_listed_with_when_it_was_retired(
+    tmp_path: Path,
+    store: Store,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Its key destroyed (here with --now, before its grace ended): the listing says when,
+    not the end of a grace period that no longer applies."""
+    folder = tmp_path / "keys"
+    keys.init_oprf_key(folder)
+    epochs.rotate(store.db, folder, T0)
+    epochs.activate(store.db, T0, dt.timedelta(days=30))
+    retired_at = T0 + dt.timedelta(hours=1)
+    assert epochs.retire(store.db, folder, retired_at, force=True) == [1]
+    first, second = epochs.listing(store.db)
+    assert (first.state, first.retire_after) == ("retired", retired_at)
+    assert (second.state, second.retire_after) == ("current", None)
+    monkeypatch.setattr(cli_keyholder, "_database", lambda _settings: store.db)
+    monkeypatch.setattr(cli_keyholder, "keyholder_settings", lambda: None)
+    assert cli_keyholder.cmd_epochs(None, None) == 0  # type: ignore[arg-type]
+    assert capsys.readouterr().out.splitlines() == [
+        "   1  retired    retired 2026-11-22 10:00",
+        "   2  current  ",
+    ]
