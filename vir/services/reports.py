@@ -125,7 +125,7 @@ _HOUR: Final = dt.timedelta(hours=1)
 _SAME_REASON: Final = {"invalid_input": "input_error"}
 # The portal's refusals (one entry each, without an endpoint) are listed with the API's,
 # under where they happened.
-_PORTAL_REFUSALS: Final = {
+_PORTAL_REFUSALS: Final[dict[str, str]] = {
     Action.PORTAL_REQUEST_REFUSED: "portal",
     Action.PORTAL_SIGN_IN_REFUSED: "portal sign-in",
 }
