@@ -391,11 +391,11 @@ class VirClient:
         The first t holders are asked at once; when some fail, as many of the others as
         are still needed are asked, in their order. When the answers are under different
         epochs (holders activating a rotation one by one), every holder not asked yet is
-        asked at once, and the newest epoch that t of them answer under is used: the
-        index accepts it (an activated epoch once the index has taken its rekey token;
-        the one before it during the grace period, converted on arrival), and it is the
-        one the other holders are moving to. Only answers of that epoch are combined,
-        with the Lagrange coefficients of their own share indices."""
+        asked at once, and the newest epoch that t of them answer under is used: once
+        the index has taken the rotation's rekey token it accepts both (the older until
+        its grace period ends, converted on arrival), and the newer is the one that
+        stays accepted. Only answers of that epoch are combined, with the Lagrange
+        coefficients of their own share indices."""
         body = {"blinded_elements": [b64url_encode(element) for element in blinded]}
         answers: list[tuple[int | None, int, list[bytes]]] = []
         failures: list[ClientError | httpx.HTTPError] = []
