@@ -198,9 +198,12 @@ def cmd_retire(_settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_epochs(_settings: Settings, _args: argparse.Namespace) -> int:
     from vir.keyholder import epochs
+    from vir.store.epochs import EpochState
 
     for e in epochs.listing(_database(keyholder_settings())):
-        after = f"  retire after {e.retire_after:%Y-%m-%d %H:%M}" if e.retire_after else ""
+        # A retired epoch's retire_after is when its key was destroyed.
+        when = "retired" if e.state == EpochState.RETIRED else "retire after"
+        after = f"  {when} {e.retire_after:%Y-%m-%d %H:%M}" if e.retire_after else ""
         print(f"{e.epoch:>4}  {e.state:<9}{after}")
     return 0
 

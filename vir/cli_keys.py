@@ -111,7 +111,7 @@ def cmd_keys_epochs(settings: Settings, _args: argparse.Namespace) -> int:
             "current": ("since", record.activated_at),
             "incoming": ("rekey started", record.created_at),
             "previous": ("accepted until", record.retire_after),
-            "retired": ("accepted until", record.retire_after),
+            "retired": ("since", record.retire_after),  # no longer accepted
         }[record.state.value]
         moment = when[1].strftime("%Y-%m-%dT%H:%M:%SZ") if when[1] is not None else "-"
         print(f"epoch {record.epoch}: {record.state.value} ({when[0]} {moment})")

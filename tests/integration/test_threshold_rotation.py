@@ -1,15 +1,18 @@
 """A 2-of-3 threshold deployment rotates its key like a single key holder: every holder
 multiplies its share by the same δ (the first holder's token; the others rotate with
 ``--from-token``), the index rekeys once, and a child registered before the rotation
-matches one registered after it."""
+matches one registered after it. While the holders' operators activate the new epoch
+one by one, the clients go on pseudonymising under the epoch t holders serve."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support.service import (
+    SERVED_EPOCH_TTL,
     RunningService,
     keyholder_listing,
     once_served,
@@ -18,7 +21,7 @@ from support.service import (
 )
 
 from vir.client.canonical import nl_bsn
-from vir.client.connection import VirClient
+from vir.client.connection import ClientError, VirClient
 from vir.crypto import keys, oprf, threshold
 from vir.domain.encoding import b64url_encode
 
@@ -79,7 +82,44 @@ def test_every_holder_rotates_with_one_delta_and_matching_survives(
             str(out),
         )
     service.vir("keys", "rekey", "--token", str(first_token))
-    for holder in holders:
+    # The index takes the token signed by the one key in its VIR_KEYHOLDER_VERIFIER_KEY
+    # (holder 1's, as vir dev init sets it up): holder 2's is refused. Configured with
+    # holder 2's key instead, it takes holder 2's token: the same epochs and δ, so the
+    # same rekey (done already here).
+    second_token = tmp_path / "rekey-holder-2.json"
+    refused = service.vir("keys", "rekey", "--token", str(second_token), check=False)
+    assert refused.returncode != 0
+    assert "not by the key holder's key" in refused.stderr
+    assert "give the token that key holder wrote" in refused.stderr
+    second_key = tmp_path / "holder-2.pub"
+    holder_2 = service.env | holders[1]["env"]
+    second_key.write_text(run_vir(service.root, holder_2, "keyholder", "key").stdout)
+    trusting_2 = service.env | {"VIR_KEYHOLDER_VERIFIER_KEY": str(second_key)}
+    taken = run_vir(service.root, trusting_2, "keys", "rekey", "--token", str(second_token))
+    assert "epoch 2 is current already: this rekey is done" in taken.stdout
+    run_vir(service.root, service.env | holders[0]["env"], "keyholder", "activate")
+
+    # Holder 1 serves epoch 2, holders 2 and 3 epoch 1: asked alone, holders 1 and 2
+    # cannot be combined; with all three, holder 3 is asked too and the epoch-1 answers
+    # of holders 2 and 3 give the pseudonym the index converts to epoch 2.
+    first_two = service.keyholder_urls[:2]
+    with VirClient.from_dev("gp", service.dev, keyholders=first_two, threshold=2) as pair:
+        deadline = time.monotonic() + 5 * SERVED_EPOCH_TTL
+        while True:
+            try:
+                pair.pseudonymise([nl_bsn(BSN)])
+            except ClientError as error:  # the two answer under different epochs
+                assert "different" in str(error)
+                break
+            assert time.monotonic() < deadline, "holder 1 does not serve epoch 2"
+            time.sleep(SERVED_EPOCH_TTL / 10)
+    with VirClient.from_dev("youth_care", service.dev) as youth_care:
+        meanwhile = youth_care.pseudonymise([nl_bsn(BSN)])
+        assert meanwhile.epoch == 1 and meanwhile.pseudonyms == before.pseudonyms
+        signal = _signal("youth-1", 1, meanwhile.pseudonyms[0])
+        (match,) = youth_care.register_signal(signal)["matches"]
+    assert match["kind"] == "person"
+    for holder in holders[1:]:
         run_vir(service.root, service.env | holder["env"], "keyholder", "activate")
 
     # Every pair of epoch-2 shares gives δ·k, the same as scaling epoch 1's key.

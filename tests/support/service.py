@@ -29,7 +29,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 from support import launch, postgres
 
-from vir.client.connection import ProtocolError, VirClient
+from vir.client.connection import EpochsDiffer, ProtocolError, VirClient
 from vir.crypto import pki
 from vir.services.devsetup import DEMO_ORGANISATIONS
 from vir.store.db import Database
@@ -489,7 +489,7 @@ def once_served(epoch: int, pseudonymise: Callable[[], _P]) -> _P:
     while True:
         try:
             made = pseudonymise()
-        except ProtocolError:
+        except (ProtocolError, EpochsDiffer):
             if time.monotonic() > deadline:
                 raise
         else:

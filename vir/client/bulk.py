@@ -53,7 +53,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from vir.client.canonical import nl_address, nl_bsn, nl_person
-from vir.client.connection import BATCH, ClientError, Pseudonymised, ServiceError, VirClient
+from vir.client.connection import (
+    BATCH,
+    ClientError,
+    Pseudonymised,
+    ServiceError,
+    VirClient,
+    epoch_refusal,
+)
 from vir.client.professional import check_professional
 from vir.domain.errors import InputError
 from vir.domain.local_ref import is_local_ref
@@ -675,14 +682,23 @@ class _Run:
                 results = self.client.register_signals([signal for _row, signal in items])
             accepted: list[Row] = []
             retry_at: int | None = None
+            refused: ClientError | None = None
             for index, ((row, signal), result) in enumerate(zip(items, results, strict=True)):
                 status = result.get("status")
                 if status in (429, 503):
                     retry_at = index
                     break
-                if self._outcome(row, signal, result):
+                # The index does not accept the key holders' epoch: not the row's fault
+                # (every row is made under it), so not counted; the run stops after
+                # this request, to be resumed once the index accepts the epoch.
+                refusal = epoch_refusal(signal["epoch"], status, result)
+                if refusal is not None:
+                    refused = refused or refusal
+                elif self._outcome(row, signal, result):
                     accepted.append(row)
             self.state.add(accepted)
+            if refused is not None:
+                raise Stopped(str(refused))
             if retry_at is None:
                 return
             items = items[retry_at:]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import ssl
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +45,57 @@ class ServiceError(ClientError):
 
 class ProtocolError(ClientError):
     """The service's answer does not follow the contract (wrong count, invalid element)."""
+
+
+class EpochNotAccepted(ClientError):
+    """The index refused the key epoch the key holders pseudonymised under: no fault of
+    the input, but of the rotation's order (``epoch_refusal``)."""
+
+
+def epoch_refusal(epoch: object, status: object, problem: Mapping[str, Any]) -> ClientError | None:
+    """When the index answered ``status``/``problem`` (a problem, or a batch item's
+    result) to a request whose ``epoch`` the key holders gave, because it does not
+    accept that epoch: the one line that says which step of the rotation is missing.
+    None for any other answer."""
+    errors = problem.get("errors")
+    if status != 422 or not isinstance(errors, list):
+        return None
+    said = [
+        str(e.get("message")) for e in errors if isinstance(e, dict) and e.get("field") == "epoch"
+    ]
+    if not said:
+        return None
+    if f"epoch {epoch} was retired" in said[0]:
+        # The key holders still serve an epoch whose grace period ended at the index:
+        # they never activated the rotation that replaced it.
+        return EpochNotAccepted(
+            f"the index no longer accepts the key holders' epoch {epoch} (retired there): "
+            "the key holders must activate the rotation's new epoch (vir keyholder "
+            'activate; docs/operations.md, "Rotating the OPRF key")'
+        )
+    return EpochNotAccepted(
+        f"the index does not accept the key holders' epoch {epoch} yet: the index must "
+        "run vir keys rekey with the rotation's token before the key holders activate it "
+        '(docs/operations.md, "Rotating the OPRF key")'
+    )
+
+
+@contextlib.contextmanager
+def epoch_of_key_holders(epoch: int) -> Iterator[None]:
+    """Around a request that sends pseudonyms made under ``epoch`` at the key holders: the
+    index's refusal of that epoch raised as ``EpochNotAccepted`` (``epoch_refusal``)."""
+    try:
+        yield
+    except ServiceError as error:
+        refused = epoch_refusal(epoch, error.status, error.problem)
+        if refused is None:
+            raise
+        raise refused from None
+
+
+class EpochsDiffer(ClientError):
+    """Fewer than t key holders answer under any one key epoch: the holders' operators
+    are activating a rotation one by one. Retrying later succeeds."""
 
 
 # Requests that may be sent again after a refusal: their effect is the same however
@@ -333,39 +386,42 @@ class VirClient:
 
     def _evaluate(self, blinded: list[bytes]) -> tuple[int, list[bytes]]:
         """``k·B`` for each blinded element, and the epoch: from one key holder, or
-        combined from ``threshold`` of them, asked at once (when some fail, as many of
-        the others as are still needed are asked, in their order)."""
+        combined from ``threshold`` answers under one epoch.
+
+        The first t holders are asked at once; when some fail, as many of the others as
+        are still needed are asked, in their order. When the answers are under different
+        epochs (holders activating a rotation one by one), every holder not asked yet is
+        asked at once, and the newest epoch that t of them answer under is used: once
+        the index has taken the rotation's rekey token it accepts both (the older until
+        its grace period ends, converted on arrival), and the newer is the one that
+        stays accepted. Only answers of that epoch are combined, with the Lagrange
+        coefficients of their own share indices."""
         body = {"blinded_elements": [b64url_encode(element) for element in blinded]}
         answers: list[tuple[int | None, int, list[bytes]]] = []
         failures: list[ClientError | httpx.HTTPError] = []
         waiting = list(self._holders)
-        while len(answers) < self.threshold and waiting:
-            needed = self.threshold - len(answers)
-            wave, waiting = waiting[:needed], waiting[needed:]
+        while waiting and _epoch_of(answers, self.threshold) is None:
+            if len({epoch for _index, epoch, _elements in answers}) > 1:
+                wave, waiting = waiting, []
+            else:
+                needed = self.threshold - len(answers)
+                wave, waiting = waiting[:needed], waiting[needed:]
             for outcome in self._ask(wave, body, len(blinded)):
                 if isinstance(outcome, tuple):
                     answers.append(outcome)
                 else:
                     failures.append(outcome)
-        if len(answers) < self.threshold:
-            if len(failures) == 1 and isinstance(failures[0], ServiceError):
-                raise failures[0]
-            reasons = "; ".join(dict.fromkeys(str(failure) for failure in failures))
-            raise ClientError(
-                f"{len(answers)} of the {self.threshold} key holder answers needed; "
-                f"{len(failures)} key holder(s) failed" + (f" ({reasons})" if reasons else "")
-            ) from (failures[-1] if failures else None)
-        epochs = {epoch for _index, epoch, _elements in answers}
-        if len(epochs) != 1:
-            raise ProtocolError("the key holders answered under different epochs; retry")
-        (epoch,) = epochs
+        epoch = _epoch_of(answers, self.threshold)
+        if epoch is None:
+            raise _too_few(answers, failures, self.threshold)
+        used = [answer for answer in answers if answer[1] == epoch][: self.threshold]
         if self.threshold == 1:
-            return epoch, answers[0][2]
-        indices = [index for index, _epoch, _elements in answers]
+            return epoch, used[0][2]
+        indices = [index for index, _epoch, _elements in used]
         if None in indices or len(set(indices)) != len(indices):
             raise ProtocolError("the key holders did not answer with distinct share indices")
         combined = [
-            threshold.combine([(int(index or 0), elements[i]) for index, _e, elements in answers])
+            threshold.combine([(int(index or 0), elements[i]) for index, _e, elements in used])
             for i in range(len(blinded))
         ]
         return epoch, combined
@@ -425,7 +481,8 @@ class VirClient:
         ``nl-address:...``) on the index's exclusion list, pseudonymised here."""
         made = self.pseudonymise([canonical])
         body = {"epoch": made.epoch, "address": made.pseudonyms[0], "label": label}
-        self.request("POST", "/v1/address-exclusions", body)
+        with epoch_of_key_holders(made.epoch):
+            self.request("POST", "/v1/address-exclusions", body)
 
     def address_exclusions(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = self.request("GET", "/v1/address-exclusions").json()["items"]
@@ -484,44 +541,46 @@ class VirClient:
         """Veilig Thuis: who is or was involved with a person (canonical input, local)."""
         made = self.pseudonymise([canonical])
         body = {"epoch": made.epoch, "person": made.pseudonyms[0], "purpose": purpose}
-        answer: dict[str, Any] = self.request("POST", "/v1/consultations", body).json()
+        with epoch_of_key_holders(made.epoch):
+            answer: dict[str, Any] = self.request("POST", "/v1/consultations", body).json()
         return answer
 
-    def _person(self, canonical: str) -> dict[str, Any]:
+    def _about_person(self, path: str, canonical: str, **extra: Any) -> dict[str, Any]:
+        """``POST path`` with the person's pseudonym made here, and ``extra``."""
         made = self.pseudonymise([canonical])
-        return {"epoch": made.epoch, "person": made.pseudonyms[0]}
+        body = {"epoch": made.epoch, "person": made.pseudonyms[0], **extra}
+        with epoch_of_key_holders(made.epoch):
+            answer: dict[str, Any] = self.request("POST", path, body).json()
+        return answer
 
     def access_report(self, canonical: str) -> dict[str, Any]:
         """Privacy officer: everything held on a person (GDPR art. 15), as JSON."""
-        answer: dict[str, Any] = self.request(
-            "POST", "/v1/privacy/access", self._person(canonical)
-        ).json()
-        return answer
+        return self._about_person("/v1/privacy/access", canonical)
 
     def access_report_pdf(self, canonical: str) -> bytes:
         """The same, as the Dutch PDF for the data subject."""
-        response = self._http.post(
-            "/v1/privacy/access",
-            json=self._person(canonical),
-            headers={"Accept": "application/pdf"},
-        )
-        if response.status_code >= 400:
-            raise ServiceError(response.status_code, response.json())
+        made = self.pseudonymise([canonical])
+        with epoch_of_key_holders(made.epoch):
+            response = self._http.post(
+                "/v1/privacy/access",
+                json={"epoch": made.epoch, "person": made.pseudonyms[0]},
+                headers={"Accept": "application/pdf"},
+            )
+            if response.status_code >= 400:
+                raise ServiceError(response.status_code, response.json())
         return response.content
 
     def erase(self, canonical: str, kind: str, signals: list[str] | None = None) -> list[str]:
         """Privacy officer: execute an erasure, objection or correction request."""
-        body = self._person(canonical) | {"kind": kind}
+        extra: dict[str, Any] = {"kind": kind}
         if signals is not None:
-            body["signals"] = signals
-        erased: list[str] = self.request("POST", "/v1/privacy/erasure", body).json()["erased"]
+            extra["signals"] = signals
+        erased: list[str] = self._about_person("/v1/privacy/erasure", canonical, **extra)["erased"]
         return erased
 
     def deceased(self, canonical: str) -> list[str]:
         """Privacy officer: a death notice."""
-        erased: list[str] = self.request(
-            "POST", "/v1/privacy/deaths", self._person(canonical)
-        ).json()["erased"]
+        erased: list[str] = self._about_person("/v1/privacy/deaths", canonical)["erased"]
         return erased
 
     def functions(self, category: str | None = None) -> list[dict[str, Any]]:
@@ -557,6 +616,36 @@ class VirClient:
             items += page
             if not page:
                 return items, after or ""
+
+
+def _epoch_of(answers: list[tuple[int | None, int, list[bytes]]], needed: int) -> int | None:
+    """The newest epoch of which there are ``needed`` answers; None: no such epoch."""
+    counts = Counter(epoch for _index, epoch, _elements in answers)
+    enough = [epoch for epoch, count in counts.items() if count >= needed]
+    return max(enough) if enough else None
+
+
+def _too_few(
+    answers: list[tuple[int | None, int, list[bytes]]],
+    failures: list[ClientError | httpx.HTTPError],
+    needed: int,
+) -> ClientError:
+    """Why fewer than ``needed`` key holders answered under one epoch, in one line."""
+    reasons = "; ".join(dict.fromkeys(str(failure) for failure in failures))
+    failed = f"{len(failures)} key holder(s) failed" + (f" ({reasons})" if reasons else "")
+    counts = Counter(epoch for _index, epoch, _elements in answers)
+    if len(counts) > 1:
+        under = ", ".join(f"epoch {epoch}: {counts[epoch]}" for epoch in sorted(counts))
+        return EpochsDiffer(
+            f"the key holders answer under different key epochs ({under}), fewer than "
+            f"{needed} under any one" + (f"; {failed}" if failures else "") + ": a rotation "
+            f"is being activated; retry once at least {needed} key holders serve one epoch"
+        )
+    if len(failures) == 1 and isinstance(failures[0], ServiceError):
+        return failures[0]
+    error = ClientError(f"{len(answers)} of the {needed} key holder answers needed; {failed}")
+    error.__cause__ = failures[-1] if failures else None
+    return error
 
 
 def _signal_path(local_ref: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from vir.client.connection import VirClient
+from vir.client.connection import VirClient, epoch_of_key_holders
 from vir.domain.errors import InputError
 from vir.domain.feedback import FeedbackCode
 
@@ -26,7 +26,8 @@ def consult(
     made = client.pseudonymise([canonical])
     field = "parent" if household else "person"
     body = {"epoch": made.epoch, field: made.pseudonyms[0], "purpose": purpose}
-    answer: dict[str, Any] = client.request("POST", "/v1/consultations", body).json()
+    with epoch_of_key_holders(made.epoch):
+        answer: dict[str, Any] = client.request("POST", "/v1/consultations", body).json()
     return answer
 
 

@@ -108,7 +108,12 @@ def read_token(data: bytes, verifier_key: str) -> RekeyToken:
     if not isinstance(signer, str) or not _KEY_NAME.fullmatch(signer):
         raise InputError("token", "the signer is not a key name")
     if signer != name:
-        raise InputError("token", f"signed by key {signer!r}, not by the key holder's key {name!r}")
+        raise InputError(
+            "token",
+            f"signed by key {signer!r}, not by the key holder's key {name!r}: give the token "
+            "that key holder wrote, or check it with its signer's verifier key "
+            '(docs/operations.md, "Rotating the OPRF key")',
+        )
     signature = _decoded(document["signature"], SIGNATURE_BYTES, "signature")
     body = {k: v for k, v in document.items() if k != "signature"}
     if not ed25519_verify(public_key, signature, signed_message(body)):

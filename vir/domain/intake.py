@@ -103,14 +103,23 @@ def same_registration(
     )
 
 
-def check_epoch(epoch: int, current: int, accepted: Collection[int] = ()) -> None:
+def check_epoch(
+    epoch: int, current: int, accepted: Collection[int] = (), retired: Collection[int] = ()
+) -> None:
     """Pseudonyms are made under the current key epoch, or one the index still accepts
     and converts (``accepted``: during a rekey and the grace period after it)."""
     if epoch != current and epoch not in accepted:
-        choices = ", ".join(str(e) for e in sorted({current, *accepted}))
-        raise InputError(
-            "epoch", f"pseudonyms must be made under an accepted key epoch ({choices})"
-        )
+        raise epoch_refused(epoch, {current, *accepted}, retired)
+
+
+def epoch_refused(epoch: int, accepted: Collection[int], retired: Collection[int]) -> InputError:
+    """The refusal of pseudonyms made under ``epoch``, naming the accepted epochs, and
+    saying so when ``epoch`` is one of the ``retired`` (its grace period is over)."""
+    choices = ", ".join(str(e) for e in sorted(accepted))
+    why = f"epoch {epoch} was retired: " if epoch in retired else ""
+    return InputError(
+        "epoch", f"{why}pseudonyms must be made under an accepted key epoch ({choices})"
+    )
 
 
 def check_elements(request: SignalRequest, is_valid_element: Callable[[bytes], bool]) -> None:
@@ -182,12 +191,14 @@ def check_signal(
     today: dt.date,
     is_valid_element: Callable[[bytes], bool],
     accepted_epochs: Collection[int] = (),
+    retired_epochs: Collection[int] = (),
 ) -> dt.date:
     """Every intake rule of a new signal, in the order the errors are reported; returns
     its removal date (``removal_date``). ``accepted_epochs``: epochs besides the current
-    one whose pseudonyms the index converts on arrival."""
+    one whose pseudonyms the index converts on arrival; ``retired_epochs``: those it no
+    longer accepts (named as such when refused)."""
     check_function(category, request.professional)
-    check_epoch(request.epoch, current_epoch, accepted_epochs)
+    check_epoch(request.epoch, current_epoch, accepted_epochs, retired_epochs)
     check_elements(request, is_valid_element)
     check_parents(request.person, request.parents)
     return removal_date(request.remove_on, request.archive_until, today)

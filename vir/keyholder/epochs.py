@@ -41,6 +41,9 @@ from vir.store.tables import KeyEpochRow
 
 @dataclass(frozen=True)
 class EpochInfo:
+    """An epoch as ``vir keyholder epochs`` lists it; ``retire_after``: a previous
+    epoch's key is destroyed after it, a retired one's was destroyed then."""
+
     epoch: int
     state: EpochState
     created_at: dt.datetime
@@ -155,16 +158,23 @@ def rotate(
 
     ``delta``: given for the other holders of a threshold deployment, which must all
     multiply their share by the same δ (from the first holder's rekey token); None: a
-    fresh random one. Refuses while another rotation is incoming.
+    fresh random one. Refuses while another rotation is incoming (its token goes to
+    the index, then it is activated).
     """
     if delta is not None and (not oprf.is_canonical_scalar(delta) or delta == bytes(32)):
         raise ConfigurationError("the rekey factor is not a canonical non-zero scalar")
     factor = delta if delta is not None else oprf.random_scalar()
     with db.write(exclusive=True) as session:
-        if session.scalars(
+        incoming = session.scalars(
             select(KeyEpochRow).where(KeyEpochRow.state == EpochState.INCOMING.value)
-        ).first():
-            raise Conflict("a rotation is already incoming; activate it first")
+        ).first()
+        if incoming is not None:
+            # Its token may not have reached the index yet: activating first would make
+            # pseudonyms the index refuses. The order is rotate, rekey, activate.
+            raise Conflict(
+                f"epoch {incoming.epoch} is already incoming: give its rekey token to the "
+                "index (vir keys rekey --token FILE), then run vir keyholder activate"
+            )
         current = _current_row(session)
         key = load(keys_dir).get(current.epoch)
         if key is None:
@@ -206,7 +216,9 @@ def retire(db: Database, keys_dir: Path, now: dt.datetime, *, force: bool = Fals
         for row in rows:
             if force or (row.retire_after is not None and row.retire_after <= now):
                 destroy_oprf_key(keys_dir, row.epoch)
-                row.state = EpochState.RETIRED.value
+                # From now on the moment it was retired (``force``: maybe before its
+                # grace ended), which the listing shows.
+                row.state, row.retire_after = EpochState.RETIRED.value, now
                 _audit(session, Action.KEY_EPOCH_RETIRED, row.epoch, now)
                 retired.append(row.epoch)
     return retired

@@ -28,8 +28,7 @@ from sqlalchemy.orm import Session
 
 from vir.crypto import oprf
 from vir.crypto.rekey import scalar_inverse, scalar_product
-from vir.domain.errors import InputError
-from vir.domain.intake import SignalRequest
+from vir.domain.intake import SignalRequest, epoch_refused
 from vir.store import epochs as table
 from vir.store.db import Database
 from vir.store.epochs import EpochRecord, EpochState
@@ -53,6 +52,7 @@ class Epochs:
     # epoch -> the scalar that turns its pseudonyms into the current epoch's (None: as is)
     factors: Mapping[int, bytes | None]
     incoming: int | None = None
+    retired: frozenset[int] = frozenset()  # no longer accepted: said so when refused
 
     def __repr__(self) -> str:  # the factors are δs: never shown
         return f"Epochs(current={self.current}, accepted={sorted(self.factors)})"
@@ -64,10 +64,7 @@ class Epochs:
         """``elements`` of ``epoch`` as pseudonyms of the current epoch; InputError
         naming ``epoch`` when this epoch is not accepted. Elements must be valid."""
         if epoch not in self.factors:
-            accepted = ", ".join(str(e) for e in sorted(self.factors))
-            raise InputError(
-                "epoch", f"pseudonyms must be made under an accepted key epoch ({accepted})"
-            )
+            raise epoch_refused(epoch, self.factors, self.retired)
         factor = self.factors[epoch]
         if factor is None:
             return list(elements)
@@ -113,7 +110,8 @@ def _snapshot(key: tuple[tuple[int, EpochState, bytes | None], ...]) -> Epochs:
         factor = delta if factor is None else scalar_product(factor, delta)
         factors[epoch - 1] = factor
         epoch -= 1
-    return Epochs(current, MappingProxyType(factors), incoming)
+    retired = frozenset(e for e, s in states.items() if s == EpochState.RETIRED)
+    return Epochs(current, MappingProxyType(factors), incoming, retired)
 
 
 def in_transaction(session: Session) -> Epochs:

@@ -202,7 +202,7 @@ def retire(db: Database, now: dt.datetime, actor: str = ACTOR) -> list[int]:
             return []  # the common case: no write transaction at all
     with db.write(exclusive=True) as session:
         due = _due(table.load(session), now)
-        table.retire(session, due)
+        table.retire(session, due, now)
         for epoch in due:
             audit_log.append(
                 session,

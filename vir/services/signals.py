@@ -197,6 +197,7 @@ class SignalService:
             today=now.date(),
             is_valid_element=oprf.is_valid_element,
             accepted_epochs=tuple(known.factors),
+            retired_epochs=known.retired,
         )
 
     def _store(

@@ -27,12 +27,14 @@ class EpochState(enum.StrEnum):
     CURRENT = "current"  # stored pseudonyms are in this epoch
     INCOMING = "incoming"  # a rekey to this epoch has started; accepted, converted down
     PREVIOUS = "previous"  # replaced by a rekey; accepted, converted up, until retire_after
-    RETIRED = "retired"  # no longer accepted; δ erased
+    RETIRED = "retired"  # no longer accepted since retire_after; δ erased
 
 
 @dataclass(frozen=True, slots=True)
 class EpochRecord:
-    """A row of ``key_epochs``; ``delta`` (δ from the epoch before) is not in the repr."""
+    """A row of ``key_epochs``; ``delta`` (δ from the epoch before) is not in the repr.
+    ``retire_after``: a previous epoch's end of grace; a retired one's moment of
+    retirement (``retire``)."""
 
     epoch: int
     state: EpochState
@@ -93,14 +95,15 @@ def switch(
     )
 
 
-def retire(session: Session, epochs: Sequence[int]) -> None:
-    """Mark ``epochs`` retired and erase every δ no accepted epoch needs any more: δₑ
-    goes once epoch ``e - 1`` is retired (or never existed)."""
+def retire(session: Session, epochs: Sequence[int], now: dt.datetime) -> None:
+    """Mark ``epochs`` retired ``now`` (their ``retire_after`` becomes that moment: what
+    the listing shows) and erase every δ no accepted epoch needs any more: δₑ goes once
+    epoch ``e - 1`` is retired (or never existed)."""
     if epochs:
         session.execute(
             update(EPOCHS)
             .where(EPOCHS.c.epoch.in_(list(epochs)))
-            .values(state=EpochState.RETIRED.value)
+            .values(state=EpochState.RETIRED.value, retire_after=now)
         )
     records = load(session)
     accepted = {r.epoch for r in records if r.state != EpochState.RETIRED}

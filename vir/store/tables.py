@@ -413,6 +413,8 @@ class KeyEpochRow(Base):
     delta: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     created_at: Mapped[dt.datetime]
     activated_at: Mapped[dt.datetime | None]
+    # previous: accepted (at the key holder: its key kept) until this moment; retired:
+    # the moment it was retired (vir.store.epochs.retire, vir.keyholder.epochs.retire).
     retire_after: Mapped[dt.datetime | None]
 
 

@@ -162,3 +162,60 @@ def test_rows_refused_by_the_client_are_accounted_for_in_row_order(
         # only rows of the chunk being gathered: the last ones before it, under 64
         assert late == list(range(number - len(late), number)) and len(late) < 64
     assert notes.getvalue().count("vir-client: row ") == len(bad)
+
+
+class NewEpochClient(FakeClient):
+    """Key holders that activate epoch 2 before the index took its rekey token, once the
+    first request is answered: the index refuses each signal made under epoch 2 as it
+    answers (422 naming ``epoch``), and registers the others."""
+
+    activated = False
+
+    def pseudonymise(self, inputs: list[str]) -> Pseudonymised:
+        made = super().pseudonymise(inputs)
+        return Pseudonymised(2 if self.activated else 1, made.pseudonyms)
+
+    def register_signals(self, signals: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        self.sent += 1
+        message = "pseudonyms must be made under an accepted key epoch (1)"
+        refused = {
+            "status": 422,
+            "title": "Invalid input",
+            "detail": f"epoch: {message}",
+            "errors": [{"field": "epoch", "message": message}],
+        }
+        results = []
+        for signal in signals:
+            if signal["epoch"] == 1:
+                self.stored.append(signal["local_ref"])
+                results.append({"status": 201, "local_ref": signal["local_ref"]})
+            else:
+                results.append(refused | {"local_ref": signal["local_ref"]})
+        self.activated = True
+        return results
+
+
+def test_an_epoch_the_index_does_not_accept_yet_stops_the_run_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """Not an invalid row: every row is made under the key holders' epoch. The run stops
+    (resumable) with one line naming the missing step of the rotation; the rows the
+    index registered are in the state, the refused ones left for the next run."""
+    path = _file(tmp_path)
+    client = NewEpochClient()
+    notes = io.StringIO()
+    summary = bulk.Summary()
+    with pytest.raises(bulk.Stopped) as stopped:
+        bulk.import_file(client, path, bulk.Options(progress=False), notes, summary=summary)
+    assert str(stopped.value) == (
+        "the index does not accept the key holders' epoch 2 yet: the index must run vir "
+        "keys rekey with the rotation's token before the key holders activate it "
+        '(docs/operations.md, "Rotating the OPRF key")'
+    )
+    registered = len(client.stored)
+    assert SENT <= registered < ROWS and client.sent >= 2
+    assert (summary.registered, summary.invalid) == (registered, 0)
+    assert summary.not_done == ROWS - registered
+    assert notes.getvalue() == ""  # no row blamed
+    assert _state_refs(path) == client.stored
+    assert _senders() == []

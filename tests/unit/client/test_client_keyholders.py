@@ -1,7 +1,9 @@
 """``VirClient.pseudonymise`` at the key holder(s), against in-process fakes that hold a
 real key or real Shamir shares of one: one holder's answer unblinds to ``k·H(x)``;
 with a threshold, t answers combine to the same; failing holders are skipped while t
-others answer; too few answers, mixed epochs or repeated share indices are refused."""
+others answer; holders activating a rotation one by one (mixed epochs) are asked until
+t answer under one epoch; too few answers under one epoch, or repeated share indices,
+are refused."""
 
 from __future__ import annotations
 
@@ -16,12 +18,20 @@ from typing import Any
 import httpx
 import pytest
 
-from vir.client import connection
-from vir.client.connection import ClientError, ProtocolError, ServiceError, VirClient
+from vir.client import connection, consultations
+from vir.client.connection import (
+    ClientError,
+    EpochNotAccepted,
+    EpochsDiffer,
+    ProtocolError,
+    ServiceError,
+    VirClient,
+)
 from vir.crypto import oprf, threshold
 from vir.domain.encoding import b64url_decode, b64url_encode
 
 KEY = oprf.hash_to_scalar(b"a test key, not a published one")
+DELTA = oprf.hash_to_scalar(b"a test rotation factor")  # epoch 2's key is DELTA * KEY
 INPUTS = ["nl-bsn:123456782", "nl-bsn:111222333"]
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -67,8 +77,8 @@ def client(handlers: list[Handler], t: int = 1) -> VirClient:
     return made
 
 
-def expected() -> list[str]:
-    return [b64url_encode(oprf.scalar_mult(KEY, oprf.hash_to_group(x.encode()))) for x in INPUTS]
+def expected(key: bytes = KEY) -> list[str]:
+    return [b64url_encode(oprf.scalar_mult(key, oprf.hash_to_group(x.encode()))) for x in INPUTS]
 
 
 def test_one_key_holder_gives_k_times_h_of_x() -> None:
@@ -119,7 +129,7 @@ def test_no_key_holder_configured_is_a_clear_error() -> None:
 def test_answers_that_cannot_be_combined_are_refused() -> None:
     shares = threshold.split(KEY, 2, 3)
     first = holder(shares[0].secret, shares[0].index)
-    with pytest.raises(ProtocolError, match="different epochs"):
+    with pytest.raises(EpochsDiffer, match="different key epochs"):
         client([first, holder(shares[1].secret, shares[1].index, epoch=2)], t=2).pseudonymise(
             INPUTS
         )
@@ -127,6 +137,69 @@ def test_answers_that_cannot_be_combined_are_refused() -> None:
         client([first, first], t=2).pseudonymise(INPUTS)
     with pytest.raises(ProtocolError, match="combined 1 at a time"):
         client([first, holder(shares[1].secret)], t=2).pseudonymise(INPUTS)
+
+
+def _rotated(t: int, n: int) -> tuple[list[threshold.Share], list[threshold.Share]]:
+    """Shares of epoch 1 (of KEY) and of epoch 2 (each scaled by DELTA, as rotate does)."""
+    old = threshold.split(KEY, t, n)
+    return old, [threshold.scale(share, DELTA) for share in old]
+
+
+def _asking(handler: Handler, number: int, asked: list[int]) -> Handler:
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(number)
+        return handler(request)
+
+    return answer
+
+
+def test_holders_activating_a_rotation_one_by_one_still_pseudonymise() -> None:
+    """2-of-3, epoch 2 incoming everywhere and activated on holder 1 only: holders 1 and 2
+    answer under epochs 2 and 1, so holder 3 is asked too, and the epoch-1 answers of
+    holders 2 and 3 are combined (never holder 1's with them): k·H(x) under epoch 1,
+    which the index accepts during the rotation and converts."""
+    old, new = _rotated(2, 3)
+    asked: list[int] = []
+    holders = [
+        holder(new[0].secret, new[0].index, epoch=2),
+        holder(old[1].secret, old[1].index),
+        holder(old[2].secret, old[2].index),
+    ]
+    made = client([_asking(h, n, asked) for n, h in enumerate(holders)], t=2).pseudonymise(INPUTS)
+    assert (made.epoch, made.pseudonyms) == (1, expected())
+    assert sorted(asked) == [0, 1, 2]
+    # Activated on holders 1 and 3: their epoch-2 answers give δ·k·H(x).
+    holders[2] = holder(new[2].secret, new[2].index, epoch=2)
+    made = client(holders, t=2).pseudonymise(INPUTS)
+    assert (made.epoch, made.pseudonyms) == (2, expected(oprf.scalar_product(DELTA, KEY)))
+
+
+def test_when_t_holders_serve_each_epoch_the_newest_is_used() -> None:
+    """2-of-4, two holders on each epoch: once the first two disagree, the other two are
+    asked at once, and the newer epoch's pair is combined."""
+    old, new = _rotated(2, 4)
+    asked: list[int] = []
+    holders = [
+        holder(old[0].secret, old[0].index),
+        holder(new[1].secret, new[1].index, epoch=2),
+        holder(old[2].secret, old[2].index),
+        holder(new[3].secret, new[3].index, epoch=2),
+    ]
+    made = client([_asking(h, n, asked) for n, h in enumerate(holders)], t=2).pseudonymise(INPUTS)
+    assert (made.epoch, made.pseudonyms) == (2, expected(oprf.scalar_product(DELTA, KEY)))
+    assert sorted(asked[:2]) == [0, 1] and sorted(asked[2:]) == [2, 3]
+
+
+def test_fewer_than_t_holders_under_any_one_epoch_says_so() -> None:
+    old, new = _rotated(2, 3)
+    holders = [holder(new[0].secret, new[0].index, epoch=2), holder(old[1].secret, old[1].index)]
+    with pytest.raises(EpochsDiffer) as mixed:
+        client([*holders, down], t=2).pseudonymise(INPUTS)
+    assert str(mixed.value) == (
+        "the key holders answer under different key epochs (epoch 1: 1, epoch 2: 1), fewer "
+        "than 2 under any one; 1 key holder(s) failed (connection refused): a rotation is "
+        "being activated; retry once at least 2 key holders serve one epoch"
+    )
 
 
 def test_a_client_set_to_another_threshold_refuses_rather_than_miscombine() -> None:
@@ -232,3 +305,59 @@ def test_a_development_set_up_that_is_not_there_or_has_no_such_organisation(
     )
     with pytest.raises(ClientError, match=r"one of: gp, privacy_officer$"):
         VirClient.from_dev("school", tmp_path)
+
+
+def test_the_index_refusing_the_key_holders_epoch_says_which_step_is_missing() -> None:
+    """A request with a pseudonym made here (privacy officer, Veilig Thuis, address
+    officer) refused for its epoch: the key holders activated before the index took the
+    rotation's token, which is said in one line, not as an invalid field."""
+    message = "pseudonyms must be made under an accepted key epoch (1)"
+    refused = {
+        "type": "urn:vir:problem:invalid-input",
+        "title": "Invalid input",
+        "status": 422,
+        "detail": f"epoch: {message}",
+        "errors": [{"field": "epoch", "message": message}],
+    }
+    paths: list[str] = []
+
+    def index(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.path)
+        assert json.loads(request.content)["epoch"] == 2
+        return httpx.Response(422, json=refused)
+
+    made = client([holder(KEY, epoch=2)])
+    made._http = httpx.Client(base_url="https://index.test", transport=httpx.MockTransport(index))
+    calls: list[Callable[[], object]] = [
+        lambda: made.access_report(INPUTS[0]),
+        lambda: made.access_report_pdf(INPUTS[0]),
+        lambda: made.erase(INPUTS[0], "erasure"),
+        lambda: made.deceased(INPUTS[0]),
+        lambda: made.consult(INPUTS[0], "triage"),
+        lambda: consultations.consult(made, INPUTS[0], "triage", household=True),
+        lambda: made.exclude_address("nl-address:3011AB:12:", "opvang"),
+    ]
+    for call in calls:
+        with pytest.raises(EpochNotAccepted) as failed:
+            call()
+        assert str(failed.value) == (
+            "the index does not accept the key holders' epoch 2 yet: the index must run vir "
+            "keys rekey with the rotation's token before the key holders activate it "
+            '(docs/operations.md, "Rotating the OPRF key")'
+        )
+    assert len(paths) == len(calls)
+    # Key holders still on an epoch whose grace period ended at the index: they never
+    # activated the rotation that replaced it.
+    message = "epoch 2 was retired: pseudonyms must be made under an accepted key epoch (3)"
+    refused["errors"] = [{"field": "epoch", "message": message}]
+    with pytest.raises(EpochNotAccepted) as retired:
+        made.consult(INPUTS[0], "triage")
+    assert str(retired.value) == (
+        "the index no longer accepts the key holders' epoch 2 (retired there): the key "
+        "holders must activate the rotation's new epoch (vir keyholder activate; "
+        'docs/operations.md, "Rotating the OPRF key")'
+    )
+    # Another field's refusal stays the service's own answer.
+    refused["errors"] = [{"field": "purpose", "message": "not a purpose"}]
+    with pytest.raises(ServiceError, match="422"):
+        made.consult(INPUTS[0], "triage")

@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import func, select
 from support.instore import ORGS, T0, Store, fresh_store, template
 
+from vir import cli_keyholder
 from vir.audit.chain import AuditEvent
 from vir.crypto import keys, oprf
-from vir.domain.errors import ConfigurationError, InvalidElement, RateLimited
+from vir.domain.errors import ConfigurationError, Conflict, InvalidElement, RateLimited
 from vir.domain.ratelimit import Limit, LimitKind
 from vir.keyholder import epochs
 from vir.keyholder.epochs import KeyStore
@@ -195,3 +196,46 @@ def test_evaluation_pays_one_token_per_element(tmp_path: Path, store: Store) -> 
     with store.db.read() as session:
         count = session.scalar(select(func.count()).where(AuditEntryRow.action == "oprf.evaluate"))
     assert count == 1
+
+
+def test_a_second_rotation_names_the_steps_of_the_incoming_one(
+    tmp_path: Path, store: Store
+) -> None:
+    """Rotate, give the token to the index, then activate: a rotate while one is incoming
+    points at the index's rekey first, not straight at activation (which, before the
+    index took the token, makes pseudonyms the index refuses)."""
+    folder = tmp_path / "keys"
+    keys.init_oprf_key(folder)
+    epochs.rotate(store.db, folder, T0)
+    with pytest.raises(Conflict) as refused:
+        epochs.rotate(store.db, folder, T0)
+    assert str(refused.value) == (
+        "epoch 2 is already incoming: give its rekey token to the index "
+        "(vir keys rekey --token FILE), then run vir keyholder activate"
+    )
+
+
+def test_a_retired_epoch_is_listed_with_when_it_was_retired(
+    tmp_path: Path,
+    store: Store,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Its key destroyed (here with --now, before its grace ended): the listing says when,
+    not the end of a grace period that no longer applies."""
+    folder = tmp_path / "keys"
+    keys.init_oprf_key(folder)
+    epochs.rotate(store.db, folder, T0)
+    epochs.activate(store.db, T0, dt.timedelta(days=30))
+    retired_at = T0 + dt.timedelta(hours=1)
+    assert epochs.retire(store.db, folder, retired_at, force=True) == [1]
+    first, second = epochs.listing(store.db)
+    assert (first.state, first.retire_after) == ("retired", retired_at)
+    assert (second.state, second.retire_after) == ("current", None)
+    monkeypatch.setattr(cli_keyholder, "_database", lambda _settings: store.db)
+    monkeypatch.setattr(cli_keyholder, "keyholder_settings", lambda: None)
+    assert cli_keyholder.cmd_epochs(None, None) == 0  # type: ignore[arg-type]
+    assert capsys.readouterr().out.splitlines() == [
+        "   1  retired    retired 2026-11-22 10:00",
+        "   2  current  ",
+    ]

@@ -324,7 +324,13 @@ def test_the_epochs_and_retire_commands_say_what_the_table_holds(store: Store) -
     assert f"epoch 1: previous (accepted until {_moment(T0 + GRACE)})" in listed.out
     nothing = run_vir(store.db, "keys", "retire")
     assert nothing.code == 0 and "no key epoch is past its grace period" in nothing.out
-    for ran in (listed, nothing):
+    # Retired (here a day after its grace ended): no longer "accepted until", but when.
+    retired_at = T0 + GRACE + dt.timedelta(days=1)
+    assert rekey.retire(store.db, retired_at) == [1]
+    retired = run_vir(store.db, "keys", "epochs")
+    assert retired.out.splitlines()[0] == f"epoch 1: retired (since {_moment(retired_at)})"
+    assert "accepted" not in retired.out.splitlines()[0]
+    for ran in (listed, nothing, retired):
         assert seed.DELTA.hex() not in ran.out + ran.err
 
 
