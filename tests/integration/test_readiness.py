@@ -7,18 +7,25 @@ internal port behind the reverse proxy."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support.https import request
 from support.inapp import InApp, in_app, in_keyholder
+from support.instore import ORGS, T0
 from support.service import start_service
 
 from vir.api.routes.health import RETRY_AFTER
+from vir.crypto import pki
 from vir.crypto.keys import key_path
 from vir.crypto.signing import signing_key_path
+from vir.services.identity import revoke_certificate
+from vir.services.onboarding import register_certificate
 from vir.store.db import Database
+
+CA = pki.create_ca("readiness test CA", T0 - dt.timedelta(days=60))
 
 
 @pytest.fixture
@@ -136,3 +143,31 @@ def test_a_real_service_is_ready_over_mutual_tls_only(tmp_path: Path) -> None:
             assert request(port, running.ca, "GET", "/health").status == 200
     finally:
         running.stop()
+
+
+def test_ready_refuses_a_certificate_expired_or_revoked_since_the_handshake(
+    app: InApp, holder: InApp, tmp_path: Path
+) -> None:
+    """The handshake verified the chain; a certificate that has expired since, one not
+    for client authentication, or one this service registered and revoked is refused
+    by /ready and /metrics as by the API."""
+    expired = pki.issue_client_certificate(
+        CA, str(ORGS[0].oin), ORGS[0].name, T0 - dt.timedelta(days=30), T0 - dt.timedelta(days=1)
+    )
+    registered = pki.issue_client_certificate(
+        CA, str(ORGS[0].oin), ORGS[0].name, T0 - dt.timedelta(days=1), T0 + dt.timedelta(days=30)
+    )
+    for running in (app, holder):
+        running.anonymous()
+        db = running.app.state.services.db
+        fingerprint = register_certificate(db, registered.cert, T0)
+        pem = pki.cert_pem(registered.cert).decode()
+        for path in ("/ready", "/metrics"):
+            assert running.request("GET", path, certificate=pem).status_code == 200
+            late = running.request("GET", path, certificate=pki.cert_pem(expired.cert).decode())
+            assert late.json()["type"] == "urn:vir:problem:certificate-not-valid-now", late.text
+        revoke_certificate(db, T0, fingerprint=fingerprint)
+        for path in ("/ready", "/metrics"):
+            refused = running.request("GET", path, certificate=pem)
+            assert refused.status_code == 403, refused.text
+            assert refused.json()["type"] == "urn:vir:problem:certificate-revoked"

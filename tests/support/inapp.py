@@ -104,10 +104,12 @@ def call_app(app: Any, method: str, path: str, peer: str, kwargs: dict[str, Any]
 def monitor_certificate() -> str:
     """A monitoring system's client certificate (PEM), of no registered organisation:
     what ``/metrics`` and ``/ready`` need (vir.api.identity.require_tls_client)."""
-    now = dt.datetime.now(dt.UTC)
-    ca = pki.create_ca("monitoring test CA", now)
+    # Valid from the apps' clock (T0) to a day from now: the app checks the validity on
+    # its own clock, a real server's handshake on the wall clock.
+    start, now = min(T0, dt.datetime.now(dt.UTC)), dt.datetime.now(dt.UTC)
+    ca = pki.create_ca("monitoring test CA", start - dt.timedelta(days=1))
     issued = pki.issue_client_certificate(
-        ca, "00000099999999999999", "Monitoring", now, now + dt.timedelta(days=1)
+        ca, "00000099999999999999", "Monitoring", start, now + dt.timedelta(days=1)
     )
     return pki.cert_pem(issued.cert).decode()
 

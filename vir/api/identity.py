@@ -200,6 +200,10 @@ async def require_tls_client(request: Request) -> None:
         return
     if client_certificate(request.scope) is None:
         raise NoClientCertificate()
+    # The handshake checked the chain (and the CRL the server loaded at start); a
+    # certificate that has expired since, or was revoked after the start, is refused here.
+    authenticator = request.app.state.services.authenticator
+    await run_in_threadpool(authenticator.vouch, claim_of(request))
 
 
 TlsClient = Depends(require_tls_client)

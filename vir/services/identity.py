@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlalchemy.exc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -148,26 +149,49 @@ class Authenticator:
         )
         return caller
 
+    def vouch(self, claim: Presented) -> None:
+        """For the service's own endpoints (``/ready``, ``/metrics``): a certificate of
+        the client CA that need not be registered (a monitoring system's), but that is
+        for client authentication, valid now and, if this service registered it, not
+        revoked. Without the database (``/ready`` reports that itself) the revocation is
+        not looked up."""
+        now = self._clock()
+        fingerprint = _usable(claim, now)
+        try:
+            with self._db.read() as session:
+                row = get_certificate(session, fingerprint)
+        except (sqlalchemy.exc.DBAPIError, OSError):  # the database does not answer
+            return
+        if row is not None and row.revoked_at is not None and row.revoked_at <= now:
+            raise CertificateRevoked()
+
     @staticmethod
     def _identify(session: Session, claim: Presented, now: dt.datetime) -> Caller:
-        if claim.certificate is None or claim.fingerprint is None:
-            raise NoClientCertificate()
-        # Registration refuses these too; this also stops one registered some other way
-        # (an older vir, a database edit) from logging in.
-        if not pki.is_client_auth_certificate(claim.certificate):
-            raise CertificateNotForClientAuth()
-        not_before, not_after = pki.not_valid_window(claim.certificate)
-        if not not_before <= now <= not_after:
-            raise CertificateNotValidNow()
+        fingerprint = _usable(claim, now)
         organisation = get_organisation(session, claim.oin) if claim.oin else None
         if organisation is None:
             raise UnknownOrganisation()
-        row = get_certificate(session, claim.fingerprint)
+        row = get_certificate(session, fingerprint)
         if row is None or row.oin != claim.oin:
             raise UnknownCertificate()
         if row.revoked_at is not None and row.revoked_at <= now:
             raise CertificateRevoked()
-        return Caller(organisation, claim.fingerprint, Role(row.role))
+        return Caller(organisation, fingerprint, Role(row.role))
+
+
+def _usable(claim: Presented, now: dt.datetime) -> str:
+    """The fingerprint of a certificate that was presented, is for client
+    authentication and is valid ``now``."""
+    if claim.certificate is None or claim.fingerprint is None:
+        raise NoClientCertificate()
+    # Registration refuses these too; this also stops one registered some other way
+    # (an older vir, a database edit) from logging in.
+    if not pki.is_client_auth_certificate(claim.certificate):
+        raise CertificateNotForClientAuth()
+    not_before, not_after = pki.not_valid_window(claim.certificate)
+    if not not_before <= now <= not_after:
+        raise CertificateNotValidNow()
+    return claim.fingerprint
 
 
 @dataclass(frozen=True)
