@@ -93,6 +93,10 @@ class UnexpectedField(Exception):
     """A form carried a field it does not have (its name and value are not kept)."""
 
 
+class FormTooLarge(Exception):
+    """A posted form is longer than ``VIR_PORTAL_MAX_FORM_BYTES`` (declared or sent): 413."""
+
+
 def problem(field: str) -> tuple[str, str]:
     """(field, a Dutch sentence naming it) for a refused value of ``field``."""
     name = form_field(field)
