@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Mapping
 
+from vir.domain.dates import parse_iso_date
 from vir.domain.encoding import b64url_decode
 from vir.domain.errors import InputError, InvalidElement
 from vir.domain.signals import WithdrawalReason
@@ -151,9 +152,7 @@ def date(fields: Mapping[str, str], name: str) -> dt.date | None:
     if value is None:
         return None
     try:
-        if len(value) != 10:
-            raise ValueError
-        return dt.date.fromisoformat(value)
+        return parse_iso_date(value)
     except ValueError:
         raise InputError(name, "not a date (YYYY-MM-DD)") from None
 
