@@ -60,6 +60,7 @@ from vir.client.closed_stdout import quiet_when_stdout_closes
 from vir.client.files import CannotWrite, private_file, reason
 from vir.crypto import oprf
 from vir.domain.clock import utc_now
+from vir.domain.dates import parse_iso_date
 from vir.domain.errors import ConfigurationError, InputError, LogInconsistent, NotFound, VirError
 from vir.domain.organisations import Role
 from vir.settings import Settings
@@ -687,7 +688,7 @@ def _newest_checkpoint(session: Session, key: str | None) -> tuple[int, bytes] |
 
 def _report_date(value: str, field: str) -> date:
     try:
-        return date.fromisoformat(value)
+        return parse_iso_date(value)
     except ValueError:
         raise InputError(field, "a date as YYYY-MM-DD") from None
 

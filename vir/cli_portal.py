@@ -104,6 +104,7 @@ def cmd_portal_serve(settings: Settings, _args: argparse.Namespace) -> int:
     from vir.portal.pages import Services
     from vir.portal.settings import PortalSettings
     from vir.server.run import Announcing, check_private_key, settled
+    from vir.server.tls import limited_protocol_class
     from vir.services.epochs import EpochBook
     from vir.services.matchregie import Matchregie
     from vir.services.signals import NotificationService, SignalService
@@ -135,6 +136,10 @@ def cmd_portal_serve(settings: Settings, _args: argparse.Namespace) -> int:
         port=portal.port,
         ssl_certfile=str(portal.tls_cert),
         ssl_keyfile=str(portal.tls_key),
+        # The index's and key holder's bounds on a request head (431 past 32 KiB or 100
+        # fields; a request the parser cannot read: 400), answered before the app runs.
+        http=limited_protocol_class(),
+        ws="none",  # the portal serves no WebSocket
         access_log=False,
         server_header=False,
         log_config=logging_config(settings.log_format),

@@ -294,6 +294,21 @@ def _no_cors(reply: Reply) -> None:
     assert not [h for h in reply.headers if h.startswith("access-control-")], reply.headers
 
 
+def _refused_preflight(reply: Reply, header: str) -> None:
+    """403 without a CORS header, and (before: an empty answer without a content type)
+    a problem+json naming the header that was refused, as every error of the API is."""
+    assert reply.status == 403, (header, reply.status)
+    _no_cors(reply)
+    assert reply.headers["content-type"] == "application/problem+json", reply.headers
+    problem = reply.json()
+    assert problem["type"] == "urn:vir:problem:cors-preflight-refused"
+    assert problem["status"] == 403 and problem["title"]
+    assert problem["detail"].startswith(f"{header}: "), problem
+    assert "attacker" not in problem["detail"] and "x-evil" not in problem["detail"]
+    assert int(reply.headers["content-length"]) == len(reply.body)
+    assert reply.headers["cache-control"] == "no-store"
+
+
 def test_a_preflight_is_granted_to_the_portals_origin_only(running: Deployment) -> None:
     granted = _preflight(running)
     assert granted.status == 204
@@ -309,17 +324,14 @@ def test_a_preflight_is_granted_to_the_portals_origin_only(running: Deployment) 
         portal + ".attacker.example",
         "https://127.0.0.1",
     ):
-        refused = _preflight(running, Origin=origin)
-        assert refused.status == 403, origin
-        _no_cors(refused)
+        _refused_preflight(_preflight(running, Origin=origin), "Origin")
     for changed in (
         {"Access_Control_Request_Method": "PUT"},
         {"Access_Control_Request_Headers": "authorization, x-evil"},
         {"Access_Control_Request_Headers": "cookie"},
     ):
-        refused = _preflight(running, **changed)
-        assert refused.status == 403, changed
-        _no_cors(refused)
+        named = next(iter(changed)).replace("_", "-")
+        _refused_preflight(_preflight(running, **changed), named)
     # Only evaluate is open to the portal's page.
     _no_cors(_preflight(running, path="/v1/oprf/epochs"))
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import socket
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from support import postgres
 from support.portal import GP, SCHOOL, RunningPortal, running_portal
 
 from vir.portal.app import LOGIN_COOKIE, SECURITY_HEADERS, SESSION_COOKIE
+from vir.server.tls import MAX_HEAD_BYTES, MAX_HEADER_FIELDS
 from vir.store.tables import OrganisationOidcRow, PortalSessionRow
 
 pytestmark = [
@@ -181,7 +184,6 @@ def _signed_in(portal: RunningPortal, http: httpx.Client) -> str:
         ("csrf-in-json", {"content-type": "application/json"}),
         ("same", {"origin": "https://evil.example"}),
         ("twice", {}),
-        ("huge", {}),
     ],
 )
 def test_forms_need_the_sessions_csrf_token(
@@ -199,13 +201,78 @@ def test_forms_need_the_sessions_csrf_token(
                 content=f"csrf={csrf}&csrf={csrf}",
                 headers={"content-type": "application/x-www-form-urlencoded"},
             )
-        elif data == "huge":
-            answer = http.post("/uitloggen", data={"csrf": csrf, "x": "y" * 20000})
         else:
             answer = http.post("/uitloggen", data=data, headers=headers)
         assert answer.status_code == 403
         assert "Welkom" in http.get("/").text  # still signed in: nothing was done
     assert ("portal.request_refused", "csrf") in _actions(portal)
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["declared", "chunked"])
+def test_a_form_over_the_limit_is_413_in_dutch_and_audited(
+    portal: RunningPortal, chunked: bool
+) -> None:
+    """Before: a form over VIR_PORTAL_MAX_FORM_BYTES got 403 "Niet uitgevoerd", the page
+    of a stale or cross-site form. Now 413, its own page, audited as form_too_large;
+    with a valid CSRF token inside, so only the size can be the reason."""
+    with portal.http() as http:
+        csrf = _signed_in(portal, http)
+        body = f"csrf={csrf}&x={'y' * 9000}".encode()
+        headers = {"content-type": "application/x-www-form-urlencoded"}
+        for path in ("/uitloggen", "/meldingen/nieuw"):
+            content = iter([body[:4000], body[4000:]]) if chunked else body
+            answer = http.post(path, content=content, headers=headers)
+            assert answer.status_code == 413, (path, answer.text)
+            assert answer.headers["content-type"].startswith("text/html")
+            assert "Formulier te groot" in answer.text
+        assert "Welkom" in http.get("/").text  # still signed in: nothing was done
+    assert ("portal.request_refused", "form_too_large") in _actions(portal)
+
+
+def _raw(portal: RunningPortal, head: bytes) -> bytes:
+    """``head`` sent on a fresh TLS connection as it is; the answer's status line."""
+    context = ssl.create_default_context(cafile=portal.ca)
+    url = httpx.URL(portal.url)
+    assert url.port is not None
+    plain = socket.create_connection((url.host, url.port), timeout=15)
+    with context.wrap_socket(plain, server_hostname=url.host) as sock:
+        try:
+            for start in range(0, len(head), 16 * 1024):
+                sock.sendall(head[start : start + 16 * 1024])
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            pass  # refused and closed before the head was all sent
+        answer = b""
+        while b"\r\n" not in answer:
+            piece = sock.recv(65536)
+            if not piece:
+                break
+            answer += piece
+    return answer.split(b"\r\n", 1)[0]
+
+
+def _head(fields: list[bytes]) -> bytes:
+    lines = [b"GET /health HTTP/1.1", b"Host: 127.0.0.1", *fields, b"Connection: close"]
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        [b"X-Big: " + b"a" * (8 * 1024 * 1024)],
+        [b"X-Pad: " + b"a" * (MAX_HEAD_BYTES + 1)],
+        [b"X-H%d: v" % i for i in range(4000)],
+        [b"X-H%d: v" % i for i in range(MAX_HEADER_FIELDS - 1)],  # with Host, Connection
+    ],
+    ids=["8-mb-field", "just-over-32-kib", "4000-fields", "101-fields"],
+)
+def test_a_request_head_over_the_limits_is_431(portal: RunningPortal, fields: list[bytes]) -> None:
+    """Before: the portal's server had no bound on a request head (32 MB in 4,000 fields
+    was served). Now the index's limits hold on its port too."""
+    assert _raw(portal, _head(fields)).startswith(b"HTTP/1.1 431 ")
+    # Just under the limits: served.
+    under = [b"X-H%d: v" % i for i in range(MAX_HEADER_FIELDS - 3)]
+    assert _raw(portal, _head(under)) == b"HTTP/1.1 200 OK"
+    assert _raw(portal, _head([b"X-Pad: " + b"a" * (MAX_HEAD_BYTES - 200)])) == b"HTTP/1.1 200 OK"
 
 
 def test_an_idle_session_ends(portal: RunningPortal) -> None:

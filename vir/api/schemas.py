@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictInt,
@@ -26,6 +27,7 @@ from vir.domain.contact import (
     person_name,
     phone_number,
 )
+from vir.domain.dates import DATE_PATTERN, parse_digits, parse_iso_date
 from vir.domain.encoding import b64url_decode
 from vir.domain.errors import InputError, InvalidElement
 from vir.domain.feedback import FeedbackCode
@@ -105,7 +107,19 @@ Function = Annotated[
         examples=["mentor"],
     ),
 ]
-IsoDate = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+IsoDate = Annotated[str, StringConstraints(pattern=DATE_PATTERN)]
+
+
+def _ascii_digits(value: object) -> object:
+    """A query parameter's text must be digits (ASCII) alone: pydantic would also read
+    ``1.0``, ``+1``, ``1_0`` and `` 1 `` as numbers."""
+    return parse_digits(value) if isinstance(value, str) else value
+
+
+# A whole number in the query string (pagination, tree sizes): digits only. Placed after
+# the Query(...) of an ``Annotated[int, Query(...), DIGITS]``, where its bounds still
+# show in the OpenAPI document as minimum and maximum.
+DIGITS = BeforeValidator(_ascii_digits)
 # In answers: formats declared (RFC 3339 full-date and date-time), for generated clients.
 DateOut = Annotated[str, Field(json_schema_extra={"format": "date"})]
 TimestampOut = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
@@ -130,7 +144,7 @@ def decode_pseudonym(text: str, field: str) -> bytes:
 
 def parse_date(text: str, field: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(text)
+        return parse_iso_date(text)
     except ValueError:
         raise InputError(field, "not a valid YYYY-MM-DD date") from None
 

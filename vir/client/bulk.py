@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import datetime as dt
 import hashlib
 import json
 import os
@@ -62,6 +61,7 @@ from vir.client.connection import (
     epoch_refusal,
 )
 from vir.client.professional import check_professional
+from vir.domain.dates import parse_iso_date
 from vir.domain.errors import InputError
 from vir.domain.local_ref import is_local_ref
 from vir.domain.signals import MAX_PARENTS, WithdrawalReason
@@ -298,10 +298,8 @@ def _date(cells: dict[str, str], column: str) -> str | None:
     text = cells.get(column)
     if text is None:
         return None
-    if len(text) != 10:
-        raise InputError(column, "not a YYYY-MM-DD date")
     try:
-        dt.date.fromisoformat(text)
+        parse_iso_date(text)
     except ValueError:
         raise InputError(column, "not a YYYY-MM-DD date") from None
     return text

@@ -16,6 +16,7 @@ import datetime as dt
 import re
 import unicodedata
 
+from vir.domain.dates import parse_iso_date
 from vir.domain.errors import InputError
 
 _POSTCODE = re.compile(r"([1-9][0-9]{3})([A-Z]{2})")
@@ -53,7 +54,7 @@ def normalise_surname(surname: str) -> str:
 def nl_person(surname: str, birth_date: dt.date | str, gender: str) -> str:
     if isinstance(birth_date, str):
         try:
-            birth_date = dt.date.fromisoformat(birth_date.strip())
+            birth_date = parse_iso_date(birth_date.strip())
         except ValueError:
             raise InputError("birth_date", "the date of birth is not a YYYY-MM-DD date") from None
     g = gender.strip().lower()

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from vir.client.bulk import Progress
 from vir.client.failures import FAILURES, failed
 from vir.client.files import private_file
+from vir.domain.dates import parse_iso_date
 from vir.domain.errors import InputError
 from vir.domain.followup import MAX_DAYS
 
@@ -64,7 +65,7 @@ def add_parsers(sub: Any) -> None:
 
 def _day(value: str, field: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(value)
+        return parse_iso_date(value)
     except ValueError:
         raise InputError(field, "a date as YYYY-MM-DD") from None
 

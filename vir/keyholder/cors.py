@@ -11,7 +11,8 @@ sent), the token in the header does.
 A preflight (``OPTIONS`` with ``Access-Control-Request-Method``) from a listed origin
 for ``POST`` with no headers beyond ``authorization`` and ``content-type`` is
 answered 204 with the grant; any other preflight is answered 403 without a CORS
-header, so the browser does not send the request.
+header, so the browser does not send the request: a problem+json naming the header
+that was refused (``cors-preflight-refused``), as every error of the API is.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from urllib.parse import urlsplit
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vir.api.errors import PROBLEM_JSON, ProblemKind
+from vir.api.headers import API_HEADERS
+from vir.api.limits import problem_body
 from vir.domain.errors import ConfigurationError
 
 PATH = "/v1/oprf/evaluate"
@@ -28,6 +32,7 @@ ALLOWED_HEADERS = ("authorization", "content-type")
 MAX_AGE_SECONDS = 600
 # What the page's script may read of an answer besides the safelisted headers.
 EXPOSED_HEADERS = "Retry-After, WWW-Authenticate, API-Version"
+PREFLIGHT_REFUSED = ProblemKind(403, "cors-preflight-refused", "Cross-origin request refused")
 
 
 def parse_origins(text: str) -> frozenset[str]:
@@ -88,27 +93,38 @@ class PortalCors:
         await self.app(scope, receive, granting)
 
     async def _preflight(self, headers: Headers, origin: str | None, send: Send) -> None:
-        requested = {
-            h.strip().lower()
-            for h in headers.get("access-control-request-headers", "").split(",")
-            if h.strip()
-        }
-        granted = (
-            origin is not None
-            and origin in self.origins
-            and headers["access-control-request-method"] == "POST"
-            and requested <= set(ALLOWED_HEADERS)
-        )
-        answer: list[tuple[bytes, bytes]] = [(b"vary", b"Origin"), (b"content-length", b"0")]
-        if granted:
+        refused = self._refused(headers, origin)
+        answer: list[tuple[bytes, bytes]] = [(b"vary", b"Origin")]
+        if refused is None:
             assert origin is not None
+            body = b""
             answer += [
                 (b"access-control-allow-origin", origin.encode("latin-1")),
                 (b"access-control-allow-methods", b"POST"),
                 (b"access-control-allow-headers", ", ".join(ALLOWED_HEADERS).encode()),
                 (b"access-control-max-age", str(MAX_AGE_SECONDS).encode()),
             ]
-        await send(
-            {"type": "http.response.start", "status": 204 if granted else 403, "headers": answer}
-        )
-        await send({"type": "http.response.body", "body": b""})
+        else:
+            # Never repeats what was sent: the header is named, its value is not.
+            body = problem_body(PREFLIGHT_REFUSED, refused)
+            answer += [*API_HEADERS, (b"content-type", PROBLEM_JSON.encode())]
+        answer.append((b"content-length", str(len(body)).encode()))
+        status = 204 if refused is None else PREFLIGHT_REFUSED.status
+        await send({"type": "http.response.start", "status": status, "headers": answer})
+        await send({"type": "http.response.body", "body": body})
+
+    def _refused(self, headers: Headers, origin: str | None) -> str | None:
+        """Why a preflight is refused, naming the header; None when it is granted."""
+        if origin is None or origin not in self.origins:
+            return "Origin: only the portal's origins may call this endpoint from a browser"
+        if headers["access-control-request-method"] != "POST":
+            return "Access-Control-Request-Method: only POST is allowed"
+        requested = {
+            h.strip().lower()
+            for h in headers.get("access-control-request-headers", "").split(",")
+            if h.strip()
+        }
+        if not requested <= set(ALLOWED_HEADERS):
+            allowed = ", ".join(ALLOWED_HEADERS)
+            return f"Access-Control-Request-Headers: only {allowed} are allowed"
+        return None

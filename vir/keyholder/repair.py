@@ -44,6 +44,7 @@ from vir.audit.chain import AuditEvent, Outcome
 from vir.crypto import sealedbox, threshold
 from vir.crypto.keys import OprfKeyring
 from vir.crypto.signing import CheckpointSigner, init_signing_key
+from vir.domain.dates import parse_timestamp
 from vir.domain.encoding import b64url_encode
 from vir.domain.errors import ConfigurationError, CryptoError
 from vir.keyholder import epochs, exchange
@@ -784,13 +785,13 @@ def _is_time(value: object) -> bool:
     if not isinstance(value, str) or len(value) > 40:
         return False
     try:
-        return dt.datetime.fromisoformat(value).tzinfo is not None
+        return parse_timestamp(value).tzinfo is not None
     except ValueError:
         return False
 
 
 def _parse_time(value: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(value)
+    return parse_timestamp(value)
 
 
 def _event(

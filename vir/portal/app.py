@@ -34,8 +34,9 @@ from vir.audit.actions import Action
 from vir.audit.chain import Outcome
 from vir.crypto.secretbox import SealedSecretError, SecretBox
 from vir.domain.clock import Clock
-from vir.portal import config, followup, officer, oidc, pages, sessions
+from vir.portal import config, followup, guard, officer, oidc, pages, sessions
 from vir.portal.config import PortalRole
+from vir.portal.forms import FormTooLarge
 from vir.portal.settings import KeyHolders, PortalSettings
 from vir.portal.state import SESSION_COOKIE, Portal
 from vir.store import audit_log
@@ -246,7 +247,22 @@ def create_portal_app(
 
     async def logout(request: Request) -> Response:
         user = await run_in_threadpool(portal.current, request)
-        form = await portal.read_form(request)
+        try:
+            form = await portal.read_form(request)
+        except FormTooLarge:
+            if user is None:
+                return RedirectResponse("/", status_code=303)
+            refused = guard.too_large()
+            await run_in_threadpool(
+                portal.audit,
+                Action.PORTAL_REQUEST_REFUSED,
+                Outcome.REFUSED,
+                user.oin,
+                person=user.person,
+                roles=user.roles,
+                reason=refused.reason,
+            )
+            return portal.message(refused.heading, refused.text, refused.status)
         if user is None:
             return RedirectResponse("/", status_code=303)
         if (

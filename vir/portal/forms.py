@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Mapping
 
+from vir.domain.dates import parse_iso_date
 from vir.domain.encoding import b64url_decode
 from vir.domain.errors import InputError, InvalidElement
 from vir.domain.signals import WithdrawalReason
@@ -93,6 +94,10 @@ class UnexpectedField(Exception):
     """A form carried a field it does not have (its name and value are not kept)."""
 
 
+class FormTooLarge(Exception):
+    """A posted form is longer than ``VIR_PORTAL_MAX_FORM_BYTES`` (declared or sent): 413."""
+
+
 def problem(field: str) -> tuple[str, str]:
     """(field, a Dutch sentence naming it) for a refused value of ``field``."""
     name = form_field(field)
@@ -147,9 +152,7 @@ def date(fields: Mapping[str, str], name: str) -> dt.date | None:
     if value is None:
         return None
     try:
-        if len(value) != 10:
-            raise ValueError
-        return dt.date.fromisoformat(value)
+        return parse_iso_date(value)
     except ValueError:
         raise InputError(name, "not a date (YYYY-MM-DD)") from None
 

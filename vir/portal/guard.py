@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from vir.portal.state import Portal
 
 STALE = "Dit formulier is verlopen of komt niet van deze website. Probeer het opnieuw."
+TOO_LARGE = (
+    "Dit formulier is groter dan het portaal aanneemt. Het is niet verwerkt en niet "
+    "bewaard. Vul het opnieuw in, met kortere waarden."
+)
 UNEXPECTED = (
     "Dit formulier bevat gegevens die hier niet horen (zoals een BSN of een naam). "
     "Ze zijn niet verwerkt en niet bewaard."
@@ -56,6 +60,10 @@ class Refused(Exception):
 
 def unexpected() -> Refused:
     return Refused("unexpected_field", 400, "Niet uitgevoerd", UNEXPECTED)
+
+
+def too_large() -> Refused:
+    return Refused("form_too_large", 413, "Formulier te groot", TOO_LARGE)
 
 
 class Acting(Protocol):
@@ -174,7 +182,10 @@ class RolePages(Generic[W]):
     ) -> dict[str, str]:
         """The posted form, from the portal's own page with the session's CSRF token
         and only ``allowed`` fields; Refused otherwise."""
-        form = await self.portal.read_form(request)
+        try:
+            form = await self.portal.read_form(request)
+        except forms.FormTooLarge:
+            raise too_large() from None
         sent = request.headers.get("origin")
         if (
             form is None

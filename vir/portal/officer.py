@@ -39,6 +39,7 @@ from vir.audit.checkpoint import Checkpoint, SignedNote, parse_verifier_key, ver
 from vir.crypto import oprf
 from vir.crypto.signing import ed25519_verify, load_signing_key
 from vir.domain.caller import Caller
+from vir.domain.dates import parse_iso_date
 from vir.domain.errors import (
     AccessDenied,
     InputError,
@@ -521,9 +522,7 @@ def _default_period(today: dt.date) -> dict[str, str]:
 def _date(values: Mapping[str, str], field: str) -> dt.date:
     value = values.get(field, "").strip()
     try:
-        if len(value) != 10:
-            raise ValueError
-        return dt.date.fromisoformat(value)
+        return parse_iso_date(value)
     except ValueError:
         raise InputError(field, "a date as YYYY-MM-DD") from None
 

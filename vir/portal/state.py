@@ -23,6 +23,7 @@ from vir.domain import functions
 from vir.domain.clock import Clock
 from vir.portal import oidc, sessions
 from vir.portal.config import PortalRole
+from vir.portal.forms import FormTooLarge
 from vir.portal.settings import PortalSettings
 from vir.portal.tokens import AccessTokens
 from vir.store import audit_log
@@ -143,14 +144,19 @@ class Portal:
 
 
 async def _form(request: Request, limit: int) -> dict[str, str] | None:
-    """A urlencoded form's fields, each once; None when too large, repeated or not a form."""
+    """A urlencoded form's fields, each once; None when a field is repeated or it is not a
+    form. FormTooLarge when it is longer than ``limit`` bytes: refused on its declared
+    Content-Length before the body is read, else once the body read passes the limit."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise FormTooLarge
     if request.headers.get("content-type", "").split(";")[0].strip() != _FORM:
         return None
     body = b""
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            return None
+            raise FormTooLarge
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=50)
     except (UnicodeDecodeError, ValueError):

@@ -29,6 +29,7 @@ from datetime import date, datetime
 from typing import Any, Final
 
 from vir.audit.actions import Action
+from vir.domain.dates import parse_iso_date, parse_timestamp
 from vir.domain.feedback import LABELS as FEEDBACK_LABELS
 from vir.reports.pdf import AMSTERDAM, Document, dutch_date, dutch_datetime
 
@@ -460,7 +461,7 @@ def _objects(objects: Mapping[str, Any], names: Mapping[str, str], numbers: _Num
 def _date_of(text: str) -> date | None:
     """The date ``text`` holds (YYYY-MM-DD), or None: a key of a date may hold an id too."""
     try:
-        return date.fromisoformat(text) if len(text) == 10 else None
+        return parse_iso_date(text)
     except ValueError:
         return None
 
@@ -631,7 +632,7 @@ def _flag(obj: Mapping[str, Any], key: str) -> bool:
 def _timestamp(obj: Mapping[str, Any], key: str) -> datetime:
     text = _text(obj, key)
     try:
-        moment = datetime.fromisoformat(text)
+        moment = parse_timestamp(text)
     except ValueError:
         raise ValueError(f"access report: {key!r} is not an RFC 3339 timestamp") from None
     if moment.tzinfo is None:
@@ -642,7 +643,7 @@ def _timestamp(obj: Mapping[str, Any], key: str) -> datetime:
 def _date(obj: Mapping[str, Any], key: str) -> date:
     text = _text(obj, key)
     try:
-        return date.fromisoformat(text)
+        return parse_iso_date(text)
     except ValueError:
         raise ValueError(f"access report: {key!r} is not a date (YYYY-MM-DD)") from None
 

@@ -167,6 +167,7 @@ REFUSALS: Final[Mapping[str, tuple[str, str]]] = {
     "forbidden": ("Geen toegang tot dit onderdeel", "Forbidden"),
     "csrf": ("Formulier verlopen of niet van het portaal", "Stale or cross-site form"),
     "unexpected_field": ("Formulier met een onbekend veld", "Form with an unexpected field"),
+    "form_too_large": ("Formulier groter dan toegestaan", "Form too large"),
     "download_handle": ("Download niet (meer) beschikbaar", "Download no longer available"),
     "refused": ("Geweigerd", "Refused"),
     "not_configured": ("Inloggen niet ingesteld voor de organisatie", "Sign-in not configured"),

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Final, Literal
 
+from vir.domain.dates import parse_iso_date
 from vir.reports.labels import (
     PURPOSES,
     REFUSALS,
@@ -98,7 +99,7 @@ def _figures(figures: Mapping[str, Any]) -> str:
 
 def _period(report: Mapping[str, Any]) -> tuple[date, date]:
     period = report["period"]
-    return date.fromisoformat(period["from"]), date.fromisoformat(period["to"])
+    return parse_iso_date(period["from"]), parse_iso_date(period["to"])
 
 
 def _period_text(report: Mapping[str, Any]) -> str:

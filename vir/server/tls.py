@@ -320,3 +320,9 @@ class TLSHttpToolsProtocol(_TLSExtension, LimitedHttpToolsProtocol):  # type: ig
 def protocol_class() -> type[asyncio.Protocol]:
     """The faster httptools parser when it is installed (it is a dependency), else h11."""
     return TLSHttpToolsProtocol if HTTPTOOLS else TLSH11Protocol
+
+
+def limited_protocol_class() -> type[asyncio.Protocol]:
+    """The same parsers and limits without the TLS extension: for the portal
+    (``vir portal serve``), which asks browsers for no client certificate."""
+    return LimitedHttpToolsProtocol if HTTPTOOLS else LimitedH11Protocol

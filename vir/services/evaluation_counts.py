@@ -18,6 +18,8 @@ from pathlib import Path
 
 import httpx
 
+from vir.domain.dates import parse_timestamp
+
 
 class CountsUnavailable(Exception):
     """The key holder could not be asked (down, refused, or not configured): the report
@@ -53,7 +55,7 @@ class KeyholderCounts:
                     response = http.get("/v1/oprf/usage", params=params)
                 response.raise_for_status()
                 for item in response.json()["items"]:
-                    hour = dt.datetime.fromisoformat(str(item["hour"]).replace("Z", "+00:00"))
+                    hour = parse_timestamp(str(item["hour"]))
                     total[(str(item["oin"]), hour)] += int(item["elements"])
             except (httpx.HTTPError, ValueError, KeyError, TypeError):
                 raise CountsUnavailable("a key holder did not answer with its counts") from None

@@ -13,6 +13,7 @@ from vir.api.blocking import blocking
 from vir.api.deps import TransparencyDep
 from vir.api.identity import CurrentCaller
 from vir.api.problems import problem_responses
+from vir.api.schemas import DIGITS
 from vir.api.strict import StrictRoute
 from vir.domain.errors import NotFound
 
@@ -73,8 +74,8 @@ def _b64(hashes: list[bytes]) -> list[str]:
 def inclusion_proof(
     _caller: CurrentCaller,
     transparency: TransparencyDep,
-    seq: Annotated[int, Query(ge=1, le=MAX_INDEX)],
-    size: Annotated[int | None, Query(ge=1, le=MAX_INDEX)] = None,
+    seq: Annotated[int, Query(ge=1, le=MAX_INDEX), DIGITS],
+    size: Annotated[int | None, Query(ge=1, le=MAX_INDEX), DIGITS] = None,
 ) -> dict[str, Any]:
     """RFC 9162 inclusion proof of audit entry ``seq`` in a signed checkpoint's tree."""
     signed, leaf, path = transparency.inclusion(seq, size)
@@ -98,8 +99,8 @@ def inclusion_proof(
 def consistency_proof(
     _caller: CurrentCaller,
     transparency: TransparencyDep,
-    old_size: Annotated[int, Query(alias="from", ge=1, le=MAX_INDEX)],
-    size: Annotated[int | None, Query(alias="to", ge=1, le=MAX_INDEX)] = None,
+    old_size: Annotated[int, Query(alias="from", ge=1, le=MAX_INDEX), DIGITS],
+    size: Annotated[int | None, Query(alias="to", ge=1, le=MAX_INDEX), DIGITS] = None,
 ) -> dict[str, Any]:
     """RFC 9162 consistency proof from tree size ``from`` to a signed checkpoint's size."""
     signed, proof = transparency.consistency(old_size, size)

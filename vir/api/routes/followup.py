@@ -21,7 +21,7 @@ from vir.api.deps import ClockDep, DatabaseDep
 from vir.api.problems import problem_responses
 from vir.api.roles import FollowUpOfficer
 from vir.api.routes.matches import MatchId
-from vir.api.schemas import OrganisationOut, ProfessionalOut, TimestampOut, timestamp
+from vir.api.schemas import DIGITS, OrganisationOut, ProfessionalOut, TimestampOut, timestamp
 from vir.api.strict import StrictRoute
 from vir.domain.followup import MAX_DAYS
 from vir.reports.labels import category_label
@@ -134,6 +134,7 @@ def list_overdue(
             description="overdue after this many days; default: the "
             "region's period (14 unless the operator set another)",
         ),
+        DIGITS,
     ] = None,
     after: Annotated[
         str | None,
@@ -142,7 +143,7 @@ def list_overdue(
             description="opaque cursor: the `next` of the last page",
         ),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Annotated[int, Query(ge=1, le=500), DIGITS] = 100,
 ) -> OverdueOut:
     """The active matches of the officer's region, oldest first, older than the period
     and with a participant of the region whose contact is not confirmed."""

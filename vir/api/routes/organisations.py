@@ -12,6 +12,7 @@ from vir.api.blocking import blocking
 from vir.api.deps import ClockDep, DatabaseDep
 from vir.api.problems import problem_responses
 from vir.api.roles import Reporter
+from vir.api.schemas import DIGITS
 from vir.api.strict import StrictRoute
 from vir.reports.labels import category_label
 from vir.services.directory import Connected, Directory, connected_organisations
@@ -66,7 +67,7 @@ def list_organisations(
         str | None,
         Query(pattern=r"^[0-9]{1,6}$", description="opaque cursor: the `next` of the last page"),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Annotated[int, Query(ge=1, le=500), DIGITS] = 100,
 ) -> OrganisationsOut:
     """The organisations connected to the index in the caller's region, by name: name
     and category only. For a reporting organisation's system and coordinator."""

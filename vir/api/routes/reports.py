@@ -39,6 +39,7 @@ from vir.api.deps import (
 from vir.api.problems import problem_responses
 from vir.api.roles import ParticipationReader, PrivacyOfficer
 from vir.api.strict import StrictRoute
+from vir.domain.dates import parse_iso_date
 from vir.domain.errors import InputError
 from vir.services.participation import MAX_DAYS, participation_scope
 from vir.services.reports import require_known_region
@@ -56,7 +57,7 @@ _CONTENT: dict[int | str, dict[str, Any]] = {
 
 def _date(value: str, field: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(value)
+        return parse_iso_date(value)
     except ValueError:
         raise InputError(field, "a date as YYYY-MM-DD") from None
 

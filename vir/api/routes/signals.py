@@ -18,6 +18,7 @@ from vir.api.deps import (
 from vir.api.problems import location_header, problem_responses
 from vir.api.roles import Coordinator, Reporter
 from vir.api.schemas import (
+    DIGITS,
     LOCAL_REF_PATTERN,
     SIGNAL_ID_PATTERN,
     DateOut,
@@ -325,7 +326,7 @@ def get_notifications(
         str | None,
         Query(max_length=20, description="opaque cursor: the `next` of the previous page"),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Annotated[int, Query(ge=1, le=500), DIGITS] = 100,
 ) -> NotificationsOut:
     """Notifications addressed to the caller's organisation, oldest first."""
     page = notifications.read(caller, after, limit)
@@ -380,7 +381,7 @@ def list_signals(
     # The cursor is a signal id: its shape keeps NUL and other bytes the database
     # refuses (PostgreSQL text) out of the query.
     after: Annotated[str | None, Query(pattern=SIGNAL_ID_PATTERN)] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[int, Query(ge=1, le=1000), DIGITS] = 100,
 ) -> OwnSignalsOut:
     """The organisation's own signals, for its back office and its coordinator."""
     found = signals.list_own(
