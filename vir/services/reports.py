@@ -124,8 +124,9 @@ _HOUR: Final = dt.timedelta(hours=1)
 # (input_error) are both answered 422 invalid-input.
 _SAME_REASON: Final = {"invalid_input": "input_error"}
 # The portal's refusals (one entry each, without an endpoint) are listed with the API's,
-# under where they happened.
-_PORTAL_REFUSALS: Final = {
+# under where they happened. Keyed by str: an entry's action is read as a string, and a
+# StrEnum member is equal to (and hashes as) its value.
+_PORTAL_REFUSALS: Final[dict[str, str]] = {
     Action.PORTAL_REQUEST_REFUSED: "portal",
     Action.PORTAL_SIGN_IN_REFUSED: "portal sign-in",
 }
