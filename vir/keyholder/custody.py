@@ -24,6 +24,9 @@ from vir.keyholder.settings import KeyholderSettings
 class Custody:
     keys_dir: Path
     token: Token | None
+    # VIR_KEYHOLDER_THRESHOLD: what a refusal advises for a new holder (init, or the key
+    # generation or repair of a t-of-n deployment: keys.keyholder_set_up).
+    threshold: int = 1
 
     @classmethod
     def open(cls, settings: KeyholderSettings) -> Custody:
@@ -32,7 +35,7 @@ class Custody:
         token = Token.from_settings(
             settings.pkcs11_module, settings.pkcs11_token, settings.pkcs11_pin_file
         )
-        return cls(settings.keys_dir, token)
+        return cls(settings.keys_dir, token, settings.threshold)
 
     def __repr__(self) -> str:
         return f"Custody(keys_dir={str(self.keys_dir)!r}, hsm={self.token is not None})"
@@ -47,7 +50,7 @@ class Custody:
         return self.token is not None
 
     def load_keyring(self, keys_dir: Path) -> keys.OprfKeyring:
-        return keys.load_oprf_keyring(keys_dir, token=self.token)
+        return keys.load_oprf_keyring(keys_dir, token=self.token, threshold=self.threshold)
 
     def write_key(
         self, keys_dir: Path, epoch: int, secret: bytes, share_index: int | None = None
