@@ -225,7 +225,7 @@ def cmd_hsm_import(_settings: Settings, _args: argparse.Namespace) -> int:
         )
     moved = import_to_token(settings.keys_dir, custody.token, settings.threshold)
     print(f"vir: {len(moved)} key file(s) now wrapped by the HSM; the plain files are destroyed")
-    checkpoint = import_signing_key(settings.keys_dir, custody.token)
+    checkpoint = import_signing_key(settings.keys_dir, custody.token, custody.folder)
     if checkpoint is not None:
         state = "moved into" if checkpoint else "was already in"
         print(

@@ -13,7 +13,9 @@ from vir.crypto import keys
 from vir.crypto.hsm import Token
 from vir.crypto.signing import (
     CheckpointSigner,
+    KeyFolder,
     init_signing_key,
+    keyholder_keys,
     load_signing_key,
     signing_key_path,
 )
@@ -49,6 +51,11 @@ class Custody:
     def token_backed(self) -> bool:
         return self.token is not None
 
+    @property
+    def folder(self) -> KeyFolder:
+        """The keys folder, for what a refused checkpoint key advises."""
+        return keyholder_keys(keys.keyholder_set_up(self.threshold))
+
     def load_keyring(self, keys_dir: Path) -> keys.OprfKeyring:
         return keys.load_oprf_keyring(keys_dir, token=self.token, threshold=self.threshold)
 
@@ -58,7 +65,7 @@ class Custody:
         return keys.write_oprf_key(keys_dir, epoch, secret, share_index, token=self.token)
 
     def signer(self, origin: str) -> CheckpointSigner:
-        return load_signing_key(self.keys_dir, origin, token=self.token)
+        return load_signing_key(self.keys_dir, origin, token=self.token, folder=self.folder)
 
     def init(self) -> list[tuple[str, Path, bool]]:
         """Create what is missing: the epoch-1 OPRF key and the checkpoint key."""
