@@ -60,6 +60,7 @@ from vir.reports.access_pdf import render_access_report  # noqa: E402
 from vir.reports.officer import monitor_csv, monitor_pdf, privacy_csv, privacy_pdf  # noqa: E402
 from vir.reports.participation import participation_csv, participation_pdf  # noqa: E402
 from vir.services.consultations import ConsultationService, Purpose  # noqa: E402
+from vir.services.evaluation_counts import Counted, tally  # noqa: E402
 from vir.services.matchregie import Matchregie  # noqa: E402
 from vir.services.onboarding import register_organisation  # noqa: E402
 from vir.services.participation import participation_report  # noqa: E402
@@ -93,19 +94,19 @@ def _seeded_uuids(seed: int) -> Iterator[None]:
         yield
 
 
-def _keyholder(start: dt.date, end: dt.date) -> list[tuple[str, dt.datetime, int]]:
-    """The key holder's evaluation counts (GET /v1/oprf/usage) as the sample's index would
-    read them: each reporting organisation pseudonymises what it registers, each month."""
+def _keyholder(start: dt.date, end: dt.date) -> Counted:
+    """The key holders' evaluation counts (GET /v1/oprf/usage) as the sample's index would
+    read them from a 2-of-3 deployment: each reporting organisation pseudonymises what it
+    registers, each month, and its client asks the first two key holders of its list."""
     del start, end  # the sample's period
-    return [
-        (
-            str(ORGS[org].oin),
-            dt.datetime(2026, month, 5, 9, tzinfo=dt.UTC),
-            3 * (month + 1) * (org + 1),
-        )
+    asked = {
+        (str(ORGS[org].oin), dt.datetime(2026, month, 5, 9, tzinfo=dt.UTC)): 3
+        * (month + 1)
+        * (org + 1)
         for month in range(1, 11)
         for org in range(4)
-    ]
+    }
+    return Counted(tally([asked, asked, {}], 2), threshold=2, keyholders=3)
 
 
 def _activity(folder: Path) -> tuple[dict[str, str], dict[str, bytes]]:

@@ -774,6 +774,14 @@ def _computed_report(
         counts = report["evaluation_counts"]
         if not counts["available"]:
             print(f"vir: pseudonymisations are NOT counted: {counts['detail']}", file=sys.stderr)
+        elif counts.get("not_answered"):
+            print(
+                f"vir: pseudonymisations are counted from {counts['answered']} of the "
+                f"{counts['keyholders']} key holders ({', '.join(counts['not_answered'])} did "
+                "not answer): each figure is a lower bound; make the report again when all "
+                "answer for the closest one",
+                file=sys.stderr,
+            )
         to_csv, to_pdf = officer.privacy_csv, officer.privacy_pdf
     elif args.report_command == "participation":
         from vir.reports.participation import participation_csv, participation_pdf

@@ -226,9 +226,9 @@ def cmd_hsm_import(_settings: Settings, _args: argparse.Namespace) -> int:
         raise InputError(
             "VIR_PKCS11_MODULE", "set VIR_PKCS11_MODULE, VIR_PKCS11_TOKEN, VIR_PKCS11_PIN_FILE"
         )
-    moved = import_to_token(settings.keys_dir, custody.token)
+    moved = import_to_token(settings.keys_dir, custody.token, settings.threshold)
     print(f"vir: {len(moved)} key file(s) now wrapped by the HSM; the plain files are destroyed")
-    checkpoint = import_signing_key(settings.keys_dir, custody.token)
+    checkpoint = import_signing_key(settings.keys_dir, custody.token, custody.folder)
     if checkpoint is not None:
         state = "moved into" if checkpoint else "was already in"
         print(

@@ -30,7 +30,8 @@ class Settings(BaseSettings):
     # Where the privacy report reads how much each organisation had pseudonymised: the key
     # holders' GET /v1/oprf/usage (comma-separated base URLs; empty: in development the
     # key holders of .vir/dev/endpoints.json, else the report says the counts are
-    # missing), how many of them each evaluation reaches (a threshold deployment's t),
+    # missing; a threshold deployment: all n), how many of them each evaluation reaches
+    # (a threshold deployment's t: n - t + 1 must answer; docs/audit.md),
     # and the index's own client certificate there (an index operator's, role
     # index_service).
     usage_keyholders: str = ""

@@ -81,3 +81,32 @@ def test_operations_incidents_name_real_log_events() -> None:
     jobs = set(re.findall(r'(?:Periodic|Once)\(\s*"([a-z._]+)"', source))
     assert "job.refused" in named
     assert named - set(logs.CATALOGUE) - jobs == set()
+
+
+def test_the_hsm_steps_agree_with_the_key_holders_example_and_keep_their_order() -> None:
+    """docs/operations.md, "Moving the key holder to an HSM": the token it creates and the
+    VIR_PKCS11_* it sets are those of deploy/keyholder.env.example (the docs said token
+    ``vir``, the example ``vir-keyholder``), and the verifier key is written down before
+    VIR_PKCS11_* are set and compared after the import (with them set, ``vir keyholder
+    key`` refuses a checkpoint key that is still a file, so "the same line before and
+    after" could not be checked in the order the steps were given)."""
+    text = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    section = text[text.index("### Moving the key holder to an HSM") : text.index("## Configure")]
+    commands = "\n".join(re.findall(r"```sh\n(.*?)```", section, re.DOTALL))
+    example = (ROOT / "deploy" / "keyholder.env.example").read_text(encoding="utf-8")
+    exampled = dict(re.findall(r"^#?(VIR_PKCS11_[A-Z_]+)=(\S+)$", example, re.MULTILINE))
+    documented = dict(re.findall(r"#\s+(VIR_PKCS11_[A-Z_]+)=(\S+)", commands))
+    assert len(exampled) == 3 and documented == exampled
+    created = re.search(r"softhsm2-util --init-token --free --label (\S+)", commands)
+    assert created is not None and created[1] == exampled["VIR_PKCS11_TOKEN"]
+    assert re.search(
+        r"install .*-m 0600 .* " + re.escape(exampled["VIR_PKCS11_PIN_FILE"]), commands
+    )
+    steps = [
+        commands.index("vir-keyholder-admin key >"),  # written down, from the file
+        commands.index("VIR_PKCS11_MODULE="),
+        commands.index("vir-keyholder-admin hsm-import"),
+        commands.index("vir-keyholder-admin key |"),  # compared, from the token
+        commands.index("systemctl start vir-keyholder"),
+    ]
+    assert steps == sorted(steps)

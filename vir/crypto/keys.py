@@ -40,10 +40,11 @@ _PUBLISHED_TEST_KEYS = frozenset(
     {bytes.fromhex("5ebcea5ee37023ccb9fc2d2019f9d7737be85591ae8652ffa9ef0f4d37063b0e")}
 )
 # What to do about a missing or unusable OPRF key: a new key pseudonymises every person
-# anew, so nothing stored would match; making one is for a new key holder only.
+# anew, so nothing stored would match; making one is for a new key holder only, and how
+# depends on the deployment (keyholder_set_up).
 _HOW_TO = (
     "check VIR_KEYHOLDER_KEYS_DIR ({dir}), or restore the key from a backup (a new key "
-    "matches nothing stored). Only when setting up a new key holder: vir keyholder init"
+    "matches nothing stored). Only when setting up a new key holder: {set_up}"
 )
 _IMPORT = "run: vir keyholder hsm-import"
 _CONFIGURE_HSM = "set VIR_PKCS11_MODULE, VIR_PKCS11_TOKEN and VIR_PKCS11_PIN_FILE"
@@ -70,6 +71,23 @@ class OprfKeyring:
 
     def get(self, epoch: int) -> OprfKey | None:
         return next((k for k in self.keys if k.epoch == epoch), None)
+
+
+def keyholder_set_up(threshold: int) -> str:
+    """How a new key holder gets its keys: ``vir keyholder init`` makes a whole key; a
+    holder of a t-of-n deployment (``threshold`` t > 1), which init refuses, gets its share
+    from the key generation with the other holders, or from the share repair in place of
+    a lost holder (docs/operations.md)."""
+    if threshold <= 1:
+        return "vir keyholder init"
+    return (
+        "vir keyholder dkg start, with the other holders of a new deployment; in place of a "
+        'lost holder, vir keyholder repair request (docs/operations.md, "Losing a key holder")'
+    )
+
+
+def _how_to(keys_dir: Path, threshold: int) -> str:
+    return _HOW_TO.format(dir=keys_dir, set_up=keyholder_set_up(threshold))
 
 
 def key_path(keys_dir: Path, epoch: int) -> Path:
@@ -120,10 +138,10 @@ def _check_share_index(share_index: int | None) -> None:
         raise ConfigurationError(f"a share index is 1..{MAX_SHARE_INDEX}")
 
 
-def _parse(content: bytes, path: Path, epoch: int) -> OprfKey:
+def _parse(content: bytes, path: Path, epoch: int, threshold: int) -> OprfKey:
     """The key in a plain file's content (or a wrapped file's plaintext); never says what
-    the content was."""
-    how_to = _HOW_TO.format(dir=path.parent)
+    the content was (the advice for a key holder of ``threshold``)."""
+    how_to = _how_to(path.parent, threshold)
     try:
         lines = content.decode("ascii").strip().splitlines()
     except UnicodeDecodeError:
@@ -163,8 +181,8 @@ def _read_private(path: Path) -> bytes:
         raise ConfigurationError(f"OPRF key {path} cannot be read") from None
 
 
-def _load_plain(path: Path, epoch: int) -> OprfKey:
-    return _parse(_read_private(path), path, epoch)
+def _load_plain(path: Path, epoch: int, threshold: int) -> OprfKey:
+    return _parse(_read_private(path), path, epoch, threshold)
 
 
 def _unwrap_file(path: Path, epoch: int, token: Token) -> bytes:
@@ -182,8 +200,8 @@ def _unwrap_file(path: Path, epoch: int, token: Token) -> bytes:
         ) from None
 
 
-def _load_wrapped(path: Path, epoch: int, token: Token) -> OprfKey:
-    return _parse(_unwrap_file(path, epoch, token), path, epoch)
+def _load_wrapped(path: Path, epoch: int, token: Token, threshold: int) -> OprfKey:
+    return _parse(_unwrap_file(path, epoch, token), path, epoch, threshold)
 
 
 def write_oprf_key(
@@ -242,12 +260,15 @@ def init_oprf_key(keys_dir: Path, token: Token | None = None) -> tuple[Path, boo
         raise
 
 
-def load_oprf_keyring(keys_dir: Path, token: Token | None = None) -> OprfKeyring:
+def load_oprf_keyring(
+    keys_dir: Path, token: Token | None = None, threshold: int = 1
+) -> OprfKeyring:
     """Every epoch's key: plain files without a token, wrapped files (unwrapped by the
-    token) with one. Refuses the other kind, and anything :func:`_parse` refuses."""
+    token) with one. Refuses the other kind, and anything :func:`_parse` refuses; what a
+    refusal advises is for a key holder of ``threshold`` (``keyholder_set_up``)."""
     if not keys_dir.is_dir():
         raise ConfigurationError(
-            f"no OPRF key directory at {keys_dir}; " + _HOW_TO.format(dir=keys_dir)
+            f"no OPRF key directory at {keys_dir}; " + _how_to(keys_dir, threshold)
         )
     keys = []
     for epoch, wrapped, path in _key_files(keys_dir):
@@ -261,10 +282,12 @@ def load_oprf_keyring(keys_dir: Path, token: Token | None = None) -> OprfKeyring
                 f"--keys-dir {keys_dir} to wrap it with the token"
             )
         keys.append(
-            _load_plain(path, epoch) if token is None else _load_wrapped(path, epoch, token)
+            _load_plain(path, epoch, threshold)
+            if token is None
+            else _load_wrapped(path, epoch, token, threshold)
         )
     if not keys:
-        raise ConfigurationError(f"no OPRF key in {keys_dir}; " + _HOW_TO.format(dir=keys_dir))
+        raise ConfigurationError(f"no OPRF key in {keys_dir}; " + _how_to(keys_dir, threshold))
     return OprfKeyring(tuple(keys))
 
 
@@ -274,7 +297,7 @@ def destroy_oprf_key(keys_dir: Path, epoch: int) -> bool:
     return destroy_key_file(wrapped_key_path(keys_dir, epoch)) or removed
 
 
-def import_to_token(keys_dir: Path, token: Token) -> list[Path]:
+def import_to_token(keys_dir: Path, token: Token, threshold: int = 1) -> list[Path]:
     """Wrap every plain key file with ``token``, check that the wrapped file unwraps to
     the same key, then destroy the plain file. Returns the wrapped files.
 
@@ -286,12 +309,12 @@ def import_to_token(keys_dir: Path, token: Token) -> list[Path]:
     for epoch, wrapped, path in list(_key_files(keys_dir)):
         if wrapped:
             continue
-        key = _load_plain(path, epoch)  # refuses an exposed, malformed or published key
+        key = _load_plain(path, epoch, threshold)  # refuses an exposed, malformed or published one
         twin = wrapped_key_path(keys_dir, epoch)
         if not twin.exists():
             _write_key(keys_dir, epoch, _render(key.secret, key.share_index), token)
         try:
-            same = _load_wrapped(twin, epoch, token) == key
+            same = _load_wrapped(twin, epoch, token, threshold) == key
         except ConfigurationError:
             same = False
         if not same:

@@ -12,8 +12,9 @@ this module adds only the cryptography.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 from urllib.parse import quote
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -55,14 +56,38 @@ _PUBLISHED_TEST_SEEDS = frozenset(
         bytes.fromhex("810a1402d5146c8d84f2443330f54080ebf98ee17d9c74f6252fc5d5c7283173"),
     }
 )
-_HOW_TO = "create one with: vir keys init --keys-dir {dir}"
+_HOW_TO = "create one with: {create}"
 # A missing key is most often a keys folder looked for in the wrong place (a relative
 # VIR_KEYS_DIR from another directory): a new key there would be a new identity of the
 # log, which its witnesses and verifiers do not know, so init is named for a first set-up only.
 _MISSING = (
-    "VIR_KEYS_DIR is {dir} ({where}) and holds none: set VIR_KEYS_DIR to the index's keys "
-    "folder. Only when setting up a new index: vir keys init --keys-dir {dir}"
+    "{setting} is {dir} ({where}) and holds none: set {setting} to the {whose}'s keys "
+    "folder. Only when setting up a new {whose}: {set_up}"
 )
+
+
+@dataclass(frozen=True)
+class KeyFolder:
+    """Whose keys folder the checkpoint key is looked for in, for what a refusal advises:
+    the setting that names the folder, whose it is, the command that makes a checkpoint
+    key in a folder in use (``create``: a new identity of the log), and the one that
+    sets up a new service's keys (``set_up``). ``{dir}`` in a command is the folder."""
+
+    setting: str
+    whose: str
+    create: str
+    set_up: str
+
+
+INDEX_KEYS: Final = KeyFolder(
+    "VIR_KEYS_DIR", "index", "vir keys init --keys-dir {dir}", "vir keys init --keys-dir {dir}"
+)
+
+
+def keyholder_keys(set_up: str) -> KeyFolder:
+    """A key holder's keys folder; ``set_up``: how a new one is set up, which depends on
+    the deployment (``vir.crypto.keys.keyholder_set_up``)."""
+    return KeyFolder("VIR_KEYHOLDER_KEYS_DIR", "key holder", "vir keyholder init", set_up)
 
 
 class CheckpointSigner:
@@ -220,17 +245,18 @@ def init_signing_key(keys_dir: Path, token: Token | None = None) -> tuple[Path, 
     return path, create_hex_key(path, SEED_SIZE)
 
 
-def import_signing_key(keys_dir: Path, token: Token) -> bool | None:
+def import_signing_key(keys_dir: Path, token: Token, folder: KeyFolder = INDEX_KEYS) -> bool | None:
     """Move the checkpoint key file into ``token`` as its ``vir-checkpoint`` key pair, so
     the log keeps its signing key (witnesses and verifiers have pinned its public key):
     the seed is stored in the token, the token is checked to sign with it, then the file
     is destroyed. True when moved; False when the token already held this key (an import
     run again: the file is destroyed); None when there is no key file. Refuses a file
-    key that is exposed, malformed or published, and a token holding another key."""
+    key that is exposed, malformed or published (advice for ``folder``), and a token
+    holding another key."""
     path = signing_key_path(keys_dir)
     if not path.exists():
         return None
-    seed = _read_seed(keys_dir)
+    seed = _read_seed(keys_dir, folder)
     stored = token.import_ed25519_key(SIGNING_KEY_LABEL, seed)
     destroy_key_file(path)
     return stored
@@ -247,13 +273,19 @@ def _refuse_a_file_beside(token: Token, keys_dir: Path) -> None:
         )
 
 
-def _read_seed(keys_dir: Path) -> bytes:
+def _read_seed(keys_dir: Path, folder: KeyFolder = INDEX_KEYS) -> bytes:
     path = signing_key_path(keys_dir)
-    how_to = _HOW_TO.format(dir=keys_dir)
+    how_to = _HOW_TO.format(create=folder.create.format(dir=keys_dir))
     seed = read_hex_key(
         path,
         "checkpoint signing key",
-        _MISSING.format(dir=keys_dir, where=keys_dir.resolve()),
+        _MISSING.format(
+            setting=folder.setting,
+            dir=keys_dir,
+            where=keys_dir.resolve(),
+            whose=folder.whose,
+            set_up=folder.set_up.format(dir=keys_dir),
+        ),
         "restore it from a backup, or remove it and " + how_to,
     )
     if seed in _PUBLISHED_TEST_SEEDS:
@@ -263,8 +295,11 @@ def _read_seed(keys_dir: Path) -> bytes:
     return seed
 
 
-def load_signing_key(keys_dir: Path, origin: str, token: Token | None = None) -> CheckpointSigner:
-    """Load the checkpoint key, refusing a missing, exposed, malformed or published one.
+def load_signing_key(
+    keys_dir: Path, origin: str, token: Token | None = None, folder: KeyFolder = INDEX_KEYS
+) -> CheckpointSigner:
+    """Load the checkpoint key, refusing a missing, exposed, malformed or published one,
+    with advice for ``folder`` (the index's, or a key holder's: ``keyholder_keys``).
 
     With ``token``: a signer that signs inside the token with its ``vir-checkpoint`` key
     pair; a key file still in ``keys_dir`` is refused (it has not been imported).
@@ -277,4 +312,4 @@ def load_signing_key(keys_dir: Path, origin: str, token: Token | None = None) ->
     if token is not None:
         _refuse_a_file_beside(token, keys_dir)
         return CheckpointSigner.from_token(token, SIGNING_KEY_LABEL, origin)
-    return CheckpointSigner.from_seed(_read_seed(keys_dir), origin)
+    return CheckpointSigner.from_seed(_read_seed(keys_dir, folder), origin)

@@ -13,7 +13,9 @@ from vir.crypto import keys
 from vir.crypto.hsm import Token
 from vir.crypto.signing import (
     CheckpointSigner,
+    KeyFolder,
     init_signing_key,
+    keyholder_keys,
     load_signing_key,
     signing_key_path,
 )
@@ -24,6 +26,9 @@ from vir.keyholder.settings import KeyholderSettings
 class Custody:
     keys_dir: Path
     token: Token | None
+    # VIR_KEYHOLDER_THRESHOLD: what a refusal advises for a new holder (init, or the key
+    # generation or repair of a t-of-n deployment: keys.keyholder_set_up).
+    threshold: int = 1
 
     @classmethod
     def open(cls, settings: KeyholderSettings) -> Custody:
@@ -32,7 +37,7 @@ class Custody:
         token = Token.from_settings(
             settings.pkcs11_module, settings.pkcs11_token, settings.pkcs11_pin_file
         )
-        return cls(settings.keys_dir, token)
+        return cls(settings.keys_dir, token, settings.threshold)
 
     def __repr__(self) -> str:
         return f"Custody(keys_dir={str(self.keys_dir)!r}, hsm={self.token is not None})"
@@ -46,8 +51,13 @@ class Custody:
     def token_backed(self) -> bool:
         return self.token is not None
 
+    @property
+    def folder(self) -> KeyFolder:
+        """The keys folder, for what a refused checkpoint key advises."""
+        return keyholder_keys(keys.keyholder_set_up(self.threshold))
+
     def load_keyring(self, keys_dir: Path) -> keys.OprfKeyring:
-        return keys.load_oprf_keyring(keys_dir, token=self.token)
+        return keys.load_oprf_keyring(keys_dir, token=self.token, threshold=self.threshold)
 
     def write_key(
         self, keys_dir: Path, epoch: int, secret: bytes, share_index: int | None = None
@@ -55,7 +65,7 @@ class Custody:
         return keys.write_oprf_key(keys_dir, epoch, secret, share_index, token=self.token)
 
     def signer(self, origin: str) -> CheckpointSigner:
-        return load_signing_key(self.keys_dir, origin, token=self.token)
+        return load_signing_key(self.keys_dir, origin, token=self.token, folder=self.folder)
 
     def init(self) -> list[tuple[str, Path, bool]]:
         """Create what is missing: the epoch-1 OPRF key and the checkpoint key."""

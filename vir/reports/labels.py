@@ -327,6 +327,30 @@ def _count(value: object, one: str, many: str) -> str:
     return f"{value} {one if value == 1 else many}"
 
 
+def _evaluation_burst(f: Mapping[str, Any], lang: Language) -> str:
+    """How many elements in the busiest hour, and how that was counted
+    (``vir.services.reports``: ``at_least``, ``per_threshold``; older reports: neither)."""
+    nl = lang == "nl"
+    counted = f.get("counted")
+    elements = f"{f['elements']} " + (
+        "gepseudonimiseerde elementen" if nl else "pseudonymised elements"
+    )
+    if counted == "at_least":
+        elements = f"ten minste {elements}" if nl else f"at least {elements}"
+    text = (
+        f"{elements} binnen één uur vanaf {_moment(f['from'], lang)} (meer dan {f['limit']})"
+        if nl
+        else f"{elements} within an hour from {_moment(f['from'], lang)} (more than {f['limit']})"
+    )
+    if counted == "per_threshold":
+        text += (
+            f", geschat: de evaluaties van de sleutelhouders samen gedeeld door {f['threshold']}"
+            if nl
+            else f", estimated: the key holders' evaluations together divided by {f['threshold']}"
+        )
+    return text
+
+
 def flag_sentence(flag: Mapping[str, Any], lang: Language = "nl") -> str:
     """A flag as a sentence with its figures, opening with the organisation's name:
     ``Veilig Thuis T: 30 raadplegingen zonder eigen registraties in de periode``."""
@@ -351,13 +375,7 @@ def flag_sentence(flag: Mapping[str, Any], lang: Language = "nl") -> str:
             else f"{f['consultations']} consultations and no registrations of its own"
         )
     elif kind == "evaluation_burst":
-        text = (
-            f"{f['elements']} gepseudonimiseerde elementen binnen één uur vanaf "
-            f"{_moment(f['from'], lang)} (meer dan {f['limit']})"
-            if nl
-            else f"{f['elements']} pseudonymised elements within an hour from "
-            f"{_moment(f['from'], lang)} (more than {f['limit']})"
-        )
+        text = _evaluation_burst(f, lang)
     elif kind == "quick_withdrawals":
         reasons = ", ".join(
             f"{label(WITHDRAWALS, code, lang)}: {count}"

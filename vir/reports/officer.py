@@ -68,8 +68,10 @@ _MONTHS: Final = (
 _MEASURES_NL: Final = {
     "registrations": "Registraties",
     "consultations": "Raadplegingen",
-    "evaluations": "Gepseudonimiseerde elementen",
+    "evaluations": "Gepseudonimiseerde elementen (ten minste)",
 }
+# A volume with no figure: the key holders' counts were not read (evaluation_counts).
+_UNAVAILABLE: Final = "niet beschikbaar"
 
 
 def _csv(rows: Iterable[Sequence[object]], dialect: CsvDialect = "data") -> str:
@@ -155,6 +157,11 @@ def privacy_csv(report: Mapping[str, Any], dialect: CsvDialect = "nl") -> str:
     counts = report.get("evaluation_counts", {})
     if not counts.get("available", True):
         rows.append(["evaluation_counts", "", "", "available", counts.get("reason", ""), "false"])
+    for key in ("method", "keyholders", "threshold", "answered"):
+        if key in counts:
+            rows.append(["evaluation_counts", "", "", key, "", counts[key]])
+    for url in counts.get("not_answered", ()):
+        rows.append(["evaluation_counts", "", "", "not_answered", "", url])
     for item in report["events"]:
         rows.append(["events", _oin(item), _name(item), item["action"], "", item["count"]])
     for item in report["consultations"]:
@@ -166,7 +173,9 @@ def privacy_csv(report: Mapping[str, Any], dialect: CsvDialect = "nl") -> str:
         rows.append(["uninformed", _oin(item), _name(item), "signals", "", item["count"]])
     for item in report["volumes"]:
         for measure in ("registrations", "consultations", "evaluations"):
-            rows.append(["volumes", _oin(item), _name(item), measure, item["month"], item[measure]])
+            # No figure (None): an empty value, with the evaluation_counts row above.
+            value = "" if item[measure] is None else item[measure]
+            rows.append(["volumes", _oin(item), _name(item), measure, item["month"], value])
     for item in report["flags"]:
         rows.append(["flags", _oin(item), _name(item), item["kind"], "", _figures(item["figures"])])
     for channel, count in _dead_letters(report).items():
@@ -192,12 +201,44 @@ def _counts_missing(report: Mapping[str, Any]) -> str | None:
         )
         again = "Maak het rapport opnieuw als de sleutelhouder is ingesteld."
     else:
-        why = "Let op: de sleutelhouder was niet bereikbaar."
-        again = "Maak het rapport opnieuw als de sleutelhouder weer bereikbaar is."
+        why = (
+            "Let op: de sleutelhouder was niet bereikbaar, of te weinig sleutelhouders gaven "
+            "hun aantallen."
+        )
+        again = "Maak het rapport opnieuw als de sleutelhouders weer bereikbaar zijn."
     return (
         f"{why} Het aantal pseudonimiseringen per organisatie ontbreekt in dit rapport, en "
         f"daarmee ook het signaal bij pseudonimiseren op grote schaal. {again}"
     )
+
+
+def _counts_method(report: Mapping[str, Any]) -> str | None:
+    """How the evaluation counts were computed, in Dutch; None when the report has none,
+    or is older than the statement (``vir.services.evaluation_counts``)."""
+    counts = report.get("evaluation_counts", {})
+    if not counts.get("available", True) or counts.get("method") != "at_least":
+        return None
+    n, answered = counts["keyholders"], counts["answered"]
+    if n == 1:
+        which = "het aantal dat de sleutelhouder in zijn log telde"
+    else:
+        which = (
+            f"het hoogste aantal dat één sleutelhouder in zijn log telde ({answered} van de {n} "
+            "sleutelhouders gaven hun aantallen"
+            + (f"; niet: {', '.join(counts['not_answered'])}" if counts.get("not_answered") else "")
+            + ")"
+        )
+    return (
+        f"Gepseudonimiseerde elementen: per organisatie en uur {which}. Het werkelijke aantal "
+        "is minstens zo groot: een pseudonimisering komt hoogstens één keer bij een "
+        "sleutelhouder, en een log dat een deel van de periode mist (van een herstelde of "
+        "vervangen sleutelhouder) maakt het getal alleen lager."
+    )
+
+
+def _volume(item: Mapping[str, Any], measure: str) -> object:
+    value = item[measure]
+    return _UNAVAILABLE if value is None else value
 
 
 def _privacy_csv_nl(report: Mapping[str, Any]) -> str:
@@ -207,9 +248,9 @@ def _privacy_csv_nl(report: Mapping[str, Any]) -> str:
     rows.append(["Rapportage", "", "", "Periode", _period_text(report), ""])
     for key, value in _checkpoint_nl(report):
         rows.append(["Herkomst", "", "", key, value, ""])
-    missing = _counts_missing(report)
-    if missing is not None:
-        rows.append(["Herkomst", "", "", "Pseudonimiseringen", missing, ""])
+    about = _counts_missing(report) or _counts_method(report)
+    if about is not None:
+        rows.append(["Herkomst", "", "", "Pseudonimiseringen", about, ""])
     for item in report["flags"]:
         rows.append(
             [
@@ -275,7 +316,7 @@ def _privacy_csv_nl(report: Mapping[str, Any]) -> str:
                     _name(item),
                     title,
                     month_label(item["month"]),
-                    item[measure],
+                    _volume(item, measure),
                 ]
             )
     for channel, count in _dead_letters(report).items():
@@ -372,10 +413,11 @@ def privacy_pdf(report: Mapping[str, Any], created_at: datetime) -> bytes:
                 "Staafdiagram van het aantal registraties en raadplegingen per maand", series
             ),
         )
-    evaluations = {"pseudonimiseringen": _monthly(report, "evaluations")}
-    missing = _counts_missing(report)
-    if missing is not None:
-        doc.paragraph(missing)
+    about = _counts_missing(report) or _counts_method(report)
+    if about is not None:
+        doc.paragraph(about)
+    counted = all(v["evaluations"] is not None for v in report["volumes"])
+    evaluations = {"pseudonimiseringen": _monthly(report, "evaluations") if counted else []}
     if any(count for _month, count in evaluations["pseudonimiseringen"]):
         doc.chart(
             chart_png(
@@ -396,7 +438,7 @@ def privacy_pdf(report: Mapping[str, Any], created_at: datetime) -> bytes:
                 month_label(v["month"]),
                 str(v["registrations"]),
                 str(v["consultations"]),
-                str(v["evaluations"]),
+                str(_volume(v, "evaluations")),
             ]
             for v in report["volumes"]
         ],

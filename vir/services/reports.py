@@ -12,7 +12,9 @@ an audited action (``report.generated``). ``caller`` None is the operator at the
   refusals, not entries. The portal's refused requests and sign-ins (one entry each)
   are listed with them, under ``portal`` and ``portal sign-in``.
 
-  The flags: a surge of registrations in the last month; consultations without
+  The evaluation volumes are the key holders' counts (``evaluation_counts``: at least
+  so many, :mod:`vir.services.evaluation_counts`), or no figure when they could not be
+  read. The flags: a surge of registrations in the last month; consultations without
   registrations; an hour with many evaluated elements; signals withdrawn within
   minutes of their registration (register-then-withdraw asks "is this child in the
   index?" and leaves no signal), counted per organisation and withdrawal reason;
@@ -78,7 +80,7 @@ from vir.domain.errors import InputError
 from vir.domain.organisations import Category, Organisation
 from vir.reports.aggregation import GRANULARITIES, GROUPINGS, Granularity, Grouping, choose
 from vir.reports.suppression import legend, render_rows
-from vir.services.evaluation_counts import CountsUnavailable
+from vir.services.evaluation_counts import Counted, CountsUnavailable, HourCount
 from vir.services.identity import Caller
 from vir.store import audit_log
 from vir.store import signals as repo
@@ -249,35 +251,57 @@ def audit_generation(
     )
 
 
-# (organisation, clock hour, elements) of the key holder's evaluations over [start, end).
-EvaluationCounts = Callable[[dt.date, dt.date], list[tuple[str, dt.datetime, int]]]
+# The key holders' evaluations over [start, end), counted (vir.services.evaluation_counts).
+EvaluationCounts = Callable[[dt.date, dt.date], Counted]
 
 
 def _fetch_evaluations(
     source: EvaluationCounts | None, start: dt.date, end: dt.date
-) -> tuple[list[tuple[str, dt.datetime, int]], dict[str, Any]]:
-    """The key holder's counts (asked before the report's transaction: no network call
-    inside a write transaction), and where the counts came from and whether they were
-    read: when not (none configured, or a key holder not answering), ``available`` is
-    false with the ``reason`` (``not_configured``, ``unreachable``) and what went wrong
-    (``detail``), so that the report never shows a silent zero. Only entries an index
-    wrote before the key holder was a service of its own are then counted."""
+) -> tuple[tuple[HourCount, ...], dict[str, Any]]:
+    """The key holders' counts (asked before the report's transaction: no network call
+    inside a write transaction), and where the counts came from and how they were
+    computed. When they were not read (none configured, or too few key holders
+    answering), ``available`` is false with the ``reason`` (``not_configured``,
+    ``unreachable``) and what went wrong (``detail``), and the volumes show no figure
+    (None) rather than a silent zero. When they were, ``method`` ``at_least``: the
+    figures are lower bounds (``detail`` says why), with how many key holders
+    (``keyholders``, t ``threshold``) were asked and ``answered`` (those that did not:
+    ``not_answered``)."""
     if source is None:
-        return [], {
+        return (), {
             "source": "keyholder",
             "available": False,
             "reason": "not_configured",
             "detail": "no key holder to ask for its counts (VIR_USAGE_KEYHOLDERS is empty)",
         }
     try:
-        return source(start, end), {"source": "keyholder", "available": True}
+        counted = source(start, end)
     except CountsUnavailable as error:
-        return [], {
+        return (), {
             "source": "keyholder",
             "available": False,
             "reason": "unreachable",
             "detail": str(error),
         }
+    n, answered = counted.keyholders, counted.answered
+    described: dict[str, Any] = {
+        "source": "keyholder",
+        "available": True,
+        "method": "at_least",
+        "keyholders": n,
+        "threshold": counted.threshold,
+        "answered": answered,
+        "detail": (
+            "at least: per organisation and hour "
+            + ("the key holder's count" if n == 1 else "the highest count of one key holder")
+            + f" ({answered} of {n} answered); a pseudonymisation reaches a key holder at "
+            "most once, and a log that misses part of the period (a repaired or replaced "
+            "key holder) can only make the figure lower than the true number"
+        ),
+    }
+    if counted.silent:
+        described["not_answered"] = list(counted.silent)
+    return counted.hours, described
 
 
 def require_known_region(db: Database, region: str | None) -> None:
@@ -422,6 +446,33 @@ class _Recent:
         return self._when.get(signal)
 
 
+def _evaluation_burst(
+    at_least: _BusiestWindow, per_threshold: _BusiestWindow, limit: int, threshold: int
+) -> dict[str, Any] | None:
+    """The bulk-pseudonymisation flag's figures, or None: an hour with more than ``limit``
+    elements by the lower bound (``counted`` ``at_least``), else by the key holders'
+    counts added up and divided by t (``per_threshold``, with the ``threshold``): a
+    client that spreads its elements over the key holders keeps each one's count at t/n
+    of them, and the lower bound alone would let n/t times the limit through."""
+    began, elements = at_least.busiest()
+    if elements > limit:
+        counted = "at_least"
+    else:
+        began, elements = per_threshold.busiest()
+        if elements <= limit:
+            return None
+        counted = "per_threshold"
+    figures: dict[str, Any] = {
+        "from": audit_log.rfc3339(began),
+        "elements": elements,
+        "limit": limit,
+        "counted": counted,
+    }
+    if counted == "per_threshold":
+        figures["threshold"] = threshold
+    return figures
+
+
 def privacy_report(
     db: Database,
     clock: Clock,
@@ -442,7 +493,7 @@ def privacy_report(
     or the officer's own); see the module docstring. ``information_days`` is the term
     after which a signal's information duty counts as unconfirmed
     (``VIR_INFORMATION_DUTY_DAYS``); ``log`` ties the report to a signed checkpoint;
-    ``evaluation_counts``: the key holder's counts of evaluations (per organisation and
+    ``evaluation_counts``: the key holders' counts of evaluations (per organisation and
     hour), which the index's own log no longer sees since pseudonyms are made there."""
     scope = policy.NATIONAL if caller is None else policy.require_privacy_officer(caller)
     region = scope.report_region(region)
@@ -463,7 +514,10 @@ def privacy_report(
     fetched, counts_source = _fetch_evaluations(evaluation_counts, start, end)
     registered = _Recent(quick_after + LATENESS)  # signal id -> when, within the period
     lookups: dict[str, _BusiestWindow] = defaultdict(lambda: _BusiestWindow(_MINUTE))
+    # Evaluated elements: at least (the figure shown), and per threshold (the key holders'
+    # counts added up and divided by t: the flag's second figure; evaluation_counts).
     evaluations: dict[str, _BusiestWindow] = defaultdict(lambda: _BusiestWindow(_HOUR))
+    per_threshold: dict[str, _BusiestWindow] = defaultdict(lambda: _BusiestWindow(_HOUR))
     with read_log(db) as session:
         names = {str(o.oin): o.name for o in list_organisations(session)}
         within = _Within(None if region is None else repo.oins_in_region(session, region))
@@ -504,10 +558,12 @@ def privacy_report(
                 elements = _evaluated(event)
                 volumes[oin][entry.month]["evaluations"] += elements
                 evaluations[oin].add(_moment(event), elements)
-        for oin, hour, elements in sorted(fetched, key=lambda item: item[1]):
-            if within.covers(oin):
-                volumes[oin][f"{hour:%Y-%m}"]["evaluations"] += elements
-                evaluations[oin].add(hour, elements)
+                per_threshold[oin].add(_moment(event), elements)
+        for hourly in sorted(fetched, key=lambda item: item.hour):
+            if within.covers(hourly.oin):
+                volumes[hourly.oin][f"{hourly.hour:%Y-%m}"]["evaluations"] += hourly.at_least
+                evaluations[hourly.oin].add(hourly.hour, hourly.at_least)
+                per_threshold[hourly.oin].add(hourly.hour, hourly.per_threshold)
         before = now - dt.timedelta(days=information_days)
         uninformed = Counter(r.oin for r in repo.uninformed_in_region(session, before, region))
     with db.write() as session:
@@ -542,19 +598,11 @@ def privacy_report(
                 }
             )
     for oin in sorted(evaluations):
-        began, elements = evaluations[oin].busiest()
-        if elements > burst_elements:
-            flags.append(
-                org(oin)
-                | {
-                    "kind": "evaluation_burst",
-                    "figures": {
-                        "from": audit_log.rfc3339(began),
-                        "elements": elements,
-                        "limit": burst_elements,
-                    },
-                }
-            )
+        burst = _evaluation_burst(
+            evaluations[oin], per_threshold[oin], burst_elements, counts_source.get("threshold", 1)
+        )
+        if burst is not None:
+            flags.append(org(oin) | {"kind": "evaluation_burst", "figures": burst})
     for oin in sorted(quick):
         withdrawn = sum(quick[oin].values())
         if withdrawn >= quick_minimum:
@@ -628,7 +676,10 @@ def privacy_report(
                 "month": month,
                 "registrations": volumes[oin][month]["registrations"],
                 "consultations": volumes[oin][month]["consultations"],
-                "evaluations": volumes[oin][month]["evaluations"],
+                # None: the key holders' counts were not read (evaluation_counts).
+                "evaluations": (
+                    volumes[oin][month]["evaluations"] if counts_source["available"] else None
+                ),
             }
             for oin in sorted(volumes)
             for month in months

@@ -414,3 +414,74 @@ def test_missing_evaluation_counts_are_said_in_the_pdf_and_both_csvs(
     assert ["evaluation_counts", "", "", "available", reason, "false"] in data
     counted = _privacy() | {"evaluation_counts": {"source": "keyholder", "available": True}}
     assert "Pseudonimiseringen;" not in privacy_csv(counted, "nl").replace('"', "")
+
+
+def test_volumes_without_evaluation_counts_show_no_figure_not_zero() -> None:
+    """The key holders' counts were not read: the volumes' evaluations are None, shown
+    as "niet beschikbaar" (empty in the data dialect), never as 0."""
+    counts = {"source": "keyholder", "available": False, "reason": "unreachable", "detail": "x"}
+    report = _privacy() | {"evaluation_counts": counts}
+    for volume in report["volumes"]:
+        volume["evaluations"] = None
+    nl = [row for row in _nl_rows(privacy_csv(report, "nl")) if row[0] == "Volumes per maand"]
+    evaluations = [row[5] for row in nl if row[3] == "Gepseudonimiseerde elementen (ten minste)"]
+    assert evaluations == ["niet beschikbaar", "niet beschikbaar"]
+    data = list(csv.reader(io.StringIO(privacy_csv(report, "data"))))
+    assert [row[5] for row in data if row[:4] == ["volumes", OIN, "School Ş", "evaluations"]] == [
+        "",
+        "",
+    ]
+    text, images = _read(privacy_pdf(report, CREATED))
+    assert "november 2026 12 3 niet beschikbaar" in text and "None" not in text
+    assert images == 1  # the registrations chart; no chart of evaluations
+
+
+def test_how_the_evaluation_counts_were_computed_is_said() -> None:
+    """A lower bound, and from how many of the key holders: in the PDF, both CSVs and the
+    flag's sentence."""
+    counts = {
+        "source": "keyholder",
+        "available": True,
+        "method": "at_least",
+        "keyholders": 3,
+        "threshold": 2,
+        "answered": 2,
+        "not_answered": ["https://kh2.example:8444"],
+        "detail": "at least: ...",
+    }
+    report = _privacy() | {"evaluation_counts": counts}
+    report["flags"] = [
+        {"oin": OIN, "name": "School Ş", "kind": "evaluation_burst", "figures": figures}
+        for figures in (
+            {"from": "2026-10-05T10:00:00Z", "elements": 3012, "limit": 1000},
+            {"from": "2026-10-05T10:00:00Z", "elements": 3012, "limit": 1000}
+            | {"counted": "at_least"},
+            {"from": "2026-10-05T10:00:00Z", "elements": 1050, "limit": 1000}
+            | {"counted": "per_threshold", "threshold": 2},
+        )
+    ]
+    said = (
+        "per organisatie en uur het hoogste aantal dat één sleutelhouder in zijn log telde "
+        "(2 van de 3 sleutelhouders gaven hun aantallen; niet: https://kh2.example:8444). "
+        "Het werkelijke aantal is minstens zo groot"
+    )
+    rows = _nl_rows(privacy_csv(report, "nl"))
+    about = [row[4] for row in rows if row[:4] == ["Herkomst", "", "", "Pseudonimiseringen"]]
+    assert len(about) == 1 and said in about[0]
+    sentences = [row[4] for row in rows if row[0] == "Opvallend patroon"]
+    assert sentences == [
+        "School Ş: 3012 gepseudonimiseerde elementen binnen één uur vanaf "
+        "5 oktober 2026 12:00 (meer dan 1000)",
+        "School Ş: ten minste 3012 gepseudonimiseerde elementen binnen één uur vanaf "
+        "5 oktober 2026 12:00 (meer dan 1000)",
+        "School Ş: 1050 gepseudonimiseerde elementen binnen één uur vanaf "
+        "5 oktober 2026 12:00 (meer dan 1000), geschat: de evaluaties van de sleutelhouders "
+        "samen gedeeld door 2",
+    ]
+    data = list(csv.reader(io.StringIO(privacy_csv(report, "data"))))
+    assert ["evaluation_counts", "", "", "method", "", "at_least"] in data
+    assert ["evaluation_counts", "", "", "answered", "", "2"] in data
+    assert ["evaluation_counts", "", "", "not_answered", "", "https://kh2.example:8444"] in data
+    text, _ = _read(privacy_pdf(report, CREATED))
+    assert said in text
+    assert _raw_codes(text) == []

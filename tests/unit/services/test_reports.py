@@ -26,7 +26,7 @@ from vir.domain.ratelimit import Limit, LimitKind
 from vir.domain.signals import WithdrawalReason
 from vir.reports.officer import monitor_csv, monitor_pdf, privacy_csv, privacy_pdf
 from vir.services.consultations import ConsultationService, Purpose
-from vir.services.evaluation_counts import CountsUnavailable
+from vir.services.evaluation_counts import Counted, CountsUnavailable
 from vir.services.reports import monitor_report, privacy_report, verify_checkpoint
 from vir.services.transparency import Signed, TransparencyLog
 from vir.store import audit_log
@@ -120,6 +120,12 @@ def active(tmp_path: Path) -> Iterator[World]:
         yield w
 
 
+def _nothing_evaluated(_start: dt.date, _end: dt.date) -> Counted:
+    """A key holder that answers, and evaluated nothing in the period (the fixture's
+    evaluations are the index's own entries, from before the key holder was separate)."""
+    return Counted((), threshold=1, keyholders=1)
+
+
 def _count(report: dict[str, Any], oin: str | None, action: str) -> int:
     return sum(e["count"] for e in report["events"] if e["oin"] == oin and e["action"] == action)
 
@@ -127,7 +133,14 @@ def _count(report: dict[str, Any], oin: str | None, action: str) -> int:
 def test_privacy_report_counts_events_consultations_refusals_and_volumes(
     active: World,
 ) -> None:
-    report = privacy_report(active.store.db, active.clock, active.officer, START, END)
+    report = privacy_report(
+        active.store.db,
+        active.clock,
+        active.officer,
+        START,
+        END,
+        evaluation_counts=_nothing_evaluated,
+    )
     a, b, vt = str(ORGS[0].oin), str(ORGS[1].oin), str(VEILIG_THUIS.oin)
     assert report["months"] == MONTHS
     assert _count(report, a, "signal.registered") == 3 + 12 + 1
@@ -177,6 +190,7 @@ def test_privacy_report_flags_exactly_the_constructed_anomalies(active: World) -
     }
     burst = flags[(str(ORGS[2].oin), "evaluation_burst")]
     assert burst["elements"] == 1100 and burst["limit"] == 1000
+    assert burst["counted"] == "at_least"
     # A lower limit also catches the spread-out organisation's busiest hour.
     lower = privacy_report(active.store.db, active.clock, None, START, END, burst_elements=599)
     assert (str(ORGS[3].oin), "evaluation_burst") in {(f["oin"], f["kind"]) for f in lower["flags"]}
