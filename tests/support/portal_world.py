@@ -86,7 +86,13 @@ def csrf_of(html: str) -> str:
 
 
 @contextmanager
-def portal_world(root: Path, *, threshold: str = "1-of-1") -> Iterator[PortalWorld]:
+def portal_world(
+    root: Path, *, threshold: str = "1-of-1", refusals_per_minute: int = 1000
+) -> Iterator[PortalWorld]:
+    """The index, its key holder(s), the development provider and the portal, each a
+    process. The portal's cap on a person's audited refusals is raised far above its
+    default (``refusals_per_minute``): hostile tests refuse one person many times a
+    minute; ``test_portal_refusal_flood`` holds the default to its word."""
     # The portal's and the provider's ports stay bound while the index and the key
     # holders start (vir dev init needs them first): nothing else can take them.
     with socket.socket() as portal_socket, socket.socket() as idp_socket:
@@ -126,6 +132,7 @@ def portal_world(root: Path, *, threshold: str = "1-of-1") -> Iterator[PortalWor
             "VIR_PORTAL_OIDC_CA": str(dev / "ca.crt"),
             "VIR_PORTAL_DEV_ENDPOINTS": str(dev / "endpoints.json"),
             "VIR_LOG_FORMAT": "text",
+            "VIR_PORTAL_REFUSALS_PER_MINUTE": str(refusals_per_minute),
         }
         with portal_log.open("ab") as out:
             portal = launch.popen(

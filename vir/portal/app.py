@@ -253,15 +253,7 @@ def create_portal_app(
             if user is None:
                 return RedirectResponse("/", status_code=303)
             refused = guard.too_large()
-            await run_in_threadpool(
-                portal.audit,
-                Action.PORTAL_REQUEST_REFUSED,
-                Outcome.REFUSED,
-                user.oin,
-                person=user.person,
-                roles=user.roles,
-                reason=refused.reason,
-            )
+            await run_in_threadpool(portal.refused, user, refused.reason)
             return portal.message(refused.heading, refused.text, refused.status)
         if user is None:
             return RedirectResponse("/", status_code=303)
@@ -270,15 +262,7 @@ def create_portal_app(
             or form is None
             or not secrets.compare_digest(form.get("csrf", ""), user.csrf)
         ):
-            await run_in_threadpool(
-                portal.audit,
-                Action.PORTAL_REQUEST_REFUSED,
-                Outcome.REFUSED,
-                user.oin,
-                person=user.person,
-                roles=user.roles,
-                reason="csrf",
-            )
+            await run_in_threadpool(portal.refused, user, "csrf")
             return portal.message(
                 "Niet uitgevoerd",
                 "Dit formulier is verlopen of komt niet van deze website. Probeer het opnieuw.",

@@ -19,8 +19,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from vir.audit.actions import Action
-from vir.audit.chain import Outcome
 from vir.domain.organisations import Organisation
 from vir.portal import forms, sessions
 
@@ -31,6 +29,10 @@ STALE = "Dit formulier is verlopen of komt niet van deze website. Probeer het op
 TOO_LARGE = (
     "Dit formulier is groter dan het portaal aanneemt. Het is niet verwerkt en niet "
     "bewaard. Vul het opnieuw in, met kortere waarden."
+)
+TOO_MANY = (
+    "Er zijn in korte tijd te veel verzoeken geweigerd. Wacht een minuut en probeer het "
+    "dan opnieuw."
 )
 UNEXPECTED = (
     "Dit formulier bevat gegevens die hier niet horen (zoals een BSN of een naam). "
@@ -108,16 +110,12 @@ class RolePages(Generic[W]):
         user: sessions.PortalSession,
         reason: str,
         objects: Mapping[str, str | int] | None = None,
-    ) -> None:
-        self.portal.audit(
-            Action.PORTAL_REQUEST_REFUSED,
-            Outcome.REFUSED,
-            user.oin,
-            person=user.person,
-            roles=user.roles,
-            reason=reason,
-            objects=objects,
-        )
+    ) -> bool:
+        """Audit the refusal (``Portal.refused``); False past the person's cap."""
+        return self.portal.refused(user, reason, objects)
+
+    def too_many(self, who: W) -> Response:
+        return self.render(who, "message.html", 429, heading="Te veel", text=TOO_MANY, error=True)
 
     def render(self, who: W, template: str, status: int = 200, **values: Any) -> Response:
         return self.portal.page(
@@ -161,7 +159,8 @@ class RolePages(Generic[W]):
                 return await handler(request, who)
             except Refused as refused:
                 objects = self.about(request, refused)
-                await run_in_threadpool(self.refuse, user, refused.reason, objects)
+                if not await run_in_threadpool(self.refuse, user, refused.reason, objects):
+                    return self.too_many(who)
                 return self.render(
                     who,
                     "message.html",

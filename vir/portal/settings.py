@@ -55,6 +55,9 @@ class PortalSettings(BaseSettings):
     idle_minutes: int = Field(default=15, ge=1, le=120)
     # Largest form body accepted, in bytes.
     max_form_bytes: int = Field(default=8192, ge=1024, le=65536)
+    # A signed-in person's refused requests audited one by one in a minute; past it, one
+    # entry (refusal_cap) and 429 for the rest of the minute (vir.portal.state.RefusalCap).
+    refusals_per_minute: int = Field(default=20, ge=1, le=10_000)
     # The key holders the registration page's script asks (comma-separated https base
     # URLs) and how many of them answer each evaluation. Empty: those of a development
     # set-up's endpoints.json (``dev_endpoints``), when it exists.

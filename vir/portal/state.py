@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from vir.audit.actions import Action
-from vir.audit.chain import AuditEvent
+from vir.audit.chain import AuditEvent, Outcome
 from vir.domain import functions
 from vir.domain.clock import Clock
 from vir.portal import oidc, sessions
@@ -55,6 +56,39 @@ def _moment(value: dt.datetime) -> str:
     return moment.astimezone(_LOCAL).strftime("%d-%m-%Y %H:%M")
 
 
+# A signed-in person's refused requests audited one by one in a minute
+# (VIR_PORTAL_REFUSALS_PER_MINUTE); past it, one entry says the cap was reached and the
+# rest of the minute is answered 429 unaudited. Nobody using the portal gets this many
+# refusals in a minute: a script does.
+REFUSALS_PER_MINUTE = PortalSettings.model_fields["refusals_per_minute"].default
+
+
+class RefusalCap:
+    """How many of a person's refusals this process audited in the current minute, so
+    that a signed-in person cannot grow the audit log (hash-chained, kept for years)
+    by a request a millisecond: at most ``per_minute`` + 1 entries a person a minute."""
+
+    def __init__(self, per_minute: int = REFUSALS_PER_MINUTE) -> None:
+        self._per_minute = per_minute
+        self._counts: dict[tuple[str, str], tuple[dt.datetime, int]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, oin: str, person: str, now: dt.datetime) -> int:
+        """This refusal's number in the person's minute (1, 2, ...)."""
+        minute = now.replace(second=0, microsecond=0)
+        with self._lock:
+            if len(self._counts) > 10_000:
+                self._counts = {k: v for k, v in self._counts.items() if v[0] == minute}
+            seen, count = self._counts.get((oin, person), (minute, 0))
+            count = count + 1 if seen == minute else 1
+            self._counts[(oin, person)] = (minute, count)
+            return count
+
+    @property
+    def per_minute(self) -> int:
+        return self._per_minute
+
+
 class Portal:
     """The portal's state: settings, database, clock, providers, templates, the
     signed-in people's access tokens and the scripts' integrity values."""
@@ -76,6 +110,7 @@ class Portal:
         self.templates.globals["function_label"] = functions.label
         self.tokens = AccessTokens()
         self.integrity = {name: _integrity(name) for name in SCRIPTS}
+        self.refusal_cap = RefusalCap(settings.refusals_per_minute)
 
     def page(self, name: str, status: int = 200, **values: Any) -> HTMLResponse:
         html = self.templates.get_template(name).render(**values)
@@ -126,6 +161,31 @@ class Portal:
         )
         with self.db.write() as session:
             audit_log.append(session, entry)
+
+    def refused(
+        self,
+        user: sessions.PortalSession,
+        reason: str,
+        objects: Mapping[str, str | int] | None = None,
+    ) -> bool:
+        """Audit a signed-in person's refused request (``portal.request_refused``), up to
+        ``RefusalCap``: past it, the cap once (reason ``refusal_cap``) and then nothing
+        for the rest of the minute. False when the caller should answer 429."""
+        number = self.refusal_cap.take(user.oin, user.person, self.clock())
+        cap = self.refusal_cap.per_minute
+        if number > cap + 1:
+            return False
+        capped = number == cap + 1
+        self.audit(
+            Action.PORTAL_REQUEST_REFUSED,
+            Outcome.REFUSED,
+            user.oin,
+            person=user.person,
+            roles=user.roles,
+            reason="refusal_cap" if capped else reason,
+            objects={"refusals": cap} if capped else objects,
+        )
+        return not capped
 
     def current(self, request: Request) -> sessions.PortalSession | None:
         token = request.cookies.get(SESSION_COOKIE)

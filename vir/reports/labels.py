@@ -170,6 +170,10 @@ REFUSALS: Final[Mapping[str, tuple[str, str]]] = {
     "form_too_large": ("Formulier groter dan toegestaan", "Form too large"),
     "download_handle": ("Download niet (meer) beschikbaar", "Download no longer available"),
     "refused": ("Geweigerd", "Refused"),
+    "refusal_cap": (
+        "Te veel geweigerde verzoeken in een minuut (de rest niet apart gelogd)",
+        "Refusal cap reached in the minute (the rest not itemised)",
+    ),
     "not_configured": ("Inloggen niet ingesteld voor de organisatie", "Sign-in not configured"),
     "unsealed": ("Inloggeheim van de organisatie onversleuteld", "Sign-in secret not sealed"),
     "secret": ("Inloggeheim van de organisatie niet te openen", "Sign-in secret unusable"),
