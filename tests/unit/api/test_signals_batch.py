@@ -308,3 +308,56 @@ class _InProcess(httpx.BaseTransport):
             return httpx.Response(answer.status_code, headers=answer.headers, content=body)
 
         return asyncio.run(call())
+
+
+def _refusals(app: InApp) -> dict[str, int]:
+    with app.app.state.services.db.read() as session:
+        return {
+            row.reason: row.count
+            for row in session.scalars(
+                select(RefusalCountRow).where(RefusalCountRow.endpoint == "POST /v1/signals/batch")
+            )
+        }
+
+
+def test_a_repeat_of_ones_own_signal_takes_no_registration_token(tmp_path: Path) -> None:
+    """A nightly sync repeats every signal the organisation still holds: an idempotent
+    repeat (200) tells it nothing new and costs nothing, so it goes through with the
+    bucket empty (the app's clock stands still: nothing refills). A new signal is
+    still refused, and every item after it."""
+    with in_app(tmp_path / "index", register_burst=3, register_per_hour=60) as app:
+        epoch = app.epoch
+        app.as_caller(GP)
+        held = [signal_body(f"t-{i}", name, epoch) for i, name in enumerate(["Kim", "Lex", "Noor"])]
+        first = app.request("POST", BATCH, json={"signals": held}).json()["results"]
+        assert [r["status"] for r in first] == [201, 201, 201]
+        for _night in range(3):
+            again = app.request("POST", BATCH, json={"signals": held}).json()["results"]
+            assert [r["status"] for r in again] == [200, 200, 200]
+        assert app.request("POST", "/v1/signals", json=held[0]).status_code == 200
+        mixed = [held[0], signal_body("t-3", "Daan", epoch), held[1]]
+        answer = app.request("POST", BATCH, json={"signals": mixed}).json()["results"]
+        assert [r["status"] for r in answer] == [200, 429, 429]
+        only_new = [signal_body("t-4", "Fem", epoch)]
+        assert (
+            app.request("POST", BATCH, json={"signals": only_new}).json()["results"][0]["status"]
+            == 429
+        )
+        assert _refs(app) == ["t-0", "t-1", "t-2"]
+
+
+def test_a_rate_limited_batch_is_one_refusal_not_one_per_untried_item(tmp_path: Path) -> None:
+    """Items after the first refused with 429 are not tried: the audit log's refusal
+    counts (and the privacy report) hold one refusal for the request, however many
+    items, in one chunk or several, it carried."""
+    with in_app(tmp_path / "index", register_burst=3, register_per_hour=60) as app:
+        epoch = app.epoch
+        app.as_caller(GP)
+        items = [signal_body(f"u-{i}", f"Kind{i}", epoch) for i in range(CHUNK + 20)]
+        answer = app.request("POST", BATCH, json={"signals": items}).json()["results"]
+        assert [r["status"] for r in answer] == [201] * 3 + [429] * (CHUNK + 17)
+        assert _refusals(app) == {"rate_limited": 1}
+        # Refused before anything is tried (the bucket is known to be empty): one too.
+        answer = app.request("POST", BATCH, json={"signals": items[3:]}).json()["results"]
+        assert {r["status"] for r in answer} == {429}
+        assert _refusals(app) == {"rate_limited": 2}
