@@ -844,11 +844,12 @@ def _count(
 
 
 def _repeated_ref(number: int, rows_of_ref: list[int]) -> RowError:
-    others = ", ".join(str(n) for n in rows_of_ref if n != number)
+    others = [str(n) for n in rows_of_ref if n != number]
+    where = f"row {others[0]}" if len(others) == 1 else f"rows {', '.join(others)}"
     return RowError(
         number,
         "local_ref",
-        f"the same local_ref is in row {others} too: nothing is done for it (neither sent "
+        f"the same local_ref is in {where} too: nothing is done for it (neither sent "
         "nor withdrawn); keep one row per local_ref",
     )
 

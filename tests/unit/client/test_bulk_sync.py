@@ -121,7 +121,12 @@ def test_a_repeated_local_ref_is_refused_in_sync_naming_both_rows(tmp_path: Path
     not withdrawn."""
     path = _file(
         tmp_path,
-        [("r-1", "a@example.nl"), ("r-2", "a@example.nl"), ("r-1", "b@example.nl")],
+        [
+            ("r-1", "a@example.nl"),
+            ("r-2", "a@example.nl"),
+            ("r-1", "b@example.nl"),
+            ("r-1", "c@example.nl"),
+        ],
     )
     index = FakeIndex(active={"r-1", "r-2", "r-9"})
     index.stored = {"r-1": "a@example.nl", "r-2": "a@example.nl"}
@@ -132,15 +137,13 @@ def test_a_repeated_local_ref_is_refused_in_sync_naming_both_rows(tmp_path: Path
     assert index.requests == [["r-2"]]
     assert index.updated == []
     assert index.withdrawn == ["r-9"]
-    assert (summary.unchanged, summary.invalid, summary.updated) == (1, 2, 0)
+    assert (summary.unchanged, summary.invalid, summary.updated) == (1, 3, 0)
     lines = notes.getvalue().splitlines()
-    assert lines[0].startswith(
-        "vir-client: row 2, column local_ref: the same local_ref is in row 4"
-    )
-    assert lines[1].startswith(
-        "vir-client: row 4, column local_ref: the same local_ref is in row 2"
-    )
-    assert len(lines) == 2
+    also = "vir-client: row {}, column local_ref: the same local_ref is in {} too"
+    assert lines[0].startswith(also.format(2, "rows 4, 5"))
+    assert lines[1].startswith(also.format(4, "rows 2, 5"))
+    assert lines[2].startswith(also.format(5, "rows 2, 4"))
+    assert len(lines) == 3
 
 
 def test_a_conflict_the_contact_details_cannot_settle_claims_no_update(tmp_path: Path) -> None:
