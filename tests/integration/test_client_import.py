@@ -5,7 +5,7 @@ organisation that its file does not hold, so no other test's signals may be ther
 CSV of made-up BSNs, and the real command in a subprocess: stopped by ``--limit``,
 killed midway, resumed, with no duplicates and every row in the index in the end; a
 sync that withdraws the rows taken out of the file, updates a changed contact, and
-refuses a mass withdrawal without ``--force``.
+refuses a mass withdrawal without ``--force``; and one stopped by SIGTERM.
 """
 
 from __future__ import annotations
@@ -237,3 +237,35 @@ def test_sync_withdraws_what_the_file_no_longer_holds(
     assert _summary(forced.stdout)["withdrawn"] == 33
     assert _active(service, "gp") == sorted(r[0] for r in nightly[:5])
     assert json.dumps(nightly[0][1]) not in forced.stdout + forced.stderr
+
+
+def test_sigterm_stops_a_run_as_ctrl_c_does(service: RunningService, tmp_path: Path) -> None:
+    """``kill -TERM`` (a scheduler stopping the job): the request under way is accounted
+    for, the summary printed and the state kept, exit status 143; the next run resumes."""
+    rows = _rows("term", 400, "")
+    path = _write(tmp_path / "jeugdzorg.csv", rows)
+    state = tmp_path / "jeugdzorg.csv.vir-state"
+    running = launch.popen(
+        _command(service, "youth_care", "import", str(path), "--quiet"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while _state_entries(state) < 40 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert running.poll() is None, "the import finished before it could be terminated"
+    running.terminate()
+    out, err = running.communicate(timeout=60)
+    assert running.returncode == 143, err
+    assert "vir-client: terminated" in err and "progress kept in" in err
+    first = _summary(out)
+    assert first["registered"] == _state_entries(state)
+    assert first["registered"] + first["not done"] == len(rows)
+
+    last = _run(service, "youth_care", "import", str(path), "--quiet")
+    assert last.returncode == 0, last.stderr
+    summary = _summary(last.stdout)
+    assert summary["done in an earlier run"] == first["registered"]
+    assert summary["registered"] == len(rows) - first["registered"]
+    assert not any(r[1] and r[1] in out + err + last.stdout + last.stderr for r in rows)

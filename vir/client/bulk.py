@@ -79,6 +79,9 @@ SEND_AT = 128
 # lock) run while another waits for the key holder. One at a time, the reading thread
 # spent 90% of a run in pseudonymisation and the index sat idle for 29% of it.
 IN_FLIGHT = 2
+# After a wait for the rate limit, requests carry 1, 2, 4, ... items, and all of them
+# again once this many went through in one request.
+MAX_ALLOWANCE = 256
 STATE_SUFFIX = ".vir-state"
 STATE_VERSION = 1
 PAGE = 1000  # GET /v1/signals page size (its maximum)
@@ -154,7 +157,8 @@ class Summary:
     invalid: int = 0
     done_earlier: int = 0
     withdrawn: int = 0
-    not_done: int = 0
+    not_done: int = 0  # rows, and (sync) withdrawals, left for the next run
+    withdrawals_left: int = 0  # of not_done
     sync: bool = False
     rows: int | None = None  # the file's data rows, once counted
     state: Path | None = None
@@ -588,6 +592,12 @@ class _Run:
     # them may be a change of the professional's contact details: updated in place).
     active: frozenset[str] = frozenset()
     update: bool = False
+    # After the rate limit refused a request: how many items the next request carries
+    # (None: all). A wait of ``retry_after`` buys about one registration, so the next
+    # request carries one item, and each request answered in full doubles it: no
+    # request resends the whole rest only to have it refused item by item again.
+    allowance: int | None = None
+    got_through: bool = False  # an item was answered since the last wait
     pending: list[Row] = field(default_factory=list)
     making: deque[tuple[list[Row], Future[Pseudonymised]]] = field(default_factory=deque)
     ready: list[tuple[Row, dict[str, Any]]] = field(default_factory=list)
@@ -676,16 +686,18 @@ class _Run:
 
     def _send(self, items: list[tuple[Row, dict[str, Any]]]) -> None:
         while items:
+            part = items if self.allowance is None else items[: self.allowance]
             with _busy("the index"):
-                results = self.client.register_signals([signal for _row, signal in items])
+                results = self.client.register_signals([signal for _row, signal in part])
             accepted: list[Row] = []
             retry_at: int | None = None
             refused: ClientError | None = None
-            for index, ((row, signal), result) in enumerate(zip(items, results, strict=True)):
+            for index, ((row, signal), result) in enumerate(zip(part, results, strict=True)):
                 status = result.get("status")
                 if status in (429, 503):
                     retry_at = index
                     break
+                self.got_through = True
                 # The index does not accept the key holders' epoch: not the row's fault
                 # (every row is made under it), so not counted; the run stops after
                 # this request, to be resumed once the index accepts the epoch.
@@ -698,14 +710,19 @@ class _Run:
             if refused is not None:
                 raise Stopped(str(refused))
             if retry_at is None:
-                return
+                items = items[len(part) :]
+                if self.allowance is not None:
+                    self.allowance = None if self.allowance >= MAX_ALLOWANCE else self.allowance * 2
+                continue
             items = items[retry_at:]
             seconds = float(results[retry_at].get("retry_after") or 1)
-            if not self.waits.wait(seconds, progressed=retry_at > 0):
+            progressed, self.got_through = self.got_through, False
+            if not self.waits.wait(seconds, progressed=progressed):
                 raise Stopped(
                     f"the index refused more registrations for now ({results[retry_at]['status']}"
                     f", retry after {int(seconds)} s)"
                 )
+            self.allowance = 1
 
     def _outcome(self, row: Row, signal: dict[str, Any], result: dict[str, Any]) -> bool:
         """Count one row's result; whether the index holds the row now."""
@@ -724,10 +741,13 @@ class _Run:
                 self.summary.updated += 1
                 return True
             if updated is False:
+                # The PATCH answered, but it may have changed nothing (the contact details
+                # were already the file's): say what is so, not that they were updated.
                 detail = (
-                    "the contact details were updated, but other columns differ from the "
-                    "stored signal (identities or dates): withdraw it (reason correction) "
-                    "and register the row again"
+                    "other columns than the contact details differ from the stored signal "
+                    "(the young person, parents, address or dates; the contact details are "
+                    "now the file's); a signal's person, parents and address cannot change: "
+                    "withdraw it (reason correction) and register the row again"
                 )
         if status == 409:
             self.summary.conflicts += 1
@@ -799,17 +819,37 @@ def _column(field: str) -> str:
 # --- The commands -------------------------------------------------------------------
 
 
-def _count(path: Path, delimiter: str, refs: set[str] | None) -> int:
+def _count(
+    path: Path,
+    delimiter: str,
+    refs: dict[str, int] | None,
+    repeated: dict[str, list[int]] | None = None,
+) -> int:
     """The number of data rows (the progress bar's total); with ``refs``, also collects
-    every valid local_ref of the file."""
+    every valid local_ref of the file (with the number of its first row), and in
+    ``repeated`` each local_ref that more than one row holds, with their numbers."""
     total = 0
-    for _number, found in records(path, delimiter):
+    for number, found in records(path, delimiter):
         total += 1
         if refs is not None and not isinstance(found, RowError):
             ref = found.get("local_ref", "")
-            if is_local_ref(ref):
-                refs.add(ref)
+            if not is_local_ref(ref):
+                continue
+            first = refs.setdefault(ref, number)
+            if first != number and repeated is not None:
+                repeated.setdefault(ref, [first]).append(number)
     return total
+
+
+def _repeated_ref(number: int, rows_of_ref: list[int]) -> RowError:
+    others = [str(n) for n in rows_of_ref if n != number]
+    where = f"row {others[0]}" if len(others) == 1 else f"rows {', '.join(others)}"
+    return RowError(
+        number,
+        "local_ref",
+        f"the same local_ref is in {where} too: nothing is done for it (neither sent "
+        "nor withdrawn); keep one row per local_ref",
+    )
 
 
 def active_refs(client: VirClient) -> set[str]:
@@ -870,15 +910,18 @@ def _run(
     sync: bool,
 ) -> Summary:
     delimiter = _delimiter(path, options.delimiter)
-    file_refs: set[str] | None = set() if sync else None
-    total = _count(path, delimiter, file_refs)
+    file_refs: dict[str, int] | None = {} if sync else None
+    # sync: a local_ref in two rows with different content would be updated back and
+    # forth on every run (each time a contact_changed to the match partners): refused.
+    repeated: dict[str, list[int]] = {}
+    total = _count(path, delimiter, file_refs, repeated)
     summary.rows = total
     active: set[str] = set()
     withdraw: list[str] = []
     if sync:
         assert file_refs is not None
         active = active_refs(client)
-        withdraw = sorted(active - file_refs)
+        withdraw = sorted(active - file_refs.keys())
         share = len(withdraw) / len(active) if active else 0.0
         if share > options.max_withdraw_fraction and not options.force:
             summary.not_done = total
@@ -908,6 +951,9 @@ def _run(
     try:
         try:
             for row in rows(path, delimiter):
+                if isinstance(row, Row) and row.local_ref in repeated:
+                    run.skip(_repeated_ref(row.number, repeated[row.local_ref]))
+                    continue
                 if isinstance(row, RowError) or state.accepted(row):
                     run.skip(row)
                     continue
@@ -928,7 +974,7 @@ def _run(
             _withdraw(client, withdraw, options.reason, summary, stderr, options.progress)
     except BaseException:
         state.close()
-        summary.not_done = total - progress.done
+        summary.not_done = total - progress.done + summary.withdrawals_left
         summary.state_kept = state.path.exists()
         progress.end()
         raise
@@ -945,24 +991,55 @@ def _withdraw(
     stderr: TextIO | None,
     bar: bool,
 ) -> None:
+    """Withdraw ``refs`` one by one, on a thread of its own: an interruption (Ctrl-C,
+    SIGTERM) stops the loop after the request under way is answered and counted, so
+    that ``withdrawn`` and ``not done`` add up to what the index did."""
     if not refs:
         return
     progress = Progress("withdrawing", len(refs), stderr, bar=bar)
+    summary.withdrawals_left = len(refs)
+    stop = threading.Event()
+    failed: list[BaseException] = []
+
+    def withdraw_all() -> None:
+        try:
+            for ref in refs:
+                if stop.is_set():
+                    return
+                try:
+                    client.withdraw_signal(ref, reason.value)
+                except ServiceError as error:
+                    if error.status != 404:  # 404: withdrawn meanwhile, gone all the same
+                        raise
+                else:
+                    summary.withdrawn += 1
+                summary.withdrawals_left -= 1
+                progress.advance()
+        except ServiceError as error:
+            if error.status not in (429, 503):
+                failed.append(error)
+                return
+            failed.append(
+                Stopped(
+                    f"the index refused more withdrawals for now ({error.status}); "
+                    f"{summary.withdrawals_left} left: run sync again later"
+                )
+            )
+        except BaseException as error:  # raised in the caller's thread
+            failed.append(error)
+
+    worker = threading.Thread(target=withdraw_all, name="vir-client-withdraw", daemon=True)
     try:
-        for ref in refs:
-            try:
-                client.withdraw_signal(ref, reason.value)
-            except ServiceError as error:
-                if error.status == 404:  # withdrawn meanwhile: gone all the same
-                    progress.advance()
-                    continue
-                if error.status in (429, 503):
-                    raise Stopped(
-                        f"the index refused more withdrawals for now ({error.status}); "
-                        f"{len(refs) - progress.done} left: run sync again later"
-                    ) from None
-                raise
-            summary.withdrawn += 1
-            progress.advance()
+        try:
+            worker.start()
+            while worker.is_alive():
+                worker.join(0.1)
+        except BaseException:
+            stop.set()
+            if worker.ident is not None:
+                worker.join()
+            raise
+        if failed:
+            raise failed[0]
     finally:
         progress.end()

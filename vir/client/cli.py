@@ -46,9 +46,12 @@ printed, a refused row is named by its row number and column.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -195,10 +198,34 @@ def _bulk_parsers(sub: Any) -> None:
             )
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a scheduler stopping the job): handled as Ctrl-C is."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """While the block runs, SIGTERM raises ``Terminated`` in the main thread, as SIGINT
+    raises KeyboardInterrupt: the run stops the same way (what was sent is accounted
+    for, the state kept, the summary printed) instead of dying on the spot."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(_signum: int, _frame: object) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _bulk_command(args: argparse.Namespace) -> int:
     """Exit 0: every row is in the index; 1: some rows were refused (conflict, invalid)
     or the service failed; 2: the file cannot be used; 3: the run stopped early (rate
-    limit, --limit, a mass withdrawal refused): run it again; 130: interrupted."""
+    limit, --limit, a mass withdrawal refused): run it again; 130: interrupted (Ctrl-C);
+    143: terminated (SIGTERM)."""
     sync = args.command == "sync"
     options = bulk.Options(
         state=args.state,
@@ -222,7 +249,7 @@ def _bulk_command(args: argparse.Namespace) -> int:
         if not args.file.is_file():
             raise bulk.BulkError(f"{args.file}: no such file")
         bulk.check_header(args.file, args.delimiter)
-        with _connect(args) as client:
+        with _terminate_as_interrupt(), _connect(args) as client:
             run = bulk.sync_file if sync else bulk.import_file
             run(client, args.file, options, sys.stderr, summary=summary)
     except bulk.BulkError as error:
@@ -231,6 +258,9 @@ def _bulk_command(args: argparse.Namespace) -> int:
     except bulk.Stopped as error:
         print(f"vir-client: {error}", file=sys.stderr)
         code = 3
+    except Terminated:
+        print("vir-client: terminated", file=sys.stderr)
+        code = 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("vir-client: interrupted", file=sys.stderr)
         code = 130

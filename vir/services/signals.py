@@ -118,7 +118,7 @@ class SignalService:
             except VirError as error:
                 results[i] = error
         if checked:
-            self._limits.precheck(LimitKind.REGISTER, caller.oin, 1, now)
+            self._precheck(caller, [request for _i, request, _on in checked], now)
             with self._db.write() as session:
                 epochs = in_transaction(session)
                 items: list[tuple[int, SignalRequest, dt.date]] = []
@@ -170,6 +170,21 @@ class SignalService:
                 repo.insert_signals(session, new)
         return [r for r in results if r is not None]
 
+    def _precheck(
+        self, caller: Caller, requests: Sequence[SignalRequest], now: dt.datetime
+    ) -> None:
+        """Refuse (``RateLimited``) before any work when the registration bucket surely
+        cannot pay for one new signal and none of ``requests`` can be an idempotent
+        repeat (which costs nothing): no local_ref of them is an active signal of the
+        caller's. A repeat is refused only where the transaction finds a new signal
+        before it that the bucket cannot pay (``_store``)."""
+        try:
+            self._limits.precheck(LimitKind.REGISTER, caller.oin, 1, now)
+        except RateLimited:
+            with self._db.read() as session:
+                if not repo.refs_in(session, caller.oin, {r.local_ref for r in requests}):
+                    raise
+
     def _store_alone(
         self,
         session: Session,
@@ -210,12 +225,17 @@ class SignalService:
     ) -> Registration:
         """Register ``request`` (in the stored epoch, its local_ref and young person
         locked) in the caller's write transaction; the rate limit is charged for a new
-        signal and for a repeat, not for a conflict (nothing is written before it)."""
+        signal only. Not for a conflict (nothing is written before it), nor for an
+        idempotent repeat of the caller's own stored signal: it tells the organisation
+        nothing it did not know (it registered that signal, and reads it and its matches
+        with ``GET /v1/signals/{local_ref}`` and ``GET /v1/matches`` unlimited), and a
+        nightly reconciliation repeats every signal it still holds. The local_ref is
+        locked, so of two registrations of one new local_ref the first pays and the
+        second is a repeat."""
         existing = repo.signal_by_ref(session, caller.oin, request.local_ref)
         if existing is not None:
             if not _repeats(session, existing, request):
                 raise Conflict("this local_ref is already registered with other content")
-            self._limits.take(session, LimitKind.REGISTER, caller.oin, 1, now)
             return Registration(
                 existing, current_matches(session, existing.id, existing.oin), created=False
             )

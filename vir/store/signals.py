@@ -214,6 +214,11 @@ def signal_by_ref(session: Session, oin: str, local_ref: str) -> Signal | None:
     return _signal(row) if row is not None else None
 
 
+def refs_in(session: Session, oin: str, refs: Collection[str]) -> frozenset[str]:
+    """Which of ``refs`` are the local_ref of one of the organisation's active signals."""
+    return frozenset(session.scalars(_REFS_IN, {"oin": oin, "refs": list(refs)}))
+
+
 def has_signal_on(session: Session, oin: str, person: bytes) -> bool:
     return session.execute(_BY_PERSON, {"oin": oin, "person": person}).first() is not None
 

@@ -308,3 +308,109 @@ class _InProcess(httpx.BaseTransport):
             return httpx.Response(answer.status_code, headers=answer.headers, content=body)
 
         return asyncio.run(call())
+
+
+def _refusals(app: InApp) -> dict[str, int]:
+    with app.app.state.services.db.read() as session:
+        return {
+            row.reason: row.count
+            for row in session.scalars(
+                select(RefusalCountRow).where(RefusalCountRow.endpoint == "POST /v1/signals/batch")
+            )
+        }
+
+
+def test_a_repeat_of_ones_own_signal_takes_no_registration_token(tmp_path: Path) -> None:
+    """A nightly sync repeats every signal the organisation still holds: an idempotent
+    repeat (200) tells it nothing new and costs nothing, so it goes through with the
+    bucket empty (the app's clock stands still: nothing refills). A new signal is
+    still refused, and every item after it."""
+    with in_app(tmp_path / "index", register_burst=3, register_per_hour=60) as app:
+        epoch = app.epoch
+        app.as_caller(GP)
+        held = [signal_body(f"t-{i}", name, epoch) for i, name in enumerate(["Kim", "Lex", "Noor"])]
+        first = app.request("POST", BATCH, json={"signals": held}).json()["results"]
+        assert [r["status"] for r in first] == [201, 201, 201]
+        for _night in range(3):
+            again = app.request("POST", BATCH, json={"signals": held}).json()["results"]
+            assert [r["status"] for r in again] == [200, 200, 200]
+        assert app.request("POST", "/v1/signals", json=held[0]).status_code == 200
+        mixed = [held[0], signal_body("t-3", "Daan", epoch), held[1]]
+        answer = app.request("POST", BATCH, json={"signals": mixed}).json()["results"]
+        assert [r["status"] for r in answer] == [200, 429, 429]
+        only_new = [signal_body("t-4", "Fem", epoch)]
+        assert (
+            app.request("POST", BATCH, json={"signals": only_new}).json()["results"][0]["status"]
+            == 429
+        )
+        assert _refs(app) == ["t-0", "t-1", "t-2"]
+
+
+def test_a_rate_limited_batch_is_one_refusal_not_one_per_untried_item(tmp_path: Path) -> None:
+    """Items after the first refused with 429 are not tried: the audit log's refusal
+    counts (and the privacy report) hold one refusal for the request, however many
+    items, in one chunk or several, it carried."""
+    with in_app(tmp_path / "index", register_burst=3, register_per_hour=60) as app:
+        epoch = app.epoch
+        app.as_caller(GP)
+        items = [signal_body(f"u-{i}", f"Kind{i}", epoch) for i in range(CHUNK + 20)]
+        answer = app.request("POST", BATCH, json={"signals": items}).json()["results"]
+        assert [r["status"] for r in answer] == [201] * 3 + [429] * (CHUNK + 17)
+        assert _refusals(app) == {"rate_limited": 1}
+        # Refused before anything is tried (the bucket is known to be empty): one too.
+        answer = app.request("POST", BATCH, json={"signals": items[3:]}).json()["results"]
+        assert {r["status"] for r in answer} == {429}
+        assert _refusals(app) == {"rate_limited": 2}
+
+
+def test_a_rate_limited_sync_leaves_a_bounded_number_of_refusals(tmp_path: Path) -> None:
+    """``vir-client sync`` past the registration limit, in-process: each request the
+    index refuses is one refusal in the audit log's counts, and after a wait the client
+    sends only what the wait bought (one row), not the rest of the batch again. The
+    app's clock stands still: no wait buys anything, and the run stops after its
+    retries with one refusal for the first request and one for each retry."""
+    from support.inapp import in_keyholder
+
+    from vir.client import bulk
+    from vir.client.connection import RetryPolicy, VirClient
+    from vir.client.demo import made_up_bsn
+
+    path = tmp_path / "rows.csv"
+    lines = ["local_ref,bsn,professional_name,professional_email"]
+    lines += [f"s-{i},{made_up_bsn()},Anna de Wit,a@example.nl" for i in range(40)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    waits: list[float] = []
+    with (
+        in_app(tmp_path / "index", register_burst=5, register_per_hour=60) as app,
+        in_keyholder(tmp_path) as holder,
+    ):
+        app.as_caller(GP)
+        holder.as_caller(GP)
+        client = VirClient.__new__(VirClient)
+        client._http = httpx.Client(transport=_InProcess(app), base_url="http://vir")
+        client._holders = (httpx.Client(transport=_InProcess(holder), base_url="http://kh"),)
+        client.retry = RetryPolicy(max_retries=3, max_wait=600)
+        sent: list[int] = []  # the items of each request
+        register = client.register_signals
+
+        def counted(signals: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            sent.append(len(signals))
+            return register(signals)
+
+        client.register_signals = counted  # type: ignore[method-assign]
+        summary = bulk.Summary(sync=True)
+        with pytest.raises(bulk.Stopped, match="refused more registrations"):
+            bulk.sync_file(
+                client,
+                path,
+                bulk.Options(progress=False),
+                None,
+                summary=summary,
+                sleep=waits.append,
+            )
+        assert waits == [60.0] * 3
+        assert sent == [40, 1, 1, 1]
+        assert (summary.registered, summary.not_done) == (5, 35)
+        assert _refusals(app) == {"rate_limited": 1 + len(waits)}
+        for http in (client._http, *client._holders):
+            http.close()

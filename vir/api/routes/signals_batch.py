@@ -18,7 +18,10 @@ with 503 and nothing of them is stored.
 Once an item is refused because the index cannot take more now (429 rate limited, 503
 not stored), the items after it are not tried and get the same refusal: a batch is no
 way around the rate limit, and the client resends everything from the first refused
-item on, in order.
+item on, in order. That refusal is accounted for once per request (the audit log's
+refusal counts, the metrics), not once per item it carries: the items after it were
+not refused on their own, and counting each would swell the privacy report's
+rate-limit refusals with items nobody tried.
 """
 
 from __future__ import annotations
@@ -122,8 +125,9 @@ def register_signal_batch(
 
     Answers 200 with one result per item: `status` 201 or 200 with the signal, or the
     refusal (409, 422, 429, 503) with the problem the single endpoint would answer. Each
-    item counts against the organisation's registration rate limit; from the first item
-    refused with 429 (or 503) on, the rest are not tried and carry the same refusal.
+    new signal counts against the organisation's registration rate limit (an idempotent
+    repeat does not); from the first item refused with 429 (or 503) on, the rest are not
+    tried and carry the same refusal, accounted for as one refused request.
 
     The body may be larger than other requests': up to `VIR_MAX_BATCH_BODY_BYTES` (1 MiB
     by default, which holds 500 of the largest valid signals); over it, 413.
@@ -141,20 +145,23 @@ def register_signal_batch(
                 )
             except (RateLimited, WriteNotCommitted) as error:
                 stopped = error
+                record_refusal(request, reason_code(error))  # once for the request
             else:
                 for item, ref in zip(read, shown, strict=True):
                     if isinstance(item, dict):
                         results.append(item)  # not a signal: its 422 result as is
                         continue
                     answer = next(answers)
-                    if isinstance(answer, VirError):
+                    if isinstance(answer, (RateLimited, WriteNotCommitted)):
+                        # The first is recorded; the items after it were not tried.
+                        results.append(_refused(request, ref, answer, record=stopped is None))
+                        stopped = stopped or answer
+                    elif isinstance(answer, VirError):
                         results.append(_refused(request, ref, answer))
-                        if isinstance(answer, (RateLimited, WriteNotCommitted)):
-                            stopped = answer
                     else:
                         results.append(_registered(answer))
                 continue
-        results.extend(_refused(request, ref, stopped) for ref in shown)
+        results.extend(_refused(request, ref, stopped, record=False) for ref in shown)
     return JSONResponse({"results": results})
 
 
@@ -191,9 +198,14 @@ def _registered(registered: Registration) -> dict[str, Any]:
     return {"local_ref": out.local_ref, "status": status, **out.model_dump(mode="json")}
 
 
-def _refused(request: Request, shown: str | None, error: VirError) -> dict[str, Any]:
-    """The problem the single endpoint answers for ``error``, as the item's result."""
-    record_refusal(request, reason_code(error))
+def _refused(
+    request: Request, shown: str | None, error: VirError, *, record: bool = True
+) -> dict[str, Any]:
+    """The problem the single endpoint answers for ``error``, as the item's result;
+    ``record``: accounted for as a refusal (not for an item after a 429 or 503, which
+    was not tried)."""
+    if record:
+        record_refusal(request, reason_code(error))
     result: dict[str, Any] = {"local_ref": shown, **_body_of(vir_error_response(error))}
     if isinstance(error, RateLimited):
         result["retry_after"] = error.retry_after
