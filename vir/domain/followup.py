@@ -54,3 +54,12 @@ def reminder_wait(last: dt.datetime | None, now: dt.datetime) -> dt.timedelta | 
     if last is None or now - last >= REMINDER_INTERVAL:
         return None
     return REMINDER_INTERVAL - (now - last)
+
+
+def reminder_again(last: dt.datetime) -> dt.datetime:
+    """When a match reminded at ``last`` may be reminded again: ``REMINDER_INTERVAL``
+    later, rounded up to the whole second (as the ``Retry-After`` seconds are)."""
+    again = last + REMINDER_INTERVAL
+    if again.microsecond:
+        again = again.replace(microsecond=0) + dt.timedelta(seconds=1)
+    return again
