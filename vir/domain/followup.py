@@ -29,12 +29,20 @@ def check_days(days: int, field: str = "days") -> int:
     return days
 
 
+def in_contact(oin: str, with_oin: str) -> frozenset[str]:
+    """The organisations (OINs) one ``contact_made`` record names as in contact: the one
+    that recorded it (``oin``) and the one it recorded it with (``with_oin``; "" for
+    none): contact is mutual. The one definition of contact, for the follow-up
+    officer's list and reminders and for the participation monitor."""
+    return frozenset(o for o in (oin, with_oin) if o)
+
+
 def confirmed(contacts: Iterable[tuple[str, str]]) -> frozenset[str]:
     """The organisations (OINs) whose contact is confirmed by ``contacts``: the
     ``contact_made`` records, as (who recorded it, with whom)."""
     found: set[str] = set()
     for oin, with_oin in contacts:
-        found.update((oin, with_oin))
+        found |= in_contact(oin, with_oin)
     return frozenset(found)
 
 

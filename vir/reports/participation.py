@@ -80,9 +80,11 @@ def _explanation(report: Mapping[str, Any]) -> list[str]:
     return [
         "Meldingen: registraties van de organisatie in de periode. Matches: de matches "
         "waaraan de organisatie in de periode deelnam (vanaf haar eerste deelname). "
-        f"Contact binnen de termijn: de organisatie legde binnen {days} dagen na haar "
-        "deelname vast dat zij contact had met een andere deelnemer; dagen tot contact: de "
-        "mediaan van die tijden. Contact dat na de periode is vastgelegd telt mee.",
+        f"Contact binnen de termijn: binnen {days} dagen na haar deelname legde de "
+        "organisatie vast dat zij contact had met een andere deelnemer, of legde een andere "
+        "deelnemer contact met haar vast (zoals in de lijst van de functionaris opvolging); "
+        "dagen tot contact: de mediaan van die tijden. Contact dat na de periode is "
+        "vastgelegd telt mee.",
         "Vergelijkbare organisaties zijn de andere organisaties van dezelfde categorie in "
         "dezelfde regio. Een organisatie valt op als zij minder meldingen deed dan "
         f"{_share_text(str(rule['share']))} van de mediaan van vergelijkbare organisaties, "

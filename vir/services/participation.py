@@ -19,8 +19,11 @@ The figures, over ``[start, end)`` (UTC days):
 * **Matches**: the matches the organisation took part in: a ``match.member_added`` of
   one of its signals in the period (a new match adds every member). One per
   organisation and match, from the first time it joined in the period.
-* **Contact**: the organisation's first ``match.follow_up_recorded`` ``contact_made``
-  for that match, read up to the checkpoint (so also after the period). Each match of
+* **Contact**: the first ``match.follow_up_recorded`` ``contact_made`` for that match
+  that names the organisation as in contact (it recorded it, or another participant
+  recorded it with the organisation: :func:`vir.domain.followup.in_contact`, the
+  follow-up officer's definition), read up to the checkpoint (so also after the
+  period). Each match of
   the organisation has exactly one outcome: contact *within* ``days`` days of joining
   (at most ``days`` times 24 hours later), contact *later*, *no contact* while the term has
   passed, or *pending* (no contact yet, the term still running when the report is made).
@@ -67,7 +70,7 @@ from sqlalchemy.orm import Session
 
 from vir.audit.actions import Action
 from vir.audit.chain import AuditEvent, Outcome
-from vir.domain import policy
+from vir.domain import followup, policy
 from vir.domain.clock import Clock
 from vir.domain.coordination import FollowUp
 from vir.domain.errors import NotPermitted
@@ -156,7 +159,8 @@ class _Parts:
         )
 
     def contact(self, oin: str, match: str, moment: dt.datetime) -> None:
-        """The organisation's first contact in a match it joined (else nothing)."""
+        """The organisation's first contact in a match it joined (else nothing): one it
+        recorded or one recorded with it."""
         self._db.execute(
             "UPDATE part SET took = ? - joined WHERE oin = ? AND match = ? AND took IS NULL",
             (_micros(moment), oin, match),
@@ -259,13 +263,16 @@ def _collect(
     figures: dict[str, _Figures] = {oin: _Figures() for oin in oins}
     for event in events:
         oin = event.organisation
-        if oin not in figures or event.outcome != Outcome.SUCCESS:
+        if oin is None or event.outcome != Outcome.SUCCESS:
             continue
         match_id = str(event.objects.get("match", ""))
         if event.action == Action.MATCH_FOLLOW_UP_RECORDED:
             if event.objects.get("event") == FollowUp.CONTACT_MADE.value:
-                parts.contact(oin, match_id, _moment(event))
-        elif event.occurred_at >= high:
+                with_oin = str(event.objects.get("with", "-"))
+                for party in followup.in_contact(oin, "" if with_oin == "-" else with_oin):
+                    if party in figures:
+                        parts.contact(party, match_id, _moment(event))
+        elif oin not in figures or event.occurred_at >= high:
             continue
         elif event.action == Action.SIGNAL_REGISTERED:
             figures[oin].signals += 1
