@@ -172,7 +172,10 @@ def _csv_nl(report: Mapping[str, Any]) -> str:
             rows.append(["Contact na match", *who, title, "", item[f"contact_{key}"]])
     regions = report.get("regions")
     if regions:
-        for table, part in (("signals", "Meldingen per regio"), ("matches", "Matches per regio")):
+        for table, part in (
+            ("signals", "Meldingen per regio"),
+            ("matches", "Matches per regio, elk één keer"),
+        ):
             header, *body = regions[table]["rows"]
             for line in body:
                 for column, value in zip(header[1:], line[1:], strict=True):
@@ -291,14 +294,17 @@ def _regions(doc: Document, report: Mapping[str, Any], regions: Mapping[str, Any
     figures."""
     doc.heading("Vergelijking tussen regio's")
     doc.paragraph(
-        "Dezelfde cijfers per regio, opgeteld. Kleine aantallen worden niet getoond, en "
+        "Dezelfde cijfers per regio: de meldingen opgeteld, de matches van de regio elk één "
+        "keer, ook als meer organisaties uit de regio eraan deelnamen. Een match had contact "
+        "binnen de termijn als elke deelnemer uit de regio binnen de termijn contact had. "
+        "Kleine aantallen worden niet getoond, en "
         "evenmin getallen waaruit een klein aantal terug te rekenen zou zijn. Het aandeel "
         "contact binnen de termijn is berekend uit getoonde aantallen alleen; de mediaan "
         "alleen waar ten minste 10 matches met contact getoond zijn."
     )
     for table, title in (
         ("signals", "Meldingen per regio en groep van categorieën"),
-        ("matches", "Matches per regio, naar contact"),
+        ("matches", "Matches per regio (elke match één keer), naar contact"),
     ):
         doc.heading(title, level=2)
         header, *body = regions[table]["rows"]

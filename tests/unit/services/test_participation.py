@@ -250,6 +250,40 @@ def test_the_regional_comparison_is_suppressed_as_the_monitor_is(tmp_path: Path)
     assert {item["region"] for item in report["organisations"]} == {"Rotterdam", "Utrecht"}
 
 
+def test_the_regions_matches_are_counted_once_each(tmp_path: Path) -> None:
+    """The regional table counts the region's matches, each once, not each organisation's
+    matches added up: 12 matches of School A and Jeugdzorg C made on 2 October, the
+    school recording contact with youth care the next day (within the term, for both),
+    and 12 made on 31 October without contact (pending). Rotterdam has 12 and 12
+    matches, not 24 and 24."""
+    with world(tmp_path) as w:
+        regie = Matchregie(w.store.db, w.clock)
+        _at(w, dt.date(2026, 10, 2))
+        early = []
+        for n in range(12):
+            w.register(0, f"early-{n}")
+            early.append(_match_of(w, w.register(2, f"early-{n}").id))
+        _at(w, dt.date(2026, 10, 3))
+        for match_id in early:
+            _contact(w, regie, 0, match_id, 2)
+        _at(w, dt.date(2026, 10, 31))
+        for n in range(12):
+            w.register(0, f"late-{n}")
+            w.register(2, f"late-{n}")
+        w.clock.now = NOW
+        report = participation_report(w.store.db, w.clock, w.national_officer, *OCTOBER)
+    orgs = _by_name(report)
+    for name in ("School A", "Jeugdzorg C"):
+        assert (orgs[name]["contact_within"], orgs[name]["contact_pending"]) == (12, 12)
+    regions = ["Rotterdam", "Utrecht"]
+    cells = {("Rotterdam", "within"): 12, ("Rotterdam", "pending"): 12}
+    expected = render_rows(suppress(cells, regions, OUTCOMES), corner="regio")
+    added_up = {key: 2 * count for key, count in cells.items()}
+    assert render_rows(suppress(added_up, regions, OUTCOMES), corner="regio") != expected
+    assert report["regions"]["matches"]["rows"] == expected
+    assert expected[1] == ["Rotterdam", "12", "<10", "<10", "12", "x"]
+
+
 def test_who_may_run_it(october: World) -> None:
     w = october
     follow_up = Caller(w.officer.organisation, "a" * 64, Role.FOLLOW_UP_OFFICER)
