@@ -2,8 +2,8 @@
 
 A municipality's follow-up officer checks that matched reporters in its region made
 contact, and sees nothing else: no person, no signal. A participating organisation's
-contact is *confirmed* when it recorded ``contact_made`` with another participant, or
-another participant recorded it with the organisation (contact is mutual). A match is
+contact is *confirmed* when it has contact as :func:`in_contact` defines it (the one
+definition, the participation monitor's too: contact is mutual). A match is
 *overdue* for a region when it is older than the region's period (``DEFAULT_DAYS``
 unless the region set another) and one of the region's participants has no confirmed
 contact. A match spanning regions is overdue for each region on its own participants.
