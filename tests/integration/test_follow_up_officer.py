@@ -27,6 +27,8 @@ from support.matchregie import TickingClock, act_as, news, regie_app, register
 from support.world import MUNICIPALITY, UTRECHT
 
 from vir.audit.chain import AuditEvent
+from vir.client.connection import ServiceError
+from vir.client.failures import failed
 from vir.domain.organisations import Organisation, Role
 from vir.services.onboarding import register_organisation
 
@@ -96,7 +98,9 @@ def statuses(item: dict[str, Any]) -> dict[str, bool]:
     return {p["organisation"]["name"]: p["contact_confirmed"] for p in item["participants"]}
 
 
-def test_a_full_coordination_cycle_in_two_regions(regions: Regions) -> None:
+def test_a_full_coordination_cycle_in_two_regions(
+    regions: Regions, capsys: pytest.CaptureFixture[str]
+) -> None:
     app = regions.app
     # Bo, in Rotterdam: the school and youth care match; youth care coordinates (the
     # school only reports); the GP joins and the coordinator stays.
@@ -200,6 +204,7 @@ def test_a_full_coordination_cycle_in_two_regions(regions: Regions) -> None:
     # Once a day at most; the list shows when.
     again = regions.remind(MUNICIPALITY, bo["id"])
     assert again.status_code == 429 and int(again.headers["retry-after"]) > 80_000
+    _says_when_to_remind_again(again, reply.json()["sent_at"], capsys)
     assert regions.overdue(MUNICIPALITY)["items"][0]["reminded_at"] is not None
     # Utrecht's match is not Rotterdam's to remind: 403, audited.
     outside = regions.remind(MUNICIPALITY, cas["id"])
@@ -252,6 +257,31 @@ def test_a_full_coordination_cycle_in_two_regions(regions: Regions) -> None:
         (str(MUNICIPALITY.oin), bo["id"]),
         (str(UTRECHT.oin), dex["id"]),
     ]
+
+
+def _says_when_to_remind_again(
+    refused: Any, sent_at: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A second reminder within the day: the problem says the match was reminded and
+    from when it may be reminded again (the first reminder plus a day, UTC, ISO 8601),
+    as ``Retry-After`` counts; ``vir-client`` prints that detail."""
+    first = dt.datetime.fromisoformat(sent_at.replace("Z", "+00:00"))
+    again = first + dt.timedelta(days=1)
+    assert again.microsecond == 0  # the ticking clock reads whole seconds
+    problem = refused.json()
+    assert problem["type"].endswith(":rate-limited")
+    when = again.isoformat().replace("+00:00", "Z")
+    assert problem["detail"] == (
+        f"this match was already reminded in the last 24 hours; "
+        f"it can be reminded again from {when}"
+    )
+    assert int(refused.headers["retry-after"]) <= (again - first).total_seconds()
+    assert failed(ServiceError(refused.status_code, problem)) == 1
+    printed = capsys.readouterr().err
+    assert printed == (
+        f"vir-client: 429 Too many requests: this match was already reminded in the last "
+        f"24 hours; it can be reminded again from {when}\n"
+    )
 
 
 def test_the_list_pages_with_a_cursor(regions: Regions) -> None:

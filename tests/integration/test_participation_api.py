@@ -50,7 +50,8 @@ def _as(app: InApp, org: Organisation, role: Role) -> None:
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[InApp]:
     """Kim: the school, then youth care (a match); the school confirms contact with youth
-    care, youth care does not. Noor: the Utrecht school alone (no match)."""
+    care (contact for both: youth care records nothing). Noor: the Utrecht school alone
+    (no match)."""
     with regie_app(tmp_path) as running:
         register_organisation(running.app.state.services.db, OPERATOR, T0)
         register(running, SCHOOL, "kim-school", "kim")
@@ -86,8 +87,9 @@ def test_the_officers_read_the_report_in_every_form(app: InApp) -> None:
     school, youth = orgs["School A"], orgs["Jeugdzorg C"]
     assert (school["signals"], school["matches"], school["contact_within"]) == (1, 1, 1)
     assert school["median_days"] == 0.0  # seconds after the match
-    assert (youth["signals"], youth["matches"], youth["contact_pending"]) == (1, 1, 1)
-    assert youth["median_days"] is None
+    # Contact recorded by the school with youth care is youth care's contact too.
+    assert (youth["signals"], youth["matches"], youth["contact_within"]) == (1, 1, 1)
+    assert youth["contact_pending"] == 0 and youth["median_days"] == 0.0
     assert orgs["Politie D"]["signals"] == 0
     regions = [row[0] for row in report["regions"]["signals"]["rows"][1:]]
     assert regions == ["Rotterdam", "Utrecht", "totaal"]

@@ -138,8 +138,11 @@ class Conflict(VirError):
 
 
 class RateLimited(VirError):
-    def __init__(self, retry_after: int) -> None:
-        super().__init__("rate limit exceeded; retry later")
+    """Too many requests: ``retry_after`` seconds to wait; ``detail`` may say more (what
+    was limited and from when it may be done again), never an identity."""
+
+    def __init__(self, retry_after: int, detail: str = "rate limit exceeded; retry later") -> None:
+        super().__init__(detail)
         self.retry_after = retry_after
 
 

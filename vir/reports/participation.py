@@ -80,9 +80,11 @@ def _explanation(report: Mapping[str, Any]) -> list[str]:
     return [
         "Meldingen: registraties van de organisatie in de periode. Matches: de matches "
         "waaraan de organisatie in de periode deelnam (vanaf haar eerste deelname). "
-        f"Contact binnen de termijn: de organisatie legde binnen {days} dagen na haar "
-        "deelname vast dat zij contact had met een andere deelnemer; dagen tot contact: de "
-        "mediaan van die tijden. Contact dat na de periode is vastgelegd telt mee.",
+        f"Contact binnen de termijn: binnen {days} dagen na haar deelname legde de "
+        "organisatie vast dat zij contact had met een andere deelnemer, of legde een andere "
+        "deelnemer contact met haar vast (zoals in de lijst van de functionaris opvolging); "
+        "dagen tot contact: de mediaan van die tijden. Contact dat na de periode is "
+        "vastgelegd telt mee.",
         "Vergelijkbare organisaties zijn de andere organisaties van dezelfde categorie in "
         "dezelfde regio. Een organisatie valt op als zij minder meldingen deed dan "
         f"{_share_text(str(rule['share']))} van de mediaan van vergelijkbare organisaties, "
@@ -170,7 +172,10 @@ def _csv_nl(report: Mapping[str, Any]) -> str:
             rows.append(["Contact na match", *who, title, "", item[f"contact_{key}"]])
     regions = report.get("regions")
     if regions:
-        for table, part in (("signals", "Meldingen per regio"), ("matches", "Matches per regio")):
+        for table, part in (
+            ("signals", "Meldingen per regio"),
+            ("matches", "Matches per regio, elk één keer"),
+        ):
             header, *body = regions[table]["rows"]
             for line in body:
                 for column, value in zip(header[1:], line[1:], strict=True):
@@ -289,14 +294,17 @@ def _regions(doc: Document, report: Mapping[str, Any], regions: Mapping[str, Any
     figures."""
     doc.heading("Vergelijking tussen regio's")
     doc.paragraph(
-        "Dezelfde cijfers per regio, opgeteld. Kleine aantallen worden niet getoond, en "
+        "Dezelfde cijfers per regio: de meldingen opgeteld, de matches van de regio elk één "
+        "keer, ook als meer organisaties uit de regio eraan deelnamen. Een match had contact "
+        "binnen de termijn als elke deelnemer uit de regio binnen de termijn contact had. "
+        "Kleine aantallen worden niet getoond, en "
         "evenmin getallen waaruit een klein aantal terug te rekenen zou zijn. Het aandeel "
         "contact binnen de termijn is berekend uit getoonde aantallen alleen; de mediaan "
         "alleen waar ten minste 10 matches met contact getoond zijn."
     )
     for table, title in (
         ("signals", "Meldingen per regio en groep van categorieën"),
-        ("matches", "Matches per regio, naar contact"),
+        ("matches", "Matches per regio (elke match één keer), naar contact"),
     ):
         doc.heading(title, level=2)
         header, *body = regions[table]["rows"]

@@ -18,6 +18,7 @@ matching and matchregie take, so it never crosses a change of members.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,9 @@ SCAN_LIMIT = 5_000
 # apart by these beginnings of the message.
 NOT_OVERDUE = "this match is not overdue"
 ALL_CONFIRMED = "every participant of this region confirmed contact"
+# A reminder within a day of the region's last one (RateLimited, 429): the detail says
+# from when (UTC, ISO 8601), the portal and ``vir-client`` show it.
+ALREADY_REMINDED = "this match was already reminded in the last 24 hours"
 _CURSOR = re.compile(r"([0-9]{1,17})\.([0-9a-f-]{36})")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -218,8 +222,13 @@ class FollowUpCheck:
                 raise Conflict(ALL_CONFIRMED)
             last = store.last_reminders(session, region, [match.id]).get(match.id)
             wait = followup.reminder_wait(last, now)
-            if wait is not None:
-                raise RateLimited(int(wait.total_seconds()) + 1)
+            if last is not None and wait is not None:
+                again = followup.reminder_again(last)
+                raise RateLimited(
+                    max(1, math.ceil((again - now).total_seconds())),
+                    f"{ALREADY_REMINDED}; it can be reminded again from "
+                    f"{again.astimezone(dt.UTC).isoformat().replace('+00:00', 'Z')}",
+                )
             recipients = [acting(rows, oin, "match_id") for oin in waiting]
             notify(session, NotificationType.REMINDER, match, rows, recipients, now, names)
             store.record_reminder(session, match.id, region, now)

@@ -19,8 +19,11 @@ The figures, over ``[start, end)`` (UTC days):
 * **Matches**: the matches the organisation took part in: a ``match.member_added`` of
   one of its signals in the period (a new match adds every member). One per
   organisation and match, from the first time it joined in the period.
-* **Contact**: the organisation's first ``match.follow_up_recorded`` ``contact_made``
-  for that match, read up to the checkpoint (so also after the period). Each match of
+* **Contact**: the first ``match.follow_up_recorded`` ``contact_made`` for that match
+  that names the organisation as in contact (it recorded it, or another participant
+  recorded it with the organisation: :func:`vir.domain.followup.in_contact`, the
+  follow-up officer's definition), read up to the checkpoint (so also after the
+  period). Each match of
   the organisation has exactly one outcome: contact *within* ``days`` days of joining
   (at most ``days`` times 24 hours later), contact *later*, *no contact* while the term has
   passed, or *pending* (no contact yet, the term still running when the report is made).
@@ -36,16 +39,21 @@ are fewer than :data:`FAR_LESS_SHARE` (a quarter) of its peers' median. These fi
 name organisations and are not suppressed: they describe the organisations' use of the
 index, as the privacy report does, for the officers of their own region.
 
-Per region (always every region with reporting organisations, for comparison): the same
-figures added up, as tables of counts suppressed by
-:func:`vir.reports.suppression.suppress` and published as rendered by
-:func:`vir.reports.suppression.render_rows` — signals by group of categories, and the
-region's matches by outcome (the four outcomes jointly, so that no complement is left
-unprotected, as ``vir.reports.suppression`` asks of a rate). The share with contact
+Per region (always every region with reporting organisations, for comparison): tables
+of counts suppressed by :func:`vir.reports.suppression.suppress` and published as
+rendered by :func:`vir.reports.suppression.render_rows` — signals by group of
+categories (added up), and the region's matches by outcome (the four outcomes jointly,
+so that no complement is left unprotected, as ``vir.reports.suppression`` asks of a
+rate). Each match counts once for the region, however many of its organisations took
+part, with the outcome of those participants together: within when each had contact
+within its term, later when each had contact but one later, none when one without
+contact passed its term, else pending (as the follow-up officer's list, where a match
+is done when each of the region's participants has contact). The share with contact
 within the term is derived only from published counts
-(:func:`vir.reports.suppression.ratio`); the region's median days to contact is shown
-only where the counts of matches with a contact are published and together at least
-the threshold.
+(:func:`vir.reports.suppression.ratio`); the region's median days to contact (per
+match with contact, the longest of its participants' days to contact) is shown only
+where the counts of matches with a contact are published and together at least the
+threshold.
 """
 
 from __future__ import annotations
@@ -67,7 +75,7 @@ from sqlalchemy.orm import Session
 
 from vir.audit.actions import Action
 from vir.audit.chain import AuditEvent, Outcome
-from vir.domain import policy
+from vir.domain import followup, policy
 from vir.domain.clock import Clock
 from vir.domain.coordination import FollowUp
 from vir.domain.errors import NotPermitted
@@ -111,6 +119,11 @@ _READ: Final = (
     Action.MATCH_FOLLOW_UP_RECORDED.value,
 )
 _DAY_SECONDS: Final = 86400
+# Per match of some organisations (``_Parts._by_match``).
+_BY_MATCH: Final = (
+    "SELECT match, count(*) - count(took) AS waiting, max(took) AS slowest,"
+    " max(took IS NULL AND ? - joined > ?) AS passed FROM part"
+)
 _MICROS: Final = 1_000_000
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -156,7 +169,8 @@ class _Parts:
         )
 
     def contact(self, oin: str, match: str, moment: dt.datetime) -> None:
-        """The organisation's first contact in a match it joined (else nothing)."""
+        """The organisation's first contact in a match it joined (else nothing): one it
+        recorded or one recorded with it."""
         self._db.execute(
             "UPDATE part SET took = ? - joined WHERE oin = ? AND match = ? AND took IS NULL",
             (_micros(moment), oin, match),
@@ -184,14 +198,63 @@ class _Parts:
         if not oins:
             return None
         within = f"oin IN ({', '.join('?' * len(oins))}) AND took IS NOT NULL"
-        (count,) = self._db.execute(f"SELECT count(*) FROM part WHERE {within}", [*oins]).fetchone()  # noqa: S608 (placeholders only)
+        return self._median(f"SELECT took FROM part WHERE {within}", [*oins])  # noqa: S608 (placeholders only)
+
+    def region_outcomes(self, oins: Collection[str], days: int, now: dt.datetime) -> _Outcomes:
+        """The matches of a region's organisations ``oins`` by outcome, each match once
+        however many of them took part in it: its outcome for the region is that of its
+        region's participants together (see the module docstring)."""
+        if not oins:
+            return _Outcomes(dict.fromkeys(OUTCOMES, 0))
+        term = days * _DAY_SECONDS * _MICROS
+        counts = (
+            "SELECT coalesce(sum(waiting = 0 AND slowest <= ?), 0),"
+            " coalesce(sum(waiting = 0 AND slowest > ?), 0),"
+            " coalesce(sum(waiting > 0 AND passed), 0),"
+            " coalesce(sum(waiting > 0 AND NOT passed), 0) FROM "
+        )
+        row = self._db.execute(
+            f"{counts}({self._by_match(len(oins))})",
+            [term, term, _micros(now), term, *oins],
+        ).fetchone()
+        return _Outcomes(dict(zip(OUTCOMES, (int(n) for n in row), strict=True)))
+
+    def region_median_days(self, oins: Collection[str]) -> float | None:
+        """The median, over the region's matches where every participant of the region
+        (``oins``) had contact, of the days until the last of them had it (each from its
+        own joining); one decimal, None of none."""
+        if not oins:
+            return None
+        by_match = self._by_match(len(oins))
+        return self._median(
+            f"SELECT slowest FROM ({by_match}) WHERE waiting = 0",  # noqa: S608 (placeholders only)
+            [0, 0, *oins],
+        )
+
+    @staticmethod
+    def _by_match(count: int) -> str:
+        """Per match of ``count`` organisations (parameters: now, the term in
+        microseconds, the OINs): how many of them are without contact (``waiting``),
+        whether the term of one of those passed (``passed``), and the longest time to
+        contact (``slowest``)."""
+        places = ", ".join("?" * count)
+        where = f"WHERE oin IN ({places}) GROUP BY match"
+        return f"{_BY_MATCH} {where}"
+
+    def _median(self, query: str, parameters: Sequence[object]) -> float | None:
+        """The median (days, one decimal) of the one column of microseconds ``query``
+        gives, read in order; None of none."""
+        (count,) = self._db.execute(
+            f"SELECT count(*) FROM ({query})",  # noqa: S608 (placeholders only)
+            parameters,
+        ).fetchone()
         if not count:
             return None
         middle = [
             took / _MICROS / _DAY_SECONDS
             for (took,) in self._db.execute(
-                f"SELECT took FROM part WHERE {within} ORDER BY took LIMIT ? OFFSET ?",  # noqa: S608
-                [*oins, 2 - count % 2, (count - 1) // 2],
+                f"SELECT * FROM ({query}) ORDER BY 1 LIMIT ? OFFSET ?",  # noqa: S608
+                [*parameters, 2 - count % 2, (count - 1) // 2],
             )
         ]
         median = middle[0] if count % 2 else (middle[0] + middle[1]) / 2
@@ -259,13 +322,16 @@ def _collect(
     figures: dict[str, _Figures] = {oin: _Figures() for oin in oins}
     for event in events:
         oin = event.organisation
-        if oin not in figures or event.outcome != Outcome.SUCCESS:
+        if oin is None or event.outcome != Outcome.SUCCESS:
             continue
         match_id = str(event.objects.get("match", ""))
         if event.action == Action.MATCH_FOLLOW_UP_RECORDED:
             if event.objects.get("event") == FollowUp.CONTACT_MADE.value:
-                parts.contact(oin, match_id, _moment(event))
-        elif event.occurred_at >= high:
+                with_oin = str(event.objects.get("with", "-"))
+                for party in followup.in_contact(oin, "" if with_oin == "-" else with_oin):
+                    if party in figures:
+                        parts.contact(party, match_id, _moment(event))
+        elif oin not in figures or event.occurred_at >= high:
             continue
         elif event.action == Action.SIGNAL_REGISTERED:
             figures[oin].signals += 1
@@ -332,26 +398,29 @@ def _region_rows(
     regions: Sequence[str],
     orgs: Mapping[str, Organisation],
     figures: Mapping[str, _Figures],
-    outcome: Mapping[str, _Outcomes],
     parts: _Parts,
+    days: int,
+    now: dt.datetime,
 ) -> dict[str, Any]:
-    """The regional comparison: two suppressed tables and what may be derived from them."""
+    """The regional comparison: two suppressed tables and what may be derived from them.
+    The matches are the region's, each once (not its organisations' added up)."""
     groups = list(dict.fromkeys(CATEGORY_GROUPS.values()))
     signals: Counter[tuple[str, str]] = Counter()
     matches: Counter[tuple[str, str]] = Counter()
     members: dict[str, list[str]] = defaultdict(list)
     for oin, org in orgs.items():
         signals[(org.region, CATEGORY_GROUPS[org.category])] += figures[oin].signals
-        for key, count in outcome[oin].counts.items():
-            matches[(org.region, key)] += count
         members[org.region].append(oin)
+    for region in regions:
+        for key, count in parts.region_outcomes(members[region], days, now).counts.items():
+            matches[(region, key)] += count
     by_group = suppress(signals, regions, groups)
     by_outcome = suppress(matches, regions, OUTCOMES)
     return {
         "signals": _table(by_group, "regio"),
         "matches": _table(by_outcome, "regio"),
         "derived": [
-            _derived(by_outcome, region, partial(parts.median_days, members[region]))
+            _derived(by_outcome, region, partial(parts.region_median_days, members[region]))
             for region in regions
         ],
     }
@@ -429,7 +498,7 @@ def participation_report(
             }
             organisations.append(_organisation(org, figures[oin], outcome[oin], peers, parts))
         regions = sorted({o.region for o in orgs.values()})
-        compared = _region_rows(regions, orgs, figures, outcome, parts) if regions else None
+        compared = _region_rows(regions, orgs, figures, parts, days, now) if regions else None
     return {
         "report": "participation",
         "period": {"from": start.isoformat(), "to": end.isoformat()},

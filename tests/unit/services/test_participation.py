@@ -1,19 +1,26 @@
 """The participation monitor's figures (issue 17, part 6), against hand-computed values.
 
-October 2026, a contact term of 14 days, the report made on 10 November 03:00:
+October 2026, a contact term of 14 days, the report made on 10 November 03:00. Contact
+is mutual (``vir.domain.followup.in_contact``, as on the follow-up officer's list): a
+``contact_made`` recorded by one participant with another is contact for both.
 
-* Kim: School A (2 Oct) and Jeugdzorg C (3 Oct) match on 3 Oct 03:00. A records contact
-  on 5 Oct (2.0 days: within), C on 20 Oct (17.0 days: later).
-* Sam: Huisarts B and Jeugdzorg C match on 10 Oct 03:00. C records contact on 11 Oct
-  (1.0 day: within); B never does (31 days by the report: no contact, term passed).
+* Kim: School A (2 Oct) and Jeugdzorg C (3 Oct) match on 3 Oct 03:00. C records contact
+  with A on 20 Oct (17.0 days for both: later).
+* Sam: Huisarts B and Jeugdzorg C match on 10 Oct 03:00. C records contact with B on
+  11 Oct (1.0 day for both: within).
+* Eva: Huisarts B and Politie D match on 12 Oct 03:00; nobody records contact (29 days
+  by the report: no contact, term passed, for both).
 * Lia: School A (30 Oct) and Politie D (31 Oct) match on 31 Oct 03:00. D records contact
-  on 2 Nov, after the period (2.0 days: within); A has not (10 days: pending).
+  with A on 2 Nov, after the period (2.0 days for both: within).
+* Bo: Huisarts B (30 Oct) and Jeugdzorg C (31 Oct) match on 31 Oct 03:00; no contact
+  (10 days: pending, for both).
 * Old: School A and Huisarts B matched in September; B's contact in October and the
   September signals are not the period's.
 
-So A: 2 signals, 2 matches (1 within, 1 pending), median 2.0 days; B: 1 signal, 1 match
-(no contact), no median; C: 2 signals, 2 matches (1 within, 1 later), median
-(1 + 17) / 2 = 9.0; D: 1 signal, 1 match within, 2.0.
+So A: 2 signals, 2 matches (1 within, 1 later), median (2 + 17) / 2 = 9.5; B: 3 signals,
+3 matches (1 within, 1 none, 1 pending), median 1.0; C: 3 signals, 3 matches (1 within,
+1 later, 1 pending), median (1 + 17) / 2 = 9.0; D: 2 signals, 2 matches (1 within,
+1 none), 2.0.
 """
 
 from __future__ import annotations
@@ -29,14 +36,14 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 from support.instore import ORGS
-from support.world import World, world
+from support.world import MUNICIPALITY, World, world
 
 from vir.domain.coordination import FollowUp
 from vir.domain.errors import InputError, NotPermitted, OutsideRegion
 from vir.domain.organisations import Category, Oin, Organisation, Role
 from vir.reports.participation import flag_sentence, participation_csv, participation_pdf
 from vir.reports.suppression import render_rows, suppress
-from vir.services.followup import set_period
+from vir.services.followup import FollowUpCheck, set_period
 from vir.services.identity import Caller
 from vir.services.matchregie import Matchregie
 from vir.services.onboarding import register_organisation
@@ -79,19 +86,23 @@ def october(tmp_path: Path) -> Iterator[World]:
         _at(w, dt.date(2026, 10, 3))
         kim = _match_of(w, w.register(2, "kim").id)
         _at(w, dt.date(2026, 10, 5))
-        _contact(w, regie, 0, kim, 2)
         _contact(w, regie, 1, old, 0)  # a match of September: not counted
         _at(w, dt.date(2026, 10, 10))
         w.register(1, "sam")
         sam = _match_of(w, w.register(2, "sam").id)
         _at(w, dt.date(2026, 10, 11))
         _contact(w, regie, 2, sam, 1)
+        _at(w, dt.date(2026, 10, 12))
+        w.register(1, "eva")
+        w.register(3, "eva")
         _at(w, dt.date(2026, 10, 20))
         _contact(w, regie, 2, kim, 0)
         _at(w, dt.date(2026, 10, 30))
         w.register(0, "lia")
+        w.register(1, "bo")
         _at(w, dt.date(2026, 10, 31))
         lia = _match_of(w, w.register(3, "lia").id)
+        w.register(2, "bo")
         _at(w, dt.date(2026, 11, 2))
         _contact(w, regie, 3, lia, 0)
         w.clock.now = NOW
@@ -118,10 +129,10 @@ def test_the_figures_per_organisation(october: World) -> None:
         for name, item in orgs.items()
     }
     assert figures == {
-        "School A": (2, 2, 1, 0, 0, 1, 2.0),
-        "Huisarts B": (1, 1, 0, 0, 1, 0, None),
-        "Jeugdzorg C": (2, 2, 1, 1, 0, 0, 9.0),
-        "Politie D": (1, 1, 1, 0, 0, 0, 2.0),
+        "School A": (2, 2, 1, 1, 0, 0, 9.5),
+        "Huisarts B": (3, 3, 1, 0, 1, 1, 1.0),
+        "Jeugdzorg C": (3, 3, 1, 1, 0, 1, 9.0),
+        "Politie D": (2, 2, 1, 0, 1, 0, 2.0),
         "Veilig Thuis T": (0, 0, 0, 0, 0, 0, None),
     }
     # One organisation per category in Rotterdam: no peers, nothing to compare, no flag.
@@ -133,14 +144,16 @@ def test_the_figures_per_organisation(october: World) -> None:
 def test_the_term_for_contact_is_a_parameter(october: World) -> None:
     w = october
     orgs = _by_name(participation_report(w.store.db, w.clock, w.officer, *OCTOBER, days=20))
-    # C's contact after 17 days is now within; B's match (31 days) still has none; A's Lia
-    # (10 days) is still pending.
-    assert orgs["Jeugdzorg C"]["contact_within"] == 2
-    assert (orgs["Huisarts B"]["contact_none"], orgs["School A"]["contact_pending"]) == (1, 1)
+    # Kim's contact after 17 days is now within, for A and C; Eva (29 days) still has
+    # none; Bo (10 days) is still pending.
+    assert orgs["Jeugdzorg C"]["contact_within"] == orgs["School A"]["contact_within"] == 2
+    assert (orgs["Huisarts B"]["contact_none"], orgs["Huisarts B"]["contact_pending"]) == (1, 1)
     one = _by_name(participation_report(w.store.db, w.clock, w.officer, *OCTOBER, days=1))
-    # One day: C's contact after exactly 1.0 day is within (at most), A's after 2 is later.
+    # One day: Sam's contact after exactly 1.0 day is within (at most), Lia's after 2 later.
     assert (one["Jeugdzorg C"]["contact_within"], one["Jeugdzorg C"]["contact_later"]) == (1, 1)
-    assert (one["School A"]["contact_later"], one["School A"]["contact_none"]) == (1, 1)
+    # ... and Bo's 10 days without contact are past the term.
+    assert (one["Huisarts B"]["contact_within"], one["Huisarts B"]["contact_none"]) == (1, 2)
+    assert (one["School A"]["contact_later"], one["Politie D"]["contact_later"]) == (2, 1)
 
 
 def test_the_default_term_is_the_regions_follow_up_period(october: World) -> None:
@@ -237,6 +250,40 @@ def test_the_regional_comparison_is_suppressed_as_the_monitor_is(tmp_path: Path)
     assert {item["region"] for item in report["organisations"]} == {"Rotterdam", "Utrecht"}
 
 
+def test_the_regions_matches_are_counted_once_each(tmp_path: Path) -> None:
+    """The regional table counts the region's matches, each once, not each organisation's
+    matches added up: 12 matches of School A and Jeugdzorg C made on 2 October, the
+    school recording contact with youth care the next day (within the term, for both),
+    and 12 made on 31 October without contact (pending). Rotterdam has 12 and 12
+    matches, not 24 and 24."""
+    with world(tmp_path) as w:
+        regie = Matchregie(w.store.db, w.clock)
+        _at(w, dt.date(2026, 10, 2))
+        early = []
+        for n in range(12):
+            w.register(0, f"early-{n}")
+            early.append(_match_of(w, w.register(2, f"early-{n}").id))
+        _at(w, dt.date(2026, 10, 3))
+        for match_id in early:
+            _contact(w, regie, 0, match_id, 2)
+        _at(w, dt.date(2026, 10, 31))
+        for n in range(12):
+            w.register(0, f"late-{n}")
+            w.register(2, f"late-{n}")
+        w.clock.now = NOW
+        report = participation_report(w.store.db, w.clock, w.national_officer, *OCTOBER)
+    orgs = _by_name(report)
+    for name in ("School A", "Jeugdzorg C"):
+        assert (orgs[name]["contact_within"], orgs[name]["contact_pending"]) == (12, 12)
+    regions = ["Rotterdam", "Utrecht"]
+    cells = {("Rotterdam", "within"): 12, ("Rotterdam", "pending"): 12}
+    expected = render_rows(suppress(cells, regions, OUTCOMES), corner="regio")
+    added_up = {key: 2 * count for key, count in cells.items()}
+    assert render_rows(suppress(added_up, regions, OUTCOMES), corner="regio") != expected
+    assert report["regions"]["matches"]["rows"] == expected
+    assert expected[1] == ["Rotterdam", "12", "<10", "<10", "12", "x"]
+
+
 def test_who_may_run_it(october: World) -> None:
     w = october
     follow_up = Caller(w.officer.organisation, "a" * 64, Role.FOLLOW_UP_OFFICER)
@@ -286,14 +333,14 @@ def test_csv_and_pdf(october: World) -> None:
 
 def test_progress_is_told_from_none_to_every_entry_read(october: World) -> None:
     """The report reads signal.registered, match.member_added and follow-up entries from
-    the period's first day on: here 6 registrations (2 in September are before it), 6
-    members added, and 5 follow-ups, among them the September match's."""
+    the period's first day on: here 10 registrations (2 in September are before it), 10
+    members added, and 4 follow-ups, among them the September match's."""
     w = october
     told: list[tuple[int, int]] = []
     participation_report(
         w.store.db, w.clock, w.officer, *OCTOBER, progress=lambda d, t: told.append((d, t))
     )
-    assert told == [(0, 17), (17, 17)]
+    assert told == [(0, 24), (24, 24)]
 
 
 def test_a_later_participant_is_timed_from_its_own_joining(tmp_path: Path) -> None:
@@ -314,3 +361,32 @@ def test_a_later_participant_is_timed_from_its_own_joining(tmp_path: Path) -> No
     police = orgs["Politie D"]
     assert (police["matches"], police["contact_within"], police["median_days"]) == (1, 1, 2.0)
     assert orgs["Jeugdzorg C"]["matches"] == orgs["School A"]["matches"] == 1
+
+
+def test_contact_recorded_with_another_is_contact_for_both_as_on_the_overdue_list(
+    tmp_path: Path,
+) -> None:
+    """The school records ``contact_made`` with the GP: one definition of contact
+    (``vir.domain.followup.in_contact``) for the follow-up officer's list and the
+    monitor. The match leaves the overdue list (both confirmed), and in the monitor the
+    GP has had contact too, within the term, not "no contact, term still running"."""
+    with world(tmp_path) as w:
+        regie = Matchregie(w.store.db, w.clock)
+        _at(w, dt.date(2026, 10, 2))
+        w.register(0, "kim")
+        match_id = _match_of(w, w.register(1, "kim").id)
+        _at(w, dt.date(2026, 10, 5))
+        _contact(w, regie, 0, match_id, 1)
+        _at(w, dt.date(2026, 10, 20))
+        officer = w.caller(MUNICIPALITY, Role.FOLLOW_UP_OFFICER)
+        assert FollowUpCheck(w.store.db, w.clock).overdue(officer, None, None, 100).items == ()
+        orgs = _by_name(participation_report(w.store.db, w.clock, w.officer, *OCTOBER))
+    figures = {
+        name: (
+            orgs[name]["contact_within"],
+            orgs[name]["contact_pending"],
+            orgs[name]["median_days"],
+        )
+        for name in ("School A", "Huisarts B")
+    }
+    assert figures == {"School A": (1, 0, 3.0), "Huisarts B": (1, 0, 3.0)}
