@@ -209,6 +209,7 @@ def cmd_dev_run(settings: Settings, _args: argparse.Namespace) -> int:
 
 def cmd_org_add(settings: Settings, args: argparse.Namespace) -> int:
     from vir.crypto import pki
+    from vir.domain import intake
     from vir.domain.organisations import Category, Oin, Organisation
     from vir.domain.policy import certificate_roles
     from vir.services.devsetup import DevPaths, issue_organisation_certificate
@@ -223,6 +224,8 @@ def cmd_org_add(settings: Settings, args: argparse.Namespace) -> int:
     except ValueError:
         raise InputError("category", "one of: " + ", ".join(c.value for c in Category)) from None
     org = Organisation(Oin(args.oin), args.name, category, args.region, args.convenant)
+    # Before anything is checked, issued or stored (register_organisation checks again).
+    intake.check_organisation_name(org.name)
     # A municipality's first certificate is its privacy officer's, the index operator's its
     # national officer's: neither has a back office that registers signals.
     role = certificate_roles(category)[0]
