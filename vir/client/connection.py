@@ -18,6 +18,7 @@ from vir.client.professional import check_professional
 from vir.client.webhooks import WebhookVerifier
 from vir.crypto import oprf, threshold
 from vir.domain import strict_json
+from vir.domain.addresses import check_label
 from vir.domain.encoding import b64url_decode, b64url_encode
 from vir.domain.local_ref import is_local_ref, path_segment
 
@@ -430,7 +431,10 @@ class VirClient:
 
     def exclude_address(self, canonical: str, label: str) -> None:
         """A municipality's address officer: put an institutional address (canonical
-        ``nl-address:...``) on the index's exclusion list, pseudonymised here."""
+        ``nl-address:...``) on the index's exclusion list, pseudonymised here. The label is
+        checked first, as the index checks it (InputError naming ``label``): a refused
+        label is not worth a pseudonymisation at the key holder."""
+        label = check_label(label)
         made = self.pseudonymise([canonical])
         body = {"epoch": made.epoch, "address": made.pseudonyms[0], "label": label}
         self.request("POST", "/v1/address-exclusions", body)
