@@ -199,3 +199,26 @@ def test_an_import_file_without_line_ends_is_refused_unread() -> None:
         bulk.check_header(Path("/dev/zero"), ";")
     with pytest.raises(bulk.BulkError):
         list(bulk.records(Path("/dev/zero"), ";"))
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        DEEP,
+        b'{"keyholders": ["https://y"], "threshold": 1e400}',
+        b'{"keyholders": ["https://y"], "threshold": "1"}',
+        b'{"keyholders": "https://y"}',
+        b"[]",
+    ],
+)
+def test_a_hostile_endpoints_file_stops_the_portal_with_one_line(
+    tmp_path: Path, content: bytes
+) -> None:
+    from vir.portal.settings import PortalSettings
+
+    path = tmp_path / "endpoints.json"
+    path.write_bytes(content)
+    settings = PortalSettings(dev_endpoints=path)  # type: ignore[call-arg]
+    with pytest.raises(ConfigurationError) as refused:
+        settings.key_holders()
+    assert str(path) in refused.value.detail and "https://y" not in refused.value.detail
