@@ -210,6 +210,7 @@ def cmd_dev_run(settings: Settings, _args: argparse.Namespace) -> int:
 
 def cmd_org_add(settings: Settings, args: argparse.Namespace) -> int:
     from vir.crypto import pki
+    from vir.domain import intake
     from vir.domain.organisations import Category, Oin, Organisation
     from vir.domain.policy import certificate_roles
     from vir.services.devsetup import DevPaths, issue_organisation_certificate
@@ -224,6 +225,8 @@ def cmd_org_add(settings: Settings, args: argparse.Namespace) -> int:
     except ValueError:
         raise InputError("category", "one of: " + ", ".join(c.value for c in Category)) from None
     org = Organisation(Oin(args.oin), args.name, category, args.region, args.convenant)
+    # Before anything is checked, issued or stored (register_organisation checks again).
+    intake.check_organisation_name(org.name)
     # A municipality's first certificate is its privacy officer's, the index operator's its
     # national officer's: neither has a back office that registers signals.
     role = certificate_roles(category)[0]
@@ -840,25 +843,35 @@ def _participation(
         )
 
 
+# A report's JSON is a few megabytes for the largest region: a file far larger is not one.
+MAX_REPORT_BYTES = 64 << 20
+
+
 def cmd_report_verify(settings: Settings, args: argparse.Namespace) -> int:
     """Whether a report's checkpoint (from its JSON FILE, or --tree-size and --root-hash as
     printed in its PDF or CSV) is consistent with the current audit log."""
-    import json
-
+    from vir.audit.checkpoint import MAX_TREE_SIZE
+    from vir.domain import strict_json
     from vir.services.reports import verify_checkpoint
 
     if args.file:
         path = Path(args.file)
         try:
-            data = path.read_bytes()
+            document = strict_json.load_file(path, MAX_REPORT_BYTES)
         except OSError as error:
             raise InputError("file", f"cannot read {path}: {reason(error)}") from None
-        try:
-            checkpoint = json.loads(data.decode("utf-8"))["checkpoint"]
-            size, root = int(checkpoint["tree_size"]), str(checkpoint["root_hash"])
-        except (ValueError, KeyError, TypeError):
-            raise InputError("file", f"{path} is not a report in JSON with a checkpoint") from None
-        if not _is_root_hash(root):
+        except strict_json.NotJson as error:
+            raise InputError("file", f"{path} is not a report in JSON: {error}") from None
+        checkpoint = document.get("checkpoint") if isinstance(document, dict) else None
+        if not isinstance(checkpoint, dict):
+            raise InputError("file", f"{path} is not a report in JSON with a checkpoint")
+        size, root = checkpoint.get("tree_size"), checkpoint.get("root_hash")
+        # A JSON integer: not 1.5, "5" or true (bool is an int to Python).
+        if type(size) is not int or not 0 <= size <= MAX_TREE_SIZE:
+            raise InputError(
+                "file", f"the checkpoint in {path} has no tree_size that is a whole number"
+            )
+        if not isinstance(root, str) or not _is_root_hash(root):
             raise InputError(
                 "file", f"the checkpoint in {path} has no valid base64 root hash of 32 bytes"
             )
@@ -910,13 +923,14 @@ def _verifier_key(text: str) -> str:
 def _verify_export(path: Path, verifier_key: str, args: argparse.Namespace) -> int:
     """Needs no database and no service: the file and the log's published key. The
     progress bar counts the file's bytes."""
-    from vir.audit.export import verify
+    from vir.audit.export import read_lines, verify
     from vir.crypto.signing import ed25519_verify
     from vir.domain.progress import told
 
     try:
         with path.open("rb") as handle, progress_for(args) as progress:
-            lines = told(handle, path.stat().st_size, progress, every=1 << 20, size=len)
+            total = path.stat().st_size
+            lines = told(read_lines(handle), total, progress, every=1 << 20, size=len)
             report = verify(lines, ed25519_verify, verifier_key)
     except OSError as error:
         raise InputError("file", f"cannot read {path}: {reason(error)}") from None

@@ -147,7 +147,9 @@ def cmd_rotate(_settings: Settings, args: argparse.Namespace) -> int:
     delta = None
     if args.from_token:
         # Another holder of a threshold deployment: the same δ as the first holder.
-        token = rekey_token.read_token(Path(args.from_token).read_bytes(), args.verifier_key)
+        token = rekey_token.read_token(
+            rekey_token.token_file(Path(args.from_token)), args.verifier_key
+        )
         delta = token.delta
     now = utc_now()
     done = epochs.rotate(

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vir.domain.errors import ConfigurationError, InputError
+from vir.domain.errors import ConfigurationError
 from vir.settings import Settings
 
 if TYPE_CHECKING:
@@ -51,11 +51,11 @@ def add_parsers(keys_subparsers: SubParsers[argparse.ArgumentParser]) -> None:
 def cmd_keys_rekey(settings: Settings, args: argparse.Namespace) -> int:
     """Verify the token, start (or resume) its rekey, run it to the switch, and say what
     was converted per column."""
-    from vir.crypto.rekey_token import read_token
+    from vir.crypto.rekey_token import read_token, token_file
     from vir.domain.clock import utc_now
     from vir.services import rekey
 
-    token = read_token(_token_file(Path(args.token)), _verifier_key(settings))
+    token = read_token(token_file(Path(args.token)), _verifier_key(settings))
     db = _database(settings)
     try:
         started = rekey.start(db, token, utc_now())
@@ -141,17 +141,6 @@ def _report(result: RekeyResult) -> None:
         print(f"{label}: {count} converted{extra}")
     for name, rows in result.swapped.items():
         print(f"{name}: {rows} rows switched to epoch {result.to_epoch}")
-
-
-def _token_file(path: Path) -> bytes:
-    """The token file's bytes, read no further than a token can be long."""
-    from vir.crypto.rekey_token import MAX_TOKEN_BYTES
-
-    try:
-        with path.open("rb") as file:
-            return file.read(MAX_TOKEN_BYTES + 1)
-    except OSError:
-        raise InputError("token", f"cannot read the token file {path}") from None
 
 
 def _verifier_key(settings: Settings) -> str:

@@ -27,6 +27,7 @@ from support.instore import ORGS, T0
 from support.world import MUNICIPALITY, OPERATOR, UTRECHT, VEILIG_THUIS, person
 
 from vir.api.identity import require_caller
+from vir.client.connection import VirClient
 from vir.crypto import oprf, pki
 from vir.domain.encoding import b64url_encode
 from vir.domain.errors import InputError
@@ -216,6 +217,16 @@ BAD_LABELS = {
     "a BSN": "Opvang 123456782",
     "a phone number": "Opvang 0612345678",
     "eight digits": "Huis 12345678",
+    "a BSN with dots": "Opvang 123.456.782",
+    "a BSN with spaces": "Opvang 123 456 782",
+    "a BSN with dashes": "Opvang 123-45-6782",
+    "a BSN with slashes": "Opvang 1234/5678/2",
+    "eight digits in two groups": "Opvang 1234 5678",
+    "a phone number with dashes": "Opvang 06-12345678",
+    "a phone number spaced": "Opvang 06 1234 5678",
+    "a phone number with an area code": "Opvang (010) 1234567",
+    "digits with commas": "Opvang 1234, 5678",
+    "digits with underscores": "Opvang 1234_5678",
     "Arabic-Indic digits": "Opvang " + "".join(chr(0x660 + int(c)) for c in "123456782"),
     "fullwidth digits": "Opvang " + "".join(chr(0xFF10 + int(c)) for c in "123456782"),
     "zero-width joiner": "Opvang\u200dZuid",
@@ -245,7 +256,16 @@ def test_a_label_that_is_more_than_a_name_is_refused(index: Index, label: str) -
 
 @pytest.mark.parametrize(
     "label",
-    [SHELTER, "Zorgcentrum 't Hoogeland (Ede) & Co.", "Crèche Ümit", "Opvang 1234567", "x" * 100],
+    [
+        SHELTER,
+        "Zorgcentrum 't Hoogeland (Ede) & Co.",
+        "Crèche Ümit",
+        "Opvang 1234567",
+        "Opvang 3011 AB 12",  # a postcode and house number: letters between the digits
+        "Opvang 3011 AB 12-14",
+        "Opvang 12 / 14 - 16",
+        "x" * 100,
+    ],
 )
 def test_a_label_that_is_a_name_is_taken(index: Index, label: str) -> None:
     assert index.exclude(label, address(label)).status_code == 204
@@ -351,3 +371,18 @@ def test_a_household_match_through_the_address_ends(index: Index) -> None:
     assert index.register(YOUTH_CARE, "yc-z", "Z", shelter).status_code == 201
     assert index.matches(YOUTH_CARE, "yc-z") == []
     assert index.matches(GP, "gp-y") == []
+
+
+@pytest.mark.parametrize("label", ["Opvang 123.456.782", "Opvang 1234 5678", "Opvang\nZuid"])
+def test_vir_client_refuses_the_label_before_it_pseudonymises(label: str) -> None:
+    """``vir-client address exclude --label``: checked as the index checks it, before the
+    address is sent to the key holder."""
+
+    class Unreachable:
+        def pseudonymise(self, _inputs: list[str]) -> None:
+            raise AssertionError("pseudonymised for a label the index refuses")
+
+    with pytest.raises(InputError) as refused:
+        VirClient.exclude_address(Unreachable(), "nl-address:3011AB:1:", label)  # type: ignore[arg-type]
+    assert refused.value.field == "label"
+    assert "123" not in refused.value.detail and "5678" not in refused.value.detail

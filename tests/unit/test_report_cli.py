@@ -182,7 +182,7 @@ def test_report_verify_says_what_is_wrong_with_what_it_was_given(tmp_path: Path)
                 (str(not_a_report),),
                 f"vir: file: {not_a_report} is not a report in JSON with a checkpoint\n",
             ),
-            ((str(binary),), f"vir: file: {binary} is not a report in JSON with a checkpoint\n"),
+            ((str(binary),), f"vir: file: {binary} is not a report in JSON: not UTF-8 text\n"),
         ]:
             code, out, err = _vir(db, keys, "report", "verify", *argv)
             assert (code, out, err) == (2, "", said)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from vir.audit import merkle
 from vir.audit.chain import GENESIS, chain_hash
@@ -32,8 +33,12 @@ from vir.audit.checkpoint import (
     parse_verifier_key,
     verify_note,
 )
+from vir.domain import strict_json
 
 FORMAT = "vir-audit-export/1"
+# No line of an export comes near this (an entry is a few hundred bytes; the header a
+# signed note): a reader holds one line at a time and no more than this of it.
+MAX_LINE_BYTES = 1 << 20
 Verify = Callable[[bytes, bytes, bytes], bool]
 
 
@@ -106,13 +111,9 @@ def _read_header(line: bytes, trusted_verifier_key: str) -> _Header:
     """The header, accepted only in the one form ``render`` writes (``_Refused``, with
     the whole problem, otherwise)."""
     try:
-        header = json.loads(line.decode("utf-8"))
-    except UnicodeDecodeError:
-        # Decoded here rather than by json.loads, which guesses UTF-16 or -32 from the
-        # first bytes and reports that codec's error on any binary file.
-        raise _Refused("not a vir-audit-export/1 file: its first line is not UTF-8 text") from None
-    except json.JSONDecodeError:
-        raise _Refused("not a vir-audit-export/1 file: its first line is not JSON") from None
+        header = strict_json.loads(line)
+    except strict_json.NotJson as error:
+        raise _Refused(f"not a vir-audit-export/1 file: its first line is {error}") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise _Refused("not a vir-audit-export/1 file: its header names no such format")
     if set(header) != {"format", "origin", "size", "verifier_key", "checkpoint"}:
@@ -146,6 +147,14 @@ def _read_header(line: bytes, trusted_verifier_key: str) -> _Header:
     return _Header(checkpoint, note, key_text)
 
 
+def read_lines(handle: BinaryIO) -> Iterator[bytes]:
+    """The lines of an export file, each read no further than ``MAX_LINE_BYTES`` + 1
+    bytes (``verify`` refuses a line that long): a file without newlines, or
+    ``/dev/zero``, is never read whole into memory."""
+    while line := handle.readline(MAX_LINE_BYTES + 1):
+        yield line
+
+
 def verify(
     lines: Iterable[bytes], ed25519_verify: Verify, trusted_verifier_key: str
 ) -> ExportReport:
@@ -166,6 +175,10 @@ def verify(
     first = next(iterator, None)
     if not first:
         return ExportReport(0, False, problem="the file is empty: an export starts with a header")
+    if len(first) > MAX_LINE_BYTES:
+        return ExportReport(
+            0, False, problem=f"its first line is longer than {MAX_LINE_BYTES} bytes: no header"
+        )
     try:
         header = _read_header(first, trusted_verifier_key)
     except _Refused as error:
@@ -183,6 +196,10 @@ def verify(
     tree = merkle.CompactRange()
     previous = GENESIS
     for expected, line in enumerate(iterator, start=1):
+        if len(line) > MAX_LINE_BYTES:
+            return fail(
+                expected - 1, expected, f"entry {expected} is longer than {MAX_LINE_BYTES} bytes"
+            )
         if line == b"\n":
             if expected > size:
                 return fail(

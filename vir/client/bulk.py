@@ -61,6 +61,7 @@ from vir.client.connection import (
     epoch_refusal,
 )
 from vir.client.professional import check_professional
+from vir.domain import strict_json
 from vir.domain.dates import parse_iso_date
 from vir.domain.errors import InputError
 from vir.domain.local_ref import is_local_ref
@@ -199,10 +200,23 @@ def _delimiter(path: Path, given: str | None) -> str:
         return given
     try:
         with _open(path) as handle:
-            header = handle.readline()
+            header = handle.readline(MAX_LINE_CHARS)
     except UnicodeDecodeError:
         raise BulkError("the file is not UTF-8 text") from None
     return ";" if header.count(";") > header.count(",") else ","
+
+
+# A row of the file is a few hundred characters: a line far longer (a file without line
+# ends, /dev/zero) is refused rather than read whole into memory.
+MAX_LINE_CHARS = 1 << 20
+
+
+def _lines(handle: TextIO) -> Iterator[str]:
+    """The lines of ``handle`` for csv.reader, each at most ``MAX_LINE_CHARS`` long."""
+    while line := handle.readline(MAX_LINE_CHARS + 1):
+        if len(line) > MAX_LINE_CHARS:
+            raise BulkError(f"the file has a line longer than {MAX_LINE_CHARS} characters")
+        yield line
 
 
 def _open(path: Path) -> TextIO:
@@ -233,7 +247,7 @@ def check_header(path: Path, delimiter: str | None = None) -> None:
     delimiter = _delimiter(path, delimiter)
     try:
         with _open(path) as handle:
-            _header(next(csv.reader(handle, delimiter=delimiter, strict=True), None))
+            _header(next(csv.reader(_lines(handle), delimiter=delimiter, strict=True), None))
     except UnicodeDecodeError:
         raise BulkError("the file is not UTF-8 text") from None
     except csv.Error as error:
@@ -245,7 +259,7 @@ def records(path: Path, delimiter: str) -> Iterator[tuple[int, dict[str, str] | 
     RowError of a row that does not fit the header. The header is row 1."""
     try:
         with _open(path) as handle:
-            reader = csv.reader(handle, delimiter=delimiter, strict=True)
+            reader = csv.reader(_lines(handle), delimiter=delimiter, strict=True)
             names = _header(next(reader, None))
             for number, cells in enumerate(reader, start=2):
                 if not any(cell.strip() for cell in cells):
@@ -426,7 +440,7 @@ def _read_state(path: Path, mark: dict[str, int]) -> dict[str, str]:
     with path.open(encoding="utf-8") as handle:
         lines = iter(handle)
         try:
-            header = json.loads(next(lines, ""))
+            header = strict_json.loads(next(lines, ""))
         except ValueError:
             header = None
         if not isinstance(header, dict) or header.get("vir_client_state") != STATE_VERSION:
@@ -436,7 +450,7 @@ def _read_state(path: Path, mark: dict[str, int]) -> dict[str, str]:
         done: dict[str, str] = {}
         for line in lines:
             try:
-                entry = json.loads(line)
+                entry = strict_json.loads(line)
                 done[str(entry["local_ref"])] = str(entry["digest"])
             except (ValueError, KeyError, TypeError):
                 continue

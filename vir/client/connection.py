@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import random
 import ssl
 import threading
@@ -20,6 +19,8 @@ import httpx
 from vir.client.professional import check_professional
 from vir.client.webhooks import WebhookVerifier
 from vir.crypto import oprf, threshold
+from vir.domain import strict_json
+from vir.domain.addresses import check_label
 from vir.domain.encoding import b64url_decode, b64url_encode
 from vir.domain.local_ref import is_local_ref, path_segment
 
@@ -27,6 +28,9 @@ BATCH = 64  # the largest batch POST /v1/oprf/evaluate accepts
 MAX_SIGNAL_BATCH = 500  # the largest batch POST /v1/signals/batch accepts
 DEFAULT_URL = "https://127.0.0.1:8443"
 DEFAULT_KEYHOLDER_URL = "https://127.0.0.1:8444"
+
+
+MAX_DEV_FILE = 1 << 20  # orgs.json, roles.json, endpoints.json: a few kilobytes
 
 
 class ClientError(Exception):
@@ -186,13 +190,18 @@ class Endpoints:
     @classmethod
     def load(cls, path: Path) -> Endpoints:
         try:
-            found = json.loads(path.read_text(encoding="utf-8"))
-            return cls(
-                str(found["index"]),
-                tuple(str(url) for url in found["keyholders"]),
-                int(found.get("threshold", 1)),
-            )
-        except (OSError, ValueError, KeyError, TypeError):
+            found = strict_json.load_file(path, MAX_DEV_FILE)
+            index, keyholders = found["index"], found["keyholders"]
+            threshold = found.get("threshold", 1)
+            if (
+                not isinstance(index, str)
+                or not isinstance(keyholders, list)
+                or not all(isinstance(url, str) for url in keyholders)
+                or type(threshold) is not int
+            ):
+                raise TypeError("not an endpoints file")
+            return cls(index, tuple(keyholders), threshold)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             raise ClientError(
                 f"{path} is not an endpoints file (index, keyholders, threshold)"
             ) from None
@@ -265,10 +274,10 @@ class VirClient:
                 f"no development set-up in {dev_dir} (no orgs.json): start one with make run, "
                 "or give the index, key holder and certificate"
             )
-        orgs = json.loads(listing.read_text(encoding="utf-8"))
+        orgs = _dev_listing(listing)
         roles_file = dev_dir / "roles.json"
         if roles_file.exists():
-            orgs += json.loads(roles_file.read_text(encoding="utf-8"))
+            orgs += _dev_listing(roles_file)
         endpoints_file = dev_dir / "endpoints.json"
         endpoints = (
             Endpoints.load(endpoints_file)
@@ -478,7 +487,10 @@ class VirClient:
 
     def exclude_address(self, canonical: str, label: str) -> None:
         """A municipality's address officer: put an institutional address (canonical
-        ``nl-address:...``) on the index's exclusion list, pseudonymised here."""
+        ``nl-address:...``) on the index's exclusion list, pseudonymised here. The label is
+        checked first, as the index checks it (InputError naming ``label``): a refused
+        label is not worth a pseudonymisation at the key holder."""
+        label = check_label(label)
         made = self.pseudonymise([canonical])
         body = {"epoch": made.epoch, "address": made.pseudonyms[0], "label": label}
         with epoch_of_key_holders(made.epoch):
@@ -655,3 +667,22 @@ def _signal_path(local_ref: str) -> str:
     if not is_local_ref(local_ref):
         raise ClientError("local_ref: not 1..64 of [A-Za-z0-9._:-]")
     return f"/v1/signals/{path_segment(local_ref)}"
+
+
+def _dev_listing(path: Path) -> list[dict[str, str]]:
+    """The demo certificates ``path`` (orgs.json, roles.json) lists, each with its
+    ``oin``, ``name``, ``cert`` and ``key`` (and ``category`` or ``role``) as text."""
+    try:
+        found = strict_json.load_file(path, MAX_DEV_FILE)
+    except OSError:
+        raise ClientError(f"{path} cannot be read") from None
+    except strict_json.NotJson as error:
+        raise ClientError(f"{path} is not a development set-up's listing: {error}") from None
+    if not isinstance(found, list) or not all(
+        isinstance(entry, dict)
+        and all(isinstance(entry.get(name), str) for name in ("oin", "name", "cert", "key"))
+        and all(isinstance(value, str) for value in entry.values())
+        for entry in found
+    ):
+        raise ClientError(f"{path} is not a development set-up's listing of certificates")
+    return found

@@ -30,7 +30,6 @@ zero-padded): sort by it to recover the order in which vir made them.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -39,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vir.crypto.standard_webhooks import InvalidSignature, Secret, parse_secret, verify
+from vir.domain import strict_json
 
 __all__ = ["InvalidSignature", "VerifiedEvent", "WebhookVerifier"]
 
@@ -101,7 +101,7 @@ class WebhookVerifier:
         if abs(now - sent) > self._tolerance:
             raise InvalidSignature()
         try:
-            event = json.loads(body)
+            event = strict_json.loads(body)
         except ValueError:
             raise InvalidSignature() from None
         if not isinstance(event, dict) or event.get("id") != msg_id:

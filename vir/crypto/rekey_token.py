@@ -25,12 +25,14 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from vir.audit.checkpoint import parse_verifier_key
 from vir.crypto import oprf
 from vir.crypto.signing import ed25519_verify
-from vir.domain.encoding import b64url_decode, b64url_encode, unique_keys
+from vir.domain import strict_json
+from vir.domain.encoding import b64url_decode, b64url_encode
 from vir.domain.errors import ConfigurationError, InputError
 
 VERSION = 1
@@ -127,6 +129,16 @@ def read_token(data: bytes, verifier_key: str) -> RekeyToken:
     return RekeyToken(from_epoch, to_epoch, delta, _created_at(document["created_at"]), signer)
 
 
+def token_file(path: Path) -> bytes:
+    """The token file's bytes, read no further than a token can be long (``read_token``
+    refuses more); InputError naming ``token`` when it cannot be read."""
+    try:
+        with path.open("rb") as file:
+            return file.read(MAX_TOKEN_BYTES + 1)
+    except OSError:
+        raise InputError("token", f"cannot read the token file {path}") from None
+
+
 def signed_message(body: dict[str, Any]) -> bytes:
     """What the signature covers: the domain, then the canonical JSON of ``body``."""
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
@@ -144,10 +156,9 @@ def _document(data: bytes) -> dict[str, Any]:
     if len(data) > MAX_TOKEN_BYTES:
         raise InputError("token", f"larger than {MAX_TOKEN_BYTES} bytes: not a rekey token")
     try:
-        document = json.loads(data.decode("utf-8"), object_pairs_hook=unique_keys)
-    except (UnicodeDecodeError, ValueError):
-        # The parser's own message may quote the input: it is not passed on.
-        raise InputError("token", "not a JSON document") from None
+        document = strict_json.loads(data)
+    except strict_json.NotJson as error:
+        raise InputError("token", f"not a rekey token: {error}") from None
     if not isinstance(document, dict):
         raise InputError("token", "not a JSON object")
     unknown = set(document) - FIELDS

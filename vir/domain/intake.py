@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import unicodedata
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 
@@ -210,6 +211,26 @@ def check_informed(on: dt.date, today: dt.date, registered_on: dt.date) -> None:
         raise InputError("informed.on", "the date lies in the future")
     if on < registered_on:
         raise InputError("informed.on", "the date lies before the signal was made")
+
+
+# What a spreadsheet reads as a formula at the start of a cell (OWASP, CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+MAX_ORGANISATION_NAME = 200
+
+
+def check_organisation_name(name: str) -> None:
+    """An organisation's name is shown in reports, CSV downloads, PDFs and e-mail: plain
+    text on one line that no spreadsheet takes for a formula."""
+    if not name.strip():
+        raise InputError("name", "an organisation needs a name")
+    if len(name) > MAX_ORGANISATION_NAME:
+        raise InputError("name", f"at most {MAX_ORGANISATION_NAME} characters")
+    if any(unicodedata.category(char)[0] == "C" or char in "\u2028\u2029" for char in name):
+        raise InputError("name", "may not hold control characters or line breaks")
+    if name != name.strip():
+        raise InputError("name", "may not start or end with a space")
+    if name.startswith(FORMULA_START):
+        raise InputError("name", "may not start with =, +, - or @: a spreadsheet reads a formula")
 
 
 def check_convenant(org: Organisation) -> None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import math
 import re
 import ssl
@@ -41,6 +40,7 @@ from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 
 from vir.crypto.signing import CheckpointSigner
+from vir.domain import strict_json
 from vir.domain.clock import Clock
 from vir.domain.errors import TokenRefused
 from vir.domain.organisations import Organisation
@@ -220,8 +220,8 @@ def _unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The header and claims before any check: to choose the provider and its keys."""
     try:
         compact = jws.extract_compact(token.encode("ascii"))
-        header, payload = compact.headers(), json.loads(compact.payload)
-    except (JoseError, ValueError, TypeError):
+        header, payload = compact.headers(), strict_json.loads(compact.payload)
+    except (JoseError, ValueError, TypeError, RecursionError):
         raise TokenRefused("token_format") from None
     if not isinstance(header, dict) or not isinstance(payload, dict):
         raise TokenRefused("token_format")

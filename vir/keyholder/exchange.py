@@ -26,7 +26,8 @@ from vir.audit.checkpoint import parse_verifier_key
 from vir.crypto import sealedbox, threshold
 from vir.crypto.keyfile import write_new_file
 from vir.crypto.signing import CheckpointSigner, ed25519_verify
-from vir.domain.encoding import b64url_decode, b64url_encode, unique_keys
+from vir.domain import strict_json
+from vir.domain.encoding import b64url_decode, b64url_encode
 from vir.domain.errors import ConfigurationError, CryptoError
 
 SIGNATURE_BYTES = 64
@@ -106,10 +107,9 @@ def load(family: Family, path: Path, kind: str) -> dict[str, Any]:
     if len(data) > family.max_bytes:
         raise bad(path, f"too large for a {family.name} file")
     try:
-        doc = json.loads(data.decode("utf-8"), object_pairs_hook=unique_keys)
-    except (UnicodeDecodeError, ValueError):
-        # The parser's own message may quote the input: it is not passed on.
-        raise bad(path, "not a JSON document") from None
+        doc = strict_json.loads(data)
+    except strict_json.NotJson as error:
+        raise bad(path, f"not a {family.name} file: {error}") from None
     if not isinstance(doc, dict):
         raise bad(path, "not a JSON object")
     if doc.get("version") != family.version or type(doc.get("version")) is not int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from vir.domain import strict_json
 from vir.domain.errors import ConfigurationError
 
 
@@ -89,9 +89,7 @@ class PortalSettings(BaseSettings):
             urls = tuple(u.strip().rstrip("/") for u in self.keyholders.split(",") if u.strip())
             threshold = self.threshold
         elif self.dev_endpoints.is_file():
-            found = json.loads(self.dev_endpoints.read_text(encoding="utf-8"))
-            urls = tuple(str(u).rstrip("/") for u in found.get("keyholders", []))
-            threshold = int(found.get("threshold", 1))
+            urls, threshold = _dev_key_holders(self.dev_endpoints)
         else:
             return KeyHolders((), 1)
         for url in urls:
@@ -99,3 +97,23 @@ class PortalSettings(BaseSettings):
         if urls and threshold > len(urls):
             raise ConfigurationError("the threshold is larger than the number of key holders")
         return KeyHolders(urls, threshold)
+
+
+def _dev_key_holders(path: Path) -> tuple[tuple[str, ...], int]:
+    """The key holders' URLs and threshold of a development endpoints.json, or a
+    ConfigurationError naming the file (never a traceback, never its content)."""
+    try:
+        found = strict_json.load_file(path, 1 << 20)
+    except OSError:
+        raise ConfigurationError(f"{path} cannot be read") from None
+    except strict_json.NotJson as error:
+        raise ConfigurationError(f"{path} is not an endpoints file: {error}") from None
+    urls = found.get("keyholders", []) if isinstance(found, dict) else None
+    threshold = found.get("threshold", 1) if isinstance(found, dict) else None
+    if (
+        not isinstance(urls, list)
+        or not all(isinstance(url, str) for url in urls)
+        or type(threshold) is not int
+    ):
+        raise ConfigurationError(f"{path} is not an endpoints file (keyholders, threshold)")
+    return tuple(url.rstrip("/") for url in urls), threshold

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Final, Literal
@@ -75,14 +76,32 @@ _UNAVAILABLE: Final = "niet beschikbaar"
 
 
 def _csv(rows: Iterable[Sequence[object]], dialect: CsvDialect = "data") -> str:
+    """Every CSV vir writes comes from here: no cell a spreadsheet runs (``_inert``)."""
     out = io.StringIO()
     if dialect == "nl":
         out.write(_BOM)  # Excel reads UTF-8 only when the file says so
         writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-        writer.writerows([[number(cell) for cell in row] for row in rows])
+        writer.writerows([[number(_inert(cell)) for cell in row] for row in rows])
     else:
-        csv.writer(out, lineterminator="\r\n").writerows(rows)
+        csv.writer(out, lineterminator="\r\n").writerows(
+            [[_inert(cell) for cell in row] for row in rows]
+        )
     return out.getvalue()
+
+
+# What a spreadsheet reads as a formula at the start of a cell, and the text cells that
+# start so but are no formula: a number written out (``-1,5``) or the dash of no value.
+_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN: Final = re.compile(r"-|-?[0-9]+(?:[.,][0-9]+)?")
+
+
+def _inert(cell: object) -> object:
+    """``cell`` as a spreadsheet shows it and never runs it (OWASP, CSV injection): text
+    that starts as a formula (an organisation named ``=HYPERLINK(...)``) gets a leading
+    ``'``. Numbers are left as they are."""
+    if isinstance(cell, str) and cell.startswith(_FORMULA_START) and not _PLAIN.fullmatch(cell):
+        return "'" + cell
+    return cell
 
 
 def _name(item: Mapping[str, Any]) -> str:

@@ -30,6 +30,7 @@ from vir.store.signals import signals_of_organisation
 def register_organisation(db: Database, org: Organisation, now: dt.datetime) -> None:
     """Register an organisation. One that may report needs the reference of its written
     agreement (convenant) with the municipality (Jeugdwet art. 7.1.3.2): whoever calls."""
+    intake.check_organisation_name(org.name)
     intake.check_convenant(org)
     with db.write() as session:
         locks.take(session, [Lock.named("organisation", str(org.oin))])

@@ -28,7 +28,8 @@ from vir.services.epochs import Arriving
 router = APIRouter(prefix="/v1", tags=["addresses"], route_class=StrictRoute)
 
 # What the address is ("Blijf-van-mijn-lijfhuis Rotterdam-Zuid"): letters, digits, spaces
-# and a little punctuation, and no run of eight or more digits (no BSN, no phone number).
+# and a little punctuation, and never eight or more digits without a letter between them
+# (no BSN, no phone number, however spaced: check_label).
 Label = Annotated[str, StringConstraints(pattern=r"^[\w .,'()&/-]{1,100}$")]
 
 
@@ -36,8 +37,8 @@ class ExclusionIn(Strict):
     epoch: StrictInt = Field(ge=1, description="key epoch the pseudonym was made under")
     address: Element = Field(description="pseudonym of the address (nl-address:...)")
     label: Label = Field(
-        description="what the address is, e.g. a shelter; no personal data (no run of eight "
-        "or more digits)"
+        description="what the address is, e.g. a shelter; no personal data (never eight or "
+        "more digits without a letter between them, however spaced)"
     )
 
     @field_validator("label")
