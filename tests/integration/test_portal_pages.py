@@ -284,6 +284,17 @@ def test_the_coordinator_pages_through_many_signals_and_matches(
     newest = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     url = world.service.database_url
     portal_lists.seed(url, YOUTH_CARE, 230, epoch=epoch, newest=newest, partner=SCHOOL, matched=110)
+    for via in ("parent", "address"):  # the newest: on the first page of matches
+        portal_lists.seed(
+            url,
+            YOUTH_CARE,
+            1,
+            epoch=epoch,
+            newest=newest + dt.timedelta(minutes=5),
+            partner=SCHOOL,
+            matched=1,
+            via=via,
+        )
     total = len(portal_lists.newest_first(url, YOUTH_CARE))
     matches = len(portal_lists.matches_of(url, YOUTH_CARE))
     checked: dict[str, Any] = {}
@@ -306,6 +317,11 @@ def test_the_coordinator_pages_through_many_signals_and_matches(
     assert f"{matches} matches bij" in page.inner_text("caption")
     assert "1–100 getoond" in page.inner_text("caption")
     checked["matches, first page"] = axe_violations(page)
+    follow(page, page.get_by_role("link", name=re.compile(r"Zelfde gezin \(ouder\)")))
+    assert "Match: zelfde gezin (ouder)" in page.inner_text("main")
+    checked["household match"] = axe_violations(page)
+    page.go_back()
+    assert page.get_by_role("link", name=re.compile(r"Zelfde gezin \(adres\)")).count() == 1
     follow(page, page.get_by_role("link", name="Volgende pagina"))
     assert "101–" in page.inner_text("caption")
     checked["matches, second page"] = axe_violations(page)

@@ -35,7 +35,7 @@ from support.portal_world import (
     portal_world,
 )
 
-from vir.client.canonical import is_valid_bsn, nl_bsn
+from vir.client.canonical import is_valid_bsn, nl_address, nl_bsn
 from vir.store.db import Database
 
 pytestmark = [
@@ -491,3 +491,29 @@ def test_a_bad_page_cursor_is_a_refusal_page(world: PortalWorld, query: str) -> 
         # A well-made cursor of no signal at all is a place in the list: a page.
         assert coordinator.get(f"/meldingen?na={_cursor(f'1.{UNKNOWN}')}").status_code == 200
     assert any(reason == "bad_cursor" for reason, _o in _refusals(world))
+
+
+def test_household_matches_say_how_the_household_is_shared(world: PortalWorld) -> None:
+    """Before: two household matches with the same organisation, one through a shared
+    parent and one through the shared address, read the same on the list."""
+    parent, address_text = _bsn(123123100), nl_address("3011AB", 9)
+    with world.http() as gp, world.http() as school:
+        csrf = {
+            "gp": world.sign_in(gp, GP, DOCTOR),
+            "school": world.sign_in(school, SCHOOL, TEACHER),
+        }
+        with world.service.client("gp") as client:
+            made = client.pseudonymise([nl_bsn(parent), address_text])
+        household = {"parent_1": made.pseudonyms[0], "address": made.pseudonyms[1]}
+        _signal_id(_register(world, gp, csrf["gp"], _bsn(321321300), **household))
+        ours = _signal_id(_register(world, school, csrf["school"], _bsn(321321400), **household))
+        page = school.get("/matches").text
+        assert page.count("Zelfde gezin (ouder)") == 1
+        assert page.count("Zelfde gezin (adres)") == 1
+        links = dict(re.findall(r'href="/matches/([0-9a-f-]{36})">Zelfde gezin \((\w+)\)', page))
+        assert sorted(links.values()) == ["adres", "ouder"]
+        for match, how in links.items():
+            shown = school.get(f"/matches/{match}").text
+            assert f"Match: zelfde gezin ({how})" in shown
+        signal_page = school.get(f"/meldingen/{ours}").text
+        assert "(zelfde gezin, ouder)" in signal_page and "(zelfde gezin, adres)" in signal_page

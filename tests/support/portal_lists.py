@@ -53,11 +53,13 @@ def seed(
     person: str | None = None,
     partner: str | None = None,
     matched: int = 0,
+    via: str = "person",
 ) -> list[str]:
     """``count`` active signals of ``oin``, a minute apart back from ``newest``, every
     tenth sharing its created_at with the one before (the id decides their order);
     ``person``: registered through the portal by that person; the first ``matched`` in a
-    match with a signal of ``partner`` about the same young person. Their ids."""
+    match with a signal of ``partner`` about the same young person (``via``: "parent"
+    or "address", of the same household, a key of its own). Their ids."""
     made: list[Signal] = []
     for i in range(count):
         step = i - 1 if i % 10 == 1 else i
@@ -84,8 +86,8 @@ def seed(
                     [
                         {
                             "id": match_id,
-                            "via": "person",
-                            "key": ours.person,
+                            "via": via,
+                            "key": ours.person if via == "person" else os.urandom(32),
                             "created_at": ours.created_at,
                             "ended_at": None,
                             "coordinator": ours.id,

@@ -372,6 +372,7 @@ class Pages(RolePages[Acting]):
             values={**shown, **(values or {})},
             functions=functions.of_category(who.organisation.category),
             reasons=forms.REASON_LABELS,
+            via_labels=VIA_LABELS,
             problem=problem,
             done=done,
         )
@@ -437,7 +438,7 @@ class Pages(RolePages[Acting]):
 
     async def matches_page(self, request: Request, who: Acting) -> Response:
         found = await run_in_threadpool(self.listed, who, request, matched=True)
-        return self.render(who, "matches.html", listing=found)
+        return self.render(who, "matches.html", listing=found, via_labels=VIA_LABELS)
 
     def match_detail(self, who: Acting, match_id: str) -> MatchDetail:
         """The match, when one of the person's signals is in it (the organisation's, for
@@ -477,6 +478,7 @@ class Pages(RolePages[Acting]):
             and view.coordinator.organisation.oin == who.user.oin,
             offered_to_us=handover is not None and handover.to_organisation.oin == who.user.oin,
             follow_up_labels=forms.FOLLOW_UP_LABELS,
+            via_labels=VIA_LABELS,
             problem=problem,
             done=done,
         )
@@ -656,6 +658,9 @@ def routes(portal: Portal, services: Services, holders: KeyHolders, origin: str)
     """The professional's pages on ``portal``."""
     return Pages(portal, services, holders, origin).routes()
 
+
+# How a household match's household is shared (MatchView.via_name), in Dutch.
+VIA_LABELS = {"person": "zelfde jeugdige", "parent": "ouder", "address": "adres"}
 
 _TYPES = {
     "match.created": "Nieuwe match",
