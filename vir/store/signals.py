@@ -969,18 +969,22 @@ def _listed(oin: str, person: str | None, matched: bool) -> Any:
     return query
 
 
+def _key_columns() -> Any:
+    """(created_at, id) as row values, compared as one: ``(created_at, id) < (?, ?)`` is
+    a range of ``ix_signals_oin_created_at_id`` on SQLite and PostgreSQL."""
+    return tuple_(SIGNALS.c.created_at, SIGNALS.c.id)
+
+
+def _place(key: ListKey) -> Any:
+    return tuple_(literal(key[0], SIGNALS.c.created_at.type), literal(key[1], SIGNALS.c.id.type))
+
+
 def _older(key: ListKey) -> Any:
-    at, signal_id = key
-    return or_(
-        SIGNALS.c.created_at < at, and_(SIGNALS.c.created_at == at, SIGNALS.c.id < signal_id)
-    )
+    return _key_columns() < _place(key)
 
 
 def _newer(key: ListKey) -> Any:
-    at, signal_id = key
-    return or_(
-        SIGNALS.c.created_at > at, and_(SIGNALS.c.created_at == at, SIGNALS.c.id > signal_id)
-    )
+    return _key_columns() > _place(key)
 
 
 def listed_page(
