@@ -21,9 +21,9 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.pool import NullPool
-from support import postgres
+from support import portal_lists, postgres
 from support.browser import axe_violations, chromium, follow, new_context, tab_to
-from support.portal_world import GP, PortalWorld, portal_world
+from support.portal_world import GP, SCHOOL, YOUTH_CARE, PortalWorld, portal_world
 from support.service import keyholder_listing
 
 from vir.client.canonical import nl_bsn
@@ -37,6 +37,7 @@ pytestmark = [
 BSN = "123456782"
 PARENT_BSN = "111222333"
 GP_NAME, SCHOOL_NAME = DEMO_ORGANISATIONS[1].name, DEMO_ORGANISATIONS[0].name
+YOUTH_CARE_NAME = DEMO_ORGANISATIONS[2].name
 
 
 @pytest.fixture(scope="module")
@@ -270,3 +271,62 @@ def _sign_in_without_script(page: Any, world: PortalWorld) -> None:
     # The sign-in page moves on to the start page by a meta refresh: wait for it to land
     # (a navigation of our own meanwhile would be interrupted by it).
     page.wait_for_url(f"{world.url}/")
+
+
+def test_the_coordinator_pages_through_many_signals_and_matches(
+    world: PortalWorld, browser: Any
+) -> None:
+    """A coordinator of an organisation with more signals than a page holds: the caption
+    says how many there are and which are shown, "Volgende pagina" and "Vorige pagina"
+    move through them, and each page and a refused cursor pass axe-core."""
+    with world.service.client("gp") as client:
+        epoch = client.pseudonymise([nl_bsn(BSN)]).epoch
+    newest = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    url = world.service.database_url
+    portal_lists.seed(url, YOUTH_CARE, 230, epoch=epoch, newest=newest, partner=SCHOOL, matched=110)
+    for via in ("parent", "address"):  # the newest: on the first page of matches
+        portal_lists.seed(
+            url,
+            YOUTH_CARE,
+            1,
+            epoch=epoch,
+            newest=newest + dt.timedelta(minutes=5),
+            partner=SCHOOL,
+            matched=1,
+            via=via,
+        )
+    total = len(portal_lists.newest_first(url, YOUTH_CARE))
+    matches = len(portal_lists.matches_of(url, YOUTH_CARE))
+    checked: dict[str, Any] = {}
+    context = new_context(browser)
+    page = context.new_page()
+    _sign_in(page, world, YOUTH_CARE_NAME, "Noor Visser")
+    follow(page, page.get_by_role("link", name="Mijn meldingen").first)
+    assert f"{total} actieve meldingen; 1–100 getoond" in page.inner_text("caption")
+    assert page.locator("tbody tr").count() == 100
+    checked["signals, first page"] = axe_violations(page)
+    follow(page, page.get_by_role("link", name="Volgende pagina"))
+    assert f"{total} actieve meldingen; 101–200 getoond" in page.inner_text("caption")
+    checked["signals, second page"] = axe_violations(page)
+    follow(page, page.get_by_role("link", name="Vorige pagina"))
+    assert "1–100 getoond" in page.inner_text("caption")
+    page.goto(f"{world.url}/meldingen?na=niet-van-ons")
+    assert "Pagina niet gevonden" in page.inner_text("main")
+    checked["signals, a refused cursor"] = axe_violations(page)
+    follow(page, page.get_by_role("link", name="Mijn matches").first)
+    assert f"{matches} matches bij" in page.inner_text("caption")
+    assert "1–100 getoond" in page.inner_text("caption")
+    checked["matches, first page"] = axe_violations(page)
+    follow(page, page.get_by_role("link", name=re.compile(r"Zelfde gezin \(ouder\)")))
+    assert "Match: zelfde gezin (ouder)" in page.inner_text("main")
+    checked["household match"] = axe_violations(page)
+    page.go_back()
+    assert page.get_by_role("link", name=re.compile(r"Zelfde gezin \(adres\)")).count() == 1
+    follow(page, page.get_by_role("link", name="Volgende pagina"))
+    assert "101–" in page.inner_text("caption")
+    checked["matches, second page"] = axe_violations(page)
+    follow(page, page.get_by_role("link", name=re.compile("Zelfde jeugdige")).first)
+    assert "Match: zelfde jeugdige" in page.inner_text("main")
+    checked["match"] = axe_violations(page)
+    context.close()
+    assert all(not found for found in checked.values()), checked

@@ -9,15 +9,17 @@ pseudonyms that are not canonical elements are refused naming the field."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
 from sqlalchemy import text
-from support import postgres
+from support import portal_lists, postgres
 from support.portal_world import (
     CARER,
     COORDINATOR,
@@ -33,7 +35,7 @@ from support.portal_world import (
     portal_world,
 )
 
-from vir.client.canonical import is_valid_bsn, nl_bsn
+from vir.client.canonical import is_valid_bsn, nl_address, nl_bsn
 from vir.store.db import Database
 
 pytestmark = [
@@ -363,3 +365,155 @@ def test_the_coordinators_steps_and_a_handover(world: PortalWorld) -> None:
         assert "Regie niet overgenomen" in notices and "Nieuwe regisseur" in notices
     assert any(reason == "forbidden" for reason, _o in _refusals(world))
     assert any(reason == "conflict" for reason, _o in _refusals(world))
+
+
+def _walk(http: httpx.Client, path: str, found: re.Pattern[str]) -> list[list[str]]:
+    """The ids ``found`` on each page of a list, following "Volgende pagina" from the
+    first; every page's "Vorige pagina" leads to the page before it, exactly."""
+    pages: list[list[str]] = []
+    htmls: list[str] = []
+    url: str | None = path
+    while url is not None:
+        answer = http.get(url)
+        assert answer.status_code == 200, answer.text
+        pages.append(found.findall(answer.text))
+        htmls.append(answer.text)
+        assert len(pages) < 100
+        url = portal_lists.next_link(answer.text, path)
+    assert portal_lists.previous_link(htmls[0], path) is None
+    for before, html in zip(pages, htmls[1:], strict=False):
+        back = portal_lists.previous_link(html, path)
+        assert back is not None
+        assert found.findall(http.get(back).text) == before
+    return pages
+
+
+def test_the_coordinators_list_is_every_signal_newest_first_a_page_at_a_time(
+    world: PortalWorld,
+) -> None:
+    """Before: the coordinator saw 1000 of the organisation's signals, taken in id order
+    (random), with no word that there were more, and the matches of those only."""
+    url = world.service.database_url
+    epoch, _ = _pseudonyms(world, _bsn(777888900))
+    newest = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    portal_lists.seed(
+        url, YOUTH_CARE, 1030, epoch=epoch, newest=newest, partner=SCHOOL, matched=130
+    )
+    with world.http() as coordinator:
+        world.sign_in(coordinator, YOUTH_CARE, COORDINATOR)
+        expected = portal_lists.newest_first(url, YOUTH_CARE)
+        first = coordinator.get("/meldingen").text
+        assert f"{len(expected)} actieve meldingen; 1–100 getoond" in first
+        pages = _walk(coordinator, "/meldingen", portal_lists.SIGNAL_LINK)
+        assert [len(p) for p in pages[:-1]] == [100] * (len(pages) - 1)
+        assert [i for page in pages for i in page] == expected  # every one, in order
+        second = coordinator.get(cast(str, portal_lists.next_link(first, "/meldingen"))).text
+        assert f"{len(expected)} actieve meldingen; 101–200 getoond" in second
+
+        matches = portal_lists.matches_of(url, YOUTH_CARE)
+        page = coordinator.get("/matches").text
+        assert re.search(rf"{len(matches)} matches bij \d+ meldingen; de matches van", page)
+        found = _walk(coordinator, "/matches", portal_lists.MATCH_LINK)
+        assert len(found) >= 2
+        assert sorted(i for p in found for i in p) == sorted(matches)
+
+
+def test_a_professionals_own_list_is_paged_too(world: PortalWorld) -> None:
+    url = world.service.database_url
+    with world.http() as carer, world.http() as coordinator:
+        csrf = world.sign_in(carer, YOUTH_CARE, CARER)
+        world.sign_in(coordinator, YOUTH_CARE, COORDINATOR)
+        signal = _signal_id(_register(world, carer, csrf, _bsn(888999000)))
+        person = portal_lists.person_of(url, signal)
+        epoch, _ = _pseudonyms(world, _bsn(888999000))
+        newest = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
+        portal_lists.seed(
+            url,
+            YOUTH_CARE,
+            150,
+            epoch=epoch,
+            newest=newest,
+            person=person,
+            partner=GP,
+            matched=3,
+        )
+        # Not the carer's: the organisation's, through the coordinator only.
+        others = portal_lists.seed(
+            url, YOUTH_CARE, 5, epoch=epoch, newest=newest, partner=GP, matched=1
+        )
+        expected = portal_lists.newest_first(url, YOUTH_CARE, person)
+        assert expected[0] == signal and others[0] not in expected
+        assert f"{len(expected)} actieve meldingen; 1–100 getoond" in carer.get("/meldingen").text
+        pages = _walk(carer, "/meldingen", portal_lists.SIGNAL_LINK)
+        assert [i for page in pages for i in page] == expected
+        mine = portal_lists.matches_of(url, YOUTH_CARE, person)
+        assert sorted(i for p in _walk(carer, "/matches", portal_lists.MATCH_LINK) for i in p) == (
+            sorted(mine)
+        )
+        # A match of the organisation the carer has no signal in: as an unknown one.
+        theirs = set(portal_lists.matches_of(url, YOUTH_CARE)) - set(mine)
+        assert theirs
+        for match in theirs:
+            assert carer.get(f"/matches/{match}").status_code == 403
+            assert coordinator.get(f"/matches/{match}").status_code == 200
+        assert carer.get(f"/matches/{mine[0]}").status_code == 200
+
+
+def _cursor(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "na=",
+        "na=x",
+        "na=%25%00",
+        "voor=" + "A" * 200,
+        "na=" + _cursor(f"1.{UNKNOWN}") + "&na=" + _cursor(f"2.{UNKNOWN}"),
+        "na=" + _cursor(f"1.{UNKNOWN}") + "&voor=" + _cursor(f"2.{UNKNOWN}"),
+        "na=" + _cursor(f"01.{UNKNOWN}"),  # not as the portal writes it
+        "na=" + _cursor(f"1.{UNKNOWN}") + "==",
+        "na=" + _cursor(f"-1.{UNKNOWN}"),
+        "na=" + _cursor(f"999999999999999999.{UNKNOWN}"),  # past the year 9999
+        "na=" + _cursor("1.ABCDEF00-0000-4000-8000-00000000000A"),  # not as written
+        "na=" + _cursor("1.x' OR 1=1 --"),
+        "voor=" + _cursor(f"1.{UNKNOWN}.1"),
+    ],
+)
+def test_a_bad_page_cursor_is_a_refusal_page(world: PortalWorld, query: str) -> None:
+    with world.http() as coordinator:
+        world.sign_in(coordinator, YOUTH_CARE, COORDINATOR)
+        for path in ("/meldingen", "/matches"):
+            answer = coordinator.get(f"{path}?{query}")
+            assert answer.status_code == 400, (path, query)
+            assert "Pagina niet gevonden" in answer.text and "Uitloggen" in answer.text
+        # A well-made cursor of no signal at all is a place in the list: a page.
+        assert coordinator.get(f"/meldingen?na={_cursor(f'1.{UNKNOWN}')}").status_code == 200
+    assert any(reason == "bad_cursor" for reason, _o in _refusals(world))
+
+
+def test_household_matches_say_how_the_household_is_shared(world: PortalWorld) -> None:
+    """Before: two household matches with the same organisation, one through a shared
+    parent and one through the shared address, read the same on the list."""
+    parent, address_text = _bsn(123123100), nl_address("3011AB", 9)
+    with world.http() as gp, world.http() as school:
+        csrf = {
+            "gp": world.sign_in(gp, GP, DOCTOR),
+            "school": world.sign_in(school, SCHOOL, TEACHER),
+        }
+        with world.service.client("gp") as client:
+            made = client.pseudonymise([nl_bsn(parent), address_text])
+        household = {"parent_1": made.pseudonyms[0], "address": made.pseudonyms[1]}
+        _signal_id(_register(world, gp, csrf["gp"], _bsn(321321300), **household))
+        ours = _signal_id(_register(world, school, csrf["school"], _bsn(321321400), **household))
+        page = school.get("/matches").text
+        assert page.count("Zelfde gezin (ouder)") == 1
+        assert page.count("Zelfde gezin (adres)") == 1
+        links = dict(re.findall(r'href="/matches/([0-9a-f-]{36})">Zelfde gezin \((\w+)\)', page))
+        assert sorted(links.values()) == ["adres", "ouder"]
+        for match, how in links.items():
+            shown = school.get(f"/matches/{match}").text
+            assert f"Match: zelfde gezin ({how})" in shown
+        signal_page = school.get(f"/meldingen/{ours}").text
+        assert "(zelfde gezin, ouder)" in signal_page and "(zelfde gezin, adres)" in signal_page

@@ -13,6 +13,9 @@ same "not found" page as an unknown id, and an audit entry.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import datetime as dt
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
@@ -36,7 +39,13 @@ from vir.portal.config import PortalRole
 from vir.portal.guard import Refused, RolePages
 from vir.portal.settings import KeyHolders
 from vir.services.matchregie import MAX_CONTACTS, Matchregie
-from vir.services.signals import NotificationService, SignalChange, SignalRequest, SignalService
+from vir.services.signals import (
+    ListedPage,
+    NotificationService,
+    SignalChange,
+    SignalRequest,
+    SignalService,
+)
 from vir.services.views import MatchDetail, MatchView
 from vir.store import signals as repo
 from vir.store.organisations import get_organisation
@@ -47,8 +56,15 @@ if TYPE_CHECKING:
     from vir.portal.state import Portal
 
 _ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-# At most this many of the organisation's signals on the coordinator's pages.
-MAX_LISTED = 1000
+# Signals a page of "Mijn meldingen" and "Mijn matches" (the matches of this many
+# signals: as many lookups of a signal's matches).
+PAGE = 100
+# A page's place in a list (``?na=``: the signals older than it, ``?voor=``: newer): the
+# key of a signal, (created_at, id), as microseconds since 1970 and the id, base64url.
+_CURSOR = re.compile(r"[A-Za-z0-9_-]{1,100}")
+_KEY = re.compile(r"(0|[1-9][0-9]{0,17})\.(" + _ID.pattern + ")")
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
 # Notifications read for the notifications page: at most this many pages of this size.
 NOTIFICATION_PAGES = 10
 NOTIFICATION_PAGE = 500
@@ -214,29 +230,36 @@ class Pages(RolePages[Acting]):
             raise _not_found()
         return found[0]
 
-    def listed(self, who: Acting) -> list[Signal]:
-        """The person's active signals (the organisation's, for its coordinator), newest
-        first."""
-        if who.coordinator:
-            found = self.services.signals.list_own(
-                who.caller, archived=False, uninformed=False, after=None, limit=MAX_LISTED
+    def listed(self, who: Acting, request: Request, *, matched: bool = False) -> Listing:
+        """The page of the person's active signals (the organisation's, for its
+        coordinator; ``matched``: those in a match, with their matches) that the request's
+        cursor names, newest first: the newest ``PAGE`` without one. A cursor that is not
+        one of ours: Refused."""
+        older, newer = _cursors(request)
+        page = self.services.signals.listed(
+            who.caller,
+            person=None if who.coordinator else who.user.person,
+            matched=matched,
+            older_than=older,
+            newer_than=newer,
+            limit=PAGE,
+        )
+        if newer is not None and len(page.signals) < PAGE:
+            # Back to the start of the list: the newest page, full.
+            page = self.services.signals.listed(
+                who.caller,
+                person=None if who.coordinator else who.user.person,
+                matched=matched,
+                older_than=None,
+                newer_than=None,
+                limit=PAGE,
             )
-            rows = [s for s in found if isinstance(s, Signal)]
-        else:
-            with self.db.read() as session:
-                ids = session.scalars(
-                    select(PortalSignalRow.signal_id).where(
-                        PortalSignalRow.person == who.user.person
-                    )
-                ).all()
-                found = repo.signals_by_id(session, list(ids))
-            rows = [s for s in found if isinstance(s, Signal) and s.oin == who.user.oin]
-        return sorted(rows, key=lambda s: (s.created_at, s.id), reverse=True)
+        return Listing(page, request.url.path)
 
     async def signals_page(self, request: Request, who: Acting) -> Response:
-        rows = await run_in_threadpool(self.listed, who)
+        found = await run_in_threadpool(self.listed, who, request)
         return self.render(
-            who, "signals.html", signals=rows, done=request.query_params.get("klaar")
+            who, "signals.html", listing=found, done=request.query_params.get("klaar")
         )
 
     def register_form(
@@ -349,6 +372,7 @@ class Pages(RolePages[Acting]):
             values={**shown, **(values or {})},
             functions=functions.of_category(who.organisation.category),
             reasons=forms.REASON_LABELS,
+            via_labels=VIA_LABELS,
             problem=problem,
             done=done,
         )
@@ -412,28 +436,20 @@ class Pages(RolePages[Acting]):
 
     # -- matches ------------------------------------------------------------------------
 
-    def matches_of(self, who: Acting) -> list[tuple[Signal, MatchView]]:
-        """The current matches of the person's signals, with the signal of each."""
-        found: list[tuple[Signal, MatchView]] = []
-        for signal in self.listed(who):
-            try:
-                views = self.services.signals.matches(who.caller, signal.local_ref)
-            except NotFound:  # withdrawn meanwhile
-                continue
-            found.extend((signal, view) for view in views)
-        return found
-
-    async def matches_page(self, _request: Request, who: Acting) -> Response:
-        found = await run_in_threadpool(self.matches_of, who)
-        return self.render(who, "matches.html", matches=found)
+    async def matches_page(self, request: Request, who: Acting) -> Response:
+        found = await run_in_threadpool(self.listed, who, request, matched=True)
+        return self.render(who, "matches.html", listing=found, via_labels=VIA_LABELS)
 
     def match_detail(self, who: Acting, match_id: str) -> MatchDetail:
         """The match, when one of the person's signals is in it (the organisation's, for
         its coordinator); else the "not found" refusal."""
         if not _ID.fullmatch(match_id):
             raise _not_found()
-        if not who.coordinator and all(v.id != match_id for _s, v in self.matches_of(who)):
-            raise _not_found()
+        if not who.coordinator:
+            with self.db.read() as session:
+                mine = repo.registered_in_match(session, who.user.oin, who.user.person, match_id)
+            if not mine:
+                raise _not_found()
         try:
             return self.services.matchregie.read(who.caller, match_id)
         except NotFound:
@@ -462,6 +478,7 @@ class Pages(RolePages[Acting]):
             and view.coordinator.organisation.oin == who.user.oin,
             offered_to_us=handover is not None and handover.to_organisation.oin == who.user.oin,
             follow_up_labels=forms.FOLLOW_UP_LABELS,
+            via_labels=VIA_LABELS,
             problem=problem,
             done=done,
         )
@@ -525,7 +542,10 @@ class Pages(RolePages[Acting]):
     def notifications_of(self, who: Acting) -> list[StoredNotification]:
         """The notifications of the person's signals (the organisation's, for its
         coordinator), newest first."""
-        refs = None if who.coordinator else {s.local_ref for s in self.listed(who)}
+        refs = None
+        if not who.coordinator:
+            with self.db.read() as session:
+                refs = repo.registered_refs(session, who.user.oin, who.user.person)
         found: list[StoredNotification] = []
         after = None
         for _ in range(NOTIFICATION_PAGES):
@@ -541,10 +561,106 @@ class Pages(RolePages[Acting]):
         return self.render(who, "notifications.html", notifications=found, types=_TYPES)
 
 
+@dataclass(frozen=True)
+class Listing:
+    """A page of a list of signals as the templates show it: ``page`` and the links to
+    the pages before (newer) and after (older) it, at ``path``."""
+
+    page: ListedPage
+    path: str
+
+    @property
+    def signals(self) -> tuple[Signal, ...]:
+        return self.page.signals
+
+    @property
+    def rows(self) -> list[tuple[Signal, MatchView]]:
+        """Each match of the page's signals, with its signal."""
+        return [(s, m) for s in self.page.signals for m in self.page.matches.get(s.id, ())]
+
+    @property
+    def first(self) -> int:
+        """The place of the page's first signal in the list (1: the newest)."""
+        return self.page.before + 1
+
+    @property
+    def last(self) -> int:
+        return self.page.before + len(self.page.signals)
+
+    @property
+    def newer(self) -> str | None:
+        """The link to the page before this one, when there is one."""
+        if not self.page.signals or self.page.before == 0:
+            return None
+        return f"{self.path}?voor={_cursor(self.page.signals[0])}"
+
+    @property
+    def older(self) -> str | None:
+        """The link to the page after this one, when there is one."""
+        if not self.page.signals or self.last >= self.page.total:
+            return None
+        return f"{self.path}?na={_cursor(self.page.signals[-1])}"
+
+
+def _cursor(signal: Signal) -> str:
+    """The opaque cursor of a signal's place in a list (``_KEY``)."""
+    micros = (signal.created_at - _EPOCH) // _MICROSECOND
+    text = f"{micros}.{signal.id}".encode()
+    return base64.urlsafe_b64encode(text).rstrip(b"=").decode()
+
+
+def _bad_cursor() -> Refused:
+    return Refused(
+        "bad_cursor",
+        400,
+        "Pagina niet gevonden",
+        "Deze verwijzing naar een pagina van de lijst klopt niet. Begin bij de eerste pagina.",
+    )
+
+
+def _key(cursor: str) -> repo.ListKey:
+    """The (created_at, id) a cursor made by ``_cursor`` holds; Refused for anything
+    else (only the cursor exactly as ``_cursor`` writes it)."""
+    if not _CURSOR.fullmatch(cursor):
+        raise _bad_cursor()
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (binascii.Error, ValueError):
+        raise _bad_cursor() from None
+    found = _KEY.fullmatch(text)
+    if found is None:
+        raise _bad_cursor()
+    try:
+        at = _EPOCH + int(found[1]) * _MICROSECOND
+    except OverflowError:
+        raise _bad_cursor() from None
+    key = (at, found[2])
+    if base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode() != cursor:
+        raise _bad_cursor()
+    return key
+
+
+def _cursors(request: Request) -> tuple[repo.ListKey | None, repo.ListKey | None]:
+    """(older than, newer than): the keys of the request's ``na`` or ``voor`` (at most
+    one of them, once); Refused for anything else."""
+    after = request.query_params.getlist("na")
+    before = request.query_params.getlist("voor")
+    if len(after) + len(before) > 1:
+        raise _bad_cursor()
+    if after:
+        return _key(after[0]), None
+    if before:
+        return None, _key(before[0])
+    return None, None
+
+
 def routes(portal: Portal, services: Services, holders: KeyHolders, origin: str) -> list[Route]:
     """The professional's pages on ``portal``."""
     return Pages(portal, services, holders, origin).routes()
 
+
+# How a household match's household is shared (MatchView.via_name), in Dutch.
+VIA_LABELS = {"person": "zelfde jeugdige", "parent": "ouder", "address": "adres"}
 
 _TYPES = {
     "match.created": "Nieuwe match",

@@ -360,6 +360,50 @@ class SignalService:
             due = self._clock() - dt.timedelta(days=self._information_days) if uninformed else None
             return repo.own_signals(session, caller.oin, after, limit, due)
 
+    def listed(
+        self,
+        caller: Caller,
+        *,
+        person: str | None,
+        matched: bool,
+        older_than: repo.ListKey | None,
+        newer_than: repo.ListKey | None,
+        limit: int,
+    ) -> ListedPage:
+        """A page of the organisation's active signals, newest first by (created_at, id)
+        (``person``: those that person registered through the portal; ``matched``: those
+        in an active match, each with its matches), with the totals and the page's place,
+        read at one moment (``repo.listed_page``)."""
+        policy.require_reporter(caller)
+        oin = caller.oin
+        with self._db.read() as session:
+            rows = repo.listed_page(
+                session,
+                oin,
+                person=person,
+                matched=matched,
+                older_than=older_than,
+                newer_than=newer_than,
+                limit=limit,
+            )
+            total = repo.listed_count(session, oin, person=person, matched=matched)
+            before = (
+                repo.listed_count(
+                    session,
+                    oin,
+                    person=person,
+                    matched=matched,
+                    newer_than=(rows[0].created_at, rows[0].id),
+                )
+                if rows
+                else 0
+            )
+            if not matched:
+                return ListedPage(tuple(rows), total, before)
+            found = {r.id: current_matches(session, r.id, oin) for r in rows}
+            count = repo.listed_matches_count(session, oin, person=person)
+            return ListedPage(tuple(rows), total, before, found, count)
+
     def own(self, caller: Caller, local_ref: str) -> Signal:
         """One of the organisation's own active signals, as ``list_own`` shows it."""
         policy.require_reporter(caller)
@@ -371,6 +415,20 @@ class SignalService:
         with self._db.read() as session:
             row = _own(session, caller, local_ref)
             return current_matches(session, row.id, row.oin)
+
+
+@dataclass(frozen=True)
+class ListedPage:
+    """A page of an organisation's active signals (``SignalService.listed``): the
+    signals, newest first; how many the whole list holds; how many come before the page
+    (newer); for a list of matched signals, each one's matches and the list's number of
+    matches (a signal in two matches counts twice)."""
+
+    signals: tuple[Signal, ...]
+    total: int
+    before: int
+    matches: dict[str, tuple[MatchView, ...]] = field(default_factory=dict)
+    match_total: int = 0
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ from vir.store.tables import (
     NotificationRow,
     NotificationSignalRow,
     OrganisationRow,
+    PortalSignalRow,
     SignalParentRow,
     SignalRow,
 )
@@ -67,6 +68,7 @@ EXCLUDED = cast(Table, ExcludedAddressRow.__table__)
 ORGANISATIONS = cast(Table, OrganisationRow.__table__)
 ARCHIVED = cast(Table, ArchivedSignalRow.__table__)
 OFFERS = cast(Table, ArchiveOfferRow.__table__)
+PORTAL = cast(Table, PortalSignalRow.__table__)
 
 
 def _professional(row: Row[Any]) -> Professional:
@@ -949,6 +951,130 @@ def own_signals(
             SIGNALS.c.informed_on.is_(None), SIGNALS.c.created_at < uninformed_before
         )
     return _signals(session.execute(query.order_by(SIGNALS.c.id).limit(limit)))
+
+
+# A place in an organisation's list of active signals, newest first: (created_at, id).
+ListKey = tuple[dt.datetime, str]
+
+
+def _listed(oin: str, person: str | None, matched: bool) -> Any:
+    """The organisation's active signals (``person``: only those that person registered
+    through the portal; ``matched``: only those in an active match), id and created_at."""
+    query = select(SIGNALS.c.id, SIGNALS.c.created_at).where(SIGNALS.c.oin == oin)
+    if person is not None:
+        query = query.join(PORTAL, PORTAL.c.signal_id == SIGNALS.c.id).where(
+            PORTAL.c.person == person
+        )
+    if matched:
+        query = query.where(
+            exists()
+            .where(MEMBERS.c.signal_id == SIGNALS.c.id, MEMBERS.c.match_id == MATCHES.c.id)
+            .where(MATCHES.c.ended_at.is_(None))
+        )
+    return query
+
+
+def _key_columns() -> Any:
+    """(created_at, id) as row values, compared as one: ``(created_at, id) < (?, ?)`` is
+    a range of ``ix_signals_oin_created_at_id`` on SQLite and PostgreSQL."""
+    return tuple_(SIGNALS.c.created_at, SIGNALS.c.id)
+
+
+def _place(key: ListKey) -> Any:
+    return tuple_(literal(key[0], SIGNALS.c.created_at.type), literal(key[1], SIGNALS.c.id.type))
+
+
+def _older(key: ListKey) -> Any:
+    return _key_columns() < _place(key)
+
+
+def _newer(key: ListKey) -> Any:
+    return _key_columns() > _place(key)
+
+
+def listed_page(
+    session: Session,
+    oin: str,
+    *,
+    person: str | None = None,
+    matched: bool = False,
+    older_than: ListKey | None = None,
+    newer_than: ListKey | None = None,
+    limit: int,
+) -> list[Signal]:
+    """At most ``limit`` of the organisation's active signals (``_listed``), newest first
+    by (created_at, id): the newest of those older than ``older_than``, or the oldest of
+    those newer than ``newer_than`` (a page back), or the newest of all. A keyset page:
+    on ``ix_signals_oin_created_at_id`` (migration 0025) for the organisation's."""
+    query = _listed(oin, person, matched)
+    if older_than is not None:
+        query = query.where(_older(older_than))
+    if newer_than is not None:
+        query = query.where(_newer(newer_than))
+        order: tuple[Any, Any] = (SIGNALS.c.created_at, SIGNALS.c.id)
+    else:
+        order = (SIGNALS.c.created_at.desc(), SIGNALS.c.id.desc())
+    keys = session.execute(query.order_by(*order).limit(limit)).all()
+    ids = [k.id for k in sorted(keys, key=lambda k: (k.created_at, k.id), reverse=True)]
+    found = {s.id: s for s in signals_by_id(session, ids)} if ids else {}
+    return [found[i] for i in ids if i in found]
+
+
+def listed_count(
+    session: Session,
+    oin: str,
+    *,
+    person: str | None = None,
+    matched: bool = False,
+    newer_than: ListKey | None = None,
+) -> int:
+    """How many of the organisation's active signals ``_listed`` holds (those newer than
+    ``newer_than``: the place of a page's first signal in the list)."""
+    query = _listed(oin, person, matched)
+    if newer_than is not None:
+        query = query.where(_newer(newer_than))
+    return int(session.execute(select(func.count()).select_from(query.subquery())).scalar_one())
+
+
+def listed_matches_count(session: Session, oin: str, *, person: str | None = None) -> int:
+    """How many (signal, active match) pairs the organisation's active signals are in
+    (``person``: of the signals that person registered through the portal)."""
+    query = (
+        select(func.count())
+        .select_from(MEMBERS)
+        .join(MATCHES, MATCHES.c.id == MEMBERS.c.match_id)
+        .join(SIGNALS, SIGNALS.c.id == MEMBERS.c.signal_id)
+        .where(MATCHES.c.ended_at.is_(None), SIGNALS.c.oin == oin)
+    )
+    if person is not None:
+        query = query.join(PORTAL, PORTAL.c.signal_id == SIGNALS.c.id).where(
+            PORTAL.c.person == person
+        )
+    return int(session.execute(query).scalar_one())
+
+
+def registered_in_match(session: Session, oin: str, person: str, match_id: str) -> bool:
+    """Whether an active signal of the organisation that ``person`` registered through
+    the portal is a member of the match (an ended match has no members)."""
+    query = (
+        select(MEMBERS.c.signal_id)
+        .join(SIGNALS, SIGNALS.c.id == MEMBERS.c.signal_id)
+        .join(PORTAL, PORTAL.c.signal_id == SIGNALS.c.id)
+        .where(MEMBERS.c.match_id == match_id, SIGNALS.c.oin == oin, PORTAL.c.person == person)
+        .limit(1)
+    )
+    return session.execute(query).first() is not None
+
+
+def registered_refs(session: Session, oin: str, person: str) -> set[str]:
+    """The local_refs of the organisation's active signals ``person`` registered through
+    the portal."""
+    query = (
+        select(SIGNALS.c.local_ref)
+        .join(PORTAL, PORTAL.c.signal_id == SIGNALS.c.id)
+        .where(SIGNALS.c.oin == oin, PORTAL.c.person == person)
+    )
+    return set(session.scalars(query))
 
 
 def own_archived(session: Session, oin: str, after: str | None, limit: int) -> list[ArchivedSignal]:

@@ -137,6 +137,9 @@ class SignalRow(Base):
         Index("uq_signals_person_oin", "person", "oin", unique=True),
         # The lifecycle's batches, in this order (migrations 0014, 0024).
         Index("ix_signals_remove_on_id", "remove_on", "id"),
+        # The portal's lists of an organisation's signals, newest first, a page at a time
+        # (migration 0025). No pseudonym: a rekey's switch leaves it as it is.
+        Index("ix_signals_oin_created_at_id", "oin", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
