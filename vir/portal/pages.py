@@ -236,24 +236,21 @@ class Pages(RolePages[Acting]):
         cursor names, newest first: the newest ``PAGE`` without one. A cursor that is not
         one of ours: Refused."""
         older, newer = _cursors(request)
-        page = self.services.signals.listed(
-            who.caller,
-            person=None if who.coordinator else who.user.person,
-            matched=matched,
-            older_than=older,
-            newer_than=newer,
-            limit=PAGE,
-        )
-        if newer is not None and len(page.signals) < PAGE:
-            # Back to the start of the list: the newest page, full.
-            page = self.services.signals.listed(
+        person = None if who.coordinator else who.user.person
+
+        def read(older: repo.ListKey | None, newer: repo.ListKey | None) -> ListedPage:
+            return self.services.signals.listed(
                 who.caller,
-                person=None if who.coordinator else who.user.person,
+                person=person,
                 matched=matched,
-                older_than=None,
-                newer_than=None,
+                older_than=older,
+                newer_than=newer,
                 limit=PAGE,
             )
+
+        page = read(older, newer)
+        if newer is not None and len(page.signals) < PAGE:
+            page = read(None, None)  # back to the start of the list: the newest page, full
         return Listing(page, request.url.path)
 
     async def signals_page(self, request: Request, who: Acting) -> Response:

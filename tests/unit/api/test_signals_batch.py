@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -248,27 +249,10 @@ def test_the_client_stops_at_the_rate_limit_and_resumes_without_resending(
     """``vir.client.bulk`` over the batch endpoint, in-process: rows over the registration
     limit are waited for (``retry_after``) and, past the client's retry policy, left for
     the next run, which skips the rows the state file holds."""
-    from support.inapp import in_keyholder
-
     from vir.client import bulk
-    from vir.client.connection import RetryPolicy, VirClient
-    from vir.client.demo import made_up_bsn
 
-    path = tmp_path / "rows.csv"
-    lines = ["local_ref,bsn,professional_name,professional_email"]
-    lines += [f"rl-{i},{made_up_bsn()},Anna de Wit,a@example.nl" for i in range(8)]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     waits: list[float] = []
-    with (
-        in_app(tmp_path / "index", register_burst=5, register_per_hour=60) as app,
-        in_keyholder(tmp_path) as holder,
-    ):
-        app.as_caller(GP)
-        holder.as_caller(GP)
-        client = VirClient.__new__(VirClient)  # in-process: no TLS to set up
-        client._http = httpx.Client(transport=_InProcess(app), base_url="http://vir")
-        client._holders = (httpx.Client(transport=_InProcess(holder), base_url="http://kh"),)
-        client.retry = RetryPolicy(max_retries=2, max_wait=600)
+    with _limited_client(tmp_path, "rl", 8, retries=2) as (app, client, path):
         options = bulk.Options(progress=False)
         first = bulk.Summary()
         with pytest.raises(bulk.Stopped, match="refused more registrations"):
@@ -283,8 +267,37 @@ def test_the_client_stops_at_the_rate_limit_and_resumes_without_resending(
             bulk.import_file(client, path, options, None, summary=again, sleep=waits.append)
         assert (again.done_earlier, again.registered, again.unchanged) == (5, 0, 0)
         assert _refs(app) == [f"rl-{i}" for i in range(5)]
-        for http in (client._http, *client._holders):
-            http.close()
+
+
+@contextmanager
+def _limited_client(tmp_path: Path, prefix: str, rows: int, retries: int) -> Iterator[Any]:
+    """A CSV of ``rows`` made-up rows, and a ``VirClient`` speaking in-process to an index
+    with a registration burst of 5 (its clock stands still: nothing refills) and to a
+    key holder: yields (app, client, path)."""
+    from support.inapp import in_keyholder
+
+    from vir.client.connection import RetryPolicy, VirClient
+    from vir.client.demo import made_up_bsn
+
+    path = tmp_path / "rows.csv"
+    lines = ["local_ref,bsn,professional_name,professional_email"]
+    lines += [f"{prefix}-{i},{made_up_bsn()},Anna de Wit,a@example.nl" for i in range(rows)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with (
+        in_app(tmp_path / "index", register_burst=5, register_per_hour=60) as app,
+        in_keyholder(tmp_path) as holder,
+    ):
+        app.as_caller(GP)
+        holder.as_caller(GP)
+        client = VirClient.__new__(VirClient)  # in-process: no TLS to set up
+        client._http = httpx.Client(transport=_InProcess(app), base_url="http://vir")
+        client._holders = (httpx.Client(transport=_InProcess(holder), base_url="http://kh"),)
+        client.retry = RetryPolicy(max_retries=retries, max_wait=600)
+        try:
+            yield app, client, path
+        finally:
+            for http in (client._http, *client._holders):
+                http.close()
 
 
 def _refs(app: InApp) -> list[str]:
@@ -369,27 +382,10 @@ def test_a_rate_limited_sync_leaves_a_bounded_number_of_refusals(tmp_path: Path)
     sends only what the wait bought (one row), not the rest of the batch again. The
     app's clock stands still: no wait buys anything, and the run stops after its
     retries with one refusal for the first request and one for each retry."""
-    from support.inapp import in_keyholder
-
     from vir.client import bulk
-    from vir.client.connection import RetryPolicy, VirClient
-    from vir.client.demo import made_up_bsn
 
-    path = tmp_path / "rows.csv"
-    lines = ["local_ref,bsn,professional_name,professional_email"]
-    lines += [f"s-{i},{made_up_bsn()},Anna de Wit,a@example.nl" for i in range(40)]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     waits: list[float] = []
-    with (
-        in_app(tmp_path / "index", register_burst=5, register_per_hour=60) as app,
-        in_keyholder(tmp_path) as holder,
-    ):
-        app.as_caller(GP)
-        holder.as_caller(GP)
-        client = VirClient.__new__(VirClient)
-        client._http = httpx.Client(transport=_InProcess(app), base_url="http://vir")
-        client._holders = (httpx.Client(transport=_InProcess(holder), base_url="http://kh"),)
-        client.retry = RetryPolicy(max_retries=3, max_wait=600)
+    with _limited_client(tmp_path, "s", 40, retries=3) as (app, client, path):
         sent: list[int] = []  # the items of each request
         register = client.register_signals
 
@@ -412,5 +408,3 @@ def test_a_rate_limited_sync_leaves_a_bounded_number_of_refusals(tmp_path: Path)
         assert sent == [40, 1, 1, 1]
         assert (summary.registered, summary.not_done) == (5, 35)
         assert _refusals(app) == {"rate_limited": 1 + len(waits)}
-        for http in (client._http, *client._holders):
-            http.close()
