@@ -267,5 +267,9 @@ def test_sigterm_stops_a_run_as_ctrl_c_does(service: RunningService, tmp_path: P
     assert last.returncode == 0, last.stderr
     summary = _summary(last.stdout)
     assert summary["done in an earlier run"] == first["registered"]
-    assert summary["registered"] == len(rows) - first["registered"]
+    assert summary["registered"] == len(rows) - first["registered"], (
+        first,
+        summary,
+        last.stderr[-3000:],
+    )
     assert not any(r[1] and r[1] in out + err + last.stdout + last.stderr for r in rows)

@@ -978,10 +978,13 @@ def _run(
             else:
                 finished = True
             run.flush()
+            # An interruption while the last batches are sent (the file is read long
+            # before they are) cancels too: the request under way is answered and
+            # accounted for, and what is queued is not sent.
+            run.close()
         except BaseException:
             run.cancel()
             raise
-        run.close()
         if not finished:
             raise Stopped(f"stopped after {sent} rows (--limit)")
         if sync:
