@@ -165,15 +165,21 @@ def test_rows_refused_by_the_client_are_accounted_for_in_row_order(
 
 
 class NewEpochClient(FakeClient):
-    """Key holders that activate epoch 2 before the index took its rekey token, once the
-    first request is answered: the index refuses each signal made under epoch 2 as it
-    answers (422 naming ``epoch``), and registers the others."""
+    """Key holders that activate epoch 2 before the index took its rekey token, after
+    the rows of the first request (SEND_AT of them): the index refuses each signal made
+    under epoch 2 as it answers (422 naming ``epoch``), and registers the others. By
+    the rows, not by when the first request is answered: chunks are pseudonymised on
+    threads while requests are sent, so that would depend on timing."""
 
-    activated = False
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        with path.open(encoding="utf-8") as rows:
+            self._early = {line.split(",")[1] for line in list(rows)[1 : SENT + 1]}
 
     def pseudonymise(self, inputs: list[str]) -> Pseudonymised:
         made = super().pseudonymise(inputs)
-        return Pseudonymised(2 if self.activated else 1, made.pseudonyms)
+        early = any(bsn in text for text in inputs for bsn in self._early)
+        return Pseudonymised(1 if early else 2, made.pseudonyms)
 
     def register_signals(self, signals: list[dict[str, Any]]) -> list[dict[str, Any]]:
         self.sent += 1
@@ -191,7 +197,6 @@ class NewEpochClient(FakeClient):
                 results.append({"status": 201, "local_ref": signal["local_ref"]})
             else:
                 results.append(refused | {"local_ref": signal["local_ref"]})
-        self.activated = True
         return results
 
 
@@ -202,7 +207,7 @@ def test_an_epoch_the_index_does_not_accept_yet_stops_the_run_in_one_line(
     (resumable) with one line naming the missing step of the rotation; the rows the
     index registered are in the state, the refused ones left for the next run."""
     path = _file(tmp_path)
-    client = NewEpochClient()
+    client = NewEpochClient(path)
     notes = io.StringIO()
     summary = bulk.Summary()
     with pytest.raises(bulk.Stopped) as stopped:
