@@ -136,3 +136,17 @@ def test_the_key_holder_reads_one_blinded_elements(tmp_path: Path) -> None:
         _problem(reply, 400, "malformed-json")
         twice = holder.request("GET", "/v1/oprf/epochs?a=1&a=2")
         _problem(twice, 422, "invalid-input")
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["{not json", '{"epoch": ' + "1" * 5000 + "}", '{"a": 1, "a": 2}'],
+    ids=["malformed", "long number", "key twice"],
+)
+def test_without_a_certificate_the_body_is_not_read(tmp_path: Path, content: str) -> None:
+    """401 before the body is read: an anonymous client learns nothing of how a route
+    reads its input (the key holder's evaluate, which takes a token too, reads it first)."""
+    with in_app(tmp_path) as app:
+        reply = app.request("POST", "/v1/signals", content=content, headers=JSON)
+        _problem(reply, 401, "client-certificate-required")
+        assert _refusals(app) == ["no_client_certificate"]

@@ -166,6 +166,14 @@ def claim_of(request: Request) -> Presented:
     return claim
 
 
+def presents_certificate(request: Request) -> bool:
+    """Whether the request comes with a client certificate: the one the embedded server
+    verified or, behind a reverse proxy, a ``Client-Cert`` header (believed or not)."""
+    if getattr(request.app.state, "proxy_trust", None) is None:
+        return client_certificate(request.scope) is not None
+    return bool(request.headers.getlist(CLIENT_CERT_HEADER))
+
+
 async def require_caller(request: Request) -> Caller:
     """The calling organisation. A recently accepted certificate is answered from memory
     on the event loop; otherwise the registry is consulted in a worker thread."""

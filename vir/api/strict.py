@@ -22,12 +22,15 @@ from collections import Counter
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
 from vir.api.errors import safe_name
+from vir.api.identity import presents_certificate, require_caller
+from vir.domain.errors import NoClientCertificate
 
 
 class _KeyTwice(json.JSONDecodeError):
@@ -61,14 +64,31 @@ def repeated_query_names(request: Request) -> list[str]:
     return [name for name, n in counts.items() if n > 1]
 
 
+def _calls(dependant: Dependant) -> set[Callable[..., Any]]:
+    """Every dependency of a route, however deep."""
+    found: set[Callable[..., Any]] = set()
+    for sub in dependant.dependencies:
+        if sub.call is not None:
+            found.add(sub.call)
+        found |= _calls(sub)
+    return found
+
+
 class StrictRoute(APIRoute):
     """An APIRoute that reads its request as ``StrictRequest`` and refuses a query
-    parameter given twice."""
+    parameter given twice; a route that needs a caller (``require_caller``) refuses a
+    request without a client certificate (401) before its body is read, so that an
+    anonymous client learns nothing of how the route reads its input."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        needs_caller = require_caller in _calls(self.dependant)
 
         async def strict(request: Request) -> Response:
+            # Unless a test stands in for the certificate (dependency_overrides).
+            overridden = require_caller in request.app.dependency_overrides
+            if needs_caller and not overridden and not presents_certificate(request):
+                raise NoClientCertificate()
             repeated = repeated_query_names(request)
             if repeated:
                 raise RequestValidationError(

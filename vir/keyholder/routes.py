@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from vir.api.blocking import blocking
-from vir.api.identity import CLIENT_CERT_HEADER, CurrentCaller, client_certificate, require_caller
+from vir.api.identity import CurrentCaller, presents_certificate, require_caller
 from vir.api.problems import problem_responses
 from vir.api.schemas import Element, TimestampOut, decode_element, timestamp
 from vir.api.strict import StrictRoute
@@ -30,19 +30,11 @@ from vir.services.identity import Caller
 router = APIRouter(prefix="/v1/oprf", tags=["pseudonyms"], route_class=StrictRoute)
 
 
-def _presents_certificate(request: Request) -> bool:
-    """Whether the request comes with a client certificate: the one the embedded server
-    verified or, behind a reverse proxy, a ``Client-Cert`` header (believed or not)."""
-    if getattr(request.app.state, "proxy_trust", None) is None:
-        return client_certificate(request.scope) is not None
-    return bool(request.headers.getlist(CLIENT_CERT_HEADER))
-
-
 async def require_evaluator(request: Request) -> Caller | Person:
     """The organisation of the client certificate; without one, the person (and their
     organisation) of a Bearer access token; with neither, 401 as for a certificate."""
     authorization = request.headers.getlist("authorization")
-    if _presents_certificate(request) or not authorization:
+    if presents_certificate(request) or not authorization:
         caller = await require_caller(request)
         # Before the body is read, as the index's routes do (vir.api.roles); the
         # evaluation checks it again (vir.keyholder.evaluation).
