@@ -20,12 +20,12 @@ from typing import Any
 
 import httpx
 import pytest
-from support import postgres
 from support.portal_followup import Matches, build
 from support.portal_world import (
     DOCTOR,
     GP,
     MUNICIPALITY,
+    PORTAL_HTTP_MARKS,
     PRIVACY_OFFICER,
     YOUTH_CARE,
     PortalWorld,
@@ -34,13 +34,7 @@ from support.portal_world import (
 
 from vir.services.devsetup import DEMO_ORGANISATIONS
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        postgres.on_postgresql(),
-        reason="the portal's HTTP layer; its services run on both databases elsewhere",
-    ),
-]
+pytestmark = PORTAL_HTTP_MARKS
 OFFICER = f"{MUNICIPALITY}-opvolging"
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 UPPER = "ABCDEF00-0000-4000-8000-00000000000A"  # an id is lower case

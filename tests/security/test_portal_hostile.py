@@ -15,20 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import select, text
-from support import postgres
 from support.portal import GP, SCHOOL, RunningPortal, running_portal
+from support.portal_world import PORTAL_HTTP_MARKS
 
 from vir.portal.app import LOGIN_COOKIE, SECURITY_HEADERS, SESSION_COOKIE
 from vir.server.tls import MAX_HEAD_BYTES, MAX_HEADER_FIELDS
 from vir.store.tables import OrganisationOidcRow, PortalSessionRow
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        postgres.on_postgresql(),
-        reason="the portal's HTTP layer; its services run on both databases elsewhere",
-    ),
-]
+pytestmark = PORTAL_HTTP_MARKS
 
 
 @pytest.fixture(scope="module")

@@ -18,11 +18,11 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
-from support import postgres
 from support.portal_world import (
     DOCTOR,
     GP,
     MUNICIPALITY,
+    PORTAL_HTTP_MARKS,
     PRIVACY_OFFICER,
     PortalWorld,
     portal_world,
@@ -31,13 +31,7 @@ from support.portal_world import (
 from vir.client.canonical import nl_bsn
 from vir.store.db import Database
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        postgres.on_postgresql(),
-        reason="the portal's HTTP layer; its services run on both databases elsewhere",
-    ),
-]
+pytestmark = PORTAL_HTTP_MARKS
 BSN = "123456782"
 PERIOD = {"from": "2026-01-01", "to": "2026-02-01"}
 PAGES = ("/rapportages", "/inzage", "/auditlog")

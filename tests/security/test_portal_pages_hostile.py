@@ -19,13 +19,14 @@ from typing import cast
 import httpx
 import pytest
 from sqlalchemy import text
-from support import portal_lists, postgres
+from support import portal_lists
 from support.portal_world import (
     CARER,
     COORDINATOR,
     DOCTOR,
     GP,
     MUNICIPALITY,
+    PORTAL_HTTP_MARKS,
     PRIVACY_OFFICER,
     SCHOOL,
     TEACHER,
@@ -38,13 +39,7 @@ from support.portal_world import (
 from vir.client.canonical import is_valid_bsn, nl_address, nl_bsn
 from vir.store.db import Database
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        postgres.on_postgresql(),
-        reason="the portal's HTTP layer; its services run on both databases elsewhere",
-    ),
-]
+pytestmark = PORTAL_HTTP_MARKS
 BSN = "123456782"
 OTHER_BSN = "111222333"
 UNKNOWN = "00000000-0000-4000-8000-000000000000"

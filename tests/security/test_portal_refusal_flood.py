@@ -18,18 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import postgres
-from support.portal_world import DOCTOR, GP, PortalWorld, portal_world
+from support.portal_world import DOCTOR, GP, PORTAL_HTTP_MARKS, PortalWorld, portal_world
 
 from vir.portal.state import REFUSALS_PER_MINUTE
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        postgres.on_postgresql(),
-        reason="the portal's HTTP layer; its services run on both databases elsewhere",
-    ),
-]
+pytestmark = PORTAL_HTTP_MARKS
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from support import launch
+import pytest
+from support import launch, postgres
 from support.service import RunningService, start_service, stop_processes
 
 from vir.services.devsetup import DEMO_ORGANISATIONS
@@ -34,6 +35,17 @@ TEACHER, DOCTOR, CARER, COORDINATOR = (
     f"{YOUTH_CARE}-coordinator",
 )
 PRIVACY_OFFICER = f"{MUNICIPALITY}-privacy"
+
+
+# The marks of a test module of the portal's HTTP layer: an integration test, on SQLite
+# only (the portal's services run on both databases in their own tests).
+PORTAL_HTTP_MARKS = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        postgres.on_postgresql(),
+        reason="the portal's HTTP layer; its services run on both databases elsewhere",
+    ),
+]
 
 
 @dataclass

@@ -31,18 +31,19 @@ from starlette.responses import Response
 from vir.api.errors import safe_name
 from vir.api.identity import presents_certificate, require_caller
 from vir.domain.errors import NoClientCertificate
+from vir.domain.strict_json import unique_object
 
 
 class _KeyTwice(json.JSONDecodeError):
     """A JSON object with a key twice, as FastAPI expects a body that is no JSON."""
 
 
+def _twice(key: str) -> _KeyTwice:
+    return _KeyTwice(f"the key {safe_name(key)} is given twice in one object", "", 0)
+
+
 def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    found = dict(pairs)
-    if len(found) != len(pairs):
-        key = next(key for key, n in Counter(k for k, _ in pairs).items() if n > 1)
-        raise _KeyTwice(f"the key {safe_name(key)} is given twice in one object", "", 0)
-    return found
+    return unique_object(pairs, _twice)
 
 
 class StrictRequest(Request):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,13 +93,24 @@ def depth(text: str, stop: int = MAX_DEPTH) -> int:
     return deepest
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in found:
-            raise NotJson("JSON with a key twice in one object")
-        found[key] = value
+def unique_object(
+    pairs: list[tuple[str, Any]], twice: Callable[[str], Exception]
+) -> dict[str, Any]:
+    """``json.loads``'s ``object_pairs_hook``: the object, or ``twice(key)`` raised for
+    its first key given twice (with two, which value counts?). Built in C first: the
+    keys are looked through only when there is one to find."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for key, _value in pairs:
+            if key in seen:
+                raise twice(key)
+            seen.add(key)
     return found
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    return unique_object(pairs, lambda _key: NotJson("JSON with a key twice in one object"))
 
 
 def _int(text: str) -> int:
