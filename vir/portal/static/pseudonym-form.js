@@ -94,26 +94,58 @@
       return body;
     }
 
-    // The key holders' answers for ``blinded``: one with a whole key, else ``threshold``
-    // answers of holders that each say they are one share of that threshold.
+    // An answer that can be used: a whole key's when the threshold is 1, else one
+    // share's of this threshold.
+    function usable(answer) {
+      return threshold === 1
+        ? answer.share_index === undefined
+        : answer.threshold === threshold && Number.isInteger(answer.share_index) && answer.share_index >= 1;
+    }
+
+    // The newest epoch that ``threshold`` of the answers were given under, else null.
+    function epochOf(answers) {
+      const counts = new Map();
+      for (const a of answers) counts.set(a.epoch, (counts.get(a.epoch) || 0) + 1);
+      const ready = [...counts].filter(([, n]) => n >= threshold).map(([e]) => e);
+      return ready.length ? Math.max(...ready) : null;
+    }
+
+    // The key holders' answers for ``blinded``, as the Python client gets them
+    // (vir.client.connection, ``_evaluate``): the first ``threshold`` holders are asked
+    // at once, and only when some fail as many of the others as are still needed, in
+    // their order: every holder asked counts an evaluation of the person's organisation.
+    // When the answers are under different epochs (holders activating a rotation one
+    // by one), every holder not asked yet is asked, and the newest epoch that
+    // ``threshold`` of them answer under is used; only its answers are combined.
     async function evaluated(blinded) {
-      const settled = await Promise.allSettled(holders.map((url) => evaluate(url, blinded)));
-      const answers = settled.filter((s) => s.status === "fulfilled").map((s) => s.value);
-      const refused = settled.find((s) => s.status === "rejected" && s.reason instanceof PageError);
-      if (threshold === 1) {
-        const whole = answers.find((a) => a.share_index === undefined);
-        if (whole) return { epoch: whole.epoch, elements: whole.evaluated_elements };
-      } else {
-        const shares = answers.filter((a) => a.threshold === threshold && a.share_index >= 1);
-        const epoch = shares.length ? shares[0].epoch : null;
-        const same = shares.filter((a) => a.epoch === epoch).slice(0, threshold);
-        if (same.length === threshold) {
+      const answers = [];
+      let refused = null;
+      let waiting = holders.slice();
+      while (waiting.length && epochOf(answers) === null) {
+        let wave;
+        if (new Set(answers.map((a) => a.epoch)).size > 1) {
+          [wave, waiting] = [waiting, []];
+        } else {
+          const needed = threshold - answers.length;
+          [wave, waiting] = [waiting.slice(0, needed), waiting.slice(needed)];
+        }
+        const settled = await Promise.allSettled(wave.map((url) => evaluate(url, blinded)));
+        for (const s of settled) {
+          if (s.status === "fulfilled" && usable(s.value)) answers.push(s.value);
+          else if (s.status === "rejected" && s.reason instanceof PageError) refused = refused || s.reason;
+        }
+      }
+      const epoch = epochOf(answers);
+      if (epoch !== null) {
+        const same = answers.filter((a) => a.epoch === epoch).slice(0, threshold);
+        if (threshold === 1) return { epoch, elements: same[0].evaluated_elements };
+        if (new Set(same.map((a) => a.share_index)).size === threshold) {
           const elements = blinded.map((_b, i) => blind.combine(
             same.map((a) => ({ index: a.share_index, evaluated: a.evaluated_elements[i] }))));
           return { epoch, elements };
         }
       }
-      if (refused) throw refused.reason;
+      if (refused) throw refused;
       throw new PageError(null, "De sleutelbeheerder is nu niet bereikbaar. Probeer het later opnieuw.");
     }
 
