@@ -123,6 +123,19 @@ def _summary(stdout: str) -> dict[str, int]:
     }
 
 
+def _evaluated(service: RunningService, org: str) -> int:
+    """The elements the key holder evaluated for ``org`` so far (its audit log, chained
+    or still staged: one statement, one snapshot)."""
+    rows = service.keyholder_sql(
+        "SELECT body FROM audit_entries WHERE action = 'oprf.evaluate' AND organisation = :oin"
+        " UNION ALL SELECT body FROM audit_staged WHERE action = 'oprf.evaluate'"
+        " AND organisation = :oin",
+        oin=service.org(org).oin,
+    )
+    bodies = [json.loads(bytes(b) if not isinstance(b, str) else b) for (b,) in rows]
+    return sum(int(body["objects"]["elements"]) for body in bodies)
+
+
 def _active(service: RunningService, org: str) -> list[str]:
     oin = service.org(org).oin
     rows = service.sql("SELECT local_ref FROM signals WHERE oin = :oin", oin=oin)
@@ -202,10 +215,15 @@ def test_sync_withdraws_what_the_file_no_longer_holds(
     assert _summary(first.stdout)["registered"] == 40
     assert _active(service, "gp") == sorted(r[0] for r in rows)
 
+    memory = tmp_path / "patienten.csv.vir-sync"
+    assert memory.stat().st_mode & 0o777 == 0o600
+    assert not any(r[1] and r[1] in memory.read_text() for r in rows)
+
     # The next night: three cases closed, one new, one contact changed (updated in place).
     nightly = rows[3:] + _rows("gp-new", 1, "huisarts")
     assert nightly[2][9]  # a row with its remove_on given (docs/import.md, sync)
     nightly[2][12] = "06-12345678"
+    evaluated = _evaluated(service, "gp")
     second = _run(service, "gp", "sync", str(_write(path, nightly)), "--quiet")
     assert second.returncode == 0, second.stderr
     summary = _summary(second.stdout)
@@ -219,7 +237,36 @@ def test_sync_withdraws_what_the_file_no_longer_holds(
         "withdrawn": 3,
         "not done": 0,
     }
+    # What the sync remembered: only the new row and the changed one were pseudonymised
+    # (a young person and, for some, a parent and an address each), not the 36 others.
+    changed = [nightly[2], nightly[-1]]
+    identities = sum(1 + bool(r[5]) + bool(r[6]) for r in changed)
+    assert _evaluated(service, "gp") - evaluated == identities
     assert _active(service, "gp") == sorted(r[0] for r in nightly)
+
+    # Nothing changed since: nothing pseudonymised or sent; every row unchanged.
+    evaluated = _evaluated(service, "gp")
+    third = _run(service, "gp", "sync", str(path), "--quiet")
+    assert third.returncode == 0, third.stderr
+    assert _summary(third.stdout)["unchanged"] == len(nightly)
+    assert _evaluated(service, "gp") == evaluated
+    # A contact changed through the API since: that row is checked at the index again
+    # (and the file's contact details put back), the others still not.
+    with service.client("gp") as client:
+        client.update_signal(
+            nightly[0][0], {"professional": {"name": "Bram Ander", "phone": "010-7654321"}}
+        )
+    full = _run(service, "gp", "sync", str(path), "--quiet")
+    summary = _summary(full.stdout)
+    assert (summary["unchanged"], summary["updated"]) == (len(nightly) - 1, 1), full.stdout
+    assert _evaluated(service, "gp") - evaluated == 1 + bool(nightly[0][5]) + bool(nightly[0][6])
+    # --full: every row to the index once more.
+    evaluated = _evaluated(service, "gp")
+    full = _run(service, "gp", "sync", str(path), "--quiet", "--full")
+    assert _summary(full.stdout)["unchanged"] == len(nightly), full.stdout
+    assert _evaluated(service, "gp") - evaluated == sum(
+        1 + bool(r[5]) + bool(r[6]) for r in nightly
+    )
     # Withdrawn as closed cases (risk_ended): archived, not erased.
     oin = service.org("gp").oin
     archived = service.sql("SELECT local_ref FROM archived_signals WHERE oin = :oin", oin=oin)

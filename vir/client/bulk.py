@@ -29,6 +29,9 @@ How a run goes, and why:
   the file changed since the state was written (size or modification time), the state
   is ignored and the run starts over, which is safe for the same reason. A run that
   went through the whole file removes its state file.
+* ``sync`` remembers, between runs, the rows the index holds as the file has them
+  (``vir.client.sync_memory``: keyed tags, no identity): those are counted unchanged
+  without being pseudonymised or sent again.
 * Identities never leave the client except blinded, and are never printed: a refused
   row is reported by its row number (the header is row 1) and its column.
 """
@@ -61,6 +64,9 @@ from vir.client.connection import (
     epoch_refusal,
 )
 from vir.client.professional import check_professional
+from vir.client.sync_memory import PURPOSE as MEMORY_PURPOSE
+from vir.client.sync_memory import SUFFIX as MEMORY_SUFFIX
+from vir.client.sync_memory import NotAMemory, SyncMemory, held
 from vir.domain import strict_json
 from vir.domain.dates import parse_iso_date
 from vir.domain.errors import InputError
@@ -139,6 +145,12 @@ class Row:
     fields: dict[str, Any]  # local_ref, remove_on, archive_until, professional
     digest: str  # of everything but the identities (the state file's check)
 
+    def content(self) -> bytes:
+        """Everything the row says, its identities included: only ever hashed with a key
+        of the client's own (``sync_memory``), never written or sent."""
+        whole = [list(self.identities), self.parents, self.has_address, self.fields]
+        return json.dumps(whole, sort_keys=True).encode()
+
     def signal(self, epoch: int, pseudonyms: list[str]) -> dict[str, Any]:
         person, *rest = pseudonyms
         body = {**self.fields, "epoch": epoch, "person": person}
@@ -190,6 +202,11 @@ class Options:
     reason: WithdrawalReason = WithdrawalReason.RISK_ENDED
     max_withdraw_fraction: float = 0.5
     force: bool = False
+    # What a sync remembers between runs (``sync_memory``): rows the index holds as the
+    # file has them are not pseudonymised or sent again.
+    remember: bool = False
+    memory: Path | None = None  # default: FILE + sync_memory.SUFFIX
+    forget: bool = False  # check every row at the index this time (--full)
 
 
 # --- The file -----------------------------------------------------------------------
@@ -606,6 +623,7 @@ class _Run:
     # them may be a change of the professional's contact details: updated in place).
     active: frozenset[str] = frozenset()
     update: bool = False
+    memory: SyncMemory | None = None  # sync: what it remembers between runs
     # After the rate limit refused a request: how many items the next request carries
     # (None: all). A wait of ``retry_after`` buys about one registration, so the next
     # request carries one item, and each request answered in full doubles it: no
@@ -641,6 +659,21 @@ class _Run:
         else:
             self.summary.done_earlier += 1
             self.progress.advance()
+            if self.memory is not None:
+                self.memory.keep_known(row.local_ref)
+
+    def unchanged(self, row: Row) -> None:
+        """Sync: a row the index holds as it is (``sync_memory``): counted, not sent."""
+        assert self.memory is not None
+        self._drain()
+        tag = self.memory.known[row.local_ref]
+        self.sender.put(lambda: self._unchanged(row.local_ref, tag))
+
+    def _unchanged(self, local_ref: str, tag: str) -> None:
+        assert self.memory is not None
+        self.summary.unchanged += 1
+        self.progress.advance()
+        self.memory.keep(local_ref, tag)
 
     def _pseudonymise(self) -> None:
         """Start pseudonymising the gathered chunk; collect the oldest chunks while more
@@ -721,6 +754,8 @@ class _Run:
                 elif self._outcome(row, signal, result):
                     accepted.append(row)
             self.state.add(accepted)
+            if self.memory is not None:
+                self.memory.flush()
             if refused is not None:
                 raise Stopped(str(refused))
             if retry_at is None:
@@ -744,15 +779,18 @@ class _Run:
         self.progress.advance()
         if status == 201:
             self.summary.registered += 1
+            self._remember(row, result)
             return True
         if status == 200:
             self.summary.unchanged += 1
+            self._remember(row, result)
             return True
         detail = str(result.get("detail", "conflict"))
         if status == 409 and self.update and row.local_ref in self.active:
             updated = self._update(row, signal)
-            if updated is True:
+            if isinstance(updated, dict):
                 self.summary.updated += 1
+                self._remember(row, updated)
                 return True
             if updated is False:
                 # The PATCH answered, but it may have changed nothing (the contact details
@@ -775,20 +813,28 @@ class _Run:
             )
         return False
 
-    def _update(self, row: Row, signal: dict[str, Any]) -> bool | None:
+    def _update(self, row: Row, signal: dict[str, Any]) -> dict[str, Any] | bool | None:
         """Sync: the row's professional in place of the stored one (``PATCH``: match
-        partners are told), then the registration again. True: it now repeats the stored
-        signal; False: the contact details were updated but something else differs
-        (identities, dates: no update in place for those); None: nothing was updated."""
+        partners are told), then the registration again. Its answer: it now repeats the
+        stored signal; False: the contact details were updated but something else
+        differs (identities, dates: no update in place for those); None: nothing was
+        updated."""
         try:
             self.client.update_signal(row.local_ref, {"professional": signal["professional"]})
         except ServiceError:
             return None
         try:
-            self.client.register_signal(signal)
+            return self.client.register_signal(signal)
         except ServiceError:
             return False
-        return True
+
+    def _remember(self, row: Row, answer: dict[str, Any]) -> None:
+        """Sync: the row as the index now holds it (its answer: the signal's id and
+        removal date; the contact details as sent)."""
+        if self.memory is None:
+            return
+        stored = held({**answer, "professional": row.fields["professional"]})
+        self.memory.keep(row.local_ref, self.memory.tag(row.content(), stored))
 
 
 @contextlib.contextmanager
@@ -866,15 +912,16 @@ def _repeated_ref(number: int, rows_of_ref: list[int]) -> RowError:
     )
 
 
-def active_refs(client: VirClient) -> set[str]:
-    """The local_ref of every active signal of the organisation, page by page."""
-    refs: set[str] = set()
+def active_signals(client: VirClient) -> dict[str, bytes]:
+    """Every active signal of the organisation, page by page: its local_ref, and what
+    the index holds of it in 16 bytes (``sync_memory.held``)."""
+    found: dict[str, bytes] = {}
     query: dict[str, Any] = {"status": "active", "limit": PAGE}
     while True:
         page = client.request("GET", "/v1/signals", params=query).json()
-        refs.update(str(item["local_ref"]) for item in page["items"])
+        found.update((str(item["local_ref"]), held(item)) for item in page["items"])
         if page.get("next") is None:
-            return refs
+            return found
         query["after"] = page["next"]
 
 
@@ -930,12 +977,20 @@ def _run(
     repeated: dict[str, list[int]] = {}
     total = _count(path, delimiter, file_refs, repeated)
     summary.rows = total
-    active: set[str] = set()
+    active: dict[str, bytes] = {}
     withdraw: list[str] = []
+    memory: SyncMemory | None = None
+    if sync and options.remember:
+        memory_path = options.memory or path.with_name(path.name + MEMORY_SUFFIX)
+        key = client.local_key(MEMORY_PURPOSE)
+        try:
+            memory = SyncMemory.open(memory_path, key, forget=options.forget)
+        except NotAMemory as error:
+            raise BulkError(str(error)) from None
     if sync:
         assert file_refs is not None
-        active = active_refs(client)
-        withdraw = sorted(active - file_refs.keys())
+        active = active_signals(client)
+        withdraw = sorted(active.keys() - file_refs.keys())
         share = len(withdraw) / len(active) if active else 0.0
         if share > options.max_withdraw_fraction and not options.force:
             summary.not_done = total
@@ -959,6 +1014,7 @@ def _run(
         _Waits(retry.max_retries, retry.max_wait, sleep),
         frozenset(active),
         update=sync,
+        memory=memory,
     )
     sent = 0
     finished = False
@@ -970,6 +1026,11 @@ def _run(
                     continue
                 if isinstance(row, RowError) or state.accepted(row):
                     run.skip(row)
+                    continue
+                if memory is not None and memory.unchanged(
+                    row.local_ref, row.content(), active.get(row.local_ref)
+                ):
+                    run.unchanged(row)
                     continue
                 if options.limit is not None and sent >= options.limit:
                     break
@@ -991,12 +1052,16 @@ def _run(
             _withdraw(client, withdraw, options.reason, summary, stderr, options.progress)
     except BaseException:
         state.close()
+        if memory is not None:
+            memory.close()
         summary.not_done = total - progress.done + summary.withdrawals_left
         summary.state_kept = state.path.exists()
         progress.end()
         raise
     progress.end()
     state.remove()
+    if memory is not None:
+        memory.rewrite()
     return summary
 
 

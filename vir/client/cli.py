@@ -69,6 +69,7 @@ from vir.client.connection import (
 )
 from vir.client.failures import FAILURES, failed
 from vir.client.files import private_file
+from vir.client.sync_memory import SUFFIX as MEMORY_SUFFIX
 from vir.domain.errors import InputError
 from vir.domain.feedback import FeedbackCode
 from vir.domain.signals import WithdrawalReason
@@ -196,6 +197,18 @@ def _bulk_parsers(sub: Any) -> None:
             command.add_argument(
                 "--force", action="store_true", help="withdraw past --max-withdraw-fraction"
             )
+            command.add_argument(
+                "--memory",
+                type=Path,
+                help=f"what the sync remembers between runs (default: FILE{MEMORY_SUFFIX}): "
+                "rows the index holds as they are are not sent again; give the same file "
+                "every night when the CSV's name changes",
+            )
+            command.add_argument(
+                "--full",
+                action="store_true",
+                help="send every row to the index this time (the memory is made anew)",
+            )
 
 
 class Terminated(KeyboardInterrupt):
@@ -238,6 +251,9 @@ def _bulk_command(args: argparse.Namespace) -> int:
                 "reason": WithdrawalReason(args.reason),
                 "max_withdraw_fraction": args.max_withdraw_fraction,
                 "force": args.force,
+                "remember": True,
+                "memory": args.memory,
+                "forget": args.full,
             }
             if sync
             else {}

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from vir.client.professional import check_professional
 from vir.client.webhooks import WebhookVerifier
@@ -240,11 +242,19 @@ class VirClient:
             self.retry = retry
         Endpoints(base_url, tuple(keyholders), threshold)  # checks the threshold
         context = tls_context(ca_file, cert_file, key_file)
+        self._key_file = key_file
         self._http = httpx.Client(base_url=base_url, verify=context, timeout=timeout)
         self._holders = tuple(
             httpx.Client(base_url=url, verify=context, timeout=timeout) for url in keyholders
         )
         self.threshold = threshold
+
+    def local_key(self, purpose: str) -> bytes:
+        """A secret of this client's own for ``purpose``: derived from its private key
+        file (HKDF-SHA256), so the same on every run with that key and known to no one
+        without the file; never sent, written or printed."""
+        material = self._key_file.read_bytes()
+        return HKDF(hashes.SHA256(), 32, salt=None, info=purpose.encode()).derive(material)
 
     @staticmethod
     def webhook_verifier(secret: str) -> WebhookVerifier:
