@@ -145,8 +145,16 @@ def test_the_key_holder_reads_one_blinded_elements(tmp_path: Path) -> None:
 )
 def test_without_a_certificate_the_body_is_not_read(tmp_path: Path, content: str) -> None:
     """401 before the body is read: an anonymous client learns nothing of how a route
-    reads its input (the key holder's evaluate, which takes a token too, reads it first)."""
+    reads its input; at the key holder's evaluate, which takes a token too, neither a
+    certificate nor a token is 401 the same way."""
     with in_app(tmp_path) as app:
         reply = app.request("POST", "/v1/signals", content=content, headers=JSON)
         _problem(reply, 401, "client-certificate-required")
         assert _refusals(app) == ["no_client_certificate"]
+    with in_keyholder(tmp_path / "holder") as holder:
+        reply = holder.request("POST", "/v1/oprf/evaluate", content=content, headers=JSON)
+        _problem(reply, 401, "client-certificate-required")
+        # With a token (not verified yet), the body is read first, as the docs say.
+        bearer = {**JSON, "authorization": "Bearer not-a-token"}
+        read = holder.request("POST", "/v1/oprf/evaluate", content=content, headers=bearer)
+        _problem(read, 400, "malformed-json")

@@ -65,6 +65,20 @@ def repeated_query_names(request: Request) -> list[str]:
     return [name for name, n in counts.items() if n > 1]
 
 
+# Who calls, checked before the body is read: for each dependency that identifies the
+# caller, whether the request carries what it needs at all (``before_body``).
+_BEFORE_BODY: dict[Callable[..., Any], Callable[[Request], bool]] = {
+    require_caller: presents_certificate
+}
+
+
+def before_body(dependency: Callable[..., Any], carries: Callable[[Request], bool]) -> None:
+    """Declare that a request without what ``carries`` looks for (a certificate, a
+    token) cannot satisfy ``dependency``: a route that depends on it refuses such a
+    request (401) before reading its body, as it does one without a certificate."""
+    _BEFORE_BODY[dependency] = carries
+
+
 def _calls(dependant: Dependant) -> set[Callable[..., Any]]:
     """Every dependency of a route, however deep."""
     found: set[Callable[..., Any]] = set()
@@ -77,19 +91,21 @@ def _calls(dependant: Dependant) -> set[Callable[..., Any]]:
 
 class StrictRoute(APIRoute):
     """An APIRoute that reads its request as ``StrictRequest`` and refuses a query
-    parameter given twice; a route that needs a caller (``require_caller``) refuses a
-    request without a client certificate (401) before its body is read, so that an
-    anonymous client learns nothing of how the route reads its input."""
+    parameter given twice; a route that needs a caller (``require_caller``, or another
+    dependency declared with ``before_body``) refuses a request that carries no
+    certificate (nor token, where one will do) with 401 before its body is read, so that
+    an anonymous client learns nothing of how the route reads its input."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
-        needs_caller = require_caller in _calls(self.dependant)
+        identifying = [call for call in _calls(self.dependant) if call in _BEFORE_BODY]
 
         async def strict(request: Request) -> Response:
-            # Unless a test stands in for the certificate (dependency_overrides).
-            overridden = require_caller in request.app.dependency_overrides
-            if needs_caller and not overridden and not presents_certificate(request):
-                raise NoClientCertificate()
+            overrides = request.app.dependency_overrides
+            for call in identifying:
+                # Unless a test stands in for the caller (dependency_overrides).
+                if call not in overrides and not _BEFORE_BODY[call](request):
+                    raise NoClientCertificate()
             repeated = repeated_query_names(request)
             if repeated:
                 raise RequestValidationError(

@@ -18,7 +18,7 @@ from vir.api.blocking import blocking
 from vir.api.identity import CurrentCaller, presents_certificate, require_caller
 from vir.api.problems import problem_responses
 from vir.api.schemas import Element, TimestampOut, decode_element, timestamp
-from vir.api.strict import StrictRoute
+from vir.api.strict import StrictRoute, before_body
 from vir.domain import policy
 from vir.domain.encoding import b64url_encode
 from vir.domain.errors import TokenRefused
@@ -49,6 +49,11 @@ async def require_evaluator(request: Request) -> Caller | Person:
     return person
 
 
+def _carries_identity(request: Request) -> bool:
+    return presents_certificate(request) or bool(request.headers.getlist("authorization"))
+
+
+before_body(require_evaluator, _carries_identity)
 Evaluator = Annotated[Caller | Person, Depends(require_evaluator)]
 
 
