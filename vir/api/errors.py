@@ -60,6 +60,8 @@ PROBLEMS: dict[type[e.VirError], ProblemKind] = {
     e.AccessDenied: ProblemKind(403, "forbidden", "Forbidden"),
     e.NotFound: ProblemKind(404, "not-found", "Not found"),
     e.Conflict: ProblemKind(409, "conflict", "Conflict"),
+    # The same problem type; the answer names the organisation's signal on the person.
+    e.SecondSignalOnPerson: ProblemKind(409, "conflict", "Conflict"),
     # Raised by `vir keys rekey`, never by a request; listed so that every error has one.
     RekeyBlocked: ProblemKind(409, "rekey-blocked", "Rekey blocked"),
     e.RateLimited: ProblemKind(429, "rate-limited", "Too many requests"),
@@ -143,6 +145,8 @@ def vir_error_response(error: e.VirError) -> JSONResponse:
     elif isinstance(error, e.TokenRefused):
         headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'}  # RFC 6750
     extra: dict[str, Any] = {}
+    if isinstance(error, e.SecondSignalOnPerson):
+        extra["existing_local_ref"] = error.local_ref
     if isinstance(error, e.InputError):
         extra["errors"] = [{"field": error.field, "message": error.detail}]
         detail = f"{error.field}: {error.detail}"

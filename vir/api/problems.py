@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_REF = "#/components/schemas/Problem"
@@ -25,6 +25,11 @@ class Problem(BaseModel):
     status: int
     detail: str
     errors: list[FieldProblem] | None = None
+    existing_local_ref: str | None = Field(
+        default=None,
+        description="409 for a second active signal on the same young person: the "
+        "organisation's own local_ref of the one it has",
+    )
 
 
 DESCRIPTIONS = {

@@ -137,6 +137,19 @@ class Conflict(VirError):
     """The request contradicts an existing registration."""
 
 
+class SecondSignalOnPerson(Conflict):
+    """The organisation already has an active signal on this young person: the one under
+    ``local_ref``, its own reference (named so that its back office can find the case
+    its two references share)."""
+
+    def __init__(self, local_ref: str) -> None:
+        super().__init__(
+            "your organisation already has an active signal on this young person, "
+            f"under local_ref {local_ref}"
+        )
+        self.local_ref = local_ref
+
+
 class RateLimited(VirError):
     """Too many requests: ``retry_after`` seconds to wait; ``detail`` may say more (what
     was limited and from when it may be done again), never an identity."""

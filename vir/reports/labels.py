@@ -156,6 +156,10 @@ REFUSALS: Final[Mapping[str, tuple[str, str]]] = {
     "outside_region": ("Buiten de eigen regio", "Outside the region"),
     "not_found": ("Niet gevonden", "Not found"),
     "conflict": ("In strijd met wat al is vastgelegd", "Conflict"),
+    "second_signal_on_person": (
+        "Tweede melding van dezelfde organisatie op een jongere",
+        "Second signal on the same young person",
+    ),
     "rekey_blocked": ("Sleutelwissel wacht op ongeldige opgeslagen waarden", "Rekey blocked"),
     "rate_limited": ("Te veel verzoeken (limiet bereikt)", "Rate limited"),
     "log_inconsistent": ("Auditlog klopt niet meer", "Audit log inconsistent"),

@@ -17,7 +17,14 @@ from vir.crypto import oprf
 from vir.domain import intake, policy
 from vir.domain.clock import Clock
 from vir.domain.cursor import decode_cursor, encode_cursor, legacy_seq
-from vir.domain.errors import Conflict, InputError, NotFound, RateLimited, VirError
+from vir.domain.errors import (
+    Conflict,
+    InputError,
+    NotFound,
+    RateLimited,
+    SecondSignalOnPerson,
+    VirError,
+)
 from vir.domain.intake import SignalRequest as SignalRequest  # what register() takes
 from vir.domain.lifecycle import ArchiveReason, InformedWho, archives
 from vir.domain.matching import NotificationType, Via, group_keys
@@ -239,8 +246,9 @@ class SignalService:
             return Registration(
                 existing, current_matches(session, existing.id, existing.oin), created=False
             )
-        if repo.has_signal_on(session, caller.oin, request.person):
-            raise Conflict("your organisation already has an active signal on this young person")
+        other = repo.ref_on(session, caller.oin, request.person)
+        if other is not None:
+            raise SecondSignalOnPerson(other)
         self._limits.take(session, LimitKind.REGISTER, caller.oin, 1, now)
         # Its groups, with every parent linked to the young person: a new parent
         # link brings the person's other signals into that parent's household.

@@ -139,7 +139,7 @@ def _archived_list(rows: Iterable[Row[Any]]) -> list[ArchivedSignal]:
 _BY_REF = select(SIGNALS).where(
     SIGNALS.c.oin == bindparam("oin"), SIGNALS.c.local_ref == bindparam("ref")
 )
-_BY_PERSON = select(SIGNALS.c.id).where(
+_BY_PERSON = select(SIGNALS.c.local_ref).where(
     SIGNALS.c.oin == bindparam("oin"), SIGNALS.c.person == bindparam("person")
 )
 _BY_IDS = select(SIGNALS).where(SIGNALS.c.id.in_(bindparam("ids", expanding=True)))
@@ -221,8 +221,10 @@ def refs_in(session: Session, oin: str, refs: Collection[str]) -> frozenset[str]
     return frozenset(session.scalars(_REFS_IN, {"oin": oin, "refs": list(refs)}))
 
 
-def has_signal_on(session: Session, oin: str, person: bytes) -> bool:
-    return session.execute(_BY_PERSON, {"oin": oin, "person": person}).first() is not None
+def ref_on(session: Session, oin: str, person: bytes) -> str | None:
+    """The local_ref of organisation ``oin``'s active signal on ``person``, if any."""
+    found = session.execute(_BY_PERSON, {"oin": oin, "person": person}).first()
+    return None if found is None else str(found[0])
 
 
 def signals_by_id(session: Session, ids: Collection[str]) -> list[Signal]:

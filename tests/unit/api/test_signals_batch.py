@@ -96,6 +96,15 @@ def test_a_batch_answers_what_the_items_one_by_one_would(app: InApp, tmp_path: P
         "gp-3",
     ]
     assert results[0]["signal_id"] == results[1]["signal_id"]
+    # The second signal on Kim names the organisation's own reference for the first, so
+    # that its back office finds the case its two references share; the other conflict
+    # names none.
+    assert results[3]["existing_local_ref"] == "gp-1" and "gp-1" in results[3]["detail"]
+    assert "existing_local_ref" not in results[2]
+    single = app.request("POST", "/v1/signals", json=signal_body("gp-7", "Kim", epoch))
+    assert single.status_code == 409
+    assert single.json()["type"] == "urn:vir:problem:conflict"
+    assert single.json()["existing_local_ref"] == "gp-1"
     (match,) = results[0]["matches"]
     assert match["participants"][0]["organisation"]["oin"] == str(ORGS[SCHOOL].oin)
     assert results[4]["errors"] == [
@@ -203,7 +212,7 @@ def test_refused_items_are_accounted_for_as_refusals_of_the_batch(app: InApp) ->
                 select(RefusalCountRow).where(RefusalCountRow.endpoint == "POST /v1/signals/batch")
             )
         }
-    assert counted == {"conflict": 1, "invalid_input": 1}
+    assert counted == {"second_signal_on_person": 1, "invalid_input": 1}
 
 
 def test_the_envelope_is_checked_as_a_whole(app: InApp) -> None:

@@ -100,6 +100,11 @@ class BatchRefused(BaseModel):
     title: str
     detail: str
     errors: list[FieldProblem] | None = None
+    existing_local_ref: str | None = Field(
+        default=None,
+        description="409 for a second active signal on the same young person: the "
+        "organisation's own local_ref of the one it has",
+    )
     retry_after: int | None = Field(
         default=None, description="429 and 503: seconds to wait before sending the item again"
     )
