@@ -86,6 +86,10 @@ SEND_AT = 128
 # lock) run while another waits for the key holder. One at a time, the reading thread
 # spent 90% of a run in pseudonymisation and the index sat idle for 29% of it.
 IN_FLIGHT = 2
+# Rows not sent (invalid, done in an earlier run, unchanged since the last sync) travel
+# with the rows sent, to be accounted for in file order; this many gathered without
+# enough rows to send are handed on all the same, so that they never pile up.
+MARKS_AT = 1024
 # After a wait for the rate limit, requests carry 1, 2, 4, ... items, and all of them
 # again once this many went through in one request.
 MAX_ALLOWANCE = 256
@@ -159,6 +163,20 @@ class Row:
         if self.has_address:
             body["address"] = rest[self.parents]
         return body
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A row not sent, accounted for in its place among the rows that are: invalid
+    (``error``), done in an earlier run, or (``tag``) unchanged since the last sync."""
+
+    number: int
+    local_ref: str = ""
+    error: RowError | None = None
+    tag: str | None = None
+
+
+Ready = tuple[Row, dict[str, Any]]  # a row and its signal, to send
 
 
 @dataclass
@@ -630,9 +648,14 @@ class _Run:
     # request resends the whole rest only to have it refused item by item again.
     allowance: int | None = None
     got_through: bool = False  # an item was answered since the last wait
-    pending: list[Row] = field(default_factory=list)
-    making: deque[tuple[list[Row], Future[Pseudonymised]]] = field(default_factory=deque)
-    ready: list[tuple[Row, dict[str, Any]]] = field(default_factory=list)
+    # In file order: rows to pseudonymise and send, and rows skipped among them.
+    pending: list[Row | Skipped] = field(default_factory=list)
+    making: deque[tuple[list[Row | Skipped], Future[Pseudonymised] | None]] = field(
+        default_factory=deque
+    )
+    ready: list[Ready | Skipped] = field(default_factory=list)
+    # The sender's: skipped rows handed over, accounted for before the next row after them.
+    marks: deque[Skipped] = field(default_factory=deque)
     makers: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(IN_FLIGHT, "vir-client-pseudonymise")
     )
@@ -641,47 +664,59 @@ class _Run:
     sender: _Sender = field(default_factory=_Sender)
 
     def add(self, row: Row) -> None:
-        if sum(len(r.identities) for r in self.pending) + len(row.identities) > BATCH:
+        identities = sum(len(r.identities) for r in self.pending if isinstance(r, Row))
+        if identities + len(row.identities) > BATCH:
             self._pseudonymise()
         self.pending.append(row)
 
     def skip(self, row: Row | RowError) -> None:
-        """A row not sent: invalid, or accepted in an earlier run. Accounted for after the
-        chunks sent so far, before the one being gathered."""
-        self._drain()
-        self.sender.put(lambda: self._skipped(row))
-
-    def _skipped(self, row: Row | RowError) -> None:
+        """A row not sent: invalid, or accepted in an earlier run."""
         if isinstance(row, RowError):
-            self.summary.invalid += 1
-            self.progress.advance()
-            self.progress.note(str(row))
+            self._mark(Skipped(row.number, error=row))
         else:
-            self.summary.done_earlier += 1
-            self.progress.advance()
-            if self.memory is not None:
-                self.memory.keep_known(row.local_ref)
+            self._mark(Skipped(row.number, row.local_ref))
 
     def unchanged(self, row: Row) -> None:
         """Sync: a row the index holds as it is (``sync_memory``): counted, not sent."""
         assert self.memory is not None
-        self._drain()
-        tag = self.memory.known[row.local_ref]
-        self.sender.put(lambda: self._unchanged(row.local_ref, tag))
+        self._mark(Skipped(row.number, row.local_ref, tag=self.memory.known[row.local_ref]))
 
-    def _unchanged(self, local_ref: str, tag: str) -> None:
-        assert self.memory is not None
-        self.summary.unchanged += 1
+    def _mark(self, skipped: Skipped) -> None:
+        """Accounted for in file order: after the rows before it, which may still be on
+        their way to the key holder or the index."""
+        self.pending.append(skipped)
+        if len(self.pending) >= MARKS_AT:
+            self._pseudonymise()
+
+    def _account(self, skipped: Skipped) -> None:
         self.progress.advance()
-        self.memory.keep(local_ref, tag)
+        if skipped.error is not None:
+            self.summary.invalid += 1
+            self.progress.note(str(skipped.error))
+        elif skipped.tag is not None:
+            assert self.memory is not None
+            self.summary.unchanged += 1
+            self.memory.keep(skipped.local_ref, skipped.tag)
+        else:
+            self.summary.done_earlier += 1
+            if self.memory is not None:
+                self.memory.keep_known(skipped.local_ref)
+
+    def _marks_before(self, number: int | None) -> None:
+        """The skipped rows handed over before row ``number`` (None: all of them)."""
+        while self.marks and (number is None or self.marks[0].number < number):
+            self._account(self.marks.popleft())
 
     def _pseudonymise(self) -> None:
         """Start pseudonymising the gathered chunk; collect the oldest chunks while more
         than IN_FLIGHT are under way."""
         chunk, self.pending = self.pending, []
         if chunk:
-            identities = [x for row in chunk for x in row.identities]
-            self.making.append((chunk, self.makers.submit(self.client.pseudonymise, identities)))
+            identities = [x for row in chunk if isinstance(row, Row) for x in row.identities]
+            making = (
+                self.makers.submit(self.client.pseudonymise, identities) if identities else None
+            )
+            self.making.append((chunk, making))
         while len(self.making) > IN_FLIGHT:
             self._collect()
 
@@ -689,14 +724,21 @@ class _Run:
         """The oldest chunk's signals, in row order; handed to the sender once SEND_AT
         signals are ready."""
         chunk, making = self.making.popleft()
-        with _busy("the key holder"):
-            made = making.result()
+        made = None
+        if making is not None:
+            with _busy("the key holder"):
+                made = making.result()
         at = 0
         for row in chunk:
+            if isinstance(row, Skipped):
+                self.ready.append(row)
+                continue
+            assert made is not None
             count = len(row.identities)
             self.ready.append((row, row.signal(made.epoch, made.pseudonyms[at : at + count])))
             at += count
-        if len(self.ready) >= SEND_AT:
+        sendable = sum(1 for item in self.ready if not isinstance(item, Skipped))
+        if sendable >= SEND_AT or len(self.ready) >= MARKS_AT:
             self._hand_off()
 
     def _hand_off(self) -> None:
@@ -727,9 +769,14 @@ class _Run:
         self.makers.shutdown(cancel_futures=True)
         self.sender.cancel()
 
-    def _send_all(self, items: list[tuple[Row, dict[str, Any]]]) -> None:
-        for part in _by_size(items):
+    def _send_all(self, items: list[Ready | Skipped]) -> None:
+        """Send the rows of ``items``; the skipped ones among them are accounted for in
+        their place (``_outcome`` accounts for those before each row it counts)."""
+        self.marks.extend(item for item in items if isinstance(item, Skipped))
+        sendable = [item for item in items if not isinstance(item, Skipped)]
+        for part in _by_size(sendable):
             self._send(part)
+        self._marks_before(None)
 
     def _send(self, items: list[tuple[Row, dict[str, Any]]]) -> None:
         while items:
@@ -775,6 +822,7 @@ class _Run:
 
     def _outcome(self, row: Row, signal: dict[str, Any], result: dict[str, Any]) -> bool:
         """Count one row's result; whether the index holds the row now."""
+        self._marks_before(row.number)
         status = result.get("status")
         self.progress.advance()
         if status == 201:
