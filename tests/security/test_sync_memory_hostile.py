@@ -22,6 +22,7 @@ from vir.client.connection import Pseudonymised, RetryPolicy
 from vir.client.demo import made_up_bsn
 from vir.client.sync_memory import SUFFIX, SyncMemory
 from vir.crypto import oprf
+from vir.domain.signals import Professional
 from vir.domain.encoding import b64url_encode
 
 REMOVE_ON = "2028-12-01"
@@ -55,11 +56,12 @@ class Index:
             self.sent.append(ref)
             held = self.stored.get(ref)
             if held is None:
+                stored = Professional(**signal["professional"]).as_dict()  # as the index
                 held = {
                     "signal_id": str(uuid.uuid4()),
                     "local_ref": ref,
                     "remove_on": REMOVE_ON,
-                    "professional": signal["professional"],
+                    "professional": {k: v for k, v in stored.items() if v is not None},
                 }
                 self.stored[ref] = held
                 results.append({**held, "status": 201})
@@ -77,11 +79,11 @@ class Index:
         return Page()
 
 
-def _file(tmp_path: Path, count: int = 6) -> tuple[Path, list[str]]:
+def _file(tmp_path: Path, count: int = 6, name: str = "Anna de Wit") -> tuple[Path, list[str]]:
     bsns = [made_up_bsn() for _ in range(count)]
     path = tmp_path / "zaken.csv"
     lines = ["local_ref,bsn,professional_name,professional_email"]
-    lines += [f"ref-{i},{bsn},Anna de Wit,a.dewit@example.nl" for i, bsn in enumerate(bsns)]
+    lines += [f"ref-{i},{bsn},{name},a.dewit@example.nl" for i, bsn in enumerate(bsns)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path, bsns
 
@@ -250,3 +252,17 @@ def test_changed_rows_among_unchanged_ones_go_in_few_requests_in_file_order(
     assert len(index.sent) == 30 and index.requests == 1
     assert (summary.unchanged, summary.invalid) == (299, 1)  # the 30 answered 200 here
     assert "row 151, column bsn" in notes.getvalue()
+
+
+@pytest.mark.parametrize(
+    "name", ["Anna  de Wit", "Zoe\u0308 de Wit"], ids=["two spaces", "decomposed"]
+)
+def test_a_name_the_index_normalises_is_still_recognised(tmp_path: Path, name: str) -> None:
+    """The index stores the name normalised (NFC, one space): the row's name is
+    compared in that form, or the row would be sent every night."""
+    index = Index()
+    path, _bsns = _file(tmp_path, name=name)
+    _sync(index, path)
+    assert all(s["professional"]["name"] != name for s in index.stored.values())
+    index.sent.clear()
+    assert _sync(index, path).unchanged == 6 and index.sent == []

@@ -36,6 +36,8 @@ from typing import Any, TextIO
 
 from vir.client.connection import ClientError
 from vir.domain import strict_json
+from vir.domain.errors import InputError
+from vir.domain.signals import Professional
 
 SUFFIX = ".vir-sync"
 VERSION = 1
@@ -53,13 +55,21 @@ def held(item: Mapping[str, Any]) -> bytes:
     """What the index holds of an active signal as ``GET /v1/signals`` lists it (or as
     a registration's answer and the row give it): its id, removal date and contact
     details, in 16 bytes."""
-    professional = item.get("professional") or {}
-    content = [
-        str(item.get("signal_id")),
-        str(item.get("remove_on")),
-        [professional.get(key) or None for key in _PROFESSIONAL],
-    ]
+    content = [str(item.get("signal_id")), str(item.get("remove_on")), _contact(item)]
     return hashlib.sha256(json.dumps(content).encode()).digest()[:16]
+
+
+def _contact(item: Mapping[str, Any]) -> list[str | None]:
+    """The contact details as the index stores them (the name normalised as
+    ``Professional`` does: NFC, one space), so that a row's match the listing's."""
+    given = item.get("professional") or {}
+    values = [given.get(key) or None for key in _PROFESSIONAL]
+    if not all(value is None or isinstance(value, str) for value in values):
+        return values
+    try:
+        return list(Professional(*values).as_dict().values())  # type: ignore[arg-type]
+    except (InputError, TypeError):
+        return values  # stored under earlier rules, or not a row's: compared as they are
 
 
 class SyncMemory:
