@@ -771,7 +771,7 @@ class _Run:
 
     def _send_all(self, items: list[Ready | Skipped]) -> None:
         """Send the rows of ``items``; the skipped ones among them are accounted for in
-        their place (``_outcome`` accounts for those before each row it counts)."""
+        their place (``_send`` accounts for those before each row answered)."""
         self.marks.extend(item for item in items if isinstance(item, Skipped))
         sendable = [item for item in items if not isinstance(item, Skipped)]
         for part in _by_size(sendable):
@@ -787,6 +787,7 @@ class _Run:
             retry_at: int | None = None
             refused: ClientError | None = None
             for index, ((row, signal), result) in enumerate(zip(part, results, strict=True)):
+                self._marks_before(row.number)  # the skipped rows before it, in order
                 status = result.get("status")
                 if status in (429, 503):
                     retry_at = index
@@ -822,7 +823,6 @@ class _Run:
 
     def _outcome(self, row: Row, signal: dict[str, Any], result: dict[str, Any]) -> bool:
         """Count one row's result; whether the index holds the row now."""
-        self._marks_before(row.number)
         status = result.get("status")
         self.progress.advance()
         if status == 201:

@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from vir.client.professional import check_professional
 from vir.client.webhooks import WebhookVerifier
 from vir.crypto import oprf, threshold
+from vir.crypto.keyfile import derived_key
 from vir.domain import strict_json
 from vir.domain.addresses import check_label
 from vir.domain.encoding import b64url_decode, b64url_encode
@@ -253,8 +252,7 @@ class VirClient:
         """A secret of this client's own for ``purpose``: derived from its private key
         file (HKDF-SHA256), so the same on every run with that key and known to no one
         without the file; never sent, written or printed."""
-        material = self._key_file.read_bytes()
-        return HKDF(hashes.SHA256(), 32, salt=None, info=purpose.encode()).derive(material)
+        return derived_key(self._key_file.read_bytes(), purpose)
 
     @staticmethod
     def webhook_verifier(secret: str) -> WebhookVerifier:

@@ -11,6 +11,9 @@ import secrets
 import stat
 from pathlib import Path
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 from vir.domain.errors import ConfigurationError
 
 _HEX_32 = re.compile(r"[0-9a-fA-F]{64}")
@@ -101,3 +104,10 @@ def sync_dir(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def derived_key(material: bytes, purpose: str) -> bytes:
+    """A 32-byte key for ``purpose`` derived from secret ``material`` (a private key
+    file's content) with HKDF-SHA256: known to no one without the material, and telling
+    nothing of it."""
+    return HKDF(hashes.SHA256(), 32, salt=None, info=purpose.encode()).derive(material)
