@@ -359,7 +359,7 @@ def cmd_dkg(_settings: Settings, args: argparse.Namespace) -> int:
     print(
         f"vir: holder {done.holder} stored its share of run {done.run_id} "
         f"({done.threshold_text}) as epoch 1, every value checked against its dealer's "
-        "commitments; its box key is destroyed"
+        "commitments; its box key and polynomial are destroyed"
     )
     if out is not None:
         print(f"vir: the public record (group key, every holder's public share) is in {out}")
@@ -375,7 +375,9 @@ def _dkg_parsers(holder: argparse._SubParsersAction) -> None:  # type: ignore[ty
     steps = holder.add_parser(
         "dkg", help="make a t-of-n deployment's shares without anyone holding the key"
     ).add_subparsers(dest="dkg_step", required=True)
-    start = steps.add_parser("start", help="each new holder: its box key for the run")
+    start = steps.add_parser(
+        "start", help="each new holder: its box key and polynomial for the run, committed to"
+    )
     start.add_argument("--index", type=int, required=True, help="this holder's index, 1..N")
     start.add_argument("--holders", type=int, required=True, help="N, the number of holders")
     start.add_argument("--threshold", type=int, required=True, help="T, holders needed")

@@ -2,7 +2,8 @@
 (2-of-3 and 3-of-5): every t of them evaluate a blinded element to k·B for
 k = Σ f_J(0), the sum of the dealers' constants that no holder computes; all holders
 print the same public record digest; no share, dealt value or coefficient is in any
-output, file or database; the box keys are gone. A holder serves its share with
+output, file or database; each start commits to its holder's polynomial, kept (0600, or
+wrapped by the HSM) from start to finish only; the box keys are gone. A holder serves its share with
 VIR_KEYHOLDER_THRESHOLD = t, and the holders rotate as any threshold deployment."""
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from vir.crypto import keys, oprf, rekey_token, threshold
 from vir.crypto.signing import signing_key_path
 from vir.domain.encoding import b64url_decode, b64url_encode
 from vir.domain.errors import ConfigurationError
+from vir.keyholder import dkg
 from vir.keyholder.app import create_keyholder_app
 from vir.keyholder.settings import KeyholderSettings
 
@@ -65,13 +67,27 @@ def test_every_t_holders_evaluate_under_the_key_nobody_holds(
         assert threshold.combine(evaluations) != expected
     for number in world.holders:
         assert world.box_keys(number) == [], "a box key outlived finish"
+        assert world.polynomials_kept(number) == [], "a polynomial outlived finish"
 
 
 def test_no_secret_is_in_any_output_file_or_database(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     world = generation(tmp_path, 2, 3, monkeypatch)
-    _generate(world)
+    run, starts = world.starts()
+    for number, polynomial in zip(world.holders, world.polynomials, strict=True):
+        start = json.loads(Path(starts[number - 1]).read_text())
+        committed = threshold.commitments(polynomial)
+        assert start["commitments_digest"] == dkg.commitments_digest(run, number, 2, committed)
+        # Until finish, the polynomial is in its holder's keys directory, 0600.
+        (kept,) = world.polynomials_kept(number)
+        assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+        assert all(written_forms(a)[1] in kept.read_bytes() for a in polynomial)
+    deals = [world.deal(j, starts) for j in world.holders]
+    for number in world.holders:
+        world.finish(number, starts, deals)
+        assert world.polynomials_kept(number) == [], "finish destroys the polynomial"
+        assert [p.name for p in world.keys_dir(number).iterdir() if "dkg" in p.name] == []
     shares = [world.share(j) for j in world.holders]
     values = [threshold.evaluate_polynomial(f, j) for f in world.polynomials for j in world.holders]
     coefficients = [a for f in world.polynomials for a in f]
@@ -103,7 +119,15 @@ def test_a_holder_with_an_hsm_keeps_its_generated_share_wrapped(
         "VIR_PKCS11_TOKEN": token.label,
         "VIR_PKCS11_PIN_FILE": str(token.pin_file),
     }
-    _generate(world)
+    _run, starts = world.starts()
+    # Its polynomial is kept wrapped by the token, as its share will be.
+    (kept,) = world.polynomials_kept(2)
+    assert kept.name.endswith(".polynomial.wrapped")
+    for coefficient in world.polynomials[1]:
+        assert not any(form in kept.read_bytes() for form in written_forms(coefficient))
+    deals = [world.deal(j, starts) for j in world.holders]
+    assert len({world.finish(j, starts, deals) for j in world.holders}) == 1
+    assert world.polynomials_kept(2) == []
     assert not (world.keys_dir(2) / "oprf-epoch-1.key").exists()
     assert (world.keys_dir(2) / "oprf-epoch-1.key.wrapped").exists()
     assert not signing_key_path(world.keys_dir(2)).exists(), "its checkpoint key is in the token"

@@ -121,6 +121,10 @@ class Generation(HolderFolders):
     def box_keys(self, number: int) -> list[Path]:
         return sorted(self.keys_dir(number).glob("dkg-*.box"))
 
+    def polynomials_kept(self, number: int) -> list[Path]:
+        """The polynomial files (plain or wrapped) in holder ``number``'s keys directory."""
+        return sorted(self.keys_dir(number).glob("dkg-*.polynomial*"))
+
 
 def generation(root: Path, t: int, n: int, monkeypatch: pytest.MonkeyPatch) -> Generation:
     """n fresh holders (a database each; their keys directories made by start), with

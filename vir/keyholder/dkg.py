@@ -5,25 +5,34 @@ Each holder I of 1..n, with threshold t, runs three steps; files go between them
 with share repair (``vir.keyholder.repair``), in the same format
 (``vir.keyholder.exchange``):
 
-1. ``start``: a fresh box key pair (the secret key 0600 in I's keys directory) and the
-   start file: the run id, I, t-of-n and the box public key, signed with I's
-   checkpoint key. The first holder's start makes the run id; the others take it.
-2. ``deal``: with every holder's start (checked with their verifier keys), a random
-   polynomial f_I of degree t-1; the deal file holds the Feldman commitments
-   C_{I,m} = a_{I,m}·G and, for every holder J (I too), f_I(J) sealed to J's box key;
-   signed. The polynomial exists only in memory while the step runs.
-3. ``finish``: with every holder's deal, I opens f_J(I) from each, checks it against
-   dealer J's commitments (f_J(I)·G = Σ_m I^m·C_{J,m}; a mismatch names the dealer),
-   stores k_I = Σ_J f_J(I) as its epoch-1 share with ``Custody.write_key`` and
-   destroys its box key. The public record (K = Σ_J C_{J,0}, every K_J = k_J·G and the
-   commitments) is the same on every honest holder: its digest, printed by finish, is
-   what the operators compare.
+1. ``start``: a fresh box key pair and a random polynomial f_I of degree t-1, both kept
+   in I's keys directory until finish (0600; the polynomial wrapped by the HSM when
+   there is one, ``Custody.write_polynomial``), and the start file: the run id, I,
+   t-of-n, the box public key and the digest of f_I's Feldman commitments
+   C_{I,m} = a_{I,m}·G (``commitments_digest``), signed with I's checkpoint key. The
+   first holder's start makes the run id; the others take it.
+2. ``deal``: with every holder's start (checked with their verifier keys), the
+   polynomial I drew at start (a retried deal deals the same one); the deal file holds
+   its commitments and, for every holder J (I too), f_I(J) sealed to J's box key;
+   signed.
+3. ``finish``: with every holder's deal, I checks each dealer's commitments against the
+   digest in that dealer's start (a mismatch names the dealer and both files), opens
+   f_J(I) from each, checks it against dealer J's commitments
+   (f_J(I)·G = Σ_m I^m·C_{J,m}; a mismatch names the dealer), stores
+   k_I = Σ_J f_J(I) as its epoch-1 share with ``Custody.write_key`` and destroys its
+   box key and its polynomial. The public record (K = Σ_J C_{J,0}, every K_J = k_J·G
+   and the commitments) is the same on every honest holder: its digest, printed by
+   finish, is what the operators compare.
+
+Why the polynomial is drawn at start: every dealer is bound to its commitments before
+anyone's are seen. Were they first seen in the deals, the last dealer could read the
+others' (hence Σ_{J≠I} C_{J,0}) and only then choose f_I, and with it the group key.
 
 Every deal names the run and the digest of the n start files (``Run.digest``), so a
 deal made against another set of starts (another box key, say) is refused; every
 sealed value names its run, dealer and recipient. What the file carriers see is public
-(box keys, commitments) or sealed. Errors and output name files and holders, never a
-value; a refused step keeps its box key for a retry.
+(box keys, commitments and their digests) or sealed. Errors and output name files and
+holders, never a value; a refused step keeps its box key and polynomial for a retry.
 """
 
 from __future__ import annotations
@@ -39,7 +48,7 @@ from typing import Any
 
 from vir.audit.actions import Action
 from vir.audit.chain import AuditEvent, Outcome
-from vir.crypto import sealedbox, threshold
+from vir.crypto import polynomial_file, sealedbox, threshold
 from vir.crypto.keys import destroy_oprf_key
 from vir.crypto.signing import CheckpointSigner, init_signing_key
 from vir.domain.encoding import b64url_decode, b64url_encode
@@ -56,9 +65,10 @@ RUN_ID_BYTES = 16
 EPOCH = 1  # the generated key is a new deployment's first
 # Hex: a run id is typed after --run, where a base64url one could start with "-".
 _RUN_ID = re.compile(r"[0-9a-f]{32}")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 _SIGNED = ("version", "kind", "run", "threshold", "signer", "signature")
 FIELDS = {
-    "start": frozenset((*_SIGNED, "holder", "box_key", "created_at")),
+    "start": frozenset((*_SIGNED, "holder", "box_key", "commitments_digest", "created_at")),
     "deal": frozenset((*_SIGNED, "run_digest", "dealer", "commitments", "shares")),
     "public": frozenset(
         (
@@ -83,6 +93,7 @@ class Start:
     holder: int
     box_key: bytes
     digest: str  # SHA-256 of the signed file's canonical JSON
+    committed: str  # commitments_digest of the holder's polynomial, drawn at start
 
 
 @dataclass(frozen=True)
@@ -134,6 +145,19 @@ def box_key_path(keys_dir: Path, run_id: str) -> Path:
     return keys_dir / f"dkg-{run_id}.box"
 
 
+def polynomial_path(keys_dir: Path, run_id: str) -> Path:
+    """Where a holder keeps the polynomial it drew at start, until it finishes (with an
+    HSM, wrapped, at this path + ".wrapped")."""
+    return keys_dir / f"dkg-{run_id}.polynomial"
+
+
+def commitments_digest(run_id: str, dealer: int, t: int, commitments: Sequence[bytes]) -> str:
+    """What a start file commits its holder to: SHA-256 over the domain, the run, the
+    dealer, t and the t Feldman commitments (32 bytes each) in order."""
+    head = DOMAIN + f"commitments run {run_id} dealer {dealer} threshold {t}\n".encode("ascii")
+    return hashlib.sha256(head + b"".join(commitments)).hexdigest()
+
+
 def start(
     custody: Custody,
     db: Database,
@@ -145,9 +169,12 @@ def start(
     run_id: str | None,
     out: Path,
     now: dt.datetime,
+    rng: Callable[[], bytes] | None = None,
 ) -> Done:
-    """Step 1: this holder's box key and its signed start file ``out``; a new run id
-    when ``run_id`` is None. Makes the checkpoint key when there is none."""
+    """Step 1: this holder's box key, its random polynomial (both kept in its keys
+    directory until finish) and its signed start file ``out``, which commits to the
+    polynomial's commitments by their digest; a new run id when ``run_id`` is None.
+    Makes the checkpoint key when there is none."""
     t, n = _threshold(t, holders)
     if not 1 <= index <= n:
         raise ConfigurationError(f"this holder's index must be 1..{n}, not {index}")
@@ -165,6 +192,11 @@ def start(
     init_signing_key(custody.keys_dir, token=custody.token)
     signer = custody.signer(origin)
     keypair = sealedbox.new_keypair()
+    drawn = {} if rng is None else {"rng": rng}
+    # Drawn and committed to before any other holder's commitments can be seen: the
+    # last dealer cannot choose its polynomial, so the key, after seeing the others'.
+    coefficients = threshold.random_polynomial(t, **drawn)
+    committed = commitments_digest(run_id, index, t, threshold.commitments(coefficients))
     body = {
         "version": VERSION,
         "kind": "start",
@@ -172,15 +204,22 @@ def start(
         "threshold": f"{t}-of-{n}",
         "holder": index,
         "box_key": b64url_encode(keypair.public),
+        "commitments_digest": committed,
         "created_at": now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     box = box_key_path(custody.keys_dir, run_id)
+    polynomial = polynomial_path(custody.keys_dir, run_id)
     sealedbox.write_keypair(box, keypair)
+    kept = False
     try:
+        custody.write_polynomial(polynomial, coefficients)
+        kept = True
         exchange.write_output(out, exchange.sign(FAMILY, body, signer))
         _audit(db, Action.KEY_GENERATION_STARTED, run_id, f"{t}-of-{n}", index, now)
     except BaseException:
         sealedbox.destroy_keypair(box)
+        if kept:
+            polynomial_file.destroy_polynomial(polynomial)
         raise
     return Done(run_id, f"{t}-of-{n}", index, out)
 
@@ -194,16 +233,21 @@ def deal(
     verifier_keys: Mapping[int, str],
     out: Path,
     now: dt.datetime,
-    rng: Callable[[], bytes] | None = None,
 ) -> Done:
-    """Step 2: this holder's polynomial, committed to and dealt, one value sealed to
-    each holder's box key; signed."""
+    """Step 2: the polynomial this holder drew at start, its commitments and one value
+    sealed to each holder's box key; signed. A retried deal deals the same polynomial."""
     exchange.refuse_existing(out)
     exchange.refuse_oprf_keys(custody.keys_dir, _NEVER_REPLACES)
     run, me, _keypair, _keys = read_run(custody, signer, start_files, verifier_keys)
     exchange.same_threshold(configured_threshold, run.t, "run")
-    drawn = {} if rng is None else {"rng": rng}
-    coefficients = threshold.random_polynomial(run.t, **drawn)
+    kept = polynomial_path(custody.keys_dir, run.run_id)
+    coefficients = custody.read_polynomial(kept, run.t)
+    commitments = threshold.commitments(coefficients)
+    if commitments_digest(run.run_id, me, run.t, commitments) != run.starts[me].committed:
+        raise ConfigurationError(
+            f"the polynomial kept at {kept} is not the one this holder's start file "
+            f"{run.starts[me].path} committed to: it was altered; start a new run"
+        )
     shares = {
         str(j): b64url_encode(
             sealedbox.seal(
@@ -220,7 +264,7 @@ def deal(
         "run_digest": run.digest,
         "threshold": run.threshold_text,
         "dealer": me,
-        "commitments": [b64url_encode(c) for c in threshold.commitments(coefficients)],
+        "commitments": [b64url_encode(c) for c in commitments],
         "shares": shares,
     }
     exchange.write_output(out, exchange.sign(FAMILY, body, signer))
@@ -285,6 +329,7 @@ def finish(
     if out is not None:
         exchange.write_output(out, rendered)
     sealedbox.destroy_keypair(box_key_path(custody.keys_dir, run.run_id))
+    polynomial_file.destroy_polynomial(polynomial_path(custody.keys_dir, run.run_id))
     return Done(run.run_id, run.threshold_text, me, out, digest)
 
 
@@ -319,11 +364,14 @@ def read_run(
         if holder in starts:
             raise exchange.bad(path, f"a second start file from holder {holder}")
         box_key = exchange.bytes_field(doc["box_key"], sealedbox.PUBLIC_KEY_BYTES, "box_key", path)
+        committed = doc["commitments_digest"]
+        if not isinstance(committed, str) or not _DIGEST.fullmatch(committed):
+            raise exchange.bad(path, "commitments_digest is not 64 hex digits")
         created = doc["created_at"]
         if not isinstance(created, str) or len(created) > 40:
             raise exchange.bad(path, "created_at is not a time")
         digest = hashlib.sha256(exchange.canonical(doc)).hexdigest()
-        starts[holder] = Start(path, holder, box_key, digest)
+        starts[holder] = Start(path, holder, box_key, digest, committed)
         signed[holder] = doc
     missing = [j for j in range(1, n + 1) if j not in starts]
     if missing:
@@ -367,6 +415,17 @@ def read_deals(
         commitments = tuple(
             exchange.bytes_field(v, 32, f"commitment {m}", path) for m, v in enumerate(values)
         )
+        start_file = run.starts[dealer].path
+        if commitments_digest(run.run_id, dealer, run.t, commitments) != (
+            run.starts[dealer].committed
+        ):
+            raise exchange.bad(
+                path,
+                f"dealer {dealer}'s commitments are not those its start file {start_file} "
+                f"committed to: dealer {dealer} changed its polynomial after its start (or "
+                "its file was altered before it was signed). Nothing was stored: tell the "
+                "other holders' operators, and start a new run",
+            )
         shares = doc["shares"]
         if not isinstance(shares, dict) or sorted(shares) != sorted(map(str, run.holders)):
             raise exchange.bad(path, "its sealed values are not one per holder")
