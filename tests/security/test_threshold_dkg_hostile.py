@@ -20,10 +20,8 @@ import pytest
 from support.dkg_world import Generation, generation
 
 from vir.crypto import keys, oprf, sealedbox, threshold
-from vir.crypto.signing import load_signing_key
 from vir.domain.encoding import b64url_encode
-from vir.keyholder import dkg, exchange
-from vir.keyholder.custody import Custody
+from vir.keyholder import dkg
 
 pytestmark = pytest.mark.sqlite_only(
     "its holders keep SQLite databases of their own: the same on either run"
@@ -46,31 +44,13 @@ def _resign(
     world.resign(dkg.FAMILY, path, signer, change)
 
 
-def _run_of(world: Generation, starts: list[str]) -> dkg.Run:
-    """The run as holder 2 reads it (for a test that forges a value sealed to it)."""
-    signer = load_signing_key(world.keys_dir(2), "test/holder-2")
-    verifiers = exchange.parse_verifier_keys(world.verifiers()[1::2])
-    run, _me, _keypair, _keys = dkg.read_run(
-        Custody(world.keys_dir(2), None), signer, [Path(p) for p in starts], verifiers
-    )
-    return run
-
-
 def _no_key(world: Generation, number: int) -> None:
     assert not list(world.keys_dir(number).glob("oprf-epoch-*"))
 
 
 def test_a_value_that_does_not_match_the_commitments_names_its_dealer(world: Generation) -> None:
     starts, deals = _dealt(world)
-    run = _run_of(world, starts)
-
-    def wrong_value(doc: dict[str, Any]) -> None:
-        # Dealer 1 seals holder 2 a value off its polynomial, with the right context.
-        context = dkg._context(run, 1, 2)
-        sealed = sealedbox.seal(context + oprf.random_scalar(), run.starts[2].box_key)
-        doc["shares"]["2"] = b64url_encode(sealed)
-
-    _resign(world, Path(deals[0]), 1, wrong_value)
+    world.deal_wrongly(starts, deals[0], dealer=1, holder=2)
     err = world.refused(
         2, *world.finish_args(starts, deals), match="does not match dealer 1's commitments"
     )
@@ -88,7 +68,7 @@ def test_a_deal_changed_after_its_start_is_refused_by_the_start_digest(world: Ge
     commitments and values match, and it signs the deal with its own key. Only its
     start's digest gives it away: before, this deal was taken."""
     starts, deals = _dealt(world)
-    run = _run_of(world, starts)
+    run = world.run_of(2, starts)
     chosen = threshold.random_polynomial(world.threshold)
 
     def another_polynomial(doc: dict[str, Any]) -> None:
@@ -110,6 +90,31 @@ def test_a_deal_changed_after_its_start_is_refused_by_the_start_digest(world: Ge
         _no_key(world, number)
         assert len(world.box_keys(number)) == 1, "a refused finish keeps its box key"
         assert len(world.polynomials_kept(number)) == 1, "and its polynomial"
+        assert "agree with the other operators to run finish with --exclude 3" in err
+    # The others exclude dealer 3: its deal, given, is ignored.
+    assert len({world.finish(j, starts, deals, exclude=[3]) for j in (1, 2)}) == 1
+
+
+def test_an_exclusion_that_is_not_a_deployment_s_is_refused(world: Generation) -> None:
+    starts, deals = _dealt(world)
+    err = world.refused(
+        1,
+        *world.finish_args(starts, deals, exclude=[2, 3]),
+        match="excluding holder(s) 2,3 leaves 1 qualified dealer(s), fewer than t = 2",
+    )
+    assert "a false complaint can shrink the dealers but never hand over the key" in err
+    world.refused(
+        2, *world.finish_args(starts, deals, exclude=[2]), match="--exclude 2 is this holder"
+    )
+    for outside in (0, 4):
+        world.refused(
+            1,
+            *world.finish_args(starts, deals, exclude=[outside]),
+            match=f"--exclude {outside}: not a holder of run",
+        )
+    for number in (1, 2):
+        _no_key(world, number)
+        assert len(world.box_keys(number)) == len(world.polynomials_kept(number)) == 1
 
 
 def test_a_retried_deal_deals_the_polynomial_drawn_at_start(world: Generation) -> None:
@@ -238,7 +243,7 @@ def test_a_holder_twice_or_missing_is_refused(world: Generation) -> None:
 
 def test_a_value_moved_to_another_place_is_refused(world: Generation) -> None:
     starts, deals = _dealt(world)
-    run = _run_of(world, starts)
+    run = world.run_of(2, starts)
 
     def moved(doc: dict[str, Any]) -> None:
         context = dkg._context(run, 3, 2)  # says it is from dealer 3

@@ -564,9 +564,9 @@ _DESCRIPTIONS: Final[dict[Action, Description]] = {
     ),
     Action.KEY_GENERATION_FINISHED: _D(
         "A key holder stored its share of the jointly generated key as epoch 1, every "
-        "dealt value checked against its dealer's commitments; its box key and polynomial "
-        "are destroyed "
-        "(objects: run, holder, threshold, public record digest; never a share).",
+        "qualified dealer's value checked against its commitments; its box key and "
+        "polynomial are destroyed (objects: run, holder, threshold, public record digest, "
+        "the excluded dealers; never a share).",
         _P.ADMIN,
         _U.SECURITY,
         "Sleutelgeneratie voltooid",

@@ -24,6 +24,16 @@ with share repair (``vir.keyholder.repair``), in the same format
    and the commitments) is the same on every honest holder: its digest, printed by
    finish, is what the operators compare.
 
+A dealer that dealt wrongly (a finish names it) or never deals can be left out: the
+operators agree, and every other holder runs finish with ``--exclude J``. Then QUAL is
+every holder but the excluded: k_I = Σ_{J∈QUAL} f_J(I), K = Σ_{J∈QUAL} C_{J,0}, an
+excluded dealer's deal is neither required nor read, and the public record names the
+qualified and the excluded holders, so holders that excluded differently print
+different digests. An excluded holder does not finish (it holds no share and must not
+serve). At least t dealers must remain: with at most t-1 dishonest holders, t
+qualified dealers include an honest one, whose secret polynomial keeps k unknown; a
+false complaint can shrink QUAL, never hand over the key.
+
 Why the polynomial is drawn at start: every dealer is bound to its commitments before
 anyone's are seen. Were they first seen in the deals, the last dealer could read the
 others' (hence Σ_{J≠I} C_{J,0}) and only then choose f_I, and with it the group key.
@@ -80,6 +90,8 @@ FIELDS = {
             "group_key",
             "public_shares",
             "commitments",
+            "qualified",
+            "excluded",
         )
     ),
 }
@@ -135,6 +147,8 @@ class Done:
     holder: int
     out: Path | None = None
     public_digest: str | None = None  # finish: what every holder's operator compares
+    qualified: tuple[int, ...] = ()  # finish: the dealers whose polynomials make the key
+    excluded: tuple[int, ...] = ()  # finish: the dealers left out (--exclude)
 
 
 # -- the steps -------------------------------------------------------------------------
@@ -282,19 +296,22 @@ def finish(
     verifier_keys: Mapping[int, str],
     out: Path | None,
     now: dt.datetime,
+    exclude: Sequence[int] = (),
 ) -> Done:
-    """Step 3: k_I = Σ_J f_J(I), every f_J(I) checked against dealer J's commitments,
-    stored as this holder's epoch-1 share; the public record written to ``out`` (when
-    given) and its digest returned; the box key destroyed."""
+    """Step 3: k_I = Σ_{J∈QUAL} f_J(I) over the qualified dealers (every holder but the
+    ``exclude``d), every f_J(I) checked against dealer J's commitments, stored as this
+    holder's epoch-1 share; the public record written to ``out`` (when given) and its
+    digest returned; the box key and polynomial destroyed."""
     if out is not None:
         exchange.refuse_existing(out)
     exchange.refuse_oprf_keys(custody.keys_dir, _NEVER_REPLACES)
     _fresh(db)
     run, me, keypair, keys = read_run(custody, signer, start_files, verifier_keys)
     exchange.same_threshold(configured_threshold, run.t, "run")
-    deals = read_deals(run, deal_files, keys)
+    qualified, excluded = _qualified(run, me, exclude)
+    deals = read_deals(run, deal_files, keys, excluded)
     received = []
-    for dealer in run.holders:
+    for dealer in qualified:
         found = deals[dealer]
         value = exchange.open_scalar(
             found.shares[me],
@@ -308,12 +325,12 @@ def finish(
             raise ConfigurationError(
                 f"{found.path}: the value dealer {dealer} sealed to holder {me} does not "
                 f"match dealer {dealer}'s commitments: dealer {dealer} dealt wrongly, or its "
-                "file was altered before it was signed. Nothing was stored: tell the other "
-                "holders' operators, and start a new run"
+                "file was altered before it was signed. Nothing was stored: "
+                + _exclude_advice(dealer)
             )
         received.append(value)
     secret = threshold.add_scalars(received)
-    record = public_record(run, deals)
+    record = public_record(run, deals, qualified)
     try:
         share = threshold.Share(me, secret)
         matches = threshold.public_share(share.secret) == _public_share(record, me)
@@ -325,12 +342,49 @@ def finish(
         )
     rendered = exchange.render(record)
     digest = hashlib.sha256(rendered).hexdigest()
-    _store(custody, db, run, me, secret, digest, now)
+    _store(custody, db, run, me, secret, digest, excluded, now)
     if out is not None:
         exchange.write_output(out, rendered)
     sealedbox.destroy_keypair(box_key_path(custody.keys_dir, run.run_id))
     polynomial_file.destroy_polynomial(polynomial_path(custody.keys_dir, run.run_id))
-    return Done(run.run_id, run.threshold_text, me, out, digest)
+    return Done(run.run_id, run.threshold_text, me, out, digest, qualified, excluded)
+
+
+def _qualified(
+    run: Run, me: int, exclude: Sequence[int]
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The qualified dealers and the excluded ones, both sorted; refused (naming holders)
+    when this holder is excluded, an index is not a holder of the run, or fewer than t
+    dealers remain."""
+    excluded = tuple(sorted(set(exclude)))
+    outside = [j for j in excluded if j not in run.holders]
+    if outside:
+        raise ConfigurationError(
+            f"--exclude {outside[0]}: not a holder of run {run.run_id} (holders 1..{run.n})"
+        )
+    if me in excluded:
+        raise ConfigurationError(
+            f"--exclude {me} is this holder: an excluded holder does not finish; it holds "
+            "no share of the key the others make, and must not serve"
+        )
+    qualified = tuple(j for j in run.holders if j not in excluded)
+    if len(qualified) < run.t:
+        raise ConfigurationError(
+            f"excluding holder(s) {exchange.names(excluded)} leaves {len(qualified)} "
+            f"qualified dealer(s), fewer than t = {run.t}: with at most t-1 dishonest "
+            "holders, t qualified dealers guarantee one honest contribution to the key, so "
+            "a false complaint can shrink the dealers but never hand over the key. Nothing "
+            "was stored: start a new run"
+        )
+    return qualified, excluded
+
+
+def _exclude_advice(*dealers: int) -> str:
+    options = " ".join(f"--exclude {j}" for j in dealers)
+    return (
+        f"agree with the other operators to run finish with {options} on every other "
+        "holder, or start again (a new run)"
+    )
 
 
 # -- reading ---------------------------------------------------------------------------
@@ -393,20 +447,27 @@ def read_run(
 
 
 def read_deals(
-    run: Run, paths: Sequence[Path], keys: Mapping[int, tuple[str, bytes]]
+    run: Run,
+    paths: Sequence[Path],
+    keys: Mapping[int, tuple[str, bytes]],
+    excluded: Sequence[int] = (),
 ) -> dict[int, Deal]:
+    """Every qualified dealer's deal, checked; an ``excluded`` dealer's is not required,
+    and ignored when given."""
     found: dict[int, Deal] = {}
     for path in paths:
         doc = exchange.load(FAMILY, path, "deal")
         if doc["run"] != run.run_id:
             raise exchange.bad(path, f"belongs to another run, not {run.run_id}")
+        dealer = doc["dealer"]
+        if type(dealer) is not int or dealer not in run.holders:
+            raise exchange.bad(path, f"its dealer is not a holder index 1..{run.n}")
+        if dealer in excluded:
+            continue
         if doc["run_digest"] != run.digest or doc["threshold"] != run.threshold_text:
             raise exchange.bad(
                 path, f"was made with other start files than these of run {run.run_id}"
             )
-        dealer = doc["dealer"]
-        if type(dealer) is not int or dealer not in run.holders:
-            raise exchange.bad(path, f"its dealer is not a holder index 1..{run.n}")
         if not exchange.signed_by(FAMILY, doc, path, keys[dealer]):
             raise exchange.bad(path, _not_signed(dealer))
         values = doc["commitments"]
@@ -423,8 +484,8 @@ def read_deals(
                 path,
                 f"dealer {dealer}'s commitments are not those its start file {start_file} "
                 f"committed to: dealer {dealer} changed its polynomial after its start (or "
-                "its file was altered before it was signed). Nothing was stored: tell the "
-                "other holders' operators, and start a new run",
+                "its file was altered before it was signed). Nothing was stored: "
+                + _exclude_advice(dealer),
             )
         shares = doc["shares"]
         if not isinstance(shares, dict) or sorted(shares) != sorted(map(str, run.holders)):
@@ -436,21 +497,25 @@ def read_deals(
         if dealer in found:
             raise exchange.bad(path, f"a second deal file from holder {dealer}")
         found[dealer] = Deal(path, dealer, commitments, sealed)
-    missing = [j for j in run.holders if j not in found]
+    missing = [j for j in run.holders if j not in found and j not in excluded]
     if missing:
-        raise ConfigurationError(f"no deal file from holder(s) {exchange.names(missing)}")
+        shown = exchange.names(missing)
+        raise ConfigurationError(
+            f"no deal file from holder(s) {shown}: give every holder's deal with --deals; "
+            f"if holder(s) {shown} never deal, " + _exclude_advice(*missing)
+        )
     return found
 
 
-def public_record(run: Run, deals: Mapping[int, Deal]) -> dict[str, Any]:
-    """What every holder's finish computes alike from the same deals: the group key K,
-    every holder's public share K_J and the commitments. No secret is in it."""
-    dealt = [deals[j].commitments for j in run.holders]
+def public_record(run: Run, deals: Mapping[int, Deal], qualified: Sequence[int]) -> dict[str, Any]:
+    """What every holder's finish computes alike from the same deals and the same
+    exclusions: the group key K = Σ_{J∈QUAL} C_{J,0}, the public share K_J of every
+    holder of the deployment (the qualified ones), the qualified dealers' commitments,
+    and which holders are qualified and excluded. No secret is in it."""
+    dealt = [deals[j].commitments for j in qualified]
     try:
         group = threshold.group_key(dealt)
-        publics = {
-            str(j): b64url_encode(threshold.dealt_public_share(dealt, j)) for j in run.holders
-        }
+        publics = {str(j): b64url_encode(threshold.dealt_public_share(dealt, j)) for j in qualified}
     except CryptoError:
         raise ConfigurationError(
             "the dealers' commitments add up to no usable key: a dealer's file is malformed; "
@@ -465,8 +530,10 @@ def public_record(run: Run, deals: Mapping[int, Deal]) -> dict[str, Any]:
         "group_key": b64url_encode(group),
         "public_shares": publics,
         "commitments": {
-            str(j): [b64url_encode(c) for c in deals[j].commitments] for j in run.holders
+            str(j): [b64url_encode(c) for c in deals[j].commitments] for j in qualified
         },
+        "qualified": list(qualified),
+        "excluded": [j for j in run.holders if j not in qualified],
     }
 
 
@@ -548,6 +615,7 @@ def _store(
     me: int,
     secret: bytes,
     digest: str,
+    excluded: Sequence[int],
     now: dt.datetime,
 ) -> None:
     """The share and its audit entry, in one transaction: a share written here is
@@ -567,6 +635,7 @@ def _store(
                     me,
                     now,
                     public=digest[:16],
+                    excluded=exchange.names(excluded),
                 ),
             )
     except BaseException:
