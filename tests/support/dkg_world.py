@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import select
@@ -186,6 +186,23 @@ class Generation(HolderFolders):
         return sorted(self.keys_dir(number).glob("dkg-*.polynomial*"))
 
 
+@dataclass
+class SetUpGeneration(Generation):
+    """A generation among key holders set up elsewhere (``vir dev init``'s, to be served
+    as real processes), each run with its own settings ``holder_env``."""
+
+    holder_env: dict[int, dict[str, str]] = field(default_factory=dict, kw_only=True)
+
+    def env(self, number: int) -> dict[str, str]:
+        return self.holder_env[number]
+
+    def keys_dir(self, number: int) -> Path:
+        return Path(self.holder_env[number]["VIR_KEYHOLDER_KEYS_DIR"])
+
+    def database_url(self, number: int) -> str:
+        return self.holder_env[number]["VIR_KEYHOLDER_DATABASE_URL"]
+
+
 def generation(root: Path, t: int, n: int, monkeypatch: pytest.MonkeyPatch) -> Generation:
     """n fresh holders (a database each; their keys directories made by start), with
     the dealers' polynomials recorded."""
@@ -194,7 +211,27 @@ def generation(root: Path, t: int, n: int, monkeypatch: pytest.MonkeyPatch) -> G
         folder = root / f"holder-{number}"
         folder.mkdir(mode=0o700, parents=True)
         upgrade(world.database_url(number))
-    world.file("x").parent.mkdir()
+    return _recording(world, monkeypatch)
+
+
+def generation_among(
+    root: Path,
+    t: int,
+    holder_env: dict[int, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> SetUpGeneration:
+    """A generation among the key holders whose settings are ``holder_env`` (by number;
+    databases upgraded, no OPRF key), its files in ``root``/files, the dealers'
+    polynomials recorded."""
+    world = SetUpGeneration(root, threshold=t, n=len(holder_env), holder_env=holder_env)
+    return _recording(world, monkeypatch)
+
+
+_G = TypeVar("_G", bound=Generation)
+
+
+def _recording(world: _G, monkeypatch: pytest.MonkeyPatch) -> _G:
+    world.file("x").parent.mkdir(parents=True)
     draw = threshold.random_polynomial
 
     def recording(*args: Any, **kwargs: Any) -> list[bytes]:
