@@ -355,12 +355,33 @@ def cmd_dkg(_settings: Settings, args: argparse.Namespace) -> int:
         return 0
     out = Path(args.out) if args.out else None
     deals = [Path(f) for f in args.deals]
-    done = dkg.finish(custody, signer, db, settings.threshold, starts, deals, verifiers, out, now)
+    done = dkg.finish(
+        custody,
+        signer,
+        db,
+        settings.threshold,
+        starts,
+        deals,
+        verifiers,
+        out,
+        now,
+        exclude=args.exclude or [],
+    )
+    qualified = exchange.names(done.qualified)
     print(
         f"vir: holder {done.holder} stored its share of run {done.run_id} "
-        f"({done.threshold_text}) as epoch 1, every value checked against its dealer's "
-        "commitments; its box key is destroyed"
+        f"({done.threshold_text}) as epoch 1, from dealers {qualified}, every value checked "
+        "against its dealer's commitments; its box key and polynomial are destroyed"
     )
+    print(f"vir: the deployment's key holders are {qualified} (share indices)")
+    if done.excluded:
+        excluded = exchange.names(done.excluded)
+        print(
+            f"vir: holder(s) {excluded} excluded: they hold no share of this key and must not "
+            f"serve; give the clients and the index (VIR_USAGE_KEYHOLDERS) the URLs of "
+            f"holders {qualified} only, and take the index's VIR_KEYHOLDER_VERIFIER_KEY "
+            "from one of them"
+        )
     if out is not None:
         print(f"vir: the public record (group key, every holder's public share) is in {out}")
     print(
@@ -375,7 +396,9 @@ def _dkg_parsers(holder: argparse._SubParsersAction) -> None:  # type: ignore[ty
     steps = holder.add_parser(
         "dkg", help="make a t-of-n deployment's shares without anyone holding the key"
     ).add_subparsers(dest="dkg_step", required=True)
-    start = steps.add_parser("start", help="each new holder: its box key for the run")
+    start = steps.add_parser(
+        "start", help="each new holder: its box key and polynomial for the run, committed to"
+    )
     start.add_argument("--index", type=int, required=True, help="this holder's index, 1..N")
     start.add_argument("--holders", type=int, required=True, help="N, the number of holders")
     start.add_argument("--threshold", type=int, required=True, help="T, holders needed")
@@ -393,6 +416,13 @@ def _dkg_parsers(holder: argparse._SubParsersAction) -> None:  # type: ignore[ty
     deal.add_argument("--out", required=True)
     finish.add_argument("--deals", nargs="+", required=True, help="every holder's deal")
     finish.add_argument("--out", help="where to write the public record")
+    finish.add_argument(
+        "--exclude",
+        type=int,
+        action="append",
+        metavar="J",
+        help="leave out dealer J (as agreed with every other holder's operator); repeat",
+    )
     for parser in (start, deal, finish):
         parser.set_defaults(run=cmd_dkg)
 

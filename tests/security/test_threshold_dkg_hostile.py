@@ -1,7 +1,9 @@
 """Key generation (``vir keyholder dkg ...``) against mistakes and hostile files, on
 three new holders of a 2-of-3 deployment in folders. Refused, naming the problem and
 storing nothing: a dealt value that does not match its dealer's commitments (the
-dealer is named), a deal altered in transit or signed by another key, files of another
+dealer is named), a deal whose commitments are not those its dealer's start committed
+to (a dealer that chose its polynomial after seeing the others'), a polynomial altered
+in its keys directory, a deal altered in transit or signed by another key, files of another
 run, a holder's file twice or missing, a sealed value moved to another place, T > N
 and other thresholds that are not a deployment's, and any step on a holder that
 already holds a key. Outputs are never overwritten."""
@@ -17,11 +19,9 @@ from typing import Any
 import pytest
 from support.dkg_world import Generation, generation
 
-from vir.crypto import keys, oprf, sealedbox
-from vir.crypto.signing import load_signing_key
+from vir.crypto import keys, oprf, sealedbox, threshold
 from vir.domain.encoding import b64url_encode
-from vir.keyholder import dkg, exchange
-from vir.keyholder.custody import Custody
+from vir.keyholder import dkg
 
 pytestmark = pytest.mark.sqlite_only(
     "its holders keep SQLite databases of their own: the same on either run"
@@ -44,31 +44,13 @@ def _resign(
     world.resign(dkg.FAMILY, path, signer, change)
 
 
-def _run_of(world: Generation, starts: list[str]) -> dkg.Run:
-    """The run as holder 2 reads it (for a test that forges a value sealed to it)."""
-    signer = load_signing_key(world.keys_dir(2), "test/holder-2")
-    verifiers = exchange.parse_verifier_keys(world.verifiers()[1::2])
-    run, _me, _keypair, _keys = dkg.read_run(
-        Custody(world.keys_dir(2), None), signer, [Path(p) for p in starts], verifiers
-    )
-    return run
-
-
 def _no_key(world: Generation, number: int) -> None:
     assert not list(world.keys_dir(number).glob("oprf-epoch-*"))
 
 
 def test_a_value_that_does_not_match_the_commitments_names_its_dealer(world: Generation) -> None:
     starts, deals = _dealt(world)
-    run = _run_of(world, starts)
-
-    def wrong_value(doc: dict[str, Any]) -> None:
-        # Dealer 1 seals holder 2 a value off its polynomial, with the right context.
-        context = dkg._context(run, 1, 2)
-        sealed = sealedbox.seal(context + oprf.random_scalar(), run.starts[2].box_key)
-        doc["shares"]["2"] = b64url_encode(sealed)
-
-    _resign(world, Path(deals[0]), 1, wrong_value)
+    world.deal_wrongly(starts, deals[0], dealer=1, holder=2)
     err = world.refused(
         2, *world.finish_args(starts, deals), match="does not match dealer 1's commitments"
     )
@@ -78,6 +60,93 @@ def test_a_value_that_does_not_match_the_commitments_names_its_dealer(world: Gen
     # Holder 3's value from dealer 1 is sound: it finishes, and the operators then see
     # that holder 2 could not (a digest is missing), and start a new run.
     world.ok(3, *world.finish_args(starts, deals))
+
+
+def test_a_deal_changed_after_its_start_is_refused_by_the_start_digest(world: Generation) -> None:
+    """Dealer 3 waits for the other deals, then deals a new polynomial (chosen knowing
+    Σ_{J≠3} C_{J,0}, as a last dealer biasing the key would), self-consistent: its
+    commitments and values match, and it signs the deal with its own key. Only its
+    start's digest gives it away: before, this deal was taken."""
+    starts, deals = _dealt(world)
+    run = world.run_of(2, starts)
+    chosen = threshold.random_polynomial(world.threshold)
+
+    def another_polynomial(doc: dict[str, Any]) -> None:
+        doc["commitments"] = [b64url_encode(c) for c in threshold.commitments(chosen)]
+        for j in world.holders:
+            value = threshold.evaluate_polynomial(chosen, j)
+            sealed = sealedbox.seal(dkg._context(run, 3, j) + value, run.starts[j].box_key)
+            doc["shares"][str(j)] = b64url_encode(sealed)
+
+    _resign(world, Path(deals[2]), 3, another_polynomial)
+    for number in (1, 2):
+        err = world.refused(
+            number,
+            *world.finish_args(starts, deals),
+            match=f"{deals[2]}: dealer 3's commitments are not those its start file "
+            f"{starts[2]} committed to",
+        )
+        assert "Nothing was stored" in err
+        _no_key(world, number)
+        assert len(world.box_keys(number)) == 1, "a refused finish keeps its box key"
+        assert len(world.polynomials_kept(number)) == 1, "and its polynomial"
+        assert "agree with the other operators to run finish with --exclude 3" in err
+    # The others exclude dealer 3: its deal, given, is ignored.
+    assert len({world.finish(j, starts, deals, exclude=[3]) for j in (1, 2)}) == 1
+
+
+def test_an_exclusion_that_is_not_a_deployment_s_is_refused(world: Generation) -> None:
+    starts, deals = _dealt(world)
+    err = world.refused(
+        1,
+        *world.finish_args(starts, deals, exclude=[2, 3]),
+        match="excluding holder(s) 2,3 leaves 1 qualified dealer(s), fewer than t = 2",
+    )
+    assert "a false complaint can shrink the dealers but never hand over the key" in err
+    world.refused(
+        2, *world.finish_args(starts, deals, exclude=[2]), match="--exclude 2 is this holder"
+    )
+    for outside in (0, 4):
+        world.refused(
+            1,
+            *world.finish_args(starts, deals, exclude=[outside]),
+            match=f"--exclude {outside}: not a holder of run",
+        )
+    for number in (1, 2):
+        _no_key(world, number)
+        assert len(world.box_keys(number)) == len(world.polynomials_kept(number)) == 1
+
+
+def test_a_retried_deal_deals_the_polynomial_drawn_at_start(world: Generation) -> None:
+    starts, deals = _dealt(world)
+    again = world.file("deal-1-again.json")
+    world.ok(1, *world.deal_args(starts, again))
+    first, second = json.loads(Path(deals[0]).read_text()), json.loads(again.read_text())
+    assert first["commitments"] == second["commitments"]
+    assert len(world.polynomials) == world.n, "no polynomial is drawn after start"
+    # Either deal file finishes to the same record.
+    digests = {world.finish(2, starts, [str(again), deals[1], deals[2]])}
+    digests.add(world.finish(3, starts, deals))
+    assert len(digests) == 1
+
+
+def test_a_polynomial_altered_in_the_keys_directory_is_not_dealt(world: Generation) -> None:
+    _run, starts = world.starts()
+    (kept,) = world.polynomials_kept(1)
+    kept.write_text("".join(f"{oprf.random_scalar().hex()}\n" for _ in range(2)))
+    out = world.file("deal-1.json")
+    world.refused(
+        1,
+        *world.deal_args(starts, out),
+        match=f"the polynomial kept at {kept} is not the one this holder's start file",
+    )
+    kept.write_text("not a polynomial\n")
+    world.refused(1, *world.deal_args(starts, out), match=f"the polynomial at {kept} is malformed")
+    kept.chmod(0o644)
+    world.refused(1, *world.deal_args(starts, out), match="accessible by group or others")
+    kept.unlink()
+    world.refused(1, *world.deal_args(starts, out), match=f"no polynomial at {kept}")
+    assert not out.exists()
 
 
 def test_a_deal_altered_in_transit_or_signed_by_another_key_is_refused(
@@ -174,7 +243,7 @@ def test_a_holder_twice_or_missing_is_refused(world: Generation) -> None:
 
 def test_a_value_moved_to_another_place_is_refused(world: Generation) -> None:
     starts, deals = _dealt(world)
-    run = _run_of(world, starts)
+    run = world.run_of(2, starts)
 
     def moved(doc: dict[str, Any]) -> None:
         context = dkg._context(run, 3, 2)  # says it is from dealer 3
@@ -211,6 +280,7 @@ def test_a_threshold_that_is_not_a_deployment_s_is_refused(
     world.refused(1, *args, "--out", str(out), match=match)
     assert not out.exists()
     assert world.box_keys(1) == []
+    assert world.polynomials_kept(1) == []
 
 
 def test_wrong_index_threshold_setting_or_run_id_is_refused(world: Generation) -> None:
@@ -260,6 +330,7 @@ def test_an_existing_output_is_refused_and_left_alone(world: Generation) -> None
     args = ["dkg", "start", "--index", "1", "--holders", "3", "--threshold", "2"]
     world.refused(1, *args, "--out", str(taken), match="already exists")
     assert world.box_keys(1) == []
+    assert world.polynomials_kept(1) == []
     starts, _deals = _dealt(world)
     world.refused(1, *world.deal_args(starts, taken), match="already exists")
     assert taken.read_text() == "kept\n"

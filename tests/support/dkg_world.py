@@ -5,17 +5,25 @@ to compute k = Σ f_J(0), which no holder ever does."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
+from sqlalchemy import select
 from support.holder_folders import HolderFolders
 
-from vir.crypto import keys, threshold
+from vir.crypto import keys, oprf, sealedbox, threshold
+from vir.crypto.signing import load_signing_key
+from vir.domain.encoding import b64url_encode
+from vir.keyholder import dkg, exchange
+from vir.keyholder.custody import Custody
+from vir.store.db import Database
 from vir.store.migrate import upgrade
+from vir.store.tables import AuditEntryRow
 
 _RUN = re.compile(r"--run (\S+)")
 _DIGEST = re.compile(r"public record digest ([0-9a-f]{64})")
@@ -39,7 +47,12 @@ class Generation(HolderFolders):
     def key(self) -> bytes:
         """k = Σ f_J(0) over the recorded polynomials (one per dealer)."""
         assert len(self.polynomials) == self.n
-        return threshold.add_scalars([f[0] for f in self.polynomials])
+        return self.key_of(self.holders)
+
+    def key_of(self, dealers: Sequence[int]) -> bytes:
+        """Σ_{J∈dealers} f_J(0): the key qualified ``dealers`` make (drawn in start order,
+        holder 1 first)."""
+        return threshold.add_scalars([self.polynomials[j - 1][0] for j in dealers])
 
     def share(self, number: int, epoch: int = 1) -> threshold.Share:
         found = keys.load_oprf_keyring(self.keys_dir(number)).get(epoch)
@@ -105,21 +118,89 @@ class Generation(HolderFolders):
         self.ok(number, *self.deal_args(starts, path))
         return str(path)
 
-    def finish_args(self, starts: Sequence[str], deals: Sequence[str], out: str = "") -> list[str]:
+    def finish_args(
+        self,
+        starts: Sequence[str],
+        deals: Sequence[str],
+        out: str = "",
+        exclude: Sequence[int] = (),
+    ) -> list[str]:
         extra = ["--out", out] if out else []
+        for j in exclude:
+            extra += ["--exclude", str(j)]
         return ["dkg", "finish", "--starts", *starts, "--deals", *deals, *self.verifiers(), *extra]
 
-    def finish(self, number: int, starts: Sequence[str], deals: Sequence[str]) -> str:
+    def finish(
+        self,
+        number: int,
+        starts: Sequence[str],
+        deals: Sequence[str],
+        exclude: Sequence[int] = (),
+    ) -> str:
         """Finish on holder ``number``, its public record in public-N.json: its digest."""
         out = self.ok(
-            number, *self.finish_args(starts, deals, str(self.file(f"public-{number}.json")))
+            number,
+            *self.finish_args(starts, deals, str(self.file(f"public-{number}.json")), exclude),
         )
         found = _DIGEST.search(out)
         assert found is not None, out
         return found[1]
 
+    def run_of(self, number: int, starts: Sequence[str]) -> dkg.Run:
+        """The run as holder ``number`` reads it."""
+        signer = load_signing_key(self.keys_dir(number), f"test/holder-{number}")
+        verifiers = exchange.parse_verifier_keys(self.verifiers()[1::2])
+        run, _me, _keypair, _keys = dkg.read_run(
+            Custody(self.keys_dir(number), None), signer, [Path(p) for p in starts], verifiers
+        )
+        return run
+
+    def deal_wrongly(self, starts: Sequence[str], deal: str, dealer: int, holder: int) -> None:
+        """Dealer ``dealer`` seals holder ``holder`` a value off its polynomial (with the
+        right context) and signs its deal again: it dealt wrongly."""
+        run = self.run_of(holder, starts)
+
+        def wrong_value(doc: dict[str, Any]) -> None:
+            context = dkg._context(run, dealer, holder)
+            sealed = sealedbox.seal(context + oprf.random_scalar(), run.starts[holder].box_key)
+            doc["shares"][str(holder)] = b64url_encode(sealed)
+
+        self.resign(dkg.FAMILY, Path(deal), dealer, wrong_value)
+
+    def audit_bodies(self, number: int) -> list[dict[str, Any]]:
+        """Holder ``number``'s audit log entries, in order."""
+        db = Database.connect(self.database_url(number))
+        try:
+            db.integrate()
+            with db.read() as session:
+                rows = session.execute(select(AuditEntryRow.body).order_by(AuditEntryRow.seq))
+                return [json.loads(bytes(body)) for (body,) in rows]
+        finally:
+            db.dispose()
+
     def box_keys(self, number: int) -> list[Path]:
         return sorted(self.keys_dir(number).glob("dkg-*.box"))
+
+    def polynomials_kept(self, number: int) -> list[Path]:
+        """The polynomial files (plain or wrapped) in holder ``number``'s keys directory."""
+        return sorted(self.keys_dir(number).glob("dkg-*.polynomial*"))
+
+
+@dataclass
+class SetUpGeneration(Generation):
+    """A generation among key holders set up elsewhere (``vir dev init``'s, to be served
+    as real processes), each run with its own settings ``holder_env``."""
+
+    holder_env: dict[int, dict[str, str]] = field(default_factory=dict, kw_only=True)
+
+    def env(self, number: int) -> dict[str, str]:
+        return self.holder_env[number]
+
+    def keys_dir(self, number: int) -> Path:
+        return Path(self.holder_env[number]["VIR_KEYHOLDER_KEYS_DIR"])
+
+    def database_url(self, number: int) -> str:
+        return self.holder_env[number]["VIR_KEYHOLDER_DATABASE_URL"]
 
 
 def generation(root: Path, t: int, n: int, monkeypatch: pytest.MonkeyPatch) -> Generation:
@@ -130,7 +211,27 @@ def generation(root: Path, t: int, n: int, monkeypatch: pytest.MonkeyPatch) -> G
         folder = root / f"holder-{number}"
         folder.mkdir(mode=0o700, parents=True)
         upgrade(world.database_url(number))
-    world.file("x").parent.mkdir()
+    return _recording(world, monkeypatch)
+
+
+def generation_among(
+    root: Path,
+    t: int,
+    holder_env: dict[int, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> SetUpGeneration:
+    """A generation among the key holders whose settings are ``holder_env`` (by number;
+    databases upgraded, no OPRF key), its files in ``root``/files, the dealers'
+    polynomials recorded."""
+    world = SetUpGeneration(root, threshold=t, n=len(holder_env), holder_env=holder_env)
+    return _recording(world, monkeypatch)
+
+
+_G = TypeVar("_G", bound=Generation)
+
+
+def _recording(world: _G, monkeypatch: pytest.MonkeyPatch) -> _G:
+    world.file("x").parent.mkdir(parents=True)
     draw = threshold.random_polynomial
 
     def recording(*args: Any, **kwargs: Any) -> list[bytes]:

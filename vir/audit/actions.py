@@ -549,22 +549,24 @@ _DESCRIPTIONS: Final[dict[Action, Description]] = {
     ),
     Action.KEY_GENERATION_STARTED: _D(
         "A key holder started a distributed key generation: it published its box key for "
-        "the run (objects: run, holder, threshold; never a key).",
+        "the run and the digest of its polynomial's commitments (objects: run, holder, "
+        "threshold; never a key).",
         _P.ADMIN,
         _U.SECURITY,
         "Sleutelgeneratie gestart",
     ),
     Action.KEY_GENERATION_DEALT: _D(
-        "A key holder dealt its random polynomial: commitments, and one sealed value per "
-        "holder (objects: run, holder, threshold; never a value).",
+        "A key holder dealt the random polynomial it drew at start: commitments, and one "
+        "sealed value per holder (objects: run, holder, threshold; never a value).",
         _P.ADMIN,
         _U.SECURITY,
         "Sleutelgeneratie: bijdrage verdeeld",
     ),
     Action.KEY_GENERATION_FINISHED: _D(
         "A key holder stored its share of the jointly generated key as epoch 1, every "
-        "dealt value checked against its dealer's commitments; its box key is destroyed "
-        "(objects: run, holder, threshold, public record digest; never a share).",
+        "qualified dealer's value checked against its commitments; its box key and "
+        "polynomial are destroyed (objects: run, holder, threshold, public record digest, "
+        "the excluded dealers; never a share).",
         _P.ADMIN,
         _U.SECURITY,
         "Sleutelgeneratie voltooid",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from vir.crypto import keys
+from vir.crypto import keys, polynomial_file
 from vir.crypto.hsm import Token
 from vir.crypto.signing import (
     CheckpointSigner,
@@ -63,6 +63,14 @@ class Custody:
         self, keys_dir: Path, epoch: int, secret: bytes, share_index: int | None = None
     ) -> Path:
         return keys.write_oprf_key(keys_dir, epoch, secret, share_index, token=self.token)
+
+    def write_polynomial(self, path: Path, coefficients: list[bytes]) -> Path:
+        """A key generation dealer's polynomial, kept until finish: a file, or with an
+        HSM wrapped by it as an OPRF key is."""
+        return polynomial_file.write_polynomial(path, coefficients, self.token)
+
+    def read_polynomial(self, path: Path, t: int) -> list[bytes]:
+        return polynomial_file.read_polynomial(path, t, self.token)
 
     def signer(self, origin: str) -> CheckpointSigner:
         return load_signing_key(self.keys_dir, origin, token=self.token, folder=self.folder)

@@ -5,25 +5,44 @@ Each holder I of 1..n, with threshold t, runs three steps; files go between them
 with share repair (``vir.keyholder.repair``), in the same format
 (``vir.keyholder.exchange``):
 
-1. ``start``: a fresh box key pair (the secret key 0600 in I's keys directory) and the
-   start file: the run id, I, t-of-n and the box public key, signed with I's
-   checkpoint key. The first holder's start makes the run id; the others take it.
-2. ``deal``: with every holder's start (checked with their verifier keys), a random
-   polynomial f_I of degree t-1; the deal file holds the Feldman commitments
-   C_{I,m} = a_{I,m}·G and, for every holder J (I too), f_I(J) sealed to J's box key;
-   signed. The polynomial exists only in memory while the step runs.
-3. ``finish``: with every holder's deal, I opens f_J(I) from each, checks it against
-   dealer J's commitments (f_J(I)·G = Σ_m I^m·C_{J,m}; a mismatch names the dealer),
-   stores k_I = Σ_J f_J(I) as its epoch-1 share with ``Custody.write_key`` and
-   destroys its box key. The public record (K = Σ_J C_{J,0}, every K_J = k_J·G and the
-   commitments) is the same on every honest holder: its digest, printed by finish, is
-   what the operators compare.
+1. ``start``: a fresh box key pair and a random polynomial f_I of degree t-1, both kept
+   in I's keys directory until finish (0600; the polynomial wrapped by the HSM when
+   there is one, ``Custody.write_polynomial``), and the start file: the run id, I,
+   t-of-n, the box public key and the digest of f_I's Feldman commitments
+   C_{I,m} = a_{I,m}·G (``commitments_digest``), signed with I's checkpoint key. The
+   first holder's start makes the run id; the others take it.
+2. ``deal``: with every holder's start (checked with their verifier keys), the
+   polynomial I drew at start (a retried deal deals the same one); the deal file holds
+   its commitments and, for every holder J (I too), f_I(J) sealed to J's box key;
+   signed.
+3. ``finish``: with every holder's deal, I checks each dealer's commitments against the
+   digest in that dealer's start (a mismatch names the dealer and both files), opens
+   f_J(I) from each, checks it against dealer J's commitments
+   (f_J(I)·G = Σ_m I^m·C_{J,m}; a mismatch names the dealer), stores
+   k_I = Σ_J f_J(I) as its epoch-1 share with ``Custody.write_key`` and destroys its
+   box key and its polynomial. The public record (K = Σ_J C_{J,0}, every K_J = k_J·G
+   and the commitments) is the same on every honest holder: its digest, printed by
+   finish, is what the operators compare.
+
+A dealer that dealt wrongly (a finish names it) or never deals can be left out: the
+operators agree, and every other holder runs finish with ``--exclude J``. Then QUAL is
+every holder but the excluded: k_I = Σ_{J∈QUAL} f_J(I), K = Σ_{J∈QUAL} C_{J,0}, an
+excluded dealer's deal is neither required nor read, and the public record names the
+qualified and the excluded holders, so holders that excluded differently print
+different digests. An excluded holder does not finish (it holds no share and must not
+serve). At least t dealers must remain: with at most t-1 dishonest holders, t
+qualified dealers include an honest one, whose secret polynomial keeps k unknown; a
+false complaint can shrink QUAL, never hand over the key.
+
+Why the polynomial is drawn at start: every dealer is bound to its commitments before
+anyone's are seen. Were they first seen in the deals, the last dealer could read the
+others' (hence Σ_{J≠I} C_{J,0}) and only then choose f_I, and with it the group key.
 
 Every deal names the run and the digest of the n start files (``Run.digest``), so a
 deal made against another set of starts (another box key, say) is refused; every
 sealed value names its run, dealer and recipient. What the file carriers see is public
-(box keys, commitments) or sealed. Errors and output name files and holders, never a
-value; a refused step keeps its box key for a retry.
+(box keys, commitments and their digests) or sealed. Errors and output name files and
+holders, never a value; a refused step keeps its box key and polynomial for a retry.
 """
 
 from __future__ import annotations
@@ -39,7 +58,7 @@ from typing import Any
 
 from vir.audit.actions import Action
 from vir.audit.chain import AuditEvent, Outcome
-from vir.crypto import sealedbox, threshold
+from vir.crypto import polynomial_file, sealedbox, threshold
 from vir.crypto.keys import destroy_oprf_key
 from vir.crypto.signing import CheckpointSigner, init_signing_key
 from vir.domain.encoding import b64url_decode, b64url_encode
@@ -56,9 +75,10 @@ RUN_ID_BYTES = 16
 EPOCH = 1  # the generated key is a new deployment's first
 # Hex: a run id is typed after --run, where a base64url one could start with "-".
 _RUN_ID = re.compile(r"[0-9a-f]{32}")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 _SIGNED = ("version", "kind", "run", "threshold", "signer", "signature")
 FIELDS = {
-    "start": frozenset((*_SIGNED, "holder", "box_key", "created_at")),
+    "start": frozenset((*_SIGNED, "holder", "box_key", "commitments_digest", "created_at")),
     "deal": frozenset((*_SIGNED, "run_digest", "dealer", "commitments", "shares")),
     "public": frozenset(
         (
@@ -70,6 +90,8 @@ FIELDS = {
             "group_key",
             "public_shares",
             "commitments",
+            "qualified",
+            "excluded",
         )
     ),
 }
@@ -83,6 +105,7 @@ class Start:
     holder: int
     box_key: bytes
     digest: str  # SHA-256 of the signed file's canonical JSON
+    committed: str  # commitments_digest of the holder's polynomial, drawn at start
 
 
 @dataclass(frozen=True)
@@ -124,6 +147,8 @@ class Done:
     holder: int
     out: Path | None = None
     public_digest: str | None = None  # finish: what every holder's operator compares
+    qualified: tuple[int, ...] = ()  # finish: the dealers whose polynomials make the key
+    excluded: tuple[int, ...] = ()  # finish: the dealers left out (--exclude)
 
 
 # -- the steps -------------------------------------------------------------------------
@@ -132,6 +157,19 @@ class Done:
 def box_key_path(keys_dir: Path, run_id: str) -> Path:
     """Where a holder keeps its box secret key for one run, until it finishes."""
     return keys_dir / f"dkg-{run_id}.box"
+
+
+def polynomial_path(keys_dir: Path, run_id: str) -> Path:
+    """Where a holder keeps the polynomial it drew at start, until it finishes (with an
+    HSM, wrapped, at this path + ".wrapped")."""
+    return keys_dir / f"dkg-{run_id}.polynomial"
+
+
+def commitments_digest(run_id: str, dealer: int, t: int, commitments: Sequence[bytes]) -> str:
+    """What a start file commits its holder to: SHA-256 over the domain, the run, the
+    dealer, t and the t Feldman commitments (32 bytes each) in order."""
+    head = DOMAIN + f"commitments run {run_id} dealer {dealer} threshold {t}\n".encode("ascii")
+    return hashlib.sha256(head + b"".join(commitments)).hexdigest()
 
 
 def start(
@@ -145,9 +183,12 @@ def start(
     run_id: str | None,
     out: Path,
     now: dt.datetime,
+    rng: Callable[[], bytes] | None = None,
 ) -> Done:
-    """Step 1: this holder's box key and its signed start file ``out``; a new run id
-    when ``run_id`` is None. Makes the checkpoint key when there is none."""
+    """Step 1: this holder's box key, its random polynomial (both kept in its keys
+    directory until finish) and its signed start file ``out``, which commits to the
+    polynomial's commitments by their digest; a new run id when ``run_id`` is None.
+    Makes the checkpoint key when there is none."""
     t, n = _threshold(t, holders)
     if not 1 <= index <= n:
         raise ConfigurationError(f"this holder's index must be 1..{n}, not {index}")
@@ -165,6 +206,11 @@ def start(
     init_signing_key(custody.keys_dir, token=custody.token)
     signer = custody.signer(origin)
     keypair = sealedbox.new_keypair()
+    drawn = {} if rng is None else {"rng": rng}
+    # Drawn and committed to before any other holder's commitments can be seen: the
+    # last dealer cannot choose its polynomial, so the key, after seeing the others'.
+    coefficients = threshold.random_polynomial(t, **drawn)
+    committed = commitments_digest(run_id, index, t, threshold.commitments(coefficients))
     body = {
         "version": VERSION,
         "kind": "start",
@@ -172,15 +218,22 @@ def start(
         "threshold": f"{t}-of-{n}",
         "holder": index,
         "box_key": b64url_encode(keypair.public),
+        "commitments_digest": committed,
         "created_at": now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     box = box_key_path(custody.keys_dir, run_id)
+    polynomial = polynomial_path(custody.keys_dir, run_id)
     sealedbox.write_keypair(box, keypair)
+    kept = False
     try:
+        custody.write_polynomial(polynomial, coefficients)
+        kept = True
         exchange.write_output(out, exchange.sign(FAMILY, body, signer))
         _audit(db, Action.KEY_GENERATION_STARTED, run_id, f"{t}-of-{n}", index, now)
     except BaseException:
         sealedbox.destroy_keypair(box)
+        if kept:
+            polynomial_file.destroy_polynomial(polynomial)
         raise
     return Done(run_id, f"{t}-of-{n}", index, out)
 
@@ -194,16 +247,21 @@ def deal(
     verifier_keys: Mapping[int, str],
     out: Path,
     now: dt.datetime,
-    rng: Callable[[], bytes] | None = None,
 ) -> Done:
-    """Step 2: this holder's polynomial, committed to and dealt, one value sealed to
-    each holder's box key; signed."""
+    """Step 2: the polynomial this holder drew at start, its commitments and one value
+    sealed to each holder's box key; signed. A retried deal deals the same polynomial."""
     exchange.refuse_existing(out)
     exchange.refuse_oprf_keys(custody.keys_dir, _NEVER_REPLACES)
     run, me, _keypair, _keys = read_run(custody, signer, start_files, verifier_keys)
     exchange.same_threshold(configured_threshold, run.t, "run")
-    drawn = {} if rng is None else {"rng": rng}
-    coefficients = threshold.random_polynomial(run.t, **drawn)
+    kept = polynomial_path(custody.keys_dir, run.run_id)
+    coefficients = custody.read_polynomial(kept, run.t)
+    commitments = threshold.commitments(coefficients)
+    if commitments_digest(run.run_id, me, run.t, commitments) != run.starts[me].committed:
+        raise ConfigurationError(
+            f"the polynomial kept at {kept} is not the one this holder's start file "
+            f"{run.starts[me].path} committed to: it was altered; start a new run"
+        )
     shares = {
         str(j): b64url_encode(
             sealedbox.seal(
@@ -220,7 +278,7 @@ def deal(
         "run_digest": run.digest,
         "threshold": run.threshold_text,
         "dealer": me,
-        "commitments": [b64url_encode(c) for c in threshold.commitments(coefficients)],
+        "commitments": [b64url_encode(c) for c in commitments],
         "shares": shares,
     }
     exchange.write_output(out, exchange.sign(FAMILY, body, signer))
@@ -238,19 +296,22 @@ def finish(
     verifier_keys: Mapping[int, str],
     out: Path | None,
     now: dt.datetime,
+    exclude: Sequence[int] = (),
 ) -> Done:
-    """Step 3: k_I = Σ_J f_J(I), every f_J(I) checked against dealer J's commitments,
-    stored as this holder's epoch-1 share; the public record written to ``out`` (when
-    given) and its digest returned; the box key destroyed."""
+    """Step 3: k_I = Σ_{J∈QUAL} f_J(I) over the qualified dealers (every holder but the
+    ``exclude``d), every f_J(I) checked against dealer J's commitments, stored as this
+    holder's epoch-1 share; the public record written to ``out`` (when given) and its
+    digest returned; the box key and polynomial destroyed."""
     if out is not None:
         exchange.refuse_existing(out)
     exchange.refuse_oprf_keys(custody.keys_dir, _NEVER_REPLACES)
     _fresh(db)
     run, me, keypair, keys = read_run(custody, signer, start_files, verifier_keys)
     exchange.same_threshold(configured_threshold, run.t, "run")
-    deals = read_deals(run, deal_files, keys)
+    qualified, excluded = _qualified(run, me, exclude)
+    deals = read_deals(run, deal_files, keys, excluded)
     received = []
-    for dealer in run.holders:
+    for dealer in qualified:
         found = deals[dealer]
         value = exchange.open_scalar(
             found.shares[me],
@@ -264,12 +325,12 @@ def finish(
             raise ConfigurationError(
                 f"{found.path}: the value dealer {dealer} sealed to holder {me} does not "
                 f"match dealer {dealer}'s commitments: dealer {dealer} dealt wrongly, or its "
-                "file was altered before it was signed. Nothing was stored: tell the other "
-                "holders' operators, and start a new run"
+                "file was altered before it was signed. Nothing was stored: "
+                + _exclude_advice(dealer)
             )
         received.append(value)
     secret = threshold.add_scalars(received)
-    record = public_record(run, deals)
+    record = public_record(run, deals, qualified)
     try:
         share = threshold.Share(me, secret)
         matches = threshold.public_share(share.secret) == _public_share(record, me)
@@ -281,11 +342,49 @@ def finish(
         )
     rendered = exchange.render(record)
     digest = hashlib.sha256(rendered).hexdigest()
-    _store(custody, db, run, me, secret, digest, now)
+    _store(custody, db, run, me, secret, digest, excluded, now)
     if out is not None:
         exchange.write_output(out, rendered)
     sealedbox.destroy_keypair(box_key_path(custody.keys_dir, run.run_id))
-    return Done(run.run_id, run.threshold_text, me, out, digest)
+    polynomial_file.destroy_polynomial(polynomial_path(custody.keys_dir, run.run_id))
+    return Done(run.run_id, run.threshold_text, me, out, digest, qualified, excluded)
+
+
+def _qualified(
+    run: Run, me: int, exclude: Sequence[int]
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The qualified dealers and the excluded ones, both sorted; refused (naming holders)
+    when this holder is excluded, an index is not a holder of the run, or fewer than t
+    dealers remain."""
+    excluded = tuple(sorted(set(exclude)))
+    outside = [j for j in excluded if j not in run.holders]
+    if outside:
+        raise ConfigurationError(
+            f"--exclude {outside[0]}: not a holder of run {run.run_id} (holders 1..{run.n})"
+        )
+    if me in excluded:
+        raise ConfigurationError(
+            f"--exclude {me} is this holder: an excluded holder does not finish; it holds "
+            "no share of the key the others make, and must not serve"
+        )
+    qualified = tuple(j for j in run.holders if j not in excluded)
+    if len(qualified) < run.t:
+        raise ConfigurationError(
+            f"excluding holder(s) {exchange.names(excluded)} leaves {len(qualified)} "
+            f"qualified dealer(s), fewer than t = {run.t}: with at most t-1 dishonest "
+            "holders, t qualified dealers guarantee one honest contribution to the key, so "
+            "a false complaint can shrink the dealers but never hand over the key. Nothing "
+            "was stored: start a new run"
+        )
+    return qualified, excluded
+
+
+def _exclude_advice(*dealers: int) -> str:
+    options = " ".join(f"--exclude {j}" for j in dealers)
+    return (
+        f"agree with the other operators to run finish with {options} on every other "
+        "holder, or start again (a new run)"
+    )
 
 
 # -- reading ---------------------------------------------------------------------------
@@ -319,11 +418,14 @@ def read_run(
         if holder in starts:
             raise exchange.bad(path, f"a second start file from holder {holder}")
         box_key = exchange.bytes_field(doc["box_key"], sealedbox.PUBLIC_KEY_BYTES, "box_key", path)
+        committed = doc["commitments_digest"]
+        if not isinstance(committed, str) or not _DIGEST.fullmatch(committed):
+            raise exchange.bad(path, "commitments_digest is not 64 hex digits")
         created = doc["created_at"]
         if not isinstance(created, str) or len(created) > 40:
             raise exchange.bad(path, "created_at is not a time")
         digest = hashlib.sha256(exchange.canonical(doc)).hexdigest()
-        starts[holder] = Start(path, holder, box_key, digest)
+        starts[holder] = Start(path, holder, box_key, digest, committed)
         signed[holder] = doc
     missing = [j for j in range(1, n + 1) if j not in starts]
     if missing:
@@ -345,20 +447,27 @@ def read_run(
 
 
 def read_deals(
-    run: Run, paths: Sequence[Path], keys: Mapping[int, tuple[str, bytes]]
+    run: Run,
+    paths: Sequence[Path],
+    keys: Mapping[int, tuple[str, bytes]],
+    excluded: Sequence[int] = (),
 ) -> dict[int, Deal]:
+    """Every qualified dealer's deal, checked; an ``excluded`` dealer's is not required,
+    and ignored when given."""
     found: dict[int, Deal] = {}
     for path in paths:
         doc = exchange.load(FAMILY, path, "deal")
         if doc["run"] != run.run_id:
             raise exchange.bad(path, f"belongs to another run, not {run.run_id}")
+        dealer = doc["dealer"]
+        if type(dealer) is not int or dealer not in run.holders:
+            raise exchange.bad(path, f"its dealer is not a holder index 1..{run.n}")
+        if dealer in excluded:
+            continue
         if doc["run_digest"] != run.digest or doc["threshold"] != run.threshold_text:
             raise exchange.bad(
                 path, f"was made with other start files than these of run {run.run_id}"
             )
-        dealer = doc["dealer"]
-        if type(dealer) is not int or dealer not in run.holders:
-            raise exchange.bad(path, f"its dealer is not a holder index 1..{run.n}")
         if not exchange.signed_by(FAMILY, doc, path, keys[dealer]):
             raise exchange.bad(path, _not_signed(dealer))
         values = doc["commitments"]
@@ -367,6 +476,17 @@ def read_deals(
         commitments = tuple(
             exchange.bytes_field(v, 32, f"commitment {m}", path) for m, v in enumerate(values)
         )
+        start_file = run.starts[dealer].path
+        if commitments_digest(run.run_id, dealer, run.t, commitments) != (
+            run.starts[dealer].committed
+        ):
+            raise exchange.bad(
+                path,
+                f"dealer {dealer}'s commitments are not those its start file {start_file} "
+                f"committed to: dealer {dealer} changed its polynomial after its start (or "
+                "its file was altered before it was signed). Nothing was stored: "
+                + _exclude_advice(dealer),
+            )
         shares = doc["shares"]
         if not isinstance(shares, dict) or sorted(shares) != sorted(map(str, run.holders)):
             raise exchange.bad(path, "its sealed values are not one per holder")
@@ -377,21 +497,25 @@ def read_deals(
         if dealer in found:
             raise exchange.bad(path, f"a second deal file from holder {dealer}")
         found[dealer] = Deal(path, dealer, commitments, sealed)
-    missing = [j for j in run.holders if j not in found]
+    missing = [j for j in run.holders if j not in found and j not in excluded]
     if missing:
-        raise ConfigurationError(f"no deal file from holder(s) {exchange.names(missing)}")
+        shown = exchange.names(missing)
+        raise ConfigurationError(
+            f"no deal file from holder(s) {shown}: give every holder's deal with --deals; "
+            f"if holder(s) {shown} never deal, " + _exclude_advice(*missing)
+        )
     return found
 
 
-def public_record(run: Run, deals: Mapping[int, Deal]) -> dict[str, Any]:
-    """What every holder's finish computes alike from the same deals: the group key K,
-    every holder's public share K_J and the commitments. No secret is in it."""
-    dealt = [deals[j].commitments for j in run.holders]
+def public_record(run: Run, deals: Mapping[int, Deal], qualified: Sequence[int]) -> dict[str, Any]:
+    """What every holder's finish computes alike from the same deals and the same
+    exclusions: the group key K = Σ_{J∈QUAL} C_{J,0}, the public share K_J of every
+    holder of the deployment (the qualified ones), the qualified dealers' commitments,
+    and which holders are qualified and excluded. No secret is in it."""
+    dealt = [deals[j].commitments for j in qualified]
     try:
         group = threshold.group_key(dealt)
-        publics = {
-            str(j): b64url_encode(threshold.dealt_public_share(dealt, j)) for j in run.holders
-        }
+        publics = {str(j): b64url_encode(threshold.dealt_public_share(dealt, j)) for j in qualified}
     except CryptoError:
         raise ConfigurationError(
             "the dealers' commitments add up to no usable key: a dealer's file is malformed; "
@@ -406,8 +530,10 @@ def public_record(run: Run, deals: Mapping[int, Deal]) -> dict[str, Any]:
         "group_key": b64url_encode(group),
         "public_shares": publics,
         "commitments": {
-            str(j): [b64url_encode(c) for c in deals[j].commitments] for j in run.holders
+            str(j): [b64url_encode(c) for c in deals[j].commitments] for j in qualified
         },
+        "qualified": list(qualified),
+        "excluded": [j for j in run.holders if j not in qualified],
     }
 
 
@@ -489,6 +615,7 @@ def _store(
     me: int,
     secret: bytes,
     digest: str,
+    excluded: Sequence[int],
     now: dt.datetime,
 ) -> None:
     """The share and its audit entry, in one transaction: a share written here is
@@ -508,6 +635,7 @@ def _store(
                     me,
                     now,
                     public=digest[:16],
+                    excluded=exchange.names(excluded),
                 ),
             )
     except BaseException:
