@@ -22,8 +22,8 @@ from vir.client.connection import Pseudonymised, RetryPolicy
 from vir.client.demo import made_up_bsn
 from vir.client.sync_memory import SUFFIX, SyncMemory
 from vir.crypto import oprf
-from vir.domain.signals import Professional
 from vir.domain.encoding import b64url_encode
+from vir.domain.signals import Professional
 
 REMOVE_ON = "2028-12-01"
 
