@@ -308,7 +308,7 @@ def cmd_repair(_settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_dkg(_settings: Settings, args: argparse.Namespace) -> int:
     """``vir keyholder dkg STEP``: make this new holder's share of a t-of-n key that
-    nobody holds (vir.keyholder.dkg): start, deal, finish, on every holder. Each step
+    nobody holds (vir.keyholder.dkg): start, deal, check, finish, on every holder. Each step
     prints what it did; never a share, value or key."""
     from vir.keyholder import dkg, exchange
 
@@ -353,8 +353,35 @@ def cmd_dkg(_settings: Settings, args: argparse.Namespace) -> int:
             f"to each holder: {done.out}"
         )
         return 0
-    out = Path(args.out) if args.out else None
     deals = [Path(f) for f in args.deals]
+    if step == "check":
+        checked = dkg.check(
+            custody,
+            signer,
+            db,
+            settings.threshold,
+            starts,
+            deals,
+            verifiers,
+            exclude=args.exclude or [],
+        )
+        print(
+            f"vir: holder {checked.holder} checked run {checked.run_id} "
+            f"({checked.threshold_text}): every value from dealers "
+            f"{exchange.names(checked.qualified)} matches its dealer's commitments; nothing "
+            "was stored"
+        )
+        print(
+            f"vir: public record digest {checked.public_digest}: once every holder's check "
+            "printed the same, each runs finish with the same files"
+            + (
+                f" and --exclude {' --exclude '.join(map(str, checked.excluded))}"
+                if checked.excluded
+                else ""
+            )
+        )
+        return 0
+    out = Path(args.out) if args.out else None
     done = dkg.finish(
         custody,
         signer,
@@ -392,7 +419,7 @@ def cmd_dkg(_settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _dkg_parsers(holder: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """``vir keyholder dkg start|deal|finish`` (docs/operations.md)."""
+    """``vir keyholder dkg start|deal|check|finish`` (docs/operations.md)."""
     steps = holder.add_parser(
         "dkg", help="make a t-of-n deployment's shares without anyone holding the key"
     ).add_subparsers(dest="dkg_step", required=True)
@@ -405,8 +432,11 @@ def _dkg_parsers(holder: argparse._SubParsersAction) -> None:  # type: ignore[ty
     start.add_argument("--run", dest="run_id", help="the run id the first holder's start printed")
     start.add_argument("--out", required=True)
     deal = steps.add_parser("deal", help="each holder: commitments and sealed values")
+    check = steps.add_parser(
+        "check", help="each holder: check the values and print the digest, storing nothing"
+    )
     finish = steps.add_parser("finish", help="each holder: check the values, store the share")
-    for parser in (deal, finish):
+    for parser in (deal, check, finish):
         parser.add_argument("--starts", nargs="+", required=True, help="every holder's start")
         parser.add_argument(
             "--verifier-key",
@@ -414,16 +444,17 @@ def _dkg_parsers(holder: argparse._SubParsersAction) -> None:  # type: ignore[ty
             help="a holder's verifier key as INDEX=KEY (its `vir keyholder key`); repeat",
         )
     deal.add_argument("--out", required=True)
-    finish.add_argument("--deals", nargs="+", required=True, help="every holder's deal")
+    for parser in (check, finish):
+        parser.add_argument("--deals", nargs="+", required=True, help="every holder's deal")
+        parser.add_argument(
+            "--exclude",
+            type=int,
+            action="append",
+            metavar="J",
+            help="leave out dealer J (as agreed with every other holder's operator); repeat",
+        )
     finish.add_argument("--out", help="where to write the public record")
-    finish.add_argument(
-        "--exclude",
-        type=int,
-        action="append",
-        metavar="J",
-        help="leave out dealer J (as agreed with every other holder's operator); repeat",
-    )
-    for parser in (start, deal, finish):
+    for parser in (start, deal, check, finish):
         parser.set_defaults(run=cmd_dkg)
 
 

@@ -119,6 +119,30 @@ def test_holders_exclude_a_dealer_that_dealt_wrongly(
     assert world.finish(3, starts, deals) not in digests
 
 
+def test_every_holder_checks_before_any_finishes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``dkg check``: everything finish checks and the digest it would print, with
+    nothing stored or destroyed. Holder 1's check names dealer 3 while no holder has
+    finished, so every holder can still exclude it; the digests the checks print are
+    the ones finish prints."""
+    world = generation(tmp_path, 2, 3, monkeypatch)
+    _run, starts = world.starts()
+    deals = [world.deal(j, starts) for j in world.holders]
+    world.deal_wrongly(starts, deals[2], dealer=3, holder=1)
+    check = ["dkg", "check", *world.finish_args(starts, deals)[2:]]
+    world.refused(1, *check, match="dealer 3 dealt wrongly")
+    said = world.ok(2, *check)  # holder 2's values from dealer 3 are right
+    assert "nothing was stored" in said
+    checked = {world.check(j, starts, deals, exclude=[3]) for j in (1, 2)}
+    assert len(checked) == 1
+    for number in world.holders:
+        assert not list(world.keys_dir(number).glob("oprf-epoch-*")), "check stored a key"
+        assert world.box_keys(number) and world.polynomials_kept(number)
+    finished = {world.finish(j, starts, deals, exclude=[3]) for j in (1, 2)}
+    assert finished == checked
+
+
 def test_a_dealer_that_never_deals_is_excluded_from_3_of_5(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -130,6 +130,19 @@ class Generation(HolderFolders):
             extra += ["--exclude", str(j)]
         return ["dkg", "finish", "--starts", *starts, "--deals", *deals, *self.verifiers(), *extra]
 
+    def check(
+        self,
+        number: int,
+        starts: Sequence[str],
+        deals: Sequence[str],
+        exclude: Sequence[int] = (),
+    ) -> str:
+        """``dkg check`` on holder ``number``: the digest it printed."""
+        args = self.finish_args(starts, deals, exclude=exclude)
+        found = _DIGEST.search(self.ok(number, "dkg", "check", *args[2:]))
+        assert found is not None
+        return found[1]
+
     def finish(
         self,
         number: int,

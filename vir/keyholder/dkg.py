@@ -304,6 +304,73 @@ def finish(
     digest returned; the box key and polynomial destroyed."""
     if out is not None:
         exchange.refuse_existing(out)
+    made = _made(
+        custody, signer, db, configured_threshold, start_files, deal_files, verifier_keys, exclude
+    )
+    run = made.run
+    _store(custody, db, run, made.holder, made.secret, made.digest, made.excluded, now)
+    if out is not None:
+        exchange.write_output(out, made.rendered)
+    sealedbox.destroy_keypair(box_key_path(custody.keys_dir, run.run_id))
+    polynomial_file.destroy_polynomial(polynomial_path(custody.keys_dir, run.run_id))
+    return made.done(out)
+
+
+def check(
+    custody: Custody,
+    signer: CheckpointSigner,
+    db: Database,
+    configured_threshold: int,
+    start_files: Sequence[Path],
+    deal_files: Sequence[Path],
+    verifier_keys: Mapping[int, str],
+    exclude: Sequence[int] = (),
+) -> Done:
+    """Step 3 without its effects: everything ``finish`` checks, and the public record
+    digest it would print, with nothing stored or destroyed. Every holder checks and
+    the operators compare the digests before any holder finishes: a dealer named by
+    one holder's check can still be excluded by all, since none has finished yet."""
+    made = _made(
+        custody, signer, db, configured_threshold, start_files, deal_files, verifier_keys, exclude
+    )
+    return made.done(None)
+
+
+@dataclass(frozen=True)
+class _Made:
+    """What finish computes before it stores anything."""
+
+    run: Run
+    holder: int
+    qualified: tuple[int, ...]
+    excluded: tuple[int, ...]
+    secret: bytes
+    rendered: bytes  # the public record
+    digest: str
+
+    def done(self, out: Path | None) -> Done:
+        run = self.run
+        return Done(
+            run.run_id,
+            run.threshold_text,
+            self.holder,
+            out,
+            self.digest,
+            self.qualified,
+            self.excluded,
+        )
+
+
+def _made(
+    custody: Custody,
+    signer: CheckpointSigner,
+    db: Database,
+    configured_threshold: int,
+    start_files: Sequence[Path],
+    deal_files: Sequence[Path],
+    verifier_keys: Mapping[int, str],
+    exclude: Sequence[int],
+) -> _Made:
     exchange.refuse_oprf_keys(custody.keys_dir, _NEVER_REPLACES)
     _fresh(db)
     run, me, keypair, keys = read_run(custody, signer, start_files, verifier_keys)
@@ -342,12 +409,7 @@ def finish(
         )
     rendered = exchange.render(record)
     digest = hashlib.sha256(rendered).hexdigest()
-    _store(custody, db, run, me, secret, digest, excluded, now)
-    if out is not None:
-        exchange.write_output(out, rendered)
-    sealedbox.destroy_keypair(box_key_path(custody.keys_dir, run.run_id))
-    polynomial_file.destroy_polynomial(polynomial_path(custody.keys_dir, run.run_id))
-    return Done(run.run_id, run.threshold_text, me, out, digest, qualified, excluded)
+    return _Made(run, me, qualified, excluded, secret, rendered, digest)
 
 
 def _qualified(
