@@ -354,17 +354,9 @@ def cmd_dkg(_settings: Settings, args: argparse.Namespace) -> int:
         )
         return 0
     deals = [Path(f) for f in args.deals]
+    common = (custody, signer, db, settings.threshold, starts, deals, verifiers)
     if step == "check":
-        checked = dkg.check(
-            custody,
-            signer,
-            db,
-            settings.threshold,
-            starts,
-            deals,
-            verifiers,
-            exclude=args.exclude or [],
-        )
+        checked = dkg.check(*common, exclude=args.exclude or [])
         print(
             f"vir: holder {checked.holder} checked run {checked.run_id} "
             f"({checked.threshold_text}): every value from dealers "
@@ -382,18 +374,7 @@ def cmd_dkg(_settings: Settings, args: argparse.Namespace) -> int:
         )
         return 0
     out = Path(args.out) if args.out else None
-    done = dkg.finish(
-        custody,
-        signer,
-        db,
-        settings.threshold,
-        starts,
-        deals,
-        verifiers,
-        out,
-        now,
-        exclude=args.exclude or [],
-    )
+    done = dkg.finish(*common, out, now, exclude=args.exclude or [])
     qualified = exchange.names(done.qualified)
     print(
         f"vir: holder {done.holder} stored its share of run {done.run_id} "

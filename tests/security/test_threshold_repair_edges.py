@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 from support.holder_folders import HolderFolders
 from support.key_forms import written_forms
 
@@ -33,7 +32,6 @@ from vir.domain.encoding import b64url_decode, b64url_encode
 from vir.keyholder import epochs, repair
 from vir.store.db import Database
 from vir.store.migrate import upgrade
-from vir.store.tables import AuditEntryRow
 
 pytestmark = pytest.mark.sqlite_only(
     "its holders keep SQLite databases of their own: the same on either run"
@@ -255,22 +253,11 @@ def test_each_step_is_in_its_holder_s_audit_log(world: World) -> None:
         2: ["key.share_repair_restored"],
     }
     for number, actions in expected.items():
-        bodies = [b for b in _audit_bodies(world, number) if "share_repair" in b["action"]]
+        bodies = [b for b in world.audit_bodies(number) if "share_repair" in b["action"]]
         assert [b["action"] for b in bodies] == actions
         for body in bodies:
             assert set(body["objects"]) == {"request", "index", "holder", "helpers", "epochs"}
             assert body["objects"]["epochs"] == "1" and body["objects"]["index"] == NEW
-
-
-def _audit_bodies(world: World, number: int) -> list[dict[str, Any]]:
-    db = Database.connect(world.database_url(number))
-    try:
-        db.integrate()
-        with db.read() as session:
-            rows = session.execute(select(AuditEntryRow.body).order_by(AuditEntryRow.seq))
-            return [json.loads(bytes(body)) for (body,) in rows]
-    finally:
-        db.dispose()
 
 
 def test_a_tampered_sealed_part_is_refused(world: World) -> None:

@@ -5,7 +5,6 @@ to compute k = Σ f_J(0), which no holder ever does."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,7 +12,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy import select
 from support.holder_folders import HolderFolders
 
 from vir.crypto import keys, oprf, sealedbox, threshold
@@ -21,9 +19,7 @@ from vir.crypto.signing import load_signing_key
 from vir.domain.encoding import b64url_encode
 from vir.keyholder import dkg, exchange
 from vir.keyholder.custody import Custody
-from vir.store.db import Database
 from vir.store.migrate import upgrade
-from vir.store.tables import AuditEntryRow
 
 _RUN = re.compile(r"--run (\S+)")
 _DIGEST = re.compile(r"public record digest ([0-9a-f]{64})")
@@ -179,17 +175,6 @@ class Generation(HolderFolders):
             doc["shares"][str(holder)] = b64url_encode(sealed)
 
         self.resign(dkg.FAMILY, Path(deal), dealer, wrong_value)
-
-    def audit_bodies(self, number: int) -> list[dict[str, Any]]:
-        """Holder ``number``'s audit log entries, in order."""
-        db = Database.connect(self.database_url(number))
-        try:
-            db.integrate()
-            with db.read() as session:
-                rows = session.execute(select(AuditEntryRow.body).order_by(AuditEntryRow.seq))
-                return [json.loads(bytes(body)) for (body,) in rows]
-        finally:
-            db.dispose()
 
     def box_keys(self, number: int) -> list[Path]:
         return sorted(self.keys_dir(number).glob("dkg-*.box"))

@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from vir import cli
 from vir.crypto.signing import load_signing_key
 from vir.keyholder import exchange
+from vir.store.db import Database
+from vir.store.tables import AuditEntryRow
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,17 @@ class HolderFolders:
 
     def verifier(self, number: int) -> str:
         return f"{number}={self.ok(number, 'key').strip()}"
+
+    def audit_bodies(self, number: int) -> list[dict[str, Any]]:
+        """Holder ``number``'s audit log entries, in order."""
+        db = Database.connect(self.database_url(number))
+        try:
+            db.integrate()
+            with db.read() as session:
+                rows = session.execute(select(AuditEntryRow.body).order_by(AuditEntryRow.seq))
+                return [json.loads(bytes(body)) for (body,) in rows]
+        finally:
+            db.dispose()
 
     def file(self, name: str) -> Path:
         return self.root / "files" / name
