@@ -24,11 +24,15 @@ batch and the switch are single transactions, and a shadow is NULL or right.
 from __future__ import annotations
 
 import collections
+import ctypes
 import datetime as dt
 import enum
 import hmac
 import multiprocessing
 import os
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -265,9 +269,40 @@ def _pool(workers: int, delta: bytes) -> Iterator[_Executor]:
         return
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=arithmetic.init_worker, initargs=(delta,)
+        workers, mp_context=context, initializer=_init_worker, initargs=(delta, os.getpid())
     ) as pool:
         yield pool
+
+
+def _init_worker(delta: bytes, parent: int) -> None:
+    """A worker ends with the rekey that spawned it: killed with ``kill -9``, the rekey
+    cannot shut its pool down, and a worker left behind would hold δ (and its memory)
+    for good. Linux: the kernel kills it when its parent dies (``PR_SET_PDEATHSIG``);
+    elsewhere a thread checks every second whether the parent is still there."""
+    if not _kill_with_parent():
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    if os.getppid() != parent:  # the rekey died before the request took effect
+        os._exit(1)
+    arithmetic.init_worker(delta)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _kill_with_parent() -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(1)
 
 
 @dataclass(frozen=True, slots=True)
