@@ -6,6 +6,7 @@ vir keyholder init             create its database, epoch-1 OPRF key and checkpo
 vir keyholder db upgrade       apply its database migrations
 vir keyholder rotate           make epoch e+1 (k' = δ·k) and write the index's rekey token
 vir keyholder activate         serve the rotated epoch (after the index took the token)
+vir keyholder token            write the incoming epoch's rekey token again
 vir keyholder retire           destroy the keys of replaced epochs past their grace period
 vir keyholder epochs           the epochs and their states
 vir keyholder key              the verifier key of its checkpoints and rekey tokens
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -36,7 +36,9 @@ from vir.domain.errors import ConfigurationError, InputError
 
 if TYPE_CHECKING:
     from vir.audit.chain import AuditEvent
+    from vir.crypto.signing import CheckpointSigner
     from vir.keyholder.custody import Custody
+    from vir.keyholder.epochs import Rotation
     from vir.keyholder.settings import KeyholderSettings
     from vir.services.transparency import TransparencyLog
     from vir.settings import Settings
@@ -144,6 +146,7 @@ def cmd_rotate(_settings: Settings, args: argparse.Namespace) -> int:
     settings = keyholder_settings()
     custody = _custody(settings)
     signer = custody.signer(settings.audit_origin)
+    out = _token_out(Path(args.token_out))
     delta = None
     if args.from_token:
         # Another holder of a threshold deployment: the same δ as the first holder.
@@ -160,17 +163,58 @@ def cmd_rotate(_settings: Settings, args: argparse.Namespace) -> int:
         write=custody.write_key,
         load=custody.load_keyring,
     )
-    data = rekey_token.make_token(
-        signer.sign_bytes, signer.verifier_key(), done.from_epoch, done.to_epoch, done.delta, now
-    )
-    out = Path(args.token_out)
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
     print(f"vir: key holder made epoch {done.to_epoch} (incoming; epoch {done.from_epoch} served)")
+    _write_token(signer, done, out, now)
+    return 0
+
+
+def cmd_token(_settings: Settings, args: argparse.Namespace) -> int:
+    """Write the incoming epoch's rekey token again (the first lost, or never written)."""
+    from vir.keyholder import epochs
+
+    settings = keyholder_settings()
+    custody = _custody(settings)
+    signer = custody.signer(settings.audit_origin)
+    out = _token_out(Path(args.out))
+    rotation = epochs.incoming(_database(settings), settings.keys_dir, load=custody.load_keyring)
+    print(f"vir: epoch {rotation.to_epoch} is incoming (epoch {rotation.from_epoch} served)")
+    _write_token(signer, rotation, out, utc_now())
+    return 0
+
+
+def _token_out(out: Path) -> Path:
+    """Where a rekey token goes, checked before anything changes: a new file in an
+    existing folder."""
+    from vir.keyholder import exchange
+
+    exchange.refuse_existing(out)
+    if not out.parent.is_dir():
+        raise ConfigurationError(f"{out.parent} is not a folder: choose another --out")
+    return out
+
+
+def _write_token(signer: CheckpointSigner, rotation: Rotation, out: Path, now: dt.datetime) -> None:
+    from vir.crypto import rekey_token
+    from vir.keyholder import exchange
+
+    data = rekey_token.make_token(
+        signer.sign_bytes,
+        signer.verifier_key(),
+        rotation.from_epoch,
+        rotation.to_epoch,
+        rotation.delta,
+        now,
+    )
+    try:
+        exchange.write_output(out, data)
+    except OSError as error:
+        raise ConfigurationError(
+            f"the rekey token could not be written to {out} ({type(error).__name__}: "
+            f"{error.strerror}); epoch {rotation.to_epoch} is made: write its token with "
+            "vir keyholder token --out FILE"
+        ) from None
     print(f"vir: rekey token for the index written to {out}: vir keys rekey --token {out}")
     print("vir: when the index has taken it, run: vir keyholder activate")
-    return 0
 
 
 def cmd_activate(_settings: Settings, _args: argparse.Namespace) -> int:
@@ -602,6 +646,11 @@ def add_parsers(
         "--verifier-key", help="the first holder's verifier key (with --from-token)"
     )
     rotate.set_defaults(run=cmd_rotate)
+    token = holder.add_parser(
+        "token", help="write the incoming epoch's rekey token again (lost, or never written)"
+    )
+    token.add_argument("--out", required=True, help="where to write the rekey token")
+    token.set_defaults(run=cmd_token)
     holder.add_parser("activate", help="serve the rotated epoch").set_defaults(run=cmd_activate)
     retire = holder.add_parser("retire", help="destroy keys of epochs past their grace period")
     retire.add_argument("--now", action="store_true", help="do not wait for the grace period")

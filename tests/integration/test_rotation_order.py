@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support import launch
@@ -23,6 +24,7 @@ from support.service import RunningService, once_served, start_service
 from vir.client.canonical import nl_bsn
 from vir.client.connection import ServiceError, VirClient
 from vir.client.demo import made_up_bsn
+from vir.crypto.rekey_token import read_token, token_file
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +63,8 @@ def test_activating_before_the_index_took_the_token_is_named_as_such(
     assert again.returncode != 0
     assert again.stderr.strip() == (
         "vir: epoch 2 is already incoming: give its rekey token to the index "
-        "(vir keys rekey --token FILE), then run vir keyholder activate"
+        "(vir keys rekey --token FILE), then run vir keyholder activate "
+        "(its token lost or never written: vir keyholder token --out FILE)"
     )
 
     service.keyholder("activate")  # too early: the index has not taken the token
@@ -112,3 +115,56 @@ def test_activating_before_the_index_took_the_token_is_named_as_such(
     assert "retired epoch(s) 1" in service.keyholder("retire").stdout
     listed = service.keyholder("epochs").stdout.splitlines()
     assert listed[0].startswith("   1  retired    retired 20"), listed
+
+
+def test_a_token_that_cannot_be_written_changes_nothing_or_is_written_again(
+    tmp_path: Path,
+) -> None:
+    """rotate checks where its token goes before it makes the epoch (an existing file, a
+    missing folder: a traceback after the epoch was committed, and no command could
+    write its token again); ``vir keyholder token`` writes the incoming epoch's token
+    again, with the rotation's own δ, and the index takes it."""
+    service = start_service(tmp_path / "service")
+    try:
+        existing = tmp_path / "exists.json"
+        existing.write_text("old\n")
+        before = service.keyholder("epochs").stdout
+        for out, said in [
+            (existing, "already exists; vir never overwrites it"),
+            (tmp_path / "no-such-folder" / "t.json", "is not a folder"),
+        ]:
+            refused = service.keyholder("rotate", "--token-out", str(out), check=False)
+            assert refused.returncode != 0
+            assert said in refused.stderr and "Traceback" not in refused.stderr
+            assert service.keyholder("epochs").stdout == before
+        assert existing.read_text() == "old\n"
+
+        first = tmp_path / "rekey-2.json"
+        service.keyholder("rotate", "--token-out", str(first))
+        again = tmp_path / "rekey-2-again.json"
+        said = service.keyholder("token", "--out", str(again)).stdout
+        assert "epoch 2 is incoming" in said
+        verifier = service.keyholder("key").stdout.strip()
+        tokens = [read_token(token_file(p), verifier) for p in (first, again)]
+        assert tokens[0].delta == tokens[1].delta
+        assert (tokens[1].from_epoch, tokens[1].to_epoch) == (1, 2)
+        service.vir("keys", "rekey", "--token", str(again))
+        service.keyholder("activate")
+        with VirClient.from_dev("education", service.dev) as school:
+            once_served(2, lambda: school.pseudonymise([nl_bsn(made_up_bsn())]))
+            school.register_signal(
+                {
+                    "local_ref": "after-rotation",
+                    **_body(school.pseudonymise([nl_bsn(made_up_bsn())])),
+                }
+            )
+    finally:
+        service.stop()
+
+
+def _body(made: Any) -> dict[str, Any]:
+    return {
+        "epoch": made.epoch,
+        "person": made.pseudonyms[0],
+        "professional": {"name": "Anna de Wit", "email": "a@example.nl"},
+    }

@@ -173,7 +173,8 @@ def rotate(
             # pseudonyms the index refuses. The order is rotate, rekey, activate.
             raise Conflict(
                 f"epoch {incoming.epoch} is already incoming: give its rekey token to the "
-                "index (vir keys rekey --token FILE), then run vir keyholder activate"
+                "index (vir keys rekey --token FILE), then run vir keyholder activate "
+                "(its token lost or never written: vir keyholder token --out FILE)"
             )
         current = _current_row(session)
         key = load(keys_dir).get(current.epoch)
@@ -188,6 +189,28 @@ def rotate(
         session.add(KeyEpochRow(epoch=new_epoch, state=EpochState.INCOMING.value, created_at=now))
         _audit(session, Action.KEY_EPOCH_CREATED, new_epoch, now)
     return Rotation(current.epoch, new_epoch, factor)
+
+
+def incoming(
+    db: Database, keys_dir: Path, *, load: Callable[[Path], OprfKeyring] = load_oprf_keyring
+) -> Rotation:
+    """The rotation under way (the incoming epoch and the current one), with its δ as
+    the two keys give it (δ = k'·k⁻¹; for a share k_i'·k_i⁻¹, the same δ): so that its
+    rekey token can be written again when the first was lost, or never written."""
+    with db.read() as session:
+        row = session.scalars(
+            select(KeyEpochRow).where(KeyEpochRow.state == EpochState.INCOMING.value)
+        ).first()
+        if row is None:
+            raise NotFound("no incoming key epoch; run: vir keyholder rotate")
+        current = _current_row(session)
+    keyring = load(keys_dir)
+    old, new = keyring.get(current.epoch), keyring.get(row.epoch)
+    if old is None or new is None:
+        missing = current.epoch if old is None else row.epoch
+        raise ConfigurationError(f"{keys_dir} has no key for epoch {missing}")
+    factor = oprf.scalar_product(new.secret, oprf.scalar_invert(old.secret))
+    return Rotation(current.epoch, row.epoch, factor)
 
 
 def activate(db: Database, now: dt.datetime, grace: dt.timedelta) -> int:

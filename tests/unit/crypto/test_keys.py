@@ -211,7 +211,8 @@ def test_a_second_rotation_names_the_steps_of_the_incoming_one(
         epochs.rotate(store.db, folder, T0)
     assert str(refused.value) == (
         "epoch 2 is already incoming: give its rekey token to the index "
-        "(vir keys rekey --token FILE), then run vir keyholder activate"
+        "(vir keys rekey --token FILE), then run vir keyholder activate "
+        "(its token lost or never written: vir keyholder token --out FILE)"
     )
 
 
