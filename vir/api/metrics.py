@@ -28,7 +28,8 @@ transaction, under the registry's lock. Actions are the catalogue's
 
 Besides: the process (``process_*``, ``python_info``), the last success of each
 periodic job in this process (``vir_job_last_success_timestamp_seconds``, set by
-``vir.api.lifespan``) and the newest signed audit checkpoint, read from the
+``vir.api.lifespan``, and for ``audit.integrate`` by the integrator's thread after
+each pass, ``vir.services.integrator``) and the newest signed audit checkpoint, read from the
 database at each scrape (``vir_audit_checkpoint_last_timestamp_seconds``: a
 checkpoint made by another process, ``vir audit export`` or ``vir audit
 checkpoint``, counts too).
@@ -93,7 +94,11 @@ LIFECYCLE_OUTCOMES = ("archived", "erased", "destroyed")
 # minute's overflow entry), or not taken by the database at all.
 OVERFLOW_CAUSES = {Recorded.OVERFLOW: "cap", Recorded.UNRECORDED: "unrecorded"}
 # The periodic jobs whose last success is a gauge (``vir.api.lifespan``).
-JOBS = ("audit.checkpoint", "lifecycle.run", "refusals.flush")
+# Every value the ``task`` label of ``vir_job_last_success_timestamp_seconds`` takes
+# (docs/operations-metrics.md lists them): the periodic jobs, and the integrator's
+# thread, told after each pass (``vir.services.integrator``).
+INTEGRATOR_JOB = "audit.integrate"
+JOBS = ("audit.checkpoint", "lifecycle.run", "refusals.flush", "epochs.retire", INTEGRATOR_JOB)
 
 
 def code_label(value: object) -> str:
@@ -496,6 +501,7 @@ def install(app: Any, db: Any, metrics_allow: str) -> Metrics:
     integrator = getattr(getattr(app.state, "services", None), "integrator", None)
     if integrator is not None:
         integrator.observe(metrics.integrated)
+        integrator.observe_passes(functools.partial(metrics.job_succeeded, INTEGRATOR_JOB))
     delivery = getattr(app.state, "delivery", None)
     if delivery is not None:
         delivery.observe(metrics.delivery_recorded)
