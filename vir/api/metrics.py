@@ -130,7 +130,7 @@ def _route_of(scope: Scope) -> Any:
     in full, else the first that matches the path in another method (a 405)."""
     app_routes = getattr(getattr(scope.get("app"), "router", None), "routes", None)
     partial = None
-    for route in _flat(app_routes or ()):
+    for route in flat_routes(app_routes or ()):
         # A copy: a route may note what it matched in the scope it is given.
         match, _ = route.matches(dict(scope))
         if match is Match.FULL:
@@ -140,7 +140,7 @@ def _route_of(scope: Scope) -> Any:
     return partial
 
 
-def _flat(routes: Iterable[Any]) -> Iterator[Any]:
+def flat_routes(routes: Iterable[Any]) -> Iterator[Any]:
     """``routes`` with each included router (FastAPI's ``include_router``, which matches
     as one route and names none) replaced by its own routes, in order. vir's routers
     carry their prefix themselves (``APIRouter(prefix=...)``, already in each route's
@@ -148,7 +148,7 @@ def _flat(routes: Iterable[Any]) -> Iterator[Any]:
     for route in routes:
         inner = getattr(route, "original_router", None)
         if inner is not None:
-            yield from _flat(getattr(inner, "routes", ()))
+            yield from flat_routes(getattr(inner, "routes", ()))
         else:
             yield route
 
