@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import select
 import socket
 import ssl
@@ -29,6 +30,7 @@ import uvicorn
 from support.service import RunningService, start_service
 from uvicorn.server import ServerState
 
+from vir import logs
 from vir.api.headers import API_VERSION
 from vir.api.limits import MAX_JSON_DEPTH, BodySizeLimit
 from vir.crypto import oprf
@@ -549,12 +551,38 @@ PARSERS = [LimitedHttpToolsProtocol, LimitedH11Protocol]
 def test_both_parsers_refuse_with_problem_json(
     protocol_class: type[asyncio.Protocol], data: bytes, status: int, slug: str
 ) -> None:
-    transport = _feed(protocol_class, data, 64 * 1024)
+    lines: list[str] = []
+
+    class Lines(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))  # now: the request id is the moment's
+
+    handler = Lines()
+    handler.setFormatter(logs.JsonFormatter())
+    logger = logging.getLogger("uvicorn.error")
+    logger.addHandler(handler)
+    try:
+        transport = _feed(protocol_class, data, 64 * 1024)
+    finally:
+        logger.removeHandler(handler)
     assert transport.closed
     head, _, body = transport.written.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 %d " % status)
     assert b"content-type: application/problem+json" in head.lower()
     assert json.loads(body)["type"] == "urn:vir:problem:" + slug
+    # Every response carries X-Request-Id (docs/operations-metrics.md), in Observe's
+    # format, and the refusal's log line carries the same id.
+    ids = [
+        v
+        for n, _, v in (f.partition(b": ") for f in head.split(b"\r\n")[1:])
+        if n.lower() == b"x-request-id"
+    ]
+    assert len(ids) == 1
+    request_id = ids[0].decode()
+    assert str(uuid.UUID(request_id)) == request_id
+    logged = [json.loads(line) for line in lines]
+    refused = [line for line in logged if line["message"].startswith("HTTP request refused")]
+    assert [line["request_id"] for line in refused] == [request_id]
 
 
 # --- The body check itself, for servers that pass on what vir's protocol would refuse -------

@@ -2,9 +2,12 @@
 signal lifecycle, refusal counts), each on its own interval (0 switches a job off),
 and jobs run once when the service starts and once when it stops.
 
-Each successful run is told to a ``JobObserver`` (the app's metrics:
-``vir_job_last_success_timestamp_seconds``), so that an operator can alert on a job
-that stopped succeeding; a failed run is logged (``job.failed``, ``job.refused``).
+Each successful run of a periodic job is told to a ``JobObserver`` (the app's
+metrics: ``vir_job_last_success_timestamp_seconds``), so that an operator can alert
+on a job that stopped succeeding; a failed run is logged (``job.failed``,
+``job.refused``). A job run once at start or stop is told only when it is also a
+periodic job switched on (``refusals.flush`` at start): starting a thread is not a
+job, and a gauge that never moves again after start would look like a stuck job.
 """
 
 from __future__ import annotations
@@ -62,11 +65,12 @@ def periodic_lifespan(
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         told = observer if observer is not None else _metrics_of(app)
-        for periodic in jobs:
-            if periodic.interval > 0 and told is not None:
-                told.job_scheduled(periodic.name)
+        scheduled = {periodic.name for periodic in jobs if periodic.interval > 0}
+        for name in scheduled:
+            if told is not None:
+                told.job_scheduled(name)
         for job in at_start:
-            await _run(job.name, job.run, told)
+            await _run(job.name, job.run, told if job.name in scheduled else None)
         tasks = [asyncio.create_task(_every(p, told)) for p in jobs if p.interval > 0]
         try:
             yield
@@ -77,7 +81,7 @@ def periodic_lifespan(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             for job in at_stop:
-                await _run(job.name, job.run, told)
+                await _run(job.name, job.run, told if job.name in scheduled else None)
 
     return lifespan
 

@@ -28,7 +28,8 @@ transaction, under the registry's lock. Actions are the catalogue's
 
 Besides: the process (``process_*``, ``python_info``), the last success of each
 periodic job in this process (``vir_job_last_success_timestamp_seconds``, set by
-``vir.api.lifespan``) and the newest signed audit checkpoint, read from the
+``vir.api.lifespan``, and for ``audit.integrate`` by the integrator's thread after
+each pass, ``vir.services.integrator``) and the newest signed audit checkpoint, read from the
 database at each scrape (``vir_audit_checkpoint_last_timestamp_seconds``: a
 checkpoint made by another process, ``vir audit export`` or ``vir audit
 checkpoint``, counts too).
@@ -48,7 +49,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from prometheus_client import (
@@ -63,6 +64,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vir import logs
@@ -92,8 +94,11 @@ LIFECYCLE_OUTCOMES = ("archived", "erased", "destroyed")
 # Why a refusal has no audit entry of its own: past the per-minute cap (summed in the
 # minute's overflow entry), or not taken by the database at all.
 OVERFLOW_CAUSES = {Recorded.OVERFLOW: "cap", Recorded.UNRECORDED: "unrecorded"}
-# The periodic jobs whose last success is a gauge (``vir.api.lifespan``).
-JOBS = ("audit.checkpoint", "lifecycle.run", "refusals.flush")
+# Every value the ``task`` label of ``vir_job_last_success_timestamp_seconds`` takes
+# (docs/operations-metrics.md lists them): the periodic jobs, and the integrator's
+# thread, told after each pass (``vir.services.integrator``).
+INTEGRATOR_JOB = "audit.integrate"
+JOBS = ("audit.checkpoint", "lifecycle.run", "refusals.flush", "epochs.retire", INTEGRATOR_JOB)
 
 
 def code_label(value: object) -> str:
@@ -103,11 +108,49 @@ def code_label(value: object) -> str:
 
 
 def route_label(scope: Scope) -> str:
-    """The matched route's template; ``unmatched`` when no route matched."""
-    path = getattr(scope.get("route"), "path", None)
+    """The template of the route the request's path belongs to; ``unmatched`` when the
+    path is no route's (in any method).
+
+    FastAPI's own routes name themselves in the scope (``scope["route"]``) when the
+    router picks them; a request answered before routing (a body refused by
+    ``vir.api.limits``: 413, 415, 400) or by a plain Starlette route (``/openapi.json``)
+    has none there, so the app's routes are asked, in the router's order, which one
+    the path belongs to."""
+    route = scope.get("route")
+    if route is None:
+        route = _route_of(scope)
+    path = getattr(route, "path", None)
     if not isinstance(path, str):
         return UNMATCHED
     return path if len(path) <= 200 and _TEMPLATE.fullmatch(path) else OTHER
+
+
+def _route_of(scope: Scope) -> Any:
+    """The route Starlette's router would take for ``scope``: the first that matches
+    in full, else the first that matches the path in another method (a 405)."""
+    app_routes = getattr(getattr(scope.get("app"), "router", None), "routes", None)
+    partial = None
+    for route in flat_routes(app_routes or ()):
+        # A copy: a route may note what it matched in the scope it is given.
+        match, _ = route.matches(dict(scope))
+        if match is Match.FULL:
+            return route
+        if match is Match.PARTIAL and partial is None:
+            partial = route
+    return partial
+
+
+def flat_routes(routes: Iterable[Any]) -> Iterator[Any]:
+    """``routes`` with each included router (FastAPI's ``include_router``, which matches
+    as one route and names none) replaced by its own routes, in order. vir's routers
+    carry their prefix themselves (``APIRouter(prefix=...)``, already in each route's
+    path) and are included without one."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from flat_routes(getattr(inner, "routes", ()))
+        else:
+            yield route
 
 
 class _Registry(CollectorRegistry):
@@ -496,6 +539,7 @@ def install(app: Any, db: Any, metrics_allow: str) -> Metrics:
     integrator = getattr(getattr(app.state, "services", None), "integrator", None)
     if integrator is not None:
         integrator.observe(metrics.integrated)
+        integrator.observe_passes(functools.partial(metrics.job_succeeded, INTEGRATOR_JOB))
     delivery = getattr(app.state, "delivery", None)
     if delivery is not None:
         delivery.observe(metrics.delivery_recorded)

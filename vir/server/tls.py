@@ -22,7 +22,8 @@ HTTP limits, before the application runs: a request's head (request line and hea
 fields) may be ``MAX_HEAD_BYTES`` long and carry ``MAX_HEADER_FIELDS`` fields, else 431;
 a request the parser cannot read (malformed Content-Length, Content-Length with
 Transfer-Encoding, a broken request line) is 400. uvicorn answers those in plain text;
-the protocol classes here answer problem+json like the application does, and close the
+the protocol classes here answer problem+json like the application does, with an
+``X-Request-Id`` (a new random UUID, also on the request's log line), and close the
 connection.
 """
 
@@ -32,6 +33,7 @@ import asyncio
 import http
 import logging
 import ssl
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
+from vir import logs
 from vir.api.errors import PROBLEM_JSON, ProblemKind
 from vir.api.headers import API_HEADERS
 from vir.api.limits import HEADERS_TOO_LARGE, MALFORMED_HTTP, MALFORMED_HTTP_DETAIL, problem_body
@@ -116,15 +119,21 @@ def tls_extension(ssl_object: ssl.SSLObject | None) -> dict[str, Any] | None:
 
 
 def problem_response(
-    refusal: Refusal, default_headers: list[tuple[bytes, bytes]] | None = None
+    refusal: Refusal,
+    default_headers: list[tuple[bytes, bytes]] | None = None,
+    request_id: str | None = None,
 ) -> bytes:
-    """A complete HTTP/1.1 problem+json response that closes the connection."""
+    """A complete HTTP/1.1 problem+json response that closes the connection, with
+    ``X-Request-Id: request_id`` (a new random UUID when None)."""
     kind, detail = refusal
     body = problem_body(kind, detail)
     head = [f"HTTP/1.1 {kind.status} {http.HTTPStatus(kind.status).phrase}\r\n".encode()]
     head += [name + b": " + value + b"\r\n" for name, value in default_headers or []]
     # What ResponseHeaders adds to the app's answers: this one never reaches the app.
     head += [name + b": " + value + b"\r\n" for name, value in API_HEADERS]
+    # What Observe adds to the app's answers (vir.api.metrics), in its format. Always a
+    # new one: a request that could not be parsed has no header fields to take one from.
+    head.append(b"x-request-id: " + (request_id or str(uuid.uuid4())).encode() + b"\r\n")
     head += [
         b"content-type: " + PROBLEM_JSON.encode() + b"\r\n",
         b"content-length: " + str(len(body)).encode() + b"\r\n",
@@ -135,10 +144,16 @@ def problem_response(
 
 def _refuse(transport: asyncio.Transport, refusal: Refusal, state: ServerState) -> None:
     kind = refusal[0]
-    # A fixed text per kind of refusal, without %-arguments (vir.logs keeps only a
-    # record's template): nothing the client sent is logged.
-    _LOG.warning(f"HTTP request refused before the application: {kind.status} {kind.slug}")
-    transport.write(problem_response(refusal, state.default_headers))
+    request_id = str(uuid.uuid4())
+    # A fixed text per kind of refusal, without %-arguments (vir.logs fills in only safe
+    # ones): nothing the client sent is logged. The log line carries the id the answer
+    # does, so that the id a client quotes finds it.
+    token = logs.REQUEST_ID.set(request_id)
+    try:
+        _LOG.warning(f"HTTP request refused before the application: {kind.status} {kind.slug}")
+    finally:
+        logs.REQUEST_ID.reset(token)
+    transport.write(problem_response(refusal, state.default_headers, request_id))
     transport.close()
 
 

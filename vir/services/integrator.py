@@ -7,11 +7,19 @@ PostgreSQL the integrators of all instances take turns through the integrator's
 lock; one that finds it taken skips its turn, since the holder integrates what it
 would have. Readers that need what was just committed integrate themselves
 (``Database.integrate``, ``audit_log.flush``).
+
+Each pass of the thread that ends without an error is told to ``observe_passes``'s
+callback (the app's metrics: ``vir_job_last_success_timestamp_seconds{task=
+"audit.integrate"}``), whether or not there was anything to integrate and also when
+another instance's integrator had the lock (it integrates for this one): on a quiet
+system that is every ``POLL_SECONDS``, so a gauge that stops moving means the thread
+is stuck or failing.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -35,6 +43,7 @@ class Integrator:
     ) -> None:
         self._db = db
         self._observer = observer
+        self._passed: Callable[[float], None] | None = None
         self._poll = poll
         self._nudged = threading.Event()
         self._stopping = threading.Event()
@@ -43,6 +52,10 @@ class Integrator:
 
     def observe(self, observer: Callable[[Integrated], None]) -> None:
         self._observer = observer
+
+    def observe_passes(self, passed: Callable[[float], None]) -> None:
+        """``passed(unix_time)`` after each pass of the thread that ended without an error."""
+        self._passed = passed
 
     def _committed(self, _events: Sequence[Any]) -> None:
         self._nudged.set()
@@ -84,4 +97,7 @@ class Integrator:
             except Exception:  # a busy database must not end the loop for good
                 logs.emit(logs.JOB_FAILED, job="audit.integrate", exc_info=True)
                 self._stopping.wait(self._poll)
+            else:
+                if self._passed is not None:
+                    self._passed(time.time())
             self._stopping.wait(MIN_INTERVAL_SECONDS)

@@ -156,7 +156,10 @@ class RefusalRecorder:
 
     def flush(self, *, final: bool = False) -> int:
         """Write the counts of minutes that are over to the audit log, one entry per key,
-        and forget those minutes; returns the number of entries written.
+        and forget those minutes; returns the number of entries written. A minute whose
+        counts were all written already (each key's one refusal, an entry at once) is
+        forgotten too: its rows go at the first flush after it ends, also when nothing
+        is due.
 
         ``final`` (an instance stopping) also writes what the current minute counted so
         far per key (not the overflow, which waits for its minute to end); a key written
@@ -167,7 +170,9 @@ class RefusalRecorder:
         current = minute_of(now)
         open_minute = current if final else None
         with self._db.read() as session:
-            if not store.any_due(session, current, open_minute, OVERFLOW):
+            if not store.any_due(session, current, open_minute, OVERFLOW) and not (
+                store.any_before(session, current)
+            ):
                 return 0
         with self._db.write() as session:
             locks.take(session, [_LOCK])

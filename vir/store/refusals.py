@@ -120,6 +120,11 @@ def due(session: Session, before: str, open_minute: str | None, besides: str) ->
     return [RefusalCount(RefusalKey(*row[:6]), *row[6:]) for row in rows]
 
 
+def any_before(session: Session, before: str) -> bool:
+    """Whether any counts of minutes before ``before`` are kept, audited or not."""
+    return bool(session.execute(select(exists().where(_C.minute < before))).scalar_one())
+
+
 def delete_before(session: Session, before: str) -> None:
     """Forget the minutes before ``before`` (call once their counts are audited)."""
     session.execute(delete(_TABLE).where(_C.minute < before))

@@ -14,7 +14,8 @@ from prometheus_client import Counter, Histogram
 from support.inapp import in_app, in_keyholder, keyholder_run, realistic_run
 from support.instore import T0, fresh_store, template
 
-from vir.api.lifespan import Periodic, periodic_lifespan
+from vir import logs
+from vir.api.lifespan import Once, Periodic, periodic_lifespan
 from vir.api.metrics import JOBS, Metrics, code_label
 from vir.audit.actions import Action
 from vir.audit.chain import AuditEvent, Outcome
@@ -141,6 +142,51 @@ def test_lifespan_tells_the_metrics_of_successful_runs() -> None:
     assert jobs['task="audit.checkpoint"'] >= before
     assert jobs['task="lifecycle.run"'] == 0  # scheduled, never succeeded
     assert 'task="refusals.flush"' not in jobs
+
+
+def test_only_jobs_switched_on_get_a_gauge_from_their_runs_at_start_and_stop() -> None:
+    # A run at start or stop (starting a thread) is no job: a gauge it set would stay at
+    # the process's start time and look like a stuck job to an alert.
+    metrics = Metrics(process=False)
+    lifespan = periodic_lifespan(
+        [
+            Periodic("refusals.flush", 3600, lambda: None),
+            Periodic("lifecycle.run", 0, lambda: None),
+        ],
+        [Once("refusals.flush", lambda: None), Once("delivery.start", lambda: None)],
+        [Once("delivery.stop", lambda: None), Once("lifecycle.run", lambda: None)],
+        observer=metrics,
+    )
+
+    async def run() -> None:
+        async with lifespan(object()):
+            pass
+
+    before = time.time()
+    asyncio.run(run())
+    jobs = parse(metrics.render())["vir_job_last_success_timestamp_seconds"]
+    assert set(jobs) == {'task="refusals.flush"'}
+    assert jobs['task="refusals.flush"'] >= before
+
+
+@pytest.mark.parametrize("holder", [False, True], ids=["index", "keyholder"])
+def test_the_integrators_gauge_moves_on_a_quiet_system(tmp_path: Path, holder: bool) -> None:
+    # Nothing to integrate is no failure: the thread's gauge keeps moving after start, so
+    # that a gauge standing still means the thread is stuck or failing.
+    with (in_keyholder if holder else in_app)(tmp_path) as app:
+        metrics = app.app.state.metrics
+
+        async def run() -> tuple[float, str]:
+            async with app.app.router.lifespan_context(app.app):
+                started = time.time()
+                await asyncio.sleep(0.8)
+                return started, metrics.render()  # while running: not the pass at stop
+
+        started, text = asyncio.run(run())
+        jobs = parse(text)["vir_job_last_success_timestamp_seconds"]
+    assert jobs['task="audit.integrate"'] > started
+    assert set(jobs) <= {f'task="{job}"' for job in JOBS}
+    assert 'task="delivery.start"' not in jobs
 
 
 def test_label_values_are_codes_or_other() -> None:
@@ -299,3 +345,42 @@ def test_time_is_measured_per_route_template(tmp_path: Path) -> None:
     assert buckets['le="+Inf",route="/health"'] == 3
     assert found["vir_http_requests_total"]['method="GET",route="/health",status="200"'] == 3
     assert found["vir_http_request_duration_seconds_sum"]['route="/health"'] > 0
+
+
+@pytest.mark.parametrize("holder", [False, True], ids=["index", "keyholder"])
+def test_every_route_is_counted_under_its_template(
+    tmp_path: Path, holder: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # FastAPI's own /openapi.json and requests refused before routing (the body checks)
+    # belong to a route too: only a path that is no route's is "unmatched".
+    post = "/v1/oprf/evaluate" if holder else "/v1/signals"
+    deep = b"[" * 100 + b"]" * 100
+    with (in_keyholder if holder else in_app)(tmp_path) as app, caplog.at_level("INFO"):
+        assert app.request("GET", "/openapi.json").status_code == 200
+        assert app.request("GET", "/v1/openapi.json").status_code == 200
+        assert app.request("GET", "/health").status_code == 200
+        headers = {"content-type": "application/json"}
+        assert app.request("POST", post, content=deep, headers=headers).status_code == 400
+        assert app.request("POST", post, content=b"x" * 70_000, headers=headers).status_code == 413
+        assert app.request("POST", "/nowhere", content=b"x" * 70_000).status_code == 413
+        assert app.request("GET", "/nowhere").status_code == 404
+        requests = parse(app.scrape("/metrics").text)["vir_http_requests_total"]
+    assert requests['method="GET",route="/openapi.json",status="200"'] == 1
+    assert requests['method="GET",route="/v1/openapi.json",status="200"'] == 1
+    assert requests['method="GET",route="/health",status="200"'] == 1
+    assert requests[f'method="POST",route="{post}",status="400"'] == 1
+    assert requests[f'method="POST",route="{post}",status="413"'] == 1
+    assert requests['method="POST",route="unmatched",status="413"'] == 1
+    assert requests['method="GET",route="unmatched",status="404"'] == 1
+    assert not [labels for labels in requests if "unmatched" in labels and "404" not in labels][1:]
+    logged = [r for r in caplog.records if r.getMessage() == "http.request"]
+    routes = [logs.record_fields(r)["route"] for r in logged]
+    assert routes[:7] == [
+        "/openapi.json",
+        "/v1/openapi.json",
+        "/health",
+        post,
+        post,
+        "unmatched",
+        "unmatched",
+    ]
