@@ -1099,10 +1099,15 @@ def _run(
         if sync:
             _withdraw(client, withdraw, options.reason, summary, stderr, options.progress)
     except BaseException:
-        state.close()
-        if memory is not None:
-            memory.close()
         summary.not_done = total - progress.done + summary.withdrawals_left
+        # Closing flushes what is buffered, which fails again on a full disk: what the
+        # state file lacks is sent again next time (and answered 200), so the summary
+        # and the way to resume are still told.
+        with contextlib.suppress(OSError):
+            state.close()
+        if memory is not None:
+            with contextlib.suppress(OSError):
+                memory.close()
         summary.state_kept = state.path.exists()
         progress.end()
         raise

@@ -222,3 +222,43 @@ def test_an_epoch_the_index_does_not_accept_yet_stops_the_run_in_one_line(
     assert notes.getvalue() == ""  # no row blamed
     assert _state_refs(path) == client.stored
     assert _senders() == []
+
+
+def test_a_full_disk_still_tells_what_was_not_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The state file cannot be written (ENOSPC) after the first request: the run ends
+    with that error, and its summary still counts the rows not done and keeps the
+    state to resume from; closing the state file, which fails again, did not hide it
+    (it reported "not done: 0" and no way to resume)."""
+
+    class FullDisk(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError(28, "No space left on device")
+
+        def flush(self) -> None:
+            raise OSError(28, "No space left on device")
+
+        def close(self) -> None:
+            self.flush()
+
+    add = bulk.State.add
+
+    def add_until_full(state: bulk.State, accepted: list[bulk.Row]) -> None:
+        if state._handle is None:
+            add(state, accepted)  # the first request's rows: the file is made
+            state.close()
+            state._handle = FullDisk()
+            return
+        add(state, accepted)
+
+    monkeypatch.setattr(bulk.State, "add", add_until_full)
+    path = _file(tmp_path)
+    summary = bulk.Summary()
+    with pytest.raises(OSError, match="No space left"):
+        bulk.import_file(FakeClient(), path, bulk.Options(progress=False), None, summary=summary)
+    assert summary.registered == 2 * SENT  # the second request went through, unrecorded
+    assert summary.not_done == ROWS - 2 * SENT
+    assert summary.state_kept
+    assert _state_refs(path) == [f"r-{i:03d}" for i in range(SENT)]
+    assert _senders() == []
