@@ -4,8 +4,12 @@ written is said in one line naming the path as the user gave it."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import os
+import re
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -63,31 +67,67 @@ def private_file(path: Path) -> Iterator[PrivateFile]:
 
     The new file is made on entry: enter this before work that cannot be undone (an
     audited report, an access request), so that an unwritable ``path`` stops it
-    (``CannotWrite``)."""
+    (``CannotWrite``). It is locked (``flock``) while it is written: the new file of a
+    command that was killed (``kill -9``: no cleanup runs) is unlocked, and removed by
+    the next command that writes ``path``; it may hold most of an export."""
     if path.is_dir():
         raise CannotWrite(path, "it is a folder")
+    _remove_abandoned(path)
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+        fd, name = tempfile.mkstemp(prefix=_prefix(path), dir=path.parent)
     except OSError as error:
         folder = path.parent
         if isinstance(error, FileNotFoundError) or not folder.is_dir():
             raise CannotWrite(path, f"no such folder: {folder}") from None
         raise CannotWrite(path, error) from None
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: nobody else has it
+    handle = os.fdopen(fd, "wb")
     try:
-        with os.fdopen(fd, "wb") as handle:
-            yield PrivateFile(path, handle)
-            try:
-                handle.flush()
-                os.fsync(handle.fileno())
-            except OSError as error:
-                raise CannotWrite(path, error) from None
+        yield PrivateFile(path, handle)
         try:
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.close()
             os.replace(name, path)
         except OSError as error:
             raise CannotWrite(path, error) from None
     except BaseException:
+        with contextlib.suppress(OSError):  # a full disk fails the flush again
+            handle.close()
         Path(name).unlink(missing_ok=True)
         raise
+
+
+def _prefix(path: Path) -> str:
+    return f".{path.name}-"
+
+
+def _remove_abandoned(path: Path) -> None:
+    """The new files of earlier commands writing ``path`` that were killed: named as
+    ``mkstemp`` names them, regular files of this user, and not locked by a command
+    still writing."""
+    pattern = re.compile(re.escape(_prefix(path)) + r"[a-z0-9_]{8}")
+    try:
+        names = [e.name for e in os.scandir(path.parent) if pattern.fullmatch(e.name)]
+    except OSError:
+        return
+    for name in names:
+        candidate = path.parent / name
+        try:
+            fd = os.open(candidate, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid():
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # being written
+            candidate.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
 
 
 def write_private(path: Path, data: bytes) -> None:
