@@ -43,7 +43,7 @@ from vir.domain.ratelimit import Limit, LimitKind
 from vir.services.consultations import ConsultationService
 from vir.services.epochs import EpochBook
 from vir.services.evaluation_counts import KeyholderCounts
-from vir.services.identity import Authenticator, crl_marker
+from vir.services.identity import Authenticator
 from vir.services.integrator import Integrator
 from vir.services.lifecycle import Lifecycle
 from vir.services.privacy import PrivacyService
@@ -74,11 +74,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     services = Services(
         db=db,
         clock=clock,
-        authenticator=Authenticator(
-            db,
-            clock,
-            revocation_marker=crl_marker(settings.client_crl) if settings.client_crl else None,
-        ),
+        authenticator=Authenticator(db, clock),
         epochs=epochs,
         signals=SignalService(db, clock, epochs, settings.information_duty_days, limits),
         notifications=NotificationService(db, clock),

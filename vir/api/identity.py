@@ -175,15 +175,12 @@ def presents_certificate(request: Request) -> bool:
 
 
 async def require_caller(request: Request) -> Caller:
-    """The calling organisation. A recently accepted certificate is answered from memory
-    on the event loop; otherwise the registry is consulted in a worker thread."""
+    """The calling organisation, from the registry, in a worker thread: every request
+    reads its certificate's row, so a revocation is refused from the next request on."""
     claim = claim_of(request)
     if not request.state.claim_believed:
         raise ForwardedCertificateNotTrusted()
     authenticator = request.app.state.services.authenticator
-    cached: Caller | None = authenticator.cached(claim)
-    if cached is not None:
-        return cached
     caller: Caller = await run_in_threadpool(authenticator.authenticate, claim)
     return caller
 

@@ -35,7 +35,7 @@ from vir.keyholder.custody import Custody
 from vir.keyholder.deps import KeyholderServices
 from vir.keyholder.evaluation import EvaluationService
 from vir.keyholder.settings import KeyholderSettings
-from vir.services.identity import Authenticator, crl_marker
+from vir.services.identity import Authenticator
 from vir.services.integrator import Integrator
 from vir.services.refusals import RefusalRecorder
 from vir.services.transparency import TransparencyLog
@@ -66,11 +66,7 @@ def create_keyholder_app(settings: KeyholderSettings, *, clock: Clock = utc_now)
     services = KeyholderServices(
         db=db,
         clock=clock,
-        authenticator=Authenticator(
-            db,
-            clock,
-            revocation_marker=crl_marker(settings.client_crl) if settings.client_crl else None,
-        ),
+        authenticator=Authenticator(db, clock),
         refusals=RefusalRecorder(db, clock, settings.refusal_entries_per_minute),
         transparency=TransparencyLog(db, signer, clock),
         keys=keys,
