@@ -113,7 +113,7 @@ def create_keyholder_app(settings: KeyholderSettings, *, clock: Clock = utc_now)
         "email": settings.api_contact_email,
         "url": settings.api_contact_url,
     }
-    assemble(app, db, custody.key_files(keys.current().epoch), settings, contact)
+    assemble(app, db, lambda: custody.check_key_files(keys.current().epoch), settings, contact)
     app.add_exception_handler(TokenRefused, _token_refused)
     app.add_middleware(PortalCors, origins=origins)
     _document_bearer(app)
