@@ -50,7 +50,7 @@ def create_keyholder_app(settings: KeyholderSettings, *, clock: Clock = utc_now)
     oprf.require_strict_backend()
     custody = Custody.open(settings)
     db = Database.connect(settings.database_url)
-    require_current(db.engine)
+    require_current(db.engine, "VIR_KEYHOLDER_DATABASE_URL")
     origins = parse_origins(settings.portal_origins)
     # The OPRF keys first: when they are wrapped but no HSM is configured, that is what
     # to say (the checkpoint key is then in the token too, and its file gone).
