@@ -188,7 +188,10 @@ def assemble(
     errors.install(app)
     health.install_readiness(app, db, check_keys)
     app.add_middleware(BodySizeLimit, max_bytes=edge.max_body_bytes, larger=larger)
-    install_metrics(app, db, edge.metrics_allow)  # GET /metrics, request ids, access log
+    # The setting's name as this service reads it (the key holder's: VIR_KEYHOLDER_...).
+    prefix = getattr(edge, "model_config", {}).get("env_prefix", "VIR_")
+    # GET /metrics, request ids, access log
+    install_metrics(app, db, edge.metrics_allow, f"{prefix}METRICS_ALLOW")
     openapi.install(app, contact)
     # Outside everything, Starlette's ServerErrorMiddleware included, so that even the
     # answer to an unexpected exception (500) carries API-Version and the security headers.

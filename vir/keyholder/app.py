@@ -105,7 +105,9 @@ def create_keyholder_app(settings: KeyholderSettings, *, clock: Clock = utc_now)
     )
     app.state.services = services
     app.state.clock = clock
-    app.state.proxy_trust = proxy_trust(settings.tls_mode, settings.trusted_proxies)
+    app.state.proxy_trust = proxy_trust(
+        settings.tls_mode, settings.trusted_proxies, "VIR_KEYHOLDER_"
+    )
     for router in (health.router, routes.router, usage.router, metrics.router):
         app.include_router(router)
     contact = {
