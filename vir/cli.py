@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from vir import cli_delivery, cli_keyholder, cli_keys, cli_portal, cli_regions
-from vir.cli_databases import close_databases, open_database
+from vir.cli_databases import DATABASE_SETTING, close_databases, open_database
 from vir.cli_progress import progress_for
 from vir.client.closed_stdout import quiet_when_stdout_closes
 from vir.client.files import CannotWrite, private_file, reason
@@ -101,7 +101,7 @@ def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
 def cmd_db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
     from vir.store.migrate import upgrade
 
-    upgrade(settings.database_url)
+    upgrade(settings.database_url, setting=DATABASE_SETTING.get())
     print("vir: database schema is up to date")
     return 0
 
@@ -1200,10 +1200,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in setting_errors(error):
             print(f"vir: {line}", file=sys.stderr)
         return 2
+    except Exception as error:
+        # A database that stops answering where no start-up check caught it: one line,
+        # never the driver's message (it can quote the host, the user, the password).
+        refusal = _unreachable_database(error, args)
+        if refusal is None:
+            raise
+        print(f"vir: {refusal}", file=sys.stderr)
+        return 2
     finally:
         close_databases()
         cli_keyholder.close_custodies()
     return code
+
+
+def _unreachable_database(error: Exception, args: argparse.Namespace) -> str | None:
+    """The refusal for ``error`` when it is a database that does not answer, else None."""
+    if "sqlalchemy" not in sys.modules:  # then it cannot be one
+        return None
+    from vir.store.migrate import UNREACHABLE, unreachable
+
+    if not isinstance(error, UNREACHABLE):
+        return None
+    at_keyholder = getattr(args.run, "__module__", "") == "vir.cli_keyholder"
+    setting = "VIR_KEYHOLDER_DATABASE_URL" if at_keyholder else "VIR_DATABASE_URL"
+    return unreachable(setting, error).detail
 
 
 def setting_errors(error: ValidationError) -> list[str]:

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vir.cli_databases import open_database
+from vir.cli_databases import DATABASE_SETTING, open_database
 from vir.domain.clock import utc_now
 from vir.domain.errors import ConfigurationError, InputError
 
@@ -120,7 +120,7 @@ def cmd_init(_settings: Settings, _args: argparse.Namespace) -> int:
             '(docs/operations.md, "The key holder"). Nothing was created'
         )
     _private_folder_of(settings.database_url)
-    upgrade(settings.database_url)
+    upgrade(settings.database_url, setting="VIR_KEYHOLDER_DATABASE_URL")
     for what, path, created in _custody(settings).init():
         print(f"vir: {'created' if created else 'kept existing'} {what} {path}")
     return 0
@@ -615,7 +615,11 @@ def _oidc_event(now: dt.datetime, oin: str, issuer_host: str | None) -> AuditEve
 def cmd_shared(_settings: Settings, args: argparse.Namespace) -> int:
     """A shared command (``vir org ...``, ``vir audit verify``, ``vir db upgrade``) on the
     key holder's database."""
-    code: int = args.shared(as_index_settings(keyholder_settings()), args)
+    named = DATABASE_SETTING.set("VIR_KEYHOLDER_DATABASE_URL")
+    try:
+        code: int = args.shared(as_index_settings(keyholder_settings()), args)
+    finally:
+        DATABASE_SETTING.reset(named)
     return code
 
 

@@ -20,6 +20,8 @@ from support.service import start_service
 from vir.api.routes.health import RETRY_AFTER
 from vir.crypto import pki
 from vir.crypto.keys import key_path
+from vir.crypto.secretbox import init_secret_key
+from vir.crypto.secretbox import key_path as secret_key_path
 from vir.crypto.signing import signing_key_path
 from vir.services.identity import revoke_certificate
 from vir.services.onboarding import register_certificate
@@ -103,6 +105,39 @@ def test_a_missing_key_file_makes_the_key_holder_not_ready(
     (key_path(keys, holder.epoch) if which == "oprf" else signing_key_path(keys)).unlink()
     assert _not_ready(holder, tmp_path) == ["keys"]
     assert holder.request("GET", "/health").status_code == 200  # liveness only
+
+
+def test_a_checkpoint_key_a_restart_would_refuse_makes_the_index_not_ready(
+    app: InApp, tmp_path: Path
+) -> None:
+    """Before, /ready checked only that the file existed and was readable: 200 with a
+    0644 key that ``vir serve`` refuses at start."""
+    signing_key_path(tmp_path / "keys").chmod(0o644)
+    assert _not_ready(app, tmp_path) == ["keys"]
+
+
+def test_a_webhook_secret_key_a_restart_would_refuse_makes_the_index_not_ready(
+    app: InApp, tmp_path: Path
+) -> None:
+    key = secret_key_path(tmp_path / "keys")
+    assert not key.exists()  # none is needed (no webhooks yet): ready
+    assert app.scrape("/ready").status_code == 200
+    init_secret_key(tmp_path / "keys")
+    assert app.scrape("/ready").status_code == 200
+    key.chmod(0o604)
+    assert _not_ready(app, tmp_path) == ["keys"]
+    key.chmod(0o600)
+    key.write_text("not a key\n", encoding="ascii")
+    assert _not_ready(app, tmp_path) == ["keys"]
+
+
+@pytest.mark.parametrize("which", ["oprf", "signing"])
+def test_a_key_holder_key_a_restart_would_refuse_makes_it_not_ready(
+    holder: InApp, tmp_path: Path, which: str
+) -> None:
+    keys = tmp_path / "keyholder" / "keys"
+    (key_path(keys, holder.epoch) if which == "oprf" else signing_key_path(keys)).chmod(0o640)
+    assert _not_ready(holder, tmp_path) == ["keys"]
 
 
 def test_a_key_file_replaced_by_a_directory_is_not_ready(app: InApp, tmp_path: Path) -> None:

@@ -242,3 +242,30 @@ def test_each_register_is_told_of_the_other_and_keeps_its_own_crl(tmp_path: Path
     assert "vir org revoke --fingerprint " in holder
     assert _serials(dev / "crl.pem") == {gp.serial_number}
     assert _serials(dev / "keyholder-crl.pem") == {school.serial_number}
+
+
+def test_without_a_crl_revocation_is_refused_from_the_next_request_on(tmp_path: Path) -> None:
+    """As ``make run`` starts them: no VIR_CLIENT_CRL, no VIR_KEYHOLDER_CLIENT_CRL. The
+    answers just before the revocation come from a warm authenticator, the one after
+    it must not."""
+    service = start_service(tmp_path / "vir")
+    try:
+        gp = service.org("gp")
+        gp_files = (gp.cert, gp.key)
+        fingerprint = pki.fingerprint(pki.load_certificate(Path(gp.cert).read_bytes()))
+        for _ in range(3):
+            assert _index(service, gp_files).status == 200
+            assert _holder(service, gp_files).status == 200
+        service.vir("org", "revoke", "--fingerprint", fingerprint, "--dev-dir", str(service.dev))
+        reply = _index(service, gp_files)
+        assert reply.status == 403
+        assert reply.json()["type"].endswith("certificate-revoked")
+        assert _holder(service, gp_files).status == 200  # its own register: not yet
+        service.keyholder(
+            "org", "revoke", "--fingerprint", fingerprint, "--dev-dir", str(service.dev)
+        )
+        reply = _holder(service, gp_files)
+        assert reply.status == 403
+        assert reply.json()["type"].endswith("certificate-revoked")
+    finally:
+        service.stop()

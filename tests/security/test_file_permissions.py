@@ -237,3 +237,19 @@ def test_serve_names_a_tls_file_it_cannot_read(
         assert error.value.detail.endswith(f" && chmod 600 {refused}")
     else:
         assert "chmod" not in error.value.detail
+
+
+def test_serve_refuses_a_webhook_secret_key_others_can_read(tmp_path: Path) -> None:
+    """Before, the webhook secret key was read only when a secret was first sealed or
+    opened: ``vir serve`` started beside a world-readable one."""
+    env = service_env(tmp_path, free_port())
+    run_vir(tmp_path, env, "dev", "init", "--dev-dir", str(tmp_path / "dev"))
+    key = tmp_path / "keys" / "webhook-secrets.key"
+    assert mode(key) == 0o600
+    content = key.read_text("ascii").strip()
+    for open_mode in (0o640, 0o604, 0o644):
+        key.chmod(open_mode)
+        result = run_vir(tmp_path, env, "serve", check=False)
+        assert result.returncode == 2
+        assert f"run: chmod 600 {key}" in result.stderr
+        assert content not in result.stderr and content not in result.stdout

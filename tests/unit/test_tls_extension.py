@@ -121,7 +121,7 @@ def test_proxy_mode_needs_proxies_and_embedded_mode_refuses_them() -> None:
 class _EchoAuthenticator:
     """Stands in for the registry: "accepts" whatever claim reaches it."""
 
-    def cached(self, claim: Any) -> Any:
+    def authenticate(self, claim: Any) -> Any:
         return claim
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from fastapi import FastAPI
@@ -35,7 +34,9 @@ from vir.api.routes.signals import notification_item
 from vir.api.routes.signals_batch import BATCH_PATH
 from vir.crypto import oprf as group
 from vir.crypto.custody import require_no_oprf_key
-from vir.crypto.signing import load_signing_key, signing_key_path
+from vir.crypto.keyfile import require_private
+from vir.crypto.secretbox import require_secret_key
+from vir.crypto.signing import CheckpointSigner, load_signing_key
 from vir.delivery.registry import make_worker
 from vir.delivery.worker import Worker
 from vir.domain.clock import Clock, utc_now
@@ -43,7 +44,7 @@ from vir.domain.ratelimit import Limit, LimitKind
 from vir.services.consultations import ConsultationService
 from vir.services.epochs import EpochBook
 from vir.services.evaluation_counts import KeyholderCounts
-from vir.services.identity import Authenticator, crl_marker
+from vir.services.identity import Authenticator
 from vir.services.integrator import Integrator
 from vir.services.lifecycle import Lifecycle
 from vir.services.privacy import PrivacyService
@@ -64,8 +65,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     key holder (``vir.keyholder``). An OPRF key file in its keys directory is refused.
     """
     group.require_strict_backend()
-    require_no_oprf_key(settings.keys_dir)
-    signer = load_signing_key(settings.keys_dir, settings.audit_origin)
+    signer = require_index_keys(settings)
     trust = proxy_trust(settings.tls_mode, settings.trusted_proxies)
     db = Database.connect(settings.database_url)
     require_current(db.engine)
@@ -74,11 +74,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     services = Services(
         db=db,
         clock=clock,
-        authenticator=Authenticator(
-            db,
-            clock,
-            revocation_marker=crl_marker(settings.client_crl) if settings.client_crl else None,
-        ),
+        authenticator=Authenticator(db, clock),
         epochs=epochs,
         signals=SignalService(db, clock, epochs, settings.information_duty_days, limits),
         notifications=NotificationService(db, clock),
@@ -147,8 +143,23 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     }
     # The batch's 500 items do not fit the limit of every other request.
     larger = {f"POST {BATCH_PATH}": settings.max_batch_body_bytes}
-    assemble(app, db, [signing_key_path(settings.keys_dir)], settings, contact, larger)
+    assemble(app, db, lambda: require_index_keys(settings), settings, contact, larger)
     return app
+
+
+def require_index_keys(settings: Settings) -> CheckpointSigner:
+    """Every key file check of the index's start, and of its ``/ready`` (the same one, so
+    that ready means a restart would start): no OPRF key beside it, the checkpoint key,
+    the webhook secret key (used only when a secret is first sealed or opened, but an
+    exposed one is refused now) and, with key holders to count for reports, the client
+    key the index calls them with (read at the first report). ConfigurationError names
+    the file, never its content."""
+    require_no_oprf_key(settings.keys_dir)
+    signer = load_signing_key(settings.keys_dir, settings.audit_origin)
+    require_secret_key(settings.keys_dir)
+    if settings.usage_keyholders.strip():
+        require_private(settings.usage_client_key, "VIR_USAGE_CLIENT_KEY")
+    return signer
 
 
 class Edge(Protocol):
@@ -164,20 +175,23 @@ class Edge(Protocol):
 def assemble(
     app: FastAPI,
     db: Database,
-    key_files: list[Path],
+    check_keys: Callable[[], object],
     edge: Edge,
     contact: dict[str, str],
     larger: Mapping[str, int] | None = None,
 ) -> None:
     """What every vir service has around its routes: problem+json errors, ``/ready`` over
-    the database and ``key_files``, the body checks (size, JSON only, UTF-8, nesting:
-    ``larger`` names the routes with a larger body limit of their own), metrics and
-    access log, the OpenAPI document, and the API-Version and security headers on every
-    answer."""
+    the database and ``check_keys`` (the start-up key check), the body checks (size,
+    JSON only, UTF-8, nesting: ``larger`` names the routes with a larger body limit of
+    their own), metrics and access log, the OpenAPI document, and the API-Version and
+    security headers on every answer."""
     errors.install(app)
-    health.install_readiness(app, db, key_files)
+    health.install_readiness(app, db, check_keys)
     app.add_middleware(BodySizeLimit, max_bytes=edge.max_body_bytes, larger=larger)
-    install_metrics(app, db, edge.metrics_allow)  # GET /metrics, request ids, access log
+    # The setting's name as this service reads it (the key holder's: VIR_KEYHOLDER_...).
+    prefix = getattr(edge, "model_config", {}).get("env_prefix", "VIR_")
+    # GET /metrics, request ids, access log
+    install_metrics(app, db, edge.metrics_allow, f"{prefix}METRICS_ALLOW")
     openapi.install(app, contact)
     # Outside everything, Starlette's ServerErrorMiddleware included, so that even the
     # answer to an unexpected exception (500) carries API-Version and the security headers.

@@ -55,17 +55,19 @@ class ProxyTrust:
     networks: tuple[IPNetwork, ...]
 
     @classmethod
-    def parse(cls, text: str) -> ProxyTrust:
-        """``"127.0.0.1, 10.0.0.0/24"``; refuses anything that is not an address or network."""
+    def parse(cls, text: str, setting: str = "VIR_TRUSTED_PROXIES") -> ProxyTrust:
+        """``"127.0.0.1, 10.0.0.0/24"``; refuses anything that is not an address or
+        network, naming ``setting`` and the entry's position, never its value."""
         networks = []
-        for item in (part.strip() for part in text.split(",")):
+        for position, item in enumerate((part.strip() for part in text.split(",")), 1):
             if not item:
                 continue
             try:
                 networks.append(ipaddress.ip_network(item, strict=False))
             except ValueError:
                 raise ConfigurationError(
-                    f"VIR_TRUSTED_PROXIES: {item!r} is not an IP address or network"
+                    f"{setting}: entry {position} is not an IP address or network "
+                    "(e.g. 127.0.0.1 or 10.0.0.0/24)"
                 ) from None
         return cls(tuple(networks))
 
@@ -81,19 +83,21 @@ class ProxyTrust:
         return any(address in network for network in self.networks)
 
 
-def proxy_trust(tls_mode: str, trusted_proxies: str) -> ProxyTrust | None:
-    """None in embedded mode (the header is never read); the trusted proxies in proxy mode."""
-    trust = ProxyTrust.parse(trusted_proxies)
+def proxy_trust(tls_mode: str, trusted_proxies: str, prefix: str = "VIR_") -> ProxyTrust | None:
+    """None in embedded mode (the header is never read); the trusted proxies in proxy mode.
+    ``prefix``: of the service's settings (the key holder's: ``VIR_KEYHOLDER_``)."""
+    proxies, mode = f"{prefix}TRUSTED_PROXIES", f"{prefix}TLS_MODE"
+    trust = ProxyTrust.parse(trusted_proxies, proxies)
     if tls_mode != "proxy":
         if trust.networks:
             raise ConfigurationError(
-                "VIR_TRUSTED_PROXIES is set, but VIR_TLS_MODE is not 'proxy': the embedded "
+                f"{proxies} is set, but {mode} is not 'proxy': the embedded "
                 "server never believes a Client-Cert header; unset one or set the other"
             )
         return None
     if not trust.networks:
         raise ConfigurationError(
-            "VIR_TLS_MODE=proxy needs VIR_TRUSTED_PROXIES (the reverse proxy's address, "
+            f"{mode}=proxy needs {proxies} (the reverse proxy's address, "
             "e.g. 127.0.0.1); without it no request could be authenticated"
         )
     return trust
@@ -175,15 +179,12 @@ def presents_certificate(request: Request) -> bool:
 
 
 async def require_caller(request: Request) -> Caller:
-    """The calling organisation. A recently accepted certificate is answered from memory
-    on the event loop; otherwise the registry is consulted in a worker thread."""
+    """The calling organisation, from the registry, in a worker thread: every request
+    reads its certificate's row, so a revocation is refused from the next request on."""
     claim = claim_of(request)
     if not request.state.claim_believed:
         raise ForwardedCertificateNotTrusted()
     authenticator = request.app.state.services.authenticator
-    cached: Caller | None = authenticator.cached(claim)
-    if cached is not None:
-        return cached
     caller: Caller = await run_in_threadpool(authenticator.authenticate, claim)
     return caller
 

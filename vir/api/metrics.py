@@ -441,17 +441,20 @@ def _count_of(value: object) -> int:
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def parse_allow(text: str) -> tuple[Network, ...]:
-    """``VIR_METRICS_ALLOW``: comma-separated addresses/networks allowed to read /metrics."""
+def parse_allow(text: str, setting: str = "VIR_METRICS_ALLOW") -> tuple[Network, ...]:
+    """``VIR_METRICS_ALLOW`` (``setting``): comma-separated addresses/networks allowed to
+    read /metrics. A refusal names the setting and the entry's position, never its value
+    (README: a setting that cannot take its value is named without the value)."""
     networks = []
-    for item in (part.strip() for part in text.split(",")):
+    for position, item in enumerate((part.strip() for part in text.split(",")), 1):
         if not item:
             continue
         try:
             networks.append(ipaddress.ip_network(item, strict=False))
         except ValueError:
             raise ConfigurationError(
-                f"VIR_METRICS_ALLOW: {item!r} is not an IP address or network"
+                f"{setting}: entry {position} is not an IP address or network "
+                "(e.g. 127.0.0.1 or 10.0.0.0/24)"
             ) from None
     return tuple(networks)
 
@@ -527,14 +530,14 @@ class Observe:
             logs.REQUEST_ID.reset(token)
 
 
-def install(app: Any, db: Any, metrics_allow: str) -> Metrics:
+def install(app: Any, db: Any, metrics_allow: str, setting: str = "VIR_METRICS_ALLOW") -> Metrics:
     """Wire metrics, request ids and access logs into ``app``; call after the last
     ``add_middleware`` so that ``Observe`` is outermost (it sees 413s too). The
     ``GET /metrics`` route (``vir.api.routes.metrics``) is included by ``create_app``."""
     metrics = Metrics(functools.partial(newest_checkpoint_at, db))
     metrics.registry.register(_Deliveries(functools.partial(delivery_counts, db)))
     app.state.metrics = metrics
-    app.state.metrics_allow = parse_allow(metrics_allow)
+    app.state.metrics_allow = parse_allow(metrics_allow, setting)
     db.observe_commits(metrics.committed)
     integrator = getattr(getattr(app.state, "services", None), "integrator", None)
     if integrator is not None:

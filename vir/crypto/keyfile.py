@@ -24,18 +24,7 @@ def read_hex_key(path: Path, what: str, how_to: str, malformed: str) -> bytes:
     its content) when it is missing (``how_to`` says how to make one), not a regular
     file, readable by group or others, or not 64 hex digits (``malformed`` says what
     to do)."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise ConfigurationError(f"no {what} at {path}; " + how_to) from None
-    except OSError:
-        raise ConfigurationError(f"{what} {path} cannot be read") from None
-    if not stat.S_ISREG(mode):
-        raise ConfigurationError(f"{what} {path} is not a regular file")
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigurationError(
-            f"{what} {path} is accessible by group or others; run: chmod 600 {path}"
-        )
+    require_private(path, what, how_to)
     try:
         text = path.read_bytes().decode("ascii").strip()
     except (OSError, UnicodeDecodeError):
@@ -44,6 +33,27 @@ def read_hex_key(path: Path, what: str, how_to: str, malformed: str) -> bytes:
     if not _HEX_32.fullmatch(text):
         raise ConfigurationError(f"{what} {path} is not 32 bytes in hex; {malformed}")
     return bytes.fromhex(text)
+
+
+def require_private(path: Path, what: str, how_to: str = "") -> None:
+    """ConfigurationError naming ``what`` and the file (never its content) unless
+    ``path`` is a regular file (a symlink to one: a mounted secret) that group and
+    others cannot access. The one check of a key file's permissions, at start-up and in
+    ``/ready`` alike; ``how_to`` says how to make a missing one."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ConfigurationError(
+            f"no {what} at {path}" + (f"; {how_to}" if how_to else "")
+        ) from None
+    except OSError:
+        raise ConfigurationError(f"{what} {path} cannot be read") from None
+    if not stat.S_ISREG(mode):
+        raise ConfigurationError(f"{what} {path} is not a regular file")
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigurationError(
+            f"{what} {path} is accessible by group or others; run: chmod 600 {path}"
+        )
 
 
 def create_hex_key(path: Path, size: int = 32) -> bool:

@@ -17,14 +17,13 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vir.crypto import oprf
-from vir.crypto.keyfile import destroy_key_file, write_new_file
+from vir.crypto.keyfile import destroy_key_file, require_private, write_new_file
 from vir.domain.errors import ConfigurationError, CryptoError
 
 if TYPE_CHECKING:
@@ -165,16 +164,7 @@ def _parse(content: bytes, path: Path, epoch: int, threshold: int) -> OprfKey:
 
 
 def _read_private(path: Path) -> bytes:
-    try:
-        mode = path.stat().st_mode  # follows a symlink (a mounted secret) to the file
-    except OSError:
-        raise ConfigurationError(f"OPRF key {path} cannot be read") from None
-    if not stat.S_ISREG(mode):
-        raise ConfigurationError(f"OPRF key {path} is not a regular file")
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigurationError(
-            f"OPRF key {path} is accessible by group or others; run: chmod 600 {path}"
-        )
+    require_private(path, "OPRF key")
     try:
         return path.read_bytes()
     except OSError:

@@ -122,3 +122,13 @@ def load_secret_box(keys_dir: Path) -> SecretBox:
     missing = _MISSING.format(dir=keys_dir, where=keys_dir.resolve())
     key = read_hex_key(path, "webhook secret key", missing, "restore it from a backup")
     return SecretBox(key)
+
+
+def require_secret_key(keys_dir: Path) -> None:
+    """At start-up (and in ``/ready``): the key in ``keys_dir``, when there is one, must
+    pass every check ``load_secret_box`` makes when a secret is first sealed or opened,
+    so that an exposed or malformed key stops the start instead of waiting for the first
+    webhook. A missing one is not refused here: an index without webhooks or portal
+    sign-in secrets needs none, and the first use says how to make it."""
+    if key_path(keys_dir).exists() or key_path(keys_dir).is_symlink():
+        load_secret_box(keys_dir)

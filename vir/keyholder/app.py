@@ -35,7 +35,7 @@ from vir.keyholder.custody import Custody
 from vir.keyholder.deps import KeyholderServices
 from vir.keyholder.evaluation import EvaluationService
 from vir.keyholder.settings import KeyholderSettings
-from vir.services.identity import Authenticator, crl_marker
+from vir.services.identity import Authenticator
 from vir.services.integrator import Integrator
 from vir.services.refusals import RefusalRecorder
 from vir.services.transparency import TransparencyLog
@@ -50,7 +50,7 @@ def create_keyholder_app(settings: KeyholderSettings, *, clock: Clock = utc_now)
     oprf.require_strict_backend()
     custody = Custody.open(settings)
     db = Database.connect(settings.database_url)
-    require_current(db.engine)
+    require_current(db.engine, "VIR_KEYHOLDER_DATABASE_URL")
     origins = parse_origins(settings.portal_origins)
     # The OPRF keys first: when they are wrapped but no HSM is configured, that is what
     # to say (the checkpoint key is then in the token too, and its file gone).
@@ -66,11 +66,7 @@ def create_keyholder_app(settings: KeyholderSettings, *, clock: Clock = utc_now)
     services = KeyholderServices(
         db=db,
         clock=clock,
-        authenticator=Authenticator(
-            db,
-            clock,
-            revocation_marker=crl_marker(settings.client_crl) if settings.client_crl else None,
-        ),
+        authenticator=Authenticator(db, clock),
         refusals=RefusalRecorder(db, clock, settings.refusal_entries_per_minute),
         transparency=TransparencyLog(db, signer, clock),
         keys=keys,
@@ -109,7 +105,9 @@ def create_keyholder_app(settings: KeyholderSettings, *, clock: Clock = utc_now)
     )
     app.state.services = services
     app.state.clock = clock
-    app.state.proxy_trust = proxy_trust(settings.tls_mode, settings.trusted_proxies)
+    app.state.proxy_trust = proxy_trust(
+        settings.tls_mode, settings.trusted_proxies, "VIR_KEYHOLDER_"
+    )
     for router in (health.router, routes.router, usage.router, metrics.router):
         app.include_router(router)
     contact = {
@@ -117,7 +115,7 @@ def create_keyholder_app(settings: KeyholderSettings, *, clock: Clock = utc_now)
         "email": settings.api_contact_email,
         "url": settings.api_contact_url,
     }
-    assemble(app, db, custody.key_files(keys.current().epoch), settings, contact)
+    assemble(app, db, lambda: custody.check_key_files(keys.current().epoch), settings, contact)
     app.add_exception_handler(TokenRefused, _token_refused)
     app.add_middleware(PortalCors, origins=origins)
     _document_bearer(app)

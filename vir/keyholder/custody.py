@@ -11,6 +11,7 @@ from pathlib import Path
 
 from vir.crypto import keys, polynomial_file
 from vir.crypto.hsm import Token
+from vir.crypto.keyfile import require_private
 from vir.crypto.signing import (
     CheckpointSigner,
     KeyFolder,
@@ -90,3 +91,10 @@ class Custody:
         if self.token is not None:
             return [keys.key_path(self.keys_dir, epoch).with_suffix(".key.wrapped")]
         return [keys.key_path(self.keys_dir, epoch), signing_key_path(self.keys_dir)]
+
+    def check_key_files(self, epoch: int) -> None:
+        """For ``/ready``: the permission check start-up makes of each key file a restart
+        would read (``require_private``, which loading them calls); raises when one would
+        be refused."""
+        for path in self.key_files(epoch):
+            require_private(path, "key file")

@@ -179,7 +179,7 @@ def init_keyholders(
         private_folder(s.keys_dir)
         if s.database_url.startswith("sqlite:///"):
             private_folder(Path(s.database_url.removeprefix("sqlite:///")).parent)
-        upgrade(s.database_url)
+        upgrade(s.database_url, setting="VIR_KEYHOLDER_DATABASE_URL")
         db = Database.connect(s.database_url)
         try:
             for org, cert, role in setup.certificates:

@@ -16,7 +16,6 @@ import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import sqlalchemy.exc
 from sqlalchemy import select
@@ -74,31 +73,18 @@ class _Known:
     caller: Caller
     not_before: dt.datetime
     not_after: dt.datetime
-    until: float  # monotonic time after which the registration is looked up again
-
-
-def crl_marker(path: Path) -> Callable[[], object]:
-    """A cheap token that changes whenever the CRL file is rewritten (one ``stat``)."""
-
-    def marker() -> object:
-        try:
-            status = path.stat()
-        except FileNotFoundError:
-            return None
-        return (status.st_mtime_ns, status.st_ino, status.st_size)
-
-    return marker
+    until: float  # monotonic time after which the organisation is looked up again
 
 
 class Authenticator:
     """Checks a presented certificate against the registry.
 
-    A successful lookup is remembered for ``cache_seconds`` (default 5), so a
-    revocation or deregistration takes effect within that time; the validity
-    period is checked on every request regardless. With a ``revocation_marker``
-    (``crl_marker`` of the CRL that ``vir org revoke`` rewrites) the whole cache
-    is dropped as soon as the marker changes, so a revocation made on this host
-    takes effect for the very next request.
+    Every request reads the certificate's registry row (one primary-key read), so a
+    revocation or deregistration is refused from the very next request on, by every
+    process sharing the database, whether or not a CRL is configured. What is
+    remembered (for ``cache_seconds``, default 5) is only what a revocation cannot
+    change: the parsed certificate's validity window and the organisation it names;
+    the validity period is checked on every request regardless.
     """
 
     def __init__(
@@ -107,38 +93,33 @@ class Authenticator:
         clock: Clock,
         cache_seconds: float = 5.0,
         monotonic: Callable[[], float] = time.monotonic,
-        revocation_marker: Callable[[], object] | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._cache_seconds = cache_seconds
         self._monotonic = monotonic
         self._known: dict[str, _Known] = {}
-        self._revocation_marker = revocation_marker
-        self._marker_seen = revocation_marker() if revocation_marker else None
-
-    def cached(self, claim: Presented) -> Caller | None:
-        """The caller if this certificate was accepted recently and is valid now; no I/O
-        beyond one ``stat`` of the CRL when a revocation marker is configured."""
-        if self._revocation_marker is not None:
-            marker = self._revocation_marker()
-            if marker != self._marker_seen:
-                self._known.clear()
-                self._marker_seen = marker
-                return None
-        known = self._known.get(claim.fingerprint or "")
-        if known is None or known.until < self._monotonic():
-            return None
-        if not known.not_before <= self._clock() <= known.not_after:
-            return None
-        return known.caller
 
     def authenticate(self, claim: Presented) -> Caller:
-        cached = self.cached(claim)
-        if cached is not None:
-            return cached
+        """The calling organisation; raises the refusal's error. Reads the database."""
         now = self._clock()
+        known = self._known.get(claim.fingerprint or "")
         with self._db.read() as session:
+            if (
+                known is not None
+                and known.until >= self._monotonic()
+                and known.not_before <= now <= known.not_after
+            ):
+                row = get_certificate(session, known.caller.certificate)
+                # The row as it was when the caller was identified: registered for the
+                # same organisation, with the same role, and not revoked.
+                if (
+                    row is not None
+                    and row.oin == known.caller.oin
+                    and row.role == known.caller.role
+                    and (row.revoked_at is None or row.revoked_at > now)
+                ):
+                    return known.caller
             caller = self._identify(session, claim, now)
         assert claim.certificate is not None
         not_before, not_after = pki.not_valid_window(claim.certificate)

@@ -48,6 +48,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy.exc
 from sqlalchemy import URL, Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -80,7 +81,7 @@ def make_engine(url: str, *, durable: bool = True) -> Engine:
     ``durable=False`` (tests only) skips fsync on SQLite; a crash may then lose
     recent commits. On PostgreSQL durability is the server's configuration.
     """
-    parsed = make_url(url)
+    parsed = parse_url(url)
     backend = parsed.get_backend_name()
     if backend == "postgresql":
         return _postgresql_engine(parsed)
@@ -140,9 +141,24 @@ def _create_private(database: Path) -> None:
         os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
+def parse_url(url: str) -> URL:
+    """``url`` parsed; a ConfigurationError that never repeats it (it can hold a password)
+    when it is no database URL (sqlalchemy's and the port parser's messages quote it)."""
+    try:
+        parsed = make_url(url)
+        parsed.port  # noqa: B018 (parsed lazily: a port that is no number raises here)
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        raise ConfigurationError(
+            "the database URL setting (VIR_DATABASE_URL; at the key holder "
+            "VIR_KEYHOLDER_DATABASE_URL) is not a database URL: sqlite:///PATH or "
+            "postgresql+psycopg://USER@HOST:PORT/DATABASE"
+        ) from None
+    return parsed
+
+
 def sqlite_file(url: str) -> Path | None:
     """The file of a SQLite database URL; None for another database or one in memory."""
-    parsed = make_url(url)
+    parsed = parse_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
     return Path(parsed.database)

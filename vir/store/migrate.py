@@ -9,8 +9,11 @@ nothing left to do), and no write transaction interleaves with them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import sqlalchemy.exc
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -30,8 +33,34 @@ def _config(url: str | None = None) -> Config:
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    command.upgrade(_config(url), revision)
+# What a database that cannot be reached raises: the server down or elsewhere, a refused
+# login, a missing database. Its message is the driver's, which can quote the host, the
+# user and even the password; it is never shown.
+UNREACHABLE = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
+
+
+def unreachable(setting: str, error: BaseException) -> ConfigurationError:
+    """The one-line refusal for a database that does not answer: the setting and what to
+    check, the exception's class, never the URL or the driver's message."""
+    return ConfigurationError(
+        f"the database in {setting} cannot be used ({type(error).__name__}): check that "
+        f"its server runs and accepts connections at the host and port in {setting}, and "
+        "the user, password and database name there"
+    )
+
+
+@contextmanager
+def reaching(setting: str) -> Iterator[None]:
+    """Turn a database that does not answer, inside the block, into ``unreachable``."""
+    try:
+        yield
+    except UNREACHABLE as error:
+        raise unreachable(setting, error) from None
+
+
+def upgrade(url: str, revision: str = "head", setting: str = "VIR_DATABASE_URL") -> None:
+    with reaching(setting):
+        command.upgrade(_config(url), revision)
 
 
 def require_existing(url: str, setting: str = "VIR_DATABASE_URL") -> None:
@@ -51,12 +80,12 @@ def require_existing(url: str, setting: str = "VIR_DATABASE_URL") -> None:
     )
 
 
-def require_current(engine: Engine) -> None:
+def require_current(engine: Engine, setting: str = "VIR_DATABASE_URL") -> None:
     """Refuse to serve on a database whose schema is not at the latest migration; one with
     no schema at all is named, and not given the advice to upgrade: that would make an
     empty index of what is most likely the wrong database."""
     head = ScriptDirectory.from_config(_config()).get_current_head()
-    with engine.connect() as connection:
+    with reaching(setting), engine.connect() as connection:
         current = MigrationContext.configure(connection).get_current_revision()
     if current is None:
         path = sqlite_file(engine.url.render_as_string(hide_password=False))

@@ -4,19 +4,19 @@
 ``/ready`` is for a load balancer or a readiness probe, which presents a client
 certificate of the client CA (``vir.api.identity.require_tls_client``: any, not an
 organisation's; 401 without one): 200 ``{"status": "ready"}`` when the database
-answers a trivial query and the key files the service loaded at start still exist and
-are readable, so a restart would start (the index's checkpoint key; the key holder's
-also the served epoch's OPRF key), else 503 problem+json (``urn:vir:problem:not-ready``)
+answers a trivial query and the key files pass the very checks the service's start-up
+makes (the same function: present, a regular file, not accessible by group or others,
+and for the index well-formed), so a restart would start (the index's checkpoint and
+webhook secret keys; the key holder's served epoch's OPRF key and checkpoint key),
+else 503 problem+json (``urn:vir:problem:not-ready``)
 with ``Retry-After`` and the names of the checks that failed (``database``, ``keys``):
 never a path, an error message or a key.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -45,11 +45,12 @@ class Health(BaseModel):
 
 @dataclass(frozen=True)
 class Readiness:
-    """What ``/ready`` checks: the database, and the key files the service loaded at
-    start (none known: only that the app was built, which needs its keys)."""
+    """What ``/ready`` checks: the database, and ``check_keys``, the service's start-up
+    check of its key files, which raises when a restart would be refused (None: only
+    that the app was built, which needs its keys)."""
 
     db: Database | None
-    key_files: Sequence[Path] = field(default_factory=tuple)
+    check_keys: Callable[[], object] | None = None
 
     def not_ready(self) -> list[str]:
         """The names of the checks that fail, in a fixed order; empty when ready."""
@@ -70,13 +71,18 @@ class Readiness:
             return False
 
     def _keys(self) -> bool:
-        # Existence and permission only: key material is read by vir.crypto alone.
-        return all(p.is_file() and os.access(p, os.R_OK) for p in self.key_files)
+        if self.check_keys is None:
+            return True
+        try:
+            self.check_keys()
+        except Exception:  # what failed (a path, a mode) is not for this answer
+            return False
+        return True
 
 
-def install_readiness(app: Any, db: Database, key_files: Sequence[Path]) -> None:
-    """Tell ``/ready`` the database and the key files a restart of ``app`` would load."""
-    app.state.readiness = Readiness(db, tuple(key_files))
+def install_readiness(app: Any, db: Database, check_keys: Callable[[], object]) -> None:
+    """Tell ``/ready`` the database and the start-up key check a restart of ``app`` makes."""
+    app.state.readiness = Readiness(db, check_keys)
 
 
 def readiness_of(app: Any) -> Readiness:
