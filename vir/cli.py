@@ -1218,12 +1218,28 @@ def _unreachable_database(error: Exception, args: argparse.Namespace) -> str | N
     """The refusal for ``error`` when it is a database that does not answer, else None."""
     if "sqlalchemy" not in sys.modules:  # then it cannot be one
         return None
+    import sqlalchemy.exc
+
     from vir.store.migrate import UNREACHABLE, unreachable
 
-    if not isinstance(error, UNREACHABLE):
-        return None
     at_keyholder = getattr(args.run, "__module__", "") == "vir.cli_keyholder"
     setting = "VIR_KEYHOLDER_DATABASE_URL" if at_keyholder else "VIR_DATABASE_URL"
+    url = (os.environ.get(setting) or "").strip()
+    sqlite = not url or url.startswith("sqlite")
+    if sqlite and isinstance(error, sqlalchemy.exc.DatabaseError):
+        # A SQLite file: no server to reach; its file, its folder or its disk.
+        kind = type(error).__name__
+        if not isinstance(error, sqlalchemy.exc.OperationalError):
+            return (
+                f"the database file in {setting} is damaged, or no database ({kind}): "
+                'restore it from a backup (docs/operations.md, "Backup")'
+            )
+        return (
+            f"the database file in {setting} cannot be used ({kind}): check that this user "
+            "may read and write it and its folder, and that its disk is not full"
+        )
+    if not isinstance(error, UNREACHABLE):
+        return None
     return unreachable(setting, error).detail
 
 

@@ -59,3 +59,35 @@ def test_an_unreachable_database_is_one_line_naming_the_setting(
     output = result.stdout + result.stderr
     for secret in (PASSWORD, "viruser", "virdb", "Traceback", "psycopg", "Connection refused"):
         assert secret not in output, secret
+
+
+@pytest.mark.parametrize(
+    "command", [("serve",), ("audit", "verify"), ("org", "list"), ("lifecycle", "run")]
+)
+def test_a_damaged_or_unwritable_sqlite_database_is_one_line(
+    setup: tuple[Path, dict[str, str]], tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """A SQLite file that is damaged (truncated), and one whose folder this user may
+    not write (a read-only snapshot; here the writer lock's path is a folder, which
+    fails the same way): one line each saying what to do, not a traceback."""
+    root, env = setup
+    whole = tmp_path / "whole" / "vir.db"
+    whole.parent.mkdir(mode=0o700)
+    run_vir(root, env | {"VIR_DATABASE_URL": f"sqlite:///{whole}"}, "db", "upgrade")
+    damaged = tmp_path / "damaged" / "vir.db"
+    damaged.parent.mkdir(mode=0o700)
+    damaged.write_bytes(whole.read_bytes()[:20_000])
+    damaged.chmod(0o600)
+    cases = [
+        (damaged, "vir: the database file in VIR_DATABASE_URL is damaged, or no database"),
+        (whole, "vir: cannot open " + f"{whole}-writers, the database's writer lock ("),
+    ]
+    (whole.parent / "vir.db-writers").unlink(missing_ok=True)
+    (whole.parent / "vir.db-writers").mkdir(mode=0o700)
+    for database, said in cases:
+        result = run_vir(
+            root, env | {"VIR_DATABASE_URL": f"sqlite:///{database}"}, *command, check=False
+        )
+        assert result.returncode == 2, result.stderr[-600:]
+        assert result.stderr.startswith(said), result.stderr[-600:]
+        assert len(result.stderr.splitlines()) == 1, result.stderr[-600:]

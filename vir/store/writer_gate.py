@@ -24,6 +24,8 @@ import os
 import time
 from pathlib import Path
 
+from vir.domain.errors import ConfigurationError
+
 # Between tries for a held gate: short at first (a writer's turn is about a millisecond),
 # at most this long.
 _FIRST_PAUSE = 0.00005
@@ -33,7 +35,19 @@ _LONGEST_PAUSE = 0.0005
 class WriterGate:
     def __init__(self, database: Path, patience: float) -> None:
         flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
-        self._fd = os.open(f"{database}-writers", flags, 0o600)
+        path = f"{database}-writers"
+        try:
+            self._fd = os.open(path, flags, 0o600)
+        except OSError as error:
+            # A read-only file system or folder (a mounted snapshot, a backup), or one
+            # this user may not write: one line, not a traceback.
+            why = (error.strerror or type(error).__name__).lower()
+            raise ConfigurationError(
+                f"cannot open {path}, the database's writer lock ({why}): vir "
+                f"needs to write in {database.parent} (the folder of the database), also "
+                "to read it; for a read-only copy (a backup, a snapshot) copy the database "
+                "file to a folder this user may write first"
+            ) from None
         self._patience = patience
 
     def enter(self) -> bool:
