@@ -28,6 +28,7 @@ vir worker                deliver notifications (webhooks, e-mail) in its own pr
 vir lifecycle run         removal dates and the archive term (idempotent, resumable)
 vir person deceased       death notice for the pseudonyms on standard input
 vir address exclude ...   an institutional address pseudonym that never matches
+vir address include ...   take an address pseudonym off the exclusion list again
 vir address list          the excluded addresses: date and label, never a pseudonym
 vir audit verify [FILE --verifier-key K]  walk the audit hash chain and compare it with
                           the newest signed checkpoint (or check an export with the log's
@@ -45,7 +46,7 @@ import argparse
 import base64
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from datetime import date, datetime
 from pathlib import Path
@@ -442,25 +443,45 @@ def cmd_org_list(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_address_exclude(settings: Settings, args: argparse.Namespace) -> int:
-    """The operator's way to put a pseudonym on the exclusion list; a municipality's
-    address officer normally does it with their client (vir-client address exclude),
-    which pseudonymises the address at the key holder: the index has no key."""
-    from vir.crypto import oprf
+def _one_address(lines: Iterable[str]) -> bytes:
+    """The one address pseudonym (base64url) on standard input."""
     from vir.domain.encoding import b64url_decode
-    from vir.services.addresses import exclude
-    from vir.services.epochs import Arriving, EpochBook
 
-    lines = [line.strip() for line in sys.stdin if line.strip()]
-    address = b64url_decode(lines[0]) if len(lines) == 1 else None
+    given = [line.strip() for line in lines if line.strip()]
+    address = b64url_decode(given[0]) if len(given) == 1 else None
     if address is None or not oprf.is_valid_element(address):
         # Read from standard input, never an argument: no pseudonym in shell history or
         # process lists (and a base64url text may begin with "-", which argparse refuses).
         raise InputError("pseudonym", "give one address pseudonym (base64url) on standard input")
+    return address
+
+
+def cmd_address_exclude(settings: Settings, args: argparse.Namespace) -> int:
+    """The operator's way to put a pseudonym on the exclusion list; a municipality's
+    address officer normally does it with their client (vir-client address exclude),
+    which pseudonymises the address at the key holder: the index has no key."""
+    from vir.services.addresses import exclude
+    from vir.services.epochs import Arriving, EpochBook
+
+    address = _one_address(sys.stdin)
     db = _database(settings)
     EpochBook(db).convert(args.epoch, [address])  # refuses an epoch not accepted
     exclude(db, Arriving(args.epoch, address), args.label, utc_now())
     print(f"vir: excluded {args.label!r}; it no longer makes household matches")
+    return 0
+
+
+def cmd_address_include(settings: Settings, args: argparse.Namespace) -> int:
+    """The operator's way to take a pseudonym off the exclusion list (the address officer's
+    is ``vir-client address include``); household matching through it resumes."""
+    from vir.services.addresses import include
+    from vir.services.epochs import Arriving, EpochBook
+
+    address = _one_address(sys.stdin)
+    db = _database(settings)
+    EpochBook(db).convert(args.epoch, [address])  # refuses an epoch not accepted
+    include(db, Arriving(args.epoch, address), utc_now())
+    print("vir: taken off the exclusion list; it makes household matches again")
     return 0
 
 
@@ -1100,6 +1121,9 @@ def build_parser() -> argparse.ArgumentParser:
     excl.add_argument("--label", required=True, help="what the address is, e.g. a shelter")
     excl.add_argument("--epoch", type=int, required=True, help="the key epoch it was made under")
     excl.set_defaults(run=cmd_address_exclude)
+    incl = address.add_parser("include", help="an excluded address that matches again")
+    incl.add_argument("--epoch", type=int, required=True, help="the key epoch it was made under")
+    incl.set_defaults(run=cmd_address_include)
     address.add_parser("list").set_defaults(run=cmd_address_list)
     demo = sub.add_parser("demo", help="run the school/GP/youth-care scenario")
     demo.add_argument(

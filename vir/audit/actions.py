@@ -101,6 +101,7 @@ class Action(enum.StrEnum):
     ADMIN_CERTIFICATE_REGISTERED = "admin.certificate_registered"
     ADMIN_CERTIFICATE_REVOKED = "admin.certificate_revoked"
     ADMIN_ADDRESS_EXCLUDED = "admin.address_excluded"
+    ADMIN_ADDRESS_INCLUDED = "admin.address_included"
     ADMIN_WEBHOOK_CHANGED = "admin.webhook_changed"
     ADMIN_EMAIL_CHANGED = "admin.email_changed"
     ADMIN_DELIVERY_RETRIED = "admin.delivery_retried"
@@ -411,6 +412,12 @@ _DESCRIPTIONS: Final[dict[Action, Description]] = {
         _P.ADMIN,
         _U.ADMINISTRATION,
         "Adres uitgesloten van matchen",
+    ),
+    Action.ADMIN_ADDRESS_INCLUDED: _D(
+        "An address was taken off the exclusion list; household matching through it resumes.",
+        _P.ADMIN,
+        _U.ADMINISTRATION,
+        "Adresuitsluiting opgeheven",
     ),
     Action.ADMIN_WEBHOOK_CHANGED: _D(
         "The operator set or disabled an organisation's webhook (objects: state; never "
