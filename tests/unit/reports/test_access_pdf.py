@@ -540,6 +540,7 @@ OBJECTS_OF: dict[Action, dict[str, str | int] | None] = {
     Action.ADMIN_CERTIFICATE_REGISTERED: None,
     Action.ADMIN_CERTIFICATE_REVOKED: None,
     Action.ADMIN_ADDRESS_EXCLUDED: None,
+    Action.ADMIN_ADDRESS_INCLUDED: None,
     Action.ADMIN_WEBHOOK_CHANGED: None,
     Action.ADMIN_EMAIL_CHANGED: None,
     Action.ADMIN_DELIVERY_RETRIED: None,
