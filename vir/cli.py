@@ -19,6 +19,9 @@ vir org coordinator ...   appoint or remove an organisation's coordinator
 vir org email ...         content-free e-mail to its professionals: --enable/--disable, --language
 vir org webhook ...       push notifications to a webhook (--url, --secret-file) or --disable
 vir org revoke ...        revoke a certificate (--fingerprint or --serial) and rewrite the CRL
+vir org remove --oin OIN [--withdraw]  offboard an organisation: certificates revoked,
+                          delivery stopped, signals withdrawn (only with --withdraw);
+                          deleted once no archived signal of it is kept
 vir org crl               (re)write the development CA's CRL from the revoked certificates
 vir region coordination   a region's categories that coordinate matches: show, or --categories
 vir region follow-up      after how many days a match without confirmed contact is overdue
@@ -342,6 +345,53 @@ def cmd_org_revoke(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_org_remove(settings: Settings, args: argparse.Namespace) -> int:
+    """Offboard an organisation (vir.services.offboarding), here or at a key holder."""
+    from vir.services.offboarding import remove
+
+    db = _database(settings)
+    done = remove(db, args.oin, utc_now(), withdraw=args.withdraw)
+    print(
+        f"vir: {done.name} has left: {done.revoked} certificate(s) revoked, "
+        f"{done.withdrawn} signal(s) withdrawn, delivery settings deleted"
+    )
+    if done.deleted:
+        print("vir: nothing of it is kept any more; its registration is deleted")
+    else:
+        held = []
+        if done.archived:
+            held.append(f"{done.archived} archived signal(s) of it are kept for their term")
+        if done.certificates_until is not None:
+            held.append(
+                f"its certificates stay listed as revoked until they expire "
+                f"({done.certificates_until:%Y-%m-%d})"
+            )
+        print(
+            f"vir: its registration stays while {' and '.join(held)}; "
+            + (
+                "run this again then to delete it"
+                if args.at_keyholder
+                else "the lifecycle deletes it then"
+            )
+        )
+    print(
+        "vir: "
+        + (
+            f"remove it at the index too (its operator): vir org remove --oin {args.oin}"
+            if args.at_keyholder
+            else "the key holders keep their own register: remove it at each of them too "
+            f"(their operators), or it can still pseudonymise: "
+            f"vir keyholder org remove --oin {args.oin}"
+        )
+    )
+    crl = _write_crl(settings, args, db)
+    if crl is not None:
+        print(f"vir: CRL written to {crl}, for a proxy in front (nginx -s reload to apply it)")
+    elif done.revoked:
+        print("vir: publish the revocations through your CA's CRL (nginx: reload it)")
+    return 0
+
+
 def cmd_org_crl(settings: Settings, args: argparse.Namespace) -> int:
     crl = _write_crl(settings, args, _database(settings))
     if crl is None:
@@ -434,12 +484,16 @@ def cmd_person_deceased(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_org_list(settings: Settings, _args: argparse.Namespace) -> int:
-    from vir.store.organisations import list_organisations
+    from vir.store.organisations import left_organisations, list_organisations
 
     with _database(settings).read() as session:
+        left = left_organisations(session)
         for org in list_organisations(session):
             convenant = f"  (convenant {org.convenant})" if org.convenant else ""
-            print(f"{org.oin}  {org.category.value:<22} {org.region:<14} {org.name}{convenant}")
+            gone = f"  (left {left[str(org.oin)]:%Y-%m-%d})" if str(org.oin) in left else ""
+            print(
+                f"{org.oin}  {org.category.value:<22} {org.region:<14} {org.name}{convenant}{gone}"
+            )
     return 0
 
 
@@ -1048,10 +1102,23 @@ def add_org_parsers(parser: argparse.ArgumentParser, shared: Command | None = No
     which.add_argument("--fingerprint", help="SHA-256 fingerprint (hex) of the certificate")
     which.add_argument("--serial", help="serial number (hex) of the certificate")
     crl = org.add_parser("crl", help="(re)write the development CA's CRL")
+    remove = org.add_parser(
+        "remove",
+        help="offboard an organisation: revoke its certificates, stop delivery, delete it "
+        "once nothing kept refers to it",
+    )
+    remove.add_argument("--oin", required=True)
+    remove.add_argument(
+        "--withdraw",
+        action="store_true",
+        help="withdraw its active signals (erased, not archived; partners are told); "
+        "without it an organisation with active signals is refused",
+    )
     at_keyholder = shared is not None  # vir keyholder org ...: the key holder's register
     setting = "VIR_KEYHOLDER_CLIENT_CRL" if at_keyholder else "VIR_CLIENT_CRL"
     name = _CRL_FILES[at_keyholder]
-    for one in (revoke, crl):
+    remove.set_defaults(**handler(cmd_org_remove))
+    for one in (revoke, crl, remove):
         one.add_argument("--dev-dir", default=".vir/dev", help="CA that signs the CRL")
         one.add_argument("--crl", help=f"CRL file (default: {setting}, else DEV-DIR/{name})")
         one.set_defaults(at_keyholder=at_keyholder)

@@ -537,6 +537,8 @@ OBJECTS_OF: dict[Action, dict[str, str | int] | None] = {
     Action.REQUEST_REFUSED: None,
     Action.ORGANISATION_COORDINATOR_CHANGED: None,
     Action.ADMIN_ORGANISATION_ADDED: None,
+    Action.ADMIN_ORGANISATION_REMOVED: None,
+    Action.ORGANISATION_DELETED: None,
     Action.ADMIN_CERTIFICATE_REGISTERED: None,
     Action.ADMIN_CERTIFICATE_REVOKED: None,
     Action.ADMIN_ADDRESS_EXCLUDED: None,
