@@ -173,3 +173,21 @@ def test_running_it_again_deletes_what_is_no_longer_held(ix: Index) -> None:
     later = ix.vir("org", "remove", "--oin", ix.oin(SCHOOL), now=VALID_UNTIL + SIX_YEARS)
     assert later.code == 0 and "its registration is deleted" in later.out
     assert ix.rows_of(SCHOOL) == {}
+
+
+def test_a_signal_registered_while_it_was_removed_is_withdrawn_by_the_lifecycle(
+    ix: Index,
+) -> None:
+    """A registration under way when the organisation is removed (its certificate checked
+    just before the revocation) can still store its signal; the next lifecycle run
+    withdraws it as the removal would have, and its partner is told."""
+    ix.register(GP, "gp-kim", "Kim")
+    assert ix.vir("org", "remove", "--oin", ix.oin(SCHOOL)).code == 0
+    ix.register(SCHOOL, "sc-kim", "Kim")  # identity checked before: as_caller stands in
+    assert ix.matches(GP, "gp-kim") == ["person"]
+    Lifecycle(ix.db, lambda: T0 + dt.timedelta(hours=1)).run()
+    assert ix.matches(GP, "gp-kim") == []
+    assert [n["type"] for n in ix.notifications(GP)] == ["match.left"]
+    (withdrawn,) = ix.audit("signal.withdrawn")
+    assert (withdrawn["reason"], withdrawn["actor"]) == ("participation_ended", "lifecycle")
+    assert "signals" not in ix.rows_of(SCHOOL)

@@ -19,13 +19,15 @@ At once, in one transaction:
 What stays is a tombstone (OIN, name, category, region, convenant, dates), while
 
 * an archived signal of it is kept (the archive names its organisation, and offers it
-  once to a new reporter: vir.services.archive), and
+  once to a new reporter: vir.services.signals.offer_archive), and
 * a certificate of it is still within its validity (it stays in the register, revoked,
   so that the CRL made from the register keeps listing it).
 
 Then ``purge`` deletes the certificates and the row (``organisation.deleted``): at
 once when nothing holds it, else in the lifecycle run that finds nothing holding it
-any more. Audit entries keep the OIN: an organisation is not a person.
+any more. A signal a registration under way at the moment of removal still stored
+(its certificate checked just before the revocation) is withdrawn by that run too.
+Audit entries keep the OIN: an organisation is not a person.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from vir.services import removal
 from vir.store import audit_log, locks
 from vir.store.db import Database
 from vir.store.locks import Lock
+from vir.store.records import Signal
 from vir.store.signals import signals_of_organisation
 from vir.store.tables import (
     ArchivedSignalRow,
@@ -99,17 +102,7 @@ def remove(db: Database, oin: str, now: dt.datetime, *, withdraw: bool = False) 
                 "them all (erased, not archived; their match partners are told)"
             )
         revoked = _revoke_certificates(session, oin, now)
-        by: dict[str, Any] = {"organisation": oin, "actor": ADMIN, "reason": PARTICIPATION_ENDED}
-        removal.remove_many(
-            session,
-            active,
-            now,
-            None,  # erased: an organisation leaving is no reason to archive
-            lambda _row: by,
-            cause=lambda signal: audit_log.new_event(
-                Action.SIGNAL_WITHDRAWN, Outcome.SUCCESS, now, objects={"signal": signal.id}, **by
-            ),
-        )
+        _withdraw_all(session, oin, active, now, ADMIN)
         _stop_delivery(session, oin)
         first = row.left_at is None
         if first:
@@ -135,7 +128,12 @@ def remove(db: Database, oin: str, now: dt.datetime, *, withdraw: bool = False) 
 def purge(db: Database, now: dt.datetime, actor: str) -> int:
     """Delete every organisation that left and that nothing holds any more (no signal,
     no archived signal, every certificate expired), with its certificates; returns how
-    many. The lifecycle's last step, after it destroyed the archived signals due."""
+    many. The lifecycle's last step, after it destroyed the archived signals due.
+
+    A signal of an organisation that left is withdrawn first, as ``remove`` withdraws
+    them: only a registration that was under way while the organisation was removed
+    (its certificate checked just before) can have left one behind, since ``remove``
+    refuses to leave one active itself."""
     with db.read() as session:
         left = list(
             session.scalars(
@@ -148,8 +146,27 @@ def purge(db: Database, now: dt.datetime, actor: str) -> int:
     for oin in left:
         with db.write() as session:
             locks.take(session, [Lock.named("organisation", oin)])
+            _withdraw_all(session, oin, signals_of_organisation(session, oin), now, actor)
             deleted += _purge_one(session, oin, now, actor=actor)
     return deleted
+
+
+def _withdraw_all(
+    session: Session, oin: str, rows: list[Signal], now: dt.datetime, actor: str
+) -> None:
+    """Withdraw ``rows`` because their organisation left: ``signal.withdrawn`` (reason
+    ``participation_ended``), then erased, their partners told (vir.services.removal)."""
+    by: dict[str, Any] = {"organisation": oin, "actor": actor, "reason": PARTICIPATION_ENDED}
+    removal.remove_many(
+        session,
+        rows,
+        now,
+        None,  # erased: an organisation leaving is no reason to archive
+        lambda _row: by,
+        cause=lambda signal: audit_log.new_event(
+            Action.SIGNAL_WITHDRAWN, Outcome.SUCCESS, now, objects={"signal": signal.id}, **by
+        ),
+    )
 
 
 def _revoke_certificates(session: Session, oin: str, now: dt.datetime) -> int:
