@@ -19,6 +19,9 @@ vir org coordinator ...   appoint or remove an organisation's coordinator
 vir org email ...         content-free e-mail to its professionals: --enable/--disable, --language
 vir org webhook ...       push notifications to a webhook (--url, --secret-file) or --disable
 vir org revoke ...        revoke a certificate (--fingerprint or --serial) and rewrite the CRL
+vir org remove --oin OIN [--withdraw]  offboard an organisation: certificates revoked,
+                          delivery stopped, signals withdrawn (only with --withdraw);
+                          deleted once no archived signal of it is kept
 vir org crl               (re)write the development CA's CRL from the revoked certificates
 vir region coordination   a region's categories that coordinate matches: show, or --categories
 vir region follow-up      after how many days a match without confirmed contact is overdue
@@ -28,6 +31,7 @@ vir worker                deliver notifications (webhooks, e-mail) in its own pr
 vir lifecycle run         removal dates and the archive term (idempotent, resumable)
 vir person deceased       death notice for the pseudonyms on standard input
 vir address exclude ...   an institutional address pseudonym that never matches
+vir address include ...   take an address pseudonym off the exclusion list again
 vir address list          the excluded addresses: date and label, never a pseudonym
 vir audit verify [FILE --verifier-key K]  walk the audit hash chain and compare it with
                           the newest signed checkpoint (or check an export with the log's
@@ -45,7 +49,7 @@ import argparse
 import base64
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from datetime import date, datetime
 from pathlib import Path
@@ -341,6 +345,53 @@ def cmd_org_revoke(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_org_remove(settings: Settings, args: argparse.Namespace) -> int:
+    """Offboard an organisation (vir.services.offboarding), here or at a key holder."""
+    from vir.services.offboarding import remove
+
+    db = _database(settings)
+    done = remove(db, args.oin, utc_now(), withdraw=args.withdraw)
+    print(
+        f"vir: {done.name} has left: {done.revoked} certificate(s) revoked, "
+        f"{done.withdrawn} signal(s) withdrawn, delivery settings deleted"
+    )
+    if done.deleted:
+        print("vir: nothing of it is kept any more; its registration is deleted")
+    else:
+        held = []
+        if done.archived:
+            held.append(f"{done.archived} archived signal(s) of it are kept for their term")
+        if done.certificates_until is not None:
+            held.append(
+                f"its certificates stay listed as revoked until they expire "
+                f"({done.certificates_until:%Y-%m-%d})"
+            )
+        print(
+            f"vir: its registration stays while {' and '.join(held)}; "
+            + (
+                "run this again then to delete it"
+                if args.at_keyholder
+                else "the lifecycle deletes it then"
+            )
+        )
+    print(
+        "vir: "
+        + (
+            f"remove it at the index too (its operator): vir org remove --oin {args.oin}"
+            if args.at_keyholder
+            else "the key holders keep their own register: remove it at each of them too "
+            f"(their operators), or it can still pseudonymise: "
+            f"vir keyholder org remove --oin {args.oin}"
+        )
+    )
+    crl = _write_crl(settings, args, db)
+    if crl is not None:
+        print(f"vir: CRL written to {crl}, for a proxy in front (nginx -s reload to apply it)")
+    elif done.revoked:
+        print("vir: publish the revocations through your CA's CRL (nginx: reload it)")
+    return 0
+
+
 def cmd_org_crl(settings: Settings, args: argparse.Namespace) -> int:
     crl = _write_crl(settings, args, _database(settings))
     if crl is None:
@@ -433,34 +484,58 @@ def cmd_person_deceased(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_org_list(settings: Settings, _args: argparse.Namespace) -> int:
-    from vir.store.organisations import list_organisations
+    from vir.store.organisations import left_organisations, list_organisations
 
     with _database(settings).read() as session:
+        left = left_organisations(session)
         for org in list_organisations(session):
             convenant = f"  (convenant {org.convenant})" if org.convenant else ""
-            print(f"{org.oin}  {org.category.value:<22} {org.region:<14} {org.name}{convenant}")
+            gone = f"  (left {left[str(org.oin)]:%Y-%m-%d})" if str(org.oin) in left else ""
+            print(
+                f"{org.oin}  {org.category.value:<22} {org.region:<14} {org.name}{convenant}{gone}"
+            )
     return 0
+
+
+def _one_address(lines: Iterable[str]) -> bytes:
+    """The one address pseudonym (base64url) on standard input."""
+    from vir.domain.encoding import b64url_decode
+
+    given = [line.strip() for line in lines if line.strip()]
+    address = b64url_decode(given[0]) if len(given) == 1 else None
+    if address is None or not oprf.is_valid_element(address):
+        # Read from standard input, never an argument: no pseudonym in shell history or
+        # process lists (and a base64url text may begin with "-", which argparse refuses).
+        raise InputError("pseudonym", "give one address pseudonym (base64url) on standard input")
+    return address
 
 
 def cmd_address_exclude(settings: Settings, args: argparse.Namespace) -> int:
     """The operator's way to put a pseudonym on the exclusion list; a municipality's
     address officer normally does it with their client (vir-client address exclude),
     which pseudonymises the address at the key holder: the index has no key."""
-    from vir.crypto import oprf
-    from vir.domain.encoding import b64url_decode
     from vir.services.addresses import exclude
     from vir.services.epochs import Arriving, EpochBook
 
-    lines = [line.strip() for line in sys.stdin if line.strip()]
-    address = b64url_decode(lines[0]) if len(lines) == 1 else None
-    if address is None or not oprf.is_valid_element(address):
-        # Read from standard input, never an argument: no pseudonym in shell history or
-        # process lists (and a base64url text may begin with "-", which argparse refuses).
-        raise InputError("pseudonym", "give one address pseudonym (base64url) on standard input")
+    address = _one_address(sys.stdin)
     db = _database(settings)
     EpochBook(db).convert(args.epoch, [address])  # refuses an epoch not accepted
     exclude(db, Arriving(args.epoch, address), args.label, utc_now())
     print(f"vir: excluded {args.label!r}; it no longer makes household matches")
+    return 0
+
+
+def cmd_address_include(settings: Settings, args: argparse.Namespace) -> int:
+    """The operator's way to take a pseudonym off the exclusion list (the address officer's
+    is ``vir-client address include``); household matching through it resumes."""
+    from vir.services.addresses import include
+    from vir.services.epochs import Arriving, EpochBook
+
+    address = _one_address(sys.stdin)
+    db = _database(settings)
+    EpochBook(db).convert(args.epoch, [address])  # refuses an epoch not accepted
+    include(db, Arriving(args.epoch, address), utc_now())
+    print("vir: taken off the exclusion list; it makes household matches again")
     return 0
 
 
@@ -1027,10 +1102,23 @@ def add_org_parsers(parser: argparse.ArgumentParser, shared: Command | None = No
     which.add_argument("--fingerprint", help="SHA-256 fingerprint (hex) of the certificate")
     which.add_argument("--serial", help="serial number (hex) of the certificate")
     crl = org.add_parser("crl", help="(re)write the development CA's CRL")
+    remove = org.add_parser(
+        "remove",
+        help="offboard an organisation: revoke its certificates, stop delivery, delete it "
+        "once nothing kept refers to it",
+    )
+    remove.add_argument("--oin", required=True)
+    remove.add_argument(
+        "--withdraw",
+        action="store_true",
+        help="withdraw its active signals (erased, not archived; partners are told); "
+        "without it an organisation with active signals is refused",
+    )
     at_keyholder = shared is not None  # vir keyholder org ...: the key holder's register
     setting = "VIR_KEYHOLDER_CLIENT_CRL" if at_keyholder else "VIR_CLIENT_CRL"
     name = _CRL_FILES[at_keyholder]
-    for one in (revoke, crl):
+    remove.set_defaults(**handler(cmd_org_remove))
+    for one in (revoke, crl, remove):
         one.add_argument("--dev-dir", default=".vir/dev", help="CA that signs the CRL")
         one.add_argument("--crl", help=f"CRL file (default: {setting}, else DEV-DIR/{name})")
         one.set_defaults(at_keyholder=at_keyholder)
@@ -1100,6 +1188,9 @@ def build_parser() -> argparse.ArgumentParser:
     excl.add_argument("--label", required=True, help="what the address is, e.g. a shelter")
     excl.add_argument("--epoch", type=int, required=True, help="the key epoch it was made under")
     excl.set_defaults(run=cmd_address_exclude)
+    incl = address.add_parser("include", help="an excluded address that matches again")
+    incl.add_argument("--epoch", type=int, required=True, help="the key epoch it was made under")
+    incl.set_defaults(run=cmd_address_include)
     address.add_parser("list").set_defaults(run=cmd_address_list)
     demo = sub.add_parser("demo", help="run the school/GP/youth-care scenario")
     demo.add_argument(

@@ -220,6 +220,47 @@ def test_an_excluded_address_makes_no_household_match(service: RunningService) -
     assert labels.count("Opvanghuis") == 1 and "X" not in labels
 
 
+def _all_notifications(client: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        items, cursor = client.notifications(cursor)
+        if not items:
+            return found
+        found += items
+
+
+def test_an_address_taken_off_the_list_matches_again(service: RunningService) -> None:
+    """``vir-client address include``: the household match through the address comes back
+    for the signals registered while it was excluded, and both reporters are told."""
+
+    def officer(command: str, *extra: str) -> subprocess.CompletedProcess[str]:
+        return _vir_client(
+            service, "3014 GH;27;\n", "--dev-org", "address_officer", "address", command, *extra
+        )
+
+    home = nl_address("3014 GH", "27", "")
+    assert officer("exclude", "--label", "Opvang Noord").returncode == 0
+    assert _household_matches(service, home, "addr-back") == []
+    included = officer("include")
+    assert included.returncode == 0, included.stderr
+    assert "3014" not in included.stdout + included.stderr
+    with service.client("education") as school, service.client("gp") as gp:
+        (matched,) = school.matches("addr-back-school")
+        assert (matched["kind"], matched["via"]) == ("household", "address")
+        (for_gp,) = gp.matches("addr-back-gp")
+        assert for_gp["id"] == matched["id"]
+        for client in (school, gp):
+            found = _all_notifications(client)
+            about = [n["type"] for n in found if n["match"]["id"] == matched["id"]]
+            assert about == ["match.created"]
+    # Not on the list any more: a second time is refused, saying nothing of the address.
+    again = officer("include")
+    assert again.returncode == 1 and "404" in again.stderr and "3014" not in again.stderr
+    refused = _vir_client(service, "3014 GH;27;\n", "--dev-org", "gp", "address", "include")
+    assert refused.returncode == 1 and "403" in refused.stderr
+
+
 def test_the_follow_up_officer_uses_its_own_certificate(service: RunningService) -> None:
     """Over mutual TLS with the municipality's follow_up_officer certificate: its list,
     a reminder for an unknown match, and a reporter refused the officer's list."""

@@ -7,6 +7,8 @@ municipality may post or list (everyone else: 403, audited); the label is a name
 the place and nothing more (no run of eight digits, no odd characters, at most 100);
 the pseudonym must be a canonical element of an accepted epoch; an address is on the
 list once (409); and a household match through an excluded address ends at once.
+``DELETE`` takes it off again (the same role, the same checks; 404 when it is not on the
+list, saying nothing more), and the household match is back, its members told.
 Over the whole app in-process, with real certificates and roles from the registry.
 """
 
@@ -22,6 +24,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
+from support.clirun import run_vir
 from support.inapp import InApp, in_app, signal_body
 from support.instore import ORGS, T0
 from support.world import MUNICIPALITY, OPERATOR, UTRECHT, VEILIG_THUIS, person
@@ -34,7 +37,7 @@ from vir.domain.errors import InputError
 from vir.domain.organisations import Organisation, Role
 from vir.services.identity import Caller
 from vir.services.onboarding import register_certificate, register_organisation
-from vir.store.tables import AuditEntryRow, ExcludedAddressRow
+from vir.store.tables import AuditEntryRow, ExcludedAddressRow, KeyEpochRow
 
 PATH = "/v1/address-exclusions"
 SCHOOL, GP, YOUTH_CARE = 0, 1, 2
@@ -80,6 +83,20 @@ class Index:
     ) -> httpx.Response:
         sent = {"epoch": self.epoch, "address": b64url_encode(pseudonym), "label": label}
         return self.as_(who, "POST", json={**sent, **extra})
+
+    def include(
+        self, pseudonym: bytes, who: str = "address officer", epoch: Any = None, **extra: Any
+    ) -> httpx.Response:
+        epoch = self.epoch if epoch is None else epoch
+        sent = {"epoch": epoch, "address": b64url_encode(pseudonym)}
+        return self.as_(who, "DELETE", json={**sent, **extra})
+
+    def notifications(self, org: int) -> list[dict[str, Any]]:
+        self.app.as_caller(org)
+        reply = self.app.request("GET", "/v1/notifications", params={"limit": 100})
+        assert reply.status_code == 200, reply.text
+        items: list[dict[str, Any]] = reply.json()["items"]
+        return items
 
     def audit(self, action: str | None = None) -> list[dict[str, Any]]:
         with self.app.app.state.services.db.read() as session:
@@ -386,3 +403,164 @@ def test_vir_client_refuses_the_label_before_it_pseudonymises(label: str) -> Non
         VirClient.exclude_address(Unreachable(), "nl-address:3011AB:1:", label)  # type: ignore[arg-type]
     assert refused.value.field == "label"
     assert "123" not in refused.value.detail and "5678" not in refused.value.detail
+
+
+# --- Taking an address off the list ---------------------------------------------------------
+
+
+def test_the_address_officer_takes_an_address_off_the_list(index: Index) -> None:
+    shelter = address("Dorpsstraat 1")
+    assert index.exclude(SHELTER, shelter).status_code == 204
+    reply = index.include(shelter)
+    assert reply.status_code == 204, reply.text
+    assert index.stored() == []
+    assert index.as_("address officer", "GET").json()["items"] == []
+    (entry,) = index.audit("admin.address_included")
+    assert (entry["organisation"], entry["certificate"]) == (
+        str(MUNICIPALITY.oin),
+        index.fingerprints["address officer"],
+    )
+    written = index.audit_text()
+    assert b64url_encode(shelter).encode() not in written and shelter.hex().encode() not in written
+    # The list is national: another municipality's officer may take it off too, and it
+    # can be put on again.
+    assert index.exclude(SHELTER, shelter, "utrecht address officer").status_code == 204
+    assert index.include(shelter, "utrecht address officer").status_code == 204
+    assert index.stored() == []
+
+
+@pytest.mark.parametrize("who", NOT_PERMITTED)
+def test_every_other_role_may_not_take_an_address_off(index: Index, who: str) -> None:
+    shelter = address("Dorpsstraat 1")
+    assert index.exclude(SHELTER, shelter).status_code == 204
+    before = len(index.audit("request.refused"))
+    problem(index.include(shelter, who), 403, "not-permitted")
+    # Refused before the input is read: nonsense gets the same 403, not a 422.
+    problem(index.as_(who, "DELETE", json={"nonsense": True}), 403, "not-permitted")
+    assert index.stored() == [(shelter, SHELTER)]
+    assert not index.audit("admin.address_included")
+    refused = index.audit("request.refused")[before:]
+    assert {(e["objects"]["endpoint"], e["reason"]) for e in refused} == {
+        (f"DELETE {PATH}", "not_permitted")
+    }
+
+
+def test_no_certificate_may_not_take_an_address_off(index: Index) -> None:
+    shelter = address("Dorpsstraat 1")
+    assert index.exclude(SHELTER, shelter).status_code == 204
+    index.app.anonymous()
+    sent = {"epoch": index.epoch, "address": b64url_encode(shelter)}
+    problem(index.app.request("DELETE", PATH, json=sent), 401, "client-certificate-required")
+    assert index.stored() == [(shelter, SHELTER)]
+
+
+def test_an_address_not_on_the_list_is_404_saying_nothing_more(index: Index) -> None:
+    assert index.exclude(SHELTER, address("Dorpsstraat 1")).status_code == 204
+    other = address("Elders 9")
+    found = problem(index.include(other), 404, "not-found")
+    assert b64url_encode(other) not in json.dumps(found) and other.hex() not in json.dumps(found)
+    assert SHELTER not in json.dumps(found)
+    # Taken off once; the second time it is not on the list.
+    assert index.include(address("Dorpsstraat 1")).status_code == 204
+    problem(index.include(address("Dorpsstraat 1")), 404, "not-found")
+    assert len(index.audit("admin.address_included")) == 1
+
+
+@pytest.mark.parametrize("name", list(_variants(address("Dorpsstraat 1"))))
+def test_a_non_canonical_pseudonym_is_not_taken_off(index: Index, name: str) -> None:
+    shelter = address("Dorpsstraat 1")
+    assert index.exclude(SHELTER, shelter).status_code == 204
+    bad = _variants(shelter)[name]
+    found = problem(index.include(bad), 422, "invalid-element")
+    assert fields(found) == ["address"]
+    for trace in (b64url_encode(bad), bad.hex()):
+        assert trace not in json.dumps(found)
+        assert trace.encode() not in index.audit_text()
+    assert index.stored() == [(shelter, SHELTER)]
+
+
+@pytest.mark.parametrize("epoch", [0, -1, 2, 99, "1", 1.0, None])
+def test_a_wrong_epoch_is_not_taken_off(index: Index, epoch: Any) -> None:
+    shelter = address("Dorpsstraat 1")
+    assert index.exclude(SHELTER, shelter).status_code == 204
+    sent = {"epoch": epoch, "address": b64url_encode(shelter)}
+    found = problem(index.as_("address officer", "DELETE", json=sent), 422, "invalid-input")
+    assert fields(found) == ["epoch"]
+    assert index.stored() == [(shelter, SHELTER)]
+
+
+def test_a_pseudonym_of_a_retired_epoch_is_not_taken_off(index: Index) -> None:
+    shelter = address("Dorpsstraat 1")
+    assert index.exclude(SHELTER, shelter).status_code == 204
+    services = index.app.app.state.services
+    with services.db.write() as session:
+        # Epoch 1 retired after a rekey to epoch 2 (the stored pseudonyms are not
+        # rewritten here: what is checked is that epoch 1 is refused before any lookup).
+        session.get(KeyEpochRow, 1).state = "retired"
+        session.add(KeyEpochRow(epoch=2, state="current", delta=None, created_at=T0))
+    services.epochs.forget()
+    found = problem(index.include(shelter, epoch=1), 422, "invalid-input")
+    assert fields(found) == ["epoch"]
+    assert "retired" in json.dumps(found)
+    assert b64url_encode(shelter) not in json.dumps(found)
+    assert index.stored() == [(shelter, SHELTER)]
+    assert not index.audit("admin.address_included")
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"), [({"label": SHELTER}, "label"), ({"street": "Dorpsstraat 1"}, "street")]
+)
+def test_unknown_fields_are_not_taken_off(index: Index, extra: dict[str, Any], field: str) -> None:
+    shelter = address("Dorpsstraat 1")
+    assert index.exclude(SHELTER, shelter).status_code == 204
+    found = problem(index.include(shelter, **extra), 422, "invalid-input")
+    assert fields(found) == [field]
+    assert index.stored() == [(shelter, SHELTER)]
+
+
+def test_the_household_match_is_back_once_taken_off(index: Index) -> None:
+    shelter = "Dorpsstraat 1"
+    assert index.register(SCHOOL, "sc-x", "X", shelter).status_code == 201
+    assert index.register(GP, "gp-y", "Y", shelter).status_code == 201
+    assert index.exclude("Opvanghuis", address(shelter)).status_code == 204
+    # Registered while excluded: no household match, and none for the third either.
+    assert index.register(YOUTH_CARE, "yc-z", "Z", shelter).status_code == 201
+    signals = [(SCHOOL, "sc-x"), (GP, "gp-y"), (YOUTH_CARE, "yc-z")]
+    assert [index.matches(org, ref) for org, ref in signals] == [[], [], []]
+    told_before = {org: len(index.notifications(org)) for org in (SCHOOL, GP, YOUTH_CARE)}
+
+    assert index.include(address(shelter)).status_code == 204
+    # As a fresh registration would have it: one household match of all three.
+    for org, ref in signals:
+        assert index.matches(org, ref) == ["address"]
+    for org in (SCHOOL, GP, YOUTH_CARE):
+        new = index.notifications(org)[told_before[org] :]
+        assert [n["type"] for n in new] == ["match.created"], new
+        assert new[0]["match"]["via"] == "address"
+        assert b64url_encode(address(shelter)) not in json.dumps(new)
+    assert len(index.audit("match.created")) == 2  # the first one, and this one
+    # It matches a new registration at the address again, too.
+    assert index.register(YOUTH_CARE, "yc-w", "W", shelter).status_code == 201
+    assert index.matches(YOUTH_CARE, "yc-w") == ["address"]
+
+
+def test_the_operator_takes_an_address_off_with_vir_address_include(index: Index) -> None:
+    db = index.app.app.state.services.db
+    shelter = address("Dorpsstraat 1")
+    text = b64url_encode(shelter)
+    assert index.exclude(SHELTER, shelter).status_code == 204
+    epoch = f"--epoch={index.epoch}"
+    # Not one valid pseudonym on standard input: refused, echoing nothing.
+    for stdin in ("", f"{text}\n{text}\n", b64url_encode(_variants(shelter)["s + p"]) + "\n"):
+        ran = run_vir(db, "address", "include", epoch, stdin=stdin)
+        assert ran.code == 2 and "pseudonym" in ran.err
+        assert text not in ran.out + ran.err
+    assert index.stored() == [(shelter, SHELTER)]
+    ran = run_vir(db, "address", "include", epoch, stdin=text + "\n")
+    assert ran.code == 0, ran.err
+    assert text not in ran.out + ran.err
+    assert index.stored() == []
+    (entry,) = index.audit("admin.address_included")
+    assert entry["actor"] == "admin"
+    again = run_vir(db, "address", "include", epoch, stdin=text + "\n")
+    assert again.code == 2 and "not on the exclusion list" in again.err

@@ -49,6 +49,7 @@ CASES: list[tuple[str, str, dict[str, Any], Who, list[Who]]] = [
     ("POST", "/v1/consultations", {"json": NONSENSE}, VT, [REPORTER, *OFFICERS]),
     ("POST", f"/v1/consultations/{MATCH}/feedback", {"json": NONSENSE}, VT, [REPORTER, PRIVACY]),
     ("POST", "/v1/address-exclusions", {"json": NONSENSE}, ADDRESS, [REPORTER, PRIVACY, VT]),
+    ("DELETE", "/v1/address-exclusions", {"json": NONSENSE}, ADDRESS, [REPORTER, PRIVACY, VT]),
     ("POST", "/v1/privacy/access", {"json": NONSENSE}, PRIVACY, [REPORTER, ADDRESS, FOLLOW_UP]),
     ("POST", "/v1/privacy/erasure", {"json": NONSENSE}, PRIVACY, [REPORTER, ADDRESS]),
     ("POST", "/v1/privacy/deaths", {"json": NONSENSE}, NATIONAL, [REPORTER, FOLLOW_UP]),

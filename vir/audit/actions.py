@@ -98,9 +98,12 @@ class Action(enum.StrEnum):
     REQUEST_REFUSED = "request.refused"
     ORGANISATION_COORDINATOR_CHANGED = "organisation.coordinator_changed"
     ADMIN_ORGANISATION_ADDED = "admin.organisation_added"
+    ADMIN_ORGANISATION_REMOVED = "admin.organisation_removed"
+    ORGANISATION_DELETED = "organisation.deleted"
     ADMIN_CERTIFICATE_REGISTERED = "admin.certificate_registered"
     ADMIN_CERTIFICATE_REVOKED = "admin.certificate_revoked"
     ADMIN_ADDRESS_EXCLUDED = "admin.address_excluded"
+    ADMIN_ADDRESS_INCLUDED = "admin.address_included"
     ADMIN_WEBHOOK_CHANGED = "admin.webhook_changed"
     ADMIN_EMAIL_CHANGED = "admin.email_changed"
     ADMIN_DELIVERY_RETRIED = "admin.delivery_retried"
@@ -394,6 +397,21 @@ _DESCRIPTIONS: Final[dict[Action, Description]] = {
         _U.ADMINISTRATION,
         "Organisatie aangemeld",
     ),
+    Action.ADMIN_ORGANISATION_REMOVED: _D(
+        "The operator offboarded an organisation: certificates revoked, signals withdrawn "
+        "(objects: signals, certificates), delivery stopped; a tombstone stays while "
+        "archived signals or unexpired certificates of it are kept.",
+        _P.ADMIN,
+        _U.ADMINISTRATION,
+        "Organisatie afgemeld",
+    ),
+    Action.ORGANISATION_DELETED: _D(
+        "An organisation that left was deleted with its certificates, once no archived "
+        "signal or unexpired certificate of it was kept (objects: certificates).",
+        _P.SYSTEM,
+        _U.RETENTION,
+        "Organisatie verwijderd",
+    ),
     Action.ADMIN_CERTIFICATE_REGISTERED: _D(
         "The operator registered a client certificate (with its role).",
         _P.ADMIN,
@@ -411,6 +429,12 @@ _DESCRIPTIONS: Final[dict[Action, Description]] = {
         _P.ADMIN,
         _U.ADMINISTRATION,
         "Adres uitgesloten van matchen",
+    ),
+    Action.ADMIN_ADDRESS_INCLUDED: _D(
+        "An address was taken off the exclusion list; household matching through it resumes.",
+        _P.ADMIN,
+        _U.ADMINISTRATION,
+        "Adresuitsluiting opgeheven",
     ),
     Action.ADMIN_WEBHOOK_CHANGED: _D(
         "The operator set or disabled an organisation's webhook (objects: state; never "

@@ -343,6 +343,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "exclude", help="'postcode;house number;suffix' on stdin → on the exclusion list"
     )
     exclude.add_argument("--label", required=True, help="what the address is, e.g. a shelter")
+    address.add_parser(
+        "include", help="'postcode;house number;suffix' on stdin → off the exclusion list"
+    )
     address.add_parser("list", help="the labels on the exclusion list")
     _veilig_thuis_parsers(sub)
     _bulk_parsers(sub)
@@ -467,10 +470,16 @@ def _address_command(args: argparse.Namespace) -> int:
             inputs = canonical_inputs("address", sys.stdin.readlines())
             if len(inputs) != 1:
                 raise ClientError("give exactly one address on stdin")
-            client.exclude_address(inputs[0], args.label)
+            if args.address_command == "include":
+                client.include_address(inputs[0])
+            else:
+                client.exclude_address(inputs[0], args.label)
     except FAILURES as error:
         return failed(error)
-    print(f"vir-client: excluded {args.label!r}; it no longer makes household matches")
+    if args.address_command == "include":
+        print("vir-client: taken off the exclusion list; it makes household matches again")
+    else:
+        print(f"vir-client: excluded {args.label!r}; it no longer makes household matches")
     return 0
 
 

@@ -504,6 +504,15 @@ class VirClient:
         with epoch_of_key_holders(made.epoch):
             self.request("POST", "/v1/address-exclusions", body)
 
+    def include_address(self, canonical: str) -> None:
+        """A municipality's address officer: take an address (canonical ``nl-address:...``)
+        off the exclusion list, pseudonymised here; household matching through it resumes.
+        A ServiceError 404 when it is not on the list."""
+        made = self.pseudonymise([canonical])
+        body = {"epoch": made.epoch, "address": made.pseudonyms[0]}
+        with epoch_of_key_holders(made.epoch):
+            self.request("DELETE", "/v1/address-exclusions", body)
+
     def address_exclusions(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = self.request("GET", "/v1/address-exclusions").json()["items"]
         return found

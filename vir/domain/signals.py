@@ -18,11 +18,21 @@ MAX_RETENTION_YEARS = 2
 
 
 class WithdrawalReason(enum.StrEnum):
+    """What a reporter gives when it withdraws its signal."""
+
     RISK_ENDED = "risk_ended"
     UNJUSTIFIED = "unjustified"
     OBJECTION = "objection"
     CORRECTION = "correction"
     DECEASED = "deceased"
+
+
+# The operator's reason when an organisation leaves the index with signals still active
+# (``vir org remove --withdraw``, vir.services.offboarding); never a reporter's, so not a
+# WithdrawalReason. Such a signal is erased, not archived: the archive is for signals
+# removed because the risk ended or at the end of their term (Jeugdwet ch. 7 §1), and an
+# organisation leaving is neither.
+PARTICIPATION_ENDED = "participation_ended"
 
 
 @dataclass(frozen=True)

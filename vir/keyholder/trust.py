@@ -56,7 +56,8 @@ class OidcTrust:
 def save(session: Session, trust: OidcTrust, now: dt.datetime) -> None:
     """Store (or replace) ``trust`` for its organisation, which must be registered here.
     InputError when the issuer would then name more than one organisation."""
-    if session.get(OrganisationRow, trust.oin) is None:
+    row = session.get(OrganisationRow, trust.oin)
+    if row is None or row.left_at is not None:
         raise InputError("oin", "no organisation with this OIN (vir keyholder org add first)")
     others = [t for t in for_issuer(session, trust.issuer) if t.oin != trust.oin]
     if others and (

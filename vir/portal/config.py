@@ -95,7 +95,8 @@ def parse_roles(pairs: list[str]) -> dict[PortalRole, str]:
 def save(session: Session, config: OidcConfig, now: dt.datetime, box: SecretBox) -> None:
     """Store (or replace) ``config`` for its organisation, which must exist; the client
     secret sealed with ``box`` (vir.crypto.secretbox)."""
-    if session.get(OrganisationRow, config.oin) is None:
+    row = session.get(OrganisationRow, config.oin)
+    if row is None or row.left_at is not None:
         raise InputError("oin", "no organisation with this OIN (vir org add first)")
     values = {
         "issuer": config.issuer,

@@ -3,12 +3,12 @@
 Audit actions carry their Dutch label in their own catalogue
 (:mod:`vir.audit.actions`). The other codes a report can contain — consultation
 purposes (``vir.services.consultations.Purpose``), withdrawal reasons
-(``vir.domain.signals.WithdrawalReason``), organisation categories
-(``vir.domain.organisations.Category``), refusal reasons (``reason_code`` of an error
-class, ``vir.services.refusals``) and the anomaly flags of the privacy report — are
-labelled here, keyed by the code. ``vir.reports`` may not import the services, so the
-tables are keyed by string; ``tests/unit/reports/test_labels.py`` fails when a table
-and its enum disagree.
+(``vir.domain.signals.WithdrawalReason`` and the operator's ``PARTICIPATION_ENDED``),
+organisation categories (``vir.domain.organisations.Category``), refusal reasons
+(``reason_code`` of an error class, ``vir.services.refusals``) and the anomaly flags of
+the privacy report — are labelled here, keyed by the code. ``vir.reports`` may not
+import the services, so the tables are keyed by string;
+``tests/unit/reports/test_labels.py`` fails when a table and its enum disagree.
 
 A code that is not in a table (an entry written by an earlier version) is shown as
 itself: a report never hides what the log holds.
@@ -63,6 +63,8 @@ WITHDRAWALS: Final[Mapping[str, tuple[str, str]]] = {
     "objection": ("bezwaar", "objection"),
     "correction": ("correctie", "correction"),
     "deceased": ("overleden", "deceased"),
+    # vir.domain.signals.PARTICIPATION_ENDED: the organisation left the index.
+    "participation_ended": ("deelname organisatie beëindigd", "organisation left"),
 }
 
 CATEGORIES: Final[Mapping[str, tuple[str, str]]] = {

@@ -10,7 +10,7 @@ from vir.audit.actions import Action
 from vir.audit.chain import Outcome
 from vir.crypto import oprf
 from vir.domain.addresses import check_label
-from vir.domain.errors import Conflict, InvalidElement
+from vir.domain.errors import Conflict, InvalidElement, NotFound
 from vir.domain.matching import GroupKey, Via
 from vir.services.epochs import Arriving, stored_in
 from vir.services.matching import settle, snapshot
@@ -56,6 +56,47 @@ def exclude(
                 certificate=certificate,
             ),
         )
+        settle(session, before, now)
+
+
+def include(
+    db: Database,
+    address: bytes | Arriving,
+    now: dt.datetime,
+    *,
+    organisation: str | None = None,
+    certificate: str | None = None,
+) -> None:
+    """Take an address off the list: household matching through it resumes.
+
+    The group of the address is settled as if the exclusion had never been there: the
+    household match a registration would have made now is made, and every member is
+    told as of any new match (``match.created``). ``address`` as for ``exclude``; an
+    address not on the list is ``NotFound``, saying nothing more."""
+    if not oprf.is_valid_element(address if isinstance(address, bytes) else address.element):
+        raise InvalidElement("pseudonym")
+    with db.write() as session:
+        address = stored_in(session, address)
+        key = GroupKey(Via.ADDRESS, address)
+        locks.take(session, [Lock.group(key)])
+        row = session.get(ExcludedAddressRow, address)
+        if row is None:
+            raise NotFound("this address is not on the exclusion list")
+        before = snapshot(session, [key])
+        session.delete(row)
+        session.flush()
+        audit_log.append(
+            session,
+            audit_log.new_event(
+                Action.ADMIN_ADDRESS_INCLUDED,
+                Outcome.SUCCESS,
+                now,
+                actor="admin" if organisation is None else None,
+                organisation=organisation,
+                certificate=certificate,
+            ),
+        )
+        # settle reads the exclusion list again, now without this address.
         settle(session, before, now)
 
 

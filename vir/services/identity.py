@@ -149,7 +149,8 @@ class Authenticator:
     @staticmethod
     def _identify(session: Session, claim: Presented, now: dt.datetime) -> Caller:
         fingerprint = _usable(claim, now)
-        organisation = get_organisation(session, claim.oin) if claim.oin else None
+        # An organisation that left is found too: its certificates are refused as revoked.
+        organisation = get_organisation(session, claim.oin, left=True) if claim.oin else None
         if organisation is None:
             raise UnknownOrganisation()
         row = get_certificate(session, fingerprint)

@@ -2,9 +2,11 @@
 
 Signals whose removal date has come are removed — archived for five years, or
 erased when the young person turns 23 before any archive term could start —
-and archived signals whose term has ended are destroyed. Last, notifications
+and archived signals whose term has ended are destroyed. Then notifications
 that outlived a signal they carry (docs/matching.md, Retention) are swept: removal
-deletes them as it goes, so this finds only rows some other path left behind.
+deletes them as it goes, so this finds only rows some other path left behind. Last,
+organisations that left (``vir org remove``) and that nothing holds any more are
+deleted with their certificates (vir.services.offboarding).
 
 Work goes in batches (``BATCH`` signals), each its own transaction: a crash loses at
 most the batch in flight, which the next run picks up again, and a run with nothing
@@ -29,7 +31,7 @@ from vir.audit.chain import AuditEvent, Outcome
 from vir.domain.clock import Clock
 from vir.domain.lifecycle import ArchiveReason
 from vir.domain.progress import Progress
-from vir.services import rekey, removal
+from vir.services import offboarding, rekey, removal
 from vir.store import audit_log, locks
 from vir.store import signals as repo
 from vir.store.db import Database
@@ -48,6 +50,7 @@ class LifecycleReport:
     erased: int = 0
     destroyed: int = 0
     swept: int = 0  # notifications deleted by the sweep (not counted in ``total``)
+    organisations: int = 0  # organisations that left, deleted (not counted in ``total``)
 
     @property
     def total(self) -> int:
@@ -88,7 +91,12 @@ class Lifecycle:
             self._destroy_due(now, tally)
             swept = self.sweep()
             rekey.retire(self._db, now, actor=ACTOR)  # key epochs past their grace period
-            report = LifecycleReport(tally.archived, tally.erased, tally.destroyed, swept)
+            # After the destruction: an archived signal destroyed now no longer holds its
+            # organisation's tombstone.
+            purged = offboarding.purge(self._db, now, ACTOR)
+            report = LifecycleReport(
+                tally.archived, tally.erased, tally.destroyed, swept, organisations=purged
+            )
             with self._db.write() as session:
                 audit_log.append(
                     session,

@@ -22,6 +22,7 @@ from vir.store.organisations import (
     add_organisation,
     get_certificate,
     get_organisation,
+    has_left,
 )
 from vir.store.organisations import set_coordinator as store_coordinator
 from vir.store.signals import signals_of_organisation
@@ -34,6 +35,12 @@ def register_organisation(db: Database, org: Organisation, now: dt.datetime) -> 
     intake.check_convenant(org)
     with db.write() as session:
         locks.take(session, [Lock.named("organisation", str(org.oin))])
+        if has_left(session, str(org.oin)):
+            raise InputError(
+                "oin",
+                "an organisation with this OIN left the index and is still held (archived "
+                "signals or unexpired certificates of it); it cannot be registered again yet",
+            )
         if get_organisation(session, str(org.oin)) is not None:
             raise InputError("oin", "an organisation with this OIN is already registered")
         add_organisation(session, org, now)

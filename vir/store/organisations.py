@@ -29,14 +29,34 @@ def add_organisation(session: Session, org: Organisation, now: dt.datetime) -> N
     session.flush()
 
 
-def get_organisation(session: Session, oin: str) -> Organisation | None:
+def get_organisation(session: Session, oin: str, *, left: bool = False) -> Organisation | None:
+    """The organisation while it participates; one that left (``vir org remove``: a
+    tombstone, vir.services.offboarding) only with ``left``."""
     row = session.get(OrganisationRow, oin)
-    return _to_domain(row) if row else None
+    return _to_domain(row) if row and (left or row.left_at is None) else None
+
+
+def has_left(session: Session, oin: str) -> bool:
+    """Whether ``oin`` left the index and its tombstone is still held."""
+    row = session.get(OrganisationRow, oin)
+    return row is not None and row.left_at is not None
 
 
 def list_organisations(session: Session) -> list[Organisation]:
+    """Every registered organisation, also one that left and is still held (reports name
+    the organisations of the entries they count)."""
     rows = session.scalars(select(OrganisationRow).order_by(OrganisationRow.oin))
     return [_to_domain(row) for row in rows]
+
+
+def left_organisations(session: Session) -> dict[str, dt.datetime]:
+    """The OIN of every organisation that left and is still held, and when it left."""
+    rows = session.execute(
+        select(OrganisationRow.oin, OrganisationRow.left_at).where(
+            OrganisationRow.left_at.is_not(None)
+        )
+    )
+    return {oin: left_at for oin, left_at in rows if left_at is not None}
 
 
 def add_certificate(

@@ -62,6 +62,9 @@ class OrganisationRow(Base):
     coordinator_phone: Mapped[str | None] = mapped_column(String(32))
     # Reference of the written agreement with the municipality (Jeugdwet art. 7.1.3.2).
     convenant: Mapped[str | None] = mapped_column(String(100))
+    # When it left the index (``vir org remove``, migration 0026): a tombstone from then
+    # on, deleted by the lifecycle once nothing kept refers to it (vir.services.offboarding).
+    left_at: Mapped[dt.datetime | None] = mapped_column()
 
 
 class CertificateRow(Base):

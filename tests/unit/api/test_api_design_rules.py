@@ -153,6 +153,7 @@ def test_every_operation_has_a_readable_unique_operation_id(app: InApp) -> None:
     assert ids[("GET", "/v1/notifications")] == "getNotifications"
     assert ids[("POST", "/v1/address-exclusions")] == "excludeAddress"
     assert ids[("GET", "/v1/address-exclusions")] == "listAddressExclusions"
+    assert ids[("DELETE", "/v1/address-exclusions")] == "includeAddress"
     assert not [path for _, path in ids if path.startswith("/v1/oprf")]  # the key holder's
 
 

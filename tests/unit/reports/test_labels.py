@@ -14,7 +14,7 @@ import vir
 from vir.audit.actions import Action
 from vir.domain import errors
 from vir.domain.organisations import Category
-from vir.domain.signals import WithdrawalReason
+from vir.domain.signals import PARTICIPATION_ENDED, WithdrawalReason
 from vir.reports.labels import (
     CATEGORIES,
     FLAGS,
@@ -80,7 +80,7 @@ def _recorded_refusal_reasons() -> set[str]:
     ("table", "codes"),
     [
         (PURPOSES, {p.value for p in Purpose}),
-        (WITHDRAWALS, {r.value for r in WithdrawalReason}),
+        (WITHDRAWALS, {r.value for r in WithdrawalReason} | {PARTICIPATION_ENDED}),
         (CATEGORIES, {c.value for c in Category} | {"totaal"}),
         (REFUSALS, _recorded_refusal_reasons()),
     ],

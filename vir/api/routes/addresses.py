@@ -33,9 +33,12 @@ router = APIRouter(prefix="/v1", tags=["addresses"], route_class=StrictRoute)
 Label = Annotated[str, StringConstraints(pattern=r"^[\w .,'()&/-]{1,100}$")]
 
 
-class ExclusionIn(Strict):
+class ExcludedAddressIn(Strict):
     epoch: StrictInt = Field(ge=1, description="key epoch the pseudonym was made under")
     address: Element = Field(description="pseudonym of the address (nl-address:...)")
+
+
+class ExclusionIn(ExcludedAddressIn):
     label: Label = Field(
         description="what the address is, e.g. a shelter; no personal data (never eight or "
         "more digits without a letter between them, however spaced)"
@@ -76,6 +79,37 @@ async def exclude_address(
         db,
         Arriving(body.epoch, address),
         body.label,
+        clock(),
+        organisation=caller.oin,
+        certificate=caller.certificate,
+    )
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/address-exclusions",
+    status_code=204,
+    operation_id="includeAddress",
+    responses=problem_responses(400, 401, 403, 404, 413, 422),
+)
+async def include_address(
+    body: ExcludedAddressIn,
+    caller: AddressOfficer,
+    db: DatabaseDep,
+    clock: ClockDep,
+    epochs: EpochsDep,
+) -> Response:
+    """Take an address off the exclusion list; household matching through it resumes.
+
+    The pseudonym travels in the body, never in the query: a URL ends up in access logs.
+    Its members are told of the household match as of any new match; 404 when the
+    address is not on the list."""
+    address = decode_pseudonym(body.address, "address")
+    epochs.convert(body.epoch, [address])  # 422 naming `epoch` before any lock is taken
+    await run_in_threadpool(
+        addresses.include,
+        db,
+        Arriving(body.epoch, address),
         clock(),
         organisation=caller.oin,
         certificate=caller.certificate,

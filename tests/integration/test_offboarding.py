@@ -1,0 +1,193 @@
+"""Offboarding an organisation (``vir org remove``): refused while it has active
+signals, unless ``--withdraw``; then its partners are told, its certificates refused
+from the next request, its delivery settings deleted; a tombstone stays while an
+archived signal or an unexpired certificate of it is kept, and the lifecycle deletes
+it, with its certificates and settings, once neither holds it any more.
+
+The whole index in-process, its certificates real; the command line as the operator
+runs it; the lifecycle with its clock moved past the archive term."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from support.instore import T0
+from support.offboarding import GP, SCHOOL, VALID_UNTIL, YOUTH_CARE, Index, index
+
+from vir.domain.organisations import Role
+from vir.services.lifecycle import Lifecycle
+from vir.store.tables import ArchivedSignalRow, OrganisationRow
+
+SIX_YEARS = dt.timedelta(days=6 * 366)
+
+
+@pytest.fixture
+def ix(tmp_path: Path) -> Iterator[Index]:
+    with index(tmp_path) as made:
+        yield made
+
+
+def _matched(ix: Index) -> None:
+    """The school and the GP both report Kim: a match."""
+    ix.register(SCHOOL, "sc-kim", "Kim")
+    ix.register(GP, "gp-kim", "Kim")
+    assert ix.matches(GP, "gp-kim") == ["person"]
+
+
+def _organisation(ix: Index, org: int) -> OrganisationRow | None:
+    with ix.db.read() as session:
+        return session.get(OrganisationRow, ix.oin(org))
+
+
+def test_active_signals_are_not_withdrawn_without_withdraw(ix: Index) -> None:
+    _matched(ix)
+    ix.configure_delivery(SCHOOL)
+    before = ix.rows_of(SCHOOL)
+    ran = ix.vir("org", "remove", "--oin", ix.oin(SCHOOL))
+    assert ran.code == 2
+    assert "1 active signal(s)" in ran.err and "--withdraw" in ran.err
+    # Nothing changed: its certificate works, its signal and settings are there.
+    reply = ix.with_certificate(SCHOOL, "GET", "/v1/notifications")
+    assert reply.status_code == 200, reply.text
+    assert ix.rows_of(SCHOOL) == before
+    assert ix.matches(GP, "gp-kim") == ["person"]
+    assert not ix.audit("admin.organisation_removed")
+
+
+def test_with_withdraw_partners_are_told_and_certificates_refused(ix: Index) -> None:
+    _matched(ix)
+    ix.register(SCHOOL, "sc-noor", "Noor")  # no partner
+    ix.configure_delivery(SCHOOL)
+    assert [n["type"] for n in ix.notifications(GP)] == ["match.created"]
+    ran = ix.vir("org", "remove", "--oin", ix.oin(SCHOOL), "--withdraw")
+    assert ran.code == 0, ran.err
+    assert "2 certificate(s) revoked, 2 signal(s) withdrawn" in ran.out
+    assert "vir keyholder org remove --oin" in ran.out
+
+    # The partner is told as for any withdrawal: the match ended. The notification that
+    # showed the school's reporter went with the school's signal.
+    after = ix.notifications(GP)
+    assert [(n["type"], n["match"]["via"]) for n in after] == [("match.left", "person")]
+    assert "anna@school.example" not in str(after)
+    assert ix.matches(GP, "gp-kim") == []
+    # Every certificate of it is refused from the next request, whatever its role.
+    for role in (Role.SYSTEM, Role.COORDINATOR):
+        reply = ix.with_certificate(SCHOOL, "GET", "/v1/notifications", role)
+        assert reply.status_code == 403, reply.text
+        assert reply.json()["type"] == "urn:vir:problem:certificate-revoked"
+    # The partner's certificate is not touched.
+    assert ix.with_certificate(GP, "GET", "/v1/notifications").status_code == 200
+
+    # Erased, not archived; nothing delivers to it or signs in for it any more; its
+    # notifications went with its signals. Only the tombstone and its (revoked,
+    # unexpired) certificates are left.
+    assert ix.rows_of(SCHOOL) == {"organisations": 1, "certificates": 2}
+    row = _organisation(ix, SCHOOL)
+    assert row is not None and row.left_at == T0 and row.coordinator_name is None
+    withdrawn = ix.audit("signal.withdrawn")
+    assert [(e["reason"], e["actor"]) for e in withdrawn] == [("participation_ended", "admin")] * 2
+    assert len(ix.audit("signal.erased")) == 2 and not ix.audit("signal.archived")
+    (removed,) = ix.audit("admin.organisation_removed")
+    assert removed["objects"] == {"signals": 2, "certificates": 2}
+    assert len(ix.audit("admin.certificate_revoked")) == 2
+    listed = ix.vir("org", "list")
+    assert f"{ix.oin(SCHOOL)}" in listed.out and "(left 2026-11-22)" in listed.out
+
+    # Once its certificates expired, the next lifecycle run deletes the tombstone.
+    Lifecycle(ix.db, lambda: VALID_UNTIL - dt.timedelta(hours=1)).run()
+    assert _organisation(ix, SCHOOL) is not None
+    Lifecycle(ix.db, lambda: VALID_UNTIL + dt.timedelta(hours=1)).run()
+    assert ix.rows_of(SCHOOL) == {}
+    (deleted,) = ix.audit("organisation.deleted")
+    assert (deleted["organisation"], deleted["actor"]) == (ix.oin(SCHOOL), "lifecycle")
+    assert deleted["objects"] == {"certificates": 2}
+    # The partner goes on.
+    assert _organisation(ix, GP) is not None
+    assert ix.rows_of(GP)["signals"] == 1
+
+
+def test_the_tombstone_stays_for_the_archive_term_then_goes(ix: Index) -> None:
+    # The school withdrew a signal because the risk ended: archived for five years.
+    ix.register(SCHOOL, "sc-kim", "Kim")
+    assert ix.withdraw(SCHOOL, "sc-kim", "risk_ended").status_code == 204
+    ix.configure_delivery(SCHOOL)
+    ran = ix.vir("org", "remove", "--oin", ix.oin(SCHOOL))
+    assert ran.code == 0, ran.err
+    assert "1 archived signal(s) of it are kept" in ran.out
+    assert "the lifecycle deletes it then" in ran.out
+    assert ix.rows_of(SCHOOL) == {"organisations": 1, "certificates": 2, "archived_signals": 1}
+    with ix.db.read() as session:
+        (destroy_on,) = session.scalars(select(ArchivedSignalRow.destroy_on)).all()
+
+    # The archive names the school while it is kept: a new reporter of Kim is offered it.
+    ix.register(YOUTH_CARE, "yc-kim", "Kim")
+    (offered,) = ix.notifications(YOUTH_CARE)
+    assert offered["type"] == "match.historical" and "School A" in str(offered)
+
+    # Certificates expired, archive still kept: the tombstone stays.
+    Lifecycle(ix.db, lambda: VALID_UNTIL + dt.timedelta(days=1)).run()
+    held = {"organisations": 1, "certificates": 2, "archived_signals": 1}
+    assert ix.rows_of(SCHOOL) == held
+    assert not ix.audit("organisation.deleted")
+
+    # After the archive term the lifecycle destroys the archived signal, then the
+    # organisation with its certificates.
+    after_term = dt.datetime.combine(destroy_on, dt.time(3), tzinfo=dt.UTC)
+    report = Lifecycle(ix.db, lambda: after_term).run()
+    assert report.destroyed == 1 and report.organisations == 1
+    assert ix.rows_of(SCHOOL) == {}
+    actions = [e["action"] for e in ix.audit()]
+    assert actions.index("signal.destroyed") < actions.index("organisation.deleted")
+    assert _organisation(ix, YOUTH_CARE) is not None  # the others stay
+
+
+def test_without_anything_held_it_is_deleted_at_once(ix: Index) -> None:
+    ran = ix.vir("org", "remove", "--oin", ix.oin(SCHOOL), now=VALID_UNTIL + SIX_YEARS)
+    assert ran.code == 0, ran.err
+    assert "its registration is deleted" in ran.out
+    assert ix.rows_of(SCHOOL) == {}
+    assert [e["action"] for e in ix.audit()][-2:] == [
+        "admin.organisation_removed",
+        "organisation.deleted",
+    ]
+
+
+def test_an_unknown_oin_is_a_clear_error(ix: Index) -> None:
+    unknown = ix.vir("org", "remove", "--oin", "00000009000000000777")
+    assert unknown.code == 2 and "not a registered organisation" in unknown.err
+    bad = ix.vir("org", "remove", "--oin", "12345")
+    assert bad.code == 2 and "oin" in bad.err.lower()
+    assert not ix.audit("admin.organisation_removed")
+
+
+def test_running_it_again_deletes_what_is_no_longer_held(ix: Index) -> None:
+    ix.register(SCHOOL, "sc-kim", "Kim")
+    assert ix.vir("org", "remove", "--oin", ix.oin(SCHOOL), "--withdraw").code == 0
+    again = ix.vir("org", "remove", "--oin", ix.oin(SCHOOL))
+    assert again.code == 0 and "0 signal(s) withdrawn" in again.out
+    assert len(ix.audit("admin.organisation_removed")) == 1  # left once
+    later = ix.vir("org", "remove", "--oin", ix.oin(SCHOOL), now=VALID_UNTIL + SIX_YEARS)
+    assert later.code == 0 and "its registration is deleted" in later.out
+    assert ix.rows_of(SCHOOL) == {}
+
+
+def test_a_signal_registered_while_it_was_removed_is_withdrawn_by_the_lifecycle(
+    ix: Index,
+) -> None:
+    """A registration under way when the organisation is removed (its certificate checked
+    just before the revocation) can still store its signal; the next lifecycle run
+    withdraws it as the removal would have, and its partner is told."""
+    ix.register(GP, "gp-kim", "Kim")
+    assert ix.vir("org", "remove", "--oin", ix.oin(SCHOOL)).code == 0
+    ix.register(SCHOOL, "sc-kim", "Kim")  # identity checked before: as_caller stands in
+    assert ix.matches(GP, "gp-kim") == ["person"]
+    Lifecycle(ix.db, lambda: T0 + dt.timedelta(hours=1)).run()
+    assert ix.matches(GP, "gp-kim") == []
+    assert [n["type"] for n in ix.notifications(GP)] == ["match.left"]
+    (withdrawn,) = ix.audit("signal.withdrawn")
+    assert (withdrawn["reason"], withdrawn["actor"]) == ("participation_ended", "lifecycle")
+    assert "signals" not in ix.rows_of(SCHOOL)
