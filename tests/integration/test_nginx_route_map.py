@@ -11,7 +11,6 @@ map fails here. Paths that are no route of vir must come back as ``{other}``.
 from __future__ import annotations
 
 import http.client
-import os
 import re
 import socket
 import subprocess
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from support.inapp import in_app
-from support.nginx import TEMPLATE, nginx_binary
+from support.nginx import TEMPLATE, nginx_binary, write_main_conf
 from support.service import free_port
 
 from vir.api.metrics import flat_routes, route_label
@@ -54,26 +53,13 @@ def route_map(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     maps = "".join(_MAP.findall(TEMPLATE.read_text()))
     assert "$vir_route {" in maps, maps
     port = free_port()
-    temp = "\n".join(
-        f"    {kind}_temp_path {prefix / kind};"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    (prefix / "nginx.conf").write_text(
-        f"{user}worker_processes 1;\n"
-        f"pid {prefix / 'nginx.pid'};\n"
-        f"error_log {prefix / 'error.log'} info;\n"
-        "events { worker_connections 64; }\n"
-        "http {\n"
-        "    access_log off;\n"
-        f"{temp}\n"
-        f"{maps}"
+    server = (
         "    server {\n"
         f"        listen 127.0.0.1:{port};\n"
         "        location / { default_type text/plain; return 200 $vir_route; }\n"
         "    }\n"
-        "}\n"
     )
+    write_main_conf(prefix, maps + server, connections=64)
     with (prefix / "stderr.log").open("wb") as stderr:
         process = subprocess.Popen(
             [binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],

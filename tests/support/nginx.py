@@ -191,23 +191,8 @@ def start_nginx(root: Path, apps: list[ProxiedApp], binary: str) -> Nginx:
         },
     )
     (prefix / "vir.conf").write_text(site)
-    temp = "\n".join(
-        f"    {kind}_temp_path {prefix / kind};"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    # As root, workers would run as 'nobody' and could not enter pytest's 0700 folders.
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    (prefix / "nginx.conf").write_text(
-        f"{user}worker_processes 1;\n"
-        f"pid {prefix / 'nginx.pid'};\n"
-        f"error_log {prefix / 'error.log'} info;\n"
-        "events { worker_connections 256; }\n"
-        "http {\n"
-        "    access_log off;  # vir.conf's server names its own (VIR_NGINX_ACCESS_LOG)\n"
-        f"{temp}\n"
-        f"    include {prefix / 'vir.conf'};\n"
-        "}\n"
-    )
+    # vir.conf's server names its own access log (VIR_NGINX_ACCESS_LOG).
+    write_main_conf(prefix, f"    include {prefix / 'vir.conf'};\n", connections=256)
     with (prefix / "stderr.log").open("wb") as stderr:
         process = subprocess.Popen(
             [binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
@@ -228,3 +213,25 @@ def start_nginx(root: Path, apps: list[ProxiedApp], binary: str) -> Nginx:
             time.sleep(0.05)
     nginx.stop()
     raise AssertionError(f"nginx did not start listening:\n{nginx.log()}")
+
+
+def write_main_conf(prefix: Path, http: str, connections: int) -> None:
+    """``prefix``/nginx.conf for an nginx run from ``prefix`` by a test: one worker, its
+    pid, error log and temporary folders there, and ``http`` (lines of the http block)."""
+    temp = "\n".join(
+        f"    {kind}_temp_path {prefix / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    # As root, workers would run as 'nobody' and could not enter pytest's 0700 folders.
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    (prefix / "nginx.conf").write_text(
+        f"{user}worker_processes 1;\n"
+        f"pid {prefix / 'nginx.pid'};\n"
+        f"error_log {prefix / 'error.log'} info;\n"
+        f"events {{ worker_connections {connections}; }}\n"
+        "http {\n"
+        "    access_log off;\n"
+        f"{temp}\n"
+        f"{http}"
+        "}\n"
+    )

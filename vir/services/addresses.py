@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from vir.audit.actions import Action
 from vir.audit.chain import Outcome
@@ -45,17 +46,7 @@ def exclude(
         before = snapshot(session, [GroupKey(Via.ADDRESS, address)])
         session.add(ExcludedAddressRow(address=address, label=label, created_at=now))
         session.flush()
-        audit_log.append(
-            session,
-            audit_log.new_event(
-                Action.ADMIN_ADDRESS_EXCLUDED,
-                Outcome.SUCCESS,
-                now,
-                actor="admin" if organisation is None else None,
-                organisation=organisation,
-                certificate=certificate,
-            ),
-        )
+        _audit(session, Action.ADMIN_ADDRESS_EXCLUDED, now, organisation, certificate)
         settle(session, before, now)
 
 
@@ -85,19 +76,31 @@ def include(
         before = snapshot(session, [key])
         session.delete(row)
         session.flush()
-        audit_log.append(
-            session,
-            audit_log.new_event(
-                Action.ADMIN_ADDRESS_INCLUDED,
-                Outcome.SUCCESS,
-                now,
-                actor="admin" if organisation is None else None,
-                organisation=organisation,
-                certificate=certificate,
-            ),
-        )
+        _audit(session, Action.ADMIN_ADDRESS_INCLUDED, now, organisation, certificate)
         # settle reads the exclusion list again, now without this address.
         settle(session, before, now)
+
+
+def _audit(
+    session: Session,
+    action: Action,
+    now: dt.datetime,
+    organisation: str | None,
+    certificate: str | None,
+) -> None:
+    """The list's change: by an address officer (its organisation and certificate), or
+    by the operator's command (``admin``)."""
+    audit_log.append(
+        session,
+        audit_log.new_event(
+            action,
+            Outcome.SUCCESS,
+            now,
+            actor="admin" if organisation is None else None,
+            organisation=organisation,
+            certificate=certificate,
+        ),
+    )
 
 
 def listing(db: Database) -> list[tuple[str, dt.datetime]]:
