@@ -91,3 +91,21 @@ def test_a_damaged_or_unwritable_sqlite_database_is_one_line(
         assert result.returncode == 2, result.stderr[-600:]
         assert result.stderr.startswith(said), result.stderr[-600:]
         assert len(result.stderr.splitlines()) == 1, result.stderr[-600:]
+
+
+def test_a_key_holder_without_its_keys_folder_is_one_line(
+    setup: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """``vir keyholder serve`` with VIR_KEYHOLDER_KEYS_DIR naming no folder ended in a
+    FileNotFoundError traceback (its serving lock is the first file it opens there)."""
+    root, env = setup
+    missing = tmp_path / "no-such-keys"
+    result = run_vir(
+        root, env | {"VIR_KEYHOLDER_KEYS_DIR": str(missing)}, "keyholder", "serve", check=False
+    )
+    assert result.returncode == 2, result.stderr[-600:]
+    assert result.stderr == (
+        f"vir: the keys folder {missing} (VIR_KEYHOLDER_KEYS_DIR) does not exist: set "
+        "VIR_KEYHOLDER_KEYS_DIR to the key holder's keys, or make them (vir keyholder "
+        "init for a whole key, vir keyholder dkg for a share)\n"
+    )

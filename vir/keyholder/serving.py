@@ -23,7 +23,20 @@ LOCK_NAME = ".serving.lock"
 def hold_while_serving(keys_dir: Path) -> int:
     """Take the shared lock for this process's lifetime; the file descriptor (kept open,
     never closed: the lock ends with the process)."""
-    fd = os.open(keys_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fd = os.open(keys_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    except (FileNotFoundError, NotADirectoryError):
+        raise ConfigurationError(
+            f"the keys folder {keys_dir} (VIR_KEYHOLDER_KEYS_DIR) does not exist: set "
+            "VIR_KEYHOLDER_KEYS_DIR to the key holder's keys, or make them (vir keyholder "
+            "init for a whole key, vir keyholder dkg for a share)"
+        ) from None
+    except OSError as error:
+        why = (error.strerror or type(error).__name__).lower()
+        raise ConfigurationError(
+            f"cannot open {keys_dir / LOCK_NAME} in the keys folder ({why}): the key "
+            "holder must be able to write in VIR_KEYHOLDER_KEYS_DIR"
+        ) from None
     fcntl.flock(fd, fcntl.LOCK_SH)
     return fd
 
