@@ -1309,14 +1309,15 @@ def _unreachable_database(error: Exception, args: argparse.Namespace) -> str | N
     """The refusal for ``error`` when it is a database that does not answer, else None."""
     if "sqlalchemy" not in sys.modules:  # then it cannot be one
         return None
+    import sqlite3
+
     import sqlalchemy.exc
 
     from vir.store.migrate import UNREACHABLE, unreachable
 
     at_keyholder = getattr(args.run, "__module__", "") == "vir.cli_keyholder"
     setting = "VIR_KEYHOLDER_DATABASE_URL" if at_keyholder else "VIR_DATABASE_URL"
-    url = (os.environ.get(setting) or "").strip()
-    sqlite = not url or url.startswith("sqlite")
+    sqlite = isinstance(getattr(error, "orig", None), sqlite3.Error)
     if sqlite and isinstance(error, sqlalchemy.exc.DatabaseError):
         # A SQLite file: no server to reach; its file, its folder or its disk.
         kind = type(error).__name__

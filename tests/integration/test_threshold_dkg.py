@@ -130,7 +130,7 @@ def test_every_holder_checks_before_any_finishes(
     _run, starts = world.starts()
     deals = [world.deal(j, starts) for j in world.holders]
     world.deal_wrongly(starts, deals[2], dealer=3, holder=1)
-    check = ["dkg", "check", *world.finish_args(starts, deals)[2:]]
+    check = world.finish_args(starts, deals, step="check")
     world.refused(1, *check, match="dealer 3 dealt wrongly")
     said = world.ok(2, *check)  # holder 2's values from dealer 3 are right
     assert "nothing was stored" in said

@@ -120,11 +120,12 @@ class Generation(HolderFolders):
         deals: Sequence[str],
         out: str = "",
         exclude: Sequence[int] = (),
+        step: str = "finish",
     ) -> list[str]:
         extra = ["--out", out] if out else []
         for j in exclude:
             extra += ["--exclude", str(j)]
-        return ["dkg", "finish", "--starts", *starts, "--deals", *deals, *self.verifiers(), *extra]
+        return ["dkg", step, "--starts", *starts, "--deals", *deals, *self.verifiers(), *extra]
 
     def check(
         self,
@@ -134,10 +135,7 @@ class Generation(HolderFolders):
         exclude: Sequence[int] = (),
     ) -> str:
         """``dkg check`` on holder ``number``: the digest it printed."""
-        args = self.finish_args(starts, deals, exclude=exclude)
-        found = _DIGEST.search(self.ok(number, "dkg", "check", *args[2:]))
-        assert found is not None
-        return found[1]
+        return self._digest(number, self.finish_args(starts, deals, "", exclude, step="check"))
 
     def finish(
         self,
@@ -147,12 +145,13 @@ class Generation(HolderFolders):
         exclude: Sequence[int] = (),
     ) -> str:
         """Finish on holder ``number``, its public record in public-N.json: its digest."""
-        out = self.ok(
-            number,
-            *self.finish_args(starts, deals, str(self.file(f"public-{number}.json")), exclude),
-        )
-        found = _DIGEST.search(out)
-        assert found is not None, out
+        out = str(self.file(f"public-{number}.json"))
+        return self._digest(number, self.finish_args(starts, deals, out, exclude))
+
+    def _digest(self, number: int, args: list[str]) -> str:
+        said = self.ok(number, *args)
+        found = _DIGEST.search(said)
+        assert found is not None, said
         return found[1]
 
     def run_of(self, number: int, starts: Sequence[str]) -> dkg.Run:

@@ -577,34 +577,30 @@ def _locked_message(token_label: str) -> str:
 FIND_TOKEN_PAUSES = (0.05, 0.2, 0.5)
 
 
-def _tokens(lib: Any, token_label: str, may_reinitialize: bool) -> list[Any]:
-    """The module's tokens labelled ``token_label``. Listing them reads every token's
-    files (SoftHSM2): one being written by another process at that moment (a token
-    made, a key stored) fails the listing with a GeneralError now and then. It is
-    listed again after the same pauses; a module that keeps failing is refused in one
-    line."""
-    for pause in (*(FIND_TOKEN_PAUSES if may_reinitialize else ()), None):
-        try:
-            return list(lib.get_tokens(token_label=token_label))
-        except p11.GeneralError:
-            if pause is None:
-                raise ConfigurationError(
-                    f"the PKCS#11 module could not list its tokens (GeneralError) while "
-                    f"looking for '{token_label}'; check the HSM and its configuration"
-                ) from None
-            time.sleep(pause)
-            lib.reinitialize()
-    raise AssertionError("unreachable")
+def _listed(lib: Any, token_label: str) -> list[Any] | None:
+    """The module's tokens labelled ``token_label``; None when the listing failed.
+    Listing reads every token's files (SoftHSM2): one being written by another process
+    at that moment (a token made, a key stored) fails it with a GeneralError now and
+    then, and it is listed again as a token not found is."""
+    try:
+        return list(lib.get_tokens(token_label=token_label))
+    except p11.GeneralError:
+        return None
 
 
 def _find_token(lib: Any, module: Path, token_label: str, *, may_reinitialize: bool) -> Any:
-    tokens = _tokens(lib, token_label, may_reinitialize)
+    tokens = _listed(lib, token_label)
     for pause in FIND_TOKEN_PAUSES if may_reinitialize else ():
         if tokens:
             break
         time.sleep(pause)
         lib.reinitialize()
-        tokens = _tokens(lib, token_label, may_reinitialize)
+        tokens = _listed(lib, token_label)
+    if tokens is None:
+        raise ConfigurationError(
+            f"the PKCS#11 module could not list its tokens (GeneralError) while "
+            f"looking for '{token_label}'; check the HSM and its configuration"
+        )
     if len(tokens) > 1:
         raise ConfigurationError(
             f"PKCS#11 module {module} has more than one token labelled '{token_label}'; "
