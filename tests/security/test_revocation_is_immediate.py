@@ -9,6 +9,8 @@ seconds at the index and at the key holder.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,8 @@ from vir.domain.errors import CertificateRevoked, UnknownCertificate
 from vir.domain.organisations import Role
 from vir.services.identity import Authenticator, Presented, presented, revoke_certificate
 from vir.services.onboarding import register_certificate
+from vir.store.certificate_probe import UNKNOWN, CertificateProbe
+from vir.store.db import Database
 from vir.store.tables import CertificateRow
 
 
@@ -73,3 +77,94 @@ def test_a_deregistered_or_changed_certificate_is_not_answered_from_memory(
             session.delete(row)
         with pytest.raises(UnknownCertificate):
             authenticator.authenticate(claim)
+
+
+def test_recall_reads_the_row_of_every_request_on_sqlite(tmp_path: Path) -> None:
+    """The event loop's path (``recall``): a local SQLite read of the row, each time."""
+    issued, claim = _claim(0)
+    fingerprint = pki.fingerprint(issued.cert)
+    with fresh_store(template(tmp_path), tmp_path / "store.db") as store:
+        register_certificate(store.db, issued.cert, T0)
+        now = [T0]
+        authenticator = Authenticator(store.db, lambda: now[0])
+        assert authenticator.recall(claim) is None  # never identified: authenticate
+        caller = authenticator.authenticate(claim)
+        assert authenticator.recall(claim) == caller
+
+        with store.db.write() as session:
+            row = session.get(CertificateRow, fingerprint)
+            assert row is not None
+            row.role = Role.PRIVACY_OFFICER.value
+        assert authenticator.recall(claim) is None
+        assert authenticator.authenticate(claim).role == Role.PRIVACY_OFFICER
+        assert authenticator.recall(claim) is not None
+
+        # Revoked as of an hour from now: accepted until then (the probe's time equals
+        # the session's), refused after.
+        with store.db.write() as session:
+            row = session.get(CertificateRow, fingerprint)
+            assert row is not None
+            row.revoked_at = T0 + dt.timedelta(hours=1)
+        assert authenticator.recall(claim) is not None
+        now[0] = T0 + dt.timedelta(hours=1, seconds=1)
+        assert authenticator.recall(claim) is None
+        with pytest.raises(CertificateRevoked):
+            authenticator.authenticate(claim)
+
+
+def test_recall_sees_a_revocation_by_another_process_at_once(tmp_path: Path) -> None:
+    issued, claim = _claim(0)
+    with fresh_store(template(tmp_path), tmp_path / "store.db") as store:
+        register_certificate(store.db, issued.cert, T0)
+        authenticator = Authenticator(store.db, lambda: T0)
+        authenticator.authenticate(claim)
+        assert authenticator.recall(claim) is not None
+        other = Database.connect(str(store.db.engine.url))
+        try:
+            revoke_certificate(other, T0, fingerprint=pki.fingerprint(issued.cert))
+        finally:
+            other.engine.dispose()
+        assert authenticator.recall(claim) is None
+        with pytest.raises(CertificateRevoked):
+            authenticator.authenticate(claim)
+
+
+def test_recall_gives_way_when_the_file_cannot_be_read(tmp_path: Path) -> None:
+    """A database the probe cannot read without waiting (here: locked against readers)
+    is read the usual way; nothing is answered from memory."""
+    issued, claim = _claim(0)
+    with fresh_store(template(tmp_path), tmp_path / "store.db") as store:
+        register_certificate(store.db, issued.cert, T0)
+        authenticator = Authenticator(store.db, lambda: T0)
+        authenticator.authenticate(claim)
+        store.db.engine.dispose()  # the store's own connections let go of the file
+        # A connection in exclusive locking mode shuts out even WAL readers.
+        blocker = sqlite3.connect(tmp_path / "store.db", isolation_level=None)
+        blocker.execute("PRAGMA locking_mode=EXCLUSIVE")
+        blocker.execute("BEGIN EXCLUSIVE")
+        try:
+            probe = CertificateProbe.of(store.db.engine)
+            assert probe is not None
+            assert probe.state(pki.fingerprint(issued.cert)) is UNKNOWN
+            assert authenticator.recall(claim) is None
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert authenticator.recall(claim) is not None
+        assert probe.state("00" * 32) is None
+
+
+def test_a_forked_process_reads_with_its_own_connection(tmp_path: Path) -> None:
+    issued, claim = _claim(0)
+    with fresh_store(template(tmp_path), tmp_path / "store.db") as store:
+        register_certificate(store.db, issued.cert, T0)
+        authenticator = Authenticator(store.db, lambda: T0)
+        authenticator.authenticate(claim)
+        assert authenticator.recall(claim) is not None  # the parent's connection is open
+        revoke_certificate(store.db, T0, fingerprint=pki.fingerprint(issued.cert))
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover (the child's exit code is the assertion)
+            os._exit(0 if authenticator.recall(claim) is None else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert authenticator.recall(claim) is None

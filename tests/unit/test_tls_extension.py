@@ -121,6 +121,9 @@ def test_proxy_mode_needs_proxies_and_embedded_mode_refuses_them() -> None:
 class _EchoAuthenticator:
     """Stands in for the registry: "accepts" whatever claim reaches it."""
 
+    def recall(self, claim: Any) -> None:
+        return None  # never identified before: always asks authenticate
+
     def authenticate(self, claim: Any) -> Any:
         return claim
 
