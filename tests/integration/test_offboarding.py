@@ -10,15 +10,21 @@ runs it; the lifecycle with its clock moved past the archive term."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
+from support.inapp import signal_body
 from support.instore import T0
-from support.offboarding import GP, SCHOOL, VALID_UNTIL, YOUTH_CARE, Index, index
+from support.offboarding import AFTER, GP, SCHOOL, VALID_UNTIL, YOUTH_CARE, Index, index
 
 from vir.domain.organisations import Role
+from vir.services import offboarding
+from vir.services import signals as signals_service
 from vir.services.lifecycle import Lifecycle
 from vir.store.tables import ArchivedSignalRow, OrganisationRow
 
@@ -175,15 +181,94 @@ def test_running_it_again_deletes_what_is_no_longer_held(ix: Index) -> None:
     assert ix.rows_of(SCHOOL) == {}
 
 
-def test_a_signal_registered_while_it_was_removed_is_withdrawn_by_the_lifecycle(
-    ix: Index,
+def test_a_registration_under_way_is_withdrawn_with_the_rest(
+    ix: Index, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A registration under way when the organisation is removed (its certificate checked
-    just before the revocation) can still store its signal; the next lifecycle run
-    withdraws it as the removal would have, and its partner is told."""
+    """A registration whose certificate was checked just before the removal, and whose
+    transaction is open when the removal starts: the removal waits for it, then
+    withdraws its signal with the others (its partner is told)."""
     ix.register(GP, "gp-kim", "Kim")
-    assert ix.vir("org", "remove", "--oin", ix.oin(SCHOOL)).code == 0
-    ix.register(SCHOOL, "sc-kim", "Kim")  # identity checked before: as_caller stands in
+    inside, release = threading.Event(), threading.Event()
+    convert = signals_service.in_transaction
+
+    def held(session: Session) -> Any:
+        inside.set()
+        release.wait(30)
+        return convert(session)
+
+    monkeypatch.setattr(signals_service, "in_transaction", held)
+    registering = threading.Thread(target=ix.register, args=(SCHOOL, "sc-kim", "Kim"))
+    registering.start()
+    assert inside.wait(30)
+    removed: list[offboarding.Offboarding] = []
+    removing = threading.Thread(
+        target=lambda: removed.append(
+            offboarding.remove(ix.db, ix.oin(SCHOOL), AFTER, withdraw=True)
+        )
+    )
+    removing.start()
+    removing.join(1.0)
+    assert removing.is_alive()  # waits for the registration's transaction
+    release.set()
+    registering.join(30)
+    removing.join(30)
+    assert [r.withdrawn for r in removed] == [1]
+    assert "signals" not in ix.rows_of(SCHOOL)
+    assert ix.matches(GP, "gp-kim") == []
+    assert [n["type"] for n in ix.notifications(GP)] == ["match.left"]
+
+
+def test_a_registration_after_the_removal_stores_nothing(
+    ix: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registration whose certificate was checked before the removal, arriving while
+    the removal runs: it waits, finds the organisation left, and is refused as revoked;
+    nothing is stored and nobody is told."""
+    ix.register(GP, "gp-kim", "Kim")
+    inside, release = threading.Event(), threading.Event()
+    active = offboarding.signals_of_organisation
+
+    def held(session: Session, oin: str) -> Any:
+        inside.set()
+        release.wait(30)
+        return active(session, oin)
+
+    monkeypatch.setattr(offboarding, "signals_of_organisation", held)
+    removing = threading.Thread(
+        target=offboarding.remove, args=(ix.db, ix.oin(SCHOOL), AFTER), kwargs={"withdraw": True}
+    )
+    removing.start()
+    assert inside.wait(30)
+    replies: list[Any] = []
+
+    def register() -> None:
+        ix.app.as_caller(SCHOOL)  # the identity was checked before the removal
+        replies.append(ix.app.request("POST", "/v1/signals", json=signal_body("sc-kim", "Kim", 1)))
+
+    registering = threading.Thread(target=register)
+    registering.start()
+    registering.join(1.0)
+    assert registering.is_alive()  # waits for the removal's transaction
+    release.set()
+    removing.join(30)
+    registering.join(30)
+    (reply,) = replies
+    assert reply.status_code == 403, reply.text
+    assert reply.json()["type"].endswith("certificate-revoked")
+    assert "signals" not in ix.rows_of(SCHOOL)
+    assert ix.matches(GP, "gp-kim") == []
+    assert ix.notifications(GP) == []
+
+
+def test_the_lifecycle_withdraws_a_signal_of_an_organisation_that_left(ix: Index) -> None:
+    """Left behind by an older index (before registrations checked participation) or a
+    database edit: the next lifecycle run withdraws it as the removal would have."""
+    ix.register(GP, "gp-kim", "Kim")
+    ix.register(SCHOOL, "sc-kim", "Kim")
+    with ix.db.write() as session:  # as if it had left without its signals going
+        row = session.get(OrganisationRow, ix.oin(SCHOOL))
+        assert row is not None
+        row.left_at = AFTER
     assert ix.matches(GP, "gp-kim") == ["person"]
     Lifecycle(ix.db, lambda: T0 + dt.timedelta(hours=1)).run()
     assert ix.matches(GP, "gp-kim") == []

@@ -25,8 +25,10 @@ What stays is a tombstone (OIN, name, category, region, convenant, dates), while
 
 Then ``purge`` deletes the certificates and the row (``organisation.deleted``): at
 once when nothing holds it, else in the lifecycle run that finds nothing holding it
-any more. A signal a registration under way at the moment of removal still stored
-(its certificate checked just before the revocation) is withdrawn by that run too.
+any more. A registration under way at the moment of removal (its certificate checked
+just before the revocation) either commits before the removal reads the active
+signals, and is withdrawn with them, or finds the organisation left and stores
+nothing (403 ``certificate-revoked``): the two lock the organisation's row.
 Audit entries keep the OIN: an organisation is not a person.
 """
 
@@ -91,7 +93,10 @@ def remove(db: Database, oin: str, now: dt.datetime, *, withdraw: bool = False) 
     oin = str(Oin(oin))
     with db.write() as session:
         locks.take(session, [Lock.named("organisation", oin)])
-        row = session.get(OrganisationRow, oin)
+        # FOR UPDATE on PostgreSQL: a registration under way holds the row FOR KEY SHARE
+        # (vir.store.organisations.participates); this waits for it to commit, and then
+        # reads its signal among the active ones. One that comes after finds it left.
+        row = session.get(OrganisationRow, oin, with_for_update=True)
         if row is None:
             raise InputError("oin", "not a registered organisation")
         name = row.name
@@ -131,9 +136,9 @@ def purge(db: Database, now: dt.datetime, actor: str) -> int:
     many. The lifecycle's last step, after it destroyed the archived signals due.
 
     A signal of an organisation that left is withdrawn first, as ``remove`` withdraws
-    them: only a registration that was under way while the organisation was removed
-    (its certificate checked just before) can have left one behind, since ``remove``
-    refuses to leave one active itself."""
+    them. None should be there (``remove`` leaves none active, and a registration
+    checks participation in its own transaction); an older vir or a database edit may
+    have left one."""
     with db.read() as session:
         left = list(
             session.scalars(

@@ -18,6 +18,7 @@ from vir.domain import intake, policy
 from vir.domain.clock import Clock
 from vir.domain.cursor import decode_cursor, encode_cursor, legacy_seq
 from vir.domain.errors import (
+    CertificateRevoked,
     Conflict,
     InputError,
     NotFound,
@@ -43,7 +44,7 @@ from vir.services.matching import (
     snapshot,
 )
 from vir.services.views import MatchView, Participant, Registration, SignalState
-from vir.store import audit_log, locks, outbox
+from vir.store import audit_log, locks, organisations, outbox
 from vir.store import signals as repo
 from vir.store.db import Database
 from vir.store.locks import Lock
@@ -127,6 +128,10 @@ class SignalService:
         if checked:
             self._precheck(caller, [request for _i, request, _on in checked], now)
             with self._db.write() as session:
+                # An organisation removed while this request was under way (its
+                # certificate checked just before): revoked, and nothing is stored.
+                if not organisations.participates(session, caller.oin):
+                    raise CertificateRevoked()
                 epochs = in_transaction(session)
                 items: list[tuple[int, SignalRequest, dt.date]] = []
                 for i, request, remove_on in checked:

@@ -42,6 +42,23 @@ def has_left(session: Session, oin: str) -> bool:
     return row is not None and row.left_at is not None
 
 
+def participates(session: Session, oin: str) -> bool:
+    """Whether ``oin`` still participates (registered and not left), read so that it
+    stays so until the caller's write transaction ends.
+
+    On PostgreSQL the row is locked ``FOR KEY SHARE``: ``vir org remove`` locks it ``FOR
+    UPDATE`` before it reads the organisation's signals, so a registration and a removal
+    wait for each other (key-share locks do not: registrations run in parallel). On
+    SQLite every writer runs alone anyway. Take it before any advisory lock
+    (vir.store.locks): the removal holds the row while it takes its signals' locks."""
+    found = session.execute(
+        select(OrganisationRow.left_at)
+        .where(OrganisationRow.oin == oin)
+        .with_for_update(read=True, key_share=True)
+    ).first()
+    return found is not None and found[0] is None
+
+
 def list_organisations(session: Session) -> list[Organisation]:
     """Every registered organisation, also one that left and is still held (reports name
     the organisations of the entries they count)."""
