@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     # Comma-separated addresses/CIDRs that may read GET /metrics (no client certificate).
     metrics_allow: str = "127.0.0.1"
+    # GET /ready says "disk" when the SQLite database's file system has less free space
+    # than this (MiB) or its folder cannot be written: commits would fail. 0: no check.
+    ready_min_free_mb: int = Field(default=64, ge=0, le=1024 * 1024)
     # Who answers questions about the API, in the OpenAPI document's info.contact (the
     # Logius API Design Rules ask for one): the operator's service desk, not a person.
     api_contact_name: str = Field(default="vir operator", min_length=1, max_length=100)

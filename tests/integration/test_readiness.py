@@ -8,10 +8,14 @@ internal port behind the reverse proxy."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import ValidationError
+from support import postgres
 from support.https import request
 from support.inapp import InApp, in_app, in_keyholder
 from support.instore import ORGS, T0
@@ -25,6 +29,7 @@ from vir.crypto.secretbox import key_path as secret_key_path
 from vir.crypto.signing import signing_key_path
 from vir.services.identity import revoke_certificate
 from vir.services.onboarding import register_certificate
+from vir.settings import Settings
 from vir.store.db import Database
 
 CA = pki.create_ca("readiness test CA", T0 - dt.timedelta(days=60))
@@ -206,3 +211,39 @@ def test_ready_refuses_a_certificate_expired_or_revoked_since_the_handshake(
             refused = running.request("GET", path, certificate=pem)
             assert refused.status_code == 403, refused.text
             assert refused.json()["type"] == "urn:vir:problem:certificate-revoked"
+
+
+def _free_mib(folder: Path) -> int:
+    found = os.statvfs(folder)
+    return found.f_bavail * found.f_frsize // (1024 * 1024)
+
+
+@pytest.mark.sqlite_only("the disk check is of a SQLite database's file system")
+@pytest.mark.parametrize("service", [in_app, in_keyholder])
+def test_a_disk_short_of_free_space_makes_it_not_ready(
+    tmp_path: Path, service: Callable[..., Any]
+) -> None:
+    """A full disk fails every commit (503 to each write): the instance leaves the pool
+    before that, with ``disk``. Measured against the real file system's free space."""
+    free = _free_mib(tmp_path)
+    with service(tmp_path, ready_min_free_mb=free + 1024) as short:
+        assert _not_ready(short, tmp_path) == ["disk"]
+        assert short.request("GET", "/health").status_code == 200
+    if free > 1024:
+        with service(tmp_path / "roomy", ready_min_free_mb=free - 1024) as roomy:
+            assert roomy.scrape("/ready").status_code == 200
+
+
+def test_without_a_minimum_or_on_postgresql_no_disk_is_checked(tmp_path: Path) -> None:
+    with in_app(tmp_path, ready_min_free_mb=0) as unchecked:
+        assert unchecked.scrape("/ready").status_code == 200
+    if postgres.on_postgresql():  # the server's disk: its own monitoring watches it
+        with in_app(tmp_path / "pg", ready_min_free_mb=1024 * 1024) as remote:
+            assert remote.scrape("/ready").status_code == 200
+
+
+def test_the_setting_is_refused_out_of_range_without_its_value(tmp_path: Path) -> None:
+    for value in ("-1", "99999999999", "lots"):
+        with pytest.raises(ValidationError) as refused:
+            Settings(ready_min_free_mb=value)
+        assert "ready_min_free_mb" in str(refused.value)

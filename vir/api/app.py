@@ -171,6 +171,9 @@ class Edge(Protocol):
     @property
     def metrics_allow(self) -> str: ...
 
+    @property
+    def ready_min_free_mb(self) -> int: ...
+
 
 def assemble(
     app: FastAPI,
@@ -186,7 +189,7 @@ def assemble(
     their own), metrics and access log, the OpenAPI document, and the API-Version and
     security headers on every answer."""
     errors.install(app)
-    health.install_readiness(app, db, check_keys)
+    health.install_readiness(app, db, check_keys, edge.ready_min_free_mb * 1024 * 1024)
     app.add_middleware(BodySizeLimit, max_bytes=edge.max_body_bytes, larger=larger)
     # The setting's name as this service reads it (the key holder's: VIR_KEYHOLDER_...).
     prefix = getattr(edge, "model_config", {}).get("env_prefix", "VIR_")

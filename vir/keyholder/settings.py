@@ -66,6 +66,7 @@ class KeyholderSettings(BaseSettings):
     max_body_bytes: int = Field(default=16 * 1024, ge=1024)
     log_format: Literal["json", "text"] = "json"
     metrics_allow: str = "127.0.0.1"
+    ready_min_free_mb: int = Field(default=64, ge=0, le=1024 * 1024)  # as the index's
     api_contact_name: str = Field(default="vir key holder operator", min_length=1, max_length=100)
     api_contact_email: str = Field(
         default="servicedesk@vir.example", pattern=r"^[^@\s]{1,64}@[^@\s]{1,190}$"

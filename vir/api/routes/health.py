@@ -4,17 +4,21 @@
 ``/ready`` is for a load balancer or a readiness probe, which presents a client
 certificate of the client CA (``vir.api.identity.require_tls_client``: any, not an
 organisation's; 401 without one): 200 ``{"status": "ready"}`` when the database
-answers a trivial query and the key files pass the very checks the service's start-up
-makes (the same function: present, a regular file, not accessible by group or others,
-and for the index well-formed), so a restart would start (the index's checkpoint and
-webhook secret keys; the key holder's served epoch's OPRF key and checkpoint key),
-else 503 problem+json (``urn:vir:problem:not-ready``)
-with ``Retry-After`` and the names of the checks that failed (``database``, ``keys``):
-never a path, an error message or a key.
+answers a trivial query, a SQLite database's folder can be written and its file
+system has the free space ``VIR_READY_MIN_FREE_MB`` asks (a full disk fails every
+commit: the instance should leave the pool, not answer 503 to every write), and the
+key files pass the very checks the service's start-up makes (the same function:
+present, a regular file, not accessible by group or others, and for the index
+well-formed), so a restart would start (the index's checkpoint and webhook secret
+keys; the key holder's served epoch's OPRF key and checkpoint key), else 503
+problem+json (``urn:vir:problem:not-ready``) with ``Retry-After`` and the names of the
+checks that failed (``database``, ``disk``, ``keys``): never a path, an error message
+or a key. PostgreSQL's disk is the server's: its own monitoring watches it.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,12 +34,13 @@ from vir.api.identity import TlsClient
 from vir.api.openapi import MUTUAL_TLS
 from vir.api.problems import problem_responses
 from vir.api.strict import StrictRoute
-from vir.store.db import Database
+from vir.store.db import Database, sqlite_file
 
 router = APIRouter(route_class=StrictRoute)
 # Seconds a load balancer waits before asking again.
 RETRY_AFTER = 5
 DATABASE = "database"
+DISK = "disk"
 KEYS = "keys"
 
 
@@ -51,15 +56,38 @@ class Readiness:
 
     db: Database | None
     check_keys: Callable[[], object] | None = None
+    min_free_bytes: int = 0
 
     def not_ready(self) -> list[str]:
         """The names of the checks that fail, in a fixed order; empty when ready."""
         failed = []
         if not self._database():
             failed.append(DATABASE)
+        if not self._disk():
+            failed.append(DISK)
         if not self._keys():
             failed.append(KEYS)
         return failed
+
+    def _disk(self) -> bool:
+        """Whether a SQLite database's folder can be written and has ``min_free_bytes``
+        free (for this process's user: ``f_bavail``); True for PostgreSQL."""
+        if self.db is None or self.min_free_bytes <= 0:
+            return True
+        database = sqlite_file(str(self.db.engine.url))
+        if database is None:
+            return True
+        folder = database.parent
+        try:
+            found = os.statvfs(folder)
+        except OSError:
+            return False
+        writable = os.access(folder, os.W_OK) and (
+            not database.exists() or os.access(database, os.W_OK)
+        )
+        read_only = bool(found.f_flag & os.ST_RDONLY)
+        free = found.f_bavail * found.f_frsize
+        return writable and not read_only and free >= self.min_free_bytes
 
     def _database(self) -> bool:
         if self.db is None:
@@ -80,9 +108,12 @@ class Readiness:
         return True
 
 
-def install_readiness(app: Any, db: Database, check_keys: Callable[[], object]) -> None:
-    """Tell ``/ready`` the database and the start-up key check a restart of ``app`` makes."""
-    app.state.readiness = Readiness(db, check_keys)
+def install_readiness(
+    app: Any, db: Database, check_keys: Callable[[], object], min_free_bytes: int = 0
+) -> None:
+    """Tell ``/ready`` the database, the start-up key check a restart of ``app`` makes,
+    and the free space a SQLite database's file system must have."""
+    app.state.readiness = Readiness(db, check_keys, min_free_bytes)
 
 
 def readiness_of(app: Any) -> Readiness:
@@ -112,7 +143,8 @@ async def health() -> Health:
         503: {"description": "Not ready: the problem names the failing checks."},
     },
     openapi_extra={"security": [{MUTUAL_TLS: []}]},
-    description="Readiness: the database answers and the key files are in place. Needs a "
+    description="Readiness: the database answers, its disk has room and the key files are "
+    "in place. Needs a "
     "client certificate of the client CA (any, e.g. the monitoring system's own; it need "
     "not be an organisation's): 401 without one.",
 )
