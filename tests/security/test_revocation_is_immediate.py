@@ -79,6 +79,7 @@ def test_a_deregistered_or_changed_certificate_is_not_answered_from_memory(
             authenticator.authenticate(claim)
 
 
+@pytest.mark.sqlite_only("the probe reads a SQLite file; PostgreSQL has none")
 def test_recall_reads_the_row_of_every_request_on_sqlite(tmp_path: Path) -> None:
     """The event loop's path (``recall``): a local SQLite read of the row, each time."""
     issued, claim = _claim(0)
@@ -112,6 +113,7 @@ def test_recall_reads_the_row_of_every_request_on_sqlite(tmp_path: Path) -> None
             authenticator.authenticate(claim)
 
 
+@pytest.mark.sqlite_only("the probe reads a SQLite file; PostgreSQL has none")
 def test_recall_sees_a_revocation_by_another_process_at_once(tmp_path: Path) -> None:
     issued, claim = _claim(0)
     with fresh_store(template(tmp_path), tmp_path / "store.db") as store:
@@ -129,6 +131,7 @@ def test_recall_sees_a_revocation_by_another_process_at_once(tmp_path: Path) -> 
             authenticator.authenticate(claim)
 
 
+@pytest.mark.sqlite_only("the probe reads a SQLite file; PostgreSQL has none")
 def test_recall_gives_way_when_the_file_cannot_be_read(tmp_path: Path) -> None:
     """A database the probe cannot read without waiting (here: locked against readers)
     is read the usual way; nothing is answered from memory."""
@@ -154,6 +157,7 @@ def test_recall_gives_way_when_the_file_cannot_be_read(tmp_path: Path) -> None:
         assert probe.state("00" * 32) is None
 
 
+@pytest.mark.sqlite_only("the probe reads a SQLite file; PostgreSQL has none")
 def test_a_forked_process_reads_with_its_own_connection(tmp_path: Path) -> None:
     issued, claim = _claim(0)
     with fresh_store(template(tmp_path), tmp_path / "store.db") as store:
@@ -168,3 +172,16 @@ def test_a_forked_process_reads_with_its_own_connection(tmp_path: Path) -> None:
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0
         assert authenticator.recall(claim) is None
+
+
+@pytest.mark.postgresql_only("PostgreSQL has no probe")
+def test_on_postgresql_every_request_is_looked_up(tmp_path: Path) -> None:
+    issued, claim = _claim(0)
+    with fresh_store(template(tmp_path), tmp_path / "store.db") as store:
+        register_certificate(store.db, issued.cert, T0)
+        authenticator = Authenticator(store.db, lambda: T0)
+        authenticator.authenticate(claim)
+        assert authenticator.recall(claim) is None  # the worker thread's authenticate
+        revoke_certificate(store.db, T0, fingerprint=pki.fingerprint(issued.cert))
+        with pytest.raises(CertificateRevoked):
+            authenticator.authenticate(claim)

@@ -37,7 +37,7 @@ from vir.domain.errors import (
 )
 from vir.domain.organisations import Role
 from vir.store import audit_log
-from vir.store.certificate_probe import CertificateProbe, CertificateState
+from vir.store.certificate_probe import CertificateProbe, CertificateState, certificate_state
 from vir.store.db import Database
 from vir.store.organisations import get_certificate, get_organisation
 from vir.store.tables import CertificateRow
@@ -124,13 +124,11 @@ class Authenticator:
         """The calling organisation; raises the refusal's error. Reads the database."""
         now = self._clock()
         known = self._remembered(claim)
+        if known is not None:
+            state = certificate_state(self._db.engine, known.caller.certificate)
+            if state is not None and self._still(known.caller, state):
+                return known.caller
         with self._db.read() as session:
-            if known is not None:
-                row = get_certificate(session, known.caller.certificate)
-                if row is not None and self._still(
-                    known.caller, CertificateState(row.oin, row.role, row.revoked_at)
-                ):
-                    return known.caller
             caller = self._identify(session, claim, now)
         assert claim.certificate is not None
         not_before, not_after = pki.not_valid_window(claim.certificate)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote
 
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from vir.store.tables import CertificateRow
@@ -49,6 +50,18 @@ class _Unknown:
 UNKNOWN: Final = _Unknown()
 
 _INHERITED: list[sqlite3.Connection] = []
+
+_STATE = select(CertificateRow.oin, CertificateRow.role, CertificateRow.revoked_at)
+
+
+def certificate_state(engine: Engine, fingerprint: str) -> CertificateState | None:
+    """The row of ``fingerprint`` through SQLAlchemy's core, on any database: a
+    connection from the pool and one statement, without a session (about a third of a
+    session's cost). None when there is none."""
+    with engine.connect() as connection:
+        found = connection.execute(_STATE.where(CertificateRow.fingerprint == fingerprint)).first()
+    return None if found is None else CertificateState(*found)
+
 
 _SELECT = "SELECT oin, role, revoked_at FROM certificates WHERE fingerprint = ?"
 
