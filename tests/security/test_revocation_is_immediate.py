@@ -11,7 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.instore import ORGS, T0, fresh_store, template
@@ -36,6 +39,20 @@ def _claim(index: int) -> tuple[pki.Issued, Presented]:
         T0 + dt.timedelta(days=1),
     )
     return issued, presented(pki.cert_pem(issued.cert).decode("ascii"))
+
+
+@contextmanager
+def _identified(
+    tmp_path: Path,
+) -> Iterator[tuple[Any, pki.Issued, Presented, Authenticator]]:
+    """A store with ``ORGS[0]``'s certificate registered, and an authenticator that has
+    identified it once (time standing still at T0)."""
+    issued, claim = _claim(0)
+    with fresh_store(template(tmp_path), tmp_path / "store.db") as store:
+        register_certificate(store.db, issued.cert, T0)
+        authenticator = Authenticator(store.db, lambda: T0)
+        authenticator.authenticate(claim)
+        yield store, issued, claim, authenticator
 
 
 def test_every_instance_refuses_a_revocation_at_once(tmp_path: Path) -> None:
@@ -115,11 +132,7 @@ def test_recall_reads_the_row_of_every_request_on_sqlite(tmp_path: Path) -> None
 
 @pytest.mark.sqlite_only("the probe reads a SQLite file; PostgreSQL has none")
 def test_recall_sees_a_revocation_by_another_process_at_once(tmp_path: Path) -> None:
-    issued, claim = _claim(0)
-    with fresh_store(template(tmp_path), tmp_path / "store.db") as store:
-        register_certificate(store.db, issued.cert, T0)
-        authenticator = Authenticator(store.db, lambda: T0)
-        authenticator.authenticate(claim)
+    with _identified(tmp_path) as (store, issued, claim, authenticator):
         assert authenticator.recall(claim) is not None
         other = Database.connect(str(store.db.engine.url))
         try:
@@ -135,11 +148,7 @@ def test_recall_sees_a_revocation_by_another_process_at_once(tmp_path: Path) -> 
 def test_recall_gives_way_when_the_file_cannot_be_read(tmp_path: Path) -> None:
     """A database the probe cannot read without waiting (here: locked against readers)
     is read the usual way; nothing is answered from memory."""
-    issued, claim = _claim(0)
-    with fresh_store(template(tmp_path), tmp_path / "store.db") as store:
-        register_certificate(store.db, issued.cert, T0)
-        authenticator = Authenticator(store.db, lambda: T0)
-        authenticator.authenticate(claim)
+    with _identified(tmp_path) as (store, issued, claim, authenticator):
         store.db.engine.dispose()  # the store's own connections let go of the file
         # A connection in exclusive locking mode shuts out even WAL readers.
         blocker = sqlite3.connect(tmp_path / "store.db", isolation_level=None)
@@ -159,11 +168,7 @@ def test_recall_gives_way_when_the_file_cannot_be_read(tmp_path: Path) -> None:
 
 @pytest.mark.sqlite_only("the probe reads a SQLite file; PostgreSQL has none")
 def test_a_forked_process_reads_with_its_own_connection(tmp_path: Path) -> None:
-    issued, claim = _claim(0)
-    with fresh_store(template(tmp_path), tmp_path / "store.db") as store:
-        register_certificate(store.db, issued.cert, T0)
-        authenticator = Authenticator(store.db, lambda: T0)
-        authenticator.authenticate(claim)
+    with _identified(tmp_path) as (store, issued, claim, authenticator):
         assert authenticator.recall(claim) is not None  # the parent's connection is open
         revoke_certificate(store.db, T0, fingerprint=pki.fingerprint(issued.cert))
         pid = os.fork()
@@ -176,11 +181,7 @@ def test_a_forked_process_reads_with_its_own_connection(tmp_path: Path) -> None:
 
 @pytest.mark.postgresql_only("PostgreSQL has no probe")
 def test_on_postgresql_every_request_is_looked_up(tmp_path: Path) -> None:
-    issued, claim = _claim(0)
-    with fresh_store(template(tmp_path), tmp_path / "store.db") as store:
-        register_certificate(store.db, issued.cert, T0)
-        authenticator = Authenticator(store.db, lambda: T0)
-        authenticator.authenticate(claim)
+    with _identified(tmp_path) as (store, issued, claim, authenticator):
         assert authenticator.recall(claim) is None  # the worker thread's authenticate
         revoke_certificate(store.db, T0, fingerprint=pki.fingerprint(issued.cert))
         with pytest.raises(CertificateRevoked):
