@@ -105,6 +105,7 @@ def test_each_officer_gets_only_their_regions_part_of_an_access_request(
 ) -> None:
     w, ids = two_regions
     mine = w.privacy.access(w.officer, person("kim"))
+    assert mine["region"] == "Rotterdam"  # the answer says whose part it is
     assert {s["signal_id"] for s in mine["signals"]} == set(ids["rotterdam"])
     assert _oins(mine) <= ROTTERDAM_OINS
     text = json.dumps(mine)
@@ -128,6 +129,7 @@ def test_each_officer_gets_only_their_regions_part_of_an_access_request(
     assert theirs["consultations"] == []
 
     everything = w.privacy.access(w.national_officer, person("kim"))
+    assert everything["region"] is None
     assert {s["signal_id"] for s in everything["signals"]} == set(ids["rotterdam"] + ids["utrecht"])
     assert {str(SCHOOL_U.oin), str(ORGS[0].oin), str(ORGS[1].oin)} <= _oins(everything)
     (active,) = [s for s in everything["signals"] if s["signal_id"] == ids["rotterdam"][0]]

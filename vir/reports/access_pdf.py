@@ -180,12 +180,15 @@ _SYSTEM: Final = "verwijsindex (automatisch)"
 def render_access_report(report: Mapping[str, Any]) -> bytes:
     """The access report ``report`` (the access API's JSON document) as PDF bytes.
 
-    Reads ``request_id``, ``generated_at``, ``signals``, ``as_parent``,
+    Reads ``request_id``, ``generated_at``, ``region``, ``signals``, ``as_parent``,
     ``consultations`` and ``audit``; a missing or mistyped field is a ``ValueError``
     naming it, since the API that builds the document is then at fault.
     """
     request_id = _text(report, "request_id")
     generated_at = _timestamp(report, "generated_at")
+    if "region" not in report:  # null (every region) and absent must not read alike
+        raise ValueError("access report: 'region' is missing")
+    region = _optional(report, "region")
     signals = _records(report, "signals")
     as_parent = _records(report, "as_parent")
     consultations = _records(report, "consultations")
@@ -202,6 +205,7 @@ def render_access_report(report: Mapping[str, Any]) -> bytes:
     doc.key_values(
         [
             ("Kenmerk van het verzoek", request_id),
+            ("Omvang", _scope(region)),
             ("Meldingen over u", str(len(signals))),
             ("Meldingen waarin u als ouder staat", str(len(as_parent))),
             ("Raadplegingen door Veilig Thuis", str(len(consultations))),
@@ -213,8 +217,14 @@ def render_access_report(report: Mapping[str, Any]) -> bytes:
     _as_parent(doc, as_parent, numbers)
     _consultations(doc, consultations)
     _logbook(doc, audit, names, numbers)
-    _rights(doc, request_id)
+    _rights(doc, request_id, region)
     return doc.render()
+
+
+def _scope(region: str | None) -> str:
+    if region is None:
+        return "de hele verwijsindex: alle regio's"
+    return f"regio {region}: meldingen van organisaties in deze regio"
 
 
 def _introduction(doc: Document) -> None:
@@ -466,13 +476,24 @@ def _date_of(text: str) -> date | None:
         return None
 
 
-def _rights(doc: Document, request_id: str) -> None:
+def _rights(doc: Document, request_id: str, region: str | None) -> None:
     doc.heading("Uw rechten")
     doc.heading("Inzage (AVG artikel 15)", level=3)
-    doc.paragraph(
-        "Dit overzicht is de inzage in uw gegevens in de verwijsindex. U mag later opnieuw "
-        "om inzage vragen."
-    )
+    if region is None:
+        doc.paragraph(
+            "Dit overzicht is de inzage in uw gegevens in de verwijsindex, in alle regio's. "
+            "U mag later opnieuw om inzage vragen."
+        )
+    else:
+        doc.paragraph(
+            f"Dit overzicht is de inzage in uw gegevens bij de organisaties in regio {region}: "
+            "hun meldingen, en bij een match alleen de deelnemers uit deze regio. "
+            "Organisaties in andere regio's kunnen ook meldingen hebben gedaan; die staan "
+            "niet in dit overzicht, ook niet als er geen zijn. Een inzage in alle regio's "
+            "vraagt u aan de privacyfunctionaris van de verwijsindex (de landelijke "
+            "beheerder), of per regio aan de gemeente van die regio. U mag later opnieuw om "
+            "inzage vragen."
+        )
     doc.heading("Correctie (AVG artikel 16)", level=3)
     doc.paragraph("Kloppen gegevens niet, dan kunt u vragen ze te verbeteren of aan te vullen.")
     doc.heading("Verwijdering (AVG artikel 17)", level=3)

@@ -147,6 +147,10 @@ class PrivacyService:
             report = {
                 "request_id": request_id,
                 "generated_at": audit_log.rfc3339(now),
+                # What the answer covers: the officer's region (signals of its
+                # organisations, and of their matches only those participants), or None:
+                # every region (the national officer's).
+                "region": scope.region,
                 "signals": signals,
                 "as_parent": [
                     {

@@ -103,6 +103,7 @@ def realistic_report() -> dict[str, Any]:
     return {
         "request_id": "5d0c7a2e-8f3b-4e1a-9c6d-2b7e4f1a0c93",
         "generated_at": "2026-11-22T09:00:00.000000Z",
+        "region": "Rotterdam",
         "signals": [
             {
                 "signal_id": S1,
@@ -229,6 +230,7 @@ def empty_report() -> dict[str, Any]:
     return {
         "request_id": "5d0c7a2e-8f3b-4e1a-9c6d-2b7e4f1a0c93",
         "generated_at": "2026-11-22T09:00:00.000000Z",
+        "region": "Rotterdam",
         "signals": [],
         "as_parent": [],
         "consultations": [],
@@ -370,6 +372,22 @@ def test_rights_and_contact(text: str) -> None:
     assert "5d0c7a2e-8f3b-4e1a-9c6d-2b7e4f1a0c93" in text
 
 
+def test_a_regional_answer_says_it_is_the_regions_part(text: str) -> None:
+    """A person may have signals in other regions: the document handed to them says that
+    it covers one region, without saying whether others hold anything."""
+    assert "Omvang regio Rotterdam: meldingen van organisaties in deze regio" in text
+    assert "Organisaties in andere regio's kunnen ook meldingen hebben gedaan" in text
+    assert "ook niet als er geen zijn" in text
+
+
+def test_the_national_officers_answer_covers_every_region() -> None:
+    report = realistic_report()
+    report["region"] = None
+    text = " ".join(_pages(render_access_report(report)))
+    assert "Omvang de hele verwijsindex: alle regio's" in text
+    assert "andere regio's kunnen" not in text
+
+
 def test_empty_sections_say_geen() -> None:
     text = "\n".join(_pages(render_access_report(empty_report())))
     assert text.count("Geen.") == 4
@@ -461,6 +479,13 @@ def test_input_is_not_modified() -> None:
     assert report == before
 
 
+def test_a_report_without_its_region_is_refused() -> None:
+    report = realistic_report()
+    del report["region"]
+    with pytest.raises(ValueError, match="region"):
+        render_access_report(report)
+
+
 @pytest.mark.parametrize(
     ("path", "value", "field"),
     [
@@ -470,6 +495,7 @@ def test_input_is_not_modified() -> None:
         (("signals", 0, "matches", 0, "active"), "yes", "active"),
         (("audit", 0, "seq"), "12", "seq"),
         (("as_parent",), {}, "as_parent"),
+        (("region",), 7, "region"),
     ],
 )
 def test_a_malformed_report_names_the_field(
