@@ -454,6 +454,34 @@ def test_a_body_of_another_media_type_is_415(
 
 
 @on_both
+def test_a_body_without_a_media_type_is_415(service: RunningService, target: Target) -> None:
+    """FastAPI does not parse a body that names no media type: it answered 422 "body:
+    input should be a valid dictionary", as if the client had sent something else."""
+    body = target.body()
+    data = _request(b"POST", target.path, [(b"Content-Length", b"%d" % len(body))], body)
+    answer = exchange(service, data, cert=True, target=target)
+    assert answer.status == 415
+    problem = answer.problem()
+    assert problem["type"] == "urn:vir:problem:unsupported-media-type"
+    assert "application/json" in str(problem["detail"])
+
+
+@on_both
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+def test_nan_and_infinity_are_no_json(
+    service: RunningService, target: Target, constant: bytes
+) -> None:
+    """Python's json reads them; RFC 8259 has no such values: malformed JSON (400), not a
+    422 about the field's type."""
+    body = b'{"epoch": ' + constant + b"}"
+    answer = exchange(service, _post(body, target=target), cert=True, target=target)
+    assert answer.status == 400
+    problem = answer.problem()
+    assert problem["type"] == "urn:vir:problem:malformed-json"
+    assert constant.lstrip(b"-").decode() in str(problem["detail"])
+
+
+@on_both
 def test_json_media_types_are_parsed(service: RunningService, target: Target) -> None:
     for media in (b"application/json; charset=utf-8", b"APPLICATION/JSON"):
         data = _with_type(target.body(), media, target)

@@ -104,7 +104,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
         "/ready and /metrics take any client certificate of the client CA (a monitoring "
         "system's own), /metrics only from VIR_METRICS_ALLOW; errors are "
         "application/problem+json. Request bodies are JSON in UTF-8 (a body of another "
-        "Content-Type: 415 unsupported-media-type; not UTF-8: 400 malformed-json) of at "
+        "Content-Type, or none: 415 unsupported-media-type; not UTF-8: 400 malformed-json) of at "
         "most VIR_MAX_BODY_BYTES (64 KiB by default), POST /v1/signals/batch at most "
         "VIR_MAX_BATCH_BODY_BYTES (1 MiB by default); over it: 413. "
         "Pseudonyms are made at the key holder, a separate service (POST /v1/oprf/evaluate "

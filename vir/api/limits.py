@@ -5,7 +5,7 @@ by default; a route may have a larger limit of its own, as ``POST /v1/signals/ba
 has ``VIR_MAX_BATCH_BODY_BYTES``) and only then calls the application, so a refusal
 never depends on how far the application got: a declared ``Content-Length`` over the
 limit, or a chunked body that grows past it, is 413; a ``Content-Length`` that is not
-one decimal number is 400; a body with a ``Content-Type`` other than JSON is 415 (vir's
+one decimal number is 400; a body with a ``Content-Type`` other than JSON, or none, is 415 (vir's
 APIs take JSON only: the portal, which takes HTML forms, is another application); a
 JSON body that is not UTF-8 (RFC 8259 §8.1) is 400 ``malformed-json``, as any other
 body that is no JSON is; JSON nested deeper than ``MAX_JSON_DEPTH`` is 400 before
@@ -82,11 +82,12 @@ def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
 
 
 def _is_json(headers: list[tuple[bytes, bytes]]) -> bool:
-    """Whether the body would be parsed as JSON: no Content-Type, or application/json or
-    application/*+json (what FastAPI parses)."""
+    """Whether the body is declared JSON: application/json or application/*+json. A body
+    without a Content-Type is not: FastAPI would not parse it, and answer 422 "body:
+    input should be a valid dictionary" as if the client had sent something else."""
     values = [value for name, value in headers if name == b"content-type"]
     if not values:
-        return True
+        return False
     media = values[0].split(b";", 1)[0].strip().lower()
     return media == b"application/json" or (
         media.startswith(b"application/") and media.endswith(b"+json")

@@ -46,12 +46,20 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return unique_object(pairs, _twice)
 
 
+def _no_constant(name: str) -> Any:
+    """``NaN``, ``Infinity`` and ``-Infinity``: Python's json reads them, RFC 8259 has
+    no such values."""
+    raise json.JSONDecodeError(f"{name} is not a JSON value (RFC 8259)", "", 0)
+
+
 class StrictRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             body = await self.body()
             try:
-                self._json = json.loads(body, object_pairs_hook=_unique)
+                self._json = json.loads(
+                    body, object_pairs_hook=_unique, parse_constant=_no_constant
+                )
             except json.JSONDecodeError:
                 raise
             except ValueError:  # an integer of more than sys.get_int_max_str_digits()

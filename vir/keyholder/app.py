@@ -95,7 +95,7 @@ def create_keyholder_app(settings: KeyholderSettings, *, clock: Clock = utc_now)
         "except /health and this document: /ready and /metrics take any client "
         "certificate of the client CA (a monitoring system's own), /metrics only from "
         "VIR_KEYHOLDER_METRICS_ALLOW; errors are application/problem+json. Request bodies "
-        "are JSON in UTF-8 (another Content-Type: 415 unsupported-media-type; not UTF-8: "
+        "are JSON in UTF-8 (another Content-Type, or none: 415 unsupported-media-type; not UTF-8: "
         "400 malformed-json) of at most VIR_KEYHOLDER_MAX_BODY_BYTES (16 KiB by default; "
         f"over it: 413). Served by vir {__version__}.",
         docs_url=None,
