@@ -178,8 +178,9 @@ def cmd_dev_init(settings: Settings, args: argparse.Namespace) -> int:
     from vir.services.devsetup import init_dev
     from vir.store.migrate import upgrade
 
+    asked = args.threshold or holders.existing_threshold(Path(args.dev_dir)) or "1-of-1"
     try:
-        t, n = parse_threshold(args.threshold)
+        t, n = parse_threshold(asked)
     except ValueError as error:
         raise InputError("threshold", str(error)) from None
     _init_keys(settings.keys_dir)
@@ -1160,8 +1161,9 @@ def build_parser() -> argparse.ArgumentParser:
     dev_init.add_argument("--dev-dir", default=".vir/dev")
     dev_init.add_argument(
         "--threshold",
-        default=os.environ.get("VIR_DEV_THRESHOLD", "1-of-1"),
-        help="t-of-n key holders sharing the key (default VIR_DEV_THRESHOLD, else 1-of-1)",
+        default=os.environ.get("VIR_DEV_THRESHOLD") or None,
+        help="t-of-n key holders sharing the key (default VIR_DEV_THRESHOLD, else what the "
+        "existing set-up has, else 1-of-1)",
     )
     dev_init.set_defaults(run=cmd_dev_init)
     dev.add_parser(

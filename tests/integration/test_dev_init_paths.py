@@ -51,3 +51,35 @@ def test_every_key_holder_path_follows_the_dev_dir(tmp_path: Path) -> None:
             assert path.exists(), (holder["number"], name, path)
         assert found["VIR_KEYHOLDER_CLIENT_CA"] == str(dev / "ca.crt")
     assert not (work / ".vir" / "keyholder").exists()
+
+
+@pytest.mark.sqlite_only(reason="the key holders' default databases are SQLite files")
+def test_a_plain_init_after_a_threshold_one_keeps_it(tmp_path: Path) -> None:
+    """``make run`` after ``make run-threshold`` (no VIR_DEV_THRESHOLD): the set-up it finds
+    is kept. It once wrote one key holder and threshold 1 into endpoints.json over three
+    holders' shares, and ``vir dev run`` then failed. A threshold asked for that differs
+    from the keys' is refused, naming what to do, and changes nothing."""
+    dev = tmp_path / "dev"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIR_")}
+
+    def init(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "vir.cli", "dev", "init", "--dev-dir", str(dev), *extra],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    assert init("--threshold", "2-of-3").returncode == 0
+    written = {p: p.read_bytes() for p in (dev / "endpoints.json", dev / "keyholders.json")}
+    again = init()
+    assert again.returncode == 0, again.stderr
+    assert "threshold 2-of-3" in again.stdout
+    assert {p: p.read_bytes() for p in written} == written
+    refused = init("--threshold", "1-of-1")
+    assert refused.returncode != 0
+    assert "another threshold" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert {p: p.read_bytes() for p in written} == written

@@ -220,6 +220,19 @@ def _index_service_certificate(setup: DevSetup, now: dt.datetime) -> pki.Certifi
     )
 
 
+def existing_threshold(dev_dir: Path) -> str | None:
+    """``t-of-n`` of the set-up ``endpoints.json`` in ``dev_dir`` describes, None when
+    there is none (or it cannot be read): a repeated ``make run`` keeps what exists."""
+    try:
+        found = json.loads((dev_dir / "endpoints.json").read_text(encoding="utf-8"))
+        t, n = found["threshold"], len(found["keyholders"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(t, int) or isinstance(t, bool) or not 1 <= t <= n:
+        return None
+    return f"{t}-of-{n}"
+
+
 def _has_key(keys_dir: Path) -> bool:
     return keys_dir.is_dir() and any(p.name.startswith("oprf-epoch-") for p in keys_dir.iterdir())
 
@@ -229,7 +242,10 @@ def _oprf_keys(holders: list[DevKeyholder], t: int, index_keys_dir: Path) -> Non
     legacy = keys.load_oprf_keyring(index_keys_dir) if _has_key(index_keys_dir) else None
     present = [d for d in dirs if _has_key(d)]
     if present:
-        if len(present) != len(dirs):
+        shares = len(dirs) == 1 and any(
+            k.share_index is not None for k in keys.load_oprf_keyring(dirs[0]).keys
+        )
+        if len(present) != len(dirs) or shares:
             raise ConfigurationError(
                 f"this development set-up has {len(present)} key holder(s) with a key, and "
                 f"{len(dirs)} are asked for: it was made with another threshold. Keys are "
