@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
+from urllib.parse import quote_plus
 
 import httpx
 import pytest
@@ -512,3 +513,37 @@ def test_household_matches_say_how_the_household_is_shared(world: PortalWorld) -
             assert f"Match: zelfde gezin ({how})" in shown
         signal_page = school.get(f"/meldingen/{ours}").text
         assert "(zelfde gezin, ouder)" in signal_page and "(zelfde gezin, adres)" in signal_page
+
+
+@pytest.mark.parametrize("field", ["name", "csrf"])
+def test_a_field_given_twice_is_an_unexpected_form_not_a_stale_one(
+    world: PortalWorld, field: str
+) -> None:
+    """A form of the portal's own pages gives each field once. A field of the form given
+    twice, with the session's token: 400 ``unexpected_field`` (it was refused and audited
+    as a stale or forged form, 403 ``csrf``, which it is not). The token given twice
+    stays a ``csrf`` refusal: which of the two to believe is not for the portal to pick."""
+    with world.http() as gp:
+        csrf = world.sign_in(gp, GP, DOCTOR)
+        before = gp.get("/meldingen").text.count("/meldingen/")
+        epoch, (person,) = _pseudonyms(world, _bsn(333444501))
+        form = [
+            ("csrf", csrf),
+            ("epoch", str(epoch)),
+            ("person", person),
+            ("name", "Test Persoon"),
+            (field, "Ander Persoon" if field == "name" else csrf),
+        ]
+        answer = gp.post(
+            "/meldingen/nieuw",
+            content="&".join(f"{k}={quote_plus(v)}" for k, v in form),
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        assert gp.get("/meldingen").text.count("/meldingen/") == before  # nothing stored
+    if field == "name":
+        assert answer.status_code == 400
+        assert "niet verwerkt" in answer.text
+        assert ("unexpected_field", {}) in _refusals(world)
+    else:
+        assert answer.status_code == 403
+        assert _refusals(world)[-1][0] == "csrf"

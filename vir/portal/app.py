@@ -260,6 +260,7 @@ def create_portal_app(
         if (
             not _same_origin(request, origin)
             or form is None
+            or bool(form.repeated)
             or not secrets.compare_digest(form.get("csrf", ""), user.csrf)
         ):
             await run_in_threadpool(portal.refused, user, "csrf")

@@ -189,10 +189,13 @@ class RolePages(Generic[W]):
         if (
             form is None
             or (sent is not None and sent != self.origin)
+            or "csrf" in form.repeated
             or not secrets.compare_digest(form.get("csrf", ""), user.csrf)
         ):
             raise Refused("csrf", 403, "Niet uitgevoerd", STALE)
         try:
+            if form.repeated:  # the portal's own pages give each field once
+                raise forms.UnexpectedField
             forms.only(form, allowed, prefix=prefix)
         except forms.UnexpectedField:
             raise unexpected() from None

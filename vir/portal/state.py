@@ -199,14 +199,21 @@ class Portal:
             row = session.get(OrganisationRow, oin)
             return row.name if row else oin
 
-    async def read_form(self, request: Request) -> dict[str, str] | None:
+    async def read_form(self, request: Request) -> PostedForm | None:
         return await _form(request, self.settings.max_form_bytes)
 
 
-async def _form(request: Request, limit: int) -> dict[str, str] | None:
-    """A urlencoded form's fields, each once; None when a field is repeated or it is not a
-    form. FormTooLarge when it is longer than ``limit`` bytes: refused on its declared
-    Content-Length before the body is read, else once the body read passes the limit."""
+class PostedForm(dict[str, str]):
+    """A posted form's fields, each with its first value; ``repeated`` names the fields
+    given more than once (a form of the portal's own pages gives each once)."""
+
+    repeated: frozenset[str] = frozenset()
+
+
+async def _form(request: Request, limit: int) -> PostedForm | None:
+    """A urlencoded form's fields; None when it is not a form. FormTooLarge when it is
+    longer than ``limit`` bytes: refused on its declared Content-Length before the body
+    is read, else once the body read passes the limit."""
     declared = request.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise FormTooLarge
@@ -221,9 +228,12 @@ async def _form(request: Request, limit: int) -> dict[str, str] | None:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=50)
     except (UnicodeDecodeError, ValueError):
         return None
-    fields: dict[str, str] = {}
+    fields = PostedForm()
+    repeated = set()
     for key, value in pairs:
         if key in fields:
-            return None
-        fields[key] = value
+            repeated.add(key)
+        else:
+            fields[key] = value
+    fields.repeated = frozenset(repeated)
     return fields
