@@ -279,10 +279,12 @@ def test_asking_for_another_regions_report_is_refused(
     for report in (privacy_report, monitor_report):
         with pytest.raises(OutsideRegion):
             report(w.store.db, w.clock, w.officer, start, end, region="Utrecht")
-    # Their own region, asked for by name, is theirs.
-    assert monitor_report(w.store.db, w.clock, w.officer, start, end, "Rotterdam")["region"] == (
-        "Rotterdam"
-    )
+    # Their own region, asked for by name, is theirs, however the name is written.
+    for name in ("Rotterdam", "rotterdam", "ROTTERDAM"):
+        made = monitor_report(w.store.db, w.clock, w.officer, start, end, name)
+        assert made["region"] == "Rotterdam"
+    with pytest.raises(OutsideRegion):  # a name like it is not it
+        monitor_report(w.store.db, w.clock, w.officer, start, end, "Rotterdamm")
 
 
 def test_officer_roles_belong_to_their_categories(tmp_path: Path) -> None:

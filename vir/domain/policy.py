@@ -100,11 +100,14 @@ class Scope:
 
     def report_region(self, asked: str | None) -> str | None:
         """The region a report covers when ``asked`` for one (None: not asked): a regional
-        officer always gets their own, and asking for another is refused (OutsideRegion);
+        officer always gets their own (named in any case), and asking for another is
+        refused (OutsideRegion);
         the national officer gets what was asked, None being every region."""
         if self.region is None:
             return asked
-        if asked is not None and asked != self.region:
+        # Their own region however it is written (rotterdam for Rotterdam): the officer
+        # has one region, so the name can only mean it.
+        if asked is not None and asked.casefold() != self.region.casefold():
             raise OutsideRegion("a privacy officer sees the reports of their own region only")
         return self.region
 
