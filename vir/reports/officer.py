@@ -574,9 +574,16 @@ def _level_text(report: Mapping[str, Any]) -> str:
 def monitor_csv(report: Mapping[str, Any], dialect: CsvDialect = "nl") -> str:
     """The monitor as one CSV file in ``dialect``: each table's rendered rows, prefixed by
     its measure, then its legend and how many of its numbers are hidden (``nl``: labels, a
-    title row per table, the checkpoint first; ``data``: codes, the checkpoint last)."""
+    title row per table, the checkpoint first; ``data``: codes, the period and region
+    first and the checkpoint last)."""
     rows: list[list[object]] = []
     if dialect == "data":
+        # What the figures are of, first: the period ([from, to)) and the region (empty:
+        # every region).
+        period = report["period"]
+        rows.append(["report", "from", period["from"]])
+        rows.append(["report", "to", period["to"]])
+        rows.append(["report", "region", report.get("region") or ""])
         for measure in report["measures"]:
             for line in measure["rows"]:
                 rows.append([measure["measure"], *line])

@@ -281,6 +281,13 @@ def test_privacy_pdf_of_a_quiet_period() -> None:
 
 def test_monitor_csv_data_dialect_shows_the_published_cells_and_the_legend() -> None:
     rows = list(csv.reader(io.StringIO(monitor_csv(_monitor(), "data"))))
+    # What the figures are of comes first (a file without it once could not say).
+    assert rows[:3] == [
+        ["report", "from", "2026-01-01"],
+        ["report", "to", "2026-04-01"],
+        ["report", "region", "Rotterdam"],
+    ]
+    rows = rows[3:]
     assert rows[0] == ["signals", "categorie", "2026-01", "2026-02", "2026-03", "totaal"]
     gp = next(r for r in rows if r[1] == "gp")
     assert gp[3] == "<10" and "3" not in gp
