@@ -45,7 +45,24 @@ _P = TypeVar("_P", bound=_Made)
 # Test servers listen on ports below the kernel's ephemeral range (32768-60999 on Linux):
 # a port the kernel hands out (to a client's connection, or to a bind to port 0) cannot
 # then be taken between a test choosing it and its server binding it.
-_SERVER_PORTS = range(20000, 32000)
+_ALL_SERVER_PORTS = range(20000, 32000)
+
+
+def _ports_of_this_worker() -> range:
+    """This pytest-xdist worker's part of ``_ALL_SERVER_PORTS`` (all of it without xdist):
+    two workers never choose the same port. Each once could, between one choosing it and
+    its server binding it (a server of another test then failed with EADDRINUSE)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if not (worker.startswith("gw") and worker[2:].isdigit() and workers.isdigit()):
+        return _ALL_SERVER_PORTS
+    index, count = int(worker[2:]), max(int(workers), 1)
+    size = len(_ALL_SERVER_PORTS) // count
+    start = _ALL_SERVER_PORTS.start + (index % count) * size
+    return range(start, start + size)
+
+
+_SERVER_PORTS = _ports_of_this_worker()
 _choose = random.SystemRandom()  # not the seeded global: both workers would pick alike
 _CHOSEN: set[int] = set()  # every port free_ports gave out in this process
 
@@ -60,8 +77,8 @@ def free_ports(count: int) -> int:
 
     Never one this process chose before: a port chosen is free until its server binds
     it, and meanwhile the next choice (the key holders' after the index's) could fall on
-    it. A server on a port of another worker's test that is not bound yet is the one
-    case left (the random choice among 12,000 makes it rare)."""
+    it. Never one another pytest-xdist worker may choose: each has its own part of the
+    range (``_ports_of_this_worker``)."""
     while True:
         first = _choose.randrange(_SERVER_PORTS.start, _SERVER_PORTS.stop - count)
         chosen = range(first, first + count)

@@ -11,7 +11,7 @@ wait for writers, and in the rare case it would (a checkpoint resetting the log,
 being recovered) the probe answers ``UNKNOWN`` and the caller reads the row the usual
 way. Each thread of each process opens its own connection, lazily (a key holder forks
 its workers after the app is built). PostgreSQL is a round trip away: there is no probe,
-and the row is read through a session in a worker thread.
+and the row is read in a worker thread with one core statement (``certificate_state``).
 """
 
 from __future__ import annotations
