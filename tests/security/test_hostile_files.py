@@ -170,6 +170,26 @@ def test_a_hostile_key_generation_file_is_refused(tmp_path: Path, name: str) -> 
     assert str(path) in refused.value.detail
 
 
+def test_a_file_without_its_header_row_is_refused_without_quoting_it(tmp_path: Path) -> None:
+    """The first row of a file without its header is data: once quoted (five cells of 40
+    characters), a BSN and a name went to the terminal. Positions only, and vir's own
+    column names where a header cell means one."""
+    data = tmp_path / "noheader.csv"
+    data.write_text("LLN-2026-1;123456782;Anna de Vries\n", encoding="utf-8")
+    for read in (lambda: bulk.check_header(data, ";"), lambda: list(bulk.records(data, ";"))):
+        with pytest.raises(bulk.BulkError) as refused:
+            read()
+        said = str(refused.value)
+        for secret in ("123456", "Anna", "LLN-2026"):
+            assert secret not in said
+        assert "position(s) 1, 2, 3" in said
+    header = tmp_path / "header.csv"
+    header.write_text("Local Ref;BSN;professional_name\n", encoding="utf-8")
+    with pytest.raises(bulk.BulkError) as refused:
+        bulk.check_header(header, ";")
+    assert "column 1 looks like 'local_ref'; column 2 looks like 'bsn'" in str(refused.value)
+
+
 @pytest.mark.parametrize(
     "content",
     [

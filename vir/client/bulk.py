@@ -263,10 +263,24 @@ def _header(fieldnames: list[str] | None) -> list[str]:
     if not fieldnames:
         raise BulkError("the file is empty: the first row names the columns (docs/import.md)")
     names = [name.strip() for name in fieldnames]
-    unknown = [name for name in names if name not in COLUMNS]
+    unknown = [number for number, name in enumerate(names, start=1) if name not in COLUMNS]
     if unknown:
-        shown = ", ".join(repr(name[:40]) for name in unknown[:5])
-        raise BulkError(f"unknown column(s) {shown}: the columns are in docs/import.md")
+        # By position, never by text: a file without its header row has data there (a
+        # BSN, a name). Only vir's own column names are quoted, where one is meant.
+        meant = {
+            number: _column_meant(names[number - 1])
+            for number in unknown
+            if _column_meant(names[number - 1])
+        }
+        said = ", ".join(str(number) for number in unknown[:10]) + (
+            ", ..." if len(unknown) > 10 else ""
+        )
+        hints = "".join(f"; column {n} looks like {c!r}" for n, c in list(meant.items())[:5])
+        raise BulkError(
+            f"the first row names no column vir knows in position(s) {said} (what it holds "
+            f"is not shown: without a header row it is data){hints}; the first row names "
+            "the columns, listed in docs/import.md"
+        )
     if len(set(names)) != len(names):
         raise BulkError("a column is named twice in the header")
     missing = [c for c in ("local_ref", "professional_name") if c not in names]
@@ -275,6 +289,13 @@ def _header(fieldnames: list[str] | None) -> list[str]:
     if missing:
         raise BulkError("missing column(s): " + ", ".join(missing))
     return names
+
+
+def _column_meant(name: str) -> str | None:
+    """The column ``name`` is written for, differing only in case, spaces or hyphens
+    (``BSN``, ``Local Ref``); None otherwise."""
+    folded = "_".join(name.casefold().replace("-", " ").split())
+    return folded if folded in COLUMNS else None
 
 
 def check_header(path: Path, delimiter: str | None = None) -> None:
