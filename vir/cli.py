@@ -47,8 +47,10 @@ from __future__ import annotations
 
 import argparse
 import base64
+import logging
 import os
 import sys
+import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from datetime import date, datetime
@@ -67,6 +69,7 @@ from vir.domain.clock import utc_now
 from vir.domain.dates import parse_iso_date
 from vir.domain.errors import ConfigurationError, InputError, LogInconsistent, NotFound, VirError
 from vir.domain.organisations import Role
+from vir.logs import configure as configure_logging
 from vir.settings import Settings
 
 if TYPE_CHECKING:
@@ -1279,6 +1282,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         oprf.require_strict_backend()
         settings = Settings()
+        if not logging.getLogger().handlers:  # not under a test's log capture
+            configure_logging(settings.log_format)
         code: int = args.run(settings, args)
     except InputError as error:
         print(f"vir: {error.field}: {error.detail}", file=sys.stderr)
@@ -1293,18 +1298,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in setting_errors(error):
             print(f"vir: {line}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # stdout closed under us: quiet_when_stdout_closes
+        raise
     except Exception as error:
         # A database that stops answering where no start-up check caught it: one line,
         # never the driver's message (it can quote the host, the user, the password).
         refusal = _unreachable_database(error, args)
-        if refusal is None:
+        if refusal is not None:
+            print(f"vir: {refusal}", file=sys.stderr)
+            return 2
+        # Anything else unforeseen: its class and where, never its text (a database's
+        # quotes the statement's values, pseudonyms among them; others quote input).
+        if os.environ.get(TRACEBACK_SETTING) == "1":
             raise
-        print(f"vir: {refusal}", file=sys.stderr)
-        return 2
+        print(f"vir: {unexpected(error)}", file=sys.stderr)
+        return 70  # EX_SOFTWARE
     finally:
         close_databases()
         cli_keyholder.close_custodies()
     return code
+
+
+TRACEBACK_SETTING = "VIR_TRACEBACK"
+
+
+def unexpected(error: BaseException) -> str:
+    """One line for an error no command foresaw: its class and innermost frame (as the
+    logs give it), that nothing of the command's last step was kept where it writes in
+    one transaction, and how to see the traceback."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno}" if frames else ""
+    return (
+        f"the command stopped on an unexpected error: {type(error).__name__}{where} (its "
+        f"text is not shown: it can quote stored values; {TRACEBACK_SETTING}=1 shows the "
+        "traceback). A write in progress was rolled back."
+    )
 
 
 def _unreachable_database(error: Exception, args: argparse.Namespace) -> str | None:

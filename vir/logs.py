@@ -29,6 +29,7 @@ import datetime as dt
 import errno
 import json
 import logging
+import logging.config
 import os
 import traceback
 from dataclasses import dataclass
@@ -121,6 +122,13 @@ def _exception_text(error: BaseException) -> str:
     return text
 
 
+# Loggers whose messages without arguments are fixed sentences of their code (uvicorn's
+# "Application startup complete.", "Invalid HTTP request received."). Another library's
+# may be text it formatted itself (asyncio's "Task exception was never retrieved" holds
+# the exception's repr; SQLAlchemy's pool a connection's): withheld.
+_OWN_SENTENCES = ("vir", "uvicorn")
+
+
 def _message(record: logging.LogRecord) -> str:
     """``record``'s message with only its safe arguments filled in (module docstring)."""
     if isinstance(record.msg, BaseException):
@@ -128,7 +136,8 @@ def _message(record: logging.LogRecord) -> str:
     template = record.msg if isinstance(record.msg, str) else ""
     args = record.args
     if not args or not isinstance(args, tuple):
-        return template
+        own = record.name.split(".", 1)[0] in _OWN_SENTENCES
+        return template if own else _WITHHELD
     if template not in _SAFE_TEMPLATES:
         args = tuple(
             a if isinstance(a, int | float) and not isinstance(a, bool) else _WITHHELD for a in args
@@ -210,9 +219,10 @@ def formatter(log_format: LogFormat) -> logging.Formatter:
 
 
 def logging_config(log_format: LogFormat) -> dict[str, Any]:
-    """A ``logging.config.dictConfig`` for ``vir serve`` (uvicorn's ``log_config``):
-    vir's events and uvicorn's error log through the catalogue's formatter, to stderr;
-    uvicorn's access log (it prints concrete paths) switched off."""
+    """A ``logging.config.dictConfig`` for ``vir serve`` (uvicorn's ``log_config``) and
+    every ``vir`` command: vir's events, uvicorn's error log and any other library's
+    warnings through the catalogue's formatter, to stderr; uvicorn's access log (it
+    prints concrete paths) switched off."""
     handler = {"handlers": ["vir"], "propagate": False}
     return {
         "version": 1,
@@ -234,4 +244,14 @@ def logging_config(log_format: LogFormat) -> dict[str, Any]:
             "uvicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
             "asyncio": {**handler, "level": "WARNING"},
         },
+        # Every other library's warnings and errors through the same formatter: Python's
+        # last-resort handler would print their text and tracebacks as they are.
+        "root": {"handlers": ["vir"], "level": "WARNING"},
     }
+
+
+def configure(log_format: LogFormat) -> None:
+    """Log as ``vir serve`` does (``logging_config``), and Python's warnings with it
+    (they would print their text as it is): for every ``vir`` command."""
+    logging.config.dictConfig(logging_config(log_format))
+    logging.captureWarnings(True)

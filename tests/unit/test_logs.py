@@ -141,6 +141,37 @@ def test_serve_logging_config_routes_uvicorn_through_the_catalogue() -> None:
     assert "REF-1" not in result.stderr
 
 
+def test_other_libraries_warnings_and_pythons_warnings_go_through_the_catalogue() -> None:
+    """Found by a privacy audit: the root logger had no handler, so another library's
+    warning printed its text as it was (Python's last resort), as did an asyncio "Task
+    exception was never retrieved" (the exception's repr in a message it formatted
+    itself) and ``warnings.warn``. Now one JSON line each, the text withheld."""
+    code = (
+        "import asyncio, logging, warnings\n"
+        "from vir import logs\n"
+        "logs.configure('json')\n"
+        "pool = logging.getLogger('sqlalchemy.pool.impl.QueuePool')\n"
+        "pool.error('Exception closing connection %r', 'SECRET-ARG-1')\n"
+        "pool.error(\"Exception closing connection 'SECRET-FORMATTED-2'\")\n"
+        "logging.getLogger('asyncio').error(\"Task exception was never retrieved\\n"
+        "exception=ValueError('SECRET-REPR-3')\")\n"
+        "warnings.warn('SECRET-WARNING-4')\n"
+        "logging.getLogger('uvicorn.error').info('Application startup complete.')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    found = [json.loads(line) for line in result.stderr.splitlines()]
+    assert [(f["logger"], f["message"]) for f in found] == [
+        ("sqlalchemy.pool.impl.QueuePool", "Exception closing connection '…'"),
+        ("sqlalchemy.pool.impl.QueuePool", "…"),
+        ("asyncio", "…"),
+        ("py.warnings", "…"),
+        ("uvicorn.error", "Application startup complete."),
+    ]
+    assert "SECRET" not in result.stderr
+
+
 def test_the_servers_own_address_is_printed_and_request_values_are_not() -> None:
     with captured() as stream:
         logger = logging.getLogger("uvicorn.error")

@@ -4,6 +4,7 @@ protocol, or plain HTTP behind a reverse proxy (``VIR_TLS_MODE=proxy``)."""
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import pwd
 import shlex
@@ -110,6 +111,7 @@ def _config(listener: Listener, make_app: Callable[[], FastAPI]) -> uvicorn.Conf
     TLS private key can be read by other local users.
     """
     check_database_files(listener.database_url)
+    logging.captureWarnings(True)  # Python's warnings through log_config's formatter
     common: dict[str, Any] = {
         "host": listener.host,
         "port": listener.port,
