@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from vir.domain.organisations import Category, Oin, Organisation
@@ -51,12 +51,16 @@ def participates(session: Session, oin: str) -> bool:
     wait for each other (key-share locks do not: registrations run in parallel). On
     SQLite every writer runs alone anyway. Take it before any advisory lock
     (vir.store.locks): the removal holds the row while it takes its signals' locks."""
-    found = session.execute(
-        select(OrganisationRow.left_at)
-        .where(OrganisationRow.oin == oin)
-        .with_for_update(read=True, key_share=True)
-    ).first()
+    # On the transaction's connection, past the session's ORM layer (a third of the cost).
+    found = session.connection().execute(_PARTICIPATES, {"oin": oin}).first()
     return found is not None and found[0] is None
+
+
+_PARTICIPATES = (
+    select(OrganisationRow.left_at)
+    .where(OrganisationRow.oin == bindparam("oin"))
+    .with_for_update(read=True, key_share=True)
+)
 
 
 def list_organisations(session: Session) -> list[Organisation]:
