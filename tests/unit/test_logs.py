@@ -120,6 +120,13 @@ def test_text_format_has_the_same_fields() -> None:
     ), line
 
 
+def _logged_by(code: str) -> subprocess.CompletedProcess[str]:
+    """``code`` run in a fresh interpreter (logging configured from scratch)."""
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+
+
 def test_serve_logging_config_routes_uvicorn_through_the_catalogue() -> None:
     code = (
         "import logging, logging.config\n"
@@ -129,9 +136,7 @@ def test_serve_logging_config_routes_uvicorn_through_the_catalogue() -> None:
         "logging.getLogger('uvicorn.access').info('%s \"%s %s\"', 'p', 'GET', '/v1/x/REF-1')\n"
         "logs.emit(logs.HTTP_REQUEST, method='GET', route='/health', status=200)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
+    result = _logged_by(code)
     assert result.stdout == ""
     found = [json.loads(line) for line in result.stderr.splitlines()]
     assert [(f["event"], f.get("message")) for f in found] == [
@@ -158,9 +163,7 @@ def test_other_libraries_warnings_and_pythons_warnings_go_through_the_catalogue(
         "warnings.warn('SECRET-WARNING-4')\n"
         "logging.getLogger('uvicorn.error').info('Application startup complete.')\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
+    result = _logged_by(code)
     found = [json.loads(line) for line in result.stderr.splitlines()]
     assert [(f["logger"], f["message"]) for f in found] == [
         ("sqlalchemy.pool.impl.QueuePool", "Exception closing connection '…'"),
