@@ -70,6 +70,7 @@ from vir.domain.dates import parse_iso_date
 from vir.domain.errors import ConfigurationError, InputError, LogInconsistent, NotFound, VirError
 from vir.domain.organisations import Role
 from vir.logs import configure as configure_logging
+from vir.logs import exception_text
 from vir.settings import Settings
 
 if TYPE_CHECKING:
@@ -1323,15 +1324,15 @@ TRACEBACK_SETTING = "VIR_TRACEBACK"
 
 
 def unexpected(error: BaseException) -> str:
-    """One line for an error no command foresaw: its class and innermost frame (as the
-    logs give it), that nothing of the command's last step was kept where it writes in
-    one transaction, and how to see the traceback."""
+    """One line for an error no command foresaw: its class (an OSError's errno, as
+    "Address already in use") and innermost frame, as the logs give them, and how to
+    see the traceback."""
     frames = traceback.extract_tb(error.__traceback__)
     where = f" at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno}" if frames else ""
     return (
-        f"the command stopped on an unexpected error: {type(error).__name__}{where} (its "
+        f"the command stopped on an unexpected error: {exception_text(error)}{where} (its "
         f"text is not shown: it can quote stored values; {TRACEBACK_SETTING}=1 shows the "
-        "traceback). A write in progress was rolled back."
+        "traceback)"
     )
 
 

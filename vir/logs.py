@@ -111,7 +111,7 @@ _SAFE_TEMPLATES = frozenset(
 _WITHHELD = "…"
 
 
-def _exception_text(error: BaseException) -> str:
+def exception_text(error: BaseException) -> str:
     """An exception logged as the message itself (uvicorn's ``logger.error(exc)`` when it
     cannot bind its port): its class and, for an ``OSError``, the errno's name and the
     system's words for it. Never the exception's own text, which may quote input."""
@@ -132,7 +132,7 @@ _OWN_SENTENCES = ("vir", "uvicorn")
 def _message(record: logging.LogRecord) -> str:
     """``record``'s message with only its safe arguments filled in (module docstring)."""
     if isinstance(record.msg, BaseException):
-        return _exception_text(record.msg)
+        return exception_text(record.msg)
     template = record.msg if isinstance(record.msg, str) else ""
     args = record.args
     if not args or not isinstance(args, tuple):

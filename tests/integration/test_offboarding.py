@@ -19,13 +19,21 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from support.inapp import signal_body
-from support.instore import T0
-from support.offboarding import AFTER, GP, SCHOOL, VALID_UNTIL, YOUTH_CARE, Index, index
+from support.instore import ORGS, T0
+from support.offboarding import AFTER, CA, GP, SCHOOL, VALID_UNTIL, YOUTH_CARE, Index, index
+from support.world import MUNICIPALITY, person
 
+from vir.api.identity import require_caller
+from vir.crypto import pki
+from vir.domain.encoding import b64url_encode
+from vir.domain.errors import CertificateRevoked
 from vir.domain.organisations import Role
-from vir.services import offboarding
+from vir.domain.signals import Professional
+from vir.services import offboarding, onboarding, removal
 from vir.services import signals as signals_service
+from vir.services.identity import Caller
 from vir.services.lifecycle import Lifecycle
+from vir.services.onboarding import register_certificate, register_organisation
 from vir.store.tables import ArchivedSignalRow, OrganisationRow
 
 SIX_YEARS = dt.timedelta(days=6 * 366)
@@ -276,3 +284,110 @@ def test_the_lifecycle_withdraws_a_signal_of_an_organisation_that_left(ix: Index
     (withdrawn,) = ix.audit("signal.withdrawn")
     assert (withdrawn["reason"], withdrawn["actor"]) == ("participation_ended", "lifecycle")
     assert "signals" not in ix.rows_of(SCHOOL)
+
+
+class _Held:
+    """``module.name`` made to wait, once entered, until ``release`` is set: another
+    transaction is then started against the one held open."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> None:
+        self.inside, self.release = threading.Event(), threading.Event()
+        original = getattr(module, name)
+
+        def held(*args: Any, **kwargs: Any) -> Any:
+            self.inside.set()
+            self.release.wait(30)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, held)
+
+
+def _in_thread(call: Any) -> tuple[threading.Thread, list[Any]]:
+    """``call()`` started in a thread; its result or exception lands in the list."""
+    out: list[Any] = []
+
+    def run() -> None:
+        try:
+            out.append(call())
+        except Exception as error:  # the test asserts on it
+            out.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, out
+
+
+@pytest.mark.parametrize("by", ["withdrawal", "lifecycle"])
+def test_archiving_a_signal_and_the_removal_do_not_deadlock(
+    ix: Index, monkeypatch: pytest.MonkeyPatch, by: str
+) -> None:
+    """Found by a review of 62f8044: the removal locked the organisation's row FOR
+    UPDATE, which the archive's foreign key (key share) waits for, while an archiving
+    withdrawal or expiry held the young person the removal then waited for: a deadlock
+    on PostgreSQL (the withdrawal 503, the lifecycle run failed). FOR NO KEY UPDATE."""
+    ix.register(SCHOOL, "sc-kim", "Kim")
+    ix.register(GP, "gp-kim", "Kim")
+    held = _Held(monkeypatch, removal.repo, "archive_signals")
+    if by == "withdrawal":
+        first, done = _in_thread(lambda: ix.withdraw(SCHOOL, "sc-kim", "risk_ended"))
+    else:
+        later = lambda: T0 + dt.timedelta(days=3 * 366)  # noqa: E731 (past the term)
+        first, done = _in_thread(lambda: Lifecycle(ix.db, later).run())
+    assert held.inside.wait(30)
+    second, removed = _in_thread(
+        lambda: offboarding.remove(ix.db, ix.oin(SCHOOL), AFTER, withdraw=True)
+    )
+    second.join(1.0)
+    held.release.set()
+    first.join(60)
+    second.join(60)
+    assert not [r for r in done + removed if isinstance(r, Exception)], (done, removed)
+    if by == "withdrawal":
+        assert [r.status_code for r in done] == [204]
+    assert "signals" not in ix.rows_of(SCHOOL)
+
+
+def test_a_coordinator_change_racing_the_removal_is_refused(
+    ix: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by a review of 62f8044: on PostgreSQL a coordinator's change whose caller was
+    checked before the removal waited for it and then wrote the contact details the
+    removal had just cleared back onto the tombstone."""
+    ix.register(SCHOOL, "sc-kim", "Kim")
+    held = _Held(monkeypatch, offboarding, "signals_of_organisation")
+    removing, _removed = _in_thread(
+        lambda: offboarding.remove(ix.db, ix.oin(SCHOOL), AFTER, withdraw=True)
+    )
+    assert held.inside.wait(30)
+    caller = Caller(ORGS[SCHOOL], ix.fingerprints[SCHOOL, Role.COORDINATOR], Role.COORDINATOR)
+    els = Professional("Els Visser", "els@school.example", None)
+    changing, changed = _in_thread(
+        lambda: onboarding.set_coordinator(ix.db, ix.oin(SCHOOL), els, T0, caller)
+    )
+    changing.join(1.0)
+    held.release.set()
+    removing.join(30)
+    changing.join(30)
+    assert [type(c) for c in changed] == [CertificateRevoked]
+    row = _organisation(ix, SCHOOL)
+    assert row is not None and row.left_at is not None
+    assert (row.coordinator_name, row.coordinator_email) == (None, None)
+
+
+def test_an_address_exclusion_by_a_removed_municipality_is_refused(ix: Index) -> None:
+    """Found by a review of 62f8044: a municipality's address officer checked before its
+    removal could still put an address on the list, audited under the removed OIN."""
+    register_organisation(ix.db, MUNICIPALITY, T0)
+    issued = pki.issue_client_certificate(
+        CA, str(MUNICIPALITY.oin), MUNICIPALITY.name, T0 - dt.timedelta(hours=1), VALID_UNTIL
+    )
+    fingerprint = register_certificate(ix.db, issued.cert, T0, Role.ADDRESS_OFFICER)
+    officer = Caller(MUNICIPALITY, fingerprint, Role.ADDRESS_OFFICER)
+    ix.app.app.dependency_overrides[require_caller] = lambda: officer  # checked before
+    assert ix.vir("org", "remove", "--oin", str(MUNICIPALITY.oin)).code == 0
+    address = {"address": b64url_encode(person("Dorpsstraat 1")), "epoch": 1}
+    for method, body in (("POST", address | {"label": "Opvang"}), ("DELETE", address)):
+        reply = ix.app.request(method, "/v1/address-exclusions", json=body)
+        assert reply.status_code == 403, reply.text
+        assert reply.json()["type"].endswith("certificate-revoked")
+    assert not ix.audit("admin.address_excluded")

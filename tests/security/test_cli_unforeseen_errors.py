@@ -85,3 +85,19 @@ def test_vir_worker_logs_a_failed_job_as_one_json_line(tmp_path: Path) -> None:
     assert '"event":"job.failed"' in err
     for raw in ("Traceback", "[SQL:", "[parameters:", "OperationalError: no such table"):
         assert raw not in err
+
+
+def test_an_oserror_says_its_errno(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``vir serve`` with several workers binds its port itself: a port in use was "an
+    unexpected error: OSError", without why."""
+
+    def in_use(*_args: object) -> int:
+        raise OSError(98, "[Errno 98] error while attempting to bind on ('127.0.0.1', 8443)")
+
+    monkeypatch.setattr(cli, "cmd_address_list", in_use)
+    monkeypatch.delenv(cli.TRACEBACK_SETTING, raising=False)
+    with fresh_store(template(tmp_path), tmp_path / "store.db") as store:
+        ran = run_vir(store.db, "address", "list")
+    assert ran.code == 70
+    assert "OSError EADDRINUSE (Address already in use) at " in ran.err
+    assert "8443" not in ran.err

@@ -93,10 +93,11 @@ def remove(db: Database, oin: str, now: dt.datetime, *, withdraw: bool = False) 
     oin = str(Oin(oin))
     with db.write() as session:
         locks.take(session, [Lock.named("organisation", oin)])
-        # FOR UPDATE on PostgreSQL: a registration under way holds the row FOR KEY SHARE
-        # (vir.store.organisations.participates); this waits for it to commit, and then
-        # reads its signal among the active ones. One that comes after finds it left.
-        row = session.get(OrganisationRow, oin, with_for_update=True)
+        # FOR NO KEY UPDATE on PostgreSQL: a write of the organisation under way holds the
+        # row FOR SHARE (vir.store.organisations.participates); this waits for it to
+        # commit, and then reads its signal among the active ones. One that comes after
+        # finds it left. A foreign key's key-share lock (an archived signal) is not held up.
+        row = session.get(OrganisationRow, oin, with_for_update={"key_share": True})
         if row is None:
             raise InputError("oin", "not a registered organisation")
         name = row.name

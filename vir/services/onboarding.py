@@ -9,7 +9,7 @@ from vir.audit.actions import Action
 from vir.audit.chain import Outcome
 from vir.crypto import pki
 from vir.domain import intake, policy
-from vir.domain.errors import InputError
+from vir.domain.errors import CertificateRevoked, InputError
 from vir.domain.organisations import Oin, Organisation, Role
 from vir.domain.signals import Professional
 from vir.services.identity import Caller
@@ -23,6 +23,7 @@ from vir.store.organisations import (
     get_certificate,
     get_organisation,
     has_left,
+    participates,
 )
 from vir.store.organisations import set_coordinator as store_coordinator
 from vir.store.signals import signals_of_organisation
@@ -160,6 +161,9 @@ def set_coordinator(
     if contact is not None:
         contact = Professional(contact.name, contact.email, contact.phone)
     with db.write() as session:
+        # Locked so that a removal under way waits for this, or this for it.
+        if not participates(session, oin, to_update=True) and caller is not None:
+            raise CertificateRevoked()
         org = get_organisation(session, oin)
         if org is None or not org.category.reports:
             raise InputError("oin", "not a registered reporting organisation")

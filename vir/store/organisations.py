@@ -42,25 +42,30 @@ def has_left(session: Session, oin: str) -> bool:
     return row is not None and row.left_at is not None
 
 
-def participates(session: Session, oin: str) -> bool:
+def participates(session: Session, oin: str, *, to_update: bool = False) -> bool:
     """Whether ``oin`` still participates (registered and not left), read so that it
     stays so until the caller's write transaction ends.
 
-    On PostgreSQL the row is locked ``FOR KEY SHARE``: ``vir org remove`` locks it ``FOR
-    UPDATE`` before it reads the organisation's signals, so a registration and a removal
-    wait for each other (key-share locks do not: registrations run in parallel). On
-    SQLite every writer runs alone anyway. Take it before any advisory lock
-    (vir.store.locks): the removal holds the row while it takes its signals' locks."""
+    On PostgreSQL the row is locked ``FOR SHARE``: ``vir org remove`` locks it ``FOR NO
+    KEY UPDATE`` before it reads the organisation's signals, so a write of the
+    organisation and its removal wait for each other (share locks do not: registrations
+    run in parallel). Not ``FOR UPDATE``: a withdrawal or the lifecycle archiving a
+    signal of it holds its young person's lock and then the key-share lock the archive's
+    foreign key takes on this row, which ``FOR UPDATE`` would block while the removal
+    waits for that young person (a deadlock). On SQLite every writer runs alone anyway.
+    Take it before any advisory lock (vir.store.locks): the removal holds the row while
+    it takes its signals' locks. ``to_update``: the caller will update the row (its
+    coordinator), so it is locked as the removal locks it, ``FOR NO KEY UPDATE``: two
+    share locks that both then update would wait for each other."""
     # On the transaction's connection, past the session's ORM layer (a third of the cost).
-    found = session.connection().execute(_PARTICIPATES, {"oin": oin}).first()
+    query = _PARTICIPATES_TO_UPDATE if to_update else _PARTICIPATES
+    found = session.connection().execute(query, {"oin": oin}).first()
     return found is not None and found[0] is None
 
 
-_PARTICIPATES = (
-    select(OrganisationRow.left_at)
-    .where(OrganisationRow.oin == bindparam("oin"))
-    .with_for_update(read=True, key_share=True)
-)
+_LEFT_AT = select(OrganisationRow.left_at).where(OrganisationRow.oin == bindparam("oin"))
+_PARTICIPATES = _LEFT_AT.with_for_update(read=True)
+_PARTICIPATES_TO_UPDATE = _LEFT_AT.with_for_update(key_share=True)
 
 
 def list_organisations(session: Session) -> list[Organisation]:
