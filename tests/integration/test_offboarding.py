@@ -374,17 +374,41 @@ def test_a_coordinator_change_racing_the_removal_is_refused(
     assert (row.coordinator_name, row.coordinator_email) == (None, None)
 
 
-def test_an_address_exclusion_by_a_removed_municipality_is_refused(ix: Index) -> None:
-    """Found by a review of 62f8044: a municipality's address officer checked before its
-    removal could still put an address on the list, audited under the removed OIN."""
+def _removed_municipalitys(ix: Index, role: Role) -> None:
+    """The municipality's officer of ``role``, identified before the municipality was
+    removed (as a request under way at the removal would have been)."""
     register_organisation(ix.db, MUNICIPALITY, T0)
     issued = pki.issue_client_certificate(
         CA, str(MUNICIPALITY.oin), MUNICIPALITY.name, T0 - dt.timedelta(hours=1), VALID_UNTIL
     )
-    fingerprint = register_certificate(ix.db, issued.cert, T0, Role.ADDRESS_OFFICER)
-    officer = Caller(MUNICIPALITY, fingerprint, Role.ADDRESS_OFFICER)
+    fingerprint = register_certificate(ix.db, issued.cert, T0, role)
+    officer = Caller(MUNICIPALITY, fingerprint, role)
     ix.app.app.dependency_overrides[require_caller] = lambda: officer  # checked before
     assert ix.vir("org", "remove", "--oin", str(MUNICIPALITY.oin)).code == 0
+
+
+def test_a_removed_municipalitys_privacy_officer_is_refused(ix: Index) -> None:
+    """Left by the review of 62f8044: access, erasure and a death notice by an officer of
+    a municipality removed meanwhile; refused as revoked, nothing erased or looked up."""
+    ix.register(SCHOOL, "sc-kim", "Kim")
+    _removed_municipalitys(ix, Role.PRIVACY_OFFICER)
+    kim = {"epoch": 1, "person": b64url_encode(person("Kim"))}
+    for path, body in (
+        ("/v1/privacy/access", kim),
+        ("/v1/privacy/erasure", kim | {"kind": "erasure"}),
+        ("/v1/privacy/deaths", kim),
+    ):
+        reply = ix.app.request("POST", path, json=body)
+        assert reply.status_code == 403, (path, reply.text)
+        assert reply.json()["type"].endswith("certificate-revoked")
+    assert ix.rows_of(SCHOOL)["signals"] == 1
+    assert not ix.audit("access.requested")
+
+
+def test_an_address_exclusion_by_a_removed_municipality_is_refused(ix: Index) -> None:
+    """Found by a review of 62f8044: a municipality's address officer checked before its
+    removal could still put an address on the list, audited under the removed OIN."""
+    _removed_municipalitys(ix, Role.ADDRESS_OFFICER)
     address = {"address": b64url_encode(person("Dorpsstraat 1")), "epoch": 1}
     for method, body in (("POST", address | {"label": "Opvang"}), ("DELETE", address)):
         reply = ix.app.request(method, "/v1/address-exclusions", json=body)
