@@ -214,6 +214,10 @@ def holder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InApp]:
 @pytest.fixture
 def fresh_app(tmp_path: Path) -> Iterator[InApp]:
     with in_app(tmp_path) as made:
+        # Its callers' organisations are registered, as authentication requires (the
+        # privacy officer's writes read their organisation's participation).
+        for org in (MUNICIPALITY, VEILIG_THUIS):
+            register_organisation(made.app.state.services.db, org, T0)
         yield made
 
 
