@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 from support.inapp import signal_body
 from support.instore import ORGS, T0
 from support.offboarding import AFTER, CA, GP, SCHOOL, VALID_UNTIL, YOUTH_CARE, Index, index
@@ -189,103 +188,6 @@ def test_running_it_again_deletes_what_is_no_longer_held(ix: Index) -> None:
     assert ix.rows_of(SCHOOL) == {}
 
 
-def test_a_registration_under_way_is_withdrawn_with_the_rest(
-    ix: Index, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A registration whose certificate was checked just before the removal, and whose
-    transaction is open when the removal starts: the removal waits for it, then
-    withdraws its signal with the others (its partner is told)."""
-    ix.register(GP, "gp-kim", "Kim")
-    inside, release = threading.Event(), threading.Event()
-    convert = signals_service.in_transaction
-
-    def held(session: Session) -> Any:
-        inside.set()
-        release.wait(30)
-        return convert(session)
-
-    monkeypatch.setattr(signals_service, "in_transaction", held)
-    registering = threading.Thread(target=ix.register, args=(SCHOOL, "sc-kim", "Kim"))
-    registering.start()
-    assert inside.wait(30)
-    removed: list[offboarding.Offboarding] = []
-    removing = threading.Thread(
-        target=lambda: removed.append(
-            offboarding.remove(ix.db, ix.oin(SCHOOL), AFTER, withdraw=True)
-        )
-    )
-    removing.start()
-    removing.join(1.0)
-    assert removing.is_alive()  # waits for the registration's transaction
-    release.set()
-    registering.join(30)
-    removing.join(30)
-    assert [r.withdrawn for r in removed] == [1]
-    assert "signals" not in ix.rows_of(SCHOOL)
-    assert ix.matches(GP, "gp-kim") == []
-    assert [n["type"] for n in ix.notifications(GP)] == ["match.left"]
-
-
-def test_a_registration_after_the_removal_stores_nothing(
-    ix: Index, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A registration whose certificate was checked before the removal, arriving while
-    the removal runs: it waits, finds the organisation left, and is refused as revoked;
-    nothing is stored and nobody is told."""
-    ix.register(GP, "gp-kim", "Kim")
-    inside, release = threading.Event(), threading.Event()
-    active = offboarding.signals_of_organisation
-
-    def held(session: Session, oin: str) -> Any:
-        inside.set()
-        release.wait(30)
-        return active(session, oin)
-
-    monkeypatch.setattr(offboarding, "signals_of_organisation", held)
-    removing = threading.Thread(
-        target=offboarding.remove, args=(ix.db, ix.oin(SCHOOL), AFTER), kwargs={"withdraw": True}
-    )
-    removing.start()
-    assert inside.wait(30)
-    replies: list[Any] = []
-
-    def register() -> None:
-        ix.app.as_caller(SCHOOL)  # the identity was checked before the removal
-        replies.append(ix.app.request("POST", "/v1/signals", json=signal_body("sc-kim", "Kim", 1)))
-
-    registering = threading.Thread(target=register)
-    registering.start()
-    registering.join(1.0)
-    assert registering.is_alive()  # waits for the removal's transaction
-    release.set()
-    removing.join(30)
-    registering.join(30)
-    (reply,) = replies
-    assert reply.status_code == 403, reply.text
-    assert reply.json()["type"].endswith("certificate-revoked")
-    assert "signals" not in ix.rows_of(SCHOOL)
-    assert ix.matches(GP, "gp-kim") == []
-    assert ix.notifications(GP) == []
-
-
-def test_the_lifecycle_withdraws_a_signal_of_an_organisation_that_left(ix: Index) -> None:
-    """Left behind by an older index (before registrations checked participation) or a
-    database edit: the next lifecycle run withdraws it as the removal would have."""
-    ix.register(GP, "gp-kim", "Kim")
-    ix.register(SCHOOL, "sc-kim", "Kim")
-    with ix.db.write() as session:  # as if it had left without its signals going
-        row = session.get(OrganisationRow, ix.oin(SCHOOL))
-        assert row is not None
-        row.left_at = AFTER
-    assert ix.matches(GP, "gp-kim") == ["person"]
-    Lifecycle(ix.db, lambda: T0 + dt.timedelta(hours=1)).run()
-    assert ix.matches(GP, "gp-kim") == []
-    assert [n["type"] for n in ix.notifications(GP)] == ["match.left"]
-    (withdrawn,) = ix.audit("signal.withdrawn")
-    assert (withdrawn["reason"], withdrawn["actor"]) == ("participation_ended", "lifecycle")
-    assert "signals" not in ix.rows_of(SCHOOL)
-
-
 class _Held:
     """``module.name`` made to wait, once entered, until ``release`` is set: another
     transaction is then started against the one held open."""
@@ -317,6 +219,80 @@ def _in_thread(call: Any) -> tuple[threading.Thread, list[Any]]:
     return thread, out
 
 
+def _removing(ix: Index) -> tuple[threading.Thread, list[Any]]:
+    """``vir org remove --withdraw`` of the school, started in a thread."""
+    return _in_thread(lambda: offboarding.remove(ix.db, ix.oin(SCHOOL), AFTER, withdraw=True))
+
+
+def test_a_registration_under_way_is_withdrawn_with_the_rest(
+    ix: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registration whose certificate was checked just before the removal, and whose
+    transaction is open when the removal starts: the removal waits for it, then
+    withdraws its signal with the others (its partner is told)."""
+    ix.register(GP, "gp-kim", "Kim")
+    held = _Held(monkeypatch, signals_service, "in_transaction")
+    registering, _registered = _in_thread(lambda: ix.register(SCHOOL, "sc-kim", "Kim"))
+    assert held.inside.wait(30)
+    removing, removed = _removing(ix)
+    removing.join(1.0)
+    assert removing.is_alive()  # waits for the registration's transaction
+    held.release.set()
+    registering.join(30)
+    removing.join(30)
+    assert [r.withdrawn for r in removed] == [1]
+    assert "signals" not in ix.rows_of(SCHOOL)
+    assert ix.matches(GP, "gp-kim") == []
+    assert [n["type"] for n in ix.notifications(GP)] == ["match.left"]
+
+
+def test_a_registration_after_the_removal_stores_nothing(
+    ix: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registration whose certificate was checked before the removal, arriving while
+    the removal runs: it waits, finds the organisation left, and is refused as revoked;
+    nothing is stored and nobody is told."""
+    ix.register(GP, "gp-kim", "Kim")
+    held = _Held(monkeypatch, offboarding, "signals_of_organisation")
+    removing, _removed = _removing(ix)
+    assert held.inside.wait(30)
+
+    def register() -> Any:
+        ix.app.as_caller(SCHOOL)  # the identity was checked before the removal
+        return ix.app.request("POST", "/v1/signals", json=signal_body("sc-kim", "Kim", 1))
+
+    registering, replies = _in_thread(register)
+    registering.join(1.0)
+    assert registering.is_alive()  # waits for the removal's transaction
+    held.release.set()
+    removing.join(30)
+    registering.join(30)
+    (reply,) = replies
+    assert reply.status_code == 403, reply.text
+    assert reply.json()["type"].endswith("certificate-revoked")
+    assert "signals" not in ix.rows_of(SCHOOL)
+    assert ix.matches(GP, "gp-kim") == []
+    assert ix.notifications(GP) == []
+
+
+def test_the_lifecycle_withdraws_a_signal_of_an_organisation_that_left(ix: Index) -> None:
+    """Left behind by an older index (before registrations checked participation) or a
+    database edit: the next lifecycle run withdraws it as the removal would have."""
+    ix.register(GP, "gp-kim", "Kim")
+    ix.register(SCHOOL, "sc-kim", "Kim")
+    with ix.db.write() as session:  # as if it had left without its signals going
+        row = session.get(OrganisationRow, ix.oin(SCHOOL))
+        assert row is not None
+        row.left_at = AFTER
+    assert ix.matches(GP, "gp-kim") == ["person"]
+    Lifecycle(ix.db, lambda: T0 + dt.timedelta(hours=1)).run()
+    assert ix.matches(GP, "gp-kim") == []
+    assert [n["type"] for n in ix.notifications(GP)] == ["match.left"]
+    (withdrawn,) = ix.audit("signal.withdrawn")
+    assert (withdrawn["reason"], withdrawn["actor"]) == ("participation_ended", "lifecycle")
+    assert "signals" not in ix.rows_of(SCHOOL)
+
+
 @pytest.mark.parametrize("by", ["withdrawal", "lifecycle"])
 def test_archiving_a_signal_and_the_removal_do_not_deadlock(
     ix: Index, monkeypatch: pytest.MonkeyPatch, by: str
@@ -334,9 +310,7 @@ def test_archiving_a_signal_and_the_removal_do_not_deadlock(
         later = lambda: T0 + dt.timedelta(days=3 * 366)  # noqa: E731 (past the term)
         first, done = _in_thread(lambda: Lifecycle(ix.db, later).run())
     assert held.inside.wait(30)
-    second, removed = _in_thread(
-        lambda: offboarding.remove(ix.db, ix.oin(SCHOOL), AFTER, withdraw=True)
-    )
+    second, removed = _removing(ix)
     second.join(1.0)
     held.release.set()
     first.join(60)
@@ -355,9 +329,7 @@ def test_a_coordinator_change_racing_the_removal_is_refused(
     removal had just cleared back onto the tombstone."""
     ix.register(SCHOOL, "sc-kim", "Kim")
     held = _Held(monkeypatch, offboarding, "signals_of_organisation")
-    removing, _removed = _in_thread(
-        lambda: offboarding.remove(ix.db, ix.oin(SCHOOL), AFTER, withdraw=True)
-    )
+    removing, _removed = _removing(ix)
     assert held.inside.wait(30)
     caller = Caller(ORGS[SCHOOL], ix.fingerprints[SCHOOL, Role.COORDINATOR], Role.COORDINATOR)
     els = Professional("Els Visser", "els@school.example", None)

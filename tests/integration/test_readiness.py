@@ -234,12 +234,23 @@ def test_a_disk_short_of_free_space_makes_it_not_ready(
             assert roomy.scrape("/ready").status_code == 200
 
 
-def test_without_a_minimum_or_on_postgresql_no_disk_is_checked(tmp_path: Path) -> None:
-    with in_app(tmp_path, ready_min_free_mb=0) as unchecked:
+def test_without_a_minimum_or_on_postgresql_no_disk_is_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full, read-only file system under the database: not ready by default on SQLite;
+    ready with the check off (0), and on PostgreSQL (the server's disk: its own
+    monitoring watches it)."""
+    # f_bsize, f_frsize, f_blocks, f_bfree, f_bavail, f_files, f_ffree, f_favail, f_flag,
+    # f_namemax: nothing free, and mounted read-only.
+    full = os.statvfs_result((4096, 4096, 1000, 0, 0, 1000, 0, 0, os.ST_RDONLY, 255))
+    monkeypatch.setattr(os, "statvfs", lambda _path: full)
+    with in_app(tmp_path / "off", ready_min_free_mb=0) as unchecked:
         assert unchecked.scrape("/ready").status_code == 200
-    if postgres.on_postgresql():  # the server's disk: its own monitoring watches it
-        with in_app(tmp_path / "pg", ready_min_free_mb=1024 * 1024) as remote:
-            assert remote.scrape("/ready").status_code == 200
+    with in_app(tmp_path / "default") as checked:
+        if postgres.on_postgresql():
+            assert checked.scrape("/ready").status_code == 200
+        else:
+            assert _not_ready(checked, tmp_path) == ["disk"]
 
 
 def test_the_setting_is_refused_out_of_range_without_its_value(tmp_path: Path) -> None:

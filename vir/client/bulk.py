@@ -268,9 +268,9 @@ def _header(fieldnames: list[str] | None) -> list[str]:
         # By position, never by text: a file without its header row has data there (a
         # BSN, a name). Only vir's own column names are quoted, where one is meant.
         meant = {
-            number: _column_meant(names[number - 1])
+            number: column
             for number in unknown
-            if _column_meant(names[number - 1])
+            if (column := _column_meant(names[number - 1])) is not None
         }
         said = ", ".join(str(number) for number in unknown[:10]) + (
             ", ..." if len(unknown) > 10 else ""

@@ -11,14 +11,14 @@ from vir.audit.actions import Action
 from vir.audit.chain import Outcome
 from vir.crypto import oprf
 from vir.domain.addresses import check_label
-from vir.domain.errors import CertificateRevoked, Conflict, InvalidElement, NotFound
+from vir.domain.errors import Conflict, InvalidElement, NotFound
 from vir.domain.matching import GroupKey, Via
 from vir.services.epochs import Arriving, stored_in
 from vir.services.matching import settle, snapshot
 from vir.store import audit_log, locks
 from vir.store.db import Database
 from vir.store.locks import Lock
-from vir.store.organisations import participates
+from vir.store.organisations import require_participating
 from vir.store.tables import ExcludedAddressRow
 
 
@@ -40,7 +40,8 @@ def exclude(
         raise InvalidElement("pseudonym")
     label = check_label(label)
     with db.write() as session:
-        _still_participating(session, organisation)
+        if organisation is not None:  # a municipality's officer (None: the operator)
+            require_participating(session, organisation)
         address = stored_in(session, address)
         locks.take(session, [Lock.group(GroupKey(Via.ADDRESS, address))])
         if session.get(ExcludedAddressRow, address) is not None:
@@ -69,7 +70,8 @@ def include(
     if not oprf.is_valid_element(address if isinstance(address, bytes) else address.element):
         raise InvalidElement("pseudonym")
     with db.write() as session:
-        _still_participating(session, organisation)
+        if organisation is not None:  # a municipality's officer (None: the operator)
+            require_participating(session, organisation)
         address = stored_in(session, address)
         key = GroupKey(Via.ADDRESS, address)
         locks.take(session, [Lock.group(key)])
@@ -114,11 +116,3 @@ def listing(db: Database) -> list[tuple[str, dt.datetime]]:
             )
         ).all()
     return [(label, created) for label, created in rows]
-
-
-def _still_participating(session: Session, organisation: str | None) -> None:
-    """CertificateRevoked when the municipality asking (None: the operator) was removed
-    while its request was under way; read so that a removal waits for this write, or
-    this for it (vir.store.organisations.participates). Before any advisory lock."""
-    if organisation is not None and not participates(session, organisation):
-        raise CertificateRevoked()

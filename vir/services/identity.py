@@ -112,21 +112,22 @@ class Authenticator:
         for the event loop. On PostgreSQL there is no probe and this answers None."""
         if self._probe is None:
             return None
-        known = self._remembered(claim)
+        now = self._clock()
+        known = self._remembered(claim, now)
         if known is None:
             return None
         state = self._probe.state(known.caller.certificate)
-        if isinstance(state, CertificateState) and self._still(known.caller, state):
+        if isinstance(state, CertificateState) and _still(known.caller, state, now):
             return known.caller
         return None
 
     def authenticate(self, claim: Presented) -> Caller:
         """The calling organisation; raises the refusal's error. Reads the database."""
         now = self._clock()
-        known = self._remembered(claim)
+        known = self._remembered(claim, now)
         if known is not None:
             state = certificate_state(self._db.engine, known.caller.certificate)
-            if state is not None and self._still(known.caller, state):
+            if state is not None and _still(known.caller, state, now):
                 return known.caller
         with self._db.read() as session:
             caller = self._identify(session, claim, now)
@@ -139,24 +140,15 @@ class Authenticator:
         )
         return caller
 
-    def _remembered(self, claim: Presented) -> _Known | None:
+    def _remembered(self, claim: Presented, now: dt.datetime) -> _Known | None:
         """What was identified for this certificate, if recent and the certificate is
-        inside its validity period now."""
+        inside its validity period ``now``."""
         known = self._known.get(claim.fingerprint or "")
         if known is None or known.until < self._monotonic():
             return None
-        if not known.not_before <= self._clock() <= known.not_after:
+        if not known.not_before <= now <= known.not_after:
             return None
         return known
-
-    def _still(self, caller: Caller, state: CertificateState) -> bool:
-        """Whether the row still says what it said when ``caller`` was identified:
-        registered for the same organisation, with the same role, and not revoked."""
-        return (
-            state.oin == caller.oin
-            and state.role == caller.role
-            and (state.revoked_at is None or state.revoked_at > self._clock())
-        )
 
     def vouch(self, claim: Presented) -> None:
         """For the service's own endpoints (``/ready``, ``/metrics``): a certificate of
@@ -187,6 +179,16 @@ class Authenticator:
         if row.revoked_at is not None and row.revoked_at <= now:
             raise CertificateRevoked()
         return Caller(organisation, fingerprint, Role(row.role))
+
+
+def _still(caller: Caller, state: CertificateState, now: dt.datetime) -> bool:
+    """Whether the row still says what it said when ``caller`` was identified: registered
+    for the same organisation, with the same role, and not revoked ``now``."""
+    return (
+        state.oin == caller.oin
+        and state.role == caller.role
+        and (state.revoked_at is None or state.revoked_at > now)
+    )
 
 
 def _usable(claim: Presented, now: dt.datetime) -> str:
@@ -242,19 +244,25 @@ def revoke_certificate(
         if not already:
             row.revoked_at = now
             session.flush()
-            audit_log.append(
-                session,
-                audit_log.new_event(
-                    Action.ADMIN_CERTIFICATE_REVOKED,
-                    Outcome.SUCCESS,
-                    now,
-                    organisation=row.oin,
-                    actor="admin",
-                    certificate=row.fingerprint,
-                ),
-            )
+            audit_revoked(session, now, row.oin, row.fingerprint)
         assert row.revoked_at is not None
         return Revocation(row.fingerprint, row.oin, int(row.serial, 16), row.revoked_at, already)
+
+
+def audit_revoked(session: Session, now: dt.datetime, oin: str, fingerprint: str) -> None:
+    """``admin.certificate_revoked``: the operator revoked this certificate (by itself, or
+    with its organisation: vir.services.offboarding)."""
+    audit_log.append(
+        session,
+        audit_log.new_event(
+            Action.ADMIN_CERTIFICATE_REVOKED,
+            Outcome.SUCCESS,
+            now,
+            organisation=oin,
+            actor="admin",
+            certificate=fingerprint,
+        ),
+    )
 
 
 def revoked_certificates(db: Database) -> list[tuple[int, dt.datetime]]:

@@ -47,6 +47,7 @@ from vir.domain.errors import Conflict, InputError
 from vir.domain.organisations import Oin
 from vir.domain.signals import PARTICIPATION_ENDED
 from vir.services import removal
+from vir.services.identity import audit_revoked
 from vir.store import audit_log, locks
 from vir.store.db import Database
 from vir.store.locks import Lock
@@ -191,17 +192,7 @@ def _revoke_certificates(session: Session, oin: str, now: dt.datetime) -> int:
             .values(revoked_at=now)
         )
     for fingerprint in fingerprints:
-        audit_log.append(
-            session,
-            audit_log.new_event(
-                Action.ADMIN_CERTIFICATE_REVOKED,
-                Outcome.SUCCESS,
-                now,
-                organisation=oin,
-                actor=ADMIN,
-                certificate=fingerprint,
-            ),
-        )
+        audit_revoked(session, now, oin, fingerprint)
     return len(fingerprints)
 
 

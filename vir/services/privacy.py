@@ -33,7 +33,7 @@ from vir.audit.actions import Action
 from vir.audit.chain import Outcome
 from vir.domain import policy
 from vir.domain.clock import Clock
-from vir.domain.errors import CertificateRevoked, InputError, NotFound, OutsideRegion, VirError
+from vir.domain.errors import InputError, NotFound, OutsideRegion, VirError
 from vir.domain.lifecycle import ErasureKind
 from vir.domain.ratelimit import LimitKind
 from vir.services import removal
@@ -45,7 +45,7 @@ from vir.store import audit_log, locks
 from vir.store import signals as repo
 from vir.store.db import Database
 from vir.store.locks import Lock
-from vir.store.organisations import participates
+from vir.store.organisations import require_participating
 from vir.store.ratelimits import RateLimits
 from vir.store.records import ArchivedSignal, Informed, Match, Signal
 
@@ -100,7 +100,7 @@ class PrivacyService:
         self._limits.precheck(LimitKind.PRIVACY_LOOKUP, caller.oin, 1, now)
         request_id = str(uuid.uuid4())
         with self._db.write() as session:
-            _still_participating(session, caller)
+            require_participating(session, caller.oin)
             self._limits.take(session, LimitKind.PRIVACY_LOOKUP, caller.oin, 1, now)
             person = stored_in(session, person)
             names = Organisations(session)
@@ -238,7 +238,7 @@ class PrivacyService:
         erased: list[str] = []
         with self._db.write() as session:
             if caller is not None:
-                _still_participating(session, caller)
+                require_participating(session, caller.oin)
                 self._limits.take(session, LimitKind.PRIVACY_LOOKUP, caller.oin, 1, now)
             person = stored_in(session, person)
             locks.take(session, [Lock.person(person)])
@@ -368,11 +368,3 @@ def _match(
             if m.id != row.id and part.has(m.oin)
         ]
     return view
-
-
-def _still_participating(session: Session, caller: Caller) -> None:
-    """CertificateRevoked when the officer's organisation was removed while the request
-    was under way (its certificate checked just before); read so that the removal waits
-    for this, or this for it (vir.store.organisations.participates). Before any lock."""
-    if not participates(session, caller.oin):
-        raise CertificateRevoked()

@@ -18,7 +18,6 @@ from vir.domain import intake, policy
 from vir.domain.clock import Clock
 from vir.domain.cursor import decode_cursor, encode_cursor, legacy_seq
 from vir.domain.errors import (
-    CertificateRevoked,
     Conflict,
     InputError,
     NotFound,
@@ -130,8 +129,7 @@ class SignalService:
             with self._db.write() as session:
                 # An organisation removed while this request was under way (its
                 # certificate checked just before): revoked, and nothing is stored.
-                if not organisations.participates(session, caller.oin):
-                    raise CertificateRevoked()
+                organisations.require_participating(session, caller.oin)
                 epochs = in_transaction(session)
                 items: list[tuple[int, SignalRequest, dt.date]] = []
                 for i, request, remove_on in checked:

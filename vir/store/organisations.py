@@ -7,6 +7,7 @@ import datetime as dt
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from vir.domain.errors import CertificateRevoked
 from vir.domain.organisations import Category, Oin, Organisation
 from vir.store.tables import CertificateRow, OrganisationRow
 
@@ -61,6 +62,14 @@ def participates(session: Session, oin: str, *, to_update: bool = False) -> bool
     query = _PARTICIPATES_TO_UPDATE if to_update else _PARTICIPATES
     found = session.connection().execute(query, {"oin": oin}).first()
     return found is not None and found[0] is None
+
+
+def require_participating(session: Session, oin: str) -> None:
+    """``participates``, or CertificateRevoked: the organisation was removed while a
+    request of it (its certificate checked just before) was under way. First in the
+    write transaction of anything the organisation itself writes."""
+    if not participates(session, oin):
+        raise CertificateRevoked()
 
 
 _LEFT_AT = select(OrganisationRow.left_at).where(OrganisationRow.oin == bindparam("oin"))
