@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,11 @@ from vir.services.onboarding import register_certificate, register_organisation
 from vir.store.tables import ArchivedSignalRow, OrganisationRow
 
 SIX_YEARS = dt.timedelta(days=6 * 366)
+
+
+# How long the registrations of test_a_stream_of_registrations_does_not_hold_the_removal_up
+# go on at most (the removal is expected within half of it).
+STREAM_SECONDS = 8.0
 
 
 @pytest.fixture
@@ -273,6 +279,58 @@ def test_a_registration_after_the_removal_stores_nothing(
     assert "signals" not in ix.rows_of(SCHOOL)
     assert ix.matches(GP, "gp-kim") == []
     assert ix.notifications(GP) == []
+
+
+def test_a_stream_of_registrations_does_not_hold_the_removal_up(
+    ix: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Walk 4 of stop 41's suspicion, proven in stop 42: each registration holds its
+    organisation's row FOR SHARE for its transaction, and on PostgreSQL a share locker
+    does not queue behind a waiting exclusive one. Four streams whose transactions
+    overlap (each held 0.1 s here) kept the removal waiting as long as they lasted. The
+    removal revokes the certificates first, on their own: the next requests are refused
+    at the door, and it waits only for those under way."""
+    original = signals_service.in_transaction
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.1)  # inside the write transaction, after the row's FOR SHARE
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(signals_service, "in_transaction", slow)
+    until = time.monotonic() + STREAM_SECONDS
+    removed_at: list[float] = []
+    after: list[int] = []  # statuses of requests sent once the removal returned
+    answers: list[tuple[float, int]] = []  # (when it was sent, its status)
+
+    def stream(k: int) -> None:
+        time.sleep(k * 0.025)
+        n = 0
+        while (sent := time.monotonic()) < until and not after:
+            reply = ix.with_certificate(
+                SCHOOL, "POST", "/v1/signals", json=signal_body(f"sc-{k}-{n}", f"Kim {k} {n}", 1)
+            )
+            answers.append((sent, reply.status_code))
+            if removed_at and sent > removed_at[0]:
+                after.append(reply.status_code)  # the streams stop after one such
+            n += 1
+
+    streams = [threading.Thread(target=stream, args=(k,)) for k in range(4)]
+    for thread in streams:
+        thread.start()
+    deadline = time.monotonic() + 30
+    while not any(status == 201 for _at, status in answers):
+        assert time.monotonic() < deadline, "no registration got through"
+        time.sleep(0.05)
+    began = time.monotonic()
+    result = offboarding.remove(ix.db, ix.oin(SCHOOL), AFTER, withdraw=True)
+    removed_at.append(time.monotonic())
+    for thread in streams:
+        thread.join(STREAM_SECONDS + 30)
+    assert removed_at[0] - began < STREAM_SECONDS / 2, "the removal waited for the stream"
+    stored = sum(1 for _at, status in answers if status == 201)
+    assert result.withdrawn == stored and result.revoked == 2
+    assert {status for sent, status in answers if sent > removed_at[0]} == {403}
+    assert "signals" not in ix.rows_of(SCHOOL)
 
 
 def test_the_lifecycle_withdraws_a_signal_of_an_organisation_that_left(ix: Index) -> None:

@@ -1,16 +1,21 @@
 """Offboarding an organisation (``vir org remove``; ``vir keyholder org remove`` at a
 key holder): it stops participating at once, and its row goes once nothing kept needs it.
 
-At once, in one transaction:
+At once, first in a transaction of its own (``_shut_out``):
 
 * every certificate of it is revoked (each audited as ``admin.certificate_revoked``):
-  its next request is refused (403 ``certificate-revoked``);
+  its next request is refused (403 ``certificate-revoked``), and its people's portal
+  sessions end;
+
+then in one transaction, under its row's lock:
+
 * its active signals are withdrawn, only when the operator says so (``withdraw``;
   otherwise ``Conflict``), with the reason ``participation_ended``: erased, not
   archived (the archive is for signals removed because the risk ended or at the end of
   their term, Jeugdwet ch. 7 §1; an organisation leaving is neither). Match partners
   are told as for any withdrawal (``match.left``), and the notifications showing its
   reporters go with them (vir.services.removal);
+* a certificate registered meanwhile is revoked too;
 * its webhook, e-mail and portal sign-in settings, its key-holder token trust, its
   notification cursor, rate-limit buckets, portal sessions and any delivery still
   open for it are deleted: nothing is delivered to it any more;
@@ -28,7 +33,8 @@ once when nothing holds it, else in the lifecycle run that finds nothing holding
 any more. A registration under way at the moment of removal (its certificate checked
 just before the revocation) either commits before the removal reads the active
 signals, and is withdrawn with them, or finds the organisation left and stores
-nothing (403 ``certificate-revoked``): the two lock the organisation's row.
+nothing (403 ``certificate-revoked``): the two lock the organisation's row. Without
+``withdraw``, an organisation with active signals is refused before anything changes.
 Audit entries keep the OIN: an organisation is not a person.
 """
 
@@ -90,8 +96,12 @@ def remove(db: Database, oin: str, now: dt.datetime, *, withdraw: bool = False) 
     """Offboard the organisation ``oin`` (see the module docstring); again for one that
     left already, it withdraws what is still active (with ``withdraw``) and deletes the
     row when nothing holds it any more. InputError (``oin``) when it is not registered;
-    Conflict when it has active signals and ``withdraw`` is not given."""
+    Conflict when it has active signals and ``withdraw`` is not given.
+
+    Two transactions: ``_shut_out`` first, then the removal proper under the
+    organisation's row lock."""
     oin = str(Oin(oin))
+    revoked = _shut_out(db, oin, now, withdraw)
     with db.write() as session:
         locks.take(session, [Lock.named("organisation", oin)])
         # FOR NO KEY UPDATE on PostgreSQL: a write of the organisation under way holds the
@@ -104,11 +114,9 @@ def remove(db: Database, oin: str, now: dt.datetime, *, withdraw: bool = False) 
         name = row.name
         active = signals_of_organisation(session, oin)
         if active and not withdraw:
-            raise Conflict(
-                f"{name} has {len(active)} active signal(s); give --withdraw to withdraw "
-                "them all (erased, not archived; their match partners are told)"
-            )
-        revoked = _revoke_certificates(session, oin, now)
+            # A registration checked before ``_shut_out`` committed its signal since.
+            raise _has_active(name, len(active), shut_out=True)
+        revoked += _revoke_certificates(session, oin, now)  # one registered meanwhile
         _withdraw_all(session, oin, active, now, ADMIN)
         _stop_delivery(session, oin)
         first = row.left_at is None
@@ -130,6 +138,46 @@ def remove(db: Database, oin: str, now: dt.datetime, *, withdraw: bool = False) 
         deleted = bool(_purge_one(session, oin, now, actor=ADMIN))
         archived, until = (0, None) if deleted else _held_by(session, oin, now)
     return Offboarding(name, len(active), revoked, deleted, archived, until)
+
+
+def _shut_out(db: Database, oin: str, now: dt.datetime, withdraw: bool) -> int:
+    """Revoke the certificates of ``oin`` and end its portal sessions, in a transaction of
+    its own that locks no row its requests use; the number revoked.
+
+    Every write of an organisation holds its row FOR SHARE until it commits
+    (vir.store.organisations.participates), and on PostgreSQL a share locker does not
+    queue behind a waiting exclusive one: a steady stream of its registrations, each
+    taking the row while the one before still held it, kept the removal's FOR NO KEY
+    UPDATE waiting for as long as the stream lasted, up to its lock timeout. Once this
+    commits, the organisation's next request is refused at the door (its certificate
+    revoked, its portal session gone), and the removal waits only for those under way.
+    Refuses (Conflict) before anything is changed when it has active signals and
+    ``withdraw`` is not given."""
+    with db.write() as session:
+        locks.take(session, [Lock.named("organisation", oin)])
+        row = session.get(OrganisationRow, oin)
+        if row is None:
+            raise InputError("oin", "not a registered organisation")
+        if not withdraw:
+            active = session.scalar(
+                select(func.count()).select_from(SignalRow).where(SignalRow.oin == oin)
+            )
+            if active:
+                raise _has_active(row.name, int(active), shut_out=False)
+        for table, column in (
+            (PortalSessionRow, PortalSessionRow.oin),
+            (PortalLoginRow, PortalLoginRow.oin),
+        ):
+            session.execute(delete(table).where(column == oin))
+        return _revoke_certificates(session, oin, now)
+
+
+def _has_active(name: str, count: int, *, shut_out: bool) -> Conflict:
+    revoked = " (its certificates are revoked already)" if shut_out else ""
+    return Conflict(
+        f"{name} has {count} active signal(s){revoked}; give --withdraw to withdraw "
+        "them all (erased, not archived; their match partners are told)"
+    )
 
 
 def purge(db: Database, now: dt.datetime, actor: str) -> int:
