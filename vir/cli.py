@@ -55,7 +55,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
@@ -1277,6 +1277,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _log_format(settings: Settings, args: argparse.Namespace) -> Literal["json", "text"]:
+    """``VIR_KEYHOLDER_LOG_FORMAT`` for ``vir keyholder ...``, as ``vir keyholder serve``
+    logs; ``VIR_LOG_FORMAT`` for every other command."""
+    if getattr(args, "keyholder_command", None) is not None:
+        return cli_keyholder.keyholder_settings().log_format
+    return settings.log_format
+
+
 @quiet_when_stdout_closes
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
@@ -1284,7 +1292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         oprf.require_strict_backend()
         settings = Settings()
         if not logging.getLogger().handlers:  # not under a test's log capture
-            configure_logging(settings.log_format)
+            configure_logging(_log_format(settings, args))
         code: int = args.run(settings, args)
     except InputError as error:
         print(f"vir: {error.field}: {error.detail}", file=sys.stderr)

@@ -6,6 +6,7 @@ import errno
 import io
 import json
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from support.inapp import in_app, in_keyholder, keyholder_run, realistic_run
 
 from vir import logs
@@ -250,3 +252,33 @@ def test_a_realistic_key_holder_run_logs_no_identifiers(tmp_path: Path) -> None:
     ]
     assert all(isinstance(line["duration_ms"], float) for line in access)
     assert len({line["request_id"] for line in access}) == len(access)
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"), [(["keyholder", "retire"], "text"), (["db", "upgrade"], "json")]
+)
+def test_a_key_holder_command_logs_in_the_key_holders_format(
+    command: list[str], expected: str
+) -> None:
+    """Found by a review in stop 41: every ``vir`` command logged in ``VIR_LOG_FORMAT``,
+    ``vir keyholder ...`` too, while ``vir keyholder serve`` logs in
+    ``VIR_KEYHOLDER_LOG_FORMAT``. The command's own run is replaced by one that logs."""
+    module = "cli_keyholder" if command[0] == "keyholder" else "cli"
+    name = "cmd_retire" if command[0] == "keyholder" else "cmd_db_upgrade"
+    code = (
+        "import logging\n"
+        "from vir import cli, cli_keyholder\n"
+        "def logged(settings, args):\n"
+        "    logging.getLogger('vir.test').warning('one line')\n"
+        "    return 0\n"
+        f"setattr({module}, {name!r}, logged)\n"
+        f"raise SystemExit(cli.main({command!r}))\n"
+    )
+    env = {**os.environ, "VIR_LOG_FORMAT": "json", "VIR_KEYHOLDER_LOG_FORMAT": "text"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert "one line" in line
+    assert line.startswith("{") == (expected == "json"), line
