@@ -1,4 +1,4 @@
-"""Registrations combined on SQLite (vir.services.combining): what one organisation
+"""Registrations combined (vir.services.combining): what one organisation
 sends never decides another's answer, and none of it reaches another's thread."""
 
 from __future__ import annotations
@@ -6,19 +6,13 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
-from support import postgres
 from support.world import World, person, world
 
 from vir.domain.errors import Conflict, VirError
 from vir.domain.signals import Professional
 from vir.services.signals import SignalRequest
 from vir.store.tables import SignalRow
-
-pytestmark = pytest.mark.skipif(
-    postgres.backend() == "postgresql", reason="registrations are combined on SQLite only"
-)
 
 
 def _request(ref: str, who: str, name: str) -> SignalRequest:

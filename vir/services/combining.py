@@ -6,11 +6,12 @@ takes what is queued (its own item and those that arrived meanwhile, up to
 caller then returns its own item's answer or raises its own item's refusal. When no
 one else is waiting, a call is a batch of one: nothing waits for company.
 
-This is how a registration in the SQLite index costs what a batched one does
-(``SignalService.register``): on SQLite one write transaction runs at a time anyway,
-so the registrations that queue for it are registered in one, as
-``POST /v1/signals/batch`` would (the same ``register_many``), instead of one after the
-other.
+This is how a registration costs what a batched one does (``SignalService.register``):
+the registrations that queue while a batch is registered are registered in one
+transaction, as ``POST /v1/signals/batch`` would (the same ``register_many``), instead
+of one after the other. On SQLite one write transaction runs at a time anyway; on
+PostgreSQL a batch saves the process and the server most of their work per
+registration (docs/concurrency.md, "Registrations combined").
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ from vir.store.locks import Lock
 from vir.store.ratelimits import RateLimits
 from vir.store.records import ArchivedSignal, Informed, Signal, StoredNotification
 
-# Registrations handled together at most (SQLite): a batch of 32 costs a signal about
+# Registrations handled together at most: a batch of 32 costs a signal about
 # a seventh of one alone (docs/benchmarks.md), and keeps the wait it adds short.
 COMBINED_MOST = 32
 
@@ -71,11 +71,12 @@ class SignalService:
         # Per organisation, shared by every instance: registering and withdrawing in a
         # loop would otherwise ask "is this child in the index?" in bulk.
         self._limits = limits if limits is not None else RateLimits({})
-        # Where one write transaction runs at a time (SQLite), registrations waiting for
-        # it are registered together; on PostgreSQL each runs its own, in parallel with
-        # those on other children (docs/concurrency.md).
-        self._combined: Combiner[Caller, SignalRequest, Registration] | None = (
-            Combiner(self.register_many, most=COMBINED_MOST) if db.one_writer else None
+        # Registrations that arrive while a batch is registered are registered together,
+        # as a batch (docs/concurrency.md, "Registrations combined"): on SQLite one write
+        # transaction runs at a time anyway; on PostgreSQL a batch costs the process and
+        # the server a fraction of its registrations one by one.
+        self._combined: Combiner[Caller, SignalRequest, Registration] = Combiner(
+            self.register_many, most=COMBINED_MOST
         )
 
     def register(self, caller: Caller, request: SignalRequest) -> Registration:
@@ -85,14 +86,9 @@ class SignalService:
         converted to the stored epoch inside the write transaction, where no rekey can
         switch epochs (``vir.services.epochs``), so the signal is stored, matched and
         compared in the epoch of everything it meets. It is ``register_many`` of one,
-        or, on SQLite, of the caller's registrations that arrive meanwhile
+        or of the caller's registrations that arrive meanwhile
         (``vir.services.combining``): the same answers as one after the other."""
-        if self._combined is not None:
-            return self._combined(caller, request)
-        (registered,) = self.register_many(caller, [request])
-        if isinstance(registered, VirError):
-            raise registered
-        return registered
+        return self._combined(caller, request)
 
     def register_many(
         self, caller: Caller, requests: Sequence[SignalRequest | VirError]

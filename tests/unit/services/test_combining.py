@@ -6,8 +6,6 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-import pytest
-from support import postgres
 from support.world import World, world
 
 from vir.domain.caller import Caller
@@ -129,21 +127,12 @@ def test_an_interrupt_leaves_no_caller_waiting() -> None:
     assert isinstance(answers[2], KeyboardInterrupt) and isinstance(answers[3], KeyboardInterrupt)
 
 
-SQLITE_ONLY = pytest.mark.skipif(
-    postgres.backend() == "postgresql", reason="on PostgreSQL registrations run in parallel"
-)
-
-
-@SQLITE_ONLY
-def test_registrations_arriving_together_on_sqlite_are_registered_together(
-    tmp_path: Path,
-) -> None:
+def test_registrations_arriving_together_are_registered_together(tmp_path: Path) -> None:
     """Sixteen threads register at once: fewer write transactions than registrations,
     and the same matches as one after the other (every child twice: one match each)."""
     with world(tmp_path) as w:
         sizes: list[int] = []
         combined = w.signals._combined
-        assert combined is not None, "SQLite's registrations are combined"
         handle = combined._handle
 
         def counted(caller: Caller, requests: Sequence[SignalRequest]) -> Sequence[object]:
