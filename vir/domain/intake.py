@@ -143,16 +143,22 @@ def check_parents(person: bytes, parents: tuple[bytes, ...]) -> None:
 
 
 def removal_date(
-    remove_on: dt.date | None, archive_until: dt.date | None, today: dt.date
+    remove_on: dt.date | None,
+    archive_until: dt.date | None,
+    today: dt.date,
+    made: dt.date | None = None,
 ) -> dt.date:
     """The day the signal is removed: ``remove_on``, which must lie in the future and at
-    most two years ahead (``latest_removal``), and not after the young person turns 23
-    (``archive_until``); when not given, the latest day allowed.
+    most two years after the signal was ``made`` (today for a new one; ``latest_removal``),
+    and not after the young person turns 23 (``archive_until``); when not given, the
+    latest day allowed. A signal's date changed later is held to the day it was made:
+    Jeugdwet ch. 7 §1 removes a signal at the latest two years after it was made, and
+    moving the date on again and again would keep it for good.
 
     ``archive_until`` itself must lie in the future: a young person who is 23 or older is
     outside the index's scope.
     """
-    latest = latest_removal(today)
+    latest = latest_removal(made or today)
     if archive_until is not None:
         if archive_until <= today:
             raise InputError(
@@ -170,7 +176,9 @@ def removal_date(
         raise InputError("remove_on", "the removal date must be in the future")
     if remove_on > latest:
         raise InputError(
-            "remove_on", f"the removal date may be at most two years ahead ({latest.isoformat()})"
+            "remove_on",
+            f"the removal date may be at most two years after the signal was made "
+            f"({latest.isoformat()})",
         )
     return remove_on
 

@@ -63,7 +63,10 @@ _EXPLAINED = {
     "parent_1": _PSEUDONYM,
     "parent_2": _PSEUDONYM,
     "address": _PSEUDONYM,
-    "remove_on": "vul een datum in de toekomst in (JJJJ-MM-DD), hoogstens twee jaar vooruit.",
+    "remove_on": (
+        "vul een datum in de toekomst in (JJJJ-MM-DD), hoogstens twee jaar na het maken "
+        "van de melding."
+    ),
     "name": "vul een naam in (letters, spaties, koppeltekens; hoogstens 100 tekens).",
     "email": "vul een geldig e-mailadres in, of laat het veld leeg.",
     "phone": "vul een geldig telefoonnummer in (cijfers, eventueel met +), of laat het leeg.",

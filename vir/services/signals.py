@@ -330,7 +330,9 @@ class SignalService:
                     ),
                 )
             if change.remove_on is not None and change.remove_on != row.remove_on:
-                remove_on = intake.removal_date(change.remove_on, row.archive_until, now.date())
+                remove_on = intake.removal_date(
+                    change.remove_on, row.archive_until, now.date(), made=row.created_at.date()
+                )
                 current = _own(session, caller, local_ref)
                 repo.set_remove_on(
                     session, row.id, remove_on, _rehash(session, current, remove_on=remove_on)

@@ -1,7 +1,8 @@
 """A reporter sets a new removal date on its signal (PATCH ``remove_on``): extended or
-shortened within the rules of registration (in the future, at most two years from
-today, not after the 23rd birthday), audited, and the signal removed on the new day;
-a registration repeated with the new date is a repeat, one with the old date is not."""
+shortened within the rules of registration (in the future, at most two years from the
+day the signal was made, not after the 23rd birthday), audited, and the signal removed
+on the new day; a registration repeated with the new date is a repeat, one with the old
+date is not."""
 
 from __future__ import annotations
 
@@ -78,6 +79,21 @@ def test_a_date_outside_the_rules_is_refused_and_nothing_changes(
     assert refused.value.field == "remove_on"
     assert w.signals.own(w.caller(0), "ref-1").remove_on == dt.date(2027, 6, 1)
     assert not [e for e in w.audit() if e.action == "signal.removal_changed"]
+
+
+def test_never_more_than_two_years_after_the_signal_was_made(w: World) -> None:
+    """Found by a walk against DESIGN.md in stop 42: the new date was held to two years
+    from the day of the change, so a reporter moving it on every 23 months kept a
+    signal for good. The law removes a signal at most two years after it was made."""
+    _register(w)  # made on TODAY
+    w.clock.to(dt.date(2028, 10, 12))
+    with pytest.raises(InputError) as refused:
+        w.signals.update(w.caller(0), "ref-1", SignalChange(remove_on=dt.date(2030, 10, 12)))
+    assert refused.value.field == "remove_on" and "2028-11-22" in refused.value.detail
+    with pytest.raises(InputError):
+        w.signals.update(w.caller(0), "ref-1", SignalChange(remove_on=dt.date(2028, 11, 23)))
+    latest = w.signals.update(w.caller(0), "ref-1", SignalChange(remove_on=dt.date(2028, 11, 22)))
+    assert latest.signal.remove_on == dt.date(2028, 11, 22)
 
 
 def test_never_after_the_23rd_birthday(w: World) -> None:

@@ -88,8 +88,8 @@ class SignalPatch(Strict):
     remove_on: IsoDate | None = Field(
         default=None,
         json_schema_extra={"format": "date"},
-        description="a new removal date: in the future, at most two years from today, not "
-        "after archive_until (extends or shortens the signal)",
+        description="a new removal date: in the future, at most two years after the signal "
+        "was made, not after archive_until (extends or shortens the signal)",
     )
 
 
