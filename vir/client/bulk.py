@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime as dt
 import hashlib
 import json
 import os
@@ -63,6 +64,7 @@ from vir.client.connection import (
     VirClient,
     epoch_refusal,
 )
+from vir.client.lifecycle import OutOfScope, removal_dates
 from vir.client.professional import check_professional
 from vir.client.sync_memory import PURPOSE as MEMORY_PURPOSE
 from vir.client.sync_memory import SUFFIX as MEMORY_SUFFIX
@@ -379,8 +381,32 @@ def _date(cells: dict[str, str], column: str) -> str | None:
     return text
 
 
-def parse_row(number: int, cells: dict[str, str]) -> Row:
-    """The row's signal and identities; InputError names the column, never the value."""
+def _in_scope(cells: dict[str, str], fields: dict[str, Any], today: dt.date) -> None:
+    """With the young person's ``birth_date`` (a BSN row may give it too): refuse one who
+    is 23 or older, and state the 23rd birthday (``archive_until``) when it comes before
+    the archive term ends, as ``vir.client.lifecycle.removal_dates`` says; the index then
+    removes the signal on that day at the latest, and its archived copy. The date of
+    birth itself is never sent."""
+    born = _date(cells, "birth_date")
+    if born is None:
+        return
+    try:
+        dates = removal_dates(parse_iso_date(born), today)
+    except OutOfScope:
+        raise InputError(
+            "birth_date", "the young person is 23 or older, or not born yet: outside the index"
+        ) from None
+    derived = None if dates.archive_until is None else dates.archive_until.isoformat()
+    given = fields.get("archive_until")
+    if given is not None and given != derived:
+        raise InputError("archive_until", "does not agree with birth_date (leave it out)")
+    if derived is not None:
+        fields["archive_until"] = derived
+
+
+def parse_row(number: int, cells: dict[str, str], today: dt.date | None = None) -> Row:
+    """The row's signal and identities; InputError names the column, never the value.
+    ``today`` (UTC; the index's calendar) decides whether the young person is in scope."""
     local_ref = cells.get("local_ref", "")
     if not is_local_ref(local_ref):
         raise InputError("local_ref", "1..64 of A-Z a-z 0-9 . _ : -")
@@ -412,6 +438,7 @@ def parse_row(number: int, cells: dict[str, str]) -> Row:
         value = _date(cells, column)
         if value is not None:
             fields[column] = value
+    _in_scope(cells, fields, today or dt.datetime.now(dt.UTC).date())
     fields["professional"] = professional
     digest_of = {**fields, "parents": len(parents), "address": address is not None}
     digest = hashlib.sha256(json.dumps(digest_of, sort_keys=True).encode()).hexdigest()[:32]

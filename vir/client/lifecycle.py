@@ -1,4 +1,6 @@
-"""Dates the client computes locally, so the date of birth never leaves it.
+"""Dates the client computes locally, so the date of birth itself never leaves it (the
+23rd birthday does, as ``archive_until``, when it falls within the signal's terms:
+vir.domain.lifecycle).
 
 ``removal_dates`` gives the signal's ``remove_on`` — the earlier of two years
 from today and the day the young person turns 23 — and, when the 23rd birthday

@@ -7,8 +7,12 @@ ended, or at the two-year limit, go to a historical archive for five years —
 destroyed earlier when the young person turns 23 or dies. Unjustified signals,
 and those removed after an objection or a correction request, are not archived.
 
-The server never learns a date of birth: the client sends ``remove_on`` and,
-when the 23rd birthday falls within the archive term, ``archive_until``.
+The client sends ``remove_on`` and, when the 23rd birthday falls within the archive
+term, ``archive_until``: the date of birth is never sent, but ``archive_until`` is the
+23rd birthday, so the index learns the date of birth of exactly those young persons
+whose 23rd birthday falls within the signal's life and archive term (about seven
+years), and only that it lies further ahead for the others. It is stored as the day to
+remove, and is erased with the signal and its archived copy.
 """
 
 from __future__ import annotations
