@@ -27,6 +27,7 @@ from support.portal_world import GP, SCHOOL, YOUTH_CARE, PortalWorld, portal_wor
 from support.service import keyholder_listing
 
 from vir.client.canonical import nl_bsn
+from vir.client.demo import made_up_bsn
 from vir.domain.encoding import b64url_decode
 from vir.services.devsetup import DEMO_ORGANISATIONS
 
@@ -248,6 +249,45 @@ def _every_table(url: str) -> bytes:
             return b"\n".join(found)
     finally:
         engine.dispose()
+
+
+def test_a_date_of_birth_keeps_the_index_to_young_persons_under_23(
+    world: PortalWorld, browser: Any
+) -> None:
+    """Found by a walk against DESIGN.md in stop 42 (scope: under 23; removal at 23): the
+    page took anyone and never told the index the 23rd birthday. With a date of birth,
+    one who is 23 or older is refused in the page (nothing is sent), and the 23rd
+    birthday goes with the signal as archive_until; the date of birth does not."""
+    recorder = Recorder()
+    context = new_context(browser)
+    context.on("request", recorder)
+    page = context.new_page()
+    _sign_in(page, world, GP_NAME, "Dokter Jansen")
+    follow(page, page.get_by_role("link", name="Zorg melden").first)
+    page.wait_for_url(f"{world.url}/meldingen/nieuw")
+    bsn = made_up_bsn()
+    page.get_by_label("BSN", exact=True).fill(bsn)
+    page.get_by_label("Geboortedatum (JJJJ-MM-DD)").fill("1990-01-15")
+    page.get_by_label("E-mailadres").fill("jansen@huisarts.example")
+    page.get_by_label("Functie").select_option("huisarts")
+    page.get_by_role("button", name="Melden").click()
+    assert "23 jaar of ouder" in page.locator("#fout-birth_date").inner_text()
+    assert page.url == f"{world.url}/meldingen/nieuw"  # nothing was sent
+    today = dt.datetime.now(dt.UTC).date()
+    birthday = today + dt.timedelta(days=40)  # turns 23 in forty days
+    born = birthday.replace(year=birthday.year - 23)
+    page.get_by_label("BSN", exact=True).fill(bsn)
+    page.get_by_label("Geboortedatum (JJJJ-MM-DD)").fill(born.isoformat())
+    with page.expect_navigation(url=re.compile(r".*/meldingen/[0-9a-f-]{36}\?klaar=gemeld")):
+        page.get_by_role("button", name="Melden").click()
+    signal_id = page.url.split("/meldingen/")[1].split("?")[0]
+    ((stored, remove_on),) = world.service.sql(
+        f"SELECT archive_until, remove_on FROM signals WHERE id = '{signal_id}'"
+    )
+    assert str(stored) == str(remove_on) == birthday.isoformat()
+    sent = b"".join(recorder.requests)
+    assert born.isoformat().encode() not in sent and bsn.encode() not in sent
+    context.close()
 
 
 def test_without_javascript_the_page_says_why_it_is_needed(

@@ -245,6 +245,8 @@ def _b64(data: bytes) -> str:
         ("address", _b64(bytes(31)) + "AA", "Adres"),
         ("epoch", "0", "Sleutelperiode"),
         ("remove_on", "2020-01-01", "Verwijderdatum"),
+        ("archive_until", "2020-01-01", "Geboortedatum"),  # 23 already: out of scope
+        ("archive_until", "2026-02-30", "Geboortedatum"),
         ("email", "geen-adres", "E-mailadres"),
         ("function", "verzonnen", "Functie"),
     ],

@@ -19,7 +19,7 @@ from vir.domain.signals import WithdrawalReason
 
 # What each form may carry (the CSRF token besides).
 REGISTER = frozenset(
-    {"epoch", "person", "parent_1", "parent_2", "address", "remove_on"}
+    {"epoch", "person", "parent_1", "parent_2", "address", "remove_on", "archive_until"}
     | {"name", "email", "phone", "function"}
 )
 CONTACT = frozenset({"name", "email", "phone", "function"})
@@ -41,6 +41,7 @@ LABELS = {
     "parent_2": "Ouder 2",
     "address": "Adres",
     "remove_on": "Verwijderdatum",
+    "archive_until": "Geboortedatum",
     "name": "Naam",
     "email": "E-mailadres",
     "phone": "Telefoonnummer",
@@ -66,6 +67,10 @@ _EXPLAINED = {
     "remove_on": (
         "vul een datum in de toekomst in (JJJJ-MM-DD), hoogstens twee jaar na het maken "
         "van de melding."
+    ),
+    "archive_until": (
+        "de jongere is 23 jaar of ouder: de verwijsindex is voor jongeren onder 23. Kijk "
+        "de geboortedatum na."
     ),
     "name": "vul een naam in (letters, spaties, koppeltekens; hoogstens 100 tekens).",
     "email": "vul een geldig e-mailadres in, of laat het veld leeg.",

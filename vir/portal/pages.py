@@ -296,6 +296,9 @@ class Pages(RolePages[Acting]):
             address=forms.pseudonym(form, "address"),
             remove_on=forms.date(form, "remove_on"),
             professional=_professional(form),
+            # The 23rd birthday, worked out in the browser from the date of birth (which
+            # is not sent), when it comes before the archive term ends (register.js).
+            archive_until=forms.date(form, "archive_until"),
         )
         done = self.services.signals.register(who.caller, request)
         with self.db.write() as session:
