@@ -14,10 +14,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from support.portal import GP, SCHOOL, RunningPortal, running_portal
 from support.portal_world import PORTAL_HTTP_MARKS
 
+from vir.crypto.secretbox import load_secret_box
+from vir.portal import config
 from vir.portal.app import LOGIN_COOKIE, SECURITY_HEADERS, SESSION_COOKIE
 from vir.server.tls import MAX_HEAD_BYTES, MAX_HEADER_FIELDS
 from vir.store.tables import OrganisationOidcRow, PortalSessionRow
@@ -297,3 +299,41 @@ def test_every_answer_has_the_security_headers(portal: RunningPortal, path: str)
     for name, value in SECURITY_HEADERS.items():
         assert answer.headers.get(name) == value, name
     assert "unsafe-inline" not in answer.headers["content-security-policy"]
+
+
+def test_removing_or_changing_a_sign_in_ends_its_organisations_sessions(
+    portal: RunningPortal,
+) -> None:
+    """Found by a browser walk in stop 42: ``vir org oidc --remove`` (or a changed
+    provider or role mapping) deleted the configuration only; the organisation's people
+    stayed signed in by it, and registered signals after it was gone. Their sessions end
+    with it; another organisation's stay."""
+    db = portal.database()
+    box = load_secret_box(Path(portal.env["VIR_KEYS_DIR"]))
+    with db.read() as session:
+        kept = config.load(session, str(GP.oin), box)
+    assert kept is not None
+    try:
+        with portal.http() as gp, portal.http() as school:
+            portal.sign_in(gp, str(GP.oin), "huisarts-1")
+            portal.sign_in(school, str(SCHOOL.oin), "school-1")
+            assert "Welkom" in gp.get("/").text
+            with db.write() as session:
+                config.save(session, kept, dt.datetime.now(dt.UTC), box)  # changed
+            assert "Welkom" not in gp.get("/").text and "Welkom" in school.get("/").text
+            portal.sign_in(gp, str(GP.oin), "huisarts-1")
+            assert "Welkom" in gp.get("/").text
+            with db.write() as session:
+                assert config.remove(session, str(GP.oin))
+            assert "Welkom" not in gp.get("/").text and "Welkom" in school.get("/").text
+        with db.read() as session:
+            left = session.scalar(
+                select(func.count())
+                .select_from(PortalSessionRow)
+                .where(PortalSessionRow.oin == str(GP.oin))
+            )
+        assert left == 0
+    finally:
+        with db.write() as session:
+            config.save(session, kept, dt.datetime.now(dt.UTC), box)
+        db.dispose()

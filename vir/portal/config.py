@@ -15,14 +15,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from vir.crypto.secretbox import OIDC_CLIENT, SecretBox
 from vir.domain.errors import InputError
 from vir.domain.oidc import check_issuer, check_value, is_claim_name, is_value
 from vir.store import rows
-from vir.store.tables import OrganisationOidcRow, OrganisationRow
+from vir.store.tables import OrganisationOidcRow, OrganisationRow, PortalLoginRow, PortalSessionRow
 
 
 class PortalRole(enum.StrEnum):
@@ -94,7 +94,8 @@ def parse_roles(pairs: list[str]) -> dict[PortalRole, str]:
 
 def save(session: Session, config: OidcConfig, now: dt.datetime, box: SecretBox) -> None:
     """Store (or replace) ``config`` for its organisation, which must exist; the client
-    secret sealed with ``box`` (vir.crypto.secretbox)."""
+    secret sealed with ``box`` (vir.crypto.secretbox). Its people's sessions end: each
+    was signed in by the configuration this replaces (another provider, other roles)."""
     row = session.get(OrganisationRow, config.oin)
     if row is None or row.left_at is not None:
         raise InputError("oin", "no organisation with this OIN (vir org add first)")
@@ -110,10 +111,24 @@ def save(session: Session, config: OidcConfig, now: dt.datetime, box: SecretBox)
         "updated_at": now,
     }
     rows.put(session, OrganisationOidcRow, config.oin, values)
+    _end_sessions(session, config.oin)  # signed in by the old one
 
 
 def remove(session: Session, oin: str) -> bool:
+    """Remove the organisation's sign-in; its people's sessions end with it."""
+    _end_sessions(session, oin)
     return rows.drop(session, OrganisationOidcRow, oin)
+
+
+def _end_sessions(session: Session, oin: str) -> None:
+    """End every portal session, and every sign-in under way, of ``oin``: nobody stays
+    signed in by a sign-in that was removed or changed. A session's access token lives in
+    the portal's memory under the session, and is not reached again."""
+    for table, column in (
+        (PortalSessionRow, PortalSessionRow.oin),
+        (PortalLoginRow, PortalLoginRow.oin),
+    ):
+        session.execute(delete(table).where(column == oin))
 
 
 def load(session: Session, oin: str, box: SecretBox) -> OidcConfig | None:
