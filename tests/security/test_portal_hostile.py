@@ -337,3 +337,20 @@ def test_removing_or_changing_a_sign_in_ends_its_organisations_sessions(
         with db.write() as session:
             config.save(session, kept, dt.datetime.now(dt.UTC), box)
         db.dispose()
+
+
+def test_signing_in_again_ends_the_session_the_browser_had(portal: RunningPortal) -> None:
+    """Found by a browser walk in stop 42: a second sign-in in the same browser (someone
+    else's, on a shared workstation) left the first session valid until its idle time,
+    for whoever kept its cookie. It is ended (and audited as signed out) when the sign-in
+    starts; a link from another site cannot do that (the cookie is SameSite=Strict)."""
+    with portal.http() as browser, portal.http() as copied:
+        portal.sign_in(browser, str(GP.oin), "huisarts-1")
+        first = browser.cookies[SESSION_COOKIE]
+        copied.cookies.set(SESSION_COOKIE, first)
+        assert "Welkom" in copied.get("/").text
+        again = portal.sign_in(browser, str(GP.oin), "huisarts-1")
+        assert again.status_code == 200 and browser.cookies[SESSION_COOKIE] != first
+        assert "Welkom" in browser.get("/").text
+        assert "Welkom" not in copied.get("/").text
+    assert ("portal.signed_out", None) in _actions(portal)

@@ -289,6 +289,19 @@ def test_a_page_that_does_not_exist_keeps_the_signed_in_header(world: PortalWorl
         assert answer.status_code == 404 and "Uitloggen" not in answer.text
 
 
+@pytest.mark.parametrize("path", ["/meldingen/", "/rapportages/"])
+def test_a_trailing_slash_is_not_redirected_where_the_host_header_says(
+    world: PortalWorld, path: str
+) -> None:
+    """Found by a browser walk in stop 42: Starlette's trailing-slash redirect built its
+    Location from the Host header (307 to https://evil.example/meldingen), and a 307
+    sends a form's body again. A path with a slash it does not have is a 404."""
+    with world.http() as anonymous:
+        answer = anonymous.get(path, headers={"Host": "evil.example"})
+    assert answer.status_code == 404 and "location" not in answer.headers
+    assert "evil.example" not in answer.text
+
+
 def test_the_registration_page_gives_the_script_what_it_needs(world: PortalWorld) -> None:
     with world.http() as gp:
         world.sign_in(gp, GP, DOCTOR)
@@ -549,3 +562,27 @@ def test_a_field_given_twice_is_an_unexpected_form_not_a_stale_one(
     else:
         assert answer.status_code == 403
         assert _refusals(world)[-1][0] == "csrf"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"csrf=\xff\xfe&name=x", b"&".join(b"f%d=1" % i for i in range(65))],
+    ids=["not-utf-8", "65-fields"],
+)
+def test_an_unreadable_form_is_refused_as_one_not_as_a_forged_one(
+    world: PortalWorld, body: bytes
+) -> None:
+    """Found by a browser walk in stop 42: a form that is not UTF-8, or has more fields
+    than the portal reads, was refused and audited as a CSRF failure (403), swelling the
+    privacy report's CSRF counts. It is 400 ``malformed_form``. (And the portal reads up
+    to 64 fields: the contact form has 50 checkboxes and the token; 50 were read.)"""
+    with world.http() as gp:
+        world.sign_in(gp, GP, DOCTOR)
+        answer = gp.post(
+            "/meldingen/nieuw",
+            content=body,
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+    assert answer.status_code == 400, answer.text
+    assert "kon niet worden gelezen" in answer.text
+    assert _refusals(world)[-1][0] == "malformed_form"

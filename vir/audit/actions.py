@@ -499,7 +499,8 @@ _DESCRIPTIONS: Final[dict[Action, Description]] = {
     ),
     Action.PORTAL_REQUEST_REFUSED: _D(
         "A signed-in person's request was refused (reason: csrf, forbidden, not_found, "
-        "invalid, conflict, unexpected_field, form_too_large, bad_cursor, rate_limited; "
+        "invalid, conflict, unexpected_field, form_too_large, malformed_form, bad_cursor, "
+        "rate_limited; "
         "refusal_cap once a minute past the person's cap, with objects.refusals; objects: "
         "the signal or match id asked for, the field refused).",
         _P.PERSON,

@@ -20,6 +20,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
@@ -36,7 +37,7 @@ from vir.crypto.secretbox import SealedSecretError, SecretBox
 from vir.domain.clock import Clock
 from vir.portal import config, followup, guard, officer, oidc, pages, sessions
 from vir.portal.config import PortalRole
-from vir.portal.forms import FormTooLarge
+from vir.portal.forms import FormMalformed, FormTooLarge
 from vir.portal.settings import KeyHolders, PortalSettings
 from vir.portal.state import SESSION_COOKIE, Portal
 from vir.store import audit_log
@@ -138,6 +139,21 @@ def create_portal_app(
             portal.audit(Action.PORTAL_SIGN_IN_REFUSED, Outcome.FAILED, oin, reason=broken.code)
             return None
 
+    def end_session(session: Session, user: sessions.PortalSession) -> None:
+        """Sign ``user`` out: the session and its access token gone, audited."""
+        portal.tokens.drop(user.token_hash)
+        sessions.end(session, user.token_hash)
+        audit_log.append(
+            session,
+            portal.event(
+                Action.PORTAL_SIGNED_OUT,
+                Outcome.SUCCESS,
+                user.oin,
+                person=user.person,
+                roles=user.roles,
+            ),
+        )
+
     async def start(request: Request) -> Response:
         oin = request.query_params.get("organisatie", "")
         found = await run_in_threadpool(configured, oin)
@@ -145,7 +161,13 @@ def create_portal_app(
             return portal.message(
                 "Inloggen niet mogelijk", "Kies een organisatie uit de lijst.", 400
             )
+        # Signing in again ends the session this browser had (someone else's, on a shared
+        # workstation): it stays valid no longer. (The session cookie is SameSite=Strict:
+        # another site's link here ends nothing.)
+        previous = await run_in_threadpool(portal.current, request)
         with db.write() as session:
+            if previous is not None:
+                end_session(session, previous)
             state, binding, login = sessions.start_login(session, oin, clock())
         try:
             url = await run_in_threadpool(
@@ -249,10 +271,10 @@ def create_portal_app(
         user = await run_in_threadpool(portal.current, request)
         try:
             form = await portal.read_form(request)
-        except FormTooLarge:
+        except (FormTooLarge, FormMalformed) as error:
             if user is None:
                 return RedirectResponse("/", status_code=303)
-            refused = guard.too_large()
+            refused = guard.too_large() if isinstance(error, FormTooLarge) else guard.malformed()
             await run_in_threadpool(portal.refused, user, refused.reason)
             return portal.message(refused.heading, refused.text, refused.status)
         if user is None:
@@ -269,19 +291,8 @@ def create_portal_app(
                 "Dit formulier is verlopen of komt niet van deze website. Probeer het opnieuw.",
                 403,
             )
-        portal.tokens.drop(user.token_hash)
         with db.write() as session:
-            sessions.end(session, user.token_hash)
-            audit_log.append(
-                session,
-                portal.event(
-                    Action.PORTAL_SIGNED_OUT,
-                    Outcome.SUCCESS,
-                    user.oin,
-                    person=user.person,
-                    roles=user.roles,
-                ),
-            )
+            end_session(session, user)
         response = RedirectResponse("/", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True)
         return response
@@ -314,6 +325,9 @@ def create_portal_app(
         exception_handlers={404: not_found},
         middleware=[Middleware(SecurityHeaders, headers=security_headers(holders))],
     )
+    # /meldingen/ is not /meldingen: a 404, not a redirect built from the Host header
+    # (Starlette's redirect_slashes), which a proxy passing any Host would aim elsewhere.
+    app.router.redirect_slashes = False
     app.state.portal = portal
     return app
 

@@ -106,6 +106,17 @@ class FormTooLarge(Exception):
     """A posted form is longer than ``VIR_PORTAL_MAX_FORM_BYTES`` (declared or sent): 413."""
 
 
+class FormMalformed(Exception):
+    """A urlencoded form that cannot be read (not UTF-8, or more than
+    ``MAX_FORM_FIELDS`` fields): 400, not a CSRF refusal."""
+
+
+# The most fields a form of the portal's own pages has: the "contact made with" form's
+# checkboxes (one per other participant of a match, at most
+# vir.services.matchregie.MAX_CONTACTS) and its CSRF token, with room to spare.
+MAX_FORM_FIELDS = 64
+
+
 def problem(field: str) -> tuple[str, str]:
     """(field, a Dutch sentence naming it) for a refused value of ``field``."""
     name = form_field(field)

@@ -34,6 +34,10 @@ TOO_MANY = (
     "Er zijn in korte tijd te veel verzoeken geweigerd. Wacht een minuut en probeer het "
     "dan opnieuw."
 )
+MALFORMED = (
+    "Dit formulier kon niet worden gelezen (tekens die geen tekst zijn, of te veel "
+    "velden). Het is niet verwerkt en niet bewaard."
+)
 UNEXPECTED = (
     "Dit formulier bevat gegevens die hier niet horen (zoals een BSN of een naam). "
     "Ze zijn niet verwerkt en niet bewaard."
@@ -66,6 +70,10 @@ def unexpected() -> Refused:
 
 def too_large() -> Refused:
     return Refused("form_too_large", 413, "Formulier te groot", TOO_LARGE)
+
+
+def malformed() -> Refused:
+    return Refused("malformed_form", 400, "Niet uitgevoerd", MALFORMED)
 
 
 class Acting(Protocol):
@@ -185,6 +193,8 @@ class RolePages(Generic[W]):
             form = await self.portal.read_form(request)
         except forms.FormTooLarge:
             raise too_large() from None
+        except forms.FormMalformed:
+            raise malformed() from None
         sent = request.headers.get("origin")
         if (
             form is None

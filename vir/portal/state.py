@@ -24,7 +24,7 @@ from vir.domain import functions
 from vir.domain.clock import Clock
 from vir.portal import oidc, sessions
 from vir.portal.config import PortalRole
-from vir.portal.forms import FormTooLarge
+from vir.portal.forms import MAX_FORM_FIELDS, FormMalformed, FormTooLarge
 from vir.portal.settings import PortalSettings
 from vir.portal.tokens import AccessTokens
 from vir.store import audit_log
@@ -225,9 +225,11 @@ async def _form(request: Request, limit: int) -> PostedForm | None:
         if len(body) > limit:
             raise FormTooLarge
     try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=50)
+        pairs = parse_qsl(
+            body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS
+        )
     except (UnicodeDecodeError, ValueError):
-        return None
+        raise FormMalformed from None
     fields = PostedForm()
     repeated = set()
     for key, value in pairs:

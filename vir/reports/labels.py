@@ -174,6 +174,7 @@ REFUSALS: Final[Mapping[str, tuple[str, str]]] = {
     "csrf": ("Formulier verlopen of niet van het portaal", "Stale or cross-site form"),
     "unexpected_field": ("Formulier met een onbekend veld", "Form with an unexpected field"),
     "form_too_large": ("Formulier groter dan toegestaan", "Form too large"),
+    "malformed_form": ("Formulier dat niet te lezen was", "Unreadable form"),
     "bad_cursor": ("Ongeldige verwijzing naar een pagina van een lijst", "Invalid page cursor"),
     "download_handle": ("Download niet (meer) beschikbaar", "Download no longer available"),
     "refused": ("Geweigerd", "Refused"),
