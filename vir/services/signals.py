@@ -614,6 +614,28 @@ class NotificationService:
         self._db = db
         self._clock = clock
 
+    def newest(self, caller: Caller, person: str | None, limit: int) -> list[StoredNotification]:
+        """The newest ``limit`` notifications of the caller's organisation, newest first
+        (the portal's page); with ``person``, only those about the signals that person
+        registered through the portal. One ``notifications.read`` entry with the number
+        returned: what the person was shown."""
+        policy.require_reporter(caller)
+        with self._db.write() as session:
+            if repo.has_unnumbered(session, caller.oin):
+                audit_log.flush(session)  # committed before the page was asked for
+            rows = repo.newest_notifications(session, caller.oin, person, limit)
+            audit_log.append(
+                session,
+                audit_log.new_event(
+                    Action.NOTIFICATIONS_READ,
+                    Outcome.SUCCESS,
+                    self._clock(),
+                    objects={"count": len(rows)},
+                    **audit_log.by(caller),
+                ),
+            )
+        return rows
+
     def read(self, caller: Caller, after: str | None, limit: int) -> NotificationPage:
         """Notifications for the caller's organisation after the cursor, oldest first.
 

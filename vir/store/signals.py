@@ -649,6 +649,30 @@ def notifications_after(
     ]
 
 
+def newest_notifications(
+    session: Session, oin: str, person: str | None, limit: int
+) -> list[StoredNotification]:
+    """The organisation's newest ``limit`` numbered notifications, newest first; with
+    ``person``, only those about signals that person registered through the portal."""
+    query = select(NOTIFICATIONS).where(
+        NOTIFICATIONS.c.oin == oin, NOTIFICATIONS.c.position.is_not(None)
+    )
+    if person is not None:
+        mine = (
+            select(SIGNALS.c.local_ref)
+            .join(PORTAL, PORTAL.c.signal_id == SIGNALS.c.id)
+            .where(SIGNALS.c.oin == oin, PORTAL.c.person == person)
+        )
+        query = query.where(NOTIFICATIONS.c.local_ref.in_(mine))
+    rows = session.execute(query.order_by(NOTIFICATIONS.c.position.desc()).limit(limit))
+    return [
+        StoredNotification(
+            r.id, r.oin, r.position, r.local_ref, r.type, r.match_id, r.created_at, r.payload
+        )
+        for r in rows
+    ]
+
+
 def position_at_seq(session: Session, oin: str, seq: int) -> int:
     """The organisation's position that a legacy global-seq cursor stands for."""
     position: int | None = session.execute(_POSITION_AT_SEQ, {"oin": oin, "seq": seq}).scalar()
@@ -1066,17 +1090,6 @@ def registered_in_match(session: Session, oin: str, person: str, match_id: str) 
         .limit(1)
     )
     return session.execute(query).first() is not None
-
-
-def registered_refs(session: Session, oin: str, person: str) -> set[str]:
-    """The local_refs of the organisation's active signals ``person`` registered through
-    the portal."""
-    query = (
-        select(SIGNALS.c.local_ref)
-        .join(PORTAL, PORTAL.c.signal_id == SIGNALS.c.id)
-        .where(SIGNALS.c.oin == oin, PORTAL.c.person == person)
-    )
-    return set(session.scalars(query))
 
 
 def own_archived(session: Session, oin: str, after: str | None, limit: int) -> list[ArchivedSignal]:
