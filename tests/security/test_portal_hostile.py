@@ -17,12 +17,17 @@ import pytest
 from sqlalchemy import func, select, text
 from support.portal import GP, SCHOOL, RunningPortal, running_portal
 from support.portal_world import PORTAL_HTTP_MARKS
+from support.world import person
 
 from vir.crypto.secretbox import load_secret_box
-from vir.portal import config
+from vir.domain.signals import Professional
+from vir.portal import config, oidc
 from vir.portal.app import LOGIN_COOKIE, SECURITY_HEADERS, SESSION_COOKIE
 from vir.server.tls import MAX_HEAD_BYTES, MAX_HEADER_FIELDS
-from vir.store.tables import OrganisationOidcRow, PortalSessionRow
+from vir.services.epochs import EpochBook
+from vir.services.identity import Caller
+from vir.services.signals import SignalRequest, SignalService
+from vir.store.tables import OrganisationOidcRow, PortalSessionRow, PortalSignalRow
 
 pytestmark = PORTAL_HTTP_MARKS
 
@@ -354,3 +359,55 @@ def test_signing_in_again_ends_the_session_the_browser_had(portal: RunningPortal
         assert "Welkom" in browser.get("/").text
         assert "Welkom" not in copied.get("/").text
     assert ("portal.signed_out", None) in _actions(portal)
+
+
+def test_a_persons_id_is_keyed_and_their_earlier_signals_follow_them(
+    portal: RunningPortal,
+) -> None:
+    """Found by a browser walk in stop 42: the person's id in sessions, the audit log and
+    "Mijn meldingen" was SHA-256 of the provider and subject, so anyone with an audit
+    export could find whose entries they were by hashing guessed subjects (employee
+    numbers, e-mail addresses). It is now an HMAC under a key derived from the index's
+    secret-box key. A portal signal stored under the old digest is the person's again at
+    their next sign-in."""
+    digest = oidc.person_id(portal.idp.issuer, "huisarts-1")
+    db = portal.database()
+    try:
+        clock = lambda: dt.datetime.now(dt.UTC)  # noqa: E731
+        request = SignalRequest(
+            "portal-before-keyed-ids",
+            1,
+            person("Kim"),
+            (),
+            None,
+            None,
+            Professional("Dokter Jansen", "jansen@huisarts.example"),
+            None,
+        )
+        caller = Caller(GP, "00" * 32)
+        signal = SignalService(db, clock, EpochBook(db)).register(caller, request).signal
+        with db.write() as session:  # registered through the portal before ids were keyed
+            session.add(PortalSignalRow(signal_id=signal.id, person=digest, created_at=clock()))
+        with portal.http() as gp:
+            portal.sign_in(gp, str(GP.oin), "huisarts-1")
+        with db.read() as session:
+            people = set(session.scalars(select(PortalSessionRow.person)))
+            claimed = session.scalars(select(PortalSignalRow.person)).all()
+    finally:
+        db.dispose()
+    assert digest not in people and len(people) >= 1
+    assert all(len(p) == 64 and p != digest for p in people)
+    assert claimed and digest not in claimed and set(claimed) <= people
+    signed_in = [a for a in _audit_bodies(portal) if a["action"] == "portal.signed_in"]
+    assert signed_in and all(digest not in json.dumps(a) for a in signed_in)
+
+
+def _audit_bodies(portal: RunningPortal) -> list[dict[str, object]]:
+    db = portal.database()
+    try:
+        db.integrate()
+        with db.read() as session:
+            rows = session.execute(text("SELECT body FROM audit_entries ORDER BY seq")).all()
+    finally:
+        db.dispose()
+    return [json.loads(b if isinstance(b, str) else bytes(b).decode()) for (b,) in rows]

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import secrets
 from pathlib import Path
 
@@ -75,12 +77,20 @@ def is_sealed(stored: str) -> bool:
 class SecretBox:
     """Seals and opens webhook secrets for one index (its key file)."""
 
-    __slots__ = ("_aead",)
+    __slots__ = ("_aead", "_subkeys")
 
     def __init__(self, key: bytes) -> None:
         if len(key) != KEY_SIZE:
             raise ValueError("an AES-256 key is 32 bytes")
         self._aead = AESGCM(key)
+        # The only use of the raw key besides sealing: HMAC keys for other purposes.
+        self._subkeys = hmac.new(key, b"vir secret box subkeys", hashlib.sha256).digest()
+
+    def subkey(self, purpose: str) -> bytes:
+        """A 32-byte key for ``purpose``, derived from this one (HMAC-SHA256): as well
+        kept as the key file, the same in every process that has it, and no file of its
+        own. (The portal's pseudonymous person ids: vir.portal.oidc.stored_person.)"""
+        return hmac.new(self._subkeys, purpose.encode("utf-8"), hashlib.sha256).digest()
 
     def __repr__(self) -> str:  # never show key material in logs or tracebacks
         return "SecretBox(<key hidden>)"

@@ -20,6 +20,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -42,6 +43,10 @@ from vir.portal.settings import KeyHolders, PortalSettings
 from vir.portal.state import SESSION_COOKIE, Portal
 from vir.store import audit_log
 from vir.store.db import Database
+from vir.store.tables import PortalSignalRow
+
+# What the portal's person ids are keyed with (vir.crypto.secretbox.SecretBox.subkey).
+PERSON_KEY_PURPOSE = "portal person id"
 
 LOGIN_COOKIE = "__Host-vir-login"
 STATIC = Path(__file__).parent / "static"
@@ -107,6 +112,7 @@ def create_portal_app(
     """The portal on ``db``; ``box`` opens the organisations' client secrets, ``services``
     are the index's, which the professional's pages call for the signed-in person."""
     portal = Portal(settings, db, clock, providers)
+    person_key = box.subkey(PERSON_KEY_PURPOSE)
     origin = settings.public_url.rstrip("/")
     holders = settings.key_holders()
 
@@ -244,15 +250,22 @@ def create_portal_app(
                 "met de beheerder van uw organisatie als u denkt dat dit niet klopt.",
                 403,
             )
+        person = oidc.stored_person(person_key, who.person)
         with db.write() as session:
-            token = sessions.create(session, login.oin, who.person, who.name, who.roles, clock())
+            # Signals this person registered before ids were keyed (stop 42) are theirs.
+            session.execute(
+                update(PortalSignalRow)
+                .where(PortalSignalRow.person == who.person)
+                .values(person=person)
+            )
+            token = sessions.create(session, login.oin, person, who.name, who.roles, clock())
             audit_log.append(
                 session,
                 portal.event(
                     Action.PORTAL_SIGNED_IN,
                     Outcome.SUCCESS,
                     login.oin,
-                    person=who.person,
+                    person=person,
                     roles=who.roles,
                 ),
             )

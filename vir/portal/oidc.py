@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import hmac
 import ssl
 import threading
 import time
@@ -69,10 +70,20 @@ def s256(verifier: str) -> str:
 
 
 def person_id(issuer: str, subject: str) -> str:
-    """The person's stable pseudonymous id in vir: a SHA-256 of the provider and its
-    subject. The audit log names the person by it (NEN 7513) without holding the
-    provider's own identifier."""
+    """A digest of the provider and its subject: what a sign-in gives (``SignedIn``),
+    never stored as it is. Anyone can compute it for a guessed subject (an employee
+    number, an e-mail address), so what is stored and logged is ``stored_person``."""
     return hashlib.sha256(f"{issuer}\n{subject}".encode()).hexdigest()
+
+
+def stored_person(key: bytes, digest: str) -> str:
+    """The person's stable pseudonymous id in vir: HMAC-SHA256 under the portal's key
+    (``SecretBox.subkey``) of ``person_id``. The audit log names the person by it (NEN
+    7513) without holding the provider's identifier, and without the key nobody can tell
+    whose id it is, even knowing a subject. (Before stop 42 the unkeyed digest itself
+    was stored: entries written then keep it; a person's portal signals registered then
+    are claimed at their next sign-in, ``vir.portal.app``.)"""
+    return hmac.new(key, digest.encode("ascii"), hashlib.sha256).hexdigest()
 
 
 class Providers:
