@@ -130,7 +130,7 @@ def test_another_organisations_signal_and_match_are_refused_as_unknown_ones(
                 assert answer.status_code == 403
                 assert _main(answer.text) == _main(unknown.text)  # the same page
             for path, data in (
-                (f"/meldingen/{signal}/intrekken", {"reason": "unjustified"}),
+                (f"/meldingen/{signal}/intrekken", {"reason": "unjustified", "confirm": "ja"}),
                 (f"/meldingen/{signal}/contact", {"name": "Iemand Anders"}),
                 (f"/meldingen/{signal}/verwijderdatum", {"remove_on": "2027-06-01"}),
                 (f"/matches/{match[1]}/opvolging", {"event": "plan_agreed"}),
@@ -155,9 +155,34 @@ def test_the_coordinator_sees_the_organisations_signals(world: PortalWorld) -> N
         theirs = _signal_id(_register(world, coordinator, coordinator_csrf, _bsn(555666700)))
         assert theirs not in carer.get("/meldingen").text
         assert carer.get(f"/meldingen/{theirs}").status_code == 403
-        withdraw = {"reason": "unjustified", "csrf": carer_csrf}
+        withdraw = {"reason": "unjustified", "confirm": "ja", "csrf": carer_csrf}
         assert carer.post(f"/meldingen/{theirs}/intrekken", data=withdraw).status_code == 403
         assert theirs in coordinator.get("/meldingen").text
+
+
+@pytest.mark.parametrize(
+    ("confirm", "child"),
+    [(None, 777100000), ("", 777200000), ("nee", 777300000), ("JA", 777400000)],
+)
+def test_a_withdrawal_must_be_confirmed(
+    world: PortalWorld, confirm: str | None, child: int
+) -> None:
+    """Found by a browser walk in stop 42: one click erased a signal for good (WCAG 2.1
+    SC 3.3.4 asks that a deletion be reversible, checked or confirmed). Without the
+    confirmation box ticked the withdrawal is refused naming it, and nothing changes."""
+    with world.http() as gp:
+        csrf = world.sign_in(gp, GP, DOCTOR)
+        signal = _signal_id(_register(world, gp, csrf, _bsn(child)))
+        form = {"reason": "unjustified", "csrf": csrf}
+        if confirm is not None:
+            form["confirm"] = confirm
+        answer = gp.post(f"/meldingen/{signal}/intrekken", data=form)
+        assert answer.status_code == 400, answer.text
+        assert 'Controleer het veld "Bevestiging"'.replace('"', "&#34;") in answer.text
+        assert gp.get(f"/meldingen/{signal}").status_code == 200
+        form["confirm"] = "ja"
+        done = gp.post(f"/meldingen/{signal}/intrekken", data=form)
+        assert done.status_code == 303
 
 
 def _main(html: str) -> str:

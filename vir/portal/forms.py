@@ -23,7 +23,7 @@ REGISTER = frozenset(
     | {"name", "email", "phone", "function"}
 )
 CONTACT = frozenset({"name", "email", "phone", "function"})
-WITHDRAW = frozenset({"reason"})
+WITHDRAW = frozenset({"reason", "confirm"})
 REMOVAL = frozenset({"remove_on"})
 FOLLOW_UP = frozenset({"event"})
 HANDOVER = frozenset({"to"})
@@ -47,6 +47,7 @@ LABELS = {
     "phone": "Telefoonnummer",
     "function": "Functie",
     "reason": "Reden",
+    "confirm": "Bevestiging",
     "contact_with": "Contact gehad met",
     "event": "Opvolging",
     "to": "Overdragen aan",
@@ -77,6 +78,7 @@ _EXPLAINED = {
     "phone": "vul een geldig telefoonnummer in (cijfers, eventueel met +), of laat het leeg.",
     "function": "kies een functie uit de lijst.",
     "reason": "kies een reden uit de lijst.",
+    "confirm": "vink aan dat u weet dat intrekken niet ongedaan kan worden.",
     "contact_with": "kies een of meer organisaties uit deze match.",
     "event": "kies een stap uit de lijst.",
     "to": "kies een organisatie uit deze match.",

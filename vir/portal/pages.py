@@ -417,11 +417,15 @@ class Pages(RolePages[Acting]):
         return handler
 
     def withdraw(self, who: Acting, signal_id: str, form: Mapping[str, str]) -> None:
+        """Withdraw the person's signal, once they confirmed it (it cannot be undone:
+        WCAG 2.1 SC 3.3.4, a deletion is checked or confirmed)."""
         signal = self.own_signal(who, signal_id)
         try:
             reason = WithdrawalReason(form.get("reason", ""))
         except ValueError:
             raise InputError("reason", "not a reason code") from None
+        if form.get("confirm") != "ja":
+            raise InputError("confirm", "not confirmed")
         self.services.signals.withdraw(who.caller, signal.local_ref, reason)
 
     async def withdraw_post(self, request: Request, who: Acting) -> Response:
