@@ -40,6 +40,15 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPortal]:
 
 def _actions(portal: RunningPortal) -> list[tuple[str, str | None]]:
     """(action, reason) of the audit entries written so far, staged or chained."""
+    found = []
+    for entry in _audit_bodies(portal):
+        reason = entry.get("reason")
+        found.append((str(entry["action"]), None if reason is None else str(reason)))
+    return found
+
+
+def _audit_bodies(portal: RunningPortal) -> list[dict[str, object]]:
+    """The audit entries written so far, staged or chained, decoded."""
     db = portal.database()
     try:
         db.integrate()
@@ -47,11 +56,7 @@ def _actions(portal: RunningPortal) -> list[tuple[str, str | None]]:
             rows = session.execute(text("SELECT body FROM audit_entries ORDER BY seq")).all()
     finally:
         db.dispose()
-    found = []
-    for (body,) in rows:
-        entry = json.loads(body if isinstance(body, str) else bytes(body).decode())
-        found.append((entry["action"], entry.get("reason")))
-    return found
+    return [json.loads(b if isinstance(b, str) else bytes(b).decode()) for (b,) in rows]
 
 
 def test_sign_in_then_out(portal: RunningPortal) -> None:
@@ -400,14 +405,3 @@ def test_a_persons_id_is_keyed_and_their_earlier_signals_follow_them(
     assert claimed and digest not in claimed and set(claimed) <= people
     signed_in = [a for a in _audit_bodies(portal) if a["action"] == "portal.signed_in"]
     assert signed_in and all(digest not in json.dumps(a) for a in signed_in)
-
-
-def _audit_bodies(portal: RunningPortal) -> list[dict[str, object]]:
-    db = portal.database()
-    try:
-        db.integrate()
-        with db.read() as session:
-            rows = session.execute(text("SELECT body FROM audit_entries ORDER BY seq")).all()
-    finally:
-        db.dispose()
-    return [json.loads(b if isinstance(b, str) else bytes(b).decode()) for (b,) in rows]

@@ -609,10 +609,29 @@ class NotificationPage:
     delivery: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
+def _number_committed(session: Session, oin: str) -> None:
+    """Notifications of ``oin`` committed but not numbered yet are numbered now (waiting
+    for a running integrator), so that a reader sees what was committed before it asked."""
+    if repo.has_unnumbered(session, oin):
+        audit_log.flush(session)
+
+
 class NotificationService:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
+
+    def _audit_read(self, session: Session, caller: Caller, count: int) -> None:
+        audit_log.append(
+            session,
+            audit_log.new_event(
+                Action.NOTIFICATIONS_READ,
+                Outcome.SUCCESS,
+                self._clock(),
+                objects={"count": count},
+                **audit_log.by(caller),
+            ),
+        )
 
     def newest(self, caller: Caller, person: str | None, limit: int) -> list[StoredNotification]:
         """The newest ``limit`` notifications of the caller's organisation, newest first
@@ -621,19 +640,9 @@ class NotificationService:
         returned: what the person was shown."""
         policy.require_reporter(caller)
         with self._db.write() as session:
-            if repo.has_unnumbered(session, caller.oin):
-                audit_log.flush(session)  # committed before the page was asked for
+            _number_committed(session, caller.oin)
             rows = repo.newest_notifications(session, caller.oin, person, limit)
-            audit_log.append(
-                session,
-                audit_log.new_event(
-                    Action.NOTIFICATIONS_READ,
-                    Outcome.SUCCESS,
-                    self._clock(),
-                    objects={"count": len(rows)},
-                    **audit_log.by(caller),
-                ),
-            )
+            self._audit_read(session, caller, len(rows))
         return rows
 
     def read(self, caller: Caller, after: str | None, limit: int) -> NotificationPage:
@@ -650,25 +659,13 @@ class NotificationService:
         if position is None and seq is None:
             raise InputError("after", "not a cursor returned by this endpoint")
         with self._db.write() as session:
-            if repo.has_unnumbered(session, caller.oin):
-                # Committed but not numbered yet: number them now (waiting for a running
-                # integrator), so that a reader sees what was committed before it asked.
-                audit_log.flush(session)
+            _number_committed(session, caller.oin)
             if seq is not None:
                 position = repo.position_at_seq(session, caller.oin, seq)
             assert position is not None
             rows = repo.notifications_after(session, caller.oin, position, limit)
             delivery = outbox.states_of(session, [r.id for r in rows])
-            audit_log.append(
-                session,
-                audit_log.new_event(
-                    Action.NOTIFICATIONS_READ,
-                    Outcome.SUCCESS,
-                    self._clock(),
-                    objects={"count": len(rows)},
-                    **audit_log.by(caller),
-                ),
-            )
+            self._audit_read(session, caller, len(rows))
         return NotificationPage(
             rows, encode_cursor(rows[-1].position if rows else position), delivery
         )
