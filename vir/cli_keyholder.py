@@ -578,6 +578,7 @@ def cmd_oidc(_settings: Settings, args: argparse.Namespace) -> int:
         audience=args.audience or settings.oidc_audience,
         acr=args.acr,
         organisation_claim=args.organisation_claim,
+        client_ids=tuple(args.client_id or ()),
     )
     with db.write() as session:
         trust.save(session, found, now)
@@ -587,6 +588,7 @@ def cmd_oidc(_settings: Settings, args: argparse.Namespace) -> int:
         f"(audience {found.audience}"
         + (f", acr {found.acr}" if found.acr else "")
         + (f", {found.organisation_claim} = the OIN" if found.organisation_claim else "")
+        + (f", client {' or '.join(found.client_ids)}" if found.client_ids else ", any client")
         + ")"
     )
     return 0
@@ -683,6 +685,12 @@ def add_parsers(
     oidc.add_argument(
         "--organisation-claim",
         help="a claim that must equal the OIN (needed when the provider serves others)",
+    )
+    oidc.add_argument(
+        "--client-id",
+        action="append",
+        help="an OAuth client whose tokens are taken (the portal's; repeat for more; "
+        "default: any client of the audience)",
     )
     oidc.add_argument("--remove", action="store_true")
     oidc.set_defaults(run=cmd_oidc)

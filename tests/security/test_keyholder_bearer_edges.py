@@ -503,3 +503,40 @@ def test_a_provider_that_is_down_is_not_asked_again_at_once() -> None:
         assert len(fetched) == 2
     finally:
         keys.close()
+
+
+def test_vir_keyholder_oidc_takes_the_named_clients_tokens_only(running: Deployment) -> None:
+    """Found by a browser walk in stop 42: any token of the right audience from the
+    organisation's provider was taken, whichever OAuth client it was issued to, so every
+    other client of that provider (for the same audience) was a way to pseudonymise on
+    the organisation's account. With ``--client-id`` only the named clients' tokens
+    are (``vir dev init`` names the portal's); without it, any client's, as before."""
+    service = running.service
+    gp = running.mint({"sub": GP_SUB, "vir_oin": GP_OIN})
+    other = running.mint({"sub": GP_SUB, "vir_oin": GP_OIN, "client_id": "some-other-app"})
+    assert claims_of(gp)["client_id"] == "vir-portal"
+
+    def trust(*clients: str) -> None:
+        named = [a for c in clients for a in ("--client-id", c)]
+        service.keyholder(
+            "oidc",
+            GP_OIN,
+            *("--issuer", running.idp.issuer, "--acr", claims_of(gp)["acr"]),
+            *("--organisation-claim", "vir_oin", *named),
+        )
+
+    assert _evaluate(running, bearer(gp)).status == 200  # the development set-up
+    _refused(_evaluate(running, bearer(other)), other)
+    assert "token_client" in _refusal_reasons(running)
+    try:
+        trust("vir-portal", "some-other-app")
+        assert _evaluate(running, bearer(other)).status == 200
+        trust()
+        assert _evaluate(running, bearer(other)).status == 200
+        bad = service.keyholder(
+            "oidc", GP_OIN, "--issuer", running.idp.issuer, "--client-id", "a b", check=False
+        )
+        assert bad.returncode != 0 and "client_id" in bad.stderr
+    finally:
+        trust("vir-portal")  # as the development set-up has it
+    _refused(_evaluate(running, bearer(other)), other)

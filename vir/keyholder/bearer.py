@@ -255,6 +255,8 @@ def _check_claims(found: OidcTrust, claims: Mapping[str, Any], now: float) -> No
         value = claims.get(name)
         if not isinstance(value, str) or not 1 <= len(value) <= 255:
             raise TokenRefused("token_claims")
+    if found.client_ids and claims["client_id"] not in found.client_ids:
+        raise TokenRefused("token_client")
     if found.acr is not None and claims.get("acr") != found.acr:
         raise TokenRefused("assurance_level")
 

@@ -38,7 +38,7 @@ from vir.domain.errors import ConfigurationError
 from vir.domain.organisations import Role
 from vir.keyholder import trust
 from vir.keyholder.settings import KeyholderSettings
-from vir.portal.devsetup import ACR, idp_port
+from vir.portal.devsetup import ACR, PORTAL_CLIENT_ID, idp_port
 from vir.portal.settings import PortalSettings
 from vir.services.devsetup import (
     DEMO_ORGANISATIONS,
@@ -204,7 +204,9 @@ def _accept_demo_tokens(db: Database, now: dt.datetime) -> None:
     issuer = f"https://127.0.0.1:{idp_port()}"
     with db.write() as session:
         for org in (*DEMO_ORGANISATIONS, MUNICIPALITY):
-            found = trust.OidcTrust(str(org.oin), issuer, KEYHOLDER_AUDIENCE, ACR, "vir_oin")
+            found = trust.OidcTrust(
+                str(org.oin), issuer, KEYHOLDER_AUDIENCE, ACR, "vir_oin", (PORTAL_CLIENT_ID,)
+            )
             trust.save(session, found, now)
 
 

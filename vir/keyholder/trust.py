@@ -4,8 +4,10 @@ People signed in to the portal pseudonymise in their browser: it calls the key h
 with their OAuth access token (vir.keyholder.bearer) instead of a client certificate.
 For each organisation that allows this, ``keyholder_oidc`` holds its OpenID
 provider's issuer, the audience a token must name, the ``acr`` it must carry (None:
-any) and a claim that must equal the OIN (None: the provider is the organisation's
-own). Every value is checked here, whoever sets it.
+any), a claim that must equal the OIN (None: the provider is the organisation's
+own) and the clients whose tokens are taken (the ``client_id`` claim: the portal's
+client; none: any client of that audience). Every value is checked here, whoever sets
+it.
 
 An issuer names exactly one organisation for a token: a provider without an
 organisation claim may serve one organisation only, and a provider shared by several
@@ -16,6 +18,7 @@ by an organisation claim.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -32,6 +35,9 @@ _RESERVED_CLAIMS = frozenset(
 )
 
 
+MAX_CLIENTS = 8
+
+
 @dataclass(frozen=True)
 class OidcTrust:
     oin: str
@@ -39,10 +45,18 @@ class OidcTrust:
     audience: str
     acr: str | None
     organisation_claim: str | None
+    # The OAuth clients whose tokens are taken (RFC 9068 ``client_id``): the portal's.
+    # Empty: any client the provider issues tokens of this audience to, which makes
+    # every such client a way to pseudonymise on the organisation's account.
+    client_ids: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_issuer(self.issuer)
         check_value("audience", self.audience)
+        for client in self.client_ids:
+            check_value("client_id", client)
+        if len(self.client_ids) > MAX_CLIENTS:
+            raise InputError("client_id", f"at most {MAX_CLIENTS}")
         if self.acr is not None:
             check_value("acr", self.acr)
         claim = self.organisation_claim
@@ -73,6 +87,7 @@ def save(session: Session, trust: OidcTrust, now: dt.datetime) -> None:
         "audience": trust.audience,
         "acr": trust.acr,
         "organisation_claim": trust.organisation_claim,
+        "client_ids": json.dumps(list(trust.client_ids)) if trust.client_ids else None,
         "updated_at": now,
     }
     rows.put(session, KeyholderOidcRow, trust.oin, values)
@@ -94,4 +109,5 @@ def listing(session: Session) -> list[OidcTrust]:
 
 
 def _trust(row: KeyholderOidcRow) -> OidcTrust:
-    return OidcTrust(row.oin, row.issuer, row.audience, row.acr, row.organisation_claim)
+    clients = tuple(json.loads(row.client_ids)) if row.client_ids else ()
+    return OidcTrust(row.oin, row.issuer, row.audience, row.acr, row.organisation_claim, clients)

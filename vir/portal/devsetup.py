@@ -24,6 +24,7 @@ from vir.store.db import Database
 
 IDP_PORT = 8446
 ACR = "urn:etoegang:core:assurance-class:loa3"
+PORTAL_CLIENT_ID = "vir-portal"  # the portal's client at the development provider
 
 # (organisation, subject, name, roles): who can sign in to the demo portal.
 _PEOPLE: tuple[tuple[Organisation, str, str, tuple[PortalRole, ...]], ...] = (
@@ -74,7 +75,7 @@ def init_portal(
         for org, subject, name, roles in _PEOPLE
     ]
     client = {
-        "client_id": "vir-portal",
+        "client_id": PORTAL_CLIENT_ID,
         "client_secret": secret,
         "redirect_uris": [f"{portal_url.rstrip('/')}/auth/callback"],
     }
@@ -89,7 +90,7 @@ def init_portal(
                 config.OidcConfig(
                     oin=str(oin),
                     issuer=issuer,
-                    client_id="vir-portal",
+                    client_id=PORTAL_CLIENT_ID,
                     client_secret=secret,
                     person_claim="sub",
                     role_claim="vir_roles",

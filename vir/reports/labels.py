@@ -138,6 +138,7 @@ REFUSALS: Final[Mapping[str, tuple[str, str]]] = {
     "token_expired": ("Toegangstoken verlopen", "Access token expired"),
     "token_time": ("Toegangstoken (nog) niet geldig", "Token not valid yet"),
     "token_claims": ("Toegangstoken onvolledig", "Token claims incomplete"),
+    "token_client": ("Toegangstoken voor een andere toepassing", "Token of another client"),
     "assurance_level": ("Inlogniveau niet hoog genoeg", "Assurance level too low"),
     "organisation": (
         "Organisatie van het toegangstoken onbekend",

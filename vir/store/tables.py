@@ -605,6 +605,8 @@ class KeyholderOidcRow(Base):
     audience: Mapped[str] = mapped_column(String(200))
     acr: Mapped[str | None] = mapped_column(String(200))
     organisation_claim: Mapped[str | None] = mapped_column(String(64))
+    # The OAuth clients whose tokens are taken, a JSON list (migration 0027); None: any.
+    client_ids: Mapped[str | None] = mapped_column(String(2000))
     updated_at: Mapped[dt.datetime]
 
 
