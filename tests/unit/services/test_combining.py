@@ -54,7 +54,7 @@ def _queued_behind_first(
         thread = threading.Thread(target=_call, args=(combiner, key, item, answers))
         thread.start()
         others.append(thread)
-        while len(combiner._queue) < len(others):  # queued in this order
+        while combiner.waiting() < len(others):  # queued in this order
             threading.Event().wait(0.001)
     recorder.release.set()
     for thread in (first, *others):
@@ -87,14 +87,42 @@ def test_a_refusal_is_raised_in_its_own_callers_thread_only() -> None:
     assert answers == {1: 10, 2: 20, 4: 40}
 
 
-def test_each_key_is_a_batch_of_its_own_and_a_broken_one_refuses_only_itself() -> None:
-    recorder = Recorder()
+class BlocksA(Recorder):
+    """Key "a"'s first batch waits for ``release``; every other batch is answered."""
+
+    def __call__(self, key: str, items: Sequence[int]) -> list[int | BaseException]:
+        if key == "a" and not self.entered.is_set():
+            self.entered.set()
+            assert self.release.wait(10)
+        self.batches.append((key, list(items)))
+        if key == "broken":
+            raise RuntimeError("the store is gone")
+        return [item * 10 for item in items]
+
+
+def test_another_keys_batch_does_not_wait_for_a_waiting_one() -> None:
+    """Found by a review in stop 42: one busy flag for every key, so a batch that waited
+    (on PostgreSQL for a lock held elsewhere, up to the 30 s lock timeout) held up every
+    other caller of the process. Other keys' batches run meanwhile; a broken one
+    refuses only its own."""
+    recorder = BlocksA()
     combiner = Combiner(recorder, most=32)
-    answers = _queued_behind_first(
-        recorder, combiner, [("a", 1), ("b", 2), ("broken", 3), ("a", 4), ("b", 5)]
-    )
-    assert recorder.batches == [("a", [1]), ("b", [2, 5]), ("broken", [3]), ("a", [4])]
+    answers: dict[int, object] = {}
+    first = threading.Thread(target=_call, args=(combiner, "a", 1, answers))
+    first.start()
+    assert recorder.entered.wait(10)  # a's batch waits
+    queued = threading.Thread(target=_call, args=(combiner, "a", 4, answers))
+    queued.start()
+    while combiner.waiting() < 1:
+        threading.Event().wait(0.001)
+    for key, item in (("b", 2), ("broken", 3), ("b", 5)):
+        _call(combiner, key, item, answers)  # answered while a's batch still waits
+    assert 1 not in answers and 4 not in answers
     assert isinstance(answers.pop(3), RuntimeError)
+    recorder.release.set()
+    for thread in (first, queued):
+        thread.join(10)
+    assert recorder.batches == [("b", [2]), ("broken", [3]), ("b", [5]), ("a", [1]), ("a", [4])]
     assert answers == {1: 10, 2: 20, 4: 40, 5: 50}
 
 
