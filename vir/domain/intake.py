@@ -20,8 +20,9 @@ from dataclasses import dataclass, replace
 
 from vir.domain import functions
 from vir.domain.errors import InputError, InvalidElement
+from vir.domain.lifecycle import ARCHIVE_YEARS
 from vir.domain.organisations import Category, Organisation
-from vir.domain.signals import Professional, latest_removal
+from vir.domain.signals import Professional, add_years, latest_removal
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,11 @@ def same_registration(
     same content on any later day (the default moves with the date, the stored one does
     not). A repeat that now states the very date the first registration got by default
     (``stored_remove_on``, as the 201 answered it) is the same content too: that is
-    what the signal holds."""
+    what the signal holds. An ``archive_until`` the first registration did not state is
+    the same content when it changes nothing for the stored signal (``_late_birthday``).
+    """
+    if _late_birthday(request, stored_remove_on):
+        request = replace(request, archive_until=None)
     person, parents, address = stored
     restated = (
         request.remove_on is not None
@@ -101,6 +106,21 @@ def same_registration(
         and person == request.person
         and parents == frozenset(request.parents)
         and address == request.address
+    )
+
+
+def _late_birthday(request: SignalRequest, stored_remove_on: dt.date | None) -> bool:
+    """Whether the request's ``archive_until`` falls on or after the day the stored
+    signal's archived copy would be destroyed anyway (its removal date plus the archive
+    term): stating it changes nothing for that signal. A client works the 23rd birthday
+    out from today (vir.client.lifecycle.removal_dates) and states it once it falls
+    within today's terms; for a signal made earlier, with earlier terms, it then falls
+    after them. Found by a review in stop 42: a nightly ``vir-client sync`` of a file
+    with dates of birth turned such rows into conflicts from that day on."""
+    return (
+        request.archive_until is not None
+        and stored_remove_on is not None
+        and request.archive_until >= add_years(stored_remove_on, ARCHIVE_YEARS)
     )
 
 
