@@ -12,7 +12,8 @@ term, ``archive_until``: the date of birth is never sent, but ``archive_until`` 
 23rd birthday, so the index learns the date of birth of exactly those young persons
 whose 23rd birthday falls within the signal's life and archive term (about seven
 years), and only that it lies further ahead for the others. It is stored as the day to
-remove, and is erased with the signal and its archived copy.
+remove, and is erased with the signal and its archived copy; the audit log gives
+``at_23`` where a removal or destruction date is that birthday (vir.store.audit_log.day).
 """
 
 from __future__ import annotations

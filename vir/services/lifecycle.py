@@ -205,7 +205,7 @@ def _expired(row: Signal, now: dt.datetime) -> AuditEvent:
         Action.SIGNAL_EXPIRED,
         Outcome.SUCCESS,
         now,
-        objects={"signal": row.id, "remove_on": row.remove_on.isoformat()},
+        objects={"signal": row.id, "remove_on": audit_log.day(row.remove_on, row.archive_until)},
         **_removed_by(row),
     )
 

@@ -83,7 +83,8 @@ def remove_many(
         until = destroy_on(today, row.archive_until) if archive is not None else None
         if archive is not None and until is not None:
             kept[row.id] = until
-            outcome, objects = ARCHIVED, {"signal": row.id, "destroy_on": until.isoformat()}
+            destroy = audit_log.day(until, row.archive_until)
+            outcome, objects = ARCHIVED, {"signal": row.id, "destroy_on": destroy}
         else:
             erased.append(row.id)
             outcome, objects = ERASED, {"signal": row.id}

@@ -343,7 +343,10 @@ class SignalService:
                         Action.SIGNAL_REMOVAL_CHANGED,
                         Outcome.SUCCESS,
                         now,
-                        objects={"signal": row.id, "remove_on": remove_on.isoformat()},
+                        objects={
+                            "signal": row.id,
+                            "remove_on": audit_log.day(remove_on, row.archive_until),
+                        },
                         **audit_log.by(caller),
                     ),
                 )
@@ -458,7 +461,10 @@ def _new_signal(
             Action.SIGNAL_REGISTERED,
             Outcome.SUCCESS,
             now,
-            objects={"signal": signal_id, "remove_on": remove_on.isoformat()},
+            objects={
+                "signal": signal_id,
+                "remove_on": audit_log.day(remove_on, request.archive_until),
+            },
             **audit_log.by(caller),
         ),
     )

@@ -44,6 +44,18 @@ def rfc3339(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+# In place of a removal or destruction date that is the young person's 23rd birthday.
+AT_23 = "at_23"
+
+
+def day(value: dt.date, archive_until: dt.date | None) -> str:
+    """A signal's removal or destruction date as its audit entry gives it: the date, or
+    ``AT_23`` when it is the 23rd birthday (``archive_until``). The log is append-only
+    and exported; a birthday in it would keep a date of birth for good, next to the
+    signal and its organisation, after the signal and its archived copy are gone."""
+    return AT_23 if value == archive_until else value.isoformat()
+
+
 def new_event(
     action: Action,
     outcome: str,
