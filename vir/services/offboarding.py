@@ -4,8 +4,8 @@ key holder): it stops participating at once, and its row goes once nothing kept 
 At once, first in a transaction of its own (``_shut_out``):
 
 * every certificate of it is revoked (each audited as ``admin.certificate_revoked``):
-  its next request is refused (403 ``certificate-revoked``), and its people's portal
-  sessions end;
+  its next request is refused (403 ``certificate-revoked``), and its portal sign-in
+  and its people's portal sessions end;
 
 then in one transaction, under its row's lock:
 
@@ -152,7 +152,10 @@ def _shut_out(db: Database, oin: str, now: dt.datetime, withdraw: bool) -> int:
     commits, the organisation's next request is refused at the door (its certificate
     revoked, its portal session gone), and the removal waits only for those under way.
     Refuses (Conflict) before anything is changed when it has active signals and
-    ``withdraw`` is not given."""
+    ``withdraw`` is not given. Its portal sign-in goes here too: the portal's requests
+    carry no certificate. Should the removal proper then fail (a registration checked
+    before this committed its signal meanwhile, without ``withdraw``; a crash), the
+    organisation is shut out but has not left: running the removal again finishes it."""
     with db.write() as session:
         locks.take(session, [Lock.named("organisation", oin)])
         row = session.get(OrganisationRow, oin)
@@ -164,7 +167,10 @@ def _shut_out(db: Database, oin: str, now: dt.datetime, withdraw: bool) -> int:
             )
             if active:
                 raise _has_active(row.name, int(active), shut_out=False)
+        # Its people can no more sign in to the portal (whose requests carry no
+        # certificate) than its systems can call.
         for table, column in (
+            (OrganisationOidcRow, OrganisationOidcRow.oin),
             (PortalSessionRow, PortalSessionRow.oin),
             (PortalLoginRow, PortalLoginRow.oin),
         ):
@@ -173,9 +179,15 @@ def _shut_out(db: Database, oin: str, now: dt.datetime, withdraw: bool) -> int:
 
 
 def _has_active(name: str, count: int, *, shut_out: bool) -> Conflict:
-    revoked = " (its certificates are revoked already)" if shut_out else ""
+    if shut_out:  # a registration checked before the shut-out committed meanwhile
+        return Conflict(
+            f"{name} has {count} active signal(s), registered while it was being removed: "
+            "its certificates are revoked and its portal sign-in is gone already; run "
+            "vir org remove again with --withdraw to finish (erased, not archived; their "
+            "match partners are told)"
+        )
     return Conflict(
-        f"{name} has {count} active signal(s){revoked}; give --withdraw to withdraw "
+        f"{name} has {count} active signal(s); give --withdraw to withdraw "
         "them all (erased, not archived; their match partners are told)"
     )
 
