@@ -15,14 +15,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vir.crypto.secretbox import OIDC_CLIENT, SecretBox
 from vir.domain.errors import InputError
 from vir.domain.oidc import check_issuer, check_value, is_claim_name, is_value
-from vir.store import rows
-from vir.store.tables import OrganisationOidcRow, OrganisationRow, PortalLoginRow, PortalSessionRow
+from vir.store import organisations, rows
+from vir.store.tables import OrganisationOidcRow, OrganisationRow
 
 
 class PortalRole(enum.StrEnum):
@@ -111,24 +111,13 @@ def save(session: Session, config: OidcConfig, now: dt.datetime, box: SecretBox)
         "updated_at": now,
     }
     rows.put(session, OrganisationOidcRow, config.oin, values)
-    _end_sessions(session, config.oin)  # signed in by the old one
+    organisations.end_portal_sessions(session, config.oin)  # signed in by the old one
 
 
 def remove(session: Session, oin: str) -> bool:
     """Remove the organisation's sign-in; its people's sessions end with it."""
-    _end_sessions(session, oin)
+    organisations.end_portal_sessions(session, oin)
     return rows.drop(session, OrganisationOidcRow, oin)
-
-
-def _end_sessions(session: Session, oin: str) -> None:
-    """End every portal session, and every sign-in under way, of ``oin``: nobody stays
-    signed in by a sign-in that was removed or changed. A session's access token lives in
-    the portal's memory under the session, and is not reached again."""
-    for table, column in (
-        (PortalSessionRow, PortalSessionRow.oin),
-        (PortalLoginRow, PortalLoginRow.oin),
-    ):
-        session.execute(delete(table).where(column == oin))
 
 
 def load(session: Session, oin: str, box: SecretBox) -> OidcConfig | None:

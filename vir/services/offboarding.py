@@ -57,6 +57,7 @@ from vir.services.identity import audit_revoked
 from vir.store import audit_log, locks
 from vir.store.db import Database
 from vir.store.locks import Lock
+from vir.store.organisations import end_portal_sessions
 from vir.store.records import Signal
 from vir.store.signals import signals_of_organisation
 from vir.store.tables import (
@@ -169,12 +170,8 @@ def _shut_out(db: Database, oin: str, now: dt.datetime, withdraw: bool) -> int:
                 raise _has_active(row.name, int(active), shut_out=False)
         # Its people can no more sign in to the portal (whose requests carry no
         # certificate) than its systems can call.
-        for table, column in (
-            (OrganisationOidcRow, OrganisationOidcRow.oin),
-            (PortalSessionRow, PortalSessionRow.oin),
-            (PortalLoginRow, PortalLoginRow.oin),
-        ):
-            session.execute(delete(table).where(column == oin))
+        session.execute(delete(OrganisationOidcRow).where(OrganisationOidcRow.oin == oin))
+        end_portal_sessions(session, oin)
         return _revoke_certificates(session, oin, now)
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from vir.domain.errors import CertificateRevoked
 from vir.domain.organisations import Category, Oin, Organisation
-from vir.store.tables import CertificateRow, OrganisationRow
+from vir.store.tables import CertificateRow, OrganisationRow, PortalLoginRow, PortalSessionRow
 
 
 def _to_domain(row: OrganisationRow) -> Organisation:
@@ -130,3 +130,15 @@ def set_coordinator(
     assert row is not None
     row.coordinator_name, row.coordinator_email, row.coordinator_phone = name, email, phone
     session.flush()
+
+
+def end_portal_sessions(session: Session, oin: str) -> None:
+    """End every portal session, and every sign-in under way, of ``oin`` (its sign-in
+    removed or changed, or the organisation shut out): nobody stays signed in. A
+    session's access token lives in the portal's memory under the session, and is not
+    reached again."""
+    for table, column in (
+        (PortalSessionRow, PortalSessionRow.oin),
+        (PortalLoginRow, PortalLoginRow.oin),
+    ):
+        session.execute(delete(table).where(column == oin))
