@@ -27,7 +27,7 @@ from vir.server.tls import MAX_HEAD_BYTES, MAX_HEADER_FIELDS
 from vir.services.epochs import EpochBook
 from vir.services.identity import Caller
 from vir.services.signals import SignalRequest, SignalService
-from vir.store.tables import OrganisationOidcRow, PortalSessionRow, PortalSignalRow
+from vir.store.tables import Base, OrganisationOidcRow, PortalSessionRow, PortalSignalRow
 
 pytestmark = PORTAL_HTTP_MARKS
 
@@ -140,6 +140,86 @@ def test_a_callback_is_used_once(portal: RunningPortal) -> None:
         http.cookies.set(LOGIN_COOKIE, binding, domain="127.0.0.1")
         again = http.get(chosen.headers["location"])
     assert again.status_code == 400
+
+
+def _row_counts(portal: RunningPortal) -> dict[str, int]:
+    db = portal.database()
+    try:
+        db.integrate()
+        with db.read() as session:
+            return {
+                t.name: int(session.scalar(select(func.count()).select_from(t)) or 0)
+                for t in Base.metadata.sorted_tables
+            }
+    finally:
+        db.dispose()
+
+
+def test_a_flood_of_sign_in_starts_fills_nothing(portal: RunningPortal) -> None:
+    """Found by a browser walk in stop 42: every ``GET /inloggen`` stored a sign-in under
+    way for ten minutes, so anyone could fill the table. Nothing is written now: the
+    sign-in travels in the browser's sealed cookie."""
+    before = _row_counts(portal)
+    with portal.http() as http:
+        for _ in range(200):
+            start = http.get("/inloggen", params={"organisatie": str(GP.oin)})
+            assert start.status_code == 303
+    assert _row_counts(portal) == before
+
+
+def test_a_link_to_the_sign_in_ends_no_session(portal: RunningPortal) -> None:
+    """Found by a browser walk in stop 42: starting a sign-in ended the browser's session,
+    so any same-site link or image pointing at ``/inloggen`` signed people out. The old
+    session ends when a new sign-in finishes, not before."""
+    with portal.http() as browser:
+        portal.sign_in(browser, str(GP.oin), "huisarts-1")
+        started = browser.get("/inloggen", params={"organisatie": str(SCHOOL.oin)})
+        assert started.status_code == 303
+        assert "Welkom, Dokter Jansen" in browser.get("/").text
+        # Abandoned at the provider; a sign-in that fails ends nothing either.
+        assert portal.sign_in(browser, str(GP.oin), "nobody").status_code == 403
+        assert "Welkom, Dokter Jansen" in browser.get("/").text
+
+
+def test_a_sign_in_started_before_the_provider_changed_is_refused(
+    portal: RunningPortal,
+) -> None:
+    with portal.http() as http:
+        start = http.get("/inloggen", params={"organisatie": str(SCHOOL.oin)})
+        params = dict(httpx.URL(start.headers["location"]).params)
+        chosen = http.post(f"{portal.idp.issuer}/authorize", data=params | {"sub": "school-1"})
+        db = portal.database()
+        try:
+            with db.write() as session:
+                row = session.get(OrganisationOidcRow, str(SCHOOL.oin))
+                assert row is not None
+                original, row.client_id = row.client_id, "another-client"
+            answer = http.get(chosen.headers["location"])
+        finally:
+            with db.write() as session:
+                row = session.get(OrganisationOidcRow, str(SCHOOL.oin))
+                assert row is not None
+                row.client_id = original
+            db.dispose()
+    assert answer.status_code == 403 and SESSION_COOKIE not in answer.headers.get("set-cookie", "")
+    assert ("portal.sign_in_refused", "not_configured") in _actions(portal)
+
+
+def test_failed_callbacks_of_one_address_are_held_off(tmp_path: Path) -> None:
+    """A sign-in cookie costs nothing to get, and each failing callback with one would
+    call the provider and write an audit entry: after 30 failures in 5 minutes the
+    address gets 429 before either is touched."""
+    with running_portal(tmp_path) as own, own.http() as http:
+        for _ in range(30):
+            assert http.get("/auth/callback", params={"state": "x", "code": "y"}).status_code == 400
+        written = len(_actions(own))
+        start = http.get("/inloggen", params={"organisatie": str(GP.oin)})
+        params = dict(httpx.URL(start.headers["location"]).params)
+        chosen = http.post(f"{own.idp.issuer}/authorize", data=params | {"sub": "huisarts-1"})
+        held = http.get(chosen.headers["location"])
+        assert held.status_code == 429 and held.headers["retry-after"] == "300"
+        assert SESSION_COOKIE not in held.headers.get("set-cookie", "")
+        assert len(_actions(own)) == written
 
 
 def test_a_person_of_another_organisation_is_refused(portal: RunningPortal) -> None:

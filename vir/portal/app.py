@@ -36,7 +36,7 @@ from vir.audit.actions import Action
 from vir.audit.chain import Outcome
 from vir.crypto.secretbox import SealedSecretError, SecretBox
 from vir.domain.clock import Clock
-from vir.portal import config, followup, guard, officer, oidc, pages, sessions
+from vir.portal import config, followup, guard, officer, oidc, pages, sessions, throttle
 from vir.portal.config import PortalRole
 from vir.portal.forms import FormMalformed, FormTooLarge
 from vir.portal.settings import KeyHolders, PortalSettings
@@ -50,6 +50,14 @@ PERSON_KEY_PURPOSE = "portal person id"
 
 LOGIN_COOKIE = "__Host-vir-login"
 STATIC = Path(__file__).parent / "static"
+
+
+def _provider(found: config.OidcConfig) -> str:
+    """Which provider and client a sign-in is started with: the callback finishes it only
+    with the same (an organisation's sign-in changed meanwhile refuses it)."""
+    return f"{found.issuer} {found.client_id}"
+
+
 ROLE_LABELS = {
     PortalRole.PROFESSIONAL: "professional",
     PortalRole.COORDINATOR: "coördinator van de organisatie",
@@ -115,6 +123,7 @@ def create_portal_app(
     person_key = box.subkey(PERSON_KEY_PURPOSE)
     origin = settings.public_url.rstrip("/")
     holders = settings.key_holders()
+    failures = throttle.FailedSignIns()
 
     async def home(request: Request) -> Response:
         user = await run_in_threadpool(portal.current, request)
@@ -167,14 +176,17 @@ def create_portal_app(
             return portal.message(
                 "Inloggen niet mogelijk", "Kies een organisatie uit de lijst.", 400
             )
-        # Signing in again ends the session this browser had (someone else's, on a shared
-        # workstation): it stays valid no longer. (The session cookie is SameSite=Strict:
-        # another site's link here ends nothing.)
-        previous = await run_in_threadpool(portal.current, request)
-        with db.write() as session:
-            if previous is not None:
-                end_session(session, previous)
-            state, binding, login = sessions.start_login(session, oin, clock())
+        # Nothing is written: the sign-in travels in the browser's sealed cookie. The
+        # session this browser has (someone else's, on a shared workstation) ends when
+        # the new one is made, not here: a link to this page ends nothing.
+        had = request.cookies.get(SESSION_COOKIE, "")
+        state, cookie, login = sessions.start_login(
+            box,
+            oin,
+            _provider(found),
+            clock(),
+            sessions.digest(had) if 0 < len(had) <= 100 else None,
+        )
         try:
             url = await run_in_threadpool(
                 oidc.authorization_url,
@@ -202,7 +214,7 @@ def create_portal_app(
         # Lax: the provider's redirect back is a top-level navigation from another site.
         response.set_cookie(
             LOGIN_COOKIE,
-            binding,
+            cookie,
             max_age=600,
             path="/",
             secure=True,
@@ -214,16 +226,27 @@ def create_portal_app(
     async def callback(request: Request) -> Response:
         params = request.query_params
         state, code = params.get("state", ""), params.get("code", "")
-        binding = request.cookies.get(LOGIN_COOKIE, "")
-        if not (0 < len(state) <= 100 and 0 < len(binding) <= 100):
-            return portal.message("Inloggen mislukt", "Begin opnieuw met inloggen.", 400)
-        with db.write() as session:
-            login = sessions.finish_login(session, state, binding, clock())
+        peer = request.client.host if request.client is not None else ""
+        if failures.exceeded(peer, clock()):
+            refused = portal.message(
+                "Inloggen mislukt",
+                "Te veel mislukte pogingen. Probeer het over een paar minuten opnieuw.",
+                429,
+            )
+            refused.headers["Retry-After"] = str(failures.retry_after)
+            return refused
+        cookie = request.cookies.get(LOGIN_COOKIE, "")
+        login = sessions.open_login(box, state, cookie, clock())
+        if login is not None:
+            with db.write() as session:
+                if not sessions.use_login(session, state, clock()):
+                    login = None
         if login is None:
+            failures.add(peer, clock())
             return portal.message("Inloggen mislukt", "Begin opnieuw met inloggen.", 400)
         found = await run_in_threadpool(configured, login.oin)
         try:
-            if found is None:
+            if found is None or _provider(found) != login.provider:
                 raise oidc.SignInFailed("not_configured")
             if params.get("error") or not 0 < len(code) <= 2048:
                 raise oidc.SignInFailed("provider_denied")
@@ -237,6 +260,7 @@ def create_portal_app(
                 settings.redirect_uri,
             )
         except oidc.SignInFailed as failure:
+            failures.add(peer, clock())
             await run_in_threadpool(
                 portal.audit,
                 Action.PORTAL_SIGN_IN_REFUSED,
@@ -252,6 +276,9 @@ def create_portal_app(
             )
         person = oidc.stored_person(person_key, who.person)
         with db.write() as session:
+            previous = sessions.find(session, login.replaces) if login.replaces else None
+            if previous is not None:
+                end_session(session, previous)
             # Signals this person registered before ids were keyed (stop 42) are theirs.
             session.execute(
                 update(PortalSignalRow)

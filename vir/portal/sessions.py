@@ -1,8 +1,10 @@
 """Sign-ins under way and sessions, server-side.
 
-The browser holds only random values: the session cookie, and (during sign-in) the
-state in the provider's redirect. The database holds SHA-256 hashes of them, so a
-copy of the database opens no session. A session ends on sign-out, after
+The browser holds the session cookie, a random value, and during sign-in a sealed
+cookie with the sign-in's state, nonce and PKCE verifier (nothing is stored when a
+sign-in starts). The database holds SHA-256 hashes of session cookies, and of the
+states of sign-ins finished in the last ten minutes, so a copy of the database opens
+no session and a callback is taken once. A session ends on sign-out, after
 ``idle`` seconds without a request (15 minutes by default), and after at most
 ``MAX_SESSION`` whatever happens; each has its own CSRF token for every form.
 """
@@ -11,14 +13,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from vir.crypto.secretbox import SealedSecretError, SecretBox
 from vir.portal.config import PortalRole
-from vir.store.tables import PortalLoginRow, PortalSessionRow
+from vir.store.tables import PortalSessionRow, UsedLoginRow
 
 LOGIN_TIME = dt.timedelta(minutes=10)  # from the redirect to the provider to the callback
 MAX_SESSION = dt.timedelta(hours=10)  # a working day, whatever the activity
@@ -35,6 +39,8 @@ class Login:
     oin: str
     nonce: str
     verifier: str
+    provider: str  # the organisation's issuer and client when the sign-in started
+    replaces: str | None  # the hash of the session the browser had then
 
 
 @dataclass(frozen=True)
@@ -52,40 +58,67 @@ class PortalSession:
         return PortalRole.PROFESSIONAL in self.roles or PortalRole.COORDINATOR in self.roles
 
 
-def _login_key(state: str, binding: str) -> str:
-    return digest(f"{state}\n{binding}")
+LOGIN_PURPOSE = "portal-login"  # the sealed sign-in cookie's associated data
+MAX_LOGIN_COOKIE = 1024  # a sealed sign-in is about 450 characters
 
 
-def start_login(session: Session, oin: str, now: dt.datetime) -> tuple[str, str, Login]:
-    """A new sign-in for ``oin``: the state to send to the provider, the binding for the
-    browser's sign-in cookie, and the nonce and verifier. Only a hash of state and
-    binding together is stored: the callback must come with both, from the browser
-    that started (no one can make another's browser finish their sign-in)."""
-    session.execute(delete(PortalLoginRow).where(PortalLoginRow.created_at < now - LOGIN_TIME))
-    state, binding = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    login = Login(oin, secrets.token_urlsafe(32), secrets.token_urlsafe(64))
-    session.add(
-        PortalLoginRow(
-            state_hash=_login_key(state, binding),
-            oin=oin,
-            nonce=login.nonce,
-            verifier=login.verifier,
-            created_at=now,
-        )
-    )
-    return state, binding, login
+def start_login(
+    box: SecretBox, oin: str, provider: str, now: dt.datetime, replaces: str | None
+) -> tuple[str, str, Login]:
+    """A new sign-in for ``oin`` at ``provider`` (its issuer and client): the state to
+    send to the provider, the browser's sign-in cookie, and the sign-in. Nothing is
+    stored: the cookie holds the state, nonce, PKCE verifier and start time, sealed
+    (AES-256-GCM under the index's secret-box key), so that a flood of starts fills
+    nothing, and the callback must come with both the state and the cookie, from the
+    browser that started (no one can make another's browser finish their sign-in).
+    ``replaces``: the hash of the session this browser had, ended when this one is made."""
+    state = secrets.token_urlsafe(32)
+    login = Login(oin, secrets.token_urlsafe(32), secrets.token_urlsafe(64), provider, replaces)
+    sealed = {
+        "state": state,
+        "oin": oin,
+        "nonce": login.nonce,
+        "verifier": login.verifier,
+        "provider": provider,
+        "at": int(now.timestamp()),
+        "replaces": replaces or "",
+    }
+    return state, box.seal(json.dumps(sealed), "", LOGIN_PURPOSE), login
 
 
-def finish_login(session: Session, state: str, binding: str, now: dt.datetime) -> Login | None:
-    """The sign-in of ``state`` and the browser's ``binding``, once (the row is deleted);
-    None when unknown, used already or older than LOGIN_TIME."""
-    row = session.get(PortalLoginRow, _login_key(state, binding))
-    if row is None:
+def open_login(box: SecretBox, state: str, cookie: str, now: dt.datetime) -> Login | None:
+    """The sign-in in ``cookie`` when it was sealed here for ``state`` less than
+    LOGIN_TIME ago; None otherwise (tampered with, another sign-in's, expired)."""
+    if not (0 < len(state) <= 100 and 0 < len(cookie) <= MAX_LOGIN_COOKIE):
         return None
-    session.delete(row)
-    if row.created_at < now - LOGIN_TIME:
+    try:
+        found = json.loads(box.open(cookie, "", LOGIN_PURPOSE))
+    except (SealedSecretError, ValueError):
         return None
-    return Login(row.oin, row.nonce, row.verifier)
+    try:
+        fields = [found[k] for k in ("state", "oin", "nonce", "verifier", "provider")]
+        at, replaces = found["at"], found["replaces"]
+    except (KeyError, TypeError):
+        return None
+    if not (all(isinstance(f, str) for f in fields) and isinstance(replaces, str)):
+        return None
+    if type(at) is not int or not secrets.compare_digest(fields[0], state):
+        return None
+    age = now.timestamp() - at
+    if not 0 <= age <= LOGIN_TIME.total_seconds():
+        return None
+    return Login(fields[1], fields[2], fields[3], fields[4], replaces or None)
+
+
+def use_login(session: Session, state: str, now: dt.datetime) -> bool:
+    """Take the sign-in of ``state`` once: False when it was taken already (a replayed
+    callback). Only its hash is kept, for LOGIN_TIME (its cookie is no good after)."""
+    session.execute(delete(UsedLoginRow).where(UsedLoginRow.used_at < now - LOGIN_TIME))
+    key = digest(state)
+    if session.get(UsedLoginRow, key) is not None:
+        return False
+    session.add(UsedLoginRow(state_hash=key, used_at=now))
+    return True
 
 
 def create(
@@ -126,6 +159,16 @@ def current(
         return None
     if now - row.last_seen_at >= TOUCH_EVERY:
         row.last_seen_at = now
+    return _session(row)
+
+
+def find(session: Session, token_hash: str) -> PortalSession | None:
+    """The session of cookie hash ``token_hash``, as stored (to end it)."""
+    row = session.get(PortalSessionRow, token_hash)
+    return None if row is None else _session(row)
+
+
+def _session(row: PortalSessionRow) -> PortalSession:
     return PortalSession(
         token_hash=row.id_hash,
         oin=row.oin,

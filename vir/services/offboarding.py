@@ -69,7 +69,6 @@ from vir.store.tables import (
     OrganisationEmailRow,
     OrganisationOidcRow,
     OrganisationRow,
-    PortalLoginRow,
     PortalSessionRow,
     RateLimitRow,
     SignalRow,
@@ -266,7 +265,6 @@ def _stop_delivery(session: Session, oin: str) -> None:
         (NotificationCounterRow, NotificationCounterRow.oin),
         (RateLimitRow, RateLimitRow.oin),
         (PortalSessionRow, PortalSessionRow.oin),
-        (PortalLoginRow, PortalLoginRow.oin),
     ):
         session.execute(delete(table).where(column == oin))
 

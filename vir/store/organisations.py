@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from vir.domain.errors import CertificateRevoked
 from vir.domain.organisations import Category, Oin, Organisation
-from vir.store.tables import CertificateRow, OrganisationRow, PortalLoginRow, PortalSessionRow
+from vir.store.tables import CertificateRow, OrganisationRow, PortalSessionRow
 
 
 def _to_domain(row: OrganisationRow) -> Organisation:
@@ -133,12 +133,10 @@ def set_coordinator(
 
 
 def end_portal_sessions(session: Session, oin: str) -> None:
-    """End every portal session, and every sign-in under way, of ``oin`` (its sign-in
-    removed or changed, or the organisation shut out): nobody stays signed in. A
-    session's access token lives in the portal's memory under the session, and is not
-    reached again."""
-    for table, column in (
-        (PortalSessionRow, PortalSessionRow.oin),
-        (PortalLoginRow, PortalLoginRow.oin),
-    ):
-        session.execute(delete(table).where(column == oin))
+    """End every portal session of ``oin`` (its sign-in removed or changed, or the
+    organisation shut out): nobody stays signed in. A session's access token lives in
+    the portal's memory under the session, and is not reached again. A sign-in under
+    way is finished against the organisation's sign-in as it is at the callback: none
+    when it was removed, and another provider or client when it was changed, refuse it
+    (vir.portal.app)."""
+    session.execute(delete(PortalSessionRow).where(PortalSessionRow.oin == oin))

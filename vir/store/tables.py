@@ -610,18 +610,15 @@ class KeyholderOidcRow(Base):
     updated_at: Mapped[dt.datetime]
 
 
-class PortalLoginRow(Base):
-    """A sign-in under way (migration 0018), keyed by a SHA-256 of the state sent to the
-    provider and the browser's sign-in cookie, with the nonce and PKCE verifier it must
-    come back with. Used once; an unfinished one is deleted after ten minutes."""
+class UsedLoginRow(Base):
+    """A sign-in finished in the last ten minutes (migration 0029), keyed by a SHA-256 of
+    its state: its callback is taken once. A sign-in under way is stored nowhere but in
+    the browser's sealed sign-in cookie (vir.portal.sessions)."""
 
-    __tablename__ = "portal_logins"
+    __tablename__ = "portal_used_logins"
 
     state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    oin: Mapped[str] = mapped_column(String(20))
-    nonce: Mapped[str] = mapped_column(String(64))
-    verifier: Mapped[str] = mapped_column(String(128))
-    created_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime]
 
 
 class PortalSessionRow(Base):
