@@ -31,8 +31,13 @@ its own SAVEPOINT on it; the last in line, or the one that finds the group full
 ``with db.write()`` returns only once that commit is durable. A writer that fails
 rolls back its own savepoint only; the others commit. If the shared commit fails,
 or a failure leaves the transaction unusable, every writer in the group gets
-``WriteNotCommitted`` and nothing of theirs was stored. On PostgreSQL each writer is
-a group of one: the server shares WAL flushes between concurrent commits itself.
+``WriteNotCommitted`` and nothing of theirs was stored. An exclusive writer
+(``write(exclusive=True)``: a rekey's switch, a migration step) joins no group: the
+group before it commits first, and it runs in a transaction of its own without a
+savepoint (a savepoint makes SQLite copy every page it changes to a sub-journal
+first, and a switch changes nearly every page of the file). On PostgreSQL each
+writer is a group of one: the server shares WAL flushes between concurrent commits
+itself.
 """
 
 from __future__ import annotations
@@ -321,14 +326,26 @@ class Database:
         On SQLite it may share its database transaction (and commit) with writers
         queued behind it: see "Group commit" above.
         """
-        if self._postgresql:
-            group = self._open_group(exclusive=exclusive)
+        if self._postgresql or exclusive:
+            # Its own transaction, without a savepoint: on SQLite a savepoint copies every
+            # page the writer changes to a sub-journal first (a rekey's switch changes
+            # nearly every page of the file), and nothing needs one when no other writer
+            # shares the transaction.
+            group = (
+                self._open_group(exclusive=exclusive)
+                if self._postgresql
+                else self._take_turn_alone()
+            )
             ok = False
             try:
                 yield from self._run(group, self._alone())
                 ok = True
             finally:
-                self._finish(group, commit=ok and _usable(group.connection))
+                try:
+                    self._finish(group, commit=ok and _usable(group.connection))
+                finally:
+                    if not self._postgresql:
+                        self._turn.release()
         else:
             group = self._take_turn()
             try:
@@ -381,16 +398,33 @@ class Database:
         session, self._spare = self._spare, None
         return session if session is not None else self._writes()
 
-    def _take_turn(self) -> WriteGroup:
+    def _wait_turn(self) -> None:
         with self._counter:
             self._queued += 1
         self._turn.acquire()
         with self._counter:
             self._queued -= 1
+
+    def _take_turn(self) -> WriteGroup:
+        self._wait_turn()
         try:
             if self._group is None:
                 self._group = self._open_group()
             return self._group
+        except BaseException:
+            self._turn.release()
+            raise
+
+    def _take_turn_alone(self) -> WriteGroup:
+        """The turn, and a transaction of its own for the writer taking it (SQLite): a
+        group still open is committed first (its writers are done; only their commit
+        was waiting for the next in line)."""
+        self._wait_turn()
+        try:
+            shared, self._group = self._group, None
+            if shared is not None:
+                self._finish(shared, commit=_usable(shared.connection))
+            return self._open_group()
         except BaseException:
             self._turn.release()
             raise

@@ -392,7 +392,16 @@ def _swap(session: Session, part: Shadowed, to_epoch: int) -> int:
     moved |= {shadow: None for shadow in part.shadow}
     if part.stamps_epoch:
         moved["epoch"] = to_epoch
-    statement = update(part.table).values(moved).where(t[part.live[0]].is_not(None))
+    # OR FAIL: a constraint it broke (a NOT NULL live column from a missing shadow)
+    # stops it without undoing its own rows, so SQLite keeps no statement journal, a
+    # copy of every page it changes (nearly all of the table); the switch's transaction
+    # is rolled back whole on the error anyway.
+    statement = (
+        update(part.table)
+        .values(moved)
+        .where(t[part.live[0]].is_not(None))
+        .prefix_with("OR FAIL", dialect="sqlite")
+    )
     result = session.execute(statement)
     # A row without a live value has no shadow (end_match clears both); cleared anyway.
     session.execute(
