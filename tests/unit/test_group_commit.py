@@ -234,6 +234,17 @@ def test_an_exclusive_writer_has_a_transaction_of_its_own(store: Store) -> None:
     assert _addresses(db) == 1
 
 
+def test_a_writer_alone_has_no_savepoint(store: Store) -> None:
+    """A rekey's batch changes a few hundred pages: ``write(alone=True)`` runs it in a
+    transaction of its own without a savepoint (on PostgreSQL every writer is alone)."""
+    for alone in (True, False):
+        with store.db.write(alone=alone) as session:
+            nested = session.connection().in_nested_transaction()
+            _add_address()(session)
+        assert nested is (not alone and store.db.engine.dialect.name != "postgresql")
+    assert _addresses(store.db) == 2
+
+
 def test_a_lone_writer_commits_at_once(store: Store) -> None:
     with _commits(store.db) as commits:
         for i in range(3):

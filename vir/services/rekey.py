@@ -411,7 +411,9 @@ class _Job:
     def _store(self, batch: _Batch, future: Future[tuple[bytes, tuple[int, ...]]]) -> None:
         products, failed = future.result()
         done = self._converted(batch, products, failed)
-        with self._db.write() as session:
+        # Alone: in a write group's savepoint, SQLite would first copy each of the
+        # batch's pages (a few hundred) to a sub-journal.
+        with self._db.write(alone=True) as session:
             if not self._still_incoming(session):
                 self.stopped = self.result.superseded = True
                 return

@@ -318,15 +318,17 @@ class Database:
         return self._reads()
 
     @contextmanager
-    def write(self, *, exclusive: bool = False) -> Iterator[Session]:
+    def write(self, *, exclusive: bool = False, alone: bool = False) -> Iterator[Session]:
         """A write transaction: on success it returns once the commit is durable; on any
         exception nothing of it is stored. ``exclusive``: no other writer runs meanwhile
         (a rekey's switch); every writer on SQLite is.
 
         On SQLite it may share its database transaction (and commit) with writers
-        queued behind it: see "Group commit" above.
+        queued behind it: see "Group commit" above. ``alone`` (and ``exclusive``): it
+        does not, and runs without a savepoint, for a writer that changes many pages
+        (a rekey's batch); on PostgreSQL every writer is alone.
         """
-        if self._postgresql or exclusive:
+        if self._postgresql or exclusive or alone:
             # Its own transaction, without a savepoint: on SQLite a savepoint copies every
             # page the writer changes to a sub-journal first (a rekey's switch changes
             # nearly every page of the file), and nothing needs one when no other writer
