@@ -40,7 +40,7 @@ from vir.portal import config, followup, guard, officer, oidc, pages, sessions, 
 from vir.portal.config import PortalRole
 from vir.portal.forms import FormMalformed, FormTooLarge
 from vir.portal.settings import KeyHolders, PortalSettings
-from vir.portal.state import SESSION_COOKIE, Portal
+from vir.portal.state import SESSION_COOKIE, Portal, session_cookie
 from vir.store import audit_log
 from vir.store.db import Database
 from vir.store.tables import PortalSignalRow
@@ -50,12 +50,6 @@ PERSON_KEY_PURPOSE = "portal person id"
 
 LOGIN_COOKIE = "__Host-vir-login"
 STATIC = Path(__file__).parent / "static"
-
-
-def _provider(found: config.OidcConfig) -> str:
-    """Which provider and client a sign-in is started with: the callback finishes it only
-    with the same (an organisation's sign-in changed meanwhile refuses it)."""
-    return f"{found.issuer} {found.client_id}"
 
 
 ROLE_LABELS = {
@@ -74,6 +68,12 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
+
+
+def _provider(found: config.OidcConfig) -> str:
+    """Which provider and client a sign-in is started with: the callback finishes it only
+    with the same (an organisation's sign-in changed meanwhile refuses it)."""
+    return f"{found.issuer} {found.client_id}"
 
 
 def security_headers(holders: KeyHolders) -> dict[str, str]:
@@ -179,13 +179,9 @@ def create_portal_app(
         # Nothing is written: the sign-in travels in the browser's sealed cookie. The
         # session this browser has (someone else's, on a shared workstation) ends when
         # the new one is made, not here: a link to this page ends nothing.
-        had = request.cookies.get(SESSION_COOKIE, "")
+        had = session_cookie(request)
         state, cookie, login = sessions.start_login(
-            box,
-            oin,
-            _provider(found),
-            clock(),
-            sessions.digest(had) if 0 < len(had) <= 100 else None,
+            box, oin, _provider(found), clock(), None if had is None else sessions.digest(had)
         )
         try:
             url = await run_in_threadpool(

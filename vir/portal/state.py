@@ -188,8 +188,8 @@ class Portal:
         return not capped
 
     def current(self, request: Request) -> sessions.PortalSession | None:
-        token = request.cookies.get(SESSION_COOKIE)
-        if not token or len(token) > 100:
+        token = session_cookie(request)
+        if token is None:
             return None
         with self.db.write() as session:
             return sessions.current(session, token, self.clock(), self.idle)
@@ -201,6 +201,12 @@ class Portal:
 
     async def read_form(self, request: Request) -> PostedForm | None:
         return await _form(request, self.settings.max_form_bytes)
+
+
+def session_cookie(request: Request) -> str | None:
+    """The browser's session cookie, when it has one of a plausible length."""
+    token = request.cookies.get(SESSION_COOKIE, "")
+    return token if 0 < len(token) <= 100 else None
 
 
 class PostedForm(dict[str, str]):

@@ -27,11 +27,10 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-class _Waiting(Generic[K, T, R]):
-    __slots__ = ("answer", "done", "item", "key")
+class _Waiting(Generic[T, R]):
+    __slots__ = ("answer", "done", "item")
 
-    def __init__(self, key: K, item: T) -> None:
-        self.key = key
+    def __init__(self, item: T) -> None:
         self.item = item
         self.answer: R | BaseException | None = None
         self.done = False
@@ -47,7 +46,7 @@ class Combiner(Generic[K, T, R]):
         exception it raises is every item's refusal."""
         self._handle = handle
         self._most = most
-        self._queues: dict[K, list[_Waiting[K, T, R]]] = {}
+        self._queues: dict[K, list[_Waiting[T, R]]] = {}
         # Guards the queues and ``_busy``; a waiting caller sleeps on it until a batch
         # is done (not on a lock of its own turn: each caller woken in turn only to
         # find its item done would let the queue fill one item at a time).
@@ -61,7 +60,7 @@ class Combiner(Generic[K, T, R]):
 
     def __call__(self, key: K, item: T) -> R:
         """``item``'s answer, handled with whatever is queued beside it under ``key``."""
-        waiting: _Waiting[K, T, R] = _Waiting(key, item)
+        waiting: _Waiting[T, R] = _Waiting(item)
         with self._changed:
             self._queues.setdefault(key, []).append(waiting)
             while not waiting.done:
@@ -85,7 +84,7 @@ class Combiner(Generic[K, T, R]):
             raise answer
         return answer  # type: ignore[return-value]  # set by _handle_batch
 
-    def _handle_batch(self, key: K, taken: list[_Waiting[K, T, R]]) -> None:
+    def _handle_batch(self, key: K, taken: list[_Waiting[T, R]]) -> None:
         try:
             try:
                 answers = self._handle(key, [w.item for w in taken])

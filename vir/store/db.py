@@ -32,7 +32,7 @@ its own SAVEPOINT on it; the last in line, or the one that finds the group full
 rolls back its own savepoint only; the others commit. If the shared commit fails,
 or a failure leaves the transaction unusable, every writer in the group gets
 ``WriteNotCommitted`` and nothing of theirs was stored. An exclusive writer
-(``write(exclusive=True)``: a rekey's switch, a migration step) joins no group: the
+(``write(exclusive=True)``: a rekey's switch, a key-epoch change) joins no group: the
 group before it commits first, and it runs in a transaction of its own without a
 savepoint (a savepoint makes SQLite copy every page it changes to a sub-journal
 first, and a switch changes nearly every page of the file). On PostgreSQL each
