@@ -432,7 +432,11 @@ class _Job:
         passes."""
         size, keys, rows = ELEMENT_BYTES, batch.keys, batch.rows
         width = len(batch.part.live)
-        chunks = [products[at : at + size] for at in range(0, len(products), size)]
+        # Slices of a bytearray: Python's sqlite3 binds a bytearray directly, but adapts
+        # each bytes value first (an adapter looked up, and an AttributeError raised and
+        # cleared, per value): millions of values.
+        whole = bytearray(products)
+        chunks = [whole[at : at + size] for at in range(0, len(whole), size)]
         bad = {position // width for position in failed}
         # A row's key holds no zero element where its values hold none (it is a rowid,
         # an id, or a pseudonym of the row itself): the whole row is searched, unsliced.
