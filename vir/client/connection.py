@@ -12,11 +12,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import httpx
 
 from vir.client.professional import check_professional
+from vir.client.transport import Connections, through_proxy
 from vir.client.webhooks import WebhookVerifier
 from vir.crypto import oprf, threshold
 from vir.crypto.keyfile import derived_key
@@ -217,6 +219,10 @@ class VirClient:
     _sleep: Callable[[float], None] = staticmethod(time.sleep)
     _rng: random.Random = random.Random()  # noqa: S311 (jitter, not a secret)
     _holders: tuple[httpx.Client, ...] = ()
+    # Which of the clients above send on the client's own connections (vir.client.
+    # transport); one absent here (not https, a proxy in the environment, a test's mock)
+    # sends with httpx.
+    _senders: Mapping[httpx.Client, Connections] = MappingProxyType({})
     _pool: ThreadPoolExecutor | None = None  # asks threshold key holders at once
     _pool_made = threading.Lock()
     threshold: int = 1
@@ -246,6 +252,11 @@ class VirClient:
         self._holders = tuple(
             httpx.Client(base_url=url, verify=context, timeout=timeout) for url in keyholders
         )
+        self._senders = {
+            http: Connections(context, timeout)
+            for http in (self._http, *self._holders)
+            if http.base_url.scheme == "https" and not through_proxy(http.base_url)
+        }
         self.threshold = threshold
 
     def local_key(self, purpose: str) -> bytes:
@@ -321,6 +332,8 @@ class VirClient:
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
+        for sender in self._senders.values():
+            sender.close()
         self._http.close()
         for holder in self._holders:
             holder.close()
@@ -337,9 +350,13 @@ class VirClient:
         """One call to the index (``via``: another server, a key holder), sent again after
         a 429 or 503 as ``retry`` says; a problem answer raises ServiceError."""
         http = via if via is not None else self._http
+        sender = self._senders.get(http)
         retries, waited = 0, 0.0
         while True:
-            response = http.request(method, path, json=body, params=params)
+            if sender is None:
+                response = http.request(method, path, json=body, params=params)
+            else:
+                response = sender.send(http.build_request(method, path, json=body, params=params))
             pause = self.retry.wait(response, retries, waited, self._rng)
             if pause is None:
                 break
