@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -117,7 +116,7 @@ def test_threads_share_a_client(files: Files, server: Server) -> None:
     assert len(server.connections()) <= 6
 
 
-def test_nothing_listening_is_a_connect_error(files: Files, tmp_path: Path) -> None:
+def test_nothing_listening_is_a_connect_error(files: Files) -> None:
     with serving(files) as gone:
         url = gone.url
     with client_for(files, url) as client, pytest.raises(httpx.ConnectError):
