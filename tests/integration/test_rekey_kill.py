@@ -201,3 +201,31 @@ def test_the_workers_of_a_rekey_killed_alone_end_with_it(tmp_path: Path) -> None
         for pid in left:
             os.kill(pid, signal.SIGKILL)
         assert left == [], "workers outlived the rekey"
+
+
+def test_a_run_killed_after_the_switch_commits_has_its_entries_integrated_by_the_next(
+    tmp_path: Path,
+) -> None:
+    """Killed between the switch's commit and the integration after it, a run leaves the
+    switch's audit entry staged; the next run, finding the rekey done, integrates it
+    (found by the test above at seed 1704873929: the kill after every row came then)."""
+    token = tmp_path / "rekey.json"
+    token.write_bytes(seed.token())
+    key = tmp_path / "keyholder.pub"
+    key.write_text(seed.VERIFIER_KEY + "\n")
+    with fresh_store(template(tmp_path), tmp_path / "killed.sqlite") as killed:
+        seed.seed(killed.db, 20)
+        killed.db.integrate_after_commit = False  # as if killed before integrating
+        rekey.start(killed.db, read_token(seed.token(), seed.VERIFIER_KEY), T0)
+        assert rekey.run(killed.db, clock=lambda: T0, grace=dt.timedelta(days=30), workers=0)
+        with killed.db.read() as session:
+            actions = list(session.scalars(select(AuditEntryRow.action)))
+        assert Action.KEY_REKEY_SWITCHED not in actions  # staged only
+        url = killed.db.engine.url.render_as_string(hide_password=False)
+        again = _rekey(url, token, key, tmp_path / "rekey.log")
+        assert again.wait(timeout=120) == 0, (tmp_path / "rekey.log").read_text()
+        assert "this rekey is done" in (tmp_path / "rekey.log").read_text()
+        with killed.db.read() as session:
+            actions = list(session.scalars(select(AuditEntryRow.action)))
+        assert actions.count(Action.KEY_REKEY_STARTED) == 1
+        assert actions.count(Action.KEY_REKEY_SWITCHED) == 1
