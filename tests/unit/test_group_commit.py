@@ -375,3 +375,50 @@ def test_many_writers_at_once_keep_one_chain(store: Store) -> None:
         mine = [n for n in names if n.startswith(f"{w}.")]
         assert mine == [f"{w}.{i}" for i in range(25)]
     assert _addresses(db) == 16 * 5
+
+
+def test_many_writers_from_one_thread_share_one_commit(store: Store) -> None:
+    """``write_each``: each item a writer of its own (what it raises is its answer, and
+    nothing of it is stored), all of them in one transaction and one commit."""
+    db = store.db
+
+    def work(session: Session, name: str) -> str:
+        if name == "address":
+            _add_address()(session)
+        elif name == "fails after writing":
+            _add_address(fail=True)(session)
+        else:
+            audit_log.append(session, _entry(name))
+        return name.upper()
+
+    names = ["a", "address", "fails after writing", "b"]
+    with _commits(db) as commits:
+        answers = db.write_each(names, work)
+    assert answers[:2] == ["A", "ADDRESS"] and answers[3] == "B"
+    assert isinstance(answers[2], RuntimeError)
+    assert commits == [1]
+    assert _names(db) == ["a", "address", "b"]
+    assert _addresses(db) == 1
+
+
+def test_many_writers_from_one_thread_are_refused_together_when_the_commit_fails(
+    store: Store,
+) -> None:
+    db = store.db
+
+    def work(session: Session, name: str) -> None:
+        audit_log.append(session, _entry(name))
+        if name == "last":
+
+            def refuse(_connection: Connection) -> None:
+                raise OSError("disk gone")
+
+            group: WriteGroup = session.info[GROUP]
+            group.before_commit.append(refuse)
+
+    with pytest.raises(WriteNotCommitted) as refused:
+        db.write_each(["a", "last"], work)
+    assert "disk gone" not in str(refused.value)
+    assert _names(db) == []
+    db.write_each(["after"], work)  # the next writers start afresh
+    assert _names(db) == ["after"]

@@ -14,6 +14,8 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlalchemy.orm import Session
+
 from vir.audit.actions import Action
 from vir.audit.chain import Outcome
 from vir.crypto import oprf, ristretto
@@ -23,10 +25,14 @@ from vir.domain.errors import InvalidElement
 from vir.domain.ratelimit import LimitKind
 from vir.keyholder.bearer import Person
 from vir.keyholder.epochs import KeyStore
+from vir.services.combining import Combiner
 from vir.services.identity import Caller
 from vir.store import audit_log
 from vir.store.db import Database
 from vir.store.ratelimits import RateLimits
+
+# The most evaluations paid for in one transaction (``account_waiting``).
+ACCOUNTED_MOST = 64
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,12 @@ class EvaluationService:
         self._db = db
         self._limits = limits
         self._clock = clock
+        # One organisation's evaluations a batch: on PostgreSQL a bucket another instance
+        # emptied meanwhile refuses the whole batch at its commit, and only the
+        # organisation whose bucket it is should be refused.
+        self._accounting: Combiner[str, Computed, Evaluation] = Combiner(
+            self._account_each, most=ACCOUNTED_MOST
+        )
 
     def evaluate(self, caller: Caller | Person, blinded: Sequence[bytes]) -> Evaluation:
         """``k·B`` for each element, under the served epoch: ``compute``, then
@@ -95,20 +107,34 @@ class EvaluationService:
         audit entry; when another instance emptied them meanwhile, RateLimited and
         nothing is answered. Refusals are audited by the error path.
         """
-        caller, now, count = computed.caller, computed.at, len(computed.elements)
         with self._db.write() as session:
-            for kind in (LimitKind.OPRF, LimitKind.OPRF_HOURLY):
-                self._limits.take(session, kind, caller.oin, count, now)
-            audit_log.append(
-                session,
-                audit_log.new_event(
-                    Action.OPRF_EVALUATE,
-                    Outcome.SUCCESS,
-                    now,
-                    organisation=caller.oin,
-                    certificate=caller.certificate if isinstance(caller, Caller) else None,
-                    actor=caller.actor if isinstance(caller, Person) else None,
-                    objects={"elements": count, "epoch": computed.epoch},
-                ),
-            )
+            return self._pay_and_log(session, computed)
+
+    async def account_waiting(self, computed: Computed) -> Evaluation:
+        """``account`` for a caller on an event loop: an organisation's evaluations that
+        arrive while others of it are paid for are paid for next, together
+        (``Combiner.submit``), each as a writer of its own in one transaction
+        (``Database.write_each``): one trip to a worker thread and one commit for them
+        all, none of them a thread's wait."""
+        return await self._accounting.submit(computed.caller.oin, computed)
+
+    def _account_each(self, _oin: str, batch: Sequence[Computed]) -> list[Evaluation | Exception]:
+        return self._db.write_each(batch, self._pay_and_log)
+
+    def _pay_and_log(self, session: Session, computed: Computed) -> Evaluation:
+        caller, now, count = computed.caller, computed.at, len(computed.elements)
+        for kind in (LimitKind.OPRF, LimitKind.OPRF_HOURLY):
+            self._limits.take(session, kind, caller.oin, count, now)
+        audit_log.append(
+            session,
+            audit_log.new_event(
+                Action.OPRF_EVALUATE,
+                Outcome.SUCCESS,
+                now,
+                organisation=caller.oin,
+                certificate=caller.certificate if isinstance(caller, Caller) else None,
+                actor=caller.actor if isinstance(caller, Person) else None,
+                objects={"elements": count, "epoch": computed.epoch},
+            ),
+        )
         return Evaluation(computed.epoch, computed.elements, computed.share_index, self._threshold)

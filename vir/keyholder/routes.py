@@ -105,7 +105,7 @@ async def evaluate(
     # One process per core (VIR_KEYHOLDER_WORKERS) is how the key holder uses them all.
     # The database work (buckets, audit entry, commit) waits in a thread.
     computed = evaluation.compute(caller, decoded)
-    done = await run_in_threadpool(evaluation.account, computed)
+    done = await evaluation.account_waiting(computed)
     return EvaluateResponse(
         epoch=done.epoch,
         evaluated_elements=[b64url_encode(e) for e in done.elements],

@@ -18,9 +18,12 @@ registration (docs/concurrency.md, "Registrations combined").
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Hashable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from starlette.concurrency import run_in_threadpool
 
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
@@ -52,6 +55,10 @@ class Combiner(Generic[K, T, R]):
         # find its item done would let the queue fill one item at a time).
         self._changed = threading.Condition()
         self._busy: set[K] = set()  # keys whose batch a thread is handling
+        # ``submit``'s callers, on an event loop: (loop, key) -> queued; touched on that
+        # loop only.
+        self._waiting_on_loop: dict[tuple[asyncio.AbstractEventLoop, K], list[Any]] = {}
+        self._drivers: set[asyncio.Task[None]] = set()
 
     def waiting(self) -> int:
         """How many calls are queued, not yet taken into a batch."""
@@ -83,6 +90,51 @@ class Combiner(Generic[K, T, R]):
         if isinstance(answer, BaseException):
             raise answer
         return answer  # type: ignore[return-value]  # set by _handle_batch
+
+    async def submit(self, key: K, item: T) -> R:
+        """``item``'s answer, from a caller on an event loop: as ``__call__``, but the
+        caller does not take a thread while it waits. The items of one key that queue
+        while a batch of it is handled go to a worker thread in one trip, the next batch;
+        a batch's answers come back to the loop in one trip too."""
+        loop = asyncio.get_running_loop()
+        slot = (loop, key)
+        waiting: _Waiting[T, R] = _Waiting(item)
+        future: asyncio.Future[None] = loop.create_future()
+        queue = self._waiting_on_loop.get(slot)
+        if queue is None:
+            queue = self._waiting_on_loop[slot] = [(waiting, future)]
+            driving = loop.create_task(self._drive(slot))
+            self._drivers.add(driving)  # the loop keeps only a weak reference
+            driving.add_done_callback(self._drivers.discard)
+        else:
+            queue.append((waiting, future))
+        await future
+        answer = waiting.answer
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer  # type: ignore[return-value]  # set by _handle_batch
+
+    async def _drive(self, slot: tuple[asyncio.AbstractEventLoop, K]) -> None:
+        """Hand ``slot``'s queue to a worker thread batch by batch until it is empty."""
+        key = slot[1]
+        queue = self._waiting_on_loop[slot]
+        try:
+            while queue:
+                taken, queue[:] = queue[: self._most], queue[self._most :]
+                try:
+                    await run_in_threadpool(self._handle_batch, key, [w for w, _f in taken])
+                finally:
+                    for waiting, future in taken:
+                        if not waiting.done:
+                            waiting.answer, waiting.done = asyncio.CancelledError(), True
+                        if not future.done():
+                            future.set_result(None)
+        finally:
+            del self._waiting_on_loop[slot]
+            for waiting, future in queue:  # cancelled meanwhile: none may wait forever
+                waiting.answer, waiting.done = asyncio.CancelledError(), True
+                if not future.done():
+                    future.set_result(None)
 
     def _handle_batch(self, key: K, taken: list[_Waiting[T, R]]) -> None:
         try:

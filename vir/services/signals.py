@@ -90,6 +90,11 @@ class SignalService:
         (``vir.services.combining``): the same answers as one after the other."""
         return self._combined(caller, request)
 
+    async def register_waiting(self, caller: Caller, request: SignalRequest) -> Registration:
+        """``register`` for a caller on an event loop, without a thread of its own while
+        it waits (``Combiner.submit``)."""
+        return await self._combined.submit(caller, request)
+
     def register_many(
         self, caller: Caller, requests: Sequence[SignalRequest | VirError]
     ) -> list[Registration | VirError]:

@@ -51,7 +51,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy.exc
 from sqlalchemy import URL, Connection, Engine, create_engine, event, text
@@ -63,6 +63,9 @@ from vir.store import audit_log, ratelimits
 from vir.store.sequencer import Integrated
 from vir.store.write_group import GROUP, WriteGroup, WriterHooks
 from vir.store.writer_gate import WriterGate
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 _IMMEDIATE = "vir_immediate"
 LOCK_WAIT_SECONDS = 30
@@ -356,6 +359,44 @@ class Database:
                 self._spare = session  # closed: nothing of this writer is left in it
             finally:
                 self._end_turn(group)
+        self._committed(group)
+
+    def write_each(
+        self, items: Sequence[T], work: Callable[[Session, T], R]
+    ) -> list[R | Exception]:
+        """``work(session, item)`` for each item in order, each a writer of its own as in
+        ``write`` (what it raises refuses that item alone, nothing of it stored, and is
+        its answer), all of them in one transaction and one commit: one turn for many
+        writers, where each ``write`` from a thread of its own would wait for one.
+
+        Returns once the commit is durable; when it fails, raises as ``write`` does, for
+        every item. On PostgreSQL too the items share one transaction, each in a
+        savepoint of its own."""
+        answers: list[R | Exception] = []
+        group = self._open_group() if self._postgresql else self._take_turn()
+        ok = False
+        try:
+            for item in items:
+                # On SQLite the turn guards the spare session; on PostgreSQL nothing does.
+                session = self._writes() if self._postgresql else self._session(group)
+                try:
+                    with contextmanager(self._run)(group, session) as writing:
+                        answers.append(work(writing, item))
+                except Exception as refused:
+                    answers.append(refused)
+                if not self._postgresql:
+                    self._spare = session
+            ok = True
+        finally:
+            if self._postgresql:
+                self._finish(group, commit=ok and _usable(group.connection))
+            else:
+                self._end_turn(group)
+        self._committed(group)
+        return answers
+
+    def _committed(self, group: WriteGroup) -> None:
+        """Wait for ``group``'s commit; raise as ``write`` says when it failed."""
         group.committed.wait()
         if isinstance(group.failure, RateLimited):
             raise group.failure  # a bucket another writer emptied meanwhile (PostgreSQL)

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from vir.domain.errors import ConfigurationError, Conflict, InvalidElement, Rate
 from vir.domain.ratelimit import Limit, LimitKind
 from vir.keyholder import epochs
 from vir.keyholder.epochs import KeyStore
-from vir.keyholder.evaluation import EvaluationService
+from vir.keyholder.evaluation import Computed, EvaluationService
 from vir.services.identity import Caller
 from vir.store.ratelimits import RateLimits
 from vir.store.tables import AuditEntryRow
@@ -240,3 +241,41 @@ def test_a_retired_epoch_is_listed_with_when_it_was_retired(
         "   1  retired    retired 2026-11-22 10:00",
         "   2  current  ",
     ]
+
+
+def test_evaluations_waiting_together_are_paid_together_each_its_own(
+    tmp_path: Path, store: Store
+) -> None:
+    """``account_waiting``: evaluations that arrive while others are paid for are paid
+    for next in one transaction, each as a writer of its own: its own audit entry, its
+    own tokens, and a refusal of its own when the bucket cannot pay for it."""
+    service = _evaluation(tmp_path, store, burst=10)
+    element = oprf.blind(b"a")[1]
+    before = len(_audit(store))
+    batches: list[int] = []
+    pay = service._accounting._handle
+
+    def counted(key: object, items: Sequence[Computed]) -> Sequence[object]:
+        batches.append(len(items))
+        return pay(key, items)  # type: ignore[arg-type]
+
+    service._accounting._handle = counted  # type: ignore[assignment]
+
+    async def five_at_once() -> list[object]:
+        computed = [service.compute(CALLER, [element] * n) for n in (1, 4, 8, 2, 3)]
+        return await asyncio.gather(
+            *(service.account_waiting(c) for c in computed), return_exceptions=True
+        )
+
+    answers = asyncio.run(five_at_once())
+    assert [len(a.elements) if not isinstance(a, BaseException) else a for a in answers[:2]] == [
+        1,
+        4,
+    ]
+    assert isinstance(answers[2], RateLimited)  # 1 + 4 + 8 > 10: this one alone
+    assert [len(a.elements) for a in answers[3:]] == [2, 3]  # type: ignore[union-attr]
+    assert batches == [5]  # all queued before the first batch was taken
+    entries = _audit(store)[before:]
+    assert [e.objects["elements"] for e in entries] == [1, 4, 2, 3]
+    with pytest.raises(RateLimited):  # 10 tokens taken: the bucket is empty
+        service.evaluate(CALLER, [element])

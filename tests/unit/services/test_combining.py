@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -185,3 +186,122 @@ def test_registrations_arriving_together_are_registered_together(tmp_path: Path)
 def _registers(w: World, org: int, children: list[str]) -> None:
     for child in children:
         w.register(org, child, ref=f"{org}-{child}")
+
+
+# --- Callers on an event loop (Combiner.submit) ---------------------------------------
+
+
+async def _submitted(
+    recorder: Recorder, combiner: Combiner[str, int, int], calls: list[tuple[str, int]]
+) -> dict[int, object]:
+    """The first of ``calls`` is handled in a worker thread and waits there; the
+    others are submitted meanwhile, in this order, then the first is released."""
+
+    async def call(key: str, item: int) -> None:
+        try:
+            answers[item] = await combiner.submit(key, item)
+        except Exception as error:  # the caller's own refusal
+            answers[item] = error
+
+    answers: dict[int, object] = {}
+    first = asyncio.create_task(call(*calls[0]))
+    assert await asyncio.to_thread(recorder.entered.wait, 10)
+    others = [asyncio.create_task(call(key, item)) for key, item in calls[1:]]
+    await asyncio.sleep(0)  # each has queued its item
+    recorder.release.set()
+    await asyncio.wait_for(asyncio.gather(first, *others), 10)
+    return answers
+
+
+def test_a_submitted_call_alone_is_a_batch_of_one() -> None:
+    recorder = Recorder()
+    recorder.release.set()
+    combiner = Combiner(recorder, most=32)
+    assert asyncio.run(combiner.submit("a", 4)) == 40
+    assert recorder.batches == [("a", [4])]
+
+
+def test_submitted_calls_that_arrive_meanwhile_are_one_batch_in_arrival_order() -> None:
+    recorder = Recorder()
+    combiner = Combiner(recorder, most=32)
+    answers = asyncio.run(_submitted(recorder, combiner, [("a", 1), ("a", 2), ("a", -3), ("a", 4)]))
+    assert recorder.batches == [("a", [1]), ("a", [2, -3, 4])]
+    assert isinstance(answers.pop(-3), Conflict)  # its own caller's refusal only
+    assert answers == {1: 10, 2: 20, 4: 40}
+
+
+def test_a_submitted_batch_holds_at_most_most_and_other_keys_do_not_wait() -> None:
+    recorder = BlocksA()
+    combiner = Combiner(recorder, most=2)
+
+    async def scenario() -> dict[int, object]:
+        answers: dict[int, object] = {}
+
+        async def call(key: str, item: int) -> None:
+            try:
+                answers[item] = await combiner.submit(key, item)
+            except Exception as error:
+                answers[item] = error
+
+        first = asyncio.create_task(call("a", 1))
+        assert await asyncio.to_thread(recorder.entered.wait, 10)  # a's batch waits
+        queued = [asyncio.create_task(call("a", i)) for i in (4, 5, 6)]
+        for key, item in (("b", 2), ("broken", 3), ("b", 7)):
+            await call(key, item)  # answered while a's batch still waits
+        assert not {1, 4, 5, 6} & answers.keys()
+        recorder.release.set()
+        await asyncio.wait_for(asyncio.gather(first, *queued), 10)
+        return answers
+
+    answers = asyncio.run(scenario())
+    assert isinstance(answers.pop(3), RuntimeError)  # a broken batch refuses its own
+    assert answers == {1: 10, 2: 20, 4: 40, 5: 50, 6: 60, 7: 70}
+    assert [batch for batch in recorder.batches if batch[0] == "a"] == [
+        ("a", [1]),
+        ("a", [4, 5]),
+        ("a", [6]),
+    ]
+
+
+def test_a_caller_that_stops_waiting_leaves_the_batch_and_the_others_answered() -> None:
+    """A request whose client went away is cancelled; its item, already taken into a
+    batch, is still handled (as a thread's would be), and the others get their answers."""
+    recorder = Recorder()
+    combiner = Combiner(recorder, most=32)
+
+    async def scenario() -> tuple[list[object], bool]:
+        first = asyncio.create_task(combiner.submit("a", 1))
+        assert await asyncio.to_thread(recorder.entered.wait, 10)
+        gone = asyncio.create_task(combiner.submit("a", 2))
+        stays = asyncio.create_task(combiner.submit("a", 3))
+        await asyncio.sleep(0)
+        gone.cancel()
+        recorder.release.set()
+        answers = await asyncio.wait_for(asyncio.gather(first, stays), 10)
+        return list(answers), gone.cancelled()
+
+    answers, cancelled = asyncio.run(scenario())
+    assert answers == [10, 30] and cancelled
+    assert recorder.batches == [("a", [1]), ("a", [2, 3])]
+
+
+def test_a_stopped_batch_leaves_no_submitted_caller_waiting() -> None:
+    """The loop stopping the batch's driver (a shutdown): every caller whose item it
+    took, or that queued behind it, is answered with the cancellation; none waits."""
+    recorder = Recorder()
+    combiner = Combiner(recorder, most=32)
+
+    async def scenario() -> list[BaseException | int]:
+        first = asyncio.create_task(combiner.submit("a", 1))
+        assert await asyncio.to_thread(recorder.entered.wait, 10)
+        queued = asyncio.create_task(combiner.submit("a", 2))
+        await asyncio.sleep(0)
+        for driver in list(combiner._drivers):
+            driver.cancel()
+        outcomes = await asyncio.wait_for(asyncio.gather(first, queued, return_exceptions=True), 10)
+        recorder.release.set()
+        return list(outcomes)
+
+    outcomes = asyncio.run(scenario())
+    assert all(isinstance(o, asyncio.CancelledError) for o in outcomes)
+    assert combiner._waiting_on_loop == {}

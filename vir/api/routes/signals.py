@@ -236,8 +236,7 @@ def _signal_request(body: SignalIn) -> SignalRequest:
         **problem_responses(*COMMON, 409, 429),
     },
 )
-@blocking
-def register_signal(
+async def register_signal(
     body: SignalIn, caller: Reporter, signals: SignalServiceDep, response: Response
 ) -> SignalOut:
     """Register that this organisation has a concern about a young person.
@@ -245,7 +244,7 @@ def register_signal(
     The same `local_ref` with the same content again answers 200 with the same signal
     (nothing new is stored), so a client may repeat a registration it got no answer to.
     """
-    result = signals.register(caller, _signal_request(body))
+    result = await signals.register_waiting(caller, _signal_request(body))
     if result.created:
         # An absolute path (RFC 9110 §10.2.2); local_ref's pattern keeps it one path
         # segment, with "." and ".." percent-encoded so that they stay one.
