@@ -112,19 +112,28 @@ def check_design(service: RunningService, vir_root: Path | None) -> None:
 
 
 class UniqueBsns:
-    """Distinct 11-proof numbers for one run (random ones would collide: birthday bound)."""
+    """Distinct 11-proof numbers for one run (random ones would collide: birthday bound).
+
+    Eight digits counted up from a random start, the ninth the one the 11-proof asks
+    for (weights 9..2 and -1: the weighted sum of the eight, modulo 11); a prefix whose
+    check digit would be 10 has no BSN and is skipped. Testing consecutive numbers
+    instead took eleven tries a BSN, a tenth of a millisecond of the load generator's
+    CPU a registration that the baseline's load generator does not spend."""
 
     def __init__(self) -> None:
-        self._next = secrets.randbelow(10**7) * 10
+        self._next = secrets.randbelow(10**7)
         self._lock = threading.Lock()
 
     def __call__(self) -> str:
         with self._lock:
             while True:
-                self._next += 1
-                candidate = f"{self._next % 10**9:09d}"
-                if is_valid_bsn(candidate):
-                    return candidate
+                self._next = (self._next + 1) % 10**8
+                prefix = f"{self._next:08d}"
+                check = sum(int(d) * w for d, w in zip(prefix, range(9, 1, -1), strict=True)) % 11
+                if check < 10 and self._next:
+                    bsn = f"{prefix}{check}"
+                    assert is_valid_bsn(bsn)
+                    return bsn
 
 
 made_up_bsn = UniqueBsns()
