@@ -73,6 +73,45 @@ class Server:
         return {r.connection for r in self.received}
 
 
+def _head(status: str, *headers: str) -> bytes:
+    return ("\r\n".join([f"HTTP/1.1 {status}", *headers]) + "\r\n\r\n").encode()
+
+
+# Answers no well-behaved server sends, or sends rarely, byte for byte.
+RAW_ANSWERS: dict[str, Any] = {
+    # An informational answer (103 Early Hints), then the answer.
+    "/early-hints": lambda a: (
+        _head("103 Early Hints", "Link: </x.css>; rel=preload")
+        + _head("200 OK", f"Content-Length: {len(a)}", "Content-Type: application/json")
+        + a
+    ),
+    "/many-headers": lambda a: (
+        _head("200 OK", f"Content-Length: {len(a)}", *(f"X-H{i}: {i}" for i in range(120))) + a
+    ),
+    "/large-header": lambda a: (
+        _head("200 OK", f"Content-Length: {len(a)}", "X-Big: " + "b" * 70_000) + a
+    ),
+    "/large-body": lambda a: _head("200 OK", "Content-Length: 5000") + b"x" * 5000,
+    "/large-chunks": lambda a: (
+        _head("200 OK", "Transfer-Encoding: chunked")
+        + b"".join(b"3e8\r\n" + b"y" * 1000 + b"\r\n" for _ in range(5))
+        + b"0\r\n\r\n"
+    ),
+    # The answer, then bytes no request asked for (a second answer).
+    "/more": lambda a: (
+        _head("200 OK", f"Content-Length: {len(a)}") + a + _head("200 OK", "Content-Length: 0")
+    ),
+    "/truncated": lambda a: _head("200 OK", "Content-Length: 100") + a[:10],
+    "/until-close": lambda a: _head("200 OK", "Content-Type: application/json") + a,
+    "/switch": lambda a: _head(
+        "101 Switching Protocols", "Upgrade: websocket", "Connection: Upgrade"
+    ),
+}
+
+
+KEPT_OPEN = {"/more"}  # the server would read the next request on it
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive unless a path says otherwise
     server: _TlsServer
@@ -98,6 +137,11 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/garbage":
             self.wfile.write(b"SECRET-LOOKING-GARBAGE\r\n\r\n")
             self.close_connection = True
+            return
+        raw = RAW_ANSWERS.get(path)
+        if raw is not None:  # written as it is, then the connection closed
+            self.wfile.write(raw(answer))
+            self.close_connection = path not in KEPT_OPEN
             return
         if path == "/status":
             code = int(self.path.partition("?code=")[2] or 200)
