@@ -2,7 +2,7 @@
 
 The file is made up here in the format of docs/import.md: one row per signal, a
 young person's BSN and one parent's (distinct made-up numbers that pass the
-11-proof, ``vir.client.demo.made_up_bsn``), and the professional's contact details.
+11-proof, ``harness.UniqueBsns``), and the professional's contact details.
 The command runs as a back office would run it (its own process, the real client:
 identities pseudonymised at the key holder 64 at a time, ``POST /v1/signals/batch``,
 the state file written after each batch), against ``vir serve`` on SQLite with the
@@ -39,8 +39,6 @@ from harness import (
 )
 from support.service import start_service
 
-from vir.client.demo import made_up_bsn
-
 COLUMNS = (
     "local_ref",
     "bsn",
@@ -53,14 +51,7 @@ COLUMNS = (
 
 def write_csv(path: Path, rows: int) -> None:
     """``rows`` signals, every BSN in the file distinct (a young person and a parent)."""
-    seen: set[str] = set()
-
-    def fresh() -> str:
-        while True:
-            bsn = made_up_bsn()
-            if bsn not in seen:
-                seen.add(bsn)
-                return bsn
+    fresh = harness.UniqueBsns()  # distinct by construction
 
     with path.open("w", newline="", encoding="utf-8") as handle:
         out = csv.writer(handle)
