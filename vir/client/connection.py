@@ -210,6 +210,9 @@ class Endpoints:
             ) from None
 
 
+JOINED_MOST = 256  # paths joined to a base URL that a client keeps (VirClient._joined)
+
+
 class VirClient:
     """A back-office system's connection, holding its organisation certificate and key:
     to the index, and to the key holder(s) that pseudonymise."""
@@ -224,6 +227,8 @@ class VirClient:
     # sends with httpx.
     _senders: Mapping[httpx.Client, Connections] = MappingProxyType({})
     _pool: ThreadPoolExecutor | None = None  # asks threshold key holders at once
+    # Paths joined to a client's base URL, kept (``_joined``); None: not kept.
+    _urls: dict[tuple[httpx.Client, str], httpx.URL] | None = None
     _pool_made = threading.Lock()
     threshold: int = 1
 
@@ -258,6 +263,24 @@ class VirClient:
             if http.base_url.scheme == "https" and not through_proxy(http.base_url)
         }
         self.threshold = threshold
+        self._urls = {}
+
+    def _joined(self, http: httpx.Client, path: str) -> httpx.URL | str:
+        """``path`` joined to ``http``'s base URL as httpx joins it, kept for the next
+        request to it: httpx otherwise parses the path and the joined URL afresh for
+        every request (``build_request``: 37 us, 15 with the URL given; this project's
+        machine). At most ``JOINED_MOST`` kept: a path may hold a local_ref."""
+        urls = self._urls
+        merge = getattr(http, "_merge_url", None)  # httpx's own join, when it has one
+        if urls is None or merge is None:
+            return path
+        key = (http, path)
+        found = urls.get(key)
+        if found is None:
+            if len(urls) >= JOINED_MOST:
+                urls.clear()
+            found = urls[key] = merge(path)
+        return found
 
     def local_key(self, purpose: str) -> bytes:
         """A secret of this client's own for ``purpose``: derived from its private key
@@ -356,7 +379,8 @@ class VirClient:
             if sender is None:
                 response = http.request(method, path, json=body, params=params)
             else:
-                response = sender.send(http.build_request(method, path, json=body, params=params))
+                url = self._joined(http, path)
+                response = sender.send(http.build_request(method, url, json=body, params=params))
             pause = self.retry.wait(response, retries, waited, self._rng)
             if pause is None:
                 break

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.support.tls_echo import Files, Server, make_files, serving
-from vir.client import VirClient
+from vir.client import VirClient, connection
 from vir.client.connection import RetryPolicy
 
 
@@ -137,3 +137,21 @@ def test_with_a_proxy_in_the_environment_httpx_sends(
     monkeypatch.setenv("NO_PROXY", "vir.example")
     with client_for(files, "https://vir.example") as client:
         assert client._senders
+
+
+def test_the_paths_a_client_keeps_joined_are_bounded(
+    files: Files, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A path joined to the base URL is kept for the next request to it; a client that
+    asks for many paths (one per local_ref) keeps at most JOINED_MOST of them (here 8)."""
+    monkeypatch.setattr(connection, "JOINED_MOST", 8)
+    with client_for(files, server.url) as client:
+        for n in (*range(20), 3, 3):
+            assert client.request("GET", f"/json/{n}").json()["path"] == f"/json/{n}"
+            assert client._urls is not None and 0 < len(client._urls) <= 8
+        client.request("GET", "/json/7", params={"after": "AQ=="})
+    assert [r.target for r in server.received][-3:] == [
+        "/json/3",
+        "/json/3",
+        "/json/7?after=AQ%3D%3D",
+    ]
