@@ -103,7 +103,8 @@ async def evaluate(
     # worker thread each of libsodium's calls would give up the interpreter lock and
     # queue for it again behind the other threads, and the cores would idle meanwhile.
     # One process per core (VIR_KEYHOLDER_WORKERS) is how the key holder uses them all.
-    # The database work (buckets, audit entry, commit) waits in a thread.
+    # The database work (buckets, audit entry, commit) is done in a worker thread, with
+    # the organisation's other evaluations that wait meanwhile; this waits on the loop.
     computed = evaluation.compute(caller, decoded)
     done = await evaluation.account_waiting(computed)
     return EvaluateResponse(
