@@ -121,12 +121,17 @@ def serve_forked(socks: list[socket.socket], serve: Callable[[socket.socket], No
 
 
 def _child(sock: socket.socket, serve: Callable[[socket.socket], None]) -> int:
+    # A worker stops on the SIGTERM the parent passes on, whatever the parent got. Once
+    # uvicorn has stopped gracefully it raises the signals it caught again: a terminal's
+    # Ctrl-C (SIGINT, sent to the whole process group) then became a KeyboardInterrupt
+    # wherever the main thread happened to be, and in a finaliser that is a traceback in
+    # the log ("Exception ignored"). Ignored here, before uvicorn takes the signal over
+    # while it serves and after it gives it back.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         serve(sock)
     except SystemExit as stopped:
         return stopped.code if isinstance(stopped.code, int) else 1
-    except KeyboardInterrupt:  # Ctrl-C, re-raised by uvicorn once it stopped gracefully
-        return 0
     except VirError as error:  # as vir.cli reports it: the detail, no traceback
         print(f"vir: {error.detail}", file=sys.stderr)
         return 2
