@@ -14,6 +14,7 @@ from vir.api.headers import API_VERSION, ResponseHeaders
 from vir.api.identity import proxy_trust
 from vir.api.lifespan import Periodic, service_lifespan
 from vir.api.limits import BodySizeLimit
+from vir.api.metrics import NO_TELEMETRY
 from vir.api.metrics import install as install_metrics
 from vir.api.routes import (
     addresses,
@@ -88,6 +89,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     )
     delivery = delivery_worker(settings, db, clock)
     app = FastAPI(
+        telemetry=NO_TELEMETRY,
         lifespan=service_lifespan(
             services.integrator,
             services.transparency.checkpoint,

@@ -52,6 +52,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+from fastapi.telemetry import TelemetryConfig
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -98,6 +99,11 @@ OVERFLOW_CAUSES = {Recorded.OVERFLOW: "cap", Recorded.UNRECORDED: "unrecorded"}
 # (docs/operations-metrics.md lists them): the periodic jobs, and the integrator's
 # thread, told after each pass (``vir.services.integrator``).
 INTEGRATOR_JOB = "audit.integrate"
+# FastAPI's own OpenTelemetry stays off in every vir app: it would hand each request's
+# path and query (a local_ref, a notification cursor) to whatever tracer the process has
+# as span attributes, and it looks for one on every request. What vir observes is in
+# GET /metrics and its own log lines, which name routes by their template only.
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 JOBS = ("audit.checkpoint", "lifecycle.run", "refusals.flush", "epochs.retire", INTEGRATOR_JOB)
 
 

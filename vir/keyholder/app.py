@@ -23,6 +23,7 @@ from vir.api.errors import record_refusal, vir_error_response
 from vir.api.headers import API_VERSION
 from vir.api.identity import proxy_trust
 from vir.api.lifespan import Periodic, service_lifespan
+from vir.api.metrics import NO_TELEMETRY
 from vir.api.routes import health, metrics
 from vir.crypto import oprf
 from vir.domain.clock import Clock, utc_now
@@ -79,6 +80,7 @@ def create_keyholder_app(settings: KeyholderSettings, *, clock: Clock = utc_now)
         return epochs.retire(db, settings.keys_dir, clock())
 
     app = FastAPI(
+        telemetry=NO_TELEMETRY,
         lifespan=service_lifespan(
             services.integrator,
             services.transparency.checkpoint,
