@@ -3,7 +3,9 @@
 1. End-to-end registration (the real client: blind -> evaluate at the key holder ->
    unblind, then POST /v1/signals over HTTPS + mutual TLS), closed loop at several
    concurrencies, next to a bare FastAPI endpoint inserting one row into SQLite
-   (bench/baseline_app.py). Target: best vir/baseline throughput >= 0.5.
+   (bench/baseline_app.py). Target: best vir/baseline throughput >= 0.5. Beside
+   them, the ceiling: the same client against two bare servers that do only the
+   protocol's necessary work (bench/ceiling_app.py).
 2. Open-loop latency at 50% and 80% of that maximum, vir and the baseline at the same
    arrival rate (bench/openloop.py). Target: vir p99 <= 3 x baseline p99.
 3. PostgreSQL scale-out: 1, 2 and 4 ``vir serve`` processes on one durable database,
@@ -65,6 +67,7 @@ from harness import (
     percentiles,
     service_processes,
     start_baseline,
+    start_ceiling,
     vir_worker,
 )
 from store_fill import fill
@@ -140,11 +143,16 @@ def registration(
     delay observed during each vir run. Returns the service and the baseline, running."""
     service = start_service(folder / "main", **UNTHROTTLED, **design_env(vir_root))
     baseline, base_url = start_baseline(folder, service.dev)
+    ceiling = start_ceiling(folder / "ceiling", service)
     watched = service_processes([service]).add("baseline", baseline.pid)
+    watched.add("ceiling", *ceiling.pids)
     harness.check_design(service, vir_root)
     for level in levels:
         report["baseline"].append(
             drive(baseline_worker(base_url, service.ca), operations, level, watched.cpu)
+        )
+        report["ceiling"].append(
+            drive(vir_worker(service, "education", servers=ceiling), operations, level, watched.cpu)
         )
         before = integrator_bench.scrape(service)
         report["registration"].append(
@@ -162,6 +170,7 @@ def registration(
             flush=True,
         )
     report["registration_peak_rss_mb"] = watched.peak_rss_mb()
+    ceiling.terminate()
     return service, baseline, base_url
 
 
@@ -219,6 +228,7 @@ def main() -> None:
         "registration": [],
         "registration_batched": [],
         "baseline": [],
+        "ceiling": [],
         "integration_delay": {},
     }
     host: dict[str, dict[str, float]] = {}
@@ -326,6 +336,10 @@ def targets(report: dict[str, Any]) -> tuple[dict[str, Any], dict[str, bool | No
             for v, b in zip(registration, base, strict=True)
         },
     }
+    if report.get("ceiling"):
+        best_ceiling = max(r["per_second"] for r in report["ceiling"])
+        found["ceiling_ratio_best"] = round(best_ceiling / best_base, 3)
+        found["vir_over_ceiling_best"] = round(best_vir / best_ceiling, 3)
     goals: dict[str, tuple[float | None, str]] = {
         "throughput_ratio_best": (found["throughput_ratio_best"], ">= 0.5"),
     }
@@ -399,6 +413,21 @@ def summary(report: dict[str, Any]) -> list[str]:
             f"{v['per_second'] / b['per_second']:>6.2f} {v['p50_ms']:>7}ms {v['p95_ms']:>7}ms "
             f"{v['p99_ms']:>7}ms"
         )
+    if report.get("ceiling"):
+        lines.append(
+            "the ceiling: the same client against two bare servers (bench/ceiling_app.py: a key "
+            "holder that only multiplies, an index that only inserts)"
+        )
+        for c, v, b in zip(
+            report["ceiling"], report["registration"], report["baseline"], strict=True
+        ):
+            cpu = c.get("cpu_ms_per_operation", {})
+            lines.append(
+                f"{c['concurrency']:>5} {c['per_second']:>8} {b['per_second']:>8} "
+                f"{c['per_second'] / b['per_second']:>6.2f} {c['p50_ms']:>7}ms {c['p95_ms']:>7}ms "
+                f"{c['p99_ms']:>7}ms   vir/ceiling {v['per_second'] / c['per_second']:.2f}   "
+                f"CPU ms/reg: both servers {cpu.get('ceiling')}, client {cpu.get('client')}"
+            )
     rss = report["registration_peak_rss_mb"]
     targets = report["targets"]
     lines += [
@@ -408,6 +437,11 @@ def summary(report: dict[str, Any]) -> list[str]:
         f"per-signal pseudonymisation (target >= 0.5), "
         f"{targets['throughput_ratio_best_batched']} batched",
     ]
+    if "ceiling_ratio_best" in targets:
+        lines.append(
+            f"best ratio of the ceiling to the baseline: {targets['ceiling_ratio_best']}; "
+            f"vir's best is {targets['vir_over_ceiling_best']} of the ceiling's"
+        )
     if "open_loop" in report:
         lines += ["", *openloop.summary(report["open_loop"])]
     if "scaleout" in report:

@@ -280,19 +280,23 @@ def open_loop(
     }
 
 
-def vir_worker(service: Any, category: str, batch: int = 1) -> Callable[[], Callable[[int], None]]:
+def vir_worker(
+    service: Any, category: str, batch: int = 1, servers: Ceiling | None = None
+) -> Callable[[], Callable[[int], None]]:
     """One registration per call: a new child with one parent, pseudonymised by the
     real client. ``batch`` > 1 pseudonymises that many signals' identities in one
-    evaluation (as a back-office syncing several cases does) and spreads its cost."""
+    evaluation (as a back-office syncing several cases does) and spreads its cost.
+    ``servers``: the same client against the ceiling's bare servers instead of the
+    service (with the service's certificates)."""
 
     def make() -> Callable[[int], None]:
         org = service.org(category)
         client = VirClient(
-            service.url,
+            servers.index_url if servers else service.url,
             Path(service.ca),
             Path(org.cert),
             Path(org.key),
-            keyholders=service.keyholder_urls,
+            keyholders=[servers.keyholder_url] if servers else service.keyholder_urls,
         )
         prefix = secrets.token_hex(4)
         ready: list[tuple[int, str, str]] = []
@@ -337,6 +341,76 @@ def baseline_worker(url: str, ca: str) -> Callable[[], Callable[[int], None]]:
         return insert
 
     return make
+
+
+@dataclass
+class Ceiling:
+    """bench/ceiling_app.py's two bare servers: a key holder that only multiplies and an
+    index that only inserts."""
+
+    keyholder: subprocess.Popen[bytes]
+    index: subprocess.Popen[bytes]
+    keyholder_url: str
+    index_url: str
+
+    @property
+    def pids(self) -> list[int]:
+        return [self.keyholder.pid, self.index.pid]
+
+    def terminate(self) -> None:
+        for process in (self.keyholder, self.index):
+            process.terminate()
+        for process in (self.keyholder, self.index):
+            process.wait()
+
+
+def start_ceiling(folder: Path, service: RunningService) -> Ceiling:
+    """bench/ceiling_app.py's key holder and index, each on a free port, with the
+    service's certificate and its client CA."""
+    dev = service.dev
+    folder.mkdir(parents=True, exist_ok=True)
+    started: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
+    for role in ("keyholder", "index"):
+        port = free_port()
+        started[role] = (
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    str(ROOT / "bench" / "ceiling_app.py"),
+                    role,
+                    str(folder / "ceiling.db"),
+                    str(port),
+                    str(dev / "server.crt"),
+                    str(dev / "server.key"),
+                    str(dev / "ca.crt"),
+                ]
+            ),
+            f"https://127.0.0.1:{port}",
+        )
+    ceiling = Ceiling(
+        started["keyholder"][0], started["index"][0], started["keyholder"][1], started["index"][1]
+    )
+    try:
+        org = service.org("education")
+        context = ssl.create_default_context(cafile=str(dev / "ca.crt"))
+        context.load_cert_chain(org.cert, org.key)
+        for url in (ceiling.keyholder_url, ceiling.index_url):
+            _await_tls(url, context)
+    except BaseException:
+        ceiling.terminate()
+        raise
+    return ceiling
+
+
+def _await_tls(url: str, context: ssl.SSLContext) -> None:
+    """Wait until the server at ``url`` answers (any status) over ``context``."""
+    for _ in range(300):
+        try:
+            httpx.get(url, verify=context)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not start")
 
 
 def start_baseline(folder: Path, dev: Path) -> tuple[subprocess.Popen[bytes], str]:

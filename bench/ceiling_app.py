@@ -1,0 +1,119 @@
+"""The ceiling: what vir's two servers would be if they did nothing of their own.
+
+``python ceiling_app.py keyholder DB PORT CERT KEY CA`` answers
+``POST /v1/oprf/evaluate`` as vir's key holder does on the wire (the blinded elements
+times a fixed key, with libsodium, on the event loop), and nothing else: no caller
+identified beyond the TLS handshake, no rate limit, no audit entry, no commit.
+
+``python ceiling_app.py index DB PORT CERT KEY CA`` answers ``POST /v1/signals`` with
+one row inserted into SQLite as the baseline inserts (bench/baseline_app.py: WAL,
+synchronous=FULL, a worker thread), and an answer shaped as vir's: no matching, no
+audit chain, no validation beyond the body's shape.
+
+Both over TLS with the service's certificate, asking for a client certificate from the
+client CA as vir does (mutual TLS: its cost is the handshake, once per connection). The
+real client (``VirClient``: blind, evaluate, unblind, register) against these two is
+the most any implementation of vir's protocol can reach with this client, server stack
+and machine: the registration figure's ceiling, next to vir and the baseline. Like the
+baseline, it imports nothing of vir.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import secrets
+import sqlite3
+import ssl
+import sys
+import threading
+from typing import Any
+
+import pysodium
+import uvicorn
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+# A fixed key: the ceiling's pseudonyms are made-up numbers' and thrown away.
+KEY = bytes(pysodium.crypto_core_ristretto255_scalar_random())
+
+
+def _decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+class Evaluate(BaseModel):
+    blinded_elements: list[str]
+
+
+class Signal(BaseModel):
+    local_ref: str
+    epoch: int
+    person: str
+    parents: list[str] = []
+    professional: dict[str, Any]
+
+
+def keyholder_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/v1/oprf/evaluate")
+    async def evaluate(body: Evaluate) -> dict[str, Any]:
+        mult = pysodium.crypto_scalarmult_ristretto255
+        elements = [_encode(bytes(mult(KEY, _decode(e)))) for e in body.blinded_elements]
+        return {"epoch": 1, "evaluated_elements": elements}
+
+    return app
+
+
+def index_app(path: str) -> FastAPI:
+    app = FastAPI()
+    local = threading.local()
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS signals (id INTEGER PRIMARY KEY, local_ref TEXT, "
+            "person TEXT, parents TEXT)"
+        )
+
+    def connection() -> sqlite3.Connection:
+        if not hasattr(local, "db"):
+            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA busy_timeout=30000")
+            local.db = db
+        return local.db
+
+    @app.post("/v1/signals", status_code=201)
+    def register(signal: Signal) -> dict[str, Any]:
+        cursor = connection().execute(
+            "INSERT INTO signals (local_ref, person, parents) VALUES (?, ?, ?)",
+            (signal.local_ref, signal.person, ",".join(signal.parents)),
+        )
+        return {
+            "signal_id": f"{cursor.lastrowid}-{secrets.token_hex(4)}",
+            "local_ref": signal.local_ref,
+            "remove_on": (dt.date.today() + dt.timedelta(days=365)).isoformat(),
+            "matches": [],
+        }
+
+    return app
+
+
+if __name__ == "__main__":
+    role, db_path, port, cert, key, ca = sys.argv[1:7]
+    uvicorn.run(
+        keyholder_app() if role == "keyholder" else index_app(db_path),
+        host="127.0.0.1",
+        port=int(port),
+        ssl_certfile=cert,
+        ssl_keyfile=key,
+        ssl_ca_certs=ca,
+        ssl_cert_reqs=ssl.CERT_REQUIRED,
+        log_level="warning",
+        access_log=False,
+    )
