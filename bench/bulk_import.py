@@ -31,11 +31,13 @@ from typing import Any
 import harness
 from harness import (
     UNTHROTTLED,
+    ChildResult,
     baseline_worker,
     drive,
     run_child,
     service_processes,
     start_baseline,
+    start_ceiling,
 )
 from support.service import start_service
 
@@ -62,6 +64,38 @@ def write_csv(path: Path, rows: int) -> None:
             )
 
 
+def _import(path: Path, index_url: str, keyholder_url: str, service: Any) -> ChildResult:
+    """``vir-client import path`` against an index and a key holder, in its own process."""
+    org = service.org("education")
+    return run_child(
+        [
+            str(Path(sys.executable).parent / "vir-client"),
+            "--url",
+            index_url,
+            "--keyholder",
+            keyholder_url,
+            "--ca",
+            service.ca,
+            "--cert",
+            org.cert,
+            "--key",
+            org.key,
+            "import",
+            str(path),
+            "--quiet",
+        ],
+        env=harness.child_env(None),
+    )
+
+
+def _registered(child: ChildResult) -> int:
+    out = str(child.output.get("stdout", ""))
+    return next(
+        (int(line.split(":")[1]) for line in out.splitlines() if line.startswith("registered:")),
+        0,
+    )
+
+
 def run(folder: Path, rows: int, baseline_operations: int) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -70,47 +104,33 @@ def run(folder: Path, rows: int, baseline_operations: int) -> dict[str, Any]:
     print(f"import: {rows:,} rows written in {time.perf_counter() - started:.1f} s", flush=True)
     service = start_service(folder / "main", **UNTHROTTLED)
     baseline, base_url = start_baseline(folder, service.dev)
+    ceiling = start_ceiling(folder / "ceiling", service)
     try:
         harness.check_design(service, None)
         base = drive(baseline_worker(base_url, service.ca), baseline_operations, 1)
-        org = service.org("education")
-        watched = service_processes([service])
+        watched = service_processes([service]).add("ceiling", *ceiling.pids)
         before = watched.cpu()
-        child = run_child(
-            [
-                str(Path(sys.executable).parent / "vir-client"),
-                "--url",
-                service.url,
-                "--keyholder",
-                service.keyholder_url,
-                "--ca",
-                service.ca,
-                "--cert",
-                org.cert,
-                "--key",
-                org.key,
-                "import",
-                str(path),
-                "--quiet",
-            ],
-            env=harness.child_env(None),
-        )
+        child = _import(path, service.url, service.keyholder_url, service)
         after = watched.cpu()
-        # The host's speed drifts within minutes: the baseline again, after the import
+        # The same file into the ceiling's bare servers (bench/ceiling_app.py): the most
+        # the client's pipeline reaches when the servers do nothing of their own.
+        bare = _import(path, ceiling.index_url, ceiling.keyholder_url, service)
+        after_bare = watched.cpu()
+        # The host's speed drifts within minutes: the baseline again, after the imports
         # (its process idle meanwhile), and the ratio against the two readings' mean.
         base_after = drive(baseline_worker(base_url, service.ca), baseline_operations, 1)
         stored = service.sql("SELECT count(*) FROM signals")[0][0]
         peak = watched.peak_rss_mb()
     finally:
+        ceiling.terminate()
         baseline.terminate()
         service.stop()
-    out = str(child.output.get("stdout", ""))
-    registered = next(
-        (int(line.split(":")[1]) for line in out.splitlines() if line.startswith("registered:")),
-        0,
-    )
-    if registered != rows or stored != rows:
-        raise RuntimeError(f"import registered {registered}, stored {stored} of {rows}:\n{out}")
+    registered = _registered(child)
+    if registered != rows or stored != rows or _registered(bare) != rows:
+        raise RuntimeError(
+            f"import registered {registered}, stored {stored}, the ceiling "
+            f"{_registered(bare)} of {rows}:\n{child.output.get('stdout', '')}"
+        )
     per_second = rows / child.wall_seconds
     readings = [base["per_second"], base_after["per_second"]]
     mean = sum(readings) / 2
@@ -129,6 +149,15 @@ def run(folder: Path, rows: int, baseline_operations: int) -> dict[str, Any]:
         # machine that changed speed during the run
         "steady": abs(readings[0] - readings[1]) <= 0.1 * mean,
         "cpu_ms_per_row": cpu,
+        "ceiling": {
+            "seconds": bare.wall_seconds,
+            "rows_per_second": round(rows / bare.wall_seconds, 1),
+            "ratio_to_baseline": round(rows / bare.wall_seconds / mean, 2),
+            "cpu_ms_per_row": {
+                "servers": round(1000 * (after_bare["ceiling"] - after["ceiling"]) / rows, 3),
+                "vir_client": round(1000 * bare.cpu_seconds / rows, 3),
+            },
+        },
         "peak_rss_mb": {
             "vir_serve": peak["vir_serve"],
             "keyholder": peak["keyholder"],
@@ -143,7 +172,7 @@ def summary(found: dict[str, Any]) -> list[str]:
     readings = [before["per_second"], after["per_second"]]
     low, high = found["ratio_range"]
     steady = "" if found["steady"] else " UNSTEADY: the baseline moved >10%, run again"
-    return [
+    lines = [
         f"bulk import (vir-client import, {found['rows']:,} rows, SQLite): "
         f"{found['seconds']} s, {found['rows_per_second']} rows/s; baseline single-row "
         f"inserts at concurrency 1 {' / '.join(str(r) for r in readings)}/s (before / "
@@ -153,6 +182,15 @@ def summary(found: dict[str, Any]) -> list[str]:
         f"vir-client {cpu['vir_client']}; peak RSS MiB: vir serve {rss['vir_serve']}, "
         f"key holder {rss['keyholder']}, vir-client {rss['vir_client']}",
     ]
+    if "ceiling" in found:
+        bare = found["ceiling"]
+        lines.append(
+            f"  the ceiling (the same file and client, bench/ceiling_app.py's bare servers): "
+            f"{bare['seconds']} s, {bare['rows_per_second']} rows/s, ratio "
+            f"{bare['ratio_to_baseline']}; CPU ms/row servers {bare['cpu_ms_per_row']['servers']}, "
+            f"vir-client {bare['cpu_ms_per_row']['vir_client']}"
+        )
+    return lines
 
 
 def main() -> None:

@@ -8,7 +8,8 @@ identified beyond the TLS handshake, no rate limit, no audit entry, no commit.
 ``python ceiling_app.py index DB PORT CERT KEY CA`` answers ``POST /v1/signals`` with
 one row inserted into SQLite as the baseline inserts (bench/baseline_app.py: WAL,
 synchronous=FULL, a worker thread), and an answer shaped as vir's: no matching, no
-audit chain, no validation beyond the body's shape.
+audit chain, no validation beyond the body's shape; ``POST /v1/signals/batch`` inserts
+a batch's rows in one transaction (what ``vir-client import`` sends).
 
 Both over TLS with the service's certificate, asking for a client certificate from the
 client CA as vir does (mutual TLS: its cost is the handshake, once per connection). The
@@ -34,6 +35,7 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+INSERT = "INSERT INTO signals (local_ref, person, parents) VALUES (?, ?, ?)"
 # A fixed key: the ceiling's pseudonyms are made-up numbers' and thrown away.
 KEY = bytes(pysodium.crypto_core_ristretto255_scalar_random())
 
@@ -56,6 +58,10 @@ class Signal(BaseModel):
     person: str
     parents: list[str] = []
     professional: dict[str, Any]
+
+
+class Batch(BaseModel):
+    signals: list[Signal]
 
 
 def keyholder_app() -> FastAPI:
@@ -88,18 +94,36 @@ def index_app(path: str) -> FastAPI:
             local.db = db
         return local.db
 
-    @app.post("/v1/signals", status_code=201)
-    def register(signal: Signal) -> dict[str, Any]:
-        cursor = connection().execute(
-            "INSERT INTO signals (local_ref, person, parents) VALUES (?, ?, ?)",
-            (signal.local_ref, signal.person, ",".join(signal.parents)),
-        )
+    def answer(signal: Signal, row: int | None) -> dict[str, Any]:
         return {
-            "signal_id": f"{cursor.lastrowid}-{secrets.token_hex(4)}",
+            "signal_id": f"{row}-{secrets.token_hex(4)}",
             "local_ref": signal.local_ref,
             "remove_on": (dt.date.today() + dt.timedelta(days=365)).isoformat(),
             "matches": [],
         }
+
+    def values(signal: Signal) -> tuple[str, str, str]:
+        return (signal.local_ref, signal.person, ",".join(signal.parents))
+
+    @app.post("/v1/signals", status_code=201)
+    def register(signal: Signal) -> dict[str, Any]:
+        cursor = connection().execute(INSERT, values(signal))
+        return answer(signal, cursor.lastrowid)
+
+    @app.post("/v1/signals/batch")
+    def register_batch(batch: Batch) -> dict[str, Any]:
+        db = connection()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            rows = [db.execute(INSERT, values(s)).lastrowid for s in batch.signals]
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        results = [
+            {"status": 201, **answer(s, row)} for s, row in zip(batch.signals, rows, strict=True)
+        ]
+        return {"results": results}
 
     return app
 

@@ -6,7 +6,9 @@ omission). Here requests are due on a fixed schedule, at 50% and 80% of the
 maximum throughput the closed-loop run measured, from a pool of 64 threads; each
 latency runs from the request's due time to its answer (``harness.open_loop``).
 The bare-insert baseline gets the same schedule (vir's rate, not its own maximum),
-so both see the same load. Target: vir's p99 <= 3 x the baseline's p99.
+so both see the same load. Target: vir's p99 <= 3 x the baseline's p99. With the
+ceiling's bare servers (bench/ceiling_app.py) the same client gets the same schedule
+against them too: the p99 ratio no implementation of the protocol goes below here.
 
 ``python bench/openloop.py [--seconds S] [--fractions 0.5,0.8] [--vir-root DIR]``
 starts a service and the baseline, measures the maximum throughput closed-loop
@@ -26,12 +28,14 @@ from typing import Any
 import harness
 from harness import (
     UNTHROTTLED,
+    Ceiling,
     baseline_worker,
     design_env,
     drive,
     open_loop,
     service_processes,
     start_baseline,
+    start_ceiling,
     vir_worker,
 )
 from support.service import RunningService, start_service
@@ -46,6 +50,7 @@ def run(
     fractions: list[float],
     seconds: float,
     baseline_pid: int | None = None,
+    ceiling: Ceiling | None = None,
 ) -> dict[str, Any]:
     watched = service_processes([service])
     if baseline_pid is not None:
@@ -55,15 +60,18 @@ def run(
         rate = max_per_second * fraction
         vir = open_loop(vir_worker(service, "education"), rate, seconds, THREADS)
         base = open_loop(baseline_worker(base_url, service.ca), rate, seconds, THREADS)
-        runs.append(
-            {
-                "fraction_of_max": fraction,
-                "vir": vir,
-                "baseline": base,
-                "p99_ratio": round(vir["p99_ms"] / base["p99_ms"], 2),
-                "peak_rss_mb": watched.peak_rss_mb(),
-            }
-        )
+        found: dict[str, Any] = {
+            "fraction_of_max": fraction,
+            "vir": vir,
+            "baseline": base,
+            "p99_ratio": round(vir["p99_ms"] / base["p99_ms"], 2),
+            "peak_rss_mb": watched.peak_rss_mb(),
+        }
+        if ceiling is not None:
+            bare = vir_worker(service, "education", servers=ceiling)
+            found["ceiling"] = open_loop(bare, rate, seconds, THREADS)
+            found["ceiling_p99_ratio"] = round(found["ceiling"]["p99_ms"] / base["p99_ms"], 2)
+        runs.append(found)
         print(
             f"open loop at {fraction:.0%} of {max_per_second}/s ({rate:.1f}/s): vir p50 "
             f"{vir['p50_ms']} ms p99 {vir['p99_ms']} ms, baseline p50 {base['p50_ms']} ms "
@@ -89,6 +97,14 @@ def summary(found: dict[str, Any]) -> list[str]:
             f"vir {rss['vir_serve']}, key holder {rss['keyholder']}, "
             f"baseline {rss.get('baseline', '-')}, client {rss['client']}"
         )
+    for r in found["runs"]:
+        if "ceiling" in r:
+            bare = r["ceiling"]
+            lines.append(
+                f"{r['fraction_of_max']:>5.0%} the ceiling (the same client, bare servers): "
+                f"p50 {bare['p50_ms']}ms p99 {bare['p99_ms']}ms, p99 ratio "
+                f"{r['ceiling_p99_ratio']}, late {bare['late_sends']}"
+            )
     lines.append("target: vir p99 <= 3 x baseline p99 at the same rate")
     return lines
 
@@ -104,6 +120,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="vir-openloop-"))
     service = start_service(folder / "main", **UNTHROTTLED, **design_env(args.vir_root))
     baseline, base_url = start_baseline(folder, service.dev)
+    ceiling = start_ceiling(folder / "ceiling", service)
     try:
         harness.check_design(service, args.vir_root)
         closed = drive(vir_worker(service, "education"), args.max_operations, 16)
@@ -116,8 +133,10 @@ def main() -> None:
                 [float(f) for f in args.fractions.split(",")],
                 args.seconds,
                 baseline.pid,
+                ceiling,
             )
     finally:
+        ceiling.terminate()
         baseline.terminate()
         service.stop()
         shutil.rmtree(folder, ignore_errors=True)

@@ -2,11 +2,12 @@
 two bare servers. What it measures is only a ceiling if those servers do the protocol's
 necessary work: the key holder multiplies by one fixed key (the same identity gives the
 same pseudonym, another a different one, each a valid element), the index stores each
-registration durably, and both take only clients with a certificate of the client CA,
-as vir does."""
+registration durably (one at a time and in a batch, as ``vir-client import`` sends
+them), and both take only clients with a certificate of the client CA, as vir does."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import ssl
 import sys
@@ -57,8 +58,20 @@ def test_the_bare_servers_pseudonymise_store_and_ask_for_a_certificate(tmp_path:
                         }
                     )
                     assert answer["local_ref"] == ref
-            stored = sqlite3.connect(tmp_path / "ceiling" / "ceiling.db")
-            assert stored.execute("SELECT count(*) FROM signals").fetchone() == (3,)
+                batch = client.register_signals(
+                    [
+                        {
+                            "local_ref": f"b-{i}",
+                            "epoch": made.epoch,
+                            "person": person,
+                            "professional": harness.PROFESSIONAL,
+                        }
+                        for i, person in enumerate((one, other))
+                    ]
+                )
+                assert [r["status"] for r in batch] == [201, 201]
+            with contextlib.closing(sqlite3.connect(tmp_path / "ceiling" / "ceiling.db")) as db:
+                assert db.execute("SELECT count(*) FROM signals").fetchone() == (5,)
             anonymous = ssl.create_default_context(cafile=service.ca)
             for url in (ceiling.keyholder_url, ceiling.index_url):
                 with pytest.raises(httpx.HTTPError):
