@@ -1,6 +1,7 @@
 """Signing in to the portal in a real browser (Chromium), through the real development
 OpenID provider: choose the organisation, pick the demo user at the provider, come back
-signed in; the session cookie's flags as the browser holds them; signing out."""
+signed in; the session cookie's flags as the browser holds them; signing out, at the
+provider too."""
 
 from __future__ import annotations
 
@@ -54,9 +55,12 @@ def test_sign_in_and_out_in_the_browser(
     session = cookies[SESSION_COOKIE]
     assert session["secure"] and session["httpOnly"] and session["sameSite"] == "Strict"
     assert session["expires"] == -1  # a session cookie: gone when the browser closes
-    with page.expect_navigation():
+    # Signed out here, then at the provider too (its end_session_endpoint), which sends
+    # the browser back to the start page: past the page's form-action 'self'.
+    with page.expect_request(f"{portal.idp.issuer}/logout?**"):
         page.get_by_role("button", name="Uitloggen").click()
-    assert page.get_by_role("heading", level=1).inner_text() == "Inloggen"
+    page.wait_for_url(f"{portal.url}/")
+    page.get_by_role("heading", level=1, name="Inloggen").wait_for()
     assert SESSION_COOKIE not in {c["name"] for c in context.cookies()}
     page.goto(f"{portal.url}/nergens")
     checked["not found"] = axe_violations(page)
@@ -67,6 +71,27 @@ def test_sign_in_and_out_in_the_browser(
     record_property(
         "terminal_summary", f"portal: axe-core WCAG 2.1 AA, {len(checked)} pages, 0 violations"
     )
+
+
+def test_signing_out_reaches_the_provider_under_the_pages_own_policy(
+    portal: RunningPortal, browser: Any
+) -> None:
+    """The other tests' context bypasses the pages' Content-Security-Policy (to inject
+    axe-core). This one does not: the sign-out form's page allows form posts to the
+    portal only (form-action 'self'), which a browser holds a form's redirects to as
+    well, and the way on to the provider's end_session_endpoint must get past it."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(portal.url)
+    page.get_by_role("link", name=f"Inloggen bij {GP.name}").click()
+    page.wait_for_url(f"{portal.idp.issuer}/authorize**")
+    with page.expect_navigation(url=f"{portal.url}/"):
+        page.get_by_role("button", name="Dokter Jansen").click()
+    with page.expect_request(f"{portal.idp.issuer}/logout?**"):
+        page.get_by_role("button", name="Uitloggen").click()
+    page.wait_for_url(f"{portal.url}/")
+    page.get_by_role("heading", level=1, name="Inloggen").wait_for()
+    context.close()
 
 
 def test_sign_in_with_the_keyboard_only(portal: RunningPortal, browser: Any) -> None:

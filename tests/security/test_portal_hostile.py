@@ -6,6 +6,7 @@ assurance level, session cookies, CSRF on forms, idle sessions, security headers
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import socket
 import ssl
@@ -15,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import func, select, text
+from support.oidc import CLIENT_ID as GP_CLIENT_ID
 from support.portal import GP, SCHOOL, RunningPortal, running_portal
 from support.portal_world import PORTAL_HTTP_MARKS
 from support.world import person
@@ -71,10 +73,67 @@ def test_sign_in_then_out(portal: RunningPortal) -> None:
         assert "Welkom, Dokter Jansen" in home.text and GP.name in home.text
         csrf = home.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
         out = http.post("/uitloggen", data={"csrf": csrf})
-        assert out.status_code == 303
+        assert out.status_code == 200 and "Uitgelogd" in out.text
+        assert SESSION_COOKIE in out.headers["set-cookie"]  # deleted
         assert "Inloggen" in http.get("/").text
+        # On to the provider's end_session_endpoint (RP-Initiated Logout), which sends
+        # the browser back to the portal's start page.
+        onward = httpx.URL(_refresh_target(out.text))
+        assert str(onward.copy_with(query=None)) == f"{portal.idp.issuer}/logout"
+        assert dict(onward.params) == {
+            "client_id": GP_CLIENT_ID,
+            "post_logout_redirect_uri": f"{portal.url}/",
+        }
+        back = http.get(onward)
+        assert back.status_code == 303 and back.headers["location"] == f"{portal.url}/"
     actions = [a for a, _ in _actions(portal)]
     assert "portal.signed_in" in actions and "portal.signed_out" in actions
+
+
+def _refresh_target(page: str) -> str:
+    """The address a page's ``<meta http-equiv="refresh">`` moves on to."""
+    content = page.split('http-equiv="refresh" content="', 1)[1].split('"', 1)[0]
+    return html.unescape(content.split("url=", 1)[1])
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"client_id": "no-such-client", "post_logout_redirect_uri": "PORTAL/"},
+        {"client_id": "CLIENT", "post_logout_redirect_uri": "https://evil.example/"},
+        {"client_id": "CLIENT", "post_logout_redirect_uri": "PORTAL/auth/callback"},
+        {"client_id": "CLIENT", "post_logout_redirect_uri": "PORTAL"},
+        {"client_id": "CLIENT", "post_logout_redirect_uri": "PORTAL/", "state": "a b<"},
+    ],
+    ids=["unknown-client", "other-site", "other-path", "no-slash", "bad-state"],
+)
+def test_the_provider_never_sends_a_signed_out_browser_elsewhere(
+    portal: RunningPortal, params: dict[str, str]
+) -> None:
+    """The development provider's end-session endpoint redirects only to a registered
+    post-logout address of the client asking (an open redirect otherwise): anything
+    else is a 400 page, no Location."""
+    filled = {
+        k: v.replace("PORTAL", portal.url).replace("CLIENT", GP_CLIENT_ID)
+        for k, v in params.items()
+    }
+    with portal.http() as http:
+        for method in ("GET", "POST"):
+            if method == "GET":
+                answer = http.get(f"{portal.idp.issuer}/logout", params=filled)
+            else:
+                answer = http.post(f"{portal.idp.issuer}/logout", data=filled)
+            assert answer.status_code == 400, (method, answer.text)
+            assert "location" not in answer.headers
+        kept = http.get(
+            f"{portal.idp.issuer}/logout",
+            params={
+                "client_id": GP_CLIENT_ID,
+                "post_logout_redirect_uri": f"{portal.url}/",
+                "state": "s-1",
+            },
+        )
+        assert kept.status_code == 303 and kept.headers["location"] == f"{portal.url}/?state=s-1"
 
 
 def test_only_hashes_of_the_cookie_are_stored(portal: RunningPortal) -> None:

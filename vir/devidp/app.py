@@ -107,6 +107,18 @@ def _page(provider: Provider, values: dict[str, str]) -> str:
     )
 
 
+def _error_page(error: str) -> HTMLResponse:
+    """A 400 page naming the OAuth error: shown, not redirected (the address to send
+    the browser to is what was not valid)."""
+    return HTMLResponse(
+        f'<!doctype html><html lang="nl"><head><meta charset="utf-8"><title>Fout'
+        f"</title></head><body><main><h1>Ongeldig verzoek</h1><p>{html.escape(error)}"
+        "</p></main></body></html>",
+        400,
+        headers=_HEADERS,
+    )
+
+
 def create_idp_app(provider: Provider) -> Starlette:
     async def discovery(_request: Request) -> Response:
         return JSONResponse(provider.discovery(), headers=_HEADERS)
@@ -126,13 +138,7 @@ def create_idp_app(provider: Provider) -> Starlette:
             return response
         error = provider.check_authorization(oauth)
         if error is not None:
-            return HTMLResponse(
-                f'<!doctype html><html lang="nl"><head><meta charset="utf-8"><title>Fout'
-                f"</title></head><body><main><h1>Ongeldig verzoek</h1><p>{html.escape(error)}"
-                "</p></main></body></html>",
-                400,
-                headers=_HEADERS,
-            )
+            return _error_page(error)
         return HTMLResponse(_page(provider, values), headers=_HEADERS)
 
     async def token(request: Request) -> Response:
@@ -155,6 +161,22 @@ def create_idp_app(provider: Provider) -> Starlette:
             )
         return JSONResponse(claims, headers=_HEADERS)
 
+    async def logout(request: Request) -> Response:
+        read = await _values(request)
+        if read is None:
+            return _error_page("invalid_request")
+        back, error = provider.end_session(read[0] | read[1])
+        if error is not None:
+            return _error_page(error)
+        if back is not None:
+            return RedirectResponse(back, 303, headers=_HEADERS)
+        return HTMLResponse(
+            '<!doctype html><html lang="nl"><head><meta charset="utf-8"><title>Uitgelogd'
+            "</title></head><body><main><h1>Uitgelogd</h1><p>U bent uitgelogd bij de "
+            "ontwikkel-identiteitsprovider.</p></main></body></html>",
+            headers=_HEADERS,
+        )
+
     async def home(_request: Request) -> Response:
         return RedirectResponse("/.well-known/openid-configuration")
 
@@ -166,6 +188,7 @@ def create_idp_app(provider: Provider) -> Starlette:
             Route("/authorize", authorize, methods=["GET", "POST"]),
             Route("/token", token, methods=["POST"]),
             Route("/userinfo", userinfo),
+            Route("/logout", logout, methods=["GET", "POST"]),
         ]
     )
 

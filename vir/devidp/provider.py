@@ -12,14 +12,19 @@ evaluation (vir.keyholder.bearer): ``aud`` the key holder's audience
 (``KEYHOLDER_AUDIENCE`` unless configured), ``acr``, ``vir_oin``, ``sub``,
 ``client_id``, valid ACCESS_TOKEN_SECONDS. ``/userinfo`` takes them too.
 
+Its ``end_session_endpoint`` (``/logout``, OpenID Connect RP-Initiated Logout 1.0)
+sends the browser back to where a client asks, when that is one of the client's
+registered post-logout addresses: the origin of each of its redirect URIs, path ``/``.
+
 What a real provider does that this one leaves out: passwords or any other
 authentication (the sign-in page lets you pick a demo user), consent, sessions of
-its own, refresh tokens.
+its own (so signing out ends nothing here), refresh tokens.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import threading
 import time
@@ -27,6 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlencode, urlsplit
 
 from authlib.oauth2 import AuthorizationServer, OAuth2Request
 from authlib.oauth2.rfc6749 import grants
@@ -102,6 +108,10 @@ class Client:
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         return redirect_uri in self.redirect_uris
 
+    def check_post_logout_redirect_uri(self, uri: str) -> bool:
+        """Whether ``uri`` is the origin of one of the redirect URIs, path ``/``."""
+        return uri in {f"{_origin(r)}/" for r in self.redirect_uris}
+
     def check_client_secret(self, client_secret: str) -> bool:
         return secrets.compare_digest(client_secret, self.client_secret)
 
@@ -113,6 +123,15 @@ class Client:
 
     def check_grant_type(self, grant_type: str) -> bool:
         return grant_type == "authorization_code"
+
+
+def _origin(uri: str) -> str:
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+# A logout request's ``state``: what the client gets back, as it sent it.
+_STATE = re.compile(r"[A-Za-z0-9._~-]{1,256}")
 
 
 @dataclass
@@ -361,7 +380,27 @@ class Provider:
             "code_challenge_methods_supported": ["S256"],
             "claims_supported": ["sub", "name", "email", "acr", "vir_oin", "vir_roles"],
             "acr_values_supported": sorted({u.acr for u in self.users.values()}),
+            "end_session_endpoint": f"{self.issuer}/logout",
         }
+
+    def end_session(self, values: Mapping[str, str]) -> tuple[str | None, str | None]:
+        """RP-Initiated Logout: (where to send the browser, None) for a known client and
+        one of its post-logout addresses (with ``state`` as it came); (None, None) to
+        show that the user is signed out, when no address is asked for; (None, error)
+        for anything else, never a redirect to an address the client did not register."""
+        client = self.clients.get(values.get("client_id", ""))
+        back = values.get("post_logout_redirect_uri")
+        state = values.get("state")
+        if client is None:
+            return None, "invalid_client"
+        if back is None:
+            return None, None
+        if not client.check_post_logout_redirect_uri(back):
+            return None, "invalid_post_logout_redirect_uri"
+        if state is not None and not _STATE.fullmatch(state):
+            return None, "invalid_request"
+        query = urlencode({"state": state}) if state is not None else ""
+        return (f"{back}?{query}" if query else back), None
 
     def jwks(self) -> dict[str, Any]:
         return dict(self.keys.as_dict(private=False))

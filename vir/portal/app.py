@@ -142,17 +142,25 @@ def create_portal_app(
             idle_minutes=settings.idle_minutes,
         )
 
-    def configured(oin: str) -> config.OidcConfig | None:
+    def configured(oin: str, *, signing_in: bool = True) -> config.OidcConfig | None:
         """The organisation's sign-in; None when it has none, or when its client secret
-        does not open here (audited: the operator must set it again)."""
+        does not open here (audited when ``signing_in``: the operator must set it
+        again)."""
         if not (len(oin) == 20 and oin.isdigit()):
             return None
         try:
             with db.read() as session:
                 return config.load(session, oin, box)
         except SealedSecretError as broken:
-            portal.audit(Action.PORTAL_SIGN_IN_REFUSED, Outcome.FAILED, oin, reason=broken.code)
+            if signing_in:
+                portal.audit(Action.PORTAL_SIGN_IN_REFUSED, Outcome.FAILED, oin, reason=broken.code)
             return None
+
+    def provider_logout(oin: str) -> str | None:
+        """The provider's end-session address for a person of ``oin`` who just signed
+        out here (``oidc.logout_url``), coming back to the portal's start page."""
+        found = configured(oin, signing_in=False)
+        return None if found is None else oidc.logout_url(providers, found, f"{origin}/")
 
     def end_session(session: Session, user: sessions.PortalSession) -> None:
         """Sign ``user`` out: the session and its access token gone, audited."""
@@ -329,7 +337,20 @@ def create_portal_app(
             )
         with db.write() as session:
             end_session(session, user)
-        response = RedirectResponse("/", status_code=303)
+        onward = await run_in_threadpool(provider_logout, user.oin)
+        response: Response = RedirectResponse("/", status_code=303)
+        if onward is not None:
+            # On to the provider, to end the person's session there too (a shared
+            # workstation's next user would otherwise be signed in as them at one click).
+            # A page of our own that moves on: this form's page allows form posts to this
+            # site only (form-action 'self'), redirects after them included.
+            response = portal.message(
+                "Uitgelogd",
+                "U bent uitgelogd. U wordt nu ook uitgelogd bij de inlogdienst van uw organisatie.",
+                200,
+                error=False,
+                next=onward,
+            )
         response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True)
         return response
 

@@ -16,6 +16,7 @@ import base64
 import dataclasses
 import hashlib
 import hmac
+import re
 import ssl
 import threading
 import time
@@ -179,6 +180,37 @@ def authorization_url(
         params["acr_values"] = config.acr
     separator = "&" if "?" in endpoint else "?"
     return f"{endpoint}{separator}{urlencode(params)}"
+
+
+# An end-session endpoint the portal sends a browser to: an https URL of these
+# characters only (no quote, space or backslash: it is written into a page's
+# refresh), without a fragment.
+_END_SESSION = re.compile(
+    r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&()*+,;=:@%/?-]*)?"
+)
+
+
+def logout_url(providers: Providers, config: OidcConfig, back: str) -> str | None:
+    """Where the browser goes after the portal's own sign-out, to end the person's
+    session at the provider too (OpenID Connect RP-Initiated Logout 1.0): the provider's
+    ``end_session_endpoint`` with the portal's ``client_id`` and the address to come back
+    to (``back``, which the organisation registers at its provider). No ``id_token_hint``:
+    the portal keeps no ID token (it names the person). None when the provider advertises
+    no such endpoint, or one that is no plain https URL, or cannot be reached now: the
+    portal's own sign-out stands either way."""
+    try:
+        endpoint = providers.metadata(config.issuer).get("end_session_endpoint")
+    except SignInFailed:
+        return None
+    if (
+        not isinstance(endpoint, str)
+        or len(endpoint) > 2048
+        or not _END_SESSION.fullmatch(endpoint)
+    ):
+        return None
+    separator = "&" if "?" in endpoint else "?"
+    query = urlencode({"client_id": config.client_id, "post_logout_redirect_uri": back})
+    return f"{endpoint}{separator}{query}"
 
 
 def sign_in(
