@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 import sys
 import threading
+from collections.abc import Callable
 
 import uvicorn
 from fastapi import FastAPI
@@ -21,8 +22,10 @@ class Row(BaseModel):
     person: str
 
 
-def make_app(path: str) -> FastAPI:
-    app = FastAPI()
+def connections(path: str) -> Callable[[], sqlite3.Connection]:
+    """Each thread's own connection to ``path``, made on first use: WAL, a durable
+    commit (``synchronous=FULL``) and autocommit (one statement, one transaction)
+    unless the caller begins one. bench/ceiling_app.py's index uses it too."""
     local = threading.local()
 
     def connection() -> sqlite3.Connection:
@@ -32,7 +35,15 @@ def make_app(path: str) -> FastAPI:
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA busy_timeout=30000")
             local.db = db
-        return local.db
+        found: sqlite3.Connection = local.db
+        return found
+
+    return connection
+
+
+def make_app(path: str) -> FastAPI:
+    app = FastAPI()
+    connection = connections(path)
 
     with sqlite3.connect(path) as db:
         db.execute(

@@ -16,7 +16,7 @@ client CA as vir does (mutual TLS: its cost is the handshake, once per connectio
 real client (``VirClient``: blind, evaluate, unblind, register) against these two is
 the most any implementation of vir's protocol can reach with this client, server stack
 and machine: the registration figure's ceiling, next to vir and the baseline. Like the
-baseline, it imports nothing of vir.
+baseline (whose per-thread connections its index uses), it imports nothing of vir.
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ import secrets
 import sqlite3
 import ssl
 import sys
-import threading
 from typing import Any
 
 import pysodium
 import uvicorn
+from baseline_app import connections
 from fastapi import FastAPI
 from pydantic import BaseModel
 
@@ -78,21 +78,12 @@ def keyholder_app() -> FastAPI:
 
 def index_app(path: str) -> FastAPI:
     app = FastAPI()
-    local = threading.local()
+    connection = connections(path)
     with sqlite3.connect(path) as db:
         db.execute(
             "CREATE TABLE IF NOT EXISTS signals (id INTEGER PRIMARY KEY, local_ref TEXT, "
             "person TEXT, parents TEXT)"
         )
-
-    def connection() -> sqlite3.Connection:
-        if not hasattr(local, "db"):
-            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute("PRAGMA busy_timeout=30000")
-            local.db = db
-        return local.db
 
     def answer(signal: Signal, row: int | None) -> dict[str, Any]:
         return {

@@ -132,7 +132,9 @@ def make_engine(url: str, *, durable: bool = True) -> Engine:
     dialect: Any = engine.dialect
     dialect.do_savepoint = lambda c, name: _to_driver(c, f"SAVEPOINT {name}")
     dialect.do_release_savepoint = lambda c, name: _to_driver(c, f"RELEASE SAVEPOINT {name}")
-    dialect.do_rollback_to_savepoint = lambda c, name: _to_driver(c, f"ROLLBACK TO SAVEPOINT {name}")
+    dialect.do_rollback_to_savepoint = lambda c, name: _to_driver(
+        c, f"ROLLBACK TO SAVEPOINT {name}"
+    )
     return engine
 
 
