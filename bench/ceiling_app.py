@@ -36,7 +36,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 INSERT = "INSERT INTO signals (local_ref, person, parents) VALUES (?, ?, ?)"
-# A fixed key: the ceiling's pseudonyms are made-up numbers' and thrown away.
+# A fixed key: the ceiling pseudonymises made-up numbers, and its pseudonyms are thrown away.
 KEY = bytes(pysodium.crypto_core_ristretto255_scalar_random())
 
 

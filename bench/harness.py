@@ -369,26 +369,20 @@ def start_ceiling(folder: Path, service: RunningService) -> Ceiling:
     service's certificate and its client CA."""
     dev = service.dev
     folder.mkdir(parents=True, exist_ok=True)
-    started: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
-    for role in ("keyholder", "index"):
-        port = free_port()
-        started[role] = (
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    str(ROOT / "bench" / "ceiling_app.py"),
-                    role,
-                    str(folder / "ceiling.db"),
-                    str(port),
-                    str(dev / "server.crt"),
-                    str(dev / "server.key"),
-                    str(dev / "ca.crt"),
-                ]
-            ),
-            f"https://127.0.0.1:{port}",
+
+    def spawn(role: str, port: int) -> subprocess.Popen[bytes]:
+        app = ROOT / "bench" / "ceiling_app.py"
+        files = [dev / "server.crt", dev / "server.key", dev / "ca.crt"]
+        database = folder / "ceiling.db"
+        return subprocess.Popen(
+            [sys.executable, str(app), role, str(database), str(port), *map(str, files)]
         )
+
+    ports = free_port(), free_port()
     ceiling = Ceiling(
-        started["keyholder"][0], started["index"][0], started["keyholder"][1], started["index"][1]
+        spawn("keyholder", ports[0]),
+        spawn("index", ports[1]),
+        *(f"https://127.0.0.1:{port}" for port in ports),
     )
     try:
         org = service.org("education")
@@ -430,14 +424,8 @@ def start_baseline(folder: Path, dev: Path) -> tuple[subprocess.Popen[bytes], st
         ]
     )
     url = f"https://127.0.0.1:{port}"
-    context = ssl.create_default_context(cafile=str(dev / "ca.crt"))
-    for _ in range(300):
-        try:
-            httpx.post(f"{url}/insert", json={"local_ref": "warm", "person": "x"}, verify=context)
-            return process, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError("baseline did not start")
+    _await_tls(url, ssl.create_default_context(cafile=str(dev / "ca.crt")))
+    return process, url
 
 
 # --- What processes cost ------------------------------------------------------------

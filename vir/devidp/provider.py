@@ -397,10 +397,11 @@ class Provider:
             return None, None
         if not client.check_post_logout_redirect_uri(back):
             return None, "invalid_post_logout_redirect_uri"
-        if state is not None and not _STATE.fullmatch(state):
+        if state is None:
+            return back, None
+        if not _STATE.fullmatch(state):
             return None, "invalid_request"
-        query = urlencode({"state": state}) if state is not None else ""
-        return (f"{back}?{query}" if query else back), None
+        return f"{back}?{urlencode({'state': state})}", None
 
     def jwks(self) -> dict[str, Any]:
         return dict(self.keys.as_dict(private=False))

@@ -338,8 +338,10 @@ def create_portal_app(
         with db.write() as session:
             end_session(session, user)
         onward = await run_in_threadpool(provider_logout, user.oin)
-        response: Response = RedirectResponse("/", status_code=303)
-        if onward is not None:
+        response: Response
+        if onward is None:
+            response = RedirectResponse("/", status_code=303)
+        else:
             # On to the provider, to end the person's session there too (a shared
             # workstation's next user would otherwise be signed in as them at one click).
             # A page of our own that moves on: this form's page allows form posts to this
