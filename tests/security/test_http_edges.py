@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 import uvicorn
 from support.service import RunningService, start_service
+from support.transports import RecordingTransport
 from uvicorn.server import ServerState
 
 from vir import logs
@@ -509,39 +510,14 @@ def test_brackets_inside_strings_do_not_count_as_nesting(
 # --- Both parsers, in process: httptools (what vir serve uses) and the h11 fallback ----------
 
 
-class _Transport(asyncio.Transport):
-    def __init__(self) -> None:
-        super().__init__()
-        self.written = b""
-        self.closed = False
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        self.written += bytes(data)
-
-    def close(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8443)}.get(name)
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-
-def _feed(protocol_class: type[asyncio.Protocol], data: bytes, piece: int) -> _Transport:
+def _feed(protocol_class: type[asyncio.Protocol], data: bytes, piece: int) -> RecordingTransport:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         raise AssertionError("a refused request must not reach the application")
 
-    async def run() -> _Transport:
+    async def run() -> RecordingTransport:
         config = uvicorn.Config(app, log_config=None, lifespan="off")
         protocol: Any = protocol_class(config=config, server_state=ServerState(), app_state={})
-        transport = _Transport()
+        transport = RecordingTransport()
         protocol.connection_made(transport)
         for start in range(0, len(data), piece):
             if transport.closed:

@@ -157,11 +157,73 @@ def _refuse(transport: asyncio.Transport, refusal: Refusal, state: ServerState) 
     transport.close()
 
 
+class CoalescedWrites:
+    """A transport that gathers what one turn of the event loop writes and sends it as one.
+
+    uvicorn writes a response's head and its body separately; on a TLS connection each
+    write is its own TLS record and its own ``write`` system call (uvloop sends at once).
+    Gathered, a small response is one record and one call. The bytes leave at the end of
+    the same turn (``close`` sends them first), so nothing waits on a timer; once
+    ``GATHER_LIMIT`` bytes are waiting they leave at once, so the transport's own flow
+    control (which pauses the writer) still holds a large response back.
+    """
+
+    GATHER_LIMIT = 64 * 1024
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+        self._size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self._pending:
+            self._loop.call_soon(self._send)
+        self._pending.append(bytes(data))
+        self._size += len(self._pending[-1])
+        if self._size >= self.GATHER_LIMIT:
+            self._send()
+
+    def _send(self) -> None:
+        if not self._pending:
+            return
+        data = b"".join(self._pending)
+        self._pending.clear()
+        self._size = 0
+        if not self._transport.is_closing():
+            self._transport.write(data)
+
+    def close(self) -> None:
+        self._send()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._pending.clear()
+        self._size = 0
+        self._transport.abort()
+
+    def get_write_buffer_size(self) -> int:
+        return self._transport.get_write_buffer_size() + self._size
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class _Coalescing:
+    """Mixin for a uvicorn HTTP protocol: its writes go through ``CoalescedWrites``."""
+
+    loop: asyncio.AbstractEventLoop
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        gathered = CoalescedWrites(transport, self.loop)
+        super().connection_made(gathered)  # type: ignore[misc]
+
+
 class _Refused(Exception):
     """Raised in a parser callback to stop parsing; the parser wraps it."""
 
 
-class LimitedHttpToolsProtocol(HttpToolsProtocol):
+class LimitedHttpToolsProtocol(_Coalescing, HttpToolsProtocol):  # type: ignore[misc]
     """uvicorn's httptools protocol with bounds on the request head and problem+json refusals.
 
     The head is fed to the parser at most ``MAX_HEAD_BYTES`` at a time and counted as it
@@ -280,7 +342,7 @@ class _LimitedConnection(h11.Connection):
         return event
 
 
-class LimitedH11Protocol(H11Protocol):
+class LimitedH11Protocol(_Coalescing, H11Protocol):  # type: ignore[misc]
     """uvicorn's h11 protocol with the same bounds and problem+json refusals."""
 
     def __init__(
