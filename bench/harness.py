@@ -38,6 +38,25 @@ from vir.client import VirClient, nl_bsn  # noqa: E402
 from vir.client.canonical import is_valid_bsn  # noqa: E402
 from vir.client.transport import Connections  # noqa: E402
 
+
+def check_own_vir(root: Path, imported: Path) -> None:
+    """Refuse to run this checkout's bench with another checkout's ``vir``.
+
+    A driver that puts a second checkout's ``bench`` (or ``tests``) first on its path
+    to measure "before" still imports ``vir`` from the editable install, this one's, and
+    so do the services it starts: both arms of the comparison run the same code. Run
+    such a driver with ``PYTHONPATH`` on the checkout (``bench.py --vir-root`` does it
+    for the services it starts; ``check_design`` checks them).
+    """
+    found = imported.resolve().parent.parent
+    if found != root.resolve():
+        raise SystemExit(
+            f"this bench is {root}'s but imports vir from {found}: run it with PYTHONPATH={root}"
+        )
+
+
+check_own_vir(ROOT, Path(sys.modules["vir"].__file__ or ""))
+
 PROFESSIONAL = {"name": "Anna de Wit", "email": "anna@example.nl", "phone": "010-1234567"}
 # The bench measures throughput, not the per-organisation rate limits, which are shared
 # by the instances on one database: one organisation registers thousands of signals
