@@ -20,6 +20,7 @@ import logging
 import select
 import socket
 import ssl
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -267,6 +268,31 @@ def test_each_request_on_a_connection_gets_the_whole_head_limit(service: Running
         for _ in range(3):
             answer, rest = _read_answer(sock, rest)
             assert answer.status == 200
+
+
+def test_pipelined_answers_come_whole_and_in_order_to_a_client_that_reads_late(
+    service: RunningService,
+) -> None:
+    """Forty requests sent at once, small and large answers alternating, read only after
+    the server has had time to fill the connection's buffers: each answer whole, in the
+    order asked (the server gathers each turn's writes into one, and sends large answers
+    at once so that flow control holds the rest back)."""
+    small = _request(b"GET", b"/health", [])
+    large = _request(b"GET", b"/openapi.json", [])
+    asked = [large if i % 3 == 1 else small for i in range(40)]
+    with _connect(service, cert=False) as sock:
+        sock.sendall(b"".join(asked))
+        time.sleep(0.5)  # the server answers meanwhile, until its buffers are full
+        rest = b""
+        for request in asked:
+            answer, rest = _read_answer(sock, rest)
+            assert answer.status == 200
+            if request is large:
+                assert "/v1/signals" in json.loads(answer.body)["paths"]
+                assert len(answer.body) > 64 * 1024  # past what one turn gathers
+            else:
+                assert json.loads(answer.body) == {"status": "ok"}
+        assert rest == b""
 
 
 def test_a_large_body_in_the_same_read_as_the_head_is_not_taken_for_header(
