@@ -14,8 +14,8 @@ a batch's rows in one transaction (what ``vir-client import`` sends).
 Both over TLS with the service's certificate, asking for a client certificate from the
 client CA as vir does (mutual TLS: its cost is the handshake, once per connection). The
 real client (``VirClient``: blind, evaluate, unblind, register) against these two is
-the most any implementation of vir's protocol can reach with this client, server stack
-and machine: the registration figure's ceiling, next to vir and the baseline. Like the
+what servers doing none of vir's own work reach with this client, server stack and
+machine: the registration figure's ceiling, next to vir and the baseline. Like the
 baseline (whose per-thread connections its index uses), it imports nothing of vir.
 """
 

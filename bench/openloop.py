@@ -8,7 +8,7 @@ latency runs from the request's due time to its answer (``harness.open_loop``).
 The bare-insert baseline gets the same schedule (vir's rate, not its own maximum),
 so both see the same load. Target: vir's p99 <= 3 x the baseline's p99. With the
 ceiling's bare servers (bench/ceiling_app.py) the same client gets the same schedule
-against them too: the p99 ratio no implementation of the protocol goes below here.
+against them too: the p99 ratio of servers that do none of vir's own work.
 
 ``python bench/openloop.py [--seconds S] [--fractions 0.5,0.8] [--vir-root DIR]``
 starts a service and the baseline, measures the maximum throughput closed-loop

@@ -36,6 +36,15 @@ def browser(portal: RunningPortal) -> Iterator[Any]:
         yield found
 
 
+def _sign_out_here_and_at_the_provider(page: Any, portal: RunningPortal) -> None:
+    """Sign out, then on at the provider (its end_session_endpoint), which sends the
+    browser back to the portal's start page."""
+    with page.expect_request(f"{portal.idp.issuer}/logout?**"):
+        page.get_by_role("button", name="Uitloggen").click()
+    page.wait_for_url(f"{portal.url}/")
+    page.get_by_role("heading", level=1, name="Inloggen").wait_for()
+
+
 def test_sign_in_and_out_in_the_browser(
     portal: RunningPortal, browser: Any, record_property: Any
 ) -> None:
@@ -55,12 +64,8 @@ def test_sign_in_and_out_in_the_browser(
     session = cookies[SESSION_COOKIE]
     assert session["secure"] and session["httpOnly"] and session["sameSite"] == "Strict"
     assert session["expires"] == -1  # a session cookie: gone when the browser closes
-    # Signed out here, then at the provider too (its end_session_endpoint), which sends
-    # the browser back to the start page: past the page's form-action 'self'.
-    with page.expect_request(f"{portal.idp.issuer}/logout?**"):
-        page.get_by_role("button", name="Uitloggen").click()
-    page.wait_for_url(f"{portal.url}/")
-    page.get_by_role("heading", level=1, name="Inloggen").wait_for()
+    # Past the page's form-action 'self' (the next test keeps that policy).
+    _sign_out_here_and_at_the_provider(page, portal)
     assert SESSION_COOKIE not in {c["name"] for c in context.cookies()}
     page.goto(f"{portal.url}/nergens")
     checked["not found"] = axe_violations(page)
@@ -87,10 +92,7 @@ def test_signing_out_reaches_the_provider_under_the_pages_own_policy(
     page.wait_for_url(f"{portal.idp.issuer}/authorize**")
     with page.expect_navigation(url=f"{portal.url}/"):
         page.get_by_role("button", name="Dokter Jansen").click()
-    with page.expect_request(f"{portal.idp.issuer}/logout?**"):
-        page.get_by_role("button", name="Uitloggen").click()
-    page.wait_for_url(f"{portal.url}/")
-    page.get_by_role("heading", level=1, name="Inloggen").wait_for()
+    _sign_out_here_and_at_the_provider(page, portal)
     context.close()
 
 

@@ -107,16 +107,20 @@ def _page(provider: Provider, values: dict[str, str]) -> str:
     )
 
 
+def _message_page(title: str, heading: str, text: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(
+        f'<!doctype html><html lang="nl"><head><meta charset="utf-8"><title>{title}'
+        f"</title></head><body><main><h1>{heading}</h1><p>{html.escape(text)}"
+        "</p></main></body></html>",
+        status,
+        headers=_HEADERS,
+    )
+
+
 def _error_page(error: str) -> HTMLResponse:
     """A 400 page naming the OAuth error: shown, not redirected (the address to send
     the browser to is what was not valid)."""
-    return HTMLResponse(
-        f'<!doctype html><html lang="nl"><head><meta charset="utf-8"><title>Fout'
-        f"</title></head><body><main><h1>Ongeldig verzoek</h1><p>{html.escape(error)}"
-        "</p></main></body></html>",
-        400,
-        headers=_HEADERS,
-    )
+    return _message_page("Fout", "Ongeldig verzoek", error, 400)
 
 
 def create_idp_app(provider: Provider) -> Starlette:
@@ -170,11 +174,8 @@ def create_idp_app(provider: Provider) -> Starlette:
             return _error_page(error)
         if back is not None:
             return RedirectResponse(back, 303, headers=_HEADERS)
-        return HTMLResponse(
-            '<!doctype html><html lang="nl"><head><meta charset="utf-8"><title>Uitgelogd'
-            "</title></head><body><main><h1>Uitgelogd</h1><p>U bent uitgelogd bij de "
-            "ontwikkel-identiteitsprovider.</p></main></body></html>",
-            headers=_HEADERS,
+        return _message_page(
+            "Uitgelogd", "Uitgelogd", "U bent uitgelogd bij de ontwikkel-identiteitsprovider."
         )
 
     async def home(_request: Request) -> Response:

@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import harness  # noqa: E402
 
 
-def test_the_same_checkout_passes(tmp_path: Path) -> None:
+def test_the_same_checkout_passes() -> None:
     harness.check_own_vir(ROOT, ROOT / "vir" / "__init__.py")
 
 
