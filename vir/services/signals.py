@@ -44,6 +44,7 @@ from vir.services.matching import (
 )
 from vir.services.views import MatchView, Participant, Registration, SignalState
 from vir.store import audit_log, locks, organisations, outbox
+from vir.store import epochs as stored_epochs
 from vir.store import signals as repo
 from vir.store.db import Database
 from vir.store.locks import Lock
@@ -127,7 +128,8 @@ class SignalService:
                 results[i] = error
         if checked:
             self._precheck(caller, [request for _i, request, _on in checked], now)
-            with self._db.write() as session:
+            first = (organisations.participation(caller.oin), stored_epochs.READ)
+            with self._db.write(first=first) as session:
                 # An organisation removed while this request was under way (its
                 # certificate checked just before): revoked, and nothing is stored.
                 organisations.require_participating(session, caller.oin)

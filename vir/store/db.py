@@ -61,7 +61,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from vir.domain.errors import ConfigurationError, RateLimited, WriteNotCommitted
 from vir.store import audit_log, ratelimits
 from vir.store.sequencer import Integrated
-from vir.store.write_group import GROUP, WriteGroup, WriterHooks
+from vir.store.write_group import GROUP, FirstRead, WriteGroup, WriterHooks
 from vir.store.writer_gate import WriterGate
 
 T = TypeVar("T")
@@ -80,7 +80,6 @@ MAX_GROUP_SECONDS = 0.02
 # the integrator took it exclusively for every write, which still excludes correctly).
 WRITE_LOCK = 0x7669_722D_7772_6974
 _TAKE_WRITE_LOCK = text(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
-_SHARE_WRITE_LOCK = text(f"SELECT pg_advisory_xact_lock_shared({WRITE_LOCK})")
 
 
 def make_engine(url: str, *, durable: bool = True) -> Engine:
@@ -236,25 +235,132 @@ def _postgresql_engine(url: URL) -> Engine:
     options = f"-c lock_timeout={LOCK_WAIT_SECONDS}s {url.query.get('options', '')}".strip()
     # READ COMMITTED is PostgreSQL's default, stated here because the write lock
     # depends on it (see the module docstring).
-    return create_engine(
+    engine = create_engine(
         url.update_query_dict({"options": options}),
         isolation_level="READ COMMITTED",
-        pool_pre_ping=True,
         pool_size=30,
         max_overflow=0,
     )
+    _ping_when_idle(engine)
+    return engine
 
 
-def take_write_lock(connection: Connection, *, exclusive: bool = True) -> None:
-    """``exclusive``: make the transaction on ``connection`` the database's only writer
-    until it ends (migrations, a rekey's switch); otherwise one of many.
+# A pooled PostgreSQL connection unused for this long is tested before it is handed out.
+PING_AFTER_IDLE_SECONDS = 2.0
+_IDLE_SINCE = "vir_idle_since"
 
-    On PostgreSQL it must come before the transaction reads anything (it is the
-    first statement in ``Database.write`` and in the migrations). On SQLite it
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Test a pooled connection before handing it out when it has been idle for
+    ``PING_AFTER_IDLE_SECONDS``, and replace it when the server no longer has it (a
+    restart, a firewall that dropped it).
+
+    SQLAlchemy's ``pool_pre_ping`` tests every checkout: a round trip to the server
+    before every transaction, one in seven of a registration's. A connection handed
+    back a moment ago is not tested; should the server have gone meanwhile, the
+    transaction fails (nothing stored, HTTP 503) and SQLAlchemy then invalidates every
+    connection of the pool opened before, so they are all replaced.
+    """
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return  # new (just connected), or handed back a moment ago
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            if dialect.is_disconnect(error, dbapi_connection, None):
+                # The pool drops this connection and hands out another (a new one).
+                raise sqlalchemy.exc.DisconnectionError() from None
+            raise
+
+
+# A PostgreSQL writer's transaction begins with its write lock, one round trip for both
+# (the simple query protocol runs statements of one message in order, and stops at the
+# first that fails). No parameters: nothing in it comes from outside.
+_BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock{kind}({key})"
+_BEGIN_SHARED = _BEGIN.format(kind="_shared", key=WRITE_LOCK)
+_BEGIN_EXCLUSIVE = _BEGIN.format(kind="", key=WRITE_LOCK)
+
+
+def _begin_postgresql(
+    connection: Connection, *, exclusive: bool, first: Sequence[FirstRead] = ()
+) -> dict[FirstRead, list[tuple[Any, ...]]]:
+    """Begin the writer's transaction on ``connection`` with the write lock taken, and
+    read ``first`` (``FirstRead``) in the same round trip; their rows.
+
+    psycopg sends BEGIN on its own, in a round trip of its own, before a transaction's
+    first statement, unless the connection is in autocommit mode: in that mode vir
+    sends BEGIN itself, together with the lock, and psycopg's ``commit`` and
+    ``rollback`` still end the transaction (they look at the server's transaction
+    status, not at the mode). ``_hand_back`` takes the mode back off before the
+    connection returns to the pool.
+    """
+    import psycopg
+    from psycopg import sql
+
+    connection.begin()  # SQLAlchemy's bookkeeping; psycopg sends nothing for it
+    raw: Any = connection.connection.driver_connection
+    raw.autocommit = True
+    begin = _BEGIN_EXCLUSIVE if exclusive else _BEGIN_SHARED
+    message = [begin]
+    message += [
+        sql.SQL(read.sql).format(*map(sql.Literal, read.values)).as_string(raw) for read in first
+    ]
+    try:
+        with raw.execute("; ".join(message), prepare=False) as cursor:
+            cursor.nextset()  # from BEGIN's result to the lock's; each read's follows
+            found = {}
+            for read in first:
+                cursor.nextset()
+                found[read] = cursor.fetchall()
+    except psycopg.Error as error:
+        # As SQLAlchemy raises it for a statement of its own (a lock timeout, a lost
+        # server: vir.api.errors answers 503), naming the statements, not the values.
+        dropped = connection.dialect.is_disconnect(error, raw, None)  # type: ignore[arg-type]
+        if dropped:
+            connection.invalidate()
+        raise sqlalchemy.exc.DBAPIError.instance(
+            "; ".join([begin, *(read.sql for read in first)]),
+            None,
+            error,
+            psycopg.Error,
+            hide_parameters=True,
+            connection_invalidated=dropped,
+            dialect=connection.dialect,
+        ) from error
+    return found
+
+
+def _hand_back(connection: Connection) -> None:
+    """Make a PostgreSQL writer's connection fit for the pool again: no transaction,
+    autocommit off (readers share the pool); one that cannot be is discarded."""
+    from psycopg.pq import TransactionStatus
+
+    raw: Any = connection.connection.driver_connection
+    try:
+        if raw.info.transaction_status != TransactionStatus.IDLE:
+            raw.rollback()
+        raw.autocommit = False
+    except Exception:  # a broken connection: the pool must not keep it
+        connection.invalidate()
+
+
+def take_write_lock(connection: Connection) -> None:
+    """Make the transaction on ``connection`` the database's only writer until it ends
+    (the migrations; ``Database.write(exclusive=True)`` takes it with its BEGIN).
+
+    On PostgreSQL it must come before the transaction reads anything. On SQLite it
     does nothing: write transactions hold SQLite's lock from ``BEGIN IMMEDIATE``.
     """
     if connection.dialect.name == "postgresql":
-        connection.execute(_TAKE_WRITE_LOCK if exclusive else _SHARE_WRITE_LOCK)
+        connection.execute(_TAKE_WRITE_LOCK)
 
 
 def _usable(connection: Connection) -> bool:
@@ -336,7 +442,9 @@ class Database:
         return self._reads()
 
     @contextmanager
-    def write(self, *, exclusive: bool = False, alone: bool = False) -> Iterator[Session]:
+    def write(
+        self, *, exclusive: bool = False, alone: bool = False, first: Sequence[FirstRead] = ()
+    ) -> Iterator[Session]:
         """A write transaction: on success it returns once the commit is durable; on any
         exception nothing of it is stored. ``exclusive``: no other writer runs meanwhile
         (a rekey's switch); every writer on SQLite is.
@@ -344,7 +452,8 @@ class Database:
         On SQLite it may share its database transaction (and commit) with writers
         queued behind it: see "Group commit" above. ``alone`` (and ``exclusive``): it
         does not, and runs without a savepoint, for a writer that changes many pages
-        (a rekey's batch); on PostgreSQL every writer is alone.
+        (a rekey's batch); on PostgreSQL every writer is alone. ``first``: reads to send
+        with the transaction's BEGIN on PostgreSQL (``FirstRead``).
         """
         if self._postgresql or exclusive or alone:
             # Its own transaction, without a savepoint: on SQLite a savepoint copies every
@@ -352,7 +461,7 @@ class Database:
             # nearly every page of the file), and nothing needs one when no other writer
             # shares the transaction.
             group = (
-                self._open_group(exclusive=exclusive)
+                self._open_group(exclusive=exclusive, first=first)
                 if self._postgresql
                 else self._take_turn_alone()
             )
@@ -487,15 +596,20 @@ class Database:
             self._turn.release()
             raise
 
-    def _open_group(self, *, exclusive: bool = False) -> WriteGroup:
+    def _open_group(
+        self, *, exclusive: bool = False, first: Sequence[FirstRead] = ()
+    ) -> WriteGroup:
         gated = self._gate is not None and self._gate.enter()
+        first_reads: dict[FirstRead, list[tuple[Any, ...]]] = {}
         try:
             connection = self._writer.connect()
             try:
-                connection.begin()  # BEGIN IMMEDIATE on SQLite
-                take_write_lock(connection, exclusive=exclusive)
+                if self._postgresql:
+                    first_reads = _begin_postgresql(connection, exclusive=exclusive, first=first)
+                else:
+                    connection.begin()  # BEGIN IMMEDIATE
             except BaseException:
-                connection.close()
+                self._close(connection)
                 raise
         except BaseException:
             if gated:
@@ -503,6 +617,7 @@ class Database:
             raise
         group = WriteGroup(connection)
         group.gated = gated
+        group.first_reads = first_reads
         return group
 
     def _leave_gate(self) -> None:
@@ -542,7 +657,7 @@ class Database:
             group.failure = error
         finally:
             try:
-                group.connection.close()  # rolls back whatever did not commit
+                self._close(group.connection)  # rolls back whatever did not commit
             finally:
                 if group.gated:
                     self._leave_gate()
@@ -550,6 +665,12 @@ class Database:
         if group.failure is None and group.events:
             for observer in self._observers:
                 observer(group.events)
+
+    def _close(self, connection: Connection) -> None:
+        """End a writer's connection: what did not commit is rolled back."""
+        if self._postgresql and not connection.invalidated:
+            _hand_back(connection)
+        connection.close()
 
     def dispose(self) -> None:
         self.engine.dispose()

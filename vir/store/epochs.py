@@ -18,7 +18,8 @@ from typing import cast
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
-from vir.store.tables import KeyEpochRow
+from vir.store.tables import KeyEpochRow, utc
+from vir.store.write_group import FirstRead, first_read
 
 EPOCHS = cast(Table, KeyEpochRow.__table__)
 
@@ -45,10 +46,23 @@ class EpochRecord:
 
 
 _ALL = select(EPOCHS).order_by(EPOCHS.c.epoch)
+# The same read, sent with a writer's BEGIN on PostgreSQL (``Database.write(first=...)``):
+# the epochs change only under the write lock taken exclusively, which a writer's own
+# shared hold keeps out until it commits.
+READ = FirstRead(
+    "SELECT epoch, state, delta, created_at, activated_at, retire_after "
+    "FROM key_epochs ORDER BY epoch"
+)
 
 
 def load(session: Session) -> list[EpochRecord]:
     """Every epoch, oldest first."""
+    read_ahead = first_read(session, READ)
+    if read_ahead is not None:
+        return [
+            EpochRecord(epoch, EpochState(state), delta, created, utc(activated), utc(retire))
+            for epoch, state, delta, created, activated, retire in read_ahead
+        ]
     return [
         EpochRecord(
             r.epoch,

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import (
+    LargeBinary,
     Row,
+    String,
     Table,
     and_,
     bindparam,
@@ -285,14 +287,22 @@ _REFS_IN = select(SIGNALS.c.local_ref).where(
 
 
 def _tagged(tag: str, column: Any, values: str, *where: Any) -> Any:
-    return select(literal(tag).label("tag"), column.label("value")).where(
-        column.in_(bindparam(values, expanding=True)), *where
-    )
+    return select(
+        literal(tag).label("tag"), column.label("value"), literal(None, String).label("ref")
+    ).where(column.in_(bindparam(values, expanding=True)), *where)
 
 
-# Which of some pseudonyms the index holds, and in what role: one statement, each part
-# on an index whose first column is the one looked up.
-_PSEUDONYMS_IN = union_all(
+# Which of some local_refs and pseudonyms the index holds, and in what role: one
+# statement, each part on an index whose first column is the one looked up.
+_KNOWN = union_all(
+    select(
+        literal("ref").label("tag"),
+        literal(None, LargeBinary).label("value"),
+        SIGNALS.c.local_ref.label("ref"),
+    ).where(
+        SIGNALS.c.oin == bindparam("oin"),
+        SIGNALS.c.local_ref.in_(bindparam("refs", expanding=True)),
+    ),
     _tagged("person", SIGNALS.c.person, "pseudonyms"),
     _tagged("parent", PARENTS.c.parent, "pseudonyms"),
     _tagged("address", SIGNALS.c.address, "addresses"),
@@ -320,19 +330,25 @@ def known(
 ) -> Known:
     """Which of ``refs`` the organisation uses; which of ``pseudonyms`` are young persons
     or declared parents of active signals, or young persons of archived ones; which of
-    ``addresses`` active signals have; which of ``keys`` have an active match. Two
-    statements however many (up to a few thousand values of each), where a
+    ``addresses`` active signals have; which of ``keys`` have an active match. One
+    statement however many (up to a few thousand values of each), where a
     registration asks one at a time."""
-    params: dict[str, list[bytes]] = {
+    params: dict[str, Any] = {
+        "oin": oin,
+        "refs": list(refs),
         "pseudonyms": list(pseudonyms),
         "addresses": list(addresses),
         **{f"{via.value}_keys": [k.key for k in keys if k.via is via] for via in Via},
     }
     found: dict[str, set[bytes]] = {}
-    for tag, value in session.execute(_PSEUDONYMS_IN, params):
-        found.setdefault(tag, set()).add(value)
+    used: set[str] = set()
+    for tag, value, ref in session.execute(_KNOWN, params):
+        if ref is not None:
+            used.add(ref)
+        else:
+            found.setdefault(tag, set()).add(value)
     return Known(
-        refs=frozenset(session.scalars(_REFS_IN, {"oin": oin, "refs": list(refs)})),
+        refs=frozenset(used),
         persons=frozenset(found.get("person", ())),
         parents=frozenset(found.get("parent", ())),
         addresses=frozenset(found.get("address", ())),

@@ -22,6 +22,30 @@ from sqlalchemy.orm import Session
 GROUP = "vir_write_group"
 
 
+@dataclass(frozen=True, slots=True)
+class FirstRead:
+    """A read a PostgreSQL writer sends in the message that begins its transaction,
+    after BEGIN and the write lock: one round trip for all of them instead of one each
+    (``Database.write(first=...)``; on SQLite, where a statement costs no round trip,
+    nothing is read ahead). Its answer stands for the whole transaction, so only for
+    what nothing can change meanwhile: a table changed only under the write lock taken
+    exclusively (the key epochs), or rows the read itself locks (``FOR SHARE``).
+
+    ``sql``: one statement, ``{}`` where each of ``values`` goes, quoted by psycopg as a
+    literal (a message of several statements takes no parameters)."""
+
+    sql: str
+    values: tuple[str, ...] = ()
+
+
+def first_read(session: Session, read: FirstRead) -> list[tuple[Any, ...]] | None:
+    """The rows ``read`` found when the writer's transaction began (text values as
+    psycopg loads them, not through SQLAlchemy's column types); None when it was not
+    read ahead, and the caller reads it itself."""
+    group = session.info.get(GROUP)
+    return None if group is None else group.first_reads.get(read)
+
+
 class WriteGroup:
     """One database transaction shared by consecutive writers, committed once.
 
@@ -40,6 +64,7 @@ class WriteGroup:
         # that lock a row other transactions wait for (a shared rate-limit bucket), so
         # that the lock is held for as short a time as possible.
         self.last_before_commit: list[Callable[[Connection], None]] = []
+        self.first_reads: dict[FirstRead, list[tuple[Any, ...]]] = {}
         self.events: list[Any] = []  # the audit events of members whose savepoint committed
         self.committed = threading.Event()
         self.failure: BaseException | None = None
