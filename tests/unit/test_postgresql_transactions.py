@@ -20,6 +20,7 @@ from support.world import World, world
 
 from vir.store import db as db_module
 from vir.store import epochs, organisations
+from vir.store.certificate_probe import certificate_state
 from vir.store.db import WRITE_LOCK, Database
 
 pytestmark = pytest.mark.postgresql_only("the round trips of PostgreSQL's driver")
@@ -243,3 +244,18 @@ def test_a_lock_wait_that_times_out_is_a_database_error_and_leaves_the_pool_clea
     finally:
         impatient.dispose()
     assert handed_back == [(False, TransactionStatus.IDLE)] * 2
+
+
+def test_a_certificates_state_is_one_round_trip(w: World, round_trips: list[str]) -> None:
+    """Read on every request (vir.services.identity): no BEGIN before it, no ROLLBACK
+    after, and the connection back in the pool as readers expect it."""
+    engine = w.store.db.engine
+    certificate_state(engine, "0" * 64)  # warms the pool
+    round_trips.clear()
+    assert certificate_state(engine, "0" * 64) is None
+    assert len(round_trips) == 1 and round_trips[0].startswith("SELECT certificates.oin")
+    with w.store.db.read() as session:
+        session.execute(text("SELECT 1"))
+        raw = session.connection().connection.driver_connection
+        assert raw.autocommit is False
+        assert raw.info.transaction_status == TransactionStatus.INTRANS
