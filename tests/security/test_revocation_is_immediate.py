@@ -24,7 +24,12 @@ from vir.domain.errors import CertificateRevoked, UnknownCertificate
 from vir.domain.organisations import Role
 from vir.services.identity import Authenticator, Presented, presented, revoke_certificate
 from vir.services.onboarding import register_certificate
-from vir.store.certificate_probe import UNKNOWN, CertificateProbe
+from vir.store.certificate_probe import (
+    UNKNOWN,
+    CertificateProbe,
+    CertificateState,
+    certificate_state,
+)
 from vir.store.db import Database
 from vir.store.tables import CertificateRow
 
@@ -186,3 +191,19 @@ def test_on_postgresql_every_request_is_looked_up(tmp_path: Path) -> None:
         revoke_certificate(store.db, T0, fingerprint=pki.fingerprint(issued.cert))
         with pytest.raises(CertificateRevoked):
             authenticator.authenticate(claim)
+
+
+def test_the_read_every_request_makes_says_what_the_row_says(tmp_path: Path) -> None:
+    """``certificate_state`` (on PostgreSQL straight through psycopg) against the ORM."""
+    with _identified(tmp_path) as (store, issued, _claim, _authenticator):
+        fingerprint = pki.fingerprint(issued.cert)
+        revoke_certificate(store.db, T0, fingerprint=fingerprint)
+        state = certificate_state(store.db.engine, fingerprint)
+        with store.db.read() as session:
+            row = session.get(CertificateRow, fingerprint)
+        assert row is not None
+        assert state == CertificateState(row.oin, row.role, row.revoked_at)
+        assert state.revoked_at == T0 and state.revoked_at.utcoffset() == dt.timedelta(0)
+        assert certificate_state(store.db.engine, "00" * 32) is None
+        assert certificate_state(store.db.engine, "'; DROP TABLE certificates; --") is None
+        assert certificate_state(store.db.engine, fingerprint) == state

@@ -28,7 +28,8 @@ from urllib.parse import quote
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from vir.store.tables import CertificateRow
+from vir.store.db import driver_errors
+from vir.store.tables import CertificateRow, utc
 
 
 @dataclass(frozen=True)
@@ -59,14 +60,28 @@ def certificate_state(engine: Engine, fingerprint: str) -> CertificateState | No
     connection from the pool and one statement, without a session (about a third of a
     session's cost). None when there is none.
 
-    On PostgreSQL in autocommit mode: one statement needs no transaction of its own,
-    and psycopg would send BEGIN before it and ROLLBACK when the connection goes back
-    to the pool, three round trips for every request instead of one."""
+    On PostgreSQL in autocommit mode, straight to psycopg: one statement needs no
+    transaction of its own (psycopg would send BEGIN before it and ROLLBACK when the
+    connection goes back to the pool: three round trips for every request instead of
+    one), and SQLAlchemy's statement machinery cost more than the read itself (268
+    against 99 us of CPU, session 48)."""
     with engine.connect() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execution_options(isolation_level="AUTOCOMMIT")
-        found = connection.execute(_STATE.where(CertificateRow.fingerprint == fingerprint)).first()
-    return None if found is None else CertificateState(*found)
+        if connection.dialect.name != "postgresql":
+            found = connection.execute(
+                _STATE.where(CertificateRow.fingerprint == fingerprint)
+            ).first()
+            return None if found is None else CertificateState(*found)
+        connection.execution_options(isolation_level="AUTOCOMMIT")  # reset when handed back
+        raw: Any = connection.connection.driver_connection
+        with driver_errors(connection, _SELECT_POSTGRESQL):
+            row = raw.execute(_SELECT_POSTGRESQL, (fingerprint,)).fetchone()
+    if row is None:
+        return None
+    oin, role, revoked_at = row
+    return CertificateState(oin, role, utc(revoked_at))
+
+
+_SELECT_POSTGRESQL = "SELECT oin, role, revoked_at FROM certificates WHERE fingerprint = %s"
 
 
 _SELECT = "SELECT oin, role, revoked_at FROM certificates WHERE fingerprint = ?"

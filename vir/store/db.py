@@ -302,7 +302,6 @@ def _begin_postgresql(
     status, not at the mode). ``_hand_back`` takes the mode back off before the
     connection returns to the pool.
     """
-    import psycopg
     from psycopg import sql
 
     connection.begin()  # SQLAlchemy's bookkeeping; psycopg sends nothing for it
@@ -313,21 +312,35 @@ def _begin_postgresql(
     message += [
         sql.SQL(read.sql).format(*map(sql.Literal, read.values)).as_string(raw) for read in first
     ]
+    with (
+        driver_errors(connection, "; ".join([begin, *(read.sql for read in first)])),
+        raw.execute("; ".join(message), prepare=False) as cursor,
+    ):
+        cursor.nextset()  # from BEGIN's result to the lock's; each read's follows
+        found = {}
+        for read in first:
+            cursor.nextset()
+            found[read] = cursor.fetchall()
+    return found
+
+
+@contextmanager
+def driver_errors(connection: Connection, statement: str) -> Iterator[None]:
+    """psycopg's errors in the block, raised as SQLAlchemy raises them for a statement of
+    its own (a lock timeout, a lost server: ``vir.api.errors`` answers 503), naming
+    ``statement`` (give it without values) and no parameters; a connection the server
+    dropped is discarded. For statements vir sends to psycopg itself."""
+    import psycopg
+
     try:
-        with raw.execute("; ".join(message), prepare=False) as cursor:
-            cursor.nextset()  # from BEGIN's result to the lock's; each read's follows
-            found = {}
-            for read in first:
-                cursor.nextset()
-                found[read] = cursor.fetchall()
+        yield
     except psycopg.Error as error:
-        # As SQLAlchemy raises it for a statement of its own (a lock timeout, a lost
-        # server: vir.api.errors answers 503), naming the statements, not the values.
+        raw: Any = connection.connection.driver_connection
         dropped = connection.dialect.is_disconnect(error, raw, None)  # type: ignore[arg-type]
         if dropped:
             connection.invalidate()
         raise sqlalchemy.exc.DBAPIError.instance(
-            "; ".join([begin, *(read.sql for read in first)]),
+            statement,
             None,
             error,
             psycopg.Error,
@@ -335,7 +348,6 @@ def _begin_postgresql(
             connection_invalidated=dropped,
             dialect=connection.dialect,
         ) from error
-    return found
 
 
 def _hand_back(connection: Connection) -> None:
