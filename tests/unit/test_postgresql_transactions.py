@@ -6,6 +6,7 @@ registration was fourteen of them."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,17 @@ import sqlalchemy.exc
 from psycopg.pq import TransactionStatus
 from sqlalchemy import event, text
 from support.instore import T0, UTRECHT_ORGS
-from support.world import World, world
+from support.world import World, person, world
 
+from vir.domain.matching import GroupKey, Via
+from vir.domain.signals import Professional
+from vir.services.signals import SignalRequest
 from vir.store import db as db_module
-from vir.store import epochs, organisations
+from vir.store import epochs, locks, organisations
+from vir.store import signals as signals_repo
 from vir.store.certificate_probe import certificate_state
 from vir.store.db import WRITE_LOCK, Database
+from vir.store.locks import Lock
 
 pytestmark = pytest.mark.postgresql_only("the round trips of PostgreSQL's driver")
 
@@ -259,3 +265,92 @@ def test_a_certificates_state_is_one_round_trip(w: World, round_trips: list[str]
         raw = session.connection().connection.driver_connection
         assert raw.autocommit is False
         assert raw.info.transaction_status == TransactionStatus.INTRANS
+
+
+def test_a_read_sent_with_locks_sees_what_the_locks_last_holder_committed(w: World) -> None:
+    """The read after a round of locks (``locks.take(then=...)``, one round trip) is a
+    statement of its own: its snapshot is taken once the locks are held, so it sees
+    what the writer holding them before committed (READ COMMITTED; one statement with
+    the locks inside would read a snapshot from before the wait)."""
+    lock = Lock.person(b"\x01" * 32)
+    address = b"\x02" * 32
+    holding, release = threading.Event(), threading.Event()
+
+    def first_writer() -> None:
+        with w.store.db.write() as session:
+            locks.take(session, [lock])
+            session.execute(
+                text(
+                    "INSERT INTO excluded_addresses (address, label, created_at) "
+                    "VALUES (:a, 'shelter', now())"
+                ),
+                {"a": address},
+            )
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=first_writer)
+    thread.start()
+    assert holding.wait(10)
+    threading.Timer(0.3, release.set).start()
+    with w.store.db.write() as session:
+        rows = locks.take(
+            session,
+            [lock],
+            then=locks.Then(
+                "SELECT label FROM excluded_addresses WHERE address = %(a)s", {"a": address}
+            ),
+        )
+    thread.join()
+    assert rows == [("shelter",)]
+
+
+def test_the_reads_sent_with_locks_answer_as_the_portable_ones(w: World) -> None:
+    """``known`` and ``linked_parents_of`` read through psycopg with their locks on
+    PostgreSQL, and through SQLAlchemy otherwise: the same answers, on a store with
+    signals, parents, addresses, an archived signal and matches."""
+    callers = [w.caller(UTRECHT_ORGS[0]), w.caller(UTRECHT_ORGS[1])]
+    for n in range(6):
+        w.signals.register(
+            callers[n % 2],
+            SignalRequest(
+                f"PARITY-{n}",
+                1,
+                person(f"child-{n}"),
+                (person(f"parent-{n % 2}"),),
+                person(f"address-{n % 3}"),
+                None,
+                Professional("Anna de Wit", "anna@example.nl", "010-1234567"),
+                None,
+            ),
+        )
+    with w.store.db.read() as session:
+        stored = session.execute(text("SELECT person, address FROM signals")).all()
+        keys = [
+            GroupKey(Via(via), key)
+            for via, key in session.execute(text("SELECT via, key FROM matches")).all()
+        ]
+    persons = {p for p, _a in stored} | {person("nobody")}
+    pseudonyms = persons | {person(f"parent-{n}") for n in range(3)}
+    addresses = {a for _p, a in stored if a is not None} | {b"\x09" * 32}
+    refs = {"PARITY-1", "PARITY-5", "NOT-THERE"}
+    unmatched = [*keys, GroupKey(Via.PARENT, b"\x07" * 32)]
+    oin = UTRECHT_ORGS[1].oin.value  # PARITY-1 and PARITY-5 are its own
+    with w.store.db.write() as session:
+        portable = (
+            signals_repo.known(session, oin, refs, pseudonyms, addresses, unmatched),
+            signals_repo.linked_parents_of(session, persons),
+        )
+    with w.store.db.write() as session:
+        lock = [Lock.person(b"\x03" * 32)]
+        pipelined = (
+            signals_repo.known(session, oin, refs, pseudonyms, addresses, unmatched, after=lock),
+            signals_repo.linked_parents_of(
+                session, persons, after=[Lock.group(GroupKey(Via.ADDRESS, b"\x04" * 32))]
+            ),
+        )
+        assert locks.holds(session, lock[0])
+    assert pipelined == portable
+    known, linked = portable
+    assert known.refs == {"PARITY-1", "PARITY-5"} and known.matched and linked
+    assert known.persons and known.parents and known.addresses

@@ -140,9 +140,13 @@ class SignalService:
                         items.append((i, epochs.convert_request(request), remove_on))
                     except VirError as error:
                         results[i] = error
-                locks.take(
+                # Two rounds of locks, each with the read it protects (one round trip
+                # each on PostgreSQL): the local_refs and young persons, then the parents
+                # linked to them; every group the items touch, then who is known there.
+                linked = repo.linked_parents_of(
                     session,
-                    [
+                    {r.person for _i, r, _on in items},
+                    after=[
                         lock
                         for _i, r, _on in items
                         for lock in (
@@ -151,16 +155,12 @@ class SignalService:
                         )
                     ],
                 )
-                linked = repo.linked_parents_of(session, {r.person for _i, r, _on in items})
-                locks.take(
-                    session,
-                    [
-                        Lock.group(key)
-                        for _i, r, _on in items
-                        for key in group_keys(_facts("", caller, r), linked.get(r.person, ()))
-                    ],
-                )
-                alone = _alone(session, caller, [r for _i, r, _on in items])
+                groups = [
+                    Lock.group(key)
+                    for _i, r, _on in items
+                    for key in group_keys(_facts("", caller, r), linked.get(r.person, ()))
+                ]
+                alone = _alone(session, caller, [r for _i, r, _on in items], after=groups)
                 new: list[tuple[Signal, Sequence[bytes]]] = []  # not inserted yet
                 stopped: RateLimited | None = None
                 for (i, request, remove_on), meets_nobody in zip(items, alone, strict=True):
@@ -490,7 +490,13 @@ def _new_signal(
     )
 
 
-def _alone(session: Session, caller: Caller, requests: Sequence[SignalRequest]) -> list[bool]:
+def _alone(
+    session: Session,
+    caller: Caller,
+    requests: Sequence[SignalRequest],
+    *,
+    after: Sequence[Lock] = (),
+) -> list[bool]:
     """For each of a batch's requests (in the stored epoch), whether it meets nobody:
     registered in order, it would find its local_ref free and every group it joins
     (its young person, their household, each parent's, its address) without an active
@@ -498,9 +504,11 @@ def _alone(session: Session, caller: Caller, requests: Sequence[SignalRequest]) 
 
     Read for the whole batch at once, before any of it is stored: a request that
     shares a local_ref or a group with another of the batch is not alone, so what the
-    others store cannot change the answer for one that is.
+    others store cannot change the answer for one that is. ``after``: the locks to take
+    first (the groups the requests touch), in the same round trip on PostgreSQL.
     """
     if not requests:
+        locks.take(session, after)
         return []
     keys = [group_keys(_facts("", caller, r)) for r in requests]
     refs = Counter(r.local_ref for r in requests)
@@ -513,6 +521,7 @@ def _alone(session: Session, caller: Caller, requests: Sequence[SignalRequest]) 
         pseudonyms,
         {r.address for r in requests if r.address is not None},
         shared,
+        after=after,
     )
     taken = known.persons | known.parents
     return [

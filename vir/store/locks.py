@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Iterable
-from typing import NamedTuple
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
 from vir.domain.matching import GroupKey, Via
+from vir.store.db import driver_errors
 
 
 class Kind(enum.IntEnum):
@@ -93,27 +94,61 @@ class LockOrderViolation(RuntimeError):
 
 _HELD = "vir_locks_held"
 _TAKE = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
+_TAKE_POSTGRESQL = "SELECT pg_advisory_xact_lock(k) FROM unnest(%(keys)s::bigint[]) AS k"
 
 
-def take(session: Session, locks: Iterable[Lock]) -> None:
+class Then(NamedTuple):
+    """A read to send with a round of locks (``take``): PostgreSQL's SQL, with psycopg's
+    ``%(name)s`` placeholders, and its parameters."""
+
+    sql: str
+    params: Mapping[str, Any]
+
+
+def take(
+    session: Session, locks: Iterable[Lock], *, then: Then | None = None
+) -> list[tuple[Any, ...]] | None:
     """Lock ``locks`` for the rest of the caller's write transaction, in order.
 
     Locks already held are skipped; every new one must be ordered after the last one
     held. Call it before reading what the locks protect: on PostgreSQL (READ
     COMMITTED) every statement after it sees what earlier holders committed.
+
+    ``then``: on PostgreSQL, a read to send in the same round trip, as the statement
+    after the locks (psycopg's pipeline mode: each statement its own snapshot, taken
+    when the locks before it are held); its rows. None on SQLite, where the caller
+    reads as usual (no round trip to save).
     """
     held: set[Lock] = session.info.setdefault(_HELD, set())
     new = sorted(set(locks) - held)
-    if not new:
-        return
-    if held and new[0] < max(held):
+    if held and new and new[0] < max(held):
         raise LockOrderViolation(
             f"a {new[0].kind.name} lock after a {max(held).kind.name} lock: "
             "take every lock of a transaction in one round, or in rounds of later kinds"
         )
+    found = None
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(_TAKE, {"keys": [lock.id for lock in new]})
+        keys = [lock.id for lock in new]
+        if then is not None:
+            statements = [(_TAKE_POSTGRESQL, {"keys": keys})] if keys else []
+            found = together(session.connection(), [*statements, then])[-1]
+        elif keys:
+            session.execute(_TAKE, {"keys": keys})
     held.update(new)
+    return found
+
+
+def together(
+    connection: Connection, statements: Sequence[tuple[str, Mapping[str, Any]]]
+) -> list[list[tuple[Any, ...]]]:
+    """Run ``statements`` (psycopg placeholders) in order in the transaction on
+    ``connection`` (PostgreSQL), in one round trip; the rows of each. A failing one
+    fails the transaction (psycopg aborts the rest of the pipeline)."""
+    raw: Any = connection.connection.driver_connection
+    with driver_errors(connection, "; ".join(sql for sql, _params in statements)):
+        with raw.pipeline():
+            cursors = [raw.execute(sql, params) for sql, params in statements]
+        return [cursor.fetchall() for cursor in cursors]
 
 
 def holds(session: Session, lock: Lock) -> bool:

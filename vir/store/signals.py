@@ -37,7 +37,8 @@ from sqlalchemy.orm import Session
 
 from vir.domain.matching import GroupKey, Via
 from vir.domain.signals import Professional, SignalFacts
-from vir.store import outbox
+from vir.store import locks, outbox
+from vir.store.locks import Lock
 from vir.store.records import (
     ArchivedSignal,
     Informed,
@@ -320,6 +321,28 @@ _KNOWN = union_all(
 )
 
 
+# The same on PostgreSQL, sent with a round of locks (``locks.take``): arrays, not lists
+# of parameters, so that the statement is one whatever the number of values.
+_KNOWN_POSTGRESQL = " UNION ALL ".join(
+    [
+        "SELECT 'ref' AS tag, NULL::bytea AS value, local_ref AS ref FROM signals"
+        " WHERE oin = %(oin)s AND local_ref = ANY(%(refs)s::varchar[])",
+        "SELECT 'person', person, NULL FROM signals WHERE person = ANY(%(pseudonyms)s::bytea[])",
+        "SELECT 'parent', parent, NULL FROM signal_parents"
+        " WHERE parent = ANY(%(pseudonyms)s::bytea[])",
+        "SELECT 'address', address, NULL FROM signals WHERE address = ANY(%(addresses)s::bytea[])",
+        "SELECT 'archived', person, NULL FROM archived_signals"
+        " WHERE person = ANY(%(pseudonyms)s::bytea[])",
+        *(
+            f"SELECT 'match:{via.value}', key, NULL FROM matches"  # noqa: S608 (Via's names)
+            f" WHERE key = ANY(%({via.value}_keys)s::bytea[]) AND via = '{via.value}'"
+            " AND ended_at IS NULL"
+            for via in Via
+        ),
+    ]
+)
+
+
 def known(
     session: Session,
     oin: str,
@@ -327,12 +350,15 @@ def known(
     pseudonyms: Collection[bytes],
     addresses: Collection[bytes],
     keys: Collection[GroupKey],
+    *,
+    after: Iterable[Lock] = (),
 ) -> Known:
     """Which of ``refs`` the organisation uses; which of ``pseudonyms`` are young persons
     or declared parents of active signals, or young persons of archived ones; which of
     ``addresses`` active signals have; which of ``keys`` have an active match. One
     statement however many (up to a few thousand values of each), where a
-    registration asks one at a time."""
+    registration asks one at a time. ``after``: locks to take first (``locks.take``; on
+    PostgreSQL in the same round trip)."""
     params: dict[str, Any] = {
         "oin": oin,
         "refs": list(refs),
@@ -342,7 +368,8 @@ def known(
     }
     found: dict[str, set[bytes]] = {}
     used: set[str] = set()
-    for tag, value, ref in session.execute(_KNOWN, params):
+    rows = locks.take(session, after, then=locks.Then(_KNOWN_POSTGRESQL, params))
+    for tag, value, ref in session.execute(_KNOWN, params) if rows is None else rows:
         if ref is not None:
             used.add(ref)
         else:
@@ -900,12 +927,33 @@ _MATCH_KEYS_OF = (
 )
 
 
-def linked_parents_of(session: Session, persons: Collection[bytes]) -> dict[bytes, set[bytes]]:
-    """``linked_parents`` of several young persons: person -> parents (none: absent)."""
+_LINKED_PARENTS_OF_POSTGRESQL = (
+    "SELECT DISTINCT signals.person, signal_parents.parent FROM signals"
+    " JOIN signal_parents ON signal_parents.signal_id = signals.id"
+    " WHERE signals.person = ANY(%(persons)s::bytea[])"
+)
+
+
+def linked_parents_of(
+    session: Session, persons: Collection[bytes], *, after: Iterable[Lock] = ()
+) -> dict[bytes, set[bytes]]:
+    """``linked_parents`` of several young persons: person -> parents (none: absent).
+    ``after``: locks to take first (``locks.take``; on PostgreSQL in the same round trip)."""
     found: dict[bytes, set[bytes]] = {}
-    for part in _chunks(persons):
-        for person, parent in session.execute(_LINKED_PARENTS_OF, {"persons": part}):
-            found.setdefault(person, set()).add(parent)
+    if not persons:
+        locks.take(session, after)
+        return found
+    rows = locks.take(
+        session, after, then=locks.Then(_LINKED_PARENTS_OF_POSTGRESQL, {"persons": list(persons)})
+    )
+    if rows is None:  # SQLite
+        rows = [
+            row
+            for part in _chunks(persons)
+            for row in session.execute(_LINKED_PARENTS_OF, {"persons": part})
+        ]
+    for person, parent in rows:
+        found.setdefault(person, set()).add(parent)
     return found
 
 
