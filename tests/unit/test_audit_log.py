@@ -15,7 +15,7 @@ from support.instore import T0, Store, fresh_store, template
 
 from vir.audit.actions import Action
 from vir.audit.chain import GENESIS, Outcome, chain_hash
-from vir.store import audit_log
+from vir.store import audit_log, multirow
 from vir.store.tables import AuditEntryRow, AuditRefRow, AuditStagedRow
 
 
@@ -111,7 +111,7 @@ def test_a_staged_event_keeps_every_column_into_the_chain(store: Store) -> None:
 def test_many_events_of_one_transaction_are_staged_and_chained_in_order(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(audit_log, "_STAGE_ROWS", 7)  # PostgreSQL: statements of 7 rows
+    monkeypatch.setattr(multirow, "ROWS_PER_STATEMENT", 7)  # PostgreSQL: statements of 7 rows
     with store.db.write() as session:
         events = [
             audit_log.new_event(Action.REPORT_GENERATED, Outcome.SUCCESS, T0, objects={"n": i})

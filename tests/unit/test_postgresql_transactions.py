@@ -6,6 +6,7 @@ registration was fourteen of them."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -354,3 +355,89 @@ def test_the_reads_sent_with_locks_answer_as_the_portable_ones(w: World) -> None
     known, linked = portable
     assert known.refs == {"PARITY-1", "PARITY-5"} and known.matched and linked
     assert known.persons and known.parents and known.addresses
+
+
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Each time a process waits for the server's answer: a statement sent alone, a
+    pipeline's statements (at its end), BEGIN or COMMIT. psycopg waits in
+    ``Connection.wait`` for every step; the steps that send nothing (setting autocommit,
+    a statement queued in a pipeline, rolling back a connection without a transaction)
+    are left out."""
+    seen: list[str] = []
+    wait = psycopg.Connection.wait
+    quiet = {"_set_autocommit_gen", "_enter_gen"}
+
+    def waiting(connection: Any, gen: Any, *args: Any, **kwargs: Any) -> Any:
+        name = getattr(gen, "__qualname__", "").rpartition(".")[2]
+        idle = connection.info.transaction_status == TransactionStatus.IDLE
+        queued = connection._pipeline is not None and name == "_execute_gen"
+        if name not in quiet and not queued and not (name == "_rollback_gen" and idle):
+            seen.append(name)
+        return wait(connection, gen, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Connection, "wait", waiting)
+    return seen
+
+
+def _registration(n: int, address: bytes | None = None) -> SignalRequest:
+    return SignalRequest(
+        f"TRIPS-{n}",
+        1,
+        person(f"trips-child-{n}"),
+        (person(f"trips-parent-{n}"),),
+        address,
+        None,
+        Professional("Anna de Wit", "anna@example.nl", "010-1234567"),
+        None,
+    )
+
+
+def test_a_registration_waits_for_the_server_five_times(w: World, waits: list[str]) -> None:
+    """BEGIN with the write lock, the organisation and the epochs; the first locks with
+    the parents linked; the group locks with who is known there; the audit event, the
+    signal and its parents; COMMIT. Fourteen before session 48."""
+    caller = w.caller(UTRECHT_ORGS[0])
+    w.store.db.integrate_after_commit = False  # a service's integrator does it apart
+    w.signals.register(caller, _registration(0))  # warms the pool
+    waits.clear()
+    w.signals.register(caller, _registration(1))
+    assert waits == [
+        "_execute_gen",  # BEGIN ...; the write lock; participation; epochs
+        "_exit_gen",  # local_ref and person locks; the parents linked
+        "_exit_gen",  # group locks; who is known
+        "_exit_gen",  # the staged audit event, the signal, its parents
+        "_commit_gen",
+    ]
+    with w.store.db.read() as session:
+        stored = session.execute(
+            text(
+                "SELECT s.local_ref, count(p.parent) FROM signals s "
+                "JOIN signal_parents p ON p.signal_id = s.id GROUP BY s.local_ref"
+            )
+        ).all()
+    assert sorted(stored) == [("TRIPS-0", 1), ("TRIPS-1", 1)]
+
+
+def test_a_batch_stores_what_its_items_meet_and_what_they_store_last(w: World) -> None:
+    """Items that meet nobody are written out at the commit (through psycopg, in one
+    round trip); one that meets another is stored at once, with what came before it
+    in the batch: both end up stored as the portable path stores them."""
+    shared_address = person("trips-address")
+    batch = [_registration(10), _registration(11, shared_address), _registration(12)]
+    batch.append(_registration(13, shared_address))  # meets item 11 in the same batch
+    results = w.signals.register_many(w.caller(UTRECHT_ORGS[0]), batch)
+    assert [type(r).__name__ for r in results] == ["Registration"] * 4
+    with w.store.db.read() as session:
+        stored = session.execute(
+            text(
+                "SELECT local_ref, address, professional_name, created_at FROM signals "
+                "WHERE local_ref LIKE 'TRIPS-%' ORDER BY local_ref"
+            )
+        ).all()
+        parents = session.execute(text("SELECT count(*) FROM signal_parents")).scalar_one()
+    assert [r[0] for r in stored] == ["TRIPS-10", "TRIPS-11", "TRIPS-12", "TRIPS-13"]
+    assert [r[1] for r in stored] == [None, shared_address, None, shared_address]
+    assert {r[2] for r in stored} == {"Anna de Wit"}
+    assert all(r[3].utcoffset() == dt.timedelta(0) for r in stored)
+    assert parents == 4

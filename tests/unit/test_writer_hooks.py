@@ -14,7 +14,7 @@ from support.instore import Store, fresh_store, template
 
 from vir.store import audit_log, ratelimits
 from vir.store.db import STORE_HOOKS, Database
-from vir.store.write_group import WriterHooks
+from vir.store.write_group import BEFORE_COMMIT_HOOKS, WriterHooks, before_commit
 
 
 @pytest.fixture
@@ -26,6 +26,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 def test_every_database_has_the_store_hooks() -> None:
     assert audit_log.WRITER_HOOKS in STORE_HOOKS
     assert ratelimits.WRITER_HOOKS in STORE_HOOKS
+    assert BEFORE_COMMIT_HOOKS in STORE_HOOKS
 
 
 def test_importing_the_store_registers_nothing() -> None:
@@ -54,3 +55,20 @@ def test_hooks_given_to_a_database_see_each_writer(store: Store) -> None:
     with pytest.raises(RuntimeError), db.write() as session:
         fail(session)
     assert seen == ["committed", "rolled back"]
+
+
+def test_a_write_out_runs_only_when_the_writers_block_succeeds(store: Store) -> None:
+    written: list[str] = []
+
+    class Refused(Exception):
+        pass
+
+    with pytest.raises(Refused), store.db.write() as session:
+        before_commit(session, lambda _connection: written.append("refused"))
+        raise Refused
+    with store.db.write() as session:
+        before_commit(session, lambda _connection: written.append("stored"))
+        assert written == []  # not yet: just before the commit
+    assert written == ["stored"]
+    with pytest.raises(RuntimeError), store.db.read() as session:
+        before_commit(session, lambda _connection: None)

@@ -180,7 +180,7 @@ class SignalService:
                         results[i] = stopped = error
                     except (Conflict, InputError) as error:
                         results[i] = error
-                repo.insert_signals(session, new)
+                repo.insert_signals_last(session, new)
         return [r for r in results if r is not None]
 
     def _precheck(

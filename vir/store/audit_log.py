@@ -7,7 +7,6 @@ them into ``audit_entries``. Readers read ``audit_entries``: what is integrated.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import time
 import uuid
 from collections.abc import Collection, Iterator, Mapping
@@ -19,7 +18,7 @@ from sqlalchemy.orm import Session
 from vir.audit.actions import Action, action_of
 from vir.audit.chain import AuditEvent, StoredEntry
 from vir.domain.caller import Caller
-from vir.store import sequencer
+from vir.store import multirow, sequencer
 from vir.store.tables import AuditEntryRow, AuditRefRow
 from vir.store.write_group import GROUP, WriteGroup, WriterHooks
 
@@ -95,25 +94,17 @@ _STAGE_SQLITE = (
     "INSERT INTO audit_staged (event_id, occurred_at, organisation, action, outcome, body,"
     " refs, staged_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
-# PostgreSQL: one statement for many rows (up to _STAGE_ROWS), with the server's own
-# placeholders ($1, $2, ...): psycopg's executemany would send one statement per row,
-# and its %s placeholders are parsed again on every call when there are many.
-_STAGE_POSTGRESQL = (
-    "INSERT INTO audit_staged (event_id, occurred_at, organisation, action, outcome, body,"
-    " refs, staged_at) VALUES "
+# PostgreSQL: one statement for many rows (vir.store.multirow).
+_STAGE_COLUMNS = (
+    "event_id",
+    "occurred_at",
+    "organisation",
+    "action",
+    "outcome",
+    "body",
+    "refs",
+    "staged_at",
 )
-_STAGE_ROWS = 1000
-
-
-@functools.lru_cache(maxsize=64)
-def _stage_postgresql(rows: int) -> str:
-    """The insert of ``rows`` rows."""
-    width = 8  # columns
-    values = (
-        "(" + ", ".join(f"${row * width + column}" for column in range(1, width + 1)) + ")"
-        for row in range(rows)
-    )
-    return _STAGE_POSTGRESQL + ", ".join(values)
 
 
 # An event not staged yet: its row in audit_staged.
@@ -135,16 +126,11 @@ def _row(event: AuditEvent) -> Row:
 
 def _stage(connection: Connection, rows: list[Row]) -> None:
     """Insert ``rows`` into ``audit_staged``, in the transaction on ``connection``."""
-    driver: Any = connection.connection.driver_connection  # in the same transaction
-    if connection.dialect.name != "postgresql":
-        driver.executemany(_STAGE_SQLITE, rows)
+    if connection.dialect.name == "postgresql":
+        multirow.insert(connection, "audit_staged", _STAGE_COLUMNS, rows)
         return
-    from psycopg import RawCursor  # $n placeholders, passed to the server as they are
-
-    with RawCursor(driver) as raw:
-        for start in range(0, len(rows), _STAGE_ROWS):
-            some = rows[start : start + _STAGE_ROWS]
-            raw.execute(_stage_postgresql(len(some)), [v for row in some for v in row])
+    driver: Any = connection.connection.driver_connection  # in the same transaction
+    driver.executemany(_STAGE_SQLITE, rows)
 
 
 _PENDING_KEY = "vir_audit_pending"

@@ -61,7 +61,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from vir.domain.errors import ConfigurationError, RateLimited, WriteNotCommitted
 from vir.store import audit_log, ratelimits
 from vir.store.sequencer import Integrated
-from vir.store.write_group import GROUP, FirstRead, WriteGroup, WriterHooks
+from vir.store.write_group import (
+    BEFORE_COMMIT_HOOKS,
+    GROUP,
+    FirstRead,
+    WriteGroup,
+    WriterHooks,
+)
 from vir.store.writer_gate import WriterGate
 
 T = TypeVar("T")
@@ -364,6 +370,21 @@ def _hand_back(connection: Connection) -> None:
         connection.invalidate()
 
 
+def _write_out_together(group: WriteGroup) -> None:
+    """PostgreSQL: what a writer writes out just before its commit (its staged audit
+    events, the signals a registration stores last, the rate limits' payments last of
+    all) in psycopg's pipeline mode, one round trip however many statements: a payment
+    fetches its answer, which sends what is queued before it. Write-outs that run here
+    talk to psycopg themselves (SQLAlchemy reads no answer in pipeline mode)."""
+    write_outs = (*group.before_commit, *group.last_before_commit)
+    if not write_outs:
+        return
+    raw: Any = group.connection.connection.driver_connection
+    with driver_errors(group.connection, "the writes before the commit"), raw.pipeline():
+        for write_out in write_outs:
+            write_out(group.connection)
+
+
 def take_write_lock(connection: Connection) -> None:
     """Make the transaction on ``connection`` the database's only writer until it ends
     (the migrations; ``Database.write(exclusive=True)`` takes it with its BEGIN).
@@ -395,7 +416,7 @@ def _usable(connection: Connection) -> bool:
 # The store's own bookkeeping across a group's writers: the audit log hands a writer's
 # entries to the group (or takes back what it lent the writer), the rate limits its
 # buckets. Every Database registers them: without them a group would lose entries.
-STORE_HOOKS = (audit_log.WRITER_HOOKS, ratelimits.WRITER_HOOKS)
+STORE_HOOKS = (audit_log.WRITER_HOOKS, ratelimits.WRITER_HOOKS, BEFORE_COMMIT_HOOKS)
 
 
 class Database:
@@ -660,8 +681,11 @@ class Database:
     def _finish(self, group: WriteGroup, *, commit: bool) -> None:
         try:
             if commit:
-                for write_out in (*group.before_commit, *group.last_before_commit):
-                    write_out(group.connection)
+                if self._postgresql:
+                    _write_out_together(group)
+                else:
+                    for write_out in (*group.before_commit, *group.last_before_commit):
+                        write_out(group.connection)
                 group.connection.commit()
             else:
                 group.failure = WriteNotCommitted()

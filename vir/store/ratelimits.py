@@ -29,10 +29,11 @@ such as an OPRF evaluation). When it might pay, the database decides.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Connection, Float, Table, bindparam, func, insert, select, update
 from sqlalchemy import cast as sql_cast
@@ -98,7 +99,10 @@ class _GroupBuckets:
 
         Takes at the same moment of the same limit are paid at once (granted together
         exactly when each would be in turn, as refilling to the same moment twice adds
-        nothing); the others one statement each."""
+        nothing); the others one statement each. Straight to psycopg: it runs in the
+        pipeline of the writes before the commit (``vir.store.db``), where SQLAlchemy
+        would read no answer."""
+        raw: Any = connection.connection.driver_connection
         for (kind, oin), stored in sorted(self.buckets.items()):
             paid: Bucket | None = None
             for limit, cost, seconds in _merged(stored.takes):
@@ -110,9 +114,9 @@ class _GroupBuckets:
                     "cost": cost,
                     "now": seconds,
                 }
-                row = connection.execute(_PAY, params).first()
+                row = _execute(raw, _PAY, params)
                 if row is None:
-                    now = connection.execute(_SELECT, {"kind": kind, "oin": oin}).first()
+                    now = _execute(raw, _SELECT, {"kind": kind, "oin": oin})
                     current = Bucket(float(now[0]), _seconds(now[1])) if now else None
                     _after, wait = take(current, limit, cost, seconds)
                     raise RateLimited(max(1, wait))
@@ -158,6 +162,22 @@ _PAY = (
     )
     .returning(_TABLE.c.tokens, _UPDATED)
 )
+
+
+@functools.cache
+def _postgresql(statement: Any) -> tuple[str, Mapping[str, Any]]:
+    """``statement`` compiled once for psycopg (``%(name)s`` placeholders), and the
+    values of the parameters it holds itself (its literals)."""
+    from sqlalchemy.dialects.postgresql import psycopg
+
+    compiled = statement.compile(dialect=psycopg.dialect())  # type: ignore[no-untyped-call]
+    return str(compiled), {k: v for k, v in compiled.params.items() if v is not None}
+
+
+def _execute(raw: Any, statement: Any, params: Mapping[str, Any]) -> Any:
+    """The first row ``statement`` returns, run through psycopg's connection ``raw``."""
+    sql, own = _postgresql(statement)
+    return raw.execute(sql, {**own, **params}).fetchone()
 
 
 def _group_buckets(session: Session) -> _GroupBuckets:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import (
+    Connection,
     LargeBinary,
     Row,
     String,
@@ -37,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from vir.domain.matching import GroupKey, Via
 from vir.domain.signals import Professional, SignalFacts
-from vir.store import locks, outbox
+from vir.store import locks, multirow, outbox
 from vir.store.locks import Lock
 from vir.store.records import (
     ArchivedSignal,
@@ -60,6 +61,7 @@ from vir.store.tables import (
     SignalParentRow,
     SignalRow,
 )
+from vir.store.write_group import before_commit
 
 SIGNALS = cast(Table, SignalRow.__table__)
 PARENTS = cast(Table, SignalParentRow.__table__)
@@ -267,6 +269,69 @@ def insert_signals(session: Session, signals: Sequence[tuple[Signal, Sequence[by
     parent_rows = [{"signal_id": s.id, "parent": p} for s, parents in signals for p in parents]
     if parent_rows:
         session.execute(insert(PARENTS), parent_rows)
+
+
+_SIGNAL_COLUMNS = (
+    "id",
+    "oin",
+    "local_ref",
+    "epoch",
+    "person",
+    "address",
+    "remove_on",
+    "professional_name",
+    "professional_email",
+    "professional_phone",
+    "professional_function",
+    "content_hash",
+    "created_at",
+    "archive_until",
+    "informed_on",
+    "informed_who",
+)
+
+
+def insert_signals_last(
+    session: Session, signals: Sequence[tuple[Signal, Sequence[bytes]]]
+) -> None:
+    """``insert_signals`` for the last rows a write transaction stores, which nothing in
+    it reads afterwards: on PostgreSQL written out just before the commit, in the round
+    trip of the transaction's other writes then (``write_group.before_commit``), as
+    multi-row inserts through psycopg; elsewhere at once."""
+    if not signals:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        insert_signals(session, signals)
+        return
+    rows = [
+        (
+            s.id,
+            s.oin,
+            s.local_ref,
+            s.epoch,
+            s.person,
+            s.address,
+            s.remove_on,
+            s.professional.name,
+            s.professional.email,
+            s.professional.phone,
+            s.professional.function,
+            s.content_hash,
+            s.created_at,
+            s.archive_until,
+            s.informed.on if s.informed else None,
+            s.informed.who if s.informed else None,
+        )
+        for s, _parents in signals
+    ]
+    parents = [(s.id, parent) for s, declared in signals for parent in declared]
+
+    def write_out(connection: Connection) -> None:
+        multirow.insert(connection, "signals", _SIGNAL_COLUMNS, rows)
+        if parents:
+            multirow.insert(connection, "signal_parents", ("signal_id", "parent"), parents)
+
+    before_commit(session, write_out)
 
 
 @dataclass(frozen=True)

@@ -78,3 +78,29 @@ class WriterHooks:
 
     committed: Callable[[Session], None]
     rolled_back: Callable[[Session], None]
+
+
+_BEFORE_COMMIT = "vir_before_commit"
+
+
+def before_commit(session: Session, write_out: Callable[[Connection], None]) -> None:
+    """Run ``write_out(connection)`` just before the writer's transaction commits, if
+    the writer's block succeeds; nothing of it when the block fails. On PostgreSQL it
+    runs in the one round trip of everything written out then (``vir.store.db``), so it
+    must talk to psycopg itself; nothing in the transaction may read what it writes."""
+    if GROUP not in session.info:
+        raise RuntimeError("write-outs are registered inside Database.write()")
+    session.info.setdefault(_BEFORE_COMMIT, []).append(write_out)
+
+
+def _hand_to_group(session: Session) -> None:
+    group: WriteGroup = session.info[GROUP]
+    group.before_commit.extend(session.info.pop(_BEFORE_COMMIT, ()))
+
+
+def _drop(session: Session) -> None:
+    session.info.pop(_BEFORE_COMMIT, None)
+
+
+# Registered by every Database (``vir.store.db.STORE_HOOKS``).
+BEFORE_COMMIT_HOOKS = WriterHooks(committed=_hand_to_group, rolled_back=_drop)
