@@ -314,16 +314,7 @@ def test_the_reads_sent_with_locks_answer_as_the_portable_ones(w: World) -> None
     for n in range(6):
         w.signals.register(
             callers[n % 2],
-            SignalRequest(
-                f"PARITY-{n}",
-                1,
-                person(f"child-{n}"),
-                (person(f"parent-{n % 2}"),),
-                person(f"address-{n % 3}"),
-                None,
-                Professional("Anna de Wit", "anna@example.nl", "010-1234567"),
-                None,
-            ),
+            _request(f"PARITY-{n}", f"child-{n}", f"parent-{n % 2}", person(f"address-{n % 3}")),
         )
     with w.store.db.read() as session:
         stored = session.execute(text("SELECT person, address FROM signals")).all()
@@ -381,16 +372,7 @@ def waits(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def _registration(n: int, address: bytes | None = None) -> SignalRequest:
-    return SignalRequest(
-        f"TRIPS-{n}",
-        1,
-        person(f"trips-child-{n}"),
-        (person(f"trips-parent-{n}"),),
-        address,
-        None,
-        Professional("Anna de Wit", "anna@example.nl", "010-1234567"),
-        None,
-    )
+    return _request(f"TRIPS-{n}", f"trips-child-{n}", f"trips-parent-{n}", address)
 
 
 def test_a_registration_waits_for_the_server_five_times(w: World, waits: list[str]) -> None:
@@ -441,3 +423,16 @@ def test_a_batch_stores_what_its_items_meet_and_what_they_store_last(w: World) -
     assert {r[2] for r in stored} == {"Anna de Wit"}
     assert all(r[3].utcoffset() == dt.timedelta(0) for r in stored)
     assert parents == 4
+
+
+def _request(ref: str, child: str, parent: str, address: bytes | None = None) -> SignalRequest:
+    return SignalRequest(
+        ref,
+        1,
+        person(child),
+        (person(parent),),
+        address,
+        None,
+        Professional("Anna de Wit", "anna@example.nl", "010-1234567"),
+        None,
+    )

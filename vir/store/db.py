@@ -17,10 +17,12 @@ PostgreSQL (``postgresql+psycopg://``, several app instances on one database): e
 writer has its own connection and transaction, READ COMMITTED, so every statement
 after a lock sees what earlier holders committed (REPEATABLE READ or SERIALIZABLE
 would read a snapshot taken before the lock was granted, and must not be used).
-The first statement takes ``WRITE_LOCK`` shared: writers do not exclude each other,
-but a migration or a rekey's switch takes it exclusively (``write(exclusive=True)``)
-and so runs alone. A writer that waits for a lock for 30 seconds gives up with an
-error.
+The transaction begins with ``WRITE_LOCK`` taken shared, in the message that sends
+BEGIN (with the reads a writer asks for first, ``FirstRead``): writers do not exclude
+each other, but a migration or a rekey's switch takes it exclusively
+(``write(exclusive=True)``) and so runs alone. A writer that waits for a lock for 30
+seconds gives up with an error. What a writer writes out before its commit goes in
+one round trip (``_write_out_together``); docs/concurrency.md, "Round trips".
 
 Group commit (SQLite). Every write transaction pays a fixed cost (a connection,
 BEGIN, the durable commit) that for most transactions is nearly all they cost.
