@@ -56,9 +56,9 @@ _STATE = select(CertificateRow.oin, CertificateRow.role, CertificateRow.revoked_
 
 
 def certificate_state(engine: Engine, fingerprint: str) -> CertificateState | None:
-    """The row of ``fingerprint`` through SQLAlchemy's core, on any database: a
-    connection from the pool and one statement, without a session (about a third of a
-    session's cost). None when there is none.
+    """The row of ``fingerprint``: a connection from the pool and one statement, without
+    a session (about a third of a session's cost); on SQLite through SQLAlchemy's core.
+    None when there is none.
 
     On PostgreSQL in autocommit mode, straight to psycopg: one statement needs no
     transaction of its own (psycopg would send BEGIN before it and ROLLBACK when the

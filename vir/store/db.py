@@ -316,9 +316,12 @@ def _begin_postgresql(
     raw: Any = connection.connection.driver_connection
     raw.autocommit = True
     begin = _BEGIN_EXCLUSIVE if exclusive else _BEGIN_SHARED
-    message = [begin]
-    message += [
-        sql.SQL(read.sql).format(*map(sql.Literal, read.values)).as_string(raw) for read in first
+    message = [
+        begin,
+        *(
+            sql.SQL(read.sql).format(*map(sql.Literal, read.values)).as_string(raw)
+            for read in first
+        ),
     ]
     with (
         driver_errors(connection, "; ".join([begin, *(read.sql for read in first)])),

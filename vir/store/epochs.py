@@ -56,23 +56,20 @@ READ = FirstRead(
 
 
 def load(session: Session) -> list[EpochRecord]:
-    """Every epoch, oldest first."""
-    read_ahead = first_read(session, READ)
-    if read_ahead is not None:
-        return [
-            EpochRecord(epoch, EpochState(state), delta, created, utc(activated), utc(retire))
-            for epoch, state, delta, created, activated, retire in read_ahead
-        ]
+    """Every epoch, oldest first (read with the writer's BEGIN when it asked for ``READ``)."""
+    rows = first_read(session, READ)
     return [
         EpochRecord(
-            r.epoch,
-            EpochState(r.state),
-            bytes(r.delta) if r.delta is not None else None,
-            r.created_at,
-            r.activated_at,
-            r.retire_after,
+            epoch,
+            EpochState(state),
+            bytes(delta) if delta is not None else None,
+            utc(created_at),
+            utc(activated_at),
+            utc(retire_after),
         )
-        for r in session.execute(_ALL)
+        for epoch, state, delta, created_at, activated_at, retire_after in (
+            session.execute(_ALL) if rows is None else rows
+        )
     ]
 
 

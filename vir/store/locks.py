@@ -30,7 +30,7 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from vir.domain.matching import GroupKey, Via
@@ -93,8 +93,7 @@ class LockOrderViolation(RuntimeError):
 
 
 _HELD = "vir_locks_held"
-_TAKE = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
-_TAKE_POSTGRESQL = "SELECT pg_advisory_xact_lock(k) FROM unnest(%(keys)s::bigint[]) AS k"
+_TAKE = "SELECT pg_advisory_xact_lock(k) FROM unnest(%(keys)s::bigint[]) AS k"
 
 
 class Then(NamedTuple):
@@ -129,11 +128,12 @@ def take(
     found = None
     if session.get_bind().dialect.name == "postgresql":
         keys = [lock.id for lock in new]
+        statements = [Then(_TAKE, {"keys": keys})] if keys else []
         if then is not None:
-            statements = [(_TAKE_POSTGRESQL, {"keys": keys})] if keys else []
-            found = together(session.connection(), [*statements, then])[-1]
-        elif keys:
-            session.execute(_TAKE, {"keys": keys})
+            statements.append(then)
+        if statements:
+            answers = together(session.connection(), statements)
+            found = answers[-1] if then is not None else None
     held.update(new)
     return found
 

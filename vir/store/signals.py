@@ -245,50 +245,29 @@ def insert_signals(session: Session, signals: Sequence[tuple[Signal, Sequence[by
     """Store new active signals, each with the parents it declares: two statements."""
     if not signals:
         return
-    session.execute(
-        insert(SIGNALS),
-        [
-            {
-                "id": signal.id,
-                "oin": signal.oin,
-                "local_ref": signal.local_ref,
-                "epoch": signal.epoch,
-                "person": signal.person,
-                "address": signal.address,
-                "remove_on": signal.remove_on,
-                **_professional_columns(signal.professional),
-                "content_hash": signal.content_hash,
-                "created_at": signal.created_at,
-                "archive_until": signal.archive_until,
-                "informed_on": signal.informed.on if signal.informed else None,
-                "informed_who": signal.informed.who if signal.informed else None,
-            }
-            for signal, _parents in signals
-        ],
-    )
+    session.execute(insert(SIGNALS), [_columns(signal) for signal, _parents in signals])
     parent_rows = [{"signal_id": s.id, "parent": p} for s, parents in signals for p in parents]
     if parent_rows:
         session.execute(insert(PARENTS), parent_rows)
 
 
-_SIGNAL_COLUMNS = (
-    "id",
-    "oin",
-    "local_ref",
-    "epoch",
-    "person",
-    "address",
-    "remove_on",
-    "professional_name",
-    "professional_email",
-    "professional_phone",
-    "professional_function",
-    "content_hash",
-    "created_at",
-    "archive_until",
-    "informed_on",
-    "informed_who",
-)
+def _columns(signal: Signal) -> dict[str, Any]:
+    """A new signal's row, column by column."""
+    return {
+        "id": signal.id,
+        "oin": signal.oin,
+        "local_ref": signal.local_ref,
+        "epoch": signal.epoch,
+        "person": signal.person,
+        "address": signal.address,
+        "remove_on": signal.remove_on,
+        **_professional_columns(signal.professional),
+        "content_hash": signal.content_hash,
+        "created_at": signal.created_at,
+        "archive_until": signal.archive_until,
+        "informed_on": signal.informed.on if signal.informed else None,
+        "informed_who": signal.informed.who if signal.informed else None,
+    }
 
 
 def insert_signals_last(
@@ -303,31 +282,13 @@ def insert_signals_last(
     if session.get_bind().dialect.name != "postgresql":
         insert_signals(session, signals)
         return
-    rows = [
-        (
-            s.id,
-            s.oin,
-            s.local_ref,
-            s.epoch,
-            s.person,
-            s.address,
-            s.remove_on,
-            s.professional.name,
-            s.professional.email,
-            s.professional.phone,
-            s.professional.function,
-            s.content_hash,
-            s.created_at,
-            s.archive_until,
-            s.informed.on if s.informed else None,
-            s.informed.who if s.informed else None,
-        )
-        for s, _parents in signals
-    ]
+    columns = [_columns(signal) for signal, _parents in signals]
+    names = tuple(columns[0])
+    rows = [tuple(row.values()) for row in columns]
     parents = [(s.id, parent) for s, declared in signals for parent in declared]
 
     def write_out(connection: Connection) -> None:
-        multirow.insert(connection, "signals", _SIGNAL_COLUMNS, rows)
+        multirow.insert(connection, "signals", names, rows)
         if parents:
             multirow.insert(connection, "signal_parents", ("signal_id", "parent"), parents)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 from sqlalchemy import (
     Boolean,
@@ -38,9 +38,14 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
         return value.astimezone(dt.UTC)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
-        return utc(value)
+        moment: dt.datetime | None = value
+        return utc(moment)
 
 
+@overload
+def utc(value: dt.datetime) -> dt.datetime: ...
+@overload
+def utc(value: None) -> None: ...
 def utc(value: dt.datetime | None) -> dt.datetime | None:
     """A moment as read from the database, as an aware UTC datetime (SQLite's are naive)."""
     if value is None:
