@@ -184,11 +184,13 @@ def drive(
     total: int,
     concurrency: int,
     snapshot: Snapshot | None = None,
+    samples: list[float] | None = None,
 ) -> dict[str, Any]:
     """Run ``total`` operations over ``concurrency`` threads, each with its own connection
     (closed loop: a thread sends its next request when its last one is answered).
     ``snapshot``: CPU seconds by process group, taken before and after the timed part;
-    the result then has their difference per operation."""
+    the result then has their difference per operation. ``samples``: each operation's
+    latency (seconds) is appended to it too, for percentiles over several runs."""
     latencies: list[float] = []
     lock = threading.Lock()
     counter = iter(range(total))
@@ -216,6 +218,8 @@ def drive(
     for t in threads:
         t.join()
     wall = time.perf_counter() - start
+    if samples is not None:
+        samples.extend(latencies)
     result: dict[str, Any] = {
         "concurrency": concurrency,
         "operations": total,
