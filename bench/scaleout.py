@@ -195,7 +195,7 @@ def ratios(settings: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 def cpu_ms(setting: dict[str, Any]) -> float:
     """The CPU milliseconds one registration cost every measured process together."""
-    return sum(setting["cpu_ms_per_operation"].values())
+    return float(sum(setting["cpu_ms_per_operation"].values()))
 
 
 def bound(settings: list[dict[str, Any]], cores: int, target: float = 1.3) -> dict[str, Any]:
@@ -265,8 +265,8 @@ def summary(found: dict[str, Any]) -> list[str]:
         if "rounds" in found:
             target += "; medians of the turns' ratios"
         lines.append(f"throughput ratio {name} processes: {shown}{target}")
-    limits = found.get("bound")
-    for level, b in (limits or {}).get("by_concurrency", {}).items():
+    limits: dict[str, Any] = found.get("bound") or {}
+    for level, b in limits.get("by_concurrency", {}).items():
         spent = ", ".join(f"{n}: {ms}" for n, ms in b["cpu_ms_per_registration"].items())
         lines.append(
             f"at {level}: one process kept {b['cores_busy_one_process']} of "
