@@ -154,7 +154,7 @@ def test_without_a_certificate_the_body_is_not_read(tmp_path: Path, content: str
     with in_keyholder(tmp_path / "holder") as holder:
         reply = holder.request("POST", "/v1/oprf/evaluate", content=content, headers=JSON)
         _problem(reply, 401, "client-certificate-required")
-        # With a token (not verified yet), the body is read first, as the docs say.
+        # With a token, the token is verified before the body is read (docs/api.md).
         bearer = {**JSON, "authorization": "Bearer not-a-token"}
-        read = holder.request("POST", "/v1/oprf/evaluate", content=content, headers=bearer)
-        _problem(read, 400, "malformed-json")
+        refused = holder.request("POST", "/v1/oprf/evaluate", content=content, headers=bearer)
+        _problem(refused, 401, "invalid-token")

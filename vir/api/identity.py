@@ -182,15 +182,24 @@ async def require_caller(request: Request) -> Caller:
     """The calling organisation, from the registry: every request reads its
     certificate's row, so a revocation is refused from the next request on. A caller
     identified before is recalled on the event loop when the database is a local SQLite
-    file (microseconds); anything else is looked up in a worker thread."""
+    file (microseconds); anything else is looked up in a worker thread.
+
+    Once per request: a route settles its caller before it reads the body
+    (``vir.api.strict``), and the caller found then is the one its dependencies get."""
+    settled: Caller | None = getattr(request.state, "caller", None)
+    if settled is not None:
+        return settled
     claim = claim_of(request)
     if not request.state.claim_believed:
         raise ForwardedCertificateNotTrusted()
     authenticator = request.app.state.services.authenticator
     recalled: Caller | None = authenticator.recall(claim)
-    if recalled is not None:
-        return recalled
-    caller: Caller = await run_in_threadpool(authenticator.authenticate, claim)
+    caller: Caller = (
+        recalled
+        if recalled is not None
+        else await run_in_threadpool(authenticator.authenticate, claim)
+    )
+    request.state.caller = caller
     return caller
 
 

@@ -2,11 +2,12 @@
 
 A route that only a reporting organisation's system, a municipality's address officer
 or a privacy officer may call asks for that caller (``caller: Reporter``), not for any
-``CurrentCaller``. FastAPI solves dependencies before it validates the body and the
-query, so a certificate of the wrong role gets its 403 ``not-permitted`` whatever it
-sent: an invalid body from it is not answered 422 first, which would tell it how the
-route's input is checked. The services check the same policy again (``vir.domain.policy``),
-so a route that forgot its dependency still refuses, only later.
+``CurrentCaller``. The route (a ``StrictRoute``) identifies the caller and checks its
+role before it reads the body or the query (``caller_check``; FastAPI itself would read
+a JSON body first), so a certificate of the wrong role gets its 403 ``not-permitted``
+whatever it sent: an invalid body from it is not answered 400 or 422 first, which would
+tell it how the route reads its input. The services check the same policy again
+(``vir.domain.policy``), so a route that forgot its dependency still refuses, only later.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from vir.api.identity import CurrentCaller
+from vir.api.identity import CurrentCaller, require_caller
+from vir.api.strict import caller_check
 from vir.domain import policy
 from vir.services.identity import Caller
 from vir.services.participation import participation_scope
@@ -30,6 +32,7 @@ def _caller_who(check: Callable[[Caller], object]) -> object:
         return caller
 
     permitted.__name__ = permitted.__qualname__ = check.__name__
+    caller_check(permitted, require_caller, check)  # before the body (vir.api.strict)
     return Depends(permitted)
 
 

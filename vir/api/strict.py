@@ -13,6 +13,15 @@
 
 Both refusals go through the application's handlers, so they are accounted for (audit
 log and metrics) as every other refused request is.
+
+And who calls is settled first. FastAPI reads a route's JSON body before it solves the
+route's dependencies, so a certificate of an organisation vir does not know, or of a
+role the route is not for, would get 400 for malformed JSON (or a key given twice)
+where it is owed its 401 or 403 whatever it sent. A ``StrictRoute`` runs its
+identifying dependency (``before_body``) and the checks of its caller's role
+(``caller_check``, vir.api.roles) before the handler reads the body or the query; the
+dependency keeps the caller it found on the request, so FastAPI's own call of it later
+finds the same caller and reads the registry no second time.
 """
 
 from __future__ import annotations
@@ -73,18 +82,34 @@ def repeated_query_names(request: Request) -> list[str]:
     return [name for name, n in counts.items() if n > 1]
 
 
-# Who calls, checked before the body is read: for each dependency that identifies the
+# Who calls, settled before the body is read: for each dependency that identifies the
 # caller, whether the request carries what it needs at all (``before_body``).
 _BEFORE_BODY: dict[Callable[..., Any], Callable[[Request], bool]] = {
     require_caller: presents_certificate
 }
+# The checks of an identified caller (its role), run before the body too: the check's
+# dependency -> (the identifying dependency whose caller it checks, the check).
+_CALLER_CHECKS: dict[Callable[..., Any], tuple[Callable[..., Any], Callable[[Any], object]]] = {}
 
 
 def before_body(dependency: Callable[..., Any], carries: Callable[[Request], bool]) -> None:
     """Declare that a request without what ``carries`` looks for (a certificate, a
     token) cannot satisfy ``dependency``: a route that depends on it refuses such a
-    request (401) before reading its body, as it does one without a certificate."""
+    request (401) before reading its body, as it does one without a certificate.
+
+    ``dependency`` (``async``, of the request alone) is then awaited before the body
+    is read, and must keep what it found for the request (``request.state``): FastAPI
+    calls it again when it solves the route's dependencies."""
     _BEFORE_BODY[dependency] = carries
+
+
+def caller_check(
+    dependency: Callable[..., Any], identifies: Callable[..., Any], check: Callable[[Any], object]
+) -> None:
+    """Declare that ``dependency`` passes the caller of ``identifies`` (a ``before_body``
+    dependency) through ``check``: a route that depends on it runs ``check`` before it
+    reads its body or query, so the wrong role is refused whatever it sent."""
+    _CALLER_CHECKS[dependency] = (identifies, check)
 
 
 def _calls(dependant: Dependant) -> set[Callable[..., Any]]:
@@ -106,14 +131,22 @@ class StrictRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
-        identifying = [call for call in _calls(self.dependant) if call in _BEFORE_BODY]
+        calls = _calls(self.dependant)
+        identifying = [call for call in calls if call in _BEFORE_BODY]
+        checks = [_CALLER_CHECKS[call] for call in calls if call in _CALLER_CHECKS]
 
         async def strict(request: Request) -> Response:
             overrides = request.app.dependency_overrides
-            for call in identifying:
-                # Unless a test stands in for the caller (dependency_overrides).
-                if call not in overrides and not _BEFORE_BODY[call](request):
+            # Unless a test stands in for the caller (dependency_overrides): then the
+            # caller is settled when FastAPI solves the dependencies.
+            settling = [call for call in identifying if call not in overrides]
+            for call in settling:
+                if not _BEFORE_BODY[call](request):
                     raise NoClientCertificate()
+            found = {call: await call(request) for call in settling}
+            for identifies, check in checks:
+                if identifies in found:
+                    check(found[identifies])
             repeated = repeated_query_names(request)
             if repeated:
                 raise RequestValidationError(

@@ -32,7 +32,18 @@ router = APIRouter(prefix="/v1/oprf", tags=["pseudonyms"], route_class=StrictRou
 
 async def require_evaluator(request: Request) -> Caller | Person:
     """The organisation of the client certificate; without one, the person (and their
-    organisation) of a Bearer access token; with neither, 401 as for a certificate."""
+    organisation) of a Bearer access token; with neither, 401 as for a certificate.
+    Once per request, before the body is read (``before_body``): the evaluator found
+    then is kept for the route's own call."""
+    settled: Caller | Person | None = getattr(request.state, "evaluator", None)
+    if settled is not None:
+        return settled
+    evaluator = await _evaluator(request)
+    request.state.evaluator = evaluator
+    return evaluator
+
+
+async def _evaluator(request: Request) -> Caller | Person:
     authorization = request.headers.getlist("authorization")
     if presents_certificate(request) or not authorization:
         caller = await require_caller(request)
