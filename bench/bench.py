@@ -5,7 +5,8 @@
    concurrencies, next to a bare FastAPI endpoint inserting one row into SQLite
    (bench/baseline_app.py). Target: best vir/baseline throughput >= 0.5. Beside
    them, the ceiling: the same client against two bare servers that do only the
-   protocol's necessary work (bench/ceiling_app.py).
+   protocol's necessary work (bench/ceiling_app.py). At each concurrency they take
+   turns, in rotation (``registration``).
 2. Open-loop latency at 50% and 80% of that maximum, vir and the baseline at the same
    arrival rate (bench/openloop.py). Target: vir p99 <= 3 x baseline p99.
 3. PostgreSQL scale-out: 1, 2 and 4 ``vir serve`` processes on one durable database,
@@ -136,34 +137,43 @@ def rekey_bench(signals: int) -> dict[str, Any]:
     return found
 
 
+ROUNDS = 3  # turns each arm of figure 1 takes at each concurrency (``registration``)
+
+
 def registration(
     folder: Path, levels: list[int], operations: int, vir_root: Path | None, report: dict[str, Any]
 ) -> tuple[Any, subprocess.Popen[bytes], str, harness.Ceiling]:
-    """Closed-loop registration, the baseline and the ceiling at each concurrency; the
-    integration delay observed during each vir run. Returns the service, the baseline
-    and the ceiling, running."""
+    """Closed-loop registration, the baseline and the ceiling at each concurrency, each
+    ``operations`` in ``ROUNDS`` turns taken in rotation (``harness.combined``: the host
+    drifts within a minute, and each arm gets every part of the level's run); the
+    integration delay observed during vir's turns (plain and batched). Returns the
+    service, the baseline and the ceiling, running."""
     service = start_service(folder / "main", **UNTHROTTLED, **design_env(vir_root))
     baseline, base_url = start_baseline(folder, service.dev)
     ceiling = start_ceiling(folder / "ceiling", service)
     watched = service_processes([service]).add("baseline", baseline.pid)
     watched.add("ceiling", *ceiling.pids)
     harness.check_design(service, vir_root)
+    arms = {
+        "baseline": baseline_worker(base_url, service.ca),
+        "ceiling": vir_worker(service, "education", servers=ceiling),
+        "registration": vir_worker(service, "education"),
+        "registration_batched": vir_worker(service, "gp", batch=32),
+    }
+    per_turn = max(1, operations // ROUNDS)
     for level in levels:
-        report["baseline"].append(
-            drive(baseline_worker(base_url, service.ca), operations, level, watched.cpu)
-        )
-        report["ceiling"].append(
-            drive(vir_worker(service, "education", servers=ceiling), operations, level, watched.cpu)
-        )
+        turns: dict[str, list[dict[str, Any]]] = {arm: [] for arm in arms}
+        latencies: dict[str, list[float]] = {arm: [] for arm in arms}
         before = integrator_bench.scrape(service)
-        report["registration"].append(
-            drive(vir_worker(service, "education"), operations, level, watched.cpu)
-        )
+        for turn in range(ROUNDS):
+            for arm in harness.turn_order(list(arms), turn):
+                turns[arm].append(
+                    drive(arms[arm], per_turn, level, watched.cpu, samples=latencies[arm])
+                )
         delay = integrator_bench.delay_between(before, integrator_bench.scrape(service))
         report["integration_delay"][str(level)] = delay
-        report["registration_batched"].append(
-            drive(vir_worker(service, "gp", batch=32), operations, level, watched.cpu)
-        )
+        for arm in arms:
+            report[arm].append(harness.combined(turns[arm], latencies[arm]))
         print(
             f"concurrency {level}: baseline {report['baseline'][-1]['per_second']}/s, "
             f"vir {report['registration'][-1]['per_second']}/s, batched "
@@ -184,7 +194,9 @@ def check(value: float | None, target: str) -> bool | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--operations", type=int, default=600)
+    parser.add_argument(
+        "--operations", type=int, default=900, help="figure 1: per arm and concurrency"
+    )
     parser.add_argument("--concurrency", default="1,4,16")
     parser.add_argument("--vir-root", type=Path, help="another checkout's vir (previous design)")
     parser.add_argument("--skip", default="", help=f"comma-separated, of: {', '.join(PARTS)}")

@@ -18,6 +18,7 @@ import os
 import resource
 import secrets
 import ssl
+import statistics
 import subprocess
 import sys
 import threading
@@ -229,6 +230,37 @@ def drive(
     if snapshot is not None and before is not None:
         result["cpu_ms_per_operation"] = cpu_per_operation(before, snapshot(), total)
     return result
+
+
+def turn_order(arms: Sequence[Any], turn: int) -> list[Any]:
+    """``arms`` in the order of round ``turn``: turned by one each round, so that no arm
+    is always measured first (or last) in a round."""
+    shift = turn % len(arms)
+    return [*arms[shift:], *arms[:shift]]
+
+
+def combined(turns: Sequence[dict[str, Any]], latencies: Sequence[float]) -> dict[str, Any]:
+    """One setting's turns (``drive`` results) as one figure: the median turn's
+    throughput (each turn's kept), percentiles over every turn's operations, the CPU an
+    operation over all of them (the turns are of equal size), the peak memory after the
+    last. The host's speed drifts within a minute: settings that take turns, in
+    rotation, each get every part of the run."""
+    rates = [t["per_second"] for t in turns]
+    found: dict[str, Any] = {
+        **turns[0],
+        "operations": sum(t["operations"] for t in turns),
+        "per_second": statistics.median(rates),
+        "per_second_turns": rates,
+        **percentiles(latencies),
+    }
+    if "cpu_ms_per_operation" in turns[0]:
+        found["cpu_ms_per_operation"] = {
+            name: round(statistics.fmean(t["cpu_ms_per_operation"][name] for t in turns), 3)
+            for name in turns[0]["cpu_ms_per_operation"]
+        }
+    if "peak_rss_mb" in turns[-1]:
+        found["peak_rss_mb"] = turns[-1]["peak_rss_mb"]
+    return found
 
 
 def cpu_per_operation(

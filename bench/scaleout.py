@@ -41,10 +41,11 @@ import harness
 from harness import (
     UNTHROTTLED,
     Processes,
+    combined,
     design_env,
     drive,
-    percentiles,
     service_processes,
+    turn_order,
     vir_worker,
 )
 from support import postgres
@@ -127,13 +128,6 @@ def run(
     }
 
 
-def turn_order(processes: list[int], turn: int) -> list[int]:
-    """The process counts in the order of round ``turn``: turned by one each round, so
-    that no count is always measured first (or last) in a round."""
-    shift = turn % len(processes)
-    return processes[shift:] + processes[:shift]
-
-
 def _measure(
     services: list[RunningService],
     watched: Processes,
@@ -149,27 +143,6 @@ def _measure(
 
     found = drive(make, operations, level, snapshot=watched.cpu, samples=latencies)
     return {"processes": count, **found, "peak_rss_mb": watched.peak_rss_mb()}
-
-
-def combined(turns: list[dict[str, Any]], latencies: list[float]) -> dict[str, Any]:
-    """One setting's turns as one figure: the median turn's throughput (each turn's
-    kept), percentiles over every turn's registrations, the CPU a registration over all
-    of them (the turns are of equal size), the peak memory after the last."""
-    rates = [t["per_second"] for t in turns]
-    names = turns[0]["cpu_ms_per_operation"].keys()
-    return {
-        "processes": turns[0]["processes"],
-        "concurrency": turns[0]["concurrency"],
-        "operations": sum(t["operations"] for t in turns),
-        "per_second": statistics.median(rates),
-        "per_second_turns": rates,
-        **percentiles(latencies),
-        "cpu_ms_per_operation": {
-            name: round(statistics.fmean(t["cpu_ms_per_operation"][name] for t in turns), 3)
-            for name in names
-        },
-        "peak_rss_mb": turns[-1]["peak_rss_mb"],
-    }
 
 
 def ratios(settings: list[dict[str, Any]]) -> dict[str, dict[str, float]]:

@@ -17,6 +17,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests"))
+import harness
 import scaleout
 
 
@@ -92,7 +93,7 @@ def test_a_ratio_is_the_median_of_the_turns_measured_side_by_side() -> None:
 
 
 def test_every_count_takes_each_place_in_a_round_in_turn() -> None:
-    orders = [scaleout.turn_order([1, 2, 4], turn) for turn in range(3)]
+    orders = [harness.turn_order([1, 2, 4], turn) for turn in range(3)]
     assert orders == [[1, 2, 4], [2, 4, 1], [4, 1, 2]]
     assert {o[0] for o in orders} == {1, 2, 4} and {o[-1] for o in orders} == {1, 2, 4}
 
@@ -103,7 +104,7 @@ def test_turns_combine_into_one_setting() -> None:
         for rate, cpu in ((180.0, 3.0), (250.0, 2.0), (200.0, 2.5))
     ]
     latencies = [0.001 * i for i in range(1, 101)]  # 1..100 ms over every turn
-    found = scaleout.combined(turns, latencies)
+    found = harness.combined(turns, latencies)
     assert found["per_second"] == 200.0 and found["per_second_turns"] == [180.0, 250.0, 200.0]
     assert found["operations"] == 1200
     assert found["cpu_ms_per_operation"]["vir_serve"] == 2.5
