@@ -12,6 +12,7 @@ checkout's: it speaks the same HTTP API to both.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import os
@@ -340,9 +341,15 @@ def vir_worker(
 ) -> Callable[[], Callable[[int], None]]:
     """One registration per call: a new child with one parent, pseudonymised by the
     real client. ``batch`` > 1 pseudonymises that many signals' identities in one
-    evaluation (as a back-office syncing several cases does) and spreads its cost.
-    ``servers``: the same client against the ceiling's bare servers instead of the
-    service (with the service's certificates)."""
+    evaluation (as a back-office syncing several cases does) and spreads its cost: the
+    signals pseudonymised together wait in one store for every worker this factory
+    makes, and are registered by whichever thread comes next, so that a figure pays one
+    evaluation a ``batch`` registrations however its registrations are split over
+    threads and turns. A warm-up call (``i`` < 0) pseudonymises its own signal alone
+    and leaves nothing in the store for the timed calls. ``servers``: the same client
+    against the ceiling's bare servers instead of the service (with the service's
+    certificates)."""
+    ready: collections.deque[tuple[int, str, str]] = collections.deque()
 
     def make() -> Callable[[int], None]:
         org = service.org(category)
@@ -354,14 +361,21 @@ def vir_worker(
             keyholders=[servers.keyholder_url] if servers else service.keyholder_urls,
         )
         prefix = secrets.token_hex(4)
-        ready: list[tuple[int, str, str]] = []
+
+        def pseudonymised(count: int) -> list[tuple[int, str, str]]:
+            result = client.pseudonymise([nl_bsn(made_up_bsn()) for _ in range(2 * count)])
+            names = result.pseudonyms
+            return [(result.epoch, names[2 * k], names[2 * k + 1]) for k in range(count)]
 
         def register(i: int) -> None:
-            if not ready:
-                result = client.pseudonymise([nl_bsn(made_up_bsn()) for _ in range(2 * batch)])
-                names = result.pseudonyms
-                ready.extend((result.epoch, names[2 * k], names[2 * k + 1]) for k in range(batch))
-            epoch, person, parent = ready.pop()
+            if i < 0:
+                epoch, person, parent = pseudonymised(1)[0]
+            else:
+                try:
+                    epoch, person, parent = ready.popleft()
+                except IndexError:  # empty: this thread evaluates the next batch
+                    (epoch, person, parent), *rest = pseudonymised(batch)
+                    ready.extend(rest)
             client.register_signal(
                 {
                     "local_ref": f"b-{prefix}-{i}",
