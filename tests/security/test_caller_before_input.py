@@ -141,20 +141,17 @@ def test_every_route_is_in_the_inventory(index: InApp, holder: InApp) -> None:
     assert _routes(holder) == PUBLIC | TLS_CLIENT | KEYHOLDER
 
 
-@pytest.mark.parametrize("sent", INPUTS, ids=list(INPUTS))
-@pytest.mark.parametrize("route", sorted(INDEX))
-def test_an_unknown_organisation_gets_403_whatever_it_sent_to_the_index(
-    index: InApp, route: str, sent: str
-) -> None:
-    _problem(_send(index, route, STRANGER, INPUTS[sent]), 403, "unknown-organisation")
+SWEPT = [("index", route) for route in sorted(INDEX)]
+SWEPT += [("holder", route) for route in sorted(KEYHOLDER)]
 
 
 @pytest.mark.parametrize("sent", INPUTS, ids=list(INPUTS))
-@pytest.mark.parametrize("route", sorted(KEYHOLDER))
-def test_an_unknown_organisation_gets_403_whatever_it_sent_to_the_key_holder(
-    holder: InApp, route: str, sent: str
+@pytest.mark.parametrize(("service", "route"), SWEPT, ids=[f"{s} {r}" for s, r in SWEPT])
+def test_an_unknown_organisation_gets_403_whatever_it_sent(
+    request: pytest.FixtureRequest, service: str, route: str, sent: str
 ) -> None:
-    _problem(_send(holder, route, STRANGER, INPUTS[sent]), 403, "unknown-organisation")
+    app: InApp = request.getfixturevalue(service)
+    _problem(_send(app, route, STRANGER, INPUTS[sent]), 403, "unknown-organisation")
 
 
 # A route, and a registered organisation and role that may not call it.
