@@ -21,6 +21,7 @@ from support.instore import ORGS, T0
 from support.world import MUNICIPALITY, VEILIG_THUIS, person
 
 from vir.api.metrics import flat_routes
+from vir.api.strict import before_body
 from vir.crypto import pki
 from vir.domain.encoding import b64url_encode
 from vir.domain.organisations import Organisation, Role
@@ -267,3 +268,14 @@ def test_a_token_is_verified_once_a_request(holder: InApp, monkeypatch: pytest.M
     malformed = {**INPUTS["malformed"], "headers": {**JSON, **headers}}
     broken = holder.request("POST", "/v1/oprf/evaluate", **malformed)
     _problem(broken, 400, "malformed-json")
+
+
+def test_a_dependency_settled_before_the_body_must_be_once_a_request() -> None:
+    """Settled first and solved again by FastAPI: without ``once_a_request`` the
+    registry would be read twice, and a token verified twice."""
+
+    async def twice(_request: Any) -> None:
+        return None
+
+    with pytest.raises(TypeError):
+        before_body(twice, lambda _request: True)

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import ipaddress
 import re
 import ssl
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar, cast
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
@@ -178,28 +179,46 @@ def presents_certificate(request: Request) -> bool:
     return bool(request.headers.getlist(CLIENT_CERT_HEADER))
 
 
+R = TypeVar("R")
+_NOT_YET = object()
+
+
+def once_a_request(
+    dependency: Callable[[Request], Awaitable[R]],
+) -> Callable[[Request], Awaitable[R]]:
+    """``dependency`` (of the request alone) run once a request: what it found the first
+    time is kept on the request and given again. A route settles who calls before it
+    reads the body (``vir.api.strict``, ``before_body``); FastAPI's own call of the
+    dependency afterwards gets the same answer, with no second registry read or token
+    verification."""
+    key = f"vir_once_{dependency.__qualname__}"
+
+    @functools.wraps(dependency)
+    async def once(request: Request) -> R:
+        found = getattr(request.state, key, _NOT_YET)
+        if found is _NOT_YET:
+            found = await dependency(request)
+            setattr(request.state, key, found)
+        return cast(R, found)
+
+    once.once_a_request = True  # type: ignore[attr-defined]  # checked by before_body
+    return once
+
+
+@once_a_request
 async def require_caller(request: Request) -> Caller:
     """The calling organisation, from the registry: every request reads its
     certificate's row, so a revocation is refused from the next request on. A caller
     identified before is recalled on the event loop when the database is a local SQLite
-    file (microseconds); anything else is looked up in a worker thread.
-
-    Once per request: a route settles its caller before it reads the body
-    (``vir.api.strict``), and the caller found then is the one its dependencies get."""
-    settled: Caller | None = getattr(request.state, "caller", None)
-    if settled is not None:
-        return settled
+    file (microseconds); anything else is looked up in a worker thread."""
     claim = claim_of(request)
     if not request.state.claim_believed:
         raise ForwardedCertificateNotTrusted()
     authenticator = request.app.state.services.authenticator
     recalled: Caller | None = authenticator.recall(claim)
-    caller: Caller = (
-        recalled
-        if recalled is not None
-        else await run_in_threadpool(authenticator.authenticate, claim)
-    )
-    request.state.caller = caller
+    if recalled is not None:
+        return recalled
+    caller: Caller = await run_in_threadpool(authenticator.authenticate, claim)
     return caller
 
 

@@ -21,7 +21,7 @@ where it is owed its 401 or 403 whatever it sent. A ``StrictRoute`` runs its
 identifying dependency (``before_body``) and the checks of its caller's role
 (``caller_check``, vir.api.roles) before the handler reads the body or the query; the
 dependency keeps the caller it found on the request, so FastAPI's own call of it later
-finds the same caller and reads the registry no second time.
+finds the same caller and reads the registry no second time (``once_a_request``).
 """
 
 from __future__ import annotations
@@ -97,9 +97,12 @@ def before_body(dependency: Callable[..., Any], carries: Callable[[Request], boo
     token) cannot satisfy ``dependency``: a route that depends on it refuses such a
     request (401) before reading its body, as it does one without a certificate.
 
-    ``dependency`` (``async``, of the request alone) is then awaited before the body
-    is read, and must keep what it found for the request (``request.state``): FastAPI
-    calls it again when it solves the route's dependencies."""
+    ``dependency`` (of the request alone) is then awaited before the body is read, and
+    FastAPI calls it again when it solves the route's dependencies: it must be made
+    ``once_a_request`` (vir.api.identity), so that the second call gives what the first
+    found."""
+    if not getattr(dependency, "once_a_request", False):
+        raise TypeError("a dependency settled before the body must be once_a_request")
     _BEFORE_BODY[dependency] = carries
 
 

@@ -15,7 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from vir.api.blocking import blocking
-from vir.api.identity import CurrentCaller, presents_certificate, require_caller
+from vir.api.identity import (
+    CurrentCaller,
+    once_a_request,
+    presents_certificate,
+    require_caller,
+)
 from vir.api.problems import problem_responses
 from vir.api.schemas import Element, TimestampOut, decode_element, timestamp
 from vir.api.strict import StrictRoute, before_body
@@ -30,20 +35,11 @@ from vir.services.identity import Caller
 router = APIRouter(prefix="/v1/oprf", tags=["pseudonyms"], route_class=StrictRoute)
 
 
+@once_a_request
 async def require_evaluator(request: Request) -> Caller | Person:
     """The organisation of the client certificate; without one, the person (and their
     organisation) of a Bearer access token; with neither, 401 as for a certificate.
-    Once per request, before the body is read (``before_body``): the evaluator found
-    then is kept for the route's own call."""
-    settled: Caller | Person | None = getattr(request.state, "evaluator", None)
-    if settled is not None:
-        return settled
-    evaluator = await _evaluator(request)
-    request.state.evaluator = evaluator
-    return evaluator
-
-
-async def _evaluator(request: Request) -> Caller | Person:
+    Settled before the body is read (``before_body``)."""
     authorization = request.headers.getlist("authorization")
     if presents_certificate(request) or not authorization:
         caller = await require_caller(request)
